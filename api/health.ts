@@ -1,0 +1,30 @@
+import { Router } from 'express';
+import { checkDependencies, type HealthDeps, type HealthReport } from '../lib/health';
+
+function overall(report: HealthReport): 'ok' | 'degraded' | 'down' {
+  const down = Object.values(report).filter((c) => c.status !== 'ok').length;
+  if (down === 0) return 'ok';
+  return down === Object.keys(report).length ? 'down' : 'degraded';
+}
+
+export function healthRouter(deps: HealthDeps): Router {
+  const router = Router();
+
+  router.get('/health/live', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/health/ready', async (_req, res) => {
+    const checks = await checkDependencies(deps);
+    const status = overall(checks);
+    res.status(status === 'ok' ? 200 : 503).json({ status: status === 'ok' ? 'ready' : 'not_ready', checks });
+  });
+
+  router.get('/health', async (_req, res) => {
+    const checks = await checkDependencies(deps);
+    const status = overall(checks);
+    res.status(status === 'ok' ? 200 : 503).json({ status, checks });
+  });
+
+  return router;
+}

@@ -1,0 +1,98 @@
+import path from 'node:path';
+import knexFactory, { Knex } from 'knex';
+import pg from 'pg';
+
+// BIGINT (int8) columns hold byte counts far below 2^53: parse them as numbers, not strings.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export type Db = Knex;
+
+export function createDb(url: string, poolMax = 10): Db {
+  const db = knexFactory({
+    client: 'pg',
+    connection: { connectionString: url, application_name: 'storage-service' },
+    pool: { min: 0, max: poolMax },
+    acquireConnectionTimeout: 10_000,
+    // Every failure also rejects the query that met it; knex's own console lines would say it twice.
+    log: { warn: () => {}, error: () => {}, deprecate: () => {}, debug: () => {} },
+  });
+  return db;
+}
+
+const MIGRATIONS_DIR = path.resolve(__dirname, '..', 'migrations');
+
+/** Migration settings shared by start-up, tests and the migrate script. */
+export function migrationConfig(): Knex.MigratorConfig {
+  // Under ts (tsx, jest) the migrations are .ts files; in a compiled build they are .js.
+  const ext = path.extname(__filename);
+  return { directory: MIGRATIONS_DIR, loadExtensions: [ext], tableName: 'knex_migrations' };
+}
+
+export async function migrateLatest(db: Db): Promise<string[]> {
+  const [, applied] = await db.migrate.latest(migrationConfig());
+  return applied as string[];
+}
+
+export class DatabaseUnreachableError extends Error {
+  constructor(url: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      `cannot reach PostgreSQL at ${redactUrl(url)} (${reason}). ` +
+        'Start a PostgreSQL server there (e.g. `pg_ctlcluster 15 main start`) or point STORAGE_DATABASE_URL at one.',
+    );
+    this.name = 'DatabaseUnreachableError';
+  }
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** Creates the database named in `url` when it is missing; fails with a clear message when no server answers. */
+export async function ensureDatabase(url: string): Promise<{ created: boolean }> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) throw new Error(`STORAGE_DATABASE_URL names no database: ${redactUrl(url)}`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new DatabaseUnreachableError(url, err);
+  }
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount) return { created: false };
+    try {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    } catch (err) {
+      // Another process created it between our check and our CREATE.
+      if ((err as { code?: string }).code !== '42P04') throw err;
+      return { created: false };
+    }
+    return { created: true };
+  } finally {
+    await client.end();
+  }
+}
+
+export async function dropDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}

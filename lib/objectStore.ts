@@ -1,0 +1,48 @@
+import { CreateBucketCommand, HeadBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import http from 'node:http';
+import type { Config } from './config';
+
+// The service targets Node 20 (the platform it ships on); the SDK's notice about its future Node 22
+// requirement would otherwise print once per process.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+export type ObjectStoreConfig = Config['s3'];
+
+/**
+ * One S3 client per process. Configured for any S3-compatible store: path-style addressing, and
+ * checksums only where an operation requires them (the SDK's default CRC trailers are not
+ * understood by every store).
+ */
+export function createS3Client(s3: ObjectStoreConfig, opts: { maxAttempts?: number; requestTimeoutMs?: number } = {}): S3Client {
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: s3.forcePathStyle,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: opts.maxAttempts ?? 3,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
+      connectionTimeout: 5_000,
+      requestTimeout: opts.requestTimeoutMs,
+    }),
+  });
+}
+
+/** Creates the bucket when it is missing; safe to call from every process at start. */
+export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    return;
+  } catch (err) {
+    if (!(err instanceof S3ServiceException) || err.$metadata.httpStatusCode !== 404) throw err;
+  }
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  }
+}

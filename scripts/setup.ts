@@ -1,0 +1,45 @@
+/**
+ * Prepares what the service expects to find: the database (created when missing) with every
+ * migration applied, both buckets, and the Temporal search attributes. Idempotent; `npm start` runs
+ * it, and so does the `setup` service of docker-compose.yml (`node dist/scripts/setup.js`).
+ */
+import { Connection } from '@temporalio/client';
+import { loadConfigOrExit, type Config } from '../lib/config';
+import { createDb, ensureDatabase, migrateLatest, redactUrl } from '../lib/db';
+import { createS3Client, ensureBucket } from '../lib/objectStore';
+import { ensureSearchAttributes } from '../lib/temporal';
+
+export async function setUp(config: Config, say: (line: string) => void): Promise<void> {
+  const { created } = await ensureDatabase(config.database.url);
+  const db = createDb(config.database.url, 2);
+  try {
+    const applied = await migrateLatest(db);
+    say(`database ${redactUrl(config.database.url)}${created ? ' created' : ''}; ${applied.length} migration(s) applied`);
+  } finally {
+    await db.destroy();
+  }
+
+  const s3 = createS3Client(config.s3);
+  try {
+    await ensureBucket(s3, config.s3.bucket);
+    await ensureBucket(s3, config.s3.backupBucket);
+    say(`buckets ${config.s3.bucket} and ${config.s3.backupBucket} ready`);
+  } finally {
+    s3.destroy();
+  }
+
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const added = await ensureSearchAttributes(connection, config.temporal.namespace);
+    say(`Temporal search attributes ${added.length ? `registered: ${added.join(', ')}` : 'present'}`);
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  setUp(loadConfigOrExit(), (line) => process.stdout.write(`[setup] ${line}\n`)).catch((err) => {
+    process.stderr.write(`[setup] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { configSchema, loadConfig } from '../lib/config';
+
+// Docker does not run on the machines that test this repo, so the file is checked by reading it.
+const ROOT = path.resolve(__dirname, '..');
+const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'));
+const knownVariables = Object.keys(configSchema.shape);
+
+describe('docker-compose.yml', () => {
+  it('has the production-like stack: database, Temporal with its UI, SeaweedFS, setup, API and worker', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'seaweedfs', 'setup', 'temporal', 'temporal-ui', 'worker']);
+  });
+
+  it('publishes the ports the README and the defaults name', () => {
+    const ports = (name: string) => compose.services[name].ports as string[];
+    expect(ports('api')).toContain('8005:8005');
+    expect(ports('temporal')).toContain('7233:7233');
+    expect(ports('temporal-ui')).toContain('8233:8080');
+    expect(ports('seaweedfs')).toContain('8333:8333');
+    expect(ports('postgres')).toContain('5432:5432');
+  });
+
+  it.each(['api', 'worker', 'setup'])('gives %s only STORAGE_* variables lib/config.ts knows, and a valid configuration', (name) => {
+    const env = compose.services[name].environment as Record<string, string>;
+    const storageVars = Object.keys(env).filter((k) => k.startsWith('STORAGE_'));
+    expect(storageVars.filter((k) => !knownVariables.includes(k))).toEqual([]);
+    const config = loadConfig(env);
+    // Service names in the variables are services of the file, on the ports they listen on.
+    expect(new URL(config.s3.endpoint).host).toBe('seaweedfs:8333');
+    expect(config.temporal.address).toBe('temporal:7233');
+    expect(new URL(config.database.url).host).toBe('postgres:5432');
+    expect(config.http.port).toBe(8005);
+  });
+
+  it('runs the entry points the build produces', () => {
+    const entry = (name: string) => (compose.services[name].command as string[]).join(' ');
+    expect(entry('api')).toBe('node dist/api/server.js');
+    expect(entry('worker')).toBe('node dist/worker/main.js');
+    expect(entry('setup')).toBe('node dist/scripts/setup.js');
+    for (const source of ['api/server.ts', 'worker/main.ts', 'scripts/setup.ts']) {
+      expect(fs.existsSync(path.join(ROOT, source))).toBe(true);
+    }
+  });
+
+  it('gives SeaweedFS the credentials the services use', () => {
+    const identities = JSON.parse(fs.readFileSync(path.join(ROOT, 'deploy/seaweedfs-s3.json'), 'utf8')).identities;
+    const env = compose.services.api.environment as Record<string, string>;
+    expect(identities[0].credentials[0]).toEqual({ accessKey: env.STORAGE_S3_ACCESS_KEY_ID, secretKey: env.STORAGE_S3_SECRET_ACCESS_KEY });
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * Starts the test stack once per run: a Temporal dev server, SeaweedFS and a fresh database, on ports
+ * and names of their own, unless STORAGE_TEST_TEMPORAL_ADDRESS / STORAGE_TEST_S3_ENDPOINT_URL /
+ * STORAGE_TEST_DATABASE_URL name servers to reuse. Bundles the workflow code once for every file.
+ */
+import { bundleWorkflowCode } from '@temporalio/worker';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createDb, ensureDatabase, migrateLatest } from '../lib/db';
+import { startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
+import { WORKFLOWS_PATH } from '../worker/createWorker';
+import { TEST_DATA, TEST_S3_CREDENTIALS, TEST_SEAWEED_PORTS, TEST_TEMPORAL_PORT, WORKFLOW_BUNDLE } from './support/testStack';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __storageTestServers: ManagedProcess[] | undefined;
+  // eslint-disable-next-line no-var
+  var __storageTestDatabaseUrl: string | undefined;
+}
+
+export default async function globalSetup() {
+  const runDir = path.join(TEST_DATA, `run-${process.pid}`);
+  fs.rmSync(runDir, { recursive: true, force: true });
+  fs.mkdirSync(runDir, { recursive: true });
+  const servers: ManagedProcess[] = [];
+  globalThis.__storageTestServers = servers;
+
+  let temporalAddress = process.env.STORAGE_TEST_TEMPORAL_ADDRESS;
+  if (!temporalAddress) {
+    servers.push(await startTemporal({ port: TEST_TEMPORAL_PORT, logFile: path.join(runDir, 'temporal.log') }));
+    temporalAddress = `127.0.0.1:${TEST_TEMPORAL_PORT}`;
+  }
+
+  let s3Endpoint = process.env.STORAGE_TEST_S3_ENDPOINT_URL;
+  if (!s3Endpoint) {
+    servers.push(
+      await startSeaweed({
+        ports: TEST_SEAWEED_PORTS,
+        dataDir: path.join(runDir, 'seaweedfs'),
+        logFile: path.join(runDir, 'seaweedfs.log'),
+        volumeSizeLimitMB: 32,
+        ...TEST_S3_CREDENTIALS,
+      }),
+    );
+    s3Endpoint = `http://127.0.0.1:${TEST_SEAWEED_PORTS.s3}`;
+  }
+
+  const base = new URL(process.env.STORAGE_TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
+  base.pathname = `/storage_test_${process.pid}_${Date.now().toString(36)}`;
+  const databaseUrl = base.toString();
+  await ensureDatabase(databaseUrl);
+  globalThis.__storageTestDatabaseUrl = databaseUrl;
+  const db = createDb(databaseUrl, 2);
+  await migrateLatest(db);
+  await db.destroy();
+
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve(WORKFLOWS_PATH), logger: quietLogger });
+  fs.writeFileSync(WORKFLOW_BUNDLE, code);
+
+  // Inherited by the test workers, which jest starts after this returns.
+  Object.assign(process.env, {
+    STORAGE_ENVIRONMENT: 'test',
+    STORAGE_LOG_LEVEL: process.env.STORAGE_LOG_LEVEL ?? 'silent',
+    STORAGE_DATABASE_URL: databaseUrl,
+    STORAGE_TEMPORAL_ADDRESS: temporalAddress,
+    STORAGE_S3_ENDPOINT_URL: s3Endpoint,
+    STORAGE_S3_ACCESS_KEY_ID: process.env.STORAGE_TEST_S3_ACCESS_KEY_ID ?? TEST_S3_CREDENTIALS.accessKeyId,
+    STORAGE_S3_SECRET_ACCESS_KEY: process.env.STORAGE_TEST_S3_SECRET_ACCESS_KEY ?? TEST_S3_CREDENTIALS.secretAccessKey,
+    STORAGE_TEST_RUN_DIR: runDir,
+  });
+}
+
+const quietLogger = {
+  log: () => {},
+  trace: () => {},
+  debug: () => {},
+  info: () => {},
+  warn: (msg: string) => process.stderr.write(`bundle: ${msg}\n`),
+  error: (msg: string) => process.stderr.write(`bundle: ${msg}\n`),
+};

@@ -1,0 +1,105 @@
+/**
+ * One running service per test file, against the run's real servers: its own bucket and task
+ * queue, a worker on that queue using the run's single workflow bundle, and the API on a free port.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from '../../api/app';
+import { loadConfig, type Config } from '../../lib/config';
+import { createDb, type Db } from '../../lib/db';
+import { uuidv7 } from '../../lib/ids';
+import { createLogger, type Logger } from '../../lib/logger';
+import { createS3Client, ensureBucket } from '../../lib/objectStore';
+import { createTemporalClient, type TemporalHandle } from '../../lib/temporal';
+import { createStorageWorker } from '../../worker/createWorker';
+import { WORKFLOW_BUNDLE } from './testStack';
+
+export interface TestContext {
+  config: Config;
+  db: Db;
+  s3: S3Client;
+  temporal: TemporalHandle;
+  logger: Logger;
+  baseUrl: string;
+  /** Starts a (further) worker on this file's task queue; stopped with the context. */
+  startWorker(): Promise<RunningWorker>;
+  worker: RunningWorker;
+  stop(): Promise<void>;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  const suffix = uuidv7().slice(-12);
+  return loadConfig({
+    ...process.env,
+    STORAGE_S3_BUCKET_NAME: `test-${suffix}`,
+    STORAGE_TEMPORAL_TASK_QUEUE: `test-${suffix}`,
+    ...overrides,
+  });
+}
+
+export async function startTestService(overrides: Record<string, string> = {}): Promise<TestContext> {
+  const config = testConfig(overrides);
+  const logger = createLogger(config.logLevel, { component: 'test' });
+  const db = createDb(config.database.url, config.database.poolMax);
+  const s3 = createS3Client(config.s3);
+  await ensureBucket(s3, config.s3.bucket);
+  await ensureBucket(s3, config.s3.backupBucket);
+  const temporal = createTemporalClient(config.temporal);
+  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+
+  const workers: RunningWorker[] = [];
+  const startWorker = async (): Promise<RunningWorker> => {
+    const worker = await createStorageWorker({
+      config,
+      db,
+      s3,
+      logger,
+      connection: nativeConnection,
+      workflowBundle: { codePath: WORKFLOW_BUNDLE },
+    });
+    const running = worker.run();
+    const handle: RunningWorker = {
+      worker,
+      stop: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running;
+      },
+    };
+    workers.push(handle);
+    return handle;
+  };
+  const worker = await startWorker();
+
+  const app = buildApp({ config, db, s3, temporal, logger });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    config,
+    db,
+    s3,
+    temporal,
+    logger,
+    baseUrl: `http://127.0.0.1:${port}`,
+    worker,
+    startWorker,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await Promise.all(workers.map((w) => w.stop()));
+      await nativeConnection.close();
+      await temporal.close();
+      await db.destroy();
+      s3.destroy();
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/** A parsed JSON answer; `body` is `any` because each test asserts its shape itself. */
+export interface JsonAnswer {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+export async function call(url: string, init: RequestInit & { json?: unknown } = {}): Promise<JsonAnswer> {
+  const { json, ...rest } = init;
+  const res = await fetch(url, {
+    ...rest,
+    ...(json === undefined ? {} : { body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...(rest.headers as object) } }),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  if (/json/.test(res.headers.get('content-type') ?? '') && text) body = JSON.parse(text);
+  return { status: res.status, headers: res.headers, body };
+}

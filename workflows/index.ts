@@ -1,0 +1,2 @@
+// The workflow types the worker registers. Each lives in its own file; this module only re-exports.
+export {};
