@@ -1,18 +1,14 @@
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config } from '../lib/config';
-import type { Db } from '../lib/db';
-import type { Logger } from '../lib/logger';
+import type { ActivityDeps } from './deps';
+import { createAssetDeletionActivities } from './assetDeletion';
+import { createUploadActivities } from './uploads';
 
-/** What every activity is built from: injected, so tests build activities with real or local parts. */
-export interface ActivityDeps {
-  config: Config;
-  db: Db;
-  s3: S3Client;
-  logger: Logger;
-}
+export type { ActivityDeps } from './deps';
 
-export function createActivities(_deps: ActivityDeps) {
-  return {};
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createUploadActivities(deps),
+    ...createAssetDeletionActivities(deps),
+  };
 }
 
 export type Activities = ReturnType<typeof createActivities>;

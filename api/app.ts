@@ -4,9 +4,12 @@ import type { Config } from '../lib/config';
 import type { Db } from '../lib/db';
 import type { Logger } from '../lib/logger';
 import type { TemporalHandle } from '../lib/temporal';
+import { assetsRouter } from './assets';
 import { healthRouter } from './health';
 import { problemHandler, unknownRoute } from './problem';
 import { requestContext } from './requestContext';
+import { uploadsRouter } from './uploads';
+import { versionsRouter } from './versions';
 
 export interface AppDeps {
   config: Config;
@@ -24,7 +27,6 @@ export function buildApp(deps: AppDeps): Express {
   app.set('query parser', 'extended');
 
   app.use(requestContext(deps.logger));
-  app.use(express.json({ limit: '1mb' }));
 
   app.use(
     healthRouter({
@@ -35,6 +37,10 @@ export function buildApp(deps: AppDeps): Express {
       timeoutMs: deps.config.healthTimeoutMs,
     }),
   );
+
+  app.use(assetsRouter(deps));
+  app.use(versionsRouter(deps));
+  app.use(uploadsRouter(deps));
 
   app.use(unknownRoute);
   app.use(problemHandler(deps.logger));

@@ -91,7 +91,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     CREATE TABLE upload_sessions (
       id               uuid PRIMARY KEY,
-      kind             text NOT NULL CHECK (kind IN ('simple', 'chunked')),
+      kind             text NOT NULL CHECK (kind IN ('simple', 'chunked', 'copy')),
       status           text NOT NULL CHECK (status IN ('open', 'completing', 'completed', 'failed', 'aborted', 'expired')),
       -- Set when the upload is a new version of an existing asset.
       asset_id         uuid REFERENCES assets(id) ON DELETE CASCADE,
@@ -101,8 +101,9 @@ export async function up(knex: Knex): Promise<void> {
       checksum_sha256  char(64) CHECK (checksum_sha256 ~ '^[0-9a-f]{64}$'),
       part_size_bytes  bigint,
       part_count       integer,
-      metadata         jsonb NOT NULL DEFAULT '{}',
-      tags             text[] NOT NULL DEFAULT '{}',
+      -- NULL for a new version: keep the asset's metadata / tags.
+      metadata         jsonb,
+      tags             text[],
       object_key       text NOT NULL,
       s3_upload_id     text,
       result_asset_id  uuid,

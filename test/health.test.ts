@@ -104,7 +104,7 @@ describe('errors and request ids', () => {
   });
 
   it('answers malformed JSON with problem+json 400', async () => {
-    const res = await call(`${ctx.baseUrl}/health/live`, {
+    const res = await call(`${ctx.baseUrl}/api/v2/uploads`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"name": ',

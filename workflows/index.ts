@@ -1,2 +1,3 @@
 // The workflow types the worker registers. Each lives in its own file; this module only re-exports.
-export {};
+export { uploadWorkflow } from './upload';
+export { deleteAssetWorkflow } from './deleteAsset';

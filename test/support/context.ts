@@ -3,7 +3,7 @@
  * queue, a worker on that queue using the run's single workflow bundle, and the API on a free port.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../api/app';
@@ -15,6 +15,9 @@ import { createS3Client, ensureBucket } from '../../lib/objectStore';
 import { createTemporalClient, type TemporalHandle } from '../../lib/temporal';
 import { createStorageWorker } from '../../worker/createWorker';
 import { WORKFLOW_BUNDLE } from './testStack';
+
+// The SDK's own worker logs (state changes) are noise in a test run; warnings and errors still show.
+Runtime.install({ logger: new DefaultLogger(process.env.STORAGE_TEST_TEMPORAL_LOG_LEVEL === 'INFO' ? 'INFO' : 'WARN') });
 
 export interface TestContext {
   config: Config;

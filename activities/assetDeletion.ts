@@ -1,0 +1,42 @@
+import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { assetKeyPrefix } from '../lib/keys';
+import { recordEvent } from '../lib/outbox';
+import type { ActivityDeps } from './deps';
+
+const BATCH = 500;
+
+export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) {
+  const bucket = config.s3.bucket;
+  return {
+    /** Soft-deletes (if it is not already) and records the permanent deletion, once. */
+    async hideAssetForDeletion(assetId: string): Promise<void> {
+      await db.transaction(async (trx) => {
+        const asset = await trx('assets').where({ id: assetId }).forUpdate().first();
+        if (!asset) return;
+        await trx('assets')
+          .where({ id: assetId })
+          .update({ is_deleted: true, deleted_at: asset.deleted_at ?? trx.fn.now(), revision: asset.revision + 1 });
+        const announced = await trx('outbox_events')
+          .where({ type: 'storage.asset.deleted', subject: assetId })
+          .whereRaw(`(data->>'permanent')::boolean`)
+          .first();
+        if (!announced) await recordEvent(trx, 'storage.asset.deleted', assetId, { asset_id: assetId, permanent: true });
+      });
+    },
+
+    /** Deletes one batch of the asset's objects (versions and anything staged); S3's listing is the truth. */
+    async deleteAssetObjects(assetId: string): Promise<{ deleted: number; more: boolean }> {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: assetKeyPrefix(assetId), MaxKeys: BATCH }));
+      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+      if (keys.length) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+      return { deleted: keys.length, more: Boolean(page.IsTruncated) };
+    },
+
+    /** The asset's rows go last (versions, metadata and sessions cascade). */
+    async deleteAssetRows(assetId: string): Promise<void> {
+      await db('assets').where({ id: assetId }).delete();
+    },
+  };
+}
+
+export type AssetDeletionActivities = ReturnType<typeof createAssetDeletionActivities>;

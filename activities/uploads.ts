@@ -1,0 +1,172 @@
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { deleteVersionRow, versionsBeyond } from '../lib/catalog/versions';
+import { AssetGoneError, commitUploadedVersion, getUploadSession, insertUploadSession } from '../lib/catalog/uploads';
+import { abortMultipartUpload, listStoredParts, openMultipartUpload, partsToResend } from '../lib/multipart';
+import { UploadFailure, type UploadDetails, type UploadInput } from '../workflows/definitions';
+import type { ActivityDeps } from './deps';
+
+const HEARTBEAT_EVERY_BYTES = 16 * 1024 * 1024;
+
+export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
+  const bucket = config.s3.bucket;
+
+  async function session(uploadId: string) {
+    return getUploadSession(db, uploadId);
+  }
+
+  return {
+    /** Writes the session row and, for a chunked upload, opens its S3 multipart upload. */
+    async openUpload(input: UploadInput): Promise<void> {
+      await insertUploadSession(db, input);
+      if (input.kind !== 'chunked') return;
+      const row = await session(input.uploadId);
+      if (row.s3_upload_id) return;
+      const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
+      await db('upload_sessions').where({ id: input.uploadId }).update({ s3_upload_id: s3UploadId });
+    },
+
+    /** Parts that are absent or of the wrong size, read from S3 itself (parts sent by presigned URL never pass the API). */
+    async checkParts(uploadId: string): Promise<{ missing: number[] }> {
+      const row = await session(uploadId);
+      const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+      return { missing: partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!) };
+    },
+
+    async markCompleting({ uploadId, details }: { uploadId: string; details?: UploadDetails }): Promise<void> {
+      const fields: Record<string, unknown> = { status: 'completing' };
+      if (details) {
+        fields.name = details.name;
+        fields.content_type = details.contentType;
+        if (details.metadata !== undefined) fields.metadata = JSON.stringify(details.metadata);
+        if (details.tags !== undefined) fields.tags = details.tags;
+      }
+      await db('upload_sessions').where({ id: uploadId, status: 'open' }).update(fields);
+    },
+
+    /** Completes the multipart upload; a repeat after success finds the object already assembled. */
+    async assembleParts(uploadId: string): Promise<void> {
+      const row = await session(uploadId);
+      let parts;
+      try {
+        parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchUpload' && (await objectSize(s3, bucket, row.object_key)) !== undefined) return;
+        throw err;
+      }
+      const missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
+      if (missing.length) {
+        throw ApplicationFailure.create({ type: UploadFailure.missingParts, message: `parts missing: ${missing.join(', ')}`, nonRetryable: true });
+      }
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: row.object_key,
+          UploadId: row.s3_upload_id!,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+    },
+
+    /** Server-side copy of an earlier version's bytes to the new version's key. */
+    async copyObject({ from, to }: { from: string; to: string }): Promise<void> {
+      await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }));
+    },
+
+    /**
+     * Reads the stored object back and hashes it: what is committed is what S3 holds, not what
+     * anybody said was sent. Heartbeats its progress while it reads.
+     */
+    async verifyObject(req: {
+      uploadId: string;
+      objectKey: string;
+      expectedSizeBytes?: number;
+      expectedChecksumSha256?: string;
+    }): Promise<{ sizeBytes: number; checksumSha256: string }> {
+      const ctx = Context.current();
+      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: req.objectKey }), { abortSignal: ctx.cancellationSignal });
+      const hash = createHash('sha256');
+      let sizeBytes = 0;
+      let sinceBeat = 0;
+      for await (const chunk of object.Body as Readable) {
+        hash.update(chunk);
+        sizeBytes += chunk.length;
+        sinceBeat += chunk.length;
+        if (sinceBeat >= HEARTBEAT_EVERY_BYTES) {
+          ctx.heartbeat({ bytesRead: sizeBytes });
+          sinceBeat = 0;
+        }
+      }
+      const checksumSha256 = hash.digest('hex');
+      if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.sizeMismatch,
+          message: `size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`,
+          nonRetryable: true,
+        });
+      }
+      if (req.expectedChecksumSha256 !== undefined && checksumSha256 !== req.expectedChecksumSha256) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.checksumMismatch,
+          message: `checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`,
+          nonRetryable: true,
+        });
+      }
+      return { sizeBytes, checksumSha256 };
+    },
+
+    async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
+      try {
+        return await commitUploadedVersion(db, uploadId, verified, config.versions.max);
+      } catch (err) {
+        if (err instanceof AssetGoneError) throw ApplicationFailure.create({ type: UploadFailure.assetGone, message: err.message, nonRetryable: true });
+        throw err;
+      }
+    },
+
+    /** Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row. */
+    async pruneVersions(assetId: string): Promise<{ pruned: number }> {
+      let pruned = 0;
+      for (const version of await versionsBeyond(db, assetId, config.versions.max)) {
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));
+        if (await deleteVersionRow(db, version)) pruned++;
+      }
+      return { pruned };
+    },
+
+    /**
+     * Ends a session that will not become a version: its bytes go (multipart upload aborted, staged
+     * object deleted). A chunked session keeps its row with the final status; a simple upload, whose
+     * id the client never saw unless it was told 202, leaves no row unless it failed after complete.
+     */
+    async discardUpload({ uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null }) {
+      const row = await session(uploadId).catch(() => undefined);
+      if (!row || row.status === 'completed') return;
+      if (row.s3_upload_id) await abortMultipartUpload(s3, bucket, row.object_key, row.s3_upload_id);
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: row.object_key }));
+      if (row.kind === 'simple' && status !== 'failed') await db('upload_sessions').where({ id: uploadId }).delete();
+      else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
+    },
+  };
+}
+
+async function objectSize(s3: S3Client, bucket: string, key: string): Promise<number | undefined> {
+  try {
+    return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;
+  } catch (err) {
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    throw err;
+  }
+}
+
+export type UploadActivities = ReturnType<typeof createUploadActivities>;

@@ -1,0 +1,76 @@
+import { Router, type Response } from 'express';
+import { jsonBody } from './jsonBody';
+import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/catalog/assets';
+import { getVersion } from '../lib/catalog/versions';
+import { deleteAssetPermanently } from '../lib/assetDeletion';
+import type { AppDeps } from './app';
+import { sendContent, storedContentOf } from './download';
+import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
+import { idParams, parse } from './schemas/common';
+import { receiveSimpleUpload } from './simpleUpload';
+import { uploadClientOf } from './uploadClient';
+
+export function sendAsset(res: Response, row: AssetRow, status = 200) {
+  res.status(status).setHeader('ETag', assetEtag(row)).json(toAssetJson(row));
+}
+
+export function assetsRouter(deps: AppDeps): Router {
+  const router = Router();
+  const uploads = uploadClientOf(deps);
+  const waitMs = deps.config.uploads.waitSeconds * 1000;
+
+  router.post('/api/v2/assets/upload', async (req, res) => {
+    const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads });
+    if (!outcome.done) {
+      res.status(202).json({ upload_id: outcome.uploadId, status_url: `/api/v2/uploads/${outcome.uploadId}` });
+      return;
+    }
+    const asset = await getAsset(deps.db, outcome.result.assetId);
+    res.setHeader('Location', `/api/v2/assets/${asset.id}`);
+    sendAsset(res, asset, 201);
+  });
+
+  router.get('/api/v2/assets', async (req, res) => {
+    res.json(await listAssets(deps.db, parse(listAssetsQuery, req.query, 'query')));
+  });
+
+  router.get('/api/v2/assets/:id', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const { include_deleted } = parse(includeDeletedQuery, req.query, 'query');
+    sendAsset(res, await getAsset(deps.db, id, { includeDeleted: include_deleted }));
+  });
+
+  router.put('/api/v2/assets/:id', jsonBody, async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const patch = parse(updateAssetBody, req.body ?? {}, 'body');
+    sendAsset(res, await updateAsset(deps.db, id, patch, req.get('If-Match')));
+  });
+
+  router.delete('/api/v2/assets/:id', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const { permanent } = parse(deleteAssetQuery, req.query, 'query');
+    if (!permanent) {
+      await softDeleteAsset(deps.db, id);
+      res.status(204).end();
+      return;
+    }
+    await getAsset(deps.db, id, { includeDeleted: true });
+    const { done, workflowId } = await deleteAssetPermanently(deps.temporal.client, deps.config.temporal.taskQueue, id, waitMs);
+    if (done) res.status(204).end();
+    else res.status(202).json({ workflow_id: workflowId });
+  });
+
+  router.post('/api/v2/assets/:id/restore', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    sendAsset(res, await restoreAsset(deps.db, id));
+  });
+
+  router.get('/api/v2/assets/:id/content', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const asset = await getAsset(deps.db, id);
+    const version = await getVersion(deps.db, id, asset.current_version_id!);
+    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version));
+  });
+
+  return router;
+}

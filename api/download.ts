@@ -1,0 +1,117 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Request, Response } from 'express';
+import type { Readable } from 'node:stream';
+import { etagMatches } from '../lib/catalog/assets';
+import type { VersionRow } from '../lib/catalog/versions';
+import { RangeNotSatisfiableError } from '../lib/errors';
+
+export interface StoredContent {
+  key: string;
+  sizeBytes: number;
+  checksumSha256: string;
+  contentType: string;
+  lastModified: Date;
+  name: string;
+}
+
+export function storedContentOf(asset: { name: string }, version: VersionRow): StoredContent {
+  return {
+    key: version.object_key,
+    sizeBytes: version.size_bytes,
+    checksumSha256: version.checksum_sha256,
+    contentType: version.content_type,
+    lastModified: version.created_at,
+    name: asset.name,
+  };
+}
+
+/**
+ * Serves stored bytes with what HTTP clients and caches expect: ETag (the SHA-256), Last-Modified,
+ * conditional GET (304), one byte range (206, or 416 past the end), and HEAD without touching S3.
+ * The S3 stream is released as soon as the client goes away.
+ */
+export async function sendContent(req: Request, res: Response, s3: S3Client, bucket: string, content: StoredContent): Promise<void> {
+  const etag = `"${content.checksumSha256}"`;
+  res.setHeader('ETag', etag);
+  res.setHeader('Last-Modified', content.lastModified.toUTCString());
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Cache-Control', 'private, no-cache');
+  res.setHeader('Content-Disposition', contentDisposition(content.name));
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+
+  const ifNoneMatch = req.get('If-None-Match');
+  if (ifNoneMatch !== undefined ? etagMatches(ifNoneMatch, etag) : notModifiedSince(req.get('If-Modified-Since'), content.lastModified)) {
+    res.status(304).end();
+    return;
+  }
+
+  const range = parseRange(req.get('Range'), content.sizeBytes, req.get('If-Range'), etag);
+  res.setHeader('Content-Type', content.contentType);
+  if (range) {
+    res.status(206);
+    res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${content.sizeBytes}`);
+    res.setHeader('Content-Length', String(range.end - range.start + 1));
+  } else {
+    res.status(200);
+    res.setHeader('Content-Length', String(content.sizeBytes));
+  }
+  if (req.method === 'HEAD' || content.sizeBytes === 0) {
+    res.end();
+    return;
+  }
+
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  res.on('close', onClose);
+  try {
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: content.key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+      { abortSignal: abort.signal },
+    );
+    const body = object.Body as Readable;
+    res.on('close', () => body.destroy());
+    body.on('error', () => res.destroy());
+    body.pipe(res);
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    throw err;
+  }
+}
+
+function notModifiedSince(header: string | undefined, lastModified: Date): boolean {
+  if (!header) return false;
+  const since = Date.parse(header);
+  return !Number.isNaN(since) && Math.floor(lastModified.getTime() / 1000) <= Math.floor(since / 1000);
+}
+
+/**
+ * One `bytes=` range (first-last, first-, or -suffix). Anything else, several ranges, or an If-Range
+ * that no longer matches: the whole body (RFC 9110 lets a server ignore Range). Past the end: 416.
+ */
+export function parseRange(header: string | undefined, size: number, ifRange: string | undefined, etag: string): { start: number; end: number } | undefined {
+  if (!header) return undefined;
+  if (ifRange !== undefined && ifRange !== etag) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return undefined;
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    if (suffix === 0) throw new RangeNotSatisfiableError(`range ${header} selects no bytes`, size);
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
+    if (match[2] !== '' && Number(match[2]) < start) return undefined;
+  }
+  if (start >= size) throw new RangeNotSatisfiableError(`range ${header} starts past the end (${size} bytes)`, size);
+  return { start, end };
+}
+
+/** RFC 6266 with an RFC 5987 `filename*` so non-ASCII names survive; the plain fallback is ASCII-safe. */
+export function contentDisposition(name: string, disposition: 'inline' | 'attachment' = 'inline'): string {
+  const fallback = name.replace(/[^\x20-\x7e]|["\\/%;]/g, '_');
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${disposition}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}

@@ -1,0 +1,73 @@
+import { UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Request } from 'express';
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { UploadSessionRow } from '../lib/catalog/uploads';
+import { ConflictError, UnprocessableError, ValidationError } from '../lib/errors';
+import { expectedPartSize } from '../lib/multipart';
+
+/** A part may be sent while the session is open, by number within the session, at its exact size. */
+export function checkPartRequest(session: UploadSessionRow, n: number, contentLength?: number): number {
+  if (session.kind !== 'chunked') throw new ConflictError(`upload ${session.id} is not a chunked upload`);
+  if (session.status !== 'open' || !session.s3_upload_id) throw new ConflictError(`upload ${session.id} is ${session.status}: it takes no more parts`);
+  if (n > session.part_count!) {
+    throw new ValidationError(`part ${n} is beyond the session's ${session.part_count} parts`, [{ path: 'n', message: `must be 1..${session.part_count}` }]);
+  }
+  const expected = expectedPartSize(session.size_bytes, session.part_size_bytes!, session.part_count!, n);
+  if (contentLength !== undefined && contentLength !== expected) {
+    throw new ValidationError(`part ${n} must be exactly ${expected} bytes; Content-Length says ${contentLength}`, [
+      { path: 'content-length', message: `must be ${expected}` },
+    ]);
+  }
+  return expected;
+}
+
+/**
+ * Streams the request body to S3 as one part, hashing it on the way. With a declared checksum the
+ * store itself checks the bytes (x-amz-checksum-sha256), so a damaged part is never kept.
+ */
+export async function streamPart(req: Request, s3: S3Client, bucket: string, session: UploadSessionRow, n: number, sizeBytes: number, declaredSha256?: string) {
+  const hash = createHash('sha256');
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  req.pipe(meter);
+  req.on('aborted', () => meter.destroy(new ValidationError('the client closed the connection before the part ended')));
+  try {
+    await s3.send(
+      new UploadPartCommand({
+        Bucket: bucket,
+        Key: session.object_key,
+        UploadId: session.s3_upload_id!,
+        PartNumber: n,
+        Body: meter,
+        ContentLength: sizeBytes,
+        ChecksumSHA256: declaredSha256 ? Buffer.from(declaredSha256, 'hex').toString('base64') : undefined,
+      }),
+    );
+  } catch (err) {
+    if ((err as { name?: string }).name === 'BadDigest') {
+      throw new UnprocessableError(`part ${n} does not match its X-Checksum-SHA256; it was not kept`);
+    }
+    throw err;
+  }
+  const checksumSha256 = hash.digest('hex');
+  if (declaredSha256 && checksumSha256 !== declaredSha256) {
+    throw new UnprocessableError(`part ${n} hashes to ${checksumSha256}, not the declared ${declaredSha256}`);
+  }
+  return { part_number: n, size_bytes: sizeBytes, checksum_sha256: checksumSha256 };
+}
+
+export async function presignPart(s3: S3Client, bucket: string, session: UploadSessionRow, n: number, sizeBytes: number) {
+  const expiresIn = Math.max(60, Math.min(3600, Math.floor((session.expires_at.getTime() - Date.now()) / 1000)));
+  const url = await getSignedUrl(
+    s3,
+    new UploadPartCommand({ Bucket: bucket, Key: session.object_key, UploadId: session.s3_upload_id!, PartNumber: n, ContentLength: sizeBytes }),
+    { expiresIn },
+  );
+  return { url, method: 'PUT' as const, expires_at: new Date(Date.now() + expiresIn * 1000).toISOString() };
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { assetName, booleanParam, contentType, metadataObject, pageQuery, sha256Hex, tagList } from './common';
+
+/** A query parameter given once or repeated (`?tag=a&tag=b`). */
+const repeatedTag = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : [v]))
+  .pipe(z.array(z.string().min(1).max(128)));
+
+export const listAssetsQuery = z
+  .object({
+    ...pageQuery,
+    name_prefix: z.string().min(1).max(1024).optional(),
+    content_type: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/([a-z0-9][a-z0-9!#$&^_.+-]*|\*)$/i, 'must be a media type, or type/*')
+      .optional(),
+    tag: repeatedTag.optional(),
+    created_after: z.iso.datetime({ offset: true }).transform((v) => new Date(v)).optional(),
+    created_before: z.iso.datetime({ offset: true }).transform((v) => new Date(v)).optional(),
+    include_deleted: booleanParam.optional(),
+    sort: z.enum(['created_at', '-created_at', 'name']).default('-created_at'),
+  })
+  .strict();
+
+export const includeDeletedQuery = z.object({ include_deleted: booleanParam.optional() });
+
+export const updateAssetBody = z
+  .object({
+    name: assetName.optional(),
+    content_type: contentType.optional(),
+    metadata: metadataObject.optional(),
+    tags: tagList.optional(),
+  })
+  .strict();
+
+export const deleteAssetQuery = z.object({ permanent: booleanParam.optional() }).strict();
+
+/** The text fields of an upload form (multipart), checked once the whole form has been read. */
+export const uploadFormFields = z
+  .object({
+    name: assetName.optional(),
+    content_type: contentType.optional(),
+    metadata: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be a JSON object of strings' });
+          return z.NEVER;
+        }
+      })
+      .pipe(metadataObject)
+      .optional(),
+    tags: tagList.optional(),
+    checksum_sha256: sha256Hex.optional(),
+  })
+  .strict();

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { assetName, contentType, metadataObject, sha256Hex, tagList, uuid } from './common';
+
+const MiB = 1024 * 1024;
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+export const MAX_PARTS = 10_000;
+
+export const createUploadBody = z
+  .object({
+    name: assetName,
+    size_bytes: z.number().int().nonnegative(),
+    content_type: contentType.optional(),
+    checksum_sha256: sha256Hex.optional(),
+    asset_id: uuid.optional(),
+    part_size_bytes: z
+      .number()
+      .int()
+      .min(MIN_PART_SIZE, `must be at least ${MIN_PART_SIZE} bytes (5 MiB)`)
+      .max(MAX_PART_SIZE, `must be at most ${MAX_PART_SIZE} bytes (5 GiB)`)
+      .default(8 * MiB),
+    metadata: metadataObject.optional(),
+    tags: tagList.optional(),
+  })
+  .strict();
+
+export const partParams = z.object({
+  id: uuid,
+  n: z.coerce.number().int('must be a whole number').min(1, 'part numbers start at 1').max(MAX_PARTS),
+});
+
+export const partHeaders = z.object({
+  'content-length': z.coerce.number().int().nonnegative({ message: 'Content-Length is required' }),
+  'x-checksum-sha256': sha256Hex.optional(),
+});

@@ -1,0 +1,193 @@
+/**
+ * Simple uploads (`POST /assets/upload`, `POST /assets/{id}/versions`): the form's single `file` part is
+ * streamed straight to S3 at the new version's own key while it is hashed and counted, so memory
+ * stays bounded by the S3 part size whatever the file size. The upload's workflow is started before
+ * the first byte is written, so bytes staged by an API that then dies are cleaned up by its expiry.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import busboy from 'busboy';
+import type { Request } from 'express';
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { AssetRow } from '../lib/catalog/assets';
+import type { Config } from '../lib/config';
+import { PayloadTooLargeError, UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/errors';
+import { uuidv7 } from '../lib/ids';
+import { objectKeyFor } from '../lib/keys';
+import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads';
+import { assetName, parse } from './schemas/common';
+import { uploadFormFields } from './schemas/assets';
+
+const MiB = 1024 * 1024;
+const S3_PART_SIZE = 8 * MiB;
+const S3_PARTS_IN_FLIGHT = 4;
+const ABORT_WAIT_MS = 15_000;
+
+export interface SimpleUploadDeps {
+  config: Config;
+  s3: S3Client;
+  uploads: UploadClient;
+}
+
+export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
+
+interface Staged {
+  sizeBytes: number;
+  checksumSha256: string;
+  filename: string;
+  mimeType: string;
+}
+
+/** Receives the form, stages the file, then has uploadWorkflow verify and commit it. */
+export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, existing?: AssetRow): Promise<SimpleUploadOutcome> {
+  if (!req.is('multipart/form-data')) {
+    throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
+  }
+  const uploadId = uuidv7();
+  const versionId = uuidv7();
+  const assetId = existing?.id ?? uuidv7();
+  const objectKey = objectKeyFor(assetId, versionId);
+  const maxSize = deps.config.uploads.maxSizeBytes;
+
+  const fields: Record<string, string | string[]> = {};
+  let extraFiles = 0;
+  let sessionOpened = false;
+  let staging: Promise<Staged> | undefined;
+
+  const form = openForm(req);
+  // Settles when the form is read to its end, or as soon as staging fails (e.g. past the size limit),
+  // without reading the rest of the body.
+  const formRead = new Promise<void>((resolve, reject) => {
+    form.on('close', resolve);
+    form.on('error', (err: Error) => reject(new ValidationError(`malformed multipart/form-data: ${err.message}`)));
+    req.on('aborted', () => reject(new ValidationError('the client closed the connection before the form ended')));
+    form.on('field', (name, value) => {
+      const prior = fields[name];
+      fields[name] = prior === undefined ? value : ([] as string[]).concat(prior, value);
+    });
+    form.on('filesLimit', () => {
+      extraFiles++;
+    });
+    form.on('file', (name, stream, info) => {
+      if (name !== 'file' || staging) {
+        extraFiles++;
+        stream.resume();
+        return;
+      }
+      staging = (async () => {
+        await openUploadSession(deps.uploads, {
+          uploadId,
+          kind: 'simple',
+          assetId,
+          newAsset: !existing,
+          versionId,
+          objectKey,
+          expiresAt: new Date(Date.now() + deps.config.uploads.expiryHours * 3600_000).toISOString(),
+          // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
+          name: info.filename || 'upload',
+          contentType: info.mimeType || 'application/octet-stream',
+        });
+        sessionOpened = true;
+        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize);
+        return { ...staged, filename: info.filename ?? '', mimeType: info.mimeType };
+      })();
+      staging.catch((err) => {
+        stream.resume();
+        req.unpipe(form);
+        reject(err);
+      });
+    });
+  });
+  req.pipe(form);
+
+  try {
+    await formRead;
+    const fileStaged = staging as Promise<Staged> | undefined;
+    if (!fileStaged) throw new ValidationError('the form has no part named "file"', [{ path: 'file', message: 'required' }]);
+    const staged = await fileStaged;
+    if (extraFiles > 0) {
+      throw new ValidationError('the form must hold exactly one file, in a part named "file"', [{ path: 'file', message: 'only one file part is allowed' }]);
+    }
+    const form = parse(uploadFormFields, normalizeTags(fields), 'form fields');
+    const name = form.name ?? staged.filename;
+    if (!name) throw new ValidationError('the asset needs a name: send a "name" field or a filename', [{ path: 'name', message: 'required' }]);
+    if (form.checksum_sha256 && form.checksum_sha256 !== staged.checksumSha256) {
+      throw new UnprocessableError(`checksum mismatch: the file hashes to ${staged.checksumSha256}, ${form.checksum_sha256} was declared`);
+    }
+    const outcome = await completeUploadSession(
+      deps.uploads,
+      uploadId,
+      {
+        sizeBytes: staged.sizeBytes,
+        checksumSha256: staged.checksumSha256,
+        details: {
+          name: parse(assetName, name, 'name'),
+          contentType: form.content_type ?? (staged.mimeType || 'application/octet-stream'),
+          metadata: form.metadata,
+          tags: form.tags,
+        },
+      },
+      deps.config.uploads.waitSeconds * 1000,
+    );
+    return { ...outcome, uploadId };
+  } catch (err) {
+    // Whatever was staged goes, and (for a simple upload) so does the session's row.
+    if (sessionOpened || staging) {
+      await staging?.catch(() => {});
+      if (sessionOpened) await abortUploadSession(deps.uploads, uploadId, ABORT_WAIT_MS).catch(() => {});
+    }
+    throw err;
+  }
+}
+
+function openForm(req: Request) {
+  try {
+    return busboy({ headers: req.headers, limits: { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 120 } });
+  } catch (err) {
+    throw new ValidationError(`malformed multipart/form-data: ${(err as Error).message}`);
+  }
+}
+
+/** `tags` may be repeated or comma-separated. */
+function normalizeTags(fields: Record<string, string | string[]>): Record<string, unknown> {
+  if (fields.tags === undefined) return fields;
+  const tags = ([] as string[])
+    .concat(fields.tags)
+    .flatMap((t) => t.split(','))
+    .map((t) => t.trim())
+    .filter(Boolean);
+  return { ...fields, tags };
+}
+
+/** Streams `source` to S3 at `key`, hashing and counting; fails (and writes nothing) past `maxSize`. */
+async function stageToS3(s3: S3Client, bucket: string, key: string, source: Readable, maxSize: number) {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      sizeBytes += chunk.length;
+      if (sizeBytes > maxSize) {
+        done(new PayloadTooLargeError(`the file is larger than the limit of ${maxSize} bytes`));
+        return;
+      }
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: meter },
+    partSize: S3_PART_SIZE,
+    queueSize: S3_PARTS_IN_FLIGHT,
+    leavePartsOnError: false,
+  });
+  try {
+    await Promise.all([pipeline(source, meter), upload.done()]);
+  } catch (err) {
+    await upload.abort().catch(() => {});
+    throw err;
+  }
+  return { sizeBytes, checksumSha256: hash.digest('hex') };
+}

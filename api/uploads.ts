@@ -1,0 +1,108 @@
+import { Router } from 'express';
+import { jsonBody } from './jsonBody';
+import { getAsset, toAssetJson } from '../lib/catalog/assets';
+import { getUploadSession, toUploadSessionJson } from '../lib/catalog/uploads';
+import { getVersion, toVersionJson } from '../lib/catalog/versions';
+import { PayloadTooLargeError, ValidationError } from '../lib/errors';
+import { uuidv7 } from '../lib/ids';
+import { objectKeyFor } from '../lib/keys';
+import { listStoredParts } from '../lib/multipart';
+import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads';
+import type { AppDeps } from './app';
+import { checkPartRequest, presignPart, streamPart } from './parts';
+import { idParams, parse } from './schemas/common';
+import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
+import { uploadClientOf } from './uploadClient';
+
+export function uploadsRouter(deps: AppDeps): Router {
+  const router = Router();
+  const uploads = uploadClientOf(deps);
+  const bucket = deps.config.s3.bucket;
+  const waitMs = deps.config.uploads.waitSeconds * 1000;
+
+  async function sessionJson(id: string) {
+    const { row, state } = await readUploadSession(uploads, id);
+    const live = state?.status === 'open' || state?.status === 'completing' || (!state && row.status === 'open');
+    const parts = live && row.s3_upload_id ? await listStoredParts(deps.s3, bucket, row.object_key, row.s3_upload_id).catch(() => []) : [];
+    return toUploadSessionJson(row, { status: state?.status, parts });
+  }
+
+  router.post('/api/v2/uploads', jsonBody, async (req, res) => {
+    const body = parse(createUploadBody, req.body ?? {}, 'body');
+    if (body.size_bytes > deps.config.uploads.maxSizeBytes) {
+      throw new PayloadTooLargeError(`size_bytes ${body.size_bytes} is over the limit of ${deps.config.uploads.maxSizeBytes} bytes`);
+    }
+    const partCount = Math.max(1, Math.ceil(body.size_bytes / body.part_size_bytes));
+    if (partCount > MAX_PARTS) {
+      throw new ValidationError(`${partCount} parts is more than ${MAX_PARTS}: choose a larger part_size_bytes`, [
+        { path: 'part_size_bytes', message: `must be at least ${Math.ceil(body.size_bytes / MAX_PARTS)}` },
+      ]);
+    }
+    const existing = body.asset_id ? await getAsset(deps.db, body.asset_id) : undefined;
+    const uploadId = uuidv7();
+    const versionId = uuidv7();
+    const assetId = existing?.id ?? uuidv7();
+    await openUploadSession(uploads, {
+      uploadId,
+      kind: 'chunked',
+      assetId,
+      newAsset: !existing,
+      versionId,
+      objectKey: objectKeyFor(assetId, versionId),
+      expiresAt: new Date(Date.now() + deps.config.uploads.expiryHours * 3600_000).toISOString(),
+      name: body.name,
+      contentType: body.content_type ?? 'application/octet-stream',
+      metadata: body.metadata,
+      tags: body.tags,
+      sizeBytes: body.size_bytes,
+      checksumSha256: body.checksum_sha256,
+      partSizeBytes: body.part_size_bytes,
+      partCount,
+    });
+    res.status(201).setHeader('Location', `/api/v2/uploads/${uploadId}`).json(await sessionJson(uploadId));
+  });
+
+  router.get('/api/v2/uploads/:id', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    res.json(await sessionJson(id));
+  });
+
+  router.put('/api/v2/uploads/:id/parts/:n', async (req, res) => {
+    const { id, n } = parse(partParams, req.params, 'path');
+    const headers = parse(partHeaders, req.headers, 'headers');
+    const session = await getUploadSession(deps.db, id);
+    const size = checkPartRequest(session, n, headers['content-length']);
+    res.json(await streamPart(req, deps.s3, bucket, session, n, size, headers['x-checksum-sha256']));
+  });
+
+  router.post('/api/v2/uploads/:id/parts/:n/url', async (req, res) => {
+    const { id, n } = parse(partParams, req.params, 'path');
+    const session = await getUploadSession(deps.db, id);
+    res.json(await presignPart(deps.s3, bucket, session, n, checkPartRequest(session, n)));
+  });
+
+  router.post('/api/v2/uploads/:id/complete', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const session = await getUploadSession(deps.db, id);
+    if (session.kind !== 'chunked') throw new ValidationError(`upload ${id} is not a chunked upload`);
+    const outcome = await completeUploadSession(uploads, id, {}, waitMs);
+    if (!outcome.done) {
+      res.status(202).json({ upload_id: id, status_url: `/api/v2/uploads/${id}` });
+      return;
+    }
+    const [asset, version] = await Promise.all([
+      getAsset(deps.db, outcome.result.assetId, { includeDeleted: true }),
+      getVersion(deps.db, outcome.result.assetId, outcome.result.versionId),
+    ]);
+    res.json({ upload: await sessionJson(id), asset: toAssetJson(asset), version: toVersionJson(version) });
+  });
+
+  router.delete('/api/v2/uploads/:id', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    await getUploadSession(deps.db, id);
+    await abortUploadSession(uploads, id, waitMs);
+    res.status(204).end();
+  });
+
+  return router;
+}

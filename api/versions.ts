@@ -1,0 +1,82 @@
+import { Router } from 'express';
+import { getAsset } from '../lib/catalog/assets';
+import { getVersion, listVersions, toVersionJson } from '../lib/catalog/versions';
+import { uuidv7 } from '../lib/ids';
+import { objectKeyFor } from '../lib/keys';
+import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads';
+import type { AppDeps } from './app';
+import { sendContent, storedContentOf } from './download';
+import { pageQuery, parse, uuid } from './schemas/common';
+import { receiveSimpleUpload } from './simpleUpload';
+import { uploadClientOf } from './uploadClient';
+import { z } from 'zod';
+
+const versionParams = z.object({ id: uuid, versionId: uuid });
+const assetParams = z.object({ id: uuid });
+const listVersionsQuery = z.object(pageQuery).strict();
+
+export function versionsRouter(deps: AppDeps): Router {
+  const router = Router();
+  const uploads = uploadClientOf(deps);
+  const waitMs = deps.config.uploads.waitSeconds * 1000;
+
+  async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
+    if (!outcome.done) {
+      res.status(202).json({ upload_id: outcome.uploadId, status_url: `/api/v2/uploads/${outcome.uploadId}` });
+      return;
+    }
+    const version = await getVersion(deps.db, outcome.result.assetId, outcome.result.versionId);
+    res.status(201).setHeader('Location', `/api/v2/assets/${version.asset_id}/versions/${version.id}`).json(toVersionJson(version));
+  }
+
+  router.get('/api/v2/assets/:id/versions', async (req, res) => {
+    const { id } = parse(assetParams, req.params, 'path');
+    await getAsset(deps.db, id);
+    res.json(await listVersions(deps.db, id, parse(listVersionsQuery, req.query, 'query')));
+  });
+
+  router.post('/api/v2/assets/:id/versions', async (req, res) => {
+    const { id } = parse(assetParams, req.params, 'path');
+    const asset = await getAsset(deps.db, id);
+    await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads }, asset));
+  });
+
+  router.get('/api/v2/assets/:id/versions/:versionId', async (req, res) => {
+    const { id, versionId } = parse(versionParams, req.params, 'path');
+    await getAsset(deps.db, id);
+    res.json(toVersionJson(await getVersion(deps.db, id, versionId)));
+  });
+
+  router.get('/api/v2/assets/:id/versions/:versionId/content', async (req, res) => {
+    const { id, versionId } = parse(versionParams, req.params, 'path');
+    const asset = await getAsset(deps.db, id);
+    const version = await getVersion(deps.db, id, versionId);
+    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version));
+  });
+
+  /** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */
+  router.post('/api/v2/assets/:id/versions/:versionId/restore', async (req, res) => {
+    const { id, versionId } = parse(versionParams, req.params, 'path');
+    const asset = await getAsset(deps.db, id);
+    const source = await getVersion(deps.db, id, versionId);
+    const uploadId = uuidv7();
+    const newVersionId = uuidv7();
+    await openUploadSession(uploads, {
+      uploadId,
+      kind: 'copy',
+      assetId: id,
+      newAsset: false,
+      versionId: newVersionId,
+      objectKey: objectKeyFor(id, newVersionId),
+      expiresAt: new Date(Date.now() + deps.config.uploads.expiryHours * 3600_000).toISOString(),
+      name: asset.name,
+      contentType: source.content_type,
+      sizeBytes: source.size_bytes,
+      checksumSha256: source.checksum_sha256,
+      copyFromKey: source.object_key,
+    });
+    await answerNewVersion(res, { ...(await completeUploadSession(uploads, uploadId, {}, waitMs)), uploadId });
+  });
+
+  return router;
+}

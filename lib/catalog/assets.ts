@@ -1,0 +1,191 @@
+import type { Knex } from 'knex';
+import { ConflictError, NotFoundError, PreconditionFailedError } from '../errors';
+import { recordEvent } from '../outbox';
+import { decodeCursor, pageOf, type Page } from '../pagination';
+
+export interface AssetRow {
+  id: string;
+  name: string;
+  content_type: string;
+  size_bytes: number;
+  checksum_sha256: string | null;
+  current_version_id: string | null;
+  version_count: number;
+  last_version_number: number;
+  revision: number;
+  tags: string[];
+  metadata: Record<string, string>;
+  is_deleted: boolean;
+  deleted_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface AssetJson {
+  id: string;
+  name: string;
+  content_type: string;
+  size_bytes: number;
+  checksum_sha256: string | null;
+  current_version_id: string | null;
+  version_count: number;
+  metadata: Record<string, string>;
+  tags: string[];
+  is_deleted: boolean;
+  deleted_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toAssetJson(row: AssetRow): AssetJson {
+  return {
+    id: row.id,
+    name: row.name,
+    content_type: row.content_type,
+    size_bytes: row.size_bytes,
+    checksum_sha256: row.checksum_sha256,
+    current_version_id: row.current_version_id,
+    version_count: row.version_count,
+    metadata: row.metadata,
+    tags: row.tags,
+    is_deleted: row.is_deleted,
+    deleted_at: row.deleted_at ? row.deleted_at.toISOString() : null,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+/** The ETag of the asset resource (not of its bytes): changes whenever a field of the asset does. */
+export function assetEtag(row: Pick<AssetRow, 'revision'>): string {
+  return `"r${row.revision}"`;
+}
+
+/** Assets with their metadata folded in: one query, whatever the page size. */
+export function selectAssets(db: Knex | Knex.Transaction) {
+  return db('assets as a').select(
+    'a.*',
+    db.raw(`COALESCE((SELECT jsonb_object_agg(m.key, m.value) FROM asset_metadata m WHERE m.asset_id = a.id), '{}'::jsonb) AS metadata`),
+  );
+}
+
+export async function findAsset(db: Knex | Knex.Transaction, id: string, opts: { includeDeleted?: boolean } = {}): Promise<AssetRow | undefined> {
+  const query = selectAssets(db).where('a.id', id);
+  if (!opts.includeDeleted) query.where('a.is_deleted', false);
+  return (await query.first()) as AssetRow | undefined;
+}
+
+export async function getAsset(db: Knex | Knex.Transaction, id: string, opts: { includeDeleted?: boolean } = {}): Promise<AssetRow> {
+  const row = await findAsset(db, id, opts);
+  if (!row) throw new NotFoundError(`asset ${id} not found`);
+  return row;
+}
+
+export type AssetSort = 'created_at' | '-created_at' | 'name';
+
+export interface AssetListQuery {
+  limit: number;
+  cursor?: string;
+  name_prefix?: string;
+  content_type?: string;
+  tag?: string[];
+  created_after?: Date;
+  created_before?: Date;
+  include_deleted?: boolean;
+  sort: AssetSort;
+}
+
+type AssetCursor = { s: AssetSort; k: string; id: string };
+
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<AssetJson>> {
+  const cursor = decodeCursor(q.cursor, (p): p is AssetCursor => p.s === q.sort && typeof p.k === 'string' && typeof p.id === 'string');
+  const query = selectAssets(db);
+  if (!q.include_deleted) query.where('a.is_deleted', false);
+  if (q.name_prefix) query.whereRaw(`a.name LIKE ? || '%'`, [escapeLike(q.name_prefix)]);
+  if (q.content_type) {
+    if (q.content_type.endsWith('/*')) query.whereRaw(`a.content_type LIKE ? || '%'`, [escapeLike(q.content_type.slice(0, -1))]);
+    else query.where('a.content_type', q.content_type);
+  }
+  if (q.tag?.length) query.whereRaw('a.tags @> ?::text[]', [q.tag]);
+  if (q.created_after) query.where('a.created_at', '>', q.created_after);
+  if (q.created_before) query.where('a.created_at', '<', q.created_before);
+
+  const [column, direction] = q.sort === 'name' ? ['name', 'asc'] : q.sort === 'created_at' ? ['created_at', 'asc'] : ['created_at', 'desc'];
+  if (cursor) {
+    const op = direction === 'asc' ? '>' : '<';
+    const key = column === 'created_at' ? new Date(cursor.k) : cursor.k;
+    query.whereRaw(`(a.${column}, a.id) ${op} (?, ?)`, [key, cursor.id]);
+  }
+  query.orderBy([
+    { column: `a.${column}`, order: direction },
+    { column: 'a.id', order: direction },
+  ]);
+  const rows = (await query.limit(q.limit + 1)) as AssetRow[];
+  return pageOf(rows, q.limit, toAssetJson, (row) => ({
+    s: q.sort,
+    k: column === 'name' ? row.name : row.created_at.toISOString(),
+    id: row.id,
+  }));
+}
+
+export interface AssetPatch {
+  name?: string;
+  content_type?: string;
+  metadata?: Record<string, string>;
+  tags?: string[];
+}
+
+export async function replaceMetadata(trx: Knex.Transaction, assetId: string, metadata: Record<string, string>) {
+  await trx('asset_metadata').where({ asset_id: assetId }).delete();
+  const rows = Object.entries(metadata).map(([key, value]) => ({ asset_id: assetId, key, value }));
+  if (rows.length) await trx('asset_metadata').insert(rows);
+}
+
+/** PUT /assets/{id}: the given fields replace the asset's; `ifMatch` is an ETag the client read. */
+export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMatch?: string): Promise<AssetRow> {
+  return db.transaction(async (trx) => {
+    const current = await trx('assets').where({ id, is_deleted: false }).forUpdate().first();
+    if (!current) throw new NotFoundError(`asset ${id} not found`);
+    if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(current))) {
+      throw new PreconditionFailedError(`asset ${id} has changed: its ETag is ${assetEtag(current)}`);
+    }
+    const fields: Record<string, unknown> = { revision: current.revision + 1 };
+    if (patch.name !== undefined) fields.name = patch.name;
+    if (patch.content_type !== undefined) fields.content_type = patch.content_type;
+    if (patch.tags !== undefined) fields.tags = patch.tags;
+    await trx('assets').where({ id }).update(fields);
+    if (patch.metadata !== undefined) await replaceMetadata(trx, id, patch.metadata);
+    await recordEvent(trx, 'storage.asset.updated', id, { asset_id: id, changed: Object.keys(patch) });
+    return getAsset(trx, id);
+  });
+}
+
+/** If-Match / If-None-Match lists: `*`, or comma-separated (weak or strong) entity tags. */
+export function etagMatches(header: string, etag: string): boolean {
+  const wanted = header.split(',').map((t) => t.trim().replace(/^W\//, ''));
+  return wanted.includes('*') || wanted.includes(etag);
+}
+
+export async function softDeleteAsset(db: Knex, id: string): Promise<void> {
+  await db.transaction(async (trx) => {
+    const updated = await trx('assets')
+      .where({ id, is_deleted: false })
+      .update({ is_deleted: true, deleted_at: trx.fn.now(), revision: trx.raw('revision + 1') });
+    if (!updated) throw new NotFoundError(`asset ${id} not found`);
+    await recordEvent(trx, 'storage.asset.deleted', id, { asset_id: id, permanent: false });
+  });
+}
+
+export async function restoreAsset(db: Knex, id: string): Promise<AssetRow> {
+  return db.transaction(async (trx) => {
+    const row = await trx('assets').where({ id }).forUpdate().first();
+    if (!row) throw new NotFoundError(`asset ${id} not found`);
+    if (!row.is_deleted) throw new ConflictError(`asset ${id} is not deleted`);
+    await trx('assets').where({ id }).update({ is_deleted: false, deleted_at: null, revision: row.revision + 1 });
+    await recordEvent(trx, 'storage.asset.updated', id, { asset_id: id, restored: true });
+    return getAsset(trx, id);
+  });
+}

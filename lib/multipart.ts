@@ -1,0 +1,61 @@
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+
+export interface StoredPart {
+  partNumber: number;
+  sizeBytes: number;
+  etag: string;
+}
+
+/** The parts S3 holds for a multipart upload, one per number (a re-sent part replaces the earlier one). */
+export async function listStoredParts(s3: S3Client, bucket: string, key: string, uploadId: string): Promise<StoredPart[]> {
+  const byNumber = new Map<number, StoredPart>();
+  let marker: string | undefined;
+  do {
+    const page = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
+    // Some stores list a re-sent part twice; the later entry is the one that counts.
+    for (const p of page.Parts ?? []) byNumber.set(p.PartNumber!, { partNumber: p.PartNumber!, sizeBytes: p.Size ?? 0, etag: p.ETag! });
+    marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+  } while (marker);
+  return [...byNumber.values()].sort((a, b) => a.partNumber - b.partNumber);
+}
+
+/** The expected size of part `n` of an upload of `size` bytes cut into `partSize` parts. */
+export function expectedPartSize(size: number, partSize: number, partCount: number, n: number): number {
+  return n < partCount ? partSize : size - partSize * (partCount - 1);
+}
+
+/** Numbers of the parts that are absent or of the wrong size: what the client must (re)send. */
+export function partsToResend(parts: StoredPart[], size: number, partSize: number, partCount: number): number[] {
+  const stored = new Map(parts.map((p) => [p.partNumber, p.sizeBytes]));
+  const resend: number[] = [];
+  for (let n = 1; n <= partCount; n++) {
+    if (stored.get(n) !== expectedPartSize(size, partSize, partCount, n)) resend.push(n);
+  }
+  return resend;
+}
+
+/**
+ * Opens a multipart upload for `key`, or finds the one an earlier attempt opened: a retried
+ * activity must not leave a second, orphaned multipart upload behind.
+ */
+export async function openMultipartUpload(s3: S3Client, bucket: string, key: string, contentType: string): Promise<string> {
+  const existing = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  const found = existing.Uploads?.find((u) => u.Key === key);
+  if (found?.UploadId) return found.UploadId;
+  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
+  return created.UploadId!;
+}
+
+export async function abortMultipartUpload(s3: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
+  try {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
+  } catch (err) {
+    if ((err as { name?: string }).name !== 'NoSuchUpload') throw err;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The API's side of uploadWorkflow: open a session, complete it, abort it, read its status. Each
+ * maps the workflow's failures to the HTTP errors clients see.
+ */
+import {
+  WithStartWorkflowOperation,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common';
+import type { Knex } from 'knex';
+import {
+  UploadFailure,
+  abortSignal,
+  completeUpdate,
+  openedUpdate,
+  statusQuery,
+  type CompleteRequest,
+  type UploadInput,
+  type UploadResult,
+  type UploadState,
+} from '../workflows/definitions';
+import type { uploadWorkflow } from '../workflows/upload';
+import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './catalog/uploads';
+import { ConflictError, HttpError, NotFoundError, UnprocessableError } from './errors';
+import { AssetIdAttribute, StorageOperationAttribute } from './temporal';
+
+export interface UploadClient {
+  client: Client;
+  taskQueue: string;
+  db: Knex;
+}
+
+function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<typeof uploadWorkflow> {
+  return uc.client.workflow.getHandle<typeof uploadWorkflow>(uploadWorkflowId(uploadId));
+}
+
+/** Starts the session's workflow and returns once the session is open (row written, multipart upload created). */
+export async function openUploadSession(uc: UploadClient, input: UploadInput): Promise<UploadState> {
+  const start = new WithStartWorkflowOperation<typeof uploadWorkflow>('uploadWorkflow', {
+    workflowId: uploadWorkflowId(input.uploadId),
+    taskQueue: uc.taskQueue,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: AssetIdAttribute, value: input.assetId },
+      { key: StorageOperationAttribute, value: 'upload' },
+    ]),
+  });
+  return uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start });
+}
+
+export type CompleteOutcome = { done: true; result: UploadResult } | { done: false };
+
+/**
+ * Asks the workflow to finish the upload and waits up to `waitMs` for the answer. A repeated call
+ * (same update id) joins the first one, so completing twice yields one version and the same answer.
+ */
+export async function completeUploadSession(uc: UploadClient, uploadId: string, request: CompleteRequest, waitMs: number): Promise<CompleteOutcome> {
+  const handle = handleOf(uc, uploadId);
+  let result: Promise<UploadResult>;
+  try {
+    const update = await handle.startUpdate(completeUpdate, { args: [request], updateId: 'complete', waitForStage: 'ACCEPTED' });
+    result = update.result();
+  } catch (err) {
+    return settledOutcome(uc, uploadId, err);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), waitMs);
+  });
+  try {
+    const outcome = await Promise.race([result, timeout]);
+    if (outcome === 'timeout') {
+      result.catch(() => {}); // the workflow goes on; its outcome is read from the session later
+      return { done: false };
+    }
+    return { done: true, result: outcome };
+  } catch (err) {
+    throw toHttpError(err, uploadId);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The workflow has ended (or never ran): answer from the session's row. */
+async function settledOutcome(uc: UploadClient, uploadId: string, err: unknown): Promise<CompleteOutcome> {
+  if (err instanceof WorkflowUpdateFailedError) throw toHttpError(err, uploadId);
+  const row = await findUploadSession(uc.db, uploadId);
+  if (!row) throw new NotFoundError(`upload ${uploadId} not found`);
+  if (row.status === 'completed') return { done: true, result: { assetId: row.result_asset_id, versionId: row.version_id } };
+  if (row.status === 'failed') throw new UnprocessableError(row.error ?? 'upload failed', { upload_id: uploadId });
+  if (row.status === 'aborted' || row.status === 'expired') throw new ConflictError(`upload ${uploadId} is ${row.status}`);
+  throw err;
+}
+
+function toHttpError(err: unknown, uploadId: string): unknown {
+  if (!(err instanceof WorkflowUpdateFailedError)) return err;
+  const failure = err.cause;
+  if (!(failure instanceof ApplicationFailure)) return err;
+  switch (failure.type) {
+    case UploadFailure.missingParts:
+      return new ConflictError(failure.message, { missing_parts: failure.details?.[0] ?? [] });
+    case UploadFailure.checksumMismatch:
+    case UploadFailure.sizeMismatch:
+      return new UnprocessableError(failure.message, { upload_id: uploadId });
+    case UploadFailure.assetGone:
+      return new NotFoundError(failure.message);
+    case UploadFailure.notOpen:
+      return new ConflictError(failure.message);
+    default:
+      return err;
+  }
+}
+
+/** Aborts the session and waits (up to `waitMs`) until its bytes are gone. */
+export async function abortUploadSession(uc: UploadClient, uploadId: string, waitMs: number): Promise<void> {
+  const handle = handleOf(uc, uploadId);
+  try {
+    await handle.signal(abortSignal);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      const row = await getUploadSession(uc.db, uploadId);
+      if (row.status === 'aborted') return;
+      throw new ConflictError(`upload ${uploadId} is ${row.status}`);
+    }
+    throw err;
+  }
+  const ended = await Promise.race([handle.result(), new Promise<undefined>((r) => setTimeout(() => r(undefined), waitMs).unref())]);
+  if (ended && ended.status !== 'aborted') throw new ConflictError(`upload ${uploadId} is ${ended.status}`);
+}
+
+/** The session as its row records it, with the live status from the workflow while it runs. */
+export async function readUploadSession(uc: UploadClient, uploadId: string): Promise<{ row: UploadSessionRow; state: UploadState | undefined }> {
+  const row = await getUploadSession(uc.db, uploadId);
+  if (['completed', 'failed', 'aborted', 'expired'].includes(row.status)) return { row, state: undefined };
+  try {
+    return { row, state: await handleOf(uc, uploadId).query(statusQuery) };
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    return { row, state: undefined };
+  }
+}

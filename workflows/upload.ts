@@ -1,0 +1,112 @@
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  proxyActivities,
+  setHandler,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { UploadActivities } from '../activities/uploads';
+import {
+  UploadFailure,
+  abortSignal,
+  completeUpdate,
+  openedUpdate,
+  statusQuery,
+  type CompleteRequest,
+  type UploadInput,
+  type UploadState,
+} from './definitions';
+
+const retry: ActivityOptions['retry'] = {
+  initialInterval: '500ms',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  nonRetryableErrorTypes: Object.values(UploadFailure),
+};
+
+const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 minute', retry });
+// Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
+const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
+
+/**
+ * Finalizes one upload, simple or chunked (or a restore that copies an old version): open the
+ * session, wait for complete / abort / expiry, then assemble, verify, commit and prune.
+ */
+export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
+  const state: UploadState = { status: 'pending', error: null, result: null };
+  let completeRequest: CompleteRequest | undefined = input.kind === 'copy' ? {} : undefined;
+  let abortRequested = false;
+  let failureType: string = UploadFailure.notOpen;
+  const settled = () => state.result !== null || ['failed', 'aborted', 'expired'].includes(state.status);
+
+  setHandler(statusQuery, () => state);
+  setHandler(abortSignal, () => {
+    abortRequested = true;
+  });
+  setHandler(openedUpdate, async () => {
+    await condition(() => state.status !== 'pending');
+    return state;
+  });
+  setHandler(completeUpdate, async (request) => {
+    if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
+      const { missing } = await catalog.checkParts(input.uploadId);
+      if (missing.length > 0) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.missingParts,
+          message: `parts missing or of the wrong size: ${missing.join(', ')}`,
+          details: [missing],
+          nonRetryable: true,
+        });
+      }
+    }
+    if (state.status === 'open' && completeRequest === undefined) completeRequest = request;
+    if (completeRequest === undefined) {
+      throw ApplicationFailure.create({ type: UploadFailure.notOpen, message: `upload is ${state.status}`, nonRetryable: true });
+    }
+    await condition(settled);
+    if (state.result) return state.result;
+    throw ApplicationFailure.create({
+      type: state.status === 'failed' ? failureType : UploadFailure.notOpen,
+      message: state.error ?? `upload is ${state.status}`,
+      nonRetryable: true,
+    });
+  });
+
+  await catalog.openUpload(input);
+  state.status = 'open';
+
+  const decided = await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now());
+  if (!decided || completeRequest === undefined) {
+    state.status = decided ? 'aborted' : 'expired';
+    await catalog.discardUpload({ uploadId: input.uploadId, status: state.status, error: null });
+    await condition(allHandlersFinished);
+    return state;
+  }
+
+  state.status = 'completing';
+  await catalog.markCompleting({ uploadId: input.uploadId, details: completeRequest.details });
+  try {
+    if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
+    if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey });
+    const verified = await bytes.verifyObject({
+      uploadId: input.uploadId,
+      objectKey: input.objectKey,
+      expectedSizeBytes: completeRequest.sizeBytes ?? input.sizeBytes,
+      expectedChecksumSha256: input.checksumSha256 ?? completeRequest.checksumSha256,
+    });
+    const committed = await catalog.commitUpload({ uploadId: input.uploadId, ...verified });
+    if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
+    state.result = { assetId: committed.assetId, versionId: committed.versionId };
+    state.status = 'completed';
+  } catch (err) {
+    const failure = err instanceof Error && 'cause' in err ? (err.cause as ApplicationFailure | undefined) : undefined;
+    if (!(failure instanceof ApplicationFailure) || !Object.values<string>(UploadFailure).includes(failure.type ?? '')) throw err;
+    state.status = 'failed';
+    state.error = failure.message;
+    failureType = failure.type!;
+    await catalog.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message });
+  }
+  await condition(allHandlersFinished);
+  return state;
+}
