@@ -8,7 +8,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../api/app';
 import { loadConfig, type Config } from '../../lib/config';
-import { createDb, type Db } from '../../lib/db';
+import { createDb, dropDatabase, type Db } from '../../lib/db';
+import pg from 'pg';
 import { uuidv7 } from '../../lib/ids';
 import { createLogger, type Logger } from '../../lib/logger';
 import { createS3Client, ensureBucket } from '../../lib/objectStore';
@@ -16,8 +17,9 @@ import { createTemporalClient, type TemporalHandle } from '../../lib/temporal';
 import { createStorageWorker } from '../../worker/createWorker';
 import { WORKFLOW_BUNDLE } from './testStack';
 
-// The SDK's own worker logs (state changes) are noise in a test run; warnings and errors still show.
-Runtime.install({ logger: new DefaultLogger(process.env.STORAGE_TEST_TEMPORAL_LOG_LEVEL === 'INFO' ? 'INFO' : 'WARN') });
+// The SDK's own worker logs (state changes, and the activity failures fault tests cause on purpose)
+// would bury a test run's output; STORAGE_TEST_TEMPORAL_LOG_LEVEL=INFO (or WARN) shows them.
+Runtime.install({ logger: new DefaultLogger((process.env.STORAGE_TEST_TEMPORAL_LOG_LEVEL as 'INFO' | 'WARN' | undefined) ?? 'ERROR') });
 
 export interface TestContext {
   config: Config;
@@ -26,9 +28,13 @@ export interface TestContext {
   temporal: TemporalHandle;
   logger: Logger;
   baseUrl: string;
-  /** Starts a (further) worker on this file's task queue; stopped with the context. */
-  startWorker(): Promise<RunningWorker>;
-  worker: RunningWorker;
+  /**
+   * Starts a (further) worker on this file's task queue; stopped with the context. `s3Endpoint`
+   * points its activities at another S3 endpoint (a fault-injecting proxy).
+   */
+  startWorker(opts?: { s3Endpoint?: string }): Promise<RunningWorker>;
+  /** The worker started with the service (none with `{ worker: false }`). */
+  worker: RunningWorker | undefined;
   stop(): Promise<void>;
 }
 
@@ -47,8 +53,29 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   });
 }
 
-export async function startTestService(overrides: Record<string, string> = {}): Promise<TestContext> {
-  const config = testConfig(overrides);
+/**
+ * A database of the file's own, copied from the run's migrated template: "no row left behind"
+ * can then be checked by counting, whatever other files do at the same time.
+ */
+async function createFileDatabase(): Promise<string> {
+  const template = new URL(process.env.STORAGE_DATABASE_URL!);
+  const copy = new URL(template);
+  copy.pathname = `${template.pathname}_${uuidv7().slice(-12)}`;
+  const admin = new URL(template);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${pg.escapeIdentifier(copy.pathname.slice(1))} TEMPLATE ${pg.escapeIdentifier(template.pathname.slice(1))}`);
+  } finally {
+    await client.end();
+  }
+  return copy.toString();
+}
+
+export async function startTestService(overrides: Record<string, string> = {}, opts: { worker?: boolean } = {}): Promise<TestContext> {
+  const databaseUrl = await createFileDatabase();
+  const config = testConfig({ STORAGE_DATABASE_URL: databaseUrl, ...overrides });
   const logger = createLogger(config.logLevel, { component: 'test' });
   const db = createDb(config.database.url, config.database.poolMax);
   const s3 = createS3Client(config.s3);
@@ -58,11 +85,12 @@ export async function startTestService(overrides: Record<string, string> = {}): 
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
 
   const workers: RunningWorker[] = [];
-  const startWorker = async (): Promise<RunningWorker> => {
+  const startWorker = async (workerOpts: { s3Endpoint?: string } = {}): Promise<RunningWorker> => {
+    const workerS3 = workerOpts.s3Endpoint ? createS3Client({ ...config.s3, endpoint: workerOpts.s3Endpoint }) : s3;
     const worker = await createStorageWorker({
       config,
       db,
-      s3,
+      s3: workerS3,
       logger,
       connection: nativeConnection,
       workflowBundle: { codePath: WORKFLOW_BUNDLE },
@@ -73,12 +101,13 @@ export async function startTestService(overrides: Record<string, string> = {}): 
       stop: async () => {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running;
+        if (workerS3 !== s3) workerS3.destroy();
       },
     };
     workers.push(handle);
     return handle;
   };
-  const worker = await startWorker();
+  const worker = opts.worker === false ? undefined : await startWorker();
 
   const app = buildApp({ config, db, s3, temporal, logger });
   const server: Server = await new Promise((resolve) => {
@@ -103,6 +132,7 @@ export async function startTestService(overrides: Record<string, string> = {}): 
       await temporal.close();
       await db.destroy();
       s3.destroy();
+      await dropDatabase(databaseUrl);
     },
   };
 }

@@ -1,0 +1,152 @@
+/**
+ * The reason uploads run on Temporal: a worker killed mid-upload, S3 going away during verification,
+ * the API restarting in the middle of a chunked session. Each ends with one correct version.
+ */
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+import { uploadWorkflowId } from '../lib/catalog/uploads';
+import { bytesOf, download, sha256, uploadAsset } from './support/assets';
+import { startTestService, type TestContext } from './support/context';
+import { call } from './support/http';
+import { envFor, spawnService, waitUntil } from './support/processes';
+import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
+
+const MiB = 1024 * 1024;
+
+let ctx: TestContext;
+let proxy: TcpProxy;
+beforeAll(async () => {
+  // No worker of its own: each test decides where its workers run and which S3 they see.
+  ctx = await startTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '120' }, { worker: false });
+  proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint).port));
+});
+afterAll(async () => {
+  await proxy?.close();
+  await ctx?.stop();
+});
+afterEach(() => proxy.up());
+
+const proxiedS3 = () => `http://127.0.0.1:${proxy.port}`;
+
+async function objectsOf(assetId: string): Promise<string[]> {
+  const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: `assets/${assetId}/` }));
+  return (page.Contents ?? []).map((o) => o.Key!);
+}
+
+async function eventsOf(assetId: string): Promise<string[]> {
+  return ctx.db('outbox_events').where({ subject: assetId }).orderBy('sequence').pluck('type');
+}
+
+async function sessionOfLatestUpload(): Promise<{ id: string; status: string } | undefined> {
+  return ctx.db('upload_sessions').orderBy('created_at', 'desc').first();
+}
+
+async function pendingActivity(uploadId: string) {
+  const description = await ctx.temporal.client.workflow.getHandle(uploadWorkflowId(uploadId)).describe();
+  return description.raw.pendingActivities?.[0];
+}
+
+it('a worker killed after complete was accepted and before the commit: a new worker completes the upload exactly once', async () => {
+  // The doomed worker reaches S3 through the proxy; stalled, its verification hangs mid-read.
+  const doomed = spawnService('worker/main.ts', envFor(ctx.config, { STORAGE_S3_ENDPOINT_URL: proxiedS3() }));
+  try {
+    proxy.stall();
+    const file = bytesOf(3 * MiB);
+    const answer = uploadAsset(ctx.baseUrl, file, { name: 'phoenix.png', checksum_sha256: sha256(file) });
+    const session = await waitUntil('the upload to be completing', async () => {
+      const s = await sessionOfLatestUpload();
+      return s?.status === 'completing' && (await pendingActivity(s.id))?.activityType?.name === 'verifyObject' ? s : undefined;
+    });
+    expect(await ctx.db('asset_versions').count({ n: '*' })).toEqual([{ n: 0 }]);
+    await doomed.kill();
+
+    proxy.up();
+    const successor = await ctx.startWorker();
+    const res = await answer.finally(() => successor.stop());
+    expect(res.status).toBe(201);
+    const assetId = res.body.id;
+    expect(res.body.checksum_sha256).toBe(sha256(file));
+
+    const versions = await ctx.db('asset_versions').where({ asset_id: assetId });
+    expect(versions).toHaveLength(1);
+    expect(await objectsOf(assetId)).toEqual([versions[0].object_key]);
+    expect(await eventsOf(assetId)).toEqual(['storage.asset.created', 'storage.version.created']);
+    expect((await ctx.db('upload_sessions').where({ id: session.id }).first()).status).toBe('completed');
+    expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${assetId}/content`)).body)).toBe(sha256(file));
+  } finally {
+    await doomed.kill();
+  }
+}, 120_000);
+
+it('S3 stops answering during verification: once it is back, the retries finish the upload', async () => {
+  const worker = await ctx.startWorker({ s3Endpoint: proxiedS3() });
+  try {
+    proxy.down();
+    const file = bytesOf(2 * MiB);
+    const answer = uploadAsset(ctx.baseUrl, file, { name: 'lich.png', checksum_sha256: sha256(file) });
+    const session = await waitUntil('verification to have failed twice', async () => {
+      const s = await sessionOfLatestUpload();
+      if (s?.status !== 'completing') return undefined;
+      const activity = await pendingActivity(s.id);
+      return activity?.activityType?.name === 'verifyObject' && (activity.attempt ?? 0) >= 3 ? s : undefined;
+    });
+    expect((await pendingActivity(session.id))?.lastFailure?.message).toEqual(expect.any(String));
+
+    proxy.up();
+    const res = await answer;
+    expect(res.status).toBe(201);
+    expect(await ctx.db('asset_versions').where({ asset_id: res.body.id })).toHaveLength(1);
+    expect(await eventsOf(res.body.id)).toEqual(['storage.asset.created', 'storage.version.created']);
+  } finally {
+    await worker.stop();
+  }
+}, 90_000);
+
+it('the API process restarts in the middle of a chunked session: the client goes on and completes, nothing lost', async () => {
+  const worker = await ctx.startWorker();
+  const port = await freePort();
+  const env = envFor(ctx.config, { STORAGE_PORT: String(port) });
+  const api = `http://127.0.0.1:${port}`;
+  let first = spawnService('api/server.ts', env);
+  let second: ReturnType<typeof spawnService> | undefined;
+  try {
+    await waitUntil('the API to listen', async () => (await fetch(`${api}/health/live`).catch(() => undefined))?.ok);
+    const partSize = 5 * MiB;
+    const file = bytesOf(3 * partSize - 1234);
+    const part = (n: number) => file.subarray((n - 1) * partSize, Math.min(n * partSize, file.length));
+    const created = await call(`${api}/api/v2/uploads`, {
+      method: 'POST',
+      json: { name: 'tomb.map', size_bytes: file.length, checksum_sha256: sha256(file), part_size_bytes: partSize },
+    });
+    expect(created.status).toBe(201);
+    const uploadId = created.body.id;
+    expect((await call(`${api}/api/v2/uploads/${uploadId}/parts/1`, { method: 'PUT', body: part(1) })).status).toBe(200);
+
+    await first.kill();
+    second = spawnService('api/server.ts', env);
+    await waitUntil('the restarted API to listen', async () => (await fetch(`${api}/health/live`).catch(() => undefined))?.ok);
+
+    const status = await call(`${api}/api/v2/uploads/${uploadId}`);
+    expect(status.body).toMatchObject({ status: 'open', parts_received: [1], bytes_received: partSize });
+    for (const n of [3, 2]) expect((await call(`${api}/api/v2/uploads/${uploadId}/parts/${n}`, { method: 'PUT', body: part(n) })).status).toBe(200);
+    const done = await call(`${api}/api/v2/uploads/${uploadId}/complete`, { method: 'POST' });
+    expect(done.status).toBe(200);
+    expect(done.body.version.checksum_sha256).toBe(sha256(file));
+    const got = await download(`${api}/api/v2/assets/${done.body.asset.id}/content`);
+    expect(sha256(got.body)).toBe(sha256(file));
+    first = second;
+  } finally {
+    await first.kill();
+    await second?.kill();
+    await worker.stop();
+  }
+}, 90_000);
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

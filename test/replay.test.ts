@@ -1,0 +1,108 @@
+/**
+ * Workflow code must stay deterministic: recorded histories (test/fixtures/histories, kept from
+ * earlier versions of the code) and fresh ones of every upload path are replayed against the current
+ * bundle. A change that would break running workflows fails here. `STORAGE_RECORD_HISTORIES=1`
+ * writes the fresh histories as the new fixtures.
+ */
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import fs from 'node:fs';
+import path from 'node:path';
+import { uploadWorkflowId } from '../lib/catalog/uploads';
+import { bytesOf, sha256, uploadAsset } from './support/assets';
+import { startTestService, type TestContext } from './support/context';
+import { call } from './support/http';
+import { WORKFLOW_BUNDLE } from './support/testStack';
+
+const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
+const History = temporal.api.history.v1.History;
+
+// protobufjs' own object form (the SDK's historyToJSON trips over two copies of protobufjs in the tree).
+const historyToJson = (history: temporal.api.history.v1.IHistory) =>
+  JSON.stringify(History.toObject(History.fromObject(history), { longs: String, enums: String, bytes: String }));
+const historyFromJson = (text: string) => History.fromObject(JSON.parse(text));
+const MiB = 1024 * 1024;
+
+async function replay(histories: Array<{ workflowId: string; history: unknown }>) {
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, histories)) {
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  return failures;
+}
+
+describe('recorded histories', () => {
+  const files = fs.existsSync(FIXTURES) ? fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.json')) : [];
+
+  it('are there to replay', () => {
+    expect(files.length).toBeGreaterThan(0);
+  });
+
+  it('replay against the current workflow code', async () => {
+    const histories = files.map((file) => ({
+      workflowId: path.basename(file, '.json'),
+      history: historyFromJson(fs.readFileSync(path.join(FIXTURES, file), 'utf8')),
+    }));
+    expect(await replay(histories)).toEqual([]);
+  });
+});
+
+describe('fresh histories of each upload path', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await startTestService();
+  });
+  afterAll(async () => {
+    await ctx?.stop();
+  });
+
+  it('replay against the code that made them', async () => {
+    const runs: Record<string, string> = {};
+
+    const simple = bytesOf(1000);
+    const uploaded = await uploadAsset(ctx.baseUrl, simple, { name: 'simple.bin', checksum_sha256: sha256(simple) });
+    expect(uploaded.status).toBe(201);
+    runs['upload-simple'] = (await ctx.db('upload_sessions').where({ result_asset_id: uploaded.body.id }).first()).id;
+
+    const rejected = await uploadAsset(ctx.baseUrl, bytesOf(10), { name: 'rejected.bin', checksum_sha256: sha256(Buffer.from('no')) });
+    expect(rejected.status).toBe(422);
+
+    const partSize = 5 * MiB;
+    const chunkedFile = bytesOf(partSize + 10);
+    const session = await call(`${ctx.baseUrl}/api/v2/uploads`, {
+      method: 'POST',
+      json: { name: 'chunked.bin', size_bytes: chunkedFile.length, checksum_sha256: sha256(chunkedFile), part_size_bytes: partSize },
+    });
+    runs['upload-chunked-missing-then-complete'] = session.body.id;
+    await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/parts/2`, { method: 'PUT', body: chunkedFile.subarray(partSize) });
+    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/complete`, { method: 'POST' })).status).toBe(409);
+    await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/parts/1`, { method: 'PUT', body: chunkedFile.subarray(0, partSize) });
+    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/complete`, { method: 'POST' })).status).toBe(200);
+
+    const aborted = await call(`${ctx.baseUrl}/api/v2/uploads`, { method: 'POST', json: { name: 'aborted.bin', size_bytes: 10 } });
+    runs['upload-chunked-aborted'] = aborted.body.id;
+    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${aborted.body.id}`, { method: 'DELETE' })).status).toBe(204);
+
+    const mismatch = await call(`${ctx.baseUrl}/api/v2/uploads`, {
+      method: 'POST',
+      json: { name: 'mismatch.bin', size_bytes: 10, checksum_sha256: sha256(Buffer.from('other')) },
+    });
+    runs['upload-chunked-checksum-mismatch'] = mismatch.body.id;
+    await call(`${ctx.baseUrl}/api/v2/uploads/${mismatch.body.id}/parts/1`, { method: 'PUT', body: bytesOf(10) });
+    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${mismatch.body.id}/complete`, { method: 'POST' })).status).toBe(422);
+
+    const histories = await Promise.all(
+      Object.entries(runs).map(async ([name, uploadId]) => ({
+        name,
+        workflowId: uploadWorkflowId(uploadId),
+        history: await ctx.temporal.client.workflow.getHandle(uploadWorkflowId(uploadId)).fetchHistory(),
+      })),
+    );
+    expect(await replay(histories)).toEqual([]);
+
+    if (process.env.STORAGE_RECORD_HISTORIES === '1') {
+      fs.mkdirSync(FIXTURES, { recursive: true });
+      for (const { name, history } of histories) fs.writeFileSync(path.join(FIXTURES, `${name}.json`), historyToJson(history));
+    }
+  }, 60_000);
+});

@@ -1,0 +1,69 @@
+import net from 'node:net';
+
+/**
+ * A loopback TCP proxy standing between a client and a server, to play the server's faults:
+ * `stall()` keeps connections open but passes no bytes (a hung server), `down()` resets every
+ * connection and refuses new ones (a dead server), `up()` restores normal service.
+ */
+export interface TcpProxy {
+  port: number;
+  stall(): void;
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  let mode: 'up' | 'stall' | 'down' = 'up';
+  const pairs = new Set<{ client: net.Socket; server: net.Socket }>();
+
+  const proxy = net.createServer((client) => {
+    if (mode === 'down') {
+      client.resetAndDestroy();
+      return;
+    }
+    const server = net.connect(targetPort, targetHost);
+    const pair = { client, server };
+    pairs.add(pair);
+    const forward = (from: net.Socket, to: net.Socket) =>
+      from.on('data', (chunk) => {
+        if (mode === 'up') to.write(chunk);
+      });
+    forward(client, server);
+    forward(server, client);
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      server.destroy();
+    };
+    client.on('close', end).on('error', end);
+    server.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as net.AddressInfo;
+
+  return {
+    port,
+    stall: () => {
+      mode = 'stall';
+    },
+    down: () => {
+      mode = 'down';
+      for (const { client, server } of pairs) {
+        client.resetAndDestroy();
+        server.destroy();
+      }
+      pairs.clear();
+    },
+    up: () => {
+      mode = 'up';
+    },
+    close: async () => {
+      for (const { client, server } of pairs) {
+        client.destroy();
+        server.destroy();
+      }
+      await new Promise((resolve) => proxy.close(resolve));
+    },
+  };
+}
