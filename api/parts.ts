@@ -53,6 +53,10 @@ export async function streamPart(req: Request, s3: S3Client, bucket: string, ses
     if ((err as { name?: string }).name === 'BadDigest') {
       throw new UnprocessableError(`part ${n} does not match its X-Checksum-SHA256; it was not kept`);
     }
+    // The row still said open, but an abort (or expiry) has already dropped the multipart upload.
+    if ((err as { name?: string }).name === 'NoSuchUpload') {
+      throw new ConflictError(`upload ${session.id} is being closed: it takes no more parts`);
+    }
     throw err;
   }
   const checksumSha256 = hash.digest('hex');

@@ -6,7 +6,7 @@ import { getVersion, toVersionJson } from '../lib/catalog/versions';
 import { PayloadTooLargeError, ValidationError } from '../lib/errors';
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
-import { listStoredParts } from '../lib/multipart';
+import { latestParts, listStoredParts } from '../lib/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads';
 import type { AppDeps } from './app';
 import { checkPartRequest, presignPart, streamPart } from './parts';
@@ -23,8 +23,8 @@ export function uploadsRouter(deps: AppDeps): Router {
   async function sessionJson(id: string) {
     const { row, state } = await readUploadSession(uploads, id);
     const live = state?.status === 'open' || state?.status === 'completing' || (!state && row.status === 'open');
-    const parts = live && row.s3_upload_id ? await listStoredParts(deps.s3, bucket, row.object_key, row.s3_upload_id).catch(() => []) : [];
-    return toUploadSessionJson(row, { status: state?.status, parts });
+    const parts = live && row.s3_upload_id ? latestParts(await listStoredParts(deps.s3, bucket, row.object_key, row.s3_upload_id).catch(() => [])) : [];
+    return toUploadSessionJson(row, { status: state?.status, error: state?.error, parts });
   }
 
   router.post('/api/v2/uploads', jsonBody, async (req, res) => {

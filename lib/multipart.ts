@@ -12,17 +12,36 @@ export interface StoredPart {
   etag: string;
 }
 
-/** The parts S3 holds for a multipart upload, one per number (a re-sent part replaces the earlier one). */
+/**
+ * The parts S3 holds for a multipart upload, by number: what CompleteMultipartUpload is given.
+ *
+ * AWS S3 and MinIO keep one send per number (a re-sent part replaces the earlier one). SeaweedFS
+ * keeps every send and lists them all, in no useful order (each is a file named by a random UUID)
+ * and with LastModified in whole seconds, so the listing cannot tell which send came last. Every
+ * distinct send is therefore returned: given them all, SeaweedFS's CompleteMultipartUpload takes the
+ * newest of each number (it orders them by write time in nanoseconds) and drops the rest. Naming
+ * just one of them would commit stale bytes whenever a part was re-sent. Use `latestParts` for one
+ * entry per number.
+ */
 export async function listStoredParts(s3: S3Client, bucket: string, key: string, uploadId: string): Promise<StoredPart[]> {
-  const byNumber = new Map<number, StoredPart>();
+  const sends = new Map<string, StoredPart & { lastModified: number }>();
   let marker: string | undefined;
   do {
     const page = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
-    // Some stores list a re-sent part twice; the later entry is the one that counts.
-    for (const p of page.Parts ?? []) byNumber.set(p.PartNumber!, { partNumber: p.PartNumber!, sizeBytes: p.Size ?? 0, etag: p.ETag! });
+    for (const p of page.Parts ?? []) {
+      // Once per (number, ETag): a send named twice would be taken once and deleted once.
+      sends.set(`${p.PartNumber}:${p.ETag}`, { partNumber: p.PartNumber!, sizeBytes: p.Size ?? 0, etag: p.ETag!, lastModified: p.LastModified?.getTime() ?? 0 });
+    }
     marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
   } while (marker);
-  return [...byNumber.values()].sort((a, b) => a.partNumber - b.partNumber);
+  return [...sends.values()]
+    .sort((a, b) => a.partNumber - b.partNumber || a.lastModified - b.lastModified)
+    .map(({ partNumber, sizeBytes, etag }) => ({ partNumber, sizeBytes, etag }));
+}
+
+/** One entry per part number (the last listed), for status and counting. */
+export function latestParts(parts: StoredPart[]): StoredPart[] {
+  return [...new Map(parts.map((p) => [p.partNumber, p])).values()].sort((a, b) => a.partNumber - b.partNumber);
 }
 
 /** The expected size of part `n` of an upload of `size` bytes cut into `partSize` parts. */

@@ -54,14 +54,15 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
 export type CompleteOutcome = { done: true; result: UploadResult } | { done: false };
 
 /**
- * Asks the workflow to finish the upload and waits up to `waitMs` for the answer. A repeated call
- * (same update id) joins the first one, so completing twice yields one version and the same answer.
+ * Asks the workflow to finish the upload and waits up to `waitMs` for the answer. A call made while
+ * another is finishing waits for the same outcome, so completing twice yields one version and the
+ * same answer; a call refused (parts missing) leaves the session open for the next one.
  */
 export async function completeUploadSession(uc: UploadClient, uploadId: string, request: CompleteRequest, waitMs: number): Promise<CompleteOutcome> {
   const handle = handleOf(uc, uploadId);
   let result: Promise<UploadResult>;
   try {
-    const update = await handle.startUpdate(completeUpdate, { args: [request], updateId: 'complete', waitForStage: 'ACCEPTED' });
+    const update = await handle.startUpdate(completeUpdate, { args: [request], waitForStage: 'ACCEPTED' });
     result = update.result();
   } catch (err) {
     return settledOutcome(uc, uploadId, err);

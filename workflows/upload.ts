@@ -78,8 +78,10 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
 
   const decided = await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now());
   if (!decided || completeRequest === undefined) {
-    state.status = decided ? 'aborted' : 'expired';
-    await catalog.discardUpload({ uploadId: input.uploadId, status: state.status, error: null });
+    const ending = decided ? 'aborted' : 'expired';
+    await catalog.discardUpload({ uploadId: input.uploadId, status: ending, error: null });
+    // Only now: whoever waits on the outcome must find the bytes already gone.
+    state.status = ending;
     await condition(allHandlersFinished);
     return state;
   }
@@ -102,10 +104,10 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   } catch (err) {
     const failure = err instanceof Error && 'cause' in err ? (err.cause as ApplicationFailure | undefined) : undefined;
     if (!(failure instanceof ApplicationFailure) || !Object.values<string>(UploadFailure).includes(failure.type ?? '')) throw err;
-    state.status = 'failed';
-    state.error = failure.message;
-    failureType = failure.type!;
     await catalog.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message });
+    failureType = failure.type!;
+    state.error = failure.message;
+    state.status = 'failed';
   }
   await condition(allHandlersFinished);
   return state;

@@ -30,6 +30,7 @@ export const partParams = z.object({
 });
 
 export const partHeaders = z.object({
-  'content-length': z.coerce.number().int().nonnegative({ message: 'Content-Length is required' }),
+  // A missing header coerces to NaN: that is the case the message is for.
+  'content-length': z.coerce.number({ error: 'Content-Length is required' }).int().nonnegative(),
   'x-checksum-sha256': sha256Hex.optional(),
 });

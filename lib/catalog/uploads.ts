@@ -176,7 +176,7 @@ export interface UploadSessionJson {
 /** `status` is the workflow's live one while it runs; parts are what S3 holds. */
 export function toUploadSessionJson(
   row: UploadSessionRow,
-  live: { status?: UploadStatus; parts?: Array<{ partNumber: number; sizeBytes: number }> },
+  live: { status?: UploadStatus; error?: string | null; parts?: Array<{ partNumber: number; sizeBytes: number }> },
 ): UploadSessionJson {
   const status = live.status === undefined || live.status === 'pending' ? row.status : live.status;
   const completed = status === 'completed';
@@ -196,6 +196,7 @@ export function toUploadSessionJson(
     version_id: completed ? row.version_id : null,
     expires_at: row.expires_at.toISOString(),
     workflow_id: row.workflow_id,
-    error: row.error,
+    // The workflow knows why a session failed before its row records it.
+    error: live.error ?? row.error,
   };
 }
