@@ -16,10 +16,10 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
         await trx('assets')
           .where({ id: assetId })
           .update({ is_deleted: true, deleted_at: asset.deleted_at ?? trx.fn.now(), revision: asset.revision + 1 });
-        const announced = await trx('outbox_events')
-          .where({ type: 'storage.asset.deleted', subject: assetId })
-          .whereRaw(`(data->>'permanent')::boolean`)
-          .first();
+        // Announced once per deletion: a retry finds its own event as the asset's latest one (an asset
+        // restored after an earlier deletion has newer events, so deleting it again is announced again).
+        const latest = await trx('outbox_events').where({ subject: assetId }).orderBy('sequence', 'desc').first();
+        const announced = latest?.type === 'storage.asset.deleted' && latest.data?.permanent === true;
         if (!announced) await recordEvent(trx, 'storage.asset.deleted', assetId, { asset_id: assetId, permanent: true });
       });
     },
@@ -32,9 +32,15 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
       return { deleted: keys.length, more: Boolean(page.IsTruncated) };
     },
 
-    /** The asset's rows go last (versions, metadata and sessions cascade). */
+    /**
+     * The asset's rows go last: versions, metadata and the sessions of its later versions cascade;
+     * the session that created it names it only as its result.
+     */
     async deleteAssetRows(assetId: string): Promise<void> {
-      await db('assets').where({ id: assetId }).delete();
+      await db.transaction(async (trx) => {
+        await trx('upload_sessions').where({ result_asset_id: assetId }).delete();
+        await trx('assets').where({ id: assetId }).delete();
+      });
     },
   };
 }

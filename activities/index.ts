@@ -1,5 +1,9 @@
 import type { ActivityDeps } from './deps';
 import { createAssetDeletionActivities } from './assetDeletion';
+import { createBackupRestoreActivities } from './backups';
+import { createLifecycleActivities } from './lifecycle';
+import { createIngestActivities } from './ingest';
+import { createOutboxActivities } from './outbox';
 import { createUploadActivities } from './uploads';
 
 export type { ActivityDeps } from './deps';
@@ -7,7 +11,11 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createUploadActivities(deps),
+    ...createOutboxActivities(deps),
+    ...createIngestActivities(deps),
     ...createAssetDeletionActivities(deps),
+    ...createBackupRestoreActivities(deps),
+    ...createLifecycleActivities(deps),
   };
 }
 

@@ -1,22 +1,15 @@
 import {
   CompleteMultipartUploadCommand,
-  CopyObjectCommand,
   DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  type S3Client,
 } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { deleteVersionRow, versionsBeyond } from '../lib/catalog/versions';
 import { AssetGoneError, commitUploadedVersion, getUploadSession, insertUploadSession } from '../lib/catalog/uploads';
 import { abortMultipartUpload, listStoredParts, openMultipartUpload, partsToResend } from '../lib/multipart';
+import { copyObject as copyStoredObject, hashObject, headObject } from '../lib/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../workflows/definitions';
 import type { ActivityDeps } from './deps';
-
-const HEARTBEAT_EVERY_BYTES = 16 * 1024 * 1024;
 
 export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
@@ -61,7 +54,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       try {
         parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
       } catch (err) {
-        if ((err as { name?: string }).name === 'NoSuchUpload' && (await objectSize(s3, bucket, row.object_key)) !== undefined) return;
+        if ((err as { name?: string }).name === 'NoSuchUpload' && (await headObject(s3, { bucket, key: row.object_key }))) return;
         throw err;
       }
       const missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
@@ -78,9 +71,9 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       );
     },
 
-    /** Server-side copy of an earlier version's bytes to the new version's key. */
-    async copyObject({ from, to }: { from: string; to: string }): Promise<void> {
-      await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }));
+    /** Server-side copy of an earlier version's bytes to the new version's key (by parts when large). */
+    async copyObject({ from, to, sizeBytes }: { from: string; to: string; sizeBytes: number }): Promise<void> {
+      await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
     },
 
     /**
@@ -94,20 +87,11 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       expectedChecksumSha256?: string;
     }): Promise<{ sizeBytes: number; checksumSha256: string }> {
       const ctx = Context.current();
-      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: req.objectKey }), { abortSignal: ctx.cancellationSignal });
-      const hash = createHash('sha256');
-      let sizeBytes = 0;
-      let sinceBeat = 0;
-      for await (const chunk of object.Body as Readable) {
-        hash.update(chunk);
-        sizeBytes += chunk.length;
-        sinceBeat += chunk.length;
-        if (sinceBeat >= HEARTBEAT_EVERY_BYTES) {
-          ctx.heartbeat({ bytesRead: sizeBytes });
-          sinceBeat = 0;
-        }
-      }
-      const checksumSha256 = hash.digest('hex');
+      const { sha256: checksumSha256, sizeBytes } = await hashObject(
+        s3,
+        { bucket, key: req.objectKey },
+        { signal: ctx.cancellationSignal, onBytes: (bytesRead) => ctx.heartbeat({ bytesRead }) },
+      );
       if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
         throw ApplicationFailure.create({
           type: UploadFailure.sizeMismatch,
@@ -158,15 +142,6 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
     },
   };
-}
-
-async function objectSize(s3: S3Client, bucket: string, key: string): Promise<number | undefined> {
-  try {
-    return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;
-  } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
-    throw err;
-  }
 }
 
 export type UploadActivities = ReturnType<typeof createUploadActivities>;

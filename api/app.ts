@@ -3,10 +3,17 @@ import express, { type Express } from 'express';
 import type { Config } from '../lib/config';
 import type { Db } from '../lib/db';
 import type { Logger } from '../lib/logger';
+import { createMetrics, type Metrics } from '../lib/metrics';
 import type { TemporalHandle } from '../lib/temporal';
 import { assetsRouter } from './assets';
+import { backupsRouter } from './backups';
+import { eventsRouter } from './events';
 import { healthRouter } from './health';
+import { lifecycleRouter } from './lifecycle';
+import { metricsRouter } from './metrics';
+import { policiesRouter } from './policies';
 import { problemHandler, unknownRoute } from './problem';
+import { referenceRouter } from './reference';
 import { requestContext } from './requestContext';
 import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
@@ -17,16 +24,20 @@ export interface AppDeps {
   s3: S3Client;
   temporal: TemporalHandle;
   logger: Logger;
+  metrics: Metrics;
 }
 
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
-export function buildApp(deps: AppDeps): Express {
+export function buildApp(input: Omit<AppDeps, 'metrics'> & { metrics?: Metrics }): Express {
+  const deps: AppDeps = { ...input, metrics: input.metrics ?? createMetrics(input.db) };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'extended');
 
-  app.use(requestContext(deps.logger));
+  app.use(requestContext(deps.logger, deps.metrics));
+  app.use(metricsRouter(deps.metrics));
+  app.use(referenceRouter());
 
   app.use(
     healthRouter({
@@ -41,6 +52,10 @@ export function buildApp(deps: AppDeps): Express {
   app.use(assetsRouter(deps));
   app.use(versionsRouter(deps));
   app.use(uploadsRouter(deps));
+  app.use(policiesRouter(deps));
+  app.use(lifecycleRouter(deps));
+  app.use(backupsRouter(deps));
+  app.use(eventsRouter(deps));
 
   app.use(unknownRoute);
   app.use(problemHandler(deps.logger));

@@ -3,6 +3,7 @@ import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/catalog/assets';
 import { getVersion } from '../lib/catalog/versions';
 import { deleteAssetPermanently } from '../lib/assetDeletion';
+import { UnsupportedMediaTypeError } from '../lib/errors';
 import type { AppDeps } from './app';
 import { sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
@@ -17,10 +18,12 @@ export function sendAsset(res: Response, row: AssetRow, status = 200) {
 export function assetsRouter(deps: AppDeps): Router {
   const router = Router();
   const uploads = uploadClientOf(deps);
+  const countUploaded = (n: number) => deps.metrics.bytesUploaded.inc(n);
+  const countDownloaded = (n: number) => deps.metrics.bytesDownloaded.inc(n);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {
-    const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads });
+    const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: countUploaded });
     if (!outcome.done) {
       res.status(202).json({ upload_id: outcome.uploadId, status_url: `/api/v2/uploads/${outcome.uploadId}` });
       return;
@@ -42,6 +45,10 @@ export function assetsRouter(deps: AppDeps): Router {
 
   router.put('/api/v2/assets/:id', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
+    // A body the JSON parser passed over (another Content-Type) would otherwise read as "change nothing".
+    if (req.is(['application/json', 'application/*+json']) === false) {
+      throw new UnsupportedMediaTypeError('send the changes as application/json');
+    }
     const patch = parse(updateAssetBody, req.body ?? {}, 'body');
     sendAsset(res, await updateAsset(deps.db, id, patch, req.get('If-Match')));
   });
@@ -69,7 +76,7 @@ export function assetsRouter(deps: AppDeps): Router {
     const { id } = parse(idParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     const version = await getVersion(deps.db, id, asset.current_version_id!);
-    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version));
+    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), countDownloaded);
   });
 
   return router;

@@ -30,7 +30,14 @@ export function storedContentOf(asset: { name: string }, version: VersionRow): S
  * conditional GET (304), one byte range (206, or 416 past the end), and HEAD without touching S3.
  * The S3 stream is released as soon as the client goes away.
  */
-export async function sendContent(req: Request, res: Response, s3: S3Client, bucket: string, content: StoredContent): Promise<void> {
+export async function sendContent(
+  req: Request,
+  res: Response,
+  s3: S3Client,
+  bucket: string,
+  content: StoredContent,
+  countBytes: (n: number) => void = () => {},
+): Promise<void> {
   const etag = `"${content.checksumSha256}"`;
   res.setHeader('ETag', etag);
   res.setHeader('Last-Modified', content.lastModified.toUTCString());
@@ -71,6 +78,7 @@ export async function sendContent(req: Request, res: Response, s3: S3Client, buc
     const body = object.Body as Readable;
     res.on('close', () => body.destroy());
     body.on('error', () => res.destroy());
+    body.on('data', (chunk: Buffer) => countBytes(chunk.length));
     body.pipe(res);
   } catch (err) {
     if (abort.signal.aborted) return;

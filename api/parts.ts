@@ -27,11 +27,20 @@ export function checkPartRequest(session: UploadSessionRow, n: number, contentLe
  * Streams the request body to S3 as one part, hashing it on the way. With a declared checksum the
  * store itself checks the bytes (x-amz-checksum-sha256), so a damaged part is never kept.
  */
-export async function streamPart(req: Request, s3: S3Client, bucket: string, session: UploadSessionRow, n: number, sizeBytes: number, declaredSha256?: string) {
+export async function streamPart(
+  req: Request,
+  s3: S3Client,
+  bucket: string,
+  session: UploadSessionRow,
+  part: { n: number; sizeBytes: number; declaredSha256?: string },
+  countBytes: (n: number) => void,
+) {
+  const { n, sizeBytes, declaredSha256 } = part;
   const hash = createHash('sha256');
   const meter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       hash.update(chunk);
+      countBytes(chunk.length);
       done(null, chunk);
     },
   });

@@ -1,23 +1,30 @@
 import type { RequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../lib/logger';
+import type { Metrics } from '../lib/metrics';
 
 const CLIENT_ID = /^[\w.:-]{1,128}$/;
 
-/** Echoes the client's X-Request-Id (or makes one) and logs each request once, when it ends. */
-export function requestContext(logger: Logger): RequestHandler {
+/**
+ * Echoes the client's X-Request-Id (or makes one), logs each request once when it ends, and times it
+ * by route template (never the raw path: label values stay bounded).
+ */
+export function requestContext(logger: Logger, metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const given = req.get('X-Request-Id');
     const requestId = given && CLIENT_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', requestId);
     const started = performance.now();
     res.on('finish', () => {
+      const seconds = (performance.now() - started) / 1000;
+      const route = req.route ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       logger.info('request', {
         request_id: requestId,
         method: req.method,
         path: req.originalUrl,
         status: res.statusCode,
-        duration_ms: Math.round((performance.now() - started) * 10) / 10,
+        duration_ms: Math.round(seconds * 10_000) / 10,
       });
     });
     next();

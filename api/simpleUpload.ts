@@ -5,30 +5,25 @@
  * the first byte is written, so bytes staged by an API that then dies are cleaned up by its expiry.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { AssetRow } from '../lib/catalog/assets';
 import type { Config } from '../lib/config';
-import { PayloadTooLargeError, UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/errors';
+import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/errors';
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
+import { stageToS3 } from '../lib/staging';
 import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads';
 import { assetName, parse } from './schemas/common';
 import { uploadFormFields } from './schemas/assets';
 
-const MiB = 1024 * 1024;
-const S3_PART_SIZE = 8 * MiB;
-const S3_PARTS_IN_FLIGHT = 4;
 const ABORT_WAIT_MS = 15_000;
 
 export interface SimpleUploadDeps {
   config: Config;
   s3: S3Client;
   uploads: UploadClient;
+  countBytes?: (n: number) => void;
 }
 
 export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
@@ -90,7 +85,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
           contentType: info.mimeType || 'application/octet-stream',
         });
         sessionOpened = true;
-        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize);
+        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize, deps.countBytes);
         return { ...staged, filename: info.filename ?? '', mimeType: info.mimeType };
       })();
       staging.catch((err) => {
@@ -111,7 +106,8 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
       throw new ValidationError('the form must hold exactly one file, in a part named "file"', [{ path: 'file', message: 'only one file part is allowed' }]);
     }
     const form = parse(uploadFormFields, normalizeTags(fields), 'form fields');
-    const name = form.name ?? staged.filename;
+    // A new version keeps the asset's name unless the form renames it.
+    const name = form.name ?? existing?.name ?? staged.filename;
     if (!name) throw new ValidationError('the asset needs a name: send a "name" field or a filename', [{ path: 'name', message: 'required' }]);
     if (form.checksum_sha256 && form.checksum_sha256 !== staged.checksumSha256) {
       throw new UnprocessableError(`checksum mismatch: the file hashes to ${staged.checksumSha256}, ${form.checksum_sha256} was declared`);
@@ -144,7 +140,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
 
 function openForm(req: Request) {
   try {
-    return busboy({ headers: req.headers, limits: { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 120 } });
+    return busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 120 } });
   } catch (err) {
     throw new ValidationError(`malformed multipart/form-data: ${(err as Error).message}`);
   }
@@ -159,35 +155,4 @@ function normalizeTags(fields: Record<string, string | string[]>): Record<string
     .map((t) => t.trim())
     .filter(Boolean);
   return { ...fields, tags };
-}
-
-/** Streams `source` to S3 at `key`, hashing and counting; fails (and writes nothing) past `maxSize`. */
-async function stageToS3(s3: S3Client, bucket: string, key: string, source: Readable, maxSize: number) {
-  const hash = createHash('sha256');
-  let sizeBytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      sizeBytes += chunk.length;
-      if (sizeBytes > maxSize) {
-        done(new PayloadTooLargeError(`the file is larger than the limit of ${maxSize} bytes`));
-        return;
-      }
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  const upload = new Upload({
-    client: s3,
-    params: { Bucket: bucket, Key: key, Body: meter },
-    partSize: S3_PART_SIZE,
-    queueSize: S3_PARTS_IN_FLIGHT,
-    leavePartsOnError: false,
-  });
-  try {
-    await Promise.all([pipeline(source, meter), upload.done()]);
-  } catch (err) {
-    await upload.abort().catch(() => {});
-    throw err;
-  }
-  return { sizeBytes, checksumSha256: hash.digest('hex') };
 }

@@ -72,7 +72,11 @@ export function uploadsRouter(deps: AppDeps): Router {
     const headers = parse(partHeaders, req.headers, 'headers');
     const session = await getUploadSession(deps.db, id);
     const size = checkPartRequest(session, n, headers['content-length']);
-    res.json(await streamPart(req, deps.s3, bucket, session, n, size, headers['x-checksum-sha256']));
+    res.json(
+      await streamPart(req, deps.s3, bucket, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, (bytes) =>
+        deps.metrics.bytesUploaded.inc(bytes),
+      ),
+    );
   });
 
   router.post('/api/v2/uploads/:id/parts/:n/url', async (req, res) => {

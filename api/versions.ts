@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { getAsset } from '../lib/catalog/assets';
-import { getVersion, listVersions, toVersionJson } from '../lib/catalog/versions';
+import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../lib/catalog/versions';
+import { NotFoundError } from '../lib/errors';
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
 import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads';
@@ -18,6 +19,8 @@ const listVersionsQuery = z.object(pageQuery).strict();
 export function versionsRouter(deps: AppDeps): Router {
   const router = Router();
   const uploads = uploadClientOf(deps);
+  const countUploaded = (n: number) => deps.metrics.bytesUploaded.inc(n);
+  const countDownloaded = (n: number) => deps.metrics.bytesDownloaded.inc(n);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
@@ -25,8 +28,13 @@ export function versionsRouter(deps: AppDeps): Router {
       res.status(202).json({ upload_id: outcome.uploadId, status_url: `/api/v2/uploads/${outcome.uploadId}` });
       return;
     }
-    const version = await getVersion(deps.db, outcome.result.assetId, outcome.result.versionId);
-    res.status(201).setHeader('Location', `/api/v2/assets/${version.asset_id}/versions/${version.id}`).json(toVersionJson(version));
+    const { assetId, versionId } = outcome.result;
+    // With many uploads at once, newer ones may already have pruned this version past
+    // STORAGE_MAX_VERSIONS: it was made all the same, and the answer says what was made.
+    const row = await findVersion(deps.db, assetId, versionId);
+    const version = row ? toVersionJson(row) : await committedVersion(deps.db, assetId, versionId, outcome.uploadId);
+    if (!version) throw new NotFoundError(`version ${versionId} of asset ${assetId} not found`);
+    res.status(201).setHeader('Location', `/api/v2/assets/${assetId}/versions/${versionId}`).json(version);
   }
 
   router.get('/api/v2/assets/:id/versions', async (req, res) => {
@@ -38,7 +46,7 @@ export function versionsRouter(deps: AppDeps): Router {
   router.post('/api/v2/assets/:id/versions', async (req, res) => {
     const { id } = parse(assetParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
-    await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads }, asset));
+    await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: countUploaded }, asset));
   });
 
   router.get('/api/v2/assets/:id/versions/:versionId', async (req, res) => {
@@ -51,7 +59,7 @@ export function versionsRouter(deps: AppDeps): Router {
     const { id, versionId } = parse(versionParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     const version = await getVersion(deps.db, id, versionId);
-    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version));
+    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), countDownloaded);
   });
 
   /** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */

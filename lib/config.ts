@@ -56,6 +56,16 @@ export const configSchema = z.object({
   STORAGE_UPLOAD_EXPIRY_HOURS: positiveInt.default(24),
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
+  STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
+  STORAGE_INGEST_ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter(Boolean),
+    ),
 });
 
 export type ConfigEnv = z.infer<typeof configSchema>;
@@ -83,6 +93,8 @@ export interface Config {
   backups: { enabled: boolean; retentionDays: number; cron: string };
   lifecycle: { cron: string };
   healthTimeoutMs: number;
+  events: { retryMaxSeconds: number };
+  ingest: { allowedHosts: string[] };
 }
 
 export class ConfigError extends Error {
@@ -134,6 +146,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     backups: { enabled: e.STORAGE_BACKUP_ENABLED, retentionDays: e.STORAGE_BACKUP_RETENTION_DAYS, cron: e.STORAGE_BACKUP_CRON },
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
+    events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
+    ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS },
   };
 }
 

@@ -26,6 +26,8 @@ import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessi
 import { ConflictError, HttpError, NotFoundError, UnprocessableError } from './errors';
 import { AssetIdAttribute, StorageOperationAttribute } from './temporal';
 
+const LIVE_STATUS_WAIT_MS = 2000;
+
 export interface UploadClient {
   client: Client;
   taskQueue: string;
@@ -137,7 +139,9 @@ export async function readUploadSession(uc: UploadClient, uploadId: string): Pro
   const row = await getUploadSession(uc.db, uploadId);
   if (['completed', 'failed', 'aborted', 'expired'].includes(row.status)) return { row, state: undefined };
   try {
-    return { row, state: await handleOf(uc, uploadId).query(statusQuery) };
+    // Bounded: with no worker running, the row's own status is the best answer there is.
+    const state = await uc.client.connection.withDeadline(Date.now() + LIVE_STATUS_WAIT_MS, () => handleOf(uc, uploadId).query(statusQuery));
+    return { row, state };
   } catch (err) {
     if (err instanceof HttpError) throw err;
     return { row, state: undefined };

@@ -110,6 +110,7 @@ async function main() {
   say('ready');
   say(`API           ${api}/api/v2`);
   say(`health        ${api}/health`);
+  say(`OpenAPI       ${api}/openapi.json  (rendered: ${api}/docs)`);
   say(`Temporal UI   http://127.0.0.1:${TEMPORAL_UI_PORT}`);
   say(`S3            ${config.s3.endpoint} (bucket ${config.s3.bucket})`);
   say('Ctrl-C stops everything this command started.');

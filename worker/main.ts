@@ -1,10 +1,13 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createS3Client } from '../lib/objectStore';
+import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/outboxRelay';
 import { ensureSearchAttributes } from '../lib/temporal';
 import { createStorageWorker } from './createWorker';
+import { ensureSchedules } from './schedules';
 
 async function main() {
   const config = loadConfigOrExit();
@@ -16,15 +19,31 @@ async function main() {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
     await ensureSearchAttributes(connection, config.temporal.namespace);
+    await ensureSchedules(connection, config, { logger });
     const worker = await createStorageWorker({ config, db, s3, logger, connection });
     logger.info('worker started', { task_queue: config.temporal.taskQueue, temporal: config.temporal.address });
+    const stopRelay = await startOutboxRelay(config, logger);
     await worker.run();
+    await stopRelay();
     logger.info('worker stopped');
   } finally {
     await connection.close();
     await db.destroy();
     s3.destroy();
   }
+}
+
+/** With a Message Hub configured: the relay runs, and commits that write events wake it. */
+async function startOutboxRelay(config: ReturnType<typeof loadConfigOrExit>, logger: ReturnType<typeof createLogger>) {
+  if (!config.messageHubUrl) return async () => {};
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  await ensureOutboxRelay(client, config.temporal.taskQueue);
+  const stopListening = await listenForOutboxCommits(config.database.url, client, config.temporal.taskQueue, logger);
+  return async () => {
+    await stopListening();
+    await connection.close();
+  };
 }
 
 main().catch((err) => {

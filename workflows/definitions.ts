@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
-export type UploadKind = 'simple' | 'chunked' | 'copy';
+export type UploadKind = 'simple' | 'chunked' | 'copy' | 'fetch';
 export type UploadStatus = 'pending' | 'open' | 'completing' | 'completed' | 'failed' | 'aborted' | 'expired';
 
 export interface UploadInput {
@@ -28,6 +28,8 @@ export interface UploadInput {
   partCount?: number;
   /** kind 'copy': the object whose bytes become the new version. */
   copyFromKey?: string;
+  /** kind 'fetch': the URL whose body becomes the new version (service.asset.requested). */
+  sourceUrl?: string;
 }
 
 /**
@@ -65,6 +67,7 @@ export const UploadFailure = {
   sizeMismatch: 'SizeMismatch',
   assetGone: 'AssetGone',
   notOpen: 'UploadNotOpen',
+  sourceRejected: 'SourceRejected',
 } as const;
 
 export const statusQuery = defineQuery<UploadState>('status');

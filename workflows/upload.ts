@@ -6,6 +6,7 @@ import {
   setHandler,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import type { IngestActivities } from '../activities/ingest';
 import type { UploadActivities } from '../activities/uploads';
 import {
   UploadFailure,
@@ -28,6 +29,7 @@ const retry: ActivityOptions['retry'] = {
 const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 minute', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
 const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
+const source = proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', retry });
 
 /**
  * Finalizes one upload, simple or chunked (or a restore that copies an old version): open the
@@ -35,7 +37,8 @@ const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours'
  */
 export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   const state: UploadState = { status: 'pending', error: null, result: null };
-  let completeRequest: CompleteRequest | undefined = input.kind === 'copy' ? {} : undefined;
+  // Copies and fetches have nothing to wait for: they complete as soon as they are open.
+  let completeRequest: CompleteRequest | undefined = input.kind === 'copy' || input.kind === 'fetch' ? {} : undefined;
   let abortRequested = false;
   let failureType: string = UploadFailure.notOpen;
   const settled = () => state.result !== null || ['failed', 'aborted', 'expired'].includes(state.status);
@@ -90,7 +93,8 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   await catalog.markCompleting({ uploadId: input.uploadId, details: completeRequest.details });
   try {
     if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
-    if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey });
+    if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey, sizeBytes: input.sizeBytes! });
+    if (input.kind === 'fetch') completeRequest = await source.fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
     const verified = await bytes.verifyObject({
       uploadId: input.uploadId,
       objectKey: input.objectKey,

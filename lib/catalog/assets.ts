@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, PreconditionFailedError } from '../errors';
 import { recordEvent } from '../outbox';
+import { UUID_PATTERN } from '../ids';
 import { decodeCursor, pageOf, type Page } from '../pagination';
 
 export interface AssetRow {
@@ -96,13 +97,25 @@ export interface AssetListQuery {
 
 type AssetCursor = { s: AssetSort; k: string; id: string };
 
+/** A created_at cursor key: the stored time to the microsecond, UTC (a JS Date would cut it to ms). */
+const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/;
+const CURSOR_TIME_SQL = `to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<AssetJson>> {
-  const cursor = decodeCursor(q.cursor, (p): p is AssetCursor => p.s === q.sort && typeof p.k === 'string' && typeof p.id === 'string');
-  const query = selectAssets(db);
+  const cursor = decodeCursor(
+    q.cursor,
+    (p): p is AssetCursor =>
+      p.s === q.sort &&
+      typeof p.k === 'string' &&
+      typeof p.id === 'string' &&
+      UUID_PATTERN.test(p.id) &&
+      (q.sort === 'name' || CURSOR_TIME.test(p.k)),
+  );
+  const query = selectAssets(db).select(db.raw(`${CURSOR_TIME_SQL} AS cursor_created_at`));
   if (!q.include_deleted) query.where('a.is_deleted', false);
   if (q.name_prefix) query.whereRaw(`a.name LIKE ? || '%'`, [escapeLike(q.name_prefix)]);
   if (q.content_type) {
@@ -110,23 +123,27 @@ export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<Asse
     else query.where('a.content_type', q.content_type);
   }
   if (q.tag?.length) query.whereRaw('a.tags @> ?::text[]', [q.tag]);
-  if (q.created_after) query.where('a.created_at', '>', q.created_after);
+  // The bounds compare created_at as the API shows it, to the millisecond (the column holds
+  // microseconds): an asset is not "created after" the created_at it answered, nor is a later
+  // asset of the same millisecond.
+  if (q.created_after) query.where('a.created_at', '>=', new Date(q.created_after.getTime() + 1));
   if (q.created_before) query.where('a.created_at', '<', q.created_before);
 
   const [column, direction] = q.sort === 'name' ? ['name', 'asc'] : q.sort === 'created_at' ? ['created_at', 'asc'] : ['created_at', 'desc'];
   if (cursor) {
     const op = direction === 'asc' ? '>' : '<';
-    const key = column === 'created_at' ? new Date(cursor.k) : cursor.k;
-    query.whereRaw(`(a.${column}, a.id) ${op} (?, ?)`, [key, cursor.id]);
+    if (column === 'created_at') query.whereRaw(`(a.created_at, a.id) ${op} (?::timestamptz, ?::uuid)`, [cursor.k, cursor.id]);
+    else query.whereRaw(`(a.name, a.id) ${op} (?::text, ?::uuid)`, [cursor.k, cursor.id]);
   }
   query.orderBy([
     { column: `a.${column}`, order: direction },
     { column: 'a.id', order: direction },
   ]);
-  const rows = (await query.limit(q.limit + 1)) as AssetRow[];
+  const rows = (await query.limit(q.limit + 1)) as Array<AssetRow & { cursor_created_at: string }>;
   return pageOf(rows, q.limit, toAssetJson, (row) => ({
     s: q.sort,
-    k: column === 'name' ? row.name : row.created_at.toISOString(),
+    // The exact stored key: a key cut to the millisecond would repeat or skip rows at the page edge.
+    k: column === 'name' ? row.name : row.cursor_created_at,
     id: row.id,
   }));
 }
@@ -149,7 +166,7 @@ export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMat
   return db.transaction(async (trx) => {
     const current = await trx('assets').where({ id, is_deleted: false }).forUpdate().first();
     if (!current) throw new NotFoundError(`asset ${id} not found`);
-    if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(current))) {
+    if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(current), { strong: true })) {
       throw new PreconditionFailedError(`asset ${id} has changed: its ETag is ${assetEtag(current)}`);
     }
     const fields: Record<string, unknown> = { revision: current.revision + 1 };
@@ -163,10 +180,16 @@ export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMat
   });
 }
 
-/** If-Match / If-None-Match lists: `*`, or comma-separated (weak or strong) entity tags. */
-export function etagMatches(header: string, etag: string): boolean {
-  const wanted = header.split(',').map((t) => t.trim().replace(/^W\//, ''));
-  return wanted.includes('*') || wanted.includes(etag);
+/**
+ * If-Match / If-None-Match lists: `*`, or comma-separated entity tags. If-None-Match compares weakly
+ * (a `W/` tag matches); If-Match strongly (RFC 9110 13.1.1: a weak tag never matches).
+ */
+export function etagMatches(header: string, etag: string, opts: { strong?: boolean } = {}): boolean {
+  const tags = header.split(',').map((t) => t.trim());
+  if (tags.includes('*')) return true;
+  if (opts.strong) return !etag.startsWith('W/') && tags.includes(etag);
+  const opaque = (t: string) => t.replace(/^W\//, '');
+  return tags.some((t) => opaque(t) === opaque(etag));
 }
 
 export async function softDeleteAsset(db: Knex, id: string): Promise<void> {

@@ -40,8 +40,12 @@ export function toVersionJson(row: VersionRow): VersionJson {
   };
 }
 
+export async function findVersion(db: Knex | Knex.Transaction, assetId: string, versionId: string): Promise<VersionRow | undefined> {
+  return (await db('asset_versions').where({ id: versionId, asset_id: assetId }).first()) as VersionRow | undefined;
+}
+
 export async function getVersion(db: Knex | Knex.Transaction, assetId: string, versionId: string): Promise<VersionRow> {
-  const row = (await db('asset_versions').where({ id: versionId, asset_id: assetId }).first()) as VersionRow | undefined;
+  const row = await findVersion(db, assetId, versionId);
   if (!row) throw new NotFoundError(`version ${versionId} of asset ${assetId} not found`);
   return row;
 }
@@ -56,26 +60,100 @@ export async function listVersions(db: Knex, assetId: string, q: { limit: number
   return pageOf(rows, q.limit, toVersionJson, (row) => ({ n: row.version_number }));
 }
 
+const VERSION_COLUMNS = ['id', 'asset_id', 'version_number', 'object_key', 'size_bytes', 'content_type', 'checksum_sha256', 'upload_id', 'created_at', 'superseded_at'];
+
+/**
+ * Versions with their rank in their asset, newest first: `rank_all` among all its versions (the
+ * current one is 1) and `noncurrent_rank` among its noncurrent ones. Pruning beyond
+ * STORAGE_MAX_VERSIONS and the lifecycle sweeps (lib/lifecycle.ts) choose from it. A window needs
+ * every version of an asset, so `assets` may narrow it to whole assets only.
+ *
+ * The ranks count the versions from each one to the newest, so the window runs in the order of
+ * UNIQUE (asset_id, version_number), read forwards without a sort; ordered the same way, a query
+ * over it stops at its LIMIT instead of ranking every version first. Removing older versions never
+ * changes a newer one's rank.
+ */
+export function rankedVersions(db: Knex | Knex.Transaction, assets?: (query: Knex.QueryBuilder) => void) {
+  const window = 'OVER (PARTITION BY v.asset_id ORDER BY v.version_number ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)';
+  const query = db('asset_versions as v').select([
+    ...VERSION_COLUMNS.map((c) => `v.${c}`),
+    db.raw(`count(*) ${window} AS rank_all`),
+    db.raw(`count(v.superseded_at) ${window} AS noncurrent_rank`),
+  ]);
+  if (assets) assets(query);
+  return query;
+}
+
 /**
  * Noncurrent versions beyond the `max` newest of an asset, oldest first: what pruning removes.
  * The current version is never among them.
  */
 export async function versionsBeyond(db: Knex, assetId: string, max: number): Promise<VersionRow[]> {
-  return db('asset_versions')
-    .where({ asset_id: assetId })
+  return db
+    .from(rankedVersions(db, (q) => q.where('v.asset_id', assetId)).as('r'))
+    .select(VERSION_COLUMNS.map((c) => `r.${c}`))
+    .whereNotNull('r.superseded_at')
+    .where('r.rank_all', '>', max)
+    .orderBy('r.version_number', 'asc');
+}
+
+/**
+ * Removes versions' rows after their objects are gone, in the caller's transaction, and keeps each
+ * asset's version_count. Never a current version; idempotent: answers the rows it removed.
+ */
+export async function deleteVersionRows(
+  trx: Knex.Transaction,
+  ids: string[],
+): Promise<Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>>> {
+  if (ids.length === 0) return [];
+  const deleted: Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>> = await trx('asset_versions')
+    .whereRaw('id = ANY(?::uuid[])', [ids])
     .whereNotNull('superseded_at')
-    .whereNotIn(
-      'id',
-      db('asset_versions').select('id').where({ asset_id: assetId }).orderBy('version_number', 'desc').limit(max),
-    )
-    .orderBy('version_number', 'asc');
+    .delete()
+    .returning(['id', 'asset_id', 'size_bytes']);
+  const perAsset = new Map<string, number>();
+  for (const row of deleted) perAsset.set(row.asset_id, (perAsset.get(row.asset_id) ?? 0) + 1);
+  if (perAsset.size) {
+    // In id order, so concurrent deleters lock assets in one order.
+    const assetIds = [...perAsset.keys()].sort();
+    await trx.raw(
+      `UPDATE assets a SET version_count = a.version_count - d.n
+         FROM unnest(?::uuid[], ?::int[]) AS d(asset_id, n)
+        WHERE a.id = d.asset_id`,
+      [assetIds, assetIds.map((id) => perAsset.get(id)!)],
+    );
+  }
+  return deleted;
 }
 
 /** Removes a version's row after its object is gone; idempotent. */
 export async function deleteVersionRow(db: Knex, version: Pick<VersionRow, 'id' | 'asset_id'>): Promise<boolean> {
-  return db.transaction(async (trx) => {
-    const deleted = await trx('asset_versions').where({ id: version.id }).whereNotNull('superseded_at').delete();
-    if (deleted) await trx('assets').where({ id: version.asset_id }).decrement('version_count', 1);
-    return deleted > 0;
-  });
+  return db.transaction(async (trx) => (await deleteVersionRows(trx, [version.id])).length > 0);
+}
+
+/**
+ * A version as its commit recorded it, for when its row is already gone: a newer upload of the same
+ * asset pruned it past STORAGE_MAX_VERSIONS between the commit and the answer to its own request.
+ * The commit wrote the `storage.version.created` event in the transaction that inserted the row
+ * (so the event's time is the row's created_at), and the upload's session keeps the content type.
+ * Only that rare race reads here.
+ */
+export async function committedVersion(db: Knex, assetId: string, versionId: string, uploadId: string): Promise<VersionJson | undefined> {
+  const event = await db('outbox_events')
+    .where({ type: 'storage.version.created', subject: assetId })
+    .whereRaw(`data->>'version_id' = ?`, [versionId])
+    .first();
+  const session = await db('upload_sessions').where({ id: uploadId, version_id: versionId }).first();
+  if (!event || !session) return undefined;
+  const data = event.data as { version_number: number; size_bytes: number; checksum_sha256: string };
+  return {
+    id: versionId,
+    asset_id: assetId,
+    version_number: data.version_number,
+    size_bytes: data.size_bytes,
+    content_type: session.content_type,
+    checksum_sha256: data.checksum_sha256,
+    is_current: false,
+    created_at: new Date(event.time).toISOString(),
+  };
 }

@@ -1,3 +1,5 @@
+import { checkAgainstReference } from './openapiCheck';
+
 /** A parsed JSON answer; `body` is `any` because each test asserts its shape itself. */
 export interface JsonAnswer {
   status: number;
@@ -14,6 +16,10 @@ export async function call(url: string, init: RequestInit & { json?: unknown } =
   });
   const text = await res.text();
   let body: unknown = text;
-  if (/json/.test(res.headers.get('content-type') ?? '') && text) body = JSON.parse(text);
+  const contentType = res.headers.get('content-type') ?? '';
+  if (/json/.test(contentType) && text) {
+    body = JSON.parse(text);
+    checkAgainstReference(rest.method ?? 'GET', url, res.status, contentType, body);
+  }
   return { status: res.status, headers: res.headers, body };
 }

@@ -1,0 +1,42 @@
+/** What the backup, restore and retention activities share. */
+import { ApplicationFailure } from '@temporalio/common';
+import { ManifestCorruptError } from '../lib/backupsManifest';
+import { DEFAULT_COPY_LIMITS, type CopyLimits } from '../lib/objects';
+import { NotFoundError } from '../lib/errors';
+import { BackupFailure, type BackupTuning } from '../workflows/backupDefinitions';
+
+export const DEFAULT_STEP_BUDGET_MS = 10_000;
+
+/** Activities' permanent failures: not found, corrupt manifest. Anything else is retried. */
+export async function permanent<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof NotFoundError) throw ApplicationFailure.create({ type: BackupFailure.notFound, message: err.message, nonRetryable: true });
+    if (err instanceof ManifestCorruptError) throw ApplicationFailure.create({ type: BackupFailure.manifestCorrupt, message: err.message, nonRetryable: true });
+    throw err;
+  }
+}
+
+export function copyLimitsOf(tuning: BackupTuning | undefined): CopyLimits {
+  return {
+    singleCopyMaxBytes: tuning?.singleCopyMaxBytes ?? DEFAULT_COPY_LIMITS.singleCopyMaxBytes,
+    partSizeBytes: tuning?.partSizeBytes ?? DEFAULT_COPY_LIMITS.partSizeBytes,
+  };
+}
+
+/** Runs `work` over `items`, `width` at a time; answers the results in order. */
+export async function mapLimit<T, R>(items: T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await work(items[i]);
+      }
+    }),
+  );
+  return results;
+}
+

@@ -1,0 +1,120 @@
+import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { NotFoundError } from '../lib/errors';
+import {
+  beginRun,
+  commitWorkflowBatch,
+  completeRun,
+  countsOf,
+  expireAssetsBatch,
+  expireVersionsBatch,
+  failRun,
+  insertRun,
+  nextPurgeBatch,
+  nextUploadBatch,
+  type BatchOutcome,
+  type LifecycleCounts,
+  type LifecyclePhase,
+} from '../lib/lifecycle';
+import type { ActivityDeps } from './deps';
+
+/** Failure types the sweep does not retry. */
+export const LifecycleFailure = { runNotFound: 'LifecycleRunNotFound' } as const;
+
+/** A looping activity returns after about this long, so its workflow can continue as new between calls. */
+const STEP_BUDGET_MS = 20_000;
+/**
+ * A batch's objects go in DeleteObjects requests of this many keys (S3 takes up to 1000), a few at
+ * once: SeaweedFS works through one request's keys one after another.
+ */
+const DELETE_CHUNK = 250;
+const DELETES_IN_FLIGHT = 4;
+
+function permanent<T>(work: () => Promise<T>): Promise<T> {
+  return work().catch((err) => {
+    if (err instanceof NotFoundError) throw ApplicationFailure.create({ type: LifecycleFailure.runNotFound, message: err.message, nonRetryable: true });
+    throw err;
+  });
+}
+
+export function createLifecycleActivities({ config, db, s3, logger }: ActivityDeps) {
+  const bucket = config.s3.bucket;
+
+  async function deleteChunk(keys: string[]): Promise<void> {
+    const answer = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+    // Deleting a key that is already gone succeeds in S3; any error here is a real one, and the batch is retried.
+    if (answer.Errors?.length) {
+      const first = answer.Errors[0];
+      throw new Error(`S3 could not delete ${answer.Errors.length} object(s), e.g. ${first.Key}: ${first.Code} ${first.Message}`);
+    }
+  }
+
+  async function deleteObjects(keys: string[]): Promise<void> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < keys.length; i += DELETE_CHUNK) chunks.push(keys.slice(i, i + DELETE_CHUNK));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(DELETES_IN_FLIGHT, chunks.length) }, async () => {
+        while (next < chunks.length) await deleteChunk(chunks[next++]);
+      }),
+    );
+  }
+
+  /** Runs batches until the phase ends or the time budget is spent, heartbeating after each one. */
+  async function loop(runId: string, batch: () => Promise<BatchOutcome>, phase: LifecyclePhase): Promise<{ phase: LifecyclePhase; processed: number }> {
+    const ctx = Context.current();
+    const deadline = Date.now() + STEP_BUDGET_MS;
+    let processed = 0;
+    for (;;) {
+      const outcome = await permanent(batch);
+      processed += outcome.processed;
+      ctx.heartbeat({ phase: outcome.phase, processed });
+      if (outcome.phase !== phase || Date.now() >= deadline || ctx.cancellationSignal.aborted) {
+        logger.debug('lifecycle step', { run_id: runId, phase, processed, next_phase: outcome.phase });
+        return { phase: outcome.phase, processed };
+      }
+    }
+  }
+
+  return {
+    /** The run row of a sweep the schedule started (the API writes its own before it starts one). */
+    async createScheduledRun(runId: string): Promise<void> {
+      await insertRun(db, { id: runId, trigger: 'schedule', dryRun: false });
+    },
+
+    /** Fixes the run's clock and plan (once) and answers the phase to resume from. */
+    async beginLifecycleRun({ runId, asOf }: { runId: string; asOf: string }): Promise<{ phase: LifecyclePhase; dryRun: boolean }> {
+      const run = await permanent(() =>
+        beginRun(db, runId, new Date(asOf), { version_retention_days: config.versions.retentionDays, max_versions: config.versions.max }),
+      );
+      return { phase: run.phase, dryRun: run.dry_run };
+    },
+
+    nextUploadBatch: (runId: string) => permanent(() => nextUploadBatch(db, runId)),
+    nextPurgeBatch: (runId: string) => permanent(() => nextPurgeBatch(db, runId)),
+
+    async commitLifecycleBatch(input: {
+      runId: string;
+      phase: 'uploads' | 'purge';
+      step: number;
+      cursor: { at: string; id: string };
+      counts: Partial<LifecycleCounts>;
+    }): Promise<void> {
+      await commitWorkflowBatch(db, input.runId, input);
+    },
+
+    expireAssets: (runId: string) => loop(runId, () => expireAssetsBatch(db, runId), 'assets'),
+    expireVersions: (runId: string) => loop(runId, () => expireVersionsBatch(db, runId, deleteObjects), 'versions'),
+
+    async completeLifecycleRun(runId: string): Promise<LifecycleCounts> {
+      return countsOf(await completeRun(db, runId));
+    },
+
+    async failLifecycleRun({ runId, error }: { runId: string; error: string }): Promise<void> {
+      await failRun(db, runId, error);
+    },
+  };
+}
+
+export type LifecycleActivities = ReturnType<typeof createLifecycleActivities>;

@@ -1,0 +1,55 @@
+import { Router } from 'express';
+import { listJobs, toBackupJson, toRestoreJson } from '../lib/catalog/backups';
+import { readBackup, readRestore, startBackup, startRestore, type BackupClient } from '../lib/backupsClient';
+import type { AppDeps } from './app';
+import { jsonBody } from './jsonBody';
+import { requireJson } from './policies';
+import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
+import { idParams, parse } from './schemas/common';
+
+export function backupClientOf(deps: AppDeps): BackupClient {
+  return { client: deps.temporal.client, taskQueue: deps.config.temporal.taskQueue, db: deps.db, retentionDays: deps.config.backups.retentionDays };
+}
+
+/** Backups (take one, list, read with live progress), restores of a backup (start, list, read). */
+export function backupsRouter(deps: AppDeps): Router {
+  const router = Router();
+  const bc = backupClientOf(deps);
+
+  router.post('/api/v2/backups', jsonBody, async (req, res) => {
+    // No body at all is a backup of every asset; a body must be JSON.
+    requireJson(req);
+    const body = parse(createBackupBody, req.body ?? {}, 'body');
+    const row = await startBackup(bc, { label: body.label, assetIds: body.asset_ids, includeAllVersions: body.include_all_versions });
+    res.status(202).setHeader('Location', `/api/v2/backups/${row.id}`).json(toBackupJson(row));
+  });
+
+  router.get('/api/v2/backups', async (req, res) => {
+    res.json(await listJobs(deps.db, 'backup', parse(listBackupsQuery, req.query, 'query'), (row) => toBackupJson(row)));
+  });
+
+  router.get('/api/v2/backups/:id', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    res.json(await readBackup(bc, id.toLowerCase()));
+  });
+
+  router.post('/api/v2/backups/:id/restore', jsonBody, async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    requireJson(req);
+    const body = parse(restoreBody, req.body ?? {}, 'body');
+    const row = await startRestore(bc, id.toLowerCase(), { mode: body.mode, assetIds: body.asset_ids });
+    res.status(202).setHeader('Location', `/api/v2/restores/${row.id}`).json(toRestoreJson(row, []));
+  });
+
+  router.get('/api/v2/restores', async (req, res) => {
+    const q = parse(listRestoresQuery, req.query, 'query');
+    res.json(await listJobs(deps.db, 'restore', { ...q, backup_id: q.backup_id?.toLowerCase() }, (row) => toRestoreJson(row)));
+  });
+
+  router.get('/api/v2/restores/:id', async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    res.json(await readRestore(bc, id.toLowerCase()));
+  });
+
+  return router;
+}

@@ -1,0 +1,66 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { ValidationError } from '../lib/errors';
+import { listEvents } from '../lib/events';
+import { startBackup } from '../lib/backupsClient';
+import { uuidFromName } from '../lib/derivedIds';
+import { startIngest } from '../lib/ingest';
+import { backupClientOf } from './backups';
+import type { AppDeps } from './app';
+import { jsonBody } from './jsonBody';
+import { assetRequestedData, backupRequestedData, cloudEventEnvelope, SUBSCRIBED_TYPES } from './schemas/events';
+import { pageQuery, parse } from './schemas/common';
+import { uploadClientOf } from './uploadClient';
+
+const feedQuery = z.object({ after: pageQuery.cursor, limit: pageQuery.limit }).strict();
+
+export function eventsRouter(deps: AppDeps): Router {
+  const router = Router();
+  const uploads = uploadClientOf(deps);
+  const backups = backupClientOf(deps);
+
+  router.get('/api/v2/events', async (req, res) => {
+    res.json(await listEvents(deps.db, parse(feedQuery, req.query, 'query')));
+  });
+
+  /** An event of another service: starts the work it asks for, once per event id. */
+  router.post('/api/v2/events', jsonBody, async (req, res) => {
+    if (!req.is('application/json') && !req.is('application/cloudevents+json')) {
+      throw new ValidationError('send the event as structured CloudEvents JSON (application/cloudevents+json)');
+    }
+    const event = parse(cloudEventEnvelope, req.body, 'event');
+    let workflowId: string;
+    switch (event.type) {
+      case 'service.asset.requested': {
+        const data = parse(assetRequestedData, event.data, 'data');
+        ({ workflowId } = await startIngest(uploads, deps.config, {
+          eventId: event.id,
+          sourceUrl: data.source_url,
+          name: data.name,
+          contentType: data.content_type,
+          checksumSha256: data.checksum_sha256,
+          assetId: data.asset_id,
+        }));
+        break;
+      }
+      case 'service.backup.requested': {
+        const data = parse(backupRequestedData, event.data ?? {}, 'data');
+        const backup = await startBackup(backups, {
+          id: uuidFromName(`backup-requested:${event.id}`),
+          label: data.label,
+          assetIds: data.asset_ids,
+          includeAllVersions: data.include_all_versions,
+        });
+        workflowId = backup.workflow_id;
+        break;
+      }
+      default:
+        throw new ValidationError(`event type ${event.type} is not one this service subscribes to (${SUBSCRIBED_TYPES.join(', ')})`, [
+          { path: 'type', message: 'unknown type' },
+        ]);
+    }
+    res.status(202).json({ id: event.id, type: event.type, workflow_id: workflowId });
+  });
+
+  return router;
+}

@@ -1,0 +1,237 @@
+/**
+ * The OpenAPI 3.1 document, generated from the zod schemas that validate the requests (and those
+ * that describe the answers). Served at /openapi.json and rendered at /docs.
+ */
+import { z } from 'zod';
+import * as assets from './schemas/assets';
+import { BACKUP_ROUTES } from './schemas/backups';
+import { LIFECYCLE_ROUTES } from './schemas/policies';
+import { idParams, pageQuery, uuid } from './schemas/common';
+import * as events from './schemas/events';
+import * as r from './schemas/responses';
+import * as uploads from './schemas/uploads';
+
+type Method = 'get' | 'post' | 'put' | 'delete';
+
+interface Answer {
+  description: string;
+  schema?: z.ZodType;
+  /** Content type of the answer; JSON unless said. */
+  content?: string;
+}
+
+export interface RouteDoc {
+  method: Method;
+  /** Express form: `/api/v2/assets/:id`. */
+  path: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: { schema: z.ZodType; content?: string };
+  responses: Record<number, Answer>;
+}
+
+const versionParams = z.object({ id: uuid, versionId: uuid });
+const paged = z.object(pageQuery);
+const binary = z.string().meta({ format: 'binary' });
+const problem = (description: string): Answer => ({ description, schema: r.problem, content: 'application/problem+json' });
+const accepted202: Answer = { description: 'finishing outlasted the wait; follow status_url', schema: r.uploadAccepted };
+const uploadForm = z.object({
+  file: binary,
+  name: z.string().optional(),
+  content_type: z.string().optional(),
+  metadata: z.string().optional().describe('a JSON object of strings'),
+  tags: z.string().optional().describe('repeated, or comma-separated'),
+  checksum_sha256: z.string().optional(),
+});
+
+/** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
+export const ROUTES: RouteDoc[] = [
+  { method: 'get', path: '/health/live', tag: 'operations', summary: 'Liveness', responses: { 200: { description: 'the process runs', schema: r.liveness } } },
+  {
+    method: 'get',
+    path: '/health/ready',
+    tag: 'operations',
+    summary: 'Readiness: PostgreSQL, S3 and Temporal answer',
+    responses: { 200: { description: 'ready', schema: r.readiness }, 503: { description: 'not ready', schema: r.readiness } },
+  },
+  {
+    method: 'get',
+    path: '/health',
+    tag: 'operations',
+    summary: 'Combined health',
+    responses: { 200: { description: 'ok', schema: r.health }, 503: { description: 'degraded or down', schema: r.health } },
+  },
+  { method: 'get', path: '/metrics', tag: 'operations', summary: 'Prometheus metrics', responses: { 200: { description: 'text format', content: 'text/plain' } } },
+  { method: 'get', path: '/openapi.json', tag: 'operations', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+  { method: 'get', path: '/docs', tag: 'operations', summary: 'This document, rendered', responses: { 200: { description: 'HTML', content: 'text/html' } } },
+
+  {
+    method: 'post',
+    path: '/api/v2/assets/upload',
+    tag: 'assets',
+    summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
+    body: { schema: uploadForm, content: 'multipart/form-data' },
+    responses: { 201: { description: 'the new asset', schema: r.asset }, 202: accepted202, 413: problem('over STORAGE_MAX_UPLOAD_SIZE'), 415: problem('not multipart'), 422: problem('checksum mismatch') },
+  },
+  { method: 'get', path: '/api/v2/assets', tag: 'assets', summary: 'List assets', query: assets.listAssetsQuery, responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } } },
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id',
+    tag: 'assets',
+    summary: 'One asset (ETag for If-Match)',
+    params: idParams,
+    query: assets.includeDeletedQuery,
+    responses: { 200: { description: 'the asset', schema: r.asset }, 404: problem('unknown or soft-deleted') },
+  },
+  {
+    method: 'put',
+    path: '/api/v2/assets/:id',
+    tag: 'assets',
+    summary: 'Replace the given fields (optional If-Match)',
+    params: idParams,
+    body: { schema: assets.updateAssetBody },
+    responses: { 200: { description: 'the asset', schema: r.asset }, 412: problem('If-Match is stale') },
+  },
+  {
+    method: 'delete',
+    path: '/api/v2/assets/:id',
+    tag: 'assets',
+    summary: 'Soft delete; ?permanent=true removes every version through deleteAssetWorkflow',
+    params: idParams,
+    query: assets.deleteAssetQuery,
+    responses: { 204: { description: 'deleted' }, 202: { description: 'permanent deletion under way', schema: r.workflowAccepted } },
+  },
+  { method: 'post', path: '/api/v2/assets/:id/restore', tag: 'assets', summary: 'Undo a soft delete', params: idParams, responses: { 200: { description: 'the asset', schema: r.asset }, 409: problem('not deleted') } },
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/content',
+    tag: 'assets',
+    summary: "The current version's bytes (Range, If-None-Match, HEAD)",
+    params: idParams,
+    responses: { 200: { description: 'the bytes', content: 'application/octet-stream' }, 206: { description: 'a range', content: 'application/octet-stream' }, 304: { description: 'not modified' }, 416: problem('range past the end') },
+  },
+
+  { method: 'get', path: '/api/v2/assets/:id/versions', tag: 'versions', summary: 'Versions, newest first', params: idParams, query: paged, responses: { 200: { description: 'a page', schema: r.pageOf(r.version) } } },
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/versions',
+    tag: 'versions',
+    summary: 'Upload a new current version',
+    params: idParams,
+    body: { schema: uploadForm, content: 'multipart/form-data' },
+    responses: { 201: { description: 'the version', schema: r.version }, 202: accepted202 },
+  },
+  { method: 'get', path: '/api/v2/assets/:id/versions/:versionId', tag: 'versions', summary: 'One version', params: versionParams, responses: { 200: { description: 'the version', schema: r.version } } },
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/versions/:versionId/content',
+    tag: 'versions',
+    summary: "A version's bytes",
+    params: versionParams,
+    responses: { 200: { description: 'the bytes', content: 'application/octet-stream' }, 206: { description: 'a range', content: 'application/octet-stream' } },
+  },
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/versions/:versionId/restore',
+    tag: 'versions',
+    summary: 'Copy a version into a new current version',
+    params: versionParams,
+    responses: { 201: { description: 'the new version', schema: r.version }, 202: accepted202 },
+  },
+
+  {
+    method: 'post',
+    path: '/api/v2/uploads',
+    tag: 'uploads',
+    summary: 'Open a chunked upload session',
+    body: { schema: uploads.createUploadBody },
+    responses: { 201: { description: 'the session', schema: r.uploadSession }, 413: problem('size over the limit') },
+  },
+  { method: 'get', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Session status, live from its workflow', params: idParams, responses: { 200: { description: 'the session', schema: r.uploadSession } } },
+  {
+    method: 'put',
+    path: '/api/v2/uploads/:id/parts/:n',
+    tag: 'uploads',
+    summary: 'Send (or re-send) part n; Content-Length required, X-Checksum-SHA256 optional',
+    params: uploads.partParams,
+    body: { schema: binary, content: 'application/octet-stream' },
+    responses: { 200: { description: 'stored', schema: r.partStored }, 409: problem('session not open'), 422: problem('part checksum mismatch') },
+  },
+  { method: 'post', path: '/api/v2/uploads/:id/parts/:n/url', tag: 'uploads', summary: 'A presigned S3 URL to PUT part n', params: uploads.partParams, responses: { 200: { description: 'the URL', schema: r.presignedPart } } },
+  {
+    method: 'post',
+    path: '/api/v2/uploads/:id/complete',
+    tag: 'uploads',
+    summary: 'Assemble, verify, commit',
+    params: idParams,
+    responses: { 200: { description: 'done', schema: r.completedUpload }, 202: accepted202, 409: problem('parts missing (missing_parts) or session not open'), 422: problem('checksum mismatch') },
+  },
+  { method: 'delete', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Abort', params: idParams, responses: { 204: { description: 'aborted' } } },
+
+  {
+    method: 'get',
+    path: '/api/v2/events',
+    tag: 'events',
+    summary: 'The event feed, oldest first',
+    query: z.object({ after: pageQuery.cursor, limit: pageQuery.limit }),
+    responses: { 200: { description: 'events', schema: r.pageOf(r.cloudEvent) } },
+  },
+  {
+    method: 'post',
+    path: '/api/v2/events',
+    tag: 'events',
+    summary: `An event of a subscribed type (${events.SUBSCRIBED_TYPES.join(', ')})`,
+    body: { schema: events.cloudEventEnvelope, content: 'application/cloudevents+json' },
+    responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted } },
+  },
+  ...BACKUP_ROUTES,
+  ...LIFECYCLE_ROUTES,
+];
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {
+  return z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any', reused: 'inline' });
+}
+
+function parameters(where: 'path' | 'query', schema?: z.ZodObject) {
+  if (!schema) return [];
+  const object = jsonSchema(schema, 'input') as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(object.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (object.required ?? []).includes(name),
+    schema: s,
+  }));
+}
+
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:(\w+)/g, '{$1}');
+}
+
+export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const responses: Record<string, unknown> = {};
+    for (const [status, answer] of Object.entries(route.responses)) {
+      responses[status] = {
+        description: answer.description,
+        ...(answer.schema ? { content: { [answer.content ?? 'application/json']: { schema: jsonSchema(answer.schema, 'output') } } } : {}),
+      };
+    }
+    responses.default = { description: 'an error', content: { 'application/problem+json': { schema: jsonSchema(r.problem, 'output') } } };
+    (paths[openApiPath(route.path)] ??= {})[route.method] = {
+      summary: route.summary,
+      tags: [route.tag],
+      parameters: [...parameters('path', route.params), ...parameters('query', route.query)],
+      ...(route.body ? { requestBody: { required: true, content: { [route.body.content ?? 'application/json']: { schema: jsonSchema(route.body.schema, 'input') } } } } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Storage Service', version: '2.0.0', description: 'The binary asset store of the D&D Character Creator system.' },
+    servers: [{ url: '/' }],
+    paths,
+  };
+}

@@ -1,0 +1,139 @@
+import { z } from 'zod';
+import type { RouteDoc } from '../openapi';
+import { idParams, pageQuery, uuid } from './common';
+import { pageOf, problem as problemAnswer } from './responses';
+
+const assetIdList = z
+  .array(uuid)
+  .min(1, 'give at least one asset id, or leave asset_ids out for every asset')
+  .max(1000, 'at most 1000 asset ids')
+  .refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, 'asset ids must not repeat')
+  .transform((ids) => ids.map((id) => id.toLowerCase()));
+
+/** POST /backups: every field optional; no body at all is a backup of every asset's current version. */
+export const createBackupBody = z
+  .object({
+    label: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(256, 'must be at most 256 characters')
+      // eslint-disable-next-line no-control-regex
+      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
+      .optional(),
+    asset_ids: assetIdList.optional(),
+    include_all_versions: z.boolean().default(false),
+  })
+  .strict();
+
+/** POST /backups/{id}/restore. */
+export const restoreBody = z
+  .object({
+    asset_ids: assetIdList.optional(),
+    mode: z.enum(['missing', 'overwrite'], { error: 'mode must be missing or overwrite' }).default('missing'),
+  })
+  .strict();
+
+export const listBackupsQuery = z.object(pageQuery).strict();
+
+export const listRestoresQuery = z.object({ ...pageQuery, backup_id: uuid.optional() }).strict();
+
+// ---------------------------------------------------------------------------------------------
+// The answers, and the routes for the OpenAPI document (api/openapi.ts lists BACKUP_ROUTES).
+
+const timestamp = z.string().datetime({ offset: true });
+const id = z.string().uuid();
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const count = z.number().int().min(0);
+const status = z.enum(['pending', 'running', 'completed', 'failed']);
+
+export const backupAnswer = z
+  .object({
+    id,
+    status,
+    label: z.string().nullable(),
+    scope: z.object({ asset_ids: z.array(id).optional(), include_all_versions: z.boolean() }).strict(),
+    progress: z
+      .object({ objects_total: count, objects_done: count, bytes_total: count, bytes_done: count, bytes_copied: count })
+      .strict()
+      .describe('objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied'),
+    counts: z.object({ assets: count, versions: count, blobs: count, bytes: count, version_bytes: count }).strict().nullable(),
+    manifest_key: z.string().nullable(),
+    manifest_sha256: sha256.nullable(),
+    workflow_id: z.string(),
+    trigger: z.enum(['api', 'schedule']),
+    created_at: timestamp,
+    started_at: timestamp.nullable(),
+    completed_at: timestamp.nullable(),
+    expires_at: timestamp.nullable(),
+    removed_at: timestamp.nullable().describe('set when retention removed the backup; it can no longer be restored'),
+    error: z.string().nullable(),
+  })
+  .strict();
+
+export const restoreAnswer = z
+  .object({
+    id,
+    backup_id: id,
+    status,
+    mode: z.enum(['missing', 'overwrite']),
+    asset_ids: z.array(id).nullable(),
+    progress: z
+      .object({
+        assets_total: count,
+        assets_done: count,
+        assets_restored: count,
+        assets_skipped: count,
+        assets_failed: count,
+        objects_copied: count,
+        bytes_done: count,
+        bytes_copied: count,
+      })
+      .strict(),
+    failed_assets: z.array(z.object({ asset_id: id, error: z.string() }).strict()).optional(),
+    workflow_id: z.string(),
+    created_at: timestamp,
+    started_at: timestamp.nullable(),
+    completed_at: timestamp.nullable(),
+    error: z.string().nullable(),
+  })
+  .strict();
+
+const problem = (description: string) => ({ description, schema: problemAnswer, content: 'application/problem+json' });
+
+export const BACKUP_ROUTES: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/api/v2/backups',
+    tag: 'backups',
+    summary: 'Take a backup (backupWorkflow, backup-{id}); no body: every asset, current versions',
+    body: { schema: createBackupBody },
+    responses: { 202: { description: 'the backup, started', schema: backupAnswer }, 404: problem('an asset in asset_ids does not exist') },
+  },
+  { method: 'get', path: '/api/v2/backups', tag: 'backups', summary: 'Backups, newest first', query: listBackupsQuery, responses: { 200: { description: 'a page', schema: pageOf(backupAnswer) } } },
+  {
+    method: 'get',
+    path: '/api/v2/backups/:id',
+    tag: 'backups',
+    summary: 'One backup, its progress live from its workflow while it runs',
+    params: idParams,
+    responses: { 200: { description: 'the backup', schema: backupAnswer }, 404: problem('unknown backup') },
+  },
+  {
+    method: 'post',
+    path: '/api/v2/backups/:id/restore',
+    tag: 'backups',
+    summary: 'Restore from a backup (restoreWorkflow, restore-{id})',
+    params: idParams,
+    body: { schema: restoreBody },
+    responses: { 202: { description: 'the restore, started', schema: restoreAnswer }, 404: problem('unknown backup'), 409: problem('the backup is not completed, or was removed') },
+  },
+  { method: 'get', path: '/api/v2/restores', tag: 'backups', summary: 'Restores, newest first (of one backup with ?backup_id=)', query: listRestoresQuery, responses: { 200: { description: 'a page', schema: pageOf(restoreAnswer) } } },
+  {
+    method: 'get',
+    path: '/api/v2/restores/:id',
+    tag: 'backups',
+    summary: 'One restore, live from its workflow while it runs; failed_assets names what could not be restored',
+    params: idParams,
+    responses: { 200: { description: 'the restore', schema: restoreAnswer }, 404: problem('unknown restore') },
+  },
+];

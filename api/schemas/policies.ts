@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import type { RouteDoc } from '../openapi';
+import { idParams, pageQuery, tagList, uuid } from './common';
+import { pageOf, problem as problemAnswer } from './responses';
+
+const problem = (description: string) => ({ description, schema: problemAnswer, content: 'application/problem+json' });
+
+const required = (otherwise: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : otherwise);
+
+const days = z
+  .number({ error: required('must be a whole number of days') })
+  .int('must be a whole number of days')
+  .min(1, 'must be at least 1 day')
+  .max(36_500, 'must be at most 36500 days');
+
+/** One rule per action, each with its own parameters and nothing else. */
+export const policyRule = z.discriminatedUnion(
+  'action',
+  [
+    z
+      .object({
+        action: z.literal('expire_noncurrent_versions'),
+        noncurrent_days: days,
+        keep_latest: z.number({ error: required('must be a whole number') }).int('must be a whole number').min(0, 'must be 0 or more').max(10_000).optional(),
+      })
+      .strict(),
+    z.object({ action: z.literal('expire_assets'), days }).strict(),
+    z.object({ action: z.literal('purge_deleted'), days }).strict(),
+    z.object({ action: z.literal('abort_incomplete_uploads'), days }).strict(),
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'action must be one of expire_noncurrent_versions, expire_assets, purge_deleted, abort_incomplete_uploads'
+        : 'must be an object with an action',
+  },
+);
+
+export const policyFilter = z
+  .object({
+    name_prefix: z.string().min(1, 'must not be empty').max(1024).optional(),
+    content_type: z
+      .string()
+      .max(255)
+      .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/([a-z0-9][a-z0-9!#$&^_.+-]*|\*)$/i, 'must be a media type, or type/*')
+      .optional(),
+    tags: tagList.optional(),
+  })
+  .strict();
+
+/** POST and PUT (a full replace): what is left out takes its default. */
+export const policyBody = z
+  .object({
+    name: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(256, 'must be at most 256 characters')
+      // eslint-disable-next-line no-control-regex
+      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters'),
+    description: z.string().max(4096, 'must be at most 4096 characters').default(''),
+    enabled: z.boolean().default(true),
+    filter: policyFilter.default({}),
+    rules: z.array(policyRule).min(1, 'a policy needs at least one rule').max(50, 'at most 50 rules'),
+  })
+  .strict();
+
+export const listPoliciesQuery = z.object(pageQuery).strict();
+
+export const startRunBody = z
+  .object({
+    policy_id: uuid.optional(),
+    dry_run: z.boolean().default(false),
+  })
+  .strict();
+
+export const listRunsQuery = z.object(pageQuery).strict();
+
+// ---------------------------------------------------------------------------------------------
+// The answers, and the routes as the OpenAPI document (api/openapi.ts) describes them.
+
+const timestamp = z.string().datetime({ offset: true });
+const count = z.number().int().nonnegative();
+
+export const policyAnswer = z
+  .object({
+    id: uuid,
+    name: z.string(),
+    description: z.string(),
+    enabled: z.boolean(),
+    filter: policyFilter,
+    rules: z.array(policyRule),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .strict();
+
+export const runAnswer = z
+  .object({
+    id: uuid,
+    status: z.enum(['pending', 'running', 'completed', 'failed']),
+    dry_run: z.boolean(),
+    policy_id: uuid.nullable().describe('the one policy the run applies; null: every enabled policy and the global settings'),
+    trigger: z.enum(['api', 'schedule']),
+    counts: z
+      .object({ versions_expired: count, assets_expired: count, assets_purged: count, uploads_aborted: count, bytes_freed: count })
+      .strict()
+      .describe('in a dry run: what the sweep would do'),
+    phase: z.enum(['uploads', 'purge', 'assets', 'versions', 'done']),
+    as_of: timestamp.nullable().describe("the sweep's now (Temporal's clock when it began): every age is measured from it"),
+    created_at: timestamp,
+    started_at: timestamp.nullable(),
+    completed_at: timestamp.nullable(),
+    workflow_id: z.string(),
+    error: z.string().nullable(),
+  })
+  .strict();
+
+export const LIFECYCLE_ROUTES: RouteDoc[] = [
+  { method: 'get', path: '/api/v2/policies', tag: 'lifecycle', summary: 'Lifecycle policies, oldest first', query: listPoliciesQuery, responses: { 200: { description: 'a page', schema: pageOf(policyAnswer) } } },
+  {
+    method: 'post',
+    path: '/api/v2/policies',
+    tag: 'lifecycle',
+    summary: 'Create a policy',
+    body: { schema: policyBody },
+    responses: { 201: { description: 'the policy', schema: policyAnswer }, 409: problem('a live policy has that name'), 415: problem('the body is not JSON') },
+  },
+  { method: 'get', path: '/api/v2/policies/:id', tag: 'lifecycle', summary: 'One policy', params: idParams, responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy') } },
+  {
+    method: 'put',
+    path: '/api/v2/policies/:id',
+    tag: 'lifecycle',
+    summary: 'Replace a policy whole (what is left out takes its default)',
+    params: idParams,
+    body: { schema: policyBody },
+    responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy'), 409: problem('a live policy has that name') },
+  },
+  { method: 'delete', path: '/api/v2/policies/:id', tag: 'lifecycle', summary: 'Delete a policy (a soft delete that frees its name)', params: idParams, responses: { 204: { description: 'deleted' }, 404: problem('unknown policy') } },
+  {
+    method: 'post',
+    path: '/api/v2/lifecycle/runs',
+    tag: 'lifecycle',
+    summary: 'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run',
+    body: { schema: startRunBody },
+    responses: { 202: { description: 'the run, started', schema: runAnswer }, 404: problem('unknown policy') },
+  },
+  { method: 'get', path: '/api/v2/lifecycle/runs', tag: 'lifecycle', summary: 'Runs, scheduled ones too, newest first', query: listRunsQuery, responses: { 200: { description: 'a page', schema: pageOf(runAnswer) } } },
+  {
+    method: 'get',
+    path: '/api/v2/lifecycle/runs/:id',
+    tag: 'lifecycle',
+    summary: 'One run: status, counts; a run whose workflow was terminated reads as failed',
+    params: idParams,
+    responses: { 200: { description: 'the run', schema: runAnswer }, 404: problem('unknown run') },
+  },
+];

@@ -1,0 +1,103 @@
+/**
+ * The shapes of the answers, for the OpenAPI document (api/openapi.ts). The end-to-end tests check
+ * every JSON answer they receive against the document, so these stay true to what is sent.
+ */
+import { z } from 'zod';
+
+const timestamp = z.string().datetime({ offset: true });
+const nullableTimestamp = timestamp.nullable();
+const id = z.string().uuid();
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })),
+    instance: z.string().optional(),
+  })
+  .catchall(z.unknown());
+
+export const asset = z
+  .object({
+    id,
+    name: z.string(),
+    content_type: z.string(),
+    size_bytes: z.number().int(),
+    checksum_sha256: sha256.nullable(),
+    current_version_id: id.nullable(),
+    version_count: z.number().int(),
+    metadata: z.record(z.string(), z.string()),
+    tags: z.array(z.string()),
+    is_deleted: z.boolean(),
+    deleted_at: nullableTimestamp,
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .strict();
+
+export const version = z
+  .object({
+    id,
+    asset_id: id,
+    version_number: z.number().int().min(1),
+    size_bytes: z.number().int(),
+    content_type: z.string(),
+    checksum_sha256: sha256,
+    is_current: z.boolean(),
+    created_at: timestamp,
+  })
+  .strict();
+
+export const uploadSession = z
+  .object({
+    id,
+    status: z.enum(['open', 'completing', 'completed', 'failed', 'aborted', 'expired']),
+    name: z.string(),
+    content_type: z.string(),
+    size_bytes: z.number().int(),
+    checksum_sha256: sha256.nullable(),
+    part_size_bytes: z.number().int().nullable(),
+    part_count: z.number().int().nullable(),
+    parts_received: z.array(z.number().int()),
+    bytes_received: z.number().int(),
+    asset_id: id.nullable(),
+    version_id: id.nullable(),
+    expires_at: timestamp,
+    workflow_id: z.string(),
+    error: z.string().nullable(),
+  })
+  .strict();
+
+export const uploadAccepted = z.object({ upload_id: id, status_url: z.string() }).strict();
+export const workflowAccepted = z.object({ workflow_id: z.string() }).strict();
+export const partStored = z.object({ part_number: z.number().int(), size_bytes: z.number().int(), checksum_sha256: sha256 }).strict();
+export const presignedPart = z.object({ url: z.string().url(), method: z.literal('PUT'), expires_at: timestamp }).strict();
+export const completedUpload = z.object({ upload: uploadSession, asset, version }).strict();
+
+export function pageOf(item: z.ZodType) {
+  return z.object({ items: z.array(item), next_cursor: z.string().nullable() }).strict();
+}
+
+const check = z.object({ status: z.enum(['ok', 'down']), latency_ms: z.number(), error: z.string().optional() }).strict();
+const checks = z.object({ database: check, object_store: check, temporal: check }).strict();
+export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), checks }).strict();
+export const readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks }).strict();
+export const liveness = z.object({ status: z.literal('ok') }).strict();
+
+export const cloudEvent = z
+  .object({
+    specversion: z.literal('1.0'),
+    id: z.string(),
+    source: z.string(),
+    type: z.string(),
+    subject: z.string(),
+    time: timestamp,
+    datacontenttype: z.literal('application/json'),
+    data: z.record(z.string(), z.unknown()),
+    sequence: z.number().int(),
+  })
+  .strict();
+export const eventAccepted = z.object({ id: z.string(), type: z.string(), workflow_id: z.string() }).strict();

@@ -1,0 +1,360 @@
+/**
+ * The service the benchmark drives, on the local stack:
+ *
+ * - Temporal and SeaweedFS at the addresses the STORAGE_* environment names (by default npm start's
+ *   dev stack: 127.0.0.1:7233 and http://127.0.0.1:8333), reused when they answer, otherwise started
+ *   with scripts/stack.ts exactly as `npm start` does, and stopped again at the end;
+ * - PostgreSQL at STORAGE_DATABASE_URL's server, in a database of the run's own
+ *   (`storage_bench_<pid>_<time>`, created, migrated, dropped at the end);
+ * - a bucket (`bench-<id>`, emptied and removed at the end) and a task queue of the run's own, so
+ *   nothing of npm start's service or of a test run is touched;
+ * - the API (`api/server.ts`), the worker (`worker/main.ts`) and the row-4 baseline
+ *   (`bench/minimalApi.ts`) each as a process of its own, so the API's memory and CPU are its alone:
+ *   under `node --import tsx`, or (`--compiled`) the API and the worker from a tsc build, as
+ *   production runs them (the baseline stays under tsx).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+} from '@aws-sdk/client-s3';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { loadConfig, type Config } from '../lib/config';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl, type Db } from '../lib/db';
+import { uuidv7 } from '../lib/ids';
+import { createS3Client, ensureBucket } from '../lib/objectStore';
+import { createTemporalClient, type TemporalHandle } from '../lib/temporal';
+import { DEV_SEAWEED_PORTS, ROOT, startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
+import { expectJson, keepAliveAgent, multipartBody, postMultipart, request } from './client';
+import { pidListeningOn, type CpuGroups } from './cpu';
+
+export interface BenchEnvOptions {
+  /** STORAGE_LOG_LEVEL of the API and the worker (the service's default, `info`, unless told). */
+  logLevel: string;
+  maxUploadBytes: number;
+  /** Processes (api, worker, minimal) run with `--cpu-prof`; profiles land in the run directory when they stop. */
+  profile: string[];
+  /**
+   * Runs the API and the worker from a tsc build (tsconfig.build.json, into .data/bench/dist) as
+   * production does (`node dist/api/server.js`), instead of under the tsx loader.
+   */
+  compiled: boolean;
+  runDir: string;
+  say: (line: string) => void;
+}
+
+export interface ServiceChild {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+export interface StackInfo {
+  temporal: { address: string; reused: boolean };
+  s3: { endpoint: string; reused: boolean };
+  database: string;
+  bucket: string;
+  task_queue: string;
+  log_level: string;
+  max_upload_bytes: number;
+  service_runs: string;
+  pool_max: number;
+  run_dir: string;
+}
+
+export interface BenchEnv {
+  config: Config;
+  apiUrl: string;
+  minimalUrl: string;
+  api: ServiceChild;
+  worker: ServiceChild;
+  minimal: ServiceChild;
+  s3: S3Client;
+  db: Db;
+  /** Reads workflow histories for the timing breakdowns. */
+  temporal: TemporalHandle;
+  /** How CPU time is attributed to the parts of the stack (bench/cpu.ts). */
+  cpuGroups: CpuGroups;
+  info: StackInfo;
+  stop(): Promise<void>;
+}
+
+function isLoopback(hostport: string): boolean {
+  const host = hostport.replace(/^[a-z]+:\/\//, '').split(/[:/]/)[0];
+  return host === '127.0.0.1' || host === 'localhost';
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    STORAGE_SERVICE_NAME: config.serviceName,
+    STORAGE_ENVIRONMENT: config.environment,
+    STORAGE_LOG_LEVEL: config.logLevel,
+    STORAGE_HOST: config.http.host,
+    STORAGE_PORT: String(config.http.port),
+    STORAGE_DATABASE_URL: config.database.url,
+    STORAGE_DATABASE_POOL_MAX: String(config.database.poolMax),
+    STORAGE_S3_ENDPOINT_URL: config.s3.endpoint,
+    STORAGE_S3_ACCESS_KEY_ID: config.s3.accessKeyId,
+    STORAGE_S3_SECRET_ACCESS_KEY: config.s3.secretAccessKey,
+    STORAGE_S3_BUCKET_NAME: config.s3.bucket,
+    STORAGE_BACKUP_BUCKET_NAME: config.s3.backupBucket,
+    STORAGE_S3_REGION: config.s3.region,
+    STORAGE_S3_FORCE_PATH_STYLE: String(config.s3.forcePathStyle),
+    STORAGE_TEMPORAL_ADDRESS: config.temporal.address,
+    STORAGE_TEMPORAL_NAMESPACE: config.temporal.namespace,
+    STORAGE_TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
+    STORAGE_MAX_UPLOAD_SIZE: String(config.uploads.maxSizeBytes),
+    STORAGE_UPLOAD_WAIT_SECONDS: String(config.uploads.waitSeconds),
+    STORAGE_UPLOAD_EXPIRY_HOURS: String(config.uploads.expiryHours),
+    ...extra,
+  };
+}
+
+const DIST = path.join(ROOT, '.data', 'bench', 'dist');
+
+/** Builds the service with tsc into .data/bench/dist (type errors are reported, the build still emits). */
+function buildService(say: (line: string) => void): void {
+  fs.rmSync(DIST, { recursive: true, force: true });
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const out = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', DIST], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+  if (!fs.existsSync(path.join(DIST, 'api', 'server.js')) || !fs.existsSync(path.join(DIST, 'worker', 'main.js'))) {
+    throw new Error(`the build into ${DIST} failed:\n${out.stdout}${out.stderr}`);
+  }
+  if (out.status !== 0) say(`tsc reported errors; running what it emitted:\n${out.stdout.split('\n').slice(0, 10).join('\n')}`);
+}
+
+/** `entry` is a .ts file run under tsx, or a .js file run as is. */
+function spawnChild(name: string, nodeArgs: string[], entry: string, env: NodeJS.ProcessEnv, logFile: string): ServiceChild {
+  const log = fs.openSync(logFile, 'a');
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, entry], { cwd: ROOT, env, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { name, child, pid: child.pid!, logFile, stop };
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Polls `probe` until it holds, the child exits, or `timeoutMs` passes. */
+async function waitReady(what: string, proc: ServiceChild, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+      throw new Error(`${proc.name} exited (${proc.child.signalCode ?? proc.child.exitCode}) before ${what}; ${proc.logFile}:\n${tail(proc.logFile)}`);
+    }
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} not within ${timeoutMs} ms; ${proc.logFile}:\n${tail(proc.logFile)}`);
+}
+
+async function emptyAndDeleteBucket(s3: S3Client, bucket: string): Promise<void> {
+  for (let page = 0; page < 1000; page++) {
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }));
+    const keys = (listed.Contents ?? []).map((o) => ({ Key: o.Key! }));
+    if (keys.length === 0) break;
+    await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+  }
+  for (let page = 0; page < 100; page++) {
+    const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    const uploads = open.Uploads ?? [];
+    if (uploads.length === 0) break;
+    for (const u of uploads) {
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! })).catch(() => {});
+    }
+  }
+  await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+}
+
+export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
+  const { say } = opts;
+  const base = loadConfig(process.env);
+  const cleanups: Array<() => Promise<void>> = [];
+  const runCleanups = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((err) => say(`cleanup: ${err instanceof Error ? err.message : String(err)}`));
+    }
+  };
+
+  try {
+    // The local stack: reuse what answers, start what does not (as npm start does).
+    const servers: ManagedProcess[] = [];
+    cleanups.push(async () => {
+      for (const s of servers.reverse()) await s.stop();
+    });
+    let temporalReused = true;
+    if (isLoopback(base.temporal.address)) {
+      const [, port] = base.temporal.address.split(':');
+      const temporalServer = await startTemporal({
+        port: Number(port),
+        uiPort: 8233,
+        dbFile: path.join(ROOT, '.data', 'temporal', 'temporal.sqlite'),
+        logFile: path.join(ROOT, '.data', 'logs', 'temporal.log'),
+        namespace: base.temporal.namespace,
+      });
+      servers.push(temporalServer);
+      temporalReused = !temporalServer.started;
+    }
+    let s3Reused = true;
+    if (isLoopback(base.s3.endpoint)) {
+      const seaweed = await startSeaweed({
+        ports: { ...DEV_SEAWEED_PORTS, s3: Number(new URL(base.s3.endpoint).port || 80) },
+        dataDir: path.join(ROOT, '.data', 'seaweedfs'),
+        logFile: path.join(ROOT, '.data', 'logs', 'seaweedfs.log'),
+        accessKeyId: base.s3.accessKeyId,
+        secretAccessKey: base.s3.secretAccessKey,
+      });
+      servers.push(seaweed);
+      s3Reused = !seaweed.started;
+    }
+    say(`Temporal ${base.temporal.address} (${temporalReused ? 'reused' : 'started'}), S3 ${base.s3.endpoint} (${s3Reused ? 'reused' : 'started'})`);
+
+    // The run's own database, bucket and task queue.
+    const suffix = uuidv7().slice(-12);
+    const dbUrl = new URL(base.database.url);
+    dbUrl.pathname = `/storage_bench_${process.pid}_${Date.now().toString(36)}`;
+    const databaseUrl = dbUrl.toString();
+    await ensureDatabase(databaseUrl);
+    cleanups.push(() => dropDatabase(databaseUrl));
+    const db = createDb(databaseUrl, 2);
+    cleanups.push(() => db.destroy());
+    await migrateLatest(db);
+
+    const [apiPort, minimalPort] = [await freePort(), await freePort()];
+    const config = loadConfig({
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STORAGE_'))),
+      STORAGE_DATABASE_URL: databaseUrl,
+      STORAGE_S3_BUCKET_NAME: `bench-${suffix}`,
+      STORAGE_BACKUP_BUCKET_NAME: `bench-${suffix}-backups`,
+      STORAGE_TEMPORAL_TASK_QUEUE: `bench-${suffix}`,
+      STORAGE_HOST: '127.0.0.1',
+      STORAGE_PORT: String(apiPort),
+      STORAGE_LOG_LEVEL: opts.logLevel,
+      STORAGE_MAX_UPLOAD_SIZE: String(opts.maxUploadBytes),
+      // Large uploads are measured until their 201: a 202 would end the measurement early.
+      STORAGE_UPLOAD_WAIT_SECONDS: '300',
+    });
+    const s3 = createS3Client(config.s3);
+    cleanups.push(async () => s3.destroy());
+    const temporal = createTemporalClient(config.temporal);
+    cleanups.push(() => temporal.close());
+    await ensureBucket(s3, config.s3.bucket);
+    await ensureBucket(s3, config.s3.backupBucket);
+    cleanups.push(async () => {
+      await emptyAndDeleteBucket(s3, config.s3.bucket);
+      await emptyAndDeleteBucket(s3, config.s3.backupBucket);
+    });
+
+    // The service and the baseline, each a process of its own.
+    const env = childEnv(config);
+    const prof = (name: string) => (opts.profile.includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.runDir, 'profiles', name)}`] : []);
+    if (opts.compiled) {
+      say('building the service with tsc (--compiled)');
+      buildService(say);
+    }
+    const entry = (ts: string) => (opts.compiled ? path.join(DIST, ts.replace(/\.ts$/, '.js')) : ts);
+    const worker = spawnChild('worker', prof('worker'), entry('worker/main.ts'), env, path.join(opts.runDir, 'worker.log'));
+    cleanups.push(worker.stop);
+    const api = spawnChild('api', prof('api'), entry('api/server.ts'), env, path.join(opts.runDir, 'api.log'));
+    cleanups.push(api.stop);
+    const minimal = spawnChild('minimal', prof('minimal'), 'bench/minimalApi.ts', { ...env, BENCH_PORT: String(minimalPort) }, path.join(opts.runDir, 'minimal.log'));
+    cleanups.push(minimal.stop);
+
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const minimalUrl = `http://127.0.0.1:${minimalPort}`;
+    await Promise.all([
+      waitReady('the API answered /health/ready', api, async () => (await request(`${apiUrl}/health/ready`, { timeoutMs: 5000 })).status === 200, 120_000),
+      waitReady('the minimal API answered', minimal, async () => (await request(`${minimalUrl}/health`, { timeoutMs: 5000 })).status === 200, 120_000),
+    ]);
+    // The worker is ready when an upload goes through end to end (it bundles the workflows first).
+    const agent = keepAliveAgent(1);
+    const probe = multipartBody(Buffer.from('ready?'), { name: 'bench-ready-probe' });
+    await waitReady(
+      'an upload went through the worker',
+      worker,
+      async () => {
+        const answer = await postMultipart(`${apiUrl}/api/v2/assets/upload`, probe, agent, 120_000);
+        if (answer.status === 201) return true;
+        if (answer.status !== 202) await expectJson(answer, 201, 'readiness upload');
+        return false;
+      },
+      180_000,
+    );
+    agent.destroy();
+    say(`API ${apiUrl} (pid ${api.pid}), worker pid ${worker.pid}, minimal baseline ${minimalUrl} (pid ${minimal.pid}); logs in ${path.relative(ROOT, opts.runDir)}`);
+
+    const cpuGroups: CpuGroups = {
+      pids: {
+        api: api.pid,
+        worker: worker.pid,
+        'minimal baseline': minimal.pid,
+        temporal: pidListeningOn(Number(config.temporal.address.split(':')[1])),
+        seaweedfs: pidListeningOn(Number(new URL(config.s3.endpoint).port || 80)),
+        'bench client': process.pid,
+      },
+      cmdlineContains: { 'postgres (run db)': dbUrl.pathname.slice(1) },
+    };
+    return {
+      config,
+      cpuGroups,
+      apiUrl,
+      minimalUrl,
+      api,
+      worker,
+      minimal,
+      s3,
+      db,
+      temporal,
+      info: {
+        temporal: { address: config.temporal.address, reused: temporalReused },
+        s3: { endpoint: config.s3.endpoint, reused: s3Reused },
+        database: redactUrl(databaseUrl),
+        bucket: config.s3.bucket,
+        task_queue: config.temporal.taskQueue,
+        log_level: config.logLevel,
+        max_upload_bytes: config.uploads.maxSizeBytes,
+        service_runs: opts.compiled ? 'compiled (node .data/bench/dist/...js)' : 'node --import tsx',
+        pool_max: config.database.poolMax,
+        run_dir: path.relative(ROOT, opts.runDir),
+      },
+      stop: runCleanups,
+    };
+  } catch (err) {
+    await runCleanups();
+    throw err;
+  }
+}

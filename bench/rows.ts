@@ -1,0 +1,505 @@
+/**
+ * The six measurements of issue 4. Each paired row alternates service (A) and baseline (B), A B A B,
+ * one pair per round, against the same store with the same bytes; the figures of each round are
+ * kept, and the table quotes their medians and the median of the per-round ratios.
+ */
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import autocannon from 'autocannon';
+import type http from 'node:http';
+import type { Readable } from 'node:stream';
+import { getVersion } from '../lib/catalog/versions';
+import { downloadCount, expectJson, inParallel, keepAliveAgent, multipartBody, postMultipart, request } from './client';
+import { breakdownOf, describeBreakdown, type TimedUpload } from './breakdown';
+import type { BenchEnv } from './env';
+import { MB, MiB, RssSampler, median, percentile, round } from './stats';
+
+/** What the API's own staging upload uses (lib/staging.ts): row 2's baseline uploads the same way. */
+const STAGING_PART_BYTES = 8 * MiB;
+const STAGING_PARTS_IN_FLIGHT = 4;
+
+export interface BenchSettings {
+  mode: 'quick' | 'full';
+  rounds: number;
+  /** Rows 1 to 3: bytes per transfer, S3 part size and parts in flight. */
+  transferBytes: number;
+  partBytes: number;
+  partsInFlight: number;
+  /** Row 4. */
+  getConnections: number;
+  getDurationS: number;
+  getWarmupS: number;
+  /** Row 5. */
+  smallBytes: number;
+  smallClients: number;
+  smallDurationS: number;
+}
+
+export interface Summary {
+  median: number;
+  samples: number[];
+}
+
+export interface MetricResult {
+  unit: string;
+  service: Summary;
+  baseline?: Summary;
+}
+
+export interface TargetCheck {
+  target: string;
+  value: number;
+  met: boolean;
+}
+
+export interface RowResult {
+  id: number;
+  title: string;
+  service: string;
+  baseline: string;
+  metrics: Record<string, MetricResult>;
+  /** Median of the per-round service/baseline ratios of `of` (higher is better for the service). */
+  ratio?: Summary & { of: string };
+  targets: TargetCheck[];
+  details?: Record<string, unknown>;
+}
+
+export type RssWindow = ReturnType<RssSampler['stop']>;
+
+/** What a row did, per part of the stack, so run.ts can turn the CPU it used into CPU per unit. */
+export interface RowOps {
+  unit: string;
+  counts: Record<string, number>;
+}
+
+export interface RowContext {
+  env: BenchEnv;
+  settings: BenchSettings;
+  /** The bytes uploaded by rows 1 to 3 (random, made once). */
+  data: Buffer;
+  say: (line: string) => void;
+}
+
+function summary(samples: number[], digits = 2): Summary {
+  return { median: round(median(samples), digits), samples: samples.map((v) => round(v, digits)) };
+}
+
+function check(target: string, value: number, met: boolean): TargetCheck {
+  return { target, value: round(value, 3), met };
+}
+
+const seconds = (startMs: number) => (performance.now() - startMs) / 1000;
+const mbPerS = (bytes: number, s: number) => bytes / MB / s;
+
+async function deleteObject(ctx: RowContext, key: string) {
+  await ctx.env.s3.send(new DeleteObjectCommand({ Bucket: ctx.env.config.s3.bucket, Key: key })).catch(() => {});
+}
+
+/** A simple upload through the API, timed until its 201; returns the asset's object key. */
+async function simpleUpload(ctx: RowContext, data: Buffer, name: string, agent: http.Agent): Promise<{ assetId: string; key: string; timed: TimedUpload }> {
+  const startedAtMs = Date.now();
+  const asset = await expectJson(postMultipart(`${ctx.env.apiUrl}/api/v2/assets/upload`, multipartBody(data, { name }), agent), 201, `upload ${name}`);
+  const endedAtMs = Date.now();
+  if (asset.size_bytes !== data.length) throw new Error(`upload ${name}: size_bytes ${asset.size_bytes}, sent ${data.length}`);
+  const version = await getVersion(ctx.env.db, asset.id, asset.current_version_id);
+  return { assetId: asset.id, key: version.object_key, timed: { versionId: version.id, startedAtMs, endedAtMs } };
+}
+
+/** The breakdown of the row's service uploads, also said on the progress output; never fails the row. */
+async function breakdown(ctx: RowContext, label: string, uploads: TimedUpload[]) {
+  try {
+    const b = await breakdownOf(ctx.env.temporal.client, ctx.env.db, uploads);
+    if (b) ctx.say(`${label} breakdown: ${describeBreakdown(b)}`);
+    return b;
+  } catch (err) {
+    ctx.say(`${label} breakdown unavailable: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
+/** Runs `rounds` pairs A B; `a` and `b` return the round's figure (higher is better). */
+async function pairs(ctx: RowContext, label: string, a: (r: number) => Promise<number>, b: (r: number) => Promise<number>) {
+  const service: number[] = [];
+  const baseline: number[] = [];
+  for (let r = 0; r < ctx.settings.rounds; r++) {
+    service.push(await a(r));
+    baseline.push(await b(r));
+    ctx.say(`${label} round ${r + 1}/${ctx.settings.rounds}: service ${round(service[r])}, baseline ${round(baseline[r])}`);
+  }
+  return { service, baseline, ratios: service.map((s, i) => s / baseline[i]) };
+}
+
+/** Row 1: GET /api/v2/assets/{id}/content vs GetObject of the same object. */
+export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rss: RssWindow }> {
+  const { env, settings, data } = ctx;
+  const agent = keepAliveAgent(4);
+  const { assetId, key } = await simpleUpload(ctx, data, 'bench-download', agent);
+  const url = `${env.apiUrl}/api/v2/assets/${assetId}/content`;
+  const viaApi = async () => {
+    const started = performance.now();
+    const got = await downloadCount(url, agent);
+    const s = seconds(started);
+    if (got.status !== 200 || got.bytes !== data.length) throw new Error(`download: ${got.status}, ${got.bytes} of ${data.length} bytes`);
+    return mbPerS(got.bytes, s);
+  };
+  const viaS3 = async () => {
+    const started = performance.now();
+    const object = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.bucket, Key: key }));
+    let bytes = 0;
+    for await (const chunk of object.Body as Readable) bytes += (chunk as Buffer).length;
+    const s = seconds(started);
+    if (bytes !== data.length) throw new Error(`GetObject: ${bytes} of ${data.length} bytes`);
+    return mbPerS(bytes, s);
+  };
+
+  const sampler = new RssSampler(env.api.pid);
+  sampler.start();
+  await viaApi();
+  await viaS3();
+  const { service, baseline, ratios } = await pairs(ctx, 'row 1 download', viaApi, viaS3);
+  const rss = sampler.stop();
+  agent.destroy();
+
+  const ratio = summary(ratios, 3);
+  const svc = summary(service);
+  const mib = ((settings.rounds + 1) * data.length) / MiB;
+  return {
+    rss,
+    row: {
+      details: { ops: { unit: 'MiB', counts: { api: mib } } satisfies RowOps },
+      id: 1,
+      title: `download ${settings.transferBytes / MiB} MiB`,
+      service: 'GET /api/v2/assets/{id}/content',
+      baseline: 'GetObject (@aws-sdk/client-s3), same object',
+      metrics: { throughput_mb_s: { unit: 'MB/s', service: svc, baseline: summary(baseline) } },
+      ratio: { ...ratio, of: 'throughput_mb_s' },
+      targets: [check('ratio >= 0.90', ratio.median, ratio.median >= 0.9), check('>= 100 MB/s', svc.median, svc.median >= 100)],
+    },
+  };
+}
+
+/** Row 2: POST /api/v2/assets/upload until the 201 vs lib-storage Upload of the same bytes. */
+export async function rowSimpleUpload(ctx: RowContext): Promise<{ row: RowResult; rss: RssWindow }> {
+  const { env, settings, data } = ctx;
+  const agent = keepAliveAgent(4);
+  const timed: TimedUpload[] = [];
+  const viaApi = async (r: number) => {
+    const started = performance.now();
+    const upload = await simpleUpload(ctx, data, `bench-upload-${r}`, agent);
+    const s = seconds(started);
+    if (r >= 0) timed.push(upload.timed);
+    await deleteObject(ctx, upload.key);
+    return mbPerS(data.length, s);
+  };
+  const viaS3 = async (r: number) => {
+    const key = `bench-baseline/upload-${r}-${Date.now()}`;
+    const started = performance.now();
+    // The same part size and parts in flight as the API's own staging upload (lib/staging.ts).
+    await new Upload({
+      client: env.s3,
+      params: { Bucket: env.config.s3.bucket, Key: key, Body: data },
+      partSize: STAGING_PART_BYTES,
+      queueSize: STAGING_PARTS_IN_FLIGHT,
+      leavePartsOnError: false,
+    }).done();
+    const s = seconds(started);
+    await deleteObject(ctx, key);
+    return mbPerS(data.length, s);
+  };
+
+  const sampler = new RssSampler(env.api.pid);
+  sampler.start();
+  await viaApi(-1);
+  await viaS3(-1);
+  const { service, baseline, ratios } = await pairs(ctx, 'row 2 simple upload', viaApi, viaS3);
+  const rss = sampler.stop();
+  agent.destroy();
+
+  const ratio = summary(ratios, 3);
+  const svc = summary(service);
+  return {
+    rss,
+    row: {
+      details: {
+        breakdown: await breakdown(ctx, 'row 2', timed),
+        ops: { unit: 'MiB', counts: { api: ((settings.rounds + 1) * data.length) / MiB, worker: ((settings.rounds + 1) * data.length) / MiB } } satisfies RowOps,
+      },
+      id: 2,
+      title: `simple upload ${settings.transferBytes / MiB} MiB`,
+      service: 'POST /api/v2/assets/upload until the 201',
+      baseline: `Upload (@aws-sdk/lib-storage), ${STAGING_PART_BYTES / MiB} MiB parts, ${STAGING_PARTS_IN_FLIGHT} in flight`,
+      metrics: { throughput_mb_s: { unit: 'MB/s', service: svc, baseline: summary(baseline) } },
+      ratio: { ...ratio, of: 'throughput_mb_s' },
+      targets: [check('ratio >= 0.60', ratio.median, ratio.median >= 0.6), check('>= 50 MB/s', svc.median, svc.median >= 50)],
+    },
+  };
+}
+
+/** Row 3: chunked upload through the API (parts in flight, then complete) vs raw S3 multipart. */
+export async function rowChunkedUpload(ctx: RowContext): Promise<RowResult> {
+  const { env, settings, data } = ctx;
+  const agent = keepAliveAgent(settings.partsInFlight * 2);
+  const partCount = Math.ceil(data.length / settings.partBytes);
+  const partOf = (i: number) => data.subarray(i * settings.partBytes, Math.min(data.length, (i + 1) * settings.partBytes));
+  const json = (body: unknown) => ({ headers: { 'content-type': 'application/json' }, body: [Buffer.from(JSON.stringify(body))] });
+
+  const timed: TimedUpload[] = [];
+  const viaApi = async (r: number) => {
+    const api = env.apiUrl;
+    const startedAtMs = Date.now();
+    const started = performance.now();
+    const session = await expectJson(
+      request(`${api}/api/v2/uploads`, { method: 'POST', agent, ...json({ name: `bench-chunked-${r}`, size_bytes: data.length, part_size_bytes: settings.partBytes }) }),
+      201,
+      'create upload session',
+    );
+    await inParallel(partCount, settings.partsInFlight, async (i) => {
+      await expectJson(
+        request(`${api}/api/v2/uploads/${session.id}/parts/${i + 1}`, { method: 'PUT', agent, headers: { 'content-type': 'application/octet-stream' }, body: [partOf(i)] }),
+        200,
+        `part ${i + 1}`,
+      );
+    });
+    const done = await expectJson(request(`${api}/api/v2/uploads/${session.id}/complete`, { method: 'POST', agent }), 200, 'complete');
+    const s = seconds(started);
+    if (r >= 0) timed.push({ versionId: done.version.id, startedAtMs, endedAtMs: Date.now() });
+    if (done.asset.size_bytes !== data.length) throw new Error(`complete: size_bytes ${done.asset.size_bytes}, sent ${data.length}`);
+    const version = await getVersion(env.db, done.asset.id, done.version.id);
+    await deleteObject(ctx, version.object_key);
+    return mbPerS(data.length, s);
+  };
+  const viaS3 = async (r: number) => {
+    const Bucket = env.config.s3.bucket;
+    const Key = `bench-baseline/chunked-${r}-${Date.now()}`;
+    const started = performance.now();
+    const { UploadId } = await env.s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    await inParallel(partCount, settings.partsInFlight, async (i) => {
+      const body = partOf(i);
+      const out = await env.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: body, ContentLength: body.length }));
+      parts.push({ ETag: out.ETag!, PartNumber: i + 1 });
+    });
+    parts.sort((a, b) => a.PartNumber - b.PartNumber);
+    await env.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+    const s = seconds(started);
+    await deleteObject(ctx, Key);
+    return mbPerS(data.length, s);
+  };
+
+  await viaApi(-1);
+  await viaS3(-1);
+  const { service, baseline, ratios } = await pairs(ctx, 'row 3 chunked upload', viaApi, viaS3);
+  agent.destroy();
+  const ratio = summary(ratios, 3);
+  return {
+    id: 3,
+    title: `chunked upload ${settings.transferBytes / MiB} MiB, ${settings.partBytes / MiB} MiB parts, ${settings.partsInFlight} in flight`,
+    service: 'POST /api/v2/uploads, PUT parts, POST complete until it answers',
+    baseline: 'S3 multipart upload (CreateMultipartUpload, UploadPart, CompleteMultipartUpload), same parts',
+    metrics: { throughput_mb_s: { unit: 'MB/s', service: summary(service), baseline: summary(baseline) } },
+    ratio: { ...ratio, of: 'throughput_mb_s' },
+    targets: [check('ratio >= 0.80', ratio.median, ratio.median >= 0.8)],
+    details: {
+      breakdown: await breakdown(ctx, 'row 3', timed),
+      ops: { unit: 'MiB', counts: { api: ((settings.rounds + 1) * data.length) / MiB, worker: ((settings.rounds + 1) * data.length) / MiB } } satisfies RowOps,
+    },
+  };
+}
+
+interface CannonRound {
+  requests_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+async function cannon(url: string, connections: number, durationS: number): Promise<CannonRound> {
+  const result = await autocannon({ url, connections, duration: durationS, timeout: 30 });
+  return {
+    requests_per_s: result['2xx'] / result.duration,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    ok: result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+  };
+}
+
+/** Row 4: GET /api/v2/assets/{id} under many connections vs a minimal Express handler, same query and pool. */
+export async function rowGetAsset(ctx: RowContext): Promise<RowResult> {
+  const { env, settings } = ctx;
+  const agent = keepAliveAgent(1);
+  const asset = await expectJson(
+    postMultipart(
+      `${env.apiUrl}/api/v2/assets/upload`,
+      multipartBody(Buffer.alloc(1024, 7), { name: 'bench-get-asset.png', content_type: 'image/png', metadata: JSON.stringify({ campaign: 'bench', owner: 'row-4' }), tags: 'bench,portrait' }),
+      agent,
+    ),
+    201,
+    'row 4 asset',
+  );
+  agent.destroy();
+  const serviceUrl = `${env.apiUrl}/api/v2/assets/${asset.id}`;
+  const baselineUrl = `${env.minimalUrl}/api/v2/assets/${asset.id}`;
+  for (const url of [serviceUrl, baselineUrl]) {
+    const res = await request(url);
+    if (res.status !== 200 || JSON.parse(res.body.toString()).id !== asset.id) throw new Error(`GET ${url}: ${res.status}`);
+  }
+
+  const warmConnections = Math.min(100, settings.getConnections);
+  const warm = [await cannon(serviceUrl, warmConnections, settings.getWarmupS), await cannon(baselineUrl, warmConnections, settings.getWarmupS)];
+  const service: CannonRound[] = [];
+  const baseline: CannonRound[] = [];
+  for (let r = 0; r < settings.rounds; r++) {
+    service.push(await cannon(serviceUrl, settings.getConnections, settings.getDurationS));
+    baseline.push(await cannon(baselineUrl, settings.getConnections, settings.getDurationS));
+    ctx.say(
+      `row 4 GET asset round ${r + 1}/${settings.rounds}: service ${round(service[r].requests_per_s)} req/s p99 ${service[r].p99_ms} ms, ` +
+        `baseline ${round(baseline[r].requests_per_s)} req/s p99 ${baseline[r].p99_ms} ms`,
+    );
+  }
+  const ratio = summary(
+    service.map((s, i) => s.requests_per_s / baseline[i].requests_per_s),
+    3,
+  );
+  const p99 = summary(service.map((s) => s.p99_ms));
+  return {
+    id: 4,
+    title: `GET /api/v2/assets/{id}, ${settings.getConnections} connections, ${settings.getDurationS} s (autocannon)`,
+    service: 'GET /api/v2/assets/{id}',
+    baseline: `minimal Express handler, same one-row query (findAsset), same pool size (${env.config.database.poolMax})`,
+    metrics: {
+      requests_per_s: { unit: 'req/s', service: summary(service.map((s) => s.requests_per_s), 1), baseline: summary(baseline.map((s) => s.requests_per_s), 1) },
+      p99_ms: { unit: 'ms', service: p99, baseline: summary(baseline.map((s) => s.p99_ms)) },
+      p50_ms: { unit: 'ms', service: summary(service.map((s) => s.p50_ms)), baseline: summary(baseline.map((s) => s.p50_ms)) },
+    },
+    ratio: { ...ratio, of: 'requests_per_s' },
+    targets: [check('p99 <= 50 ms', p99.median, p99.median <= 50), check('throughput ratio >= 0.50', ratio.median, ratio.median >= 0.5)],
+    details: {
+      rounds: { service, baseline },
+      ops: {
+        unit: 'request',
+        counts: {
+          api: [warm[0], ...service].reduce((n, x) => n + x.ok + x.non2xx, 0),
+          'minimal baseline': [warm[1], ...baseline].reduce((n, x) => n + x.ok + x.non2xx, 0),
+        },
+      } satisfies RowOps,
+    },
+  };
+}
+
+interface SmallRound {
+  uploads_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  ok: number;
+  failed: number;
+  accepted_late: number;
+  seconds: number;
+  timed: TimedUpload[];
+}
+
+/** 64 KiB simple uploads from `clients` concurrent clients for `durationS`; bounded in time and count. */
+async function smallUploads(ctx: RowContext, clients: number, durationS: number, label: string): Promise<SmallRound> {
+  const agent = keepAliveAgent(clients);
+  const body = multipartBody(Buffer.alloc(ctx.settings.smallBytes, 42), { name: `bench-small-${label}` });
+  const url = `${ctx.env.apiUrl}/api/v2/assets/upload`;
+  const latencies: number[] = [];
+  const timed: TimedUpload[] = [];
+  let ok = 0;
+  let failed = 0;
+  let acceptedLate = 0;
+  let firstError: string | undefined;
+  const maxRequests = 1_000_000;
+  let sent = 0;
+  const started = performance.now();
+  const deadline = started + durationS * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < deadline && sent < maxRequests) {
+        sent++;
+        const t0 = performance.now();
+        const startedAtMs = Date.now();
+        try {
+          const answer = await postMultipart(url, body, agent, 60_000);
+          if (answer.status === 201) {
+            ok++;
+            latencies.push(performance.now() - t0);
+            if (timed.length < 200) timed.push({ versionId: JSON.parse(answer.body.toString()).current_version_id, startedAtMs, endedAtMs: Date.now() });
+          } else if (answer.status === 202) {
+            acceptedLate++;
+          } else {
+            failed++;
+            firstError ??= `${answer.status} ${answer.body.toString().slice(0, 300)}`;
+          }
+        } catch (err) {
+          failed++;
+          firstError ??= err instanceof Error ? err.message : String(err);
+        }
+      }
+    }),
+  );
+  const s = seconds(started);
+  agent.destroy();
+  if (ok === 0) throw new Error(`no 64 KiB upload succeeded (${failed} failed): ${firstError}`);
+  if (firstError) ctx.say(`row 5 ${label}: ${failed} failed, first: ${firstError}`);
+  return { uploads_per_s: ok / s, p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99), ok, failed, accepted_late: acceptedLate, seconds: s, timed };
+}
+
+/** Row 5: small simple uploads end to end (workflow included); no baseline. */
+export async function rowSmallUploads(ctx: RowContext): Promise<RowResult> {
+  const { settings } = ctx;
+  const warm = await smallUploads(ctx, settings.smallClients, Math.min(2, settings.smallDurationS), 'warmup');
+  const rounds: SmallRound[] = [];
+  for (let r = 0; r < settings.rounds; r++) {
+    rounds.push(await smallUploads(ctx, settings.smallClients, settings.smallDurationS, `r${r}`));
+    const x = rounds[r];
+    ctx.say(`row 5 small uploads round ${r + 1}/${settings.rounds}: ${round(x.uploads_per_s)} uploads/s, p50 ${round(x.p50_ms)} ms, p99 ${round(x.p99_ms)} ms, ${x.failed} failed`);
+  }
+  const p50 = summary(rounds.map((x) => x.p50_ms));
+  return {
+    id: 5,
+    title: `${settings.smallBytes / 1024} KiB simple uploads, ${settings.smallClients} concurrent clients, ${settings.smallDurationS} s`,
+    service: 'POST /api/v2/assets/upload until the 201, workflow included',
+    baseline: 'none',
+    metrics: {
+      uploads_per_s: { unit: 'uploads/s', service: summary(rounds.map((x) => x.uploads_per_s)) },
+      p50_ms: { unit: 'ms', service: p50 },
+      p99_ms: { unit: 'ms', service: summary(rounds.map((x) => x.p99_ms)) },
+    },
+    targets: [check('p50 <= 100 ms', p50.median, p50.median <= 100)],
+    details: {
+      rounds: rounds.map(({ timed: _timed, ...figures }) => figures),
+      // The last 20 of the first 200 uploads of the last round: past the round's initial burst.
+      breakdown: await breakdown(ctx, 'row 5', rounds[rounds.length - 1].timed.slice(-20)),
+      ops: {
+        unit: 'upload',
+        counts: Object.fromEntries(
+          ['api', 'worker', 'temporal', 'seaweedfs', 'postgres (run db)', 'bench client'].map((k) => [k, [warm, ...rounds].reduce((n, x) => n + x.ok + x.failed + x.accepted_late, 0)]),
+        ),
+      } satisfies RowOps,
+    },
+  };
+}
+
+/** Row 6: the API process's peak RSS over rows 1 and 2. */
+export function rowPeakRss(windows: { row: number; rss: RssWindow }[], idleRssBytes: number | undefined): RowResult {
+  const peak = Math.max(...windows.map((w) => w.rss.peak_rss_bytes));
+  const mib = peak / MiB;
+  return {
+    id: 6,
+    title: 'peak RSS of the API process during rows 1 and 2',
+    service: 'api/server.ts as its own process: VmRSS sampled every 20 ms, and VmHWM reset before the window',
+    baseline: 'none',
+    metrics: { peak_rss_mib: { unit: 'MiB', service: summary([mib], 1) } },
+    targets: [check('<= 200 MiB', mib, mib <= 200)],
+    details: {
+      idle_rss_mib: idleRssBytes === undefined ? null : round(idleRssBytes / MiB, 1),
+      windows: windows.map((w) => ({ row: w.row, peak_rss_mib: round(w.rss.peak_rss_bytes / MiB, 1), hwm_reset: w.rss.hwm_reset, samples: w.rss.samples })),
+    },
+  };
+}

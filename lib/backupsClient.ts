@@ -1,0 +1,137 @@
+/**
+ * The API's side of backups and restores: start one (its row, then its workflow), and read one with
+ * its live progress from the workflow's query while it runs. A job whose workflow ended without
+ * recording it (terminated, timed out) is marked failed when read.
+ */
+import type { Client } from '@temporalio/client';
+import { TypedSearchAttributes, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
+import type { Knex } from 'knex';
+import { backupStatusQuery, restoreStatusQuery, type BackupState, type BackupTuning, type RestoreState } from '../workflows/backupDefinitions';
+import type { backupWorkflow } from '../workflows/backup';
+import type { restoreWorkflow } from '../workflows/restore';
+import {
+  failJob,
+  failedRestoreItems,
+  getBackup,
+  getRestore,
+  insertBackup,
+  insertRestore,
+  toBackupJson,
+  toRestoreJson,
+  type BackupJson,
+  type JobRow,
+  type RestoreJson,
+  type RestoreMode,
+} from './catalog/backups';
+import { NotFoundError } from './errors';
+import { StorageOperationAttribute } from './temporal';
+
+export interface BackupClient {
+  client: Client;
+  taskQueue: string;
+  db: Knex;
+  retentionDays: number;
+}
+
+export interface StartBackupOptions {
+  /** A given id (e.g. derived from an incoming event's id) makes a repeated start join the first. */
+  id?: string;
+  label?: string;
+  assetIds?: string[];
+  includeAllVersions?: boolean;
+  trigger?: 'api' | 'schedule';
+  tuning?: BackupTuning;
+}
+
+/** Writes the backup's row (status pending), then starts backup-{id}; answers the row. */
+export async function startBackup(bc: BackupClient, opts: StartBackupOptions = {}): Promise<JobRow> {
+  if (opts.assetIds?.length) {
+    const known = new Set<string>(await bc.db('assets').whereRaw('id = ANY(?::uuid[])', [opts.assetIds]).pluck('id'));
+    const unknown = opts.assetIds.filter((id) => !known.has(id));
+    if (unknown.length) throw new NotFoundError(`asset${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} not found`);
+  }
+  const id = await insertBackup(bc.db, {
+    id: opts.id,
+    label: opts.label ?? null,
+    scope: { ...(opts.assetIds ? { asset_ids: opts.assetIds } : {}), include_all_versions: opts.includeAllVersions ?? false },
+    trigger: opts.trigger ?? 'api',
+    retentionDays: bc.retentionDays,
+  });
+  const row = await getBackup(bc.db, id);
+  try {
+    await bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
+      workflowId: row.workflow_id,
+      taskQueue: bc.taskQueue,
+      args: [{ backupId: id, tuning: opts.tuning }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'backup' }]),
+    });
+  } catch (err) {
+    await failJob(bc.db, id, `the backup could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
+    throw err;
+  }
+  return getBackup(bc.db, id);
+}
+
+export interface StartRestoreOptions {
+  mode?: RestoreMode;
+  assetIds?: string[];
+  tuning?: BackupTuning;
+}
+
+/** Writes the restore's row (409 unless the backup is completed and retained), then starts restore-{id}. */
+export async function startRestore(bc: BackupClient, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
+  const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds });
+  const row = await getRestore(bc.db, id);
+  try {
+    await bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
+      workflowId: row.workflow_id,
+      taskQueue: bc.taskQueue,
+      args: [{ restoreId: id, tuning: opts.tuning }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'restore' }]),
+    });
+  } catch (err) {
+    await failJob(bc.db, id, `the restore could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
+    throw err;
+  }
+  return getRestore(bc.db, id);
+}
+
+const ENDED_WITHOUT_RECORDING = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
+const QUERY_DEADLINE_MS = 2_000;
+
+/**
+ * While the row says pending or running: the workflow's live state, or (its workflow having ended
+ * without recording it) the row marked failed. Temporal being unreachable leaves the row as it is.
+ */
+async function liveState<S>(bc: BackupClient, row: JobRow, query: QueryDefinition<S, []>): Promise<{ row: JobRow; live?: S }> {
+  if (row.status !== 'pending' && row.status !== 'running') return { row };
+  const handle = bc.client.workflow.getHandle(row.workflow_id);
+  try {
+    // A query waits for a worker to answer it: bounded, so a read never hangs while none runs.
+    return { row, live: await bc.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+  } catch {
+    let ended: string | undefined;
+    try {
+      const status = (await handle.describe()).status.name;
+      if (ENDED_WITHOUT_RECORDING.includes(status)) ended = `its workflow ${row.workflow_id} ${status.toLowerCase().replace('_', ' ')}`;
+    } catch (describeErr) {
+      if (describeErr instanceof WorkflowNotFoundError && row.status === 'running') ended = `its workflow ${row.workflow_id} no longer exists`;
+    }
+    if (!ended) return { row };
+    // The workflow may have recorded its end just now: only a row still open is failed.
+    await failJob(bc.db, row.id, ended);
+    return { row: (await bc.db('backup_jobs').where({ id: row.id }).first()) as JobRow };
+  }
+}
+
+export async function readBackup(bc: BackupClient, backupId: string): Promise<BackupJson> {
+  const { row, live } = await liveState<BackupState>(bc, await getBackup(bc.db, backupId), backupStatusQuery);
+  return toBackupJson(row, live);
+}
+
+export async function readRestore(bc: BackupClient, restoreId: string): Promise<RestoreJson> {
+  const { row, live } = await liveState<RestoreState>(bc, await getRestore(bc.db, restoreId), restoreStatusQuery);
+  return toRestoreJson(row, await failedRestoreItems(bc.db, row.id), live);
+}

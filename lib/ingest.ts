@@ -1,0 +1,66 @@
+import { getAsset } from './catalog/assets';
+import { uploadWorkflowId } from './catalog/uploads';
+import type { Config } from './config';
+import { uuidFromName } from './derivedIds';
+import { ValidationError } from './errors';
+import { objectKeyFor } from './keys';
+import { openUploadSession, type UploadClient } from './uploads';
+
+/**
+ * Only http(s) URLs on a host of STORAGE_INGEST_ALLOWED_HOSTS may be fetched (each entry `host` or
+ * `host:port`). Checked when the request arrives and again at every redirect.
+ */
+export function sourceUrlProblem(raw: string, allowedHosts: string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return `${JSON.stringify(raw)} is not a URL`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http and https URLs are fetched, not ${url.protocol}`;
+  if (url.username || url.password) return 'URLs with credentials are not fetched';
+  const host = url.hostname.toLowerCase();
+  const hostPort = url.port ? `${host}:${url.port}` : host;
+  if (!allowedHosts.includes(host) && !allowedHosts.includes(hostPort)) return `host ${hostPort} is not in STORAGE_INGEST_ALLOWED_HOSTS`;
+  return undefined;
+}
+
+export function assertSourceUrlAllowed(raw: string, allowedHosts: string[], path = 'data.source_url'): void {
+  const problem = sourceUrlProblem(raw, allowedHosts);
+  if (problem) throw new ValidationError(problem, [{ path, message: problem }]);
+}
+
+export interface IngestRequest {
+  eventId: string;
+  sourceUrl: string;
+  name: string;
+  contentType?: string;
+  checksumSha256?: string;
+  assetId?: string;
+}
+
+/**
+ * service.asset.requested: fetches the URL into a new asset (or a new version of `assetId`) through
+ * uploadWorkflow. Every id derives from the event id, so the same event twice is one upload.
+ */
+export async function startIngest(uc: UploadClient, config: Config, req: IngestRequest): Promise<{ workflowId: string }> {
+  assertSourceUrlAllowed(req.sourceUrl, config.ingest.allowedHosts);
+  if (req.assetId) await getAsset(uc.db, req.assetId);
+  const uploadId = uuidFromName(`ingest-upload:${req.eventId}`);
+  const versionId = uuidFromName(`ingest-version:${req.eventId}`);
+  const assetId = req.assetId ?? uuidFromName(`ingest-asset:${req.eventId}`);
+  await openUploadSession(uc, {
+    uploadId,
+    kind: 'fetch',
+    assetId,
+    newAsset: !req.assetId,
+    versionId,
+    objectKey: objectKeyFor(assetId, versionId),
+    expiresAt: new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString(),
+    name: req.name,
+    contentType: req.contentType ?? 'application/octet-stream',
+    checksumSha256: req.checksumSha256,
+    sourceUrl: req.sourceUrl,
+  });
+  return { workflowId: uploadWorkflowId(uploadId) };
+}

@@ -1,0 +1,249 @@
+/**
+ * Events: the feed, the relay to the Message Hub (a local HTTP receiver stands in for it), and the
+ * events other services send (ingest from a local file server on the allow-list).
+ */
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { recordEvent } from '../lib/outbox';
+import { ensureOutboxRelay, listenForOutboxCommits, outboxRelayWorkflowId } from '../lib/outboxRelay';
+import type { UploadState } from '../workflows/definitions';
+import { bytesOf, download, sha256, uploadAsset } from './support/assets';
+import { startTestService, type TestContext } from './support/context';
+import { call } from './support/http';
+import { waitUntil } from './support/processes';
+
+interface Received {
+  id: string;
+  type: string;
+  subject: string;
+  contentType: string | undefined;
+  body: Record<string, unknown>;
+}
+
+/** The Message Hub stand-in: refuses its first `refuse` deliveries, records the rest; `stop()` takes it down. */
+async function startHub(refuse: number) {
+  const received: Received[] = [];
+  let refused = 0;
+  const server = http.createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => (text += c));
+    req.on('end', () => {
+      if (refused < refuse) {
+        refused++;
+        res.writeHead(503).end();
+        return;
+      }
+      const body = JSON.parse(text);
+      received.push({ id: body.id, type: body.type, subject: body.subject, contentType: req.headers['content-type'], body });
+      res.writeHead(202).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/events`,
+    received,
+    refused: () => refused,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    start: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
+  };
+}
+
+/**
+ * The feed holds back events while any older transaction in the PostgreSQL cluster is still running
+ * (other test files share the server), so a test waits until the count it expects has arrived.
+ */
+async function feedOf(ctx: TestContext, count: number, after?: string) {
+  return waitUntil(`${count} events in the feed`, async () => {
+    const page = await feed(ctx, after);
+    return page.items.length >= count ? page : undefined;
+  });
+}
+
+async function feed(ctx: TestContext, after?: string) {
+  const res = await call(`${ctx.baseUrl}/api/v2/events?limit=1000${after ? `&after=${after}` : ''}`);
+  expect(res.status).toBe(200);
+  return res.body as { items: Array<{ id: string; type: string; subject: string; sequence: number; specversion: string }>; next_cursor: string | null };
+}
+
+describe('the event feed', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await startTestService();
+  });
+  afterAll(async () => {
+    await ctx?.stop();
+  });
+
+  it('serves each change as a CloudEvent, oldest first, and a cursor goes on from where it stopped', async () => {
+    const first = await uploadAsset(ctx.baseUrl, bytesOf(10), { name: 'a.bin' });
+    const page = await feedOf(ctx, 2);
+    expect(page.items.map((e) => [e.type, e.subject])).toEqual([
+      ['storage.asset.created', first.body.id],
+      ['storage.version.created', first.body.id],
+    ]);
+    expect(page.items[0]).toMatchObject({ specversion: '1.0', source: 'storage-service', datacontenttype: 'application/json' });
+    await call(`${ctx.baseUrl}/api/v2/assets/${first.body.id}`, { method: 'PUT', json: { tags: ['x'] } });
+    const next = await feedOf(ctx, 1, page.next_cursor!);
+    expect(next.items.map((e) => e.type)).toEqual(['storage.asset.updated']);
+    const nothingNew = await feed(ctx, next.next_cursor!);
+    expect(nothingNew).toEqual({ items: [], next_cursor: next.next_cursor });
+  });
+
+  it('never skips an event whose transaction commits after a later one', async () => {
+    const start = (await feedOf(ctx, 3)).next_cursor!;
+    const slow = await ctx.db.transaction();
+    try {
+      await recordEvent(slow, 'storage.asset.updated', 'slow-subject', { n: 1 });
+      await ctx.db.transaction((fast) => recordEvent(fast, 'storage.asset.updated', 'fast-subject', { n: 2 }));
+      // The fast event is committed, but serving it now would move the cursor past the slow one.
+      const meanwhile = await feed(ctx, start);
+      expect(meanwhile.items.map((e) => e.subject)).toEqual([]);
+      await slow.commit();
+    } catch (err) {
+      await slow.rollback();
+      throw err;
+    }
+    const after = await feedOf(ctx, 2, start);
+    expect(after.items.map((e) => e.subject)).toEqual(['slow-subject', 'fast-subject']);
+  });
+
+  it('400 for a cursor it did not hand out and for a limit out of range', async () => {
+    expect((await call(`${ctx.baseUrl}/api/v2/events?after=bogus`)).status).toBe(400);
+    expect((await call(`${ctx.baseUrl}/api/v2/events?limit=0`)).status).toBe(400);
+    expect((await call(`${ctx.baseUrl}/api/v2/events?limit=1001`)).status).toBe(400);
+  });
+});
+
+describe('the relay to the Message Hub', () => {
+  it('delivers every event at least once, in order per subject, through refusals and an outage', async () => {
+    const hub = await startHub(3);
+    const ctx = await startTestService({ STORAGE_MESSAGE_HUB_URL: hub.url, STORAGE_OUTBOX_RETRY_MAX_SECONDS: '1' });
+    const relayId = outboxRelayWorkflowId(ctx.config.temporal.taskQueue);
+    const stopListening = await listenForOutboxCommits(ctx.config.database.url, ctx.temporal.client, ctx.config.temporal.taskQueue, ctx.logger);
+    try {
+      await ensureOutboxRelay(ctx.temporal.client, ctx.config.temporal.taskQueue);
+      const assets: string[] = [];
+      for (let i = 0; i < 3; i++) assets.push((await uploadAsset(ctx.baseUrl, bytesOf(10), { name: `asset-${i}` })).body.id);
+      await waitUntil('the first deliveries', async () => hub.received.length > 0, 30_000);
+
+      await hub.stop(); // the hub goes down for a while
+      for (const id of assets) await call(`${ctx.baseUrl}/api/v2/assets/${id}`, { method: 'PUT', json: { name: `renamed ${id}` } });
+      await call(`${ctx.baseUrl}/api/v2/assets/${assets[0]}`, { method: 'DELETE' });
+      await new Promise((r) => setTimeout(r, 1500));
+      await hub.start();
+
+      const expected = await ctx.db('outbox_events').orderBy('sequence').select('id', 'subject');
+      await waitUntil('every event delivered', async () => (await ctx.db('outbox_events').whereNull('delivered_at').count({ n: '*' }))[0].n === 0, 45_000);
+      expect(hub.refused()).toBe(3);
+      const ids = new Set(hub.received.map((e) => e.id));
+      expect([...ids].sort()).toEqual(expected.map((e) => e.id).sort());
+      for (const subject of assets) {
+        const sent = expected.filter((e) => e.subject === subject).map((e) => e.id);
+        const firstArrivals = [...new Set(hub.received.filter((e) => e.subject === subject).map((e) => e.id))];
+        expect(firstArrivals).toEqual(sent);
+      }
+      // A re-delivered event is the same event: same id, same content.
+      for (const event of hub.received) expect(hub.received.find((e) => e.id === event.id)!.body).toEqual(event.body);
+      expect(hub.received.every((e) => e.contentType?.startsWith('application/cloudevents+json'))).toBe(true);
+      const failedAttempts = await ctx.db('outbox_events').where('attempts', '>', 1);
+      expect(failedAttempts.length).toBeGreaterThan(0);
+    } finally {
+      await stopListening();
+      await ctx.temporal.client.workflow.getHandle(relayId).terminate('test over').catch(() => {});
+      await ctx.stop();
+      await hub.stop().catch(() => {});
+    }
+  }, 90_000);
+});
+
+describe('incoming events', () => {
+  let files: http.Server;
+  let filesUrl: string;
+  const content = bytesOf(200_000);
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    files = http.createServer((req, res) => {
+      if (req.url === '/dragon.png') res.writeHead(200, { 'content-type': 'image/png' }).end(content);
+      else if (req.url === '/elsewhere') res.writeHead(302, { location: 'http://localhost:1/dragon.png' }).end();
+      else if (req.url === '/hop') res.writeHead(302, { location: '/dragon.png' }).end();
+      else if (req.url === '/huge') res.writeHead(200).end(bytesOf(300_000));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+    ctx = await startTestService({ STORAGE_INGEST_ALLOWED_HOSTS: new URL(filesUrl).host, STORAGE_MAX_UPLOAD_SIZE: '250000' });
+  });
+  afterAll(async () => {
+    await ctx?.stop();
+    files?.close();
+  });
+
+  const event = (id: string, type: string, data: unknown) => ({ specversion: '1.0', id, source: 'character-service', type, data });
+  const post = (body: unknown) => call(`${ctx.baseUrl}/api/v2/events`, { method: 'POST', json: body, headers: { 'content-type': 'application/cloudevents+json' } });
+  const outcome = async (workflowId: string) => (await ctx.temporal.client.workflow.getHandle(workflowId).result()) as UploadState;
+
+  it('service.asset.requested stores the fetched file as a new asset; the same event twice is one upload', async () => {
+    const body = event('evt-ingest-1', 'service.asset.requested', { source_url: `${filesUrl}/hop`, name: 'dragon.png', content_type: 'image/png', checksum_sha256: sha256(content) });
+    const first = await post(body);
+    const again = await post(body);
+    expect(first.status).toBe(202);
+    expect(again.body.workflow_id).toBe(first.body.workflow_id);
+    const state = await outcome(first.body.workflow_id);
+    expect(state.status).toBe('completed');
+    const got = await download(`${ctx.baseUrl}/api/v2/assets/${state.result!.assetId}/content`);
+    expect(sha256(got.body)).toBe(sha256(content));
+    expect(await ctx.db('assets').where({ name: 'dragon.png' })).toHaveLength(1);
+  });
+
+  it.each([
+    ['a host not on the allow-list', 'http://localhost:1/dragon.png'],
+    ['a scheme other than http(s)', 'file:///etc/passwd'],
+  ])('400 for a source on %s, and nothing started', async (_what, url) => {
+    const res = await post(event(`evt-${Math.random()}`, 'service.asset.requested', { source_url: url, name: 'x' }));
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].path).toBe('data.source_url');
+    expect(await ctx.db('upload_sessions').where({ name: 'x' })).toEqual([]);
+  });
+
+  it.each([
+    ['redirects to a host not on the allow-list', '/elsewhere', /redirected/],
+    ['is over the size limit', '/huge', /limit/],
+  ])('a source that %s fails its upload, leaving no asset and no object', async (_what, path, reason) => {
+    const res = await post(event(`evt-${path}`, 'service.asset.requested', { source_url: `${filesUrl}${path}`, name: `refused ${path}` }));
+    expect(res.status).toBe(202);
+    const state = await outcome(res.body.workflow_id);
+    expect(state.status).toBe('failed');
+    expect(state.error).toMatch(reason);
+    expect(await ctx.db('assets').where({ name: `refused ${path}` })).toEqual([]);
+    const session = await ctx.db('upload_sessions').where({ workflow_id: res.body.workflow_id }).first();
+    const objects = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: `assets/${session.result_asset_id}/` }));
+    expect(objects.Contents ?? []).toEqual([]);
+  });
+
+  it('service.backup.requested starts one backup per event id', async () => {
+    await uploadAsset(ctx.baseUrl, bytesOf(1000), { name: 'to back up' });
+    const body = event('evt-backup-1', 'service.backup.requested', { label: 'requested by the campaign service' });
+    const first = await post(body);
+    const again = await post(body);
+    expect(first.status).toBe(202);
+    expect(again.body.workflow_id).toBe(first.body.workflow_id);
+    await ctx.temporal.client.workflow.getHandle(first.body.workflow_id).result();
+    const backups = await ctx.db('backup_jobs').where({ kind: 'backup' });
+    expect(backups).toHaveLength(1);
+    expect(backups[0]).toMatchObject({ label: 'requested by the campaign service', status: 'completed' });
+    expect((await post(event('evt-backup-2', 'service.backup.requested', { asset_ids: ['not-a-uuid'] }))).status).toBe(400);
+  });
+
+  it('400 for an unknown type, invalid data or a body that is not a CloudEvent', async () => {
+    expect((await post(event('evt-x', 'service.unknown.happened', {}))).status).toBe(400);
+    expect((await post(event('evt-y', 'service.asset.requested', { name: 'no url' }))).status).toBe(400);
+    expect((await post({ hello: 'world' })).status).toBe(400);
+  });
+});

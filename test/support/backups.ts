@@ -1,0 +1,181 @@
+/**
+ * Helpers for the backup tests: backups and restores started the way the API starts them and
+ * awaited, a catalog seeded in bulk (rows written directly, small random objects), what an asset
+ * looks like through the API (every field, every version, every byte's SHA-256), and a clean slate.
+ */
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
+import { readBackup, readRestore, startBackup, startRestore, type BackupClient, type StartBackupOptions, type StartRestoreOptions } from '../../lib/backupsClient';
+import type { BackupJson, RestoreJson } from '../../lib/catalog/backups';
+import { listVersions, type VersionJson } from '../../lib/catalog/versions';
+import { uuidv7 } from '../../lib/ids';
+import { objectKeyFor } from '../../lib/keys';
+import { sha256 } from './assets';
+import type { TestContext } from './context';
+import { call } from './http';
+
+export function backupClientOf(ctx: TestContext): BackupClient {
+  return { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db, retentionDays: ctx.config.backups.retentionDays };
+}
+
+/** Waits for a workflow's end, whatever it is (a failed run is an answer too). */
+export async function settled(ctx: TestContext, workflowId: string): Promise<void> {
+  await ctx.temporal.client.workflow
+    .getHandle(workflowId)
+    .result()
+    .catch(() => undefined);
+}
+
+export async function runBackup(ctx: TestContext, opts: StartBackupOptions = {}): Promise<BackupJson> {
+  const row = await startBackup(backupClientOf(ctx), opts);
+  await settled(ctx, row.workflow_id);
+  return readBackup(backupClientOf(ctx), row.id);
+}
+
+export async function runRestore(ctx: TestContext, backupId: string, opts: StartRestoreOptions = {}): Promise<RestoreJson> {
+  const row = await startRestore(backupClientOf(ctx), backupId, opts);
+  await settled(ctx, row.workflow_id);
+  return readRestore(backupClientOf(ctx), row.id);
+}
+
+/** Polls GET until the job has ended; answers its last JSON. */
+export async function awaitJob(ctx: TestContext, path: string, timeoutMs = 60_000): Promise<{ status: string } & Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await call(`${ctx.baseUrl}${path}`);
+    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.body.status === 'completed' || res.body.status === 'failed') return res.body;
+    if (Date.now() > deadline) throw new Error(`GET ${path} still ${res.body.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface SeededAsset {
+  id: string;
+  versions: Array<{ id: string; objectKey: string; sha256: string; size: number }>;
+}
+
+/** `count` assets of `versions` versions each (random bytes of 1..`maxBytes`), rows and objects, in bulk. */
+export async function seedCatalog(ctx: TestContext, count: number, opts: { versions?: number; maxBytes?: number } = {}): Promise<SeededAsset[]> {
+  const perAsset = opts.versions ?? 1;
+  const assets: Array<Record<string, unknown>> = [];
+  const versions: Array<Record<string, unknown>> = [];
+  const metadata: Array<Record<string, unknown>> = [];
+  const objects: Array<{ key: string; body: Buffer }> = [];
+  const seeded: SeededAsset[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = uuidv7();
+    const list: SeededAsset['versions'] = [];
+    for (let n = 1; n <= perAsset; n++) {
+      const versionId = uuidv7();
+      const body = randomBytes(1 + Math.floor(Math.random() * (opts.maxBytes ?? 4096)));
+      const objectKey = objectKeyFor(id, versionId);
+      objects.push({ key: objectKey, body });
+      list.push({ id: versionId, objectKey, sha256: sha256(body), size: body.length });
+      versions.push({
+        id: versionId,
+        asset_id: id,
+        version_number: n,
+        object_key: objectKey,
+        size_bytes: body.length,
+        content_type: 'image/png',
+        checksum_sha256: sha256(body),
+        superseded_at: n < perAsset ? new Date() : null,
+      });
+    }
+    const current = list[list.length - 1];
+    assets.push({
+      id,
+      name: `seeded-${i}.png`,
+      content_type: 'image/png',
+      size_bytes: current.size,
+      checksum_sha256: current.sha256,
+      current_version_id: current.id,
+      version_count: perAsset,
+      last_version_number: perAsset,
+      tags: ['seeded', `n${i}`],
+    });
+    metadata.push({ asset_id: id, key: 'index', value: String(i) });
+    seeded.push({ id, versions: list });
+  }
+  await ctx.db.transaction(async (trx) => {
+    await trx.batchInsert('assets', assets, 500);
+    await trx.batchInsert('asset_versions', versions, 500);
+    await trx.batchInsert('asset_metadata', metadata, 500);
+  });
+  await inParallel(objects, 16, (o) => ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: o.key, Body: o.body })));
+  return seeded;
+}
+
+export async function inParallel<T>(items: T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]);
+    }),
+  );
+}
+
+export async function keysOf(ctx: TestContext, bucket: string, prefix = ''): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys.sort();
+}
+
+export const blobKeys = (ctx: TestContext) => keysOf(ctx, ctx.config.s3.backupBucket, 'blobs/');
+
+export async function objectBytes(ctx: TestContext, bucket: string, key: string): Promise<Buffer> {
+  const object = await ctx.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await object.Body!.transformToByteArray());
+}
+
+export async function manifestLines(ctx: TestContext, key: string): Promise<Array<Record<string, unknown> & { type: string }>> {
+  const text = (await objectBytes(ctx, ctx.config.s3.backupBucket, key)).toString('utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+export const sha256Of = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** An asset as a client sees it: its JSON, its versions' JSON (oldest first) and each version's bytes' SHA-256. */
+export interface AssetView {
+  asset: Record<string, unknown>;
+  versions: VersionJson[];
+  contents: Record<string, string>;
+}
+
+export async function viewAsset(ctx: TestContext, id: string): Promise<AssetView | undefined> {
+  const asset = await call(`${ctx.baseUrl}/api/v2/assets/${id}?include_deleted=true`);
+  if (asset.status === 404) return undefined;
+  if (asset.status !== 200) throw new Error(`GET asset ${id}: ${asset.status}`);
+  // The API's own listing (GET .../versions answers 404 for a soft-deleted asset).
+  const list = [...(await listVersions(ctx.db, id, { limit: 1000 })).items].reverse();
+  const contents: Record<string, string> = {};
+  for (const v of list) contents[v.id] = sha256Of(await objectBytes(ctx, ctx.config.s3.bucket, (await ctx.db('asset_versions').where({ id: v.id }).first()).object_key));
+  return { asset: asset.body, versions: list, contents };
+}
+
+/** The view without updated_at: a restore is a change of the asset (and lifecycle ages assets from it). */
+export function comparable(view: AssetView | undefined) {
+  if (!view) return view;
+  const { updated_at: _updated, ...asset } = view.asset;
+  return { ...view, asset };
+}
+
+/** A clean slate: every table the tests write, both buckets. */
+export async function resetAll(ctx: TestContext): Promise<void> {
+  await ctx.db.raw('TRUNCATE restore_items, backup_sweep_marks, backup_sweep_manifests, backup_jobs, upload_parts, upload_sessions, asset_metadata, asset_versions, assets, outbox_events CASCADE');
+  for (const bucket of [ctx.config.s3.bucket, ctx.config.s3.backupBucket]) {
+    const keys = await keysOf(ctx, bucket);
+    for (let i = 0; i < keys.length; i += 1000) {
+      await ctx.s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }));
+    }
+  }
+}

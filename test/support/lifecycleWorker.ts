@@ -1,0 +1,76 @@
+/**
+ * A worker in a process of its own, so a test can kill it (SIGKILL, no shutdown) in the middle of a
+ * sweep. It starts the way worker/main.ts does (search attributes, then the schedules over the
+ * worker's connection, then the worker) with two test settings: the run's prebuilt workflow bundle,
+ * and the lifecycle schedule under STORAGE_TEST_LIFECYCLE_SCHEDULE_ID (the real id is shared by
+ * every test file on the test server).
+ */
+import { NativeConnection } from '@temporalio/worker';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { loadConfig, type Config } from '../../lib/config';
+import { createDb } from '../../lib/db';
+import { createLogger } from '../../lib/logger';
+import { createS3Client } from '../../lib/objectStore';
+import { ensureSearchAttributes } from '../../lib/temporal';
+import { createStorageWorker } from '../../worker/createWorker';
+import { ensureSchedules } from '../../worker/schedules';
+import { envFor, type ServiceProcess } from './processes';
+import { WORKFLOW_BUNDLE } from './testStack';
+
+const READY = 'lifecycle test worker running';
+
+async function main() {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel, { component: 'lifecycle-test-worker' });
+  const db = createDb(config.database.url, 4);
+  const s3 = createS3Client(config.s3);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  await ensureSearchAttributes(connection, config.temporal.namespace);
+  await ensureSchedules(connection, config, { logger, lifecycleScheduleId: process.env.STORAGE_TEST_LIFECYCLE_SCHEDULE_ID });
+  const worker = await createStorageWorker({ config, db, s3, logger, connection, workflowBundle: { codePath: WORKFLOW_BUNDLE } });
+  process.stdout.write(`${READY}\n`);
+  await worker.run();
+}
+
+/** Starts the worker process on `taskQueue` and resolves once it polls. */
+export async function spawnLifecycleWorker(config: Config, taskQueue: string, scheduleId: string): Promise<ServiceProcess> {
+  const env = envFor(config, {
+    STORAGE_TEMPORAL_TASK_QUEUE: taskQueue,
+    STORAGE_TEST_LIFECYCLE_SCHEDULE_ID: scheduleId,
+    STORAGE_VERSION_RETENTION_DAYS: String(config.versions.retentionDays),
+    STORAGE_MAX_VERSIONS: String(config.versions.max),
+  });
+  const child = spawn(process.execPath, ['--import', 'tsx', __filename], { cwd: path.resolve(__dirname, '..', '..'), env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      output += d;
+      if (output.includes(READY)) resolve();
+    });
+    child.stderr!.on('data', (d) => (output += d));
+    child.once('exit', (code) => reject(new Error(`the worker exited (${code}) before it ran:\n${output}`)));
+  });
+  const proc: ServiceProcess = {
+    child,
+    output: () => output,
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  await ready.catch(async (err) => {
+    await proc.kill();
+    throw err;
+  });
+  return proc;
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`lifecycle test worker failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}
