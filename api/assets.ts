@@ -3,13 +3,12 @@ import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/catalog/assets';
 import { getVersion } from '../lib/catalog/versions';
 import { deleteAssetPermanently } from '../lib/assetDeletion';
-import { UnsupportedMediaTypeError } from '../lib/errors';
 import type { AppDeps } from './app';
 import { sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
 import { idParams, parse } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
-import { uploadClientOf } from './uploadClient';
+import { workflowClientOf } from './workflowClient';
 
 export function sendAsset(res: Response, row: AssetRow, status = 200) {
   res.status(status).setHeader('ETag', assetEtag(row)).json(toAssetJson(row));
@@ -17,7 +16,7 @@ export function sendAsset(res: Response, row: AssetRow, status = 200) {
 
 export function assetsRouter(deps: AppDeps): Router {
   const router = Router();
-  const uploads = uploadClientOf(deps);
+  const uploads = workflowClientOf(deps);
   const countUploaded = (n: number) => deps.metrics.bytesUploaded.inc(n);
   const countDownloaded = (n: number) => deps.metrics.bytesDownloaded.inc(n);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
@@ -46,9 +45,6 @@ export function assetsRouter(deps: AppDeps): Router {
   router.put('/api/v2/assets/:id', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     // A body the JSON parser passed over (another Content-Type) would otherwise read as "change nothing".
-    if (req.is(['application/json', 'application/*+json']) === false) {
-      throw new UnsupportedMediaTypeError('send the changes as application/json');
-    }
     const patch = parse(updateAssetBody, req.body ?? {}, 'body');
     sendAsset(res, await updateAsset(deps.db, id, patch, req.get('If-Match')));
   });

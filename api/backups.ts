@@ -3,7 +3,6 @@ import { listJobs, toBackupJson, toRestoreJson } from '../lib/catalog/backups';
 import { readBackup, readRestore, startBackup, startRestore, type BackupClient } from '../lib/backupsClient';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
-import { requireJson } from './policies';
 import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
 import { idParams, parse } from './schemas/common';
 
@@ -18,7 +17,6 @@ export function backupsRouter(deps: AppDeps): Router {
 
   router.post('/api/v2/backups', jsonBody, async (req, res) => {
     // No body at all is a backup of every asset; a body must be JSON.
-    requireJson(req);
     const body = parse(createBackupBody, req.body ?? {}, 'body');
     const row = await startBackup(bc, { label: body.label, assetIds: body.asset_ids, includeAllVersions: body.include_all_versions });
     res.status(202).setHeader('Location', `/api/v2/backups/${row.id}`).json(toBackupJson(row));
@@ -35,7 +33,6 @@ export function backupsRouter(deps: AppDeps): Router {
 
   router.post('/api/v2/backups/:id/restore', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    requireJson(req);
     const body = parse(restoreBody, req.body ?? {}, 'body');
     const row = await startRestore(bc, id.toLowerCase(), { mode: body.mode, assetIds: body.asset_ids });
     res.status(202).setHeader('Location', `/api/v2/restores/${row.id}`).json(toRestoreJson(row, []));

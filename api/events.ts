@@ -5,18 +5,19 @@ import { listEvents } from '../lib/events';
 import { startBackup } from '../lib/backupsClient';
 import { uuidFromName } from '../lib/derivedIds';
 import { startIngest } from '../lib/ingest';
+import { startLifecycleRun } from '../lib/lifecycleClient';
 import { backupClientOf } from './backups';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
-import { assetRequestedData, backupRequestedData, cloudEventEnvelope, SUBSCRIBED_TYPES } from './schemas/events';
+import { assetRequestedData, backupRequestedData, cloudEventEnvelope, policyUpdatedData, SUBSCRIBED_TYPES } from './schemas/events';
 import { pageQuery, parse } from './schemas/common';
-import { uploadClientOf } from './uploadClient';
+import { workflowClientOf } from './workflowClient';
 
 const feedQuery = z.object({ after: pageQuery.cursor, limit: pageQuery.limit }).strict();
 
 export function eventsRouter(deps: AppDeps): Router {
   const router = Router();
-  const uploads = uploadClientOf(deps);
+  const workflows = workflowClientOf(deps);
   const backups = backupClientOf(deps);
 
   router.get('/api/v2/events', async (req, res) => {
@@ -25,15 +26,12 @@ export function eventsRouter(deps: AppDeps): Router {
 
   /** An event of another service: starts the work it asks for, once per event id. */
   router.post('/api/v2/events', jsonBody, async (req, res) => {
-    if (!req.is('application/json') && !req.is('application/cloudevents+json')) {
-      throw new ValidationError('send the event as structured CloudEvents JSON (application/cloudevents+json)');
-    }
     const event = parse(cloudEventEnvelope, req.body, 'event');
     let workflowId: string;
     switch (event.type) {
       case 'service.asset.requested': {
         const data = parse(assetRequestedData, event.data, 'data');
-        ({ workflowId } = await startIngest(uploads, deps.config, {
+        ({ workflowId } = await startIngest(workflows, deps.config, {
           eventId: event.id,
           sourceUrl: data.source_url,
           name: data.name,
@@ -52,6 +50,12 @@ export function eventsRouter(deps: AppDeps): Router {
           includeAllVersions: data.include_all_versions,
         });
         workflowId = backup.workflow_id;
+        break;
+      }
+      case 'service.policy.updated': {
+        const data = parse(policyUpdatedData, event.data ?? {}, 'data');
+        const run = await startLifecycleRun(workflows, { runId: uuidFromName(`policy-updated:${event.id}`), policyId: data.policy_id });
+        workflowId = run.workflow_id;
         break;
       }
       default:

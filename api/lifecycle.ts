@@ -1,20 +1,19 @@
 import { Router } from 'express';
 import { listRuns, toRunJson } from '../lib/lifecycle';
-import { readLifecycleRun, startLifecycleRun, type LifecycleClient } from '../lib/lifecycleClient';
+import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycleClient';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
-import { requireJson } from './policies';
+import { workflowClientOf } from './workflowClient';
 import { idParams, parse } from './schemas/common';
 import { listRunsQuery, startRunBody } from './schemas/policies';
 
 /** Lifecycle runs: start one now (all policies or one, optionally dry), read one, list them. */
 export function lifecycleRouter(deps: AppDeps): Router {
   const router = Router();
-  const lc: LifecycleClient = { client: deps.temporal.client, taskQueue: deps.config.temporal.taskQueue, db: deps.db };
+  const lc = workflowClientOf(deps);
 
   router.post('/api/v2/lifecycle/runs', jsonBody, async (req, res) => {
     // No body at all is a run of every policy; a body must be JSON.
-    requireJson(req);
     const body = parse(startRunBody, req.body ?? {}, 'body');
     const run = await startLifecycleRun(lc, { policyId: body.policy_id, dryRun: body.dry_run });
     res.status(202).setHeader('Location', `/api/v2/lifecycle/runs/${run.id}`).json(toRunJson(run));

@@ -12,11 +12,11 @@ import type { AppDeps } from './app';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
-import { uploadClientOf } from './uploadClient';
+import { workflowClientOf } from './workflowClient';
 
 export function uploadsRouter(deps: AppDeps): Router {
   const router = Router();
-  const uploads = uploadClientOf(deps);
+  const uploads = workflowClientOf(deps);
   const bucket = deps.config.s3.bucket;
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 

@@ -9,7 +9,7 @@ import type { AppDeps } from './app';
 import { sendContent, storedContentOf } from './download';
 import { pageQuery, parse, uuid } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
-import { uploadClientOf } from './uploadClient';
+import { workflowClientOf } from './workflowClient';
 import { z } from 'zod';
 
 const versionParams = z.object({ id: uuid, versionId: uuid });
@@ -18,7 +18,7 @@ const listVersionsQuery = z.object(pageQuery).strict();
 
 export function versionsRouter(deps: AppDeps): Router {
   const router = Router();
-  const uploads = uploadClientOf(deps);
+  const uploads = workflowClientOf(deps);
   const countUploaded = (n: number) => deps.metrics.bytesUploaded.inc(n);
   const countDownloaded = (n: number) => deps.metrics.bytesDownloaded.inc(n);
   const waitMs = deps.config.uploads.waitSeconds * 1000;

@@ -17,6 +17,8 @@ export interface LifecycleClient {
 }
 
 export interface StartRunOptions {
+  /** A given id (e.g. derived from an incoming event's id) makes a repeated start join the first. */
+  runId?: string;
   policyId?: string;
   dryRun?: boolean;
   /** Catalog rows per batch (1..1000, default 1000). */
@@ -28,7 +30,7 @@ export interface StartRunOptions {
 /** Writes the run's row, then starts lifecycle-{run_id}; answers the row (status pending or later). */
 export async function startLifecycleRun(lc: LifecycleClient, opts: StartRunOptions = {}): Promise<LifecycleRunRow> {
   if (opts.policyId) await getPolicy(lc.db, opts.policyId);
-  const runId = await insertRun(lc.db, { policyId: opts.policyId, trigger: 'api', dryRun: opts.dryRun ?? false, batchSize: opts.batchSize });
+  const runId = await insertRun(lc.db, { id: opts.runId, policyId: opts.policyId, trigger: 'api', dryRun: opts.dryRun ?? false, batchSize: opts.batchSize });
   const row = await getRun(lc.db, runId);
   try {
     await lc.client.workflow.start<typeof lifecycleSweepWorkflow>('lifecycleSweepWorkflow', {

@@ -241,6 +241,21 @@ describe('incoming events', () => {
     expect((await post(event('evt-backup-2', 'service.backup.requested', { asset_ids: ['not-a-uuid'] }))).status).toBe(400);
   });
 
+  it('service.policy.updated runs a sweep of that policy, once per event id', async () => {
+    const policy = await call(`${ctx.baseUrl}/api/v2/policies`, { method: 'POST', json: { name: 'tidy maps', rules: [{ action: 'expire_assets', days: 30 }] } });
+    expect(policy.status).toBe(201);
+    const body = event('evt-policy-1', 'service.policy.updated', { policy_id: policy.body.id });
+    const first = await post(body);
+    const again = await post(body);
+    expect(first.status).toBe(202);
+    expect(again.body.workflow_id).toBe(first.body.workflow_id);
+    await ctx.temporal.client.workflow.getHandle(first.body.workflow_id).result();
+    const runs = await ctx.db('lifecycle_runs').where({ policy_id: policy.body.id });
+    expect(runs).toHaveLength(1);
+    expect(runs[0].status).toBe('completed');
+    expect((await post(event('evt-policy-2', 'service.policy.updated', { policy_id: '01900000-0000-7000-8000-00000000dead' }))).status).toBe(404);
+  });
+
   it('400 for an unknown type, invalid data or a body that is not a CloudEvent', async () => {
     expect((await post(event('evt-x', 'service.unknown.happened', {}))).status).toBe(400);
     expect((await post(event('evt-y', 'service.asset.requested', { name: 'no url' }))).status).toBe(400);
