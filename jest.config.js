@@ -11,4 +11,5 @@ module.exports = {
   testTimeout: 60_000,
   // A worker that outlives its file (a Temporal native handle) must not hang the run.
   forceExit: true,
+  reporters: ['default', '<rootDir>/test/support/summaryReporter.js'],
 };
