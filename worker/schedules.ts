@@ -11,6 +11,64 @@ import { StorageOperationAttribute } from '../lib/temporal';
 import type { scheduledBackupWorkflow } from '../workflows/backup';
 import type { lifecycleSweepWorkflow } from '../workflows/lifecycleSweep';
 
+export type ScheduleChange = 'created' | 'updated' | 'unchanged';
+
+interface KeptSchedule {
+  scheduleId: string;
+  cron: string;
+  taskQueue: string;
+  workflowType: string;
+  /** Temporal appends the scheduled time to it. */
+  workflowId: string;
+  args: unknown[];
+  operation: string;
+  logger?: Logger;
+}
+
+/**
+ * Creates the schedule, or updates it when what it starts or when changed. The update keeps the
+ * schedule's state (paused or not, its note) and replaces what it does and when.
+ */
+async function keepSchedule(client: Client, s: KeptSchedule): Promise<ScheduleChange> {
+  const spec = { cronExpressions: [s.cron] };
+  // A start missed by up to an hour (server down) is still taken.
+  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 3_600_000 };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: s.workflowType,
+    workflowId: s.workflowId,
+    taskQueue: s.taskQueue,
+    args: s.args,
+    // The server keeps a cron spec only in its structured form: the expression itself is kept here,
+    // where the next start compares it.
+    memo: { cron: s.cron },
+    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: s.operation }]),
+  };
+  try {
+    await client.schedule.create({ scheduleId: s.scheduleId, spec, action, policies });
+    s.logger?.info('schedule created', { schedule_id: s.scheduleId, cron: s.cron });
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  const handle = client.schedule.getHandle(s.scheduleId);
+  if (isCurrent(await handle.describe(), s)) return 'unchanged';
+  await handle.update((previous) => ({ ...previous, spec, action, policies: { ...previous.policies, ...policies } }));
+  s.logger?.info('schedule updated', { schedule_id: s.scheduleId, cron: s.cron });
+  return 'updated';
+}
+
+function isCurrent(description: ScheduleDescription, s: KeptSchedule): boolean {
+  const action = description.action;
+  return (
+    action.type === 'startWorkflow' &&
+    action.workflowType === s.workflowType &&
+    action.taskQueue === s.taskQueue &&
+    action.memo?.cron === s.cron &&
+    description.policies.overlap === ScheduleOverlapPolicy.SKIP
+  );
+}
+
 export const LIFECYCLE_SCHEDULE_ID = 'storage-lifecycle';
 
 export interface LifecycleScheduleOptions {
@@ -21,52 +79,20 @@ export interface LifecycleScheduleOptions {
   logger?: Logger;
 }
 
-export type ScheduleChange = 'created' | 'updated' | 'unchanged';
-
-function lifecycleAction(opts: LifecycleScheduleOptions) {
-  return {
-    type: 'startWorkflow' as const,
-    workflowType: 'lifecycleSweepWorkflow',
-    // Temporal appends the scheduled time; the sweep it starts then runs as lifecycle-{run_id}.
-    workflowId: `lifecycle-scheduled-${opts.scheduleId ?? LIFECYCLE_SCHEDULE_ID}`,
-    taskQueue: opts.taskQueue,
-    args: [{}] as Parameters<typeof lifecycleSweepWorkflow>,
-    // The server keeps a cron spec only in its structured form: the expression itself is kept here,
-    // where the next start compares it.
-    memo: { cron: opts.cron },
-    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'lifecycle' }]),
-  };
-}
-
-function isCurrent(description: ScheduleDescription, opts: LifecycleScheduleOptions): boolean {
-  const action = description.action;
-  return (
-    action.type === 'startWorkflow' &&
-    action.workflowType === 'lifecycleSweepWorkflow' &&
-    action.taskQueue === opts.taskQueue &&
-    action.memo?.cron === opts.cron &&
-    description.policies.overlap === ScheduleOverlapPolicy.SKIP
-  );
-}
-
 /** `storage-lifecycle`: cron STORAGE_LIFECYCLE_CRON (UTC), overlap SKIP, starting lifecycleSweepWorkflow. */
 export async function ensureLifecycleSchedule(client: Client, opts: LifecycleScheduleOptions): Promise<ScheduleChange> {
   const scheduleId = opts.scheduleId ?? LIFECYCLE_SCHEDULE_ID;
-  const spec = { cronExpressions: [opts.cron] };
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 3_600_000 }; // a start missed by up to an hour (server down) is still taken
-  try {
-    await client.schedule.create({ scheduleId, spec, action: lifecycleAction(opts), policies });
-    opts.logger?.info('schedule created', { schedule_id: scheduleId, cron: opts.cron });
-    return 'created';
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-  }
-  const handle = client.schedule.getHandle(scheduleId);
-  if (isCurrent(await handle.describe(), opts)) return 'unchanged';
-  // The update keeps the schedule's state (paused or not, its note) and replaces what it does and when.
-  await handle.update((previous) => ({ ...previous, spec, action: lifecycleAction(opts), policies: { ...previous.policies, ...policies } }));
-  opts.logger?.info('schedule updated', { schedule_id: scheduleId, cron: opts.cron });
-  return 'updated';
+  return keepSchedule(client, {
+    scheduleId,
+    cron: opts.cron,
+    taskQueue: opts.taskQueue,
+    workflowType: 'lifecycleSweepWorkflow',
+    // The sweep it starts then runs as lifecycle-{run_id}.
+    workflowId: `lifecycle-scheduled-${scheduleId}`,
+    args: [{}] as Parameters<typeof lifecycleSweepWorkflow>,
+    operation: 'lifecycle',
+    logger: opts.logger,
+  });
 }
 
 export const BACKUP_SCHEDULE_ID = 'storage-backup';
@@ -81,20 +107,6 @@ export interface BackupScheduleOptions {
   logger?: Logger;
 }
 
-function backupAction(opts: BackupScheduleOptions) {
-  return {
-    type: 'startWorkflow' as const,
-    workflowType: 'scheduledBackupWorkflow',
-    // Temporal appends the scheduled time; the backup it takes runs as backup-{backup_id}, then the
-    // retention sweep as backup-retention-{backup_id}.
-    workflowId: `backup-scheduled-${opts.scheduleId ?? BACKUP_SCHEDULE_ID}`,
-    taskQueue: opts.taskQueue,
-    args: [] as Parameters<typeof scheduledBackupWorkflow>,
-    memo: { cron: opts.cron },
-    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'backup' }]),
-  };
-}
-
 /**
  * `storage-backup`: cron STORAGE_BACKUP_CRON (UTC), overlap SKIP, starting scheduledBackupWorkflow
  * (a backup of every asset and version, then the retention sweep); kept like `storage-lifecycle`.
@@ -102,10 +114,9 @@ function backupAction(opts: BackupScheduleOptions) {
  */
 export async function ensureBackupSchedule(client: Client, opts: BackupScheduleOptions): Promise<ScheduleChange | 'deleted' | 'absent'> {
   const scheduleId = opts.scheduleId ?? BACKUP_SCHEDULE_ID;
-  const handle = client.schedule.getHandle(scheduleId);
   if (!opts.enabled) {
     try {
-      await handle.delete();
+      await client.schedule.getHandle(scheduleId).delete();
     } catch (err) {
       if (err instanceof ScheduleNotFoundError) return 'absent';
       throw err;
@@ -113,29 +124,17 @@ export async function ensureBackupSchedule(client: Client, opts: BackupScheduleO
     opts.logger?.info('schedule deleted (STORAGE_BACKUP_ENABLED=false)', { schedule_id: scheduleId });
     return 'deleted';
   }
-  const spec = { cronExpressions: [opts.cron] };
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 3_600_000 };
-  try {
-    await client.schedule.create({ scheduleId, spec, action: backupAction(opts), policies });
-    opts.logger?.info('schedule created', { schedule_id: scheduleId, cron: opts.cron });
-    return 'created';
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-  }
-  const description = await handle.describe();
-  const action = description.action;
-  if (
-    action.type === 'startWorkflow' &&
-    action.workflowType === 'scheduledBackupWorkflow' &&
-    action.taskQueue === opts.taskQueue &&
-    action.memo?.cron === opts.cron &&
-    description.policies.overlap === ScheduleOverlapPolicy.SKIP
-  ) {
-    return 'unchanged';
-  }
-  await handle.update((previous) => ({ ...previous, spec, action: backupAction(opts), policies: { ...previous.policies, ...policies } }));
-  opts.logger?.info('schedule updated', { schedule_id: scheduleId, cron: opts.cron });
-  return 'updated';
+  return keepSchedule(client, {
+    scheduleId,
+    cron: opts.cron,
+    taskQueue: opts.taskQueue,
+    workflowType: 'scheduledBackupWorkflow',
+    // The backup it takes runs as backup-{backup_id}, then the retention sweep as backup-retention-{backup_id}.
+    workflowId: `backup-scheduled-${scheduleId}`,
+    args: [] as Parameters<typeof scheduledBackupWorkflow>,
+    operation: 'backup',
+    logger: opts.logger,
+  });
 }
 
 /** What the worker keeps at start, over its own connection (worker/main.ts). */
