@@ -3,13 +3,14 @@
  * objects) and aged by setting its timestamps, runs started and awaited, and the checks that the
  * bucket and the catalog agree.
  */
-import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { uuidv7 } from '../../lib/ids';
 import { objectKeyFor } from '../../lib/keys';
 import { getRun, type LifecycleRunRow } from '../../lib/lifecycle';
 import { startLifecycleRun, type StartRunOptions } from '../../lib/lifecycleClient';
 import type { TestContext } from './context';
+import { objectKeys } from './catalog';
 
 const DAY_MS = 86_400_000;
 export const daysAgo = (days: number, from = Date.now()) => new Date(from - days * DAY_MS);
@@ -108,15 +109,8 @@ export async function seedAssets(ctx: TestContext, specs: AssetSpec[], opts: { o
 }
 
 /** Every key in the file's bucket under `prefix`. */
-export async function bucketKeys(ctx: TestContext, prefix = 'assets/'): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: prefix, ContinuationToken: token }));
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys.sort();
+export function bucketKeys(ctx: TestContext, prefix = 'assets/'): Promise<string[]> {
+  return objectKeys(ctx, prefix);
 }
 
 /**
