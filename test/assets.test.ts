@@ -206,3 +206,17 @@ describe('simple upload: bad input changes nothing', () => {
     await expectRejected(await postForm(`${ctx.baseUrl}/api/v2/assets/not-a-uuid/versions`, bytesOf(10)), 400, before);
   });
 });
+
+describe('updated_at', () => {
+  it('moves when the asset changes for its users, not when old versions are removed', async () => {
+    const res = await uploadAsset(ctx.baseUrl, bytesOf(10), { name: 'clock.bin' });
+    const at = async () => (await ctx.db('assets').where({ id: res.body.id }).first()).updated_at.getTime();
+    const created = await at();
+    await new Promise((r) => setTimeout(r, 20));
+    // What pruning and lifecycle do to the row: the asset's users see no change, and expire_assets must not either.
+    await ctx.db('assets').where({ id: res.body.id }).update({ version_count: ctx.db.raw('version_count + 0') });
+    expect(await at()).toBe(created);
+    await call(`${ctx.baseUrl}/api/v2/assets/${res.body.id}`, { method: 'PUT', json: { tags: ['touched'] } });
+    expect(await at()).toBeGreaterThan(created);
+  });
+});
