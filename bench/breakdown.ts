@@ -2,9 +2,9 @@
  * Where an upload's time goes, read from its workflow's history: the client's own start and end
  * (wall clock, same machine) around the events Temporal recorded. For a simple upload:
  *
- *   open      request sent -> openUpload activity done (workflow start, first workflow task, the
- *             activity, the update-with-start answer)
- *   staging   openUpload done -> `complete` update accepted: the API streaming the bytes to S3
+ *   open      request sent -> `opened` update completed (workflow start, first workflow task,
+ *             openUpload, the update-with-start answer)
+ *   staging   session open -> `complete` update accepted: the API streaming the bytes to S3
  *             (for a chunked upload: the parts and the API's part checks)
  *   finalize  update accepted -> update completed: markCompleting, assembleParts (chunked),
  *             verifyObject, commitUpload and the workflow tasks between them
@@ -15,7 +15,7 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../lib/db';
 import { uploadWorkflowId } from '../lib/catalog/uploads';
-import { completeUpdate } from '../workflows/definitions';
+import { completeUpdate, openedUpdate } from '../workflows/definitions';
 import { median, round } from './stats';
 
 export interface TimedUpload {
@@ -57,6 +57,7 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
   let completed = Number.NaN;
   let workflowTasks = 0;
   let completeUpdateId: string | undefined;
+  let openedUpdateId: string | undefined;
   const spans: { name: string; from: number; to: number }[] = [];
   for (const e of events) {
     const at = ms(e.eventTime as Ts);
@@ -67,17 +68,19 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
       if (s) {
         activities[s.name] = (activities[s.name] ?? 0) + (at - s.at);
         spans.push({ name: s.name, from: s.at, to: at });
-        if (s.name === 'openUpload') openDone = at;
       }
     } else if (e.workflowExecutionUpdateAcceptedEventAttributes) {
       // The first `complete` update the workflow accepted, whatever its id.
       const req = e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest;
+      if (openedUpdateId === undefined && req?.input?.name === openedUpdate.name) openedUpdateId = req.meta?.updateId ?? undefined;
       if (completeUpdateId === undefined && req?.input?.name === completeUpdate.name) {
         completeUpdateId = req.meta?.updateId ?? undefined;
         accepted = at;
       }
     } else if (e.workflowExecutionUpdateCompletedEventAttributes) {
-      if (completeUpdateId !== undefined && e.workflowExecutionUpdateCompletedEventAttributes.meta?.updateId === completeUpdateId) completed = at;
+      const updateId = e.workflowExecutionUpdateCompletedEventAttributes.meta?.updateId;
+      if (openedUpdateId !== undefined && updateId === openedUpdateId) openDone = at;
+      if (completeUpdateId !== undefined && updateId === completeUpdateId) completed = at;
     } else if (e.workflowTaskCompletedEventAttributes) {
       workflowTasks++;
     }
