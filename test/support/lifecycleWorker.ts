@@ -6,7 +6,6 @@
  * every test file on the test server).
  */
 import { NativeConnection } from '@temporalio/worker';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../lib/config';
 import { createDb } from '../../lib/db';
@@ -15,7 +14,7 @@ import { createS3Client } from '../../lib/objectStore';
 import { ensureSearchAttributes } from '../../lib/temporal';
 import { createStorageWorker } from '../../worker/createWorker';
 import { ensureSchedules } from '../../worker/schedules';
-import { envFor, type ServiceProcess } from './processes';
+import { envFor, spawnService, type ServiceProcess } from './processes';
 import { WORKFLOW_BUNDLE } from './testStack';
 
 const READY = 'lifecycle test worker running';
@@ -41,26 +40,13 @@ export async function spawnLifecycleWorker(config: Config, taskQueue: string, sc
     STORAGE_VERSION_RETENTION_DAYS: String(config.versions.retentionDays),
     STORAGE_MAX_VERSIONS: String(config.versions.max),
   });
-  const child = spawn(process.execPath, ['--import', 'tsx', __filename], { cwd: path.resolve(__dirname, '..', '..'), env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
+  const proc = spawnService(path.relative(path.resolve(__dirname, '..', '..'), __filename), env);
   const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      output += d;
-      if (output.includes(READY)) resolve();
+    proc.child.stdout!.on('data', () => {
+      if (proc.output().includes(READY)) resolve();
     });
-    child.stderr!.on('data', (d) => (output += d));
-    child.once('exit', (code) => reject(new Error(`the worker exited (${code}) before it ran:\n${output}`)));
+    proc.child.once('exit', (code) => reject(new Error(`the worker exited (${code}) before it ran:\n${proc.output()}`)));
   });
-  const proc: ServiceProcess = {
-    child,
-    output: () => output,
-    kill: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
   await ready.catch(async (err) => {
     await proc.kill();
     throw err;

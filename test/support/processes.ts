@@ -31,8 +31,11 @@ export interface ServiceProcess {
   kill(): Promise<void>;
 }
 
-/** Runs `api/server.ts` or `worker/main.ts` as a process of its own, so a test can kill it (SIGKILL, no shutdown). */
-export function spawnService(entry: 'api/server.ts' | 'worker/main.ts', env: NodeJS.ProcessEnv): ServiceProcess {
+/**
+ * Runs an entry point (`api/server.ts`, `worker/main.ts`, or a test's own, relative to the repo) as
+ * a process of its own, so a test can kill it (SIGKILL, no shutdown).
+ */
+export function spawnService(entry: string, env: NodeJS.ProcessEnv): ServiceProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
