@@ -21,6 +21,8 @@ export interface UploadSessionRow {
   s3_upload_id: string | null;
   result_asset_id: string;
   version_id: string;
+  /** Set when completed: the number the version got. */
+  version_number: number | null;
   workflow_id: string;
   error: string | null;
   expires_at: Date;
@@ -142,6 +144,7 @@ export async function commitUploadedVersion(
 
       await trx('upload_sessions').where({ id: uploadId }).update({
         status: 'completed',
+        version_number: versionNumber,
         size_bytes: verified.sizeBytes,
         checksum_sha256: verified.checksumSha256,
         error: null,

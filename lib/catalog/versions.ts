@@ -132,28 +132,22 @@ export async function deleteVersionRow(db: Knex, version: Pick<VersionRow, 'id' 
 }
 
 /**
- * A version as its commit recorded it, for when its row is already gone: a newer upload of the same
- * asset pruned it past STORAGE_MAX_VERSIONS between the commit and the answer to its own request.
- * The commit wrote the `storage.version.created` event in the transaction that inserted the row
- * (so the event's time is the row's created_at), and the upload's session keeps the content type.
- * Only that rare race reads here.
+ * A version as its upload's session recorded it, for when its row is already gone: a newer upload of
+ * the same asset pruned it past STORAGE_MAX_VERSIONS between the commit and the answer to its own
+ * request. Only that rare race reads here.
  */
 export async function committedVersion(db: Knex, assetId: string, versionId: string, uploadId: string): Promise<VersionJson | undefined> {
-  const event = await db('outbox_events')
-    .where({ type: 'storage.version.created', subject: assetId })
-    .whereRaw(`data->>'version_id' = ?`, [versionId])
-    .first();
-  const session = await db('upload_sessions').where({ id: uploadId, version_id: versionId }).first();
-  if (!event || !session) return undefined;
-  const data = event.data as { version_number: number; size_bytes: number; checksum_sha256: string };
+  const session = await db('upload_sessions').where({ id: uploadId, version_id: versionId, status: 'completed' }).first();
+  if (!session?.version_number) return undefined;
   return {
     id: versionId,
     asset_id: assetId,
-    version_number: data.version_number,
-    size_bytes: data.size_bytes,
+    version_number: session.version_number,
+    size_bytes: session.size_bytes,
     content_type: session.content_type,
-    checksum_sha256: data.checksum_sha256,
+    checksum_sha256: session.checksum_sha256,
     is_current: false,
-    created_at: new Date(event.time).toISOString(),
+    // The session was completed in the transaction that made the version.
+    created_at: session.updated_at.toISOString(),
   };
 }
