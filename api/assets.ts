@@ -17,12 +17,10 @@ export function sendAsset(res: Response, row: AssetRow, status = 200) {
 export function assetsRouter(deps: AppDeps): Router {
   const router = Router();
   const uploads = workflowClientOf(deps);
-  const countUploaded = (n: number) => deps.metrics.bytesUploaded.inc(n);
-  const countDownloaded = (n: number) => deps.metrics.bytesDownloaded.inc(n);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {
-    const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: countUploaded });
+    const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
     if (!outcome.done) {
       res.status(202).json({ upload_id: outcome.uploadId, status_url: `/api/v2/uploads/${outcome.uploadId}` });
       return;
@@ -72,7 +70,7 @@ export function assetsRouter(deps: AppDeps): Router {
     const { id } = parse(idParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     const version = await getVersion(deps.db, id, asset.current_version_id!);
-    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), countDownloaded);
+    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), deps.metrics.countDownloaded);
   });
 
   return router;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ValidationError } from '../lib/errors';
 import { listEvents } from '../lib/events';
 import { startBackup } from '../lib/backupsClient';
-import { uuidFromName } from '../lib/derivedIds';
+import { uuidFromName } from '../lib/ids';
 import { startIngest } from '../lib/ingest';
 import { startLifecycleRun } from '../lib/lifecycleClient';
 import { backupClientOf } from './backups';

@@ -1,11 +1,10 @@
 import { UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Request } from 'express';
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import type { UploadSessionRow } from '../lib/catalog/uploads';
 import { ConflictError, UnprocessableError, ValidationError } from '../lib/errors';
 import { expectedPartSize } from '../lib/multipart';
+import { createMeter } from '../lib/staging';
 
 /** A part may be sent while the session is open, by number within the session, at its exact size. */
 export function checkPartRequest(session: UploadSessionRow, n: number, contentLength?: number): number {
@@ -36,16 +35,9 @@ export async function streamPart(
   countBytes: (n: number) => void,
 ) {
   const { n, sizeBytes, declaredSha256 } = part;
-  const hash = createHash('sha256');
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      countBytes(chunk.length);
-      done(null, chunk);
-    },
-  });
-  req.pipe(meter);
-  req.on('aborted', () => meter.destroy(new ValidationError('the client closed the connection before the part ended')));
+  const meter = createMeter(Infinity, countBytes);
+  req.pipe(meter.stream);
+  req.on('aborted', () => meter.stream.destroy(new ValidationError('the client closed the connection before the part ended')));
   try {
     await s3.send(
       new UploadPartCommand({
@@ -53,7 +45,7 @@ export async function streamPart(
         Key: session.object_key,
         UploadId: session.s3_upload_id!,
         PartNumber: n,
-        Body: meter,
+        Body: meter.stream,
         ContentLength: sizeBytes,
         ChecksumSHA256: declaredSha256 ? Buffer.from(declaredSha256, 'hex').toString('base64') : undefined,
       }),
@@ -68,7 +60,7 @@ export async function streamPart(
     }
     throw err;
   }
-  const checksumSha256 = hash.digest('hex');
+  const { checksumSha256 } = meter.result();
   if (declaredSha256 && checksumSha256 !== declaredSha256) {
     throw new UnprocessableError(`part ${n} hashes to ${checksumSha256}, not the declared ${declaredSha256}`);
   }

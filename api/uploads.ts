@@ -73,9 +73,7 @@ export function uploadsRouter(deps: AppDeps): Router {
     const session = await getUploadSession(deps.db, id);
     const size = checkPartRequest(session, n, headers['content-length']);
     res.json(
-      await streamPart(req, deps.s3, bucket, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, (bytes) =>
-        deps.metrics.bytesUploaded.inc(bytes),
-      ),
+      await streamPart(req, deps.s3, bucket, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, deps.metrics.countUploaded),
     );
   });
 

@@ -19,8 +19,6 @@ const listVersionsQuery = z.object(pageQuery).strict();
 export function versionsRouter(deps: AppDeps): Router {
   const router = Router();
   const uploads = workflowClientOf(deps);
-  const countUploaded = (n: number) => deps.metrics.bytesUploaded.inc(n);
-  const countDownloaded = (n: number) => deps.metrics.bytesDownloaded.inc(n);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
@@ -46,7 +44,7 @@ export function versionsRouter(deps: AppDeps): Router {
   router.post('/api/v2/assets/:id/versions', async (req, res) => {
     const { id } = parse(assetParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
-    await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: countUploaded }, asset));
+    await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset));
   });
 
   router.get('/api/v2/assets/:id/versions/:versionId', async (req, res) => {
@@ -59,7 +57,7 @@ export function versionsRouter(deps: AppDeps): Router {
     const { id, versionId } = parse(versionParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     const version = await getVersion(deps.db, id, versionId);
-    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), countDownloaded);
+    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), deps.metrics.countDownloaded);
   });
 
   /** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */

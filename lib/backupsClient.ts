@@ -3,9 +3,7 @@
  * its live progress from the workflow's query while it runs. A job whose workflow ended without
  * recording it (terminated, timed out) is marked failed when read.
  */
-import type { Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
-import type { Knex } from 'knex';
 import { backupStatusQuery, restoreStatusQuery, type BackupState, type BackupTuning, type RestoreState } from '../workflows/backupDefinitions';
 import type { backupWorkflow } from '../workflows/backup';
 import type { restoreWorkflow } from '../workflows/restore';
@@ -24,12 +22,9 @@ import {
   type RestoreMode,
 } from './catalog/backups';
 import { NotFoundError } from './errors';
-import { StorageOperationAttribute } from './temporal';
+import { StorageOperationAttribute, type WorkflowClient } from './temporal';
 
-export interface BackupClient {
-  client: Client;
-  taskQueue: string;
-  db: Knex;
+export interface BackupClient extends WorkflowClient {
   retentionDays: number;
 }
 

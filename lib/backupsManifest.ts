@@ -17,6 +17,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
+import { metadataColumn } from './catalog/assets';
 import { blobKeyFor, type BackupCounts, type BackupScope } from './catalog/backups';
 
 export const MANIFEST_FORMAT = 'storage-backup/1';
@@ -220,7 +221,7 @@ async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: strin
       'a.version_count',
       'a.last_version_number',
       'a.tags',
-      trx.raw(`COALESCE((SELECT jsonb_object_agg(m.key, m.value) FROM asset_metadata m WHERE m.asset_id = a.id), '{}'::jsonb) AS metadata`),
+      metadataColumn(trx),
       'a.is_deleted',
       trx.raw(`${exact('a.deleted_at')} AS deleted_at`),
       trx.raw(`${exact('a.created_at')} AS created_at`),

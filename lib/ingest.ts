@@ -1,7 +1,7 @@
 import { getAsset } from './catalog/assets';
 import { uploadWorkflowId } from './catalog/uploads';
 import type { Config } from './config';
-import { uuidFromName } from './derivedIds';
+import { uuidFromName } from './ids';
 import { ValidationError } from './errors';
 import { objectKeyFor } from './keys';
 import { openUploadSession, type UploadClient } from './uploads';

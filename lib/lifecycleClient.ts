@@ -2,19 +2,13 @@
  * The API's side of lifecycle runs: start one now, and read one with its status reconciled against
  * its workflow (a run whose workflow was terminated could not record that itself).
  */
-import type { Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common';
-import type { Knex } from 'knex';
 import type { lifecycleSweepWorkflow } from '../workflows/lifecycleSweep';
 import { getPolicy } from './catalog/policies';
 import { failRun, getRun, insertRun, type LifecycleRunRow } from './lifecycle';
-import { StorageOperationAttribute } from './temporal';
+import { StorageOperationAttribute, type WorkflowClient } from './temporal';
 
-export interface LifecycleClient {
-  client: Client;
-  taskQueue: string;
-  db: Knex;
-}
+export type LifecycleClient = WorkflowClient;
 
 export interface StartRunOptions {
   /** A given id (e.g. derived from an incoming event's id) makes a repeated start join the first. */

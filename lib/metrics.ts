@@ -6,8 +6,9 @@ const CATALOG_CACHE_MS = 10_000;
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
-  bytesUploaded: Counter;
-  bytesDownloaded: Counter;
+  /** Called with each chunk's size as it streams through the API. */
+  countUploaded(bytes: number): void;
+  countDownloaded(bytes: number): void;
 }
 
 interface CatalogFigures {
@@ -89,7 +90,12 @@ export function createMetrics(db: Knex): Metrics {
     },
   });
 
-  return { registry, httpDuration, bytesUploaded, bytesDownloaded };
+  return {
+    registry,
+    httpDuration,
+    countUploaded: (bytes) => bytesUploaded.inc(bytes),
+    countDownloaded: (bytes) => bytesDownloaded.inc(bytes),
+  };
 }
 
 async function readCatalogFigures(db: Knex): Promise<CatalogFigures> {

@@ -19,9 +19,31 @@ export async function stageToS3(
   maxSize: number,
   countBytes: (n: number) => void = () => {},
 ): Promise<{ sizeBytes: number; checksumSha256: string }> {
+  const meter = createMeter(maxSize, countBytes);
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: bucket, Key: key, Body: meter.stream },
+    partSize: S3_PART_SIZE,
+    queueSize: S3_PARTS_IN_FLIGHT,
+    leavePartsOnError: false,
+  });
+  try {
+    await Promise.all([pipeline(source, meter.stream), upload.done()]);
+  } catch (err) {
+    await upload.abort().catch(() => {});
+    throw err;
+  }
+  return meter.result();
+}
+
+/**
+ * A pass-through that hashes (SHA-256) and counts what flows through it, and fails past `maxSize`:
+ * every byte the API receives goes through one, on its way to S3.
+ */
+export function createMeter(maxSize = Infinity, countBytes: (n: number) => void = () => {}) {
   const hash = createHash('sha256');
   let sizeBytes = 0;
-  const meter = new Transform({
+  const stream = new Transform({
     transform(chunk: Buffer, _enc, done) {
       sizeBytes += chunk.length;
       if (sizeBytes > maxSize) {
@@ -33,18 +55,5 @@ export async function stageToS3(
       done(null, chunk);
     },
   });
-  const upload = new Upload({
-    client: s3,
-    params: { Bucket: bucket, Key: key, Body: meter },
-    partSize: S3_PART_SIZE,
-    queueSize: S3_PARTS_IN_FLIGHT,
-    leavePartsOnError: false,
-  });
-  try {
-    await Promise.all([pipeline(source, meter), upload.done()]);
-  } catch (err) {
-    await upload.abort().catch(() => {});
-    throw err;
-  }
-  return { sizeBytes, checksumSha256: hash.digest('hex') };
+  return { stream, result: () => ({ sizeBytes, checksumSha256: hash.digest('hex') }) };
 }

@@ -1,12 +1,20 @@
 import { Client, Connection, type OperatorService } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import type { Knex } from 'knex';
 import type { Config } from './config';
 
 /** Set on every run so operators can filter runs in the Temporal UI. */
 export const AssetIdAttribute = defineSearchAttributeKey('AssetId', SearchAttributeType.KEYWORD);
 export const StorageOperationAttribute = defineSearchAttributeKey('StorageOperation', SearchAttributeType.KEYWORD);
 export const SEARCH_ATTRIBUTES = [AssetIdAttribute, StorageOperationAttribute];
+
+/** What starts and asks this service's workflows: the client, the task queue, and the catalog beside them. */
+export interface WorkflowClient {
+  client: Client;
+  taskQueue: string;
+  db: Knex;
+}
 
 export interface TemporalHandle {
   connection: Connection;

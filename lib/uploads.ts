@@ -5,11 +5,9 @@
 import {
   WithStartWorkflowOperation,
   WorkflowUpdateFailedError,
-  type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common';
-import type { Knex } from 'knex';
 import {
   UploadFailure,
   abortSignal,
@@ -24,15 +22,11 @@ import {
 import type { uploadWorkflow } from '../workflows/upload';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './catalog/uploads';
 import { ConflictError, HttpError, NotFoundError, UnprocessableError } from './errors';
-import { AssetIdAttribute, StorageOperationAttribute } from './temporal';
+import { AssetIdAttribute, StorageOperationAttribute, type WorkflowClient } from './temporal';
 
 const LIVE_STATUS_WAIT_MS = 2000;
 
-export interface UploadClient {
-  client: Client;
-  taskQueue: string;
-  db: Knex;
-}
+export type UploadClient = WorkflowClient;
 
 function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<typeof uploadWorkflow> {
   return uc.client.workflow.getHandle<typeof uploadWorkflow>(uploadWorkflowId(uploadId));

@@ -61,12 +61,14 @@ export function assetEtag(row: Pick<AssetRow, 'revision'>): string {
   return `"r${row.revision}"`;
 }
 
+/** An asset's metadata as one JSON object, for a query over `assets as a`. */
+export function metadataColumn(db: Knex | Knex.Transaction) {
+  return db.raw(`COALESCE((SELECT jsonb_object_agg(m.key, m.value) FROM asset_metadata m WHERE m.asset_id = a.id), '{}'::jsonb) AS metadata`);
+}
+
 /** Assets with their metadata folded in: one query, whatever the page size. */
 export function selectAssets(db: Knex | Knex.Transaction) {
-  return db('assets as a').select(
-    'a.*',
-    db.raw(`COALESCE((SELECT jsonb_object_agg(m.key, m.value) FROM asset_metadata m WHERE m.asset_id = a.id), '{}'::jsonb) AS metadata`),
-  );
+  return db('assets as a').select('a.*', metadataColumn(db));
 }
 
 export async function findAsset(db: Knex | Knex.Transaction, id: string, opts: { includeDeleted?: boolean } = {}): Promise<AssetRow | undefined> {
