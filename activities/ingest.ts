@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { PayloadTooLargeError } from '../lib/errors';
 import { sourceUrlProblem } from '../lib/ingest';
-import { stageToS3 } from '../lib/staging';
+import { stageToS3, type StagedObject } from '../lib/staging';
 import { UploadFailure } from '../workflows/definitions';
 import type { ActivityDeps } from './deps';
 
@@ -19,7 +19,7 @@ export function createIngestActivities({ config, s3 }: ActivityDeps) {
      * Streams a URL's body into S3 at the new version's key, hashing it on the way; follows redirects
      * only to allowed hosts. A refusal (host, scheme, size, a 4xx) is final; a 5xx or a network error is retried.
      */
-    async fetchSource({ url, objectKey }: { url: string; objectKey: string }): Promise<{ sizeBytes: number; checksumSha256: string }> {
+    async fetchSource({ url, objectKey }: { url: string; objectKey: string }): Promise<StagedObject> {
       let current = url;
       for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
         const problem = sourceUrlProblem(current, config.ingest.allowedHosts);

@@ -1,7 +1,4 @@
-import {
-  CompleteMultipartUploadCommand,
-  DeleteObjectCommand,
-} from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRow, versionsBeyond } from '../lib/catalog/versions';
@@ -74,6 +71,45 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     /** Server-side copy of an earlier version's bytes to the new version's key (by parts when large). */
     async copyObject({ from, to, sizeBytes }: { from: string; to: string; sizeBytes: number }): Promise<void> {
       await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
+    },
+
+    /**
+     * Confirms a staged object without reading it: the store checked every part against its SHA-256
+     * on receipt, and reports the checksum of what it assembled. When that report matches the one
+     * computed while staging, and the size too, the object is exactly the bytes the API hashed.
+     * Answers null when the store reports no checksum (the caller then reads the object back).
+     */
+    async confirmStagedObject(req: {
+      objectKey: string;
+      sizeBytes: number;
+      checksumSha256: string;
+      s3ChecksumSha256: string;
+      declaredChecksumSha256?: string;
+    }): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+      if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.checksumMismatch,
+          message: `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
+          nonRetryable: true,
+        });
+      }
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: req.objectKey, ChecksumMode: 'ENABLED' }));
+      if (!head.ChecksumSHA256) return null;
+      if (head.ContentLength !== req.sizeBytes) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.sizeMismatch,
+          message: `size mismatch: ${head.ContentLength} bytes stored, ${req.sizeBytes} staged`,
+          nonRetryable: true,
+        });
+      }
+      if (head.ChecksumSHA256 !== req.s3ChecksumSha256) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.checksumMismatch,
+          message: `checksum mismatch: the store reports ${head.ChecksumSHA256} for the staged object, ${req.s3ChecksumSha256} was staged`,
+          nonRetryable: true,
+        });
+      }
+      return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
     },
 
     /**

@@ -12,7 +12,7 @@ import type { Config } from '../lib/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/errors';
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
-import { stageToS3 } from '../lib/staging';
+import { stageToS3, type StagedObject } from '../lib/staging';
 import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads';
 import { assetName, parse } from './schemas/common';
 import { uploadFormFields } from './schemas/assets';
@@ -28,9 +28,7 @@ export interface SimpleUploadDeps {
 
 export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
 
-interface Staged {
-  sizeBytes: number;
-  checksumSha256: string;
+interface Staged extends StagedObject {
   filename: string;
   mimeType: string;
 }
@@ -118,6 +116,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
       {
         sizeBytes: staged.sizeBytes,
         checksumSha256: staged.checksumSha256,
+        s3ChecksumSha256: staged.s3ChecksumSha256,
         details: {
           name: parse(assetName, name, 'name'),
           contentType: form.content_type ?? (staged.mimeType || 'application/octet-stream'),

@@ -2,6 +2,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { bytesOf, download, postForm, sha256, uploadAsset } from './support/assets';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
+import { startTcpProxy } from './support/tcpProxy';
 
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -112,11 +113,16 @@ describe('simple upload', () => {
   });
 
   it('answers 202 with a status URL when finalizing outlasts the wait, and the upload still completes', async () => {
-    const impatient = await startTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '0' });
+    const impatient = await startTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '0' }, { worker: false });
+    // Finalizing waits on S3, which the worker cannot reach until the 202 is in.
+    const s3 = await startTcpProxy(Number(new URL(impatient.config.s3.endpoint).port));
     try {
+      s3.down();
+      await impatient.startWorker({ s3Endpoint: `http://127.0.0.1:${s3.port}` });
       const file = bytesOf(1000);
       const res = await uploadAsset(impatient.baseUrl, file, { name: 'later.bin' });
       expect(res.status).toBe(202);
+      s3.up();
       expect(res.body.status_url).toBe(`/api/v2/uploads/${res.body.upload_id}`);
       let session: { status: string; asset_id: string | null } = { status: 'open', asset_id: null };
       for (let i = 0; i < 100 && session.status !== 'completed'; i++) {
@@ -127,7 +133,9 @@ describe('simple upload', () => {
       const asset = await call(`${impatient.baseUrl}/api/v2/assets/${session.asset_id}`);
       expect(asset.body.checksum_sha256).toBe(sha256(file));
     } finally {
+      s3.up();
       await impatient.stop();
+      await s3.close();
     }
   });
 });

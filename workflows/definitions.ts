@@ -39,6 +39,8 @@ export interface UploadInput {
 export interface CompleteRequest {
   sizeBytes?: number;
   checksumSha256?: string;
+  /** The checksum S3 reports for the staged object, when the store checked each part on receipt (lib/staging.ts). */
+  s3ChecksumSha256?: string;
   details?: UploadDetails;
 }
 

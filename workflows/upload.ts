@@ -100,12 +100,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
     if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey, sizeBytes: input.sizeBytes! });
     if (input.kind === 'fetch') completeRequest = await source.fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
-    const verified = await bytes.verifyObject({
-      uploadId: input.uploadId,
-      objectKey: input.objectKey,
-      expectedSizeBytes: completeRequest.sizeBytes ?? input.sizeBytes,
-      expectedChecksumSha256: input.checksumSha256 ?? completeRequest.checksumSha256,
-    });
+    const verified = await verifyStoredObject(input, completeRequest);
     const committed = await local.commitUpload({ uploadId: input.uploadId, ...verified });
     if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
     state.result = { assetId: committed.assetId, versionId: committed.versionId };
@@ -120,4 +115,29 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   }
   await condition(allHandlersFinished);
   return state;
+}
+
+/**
+ * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
+ * checksum the store checked part by part as it arrived; any other object, or one whose store reports
+ * no checksum, is read back and hashed.
+ */
+async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
+  const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
+  if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
+    const confirmed = await local.confirmStagedObject({
+      objectKey: input.objectKey,
+      sizeBytes,
+      checksumSha256,
+      s3ChecksumSha256,
+      declaredChecksumSha256: input.checksumSha256,
+    });
+    if (confirmed) return confirmed;
+  }
+  return bytes.verifyObject({
+    uploadId: input.uploadId,
+    objectKey: input.objectKey,
+    expectedSizeBytes: sizeBytes ?? input.sizeBytes,
+    expectedChecksumSha256: input.checksumSha256 ?? checksumSha256,
+  });
 }

@@ -7,6 +7,8 @@ import net from 'node:net';
  */
 export interface TcpProxy {
   port: number;
+  /** Connections refused while down: each is one attempt the client made. */
+  readonly refused: number;
   stall(): void;
   down(): void;
   up(): void;
@@ -15,10 +17,12 @@ export interface TcpProxy {
 
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   let mode: 'up' | 'stall' | 'down' = 'up';
+  let refused = 0;
   const pairs = new Set<{ client: net.Socket; server: net.Socket }>();
 
   const proxy = net.createServer((client) => {
     if (mode === 'down') {
+      refused++;
       client.resetAndDestroy();
       return;
     }
@@ -44,6 +48,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
 
   return {
     port,
+    get refused() {
+      return refused;
+    },
     stall: () => {
       mode = 'stall';
     },
