@@ -22,4 +22,4 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/package.json ./package.json
 USER node
 EXPOSE 8005
-CMD ["node", "dist/api/server.js"]
+CMD ["node", "--max-semi-space-size=2", "dist/api/server.js"]

@@ -4,10 +4,11 @@
  *
  *   open      request sent -> `opened` update completed (workflow start, first workflow task,
  *             openUpload, the update-with-start answer)
- *   staging   session open -> `complete` update accepted: the API streaming the bytes to S3
- *             (for a chunked upload: the parts and the API's part checks)
- *   finalize  update accepted -> update completed: markCompleting, assembleParts (chunked),
- *             verifyObject, commitUpload and the workflow tasks between them
+ *   staging   session open -> `complete` update received (the workflow task it woke was scheduled):
+ *             the API streaming the bytes to S3 (for a chunked upload: the parts and the API's part checks)
+ *   finalize  update received -> update completed: markCompleting, assembleParts (chunked), the
+ *             check of the stored object, commitUpload and the workflow tasks between them
+ *             (local activities run inside workflow tasks, so they count as orchestration here)
  *   answer    update completed -> response received: the API reading the asset and answering
  *
  * and each activity's time from scheduled to completed (queue wait included).
@@ -56,6 +57,7 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
   let accepted = Number.NaN;
   let completed = Number.NaN;
   let workflowTasks = 0;
+  let taskScheduled = Number.NaN;
   let completeUpdateId: string | undefined;
   let openedUpdateId: string | undefined;
   const spans: { name: string; from: number; to: number }[] = [];
@@ -75,7 +77,9 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
       if (openedUpdateId === undefined && req?.input?.name === openedUpdate.name) openedUpdateId = req.meta?.updateId ?? undefined;
       if (completeUpdateId === undefined && req?.input?.name === completeUpdate.name) {
         completeUpdateId = req.meta?.updateId ?? undefined;
-        accepted = at;
+        // Recorded when the task that accepted it completes, which may be after the whole finalize
+        // (local activities run inside that task): the update arrived when that task was scheduled.
+        accepted = Number.isNaN(taskScheduled) ? at : taskScheduled;
       }
     } else if (e.workflowExecutionUpdateCompletedEventAttributes) {
       const updateId = e.workflowExecutionUpdateCompletedEventAttributes.meta?.updateId;
@@ -83,6 +87,8 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
       if (completeUpdateId !== undefined && updateId === completeUpdateId) completed = at;
     } else if (e.workflowTaskCompletedEventAttributes) {
       workflowTasks++;
+    } else if (e.workflowTaskScheduledEventAttributes) {
+      taskScheduled = at;
     }
   }
   const finalizeActivities = spans.filter((s) => s.from >= accepted && s.to <= completed).reduce((sum, s) => sum + (s.to - s.from), 0);

@@ -30,7 +30,7 @@ import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl, type 
 import { uuidv7 } from '../lib/ids';
 import { createS3Client, ensureBucket } from '../lib/objectStore';
 import { createTemporalClient, type TemporalHandle } from '../lib/temporal';
-import { DEV_SEAWEED_PORTS, ROOT, startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
+import { API_NODE_FLAGS, DEV_SEAWEED_PORTS, ROOT, startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
 import { expectJson, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { pidListeningOn, type CpuGroups } from './cpu';
 
@@ -289,7 +289,7 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     const entry = (ts: string) => (opts.compiled ? path.join(DIST, ts.replace(/\.ts$/, '.js')) : ts);
     const worker = spawnChild('worker', prof('worker'), entry('worker/main.ts'), env, path.join(opts.runDir, 'worker.log'));
     cleanups.push(worker.stop);
-    const api = spawnChild('api', prof('api'), entry('api/server.ts'), env, path.join(opts.runDir, 'api.log'));
+    const api = spawnChild('api', [...API_NODE_FLAGS, ...prof('api')], entry('api/server.ts'), env, path.join(opts.runDir, 'api.log'));
     cleanups.push(api.stop);
     const minimal = spawnChild('minimal', prof('minimal'), 'bench/minimalApi.ts', { ...env, BENCH_PORT: String(minimalPort) }, path.join(opts.runDir, 'minimal.log'));
     cleanups.push(minimal.stop);

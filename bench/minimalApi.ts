@@ -1,17 +1,25 @@
 /**
- * Baseline of row 4: the least an Express handler can do to answer GET /api/v2/assets/{id}: the same
- * one-row catalog query as the service (lib/catalog/assets.ts findAsset, through the same knex
- * pool of STORAGE_DATABASE_POOL_MAX connections), answered as JSON. No validation, no request log,
- * no problem+json. Run as a process of its own, like the API: `node --import tsx bench/minimalApi.ts`
- * with the service's STORAGE_* variables and BENCH_PORT.
+ * The least an Express process can do, as a yardstick for the service:
+ * - row 4's baseline, GET /api/v2/assets/{id}: the same one-row catalog query as the service
+ *   (lib/catalog/assets.ts findAsset, through the same knex pool of STORAGE_DATABASE_POOL_MAX
+ *   connections), answered as JSON. No validation, no request log, no problem+json.
+ * - row 1's reference, GET /object?key={key}: GetObject with the service's S3 client configuration,
+ *   piped to the response. No catalog, no headers beyond the length: what any API that streams the
+ *   bytes itself must pay at least.
+ * Run as a process of its own, like the API: `node --import tsx bench/minimalApi.ts` with the
+ * service's STORAGE_* variables and BENCH_PORT.
  */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import express from 'express';
+import type { Readable } from 'node:stream';
 import { findAsset } from '../lib/catalog/assets';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
+import { createS3Client } from '../lib/objectStore';
 
 const config = loadConfigOrExit();
 const db = createDb(config.database.url, config.database.poolMax);
+const s3 = createS3Client(config.s3);
 const app = express();
 app.disable('x-powered-by');
 app.set('etag', false);
@@ -23,6 +31,11 @@ app.get('/api/v2/assets/:id', async (req, res) => {
     return;
   }
   res.json(row);
+});
+app.get('/object', async (req, res) => {
+  const object = await s3.send(new GetObjectCommand({ Bucket: config.s3.bucket, Key: String(req.query.key) }));
+  res.setHeader('Content-Length', String(object.ContentLength));
+  (object.Body as Readable).pipe(res);
 });
 app.get('/health', (_req, res) => {
   res.json({ status: 'ok' });

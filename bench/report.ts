@@ -70,6 +70,16 @@ export function markdownTable(report: BenchReport): string {
     const met = row.targets.every((t) => t.met) ? 'yes' : `**no** (${row.targets.filter((t) => !t.met).map((t) => t.target).join('; ')})`;
     lines.push(`| ${row.id} | ${row.title} | ${c.service} | ${c.baseline} | ${c.ratio} | ${targets} | ${met} |`);
   }
+  for (const row of report.rows) {
+    if ('error' in row || !row.reference) continue;
+    const r = row.reference;
+    const unit = row.metrics[r.metric]?.unit ?? '';
+    lines.push('');
+    lines.push(
+      `Reference for row ${row.id}, in the same rounds: ${r.label}: ${fmt(r.summary.median)} ${unit}, ratio ${fmt(r.ratio.median, 2)} ` +
+        `(${fmt(Math.min(...r.ratio.samples), 2)}-${fmt(Math.max(...r.ratio.samples), 2)}) against the same baseline.`,
+    );
+  }
   const m = report.machine;
   lines.push('');
   lines.push(

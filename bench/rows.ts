@@ -61,6 +61,8 @@ export interface RowResult {
   /** Median of the per-round service/baseline ratios of `of` (higher is better for the service). */
   ratio?: Summary & { of: string };
   targets: TargetCheck[];
+  /** A third party measured in the same rounds (after each pair), against the same baseline. */
+  reference?: { label: string; metric: string; summary: Summary; ratio: Summary };
   details?: Record<string, unknown>;
 }
 
@@ -152,13 +154,28 @@ export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rs
     return mbPerS(bytes, s);
   };
 
+  const viaBareProxy = async () => {
+    const started = performance.now();
+    const got = await downloadCount(`${env.minimalUrl}/object?key=${encodeURIComponent(key)}`, agent);
+    const s = seconds(started);
+    if (got.status !== 200 || got.bytes !== data.length) throw new Error(`bare proxy: ${got.status}, ${got.bytes} of ${data.length} bytes`);
+    return mbPerS(got.bytes, s);
+  };
+
   const sampler = new RssSampler(env.api.pid);
   sampler.start();
   await viaApi();
   await viaS3();
-  const { service, baseline, ratios } = await pairs(ctx, 'row 1 download', viaApi, viaS3);
+  // The bare proxy runs after each pair, so the pairs themselves stay as they were.
+  const bare: number[] = [];
+  const { service, baseline, ratios } = await pairs(ctx, 'row 1 download', viaApi, async (r) => {
+    const figure = await viaS3();
+    bare[r] = await viaBareProxy();
+    return figure;
+  });
   const rss = sampler.stop();
   agent.destroy();
+  ctx.say(`row 1 bare proxy: ${bare.map((v) => round(v)).join(', ')} MB/s`);
 
   const ratio = summary(ratios, 3);
   const svc = summary(service);
@@ -173,6 +190,12 @@ export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rs
       baseline: 'GetObject (@aws-sdk/client-s3), same object',
       metrics: { throughput_mb_s: { unit: 'MB/s', service: svc, baseline: summary(baseline) } },
       ratio: { ...ratio, of: 'throughput_mb_s' },
+      reference: {
+        label: 'bare proxy (bench/minimalApi.ts: GetObject piped to the response, no catalog)',
+        metric: 'throughput_mb_s',
+        summary: summary(bare),
+        ratio: summary(bare.map((b, i) => b / baseline[i]), 3),
+      },
       targets: [check('ratio >= 0.90', ratio.median, ratio.median >= 0.9), check('>= 100 MB/s', svc.median, svc.median >= 100)],
     },
   };

@@ -8,7 +8,8 @@
  *   options: --rounds N (>= 5 unless --quick), --rows 1,2,4 (row 6 needs 1 and 2),
  *            --out FILE, --report FILE (prints the tables of a saved run, runs nothing),
  *            --log-level LEVEL (the API's and worker's, default info),
- *            --compiled (the API and the worker run from a tsc build, as in production, not under tsx),
+ *            --compiled / --tsx (the API and the worker run from a tsc build, as in production, or
+ *            under tsx; full runs default to --compiled, --quick to --tsx),
  *            --profile api,worker,minimal (runs those with --cpu-prof; the profiles land in the
  *            run folder under .data/bench/, in profiles/; read them with bench/profileSummary.ts)
  *
@@ -70,6 +71,7 @@ export function settingsFor(opts: Pick<BenchOptions, 'quick' | 'rounds'>): Bench
 
 export function parseArgs(argv: string[]): BenchOptions {
   const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6], logLevel: 'info', profile: [], compiled: false };
+  let runner: 'compiled' | 'tsx' | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -84,9 +86,12 @@ export function parseArgs(argv: string[]): BenchOptions {
     else if (arg === '--report') opts.reportFile = path.resolve(value());
     else if (arg === '--log-level') opts.logLevel = value();
     else if (arg === '--profile') opts.profile = value().split(',');
-    else if (arg === '--compiled') opts.compiled = true;
-    else throw new Error(`unknown option ${arg} (known: --quick --rounds N --rows 1,2,3 --out FILE --report FILE --log-level L --profile api,worker,minimal --compiled)`);
+    else if (arg === '--compiled') runner = 'compiled';
+    else if (arg === '--tsx') runner = 'tsx';
+    else throw new Error(`unknown option ${arg} (known: --quick --rounds N --rows 1,2,3 --out FILE --report FILE --log-level L --profile api,worker,minimal --compiled --tsx)`);
   }
+  // The targets are about the service as it ships (compiled); quick mode only checks the harness.
+  opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
   if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 6)) throw new Error('--rows takes numbers 1..6');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { loadConfigOrExit } from '../lib/config';
 import { setUp } from './setup';
-import { DEV_SEAWEED_PORTS, ROOT, startSeaweed, startTemporal, waitFor, type ManagedProcess } from './stack';
+import { API_NODE_FLAGS, DEV_SEAWEED_PORTS, ROOT, startSeaweed, startTemporal, waitFor, type ManagedProcess } from './stack';
 
 const DATA = path.join(ROOT, '.data');
 const TEMPORAL_UI_PORT = 8233;
@@ -20,8 +20,8 @@ function isLoopback(hostport: string): boolean {
   return host === '127.0.0.1' || host === 'localhost';
 }
 
-function runService(name: string, entry: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, stdio: 'inherit', env: process.env });
+function runService(name: string, entry: string, nodeFlags: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', entry], { cwd: ROOT, stdio: 'inherit', env: process.env });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       say(`${name} exited (${signal ?? code}); stopping the stack`);
@@ -90,7 +90,7 @@ async function main() {
   await setUp(config, say);
 
   services.push(runService('worker', 'worker/main.ts'));
-  services.push(runService('api', 'api/server.ts'));
+  services.push(runService('api', 'api/server.ts', API_NODE_FLAGS));
 
   const api = `http://${config.http.host}:${config.http.port}`;
   await waitFor(

@@ -9,6 +9,13 @@ import net from 'node:net';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..');
+
+/**
+ * Node flags the API runs with wherever it runs (npm start, the Dockerfile and docker-compose.yml,
+ * the bench). A young generation of at most 2 MiB per semi-space took 26 MiB off the idle API and
+ * kept its peak near 200 MiB while it streams 256 MiB (BENCHMARKS.md, row 6).
+ */
+export const API_NODE_FLAGS = ['--max-semi-space-size=2'];
 export const TOOLS_BIN = path.join(ROOT, '.tools', 'venv', 'bin');
 export const TEMPORAL_CLI = path.join(TOOLS_BIN, 'temporal');
 export const TEMPORAL_TEST_SERVER = path.join(TOOLS_BIN, 'temporal-test-server');

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { configSchema, loadConfig } from '../lib/config';
+import { API_NODE_FLAGS } from '../scripts/stack';
 
 // Docker does not run on the machines that test this repo, so the file is checked by reading it.
 const ROOT = path.resolve(__dirname, '..');
@@ -36,7 +37,8 @@ describe('docker-compose.yml', () => {
 
   it('runs the entry points the build produces', () => {
     const entry = (name: string) => (compose.services[name].command as string[]).join(' ');
-    expect(entry('api')).toBe('node dist/api/server.js');
+    expect(entry('api')).toBe(['node', ...API_NODE_FLAGS, 'dist/api/server.js'].join(' '));
+    expect(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toContain(`CMD ${JSON.stringify(['node', ...API_NODE_FLAGS, 'dist/api/server.js']).replace(/","/g, '", "')}`);
     expect(entry('worker')).toBe('node dist/worker/main.js');
     expect(entry('setup')).toBe('node dist/scripts/setup.js');
     for (const source of ['api/server.ts', 'worker/main.ts', 'scripts/setup.ts']) {
