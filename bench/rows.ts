@@ -9,14 +9,12 @@ import autocannon from 'autocannon';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { getVersion } from '../lib/catalog/versions';
+import { S3_PARTS_IN_FLIGHT, stagingPartSize } from '../lib/staging';
 import { downloadCount, expectJson, inParallel, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { breakdownOf, describeBreakdown, type TimedUpload } from './breakdown';
 import type { BenchEnv } from './env';
 import { MB, MiB, RssSampler, median, percentile, round } from './stats';
 
-/** What the API's own staging upload uses (lib/staging.ts): row 2's baseline uploads the same way. */
-const STAGING_PART_BYTES = 8 * MiB;
-const STAGING_PARTS_IN_FLIGHT = 4;
 
 export interface BenchSettings {
   mode: 'quick' | 'full';
@@ -221,8 +219,8 @@ export async function rowSimpleUpload(ctx: RowContext): Promise<{ row: RowResult
     await new Upload({
       client: env.s3,
       params: { Bucket: env.config.s3.bucket, Key: key, Body: data },
-      partSize: STAGING_PART_BYTES,
-      queueSize: STAGING_PARTS_IN_FLIGHT,
+      partSize: stagingPartSize(ctx.env.config.uploads.maxSizeBytes),
+      queueSize: S3_PARTS_IN_FLIGHT,
       leavePartsOnError: false,
     }).done();
     const s = seconds(started);
@@ -250,7 +248,7 @@ export async function rowSimpleUpload(ctx: RowContext): Promise<{ row: RowResult
       id: 2,
       title: `simple upload ${settings.transferBytes / MiB} MiB`,
       service: 'POST /api/v2/assets/upload until the 201',
-      baseline: `Upload (@aws-sdk/lib-storage), ${STAGING_PART_BYTES / MiB} MiB parts, ${STAGING_PARTS_IN_FLIGHT} in flight`,
+      baseline: `Upload (@aws-sdk/lib-storage), ${stagingPartSize(ctx.env.config.uploads.maxSizeBytes) / MiB} MiB parts, ${S3_PARTS_IN_FLIGHT} in flight`,
       metrics: { throughput_mb_s: { unit: 'MB/s', service: svc, baseline: summary(baseline) } },
       ratio: { ...ratio, of: 'throughput_mb_s' },
       targets: [check('ratio >= 0.60', ratio.median, ratio.median >= 0.6), check('>= 50 MB/s', svc.median, svc.median >= 50)],

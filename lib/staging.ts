@@ -12,9 +12,16 @@ import { PayloadTooLargeError } from './errors';
 import { abortMultipartUpload } from './multipart';
 
 const MiB = 1024 * 1024;
-// Memory per upload is bounded by these, whatever the file size.
-const S3_PART_SIZE = 8 * MiB;
-const S3_PARTS_IN_FLIGHT = 4;
+// Memory per upload is bounded by these, whatever the file size. S3's smallest part keeps the API's
+// peak memory low (BENCHMARKS.md, row 6); larger limits get larger parts (S3 allows 10,000).
+export const S3_PART_SIZE = 5 * MiB;
+export const S3_PARTS_IN_FLIGHT = 4;
+const S3_MAX_PARTS = 10_000;
+
+/** The part size that fits `maxSize` in S3's 10,000 parts: S3_PART_SIZE, or whole MiB above it. */
+export function stagingPartSize(maxSize: number): number {
+  return Math.max(S3_PART_SIZE, Math.ceil(maxSize / S3_MAX_PARTS / MiB) * MiB);
+}
 
 export interface StagedObject {
   sizeBytes: number;
@@ -39,7 +46,7 @@ export async function stageToS3(
   countBytes: (n: number) => void = () => {},
 ): Promise<StagedObject> {
   const meter = createMeter(maxSize, countBytes);
-  const writer = new ObjectWriter(s3, bucket, key);
+  const writer = new ObjectWriter(s3, bucket, key, stagingPartSize(maxSize));
   let s3ChecksumSha256 = '';
   try {
     await pipeline(source, meter.stream, async (metered: AsyncIterable<Buffer>) => {
@@ -75,24 +82,24 @@ export function createMeter(maxSize = Infinity, countBytes: (n: number) => void 
   return { stream, result: () => ({ sizeBytes, checksumSha256: hash.digest('hex') }) };
 }
 
-// Part buffers are reused across uploads: a new 8 MiB buffer per part was a quarter of the API's CPU
+// Part buffers are reused across uploads: a new buffer per part was a quarter of the API's CPU
 // in garbage collection and the largest share of its peak memory (BENCHMARKS.md, rows 2 and 6).
 const idleBuffers: Buffer[] = [];
 const MAX_IDLE_BUFFERS = S3_PARTS_IN_FLIGHT + 1;
 
-function takeBuffer(): Buffer {
-  return idleBuffers.pop() ?? Buffer.allocUnsafeSlow(S3_PART_SIZE);
+function takeBuffer(size: number): Buffer {
+  return (size === S3_PART_SIZE && idleBuffers.pop()) || Buffer.allocUnsafeSlow(size);
 }
 
 function giveBuffer(buffer: Buffer): void {
-  if (idleBuffers.length < MAX_IDLE_BUFFERS) idleBuffers.push(buffer);
+  if (buffer.length === S3_PART_SIZE && idleBuffers.length < MAX_IDLE_BUFFERS) idleBuffers.push(buffer);
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest();
 
 /**
  * Writes one object as its bytes arrive: a single PutObject when they fit in one part, otherwise a
- * multipart upload of 8 MiB parts, 4 in flight. Every request carries the SHA-256 of its body, which
+ * multipart upload of parts of `partSize`, 4 in flight. Every request carries the SHA-256 of its body, which
  * the store checks (BadDigest otherwise); the signature then need not hash the body a second time.
  */
 class ObjectWriter {
@@ -108,17 +115,18 @@ class ObjectWriter {
     private readonly s3: S3Client,
     private readonly bucket: string,
     private readonly key: string,
+    private readonly partSize: number,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    while (this.pendingBytes >= S3_PART_SIZE) await this.sendPart(S3_PART_SIZE);
+    while (this.pendingBytes >= this.partSize) await this.sendPart(this.partSize);
   }
 
   /** Sends what is left and completes the object; returns the checksum S3 will report for it. */
   async finish(): Promise<string> {
-    if (this.uploadId === undefined && this.pendingBytes < S3_PART_SIZE) {
+    if (this.uploadId === undefined && this.pendingBytes < this.partSize) {
       const body = Buffer.concat(this.pending, this.pendingBytes);
       const checksum = sha256(body).toString('base64');
       await this.s3.send(unsignedPayload(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ChecksumSHA256: checksum })));
@@ -149,7 +157,7 @@ class ObjectWriter {
     this.uploadId ??= (
       await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, ChecksumAlgorithm: 'SHA256' }))
     ).UploadId!;
-    const buffer = takeBuffer();
+    const buffer = takeBuffer(this.partSize);
     const body = this.takePending(buffer, size);
     const hash = sha256(body);
     const partNumber = this.partHashes.push(hash);
