@@ -5,7 +5,9 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
+import { uploadWorkflowId } from '../lib/catalog/uploads';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
+import { PART, completeUpload, createUpload, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
@@ -93,6 +95,34 @@ it('S3 stops answering after complete: once it is back, the retries finish the u
     expect(await ctx.db('asset_versions').where({ asset_id: res.body.id })).toHaveLength(1);
     expect(await eventsOf(res.body.id)).toEqual(['storage.asset.created', 'storage.version.created']);
   } finally {
+    await worker.stop();
+  }
+}, 90_000);
+
+it('S3 dies while a chunked upload is read back for verification: once it is back, the retries finish the upload', async () => {
+  const worker = await ctx.startWorker({ s3Endpoint: proxiedS3() });
+  try {
+    const file = bytesOf(PART + 4321);
+    const created = await createUpload(ctx.baseUrl, { name: 'wyrm.map', size_bytes: file.length, checksum_sha256: sha256(file), part_size_bytes: PART });
+    const uploadId = created.body.id;
+    for (const n of [1, 2]) expect((await putPart(ctx.baseUrl, uploadId, n, file.subarray((n - 1) * PART, n * PART))).status).toBe(200);
+    // The read-back is the worker's only GetObject (the SDK names the operation in the query).
+    proxy.downOnRequest(/^GET \S*[?&]x-id=GetObject[&\s]/);
+    const answer = completeUpload(ctx.baseUrl, uploadId);
+    await waitUntil('verification to have failed twice', async () => {
+      const description = await ctx.temporal.client.workflow.getHandle(uploadWorkflowId(uploadId)).describe();
+      const pending = description.raw.pendingActivities?.[0];
+      return pending?.activityType?.name === 'verifyObject' && (pending.attempt ?? 0) >= 3;
+    });
+    expect(await ctx.db('asset_versions').where({ object_key: (await ctx.db('upload_sessions').where({ id: uploadId }).first()).object_key })).toHaveLength(0);
+
+    proxy.up();
+    const done = await answer;
+    expect(done.status).toBe(200);
+    expect(done.body.version.checksum_sha256).toBe(sha256(file));
+    expect(await eventsOf(done.body.asset.id)).toEqual(['storage.asset.created', 'storage.version.created']);
+  } finally {
+    proxy.up();
     await worker.stop();
   }
 }, 90_000);

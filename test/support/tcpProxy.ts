@@ -3,7 +3,9 @@ import net from 'node:net';
 /**
  * A loopback TCP proxy standing between a client and a server, to play the server's faults:
  * `stall()` keeps connections open but passes no bytes (a hung server), `down()` resets every
- * connection and refuses new ones (a dead server), `up()` restores normal service.
+ * connection and refuses new ones (a dead server), `downOnRequest(pattern)` goes down when a client
+ * sends a request whose first bytes match (a server that dies at a chosen step), `up()` restores
+ * normal service.
  */
 export interface TcpProxy {
   port: number;
@@ -11,6 +13,7 @@ export interface TcpProxy {
   readonly refused: number;
   stall(): void;
   down(): void;
+  downOnRequest(pattern: RegExp): void;
   up(): void;
   close(): Promise<void>;
 }
@@ -18,6 +21,7 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   let mode: 'up' | 'stall' | 'down' = 'up';
   let refused = 0;
+  let trigger: RegExp | undefined;
   const pairs = new Set<{ client: net.Socket; server: net.Socket }>();
 
   const proxy = net.createServer((client) => {
@@ -33,6 +37,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       from.on('data', (chunk) => {
         if (mode === 'up') to.write(chunk);
       });
+    client.on('data', (chunk: Buffer) => {
+      if (trigger?.test(chunk.toString('latin1', 0, 200))) {
+        trigger = undefined;
+        goDown();
+      }
+    });
     forward(client, server);
     forward(server, client);
     const end = () => {
@@ -43,6 +53,14 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     client.on('close', end).on('error', end);
     server.on('close', end).on('error', end);
   });
+  function goDown() {
+    mode = 'down';
+    for (const { client, server } of pairs) {
+      client.resetAndDestroy();
+      server.destroy();
+    }
+    pairs.clear();
+  }
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const { port } = proxy.address() as net.AddressInfo;
 
@@ -54,15 +72,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     stall: () => {
       mode = 'stall';
     },
-    down: () => {
-      mode = 'down';
-      for (const { client, server } of pairs) {
-        client.resetAndDestroy();
-        server.destroy();
-      }
-      pairs.clear();
+    down: goDown,
+    downOnRequest: (pattern) => {
+      trigger = pattern;
     },
     up: () => {
+      trigger = undefined;
       mode = 'up';
     },
     close: async () => {
