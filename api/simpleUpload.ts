@@ -83,7 +83,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
           contentType: info.mimeType || 'application/octet-stream',
         });
         sessionOpened = true;
-        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize, deps.countBytes);
+        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize, { countBytes: deps.countBytes });
         return { ...staged, filename: info.filename ?? '', mimeType: info.mimeType };
       })();
       staging.catch((err) => {

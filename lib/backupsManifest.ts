@@ -13,12 +13,12 @@
  * copy or restore resumes at the line after the last one it finished.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { metadataColumn } from './catalog/assets';
 import { blobKeyFor, type BackupCounts, type BackupScope } from './catalog/backups';
+import { stageToS3 } from './staging';
 
 export const MANIFEST_FORMAT = 'storage-backup/1';
 
@@ -115,12 +115,10 @@ export async function writeManifest(
 ): Promise<WrittenManifest> {
   return db.transaction(
     async (trx) => {
-      const hash = createHash('sha256');
       const state = { bytes: 0, lines: 0, blobsOffset: -1, assetsOffset: 0, snapshotAt: '' };
       const counts: BackupCounts = { assets: 0, versions: 0, blobs: 0, bytes: 0, version_bytes: 0 };
       const encode = (line: ManifestLine): Buffer => {
         const buf = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
-        hash.update(buf);
         state.bytes += buf.length;
         if (++state.lines % 500 === 0) onProgress(state.lines);
         return buf;
@@ -183,16 +181,10 @@ export async function writeManifest(
         yield encode({ type: 'end', ...counts });
       }
 
-      const upload = new Upload({
-        client: s3,
-        params: { Bucket: target.bucket, Key: target.key, Body: Readable.from(lines()), ContentType: 'application/x-ndjson' },
-        partSize: 8 * 1024 * 1024,
-        queueSize: 2,
-      });
-      await upload.done();
+      const staged = await stageToS3(s3, target.bucket, target.key, Readable.from(lines()), Infinity, { contentType: 'application/x-ndjson' });
       return {
-        sha256: hash.digest('hex'),
-        sizeBytes: state.bytes,
+        sha256: staged.checksumSha256,
+        sizeBytes: staged.sizeBytes,
         blobsOffset: state.blobsOffset,
         assetsOffset: state.assetsOffset,
         snapshotAt: state.snapshotAt,

@@ -20,6 +20,7 @@ const S3_MAX_PARTS = 10_000;
 
 /** The part size that fits `maxSize` in S3's 10,000 parts: S3_PART_SIZE, or whole MiB above it. */
 export function stagingPartSize(maxSize: number): number {
+  if (!Number.isFinite(maxSize)) return S3_PART_SIZE;
   return Math.max(S3_PART_SIZE, Math.ceil(maxSize / S3_MAX_PARTS / MiB) * MiB);
 }
 
@@ -43,10 +44,10 @@ export async function stageToS3(
   key: string,
   source: Readable,
   maxSize: number,
-  countBytes: (n: number) => void = () => {},
+  opts: { countBytes?: (n: number) => void; contentType?: string } = {},
 ): Promise<StagedObject> {
-  const meter = createMeter(maxSize, countBytes);
-  const writer = new ObjectWriter(s3, bucket, key, stagingPartSize(maxSize));
+  const meter = createMeter(maxSize, opts.countBytes);
+  const writer = new ObjectWriter(s3, bucket, key, stagingPartSize(maxSize), opts.contentType);
   let s3ChecksumSha256 = '';
   try {
     await pipeline(source, meter.stream, async (metered: AsyncIterable<Buffer>) => {
@@ -116,6 +117,7 @@ class ObjectWriter {
     private readonly bucket: string,
     private readonly key: string,
     private readonly partSize: number,
+    private readonly contentType?: string,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
@@ -129,7 +131,7 @@ class ObjectWriter {
     if (this.uploadId === undefined && this.pendingBytes < this.partSize) {
       const body = Buffer.concat(this.pending, this.pendingBytes);
       const checksum = sha256(body).toString('base64');
-      await this.s3.send(unsignedPayload(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ChecksumSHA256: checksum })));
+      await this.s3.send(unsignedPayload(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ChecksumSHA256: checksum, ContentType: this.contentType })));
       return checksum;
     }
     if (this.pendingBytes > 0) await this.sendPart(this.pendingBytes);
@@ -155,7 +157,7 @@ class ObjectWriter {
     while (this.inFlight.size >= S3_PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
     this.uploadId ??= (
-      await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, ChecksumAlgorithm: 'SHA256' }))
+      await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, ChecksumAlgorithm: 'SHA256', ContentType: this.contentType }))
     ).UploadId!;
     const buffer = takeBuffer(this.partSize);
     const body = this.takePending(buffer, size);
