@@ -35,7 +35,6 @@ export interface RouteDoc {
 const versionParams = z.object({ id: uuid, versionId: uuid });
 const paged = z.object(pageQuery);
 const binary = z.string().meta({ format: 'binary' });
-const problem = (description: string): Answer => ({ description, schema: r.problem, content: 'application/problem+json' });
 const accepted202: Answer = { description: 'finishing outlasted the wait; follow status_url', schema: r.uploadAccepted };
 const uploadForm = z.object({
   file: binary,
@@ -73,7 +72,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
     body: { schema: uploadForm, content: 'multipart/form-data' },
-    responses: { 201: { description: 'the new asset', schema: r.asset }, 202: accepted202, 413: problem('over STORAGE_MAX_UPLOAD_SIZE'), 415: problem('not multipart'), 422: problem('checksum mismatch') },
+    responses: { 201: { description: 'the new asset', schema: r.asset }, 202: accepted202, 413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'), 415: r.problemAnswer('not multipart'), 422: r.problemAnswer('checksum mismatch') },
   },
   { method: 'get', path: '/api/v2/assets', tag: 'assets', summary: 'List assets', query: assets.listAssetsQuery, responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } } },
   {
@@ -83,7 +82,7 @@ export const ROUTES: RouteDoc[] = [
     summary: 'One asset (ETag for If-Match)',
     params: idParams,
     query: assets.includeDeletedQuery,
-    responses: { 200: { description: 'the asset', schema: r.asset }, 404: problem('unknown or soft-deleted') },
+    responses: { 200: { description: 'the asset', schema: r.asset }, 404: r.problemAnswer('unknown or soft-deleted') },
   },
   {
     method: 'put',
@@ -92,7 +91,7 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Replace the given fields (optional If-Match)',
     params: idParams,
     body: { schema: assets.updateAssetBody },
-    responses: { 200: { description: 'the asset', schema: r.asset }, 412: problem('If-Match is stale') },
+    responses: { 200: { description: 'the asset', schema: r.asset }, 412: r.problemAnswer('If-Match is stale') },
   },
   {
     method: 'delete',
@@ -103,14 +102,14 @@ export const ROUTES: RouteDoc[] = [
     query: assets.deleteAssetQuery,
     responses: { 204: { description: 'deleted' }, 202: { description: 'permanent deletion under way', schema: r.workflowAccepted } },
   },
-  { method: 'post', path: '/api/v2/assets/:id/restore', tag: 'assets', summary: 'Undo a soft delete', params: idParams, responses: { 200: { description: 'the asset', schema: r.asset }, 409: problem('not deleted') } },
+  { method: 'post', path: '/api/v2/assets/:id/restore', tag: 'assets', summary: 'Undo a soft delete', params: idParams, responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted') } },
   {
     method: 'get',
     path: '/api/v2/assets/:id/content',
     tag: 'assets',
     summary: "The current version's bytes (Range, If-None-Match, HEAD)",
     params: idParams,
-    responses: { 200: { description: 'the bytes', content: 'application/octet-stream' }, 206: { description: 'a range', content: 'application/octet-stream' }, 304: { description: 'not modified' }, 416: problem('range past the end') },
+    responses: { 200: { description: 'the bytes', content: 'application/octet-stream' }, 206: { description: 'a range', content: 'application/octet-stream' }, 304: { description: 'not modified' }, 416: r.problemAnswer('range past the end') },
   },
 
   { method: 'get', path: '/api/v2/assets/:id/versions', tag: 'versions', summary: 'Versions, newest first', params: idParams, query: paged, responses: { 200: { description: 'a page', schema: r.pageOf(r.version) } } },
@@ -147,7 +146,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'uploads',
     summary: 'Open a chunked upload session',
     body: { schema: uploads.createUploadBody },
-    responses: { 201: { description: 'the session', schema: r.uploadSession }, 413: problem('size over the limit') },
+    responses: { 201: { description: 'the session', schema: r.uploadSession }, 413: r.problemAnswer('size over the limit') },
   },
   { method: 'get', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Session status, live from its workflow', params: idParams, responses: { 200: { description: 'the session', schema: r.uploadSession } } },
   {
@@ -157,7 +156,7 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Send (or re-send) part n; Content-Length required, X-Checksum-SHA256 optional',
     params: uploads.partParams,
     body: { schema: binary, content: 'application/octet-stream' },
-    responses: { 200: { description: 'stored', schema: r.partStored }, 409: problem('session not open'), 422: problem('part checksum mismatch') },
+    responses: { 200: { description: 'stored', schema: r.partStored }, 409: r.problemAnswer('session not open'), 422: r.problemAnswer('part checksum mismatch') },
   },
   { method: 'post', path: '/api/v2/uploads/:id/parts/:n/url', tag: 'uploads', summary: 'A presigned S3 URL to PUT part n', params: uploads.partParams, responses: { 200: { description: 'the URL', schema: r.presignedPart } } },
   {
@@ -166,7 +165,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'uploads',
     summary: 'Assemble, verify, commit',
     params: idParams,
-    responses: { 200: { description: 'done', schema: r.completedUpload }, 202: accepted202, 409: problem('parts missing (missing_parts) or session not open'), 422: problem('checksum mismatch') },
+    responses: { 200: { description: 'done', schema: r.completedUpload }, 202: accepted202, 409: r.problemAnswer('parts missing (missing_parts) or session not open'), 422: r.problemAnswer('checksum mismatch') },
   },
   { method: 'delete', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Abort', params: idParams, responses: { 204: { description: 'aborted' } } },
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { RouteDoc } from '../openapi';
 import { idParams, pageQuery, uuid } from './common';
-import { pageOf, problem as problemAnswer } from './responses';
+import { pageOf, problemAnswer as problem } from './responses';
 
 const assetIdList = z
   .array(uuid)
@@ -97,8 +97,6 @@ export const restoreAnswer = z
     error: z.string().nullable(),
   })
   .strict();
-
-const problem = (description: string) => ({ description, schema: problemAnswer, content: 'application/problem+json' });
 
 export const BACKUP_ROUTES: RouteDoc[] = [
   {

@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import type { RouteDoc } from '../openapi';
 import { idParams, pageQuery, tagList, uuid } from './common';
-import { pageOf, problem as problemAnswer } from './responses';
-
-const problem = (description: string) => ({ description, schema: problemAnswer, content: 'application/problem+json' });
+import { pageOf, problemAnswer as problem } from './responses';
 
 const required = (otherwise: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : otherwise);
 

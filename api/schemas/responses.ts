@@ -20,6 +20,9 @@ export const problem = z
   })
   .catchall(z.unknown());
 
+/** A route's problem+json answer, as the route tables document it. */
+export const problemAnswer = (description: string) => ({ description, schema: problem, content: 'application/problem+json' });
+
 export const asset = z
   .object({
     id,
