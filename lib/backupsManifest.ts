@@ -16,8 +16,10 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import { metadataColumn } from './catalog/assets';
+import { metadataColumn, type AssetRow } from './catalog/assets';
 import { blobKeyFor, type BackupCounts, type BackupScope } from './catalog/backups';
+import type { VersionRow } from './catalog/versions';
+import type { DatesAsText } from './jsonDates';
 import { stageToS3 } from './staging';
 
 export const MANIFEST_FORMAT = 'storage-backup/1';
@@ -30,37 +32,9 @@ export interface HeaderLine {
   scope: BackupScope;
 }
 
-export interface AssetLine {
-  type: 'asset';
-  id: string;
-  name: string;
-  content_type: string;
-  size_bytes: number;
-  checksum_sha256: string | null;
-  current_version_id: string | null;
-  version_count: number;
-  last_version_number: number;
-  tags: string[];
-  metadata: Record<string, string>;
-  is_deleted: boolean;
-  deleted_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
+export type AssetLine = { type: 'asset' } & DatesAsText<Omit<AssetRow, 'revision'>>;
 
-export interface VersionLine {
-  type: 'version';
-  id: string;
-  asset_id: string;
-  version_number: number;
-  object_key: string;
-  size_bytes: number;
-  content_type: string;
-  checksum_sha256: string;
-  upload_id: string | null;
-  created_at: string;
-  superseded_at: string | null;
-}
+export type VersionLine = { type: 'version' } & DatesAsText<VersionRow>;
 
 export interface BlobLine {
   type: 'blob';

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, PreconditionFailedError } from '../errors';
 import { recordEvent } from '../outbox';
 import { UUID_PATTERN } from '../ids';
+import type { DatesAsText } from '../jsonDates';
 import { decodeCursor, pageOf, type Page } from '../pagination';
 
 export interface AssetRow {
@@ -22,21 +23,7 @@ export interface AssetRow {
   updated_at: Date;
 }
 
-export interface AssetJson {
-  id: string;
-  name: string;
-  content_type: string;
-  size_bytes: number;
-  checksum_sha256: string | null;
-  current_version_id: string | null;
-  version_count: number;
-  metadata: Record<string, string>;
-  tags: string[];
-  is_deleted: boolean;
-  deleted_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
+export type AssetJson = DatesAsText<Omit<AssetRow, 'revision' | 'last_version_number'>>;
 
 export function toAssetJson(row: AssetRow): AssetJson {
   return {
