@@ -1,4 +1,4 @@
-import { CompleteMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRow, versionsBeyond } from '../lib/catalog/versions';
@@ -56,7 +56,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       }
       const missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
       if (missing.length) {
-        throw ApplicationFailure.create({ type: UploadFailure.missingParts, message: `parts missing: ${missing.join(', ')}`, nonRetryable: true });
+        throw ApplicationFailure.nonRetryable(`parts missing: ${missing.join(', ')}`, UploadFailure.missingParts);
       }
       await s3.send(
         new CompleteMultipartUploadCommand({
@@ -87,27 +87,22 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       declaredChecksumSha256?: string;
     }): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
       if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
-        throw ApplicationFailure.create({
-          type: UploadFailure.checksumMismatch,
-          message: `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
-          nonRetryable: true,
-        });
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
+          UploadFailure.checksumMismatch,
+        );
       }
-      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: req.objectKey, ChecksumMode: 'ENABLED' }));
-      if (!head.ChecksumSHA256) return null;
-      if (head.ContentLength !== req.sizeBytes) {
-        throw ApplicationFailure.create({
-          type: UploadFailure.sizeMismatch,
-          message: `size mismatch: ${head.ContentLength} bytes stored, ${req.sizeBytes} staged`,
-          nonRetryable: true,
-        });
+      const head = await headObject(s3, { bucket, key: req.objectKey });
+      if (!head) throw new Error(`the staged object ${req.objectKey} is not in the store`);
+      if (!head.checksumSha256) return null;
+      if (head.sizeBytes !== req.sizeBytes) {
+        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${req.sizeBytes} staged`, UploadFailure.sizeMismatch);
       }
-      if (head.ChecksumSHA256 !== req.s3ChecksumSha256) {
-        throw ApplicationFailure.create({
-          type: UploadFailure.checksumMismatch,
-          message: `checksum mismatch: the store reports ${head.ChecksumSHA256} for the staged object, ${req.s3ChecksumSha256} was staged`,
-          nonRetryable: true,
-        });
+      if (head.checksumSha256 !== req.s3ChecksumSha256) {
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the store reports ${head.checksumSha256} for the staged object, ${req.s3ChecksumSha256} was staged`,
+          UploadFailure.checksumMismatch,
+        );
       }
       return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
     },
@@ -129,18 +124,10 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
         { signal: ctx.cancellationSignal, onBytes: (bytesRead) => ctx.heartbeat({ bytesRead }) },
       );
       if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
-        throw ApplicationFailure.create({
-          type: UploadFailure.sizeMismatch,
-          message: `size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`,
-          nonRetryable: true,
-        });
+        throw ApplicationFailure.nonRetryable(`size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`, UploadFailure.sizeMismatch);
       }
       if (req.expectedChecksumSha256 !== undefined && checksumSha256 !== req.expectedChecksumSha256) {
-        throw ApplicationFailure.create({
-          type: UploadFailure.checksumMismatch,
-          message: `checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`,
-          nonRetryable: true,
-        });
+        throw ApplicationFailure.nonRetryable(`checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`, UploadFailure.checksumMismatch);
       }
       return { sizeBytes, checksumSha256 };
     },
@@ -149,7 +136,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       try {
         return await commitUploadedVersion(db, uploadId, verified, config.versions.max);
       } catch (err) {
-        if (err instanceof AssetGoneError) throw ApplicationFailure.create({ type: UploadFailure.assetGone, message: err.message, nonRetryable: true });
+        if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
         throw err;
       }
     },

@@ -39,6 +39,8 @@ export interface ObjectRef {
 export interface HeadResult {
   sizeBytes: number;
   metadata: Record<string, string>;
+  /** The SHA-256 checksum the store recorded, when the object was written with one (base64; `-N` when composite). */
+  checksumSha256?: string;
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -48,8 +50,8 @@ export function isNotFound(err: unknown): boolean {
 
 export async function headObject(s3: S3Client, ref: ObjectRef, signal?: AbortSignal): Promise<HeadResult | undefined> {
   try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: signal });
-    return { sizeBytes: head.ContentLength ?? 0, metadata: head.Metadata ?? {} };
+    const head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ChecksumMode: 'ENABLED' }), { abortSignal: signal });
+    return { sizeBytes: head.ContentLength ?? 0, metadata: head.Metadata ?? {}, checksumSha256: head.ChecksumSHA256 };
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
