@@ -2,7 +2,7 @@ import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/cl
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRow, versionsBeyond } from '../lib/catalog/versions';
-import { AssetGoneError, commitUploadedVersion, getUploadSession, insertUploadSession } from '../lib/catalog/uploads';
+import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../lib/catalog/uploads';
 import { abortMultipartUpload, listStoredParts, openMultipartUpload, partsToResend } from '../lib/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject } from '../lib/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../workflows/definitions';
@@ -11,16 +11,12 @@ import type { ActivityDeps } from './deps';
 export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
 
-  async function session(uploadId: string) {
-    return getUploadSession(db, uploadId);
-  }
-
   return {
     /** Writes the session row and, for a chunked upload, opens its S3 multipart upload. */
     async openUpload(input: UploadInput): Promise<void> {
       await insertUploadSession(db, input);
       if (input.kind !== 'chunked') return;
-      const row = await session(input.uploadId);
+      const row = await getUploadSession(db, input.uploadId);
       if (row.s3_upload_id) return;
       const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
       await db('upload_sessions').where({ id: input.uploadId }).update({ s3_upload_id: s3UploadId });
@@ -28,7 +24,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
 
     /** Parts that are absent or of the wrong size, read from S3 itself (parts sent by presigned URL never pass the API). */
     async checkParts(uploadId: string): Promise<{ missing: number[] }> {
-      const row = await session(uploadId);
+      const row = await getUploadSession(db, uploadId);
       const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
       return { missing: partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!) };
     },
@@ -46,7 +42,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
 
     /** Completes the multipart upload; a repeat after success finds the object already assembled. */
     async assembleParts(uploadId: string): Promise<void> {
-      const row = await session(uploadId);
+      const row = await getUploadSession(db, uploadId);
       let parts;
       try {
         parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
@@ -157,7 +153,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
      * id the client never saw unless it was told 202, leaves no row unless it failed after complete.
      */
     async discardUpload({ uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null }) {
-      const row = await session(uploadId).catch(() => undefined);
+      const row = await findUploadSession(db, uploadId);
       if (!row || row.status === 'completed') return;
       if (row.s3_upload_id) await abortMultipartUpload(s3, bucket, row.object_key, row.s3_upload_id);
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: row.object_key }));
