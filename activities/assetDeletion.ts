@@ -1,5 +1,6 @@
-import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { assetKeyPrefix } from '../lib/keys';
+import { deleteKeys } from '../lib/objects';
 import { recordEvent } from '../lib/outbox';
 import type { ActivityDeps } from './deps';
 
@@ -27,8 +28,8 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
     /** Deletes one batch of the asset's objects (versions and anything staged); S3's listing is the truth. */
     async deleteAssetObjects(assetId: string): Promise<{ deleted: number; more: boolean }> {
       const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: assetKeyPrefix(assetId), MaxKeys: BATCH }));
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length) await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+      const keys = (page.Contents ?? []).map((o) => o.Key!);
+      await deleteKeys(s3, bucket, keys);
       return { deleted: keys.length, more: Boolean(page.IsTruncated) };
     },
 

@@ -22,7 +22,8 @@ import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLi
 import { registerManifest } from '../lib/backupsRetention';
 import { recordEvent } from '../lib/outbox';
 import { BackupFailure, type BackupTuning } from '../workflows/backupDefinitions';
-import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, mapLimit, permanent } from './backupCommon';
+import { mapLimit } from '../lib/concurrency';
+import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './backupCommon';
 import { createRestoreActivities } from './backupRestore';
 import { createRetentionActivities } from './backupRetention';
 import type { ActivityDeps } from './deps';

@@ -1,7 +1,8 @@
-import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { mapLimit } from '../lib/concurrency';
 import { NotFoundError } from '../lib/errors';
+import { deleteKeys } from '../lib/objects';
 import {
   beginRun,
   commitWorkflowBatch,
@@ -41,24 +42,10 @@ function permanent<T>(work: () => Promise<T>): Promise<T> {
 export function createLifecycleActivities({ config, db, s3, logger }: ActivityDeps) {
   const bucket = config.s3.bucket;
 
-  async function deleteChunk(keys: string[]): Promise<void> {
-    const answer = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
-    // Deleting a key that is already gone succeeds in S3; any error here is a real one, and the batch is retried.
-    if (answer.Errors?.length) {
-      const first = answer.Errors[0];
-      throw new Error(`S3 could not delete ${answer.Errors.length} object(s), e.g. ${first.Key}: ${first.Code} ${first.Message}`);
-    }
-  }
-
   async function deleteObjects(keys: string[]): Promise<void> {
     const chunks: string[][] = [];
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) chunks.push(keys.slice(i, i + DELETE_CHUNK));
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(DELETES_IN_FLIGHT, chunks.length) }, async () => {
-        while (next < chunks.length) await deleteChunk(chunks[next++]);
-      }),
-    );
+    await mapLimit(chunks, DELETES_IN_FLIGHT, (chunk) => deleteKeys(s3, bucket, chunk));
   }
 
   /** Runs batches until the phase ends or the time budget is spent, heartbeating after each one. */

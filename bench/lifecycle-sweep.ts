@@ -28,6 +28,7 @@ import { createLogger } from '../lib/logger';
 import { createS3Client, ensureBucket } from '../lib/objectStore';
 import { createTemporalClient, ensureSearchAttributes } from '../lib/temporal';
 import { createStorageWorker } from '../worker/createWorker';
+import { mapLimit } from '../lib/concurrency';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -43,15 +44,6 @@ const BODY = Buffer.from('0123456789abcdef');
 const say = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 const perSecond = (n: number, ms: number) => Math.round((n / ms) * 1000);
-
-async function inParallel<T>(items: T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]);
-    }),
-  );
-}
 
 async function main() {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -110,7 +102,7 @@ async function main() {
     say(`${keys.length} version rows in ${seconds(Date.now() - t)} s; putting their objects`);
     t = Date.now();
     let put = 0;
-    await inParallel(keys, 32, async (key) => {
+    await mapLimit(keys, 32, async (key) => {
       await s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: key, Body: BODY }));
       if (++put % 10_000 === 0) say(`${put} objects`);
     });

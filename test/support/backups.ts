@@ -13,6 +13,7 @@ import { objectKeyFor } from '../../lib/keys';
 import { sha256 } from './assets';
 import type { TestContext } from './context';
 import { call } from './http';
+import { mapLimit } from '../../lib/concurrency';
 
 export function backupClientOf(ctx: TestContext): BackupClient {
   return { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db, retentionDays: ctx.config.backups.retentionDays };
@@ -103,17 +104,8 @@ export async function seedCatalog(ctx: TestContext, count: number, opts: { versi
     await trx.batchInsert('asset_versions', versions, 500);
     await trx.batchInsert('asset_metadata', metadata, 500);
   });
-  await inParallel(objects, 16, (o) => ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: o.key, Body: o.body })));
+  await mapLimit(objects, 16, (o) => ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: o.key, Body: o.body })));
   return seeded;
-}
-
-export async function inParallel<T>(items: T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]);
-    }),
-  );
 }
 
 export async function keysOf(ctx: TestContext, bucket: string, prefix = ''): Promise<string[]> {

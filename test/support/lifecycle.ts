@@ -11,6 +11,7 @@ import { getRun, type LifecycleRunRow } from '../../lib/lifecycle';
 import { startLifecycleRun, type StartRunOptions } from '../../lib/lifecycleClient';
 import type { TestContext } from './context';
 import { objectKeys } from './catalog';
+import { mapLimit } from '../../lib/concurrency';
 
 const DAY_MS = 86_400_000;
 export const daysAgo = (days: number, from = Date.now()) => new Date(from - days * DAY_MS);
@@ -37,16 +38,6 @@ export interface SeededAsset {
   id: string;
   name: string;
   versions: SeededVersion[];
-}
-
-/** Runs `work` over `items`, `width` at a time. */
-async function inParallel<T>(items: T[], width: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]);
-    }),
-  );
 }
 
 /**
@@ -104,7 +95,7 @@ export async function seedAssets(ctx: TestContext, specs: AssetSpec[], opts: { o
     await trx.batchInsert('assets', assets, 1000);
     await trx.batchInsert('asset_versions', versions, 1000);
   });
-  await inParallel(objects, 16, (o) => ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: o.key, Body: o.body })));
+  await mapLimit(objects, 16, (o) => ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: o.key, Body: o.body })));
   return seeded;
 }
 
