@@ -63,11 +63,11 @@ export function partsToResend(parts: StoredPart[], size: number, partSize: numbe
  * Opens a multipart upload for `key`, or finds the one an earlier attempt opened: a retried
  * activity must not leave a second, orphaned multipart upload behind.
  */
-export async function openMultipartUpload(s3: S3Client, bucket: string, key: string, contentType: string): Promise<string> {
+export async function openMultipartUpload(s3: S3Client, bucket: string, key: string, contentType: string, metadata?: Record<string, string>): Promise<string> {
   const existing = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
   const found = existing.Uploads?.find((u) => u.Key === key);
   if (found?.UploadId) return found.UploadId;
-  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
+  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType, Metadata: metadata }));
   return created.UploadId!;
 }
 

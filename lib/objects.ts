@@ -6,17 +6,15 @@
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { latestParts, listStoredParts } from './multipart';
+import { expectedPartSize, latestParts, listStoredParts, openMultipartUpload } from './multipart';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -96,8 +94,8 @@ export async function copyObject(
   if (!(await headObject(s3, from, opts.signal))) {
     throw Object.assign(new Error(`copy source ${from.bucket}/${from.key} does not exist`), { name: 'NoSuchKey' });
   }
-  const uploadId = await openMultipartUploadWithMetadata(s3, to, contentType, opts.metadata);
-  const sizeOf = (n: number) => (n < partCount ? partSize : opts.sizeBytes - partSize * (partCount - 1));
+  const uploadId = await openMultipartUpload(s3, to.bucket, to.key, contentType, opts.metadata);
+  const sizeOf = (n: number) => expectedPartSize(opts.sizeBytes, partSize, partCount, n);
   const done = new Map(latestParts(await listStoredParts(s3, to.bucket, to.key, uploadId)).filter((p) => p.sizeBytes === sizeOf(p.partNumber)).map((p) => [p.partNumber, p.etag]));
   for (let n = 1; n <= partCount; n++) {
     if (!done.has(n)) {
@@ -126,16 +124,6 @@ export async function copyObject(
     }),
     { abortSignal: opts.signal },
   );
-}
-
-async function openMultipartUploadWithMetadata(s3: S3Client, to: ObjectRef, contentType: string, metadata: Record<string, string>): Promise<string> {
-  // As lib/multipart's openMultipartUpload: the upload a killed attempt opened is found again, so no
-  // second one is left behind; a new one carries the metadata.
-  const existing = await s3.send(new ListMultipartUploadsCommand({ Bucket: to.bucket, Prefix: to.key }));
-  const found = existing.Uploads?.find((u) => u.Key === to.key);
-  if (found?.UploadId) return found.UploadId;
-  const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ContentType: contentType, Metadata: metadata }));
-  return created.UploadId!;
 }
 
 const PROGRESS_EVERY_BYTES = 16 * MiB;
