@@ -7,15 +7,14 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
-  uuid4,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { SearchAttributePair } from '@temporalio/common';
 import type { BackupActivities } from '../activities/backups';
 import type { BackupProgress } from '../lib/catalog/backups';
 import { BackupFailure, backupStatusQuery, type BackupInput, type BackupResult, type BackupState } from './backupDefinitions';
 import { backupRetentionWorkflow } from './backupRetention';
+import { storageOperation, uuidv7Now } from './runHelpers';
 
 const DEFAULT_HISTORY_LIMIT = 2000;
 
@@ -30,16 +29,6 @@ const catalog = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 minu
 // The manifest and the copy steps stream; the heartbeat tells a stuck step from a slow one. A copy
 // step returns after ~10 s, but one large object may take its time (it heartbeats meanwhile).
 const steps = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });
-
-// The keys of lib/temporal.ts, spelled out: that module is not workflow code.
-export const storageOperation = (value: string): SearchAttributePair => ({ key: { name: 'StorageOperation', type: 'KEYWORD' }, value });
-
-/** A UUID v7 from the workflow's deterministic clock and random source. */
-export function uuidv7Now(): string {
-  const hex = Date.now().toString(16).padStart(12, '0') + uuid4().replace(/-/g, '').slice(12);
-  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
 
 export function messageOf(err: unknown): string {
   if (isCancellation(err)) return 'cancelled';

@@ -8,15 +8,14 @@ import {
   isCancellation,
   log,
   proxyActivities,
-  uuid4,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { SearchAttributePair } from '@temporalio/common';
 import type { LifecycleActivities } from '../activities/lifecycle';
 import type { UploadActivities } from '../activities/uploads';
 import { deleteAssetWorkflow } from './deleteAsset';
 import { abortSignal } from './definitions';
+import { assetIdAttribute, storageOperation, uuidv7Now } from './runHelpers';
 
 export interface LifecycleSweepInput {
   /** The run (its row exists). Absent when the schedule starts the sweep: it then makes the run. */
@@ -44,17 +43,6 @@ const catalog = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '2 m
 const steps = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry });
 const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumInterval: '30s' } });
 
-// The keys of lib/temporal.ts, spelled out: that module is not workflow code.
-const storageOperation = (value: string): SearchAttributePair => ({ key: { name: 'StorageOperation', type: 'KEYWORD' }, value });
-const assetIdAttribute = (value: string): SearchAttributePair => ({ key: { name: 'AssetId', type: 'KEYWORD' }, value });
-
-/** A UUID v7 from the workflow's deterministic clock and random source (run ids sort by time). */
-function runIdNow(): string {
-  const hex = Date.now().toString(16).padStart(12, '0') + uuid4().replace(/-/g, '').slice(12);
-  const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
 /**
  * Applies the lifecycle policies and the global retention settings: old upload sessions aborted
  * (through their own workflows), old soft-deleted assets purged (deleteAssetWorkflow, as children),
@@ -64,7 +52,7 @@ function runIdNow(): string {
 export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): Promise<LifecycleSweepResult> {
   if (!input.runId) {
     // Started by the schedule: make the run, then sweep as lifecycle-{run_id} like every other run.
-    const runId = runIdNow();
+    const runId = uuidv7Now();
     await catalog.createScheduledRun(runId);
     return executeChild(lifecycleSweepWorkflow, {
       workflowId: `lifecycle-${runId}`,
