@@ -6,7 +6,7 @@ import { z } from 'zod';
 import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
-import { idParams, pageQuery, uuid } from './schemas/common';
+import { idParams, pageQuery, versionParams } from './schemas/common';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';
@@ -32,7 +32,6 @@ export interface RouteDoc {
   responses: Record<number, Answer>;
 }
 
-const versionParams = z.object({ id: uuid, versionId: uuid });
 const paged = z.object(pageQuery);
 const binary = z.string().meta({ format: 'binary' });
 const accepted202: Answer = { description: 'finishing outlasted the wait; follow status_url', schema: r.uploadAccepted };

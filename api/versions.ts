@@ -7,13 +7,11 @@ import { objectKeyFor } from '../lib/keys';
 import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads';
 import type { AppDeps } from './app';
 import { sendContent, storedContentOf } from './download';
-import { pageQuery, parse, uuid } from './schemas/common';
+import { idParams, pageQuery, parse, versionParams } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
 import { workflowClientOf } from './workflowClient';
 import { z } from 'zod';
 
-const versionParams = z.object({ id: uuid, versionId: uuid });
-const assetParams = z.object({ id: uuid });
 const listVersionsQuery = z.object(pageQuery).strict();
 
 export function versionsRouter(deps: AppDeps): Router {
@@ -36,13 +34,13 @@ export function versionsRouter(deps: AppDeps): Router {
   }
 
   router.get('/api/v2/assets/:id/versions', async (req, res) => {
-    const { id } = parse(assetParams, req.params, 'path');
+    const { id } = parse(idParams, req.params, 'path');
     await getAsset(deps.db, id);
     res.json(await listVersions(deps.db, id, parse(listVersionsQuery, req.query, 'query')));
   });
 
   router.post('/api/v2/assets/:id/versions', async (req, res) => {
-    const { id } = parse(assetParams, req.params, 'path');
+    const { id } = parse(idParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset));
   });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ValidationError } from '../../lib/errors';
+import { UUID_PATTERN } from '../../lib/ids';
 
-export const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a UUID');
+export const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID');
 export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256 (64 characters)');
 
 /** Names are stored as given and never used as a path; control characters and very long names are refused. */
@@ -41,3 +42,4 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
 }
 
 export const idParams = z.object({ id: uuid });
+export const versionParams = z.object({ id: uuid, versionId: uuid });
