@@ -5,9 +5,10 @@ import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
 import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
 import { idParams, parse } from './schemas/common';
+import { workflowClientOf } from './workflowClient';
 
 export function backupClientOf(deps: AppDeps): BackupClient {
-  return { client: deps.temporal.client, taskQueue: deps.config.temporal.taskQueue, db: deps.db, retentionDays: deps.config.backups.retentionDays };
+  return { ...workflowClientOf(deps), retentionDays: deps.config.backups.retentionDays };
 }
 
 /** Backups (take one, list, read with live progress), restores of a backup (start, list, read). */
@@ -28,24 +29,24 @@ export function backupsRouter(deps: AppDeps): Router {
 
   router.get('/api/v2/backups/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    res.json(await readBackup(bc, id.toLowerCase()));
+    res.json(await readBackup(bc, id));
   });
 
   router.post('/api/v2/backups/:id/restore', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(restoreBody, req.body ?? {}, 'body');
-    const row = await startRestore(bc, id.toLowerCase(), { mode: body.mode, assetIds: body.asset_ids });
+    const row = await startRestore(bc, id, { mode: body.mode, assetIds: body.asset_ids });
     res.status(202).setHeader('Location', `/api/v2/restores/${row.id}`).json(toRestoreJson(row, []));
   });
 
   router.get('/api/v2/restores', async (req, res) => {
     const q = parse(listRestoresQuery, req.query, 'query');
-    res.json(await listJobs(deps.db, 'restore', { ...q, backup_id: q.backup_id?.toLowerCase() }, (row) => toRestoreJson(row)));
+    res.json(await listJobs(deps.db, 'restore', q, (row) => toRestoreJson(row)));
   });
 
   router.get('/api/v2/restores/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    res.json(await readRestore(bc, id.toLowerCase()));
+    res.json(await readRestore(bc, id));
   });
 
   return router;

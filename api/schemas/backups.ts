@@ -7,8 +7,7 @@ const assetIdList = z
   .array(uuid)
   .min(1, 'give at least one asset id, or leave asset_ids out for every asset')
   .max(1000, 'at most 1000 asset ids')
-  .refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, 'asset ids must not repeat')
-  .transform((ids) => ids.map((id) => id.toLowerCase()));
+  .refine((ids) => new Set(ids).size === ids.length, 'asset ids must not repeat');
 
 /** POST /backups: every field optional; no body at all is a backup of every asset's current version. */
 export const createBackupBody = z

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ValidationError } from '../../lib/errors';
 import { UUID_PATTERN } from '../../lib/ids';
 
-export const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID');
+// Lowercased: ids name workflows (`backup-{id}`, `upload-{id}`), and those names are case-sensitive.
+export const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID').toLowerCase();
 export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256 (64 characters)');
 
 /** Names are stored as given and never used as a path; control characters and very long names are refused. */
