@@ -27,9 +27,10 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       next(err);
       return;
     }
+    // A body refused before it was all read (too large, or a part refused before its bytes) is not
+    // drained: the connection closes instead.
+    if (!req.complete) res.setHeader('Connection', 'close');
     if (err instanceof HttpError) {
-      // The rest of an oversized body is never read: close the connection rather than drain it.
-      if (err.status === 413) res.setHeader('Connection', 'close');
       if (err.status === 416 && 'sizeBytes' in err) res.setHeader('Content-Range', `bytes */${(err as { sizeBytes: number }).sizeBytes}`);
       sendProblem(res, err.status, err.title, err.message, err.extra);
       return;
