@@ -28,8 +28,8 @@ export interface AppDeps {
 }
 
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
-export function buildApp(input: Omit<AppDeps, 'metrics'> & { metrics?: Metrics }): Express {
-  const deps: AppDeps = { ...input, metrics: input.metrics ?? createMetrics(input.db) };
+export function buildApp(input: Omit<AppDeps, 'metrics'>): Express {
+  const deps: AppDeps = { ...input, metrics: createMetrics(input.db) };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -5,7 +5,6 @@ import { jsonBody } from './jsonBody';
 import { idParams, parse } from './schemas/common';
 import { listPoliciesQuery, policyBody } from './schemas/policies';
 
-/** A body the JSON parser passed over (another Content-Type) would otherwise read as an empty one; no body at all passes. */
 /** Lifecycle policies: CRUD; deleting is a soft delete that frees the name. */
 export function policiesRouter(deps: AppDeps): Router {
   const router = Router();

@@ -129,10 +129,8 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
     return { ...outcome, uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.
-    if (sessionOpened || staging) {
-      await staging?.catch(() => {});
-      if (sessionOpened) await abortUploadSession(deps.uploads, uploadId, ABORT_WAIT_MS).catch(() => {});
-    }
+    await staging?.catch(() => {});
+    if (sessionOpened) await abortUploadSession(deps.uploads, uploadId, ABORT_WAIT_MS).catch(() => {});
     throw err;
   }
 }

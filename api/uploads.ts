@@ -101,7 +101,6 @@ export function uploadsRouter(deps: AppDeps): Router {
 
   router.delete('/api/v2/uploads/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await getUploadSession(deps.db, id);
     await abortUploadSession(uploads, id, waitMs);
     res.status(204).end();
   });
