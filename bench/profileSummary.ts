@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { ROOT } from '../scripts/stack';
 
 interface CallFrame {
   functionName: string;
@@ -25,8 +26,6 @@ interface CpuProfile {
   startTime: number;
   endTime: number;
 }
-
-const ROOT = path.resolve(__dirname, '..');
 
 function where(url: string): string {
   if (!url) return '(native)';

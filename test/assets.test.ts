@@ -1,5 +1,5 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { bytesOf, download, postForm, sha256, uploadAsset } from './support/assets';
+import { objectKeys } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { startTcpProxy } from './support/tcpProxy';
@@ -15,11 +15,6 @@ afterAll(async () => {
   await ctx?.stop();
 });
 
-async function objectKeys(prefix = 'assets/'): Promise<string[]> {
-  const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: prefix }));
-  return (page.Contents ?? []).map((o) => o.Key!);
-}
-
 /** What a rejected upload must leave unchanged: rows of every kind and objects in the bucket. */
 async function footprint() {
   const count = async (table: string) => Number((await ctx.db(table).count({ n: '*' }))[0].n);
@@ -28,7 +23,7 @@ async function footprint() {
     versions: await count('asset_versions'),
     sessions: await count('upload_sessions'),
     events: await count('outbox_events'),
-    objects: (await objectKeys()).length,
+    objects: (await objectKeys(ctx, 'assets/')).length,
   };
 }
 
@@ -68,7 +63,7 @@ describe('simple upload', () => {
     expect(sha256(got.body)).toBe(sha256(file));
     expect(got.headers.get('etag')).toBe(`"${sha256(file)}"`);
     expect(got.headers.get('content-type')).toBe('image/png');
-    expect(await objectKeys(`assets/${res.body.id}/`)).toHaveLength(1);
+    expect(await objectKeys(ctx, `assets/${res.body.id}/`)).toHaveLength(1);
     // The session of a finished upload reads as completed, with the asset it made.
     const session = await ctx.db('upload_sessions').where({ result_asset_id: res.body.id }).first();
     expect(session.status).toBe('completed');
@@ -108,7 +103,7 @@ describe('simple upload', () => {
       const res = await uploadAsset(ctx.baseUrl, bytesOf(5), { name });
       expect(res.status).toBe(201);
       expect(res.body.name).toBe(name);
-      expect(await objectKeys(`assets/${res.body.id}/`)).toEqual([expect.stringMatching(new RegExp(`^assets/${res.body.id}/[0-9a-f-]{36}$`))]);
+      expect(await objectKeys(ctx, `assets/${res.body.id}/`)).toEqual([expect.stringMatching(new RegExp(`^assets/${res.body.id}/[0-9a-f-]{36}$`))]);
     }
   });
 

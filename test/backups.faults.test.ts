@@ -10,10 +10,10 @@ import { blobKeyFor } from '../lib/catalog/backups';
 import { uuidv7 } from '../lib/ids';
 import type { backupRetentionWorkflow } from '../workflows/backupRetention';
 import { ensureBackupSchedule, ensureSchedules } from '../worker/schedules';
+import { sha256 } from './support/assets';
 import {
   backupClientOf,
   blobKeys,
-  keysOf,
   manifestLines,
   objectBytes,
   resetAll,
@@ -21,8 +21,8 @@ import {
   runRestore,
   seedCatalog,
   settled,
-  sha256Of,
 } from './support/backups';
+import { keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
@@ -95,9 +95,9 @@ describe('a worker killed', () => {
       expect(blobs).toHaveLength(30);
       expect(new Set(blobs).size).toBe(30);
       expect(new Set(lines.filter((l) => l.type === 'asset').map((l) => l.id)).size).toBe(30);
-      expect(sha256Of(await objectBytes(ctx, ctx.config.s3.backupBucket, done.manifest_key!))).toBe(done.manifest_sha256);
+      expect(sha256(await objectBytes(ctx, ctx.config.s3.backupBucket, done.manifest_key!))).toBe(done.manifest_sha256);
       expect(await blobKeys(ctx)).toEqual(seeded.map((a) => blobKeyFor(a.versions[0].sha256)).sort());
-      for (const key of await blobKeys(ctx)) expect(sha256Of(await objectBytes(ctx, ctx.config.s3.backupBucket, key))).toBe(key.split('/').pop());
+      for (const key of await blobKeys(ctx)) expect(sha256(await objectBytes(ctx, ctx.config.s3.backupBucket, key))).toBe(key.split('/').pop());
       expect(await ctx.db('outbox_events').where({ subject: row.id }).pluck('type')).toEqual(['storage.backup.completed']);
     } finally {
       await doomed.kill();
@@ -143,7 +143,7 @@ describe('a worker killed', () => {
       for (const a of seeded) {
         const version = await ctx.db('asset_versions').where({ asset_id: a.id }).first();
         expect(version).toMatchObject({ id: a.versions[0].id, checksum_sha256: a.versions[0].sha256, version_number: 1 });
-        expect(sha256Of(await objectBytes(ctx, ctx.config.s3.bucket, a.versions[0].objectKey))).toBe(a.versions[0].sha256);
+        expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, a.versions[0].objectKey))).toBe(a.versions[0].sha256);
         expect(await ctx.db('outbox_events').where({ subject: a.id }).orderBy('sequence').pluck('type')).toEqual(['storage.asset.created', 'storage.version.created']);
       }
       expect(await ctx.db('restore_items').where({ restore_id: row.id }).count({ n: '*' })).toEqual([{ n: 24 }]);

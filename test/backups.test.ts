@@ -16,7 +16,6 @@ import {
   backupClientOf,
   blobKeys,
   comparable,
-  keysOf,
   manifestLines,
   objectBytes,
   resetAll,
@@ -27,6 +26,7 @@ import {
   viewAsset,
   type AssetView,
 } from './support/backups';
+import { keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { WORKFLOW_BUNDLE } from './support/testStack';

@@ -1,6 +1,7 @@
 import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
+import { objectKeys } from './support/catalog';
 import {
   PART,
   abortUpload,
@@ -8,7 +9,6 @@ import {
   createUpload,
   expectProblem,
   getUpload,
-  objectKeys,
   openMultipartKeys,
   partOf,
   partUrl,
@@ -31,7 +31,7 @@ const SIZE = 2 * PART + 123_457;
 const LAST = SIZE - 2 * PART;
 
 function keys(prefix: string) {
-  return objectKeys(ctx.s3, ctx.config.s3.bucket, prefix);
+  return objectKeys(ctx, prefix);
 }
 
 /** A name no other request uses, so "no session was opened" can be checked by name. */

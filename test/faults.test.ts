@@ -2,11 +2,11 @@
  * The reason uploads run on Temporal: a worker killed mid-upload, S3 going away during verification,
  * the API restarting in the middle of a chunked session. Each ends with one correct version.
  */
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { uploadWorkflowId } from '../lib/catalog/uploads';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
+import { objectKeys } from './support/catalog';
 import { PART, completeUpload, createUpload, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
@@ -29,11 +29,6 @@ afterAll(async () => {
 afterEach(() => proxy.up());
 
 const proxiedS3 = () => `http://127.0.0.1:${proxy.port}`;
-
-async function objectsOf(assetId: string): Promise<string[]> {
-  const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: `assets/${assetId}/` }));
-  return (page.Contents ?? []).map((o) => o.Key!);
-}
 
 async function eventsOf(assetId: string): Promise<string[]> {
   return ctx.db('outbox_events').where({ subject: assetId }).orderBy('sequence').pluck('type');
@@ -66,7 +61,7 @@ it('a worker killed after complete was accepted and before the commit: a new wor
 
     const versions = await ctx.db('asset_versions').where({ asset_id: assetId });
     expect(versions).toHaveLength(1);
-    expect(await objectsOf(assetId)).toEqual([versions[0].object_key]);
+    expect(await objectKeys(ctx, `assets/${assetId}/`)).toEqual([versions[0].object_key]);
     expect(await eventsOf(assetId)).toEqual(['storage.asset.created', 'storage.version.created']);
     expect((await ctx.db('upload_sessions').where({ id: session.id }).first()).status).toBe('completed');
     expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${assetId}/content`)).body)).toBe(sha256(file));

@@ -3,17 +3,18 @@
  * awaited, a catalog seeded in bulk (rows written directly, small random objects), what an asset
  * looks like through the API (every field, every version, every byte's SHA-256), and a clean slate.
  */
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createHash, randomBytes } from 'node:crypto';
+import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import { readBackup, readRestore, startBackup, startRestore, type BackupClient, type StartBackupOptions, type StartRestoreOptions } from '../../lib/backupsClient';
 import type { BackupJson, RestoreJson } from '../../lib/catalog/backups';
 import { listVersions, type VersionJson } from '../../lib/catalog/versions';
+import { mapLimit } from '../../lib/concurrency';
 import { uuidv7 } from '../../lib/ids';
 import { objectKeyFor } from '../../lib/keys';
 import { sha256 } from './assets';
+import { keysOf } from './catalog';
 import type { TestContext } from './context';
 import { call } from './http';
-import { mapLimit } from '../../lib/concurrency';
 
 export function backupClientOf(ctx: TestContext): BackupClient {
   return { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db, retentionDays: ctx.config.backups.retentionDays };
@@ -108,17 +109,6 @@ export async function seedCatalog(ctx: TestContext, count: number, opts: { versi
   return seeded;
 }
 
-export async function keysOf(ctx: TestContext, bucket: string, prefix = ''): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys.sort();
-}
-
 export const blobKeys = (ctx: TestContext) => keysOf(ctx, ctx.config.s3.backupBucket, 'blobs/');
 
 export async function objectBytes(ctx: TestContext, bucket: string, key: string): Promise<Buffer> {
@@ -134,7 +124,6 @@ export async function manifestLines(ctx: TestContext, key: string): Promise<Arra
     .map((l) => JSON.parse(l));
 }
 
-export const sha256Of = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** An asset as a client sees it: its JSON, its versions' JSON (oldest first) and each version's bytes' SHA-256. */
 export interface AssetView {
@@ -150,7 +139,7 @@ export async function viewAsset(ctx: TestContext, id: string): Promise<AssetView
   // The API's own listing (GET .../versions answers 404 for a soft-deleted asset).
   const list = [...(await listVersions(ctx.db, id, { limit: 1000 })).items].reverse();
   const contents: Record<string, string> = {};
-  for (const v of list) contents[v.id] = sha256Of(await objectBytes(ctx, ctx.config.s3.bucket, (await ctx.db('asset_versions').where({ id: v.id }).first()).object_key));
+  for (const v of list) contents[v.id] = sha256(await objectBytes(ctx, ctx.config.s3.bucket, (await ctx.db('asset_versions').where({ id: v.id }).first()).object_key));
   return { asset: asset.body, versions: list, contents };
 }
 

@@ -88,16 +88,21 @@ export async function addAsset(baseUrl: string, file: Buffer, fields: UploadFiel
   return settled(baseUrl, await uploadAsset(baseUrl, file, fields, filename), 'asset');
 }
 
-/** Every key under `prefix` in the context's asset bucket. */
-export async function objectKeys(ctx: TestContext, prefix: string): Promise<string[]> {
+/** Every key under `prefix` in `bucket`, sorted. */
+export async function keysOf(ctx: TestContext, bucket: string, prefix = ''): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await ctx.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
     keys.push(...(page.Contents ?? []).map((o) => o.Key!));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return keys.sort();
+}
+
+/** Every key under `prefix` in the context's asset bucket, sorted. */
+export function objectKeys(ctx: TestContext, prefix: string): Promise<string[]> {
+  return keysOf(ctx, ctx.config.s3.bucket, prefix);
 }
 
 export interface OutboxRow {

@@ -1,8 +1,8 @@
 /** Helpers for chunked-upload tests: sessions, parts and what the bucket holds. */
-import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { call, type JsonAnswer } from './http';
 
-export const MiB = 1024 * 1024;
+const MiB = 1024 * 1024;
 export const PART = 5 * MiB;
 
 export interface SessionRequest {
@@ -60,17 +60,6 @@ export async function putAllParts(baseUrl: string, id: string, file: Buffer, par
     const res = await putPart(baseUrl, id, n, partOf(file, n, partSize));
     if (res.status !== 200) throw new Error(`part ${n}: ${res.status} ${JSON.stringify(res.body)}`);
   }
-}
-
-export async function objectKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    keys.push(...(page.Contents ?? []).map((o) => o.Key!));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
 }
 
 /** Multipart uploads still open under `prefix` (an aborted or completed session leaves none). */

@@ -4,14 +4,14 @@
  * bucket and the catalog agree.
  */
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
+import { mapLimit } from '../../lib/concurrency';
 import { uuidv7 } from '../../lib/ids';
 import { objectKeyFor } from '../../lib/keys';
 import { getRun, type LifecycleRunRow } from '../../lib/lifecycle';
 import { startLifecycleRun, type StartRunOptions } from '../../lib/lifecycleClient';
-import type { TestContext } from './context';
+import { sha256 } from './assets';
 import { objectKeys } from './catalog';
-import { mapLimit } from '../../lib/concurrency';
+import type { TestContext } from './context';
 
 const DAY_MS = 86_400_000;
 export const daysAgo = (days: number, from = Date.now()) => new Date(from - days * DAY_MS);
@@ -67,7 +67,7 @@ export async function seedAssets(ctx: TestContext, specs: AssetSpec[], opts: { o
         object_key: objectKey,
         size_bytes: body.length,
         content_type: spec.contentType ?? 'application/octet-stream',
-        checksum_sha256: createHash('sha256').update(body).digest('hex'),
+        checksum_sha256: sha256(body),
         created_at: created,
         superseded_at: age === null ? null : daysAgo(age, now),
       });
