@@ -19,6 +19,7 @@ import type { Knex } from 'knex';
 import { metadataColumn, type AssetRow } from './catalog/assets';
 import { blobKeyFor, type BackupCounts, type BackupScope } from './catalog/backups';
 import type { VersionRow } from './catalog/versions';
+import { exactTimeSql } from './db';
 import type { DatesAsText } from './jsonDates';
 import { stageToS3 } from './staging';
 
@@ -60,8 +61,6 @@ export class ManifestCorruptError extends Error {
   }
 }
 
-const exact = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
 const ASSETS_PAGE = 500;
 const BLOBS_FETCH = 1000;
 
@@ -99,7 +98,7 @@ export async function writeManifest(
       };
 
       async function* lines(): AsyncGenerator<Buffer> {
-        const [{ snapshot_at }] = (await trx.raw(`SELECT ${exact('transaction_timestamp()')} AS snapshot_at`)).rows;
+        const [{ snapshot_at }] = (await trx.raw(`SELECT ${exactTimeSql('transaction_timestamp()')} AS snapshot_at`)).rows;
         state.snapshotAt = snapshot_at;
         yield encode({ type: 'header', format: MANIFEST_FORMAT, backup_id: backup.id, snapshot_at, scope: backup.scope });
         state.assetsOffset = state.bytes;
@@ -189,9 +188,9 @@ async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: strin
       'a.tags',
       metadataColumn(trx),
       'a.is_deleted',
-      trx.raw(`${exact('a.deleted_at')} AS deleted_at`),
-      trx.raw(`${exact('a.created_at')} AS created_at`),
-      trx.raw(`${exact('a.updated_at')} AS updated_at`),
+      trx.raw(`${exactTimeSql('a.deleted_at')} AS deleted_at`),
+      trx.raw(`${exactTimeSql('a.created_at')} AS created_at`),
+      trx.raw(`${exactTimeSql('a.updated_at')} AS updated_at`),
     )
     .orderBy('a.id')
     .limit(ASSETS_PAGE);
@@ -211,8 +210,8 @@ async function versionsOf(trx: Knex.Transaction, assetIds: string[], allVersions
       'v.content_type',
       'v.checksum_sha256',
       'v.upload_id',
-      trx.raw(`${exact('v.created_at')} AS created_at`),
-      trx.raw(`${exact('v.superseded_at')} AS superseded_at`),
+      trx.raw(`${exactTimeSql('v.created_at')} AS created_at`),
+      trx.raw(`${exactTimeSql('v.superseded_at')} AS superseded_at`),
     )
     .whereRaw('v.asset_id = ANY(?::uuid[])', [assetIds])
     .orderBy([{ column: 'v.asset_id' }, { column: 'v.version_number' }]);

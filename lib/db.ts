@@ -7,6 +7,9 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export type Db = Knex;
 
+/** SQL for a timestamptz as ISO 8601 text in UTC with its microseconds (a JS Date keeps only milliseconds). */
+export const exactTimeSql = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 export function createDb(url: string, poolMax = 10): Db {
   const db = knexFactory({
     client: 'pg',

@@ -14,6 +14,7 @@ import { deleteAssetWorkflowId } from './assetDeletion';
 import { escapeLike } from './catalog/assets';
 import { enabledPolicies, findPolicy, type PolicyFilter, type PolicyRule } from './catalog/policies';
 import { deleteVersionRows, rankedVersions } from './catalog/versions';
+import { exactTimeSql } from './db';
 import { NotFoundError } from './errors';
 import { UUID_PATTERN, uuidv7 } from './ids';
 import { recordEvent } from './outbox';
@@ -300,8 +301,6 @@ function versionRules(db: Knex, plan: SweepPlan, asOf: Date): Sql | undefined {
 }
 
 /** A timestamp as exact text (to the microsecond, UTC): a keyset position a JS Date would round. */
-const exactTime = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
 export interface UploadCandidate {
   uploadId: string;
   workflowId: string;
@@ -330,7 +329,7 @@ async function uploadCandidates(db: Knex, plan: SweepPlan, asOf: Date, after: Ti
   if (!rules) return undefined;
   const query = db('upload_sessions as s')
     .leftJoin('assets as a', 'a.id', 's.asset_id')
-    .select('s.id', 's.workflow_id', db.raw(`${exactTime('s.created_at')} AS at`))
+    .select('s.id', 's.workflow_id', db.raw(`${exactTimeSql('s.created_at')} AS at`))
     .where('s.status', 'open')
     .where('s.created_at', '<=', rules.bound)
     .where(rules.predicate)
@@ -346,7 +345,7 @@ async function purgeCandidates(db: Knex, plan: SweepPlan, asOf: Date, after: Tim
   const query = db('assets as a')
     .select(
       'a.id',
-      db.raw(`${exactTime('a.deleted_at')} AS at`),
+      db.raw(`${exactTimeSql('a.deleted_at')} AS at`),
       db.raw('(SELECT COALESCE(sum(v.size_bytes), 0) FROM asset_versions v WHERE v.asset_id = a.id)::bigint AS size_bytes'),
     )
     .where('a.is_deleted', true)
@@ -362,7 +361,7 @@ function expireCandidates(trx: Knex.Transaction, plan: SweepPlan, asOf: Date, af
   const rules = expireRules(trx, plan, asOf);
   if (!rules) return undefined;
   const query = trx('assets as a')
-    .select('a.id', trx.raw(`${exactTime('a.updated_at')} AS at`))
+    .select('a.id', trx.raw(`${exactTimeSql('a.updated_at')} AS at`))
     .where('a.is_deleted', false)
     .where('a.updated_at', '<=', rules.bound)
     .where(rules.predicate)

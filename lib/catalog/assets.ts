@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, PreconditionFailedError } from '../errors';
 import { recordEvent } from '../outbox';
+import { exactTimeSql } from '../db';
 import { UUID_PATTERN } from '../ids';
 import type { DatesAsText } from '../jsonDates';
 import { decodeCursor, pageOf, type Page } from '../pagination';
@@ -88,7 +89,6 @@ type AssetCursor = { s: AssetSort; k: string; id: string };
 
 /** A created_at cursor key: the stored time to the microsecond, UTC (a JS Date would cut it to ms). */
 const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/;
-const CURSOR_TIME_SQL = `to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -104,7 +104,7 @@ export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<Asse
       UUID_PATTERN.test(p.id) &&
       (q.sort === 'name' || CURSOR_TIME.test(p.k)),
   );
-  const query = selectAssets(db).select(db.raw(`${CURSOR_TIME_SQL} AS cursor_created_at`));
+  const query = selectAssets(db).select(db.raw(`${exactTimeSql('a.created_at')} AS cursor_created_at`));
   if (!q.include_deleted) query.where('a.is_deleted', false);
   if (q.name_prefix) query.whereRaw(`a.name LIKE ? || '%'`, [escapeLike(q.name_prefix)]);
   if (q.content_type) {
