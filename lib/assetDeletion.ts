@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { deleteAssetWorkflow } from '../workflows/deleteAsset';
+import { waitAtMost } from './concurrency';
 import { AssetIdAttribute, StorageOperationAttribute } from './temporal';
 
 export function deleteAssetWorkflowId(assetId: string): string {
@@ -20,12 +21,6 @@ export async function deleteAssetPermanently(client: Client, taskQueue: string, 
       { key: StorageOperationAttribute, value: 'delete' },
     ]),
   });
-  let timer: NodeJS.Timeout | undefined;
-  const done = await Promise.race([
-    handle.result().then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), waitMs);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  const done = (await waitAtMost(handle.result(), waitMs)) !== undefined;
   return { done, workflowId };
 }

@@ -12,3 +12,21 @@ export async function mapLimit<T, R>(items: T[], width: number, work: (item: T) 
   );
   return results;
 }
+
+/**
+ * Waits for `promise` at most `ms`: `{ value }`, or undefined when the time ran out first. A
+ * rejection before then is thrown; one after it is left to whoever reads the outcome later.
+ */
+export async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | undefined> {
+  const settled = promise.then((value) => ({ value }));
+  settled.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

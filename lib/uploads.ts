@@ -21,6 +21,7 @@ import {
 } from '../workflows/definitions';
 import type { uploadWorkflow } from '../workflows/upload';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './catalog/uploads';
+import { waitAtMost } from './concurrency';
 import { ConflictError, HttpError, NotFoundError, UnprocessableError } from './errors';
 import { AssetIdAttribute, StorageOperationAttribute, type WorkflowClient } from './temporal';
 
@@ -63,21 +64,12 @@ export async function completeUploadSession(uc: UploadClient, uploadId: string, 
   } catch (err) {
     return settledOutcome(uc, uploadId, err);
   }
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), waitMs);
-  });
   try {
-    const outcome = await Promise.race([result, timeout]);
-    if (outcome === 'timeout') {
-      result.catch(() => {}); // the workflow goes on; its outcome is read from the session later
-      return { done: false };
-    }
-    return { done: true, result: outcome };
+    // Past the wait the workflow goes on; its outcome is read from the session later.
+    const outcome = await waitAtMost(result, waitMs);
+    return outcome ? { done: true, result: outcome.value } : { done: false };
   } catch (err) {
     throw toHttpError(err, uploadId);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -124,7 +116,7 @@ export async function abortUploadSession(uc: UploadClient, uploadId: string, wai
     }
     throw err;
   }
-  const ended = await Promise.race([handle.result(), new Promise<undefined>((r) => setTimeout(() => r(undefined), waitMs).unref())]);
+  const ended = (await waitAtMost(handle.result(), waitMs))?.value;
   if (ended && ended.status !== 'aborted') throw new ConflictError(`upload ${uploadId} is ${ended.status}`);
 }
 
