@@ -42,7 +42,7 @@ export function uploadsRouter(deps: AppDeps): Router {
     const uploadId = uuidv7();
     const versionId = uuidv7();
     const assetId = existing?.id ?? uuidv7();
-    await openUploadSession(uploads, {
+    const opened = await openUploadSession(uploads, {
       uploadId,
       kind: 'chunked',
       assetId,
@@ -59,7 +59,9 @@ export function uploadsRouter(deps: AppDeps): Router {
       partSizeBytes: body.part_size_bytes,
       partCount,
     });
-    res.status(201).setHeader('Location', `/api/v2/uploads/${uploadId}`).json(await sessionJson(uploadId));
+    // Just opened: the workflow's answer is the live status, and no part can be stored yet.
+    const row = await getUploadSession(deps.db, uploadId);
+    res.status(201).setHeader('Location', `/api/v2/uploads/${uploadId}`).json(toUploadSessionJson(row, { status: opened.status, error: opened.error, parts: [] }));
   });
 
   router.get('/api/v2/uploads/:id', async (req, res) => {
