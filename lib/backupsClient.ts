@@ -8,12 +8,15 @@ import { backupStatusQuery, restoreStatusQuery, type BackupState, type BackupTun
 import type { backupWorkflow } from '../workflows/backup';
 import type { restoreWorkflow } from '../workflows/restore';
 import {
+  backupWorkflowId,
   failJob,
+  findJob,
   failedRestoreItems,
   getBackup,
   getRestore,
   insertBackup,
   insertRestore,
+  restoreWorkflowId,
   toBackupJson,
   toRestoreJson,
   type BackupJson,
@@ -52,19 +55,9 @@ export async function startBackup(bc: BackupClient, opts: StartBackupOptions = {
     trigger: opts.trigger ?? 'api',
     retentionDays: bc.retentionDays,
   });
-  const row = await getBackup(bc.db, id);
-  try {
-    await bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
-      workflowId: row.workflow_id,
-      taskQueue: bc.taskQueue,
-      args: [{ backupId: id, tuning: opts.tuning }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'backup' }]),
-    });
-  } catch (err) {
-    await failJob(bc.db, id, `the backup could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
-    throw err;
-  }
+  await startJobWorkflow(bc, id, 'backup', () =>
+    bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', { ...jobWorkflowOptions(bc, backupWorkflowId(id), 'backup'), args: [{ backupId: id, tuning: opts.tuning }] }),
+  );
   return getBackup(bc.db, id);
 }
 
@@ -77,20 +70,29 @@ export interface StartRestoreOptions {
 /** Writes the restore's row (409 unless the backup is completed and retained), then starts restore-{id}. */
 export async function startRestore(bc: BackupClient, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
   const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds });
-  const row = await getRestore(bc.db, id);
+  await startJobWorkflow(bc, id, 'restore', () =>
+    bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', { ...jobWorkflowOptions(bc, restoreWorkflowId(id), 'restore'), args: [{ restoreId: id, tuning: opts.tuning }] }),
+  );
+  return getRestore(bc.db, id);
+}
+
+function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: 'backup' | 'restore') {
+  return {
+    workflowId,
+    taskQueue: bc.taskQueue,
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: operation }]),
+  };
+}
+
+/** Starts a job's workflow; a start that fails marks the job's row failed, so it is not left pending. */
+async function startJobWorkflow(bc: BackupClient, id: string, kind: 'backup' | 'restore', start: () => Promise<unknown>): Promise<void> {
   try {
-    await bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
-      workflowId: row.workflow_id,
-      taskQueue: bc.taskQueue,
-      args: [{ restoreId: id, tuning: opts.tuning }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'restore' }]),
-    });
+    await start();
   } catch (err) {
-    await failJob(bc.db, id, `the restore could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
+    await failJob(bc.db, id, `the ${kind} could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
     throw err;
   }
-  return getRestore(bc.db, id);
 }
 
 const ENDED_WITHOUT_RECORDING = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
@@ -117,7 +119,7 @@ async function liveState<S>(bc: BackupClient, row: JobRow, query: QueryDefinitio
     if (!ended) return { row };
     // The workflow may have recorded its end just now: only a row still open is failed.
     await failJob(bc.db, row.id, ended);
-    return { row: (await bc.db('backup_jobs').where({ id: row.id }).first()) as JobRow };
+    return { row: (await findJob(bc.db, row.id, row.kind))! };
   }
 }
 
