@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
@@ -22,7 +22,7 @@ async function main() {
     await ensureSchedules(connection, config, { logger });
     const worker = await createStorageWorker({ config, db, s3, logger, connection });
     logger.info('worker started', { task_queue: config.temporal.taskQueue, temporal: config.temporal.address });
-    const stopRelay = await startOutboxRelay(config, logger);
+    const stopRelay = await startOutboxRelay(connection, config, logger);
     await worker.run();
     await stopRelay();
     logger.info('worker stopped');
@@ -33,17 +33,12 @@ async function main() {
   }
 }
 
-/** With a Message Hub configured: the relay runs, and commits that write events wake it. */
-async function startOutboxRelay(config: ReturnType<typeof loadConfigOrExit>, logger: ReturnType<typeof createLogger>) {
+/** With a Message Hub configured: the relay runs, and commits that write events wake it (over the worker's connection). */
+async function startOutboxRelay(connection: NativeConnection, config: ReturnType<typeof loadConfigOrExit>, logger: ReturnType<typeof createLogger>) {
   if (!config.messageHubUrl) return async () => {};
-  const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   await ensureOutboxRelay(client, config.temporal.taskQueue);
-  const stopListening = await listenForOutboxCommits(config.database.url, client, config.temporal.taskQueue, logger);
-  return async () => {
-    await stopListening();
-    await connection.close();
-  };
+  return listenForOutboxCommits(config.database.url, client, config.temporal.taskQueue, logger);
 }
 
 main().catch((err) => {
