@@ -1,4 +1,5 @@
 import { Router, type Response } from 'express';
+import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/catalog/assets';
 import { getVersion } from '../lib/catalog/versions';
@@ -22,7 +23,7 @@ export function assetsRouter(deps: AppDeps): Router {
   router.post('/api/v2/assets/upload', async (req, res) => {
     const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
     if (!outcome.done) {
-      res.status(202).json({ upload_id: outcome.uploadId, status_url: `/api/v2/uploads/${outcome.uploadId}` });
+      sendUploadAccepted(res, outcome.uploadId);
       return;
     }
     const asset = await getAsset(deps.db, outcome.result.assetId);

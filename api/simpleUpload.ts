@@ -13,7 +13,7 @@ import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
 import { stageToS3, type StagedObject } from '../lib/staging';
-import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads';
+import { abortUploadSession, completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome, type UploadClient } from '../lib/uploads';
 import { assetName, parse } from './schemas/common';
 import { uploadFormFields } from './schemas/assets';
 
@@ -77,7 +77,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
           newAsset: !existing,
           versionId,
           objectKey,
-          expiresAt: new Date(Date.now() + deps.config.uploads.expiryHours * 3600_000).toISOString(),
+          expiresAt: uploadExpiresAt(deps.config),
           // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
           name: info.filename || 'upload',
           contentType: info.mimeType || 'application/octet-stream',

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
 import { getAsset, toAssetJson } from '../lib/catalog/assets';
 import { getUploadSession, toUploadSessionJson } from '../lib/catalog/uploads';
@@ -7,7 +8,7 @@ import { PayloadTooLargeError, ValidationError } from '../lib/errors';
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
 import { latestParts, listStoredParts } from '../lib/multipart';
-import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads';
+import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession, uploadExpiresAt } from '../lib/uploads';
 import type { AppDeps } from './app';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
@@ -49,7 +50,7 @@ export function uploadsRouter(deps: AppDeps): Router {
       newAsset: !existing,
       versionId,
       objectKey: objectKeyFor(assetId, versionId),
-      expiresAt: new Date(Date.now() + deps.config.uploads.expiryHours * 3600_000).toISOString(),
+      expiresAt: uploadExpiresAt(deps.config),
       name: body.name,
       contentType: body.content_type ?? 'application/octet-stream',
       metadata: body.metadata,
@@ -91,7 +92,7 @@ export function uploadsRouter(deps: AppDeps): Router {
     if (session.kind !== 'chunked') throw new ValidationError(`upload ${id} is not a chunked upload`);
     const outcome = await completeUploadSession(uploads, id, {}, waitMs);
     if (!outcome.done) {
-      res.status(202).json({ upload_id: id, status_url: `/api/v2/uploads/${id}` });
+      sendUploadAccepted(res, id);
       return;
     }
     const [asset, version] = await Promise.all([

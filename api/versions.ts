@@ -4,7 +4,8 @@ import { committedVersion, findVersion, getVersion, listVersions, toVersionJson 
 import { NotFoundError } from '../lib/errors';
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
-import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads';
+import { completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome } from '../lib/uploads';
+import { sendUploadAccepted } from './accepted';
 import type { AppDeps } from './app';
 import { sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
@@ -21,7 +22,7 @@ export function versionsRouter(deps: AppDeps): Router {
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
     if (!outcome.done) {
-      res.status(202).json({ upload_id: outcome.uploadId, status_url: `/api/v2/uploads/${outcome.uploadId}` });
+      sendUploadAccepted(res, outcome.uploadId);
       return;
     }
     const { assetId, versionId } = outcome.result;
@@ -72,7 +73,7 @@ export function versionsRouter(deps: AppDeps): Router {
       newAsset: false,
       versionId: newVersionId,
       objectKey: objectKeyFor(id, newVersionId),
-      expiresAt: new Date(Date.now() + deps.config.uploads.expiryHours * 3600_000).toISOString(),
+      expiresAt: uploadExpiresAt(deps.config),
       name: asset.name,
       contentType: source.content_type,
       sizeBytes: source.size_bytes,

@@ -4,7 +4,7 @@ import type { Config } from './config';
 import { uuidFromName } from './ids';
 import { ValidationError } from './errors';
 import { objectKeyFor } from './keys';
-import { openUploadSession, type UploadClient } from './uploads';
+import { openUploadSession, uploadExpiresAt, type UploadClient } from './uploads';
 
 /**
  * Only http(s) URLs on a host of STORAGE_INGEST_ALLOWED_HOSTS may be fetched (each entry `host` or
@@ -56,7 +56,7 @@ export async function startIngest(uc: UploadClient, config: Config, req: IngestR
     newAsset: !req.assetId,
     versionId,
     objectKey: objectKeyFor(assetId, versionId),
-    expiresAt: new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString(),
+    expiresAt: uploadExpiresAt(config),
     name: req.name,
     contentType: req.contentType ?? 'application/octet-stream',
     checksumSha256: req.checksumSha256,

@@ -22,6 +22,7 @@ import {
 import type { uploadWorkflow } from '../workflows/upload';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './catalog/uploads';
 import { waitAtMost } from './concurrency';
+import type { Config } from './config';
 import { ConflictError, HttpError, NotFoundError, UnprocessableError } from './errors';
 import { AssetIdAttribute, StorageOperationAttribute, type WorkflowClient } from './temporal';
 
@@ -46,6 +47,11 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
     ]),
   });
   return uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start });
+}
+
+/** When a session opened now expires (STORAGE_UPLOAD_EXPIRY_HOURS). */
+export function uploadExpiresAt(config: Pick<Config, 'uploads'>): string {
+  return new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString();
 }
 
 export type CompleteOutcome = { done: true; result: UploadResult } | { done: false };
