@@ -10,6 +10,15 @@ export type Db = Knex;
 /** SQL for a timestamptz as ISO 8601 text in UTC with its microseconds (a JS Date keeps only milliseconds). */
 export const exactTimeSql = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
+// Each combination is parenthesized whole: knex's where(raw) adds no parentheses of its own.
+export function allOf(db: Knex, parts: Knex.Raw[]): Knex.Raw {
+  return parts.length ? db.raw(`(${parts.map(() => '(?)').join(' AND ')})`, parts) : db.raw('(TRUE)');
+}
+
+export function anyOf(db: Knex, parts: Knex.Raw[]): Knex.Raw {
+  return parts.length ? db.raw(`(${parts.map(() => '(?)').join(' OR ')})`, parts) : db.raw('(FALSE)');
+}
+
 export function createDb(url: string, poolMax = 10): Db {
   const db = knexFactory({
     client: 'pg',

@@ -11,10 +11,10 @@
  */
 import type { Knex } from 'knex';
 import { deleteAssetWorkflowId } from './assetDeletion';
-import { escapeLike } from './catalog/assets';
+import { ASSET_FILTER_COLUMNS, assetFilterSql, type AssetFilterColumns } from './catalog/assets';
 import { enabledPolicies, findPolicy, type PolicyFilter, type PolicyRule } from './catalog/policies';
 import { deleteVersionRows, rankedVersions } from './catalog/versions';
-import { exactTimeSql } from './db';
+import { allOf, anyOf, exactTimeSql } from './db';
 import { NotFoundError } from './errors';
 import { UUID_PATTERN, uuidv7 } from './ids';
 import { recordEvent } from './outbox';
@@ -197,36 +197,8 @@ export async function failRun(db: Knex, runId: string, error: string): Promise<v
 
 type Sql = Knex.Raw;
 
-// Each combination is parenthesized whole: knex's where(raw) adds no parentheses of its own.
-function allOf(db: Knex, parts: Sql[]): Sql {
-  return parts.length ? db.raw(`(${parts.map(() => '(?)').join(' AND ')})`, parts) : db.raw('(TRUE)');
-}
-
-function anyOf(db: Knex, parts: Sql[]): Sql {
-  return parts.length ? db.raw(`(${parts.map(() => '(?)').join(' OR ')})`, parts) : db.raw('(FALSE)');
-}
-
-interface FilterColumns {
-  name: string;
-  contentType: string;
-  tags: string;
-}
-
-const ASSET_COLUMNS: FilterColumns = { name: 'a.name', contentType: 'a.content_type', tags: 'a.tags' };
 // A session's own name and type; its tags, or for a new version that keeps them, the asset's.
-const SESSION_COLUMNS: FilterColumns = { name: 's.name', contentType: 's.content_type', tags: `COALESCE(s.tags, a.tags, '{}')` };
-
-/** A policy's filter, the same matching as GET /assets' filters (prefix, exact or `type/*`, all tags). */
-function matches(db: Knex, filter: PolicyFilter, cols: FilterColumns): Sql {
-  const parts: Sql[] = [];
-  if (filter.name_prefix) parts.push(db.raw(`${cols.name} LIKE ? || '%'`, [escapeLike(filter.name_prefix)]));
-  if (filter.content_type) {
-    if (filter.content_type.endsWith('/*')) parts.push(db.raw(`${cols.contentType} LIKE ? || '%'`, [escapeLike(filter.content_type.slice(0, -1))]));
-    else parts.push(db.raw(`${cols.contentType} = ?`, [filter.content_type]));
-  }
-  if (filter.tags?.length) parts.push(db.raw(`${cols.tags} @> ?::text[]`, [filter.tags]));
-  return allOf(db, parts);
-}
+const SESSION_COLUMNS: AssetFilterColumns = { name: 's.name', contentType: 's.content_type', tags: `COALESCE(s.tags, a.tags, '{}')` };
 
 function before(asOf: Date, days: number): Date {
   return new Date(asOf.getTime() - days * DAY_MS);
@@ -246,13 +218,13 @@ interface PhaseRules {
   bound: Date;
 }
 
-function daysRules(db: Knex, plan: SweepPlan, asOf: Date, action: DaysRule['action'], cols: FilterColumns, ageColumn: string): PhaseRules | undefined {
+function daysRules(db: Knex, plan: SweepPlan, asOf: Date, action: DaysRule['action'], cols: AssetFilterColumns, ageColumn: string): PhaseRules | undefined {
   const rules = rulesOf(plan, action);
   if (rules.length === 0) return undefined;
   return {
     predicate: anyOf(
       db,
-      rules.map((r) => allOf(db, [matches(db, r.filter, cols), db.raw(`${ageColumn} <= ?`, [before(asOf, r.days)])])),
+      rules.map((r) => allOf(db, [assetFilterSql(db, r.filter, cols), db.raw(`${ageColumn} <= ?`, [before(asOf, r.days)])])),
     ),
     bound: before(asOf, Math.min(...rules.map((r) => r.days))),
   };
@@ -265,12 +237,12 @@ function uploadRules(db: Knex, plan: SweepPlan, asOf: Date) {
 
 /** purge_deleted: soft-deleted assets deleted that long ago (alias `a`, `a.is_deleted` checked apart). */
 function purgeRules(db: Knex, plan: SweepPlan, asOf: Date) {
-  return daysRules(db, plan, asOf, 'purge_deleted', ASSET_COLUMNS, 'a.deleted_at');
+  return daysRules(db, plan, asOf, 'purge_deleted', ASSET_FILTER_COLUMNS, 'a.deleted_at');
 }
 
 /** expire_assets: live assets not updated that long. */
 function expireRules(db: Knex, plan: SweepPlan, asOf: Date) {
-  return daysRules(db, plan, asOf, 'expire_assets', ASSET_COLUMNS, 'a.updated_at');
+  return daysRules(db, plan, asOf, 'expire_assets', ASSET_FILTER_COLUMNS, 'a.updated_at');
 }
 
 /**
@@ -286,7 +258,7 @@ function versionRules(db: Knex, plan: SweepPlan, asOf: Date): Sql | undefined {
       if (rule.action !== 'expire_noncurrent_versions') continue;
       parts.push(
         allOf(db, [
-          matches(db, policy.filter, ASSET_COLUMNS),
+          assetFilterSql(db, policy.filter),
           db.raw('r.superseded_at <= ?', [before(asOf, rule.noncurrent_days)]),
           db.raw('r.noncurrent_rank > ?', [rule.keep_latest ?? 0]),
         ]),

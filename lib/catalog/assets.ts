@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, PreconditionFailedError } from '../errors';
 import { recordEvent } from '../outbox';
-import { exactTimeSql } from '../db';
+import { allOf, exactTimeSql } from '../db';
 import { UUID_PATTERN } from '../ids';
 import type { DatesAsText } from '../jsonDates';
 import { decodeCursor, pageOf, type Page } from '../pagination';
@@ -90,8 +90,31 @@ type AssetCursor = { s: AssetSort; k: string; id: string };
 /** A created_at cursor key: the stored time to the microsecond, UTC (a JS Date would cut it to ms). */
 const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/;
 
-export function escapeLike(text: string): string {
+function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export interface AssetFilterColumns {
+  name: string;
+  contentType: string;
+  tags: string;
+}
+
+export const ASSET_FILTER_COLUMNS: AssetFilterColumns = { name: 'a.name', contentType: 'a.content_type', tags: 'a.tags' };
+
+/**
+ * The filters GET /assets and lifecycle policies share, as one SQL condition over `cols`: a name
+ * prefix, a content type (exact, or `type/*`), and tags that must all be there.
+ */
+export function assetFilterSql(db: Knex, filter: { name_prefix?: string; content_type?: string; tags?: string[] }, cols = ASSET_FILTER_COLUMNS): Knex.Raw {
+  const parts: Knex.Raw[] = [];
+  if (filter.name_prefix) parts.push(db.raw(`${cols.name} LIKE ? || '%'`, [escapeLike(filter.name_prefix)]));
+  if (filter.content_type) {
+    if (filter.content_type.endsWith('/*')) parts.push(db.raw(`${cols.contentType} LIKE ? || '%'`, [escapeLike(filter.content_type.slice(0, -1))]));
+    else parts.push(db.raw(`${cols.contentType} = ?`, [filter.content_type]));
+  }
+  if (filter.tags?.length) parts.push(db.raw(`${cols.tags} @> ?::text[]`, [filter.tags]));
+  return allOf(db, parts);
 }
 
 export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<AssetJson>> {
@@ -106,12 +129,7 @@ export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<Asse
   );
   const query = selectAssets(db).select(db.raw(`${exactTimeSql('a.created_at')} AS cursor_created_at`));
   if (!q.include_deleted) query.where('a.is_deleted', false);
-  if (q.name_prefix) query.whereRaw(`a.name LIKE ? || '%'`, [escapeLike(q.name_prefix)]);
-  if (q.content_type) {
-    if (q.content_type.endsWith('/*')) query.whereRaw(`a.content_type LIKE ? || '%'`, [escapeLike(q.content_type.slice(0, -1))]);
-    else query.where('a.content_type', q.content_type);
-  }
-  if (q.tag?.length) query.whereRaw('a.tags @> ?::text[]', [q.tag]);
+  query.where(assetFilterSql(db, { name_prefix: q.name_prefix, content_type: q.content_type, tags: q.tag }));
   // The bounds compare created_at as the API shows it, to the millisecond (the column holds
   // microseconds): an asset is not "created after" the created_at it answered, nor is a later
   // asset of the same millisecond.
