@@ -4,10 +4,6 @@
  * blobs failing only their asset, a backup whose source is gone, and bad input.
  */
 import { DeleteObjectCommand, DeleteObjectsCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { temporal } from '@temporalio/proto';
-import { Worker } from '@temporalio/worker';
-import fs from 'node:fs';
-import path from 'node:path';
 import { blobKeyFor } from '../lib/catalog/backups';
 import { bytesOf, download, postForm, sha256, uploadAsset } from './support/assets';
 import { startBackup } from '../lib/backupsClient';
@@ -29,7 +25,7 @@ import {
 import { keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
-import { WORKFLOW_BUNDLE } from './support/testStack';
+import { recordHistories, replay } from './support/replay';
 
 const MiB = 1024 * 1024;
 
@@ -385,18 +381,8 @@ describe('long runs', () => {
       { name: 'restore-continued-first-run', workflowId: restore.workflow_id, history: await ctx.temporal.client.workflow.getHandle(restore.workflow_id, restoreRuns[0]).fetchHistory() },
       { name: 'restore-continued-last-run', workflowId: restore.workflow_id, history: await ctx.temporal.client.workflow.getHandle(restore.workflow_id).fetchHistory() },
     ];
-    const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, histories)) {
-      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
-    }
-    expect(failures).toEqual([]);
-    if (process.env.STORAGE_RECORD_HISTORIES === '1') {
-      const History = temporal.api.history.v1.History;
-      for (const { name, history } of histories) {
-        const json = JSON.stringify(History.toObject(History.fromObject(history), { longs: String, enums: String, bytes: String }));
-        fs.writeFileSync(path.join(__dirname, 'fixtures', 'histories', `${name}.json`), json);
-      }
-    }
+    expect(await replay(histories)).toEqual([]);
+    recordHistories(histories);
   }, 60_000);
 });
 

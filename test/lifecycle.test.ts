@@ -4,10 +4,6 @@
  * versions. Data is aged by setting catalog timestamps; the sweep's "now" is Temporal's clock.
  */
 import { ListMultipartUploadsCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { temporal } from '@temporalio/proto';
-import { Worker } from '@temporalio/worker';
-import fs from 'node:fs';
-import path from 'node:path';
 import { uploadWorkflowId } from '../lib/catalog/uploads';
 import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
@@ -32,7 +28,7 @@ import {
 } from './support/lifecycle';
 import { spawnLifecycleWorker } from './support/lifecycleWorker';
 import { waitUntil } from './support/processes';
-import { WORKFLOW_BUNDLE } from './support/testStack';
+import { recordHistories, replay } from './support/replay';
 
 // The global settings are set out of reach here, so each test sees its policies alone; the
 // 'global settings' block runs a service of its own with them in reach.
@@ -528,25 +524,12 @@ describe('crash safety and scale', () => {
 });
 
 describe('determinism', () => {
-  const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
-  const History = temporal.api.history.v1.History;
-
   it('the fresh histories of the sweeps above replay against the current workflow code', async () => {
     expect(histories.length).toBe(3);
     const fetched = await Promise.all(
       histories.map(async ({ name, workflowId }) => ({ name, workflowId, history: await ctx.temporal.client.workflow.getHandle(workflowId).fetchHistory() })),
     );
-    const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, fetched)) {
-      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
-    }
-    expect(failures).toEqual([]);
-    // Kept as fixtures, test/replay.test.ts replays them against later versions of the code.
-    if (process.env.STORAGE_RECORD_HISTORIES === '1') {
-      for (const { name, history } of fetched) {
-        const json = JSON.stringify(History.toObject(History.fromObject(history), { longs: String, enums: String, bytes: String }));
-        fs.writeFileSync(path.join(FIXTURES, `${name}.json`), json);
-      }
-    }
+    expect(await replay(fetched)).toEqual([]);
+    recordHistories(fetched);
   });
 });

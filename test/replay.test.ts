@@ -4,32 +4,15 @@
  * bundle. A change that would break running workflows fails here. `STORAGE_RECORD_HISTORIES=1`
  * writes the fresh histories as the new fixtures.
  */
-import { temporal } from '@temporalio/proto';
-import { Worker } from '@temporalio/worker';
 import fs from 'node:fs';
 import path from 'node:path';
 import { uploadWorkflowId } from '../lib/catalog/uploads';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
-import { WORKFLOW_BUNDLE } from './support/testStack';
+import { FIXTURES, historyFromJson, recordHistories, replay } from './support/replay';
 
-const FIXTURES = path.join(__dirname, 'fixtures', 'histories');
-const History = temporal.api.history.v1.History;
-
-// protobufjs' own object form (the SDK's historyToJSON trips over two copies of protobufjs in the tree).
-const historyToJson = (history: temporal.api.history.v1.IHistory) =>
-  JSON.stringify(History.toObject(History.fromObject(history), { longs: String, enums: String, bytes: String }));
-const historyFromJson = (text: string) => History.fromObject(JSON.parse(text));
 const MiB = 1024 * 1024;
-
-async function replay(histories: Array<{ workflowId: string; history: unknown }>) {
-  const failures: string[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: WORKFLOW_BUNDLE } }, histories)) {
-    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
-  }
-  return failures;
-}
 
 describe('recorded histories', () => {
   const files = fs.existsSync(FIXTURES) ? fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.json')) : [];
@@ -100,10 +83,6 @@ describe('fresh histories of each upload path', () => {
       })),
     );
     expect(await replay(histories)).toEqual([]);
-
-    if (process.env.STORAGE_RECORD_HISTORIES === '1') {
-      fs.mkdirSync(FIXTURES, { recursive: true });
-      for (const { name, history } of histories) fs.writeFileSync(path.join(FIXTURES, `${name}.json`), historyToJson(history));
-    }
+    recordHistories(histories);
   }, 60_000);
 });
