@@ -6,7 +6,7 @@
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion, eventually, listAll, listPage, listUrl, objectKeys, outboxEvents, postVersion, settledSession, uniqueMarker } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
-import { call } from './support/http';
+import { call, expectProblem } from './support/http';
 
 const UNKNOWN_ID = '0190a000-0000-7000-8000-000000000000';
 
@@ -26,13 +26,6 @@ function assetUrl(id: string, suffix = ''): string {
 async function newAsset(name: string, fields: { content_type?: string; tags?: string | string[]; metadata?: string } = {}, file = bytesOf(64)) {
   const given = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
   return (await addAsset(ctx.baseUrl, file, { name, ...given })).body;
-}
-
-function expectProblem(res: { status: number; headers: Headers; body: any }, status: number) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(res.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String) });
-  expect(Array.isArray(res.body.errors)).toBe(true);
 }
 
 function names(items: Array<{ name: string }>): string[] {

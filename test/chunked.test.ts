@@ -7,7 +7,6 @@ import {
   abortUpload,
   completeUpload,
   createUpload,
-  expectProblem,
   getUpload,
   openMultipartKeys,
   partOf,
@@ -16,7 +15,7 @@ import {
   putPart,
 } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
-import { call, type JsonAnswer } from './support/http';
+import { call, expectProblem, type JsonAnswer } from './support/http';
 
 let ctx: TestContext;
 beforeAll(async () => {

@@ -68,8 +68,4 @@ export async function openMultipartKeys(s3: S3Client, bucket: string, prefix: st
   return (page.Uploads ?? []).map((u) => u.Key!);
 }
 
-/** An RFC 9457 problem with the given status, as the contract describes it. */
-export function expectProblem(res: JsonAnswer, status: number): void {
-  expect({ status: res.status, type: res.headers.get('content-type') }).toEqual({ status, type: expect.stringMatching(/^application\/problem\+json/) });
-  expect(res.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), errors: expect.any(Array) });
-}
+

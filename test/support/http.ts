@@ -23,3 +23,9 @@ export async function call(url: string, init: RequestInit & { json?: unknown } =
   }
   return { status: res.status, headers: res.headers, body };
 }
+
+/** An RFC 9457 problem with the given status, as the contract describes it. */
+export function expectProblem(res: JsonAnswer, status: number): void {
+  expect({ status: res.status, type: res.headers.get('content-type') }).toEqual({ status, type: expect.stringMatching(/^application\/problem\+json/) });
+  expect(res.body).toMatchObject({ status, title: expect.any(String), detail: expect.any(String), errors: expect.any(Array) });
+}
