@@ -7,9 +7,8 @@ import net from 'node:net';
 import { uploadWorkflowId } from '../lib/catalog/uploads';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
-import { PART, completeUpload, createUpload, putPart } from './support/chunked';
+import { PART, completeUpload, createUpload, getUpload, partOf, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
-import { call } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
@@ -100,7 +99,7 @@ it('S3 dies while a chunked upload is read back for verification: once it is bac
     const file = bytesOf(PART + 4321);
     const created = await createUpload(ctx.baseUrl, { name: 'wyrm.map', size_bytes: file.length, checksum_sha256: sha256(file), part_size_bytes: PART });
     const uploadId = created.body.id;
-    for (const n of [1, 2]) expect((await putPart(ctx.baseUrl, uploadId, n, file.subarray((n - 1) * PART, n * PART))).status).toBe(200);
+    for (const n of [1, 2]) expect((await putPart(ctx.baseUrl, uploadId, n, partOf(file, n))).status).toBe(200);
     // The read-back is the worker's only GetObject (the SDK names the operation in the query).
     proxy.downOnRequest(/^GET \S*[?&]x-id=GetObject[&\s]/);
     const answer = completeUpload(ctx.baseUrl, uploadId);
@@ -131,25 +130,20 @@ it('the API process restarts in the middle of a chunked session: the client goes
   let second: ReturnType<typeof spawnService> | undefined;
   try {
     await waitUntil('the API to listen', async () => (await fetch(`${api}/health/live`).catch(() => undefined))?.ok);
-    const partSize = 5 * MiB;
-    const file = bytesOf(3 * partSize - 1234);
-    const part = (n: number) => file.subarray((n - 1) * partSize, Math.min(n * partSize, file.length));
-    const created = await call(`${api}/api/v2/uploads`, {
-      method: 'POST',
-      json: { name: 'tomb.map', size_bytes: file.length, checksum_sha256: sha256(file), part_size_bytes: partSize },
-    });
+    const file = bytesOf(3 * PART - 1234);
+    const created = await createUpload(api, { name: 'tomb.map', size_bytes: file.length, checksum_sha256: sha256(file), part_size_bytes: PART });
     expect(created.status).toBe(201);
     const uploadId = created.body.id;
-    expect((await call(`${api}/api/v2/uploads/${uploadId}/parts/1`, { method: 'PUT', body: part(1) })).status).toBe(200);
+    expect((await putPart(api, uploadId, 1, partOf(file, 1))).status).toBe(200);
 
     await first.kill();
     second = spawnService('api/server.ts', env);
     await waitUntil('the restarted API to listen', async () => (await fetch(`${api}/health/live`).catch(() => undefined))?.ok);
 
-    const status = await call(`${api}/api/v2/uploads/${uploadId}`);
-    expect(status.body).toMatchObject({ status: 'open', parts_received: [1], bytes_received: partSize });
-    for (const n of [3, 2]) expect((await call(`${api}/api/v2/uploads/${uploadId}/parts/${n}`, { method: 'PUT', body: part(n) })).status).toBe(200);
-    const done = await call(`${api}/api/v2/uploads/${uploadId}/complete`, { method: 'POST' });
+    const status = await getUpload(api, uploadId);
+    expect(status.body).toMatchObject({ status: 'open', parts_received: [1], bytes_received: PART });
+    for (const n of [3, 2]) expect((await putPart(api, uploadId, n, partOf(file, n))).status).toBe(200);
+    const done = await completeUpload(api, uploadId);
     expect(done.status).toBe(200);
     expect(done.body.version.checksum_sha256).toBe(sha256(file));
     const got = await download(`${api}/api/v2/assets/${done.body.asset.id}/content`);

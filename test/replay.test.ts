@@ -8,11 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { uploadWorkflowId } from '../lib/catalog/uploads';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
+import { PART, abortUpload, completeUpload, createUpload, partOf, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
-import { call } from './support/http';
 import { FIXTURES, historyFromJson, recordHistories, replay } from './support/replay';
-
-const MiB = 1024 * 1024;
 
 describe('recorded histories', () => {
   const files = fs.existsSync(FIXTURES) ? fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.json')) : [];
@@ -51,29 +49,22 @@ describe('fresh histories of each upload path', () => {
     const rejected = await uploadAsset(ctx.baseUrl, bytesOf(10), { name: 'rejected.bin', checksum_sha256: sha256(Buffer.from('no')) });
     expect(rejected.status).toBe(422);
 
-    const partSize = 5 * MiB;
-    const chunkedFile = bytesOf(partSize + 10);
-    const session = await call(`${ctx.baseUrl}/api/v2/uploads`, {
-      method: 'POST',
-      json: { name: 'chunked.bin', size_bytes: chunkedFile.length, checksum_sha256: sha256(chunkedFile), part_size_bytes: partSize },
-    });
+    const chunkedFile = bytesOf(PART + 10);
+    const session = await createUpload(ctx.baseUrl, { name: 'chunked.bin', size_bytes: chunkedFile.length, checksum_sha256: sha256(chunkedFile), part_size_bytes: PART });
     runs['upload-chunked-missing-then-complete'] = session.body.id;
-    await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/parts/2`, { method: 'PUT', body: chunkedFile.subarray(partSize) });
-    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/complete`, { method: 'POST' })).status).toBe(409);
-    await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/parts/1`, { method: 'PUT', body: chunkedFile.subarray(0, partSize) });
-    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/complete`, { method: 'POST' })).status).toBe(200);
+    await putPart(ctx.baseUrl, session.body.id, 2, partOf(chunkedFile, 2));
+    expect((await completeUpload(ctx.baseUrl, session.body.id)).status).toBe(409);
+    await putPart(ctx.baseUrl, session.body.id, 1, partOf(chunkedFile, 1));
+    expect((await completeUpload(ctx.baseUrl, session.body.id)).status).toBe(200);
 
-    const aborted = await call(`${ctx.baseUrl}/api/v2/uploads`, { method: 'POST', json: { name: 'aborted.bin', size_bytes: 10 } });
+    const aborted = await createUpload(ctx.baseUrl, { name: 'aborted.bin', size_bytes: 10 });
     runs['upload-chunked-aborted'] = aborted.body.id;
-    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${aborted.body.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await abortUpload(ctx.baseUrl, aborted.body.id)).status).toBe(204);
 
-    const mismatch = await call(`${ctx.baseUrl}/api/v2/uploads`, {
-      method: 'POST',
-      json: { name: 'mismatch.bin', size_bytes: 10, checksum_sha256: sha256(Buffer.from('other')) },
-    });
+    const mismatch = await createUpload(ctx.baseUrl, { name: 'mismatch.bin', size_bytes: 10, checksum_sha256: sha256(Buffer.from('other')) });
     runs['upload-chunked-checksum-mismatch'] = mismatch.body.id;
-    await call(`${ctx.baseUrl}/api/v2/uploads/${mismatch.body.id}/parts/1`, { method: 'PUT', body: bytesOf(10) });
-    expect((await call(`${ctx.baseUrl}/api/v2/uploads/${mismatch.body.id}/complete`, { method: 'POST' })).status).toBe(422);
+    await putPart(ctx.baseUrl, mismatch.body.id, 1, bytesOf(10));
+    expect((await completeUpload(ctx.baseUrl, mismatch.body.id)).status).toBe(422);
 
     const histories = await Promise.all(
       Object.entries(runs).map(async ([name, uploadId]) => ({
