@@ -30,7 +30,7 @@ import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl, type 
 import { uuidv7 } from '../lib/ids';
 import { createS3Client, ensureBucket } from '../lib/objectStore';
 import { createTemporalClient, type TemporalHandle } from '../lib/temporal';
-import { API_NODE_FLAGS, DEV_SEAWEED_PORTS, ROOT, startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
+import { API_NODE_FLAGS, ROOT, startLocalStack, type ManagedProcess } from '../scripts/stack';
 import { expectJson, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { pidListeningOn, type CpuGroups } from './cpu';
 
@@ -85,11 +85,6 @@ export interface BenchEnv {
   cpuGroups: CpuGroups;
   info: StackInfo;
   stop(): Promise<void>;
-}
-
-function isLoopback(hostport: string): boolean {
-  const host = hostport.replace(/^[a-z]+:\/\//, '').split(/[:/]/)[0];
-  return host === '127.0.0.1' || host === 'localhost';
 }
 
 function freePort(): Promise<number> {
@@ -216,31 +211,10 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(async () => {
       for (const s of servers.reverse()) await s.stop();
     });
-    let temporalReused = true;
-    if (isLoopback(base.temporal.address)) {
-      const [, port] = base.temporal.address.split(':');
-      const temporalServer = await startTemporal({
-        port: Number(port),
-        uiPort: 8233,
-        dbFile: path.join(ROOT, '.data', 'temporal', 'temporal.sqlite'),
-        logFile: path.join(ROOT, '.data', 'logs', 'temporal.log'),
-        namespace: base.temporal.namespace,
-      });
-      servers.push(temporalServer);
-      temporalReused = !temporalServer.started;
-    }
-    let s3Reused = true;
-    if (isLoopback(base.s3.endpoint)) {
-      const seaweed = await startSeaweed({
-        ports: { ...DEV_SEAWEED_PORTS, s3: Number(new URL(base.s3.endpoint).port || 80) },
-        dataDir: path.join(ROOT, '.data', 'seaweedfs'),
-        logFile: path.join(ROOT, '.data', 'logs', 'seaweedfs.log'),
-        accessKeyId: base.s3.accessKeyId,
-        secretAccessKey: base.s3.secretAccessKey,
-      });
-      servers.push(seaweed);
-      s3Reused = !seaweed.started;
-    }
+    const local = await startLocalStack(base);
+    for (const server of [local.temporal, local.seaweed]) if (server) servers.push(server);
+    const temporalReused = !local.temporal?.started;
+    const s3Reused = !local.seaweed?.started;
     say(`Temporal ${base.temporal.address} (${temporalReused ? 'reused' : 'started'}), S3 ${base.s3.endpoint} (${s3Reused ? 'reused' : 'started'})`);
 
     // The run's own database, bucket and task queue.

@@ -3,21 +3,13 @@
  * buckets, runs the worker and the API, and stops what it started on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { loadConfigOrExit } from '../lib/config';
 import { setUp } from './setup';
-import { API_NODE_FLAGS, DEV_SEAWEED_PORTS, ROOT, startSeaweed, startTemporal, waitFor, type ManagedProcess } from './stack';
+import { API_NODE_FLAGS, ROOT, startLocalStack, TEMPORAL_UI_PORT, waitFor, type ManagedProcess } from './stack';
 
-const DATA = path.join(ROOT, '.data');
-const TEMPORAL_UI_PORT = 8233;
 
 function say(line: string) {
   process.stdout.write(`[start] ${line}\n`);
-}
-
-function isLoopback(hostport: string): boolean {
-  const host = hostport.replace(/^[a-z]+:\/\//, '').split(/[:/]/)[0];
-  return host === '127.0.0.1' || host === 'localhost';
 }
 
 function runService(name: string, entry: string, nodeFlags: string[] = []): ChildProcess {
@@ -61,28 +53,12 @@ async function main() {
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
 
-  const [temporalHost, temporalPort] = config.temporal.address.split(':');
-  if (isLoopback(temporalHost)) {
-    const temporal = await startTemporal({
-      port: Number(temporalPort),
-      uiPort: TEMPORAL_UI_PORT,
-      dbFile: path.join(DATA, 'temporal', 'temporal.sqlite'),
-      logFile: path.join(DATA, 'logs', 'temporal.log'),
-      namespace: config.temporal.namespace,
-    });
+  const { temporal, seaweed } = await startLocalStack(config);
+  if (temporal) {
     servers.push(temporal);
     say(`Temporal ${temporal.started ? 'started' : 'already running'} on ${config.temporal.address}`);
   }
-
-  const s3Url = new URL(config.s3.endpoint);
-  if (isLoopback(config.s3.endpoint)) {
-    const seaweed = await startSeaweed({
-      ports: { ...DEV_SEAWEED_PORTS, s3: Number(s3Url.port || 80) },
-      dataDir: path.join(DATA, 'seaweedfs'),
-      logFile: path.join(DATA, 'logs', 'seaweedfs.log'),
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-    });
+  if (seaweed) {
     servers.push(seaweed);
     say(`SeaweedFS ${seaweed.started ? 'started' : 'already running'} with S3 on ${config.s3.endpoint}`);
   }

@@ -188,3 +188,46 @@ async function s3Answers(port: number): Promise<boolean> {
     return false;
   }
 }
+
+export const TEMPORAL_UI_PORT = 8233;
+
+function isLoopback(hostport: string): boolean {
+  const host = hostport.replace(/^[a-z]+:\/\//, '').split(/[:/]/)[0];
+  return host === '127.0.0.1' || host === 'localhost';
+}
+
+/**
+ * npm start's servers for the configured addresses (npm start and the bench share them): each on
+ * loopback is reused when it answers, or started with its data under .data/. A remote one is left
+ * to whoever runs it (undefined here).
+ */
+export async function startLocalStack(config: {
+  temporal: { address: string; namespace: string };
+  s3: { endpoint: string; accessKeyId: string; secretAccessKey: string };
+}): Promise<{ temporal?: ManagedProcess; seaweed?: ManagedProcess }> {
+  const data = path.join(ROOT, '.data');
+  let temporal: ManagedProcess | undefined;
+  if (isLoopback(config.temporal.address)) {
+    temporal = await startTemporal({
+      port: Number(config.temporal.address.split(':')[1]),
+      uiPort: TEMPORAL_UI_PORT,
+      dbFile: path.join(data, 'temporal', 'temporal.sqlite'),
+      logFile: path.join(data, 'logs', 'temporal.log'),
+      namespace: config.temporal.namespace,
+    });
+  }
+  if (!isLoopback(config.s3.endpoint)) return { temporal };
+  try {
+    const seaweed = await startSeaweed({
+      ports: { ...DEV_SEAWEED_PORTS, s3: Number(new URL(config.s3.endpoint).port || 80) },
+      dataDir: path.join(data, 'seaweedfs'),
+      logFile: path.join(data, 'logs', 'seaweedfs.log'),
+      accessKeyId: config.s3.accessKeyId,
+      secretAccessKey: config.s3.secretAccessKey,
+    });
+    return { temporal, seaweed };
+  } catch (err) {
+    await temporal?.stop();
+    throw err;
+  }
+}
