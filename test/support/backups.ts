@@ -15,6 +15,7 @@ import { sha256 } from './assets';
 import { keysOf } from './catalog';
 import type { TestContext } from './context';
 import { call } from './http';
+import { waitUntil } from './processes';
 
 export function backupClientOf(ctx: TestContext): BackupClient {
   return { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db, retentionDays: ctx.config.backups.retentionDays };
@@ -42,14 +43,16 @@ export async function runRestore(ctx: TestContext, backupId: string, opts: Start
 
 /** Polls GET until the job has ended; answers its last JSON. */
 export async function awaitJob(ctx: TestContext, path: string, timeoutMs = 60_000): Promise<{ status: string } & Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await call(`${ctx.baseUrl}${path}`);
-    if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${JSON.stringify(res.body)}`);
-    if (res.body.status === 'completed' || res.body.status === 'failed') return res.body;
-    if (Date.now() > deadline) throw new Error(`GET ${path} still ${res.body.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return waitUntil(
+    `GET ${path} to finish`,
+    async () => {
+      const res = await call(`${ctx.baseUrl}${path}`);
+      if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.status === 'completed' || res.body.status === 'failed' ? res.body : undefined;
+    },
+    timeoutMs,
+    200,
+  );
 }
 
 export interface SeededAsset {
