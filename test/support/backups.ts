@@ -7,7 +7,7 @@ import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-s
 import { randomBytes } from 'node:crypto';
 import { readBackup, readRestore, startBackup, startRestore, type BackupClient, type StartBackupOptions, type StartRestoreOptions } from '../../lib/backupsClient';
 import type { BackupJson, RestoreJson } from '../../lib/catalog/backups';
-import { listVersions, type VersionJson } from '../../lib/catalog/versions';
+import { toVersionJson, type VersionJson, type VersionRow } from '../../lib/catalog/versions';
 import { mapLimit } from '../../lib/concurrency';
 import { uuidv7 } from '../../lib/ids';
 import { objectKeyFor } from '../../lib/keys';
@@ -139,11 +139,11 @@ export async function viewAsset(ctx: TestContext, id: string): Promise<AssetView
   const asset = await call(`${ctx.baseUrl}/api/v2/assets/${id}?include_deleted=true`);
   if (asset.status === 404) return undefined;
   if (asset.status !== 200) throw new Error(`GET asset ${id}: ${asset.status}`);
-  // The API's own listing (GET .../versions answers 404 for a soft-deleted asset).
-  const list = [...(await listVersions(ctx.db, id, { limit: 1000 })).items].reverse();
+  // The rows, as the API shows them (GET .../versions answers 404 for a soft-deleted asset).
+  const rows: VersionRow[] = await ctx.db('asset_versions').where({ asset_id: id }).orderBy('version_number');
   const contents: Record<string, string> = {};
-  for (const v of list) contents[v.id] = sha256(await objectBytes(ctx, ctx.config.s3.bucket, (await ctx.db('asset_versions').where({ id: v.id }).first()).object_key));
-  return { asset: asset.body, versions: list, contents };
+  for (const row of rows) contents[row.id] = sha256(await objectBytes(ctx, ctx.config.s3.bucket, row.object_key));
+  return { asset: asset.body, versions: rows.map(toVersionJson), contents };
 }
 
 /** The view without updated_at: a restore is a change of the asset (and lifecycle ages assets from it). */
