@@ -62,14 +62,26 @@ export interface UploadState {
   result: UploadResult | null;
 }
 
+/**
+ * Failure types any activity raises for what no retry can fix (activities/permanentFailures.ts):
+ * data PostgreSQL refuses (SQLSTATE class 22), a violated constraint (class 23).
+ */
+export const PermanentFailure = {
+  invalidData: 'InvalidData',
+  integrityViolation: 'IntegrityViolation',
+} as const;
+
 /** Failure types the update raises; the API maps each to its HTTP answer. */
 export const UploadFailure = {
+  ...PermanentFailure,
   missingParts: 'MissingParts',
   checksumMismatch: 'ChecksumMismatch',
   sizeMismatch: 'SizeMismatch',
   assetGone: 'AssetGone',
   notOpen: 'UploadNotOpen',
   sourceRejected: 'SourceRejected',
+  /** Any other failure a step ends with. */
+  failed: 'UploadFailed',
 } as const;
 
 export const statusQuery = defineQuery<UploadState>('status');
