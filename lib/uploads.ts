@@ -46,7 +46,11 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
       { key: StorageOperationAttribute, value: 'upload' },
     ]),
   });
-  return uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start });
+  try {
+    return await uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start });
+  } catch (err) {
+    throw toHttpError(err, input.uploadId);
+  }
 }
 
 /** When a session opened now expires (STORAGE_UPLOAD_EXPIRY_HOURS). */
@@ -99,7 +103,12 @@ function toHttpError(err: unknown, uploadId: string): unknown {
       return new ConflictError(failure.message, { missing_parts: failure.details?.[0] ?? [] });
     case UploadFailure.checksumMismatch:
     case UploadFailure.sizeMismatch:
+    case UploadFailure.invalidData:
       return new UnprocessableError(failure.message, { upload_id: uploadId });
+    case UploadFailure.integrityViolation:
+      return new ConflictError(failure.message, { upload_id: uploadId });
+    case UploadFailure.failed:
+      return new HttpError(500, 'Internal Server Error', failure.message, { upload_id: uploadId });
     case UploadFailure.assetGone:
       return new NotFoundError(failure.message);
     case UploadFailure.notOpen:

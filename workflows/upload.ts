@@ -1,7 +1,11 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
+  TemporalFailure,
+  TimeoutFailure,
   allHandlersFinished,
   condition,
+  isCancellation,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -29,7 +33,15 @@ const retry: ActivityOptions['retry'] = {
 
 // The short catalog steps run as local activities, in the worker that runs the workflow: each saves
 // the server a round of scheduling, which is most of a small upload's cost (BENCHMARKS.md, row 5).
-const local = proxyLocalActivities<UploadActivities>({ startToCloseTimeout: '1 minute', retry });
+// While one runs or backs off in the worker, the run's workflow task holds a slot of the worker, so
+// both are bounded: a backoff longer than a few seconds waits on a server timer, and a step still
+// failing after its schedule-to-close time runs on as an ordinary activity (see `step`).
+const local = proxyLocalActivities<UploadActivities>({
+  startToCloseTimeout: '20 seconds',
+  scheduleToCloseTimeout: '30 seconds',
+  localRetryThreshold: '4 seconds',
+  retry,
+});
 // Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
 const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
@@ -47,6 +59,12 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   let abortRequested = false;
   let failureType: string = UploadFailure.notOpen;
   const settled = () => state.result !== null || ['failed', 'aborted', 'expired'].includes(state.status);
+  const endedFailure = () =>
+    ApplicationFailure.create({
+      type: state.status === 'failed' ? failureType : UploadFailure.notOpen,
+      message: state.error ?? `upload is ${state.status}`,
+      nonRetryable: true,
+    });
 
   setHandler(statusQuery, () => state);
   setHandler(abortSignal, () => {
@@ -54,11 +72,12 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   });
   setHandler(openedUpdate, async () => {
     await condition(() => state.status !== 'pending');
+    if (state.status === 'failed') throw endedFailure();
     return state;
   });
   setHandler(completeUpdate, async (request) => {
     if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
-      const { missing } = await local.checkParts(input.uploadId);
+      const { missing } = await step((a) => a.checkParts(input.uploadId));
       if (missing.length > 0) {
         throw ApplicationFailure.create({
           type: UploadFailure.missingParts,
@@ -69,52 +88,65 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
       }
     }
     if (state.status === 'open' && completeRequest === undefined) completeRequest = request;
-    if (completeRequest === undefined) {
-      throw ApplicationFailure.create({ type: UploadFailure.notOpen, message: `upload is ${state.status}`, nonRetryable: true });
-    }
+    if (completeRequest === undefined) throw endedFailure();
     await condition(settled);
     if (state.result) return state.result;
-    throw ApplicationFailure.create({
-      type: state.status === 'failed' ? failureType : UploadFailure.notOpen,
-      message: state.error ?? `upload is ${state.status}`,
-      nonRetryable: true,
-    });
+    throw endedFailure();
   });
 
-  await local.openUpload(input);
-  state.status = 'open';
-
-  const decided = await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now());
-  if (!decided || completeRequest === undefined) {
-    const ending = decided ? 'aborted' : 'expired';
-    await local.discardUpload({ uploadId: input.uploadId, status: ending, error: null });
-    // Only now: whoever waits on the outcome must find the bytes already gone.
-    state.status = ending;
-    await condition(allHandlersFinished);
-    return state;
-  }
-
-  state.status = 'completing';
-  await local.markCompleting({ uploadId: input.uploadId, details: completeRequest.details });
   try {
-    if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
-    if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey, sizeBytes: input.sizeBytes! });
-    if (input.kind === 'fetch') completeRequest = await source.fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
-    const verified = await verifyStoredObject(input, completeRequest);
-    const committed = await local.commitUpload({ uploadId: input.uploadId, ...verified });
-    if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
-    state.result = { assetId: committed.assetId, versionId: committed.versionId };
-    state.status = 'completed';
+    await step((a) => a.openUpload(input));
+    state.status = 'open';
+
+    const decided = await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now());
+    if (!decided || completeRequest === undefined) {
+      const ending = decided ? 'aborted' : 'expired';
+      await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error: null }));
+      // Only now: whoever waits on the outcome must find the bytes already gone.
+      state.status = ending;
+    } else {
+      state.status = 'completing';
+      await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
+      if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
+      if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey, sizeBytes: input.sizeBytes! });
+      if (input.kind === 'fetch') completeRequest = await source.fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
+      const verified = await verifyStoredObject(input, completeRequest);
+      const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+      if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
+      state.result = { assetId: committed.assetId, versionId: committed.versionId };
+      state.status = 'completed';
+    }
   } catch (err) {
-    const failure = err instanceof Error && 'cause' in err ? (err.cause as ApplicationFailure | undefined) : undefined;
-    if (!(failure instanceof ApplicationFailure) || !Object.values<string>(UploadFailure).includes(failure.type ?? '')) throw err;
-    await local.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message });
-    failureType = failure.type!;
+    // Every step retries what may pass later, so a step that fails has failed for good.
+    const failure = failureOf(err);
+    if (!failure) throw err;
+    await step((a) => a.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message }));
+    const known = failure instanceof ApplicationFailure && Object.values<string>(UploadFailure).includes(failure.type ?? '');
+    failureType = known ? (failure as ApplicationFailure).type! : UploadFailure.failed;
     state.error = failure.message;
     state.status = 'failed';
   }
   await condition(allHandlersFinished);
   return state;
+}
+
+/**
+ * A catalog step, run locally. One whose local time ran out (it kept failing in a way a retry may
+ * fix) runs on as an ordinary activity: its retries then wait on the server, not in a workflow task.
+ */
+async function step<T>(run: (activities: typeof local) => Promise<T>): Promise<T> {
+  try {
+    return await run(local);
+  } catch (err) {
+    if (!(failureOf(err) instanceof TimeoutFailure)) throw err;
+    return run(catalog);
+  }
+}
+
+/** Why a step failed: its own failure (a local activity's comes unwrapped), or its timeout. */
+function failureOf(err: unknown): TemporalFailure | undefined {
+  if (!(err instanceof TemporalFailure) || isCancellation(err)) return undefined;
+  return err instanceof ActivityFailure && err.cause instanceof TemporalFailure ? err.cause : err;
 }
 
 /**
@@ -125,13 +157,13 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
 async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
   if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
-    const confirmed = await local.confirmStagedObject({
+    const confirmed = await step((a) => a.confirmStagedObject({
       objectKey: input.objectKey,
       sizeBytes,
       checksumSha256,
       s3ChecksumSha256,
       declaredChecksumSha256: input.checksumSha256,
-    });
+    }));
     if (confirmed) return confirmed;
   }
   return bytes.verifyObject({
