@@ -14,11 +14,33 @@ const FAILURE_OF_SQLSTATE_CLASS: Record<string, string> = {
   '23': PermanentFailure.integrityViolation,
 };
 
+// knex prefixes a DatabaseError's message with the statement's SQL, which is no client's business:
+// the failure's message is built from the error's structured fields instead.
+const WHAT_SQLSTATE_REFUSED: Record<string, string> = {
+  '22001': 'a value longer than its column allows',
+  '22003': 'a number out of range',
+  '22007': 'a malformed date or time',
+  '22008': 'a date or time out of range',
+  '22021': 'a character it cannot store (such as NUL)',
+  '22P02': 'a value of the wrong form',
+  '22P05': 'a character it cannot store (such as NUL)',
+  '23502': 'a missing required value',
+  '23503': 'a reference to a row that does not exist',
+  '23505': 'a duplicate of an existing key',
+  '23514': 'a value its check constraint forbids',
+};
+
+function describe(err: DatabaseError): string {
+  const what = WHAT_SQLSTATE_REFUSED[err.code!] ?? 'the data it was given';
+  const where = [err.table && `table ${err.table}`, err.column && `column ${err.column}`, err.constraint && `constraint ${err.constraint}`].filter(Boolean);
+  return `the catalog refused ${what} (SQLSTATE ${err.code}${where.length ? `, ${where.join(', ')}` : ''})`;
+}
+
 export function classified(err: unknown): unknown {
   if (!(err instanceof DatabaseError) || !err.code) return err;
   const type = FAILURE_OF_SQLSTATE_CLASS[err.code.slice(0, 2)];
   if (!type) return err;
-  return ApplicationFailure.create({ type, message: err.message, details: [{ sqlstate: err.code }], nonRetryable: true, cause: err });
+  return ApplicationFailure.create({ type, message: describe(err), details: [{ sqlstate: err.code }], nonRetryable: true, cause: err });
 }
 
 type AsyncFunctions = Record<string, (...args: never[]) => Promise<unknown>>;
