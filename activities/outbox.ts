@@ -28,7 +28,7 @@ export interface RelayPass {
 export function createOutboxActivities({ config, db }: ActivityDeps) {
   const hubUrl = config.messageHubUrl;
 
-  /** Posts one event: says whether the hub took it, refused it, or is unavailable (then nothing else is tried). */
+  /** Posts one event: says whether the hub took it, refused this event, or cannot take any now. */
   async function post(row: OutboxRow): Promise<{ outcome: 'delivered' } | { outcome: 'refused' | 'unavailable'; error: string }> {
     const message = HTTP.structured(new CloudEvent({ ...toCloudEvent(row), specversion: '1.0' }, false));
     let res: Response;
@@ -121,7 +121,7 @@ export function createOutboxActivities({ config, db }: ActivityDeps) {
         for (const row of due) {
           const outcome = await attempt(row);
           count(outcome);
-          // The first pass that meets the outage probes it; the rest wait for the next probe instead of each being refused.
+          // An unavailable hub ends the pass: the rest wait for the next probe instead of each being refused.
           if (outcome === 'unavailable') return { delivered, failed, sleepMs: relayBackoffMs(1), failedProbes: 1 };
         }
         if (delivered + failed >= BATCH) return { delivered, failed, sleepMs: 0, failedProbes: 0 };

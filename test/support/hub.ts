@@ -10,20 +10,21 @@ export interface Received {
 }
 
 /**
- * The Message Hub stand-in: answers 503 to its first `refuse` deliveries and to every one while
- * `setDown(true)`, records the rest; `stop()` closes its port, `start()` opens the same port again.
+ * The Message Hub stand-in: answers 503 to its first `refuse` deliveries and `status` to every one
+ * after `refuseWith(status)` (until `refuseWith(null)`), records the rest; `stop()` closes its port,
+ * `start()` opens the same port again.
  */
 export async function startHub(refuse = 0) {
   const received: Received[] = [];
   let refused = 0;
-  let down = false;
+  let refusal: number | null = null;
   const server = http.createServer((req, res) => {
     let text = '';
     req.on('data', (c) => (text += c));
     req.on('end', () => {
-      if (down || refused < refuse) {
+      if (refusal !== null || refused < refuse) {
         refused++;
-        res.writeHead(503).end();
+        res.writeHead(refusal ?? 503).end();
         return;
       }
       const body = JSON.parse(text);
@@ -37,8 +38,8 @@ export async function startHub(refuse = 0) {
     url: `http://127.0.0.1:${port}/events`,
     received,
     refused: () => refused,
-    setDown: (value: boolean) => {
-      down = value;
+    refuseWith: (status: number | null) => {
+      refusal = status;
     },
     stop: () =>
       new Promise<void>((resolve) => {
