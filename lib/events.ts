@@ -42,7 +42,8 @@ export function toCloudEvent(row: OutboxRow): CloudEventJson {
 
 /**
  * Rows whose writing transaction is older than every transaction still running: nothing can commit
- * later with a smaller (txid, sequence), so a cursor over that order never skips an event.
+ * later with a smaller (txid, sequence), so a cursor over that order never skips an event. The relay
+ * sends only these too: an earlier event of the same subject may still be in a running transaction.
  */
 export const SETTLED = 'txid < pg_snapshot_xmin(pg_current_snapshot())';
 

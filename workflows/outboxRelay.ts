@@ -1,4 +1,4 @@
-import { condition, continueAsNew, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, continueAsNew, defineSignal, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { OutboxActivities } from '../activities/outbox';
 
 const { deliverPendingEvents } = proxyActivities<OutboxActivities>({
@@ -12,17 +12,23 @@ export const wakeSignal = defineSignal('wake');
 
 const PASSES_PER_RUN = 200;
 
-/** Runs for as long as the service does: delivers the outbox, sleeps until woken or something is due. */
-export async function outboxRelayWorkflow(): Promise<void> {
+/**
+ * Runs for as long as the service does: delivers the outbox, sleeps until woken or something is due.
+ * `failedProbes` (passes in a row that found the hub unavailable) is the relay's backoff, kept across runs.
+ */
+export async function outboxRelayWorkflow(failedProbes = 0): Promise<void> {
   let woken = false;
   setHandler(wakeSignal, () => {
     woken = true;
   });
   for (let pass = 0; pass < PASSES_PER_RUN; pass++) {
-    const { sleepMs } = await deliverPendingEvents();
+    const next = await deliverPendingEvents(failedProbes);
+    failedProbes = next.failedProbes;
+    // While the hub is unavailable, new events do not cut the backoff short: only a probe can tell it is back.
+    if (failedProbes > 0) await sleep(next.sleepMs);
     // A wake that came during the pass means new events: go again at once.
-    if (sleepMs > 0 && !woken) await condition(() => woken, sleepMs);
+    else if (next.sleepMs > 0 && !woken) await condition(() => woken, next.sleepMs);
     woken = false;
   }
-  await continueAsNew<typeof outboxRelayWorkflow>();
+  await continueAsNew<typeof outboxRelayWorkflow>(failedProbes);
 }
