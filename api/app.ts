@@ -58,6 +58,6 @@ export function buildApp(input: Omit<AppDeps, 'metrics'>): Express {
   app.use(eventsRouter(deps));
 
   app.use(unknownRoute);
-  app.use(problemHandler(deps.logger));
+  app.use(problemHandler(deps.logger, { drainLimitBytes: deps.config.uploads.maxSizeBytes }));
   return app;
 }

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { HttpError, NotFoundError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
@@ -20,16 +20,35 @@ interface BodyParserError {
   message: string;
 }
 
-/** The one place errors become problem+json; anything unexpected is a logged 500 that leaks nothing. */
-export function problemHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * Reads and drops what is left of a refused request's body. Clients such as Node's fetch send the
+ * whole body before they read the answer: a connection closed under them turns the 4xx into a broken
+ * pipe. Past `limitBytes` the connection is closed all the same, so a refusal costs bounded bandwidth.
+ */
+function drainRefusedBody(req: Request, limitBytes: number): void {
+  let drained = 0;
+  req.unpipe();
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > limitBytes) req.socket.destroy();
+  });
+  req.resume();
+}
+
+/**
+ * The one place errors become problem+json; anything unexpected is a logged 500 that leaks nothing.
+ * `drainLimitBytes` bounds what is still read of a body refused before its end: the upload size
+ * limit, the largest body the API takes, so any body the API could have taken gets its answer.
+ */
+export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }): ErrorRequestHandler {
   return (err, req, res, next) => {
     if (res.headersSent) {
       next(err);
       return;
     }
-    // A body refused before it was all read (too large, or a part refused before its bytes) is not
-    // drained: the connection closes instead.
-    if (!req.complete) res.setHeader('Connection', 'close');
+    // Before the answer: a response that finishes with the body unread has Node discard the rest
+    // itself, without a bound.
+    if (!req.complete) drainRefusedBody(req, opts.drainLimitBytes);
     if (err instanceof HttpError) {
       if (err.status === 416 && 'sizeBytes' in err) res.setHeader('Content-Range', `bytes */${(err as { sizeBytes: number }).sizeBytes}`);
       sendProblem(res, err.status, err.title, err.message, err.extra);

@@ -2,6 +2,10 @@
  * The API's side of backups and restores: start one (its row, then its workflow), and read one with
  * its live progress from the workflow's query while it runs. A job whose workflow ended without
  * recording it (terminated, timed out) is marked failed when read.
+ *
+ * The row goes final in the run's last activity, once the job's work is all done: a client that reads
+ * `completed` or `failed` can act on it at once. The Temporal run closes a moment later, with
+ * nothing left to do but its own bookkeeping.
  */
 import { TypedSearchAttributes, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
 import { backupStatusQuery, restoreStatusQuery, type BackupState, type BackupTuning, type RestoreState } from '../workflows/backupDefinitions';

@@ -287,9 +287,11 @@ describe('verification', () => {
     expect(await keysOf(ctx, ctx.config.s3.bucket, `assets/${live}/`)).toEqual(liveKeys);
     expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${fine}/content`)).body)).toBe((await ctx.db('assets').where({ id: fine }).first()).checksum_sha256);
 
-    // The Temporal run failed too (an operator filtering failed runs finds it), with the same message.
-    const description = await ctx.temporal.client.workflow.getHandle(`restore-${res.body.id}`).describe();
-    expect(description.status.name).toBe('FAILED');
+    // The Temporal run fails too (an operator filtering failed runs finds it), with the same message.
+    // Its last activity wrote the row, so the run closes just after the row went final: wait for the close.
+    const run = ctx.temporal.client.workflow.getHandle(restore.workflow_id);
+    await expect(run.result()).rejects.toMatchObject({ cause: { message: restore.error } });
+    expect((await run.describe()).status.name).toBe('FAILED');
   });
 
   it('a backup whose source object is gone fails, naming the asset; it cannot be restored (409)', async () => {

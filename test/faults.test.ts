@@ -2,14 +2,12 @@
  * The reason uploads run on Temporal: a worker killed mid-upload, S3 going away during verification,
  * the API restarting in the middle of a chunked session. Each ends with one correct version.
  */
-import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import { uploadWorkflowId } from '../lib/catalog/uploads';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { PART, completeUpload, createUpload, getUpload, partOf, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
-import { envFor, spawnService, waitUntil } from './support/processes';
+import { envFor, freePort, spawnService, waitUntil } from './support/processes';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
 const MiB = 1024 * 1024;
@@ -155,11 +153,3 @@ it('the API process restarts in the middle of a chunked session: the client goes
     await worker.stop();
   }
 }, 90_000);
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
