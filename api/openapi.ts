@@ -6,7 +6,7 @@ import { z } from 'zod';
 import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
-import { assetName, contentType, idParams, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
+import { assetName, contentType, idParams, metadataObject, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';
@@ -44,7 +44,7 @@ export interface RouteDoc {
   params?: z.ZodObject;
   query?: z.ZodObject;
   /** A function of the limits where the document states a configured one. */
-  body?: { schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType); content?: string };
+  body?: { schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType); content?: string; encoding?: Record<string, { contentType: string }> };
   responses: Record<number, Answer>;
 }
 
@@ -59,10 +59,12 @@ const uploadForm = z.object({
   file: binary,
   name: assetName.optional().describe("default: the file's name"),
   content_type: contentType.optional(),
-  metadata: z.string().optional().describe('a JSON object of strings'),
+  metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
   tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
   checksum_sha256: sha256Hex.optional(),
 }).strict();
+// The metadata field is JSON text: the encoding says so, and the schema describes what it holds.
+const uploadFormBody = { schema: uploadForm, content: 'multipart/form-data', encoding: { metadata: { contentType: 'application/json' } } };
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
@@ -91,7 +93,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/assets/upload',
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
-    body: { schema: uploadForm, content: 'multipart/form-data' },
+    body: uploadFormBody,
     responses: { 201: { description: 'the new asset', schema: r.asset, links: assetLinks }, 202: accepted202, 413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'), 415: r.problemAnswer('not multipart'), 422: r.problemAnswer('checksum mismatch') },
   },
   { method: 'get', path: '/api/v2/assets', tag: 'assets', summary: 'List assets', query: assets.listAssetsQuery, responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } } },
@@ -139,7 +141,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: 'Upload a new current version',
     params: idParams,
-    body: { schema: uploadForm, content: 'multipart/form-data' },
+    body: uploadFormBody,
     responses: { 201: { description: 'the version', schema: r.version }, 202: accepted202 },
   },
   { method: 'get', path: '/api/v2/assets/:id/versions/:versionId', tag: 'versions', summary: 'One version', params: versionParams, responses: { 200: { description: 'the version', schema: r.version } } },
@@ -277,7 +279,9 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDoc[] 
       summary: route.summary,
       tags: [route.tag],
       parameters: [...parameters('path', route.params), ...parameters('query', route.query)],
-      ...(body ? { requestBody: { required: true, content: { [route.body!.content ?? 'application/json']: { schema: jsonSchema(body, 'input') } } } } : {}),
+      ...(body
+        ? { requestBody: { required: true, content: { [route.body!.content ?? 'application/json']: { schema: jsonSchema(body, 'input'), ...(route.body!.encoding ? { encoding: route.body!.encoding } : {}) } } } }
+        : {}),
       responses,
     };
   }
