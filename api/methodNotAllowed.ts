@@ -13,6 +13,7 @@ import { sendProblem } from './problem';
 interface KnownPath {
   pattern: RegExp;
   params: number;
+  methods: Set<string>;
   allow: string;
 }
 
@@ -32,17 +33,16 @@ function knownPaths(routes: RouteDoc[]): KnownPath[] {
     methods.set(route.path, served);
   }
   return [...methods]
-    .map(([path, served]) => ({ pattern: patternOf(path), params: path.split(':').length - 1, allow: [...served, 'OPTIONS'].join(', ') }))
+    .map(([path, served]) => ({ pattern: patternOf(path), params: path.split(':').length - 1, methods: served, allow: [...served, 'OPTIONS'].join(', ') }))
+    // Fewest parameters first: a literal path is matched before a parameter that would take its segment.
     .sort((a, b) => a.params - b.params);
 }
 
 export function methodNotAllowed(routes: RouteDoc[] = ROUTES): RequestHandler {
-  // Fewest parameters first: a literal path is matched before a parameter that would take its segment.
   const known = knownPaths(routes);
   return (req, res, next) => {
     const match = known.find((k) => k.pattern.test(req.path));
-    const allowed = match?.allow.split(', ');
-    if (!match || (req.method !== 'OPTIONS' && allowed!.includes(req.method))) {
+    if (!match || match.methods.has(req.method)) {
       next();
       return;
     }

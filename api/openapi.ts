@@ -65,6 +65,7 @@ const uploadForm = z.object({
 }).strict();
 // The metadata field is JSON text: the encoding says so, and the schema describes what it holds.
 const uploadFormBody = { schema: uploadForm, content: 'multipart/form-data', encoding: { metadata: { contentType: 'application/json' } } };
+const versionLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } }];
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
@@ -142,7 +143,7 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Upload a new current version',
     params: idParams,
     body: uploadFormBody,
-    responses: { 201: { description: 'the version', schema: r.version }, 202: accepted202 },
+    responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202 },
   },
   { method: 'get', path: '/api/v2/assets/:id/versions/:versionId', tag: 'versions', summary: 'One version', params: versionParams, responses: { 200: { description: 'the version', schema: r.version } } },
   {
@@ -159,7 +160,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: 'Copy a version into a new current version',
     params: versionParams,
-    responses: { 201: { description: 'the new version', schema: r.version }, 202: accepted202 },
+    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: accepted202 },
   },
 
   {
