@@ -74,10 +74,12 @@ describe('one rule for text', () => {
     expect(kept.body.description).toBe('one\ttwo\r\nthree');
   });
 
-  it('a NUL in the tags of a chunked upload is a 400 at tags[0] at once, and opens no session', async () => {
+  it('a NUL in the tags (or a non-ASCII content type) of a chunked upload is a 400 at once, and opens no session', async () => {
     const before = await footprint();
     const res = await createUpload(ctx.baseUrl, { name: 'tagged.bin', size_bytes: 10, tags: ['\u0000a'] });
     expectFieldError(res, 'tags[0]');
+    // A content type is sent on as a header: outside ASCII it is refused here, not by S3 later.
+    expectFieldError(await createUpload(ctx.baseUrl, { name: 'typed.bin', size_bytes: 10, content_type: 'text/plain; charset=ünï' }), 'content_type');
     // A session's workflow writes its row before the request that opened it is answered.
     expect(await footprint()).toEqual(before);
   });

@@ -54,7 +54,8 @@ export const namePrefix = singleLine(1024).min(1, 'must not be empty');
 // Letters spelled in both cases: the document carries a pattern without its flags.
 const TOKEN = "[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*";
 
-export const contentType = singleLine(255).regex(new RegExp(`^${TOKEN}/${TOKEN}( *;.*)?$`), 'must be a media type such as image/png');
+// ASCII only: the content type is sent on as an HTTP header (to S3, and on every download).
+export const contentType = singleLine(255).regex(new RegExp(`^${TOKEN}/${TOKEN}( *;[ -~]*)?$`), 'must be a media type such as image/png, in ASCII');
 
 /** A content type to match: a media type without parameters, or `type/*`. */
 export const contentTypeFilter = singleLine(255).regex(new RegExp(`^${TOKEN}/(${TOKEN}|\\*)$`), 'must be a media type, or type/*');
