@@ -10,6 +10,7 @@ import { backupsRouter } from './backups';
 import { eventsRouter } from './events';
 import { healthRouter } from './health';
 import { lifecycleRouter } from './lifecycle';
+import { methodNotAllowed } from './methodNotAllowed';
 import { metricsRouter } from './metrics';
 import { policiesRouter } from './policies';
 import { problemHandler, unknownRoute } from './problem';
@@ -36,8 +37,9 @@ export function buildApp(input: Omit<AppDeps, 'metrics'>): Express {
   app.set('query parser', 'extended');
 
   app.use(requestContext(deps.logger, deps.metrics));
+  app.use(methodNotAllowed());
   app.use(metricsRouter(deps.metrics));
-  app.use(referenceRouter());
+  app.use(referenceRouter({ maxUploadBytes: deps.config.uploads.maxSizeBytes }));
 
   app.use(
     healthRouter({

@@ -6,18 +6,33 @@ import { z } from 'zod';
 import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
-import { idParams, pageQuery, versionParams } from './schemas/common';
+import { assetName, contentType, idParams, metadataObject, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';
 
-type Method = 'get' | 'post' | 'put' | 'delete';
+export type Method = 'get' | 'post' | 'put' | 'delete';
+
+/** What the document states from the configuration. */
+export interface DocumentLimits {
+  maxUploadBytes: number;
+}
+
+/**
+ * The operations an answer leads to: every route at `resource` or below it, each given the
+ * parameters of its path that `parameters` holds (runtime expressions on the answer).
+ */
+interface LinkDoc {
+  resource: string;
+  parameters: Record<string, string>;
+}
 
 interface Answer {
   description: string;
   schema?: z.ZodType;
   /** Content type of the answer; JSON unless said. */
   content?: string;
+  links?: LinkDoc[];
 }
 
 export interface RouteDoc {
@@ -28,21 +43,30 @@ export interface RouteDoc {
   tag: string;
   params?: z.ZodObject;
   query?: z.ZodObject;
-  body?: { schema: z.ZodType; content?: string };
+  /** A function of the limits where the document states a configured one. */
+  body?: { schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType); content?: string; encoding?: Record<string, { contentType: string }> };
   responses: Record<number, Answer>;
 }
 
 const paged = z.object(pageQuery);
 const binary = z.string().meta({ format: 'binary' });
-const accepted202: Answer = { description: 'finishing outlasted the wait; follow status_url', schema: r.uploadAccepted };
+const accepted202: Answer = {
+  description: 'finishing outlasted the wait; follow status_url',
+  schema: r.uploadAccepted,
+  links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/upload_id' } }],
+};
 const uploadForm = z.object({
   file: binary,
-  name: z.string().optional(),
-  content_type: z.string().optional(),
-  metadata: z.string().optional().describe('a JSON object of strings'),
-  tags: z.string().optional().describe('repeated, or comma-separated'),
-  checksum_sha256: z.string().optional(),
-});
+  name: assetName.optional().describe("default: the file's name"),
+  content_type: contentType.optional(),
+  metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
+  tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
+  checksum_sha256: sha256Hex.optional(),
+}).strict();
+// The metadata field is JSON text: the encoding says so, and the schema describes what it holds.
+const uploadFormBody = { schema: uploadForm, content: 'multipart/form-data', encoding: { metadata: { contentType: 'application/json' } } };
+const versionLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } }];
+const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
 export const ROUTES: RouteDoc[] = [
@@ -70,8 +94,8 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/assets/upload',
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
-    body: { schema: uploadForm, content: 'multipart/form-data' },
-    responses: { 201: { description: 'the new asset', schema: r.asset }, 202: accepted202, 413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'), 415: r.problemAnswer('not multipart'), 422: r.problemAnswer('checksum mismatch') },
+    body: uploadFormBody,
+    responses: { 201: { description: 'the new asset', schema: r.asset, links: assetLinks }, 202: accepted202, 413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'), 415: r.problemAnswer('not multipart'), 422: r.problemAnswer('checksum mismatch') },
   },
   { method: 'get', path: '/api/v2/assets', tag: 'assets', summary: 'List assets', query: assets.listAssetsQuery, responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } } },
   {
@@ -118,8 +142,8 @@ export const ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: 'Upload a new current version',
     params: idParams,
-    body: { schema: uploadForm, content: 'multipart/form-data' },
-    responses: { 201: { description: 'the version', schema: r.version }, 202: accepted202 },
+    body: uploadFormBody,
+    responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202 },
   },
   { method: 'get', path: '/api/v2/assets/:id/versions/:versionId', tag: 'versions', summary: 'One version', params: versionParams, responses: { 200: { description: 'the version', schema: r.version } } },
   {
@@ -136,7 +160,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: 'Copy a version into a new current version',
     params: versionParams,
-    responses: { 201: { description: 'the new version', schema: r.version }, 202: accepted202 },
+    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: accepted202 },
   },
 
   {
@@ -144,8 +168,11 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/uploads',
     tag: 'uploads',
     summary: 'Open a chunked upload session',
-    body: { schema: uploads.createUploadBody },
-    responses: { 201: { description: 'the session', schema: r.uploadSession }, 413: r.problemAnswer('size over the limit') },
+    body: { schema: (limits) => uploads.documentedCreateUploadBody(limits.maxUploadBytes) },
+    responses: {
+      201: { description: 'the session', schema: r.uploadSession, links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }] },
+      413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
+    },
   },
   { method: 'get', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Session status, live from its workflow', params: idParams, responses: { 200: { description: 'the session', schema: r.uploadSession } } },
   {
@@ -181,7 +208,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/events',
     tag: 'events',
     summary: `An event of a subscribed type (${events.SUBSCRIBED_TYPES.join(', ')})`,
-    body: { schema: events.cloudEventEnvelope, content: 'application/cloudevents+json' },
+    body: { schema: events.incomingEvent, content: 'application/cloudevents+json' },
     responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted } },
   },
   ...BACKUP_ROUTES,
@@ -207,7 +234,35 @@ export function openApiPath(expressPath: string): string {
   return expressPath.replace(/:(\w+)/g, '{$1}');
 }
 
-export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES) {
+/** `get /api/v2/uploads/:id/parts/:n` is getUploadsByIdPartsByN: one per route, stable as long as the route is. */
+export function operationIdOf(route: Pick<RouteDoc, 'method' | 'path'>): string {
+  const words = route.path
+    .replace(/^\/api\/v2\//, '/')
+    .split(/[/.]/)
+    .filter(Boolean)
+    .map((segment) => (segment.startsWith(':') ? `By${capitalize(segment.slice(1))}` : capitalize(segment)));
+  return route.method + words.join('');
+}
+
+function capitalize(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+/** An answer's links: to each operation at or under the resource, with the parameters its path takes. */
+function linksOf(links: LinkDoc[], routes: RouteDoc[]) {
+  const out: Record<string, { operationId: string; parameters: Record<string, string> }> = {};
+  for (const link of links) {
+    for (const target of routes) {
+      if (target.path !== link.resource && !target.path.startsWith(`${link.resource}/`)) continue;
+      const taken = [...target.path.matchAll(/:(\w+)/g)].map((m) => m[1]).filter((name) => name in link.parameters);
+      const operationId = operationIdOf(target);
+      out[operationId] = { operationId, parameters: Object.fromEntries(taken.map((name) => [name, link.parameters[name]])) };
+    }
+  }
+  return out;
+}
+
+export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDoc[] = ROUTES) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const responses: Record<string, unknown> = {};
@@ -215,14 +270,19 @@ export function buildOpenApiDocument(routes: RouteDoc[] = ROUTES) {
       responses[status] = {
         description: answer.description,
         ...(answer.schema ? { content: { [answer.content ?? 'application/json']: { schema: jsonSchema(answer.schema, 'output') } } } : {}),
+        ...(answer.links ? { links: linksOf(answer.links, routes) } : {}),
       };
     }
     responses.default = { description: 'an error', content: { 'application/problem+json': { schema: jsonSchema(r.problem, 'output') } } };
+    const body = route.body && (typeof route.body.schema === 'function' ? route.body.schema(limits) : route.body.schema);
     (paths[openApiPath(route.path)] ??= {})[route.method] = {
+      operationId: operationIdOf(route),
       summary: route.summary,
       tags: [route.tag],
       parameters: [...parameters('path', route.params), ...parameters('query', route.query)],
-      ...(route.body ? { requestBody: { required: true, content: { [route.body.content ?? 'application/json']: { schema: jsonSchema(route.body.schema, 'input') } } } } : {}),
+      ...(body
+        ? { requestBody: { required: true, content: { [route.body!.content ?? 'application/json']: { schema: jsonSchema(body, 'input'), ...(route.body!.encoding ? { encoding: route.body!.encoding } : {}) } } } }
+        : {}),
       responses,
     };
   }

@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
-import { buildOpenApiDocument } from './openapi';
+import { buildOpenApiDocument, type DocumentLimits } from './openapi';
 
 // The page loads Swagger UI from this server (the swagger-ui-dist package), never from a CDN.
 const DOCS_PAGE = `<!doctype html>
@@ -12,9 +12,9 @@ const DOCS_PAGE = `<!doctype html>
 </body>
 </html>`;
 
-export function referenceRouter(): Router {
+export function referenceRouter(limits: DocumentLimits): Router {
   const router = Router();
-  const document = buildOpenApiDocument();
+  const document = buildOpenApiDocument(limits);
   router.get('/openapi.json', (_req, res) => {
     res.json(document);
   });

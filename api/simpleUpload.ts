@@ -14,7 +14,8 @@ import { uuidv7 } from '../lib/ids';
 import { objectKeyFor } from '../lib/keys';
 import { stageToS3, type StagedObject } from '../lib/staging';
 import { abortUploadSession, completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome, type UploadClient } from '../lib/uploads';
-import { assetName, parse } from './schemas/common';
+import type { z } from 'zod';
+import { assetName, contentType, parse } from './schemas/common';
 import { uploadFormFields } from './schemas/assets';
 
 const ABORT_WAIT_MS = 15_000;
@@ -48,6 +49,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
   let extraFiles = 0;
   let sessionOpened = false;
   let staging: Promise<Staged> | undefined;
+  let refused = false;
 
   const form = openForm(req);
   // Settles when the form is read to its end, or as soon as staging fails (e.g. past the size limit),
@@ -59,12 +61,20 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
     form.on('field', (name, value) => {
       const prior = fields[name];
       fields[name] = prior === undefined ? value : ([] as string[]).concat(prior, value);
+      // A bad field is refused as it arrives: sent before the file, it is refused before anything is staged.
+      try {
+        parse(uploadFormFields, normalizeTags(fields), 'form fields');
+      } catch (err) {
+        refused = true;
+        req.unpipe(form);
+        reject(err);
+      }
     });
     form.on('filesLimit', () => {
       extraFiles++;
     });
     form.on('file', (name, stream, info) => {
-      if (name !== 'file' || staging) {
+      if (name !== 'file' || staging || refused) {
         extraFiles++;
         stream.resume();
         return;
@@ -79,8 +89,8 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
           objectKey,
           expiresAt: uploadExpiresAt(deps.config),
           // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
-          name: info.filename || 'upload',
-          contentType: info.mimeType || 'application/octet-stream',
+          name: validOr(assetName, info.filename, 'upload'),
+          contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
         });
         sessionOpened = true;
         const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize, { countBytes: deps.countBytes });
@@ -119,7 +129,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
         s3ChecksumSha256: staged.s3ChecksumSha256,
         details: {
           name: parse(assetName, name, 'name'),
-          contentType: form.content_type ?? (staged.mimeType || 'application/octet-stream'),
+          contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
           metadata: form.metadata,
           tags: form.tags,
         },
@@ -141,6 +151,11 @@ function openForm(req: Request) {
   } catch (err) {
     throw new ValidationError(`malformed multipart/form-data: ${(err as Error).message}`);
   }
+}
+
+/** The part's own filename or media type when it follows the text rule (a client may send anything there). */
+function validOr(schema: z.ZodType<string>, value: string | undefined, fallback: string): string {
+  return value !== undefined && schema.safeParse(value).success ? value : fallback;
 }
 
 /** `tags` may be repeated or comma-separated. */

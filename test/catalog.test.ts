@@ -402,7 +402,7 @@ describe('PUT /assets/{id}', () => {
     [{ metadata: { level: 5 } }, 'metadata.level'],
     [{ metadata: ['a'] }, 'metadata'],
     [{ tags: 'x' }, 'tags'],
-    [{ tags: ['a,b'] }, 'tags.0'],
+    [{ tags: ['a,b'] }, 'tags[0]'],
   ])('an invalid body %j is 400 with an errors entry at %p', async (json, path) => {
     const res = await call(assetUrl(asset.id), { method: 'PUT', json });
     expectProblem(res, 400);

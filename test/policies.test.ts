@@ -128,25 +128,25 @@ describe('policies', () => {
         'body', // the unknown top-level field (reported on the object)
         'filter.name_prefix',
         'filter.content_type',
-        'filter.tags.0',
+        'filter.tags[0]',
         'filter',
-        'rules.0.action',
-        'rules.1.days',
-        'rules.2.days',
-        'rules.3.days',
-        'rules.4.keep_latest',
-        'rules.5.noncurrent_days',
-        'rules.5',
-        'rules.6',
-        'rules.7',
+        'rules[0].action',
+        'rules[1].days',
+        'rules[2].days',
+        'rules[3].days',
+        'rules[4].keep_latest',
+        'rules[5].noncurrent_days',
+        'rules[5]',
+        'rules[6]',
+        'rules[7]',
       ]),
     );
     for (const error of res.body.errors) expect(error.message).toEqual(expect.any(String));
     const message = (path: string) => res.body.errors.find((e: { path: string }) => e.path === path).message;
-    expect(message('rules.0.action')).toMatch(/expire_noncurrent_versions/);
-    expect(message('rules.1.days')).toMatch(/at least 1/);
-    expect(message('rules.3.days')).toBe('required');
-    expect(message('rules.7')).toBe('must be an object with an action');
+    expect(message('rules[0].action')).toMatch(/expire_noncurrent_versions/);
+    expect(message('rules[1].days')).toMatch(/at least 1/);
+    expect(message('rules[3].days')).toBe('required');
+    expect(message('rules[7]')).toBe('must be an object with an action');
     expect(await ctx.db('lifecycle_policies').count({ n: '*' })).toEqual(before);
 
     expectProblem(await post({ name: uniqueName('norules'), rules: [] }), 400);
@@ -155,7 +155,7 @@ describe('policies', () => {
     const created = await post(tidy(uniqueName('valid')));
     const badPut = await put(created.body.id, { ...tidy(created.body.name), rules: [{ action: 'expire_assets', days: -1 }] });
     expectProblem(badPut, 400);
-    expect(badPut.body.errors).toEqual([{ path: 'rules.0.days', message: expect.any(String) }]);
+    expect(badPut.body.errors).toEqual([{ path: 'rules[0].days', message: expect.any(String) }]);
     expect((await call(url(`/${created.body.id}`))).body.rules).toEqual(tidy(created.body.name).rules);
   });
 

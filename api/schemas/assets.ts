@@ -1,20 +1,17 @@
 import { z } from 'zod';
-import { assetName, booleanParam, contentType, metadataObject, pageQuery, sha256Hex, tagList } from './common';
+import { assetName, booleanParam, contentType, contentTypeFilter, metadataObject, namePrefix, pageQuery, sha256Hex, tag, tagList } from './common';
 
 /** A query parameter given once or repeated (`?tag=a&tag=b`). */
 const repeatedTag = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : [v]))
-  .pipe(z.array(z.string().min(1).max(128)));
+  .pipe(z.array(tag));
 
 export const listAssetsQuery = z
   .object({
     ...pageQuery,
-    name_prefix: z.string().min(1).max(1024).optional(),
-    content_type: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/([a-z0-9][a-z0-9!#$&^_.+-]*|\*)$/i, 'must be a media type, or type/*')
-      .optional(),
+    name_prefix: namePrefix.optional(),
+    content_type: contentTypeFilter.optional(),
     tag: repeatedTag.optional(),
     created_after: z.iso.datetime({ offset: true }).transform((v) => new Date(v)).optional(),
     created_before: z.iso.datetime({ offset: true }).transform((v) => new Date(v)).optional(),

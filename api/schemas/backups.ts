@@ -1,24 +1,19 @@
 import { z } from 'zod';
 import type { RouteDoc } from '../openapi';
-import { idParams, pageQuery, uuid } from './common';
+import { backupLabel, idParams, pageQuery, uuid } from './common';
 import { pageOf, problemAnswer as problem } from './responses';
 
 const assetIdList = z
   .array(uuid)
   .min(1, 'give at least one asset id, or leave asset_ids out for every asset')
   .max(1000, 'at most 1000 asset ids')
-  .refine((ids) => new Set(ids).size === ids.length, 'asset ids must not repeat');
+  .refine((ids) => new Set(ids).size === ids.length, 'asset ids must not repeat')
+  .meta({ uniqueItems: true });
 
 /** POST /backups: every field optional; no body at all is a backup of every asset's current version. */
 export const createBackupBody = z
   .object({
-    label: z
-      .string()
-      .min(1, 'must not be empty')
-      .max(256, 'must be at most 256 characters')
-      // eslint-disable-next-line no-control-regex
-      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
-      .optional(),
+    label: backupLabel.optional(),
     asset_ids: assetIdList.optional(),
     include_all_versions: z.boolean().default(false),
   })
@@ -40,7 +35,7 @@ export const listRestoresQuery = z.object({ ...pageQuery, backup_id: uuid.option
 // The answers, and the routes for the OpenAPI document (api/openapi.ts lists BACKUP_ROUTES).
 
 const timestamp = z.string().datetime({ offset: true });
-const id = z.string().uuid();
+const id = uuid;
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const count = z.number().int().min(0);
 const status = z.enum(['pending', 'running', 'completed', 'failed']);
@@ -104,7 +99,9 @@ export const BACKUP_ROUTES: RouteDoc[] = [
     tag: 'backups',
     summary: 'Take a backup (backupWorkflow, backup-{id}); no body: every asset, current versions',
     body: { schema: createBackupBody },
-    responses: { 202: { description: 'the backup, started', schema: backupAnswer }, 404: problem('an asset in asset_ids does not exist') },
+    responses: {
+      202: { description: 'the backup, started', schema: backupAnswer, links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }] },
+      404: problem('an asset in asset_ids does not exist') },
   },
   { method: 'get', path: '/api/v2/backups', tag: 'backups', summary: 'Backups, newest first', query: listBackupsQuery, responses: { 200: { description: 'a page', schema: pageOf(backupAnswer) } } },
   {
@@ -122,7 +119,11 @@ export const BACKUP_ROUTES: RouteDoc[] = [
     summary: 'Restore from a backup (restoreWorkflow, restore-{id})',
     params: idParams,
     body: { schema: restoreBody },
-    responses: { 202: { description: 'the restore, started', schema: restoreAnswer }, 404: problem('unknown backup'), 409: problem('the backup is not completed, or was removed') },
+    responses: {
+      202: { description: 'the restore, started', schema: restoreAnswer, links: [{ resource: '/api/v2/restores/:id', parameters: { id: '$response.body#/id' } }] },
+      404: problem('unknown backup'),
+      409: problem('the backup is not completed, or was removed'),
+    },
   },
   { method: 'get', path: '/api/v2/restores', tag: 'backups', summary: 'Restores, newest first (of one backup with ?backup_id=)', query: listRestoresQuery, responses: { 200: { description: 'a page', schema: pageOf(restoreAnswer) } } },
   {

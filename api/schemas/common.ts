@@ -6,30 +6,77 @@ import { UUID_PATTERN } from '../../lib/ids';
 export const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID').toLowerCase();
 export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256 (64 characters)');
 
-/** Names are stored as given and never used as a path; control characters and very long names are refused. */
-export const assetName = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(1024, 'must be at most 1024 characters')
-  // eslint-disable-next-line no-control-regex
-  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+/*
+ * The one rule for text a client sends that is stored or sent on. PostgreSQL refuses NUL in text, and
+ * an unpaired UTF-16 surrogate has no UTF-8 form (it would be stored as U+FFFD, not as sent): both are
+ * refused everywhere. Single-line text (names, labels, tags, metadata keys, content types, filters,
+ * event fields) refuses every C0 control and DEL; multi-line text (descriptions, metadata values)
+ * allows TAB, LF and CR among them.
+ *
+ * The control characters are a pattern, so the document states them. The surrogates are a check of
+ * their own: a pattern naming them cannot be compiled by validators whose strings are Unicode scalar
+ * values (Rust's, which schemathesis uses), and such clients cannot send one anyway.
+ */
+// eslint-disable-next-line no-control-regex
+const SINGLE_LINE = /^[^\u0000-\u001f\u007f]*$/;
+// eslint-disable-next-line no-control-regex
+const MULTI_LINE = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
+// With the `u` flag a well-formed pair is one code point, so only a lone half matches.
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
 
-export const contentType = z
-  .string()
-  .max(255)
-  .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*(\s*;.*)?$/i, 'must be a media type such as image/png');
+const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
+const WELL_FORMED_MESSAGE = 'must not contain unpaired UTF-16 surrogates';
+
+export function singleLine(max: number) {
+  return z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .regex(SINGLE_LINE, 'must not contain control characters')
+    .refine(wellFormed, WELL_FORMED_MESSAGE);
+}
+
+export function multiLine(max: number) {
+  return z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .regex(MULTI_LINE, 'must not contain control characters other than tab, line feed and carriage return')
+    .refine(wellFormed, WELL_FORMED_MESSAGE);
+}
+
+/** Names are stored as given and never used as a path. */
+export const assetName = singleLine(1024).min(1, 'must not be empty');
+
+export const backupLabel = singleLine(256).min(1, 'must not be empty');
+
+/** A prefix matched against stored names. */
+export const namePrefix = singleLine(1024).min(1, 'must not be empty');
+
+// Letters spelled in both cases: the document carries a pattern without its flags.
+const TOKEN = "[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*";
+
+// ASCII only: the content type is sent on as an HTTP header (to S3, and on every download).
+export const contentType = singleLine(255).regex(new RegExp(`^${TOKEN}/${TOKEN}( *;[ -~]*)?$`), 'must be a media type such as image/png, in ASCII');
+
+/** A content type to match: a media type without parameters, or `type/*`. */
+export const contentTypeFilter = singleLine(255).regex(new RegExp(`^${TOKEN}/(${TOKEN}|\\*)$`), 'must be a media type, or type/*');
 
 export const metadataObject = z
-  .record(z.string().min(1).max(256), z.string().max(4096, 'values must be at most 4096 characters'))
+  .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096))
   .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys');
 
-export const tagList = z.array(z.string().min(1).max(128).regex(/^[^,\s][^,]*$/, 'tags must not contain commas')).max(64);
+export const tag = singleLine(128).min(1, 'must not be empty').regex(/^[^,\s][^,]*$/, 'tags must not start with a space or contain commas');
+export const tagList = z.array(tag).max(64);
 
 export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(1000).default(50),
-  cursor: z.string().min(1).max(1024).optional(),
+  // Cursors are base64url JSON objects (lib/pagination.ts), so every one starts with `ey`.
+  cursor: z
+    .string()
+    .max(1024)
+    .regex(/^ey[A-Za-z0-9_-]+$/, 'invalid cursor: pass a next_cursor as it was given')
+    .optional(),
 };
 
 /** Parses with zod; failures become one 400 problem listing every bad path. */
@@ -38,8 +85,26 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where: str
   if (result.success) return result.data;
   throw new ValidationError(
     `invalid ${where}`,
-    result.error.issues.map((issue) => ({ path: issue.path.join('.') || where, message: issue.message })),
+    result.error.issues.map((issue) => ({
+      path: fieldPath(issue.path) || where,
+      // A record's bad key: the key's own rule says what is wrong with it.
+      message: issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message,
+    })),
   );
+}
+
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** A path as a client writes it: `metadata.a`, `tags[0]`, `rules[0].days`, `metadata["a b"]`. */
+function fieldPath(path: PropertyKey[]): string {
+  return path
+    .map((key, i) => {
+      if (typeof key === 'number') return `[${key}]`;
+      const name = String(key);
+      if (!PLAIN_KEY.test(name)) return `[${JSON.stringify(name)}]`;
+      return i === 0 ? name : `.${name}`;
+    })
+    .join('');
 }
 
 export const idParams = z.object({ id: uuid });

@@ -1,21 +1,9 @@
 import { z } from 'zod';
-import { assetName, contentType, sha256Hex, uuid } from './common';
+import { assetName, backupLabel, contentType, sha256Hex, singleLine, uuid } from './common';
 
-/** CloudEvents 1.0, structured mode: the envelope every incoming event must have. */
-export const cloudEventEnvelope = z.object({
-  specversion: z.literal('1.0'),
-  id: z.string().min(1).max(256),
-  source: z.string().min(1).max(1024),
-  type: z.string().min(1).max(256),
-  subject: z.string().max(1024).optional(),
-  time: z.iso.datetime({ offset: true }).optional(),
-  datacontenttype: z.string().optional(),
-  data: z.unknown(),
-});
-
-export const assetRequestedData = z
+const assetRequestedData = z
   .object({
-    source_url: z.string().min(1).max(4096),
+    source_url: singleLine(4096).min(1, 'must not be empty'),
     name: assetName,
     content_type: contentType.optional(),
     checksum_sha256: sha256Hex.optional(),
@@ -23,14 +11,38 @@ export const assetRequestedData = z
   })
   .strict();
 
-export const backupRequestedData = z
+const backupRequestedData = z
   .object({
-    label: z.string().max(256).optional(),
+    label: backupLabel.optional(),
     asset_ids: z.array(uuid).min(1).max(1000).optional(),
     include_all_versions: z.boolean().optional(),
   })
   .strict();
 
-export const policyUpdatedData = z.object({ policy_id: uuid }).strict();
+const policyUpdatedData = z.object({ policy_id: uuid }).strict();
 
-export const SUBSCRIBED_TYPES = ['service.asset.requested', 'service.backup.requested', 'service.policy.updated'] as const;
+/** CloudEvents 1.0, structured mode: the envelope every incoming event must have. */
+const envelope = {
+  specversion: z.literal('1.0'),
+  id: singleLine(256).min(1, 'must not be empty'),
+  source: singleLine(1024).min(1, 'must not be empty'),
+  subject: singleLine(1024).optional(),
+  time: z.iso.datetime({ offset: true }).optional(),
+  datacontenttype: z.string().optional(),
+};
+
+/** An event of a subscribed type, with the data that type carries (so a bad field is `data.name`). */
+export const incomingEvent = z.discriminatedUnion(
+  'type',
+  [
+    z.object({ ...envelope, type: z.literal('service.asset.requested'), data: assetRequestedData }),
+    z.object({ ...envelope, type: z.literal('service.backup.requested'), data: backupRequestedData.default({}) }),
+    z.object({ ...envelope, type: z.literal('service.policy.updated'), data: policyUpdatedData }),
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union' ? `unknown type: this service subscribes to ${SUBSCRIBED_TYPES.join(', ')}` : 'must be a CloudEvent (an object)',
+  },
+);
+
+export const SUBSCRIBED_TYPES: string[] = incomingEvent.options.map((event) => event.shape.type.value);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { RouteDoc } from '../openapi';
-import { idParams, pageQuery, tagList, uuid } from './common';
+import { contentTypeFilter, idParams, multiLine, namePrefix, pageQuery, singleLine, tagList, uuid } from './common';
 import { pageOf, problemAnswer as problem } from './responses';
 
 const required = (otherwise: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : otherwise);
@@ -36,12 +36,8 @@ export const policyRule = z.discriminatedUnion(
 
 export const policyFilter = z
   .object({
-    name_prefix: z.string().min(1, 'must not be empty').max(1024).optional(),
-    content_type: z
-      .string()
-      .max(255)
-      .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]*\/([a-z0-9][a-z0-9!#$&^_.+-]*|\*)$/i, 'must be a media type, or type/*')
-      .optional(),
+    name_prefix: namePrefix.optional(),
+    content_type: contentTypeFilter.optional(),
     tags: tagList.optional(),
   })
   .strict();
@@ -49,13 +45,8 @@ export const policyFilter = z
 /** POST and PUT (a full replace): what is left out takes its default. */
 export const policyBody = z
   .object({
-    name: z
-      .string()
-      .min(1, 'must not be empty')
-      .max(256, 'must be at most 256 characters')
-      // eslint-disable-next-line no-control-regex
-      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters'),
-    description: z.string().max(4096, 'must be at most 4096 characters').default(''),
+    name: singleLine(256).min(1, 'must not be empty'),
+    description: multiLine(4096).default(''),
     enabled: z.boolean().default(true),
     filter: policyFilter.default({}),
     rules: z.array(policyRule).min(1, 'a policy needs at least one rule').max(50, 'at most 50 rules'),
@@ -121,7 +112,11 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
     tag: 'lifecycle',
     summary: 'Create a policy',
     body: { schema: policyBody },
-    responses: { 201: { description: 'the policy', schema: policyAnswer }, 409: problem('a live policy has that name'), 415: problem('the body is not JSON') },
+    responses: {
+      201: { description: 'the policy', schema: policyAnswer, links: [{ resource: '/api/v2/policies/:id', parameters: { id: '$response.body#/id' } }] },
+      409: problem('a live policy has that name'),
+      415: problem('the body is not JSON'),
+    },
   },
   { method: 'get', path: '/api/v2/policies/:id', tag: 'lifecycle', summary: 'One policy', params: idParams, responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy') } },
   {
@@ -140,7 +135,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
     tag: 'lifecycle',
     summary: 'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run',
     body: { schema: startRunBody },
-    responses: { 202: { description: 'the run, started', schema: runAnswer }, 404: problem('unknown policy') },
+    responses: { 202: { description: 'the run, started', schema: runAnswer, links: [{ resource: '/api/v2/lifecycle/runs/:id', parameters: { id: '$response.body#/id' } }] }, 404: problem('unknown policy') },
   },
   { method: 'get', path: '/api/v2/lifecycle/runs', tag: 'lifecycle', summary: 'Runs, scheduled ones too, newest first', query: listRunsQuery, responses: { 200: { description: 'a page', schema: pageOf(runAnswer) } } },
   {

@@ -3,10 +3,11 @@
  * every JSON answer they receive against the document, so these stay true to what is sent.
  */
 import { z } from 'zod';
+import { uuid } from './common';
 
 const timestamp = z.string().datetime({ offset: true });
 const nullableTimestamp = timestamp.nullable();
-const id = z.string().uuid();
+const id = uuid;
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
 export const problem = z

@@ -6,10 +6,12 @@ export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 export const MAX_PARTS = 10_000;
 
+const sizeBytes = z.number().int().nonnegative();
+
 export const createUploadBody = z
   .object({
     name: assetName,
-    size_bytes: z.number().int().nonnegative(),
+    size_bytes: sizeBytes,
     content_type: contentType.optional(),
     checksum_sha256: sha256Hex.optional(),
     asset_id: uuid.optional(),
@@ -24,9 +26,22 @@ export const createUploadBody = z
   })
   .strict();
 
+/**
+ * The body as the document states it, with the configured STORAGE_MAX_UPLOAD_SIZE as the largest
+ * size_bytes. The handler checks that limit itself: over it is a 413, as the contract says, not a 400.
+ */
+export function documentedCreateUploadBody(maxSizeBytes: number) {
+  return createUploadBody.extend({ size_bytes: sizeBytes.max(maxSizeBytes) });
+}
+
 export const partParams = z.object({
   id: uuid,
-  n: z.coerce.number().int('must be a whole number').min(1, 'part numbers start at 1').max(MAX_PARTS),
+  n: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1, 'part numbers start at 1')
+    .max(MAX_PARTS, `must be at most ${MAX_PARTS}`)
+    .describe(`1 to the session's part_count (at most ${MAX_PARTS})`),
 });
 
 export const partHeaders = z.object({

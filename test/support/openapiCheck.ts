@@ -5,10 +5,12 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { buildOpenApiDocument } from '../../api/openapi';
+import { loadConfig } from '../../lib/config';
 
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: object }> }> };
 
-const document = buildOpenApiDocument();
+// Answers do not depend on the limits the document states for requests.
+const document = buildOpenApiDocument({ maxUploadBytes: loadConfig().uploads.maxSizeBytes });
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 const routes = Object.entries(document.paths).map(([template, operations]) => ({
