@@ -414,7 +414,7 @@ describe('bad input', () => {
     problem(await call(`${ctx.baseUrl}/api/v2/backups`, { method: 'POST', body: '{"label":', headers: { 'content-type': 'application/json' } }), 400);
     problem(await call(`${ctx.baseUrl}/api/v2/backups`, { method: 'POST', body: 'label=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415);
     const answer = await postJson('/api/v2/backups', { asset_ids: ['not-a-uuid'] });
-    expect(answer.body.errors).toEqual([{ path: 'asset_ids.0', message: 'must be a UUID' }]);
+    expect(answer.body.errors).toEqual([{ path: 'asset_ids[0]', message: 'must be a UUID' }]);
     expect(await ctx.db('backup_jobs')).toEqual([]);
   });
 
