@@ -9,6 +9,14 @@ import type { ActivityDeps } from './deps';
 
 const MAX_REDIRECTS = 5;
 
+/** A TLS failure is the source's own and comes back on every try (a plain-HTTP port, a bad certificate). */
+const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_)|CERT/;
+
+function tlsFailureOf(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown; message?: string } }).cause;
+  return typeof cause?.code === 'string' && TLS_FAILURE.test(cause.code) ? cause.code : undefined;
+}
+
 function rejected(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: UploadFailure.sourceRejected, message, nonRetryable: true });
 }
@@ -17,14 +25,22 @@ export function createIngestActivities({ config, s3 }: ActivityDeps) {
   return {
     /**
      * Streams a URL's body into S3 at the new version's key, hashing it on the way; follows redirects
-     * only to allowed hosts. A refusal (host, scheme, size, a 4xx) is final; a 5xx or a network error is retried.
+     * only to allowed hosts. A refusal (host, scheme, size, a 4xx, a TLS failure) is final; a 5xx or a network error is
+     * retried, until the upload would expire.
      */
     async fetchSource({ url, objectKey }: { url: string; objectKey: string }): Promise<StagedObject> {
       let current = url;
       for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
         const problem = sourceUrlProblem(current, config.ingest.allowedHosts);
         if (problem) throw rejected(hop === 0 ? problem : `redirected to a URL that may not be fetched: ${problem}`);
-        const res = await fetch(current, { redirect: 'manual', signal: AbortSignal.timeout(10 * 60_000) });
+        let res: Response;
+        try {
+          res = await fetch(current, { redirect: 'manual', signal: AbortSignal.timeout(10 * 60_000) });
+        } catch (err) {
+          const tls = tlsFailureOf(err);
+          if (tls) throw rejected(`fetching ${current} failed in TLS (${tls})`);
+          throw err;
+        }
         if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
           await res.body?.cancel();
           current = new URL(res.headers.get('location')!, current).toString();

@@ -11,6 +11,7 @@ import { eventsRouter } from './events';
 import { healthRouter } from './health';
 import { lifecycleRouter } from './lifecycle';
 import { methodNotAllowed } from './methodNotAllowed';
+import { documentLimitsOf } from './openapi';
 import { metricsRouter } from './metrics';
 import { policiesRouter } from './policies';
 import { problemHandler, unknownRoute } from './problem';
@@ -39,7 +40,7 @@ export function buildApp(input: Omit<AppDeps, 'metrics'>): Express {
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(methodNotAllowed());
   app.use(metricsRouter(deps.metrics));
-  app.use(referenceRouter({ maxUploadBytes: deps.config.uploads.maxSizeBytes }));
+  app.use(referenceRouter(documentLimitsOf(deps.config)));
 
   app.use(
     healthRouter({

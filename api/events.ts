@@ -8,7 +8,7 @@ import { startLifecycleRun } from '../lib/lifecycleClient';
 import { backupClientOf } from './backups';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
-import { incomingEvent } from './schemas/events';
+import { incomingEventFor } from './schemas/events';
 import { pageQuery, parse } from './schemas/common';
 import { workflowClientOf } from './workflowClient';
 
@@ -16,6 +16,7 @@ const feedQuery = z.object({ after: pageQuery.cursor, limit: pageQuery.limit }).
 
 export function eventsRouter(deps: AppDeps): Router {
   const router = Router();
+  const incomingEvent = incomingEventFor(deps.config.ingest.allowedHosts);
   const workflows = workflowClientOf(deps);
   const backups = backupClientOf(deps);
 

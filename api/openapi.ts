@@ -7,6 +7,7 @@ import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
 import { assetName, contentType, idParams, metadataObject, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
+import type { Config } from '../lib/config';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';
@@ -16,6 +17,11 @@ export type Method = 'get' | 'post' | 'put' | 'delete';
 /** What the document states from the configuration. */
 export interface DocumentLimits {
   maxUploadBytes: number;
+  ingestAllowedHosts: string[];
+}
+
+export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest'>): DocumentLimits {
+  return { maxUploadBytes: config.uploads.maxSizeBytes, ingestAllowedHosts: config.ingest.allowedHosts };
 }
 
 /**
@@ -208,7 +214,7 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/events',
     tag: 'events',
     summary: `An event of a subscribed type (${events.SUBSCRIBED_TYPES.join(', ')})`,
-    body: { schema: events.incomingEvent, content: 'application/cloudevents+json' },
+    body: { schema: (limits) => events.incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
     responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted } },
   },
   ...BACKUP_ROUTES,

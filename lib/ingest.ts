@@ -25,6 +25,18 @@ export function sourceUrlProblem(raw: string, allowedHosts: string[]): string | 
   return undefined;
 }
 
+/**
+ * The request's rule for a source URL as one regular expression, so that the OpenAPI document states
+ * exactly what the API takes: http(s), an allowed host (any port unless the entry names one), no
+ * credentials, no white space. An empty allow-list matches nothing.
+ */
+export function sourceUrlPattern(allowedHosts: string[]): string {
+  if (allowedHosts.length === 0) return '[^\\s\\S]';
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const hosts = allowedHosts.map((entry) => (entry.includes(':') ? escape(entry) : `${escape(entry)}(?::[1-9][0-9]{0,3})?`));
+  return `^https?://(?:${hosts.join('|')})(?:[/?#][^\\s]*)?$`;
+}
+
 export function assertSourceUrlAllowed(raw: string, allowedHosts: string[], path = 'data.source_url'): void {
   const problem = sourceUrlProblem(raw, allowedHosts);
   if (problem) throw new ValidationError(problem, [{ path, message: problem }]);

@@ -2,6 +2,7 @@
  * Events: the feed, the relay to the Message Hub (a local HTTP receiver stands in for it), and the
  * events other services send (ingest from a local file server on the allow-list).
  */
+import { uuidv7 } from '../lib/ids';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { recordEvent } from '../lib/outbox';
@@ -178,8 +179,11 @@ describe('incoming events', () => {
   it.each([
     ['redirects to a host not on the allow-list', '/elsewhere', /redirected/],
     ['is over the size limit', '/huge', /limit/],
+    // https to the plain-HTTP server: fails the same way on every try, so it is not retried.
+    ['fails in TLS', 'https', /TLS \(ERR_SSL_WRONG_VERSION_NUMBER\)/],
   ])('a source that %s fails its upload, leaving no asset and no object', async (_what, path, reason) => {
-    const res = await post(event(`evt-${path}`, 'service.asset.requested', { source_url: `${filesUrl}${path}`, name: `refused ${path}` }));
+    const sourceUrl = path === 'https' ? `${filesUrl.replace('http:', 'https:')}/dragon.png` : `${filesUrl}${path}`;
+    const res = await post(event(`evt-${path}-${uuidv7()}`, 'service.asset.requested', { source_url: sourceUrl, name: `refused ${path}` }));
     expect(res.status).toBe(202);
     const state = await outcome(res.body.workflow_id);
     expect(state.status).toBe('failed');
@@ -216,6 +220,25 @@ describe('incoming events', () => {
     expect(runs).toHaveLength(1);
     expect(runs[0].status).toBe('completed');
     expect((await post(event('evt-policy-2', 'service.policy.updated', { policy_id: '01900000-0000-7000-8000-00000000dead' }))).status).toBe(404);
+  });
+
+  it("takes exactly the source URLs the document's pattern states (the allow-list), and refuses the rest with 400", async () => {
+    const doc = await call(`${ctx.baseUrl}/openapi.json`);
+    type Rule = { allOf?: { pattern: string }[] };
+    const branches = doc.body.paths['/api/v2/events'].post.requestBody.content['application/cloudevents+json'].schema.oneOf as { properties: { type: { const: string }; data: { properties: Record<string, Rule> } } }[];
+    const sourceUrl = branches.find((b) => b.properties.type.const === 'service.asset.requested')!.properties.data.properties.source_url;
+    const patterns = sourceUrl.allOf!.map((rule) => new RegExp(rule.pattern));
+    const documented = (url: string) => patterns.every((pattern) => pattern.test(url));
+    const { host } = new URL(filesUrl);
+    const urls = [`${filesUrl}/dragon.png`, `http://user:secret@${host}/dragon.png`, `ftp://${host}/dragon.png`, 'http://localhost:1/dragon.png', `${filesUrl}/a b`, `${filesUrl}\\x`];
+    const answers = [];
+    for (const [i, url] of urls.entries()) {
+      // Event ids name the upload's workflow: fresh ones, so that a rerun on a kept server starts its own.
+      const answer = await post(event(`evt-url-${i}-${uuidv7()}`, 'service.asset.requested', { source_url: url, name: 'map.png' }));
+      answers.push({ url, status: answer.status });
+    }
+    expect(answers).toEqual(urls.map((url) => ({ url, status: documented(url) ? 202 : 400 })));
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(1);
   });
 
   it('400 for an unknown type, invalid data or a body that is not a CloudEvent', async () => {

@@ -46,7 +46,9 @@ const local = proxyLocalActivities<UploadActivities>({
 const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
 const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
-const source = proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', retry });
+// A source another service named may be down for a while, but the upload does not wait past its expiry.
+const sourceUntil = (expiresAt: string) =>
+  proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: Math.max(60_000, Date.parse(expiresAt) - Date.now()), retry });
 
 /**
  * Finalizes one upload, simple or chunked (or a restore that copies an old version): open the
@@ -109,7 +111,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
       await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
       if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
       if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey, sizeBytes: input.sizeBytes! });
-      if (input.kind === 'fetch') completeRequest = await source.fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
+      if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
       const verified = await verifyStoredObject(input, completeRequest);
       const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
       if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);

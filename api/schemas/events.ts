@@ -1,9 +1,13 @@
 import { z } from 'zod';
+import { sourceUrlPattern } from '../../lib/ingest';
 import { assetName, backupLabel, contentType, sha256Hex, singleLine, uuid } from './common';
 
-const assetRequestedData = z
+const assetRequestedData = (allowedHosts: string[]) =>
+  z
   .object({
-    source_url: singleLine(4096).min(1, 'must not be empty'),
+    source_url: singleLine(4096)
+      .min(1, 'must not be empty')
+      .regex(new RegExp(sourceUrlPattern(allowedHosts)), 'must be an http(s) URL on a host of STORAGE_INGEST_ALLOWED_HOSTS, without credentials or white space'),
     name: assetName,
     content_type: contentType.optional(),
     checksum_sha256: sha256Hex.optional(),
@@ -31,11 +35,15 @@ const envelope = {
   datacontenttype: z.string().optional(),
 };
 
-/** An event of a subscribed type, with the data that type carries (so a bad field is `data.name`). */
-export const incomingEvent = z.discriminatedUnion(
+/**
+ * An event of a subscribed type, with the data that type carries (so a bad field is `data.name`).
+ * Built from the ingest allow-list, which the document states as the source URL's pattern.
+ */
+export const incomingEventFor = (ingestAllowedHosts: string[]) =>
+  z.discriminatedUnion(
   'type',
   [
-    z.object({ ...envelope, type: z.literal('service.asset.requested'), data: assetRequestedData }),
+    z.object({ ...envelope, type: z.literal('service.asset.requested'), data: assetRequestedData(ingestAllowedHosts) }),
     z.object({ ...envelope, type: z.literal('service.backup.requested'), data: backupRequestedData.default({}) }),
     z.object({ ...envelope, type: z.literal('service.policy.updated'), data: policyUpdatedData }),
   ],
@@ -45,4 +53,4 @@ export const incomingEvent = z.discriminatedUnion(
   },
 );
 
-export const SUBSCRIBED_TYPES: string[] = incomingEvent.options.map((event) => event.shape.type.value);
+export const SUBSCRIBED_TYPES: string[] = incomingEventFor([]).options.map((event) => event.shape.type.value);

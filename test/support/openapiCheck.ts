@@ -4,13 +4,13 @@
  */
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { buildOpenApiDocument } from '../../api/openapi';
+import { buildOpenApiDocument, documentLimitsOf } from '../../api/openapi';
 import { loadConfig } from '../../lib/config';
 
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: object }> }> };
 
 // Answers do not depend on the limits the document states for requests.
-const document = buildOpenApiDocument({ maxUploadBytes: loadConfig().uploads.maxSizeBytes });
+const document = buildOpenApiDocument(documentLimitsOf(loadConfig()));
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 const routes = Object.entries(document.paths).map(([template, operations]) => ({
