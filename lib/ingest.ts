@@ -1,3 +1,4 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { getAsset } from './catalog/assets';
 import { uploadWorkflowId } from './catalog/uploads';
 import type { Config } from './config';
@@ -61,7 +62,7 @@ export async function startIngest(uc: UploadClient, config: Config, req: IngestR
   const uploadId = uuidFromName(`ingest-upload:${req.eventId}`);
   const versionId = uuidFromName(`ingest-version:${req.eventId}`);
   const assetId = req.assetId ?? uuidFromName(`ingest-asset:${req.eventId}`);
-  await openUploadSession(uc, {
+  const opening = openUploadSession(uc, {
     uploadId,
     kind: 'fetch',
     assetId,
@@ -74,5 +75,11 @@ export async function startIngest(uc: UploadClient, config: Config, req: IngestR
     checksumSha256: req.checksumSha256,
     sourceUrl: req.sourceUrl,
   });
+  try {
+    await opening;
+  } catch (err) {
+    // The event came before and its upload has ended: it was handled, once.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
   return { workflowId: uploadWorkflowId(uploadId) };
 }

@@ -41,6 +41,8 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
     taskQueue: uc.taskQueue,
     args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
+    // An upload's id is never used twice: a repeat (an event delivered again) finds the run, or its end.
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
     typedSearchAttributes: new TypedSearchAttributes([
       { key: AssetIdAttribute, value: input.assetId },
       { key: StorageOperationAttribute, value: 'upload' },

@@ -149,12 +149,13 @@ describe('incoming events', () => {
     files?.close();
   });
 
+  // Event ids name the workflows they start, so each test's are fresh: a rerun on a kept Temporal server starts its own.
   const event = (id: string, type: string, data: unknown) => ({ specversion: '1.0', id, source: 'character-service', type, data });
   const post = (body: unknown) => call(`${ctx.baseUrl}/api/v2/events`, { method: 'POST', json: body, headers: { 'content-type': 'application/cloudevents+json' } });
   const outcome = async (workflowId: string) => (await ctx.temporal.client.workflow.getHandle(workflowId).result()) as UploadState;
 
   it('service.asset.requested stores the fetched file as a new asset; the same event twice is one upload', async () => {
-    const body = event('evt-ingest-1', 'service.asset.requested', { source_url: `${filesUrl}/hop`, name: 'dragon.png', content_type: 'image/png', checksum_sha256: sha256(content) });
+    const body = event(`evt-ingest-1-${uuidv7()}`, 'service.asset.requested', { source_url: `${filesUrl}/hop`, name: 'dragon.png', content_type: 'image/png', checksum_sha256: sha256(content) });
     const first = await post(body);
     const again = await post(body);
     expect(first.status).toBe(202);
@@ -193,9 +194,19 @@ describe('incoming events', () => {
     expect(await objectKeys(ctx, `assets/${session.result_asset_id}/`)).toEqual([]);
   });
 
+  it('an event delivered again after its upload ended is not run again, even when that upload failed', async () => {
+    const id = `evt-again-${uuidv7()}`;
+    const failing = await post(event(id, 'service.asset.requested', { source_url: `${filesUrl.replace('http:', 'https:')}/dragon.png`, name: 'once' }));
+    expect((await outcome(failing.body.workflow_id)).status).toBe('failed');
+    const again = await post(event(id, 'service.asset.requested', { source_url: `${filesUrl}/dragon.png`, name: 'once' }));
+    expect(again).toMatchObject({ status: 202, body: { workflow_id: failing.body.workflow_id } });
+    expect((await outcome(again.body.workflow_id)).status).toBe('failed');
+    expect(await ctx.db('assets').where({ name: 'once' })).toEqual([]);
+  });
+
   it('service.backup.requested starts one backup per event id', async () => {
     await uploadAsset(ctx.baseUrl, bytesOf(1000), { name: 'to back up' });
-    const body = event('evt-backup-1', 'service.backup.requested', { label: 'requested by the campaign service' });
+    const body = event(`evt-backup-1-${uuidv7()}`, 'service.backup.requested', { label: 'requested by the campaign service' });
     const first = await post(body);
     const again = await post(body);
     expect(first.status).toBe(202);
@@ -210,7 +221,7 @@ describe('incoming events', () => {
   it('service.policy.updated runs a sweep of that policy, once per event id', async () => {
     const policy = await call(`${ctx.baseUrl}/api/v2/policies`, { method: 'POST', json: { name: 'tidy maps', rules: [{ action: 'expire_assets', days: 30 }] } });
     expect(policy.status).toBe(201);
-    const body = event('evt-policy-1', 'service.policy.updated', { policy_id: policy.body.id });
+    const body = event(`evt-policy-1-${uuidv7()}`, 'service.policy.updated', { policy_id: policy.body.id });
     const first = await post(body);
     const again = await post(body);
     expect(first.status).toBe(202);
@@ -233,7 +244,6 @@ describe('incoming events', () => {
     const urls = [`${filesUrl}/dragon.png`, `http://user:secret@${host}/dragon.png`, `ftp://${host}/dragon.png`, 'http://localhost:1/dragon.png', `${filesUrl}/a b`, `${filesUrl}\\x`];
     const answers = [];
     for (const [i, url] of urls.entries()) {
-      // Event ids name the upload's workflow: fresh ones, so that a rerun on a kept server starts its own.
       const answer = await post(event(`evt-url-${i}-${uuidv7()}`, 'service.asset.requested', { source_url: url, name: 'map.png' }));
       answers.push({ url, status: answer.status });
     }

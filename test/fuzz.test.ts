@@ -1,0 +1,124 @@
+/**
+ * schemathesis against the served /openapi.json of a real service (Postgres, SeaweedFS, Temporal):
+ * every operation, generated requests good and bad, and the stateful phase that follows the
+ * document's links from the resources it creates to the operations that take their ids.
+ * Bounded (examples per operation, a fixed seed, a time budget), so it is the same run every time.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { TOOLS_BIN } from '../scripts/stack';
+import { startTestService, type TestContext } from './support/context';
+import { waitUntil } from './support/processes';
+
+const SCHEMATHESIS = path.join(TOOLS_BIN, 'schemathesis');
+const UPLOAD_WAIT_SECONDS = 5;
+const RUN_BUDGET_MS = 240_000;
+
+const CHECKS = [
+  'not_a_server_error',
+  'status_code_conformance',
+  'content_type_conformance',
+  'response_schema_conformance',
+  'response_headers_conformance',
+  'negative_data_rejection',
+  'positive_data_acceptance',
+  'unsupported_method',
+];
+
+let ctx: TestContext;
+// The one host service.asset.requested may fetch from: every path serves a few bytes, so an ingest the
+// fuzzer starts finishes instead of retrying a refused connection.
+let sources: http.Server;
+beforeAll(async () => {
+  sources = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('a fetched source'));
+  await new Promise<void>((resolve) => sources.listen(0, '127.0.0.1', resolve));
+  ctx = await startTestService({
+    STORAGE_UPLOAD_WAIT_SECONDS: String(UPLOAD_WAIT_SECONDS),
+    STORAGE_INGEST_ALLOWED_HOSTS: `127.0.0.1:${(sources.address() as AddressInfo).port}`,
+  });
+});
+afterAll(async () => {
+  await ctx?.stop();
+  sources?.close();
+}, 120_000);
+
+interface Outcome {
+  code: number | null;
+  output: string;
+}
+
+function runSchemathesis(args: string[]): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SCHEMATHESIS, args, {
+      cwd: process.env.STORAGE_TEST_RUN_DIR,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', SCHEMATHESIS_HOOKS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_BUDGET_MS + 30_000);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+async function runningUploadIds(): Promise<string[]> {
+  const ids: string[] = [];
+  const query = `TaskQueue = '${ctx.config.temporal.taskQueue}' AND WorkflowType = 'uploadWorkflow' AND ExecutionStatus = 'Running'`;
+  for await (const run of ctx.temporal.client.workflow.list({ query })) ids.push(run.workflowId);
+  return ids;
+}
+
+it(
+  'finds no failure in any operation, stateful phase included, and leaves no upload running',
+  async () => {
+    const reportDir = path.join(process.env.STORAGE_TEST_RUN_DIR!, 'schemathesis');
+    fs.mkdirSync(reportDir, { recursive: true });
+    const { code, output } = await runSchemathesis([
+      '--config-file',
+      path.join(__dirname, 'schemathesis.toml'),
+      'run',
+      `${ctx.baseUrl}/openapi.json`,
+      '--checks',
+      CHECKS.join(','),
+      '--phases',
+      'examples,coverage,fuzzing,stateful',
+      '--max-examples',
+      '15',
+      '--seed',
+      '20261201',
+      '--generation-database',
+      'none',
+      '--max-response-time',
+      String(UPLOAD_WAIT_SECONDS + 3),
+      '--request-timeout',
+      '30',
+      '--max-time',
+      String(RUN_BUDGET_MS / 1000),
+      '--workers',
+      '2',
+      '--no-color',
+      '--report-dir',
+      reportDir,
+    ]);
+    fs.writeFileSync(path.join(reportDir, 'output.txt'), output);
+    if (code !== 0) throw new Error(`schemathesis exited with ${code}:\n${output.slice(-20_000)}`);
+    expect(output).toMatch(/No issues found/i);
+
+    // Bad input ends its upload: what still runs is a session the fuzzer opened and left open
+    // (one it was completing when the run ended finishes within the upload wait).
+    await waitUntil('every running upload to be an open session', async () => {
+      const running = await runningUploadIds();
+      const open = (await ctx.db('upload_sessions').where({ status: 'open' }).pluck('id')).map((id: string) => `upload-${id}`);
+      return JSON.stringify(running.sort()) === JSON.stringify(open.sort());
+    }, UPLOAD_WAIT_SECONDS * 4 * 1000, 500);
+  },
+  RUN_BUDGET_MS + 60_000,
+);
