@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { HttpError, NotFoundError } from '../lib/errors';
+import { HttpError, NotFoundError, RangeNotSatisfiableError, ServiceUnavailableError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 export function sendProblem(res: Response, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
@@ -50,7 +50,8 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
     // itself, without a bound.
     if (!req.complete) drainRefusedBody(req, opts.drainLimitBytes);
     if (err instanceof HttpError) {
-      if (err.status === 416 && 'sizeBytes' in err) res.setHeader('Content-Range', `bytes */${(err as { sizeBytes: number }).sizeBytes}`);
+      if (err instanceof RangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${err.sizeBytes}`);
+      if (err instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
       sendProblem(res, err.status, err.title, err.message, err.extra);
       return;
     }

@@ -61,6 +61,12 @@ export class RangeNotSatisfiableError extends HttpError {
   }
 }
 
+export class ServiceUnavailableError extends HttpError {
+  constructor(detail: string, readonly retryAfterSeconds: number) {
+    super(503, 'Service Unavailable', detail);
+  }
+}
+
 export class UnprocessableError extends HttpError {
   constructor(detail: string, extra: Record<string, unknown> = {}) {
     super(422, 'Unprocessable Content', detail, extra);

@@ -4,6 +4,7 @@
  */
 import {
   WithStartWorkflowOperation,
+  isGrpcDeadlineError,
   WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -23,10 +24,12 @@ import type { uploadWorkflow } from '../workflows/upload';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './catalog/uploads';
 import { waitAtMost } from './concurrency';
 import type { Config } from './config';
-import { ConflictError, HttpError, NotFoundError, UnprocessableError } from './errors';
+import { ConflictError, HttpError, NotFoundError, ServiceUnavailableError, UnprocessableError } from './errors';
 import { AssetIdAttribute, StorageOperationAttribute, type WorkflowClient } from './temporal';
 
 const LIVE_STATUS_WAIT_MS = 2000;
+// Opening takes one workflow task; this long means no worker is taking them.
+const OPEN_WAIT_MS = 10_000;
 
 export type UploadClient = WorkflowClient;
 
@@ -34,7 +37,11 @@ function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<typeof upl
   return uc.client.workflow.getHandle<typeof uploadWorkflow>(uploadWorkflowId(uploadId));
 }
 
-/** Starts the session's workflow and returns once the session is open (row written, multipart upload created). */
+/**
+ * Starts the session's workflow and returns once the session is open (row written, multipart upload
+ * created), waiting at most OPEN_WAIT_MS: with no worker to open it, the answer is 503, and the
+ * session, should it open later, expires like any other left open.
+ */
 export async function openUploadSession(uc: UploadClient, input: UploadInput): Promise<UploadState> {
   const start = new WithStartWorkflowOperation<typeof uploadWorkflow>('uploadWorkflow', {
     workflowId: uploadWorkflowId(input.uploadId),
@@ -49,8 +56,9 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
     ]),
   });
   try {
-    return await uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start });
+    return await uc.client.connection.withDeadline(Date.now() + OPEN_WAIT_MS, () => uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start }));
   } catch (err) {
+    if (isGrpcDeadlineError(err)) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
     throw toHttpError(err, input.uploadId);
   }
 }
