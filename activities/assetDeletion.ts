@@ -1,10 +1,13 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { uploadWorkflowId, type UploadSessionRow } from '../lib/catalog/uploads';
+import { abortMultipartUpload } from '../lib/multipart';
 import { assetKeyPrefix } from '../lib/keys';
 import { deleteKeys } from '../lib/objects';
 import { recordEvent } from '../lib/outbox';
 import type { ActivityDeps } from './deps';
 
 const BATCH = 500;
+const UPLOADS_BATCH = 100;
 
 export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
@@ -31,6 +34,26 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
       const keys = (page.Contents ?? []).map((o) => o.Key!);
       await deleteKeys(s3, bucket, keys);
       return { deleted: keys.length, more: Boolean(page.IsTruncated) };
+    },
+
+    /**
+     * Ends a batch of the unfinished uploads of new versions of the asset: their bytes go (the
+     * multipart upload is aborted, a staged object deleted) and their rows say aborted, before the
+     * asset's rows take them away. Answers their workflows, which the deletion then tells to stop.
+     */
+    async abortAssetUploads(assetId: string): Promise<{ workflowIds: string[]; more: boolean }> {
+      const sessions = (await db('upload_sessions')
+        .where({ asset_id: assetId })
+        .whereIn('status', ['open', 'completing'])
+        .orderBy('id')
+        .limit(UPLOADS_BATCH + 1)) as UploadSessionRow[];
+      const batch = sessions.slice(0, UPLOADS_BATCH);
+      for (const session of batch) {
+        if (session.s3_upload_id) await abortMultipartUpload(s3, bucket, session.object_key, session.s3_upload_id);
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: session.object_key }));
+        await db('upload_sessions').where({ id: session.id }).update({ status: 'aborted', error: `asset ${assetId} was deleted` });
+      }
+      return { workflowIds: batch.map((session) => uploadWorkflowId(session.id)), more: sessions.length > UPLOADS_BATCH };
     },
 
     /**

@@ -5,6 +5,7 @@
  */
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion, eventually, listAll, listPage, listUrl, objectKeys, outboxEvents, postVersion, settledSession, uniqueMarker } from './support/catalog';
+import { PART, createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem } from './support/http';
 
@@ -511,6 +512,19 @@ describe('permanent delete', () => {
     expect(await objectKeys(ctx, `assets/${asset.id}/`)).toEqual([]);
     expectProblem(await call(`${assetUrl(UNKNOWN_ID)}?permanent=true`, { method: 'DELETE' }), 404);
     expectProblem(await call(`${assetUrl(asset.id)}?permanent=yes`, { method: 'DELETE' }), 400);
+  });
+
+  it('ends an open upload of a new version: its multipart upload is aborted and its run ends', async () => {
+    const asset = await newAsset(uniqueMarker('perm-open'));
+    const session = await createUpload(ctx.baseUrl, { name: 'next.bin', size_bytes: 2 * PART, part_size_bytes: PART, asset_id: asset.id });
+    expect(session.status).toBe(201);
+    expect((await putPart(ctx.baseUrl, session.body.id, 1, bytesOf(PART))).status).toBe(200);
+    expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, `assets/${asset.id}/`)).toHaveLength(1);
+
+    await deletePermanently(asset.id);
+    expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, `assets/${asset.id}/`)).toEqual([]);
+    expect(await ctx.temporal.client.workflow.getHandle(session.body.workflow_id).result()).toMatchObject({ status: 'aborted' });
+    expectProblem(await getUpload(ctx.baseUrl, session.body.id), 404);
   });
 });
 
