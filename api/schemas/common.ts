@@ -27,21 +27,12 @@ const LONE_SURROGATE = /[\ud800-\udfff]/u;
 const wellFormed = (text: string) => !LONE_SURROGATE.test(text);
 const WELL_FORMED_MESSAGE = 'must not contain unpaired UTF-16 surrogates';
 
-export function singleLine(max: number) {
-  return z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .regex(SINGLE_LINE, 'must not contain control characters')
-    .refine(wellFormed, WELL_FORMED_MESSAGE);
-}
+/** Text of at most `max` characters that `pattern` allows and that is well-formed UTF-16. */
+const textOf = (pattern: RegExp, message: string) => (max: number) =>
+  z.string().max(max, `must be at most ${max} characters`).regex(pattern, message).refine(wellFormed, WELL_FORMED_MESSAGE);
 
-export function multiLine(max: number) {
-  return z
-    .string()
-    .max(max, `must be at most ${max} characters`)
-    .regex(MULTI_LINE, 'must not contain control characters other than tab, line feed and carriage return')
-    .refine(wellFormed, WELL_FORMED_MESSAGE);
-}
+export const singleLine = textOf(SINGLE_LINE, 'must not contain control characters');
+export const multiLine = textOf(MULTI_LINE, 'must not contain control characters other than tab, line feed and carriage return');
 
 /** Names are stored as given and never used as a path. */
 export const assetName = singleLine(1024).min(1, 'must not be empty');
