@@ -15,18 +15,8 @@ import { waitUntil } from './support/processes';
 
 const SCHEMATHESIS = path.join(TOOLS_BIN, 'schemathesis');
 const UPLOAD_WAIT_SECONDS = 5;
-const RUN_BUDGET_MS = 240_000;
+const RUN_BUDGET_MS = 150_000;
 
-const CHECKS = [
-  'not_a_server_error',
-  'status_code_conformance',
-  'content_type_conformance',
-  'response_schema_conformance',
-  'response_headers_conformance',
-  'negative_data_rejection',
-  'positive_data_acceptance',
-  'unsupported_method',
-];
 
 let ctx: TestContext;
 // The one host service.asset.requested may fetch from: every path serves a few bytes, so an ingest the
@@ -86,12 +76,10 @@ it(
       path.join(__dirname, 'schemathesis.toml'),
       'run',
       `${ctx.baseUrl}/openapi.json`,
-      '--checks',
-      CHECKS.join(','),
       '--phases',
       'examples,coverage,fuzzing,stateful',
       '--max-examples',
-      '15',
+      '10',
       '--seed',
       '20261201',
       '--generation-database',
@@ -110,15 +98,24 @@ it(
     ]);
     fs.writeFileSync(path.join(reportDir, 'output.txt'), output);
     if (code !== 0) throw new Error(`schemathesis exited with ${code}:\n${output.slice(-20_000)}`);
-    expect(output).toMatch(/No issues found/i);
+    // Exit 0 is no failure; the counts show it also ran the cases it was meant to, the stateful ones too.
+    const [, generated, passed] = output.match(/(\d+) generated, (\d+) passed/) ?? [];
+    expect(Number(generated)).toBeGreaterThan(1000);
+    expect(passed).toBe(generated);
+    expect(Number(output.match(/Scenarios:\s+(\d+)/)?.[1])).toBeGreaterThan(50);
 
     // Bad input ends its upload: what still runs is a session the fuzzer opened and left open
     // (one it was completing when the run ended finishes within the upload wait).
+    const runsAndSessions = async () => ({
+      running: (await runningUploadIds()).sort(),
+      open: (await ctx.db('upload_sessions').where({ status: 'open' }).pluck('id')).map((id: string) => `upload-${id}`).sort(),
+    });
     await waitUntil('every running upload to be an open session', async () => {
-      const running = await runningUploadIds();
-      const open = (await ctx.db('upload_sessions').where({ status: 'open' }).pluck('id')).map((id: string) => `upload-${id}`);
-      return JSON.stringify(running.sort()) === JSON.stringify(open.sort());
-    }, UPLOAD_WAIT_SECONDS * 4 * 1000, 500);
+      const { running, open } = await runsAndSessions();
+      return JSON.stringify(running) === JSON.stringify(open);
+    }, UPLOAD_WAIT_SECONDS * 4 * 1000, 500).catch(() => {});
+    const { running, open } = await runsAndSessions();
+    expect(running).toEqual(open);
   },
   RUN_BUDGET_MS + 60_000,
 );
