@@ -4,6 +4,7 @@
  */
 import {
   WithStartWorkflowOperation,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   isGrpcDeadlineError,
   WorkflowUpdateFailedError,
   type WorkflowHandle,
@@ -55,10 +56,13 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
       { key: StorageOperationAttribute, value: 'upload' },
     ]),
   });
+  const deadline = Date.now() + OPEN_WAIT_MS;
   try {
-    return await uc.client.connection.withDeadline(Date.now() + OPEN_WAIT_MS, () => uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start }));
+    return await uc.client.connection.withDeadline(deadline, () => uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start }));
   } catch (err) {
-    if (isGrpcDeadlineError(err)) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
+    // Past the deadline the SDK reports a deadline error, an update timeout or a wrapped one: all mean no answer came.
+    const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
+    if (timedOut) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
     throw toHttpError(err, input.uploadId);
   }
 }
