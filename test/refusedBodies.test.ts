@@ -146,8 +146,9 @@ describe('refused bodies', () => {
       const { id } = await openSession();
       const { sentBytes, answer } = await sendEndlessBody(`/api/v2/uploads/${id}/parts/0`, header);
       expect(answer).toMatch(/^HTTP\/1\.1 400 /);
-      // What the client could send before the close: the limit, and what socket buffers hold.
-      console.log("sent", sentBytes); expect(sentBytes).toBeLessThan(2 * LIMIT);
+      // What the client could send before the close: the limit, and what the two sockets' kernel buffers
+      // hold (this machine lets a receive buffer grow to 32 MiB); an API that read on would never close.
+      expect(sentBytes).toBeLessThan(LIMIT + 64 * MiB);
       expect((await abortUpload(api, id)).status).toBe(204);
     },
   );
