@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config } from '../lib/config';
-import type { Db } from '../lib/db';
-import type { Logger } from '../lib/logger';
+import type { Config } from '../lib/platform/config';
+import type { Db } from '../lib/platform/db';
+import type { Logger } from '../lib/platform/logger';
 
 /** What every activity is built from: injected, so tests build activities with real or local parts. */
 export interface ActivityDeps {

@@ -1,11 +1,11 @@
 import type { ActivityDeps } from './deps';
-import { createAssetDeletionActivities } from './assetDeletion';
-import { createBackupRestoreActivities } from './backups';
+import { createAssetDeletionActivities } from './assets';
+import { createBackupRestoreActivities } from './backups/backup';
 import { createLifecycleActivities } from './lifecycle';
-import { createIngestActivities } from './ingest';
-import { createOutboxActivities } from './outbox';
+import { createIngestActivities } from './uploads/ingest';
+import { createOutboxActivities } from './events';
 import { withPermanentFailures } from './permanentFailures';
-import { createUploadActivities } from './uploads';
+import { createUploadActivities } from './uploads/uploads';
 
 export type { ActivityDeps } from './deps';
 

@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { mapLimit } from '../lib/concurrency';
-import { NotFoundError } from '../lib/errors';
-import { deleteKeys } from '../lib/objects';
+import { mapLimit } from '../lib/platform/concurrency';
+import { NotFoundError } from '../lib/platform/errors';
+import { deleteKeys } from '../lib/platform/objects';
 import {
   beginRun,
   commitWorkflowBatch,
@@ -17,7 +17,7 @@ import {
   type BatchOutcome,
   type LifecycleCounts,
   type LifecyclePhase,
-} from '../lib/lifecycle';
+} from '../lib/lifecycle/sweep';
 import type { ActivityDeps } from './deps';
 
 /** Failure types the sweep does not retry. */

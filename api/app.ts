@@ -1,10 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import express, { type Express } from 'express';
-import type { Config } from '../lib/config';
-import type { Db } from '../lib/db';
-import type { Logger } from '../lib/logger';
-import { createMetrics, type Metrics } from '../lib/metrics';
-import type { TemporalHandle } from '../lib/temporal';
+import type { Config } from '../lib/platform/config';
+import type { Db } from '../lib/platform/db';
+import type { Logger } from '../lib/platform/logger';
+import { createMetrics, type Metrics } from '../lib/platform/metrics';
+import type { TemporalHandle } from '../lib/platform/temporal';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
 import { eventsRouter } from './events';

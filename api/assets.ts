@@ -1,9 +1,9 @@
 import { Router, type Response } from 'express';
 import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
-import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/catalog/assets';
-import { getVersion } from '../lib/catalog/versions';
-import { deleteAssetPermanently } from '../lib/assetDeletion';
+import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/assets/assets';
+import { getVersion } from '../lib/assets/versions';
+import { deleteAssetPermanently } from '../lib/assets/deletionClient';
 import type { AppDeps } from './app';
 import { sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';

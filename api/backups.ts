@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import { listJobs, toBackupJson, toRestoreJson } from '../lib/catalog/backups';
-import { readBackup, readRestore, startBackup, startRestore, type BackupClient } from '../lib/backupsClient';
+import { listJobs, toBackupJson, toRestoreJson } from '../lib/backups/catalog';
+import { readBackup, readRestore, startBackup, startRestore, type BackupClient } from '../lib/backups/client';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
 import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';

@@ -1,9 +1,9 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
-import { etagMatches } from '../lib/catalog/assets';
-import type { VersionRow } from '../lib/catalog/versions';
-import { RangeNotSatisfiableError } from '../lib/errors';
+import { etagMatches } from '../lib/assets/assets';
+import type { VersionRow } from '../lib/assets/versions';
+import { RangeNotSatisfiableError } from '../lib/platform/errors';
 
 export interface StoredContent {
   key: string;

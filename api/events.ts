@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { listEvents } from '../lib/events';
-import { startBackup } from '../lib/backupsClient';
-import { uuidFromName } from '../lib/ids';
-import { startIngest } from '../lib/ingest';
-import { startLifecycleRun } from '../lib/lifecycleClient';
+import { listEvents } from '../lib/events/feed';
+import { startBackup } from '../lib/backups/client';
+import { uuidFromName } from '../lib/platform/ids';
+import { startIngest } from '../lib/uploads/ingest';
+import { startLifecycleRun } from '../lib/lifecycle/client';
 import { backupClientOf } from './backups';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';

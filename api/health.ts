@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { checkDependencies, type HealthDeps, type HealthReport } from '../lib/health';
+import { checkDependencies, type HealthDeps, type HealthReport } from '../lib/platform/health';
 
 function overall(report: HealthReport): 'ok' | 'degraded' | 'down' {
   const down = Object.values(report).filter((c) => c.status !== 'ok').length;

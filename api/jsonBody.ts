@@ -1,5 +1,5 @@
 import express, { type RequestHandler } from 'express';
-import { UnsupportedMediaTypeError } from '../lib/errors';
+import { UnsupportedMediaTypeError } from '../lib/platform/errors';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const parseJson = express.json({ limit: '1mb', type: JSON_TYPES });

@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import { listRuns, toRunJson } from '../lib/lifecycle';
-import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycleClient';
+import { listRuns, toRunJson } from '../lib/lifecycle/sweep';
+import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycle/client';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
 import { workflowClientOf } from './workflowClient';

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import type { Metrics } from '../lib/metrics';
+import type { Metrics } from '../lib/platform/metrics';
 
 export function metricsRouter(metrics: Metrics): Router {
   const router = Router();

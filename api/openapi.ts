@@ -7,7 +7,7 @@ import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
 import { assetName, contentType, idParams, metadataObject, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
-import type { Config } from '../lib/config';
+import type { Config } from '../lib/platform/config';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';

@@ -1,10 +1,10 @@
 import { UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Request } from 'express';
-import type { UploadSessionRow } from '../lib/catalog/uploads';
-import { ConflictError, UnprocessableError, ValidationError } from '../lib/errors';
-import { expectedPartSize } from '../lib/multipart';
-import { createMeter } from '../lib/staging';
+import type { UploadSessionRow } from '../lib/uploads/sessions';
+import { ConflictError, UnprocessableError, ValidationError } from '../lib/platform/errors';
+import { expectedPartSize } from '../lib/platform/multipart';
+import { createMeter } from '../lib/platform/staging';
 
 /** A part may be sent while the session is open, by number within the session, at its exact size. */
 export function checkPartRequest(session: UploadSessionRow, n: number, contentLength?: number): number {

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { createPolicy, deletePolicy, getPolicy, listPolicies, replacePolicy, toPolicyJson } from '../lib/catalog/policies';
+import { createPolicy, deletePolicy, getPolicy, listPolicies, replacePolicy, toPolicyJson } from '../lib/lifecycle/policies';
 import type { AppDeps } from './app';
 import { jsonBody } from './jsonBody';
 import { idParams, parse } from './schemas/common';

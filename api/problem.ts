@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { HttpError, NotFoundError, RangeNotSatisfiableError, ServiceUnavailableError } from '../lib/errors';
-import type { Logger } from '../lib/logger';
+import { HttpError, NotFoundError, RangeNotSatisfiableError, ServiceUnavailableError } from '../lib/platform/errors';
+import type { Logger } from '../lib/platform/logger';
 
 export function sendProblem(res: Response, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
   res

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../lib/logger';
-import type { Metrics } from '../lib/metrics';
+import type { Logger } from '../lib/platform/logger';
+import type { Metrics } from '../lib/platform/metrics';
 
 const CLIENT_ID = /^[\w.:-]{1,128}$/;
 

@@ -1,8 +1,8 @@
-import { loadConfigOrExit } from '../lib/config';
-import { createDb } from '../lib/db';
-import { createLogger } from '../lib/logger';
-import { createS3Client } from '../lib/objectStore';
-import { createTemporalClient } from '../lib/temporal';
+import { loadConfigOrExit } from '../lib/platform/config';
+import { createDb } from '../lib/platform/db';
+import { createLogger } from '../lib/platform/logger';
+import { createS3Client } from '../lib/platform/objectStore';
+import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp } from './app';
 
 async function main() {

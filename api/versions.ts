@@ -1,10 +1,10 @@
 import { Router } from 'express';
-import { getAsset } from '../lib/catalog/assets';
-import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../lib/catalog/versions';
-import { NotFoundError } from '../lib/errors';
-import { uuidv7 } from '../lib/ids';
-import { objectKeyFor } from '../lib/keys';
-import { completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome } from '../lib/uploads';
+import { getAsset } from '../lib/assets/assets';
+import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../lib/assets/versions';
+import { NotFoundError } from '../lib/platform/errors';
+import { uuidv7 } from '../lib/platform/ids';
+import { objectKeyFor } from '../lib/assets/keys';
+import { completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome } from '../lib/uploads/client';
 import { sendUploadAccepted } from './accepted';
 import type { AppDeps } from './app';
 import { sendContent, storedContentOf } from './download';

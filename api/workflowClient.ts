@@ -1,4 +1,4 @@
-import type { WorkflowClient } from '../lib/temporal';
+import type { WorkflowClient } from '../lib/platform/temporal';
 import type { AppDeps } from './app';
 
 export function workflowClientOf(deps: AppDeps): WorkflowClient {

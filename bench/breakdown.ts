@@ -14,9 +14,9 @@
  * and each activity's time from scheduled to completed (queue wait included).
  */
 import type { Client } from '@temporalio/client';
-import type { Db } from '../lib/db';
-import { uploadWorkflowId } from '../lib/catalog/uploads';
-import { completeUpdate, openedUpdate } from '../workflows/definitions';
+import type { Db } from '../lib/platform/db';
+import { uploadWorkflowId } from '../lib/uploads/sessions';
+import { completeUpdate, openedUpdate } from '../workflows/uploads/definitions';
 import { median, round } from './stats';
 
 export interface TimedUpload {

@@ -17,18 +17,18 @@
 import { DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import os from 'node:os';
-import { createPolicy } from '../lib/catalog/policies';
-import { deleteVersionRow, versionsBeyond } from '../lib/catalog/versions';
-import { loadConfig } from '../lib/config';
-import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl } from '../lib/db';
-import { uuidv7 } from '../lib/ids';
-import { getRun, versionCandidatesQuery, type LifecycleRunRow } from '../lib/lifecycle';
-import { startLifecycleRun } from '../lib/lifecycleClient';
-import { createLogger } from '../lib/logger';
-import { createS3Client, ensureBucket } from '../lib/objectStore';
-import { createTemporalClient, ensureSearchAttributes } from '../lib/temporal';
+import { createPolicy } from '../lib/lifecycle/policies';
+import { deleteVersionRow, versionsBeyond } from '../lib/assets/versions';
+import { loadConfig } from '../lib/platform/config';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl } from '../lib/platform/db';
+import { uuidv7 } from '../lib/platform/ids';
+import { getRun, versionCandidatesQuery, type LifecycleRunRow } from '../lib/lifecycle/sweep';
+import { startLifecycleRun } from '../lib/lifecycle/client';
+import { createLogger } from '../lib/platform/logger';
+import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
+import { createTemporalClient, ensureSearchAttributes } from '../lib/platform/temporal';
 import { createStorageWorker } from '../worker/createWorker';
-import { mapLimit } from '../lib/concurrency';
+import { mapLimit } from '../lib/platform/concurrency';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,7 +1,7 @@
 /**
  * The least an Express process can do, as a yardstick for the service:
  * - row 4's baseline, GET /api/v2/assets/{id}: the same one-row catalog query as the service
- *   (lib/catalog/assets.ts findAsset, through the same knex pool of STORAGE_DATABASE_POOL_MAX
+ *   (lib/assets/assets.ts findAsset, through the same knex pool of STORAGE_DATABASE_POOL_MAX
  *   connections), answered as JSON. No validation, no request log, no problem+json.
  * - row 1's reference, GET /object?key={key}: GetObject with the service's S3 client configuration,
  *   piped to the response. No catalog, no headers beyond the length: what any API that streams the
@@ -12,10 +12,10 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import express from 'express';
 import type { Readable } from 'node:stream';
-import { findAsset } from '../lib/catalog/assets';
-import { loadConfigOrExit } from '../lib/config';
-import { createDb } from '../lib/db';
-import { createS3Client } from '../lib/objectStore';
+import { findAsset } from '../lib/assets/assets';
+import { loadConfigOrExit } from '../lib/platform/config';
+import { createDb } from '../lib/platform/db';
+import { createS3Client } from '../lib/platform/objectStore';
 
 const config = loadConfigOrExit();
 const db = createDb(config.database.url, config.database.poolMax);

@@ -8,8 +8,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import autocannon from 'autocannon';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
-import { getVersion } from '../lib/catalog/versions';
-import { S3_PARTS_IN_FLIGHT, stagingPartSize } from '../lib/staging';
+import { getVersion } from '../lib/assets/versions';
+import { S3_PARTS_IN_FLIGHT, stagingPartSize } from '../lib/platform/staging';
 import { downloadCount, expectJson, inParallel, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { breakdownOf, describeBreakdown, type TimedUpload } from './breakdown';
 import type { BenchEnv } from './env';
@@ -215,7 +215,7 @@ export async function rowSimpleUpload(ctx: RowContext): Promise<{ row: RowResult
   const viaS3 = async (r: number) => {
     const key = `bench-baseline/upload-${r}-${Date.now()}`;
     const started = performance.now();
-    // The same part size and parts in flight as the API's own staging upload (lib/staging.ts).
+    // The same part size and parts in flight as the API's own staging upload (lib/platform/staging.ts).
     await new Upload({
       client: env.s3,
       params: { Bucket: env.config.s3.bucket, Key: key, Body: data },

@@ -47,7 +47,7 @@ export async function up(knex: Knex): Promise<void> {
 
     -- Retention sweeps: the manifests a sweep has read (marked) and the blobs they name. A blob is
     -- deleted only if it is not among the marks, checked under the lock that manifest registration
-    -- also takes (lib/backupsRetention.ts). Logged tables: marks lost in a crash would delete blobs.
+    -- also takes (lib/backups/retention.ts). Logged tables: marks lost in a crash would delete blobs.
     CREATE TABLE backup_sweep_manifests (
       sweep_id   uuid NOT NULL,
       backup_id  uuid NOT NULL,

@@ -3,7 +3,7 @@
  * buckets, runs the worker and the API, and stops what it started on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { loadConfigOrExit } from '../lib/config';
+import { loadConfigOrExit } from '../lib/platform/config';
 import { setUp } from './setup';
 import { API_NODE_FLAGS, ROOT, startLocalStack, TEMPORAL_UI_PORT, waitFor, type ManagedProcess } from './stack';
 

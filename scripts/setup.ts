@@ -4,10 +4,10 @@
  * it, and so does the `setup` service of docker-compose.yml (`node dist/scripts/setup.js`).
  */
 import { Connection } from '@temporalio/client';
-import { loadConfigOrExit, type Config } from '../lib/config';
-import { createDb, ensureDatabase, migrateLatest, redactUrl } from '../lib/db';
-import { createS3Client, ensureBucket } from '../lib/objectStore';
-import { ensureSearchAttributes } from '../lib/temporal';
+import { loadConfigOrExit, type Config } from '../lib/platform/config';
+import { createDb, ensureDatabase, migrateLatest, redactUrl } from '../lib/platform/db';
+import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
+import { ensureSearchAttributes } from '../lib/platform/temporal';
 
 export async function setUp(config: Config, say: (line: string) => void): Promise<void> {
   const { created } = await ensureDatabase(config.database.url);

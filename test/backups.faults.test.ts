@@ -5,10 +5,10 @@
  * places its own workers: S3 reached through a proxy that can freeze a worker at a chosen request.
  */
 import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { readBackup, readRestore, startBackup, startRestore } from '../lib/backupsClient';
-import { blobKeyFor } from '../lib/catalog/backups';
-import { uuidv7 } from '../lib/ids';
-import type { backupRetentionWorkflow } from '../workflows/backupRetention';
+import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
+import { blobKeyFor } from '../lib/backups/catalog';
+import { uuidv7 } from '../lib/platform/ids';
+import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { ensureBackupSchedule, ensureSchedules } from '../worker/schedules';
 import { sha256 } from './support/assets';
 import {

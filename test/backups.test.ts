@@ -4,9 +4,9 @@
  * blobs failing only their asset, a backup whose source is gone, and bad input.
  */
 import { DeleteObjectCommand, DeleteObjectsCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { blobKeyFor } from '../lib/catalog/backups';
+import { blobKeyFor } from '../lib/backups/catalog';
 import { bytesOf, download, sha256, type UploadFields } from './support/assets';
-import { startBackup } from '../lib/backupsClient';
+import { startBackup } from '../lib/backups/client';
 import {
   awaitJob,
   backupClientOf,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { configSchema, loadConfig } from '../lib/config';
+import { configSchema, loadConfig } from '../lib/platform/config';
 import { API_NODE_FLAGS } from '../scripts/stack';
 
 // Docker does not run on the machines that test this repo, so the file is checked by reading it.
@@ -23,7 +23,7 @@ describe('docker-compose.yml', () => {
     expect(ports('postgres')).toContain('5432:5432');
   });
 
-  it.each(['api', 'worker', 'setup'])('gives %s only STORAGE_* variables lib/config.ts knows, and a valid configuration', (name) => {
+  it.each(['api', 'worker', 'setup'])('gives %s only STORAGE_* variables lib/platform/config.ts knows, and a valid configuration', (name) => {
     const env = compose.services[name].environment as Record<string, string>;
     const storageVars = Object.keys(env).filter((k) => k.startsWith('STORAGE_'));
     expect(storageVars.filter((k) => !knownVariables.includes(k))).toEqual([]);

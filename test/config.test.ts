@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../lib/config';
+import { ConfigError, loadConfig } from '../lib/platform/config';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -54,10 +54,10 @@ describe('configuration', () => {
 });
 
 describe('README', () => {
-  it('lists every STORAGE_* variable lib/config.ts reads, and no other', () => {
+  it('lists every STORAGE_* variable lib/platform/config.ts reads, and no other', () => {
     const readme = require('node:fs').readFileSync(path.join(ROOT, 'README.md'), 'utf8') as string;
     const documented = [...readme.matchAll(/^\| `(STORAGE_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
-    const { configSchema } = require('../lib/config') as typeof import('../lib/config');
+    const { configSchema } = require('../lib/platform/config') as typeof import('../lib/platform/config');
     expect(documented).toEqual(Object.keys(configSchema.shape).sort());
   });
 });

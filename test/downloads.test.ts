@@ -5,7 +5,7 @@
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import http from 'node:http';
-import { S3_PART_SIZE } from '../lib/staging';
+import { S3_PART_SIZE } from '../lib/platform/staging';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { addAsset, addVersion, eventually, s3Agent, socketsInUse, uniqueMarker } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';

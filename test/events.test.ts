@@ -2,12 +2,12 @@
  * Events: the feed, the relay to the Message Hub (a local HTTP receiver stands in for it), and the
  * events other services send (ingest from a local file server on the allow-list).
  */
-import { uuidv7 } from '../lib/ids';
+import { uuidv7 } from '../lib/platform/ids';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { recordEvent } from '../lib/outbox';
-import { ensureOutboxRelay, listenForOutboxCommits, outboxRelayWorkflowId } from '../lib/outboxRelay';
-import type { UploadState } from '../workflows/definitions';
+import { recordEvent } from '../lib/events/outbox';
+import { ensureOutboxRelay, listenForOutboxCommits, outboxRelayWorkflowId } from '../lib/events/relayClient';
+import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';

@@ -2,7 +2,7 @@
  * The reason uploads run on Temporal: a worker killed mid-upload, S3 going away during verification,
  * the API restarting in the middle of a chunked session. Each ends with one correct version.
  */
-import { uploadWorkflowId } from '../lib/catalog/uploads';
+import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { PART, completeUpload, createUpload, getUpload, partOf, putPart } from './support/chunked';

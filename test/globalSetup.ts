@@ -6,7 +6,7 @@
 import { bundleWorkflowCode } from '@temporalio/worker';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createDb, ensureDatabase, migrateLatest } from '../lib/db';
+import { createDb, ensureDatabase, migrateLatest } from '../lib/platform/db';
 import { startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
 import { WORKFLOWS_PATH } from '../worker/createWorker';
 import { TEST_DATA, TEST_S3_CREDENTIALS, TEST_SEAWEED_PORTS, TEST_TEMPORAL_PORT, WORKFLOW_BUNDLE } from './support/testStack';

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { dropDatabase } from '../lib/db';
+import { dropDatabase } from '../lib/platform/db';
 
 export default async function globalTeardown() {
   for (const server of (globalThis.__storageTestServers ?? []).reverse()) await server.stop();

@@ -1,8 +1,8 @@
 import { buildApp } from '../api/app';
-import { createDb } from '../lib/db';
-import { createLogger } from '../lib/logger';
-import { createS3Client } from '../lib/objectStore';
-import { createTemporalClient } from '../lib/temporal';
+import { createDb } from '../lib/platform/db';
+import { createLogger } from '../lib/platform/logger';
+import { createS3Client } from '../lib/platform/objectStore';
+import { createTemporalClient } from '../lib/platform/temporal';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { call } from './support/http';

@@ -4,11 +4,11 @@
  * versions. Data is aged by setting catalog timestamps; the sweep's "now" is Temporal's clock.
  */
 import { ListMultipartUploadsCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { uploadWorkflowId } from '../lib/catalog/uploads';
-import { uuidv7 } from '../lib/ids';
-import { objectKeyFor } from '../lib/keys';
-import { getRun, type LifecycleRunRow } from '../lib/lifecycle';
-import { startLifecycleRun } from '../lib/lifecycleClient';
+import { uploadWorkflowId } from '../lib/uploads/sessions';
+import { uuidv7 } from '../lib/platform/ids';
+import { objectKeyFor } from '../lib/assets/keys';
+import { getRun, type LifecycleRunRow } from '../lib/lifecycle/sweep';
+import { startLifecycleRun } from '../lib/lifecycle/client';
 import { ensureLifecycleSchedule } from '../worker/schedules';
 import { bytesOf, download, postForm, uploadAsset } from './support/assets';
 import { startTestService, type TestContext } from './support/context';

@@ -1,4 +1,4 @@
-import { createDb, dropDatabase, ensureDatabase, migrateLatest, migrationConfig, type Db } from '../lib/db';
+import { createDb, dropDatabase, ensureDatabase, migrateLatest, migrationConfig, type Db } from '../lib/platform/db';
 
 const TABLES = [
   'assets',

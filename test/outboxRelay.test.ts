@@ -5,8 +5,8 @@
  */
 import { tsToMs } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { recordEvent } from '../lib/outbox';
-import { ensureOutboxRelay, listenForOutboxCommits, outboxRelayWorkflowId } from '../lib/outboxRelay';
+import { recordEvent } from '../lib/events/outbox';
+import { ensureOutboxRelay, listenForOutboxCommits, outboxRelayWorkflowId } from '../lib/events/relayClient';
 import { startTestService, type TestContext } from './support/context';
 import { startHub } from './support/hub';
 import { waitUntil } from './support/processes';

@@ -5,16 +5,16 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
-import { readBackup, readRestore } from '../lib/backupsClient';
-import { insertBackup, backupWorkflowId, insertRestore, manifestKeyFor, restoreWorkflowId } from '../lib/catalog/backups';
-import { uploadWorkflowId } from '../lib/catalog/uploads';
-import { deleteAssetWorkflowId } from '../lib/assetDeletion';
-import { uuidv7 } from '../lib/ids';
-import { objectKeyFor } from '../lib/keys';
-import { insertRun, lifecycleWorkflowId } from '../lib/lifecycle';
-import { headObject } from '../lib/objects';
-import { completeUploadSession, openUploadSession, type UploadClient } from '../lib/uploads';
-import type { UploadInput } from '../workflows/definitions';
+import { readBackup, readRestore } from '../lib/backups/client';
+import { insertBackup, backupWorkflowId, insertRestore, manifestKeyFor, restoreWorkflowId } from '../lib/backups/catalog';
+import { uploadWorkflowId } from '../lib/uploads/sessions';
+import { deleteAssetWorkflowId } from '../lib/assets/deletionClient';
+import { uuidv7 } from '../lib/platform/ids';
+import { objectKeyFor } from '../lib/assets/keys';
+import { insertRun, lifecycleWorkflowId } from '../lib/lifecycle/sweep';
+import { headObject } from '../lib/platform/objects';
+import { completeUploadSession, openUploadSession, type UploadClient } from '../lib/uploads/client';
+import type { UploadInput } from '../workflows/uploads/definitions';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { backupClientOf, runBackup } from './support/backups';
 import { addAsset, keysOf } from './support/catalog';

@@ -2,7 +2,7 @@
  * Lifecycle policies over HTTP: create, read, list, replace, delete, and every kind of bad input
  * answered as problem+json with a path per error. Also the runs endpoints' bad input.
  */
-import { uuidv7 } from '../lib/ids';
+import { uuidv7 } from '../lib/platform/ids';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { uploadWorkflowId } from '../lib/catalog/uploads';
+import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { PART, abortUpload, completeUpload, createUpload, partOf, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';

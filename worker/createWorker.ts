@@ -21,7 +21,7 @@ export function createStorageWorker(opts: StorageWorkerOptions): Promise<Worker>
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: require.resolve(WORKFLOWS_PATH) }),
     shutdownGraceTime: '10s',
     // A run keeps its workflow task, and the task its slot, while one of its local activities runs or
-    // backs off in the worker (workflows/upload.ts bounds that to seconds per step). Many more task
+    // backs off in the worker (workflows/uploads/workflow.ts bounds that to seconds per step). Many more task
     // slots than the default 40 leave room for every other run while a burst of uploads retries its
     // catalog steps locally; the local activities, which all share the database pool, are fewer.
     maxConcurrentWorkflowTaskExecutions: 200,

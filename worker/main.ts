@@ -1,11 +1,11 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
-import { loadConfigOrExit } from '../lib/config';
-import { createDb } from '../lib/db';
-import { createLogger } from '../lib/logger';
-import { createS3Client } from '../lib/objectStore';
-import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/outboxRelay';
-import { ensureSearchAttributes } from '../lib/temporal';
+import { loadConfigOrExit } from '../lib/platform/config';
+import { createDb } from '../lib/platform/db';
+import { createLogger } from '../lib/platform/logger';
+import { createS3Client } from '../lib/platform/objectStore';
+import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/events/relayClient';
+import { ensureSearchAttributes } from '../lib/platform/temporal';
 import { createStorageWorker } from './createWorker';
 import { ensureSchedules } from './schedules';
 

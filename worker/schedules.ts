@@ -5,11 +5,11 @@
  */
 import { Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type ConnectionLike, type ScheduleDescription } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import type { Config } from '../lib/config';
-import type { Logger } from '../lib/logger';
-import { StorageOperationAttribute } from '../lib/temporal';
-import type { scheduledBackupWorkflow } from '../workflows/backup';
-import type { lifecycleSweepWorkflow } from '../workflows/lifecycleSweep';
+import type { Config } from '../lib/platform/config';
+import type { Logger } from '../lib/platform/logger';
+import { StorageOperationAttribute } from '../lib/platform/temporal';
+import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
+import type { lifecycleSweepWorkflow } from '../workflows/lifecycle/sweep';
 
 export type ScheduleChange = 'created' | 'updated' | 'unchanged';
 

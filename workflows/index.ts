@@ -1,8 +1,8 @@
 // The workflow types the worker registers. Each lives in its own file; this module only re-exports.
-export { uploadWorkflow } from './upload';
-export { deleteAssetWorkflow } from './deleteAsset';
-export { lifecycleSweepWorkflow } from './lifecycleSweep';
-export { outboxRelayWorkflow } from './outboxRelay';
-export { backupWorkflow, scheduledBackupWorkflow } from './backup';
-export { restoreWorkflow } from './restore';
-export { backupRetentionWorkflow } from './backupRetention';
+export { uploadWorkflow } from './uploads/workflow';
+export { deleteAssetWorkflow } from './assets/deleteAsset';
+export { lifecycleSweepWorkflow } from './lifecycle/sweep';
+export { outboxRelayWorkflow } from './events/relay';
+export { backupWorkflow, scheduledBackupWorkflow } from './backups/backup';
+export { restoreWorkflow } from './backups/restore';
+export { backupRetentionWorkflow } from './backups/retention';

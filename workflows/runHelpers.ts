@@ -5,7 +5,7 @@
 import { uuid4 } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
 
-// The keys of lib/temporal.ts, spelled out: that module is not workflow code.
+// The keys of lib/platform/temporal.ts, spelled out: that module is not workflow code.
 export const storageOperation = (value: string): SearchAttributePair => ({ key: { name: 'StorageOperation', type: 'KEYWORD' }, value });
 export const assetIdAttribute = (value: string): SearchAttributePair => ({ key: { name: 'AssetId', type: 'KEYWORD' }, value });
 

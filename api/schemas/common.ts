@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ValidationError } from '../../lib/errors';
-import { UUID_PATTERN } from '../../lib/ids';
+import { ValidationError } from '../../lib/platform/errors';
+import { UUID_PATTERN } from '../../lib/platform/ids';
 
 // Lowercased: ids name workflows (`backup-{id}`, `upload-{id}`), and those names are case-sensitive.
 export const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID').toLowerCase();
@@ -62,7 +62,7 @@ export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'tr
 
 export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(1000).default(50),
-  // Cursors are base64url JSON objects (lib/pagination.ts), so every one starts with `ey`.
+  // Cursors are base64url JSON objects (lib/platform/pagination.ts), so every one starts with `ey`.
   cursor: z
     .string()
     .max(1024)

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sourceUrlPattern } from '../../lib/ingest';
+import { sourceUrlPattern } from '../../lib/uploads/ingest';
 import { assetName, backupLabel, contentType, sha256Hex, singleLine, uuid } from './common';
 
 const assetRequestedData = (allowedHosts: string[]) =>

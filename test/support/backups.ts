@@ -5,12 +5,12 @@
  */
 import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { readBackup, readRestore, startBackup, startRestore, type BackupClient, type StartBackupOptions, type StartRestoreOptions } from '../../lib/backupsClient';
-import type { BackupJson, RestoreJson } from '../../lib/catalog/backups';
-import { toVersionJson, type VersionJson, type VersionRow } from '../../lib/catalog/versions';
-import { mapLimit } from '../../lib/concurrency';
-import { uuidv7 } from '../../lib/ids';
-import { objectKeyFor } from '../../lib/keys';
+import { readBackup, readRestore, startBackup, startRestore, type BackupClient, type StartBackupOptions, type StartRestoreOptions } from '../../lib/backups/client';
+import type { BackupJson, RestoreJson } from '../../lib/backups/catalog';
+import { toVersionJson, type VersionJson, type VersionRow } from '../../lib/assets/versions';
+import { mapLimit } from '../../lib/platform/concurrency';
+import { uuidv7 } from '../../lib/platform/ids';
+import { objectKeyFor } from '../../lib/assets/keys';
 import { sha256 } from './assets';
 import { keysOf } from './catalog';
 import type { TestContext } from './context';

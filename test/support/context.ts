@@ -7,13 +7,13 @@ import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporal
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../api/app';
-import { loadConfig, type Config } from '../../lib/config';
-import { createDb, dropDatabase, type Db } from '../../lib/db';
+import { loadConfig, type Config } from '../../lib/platform/config';
+import { createDb, dropDatabase, type Db } from '../../lib/platform/db';
 import pg from 'pg';
-import { uuidv7 } from '../../lib/ids';
-import { createLogger, type Logger } from '../../lib/logger';
-import { createS3Client, ensureBucket } from '../../lib/objectStore';
-import { createTemporalClient, type TemporalHandle } from '../../lib/temporal';
+import { uuidv7 } from '../../lib/platform/ids';
+import { createLogger, type Logger } from '../../lib/platform/logger';
+import { createS3Client, ensureBucket } from '../../lib/platform/objectStore';
+import { createTemporalClient, type TemporalHandle } from '../../lib/platform/temporal';
 import { createStorageWorker } from '../../worker/createWorker';
 import { WORKFLOW_BUNDLE } from './testStack';
 

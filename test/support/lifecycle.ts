@@ -4,11 +4,11 @@
  * bucket and the catalog agree.
  */
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { mapLimit } from '../../lib/concurrency';
-import { uuidv7 } from '../../lib/ids';
-import { objectKeyFor } from '../../lib/keys';
-import { getRun, type LifecycleRunRow } from '../../lib/lifecycle';
-import { startLifecycleRun, type StartRunOptions } from '../../lib/lifecycleClient';
+import { mapLimit } from '../../lib/platform/concurrency';
+import { uuidv7 } from '../../lib/platform/ids';
+import { objectKeyFor } from '../../lib/assets/keys';
+import { getRun, type LifecycleRunRow } from '../../lib/lifecycle/sweep';
+import { startLifecycleRun, type StartRunOptions } from '../../lib/lifecycle/client';
 import { sha256 } from './assets';
 import { objectKeys } from './catalog';
 import type { TestContext } from './context';

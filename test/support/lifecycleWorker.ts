@@ -7,11 +7,11 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import path from 'node:path';
-import { loadConfig, type Config } from '../../lib/config';
-import { createDb } from '../../lib/db';
-import { createLogger } from '../../lib/logger';
-import { createS3Client } from '../../lib/objectStore';
-import { ensureSearchAttributes } from '../../lib/temporal';
+import { loadConfig, type Config } from '../../lib/platform/config';
+import { createDb } from '../../lib/platform/db';
+import { createLogger } from '../../lib/platform/logger';
+import { createS3Client } from '../../lib/platform/objectStore';
+import { ensureSearchAttributes } from '../../lib/platform/temporal';
 import { createStorageWorker } from '../../worker/createWorker';
 import { ensureSchedules } from '../../worker/schedules';
 import { envFor, spawnService, type ServiceProcess } from './processes';

@@ -5,7 +5,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { buildOpenApiDocument, documentLimitsOf } from '../../api/openapi';
-import { loadConfig } from '../../lib/config';
+import { loadConfig } from '../../lib/platform/config';
 
 type Operation = { responses: Record<string, { content?: Record<string, { schema?: object }> }> };
 

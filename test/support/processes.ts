@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { Config } from '../../lib/config';
+import type { Config } from '../../lib/platform/config';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 

@@ -1,0 +1,72 @@
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { uploadWorkflowId, type UploadSessionRow } from '../lib/uploads/sessions';
+import { abortMultipartUpload } from '../lib/platform/multipart';
+import { assetKeyPrefix } from '../lib/assets/keys';
+import { deleteKeys } from '../lib/platform/objects';
+import { recordEvent } from '../lib/events/outbox';
+import type { ActivityDeps } from './deps';
+
+const BATCH = 500;
+const UPLOADS_BATCH = 100;
+
+export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) {
+  const bucket = config.s3.bucket;
+  return {
+    /** Soft-deletes (if it is not already) and records the permanent deletion, once. */
+    async hideAssetForDeletion(assetId: string): Promise<void> {
+      await db.transaction(async (trx) => {
+        const asset = await trx('assets').where({ id: assetId }).forUpdate().first();
+        if (!asset) return;
+        await trx('assets')
+          .where({ id: assetId })
+          .update({ is_deleted: true, deleted_at: asset.deleted_at ?? trx.fn.now(), revision: asset.revision + 1 });
+        // Announced once per deletion: a retry finds its own event as the asset's latest one (an asset
+        // restored after an earlier deletion has newer events, so deleting it again is announced again).
+        const latest = await trx('outbox_events').where({ subject: assetId }).orderBy('sequence', 'desc').first();
+        const announced = latest?.type === 'storage.asset.deleted' && latest.data?.permanent === true;
+        if (!announced) await recordEvent(trx, 'storage.asset.deleted', assetId, { asset_id: assetId, permanent: true });
+      });
+    },
+
+    /** Deletes one batch of the asset's objects (versions and anything staged); S3's listing is the truth. */
+    async deleteAssetObjects(assetId: string): Promise<{ deleted: number; more: boolean }> {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: assetKeyPrefix(assetId), MaxKeys: BATCH }));
+      const keys = (page.Contents ?? []).map((o) => o.Key!);
+      await deleteKeys(s3, bucket, keys);
+      return { deleted: keys.length, more: Boolean(page.IsTruncated) };
+    },
+
+    /**
+     * Ends a batch of the unfinished uploads of new versions of the asset: their bytes go (the
+     * multipart upload is aborted, a staged object deleted) and their rows say aborted, before the
+     * asset's rows take them away. Answers their workflows, which the deletion then tells to stop.
+     */
+    async abortAssetUploads(assetId: string): Promise<{ workflowIds: string[]; more: boolean }> {
+      const sessions = (await db('upload_sessions')
+        .where({ asset_id: assetId })
+        .whereIn('status', ['open', 'completing'])
+        .orderBy('id')
+        .limit(UPLOADS_BATCH + 1)) as UploadSessionRow[];
+      const batch = sessions.slice(0, UPLOADS_BATCH);
+      for (const session of batch) {
+        if (session.s3_upload_id) await abortMultipartUpload(s3, bucket, session.object_key, session.s3_upload_id);
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: session.object_key }));
+        await db('upload_sessions').where({ id: session.id }).update({ status: 'aborted', error: `asset ${assetId} was deleted` });
+      }
+      return { workflowIds: batch.map((session) => uploadWorkflowId(session.id)), more: sessions.length > UPLOADS_BATCH };
+    },
+
+    /**
+     * The asset's rows go last: versions, metadata and the sessions of its later versions cascade;
+     * the session that created it names it only as its result.
+     */
+    async deleteAssetRows(assetId: string): Promise<void> {
+      await db.transaction(async (trx) => {
+        await trx('upload_sessions').where({ result_asset_id: assetId }).delete();
+        await trx('assets').where({ id: assetId }).delete();
+      });
+    },
+  };
+}
+
+export type AssetDeletionActivities = ReturnType<typeof createAssetDeletionActivities>;

@@ -1,0 +1,270 @@
+/**
+ * Backup activities: the manifest from one snapshot, the blobs copied into the backup bucket by
+ * content address (only those not there yet), the summary and the completion event. Every copy is
+ * checked: the source is hashed against the catalog before it is copied, and the copy's size after.
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  backupProgressOf,
+  getBackup,
+  beginJob,
+  failJob,
+  insertBackup,
+  manifestKeyFor,
+  summaryKeyFor,
+  type BackupProgress,
+  type BackupRow,
+} from '../../lib/backups/catalog';
+import { ManifestCorruptError, readManifestLines, writeManifest, type BlobLine, type ReadLine } from '../../lib/backups/manifest';
+import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/objects';
+import { registerManifest } from '../../lib/backups/retention';
+import { recordEvent } from '../../lib/events/outbox';
+import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
+import { mapLimit } from '../../lib/platform/concurrency';
+import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
+import { createRestoreActivities } from './restore';
+import { createRetentionActivities } from './retention';
+import type { ActivityDeps } from '../deps';
+
+const DEFAULT_BLOB_BATCH = 16;
+/** Blobs of one batch copied at once. */
+const COPY_WIDTH = 8;
+
+export function createBackupActivities({ config, db, s3, logger }: ActivityDeps) {
+  const assetBucket = config.s3.bucket;
+  const backupBucket = config.s3.backupBucket;
+
+  function manifestOf(row: BackupRow) {
+    if (!row.manifest_key || row.manifest_size_bytes === null || row.blobs_offset === null) {
+      throw new Error(`backup ${row.id} has no manifest yet`);
+    }
+    return { bucket: backupBucket, key: row.manifest_key, sizeBytes: row.manifest_size_bytes };
+  }
+
+  /**
+   * Finds a readable object with the blob's content and checks it: the manifest's source first, then
+   * any other version with the same checksum (the source may have been deleted since the snapshot).
+   */
+  async function verifiedSource(blob: BlobLine, signal: AbortSignal, beat: () => void): Promise<ObjectRef> {
+    const others: Array<{ object_key: string; asset_id: string; id: string }> = await db('asset_versions')
+      .where({ checksum_sha256: blob.sha256 })
+      .whereNot({ object_key: blob.source.object_key })
+      .limit(3)
+      .select('object_key', 'asset_id', 'id');
+    const candidates = [
+      { object_key: blob.source.object_key, asset_id: blob.source.asset_id, id: blob.source.version_id },
+      ...others,
+    ];
+    const corrupt: string[] = [];
+    for (const c of candidates) {
+      const ref = { bucket: assetBucket, key: c.object_key };
+      let got;
+      try {
+        got = await hashObject(s3, ref, { signal, onBytes: beat });
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+      if (got.sha256 === blob.sha256 && got.sizeBytes === blob.size_bytes) return ref;
+      const detail = `version ${c.id} of asset ${c.asset_id}: its object ${c.object_key} hashes to ${got.sha256} (${got.sizeBytes} bytes), the catalog says ${blob.sha256} (${blob.size_bytes} bytes)`;
+      logger.error('backup source corrupt', { sha256: blob.sha256, asset_id: c.asset_id, version_id: c.id, object_key: c.object_key });
+      corrupt.push(detail);
+    }
+    if (corrupt.length) {
+      throw ApplicationFailure.create({ type: BackupFailure.sourceCorrupt, message: `cannot back up ${corrupt.join('; ')}`, nonRetryable: true });
+    }
+    throw ApplicationFailure.create({
+      type: BackupFailure.sourceMissing,
+      message:
+        `cannot back up version ${blob.source.version_id} of asset ${blob.source.asset_id}: its object ${blob.source.object_key} ` +
+        `is gone from the asset bucket (deleted after the snapshot?) and the backup store does not hold its content ${blob.sha256}`,
+      nonRetryable: true,
+    });
+  }
+
+  /**
+   * One blob: already at its address (with the right size) costs a HEAD; otherwise the source is
+   * checked and copied. 'copied' also when an earlier, killed attempt of this backup copied it
+   * (the blob carries the backup's id), so a retried batch counts every byte once.
+   */
+  async function backupBlob(backupId: string, blob: BlobLine, limits: CopyLimits, signal: AbortSignal, beat: () => void): Promise<'copied' | 'present'> {
+    const to = { bucket: backupBucket, key: blob.key };
+    const head = await headObject(s3, to, signal);
+    if (head && head.sizeBytes === blob.size_bytes) return head.metadata['backup-id'] === backupId ? 'copied' : 'present';
+    if (head) logger.warn('blob of the wrong size at its address: copied again', { key: blob.key, size: head.sizeBytes, expected: blob.size_bytes });
+    const source = await verifiedSource(blob, signal, beat);
+    await withTicker(beat, () =>
+      copyObject(s3, source, to, { sizeBytes: blob.size_bytes, metadata: { 'backup-id': backupId, sha256: blob.sha256 }, limits, signal, onPart: beat }),
+    );
+    const copied = await headObject(s3, to, signal);
+    if (!copied || copied.sizeBytes !== blob.size_bytes) throw new Error(`the copy of ${blob.key} holds ${copied?.sizeBytes ?? 'no'} bytes, ${blob.size_bytes} expected`);
+    return 'copied';
+  }
+
+  return {
+    /** The row of a backup the storage-backup schedule takes: every asset, every version. */
+    async createScheduledBackup(backupId: string): Promise<void> {
+      await insertBackup(db, {
+        id: backupId,
+        label: 'scheduled',
+        scope: { include_all_versions: true },
+        trigger: 'schedule',
+        retentionDays: config.backups.retentionDays,
+      });
+    },
+
+    /** Marks the backup running; answers its status (a finished backup is not run again). */
+    async beginBackup(backupId: string): Promise<{ status: string; progress: BackupProgress }> {
+      const row = await permanent(() => beginJob(db, backupId, 'backup'));
+      return { status: row.status, progress: backupProgressOf(row.progress) };
+    },
+
+    /**
+     * Writes the manifest from one snapshot and registers it (from then on retention keeps its
+     * blobs). A retry after the registration finds it and writes nothing; a retry before it writes
+     * the whole manifest again, from a new snapshot: a snapshot cannot outlive its transaction.
+     */
+    async writeBackupManifest(backupId: string): Promise<BackupProgress> {
+      const ctx = Context.current();
+      const row = (await permanent(() => getBackup(db, backupId))) as BackupRow;
+      if (row.manifest_sha256) return backupProgressOf(row.progress);
+      const key = manifestKeyFor(backupId);
+      let lines = 0;
+      // The snapshot's first rows of a large catalog may take a while to come (a sort): the ticker
+      // keeps the heartbeat going meanwhile.
+      const written = await withTicker(
+        () => ctx.heartbeat({ lines }),
+        () => writeManifest(db, s3, { bucket: backupBucket, key }, { id: backupId, scope: row.scope }, (n) => (lines = n)),
+      );
+      const progress: BackupProgress = { objects_total: written.counts.blobs, objects_done: 0, bytes_total: written.counts.bytes, bytes_done: 0, bytes_copied: 0 };
+      await registerManifest(db, backupId, key, written, progress);
+      logger.info('backup manifest written', { backup_id: backupId, key, sha256: written.sha256, ...written.counts });
+      return progress;
+    },
+
+    /**
+     * Copies the blobs of the manifest from byte offset `cursor` until the manifest ends or the step
+     * budget is spent. Heartbeats { cursor, progress } after each batch and, after a retry, resumes
+     * from the last heartbeat. Answers where it stopped.
+     */
+    async copyBackupBlobs(input: { backupId: string; cursor: number; progress: BackupProgress; tuning?: BackupTuning }): Promise<{ cursor: number; progress: BackupProgress; done: boolean }> {
+      const ctx = Context.current();
+      const row = (await permanent(() => getBackup(db, input.backupId))) as BackupRow;
+      const manifest = manifestOf(row);
+      let { cursor, progress } = input;
+      const resumed = ctx.info.heartbeatDetails as { cursor?: number; progress?: BackupProgress } | undefined;
+      if (resumed?.cursor !== undefined && resumed.progress && resumed.cursor > cursor) ({ cursor, progress } = { cursor: resumed.cursor, progress: resumed.progress });
+      if (cursor < row.blobs_offset!) cursor = row.blobs_offset!;
+      if (ctx.info.attempt > 1) logger.info('backup copy resumed', { backup_id: row.id, attempt: ctx.info.attempt, cursor, objects_done: progress.objects_done });
+
+      const limits = copyLimitsOf(input.tuning);
+      const batchSize = input.tuning?.batchSize ?? DEFAULT_BLOB_BATCH;
+      const deadline = Date.now() + (input.tuning?.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS);
+      const beat = () => ctx.heartbeat({ cursor, progress });
+      beat();
+
+      let batch: ReadLine[] = [];
+      const flush = async () => {
+        if (batch.length === 0) return;
+        const blobs = batch.map((r) => r.line as BlobLine);
+        const outcomes = await mapLimit(blobs, COPY_WIDTH, (blob) => backupBlob(row.id, blob, limits, ctx.cancellationSignal, beat));
+        const next = { ...progress };
+        blobs.forEach((blob, i) => {
+          next.objects_done += 1;
+          next.bytes_done += blob.size_bytes;
+          if (outcomes[i] === 'copied') next.bytes_copied += blob.size_bytes;
+        });
+        cursor = batch[batch.length - 1].end;
+        progress = next;
+        batch = [];
+        beat();
+      };
+
+      let done = false;
+      await permanent(async () => {
+        for await (const read of readManifestLines(s3, manifest, cursor, ctx.cancellationSignal)) {
+          if (read.line.type === 'end') {
+            await flush();
+            cursor = read.end;
+            done = true;
+            break;
+          }
+          if (read.line.type !== 'blob') throw new ManifestCorruptError(`manifest ${manifest.key}: a ${read.line.type} line at byte ${read.start}, among the blob lines`);
+          batch.push(read);
+          if (batch.length >= batchSize) {
+            await flush();
+            if (Date.now() >= deadline) break;
+          }
+        }
+        if (!done && batch.length) await flush();
+        if (!done && cursor >= manifest.sizeBytes) throw new ManifestCorruptError(`manifest ${manifest.key} has no end line`);
+      });
+      await db('backup_jobs').where({ id: row.id, status: 'running' }).update({ progress: JSON.stringify(progress) });
+      return { cursor, progress, done };
+    },
+
+    /**
+     * Checks that every blob was accounted for, writes the summary object, and completes the backup
+     * with its storage.backup.completed event, once.
+     */
+    async completeBackup(input: { backupId: string; progress: BackupProgress }): Promise<BackupProgress> {
+      const row = (await permanent(() => getBackup(db, input.backupId))) as BackupRow;
+      if (row.status === 'completed') return backupProgressOf(row.progress);
+      const { progress } = input;
+      const counts = row.counts!;
+      if (progress.objects_done !== counts.blobs || progress.bytes_done !== counts.bytes) {
+        throw ApplicationFailure.create({
+          type: BackupFailure.incomplete,
+          message: `the manifest names ${counts.blobs} blobs (${counts.bytes} bytes) but ${progress.objects_done} (${progress.bytes_done} bytes) were backed up`,
+          nonRetryable: true,
+        });
+      }
+      const summary = {
+        format: 'storage-backup-summary/1',
+        backup_id: row.id,
+        label: row.label,
+        trigger: row.trigger,
+        scope: row.scope,
+        counts,
+        bytes_copied: progress.bytes_copied,
+        manifest: { key: row.manifest_key, sha256: row.manifest_sha256, size_bytes: row.manifest_size_bytes },
+        started_at: row.started_at?.toISOString() ?? null,
+        expires_at: row.expires_at?.toISOString() ?? null,
+      };
+      await s3.send(
+        new PutObjectCommand({ Bucket: backupBucket, Key: summaryKeyFor(row.id), Body: JSON.stringify(summary, null, 2), ContentType: 'application/json' }),
+      );
+      await db.transaction(async (trx) => {
+        const locked = await trx('backup_jobs').where({ id: row.id }).forUpdate().first();
+        if (locked.status === 'completed') return;
+        await trx('backup_jobs').where({ id: row.id }).update({ status: 'completed', completed_at: trx.fn.now(), progress: JSON.stringify(progress), error: null });
+        await recordEvent(trx, 'storage.backup.completed', row.id, {
+          backup_id: row.id,
+          label: row.label,
+          trigger: row.trigger,
+          scope: row.scope,
+          manifest_key: row.manifest_key,
+          manifest_sha256: row.manifest_sha256,
+          summary_key: summaryKeyFor(row.id),
+          counts,
+          bytes_copied: progress.bytes_copied,
+        });
+      });
+      logger.info('backup completed', { backup_id: row.id, ...counts, bytes_copied: progress.bytes_copied });
+      return progress;
+    },
+
+    async failBackup(input: { backupId: string; error: string; progress?: BackupProgress }): Promise<void> {
+      await failJob(db, input.backupId, input.error, input.progress);
+    },
+  };
+}
+
+export type BackupActivities = ReturnType<typeof createBackupActivities>;
+
+/** Every activity of backups, restores and retention: what activities/index.ts registers. */
+export function createBackupRestoreActivities(deps: ActivityDeps) {
+  return { ...createBackupActivities(deps), ...createRestoreActivities(deps), ...createRetentionActivities(deps) };
+}

@@ -1,0 +1,166 @@
+import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
+import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../../lib/uploads/sessions';
+import { abortMultipartUpload, listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
+import { copyObject as copyStoredObject, hashObject, headObject } from '../../lib/platform/objects';
+import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
+import type { ActivityDeps } from '../deps';
+
+export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
+  const bucket = config.s3.bucket;
+
+  return {
+    /** Writes the session row and, for a chunked upload, opens its S3 multipart upload. */
+    async openUpload(input: UploadInput): Promise<void> {
+      await insertUploadSession(db, input);
+      if (input.kind !== 'chunked') return;
+      const row = await getUploadSession(db, input.uploadId);
+      if (row.s3_upload_id) return;
+      const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
+      await db('upload_sessions').where({ id: input.uploadId }).update({ s3_upload_id: s3UploadId });
+    },
+
+    /** Parts that are absent or of the wrong size, read from S3 itself (parts sent by presigned URL never pass the API). */
+    async checkParts(uploadId: string): Promise<{ missing: number[] }> {
+      const row = await getUploadSession(db, uploadId);
+      const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+      return { missing: partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!) };
+    },
+
+    async markCompleting({ uploadId, details }: { uploadId: string; details?: UploadDetails }): Promise<void> {
+      const fields: Record<string, unknown> = { status: 'completing' };
+      if (details) {
+        fields.name = details.name;
+        fields.content_type = details.contentType;
+        if (details.metadata !== undefined) fields.metadata = JSON.stringify(details.metadata);
+        if (details.tags !== undefined) fields.tags = details.tags;
+      }
+      await db('upload_sessions').where({ id: uploadId, status: 'open' }).update(fields);
+    },
+
+    /** Completes the multipart upload; a repeat after success finds the object already assembled. */
+    async assembleParts(uploadId: string): Promise<void> {
+      const row = await getUploadSession(db, uploadId);
+      let parts;
+      try {
+        parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchUpload' && (await headObject(s3, { bucket, key: row.object_key }))) return;
+        throw err;
+      }
+      const missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
+      if (missing.length) {
+        throw ApplicationFailure.nonRetryable(`parts missing: ${missing.join(', ')}`, UploadFailure.missingParts);
+      }
+      await s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: row.object_key,
+          UploadId: row.s3_upload_id!,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      );
+    },
+
+    /** Server-side copy of an earlier version's bytes to the new version's key (by parts when large). */
+    async copyObject({ from, to, sizeBytes }: { from: string; to: string; sizeBytes: number }): Promise<void> {
+      await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
+    },
+
+    /**
+     * Confirms a staged object without reading it: the store checked every part against its SHA-256
+     * on receipt, and reports the checksum of what it assembled. When that report matches the one
+     * computed while staging, and the size too, the object is exactly the bytes the API hashed.
+     * Answers null when the store reports no checksum (the caller then reads the object back).
+     */
+    async confirmStagedObject(req: {
+      objectKey: string;
+      sizeBytes: number;
+      checksumSha256: string;
+      s3ChecksumSha256: string;
+      declaredChecksumSha256?: string;
+    }): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+      if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
+          UploadFailure.checksumMismatch,
+        );
+      }
+      const head = await headObject(s3, { bucket, key: req.objectKey });
+      if (!head) throw new Error(`the staged object ${req.objectKey} is not in the store`);
+      if (!head.checksumSha256) return null;
+      if (head.sizeBytes !== req.sizeBytes) {
+        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${req.sizeBytes} staged`, UploadFailure.sizeMismatch);
+      }
+      if (head.checksumSha256 !== req.s3ChecksumSha256) {
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the store reports ${head.checksumSha256} for the staged object, ${req.s3ChecksumSha256} was staged`,
+          UploadFailure.checksumMismatch,
+        );
+      }
+      return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
+    },
+
+    /**
+     * Reads the stored object back and hashes it: what is committed is what S3 holds, not what
+     * anybody said was sent. Heartbeats its progress while it reads.
+     */
+    async verifyObject(req: {
+      uploadId: string;
+      objectKey: string;
+      expectedSizeBytes?: number;
+      expectedChecksumSha256?: string;
+    }): Promise<{ sizeBytes: number; checksumSha256: string }> {
+      const ctx = Context.current();
+      const { sha256: checksumSha256, sizeBytes } = await hashObject(
+        s3,
+        { bucket, key: req.objectKey },
+        { signal: ctx.cancellationSignal, onBytes: (bytesRead) => ctx.heartbeat({ bytesRead }) },
+      );
+      if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
+        throw ApplicationFailure.nonRetryable(`size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`, UploadFailure.sizeMismatch);
+      }
+      if (req.expectedChecksumSha256 !== undefined && checksumSha256 !== req.expectedChecksumSha256) {
+        throw ApplicationFailure.nonRetryable(`checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`, UploadFailure.checksumMismatch);
+      }
+      return { sizeBytes, checksumSha256 };
+    },
+
+    async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
+      try {
+        return await commitUploadedVersion(db, uploadId, verified, config.versions.max);
+      } catch (err) {
+        if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
+        throw err;
+      }
+    },
+
+    /** Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row. */
+    async pruneVersions(assetId: string): Promise<{ pruned: number }> {
+      let pruned = 0;
+      for (const version of await versionsBeyond(db, assetId, config.versions.max)) {
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));
+        if (await deleteVersionRow(db, version)) pruned++;
+      }
+      return { pruned };
+    },
+
+    /**
+     * Ends a session that will not become a version: its bytes go (multipart upload aborted, staged
+     * object deleted). A chunked session keeps its row with the final status; a simple upload, whose
+     * id the client never saw unless it was told 202, leaves no row unless it failed after complete.
+     */
+    async discardUpload({ uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null }) {
+      const row = await findUploadSession(db, uploadId);
+      if (!row || row.status === 'completed') return;
+      if (row.s3_upload_id) await abortMultipartUpload(s3, bucket, row.object_key, row.s3_upload_id);
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: row.object_key }));
+      if (row.kind === 'simple' && status !== 'failed') await db('upload_sessions').where({ id: uploadId }).delete();
+      else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
+    },
+  };
+}
+
+export type UploadActivities = ReturnType<typeof createUploadActivities>;

@@ -1,0 +1,26 @@
+import type { Client } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { deleteAssetWorkflow } from '../../workflows/assets/deleteAsset';
+import { waitAtMost } from '../platform/concurrency';
+import { AssetIdAttribute, StorageOperationAttribute } from '../platform/temporal';
+
+export function deleteAssetWorkflowId(assetId: string): string {
+  return `delete-asset-${assetId}`;
+}
+
+/** Starts (or joins) the permanent deletion of an asset and waits up to `waitMs` for it to finish. */
+export async function deleteAssetPermanently(client: Client, taskQueue: string, assetId: string, waitMs: number): Promise<{ done: boolean; workflowId: string }> {
+  const workflowId = deleteAssetWorkflowId(assetId);
+  const handle = await client.workflow.start<typeof deleteAssetWorkflow>('deleteAssetWorkflow', {
+    workflowId,
+    taskQueue,
+    args: [{ assetId }],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: AssetIdAttribute, value: assetId },
+      { key: StorageOperationAttribute, value: 'delete' },
+    ]),
+  });
+  const done = (await waitAtMost(handle.result(), waitMs)) !== undefined;
+  return { done, workflowId };
+}

@@ -1,0 +1,138 @@
+/**
+ * The API's side of backups and restores: start one (its row, then its workflow), and read one with
+ * its live progress from the workflow's query while it runs. A job whose workflow ended without
+ * recording it (terminated, timed out) is marked failed when read.
+ *
+ * The row goes final in the run's last activity, once the job's work is all done: a client that reads
+ * `completed` or `failed` can act on it at once. The Temporal run closes a moment later, with
+ * nothing left to do but its own bookkeeping.
+ */
+import { TypedSearchAttributes, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
+import { backupStatusQuery, restoreStatusQuery, type BackupState, type BackupTuning, type RestoreState } from '../../workflows/backups/definitions';
+import type { backupWorkflow } from '../../workflows/backups/backup';
+import type { restoreWorkflow } from '../../workflows/backups/restore';
+import {
+  backupWorkflowId,
+  failJob,
+  findJob,
+  failedRestoreItems,
+  getBackup,
+  getRestore,
+  insertBackup,
+  insertRestore,
+  restoreWorkflowId,
+  toBackupJson,
+  toRestoreJson,
+  type BackupJson,
+  type JobRow,
+  type RestoreJson,
+  type RestoreMode,
+} from './catalog';
+import { NotFoundError } from '../platform/errors';
+import { StorageOperationAttribute, type WorkflowClient } from '../platform/temporal';
+
+export interface BackupClient extends WorkflowClient {
+  retentionDays: number;
+}
+
+export interface StartBackupOptions {
+  /** A given id (e.g. derived from an incoming event's id) makes a repeated start join the first. */
+  id?: string;
+  label?: string;
+  assetIds?: string[];
+  includeAllVersions?: boolean;
+  trigger?: 'api' | 'schedule';
+  tuning?: BackupTuning;
+}
+
+/** Writes the backup's row (status pending), then starts backup-{id}; answers the row. */
+export async function startBackup(bc: BackupClient, opts: StartBackupOptions = {}): Promise<JobRow> {
+  if (opts.assetIds?.length) {
+    const known = new Set<string>(await bc.db('assets').whereRaw('id = ANY(?::uuid[])', [opts.assetIds]).pluck('id'));
+    const unknown = opts.assetIds.filter((id) => !known.has(id));
+    if (unknown.length) throw new NotFoundError(`asset${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} not found`);
+  }
+  const id = await insertBackup(bc.db, {
+    id: opts.id,
+    label: opts.label ?? null,
+    scope: { ...(opts.assetIds ? { asset_ids: opts.assetIds } : {}), include_all_versions: opts.includeAllVersions ?? false },
+    trigger: opts.trigger ?? 'api',
+    retentionDays: bc.retentionDays,
+  });
+  await startJobWorkflow(bc, id, 'backup', () =>
+    bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', { ...jobWorkflowOptions(bc, backupWorkflowId(id), 'backup'), args: [{ backupId: id, tuning: opts.tuning }] }),
+  );
+  return getBackup(bc.db, id);
+}
+
+export interface StartRestoreOptions {
+  mode?: RestoreMode;
+  assetIds?: string[];
+  tuning?: BackupTuning;
+}
+
+/** Writes the restore's row (409 unless the backup is completed and retained), then starts restore-{id}. */
+export async function startRestore(bc: BackupClient, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
+  const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds });
+  await startJobWorkflow(bc, id, 'restore', () =>
+    bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', { ...jobWorkflowOptions(bc, restoreWorkflowId(id), 'restore'), args: [{ restoreId: id, tuning: opts.tuning }] }),
+  );
+  return getRestore(bc.db, id);
+}
+
+function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: 'backup' | 'restore') {
+  return {
+    workflowId,
+    taskQueue: bc.taskQueue,
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: operation }]),
+  };
+}
+
+/** Starts a job's workflow; a start that fails marks the job's row failed, so it is not left pending. */
+async function startJobWorkflow(bc: BackupClient, id: string, kind: 'backup' | 'restore', start: () => Promise<unknown>): Promise<void> {
+  try {
+    await start();
+  } catch (err) {
+    await failJob(bc.db, id, `the ${kind} could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
+    throw err;
+  }
+}
+
+const ENDED_WITHOUT_RECORDING = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
+const QUERY_DEADLINE_MS = 2_000;
+
+/**
+ * While the row says pending or running: the workflow's live state, or (its workflow having ended
+ * without recording it) the row marked failed. Temporal being unreachable leaves the row as it is.
+ */
+async function liveState<S>(bc: BackupClient, row: JobRow, query: QueryDefinition<S, []>): Promise<{ row: JobRow; live?: S }> {
+  if (row.status !== 'pending' && row.status !== 'running') return { row };
+  const handle = bc.client.workflow.getHandle(row.workflow_id);
+  try {
+    // A query waits for a worker to answer it: bounded, so a read never hangs while none runs.
+    return { row, live: await bc.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+  } catch {
+    let ended: string | undefined;
+    try {
+      const status = (await handle.describe()).status.name;
+      if (ENDED_WITHOUT_RECORDING.includes(status)) ended = `its workflow ${row.workflow_id} ${status.toLowerCase().replace('_', ' ')}`;
+    } catch (describeErr) {
+      if (describeErr instanceof WorkflowNotFoundError && row.status === 'running') ended = `its workflow ${row.workflow_id} no longer exists`;
+    }
+    if (!ended) return { row };
+    // The workflow may have recorded its end just now: only a row still open is failed.
+    await failJob(bc.db, row.id, ended);
+    return { row: (await findJob(bc.db, row.id, row.kind))! };
+  }
+}
+
+export async function readBackup(bc: BackupClient, backupId: string): Promise<BackupJson> {
+  const { row, live } = await liveState<BackupState>(bc, await getBackup(bc.db, backupId), backupStatusQuery);
+  return toBackupJson(row, live);
+}
+
+export async function readRestore(bc: BackupClient, restoreId: string): Promise<RestoreJson> {
+  const { row, live } = await liveState<RestoreState>(bc, await getRestore(bc.db, restoreId), restoreStatusQuery);
+  return toRestoreJson(row, await failedRestoreItems(bc.db, row.id), live);
+}

@@ -1,0 +1,331 @@
+/**
+ * The backup manifest: JSON Lines at `manifests/{backup_id}.jsonl` in the backup bucket, written
+ * from one consistent snapshot of the catalog (a REPEATABLE READ, read-only transaction) and
+ * streamed to S3 while it is hashed, so neither the catalog nor the manifest is ever held whole.
+ *
+ *   {"type":"header", "format", "backup_id", "snapshot_at", "scope"}
+ *   {"type":"asset", ...every column of the asset, "metadata": {...}}      one per asset, by id,
+ *   {"type":"version", ...every column of the version}                      each followed by its versions
+ *   {"type":"blob", "sha256", "size_bytes", "key", "source"}                one per distinct content
+ *   {"type":"end", "assets", "versions", "blobs", "bytes", "version_bytes"}
+ *
+ * Timestamps are exact (microseconds, UTC). Readers work from byte offsets (`readManifestLines`), so a
+ * copy or restore resumes at the line after the last one it finished.
+ */
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Knex } from 'knex';
+import { metadataColumn, type AssetRow } from '../assets/assets';
+import { blobKeyFor, type BackupCounts, type BackupScope } from './catalog';
+import type { VersionRow } from '../assets/versions';
+import { exactTimeSql } from '../platform/db';
+import type { DatesAsText } from '../platform/jsonDates';
+import { stageToS3 } from '../platform/staging';
+
+export const MANIFEST_FORMAT = 'storage-backup/1';
+
+export interface HeaderLine {
+  type: 'header';
+  format: string;
+  backup_id: string;
+  snapshot_at: string;
+  scope: BackupScope;
+}
+
+export type AssetLine = { type: 'asset' } & DatesAsText<Omit<AssetRow, 'revision'>>;
+
+export type VersionLine = { type: 'version' } & DatesAsText<VersionRow>;
+
+export interface BlobLine {
+  type: 'blob';
+  sha256: string;
+  size_bytes: number;
+  /** Its key in the backup bucket. */
+  key: string;
+  /** A version whose object holds this content, to copy it from. */
+  source: { asset_id: string; version_id: string; object_key: string };
+}
+
+export interface EndLine extends BackupCounts {
+  type: 'end';
+}
+
+export type ManifestLine = HeaderLine | AssetLine | VersionLine | BlobLine | EndLine;
+
+/** A manifest that cannot be read as one (unparseable line, wrong format): permanent. */
+export class ManifestCorruptError extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = 'ManifestCorruptError';
+  }
+}
+
+const ASSETS_PAGE = 500;
+const BLOBS_FETCH = 1000;
+
+export interface WrittenManifest {
+  sha256: string;
+  sizeBytes: number;
+  /** Byte offset of the first blob line (of the end line when there is none). */
+  blobsOffset: number;
+  /** Byte offset just after the header: where the asset lines begin. */
+  assetsOffset: number;
+  snapshotAt: string;
+  counts: BackupCounts;
+}
+
+/**
+ * Writes the manifest of `backupId` for `scope` from one snapshot and answers what it wrote.
+ * `onProgress` is called every few hundred lines (the activity heartbeats there).
+ */
+export async function writeManifest(
+  db: Knex,
+  s3: S3Client,
+  target: { bucket: string; key: string },
+  backup: { id: string; scope: BackupScope },
+  onProgress: (lines: number) => void = () => {},
+): Promise<WrittenManifest> {
+  return db.transaction(
+    async (trx) => {
+      const state = { bytes: 0, lines: 0, blobsOffset: -1, assetsOffset: 0, snapshotAt: '' };
+      const counts: BackupCounts = { assets: 0, versions: 0, blobs: 0, bytes: 0, version_bytes: 0 };
+      const encode = (line: ManifestLine): Buffer => {
+        const buf = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+        state.bytes += buf.length;
+        if (++state.lines % 500 === 0) onProgress(state.lines);
+        return buf;
+      };
+
+      async function* lines(): AsyncGenerator<Buffer> {
+        const [{ snapshot_at }] = (await trx.raw(`SELECT ${exactTimeSql('transaction_timestamp()')} AS snapshot_at`)).rows;
+        state.snapshotAt = snapshot_at;
+        yield encode({ type: 'header', format: MANIFEST_FORMAT, backup_id: backup.id, snapshot_at, scope: backup.scope });
+        state.assetsOffset = state.bytes;
+
+        let after: string | null = null;
+        for (;;) {
+          const assets: AssetLine[] = await assetPage(trx, backup.scope, after);
+          if (assets.length === 0) break;
+          const versions = await versionsOf(
+            trx,
+            assets.map((a) => a.id),
+            backup.scope.include_all_versions,
+          );
+          const byAsset = new Map<string, VersionLine[]>();
+          for (const v of versions) byAsset.set(v.asset_id, [...(byAsset.get(v.asset_id) ?? []), v]);
+          const chunk: Buffer[] = [];
+          for (const asset of assets) {
+            chunk.push(encode(asset));
+            counts.assets++;
+            for (const v of byAsset.get(asset.id) ?? []) {
+              chunk.push(encode(v));
+              counts.versions++;
+              counts.version_bytes += v.size_bytes;
+            }
+          }
+          yield Buffer.concat(chunk);
+          after = assets[assets.length - 1].id;
+        }
+
+        // Every distinct content, by SHA-256, through a cursor of the same snapshot.
+        const { sql, bindings } = blobQuery(trx, backup.scope).toSQL();
+        await trx.raw(`DECLARE backup_blobs NO SCROLL CURSOR FOR ${sql}`, bindings as Knex.RawBinding[]);
+        state.blobsOffset = state.bytes;
+        for (;;) {
+          const rows: Array<{ sha256: string; size_bytes: number; asset_id: string; version_id: string; object_key: string }> = (
+            await trx.raw(`FETCH ${BLOBS_FETCH} FROM backup_blobs`)
+          ).rows;
+          if (rows.length === 0) break;
+          const chunk = rows.map((r) => {
+            counts.blobs++;
+            counts.bytes += r.size_bytes;
+            return encode({
+              type: 'blob',
+              sha256: r.sha256,
+              size_bytes: r.size_bytes,
+              key: blobKeyFor(r.sha256),
+              source: { asset_id: r.asset_id, version_id: r.version_id, object_key: r.object_key },
+            });
+          });
+          yield Buffer.concat(chunk);
+        }
+        await trx.raw('CLOSE backup_blobs');
+        yield encode({ type: 'end', ...counts });
+      }
+
+      const staged = await stageToS3(s3, target.bucket, target.key, Readable.from(lines()), Infinity, { contentType: 'application/x-ndjson' });
+      return {
+        sha256: staged.checksumSha256,
+        sizeBytes: staged.sizeBytes,
+        blobsOffset: state.blobsOffset,
+        assetsOffset: state.assetsOffset,
+        snapshotAt: state.snapshotAt,
+        counts,
+      };
+    },
+    { isolationLevel: 'repeatable read', readOnly: true },
+  );
+}
+
+function inScope(query: Knex.QueryBuilder, scope: BackupScope) {
+  if (scope.asset_ids) query.whereRaw('a.id = ANY(?::uuid[])', [scope.asset_ids]);
+  return query;
+}
+
+async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: string | null): Promise<AssetLine[]> {
+  const query = trx('assets as a')
+    .select(
+      trx.raw(`'asset' AS type`),
+      'a.id',
+      'a.name',
+      'a.content_type',
+      'a.size_bytes',
+      'a.checksum_sha256',
+      'a.current_version_id',
+      'a.version_count',
+      'a.last_version_number',
+      'a.tags',
+      metadataColumn(trx),
+      'a.is_deleted',
+      trx.raw(`${exactTimeSql('a.deleted_at')} AS deleted_at`),
+      trx.raw(`${exactTimeSql('a.created_at')} AS created_at`),
+      trx.raw(`${exactTimeSql('a.updated_at')} AS updated_at`),
+    )
+    .orderBy('a.id')
+    .limit(ASSETS_PAGE);
+  if (after) query.where('a.id', '>', after);
+  return inScope(query, scope);
+}
+
+async function versionsOf(trx: Knex.Transaction, assetIds: string[], allVersions: boolean): Promise<VersionLine[]> {
+  const query = trx('asset_versions as v')
+    .select(
+      trx.raw(`'version' AS type`),
+      'v.id',
+      'v.asset_id',
+      'v.version_number',
+      'v.object_key',
+      'v.size_bytes',
+      'v.content_type',
+      'v.checksum_sha256',
+      'v.upload_id',
+      trx.raw(`${exactTimeSql('v.created_at')} AS created_at`),
+      trx.raw(`${exactTimeSql('v.superseded_at')} AS superseded_at`),
+    )
+    .whereRaw('v.asset_id = ANY(?::uuid[])', [assetIds])
+    .orderBy([{ column: 'v.asset_id' }, { column: 'v.version_number' }]);
+  if (!allVersions) query.join('assets as a', 'a.current_version_id', 'v.id');
+  return query;
+}
+
+/** One row per distinct content in scope, with the version it is copied from (the first by key). */
+function blobQuery(trx: Knex.Transaction, scope: BackupScope) {
+  const query = trx('asset_versions as v')
+    .join('assets as a', 'a.id', 'v.asset_id')
+    .distinctOn('v.checksum_sha256')
+    .select('v.checksum_sha256 as sha256', 'v.size_bytes', 'v.asset_id', 'v.id as version_id', 'v.object_key')
+    .orderBy([{ column: 'v.checksum_sha256' }, { column: 'v.object_key' }]);
+  if (!scope.include_all_versions) query.whereRaw('v.id = a.current_version_id');
+  return inScope(query, scope);
+}
+
+export interface ReadLine {
+  line: ManifestLine;
+  /** Byte offset of the line's first byte, and just after its newline. */
+  start: number;
+  end: number;
+}
+
+/**
+ * The manifest's lines from byte offset `start` (a line boundary) to its end, streamed. A line that
+ * is not JSON of a known type is a ManifestCorruptError.
+ */
+export async function* readManifestLines(
+  s3: S3Client,
+  manifest: { bucket: string; key: string; sizeBytes: number },
+  start: number,
+  signal?: AbortSignal,
+): AsyncGenerator<ReadLine> {
+  if (start >= manifest.sizeBytes) return;
+  const object = await s3.send(
+    new GetObjectCommand({ Bucket: manifest.bucket, Key: manifest.key, Range: start > 0 ? `bytes=${start}-` : undefined }),
+    { abortSignal: signal },
+  );
+  const body = object.Body as Readable;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let offset = start;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      let from = 0;
+      for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
+        const piece = chunk.subarray(from, nl);
+        const text = pendingBytes ? Buffer.concat([...pending, piece]).toString('utf8') : piece.toString('utf8');
+        const length = pendingBytes + piece.length + 1;
+        pending = [];
+        pendingBytes = 0;
+        yield { line: parseLine(text, offset), start: offset, end: offset + length };
+        offset += length;
+        from = nl + 1;
+      }
+      if (from < chunk.length) {
+        pending.push(chunk.subarray(from));
+        pendingBytes += chunk.length - from;
+      }
+    }
+  } finally {
+    body.destroy();
+  }
+  if (pendingBytes) throw new ManifestCorruptError(`manifest ${manifest.key} ends without a newline at byte ${offset}`);
+}
+
+const LINE_TYPES = new Set(['header', 'asset', 'version', 'blob', 'end']);
+
+function parseLine(text: string, offset: number): ManifestLine {
+  let line: unknown;
+  try {
+    line = JSON.parse(text);
+  } catch {
+    throw new ManifestCorruptError(`manifest line at byte ${offset} is not JSON`);
+  }
+  if (!line || typeof line !== 'object' || !LINE_TYPES.has((line as { type?: string }).type ?? '')) {
+    throw new ManifestCorruptError(`manifest line at byte ${offset} is of no known type`);
+  }
+  return line as ManifestLine;
+}
+
+/** Reads the whole manifest, hashing it; `visit` sees each line. */
+export async function hashManifest(
+  s3: S3Client,
+  manifest: { bucket: string; key: string; sizeBytes: number },
+  visit: (line: ReadLine) => void,
+  signal?: AbortSignal,
+): Promise<{ sha256: string; sizeBytes: number }> {
+  // Hash the raw bytes, not re-encoded lines: the SHA-256 is of what is stored.
+  const object = await s3.send(new GetObjectCommand({ Bucket: manifest.bucket, Key: manifest.key }), { abortSignal: signal });
+  const body = object.Body as Readable;
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  let pending = '';
+  let offset = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      sizeBytes += chunk.length;
+      // latin1 keeps one character per byte, so offsets stay byte offsets; each line is decoded as UTF-8.
+      const text = pending + chunk.toString('latin1');
+      const parts = text.split('\n');
+      pending = parts.pop()!;
+      for (const part of parts) {
+        const raw = Buffer.from(part, 'latin1');
+        visit({ line: parseLine(raw.toString('utf8'), offset), start: offset, end: offset + raw.length + 1 });
+        offset += raw.length + 1;
+      }
+    }
+  } finally {
+    body.destroy();
+  }
+  if (pending.length) throw new ManifestCorruptError(`manifest ${manifest.key} ends without a newline at byte ${offset}`);
+  return { sha256: hash.digest('hex'), sizeBytes };
+}

@@ -1,0 +1,186 @@
+/**
+ * Backup retention (ARCHITECTURE.md flow 4), the catalog side, and the one rule that keeps it safe:
+ * a blob a retained or running backup needs is never deleted.
+ *
+ * A backup registers its manifest (`manifest_written_at`) before it looks at a single blob, under a
+ * shared advisory lock. The sweep marks every blob the registered, retained manifests name, then
+ * deletes unmarked blobs a page at a time, each page under the same lock taken exclusively, after
+ * marking any manifest registered since. So a backup either registered before the page (its blobs
+ * are marked and kept) or registers after it (the page's deletions are done, and its copy phase
+ * finds those blobs missing and copies them again). A backup a restore is reading is not expired.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { Knex } from 'knex';
+import { BLOB_PREFIX, blobKeyFor, type BackupCounts, type BackupProgress } from './catalog';
+import { readManifestLines, type WrittenManifest } from './manifest';
+import { deleteKeys } from '../platform/objects';
+
+/** pg_advisory_xact_lock key of the backup bucket's blobs ("blobs" in ASCII). */
+const BLOB_LOCK = 0x626c6f6273;
+
+/**
+ * Records the manifest a backup wrote, under the shared blob lock: from this commit on, the
+ * retention sweep keeps every blob it names. A repeat changes nothing.
+ */
+export async function registerManifest(db: Knex, backupId: string, manifestKey: string, written: WrittenManifest, progress: BackupProgress): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [BLOB_LOCK]);
+    await trx('backup_jobs')
+      .where({ id: backupId, kind: 'backup' })
+      .whereNull('manifest_sha256')
+      .update({
+        manifest_key: manifestKey,
+        manifest_sha256: written.sha256,
+        manifest_size_bytes: written.sizeBytes,
+        blobs_offset: written.blobsOffset,
+        manifest_written_at: trx.fn.now(),
+        counts: JSON.stringify(written.counts satisfies BackupCounts),
+        progress: JSON.stringify(progress),
+      });
+  });
+}
+
+export interface ExpiredBackup {
+  id: string;
+  manifest_key: string | null;
+}
+
+/**
+ * Marks up to `limit` backups past their expires_at (completed or failed) removed, skipping any a
+ * restore is reading or about to read. Answers how many it marked, and the removed backups (these or
+ * earlier ones) whose manifest is still to be deleted.
+ */
+export async function expireBackups(db: Knex, asOf: Date, limit = 100): Promise<{ marked: number; manifests: ExpiredBackup[] }> {
+  const marked = await db.transaction(async (trx) => {
+    const rows: Array<{ id: string }> = await trx('backup_jobs as b')
+      .select('b.id')
+      .where('b.kind', 'backup')
+      .whereNull('b.removed_at')
+      .whereIn('b.status', ['completed', 'failed'])
+      .where('b.expires_at', '<=', asOf)
+      .whereNotExists((q) =>
+        q
+          .from('backup_jobs as r')
+          .whereRaw('r.backup_id = b.id')
+          .where('r.kind', 'restore')
+          .whereIn('r.status', ['pending', 'running']),
+      )
+      .orderBy('b.expires_at')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked();
+    if (rows.length) {
+      await trx('backup_jobs')
+        .whereIn(
+          'id',
+          rows.map((r) => r.id),
+        )
+        .update({ removed_at: trx.fn.now() });
+    }
+    return rows.length;
+  });
+  const manifests: ExpiredBackup[] = await db('backup_jobs')
+    .where({ kind: 'backup' })
+    .whereNotNull('removed_at')
+    .whereNotNull('manifest_key')
+    .orderBy('id')
+    .limit(limit)
+    .select('id', 'manifest_key');
+  return { marked, manifests };
+}
+
+/** After its manifest and summary are deleted: the backup's row keeps its history, without the key. */
+export async function forgetManifest(db: Knex, backupId: string): Promise<void> {
+  await db('backup_jobs').where({ id: backupId }).whereNotNull('removed_at').update({ manifest_key: null });
+}
+
+/** Registered manifests of retained backups (completed, or still running) this sweep has not marked. */
+async function unmarkedManifests(db: Knex | Knex.Transaction, sweepId: string) {
+  return db('backup_jobs as b')
+    .select('b.id', 'b.manifest_key', 'b.manifest_size_bytes', 'b.blobs_offset')
+    .where('b.kind', 'backup')
+    .whereNotNull('b.manifest_written_at')
+    .whereNull('b.removed_at')
+    .whereNot('b.status', 'failed')
+    .whereNotExists((q) => q.from('backup_sweep_manifests as m').where('m.sweep_id', sweepId).whereRaw('m.backup_id = b.id'))
+    .orderBy('b.id') as Promise<Array<{ id: string; manifest_key: string; manifest_size_bytes: number; blobs_offset: number }>>;
+}
+
+const MARK_BATCH = 1000;
+
+/**
+ * Marks the blobs of every retained manifest not marked yet (reading each manifest's blob lines);
+ * answers how many manifests it read. Marks are idempotent, so a retry only reads again.
+ */
+export async function markManifests(db: Knex, s3: S3Client, backupBucket: string, sweepId: string, onProgress: () => void = () => {}): Promise<number> {
+  const manifests = await unmarkedManifests(db, sweepId);
+  for (const m of manifests) {
+    let batch: string[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await db.raw(
+        `INSERT INTO backup_sweep_marks (sweep_id, sha256) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING`,
+        [sweepId, batch],
+      );
+      batch = [];
+      onProgress();
+    };
+    for await (const { line } of readManifestLines(s3, { bucket: backupBucket, key: m.manifest_key, sizeBytes: m.manifest_size_bytes }, m.blobs_offset)) {
+      if (line.type !== 'blob') continue;
+      batch.push(line.sha256);
+      if (batch.length >= MARK_BATCH) await flush();
+    }
+    await flush();
+    await db('backup_sweep_manifests').insert({ sweep_id: sweepId, backup_id: m.id }).onConflict(['sweep_id', 'backup_id']).ignore();
+  }
+  return manifests.length;
+}
+
+export interface SweepPage {
+  /** Where the next page starts (the last key listed); null when the listing ended. */
+  startAfter: string | null;
+  deleted: number;
+  bytesFreed: number;
+}
+
+/**
+ * One page of the blob listing: under the exclusive blob lock, marks what was registered since,
+ * then deletes the page's blobs that no mark names. Keys outside the content-address layout are left alone.
+ */
+export async function sweepBlobPage(db: Knex, s3: S3Client, backupBucket: string, sweepId: string, startAfter: string | null, pageSize = 1000): Promise<SweepPage> {
+  const page = await s3.send(new ListObjectsV2Command({ Bucket: backupBucket, Prefix: BLOB_PREFIX, StartAfter: startAfter ?? undefined, MaxKeys: pageSize }));
+  const objects = (page.Contents ?? []).filter((o) => o.Key);
+  if (objects.length === 0) return { startAfter: null, deleted: 0, bytesFreed: 0 };
+  const blobs = objects
+    .map((o) => ({ key: o.Key!, size: o.Size ?? 0, sha256: o.Key!.slice(o.Key!.lastIndexOf('/') + 1) }))
+    .filter((b) => /^[0-9a-f]{64}$/.test(b.sha256) && blobKeyFor(b.sha256) === b.key);
+  let doomed: typeof blobs = [];
+  await db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [BLOB_LOCK]);
+    // Manifests registered since the mark phase (their backups wait on the lock meanwhile).
+    await markManifests(db, s3, backupBucket, sweepId);
+    const marked = new Set<string>(
+      await trx('backup_sweep_marks')
+        .where({ sweep_id: sweepId })
+        .whereRaw('sha256 = ANY(?::bpchar[])', [blobs.map((b) => b.sha256)])
+        .pluck('sha256'),
+    );
+    doomed = blobs.filter((b) => !marked.has(b.sha256));
+    await deleteKeys(
+      s3,
+      backupBucket,
+      doomed.map((b) => b.key),
+    );
+  });
+  return {
+    startAfter: page.IsTruncated ? objects[objects.length - 1].Key! : null,
+    deleted: doomed.length,
+    bytesFreed: doomed.reduce((sum, b) => sum + b.size, 0),
+  };
+}
+
+export async function clearSweep(db: Knex, sweepId: string): Promise<void> {
+  await db('backup_sweep_marks').where({ sweep_id: sweepId }).delete();
+  await db('backup_sweep_manifests').where({ sweep_id: sweepId }).delete();
+}

@@ -1,0 +1,49 @@
+import type { Client } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import pg from 'pg';
+import { wakeSignal, type outboxRelayWorkflow } from '../../workflows/events/relay';
+import type { Logger } from '../platform/logger';
+import { StorageOperationAttribute } from '../platform/temporal';
+
+/** One relay per deployment (its task queue names it: deployments may share a namespace). */
+export function outboxRelayWorkflowId(taskQueue: string): string {
+  return `outbox-relay-${taskQueue}`;
+}
+
+function relayStart(taskQueue: string) {
+  return {
+    workflowId: outboxRelayWorkflowId(taskQueue),
+    taskQueue,
+    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'events' }]),
+  };
+}
+
+/** Makes sure the relay runs (once per namespace, whoever asks). */
+export async function ensureOutboxRelay(client: Client, taskQueue: string): Promise<void> {
+  await client.workflow.start<typeof outboxRelayWorkflow>('outboxRelayWorkflow', { ...relayStart(taskQueue), workflowIdConflictPolicy: 'USE_EXISTING' });
+}
+
+/**
+ * Listens for the database's notification that a transaction wrote events and wakes the relay
+ * (starting it if it is not running). Bursts of commits are folded into one signal.
+ */
+export async function listenForOutboxCommits(databaseUrl: string, client: Client, taskQueue: string, logger: Logger): Promise<() => Promise<void>> {
+  const listener = new pg.Client({ connectionString: databaseUrl, application_name: 'storage-outbox-listener' });
+  await listener.connect();
+  let pending: NodeJS.Timeout | undefined;
+  listener.on('notification', () => {
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = undefined;
+      client.workflow
+        .signalWithStart<typeof outboxRelayWorkflow, []>('outboxRelayWorkflow', { ...relayStart(taskQueue), signal: wakeSignal, signalArgs: [] })
+        .catch((err) => logger.warn('could not wake the outbox relay', { err }));
+    }, 50);
+  });
+  listener.on('error', (err) => logger.error('outbox listener failed', { err }));
+  await listener.query('LISTEN storage_outbox');
+  return async () => {
+    clearTimeout(pending);
+    await listener.end();
+  };
+}

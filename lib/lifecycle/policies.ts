@@ -1,0 +1,197 @@
+import type { Knex } from 'knex';
+import { ConflictError, NotFoundError } from '../platform/errors';
+import { UUID_PATTERN, uuidv7 } from '../platform/ids';
+import { decodeCursor, pageOf, type Page } from '../platform/pagination';
+
+/** Which assets a policy applies to; every given part must match, and an empty filter matches every asset. */
+export interface PolicyFilter {
+  name_prefix?: string;
+  /** Exact, or `type/*`. */
+  content_type?: string;
+  /** All must be on the asset. */
+  tags?: string[];
+}
+
+export type PolicyRule =
+  | { action: 'expire_noncurrent_versions'; noncurrent_days: number; keep_latest?: number }
+  | { action: 'expire_assets'; days: number }
+  | { action: 'purge_deleted'; days: number }
+  | { action: 'abort_incomplete_uploads'; days: number };
+
+export type PolicyAction = PolicyRule['action'];
+
+export interface PolicyInput {
+  name: string;
+  description: string;
+  enabled: boolean;
+  filter: PolicyFilter;
+  rules: PolicyRule[];
+}
+
+export interface PolicyRow {
+  id: string;
+  name: string;
+  description: string;
+  enabled: boolean;
+  filter: PolicyFilter;
+  is_deleted: boolean;
+  deleted_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface RuleRow {
+  policy_id: string;
+  position: number;
+  action: PolicyAction;
+  days: number;
+  keep_latest: number | null;
+}
+
+export interface PolicyJson {
+  id: string;
+  name: string;
+  description: string;
+  enabled: boolean;
+  filter: PolicyFilter;
+  rules: PolicyRule[];
+  created_at: string;
+  updated_at: string;
+}
+
+/** A policy with its rules: what a sweep applies and what the API answers. */
+export interface Policy extends PolicyRow {
+  rules: PolicyRule[];
+}
+
+function toRule(row: RuleRow): PolicyRule {
+  if (row.action === 'expire_noncurrent_versions') {
+    return row.keep_latest === null
+      ? { action: row.action, noncurrent_days: row.days }
+      : { action: row.action, noncurrent_days: row.days, keep_latest: row.keep_latest };
+  }
+  return { action: row.action, days: row.days };
+}
+
+function toRuleRow(policyId: string, rule: PolicyRule, position: number) {
+  return {
+    id: uuidv7(),
+    policy_id: policyId,
+    position,
+    action: rule.action,
+    days: rule.action === 'expire_noncurrent_versions' ? rule.noncurrent_days : rule.days,
+    keep_latest: rule.action === 'expire_noncurrent_versions' ? (rule.keep_latest ?? null) : null,
+  };
+}
+
+/** The filter's parts in one order (jsonb keeps its own). */
+function filterJson(filter: PolicyFilter): PolicyFilter {
+  const json: PolicyFilter = {};
+  if (filter.name_prefix !== undefined) json.name_prefix = filter.name_prefix;
+  if (filter.content_type !== undefined) json.content_type = filter.content_type;
+  if (filter.tags !== undefined) json.tags = filter.tags;
+  return json;
+}
+
+export function toPolicyJson(policy: Policy): PolicyJson {
+  return {
+    id: policy.id,
+    name: policy.name,
+    description: policy.description,
+    enabled: policy.enabled,
+    filter: filterJson(policy.filter),
+    rules: policy.rules,
+    created_at: policy.created_at.toISOString(),
+    updated_at: policy.updated_at.toISOString(),
+  };
+}
+
+/** The rules of each policy, in their order: one query for any number of policies. */
+async function withRules(db: Knex | Knex.Transaction, rows: PolicyRow[]): Promise<Policy[]> {
+  if (rows.length === 0) return [];
+  const rules = (await db('policy_rules')
+    .whereIn(
+      'policy_id',
+      rows.map((r) => r.id),
+    )
+    .orderBy(['policy_id', 'position'])) as RuleRow[];
+  const byPolicy = new Map<string, PolicyRule[]>();
+  for (const rule of rules) byPolicy.set(rule.policy_id, [...(byPolicy.get(rule.policy_id) ?? []), toRule(rule)]);
+  return rows.map((row) => ({ ...row, rules: byPolicy.get(row.id) ?? [] }));
+}
+
+export async function findPolicy(db: Knex | Knex.Transaction, id: string): Promise<Policy | undefined> {
+  const row = (await db('lifecycle_policies').where({ id, is_deleted: false }).first()) as PolicyRow | undefined;
+  return row ? (await withRules(db, [row]))[0] : undefined;
+}
+
+export async function getPolicy(db: Knex | Knex.Transaction, id: string): Promise<Policy> {
+  const policy = await findPolicy(db, id);
+  if (!policy) throw new NotFoundError(`policy ${id} not found`);
+  return policy;
+}
+
+/** Every enabled live policy: what a sweep over all policies applies. */
+export async function enabledPolicies(db: Knex | Knex.Transaction): Promise<Policy[]> {
+  return withRules(db, await db('lifecycle_policies').where({ is_deleted: false, enabled: true }).orderBy('id'));
+}
+
+type PolicyCursor = { id: string };
+
+/** Oldest first (ids are UUID v7, so the primary key orders by creation). */
+export async function listPolicies(db: Knex, q: { limit: number; cursor?: string }): Promise<Page<PolicyJson>> {
+  const cursor = decodeCursor(q.cursor, (p): p is PolicyCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
+  const query = db('lifecycle_policies').where({ is_deleted: false }).orderBy('id').limit(q.limit + 1);
+  if (cursor) query.where('id', '>', cursor.id);
+  const rows = (await query) as PolicyRow[];
+  const policies = new Map((await withRules(db, rows.slice(0, q.limit))).map((p) => [p.id, p]));
+  return pageOf(rows, q.limit, (row) => toPolicyJson(policies.get(row.id)!), (row) => ({ id: row.id }));
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+function duplicateName(err: unknown, name: string): unknown {
+  const pgError = err as { code?: string; constraint?: string };
+  if (pgError.code === UNIQUE_VIOLATION && pgError.constraint === 'lifecycle_policies_live_name_idx') {
+    return new ConflictError(`a policy named ${JSON.stringify(name)} already exists`);
+  }
+  return err;
+}
+
+function policyFields(input: PolicyInput) {
+  return { name: input.name, description: input.description, enabled: input.enabled, filter: JSON.stringify(input.filter) };
+}
+
+export async function createPolicy(db: Knex, input: PolicyInput): Promise<Policy> {
+  const id = uuidv7();
+  try {
+    return await db.transaction(async (trx) => {
+      await trx('lifecycle_policies').insert({ id, ...policyFields(input) });
+      await trx('policy_rules').insert(input.rules.map((rule, i) => toRuleRow(id, rule, i)));
+      return getPolicy(trx, id);
+    });
+  } catch (err) {
+    throw duplicateName(err, input.name);
+  }
+}
+
+/** PUT: every field and rule is replaced. */
+export async function replacePolicy(db: Knex, id: string, input: PolicyInput): Promise<Policy> {
+  try {
+    return await db.transaction(async (trx) => {
+      const updated = await trx('lifecycle_policies').where({ id, is_deleted: false }).update(policyFields(input));
+      if (!updated) throw new NotFoundError(`policy ${id} not found`);
+      await trx('policy_rules').where({ policy_id: id }).delete();
+      await trx('policy_rules').insert(input.rules.map((rule, i) => toRuleRow(id, rule, i)));
+      return getPolicy(trx, id);
+    });
+  } catch (err) {
+    throw duplicateName(err, input.name);
+  }
+}
+
+/** A soft delete: the policy stops applying and frees its name; runs that used it keep their reference. */
+export async function deletePolicy(db: Knex, id: string): Promise<void> {
+  const deleted = await db('lifecycle_policies').where({ id, is_deleted: false }).update({ is_deleted: true, deleted_at: db.fn.now() });
+  if (!deleted) throw new NotFoundError(`policy ${id} not found`);
+}

@@ -1,0 +1,164 @@
+/**
+ * The API's side of uploadWorkflow: open a session, complete it, abort it, read its status. Each
+ * maps the workflow's failures to the HTTP errors clients see.
+ */
+import {
+  WithStartWorkflowOperation,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  isGrpcDeadlineError,
+  WorkflowUpdateFailedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure, TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common';
+import {
+  UploadFailure,
+  abortSignal,
+  completeUpdate,
+  openedUpdate,
+  statusQuery,
+  type CompleteRequest,
+  type UploadInput,
+  type UploadResult,
+  type UploadState,
+} from '../../workflows/uploads/definitions';
+import type { uploadWorkflow } from '../../workflows/uploads/workflow';
+import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
+import { waitAtMost } from '../platform/concurrency';
+import type { Config } from '../platform/config';
+import { ConflictError, HttpError, NotFoundError, ServiceUnavailableError, UnprocessableError } from '../platform/errors';
+import { AssetIdAttribute, StorageOperationAttribute, type WorkflowClient } from '../platform/temporal';
+
+const LIVE_STATUS_WAIT_MS = 2000;
+// Opening takes one workflow task; this long means no worker is taking them.
+const OPEN_WAIT_MS = 10_000;
+
+export type UploadClient = WorkflowClient;
+
+function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<typeof uploadWorkflow> {
+  return uc.client.workflow.getHandle<typeof uploadWorkflow>(uploadWorkflowId(uploadId));
+}
+
+/**
+ * Starts the session's workflow and returns once the session is open (row written, multipart upload
+ * created), waiting at most OPEN_WAIT_MS: with no worker to open it, the answer is 503, and the
+ * session, should it open later, expires like any other left open.
+ */
+export async function openUploadSession(uc: UploadClient, input: UploadInput): Promise<UploadState> {
+  const start = new WithStartWorkflowOperation<typeof uploadWorkflow>('uploadWorkflow', {
+    workflowId: uploadWorkflowId(input.uploadId),
+    taskQueue: uc.taskQueue,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    // An upload's id is never used twice: a repeat (an event delivered again) finds the run, or its end.
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: AssetIdAttribute, value: input.assetId },
+      { key: StorageOperationAttribute, value: 'upload' },
+    ]),
+  });
+  const deadline = Date.now() + OPEN_WAIT_MS;
+  try {
+    return await uc.client.connection.withDeadline(deadline, () => uc.client.workflow.executeUpdateWithStart(openedUpdate, { startWorkflowOperation: start }));
+  } catch (err) {
+    // Past the deadline the SDK reports a deadline error, an update timeout or a wrapped one: all mean no answer came.
+    const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
+    if (timedOut) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
+    throw toHttpError(err, input.uploadId);
+  }
+}
+
+/** When a session opened now expires (STORAGE_UPLOAD_EXPIRY_HOURS). */
+export function uploadExpiresAt(config: Pick<Config, 'uploads'>): string {
+  return new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString();
+}
+
+export type CompleteOutcome = { done: true; result: UploadResult } | { done: false };
+
+/**
+ * Asks the workflow to finish the upload and waits up to `waitMs` for the answer. A call made while
+ * another is finishing waits for the same outcome, so completing twice yields one version and the
+ * same answer; a call refused (parts missing) leaves the session open for the next one.
+ */
+export async function completeUploadSession(uc: UploadClient, uploadId: string, request: CompleteRequest, waitMs: number): Promise<CompleteOutcome> {
+  const handle = handleOf(uc, uploadId);
+  let result: Promise<UploadResult>;
+  try {
+    const update = await handle.startUpdate(completeUpdate, { args: [request], waitForStage: 'ACCEPTED' });
+    result = update.result();
+  } catch (err) {
+    return settledOutcome(uc, uploadId, err);
+  }
+  try {
+    // Past the wait the workflow goes on; its outcome is read from the session later.
+    const outcome = await waitAtMost(result, waitMs);
+    return outcome ? { done: true, result: outcome.value } : { done: false };
+  } catch (err) {
+    throw toHttpError(err, uploadId);
+  }
+}
+
+/** The workflow has ended (or never ran): answer from the session's row. */
+async function settledOutcome(uc: UploadClient, uploadId: string, err: unknown): Promise<CompleteOutcome> {
+  if (err instanceof WorkflowUpdateFailedError) throw toHttpError(err, uploadId);
+  const row = await findUploadSession(uc.db, uploadId);
+  if (!row) throw new NotFoundError(`upload ${uploadId} not found`);
+  if (row.status === 'completed') return { done: true, result: { assetId: row.result_asset_id, versionId: row.version_id } };
+  if (row.status === 'failed') throw new UnprocessableError(row.error ?? 'upload failed', { upload_id: uploadId });
+  if (row.status === 'aborted' || row.status === 'expired') throw new ConflictError(`upload ${uploadId} is ${row.status}`);
+  throw err;
+}
+
+function toHttpError(err: unknown, uploadId: string): unknown {
+  if (!(err instanceof WorkflowUpdateFailedError)) return err;
+  const failure = err.cause;
+  if (!(failure instanceof ApplicationFailure)) return err;
+  switch (failure.type) {
+    case UploadFailure.missingParts:
+      return new ConflictError(failure.message, { missing_parts: failure.details?.[0] ?? [] });
+    case UploadFailure.checksumMismatch:
+    case UploadFailure.sizeMismatch:
+    case UploadFailure.invalidData:
+      return new UnprocessableError(failure.message, { upload_id: uploadId });
+    case UploadFailure.integrityViolation:
+      return new ConflictError(failure.message, { upload_id: uploadId });
+    case UploadFailure.failed:
+      return new HttpError(500, 'Internal Server Error', failure.message, { upload_id: uploadId });
+    case UploadFailure.assetGone:
+      return new NotFoundError(failure.message);
+    case UploadFailure.notOpen:
+      return new ConflictError(failure.message);
+    default:
+      return err;
+  }
+}
+
+/** Aborts the session and waits (up to `waitMs`) until its bytes are gone. */
+export async function abortUploadSession(uc: UploadClient, uploadId: string, waitMs: number): Promise<void> {
+  const handle = handleOf(uc, uploadId);
+  try {
+    await handle.signal(abortSignal);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) {
+      const row = await getUploadSession(uc.db, uploadId);
+      if (row.status === 'aborted') return;
+      throw new ConflictError(`upload ${uploadId} is ${row.status}`);
+    }
+    throw err;
+  }
+  const ended = (await waitAtMost(handle.result(), waitMs))?.value;
+  if (ended && ended.status !== 'aborted') throw new ConflictError(`upload ${uploadId} is ${ended.status}`);
+}
+
+/** The session as its row records it, with the live status from the workflow while it runs. */
+export async function readUploadSession(uc: UploadClient, uploadId: string): Promise<{ row: UploadSessionRow; state: UploadState | undefined }> {
+  const row = await getUploadSession(uc.db, uploadId);
+  if (['completed', 'failed', 'aborted', 'expired'].includes(row.status)) return { row, state: undefined };
+  try {
+    // Bounded: with no worker running, the row's own status is the best answer there is.
+    const state = await uc.client.connection.withDeadline(Date.now() + LIVE_STATUS_WAIT_MS, () => handleOf(uc, uploadId).query(statusQuery));
+    return { row, state };
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    return { row, state: undefined };
+  }
+}

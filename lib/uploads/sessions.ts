@@ -1,0 +1,205 @@
+import type { Knex } from 'knex';
+import type { UploadInput, UploadStatus } from '../../workflows/uploads/definitions';
+import { NotFoundError } from '../platform/errors';
+import { recordEvent } from '../events/outbox';
+import { replaceMetadata } from '../assets/assets';
+
+export interface UploadSessionRow {
+  id: string;
+  kind: 'simple' | 'chunked' | 'copy';
+  status: Exclude<UploadStatus, 'pending'>;
+  asset_id: string | null;
+  name: string;
+  content_type: string;
+  size_bytes: number;
+  checksum_sha256: string | null;
+  part_size_bytes: number | null;
+  part_count: number | null;
+  metadata: Record<string, string> | null;
+  tags: string[] | null;
+  object_key: string;
+  s3_upload_id: string | null;
+  result_asset_id: string;
+  version_id: string;
+  /** Set when completed: the number the version got. */
+  version_number: number | null;
+  workflow_id: string;
+  error: string | null;
+  expires_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function uploadWorkflowId(uploadId: string): string {
+  return `upload-${uploadId}`;
+}
+
+export async function findUploadSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow | undefined> {
+  return db('upload_sessions').where({ id }).first();
+}
+
+export async function getUploadSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow> {
+  const row = await findUploadSession(db, id);
+  if (!row) throw new NotFoundError(`upload ${id} not found`);
+  return row;
+}
+
+/** The session's row, written once when its workflow opens it (a repeated call changes nothing). */
+export async function insertUploadSession(db: Knex, input: UploadInput): Promise<void> {
+  await db('upload_sessions')
+    .insert({
+      id: input.uploadId,
+      kind: input.kind,
+      status: 'open',
+      asset_id: input.newAsset ? null : input.assetId,
+      result_asset_id: input.assetId,
+      version_id: input.versionId,
+      name: input.name,
+      content_type: input.contentType,
+      size_bytes: input.sizeBytes ?? 0,
+      checksum_sha256: input.checksumSha256 ?? null,
+      part_size_bytes: input.partSizeBytes ?? null,
+      part_count: input.partCount ?? null,
+      metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
+      tags: input.tags ?? null,
+      object_key: input.objectKey,
+      workflow_id: uploadWorkflowId(input.uploadId),
+      expires_at: input.expiresAt,
+    })
+    .onConflict('id')
+    .ignore();
+}
+
+export interface CommittedVersion {
+  assetId: string;
+  versionId: string;
+  /** How many noncurrent versions now exceed the limit: pruning is needed when > 0. */
+  versionsBeyondMax: number;
+}
+
+export class AssetGoneError extends Error {
+  constructor(assetId: string) {
+    super(`asset ${assetId} was deleted before the upload completed`);
+    this.name = 'AssetGoneError';
+  }
+}
+
+/**
+ * Makes the verified upload a version, in one transaction with its events: a new asset, or a new
+ * current version of an existing one. Version numbers come from the asset's counter under its row
+ * lock, so concurrent uploads get 1, 2, 3... with no gap. Committing the same upload again returns
+ * what the first commit made.
+ */
+export async function commitUploadedVersion(
+  db: Knex,
+  uploadId: string,
+  verified: { sizeBytes: number; checksumSha256: string },
+  maxVersions: number,
+): Promise<CommittedVersion> {
+  return db.transaction(async (trx) => {
+    const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId }).forUpdate().first();
+    if (!session) throw new NotFoundError(`upload ${uploadId} not found`);
+    const assetId = session.result_asset_id;
+    if (session.status !== 'completed') {
+      const newAsset = session.asset_id === null;
+      let versionNumber = 1;
+      if (newAsset) {
+        await trx('assets').insert({
+          id: assetId,
+          name: session.name,
+          content_type: session.content_type,
+          tags: session.tags ?? [],
+          last_version_number: 0,
+        });
+        await replaceMetadata(trx, assetId, session.metadata ?? {});
+      } else {
+        const asset = await trx('assets').where({ id: assetId, is_deleted: false }).forUpdate().first();
+        if (!asset) throw new AssetGoneError(assetId);
+        versionNumber = asset.last_version_number + 1;
+        await trx('asset_versions').where({ asset_id: assetId }).whereNull('superseded_at').update({ superseded_at: trx.fn.now() });
+      }
+      await trx('asset_versions').insert({
+        id: session.version_id,
+        asset_id: assetId,
+        version_number: versionNumber,
+        object_key: session.object_key,
+        size_bytes: verified.sizeBytes,
+        content_type: session.content_type,
+        checksum_sha256: verified.checksumSha256,
+        upload_id: uploadId,
+      });
+      const fields: Record<string, unknown> = {
+        current_version_id: session.version_id,
+        last_version_number: versionNumber,
+        version_count: trx.raw('version_count + 1'),
+        size_bytes: verified.sizeBytes,
+        checksum_sha256: verified.checksumSha256,
+        content_type: session.content_type,
+        name: session.name,
+        revision: trx.raw('revision + 1'),
+      };
+      if (!newAsset && session.tags !== null) fields.tags = session.tags;
+      await trx('assets').where({ id: assetId }).update(fields);
+      if (!newAsset && session.metadata !== null) await replaceMetadata(trx, assetId, session.metadata);
+
+      await trx('upload_sessions').where({ id: uploadId }).update({
+        status: 'completed',
+        version_number: versionNumber,
+        size_bytes: verified.sizeBytes,
+        checksum_sha256: verified.checksumSha256,
+        error: null,
+      });
+      const version = { asset_id: assetId, version_id: session.version_id, version_number: versionNumber };
+      if (newAsset) await recordEvent(trx, 'storage.asset.created', assetId, { ...version, name: session.name, content_type: session.content_type, size_bytes: verified.sizeBytes });
+      await recordEvent(trx, 'storage.version.created', assetId, { ...version, size_bytes: verified.sizeBytes, checksum_sha256: verified.checksumSha256 });
+    }
+    const [{ count }] = await trx('asset_versions').where({ asset_id: assetId }).count({ count: '*' });
+    return { assetId, versionId: session.version_id, versionsBeyondMax: Math.max(0, Number(count) - maxVersions) };
+  });
+}
+
+export interface UploadSessionJson {
+  id: string;
+  status: UploadSessionRow['status'];
+  name: string;
+  content_type: string;
+  size_bytes: number;
+  checksum_sha256: string | null;
+  part_size_bytes: number | null;
+  part_count: number | null;
+  parts_received: number[];
+  bytes_received: number;
+  asset_id: string | null;
+  version_id: string | null;
+  expires_at: string;
+  workflow_id: string;
+  error: string | null;
+}
+
+/** `status` is the workflow's live one while it runs; parts are what S3 holds. */
+export function toUploadSessionJson(
+  row: UploadSessionRow,
+  live: { status?: UploadStatus; error?: string | null; parts?: Array<{ partNumber: number; sizeBytes: number }> },
+): UploadSessionJson {
+  const status = live.status === undefined || live.status === 'pending' ? row.status : live.status;
+  const completed = status === 'completed';
+  const parts = completed && row.part_count ? Array.from({ length: row.part_count }, (_, i) => ({ partNumber: i + 1, sizeBytes: 0 })) : (live.parts ?? []);
+  return {
+    id: row.id,
+    status,
+    name: row.name,
+    content_type: row.content_type,
+    size_bytes: row.size_bytes,
+    checksum_sha256: row.checksum_sha256,
+    part_size_bytes: row.part_size_bytes,
+    part_count: row.part_count,
+    parts_received: parts.map((p) => p.partNumber),
+    bytes_received: completed ? row.size_bytes : parts.reduce((sum, p) => sum + p.sizeBytes, 0),
+    asset_id: row.asset_id ?? (completed ? row.result_asset_id : null),
+    version_id: completed ? row.version_id : null,
+    expires_at: row.expires_at.toISOString(),
+    workflow_id: row.workflow_id,
+    // The workflow knows why a session failed before its row records it.
+    error: live.error ?? row.error,
+  };
+}

@@ -1,0 +1,30 @@
+import { getExternalWorkflowHandle, proxyActivities } from '@temporalio/workflow';
+import type { AssetDeletionActivities } from '../../activities/assets';
+import { abortSignal } from '../uploads/definitions';
+
+const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAssetRows } = proxyActivities<AssetDeletionActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+/**
+ * Permanently deletes an asset: hidden at once, its unfinished uploads of new versions ended, then
+ * every object under its prefix, then its rows.
+ */
+export async function deleteAssetWorkflow(input: { assetId: string }): Promise<{ objectsDeleted: number }> {
+  await hideAssetForDeletion(input.assetId);
+  for (;;) {
+    const uploads = await abortAssetUploads(input.assetId);
+    // Their bytes are gone already; the signal ends each run, and fails only for a run that has ended.
+    await Promise.all(uploads.workflowIds.map((workflowId) => getExternalWorkflowHandle(workflowId).signal(abortSignal).catch(() => undefined)));
+    if (!uploads.more) break;
+  }
+  let objectsDeleted = 0;
+  for (;;) {
+    const batch = await deleteAssetObjects(input.assetId);
+    objectsDeleted += batch.deleted;
+    if (!batch.more) break;
+  }
+  await deleteAssetRows(input.assetId);
+  return { objectsDeleted };
+}

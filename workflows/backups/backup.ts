@@ -1,0 +1,122 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ContinueAsNew,
+  continueAsNew,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { BackupActivities } from '../../activities/backups/backup';
+import type { BackupProgress } from '../../lib/backups/catalog';
+import { BackupFailure, backupStatusQuery, type BackupInput, type BackupResult, type BackupState } from './definitions';
+import { backupRetentionWorkflow } from './retention';
+import { storageOperation, uuidv7Now } from '../runHelpers';
+
+const DEFAULT_HISTORY_LIMIT = 2000;
+
+export const backupRetry: ActivityOptions['retry'] = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  nonRetryableErrorTypes: Object.values(BackupFailure),
+};
+
+const catalog = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 minutes', retry: backupRetry });
+// The manifest and the copy steps stream; the heartbeat tells a stuck step from a slow one. A copy
+// step returns after ~10 s, but one large object may take its time (it heartbeats meanwhile).
+const steps = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });
+
+export function messageOf(err: unknown): string {
+  if (isCancellation(err)) return 'cancelled';
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  // An activity's failure: its own message says what happened.
+  if (cause instanceof ApplicationFailure) return cause.message;
+  return cause instanceof Error ? `${err.message}: ${messageOf(cause)}` : err.message;
+}
+
+/**
+ * backup-{backup_id}: the manifest from one snapshot of the catalog, then every blob it names copied
+ * into the backup bucket unless already there, then the summary and storage.backup.completed. The
+ * row exists (written by the API or the schedule); the workflow carries only positions, also across
+ * continue-as-new, and answers `backupStatus` with its live progress.
+ */
+export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
+  const { backupId, tuning } = input;
+  const historyLimit = tuning?.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const state: BackupState = {
+    status: input.resume ? 'running' : 'pending',
+    phase: input.resume?.phase ?? 'manifest',
+    progress: input.resume?.progress ?? { objects_total: 0, objects_done: 0, bytes_total: 0, bytes_done: 0, bytes_copied: 0 },
+    error: null,
+  };
+  let cursor = input.resume?.cursor ?? 0;
+  setHandler(backupStatusQuery, () => state);
+  const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
+
+  try {
+    if (!input.resume) {
+      const begun = await catalog.beginBackup(backupId);
+      if (begun.status === 'completed' || begun.status === 'failed') {
+        state.status = begun.status;
+        state.progress = begun.progress;
+        return { backupId, status: state.status, progress: state.progress };
+      }
+      state.status = 'running';
+    }
+    if (state.phase === 'manifest') {
+      state.progress = await steps.writeBackupManifest(backupId);
+      state.phase = 'copy';
+    }
+    while (state.phase === 'copy') {
+      if (mustContinue()) {
+        await continueAsNew<typeof backupWorkflow>({ backupId, tuning, resume: { phase: state.phase, cursor, progress: state.progress } });
+      }
+      const step = await steps.copyBackupBlobs({ backupId, cursor, progress: state.progress, tuning });
+      cursor = step.cursor;
+      state.progress = step.progress;
+      if (step.done) state.phase = 'complete';
+    }
+    state.progress = await catalog.completeBackup({ backupId, progress: state.progress });
+    state.status = 'completed';
+    return { backupId, status: state.status, progress: state.progress };
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    state.error = messageOf(err);
+    state.status = 'failed';
+    const progress: BackupProgress = state.progress;
+    await CancellationScope.nonCancellable(() => catalog.failBackup({ backupId, error: state.error!, progress }));
+    throw err;
+  }
+}
+
+/**
+ * What the storage-backup schedule starts: a backup of every asset and version (backup-{id}), then
+ * the retention sweep (backup-retention-{id}), which runs even when the backup failed.
+ */
+export async function scheduledBackupWorkflow(): Promise<{ backupId: string; backup: BackupResult | null; retention: Awaited<ReturnType<typeof backupRetentionWorkflow>> }> {
+  const backupId = uuidv7Now();
+  await catalog.createScheduledBackup(backupId);
+  let backup: BackupResult | null = null;
+  let failure: unknown;
+  try {
+    backup = await executeChild(backupWorkflow, {
+      workflowId: `backup-${backupId}`,
+      args: [{ backupId }],
+      typedSearchAttributes: [storageOperation('backup')],
+    });
+  } catch (err) {
+    failure = err;
+  }
+  const retention = await executeChild(backupRetentionWorkflow, {
+    workflowId: `backup-retention-${backupId}`,
+    args: [{ sweepId: backupId }],
+    typedSearchAttributes: [storageOperation('backup-retention')],
+  });
+  if (failure) throw failure;
+  return { backupId, backup, retention };
+}

@@ -1,0 +1,84 @@
+/**
+ * The contract of the backup, restore and retention workflows: inputs, queries and failure types.
+ * Only @temporalio/workflow is imported (and types), so the workflow bundle, the activities and the
+ * API all use this file.
+ */
+import { defineQuery } from '@temporalio/workflow';
+import type { BackupProgress, JobStatus, RestoreProgress } from '../../lib/backups/catalog';
+
+/** Knobs with production defaults; tests make batches small to watch a backup mid-way. */
+export interface BackupTuning {
+  /** Blobs (backup) or assets (restore) handled between two heartbeats (default 16 / 8). */
+  batchSize?: number;
+  /** An activity call returns after about this long, so progress reaches the workflow (default 10 s). */
+  stepBudgetMs?: number;
+  /** Continue as new once the history has this many events (default 2000). */
+  historyLimit?: number;
+  /** Objects larger than this copy by parts (default 5 GiB), in parts of this size (default 512 MiB). */
+  singleCopyMaxBytes?: number;
+  partSizeBytes?: number;
+}
+
+export type BackupPhase = 'manifest' | 'copy' | 'complete';
+
+export interface BackupInput {
+  backupId: string;
+  tuning?: BackupTuning;
+  /** Carried across continue-as-new. */
+  resume?: { phase: BackupPhase; cursor: number; progress: BackupProgress };
+}
+
+export interface BackupState {
+  status: JobStatus;
+  phase: BackupPhase;
+  progress: BackupProgress;
+  error: string | null;
+}
+
+export interface BackupResult {
+  backupId: string;
+  status: JobStatus;
+  progress: BackupProgress;
+}
+
+export interface RestoreInput {
+  restoreId: string;
+  tuning?: BackupTuning;
+  resume?: { cursor: number; end: number; assetsTotal: number };
+}
+
+export interface RestoreState {
+  status: JobStatus;
+  progress: RestoreProgress;
+  error: string | null;
+}
+
+export interface RetentionInput {
+  /** The sweep's id (its marks are kept under it); made by the workflow when absent. */
+  sweepId?: string;
+  /** Backups whose expires_at is at or before this are removed (default: the workflow's now). */
+  asOf?: string;
+  historyLimit?: number;
+  resume?: { phase: RetentionPhase; startAfter: string | null; counts: RetentionCounts };
+}
+
+export type RetentionPhase = 'expire' | 'mark' | 'sweep' | 'done';
+
+export interface RetentionCounts {
+  backups_removed: number;
+  blobs_deleted: number;
+  bytes_freed: number;
+}
+
+export const backupStatusQuery = defineQuery<BackupState>('backupStatus');
+export const restoreStatusQuery = defineQuery<RestoreState>('restoreStatus');
+
+/** Failure types the activities raise and do not retry. */
+export const BackupFailure = {
+  notFound: 'BackupJobNotFound',
+  manifestCorrupt: 'BackupManifestCorrupt',
+  sourceMissing: 'BackupSourceMissing',
+  sourceCorrupt: 'BackupSourceCorrupt',
+  incomplete: 'BackupIncomplete',
+  restoreIncomplete: 'RestoreIncomplete',
+} as const;

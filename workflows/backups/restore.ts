@@ -1,0 +1,74 @@
+import { ApplicationFailure, CancellationScope, ContinueAsNew, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { RestoreActivities } from '../../activities/backups/restore';
+import { BackupFailure, restoreStatusQuery, type RestoreInput, type RestoreState } from './definitions';
+import { backupRetry, messageOf } from './backup';
+
+const DEFAULT_HISTORY_LIMIT = 2000;
+
+const catalog = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 minutes', retry: backupRetry });
+const steps = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });
+
+/**
+ * restore-{restore_id}: checks the backup's manifest, then restores its assets a step at a time
+ * (each asset: blobs copied back and verified, rows re-created with their events). An asset that
+ * cannot be restored fails alone; if any did, the restore ends failed, naming them. Answers
+ * `restoreStatus` with its live progress.
+ */
+export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState> {
+  const { restoreId, tuning } = input;
+  const historyLimit = tuning?.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const state: RestoreState = {
+    status: input.resume ? 'running' : 'pending',
+    progress: {
+      assets_total: input.resume?.assetsTotal ?? 0,
+      assets_done: 0,
+      assets_restored: 0,
+      assets_skipped: 0,
+      assets_failed: 0,
+      objects_copied: 0,
+      bytes_done: 0,
+      bytes_copied: 0,
+    },
+    error: null,
+  };
+  setHandler(restoreStatusQuery, () => state);
+  const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
+
+  try {
+    let position = input.resume;
+    if (!position) {
+      const begun = await steps.beginRestore(restoreId);
+      if (begun.status !== 'running') {
+        state.status = begun.status;
+        return state;
+      }
+      position = { cursor: begun.cursor, end: begun.end, assetsTotal: begun.assetsTotal };
+      state.progress.assets_total = begun.assetsTotal;
+      state.status = 'running';
+    }
+    for (;;) {
+      if (mustContinue()) await continueAsNew<typeof restoreWorkflow>({ restoreId, tuning, resume: position });
+      const step: { cursor: number; done: boolean; progress: RestoreState['progress'] } = await steps.restoreBackupAssets({ restoreId, ...position, tuning });
+      state.progress = step.progress;
+      position = { ...position, cursor: step.cursor };
+      if (step.done) break;
+    }
+    const finished = await catalog.finishRestore({ restoreId, assetsTotal: position.assetsTotal });
+    state.progress = finished.progress;
+    state.error = finished.error;
+    state.status = finished.status;
+    if (finished.status === 'failed') {
+      // The run fails too, so an operator filtering failed runs in the Temporal UI finds it.
+      throw ApplicationFailure.create({ type: BackupFailure.restoreIncomplete, message: finished.error ?? 'restore failed', nonRetryable: true });
+    }
+    return state;
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    if (state.status !== 'failed') {
+      state.error = messageOf(err);
+      state.status = 'failed';
+      await CancellationScope.nonCancellable(() => catalog.failRestore({ restoreId, error: state.error! }));
+    }
+    throw err;
+  }
+}

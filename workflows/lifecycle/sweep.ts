@@ -1,0 +1,148 @@
+import {
+  CancellationScope,
+  ContinueAsNew,
+  ParentClosePolicy,
+  continueAsNew,
+  executeChild,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  proxyActivities,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { LifecycleActivities } from '../../activities/lifecycle';
+import type { UploadActivities } from '../../activities/uploads/uploads';
+import { deleteAssetWorkflow } from '../assets/deleteAsset';
+import { abortSignal } from '../uploads/definitions';
+import { assetIdAttribute, storageOperation, uuidv7Now } from '../runHelpers';
+
+export interface LifecycleSweepInput {
+  /** The run (its row exists). Absent when the schedule starts the sweep: it then makes the run. */
+  runId?: string;
+  /** Continue as new once the history has this many events (default 2000). */
+  historyLimit?: number;
+}
+
+export interface LifecycleSweepResult {
+  runId: string;
+  counts: {
+    versions_expired: number;
+    assets_expired: number;
+    assets_purged: number;
+    uploads_aborted: number;
+    bytes_freed: number;
+  };
+}
+
+const DEFAULT_HISTORY_LIMIT = 2000;
+
+const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['LifecycleRunNotFound'] };
+const catalog = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '2 minutes', retry });
+// The looping steps return after ~20 s; the heartbeat tells a stuck batch from a slow one.
+const steps = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry });
+const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumInterval: '30s' } });
+
+/**
+ * Applies the lifecycle policies and the global retention settings: old upload sessions aborted
+ * (through their own workflows), old soft-deleted assets purged (deleteAssetWorkflow, as children),
+ * stale assets soft-deleted, noncurrent versions expired. The run's row holds its progress, so the
+ * workflow carries only the run id, also across continue-as-new.
+ */
+export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): Promise<LifecycleSweepResult> {
+  if (!input.runId) {
+    // Started by the schedule: make the run, then sweep as lifecycle-{run_id} like every other run.
+    const runId = uuidv7Now();
+    await catalog.createScheduledRun(runId);
+    return executeChild(lifecycleSweepWorkflow, {
+      workflowId: `lifecycle-${runId}`,
+      args: [{ runId, historyLimit: input.historyLimit }],
+      typedSearchAttributes: [storageOperation('lifecycle')],
+    });
+  }
+  const runId = input.runId;
+  const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
+
+  try {
+    let { phase, dryRun } = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
+    while (phase !== 'done') {
+      if (mustContinue()) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit });
+      if (phase === 'uploads') phase = await abortUploads(runId, dryRun);
+      else if (phase === 'purge') phase = await purgeAssets(runId, dryRun);
+      else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
+      else phase = (await steps.expireVersions(runId)).phase;
+    }
+    return { runId, counts: await catalog.completeLifecycleRun(runId) };
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    const message = isCancellation(err) ? 'cancelled' : err instanceof Error ? messageOf(err) : String(err);
+    await CancellationScope.nonCancellable(() => catalog.failLifecycleRun({ runId, error: message }));
+    throw err;
+  }
+}
+
+function messageOf(err: Error): string {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${err.message}: ${messageOf(cause)}` : err.message;
+}
+
+/** One batch of old sessions: each is sent its workflow's abort signal. Answers the phase after it. */
+async function abortUploads(runId: string, dryRun: boolean) {
+  const batch = await catalog.nextUploadBatch(runId);
+  if ('done' in batch) return batch.phase;
+  if (!dryRun) {
+    await Promise.all(
+      batch.items.map(async ({ uploadId, workflowId }) => {
+        try {
+          await getExternalWorkflowHandle(workflowId).signal(abortSignal);
+        } catch (err) {
+          // Its workflow is gone but the row still says open: end the session the way its workflow would.
+          // (The SDK reports it as "Unable to signal external workflow because it was not found".)
+          if (!/not found/i.test(String((err as Error)?.message))) throw err;
+          log.warn('upload workflow not found; discarding the session directly', { uploadId, workflowId });
+          await uploads.discardUpload({ uploadId, status: 'aborted', error: null });
+        }
+      }),
+    );
+  }
+  await catalog.commitLifecycleBatch({ runId, phase: 'uploads', step: batch.step, cursor: batch.cursor, counts: { uploads_aborted: batch.items.length } });
+  return batch.phase;
+}
+
+/** One batch of assets to purge, each by deleteAssetWorkflow as a child. Answers the phase after it. */
+async function purgeAssets(runId: string, dryRun: boolean) {
+  const batch = await catalog.nextPurgeBatch(runId);
+  if ('done' in batch) return batch.phase;
+  let purged = batch.items;
+  if (!dryRun) {
+    const outcomes = await Promise.all(
+      batch.items.map(async (asset) => {
+        try {
+          await executeChild(deleteAssetWorkflow, {
+            workflowId: asset.workflowId,
+            args: [{ assetId: asset.assetId }],
+            // A purge that has begun finishes even if this sweep is stopped.
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation('delete')],
+          });
+          return true;
+        } catch (err) {
+          // Already being deleted (DELETE ?permanent=true, or a sweep that was stopped): that run removes it.
+          // (Its class is not exported to workflow code; the SDK names every instance.)
+          if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return false;
+          throw err;
+        }
+      }),
+    );
+    purged = batch.items.filter((_, i) => outcomes[i]);
+  }
+  await catalog.commitLifecycleBatch({
+    runId,
+    phase: 'purge',
+    step: batch.step,
+    cursor: batch.cursor,
+    counts: { assets_purged: purged.length, bytes_freed: purged.reduce((sum, a) => sum + a.sizeBytes, 0) },
+  });
+  return batch.phase;
+}

@@ -1,0 +1,177 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TemporalFailure,
+  TimeoutFailure,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { IngestActivities } from '../../activities/uploads/ingest';
+import type { UploadActivities } from '../../activities/uploads/uploads';
+import {
+  UploadFailure,
+  abortSignal,
+  completeUpdate,
+  openedUpdate,
+  statusQuery,
+  type CompleteRequest,
+  type UploadInput,
+  type UploadState,
+} from './definitions';
+
+const retry: ActivityOptions['retry'] = {
+  initialInterval: '500ms',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  nonRetryableErrorTypes: Object.values(UploadFailure),
+};
+
+// The short catalog steps run as local activities, in the worker that runs the workflow: each saves
+// the server a round of scheduling, which is most of a small upload's cost (BENCHMARKS.md, row 5).
+// While one runs or backs off in the worker, the run's workflow task holds a slot of the worker, so
+// both are bounded: a backoff longer than a few seconds waits on a server timer, and a step still
+// failing after its schedule-to-close time runs on as an ordinary activity (see `step`).
+const local = proxyLocalActivities<UploadActivities>({
+  startToCloseTimeout: '20 seconds',
+  scheduleToCloseTimeout: '30 seconds',
+  localRetryThreshold: '4 seconds',
+  retry,
+});
+// Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
+const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', retry });
+// Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
+const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
+// A source another service named may be down for a while, but the upload does not wait past its expiry.
+const sourceUntil = (expiresAt: string) =>
+  proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: Math.max(60_000, Date.parse(expiresAt) - Date.now()), retry });
+
+/**
+ * Finalizes one upload, simple or chunked (or a restore that copies an old version): open the
+ * session, wait for complete / abort / expiry, then assemble, verify, commit and prune.
+ */
+export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
+  const state: UploadState = { status: 'pending', error: null, result: null };
+  // Copies and fetches have nothing to wait for: they complete as soon as they are open.
+  let completeRequest: CompleteRequest | undefined = input.kind === 'copy' || input.kind === 'fetch' ? {} : undefined;
+  let abortRequested = false;
+  let failureType: string = UploadFailure.notOpen;
+  const settled = () => state.result !== null || ['failed', 'aborted', 'expired'].includes(state.status);
+  const endedFailure = () =>
+    ApplicationFailure.create({
+      type: state.status === 'failed' ? failureType : UploadFailure.notOpen,
+      message: state.error ?? `upload is ${state.status}`,
+      nonRetryable: true,
+    });
+
+  setHandler(statusQuery, () => state);
+  setHandler(abortSignal, () => {
+    abortRequested = true;
+  });
+  setHandler(openedUpdate, async () => {
+    await condition(() => state.status !== 'pending');
+    if (state.status === 'failed') throw endedFailure();
+    return state;
+  });
+  setHandler(completeUpdate, async (request) => {
+    if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
+      const { missing } = await step((a) => a.checkParts(input.uploadId));
+      if (missing.length > 0) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.missingParts,
+          message: `parts missing or of the wrong size: ${missing.join(', ')}`,
+          details: [missing],
+          nonRetryable: true,
+        });
+      }
+    }
+    if (state.status === 'open' && completeRequest === undefined) completeRequest = request;
+    if (completeRequest === undefined) throw endedFailure();
+    await condition(settled);
+    if (state.result) return state.result;
+    throw endedFailure();
+  });
+
+  try {
+    await step((a) => a.openUpload(input));
+    state.status = 'open';
+
+    const decided = await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now());
+    if (!decided || completeRequest === undefined) {
+      const ending = decided ? 'aborted' : 'expired';
+      await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error: null }));
+      // Only now: whoever waits on the outcome must find the bytes already gone.
+      state.status = ending;
+    } else {
+      state.status = 'completing';
+      await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
+      if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
+      if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey, sizeBytes: input.sizeBytes! });
+      if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
+      const verified = await verifyStoredObject(input, completeRequest);
+      const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+      if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
+      state.result = { assetId: committed.assetId, versionId: committed.versionId };
+      state.status = 'completed';
+    }
+  } catch (err) {
+    // Every step retries what may pass later, so a step that fails has failed for good.
+    const failure = failureOf(err);
+    if (!failure) throw err;
+    await step((a) => a.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message }));
+    const known = failure instanceof ApplicationFailure && Object.values<string>(UploadFailure).includes(failure.type ?? '');
+    failureType = known ? (failure as ApplicationFailure).type! : UploadFailure.failed;
+    state.error = failure.message;
+    state.status = 'failed';
+  }
+  await condition(allHandlersFinished);
+  return state;
+}
+
+/**
+ * A catalog step, run locally. One whose local time ran out (it kept failing in a way a retry may
+ * fix) runs on as an ordinary activity: its retries then wait on the server, not in a workflow task.
+ */
+async function step<T>(run: (activities: typeof local) => Promise<T>): Promise<T> {
+  try {
+    return await run(local);
+  } catch (err) {
+    if (!(failureOf(err) instanceof TimeoutFailure)) throw err;
+    return run(catalog);
+  }
+}
+
+/** Why a step failed: its own failure (a local activity's comes unwrapped), or its timeout. */
+function failureOf(err: unknown): TemporalFailure | undefined {
+  if (!(err instanceof TemporalFailure) || isCancellation(err)) return undefined;
+  return err instanceof ActivityFailure && err.cause instanceof TemporalFailure ? err.cause : err;
+}
+
+/**
+ * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
+ * checksum the store checked part by part as it arrived; any other object, or one whose store reports
+ * no checksum, is read back and hashed.
+ */
+async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
+  const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
+  if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
+    const confirmed = await step((a) => a.confirmStagedObject({
+      objectKey: input.objectKey,
+      sizeBytes,
+      checksumSha256,
+      s3ChecksumSha256,
+      declaredChecksumSha256: input.checksumSha256,
+    }));
+    if (confirmed) return confirmed;
+  }
+  return bytes.verifyObject({
+    uploadId: input.uploadId,
+    objectKey: input.objectKey,
+    expectedSizeBytes: sizeBytes ?? input.sizeBytes,
+    expectedChecksumSha256: input.checksumSha256 ?? checksumSha256,
+  });
+}
