@@ -1,10 +1,6 @@
-import type { S3Client } from '@aws-sdk/client-s3';
 import express, { type Express } from 'express';
-import type { Config } from '../lib/platform/config';
-import type { Db } from '../lib/platform/db';
-import type { Logger } from '../lib/platform/logger';
-import { createMetrics, type Metrics } from '../lib/platform/metrics';
-import type { TemporalHandle } from '../lib/platform/temporal';
+import { createMetrics } from '../lib/platform/metrics';
+import type { AppDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
 import { eventsRouter } from './events';
@@ -20,14 +16,6 @@ import { requestContext } from './requestContext';
 import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  s3: S3Client;
-  temporal: TemporalHandle;
-  logger: Logger;
-  metrics: Metrics;
-}
 
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
 export function buildApp(input: Omit<AppDeps, 'metrics'>): Express {

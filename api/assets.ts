@@ -4,7 +4,7 @@ import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/assets/assets';
 import { getVersion } from '../lib/assets/versions';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
 import { idParams, parse } from './schemas/common';

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { listJobs, toBackupJson, toRestoreJson } from '../lib/backups/catalog';
 import { readBackup, readRestore, startBackup, startRestore, type BackupClient } from '../lib/backups/client';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
 import { idParams, parse } from './schemas/common';

@@ -6,7 +6,7 @@ import { uuidFromName } from '../lib/platform/ids';
 import { startIngest } from '../lib/uploads/ingest';
 import { startLifecycleRun } from '../lib/lifecycle/client';
 import { backupClientOf } from './backups';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { incomingEventFor } from './schemas/events';
 import { pageQuery, parse } from './schemas/common';

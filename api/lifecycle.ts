@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { listRuns, toRunJson } from '../lib/lifecycle/sweep';
 import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycle/client';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { workflowClientOf } from './workflowClient';
 import { idParams, parse } from './schemas/common';

@@ -7,7 +7,8 @@
  * `/api/v2/assets/:id` (and be refused as a bad body), though no asset has the id "upload".
  */
 import type { RequestHandler } from 'express';
-import { ROUTES, type RouteDoc } from './openapi';
+import { ROUTES } from './openapi';
+import type { RouteDoc } from './routeDoc';
 import { sendProblem } from './problem';
 
 interface KnownPath {

@@ -8,50 +8,13 @@ import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
 import { assetName, contentType, idParams, metadataObject, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import type { Config } from '../lib/platform/config';
+import type { Answer, DocumentLimits, LinkDoc, RouteDoc } from './routeDoc';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';
 
-export type Method = 'get' | 'post' | 'put' | 'delete';
-
-/** What the document states from the configuration. */
-export interface DocumentLimits {
-  maxUploadBytes: number;
-  ingestAllowedHosts: string[];
-}
-
 export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest'>): DocumentLimits {
   return { maxUploadBytes: config.uploads.maxSizeBytes, ingestAllowedHosts: config.ingest.allowedHosts };
-}
-
-/**
- * The operations an answer leads to: every route at `resource` or below it, each given the
- * parameters of its path that `parameters` holds (runtime expressions on the answer).
- */
-interface LinkDoc {
-  resource: string;
-  parameters: Record<string, string>;
-}
-
-interface Answer {
-  description: string;
-  schema?: z.ZodType;
-  /** Content type of the answer; JSON unless said. */
-  content?: string;
-  links?: LinkDoc[];
-}
-
-export interface RouteDoc {
-  method: Method;
-  /** Express form: `/api/v2/assets/:id`. */
-  path: string;
-  summary: string;
-  tag: string;
-  params?: z.ZodObject;
-  query?: z.ZodObject;
-  /** A function of the limits where the document states a configured one. */
-  body?: { schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType); content?: string; encoding?: Record<string, { contentType: string }> };
-  responses: Record<number, Answer>;
 }
 
 const paged = z.object(pageQuery);

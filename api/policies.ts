@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { createPolicy, deletePolicy, getPolicy, listPolicies, replacePolicy, toPolicyJson } from '../lib/lifecycle/policies';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { idParams, parse } from './schemas/common';
 import { listPoliciesQuery, policyBody } from './schemas/policies';

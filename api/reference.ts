@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
-import { buildOpenApiDocument, type DocumentLimits } from './openapi';
+import { buildOpenApiDocument } from './openapi';
+import type { DocumentLimits } from './routeDoc';
 
 // The page loads Swagger UI from this server (the swagger-ui-dist package), never from a CDN.
 const DOCS_PAGE = `<!doctype html>

@@ -9,7 +9,7 @@ import { uuidv7 } from '../lib/platform/ids';
 import { objectKeyFor } from '../lib/assets/keys';
 import { latestParts, listStoredParts } from '../lib/platform/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession, uploadExpiresAt } from '../lib/uploads/client';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';

@@ -6,7 +6,7 @@ import { uuidv7 } from '../lib/platform/ids';
 import { objectKeyFor } from '../lib/assets/keys';
 import { completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome } from '../lib/uploads/client';
 import { sendUploadAccepted } from './accepted';
-import type { AppDeps } from './app';
+import type { AppDeps } from './deps';
 import { sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RouteDoc } from '../openapi';
+import type { RouteDoc } from '../routeDoc';
 import { backupLabel, idParams, pageQuery, uuid } from './common';
 import { pageOf, problemAnswer as problem } from './responses';
 

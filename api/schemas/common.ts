@@ -17,9 +17,9 @@ export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase
  * their own: a pattern naming them cannot be compiled by validators whose strings are Unicode scalar
  * values (Rust's, which schemathesis uses), and such clients cannot send one anyway.
  */
-// eslint-disable-next-line no-control-regex
+ 
 const SINGLE_LINE = /^[^\u0000-\u001f\u007f]*$/;
-// eslint-disable-next-line no-control-regex
+ 
 const MULTI_LINE = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
 // With the `u` flag a well-formed pair is one code point, so only a lone half matches.
 const LONE_SURROGATE = /[\ud800-\udfff]/u;

@@ -20,8 +20,8 @@ import {
   type UploadInput,
   type UploadResult,
   type UploadState,
+  type UploadWorkflow,
 } from '../../workflows/uploads/definitions';
-import type { uploadWorkflow } from '../../workflows/uploads/workflow';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
 import { waitAtMost } from '../platform/concurrency';
 import type { Config } from '../platform/config';
@@ -34,8 +34,8 @@ const OPEN_WAIT_MS = 10_000;
 
 export type UploadClient = WorkflowClient;
 
-function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<typeof uploadWorkflow> {
-  return uc.client.workflow.getHandle<typeof uploadWorkflow>(uploadWorkflowId(uploadId));
+function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<UploadWorkflow> {
+  return uc.client.workflow.getHandle<UploadWorkflow>(uploadWorkflowId(uploadId));
 }
 
 /**
@@ -44,7 +44,7 @@ function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<typeof upl
  * session, should it open later, expires like any other left open.
  */
 export async function openUploadSession(uc: UploadClient, input: UploadInput): Promise<UploadState> {
-  const start = new WithStartWorkflowOperation<typeof uploadWorkflow>('uploadWorkflow', {
+  const start = new WithStartWorkflowOperation<UploadWorkflow>('uploadWorkflow', {
     workflowId: uploadWorkflowId(input.uploadId),
     taskQueue: uc.taskQueue,
     args: [input],

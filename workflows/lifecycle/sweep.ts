@@ -65,7 +65,9 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): P
   const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
 
   try {
-    let { phase, dryRun } = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
+    const begun = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
+    const { dryRun } = begun;
+    let { phase } = begun;
     while (phase !== 'done') {
       if (mustContinue()) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit });
       if (phase === 'uploads') phase = await abortUploads(runId, dryRun);

@@ -84,6 +84,9 @@ export const UploadFailure = {
   failed: 'UploadFailed',
 } as const;
 
+/** uploadWorkflow's signature, for its clients (which must not import the workflow's own module). */
+export type UploadWorkflow = (input: UploadInput) => Promise<UploadState>;
+
 export const statusQuery = defineQuery<UploadState>('status');
 /** Answers once the session is open (its row exists and, if chunked, its multipart upload). */
 export const openedUpdate = defineUpdate<UploadState>('opened');

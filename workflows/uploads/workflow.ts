@@ -22,6 +22,7 @@ import {
   type CompleteRequest,
   type UploadInput,
   type UploadState,
+  type UploadWorkflow,
 } from './definitions';
 
 const retry: ActivityOptions['retry'] = {
@@ -150,6 +151,8 @@ function failureOf(err: unknown): TemporalFailure | undefined {
   if (!(err instanceof TemporalFailure) || isCancellation(err)) return undefined;
   return err instanceof ActivityFailure && err.cause instanceof TemporalFailure ? err.cause : err;
 }
+
+uploadWorkflow satisfies UploadWorkflow;
 
 /**
  * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
