@@ -44,6 +44,7 @@ export function request(url: string, opts: RequestOptions = {}): Promise<Answer>
 }
 
 /** A JSON answer with the expected status, or an error naming what came instead. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON answer, whose shape each caller asserts
 export async function expectJson<T = any>(answer: Answer | Promise<Answer>, status: number, what: string): Promise<T> {
   const a = await answer;
   const text = a.body.toString('utf8');
