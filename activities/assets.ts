@@ -51,7 +51,9 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
       for (const session of batch) {
         if (session.s3_upload_id) await abortMultipartUpload(s3, bucket, session.object_key, session.s3_upload_id);
         await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: session.object_key }));
-        await db('upload_sessions').where({ id: session.id }).update({ status: 'aborted', error: `asset ${assetId} was deleted` });
+        await db('upload_sessions')
+          .where({ id: session.id })
+          .update({ status: 'aborted', error: `asset ${assetId} was deleted` });
       }
       return { workflowIds: batch.map((session) => uploadWorkflowId(session.id)), more: sessions.length > UPLOADS_BATCH };
     },

@@ -68,7 +68,9 @@ export function createOutboxActivities({ config, db }: ActivityDeps) {
     Context.current().heartbeat({ sequence: row.sequence });
     const result = await post(row);
     if (result.outcome === 'delivered') {
-      await db('outbox_events').where({ sequence: row.sequence }).update({ delivered_at: db.fn.now(), attempts: row.attempts + 1, last_error: null });
+      await db('outbox_events')
+        .where({ sequence: row.sequence })
+        .update({ delivered_at: db.fn.now(), attempts: row.attempts + 1, last_error: null });
     } else {
       const backoffSeconds = Math.min(2 ** row.attempts, config.events.retryMaxSeconds);
       await db('outbox_events')
@@ -88,7 +90,11 @@ export function createOutboxActivities({ config, db }: ActivityDeps) {
   /** How long until a settled head is due; a short wait if some head is not settled yet. Both on the database's clock. */
   async function untilNextDue(): Promise<number> {
     const { due_in_ms, unsettled } = await db
-      .from(heads().select('e.next_attempt_at', db.raw(`${SETTLED} AS settled`)).as('h'))
+      .from(
+        heads()
+          .select('e.next_attempt_at', db.raw(`${SETTLED} AS settled`))
+          .as('h'),
+      )
       .first(
         db.raw(`extract(epoch FROM min(h.next_attempt_at) FILTER (WHERE h.settled) - now()) * 1000 AS due_in_ms`),
         db.raw(`coalesce(bool_or(NOT h.settled), false) AS unsettled`),

@@ -16,7 +16,6 @@ import { requestContext } from './requestContext';
 import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
-
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
 export function buildApp(input: Omit<AppDeps, 'metrics'>): Express {
   const deps: AppDeps = { ...input, metrics: createMetrics(input.db) };

@@ -71,10 +71,9 @@ export async function sendContent(
   const onClose = () => abort.abort();
   res.on('close', onClose);
   try {
-    const object = await s3.send(
-      new GetObjectCommand({ Bucket: bucket, Key: content.key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
-      { abortSignal: abort.signal },
-    );
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: content.key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }), {
+      abortSignal: abort.signal,
+    });
     const body = object.Body as Readable;
     res.on('close', () => body.destroy());
     body.on('error', () => res.destroy());

@@ -33,10 +33,12 @@ function knownPaths(routes: RouteDoc[]): KnownPath[] {
     if (route.method === 'get') served.add('HEAD');
     methods.set(route.path, served);
   }
-  return [...methods]
-    .map(([path, served]) => ({ pattern: patternOf(path), params: path.split(':').length - 1, methods: served, allow: [...served, 'OPTIONS'].join(', ') }))
-    // Fewest parameters first: a literal path is matched before a parameter that would take its segment.
-    .sort((a, b) => a.params - b.params);
+  return (
+    [...methods]
+      .map(([path, served]) => ({ pattern: patternOf(path), params: path.split(':').length - 1, methods: served, allow: [...served, 'OPTIONS'].join(', ') }))
+      // Fewest parameters first: a literal path is matched before a parameter that would take its segment.
+      .sort((a, b) => a.params - b.params)
+  );
 }
 
 export function methodNotAllowed(routes: RouteDoc[] = ROUTES): RequestHandler {

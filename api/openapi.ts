@@ -24,17 +24,21 @@ const accepted202: Answer = {
   schema: r.uploadAccepted,
   links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/upload_id' } }],
 };
-const uploadForm = z.object({
-  file: binary,
-  name: assetName.optional().describe("default: the file's name"),
-  content_type: contentType.optional(),
-  metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
-  tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
-  checksum_sha256: sha256Hex.optional(),
-}).strict();
+const uploadForm = z
+  .object({
+    file: binary,
+    name: assetName.optional().describe("default: the file's name"),
+    content_type: contentType.optional(),
+    metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
+    tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
+    checksum_sha256: sha256Hex.optional(),
+  })
+  .strict();
 // The metadata field is JSON text: the encoding says so, and the schema describes what it holds.
 const uploadFormBody = { schema: uploadForm, content: 'multipart/form-data', encoding: { metadata: { contentType: 'application/json' } } };
-const versionLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } }];
+const versionLinks: LinkDoc[] = [
+  { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
+];
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
@@ -54,7 +58,13 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Combined health',
     responses: { 200: { description: 'ok', schema: r.health }, 503: { description: 'degraded or down', schema: r.health } },
   },
-  { method: 'get', path: '/metrics', tag: 'operations', summary: 'Prometheus metrics', responses: { 200: { description: 'text format', content: 'text/plain' } } },
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'operations',
+    summary: 'Prometheus metrics',
+    responses: { 200: { description: 'text format', content: 'text/plain' } },
+  },
   { method: 'get', path: '/openapi.json', tag: 'operations', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
   { method: 'get', path: '/docs', tag: 'operations', summary: 'This document, rendered', responses: { 200: { description: 'HTML', content: 'text/html' } } },
 
@@ -64,9 +74,22 @@ export const ROUTES: RouteDoc[] = [
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
     body: uploadFormBody,
-    responses: { 201: { description: 'the new asset', schema: r.asset, links: assetLinks }, 202: accepted202, 413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'), 415: r.problemAnswer('not multipart'), 422: r.problemAnswer('checksum mismatch') },
+    responses: {
+      201: { description: 'the new asset', schema: r.asset, links: assetLinks },
+      202: accepted202,
+      413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
+      415: r.problemAnswer('not multipart'),
+      422: r.problemAnswer('checksum mismatch'),
+    },
   },
-  { method: 'get', path: '/api/v2/assets', tag: 'assets', summary: 'List assets', query: assets.listAssetsQuery, responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } } },
+  {
+    method: 'get',
+    path: '/api/v2/assets',
+    tag: 'assets',
+    summary: 'List assets',
+    query: assets.listAssetsQuery,
+    responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } },
+  },
   {
     method: 'get',
     path: '/api/v2/assets/:id',
@@ -94,17 +117,37 @@ export const ROUTES: RouteDoc[] = [
     query: assets.deleteAssetQuery,
     responses: { 204: { description: 'deleted' }, 202: { description: 'permanent deletion under way', schema: r.workflowAccepted } },
   },
-  { method: 'post', path: '/api/v2/assets/:id/restore', tag: 'assets', summary: 'Undo a soft delete', params: idParams, responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted') } },
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/restore',
+    tag: 'assets',
+    summary: 'Undo a soft delete',
+    params: idParams,
+    responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted') },
+  },
   {
     method: 'get',
     path: '/api/v2/assets/:id/content',
     tag: 'assets',
     summary: "The current version's bytes (Range, If-None-Match, HEAD)",
     params: idParams,
-    responses: { 200: { description: 'the bytes', content: 'application/octet-stream' }, 206: { description: 'a range', content: 'application/octet-stream' }, 304: { description: 'not modified' }, 416: r.problemAnswer('range past the end') },
+    responses: {
+      200: { description: 'the bytes', content: 'application/octet-stream' },
+      206: { description: 'a range', content: 'application/octet-stream' },
+      304: { description: 'not modified' },
+      416: r.problemAnswer('range past the end'),
+    },
   },
 
-  { method: 'get', path: '/api/v2/assets/:id/versions', tag: 'versions', summary: 'Versions, newest first', params: idParams, query: paged, responses: { 200: { description: 'a page', schema: r.pageOf(r.version) } } },
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/versions',
+    tag: 'versions',
+    summary: 'Versions, newest first',
+    params: idParams,
+    query: paged,
+    responses: { 200: { description: 'a page', schema: r.pageOf(r.version) } },
+  },
   {
     method: 'post',
     path: '/api/v2/assets/:id/versions',
@@ -114,7 +157,14 @@ export const ROUTES: RouteDoc[] = [
     body: uploadFormBody,
     responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202 },
   },
-  { method: 'get', path: '/api/v2/assets/:id/versions/:versionId', tag: 'versions', summary: 'One version', params: versionParams, responses: { 200: { description: 'the version', schema: r.version } } },
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/versions/:versionId',
+    tag: 'versions',
+    summary: 'One version',
+    params: versionParams,
+    responses: { 200: { description: 'the version', schema: r.version } },
+  },
   {
     method: 'get',
     path: '/api/v2/assets/:id/versions/:versionId/content',
@@ -143,7 +193,14 @@ export const ROUTES: RouteDoc[] = [
       413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
     },
   },
-  { method: 'get', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Session status, live from its workflow', params: idParams, responses: { 200: { description: 'the session', schema: r.uploadSession } } },
+  {
+    method: 'get',
+    path: '/api/v2/uploads/:id',
+    tag: 'uploads',
+    summary: 'Session status, live from its workflow',
+    params: idParams,
+    responses: { 200: { description: 'the session', schema: r.uploadSession } },
+  },
   {
     method: 'put',
     path: '/api/v2/uploads/:id/parts/:n',
@@ -151,16 +208,32 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Send (or re-send) part n; Content-Length required, X-Checksum-SHA256 optional',
     params: uploads.partParams,
     body: { schema: binary, content: 'application/octet-stream' },
-    responses: { 200: { description: 'stored', schema: r.partStored }, 409: r.problemAnswer('session not open'), 422: r.problemAnswer('part checksum mismatch') },
+    responses: {
+      200: { description: 'stored', schema: r.partStored },
+      409: r.problemAnswer('session not open'),
+      422: r.problemAnswer('part checksum mismatch'),
+    },
   },
-  { method: 'post', path: '/api/v2/uploads/:id/parts/:n/url', tag: 'uploads', summary: 'A presigned S3 URL to PUT part n', params: uploads.partParams, responses: { 200: { description: 'the URL', schema: r.presignedPart } } },
+  {
+    method: 'post',
+    path: '/api/v2/uploads/:id/parts/:n/url',
+    tag: 'uploads',
+    summary: 'A presigned S3 URL to PUT part n',
+    params: uploads.partParams,
+    responses: { 200: { description: 'the URL', schema: r.presignedPart } },
+  },
   {
     method: 'post',
     path: '/api/v2/uploads/:id/complete',
     tag: 'uploads',
     summary: 'Assemble, verify, commit',
     params: idParams,
-    responses: { 200: { description: 'done', schema: r.completedUpload }, 202: accepted202, 409: r.problemAnswer('parts missing (missing_parts) or session not open'), 422: r.problemAnswer('checksum mismatch') },
+    responses: {
+      200: { description: 'done', schema: r.completedUpload },
+      202: accepted202,
+      409: r.problemAnswer('parts missing (missing_parts) or session not open'),
+      422: r.problemAnswer('checksum mismatch'),
+    },
   },
   { method: 'delete', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Abort', params: idParams, responses: { 204: { description: 'aborted' } } },
 
@@ -250,7 +323,17 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDoc[] 
       tags: [route.tag],
       parameters: [...parameters('path', route.params), ...parameters('query', route.query)],
       ...(body
-        ? { requestBody: { required: true, content: { [route.body!.content ?? 'application/json']: { schema: jsonSchema(body, 'input'), ...(route.body!.encoding ? { encoding: route.body!.encoding } : {}) } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: {
+                [route.body!.content ?? 'application/json']: {
+                  schema: jsonSchema(body, 'input'),
+                  ...(route.body!.encoding ? { encoding: route.body!.encoding } : {}),
+                },
+              },
+            },
+          }
         : {}),
       responses,
     };

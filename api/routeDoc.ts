@@ -9,7 +9,6 @@ export interface DocumentLimits {
   ingestAllowedHosts: string[];
 }
 
-
 /**
  * The operations an answer leads to: every route at `resource` or below it, each given the
  * parameters of its path that `parameters` holds (runtime expressions on the answer).

@@ -62,7 +62,10 @@ export function uploadsRouter(deps: AppDeps): Router {
     });
     // Just opened: the workflow's answer is the live status, and no part can be stored yet.
     const row = await getUploadSession(deps.db, uploadId);
-    res.status(201).setHeader('Location', `/api/v2/uploads/${uploadId}`).json(toUploadSessionJson(row, { status: opened.status, error: opened.error, parts: [] }));
+    res
+      .status(201)
+      .setHeader('Location', `/api/v2/uploads/${uploadId}`)
+      .json(toUploadSessionJson(row, { status: opened.status, error: opened.error, parts: [] }));
   });
 
   router.get('/api/v2/uploads/:id', async (req, res) => {
@@ -75,9 +78,7 @@ export function uploadsRouter(deps: AppDeps): Router {
     const headers = parse(partHeaders, req.headers, 'headers');
     const session = await getUploadSession(deps.db, id);
     const size = checkPartRequest(session, n, headers['content-length']);
-    res.json(
-      await streamPart(req, deps.s3, bucket, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, deps.metrics.countUploaded),
-    );
+    res.json(await streamPart(req, deps.s3, bucket, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, deps.metrics.countUploaded));
   });
 
   router.post('/api/v2/uploads/:id/parts/:n/url', async (req, res) => {

@@ -136,7 +136,10 @@ export async function breakdownOf(client: Client, db: Db, uploads: TimedUpload[]
       answer: med((b) => b.phases.answer),
     },
     activities_ms: Object.fromEntries(names.map((n) => [n, med((b) => b.activities[n] ?? 0)])),
-    finalize_orchestration_ms: round(med((b) => b.phases.finalize - b.finalizeActivities), 1),
+    finalize_orchestration_ms: round(
+      med((b) => b.phases.finalize - b.finalizeActivities),
+      1,
+    ),
     workflow_tasks: med((b) => b.workflowTasks),
   };
 }

@@ -14,13 +14,7 @@
  *   production runs them (the baseline stays under tsx).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import {
-  AbortMultipartUploadCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -265,7 +259,13 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(worker.stop);
     const api = spawnChild('api', [...API_NODE_FLAGS, ...prof('api')], entry('api/server.ts'), env, path.join(opts.runDir, 'api.log'));
     cleanups.push(api.stop);
-    const minimal = spawnChild('minimal', prof('minimal'), 'bench/minimalApi.ts', { ...env, BENCH_PORT: String(minimalPort) }, path.join(opts.runDir, 'minimal.log'));
+    const minimal = spawnChild(
+      'minimal',
+      prof('minimal'),
+      'bench/minimalApi.ts',
+      { ...env, BENCH_PORT: String(minimalPort) },
+      path.join(opts.runDir, 'minimal.log'),
+    );
     cleanups.push(minimal.stop);
 
     const apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -289,7 +289,9 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
       180_000,
     );
     agent.destroy();
-    say(`API ${apiUrl} (pid ${api.pid}), worker pid ${worker.pid}, minimal baseline ${minimalUrl} (pid ${minimal.pid}); logs in ${path.relative(ROOT, opts.runDir)}`);
+    say(
+      `API ${apiUrl} (pid ${api.pid}), worker pid ${worker.pid}, minimal baseline ${minimalUrl} (pid ${minimal.pid}); logs in ${path.relative(ROOT, opts.runDir)}`,
+    );
 
     const cpuGroups: CpuGroups = {
       pids: {

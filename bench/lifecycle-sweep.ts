@@ -162,7 +162,7 @@ async function main() {
       ['dry run: versions evaluated', `${evaluated} in ${seconds(dry.ms)} s = ${perSecond(evaluated, dry.ms)}/s (${dry.run.versions_expired} chosen)`],
       ['sweep: versions evaluated', `${evaluated} in ${seconds(real.ms)} s = ${perSecond(evaluated, real.ms)}/s`],
       ['sweep: versions removed (object and row)', `${real.run.versions_expired} in ${seconds(real.ms)} s = ${setRate}/s`],
-      ['per-version baseline (pruning\'s path): removed', `${baselineRemoved} in ${seconds(baselineMs)} s = ${baseRate}/s`],
+      ["per-version baseline (pruning's path): removed", `${baselineRemoved} in ${seconds(baselineMs)} s = ${baseRate}/s`],
       ['sweep / baseline, removals per second', `${(setRate / baseRate).toFixed(1)}x`],
       ['left after the sweep: rows, objects', `${left}, ${objectsLeft}`],
       ['dry run and sweep agree', `${dry.run.versions_expired === real.run.versions_expired && dry.run.bytes_freed === real.run.bytes_freed}`],

@@ -70,16 +70,21 @@ export function summarize(profile: CpuProfile, top = 25, under: string[] = [], s
       const seen = new Set<string>();
       for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
         const name = byId.get(cur)!.callFrame.functionName;
-        for (const u of under) if (name === u && !seen.has(u)) {
-          seen.add(u);
-          inclusive.set(u, inclusive.get(u)! + t);
-        }
+        for (const u of under)
+          if (name === u && !seen.has(u)) {
+            seen.add(u);
+            inclusive.set(u, inclusive.get(u)! + t);
+          }
       }
     }
   }
   const busy = total - idle;
   const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)}%`;
-  const lines = [`${(total / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (percentages are of busy time)`, '', 'self time by package or folder:'];
+  const lines = [
+    `${(total / 1e6).toFixed(1)} s profiled, ${(busy / 1e6).toFixed(1)} s busy (percentages are of busy time)`,
+    '',
+    'self time by package or folder:',
+  ];
   for (const [k, t] of [...pkg].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${k}`);
   lines.push('', 'self time by function:');
   for (const [k, t] of [...fn].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(t)}  ${k}`);

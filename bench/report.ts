@@ -18,8 +18,7 @@ export interface BenchReport {
   all_targets_met: boolean;
 }
 
-const fmt = (v: number, digits = 1) =>
-  Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-';
+const fmt = (v: number, digits = 1) => (Number.isFinite(v) ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '-');
 
 function cells(row: RowResult): { service: string; baseline: string; ratio: string } {
   const m = row.metrics;
@@ -56,10 +55,7 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
 }
 
 export function markdownTable(report: BenchReport): string {
-  const lines = [
-    '| # | measurement | service (median) | baseline (median) | ratio (range over rounds) | target | met |',
-    '|---|---|---|---|---|---|---|',
-  ];
+  const lines = ['| # | measurement | service (median) | baseline (median) | ratio (range over rounds) | target | met |', '|---|---|---|---|---|---|---|'];
   for (const row of report.rows) {
     if ('error' in row) {
       lines.push(`| ${row.id} | ${row.title} | failed: ${row.error.replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 200)} | | | | no |`);
@@ -67,7 +63,12 @@ export function markdownTable(report: BenchReport): string {
     }
     const c = cells(row);
     const targets = row.targets.map((t) => t.target).join('; ');
-    const met = row.targets.every((t) => t.met) ? 'yes' : `**no** (${row.targets.filter((t) => !t.met).map((t) => t.target).join('; ')})`;
+    const met = row.targets.every((t) => t.met)
+      ? 'yes'
+      : `**no** (${row.targets
+          .filter((t) => !t.met)
+          .map((t) => t.target)
+          .join('; ')})`;
     lines.push(`| ${row.id} | ${row.title} | ${c.service} | ${c.baseline} | ${c.ratio} | ${targets} | ${met} |`);
   }
   for (const row of report.rows) {
@@ -111,7 +112,9 @@ export function cpuTable(report: BenchReport): string {
     const perText = Object.entries(per)
       .map(([label, ms]) => `${label} ${fmt(ms, 2)}`)
       .join(', ');
-    lines.push(`| ${row.id} | ${fmt(cpu.seconds, 0)} | ${labels.map((l) => fmt(cpu.cores[l] ?? 0, 2)).join(' | ')} | ${perText ? `ms per ${unit}: ${perText}` : ''} |`);
+    lines.push(
+      `| ${row.id} | ${fmt(cpu.seconds, 0)} | ${labels.map((l) => fmt(cpu.cores[l] ?? 0, 2)).join(' | ')} | ${perText ? `ms per ${unit}: ${perText}` : ''} |`,
+    );
   }
   return lines.join('\n');
 }

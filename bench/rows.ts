@@ -15,7 +15,6 @@ import { breakdownOf, describeBreakdown, type TimedUpload } from './breakdown';
 import type { BenchEnv } from './env';
 import { MB, MiB, RssSampler, median, percentile, round } from './stats';
 
-
 export interface BenchSettings {
   mode: 'quick' | 'full';
   rounds: number;
@@ -192,7 +191,10 @@ export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rs
         label: 'bare proxy (bench/minimalApi.ts: GetObject piped to the response, no catalog)',
         metric: 'throughput_mb_s',
         summary: summary(bare),
-        ratio: summary(bare.map((b, i) => b / baseline[i]), 3),
+        ratio: summary(
+          bare.map((b, i) => b / baseline[i]),
+          3,
+        ),
       },
       targets: [check('ratio >= 0.90', ratio.median, ratio.median >= 0.9), check('>= 100 MB/s', svc.median, svc.median >= 100)],
     },
@@ -243,7 +245,10 @@ export async function rowSimpleUpload(ctx: RowContext): Promise<{ row: RowResult
     row: {
       details: {
         breakdown: await breakdown(ctx, 'row 2', timed),
-        ops: { unit: 'MiB', counts: { api: ((settings.rounds + 1) * data.length) / MiB, worker: ((settings.rounds + 1) * data.length) / MiB } } satisfies RowOps,
+        ops: {
+          unit: 'MiB',
+          counts: { api: ((settings.rounds + 1) * data.length) / MiB, worker: ((settings.rounds + 1) * data.length) / MiB },
+        } satisfies RowOps,
       },
       id: 2,
       title: `simple upload ${settings.transferBytes / MiB} MiB`,
@@ -270,13 +275,22 @@ export async function rowChunkedUpload(ctx: RowContext): Promise<RowResult> {
     const startedAtMs = Date.now();
     const started = performance.now();
     const session = await expectJson(
-      request(`${api}/api/v2/uploads`, { method: 'POST', agent, ...json({ name: `bench-chunked-${r}`, size_bytes: data.length, part_size_bytes: settings.partBytes }) }),
+      request(`${api}/api/v2/uploads`, {
+        method: 'POST',
+        agent,
+        ...json({ name: `bench-chunked-${r}`, size_bytes: data.length, part_size_bytes: settings.partBytes }),
+      }),
       201,
       'create upload session',
     );
     await inParallel(partCount, settings.partsInFlight, async (i) => {
       await expectJson(
-        request(`${api}/api/v2/uploads/${session.id}/parts/${i + 1}`, { method: 'PUT', agent, headers: { 'content-type': 'application/octet-stream' }, body: [partOf(i)] }),
+        request(`${api}/api/v2/uploads/${session.id}/parts/${i + 1}`, {
+          method: 'PUT',
+          agent,
+          headers: { 'content-type': 'application/octet-stream' },
+          body: [partOf(i)],
+        }),
         200,
         `part ${i + 1}`,
       );
@@ -357,7 +371,12 @@ export async function rowGetAsset(ctx: RowContext): Promise<RowResult> {
   const asset = await expectJson(
     postMultipart(
       `${env.apiUrl}/api/v2/assets/upload`,
-      multipartBody(Buffer.alloc(1024, 7), { name: 'bench-get-asset.png', content_type: 'image/png', metadata: JSON.stringify({ campaign: 'bench', owner: 'row-4' }), tags: 'bench,portrait' }),
+      multipartBody(Buffer.alloc(1024, 7), {
+        name: 'bench-get-asset.png',
+        content_type: 'image/png',
+        metadata: JSON.stringify({ campaign: 'bench', owner: 'row-4' }),
+        tags: 'bench,portrait',
+      }),
       agent,
     ),
     201,
@@ -394,7 +413,17 @@ export async function rowGetAsset(ctx: RowContext): Promise<RowResult> {
     service: 'GET /api/v2/assets/{id}',
     baseline: `minimal Express handler, same one-row query (findAsset), same pool size (${env.config.database.poolMax})`,
     metrics: {
-      requests_per_s: { unit: 'req/s', service: summary(service.map((s) => s.requests_per_s), 1), baseline: summary(baseline.map((s) => s.requests_per_s), 1) },
+      requests_per_s: {
+        unit: 'req/s',
+        service: summary(
+          service.map((s) => s.requests_per_s),
+          1,
+        ),
+        baseline: summary(
+          baseline.map((s) => s.requests_per_s),
+          1,
+        ),
+      },
       p99_ms: { unit: 'ms', service: p99, baseline: summary(baseline.map((s) => s.p99_ms)) },
       p50_ms: { unit: 'ms', service: summary(service.map((s) => s.p50_ms)), baseline: summary(baseline.map((s) => s.p50_ms)) },
     },
@@ -468,7 +497,16 @@ async function smallUploads(ctx: RowContext, clients: number, durationS: number,
   agent.destroy();
   if (ok === 0) throw new Error(`no 64 KiB upload succeeded (${failed} failed): ${firstError}`);
   if (firstError) ctx.say(`row 5 ${label}: ${failed} failed, first: ${firstError}`);
-  return { uploads_per_s: ok / s, p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99), ok, failed, accepted_late: acceptedLate, seconds: s, timed };
+  return {
+    uploads_per_s: ok / s,
+    p50_ms: percentile(latencies, 50),
+    p99_ms: percentile(latencies, 99),
+    ok,
+    failed,
+    accepted_late: acceptedLate,
+    seconds: s,
+    timed,
+  };
 }
 
 /** Row 5: small simple uploads end to end (workflow included); no baseline. */
@@ -479,7 +517,9 @@ export async function rowSmallUploads(ctx: RowContext): Promise<RowResult> {
   for (let r = 0; r < settings.rounds; r++) {
     rounds.push(await smallUploads(ctx, settings.smallClients, settings.smallDurationS, `r${r}`));
     const x = rounds[r];
-    ctx.say(`row 5 small uploads round ${r + 1}/${settings.rounds}: ${round(x.uploads_per_s)} uploads/s, p50 ${round(x.p50_ms)} ms, p99 ${round(x.p99_ms)} ms, ${x.failed} failed`);
+    ctx.say(
+      `row 5 small uploads round ${r + 1}/${settings.rounds}: ${round(x.uploads_per_s)} uploads/s, p50 ${round(x.p50_ms)} ms, p99 ${round(x.p99_ms)} ms, ${x.failed} failed`,
+    );
   }
   const p50 = summary(rounds.map((x) => x.p50_ms));
   return {
@@ -500,7 +540,10 @@ export async function rowSmallUploads(ctx: RowContext): Promise<RowResult> {
       ops: {
         unit: 'upload',
         counts: Object.fromEntries(
-          ['api', 'worker', 'temporal', 'seaweedfs', 'postgres (run db)', 'bench client'].map((k) => [k, [warm, ...rounds].reduce((n, x) => n + x.ok + x.failed + x.accepted_late, 0)]),
+          ['api', 'worker', 'temporal', 'seaweedfs', 'postgres (run db)', 'bench client'].map((k) => [
+            k,
+            [warm, ...rounds].reduce((n, x) => n + x.ok + x.failed + x.accepted_late, 0),
+          ]),
         ),
       } satisfies RowOps,
     },

@@ -23,7 +23,19 @@ import { ROOT } from '../scripts/stack';
 import { CpuWindow } from './cpu';
 import { startBenchEnv, type BenchEnv } from './env';
 import { renderReport, type BenchReport } from './report';
-import { rowChunkedUpload, rowDownload, rowGetAsset, rowPeakRss, rowSimpleUpload, rowSmallUploads, type BenchSettings, type RowContext, type RowOps, type RowResult, type RssWindow } from './rows';
+import {
+  rowChunkedUpload,
+  rowDownload,
+  rowGetAsset,
+  rowPeakRss,
+  rowSimpleUpload,
+  rowSmallUploads,
+  type BenchSettings,
+  type RowContext,
+  type RowOps,
+  type RowResult,
+  type RssWindow,
+} from './rows';
 import { KiB, MiB, machineInfo, procStatusBytes, round } from './stats';
 
 export interface BenchOptions {
@@ -88,7 +100,10 @@ export function parseArgs(argv: string[]): BenchOptions {
     else if (arg === '--profile') opts.profile = value().split(',');
     else if (arg === '--compiled') runner = 'compiled';
     else if (arg === '--tsx') runner = 'tsx';
-    else throw new Error(`unknown option ${arg} (known: --quick --rounds N --rows 1,2,3 --out FILE --report FILE --log-level L --profile api,worker,minimal --compiled --tsx)`);
+    else
+      throw new Error(
+        `unknown option ${arg} (known: --quick --rounds N --rows 1,2,3 --out FILE --report FILE --log-level L --profile api,worker,minimal --compiled --tsx)`,
+      );
   }
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
@@ -102,7 +117,10 @@ const t0 = Date.now();
 const say = (line: string) => process.stderr.write(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export async function runBench(opts: BenchOptions): Promise<{ report: BenchReport; file: string; table: string }> {

@@ -7,7 +7,6 @@ import { loadConfigOrExit } from '../lib/platform/config';
 import { setUp } from './setup';
 import { API_NODE_FLAGS, ROOT, startLocalStack, TEMPORAL_UI_PORT, waitFor, type ManagedProcess } from './stack';
 
-
 function say(line: string) {
   process.stdout.write(`[start] ${line}\n`);
 }

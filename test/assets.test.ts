@@ -27,7 +27,11 @@ async function footprint() {
   };
 }
 
-async function expectRejected(res: { status: number; headers: Headers; body: { status: number; detail: string } }, status: number, before: Awaited<ReturnType<typeof footprint>>) {
+async function expectRejected(
+  res: { status: number; headers: Headers; body: { status: number; detail: string } },
+  status: number,
+  before: Awaited<ReturnType<typeof footprint>>,
+) {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   expect(res.body.status).toBe(status);
@@ -84,7 +88,11 @@ describe('simple upload', () => {
       Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nlate name\r\n`),
       Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{"k":"v"}\r\n--${boundary}--\r\n`),
     ]);
-    const res = await call(`${ctx.baseUrl}/api/v2/assets/upload`, { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body });
+    const res = await call(`${ctx.baseUrl}/api/v2/assets/upload`, {
+      method: 'POST',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+    });
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ name: 'late name', metadata: { k: 'v' }, checksum_sha256: sha256(file) });
   });
@@ -217,7 +225,10 @@ describe('updated_at', () => {
     const created = await at();
     await new Promise((r) => setTimeout(r, 20));
     // What pruning and lifecycle do to the row: the asset's users see no change, and expire_assets must not either.
-    await ctx.db('assets').where({ id: res.body.id }).update({ version_count: ctx.db.raw('version_count + 0') });
+    await ctx
+      .db('assets')
+      .where({ id: res.body.id })
+      .update({ version_count: ctx.db.raw('version_count + 0') });
     expect(await at()).toBe(created);
     await call(`${ctx.baseUrl}/api/v2/assets/${res.body.id}`, { method: 'PUT', json: { tags: ['touched'] } });
     expect(await at()).toBeGreaterThan(created);

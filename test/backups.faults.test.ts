@@ -11,17 +11,7 @@ import { uuidv7 } from '../lib/platform/ids';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { ensureBackupSchedule, ensureSchedules } from '../worker/schedules';
 import { sha256 } from './support/assets';
-import {
-  backupClientOf,
-  blobKeys,
-  manifestLines,
-  objectBytes,
-  resetAll,
-  runBackup,
-  runRestore,
-  seedCatalog,
-  settled,
-} from './support/backups';
+import { backupClientOf, blobKeys, manifestLines, objectBytes, resetAll, runBackup, runRestore, seedCatalog, settled } from './support/backups';
 import { keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
@@ -144,7 +134,10 @@ describe('a worker killed', () => {
         const version = await ctx.db('asset_versions').where({ asset_id: a.id }).first();
         expect(version).toMatchObject({ id: a.versions[0].id, checksum_sha256: a.versions[0].sha256, version_number: 1 });
         expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, a.versions[0].objectKey))).toBe(a.versions[0].sha256);
-        expect(await ctx.db('outbox_events').where({ subject: a.id }).orderBy('sequence').pluck('type')).toEqual(['storage.asset.created', 'storage.version.created']);
+        expect(await ctx.db('outbox_events').where({ subject: a.id }).orderBy('sequence').pluck('type')).toEqual([
+          'storage.asset.created',
+          'storage.version.created',
+        ]);
       }
       expect(await ctx.db('restore_items').where({ restore_id: row.id }).count({ n: '*' })).toEqual([{ n: 24 }]);
     } finally {
@@ -162,7 +155,11 @@ describe('retention', () => {
       taskQueue: ctx.config.temporal.taskQueue,
       args: [{ asOf }],
     });
-  const expire = (backupId: string) => ctx.db('backup_jobs').where({ id: backupId }).update({ expires_at: new Date(Date.now() - 86_400_000) });
+  const expire = (backupId: string) =>
+    ctx
+      .db('backup_jobs')
+      .where({ id: backupId })
+      .update({ expires_at: new Date(Date.now() - 86_400_000) });
   const blobExists = async (sha: string) =>
     ctx.s3
       .send(new HeadObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: blobKeyFor(sha) }))
@@ -202,7 +199,10 @@ describe('retention', () => {
       await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: p.versions[0].objectKey }));
       const restore = await runRestore(ctx, newer.id);
       expect(restore).toMatchObject({ status: 'completed', progress: { assets_restored: 1, objects_copied: 2 } });
-      expect(await ctx.db('asset_versions').where({ asset_id: p.id }).orderBy('version_number').pluck('checksum_sha256')).toEqual([p.versions[0].sha256, extra.versions[0].sha256]);
+      expect(await ctx.db('asset_versions').where({ asset_id: p.id }).orderBy('version_number').pluck('checksum_sha256')).toEqual([
+        p.versions[0].sha256,
+        extra.versions[0].sha256,
+      ]);
     });
   }, 60_000);
 
@@ -226,7 +226,10 @@ describe('retention', () => {
 
         // A backup a restore is reading stays; once the restore is done, it can expire, and its blob goes.
         await ctx.db('assets').delete();
-        const restoreRow = await ctx.db('backup_jobs').insert({ id: uuidv7(), kind: 'restore', status: 'running', backup_id: second.id, workflow_id: 'restore-held', mode: 'missing' }).returning('id');
+        const restoreRow = await ctx
+          .db('backup_jobs')
+          .insert({ id: uuidv7(), kind: 'restore', status: 'running', backup_id: second.id, workflow_id: 'restore-held', mode: 'missing' })
+          .returning('id');
         await expire(second.id);
         expect(await sweep()).toEqual({ backups_removed: 0, blobs_deleted: 0, bytes_freed: 0 });
         await ctx.db('backup_jobs').where({ id: restoreRow[0].id }).update({ status: 'completed' });
@@ -248,7 +251,10 @@ describe('the storage-backup schedule', () => {
     const lifecycleScheduleId = `storage-lifecycle-test-${suffix}`;
     const config = { ...ctx.config, backups: { ...ctx.config.backups, enabled: true, cron: '15 2 * * *' } };
     try {
-      expect(await ensureSchedules(ctx.temporal.connection, config, { backupScheduleId: scheduleId, lifecycleScheduleId })).toEqual({ lifecycle: 'created', backup: 'created' });
+      expect(await ensureSchedules(ctx.temporal.connection, config, { backupScheduleId: scheduleId, lifecycleScheduleId })).toEqual({
+        lifecycle: 'created',
+        backup: 'created',
+      });
       const opts = { enabled: true, cron: '15 2 * * *', taskQueue: ctx.config.temporal.taskQueue, scheduleId };
       expect(await ensureBackupSchedule(client, opts)).toBe('unchanged');
       const description = await client.schedule.getHandle(scheduleId).describe();
@@ -261,7 +267,11 @@ describe('the storage-backup schedule', () => {
       await seedCatalog(ctx, 2, { versions: 2 });
       await withWorker(undefined, async () => {
         await client.schedule.getHandle(scheduleId).trigger();
-        const row = await waitUntil('the scheduled backup to complete', () => ctx.db('backup_jobs').where({ kind: 'backup', trigger: 'schedule', status: 'completed' }).first(), 60_000);
+        const row = await waitUntil(
+          'the scheduled backup to complete',
+          () => ctx.db('backup_jobs').where({ kind: 'backup', trigger: 'schedule', status: 'completed' }).first(),
+          60_000,
+        );
         expect(row).toMatchObject({ label: 'scheduled', scope: { include_all_versions: true }, counts: expect.objectContaining({ assets: 2, versions: 4 }) });
         const backup = await client.workflow.getHandle(`backup-${row.id}`).describe();
         expect(backup.parentExecution?.workflowId).toMatch(new RegExp(`^backup-scheduled-${scheduleId}-`));
@@ -275,7 +285,11 @@ describe('the storage-backup schedule', () => {
       expect(await ensureBackupSchedule(client, { ...opts, enabled: false })).toBe('deleted');
       expect(await ensureBackupSchedule(client, { ...opts, enabled: false })).toBe('absent');
     } finally {
-      for (const id of [scheduleId, lifecycleScheduleId]) await client.schedule.getHandle(id).delete().catch(() => undefined);
+      for (const id of [scheduleId, lifecycleScheduleId])
+        await client.schedule
+          .getHandle(id)
+          .delete()
+          .catch(() => undefined);
     }
   }, 90_000);
 });

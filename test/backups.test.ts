@@ -40,7 +40,8 @@ afterEach(async () => {
   await resetAll(ctx);
 });
 
-const upload = async (file: Buffer, fields: UploadFields = {}): Promise<string> => (await addAsset(ctx.baseUrl, file, { name: 'asset.bin', ...fields })).body.id;
+const upload = async (file: Buffer, fields: UploadFields = {}): Promise<string> =>
+  (await addAsset(ctx.baseUrl, file, { name: 'asset.bin', ...fields })).body.id;
 const newVersion = async (assetId: string, file: Buffer): Promise<string> => (await addVersion(ctx.baseUrl, assetId, file)).body.id;
 
 async function deletePermanently(assetId: string): Promise<void> {
@@ -63,7 +64,12 @@ describe('round trip', () => {
   it('backs up versions, metadata and tags, and restores every byte and field in both modes', async () => {
     // A: three versions (the third a copy of the first: one content, one blob), permanently deleted later.
     const a1 = bytesOf(3000);
-    const a = await upload(a1, { name: 'Élara portrait ✨.png', content_type: 'image/png', metadata: '{"character":"Elara","kind":"portrait"}', tags: 'portrait,elf' });
+    const a = await upload(a1, {
+      name: 'Élara portrait ✨.png',
+      content_type: 'image/png',
+      metadata: '{"character":"Elara","kind":"portrait"}',
+      tags: 'portrait,elf',
+    });
     await newVersion(a, bytesOf(2500));
     const a1Version = (await ctx.db('asset_versions').where({ asset_id: a, version_number: 1 }).first()).id;
     expect((await call(`${ctx.baseUrl}/api/v2/assets/${a}/versions/${a1Version}/restore`, { method: 'POST' })).status).toBe(201);
@@ -113,7 +119,12 @@ describe('round trip', () => {
     const manifestBytes = await objectBytes(ctx, ctx.config.s3.backupBucket, backup.manifest_key as string);
     expect(sha256(manifestBytes)).toBe(backup.manifest_sha256);
     const summary = JSON.parse((await objectBytes(ctx, ctx.config.s3.backupBucket, `manifests/${backup.id}.summary.json`)).toString());
-    expect(summary).toMatchObject({ backup_id: backup.id, manifest: { sha256: backup.manifest_sha256, size_bytes: manifestBytes.length }, counts: backup.counts, bytes_copied: bytesTotal });
+    expect(summary).toMatchObject({
+      backup_id: backup.id,
+      manifest: { sha256: backup.manifest_sha256, size_bytes: manifestBytes.length },
+      counts: backup.counts,
+      bytes_copied: bytesTotal,
+    });
     const lines = await manifestLines(ctx, backup.manifest_key as string);
     expect(lines.map((l) => l.type)).toEqual(['header', ...Array(16).fill(expect.stringMatching(/^(asset|version)$/)), ...Array(8).fill('blob'), 'end']);
     expect(lines.filter((l) => l.type === 'asset').map((l) => l.id)).toEqual([...ids].sort());
@@ -122,7 +133,10 @@ describe('round trip', () => {
       (await ctx.temporal.client.workflow.getHandle(workflowId).describe()).typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]);
     expect(await attributes(`backup-${backup.id}`)).toContainEqual(['StorageOperation', 'backup']);
     expect(await eventsOf(backup.id as string)).toEqual([
-      { type: 'storage.backup.completed', data: expect.objectContaining({ backup_id: backup.id, manifest_sha256: backup.manifest_sha256, bytes_copied: bytesTotal }) },
+      {
+        type: 'storage.backup.completed',
+        data: expect.objectContaining({ backup_id: backup.id, manifest_sha256: backup.manifest_sha256, bytes_copied: bytesTotal }),
+      },
     ]);
 
     // The session goes badly: three assets gone for good, one soft-deleted, one changed.
@@ -130,7 +144,9 @@ describe('round trip', () => {
     expect((await call(`${ctx.baseUrl}/api/v2/assets/${b}`, { method: 'DELETE' })).status).toBe(204);
     const c3 = bytesOf(1400);
     await newVersion(c, c3);
-    expect((await call(`${ctx.baseUrl}/api/v2/assets/${c}`, { method: 'PUT', json: { metadata: { session: '4' }, tags: ['handout', 'final'] } })).status).toBe(200);
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${c}`, { method: 'PUT', json: { metadata: { session: '4' }, tags: ['handout', 'final'] } })).status).toBe(
+      200,
+    );
     const cChanged = await viewAsset(ctx, c);
     const restoreStarted = Date.now();
 
@@ -176,7 +192,7 @@ describe('round trip', () => {
     expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${c}/content`)).body)).toBe(before.get(c)!.asset.checksum_sha256);
     // A new version after an overwrite gets a number never used before.
     await newVersion(c, bytesOf(10));
-    expect((await ctx.db('asset_versions').where({ asset_id: c }).orderBy('version_number').pluck('version_number'))).toEqual([1, 2, 4]);
+    expect(await ctx.db('asset_versions').where({ asset_id: c }).orderBy('version_number').pluck('version_number')).toEqual([1, 2, 4]);
 
     // The lists.
     const backups = await call(`${ctx.baseUrl}/api/v2/backups`);
@@ -216,7 +232,10 @@ describe('incremental', () => {
     const blobs = await blobKeys(ctx);
 
     const second = await runBackup(ctx);
-    expect(second).toMatchObject({ status: 'completed', progress: { objects_total: 3, objects_done: 3, bytes_total: total, bytes_done: total, bytes_copied: 0 } });
+    expect(second).toMatchObject({
+      status: 'completed',
+      progress: { objects_total: 3, objects_done: 3, bytes_total: total, bytes_done: total, bytes_copied: 0 },
+    });
     expect(second.manifest_key).not.toBe(first.manifest_key);
     expect(await blobKeys(ctx)).toEqual(blobs);
 
@@ -256,15 +275,24 @@ describe('verification', () => {
     const backup = await runBackup(ctx, { includeAllVersions: true });
     expect(backup.status).toBe('completed');
 
-    const blobOf = async (assetId: string, n = 1) => blobKeyFor((await ctx.db('asset_versions').where({ asset_id: assetId, version_number: n }).first()).checksum_sha256);
+    const blobOf = async (assetId: string, n = 1) =>
+      blobKeyFor((await ctx.db('asset_versions').where({ asset_id: assetId, version_number: n }).first()).checksum_sha256);
     await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: await blobOf(corrupt), Body: bytesOf(1500) }));
     await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: await blobOf(missing) }));
     await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: await blobOf(live, 1), Body: bytesOf(1800) }));
     for (const id of [corrupt, missing, fine]) await deletePermanently(id);
     // The live asset has moved on, and its first version's object is gone: overwrite would need the corrupt blob.
     await newVersion(live, bytesOf(2000));
-    await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: (await ctx.db('asset_versions').where({ asset_id: live, version_number: 1 }).first()).object_key }));
-    const liveBefore = { row: await ctx.db('assets').where({ id: live }).first(), versions: await ctx.db('asset_versions').where({ asset_id: live }).orderBy('version_number') };
+    await ctx.s3.send(
+      new DeleteObjectCommand({
+        Bucket: ctx.config.s3.bucket,
+        Key: (await ctx.db('asset_versions').where({ asset_id: live, version_number: 1 }).first()).object_key,
+      }),
+    );
+    const liveBefore = {
+      row: await ctx.db('assets').where({ id: live }).first(),
+      versions: await ctx.db('asset_versions').where({ asset_id: live }).orderBy('version_number'),
+    };
     const liveKeys = await keysOf(ctx, ctx.config.s3.bucket, `assets/${live}/`);
 
     const res = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite' });
@@ -283,9 +311,14 @@ describe('verification', () => {
       expect(await ctx.db('assets').where({ id }).first()).toBeUndefined();
       expect(await keysOf(ctx, ctx.config.s3.bucket, `assets/${id}/`)).toEqual([]);
     }
-    expect({ row: await ctx.db('assets').where({ id: live }).first(), versions: await ctx.db('asset_versions').where({ asset_id: live }).orderBy('version_number') }).toEqual(liveBefore);
+    expect({
+      row: await ctx.db('assets').where({ id: live }).first(),
+      versions: await ctx.db('asset_versions').where({ asset_id: live }).orderBy('version_number'),
+    }).toEqual(liveBefore);
     expect(await keysOf(ctx, ctx.config.s3.bucket, `assets/${live}/`)).toEqual(liveKeys);
-    expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${fine}/content`)).body)).toBe((await ctx.db('assets').where({ id: fine }).first()).checksum_sha256);
+    expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${fine}/content`)).body)).toBe(
+      (await ctx.db('assets').where({ id: fine }).first()).checksum_sha256,
+    );
 
     // The Temporal run fails too (an operator filtering failed runs finds it), with the same message.
     // Its last activity wrote the row, so the run closes just after the row went final: wait for the close.
@@ -326,7 +359,11 @@ describe('verification', () => {
 describe('edges', () => {
   it('an empty catalog backs up to a manifest with no asset and restores to nothing', async () => {
     const backup = await runBackup(ctx);
-    expect(backup).toMatchObject({ status: 'completed', progress: { objects_total: 0, objects_done: 0, bytes_copied: 0 }, counts: { assets: 0, versions: 0, blobs: 0 } });
+    expect(backup).toMatchObject({
+      status: 'completed',
+      progress: { objects_total: 0, objects_done: 0, bytes_copied: 0 },
+      counts: { assets: 0, versions: 0, blobs: 0 },
+    });
     expect((await manifestLines(ctx, backup.manifest_key!)).map((l) => l.type)).toEqual(['header', 'end']);
     const restore = await runRestore(ctx, backup.id, { mode: 'overwrite' });
     expect(restore).toMatchObject({ status: 'completed', progress: { assets_total: 0, assets_done: 0 } });
@@ -352,27 +389,52 @@ describe('long runs', () => {
     // Two blobs per step and a history limit of 20 events: several runs of each workflow.
     const tuning = { batchSize: 2, stepBudgetMs: 0, historyLimit: 20 };
     const backup = await runBackup(ctx, { includeAllVersions: true, tuning });
-    expect(backup).toMatchObject({ status: 'completed', progress: { objects_total: 24, objects_done: 24, bytes_total: total, bytes_done: total, bytes_copied: total } });
+    expect(backup).toMatchObject({
+      status: 'completed',
+      progress: { objects_total: 24, objects_done: 24, bytes_total: total, bytes_done: total, bytes_copied: total },
+    });
     const backupRuns = await runsOf(backup.workflow_id);
     expect(backupRuns.length).toBeGreaterThan(2);
 
     await ctx.db('assets').delete();
-    for (const a of seeded) await ctx.s3.send(new DeleteObjectsCommand({ Bucket: ctx.config.s3.bucket, Delete: { Objects: a.versions.map((v) => ({ Key: v.objectKey })) } }));
+    for (const a of seeded)
+      await ctx.s3.send(new DeleteObjectsCommand({ Bucket: ctx.config.s3.bucket, Delete: { Objects: a.versions.map((v) => ({ Key: v.objectKey })) } }));
     const restore = await runRestore(ctx, backup.id, { tuning });
-    expect(restore).toMatchObject({ status: 'completed', progress: { assets_total: 12, assets_done: 12, assets_restored: 12, objects_copied: 24, bytes_copied: total } });
+    expect(restore).toMatchObject({
+      status: 'completed',
+      progress: { assets_total: 12, assets_done: 12, assets_restored: 12, objects_copied: 24, bytes_copied: total },
+    });
     const restoreRuns = await runsOf(restore.workflow_id);
     expect(restoreRuns.length).toBeGreaterThan(2);
     for (const a of seeded) {
-      expect(await ctx.db('asset_versions').where({ asset_id: a.id }).orderBy('version_number').pluck('checksum_sha256')).toEqual(a.versions.map((v) => v.sha256));
+      expect(await ctx.db('asset_versions').where({ asset_id: a.id }).orderBy('version_number').pluck('checksum_sha256')).toEqual(
+        a.versions.map((v) => v.sha256),
+      );
     }
 
     // Workflow code stays deterministic: these histories (and the recorded ones in test/fixtures/histories,
     // which test/replay.test.ts replays) replay against the current bundle.
     const histories = [
-      { name: 'backup-continued-first-run', workflowId: backup.workflow_id, history: await ctx.temporal.client.workflow.getHandle(backup.workflow_id, backupRuns[0]).fetchHistory() },
-      { name: 'backup-continued-last-run', workflowId: backup.workflow_id, history: await ctx.temporal.client.workflow.getHandle(backup.workflow_id).fetchHistory() },
-      { name: 'restore-continued-first-run', workflowId: restore.workflow_id, history: await ctx.temporal.client.workflow.getHandle(restore.workflow_id, restoreRuns[0]).fetchHistory() },
-      { name: 'restore-continued-last-run', workflowId: restore.workflow_id, history: await ctx.temporal.client.workflow.getHandle(restore.workflow_id).fetchHistory() },
+      {
+        name: 'backup-continued-first-run',
+        workflowId: backup.workflow_id,
+        history: await ctx.temporal.client.workflow.getHandle(backup.workflow_id, backupRuns[0]).fetchHistory(),
+      },
+      {
+        name: 'backup-continued-last-run',
+        workflowId: backup.workflow_id,
+        history: await ctx.temporal.client.workflow.getHandle(backup.workflow_id).fetchHistory(),
+      },
+      {
+        name: 'restore-continued-first-run',
+        workflowId: restore.workflow_id,
+        history: await ctx.temporal.client.workflow.getHandle(restore.workflow_id, restoreRuns[0]).fetchHistory(),
+      },
+      {
+        name: 'restore-continued-last-run',
+        workflowId: restore.workflow_id,
+        history: await ctx.temporal.client.workflow.getHandle(restore.workflow_id).fetchHistory(),
+      },
     ];
     expect(await replay(histories)).toEqual([]);
     recordHistories(histories);
@@ -412,7 +474,10 @@ describe('bad input', () => {
       problem(await postJson('/api/v2/backups', body), 400);
     }
     problem(await call(`${ctx.baseUrl}/api/v2/backups`, { method: 'POST', body: '{"label":', headers: { 'content-type': 'application/json' } }), 400);
-    problem(await call(`${ctx.baseUrl}/api/v2/backups`, { method: 'POST', body: 'label=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415);
+    problem(
+      await call(`${ctx.baseUrl}/api/v2/backups`, { method: 'POST', body: 'label=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      415,
+    );
     const answer = await postJson('/api/v2/backups', { asset_ids: ['not-a-uuid'] });
     expect(answer.body.errors).toEqual([{ path: 'asset_ids[0]', message: 'must be a UUID' }]);
     expect(await ctx.db('backup_jobs')).toEqual([]);
@@ -447,7 +512,10 @@ describe('bad input', () => {
     for (const body of [{ mode: 'everything' }, { asset_ids: 'all' }, { asset_ids: ['x'] }, { mode: 'missing', extra: 1 }]) {
       problem(await postJson(`/api/v2/backups/${backup.id}/restore`, body), 400);
     }
-    problem(await call(`${ctx.baseUrl}/api/v2/backups/${backup.id}/restore`, { method: 'POST', body: 'mode=missing', headers: { 'content-type': 'text/plain' } }), 415);
+    problem(
+      await call(`${ctx.baseUrl}/api/v2/backups/${backup.id}/restore`, { method: 'POST', body: 'mode=missing', headers: { 'content-type': 'text/plain' } }),
+      415,
+    );
     // Not completed: still running (its row says so), and removed by retention.
     await ctx.db('backup_jobs').where({ id: backup.id }).update({ status: 'running' });
     const running = await postJson(`/api/v2/backups/${backup.id}/restore`, {});

@@ -69,7 +69,10 @@ describe('one rule for text', () => {
     expectFieldError(res, 'description');
     expect(await footprint()).toEqual(before);
     // Multi-line text keeps its tabs and line breaks.
-    const kept = await call(`${ctx.baseUrl}/api/v2/policies`, { method: 'POST', json: { name: 'lines policy', description: 'one\ttwo\r\nthree', rules: [rule] } });
+    const kept = await call(`${ctx.baseUrl}/api/v2/policies`, {
+      method: 'POST',
+      json: { name: 'lines policy', description: 'one\ttwo\r\nthree', rules: [rule] },
+    });
     expect(kept.status).toBe(201);
     expect(kept.body.description).toBe('one\ttwo\r\nthree');
   });
@@ -108,7 +111,9 @@ describe('one rule for text', () => {
     const upload = (fields: string) => {
       const boundary = 'b0undary';
       const body = Buffer.concat([
-        Buffer.from(`${fields && `--${boundary}\r\n${fields}`}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''bad%00name.bin\r\n\r\n`),
+        Buffer.from(
+          `${fields && `--${boundary}\r\n${fields}`}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''bad%00name.bin\r\n\r\n`,
+        ),
         bytesOf(1000),
         Buffer.from(`\r\n--${boundary}--\r\n`),
       ]);
@@ -148,7 +153,8 @@ describe('one rule for text', () => {
   });
 
   it("a NUL in an incoming event's data is a 400 at data.name, and the envelope's fields follow the rule too", async () => {
-    const post = (event: unknown) => call(`${ctx.baseUrl}/api/v2/events`, { method: 'POST', json: event, headers: { 'content-type': 'application/cloudevents+json' } });
+    const post = (event: unknown) =>
+      call(`${ctx.baseUrl}/api/v2/events`, { method: 'POST', json: event, headers: { 'content-type': 'application/cloudevents+json' } });
     const event = { specversion: '1.0', id: 'evt-nul', source: 'character-service', type: 'service.asset.requested' };
     expectFieldError(await post({ ...event, data: { source_url: 'http://example.test/x.png', name: 'x\u0000' } }), 'data.name');
     expectFieldError(await post({ ...event, subject: 'a\u0000', data: { source_url: 'http://example.test/x.png', name: 'x' } }), 'subject');
@@ -156,7 +162,7 @@ describe('one rule for text', () => {
     expect(await ctx.db('upload_sessions').where({ name: 'x' })).toEqual([]);
   });
 
-  it("the document carries the rule as a pattern that refuses a NUL and keeps a tab in multi-line text", () => {
+  it('the document carries the rule as a pattern that refuses a NUL and keeps a tab in multi-line text', () => {
     const ajv = new Ajv2020({ strict: false });
     const body = doc.paths['/api/v2/policies'].post.requestBody.content['application/json'].schema;
     const name = ajv.compile(body.properties.name);

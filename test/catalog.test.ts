@@ -4,7 +4,19 @@
  * STORAGE_MAX_VERSIONS, numbering under concurrent uploads); and the outbox rows each change writes.
  */
 import { bytesOf, download, sha256 } from './support/assets';
-import { addAsset, addVersion, eventually, listAll, listPage, listUrl, objectKeys, outboxEvents, postVersion, settledSession, uniqueMarker } from './support/catalog';
+import {
+  addAsset,
+  addVersion,
+  eventually,
+  listAll,
+  listPage,
+  listUrl,
+  objectKeys,
+  outboxEvents,
+  postVersion,
+  settledSession,
+  uniqueMarker,
+} from './support/catalog';
 import { PART, createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem } from './support/http';
@@ -196,33 +208,37 @@ describe('cursor pagination', () => {
     ['-created_at', 0],
     ['created_at', 1],
     ['name', 2],
-  ])('assets added between page requests (sort %s): none of the earlier ones is duplicated or skipped', async (sort, sortIndex) => {
-    const seen: string[] = [];
-    const added: string[] = [];
-    let cursor: string | undefined;
-    let round = 0;
-    do {
-      const page = await listPage(ctx.baseUrl, { name_prefix: `${m} `, sort, limit: '2', cursor });
-      seen.push(...page.items.map((a: any) => a.id));
-      cursor = page.next_cursor ?? undefined;
-      // In the first rounds, one new asset that sorts first by name (digits before letters in
-      // every collation), one that sorts last; by creation time both are the newest.
-      if (round < 3) {
-        added.push((await newAsset(`${m} 0new${sortIndex}x${round}`)).id);
-        added.push((await newAsset(`${m} zznew${sortIndex}x${round}`)).id);
-      }
-      round++;
-      expect(round).toBeLessThan(40);
-    } while (cursor);
+  ])(
+    'assets added between page requests (sort %s): none of the earlier ones is duplicated or skipped',
+    async (sort, sortIndex) => {
+      const seen: string[] = [];
+      const added: string[] = [];
+      let cursor: string | undefined;
+      let round = 0;
+      do {
+        const page = await listPage(ctx.baseUrl, { name_prefix: `${m} `, sort, limit: '2', cursor });
+        seen.push(...page.items.map((a: any) => a.id));
+        cursor = page.next_cursor ?? undefined;
+        // In the first rounds, one new asset that sorts first by name (digits before letters in
+        // every collation), one that sorts last; by creation time both are the newest.
+        if (round < 3) {
+          added.push((await newAsset(`${m} 0new${sortIndex}x${round}`)).id);
+          added.push((await newAsset(`${m} zznew${sortIndex}x${round}`)).id);
+        }
+        round++;
+        expect(round).toBeLessThan(40);
+      } while (cursor);
 
-    expect(new Set(seen).size).toBe(seen.length);
-    const existedBefore = new Set(seen.filter((id) => !added.includes(id)));
-    // Every asset there was before the first page was requested, once, in the sort's order.
-    const before = await listAll(ctx.baseUrl, { name_prefix: `${m} `, sort });
-    const expected = before.map((a) => a.id).filter((id) => !added.includes(id));
-    expect(seen.filter((id) => existedBefore.has(id))).toEqual(expected);
-    for (const a of original) expect(seen).toContain(a.id);
-  }, 120_000);
+      expect(new Set(seen).size).toBe(seen.length);
+      const existedBefore = new Set(seen.filter((id) => !added.includes(id)));
+      // Every asset there was before the first page was requested, once, in the sort's order.
+      const before = await listAll(ctx.baseUrl, { name_prefix: `${m} `, sort });
+      const expected = before.map((a) => a.id).filter((id) => !added.includes(id));
+      expect(seen.filter((id) => existedBefore.has(id))).toEqual(expected);
+      for (const a of original) expect(seen).toContain(a.id);
+    },
+    120_000,
+  );
 
   it.each(['0', '1001', '-1', '2.5', 'ten', ''])('limit=%p is 400', async (limit) => {
     const res = await call(`${listUrl(ctx.baseUrl)}?limit=${encodeURIComponent(limit)}`);
@@ -336,7 +352,7 @@ describe('PUT /assets/{id}', () => {
     expect(cleared.body).toMatchObject({ metadata: {}, tags: [] });
   });
 
-  it('If-Match: the GET\'s ETag works; a stale one is 412 and changes nothing', async () => {
+  it("If-Match: the GET's ETag works; a stale one is 412 and changes nothing", async () => {
     const read = await call(assetUrl(asset.id));
     const etag = read.headers.get('etag')!;
     expect(etag).toBeTruthy();
@@ -479,12 +495,17 @@ describe('permanent delete', () => {
     expect([202, 204]).toContain(res.status);
     if (res.status === 202) {
       expect(res.body.workflow_id).toEqual(expect.any(String));
-      const gone = await eventually(() => call(`${assetUrl(id)}?include_deleted=true`), (r) => r.status === 404, 30_000, 200);
+      const gone = await eventually(
+        () => call(`${assetUrl(id)}?include_deleted=true`),
+        (r) => r.status === 404,
+        30_000,
+        200,
+      );
       expect(gone.status).toBe(404);
     }
   }
 
-  it('removes every version\'s bytes and rows', async () => {
+  it("removes every version's bytes and rows", async () => {
     const asset = await newAsset(uniqueMarker('perm'), { metadata: '{"player":"Ireena"}' });
     await addVersion(ctx.baseUrl, asset.id, bytesOf(100));
     expect(await objectKeys(ctx, `assets/${asset.id}/`)).toHaveLength(2);
@@ -639,7 +660,7 @@ describe('versions', () => {
     expect(types).toEqual(['storage.asset.created', ...Array(4).fill('storage.version.created')]);
   });
 
-  it('a new version sent without a name keeps the asset\'s name (not the file part\'s filename)', async () => {
+  it("a new version sent without a name keeps the asset's name (not the file part's filename)", async () => {
     const named = await newAsset(uniqueMarker('keep-name'));
     await addVersion(ctx.baseUrl, named.id, bytesOf(20), {}, 'local-file-name.bin');
     expect((await call(assetUrl(named.id))).body.name).toBe(named.name);

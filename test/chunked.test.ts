@@ -2,18 +2,7 @@ import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
-import {
-  PART,
-  abortUpload,
-  completeUpload,
-  createUpload,
-  getUpload,
-  openMultipartKeys,
-  partOf,
-  partUrl,
-  putAllParts,
-  putPart,
-} from './support/chunked';
+import { PART, abortUpload, completeUpload, createUpload, getUpload, openMultipartKeys, partOf, partUrl, putAllParts, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 
@@ -118,7 +107,14 @@ describe('chunked upload: happy path', () => {
     const done = await completeUpload(ctx.baseUrl, id);
     expect(done.status).toBe(200);
     const assetId: string = done.body.asset.id;
-    expect(done.body.upload).toMatchObject({ id, status: 'completed', parts_received: [1, 2, 3], bytes_received: SIZE, asset_id: assetId, version_id: done.body.version.id });
+    expect(done.body.upload).toMatchObject({
+      id,
+      status: 'completed',
+      parts_received: [1, 2, 3],
+      bytes_received: SIZE,
+      asset_id: assetId,
+      version_id: done.body.version.id,
+    });
     expect(done.body.asset).toMatchObject({
       name: 'Barovia atlas.bin',
       content_type: 'application/x-atlas',
@@ -205,7 +201,14 @@ describe('chunked upload: new version of an existing asset', () => {
     await putAllParts(ctx.baseUrl, session.id, file);
     const done = await completeUpload(ctx.baseUrl, session.id);
     expect(done.status).toBe(200);
-    expect(done.body.asset).toMatchObject({ id: assetId, name: 'Strahd portrait v2.png', version_count: 2, size_bytes: file.length, checksum_sha256: sha256(file), tags: ['npc'] });
+    expect(done.body.asset).toMatchObject({
+      id: assetId,
+      name: 'Strahd portrait v2.png',
+      version_count: 2,
+      size_bytes: file.length,
+      checksum_sha256: sha256(file),
+      tags: ['npc'],
+    });
     expect(done.body.version).toMatchObject({ asset_id: assetId, version_number: 2, is_current: true, checksum_sha256: sha256(file) });
 
     const versions = await call(`${ctx.baseUrl}/api/v2/assets/${assetId}/versions`);
@@ -347,7 +350,12 @@ describe('chunked upload: completing', () => {
     expectProblem(early, 409);
     expect(early.body.missing_parts).toEqual([1, 3]);
     expect((await getUpload(ctx.baseUrl, id)).body).toMatchObject({ status: 'open', parts_received: [2], bytes_received: PART });
-    expect(await ctx.db('assets').where({ id: await resultAssetId(id) }).first()).toBeUndefined();
+    expect(
+      await ctx
+        .db('assets')
+        .where({ id: await resultAssetId(id) })
+        .first(),
+    ).toBeUndefined();
 
     expect((await putPart(ctx.baseUrl, id, 3, partOf(file, 3))).status).toBe(200);
     const stillEarly = await completeUpload(ctx.baseUrl, id);

@@ -38,7 +38,9 @@ describe('docker-compose.yml', () => {
   it('runs the entry points the build produces', () => {
     const entry = (name: string) => (compose.services[name].command as string[]).join(' ');
     expect(entry('api')).toBe(['node', ...API_NODE_FLAGS, 'dist/api/server.js'].join(' '));
-    expect(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toContain(`CMD ${JSON.stringify(['node', ...API_NODE_FLAGS, 'dist/api/server.js']).replace(/","/g, '", "')}`);
+    expect(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).toContain(
+      `CMD ${JSON.stringify(['node', ...API_NODE_FLAGS, 'dist/api/server.js']).replace(/","/g, '", "')}`,
+    );
     expect(entry('worker')).toBe('node dist/worker/main.js');
     expect(entry('setup')).toBe('node dist/scripts/setup.js');
     for (const source of ['api/server.ts', 'worker/main.ts', 'scripts/setup.ts']) {

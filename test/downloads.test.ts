@@ -160,7 +160,7 @@ describe('an asset with a non-ASCII name', () => {
   });
 });
 
-describe('a version\'s content', () => {
+describe("a version's content", () => {
   const v1 = bytesOf(2000);
   const v2 = bytesOf(3000);
   let assetId: string;
@@ -304,7 +304,12 @@ describe('a client that disconnects mid-download', () => {
     expect(before.status).toBe(200);
     expect(sha256(before.body)).toBe(sha256(big));
     const agent = s3Agent(ctx);
-    expect(await eventually(() => socketsInUse(agent), (n) => n === 0)).toBe(0);
+    expect(
+      await eventually(
+        () => socketsInUse(agent),
+        (n) => n === 0,
+      ),
+    ).toBe(0);
 
     for (let i = 0; i < 12; i++) {
       const seen = await readFirstChunkThenHangUp(url);
@@ -321,7 +326,11 @@ describe('a client that disconnects mid-download', () => {
 
     // Every S3 response the hung-up downloads were reading is given back: a leaked stream would
     // hold its socket until the server closes it, and enough of them exhaust the agent.
-    const inUse = await eventually(() => socketsInUse(agent), (n) => n === 0, 10_000);
+    const inUse = await eventually(
+      () => socketsInUse(agent),
+      (n) => n === 0,
+      10_000,
+    );
     expect(inUse).toBe(0);
 
     const after = await Promise.all(Array.from({ length: 4 }, () => download(url)));
@@ -337,7 +346,7 @@ describe('a client that disconnects mid-download', () => {
   }, 60_000);
 });
 
-describe('a name given only as the file part\'s filename', () => {
+describe("a name given only as the file part's filename", () => {
   it('keeps its non-ASCII characters (the name and Content-Disposition)', async () => {
     const res = await addAsset(ctx.baseUrl, bytesOf(10), {}, NON_ASCII_NAME);
     expect(res.body.name).toBe(NON_ASCII_NAME);
@@ -347,7 +356,7 @@ describe('a name given only as the file part\'s filename', () => {
 });
 
 describe('a file larger than one staging part', () => {
-  it('is stored as parts the store checked on receipt, and comes back byte for byte with the whole file\'s SHA-256', async () => {
+  it("is stored as parts the store checked on receipt, and comes back byte for byte with the whole file's SHA-256", async () => {
     const file = bytesOf(2 * S3_PART_SIZE + 12_345);
     const res = await addAsset(ctx.baseUrl, file, { name: 'atlas.bin' });
     expect(res.body.checksum_sha256).toBe(sha256(file));

@@ -119,7 +119,10 @@ describe('the relay to the Message Hub', () => {
       expect(failedAttempts.length).toBeGreaterThan(0);
     } finally {
       await stopListening();
-      await ctx.temporal.client.workflow.getHandle(relayId).terminate('test over').catch(() => {});
+      await ctx.temporal.client.workflow
+        .getHandle(relayId)
+        .terminate('test over')
+        .catch(() => {});
       await ctx.stop();
       await hub.stop().catch(() => {});
     }
@@ -151,11 +154,17 @@ describe('incoming events', () => {
 
   // Event ids name the workflows they start, so each test's are fresh: a rerun on a kept Temporal server starts its own.
   const event = (id: string, type: string, data: unknown) => ({ specversion: '1.0', id, source: 'character-service', type, data });
-  const post = (body: unknown) => call(`${ctx.baseUrl}/api/v2/events`, { method: 'POST', json: body, headers: { 'content-type': 'application/cloudevents+json' } });
+  const post = (body: unknown) =>
+    call(`${ctx.baseUrl}/api/v2/events`, { method: 'POST', json: body, headers: { 'content-type': 'application/cloudevents+json' } });
   const outcome = async (workflowId: string) => (await ctx.temporal.client.workflow.getHandle(workflowId).result()) as UploadState;
 
   it('service.asset.requested stores the fetched file as a new asset; the same event twice is one upload', async () => {
-    const body = event(`evt-ingest-1-${uuidv7()}`, 'service.asset.requested', { source_url: `${filesUrl}/hop`, name: 'dragon.png', content_type: 'image/png', checksum_sha256: sha256(content) });
+    const body = event(`evt-ingest-1-${uuidv7()}`, 'service.asset.requested', {
+      source_url: `${filesUrl}/hop`,
+      name: 'dragon.png',
+      content_type: 'image/png',
+      checksum_sha256: sha256(content),
+    });
     const first = await post(body);
     const again = await post(body);
     expect(first.status).toBe(202);
@@ -219,7 +228,10 @@ describe('incoming events', () => {
   });
 
   it('service.policy.updated runs a sweep of that policy, once per event id', async () => {
-    const policy = await call(`${ctx.baseUrl}/api/v2/policies`, { method: 'POST', json: { name: 'tidy maps', rules: [{ action: 'expire_assets', days: 30 }] } });
+    const policy = await call(`${ctx.baseUrl}/api/v2/policies`, {
+      method: 'POST',
+      json: { name: 'tidy maps', rules: [{ action: 'expire_assets', days: 30 }] },
+    });
     expect(policy.status).toBe(201);
     const body = event(`evt-policy-1-${uuidv7()}`, 'service.policy.updated', { policy_id: policy.body.id });
     const first = await post(body);
@@ -236,12 +248,21 @@ describe('incoming events', () => {
   it("takes exactly the source URLs the document's pattern states (the allow-list), and refuses the rest with 400", async () => {
     const doc = await call(`${ctx.baseUrl}/openapi.json`);
     type Rule = { allOf?: { pattern: string }[] };
-    const branches = doc.body.paths['/api/v2/events'].post.requestBody.content['application/cloudevents+json'].schema.oneOf as { properties: { type: { const: string }; data: { properties: Record<string, Rule> } } }[];
+    const branches = doc.body.paths['/api/v2/events'].post.requestBody.content['application/cloudevents+json'].schema.oneOf as {
+      properties: { type: { const: string }; data: { properties: Record<string, Rule> } };
+    }[];
     const sourceUrl = branches.find((b) => b.properties.type.const === 'service.asset.requested')!.properties.data.properties.source_url;
     const patterns = sourceUrl.allOf!.map((rule) => new RegExp(rule.pattern));
     const documented = (url: string) => patterns.every((pattern) => pattern.test(url));
     const { host } = new URL(filesUrl);
-    const urls = [`${filesUrl}/dragon.png`, `http://user:secret@${host}/dragon.png`, `ftp://${host}/dragon.png`, 'http://localhost:1/dragon.png', `${filesUrl}/a b`, `${filesUrl}\\x`];
+    const urls = [
+      `${filesUrl}/dragon.png`,
+      `http://user:secret@${host}/dragon.png`,
+      `ftp://${host}/dragon.png`,
+      'http://localhost:1/dragon.png',
+      `${filesUrl}/a b`,
+      `${filesUrl}\\x`,
+    ];
     const answers = [];
     for (const [i, url] of urls.entries()) {
       const answer = await post(event(`evt-url-${i}-${uuidv7()}`, 'service.asset.requested', { source_url: url, name: 'map.png' }));

@@ -66,11 +66,18 @@ it('expires an open chunked session: the multipart upload is aborted and the ses
       args: [input],
     });
     // The client sends one part, then never comes back.
-    const row = await waitUntil('the session to open', async () => {
-      const session = await ctx.db('upload_sessions').where({ id: uploadId }).first();
-      return session?.s3_upload_id ? session : undefined;
-    }, 10_000, 50);
-    await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.bucket, Key: objectKey, UploadId: row.s3_upload_id, PartNumber: 1, Body: Buffer.alloc(5 * MiB) }));
+    const row = await waitUntil(
+      'the session to open',
+      async () => {
+        const session = await ctx.db('upload_sessions').where({ id: uploadId }).first();
+        return session?.s3_upload_id ? session : undefined;
+      },
+      10_000,
+      50,
+    );
+    await ctx.s3.send(
+      new UploadPartCommand({ Bucket: ctx.config.s3.bucket, Key: objectKey, UploadId: row.s3_upload_id, PartNumber: 1, Body: Buffer.alloc(5 * MiB) }),
+    );
     expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, objectKey)).toHaveLength(1);
     const started = await env.currentTimeMs();
     const result = (await handle.result()) as UploadState; // the server skips time to the expiry timer

@@ -17,7 +17,6 @@ const SCHEMATHESIS = path.join(TOOLS_BIN, 'schemathesis');
 const UPLOAD_WAIT_SECONDS = 5;
 const RUN_BUDGET_MS = 150_000;
 
-
 let ctx: TestContext;
 // The one host service.asset.requested may fetch from: every path serves a few bytes, so an ingest the
 // fuzzer starts finishes instead of retrying a refused connection.
@@ -110,10 +109,15 @@ it(
       running: (await runningUploadIds()).sort(),
       open: (await ctx.db('upload_sessions').where({ status: 'open' }).pluck('id')).map((id: string) => `upload-${id}`).sort(),
     });
-    await waitUntil('every running upload to be an open session', async () => {
-      const { running, open } = await runsAndSessions();
-      return JSON.stringify(running) === JSON.stringify(open);
-    }, UPLOAD_WAIT_SECONDS * 4 * 1000, 500).catch(() => {});
+    await waitUntil(
+      'every running upload to be an open session',
+      async () => {
+        const { running, open } = await runsAndSessions();
+        return JSON.stringify(running) === JSON.stringify(open);
+      },
+      UPLOAD_WAIT_SECONDS * 4 * 1000,
+      500,
+    ).catch(() => {});
     const { running, open } = await runsAndSessions();
     expect(running).toEqual(open);
   },

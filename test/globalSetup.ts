@@ -12,9 +12,8 @@ import { WORKFLOWS_PATH } from '../worker/createWorker';
 import { TEST_DATA, TEST_S3_CREDENTIALS, TEST_SEAWEED_PORTS, TEST_TEMPORAL_PORT, WORKFLOW_BUNDLE } from './support/testStack';
 
 declare global {
-   
   var __storageTestServers: ManagedProcess[] | undefined;
-   
+
   var __storageTestDatabaseUrl: string | undefined;
 }
 

@@ -73,7 +73,10 @@ describe('each rule alone', () => {
       { name: 'b.png', noncurrentDaysAgo: [100] }, // v2 current
       { name: 'c.png', updatedDaysAgo: 900 }, // one current version only
     ]);
-    await ctx.db('asset_versions').where({ asset_id: c.id }).update({ created_at: daysAgo(900) });
+    await ctx
+      .db('asset_versions')
+      .where({ asset_id: c.id })
+      .update({ created_at: daysAgo(900) });
     await createPolicyRow(ctx, { name: 'noncurrent', rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 15, keep_latest: 2 }] });
 
     const run = await runSweep(ctx);
@@ -155,13 +158,21 @@ describe('each rule alone', () => {
     };
     const old = await open('old.bin');
     const recent = await open('recent.bin');
-    await ctx.db('upload_sessions').where({ id: old.id }).update({ created_at: daysAgo(10) });
-    await ctx.db('upload_sessions').where({ id: recent.id }).update({ created_at: daysAgo(2) });
+    await ctx
+      .db('upload_sessions')
+      .where({ id: old.id })
+      .update({ created_at: daysAgo(10) });
+    await ctx
+      .db('upload_sessions')
+      .where({ id: recent.id })
+      .update({ created_at: daysAgo(2) });
     // A session whose row says open but whose workflow is gone (its history was lost): ended directly.
     const orphanId = uuidv7();
     const orphanKey = objectKeyFor(uuidv7(), uuidv7());
     const orphanUpload = await ctx.s3.send(new CreateMultipartUploadCommand({ Bucket: ctx.config.s3.bucket, Key: orphanKey }));
-    await ctx.s3.send(new UploadPartCommand({ Bucket: ctx.config.s3.bucket, Key: orphanKey, UploadId: orphanUpload.UploadId, PartNumber: 1, Body: Buffer.from('x') }));
+    await ctx.s3.send(
+      new UploadPartCommand({ Bucket: ctx.config.s3.bucket, Key: orphanKey, UploadId: orphanUpload.UploadId, PartNumber: 1, Body: Buffer.from('x') }),
+    );
     await ctx.db('upload_sessions').insert({
       id: orphanId,
       kind: 'chunked',
@@ -275,10 +286,12 @@ describe('rules together, filters and dry runs', () => {
     const live = ((await ctx.db('assets').where({ is_deleted: false }).pluck('name')) as string[]).sort();
     expect(live).toEqual(['mapsX/g.png', 'maps_/a.png', 'other/h.bin', 'portraits/c.png', 'portraits/d.png']);
     expect(await ctx.db('assets').where({ id: e.id })).toEqual([]);
-    expect(await deletedEvents(ctx)).toEqual(expect.arrayContaining([
-      { subject: b.id, permanent: false },
-      { subject: e.id, permanent: true },
-    ]));
+    expect(await deletedEvents(ctx)).toEqual(
+      expect.arrayContaining([
+        { subject: b.id, permanent: false },
+        { subject: e.id, permanent: true },
+      ]),
+    );
     expect(await deletedEvents(ctx)).toHaveLength(2);
     expect(await mismatches(ctx)).toEqual({ rowsWithoutObject: [], objectsWithoutRow: [] });
 
@@ -339,7 +352,11 @@ describe('over HTTP', () => {
       sizes.push(size);
     }
     // Versions 1 and 2 stopped being current 40 days ago, 3 just now; 4 is current.
-    await ctx.db('asset_versions').where({ asset_id: assetId }).whereIn('version_number', [1, 2]).update({ superseded_at: daysAgo(40) });
+    await ctx
+      .db('asset_versions')
+      .where({ asset_id: assetId })
+      .whereIn('version_number', [1, 2])
+      .update({ superseded_at: daysAgo(40) });
     const policy = await call(`${ctx.baseUrl}/api/v2/policies`, {
       method: 'POST',
       json: { name: 'http', filter: { name_prefix: 'http/' }, rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 30 }] },
@@ -361,7 +378,9 @@ describe('over HTTP', () => {
     const expected = counts({ versions_expired: 2, bytes_freed: sizes[0] + sizes[1] });
     const dry = await runOver({ policy_id: policy.body.id, dry_run: true });
     expect(dry.counts).toEqual(expected);
-    expect((await call(`${ctx.baseUrl}/api/v2/assets/${assetId}/versions`)).body.items.map((v: { version_number: number }) => v.version_number)).toEqual([4, 3, 2, 1]);
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${assetId}/versions`)).body.items.map((v: { version_number: number }) => v.version_number)).toEqual([
+      4, 3, 2, 1,
+    ]);
 
     const real = await runOver({ policy_id: policy.body.id });
     expect(real.counts).toEqual(expected);
@@ -402,7 +421,10 @@ describe('the schedule', () => {
       expect((await Promise.all([ensureLifecycleSchedule(client, opts), ensureLifecycleSchedule(client, opts)])).sort()).toEqual(['unchanged', 'unchanged']);
       // Two replicas starting together where there is none yet: one creates it, the other finds it.
       const racedId = `${scheduleId}-raced`;
-      const raced = await Promise.all([ensureLifecycleSchedule(client, { ...opts, scheduleId: racedId }), ensureLifecycleSchedule(client, { ...opts, scheduleId: racedId })]);
+      const raced = await Promise.all([
+        ensureLifecycleSchedule(client, { ...opts, scheduleId: racedId }),
+        ensureLifecycleSchedule(client, { ...opts, scheduleId: racedId }),
+      ]);
       await client.schedule.getHandle(racedId).delete();
       expect(raced.sort()).toEqual(['created', 'unchanged']);
       await handle.pause('paused by an operator');
@@ -422,7 +444,11 @@ describe('the schedule', () => {
       const [asset] = await seedAssets(ctx, [{ name: 'scheduled.png', noncurrentDaysAgo: [20] }]);
       await createPolicyRow(ctx, { name: 'scheduled', rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 10 }] });
       await handle.trigger();
-      const run = await waitUntil('the triggered sweep to complete', () => ctx.db('lifecycle_runs').where({ trigger: 'schedule', status: 'completed' }).first(), 30_000);
+      const run = await waitUntil(
+        'the triggered sweep to complete',
+        () => ctx.db('lifecycle_runs').where({ trigger: 'schedule', status: 'completed' }).first(),
+        30_000,
+      );
       expect(run).toMatchObject({ workflow_id: `lifecycle-${run.id}`, versions_expired: 1, dry_run: false, policy_id: null });
       expect(await versionNumbers(ctx, asset.id)).toEqual([2]);
       // The schedule's start made the run, which sweeps as its child lifecycle-{run_id}.
@@ -443,7 +469,10 @@ describe('crash safety and scale', () => {
       ctx,
       Array.from({ length: 20 }, (_, i) => ({ name: `kill/${i}.png`, noncurrentDaysAgo: Array.from({ length: 30 }, () => 40) })),
     );
-    const stale = await seedAssets(ctx, Array.from({ length: 10 }, (_, i) => ({ name: `kill/stale-${i}.png`, updatedDaysAgo: 100 })));
+    const stale = await seedAssets(
+      ctx,
+      Array.from({ length: 10 }, (_, i) => ({ name: `kill/stale-${i}.png`, updatedDaysAgo: 100 })),
+    );
     await createPolicyRow(ctx, {
       name: 'kill',
       rules: [
@@ -503,7 +532,18 @@ describe('crash safety and scale', () => {
     expect(await ctx.db('asset_versions').count({ n: '*' })).toEqual([{ n: 10_000 }]);
     await createPolicyRow(ctx, { name: 'bulk', rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 30, keep_latest: 5 }] });
     // Per asset: noncurrent for 30 days or more are v1..v70 (all beyond the 5 newest noncurrent).
-    const expected = counts({ versions_expired: 7000, bytes_freed: assets.reduce((sum, a) => sum + sizeOf(a, Array.from({ length: 70 }, (_, k) => k + 1)), 0) });
+    const expected = counts({
+      versions_expired: 7000,
+      bytes_freed: assets.reduce(
+        (sum, a) =>
+          sum +
+          sizeOf(
+            a,
+            Array.from({ length: 70 }, (_, k) => k + 1),
+          ),
+        0,
+      ),
+    });
 
     const dry = await runSweep(ctx, { dryRun: true, batchSize: 500 });
     expect(runCounts(dry)).toEqual(expected);

@@ -56,14 +56,12 @@ describe('migrations', () => {
     await db('assets').insert({ id: assetId, name: 'map.png', content_type: 'image/png' });
     const version = { asset_id: assetId, version_number: 1, size_bytes: 1, content_type: 'image/png', checksum_sha256: 'a'.repeat(64) };
     await db('asset_versions').insert({ ...version, id: '01900000-0000-7000-8000-000000000002', object_key: 'k1' });
-    await expect(
-      db('asset_versions').insert({ ...version, id: '01900000-0000-7000-8000-000000000003', object_key: 'k2' }),
-    ).rejects.toThrow(/asset_versions_asset_id_version_number_unique|duplicate key/);
+    await expect(db('asset_versions').insert({ ...version, id: '01900000-0000-7000-8000-000000000003', object_key: 'k2' })).rejects.toThrow(
+      /asset_versions_asset_id_version_number_unique|duplicate key/,
+    );
 
     await db('lifecycle_policies').insert({ id: '01900000-0000-7000-8000-000000000004', name: 'tidy' });
-    await expect(db('lifecycle_policies').insert({ id: '01900000-0000-7000-8000-000000000005', name: 'tidy' })).rejects.toThrow(
-      /duplicate key/,
-    );
+    await expect(db('lifecycle_policies').insert({ id: '01900000-0000-7000-8000-000000000005', name: 'tidy' })).rejects.toThrow(/duplicate key/);
     await db('lifecycle_policies').where({ name: 'tidy' }).update({ is_deleted: true, deleted_at: db.fn.now() });
     await db('lifecycle_policies').insert({ id: '01900000-0000-7000-8000-000000000006', name: 'tidy' });
 

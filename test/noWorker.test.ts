@@ -11,7 +11,7 @@ import { expectProblem } from './support/http';
 
 let ctx: TestContext;
 beforeAll(async () => {
-  ctx = await startTestService({ }, { worker: false });
+  ctx = await startTestService({}, { worker: false });
 });
 afterAll(async () => {
   await ctx?.stop();

@@ -69,7 +69,9 @@ it('links each creating operation to the operations that take the id it answers'
       for (const name of Object.keys(link.parameters)) expect(target!.parameters).toContainEqual(expect.objectContaining({ name, in: 'path' }));
       expect(Object.values(link.parameters).every((expression) => expression.startsWith('$response.body#/'))).toBe(true);
     }
-    return Object.values(links).map((link) => `${[...operations].find(([id]) => id === link.operationId)![1].path} ${link.operationId}`).sort();
+    return Object.values(links)
+      .map((link) => `${[...operations].find(([id]) => id === link.operationId)![1].path} ${link.operationId}`)
+      .sort();
   };
   expect(linked('/api/v2/uploads', 'post', '201')).toEqual([
     '/api/v2/uploads/{id} deleteUploadsById',
@@ -78,8 +80,14 @@ it('links each creating operation to the operations that take the id it answers'
     '/api/v2/uploads/{id}/parts/{n} putUploadsByIdPartsByN',
     '/api/v2/uploads/{id}/parts/{n}/url postUploadsByIdPartsByNUrl',
   ]);
-  expect(linked('/api/v2/assets/upload', 'post', '201')).toEqual(expect.arrayContaining(['/api/v2/assets/{id} getAssetsById', '/api/v2/assets/{id}/versions/{versionId} getAssetsByIdVersionsByVersionId']));
-  expect(linked('/api/v2/policies', 'post', '201')).toEqual(['/api/v2/policies/{id} deletePoliciesById', '/api/v2/policies/{id} getPoliciesById', '/api/v2/policies/{id} putPoliciesById']);
+  expect(linked('/api/v2/assets/upload', 'post', '201')).toEqual(
+    expect.arrayContaining(['/api/v2/assets/{id} getAssetsById', '/api/v2/assets/{id}/versions/{versionId} getAssetsByIdVersionsByVersionId']),
+  );
+  expect(linked('/api/v2/policies', 'post', '201')).toEqual([
+    '/api/v2/policies/{id} deletePoliciesById',
+    '/api/v2/policies/{id} getPoliciesById',
+    '/api/v2/policies/{id} putPoliciesById',
+  ]);
   expect(linked('/api/v2/backups', 'post', '202')).toEqual(['/api/v2/backups/{id} getBackupsById', '/api/v2/backups/{id}/restore postBackupsByIdRestore']);
   expect(linked('/api/v2/backups/{id}/restore', 'post', '202')).toEqual(['/api/v2/restores/{id} getRestoresById']);
   expect(linked('/api/v2/lifecycle/runs', 'post', '202')).toEqual(['/api/v2/lifecycle/runs/{id} getLifecycleRunsById']);

@@ -66,7 +66,9 @@ it('probes a hub that is down a few times a minute, and delivers all 50 events i
     recordHistories([recorded]);
   } finally {
     await stopListening();
-    await relayOf(ctx).terminate('test over').catch(() => {});
+    await relayOf(ctx)
+      .terminate('test over')
+      .catch(() => {});
     await ctx.stop();
     await hub.stop();
   }
@@ -94,7 +96,9 @@ it('sleeps between passes while the only pending event is not settled, and deliv
     await waitUntil('the event delivered', async () => hub.received.length === 1, 10_000);
   } finally {
     if (!older.isCompleted()) await older.rollback();
-    await relayOf(ctx).terminate('test over').catch(() => {});
+    await relayOf(ctx)
+      .terminate('test over')
+      .catch(() => {});
     await ctx.stop();
     await hub.stop();
   }
@@ -119,7 +123,9 @@ it('a hub that refuses an event (4xx) is up: that event backs off alone, and the
     hub.refuseWith(null);
     await waitUntil('all three delivered', async () => hub.received.length === 3, 10_000);
   } finally {
-    await relayOf(ctx).terminate('test over').catch(() => {});
+    await relayOf(ctx)
+      .terminate('test over')
+      .catch(() => {});
     await ctx.stop();
     await hub.stop();
   }

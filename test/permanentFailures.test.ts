@@ -75,7 +75,11 @@ describe('uploads', () => {
     const completing = completeUploadSession(
       uploads,
       input.uploadId,
-      { sizeBytes: file.length, checksumSha256: sha256(file), details: { name: 'ghoul.bin', contentType: 'application/octet-stream', metadata: { a: `b${NUL}c` } } },
+      {
+        sizeBytes: file.length,
+        checksumSha256: sha256(file),
+        details: { name: 'ghoul.bin', contentType: 'application/octet-stream', metadata: { a: `b${NUL}c` } },
+      },
       ctx.config.uploads.waitSeconds * 1000,
     );
     await expect(completing).rejects.toMatchObject({ status: 422, extra: { upload_id: input.uploadId } });
@@ -85,7 +89,10 @@ describe('uploads', () => {
     const session = await getUpload(ctx.baseUrl, input.uploadId);
     expect(session.status).toBe(200);
     // The error names what was refused, and no SQL.
-    expect(session.body).toMatchObject({ status: 'failed', error: expect.stringMatching(/^the catalog refused a character it cannot store \(such as NUL\) \(SQLSTATE 22/) });
+    expect(session.body).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^the catalog refused a character it cannot store \(such as NUL\) \(SQLSTATE 22/),
+    });
     expect(session.body.error).not.toMatch(/insert|update|select/i);
     expect(await headObject(ctx.s3, { bucket: ctx.config.s3.bucket, key: input.objectKey })).toBeUndefined();
     expect(await ctx.db('assets').where({ id: input.assetId }).first()).toBeUndefined();
@@ -94,7 +101,12 @@ describe('uploads', () => {
   it('a commit PostgreSQL refuses (its version id is taken): 409 at once, the session is failed and its staged file gone', async () => {
     const existing = await addAsset(ctx.baseUrl, bytesOf(1024), { name: 'taken.bin' });
     const { input, file, handle } = await stagedSimpleUpload({ versionId: existing.body.current_version_id });
-    const completing = completeUploadSession(uploads, input.uploadId, { sizeBytes: file.length, checksumSha256: sha256(file) }, ctx.config.uploads.waitSeconds * 1000);
+    const completing = completeUploadSession(
+      uploads,
+      input.uploadId,
+      { sizeBytes: file.length, checksumSha256: sha256(file) },
+      ctx.config.uploads.waitSeconds * 1000,
+    );
     await expect(completing).rejects.toMatchObject({ status: 409, extra: { upload_id: input.uploadId } });
 
     expect(await handle.result()).toMatchObject({ status: 'failed' });
@@ -141,7 +153,10 @@ describe('uploads', () => {
 it('a lifecycle run whose plan PostgreSQL refuses (a date before its range) ends failed, and its row says why', async () => {
   const runId = await insertRun(ctx.db, { trigger: 'api', dryRun: false });
   const plan = { policies: [{ id: uuidv7(), name: 'ancient', filter: {}, rules: [{ action: 'abort_incomplete_uploads', days: 3_000_000 }] }], global: null };
-  await ctx.db('lifecycle_runs').where({ id: runId }).update({ plan: JSON.stringify(plan), as_of: new Date(), status: 'running' });
+  await ctx
+    .db('lifecycle_runs')
+    .where({ id: runId })
+    .update({ plan: JSON.stringify(plan), as_of: new Date(), status: 'running' });
 
   const handle = await start('lifecycleSweepWorkflow', lifecycleWorkflowId(runId), [{ runId }]);
   await expect(handle.result()).rejects.toThrow();

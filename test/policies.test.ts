@@ -56,7 +56,14 @@ describe('policies', () => {
     // PUT replaces everything: what is left out takes its default.
     const replaced = await put(id, { name, enabled: false, rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 10 }] });
     expect(replaced.status).toBe(200);
-    expect(replaced.body).toMatchObject({ id, name, description: '', enabled: false, filter: {}, rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 10 }] });
+    expect(replaced.body).toMatchObject({
+      id,
+      name,
+      description: '',
+      enabled: false,
+      filter: {},
+      rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 10 }],
+    });
     expect(replaced.body.created_at).toBe(created.body.created_at);
     expect(Date.parse(replaced.body.updated_at)).toBeGreaterThanOrEqual(Date.parse(created.body.updated_at));
     expect((await call(url(`/${id}`))).body).toEqual(replaced.body);

@@ -111,7 +111,9 @@ describe('refused bodies', () => {
     }
     for (let i = 0; i < 25; i++) {
       // Part 2 is 1 MiB, not 8; a closed session takes no parts.
-      refused.push(i % 2 === 0 ? { status: 400, send: () => putPart(api, session.id, 2, BODY) } : { status: 409, send: () => putPart(api, closed.id, 1, BODY) });
+      refused.push(
+        i % 2 === 0 ? { status: 400, send: () => putPart(api, session.id, 2, BODY) } : { status: 409, send: () => putPart(api, closed.id, 1, BODY) },
+      );
     }
     // One after another, as a client going through its parts does.
     const outcomes: Array<JsonAnswer | string> = [];

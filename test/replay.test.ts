@@ -50,7 +50,12 @@ describe('fresh histories of each upload path', () => {
     expect(rejected.status).toBe(422);
 
     const chunkedFile = bytesOf(PART + 10);
-    const session = await createUpload(ctx.baseUrl, { name: 'chunked.bin', size_bytes: chunkedFile.length, checksum_sha256: sha256(chunkedFile), part_size_bytes: PART });
+    const session = await createUpload(ctx.baseUrl, {
+      name: 'chunked.bin',
+      size_bytes: chunkedFile.length,
+      checksum_sha256: sha256(chunkedFile),
+      part_size_bytes: PART,
+    });
     runs['upload-chunked-missing-then-complete'] = session.body.id;
     await putPart(ctx.baseUrl, session.body.id, 2, partOf(chunkedFile, 2));
     expect((await completeUpload(ctx.baseUrl, session.body.id)).status).toBe(409);

@@ -3,7 +3,14 @@
  * left alone otherwise (an operator's pause stays paused). Every worker replica runs this at start;
  * concurrent calls settle on one schedule.
  */
-import { Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type ConnectionLike, type ScheduleDescription } from '@temporalio/client';
+import {
+  Client,
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type ConnectionLike,
+  type ScheduleDescription,
+} from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Config } from '../lib/platform/config';
 import type { Logger } from '../lib/platform/logger';

@@ -53,10 +53,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
       .whereNot({ object_key: blob.source.object_key })
       .limit(3)
       .select('object_key', 'asset_id', 'id');
-    const candidates = [
-      { object_key: blob.source.object_key, asset_id: blob.source.asset_id, id: blob.source.version_id },
-      ...others,
-    ];
+    const candidates = [{ object_key: blob.source.object_key, asset_id: blob.source.asset_id, id: blob.source.version_id }, ...others];
     const corrupt: string[] = [];
     for (const c of candidates) {
       const ref = { bucket: assetBucket, key: c.object_key };
@@ -99,7 +96,8 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
       copyObject(s3, source, to, { sizeBytes: blob.size_bytes, metadata: { 'backup-id': backupId, sha256: blob.sha256 }, limits, signal, onPart: beat }),
     );
     const copied = await headObject(s3, to, signal);
-    if (!copied || copied.sizeBytes !== blob.size_bytes) throw new Error(`the copy of ${blob.key} holds ${copied?.sizeBytes ?? 'no'} bytes, ${blob.size_bytes} expected`);
+    if (!copied || copied.sizeBytes !== blob.size_bytes)
+      throw new Error(`the copy of ${blob.key} holds ${copied?.sizeBytes ?? 'no'} bytes, ${blob.size_bytes} expected`);
     return 'copied';
   }
 
@@ -138,7 +136,13 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         () => ctx.heartbeat({ lines }),
         () => writeManifest(db, s3, { bucket: backupBucket, key }, { id: backupId, scope: row.scope }, (n) => (lines = n)),
       );
-      const progress: BackupProgress = { objects_total: written.counts.blobs, objects_done: 0, bytes_total: written.counts.bytes, bytes_done: 0, bytes_copied: 0 };
+      const progress: BackupProgress = {
+        objects_total: written.counts.blobs,
+        objects_done: 0,
+        bytes_total: written.counts.bytes,
+        bytes_done: 0,
+        bytes_copied: 0,
+      };
       await registerManifest(db, backupId, key, written, progress);
       logger.info('backup manifest written', { backup_id: backupId, key, sha256: written.sha256, ...written.counts });
       return progress;
@@ -149,15 +153,22 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
      * budget is spent. Heartbeats { cursor, progress } after each batch and, after a retry, resumes
      * from the last heartbeat. Answers where it stopped.
      */
-    async copyBackupBlobs(input: { backupId: string; cursor: number; progress: BackupProgress; tuning?: BackupTuning }): Promise<{ cursor: number; progress: BackupProgress; done: boolean }> {
+    async copyBackupBlobs(input: {
+      backupId: string;
+      cursor: number;
+      progress: BackupProgress;
+      tuning?: BackupTuning;
+    }): Promise<{ cursor: number; progress: BackupProgress; done: boolean }> {
       const ctx = Context.current();
       const row = (await permanent(() => getBackup(db, input.backupId))) as BackupRow;
       const manifest = manifestOf(row);
       let { cursor, progress } = input;
       const resumed = ctx.info.heartbeatDetails as { cursor?: number; progress?: BackupProgress } | undefined;
-      if (resumed?.cursor !== undefined && resumed.progress && resumed.cursor > cursor) ({ cursor, progress } = { cursor: resumed.cursor, progress: resumed.progress });
+      if (resumed?.cursor !== undefined && resumed.progress && resumed.cursor > cursor)
+        ({ cursor, progress } = { cursor: resumed.cursor, progress: resumed.progress });
       if (cursor < row.blobs_offset!) cursor = row.blobs_offset!;
-      if (ctx.info.attempt > 1) logger.info('backup copy resumed', { backup_id: row.id, attempt: ctx.info.attempt, cursor, objects_done: progress.objects_done });
+      if (ctx.info.attempt > 1)
+        logger.info('backup copy resumed', { backup_id: row.id, attempt: ctx.info.attempt, cursor, objects_done: progress.objects_done });
 
       const limits = copyLimitsOf(input.tuning);
       const batchSize = input.tuning?.batchSize ?? DEFAULT_BLOB_BATCH;
@@ -191,7 +202,8 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
             done = true;
             break;
           }
-          if (read.line.type !== 'blob') throw new ManifestCorruptError(`manifest ${manifest.key}: a ${read.line.type} line at byte ${read.start}, among the blob lines`);
+          if (read.line.type !== 'blob')
+            throw new ManifestCorruptError(`manifest ${manifest.key}: a ${read.line.type} line at byte ${read.start}, among the blob lines`);
           batch.push(read);
           if (batch.length >= batchSize) {
             await flush();
@@ -201,7 +213,9 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         if (!done && batch.length) await flush();
         if (!done && cursor >= manifest.sizeBytes) throw new ManifestCorruptError(`manifest ${manifest.key} has no end line`);
       });
-      await db('backup_jobs').where({ id: row.id, status: 'running' }).update({ progress: JSON.stringify(progress) });
+      await db('backup_jobs')
+        .where({ id: row.id, status: 'running' })
+        .update({ progress: JSON.stringify(progress) });
       return { cursor, progress, done };
     },
 
@@ -239,7 +253,9 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
       await db.transaction(async (trx) => {
         const locked = await trx('backup_jobs').where({ id: row.id }).forUpdate().first();
         if (locked.status === 'completed') return;
-        await trx('backup_jobs').where({ id: row.id }).update({ status: 'completed', completed_at: trx.fn.now(), progress: JSON.stringify(progress), error: null });
+        await trx('backup_jobs')
+          .where({ id: row.id })
+          .update({ status: 'completed', completed_at: trx.fn.now(), progress: JSON.stringify(progress), error: null });
         await recordEvent(trx, 'storage.backup.completed', row.id, {
           backup_id: row.id,
           label: row.label,

@@ -24,4 +24,3 @@ export function copyLimitsOf(tuning: BackupTuning | undefined): CopyLimits {
     partSizeBytes: tuning?.partSizeBytes ?? DEFAULT_COPY_LIMITS.partSizeBytes,
   };
 }
-

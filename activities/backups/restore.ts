@@ -90,11 +90,19 @@ export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps
           if (lv && present) {
             // A live row's object is overwritten only by bytes checked first.
             const got = await hashObject(s3, blob, { signal, onBytes: beat });
-            if (got.sha256 !== v.checksum_sha256) throw new AssetRestoreFailure(`${label}: its blob ${blob.key} is corrupt: it hashes to ${got.sha256}, the manifest says ${v.checksum_sha256}`);
+            if (got.sha256 !== v.checksum_sha256)
+              throw new AssetRestoreFailure(`${label}: its blob ${blob.key} is corrupt: it hashes to ${got.sha256}, the manifest says ${v.checksum_sha256}`);
           }
           if (!present || !lv) written.push(target.key);
           await withTicker(beat, () =>
-            copyObject(s3, blob, target, { sizeBytes: v.size_bytes, metadata: { 'restore-id': restore.id }, contentType: v.content_type, limits, signal, onPart: beat }).catch((err) => {
+            copyObject(s3, blob, target, {
+              sizeBytes: v.size_bytes,
+              metadata: { 'restore-id': restore.id },
+              contentType: v.content_type,
+              limits,
+              signal,
+              onPart: beat,
+            }).catch((err) => {
               if (isNotFound(err)) throw new AssetRestoreFailure(`${label}: its blob ${blob.key} is missing from the backup store`);
               throw err;
             }),
@@ -194,13 +202,16 @@ export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps
           nonRetryable: true,
         });
       }
-      if (cursor < 0) throw ApplicationFailure.create({ type: BackupFailure.manifestCorrupt, message: `manifest ${manifest.key} has no header`, nonRetryable: true });
+      if (cursor < 0)
+        throw ApplicationFailure.create({ type: BackupFailure.manifestCorrupt, message: `manifest ${manifest.key} has no header`, nonRetryable: true });
       for (const id of wanted ?? []) {
         if (!found.has(id)) await recordItem(db, restoreId, id, { status: 'failed', error: `asset ${id} is not in backup ${backup.id}` });
       }
       const assetsTotal = wanted ? wanted.size : inScope;
       const progress = await progressOf(restoreId, assetsTotal);
-      await db('backup_jobs').where({ id: restoreId }).update({ progress: JSON.stringify(progress) });
+      await db('backup_jobs')
+        .where({ id: restoreId })
+        .update({ progress: JSON.stringify(progress) });
       return { status: 'running', cursor, end: backup.blobs_offset, assetsTotal };
     },
 
@@ -258,7 +269,8 @@ export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps
             }
             group = { asset: line, versions: [], end: read.end };
           } else if (line.type === 'version') {
-            if (!group || line.asset_id !== group.asset.id) throw new ManifestCorruptError(`manifest ${manifest.key}: version ${line.id} at byte ${read.start} follows no line of its asset`);
+            if (!group || line.asset_id !== group.asset.id)
+              throw new ManifestCorruptError(`manifest ${manifest.key}: version ${line.id} at byte ${read.start} follows no line of its asset`);
             group.versions.push(line);
             group.end = read.end;
           } else {
@@ -269,7 +281,9 @@ export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps
         if (!done && !outOfTime) throw new ManifestCorruptError(`manifest ${manifest.key} ends inside its asset lines`);
       });
       const progress = await progressOf(restore.id, input.assetsTotal);
-      await db('backup_jobs').where({ id: restore.id, status: 'running' }).update({ progress: JSON.stringify(progress) });
+      await db('backup_jobs')
+        .where({ id: restore.id, status: 'running' })
+        .update({ progress: JSON.stringify(progress) });
       return { cursor, done, progress };
     },
 

@@ -44,7 +44,10 @@ export function createRetentionActivities({ config, db, s3, logger }: ActivityDe
      * Deletes unmarked blobs page by page from `startAfter` until the listing ends or the step budget
      * is spent; heartbeats the position and resumes from it after a retry.
      */
-    async sweepUnmarkedBlobs(input: { sweepId: string; startAfter: string | null }): Promise<{ startAfter: string | null; deleted: number; bytesFreed: number; done: boolean }> {
+    async sweepUnmarkedBlobs(input: {
+      sweepId: string;
+      startAfter: string | null;
+    }): Promise<{ startAfter: string | null; deleted: number; bytesFreed: number; done: boolean }> {
       const ctx = Context.current();
       const resumed = ctx.info.heartbeatDetails as { startAfter?: string | null; deleted?: number; bytesFreed?: number } | undefined;
       let startAfter = resumed?.startAfter !== undefined ? resumed.startAfter : input.startAfter;

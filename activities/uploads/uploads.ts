@@ -123,7 +123,10 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`, UploadFailure.sizeMismatch);
       }
       if (req.expectedChecksumSha256 !== undefined && checksumSha256 !== req.expectedChecksumSha256) {
-        throw ApplicationFailure.nonRetryable(`checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`, UploadFailure.checksumMismatch);
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`,
+          UploadFailure.checksumMismatch,
+        );
       }
       return { sizeBytes, checksumSha256 };
     },

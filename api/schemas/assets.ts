@@ -13,8 +13,14 @@ export const listAssetsQuery = z
     name_prefix: namePrefix.optional(),
     content_type: contentTypeFilter.optional(),
     tag: repeatedTag.optional(),
-    created_after: z.iso.datetime({ offset: true }).transform((v) => new Date(v)).optional(),
-    created_before: z.iso.datetime({ offset: true }).transform((v) => new Date(v)).optional(),
+    created_after: z.iso
+      .datetime({ offset: true })
+      .transform((v) => new Date(v))
+      .optional(),
+    created_before: z.iso
+      .datetime({ offset: true })
+      .transform((v) => new Date(v))
+      .optional(),
     include_deleted: booleanParam.optional(),
     sort: z.enum(['created_at', '-created_at', 'name']).default('-created_at'),
   })

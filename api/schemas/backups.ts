@@ -101,9 +101,17 @@ export const BACKUP_ROUTES: RouteDoc[] = [
     body: { schema: createBackupBody },
     responses: {
       202: { description: 'the backup, started', schema: backupAnswer, links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }] },
-      404: problem('an asset in asset_ids does not exist') },
+      404: problem('an asset in asset_ids does not exist'),
+    },
   },
-  { method: 'get', path: '/api/v2/backups', tag: 'backups', summary: 'Backups, newest first', query: listBackupsQuery, responses: { 200: { description: 'a page', schema: pageOf(backupAnswer) } } },
+  {
+    method: 'get',
+    path: '/api/v2/backups',
+    tag: 'backups',
+    summary: 'Backups, newest first',
+    query: listBackupsQuery,
+    responses: { 200: { description: 'a page', schema: pageOf(backupAnswer) } },
+  },
   {
     method: 'get',
     path: '/api/v2/backups/:id',
@@ -120,12 +128,23 @@ export const BACKUP_ROUTES: RouteDoc[] = [
     params: idParams,
     body: { schema: restoreBody },
     responses: {
-      202: { description: 'the restore, started', schema: restoreAnswer, links: [{ resource: '/api/v2/restores/:id', parameters: { id: '$response.body#/id' } }] },
+      202: {
+        description: 'the restore, started',
+        schema: restoreAnswer,
+        links: [{ resource: '/api/v2/restores/:id', parameters: { id: '$response.body#/id' } }],
+      },
       404: problem('unknown backup'),
       409: problem('the backup is not completed, or was removed'),
     },
   },
-  { method: 'get', path: '/api/v2/restores', tag: 'backups', summary: 'Restores, newest first (of one backup with ?backup_id=)', query: listRestoresQuery, responses: { 200: { description: 'a page', schema: pageOf(restoreAnswer) } } },
+  {
+    method: 'get',
+    path: '/api/v2/restores',
+    tag: 'backups',
+    summary: 'Restores, newest first (of one backup with ?backup_id=)',
+    query: listRestoresQuery,
+    responses: { 200: { description: 'a page', schema: pageOf(restoreAnswer) } },
+  },
   {
     method: 'get',
     path: '/api/v2/restores/:id',

@@ -17,9 +17,9 @@ export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase
  * their own: a pattern naming them cannot be compiled by validators whose strings are Unicode scalar
  * values (Rust's, which schemathesis uses), and such clients cannot send one anyway.
  */
- 
+
 const SINGLE_LINE = /^[^\u0000-\u001f\u007f]*$/;
- 
+
 const MULTI_LINE = /^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/;
 // With the `u` flag a well-formed pair is one code point, so only a lone half matches.
 const LONE_SURROGATE = /[\ud800-\udfff]/u;
@@ -43,7 +43,7 @@ export const backupLabel = singleLine(256).min(1, 'must not be empty');
 export const namePrefix = singleLine(1024).min(1, 'must not be empty');
 
 // Letters spelled in both cases: the document carries a pattern without its flags.
-const TOKEN = "[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*";
+const TOKEN = '[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*';
 
 // ASCII only: the content type is sent on as an HTTP header (to S3, and on every download).
 export const contentType = singleLine(255).regex(new RegExp(`^${TOKEN}/${TOKEN}( *;[ -~]*)?$`), 'must be a media type such as image/png, in ASCII');
@@ -55,7 +55,9 @@ export const metadataObject = z
   .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096))
   .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys');
 
-export const tag = singleLine(128).min(1, 'must not be empty').regex(/^[^,\s][^,]*$/, 'tags must not start with a space or contain commas');
+export const tag = singleLine(128)
+  .min(1, 'must not be empty')
+  .regex(/^[^,\s][^,]*$/, 'tags must not start with a space or contain commas');
 export const tagList = z.array(tag).max(64);
 
 export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');

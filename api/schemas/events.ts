@@ -4,16 +4,19 @@ import { assetName, backupLabel, contentType, sha256Hex, singleLine, uuid } from
 
 const assetRequestedData = (allowedHosts: string[]) =>
   z
-  .object({
-    source_url: singleLine(4096)
-      .min(1, 'must not be empty')
-      .regex(new RegExp(sourceUrlPattern(allowedHosts)), 'must be an http(s) URL on a host of STORAGE_INGEST_ALLOWED_HOSTS, without credentials or white space'),
-    name: assetName,
-    content_type: contentType.optional(),
-    checksum_sha256: sha256Hex.optional(),
-    asset_id: uuid.optional(),
-  })
-  .strict();
+    .object({
+      source_url: singleLine(4096)
+        .min(1, 'must not be empty')
+        .regex(
+          new RegExp(sourceUrlPattern(allowedHosts)),
+          'must be an http(s) URL on a host of STORAGE_INGEST_ALLOWED_HOSTS, without credentials or white space',
+        ),
+      name: assetName,
+      content_type: contentType.optional(),
+      checksum_sha256: sha256Hex.optional(),
+      asset_id: uuid.optional(),
+    })
+    .strict();
 
 const backupRequestedData = z
   .object({
@@ -41,16 +44,16 @@ const envelope = {
  */
 export const incomingEventFor = (ingestAllowedHosts: string[]) =>
   z.discriminatedUnion(
-  'type',
-  [
-    z.object({ ...envelope, type: z.literal('service.asset.requested'), data: assetRequestedData(ingestAllowedHosts) }),
-    z.object({ ...envelope, type: z.literal('service.backup.requested'), data: backupRequestedData.default({}) }),
-    z.object({ ...envelope, type: z.literal('service.policy.updated'), data: policyUpdatedData }),
-  ],
-  {
-    error: (issue) =>
-      issue.code === 'invalid_union' ? `unknown type: this service subscribes to ${SUBSCRIBED_TYPES.join(', ')}` : 'must be a CloudEvent (an object)',
-  },
-);
+    'type',
+    [
+      z.object({ ...envelope, type: z.literal('service.asset.requested'), data: assetRequestedData(ingestAllowedHosts) }),
+      z.object({ ...envelope, type: z.literal('service.backup.requested'), data: backupRequestedData.default({}) }),
+      z.object({ ...envelope, type: z.literal('service.policy.updated'), data: policyUpdatedData }),
+    ],
+    {
+      error: (issue) =>
+        issue.code === 'invalid_union' ? `unknown type: this service subscribes to ${SUBSCRIBED_TYPES.join(', ')}` : 'must be a CloudEvent (an object)',
+    },
+  );
 
 export const SUBSCRIBED_TYPES: string[] = incomingEventFor([]).options.map((event) => event.shape.type.value);

@@ -19,7 +19,12 @@ export const policyRule = z.discriminatedUnion(
       .object({
         action: z.literal('expire_noncurrent_versions'),
         noncurrent_days: days,
-        keep_latest: z.number({ error: required('must be a whole number') }).int('must be a whole number').min(0, 'must be 0 or more').max(10_000).optional(),
+        keep_latest: z
+          .number({ error: required('must be a whole number') })
+          .int('must be a whole number')
+          .min(0, 'must be 0 or more')
+          .max(10_000)
+          .optional(),
       })
       .strict(),
     z.object({ action: z.literal('expire_assets'), days }).strict(),
@@ -105,7 +110,14 @@ export const runAnswer = z
   .strict();
 
 export const LIFECYCLE_ROUTES: RouteDoc[] = [
-  { method: 'get', path: '/api/v2/policies', tag: 'lifecycle', summary: 'Lifecycle policies, oldest first', query: listPoliciesQuery, responses: { 200: { description: 'a page', schema: pageOf(policyAnswer) } } },
+  {
+    method: 'get',
+    path: '/api/v2/policies',
+    tag: 'lifecycle',
+    summary: 'Lifecycle policies, oldest first',
+    query: listPoliciesQuery,
+    responses: { 200: { description: 'a page', schema: pageOf(policyAnswer) } },
+  },
   {
     method: 'post',
     path: '/api/v2/policies',
@@ -118,7 +130,14 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
       415: problem('the body is not JSON'),
     },
   },
-  { method: 'get', path: '/api/v2/policies/:id', tag: 'lifecycle', summary: 'One policy', params: idParams, responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy') } },
+  {
+    method: 'get',
+    path: '/api/v2/policies/:id',
+    tag: 'lifecycle',
+    summary: 'One policy',
+    params: idParams,
+    responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy') },
+  },
   {
     method: 'put',
     path: '/api/v2/policies/:id',
@@ -128,16 +147,37 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
     body: { schema: policyBody },
     responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy'), 409: problem('a live policy has that name') },
   },
-  { method: 'delete', path: '/api/v2/policies/:id', tag: 'lifecycle', summary: 'Delete a policy (a soft delete that frees its name)', params: idParams, responses: { 204: { description: 'deleted' }, 404: problem('unknown policy') } },
+  {
+    method: 'delete',
+    path: '/api/v2/policies/:id',
+    tag: 'lifecycle',
+    summary: 'Delete a policy (a soft delete that frees its name)',
+    params: idParams,
+    responses: { 204: { description: 'deleted' }, 404: problem('unknown policy') },
+  },
   {
     method: 'post',
     path: '/api/v2/lifecycle/runs',
     tag: 'lifecycle',
     summary: 'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run',
     body: { schema: startRunBody },
-    responses: { 202: { description: 'the run, started', schema: runAnswer, links: [{ resource: '/api/v2/lifecycle/runs/:id', parameters: { id: '$response.body#/id' } }] }, 404: problem('unknown policy') },
+    responses: {
+      202: {
+        description: 'the run, started',
+        schema: runAnswer,
+        links: [{ resource: '/api/v2/lifecycle/runs/:id', parameters: { id: '$response.body#/id' } }],
+      },
+      404: problem('unknown policy'),
+    },
   },
-  { method: 'get', path: '/api/v2/lifecycle/runs', tag: 'lifecycle', summary: 'Runs, scheduled ones too, newest first', query: listRunsQuery, responses: { 200: { description: 'a page', schema: pageOf(runAnswer) } } },
+  {
+    method: 'get',
+    path: '/api/v2/lifecycle/runs',
+    tag: 'lifecycle',
+    summary: 'Runs, scheduled ones too, newest first',
+    query: listRunsQuery,
+    responses: { 200: { description: 'a page', schema: pageOf(runAnswer) } },
+  },
   {
     method: 'get',
     path: '/api/v2/lifecycle/runs/:id',

@@ -121,11 +121,7 @@ export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<Asse
   const cursor = decodeCursor(
     q.cursor,
     (p): p is AssetCursor =>
-      p.s === q.sort &&
-      typeof p.k === 'string' &&
-      typeof p.id === 'string' &&
-      UUID_PATTERN.test(p.id) &&
-      (q.sort === 'name' || CURSOR_TIME.test(p.k)),
+      p.s === q.sort && typeof p.k === 'string' && typeof p.id === 'string' && UUID_PATTERN.test(p.id) && (q.sort === 'name' || CURSOR_TIME.test(p.k)),
   );
   const query = selectAssets(db).select(db.raw(`${exactTimeSql('a.created_at')} AS cursor_created_at`));
   if (!q.include_deleted) query.where('a.is_deleted', false);
@@ -214,7 +210,9 @@ export async function restoreAsset(db: Knex, id: string): Promise<AssetRow> {
     const row = await trx('assets').where({ id }).forUpdate().first();
     if (!row) throw new NotFoundError(`asset ${id} not found`);
     if (!row.is_deleted) throw new ConflictError(`asset ${id} is not deleted`);
-    await trx('assets').where({ id }).update({ is_deleted: false, deleted_at: null, revision: row.revision + 1 });
+    await trx('assets')
+      .where({ id })
+      .update({ is_deleted: false, deleted_at: null, revision: row.revision + 1 });
     await recordEvent(trx, 'storage.asset.updated', id, { asset_id: id, restored: true });
     return getAsset(trx, id);
   });

@@ -9,7 +9,12 @@ export function deleteAssetWorkflowId(assetId: string): string {
 }
 
 /** Starts (or joins) the permanent deletion of an asset and waits up to `waitMs` for it to finish. */
-export async function deleteAssetPermanently(client: Client, taskQueue: string, assetId: string, waitMs: number): Promise<{ done: boolean; workflowId: string }> {
+export async function deleteAssetPermanently(
+  client: Client,
+  taskQueue: string,
+  assetId: string,
+  waitMs: number,
+): Promise<{ done: boolean; workflowId: string }> {
   const workflowId = deleteAssetWorkflowId(assetId);
   const handle = await client.workflow.start<typeof deleteAssetWorkflow>('deleteAssetWorkflow', {
     workflowId,

@@ -54,13 +54,27 @@ type VersionCursor = { n: number };
 
 export async function listVersions(db: Knex, assetId: string, q: { limit: number; cursor?: string }): Promise<Page<VersionJson>> {
   const cursor = decodeCursor(q.cursor, (p): p is VersionCursor => Number.isInteger(p.n));
-  const query = db('asset_versions').where({ asset_id: assetId }).orderBy('version_number', 'desc').limit(q.limit + 1);
+  const query = db('asset_versions')
+    .where({ asset_id: assetId })
+    .orderBy('version_number', 'desc')
+    .limit(q.limit + 1);
   if (cursor) query.where('version_number', '<', cursor.n);
   const rows = (await query) as VersionRow[];
   return pageOf(rows, q.limit, toVersionJson, (row) => ({ n: row.version_number }));
 }
 
-const VERSION_COLUMNS = ['id', 'asset_id', 'version_number', 'object_key', 'size_bytes', 'content_type', 'checksum_sha256', 'upload_id', 'created_at', 'superseded_at'];
+const VERSION_COLUMNS = [
+  'id',
+  'asset_id',
+  'version_number',
+  'object_key',
+  'size_bytes',
+  'content_type',
+  'checksum_sha256',
+  'upload_id',
+  'created_at',
+  'superseded_at',
+];
 
 /**
  * Versions with their rank in their asset, newest first: `rank_all` among all its versions (the
@@ -101,10 +115,7 @@ export async function versionsBeyond(db: Knex, assetId: string, max: number): Pr
  * Removes versions' rows after their objects are gone, in the caller's transaction, and keeps each
  * asset's version_count. Never a current version; idempotent: answers the rows it removed.
  */
-export async function deleteVersionRows(
-  trx: Knex.Transaction,
-  ids: string[],
-): Promise<Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>>> {
+export async function deleteVersionRows(trx: Knex.Transaction, ids: string[]): Promise<Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>>> {
   if (ids.length === 0) return [];
   const deleted: Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>> = await trx('asset_versions')
     .whereRaw('id = ANY(?::uuid[])', [ids])

@@ -266,7 +266,10 @@ export async function listJobs<T>(
   toItem: (row: JobRow) => T,
 ): Promise<Page<T>> {
   const cursor = decodeCursor(q.cursor, (p): p is JobCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
-  const query = db('backup_jobs').where({ kind }).orderBy('id', 'desc').limit(q.limit + 1);
+  const query = db('backup_jobs')
+    .where({ kind })
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1);
   if (q.backup_id) query.where({ backup_id: q.backup_id });
   if (cursor) query.where('id', '<', cursor.id);
   return pageOf((await query) as JobRow[], q.limit, toItem, (row) => ({ id: row.id }));
@@ -323,7 +326,13 @@ export async function restoreItemCounts(db: Knex | Knex.Transaction, restoreId: 
   const rows: Array<{ status: string; n: number; objects: number; bytes_done: number; bytes_copied: number }> = await db('restore_items')
     .where({ restore_id: restoreId })
     .groupBy('status')
-    .select('status', db.raw('count(*)::int AS n'), db.raw('sum(objects_copied)::bigint AS objects'), db.raw('sum(bytes_done)::bigint AS bytes_done'), db.raw('sum(bytes_copied)::bigint AS bytes_copied'));
+    .select(
+      'status',
+      db.raw('count(*)::int AS n'),
+      db.raw('sum(objects_copied)::bigint AS objects'),
+      db.raw('sum(bytes_done)::bigint AS bytes_done'),
+      db.raw('sum(bytes_copied)::bigint AS bytes_copied'),
+    );
   const n = (status: string) => rows.find((r) => r.status === status)?.n ?? 0;
   return {
     assets_done: rows.reduce((s, r) => s + r.n, 0),

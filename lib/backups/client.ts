@@ -60,7 +60,10 @@ export async function startBackup(bc: BackupClient, opts: StartBackupOptions = {
     retentionDays: bc.retentionDays,
   });
   await startJobWorkflow(bc, id, 'backup', () =>
-    bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', { ...jobWorkflowOptions(bc, backupWorkflowId(id), 'backup'), args: [{ backupId: id, tuning: opts.tuning }] }),
+    bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
+      ...jobWorkflowOptions(bc, backupWorkflowId(id), 'backup'),
+      args: [{ backupId: id, tuning: opts.tuning }],
+    }),
   );
   return getBackup(bc.db, id);
 }
@@ -75,7 +78,10 @@ export interface StartRestoreOptions {
 export async function startRestore(bc: BackupClient, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
   const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds });
   await startJobWorkflow(bc, id, 'restore', () =>
-    bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', { ...jobWorkflowOptions(bc, restoreWorkflowId(id), 'restore'), args: [{ restoreId: id, tuning: opts.tuning }] }),
+    bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
+      ...jobWorkflowOptions(bc, restoreWorkflowId(id), 'restore'),
+      args: [{ restoreId: id, tuning: opts.tuning }],
+    }),
   );
   return getRestore(bc.db, id);
 }

@@ -248,10 +248,9 @@ export async function* readManifestLines(
   signal?: AbortSignal,
 ): AsyncGenerator<ReadLine> {
   if (start >= manifest.sizeBytes) return;
-  const object = await s3.send(
-    new GetObjectCommand({ Bucket: manifest.bucket, Key: manifest.key, Range: start > 0 ? `bytes=${start}-` : undefined }),
-    { abortSignal: signal },
-  );
+  const object = await s3.send(new GetObjectCommand({ Bucket: manifest.bucket, Key: manifest.key, Range: start > 0 ? `bytes=${start}-` : undefined }), {
+    abortSignal: signal,
+  });
   const body = object.Body as Readable;
   let pending: Buffer[] = [];
   let pendingBytes = 0;

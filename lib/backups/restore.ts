@@ -175,13 +175,21 @@ export async function commitRestoredAsset(
       // The newest version is the current one (as every upload makes it); the others are superseded.
       const newest = (await trx('asset_versions').where({ asset_id: asset.id }).orderBy('version_number', 'desc').first()) as LiveVersion | undefined;
       if (newest) {
-        await trx('asset_versions').where({ asset_id: asset.id }).whereNot({ id: newest.id }).whereNull('superseded_at').update({ superseded_at: trx.fn.now() });
+        await trx('asset_versions')
+          .where({ asset_id: asset.id })
+          .whereNot({ id: newest.id })
+          .whereNull('superseded_at')
+          .update({ superseded_at: trx.fn.now() });
         await trx('asset_versions').where({ id: newest.id }).update({ superseded_at: null });
-        await trx('assets').where({ id: asset.id }).update({ current_version_id: newest.id, size_bytes: newest.size_bytes, checksum_sha256: newest.checksum_sha256 });
+        await trx('assets')
+          .where({ id: asset.id })
+          .update({ current_version_id: newest.id, size_bytes: newest.size_bytes, checksum_sha256: newest.checksum_sha256 });
       }
     }
     const [{ n }] = await trx('asset_versions').where({ asset_id: asset.id }).count({ n: '*' });
-    await trx('assets').where({ id: asset.id }).update({ version_count: Number(n) });
+    await trx('assets')
+      .where({ id: asset.id })
+      .update({ version_count: Number(n) });
 
     const current = input.versions.find((v) => v.id === asset.current_version_id);
     if (!live) {

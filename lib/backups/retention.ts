@@ -59,13 +59,7 @@ export async function expireBackups(db: Knex, asOf: Date, limit = 100): Promise<
       .whereNull('b.removed_at')
       .whereIn('b.status', ['completed', 'failed'])
       .where('b.expires_at', '<=', asOf)
-      .whereNotExists((q) =>
-        q
-          .from('backup_jobs as r')
-          .whereRaw('r.backup_id = b.id')
-          .where('r.kind', 'restore')
-          .whereIn('r.status', ['pending', 'running']),
-      )
+      .whereNotExists((q) => q.from('backup_jobs as r').whereRaw('r.backup_id = b.id').where('r.kind', 'restore').whereIn('r.status', ['pending', 'running']))
       .orderBy('b.expires_at')
       .limit(limit)
       .forUpdate()
@@ -119,10 +113,7 @@ export async function markManifests(db: Knex, s3: S3Client, backupBucket: string
     let batch: string[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      await db.raw(
-        `INSERT INTO backup_sweep_marks (sweep_id, sha256) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING`,
-        [sweepId, batch],
-      );
+      await db.raw(`INSERT INTO backup_sweep_marks (sweep_id, sha256) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING`, [sweepId, batch]);
       batch = [];
       onProgress();
     };
@@ -148,7 +139,14 @@ export interface SweepPage {
  * One page of the blob listing: under the exclusive blob lock, marks what was registered since,
  * then deletes the page's blobs that no mark names. Keys outside the content-address layout are left alone.
  */
-export async function sweepBlobPage(db: Knex, s3: S3Client, backupBucket: string, sweepId: string, startAfter: string | null, pageSize = 1000): Promise<SweepPage> {
+export async function sweepBlobPage(
+  db: Knex,
+  s3: S3Client,
+  backupBucket: string,
+  sweepId: string,
+  startAfter: string | null,
+  pageSize = 1000,
+): Promise<SweepPage> {
   const page = await s3.send(new ListObjectsV2Command({ Bucket: backupBucket, Prefix: BLOB_PREFIX, StartAfter: startAfter ?? undefined, MaxKeys: pageSize }));
   const objects = (page.Contents ?? []).filter((o) => o.Key);
   if (objects.length === 0) return { startAfter: null, deleted: 0, bytesFreed: 0 };

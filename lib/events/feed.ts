@@ -53,7 +53,10 @@ type FeedCursor = { t: string; s: number };
  * GET /events: oldest first. A feed is read by polling, so `next_cursor` is always the position after
  * the last event returned (the given cursor when there is nothing new), even at the end.
  */
-export async function listEvents(db: Knex, q: { after?: string; limit: number }): Promise<{ items: Array<CloudEventJson & { sequence: number }>; next_cursor: string | null }> {
+export async function listEvents(
+  db: Knex,
+  q: { after?: string; limit: number },
+): Promise<{ items: Array<CloudEventJson & { sequence: number }>; next_cursor: string | null }> {
   const cursor = decodeCursor(q.after, (p): p is FeedCursor => typeof p.t === 'string' && /^\d+$/.test(p.t) && Number.isInteger(p.s));
   const query = db('outbox_events as e')
     .select('e.sequence', 'e.id', 'e.type', 'e.source', 'e.subject', 'e.time', 'e.data', db.raw('e.txid::text AS txid'))

@@ -141,11 +141,19 @@ type PolicyCursor = { id: string };
 /** Oldest first (ids are UUID v7, so the primary key orders by creation). */
 export async function listPolicies(db: Knex, q: { limit: number; cursor?: string }): Promise<Page<PolicyJson>> {
   const cursor = decodeCursor(q.cursor, (p): p is PolicyCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
-  const query = db('lifecycle_policies').where({ is_deleted: false }).orderBy('id').limit(q.limit + 1);
+  const query = db('lifecycle_policies')
+    .where({ is_deleted: false })
+    .orderBy('id')
+    .limit(q.limit + 1);
   if (cursor) query.where('id', '>', cursor.id);
   const rows = (await query) as PolicyRow[];
   const policies = new Map((await withRules(db, rows.slice(0, q.limit))).map((p) => [p.id, p]));
-  return pageOf(rows, q.limit, (row) => toPolicyJson(policies.get(row.id)!), (row) => ({ id: row.id }));
+  return pageOf(
+    rows,
+    q.limit,
+    (row) => toPolicyJson(policies.get(row.id)!),
+    (row) => ({ id: row.id }),
+  );
 }
 
 const UNIQUE_VIOLATION = '23505';

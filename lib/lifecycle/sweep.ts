@@ -151,7 +151,9 @@ type RunCursor = { id: string };
 /** Newest first: run ids are UUID v7. */
 export async function listRuns(db: Knex, q: { limit: number; cursor?: string }): Promise<Page<LifecycleRunJson>> {
   const cursor = decodeCursor(q.cursor, (p): p is RunCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
-  const query = db('lifecycle_runs').orderBy('id', 'desc').limit(q.limit + 1);
+  const query = db('lifecycle_runs')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1);
   if (cursor) query.where('id', '<', cursor.id);
   return pageOf((await query) as LifecycleRunRow[], q.limit, toRunJson, (row) => ({ id: row.id }));
 }
@@ -540,11 +542,18 @@ export async function expireVersionsBatch(db: Knex, runId: string, deleteObjects
   return db.transaction(async (trx) => {
     const locked = await lockRun(trx, runId);
     if (locked.step !== run.step || locked.phase !== run.phase) return { phase: locked.phase, processed: 0 };
-    const removed = run.dry_run ? candidates : await deleteVersionRows(trx, candidates.map((c) => c.id));
+    const removed = run.dry_run
+      ? candidates
+      : await deleteVersionRows(
+          trx,
+          candidates.map((c) => c.id),
+        );
     // A full batch may have more in its last asset; a short one has seen every asset up to scannedThrough.
     const last = candidates[candidates.length - 1];
     const cursor: VersionCursor =
-      candidates.length === run.batch_size ? { asset_id: last.asset_id, version_number: last.version_number } : { asset_id: batch.scannedThrough!, version_number: null };
+      candidates.length === run.batch_size
+        ? { asset_id: last.asset_id, version_number: last.version_number }
+        : { asset_id: batch.scannedThrough!, version_number: null };
     await commitBatch(trx, run, {
       cursor,
       counts: { versions_expired: removed.length, bytes_freed: removed.reduce((sum, v) => sum + v.size_bytes, 0) },

@@ -2,9 +2,7 @@ import { z } from 'zod';
 
 const MiB = 1024 * 1024;
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
@@ -37,7 +35,10 @@ export const configSchema = z.object({
   STORAGE_S3_ENDPOINT_URL: z.string().url().default('http://127.0.0.1:8333'),
   STORAGE_S3_ACCESS_KEY_ID: z.string().min(1).default('storage-dev'),
   STORAGE_S3_SECRET_ACCESS_KEY: z.string().min(1).default('storage-dev-secret'),
-  STORAGE_S3_BUCKET_NAME: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name').default('dnd-storage'),
+  STORAGE_S3_BUCKET_NAME: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+    .default('dnd-storage'),
   STORAGE_S3_REGION: z.string().min(1).default('us-east-1'),
   STORAGE_S3_FORCE_PATH_STYLE: bool.default(true),
   STORAGE_REDIS_URL: optionalUrl,
@@ -47,10 +48,16 @@ export const configSchema = z.object({
   STORAGE_VERSION_RETENTION_DAYS: positiveInt.default(90),
   STORAGE_BACKUP_ENABLED: bool.default(true),
   STORAGE_BACKUP_RETENTION_DAYS: positiveInt.default(30),
-  STORAGE_BACKUP_BUCKET_NAME: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name').optional(),
+  STORAGE_BACKUP_BUCKET_NAME: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
+    .optional(),
   STORAGE_BACKUP_CRON: cron.default('0 2 * * *'),
   STORAGE_LIFECYCLE_CRON: cron.default('0 3 * * *'),
-  STORAGE_TEMPORAL_ADDRESS: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').default('127.0.0.1:7233'),
+  STORAGE_TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^:\s]+:\d+$/, 'must be host:port')
+    .default('127.0.0.1:7233'),
   STORAGE_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   STORAGE_TEMPORAL_TASK_QUEUE: z.string().min(1).default('storage'),
   STORAGE_UPLOAD_EXPIRY_HOURS: positiveInt.default(24),
@@ -109,9 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const picked = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('STORAGE_')));
   const parsed = configSchema.safeParse(picked);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(picked[String(issue.path[0])])})`,
-    );
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(picked[String(issue.path[0])])})`);
     throw new ConfigError(problems);
   }
   const e = parsed.data;

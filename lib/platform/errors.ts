@@ -56,13 +56,19 @@ export class UnsupportedMediaTypeError extends HttpError {
 }
 
 export class RangeNotSatisfiableError extends HttpError {
-  constructor(detail: string, readonly sizeBytes: number) {
+  constructor(
+    detail: string,
+    readonly sizeBytes: number,
+  ) {
     super(416, 'Range Not Satisfiable', detail);
   }
 }
 
 export class ServiceUnavailableError extends HttpError {
-  constructor(detail: string, readonly retryAfterSeconds: number) {
+  constructor(
+    detail: string,
+    readonly retryAfterSeconds: number,
+  ) {
     super(503, 'Service Unavailable', detail);
   }
 }

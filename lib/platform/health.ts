@@ -43,9 +43,7 @@ export async function checkDependencies(deps: HealthDeps): Promise<HealthReport>
   const [database, object_store, temporal] = await Promise.all([
     timed(deps.timeoutMs, () => deps.db.raw('SELECT 1')),
     timed(deps.timeoutMs, (abortSignal) => headBucket(deps.s3, deps.bucket, abortSignal)),
-    timed(deps.timeoutMs, (abortSignal) =>
-      deps.temporal.withAbortSignal(abortSignal, () => deps.temporal.workflowService.getSystemInfo({})),
-    ),
+    timed(deps.timeoutMs, (abortSignal) => deps.temporal.withAbortSignal(abortSignal, () => deps.temporal.workflowService.getSystemInfo({}))),
   ]);
   return { database, object_store, temporal };
 }

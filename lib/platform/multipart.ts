@@ -1,10 +1,4 @@
-import {
-  AbortMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  ListPartsCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
 
 export interface StoredPart {
   partNumber: number;
@@ -30,7 +24,12 @@ export async function listStoredParts(s3: S3Client, bucket: string, key: string,
     const page = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumberMarker: marker }));
     for (const p of page.Parts ?? []) {
       // Once per (number, ETag): a send named twice would be taken once and deleted once.
-      sends.set(`${p.PartNumber}:${p.ETag}`, { partNumber: p.PartNumber!, sizeBytes: p.Size ?? 0, etag: p.ETag!, lastModified: p.LastModified?.getTime() ?? 0 });
+      sends.set(`${p.PartNumber}:${p.ETag}`, {
+        partNumber: p.PartNumber!,
+        sizeBytes: p.Size ?? 0,
+        etag: p.ETag!,
+        lastModified: p.LastModified?.getTime() ?? 0,
+      });
     }
     marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
   } while (marker);

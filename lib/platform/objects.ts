@@ -70,7 +70,14 @@ export async function copyObject(
   s3: S3Client,
   from: ObjectRef,
   to: ObjectRef,
-  opts: { sizeBytes: number; metadata: Record<string, string>; contentType?: string; limits?: CopyLimits; signal?: AbortSignal; onPart?: (done: number, total: number) => void },
+  opts: {
+    sizeBytes: number;
+    metadata: Record<string, string>;
+    contentType?: string;
+    limits?: CopyLimits;
+    signal?: AbortSignal;
+    onPart?: (done: number, total: number) => void;
+  },
 ): Promise<void> {
   const limits = opts.limits ?? DEFAULT_COPY_LIMITS;
   const contentType = opts.contentType ?? 'application/octet-stream';
@@ -96,7 +103,11 @@ export async function copyObject(
   }
   const uploadId = await openMultipartUpload(s3, to.bucket, to.key, contentType, opts.metadata);
   const sizeOf = (n: number) => expectedPartSize(opts.sizeBytes, partSize, partCount, n);
-  const done = new Map(latestParts(await listStoredParts(s3, to.bucket, to.key, uploadId)).filter((p) => p.sizeBytes === sizeOf(p.partNumber)).map((p) => [p.partNumber, p.etag]));
+  const done = new Map(
+    latestParts(await listStoredParts(s3, to.bucket, to.key, uploadId))
+      .filter((p) => p.sizeBytes === sizeOf(p.partNumber))
+      .map((p) => [p.partNumber, p.etag]),
+  );
   for (let n = 1; n <= partCount; n++) {
     if (!done.has(n)) {
       const first = (n - 1) * partSize;

@@ -1,10 +1,4 @@
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -131,7 +125,9 @@ class ObjectWriter {
     if (this.uploadId === undefined && this.pendingBytes < this.partSize) {
       const body = Buffer.concat(this.pending, this.pendingBytes);
       const checksum = sha256(body).toString('base64');
-      await this.s3.send(unsignedPayload(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ChecksumSHA256: checksum, ContentType: this.contentType })));
+      await this.s3.send(
+        unsignedPayload(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ChecksumSHA256: checksum, ContentType: this.contentType })),
+      );
       return checksum;
     }
     if (this.pendingBytes > 0) await this.sendPart(this.pendingBytes);

@@ -150,7 +150,13 @@ export async function commitUploadedVersion(
         error: null,
       });
       const version = { asset_id: assetId, version_id: session.version_id, version_number: versionNumber };
-      if (newAsset) await recordEvent(trx, 'storage.asset.created', assetId, { ...version, name: session.name, content_type: session.content_type, size_bytes: verified.sizeBytes });
+      if (newAsset)
+        await recordEvent(trx, 'storage.asset.created', assetId, {
+          ...version,
+          name: session.name,
+          content_type: session.content_type,
+          size_bytes: verified.sizeBytes,
+        });
       await recordEvent(trx, 'storage.version.created', assetId, { ...version, size_bytes: verified.sizeBytes, checksum_sha256: verified.checksumSha256 });
     }
     const [{ count }] = await trx('asset_versions').where({ asset_id: assetId }).count({ count: '*' });

@@ -18,7 +18,13 @@ export interface UploadFields {
 }
 
 /** POSTs a multipart form the way a browser or curl -F would. */
-export async function postForm(url: string, file: Buffer | null, fields: UploadFields = {}, filename = 'file.bin', fileType = 'application/octet-stream'): Promise<JsonAnswer> {
+export async function postForm(
+  url: string,
+  file: Buffer | null,
+  fields: UploadFields = {},
+  filename = 'file.bin',
+  fileType = 'application/octet-stream',
+): Promise<JsonAnswer> {
   const form = new FormData();
   for (const [key, value] of Object.entries(fields)) {
     for (const v of ([] as string[]).concat(value as string | string[])) form.append(key, v);

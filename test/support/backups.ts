@@ -5,7 +5,15 @@
  */
 import { DeleteObjectsCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { readBackup, readRestore, startBackup, startRestore, type BackupClient, type StartBackupOptions, type StartRestoreOptions } from '../../lib/backups/client';
+import {
+  readBackup,
+  readRestore,
+  startBackup,
+  startRestore,
+  type BackupClient,
+  type StartBackupOptions,
+  type StartRestoreOptions,
+} from '../../lib/backups/client';
 import type { BackupJson, RestoreJson } from '../../lib/backups/catalog';
 import { toVersionJson, type VersionJson, type VersionRow } from '../../lib/assets/versions';
 import { mapLimit } from '../../lib/platform/concurrency';
@@ -127,7 +135,6 @@ export async function manifestLines(ctx: TestContext, key: string): Promise<Arra
     .map((l) => JSON.parse(l));
 }
 
-
 /** An asset as a client sees it: its JSON, its versions' JSON (oldest first) and each version's bytes' SHA-256. */
 export interface AssetView {
   asset: Record<string, unknown>;
@@ -155,7 +162,9 @@ export function comparable(view: AssetView | undefined) {
 
 /** A clean slate: every table the tests write, both buckets. */
 export async function resetAll(ctx: TestContext): Promise<void> {
-  await ctx.db.raw('TRUNCATE restore_items, backup_sweep_marks, backup_sweep_manifests, backup_jobs, upload_parts, upload_sessions, asset_metadata, asset_versions, assets, outbox_events CASCADE');
+  await ctx.db.raw(
+    'TRUNCATE restore_items, backup_sweep_marks, backup_sweep_manifests, backup_jobs, upload_parts, upload_sessions, asset_metadata, asset_versions, assets, outbox_events CASCADE',
+  );
   for (const bucket of [ctx.config.s3.bucket, ctx.config.s3.backupBucket]) {
     const keys = await keysOf(ctx, bucket);
     for (let i = 0; i < keys.length; i += 1000) {

@@ -26,7 +26,10 @@ export function listUrl(baseUrl: string, query: Record<string, string | string[]
 }
 
 /** One page of GET /api/v2/assets; fails the test on anything but 200. */
-export async function listPage(baseUrl: string, query: Record<string, string | string[] | undefined> = {}): Promise<{ items: any[]; next_cursor: string | null }> {
+export async function listPage(
+  baseUrl: string,
+  query: Record<string, string | string[] | undefined> = {},
+): Promise<{ items: any[]; next_cursor: string | null }> {
   const res = await call(listUrl(baseUrl, query));
   if (res.status !== 200) throw new Error(`GET ${listUrl(baseUrl, query)}: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
@@ -45,7 +48,14 @@ export async function listAll(baseUrl: string, query: Record<string, string | st
   throw new Error(`the list did not end within ${maxPages} pages`);
 }
 
-export function postVersion(baseUrl: string, assetId: string, file: Buffer, fields: UploadFields = {}, filename = 'file.bin', fileType?: string): Promise<JsonAnswer> {
+export function postVersion(
+  baseUrl: string,
+  assetId: string,
+  file: Buffer,
+  fields: UploadFields = {},
+  filename = 'file.bin',
+  fileType?: string,
+): Promise<JsonAnswer> {
   return postForm(`${baseUrl}/api/v2/assets/${assetId}/versions`, file, fields, filename, fileType);
 }
 

@@ -67,5 +67,3 @@ export async function openMultipartKeys(s3: S3Client, bucket: string, prefix: st
   const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
   return (page.Uploads ?? []).map((u) => u.Key!);
 }
-
-

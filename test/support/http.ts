@@ -4,7 +4,7 @@ import { checkAgainstReference } from './openapiCheck';
 export interface JsonAnswer {
   status: number;
   headers: Headers;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
   body: any;
 }
 

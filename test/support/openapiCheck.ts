@@ -36,13 +36,17 @@ export function checkAgainstReference(method: string, url: string, status: numbe
   if (!operation) return;
   const answer = operation.responses[String(status)] ?? operation.responses.default;
   const media = contentType.split(';')[0].trim();
-  const schema = answer.content?.[media]?.schema ?? (media === 'application/json' && status < 400 ? undefined : answer.content?.['application/problem+json']?.schema);
+  const schema =
+    answer.content?.[media]?.schema ?? (media === 'application/json' && status < 400 ? undefined : answer.content?.['application/problem+json']?.schema);
   if (!schema) {
-    if (!operation.responses[String(status)]) throw new Error(`${method} ${pathname} answered ${status} (${media}), which the OpenAPI document does not describe`);
+    if (!operation.responses[String(status)])
+      throw new Error(`${method} ${pathname} answered ${status} (${media}), which the OpenAPI document does not describe`);
     return;
   }
   const validate = validatorFor(schema);
   if (!validate(body)) {
-    throw new Error(`${method} ${pathname} ${status} does not match the OpenAPI document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`);
+    throw new Error(
+      `${method} ${pathname} ${status} does not match the OpenAPI document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`,
+    );
   }
 }

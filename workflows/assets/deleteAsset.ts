@@ -16,7 +16,13 @@ export async function deleteAssetWorkflow(input: { assetId: string }): Promise<{
   for (;;) {
     const uploads = await abortAssetUploads(input.assetId);
     // Their bytes are gone already; the signal ends each run, and fails only for a run that has ended.
-    await Promise.all(uploads.workflowIds.map((workflowId) => getExternalWorkflowHandle(workflowId).signal(abortSignal).catch(() => undefined)));
+    await Promise.all(
+      uploads.workflowIds.map((workflowId) =>
+        getExternalWorkflowHandle(workflowId)
+          .signal(abortSignal)
+          .catch(() => undefined),
+      ),
+    );
     if (!uploads.more) break;
   }
   let objectsDeleted = 0;

@@ -98,7 +98,11 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
  * What the storage-backup schedule starts: a backup of every asset and version (backup-{id}), then
  * the retention sweep (backup-retention-{id}), which runs even when the backup failed.
  */
-export async function scheduledBackupWorkflow(): Promise<{ backupId: string; backup: BackupResult | null; retention: Awaited<ReturnType<typeof backupRetentionWorkflow>> }> {
+export async function scheduledBackupWorkflow(): Promise<{
+  backupId: string;
+  backup: BackupResult | null;
+  retention: Awaited<ReturnType<typeof backupRetentionWorkflow>>;
+}> {
   const backupId = uuidv7Now();
   await catalog.createScheduledBackup(backupId);
   let backup: BackupResult | null = null;

@@ -37,7 +37,12 @@ export interface LifecycleSweepResult {
 
 const DEFAULT_HISTORY_LIMIT = 2000;
 
-const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['LifecycleRunNotFound'] };
+const retry: ActivityOptions['retry'] = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  nonRetryableErrorTypes: ['LifecycleRunNotFound'],
+};
 const catalog = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '2 minutes', retry });
 // The looping steps return after ~20 s; the heartbeat tells a stuck batch from a slow one.
 const steps = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry });

@@ -162,13 +162,15 @@ uploadWorkflow satisfies UploadWorkflow;
 async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
   if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
-    const confirmed = await step((a) => a.confirmStagedObject({
-      objectKey: input.objectKey,
-      sizeBytes,
-      checksumSha256,
-      s3ChecksumSha256,
-      declaredChecksumSha256: input.checksumSha256,
-    }));
+    const confirmed = await step((a) =>
+      a.confirmStagedObject({
+        objectKey: input.objectKey,
+        sizeBytes,
+        checksumSha256,
+        s3ChecksumSha256,
+        declaredChecksumSha256: input.checksumSha256,
+      }),
+    );
     if (confirmed) return confirmed;
   }
   return bytes.verifyObject({
