@@ -48,6 +48,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  // The AWS SDK v3 stops supporting Node 20 in January 2027; the machines that run the tests still have 20.
+  it('builds and runs the image on Node 22 or later', () => {
+    const bases = [...fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8').matchAll(/^FROM node:(\d+)/gm)].map((m) => Number(m[1]));
+    expect(bases.length).toBeGreaterThan(0);
+    for (const major of bases) expect(major).toBeGreaterThanOrEqual(22);
+  });
+
   it('gives SeaweedFS the credentials the services use', () => {
     const identities = JSON.parse(fs.readFileSync(path.join(ROOT, 'deploy/seaweedfs-s3.json'), 'utf8')).identities;
     const env = compose.services.api.environment as Record<string, string>;
