@@ -18,10 +18,10 @@ import {
   type LifecycleCounts,
   type LifecyclePhase,
 } from '../lib/lifecycle/sweep';
+import { LifecycleFailure } from '../workflows/lifecycle/definitions';
 import type { ActivityDeps } from './deps';
 
 /** Failure types the sweep does not retry. */
-export const LifecycleFailure = { runNotFound: 'LifecycleRunNotFound' } as const;
 
 /** A looping activity returns after about this long, so its workflow can continue as new between calls. */
 const STEP_BUDGET_MS = 20_000;

@@ -6,12 +6,14 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
 import { readBackup, readRestore } from '../lib/backups/client';
-import { insertBackup, backupWorkflowId, insertRestore, manifestKeyFor, restoreWorkflowId } from '../lib/backups/catalog';
+import { insertBackup, insertRestore, manifestKeyFor } from '../lib/backups/catalog';
+import { backupWorkflowId, restoreWorkflowId } from '../workflows/backups/definitions';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { deleteAssetWorkflowId } from '../lib/assets/deletionClient';
 import { uuidv7 } from '../lib/platform/ids';
 import { objectKeyFor } from '../lib/assets/keys';
-import { insertRun, lifecycleWorkflowId } from '../lib/lifecycle/sweep';
+import { insertRun } from '../lib/lifecycle/sweep';
+import { lifecycleWorkflowId } from '../workflows/lifecycle/definitions';
 import { headObject } from '../lib/platform/objects';
 import { completeUploadSession, openUploadSession, type UploadClient } from '../lib/uploads/client';
 import type { UploadInput } from '../workflows/uploads/definitions';

@@ -4,6 +4,7 @@
  * restore has dealt with. The API and the activities both read and write them through this module.
  */
 import type { Knex } from 'knex';
+import { backupWorkflowId, restoreWorkflowId } from '../../workflows/backups/definitions';
 import { ConflictError, NotFoundError } from '../platform/errors';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
@@ -80,14 +81,6 @@ export interface JobRow {
 
 export type BackupRow = JobRow & { kind: 'backup' };
 export type RestoreRow = JobRow & { kind: 'restore'; backup_id: string; mode: RestoreMode };
-
-export function backupWorkflowId(backupId: string): string {
-  return `backup-${backupId}`;
-}
-
-export function restoreWorkflowId(restoreId: string): string {
-  return `restore-${restoreId}`;
-}
 
 export function manifestKeyFor(backupId: string): string {
   return `manifests/${backupId}.jsonl`;

@@ -8,11 +8,18 @@
  * nothing left to do but its own bookkeeping.
  */
 import { TypedSearchAttributes, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
-import { backupStatusQuery, restoreStatusQuery, type BackupState, type BackupTuning, type RestoreState } from '../../workflows/backups/definitions';
+import {
+  backupStatusQuery,
+  backupWorkflowId,
+  restoreStatusQuery,
+  restoreWorkflowId,
+  type BackupState,
+  type BackupTuning,
+  type RestoreState,
+} from '../../workflows/backups/definitions';
 import type { backupWorkflow } from '../../workflows/backups/backup';
 import type { restoreWorkflow } from '../../workflows/backups/restore';
 import {
-  backupWorkflowId,
   failJob,
   findJob,
   failedRestoreItems,
@@ -20,7 +27,6 @@ import {
   getRestore,
   insertBackup,
   insertRestore,
-  restoreWorkflowId,
   toBackupJson,
   toRestoreJson,
   type BackupJson,

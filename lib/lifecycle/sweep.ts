@@ -10,6 +10,7 @@
  * dry run, which changes nothing, walks exactly the candidates the real run then removes.
  */
 import type { Knex } from 'knex';
+import { lifecycleWorkflowId } from '../../workflows/lifecycle/definitions';
 import { deleteAssetWorkflowId } from '../assets/deletionClient';
 import { ASSET_FILTER_COLUMNS, assetFilterSql, type AssetFilterColumns } from '../assets/assets';
 import { enabledPolicies, findPolicy, type PolicyFilter, type PolicyRule } from './policies';
@@ -26,10 +27,6 @@ export type LifecycleRunStatus = 'pending' | 'running' | 'completed' | 'failed';
 
 export const DEFAULT_BATCH_SIZE = 1000;
 const DAY_MS = 86_400_000;
-
-export function lifecycleWorkflowId(runId: string): string {
-  return `lifecycle-${runId}`;
-}
 
 /** What a run applies, fixed when it begins. */
 export interface SweepPlan {

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { BackupActivities } from '../../activities/backups/backup';
 import type { BackupProgress } from '../../lib/backups/catalog';
-import { BackupFailure, backupStatusQuery, type BackupInput, type BackupResult, type BackupState } from './definitions';
+import { BackupFailure, backupStatusQuery, backupWorkflowId, type BackupInput, type BackupResult, type BackupState } from './definitions';
 import { backupRetentionWorkflow } from './retention';
 import { storageOperation, uuidv7Now } from '../runHelpers';
 
@@ -109,7 +109,7 @@ export async function scheduledBackupWorkflow(): Promise<{
   let failure: unknown;
   try {
     backup = await executeChild(backupWorkflow, {
-      workflowId: `backup-${backupId}`,
+      workflowId: backupWorkflowId(backupId),
       args: [{ backupId }],
       typedSearchAttributes: [storageOperation('backup')],
     });

@@ -82,3 +82,12 @@ export const BackupFailure = {
   incomplete: 'BackupIncomplete',
   restoreIncomplete: 'RestoreIncomplete',
 } as const;
+
+/** A backup's and a restore's workflows are named after them. */
+export function backupWorkflowId(backupId: string): string {
+  return `backup-${backupId}`;
+}
+
+export function restoreWorkflowId(restoreId: string): string {
+  return `restore-${restoreId}`;
+}

@@ -15,6 +15,7 @@ import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
 import { deleteAssetWorkflow } from '../assets/deleteAsset';
 import { abortSignal } from '../uploads/definitions';
+import { LifecycleFailure, lifecycleWorkflowId } from './definitions';
 import { assetIdAttribute, storageOperation, uuidv7Now } from '../runHelpers';
 
 export interface LifecycleSweepInput {
@@ -41,7 +42,7 @@ const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
   backoffCoefficient: 2,
   maximumInterval: '30s',
-  nonRetryableErrorTypes: ['LifecycleRunNotFound'],
+  nonRetryableErrorTypes: Object.values(LifecycleFailure),
 };
 const catalog = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '2 minutes', retry });
 // The looping steps return after ~20 s; the heartbeat tells a stuck batch from a slow one.
@@ -60,7 +61,7 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): P
     const runId = uuidv7Now();
     await catalog.createScheduledRun(runId);
     return executeChild(lifecycleSweepWorkflow, {
-      workflowId: `lifecycle-${runId}`,
+      workflowId: lifecycleWorkflowId(runId),
       args: [{ runId, historyLimit: input.historyLimit }],
       typedSearchAttributes: [storageOperation('lifecycle')],
     });
