@@ -9,7 +9,7 @@ import { sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
 import { idParams, parse } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
-import { workflowClientOf } from './workflowClient';
+import { workflowAccessOf } from './workflowAccess';
 
 export function sendAsset(res: Response, row: AssetRow, status = 200) {
   res.status(status).setHeader('ETag', assetEtag(row)).json(toAssetJson(row));
@@ -17,7 +17,7 @@ export function sendAsset(res: Response, row: AssetRow, status = 200) {
 
 export function assetsRouter(deps: AppDeps): Router {
   const router = Router();
-  const uploads = workflowClientOf(deps);
+  const uploads = workflowAccessOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {

@@ -5,10 +5,10 @@ import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
 import { idParams, parse } from './schemas/common';
-import { workflowClientOf } from './workflowClient';
+import { workflowAccessOf } from './workflowAccess';
 
 export function backupClientOf(deps: AppDeps): BackupClient {
-  return { ...workflowClientOf(deps), retentionDays: deps.config.backups.retentionDays };
+  return { ...workflowAccessOf(deps), retentionDays: deps.config.backups.retentionDays };
 }
 
 /** Backups (take one, list, read with live progress), restores of a backup (start, list, read). */

@@ -10,14 +10,14 @@ import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { incomingEventFor } from './schemas/events';
 import { pageQuery, parse } from './schemas/common';
-import { workflowClientOf } from './workflowClient';
+import { workflowAccessOf } from './workflowAccess';
 
 const feedQuery = z.object({ after: pageQuery.cursor, limit: pageQuery.limit }).strict();
 
 export function eventsRouter(deps: AppDeps): Router {
   const router = Router();
   const incomingEvent = incomingEventFor(deps.config.ingest.allowedHosts);
-  const workflows = workflowClientOf(deps);
+  const workflows = workflowAccessOf(deps);
   const backups = backupClientOf(deps);
 
   router.get('/api/v2/events', async (req, res) => {

@@ -13,11 +13,11 @@ import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
-import { workflowClientOf } from './workflowClient';
+import { workflowAccessOf } from './workflowAccess';
 
 export function uploadsRouter(deps: AppDeps): Router {
   const router = Router();
-  const uploads = workflowClientOf(deps);
+  const uploads = workflowAccessOf(deps);
   const bucket = deps.config.s3.bucket;
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 

@@ -10,14 +10,14 @@ import type { AppDeps } from './deps';
 import { sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
-import { workflowClientOf } from './workflowClient';
+import { workflowAccessOf } from './workflowAccess';
 import { z } from 'zod';
 
 const listVersionsQuery = z.object(pageQuery).strict();
 
 export function versionsRouter(deps: AppDeps): Router {
   const router = Router();
-  const uploads = workflowClientOf(deps);
+  const uploads = workflowAccessOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {

@@ -35,9 +35,9 @@ import {
   type RestoreMode,
 } from './catalog';
 import { NotFoundError } from '../platform/errors';
-import { StorageOperationAttribute, type WorkflowClient } from '../platform/temporal';
+import { StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
 
-export interface BackupClient extends WorkflowClient {
+export interface BackupClient extends WorkflowAccess {
   retentionDays: number;
 }
 

@@ -6,9 +6,9 @@ import { TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common
 import type { lifecycleSweepWorkflow } from '../../workflows/lifecycle/sweep';
 import { getPolicy } from './policies';
 import { failRun, getRun, insertRun, type LifecycleRunRow } from './sweep';
-import { StorageOperationAttribute, type WorkflowClient } from '../platform/temporal';
+import { StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
 
-export type LifecycleClient = WorkflowClient;
+export type LifecycleClient = WorkflowAccess;
 
 export interface StartRunOptions {
   /** A given id (e.g. derived from an incoming event's id) makes a repeated start join the first. */

@@ -10,7 +10,7 @@ export const StorageOperationAttribute = defineSearchAttributeKey('StorageOperat
 export const SEARCH_ATTRIBUTES = [AssetIdAttribute, StorageOperationAttribute];
 
 /** What starts and asks this service's workflows: the client, the task queue, and the catalog beside them. */
-export interface WorkflowClient {
+export interface WorkflowAccess {
   client: Client;
   taskQueue: string;
   db: Knex;

@@ -26,13 +26,13 @@ import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessi
 import { waitAtMost } from '../platform/concurrency';
 import type { Config } from '../platform/config';
 import { ConflictError, HttpError, NotFoundError, ServiceUnavailableError, UnprocessableError } from '../platform/errors';
-import { AssetIdAttribute, StorageOperationAttribute, type WorkflowClient } from '../platform/temporal';
+import { AssetIdAttribute, StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
 
 const LIVE_STATUS_WAIT_MS = 2000;
 // Opening takes one workflow task; this long means no worker is taking them.
 const OPEN_WAIT_MS = 10_000;
 
-export type UploadClient = WorkflowClient;
+export type UploadClient = WorkflowAccess;
 
 function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<UploadWorkflow> {
   return uc.client.workflow.getHandle<UploadWorkflow>(uploadWorkflowId(uploadId));

@@ -1,6 +1,6 @@
-import type { WorkflowClient } from '../lib/platform/temporal';
+import type { WorkflowAccess } from '../lib/platform/temporal';
 import type { AppDeps } from './deps';
 
-export function workflowClientOf(deps: AppDeps): WorkflowClient {
+export function workflowAccessOf(deps: AppDeps): WorkflowAccess {
   return { client: deps.temporal.client, taskQueue: deps.config.temporal.taskQueue, db: deps.db };
 }
