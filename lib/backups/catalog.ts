@@ -4,28 +4,19 @@
  * restore has dealt with. The API and the activities both read and write them through this module.
  */
 import type { Knex } from 'knex';
-import { backupWorkflowId, restoreWorkflowId } from '../../workflows/backups/definitions';
+import { backupWorkflowId, restoreWorkflowId, type BackupProgress, type JobStatus, type RestoreProgress } from '../../workflows/backups/definitions';
+
+export type { BackupProgress, JobStatus, RestoreProgress };
 import { ConflictError, NotFoundError } from '../platform/errors';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed';
 export type RestoreMode = 'missing' | 'overwrite';
 
 export interface BackupScope {
   /** Absent: every asset. */
   asset_ids?: string[];
   include_all_versions: boolean;
-}
-
-export interface BackupProgress {
-  /** Objects are the distinct contents the backup holds (a content shared by several versions counts once). */
-  objects_total: number;
-  objects_done: number;
-  bytes_total: number;
-  bytes_done: number;
-  /** Bytes actually copied by this backup: 0 for an incremental backup of unchanged assets. */
-  bytes_copied: number;
 }
 
 export interface BackupCounts {
@@ -36,17 +27,6 @@ export interface BackupCounts {
   bytes: number;
   /** The bytes of every version, a content counted once per version that has it. */
   version_bytes: number;
-}
-
-export interface RestoreProgress {
-  assets_total: number;
-  assets_done: number;
-  assets_restored: number;
-  assets_skipped: number;
-  assets_failed: number;
-  objects_copied: number;
-  bytes_done: number;
-  bytes_copied: number;
 }
 
 export interface RestoreScope {

@@ -11,8 +11,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { BackupActivities } from '../../activities/backups/backup';
-import type { BackupProgress } from '../../lib/backups/catalog';
-import { BackupFailure, backupStatusQuery, backupWorkflowId, type BackupInput, type BackupResult, type BackupState } from './definitions';
+import { BackupFailure, backupStatusQuery, backupWorkflowId, type BackupInput, type BackupProgress, type BackupResult, type BackupState } from './definitions';
 import { backupRetentionWorkflow } from './retention';
 import { storageOperation, uuidv7Now } from '../runHelpers';
 

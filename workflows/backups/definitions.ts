@@ -4,7 +4,30 @@
  * API all use this file.
  */
 import { defineQuery } from '@temporalio/workflow';
-import type { BackupProgress, JobStatus, RestoreProgress } from '../../lib/backups/catalog';
+
+/** A backup's or a restore's status, as its row and the API say it. */
+export type JobStatus = 'pending' | 'running' | 'completed' | 'failed';
+
+export interface BackupProgress {
+  /** Objects are the distinct contents the backup holds (a content shared by several versions counts once). */
+  objects_total: number;
+  objects_done: number;
+  bytes_total: number;
+  bytes_done: number;
+  /** Bytes actually copied by this backup: 0 for an incremental backup of unchanged assets. */
+  bytes_copied: number;
+}
+
+export interface RestoreProgress {
+  assets_total: number;
+  assets_done: number;
+  assets_restored: number;
+  assets_skipped: number;
+  assets_failed: number;
+  objects_copied: number;
+  bytes_done: number;
+  bytes_copied: number;
+}
 
 /** Knobs with production defaults; tests make batches small to watch a backup mid-way. */
 export interface BackupTuning {
