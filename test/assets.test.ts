@@ -1,5 +1,6 @@
 import { bytesOf, download, postForm, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
+import { waitUntil } from './support/processes';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { startTcpProxy } from './support/tcpProxy';
@@ -127,12 +128,10 @@ describe('simple upload', () => {
       expect(res.status).toBe(202);
       s3.up();
       expect(res.body.status_url).toBe(`/api/v2/uploads/${res.body.upload_id}`);
-      let session: { status: string; asset_id: string | null } = { status: 'open', asset_id: null };
-      for (let i = 0; i < 100 && session.status !== 'completed'; i++) {
-        session = (await call(`${impatient.baseUrl}${res.body.status_url}`)).body;
-        if (session.status !== 'completed') await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(session.status).toBe('completed');
+      const session = await waitUntil('the upload to complete', async () => {
+        const read = (await call(`${impatient.baseUrl}${res.body.status_url}`)).body as { status: string; asset_id: string };
+        return read.status === 'completed' && read;
+      });
       const asset = await call(`${impatient.baseUrl}/api/v2/assets/${session.asset_id}`);
       expect(asset.body.checksum_sha256).toBe(sha256(file));
     } finally {
@@ -223,6 +222,7 @@ describe('updated_at', () => {
     const res = await uploadAsset(ctx.baseUrl, bytesOf(10), { name: 'clock.bin' });
     const at = async () => (await ctx.db('assets').where({ id: res.body.id }).first()).updated_at.getTime();
     const created = await at();
+    // Timestamps have microseconds, but two writes in one millisecond would still be indistinguishable here.
     await new Promise((r) => setTimeout(r, 20));
     // What pruning and lifecycle do to the row: the asset's users see no change, and expire_assets must not either.
     await ctx

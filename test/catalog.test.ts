@@ -3,20 +3,9 @@
  * (with If-Match), soft delete, restore and permanent delete; versions (list, restore, pruning past
  * STORAGE_MAX_VERSIONS, numbering under concurrent uploads); and the outbox rows each change writes.
  */
+import { waitUntil } from './support/processes';
 import { bytesOf, download, sha256 } from './support/assets';
-import {
-  addAsset,
-  addVersion,
-  eventually,
-  listAll,
-  listPage,
-  listUrl,
-  objectKeys,
-  outboxEvents,
-  postVersion,
-  settledSession,
-  uniqueMarker,
-} from './support/catalog';
+import { addAsset, addVersion, listAll, listPage, listUrl, objectKeys, outboxEvents, postVersion, settledSession, uniqueMarker } from './support/catalog';
 import { PART, createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem } from './support/http';
@@ -495,9 +484,12 @@ describe('permanent delete', () => {
     expect([202, 204]).toContain(res.status);
     if (res.status === 202) {
       expect(res.body.workflow_id).toEqual(expect.any(String));
-      const gone = await eventually(
-        () => call(`${assetUrl(id)}?include_deleted=true`),
-        (r) => r.status === 404,
+      const gone = await waitUntil(
+        'the asset to be gone',
+        async () => {
+          const read = await call(`${assetUrl(id)}?include_deleted=true`);
+          return read.status === 404 && read;
+        },
         30_000,
         200,
       );

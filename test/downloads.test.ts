@@ -3,11 +3,12 @@
  * clients rely on, byte ranges, conditional requests, empty files, and a client that walks away
  * mid-download without costing the service its S3 connections.
  */
+import { waitUntil } from './support/processes';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import http from 'node:http';
 import { S3_PART_SIZE } from '../lib/platform/staging';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
-import { addAsset, addVersion, eventually, s3Agent, socketsInUse, uniqueMarker } from './support/catalog';
+import { addAsset, addVersion, s3Agent, socketsInUse, uniqueMarker } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 
@@ -304,12 +305,7 @@ describe('a client that disconnects mid-download', () => {
     expect(before.status).toBe(200);
     expect(sha256(before.body)).toBe(sha256(big));
     const agent = s3Agent(ctx);
-    expect(
-      await eventually(
-        () => socketsInUse(agent),
-        (n) => n === 0,
-      ),
-    ).toBe(0);
+    await waitUntil('the S3 agent to hold no socket', async () => socketsInUse(agent) === 0, 5_000, 50);
 
     for (let i = 0; i < 12; i++) {
       const seen = await readFirstChunkThenHangUp(url);
@@ -326,12 +322,7 @@ describe('a client that disconnects mid-download', () => {
 
     // Every S3 response the hung-up downloads were reading is given back: a leaked stream would
     // hold its socket until the server closes it, and enough of them exhaust the agent.
-    const inUse = await eventually(
-      () => socketsInUse(agent),
-      (n) => n === 0,
-      10_000,
-    );
-    expect(inUse).toBe(0);
+    await waitUntil('every S3 socket to be given back', async () => socketsInUse(agent) === 0, 10_000, 50);
 
     const after = await Promise.all(Array.from({ length: 4 }, () => download(url)));
     for (const got of after) {

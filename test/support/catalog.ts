@@ -3,6 +3,7 @@
  * bucket and the outbox. Every test file shares the run's database, so lists are always scoped (by a
  * unique name prefix or tag) to what the test itself created.
  */
+import { waitUntil } from './processes';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import type { Agent } from 'node:http';
@@ -76,9 +77,12 @@ export async function settled(baseUrl: string, res: JsonAnswer, made: 'asset' | 
 /** Follows a 202's status_url until the session ends; answers the completed session, or throws. */
 export async function settledSession(baseUrl: string, res: JsonAnswer, timeoutMs = 120_000): Promise<any> {
   if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${JSON.stringify(res.body)}`);
-  const session = await eventually(
-    () => call(`${baseUrl}${res.body.status_url}`),
-    (s) => s.status !== 200 || ['completed', 'failed', 'aborted', 'expired'].includes(s.body.status),
+  const session = await waitUntil(
+    `upload ${res.body.upload_id} to end`,
+    async () => {
+      const read = await call(`${baseUrl}${res.body.status_url}`);
+      return (read.status !== 200 || ['completed', 'failed', 'aborted', 'expired'].includes(read.body.status)) && read;
+    },
     timeoutMs,
     250,
   );
@@ -139,14 +143,4 @@ export function s3Agent(ctx: TestContext): Agent {
 /** Sockets the agent has lent to requests still in progress (free keep-alive sockets not counted). */
 export function socketsInUse(agent: Agent): number {
   return Object.values(agent.sockets).reduce((sum, list) => sum + (list?.length ?? 0), 0);
-}
-
-/** Polls `check` until it holds or `timeoutMs` passes; returns its last answer. */
-export async function eventually<T>(read: () => Promise<T> | T, check: (value: T) => boolean, timeoutMs = 5_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
