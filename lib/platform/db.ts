@@ -31,7 +31,7 @@ export function createDb(url: string, poolMax = 10): Db {
   return db;
 }
 
-const MIGRATIONS_DIR = path.resolve(__dirname, '..', 'migrations');
+const MIGRATIONS_DIR = path.resolve(__dirname, '..', '..', 'migrations');
 
 /** Migration settings shared by start-up, tests and the migrate script. */
 export function migrationConfig(): Knex.MigratorConfig {
