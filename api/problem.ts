@@ -20,6 +20,9 @@ interface BodyParserError {
   message: string;
 }
 
+// How long a connection closed past the drain limit waits for the client to close its side.
+const LINGER_MS = 5_000;
+
 /**
  * Reads and drops what is left of a refused request's body. Clients such as Node's fetch send the
  * whole body before they read the answer: a connection closed under them turns the 4xx into a broken
@@ -28,11 +31,31 @@ interface BodyParserError {
 function drainRefusedBody(req: Request, limitBytes: number): void {
   let drained = 0;
   req.unpipe();
-  req.on('data', (chunk: Buffer) => {
+  const count = (chunk: Buffer) => {
     drained += chunk.length;
-    if (drained > limitBytes) req.socket.destroy();
-  });
+    if (drained <= limitBytes) return;
+    req.off('data', count);
+    closeAfterAnswer(req);
+  };
+  req.on('data', count);
   req.resume();
+}
+
+/**
+ * Closes a connection whose client is still sending, without losing the answer already written: a
+ * socket closed with unread bytes sends a reset, and a reset can discard the answer before a busy
+ * client reads it. So the answer goes out with a FIN, reading stops (the client's writes back up in
+ * the socket buffers, so nothing more crosses), and the socket goes once the client closes its side,
+ * or after LINGER_MS.
+ */
+function closeAfterAnswer(req: Request): void {
+  const socket = req.socket;
+  req.pause();
+  socket.pause();
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /**
