@@ -18,11 +18,21 @@ declare global {
 }
 
 export default async function globalSetup() {
+  const servers: ManagedProcess[] = [];
+  globalThis.__storageTestServers = servers;
+  try {
+    await setUp(servers);
+  } catch (err) {
+    // jest runs no teardown after a failed setup: the servers started so far would outlive the run.
+    for (const server of servers.reverse()) await server.stop();
+    throw err;
+  }
+}
+
+async function setUp(servers: ManagedProcess[]) {
   const runDir = path.join(TEST_DATA, `run-${process.pid}`);
   fs.rmSync(runDir, { recursive: true, force: true });
   fs.mkdirSync(runDir, { recursive: true });
-  const servers: ManagedProcess[] = [];
-  globalThis.__storageTestServers = servers;
 
   let temporalAddress = process.env.STORAGE_TEST_TEMPORAL_ADDRESS;
   if (!temporalAddress) {
