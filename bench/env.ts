@@ -81,15 +81,25 @@ export interface BenchEnv {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * `count` distinct free ports. Every port stays bound until all are known: a port freed at once can be
+ * handed out again by the next ask, and the API and the minimal handler once got the same one.
+ */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -222,7 +232,7 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(() => db.destroy());
     await migrateLatest(db);
 
-    const [apiPort, minimalPort] = [await freePort(), await freePort()];
+    const [apiPort, minimalPort] = await freePorts(2);
     const config = loadConfig({
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STORAGE_'))),
       STORAGE_DATABASE_URL: databaseUrl,
