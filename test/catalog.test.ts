@@ -3,6 +3,10 @@
  * (with If-Match), soft delete, restore and permanent delete; versions (list, restore, pruning past
  * STORAGE_MAX_VERSIONS, numbering under concurrent uploads); and the outbox rows each change writes.
  */
+import { randomUUID } from 'node:crypto';
+import { createUploadActivities } from '../activities/uploads/uploads';
+import type { ActivityDeps } from '../activities/deps';
+import type { UploadInput } from '../workflows/uploads/definitions';
 import { waitUntil } from './support/processes';
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion, listAll, listPage, listUrl, objectKeys, outboxEvents, postVersion, settledSession, uniqueMarker } from './support/catalog';
@@ -538,6 +542,57 @@ describe('permanent delete', () => {
     expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, `assets/${asset.id}/`)).toEqual([]);
     expect(await ctx.temporal.client.workflow.getHandle(session.body.workflow_id).result()).toMatchObject({ status: 'aborted' });
     expectProblem(await getUpload(ctx.baseUrl, session.body.id), 404);
+  });
+
+  // The fuzzer once left a run open whose session had been taken away with its asset: the session
+  // was written after the deletion had looked for it. Each pair here races an opening against a deletion.
+  it('a new version opened while its asset is deleted permanently is refused or ended, never left open', async () => {
+    const assets = await Promise.all(Array.from({ length: 6 }, (_, i) => newAsset(uniqueMarker(`perm-race-${i}`))));
+    const sessions = await Promise.all(
+      assets.map(async (asset) => {
+        const [session] = await Promise.all([
+          createUpload(ctx.baseUrl, { name: 'next.bin', size_bytes: 2 * PART, part_size_bytes: PART, asset_id: asset.id }),
+          deletePermanently(asset.id),
+        ]);
+        return session;
+      }),
+    );
+    for (const session of sessions) {
+      expect([201, 404]).toContain(session.status);
+      if (session.status !== 201) continue;
+      const run = ctx.temporal.client.workflow.getHandle(session.body.workflow_id);
+      await waitUntil('the upload run to end', async () => (await run.describe()).status.name !== 'RUNNING', 30_000, 200);
+      expect(await run.result()).toMatchObject({ status: 'aborted' });
+    }
+    expect(
+      await ctx.db('upload_sessions').whereIn(
+        'result_asset_id',
+        assets.map((a) => a.id),
+      ),
+    ).toEqual([]);
+    for (const asset of assets) expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, `assets/${asset.id}/`)).toEqual([]);
+  });
+
+  it('a session is not written for an asset already deleted: the upload ends AssetGone, with no row', async () => {
+    const asset = await newAsset(uniqueMarker('perm-gone'));
+    expect((await call(assetUrl(asset.id), { method: 'DELETE' })).status).toBe(204);
+    const uploads = createUploadActivities(ctx satisfies ActivityDeps);
+    const input: UploadInput = {
+      uploadId: randomUUID(),
+      kind: 'chunked',
+      assetId: asset.id,
+      newAsset: false,
+      versionId: randomUUID(),
+      objectKey: `assets/${asset.id}/late`,
+      expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+      name: 'late.bin',
+      contentType: 'application/octet-stream',
+      sizeBytes: PART,
+      partSizeBytes: PART,
+      partCount: 1,
+    };
+    await expect(uploads.openUpload(input)).rejects.toMatchObject({ type: 'AssetGone', nonRetryable: true });
+    expect(await ctx.db('upload_sessions').where({ id: input.uploadId })).toEqual([]);
   });
 });
 

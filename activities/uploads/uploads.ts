@@ -14,7 +14,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   return {
     /** Writes the session row and, for a chunked upload, opens its S3 multipart upload. */
     async openUpload(input: UploadInput): Promise<void> {
-      await insertUploadSession(db, input);
+      await insertUploadSession(db, input).catch(failIfAssetGone);
       if (input.kind !== 'chunked') return;
       const row = await getUploadSession(db, input.uploadId);
       if (row.s3_upload_id) return;
@@ -132,12 +132,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
-      try {
-        return await commitUploadedVersion(db, uploadId, verified, config.versions.max);
-      } catch (err) {
-        if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
-        throw err;
-      }
+      return commitUploadedVersion(db, uploadId, verified, config.versions.max).catch(failIfAssetGone);
     },
 
     /** Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row. */
@@ -164,6 +159,12 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
     },
   };
+}
+
+/** An asset deleted under an upload is final: no retry brings it back. */
+function failIfAssetGone(err: unknown): never {
+  if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
+  throw err;
 }
 
 export type UploadActivities = ReturnType<typeof createUploadActivities>;

@@ -44,30 +44,40 @@ export async function getUploadSession(db: Knex | Knex.Transaction, id: string):
   return row;
 }
 
-/** The session's row, written once when its workflow opens it (a repeated call changes nothing). */
+/**
+ * The session's row, written once when its workflow opens it (a repeated call changes nothing). A
+ * new version's session is refused once its asset is deleted: the share lock orders it against a
+ * permanent deletion, which either finds the session and ends it, or is found here first.
+ */
 export async function insertUploadSession(db: Knex, input: UploadInput): Promise<void> {
-  await db('upload_sessions')
-    .insert({
-      id: input.uploadId,
-      kind: input.kind,
-      status: 'open',
-      asset_id: input.newAsset ? null : input.assetId,
-      result_asset_id: input.assetId,
-      version_id: input.versionId,
-      name: input.name,
-      content_type: input.contentType,
-      size_bytes: input.sizeBytes ?? 0,
-      checksum_sha256: input.checksumSha256 ?? null,
-      part_size_bytes: input.partSizeBytes ?? null,
-      part_count: input.partCount ?? null,
-      metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
-      tags: input.tags ?? null,
-      object_key: input.objectKey,
-      workflow_id: uploadWorkflowId(input.uploadId),
-      expires_at: input.expiresAt,
-    })
-    .onConflict('id')
-    .ignore();
+  await db.transaction(async (trx) => {
+    if (await trx('upload_sessions').where({ id: input.uploadId }).first('id')) return;
+    if (!input.newAsset && !(await trx('assets').where({ id: input.assetId, is_deleted: false }).forShare().first('id'))) {
+      throw new AssetGoneError(input.assetId);
+    }
+    await trx('upload_sessions')
+      .insert({
+        id: input.uploadId,
+        kind: input.kind,
+        status: 'open',
+        asset_id: input.newAsset ? null : input.assetId,
+        result_asset_id: input.assetId,
+        version_id: input.versionId,
+        name: input.name,
+        content_type: input.contentType,
+        size_bytes: input.sizeBytes ?? 0,
+        checksum_sha256: input.checksumSha256 ?? null,
+        part_size_bytes: input.partSizeBytes ?? null,
+        part_count: input.partCount ?? null,
+        metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
+        tags: input.tags ?? null,
+        object_key: input.objectKey,
+        workflow_id: uploadWorkflowId(input.uploadId),
+        expires_at: input.expiresAt,
+      })
+      .onConflict('id')
+      .ignore();
+  });
 }
 
 export interface CommittedVersion {
