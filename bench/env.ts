@@ -17,14 +17,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortMultipartUploadCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { loadConfig, type Config } from '../lib/platform/config';
 import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl, type Db } from '../lib/platform/db';
 import { uuidv7 } from '../lib/platform/ids';
 import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
 import { createTemporalClient, type TemporalHandle } from '../lib/platform/temporal';
-import { API_NODE_FLAGS, ROOT, startLocalStack, type ManagedProcess } from '../scripts/stack';
+import { API_NODE_FLAGS, ROOT, freePorts, startLocalStack, type ManagedProcess } from '../scripts/stack';
 import { expectJson, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { pidListeningOn, type CpuGroups } from './cpu';
 
@@ -79,27 +78,6 @@ export interface BenchEnv {
   cpuGroups: CpuGroups;
   info: StackInfo;
   stop(): Promise<void>;
-}
-
-/**
- * `count` distinct free ports. Every port stays bound until all are known: a port freed at once can be
- * handed out again by the next ask, and the API and the minimal handler once got the same one.
- */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }
 
 function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {

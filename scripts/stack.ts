@@ -41,6 +41,27 @@ export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 500): 
   });
 }
 
+/**
+ * `count` distinct free ports. Every port stays bound until all are known: a port freed at once can be
+ * handed out again by the next ask, and the API and the minimal handler once got the same one.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
 export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, proc?: ChildProcess, logFile?: string) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -7,7 +7,8 @@ import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { PART, completeUpload, createUpload, getUpload, partOf, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
-import { envFor, freePort, spawnService, waitUntil } from './support/processes';
+import { envFor, spawnService, waitUntil } from './support/processes';
+import { freePorts } from '../scripts/stack';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
 const MiB = 1024 * 1024;
@@ -121,7 +122,7 @@ it('S3 dies while a chunked upload is read back for verification: once it is bac
 
 it('the API process restarts in the middle of a chunked session: the client goes on and completes, nothing lost', async () => {
   const worker = await ctx.startWorker();
-  const port = await freePort();
+  const port = (await freePorts(1))[0];
   const env = envFor(ctx.config, { STORAGE_PORT: String(port) });
   const api = `http://127.0.0.1:${port}`;
   let first = spawnService('api/server.ts', env);

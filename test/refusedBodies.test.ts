@@ -14,7 +14,8 @@ import { objectKeys } from './support/catalog';
 import { abortUpload, createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
-import { envFor, freePort, spawnService, waitUntil, type ServiceProcess } from './support/processes';
+import { envFor, spawnService, waitUntil, type ServiceProcess } from './support/processes';
+import { freePorts } from '../scripts/stack';
 
 const MiB = 1024 * 1024;
 const LIMIT = 12 * MiB;
@@ -27,7 +28,7 @@ let port: number;
 let api: string;
 beforeAll(async () => {
   ctx = await startTestService({ STORAGE_MAX_UPLOAD_SIZE: String(LIMIT) });
-  port = await freePort();
+  port = (await freePorts(1))[0];
   api = `http://127.0.0.1:${port}`;
   apiProcess = spawnService('api/server.ts', envFor(ctx.config, { STORAGE_PORT: String(port) }));
   await waitUntil('the API to listen', async () => (await fetch(`${api}/health/live`).catch(() => undefined))?.ok);
