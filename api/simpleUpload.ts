@@ -10,10 +10,9 @@ import type { Request } from 'express';
 import type { AssetRow } from '../lib/assets/assets';
 import type { Config } from '../lib/platform/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/platform/errors';
-import { uuidv7 } from '../lib/platform/ids';
-import { objectKeyFor } from '../lib/assets/keys';
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
-import { abortUploadSession, completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
+import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
+import { newUploadInput } from '../lib/uploads/input';
 import type { z } from 'zod';
 import { assetName, contentType, parse } from './schemas/common';
 import { uploadFormFields } from './schemas/assets';
@@ -30,6 +29,7 @@ export interface SimpleUploadDeps {
 export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
 
 interface Staged extends StagedObject {
+  uploadId: string;
   filename: string;
   mimeType: string;
 }
@@ -39,15 +39,11 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
-  const uploadId = uuidv7();
-  const versionId = uuidv7();
-  const assetId = existing?.id ?? uuidv7();
-  const objectKey = objectKeyFor(assetId, versionId);
   const maxSize = deps.config.uploads.maxSizeBytes;
 
   const fields: Record<string, string | string[]> = {};
   let extraFiles = 0;
-  let sessionOpened = false;
+  let openedUploadId: string | undefined;
   let staging: Promise<Staged> | undefined;
   let refused = false;
 
@@ -80,21 +76,20 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
         return;
       }
       staging = (async () => {
-        await openUploadSession(deps.uploads, {
-          uploadId,
-          kind: 'simple',
-          assetId,
-          newAsset: !existing,
-          versionId,
-          objectKey,
-          expiresAt: uploadExpiresAt(deps.config),
-          // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
-          name: validOr(assetName, info.filename, 'upload'),
-          contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
-        });
-        sessionOpened = true;
-        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize, { countBytes: deps.countBytes });
-        return { ...staged, filename: info.filename ?? '', mimeType: info.mimeType };
+        const input = newUploadInput(
+          deps.config,
+          {
+            kind: 'simple',
+            // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
+            name: validOr(assetName, info.filename, 'upload'),
+            contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
+          },
+          existing?.id,
+        );
+        await openUploadSession(deps.uploads, input);
+        openedUploadId = input.uploadId;
+        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, maxSize, { countBytes: deps.countBytes });
+        return { ...staged, uploadId: input.uploadId, filename: info.filename ?? '', mimeType: info.mimeType };
       })();
       staging.catch((err) => {
         stream.resume();
@@ -122,7 +117,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
     }
     const outcome = await completeUploadSession(
       deps.uploads,
-      uploadId,
+      staged.uploadId,
       {
         sizeBytes: staged.sizeBytes,
         checksumSha256: staged.checksumSha256,
@@ -136,11 +131,11 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
       },
       deps.config.uploads.waitSeconds * 1000,
     );
-    return { ...outcome, uploadId };
+    return { ...outcome, uploadId: staged.uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.
     await staging?.catch(() => {});
-    if (sessionOpened) await abortUploadSession(deps.uploads, uploadId, ABORT_WAIT_MS).catch(() => {});
+    if (openedUploadId) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
     throw err;
   }
 }
