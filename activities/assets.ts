@@ -1,6 +1,6 @@
-import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { uploadWorkflowId, type UploadSessionRow } from '../lib/uploads/sessions';
-import { abortMultipartUpload } from '../lib/platform/multipart';
+import { discardSessionBytes } from '../lib/uploads/sessionBytes';
 import { assetKeyPrefix } from '../lib/assets/keys';
 import { deleteKeys } from '../lib/platform/objects';
 import { recordEvent } from '../lib/events/outbox';
@@ -49,8 +49,7 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
         .limit(UPLOADS_BATCH + 1)) as UploadSessionRow[];
       const batch = sessions.slice(0, UPLOADS_BATCH);
       for (const session of batch) {
-        if (session.s3_upload_id) await abortMultipartUpload(s3, bucket, session.object_key, session.s3_upload_id);
-        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: session.object_key }));
+        await discardSessionBytes(s3, bucket, session);
         await db('upload_sessions')
           .where({ id: session.id })
           .update({ status: 'aborted', error: `asset ${assetId} was deleted` });

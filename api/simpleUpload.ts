@@ -5,16 +5,15 @@
  * the first byte is written, so bytes staged by an API that then dies are cleaned up by its expiry.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import busboy from 'busboy';
 import type { Request } from 'express';
 import type { AssetRow } from '../lib/assets/assets';
 import type { Config } from '../lib/platform/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/platform/errors';
-import { uuidv7 } from '../lib/platform/ids';
-import { objectKeyFor } from '../lib/assets/keys';
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
-import { abortUploadSession, completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
+import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
+import { newUploadInput } from '../lib/uploads/input';
 import type { z } from 'zod';
+import { readForm } from './form';
 import { assetName, contentType, parse } from './schemas/common';
 import { uploadFormFields } from './schemas/assets';
 
@@ -30,6 +29,7 @@ export interface SimpleUploadDeps {
 export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
 
 interface Staged extends StagedObject {
+  uploadId: string;
   filename: string;
   mimeType: string;
 }
@@ -39,77 +39,51 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
-  const uploadId = uuidv7();
-  const versionId = uuidv7();
-  const assetId = existing?.id ?? uuidv7();
-  const objectKey = objectKeyFor(assetId, versionId);
-  const maxSize = deps.config.uploads.maxSizeBytes;
-
   const fields: Record<string, string | string[]> = {};
   let extraFiles = 0;
-  let sessionOpened = false;
   let staging: Promise<Staged> | undefined;
-  let refused = false;
-
-  const form = openForm(req);
-  // Settles when the form is read to its end, or as soon as staging fails (e.g. past the size limit),
-  // without reading the rest of the body.
-  const formRead = new Promise<void>((resolve, reject) => {
-    form.on('close', resolve);
-    form.on('error', (err: Error) => reject(new ValidationError(`malformed multipart/form-data: ${err.message}`)));
-    req.on('aborted', () => reject(new ValidationError('the client closed the connection before the form ended')));
-    form.on('field', (name, value) => {
-      const prior = fields[name];
-      fields[name] = prior === undefined ? value : ([] as string[]).concat(prior, value);
-      // A bad field is refused as it arrives: sent before the file, it is refused before anything is staged.
-      try {
-        parse(uploadFormFields, normalizeTags(fields), 'form fields');
-      } catch (err) {
-        refused = true;
-        req.unpipe(form);
-        reject(err);
-      }
-    });
-    form.on('filesLimit', () => {
-      extraFiles++;
-    });
-    form.on('file', (name, stream, info) => {
-      if (name !== 'file' || staging || refused) {
-        extraFiles++;
-        stream.resume();
-        return;
-      }
-      staging = (async () => {
-        await openUploadSession(deps.uploads, {
-          uploadId,
-          kind: 'simple',
-          assetId,
-          newAsset: !existing,
-          versionId,
-          objectKey,
-          expiresAt: uploadExpiresAt(deps.config),
-          // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
-          name: validOr(assetName, info.filename, 'upload'),
-          contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
-        });
-        sessionOpened = true;
-        const staged = await stageToS3(deps.s3, deps.config.s3.bucket, objectKey, stream, maxSize, { countBytes: deps.countBytes });
-        return { ...staged, filename: info.filename ?? '', mimeType: info.mimeType };
-      })();
-      staging.catch((err) => {
-        stream.resume();
-        req.unpipe(form);
-        reject(err);
-      });
-    });
-  });
-  req.pipe(form);
+  let openedUploadId: string | undefined;
+  // Staging that fails (e.g. past the size limit) ends the form at once, without reading the rest of the body.
+  const stagingFailed = new AbortController();
 
   try {
-    await formRead;
-    const fileStaged = staging as Promise<Staged> | undefined;
-    if (!fileStaged) throw new ValidationError('the form has no part named "file"', [{ path: 'file', message: 'required' }]);
-    const staged = await fileStaged;
+    for await (const part of readForm(req, stagingFailed.signal)) {
+      if (part.type === 'field') {
+        const prior = fields[part.name];
+        fields[part.name] = prior === undefined ? part.value : ([] as string[]).concat(prior, part.value);
+        // A bad field is refused as it arrives: sent before the file, it is refused before anything is staged.
+        parse(uploadFormFields, normalizeTags(fields), 'form fields');
+      } else if (part.type === 'extraFile') {
+        extraFiles++;
+      } else {
+        const { stream, info } = part;
+        const input = newUploadInput(
+          deps.config,
+          {
+            kind: 'simple',
+            // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
+            name: validOr(assetName, info.filename, 'upload'),
+            contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
+          },
+          existing?.id,
+        );
+        staging = (async () => {
+          await openUploadSession(deps.uploads, input);
+          openedUploadId = input.uploadId;
+          const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
+            countBytes: deps.countBytes,
+          });
+          return { ...staged, uploadId: input.uploadId, filename: info.filename ?? '', mimeType: info.mimeType };
+        })();
+        staging.catch((err) => {
+          stream.resume();
+          stagingFailed.abort(err);
+        });
+      }
+    }
+
+    if (!staging) throw new ValidationError('the form has no part named "file"', [{ path: 'file', message: 'required' }]);
+    const staged = await staging;
     if (extraFiles > 0) {
       throw new ValidationError('the form must hold exactly one file, in a part named "file"', [{ path: 'file', message: 'only one file part is allowed' }]);
     }
@@ -122,7 +96,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
     }
     const outcome = await completeUploadSession(
       deps.uploads,
-      uploadId,
+      staged.uploadId,
       {
         sizeBytes: staged.sizeBytes,
         checksumSha256: staged.checksumSha256,
@@ -136,20 +110,12 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
       },
       deps.config.uploads.waitSeconds * 1000,
     );
-    return { ...outcome, uploadId };
+    return { ...outcome, uploadId: staged.uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.
     await staging?.catch(() => {});
-    if (sessionOpened) await abortUploadSession(deps.uploads, uploadId, ABORT_WAIT_MS).catch(() => {});
+    if (openedUploadId) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
     throw err;
-  }
-}
-
-function openForm(req: Request) {
-  try {
-    return busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 120 } });
-  } catch (err) {
-    throw new ValidationError(`malformed multipart/form-data: ${(err as Error).message}`);
   }
 }
 

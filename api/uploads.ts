@@ -5,10 +5,9 @@ import { getAsset, toAssetJson } from '../lib/assets/assets';
 import { getUploadSession, toUploadSessionJson } from '../lib/uploads/sessions';
 import { getVersion, toVersionJson } from '../lib/assets/versions';
 import { PayloadTooLargeError, ValidationError } from '../lib/platform/errors';
-import { uuidv7 } from '../lib/platform/ids';
-import { objectKeyFor } from '../lib/assets/keys';
 import { latestParts, listStoredParts } from '../lib/platform/multipart';
-import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession, uploadExpiresAt } from '../lib/uploads/client';
+import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads/client';
+import { newUploadInput } from '../lib/uploads/input';
 import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
@@ -40,31 +39,27 @@ export function uploadsRouter(deps: AppDeps): Router {
       ]);
     }
     const existing = body.asset_id ? await getAsset(deps.db, body.asset_id) : undefined;
-    const uploadId = uuidv7();
-    const versionId = uuidv7();
-    const assetId = existing?.id ?? uuidv7();
-    const opened = await openUploadSession(uploads, {
-      uploadId,
-      kind: 'chunked',
-      assetId,
-      newAsset: !existing,
-      versionId,
-      objectKey: objectKeyFor(assetId, versionId),
-      expiresAt: uploadExpiresAt(deps.config),
-      name: body.name,
-      contentType: body.content_type ?? 'application/octet-stream',
-      metadata: body.metadata,
-      tags: body.tags,
-      sizeBytes: body.size_bytes,
-      checksumSha256: body.checksum_sha256,
-      partSizeBytes: body.part_size_bytes,
-      partCount,
-    });
+    const input = newUploadInput(
+      deps.config,
+      {
+        kind: 'chunked',
+        name: body.name,
+        contentType: body.content_type ?? 'application/octet-stream',
+        metadata: body.metadata,
+        tags: body.tags,
+        sizeBytes: body.size_bytes,
+        checksumSha256: body.checksum_sha256,
+        partSizeBytes: body.part_size_bytes,
+        partCount,
+      },
+      existing?.id,
+    );
+    const opened = await openUploadSession(uploads, input);
     // Just opened: the workflow's answer is the live status, and no part can be stored yet.
-    const row = await getUploadSession(deps.db, uploadId);
+    const row = await getUploadSession(deps.db, input.uploadId);
     res
       .status(201)
-      .setHeader('Location', `/api/v2/uploads/${uploadId}`)
+      .setHeader('Location', `/api/v2/uploads/${input.uploadId}`)
       .json(toUploadSessionJson(row, { status: opened.status, error: opened.error, parts: [] }));
   });
 

@@ -2,9 +2,8 @@ import { Router } from 'express';
 import { getAsset } from '../lib/assets/assets';
 import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../lib/assets/versions';
 import { NotFoundError } from '../lib/platform/errors';
-import { uuidv7 } from '../lib/platform/ids';
-import { objectKeyFor } from '../lib/assets/keys';
-import { completeUploadSession, openUploadSession, uploadExpiresAt, type CompleteOutcome } from '../lib/uploads/client';
+import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads/client';
+import { newUploadInput } from '../lib/uploads/input';
 import { sendUploadAccepted } from './accepted';
 import type { AppDeps } from './deps';
 import { sendContent, storedContentOf } from './download';
@@ -64,23 +63,20 @@ export function versionsRouter(deps: AppDeps): Router {
     const { id, versionId } = parse(versionParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     const source = await getVersion(deps.db, id, versionId);
-    const uploadId = uuidv7();
-    const newVersionId = uuidv7();
-    await openUploadSession(uploads, {
-      uploadId,
-      kind: 'copy',
-      assetId: id,
-      newAsset: false,
-      versionId: newVersionId,
-      objectKey: objectKeyFor(id, newVersionId),
-      expiresAt: uploadExpiresAt(deps.config),
-      name: asset.name,
-      contentType: source.content_type,
-      sizeBytes: source.size_bytes,
-      checksumSha256: source.checksum_sha256,
-      copyFromKey: source.object_key,
-    });
-    await answerNewVersion(res, { ...(await completeUploadSession(uploads, uploadId, {}, waitMs)), uploadId });
+    const input = newUploadInput(
+      deps.config,
+      {
+        kind: 'copy',
+        name: asset.name,
+        contentType: source.content_type,
+        sizeBytes: source.size_bytes,
+        checksumSha256: source.checksum_sha256,
+        copyFromKey: source.object_key,
+      },
+      asset.id,
+    );
+    await openUploadSession(uploads, input);
+    await answerNewVersion(res, { ...(await completeUploadSession(uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId });
   });
 
   return router;

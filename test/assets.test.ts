@@ -202,6 +202,19 @@ describe('simple upload: bad input changes nothing', () => {
     await expectRejected(await uploadAsset(ctx.baseUrl, bytesOf(100), { name }), 400, before);
   });
 
+  it('400 for a bad field after the file part: the file already staged goes, and its session', async () => {
+    const before = await footprint();
+    const boundary = 'xyzBOUNDARY';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+      bytesOf(100_000),
+      Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\nbad\u0007name\r\n--${boundary}--\r\n`),
+    ]);
+    const res = await call(url(), { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body });
+    await expectRejected(res, 400, before);
+    expect(res.body.errors).toEqual([expect.objectContaining({ path: 'name' })]);
+  });
+
   it('400 for an unknown form field', async () => {
     const before = await footprint();
     const form = new FormData();

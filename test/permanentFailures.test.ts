@@ -16,7 +16,7 @@ import { insertRun } from '../lib/lifecycle/sweep';
 import { lifecycleWorkflowId } from '../workflows/lifecycle/definitions';
 import { headObject } from '../lib/platform/objects';
 import { completeUploadSession, openUploadSession, type UploadClient } from '../lib/uploads/client';
-import type { UploadInput } from '../workflows/uploads/definitions';
+import type { ChunkedUpload, UploadContent, UploadInput, UploadTarget } from '../workflows/uploads/definitions';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { backupClientOf, runBackup } from './support/backups';
 import { addAsset, keysOf } from './support/catalog';
@@ -45,26 +45,39 @@ async function runStatus(handle: WorkflowHandle): Promise<string> {
   return (await handle.describe()).status.name;
 }
 
-function uploadInput(fields: Partial<UploadInput> = {}): UploadInput {
+const ghoulFile: UploadContent = { kind: 'simple', name: 'ghoul.bin', contentType: 'application/octet-stream' };
+
+/** A chunked session of one small part, with the fields given. */
+function ghoulParts(fields: Pick<ChunkedUpload, 'metadata' | 'tags'>): ChunkedUpload {
+  return {
+    kind: 'chunked',
+    name: 'ghoul.bin',
+    contentType: 'application/octet-stream',
+    sizeBytes: 10,
+    partSizeBytes: 5 * 1024 * 1024,
+    partCount: 1,
+    ...fields,
+  };
+}
+
+function uploadInput(content: UploadContent = ghoulFile, target: Partial<UploadTarget> = {}): UploadInput {
   const assetId = uuidv7();
-  const versionId = fields.versionId ?? uuidv7();
+  const versionId = target.versionId ?? uuidv7();
   return {
     uploadId: uuidv7(),
-    kind: 'simple',
     assetId,
     newAsset: true,
     versionId,
     objectKey: objectKeyFor(assetId, versionId),
     expiresAt: new Date(Date.now() + 3600_000).toISOString(),
-    name: 'ghoul.bin',
-    contentType: 'application/octet-stream',
-    ...fields,
+    ...target,
+    ...content,
   };
 }
 
 /** A simple upload's session, opened, with its file staged in the bucket as the API stages it. */
-async function stagedSimpleUpload(fields: Partial<UploadInput> = {}) {
-  const input = uploadInput(fields);
+async function stagedSimpleUpload(target: Partial<UploadTarget> = {}) {
+  const input = uploadInput(ghoulFile, target);
   await openUploadSession(uploads, input);
   const file = bytesOf(4096);
   await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: input.objectKey, Body: file }));
@@ -120,7 +133,7 @@ describe('uploads', () => {
   });
 
   it('a chunked session whose tags PostgreSQL refuses: opening it answers 422, and no row or multipart upload is left', async () => {
-    const input = uploadInput({ kind: 'chunked', tags: [`${NUL}a`], sizeBytes: 10, partSizeBytes: 5 * 1024 * 1024, partCount: 1 });
+    const input = uploadInput(ghoulParts({ tags: [`${NUL}a`] }));
     await expect(openUploadSession(uploads, input)).rejects.toMatchObject({ status: 422 });
 
     const handle = ctx.temporal.client.workflow.getHandle(uploadWorkflowId(input.uploadId));
@@ -132,7 +145,7 @@ describe('uploads', () => {
   it('50 uploads failing at once leave the worker free: a new session and a simple upload answer, and every failing run ends', async () => {
     const failing = await Promise.all(
       Array.from({ length: 50 }, () => {
-        const input = uploadInput({ kind: 'chunked', metadata: { a: `b${NUL}c` }, sizeBytes: 10, partSizeBytes: 5 * 1024 * 1024, partCount: 1 });
+        const input = uploadInput(ghoulParts({ metadata: { a: `b${NUL}c` } }));
         return start('uploadWorkflow', uploadWorkflowId(input.uploadId), [input]);
       }),
     );

@@ -3,7 +3,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
 import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../../lib/uploads/sessions';
-import { abortMultipartUpload, listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
+import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
+import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
@@ -153,8 +154,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     async discardUpload({ uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null }) {
       const row = await findUploadSession(db, uploadId);
       if (!row || row.status === 'completed') return;
-      if (row.s3_upload_id) await abortMultipartUpload(s3, bucket, row.object_key, row.s3_upload_id);
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: row.object_key }));
+      await discardSessionBytes(s3, bucket, row);
       if (row.kind === 'simple' && status !== 'failed') await db('upload_sessions').where({ id: uploadId }).delete();
       else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
     },

@@ -24,7 +24,6 @@ import {
 } from '../../workflows/uploads/definitions';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
 import { waitAtMost } from '../platform/concurrency';
-import type { Config } from '../platform/config';
 import { ConflictError, HttpError, NotFoundError, ServiceUnavailableError, UnprocessableError } from '../platform/errors';
 import { AssetIdAttribute, StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
 
@@ -65,11 +64,6 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
     if (timedOut) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
     throw toHttpError(err, input.uploadId);
   }
-}
-
-/** When a session opened now expires (STORAGE_UPLOAD_EXPIRY_HOURS). */
-export function uploadExpiresAt(config: Pick<Config, 'uploads'>): string {
-  return new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString();
 }
 
 export type CompleteOutcome = { done: true; result: UploadResult } | { done: false };

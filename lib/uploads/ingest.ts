@@ -4,8 +4,8 @@ import { uploadWorkflowId } from './sessions';
 import type { Config } from '../platform/config';
 import { uuidFromName } from '../platform/ids';
 import { ValidationError } from '../platform/errors';
-import { objectKeyFor } from '../assets/keys';
-import { openUploadSession, uploadExpiresAt, type UploadClient } from './client';
+import { openUploadSession, type UploadClient } from './client';
+import { newUploadInput } from './input';
 
 /**
  * Only http(s) URLs on a host of STORAGE_INGEST_ALLOWED_HOSTS may be fetched (each entry `host` or
@@ -59,27 +59,28 @@ export interface IngestRequest {
 export async function startIngest(uc: UploadClient, config: Config, req: IngestRequest): Promise<{ workflowId: string }> {
   assertSourceUrlAllowed(req.sourceUrl, config.ingest.allowedHosts);
   if (req.assetId) await getAsset(uc.db, req.assetId);
-  const uploadId = uuidFromName(`ingest-upload:${req.eventId}`);
-  const versionId = uuidFromName(`ingest-version:${req.eventId}`);
-  const assetId = req.assetId ?? uuidFromName(`ingest-asset:${req.eventId}`);
-  const opening = openUploadSession(uc, {
-    uploadId,
-    kind: 'fetch',
-    assetId,
-    newAsset: !req.assetId,
-    versionId,
-    objectKey: objectKeyFor(assetId, versionId),
-    expiresAt: uploadExpiresAt(config),
-    name: req.name,
-    contentType: req.contentType ?? 'application/octet-stream',
-    checksumSha256: req.checksumSha256,
-    sourceUrl: req.sourceUrl,
-  });
+  const input = newUploadInput(
+    config,
+    {
+      kind: 'fetch',
+      name: req.name,
+      contentType: req.contentType ?? 'application/octet-stream',
+      checksumSha256: req.checksumSha256,
+      sourceUrl: req.sourceUrl,
+    },
+    req.assetId,
+    {
+      uploadId: uuidFromName(`ingest-upload:${req.eventId}`),
+      versionId: uuidFromName(`ingest-version:${req.eventId}`),
+      newAssetId: uuidFromName(`ingest-asset:${req.eventId}`),
+    },
+  );
+  const opening = openUploadSession(uc, input);
   try {
     await opening;
   } catch (err) {
     // The event came before and its upload has ended: it was handled, once.
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
-  return { workflowId: uploadWorkflowId(uploadId) };
+  return { workflowId: uploadWorkflowId(input.uploadId) };
 }

@@ -1,12 +1,12 @@
 import type { Knex } from 'knex';
-import type { UploadInput, UploadStatus } from '../../workflows/uploads/definitions';
+import { declaredBytes, type UploadInput, type UploadKind, type UploadStatus } from '../../workflows/uploads/definitions';
 import { NotFoundError } from '../platform/errors';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/assets';
 
 export interface UploadSessionRow {
   id: string;
-  kind: 'simple' | 'chunked' | 'copy';
+  kind: UploadKind;
   status: Exclude<UploadStatus, 'pending'>;
   asset_id: string | null;
   name: string;
@@ -55,6 +55,8 @@ export async function insertUploadSession(db: Knex, input: UploadInput): Promise
     if (!input.newAsset && !(await trx('assets').where({ id: input.assetId, is_deleted: false }).forShare().first('id'))) {
       throw new AssetGoneError(input.assetId);
     }
+    const declared = declaredBytes(input);
+    const chunked = input.kind === 'chunked' ? input : undefined;
     await trx('upload_sessions')
       .insert({
         id: input.uploadId,
@@ -65,12 +67,12 @@ export async function insertUploadSession(db: Knex, input: UploadInput): Promise
         version_id: input.versionId,
         name: input.name,
         content_type: input.contentType,
-        size_bytes: input.sizeBytes ?? 0,
-        checksum_sha256: input.checksumSha256 ?? null,
-        part_size_bytes: input.partSizeBytes ?? null,
-        part_count: input.partCount ?? null,
-        metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
-        tags: input.tags ?? null,
+        size_bytes: declared.sizeBytes ?? 0,
+        checksum_sha256: declared.checksumSha256 ?? null,
+        part_size_bytes: chunked?.partSizeBytes ?? null,
+        part_count: chunked?.partCount ?? null,
+        metadata: chunked?.metadata === undefined ? null : JSON.stringify(chunked.metadata),
+        tags: chunked?.tags ?? null,
         object_key: input.objectKey,
         workflow_id: uploadWorkflowId(input.uploadId),
         expires_at: input.expiresAt,

@@ -4,32 +4,73 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
-export type UploadKind = 'simple' | 'chunked' | 'copy' | 'fetch';
 export type UploadStatus = 'pending' | 'open' | 'completing' | 'completed' | 'failed' | 'aborted' | 'expired';
 
-export interface UploadInput {
+/** Which upload it is and where its bytes become a version: the same for every kind. */
+export interface UploadTarget {
   uploadId: string;
-  kind: UploadKind;
   /** The asset the version belongs to: an existing one, or the id the new asset will get. */
   assetId: string;
   newAsset: boolean;
   versionId: string;
   objectKey: string;
   expiresAt: string;
+}
+
+interface NamedContent {
   name: string;
   contentType: string;
+}
+
+/** A form's file. Its name and type are provisional: the form's fields, its size and checksum come with `complete`. */
+export interface SimpleUpload extends NamedContent {
+  kind: 'simple';
+}
+
+/** Parts sent one by one, checked against what the client declared when it created the session. */
+export interface ChunkedUpload extends NamedContent {
+  kind: 'chunked';
   /** Undefined for a new version that keeps the asset's metadata / tags. */
   metadata?: Record<string, string>;
   tags?: string[];
-  /** Declared by the client (chunked) or known from the source (copy); for simple uploads, sent with complete. */
-  sizeBytes?: number;
+  sizeBytes: number;
   checksumSha256?: string;
-  partSizeBytes?: number;
-  partCount?: number;
-  /** kind 'copy': the object whose bytes become the new version. */
-  copyFromKey?: string;
-  /** kind 'fetch': the URL whose body becomes the new version (service.asset.requested). */
-  sourceUrl?: string;
+  partSizeBytes: number;
+  partCount: number;
+}
+
+/** A restore: an earlier version's object, whose bytes become the new version. */
+export interface CopyUpload extends NamedContent {
+  kind: 'copy';
+  copyFromKey: string;
+  sizeBytes: number;
+  checksumSha256: string;
+}
+
+/** service.asset.requested: the URL whose body becomes the new version. */
+export interface FetchUpload extends NamedContent {
+  kind: 'fetch';
+  sourceUrl: string;
+  checksumSha256?: string;
+}
+
+/** What each kind of upload is given: exactly its own fields. */
+export type UploadContent = SimpleUpload | ChunkedUpload | CopyUpload | FetchUpload;
+export type UploadKind = UploadContent['kind'];
+
+export type UploadInput = UploadTarget & UploadContent;
+
+/** What an upload is told of its bytes before they arrive: the stored object is checked against it. */
+export function declaredBytes(content: UploadContent): { sizeBytes?: number; checksumSha256?: string } {
+  switch (content.kind) {
+    case 'simple':
+      return {};
+    case 'fetch':
+      return { checksumSha256: content.checksumSha256 };
+    case 'chunked':
+    case 'copy':
+      return { sizeBytes: content.sizeBytes, checksumSha256: content.checksumSha256 };
+  }
 }
 
 /**

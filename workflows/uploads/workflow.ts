@@ -17,6 +17,7 @@ import {
   UploadFailure,
   abortSignal,
   completeUpdate,
+  declaredBytes,
   openedUpdate,
   statusQuery,
   type CompleteRequest,
@@ -111,8 +112,8 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
       state.status = 'completing';
       await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
       if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
-      if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey!, to: input.objectKey, sizeBytes: input.sizeBytes! });
-      if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl!, objectKey: input.objectKey });
+      if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
+      if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl, objectKey: input.objectKey });
       const verified = await verifyStoredObject(input, completeRequest);
       const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
       if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
@@ -161,6 +162,7 @@ uploadWorkflow satisfies UploadWorkflow;
  */
 async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
+  const declared = declaredBytes(input);
   if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
     const confirmed = await step((a) =>
       a.confirmStagedObject({
@@ -168,7 +170,7 @@ async function verifyStoredObject(input: UploadInput, request: CompleteRequest):
         sizeBytes,
         checksumSha256,
         s3ChecksumSha256,
-        declaredChecksumSha256: input.checksumSha256,
+        declaredChecksumSha256: declared.checksumSha256,
       }),
     );
     if (confirmed) return confirmed;
@@ -176,7 +178,7 @@ async function verifyStoredObject(input: UploadInput, request: CompleteRequest):
   return bytes.verifyObject({
     uploadId: input.uploadId,
     objectKey: input.objectKey,
-    expectedSizeBytes: sizeBytes ?? input.sizeBytes,
-    expectedChecksumSha256: input.checksumSha256 ?? checksumSha256,
+    expectedSizeBytes: sizeBytes ?? declared.sizeBytes,
+    expectedChecksumSha256: declared.checksumSha256 ?? checksumSha256,
   });
 }

@@ -1,0 +1,72 @@
+/**
+ * A multipart/form-data body, read part by part in the order sent. The file comes as a stream, to be
+ * consumed while the rest of the form is read: its bytes are never held here.
+ */
+import busboy, { type FileInfo } from 'busboy';
+import type { Request } from 'express';
+import type { Readable } from 'node:stream';
+import { ValidationError } from '../lib/platform/errors';
+
+export type FormPart =
+  | { type: 'field'; name: string; value: string }
+  /** The part named "file": the form goes on only as its stream is consumed (or resumed). */
+  | { type: 'file'; stream: Readable; info: FileInfo }
+  /** A file part of another name, or past the single file a form may hold: drained unread. */
+  | { type: 'extraFile' };
+
+const LIMITS = { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 120 };
+
+/**
+ * Yields the form's parts as they arrive, and ends with the form. It throws (a 400) when the form is
+ * malformed or the client goes, and `stop`'s reason once it is aborted; first come, first answered,
+ * after the parts that came before. From then on, or once the caller stops, nothing more is read.
+ */
+export async function* readForm(req: Request, stop: AbortSignal): AsyncGenerator<FormPart> {
+  const form = openForm(req);
+  const arrived: FormPart[] = [];
+  let end: { error?: unknown } | undefined;
+  let wake = () => {};
+  const arrive = (part: FormPart) => {
+    if (end) return;
+    arrived.push(part);
+    wake();
+  };
+  const finish = (error?: unknown) => {
+    end ??= error === undefined ? {} : { error };
+    wake();
+  };
+
+  form.on('field', (name, value) => arrive({ type: 'field', name, value }));
+  form.on('file', (name, stream, info) => {
+    if (name === 'file' && !end) return arrive({ type: 'file', stream, info });
+    stream.resume();
+    arrive({ type: 'extraFile' });
+  });
+  form.on('filesLimit', () => arrive({ type: 'extraFile' }));
+  form.on('close', () => finish());
+  form.on('error', (err: Error) => finish(new ValidationError(`malformed multipart/form-data: ${err.message}`)));
+  req.on('aborted', () => finish(new ValidationError('the client closed the connection before the form ended')));
+  stop.addEventListener('abort', () => finish(stop.reason), { once: true });
+  req.pipe(form);
+
+  try {
+    for (;;) {
+      const part = arrived.shift();
+      if (part) yield part;
+      else if (end?.error !== undefined) throw end.error;
+      else if (end) return;
+      else await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    finish();
+    req.unpipe(form);
+  }
+}
+
+function openForm(req: Request) {
+  try {
+    return busboy({ headers: req.headers, defParamCharset: 'utf8', limits: LIMITS });
+  } catch (err) {
+    throw new ValidationError(`malformed multipart/form-data: ${(err as Error).message}`);
+  }
+}

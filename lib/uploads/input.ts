@@ -1,0 +1,35 @@
+/** Every upload's input is made here, whichever way it comes: a form, a chunked session, a restore, an event. */
+import type { UploadContent, UploadInput } from '../../workflows/uploads/definitions';
+import { objectKeyFor } from '../assets/keys';
+import type { Config } from '../platform/config';
+import { uuidv7 } from '../platform/ids';
+
+export interface UploadIds {
+  uploadId: string;
+  versionId: string;
+  /** Used only when the upload makes a new asset. */
+  newAssetId: string;
+}
+
+/**
+ * The input of a new upload of `content`: a new version of `existingAssetId`, or a new asset. Its ids
+ * are fresh unless given (an event's upload derives them from the event, so a repeat is the same one).
+ * The version gets its own key; the session expires STORAGE_UPLOAD_EXPIRY_HOURS from now.
+ */
+export function newUploadInput(
+  config: Pick<Config, 'uploads'>,
+  content: UploadContent,
+  existingAssetId: string | undefined,
+  ids: UploadIds = { uploadId: uuidv7(), versionId: uuidv7(), newAssetId: uuidv7() },
+): UploadInput {
+  const assetId = existingAssetId ?? ids.newAssetId;
+  return {
+    uploadId: ids.uploadId,
+    assetId,
+    newAsset: existingAssetId === undefined,
+    versionId: ids.versionId,
+    objectKey: objectKeyFor(assetId, ids.versionId),
+    expiresAt: new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString(),
+    ...content,
+  };
+}
