@@ -31,14 +31,20 @@ export async function* readForm(req: Request, stop: AbortSignal): AsyncGenerator
     arrived.push(part);
     wake();
   };
+  let file: Readable | undefined;
   const finish = (error?: unknown) => {
     end ??= error === undefined ? {} : { error };
+    // A file cut short must fail for whoever reads it: busboy would leave its stream waiting forever.
+    if (end.error !== undefined && file && !file.readableEnded) file.destroy(end.error as Error);
     wake();
   };
 
   form.on('field', (name, value) => arrive({ type: 'field', name, value }));
   form.on('file', (name, stream, info) => {
-    if (name === 'file' && !end) return arrive({ type: 'file', stream, info });
+    if (name === 'file' && !end) {
+      file = stream;
+      return arrive({ type: 'file', stream, info });
+    }
     stream.resume();
     arrive({ type: 'extraFile' });
   });

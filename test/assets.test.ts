@@ -4,6 +4,8 @@ import { waitUntil } from './support/processes';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { startTcpProxy } from './support/tcpProxy';
+import { openMultipartKeys } from './support/chunked';
+import net from 'node:net';
 
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -213,6 +215,32 @@ describe('simple upload: bad input changes nothing', () => {
     const res = await call(url(), { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body });
     await expectRejected(res, 400, before);
     expect(res.body.errors).toEqual([expect.objectContaining({ path: 'name' })]);
+  });
+
+  it('a client that goes in the middle of the file leaves no session, row or object behind', async () => {
+    const before = await footprint();
+    const boundary = 'cutBOUNDARY';
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+    const socket = net.connect(Number(new URL(ctx.baseUrl).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `POST /api/v2/assets/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${MiB + head.length + 100}\r\n\r\n${head}`,
+    );
+    await new Promise((resolve) => socket.write(bytesOf(MiB / 2), resolve));
+    // The session opens before the first byte is staged: wait for it, so the cut comes mid-file.
+    await waitUntil('the upload session to open', async () => (await footprint()).sessions > before.sessions, 10_000, 50);
+    socket.destroy();
+    const after = await waitUntil(
+      'the cut upload to be cleaned up',
+      async () => {
+        const now = await footprint();
+        return JSON.stringify(now) === JSON.stringify(before) && now;
+      },
+      20_000,
+      200,
+    ).catch(() => footprint());
+    expect(after).toEqual(before);
+    expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, 'assets/')).toEqual([]);
   });
 
   it('400 for an unknown form field', async () => {
