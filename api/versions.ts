@@ -10,14 +10,13 @@ import type { AppDeps } from './deps';
 import { sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
-import { workflowAccessOf } from './workflowAccess';
 import { z } from 'zod';
 
 const listVersionsQuery = z.object(pageQuery).strict();
 
-export function versionsRouter(deps: AppDeps): Router {
+export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads'>): Router {
   const router = Router();
-  const uploads = workflowAccessOf(deps);
+  const { uploads } = deps;
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
