@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import { createMetrics } from '../lib/platform/metrics';
-import type { AppDeps } from './deps';
+import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
 import { eventsRouter } from './events';
@@ -17,8 +17,8 @@ import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
-export function buildApp(input: Omit<AppDeps, 'metrics'>): Express {
-  const deps: AppDeps = { ...input, metrics: createMetrics(input.db) };
+export function buildApp(base: BaseDeps): Express {
+  const deps: AppDeps = { ...base, ...workflowClientsOf(base), metrics: createMetrics(base.db) };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

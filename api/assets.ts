@@ -5,19 +5,19 @@ import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAsset
 import { getVersion } from '../lib/assets/versions';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
 import type { AppDeps } from './deps';
-import { sendContent, storedContentOf } from './download';
+import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
 import { idParams, parse } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
-import { workflowAccessOf } from './workflowAccess';
 
 export function sendAsset(res: Response, row: AssetRow, status = 200) {
   res.status(status).setHeader('ETag', assetEtag(row)).json(toAssetJson(row));
 }
 
-export function assetsRouter(deps: AppDeps): Router {
+export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'uploads' | 'deletions'>): Router {
   const router = Router();
-  const uploads = workflowAccessOf(deps);
+  const { uploads } = deps;
+  const contents = contentSourceOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {
@@ -57,7 +57,7 @@ export function assetsRouter(deps: AppDeps): Router {
       return;
     }
     await getAsset(deps.db, id, { includeDeleted: true });
-    const { done, workflowId } = await deleteAssetPermanently(deps.temporal.client, deps.config.temporal.taskQueue, id, waitMs);
+    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, id, waitMs);
     if (done) res.status(204).end();
     else res.status(202).json({ workflow_id: workflowId });
   });
@@ -71,7 +71,7 @@ export function assetsRouter(deps: AppDeps): Router {
     const { id } = parse(idParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     const version = await getVersion(deps.db, id, asset.current_version_id!);
-    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), deps.metrics.countDownloaded);
+    await sendContent(req, res, contents, storedContentOf(asset, version));
   });
 
   return router;

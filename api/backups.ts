@@ -1,20 +1,15 @@
 import { Router } from 'express';
 import { listJobs, toBackupJson, toRestoreJson } from '../lib/backups/catalog';
-import { readBackup, readRestore, startBackup, startRestore, type BackupClient } from '../lib/backups/client';
+import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
 import { idParams, parse } from './schemas/common';
-import { workflowAccessOf } from './workflowAccess';
-
-export function backupClientOf(deps: AppDeps): BackupClient {
-  return { ...workflowAccessOf(deps), retentionDays: deps.config.backups.retentionDays };
-}
 
 /** Backups (take one, list, read with live progress), restores of a backup (start, list, read). */
-export function backupsRouter(deps: AppDeps): Router {
+export function backupsRouter(deps: Pick<AppDeps, 'db' | 'backups'>): Router {
   const router = Router();
-  const bc = backupClientOf(deps);
+  const bc = deps.backups;
 
   router.post('/api/v2/backups', jsonBody, async (req, res) => {
     // No body at all is a backup of every asset; a body must be JSON.

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import { etagMatches } from '../lib/assets/assets';
 import type { VersionRow } from '../lib/assets/versions';
 import { RangeNotSatisfiableError } from '../lib/platform/errors';
+import type { Logger } from '../lib/platform/logger';
+import type { AppDeps } from './deps';
 
 export interface StoredContent {
   key: string;
@@ -25,34 +27,100 @@ export function storedContentOf(asset: { name: string }, version: VersionRow): S
   };
 }
 
+/** Where downloads read their bytes from, and what they report. */
+export interface ContentSource {
+  s3: S3Client;
+  bucket: string;
+  logger: Logger;
+  countBytes: (n: number) => void;
+}
+
+export function contentSourceOf(deps: Pick<AppDeps, 's3' | 'config' | 'logger' | 'metrics'>): ContentSource {
+  return { s3: deps.s3, bucket: deps.config.s3.bucket, logger: deps.logger, countBytes: deps.metrics.countDownloaded };
+}
+
 /**
  * Serves stored bytes with what HTTP clients and caches expect: ETag (the SHA-256), Last-Modified,
  * conditional GET (304), one byte range (206, or 416 past the end), and HEAD without touching S3.
- * The S3 stream is released as soon as the client goes away.
+ * The headers of a 200 or 206 are set once S3 has answered: a failed GetObject is a problem+json
+ * without them. The S3 stream is released as soon as the client goes away; one that fails midway
+ * cuts the response, which is all the client can still be told, and is logged.
  */
-export async function sendContent(
-  req: Request,
-  res: Response,
-  s3: S3Client,
-  bucket: string,
-  content: StoredContent,
-  countBytes: (n: number) => void = () => {},
-): Promise<void> {
+export async function sendContent(req: Request, res: Response, source: ContentSource, content: StoredContent): Promise<void> {
   const etag = `"${content.checksumSha256}"`;
+  const ifNoneMatch = req.get('If-None-Match');
+  if (ifNoneMatch !== undefined ? etagMatches(ifNoneMatch, etag) : notModifiedSince(req.get('If-Modified-Since'), content.lastModified)) {
+    setRepresentationHeaders(res, content, etag);
+    res.status(304).end();
+    return;
+  }
+
+  const range = parseRange(req.get('Range'), content.sizeBytes, req.get('If-Range'), etag);
+  if (req.method === 'HEAD' || content.sizeBytes === 0) {
+    setContentHeaders(res, content, etag, range);
+    res.end();
+    return;
+  }
+
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  res.on('close', onClose);
+  let body: Readable;
+  try {
+    const object = await source.s3.send(
+      new GetObjectCommand({ Bucket: source.bucket, Key: content.key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+      { abortSignal: abort.signal },
+    );
+    body = object.Body as Readable;
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    throw err;
+  }
+  res.off('close', onClose);
+  // The client may have gone while S3 answered: nothing would release the stream then.
+  if (abort.signal.aborted) {
+    body.destroy();
+    return;
+  }
+
+  let clientGone = false;
+  let bytesRead = 0;
+  res.on('close', () => {
+    clientGone = !res.writableFinished;
+    body.destroy();
+  });
+  body.on('error', (err) => {
+    if (!clientGone) {
+      source.logger.error('download cut: the object store stream failed', {
+        err,
+        key: content.key,
+        bytes_read: bytesRead,
+        path: req.originalUrl,
+        request_id: res.getHeader('X-Request-Id'),
+      });
+    }
+    res.destroy();
+  });
+  body.on('data', (chunk: Buffer) => {
+    bytesRead += chunk.length;
+    source.countBytes(chunk.length);
+  });
+  setContentHeaders(res, content, etag, range);
+  body.pipe(res);
+}
+
+/** What describes the stored bytes themselves: sent with a 304 as with the bytes. */
+function setRepresentationHeaders(res: Response, content: StoredContent, etag: string): void {
   res.setHeader('ETag', etag);
   res.setHeader('Last-Modified', content.lastModified.toUTCString());
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Cache-Control', 'private, no-cache');
   res.setHeader('Content-Disposition', contentDisposition(content.name));
   res.setHeader('X-Content-Type-Options', 'nosniff');
+}
 
-  const ifNoneMatch = req.get('If-None-Match');
-  if (ifNoneMatch !== undefined ? etagMatches(ifNoneMatch, etag) : notModifiedSince(req.get('If-Modified-Since'), content.lastModified)) {
-    res.status(304).end();
-    return;
-  }
-
-  const range = parseRange(req.get('Range'), content.sizeBytes, req.get('If-Range'), etag);
+function setContentHeaders(res: Response, content: StoredContent, etag: string, range: { start: number; end: number } | undefined): void {
+  setRepresentationHeaders(res, content, etag);
   res.setHeader('Content-Type', content.contentType);
   if (range) {
     res.status(206);
@@ -61,27 +129,6 @@ export async function sendContent(
   } else {
     res.status(200);
     res.setHeader('Content-Length', String(content.sizeBytes));
-  }
-  if (req.method === 'HEAD' || content.sizeBytes === 0) {
-    res.end();
-    return;
-  }
-
-  const abort = new AbortController();
-  const onClose = () => abort.abort();
-  res.on('close', onClose);
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: content.key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }), {
-      abortSignal: abort.signal,
-    });
-    const body = object.Body as Readable;
-    res.on('close', () => body.destroy());
-    body.on('error', () => res.destroy());
-    body.on('data', (chunk: Buffer) => countBytes(chunk.length));
-    body.pipe(res);
-  } catch (err) {
-    if (abort.signal.aborted) return;
-    throw err;
   }
 }
 

@@ -5,20 +5,16 @@ import { startBackup } from '../lib/backups/client';
 import { uuidFromName } from '../lib/platform/ids';
 import { startIngest } from '../lib/uploads/ingest';
 import { startLifecycleRun } from '../lib/lifecycle/client';
-import { backupClientOf } from './backups';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { incomingEventFor } from './schemas/events';
 import { pageQuery, parse } from './schemas/common';
-import { workflowAccessOf } from './workflowAccess';
 
 const feedQuery = z.object({ after: pageQuery.cursor, limit: pageQuery.limit }).strict();
 
-export function eventsRouter(deps: AppDeps): Router {
+export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | 'backups' | 'lifecycle'>): Router {
   const router = Router();
   const incomingEvent = incomingEventFor(deps.config.ingest.allowedHosts);
-  const workflows = workflowAccessOf(deps);
-  const backups = backupClientOf(deps);
 
   router.get('/api/v2/events', async (req, res) => {
     res.json(await listEvents(deps.db, parse(feedQuery, req.query, 'query')));
@@ -31,7 +27,7 @@ export function eventsRouter(deps: AppDeps): Router {
     switch (event.type) {
       case 'service.asset.requested': {
         const { data } = event;
-        ({ workflowId } = await startIngest(workflows, deps.config, {
+        ({ workflowId } = await startIngest(deps.uploads, deps.config, {
           eventId: event.id,
           sourceUrl: data.source_url,
           name: data.name,
@@ -43,7 +39,7 @@ export function eventsRouter(deps: AppDeps): Router {
       }
       case 'service.backup.requested': {
         const { data } = event;
-        const backup = await startBackup(backups, {
+        const backup = await startBackup(deps.backups, {
           id: uuidFromName(`backup-requested:${event.id}`),
           label: data.label,
           assetIds: data.asset_ids,
@@ -54,7 +50,7 @@ export function eventsRouter(deps: AppDeps): Router {
       }
       case 'service.policy.updated': {
         const { data } = event;
-        const run = await startLifecycleRun(workflows, { runId: uuidFromName(`policy-updated:${event.id}`), policyId: data.policy_id });
+        const run = await startLifecycleRun(deps.lifecycle, { runId: uuidFromName(`policy-updated:${event.id}`), policyId: data.policy_id });
         workflowId = run.workflow_id;
         break;
       }

@@ -3,14 +3,13 @@ import { listRuns, toRunJson } from '../lib/lifecycle/sweep';
 import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycle/client';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
-import { workflowAccessOf } from './workflowAccess';
 import { idParams, parse } from './schemas/common';
 import { listRunsQuery, startRunBody } from './schemas/policies';
 
 /** Lifecycle runs: start one now (all policies or one, optionally dry), read one, list them. */
-export function lifecycleRouter(deps: AppDeps): Router {
+export function lifecycleRouter(deps: Pick<AppDeps, 'db' | 'lifecycle'>): Router {
   const router = Router();
-  const lc = workflowAccessOf(deps);
+  const lc = deps.lifecycle;
 
   router.post('/api/v2/lifecycle/runs', jsonBody, async (req, res) => {
     // No body at all is a run of every policy; a body must be JSON.

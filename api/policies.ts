@@ -6,7 +6,7 @@ import { idParams, parse } from './schemas/common';
 import { listPoliciesQuery, policyBody } from './schemas/policies';
 
 /** Lifecycle policies: CRUD; deleting is a soft delete that frees the name. */
-export function policiesRouter(deps: AppDeps): Router {
+export function policiesRouter(deps: Pick<AppDeps, 'db'>): Router {
   const router = Router();
 
   router.get('/api/v2/policies', async (req, res) => {

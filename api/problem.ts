@@ -1,6 +1,42 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { HttpError, NotFoundError, RangeNotSatisfiableError, ServiceUnavailableError } from '../lib/platform/errors';
+import {
+  ConflictError,
+  DomainError,
+  NotFoundError,
+  OperationFailedError,
+  PayloadTooLargeError,
+  RangeNotSatisfiableError,
+  ServiceUnavailableError,
+  StaleRevisionError,
+  UnprocessableError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
+
+interface ProblemOf<E extends DomainError> {
+  type: abstract new (...args: never[]) => E;
+  status: number;
+  title: string;
+  headers?(err: E): Record<string, string>;
+}
+
+// Infers each entry's class, so that its `headers` reads that class's own fields.
+const problem = <E extends DomainError>(p: ProblemOf<E>): ProblemOf<DomainError> => p;
+
+/** Each domain error's HTTP answer. */
+const PROBLEMS: ProblemOf<DomainError>[] = [
+  problem({ type: ValidationError, status: 400, title: 'Bad Request' }),
+  problem({ type: NotFoundError, status: 404, title: 'Not Found' }),
+  problem({ type: ConflictError, status: 409, title: 'Conflict' }),
+  problem({ type: StaleRevisionError, status: 412, title: 'Precondition Failed' }),
+  problem({ type: PayloadTooLargeError, status: 413, title: 'Payload Too Large' }),
+  problem({ type: UnsupportedMediaTypeError, status: 415, title: 'Unsupported Media Type' }),
+  problem({ type: RangeNotSatisfiableError, status: 416, title: 'Range Not Satisfiable', headers: (err) => ({ 'Content-Range': `bytes */${err.sizeBytes}` }) }),
+  problem({ type: UnprocessableError, status: 422, title: 'Unprocessable Content' }),
+  problem({ type: OperationFailedError, status: 500, title: 'Internal Server Error' }),
+  problem({ type: ServiceUnavailableError, status: 503, title: 'Service Unavailable', headers: (err) => ({ 'Retry-After': String(err.retryAfterSeconds) }) }),
+];
 
 export function sendProblem(res: Response, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
   res
@@ -72,10 +108,10 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
     // Before the answer: a response that finishes with the body unread has Node discard the rest
     // itself, without a bound.
     if (!req.complete) drainRefusedBody(req, opts.drainLimitBytes);
-    if (err instanceof HttpError) {
-      if (err instanceof RangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${err.sizeBytes}`);
-      if (err instanceof ServiceUnavailableError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
-      sendProblem(res, err.status, err.title, err.message, err.extra);
+    const known = err instanceof DomainError ? PROBLEMS.find((p) => err instanceof p.type) : undefined;
+    if (known) {
+      res.set(known.headers?.(err) ?? {});
+      sendProblem(res, known.status, known.title, err.message, err.facts);
       return;
     }
     const parserError = err as BodyParserError;

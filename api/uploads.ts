@@ -12,11 +12,10 @@ import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
-import { workflowAccessOf } from './workflowAccess';
 
-export function uploadsRouter(deps: AppDeps): Router {
+export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads'>): Router {
   const router = Router();
-  const uploads = workflowAccessOf(deps);
+  const { uploads } = deps;
   const bucket = deps.config.s3.bucket;
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 

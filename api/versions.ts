@@ -6,17 +6,17 @@ import { completeUploadSession, openUploadSession, type CompleteOutcome } from '
 import { newUploadInput } from '../lib/uploads/input';
 import { sendUploadAccepted } from './accepted';
 import type { AppDeps } from './deps';
-import { sendContent, storedContentOf } from './download';
+import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
-import { workflowAccessOf } from './workflowAccess';
 import { z } from 'zod';
 
 const listVersionsQuery = z.object(pageQuery).strict();
 
-export function versionsRouter(deps: AppDeps): Router {
+export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'uploads'>): Router {
   const router = Router();
-  const uploads = workflowAccessOf(deps);
+  const { uploads } = deps;
+  const contents = contentSourceOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
@@ -55,7 +55,7 @@ export function versionsRouter(deps: AppDeps): Router {
     const { id, versionId } = parse(versionParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
     const version = await getVersion(deps.db, id, versionId);
-    await sendContent(req, res, deps.s3, deps.config.s3.bucket, storedContentOf(asset, version), deps.metrics.countDownloaded);
+    await sendContent(req, res, contents, storedContentOf(asset, version));
   });
 
   /** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */

@@ -1,16 +1,21 @@
 /**
  * GET and HEAD of an asset's (and a version's) bytes, end to end over HTTP: the headers caches and
- * clients rely on, byte ranges, conditional requests, empty files, and a client that walks away
- * mid-download without costing the service its S3 connections.
+ * clients rely on, byte ranges, conditional requests, empty files, a client that walks away
+ * mid-download without costing the service its S3 connections, and S3 failing under a download.
  */
 import { waitUntil } from './support/processes';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import http from 'node:http';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import http, { type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from '../api/app';
+import type { Logger, LogLevel } from '../lib/platform/logger';
+import { createS3Client } from '../lib/platform/objectStore';
 import { S3_PART_SIZE } from '../lib/platform/staging';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { addAsset, addVersion, s3Agent, socketsInUse, uniqueMarker } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
+import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -357,5 +362,87 @@ describe('a file larger than one staging part', () => {
     expect(head.ChecksumSHA256).toMatch(/^[A-Za-z0-9+/]{43}=-3$/);
     const got = await download(`${ctx.baseUrl}/api/v2/assets/${res.body.id}/content`);
     expect(got.body.equals(file)).toBe(true);
+  });
+});
+
+interface LogLine {
+  level: LogLevel;
+  msg: string;
+  [field: string]: unknown;
+}
+
+function recordingLogger(lines: LogLine[]): Logger {
+  const at = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, ...fields });
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  return logger;
+}
+
+/** A GET read to its end, or to the connection's end if it is cut first. */
+function readToEnd(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('error', () => {});
+      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, complete: res.complete }));
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('S3 failing under a download', () => {
+  const file = bytesOf(MiB);
+  const logged: LogLine[] = [];
+  let proxy: TcpProxy;
+  let s3: S3Client;
+  let server: Server;
+  let contentUrl: string;
+
+  beforeAll(async () => {
+    const asset = await addAsset(ctx.baseUrl, file, { name: 'wyvern.png' });
+    proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint).port));
+    // An API of its own, reaching S3 through the proxy and logging to `logged`.
+    s3 = createS3Client({ ...ctx.config.s3, endpoint: `http://127.0.0.1:${proxy.port}` }, { maxAttempts: 1 });
+    const app = buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger: recordingLogger(logged) });
+    server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    contentUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v2/assets/${asset.body.id}/content`;
+  });
+  afterEach(() => proxy.up());
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    s3?.destroy();
+    await proxy?.close();
+  });
+
+  it("GetObject failing: a 500 problem+json without the download's headers", async () => {
+    proxy.down();
+    for (const headers of [{}, { Range: 'bytes=0-99' }] as Record<string, string>[]) {
+      const got = await download(contentUrl, headers);
+      expect(got.status).toBe(500);
+      expect(got.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(got.body.toString())).toMatchObject({ status: 500, title: 'Internal Server Error' });
+      for (const header of ['etag', 'last-modified', 'accept-ranges', 'content-disposition', 'content-range', 'cache-control']) {
+        expect(got.headers.get(header)).toBeNull();
+      }
+    }
+  });
+
+  it('the S3 stream cut midway: the response is cut short, and the cut is logged', async () => {
+    proxy.cutAfter(256 * 1024);
+    const got = await readToEnd(contentUrl);
+    expect(got.status).toBe(200);
+    expect(got.headers['content-length']).toBe(String(file.length));
+    expect(got.complete).toBe(false);
+    expect(got.bytes).toBeLessThan(file.length);
+    const cut = logged.filter((line) => line.msg.startsWith('download cut'));
+    expect(cut).toEqual([expect.objectContaining({ level: 'error', path: new URL(contentUrl).pathname, err: expect.anything() })]);
+
+    proxy.up();
+    const again = await download(contentUrl);
+    expect(again.status).toBe(200);
+    expect(again.body.equals(file)).toBe(true);
   });
 });

@@ -97,7 +97,7 @@ describe('uploads', () => {
       },
       ctx.config.uploads.waitSeconds * 1000,
     );
-    await expect(completing).rejects.toMatchObject({ status: 422, extra: { upload_id: input.uploadId } });
+    await expect(completing).rejects.toMatchObject({ name: 'UnprocessableError', facts: { upload_id: input.uploadId } });
 
     expect(await handle.result()).toMatchObject({ status: 'failed' });
     expect(await runStatus(handle)).toBe('COMPLETED');
@@ -122,7 +122,7 @@ describe('uploads', () => {
       { sizeBytes: file.length, checksumSha256: sha256(file) },
       ctx.config.uploads.waitSeconds * 1000,
     );
-    await expect(completing).rejects.toMatchObject({ status: 409, extra: { upload_id: input.uploadId } });
+    await expect(completing).rejects.toMatchObject({ name: 'ConflictError', facts: { upload_id: input.uploadId } });
 
     expect(await handle.result()).toMatchObject({ status: 'failed' });
     expect((await getUpload(ctx.baseUrl, input.uploadId)).body).toMatchObject({ status: 'failed', error: expect.any(String) });
@@ -134,7 +134,7 @@ describe('uploads', () => {
 
   it('a chunked session whose tags PostgreSQL refuses: opening it answers 422, and no row or multipart upload is left', async () => {
     const input = uploadInput(ghoulParts({ tags: [`${NUL}a`] }));
-    await expect(openUploadSession(uploads, input)).rejects.toMatchObject({ status: 422 });
+    await expect(openUploadSession(uploads, input)).rejects.toMatchObject({ name: 'UnprocessableError' });
 
     const handle = ctx.temporal.client.workflow.getHandle(uploadWorkflowId(input.uploadId));
     expect(await handle.result()).toMatchObject({ status: 'failed' });

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { ConflictError, NotFoundError, PreconditionFailedError } from '../platform/errors';
+import { ConflictError, NotFoundError, StaleRevisionError } from '../platform/errors';
 import { recordEvent } from '../events/outbox';
 import { allOf, exactTimeSql } from '../platform/db';
 import { UUID_PATTERN } from '../platform/ids';
@@ -170,7 +170,7 @@ export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMat
     const current = await trx('assets').where({ id, is_deleted: false }).forUpdate().first();
     if (!current) throw new NotFoundError(`asset ${id} not found`);
     if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(current), { strong: true })) {
-      throw new PreconditionFailedError(`asset ${id} has changed: its ETag is ${assetEtag(current)}`);
+      throw new StaleRevisionError(`asset ${id} has changed: its ETag is ${assetEtag(current)}`);
     }
     const fields: Record<string, unknown> = { revision: current.revision + 1 };
     if (patch.name !== undefined) fields.name = patch.name;

@@ -1,24 +1,20 @@
-import type { Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { deleteAssetWorkflow } from '../../workflows/assets/deleteAsset';
 import { waitAtMost } from '../platform/concurrency';
-import { AssetIdAttribute, StorageOperationAttribute } from '../platform/temporal';
+import { AssetIdAttribute, StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
+
+export type DeletionClient = Pick<WorkflowAccess, 'client' | 'taskQueue'>;
 
 export function deleteAssetWorkflowId(assetId: string): string {
   return `delete-asset-${assetId}`;
 }
 
 /** Starts (or joins) the permanent deletion of an asset and waits up to `waitMs` for it to finish. */
-export async function deleteAssetPermanently(
-  client: Client,
-  taskQueue: string,
-  assetId: string,
-  waitMs: number,
-): Promise<{ done: boolean; workflowId: string }> {
+export async function deleteAssetPermanently(dc: DeletionClient, assetId: string, waitMs: number): Promise<{ done: boolean; workflowId: string }> {
   const workflowId = deleteAssetWorkflowId(assetId);
-  const handle = await client.workflow.start<typeof deleteAssetWorkflow>('deleteAssetWorkflow', {
+  const handle = await dc.client.workflow.start<typeof deleteAssetWorkflow>('deleteAssetWorkflow', {
     workflowId,
-    taskQueue,
+    taskQueue: dc.taskQueue,
     args: [{ assetId }],
     workflowIdConflictPolicy: 'USE_EXISTING',
     typedSearchAttributes: new TypedSearchAttributes([

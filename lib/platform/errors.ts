@@ -1,80 +1,70 @@
 /**
- * Typed errors the API turns into RFC 9457 problem details in one place (api/problem.ts).
- * Activities raise the same classes; their names are the non-retryable failure types.
+ * What can go wrong in the catalog and its workflows, said without HTTP: api/problem.ts maps each
+ * class to its status and title in one table. Activities raise some of the same classes; their names
+ * are the failure types Temporal records.
  */
 export interface FieldError {
   path: string;
   message: string;
 }
 
-export class HttpError extends Error {
+/** What a domain error carries beside its message for the client: field errors, the ids it concerns. */
+export interface ErrorFacts {
+  errors?: FieldError[];
+  [key: string]: unknown;
+}
+
+export abstract class DomainError extends Error {
   constructor(
-    readonly status: number,
-    readonly title: string,
     detail: string,
-    readonly extra: { errors?: FieldError[]; [key: string]: unknown } = {},
+    readonly facts: ErrorFacts = {},
   ) {
     super(detail);
     this.name = new.target.name;
   }
 }
 
-export class ValidationError extends HttpError {
+/** The request's input breaks a rule; `errors` says which fields. */
+export class ValidationError extends DomainError {
   constructor(detail: string, errors: FieldError[] = []) {
-    super(400, 'Bad Request', detail, { errors });
+    super(detail, { errors });
   }
 }
 
-export class NotFoundError extends HttpError {
-  constructor(detail: string) {
-    super(404, 'Not Found', detail);
-  }
-}
+export class NotFoundError extends DomainError {}
 
-export class ConflictError extends HttpError {
-  constructor(detail: string, extra: Record<string, unknown> = {}) {
-    super(409, 'Conflict', detail, extra);
-  }
-}
+/** The thing asked for clashes with what exists or with the state it is in. */
+export class ConflictError extends DomainError {}
 
-export class PreconditionFailedError extends HttpError {
-  constructor(detail: string) {
-    super(412, 'Precondition Failed', detail);
-  }
-}
+/** A change made against a revision (an ETag) the thing no longer has. */
+export class StaleRevisionError extends DomainError {}
 
-export class PayloadTooLargeError extends HttpError {
-  constructor(detail: string) {
-    super(413, 'Payload Too Large', detail);
-  }
-}
+export class PayloadTooLargeError extends DomainError {}
 
-export class UnsupportedMediaTypeError extends HttpError {
-  constructor(detail: string) {
-    super(415, 'Unsupported Media Type', detail);
-  }
-}
+export class UnsupportedMediaTypeError extends DomainError {}
 
-export class RangeNotSatisfiableError extends HttpError {
+/** A byte range that selects nothing of a `sizeBytes`-long object. */
+export class RangeNotSatisfiableError extends DomainError {
   constructor(
     detail: string,
     readonly sizeBytes: number,
   ) {
-    super(416, 'Range Not Satisfiable', detail);
+    super(detail);
   }
 }
 
-export class ServiceUnavailableError extends HttpError {
+/** What the request needs is not there now (no worker answered); worth asking again after `retryAfterSeconds`. */
+export class ServiceUnavailableError extends DomainError {
   constructor(
     detail: string,
     readonly retryAfterSeconds: number,
   ) {
-    super(503, 'Service Unavailable', detail);
+    super(detail);
   }
 }
 
-export class UnprocessableError extends HttpError {
-  constructor(detail: string, extra: Record<string, unknown> = {}) {
-    super(422, 'Unprocessable Content', detail, extra);
-  }
-}
+/** Well-formed input whose content is wrong: a checksum or size that does not match, data refused. */
+export class UnprocessableError extends DomainError {}
+
+/** Work the service took on failed for a reason no client can fix. */
+export class OperationFailedError extends DomainError {}

@@ -1,6 +1,6 @@
 /**
  * The API's side of uploadWorkflow: open a session, complete it, abort it, read its status. Each
- * maps the workflow's failures to the HTTP errors clients see.
+ * maps the workflow's failures to the domain errors the API answers with.
  */
 import {
   WithStartWorkflowOperation,
@@ -24,7 +24,7 @@ import {
 } from '../../workflows/uploads/definitions';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
 import { waitAtMost } from '../platform/concurrency';
-import { ConflictError, HttpError, NotFoundError, ServiceUnavailableError, UnprocessableError } from '../platform/errors';
+import { ConflictError, DomainError, NotFoundError, OperationFailedError, ServiceUnavailableError, UnprocessableError } from '../platform/errors';
 import { AssetIdAttribute, StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
 
 const LIVE_STATUS_WAIT_MS = 2000;
@@ -62,7 +62,7 @@ export async function openUploadSession(uc: UploadClient, input: UploadInput): P
     // Past the deadline the SDK reports a deadline error, an update timeout or a wrapped one: all mean no answer came.
     const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
     if (timedOut) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
-    throw toHttpError(err, input.uploadId);
+    throw toDomainError(err, input.uploadId);
   }
 }
 
@@ -87,13 +87,13 @@ export async function completeUploadSession(uc: UploadClient, uploadId: string, 
     const outcome = await waitAtMost(result, waitMs);
     return outcome ? { done: true, result: outcome.value } : { done: false };
   } catch (err) {
-    throw toHttpError(err, uploadId);
+    throw toDomainError(err, uploadId);
   }
 }
 
 /** The workflow has ended (or never ran): answer from the session's row. */
 async function settledOutcome(uc: UploadClient, uploadId: string, err: unknown): Promise<CompleteOutcome> {
-  if (err instanceof WorkflowUpdateFailedError) throw toHttpError(err, uploadId);
+  if (err instanceof WorkflowUpdateFailedError) throw toDomainError(err, uploadId);
   const row = await findUploadSession(uc.db, uploadId);
   if (!row) throw new NotFoundError(`upload ${uploadId} not found`);
   if (row.status === 'completed') return { done: true, result: { assetId: row.result_asset_id, versionId: row.version_id } };
@@ -102,7 +102,7 @@ async function settledOutcome(uc: UploadClient, uploadId: string, err: unknown):
   throw err;
 }
 
-function toHttpError(err: unknown, uploadId: string): unknown {
+function toDomainError(err: unknown, uploadId: string): unknown {
   if (!(err instanceof WorkflowUpdateFailedError)) return err;
   const failure = err.cause;
   if (!(failure instanceof ApplicationFailure)) return err;
@@ -116,7 +116,7 @@ function toHttpError(err: unknown, uploadId: string): unknown {
     case UploadFailure.integrityViolation:
       return new ConflictError(failure.message, { upload_id: uploadId });
     case UploadFailure.failed:
-      return new HttpError(500, 'Internal Server Error', failure.message, { upload_id: uploadId });
+      return new OperationFailedError(failure.message, { upload_id: uploadId });
     case UploadFailure.assetGone:
       return new NotFoundError(failure.message);
     case UploadFailure.notOpen:
@@ -152,7 +152,7 @@ export async function readUploadSession(uc: UploadClient, uploadId: string): Pro
     const state = await uc.client.connection.withDeadline(Date.now() + LIVE_STATUS_WAIT_MS, () => handleOf(uc, uploadId).query(statusQuery));
     return { row, state };
   } catch (err) {
-    if (err instanceof HttpError) throw err;
+    if (err instanceof DomainError) throw err;
     return { row, state: undefined };
   }
 }

@@ -19,6 +19,7 @@ import { toVersionJson, type VersionJson, type VersionRow } from '../../lib/asse
 import { mapLimit } from '../../lib/platform/concurrency';
 import { uuidv7 } from '../../lib/platform/ids';
 import { objectKeyFor } from '../../lib/assets/keys';
+import { workflowClientsOf } from '../../api/deps';
 import { sha256 } from './assets';
 import { keysOf } from './catalog';
 import type { TestContext } from './context';
@@ -26,7 +27,7 @@ import { call } from './http';
 import { waitUntil } from './processes';
 
 export function backupClientOf(ctx: TestContext): BackupClient {
-  return { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db, retentionDays: ctx.config.backups.retentionDays };
+  return workflowClientsOf(ctx).backups;
 }
 
 /** Waits for a workflow's end, whatever it is (a failed run is an answer too). */

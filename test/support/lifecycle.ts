@@ -8,7 +8,8 @@ import { mapLimit } from '../../lib/platform/concurrency';
 import { uuidv7 } from '../../lib/platform/ids';
 import { objectKeyFor } from '../../lib/assets/keys';
 import { getRun, type LifecycleRunRow } from '../../lib/lifecycle/sweep';
-import { startLifecycleRun, type StartRunOptions } from '../../lib/lifecycle/client';
+import { startLifecycleRun, type LifecycleClient, type StartRunOptions } from '../../lib/lifecycle/client';
+import { workflowClientsOf } from '../../api/deps';
 import { sha256 } from './assets';
 import { objectKeys } from './catalog';
 import type { TestContext } from './context';
@@ -132,8 +133,8 @@ export async function resetCatalog(ctx: TestContext): Promise<void> {
   }
 }
 
-export function lifecycleClientOf(ctx: TestContext, taskQueue = ctx.config.temporal.taskQueue) {
-  return { client: ctx.temporal.client, taskQueue, db: ctx.db };
+export function lifecycleClientOf(ctx: TestContext, taskQueue = ctx.config.temporal.taskQueue): LifecycleClient {
+  return { ...workflowClientsOf(ctx).lifecycle, taskQueue };
 }
 
 /** Starts a run the way the API does and waits for its workflow; answers the run's row. */

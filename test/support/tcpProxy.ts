@@ -4,8 +4,9 @@ import net from 'node:net';
  * A loopback TCP proxy standing between a client and a server, to play the server's faults:
  * `stall()` keeps connections open but passes no bytes (a hung server), `down()` resets every
  * connection and refuses new ones (a dead server), `downOnRequest(pattern)` goes down when a client
- * sends a request whose first bytes match (a server that dies at a chosen step), `up()` restores
- * normal service.
+ * sends a request whose first bytes match (a server that dies at a chosen step), `cutAfter(n)`
+ * goes down once the server has sent `n` more bytes (a server that dies mid-answer), `up()`
+ * restores normal service.
  */
 export interface TcpProxy {
   port: number;
@@ -14,6 +15,7 @@ export interface TcpProxy {
   stall(): void;
   down(): void;
   downOnRequest(pattern: RegExp): void;
+  cutAfter(bytes: number): void;
   up(): void;
   close(): Promise<void>;
 }
@@ -22,6 +24,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   let mode: 'up' | 'stall' | 'down' = 'up';
   let refused = 0;
   let trigger: RegExp | undefined;
+  // Bytes the server may still send before the proxy goes down.
+  let budget: number | undefined;
   const pairs = new Set<{ client: net.Socket; server: net.Socket }>();
 
   const proxy = net.createServer((client) => {
@@ -44,7 +48,19 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       }
     });
     forward(client, server);
-    forward(server, client);
+    server.on('data', (chunk: Buffer) => {
+      if (mode !== 'up') return;
+      if (budget === undefined || chunk.length <= budget) {
+        if (budget !== undefined) budget -= chunk.length;
+        client.write(chunk);
+        return;
+      }
+      const last = chunk.subarray(0, budget);
+      budget = undefined;
+      // Nothing more passes; what was written is flushed before the reset.
+      mode = 'stall';
+      client.write(last, goDown);
+    });
     const end = () => {
       pairs.delete(pair);
       client.destroy();
@@ -76,8 +92,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     downOnRequest: (pattern) => {
       trigger = pattern;
     },
+    cutAfter: (bytes) => {
+      budget = bytes;
+    },
     up: () => {
       trigger = undefined;
+      budget = undefined;
       mode = 'up';
     },
     close: async () => {
