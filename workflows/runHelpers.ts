@@ -1,8 +1,8 @@
 /**
- * Helpers the workflows that start other runs share. Workflow code: deterministic, and it imports
- * only @temporalio/workflow and types.
+ * What the service's workflows share: the search attributes of the runs they start, ids from the
+ * workflow's clock, when a run continues as new, and what a run does with a failure. Workflow code: deterministic, and it imports only @temporalio/workflow and types.
  */
-import { uuid4 } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ContinueAsNew, isCancellation, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
 
 // The keys of lib/platform/temporal.ts, spelled out: that module is not workflow code.
@@ -14,4 +14,39 @@ export function uuidv7Now(): string {
   const hex = Date.now().toString(16).padStart(12, '0') + uuid4().replace(/-/g, '').slice(12);
   const variant = ((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+const DEFAULT_HISTORY_LIMIT = 2000;
+
+/**
+ * Whether a long run should continue as new before its next step: its history has `historyLimit`
+ * events (default 2000; tests make it small), or the server suggests it.
+ */
+export function continueAsNewDue(historyLimit = DEFAULT_HISTORY_LIMIT): boolean {
+  const info = workflowInfo();
+  return info.historyLength >= historyLimit || info.continueAsNewSuggested;
+}
+
+/**
+ * Runs a workflow's body; on a failure `onFailure` runs (to completion, even when the run was
+ * cancelled), then the failure is rethrown. Continuing as new is how a long run goes on, not a failure.
+ */
+export async function withFailureHandler<T>(body: () => Promise<T>, onFailure: (err: unknown) => Promise<unknown>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    await CancellationScope.nonCancellable(() => onFailure(err));
+    throw err;
+  }
+}
+
+/** What a run's row says about its failure. */
+export function messageOf(err: unknown): string {
+  if (isCancellation(err)) return 'cancelled';
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  // An activity's failure: its own message says what happened.
+  if (cause instanceof ApplicationFailure) return cause.message;
+  return cause instanceof Error ? `${err.message}: ${messageOf(cause)}` : err.message;
 }

@@ -1,22 +1,10 @@
-import {
-  CancellationScope,
-  ContinueAsNew,
-  ParentClosePolicy,
-  continueAsNew,
-  executeChild,
-  getExternalWorkflowHandle,
-  isCancellation,
-  log,
-  proxyActivities,
-  workflowInfo,
-  type ActivityOptions,
-} from '@temporalio/workflow';
+import { ParentClosePolicy, continueAsNew, executeChild, getExternalWorkflowHandle, log, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
 import { deleteAssetWorkflow } from '../assets/deleteAsset';
 import { abortSignal } from '../uploads/definitions';
 import { LifecycleFailure, lifecycleWorkflowId } from './definitions';
-import { assetIdAttribute, storageOperation, uuidv7Now } from '../runHelpers';
+import { assetIdAttribute, continueAsNewDue, messageOf, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
 
 export interface LifecycleSweepInput {
   /** The run (its row exists). Absent when the schedule starts the sweep: it then makes the run. */
@@ -35,8 +23,6 @@ export interface LifecycleSweepResult {
     bytes_freed: number;
   };
 }
-
-const DEFAULT_HISTORY_LIMIT = 2000;
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -66,33 +52,23 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): P
       typedSearchAttributes: [storageOperation('lifecycle')],
     });
   }
-  const runId = input.runId;
-  const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
-  const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
-
-  try {
-    const begun = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
-    const { dryRun } = begun;
-    let { phase } = begun;
-    while (phase !== 'done') {
-      if (mustContinue()) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit });
-      if (phase === 'uploads') phase = await abortUploads(runId, dryRun);
-      else if (phase === 'purge') phase = await purgeAssets(runId, dryRun);
-      else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
-      else phase = (await steps.expireVersions(runId)).phase;
-    }
-    return { runId, counts: await catalog.completeLifecycleRun(runId) };
-  } catch (err) {
-    if (err instanceof ContinueAsNew) throw err;
-    const message = isCancellation(err) ? 'cancelled' : err instanceof Error ? messageOf(err) : String(err);
-    await CancellationScope.nonCancellable(() => catalog.failLifecycleRun({ runId, error: message }));
-    throw err;
-  }
-}
-
-function messageOf(err: Error): string {
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${err.message}: ${messageOf(cause)}` : err.message;
+  const { runId, historyLimit } = input;
+  return withFailureHandler(
+    async () => {
+      const begun = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
+      const { dryRun } = begun;
+      let { phase } = begun;
+      while (phase !== 'done') {
+        if (continueAsNewDue(historyLimit)) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit });
+        if (phase === 'uploads') phase = await abortUploads(runId, dryRun);
+        else if (phase === 'purge') phase = await purgeAssets(runId, dryRun);
+        else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
+        else phase = (await steps.expireVersions(runId)).phase;
+      }
+      return { runId, counts: await catalog.completeLifecycleRun(runId) };
+    },
+    (err) => catalog.failLifecycleRun({ runId, error: messageOf(err) }),
+  );
 }
 
 /** One batch of old sessions: each is sent its workflow's abort signal. Answers the phase after it. */
