@@ -1,9 +1,11 @@
 /**
  * What the service's workflows share: the search attributes of the runs they start, ids from the
- * workflow's clock, when a run continues as new, and what a run does with a failure. Workflow code: deterministic, and it imports only @temporalio/workflow and types.
+ * workflow's clock, when a run continues as new, what a run does with a failure, and how an upload
+ * run is told to abort. Workflow code: deterministic, and it imports only the workflow SDK and types.
  */
-import { ApplicationFailure, CancellationScope, ContinueAsNew, isCancellation, uuid4, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ContinueAsNew, getExternalWorkflowHandle, isCancellation, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
+import { abortSignal } from './uploads/definitions';
 
 // The keys of lib/platform/temporal.ts, spelled out: that module is not workflow code.
 export const storageOperation = (value: string): SearchAttributePair => ({ key: { name: 'StorageOperation', type: 'KEYWORD' }, value });
@@ -49,4 +51,22 @@ export function messageOf(err: unknown): string {
   // An activity's failure: its own message says what happened.
   if (cause instanceof ApplicationFailure) return cause.message;
   return cause instanceof Error ? `${err.message}: ${messageOf(cause)}` : err.message;
+}
+
+// What a signal to a run that is not running fails with. The SDK has no class for it: its core sends
+// an ApplicationFailure typed after the server's cause (SignalExternalWorkflowExecutionFailedCause).
+const EXTERNAL_WORKFLOW_NOT_FOUND = 'ExternalWorkflowExecutionNotFound';
+
+/**
+ * Signals abort to an upload run. Answers false when the run is not running (it has ended, or never
+ * started): the caller decides what that means. Any other failure is thrown.
+ */
+export async function signalUploadAbort(workflowId: string): Promise<boolean> {
+  try {
+    await getExternalWorkflowHandle(workflowId).signal(abortSignal);
+    return true;
+  } catch (err) {
+    if (err instanceof ApplicationFailure && err.type === EXTERNAL_WORKFLOW_NOT_FOUND) return false;
+    throw err;
+  }
 }

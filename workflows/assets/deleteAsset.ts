@@ -1,6 +1,6 @@
-import { getExternalWorkflowHandle, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { AssetDeletionActivities } from '../../activities/assets';
-import { abortSignal } from '../uploads/definitions';
+import { signalUploadAbort } from '../runHelpers';
 
 const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAssetRows } = proxyActivities<AssetDeletionActivities>({
   startToCloseTimeout: '2 minutes',
@@ -15,14 +15,8 @@ export async function deleteAssetWorkflow(input: { assetId: string }): Promise<{
   await hideAssetForDeletion(input.assetId);
   for (;;) {
     const uploads = await abortAssetUploads(input.assetId);
-    // Their bytes are gone already; the signal ends each run, and fails only for a run that has ended.
-    await Promise.all(
-      uploads.workflowIds.map((workflowId) =>
-        getExternalWorkflowHandle(workflowId)
-          .signal(abortSignal)
-          .catch(() => undefined),
-      ),
-    );
+    // Their bytes and sessions are gone already: the signal ends each run, and a run that has ended needs nothing.
+    await Promise.all(uploads.workflowIds.map(signalUploadAbort));
     if (!uploads.more) break;
   }
   let objectsDeleted = 0;

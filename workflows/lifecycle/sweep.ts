@@ -1,10 +1,10 @@
-import { ParentClosePolicy, continueAsNew, executeChild, getExternalWorkflowHandle, log, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ParentClosePolicy, continueAsNew, executeChild, log, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
 import { deleteAssetWorkflow } from '../assets/deleteAsset';
-import { abortSignal } from '../uploads/definitions';
 import { LifecycleFailure, lifecycleWorkflowId } from './definitions';
-import { assetIdAttribute, continueAsNewDue, messageOf, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
+import { assetIdAttribute, continueAsNewDue, messageOf, signalUploadAbort, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
 
 export interface LifecycleSweepInput {
   /** The run (its row exists). Absent when the schedule starts the sweep: it then makes the run. */
@@ -78,15 +78,10 @@ async function abortUploads(runId: string, dryRun: boolean) {
   if (!dryRun) {
     await Promise.all(
       batch.items.map(async ({ uploadId, workflowId }) => {
-        try {
-          await getExternalWorkflowHandle(workflowId).signal(abortSignal);
-        } catch (err) {
-          // Its workflow is gone but the row still says open: end the session the way its workflow would.
-          // (The SDK reports it as "Unable to signal external workflow because it was not found".)
-          if (!/not found/i.test(String((err as Error)?.message))) throw err;
-          log.warn('upload workflow not found; discarding the session directly', { uploadId, workflowId });
-          await uploads.discardUpload({ uploadId, status: 'aborted', error: null });
-        }
+        if (await signalUploadAbort(workflowId)) return;
+        // Its workflow is gone but the row still says open: end the session the way its workflow would.
+        log.warn('upload workflow not found; discarding the session directly', { uploadId, workflowId });
+        await uploads.discardUpload({ uploadId, status: 'aborted', error: null });
       }),
     );
   }
@@ -113,8 +108,7 @@ async function purgeAssets(runId: string, dryRun: boolean) {
           return true;
         } catch (err) {
           // Already being deleted (DELETE ?permanent=true, or a sweep that was stopped): that run removes it.
-          // (Its class is not exported to workflow code; the SDK names every instance.)
-          if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return false;
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
           throw err;
         }
       }),
