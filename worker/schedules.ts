@@ -17,6 +17,8 @@ import type { Logger } from '../lib/platform/logger';
 import { StorageOperationAttribute } from '../lib/platform/temporal';
 import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
 import type { lifecycleSweepWorkflow } from '../workflows/lifecycle/sweep';
+import { lifecycleOperation } from '../workflows/lifecycle/definitions';
+import { backupOperation } from '../workflows/backups/definitions';
 
 export type ScheduleChange = 'created' | 'updated' | 'unchanged';
 
@@ -97,7 +99,7 @@ export async function ensureLifecycleSchedule(client: Client, opts: LifecycleSch
     // The sweep it starts then runs as lifecycle-{run_id}.
     workflowId: `lifecycle-scheduled-${scheduleId}`,
     args: [{}] as Parameters<typeof lifecycleSweepWorkflow>,
-    operation: 'lifecycle',
+    operation: lifecycleOperation,
     logger: opts.logger,
   });
 }
@@ -139,7 +141,7 @@ export async function ensureBackupSchedule(client: Client, opts: BackupScheduleO
     // The backup it takes runs as backup-{backup_id}, then the retention sweep as backup-retention-{backup_id}.
     workflowId: `backup-scheduled-${scheduleId}`,
     args: [] as Parameters<typeof scheduledBackupWorkflow>,
-    operation: 'backup',
+    operation: backupOperation,
     logger: opts.logger,
   });
 }

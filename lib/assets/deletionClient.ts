@@ -1,12 +1,9 @@
 import type { Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { deleteAssetWorkflow } from '../../workflows/assets/deleteAsset';
+import { deleteAssetOperation, deleteAssetWorkflowId } from '../../workflows/assets/definitions';
 import { waitAtMost } from '../platform/concurrency';
 import { AssetIdAttribute, StorageOperationAttribute } from '../platform/temporal';
-
-export function deleteAssetWorkflowId(assetId: string): string {
-  return `delete-asset-${assetId}`;
-}
 
 /** Starts (or joins) the permanent deletion of an asset and waits up to `waitMs` for it to finish. */
 export async function deleteAssetPermanently(
@@ -23,7 +20,7 @@ export async function deleteAssetPermanently(
     workflowIdConflictPolicy: 'USE_EXISTING',
     typedSearchAttributes: new TypedSearchAttributes([
       { key: AssetIdAttribute, value: assetId },
-      { key: StorageOperationAttribute, value: 'delete' },
+      { key: StorageOperationAttribute, value: deleteAssetOperation },
     ]),
   });
   const done = (await waitAtMost(handle.result(), waitMs)) !== undefined;

@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { AssetDeletionActivities } from '../../activities/assets';
+import type { DeleteAssetInput, DeleteAssetResult } from './definitions';
 import { signalUploadAbort } from '../runHelpers';
 
 const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAssetRows } = proxyActivities<AssetDeletionActivities>({
@@ -11,7 +12,7 @@ const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAsset
  * Permanently deletes an asset: hidden at once, its unfinished uploads of new versions ended, then
  * every object under its prefix, then its rows.
  */
-export async function deleteAssetWorkflow(input: { assetId: string }): Promise<{ objectsDeleted: number }> {
+export async function deleteAssetWorkflow(input: DeleteAssetInput): Promise<DeleteAssetResult> {
   await hideAssetForDeletion(input.assetId);
   for (;;) {
     const uploads = await abortAssetUploads(input.assetId);

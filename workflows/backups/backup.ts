@@ -1,6 +1,16 @@
 import { continueAsNew, executeChild, proxyActivities, setHandler, type ActivityOptions } from '@temporalio/workflow';
 import type { BackupActivities } from '../../activities/backups/backup';
-import { BackupFailure, backupStatusQuery, backupWorkflowId, type BackupInput, type BackupResult, type BackupState } from './definitions';
+import {
+  BackupFailure,
+  backupOperation,
+  backupStatusQuery,
+  backupWorkflowId,
+  retentionOperation,
+  retentionWorkflowId,
+  type BackupInput,
+  type BackupResult,
+  type BackupState,
+} from './definitions';
 import { backupRetentionWorkflow } from './retention';
 import { continueAsNewDue, messageOf, withFailureHandler, storageOperation, uuidv7Now } from '../runHelpers';
 
@@ -87,15 +97,15 @@ export async function scheduledBackupWorkflow(): Promise<{
     backup = await executeChild(backupWorkflow, {
       workflowId: backupWorkflowId(backupId),
       args: [{ backupId }],
-      typedSearchAttributes: [storageOperation('backup')],
+      typedSearchAttributes: [storageOperation(backupOperation)],
     });
   } catch (err) {
     failure = err;
   }
   const retention = await executeChild(backupRetentionWorkflow, {
-    workflowId: `backup-retention-${backupId}`,
+    workflowId: retentionWorkflowId(backupId),
     args: [{ sweepId: backupId }],
-    typedSearchAttributes: [storageOperation('backup-retention')],
+    typedSearchAttributes: [storageOperation(retentionOperation)],
   });
   if (failure) throw failure;
   return { backupId, backup, retention };

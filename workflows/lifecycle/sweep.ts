@@ -3,26 +3,9 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
 import { deleteAssetWorkflow } from '../assets/deleteAsset';
-import { LifecycleFailure, lifecycleWorkflowId } from './definitions';
+import { deleteAssetOperation } from '../assets/definitions';
+import { LifecycleFailure, lifecycleOperation, lifecycleWorkflowId, type LifecycleSweepInput, type LifecycleSweepResult } from './definitions';
 import { assetIdAttribute, continueAsNewDue, messageOf, signalUploadAbort, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
-
-export interface LifecycleSweepInput {
-  /** The run (its row exists). Absent when the schedule starts the sweep: it then makes the run. */
-  runId?: string;
-  /** Continue as new once the history has this many events (default 2000). */
-  historyLimit?: number;
-}
-
-export interface LifecycleSweepResult {
-  runId: string;
-  counts: {
-    versions_expired: number;
-    assets_expired: number;
-    assets_purged: number;
-    uploads_aborted: number;
-    bytes_freed: number;
-  };
-}
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -49,7 +32,7 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): P
     return executeChild(lifecycleSweepWorkflow, {
       workflowId: lifecycleWorkflowId(runId),
       args: [{ runId, historyLimit: input.historyLimit }],
-      typedSearchAttributes: [storageOperation('lifecycle')],
+      typedSearchAttributes: [storageOperation(lifecycleOperation)],
     });
   }
   const { runId, historyLimit } = input;
@@ -103,7 +86,7 @@ async function purgeAssets(runId: string, dryRun: boolean) {
             args: [{ assetId: asset.assetId }],
             // A purge that has begun finishes even if this sweep is stopped.
             parentClosePolicy: ParentClosePolicy.ABANDON,
-            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation('delete')],
+            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation(deleteAssetOperation)],
           });
           return true;
         } catch (err) {
