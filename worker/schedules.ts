@@ -16,7 +16,7 @@ import type { Config } from '../lib/platform/config';
 import type { Logger } from '../lib/platform/logger';
 import { StorageOperationAttribute } from '../lib/platform/temporal';
 import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
-import type { lifecycleSweepWorkflow } from '../workflows/lifecycle/sweep';
+import type { scheduledLifecycleWorkflow } from '../workflows/lifecycle/sweep';
 import { lifecycleOperation } from '../workflows/lifecycle/definitions';
 import { backupOperation } from '../workflows/backups/definitions';
 
@@ -88,17 +88,20 @@ export interface LifecycleScheduleOptions {
   logger?: Logger;
 }
 
-/** `storage-lifecycle`: cron STORAGE_LIFECYCLE_CRON (UTC), overlap SKIP, starting lifecycleSweepWorkflow. */
+/**
+ * `storage-lifecycle`: cron STORAGE_LIFECYCLE_CRON (UTC), overlap SKIP, starting scheduledLifecycleWorkflow
+ * (a run made then, swept as its child).
+ */
 export async function ensureLifecycleSchedule(client: Client, opts: LifecycleScheduleOptions): Promise<ScheduleChange> {
   const scheduleId = opts.scheduleId ?? LIFECYCLE_SCHEDULE_ID;
   return keepSchedule(client, {
     scheduleId,
     cron: opts.cron,
     taskQueue: opts.taskQueue,
-    workflowType: 'lifecycleSweepWorkflow',
+    workflowType: 'scheduledLifecycleWorkflow',
     // The sweep it starts then runs as lifecycle-{run_id}.
     workflowId: `lifecycle-scheduled-${scheduleId}`,
-    args: [{}] as Parameters<typeof lifecycleSweepWorkflow>,
+    args: [] as Parameters<typeof scheduledLifecycleWorkflow>,
     operation: lifecycleOperation,
     logger: opts.logger,
   });

@@ -1,11 +1,11 @@
 /**
- * What lifecycleSweepWorkflow, its client and its activities share. Only types and plain values, so
+ * What lifecycleSweepWorkflow, scheduledLifecycleWorkflow, their clients and their activities share. Only types and plain values, so
  * the workflow bundle, the API and the activities can all import it.
  */
 
 export interface LifecycleSweepInput {
-  /** The run (its row exists). Absent when the schedule starts the sweep: it then makes the run. */
-  runId?: string;
+  /** The run (its row exists). */
+  runId: string;
   /** Continue as new once the history has this many events (default 2000). */
   historyLimit?: number;
 }

@@ -24,17 +24,10 @@ const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minu
  * stale assets soft-deleted, noncurrent versions expired. The run's row holds its progress, so the
  * workflow carries only the run id, also across continue-as-new.
  */
-export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): Promise<LifecycleSweepResult> {
-  if (!input.runId) {
-    // Started by the schedule: make the run, then sweep as lifecycle-{run_id} like every other run.
-    const runId = uuidv7Now();
-    await catalog.createScheduledRun(runId);
-    return executeChild(lifecycleSweepWorkflow, {
-      workflowId: lifecycleWorkflowId(runId),
-      args: [{ runId, historyLimit: input.historyLimit }],
-      typedSearchAttributes: [storageOperation(lifecycleOperation)],
-    });
-  }
+export async function lifecycleSweepWorkflow(input: LifecycleSweepInput): Promise<LifecycleSweepResult> {
+  // Before the schedule started scheduledLifecycleWorkflow, it started this workflow without a run: a
+  // run begun so (test/fixtures/histories/lifecycle-scheduled-as-sweep.json) goes on the way it began.
+  if (!input.runId) return scheduledLifecycleWorkflow();
   const { runId, historyLimit } = input;
   return withFailureHandler(
     async () => {
@@ -52,6 +45,20 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): P
     },
     (err) => catalog.failLifecycleRun({ runId, error: messageOf(err) }),
   );
+}
+
+/**
+ * What the storage-lifecycle schedule starts: a run made now (trigger `schedule`), then swept as its
+ * child lifecycle-{run_id} like every other run.
+ */
+export async function scheduledLifecycleWorkflow(): Promise<LifecycleSweepResult> {
+  const runId = uuidv7Now();
+  await catalog.createScheduledRun(runId);
+  return executeChild(lifecycleSweepWorkflow, {
+    workflowId: lifecycleWorkflowId(runId),
+    args: [{ runId }],
+    typedSearchAttributes: [storageOperation(lifecycleOperation)],
+  });
 }
 
 /** One batch of old sessions: each is sent its workflow's abort signal. Answers the phase after it. */
