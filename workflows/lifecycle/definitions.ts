@@ -1,6 +1,6 @@
 /**
- * What lifecycleSweepWorkflow, scheduledLifecycleWorkflow, their clients and their activities share. Only types and plain values, so
- * the workflow bundle, the API and the activities can all import it.
+ * What lifecycleSweepWorkflow, scheduledLifecycleWorkflow, their clients and their activities share.
+ * Only types and plain values, so the workflow bundle, the API and the activities can all import it.
  */
 
 export interface LifecycleSweepInput {
