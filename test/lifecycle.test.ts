@@ -411,7 +411,7 @@ describe('the schedule', () => {
     const worker = await spawnLifecycleWorker(ctx.config, `${taskQueue}-scheduled`, scheduleId);
     try {
       let description = await handle.describe();
-      expect(description.action).toMatchObject({ type: 'startWorkflow', workflowType: 'lifecycleSweepWorkflow', taskQueue: `${taskQueue}-scheduled` });
+      expect(description.action).toMatchObject({ type: 'startWorkflow', workflowType: 'scheduledLifecycleWorkflow', taskQueue: `${taskQueue}-scheduled` });
       expect(description.policies.overlap).toBe('SKIP');
       const next = description.info.nextActionTimes[0];
       expect([next.getUTCHours(), next.getUTCMinutes()]).toEqual([3, 0]);
@@ -454,6 +454,7 @@ describe('the schedule', () => {
       // The schedule's start made the run, which sweeps as its child lifecycle-{run_id}.
       const sweep = await client.workflow.getHandle(run.workflow_id).describe();
       expect(sweep.parentExecution?.workflowId).toMatch(new RegExp(`^lifecycle-scheduled-${scheduleId}-`));
+      expect((await client.workflow.getHandle(sweep.parentExecution!.workflowId!).describe()).type).toBe('scheduledLifecycleWorkflow');
       histories.push({ name: 'lifecycle-scheduled', workflowId: sweep.parentExecution!.workflowId! });
       expect(sweep.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value])).toContainEqual(['StorageOperation', 'lifecycle']);
       expect((await call(`${ctx.baseUrl}/api/v2/lifecycle/runs/${run.id}`)).body).toMatchObject({ status: 'completed', trigger: 'schedule' });

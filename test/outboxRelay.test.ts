@@ -6,7 +6,8 @@
 import { tsToMs } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { recordEvent } from '../lib/events/outbox';
-import { ensureOutboxRelay, listenForOutboxCommits, outboxRelayWorkflowId } from '../lib/events/relayClient';
+import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/events/relayClient';
+import { outboxRelayWorkflowId } from '../workflows/events/definitions';
 import { startTestService, type TestContext } from './support/context';
 import { startHub } from './support/hub';
 import { waitUntil } from './support/processes';

@@ -9,7 +9,7 @@ import { readBackup, readRestore } from '../lib/backups/client';
 import { insertBackup, insertRestore, manifestKeyFor } from '../lib/backups/catalog';
 import { backupWorkflowId, restoreWorkflowId } from '../workflows/backups/definitions';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
-import { deleteAssetWorkflowId } from '../lib/assets/deletionClient';
+import { deleteAssetWorkflowId } from '../workflows/assets/definitions';
 import { uuidv7 } from '../lib/platform/ids';
 import { objectKeyFor } from '../lib/assets/keys';
 import { insertRun } from '../lib/lifecycle/sweep';

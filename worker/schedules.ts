@@ -16,7 +16,9 @@ import type { Config } from '../lib/platform/config';
 import type { Logger } from '../lib/platform/logger';
 import { StorageOperationAttribute } from '../lib/platform/temporal';
 import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
-import type { lifecycleSweepWorkflow } from '../workflows/lifecycle/sweep';
+import type { scheduledLifecycleWorkflow } from '../workflows/lifecycle/sweep';
+import { lifecycleOperation } from '../workflows/lifecycle/definitions';
+import { backupOperation } from '../workflows/backups/definitions';
 
 export type ScheduleChange = 'created' | 'updated' | 'unchanged';
 
@@ -86,18 +88,21 @@ export interface LifecycleScheduleOptions {
   logger?: Logger;
 }
 
-/** `storage-lifecycle`: cron STORAGE_LIFECYCLE_CRON (UTC), overlap SKIP, starting lifecycleSweepWorkflow. */
+/**
+ * `storage-lifecycle`: cron STORAGE_LIFECYCLE_CRON (UTC), overlap SKIP, starting scheduledLifecycleWorkflow
+ * (a run made then, swept as its child).
+ */
 export async function ensureLifecycleSchedule(client: Client, opts: LifecycleScheduleOptions): Promise<ScheduleChange> {
   const scheduleId = opts.scheduleId ?? LIFECYCLE_SCHEDULE_ID;
   return keepSchedule(client, {
     scheduleId,
     cron: opts.cron,
     taskQueue: opts.taskQueue,
-    workflowType: 'lifecycleSweepWorkflow',
+    workflowType: 'scheduledLifecycleWorkflow',
     // The sweep it starts then runs as lifecycle-{run_id}.
     workflowId: `lifecycle-scheduled-${scheduleId}`,
-    args: [{}] as Parameters<typeof lifecycleSweepWorkflow>,
-    operation: 'lifecycle',
+    args: [] as Parameters<typeof scheduledLifecycleWorkflow>,
+    operation: lifecycleOperation,
     logger: opts.logger,
   });
 }
@@ -139,7 +144,7 @@ export async function ensureBackupSchedule(client: Client, opts: BackupScheduleO
     // The backup it takes runs as backup-{backup_id}, then the retention sweep as backup-retention-{backup_id}.
     workflowId: `backup-scheduled-${scheduleId}`,
     args: [] as Parameters<typeof scheduledBackupWorkflow>,
-    operation: 'backup',
+    operation: backupOperation,
     logger: opts.logger,
   });
 }

@@ -1,13 +1,10 @@
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { deleteAssetWorkflow } from '../../workflows/assets/deleteAsset';
+import { deleteAssetOperation, deleteAssetWorkflowId } from '../../workflows/assets/definitions';
 import { waitAtMost } from '../platform/concurrency';
 import { AssetIdAttribute, StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
 
 export type DeletionClient = Pick<WorkflowAccess, 'client' | 'taskQueue'>;
-
-export function deleteAssetWorkflowId(assetId: string): string {
-  return `delete-asset-${assetId}`;
-}
 
 /** Starts (or joins) the permanent deletion of an asset and waits up to `waitMs` for it to finish. */
 export async function deleteAssetPermanently(dc: DeletionClient, assetId: string, waitMs: number): Promise<{ done: boolean; workflowId: string }> {
@@ -19,7 +16,7 @@ export async function deleteAssetPermanently(dc: DeletionClient, assetId: string
     workflowIdConflictPolicy: 'USE_EXISTING',
     typedSearchAttributes: new TypedSearchAttributes([
       { key: AssetIdAttribute, value: assetId },
-      { key: StorageOperationAttribute, value: 'delete' },
+      { key: StorageOperationAttribute, value: deleteAssetOperation },
     ]),
   });
   const done = (await waitAtMost(handle.result(), waitMs)) !== undefined;

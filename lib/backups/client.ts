@@ -9,8 +9,10 @@
  */
 import { TypedSearchAttributes, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
 import {
+  backupOperation,
   backupStatusQuery,
   backupWorkflowId,
+  restoreOperation,
   restoreStatusQuery,
   restoreWorkflowId,
   type BackupState,
@@ -67,7 +69,7 @@ export async function startBackup(bc: BackupClient, opts: StartBackupOptions = {
   });
   await startJobWorkflow(bc, id, 'backup', () =>
     bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
-      ...jobWorkflowOptions(bc, backupWorkflowId(id), 'backup'),
+      ...jobWorkflowOptions(bc, backupWorkflowId(id), backupOperation),
       args: [{ backupId: id, tuning: opts.tuning }],
     }),
   );
@@ -85,14 +87,14 @@ export async function startRestore(bc: BackupClient, backupId: string, opts: Sta
   const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds });
   await startJobWorkflow(bc, id, 'restore', () =>
     bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
-      ...jobWorkflowOptions(bc, restoreWorkflowId(id), 'restore'),
+      ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation),
       args: [{ restoreId: id, tuning: opts.tuning }],
     }),
   );
   return getRestore(bc.db, id);
 }
 
-function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: 'backup' | 'restore') {
+function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: string) {
   return {
     workflowId,
     taskQueue: bc.taskQueue,

@@ -1,20 +1,16 @@
 import type { Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import pg from 'pg';
-import { wakeSignal, type outboxRelayWorkflow } from '../../workflows/events/relay';
+import type { outboxRelayWorkflow } from '../../workflows/events/relay';
+import { outboxRelayWorkflowId, relayOperation, wakeSignal } from '../../workflows/events/definitions';
 import type { Logger } from '../platform/logger';
 import { StorageOperationAttribute } from '../platform/temporal';
-
-/** One relay per deployment (its task queue names it: deployments may share a namespace). */
-export function outboxRelayWorkflowId(taskQueue: string): string {
-  return `outbox-relay-${taskQueue}`;
-}
 
 function relayStart(taskQueue: string) {
   return {
     workflowId: outboxRelayWorkflowId(taskQueue),
     taskQueue,
-    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'events' }]),
+    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: relayOperation }]),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common';
 import type { lifecycleSweepWorkflow } from '../../workflows/lifecycle/sweep';
+import { lifecycleOperation } from '../../workflows/lifecycle/definitions';
 import { getPolicy } from './policies';
 import { failRun, getRun, insertRun, type LifecycleRunRow } from './sweep';
 import { StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
@@ -32,7 +33,7 @@ export async function startLifecycleRun(lc: LifecycleClient, opts: StartRunOptio
       taskQueue: lc.taskQueue,
       args: [{ runId, historyLimit: opts.historyLimit }],
       workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: 'lifecycle' }]),
+      typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: lifecycleOperation }]),
     });
   } catch (err) {
     await failRun(lc.db, runId, `the sweep could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});

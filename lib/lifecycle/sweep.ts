@@ -11,7 +11,7 @@
  */
 import type { Knex } from 'knex';
 import { lifecycleWorkflowId } from '../../workflows/lifecycle/definitions';
-import { deleteAssetWorkflowId } from '../assets/deletionClient';
+import { deleteAssetWorkflowId } from '../../workflows/assets/definitions';
 import { ASSET_FILTER_COLUMNS, assetFilterSql, type AssetFilterColumns } from '../assets/assets';
 import { enabledPolicies, findPolicy, type PolicyFilter, type PolicyRule } from './policies';
 import { deleteVersionRows, rankedVersions } from '../assets/versions';

@@ -3,7 +3,7 @@
  * queue, a worker on that queue using the run's single workflow bundle, and the API on a free port.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../api/app';
@@ -15,11 +15,8 @@ import { createLogger, type Logger } from '../../lib/platform/logger';
 import { createS3Client, ensureBucket } from '../../lib/platform/objectStore';
 import { createTemporalClient, type TemporalHandle } from '../../lib/platform/temporal';
 import { createStorageWorker } from '../../worker/createWorker';
+import './quietRuntime';
 import { WORKFLOW_BUNDLE } from './testStack';
-
-// The SDK's own worker logs (state changes, and the activity failures fault tests cause on purpose)
-// would bury a test run's output; STORAGE_TEST_TEMPORAL_LOG_LEVEL=INFO (or WARN) shows them.
-Runtime.install({ logger: new DefaultLogger((process.env.STORAGE_TEST_TEMPORAL_LOG_LEVEL as 'INFO' | 'WARN' | undefined) ?? 'ERROR') });
 
 export interface TestContext {
   config: Config;

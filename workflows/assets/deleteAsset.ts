@@ -1,6 +1,7 @@
-import { getExternalWorkflowHandle, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { AssetDeletionActivities } from '../../activities/assets';
-import { abortSignal } from '../uploads/definitions';
+import type { DeleteAssetInput, DeleteAssetResult } from './definitions';
+import { signalUploadAbort } from '../runHelpers';
 
 const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAssetRows } = proxyActivities<AssetDeletionActivities>({
   startToCloseTimeout: '2 minutes',
@@ -11,18 +12,12 @@ const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAsset
  * Permanently deletes an asset: hidden at once, its unfinished uploads of new versions ended, then
  * every object under its prefix, then its rows.
  */
-export async function deleteAssetWorkflow(input: { assetId: string }): Promise<{ objectsDeleted: number }> {
+export async function deleteAssetWorkflow(input: DeleteAssetInput): Promise<DeleteAssetResult> {
   await hideAssetForDeletion(input.assetId);
   for (;;) {
     const uploads = await abortAssetUploads(input.assetId);
-    // Their bytes are gone already; the signal ends each run, and fails only for a run that has ended.
-    await Promise.all(
-      uploads.workflowIds.map((workflowId) =>
-        getExternalWorkflowHandle(workflowId)
-          .signal(abortSignal)
-          .catch(() => undefined),
-      ),
-    );
+    // Their bytes and sessions are gone already: the signal ends each run, and a run that has ended needs nothing.
+    await Promise.all(uploads.workflowIds.map(signalUploadAbort));
     if (!uploads.more) break;
   }
   let objectsDeleted = 0;

@@ -1,21 +1,18 @@
-import {
-  ApplicationFailure,
-  CancellationScope,
-  ContinueAsNew,
-  continueAsNew,
-  executeChild,
-  isCancellation,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-  type ActivityOptions,
-} from '@temporalio/workflow';
+import { continueAsNew, executeChild, proxyActivities, setHandler, type ActivityOptions } from '@temporalio/workflow';
 import type { BackupActivities } from '../../activities/backups/backup';
-import { BackupFailure, backupStatusQuery, backupWorkflowId, type BackupInput, type BackupProgress, type BackupResult, type BackupState } from './definitions';
+import {
+  BackupFailure,
+  backupOperation,
+  backupStatusQuery,
+  backupWorkflowId,
+  retentionOperation,
+  retentionWorkflowId,
+  type BackupInput,
+  type BackupResult,
+  type BackupState,
+} from './definitions';
 import { backupRetentionWorkflow } from './retention';
-import { storageOperation, uuidv7Now } from '../runHelpers';
-
-const DEFAULT_HISTORY_LIMIT = 2000;
+import { continueAsNewDue, messageOf, withFailureHandler, storageOperation, uuidv7Now } from '../runHelpers';
 
 export const backupRetry: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -29,15 +26,6 @@ const catalog = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 minu
 // step returns after ~10 s, but one large object may take its time (it heartbeats meanwhile).
 const steps = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });
 
-export function messageOf(err: unknown): string {
-  if (isCancellation(err)) return 'cancelled';
-  if (!(err instanceof Error)) return String(err);
-  const cause = (err as { cause?: unknown }).cause;
-  // An activity's failure: its own message says what happened.
-  if (cause instanceof ApplicationFailure) return cause.message;
-  return cause instanceof Error ? `${err.message}: ${messageOf(cause)}` : err.message;
-}
-
 /**
  * backup-{backup_id}: the manifest from one snapshot of the catalog, then every blob it names copied
  * into the backup bucket unless already there, then the summary and storage.backup.completed. The
@@ -46,7 +34,6 @@ export function messageOf(err: unknown): string {
  */
 export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
   const { backupId, tuning } = input;
-  const historyLimit = tuning?.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const state: BackupState = {
     status: input.resume ? 'running' : 'pending',
     phase: input.resume?.phase ?? 'manifest',
@@ -55,42 +42,42 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
   };
   let cursor = input.resume?.cursor ?? 0;
   setHandler(backupStatusQuery, () => state);
-  const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
 
-  try {
-    if (!input.resume) {
-      const begun = await catalog.beginBackup(backupId);
-      if (begun.status === 'completed' || begun.status === 'failed') {
-        state.status = begun.status;
-        state.progress = begun.progress;
-        return { backupId, status: state.status, progress: state.progress };
+  return withFailureHandler(
+    async () => {
+      if (!input.resume) {
+        const begun = await catalog.beginBackup(backupId);
+        if (begun.status === 'completed' || begun.status === 'failed') {
+          state.status = begun.status;
+          state.progress = begun.progress;
+          return { backupId, status: state.status, progress: state.progress };
+        }
+        state.status = 'running';
       }
-      state.status = 'running';
-    }
-    if (state.phase === 'manifest') {
-      state.progress = await steps.writeBackupManifest(backupId);
-      state.phase = 'copy';
-    }
-    while (state.phase === 'copy') {
-      if (mustContinue()) {
-        await continueAsNew<typeof backupWorkflow>({ backupId, tuning, resume: { phase: state.phase, cursor, progress: state.progress } });
+      if (state.phase === 'manifest') {
+        state.progress = await steps.writeBackupManifest(backupId);
+        state.phase = 'copy';
       }
-      const step = await steps.copyBackupBlobs({ backupId, cursor, progress: state.progress, tuning });
-      cursor = step.cursor;
-      state.progress = step.progress;
-      if (step.done) state.phase = 'complete';
-    }
-    state.progress = await catalog.completeBackup({ backupId, progress: state.progress });
-    state.status = 'completed';
-    return { backupId, status: state.status, progress: state.progress };
-  } catch (err) {
-    if (err instanceof ContinueAsNew) throw err;
-    state.error = messageOf(err);
-    state.status = 'failed';
-    const progress: BackupProgress = state.progress;
-    await CancellationScope.nonCancellable(() => catalog.failBackup({ backupId, error: state.error!, progress }));
-    throw err;
-  }
+      while (state.phase === 'copy') {
+        if (continueAsNewDue(tuning?.historyLimit)) {
+          await continueAsNew<typeof backupWorkflow>({ backupId, tuning, resume: { phase: state.phase, cursor, progress: state.progress } });
+        }
+        const step = await steps.copyBackupBlobs({ backupId, cursor, progress: state.progress, tuning });
+        cursor = step.cursor;
+        state.progress = step.progress;
+        if (step.done) state.phase = 'complete';
+      }
+      state.progress = await catalog.completeBackup({ backupId, progress: state.progress });
+      state.status = 'completed';
+      return { backupId, status: state.status, progress: state.progress };
+    },
+    async (err) => {
+      const error = messageOf(err);
+      state.error = error;
+      state.status = 'failed';
+      await catalog.failBackup({ backupId, error, progress: state.progress });
+    },
+  );
 }
 
 /**
@@ -110,15 +97,15 @@ export async function scheduledBackupWorkflow(): Promise<{
     backup = await executeChild(backupWorkflow, {
       workflowId: backupWorkflowId(backupId),
       args: [{ backupId }],
-      typedSearchAttributes: [storageOperation('backup')],
+      typedSearchAttributes: [storageOperation(backupOperation)],
     });
   } catch (err) {
     failure = err;
   }
   const retention = await executeChild(backupRetentionWorkflow, {
-    workflowId: `backup-retention-${backupId}`,
+    workflowId: retentionWorkflowId(backupId),
     args: [{ sweepId: backupId }],
-    typedSearchAttributes: [storageOperation('backup-retention')],
+    typedSearchAttributes: [storageOperation(retentionOperation)],
   });
   if (failure) throw failure;
   return { backupId, backup, retention };

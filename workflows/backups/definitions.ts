@@ -106,7 +106,7 @@ export const BackupFailure = {
   restoreIncomplete: 'RestoreIncomplete',
 } as const;
 
-/** A backup's and a restore's workflows are named after them. */
+/** A backup's and a restore's workflows are named after them; a scheduled retention sweep after its backup. */
 export function backupWorkflowId(backupId: string): string {
   return `backup-${backupId}`;
 }
@@ -114,3 +114,12 @@ export function backupWorkflowId(backupId: string): string {
 export function restoreWorkflowId(restoreId: string): string {
   return `restore-${restoreId}`;
 }
+
+export function retentionWorkflowId(sweepId: string): string {
+  return `backup-retention-${sweepId}`;
+}
+
+/** The StorageOperation search attribute of each kind of run (and of the backup schedule's). */
+export const backupOperation = 'backup';
+export const restoreOperation = 'restore';
+export const retentionOperation = 'backup-retention';

@@ -1,9 +1,8 @@
-import { ApplicationFailure, CancellationScope, ContinueAsNew, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { RestoreActivities } from '../../activities/backups/restore';
 import { BackupFailure, restoreStatusQuery, type RestoreInput, type RestoreState } from './definitions';
-import { backupRetry, messageOf } from './backup';
-
-const DEFAULT_HISTORY_LIMIT = 2000;
+import { backupRetry } from './backup';
+import { continueAsNewDue, messageOf, withFailureHandler } from '../runHelpers';
 
 const catalog = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 minutes', retry: backupRetry });
 const steps = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });
@@ -16,7 +15,6 @@ const steps = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 hours
  */
 export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState> {
   const { restoreId, tuning } = input;
-  const historyLimit = tuning?.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const state: RestoreState = {
     status: input.resume ? 'running' : 'pending',
     progress: {
@@ -32,43 +30,44 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState
     error: null,
   };
   setHandler(restoreStatusQuery, () => state);
-  const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
 
-  try {
-    let position = input.resume;
-    if (!position) {
-      const begun = await steps.beginRestore(restoreId);
-      if (begun.status !== 'running') {
-        state.status = begun.status;
-        return state;
+  return withFailureHandler(
+    async () => {
+      let position = input.resume;
+      if (!position) {
+        const begun = await steps.beginRestore(restoreId);
+        if (begun.status !== 'running') {
+          state.status = begun.status;
+          return state;
+        }
+        position = { cursor: begun.cursor, end: begun.end, assetsTotal: begun.assetsTotal };
+        state.progress.assets_total = begun.assetsTotal;
+        state.status = 'running';
       }
-      position = { cursor: begun.cursor, end: begun.end, assetsTotal: begun.assetsTotal };
-      state.progress.assets_total = begun.assetsTotal;
-      state.status = 'running';
-    }
-    for (;;) {
-      if (mustContinue()) await continueAsNew<typeof restoreWorkflow>({ restoreId, tuning, resume: position });
-      const step: { cursor: number; done: boolean; progress: RestoreState['progress'] } = await steps.restoreBackupAssets({ restoreId, ...position, tuning });
-      state.progress = step.progress;
-      position = { ...position, cursor: step.cursor };
-      if (step.done) break;
-    }
-    const finished = await catalog.finishRestore({ restoreId, assetsTotal: position.assetsTotal });
-    state.progress = finished.progress;
-    state.error = finished.error;
-    state.status = finished.status;
-    if (finished.status === 'failed') {
-      // The run fails too, so an operator filtering failed runs in the Temporal UI finds it.
-      throw ApplicationFailure.create({ type: BackupFailure.restoreIncomplete, message: finished.error ?? 'restore failed', nonRetryable: true });
-    }
-    return state;
-  } catch (err) {
-    if (err instanceof ContinueAsNew) throw err;
-    if (state.status !== 'failed') {
-      state.error = messageOf(err);
+      for (;;) {
+        if (continueAsNewDue(tuning?.historyLimit)) await continueAsNew<typeof restoreWorkflow>({ restoreId, tuning, resume: position });
+        const step: { cursor: number; done: boolean; progress: RestoreState['progress'] } = await steps.restoreBackupAssets({ restoreId, ...position, tuning });
+        state.progress = step.progress;
+        position = { ...position, cursor: step.cursor };
+        if (step.done) break;
+      }
+      const finished = await catalog.finishRestore({ restoreId, assetsTotal: position.assetsTotal });
+      state.progress = finished.progress;
+      state.error = finished.error;
+      state.status = finished.status;
+      if (finished.status === 'failed') {
+        // The run fails too, so an operator filtering failed runs in the Temporal UI finds it.
+        throw ApplicationFailure.create({ type: BackupFailure.restoreIncomplete, message: finished.error ?? 'restore failed', nonRetryable: true });
+      }
+      return state;
+    },
+    async (err) => {
+      // A restore whose assets failed has recorded that already.
+      if (state.status === 'failed') return;
+      const error = messageOf(err);
+      state.error = error;
       state.status = 'failed';
-      await CancellationScope.nonCancellable(() => catalog.failRestore({ restoreId, error: state.error! }));
-    }
-    throw err;
-  }
+      await catalog.failRestore({ restoreId, error });
+    },
+  );
 }

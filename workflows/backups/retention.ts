@@ -1,8 +1,7 @@
-import { CancellationScope, ContinueAsNew, continueAsNew, proxyActivities, uuid4, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities, uuid4, type ActivityOptions } from '@temporalio/workflow';
 import type { RetentionActivities } from '../../activities/backups/retention';
 import type { RetentionCounts, RetentionInput } from './definitions';
-
-const DEFAULT_HISTORY_LIMIT = 2000;
+import { continueAsNewDue, withFailureHandler } from '../runHelpers';
 
 const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' };
 const catalog = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 minutes', retry });
@@ -16,34 +15,34 @@ const steps = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 hou
 export async function backupRetentionWorkflow(input: RetentionInput = {}): Promise<RetentionCounts> {
   const sweepId = input.sweepId ?? uuid4();
   const asOf = input.asOf ?? new Date().toISOString();
-  const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  const { historyLimit } = input;
   const counts: RetentionCounts = input.resume?.counts ?? { backups_removed: 0, blobs_deleted: 0, bytes_freed: 0 };
   let phase = input.resume?.phase ?? 'expire';
   let startAfter = input.resume?.startAfter ?? null;
-  try {
-    if (phase === 'expire') {
-      counts.backups_removed += (await steps.expireOldBackups({ asOf })).removed;
-      phase = 'mark';
-    }
-    if (phase === 'mark') {
-      await steps.markRetainedBlobs({ sweepId });
-      phase = 'sweep';
-    }
-    while (phase === 'sweep') {
-      if (workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested) {
-        await continueAsNew<typeof backupRetentionWorkflow>({ sweepId, asOf, historyLimit, resume: { phase, startAfter, counts } });
+  return withFailureHandler(
+    async () => {
+      if (phase === 'expire') {
+        counts.backups_removed += (await steps.expireOldBackups({ asOf })).removed;
+        phase = 'mark';
       }
-      const step = await steps.sweepUnmarkedBlobs({ sweepId, startAfter });
-      counts.blobs_deleted += step.deleted;
-      counts.bytes_freed += step.bytesFreed;
-      startAfter = step.startAfter;
-      if (step.done) phase = 'done';
-    }
-    await catalog.clearRetentionSweep({ sweepId });
-    return counts;
-  } catch (err) {
-    if (err instanceof ContinueAsNew) throw err;
-    await CancellationScope.nonCancellable(() => catalog.clearRetentionSweep({ sweepId }));
-    throw err;
-  }
+      if (phase === 'mark') {
+        await steps.markRetainedBlobs({ sweepId });
+        phase = 'sweep';
+      }
+      while (phase === 'sweep') {
+        if (continueAsNewDue(historyLimit)) {
+          await continueAsNew<typeof backupRetentionWorkflow>({ sweepId, asOf, historyLimit, resume: { phase, startAfter, counts } });
+        }
+        const step = await steps.sweepUnmarkedBlobs({ sweepId, startAfter });
+        counts.blobs_deleted += step.deleted;
+        counts.bytes_freed += step.bytesFreed;
+        startAfter = step.startAfter;
+        if (step.done) phase = 'done';
+      }
+      await catalog.clearRetentionSweep({ sweepId });
+      return counts;
+    },
+    // Its marks, kept under its id, go with a failed sweep too: no later sweep reads them.
+    () => catalog.clearRetentionSweep({ sweepId }),
+  );
 }

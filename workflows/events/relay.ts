@@ -1,14 +1,12 @@
-import { condition, continueAsNew, defineSignal, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
+import { condition, continueAsNew, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { OutboxActivities } from '../../activities/events';
+import { wakeSignal } from './definitions';
 
 const { deliverPendingEvents } = proxyActivities<OutboxActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
-
-/** Sent after commits that wrote events, so they go out without waiting for the timer. */
-export const wakeSignal = defineSignal('wake');
 
 const PASSES_PER_RUN = 200;
 

@@ -1,42 +1,11 @@
-import {
-  CancellationScope,
-  ContinueAsNew,
-  ParentClosePolicy,
-  continueAsNew,
-  executeChild,
-  getExternalWorkflowHandle,
-  isCancellation,
-  log,
-  proxyActivities,
-  workflowInfo,
-  type ActivityOptions,
-} from '@temporalio/workflow';
+import { ParentClosePolicy, continueAsNew, executeChild, log, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
 import { deleteAssetWorkflow } from '../assets/deleteAsset';
-import { abortSignal } from '../uploads/definitions';
-import { LifecycleFailure, lifecycleWorkflowId } from './definitions';
-import { assetIdAttribute, storageOperation, uuidv7Now } from '../runHelpers';
-
-export interface LifecycleSweepInput {
-  /** The run (its row exists). Absent when the schedule starts the sweep: it then makes the run. */
-  runId?: string;
-  /** Continue as new once the history has this many events (default 2000). */
-  historyLimit?: number;
-}
-
-export interface LifecycleSweepResult {
-  runId: string;
-  counts: {
-    versions_expired: number;
-    assets_expired: number;
-    assets_purged: number;
-    uploads_aborted: number;
-    bytes_freed: number;
-  };
-}
-
-const DEFAULT_HISTORY_LIMIT = 2000;
+import { deleteAssetOperation } from '../assets/definitions';
+import { LifecycleFailure, lifecycleOperation, lifecycleWorkflowId, type LifecycleSweepInput, type LifecycleSweepResult } from './definitions';
+import { assetIdAttribute, continueAsNewDue, messageOf, signalUploadAbort, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -55,44 +24,41 @@ const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minu
  * stale assets soft-deleted, noncurrent versions expired. The run's row holds its progress, so the
  * workflow carries only the run id, also across continue-as-new.
  */
-export async function lifecycleSweepWorkflow(input: LifecycleSweepInput = {}): Promise<LifecycleSweepResult> {
-  if (!input.runId) {
-    // Started by the schedule: make the run, then sweep as lifecycle-{run_id} like every other run.
-    const runId = uuidv7Now();
-    await catalog.createScheduledRun(runId);
-    return executeChild(lifecycleSweepWorkflow, {
-      workflowId: lifecycleWorkflowId(runId),
-      args: [{ runId, historyLimit: input.historyLimit }],
-      typedSearchAttributes: [storageOperation('lifecycle')],
-    });
-  }
-  const runId = input.runId;
-  const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
-  const mustContinue = () => workflowInfo().historyLength >= historyLimit || workflowInfo().continueAsNewSuggested;
-
-  try {
-    const begun = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
-    const { dryRun } = begun;
-    let { phase } = begun;
-    while (phase !== 'done') {
-      if (mustContinue()) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit });
-      if (phase === 'uploads') phase = await abortUploads(runId, dryRun);
-      else if (phase === 'purge') phase = await purgeAssets(runId, dryRun);
-      else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
-      else phase = (await steps.expireVersions(runId)).phase;
-    }
-    return { runId, counts: await catalog.completeLifecycleRun(runId) };
-  } catch (err) {
-    if (err instanceof ContinueAsNew) throw err;
-    const message = isCancellation(err) ? 'cancelled' : err instanceof Error ? messageOf(err) : String(err);
-    await CancellationScope.nonCancellable(() => catalog.failLifecycleRun({ runId, error: message }));
-    throw err;
-  }
+export async function lifecycleSweepWorkflow(input: LifecycleSweepInput): Promise<LifecycleSweepResult> {
+  // Before the schedule started scheduledLifecycleWorkflow, it started this workflow without a run: a
+  // run begun so (test/fixtures/histories/lifecycle-scheduled-as-sweep.json) goes on the way it began.
+  if (!input.runId) return scheduledLifecycleWorkflow();
+  const { runId, historyLimit } = input;
+  return withFailureHandler(
+    async () => {
+      const begun = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
+      const { dryRun } = begun;
+      let { phase } = begun;
+      while (phase !== 'done') {
+        if (continueAsNewDue(historyLimit)) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit });
+        if (phase === 'uploads') phase = await abortUploads(runId, dryRun);
+        else if (phase === 'purge') phase = await purgeAssets(runId, dryRun);
+        else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
+        else phase = (await steps.expireVersions(runId)).phase;
+      }
+      return { runId, counts: await catalog.completeLifecycleRun(runId) };
+    },
+    (err) => catalog.failLifecycleRun({ runId, error: messageOf(err) }),
+  );
 }
 
-function messageOf(err: Error): string {
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${err.message}: ${messageOf(cause)}` : err.message;
+/**
+ * What the storage-lifecycle schedule starts: a run made now (trigger `schedule`), then swept as its
+ * child lifecycle-{run_id} like every other run.
+ */
+export async function scheduledLifecycleWorkflow(): Promise<LifecycleSweepResult> {
+  const runId = uuidv7Now();
+  await catalog.createScheduledRun(runId);
+  return executeChild(lifecycleSweepWorkflow, {
+    workflowId: lifecycleWorkflowId(runId),
+    args: [{ runId }],
+    typedSearchAttributes: [storageOperation(lifecycleOperation)],
+  });
 }
 
 /** One batch of old sessions: each is sent its workflow's abort signal. Answers the phase after it. */
@@ -102,15 +68,10 @@ async function abortUploads(runId: string, dryRun: boolean) {
   if (!dryRun) {
     await Promise.all(
       batch.items.map(async ({ uploadId, workflowId }) => {
-        try {
-          await getExternalWorkflowHandle(workflowId).signal(abortSignal);
-        } catch (err) {
-          // Its workflow is gone but the row still says open: end the session the way its workflow would.
-          // (The SDK reports it as "Unable to signal external workflow because it was not found".)
-          if (!/not found/i.test(String((err as Error)?.message))) throw err;
-          log.warn('upload workflow not found; discarding the session directly', { uploadId, workflowId });
-          await uploads.discardUpload({ uploadId, status: 'aborted', error: null });
-        }
+        if (await signalUploadAbort(workflowId)) return;
+        // Its workflow is gone but the row still says open: end the session the way its workflow would.
+        log.warn('upload workflow not found; discarding the session directly', { uploadId, workflowId });
+        await uploads.discardUpload({ uploadId, status: 'aborted', error: null });
       }),
     );
   }
@@ -132,13 +93,12 @@ async function purgeAssets(runId: string, dryRun: boolean) {
             args: [{ assetId: asset.assetId }],
             // A purge that has begun finishes even if this sweep is stopped.
             parentClosePolicy: ParentClosePolicy.ABANDON,
-            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation('delete')],
+            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation(deleteAssetOperation)],
           });
           return true;
         } catch (err) {
           // Already being deleted (DELETE ?permanent=true, or a sweep that was stopped): that run removes it.
-          // (Its class is not exported to workflow code; the SDK names every instance.)
-          if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return false;
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
           throw err;
         }
       }),

@@ -1,0 +1,21 @@
+/**
+ * What deleteAssetWorkflow, its client (lib/assets/deletionClient.ts) and the lifecycle sweep, which
+ * purges through it, share. Only types and plain values, so the workflow bundle, the API and the
+ * activities can all import it.
+ */
+
+export interface DeleteAssetInput {
+  assetId: string;
+}
+
+export interface DeleteAssetResult {
+  objectsDeleted: number;
+}
+
+/** The StorageOperation search attribute of a deletion's run. */
+export const deleteAssetOperation = 'delete';
+
+/** An asset has one deletion: a second request for it joins the run under way. */
+export function deleteAssetWorkflowId(assetId: string): string {
+  return `delete-asset-${assetId}`;
+}
