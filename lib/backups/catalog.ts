@@ -4,7 +4,15 @@
  * restore has dealt with. The API and the activities both read and write them through this module.
  */
 import type { Knex } from 'knex';
-import { backupWorkflowId, restoreWorkflowId, type BackupProgress, type JobStatus, type RestoreProgress } from '../../workflows/backups/definitions';
+import {
+  EMPTY_BACKUP_PROGRESS,
+  EMPTY_RESTORE_PROGRESS,
+  backupWorkflowId,
+  restoreWorkflowId,
+  type BackupProgress,
+  type JobStatus,
+  type RestoreProgress,
+} from '../../workflows/backups/definitions';
 
 export type { BackupProgress, JobStatus, RestoreProgress };
 import { ConflictError, NotFoundError } from '../platform/errors';
@@ -77,18 +85,6 @@ export function blobKeyFor(sha256: string): string {
 }
 
 export const BLOB_PREFIX = 'blobs/sha256/';
-
-export const EMPTY_BACKUP_PROGRESS: BackupProgress = { objects_total: 0, objects_done: 0, bytes_total: 0, bytes_done: 0, bytes_copied: 0 };
-export const EMPTY_RESTORE_PROGRESS: RestoreProgress = {
-  assets_total: 0,
-  assets_done: 0,
-  assets_restored: 0,
-  assets_skipped: 0,
-  assets_failed: 0,
-  objects_copied: 0,
-  bytes_done: 0,
-  bytes_copied: 0,
-};
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 

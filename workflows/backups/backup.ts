@@ -2,6 +2,7 @@ import { continueAsNew, executeChild, proxyActivities, setHandler, type Activity
 import type { BackupActivities } from '../../activities/backups/backup';
 import {
   BackupFailure,
+  EMPTY_BACKUP_PROGRESS,
   backupOperation,
   backupStatusQuery,
   backupWorkflowId,
@@ -37,7 +38,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
   const state: BackupState = {
     status: input.resume ? 'running' : 'pending',
     phase: input.resume?.phase ?? 'manifest',
-    progress: input.resume?.progress ?? { objects_total: 0, objects_done: 0, bytes_total: 0, bytes_done: 0, bytes_copied: 0 },
+    progress: input.resume?.progress ?? EMPTY_BACKUP_PROGRESS,
     error: null,
   };
   let cursor = input.resume?.cursor ?? 0;

@@ -29,6 +29,19 @@ export interface RestoreProgress {
   bytes_copied: number;
 }
 
+/** What a backup or restore has done before it starts: the row's first progress and the run's. */
+export const EMPTY_BACKUP_PROGRESS: BackupProgress = { objects_total: 0, objects_done: 0, bytes_total: 0, bytes_done: 0, bytes_copied: 0 };
+export const EMPTY_RESTORE_PROGRESS: RestoreProgress = {
+  assets_total: 0,
+  assets_done: 0,
+  assets_restored: 0,
+  assets_skipped: 0,
+  assets_failed: 0,
+  objects_copied: 0,
+  bytes_done: 0,
+  bytes_copied: 0,
+};
+
 /** Knobs with production defaults; tests make batches small to watch a backup mid-way. */
 export interface BackupTuning {
   /** Blobs (backup) or assets (restore) handled between two heartbeats (default 16 / 8). */

@@ -1,6 +1,6 @@
 import { ApplicationFailure, continueAsNew, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { RestoreActivities } from '../../activities/backups/restore';
-import { BackupFailure, restoreStatusQuery, type RestoreInput, type RestoreState } from './definitions';
+import { BackupFailure, EMPTY_RESTORE_PROGRESS, restoreStatusQuery, type RestoreInput, type RestoreState } from './definitions';
 import { backupRetry } from './backup';
 import { continueAsNewDue, messageOf, withFailureHandler } from '../runHelpers';
 
@@ -17,16 +17,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState
   const { restoreId, tuning } = input;
   const state: RestoreState = {
     status: input.resume ? 'running' : 'pending',
-    progress: {
-      assets_total: input.resume?.assetsTotal ?? 0,
-      assets_done: 0,
-      assets_restored: 0,
-      assets_skipped: 0,
-      assets_failed: 0,
-      objects_copied: 0,
-      bytes_done: 0,
-      bytes_copied: 0,
-    },
+    progress: { ...EMPTY_RESTORE_PROGRESS, assets_total: input.resume?.assetsTotal ?? 0 },
     error: null,
   };
   setHandler(restoreStatusQuery, () => state);
