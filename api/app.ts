@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import { createMetrics } from '../lib/platform/metrics';
+import { accessRules } from './access';
 import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
@@ -26,6 +27,7 @@ export function buildApp(base: BaseDeps): Express {
 
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(methodNotAllowed());
+  app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
   app.use(referenceRouter(documentLimitsOf(deps.config)));
 

@@ -10,18 +10,13 @@ import type { RequestHandler } from 'express';
 import { ROUTES } from './openapi';
 import type { RouteDoc } from './routeDoc';
 import { sendProblem } from './problem';
+import { patternOf } from './routeDoc';
 
 interface KnownPath {
   pattern: RegExp;
   params: number;
   methods: Set<string>;
   allow: string;
-}
-
-/** Matched as Express matches routes: case-insensitive, a trailing slash allowed, a parameter one segment. */
-function patternOf(path: string): RegExp {
-  const segments = path.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-  return new RegExp(`^${segments.join('/')}/?$`, 'i');
 }
 
 function knownPaths(routes: RouteDoc[]): KnownPath[] {

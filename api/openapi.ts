@@ -8,13 +8,13 @@ import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
 import { assetName, contentType, idParams, metadataObject, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import type { Config } from '../lib/platform/config';
-import type { Answer, DocumentLimits, LinkDoc, RouteDoc } from './routeDoc';
+import { accessOf, type Access, type Answer, type DocumentLimits, type LinkDoc, type RouteDoc } from './routeDoc';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';
 
-export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest'>): DocumentLimits {
-  return { maxUploadBytes: config.uploads.maxSizeBytes, ingestAllowedHosts: config.ingest.allowedHosts };
+export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest' | 'metricsAccess'>): DocumentLimits {
+  return { maxUploadBytes: config.uploads.maxSizeBytes, ingestAllowedHosts: config.ingest.allowedHosts, metricsAccess: config.metricsAccess };
 }
 
 const paged = z.object(pageQuery);
@@ -43,10 +43,18 @@ const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { i
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
 export const ROUTES: RouteDoc[] = [
-  { method: 'get', path: '/health/live', tag: 'operations', summary: 'Liveness', responses: { 200: { description: 'the process runs', schema: r.liveness } } },
+  {
+    method: 'get',
+    path: '/health/live',
+    access: 'anyone',
+    tag: 'operations',
+    summary: 'Liveness',
+    responses: { 200: { description: 'the process runs', schema: r.liveness } },
+  },
   {
     method: 'get',
     path: '/health/ready',
+    access: 'anyone',
     tag: 'operations',
     summary: 'Readiness: PostgreSQL, S3 and Temporal answer',
     responses: { 200: { description: 'ready', schema: r.readiness }, 503: { description: 'not ready', schema: r.readiness } },
@@ -54,6 +62,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/health',
+    access: 'anyone',
     tag: 'operations',
     summary: 'Combined health',
     responses: { 200: { description: 'ok', schema: r.health }, 503: { description: 'degraded or down', schema: r.health } },
@@ -61,16 +70,25 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/metrics',
+    access: 'metrics',
     tag: 'operations',
     summary: 'Prometheus metrics',
     responses: { 200: { description: 'text format', content: 'text/plain' } },
   },
-  { method: 'get', path: '/openapi.json', tag: 'operations', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
-  { method: 'get', path: '/docs', tag: 'operations', summary: 'This document, rendered', responses: { 200: { description: 'HTML', content: 'text/html' } } },
+  { method: 'get', path: '/openapi.json', access: 'anyone', tag: 'operations', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+  {
+    method: 'get',
+    path: '/docs',
+    access: 'anyone',
+    tag: 'operations',
+    summary: 'This document, rendered',
+    responses: { 200: { description: 'HTML', content: 'text/html' } },
+  },
 
   {
     method: 'post',
     path: '/api/v2/assets/upload',
+    access: 'caller',
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
     body: uploadFormBody,
@@ -85,6 +103,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/api/v2/assets',
+    access: 'caller',
     tag: 'assets',
     summary: 'List assets',
     query: assets.listAssetsQuery,
@@ -93,6 +112,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/api/v2/assets/:id',
+    access: 'caller',
     tag: 'assets',
     summary: 'One asset (ETag for If-Match)',
     params: idParams,
@@ -102,6 +122,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'put',
     path: '/api/v2/assets/:id',
+    access: 'caller',
     tag: 'assets',
     summary: 'Replace the given fields (optional If-Match)',
     params: idParams,
@@ -111,6 +132,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'delete',
     path: '/api/v2/assets/:id',
+    access: 'caller',
     tag: 'assets',
     summary: 'Soft delete; ?permanent=true removes every version through deleteAssetWorkflow',
     params: idParams,
@@ -120,6 +142,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/api/v2/assets/:id/restore',
+    access: 'caller',
     tag: 'assets',
     summary: 'Undo a soft delete',
     params: idParams,
@@ -128,6 +151,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/api/v2/assets/:id/content',
+    access: 'caller',
     tag: 'assets',
     summary: "The current version's bytes (Range, If-None-Match, HEAD)",
     params: idParams,
@@ -142,6 +166,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/api/v2/assets/:id/versions',
+    access: 'caller',
     tag: 'versions',
     summary: 'Versions, newest first',
     params: idParams,
@@ -151,6 +176,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/api/v2/assets/:id/versions',
+    access: 'caller',
     tag: 'versions',
     summary: 'Upload a new current version',
     params: idParams,
@@ -160,6 +186,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/api/v2/assets/:id/versions/:versionId',
+    access: 'caller',
     tag: 'versions',
     summary: 'One version',
     params: versionParams,
@@ -168,6 +195,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/api/v2/assets/:id/versions/:versionId/content',
+    access: 'caller',
     tag: 'versions',
     summary: "A version's bytes",
     params: versionParams,
@@ -176,6 +204,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/api/v2/assets/:id/versions/:versionId/restore',
+    access: 'caller',
     tag: 'versions',
     summary: 'Copy a version into a new current version',
     params: versionParams,
@@ -185,6 +214,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/api/v2/uploads',
+    access: 'caller',
     tag: 'uploads',
     summary: 'Open a chunked upload session',
     body: { schema: (limits) => uploads.documentedCreateUploadBody(limits.maxUploadBytes) },
@@ -196,6 +226,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
     path: '/api/v2/uploads/:id',
+    access: 'caller',
     tag: 'uploads',
     summary: 'Session status, live from its workflow',
     params: idParams,
@@ -204,6 +235,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'put',
     path: '/api/v2/uploads/:id/parts/:n',
+    access: 'caller',
     tag: 'uploads',
     summary: 'Send (or re-send) part n; Content-Length required, X-Checksum-SHA256 optional',
     params: uploads.partParams,
@@ -217,6 +249,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/api/v2/uploads/:id/parts/:n/url',
+    access: 'caller',
     tag: 'uploads',
     summary: 'A presigned S3 URL to PUT part n',
     params: uploads.partParams,
@@ -225,6 +258,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/api/v2/uploads/:id/complete',
+    access: 'caller',
     tag: 'uploads',
     summary: 'Assemble, verify, commit',
     params: idParams,
@@ -235,11 +269,20 @@ export const ROUTES: RouteDoc[] = [
       422: r.problemAnswer('checksum mismatch'),
     },
   },
-  { method: 'delete', path: '/api/v2/uploads/:id', tag: 'uploads', summary: 'Abort', params: idParams, responses: { 204: { description: 'aborted' } } },
+  {
+    method: 'delete',
+    path: '/api/v2/uploads/:id',
+    access: 'caller',
+    tag: 'uploads',
+    summary: 'Abort',
+    params: idParams,
+    responses: { 204: { description: 'aborted' } },
+  },
 
   {
     method: 'get',
     path: '/api/v2/events',
+    access: 'admin',
     tag: 'events',
     summary: 'The event feed, oldest first',
     query: z.object({ after: pageQuery.cursor, limit: pageQuery.limit }),
@@ -248,6 +291,7 @@ export const ROUTES: RouteDoc[] = [
   {
     method: 'post',
     path: '/api/v2/events',
+    access: 'service',
     tag: 'events',
     summary: `An event of a subscribed type (${events.SUBSCRIBED_TYPES.join(', ')})`,
     body: { schema: (limits) => events.incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
@@ -304,6 +348,11 @@ function linksOf(links: LinkDoc[], routes: RouteDoc[]) {
   return out;
 }
 
+/** A public operation takes no token; any other, a bearer JWT (`x-access` says whose). */
+function securityOf(access: Access) {
+  return access === 'anyone' ? { security: [] } : { security: [{ bearer: [] }], 'x-access': access };
+}
+
 export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDoc[] = ROUTES) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -320,6 +369,7 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDoc[] 
     (paths[openApiPath(route.path)] ??= {})[route.method] = {
       operationId: operationIdOf(route),
       summary: route.summary,
+      ...securityOf(accessOf(route, limits)),
       tags: [route.tag],
       parameters: [...parameters('path', route.params), ...parameters('query', route.query)],
       ...(body
@@ -342,6 +392,7 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDoc[] 
     openapi: '3.1.0',
     info: { title: 'Storage Service', version: '2.0.0', description: 'The binary asset store of the D&D Character Creator system.' },
     servers: [{ url: '/' }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     paths,
   };
 }

@@ -13,6 +13,7 @@ import {
   ValidationError,
 } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
+import { ForbiddenError, InvalidTokenError } from '../lib/auth/errors';
 
 interface ProblemOf<E extends DomainError> {
   type: abstract new (...args: never[]) => E;
@@ -27,6 +28,13 @@ const problem = <E extends DomainError>(p: ProblemOf<E>): ProblemOf<DomainError>
 /** Each domain error's HTTP answer. */
 const PROBLEMS: ProblemOf<DomainError>[] = [
   problem({ type: ValidationError, status: 400, title: 'Bad Request' }),
+  problem({
+    type: InvalidTokenError,
+    status: 401,
+    title: 'Unauthorized',
+    headers: (err) => ({ 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${err.message.replace(/["\\]/g, "'")}"` }),
+  }),
+  problem({ type: ForbiddenError, status: 403, title: 'Forbidden' }),
   problem({ type: NotFoundError, status: 404, title: 'Not Found' }),
   problem({ type: ConflictError, status: 409, title: 'Conflict' }),
   problem({ type: StaleRevisionError, status: 412, title: 'Precondition Failed' }),

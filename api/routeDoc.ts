@@ -7,6 +7,7 @@ export type Method = 'get' | 'post' | 'put' | 'delete';
 export interface DocumentLimits {
   maxUploadBytes: number;
   ingestAllowedHosts: string[];
+  metricsAccess: 'open' | 'admin';
 }
 
 /**
@@ -26,8 +27,16 @@ export interface Answer {
   links?: LinkDoc[];
 }
 
+/**
+ * Who may call a route: anyone (no token), any verified caller (the handler then checks the asset's
+ * owner and grants), a service or an admin, or an admin alone.
+ */
+export type Access = 'anyone' | 'caller' | 'service' | 'admin';
+
 export interface RouteDoc {
   method: Method;
+  /** `metrics` follows STORAGE_METRICS_ACCESS: open, or admin only. */
+  access: Access | 'metrics';
   /** Express form: `/api/v2/assets/:id`. */
   path: string;
   summary: string;
@@ -37,4 +46,16 @@ export interface RouteDoc {
   /** A function of the limits where the document states a configured one. */
   body?: { schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType); content?: string; encoding?: Record<string, { contentType: string }> };
   responses: Record<number, Answer>;
+}
+
+/** Matched as Express matches routes: case-insensitive, a trailing slash allowed, a parameter one segment. */
+export function patternOf(path: string): RegExp {
+  const segments = path.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${segments.join('/')}/?$`, 'i');
+}
+
+/** The rule a route follows under this configuration. */
+export function accessOf(route: Pick<RouteDoc, 'access'>, settings: Pick<DocumentLimits, 'metricsAccess'>): Access {
+  if (route.access !== 'metrics') return route.access;
+  return settings.metricsAccess === 'open' ? 'anyone' : 'admin';
 }

@@ -20,6 +20,12 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+let authorization: string | undefined;
+/** The bearer token every request of this process sends from now on. */
+export function useToken(token: string): void {
+  authorization = `Bearer ${token}`;
+}
+
 export function keepAliveAgent(maxSockets: number): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
 }
@@ -28,7 +34,7 @@ export function keepAliveAgent(maxSockets: number): http.Agent {
 export function request(url: string, opts: RequestOptions = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const length = (opts.body ?? []).reduce((n, b) => n + b.length, 0);
-    const headers: Record<string, string | number> = { ...opts.headers };
+    const headers: Record<string, string | number> = { ...(authorization ? { authorization } : {}), ...opts.headers };
     if (opts.body) headers['content-length'] = length;
     const req = http.request(url, { method: opts.method ?? 'GET', headers, agent: opts.agent }, (res) => {
       const chunks: Buffer[] = [];
@@ -55,7 +61,7 @@ export async function expectJson<T = any>(answer: Answer | Promise<Answer>, stat
 /** GETs `url` and counts the body's bytes without keeping them. */
 export function downloadCount(url: string, agent: http.Agent): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent }, async (res) => {
+    const req = http.get(url, { agent, headers: authorization ? { authorization } : {} }, async (res) => {
       let bytes = 0;
       try {
         for await (const chunk of res) bytes += (chunk as Buffer).length;

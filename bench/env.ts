@@ -16,6 +16,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortMultipartUploadCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type Config } from '../lib/platform/config';
@@ -24,7 +25,9 @@ import { uuidv7 } from '../lib/platform/ids';
 import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
 import { createTemporalClient, type TemporalHandle } from '../lib/platform/temporal';
 import { API_NODE_FLAGS, ROOT, freePorts, startLocalStack, type ManagedProcess } from '../scripts/stack';
-import { expectJson, keepAliveAgent, multipartBody, postMultipart, request } from './client';
+import { ROLES } from '../lib/auth/actor';
+import { mintDevToken } from '../lib/auth/devTokens';
+import { expectJson, keepAliveAgent, multipartBody, postMultipart, request, useToken } from './client';
 import { pidListeningOn, type CpuGroups } from './cpu';
 
 export interface BenchEnvOptions {
@@ -236,7 +239,15 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     });
 
     // The service and the baseline, each a process of its own.
-    const env = childEnv(config);
+    // The bench's own development Auth Service: its API verifies this secret, its client sends an admin token.
+    const auth = { ...config.auth, secret: randomBytes(32).toString('base64url') };
+    const env = childEnv(config, {
+      STORAGE_AUTH_JWT_SECRET: auth.secret,
+      STORAGE_AUTH_ISSUER: auth.issuer,
+      STORAGE_AUTH_AUDIENCE: auth.audience,
+      STORAGE_URL_SIGNING_KEYS: randomBytes(32).toString('base64url'),
+    });
+    useToken(await mintDevToken(auth, { sub: 'bench', roles: [ROLES.admin] }));
     const prof = (name: string) => (opts.profile.includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${path.join(opts.runDir, 'profiles', name)}`] : []);
     if (opts.compiled) {
       say('building the service with tsc (--compiled)');

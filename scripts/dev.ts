@@ -3,7 +3,9 @@
  * buckets, runs the worker and the API, and stops what it started on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { loadConfigOrExit } from '../lib/platform/config';
+import { ROLES } from '../lib/auth/actor';
+import { mintDevToken } from '../lib/auth/devTokens';
+import { configWithDevSecrets } from './devSecrets';
 import { setUp } from './setup';
 import { API_NODE_FLAGS, ROOT, startLocalStack, TEMPORAL_UI_PORT, waitFor, type ManagedProcess } from './stack';
 
@@ -48,7 +50,7 @@ async function shutdown(code: number) {
 }
 
 async function main() {
-  const config = loadConfigOrExit();
+  const { config, usesDevSecret } = configWithDevSecrets();
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
 
@@ -88,6 +90,12 @@ async function main() {
   say(`OpenAPI       ${api}/openapi.json  (rendered: ${api}/docs)`);
   say(`Temporal UI   http://127.0.0.1:${TEMPORAL_UI_PORT}`);
   say(`S3            ${config.s3.endpoint} (bucket ${config.s3.bucket})`);
+  if (usesDevSecret) {
+    const token = await mintDevToken(config.auth, { sub: 'dev-admin', roles: [ROLES.admin] });
+    say(`admin token   ${token}`);
+    say(`try           curl -H "Authorization: Bearer ${token}" ${api}/api/v2/assets`);
+    say('more tokens   npm run token -- --sub alice --group campaign-42 [--role storage:admin]');
+  }
   say('Ctrl-C stops everything this command started.');
 }
 

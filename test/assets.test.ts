@@ -1,3 +1,4 @@
+import { bearer } from './support/auth';
 import { bytesOf, download, postForm, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { waitUntil } from './support/processes';
@@ -224,7 +225,7 @@ describe('simple upload: bad input changes nothing', () => {
     const socket = net.connect(Number(new URL(ctx.baseUrl).port), '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.write(
-      `POST /api/v2/assets/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${MiB + head.length + 100}\r\n\r\n${head}`,
+      `POST /api/v2/assets/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${(await bearer()).authorization}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${MiB + head.length + 100}\r\n\r\n${head}`,
     );
     await new Promise((resolve) => socket.write(bytesOf(MiB / 2), resolve));
     // The session opens before the first byte is staged: wait for it, so the cut comes mid-file.

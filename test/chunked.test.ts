@@ -1,3 +1,4 @@
+import { bearer } from './support/auth';
 import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
@@ -306,7 +307,9 @@ describe('chunked upload: bad requests', () => {
         controller.close();
       },
     });
-    const res = await fetch(`${ctx.baseUrl}/api/v2/uploads/${id}/parts/2`, { method: 'PUT', body, duplex: 'half' } as RequestInit & { duplex: 'half' });
+    const res = await fetch(`${ctx.baseUrl}/api/v2/uploads/${id}/parts/2`, { method: 'PUT', headers: await bearer(), body, duplex: 'half' } as RequestInit & {
+      duplex: 'half';
+    });
     // Parsed here, in the test's realm, as `call` does (res.json() builds arrays of another realm).
     const answer: JsonAnswer = { status: res.status, headers: res.headers, body: JSON.parse(await res.text()) };
     expectProblem(answer, 400);

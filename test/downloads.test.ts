@@ -3,6 +3,7 @@
  * clients rely on, byte ranges, conditional requests, empty files, a client that walks away
  * mid-download without costing the service its S3 connections, and S3 failing under a download.
  */
+import { bearer } from './support/auth';
 import { waitUntil } from './support/processes';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import http, { type Server } from 'node:http';
@@ -91,7 +92,7 @@ describe('an asset with a non-ASCII name', () => {
   });
 
   it('HEAD answers the same headers without a body', async () => {
-    const res = await fetch(contentUrl, { method: 'HEAD' });
+    const res = await fetch(contentUrl, { method: 'HEAD', headers: await bearer() });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/png');
     expect(res.headers.get('content-length')).toBe('1000');
@@ -103,7 +104,7 @@ describe('an asset with a non-ASCII name', () => {
   });
 
   it('HEAD with a Range answers 206 with the range headers and no body', async () => {
-    const res = await fetch(contentUrl, { method: 'HEAD', headers: { Range: 'bytes=0-99' } });
+    const res = await fetch(contentUrl, { method: 'HEAD', headers: { ...(await bearer()), Range: 'bytes=0-99' } });
     expect(res.status).toBe(206);
     expect(res.headers.get('content-range')).toBe('bytes 0-99/1000');
     expect(res.headers.get('content-length')).toBe('100');
@@ -147,7 +148,7 @@ describe('an asset with a non-ASCII name', () => {
   });
 
   it('If-Modified-Since at Last-Modified gives 304, an earlier date gives 200', async () => {
-    const head = await fetch(contentUrl, { method: 'HEAD' });
+    const head = await fetch(contentUrl, { method: 'HEAD', headers: await bearer() });
     const lastModified = head.headers.get('last-modified')!;
     expect((await download(contentUrl, { 'If-Modified-Since': lastModified })).status).toBe(304);
     const earlier = new Date(Date.parse(lastModified) - 3600_000).toUTCString();
@@ -203,7 +204,7 @@ describe("a version's content", () => {
   });
 
   it('HEAD of a version gives its headers without a body', async () => {
-    const res = await fetch(`${ctx.baseUrl}/api/v2/assets/${assetId}/versions/${v1Id}/content`, { method: 'HEAD' });
+    const res = await fetch(`${ctx.baseUrl}/api/v2/assets/${assetId}/versions/${v1Id}/content`, { method: 'HEAD', headers: await bearer() });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-length')).toBe('2000');
     expect(res.headers.get('etag')).toBe(`"${sha256(v1)}"`);
@@ -258,7 +259,7 @@ describe('an empty file', () => {
     expect(got.headers.get('content-length')).toBe('0');
     expect(got.headers.get('etag')).toBe(`"${EMPTY_SHA256}"`);
 
-    const head = await fetch(url, { method: 'HEAD' });
+    const head = await fetch(url, { method: 'HEAD', headers: await bearer() });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe('0');
 

@@ -4,6 +4,7 @@
  * document's links from the resources it creates to the operations that take their ids.
  * Bounded (examples per operation, a fixed seed, a time budget), so it is the same run every time.
  */
+import { adminToken } from './support/auth';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -93,6 +94,8 @@ it(
       'examples,coverage,fuzzing,stateful',
       '--max-examples',
       '10',
+      '--header',
+      `Authorization: Bearer ${await adminToken()}`,
       '--seed',
       '20261201',
       '--generation-database',

@@ -4,11 +4,13 @@
  * STORAGE_TEST_DATABASE_URL name servers to reuse. Bundles the workflow code once for every file.
  */
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createDb, ensureDatabase, migrateLatest } from '../lib/platform/db';
 import { startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
 import { WORKFLOWS_PATH } from '../worker/createWorker';
+import { TEST_AUDIENCE, TEST_ISSUER, startTestIssuer } from './support/issuer';
 import { TEST_DATA, TEST_S3_CREDENTIALS, TEST_SEAWEED_PORTS, TEST_TEMPORAL_PORT, WORKFLOW_BUNDLE } from './support/testStack';
 
 declare global {
@@ -63,6 +65,9 @@ async function setUp(servers: ManagedProcess[]) {
   await migrateLatest(db);
   await db.destroy();
 
+  const issuer = await startTestIssuer();
+  servers.push({ name: 'test Auth Service (JWKS)', started: true, stop: issuer.stop });
+
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve(WORKFLOWS_PATH), logger: quietLogger });
   fs.writeFileSync(WORKFLOW_BUNDLE, code);
 
@@ -76,6 +81,11 @@ async function setUp(servers: ManagedProcess[]) {
     STORAGE_S3_ACCESS_KEY_ID: process.env.STORAGE_TEST_S3_ACCESS_KEY_ID ?? TEST_S3_CREDENTIALS.accessKeyId,
     STORAGE_S3_SECRET_ACCESS_KEY: process.env.STORAGE_TEST_S3_SECRET_ACCESS_KEY ?? TEST_S3_CREDENTIALS.secretAccessKey,
     STORAGE_TEST_RUN_DIR: runDir,
+    STORAGE_AUTH_JWKS_URL: issuer.jwksUrl,
+    STORAGE_AUTH_ISSUER: TEST_ISSUER,
+    STORAGE_AUTH_AUDIENCE: TEST_AUDIENCE,
+    STORAGE_URL_SIGNING_KEYS: randomBytes(32).toString('base64url'),
+    STORAGE_TEST_AUTH_SIGNING_KEY: JSON.stringify(issuer.keys[0]),
   });
 }
 

@@ -1,3 +1,4 @@
+import { bearer } from './support/auth';
 import { bytesOf, download, uploadAsset } from './support/assets';
 import { startTestService, type TestContext } from './support/context';
 
@@ -28,7 +29,7 @@ it('counts bytes up and down, times requests by route template, and reports the 
   expect(uploaded.status).toBe(201);
   await download(`${ctx.baseUrl}/api/v2/assets/${uploaded.body.id}/content`);
   await download(`${ctx.baseUrl}/api/v2/assets/${uploaded.body.id}/content`, { Range: 'bytes=0-99' });
-  await fetch(`${ctx.baseUrl}/api/v2/assets/${uploaded.body.id}/nope`);
+  await fetch(`${ctx.baseUrl}/api/v2/assets/${uploaded.body.id}/nope`, { headers: await bearer() });
 
   const after = await scrape();
   expect(value(after, 'storage_bytes_uploaded_total')).toBe(file.length);

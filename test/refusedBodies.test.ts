@@ -7,6 +7,7 @@
  * The API runs as a process of its own, as users run it: in the test's own process, client and
  * server share one event loop, and the client has always read the answer before the close.
  */
+import { bearer } from './support/auth';
 import { ListPartsCommand } from '@aws-sdk/client-s3';
 import net from 'node:net';
 import { bytesOf, uploadAsset } from './support/assets';
@@ -78,7 +79,8 @@ async function footprint() {
  * A PUT whose body never ends, on a socket of its own, framed by `header` (chunked, or a Content-Length
  * larger than anything sent): only the API closing the connection ends it. Answers what was sent by then.
  */
-function sendEndlessBody(path: string, header: string): Promise<{ sentBytes: number; answer: string }> {
+async function sendEndlessBody(path: string, header: string): Promise<{ sentBytes: number; answer: string }> {
+  const { authorization } = await bearer();
   const chunked = header === 'Transfer-Encoding: chunked';
   const chunk = bytesOf(MiB);
   const frame = chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk;
@@ -93,7 +95,7 @@ function sendEndlessBody(path: string, header: string): Promise<{ sentBytes: num
       while (!socket.destroyed && socket.write(frame));
     };
     socket.on('drain', pump);
-    socket.write(`PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n${header}\r\n\r\n`);
+    socket.write(`PUT ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${authorization}\r\nContent-Type: application/octet-stream\r\n${header}\r\n\r\n`);
     pump();
   });
 }

@@ -95,6 +95,7 @@ export const restoreAnswer = z
 export const BACKUP_ROUTES: RouteDoc[] = [
   {
     method: 'post',
+    access: 'admin',
     path: '/api/v2/backups',
     tag: 'backups',
     summary: 'Take a backup (backupWorkflow, backup-{id}); no body: every asset, current versions',
@@ -106,6 +107,7 @@ export const BACKUP_ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/backups',
     tag: 'backups',
     summary: 'Backups, newest first',
@@ -114,6 +116,7 @@ export const BACKUP_ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/backups/:id',
     tag: 'backups',
     summary: 'One backup, its progress live from its workflow while it runs',
@@ -122,6 +125,7 @@ export const BACKUP_ROUTES: RouteDoc[] = [
   },
   {
     method: 'post',
+    access: 'admin',
     path: '/api/v2/backups/:id/restore',
     tag: 'backups',
     summary: 'Restore from a backup (restoreWorkflow, restore-{id})',
@@ -139,6 +143,7 @@ export const BACKUP_ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/restores',
     tag: 'backups',
     summary: 'Restores, newest first (of one backup with ?backup_id=)',
@@ -147,6 +152,7 @@ export const BACKUP_ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/restores/:id',
     tag: 'backups',
     summary: 'One restore, live from its workflow while it runs; failed_assets names what could not be restored',

@@ -112,6 +112,7 @@ export const runAnswer = z
 export const LIFECYCLE_ROUTES: RouteDoc[] = [
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/policies',
     tag: 'lifecycle',
     summary: 'Lifecycle policies, oldest first',
@@ -120,6 +121,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
   },
   {
     method: 'post',
+    access: 'admin',
     path: '/api/v2/policies',
     tag: 'lifecycle',
     summary: 'Create a policy',
@@ -132,6 +134,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/policies/:id',
     tag: 'lifecycle',
     summary: 'One policy',
@@ -140,6 +143,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
   },
   {
     method: 'put',
+    access: 'admin',
     path: '/api/v2/policies/:id',
     tag: 'lifecycle',
     summary: 'Replace a policy whole (what is left out takes its default)',
@@ -149,6 +153,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
   },
   {
     method: 'delete',
+    access: 'admin',
     path: '/api/v2/policies/:id',
     tag: 'lifecycle',
     summary: 'Delete a policy (a soft delete that frees its name)',
@@ -157,6 +162,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
   },
   {
     method: 'post',
+    access: 'admin',
     path: '/api/v2/lifecycle/runs',
     tag: 'lifecycle',
     summary: 'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run',
@@ -172,6 +178,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/lifecycle/runs',
     tag: 'lifecycle',
     summary: 'Runs, scheduled ones too, newest first',
@@ -180,6 +187,7 @@ export const LIFECYCLE_ROUTES: RouteDoc[] = [
   },
   {
     method: 'get',
+    access: 'admin',
     path: '/api/v2/lifecycle/runs/:id',
     tag: 'lifecycle',
     summary: 'One run: status, counts; a run whose workflow was terminated reads as failed',

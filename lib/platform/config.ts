@@ -23,6 +23,26 @@ const cron = z
   .regex(/^\s*\S+(\s+\S+){4}\s*$/, 'must be a five-field cron expression')
   .transform((v) => v.trim());
 
+const commaList = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+// A PEM pasted into one line of an env file keeps its line breaks as the two characters \n.
+const pem = z
+  .string()
+  .optional()
+  .transform((v) => (v ? v.replace(/\\n/g, '\n') : undefined));
+
+const SYMMETRIC_ALGORITHMS = ['HS256', 'HS384', 'HS512'];
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+const MIN_SECRET_BYTES = 32;
+
 /** Every STORAGE_* variable the service reads, with its default. README.md lists the same set. */
 export const configSchema = z.object({
   STORAGE_SERVICE_NAME: z.string().min(1).default('storage-service'),
@@ -64,15 +84,31 @@ export const configSchema = z.object({
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
-  STORAGE_INGEST_ALLOWED_HOSTS: z
+  STORAGE_INGEST_ALLOWED_HOSTS: commaList.transform((hosts) => hosts.map((h) => h.toLowerCase())),
+  STORAGE_AUTH_MODE: z.enum(['jwt', 'off']).default('jwt'),
+  STORAGE_AUTH_JWKS_URL: optionalUrl,
+  STORAGE_AUTH_PUBLIC_KEY: pem,
+  STORAGE_AUTH_JWT_SECRET: z
     .string()
-    .default('')
-    .transform((v) =>
-      v
-        .split(',')
-        .map((h) => h.trim().toLowerCase())
-        .filter(Boolean),
+    .refine((v) => Buffer.byteLength(v) >= MIN_SECRET_BYTES, `must be at least ${MIN_SECRET_BYTES} bytes`)
+    .optional(),
+  STORAGE_AUTH_ALGORITHMS: commaList.pipe(z.array(z.enum([...SYMMETRIC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as [string, ...string[]]))),
+  STORAGE_AUTH_ISSUER: z.string().min(1).optional(),
+  STORAGE_AUTH_AUDIENCE: z.string().min(1).optional(),
+  STORAGE_AUTH_ROLES_CLAIM: z.string().min(1).default('roles'),
+  STORAGE_AUTH_GROUPS_CLAIM: z.string().min(1).default('groups'),
+  STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.max(300).default(30),
+  STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: nonNegativeInt.default(30),
+  STORAGE_METRICS_ACCESS: z.enum(['open', 'admin']).default('open'),
+  STORAGE_URL_SIGNING_KEYS: commaList.pipe(z.array(z.string().min(MIN_SECRET_BYTES, `each key must be at least ${MIN_SECRET_BYTES} characters`))),
+  STORAGE_CORS_ORIGINS: commaList.pipe(
+    z.array(
+      z
+        .string()
+        .url()
+        .transform((origin) => new URL(origin).origin),
     ),
+  ),
 });
 
 export type ConfigEnv = z.infer<typeof configSchema>;
@@ -102,7 +138,32 @@ export interface Config {
   healthTimeoutMs: number;
   events: { retryMaxSeconds: number };
   ingest: { allowedHosts: string[] };
+  auth: AuthConfig;
+  metricsAccess: 'open' | 'admin';
+  /** HMAC keys for signed content URLs: the first signs, every one verifies (so keys can rotate). */
+  urlSigningKeys: string[];
+  cors: { origins: string[] };
 }
+
+/** How callers prove who they are (README, "Security"). */
+export interface AuthConfig {
+  mode: 'jwt' | 'off';
+  /** Exactly one key source in `jwt` mode. */
+  jwksUrl?: string;
+  publicKey?: string;
+  secret?: string;
+  algorithms: string[];
+  issuer: string;
+  audience: string;
+  rolesClaim: string;
+  groupsClaim: string;
+  clockToleranceSeconds: number;
+  jwksCooldownSeconds: number;
+}
+
+// Outside staging and production the issuer and audience default to what `npm run token` mints.
+export const DEV_AUTH_ISSUER = 'storage-dev';
+export const DEV_AUTH_AUDIENCE = 'storage-service';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -120,6 +181,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  const auth = authConfigOf(e);
+  if (auth.problems.length) throw new ConfigError(auth.problems);
   return {
     serviceName: e.STORAGE_SERVICE_NAME,
     environment: e.STORAGE_ENVIRONMENT,
@@ -153,6 +216,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
     ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS },
+    auth: auth.config,
+    metricsAccess: e.STORAGE_METRICS_ACCESS,
+    urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
+    cors: { origins: e.STORAGE_CORS_ORIGINS },
+  };
+}
+
+/**
+ * The rules that span variables. Staging and production refuse what only development may use: no
+ * authentication, an HS256 secret, a default issuer or audience, or no URL signing key.
+ */
+function authConfigOf(e: ConfigEnv): { config: AuthConfig; problems: string[] } {
+  const problems: string[] = [];
+  const deployed = e.STORAGE_ENVIRONMENT === 'staging' || e.STORAGE_ENVIRONMENT === 'production';
+  const sources = (['STORAGE_AUTH_JWKS_URL', 'STORAGE_AUTH_PUBLIC_KEY', 'STORAGE_AUTH_JWT_SECRET'] as const).filter((k) => e[k]);
+  if (e.STORAGE_AUTH_MODE === 'off' && deployed) problems.push(`STORAGE_AUTH_MODE: off is refused in ${e.STORAGE_ENVIRONMENT}`);
+  if (sources.length > 1) problems.push(`STORAGE_AUTH_*: set one key source, not ${sources.join(' and ')}`);
+  const symmetric = e.STORAGE_AUTH_JWT_SECRET !== undefined && sources.length === 1;
+  const algorithms = e.STORAGE_AUTH_ALGORITHMS.length ? e.STORAGE_AUTH_ALGORITHMS : symmetric ? ['HS256'] : ['RS256', 'PS256', 'ES256', 'EdDSA'];
+  // An asymmetric key accepted for HMAC would let anyone who knows the public key sign tokens.
+  const misfit = algorithms.filter((a) => SYMMETRIC_ALGORITHMS.includes(a) !== symmetric);
+  if (misfit.length)
+    problems.push(`STORAGE_AUTH_ALGORITHMS: ${misfit.join(', ')} does not fit the key source (${symmetric ? 'an HMAC secret' : 'a public key'})`);
+  if (deployed && e.STORAGE_AUTH_MODE === 'jwt') {
+    if (sources.length === 0) problems.push('STORAGE_AUTH_JWKS_URL or STORAGE_AUTH_PUBLIC_KEY: required in ' + e.STORAGE_ENVIRONMENT);
+    if (e.STORAGE_AUTH_JWT_SECRET) problems.push(`STORAGE_AUTH_JWT_SECRET: a development secret, refused in ${e.STORAGE_ENVIRONMENT}`);
+    if (!e.STORAGE_AUTH_ISSUER) problems.push(`STORAGE_AUTH_ISSUER: required in ${e.STORAGE_ENVIRONMENT}`);
+    if (!e.STORAGE_AUTH_AUDIENCE) problems.push(`STORAGE_AUTH_AUDIENCE: required in ${e.STORAGE_ENVIRONMENT}`);
+  }
+  if (deployed && e.STORAGE_URL_SIGNING_KEYS.length === 0) problems.push(`STORAGE_URL_SIGNING_KEYS: required in ${e.STORAGE_ENVIRONMENT}`);
+  return {
+    problems,
+    config: {
+      mode: e.STORAGE_AUTH_MODE,
+      jwksUrl: e.STORAGE_AUTH_JWKS_URL,
+      publicKey: e.STORAGE_AUTH_PUBLIC_KEY,
+      secret: e.STORAGE_AUTH_JWT_SECRET,
+      algorithms,
+      issuer: e.STORAGE_AUTH_ISSUER ?? DEV_AUTH_ISSUER,
+      audience: e.STORAGE_AUTH_AUDIENCE ?? DEV_AUTH_AUDIENCE,
+      rolesClaim: e.STORAGE_AUTH_ROLES_CLAIM,
+      groupsClaim: e.STORAGE_AUTH_GROUPS_CLAIM,
+      clockToleranceSeconds: e.STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS,
+      jwksCooldownSeconds: e.STORAGE_AUTH_JWKS_COOLDOWN_SECONDS,
+    },
   };
 }
 

@@ -1,3 +1,4 @@
+import { bearer } from './auth';
 import { createHash, randomBytes } from 'node:crypto';
 import { call, type JsonAnswer } from './http';
 
@@ -37,7 +38,7 @@ export async function uploadAsset(baseUrl: string, file: Buffer, fields: UploadF
   return postForm(`${baseUrl}/api/v2/assets/upload`, file, fields, filename);
 }
 
-export async function download(url: string, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { headers });
+export async function download(url: string, headers: Record<string, string> = {}, as?: string | null) {
+  const res = await fetch(url, { headers: { ...(as === null ? {} : await bearer(as)), ...headers } });
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }

@@ -1,3 +1,4 @@
+import { bearer } from './auth';
 import { checkAgainstReference } from './openapiCheck';
 
 /** A parsed JSON answer; `body` is `any` because each test asserts its shape itself. */
@@ -8,11 +9,20 @@ export interface JsonAnswer {
   body: any;
 }
 
-export async function call(url: string, init: RequestInit & { json?: unknown } = {}): Promise<JsonAnswer> {
-  const { json, ...rest } = init;
+/**
+ * One request, as the suite's admin unless `as` gives another token (or null: none at all), with a
+ * JSON body when `json` is given.
+ */
+export async function call(url: string, init: RequestInit & { json?: unknown; as?: string | null } = {}): Promise<JsonAnswer> {
+  const { json, as, ...rest } = init;
   const res = await fetch(url, {
     ...rest,
-    ...(json === undefined ? {} : { body: JSON.stringify(json), headers: { 'content-type': 'application/json', ...(rest.headers as object) } }),
+    headers: {
+      ...(as === null ? {} : await bearer(as)),
+      ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(rest.headers as Record<string, string> | undefined),
+    },
+    ...(json === undefined ? {} : { body: JSON.stringify(json) }),
   });
   const text = await res.text();
   let body: unknown = text;

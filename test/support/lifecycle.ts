@@ -3,6 +3,7 @@
  * objects) and aged by setting its timestamps, runs started and awaited, and the checks that the
  * bucket and the catalog agree.
  */
+import { bearer } from './auth';
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { mapLimit } from '../../lib/platform/concurrency';
 import { uuidv7 } from '../../lib/platform/ids';
@@ -145,7 +146,11 @@ export async function runSweep(ctx: TestContext, opts: StartRunOptions = {}): Pr
 }
 
 export async function createPolicyRow(ctx: TestContext, body: Record<string, unknown>): Promise<string> {
-  const res = await fetch(`${ctx.baseUrl}/api/v2/policies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${ctx.baseUrl}/api/v2/policies`, {
+    method: 'POST',
+    headers: { ...(await bearer()), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = (await res.json()) as { id: string };
   if (res.status !== 201) throw new Error(`POST /api/v2/policies: ${res.status} ${JSON.stringify(json)}`);
   return json.id;

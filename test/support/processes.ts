@@ -19,6 +19,10 @@ export function envFor(config: Config, overrides: Record<string, string> = {}): 
     STORAGE_TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     STORAGE_MAX_UPLOAD_SIZE: String(config.uploads.maxSizeBytes),
     STORAGE_UPLOAD_WAIT_SECONDS: String(config.uploads.waitSeconds),
+    STORAGE_AUTH_JWKS_URL: config.auth.jwksUrl,
+    STORAGE_AUTH_ISSUER: config.auth.issuer,
+    STORAGE_AUTH_AUDIENCE: config.auth.audience,
+    STORAGE_URL_SIGNING_KEYS: config.urlSigningKeys.join(','),
     // A test's worker must not schedule backups on the shared test server.
     STORAGE_BACKUP_ENABLED: 'false',
     ...overrides,
