@@ -53,6 +53,67 @@ describe('configuration', () => {
   });
 });
 
+describe('authentication settings', () => {
+  const problemsOf = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+  };
+  const deployed = {
+    STORAGE_ENVIRONMENT: 'production',
+    STORAGE_AUTH_JWKS_URL: 'https://auth.example/.well-known/jwks.json',
+    STORAGE_AUTH_ISSUER: 'https://auth.example',
+    STORAGE_AUTH_AUDIENCE: 'storage',
+    STORAGE_URL_SIGNING_KEYS: 'k'.repeat(32),
+  };
+
+  it('jwt is the default mode; a secret alone means HS256, a public key or JWKS the asymmetric algorithms', () => {
+    expect(loadConfig({}).auth).toMatchObject({ mode: 'jwt', issuer: 'storage-dev', audience: 'storage-service', rolesClaim: 'roles', groupsClaim: 'groups' });
+    expect(loadConfig({ STORAGE_AUTH_JWT_SECRET: 's'.repeat(32) }).auth.algorithms).toEqual(['HS256']);
+    expect(loadConfig({ STORAGE_AUTH_JWKS_URL: 'http://127.0.0.1:1/jwks' }).auth.algorithms).toEqual(['RS256', 'PS256', 'ES256', 'EdDSA']);
+  });
+
+  it('production with issuer, audience, a JWKS and a signing key starts', () => {
+    expect(problemsOf(deployed)).toEqual([]);
+  });
+
+  it.each([
+    ['no key source', { STORAGE_AUTH_JWKS_URL: '' }, /^STORAGE_AUTH_JWKS_URL or STORAGE_AUTH_PUBLIC_KEY: required/],
+    ['the development secret', { STORAGE_AUTH_JWKS_URL: '', STORAGE_AUTH_JWT_SECRET: 's'.repeat(32) }, /^STORAGE_AUTH_JWT_SECRET: a development secret/],
+    ['no issuer', { STORAGE_AUTH_ISSUER: '' }, /^STORAGE_AUTH_ISSUER/],
+    ['no audience', { STORAGE_AUTH_AUDIENCE: '' }, /^STORAGE_AUTH_AUDIENCE/],
+    ['no URL signing key', { STORAGE_URL_SIGNING_KEYS: '' }, /^STORAGE_URL_SIGNING_KEYS: required/],
+    ['auth off', { STORAGE_AUTH_MODE: 'off' }, /^STORAGE_AUTH_MODE: off is refused in production/],
+  ])('production refuses %s', (_what, change, problem) => {
+    const env = Object.fromEntries(Object.entries({ ...deployed, ...change }).filter(([, v]) => v !== ''));
+    expect(problemsOf(env)).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
+  });
+
+  it('refuses off in staging too, and takes it in development', () => {
+    expect(problemsOf({ ...deployed, STORAGE_ENVIRONMENT: 'staging', STORAGE_AUTH_MODE: 'off' })).toEqual([expect.stringMatching(/off is refused in staging/)]);
+    expect(loadConfig({ STORAGE_AUTH_MODE: 'off' }).auth.mode).toBe('off');
+  });
+
+  it.each([
+    ['a secret under 32 bytes', { STORAGE_AUTH_JWT_SECRET: 'short' }, /^STORAGE_AUTH_JWT_SECRET: must be at least 32 bytes/],
+    ['two key sources', { STORAGE_AUTH_JWT_SECRET: 's'.repeat(32), STORAGE_AUTH_JWKS_URL: 'http://127.0.0.1:1/jwks' }, /set one key source/],
+    [
+      'HS256 with a public key source',
+      { STORAGE_AUTH_JWKS_URL: 'http://127.0.0.1:1/jwks', STORAGE_AUTH_ALGORITHMS: 'HS256' },
+      /HS256 does not fit the key source/,
+    ],
+    ['RS256 with a secret', { STORAGE_AUTH_JWT_SECRET: 's'.repeat(32), STORAGE_AUTH_ALGORITHMS: 'RS256' }, /RS256 does not fit the key source/],
+    ['an unknown algorithm', { STORAGE_AUTH_ALGORITHMS: 'none' }, /^STORAGE_AUTH_ALGORITHMS/],
+    ['a short URL signing key', { STORAGE_URL_SIGNING_KEYS: 'short' }, /^STORAGE_URL_SIGNING_KEYS/],
+  ])('refuses %s anywhere', (_what, env, problem) => {
+    expect(problemsOf(env)).toEqual([expect.stringMatching(problem)]);
+  });
+});
+
 describe('README', () => {
   it('lists every STORAGE_* variable lib/platform/config.ts reads, and no other', () => {
     const readme = require('node:fs').readFileSync(path.join(ROOT, 'README.md'), 'utf8') as string;

@@ -36,6 +36,7 @@ function verificationKeyOf(auth: AuthConfig): JWTVerifyGetKey | KeyObject | Uint
   if (auth.jwksUrl) {
     return createRemoteJWKSet(new URL(auth.jwksUrl), {
       cooldownDuration: auth.jwksCooldownSeconds * 1000,
+      cacheMaxAge: auth.jwksCacheSeconds * 1000,
       timeoutDuration: 5000,
     });
   }

@@ -99,6 +99,7 @@ export const configSchema = z.object({
   STORAGE_AUTH_GROUPS_CLAIM: z.string().min(1).default('groups'),
   STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.max(300).default(30),
   STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: nonNegativeInt.default(30),
+  STORAGE_AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),
   STORAGE_METRICS_ACCESS: z.enum(['open', 'admin']).default('open'),
   STORAGE_URL_SIGNING_KEYS: commaList.pipe(z.array(z.string().min(MIN_SECRET_BYTES, `each key must be at least ${MIN_SECRET_BYTES} characters`))),
   STORAGE_CORS_ORIGINS: commaList.pipe(
@@ -159,6 +160,8 @@ export interface AuthConfig {
   groupsClaim: string;
   clockToleranceSeconds: number;
   jwksCooldownSeconds: number;
+  /** How long a fetched JWKS is trusted: a key the Auth Service removed is refused at the latest then. */
+  jwksCacheSeconds: number;
 }
 
 // Outside staging and production the issuer and audience default to what `npm run token` mints.
@@ -260,6 +263,7 @@ function authConfigOf(e: ConfigEnv): { config: AuthConfig; problems: string[] } 
       groupsClaim: e.STORAGE_AUTH_GROUPS_CLAIM,
       clockToleranceSeconds: e.STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS,
       jwksCooldownSeconds: e.STORAGE_AUTH_JWKS_COOLDOWN_SECONDS,
+      jwksCacheSeconds: e.STORAGE_AUTH_JWKS_CACHE_SECONDS,
     },
   };
 }

@@ -28,13 +28,14 @@ export async function newSigningKey(): Promise<SigningKey> {
 }
 
 export interface TokenClaims {
-  sub?: string;
+  /** null drops the claim. */
+  sub?: string | null;
   roles?: string[];
   groups?: string[];
-  iss?: string;
-  aud?: string;
-  /** Seconds from now; negative for a token already expired. */
-  expiresIn?: number;
+  iss?: string | null;
+  aud?: string | null;
+  /** Seconds from now; negative for a token already expired; null for none at all. */
+  expiresIn?: number | null;
   notBefore?: number;
   [claim: string]: unknown;
 }
@@ -43,13 +44,11 @@ export interface TokenClaims {
 export async function signToken(key: Pick<SigningKey, 'kid' | 'privateJwk'>, claims: TokenClaims = {}): Promise<string> {
   const { sub = 'alice', iss = TEST_ISSUER, aud = TEST_AUDIENCE, expiresIn = 3600, notBefore, ...rest } = claims;
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({ ...rest })
-    .setProtectedHeader({ alg: 'ES256', kid: key.kid })
-    .setIssuedAt(now)
-    .setExpirationTime(now + expiresIn);
-  if (sub !== undefined) jwt.setSubject(sub);
-  if (iss !== undefined) jwt.setIssuer(iss);
-  if (aud !== undefined) jwt.setAudience(aud);
+  const jwt = new SignJWT({ ...rest }).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuedAt(now);
+  if (expiresIn !== null) jwt.setExpirationTime(now + expiresIn);
+  if (sub !== null) jwt.setSubject(sub);
+  if (iss !== null) jwt.setIssuer(iss);
+  if (aud !== null) jwt.setAudience(aud);
   if (notBefore !== undefined) jwt.setNotBefore(now + notBefore);
   return jwt.sign(await importJWK(key.privateJwk, 'ES256'));
 }
