@@ -35,7 +35,8 @@ export async function* readForm(req: Request, stop: AbortSignal): AsyncGenerator
   const finish = (error?: unknown) => {
     end ??= error === undefined ? {} : { error };
     // A file cut short must fail for whoever reads it: busboy would leave its stream waiting forever.
-    if (end.error !== undefined && file && !file.readableEnded) file.destroy(end.error as Error);
+    // (Its reader may be gone already, as when staging failed: the error then has no one else to reach.)
+    if (end.error !== undefined && file && !file.readableEnded) file.on('error', () => {}).destroy(end.error as Error);
     wake();
   };
 

@@ -2,6 +2,7 @@
  * The reason uploads run on Temporal: a worker killed mid-upload, S3 going away during verification,
  * the API restarting in the middle of a chunked session. Each ends with one correct version.
  */
+import { temporal } from '@temporalio/proto';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
@@ -32,6 +33,15 @@ async function eventsOf(assetId: string): Promise<string[]> {
   return ctx.db('outbox_events').where({ subject: assetId }).orderBy('sequence').pluck('type');
 }
 
+async function hasWorkflowPoller(c: TestContext): Promise<boolean> {
+  const { pollers } = await c.temporal.client.workflowService.describeTaskQueue({
+    namespace: c.config.temporal.namespace,
+    taskQueue: { name: c.config.temporal.taskQueue },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  return (pollers ?? []).length > 0;
+}
+
 async function sessionOfLatestUpload(): Promise<{ id: string; status: string } | undefined> {
   return ctx.db('upload_sessions').orderBy('created_at', 'desc').first();
 }
@@ -40,6 +50,9 @@ it('a worker killed after complete was accepted and before the commit: a new wor
   // The doomed worker reaches S3 through the proxy; stalled, its check of the staged object hangs.
   const doomed = spawnService('worker/main.ts', envFor(ctx.config, { STORAGE_S3_ENDPOINT_URL: proxiedS3() }));
   try {
+    // The upload is sent once the worker polls: one that starts slower than the API waits to open a
+    // session (a loaded machine) would have the upload refused 503 instead.
+    await waitUntil('the spawned worker to poll its task queue', () => hasWorkflowPoller(ctx), 60_000, 250);
     proxy.stall();
     const file = bytesOf(3 * MiB);
     const answer = uploadAsset(ctx.baseUrl, file, { name: 'phoenix.png', checksum_sha256: sha256(file) });
