@@ -26,6 +26,11 @@ export function useToken(token: string): void {
   authorization = `Bearer ${token}`;
 }
 
+/** The headers that carry it, for a client of another library (autocannon). */
+export function authHeaders(): Record<string, string> {
+  return authorization ? { authorization } : {};
+}
+
 export function keepAliveAgent(maxSockets: number): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
 }
@@ -34,7 +39,7 @@ export function keepAliveAgent(maxSockets: number): http.Agent {
 export function request(url: string, opts: RequestOptions = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const length = (opts.body ?? []).reduce((n, b) => n + b.length, 0);
-    const headers: Record<string, string | number> = { ...(authorization ? { authorization } : {}), ...opts.headers };
+    const headers: Record<string, string | number> = { ...authHeaders(), ...opts.headers };
     if (opts.body) headers['content-length'] = length;
     const req = http.request(url, { method: opts.method ?? 'GET', headers, agent: opts.agent }, (res) => {
       const chunks: Buffer[] = [];
@@ -61,7 +66,7 @@ export async function expectJson<T = any>(answer: Answer | Promise<Answer>, stat
 /** GETs `url` and counts the body's bytes without keeping them. */
 export function downloadCount(url: string, agent: http.Agent): Promise<{ status: number; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent, headers: authorization ? { authorization } : {} }, async (res) => {
+    const req = http.get(url, { agent, headers: authHeaders() }, async (res) => {
       let bytes = 0;
       try {
         for await (const chunk of res) bytes += (chunk as Buffer).length;

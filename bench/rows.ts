@@ -10,7 +10,7 @@ import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { getVersion } from '../lib/assets/versions';
 import { S3_PARTS_IN_FLIGHT, stagingPartSize } from '../lib/platform/staging';
-import { downloadCount, expectJson, inParallel, keepAliveAgent, multipartBody, postMultipart, request } from './client';
+import { authHeaders, downloadCount, expectJson, inParallel, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { breakdownOf, describeBreakdown, type TimedUpload } from './breakdown';
 import type { BenchEnv } from './env';
 import { MB, MiB, RssSampler, median, percentile, round } from './stats';
@@ -352,7 +352,7 @@ interface CannonRound {
 }
 
 async function cannon(url: string, connections: number, durationS: number): Promise<CannonRound> {
-  const result = await autocannon({ url, connections, duration: durationS, timeout: 30 });
+  const result = await autocannon({ url, connections, duration: durationS, timeout: 30, headers: authHeaders() });
   return {
     requests_per_s: result['2xx'] / result.duration,
     p50_ms: result.latency.p50,

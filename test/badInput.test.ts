@@ -2,6 +2,7 @@
  * Bad input, over HTTP: each is refused with a 400 (or 405) problem naming what is wrong, and
  * changes nothing; the served document states the same rules, so a generated client knows them.
  */
+import { bearer } from './support/auth';
 import Ajv2020 from 'ajv/dist/2020';
 import { request } from 'node:http';
 import { SUBSCRIBED_TYPES } from '../api/schemas/events';
@@ -47,9 +48,10 @@ function postRaw(path: string, body: string): Promise<JsonAnswer> {
 }
 
 /** Any method, TRACE too (which fetch refuses to send). */
-function send(method: string, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+async function send(method: string, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const headers = await bearer();
   return new Promise((resolve, reject) => {
-    const req = request(`${ctx.baseUrl}${path}`, { method }, (res) => {
+    const req = request(`${ctx.baseUrl}${path}`, { method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));

@@ -6,12 +6,32 @@ import { API_NODE_FLAGS } from '../scripts/stack';
 
 // Docker does not run on the machines that test this repo, so the file is checked by reading it.
 const ROOT = path.resolve(__dirname, '..');
-const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'));
+// What an operator exports before `docker compose up`, put in as Compose interpolates `${NAME:?why}` and `${NAME:-default}`.
+const OPERATOR_ENV: Record<string, string> = {
+  STORAGE_AUTH_JWKS_URL: 'https://auth.example/.well-known/jwks.json',
+  STORAGE_AUTH_ISSUER: 'https://auth.example',
+  STORAGE_URL_SIGNING_KEYS: 'k'.repeat(44),
+};
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\{(\w+)(?::([?-])([^}]*))?\}/g, (_m, name: string, kind?: string, rest?: string) => {
+    if (env[name] !== undefined) return env[name];
+    if (kind === '-') return rest ?? '';
+    throw new Error(`docker compose would stop: ${name} is not set (${rest})`);
+  });
+}
+const composeText = fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
+const compose = parse(interpolate(composeText, OPERATOR_ENV));
 const knownVariables = Object.keys(configSchema.shape);
 
 describe('docker-compose.yml', () => {
   it('has the production-like stack: database, Temporal with its UI, SeaweedFS, setup, API and worker', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'seaweedfs', 'setup', 'temporal', 'temporal-ui', 'worker']);
+  });
+
+  it('cannot come up without the Auth Service and a URL signing key', () => {
+    expect(() => interpolate(composeText, {})).toThrow(/STORAGE_AUTH_JWKS_URL is not set/);
+    expect(() => interpolate(composeText, { ...OPERATOR_ENV, STORAGE_URL_SIGNING_KEYS: undefined! })).toThrow(/STORAGE_URL_SIGNING_KEYS is not set/);
+    expect(compose.services.api.environment.STORAGE_AUTH_AUDIENCE).toBe('storage-service');
   });
 
   it('publishes the ports the README and the defaults name', () => {
