@@ -2,11 +2,14 @@ import { Router, type Response } from 'express';
 import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/assets/assets';
+import { replaceGrants } from '../lib/assets/grants';
 import { getVersion } from '../lib/assets/versions';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
+import { assetFor } from './assetAccess';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
-import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
+import { deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
 import { idParams, parse } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
 
@@ -21,7 +24,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {
-    const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
+    const outcome = await receiveSimpleUpload(req, actorOf(res), { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
     if (!outcome.done) {
       sendUploadAccepted(res, outcome.uploadId);
       return;
@@ -32,19 +35,20 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
   });
 
   router.get('/api/v2/assets', async (req, res) => {
-    res.json(await listAssets(deps.db, parse(listAssetsQuery, req.query, 'query')));
+    res.json(await listAssets(deps.db, actorOf(res), parse(listAssetsQuery, req.query, 'query')));
   });
 
   router.get('/api/v2/assets/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const { include_deleted } = parse(includeDeletedQuery, req.query, 'query');
-    sendAsset(res, await getAsset(deps.db, id, { includeDeleted: include_deleted }));
+    sendAsset(res, await assetFor(deps.db, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
   });
 
   router.put('/api/v2/assets/:id', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     // A body the JSON parser passed over (another Content-Type) would otherwise read as "change nothing".
     const patch = parse(updateAssetBody, req.body ?? {}, 'body');
+    await assetFor(deps.db, actorOf(res), id, 'write');
     sendAsset(res, await updateAsset(deps.db, id, patch, req.get('If-Match')));
   });
 
@@ -52,11 +56,12 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
     const { id } = parse(idParams, req.params, 'path');
     const { permanent } = parse(deleteAssetQuery, req.query, 'query');
     if (!permanent) {
+      await assetFor(deps.db, actorOf(res), id, 'write');
       await softDeleteAsset(deps.db, id);
       res.status(204).end();
       return;
     }
-    await getAsset(deps.db, id, { includeDeleted: true });
+    await assetFor(deps.db, actorOf(res), id, 'own', { includeDeleted: true });
     const { done, workflowId } = await deleteAssetPermanently(deps.deletions, id, waitMs);
     if (done) res.status(204).end();
     else res.status(202).json({ workflow_id: workflowId });
@@ -64,12 +69,21 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
 
   router.post('/api/v2/assets/:id/restore', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
+    await assetFor(deps.db, actorOf(res), id, 'own', { includeDeleted: true });
     sendAsset(res, await restoreAsset(deps.db, id));
+  });
+
+  router.put('/api/v2/assets/:id/grants', jsonBody, async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const grants = parse(grantsBody, req.body, 'body');
+    await assetFor(deps.db, actorOf(res), id, 'own');
+    await replaceGrants(deps.db, id, grants);
+    res.json({ grants: (await getAsset(deps.db, id)).grants });
   });
 
   router.get('/api/v2/assets/:id/content', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    const asset = await getAsset(deps.db, id);
+    const asset = await assetFor(deps.db, actorOf(res), id, 'read');
     const version = await getVersion(deps.db, id, asset.current_version_id!);
     await sendContent(req, res, contents, storedContentOf(asset, version));
   });

@@ -5,6 +5,7 @@ import { startBackup } from '../lib/backups/client';
 import { uuidFromName } from '../lib/platform/ids';
 import { startIngest } from '../lib/uploads/ingest';
 import { startLifecycleRun } from '../lib/lifecycle/client';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { incomingEventFor } from './schemas/events';
@@ -34,6 +35,8 @@ export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | '
           contentType: data.content_type,
           checksumSha256: data.checksum_sha256,
           assetId: data.asset_id,
+          // The route is for services: they may ask for an asset on a user's behalf.
+          ownerId: data.owner_id ?? actorOf(res).sub,
         }));
         break;
       }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
-import { assetName, contentType, idParams, metadataObject, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
+import { assetName, contentType, idParams, metadataObject, ownerId, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import type { Config } from '../lib/platform/config';
 import { accessOf, type Access, type Answer, type DocumentLimits, type LinkDoc, type RouteDoc } from './routeDoc';
 import * as events from './schemas/events';
@@ -32,6 +32,7 @@ const uploadForm = z
     metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
     tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
     checksum_sha256: sha256Hex.optional(),
+    owner_id: ownerId.optional().describe('services and admins: the user a new asset is made for (default: the caller); sent before the file'),
   })
   .strict();
 // The metadata field is JSON text: the encoding says so, and the schema describes what it holds.
@@ -147,6 +148,16 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Undo a soft delete',
     params: idParams,
     responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted') },
+  },
+  {
+    method: 'put',
+    path: '/api/v2/assets/:id/grants',
+    access: 'caller',
+    tag: 'assets',
+    summary: "Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete)",
+    params: idParams,
+    body: { schema: assets.grantsBody },
+    responses: { 200: { description: 'the grants', schema: r.grantList }, 403: r.problemAnswer('not the owner') },
   },
   {
     method: 'get',

@@ -7,6 +7,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Request } from 'express';
 import type { AssetRow } from '../lib/assets/assets';
+import { ownerOfNewAsset } from '../lib/assets/access';
+import type { Actor } from '../lib/auth/actor';
 import type { Config } from '../lib/platform/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/platform/errors';
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
@@ -34,8 +36,12 @@ interface Staged extends StagedObject {
   mimeType: string;
 }
 
-/** Receives the form, stages the file, then has uploadWorkflow verify and commit it. */
-export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, existing?: AssetRow): Promise<SimpleUploadOutcome> {
+/**
+ * Receives the form, stages the file, then has uploadWorkflow verify and commit it. A new asset is
+ * `actor`'s, or (for a service or an admin) that of the form's `owner_id`, which must come before the
+ * file: the session is opened for its owner when the file arrives.
+ */
+export async function receiveSimpleUpload(req: Request, actor: Actor, deps: SimpleUploadDeps, existing?: AssetRow): Promise<SimpleUploadOutcome> {
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
@@ -53,6 +59,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
         fields[part.name] = prior === undefined ? part.value : ([] as string[]).concat(prior, part.value);
         // A bad field is refused as it arrives: sent before the file, it is refused before anything is staged.
         parse(uploadFormFields, normalizeTags(fields), 'form fields');
+        if (part.name === 'owner_id') checkOwnerField(existing, staging !== undefined);
       } else if (part.type === 'extraFile') {
         extraFiles++;
       } else {
@@ -66,6 +73,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
             contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
           },
           existing?.id,
+          existing ? actor.sub : ownerOfNewAsset(actor, parse(uploadFormFields, normalizeTags(fields), 'form fields').owner_id),
         );
         staging = (async () => {
           await openUploadSession(deps.uploads, input);
@@ -117,6 +125,16 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
     if (openedUploadId) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
     throw err;
   }
+}
+
+/** `owner_id` names a new asset's owner: it comes before the file, and never with a new version (which belongs to its asset). */
+function checkOwnerField(existing: AssetRow | undefined, afterFile: boolean): void {
+  if (existing) {
+    throw new ValidationError('a new version belongs to its asset: owner_id is for new assets', [
+      { path: 'owner_id', message: 'not allowed for a new version' },
+    ]);
+  }
+  if (afterFile) throw new ValidationError('send owner_id before the file', [{ path: 'owner_id', message: 'must come before the file part' }]);
 }
 
 /** The part's own filename or media type when it follows the text rule (a client may send anything there). */

@@ -2,12 +2,15 @@ import { Router } from 'express';
 import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
 import { getAsset, toAssetJson } from '../lib/assets/assets';
-import { getUploadSession, toUploadSessionJson } from '../lib/uploads/sessions';
+import { ownerOfNewAsset } from '../lib/assets/access';
+import { getUploadSession, getUploadSessionFor, toUploadSessionJson } from '../lib/uploads/sessions';
 import { getVersion, toVersionJson } from '../lib/assets/versions';
 import { PayloadTooLargeError, ValidationError } from '../lib/platform/errors';
 import { latestParts, listStoredParts } from '../lib/platform/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { assetFor } from './assetAccess';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
@@ -37,7 +40,11 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
         { path: 'part_size_bytes', message: `must be at least ${Math.ceil(body.size_bytes / MAX_PARTS)}` },
       ]);
     }
-    const existing = body.asset_id ? await getAsset(deps.db, body.asset_id) : undefined;
+    const actor = actorOf(res);
+    if (body.asset_id && body.owner_id !== undefined) {
+      throw new ValidationError('a new version belongs to its asset: owner_id is for new assets', [{ path: 'owner_id', message: 'not allowed with asset_id' }]);
+    }
+    const existing = body.asset_id ? await assetFor(deps.db, actor, body.asset_id, 'write') : undefined;
     const input = newUploadInput(
       deps.config,
       {
@@ -52,6 +59,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
         partCount,
       },
       existing?.id,
+      existing ? actor.sub : ownerOfNewAsset(actor, body.owner_id),
     );
     const opened = await openUploadSession(uploads, input);
     // Just opened: the workflow's answer is the live status, and no part can be stored yet.
@@ -64,26 +72,27 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
 
   router.get('/api/v2/uploads/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
+    await getUploadSessionFor(deps.db, actorOf(res), id);
     res.json(await sessionJson(id));
   });
 
   router.put('/api/v2/uploads/:id/parts/:n', async (req, res) => {
     const { id, n } = parse(partParams, req.params, 'path');
     const headers = parse(partHeaders, req.headers, 'headers');
-    const session = await getUploadSession(deps.db, id);
+    const session = await getUploadSessionFor(deps.db, actorOf(res), id);
     const size = checkPartRequest(session, n, headers['content-length']);
     res.json(await streamPart(req, deps.s3, bucket, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, deps.metrics.countUploaded));
   });
 
   router.post('/api/v2/uploads/:id/parts/:n/url', async (req, res) => {
     const { id, n } = parse(partParams, req.params, 'path');
-    const session = await getUploadSession(deps.db, id);
+    const session = await getUploadSessionFor(deps.db, actorOf(res), id);
     res.json(await presignPart(deps.s3, bucket, session, n, checkPartRequest(session, n)));
   });
 
   router.post('/api/v2/uploads/:id/complete', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    const session = await getUploadSession(deps.db, id);
+    const session = await getUploadSessionFor(deps.db, actorOf(res), id);
     if (session.kind !== 'chunked') throw new ValidationError(`upload ${id} is not a chunked upload`);
     const outcome = await completeUploadSession(uploads, id, {}, waitMs);
     if (!outcome.done) {
@@ -99,6 +108,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
 
   router.delete('/api/v2/uploads/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
+    await getUploadSessionFor(deps.db, actorOf(res), id);
     await abortUploadSession(uploads, id, waitMs);
     res.status(204).end();
   });

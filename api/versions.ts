@@ -1,10 +1,11 @@
 import { Router } from 'express';
-import { getAsset } from '../lib/assets/assets';
 import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../lib/assets/versions';
 import { NotFoundError } from '../lib/platform/errors';
 import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
 import { sendUploadAccepted } from './accepted';
+import { assetFor } from './assetAccess';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
@@ -35,25 +36,29 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
 
   router.get('/api/v2/assets/:id/versions', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await getAsset(deps.db, id);
+    await assetFor(deps.db, actorOf(res), id, 'read');
     res.json(await listVersions(deps.db, id, parse(listVersionsQuery, req.query, 'query')));
   });
 
   router.post('/api/v2/assets/:id/versions', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    const asset = await getAsset(deps.db, id);
-    await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset));
+    const actor = actorOf(res);
+    const asset = await assetFor(deps.db, actor, id, 'write');
+    await answerNewVersion(
+      res,
+      await receiveSimpleUpload(req, actor, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset),
+    );
   });
 
   router.get('/api/v2/assets/:id/versions/:versionId', async (req, res) => {
     const { id, versionId } = parse(versionParams, req.params, 'path');
-    await getAsset(deps.db, id);
+    await assetFor(deps.db, actorOf(res), id, 'read');
     res.json(toVersionJson(await getVersion(deps.db, id, versionId)));
   });
 
   router.get('/api/v2/assets/:id/versions/:versionId/content', async (req, res) => {
     const { id, versionId } = parse(versionParams, req.params, 'path');
-    const asset = await getAsset(deps.db, id);
+    const asset = await assetFor(deps.db, actorOf(res), id, 'read');
     const version = await getVersion(deps.db, id, versionId);
     await sendContent(req, res, contents, storedContentOf(asset, version));
   });
@@ -61,7 +66,8 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
   /** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */
   router.post('/api/v2/assets/:id/versions/:versionId/restore', async (req, res) => {
     const { id, versionId } = parse(versionParams, req.params, 'path');
-    const asset = await getAsset(deps.db, id);
+    const actor = actorOf(res);
+    const asset = await assetFor(deps.db, actor, id, 'own');
     const source = await getVersion(deps.db, id, versionId);
     const input = newUploadInput(
       deps.config,
@@ -74,6 +80,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
         copyFromKey: source.object_key,
       },
       asset.id,
+      actor.sub,
     );
     await openUploadSession(uploads, input);
     await answerNewVersion(res, { ...(await completeUploadSession(uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId });

@@ -26,6 +26,9 @@ import { addAsset, addVersion, keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 import { recordHistories, replay } from './support/replay';
+import { commitRestoredAsset } from '../lib/backups/restore';
+import type { AssetLine } from '../lib/backups/manifest';
+import { uuidv7 } from '../lib/platform/ids';
 
 const MiB = 1024 * 1024;
 
@@ -217,6 +220,56 @@ describe('round trip', () => {
     });
     expect(restore.error).toContain(stranger);
     expect(await ctx.db('assets').pluck('id')).toEqual([y.id]);
+  });
+});
+
+describe('owners and grants', () => {
+  it('an asset comes back with its owner and its grants', async () => {
+    const id = await upload(bytesOf(500), { name: 'shared.png', owner_id: 'alice' });
+    const grants = [
+      { subject: 'group:party', access: 'read' },
+      { subject: 'user:bob', access: 'write' },
+    ];
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${id}/grants`, { method: 'PUT', json: grants })).status).toBe(200);
+    const before = await viewAsset(ctx, id);
+    expect(before?.asset).toMatchObject({ owner_id: 'alice', grants });
+    const backup = await runBackup(ctx);
+    const [line] = (await manifestLines(ctx, backup.manifest_key!)).filter((l) => l.type === 'asset');
+    expect(line).toMatchObject({ owner_id: 'alice', grants });
+
+    await ctx.db('assets').where({ id }).delete();
+    expect((await runRestore(ctx, backup.id)).status).toBe('completed');
+    expect(comparable(await viewAsset(ctx, id))).toEqual(comparable(before));
+  });
+
+  it("an asset of a manifest written before owners existed comes back as the system's, shared with nobody", async () => {
+    const backupId = uuidv7();
+    const restoreId = uuidv7();
+    await ctx.db('backup_jobs').insert({ id: backupId, kind: 'backup', status: 'completed', workflow_id: `backup-${backupId}` });
+    await ctx
+      .db('backup_jobs')
+      .insert({ id: restoreId, kind: 'restore', status: 'running', backup_id: backupId, workflow_id: `restore-${restoreId}`, mode: 'missing' });
+    const now = new Date().toISOString();
+    const legacy: AssetLine = {
+      type: 'asset',
+      id: uuidv7(),
+      name: 'old map.png',
+      content_type: 'image/png',
+      size_bytes: 0,
+      checksum_sha256: null,
+      current_version_id: null,
+      version_count: 0,
+      last_version_number: 0,
+      tags: [],
+      metadata: {},
+      is_deleted: false,
+      deleted_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    const outcome = await commitRestoredAsset(ctx.db, { restoreId, backupId, mode: 'missing', asset: legacy, versions: [], removed: [], item: {} });
+    expect(outcome).toEqual({ done: true, versionsInserted: 0 });
+    expect((await viewAsset(ctx, legacy.id))?.asset).toMatchObject({ owner_id: 'system', grants: [] });
   });
 });
 

@@ -299,6 +299,8 @@ describe('one asset', () => {
       version_count: 1,
       metadata: { campaign: 'Tomb' },
       tags: ['a', 'b'],
+      owner_id: 'test-admin',
+      grants: [],
       is_deleted: false,
       deleted_at: null,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),

@@ -12,6 +12,7 @@ import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
+import { tokenFor } from './support/auth';
 import { call } from './support/http';
 import { startHub } from './support/hub';
 import { waitUntil } from './support/processes';
@@ -175,6 +176,25 @@ describe('incoming events', () => {
     const got = await download(`${ctx.baseUrl}/api/v2/assets/${state.result!.assetId}/content`);
     expect(sha256(got.body)).toBe(sha256(content));
     expect(await ctx.db('assets').where({ name: 'dragon.png' })).toHaveLength(1);
+  });
+
+  it('service.asset.requested makes the asset for data.owner_id, or else for the service that posted it', async () => {
+    const service = await tokenFor({ sub: 'character-service', roles: ['storage:service'] });
+    const owners: Array<string | undefined> = ['erin', undefined];
+    for (const owner_id of owners) {
+      const body = event(`evt-owner-${uuidv7()}`, 'service.asset.requested', { source_url: `${filesUrl}/dragon.png`, name: 'owned.png', owner_id });
+      const res = await call(`${ctx.baseUrl}/api/v2/events`, {
+        method: 'POST',
+        json: body,
+        headers: { 'content-type': 'application/cloudevents+json' },
+        as: service,
+      });
+      expect(res.status).toBe(202);
+      const state = await outcome(res.body.workflow_id);
+      expect(state.status).toBe('completed');
+      const asset = await call(`${ctx.baseUrl}/api/v2/assets/${state.result!.assetId}`);
+      expect(asset.body.owner_id).toBe(owner_id ?? 'character-service');
+    }
   });
 
   it.each([

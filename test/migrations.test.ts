@@ -4,6 +4,7 @@ const TABLES = [
   'assets',
   'asset_versions',
   'asset_metadata',
+  'asset_grants',
   'lifecycle_policies',
   'policy_rules',
   'lifecycle_runs',

@@ -1,5 +1,18 @@
 import { z } from 'zod';
-import { assetName, booleanParam, contentType, contentTypeFilter, metadataObject, namePrefix, pageQuery, sha256Hex, tag, tagList } from './common';
+import {
+  assetName,
+  booleanParam,
+  contentType,
+  contentTypeFilter,
+  grantSubject,
+  metadataObject,
+  namePrefix,
+  ownerId,
+  pageQuery,
+  sha256Hex,
+  tag,
+  tagList,
+} from './common';
 
 /** A query parameter given once or repeated (`?tag=a&tag=b`). */
 const repeatedTag = z
@@ -58,5 +71,13 @@ export const uploadFormFields = z
       .optional(),
     tags: tagList.optional(),
     checksum_sha256: sha256Hex.optional(),
+    // Before the file: the session is opened for its owner as the file arrives.
+    owner_id: ownerId.optional(),
   })
   .strict();
+
+/** PUT /assets/{id}/grants: the asset's grants, all of them, each subject once. */
+export const grantsBody = z
+  .array(z.object({ subject: grantSubject, access: z.enum(['read', 'write']) }).strict())
+  .max(256)
+  .refine((grants) => new Set(grants.map((g) => g.subject)).size === grants.length, 'each subject at most once');

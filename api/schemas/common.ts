@@ -60,6 +60,12 @@ export const tag = singleLine(128)
   .regex(/^[^,\s][^,]*$/, 'tags must not start with a space or contain commas');
 export const tagList = z.array(tag).max(64);
 
+/** A user, as a token's `sub` names them (at most 255 characters, lib/auth/tokens.ts). */
+export const ownerId = singleLine(255).min(1, 'must not be empty');
+
+/** Whom a grant is for: `user:<sub>` or `group:<name>`. */
+export const grantSubject = singleLine(262).regex(/^(user|group):./, 'must be user:<sub> or group:<name>');
+
 export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 export const pageQuery = {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sourceUrlPattern } from '../../lib/uploads/ingest';
-import { assetName, backupLabel, contentType, sha256Hex, singleLine, uuid } from './common';
+import { assetName, backupLabel, contentType, ownerId, sha256Hex, singleLine, uuid } from './common';
 
 const assetRequestedData = (allowedHosts: string[]) =>
   z
@@ -15,6 +15,7 @@ const assetRequestedData = (allowedHosts: string[]) =>
       content_type: contentType.optional(),
       checksum_sha256: sha256Hex.optional(),
       asset_id: uuid.optional(),
+      owner_id: ownerId.optional(),
     })
     .strict();
 

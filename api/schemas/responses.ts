@@ -24,6 +24,9 @@ export const problem = z
 /** A route's problem+json answer, as the route tables document it. */
 export const problemAnswer = (description: string) => ({ description, schema: problem, content: 'application/problem+json' });
 
+export const grant = z.object({ subject: z.string(), access: z.enum(['read', 'write']) }).strict();
+export const grantList = z.object({ grants: z.array(grant) }).strict();
+
 export const asset = z
   .object({
     id,
@@ -35,6 +38,8 @@ export const asset = z
     version_count: z.number().int(),
     metadata: z.record(z.string(), z.string()),
     tags: z.array(z.string()),
+    owner_id: z.string(),
+    grants: z.array(grant),
     is_deleted: z.boolean(),
     deleted_at: nullableTimestamp,
     created_at: timestamp,

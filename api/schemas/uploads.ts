@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { assetName, contentType, metadataObject, sha256Hex, tagList, uuid } from './common';
+import { assetName, contentType, metadataObject, ownerId, sha256Hex, tagList, uuid } from './common';
 
 const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -23,6 +23,7 @@ export const createUploadBody = z
       .default(8 * MiB),
     metadata: metadataObject.optional(),
     tags: tagList.optional(),
+    owner_id: ownerId.optional(),
   })
   .strict();
 

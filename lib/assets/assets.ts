@@ -5,6 +5,9 @@ import { allOf, exactTimeSql } from '../platform/db';
 import { UUID_PATTERN } from '../platform/ids';
 import type { DatesAsText } from '../platform/jsonDates';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
+import type { Actor } from '../auth/actor';
+import { readableBy } from './access';
+import { grantsColumn, type Grant } from './grants';
 
 export interface AssetRow {
   id: string;
@@ -18,6 +21,9 @@ export interface AssetRow {
   revision: number;
   tags: string[];
   metadata: Record<string, string>;
+  /** The user it belongs to (`system` for assets made before owners existed). */
+  owner_id: string;
+  grants: Grant[];
   is_deleted: boolean;
   deleted_at: Date | null;
   created_at: Date;
@@ -37,6 +43,8 @@ export function toAssetJson(row: AssetRow): AssetJson {
     version_count: row.version_count,
     metadata: row.metadata,
     tags: row.tags,
+    owner_id: row.owner_id,
+    grants: row.grants,
     is_deleted: row.is_deleted,
     deleted_at: row.deleted_at ? row.deleted_at.toISOString() : null,
     created_at: row.created_at.toISOString(),
@@ -54,9 +62,9 @@ export function metadataColumn(db: Knex | Knex.Transaction) {
   return db.raw(`COALESCE((SELECT jsonb_object_agg(m.key, m.value) FROM asset_metadata m WHERE m.asset_id = a.id), '{}'::jsonb) AS metadata`);
 }
 
-/** Assets with their metadata folded in: one query, whatever the page size. */
+/** Assets with their metadata and grants folded in: one query, whatever the page size. */
 export function selectAssets(db: Knex | Knex.Transaction) {
-  return db('assets as a').select('a.*', metadataColumn(db));
+  return db('assets as a').select('a.*', metadataColumn(db), grantsColumn(db));
 }
 
 export async function findAsset(db: Knex | Knex.Transaction, id: string, opts: { includeDeleted?: boolean } = {}): Promise<AssetRow | undefined> {
@@ -117,7 +125,8 @@ export function assetFilterSql(db: Knex, filter: { name_prefix?: string; content
   return allOf(db, parts);
 }
 
-export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<AssetJson>> {
+/** GET /assets: a page of the assets `actor` may read. */
+export async function listAssets(db: Knex, actor: Actor, q: AssetListQuery): Promise<Page<AssetJson>> {
   const cursor = decodeCursor(
     q.cursor,
     (p): p is AssetCursor =>
@@ -125,6 +134,7 @@ export async function listAssets(db: Knex, q: AssetListQuery): Promise<Page<Asse
   );
   const query = selectAssets(db).select(db.raw(`${exactTimeSql('a.created_at')} AS cursor_created_at`));
   if (!q.include_deleted) query.where('a.is_deleted', false);
+  query.where(readableBy(db, actor));
   query.where(assetFilterSql(db, { name_prefix: q.name_prefix, content_type: q.content_type, tags: q.tag }));
   // The bounds compare created_at as the API shows it, to the millisecond (the column holds
   // microseconds): an asset is not "created after" the created_at it answered, nor is a later

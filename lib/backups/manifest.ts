@@ -4,7 +4,7 @@
  * streamed to S3 while it is hashed, so neither the catalog nor the manifest is ever held whole.
  *
  *   {"type":"header", "format", "backup_id", "snapshot_at", "scope"}
- *   {"type":"asset", ...every column of the asset, "metadata": {...}}      one per asset, by id,
+ *   {"type":"asset", ...every column of the asset, "metadata", "grants"}   one per asset, by id,
  *   {"type":"version", ...every column of the version}                      each followed by its versions
  *   {"type":"blob", "sha256", "size_bytes", "key", "source"}                one per distinct content
  *   {"type":"end", "assets", "versions", "blobs", "bytes", "version_bytes"}
@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { metadataColumn, type AssetRow } from '../assets/assets';
+import { grantsColumn } from '../assets/grants';
 import { blobKeyFor, type BackupCounts, type BackupScope } from './catalog';
 import type { VersionRow } from '../assets/versions';
 import { exactTimeSql } from '../platform/db';
@@ -33,7 +34,8 @@ export interface HeaderLine {
   scope: BackupScope;
 }
 
-export type AssetLine = { type: 'asset' } & DatesAsText<Omit<AssetRow, 'revision'>>;
+/** Manifests written before owners existed hold neither owner_id nor grants: their assets restore as the system's. */
+export type AssetLine = { type: 'asset' } & DatesAsText<Omit<AssetRow, 'revision' | 'owner_id' | 'grants'>> & Partial<Pick<AssetRow, 'owner_id' | 'grants'>>;
 
 export type VersionLine = { type: 'version' } & DatesAsText<VersionRow>;
 
@@ -187,6 +189,8 @@ async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: strin
       'a.last_version_number',
       'a.tags',
       metadataColumn(trx),
+      'a.owner_id',
+      grantsColumn(trx),
       'a.is_deleted',
       trx.raw(`${exactTimeSql('a.deleted_at')} AS deleted_at`),
       trx.raw(`${exactTimeSql('a.created_at')} AS created_at`),

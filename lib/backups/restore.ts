@@ -1,6 +1,6 @@
 /**
  * Restoring one asset from a backup, the catalog side: the rows re-created with their original ids,
- * version numbers, metadata and tags, in one transaction with the asset's events and the restore's
+ * version numbers, metadata, tags, owner and grants, in one transaction with the asset's events and the restore's
  * item for it (so a retried batch finds the asset done and does nothing twice).
  *
  * Modes: `missing` leaves live assets alone and brings back gone or soft-deleted ones (a soft-deleted
@@ -9,6 +9,8 @@
  */
 import type { Knex } from 'knex';
 import { replaceMetadata } from '../assets/assets';
+import { writeGrants } from '../assets/grants';
+import { SYSTEM_OWNER } from '../auth/actor';
 import type { RestoreMode } from './catalog';
 import type { AssetLine, VersionLine } from './manifest';
 import { recordEvent } from '../events/outbox';
@@ -124,6 +126,7 @@ export async function commitRestoredAsset(
       current_version_id: asset.current_version_id,
       last_version_number: lastNumber,
       tags: asset.tags,
+      owner_id: asset.owner_id ?? SYSTEM_OWNER,
       is_deleted: asset.is_deleted,
       deleted_at: asset.deleted_at,
     };
@@ -159,6 +162,7 @@ export async function commitRestoredAsset(
     }
     if (exact) {
       await replaceMetadata(trx, asset.id, asset.metadata);
+      await writeGrants(trx, asset.id, asset.grants ?? []);
       for (const v of input.versions.filter((v) => existing.has(v.id))) {
         await trx('asset_versions').where({ id: v.id }).update({ superseded_at: v.superseded_at });
       }

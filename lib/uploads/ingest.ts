@@ -50,6 +50,8 @@ export interface IngestRequest {
   contentType?: string;
   checksumSha256?: string;
   assetId?: string;
+  /** Whom the upload is for: the new asset's owner (a new version keeps its asset's). */
+  ownerId: string;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function startIngest(uc: UploadClient, config: Config, req: IngestR
       sourceUrl: req.sourceUrl,
     },
     req.assetId,
+    req.ownerId,
     {
       uploadId: uuidFromName(`ingest-upload:${req.eventId}`),
       versionId: uuidFromName(`ingest-version:${req.eventId}`),

@@ -12,7 +12,8 @@ export interface UploadIds {
 }
 
 /**
- * The input of a new upload of `content`: a new version of `existingAssetId`, or a new asset. Its ids
+ * The input of a new upload of `content` for `ownerId`: a new version of `existingAssetId`, or a new
+ * asset they will own. Its ids
  * are fresh unless given (an event's upload derives them from the event, so a repeat is the same one).
  * The version gets its own key; the session expires STORAGE_UPLOAD_EXPIRY_HOURS from now.
  */
@@ -20,6 +21,7 @@ export function newUploadInput(
   config: Pick<Config, 'uploads'>,
   content: UploadContent,
   existingAssetId: string | undefined,
+  ownerId: string,
   ids: UploadIds = { uploadId: uuidv7(), versionId: uuidv7(), newAssetId: uuidv7() },
 ): UploadInput {
   const assetId = existingAssetId ?? ids.newAssetId;
@@ -30,6 +32,7 @@ export function newUploadInput(
     versionId: ids.versionId,
     objectKey: objectKeyFor(assetId, ids.versionId),
     expiresAt: new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString(),
+    ownerId,
     ...content,
   };
 }

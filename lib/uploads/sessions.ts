@@ -3,6 +3,7 @@ import { declaredBytes, type UploadInput, type UploadKind, type UploadStatus } f
 import { NotFoundError } from '../platform/errors';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/assets';
+import { SYSTEM_OWNER, actsForAnyOwner, type Actor } from '../auth/actor';
 
 export interface UploadSessionRow {
   id: string;
@@ -24,6 +25,8 @@ export interface UploadSessionRow {
   /** Set when completed: the number the version got. */
   version_number: number | null;
   workflow_id: string;
+  /** Whom the session is for (UploadTarget.ownerId); null for sessions opened before owners existed. */
+  owner_id: string | null;
   error: string | null;
   expires_at: Date;
   created_at: Date;
@@ -41,6 +44,13 @@ export async function findUploadSession(db: Knex | Knex.Transaction, id: string)
 export async function getUploadSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow> {
   const row = await findUploadSession(db, id);
   if (!row) throw new NotFoundError(`upload ${id} not found`);
+  return row;
+}
+
+/** A session as `actor` may see it: theirs, or any for a service or an admin; anyone else's does not exist for them. */
+export async function getUploadSessionFor(db: Knex, actor: Actor, id: string): Promise<UploadSessionRow> {
+  const row = await getUploadSession(db, id);
+  if (row.owner_id !== actor.sub && !actsForAnyOwner(actor)) throw new NotFoundError(`upload ${id} not found`);
   return row;
 }
 
@@ -75,6 +85,7 @@ export async function insertUploadSession(db: Knex, input: UploadInput): Promise
         tags: chunked?.tags ?? null,
         object_key: input.objectKey,
         workflow_id: uploadWorkflowId(input.uploadId),
+        owner_id: input.ownerId ?? null,
         expires_at: input.expiresAt,
       })
       .onConflict('id')
@@ -121,6 +132,7 @@ export async function commitUploadedVersion(
           name: session.name,
           content_type: session.content_type,
           tags: session.tags ?? [],
+          owner_id: session.owner_id ?? SYSTEM_OWNER,
           last_version_number: 0,
         });
         await replaceMetadata(trx, assetId, session.metadata ?? {});

@@ -16,6 +16,7 @@ export interface UploadFields {
   metadata?: string;
   tags?: string | string[];
   checksum_sha256?: string;
+  owner_id?: string;
 }
 
 /** POSTs a multipart form the way a browser or curl -F would. */

@@ -15,6 +15,11 @@ export interface UploadTarget {
   versionId: string;
   objectKey: string;
   expiresAt: string;
+  /**
+   * Whom the upload is for: the new asset's owner, or whoever opened a new version's session. Runs
+   * started before owners existed have none; what they make belongs to the system.
+   */
+  ownerId?: string;
 }
 
 interface NamedContent {

@@ -1,0 +1,59 @@
+/**
+ * Who may do what with an asset (issue 13). Its owner, a service and an admin may do everything; a
+ * grant lets a user (or a user's group) read it, or also write it: new versions, metadata, soft
+ * delete. Permanent deletion, restores and grants stay with the owner, services and admins.
+ *
+ * A caller who may not read an asset is told it does not exist (404): a 403 would reveal that someone
+ * else's asset is there. A caller who may read it but not do more is refused (403).
+ */
+import type { Knex } from 'knex';
+import { actsForAnyOwner, type Actor } from '../auth/actor';
+import { ForbiddenError } from '../auth/errors';
+import { NotFoundError } from '../platform/errors';
+import { subjectsOf, type Grant } from './grants';
+
+/** What a caller may do with an asset, each level including the ones before it. */
+export type AssetAccess = 'read' | 'write' | 'own';
+
+const LEVEL: Record<AssetAccess, number> = { read: 1, write: 2, own: 3 };
+
+export function accessTo(actor: Actor, asset: { owner_id: string; grants: Grant[] }): AssetAccess | undefined {
+  if (actsForAnyOwner(actor) || asset.owner_id === actor.sub) return 'own';
+  const subjects = subjectsOf(actor);
+  const granted = asset.grants.filter((g) => subjects.includes(g.subject));
+  if (granted.some((g) => g.access === 'write')) return 'write';
+  return granted.length ? 'read' : undefined;
+}
+
+/** Throws unless `actor` may do what `need` names with the asset: 404 when they may not even read it. */
+export function authorize(actor: Actor, asset: { id: string; owner_id: string; grants: Grant[] }, need: AssetAccess): void {
+  const has = accessTo(actor, asset);
+  if (!has) throw new NotFoundError(`asset ${asset.id} not found`);
+  if (LEVEL[has] < LEVEL[need]) {
+    throw new ForbiddenError(need === 'write' ? `asset ${asset.id} is shared with you to read only` : `only the owner of asset ${asset.id} may do this`);
+  }
+}
+
+/**
+ * The assets `actor` may read, as one SQL condition over `assets as a`: all of them for a service or
+ * an admin; otherwise those they own or that are granted to them or to one of their groups. The
+ * indexes on assets.owner_id and asset_grants.subject serve it, so a list filters in SQL and its
+ * pages stay whole.
+ */
+export function readableBy(db: Knex, actor: Actor): Knex.Raw {
+  if (actsForAnyOwner(actor)) return db.raw('(TRUE)');
+  return db.raw('(a.owner_id = ? OR EXISTS (SELECT 1 FROM asset_grants g WHERE g.asset_id = a.id AND g.subject = ANY(?::text[])))', [
+    actor.sub,
+    subjectsOf(actor),
+  ]);
+}
+
+/**
+ * Whom a new asset is for: the caller, or (for a service or an admin) the user named by `owner_id`.
+ * A user may not make assets for someone else.
+ */
+export function ownerOfNewAsset(actor: Actor, requestedOwner: string | undefined): string {
+  if (requestedOwner === undefined || requestedOwner === actor.sub) return actor.sub;
+  if (!actsForAnyOwner(actor)) throw new ForbiddenError('only services and admins may make assets for another owner (owner_id)');
+  return requestedOwner;
+}
