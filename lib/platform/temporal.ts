@@ -7,7 +7,9 @@ import type { Config } from './config';
 /** Set on every run so operators can filter runs in the Temporal UI. */
 export const AssetIdAttribute = defineSearchAttributeKey('AssetId', SearchAttributeType.KEYWORD);
 export const StorageOperationAttribute = defineSearchAttributeKey('StorageOperation', SearchAttributeType.KEYWORD);
-export const SEARCH_ATTRIBUTES = [AssetIdAttribute, StorageOperationAttribute];
+/** The subject the run acts for: the request's caller, or `system` for what schedules start. */
+export const StorageActorAttribute = defineSearchAttributeKey('StorageActor', SearchAttributeType.KEYWORD);
+export const SEARCH_ATTRIBUTES = [AssetIdAttribute, StorageOperationAttribute, StorageActorAttribute];
 
 /** What starts and asks this service's workflows: the client, the task queue, and the catalog beside them. */
 export interface WorkflowAccess {
