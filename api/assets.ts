@@ -4,6 +4,7 @@ import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/assets/assets';
 import { getVersion } from '../lib/assets/versions';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
@@ -21,7 +22,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {
-    const outcome = await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
+    const outcome = await receiveSimpleUpload(req, actorOf(res), { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
     if (!outcome.done) {
       sendUploadAccepted(res, outcome.uploadId);
       return;
@@ -57,7 +58,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
       return;
     }
     await getAsset(deps.db, id, { includeDeleted: true });
-    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, id, waitMs);
+    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, waitMs);
     if (done) res.status(204).end();
     else res.status(202).json({ workflow_id: workflowId });
   });

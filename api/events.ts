@@ -5,6 +5,7 @@ import { startBackup } from '../lib/backups/client';
 import { uuidFromName } from '../lib/platform/ids';
 import { startIngest } from '../lib/uploads/ingest';
 import { startLifecycleRun } from '../lib/lifecycle/client';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { incomingEventFor } from './schemas/events';
@@ -27,7 +28,7 @@ export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | '
     switch (event.type) {
       case 'service.asset.requested': {
         const { data } = event;
-        ({ workflowId } = await startIngest(deps.uploads, deps.config, {
+        ({ workflowId } = await startIngest(deps.uploads, deps.config, actorOf(res), {
           eventId: event.id,
           sourceUrl: data.source_url,
           name: data.name,
@@ -39,7 +40,7 @@ export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | '
       }
       case 'service.backup.requested': {
         const { data } = event;
-        const backup = await startBackup(deps.backups, {
+        const backup = await startBackup(deps.backups, actorOf(res), {
           id: uuidFromName(`backup-requested:${event.id}`),
           label: data.label,
           assetIds: data.asset_ids,
@@ -50,7 +51,7 @@ export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | '
       }
       case 'service.policy.updated': {
         const { data } = event;
-        const run = await startLifecycleRun(deps.lifecycle, { runId: uuidFromName(`policy-updated:${event.id}`), policyId: data.policy_id });
+        const run = await startLifecycleRun(deps.lifecycle, actorOf(res), { runId: uuidFromName(`policy-updated:${event.id}`), policyId: data.policy_id });
         workflowId = run.workflow_id;
         break;
       }

@@ -7,6 +7,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Request } from 'express';
 import type { AssetRow } from '../lib/assets/assets';
+import type { ActorRef } from '../lib/auth/actor';
 import type { Config } from '../lib/platform/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/platform/errors';
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
@@ -34,8 +35,8 @@ interface Staged extends StagedObject {
   mimeType: string;
 }
 
-/** Receives the form, stages the file, then has uploadWorkflow verify and commit it. */
-export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, existing?: AssetRow): Promise<SimpleUploadOutcome> {
+/** Receives the form, stages the file, then has uploadWorkflow (acting for `actor`) verify and commit it. */
+export async function receiveSimpleUpload(req: Request, actor: ActorRef, deps: SimpleUploadDeps, existing?: AssetRow): Promise<SimpleUploadOutcome> {
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
@@ -68,7 +69,7 @@ export async function receiveSimpleUpload(req: Request, deps: SimpleUploadDeps, 
           existing?.id,
         );
         staging = (async () => {
-          await openUploadSession(deps.uploads, input);
+          await openUploadSession(deps.uploads, actor, input);
           openedUploadId = input.uploadId;
           const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
             countBytes: deps.countBytes,

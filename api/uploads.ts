@@ -8,6 +8,7 @@ import { PayloadTooLargeError, ValidationError } from '../lib/platform/errors';
 import { latestParts, listStoredParts } from '../lib/platform/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
@@ -53,7 +54,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
       },
       existing?.id,
     );
-    const opened = await openUploadSession(uploads, input);
+    const opened = await openUploadSession(uploads, actorOf(res), input);
     // Just opened: the workflow's answer is the live status, and no part can be stored yet.
     const row = await getUploadSession(deps.db, input.uploadId);
     res

@@ -5,6 +5,7 @@ import { NotFoundError } from '../lib/platform/errors';
 import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
 import { sendUploadAccepted } from './accepted';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
@@ -42,7 +43,10 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
   router.post('/api/v2/assets/:id/versions', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const asset = await getAsset(deps.db, id);
-    await answerNewVersion(res, await receiveSimpleUpload(req, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset));
+    await answerNewVersion(
+      res,
+      await receiveSimpleUpload(req, actorOf(res), { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset),
+    );
   });
 
   router.get('/api/v2/assets/:id/versions/:versionId', async (req, res) => {
@@ -75,7 +79,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
       },
       asset.id,
     );
-    await openUploadSession(uploads, input);
+    await openUploadSession(uploads, actorOf(res), input);
     await answerNewVersion(res, { ...(await completeUploadSession(uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId });
   });
 
