@@ -62,7 +62,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
       return;
     }
     await assetFor(deps.db, actorOf(res), id, 'own', { includeDeleted: true });
-    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, id, waitMs);
+    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, waitMs);
     if (done) res.status(204).end();
     else res.status(202).json({ workflow_id: workflowId });
   });

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { listJobs, toBackupJson, toRestoreJson } from '../lib/backups/catalog';
 import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
@@ -14,7 +15,7 @@ export function backupsRouter(deps: Pick<AppDeps, 'db' | 'backups'>): Router {
   router.post('/api/v2/backups', jsonBody, async (req, res) => {
     // No body at all is a backup of every asset; a body must be JSON.
     const body = parse(createBackupBody, req.body ?? {}, 'body');
-    const row = await startBackup(bc, { label: body.label, assetIds: body.asset_ids, includeAllVersions: body.include_all_versions });
+    const row = await startBackup(bc, actorOf(res), { label: body.label, assetIds: body.asset_ids, includeAllVersions: body.include_all_versions });
     res.status(202).setHeader('Location', `/api/v2/backups/${row.id}`).json(toBackupJson(row));
   });
 
@@ -30,7 +31,7 @@ export function backupsRouter(deps: Pick<AppDeps, 'db' | 'backups'>): Router {
   router.post('/api/v2/backups/:id/restore', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(restoreBody, req.body ?? {}, 'body');
-    const row = await startRestore(bc, id, { mode: body.mode, assetIds: body.asset_ids });
+    const row = await startRestore(bc, actorOf(res), id, { mode: body.mode, assetIds: body.asset_ids });
     res.status(202).setHeader('Location', `/api/v2/restores/${row.id}`).json(toRestoreJson(row, []));
   });
 

@@ -28,7 +28,7 @@ export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | '
     switch (event.type) {
       case 'service.asset.requested': {
         const { data } = event;
-        ({ workflowId } = await startIngest(deps.uploads, deps.config, {
+        ({ workflowId } = await startIngest(deps.uploads, deps.config, actorOf(res), {
           eventId: event.id,
           sourceUrl: data.source_url,
           name: data.name,
@@ -42,7 +42,7 @@ export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | '
       }
       case 'service.backup.requested': {
         const { data } = event;
-        const backup = await startBackup(deps.backups, {
+        const backup = await startBackup(deps.backups, actorOf(res), {
           id: uuidFromName(`backup-requested:${event.id}`),
           label: data.label,
           assetIds: data.asset_ids,
@@ -53,7 +53,7 @@ export function eventsRouter(deps: Pick<AppDeps, 'config' | 'db' | 'uploads' | '
       }
       case 'service.policy.updated': {
         const { data } = event;
-        const run = await startLifecycleRun(deps.lifecycle, { runId: uuidFromName(`policy-updated:${event.id}`), policyId: data.policy_id });
+        const run = await startLifecycleRun(deps.lifecycle, actorOf(res), { runId: uuidFromName(`policy-updated:${event.id}`), policyId: data.policy_id });
         workflowId = run.workflow_id;
         break;
       }

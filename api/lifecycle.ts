@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { listRuns, toRunJson } from '../lib/lifecycle/sweep';
 import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycle/client';
+import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { idParams, parse } from './schemas/common';
@@ -14,7 +15,7 @@ export function lifecycleRouter(deps: Pick<AppDeps, 'db' | 'lifecycle'>): Router
   router.post('/api/v2/lifecycle/runs', jsonBody, async (req, res) => {
     // No body at all is a run of every policy; a body must be JSON.
     const body = parse(startRunBody, req.body ?? {}, 'body');
-    const run = await startLifecycleRun(lc, { policyId: body.policy_id, dryRun: body.dry_run });
+    const run = await startLifecycleRun(lc, actorOf(res), { policyId: body.policy_id, dryRun: body.dry_run });
     res.status(202).setHeader('Location', `/api/v2/lifecycle/runs/${run.id}`).json(toRunJson(run));
   });
 

@@ -76,7 +76,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           existing ? actor.sub : ownerOfNewAsset(actor, parse(uploadFormFields, normalizeTags(fields), 'form fields').owner_id),
         );
         staging = (async () => {
-          await openUploadSession(deps.uploads, input);
+          await openUploadSession(deps.uploads, actor, input);
           openedUploadId = input.uploadId;
           const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
             countBytes: deps.countBytes,

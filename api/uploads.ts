@@ -61,7 +61,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
       existing?.id,
       existing ? actor.sub : ownerOfNewAsset(actor, body.owner_id),
     );
-    const opened = await openUploadSession(uploads, input);
+    const opened = await openUploadSession(uploads, actorOf(res), input);
     // Just opened: the workflow's answer is the live status, and no part can be stored yet.
     const row = await getUploadSession(deps.db, input.uploadId);
     res

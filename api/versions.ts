@@ -82,7 +82,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
       asset.id,
       actor.sub,
     );
-    await openUploadSession(uploads, input);
+    await openUploadSession(uploads, actorOf(res), input);
     await answerNewVersion(res, { ...(await completeUploadSession(uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId });
   });
 

@@ -24,6 +24,7 @@ import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl } from
 import { uuidv7 } from '../lib/platform/ids';
 import { getRun, versionCandidatesQuery, type LifecycleRunRow } from '../lib/lifecycle/sweep';
 import { startLifecycleRun } from '../lib/lifecycle/client';
+import { SYSTEM_ACTOR } from '../lib/auth/actor';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
 import { createTemporalClient, ensureSearchAttributes } from '../lib/platform/temporal';
@@ -133,7 +134,7 @@ async function main() {
     const lc = { client: temporal.client, taskQueue: config.temporal.taskQueue, db };
     const sweep = async (dryRun: boolean): Promise<{ run: LifecycleRunRow; ms: number }> => {
       const started = Date.now();
-      const run = await startLifecycleRun(lc, { dryRun });
+      const run = await startLifecycleRun(lc, SYSTEM_ACTOR, { dryRun });
       await temporal.client.workflow.getHandle(run.workflow_id).result();
       return { run: await getRun(db, run.id), ms: Date.now() - started };
     };

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { SEARCH_ATTRIBUTES } from '../lib/platform/temporal';
 
 export const ROOT = path.resolve(__dirname, '..');
 
@@ -128,7 +129,7 @@ export async function startTemporal(opts: TemporalServerOptions): Promise<Manage
   }
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   // Registered here for a new database; ensureSearchAttributes() covers an existing one.
-  args.push('--search-attribute', 'AssetId=Keyword', '--search-attribute', 'StorageOperation=Keyword');
+  for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
   const child = spawnLogged(TEMPORAL_CLI, args, opts.logFile);
   await waitFor('Temporal dev server', () => portAnswers(opts.port), 60_000, child, opts.logFile);
   return { name: 'temporal', started: true, stop: stopper(child) };

@@ -14,6 +14,7 @@ import { sha256 } from './support/assets';
 import { backupClientOf, blobKeys, manifestLines, objectBytes, resetAll, runBackup, runRestore, seedCatalog, settled } from './support/backups';
 import { keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
+import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
 import { copiesAfter, startS3Proxy, type S3Proxy } from './support/s3Proxy';
@@ -61,7 +62,7 @@ describe('a worker killed', () => {
     const doomed = spawnWorker(proxy.url);
     try {
       // One batch of 4 blobs per step, so the workflow's progress moves while the worker copies.
-      const row = await startBackup(backupClientOf(ctx), { tuning: { batchSize: 4, stepBudgetMs: 0 } });
+      const row = await startBackup(backupClientOf(ctx), TEST_ADMIN, { tuning: { batchSize: 4, stepBudgetMs: 0 } });
       await frozen(proxy);
       const live = await call(`${ctx.baseUrl}/api/v2/backups/${row.id}`);
       expect(live.body.status).toBe('running');
@@ -111,7 +112,7 @@ describe('a worker killed', () => {
     proxy.hold(copiesAfter(10));
     const doomed = spawnWorker(proxy.url);
     try {
-      const row = await startRestore(backupClientOf(ctx), backup.id, { tuning: { stepBudgetMs: 0 } });
+      const row = await startRestore(backupClientOf(ctx), TEST_ADMIN, backup.id, { tuning: { stepBudgetMs: 0 } });
       await frozen(proxy);
       const live = await call(`${ctx.baseUrl}/api/v2/restores/${row.id}`);
       expect(live.body.status).toBe('running');
@@ -216,7 +217,7 @@ describe('retention', () => {
     proxy.hold((req) => req.method === 'HEAD' && req.path.includes('/blobs/'));
     try {
       await withWorker(proxy.url, async () => {
-        const second = await startBackup(backupClientOf(ctx));
+        const second = await startBackup(backupClientOf(ctx), TEST_ADMIN);
         await frozen(proxy);
         expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 0, bytes_freed: 0 });
         expect(await blobExists(r.versions[0].sha256)).toBe(true);

@@ -24,6 +24,7 @@ import {
 } from './support/backups';
 import { addAsset, addVersion, keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
+import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import { recordHistories, replay } from './support/replay';
 import { commitRestoredAsset } from '../lib/backups/restore';
@@ -426,7 +427,7 @@ describe('edges', () => {
     await seedCatalog(ctx, 1);
     // No worker polls this queue: the backup stays pending until an operator terminates its run.
     const bc = { ...backupClientOf(ctx), taskQueue: `${ctx.config.temporal.taskQueue}-nobody` };
-    const row = await startBackup(bc);
+    const row = await startBackup(bc, TEST_ADMIN);
     expect((await call(`${ctx.baseUrl}/api/v2/backups/${row.id}`)).body.status).toBe('pending');
     await ctx.temporal.client.workflow.getHandle(row.workflow_id).terminate('operator');
     const res = await call(`${ctx.baseUrl}/api/v2/backups/${row.id}`);

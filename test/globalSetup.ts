@@ -7,7 +7,9 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Connection } from '@temporalio/client';
 import { createDb, ensureDatabase, migrateLatest } from '../lib/platform/db';
+import { ensureSearchAttributes } from '../lib/platform/temporal';
 import { startSeaweed, startTemporal, type ManagedProcess } from '../scripts/stack';
 import { WORKFLOWS_PATH } from '../worker/createWorker';
 import { TEST_AUDIENCE, TEST_ISSUER, startTestIssuer } from './support/issuer';
@@ -41,6 +43,7 @@ async function setUp(servers: ManagedProcess[]) {
     servers.push(await startTemporal({ port: TEST_TEMPORAL_PORT, logFile: path.join(runDir, 'temporal.log') }));
     temporalAddress = `127.0.0.1:${TEST_TEMPORAL_PORT}`;
   }
+  await registerSearchAttributes(temporalAddress);
 
   let s3Endpoint = process.env.STORAGE_TEST_S3_ENDPOINT_URL;
   if (!s3Endpoint) {
@@ -87,6 +90,16 @@ async function setUp(servers: ManagedProcess[]) {
     STORAGE_URL_SIGNING_KEYS: randomBytes(32).toString('base64url'),
     STORAGE_TEST_AUTH_SIGNING_KEY: JSON.stringify(issuer.keys[0]),
   });
+}
+
+/** A reused server may predate a search attribute: it is registered as `npm run setup` does. */
+async function registerSearchAttributes(address: string) {
+  const connection = await Connection.connect({ address });
+  try {
+    await ensureSearchAttributes(connection, process.env.STORAGE_TEMPORAL_NAMESPACE ?? 'default');
+  } finally {
+    await connection.close();
+  }
 }
 
 const quietLogger = {

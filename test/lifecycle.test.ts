@@ -12,6 +12,7 @@ import { startLifecycleRun } from '../lib/lifecycle/client';
 import { ensureLifecycleSchedule } from '../worker/schedules';
 import { bytesOf, download, postForm, uploadAsset } from './support/assets';
 import { startTestService, type TestContext } from './support/context';
+import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import {
   bucketKeys,
@@ -489,7 +490,7 @@ describe('crash safety and scale', () => {
     const doomed = await spawnLifecycleWorker(ctx.config, doomedQueue, doomedSchedule);
     let first: LifecycleRunRow | undefined;
     try {
-      first = await startLifecycleRun(lifecycleClientOf(ctx, doomedQueue), { batchSize: 10 });
+      first = await startLifecycleRun(lifecycleClientOf(ctx, doomedQueue), TEST_ADMIN, { batchSize: 10 });
       await waitUntil('the sweep to be part-way through the versions', async () => {
         const run = await getRun(ctx.db, first!.id);
         return run.versions_expired >= 100 ? run : undefined;

@@ -22,6 +22,7 @@ import { backupClientOf, runBackup } from './support/backups';
 import { addAsset, keysOf } from './support/catalog';
 import { createUpload, getUpload, openMultipartKeys } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
+import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import { waitUntil } from './support/processes';
 
@@ -78,7 +79,7 @@ function uploadInput(content: UploadContent = ghoulFile, target: Partial<UploadT
 /** A simple upload's session, opened, with its file staged in the bucket as the API stages it. */
 async function stagedSimpleUpload(target: Partial<UploadTarget> = {}) {
   const input = uploadInput(ghoulFile, target);
-  await openUploadSession(uploads, input);
+  await openUploadSession(uploads, TEST_ADMIN, input);
   const file = bytesOf(4096);
   await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: input.objectKey, Body: file }));
   return { input, file, handle: ctx.temporal.client.workflow.getHandle(uploadWorkflowId(input.uploadId)) };
@@ -134,7 +135,7 @@ describe('uploads', () => {
 
   it('a chunked session whose tags PostgreSQL refuses: opening it answers 422, and no row or multipart upload is left', async () => {
     const input = uploadInput(ghoulParts({ tags: [`${NUL}a`] }));
-    await expect(openUploadSession(uploads, input)).rejects.toMatchObject({ name: 'UnprocessableError' });
+    await expect(openUploadSession(uploads, TEST_ADMIN, input)).rejects.toMatchObject({ name: 'UnprocessableError' });
 
     const handle = ctx.temporal.client.workflow.getHandle(uploadWorkflowId(input.uploadId));
     expect(await handle.result()).toMatchObject({ status: 'failed' });

@@ -11,10 +11,11 @@ import {
   type ConnectionLike,
   type ScheduleDescription,
 } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
 import type { Config } from '../lib/platform/config';
 import type { Logger } from '../lib/platform/logger';
-import { StorageOperationAttribute } from '../lib/platform/temporal';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { SYSTEM_ACTOR } from '../lib/auth/actor';
+import { StorageActorAttribute, runSearchAttributes } from '../lib/platform/temporal';
 import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
 import type { scheduledLifecycleWorkflow } from '../workflows/lifecycle/sweep';
 import { lifecycleOperation } from '../workflows/lifecycle/definitions';
@@ -51,7 +52,7 @@ async function keepSchedule(client: Client, s: KeptSchedule): Promise<ScheduleCh
     // The server keeps a cron spec only in its structured form: the expression itself is kept here,
     // where the next start compares it.
     memo: { cron: s.cron },
-    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: s.operation }]),
+    typedSearchAttributes: runSearchAttributes({ operation: s.operation, actor: SYSTEM_ACTOR }),
   };
   try {
     await client.schedule.create({ scheduleId: s.scheduleId, spec, action, policies });
@@ -74,8 +75,16 @@ function isCurrent(description: ScheduleDescription, s: KeptSchedule): boolean {
     action.workflowType === s.workflowType &&
     action.taskQueue === s.taskQueue &&
     action.memo?.cron === s.cron &&
+    // A schedule made before runs carried their actor is updated once, so that its runs do.
+    startsForSystem(action) &&
     description.policies.overlap === ScheduleOverlapPolicy.SKIP
   );
+}
+
+function startsForSystem(action: ScheduleDescription['action']): boolean {
+  const attributes = action.typedSearchAttributes;
+  const pairs = attributes instanceof TypedSearchAttributes ? attributes.getAll() : (attributes ?? []);
+  return pairs.some((pair) => pair.key.name === StorageActorAttribute.name && pair.value === SYSTEM_ACTOR.sub);
 }
 
 export const LIFECYCLE_SCHEDULE_ID = 'storage-lifecycle';

@@ -5,11 +5,13 @@
  */
 import { ApplicationFailure, CancellationScope, ContinueAsNew, getExternalWorkflowHandle, isCancellation, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
+import { SYSTEM_ACTOR_REF, type ActorRef } from './actor';
 import { abortSignal } from './uploads/definitions';
 
 // The keys of lib/platform/temporal.ts, spelled out: that module is not workflow code.
 export const storageOperation = (value: string): SearchAttributePair => ({ key: { name: 'StorageOperation', type: 'KEYWORD' }, value });
 export const assetIdAttribute = (value: string): SearchAttributePair => ({ key: { name: 'AssetId', type: 'KEYWORD' }, value });
+export const storageActor = (actor: ActorRef = SYSTEM_ACTOR_REF): SearchAttributePair => ({ key: { name: 'StorageActor', type: 'KEYWORD' }, value: actor.sub });
 
 /** A UUID v7 from the workflow's deterministic clock and random source (ids sort by time). */
 export function uuidv7Now(): string {

@@ -2,18 +2,20 @@
  * Who a request (or a run it started) acts for: the token's subject, its storage roles and its
  * groups (a campaign is a group). Workflows carry `{ sub, roles }` in their input.
  */
-export const ROLES = { admin: 'storage:admin', service: 'storage:service' } as const;
-export type Role = (typeof ROLES)[keyof typeof ROLES];
+import { ROLES, SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/actor';
 
-export interface Actor {
-  sub: string;
-  roles: Role[];
+export { ROLES, type ActorRef, type Role } from '../../workflows/actor';
+
+export interface Actor extends ActorRef {
   groups: string[];
 }
 
 /** Schedules run as the system, and assets made before owners existed belong to it. */
-export const SYSTEM_OWNER = 'system';
-export const SYSTEM_ACTOR: Actor = { sub: SYSTEM_OWNER, roles: [ROLES.admin], groups: [] };
+export const SYSTEM_OWNER = SYSTEM_ACTOR_REF.sub;
+export const SYSTEM_ACTOR: Actor = { ...SYSTEM_ACTOR_REF, groups: [] };
+
+/** What a run's input carries of an actor: its groups decide access to a request, not what a run does. */
+export const actorRef = ({ sub, roles }: ActorRef): ActorRef => ({ sub, roles });
 
 export const isAdmin = (actor: Actor) => actor.roles.includes(ROLES.admin);
 /** An admin or a service: may act for any owner. */

@@ -7,7 +7,7 @@
  * `completed` or `failed` can act on it at once. The Temporal run closes a moment later, with
  * nothing left to do but its own bookkeeping.
  */
-import { TypedSearchAttributes, WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
+import { WorkflowNotFoundError, type QueryDefinition } from '@temporalio/common';
 import {
   backupOperation,
   backupStatusQuery,
@@ -37,7 +37,8 @@ import {
   type RestoreMode,
 } from './catalog';
 import { NotFoundError } from '../platform/errors';
-import { StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
+import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
+import { actorRef, type ActorRef } from '../auth/actor';
 
 export interface BackupClient extends WorkflowAccess {
   retentionDays: number;
@@ -53,8 +54,8 @@ export interface StartBackupOptions {
   tuning?: BackupTuning;
 }
 
-/** Writes the backup's row (status pending), then starts backup-{id}; answers the row. */
-export async function startBackup(bc: BackupClient, opts: StartBackupOptions = {}): Promise<JobRow> {
+/** Writes the backup's row (status pending), then starts backup-{id} acting for `actor`; answers the row. */
+export async function startBackup(bc: BackupClient, actor: ActorRef, opts: StartBackupOptions = {}): Promise<JobRow> {
   if (opts.assetIds?.length) {
     const known = new Set<string>(await bc.db('assets').whereRaw('id = ANY(?::uuid[])', [opts.assetIds]).pluck('id'));
     const unknown = opts.assetIds.filter((id) => !known.has(id));
@@ -69,8 +70,8 @@ export async function startBackup(bc: BackupClient, opts: StartBackupOptions = {
   });
   await startJobWorkflow(bc, id, 'backup', () =>
     bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
-      ...jobWorkflowOptions(bc, backupWorkflowId(id), backupOperation),
-      args: [{ backupId: id, tuning: opts.tuning }],
+      ...jobWorkflowOptions(bc, backupWorkflowId(id), backupOperation, actor),
+      args: [{ backupId: id, tuning: opts.tuning, actor: actorRef(actor) }],
     }),
   );
   return getBackup(bc.db, id);
@@ -82,24 +83,24 @@ export interface StartRestoreOptions {
   tuning?: BackupTuning;
 }
 
-/** Writes the restore's row (409 unless the backup is completed and retained), then starts restore-{id}. */
-export async function startRestore(bc: BackupClient, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
+/** Writes the restore's row (409 unless the backup is completed and retained), then starts restore-{id} acting for `actor`. */
+export async function startRestore(bc: BackupClient, actor: ActorRef, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
   const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds });
   await startJobWorkflow(bc, id, 'restore', () =>
     bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
-      ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation),
-      args: [{ restoreId: id, tuning: opts.tuning }],
+      ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation, actor),
+      args: [{ restoreId: id, tuning: opts.tuning, actor: actorRef(actor) }],
     }),
   );
   return getRestore(bc.db, id);
 }
 
-function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: string) {
+function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: string, actor: ActorRef) {
   return {
     workflowId,
     taskQueue: bc.taskQueue,
     workflowIdConflictPolicy: 'USE_EXISTING' as const,
-    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: operation }]),
+    typedSearchAttributes: runSearchAttributes({ operation, actor }),
   };
 }
 

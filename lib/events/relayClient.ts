@@ -1,16 +1,17 @@
 import type { Client } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
 import pg from 'pg';
 import type { outboxRelayWorkflow } from '../../workflows/events/relay';
 import { outboxRelayWorkflowId, relayOperation, wakeSignal } from '../../workflows/events/definitions';
 import type { Logger } from '../platform/logger';
-import { StorageOperationAttribute } from '../platform/temporal';
+import { runSearchAttributes } from '../platform/temporal';
+import { SYSTEM_ACTOR } from '../auth/actor';
 
 function relayStart(taskQueue: string) {
   return {
     workflowId: outboxRelayWorkflowId(taskQueue),
     taskQueue,
-    typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: relayOperation }]),
+    // Whoever wakes it, the relay works for the whole deployment.
+    typedSearchAttributes: runSearchAttributes({ operation: relayOperation, actor: SYSTEM_ACTOR }),
   };
 }
 

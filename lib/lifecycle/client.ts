@@ -2,12 +2,13 @@
  * The API's side of lifecycle runs: start one now, and read one with its status reconciled against
  * its workflow (a run whose workflow was terminated could not record that itself).
  */
-import { TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import type { lifecycleSweepWorkflow } from '../../workflows/lifecycle/sweep';
 import { lifecycleOperation } from '../../workflows/lifecycle/definitions';
 import { getPolicy } from './policies';
 import { failRun, getRun, insertRun, type LifecycleRunRow } from './sweep';
-import { StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
+import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
+import { actorRef, type ActorRef } from '../auth/actor';
 
 export type LifecycleClient = WorkflowAccess;
 
@@ -22,8 +23,8 @@ export interface StartRunOptions {
   historyLimit?: number;
 }
 
-/** Writes the run's row, then starts lifecycle-{run_id}; answers the row (status pending or later). */
-export async function startLifecycleRun(lc: LifecycleClient, opts: StartRunOptions = {}): Promise<LifecycleRunRow> {
+/** Writes the run's row, then starts lifecycle-{run_id} acting for `actor`; answers the row (status pending or later). */
+export async function startLifecycleRun(lc: LifecycleClient, actor: ActorRef, opts: StartRunOptions = {}): Promise<LifecycleRunRow> {
   if (opts.policyId) await getPolicy(lc.db, opts.policyId);
   const runId = await insertRun(lc.db, { id: opts.runId, policyId: opts.policyId, trigger: 'api', dryRun: opts.dryRun ?? false, batchSize: opts.batchSize });
   const row = await getRun(lc.db, runId);
@@ -31,9 +32,9 @@ export async function startLifecycleRun(lc: LifecycleClient, opts: StartRunOptio
     await lc.client.workflow.start<typeof lifecycleSweepWorkflow>('lifecycleSweepWorkflow', {
       workflowId: row.workflow_id,
       taskQueue: lc.taskQueue,
-      args: [{ runId, historyLimit: opts.historyLimit }],
+      args: [{ runId, historyLimit: opts.historyLimit, actor: actorRef(actor) }],
       workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: new TypedSearchAttributes([{ key: StorageOperationAttribute, value: lifecycleOperation }]),
+      typedSearchAttributes: runSearchAttributes({ operation: lifecycleOperation, actor }),
     });
   } catch (err) {
     await failRun(lc.db, runId, `the sweep could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});

@@ -1,5 +1,5 @@
 import { Client, Connection, type OperatorService } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import type { Config } from './config';
@@ -7,7 +7,25 @@ import type { Config } from './config';
 /** Set on every run so operators can filter runs in the Temporal UI. */
 export const AssetIdAttribute = defineSearchAttributeKey('AssetId', SearchAttributeType.KEYWORD);
 export const StorageOperationAttribute = defineSearchAttributeKey('StorageOperation', SearchAttributeType.KEYWORD);
-export const SEARCH_ATTRIBUTES = [AssetIdAttribute, StorageOperationAttribute];
+/** The subject the run acts for: the request's caller, or `system` for what schedules start. */
+export const StorageActorAttribute = defineSearchAttributeKey('StorageActor', SearchAttributeType.KEYWORD);
+export const SEARCH_ATTRIBUTES = [AssetIdAttribute, StorageOperationAttribute, StorageActorAttribute];
+
+export interface RunAttributes {
+  operation: string;
+  actor: { sub: string };
+  /** The asset the run is about, when it is about one. */
+  assetId?: string;
+}
+
+/** The search attributes a client sets on a run it starts. */
+export function runSearchAttributes({ operation, actor, assetId }: RunAttributes): TypedSearchAttributes {
+  return new TypedSearchAttributes([
+    ...(assetId === undefined ? [] : [{ key: AssetIdAttribute, value: assetId }]),
+    { key: StorageOperationAttribute, value: operation },
+    { key: StorageActorAttribute, value: actor.sub },
+  ]);
+}
 
 /** What starts and asks this service's workflows: the client, the task queue, and the catalog beside them. */
 export interface WorkflowAccess {

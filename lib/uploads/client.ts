@@ -9,7 +9,7 @@ import {
   WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes, WorkflowNotFoundError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import {
   UploadFailure,
   abortSignal,
@@ -25,7 +25,8 @@ import {
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
 import { waitAtMost } from '../platform/concurrency';
 import { ConflictError, DomainError, NotFoundError, OperationFailedError, ServiceUnavailableError, UnprocessableError } from '../platform/errors';
-import { AssetIdAttribute, StorageOperationAttribute, type WorkflowAccess } from '../platform/temporal';
+import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
+import { actorRef, type ActorRef } from '../auth/actor';
 
 const LIVE_STATUS_WAIT_MS = 2000;
 // Opening takes one workflow task; this long means no worker is taking them.
@@ -40,20 +41,17 @@ function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<UploadWork
 /**
  * Starts the session's workflow and returns once the session is open (row written, multipart upload
  * created), waiting at most OPEN_WAIT_MS: with no worker to open it, the answer is 503, and the
- * session, should it open later, expires like any other left open.
+ * session, should it open later, expires like any other left open. The run acts for `actor`.
  */
-export async function openUploadSession(uc: UploadClient, input: UploadInput): Promise<UploadState> {
+export async function openUploadSession(uc: UploadClient, actor: ActorRef, input: UploadInput): Promise<UploadState> {
   const start = new WithStartWorkflowOperation<UploadWorkflow>('uploadWorkflow', {
     workflowId: uploadWorkflowId(input.uploadId),
     taskQueue: uc.taskQueue,
-    args: [input],
+    args: [{ ...input, actor: actorRef(actor) }],
     workflowIdConflictPolicy: 'USE_EXISTING',
     // An upload's id is never used twice: a repeat (an event delivered again) finds the run, or its end.
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    typedSearchAttributes: new TypedSearchAttributes([
-      { key: AssetIdAttribute, value: input.assetId },
-      { key: StorageOperationAttribute, value: 'upload' },
-    ]),
+    typedSearchAttributes: runSearchAttributes({ operation: 'upload', actor, assetId: input.assetId }),
   });
   const deadline = Date.now() + OPEN_WAIT_MS;
   try {

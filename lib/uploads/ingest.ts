@@ -6,6 +6,7 @@ import { uuidFromName } from '../platform/ids';
 import { ValidationError } from '../platform/errors';
 import { openUploadSession, type UploadClient } from './client';
 import { newUploadInput } from './input';
+import type { ActorRef } from '../auth/actor';
 
 /**
  * Only http(s) URLs on a host of STORAGE_INGEST_ALLOWED_HOSTS may be fetched (each entry `host` or
@@ -56,9 +57,10 @@ export interface IngestRequest {
 
 /**
  * service.asset.requested: fetches the URL into a new asset (or a new version of `assetId`) through
- * uploadWorkflow. Every id derives from the event id, so the same event twice is one upload.
+ * uploadWorkflow, acting for `actor` (who sent the event). Every id derives from the event id, so the
+ * same event twice is one upload.
  */
-export async function startIngest(uc: UploadClient, config: Config, req: IngestRequest): Promise<{ workflowId: string }> {
+export async function startIngest(uc: UploadClient, config: Config, actor: ActorRef, req: IngestRequest): Promise<{ workflowId: string }> {
   assertSourceUrlAllowed(req.sourceUrl, config.ingest.allowedHosts);
   if (req.assetId) await getAsset(uc.db, req.assetId);
   const input = newUploadInput(
@@ -78,7 +80,7 @@ export async function startIngest(uc: UploadClient, config: Config, req: IngestR
       newAssetId: uuidFromName(`ingest-asset:${req.eventId}`),
     },
   );
-  const opening = openUploadSession(uc, input);
+  const opening = openUploadSession(uc, actor, input);
   try {
     await opening;
   } catch (err) {

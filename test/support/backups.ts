@@ -23,6 +23,7 @@ import { workflowClientsOf } from '../../api/deps';
 import { sha256 } from './assets';
 import { keysOf } from './catalog';
 import type { TestContext } from './context';
+import { TEST_ADMIN } from './auth';
 import { call } from './http';
 import { waitUntil } from './processes';
 
@@ -39,13 +40,13 @@ export async function settled(ctx: TestContext, workflowId: string): Promise<voi
 }
 
 export async function runBackup(ctx: TestContext, opts: StartBackupOptions = {}): Promise<BackupJson> {
-  const row = await startBackup(backupClientOf(ctx), opts);
+  const row = await startBackup(backupClientOf(ctx), TEST_ADMIN, opts);
   await settled(ctx, row.workflow_id);
   return readBackup(backupClientOf(ctx), row.id);
 }
 
 export async function runRestore(ctx: TestContext, backupId: string, opts: StartRestoreOptions = {}): Promise<RestoreJson> {
-  const row = await startRestore(backupClientOf(ctx), backupId, opts);
+  const row = await startRestore(backupClientOf(ctx), TEST_ADMIN, backupId, opts);
   await settled(ctx, row.workflow_id);
   return readRestore(backupClientOf(ctx), row.id);
 }

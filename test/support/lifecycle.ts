@@ -3,7 +3,7 @@
  * objects) and aged by setting its timestamps, runs started and awaited, and the checks that the
  * bucket and the catalog agree.
  */
-import { bearer } from './auth';
+import { TEST_ADMIN, bearer } from './auth';
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { mapLimit } from '../../lib/platform/concurrency';
 import { uuidv7 } from '../../lib/platform/ids';
@@ -140,7 +140,7 @@ export function lifecycleClientOf(ctx: TestContext, taskQueue = ctx.config.tempo
 
 /** Starts a run the way the API does and waits for its workflow; answers the run's row. */
 export async function runSweep(ctx: TestContext, opts: StartRunOptions = {}): Promise<LifecycleRunRow> {
-  const run = await startLifecycleRun(lifecycleClientOf(ctx), opts);
+  const run = await startLifecycleRun(lifecycleClientOf(ctx), TEST_ADMIN, opts);
   await ctx.temporal.client.workflow.getHandle(run.workflow_id).result();
   return getRun(ctx.db, run.id);
 }

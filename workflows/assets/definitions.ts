@@ -3,8 +3,9 @@
  * purges through it, share. Only types and plain values, so the workflow bundle, the API and the
  * activities can all import it.
  */
+import type { ActsFor } from '../actor';
 
-export interface DeleteAssetInput {
+export interface DeleteAssetInput extends ActsFor {
   assetId: string;
 }
 

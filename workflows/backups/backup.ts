@@ -13,7 +13,8 @@ import {
   type BackupState,
 } from './definitions';
 import { backupRetentionWorkflow } from './retention';
-import { continueAsNewDue, messageOf, withFailureHandler, storageOperation, uuidv7Now } from '../runHelpers';
+import { continueAsNewDue, messageOf, withFailureHandler, storageActor, storageOperation, uuidv7Now } from '../runHelpers';
+import { SYSTEM_ACTOR_REF } from '../actor';
 
 export const backupRetry: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -34,7 +35,7 @@ const steps = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 hours'
  * continue-as-new, and answers `backupStatus` with its live progress.
  */
 export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
-  const { backupId, tuning } = input;
+  const { backupId, tuning, actor } = input;
   const state: BackupState = {
     status: input.resume ? 'running' : 'pending',
     phase: input.resume?.phase ?? 'manifest',
@@ -61,7 +62,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
       }
       while (state.phase === 'copy') {
         if (continueAsNewDue(tuning?.historyLimit)) {
-          await continueAsNew<typeof backupWorkflow>({ backupId, tuning, resume: { phase: state.phase, cursor, progress: state.progress } });
+          await continueAsNew<typeof backupWorkflow>({ backupId, tuning, actor, resume: { phase: state.phase, cursor, progress: state.progress } });
         }
         const step = await steps.copyBackupBlobs({ backupId, cursor, progress: state.progress, tuning });
         cursor = step.cursor;
@@ -83,7 +84,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
 
 /**
  * What the storage-backup schedule starts: a backup of every asset and version (backup-{id}), then
- * the retention sweep (backup-retention-{id}), which runs even when the backup failed.
+ * the retention sweep (backup-retention-{id}), which runs even when the backup failed. Both act for the system.
  */
 export async function scheduledBackupWorkflow(): Promise<{
   backupId: string;
@@ -97,16 +98,16 @@ export async function scheduledBackupWorkflow(): Promise<{
   try {
     backup = await executeChild(backupWorkflow, {
       workflowId: backupWorkflowId(backupId),
-      args: [{ backupId }],
-      typedSearchAttributes: [storageOperation(backupOperation)],
+      args: [{ backupId, actor: SYSTEM_ACTOR_REF }],
+      typedSearchAttributes: [storageOperation(backupOperation), storageActor(SYSTEM_ACTOR_REF)],
     });
   } catch (err) {
     failure = err;
   }
   const retention = await executeChild(backupRetentionWorkflow, {
     workflowId: retentionWorkflowId(backupId),
-    args: [{ sweepId: backupId }],
-    typedSearchAttributes: [storageOperation(retentionOperation)],
+    args: [{ sweepId: backupId, actor: SYSTEM_ACTOR_REF }],
+    typedSearchAttributes: [storageOperation(retentionOperation), storageActor(SYSTEM_ACTOR_REF)],
   });
   if (failure) throw failure;
   return { backupId, backup, retention };

@@ -4,6 +4,7 @@
  * API all use this file.
  */
 import { defineQuery } from '@temporalio/workflow';
+import type { ActsFor } from '../actor';
 
 /** A backup's or a restore's status, as its row and the API say it. */
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed';
@@ -57,7 +58,7 @@ export interface BackupTuning {
 
 export type BackupPhase = 'manifest' | 'copy' | 'complete';
 
-export interface BackupInput {
+export interface BackupInput extends ActsFor {
   backupId: string;
   tuning?: BackupTuning;
   /** Carried across continue-as-new. */
@@ -77,7 +78,7 @@ export interface BackupResult {
   progress: BackupProgress;
 }
 
-export interface RestoreInput {
+export interface RestoreInput extends ActsFor {
   restoreId: string;
   tuning?: BackupTuning;
   resume?: { cursor: number; end: number; assetsTotal: number };
@@ -89,7 +90,7 @@ export interface RestoreState {
   error: string | null;
 }
 
-export interface RetentionInput {
+export interface RetentionInput extends ActsFor {
   /** The sweep's id (its marks are kept under it); made by the workflow when absent. */
   sweepId?: string;
   /** Backups whose expires_at is at or before this are removed (default: the workflow's now). */

@@ -14,7 +14,7 @@ const steps = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 hours
  * `restoreStatus` with its live progress.
  */
 export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState> {
-  const { restoreId, tuning } = input;
+  const { restoreId, tuning, actor } = input;
   const state: RestoreState = {
     status: input.resume ? 'running' : 'pending',
     progress: { ...EMPTY_RESTORE_PROGRESS, assets_total: input.resume?.assetsTotal ?? 0 },
@@ -36,7 +36,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState
         state.status = 'running';
       }
       for (;;) {
-        if (continueAsNewDue(tuning?.historyLimit)) await continueAsNew<typeof restoreWorkflow>({ restoreId, tuning, resume: position });
+        if (continueAsNewDue(tuning?.historyLimit)) await continueAsNew<typeof restoreWorkflow>({ restoreId, tuning, actor, resume: position });
         const step: { cursor: number; done: boolean; progress: RestoreState['progress'] } = await steps.restoreBackupAssets({ restoreId, ...position, tuning });
         state.progress = step.progress;
         position = { ...position, cursor: step.cursor };

@@ -15,7 +15,7 @@ const steps = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 hou
 export async function backupRetentionWorkflow(input: RetentionInput = {}): Promise<RetentionCounts> {
   const sweepId = input.sweepId ?? uuid4();
   const asOf = input.asOf ?? new Date().toISOString();
-  const { historyLimit } = input;
+  const { historyLimit, actor } = input;
   const counts: RetentionCounts = input.resume?.counts ?? { backups_removed: 0, blobs_deleted: 0, bytes_freed: 0 };
   let phase = input.resume?.phase ?? 'expire';
   let startAfter = input.resume?.startAfter ?? null;
@@ -31,7 +31,7 @@ export async function backupRetentionWorkflow(input: RetentionInput = {}): Promi
       }
       while (phase === 'sweep') {
         if (continueAsNewDue(historyLimit)) {
-          await continueAsNew<typeof backupRetentionWorkflow>({ sweepId, asOf, historyLimit, resume: { phase, startAfter, counts } });
+          await continueAsNew<typeof backupRetentionWorkflow>({ sweepId, asOf, historyLimit, actor, resume: { phase, startAfter, counts } });
         }
         const step = await steps.sweepUnmarkedBlobs({ sweepId, startAfter });
         counts.blobs_deleted += step.deleted;

@@ -2,8 +2,9 @@
  * What lifecycleSweepWorkflow, scheduledLifecycleWorkflow, their clients and their activities share.
  * Only types and plain values, so the workflow bundle, the API and the activities can all import it.
  */
+import type { ActsFor } from '../actor';
 
-export interface LifecycleSweepInput {
+export interface LifecycleSweepInput extends ActsFor {
   /** The run (its row exists). */
   runId: string;
   /** Continue as new once the history has this many events (default 2000). */

@@ -5,7 +5,8 @@ import type { UploadActivities } from '../../activities/uploads/uploads';
 import { deleteAssetWorkflow } from '../assets/deleteAsset';
 import { deleteAssetOperation } from '../assets/definitions';
 import { LifecycleFailure, lifecycleOperation, lifecycleWorkflowId, type LifecycleSweepInput, type LifecycleSweepResult } from './definitions';
-import { assetIdAttribute, continueAsNewDue, messageOf, signalUploadAbort, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
+import { assetIdAttribute, continueAsNewDue, messageOf, signalUploadAbort, storageActor, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
+import { SYSTEM_ACTOR_REF, type ActorRef } from '../actor';
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -22,22 +23,22 @@ const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minu
  * Applies the lifecycle policies and the global retention settings: old upload sessions aborted
  * (through their own workflows), old soft-deleted assets purged (deleteAssetWorkflow, as children),
  * stale assets soft-deleted, noncurrent versions expired. The run's row holds its progress, so the
- * workflow carries only the run id, also across continue-as-new.
+ * workflow carries only the run id and its actor (its purges act for it), also across continue-as-new.
  */
 export async function lifecycleSweepWorkflow(input: LifecycleSweepInput): Promise<LifecycleSweepResult> {
   // Before the schedule started scheduledLifecycleWorkflow, it started this workflow without a run: a
   // run begun so (test/fixtures/histories/lifecycle-scheduled-as-sweep.json) goes on the way it began.
   if (!input.runId) return scheduledLifecycleWorkflow();
-  const { runId, historyLimit } = input;
+  const { runId, historyLimit, actor } = input;
   return withFailureHandler(
     async () => {
       const begun = await catalog.beginLifecycleRun({ runId, asOf: new Date().toISOString() });
       const { dryRun } = begun;
       let { phase } = begun;
       while (phase !== 'done') {
-        if (continueAsNewDue(historyLimit)) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit });
+        if (continueAsNewDue(historyLimit)) await continueAsNew<typeof lifecycleSweepWorkflow>({ runId, historyLimit, actor });
         if (phase === 'uploads') phase = await abortUploads(runId, dryRun);
-        else if (phase === 'purge') phase = await purgeAssets(runId, dryRun);
+        else if (phase === 'purge') phase = await purgeAssets(runId, dryRun, actor);
         else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
         else phase = (await steps.expireVersions(runId)).phase;
       }
@@ -49,15 +50,15 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput): Promis
 
 /**
  * What the storage-lifecycle schedule starts: a run made now (trigger `schedule`), then swept as its
- * child lifecycle-{run_id} like every other run.
+ * child lifecycle-{run_id} like every other run, acting for the system.
  */
 export async function scheduledLifecycleWorkflow(): Promise<LifecycleSweepResult> {
   const runId = uuidv7Now();
   await catalog.createScheduledRun(runId);
   return executeChild(lifecycleSweepWorkflow, {
     workflowId: lifecycleWorkflowId(runId),
-    args: [{ runId }],
-    typedSearchAttributes: [storageOperation(lifecycleOperation)],
+    args: [{ runId, actor: SYSTEM_ACTOR_REF }],
+    typedSearchAttributes: [storageOperation(lifecycleOperation), storageActor(SYSTEM_ACTOR_REF)],
   });
 }
 
@@ -80,7 +81,7 @@ async function abortUploads(runId: string, dryRun: boolean) {
 }
 
 /** One batch of assets to purge, each by deleteAssetWorkflow as a child. Answers the phase after it. */
-async function purgeAssets(runId: string, dryRun: boolean) {
+async function purgeAssets(runId: string, dryRun: boolean, actor: ActorRef | undefined) {
   const batch = await catalog.nextPurgeBatch(runId);
   if ('done' in batch) return batch.phase;
   let purged = batch.items;
@@ -90,10 +91,10 @@ async function purgeAssets(runId: string, dryRun: boolean) {
         try {
           await executeChild(deleteAssetWorkflow, {
             workflowId: asset.workflowId,
-            args: [{ assetId: asset.assetId }],
+            args: [{ assetId: asset.assetId, actor }],
             // A purge that has begun finishes even if this sweep is stopped.
             parentClosePolicy: ParentClosePolicy.ABANDON,
-            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation(deleteAssetOperation)],
+            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation(deleteAssetOperation), storageActor(actor)],
           });
           return true;
         } catch (err) {

@@ -3,6 +3,7 @@
  * Only @temporalio/workflow is imported, so both the workflow bundle and the API can use this file.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ActsFor } from '../actor';
 
 export type UploadStatus = 'pending' | 'open' | 'completing' | 'completed' | 'failed' | 'aborted' | 'expired';
 
@@ -63,7 +64,7 @@ export interface FetchUpload extends NamedContent {
 export type UploadContent = SimpleUpload | ChunkedUpload | CopyUpload | FetchUpload;
 export type UploadKind = UploadContent['kind'];
 
-export type UploadInput = UploadTarget & UploadContent;
+export type UploadInput = UploadTarget & UploadContent & ActsFor;
 
 /** What an upload is told of its bytes before they arrive: the stored object is checked against it. */
 export function declaredBytes(content: UploadContent): { sizeBytes?: number; checksumSha256?: string } {
