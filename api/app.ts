@@ -14,6 +14,7 @@ import { policiesRouter } from './policies';
 import { problemHandler, unknownRoute } from './problem';
 import { referenceRouter } from './reference';
 import { requestContext } from './requestContext';
+import { signedUrlsRouter } from './signedUrls';
 import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
@@ -43,6 +44,7 @@ export function buildApp(base: BaseDeps): Express {
 
   app.use(assetsRouter(deps));
   app.use(versionsRouter(deps));
+  app.use(signedUrlsRouter(deps));
   app.use(uploadsRouter(deps));
   app.use(policiesRouter(deps));
   app.use(lifecycleRouter(deps));
