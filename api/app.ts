@@ -4,6 +4,7 @@ import { accessRules } from './access';
 import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
+import { cors } from './cors';
 import { eventsRouter } from './events';
 import { healthRouter } from './health';
 import { lifecycleRouter } from './lifecycle';
@@ -27,6 +28,7 @@ export function buildApp(base: BaseDeps): Express {
   app.set('query parser', 'extended');
 
   app.use(requestContext(deps.logger, deps.metrics));
+  app.use(cors(deps.config.cors));
   app.use(methodNotAllowed());
   app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
