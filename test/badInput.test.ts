@@ -11,6 +11,7 @@ import { createUpload, openMultipartKeys } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { awaitJob } from './support/backups';
+import { bearer } from './support/auth';
 
 const MAX_UPLOAD = 48 * 1024 * 1024;
 
@@ -46,10 +47,11 @@ function postRaw(path: string, body: string): Promise<JsonAnswer> {
   return call(`${ctx.baseUrl}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
 }
 
-/** Any method, TRACE too (which fetch refuses to send). */
-function send(method: string, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+/** Any method, TRACE too (which fetch refuses to send), as the suite's admin. */
+async function send(method: string, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const auth = await bearer();
   return new Promise((resolve, reject) => {
-    const req = request(`${ctx.baseUrl}${path}`, { method }, (res) => {
+    const req = request(`${ctx.baseUrl}${path}`, { method, headers: auth }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));

@@ -279,10 +279,11 @@ describe('an empty file', () => {
   });
 });
 
-/** Starts a GET, reads its first chunk of body, then destroys the socket. Answers the status seen. */
-function readFirstChunkThenHangUp(url: string, headers: Record<string, string> = {}): Promise<{ status: number; chunkBytes: number }> {
+/** Starts a GET (as the suite's admin), reads its first chunk of body, then destroys the socket. Answers the status seen. */
+async function readFirstChunkThenHangUp(url: string, headers: Record<string, string> = {}): Promise<{ status: number; chunkBytes: number }> {
+  const auth = await bearer();
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, headers }, (res) => {
+    const req = http.get(url, { agent: false, headers: { ...auth, ...headers } }, (res) => {
       res.once('data', (chunk: Buffer) => {
         resolve({ status: res.statusCode ?? 0, chunkBytes: chunk.length });
         req.destroy();
@@ -378,10 +379,11 @@ function recordingLogger(lines: LogLine[]): Logger {
   return logger;
 }
 
-/** A GET read to its end, or to the connection's end if it is cut first. */
-function readToEnd(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number; complete: boolean }> {
+/** A GET (as the suite's admin) read to its end, or to the connection's end if it is cut first. */
+async function readToEnd(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number; complete: boolean }> {
+  const auth = await bearer();
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false }, (res) => {
+    const req = http.get(url, { agent: false, headers: auth }, (res) => {
       let bytes = 0;
       res.on('data', (chunk: Buffer) => (bytes += chunk.length));
       res.on('error', () => {});
