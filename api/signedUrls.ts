@@ -13,7 +13,7 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { getAsset } from '../lib/assets/assets';
 import { getVersion } from '../lib/assets/versions';
 import { SignedUrlRefusedError } from '../lib/auth/errors';
-import { signContent, verifyContentSignature, type SignedContent, type SignedDisposition } from '../lib/auth/urlSignatures';
+import { signContent, verifyContentSignature, type ContentGrant, type SignedDisposition } from '../lib/auth/urlSignatures';
 import type { AppDeps } from './deps';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { jsonBody } from './jsonBody';
@@ -31,7 +31,7 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
     // The read the asset's own GET makes: whoever may not read the asset may not sign it.
     await getAsset(deps.db, id);
     if (body.version_id) await getVersion(deps.db, id, body.version_id);
-    const grant: SignedContent = {
+    const grant: ContentGrant = {
       assetId: id,
       versionId: body.version_id,
       disposition: dispositionOf(body.download),
@@ -45,12 +45,8 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
     verifyContentSignature(keys, grant, signature);
     const asset = await getAsset(deps.db, grant.assetId);
     const version = await getVersion(deps.db, grant.assetId, grant.versionId ?? asset.current_version_id!);
-    const content = storedContentOf(asset, version);
-    if (grant.disposition.type === 'attachment') {
-      content.disposition = 'attachment';
-      content.name = grant.disposition.filename ?? asset.name;
-    }
-    await sendContent(req, res, contents, content);
+    const served = grant.disposition.type === 'attachment' ? { disposition: 'attachment' as const, name: grant.disposition.filename ?? asset.name } : {};
+    await sendContent(req, res, contents, { ...storedContentOf(asset, version), ...served });
   };
   router.get('/api/v2/signed/assets/:id/content', serveSigned);
   router.get('/api/v2/signed/assets/:id/versions/:versionId/content', serveSigned);
@@ -64,7 +60,7 @@ function dispositionOf(download: true | string | undefined): SignedDisposition {
 }
 
 /** The URL of a grant: the content path under /api/v2/signed, the rest of the grant in the query. */
-export function signedUrlOf(grant: SignedContent, signature: string): string {
+export function signedUrlOf(grant: ContentGrant, signature: string): string {
   const path = grant.versionId
     ? `/api/v2/signed/assets/${grant.assetId}/versions/${grant.versionId}/content`
     : `/api/v2/signed/assets/${grant.assetId}/content`;
@@ -75,7 +71,7 @@ export function signedUrlOf(grant: SignedContent, signature: string): string {
 }
 
 /** What a signed URL claims to grant; a part that could not have been signed here is refused before any key is tried. */
-function signedGrantOf(req: Request): { grant: SignedContent; signature: string } {
+function signedGrantOf(req: Request): { grant: ContentGrant; signature: string } {
   const params = signedParams.safeParse(req.params);
   const query = signedQuery.safeParse(req.query);
   if (!params.success || !query.success || (query.data.filename !== undefined && query.data.disposition !== 'attachment')) {
