@@ -4,6 +4,7 @@ import { accessRules } from './access';
 import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
+import { cors } from './cors';
 import { eventsRouter } from './events';
 import { healthRouter } from './health';
 import { lifecycleRouter } from './lifecycle';
@@ -14,6 +15,7 @@ import { policiesRouter } from './policies';
 import { problemHandler, unknownRoute } from './problem';
 import { referenceRouter } from './reference';
 import { requestContext } from './requestContext';
+import { signedUrlsRouter } from './signedUrls';
 import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
@@ -26,6 +28,7 @@ export function buildApp(base: BaseDeps): Express {
   app.set('query parser', 'extended');
 
   app.use(requestContext(deps.logger, deps.metrics));
+  app.use(cors(deps.config.cors));
   app.use(methodNotAllowed());
   app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
@@ -43,6 +46,7 @@ export function buildApp(base: BaseDeps): Express {
 
   app.use(assetsRouter(deps));
   app.use(versionsRouter(deps));
+  app.use(signedUrlsRouter(deps));
   app.use(uploadsRouter(deps));
   app.use(policiesRouter(deps));
   app.use(lifecycleRouter(deps));

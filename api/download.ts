@@ -13,7 +13,10 @@ export interface StoredContent {
   checksumSha256: string;
   contentType: string;
   lastModified: Date;
+  /** The filename Content-Disposition gives. */
   name: string;
+  /** Inline unless said: a signed URL may ask for an attachment. */
+  disposition?: 'inline' | 'attachment';
 }
 
 export function storedContentOf(asset: { name: string }, version: VersionRow): StoredContent {
@@ -115,7 +118,7 @@ function setRepresentationHeaders(res: Response, content: StoredContent, etag: s
   res.setHeader('Last-Modified', content.lastModified.toUTCString());
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Cache-Control', 'private, no-cache');
-  res.setHeader('Content-Disposition', contentDisposition(content.name));
+  res.setHeader('Content-Disposition', contentDisposition(content.name, content.disposition));
   res.setHeader('X-Content-Type-Options', 'nosniff');
 }
 

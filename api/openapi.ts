@@ -6,6 +6,7 @@ import { z } from 'zod';
 import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
+import { SIGNED_URL_ROUTES } from './schemas/signedUrls';
 import { assetName, contentType, idParams, metadataObject, ownerId, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import type { Config } from '../lib/platform/config';
 import { accessOf, type Access, type Answer, type DocumentLimits, type LinkDoc, type RouteDoc } from './routeDoc';
@@ -308,6 +309,7 @@ export const ROUTES: RouteDoc[] = [
     body: { schema: (limits) => events.incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
     responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted } },
   },
+  ...SIGNED_URL_ROUTES,
   ...BACKUP_ROUTES,
   ...LIFECYCLE_ROUTES,
 ];

@@ -13,7 +13,7 @@ import {
   ValidationError,
 } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
-import { ForbiddenError, InvalidTokenError } from '../lib/auth/errors';
+import { ForbiddenError, InvalidTokenError, SignedUrlRefusedError, UrlSigningDisabledError } from '../lib/auth/errors';
 
 interface ProblemOf<E extends DomainError> {
   type: abstract new (...args: never[]) => E;
@@ -35,6 +35,7 @@ const PROBLEMS: ProblemOf<DomainError>[] = [
     headers: (err) => ({ 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${err.message.replace(/["\\]/g, "'")}"` }),
   }),
   problem({ type: ForbiddenError, status: 403, title: 'Forbidden' }),
+  problem({ type: SignedUrlRefusedError, status: 403, title: 'Forbidden' }),
   problem({ type: NotFoundError, status: 404, title: 'Not Found' }),
   problem({ type: ConflictError, status: 409, title: 'Conflict' }),
   problem({ type: StaleRevisionError, status: 412, title: 'Precondition Failed' }),
@@ -43,6 +44,7 @@ const PROBLEMS: ProblemOf<DomainError>[] = [
   problem({ type: RangeNotSatisfiableError, status: 416, title: 'Range Not Satisfiable', headers: (err) => ({ 'Content-Range': `bytes */${err.sizeBytes}` }) }),
   problem({ type: UnprocessableError, status: 422, title: 'Unprocessable Content' }),
   problem({ type: OperationFailedError, status: 500, title: 'Internal Server Error' }),
+  problem({ type: UrlSigningDisabledError, status: 501, title: 'Not Implemented' }),
   problem({ type: ServiceUnavailableError, status: 503, title: 'Service Unavailable', headers: (err) => ({ 'Retry-After': String(err.retryAfterSeconds) }) }),
 ];
 

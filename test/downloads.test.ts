@@ -279,7 +279,7 @@ describe('an empty file', () => {
   });
 });
 
-/** Starts a GET, reads its first chunk of body, then destroys the socket. Answers the status seen. */
+/** Starts a GET (as the suite's admin), reads its first chunk of body, then destroys the socket. Answers the status seen. */
 async function readFirstChunkThenHangUp(url: string, headers: Record<string, string> = {}): Promise<{ status: number; chunkBytes: number }> {
   const auth = await bearer();
   return new Promise((resolve, reject) => {
@@ -379,7 +379,7 @@ function recordingLogger(lines: LogLine[]): Logger {
   return logger;
 }
 
-/** A GET read to its end, or to the connection's end if it is cut first. */
+/** A GET (as the suite's admin) read to its end, or to the connection's end if it is cut first. */
 async function readToEnd(url: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: number; complete: boolean }> {
   const auth = await bearer();
   return new Promise((resolve, reject) => {

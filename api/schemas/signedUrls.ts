@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { UUID_PATTERN } from '../../lib/platform/ids';
+import type { RouteDoc } from '../routeDoc';
+import { assetName, idParams, singleLine, uuid, versionParams } from './common';
+import { problemAnswer } from './responses';
+
+/** Seven days: a URL that leaks stays usable no longer than this. */
+export const MAX_EXPIRES_IN_SECONDS = 604_800;
+
+export const signUrlBody = z
+  .object({
+    version_id: uuid.optional().describe('pin the URL to this version; default: whichever is current when it is used'),
+    expires_in: z.number().int().min(1).max(MAX_EXPIRES_IN_SECONDS).default(3600).describe('seconds'),
+    download: z
+      .union([z.literal(true), assetName])
+      .optional()
+      .describe('serve as an attachment: true names it after the asset, a string names it so'),
+  })
+  .strict();
+
+/**
+ * The query a signed URL carries. A part that breaks these rules cannot have been signed here, so
+ * the signed routes refuse it as they refuse a bad signature (403), not as a bad request.
+ */
+export const signedQuery = z.object({
+  expires: z.string().regex(/^\d{1,12}$/, 'must be Unix seconds'),
+  disposition: z.enum(['inline', 'attachment']),
+  filename: singleLine(1024).min(1).optional(),
+  sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256'),
+});
+
+export const signedParams = z.object({ id: z.string().regex(UUID_PATTERN), versionId: z.string().regex(UUID_PATTERN).optional() });
+
+const signedUrlAnswer = z
+  .object({ url: z.string().describe('path and query, relative to the service, as Location is'), expires_at: z.string().datetime({ offset: true }) })
+  .strict();
+
+const signedContentResponses: RouteDoc['responses'] = {
+  200: { description: 'the bytes', content: 'application/octet-stream' },
+  206: { description: 'a range', content: 'application/octet-stream' },
+  304: { description: 'not modified' },
+  403: problemAnswer('the URL was changed, signed with a retired key, or has expired'),
+  404: problemAnswer('the asset or version is gone'),
+  416: problemAnswer('range past the end'),
+};
+
+export const SIGNED_URL_ROUTES: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/url',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'A signed URL of the content, usable without a token until it expires (an <img src>)',
+    params: idParams,
+    body: { schema: signUrlBody },
+    responses: { 200: { description: 'the URL', schema: signedUrlAnswer }, 404: problemAnswer('unknown asset or version') },
+  },
+  {
+    method: 'get',
+    path: '/api/v2/signed/assets/:id/content',
+    access: 'anyone',
+    tag: 'assets',
+    summary: "A signed URL of the current version's bytes: the signature stands for the token (Range, If-None-Match, HEAD)",
+    params: idParams,
+    query: signedQuery,
+    responses: signedContentResponses,
+  },
+  {
+    method: 'get',
+    path: '/api/v2/signed/assets/:id/versions/:versionId/content',
+    access: 'anyone',
+    tag: 'versions',
+    summary: "A signed URL of a version's bytes",
+    params: versionParams,
+    query: signedQuery,
+    responses: signedContentResponses,
+  },
+];
