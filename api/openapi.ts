@@ -33,11 +33,14 @@ const uploadForm = z
     metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
     tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
     checksum_sha256: sha256Hex.optional(),
-    owner_id: ownerId.optional().describe('services and admins: the user a new asset is made for (default: the caller); sent before the file'),
+    owner_id: ownerId.optional().describe('services and admins: the user a new asset is made for (default: the caller)'),
   })
   .strict();
+const versionForm = uploadForm.omit({ owner_id: true });
 // The metadata field is JSON text: the encoding says so, and the schema describes what it holds.
-const uploadFormBody = { schema: uploadForm, content: 'multipart/form-data', encoding: { metadata: { contentType: 'application/json' } } };
+const formEncoding = { metadata: { contentType: 'application/json' } };
+const uploadFormBody = { schema: uploadForm, content: 'multipart/form-data', encoding: formEncoding };
+const versionFormBody = { schema: versionForm, content: 'multipart/form-data', encoding: formEncoding };
 const versionLinks: LinkDoc[] = [
   { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
 ];
@@ -192,7 +195,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: 'Upload a new current version',
     params: idParams,
-    body: uploadFormBody,
+    body: versionFormBody,
     responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202 },
   },
   {

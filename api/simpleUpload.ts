@@ -17,7 +17,7 @@ import { newUploadInput } from '../lib/uploads/input';
 import type { z } from 'zod';
 import { readForm } from './form';
 import { assetName, contentType, parse } from './schemas/common';
-import { uploadFormFields } from './schemas/assets';
+import { uploadFormFields, versionFormFields } from './schemas/assets';
 
 const ABORT_WAIT_MS = 15_000;
 
@@ -38,13 +38,15 @@ interface Staged extends StagedObject {
 
 /**
  * Receives the form, stages the file, then has uploadWorkflow verify and commit it. A new asset is
- * `actor`'s, or (for a service or an admin) that of the form's `owner_id`, which must come before the
- * file: the session is opened for its owner when the file arrives.
+ * `actor`'s, or (for a service or an admin) that of the form's `owner_id`, wherever in the form it
+ * comes: like the name, it is final when the upload completes. A new version's form names no owner.
  */
 export async function receiveSimpleUpload(req: Request, actor: Actor, deps: SimpleUploadDeps, existing?: AssetRow): Promise<SimpleUploadOutcome> {
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
+  // (A version form has no owner_id: read from it, the field is undefined.)
+  const formFields: typeof uploadFormFields = existing ? (versionFormFields as typeof uploadFormFields) : uploadFormFields;
   const fields: Record<string, string | string[]> = {};
   let extraFiles = 0;
   let staging: Promise<Staged> | undefined;
@@ -58,8 +60,9 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
         const prior = fields[part.name];
         fields[part.name] = prior === undefined ? part.value : ([] as string[]).concat(prior, part.value);
         // A bad field is refused as it arrives: sent before the file, it is refused before anything is staged.
-        parse(uploadFormFields, normalizeTags(fields), 'form fields');
-        if (part.name === 'owner_id') checkOwnerField(existing, staging !== undefined);
+        const given = parse(formFields, normalizeTags(fields), 'form fields');
+        // Checked as it arrives too, though the owner is applied when the upload completes.
+        if (part.name === 'owner_id') ownerOfNewAsset(actor, given.owner_id);
       } else if (part.type === 'extraFile') {
         extraFiles++;
       } else {
@@ -73,7 +76,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
             contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
           },
           existing?.id,
-          existing ? actor.sub : ownerOfNewAsset(actor, parse(uploadFormFields, normalizeTags(fields), 'form fields').owner_id),
+          existing ? actor.sub : ownerOfNewAsset(actor, parse(formFields, normalizeTags(fields), 'form fields').owner_id),
         );
         staging = (async () => {
           await openUploadSession(deps.uploads, actor, input);
@@ -95,7 +98,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     if (extraFiles > 0) {
       throw new ValidationError('the form must hold exactly one file, in a part named "file"', [{ path: 'file', message: 'only one file part is allowed' }]);
     }
-    const form = parse(uploadFormFields, normalizeTags(fields), 'form fields');
+    const form = parse(formFields, normalizeTags(fields), 'form fields');
     // A new version keeps the asset's name unless the form renames it.
     const name = form.name ?? existing?.name ?? staged.filename;
     if (!name) throw new ValidationError('the asset needs a name: send a "name" field or a filename', [{ path: 'name', message: 'required' }]);
@@ -114,6 +117,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
           metadata: form.metadata,
           tags: form.tags,
+          ...(existing ? {} : { ownerId: ownerOfNewAsset(actor, form.owner_id) }),
         },
       },
       deps.config.uploads.waitSeconds * 1000,
@@ -125,16 +129,6 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     if (openedUploadId) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
     throw err;
   }
-}
-
-/** `owner_id` names a new asset's owner: it comes before the file, and never with a new version (which belongs to its asset). */
-function checkOwnerField(existing: AssetRow | undefined, afterFile: boolean): void {
-  if (existing) {
-    throw new ValidationError('a new version belongs to its asset: owner_id is for new assets', [
-      { path: 'owner_id', message: 'not allowed for a new version' },
-    ]);
-  }
-  if (afterFile) throw new ValidationError('send owner_id before the file', [{ path: 'owner_id', message: 'must come before the file part' }]);
 }
 
 /** The part's own filename or media type when it follows the text rule (a client may send anything there). */

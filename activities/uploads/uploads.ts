@@ -37,6 +37,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
         fields.content_type = details.contentType;
         if (details.metadata !== undefined) fields.metadata = JSON.stringify(details.metadata);
         if (details.tags !== undefined) fields.tags = details.tags;
+        if (details.ownerId !== undefined) fields.owner_id = details.ownerId;
       }
       await db('upload_sessions').where({ id: uploadId, status: 'open' }).update(fields);
     },

@@ -71,13 +71,19 @@ export const uploadFormFields = z
       .optional(),
     tags: tagList.optional(),
     checksum_sha256: sha256Hex.optional(),
-    // Before the file: the session is opened for its owner as the file arrives.
     owner_id: ownerId.optional(),
   })
   .strict();
 
-/** PUT /assets/{id}/grants: the asset's grants, all of them, each subject once. */
+/** A new version's form: the version belongs to its asset, so it names no owner. */
+export const versionFormFields = uploadFormFields.omit({ owner_id: true });
+
+/** PUT /assets/{id}/grants: the asset's grants, all of them. A subject named twice keeps the wider access (write includes read). */
 export const grantsBody = z
   .array(z.object({ subject: grantSubject, access: z.enum(['read', 'write']) }).strict())
   .max(256)
-  .refine((grants) => new Set(grants.map((g) => g.subject)).size === grants.length, 'each subject at most once');
+  .transform((grants) => {
+    const widest = new Map<string, 'read' | 'write'>();
+    for (const { subject, access } of grants) if (widest.get(subject) !== 'write') widest.set(subject, access);
+    return [...widest].map(([subject, access]) => ({ subject, access }));
+  });

@@ -32,7 +32,8 @@ export const createUploadBody = z
  * size_bytes. The handler checks that limit itself: over it is a 413, as the contract says, not a 400.
  */
 export function documentedCreateUploadBody(maxSizeBytes: number) {
-  return createUploadBody.extend({ size_bytes: sizeBytes.max(maxSizeBytes) });
+  // A new version belongs to its asset: owner_id names the owner of a new asset only.
+  return createUploadBody.extend({ size_bytes: sizeBytes.max(maxSizeBytes) }).meta({ not: { required: ['asset_id', 'owner_id'] } });
 }
 
 export const partParams = z.object({

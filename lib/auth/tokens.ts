@@ -52,7 +52,8 @@ function tokenFailure(err: unknown): Error {
   if (err instanceof errors.JOSEAlgNotAllowed) return new InvalidTokenError('the token is signed with an algorithm this service does not accept');
   if (err instanceof errors.JWSSignatureVerificationFailed) return new InvalidTokenError('the token signature does not verify');
   if (err instanceof errors.JWKSNoMatchingKey) return new InvalidTokenError("the token's key is not among the issuer's keys");
-  if (err instanceof errors.JWKSTimeout || (err instanceof Error && !(err instanceof errors.JOSEError))) {
+  // Whatever jose did not raise itself came from fetching the keys (a refused connection, a DNS failure).
+  if (err instanceof errors.JWKSTimeout || !(err instanceof errors.JOSEError)) {
     return new ServiceUnavailableError("the Auth Service's keys could not be fetched", 5);
   }
   return new InvalidTokenError('the token is malformed');

@@ -96,6 +96,8 @@ export interface UploadDetails {
   contentType: string;
   metadata?: Record<string, string>;
   tags?: string[];
+  /** A new asset's owner, when the form named it after the file. */
+  ownerId?: string;
 }
 
 export interface UploadResult {
