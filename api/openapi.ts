@@ -254,7 +254,8 @@ export const ROUTES: RouteDoc[] = [
     tag: 'uploads',
     summary: 'Send (or re-send) part n; Content-Length required, X-Checksum-SHA256 optional',
     params: uploads.partParams,
-    body: { schema: binary, content: 'application/octet-stream' },
+    // Empty is a part too: the only part of an empty upload.
+    body: { schema: binary, content: 'application/octet-stream', optional: true },
     responses: {
       200: { description: 'stored', schema: r.partStored },
       409: r.problemAnswer('session not open'),
@@ -391,7 +392,7 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDoc[] 
       ...(body
         ? {
             requestBody: {
-              required: true,
+              required: !route.body!.optional,
               content: {
                 [route.body!.content ?? 'application/json']: {
                   schema: jsonSchema(body, 'input'),

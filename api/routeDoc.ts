@@ -44,7 +44,13 @@ export interface RouteDoc {
   params?: z.ZodObject;
   query?: z.ZodObject;
   /** A function of the limits where the document states a configured one. */
-  body?: { schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType); content?: string; encoding?: Record<string, { contentType: string }> };
+  body?: {
+    schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType);
+    content?: string;
+    encoding?: Record<string, { contentType: string }>;
+    /** A request may come without one (an empty body is valid). */
+    optional?: boolean;
+  };
   responses: Record<number, Answer>;
 }
 
