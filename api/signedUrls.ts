@@ -6,11 +6,13 @@
  * handler checks the signature where the access layer would check a token, and the content routes
  * keep taking tokens alone — no request is ever judged by both.
  *
- * Signing binds what the URL serves, not the asset as it was: when the URL is used, the asset (and a
- * pinned version) must still be there, whoever signed it.
+ * Signing binds what the URL serves and why its signer could read the asset: when the URL is used,
+ * the asset (and a pinned version) must still be there, whoever signed it, and the signer must still
+ * be its owner, or still hold the grant they signed with (a service's or an admin's URL stays good).
  */
 import { Router, type Request, type RequestHandler } from 'express';
 import { getAsset } from '../lib/assets/assets';
+import { readBasisHolds, readBasisOf } from '../lib/assets/access';
 import { assetFor } from './assetAccess';
 import { actorOf } from './authentication';
 import { getVersion } from '../lib/assets/versions';
@@ -31,9 +33,11 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(signUrlBody, req.body ?? {}, 'body');
     // Whoever may not read the asset may not sign it (and learns nothing more than its GET would say).
-    await assetFor(deps.db, actorOf(res), id, 'read');
+    const actor = actorOf(res);
+    const asset = await assetFor(deps.db, actor, id, 'read');
     if (body.version_id) await getVersion(deps.db, id, body.version_id);
     const grant: ContentGrant = {
+      signer: readBasisOf(actor, asset)!,
       assetId: id,
       versionId: body.version_id,
       disposition: dispositionOf(body.download),
@@ -46,6 +50,7 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
     const { grant, signature } = signedGrantOf(req);
     verifyContentSignature(keys, grant, signature);
     const asset = await getAsset(deps.db, grant.assetId);
+    if (!readBasisHolds(grant.signer, asset)) throw new SignedUrlRefusedError('whoever signed this URL may no longer read the asset');
     const version = await getVersion(deps.db, grant.assetId, grant.versionId ?? asset.current_version_id!);
     const served = grant.disposition.type === 'attachment' ? { disposition: 'attachment' as const, name: grant.disposition.filename ?? asset.name } : {};
     await sendContent(req, res, contents, { ...storedContentOf(asset, version), ...served });
@@ -68,6 +73,7 @@ export function signedUrlOf(grant: ContentGrant, signature: string): string {
     : `/api/v2/signed/assets/${grant.assetId}/content`;
   const query = new URLSearchParams({ expires: String(grant.expires), disposition: grant.disposition.type });
   if (grant.disposition.type === 'attachment' && grant.disposition.filename) query.set('filename', grant.disposition.filename);
+  query.set('by', grant.signer);
   query.set('sig', signature);
   return `${path}?${query}`;
 }
@@ -79,9 +85,10 @@ function signedGrantOf(req: Request): { grant: ContentGrant; signature: string }
   if (!params.success || !query.success || (query.data.filename !== undefined && query.data.disposition !== 'attachment')) {
     throw new SignedUrlRefusedError('the signed URL is malformed: use it exactly as it was given');
   }
-  const { expires, disposition, filename, sig } = query.data;
+  const { expires, disposition, filename, by, sig } = query.data;
   return {
     grant: {
+      signer: by,
       assetId: params.data.id,
       versionId: params.data.versionId,
       disposition: disposition === 'inline' ? { type: 'inline' } : { type: 'attachment', filename },

@@ -120,6 +120,14 @@ describe('a signed URL of the current version', () => {
     const granted = await call(url, { method: 'POST', json: {}, as: await tokenFor({ sub: 'bob', groups: ['campaign-42'] }) });
     expect(granted.status).toBe(200);
     expect((await anonymous(`${ctx.baseUrl}${granted.body.url}`)).status).toBe(200);
+
+    // Permissions are checked again at every use: once the group's grant goes, so does its URL.
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${asset.id}/grants`, { method: 'PUT', json: [] })).status).toBe(200);
+    const revoked = await call(`${ctx.baseUrl}${granted.body.url}`, { as: null });
+    expectProblem(revoked, 403);
+    expect(revoked.body.detail).toMatch(/may no longer read/);
+    // The admin's own URL (signed in beforeAll) does not hang on a grant.
+    expect((await anonymous(`${ctx.baseUrl}${signed.url}`)).status).toBe(200);
   });
 
   it.each([
@@ -175,6 +183,8 @@ describe('a changed signed URL', () => {
     ['another filename', (u) => u.searchParams.set('filename', 'sheet.exe')],
     ['no filename', (u) => u.searchParams.delete('filename')],
     ['a later expiry', (u) => u.searchParams.set('expires', String(Number(u.searchParams.get('expires')) + 1))],
+    ['another signer', (u) => u.searchParams.set('by', 'owner:mallory')],
+    ['no signer', (u) => u.searchParams.delete('by')],
     ['one character of the signature', (u) => u.searchParams.set('sig', flipLast(u.searchParams.get('sig')!))],
     ['no signature', (u) => u.searchParams.delete('sig')],
     ['a malformed id', (u) => (u.pathname = u.pathname.replace(assetId, 'not-a-uuid'))],
@@ -236,7 +246,7 @@ describe('expiry and keys', () => {
   });
 
   it('an expired URL is 403, and the detail says it expired', async () => {
-    const grant = { assetId, disposition: { type: 'inline' as const }, expires: Math.floor(Date.now() / 1000) - 1 };
+    const grant = { assetId, disposition: { type: 'inline' as const }, expires: Math.floor(Date.now() / 1000) - 1, signer: 'any' };
     const res = await call(`${ctx.baseUrl}${signedUrlOf(grant, signContent(ctx.config.urlSigningKeys, grant))}`, { as: null });
     expectProblem(res, 403);
     expect(res.body.detail).toMatch(/expired/);

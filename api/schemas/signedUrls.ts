@@ -26,6 +26,7 @@ export const signedQuery = z.object({
   expires: z.string().regex(/^\d{1,12}$/, 'must be Unix seconds'),
   disposition: z.enum(['inline', 'attachment']),
   filename: singleLine(1024).min(1).optional(),
+  by: singleLine(300).min(1),
   sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256'),
 });
 
@@ -39,7 +40,7 @@ const signedContentResponses: RouteDoc['responses'] = {
   200: { description: 'the bytes', content: 'application/octet-stream' },
   206: { description: 'a range', content: 'application/octet-stream' },
   304: { description: 'not modified' },
-  403: problemAnswer('the URL was changed, signed with a retired key, or has expired'),
+  403: problemAnswer('the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset'),
   404: problemAnswer('the asset or version is gone'),
   416: problemAnswer('range past the end'),
 };

@@ -25,6 +25,24 @@ export function accessTo(actor: Actor, asset: { owner_id: string; grants: Grant[
   return granted.length ? 'read' : undefined;
 }
 
+/**
+ * Why `actor` may read the asset, as a word that can be checked again without them: `any` (a service
+ * or an admin), `owner:<sub>`, or the subject of the grant they hold. A signed URL carries it.
+ */
+export function readBasisOf(actor: Actor, asset: { owner_id: string; grants: Grant[] }): string | undefined {
+  if (actsForAnyOwner(actor)) return 'any';
+  if (asset.owner_id === actor.sub) return `owner:${actor.sub}`;
+  const subjects = subjectsOf(actor);
+  return asset.grants.find((g) => subjects.includes(g.subject))?.subject;
+}
+
+/** Whether what `readBasisOf` answered still lets its holder read the asset. */
+export function readBasisHolds(basis: string, asset: { owner_id: string; grants: Grant[] }): boolean {
+  if (basis === 'any') return true;
+  if (basis.startsWith('owner:')) return asset.owner_id === basis.slice('owner:'.length);
+  return asset.grants.some((g) => g.subject === basis);
+}
+
 /** Throws unless `actor` may do what `need` names with the asset: 404 when they may not even read it. */
 export function authorize(actor: Actor, asset: { id: string; owner_id: string; grants: Grant[] }, need: AssetAccess): void {
   const has = accessTo(actor, asset);

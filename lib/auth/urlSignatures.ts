@@ -17,18 +17,20 @@ export interface ContentGrant {
   disposition: SignedDisposition;
   /** Unix seconds. */
   expires: number;
+  /** Why the signer could read the asset (lib/assets/access.ts `readBasisOf`): checked again at every use. */
+  signer: string;
 }
 
 // Names what is signed, so that a key shared with another use cannot be replayed here.
-const PURPOSE = 'storage-content-url-v1';
+const PURPOSE = 'storage-content-url-v2';
 
 /**
- * The bound parts, one a line: ids are UUIDs, and a filename passes the single-line text rule
- * (api/schemas/common.ts), so no part can hold the separator and two grants never sign alike.
+ * The bound parts, one a line: ids are UUIDs, and a filename and the signer pass the single-line
+ * text rule (api/schemas/common.ts), so no part can hold the separator and two grants never sign alike.
  */
 function messageOf(grant: ContentGrant): string {
   const filename = grant.disposition.type === 'attachment' ? (grant.disposition.filename ?? '') : '';
-  return [PURPOSE, grant.assetId, grant.versionId ?? 'current', grant.disposition.type, filename, String(grant.expires)].join('\n');
+  return [PURPOSE, grant.assetId, grant.versionId ?? 'current', grant.disposition.type, filename, String(grant.expires), grant.signer].join('\n');
 }
 
 function signatureWith(key: string, grant: ContentGrant): string {
