@@ -21,6 +21,9 @@ import { uploadFormFields, versionFormFields } from './schemas/assets';
 
 const ABORT_WAIT_MS = 15_000;
 
+/** The fields of either form, as parsed (a version's form has no owner_id). */
+type UploadFormFields = Partial<z.infer<typeof uploadFormFields>>;
+
 export interface SimpleUploadDeps {
   config: Config;
   s3: S3Client;
@@ -45,9 +48,11 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
-  // (A version form has no owner_id: read from it, the field is undefined.)
-  const formFields: typeof uploadFormFields = existing ? (versionFormFields as typeof uploadFormFields) : uploadFormFields;
+  const formFields = existing ? versionFormFields : uploadFormFields;
+  // The owner the form names so far: a new version's form names none, and a new asset defaults to the caller.
+  const ownerNamedBy = (form: UploadFormFields) => (existing ? undefined : ownerOfNewAsset(actor, form.owner_id));
   const fields: Record<string, string | string[]> = {};
+  let given: UploadFormFields = {};
   let extraFiles = 0;
   let staging: Promise<Staged> | undefined;
   let openedUploadId: string | undefined;
@@ -60,9 +65,9 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
         const prior = fields[part.name];
         fields[part.name] = prior === undefined ? part.value : ([] as string[]).concat(prior, part.value);
         // A bad field is refused as it arrives: sent before the file, it is refused before anything is staged.
-        const given = parse(formFields, normalizeTags(fields), 'form fields');
+        given = parse(formFields, normalizeTags(fields), 'form fields');
         // Checked as it arrives too, though the owner is applied when the upload completes.
-        if (part.name === 'owner_id') ownerOfNewAsset(actor, given.owner_id);
+        if (part.name === 'owner_id') ownerNamedBy(given);
       } else if (part.type === 'extraFile') {
         extraFiles++;
       } else {
@@ -76,7 +81,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
             contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
           },
           existing?.id,
-          existing ? actor.sub : ownerOfNewAsset(actor, parse(formFields, normalizeTags(fields), 'form fields').owner_id),
+          ownerNamedBy(given) ?? actor.sub,
         );
         staging = (async () => {
           await openUploadSession(deps.uploads, actor, input);
@@ -117,7 +122,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
           metadata: form.metadata,
           tags: form.tags,
-          ...(existing ? {} : { ownerId: ownerOfNewAsset(actor, form.owner_id) }),
+          ownerId: ownerNamedBy(form),
         },
       },
       deps.config.uploads.waitSeconds * 1000,

@@ -17,10 +17,15 @@ export type AssetAccess = 'read' | 'write' | 'own';
 
 const LEVEL: Record<AssetAccess, number> = { read: 1, write: 2, own: 3 };
 
+/** The asset's grants that name `actor` or one of their groups. */
+function grantsHeldBy(actor: Actor, asset: { grants: Grant[] }): Grant[] {
+  const subjects = subjectsOf(actor);
+  return asset.grants.filter((g) => subjects.includes(g.subject));
+}
+
 export function accessTo(actor: Actor, asset: { owner_id: string; grants: Grant[] }): AssetAccess | undefined {
   if (actsForAnyOwner(actor) || asset.owner_id === actor.sub) return 'own';
-  const subjects = subjectsOf(actor);
-  const granted = asset.grants.filter((g) => subjects.includes(g.subject));
+  const granted = grantsHeldBy(actor, asset);
   if (granted.some((g) => g.access === 'write')) return 'write';
   return granted.length ? 'read' : undefined;
 }
@@ -32,8 +37,7 @@ export function accessTo(actor: Actor, asset: { owner_id: string; grants: Grant[
 export function readBasisOf(actor: Actor, asset: { owner_id: string; grants: Grant[] }): string | undefined {
   if (actsForAnyOwner(actor)) return 'any';
   if (asset.owner_id === actor.sub) return `owner:${actor.sub}`;
-  const subjects = subjectsOf(actor);
-  return asset.grants.find((g) => subjects.includes(g.subject))?.subject;
+  return grantsHeldBy(actor, asset)[0]?.subject;
 }
 
 /** Whether what `readBasisOf` answered still lets its holder read the asset. */
