@@ -3,6 +3,7 @@
  * (with If-Match), soft delete, restore and permanent delete; versions (list, restore, pruning past
  * STORAGE_MAX_VERSIONS, numbering under concurrent uploads); and the outbox rows each change writes.
  */
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { createUploadActivities } from '../activities/uploads/uploads';
 import type { ActivityDeps } from '../activities/deps';
@@ -676,6 +677,20 @@ describe('versions', () => {
     expectProblem(await call(assetUrl(UNKNOWN_ID, '/versions')), 404);
     expect((await postVersion(ctx.baseUrl, UNKNOWN_ID, bytesOf(5))).status).toBe(404);
     expectProblem(await call(assetUrl(asset.id, '/versions/v1')), 400);
+  });
+
+  // The fuzzer once left a restore retrying for good: the version's bytes had gone (pruned) while it copied them.
+  it('POST /versions/{vid}/restore of a version whose bytes are gone: 404, and its run ends', async () => {
+    const gone = await newAsset(uniqueMarker('ver-gone'));
+    const first = (await ctx.db('asset_versions').where({ id: gone.current_version_id }).first()) as { object_key: string };
+    await addVersion(ctx.baseUrl, gone.id, bytesOf(20));
+    await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: first.object_key }));
+    const before = await ctx.db('asset_versions').where({ asset_id: gone.id }).count({ n: '*' });
+    expectProblem(await call(assetUrl(gone.id, `/versions/${gone.current_version_id}/restore`), { method: 'POST' }), 404);
+    expect(await ctx.db('asset_versions').where({ asset_id: gone.id }).count({ n: '*' })).toEqual(before);
+    const session = await ctx.db('upload_sessions').where({ asset_id: gone.id, kind: 'copy' }).first();
+    expect(session).toMatchObject({ status: 'failed' });
+    expect((await ctx.temporal.client.workflow.getHandle(session.workflow_id).describe()).status.name).toBe('COMPLETED');
   });
 
   it('POST /versions/{vid}/restore: 201, a new current version 4 with the old bytes', async () => {

@@ -5,7 +5,7 @@ import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
 import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../../lib/uploads/sessions';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
-import { copyObject as copyStoredObject, hashObject, headObject } from '../../lib/platform/objects';
+import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 
@@ -67,8 +67,14 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     /** Server-side copy of an earlier version's bytes to the new version's key (by parts when large). */
+    /** A source that is gone (its version pruned or its asset deleted meanwhile) stays gone: no retry brings it back. */
     async copyObject({ from, to, sizeBytes }: { from: string; to: string; sizeBytes: number }): Promise<void> {
-      await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
+      try {
+        await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
+      } catch (err) {
+        if (isNotFound(err)) throw ApplicationFailure.nonRetryable(`the version to copy is gone: ${from} no longer exists`, UploadFailure.assetGone);
+        throw err;
+      }
     },
 
     /**
