@@ -3,6 +3,7 @@ import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } 
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import type { Config } from './config';
+import { stoppableRetries } from './grpcRetries';
 
 /** Set on every run so operators can filter runs in the Temporal UI. */
 export const AssetIdAttribute = defineSearchAttributeKey('AssetId', SearchAttributeType.KEYWORD);
@@ -50,7 +51,8 @@ export interface TemporalHandle {
  * ready) instead of failing at boot.
  */
 export function createTemporalClient(t: Config['temporal']): TemporalHandle {
-  const connection = Connection.lazy({ address: t.address });
+  const retries = stoppableRetries();
+  const connection = Connection.lazy({ address: t.address, interceptors: [retries.interceptor] });
   const client = new Client({ connection, namespace: t.namespace });
   const probe = Connection.lazy({ address: t.address, interceptors: [] });
   return {
@@ -58,6 +60,7 @@ export function createTemporalClient(t: Config['temporal']): TemporalHandle {
     client,
     probe,
     close: async () => {
+      await retries.stop();
       await Promise.all([connection.close(), probe.close()]);
     },
   };
