@@ -71,6 +71,9 @@ export interface BenchEnv {
   apiUrl: string;
   minimalUrl: string;
   api: ServiceChild;
+  /** The same API with the audit log and the rate limiter switched off: row 7's baseline. */
+  plainApiUrl: string;
+  plainApi: ServiceChild;
   worker: ServiceChild;
   minimal: ServiceChild;
   s3: S3Client;
@@ -213,7 +216,7 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(() => db.destroy());
     await migrateLatest(db);
 
-    const [apiPort, minimalPort] = await freePorts(2);
+    const [apiPort, minimalPort, plainApiPort] = await freePorts(3);
     const config = loadConfig({
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('STORAGE_'))),
       STORAGE_DATABASE_URL: databaseUrl,
@@ -258,6 +261,14 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(worker.stop);
     const api = spawnChild('api', [...API_NODE_FLAGS, ...prof('api')], entry('api/server.ts'), env, path.join(opts.runDir, 'api.log'));
     cleanups.push(api.stop);
+    const plainApi = spawnChild(
+      'api-plain',
+      [...API_NODE_FLAGS, ...prof('api-plain')],
+      entry('api/server.ts'),
+      { ...env, STORAGE_PORT: String(plainApiPort), STORAGE_AUDIT_LOG: 'off', STORAGE_RATE_LIMITS: 'off' },
+      path.join(opts.runDir, 'api-plain.log'),
+    );
+    cleanups.push(plainApi.stop);
     const minimal = spawnChild(
       'minimal',
       prof('minimal'),
@@ -269,7 +280,14 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
 
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const minimalUrl = `http://127.0.0.1:${minimalPort}`;
+    const plainApiUrl = `http://127.0.0.1:${plainApiPort}`;
     await Promise.all([
+      waitReady(
+        'the plain API answered /health/ready',
+        plainApi,
+        async () => (await request(`${plainApiUrl}/health/ready`, { timeoutMs: 5000 })).status === 200,
+        120_000,
+      ),
       waitReady('the API answered /health/ready', api, async () => (await request(`${apiUrl}/health/ready`, { timeoutMs: 5000 })).status === 200, 120_000),
       waitReady('the minimal API answered', minimal, async () => (await request(`${minimalUrl}/health`, { timeoutMs: 5000 })).status === 200, 120_000),
     ]);
@@ -295,6 +313,7 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     const cpuGroups: CpuGroups = {
       pids: {
         api: api.pid,
+        'api (no audit, no limiter)': plainApi.pid,
         worker: worker.pid,
         'minimal baseline': minimal.pid,
         temporal: pidListeningOn(Number(config.temporal.address.split(':')[1])),
@@ -309,6 +328,8 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
       apiUrl,
       minimalUrl,
       api,
+      plainApiUrl,
+      plainApi,
       worker,
       minimal,
       s3,

@@ -1,5 +1,5 @@
 /**
- * The six measurements of issue 4. Each paired row alternates service (A) and baseline (B), A B A B,
+ * The measurements of issues 4 and 14. Each paired row alternates service (A) and baseline (B), A B A B,
  * one pair per round, against the same store with the same bytes; the figures of each round are
  * kept, and the table quotes their medians and the median of the per-round ratios.
  */
@@ -454,10 +454,10 @@ interface SmallRound {
 }
 
 /** 64 KiB simple uploads from `clients` concurrent clients for `durationS`; bounded in time and count. */
-async function smallUploads(ctx: RowContext, clients: number, durationS: number, label: string): Promise<SmallRound> {
+async function smallUploads(ctx: RowContext, clients: number, durationS: number, label: string, apiUrl = ctx.env.apiUrl): Promise<SmallRound> {
   const agent = keepAliveAgent(clients);
   const body = multipartBody(Buffer.alloc(ctx.settings.smallBytes, 42), { name: `bench-small-${label}` });
-  const url = `${ctx.env.apiUrl}/api/v2/assets/upload`;
+  const url = `${apiUrl}/api/v2/assets/upload`;
   const latencies: number[] = [];
   const timed: TimedUpload[] = [];
   let ok = 0;
@@ -547,6 +547,88 @@ export async function rowSmallUploads(ctx: RowContext): Promise<RowResult> {
         ),
       } satisfies RowOps,
     },
+  };
+}
+
+const ACCOUNTING = 'the audit log and the rate limiter';
+const PLAIN_API = `the same API with ${ACCOUNTING} off (STORAGE_AUDIT_LOG=off, STORAGE_RATE_LIMITS=off), a process of its own`;
+
+/** Row 7: row 4's GET against the same API without the audit log and the rate limiter. */
+export async function rowGetAssetAccounting(ctx: RowContext): Promise<RowResult> {
+  const { env, settings } = ctx;
+  const agent = keepAliveAgent(1);
+  const asset = await expectJson(
+    postMultipart(`${env.apiUrl}/api/v2/assets/upload`, multipartBody(Buffer.alloc(1024, 7), { name: 'bench-accounting.png' }), agent),
+    201,
+    'row 7 asset',
+  );
+  agent.destroy();
+  const withUrl = `${env.apiUrl}/api/v2/assets/${asset.id}`;
+  const plainUrl = `${env.plainApiUrl}/api/v2/assets/${asset.id}`;
+  const warmConnections = Math.min(100, settings.getConnections);
+  await cannon(withUrl, warmConnections, settings.getWarmupS);
+  await cannon(plainUrl, warmConnections, settings.getWarmupS);
+  const service: CannonRound[] = [];
+  const baseline: CannonRound[] = [];
+  for (let r = 0; r < settings.rounds; r++) {
+    service.push(await cannon(withUrl, settings.getConnections, settings.getDurationS));
+    baseline.push(await cannon(plainUrl, settings.getConnections, settings.getDurationS));
+    ctx.say(
+      `row 7 GET with/without ${ACCOUNTING} round ${r + 1}/${settings.rounds}: ${round(service[r].requests_per_s)} vs ${round(baseline[r].requests_per_s)} req/s`,
+    );
+  }
+  const failures = [...service, ...baseline].reduce((n, x) => n + x.non2xx + x.errors + x.timeouts, 0);
+  if (failures > 0) throw new Error(`row 7: ${failures} GETs did not answer 200 (a limiter refusing would make the row meaningless)`);
+  const ratio = summary(
+    service.map((x, i) => x.requests_per_s / baseline[i].requests_per_s),
+    3,
+  );
+  return {
+    id: 7,
+    title: `row 4's GET, ${settings.getConnections} connections, with ${ACCOUNTING}`,
+    service: `GET /api/v2/assets/{id} with ${ACCOUNTING}`,
+    baseline: PLAIN_API,
+    metrics: {
+      requests_per_s: { unit: 'req/s', service: summary(service.map((x) => x.requests_per_s)), baseline: summary(baseline.map((x) => x.requests_per_s)) },
+      p99_ms: { unit: 'ms', service: summary(service.map((x) => x.p99_ms)), baseline: summary(baseline.map((x) => x.p99_ms)) },
+    },
+    ratio: { ...ratio, of: 'requests_per_s' },
+    targets: [check('throughput ratio >= 0.90', ratio.median, ratio.median >= 0.9)],
+    details: { rounds: { service, baseline } },
+  };
+}
+
+/** Row 8: row 5's small uploads against the same API without the audit log and the rate limiter. */
+export async function rowSmallUploadsAccounting(ctx: RowContext): Promise<RowResult> {
+  const { env, settings } = ctx;
+  await smallUploads(ctx, settings.smallClients, Math.min(2, settings.smallDurationS), 'accounting-warmup');
+  await smallUploads(ctx, settings.smallClients, Math.min(2, settings.smallDurationS), 'plain-warmup', env.plainApiUrl);
+  const service: SmallRound[] = [];
+  const baseline: SmallRound[] = [];
+  for (let r = 0; r < settings.rounds; r++) {
+    service.push(await smallUploads(ctx, settings.smallClients, settings.smallDurationS, `accounting-r${r}`));
+    baseline.push(await smallUploads(ctx, settings.smallClients, settings.smallDurationS, `plain-r${r}`, env.plainApiUrl));
+    ctx.say(
+      `row 8 uploads with/without ${ACCOUNTING} round ${r + 1}/${settings.rounds}: ${round(service[r].uploads_per_s)} vs ${round(baseline[r].uploads_per_s)} uploads/s`,
+    );
+  }
+  const ratio = summary(
+    service.map((x, i) => x.uploads_per_s / baseline[i].uploads_per_s),
+    3,
+  );
+  const figures = (rounds: SmallRound[]) => rounds.map(({ timed: _timed, ...rest }) => rest);
+  return {
+    id: 8,
+    title: `row 5's ${settings.smallBytes / 1024} KiB uploads, ${settings.smallClients} clients, with ${ACCOUNTING}`,
+    service: `POST /api/v2/assets/upload with ${ACCOUNTING}`,
+    baseline: PLAIN_API,
+    metrics: {
+      uploads_per_s: { unit: 'uploads/s', service: summary(service.map((x) => x.uploads_per_s)), baseline: summary(baseline.map((x) => x.uploads_per_s)) },
+      p50_ms: { unit: 'ms', service: summary(service.map((x) => x.p50_ms)), baseline: summary(baseline.map((x) => x.p50_ms)) },
+    },
+    ratio: { ...ratio, of: 'uploads_per_s' },
+    targets: [check('throughput ratio >= 0.90', ratio.median, ratio.median >= 0.9)],
+    details: { rounds: { service: figures(service), baseline: figures(baseline) } },
   };
 }
 

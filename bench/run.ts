@@ -27,9 +27,11 @@ import {
   rowChunkedUpload,
   rowDownload,
   rowGetAsset,
+  rowGetAssetAccounting,
   rowPeakRss,
   rowSimpleUpload,
   rowSmallUploads,
+  rowSmallUploadsAccounting,
   type BenchSettings,
   type RowContext,
   type RowOps,
@@ -82,7 +84,7 @@ export function settingsFor(opts: Pick<BenchOptions, 'quick' | 'rounds'>): Bench
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6], logLevel: 'info', profile: [], compiled: false };
+  const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6, 7, 8], logLevel: 'info', profile: [], compiled: false };
   let runner: 'compiled' | 'tsx' | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -108,7 +110,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
-  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 6)) throw new Error('--rows takes numbers 1..6');
+  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 8)) throw new Error('--rows takes numbers 1..8');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');
   return opts;
 }
@@ -199,6 +201,8 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
       if (windows.length === 0) throw new Error('row 6 is measured during rows 1 and 2: run them too');
       return rowPeakRss(windows, idleRss);
     });
+    await attempt(7, 'GET with the audit log and the rate limiter', () => rowGetAssetAccounting(ctx));
+    await attempt(8, 'small uploads with the audit log and the rate limiter', () => rowSmallUploadsAccounting(ctx));
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
