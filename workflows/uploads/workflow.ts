@@ -111,7 +111,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     } else {
       state.status = 'completing';
       await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
-      if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
+      if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
       if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
       if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl, objectKey: input.objectKey });
       const verified = await verifyStoredObject(input, completeRequest);
