@@ -9,6 +9,7 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import * as tus from 'tus-js-client';
 import { freePorts } from '../scripts/stack';
 import { adminToken, tokenFor } from './support/auth';
@@ -363,3 +364,36 @@ it('creates with the first bytes in the POST (creation-with-upload), and refuses
   expect((await create(10, `filename ${b64('a')},tags ${b64('not json')}`)).status).toBe(400);
   expect((await fetch(open, { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);
 });
+
+it('takes one PATCH at a time per upload, across API processes (a PostgreSQL advisory lock): another at the same offset meanwhile is 423', async () => {
+  const [port] = await freePorts(1);
+  const other = spawnService('api/server.ts', envFor(ctx.config, { STORAGE_PORT: String(port) }));
+  try {
+    const otherApi = `http://127.0.0.1:${port}`;
+    await waitUntil('the other API to listen', async () => (await fetch(`${otherApi}/health/live`).catch(() => undefined))?.ok);
+    const created = await create(12 * MiB);
+    const url = new URL(created.headers.get('location')!, ctx.baseUrl);
+    const body = Buffer.alloc(6 * MiB, 3);
+    // The first PATCH sends half its body, and waits.
+    const first = request(url, {
+      method: 'PATCH',
+      headers: tusHeaders(alice, { 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': String(body.length) }),
+    });
+    const firstAnswer = new Promise<number>((resolve, reject) => first.on('response', (res) => resolve(res.statusCode!)).on('error', reject));
+    first.write(body.subarray(0, 3 * MiB));
+    await waitUntil('the first PATCH to hold the lock', async () => {
+      const { rows } = await ctx.db.raw(
+        "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      );
+      return rows[0].n > 0;
+    });
+    const second = await patch(`${otherApi}${url.pathname}`, 0, body);
+    expect(second.status).toBe(423);
+    first.end(body.subarray(3 * MiB));
+    expect(await firstAnswer).toBe(204);
+    expect((await head(`${otherApi}${url.pathname}`)).headers.get('upload-offset')).toBe(String(body.length));
+    expect((await fetch(url, { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);
+  } finally {
+    await other.kill();
+  }
+}, 60_000);
