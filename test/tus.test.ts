@@ -161,7 +161,7 @@ it('uploads 64 MiB in 8 MiB PATCHes into a version whose downloaded bytes hash t
   expect(contents.objects.filter((k) => /\.(info|part)$/.test(k))).toEqual([]);
 }, 180_000);
 
-it('resumes on a new API process, from the offset HEAD reports, after the first was killed (SIGKILL) in the middle of a PATCH', async () => {
+it('resumes on a new API process, from the offset HEAD reports, after the first was killed (SIGKILL) while the client sent its third PATCH', async () => {
   const file = await makeFile(40 * MiB, 'killed');
   const [port1, port2] = await freePorts(2);
   const env = (port: number) => envFor(ctx.config, { STORAGE_PORT: String(port) });
@@ -360,6 +360,18 @@ it('creates with the first bytes in the POST (creation-with-upload), and refuses
     415,
   );
   expect((await fetch(open, { method: 'HEAD', headers: { authorization: `Bearer ${alice}` } })).status).toBe(412);
+  // A browser's File.type is empty for a type it does not know.
+  const untyped = await create(10, `filename ${b64('a')},filetype`);
+  expect(untyped.status).toBe(201);
+  expect(
+    (
+      await ctx
+        .db('upload_sessions')
+        .where({ id: idOf(untyped.headers.get('location')!) })
+        .first()
+    ).content_type,
+  ).toBe('application/octet-stream');
+  expect((await fetch(new URL(untyped.headers.get('location')!, ctx.baseUrl), { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);
   expect((await create(10, '')).status).toBe(400);
   expect((await create(10, `filename ${b64('a')},tags ${b64('not json')}`)).status).toBe(400);
   expect((await fetch(open, { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);

@@ -66,7 +66,8 @@ const jsonText = z.string().transform((text, ctx) => {
  */
 const uploadMetadata = z.object({
   filename: assetName,
-  filetype: contentType.optional(),
+  // A browser's File.type is empty for a type it does not know.
+  filetype: z.preprocess((value) => (value === '' ? undefined : value), contentType.optional()),
   asset_id: uuid.optional(),
   checksum_sha256: sha256Hex.optional(),
   metadata: jsonText.pipe(metadataObject).optional(),
