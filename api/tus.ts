@@ -8,7 +8,9 @@
  * its own, and answer through its own error and auth path beside Express's. What the protocol adds
  * is small: each PATCH is stored as the next part of the run's multipart upload, and the offset and
  * part count live in PostgreSQL (lib/tus/uploads.ts) under an advisory lock, so any replica serves
- * the next request and a killed one loses nothing but the PATCH it was taking.
+ * the next request and a killed one loses nothing but the PATCH it was taking. The whole file's
+ * SHA-256 is hashed on the way, its state kept with the offset (lib/tus/streamHash.ts): the finish
+ * reads nothing back.
  */
 import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
@@ -26,6 +28,7 @@ import {
   ValidationError,
 } from '../lib/platform/errors';
 import { createMeter } from '../lib/platform/staging';
+import { partHashTap, saveState, sha256From } from '../lib/tus/streamHash';
 import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
@@ -113,26 +116,32 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
 
       const partNumber = tus.part_count + 1;
       const meter = createMeter(headers.length, deps.metrics.countUploaded);
-      req.pipe(meter.stream);
-      // The store's request fails with it, and that failure is the one answered: the stream's own
-      // error event may come after the store has stopped listening.
-      meter.stream.on('error', () => {});
+      // The whole file's hash goes on from the last part's end, while every byte so far was hashed here.
+      const streamed = tus.sha256_streamed && (tus.sha256_state !== null || tus.offset_bytes === 0);
+      const sha256 = streamed ? await sha256From(tus.sha256_state) : undefined;
+      const tap = sha256 ? partHashTap(sha256) : undefined;
+      const body = tap ? req.pipe(meter.stream).pipe(tap.stream) : req.pipe(meter.stream);
+      // The store's request fails with it, and that failure is the one answered: the streams' own
+      // error events may come after the store has stopped listening.
+      meter.stream.on('error', (err) => tap?.stream.destroy(err));
+      body.on('error', () => {});
       req.on('close', () => {
         if (!req.complete) meter.stream.destroy(new ValidationError('the client closed the connection before the body ended'));
       });
+      let etag: string | undefined;
       try {
-        await s3.send(
+        ({ ETag: etag } = await s3.send(
           new UploadPartCommand({
             Bucket: bucket,
             Key: session.object_key,
             UploadId: session.s3_upload_id!,
             PartNumber: partNumber,
-            Body: meter.stream,
+            Body: body,
             ContentLength: headers.length,
             // The store checks the bytes against it, and keeps none of a part that does not match.
             ChecksumSHA256: headers.checksum,
           }),
-        );
+        ));
       } catch (err) {
         const name = (err as { name?: string }).name;
         if (name === 'BadDigest') throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
@@ -146,7 +155,9 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       if (headers.checksum && Buffer.from(checksumSha256, 'hex').toString('base64') !== headers.checksum) {
         throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
       }
-      return { offset: await recordPart(trx, id, partNumber, headers.length), finishes };
+      // The store holds the bytes hashed when its ETag (the part's MD5) is theirs.
+      const sha256State = sha256 && etag === tap!.etag() ? saveState(sha256) : null;
+      return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State }), finishes };
     });
   }
 

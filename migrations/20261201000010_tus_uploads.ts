@@ -14,7 +14,12 @@ export async function up(knex: Knex): Promise<void> {
       offset_bytes    bigint NOT NULL DEFAULT 0 CHECK (offset_bytes >= 0),
       part_count      integer NOT NULL DEFAULT 0 CHECK (part_count >= 0),
       -- The Upload-Metadata header as the client sent it: HEAD answers it back.
-      upload_metadata text
+      upload_metadata text,
+      -- The SHA-256 of the bytes up to offset_bytes, as a hash-wasm state saved at the end of the
+      -- last part: the next PATCH, on any API process, goes on hashing from it. NULL once a part's
+      -- bytes could not be confirmed as the store's (the finish then reads the object back).
+      sha256_state    bytea,
+      sha256_streamed boolean NOT NULL DEFAULT true
     );
   `);
 }

@@ -127,6 +127,12 @@ function patch(url: string, offset: number, body: Buffer, more: Record<string, s
 
 const sha256Base64 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('base64');
 
+/** The activities an upload's run scheduled on the server (its short catalog steps run locally, and are not among them). */
+async function scheduledActivities(uploadId: string): Promise<string[]> {
+  const history = await ctx.temporal.client.workflow.getHandle(`upload-${uploadId}`).fetchHistory();
+  return history.events!.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+}
+
 it('uploads 64 MiB in 8 MiB PATCHes into a version whose downloaded bytes hash the same; nothing else stays in the bucket', async () => {
   const file = await makeFile(64 * MiB);
   const patches: string[] = [];
@@ -148,6 +154,13 @@ it('uploads 64 MiB in 8 MiB PATCHes into a version whose downloaded bytes hash t
   expect(asset.body).toMatchObject({ name: 'map.bin', owner_id: 'alice', size_bytes: file.size, checksum_sha256: file.sha256, metadata: { campaign: 'Rime' } });
   expect([...asset.body.tags].sort()).toEqual(['map', 'tus']);
   expect(await downloadedSha256(status.body.asset_id)).toBe(file.sha256);
+  // One run: the upload workflow's, for alice. Hashed as the bytes streamed in: no read-back.
+  const description = await ctx.temporal.client.workflow.getHandle(`upload-${idOf(url)}`).describe();
+  expect(Object.fromEntries(description.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]))).toMatchObject({
+    StorageOperation: 'upload',
+    StorageActor: 'alice',
+  });
+  expect(await scheduledActivities(idOf(url))).toEqual(['assembleParts']);
 
   // Finished: HEAD reports every byte, and the bucket holds the version's object alone.
   const after = await head(url);
@@ -212,6 +225,8 @@ it('resumes on a new API process, from the offset HEAD reports, after the first 
     const done = await call(`${api2}/api/v2/uploads/${idOf(uploadPath)}`, { as: alice });
     expect(done.body).toMatchObject({ status: 'completed', checksum_sha256: file.sha256 });
     expect(await downloadedSha256(done.body.asset_id)).toBe(file.sha256);
+    // The new process went on with the hash the first one saved at the end of its last part.
+    expect(await scheduledActivities(idOf(uploadPath))).toEqual(['assembleParts']);
     expect((await bucketContents()).multipart).toEqual([]);
   } finally {
     await first.kill();
@@ -409,3 +424,18 @@ it('takes one PATCH at a time per upload, across API processes (a PostgreSQL adv
     await other.kill();
   }
 }, 60_000);
+
+it('reads the object back when a part was not confirmed as the bytes the API hashed', async () => {
+  const body = Buffer.alloc(12 * MiB, 5);
+  const url = new URL((await create(body.length)).headers.get('location')!, ctx.baseUrl).toString();
+  expect((await patch(url, 0, body.subarray(0, 6 * MiB))).status).toBe(204);
+  // As when a store's part ETag is not the MD5 of the part (lib/tus/streamHash.ts).
+  await ctx
+    .db('tus_uploads')
+    .where({ upload_id: idOf(url) })
+    .update({ sha256_streamed: false });
+  expect((await patch(url, 6 * MiB, body.subarray(6 * MiB))).status).toBe(204);
+  const done = await call(`${ctx.baseUrl}/api/v2/uploads/${idOf(url)}`, { as: alice });
+  expect(done.body).toMatchObject({ status: 'completed', checksum_sha256: createHash('sha256').update(body).digest('hex') });
+  expect(await scheduledActivities(idOf(url))).toEqual(['assembleParts', 'verifyObject']);
+});

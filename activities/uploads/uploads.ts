@@ -5,6 +5,7 @@ import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
 import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../../lib/uploads/sessions';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
+import { digestOf } from '../../lib/tus/streamHash';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
@@ -119,6 +120,30 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
         );
       }
       return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
+    },
+
+    /**
+     * Confirms a tus upload without reading it back: the API hashed every byte as it streamed
+     * through, part after part, and the store's ETag confirmed each part held those bytes
+     * (lib/tus/streamHash.ts). Answers null when some part was not confirmed (the caller then reads
+     * the object back).
+     */
+    async confirmStreamedUpload(uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+      const [row, tus] = await Promise.all([getUploadSession(db, uploadId), findTusUpload(db, uploadId)]);
+      if (!tus?.sha256_streamed || !tus.sha256_state || tus.offset_bytes !== row.size_bytes) return null;
+      const checksumSha256 = await digestOf(tus.sha256_state);
+      if (row.checksum_sha256 !== null && row.checksum_sha256 !== checksumSha256) {
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the bytes hash to ${checksumSha256}, ${row.checksum_sha256} was declared`,
+          UploadFailure.checksumMismatch,
+        );
+      }
+      const head = await headObject(s3, { bucket, key: row.object_key });
+      if (!head) throw new Error(`the assembled object ${row.object_key} is not in the store`);
+      if (head.sizeBytes !== row.size_bytes) {
+        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${row.size_bytes} declared`, UploadFailure.sizeMismatch);
+      }
+      return { sizeBytes: row.size_bytes, checksumSha256 };
     },
 
     /**

@@ -10,6 +10,8 @@ export interface TusUploadRow {
   offset_bytes: number;
   part_count: number;
   upload_metadata: string | null;
+  sha256_state: Buffer | null;
+  sha256_streamed: boolean;
 }
 
 export async function insertTusUpload(db: Knex, uploadId: string, uploadMetadata: string | undefined): Promise<void> {
@@ -39,12 +41,24 @@ export async function withUploadLock<T>(db: Knex, uploadId: string, fn: (trx: Kn
   });
 }
 
-/** Records part `partNumber` as stored, `sizeBytes` long: the offset moves past it. */
-export async function recordPart(trx: Knex.Transaction, uploadId: string, partNumber: number, sizeBytes: number): Promise<number> {
+/**
+ * Records part `partNumber` as stored, `sizeBytes` long: the offset moves past it, and the hash state
+ * is the one at its end (null when the part's bytes are not confirmed: no streamed hash from then on).
+ */
+export async function recordPart(
+  trx: Knex.Transaction,
+  uploadId: string,
+  part: { partNumber: number; sizeBytes: number; sha256State: Buffer | null },
+): Promise<number> {
   const [row] = await trx('tus_uploads')
-    .where({ upload_id: uploadId, part_count: partNumber - 1 })
-    .update({ part_count: partNumber, offset_bytes: trx.raw('offset_bytes + ?', [sizeBytes]) })
+    .where({ upload_id: uploadId, part_count: part.partNumber - 1 })
+    .update({
+      part_count: part.partNumber,
+      offset_bytes: trx.raw('offset_bytes + ?', [part.sizeBytes]),
+      sha256_state: part.sha256State,
+      sha256_streamed: trx.raw('sha256_streamed AND ?', [part.sha256State !== null]),
+    })
     .returning('offset_bytes');
-  if (!row) throw new Error(`upload ${uploadId}: part ${partNumber} is not the next part`);
+  if (!row) throw new Error(`upload ${uploadId}: part ${part.partNumber} is not the next part`);
   return Number(row.offset_bytes);
 }
