@@ -368,6 +368,16 @@ it('creates with the first bytes in the POST (creation-with-upload), and refuses
   const url = new URL(res.headers.get('location')!, ctx.baseUrl).toString();
   expect((await call(`${ctx.baseUrl}/api/v2/uploads/${idOf(url)}`, { as: alice })).body).toMatchObject({ status: 'completed', name: 'at-once.bin' });
 
+  // An empty file is complete once created: one empty part, committed.
+  const empty = await create(0, `filename ${b64('empty.txt')}`);
+  expect({ status: empty.status, offset: empty.headers.get('upload-offset') }).toEqual({ status: 201, offset: '0' });
+  const emptyId = idOf(empty.headers.get('location')!);
+  expect((await call(`${ctx.baseUrl}/api/v2/uploads/${emptyId}`, { as: alice })).body).toMatchObject({
+    status: 'completed',
+    size_bytes: 0,
+    checksum_sha256: createHash('sha256').digest('hex'),
+  });
+
   const open = new URL((await create(12 * MiB)).headers.get('location')!, ctx.baseUrl).toString();
   expect((await patch(open, 5, Buffer.alloc(6 * MiB))).status).toBe(409);
   expect((await patch(open, 0, Buffer.alloc(MiB))).status).toBe(400);
