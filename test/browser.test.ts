@@ -2,7 +2,7 @@
  * A real browser: headless Chromium (Debian's, installed by scripts/bootstrap.sh) loads a page from
  * another origin than the API's, so CORS is real. The page uploads a 12 MiB PNG the test generates
  * with tus-js-client's browser build and a bearer token, then shows the asset back through a
- * signed URL in an <img>.
+ * signed URL in an <img>; and again with Uppy and @uppy/tus, as the README shows them.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32, createDeflate } from 'node:zlib';
+import { build } from 'esbuild';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { tokenFor } from './support/auth';
 import { startTestService, type TestContext } from './support/context';
@@ -78,6 +79,7 @@ const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>tus upload</title>
 <script src="/tus.js"></script>
+<script src="/uppy.js"></script>
 <script>
   // Uploads the page's PNG to the API, as a front end would: a File, a bearer token, tus.
   window.upload = async (api, token) => {
@@ -94,6 +96,20 @@ const PAGE = `<!doctype html>
       });
       upload.start();
     });
+  };
+  // The README's Uppy snippet, given the same file.
+  window.uploadWithUppy = async (api, token) => {
+    const blob = await (await fetch('/portrait.png')).blob();
+    const uppy = new Uppy().use(UppyTus, {
+      endpoint: api + '/api/v2/tus',
+      headers: { Authorization: 'Bearer ' + token },
+      chunkSize: 8 * 1024 * 1024,
+    });
+    const uploaded = new Promise((resolve) => uppy.on('upload-success', (file, response) => resolve(response.uploadURL)));
+    uppy.addFile({ name: 'uppy-portrait.png', type: 'image/png', data: blob });
+    const result = await uppy.upload();
+    if (result.failed.length > 0) throw new Error(String(result.failed[0].error));
+    return uploaded;
   };
   // Shows the asset through a signed URL, which an <img> can load without a token.
   window.show = async (api, token, assetId) => {
@@ -114,9 +130,18 @@ const PAGE = `<!doctype html>
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'browser-test-'));
   png = await writePng(path.join(dir, 'portrait.png'));
+  // Uppy ships ES modules with bare imports: one script for the page, as a front end's bundler makes it.
+  const uppy = await build({
+    stdin: { contents: "import Uppy from '@uppy/core'; import Tus from '@uppy/tus'; globalThis.Uppy = Uppy; globalThis.UppyTus = Tus;", resolveDir: __dirname },
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'browser',
+  });
   page = createServer((req, res) => {
     if (req.url === '/') res.setHeader('Content-Type', 'text/html').end(PAGE);
     else if (req.url === '/tus.js') createReadStream(require.resolve('tus-js-client/dist/tus.min.js')).pipe(res.setHeader('Content-Type', 'text/javascript'));
+    else if (req.url === '/uppy.js') res.setHeader('Content-Type', 'text/javascript').end(uppy.outputFiles[0].contents);
     else if (req.url === '/portrait.png') createReadStream(png.path).pipe(res.setHeader('Content-Type', 'image/png'));
     else res.writeHead(404).end();
   });
@@ -157,4 +182,17 @@ it('uploads a 12 MiB PNG from a page of another origin with tus-js-client, and s
     upload.body.asset_id,
   );
   expect(width).toBe(WIDTH);
+}, 120_000);
+
+it('uploads the same PNG with Uppy and @uppy/tus, as the README shows them', async () => {
+  const token = await tokenFor({ sub: 'alice' });
+  const tab = await browser.newPage();
+  await tab.goto(pageOrigin);
+  const url: string = await tab.evaluate(
+    (api, t) => (globalThis as unknown as { uploadWithUppy(a: string, b: string): Promise<string> }).uploadWithUppy(api, t),
+    ctx.baseUrl,
+    token,
+  );
+  const upload = await call(`${ctx.baseUrl}/api/v2/uploads/${url.split('/').pop()}`, { as: token });
+  expect(upload.body).toMatchObject({ status: 'completed', name: 'uppy-portrait.png', content_type: 'image/png', checksum_sha256: png.sha256 });
 }, 120_000);
