@@ -29,7 +29,9 @@ export async function findTusUpload(db: Knex | Knex.Transaction, uploadId: strin
  * Runs `fn` holding the upload's lock, a PostgreSQL advisory lock of the transaction: one PATCH at a
  * time per upload across every API replica, released by PostgreSQL itself when the transaction ends
  * or its process dies (a killed API leaves no lock behind). A PATCH that finds it held is 423: the
- * client retries, as tus clients do.
+ * client retries, as tus clients do. The transaction keeps one pooled connection for as long as the
+ * PATCH's body takes to arrive: a process streams at most STORAGE_DATABASE_POOL_MAX PATCHes at once,
+ * and while that many slow ones stream, its other requests wait for a connection.
  */
 export async function withUploadLock<T>(db: Knex, uploadId: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   return db.transaction(async (trx) => {
