@@ -16,6 +16,7 @@ import { problemHandler, unknownRoute } from './problem';
 import { referenceRouter } from './reference';
 import { requestContext } from './requestContext';
 import { signedUrlsRouter } from './signedUrls';
+import { tusProtocol, tusRouter } from './tus';
 import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
@@ -29,6 +30,7 @@ export function buildApp(base: BaseDeps): Express {
 
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(cors(deps.config.cors));
+  app.use(tusProtocol(deps.config));
   app.use(methodNotAllowed());
   app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
@@ -48,6 +50,7 @@ export function buildApp(base: BaseDeps): Express {
   app.use(versionsRouter(deps));
   app.use(signedUrlsRouter(deps));
   app.use(uploadsRouter(deps));
+  app.use(tusRouter(deps));
   app.use(policiesRouter(deps));
   app.use(lifecycleRouter(deps));
   app.use(backupsRouter(deps));

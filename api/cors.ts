@@ -8,6 +8,7 @@
 import type { RequestHandler } from 'express';
 import { ROUTES } from './openapi';
 import type { RouteDoc } from './routeDoc';
+import { TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS } from './schemas/tus';
 
 const ALLOWED_HEADERS = [
   'Authorization',
@@ -20,6 +21,7 @@ const ALLOWED_HEADERS = [
   'If-Range',
   'X-Checksum-SHA256',
   'X-Request-Id',
+  ...TUS_REQUEST_HEADERS,
 ];
 
 // What a script may read of an answer, beyond the few headers every browser shows.
@@ -34,6 +36,7 @@ const EXPOSED_HEADERS = [
   'Retry-After',
   'RateLimit',
   'RateLimit-Policy',
+  ...TUS_RESPONSE_HEADERS,
 ];
 
 // Two hours: the most Chromium keeps a preflight, whatever a server asks.

@@ -1,7 +1,10 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import {
+  ChecksumMismatchError,
   ConflictError,
   DomainError,
+  GoneError,
+  LockedError,
   NotFoundError,
   OperationFailedError,
   PayloadTooLargeError,
@@ -10,6 +13,7 @@ import {
   StaleRevisionError,
   UnprocessableError,
   UnsupportedMediaTypeError,
+  UnsupportedTusVersionError,
   ValidationError,
 } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
@@ -44,6 +48,10 @@ const PROBLEMS: ProblemOf<DomainError>[] = [
   problem({ type: RangeNotSatisfiableError, status: 416, title: 'Range Not Satisfiable', headers: (err) => ({ 'Content-Range': `bytes */${err.sizeBytes}` }) }),
   problem({ type: UnprocessableError, status: 422, title: 'Unprocessable Content' }),
   problem({ type: OperationFailedError, status: 500, title: 'Internal Server Error' }),
+  problem({ type: GoneError, status: 410, title: 'Gone' }),
+  problem({ type: UnsupportedTusVersionError, status: 412, title: 'Precondition Failed', headers: () => ({ 'Tus-Version': '1.0.0' }) }),
+  problem({ type: LockedError, status: 423, title: 'Locked' }),
+  problem({ type: ChecksumMismatchError, status: 460, title: 'Checksum Mismatch' }),
   problem({ type: UrlSigningDisabledError, status: 501, title: 'Not Implemented' }),
   problem({ type: ServiceUnavailableError, status: 503, title: 'Service Unavailable', headers: (err) => ({ 'Retry-After': String(err.retryAfterSeconds) }) }),
 ];

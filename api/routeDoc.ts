@@ -1,7 +1,7 @@
 /** How a route is documented: the types the route tables (api/openapi.ts, api/schemas/*) share. */
 import type { z } from 'zod';
 
-export type Method = 'get' | 'post' | 'put' | 'delete';
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /** What the document states from the configuration. */
 export interface DocumentLimits {
@@ -52,6 +52,8 @@ export interface RouteDoc {
     optional?: boolean;
   };
   responses: Record<number, Answer>;
+  /** Why the route is served but left out of the OpenAPI document. */
+  undocumented?: string;
 }
 
 /** Matched as Express matches routes: case-insensitive, a trailing slash allowed, a parameter one segment. */

@@ -9,6 +9,7 @@ import { PayloadTooLargeError, ValidationError } from '../lib/platform/errors';
 import { latestParts, listStoredParts } from '../lib/platform/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { findTusUpload } from '../lib/tus/uploads';
 import { assetFor } from './assetAccess';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
@@ -25,7 +26,12 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
   async function sessionJson(id: string) {
     const { row, state } = await readUploadSession(uploads, id);
     const live = state?.status === 'open' || state?.status === 'completing' || (!state && row.status === 'open');
-    const parts = live && row.s3_upload_id ? latestParts(await listStoredParts(deps.s3, bucket, row.object_key, row.s3_upload_id).catch(() => [])) : [];
+    let parts = live && row.s3_upload_id ? latestParts(await listStoredParts(deps.s3, bucket, row.object_key, row.s3_upload_id).catch(() => [])) : [];
+    // A tus upload's parts are those its PATCHes recorded: a part sent beyond them was refused.
+    if (row.kind === 'tus') {
+      const recorded = (await findTusUpload(deps.db, id))?.part_count ?? 0;
+      parts = parts.filter((p) => p.partNumber <= recorded);
+    }
     return toUploadSessionJson(row, { status: state?.status, error: state?.error, parts });
   }
 

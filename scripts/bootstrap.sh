@@ -24,3 +24,12 @@ if [ ! -f .tools/venv/.bootstrap-stamp ] || [ "$(cat .tools/venv/.bootstrap-stam
   done
   echo "$tools_stamp" > .tools/venv/.bootstrap-stamp
 fi
+
+# The browser test (test/browser.test.ts) drives Debian's chromium through puppeteer-core.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian's chromium (apt-get)" >&2
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium
+fi

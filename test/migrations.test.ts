@@ -14,6 +14,7 @@ const TABLES = [
   'backup_sweep_marks',
   'upload_sessions',
   'upload_parts',
+  'tus_uploads',
   'outbox_events',
 ];
 

@@ -4,6 +4,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
 import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../../lib/uploads/sessions';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
+import { findTusUpload } from '../../lib/tus/uploads';
+import { digestOf } from '../../lib/tus/streamHash';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
@@ -13,10 +15,10 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
 
   return {
-    /** Writes the session row and, for a chunked upload, opens its S3 multipart upload. */
+    /** Writes the session row and, for a chunked or tus upload, opens its S3 multipart upload. */
     async openUpload(input: UploadInput): Promise<void> {
       await insertUploadSession(db, input).catch(failIfAssetGone);
-      if (input.kind !== 'chunked') return;
+      if (input.kind !== 'chunked' && input.kind !== 'tus') return;
       const row = await getUploadSession(db, input.uploadId);
       if (row.s3_upload_id) return;
       const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
@@ -52,7 +54,16 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
         if ((err as { name?: string }).name === 'NoSuchUpload' && (await headObject(s3, { bucket, key: row.object_key }))) return;
         throw err;
       }
-      const missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
+      let missing: number[];
+      if (row.kind === 'tus') {
+        // The parts the API recorded, of whatever size each PATCH was; a later send of a number
+        // beyond them was never recorded (its PATCH failed), and is not part of the object.
+        const recorded = (await findTusUpload(db, uploadId))?.part_count ?? 0;
+        parts = parts.filter((p) => p.partNumber <= recorded);
+        missing = missingNumbers(parts, recorded);
+      } else {
+        missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
+      }
       if (missing.length) {
         throw ApplicationFailure.nonRetryable(`parts missing: ${missing.join(', ')}`, UploadFailure.missingParts);
       }
@@ -112,6 +123,30 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     /**
+     * Confirms a tus upload without reading it back: the API hashed every byte as it streamed
+     * through, part after part, and the store's ETag confirmed each part held those bytes
+     * (lib/tus/streamHash.ts). Answers null when some part was not confirmed (the caller then reads
+     * the object back).
+     */
+    async confirmStreamedUpload(uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+      const [row, tus] = await Promise.all([getUploadSession(db, uploadId), findTusUpload(db, uploadId)]);
+      if (!tus?.sha256_streamed || !tus.sha256_state || tus.offset_bytes !== row.size_bytes) return null;
+      const checksumSha256 = await digestOf(tus.sha256_state);
+      if (row.checksum_sha256 !== null && row.checksum_sha256 !== checksumSha256) {
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the bytes hash to ${checksumSha256}, ${row.checksum_sha256} was declared`,
+          UploadFailure.checksumMismatch,
+        );
+      }
+      const head = await headObject(s3, { bucket, key: row.object_key });
+      if (!head) throw new Error(`the assembled object ${row.object_key} is not in the store`);
+      if (head.sizeBytes !== row.size_bytes) {
+        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${row.size_bytes} declared`, UploadFailure.sizeMismatch);
+      }
+      return { sizeBytes: row.size_bytes, checksumSha256 };
+    },
+
+    /**
      * Reads the stored object back and hashes it: what is committed is what S3 holds, not what
      * anybody said was sent. Heartbeats its progress while it reads.
      */
@@ -166,6 +201,11 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
     },
   };
+}
+
+function missingNumbers(parts: Array<{ partNumber: number }>, count: number): number[] {
+  const stored = new Set(parts.map((p) => p.partNumber));
+  return Array.from({ length: count }, (_, i) => i + 1).filter((n) => !stored.has(n));
 }
 
 /** An asset deleted under an upload is final: no retry brings it back. */

@@ -68,3 +68,15 @@ export class UnprocessableError extends DomainError {}
 
 /** Work the service took on failed for a reason no client can fix. */
 export class OperationFailedError extends DomainError {}
+
+/** The thing ended and its bytes are gone for good (a tus upload terminated, expired or failed). */
+export class GoneError extends DomainError {}
+
+/** Another request holds the thing; the same request may pass once that one ends. */
+export class LockedError extends DomainError {}
+
+/** Bytes that do not hash to the checksum sent with them (tus's 460): none of them was kept. */
+export class ChecksumMismatchError extends DomainError {}
+
+/** A tus request in a protocol version this server does not speak. */
+export class UnsupportedTusVersionError extends DomainError {}

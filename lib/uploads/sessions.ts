@@ -67,6 +67,7 @@ export async function insertUploadSession(db: Knex, input: UploadInput): Promise
     }
     const declared = declaredBytes(input);
     const chunked = input.kind === 'chunked' ? input : undefined;
+    const described = input.kind === 'chunked' || input.kind === 'tus' ? input : undefined;
     await trx('upload_sessions')
       .insert({
         id: input.uploadId,
@@ -81,8 +82,8 @@ export async function insertUploadSession(db: Knex, input: UploadInput): Promise
         checksum_sha256: declared.checksumSha256 ?? null,
         part_size_bytes: chunked?.partSizeBytes ?? null,
         part_count: chunked?.partCount ?? null,
-        metadata: chunked?.metadata === undefined ? null : JSON.stringify(chunked.metadata),
-        tags: chunked?.tags ?? null,
+        metadata: described?.metadata === undefined ? null : JSON.stringify(described.metadata),
+        tags: described?.tags ?? null,
         object_key: input.objectKey,
         workflow_id: uploadWorkflowId(input.uploadId),
         owner_id: input.ownerId ?? null,

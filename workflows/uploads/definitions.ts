@@ -45,6 +45,18 @@ export interface ChunkedUpload extends NamedContent {
   partCount: number;
 }
 
+/**
+ * A tus upload (api/tus.ts): PATCHes appended in order, each stored as the next part of the
+ * multipart upload, of whatever size it came in; the API records how many there are.
+ */
+export interface TusUpload extends NamedContent {
+  kind: 'tus';
+  metadata?: Record<string, string>;
+  tags?: string[];
+  sizeBytes: number;
+  checksumSha256?: string;
+}
+
 /** A restore: an earlier version's object, whose bytes become the new version. */
 export interface CopyUpload extends NamedContent {
   kind: 'copy';
@@ -61,7 +73,7 @@ export interface FetchUpload extends NamedContent {
 }
 
 /** What each kind of upload is given: exactly its own fields. */
-export type UploadContent = SimpleUpload | ChunkedUpload | CopyUpload | FetchUpload;
+export type UploadContent = SimpleUpload | ChunkedUpload | TusUpload | CopyUpload | FetchUpload;
 export type UploadKind = UploadContent['kind'];
 
 export type UploadInput = UploadTarget & UploadContent & ActsFor;
@@ -74,6 +86,7 @@ export function declaredBytes(content: UploadContent): { sizeBytes?: number; che
     case 'fetch':
       return { checksumSha256: content.checksumSha256 };
     case 'chunked':
+    case 'tus':
     case 'copy':
       return { sizeBytes: content.sizeBytes, checksumSha256: content.checksumSha256 };
   }

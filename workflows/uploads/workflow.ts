@@ -111,7 +111,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     } else {
       state.status = 'completing';
       await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
-      if (input.kind === 'chunked') await catalog.assembleParts(input.uploadId);
+      if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
       if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
       if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl, objectKey: input.objectKey });
       const verified = await verifyStoredObject(input, completeRequest);
@@ -157,12 +157,16 @@ uploadWorkflow satisfies UploadWorkflow;
 
 /**
  * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
- * checksum the store checked part by part as it arrived; any other object, or one whose store reports
- * no checksum, is read back and hashed.
+ * checksum the store checked part by part as it arrived, a tus upload by the hash the API streamed
+ * and the store's part ETags; any other object, or one the store does not confirm, is read back and hashed.
  */
 async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
   const declared = declaredBytes(input);
+  if (input.kind === 'tus') {
+    const streamed = await step((a) => a.confirmStreamedUpload(input.uploadId));
+    if (streamed) return streamed;
+  }
   if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
     const confirmed = await step((a) =>
       a.confirmStagedObject({

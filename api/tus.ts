@@ -1,0 +1,266 @@
+/**
+ * tus 1.0.0 at /api/v2/tus (core, creation, creation-with-upload, termination, expiration, checksum).
+ *
+ * A handler of our own rather than @tus/server: a tus upload here is an uploadWorkflow run like any
+ * other upload, whose session row, expiry, termination and finish (assemble, verify, commit, prune,
+ * events) the workflow already does. @tus/server would keep a second copy of that state (its .info
+ * objects with @tus/s3-store, its own expiry and termination), split PATCHes into .part objects of
+ * its own, and answer through its own error and auth path beside Express's. What the protocol adds
+ * is small: each PATCH is stored as the next part of the run's multipart upload, and the offset and
+ * part count live in PostgreSQL (lib/tus/uploads.ts) under an advisory lock, so any replica serves
+ * the next request and a killed one loses nothing but the PATCH it was taking. The whole file's
+ * SHA-256 is hashed on the way, its state kept with the offset (lib/tus/streamHash.ts): the finish
+ * reads nothing back.
+ */
+import { UploadPartCommand } from '@aws-sdk/client-s3';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import type { Knex } from 'knex';
+import { ownerOfNewAsset } from '../lib/assets/access';
+import {
+  ChecksumMismatchError,
+  ConflictError,
+  GoneError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnprocessableError,
+  UnsupportedMediaTypeError,
+  UnsupportedTusVersionError,
+  ValidationError,
+} from '../lib/platform/errors';
+import { createMeter } from '../lib/platform/staging';
+import { partHashTap, saveState, sha256From } from '../lib/tus/streamHash';
+import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
+import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
+import { newUploadInput } from '../lib/uploads/input';
+import { getUploadSession, getUploadSessionFor, type UploadSessionRow } from '../lib/uploads/sessions';
+import { assetFor } from './assetAccess';
+import { actorOf } from './authentication';
+import type { AppDeps } from './deps';
+import { idParams, parse } from './schemas/common';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from './schemas/uploads';
+import { OFFSET_OCTET_STREAM, TUS_CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_VERSION, creationHeaders, parseUploadMetadata, patchHeaders } from './schemas/tus';
+
+export const TUS_PATH = '/api/v2/tus';
+
+/**
+ * Tus-Resumable on every answer under /api/v2/tus, errors included, and the server's capabilities
+ * on OPTIONS. Runs before the access layer: OPTIONS needs no token (api/methodNotAllowed.ts answers it).
+ */
+export function tusProtocol(config: Pick<AppDeps['config'], 'uploads'>): RequestHandler {
+  return (req, res, next) => {
+    if (req.path !== TUS_PATH && !req.path.startsWith(`${TUS_PATH}/`)) return next();
+    res.setHeader('Tus-Resumable', TUS_VERSION);
+    if (req.method === 'OPTIONS') {
+      res.setHeader('Tus-Version', TUS_VERSION);
+      res.setHeader('Tus-Max-Size', String(config.uploads.maxSizeBytes));
+      res.setHeader('Tus-Extension', TUS_EXTENSIONS.join(','));
+      res.setHeader('Tus-Checksum-Algorithm', TUS_CHECKSUM_ALGORITHMS.join(','));
+    }
+    next();
+  };
+}
+
+function checkTusResumable(req: Request): void {
+  const version = req.get('tus-resumable');
+  if (version !== TUS_VERSION) throw new UnsupportedTusVersionError(`send Tus-Resumable: ${TUS_VERSION}${version ? `, not ${version}` : ''}`);
+}
+
+/** Why an upload that is not open takes no more bytes: tus clients stop on 410 and 460, and retry on 409. */
+function notOpen(session: UploadSessionRow): Error {
+  if (session.status === 'failed' && session.error?.startsWith('checksum mismatch')) {
+    return new ChecksumMismatchError(`upload ${session.id} failed: ${session.error}; its bytes are gone`);
+  }
+  if (session.status === 'completing' || session.status === 'completed') return new ConflictError(`upload ${session.id} has all its bytes`);
+  return new GoneError(`upload ${session.id} is ${session.status}${session.error ? ` (${session.error})` : ''}: its bytes are gone`);
+}
+
+export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads'>): Router {
+  const router = Router();
+  const { db, s3, uploads } = deps;
+  const bucket = deps.config.s3.bucket;
+  const waitMs = deps.config.uploads.waitSeconds * 1000;
+
+  /** The caller's tus upload: another user's, or another kind of session, does not exist for them. */
+  async function tusUploadFor(res: Response, id: string): Promise<{ session: UploadSessionRow; tus: TusUploadRow }> {
+    const session = await getUploadSessionFor(db, actorOf(res), id);
+    const tus = session.kind === 'tus' ? await findTusUpload(db, id) : undefined;
+    if (!tus) throw new NotFoundError(`upload ${id} not found`);
+    return { session, tus };
+  }
+
+  /**
+   * Stores the request's body as the upload's next part, holding its lock, and answers the new
+   * offset. A body cut short stores nothing (S3 takes a part whole or not at all), so the offset is
+   * always at the end of a part, and the client resumes from there.
+   */
+  async function appendBody(req: Request, id: string, headers: { offset: number; length: number; checksum?: string }) {
+    return withUploadLock(db, id, async (trx: Knex.Transaction) => {
+      const session = await getUploadSession(trx, id);
+      if (session.status !== 'open') throw notOpen(session);
+      if (Date.now() >= session.expires_at.getTime()) throw new GoneError(`upload ${id} has expired`);
+      const tus = (await findTusUpload(trx, id))!;
+      if (headers.offset !== tus.offset_bytes)
+        throw new ConflictError(`Upload-Offset is ${headers.offset}, but the upload is at ${tus.offset_bytes}: send HEAD`);
+      const end = tus.offset_bytes + headers.length;
+      if (end > session.size_bytes) throw new PayloadTooLargeError(`the body would end at ${end}, past Upload-Length ${session.size_bytes}`);
+      const finishes = end === session.size_bytes;
+      // An empty body stores nothing, but for the one empty part of an empty upload.
+      if (headers.length === 0 && !(finishes && tus.part_count === 0)) return { offset: tus.offset_bytes, finishes: false };
+      // Every part of a multipart upload but the last is at least 5 MiB.
+      if (!finishes && headers.length < MIN_PART_SIZE) {
+        throw new ValidationError(`a PATCH that does not end the upload carries at least ${MIN_PART_SIZE} bytes (5 MiB); this one has ${headers.length}`, [
+          { path: 'content-length', message: `must be at least ${MIN_PART_SIZE}, or the rest of the upload` },
+        ]);
+      }
+      if (headers.length > MAX_PART_SIZE) throw new PayloadTooLargeError(`a PATCH carries at most ${MAX_PART_SIZE} bytes (5 GiB)`);
+
+      const partNumber = tus.part_count + 1;
+      const meter = createMeter(headers.length, deps.metrics.countUploaded);
+      // The whole file's hash goes on from the last part's end, while every byte so far was hashed here.
+      const streamed = tus.sha256_streamed && (tus.sha256_state !== null || tus.offset_bytes === 0);
+      const sha256 = streamed ? await sha256From(tus.sha256_state) : undefined;
+      const tap = sha256 ? partHashTap(sha256) : undefined;
+      const body = tap ? req.pipe(meter.stream).pipe(tap.stream) : req.pipe(meter.stream);
+      // The store's request fails with it, and that failure is the one answered: the streams' own
+      // error events may come after the store has stopped listening.
+      meter.stream.on('error', (err) => tap?.stream.destroy(err));
+      body.on('error', () => {});
+      req.on('close', () => {
+        if (!req.complete) meter.stream.destroy(new ValidationError('the client closed the connection before the body ended'));
+      });
+      let etag: string | undefined;
+      try {
+        ({ ETag: etag } = await s3.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: session.object_key,
+            UploadId: session.s3_upload_id!,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: headers.length,
+            // The store checks the bytes against it, and keeps none of a part that does not match.
+            ChecksumSHA256: headers.checksum,
+          }),
+        ));
+      } catch (err) {
+        const name = (err as { name?: string }).name;
+        if (name === 'BadDigest') throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
+        // Terminated or expired meanwhile: the workflow has dropped the multipart upload.
+        if (name === 'NoSuchUpload') throw new GoneError(`upload ${id} has ended: its bytes are gone`);
+        throw err;
+      }
+      const { checksumSha256 } = meter.result();
+      // A store that does not check (or reports no BadDigest) is caught here: the part is not
+      // recorded, and the next PATCH at this offset replaces it.
+      if (headers.checksum && Buffer.from(checksumSha256, 'hex').toString('base64') !== headers.checksum) {
+        throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
+      }
+      // The store holds the bytes hashed when its ETag (the part's MD5) is theirs.
+      const sha256State = sha256 && etag === tap!.etag() ? saveState(sha256) : null;
+      return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State }), finishes };
+    });
+  }
+
+  /**
+   * The last byte starts the finish: the workflow assembles, verifies, commits. The answer waits
+   * for it (up to STORAGE_UPLOAD_WAIT_SECONDS), so a whole file that does not match its declared
+   * checksum_sha256 is a 460 on the last PATCH; past the wait the status is at /api/v2/uploads/{id}.
+   */
+  async function finish(id: string): Promise<void> {
+    try {
+      await completeUploadSession(uploads, id, {}, waitMs);
+    } catch (err) {
+      if (err instanceof UnprocessableError) throw new ChecksumMismatchError(`${err.message}; the upload is deleted`);
+      throw err;
+    }
+  }
+
+  function sendOffset(res: Response, status: number, session: UploadSessionRow, offset: number): void {
+    res.setHeader('Upload-Offset', String(offset));
+    res.setHeader('Upload-Expires', session.expires_at.toUTCString());
+    res.status(status).end();
+  }
+
+  router.post(TUS_PATH, async (req, res) => {
+    checkTusResumable(req);
+    if (req.get('upload-defer-length') !== undefined) throw new ValidationError('Upload-Defer-Length is not served: send Upload-Length');
+    if (req.get('upload-concat') !== undefined) throw new ValidationError('Upload-Concat (concatenation) is not served');
+    const headers = parse(creationHeaders, req.headers, 'headers');
+    const length = headers['upload-length'];
+    if (length > deps.config.uploads.maxSizeBytes) {
+      throw new PayloadTooLargeError(`Upload-Length ${length} is over the limit of ${deps.config.uploads.maxSizeBytes} bytes (Tus-Max-Size)`);
+    }
+    const meta = parseUploadMetadata(headers['upload-metadata']);
+    const withBody = req.is(OFFSET_OCTET_STREAM) === OFFSET_OCTET_STREAM;
+    const bodyLength = withBody ? parse(patchHeaders.pick({ 'content-length': true, 'upload-checksum': true }), req.headers, 'headers') : undefined;
+    const actor = actorOf(res);
+    const existing = meta.asset_id ? await assetFor(db, actor, meta.asset_id, 'write') : undefined;
+    const input = newUploadInput(
+      deps.config,
+      {
+        kind: 'tus',
+        name: meta.filename,
+        contentType: meta.filetype ?? 'application/octet-stream',
+        metadata: meta.metadata,
+        tags: meta.tags,
+        sizeBytes: length,
+        checksumSha256: meta.checksum_sha256,
+      },
+      existing?.id,
+      existing ? actor.sub : ownerOfNewAsset(actor, undefined),
+    );
+    await openUploadSession(uploads, actor, input);
+    await insertTusUpload(db, input.uploadId, headers['upload-metadata']);
+    const id = input.uploadId;
+    res.setHeader('Location', `${TUS_PATH}/${id}`);
+    let offset = 0;
+    // creation-with-upload; an empty upload is complete as soon as it is created.
+    if (bodyLength || length === 0) {
+      const appended = await appendBody(req, id, { offset: 0, length: bodyLength?.['content-length'] ?? 0, checksum: bodyLength?.['upload-checksum'] });
+      offset = appended.offset;
+      if (appended.finishes) await finish(id);
+    }
+    sendOffset(res, 201, await getUploadSession(db, id), offset);
+  });
+
+  // HEAD is the tus status; GET, the same headers with them as JSON (Express answers HEAD with the GET route).
+  router.get(`${TUS_PATH}/:id`, async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    if (req.method === 'HEAD') checkTusResumable(req);
+    const { session, tus } = await tusUploadFor(res, id);
+    if (session.status !== 'open' && session.status !== 'completing' && session.status !== 'completed') throw notOpen(session);
+    // The last PATCH was stored but its finish never started (its API process died in between).
+    if (session.status === 'open' && tus.offset_bytes === session.size_bytes && tus.part_count > 0) await finish(id);
+    const offset = session.status === 'open' ? tus.offset_bytes : session.size_bytes;
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Upload-Offset', String(offset));
+    res.setHeader('Upload-Length', String(session.size_bytes));
+    if (tus.upload_metadata) res.setHeader('Upload-Metadata', tus.upload_metadata);
+    res.setHeader('Upload-Expires', session.expires_at.toUTCString());
+    res.json({ upload_id: id, status: session.status, offset_bytes: offset, size_bytes: session.size_bytes, status_url: `/api/v2/uploads/${id}` });
+  });
+
+  router.patch(`${TUS_PATH}/:id`, async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    checkTusResumable(req);
+    if (req.is(OFFSET_OCTET_STREAM) !== OFFSET_OCTET_STREAM) throw new UnsupportedMediaTypeError(`a PATCH body is ${OFFSET_OCTET_STREAM}`);
+    const headers = parse(patchHeaders, req.headers, 'headers');
+    const { session } = await tusUploadFor(res, id);
+    // Before the lock: a PATCH still unwinding on a terminated upload must not make this one wait.
+    if (session.status !== 'open') throw notOpen(session);
+    const appended = await appendBody(req, id, { offset: headers['upload-offset'], length: headers['content-length'], checksum: headers['upload-checksum'] });
+    if (appended.finishes) await finish(id);
+    sendOffset(res, 204, session, appended.offset);
+  });
+
+  router.delete(`${TUS_PATH}/:id`, async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    checkTusResumable(req);
+    const { session } = await tusUploadFor(res, id);
+    if (session.status === 'aborted') throw notOpen(session);
+    await abortUploadSession(uploads, id, waitMs);
+    res.status(204).end();
+  });
+
+  return router;
+}

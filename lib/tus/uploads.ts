@@ -1,0 +1,66 @@
+/**
+ * What the tus protocol keeps of an upload beside its session row: the offset and the number of
+ * parts stored. Kept in PostgreSQL, so that whichever API replica takes the next request knows them.
+ */
+import type { Knex } from 'knex';
+import { LockedError } from '../platform/errors';
+
+export interface TusUploadRow {
+  upload_id: string;
+  offset_bytes: number;
+  part_count: number;
+  upload_metadata: string | null;
+  sha256_state: Buffer | null;
+  sha256_streamed: boolean;
+}
+
+export async function insertTusUpload(db: Knex, uploadId: string, uploadMetadata: string | undefined): Promise<void> {
+  await db('tus_uploads')
+    .insert({ upload_id: uploadId, upload_metadata: uploadMetadata ?? null })
+    .onConflict('upload_id')
+    .ignore();
+}
+
+export async function findTusUpload(db: Knex | Knex.Transaction, uploadId: string): Promise<TusUploadRow | undefined> {
+  return db('tus_uploads').where({ upload_id: uploadId }).first();
+}
+
+/**
+ * Runs `fn` holding the upload's lock, a PostgreSQL advisory lock of the transaction: one PATCH at a
+ * time per upload across every API replica, released by PostgreSQL itself when the transaction ends
+ * or its process dies (a killed API leaves no lock behind). A PATCH that finds it held is 423: the
+ * client retries, as tus clients do. The transaction keeps one pooled connection for as long as the
+ * PATCH's body takes to arrive: a process streams at most STORAGE_DATABASE_POOL_MAX PATCHes at once,
+ * and while that many slow ones stream, its other requests wait for a connection.
+ */
+export async function withUploadLock<T>(db: Knex, uploadId: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return db.transaction(async (trx) => {
+    const { rows } = await trx.raw<{ rows: Array<{ locked: boolean }> }>("SELECT pg_try_advisory_xact_lock(hashtextextended('tus:' || ?, 0)) AS locked", [
+      uploadId,
+    ]);
+    if (!rows[0].locked) throw new LockedError(`upload ${uploadId} is taking another request; try again`);
+    return fn(trx);
+  });
+}
+
+/**
+ * Records part `partNumber` as stored, `sizeBytes` long: the offset moves past it, and the hash state
+ * is the one at its end (null when the part's bytes are not confirmed: no streamed hash from then on).
+ */
+export async function recordPart(
+  trx: Knex.Transaction,
+  uploadId: string,
+  part: { partNumber: number; sizeBytes: number; sha256State: Buffer | null },
+): Promise<number> {
+  const [row] = await trx('tus_uploads')
+    .where({ upload_id: uploadId, part_count: part.partNumber - 1 })
+    .update({
+      part_count: part.partNumber,
+      offset_bytes: trx.raw('offset_bytes + ?', [part.sizeBytes]),
+      sha256_state: part.sha256State,
+      sha256_streamed: trx.raw('sha256_streamed AND ?', [part.sha256State !== null]),
+    })
+    .returning('offset_bytes');
+  if (!row) throw new Error(`upload ${uploadId}: part ${part.partNumber} is not the next part`);
+  return Number(row.offset_bytes);
+}
