@@ -68,3 +68,14 @@ export class UnprocessableError extends DomainError {}
 
 /** Work the service took on failed for a reason no client can fix. */
 export class OperationFailedError extends DomainError {}
+
+/** The caller spent a rate-limit budget (`policy`); it is whole again after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  constructor(
+    detail: string,
+    readonly retryAfterSeconds: number,
+    policy: string,
+  ) {
+    super(detail, { policy });
+  }
+}
