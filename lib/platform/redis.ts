@@ -2,8 +2,9 @@ import { Redis } from 'ioredis';
 
 /**
  * The Redis client of a process. A command fails at once while the connection is down (no offline
- * queue, no retry of the command) and within a second when Redis hangs: what uses it falls back
- * rather than wait. The connection itself keeps being retried, at most every 2 s.
+ * queue, no retry of the command), and within half a second when Redis hangs, which also drops the
+ * connection, so that what comes next does not wait: what uses the client falls back instead. The
+ * connection itself keeps being retried, at most every 2 s.
  */
 export function createRedisClient(url: string): Redis {
   const redis = new Redis(url, {
@@ -11,6 +12,7 @@ export function createRedisClient(url: string): Redis {
     maxRetriesPerRequest: 0,
     connectTimeout: 1_000,
     commandTimeout: 500,
+    socketTimeout: 500,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   });
   // Each failed connection attempt is an 'error' event; health reports the state instead.
