@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
+import { createRateLimiter } from '../lib/limits/rateLimiter';
 import { createMetrics } from '../lib/platform/metrics';
 import { accessRules } from './access';
+import { authenticate } from './authentication';
 import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
@@ -13,6 +15,7 @@ import { documentLimitsOf } from './openapi';
 import { metricsRouter } from './metrics';
 import { policiesRouter } from './policies';
 import { problemHandler, unknownRoute } from './problem';
+import { rateLimits } from './rateLimits';
 import { referenceRouter } from './reference';
 import { requestContext } from './requestContext';
 import { signedUrlsRouter } from './signedUrls';
@@ -31,6 +34,7 @@ export function buildApp(base: BaseDeps): Express {
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(cors(deps.config.cors));
   app.use(tusProtocol(deps.config));
+  app.use(rateLimits(deps.config.rateLimits, createRateLimiter(deps.config.rateLimits, deps.redis), authenticate(deps.config.auth)));
   app.use(methodNotAllowed());
   app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
@@ -42,6 +46,8 @@ export function buildApp(base: BaseDeps): Express {
       s3: deps.s3,
       bucket: deps.config.s3.bucket,
       temporal: deps.temporal.probe,
+      redis: deps.redis,
+      sse: deps.config.s3.sse,
       timeoutMs: deps.config.healthTimeoutMs,
     }),
   );

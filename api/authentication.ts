@@ -26,6 +26,8 @@ export function authenticate(auth: AuthConfig): RequestHandler {
   }
   const verify = createTokenVerifier(auth);
   return async (req, res, next) => {
+    // The rate limits verified the token already.
+    if (res.locals.actor) return next();
     try {
       const header = req.get('Authorization');
       if (!header) throw new InvalidTokenError('send Authorization: Bearer <token>');

@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { Redis } from 'ioredis';
 import type { DeletionClient } from '../lib/assets/deletionClient';
 import type { BackupClient } from '../lib/backups/client';
 import type { LifecycleClient } from '../lib/lifecycle/client';
@@ -16,6 +17,8 @@ export interface BaseDeps {
   s3: S3Client;
   temporal: TemporalHandle;
   logger: Logger;
+  /** Shares the rate-limit budgets between replicas; without it they are per process. */
+  redis?: Redis;
 }
 
 /** The clients that start and ask the service's workflows, one of each for the whole app. */

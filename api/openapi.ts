@@ -15,9 +15,31 @@ import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';
 
-export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest' | 'metricsAccess'>): DocumentLimits {
-  return { maxUploadBytes: config.uploads.maxSizeBytes, ingestAllowedHosts: config.ingest.allowedHosts, metricsAccess: config.metricsAccess };
+export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest' | 'metricsAccess' | 'rateLimits'>): DocumentLimits {
+  return {
+    maxUploadBytes: config.uploads.maxSizeBytes,
+    ingestAllowedHosts: config.ingest.allowedHosts,
+    metricsAccess: config.metricsAccess,
+    rateLimits: config.rateLimits.enabled,
+  };
 }
+
+// draft-ietf-httpapi-ratelimit-headers, structured-field form (README, "Rate limits").
+const RATE_LIMIT_HEADERS = {
+  'RateLimit-Policy': {
+    required: true,
+    description: 'the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds',
+    schema: { type: 'string', examples: ['"reads";q=1200;w=60, "writes";q=300;w=60, "content";q=2147483648;qu="content-bytes";w=60'] },
+  },
+  RateLimit: {
+    required: true,
+    description: 'what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again',
+    schema: { type: 'string', examples: ['"reads";r=1187;t=42'] },
+  },
+};
+const RETRY_AFTER_HEADER = {
+  'Retry-After': { required: true, description: 'seconds until the budget is whole again', schema: { type: 'integer', minimum: 0 } },
+};
 
 const paged = z.object(pageQuery);
 const binary = z.string().meta({ format: 'binary' });
@@ -384,9 +406,14 @@ export function buildOpenApiDocument(limits: DocumentLimits, allRoutes: RouteDoc
         description: answer.description,
         ...(answer.schema ? { content: { [answer.content ?? 'application/json']: { schema: jsonSchema(answer.schema, 'output') } } } : {}),
         ...(answer.links ? { links: linksOf(answer.links, routes) } : {}),
+        ...(limits.rateLimits ? { headers: RATE_LIMIT_HEADERS } : {}),
       };
     }
-    responses.default = { description: 'an error', content: { 'application/problem+json': { schema: jsonSchema(r.problem, 'output') } } };
+    const problemContent = { 'application/problem+json': { schema: jsonSchema(r.problem, 'output') } };
+    if (limits.rateLimits) {
+      responses[429] = { description: 'over a rate limit', headers: { ...RETRY_AFTER_HEADER, ...RATE_LIMIT_HEADERS }, content: problemContent };
+    }
+    responses.default = { description: 'an error', content: problemContent, ...(limits.rateLimits ? { headers: RATE_LIMIT_HEADERS } : {}) };
     const body = route.body && (typeof route.body.schema === 'function' ? route.body.schema(limits) : route.body.schema);
     (paths[openApiPath(route.path)] ??= {})[route.method] = {
       operationId: operationIdOf(route),

@@ -8,6 +8,8 @@ export interface DocumentLimits {
   maxUploadBytes: number;
   ingestAllowedHosts: string[];
   metricsAccess: 'open' | 'admin';
+  /** Every answer then carries the rate-limit headers, and any request may be a 429. */
+  rateLimits: boolean;
 }
 
 /**

@@ -2,6 +2,7 @@ import { loadConfigOrExit } from '../lib/platform/config';
 import { createDb } from '../lib/platform/db';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
+import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp } from './app';
 
@@ -11,7 +12,8 @@ async function main() {
   const db = createDb(config.database.url, config.database.poolMax);
   const s3 = createS3Client(config.s3);
   const temporal = createTemporalClient(config.temporal);
-  const app = buildApp({ config, db, s3, temporal, logger });
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
+  const app = buildApp({ config, db, s3, temporal, logger, redis });
   const server = app.listen(config.http.port, config.http.host, () => {
     logger.info('api listening', { url: `http://${config.http.host}:${config.http.port}` });
   });
@@ -26,6 +28,7 @@ async function main() {
     await temporal.close().catch(() => {});
     await db.destroy();
     s3.destroy();
+    redis?.disconnect();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -110,7 +110,27 @@ function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.Pr
     STORAGE_MAX_UPLOAD_SIZE: String(config.uploads.maxSizeBytes),
     STORAGE_UPLOAD_WAIT_SECONDS: String(config.uploads.waitSeconds),
     STORAGE_UPLOAD_EXPIRY_HOURS: String(config.uploads.expiryHours),
+    STORAGE_S3_SSE: config.s3.sse?.mode ?? '',
+    ...(config.s3.sse?.kmsKeyId ? { STORAGE_S3_SSE_KMS_KEY_ID: config.s3.sse.kmsKeyId } : {}),
+    ...rateLimitEnv(config),
     ...extra,
+  };
+}
+
+// The limiter runs as in production (STORAGE_RATE_LIMITS=off measures without it), with budgets no
+// measurement reaches: a row measures the service, not its 429s.
+const BENCH_BUDGET = String(2 ** 50);
+
+function rateLimitEnv(config: Config): NodeJS.ProcessEnv {
+  return {
+    STORAGE_RATE_LIMITS: config.rateLimits.enabled ? 'on' : 'off',
+    ...(config.redisUrl ? { STORAGE_REDIS_URL: config.redisUrl, STORAGE_REDIS_PREFIX: `bench-${process.pid}` } : {}),
+    ...Object.fromEntries(
+      ['READS', 'WRITES', 'CONTENT_BYTES'].flatMap((budget) => [
+        [`STORAGE_RATE_LIMIT_${budget}`, BENCH_BUDGET],
+        [`STORAGE_RATE_LIMIT_PRIVILEGED_${budget}`, BENCH_BUDGET],
+      ]),
+    ),
   };
 }
 

@@ -50,6 +50,8 @@ async function shutdown(code: number) {
 }
 
 async function main() {
+  // Encrypted at rest as in production, unless the environment says otherwise (an empty value: not).
+  process.env.STORAGE_S3_SSE ??= 'AES256';
   const { config, usesDevSecret } = configWithDevSecrets();
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));

@@ -24,8 +24,15 @@ const compose = parse(interpolate(composeText, OPERATOR_ENV));
 const knownVariables = Object.keys(configSchema.shape);
 
 describe('docker-compose.yml', () => {
-  it('has the production-like stack: database, Temporal with its UI, SeaweedFS, setup, API and worker', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'seaweedfs', 'setup', 'temporal', 'temporal-ui', 'worker']);
+  it('has the production-like stack: database, Temporal with its UI, SeaweedFS, Redis, setup, API and worker', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'seaweedfs', 'setup', 'temporal', 'temporal-ui', 'worker']);
+  });
+
+  it("shares the API replicas' rate limits in its Redis, and encrypts at rest", () => {
+    const config = loadConfig(compose.services.api.environment);
+    expect(new URL(config.redisUrl!).host).toBe('redis:6379');
+    expect(config.s3.sse).toEqual({ mode: 'AES256' });
+    expect(config.rateLimits.enabled).toBe(true);
   });
 
   it('cannot come up without the Auth Service and a URL signing key', () => {

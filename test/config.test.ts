@@ -69,6 +69,9 @@ describe('authentication settings', () => {
     STORAGE_AUTH_ISSUER: 'https://auth.example',
     STORAGE_AUTH_AUDIENCE: 'storage',
     STORAGE_URL_SIGNING_KEYS: 'k'.repeat(32),
+    STORAGE_S3_SSE: 'AES256',
+    STORAGE_S3_ACCESS_KEY_ID: 'storage-prod',
+    STORAGE_S3_SECRET_ACCESS_KEY: 'p'.repeat(40),
   };
 
   it('jwt is the default mode; a secret alone means HS256, a public key or JWKS the asymmetric algorithms', () => {
@@ -88,6 +91,10 @@ describe('authentication settings', () => {
     ['no audience', { STORAGE_AUTH_AUDIENCE: '' }, /^STORAGE_AUTH_AUDIENCE/],
     ['no URL signing key', { STORAGE_URL_SIGNING_KEYS: '' }, /^STORAGE_URL_SIGNING_KEYS: required/],
     ['auth off', { STORAGE_AUTH_MODE: 'off' }, /^STORAGE_AUTH_MODE: off is refused in production/],
+    ['rate limits off', { STORAGE_RATE_LIMITS: 'off' }, /^STORAGE_RATE_LIMITS: off is refused in production/],
+    ['no encryption at rest', { STORAGE_S3_SSE: '' }, /^STORAGE_S3_SSE: required in production/],
+    ['the development S3 access key', { STORAGE_S3_ACCESS_KEY_ID: '' }, /^STORAGE_S3_ACCESS_KEY_ID: the development default/],
+    ['the development S3 secret', { STORAGE_S3_SECRET_ACCESS_KEY: '' }, /^STORAGE_S3_SECRET_ACCESS_KEY: the development default/],
   ])('production refuses %s', (_what, change, problem) => {
     const env = Object.fromEntries(Object.entries({ ...deployed, ...change }).filter(([, v]) => v !== ''));
     expect(problemsOf(env)).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));
@@ -111,6 +118,68 @@ describe('authentication settings', () => {
     ['a short URL signing key', { STORAGE_URL_SIGNING_KEYS: 'short' }, /^STORAGE_URL_SIGNING_KEYS/],
   ])('refuses %s anywhere', (_what, env, problem) => {
     expect(problemsOf(env)).toEqual([expect.stringMatching(problem)]);
+  });
+});
+
+describe('rate limits and encryption at rest', () => {
+  it('limits by default, and takes off outside production', () => {
+    expect(loadConfig({}).rateLimits).toMatchObject({ enabled: true, windowSeconds: 60, standard: { reads: 1200, writes: 300 } });
+    expect(loadConfig({ STORAGE_RATE_LIMITS: 'off' }).rateLimits.enabled).toBe(false);
+  });
+
+  it('gives admins and services larger budgets than anyone else by default', () => {
+    const { standard, privileged } = loadConfig({}).rateLimits;
+    for (const budget of ['reads', 'writes', 'content'] as const) expect(privileged[budget]).toBeGreaterThan(standard[budget]);
+  });
+
+  it('encrypts with SSE-S3 or SSE-KMS, whose key it must name', () => {
+    expect(loadConfig({}).s3.sse).toBeUndefined();
+    expect(loadConfig({ STORAGE_S3_SSE: 'AES256' }).s3.sse).toEqual({ mode: 'AES256' });
+    expect(loadConfig({ STORAGE_S3_SSE: 'aws:kms', STORAGE_S3_SSE_KMS_KEY_ID: 'arn:aws:kms:k' }).s3.sse).toEqual({
+      mode: 'aws:kms',
+      kmsKeyId: 'arn:aws:kms:k',
+    });
+    expect(() => loadConfig({ STORAGE_S3_SSE: 'aws:kms' })).toThrow(/STORAGE_S3_SSE_KMS_KEY_ID: required/);
+    expect(() => loadConfig({ STORAGE_S3_SSE_KMS_KEY_ID: 'k' })).toThrow(/only with STORAGE_S3_SSE=aws:kms/);
+    expect(() => loadConfig({ STORAGE_S3_SSE: 'DES' })).toThrow(/^invalid configuration:\nSTORAGE_S3_SSE: /);
+  });
+});
+
+// Every secret the service reads comes from its environment in production: a default that looks like
+// a secret is one a development machine may use and production refuses.
+describe('no secret committed as a default', () => {
+  const { configSchema } = require('../lib/platform/config') as typeof import('../lib/platform/config');
+  const secretLooking = Object.keys(configSchema.shape).filter((name) => /_SECRET|_KEY/.test(name));
+  const defaultOf = (name: string) => (configSchema.shape as Record<string, { parse(v: unknown): unknown }>)[name].parse(undefined);
+  const production = {
+    STORAGE_ENVIRONMENT: 'production',
+    STORAGE_AUTH_JWKS_URL: 'https://auth.example/.well-known/jwks.json',
+    STORAGE_AUTH_ISSUER: 'https://auth.example',
+    STORAGE_AUTH_AUDIENCE: 'storage',
+    STORAGE_URL_SIGNING_KEYS: 'k'.repeat(32),
+    STORAGE_S3_SSE: 'AES256',
+    STORAGE_S3_ACCESS_KEY_ID: 'storage-prod',
+    STORAGE_S3_SECRET_ACCESS_KEY: 'p'.repeat(40),
+  };
+
+  it('finds the variables that hold keys and secrets', () => {
+    expect(secretLooking).toEqual(
+      expect.arrayContaining(['STORAGE_S3_ACCESS_KEY_ID', 'STORAGE_S3_SECRET_ACCESS_KEY', 'STORAGE_AUTH_JWT_SECRET', 'STORAGE_URL_SIGNING_KEYS']),
+    );
+  });
+
+  // A new default for one of them must be a development one, refused in production, and listed here.
+  it('has defaults only for the development S3 credentials', () => {
+    const withDefault = secretLooking.filter((name) => ![undefined, ''].includes(String(defaultOf(name) ?? '') || undefined));
+    expect(withDefault.sort()).toEqual(['STORAGE_S3_ACCESS_KEY_ID', 'STORAGE_S3_SECRET_ACCESS_KEY']);
+  });
+
+  it.each(['STORAGE_S3_ACCESS_KEY_ID', 'STORAGE_S3_SECRET_ACCESS_KEY'])('%s defaults to a development value that production refuses', (name) => {
+    const given = String(defaultOf(name));
+    expect(given).toMatch(/dev/);
+    expect(() => loadConfig({ ...production, [name]: given })).toThrow(new RegExp(`${name}: the development default, refused in production`));
+    expect(() => loadConfig({ ...production, [name]: undefined })).toThrow(new RegExp(`${name}: the development default, refused in production`));
+    expect(() => loadConfig({ ...production, STORAGE_ENVIRONMENT: 'development', [name]: undefined })).not.toThrow();
   });
 });
 

@@ -46,11 +46,14 @@ async function setUp(servers: ManagedProcess[]) {
   await registerSearchAttributes(temporalAddress);
 
   let s3Endpoint = process.env.STORAGE_TEST_S3_ENDPOINT_URL;
+  // Where the volume files are, for the test that looks for plaintext in them.
+  let seaweedDataDir = process.env.STORAGE_TEST_SEAWEED_DATA_DIR;
   if (!s3Endpoint) {
+    seaweedDataDir = path.join(runDir, 'seaweedfs');
     servers.push(
       await startSeaweed({
         ports: TEST_SEAWEED_PORTS,
-        dataDir: path.join(runDir, 'seaweedfs'),
+        dataDir: seaweedDataDir,
         logFile: path.join(runDir, 'seaweedfs.log'),
         volumeSizeLimitMB: 32,
         ...TEST_S3_CREDENTIALS,
@@ -89,8 +92,25 @@ async function setUp(servers: ManagedProcess[]) {
     STORAGE_AUTH_AUDIENCE: TEST_AUDIENCE,
     STORAGE_URL_SIGNING_KEYS: randomBytes(32).toString('base64url'),
     STORAGE_TEST_AUTH_SIGNING_KEY: JSON.stringify(issuer.keys[0]),
+    ...(seaweedDataDir ? { STORAGE_TEST_SEAWEED_DATA_DIR: seaweedDataDir } : {}),
+    // Encrypted at rest, as in production; test/encryption.test.ts also writes without it.
+    STORAGE_S3_SSE: process.env.STORAGE_S3_SSE ?? 'AES256',
+    ...TEST_RATE_LIMITS,
   });
 }
+
+/**
+ * Budgets no test reaches by accident (the bench and the fuzzer send thousands of requests a
+ * minute): the limiter still runs and answers with its headers. test/rateLimits.test.ts sets its own.
+ */
+const TEST_RATE_LIMITS = {
+  STORAGE_RATE_LIMIT_READS: '10000000',
+  STORAGE_RATE_LIMIT_WRITES: '10000000',
+  STORAGE_RATE_LIMIT_CONTENT_BYTES: String(2 ** 50),
+  STORAGE_RATE_LIMIT_PRIVILEGED_READS: '10000000',
+  STORAGE_RATE_LIMIT_PRIVILEGED_WRITES: '10000000',
+  STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES: String(2 ** 50),
+};
 
 /** A reused server may predate a search attribute: it is registered as `npm run setup` does. */
 async function registerSearchAttributes(address: string) {

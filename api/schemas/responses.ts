@@ -91,7 +91,8 @@ export function pageOf(item: z.ZodType) {
 }
 
 const check = z.object({ status: z.enum(['ok', 'down']), latency_ms: z.number(), error: z.string().optional() }).strict();
-const checks = z.object({ database: check, object_store: check, temporal: check }).strict();
+const objectStoreCheck = check.extend({ server_side_encryption: z.enum(['AES256', 'aws:kms', 'none']) }).strict();
+const checks = z.object({ database: check, object_store: objectStoreCheck, temporal: check, redis: check.optional() }).strict();
 export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), checks }).strict();
 export const readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks }).strict();
 export const liveness = z.object({ status: z.literal('ok') }).strict();

@@ -43,6 +43,9 @@ const SYMMETRIC_ALGORITHMS = ['HS256', 'HS384', 'HS512'];
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const MIN_SECRET_BYTES = 32;
 
+// What scripts/bootstrap.sh gives the local SeaweedFS: production refuses them.
+const DEV_S3_CREDENTIALS = { accessKeyId: 'storage-dev', secretAccessKey: 'storage-dev-secret' };
+
 /** Every STORAGE_* variable the service reads, with its default. README.md lists the same set. */
 export const configSchema = z.object({
   STORAGE_SERVICE_NAME: z.string().min(1).default('storage-service'),
@@ -53,8 +56,8 @@ export const configSchema = z.object({
   STORAGE_DATABASE_URL: databaseUrl.default('postgresql://postgres@127.0.0.1:5432/storage_db'),
   STORAGE_DATABASE_POOL_MAX: positiveInt.default(10),
   STORAGE_S3_ENDPOINT_URL: z.string().url().default('http://127.0.0.1:8333'),
-  STORAGE_S3_ACCESS_KEY_ID: z.string().min(1).default('storage-dev'),
-  STORAGE_S3_SECRET_ACCESS_KEY: z.string().min(1).default('storage-dev-secret'),
+  STORAGE_S3_ACCESS_KEY_ID: z.string().min(1).default(DEV_S3_CREDENTIALS.accessKeyId),
+  STORAGE_S3_SECRET_ACCESS_KEY: z.string().min(1).default(DEV_S3_CREDENTIALS.secretAccessKey),
   STORAGE_S3_BUCKET_NAME: z
     .string()
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
@@ -110,6 +113,20 @@ export const configSchema = z.object({
         .transform((origin) => new URL(origin).origin),
     ),
   ),
+  STORAGE_RATE_LIMITS: z.enum(['on', 'off']).default('on'),
+  STORAGE_RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
+  STORAGE_RATE_LIMIT_READS: positiveInt.default(1200),
+  STORAGE_RATE_LIMIT_WRITES: positiveInt.default(300),
+  STORAGE_RATE_LIMIT_CONTENT_BYTES: positiveInt.default(2048 * MiB),
+  STORAGE_RATE_LIMIT_PRIVILEGED_READS: positiveInt.default(12_000),
+  STORAGE_RATE_LIMIT_PRIVILEGED_WRITES: positiveInt.default(3_000),
+  STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES: positiveInt.default(20_480 * MiB),
+  STORAGE_REDIS_PREFIX: z.string().min(1).default('storage'),
+  STORAGE_S3_SSE: z
+    .enum(['AES256', 'aws:kms'])
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  STORAGE_S3_SSE_KMS_KEY_ID: z.string().min(1).optional(),
 });
 
 export type ConfigEnv = z.infer<typeof configSchema>;
@@ -128,6 +145,8 @@ export interface Config {
     bucket: string;
     backupBucket: string;
     forcePathStyle: boolean;
+    /** Server-side encryption asked for on every write; none when unset. */
+    sse?: ServerSideEncryption;
   };
   temporal: { address: string; namespace: string; taskQueue: string };
   redisUrl?: string;
@@ -144,6 +163,30 @@ export interface Config {
   /** HMAC keys for signed content URLs: the first signs, every one verifies (so keys can rotate). */
   urlSigningKeys: string[];
   cors: { origins: string[] };
+  rateLimits: RateLimitConfig;
+}
+
+export interface ServerSideEncryption {
+  mode: 'AES256' | 'aws:kms';
+  kmsKeyId?: string;
+}
+
+/** Each budget's points per window: requests for reads and writes, bytes for content. */
+export interface RateLimitBudgets {
+  reads: number;
+  writes: number;
+  content: number;
+}
+
+export interface RateLimitConfig {
+  enabled: boolean;
+  windowSeconds: number;
+  /** Users, and clients without a token (by address). */
+  standard: RateLimitBudgets;
+  /** Admins and services. */
+  privileged: RateLimitBudgets;
+  /** Prefix of the Redis keys, so that deployments (or tests) sharing a Redis keep their own budgets. */
+  keyPrefix: string;
 }
 
 /** How callers prove who they are (README, "Security"). */
@@ -185,7 +228,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const auth = authConfigOf(e);
-  if (auth.problems.length) throw new ConfigError(auth.problems);
+  const problems = [...auth.problems, ...protectionProblemsOf(e)];
+  if (problems.length) throw new ConfigError(problems);
   return {
     serviceName: e.STORAGE_SERVICE_NAME,
     environment: e.STORAGE_ENVIRONMENT,
@@ -200,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bucket: e.STORAGE_S3_BUCKET_NAME,
       backupBucket: e.STORAGE_BACKUP_BUCKET_NAME ?? `${e.STORAGE_S3_BUCKET_NAME}-backups`,
       forcePathStyle: e.STORAGE_S3_FORCE_PATH_STYLE,
+      sse: e.STORAGE_S3_SSE ? { mode: e.STORAGE_S3_SSE, kmsKeyId: e.STORAGE_S3_SSE_KMS_KEY_ID } : undefined,
     },
     temporal: {
       address: e.STORAGE_TEMPORAL_ADDRESS,
@@ -223,7 +268,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsAccess: e.STORAGE_METRICS_ACCESS,
     urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
     cors: { origins: e.STORAGE_CORS_ORIGINS },
+    rateLimits: {
+      enabled: e.STORAGE_RATE_LIMITS === 'on',
+      windowSeconds: e.STORAGE_RATE_LIMIT_WINDOW_SECONDS,
+      standard: { reads: e.STORAGE_RATE_LIMIT_READS, writes: e.STORAGE_RATE_LIMIT_WRITES, content: e.STORAGE_RATE_LIMIT_CONTENT_BYTES },
+      privileged: {
+        reads: e.STORAGE_RATE_LIMIT_PRIVILEGED_READS,
+        writes: e.STORAGE_RATE_LIMIT_PRIVILEGED_WRITES,
+        content: e.STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES,
+      },
+      keyPrefix: e.STORAGE_REDIS_PREFIX,
+    },
   };
+}
+
+/**
+ * Rate limits, encryption at rest and real S3 credentials: production runs with all three; a KMS key
+ * goes with SSE-KMS alone.
+ */
+function protectionProblemsOf(e: ConfigEnv): string[] {
+  const problems: string[] = [];
+  if (e.STORAGE_S3_SSE === 'aws:kms' && !e.STORAGE_S3_SSE_KMS_KEY_ID) problems.push('STORAGE_S3_SSE_KMS_KEY_ID: required with STORAGE_S3_SSE=aws:kms');
+  if (e.STORAGE_S3_SSE_KMS_KEY_ID && e.STORAGE_S3_SSE !== 'aws:kms') problems.push('STORAGE_S3_SSE_KMS_KEY_ID: only with STORAGE_S3_SSE=aws:kms');
+  if (e.STORAGE_ENVIRONMENT === 'production') {
+    if (e.STORAGE_RATE_LIMITS === 'off') problems.push('STORAGE_RATE_LIMITS: off is refused in production');
+    if (!e.STORAGE_S3_SSE) problems.push('STORAGE_S3_SSE: required in production (AES256 or aws:kms)');
+    if (e.STORAGE_S3_ACCESS_KEY_ID === DEV_S3_CREDENTIALS.accessKeyId)
+      problems.push('STORAGE_S3_ACCESS_KEY_ID: the development default, refused in production');
+    if (e.STORAGE_S3_SECRET_ACCESS_KEY === DEV_S3_CREDENTIALS.secretAccessKey)
+      problems.push('STORAGE_S3_SECRET_ACCESS_KEY: the development default, refused in production');
+  }
+  return problems;
 }
 
 /**

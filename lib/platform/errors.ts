@@ -80,3 +80,14 @@ export class ChecksumMismatchError extends DomainError {}
 
 /** A tus request in a protocol version this server does not speak. */
 export class UnsupportedTusVersionError extends DomainError {}
+
+/** The caller spent a rate-limit budget (`policy`); it is whole again after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  constructor(
+    detail: string,
+    readonly retryAfterSeconds: number,
+    policy: string,
+  ) {
+    super(detail, { policy });
+  }
+}

@@ -1,5 +1,7 @@
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Connection } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import type { ServerSideEncryption } from './config';
 import type { Db } from './db';
 
 export type CheckName = 'database' | 'object_store' | 'temporal';
@@ -8,13 +10,20 @@ export interface CheckResult {
   latency_ms: number;
   error?: string;
 }
-export type HealthReport = Record<CheckName, CheckResult>;
+/** The object store's check also says how what the service writes is encrypted at rest. */
+export type HealthReport = Record<CheckName, CheckResult> & {
+  object_store: CheckResult & { server_side_encryption: ServerSideEncryption['mode'] | 'none' };
+  /** Only with STORAGE_REDIS_URL; while it is down the API goes on, with budgets per process. */
+  redis?: CheckResult;
+};
 
 export interface HealthDeps {
   db: Db;
   s3: S3Client;
   bucket: string;
   temporal: Connection;
+  redis?: Redis;
+  sse?: ServerSideEncryption;
   timeoutMs: number;
 }
 
@@ -40,12 +49,25 @@ async function timed(timeoutMs: number, probe: (signal: AbortSignal) => Promise<
 
 /** Asks each dependency one cheap question, all at once, each bounded by its own timeout. */
 export async function checkDependencies(deps: HealthDeps): Promise<HealthReport> {
-  const [database, object_store, temporal] = await Promise.all([
+  const { redis } = deps;
+  const [database, object_store, temporal, redisCheck] = await Promise.all([
     timed(deps.timeoutMs, () => deps.db.raw('SELECT 1')),
     timed(deps.timeoutMs, (abortSignal) => headBucket(deps.s3, deps.bucket, abortSignal)),
     timed(deps.timeoutMs, (abortSignal) => deps.temporal.withAbortSignal(abortSignal, () => deps.temporal.workflowService.getSystemInfo({}))),
+    redis && timed(deps.timeoutMs, () => pingRedis(redis)),
   ]);
-  return { database, object_store, temporal };
+  return {
+    database,
+    object_store: { ...object_store, server_side_encryption: deps.sse?.mode ?? 'none' },
+    temporal,
+    ...(redisCheck ? { redis: redisCheck } : {}),
+  };
+}
+
+async function pingRedis(redis: Redis): Promise<void> {
+  // The client queues nothing while disconnected: its state is the answer, at once.
+  if (redis.status !== 'ready') throw new Error(`Redis is ${redis.status}: rate limits fall back to in-memory budgets per process`);
+  await redis.ping();
 }
 
 async function headBucket(s3: S3Client, bucket: string, abortSignal: AbortSignal): Promise<void> {

@@ -1,7 +1,7 @@
 import { CreateBucketCommand, HeadBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import http from 'node:http';
-import type { Config } from './config';
+import type { Config, ServerSideEncryption } from './config';
 
 // The service targets Node 20 (the platform it ships on); the SDK's notice about its future Node 22
 // requirement would otherwise print once per process.
@@ -15,7 +15,7 @@ export type ObjectStoreConfig = Config['s3'];
  * understood by every store).
  */
 export function createS3Client(s3: ObjectStoreConfig, opts: { maxAttempts?: number; requestTimeoutMs?: number } = {}): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: s3.forcePathStyle,
@@ -29,6 +29,27 @@ export function createS3Client(s3: ObjectStoreConfig, opts: { maxAttempts?: numb
       requestTimeout: opts.requestTimeoutMs,
     }),
   });
+  if (s3.sse) encryptWrites(client, s3.sse);
+  return client;
+}
+
+// The writes that make an object; a part takes the encryption of its multipart upload.
+const OBJECT_WRITES = new Set(['PutObjectCommand', 'CreateMultipartUploadCommand', 'CopyObjectCommand']);
+
+/**
+ * Asks for server-side encryption on every object the client writes, whoever sends the command (the
+ * API, activities, lib-storage's Upload), so that no write path can forget it.
+ */
+function encryptWrites(client: S3Client, sse: ServerSideEncryption): void {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      if (OBJECT_WRITES.has(context.commandName ?? '')) {
+        Object.assign(args.input as object, { ServerSideEncryption: sse.mode, ...(sse.kmsKeyId ? { SSEKMSKeyId: sse.kmsKeyId } : {}) });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'storageServerSideEncryption' },
+  );
 }
 
 /** Creates the bucket when it is missing; safe to call from every process at start. */

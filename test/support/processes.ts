@@ -25,6 +25,9 @@ export function envFor(config: Config, overrides: Record<string, string> = {}): 
     STORAGE_URL_SIGNING_KEYS: config.urlSigningKeys.join(','),
     // A test's worker must not schedule backups on the shared test server.
     STORAGE_BACKUP_ENABLED: 'false',
+    STORAGE_S3_SSE: config.s3.sse?.mode ?? '',
+    // The run's budgets (test/globalSetup.ts), or the defaults.
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('STORAGE_RATE_LIMIT'))),
     ...overrides,
   };
 }
