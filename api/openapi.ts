@@ -6,6 +6,7 @@ import { z } from 'zod';
 import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
+import { QUOTA_ROUTES } from './schemas/quotas';
 import { SIGNED_URL_ROUTES } from './schemas/signedUrls';
 import { assetName, contentType, idParams, metadataObject, ownerId, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import type { Config } from '../lib/platform/config';
@@ -316,6 +317,7 @@ export const ROUTES: RouteDoc[] = [
   ...SIGNED_URL_ROUTES,
   ...BACKUP_ROUTES,
   ...LIFECYCLE_ROUTES,
+  ...QUOTA_ROUTES,
 ];
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {

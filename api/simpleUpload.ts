@@ -14,6 +14,7 @@ import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
 import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { StreamReservation, reserveUploadBytes } from '../lib/quotas/reservations';
 import type { z } from 'zod';
 import { readForm } from './form';
 import { assetName, contentType, parse } from './schemas/common';
@@ -88,6 +89,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           openedUploadId = input.uploadId;
           const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
             countBytes: deps.countBytes,
+            reservation: new StreamReservation((total) => reserveUploadBytes(deps.uploads.db, deps.config.quotas, input.uploadId, total)),
           });
           return { ...staged, uploadId: input.uploadId, filename: info.filename ?? '', mimeType: info.mimeType };
         })();
