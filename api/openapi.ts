@@ -45,6 +45,7 @@ const versionFormBody = { schema: versionForm, content: 'multipart/form-data', e
 const versionLinks: LinkDoc[] = [
   { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
 ];
+const overQuota = r.problemAnswer("over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit)");
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
@@ -104,6 +105,7 @@ export const ROUTES: RouteDoc[] = [
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
       415: r.problemAnswer('not multipart'),
       422: r.problemAnswer('checksum mismatch'),
+      507: overQuota,
     },
   },
   {
@@ -197,7 +199,7 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Upload a new current version',
     params: idParams,
     body: versionFormBody,
-    responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202 },
+    responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202, 507: overQuota },
   },
   {
     method: 'get',
@@ -224,7 +226,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: 'Copy a version into a new current version',
     params: versionParams,
-    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: accepted202 },
+    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: accepted202, 507: overQuota },
   },
 
   {
@@ -237,6 +239,7 @@ export const ROUTES: RouteDoc[] = [
     responses: {
       201: { description: 'the session', schema: r.uploadSession, links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }] },
       413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
+      507: overQuota,
     },
   },
   {

@@ -15,6 +15,8 @@ const TABLES = [
   'upload_sessions',
   'upload_parts',
   'outbox_events',
+  'owner_usage',
+  'owner_quotas',
 ];
 
 async function tables(db: Db): Promise<string[]> {
