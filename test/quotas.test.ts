@@ -222,6 +222,70 @@ describe('deletes and prunes free their bytes', () => {
   });
 });
 
+describe('sweeps free their bytes', () => {
+  test('a lifecycle run that expires old versions and purges a soft-deleted asset takes them off the usage', async () => {
+    const owner = 'swept';
+    const kept = (await addAsset(ctx.baseUrl, bytesOf(100), { owner_id: owner, name: 'swept/kept' })).body;
+    await addVersion(ctx.baseUrl, kept.id, bytesOf(200));
+    const gone = (await addAsset(ctx.baseUrl, bytesOf(400), { owner_id: owner, name: 'swept/gone' })).body;
+    expect((await call(url(`/assets/${gone.id}`), { method: 'DELETE' })).status).toBe(204);
+    expect(await usage(owner)).toMatchObject({ bytes_stored: 700, versions: 3, assets: 2 });
+
+    await ctx
+      .db('asset_versions')
+      .where({ asset_id: kept.id })
+      .whereNotNull('superseded_at')
+      .update({ superseded_at: new Date(Date.now() - 40 * 86_400_000) });
+    await ctx
+      .db('assets')
+      .where({ id: gone.id })
+      .update({ deleted_at: new Date(Date.now() - 40 * 86_400_000) });
+    const policy = await call(url('/policies'), {
+      method: 'POST',
+      json: {
+        name: 'quota sweep',
+        filter: { name_prefix: 'swept/' },
+        rules: [
+          { action: 'expire_noncurrent_versions', noncurrent_days: 30 },
+          { action: 'purge_deleted', days: 30 },
+        ],
+      },
+    });
+    expect(policy.status).toBe(201);
+    const started = await call(url('/lifecycle/runs'), { method: 'POST', json: { policy_id: policy.body.id } });
+    expect(started.status).toBe(202);
+    await waitUntil('the run to complete', async () => (await call(url(`/lifecycle/runs/${started.body.id}`))).body.status === 'completed');
+    await waitUntil('the purge to free its asset', async () => (await usage(owner)).assets === 1);
+    expect(await usage(owner)).toMatchObject({ bytes_stored: 200, versions: 1, assets: 1, reserved_bytes: 0 });
+    expect(await catalogSums(owner)).toMatchObject({ bytes_stored: 200, versions: 1, assets: 1 });
+  });
+});
+
+describe('other ways in', () => {
+  test('a version restore copies bytes, and is refused when they do not fit', async () => {
+    const owner = 'restorer';
+    expect((await setQuota(owner, { bytes: 1000 })).status).toBe(200);
+    const asset = (await addAsset(ctx.baseUrl, bytesOf(600), { owner_id: owner })).body;
+    const res = await call(url(`/assets/${asset.id}/versions/${asset.current_version_id}/restore`), { method: 'POST' });
+    expectQuotaProblem(res, { quota: 'bytes', usage: 600, limit: 1000, owner_id: owner });
+    expect(res.body.requested).toBe(600);
+    expect(await usage(owner)).toMatchObject({ bytes_stored: 600, versions: 1, reserved_bytes: 0 });
+  });
+
+  test('an owner named in the form after the file takes over the reservation, or is refused', async () => {
+    const owner = 'late-named';
+    expect((await setQuota(owner, { bytes: 500 })).status).toBe(200);
+    const body = new FormData();
+    body.append('file', new Blob([bytesOf(800)]), 'late.bin');
+    body.append('owner_id', owner);
+    const res = await call(url('/assets/upload'), { method: 'POST', body });
+    expectQuotaProblem(res, { quota: 'bytes', usage: 0, limit: 500, owner_id: owner });
+    expect(await usage(owner)).toMatchObject({ bytes_stored: 0, assets: 0, reserved_bytes: 0 });
+    // The admin who sent it, provisionally charged while the file streamed, holds nothing either.
+    expect(await usage('test-admin')).toMatchObject({ reserved_bytes: 0 });
+  });
+});
+
 describe('PUT /quotas/{owner_id}', () => {
   test('admins only: a user and a service are 403, and nothing changes', async () => {
     for (const token of [await as('someone'), await as('svc', ['storage:service'])]) {
