@@ -56,6 +56,8 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
   let given: UploadFormFields = {};
   let extraFiles = 0;
   let staging: Promise<Staged> | undefined;
+  // Whom the session was opened for: its bytes are reserved for them until the form names someone else.
+  let openedFor: string | undefined;
   let openedUploadId: string | undefined;
   // Staging that fails (e.g. past the size limit) ends the form at once, without reading the rest of the body.
   const stagingFailed = new AbortController();
@@ -84,6 +86,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           existing?.id,
           ownerNamedBy(given) ?? actor.sub,
         );
+        openedFor = input.ownerId;
         staging = (async () => {
           await openUploadSession(deps.uploads, actor, input);
           openedUploadId = input.uploadId;
@@ -124,7 +127,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
           metadata: form.metadata,
           tags: form.tags,
-          ownerId: ownerNamedBy(form),
+          ownerId: ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form),
         },
       },
       deps.config.uploads.waitSeconds * 1000,

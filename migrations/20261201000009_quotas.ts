@@ -112,13 +112,31 @@ export async function up(knex: Knex): Promise<void> {
     CREATE TRIGGER assets_usage_change BEFORE DELETE OR UPDATE OF owner_id ON assets
       FOR EACH ROW EXECUTE FUNCTION storage_assets_usage();
 
+    -- What a session holds, before and after the change; one owner's row is touched once.
     CREATE FUNCTION storage_sessions_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+      old_owner text;
+      old_bytes bigint := 0;
+      old_assets integer := 0;
+      new_owner text;
+      new_bytes bigint := 0;
+      new_assets integer := 0;
     BEGIN
       IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status IN ('open', 'completing') THEN
-        PERFORM storage_usage_add(OLD.quota_owner_id, 0, 0, 0, -OLD.reserved_bytes, CASE WHEN OLD.asset_id IS NULL THEN -1 ELSE 0 END);
+        old_owner := OLD.quota_owner_id;
+        old_bytes := OLD.reserved_bytes;
+        old_assets := CASE WHEN OLD.asset_id IS NULL THEN 1 ELSE 0 END;
       END IF;
       IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.status IN ('open', 'completing') THEN
-        PERFORM storage_usage_add(NEW.quota_owner_id, 0, 0, 0, NEW.reserved_bytes, CASE WHEN NEW.asset_id IS NULL THEN 1 ELSE 0 END);
+        new_owner := NEW.quota_owner_id;
+        new_bytes := NEW.reserved_bytes;
+        new_assets := CASE WHEN NEW.asset_id IS NULL THEN 1 ELSE 0 END;
+      END IF;
+      IF old_owner IS NOT DISTINCT FROM new_owner THEN
+        PERFORM storage_usage_add(new_owner, 0, 0, 0, new_bytes - old_bytes, new_assets - old_assets);
+      ELSE
+        PERFORM storage_usage_add(old_owner, 0, 0, 0, -old_bytes, -old_assets);
+        PERFORM storage_usage_add(new_owner, 0, 0, 0, new_bytes, new_assets);
       END IF;
       RETURN NULL;
     END $$;

@@ -87,7 +87,15 @@ export async function ensureWithinQuota(
   ownerId: string,
   added: { bytes: number; assets: number },
 ): Promise<{ roomBytes: number }> {
-  const [usage, quota] = await Promise.all([usageRowOf(trx, ownerId), quotaOf(trx, defaults, ownerId)]);
+  // One round trip: this runs in every upload's path.
+  const row = await trx
+    .select('u.*', 'q.max_bytes', 'q.max_assets')
+    .from(trx.raw('(SELECT ?::text AS owner_id) AS o', [ownerId]))
+    .leftJoin('owner_usage as u', 'u.owner_id', 'o.owner_id')
+    .leftJoin('owner_quotas as q', 'q.owner_id', 'o.owner_id')
+    .first();
+  const usage: UsageRow = { ...NO_USAGE, ...withoutNulls(row), owner_id: ownerId };
+  const quota: Quota = { bytes: row.max_bytes ?? defaults.bytesPerOwner, assets: row.max_assets ?? defaults.assetsPerOwner };
   const bytesUsed = usage.bytes_stored + usage.reserved_bytes;
   const assetsUsed = usage.assets + usage.reserved_assets;
   if (added.assets > 0 && quota.assets !== null && assetsUsed > quota.assets) {
@@ -97,6 +105,10 @@ export async function ensureWithinQuota(
     throw refusal(ownerId, 'bytes', bytesUsed - added.bytes, added.bytes, quota.bytes);
   }
   return { roomBytes: quota.bytes === null ? Infinity : Math.max(0, quota.bytes - bytesUsed) };
+}
+
+function withoutNulls(row: Record<string, unknown>): Partial<UsageRow> {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null));
 }
 
 function refusal(ownerId: string, limit: 'bytes' | 'assets', usage: number, requested: number, max: number): QuotaExceededError {

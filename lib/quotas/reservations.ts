@@ -14,14 +14,18 @@ import { ensureWithinQuota, type QuotaDefaults } from './quotas';
  */
 export async function reserveUploadBytes(db: Knex, defaults: QuotaDefaults, uploadId: string, totalBytes: number): Promise<{ roomBytes: number }> {
   return db.transaction(async (trx) => {
-    const row = await trx('upload_sessions')
-      .where({ id: uploadId })
-      .whereIn('status', ['open', 'completing'])
-      .forUpdate()
-      .first('reserved_bytes', 'quota_owner_id');
+    // One statement: the session's row is locked, read as it was and grown.
+    const {
+      rows: [row],
+    } = await trx.raw(
+      `WITH before AS (SELECT id, reserved_bytes FROM upload_sessions WHERE id = ? AND status IN ('open', 'completing') FOR UPDATE)
+       UPDATE upload_sessions s SET reserved_bytes = GREATEST(b.reserved_bytes, ?)
+         FROM before b WHERE s.id = b.id
+       RETURNING b.reserved_bytes AS reserved_before, s.quota_owner_id`,
+      [uploadId, totalBytes],
+    );
     if (!row) throw new ConflictError(`upload ${uploadId} is no longer open`);
-    const added = Math.max(0, totalBytes - row.reserved_bytes);
-    if (added > 0) await trx('upload_sessions').where({ id: uploadId }).update({ reserved_bytes: totalBytes });
+    const added = Math.max(0, totalBytes - Number(row.reserved_before));
     // A session opened before quotas charges no one until it commits.
     if (row.quota_owner_id === null) return { roomBytes: Infinity };
     return ensureWithinQuota(trx, defaults, row.quota_owner_id, { bytes: added, assets: 0 });

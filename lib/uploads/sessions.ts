@@ -109,21 +109,27 @@ export async function insertUploadSession(db: Knex, input: UploadInput, quotas: 
  * (QuotaExceededError) and the session stays as it was.
  */
 export async function markSessionCompleting(db: Knex, quotas: QuotaDefaults, uploadId: string, details: UploadDetails | undefined): Promise<void> {
+  const fields: Record<string, unknown> = { status: 'completing' };
+  if (details) {
+    fields.name = details.name;
+    fields.content_type = details.contentType;
+    if (details.metadata !== undefined) fields.metadata = JSON.stringify(details.metadata);
+    if (details.tags !== undefined) fields.tags = details.tags;
+  }
+  const newOwner = details?.ownerId;
+  // The common case, the owner the session was opened for, takes one statement.
+  if (newOwner === undefined) {
+    await db('upload_sessions').where({ id: uploadId, status: 'open' }).update(fields);
+    return;
+  }
   await db.transaction(async (trx) => {
     const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId, status: 'open' }).forUpdate().first();
     if (!session) return;
-    const fields: Record<string, unknown> = { status: 'completing' };
-    if (details) {
-      fields.name = details.name;
-      fields.content_type = details.contentType;
-      if (details.metadata !== undefined) fields.metadata = JSON.stringify(details.metadata);
-      if (details.tags !== undefined) fields.tags = details.tags;
-      if (details.ownerId !== undefined) fields.owner_id = details.ownerId;
-    }
-    const newOwner = session.asset_id === null && details?.ownerId !== undefined && details.ownerId !== session.quota_owner_id ? details.ownerId : undefined;
-    if (newOwner !== undefined) fields.quota_owner_id = newOwner;
-    await trx('upload_sessions').where({ id: uploadId }).update(fields);
-    if (newOwner !== undefined) await ensureWithinQuota(trx, quotas, newOwner, { bytes: session.reserved_bytes, assets: 1 });
+    const moves = session.asset_id === null && newOwner !== session.quota_owner_id;
+    await trx('upload_sessions')
+      .where({ id: uploadId })
+      .update({ ...fields, owner_id: newOwner, ...(moves ? { quota_owner_id: newOwner } : {}) });
+    if (moves) await ensureWithinQuota(trx, quotas, newOwner, { bytes: session.reserved_bytes, assets: 1 });
   });
 }
 
