@@ -6,6 +6,9 @@
  * use them; deletes and prunes free what they remove; the metrics; and the usage table always equal
  * to what the catalog sums.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { UploadState } from '../workflows/uploads/definitions';
 import { tokenFor } from './support/auth';
 import { bytesOf } from './support/assets';
 import { addAsset, addVersion, objectKeys, settled } from './support/catalog';
@@ -19,6 +22,9 @@ const MiB = 1024 * 1024;
 const ASSETS_PER_OWNER = 3;
 
 let ctx: TestContext;
+// A source for service.asset.requested: 3000 bytes.
+let files: http.Server;
+let filesUrl: string;
 const tokens = new Map<string, string>();
 const as = async (sub: string, roles: string[] = []) => {
   if (!tokens.has(sub)) tokens.set(sub, await tokenFor({ sub, roles }));
@@ -26,10 +32,18 @@ const as = async (sub: string, roles: string[] = []) => {
 };
 
 beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_QUOTA_ASSETS_PER_OWNER: String(ASSETS_PER_OWNER), STORAGE_MAX_VERSIONS: '2' });
+  files = http.createServer((_req, res) => res.writeHead(200).end(bytesOf(3000)));
+  await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+  filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  ctx = await startTestService({
+    STORAGE_QUOTA_ASSETS_PER_OWNER: String(ASSETS_PER_OWNER),
+    STORAGE_MAX_VERSIONS: '2',
+    STORAGE_INGEST_ALLOWED_HOSTS: new URL(filesUrl).host,
+  });
 });
 afterAll(async () => {
   await ctx?.stop();
+  files?.close();
 });
 
 const url = (path: string) => `${ctx.baseUrl}/api/v2${path}`;
@@ -270,6 +284,28 @@ describe('other ways in', () => {
     expectQuotaProblem(res, { quota: 'bytes', usage: 600, limit: 1000, owner_id: owner });
     expect(res.body.requested).toBe(600);
     expect(await usage(owner)).toMatchObject({ bytes_stored: 600, versions: 1, reserved_bytes: 0 });
+  });
+
+  test('a fetched source (service.asset.requested) that passes the quota fails its upload and leaves nothing', async () => {
+    const owner = 'fetched';
+    expect((await setQuota(owner, { bytes: 2000 })).status).toBe(200);
+    const objectsBefore = (await objectKeys(ctx, '')).length;
+    const res = await call(url('/events'), {
+      method: 'POST',
+      json: {
+        specversion: '1.0',
+        id: `quota-${Date.now()}`,
+        source: 'test',
+        type: 'service.asset.requested',
+        data: { source_url: `${filesUrl}/f`, name: 'f', owner_id: owner },
+      },
+      headers: { 'content-type': 'application/cloudevents+json' },
+    });
+    expect(res.status).toBe(202);
+    const state = (await ctx.temporal.client.workflow.getHandle(res.body.workflow_id).result()) as UploadState;
+    expect(state).toMatchObject({ status: 'failed', error: expect.stringMatching(/quota of fetched is 2000 bytes/) });
+    expect(await usage(owner)).toMatchObject({ bytes_stored: 0, assets: 0, reserved_bytes: 0 });
+    expect((await objectKeys(ctx, '')).length).toBe(objectsBefore);
   });
 
   test('an owner named in the form after the file takes over the reservation, or is refused', async () => {
