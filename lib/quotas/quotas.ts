@@ -44,19 +44,22 @@ export interface UsageJson {
 /** What the problem of a refusal carries (README, "Quotas"): which limit, the usage before the request, the limit. */
 export const QUOTA_EXCEEDED_TYPE = 'urn:storage:problem:quota-exceeded';
 
-const NO_USAGE = { bytes_stored: 0, assets: 0, versions: 0, reserved_bytes: 0, reserved_assets: 0 };
-
-export async function quotaOf(db: Knex | Knex.Transaction, defaults: QuotaDefaults, ownerId: string): Promise<Quota> {
-  const override = await db('owner_quotas').where({ owner_id: ownerId }).first('max_bytes', 'max_assets');
-  return { bytes: override?.max_bytes ?? defaults.bytesPerOwner, assets: override?.max_assets ?? defaults.assetsPerOwner };
-}
-
-async function usageRowOf(db: Knex | Knex.Transaction, ownerId: string): Promise<UsageRow> {
-  return { owner_id: ownerId, ...NO_USAGE, ...(await db('owner_usage').where({ owner_id: ownerId }).first()) };
+/** An owner's usage and the limits in force, in one round trip: every upload's path reads it. */
+async function readUsage(db: Knex | Knex.Transaction, defaults: QuotaDefaults, ownerId: string): Promise<{ usage: UsageRow; quota: Quota }> {
+  const row = await db
+    .select('u.*', 'q.max_bytes', 'q.max_assets')
+    .from(db.raw('(SELECT ?::text AS owner_id) AS o', [ownerId]))
+    .leftJoin('owner_usage as u', 'u.owner_id', 'o.owner_id')
+    .leftJoin('owner_quotas as q', 'q.owner_id', 'o.owner_id')
+    .first();
+  // An owner who never stored anything has no usage row: the outer join's nulls are zeros.
+  const usage = { owner_id: ownerId } as UsageRow;
+  for (const key of ['bytes_stored', 'assets', 'versions', 'reserved_bytes', 'reserved_assets'] as const) usage[key] = row[key] ?? 0;
+  return { usage, quota: { bytes: row.max_bytes ?? defaults.bytesPerOwner, assets: row.max_assets ?? defaults.assetsPerOwner } };
 }
 
 export async function usageOf(db: Knex, defaults: QuotaDefaults, ownerId: string): Promise<UsageJson> {
-  const [usage, quota] = await Promise.all([usageRowOf(db, ownerId), quotaOf(db, defaults, ownerId)]);
+  const { usage, quota } = await readUsage(db, defaults, ownerId);
   return {
     owner_id: ownerId,
     bytes_stored: usage.bytes_stored,
@@ -87,15 +90,7 @@ export async function ensureWithinQuota(
   ownerId: string,
   added: { bytes: number; assets: number },
 ): Promise<{ roomBytes: number }> {
-  // One round trip: this runs in every upload's path.
-  const row = await trx
-    .select('u.*', 'q.max_bytes', 'q.max_assets')
-    .from(trx.raw('(SELECT ?::text AS owner_id) AS o', [ownerId]))
-    .leftJoin('owner_usage as u', 'u.owner_id', 'o.owner_id')
-    .leftJoin('owner_quotas as q', 'q.owner_id', 'o.owner_id')
-    .first();
-  const usage: UsageRow = { ...NO_USAGE, ...withoutNulls(row), owner_id: ownerId };
-  const quota: Quota = { bytes: row.max_bytes ?? defaults.bytesPerOwner, assets: row.max_assets ?? defaults.assetsPerOwner };
+  const { usage, quota } = await readUsage(trx, defaults, ownerId);
   const bytesUsed = usage.bytes_stored + usage.reserved_bytes;
   const assetsUsed = usage.assets + usage.reserved_assets;
   if (added.assets > 0 && quota.assets !== null && assetsUsed > quota.assets) {
@@ -105,10 +100,6 @@ export async function ensureWithinQuota(
     throw refusal(ownerId, 'bytes', bytesUsed - added.bytes, added.bytes, quota.bytes);
   }
   return { roomBytes: quota.bytes === null ? Infinity : Math.max(0, quota.bytes - bytesUsed) };
-}
-
-function withoutNulls(row: Record<string, unknown>): Partial<UsageRow> {
-  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null));
 }
 
 function refusal(ownerId: string, limit: 'bytes' | 'assets', usage: number, requested: number, max: number): QuotaExceededError {
