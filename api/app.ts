@@ -16,6 +16,7 @@ import { metricsRouter } from './metrics';
 import { policiesRouter } from './policies';
 import { problemHandler, unknownRoute } from './problem';
 import { rateLimits } from './rateLimits';
+import { countQuotaRefusals, quotasRouter } from './quotas';
 import { referenceRouter } from './reference';
 import { requestContext } from './requestContext';
 import { signedUrlsRouter } from './signedUrls';
@@ -61,8 +62,10 @@ export function buildApp(base: BaseDeps): Express {
   app.use(lifecycleRouter(deps));
   app.use(backupsRouter(deps));
   app.use(eventsRouter(deps));
+  app.use(quotasRouter(deps));
 
   app.use(unknownRoute);
+  app.use(countQuotaRefusals(deps.metrics));
   app.use(problemHandler(deps.logger, { drainLimitBytes: deps.config.uploads.maxSizeBytes }));
   return app;
 }

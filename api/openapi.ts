@@ -6,6 +6,7 @@ import { z } from 'zod';
 import * as assets from './schemas/assets';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
+import { QUOTA_ROUTES } from './schemas/quotas';
 import { SIGNED_URL_ROUTES } from './schemas/signedUrls';
 import { TUS_ROUTES } from './schemas/tusRoutes';
 import { assetName, contentType, idParams, metadataObject, ownerId, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
@@ -67,6 +68,7 @@ const versionFormBody = { schema: versionForm, content: 'multipart/form-data', e
 const versionLinks: LinkDoc[] = [
   { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
 ];
+const overQuota = r.problemAnswer("over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit)");
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
@@ -126,6 +128,7 @@ export const ROUTES: RouteDoc[] = [
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
       415: r.problemAnswer('not multipart'),
       422: r.problemAnswer('checksum mismatch'),
+      507: overQuota,
     },
   },
   {
@@ -219,7 +222,7 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Upload a new current version',
     params: idParams,
     body: versionFormBody,
-    responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202 },
+    responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202, 507: overQuota },
   },
   {
     method: 'get',
@@ -246,7 +249,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: 'Copy a version into a new current version',
     params: versionParams,
-    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: accepted202 },
+    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: accepted202, 507: overQuota },
   },
 
   {
@@ -259,6 +262,7 @@ export const ROUTES: RouteDoc[] = [
     responses: {
       201: { description: 'the session', schema: r.uploadSession, links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }] },
       413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
+      507: overQuota,
     },
   },
   {
@@ -340,6 +344,7 @@ export const ROUTES: RouteDoc[] = [
   ...BACKUP_ROUTES,
   ...LIFECYCLE_ROUTES,
   ...TUS_ROUTES,
+  ...QUOTA_ROUTES,
 ];
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {

@@ -14,6 +14,7 @@ import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
 import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { StreamReservation, reserveUploadBytes } from '../lib/quotas/reservations';
 import type { z } from 'zod';
 import { readForm } from './form';
 import { assetName, contentType, parse } from './schemas/common';
@@ -55,6 +56,8 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
   let given: UploadFormFields = {};
   let extraFiles = 0;
   let staging: Promise<Staged> | undefined;
+  // Whom the session was opened for: its bytes are reserved for them until the form names someone else.
+  let openedFor: string | undefined;
   let openedUploadId: string | undefined;
   // Staging that fails (e.g. past the size limit) ends the form at once, without reading the rest of the body.
   const stagingFailed = new AbortController();
@@ -83,11 +86,13 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           existing?.id,
           ownerNamedBy(given) ?? actor.sub,
         );
+        openedFor = input.ownerId;
         staging = (async () => {
           await openUploadSession(deps.uploads, actor, input);
           openedUploadId = input.uploadId;
           const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
             countBytes: deps.countBytes,
+            reservation: new StreamReservation((total) => reserveUploadBytes(deps.uploads.db, deps.config.quotas, input.uploadId, total)),
           });
           return { ...staged, uploadId: input.uploadId, filename: info.filename ?? '', mimeType: info.mimeType };
         })();
@@ -122,7 +127,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
           contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
           metadata: form.metadata,
           tags: form.tags,
-          ownerId: ownerNamedBy(form),
+          ownerId: ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form),
         },
       },
       deps.config.uploads.waitSeconds * 1000,

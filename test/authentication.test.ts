@@ -40,7 +40,7 @@ function send(r: (typeof routes)[number], init: Parameters<typeof call>[1] = {})
 
 /** Rows of every table a request could change, and the objects of the bucket. */
 async function footprint() {
-  const tables = ['assets', 'asset_versions', 'upload_sessions', 'outbox_events', 'lifecycle_policies', 'lifecycle_runs', 'backup_jobs'];
+  const tables = ['assets', 'asset_versions', 'upload_sessions', 'outbox_events', 'lifecycle_policies', 'lifecycle_runs', 'backup_jobs', 'owner_quotas'];
   const counts = await Promise.all(tables.map(async (t) => [t, Number((await ctx.db(t).count({ n: '*' }))[0].n)] as const));
   return { ...Object.fromEntries(counts), objects: (await objectKeys(ctx, '')).length };
 }

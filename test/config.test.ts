@@ -19,6 +19,13 @@ describe('configuration', () => {
     expect(config.uploads.expiryHours).toBe(24);
   });
 
+  it('has quotas unlimited unless set, and refuses a limit that is not a whole number of at least 0', () => {
+    expect(loadConfig({}).quotas).toEqual({ bytesPerOwner: null, assetsPerOwner: null });
+    expect(loadConfig({ STORAGE_QUOTA_BYTES_PER_OWNER: '', STORAGE_QUOTA_ASSETS_PER_OWNER: '0' }).quotas).toEqual({ bytesPerOwner: null, assetsPerOwner: 0 });
+    expect(loadConfig({ STORAGE_QUOTA_BYTES_PER_OWNER: '1073741824' }).quotas.bytesPerOwner).toBe(1073741824);
+    for (const bad of ['-1', '1.5', '1GB']) expect(() => loadConfig({ STORAGE_QUOTA_BYTES_PER_OWNER: bad })).toThrow(/STORAGE_QUOTA_BYTES_PER_OWNER/);
+  });
+
   it('accepts the postgresql+asyncpg:// form existing deployments use', () => {
     const config = loadConfig({ STORAGE_DATABASE_URL: 'postgresql+asyncpg://app:pw@db.internal:5432/storage' });
     expect(config.database.url).toBe('postgresql://app:pw@db.internal:5432/storage');

@@ -16,6 +16,8 @@ const TABLES = [
   'upload_parts',
   'tus_uploads',
   'outbox_events',
+  'owner_usage',
+  'owner_quotas',
 ];
 
 async function tables(db: Db): Promise<string[]> {

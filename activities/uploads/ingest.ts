@@ -1,11 +1,13 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { PayloadTooLargeError } from '../../lib/platform/errors';
+import { PayloadTooLargeError, QuotaExceededError } from '../../lib/platform/errors';
+import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
 import { sourceUrlProblem } from '../../lib/uploads/ingest';
 import { stageToS3, type StagedObject } from '../../lib/platform/staging';
 import { UploadFailure } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
+import { quotaFailure } from './uploads';
 
 const MAX_REDIRECTS = 5;
 
@@ -21,14 +23,14 @@ function rejected(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: UploadFailure.sourceRejected, message, nonRetryable: true });
 }
 
-export function createIngestActivities({ config, s3 }: ActivityDeps) {
+export function createIngestActivities({ config, db, s3 }: ActivityDeps) {
   return {
     /**
      * Streams a URL's body into S3 at the new version's key, hashing it on the way; follows redirects
-     * only to allowed hosts. A refusal (host, scheme, size, a 4xx, a TLS failure) is final; a 5xx or a network error is
-     * retried, until the upload would expire.
+     * only to allowed hosts. A refusal (host, scheme, size, the owner's quota, a 4xx, a TLS failure) is final; a 5xx or
+     * a network error is retried, until the upload would expire.
      */
-    async fetchSource({ url, objectKey }: { url: string; objectKey: string }): Promise<StagedObject> {
+    async fetchSource({ uploadId, url, objectKey }: { uploadId: string; url: string; objectKey: string }): Promise<StagedObject> {
       let current = url;
       for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
         const problem = sourceUrlProblem(current, config.ingest.allowedHosts);
@@ -58,9 +60,14 @@ export function createIngestActivities({ config, s3 }: ActivityDeps) {
           throw rejected(`the source is ${declared} bytes, over the limit of ${config.uploads.maxSizeBytes}`);
         }
         try {
-          return await stageToS3(s3, config.s3.bucket, objectKey, Readable.fromWeb(res.body as WebReadableStream), config.uploads.maxSizeBytes);
+          // A retry streams from the start again, within what the earlier tries reserved.
+          const reservation = new StreamReservation((total) => reserveUploadBytes(db, config.quotas, uploadId, total));
+          return await stageToS3(s3, config.s3.bucket, objectKey, Readable.fromWeb(res.body as WebReadableStream), config.uploads.maxSizeBytes, {
+            reservation,
+          });
         } catch (err) {
           if (err instanceof PayloadTooLargeError) throw rejected(err.message);
+          if (err instanceof QuotaExceededError) throw quotaFailure(err);
           throw err;
         }
       }

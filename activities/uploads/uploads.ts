@@ -2,7 +2,15 @@ import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/cl
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
-import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../../lib/uploads/sessions';
+import {
+  AssetGoneError,
+  commitUploadedVersion,
+  findUploadSession,
+  getUploadSession,
+  insertUploadSession,
+  markSessionCompleting,
+} from '../../lib/uploads/sessions';
+import { QuotaExceededError } from '../../lib/platform/errors';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
 import { digestOf } from '../../lib/tus/streamHash';
@@ -17,7 +25,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   return {
     /** Writes the session row and, for a chunked or tus upload, opens its S3 multipart upload. */
     async openUpload(input: UploadInput): Promise<void> {
-      await insertUploadSession(db, input).catch(failIfAssetGone);
+      await insertUploadSession(db, input, config.quotas).catch(failIfFinal);
       if (input.kind !== 'chunked' && input.kind !== 'tus') return;
       const row = await getUploadSession(db, input.uploadId);
       if (row.s3_upload_id) return;
@@ -33,15 +41,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     async markCompleting({ uploadId, details }: { uploadId: string; details?: UploadDetails }): Promise<void> {
-      const fields: Record<string, unknown> = { status: 'completing' };
-      if (details) {
-        fields.name = details.name;
-        fields.content_type = details.contentType;
-        if (details.metadata !== undefined) fields.metadata = JSON.stringify(details.metadata);
-        if (details.tags !== undefined) fields.tags = details.tags;
-        if (details.ownerId !== undefined) fields.owner_id = details.ownerId;
-      }
-      await db('upload_sessions').where({ id: uploadId, status: 'open' }).update(fields);
+      await markSessionCompleting(db, config.quotas, uploadId, details).catch(failIfFinal);
     },
 
     /** Completes the multipart upload; a repeat after success finds the object already assembled. */
@@ -175,7 +175,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
-      return commitUploadedVersion(db, uploadId, verified, config.versions.max).catch(failIfAssetGone);
+      return commitUploadedVersion(db, uploadId, verified, config.versions.max).catch(failIfFinal);
     },
 
     /** Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row. */
@@ -208,10 +208,16 @@ function missingNumbers(parts: Array<{ partNumber: number }>, count: number): nu
   return Array.from({ length: count }, (_, i) => i + 1).filter((n) => !stored.has(n));
 }
 
-/** An asset deleted under an upload is final: no retry brings it back. */
-function failIfAssetGone(err: unknown): never {
+/** An asset deleted under an upload is final, and so is a quota passed: no retry changes either. */
+function failIfFinal(err: unknown): never {
   if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
+  if (err instanceof QuotaExceededError) throw quotaFailure(err);
   throw err;
+}
+
+/** The refusal as the workflow carries it to the API, which answers it as it would have: 507 with the same facts. */
+export function quotaFailure(err: QuotaExceededError): ApplicationFailure {
+  return ApplicationFailure.create({ type: UploadFailure.quotaExceeded, message: err.message, details: [err.facts], nonRetryable: true });
 }
 
 export type UploadActivities = ReturnType<typeof createUploadActivities>;

@@ -117,6 +117,9 @@ export async function versionsBeyond(db: Knex, assetId: string, max: number): Pr
  */
 export async function deleteVersionRows(trx: Knex.Transaction, ids: string[]): Promise<Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>>> {
   if (ids.length === 0) return [];
+  // Their assets first, in id order, then (through the usage triggers) their owners' usage rows: the
+  // order an upload's commit takes them in, so the two never wait on each other in a cycle.
+  await trx.raw('SELECT 1 FROM assets WHERE id IN (SELECT asset_id FROM asset_versions WHERE id = ANY(?::uuid[])) ORDER BY id FOR UPDATE', [ids]);
   const deleted: Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>> = await trx('asset_versions')
     .whereRaw('id = ANY(?::uuid[])', [ids])
     .whereNotNull('superseded_at')

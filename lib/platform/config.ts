@@ -6,6 +6,11 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v
 
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().nonnegative();
+// Unset (or empty) is unlimited.
+const optionalLimit = z
+  .union([z.literal('').transform(() => undefined), nonNegativeInt])
+  .optional()
+  .transform((v) => v ?? null);
 const optionalUrl = z
   .string()
   .url()
@@ -68,6 +73,8 @@ export const configSchema = z.object({
   STORAGE_MESSAGE_HUB_URL: optionalUrl,
   STORAGE_MAX_UPLOAD_SIZE: positiveInt.default(100 * MiB),
   STORAGE_MAX_VERSIONS: positiveInt.default(10),
+  STORAGE_QUOTA_BYTES_PER_OWNER: optionalLimit,
+  STORAGE_QUOTA_ASSETS_PER_OWNER: optionalLimit,
   STORAGE_VERSION_RETENTION_DAYS: positiveInt.default(90),
   STORAGE_BACKUP_ENABLED: bool.default(true),
   STORAGE_BACKUP_RETENTION_DAYS: positiveInt.default(30),
@@ -153,6 +160,8 @@ export interface Config {
   messageHubUrl?: string;
   uploads: { maxSizeBytes: number; expiryHours: number; waitSeconds: number };
   versions: { max: number; retentionDays: number };
+  /** Per-owner limits (lib/quotas/); null is unlimited. An admin may override them per owner. */
+  quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
   backups: { enabled: boolean; retentionDays: number; cron: string };
   lifecycle: { cron: string };
   healthTimeoutMs: number;
@@ -259,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       waitSeconds: e.STORAGE_UPLOAD_WAIT_SECONDS,
     },
     versions: { max: e.STORAGE_MAX_VERSIONS, retentionDays: e.STORAGE_VERSION_RETENTION_DAYS },
+    quotas: { bytesPerOwner: e.STORAGE_QUOTA_BYTES_PER_OWNER, assetsPerOwner: e.STORAGE_QUOTA_ASSETS_PER_OWNER },
     backups: { enabled: e.STORAGE_BACKUP_ENABLED, retentionDays: e.STORAGE_BACKUP_RETENTION_DAYS, cron: e.STORAGE_BACKUP_CRON },
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,

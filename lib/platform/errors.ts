@@ -41,6 +41,9 @@ export class StaleRevisionError extends DomainError {}
 
 export class PayloadTooLargeError extends DomainError {}
 
+/** An owner's quota would be passed (lib/quotas/): `facts` name the limit, the usage and the limit's value. */
+export class QuotaExceededError extends DomainError {}
+
 export class UnsupportedMediaTypeError extends DomainError {}
 
 /** A byte range that selects nothing of a `sizeBytes`-long object. */

@@ -1,7 +1,10 @@
 import type { Knex } from 'knex';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { topOwnersByBytes } from '../quotas/quotas';
 
 const CATALOG_CACHE_MS = 10_000;
+// Owners get a series each only among the largest: the label set stays bounded however many owners there are.
+const TOP_OWNERS = 10;
 
 export interface Metrics {
   registry: Registry;
@@ -9,12 +12,15 @@ export interface Metrics {
   /** Called with each chunk's size as it streams through the API. */
   countUploaded(bytes: number): void;
   countDownloaded(bytes: number): void;
+  /** An upload refused for passing an owner's `quota` (bytes or assets). */
+  countQuotaRefusal(quota: string): void;
 }
 
 interface CatalogFigures {
   assets: Array<{ state: string; assets: number; bytes: number }>;
   operations: Array<{ operation: string; status: string; n: number }>;
   outbox: { pending: number; failing: number };
+  topOwners: Array<{ owner_id: string; bytes_stored: number }>;
 }
 
 /**
@@ -35,6 +41,13 @@ export function createMetrics(db: Knex): Metrics {
   });
   const bytesUploaded = new Counter({ name: 'storage_bytes_uploaded_total', help: 'Bytes received in uploads by this process', registers: [registry] });
   const bytesDownloaded = new Counter({ name: 'storage_bytes_downloaded_total', help: 'Bytes sent in downloads by this process', registers: [registry] });
+
+  const quotaRefusals = new Counter({
+    name: 'storage_quota_refusals_total',
+    help: "Uploads this process refused for passing an owner's quota, by the limit passed",
+    labelNames: ['quota'] as const,
+    registers: [registry],
+  });
 
   let cached: { at: number; figures: Promise<CatalogFigures> } | undefined;
   const figures = () => {
@@ -61,6 +74,16 @@ export function createMetrics(db: Knex): Metrics {
     registers: [registry],
     async collect() {
       for (const row of (await figures()).assets) this.set({ state: row.state }, row.bytes);
+    },
+  });
+  new Gauge({
+    name: 'storage_owner_bytes_stored',
+    help: `Bytes stored by each of the ${TOP_OWNERS} owners storing the most`,
+    labelNames: ['owner_id'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of (await figures()).topOwners) this.set({ owner_id: row.owner_id }, row.bytes_stored);
     },
   });
   new Gauge({
@@ -95,6 +118,7 @@ export function createMetrics(db: Knex): Metrics {
     httpDuration,
     countUploaded: (bytes) => bytesUploaded.inc(bytes),
     countDownloaded: (bytes) => bytesDownloaded.inc(bytes),
+    countQuotaRefusal: (quota) => quotaRefusals.inc({ quota }),
   };
 }
 
@@ -118,5 +142,6 @@ async function readCatalogFigures(db: Knex): Promise<CatalogFigures> {
     assets: ['live', 'deleted'].map((state) => ({ state, assets: 0, bytes: 0, ...(byState.get(state) ?? {}) })),
     operations: operations.rows,
     outbox: { pending: outbox?.pending ?? 0, failing: outbox?.failing ?? 0 },
+    topOwners: await topOwnersByBytes(db, TOP_OWNERS),
   };
 }

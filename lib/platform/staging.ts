@@ -31,17 +31,29 @@ export interface StagedObject {
   s3ChecksumSha256: string;
 }
 
-/** Streams `source` to S3 at `key`, hashing and counting; fails (and writes nothing) past `maxSize`. */
+/**
+ * Room asked for as a stream grows (a quota, lib/quotas/reservations.ts): `cover` before bytes are
+ * stored, and whenever they no longer `fit` the room last granted; it throws when they may not be.
+ */
+export interface ByteReservation {
+  fits(totalBytes: number): boolean;
+  cover(totalBytes: number): Promise<void>;
+}
+
+/**
+ * Streams `source` to S3 at `key`, hashing and counting; fails (and writes nothing) past `maxSize`,
+ * or once `reservation` refuses the bytes so far.
+ */
 export async function stageToS3(
   s3: S3Client,
   bucket: string,
   key: string,
   source: Readable,
   maxSize: number,
-  opts: { countBytes?: (n: number) => void; contentType?: string } = {},
+  opts: { countBytes?: (n: number) => void; contentType?: string; reservation?: ByteReservation } = {},
 ): Promise<StagedObject> {
-  const meter = createMeter(maxSize, opts.countBytes);
-  const writer = new ObjectWriter(s3, bucket, key, stagingPartSize(maxSize), opts.contentType);
+  const meter = createMeter(maxSize, opts.countBytes, opts.reservation);
+  const writer = new ObjectWriter(s3, bucket, key, stagingPartSize(maxSize), opts.contentType, opts.reservation);
   let s3ChecksumSha256 = '';
   try {
     await pipeline(source, meter.stream, async (metered: AsyncIterable<Buffer>) => {
@@ -59,7 +71,7 @@ export async function stageToS3(
  * A pass-through that hashes (SHA-256) and counts what flows through it, and fails past `maxSize`:
  * every byte the API receives goes through one, on its way to S3.
  */
-export function createMeter(maxSize = Infinity, countBytes: (n: number) => void = () => {}) {
+export function createMeter(maxSize = Infinity, countBytes: (n: number) => void = () => {}, reservation?: ByteReservation) {
   const hash = createHash('sha256');
   let sizeBytes = 0;
   const stream = new Transform({
@@ -71,7 +83,11 @@ export function createMeter(maxSize = Infinity, countBytes: (n: number) => void 
       }
       hash.update(chunk);
       countBytes(chunk.length);
-      done(null, chunk);
+      if (!reservation || reservation.fits(sizeBytes)) {
+        done(null, chunk);
+        return;
+      }
+      reservation.cover(sizeBytes).then(() => done(null, chunk), done);
     },
   });
   return { stream, result: () => ({ sizeBytes, checksumSha256: hash.digest('hex') }) };
@@ -105,6 +121,7 @@ class ObjectWriter {
   private readonly partHashes: Buffer[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
+  private bytesSent = 0;
 
   constructor(
     private readonly s3: S3Client,
@@ -112,7 +129,14 @@ class ObjectWriter {
     private readonly key: string,
     private readonly partSize: number,
     private readonly contentType?: string,
+    private readonly reservation?: ByteReservation,
   ) {}
+
+  /** Reserves the next `bytes` before they are sent. */
+  private async reserveNext(bytes: number): Promise<void> {
+    this.bytesSent += bytes;
+    await this.reservation?.cover(this.bytesSent);
+  }
 
   async write(chunk: Buffer): Promise<void> {
     this.pending.push(chunk);
@@ -124,6 +148,7 @@ class ObjectWriter {
   async finish(): Promise<string> {
     if (this.uploadId === undefined && this.pendingBytes < this.partSize) {
       const body = Buffer.concat(this.pending, this.pendingBytes);
+      await this.reserveNext(body.length);
       const checksum = sha256(body).toString('base64');
       await this.s3.send(
         unsignedPayload(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ChecksumSHA256: checksum, ContentType: this.contentType })),
@@ -152,6 +177,7 @@ class ObjectWriter {
   private async sendPart(size: number): Promise<void> {
     while (this.inFlight.size >= S3_PARTS_IN_FLIGHT) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
+    await this.reserveNext(size);
     this.uploadId ??= (
       await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: this.key, ChecksumAlgorithm: 'SHA256', ContentType: this.contentType }))
     ).UploadId!;

@@ -24,7 +24,16 @@ import {
 } from '../../workflows/uploads/definitions';
 import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
 import { waitAtMost } from '../platform/concurrency';
-import { ConflictError, DomainError, NotFoundError, OperationFailedError, ServiceUnavailableError, UnprocessableError } from '../platform/errors';
+import {
+  ConflictError,
+  DomainError,
+  NotFoundError,
+  OperationFailedError,
+  QuotaExceededError,
+  ServiceUnavailableError,
+  UnprocessableError,
+  type ErrorFacts,
+} from '../platform/errors';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 
@@ -119,6 +128,8 @@ function toDomainError(err: unknown, uploadId: string): unknown {
       return new NotFoundError(failure.message);
     case UploadFailure.notOpen:
       return new ConflictError(failure.message);
+    case UploadFailure.quotaExceeded:
+      return new QuotaExceededError(failure.message, failure.details?.[0] as ErrorFacts);
     default:
       return err;
   }

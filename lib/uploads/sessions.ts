@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
-import { declaredBytes, type UploadInput, type UploadKind, type UploadStatus } from '../../workflows/uploads/definitions';
+import { declaredBytes, type UploadDetails, type UploadInput, type UploadKind, type UploadStatus } from '../../workflows/uploads/definitions';
 import { NotFoundError } from '../platform/errors';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/assets';
 import { SYSTEM_OWNER, actsForAnyOwner, type Actor } from '../auth/actor';
+import { ensureWithinQuota, type QuotaDefaults } from '../quotas/quotas';
 
 export interface UploadSessionRow {
   id: string;
@@ -27,6 +28,10 @@ export interface UploadSessionRow {
   workflow_id: string;
   /** Whom the session is for (UploadTarget.ownerId); null for sessions opened before owners existed. */
   owner_id: string | null;
+  /** Bytes held for the session while it is open or completing (lib/quotas/), charged to `quota_owner_id`. */
+  reserved_bytes: number;
+  /** Whose quota the session counts against: the owner of the asset it makes or adds a version to. */
+  quota_owner_id: string | null;
   error: string | null;
   expires_at: Date;
   created_at: Date;
@@ -57,14 +62,16 @@ export async function getUploadSessionFor(db: Knex, actor: Actor, id: string): P
 /**
  * The session's row, written once when its workflow opens it (a repeated call changes nothing). A
  * new version's session is refused once its asset is deleted: the share lock orders it against a
- * permanent deletion, which either finds the session and ends it, or is found here first.
+ * permanent deletion, which either finds the session and ends it, or is found here first. It
+ * reserves the bytes it declares (and the asset it makes) for the asset's owner, or is refused
+ * (QuotaExceededError) and leaves no row.
  */
-export async function insertUploadSession(db: Knex, input: UploadInput): Promise<void> {
+export async function insertUploadSession(db: Knex, input: UploadInput, quotas: QuotaDefaults): Promise<void> {
   await db.transaction(async (trx) => {
     if (await trx('upload_sessions').where({ id: input.uploadId }).first('id')) return;
-    if (!input.newAsset && !(await trx('assets').where({ id: input.assetId, is_deleted: false }).forShare().first('id'))) {
-      throw new AssetGoneError(input.assetId);
-    }
+    const asset = input.newAsset ? undefined : await trx('assets').where({ id: input.assetId, is_deleted: false }).forShare().first('owner_id');
+    if (!input.newAsset && !asset) throw new AssetGoneError(input.assetId);
+    const quotaOwner: string = asset?.owner_id ?? input.ownerId ?? SYSTEM_OWNER;
     const declared = declaredBytes(input);
     const chunked = input.kind === 'chunked' ? input : undefined;
     const described = input.kind === 'chunked' || input.kind === 'tus' ? input : undefined;
@@ -87,10 +94,43 @@ export async function insertUploadSession(db: Knex, input: UploadInput): Promise
         object_key: input.objectKey,
         workflow_id: uploadWorkflowId(input.uploadId),
         owner_id: input.ownerId ?? null,
+        reserved_bytes: declared.sizeBytes ?? 0,
+        quota_owner_id: quotaOwner,
         expires_at: input.expiresAt,
       })
       .onConflict('id')
       .ignore();
+    await ensureWithinQuota(trx, quotas, quotaOwner, { bytes: declared.sizeBytes ?? 0, assets: input.newAsset ? 1 : 0 });
+  });
+}
+
+/**
+ * The session stops taking parts; a simple upload's form fields, which may come after its file, are
+ * final now. A new asset's owner named only now takes over its reservation, or is refused
+ * (QuotaExceededError) and the session stays as it was.
+ */
+export async function markSessionCompleting(db: Knex, quotas: QuotaDefaults, uploadId: string, details: UploadDetails | undefined): Promise<void> {
+  const fields: Record<string, unknown> = { status: 'completing' };
+  if (details) {
+    fields.name = details.name;
+    fields.content_type = details.contentType;
+    if (details.metadata !== undefined) fields.metadata = JSON.stringify(details.metadata);
+    if (details.tags !== undefined) fields.tags = details.tags;
+  }
+  const newOwner = details?.ownerId;
+  // The common case, the owner the session was opened for, takes one statement.
+  if (newOwner === undefined) {
+    await db('upload_sessions').where({ id: uploadId, status: 'open' }).update(fields);
+    return;
+  }
+  await db.transaction(async (trx) => {
+    const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId, status: 'open' }).forUpdate().first();
+    if (!session) return;
+    const moves = session.asset_id === null && newOwner !== session.quota_owner_id;
+    await trx('upload_sessions')
+      .where({ id: uploadId })
+      .update({ ...fields, owner_id: newOwner, ...(moves ? { quota_owner_id: newOwner } : {}) });
+    if (moves) await ensureWithinQuota(trx, quotas, newOwner, { bytes: session.reserved_bytes, assets: 1 });
   });
 }
 

@@ -125,7 +125,7 @@ export async function mismatches(ctx: TestContext, assetIds?: string[]): Promise
 /** A fresh catalog and bucket for the next test (a sweep applies to everything in the database). */
 export async function resetCatalog(ctx: TestContext): Promise<void> {
   await ctx.db.raw(
-    'TRUNCATE lifecycle_runs, policy_rules, lifecycle_policies, upload_parts, upload_sessions, asset_metadata, asset_versions, assets, outbox_events CASCADE',
+    'TRUNCATE lifecycle_runs, policy_rules, lifecycle_policies, upload_parts, upload_sessions, asset_metadata, asset_versions, assets, outbox_events, owner_usage CASCADE',
   );
   const keys = await bucketKeys(ctx, '');
   for (let i = 0; i < keys.length; i += 1000) {

@@ -142,6 +142,8 @@ export const UploadFailure = {
   assetGone: 'AssetGone',
   notOpen: 'UploadNotOpen',
   sourceRejected: 'SourceRejected',
+  /** The owner's quota would be passed; details[0] holds the facts of the 507 (lib/quotas/). */
+  quotaExceeded: 'QuotaExceeded',
   /** Any other failure a step ends with. */
   failed: 'UploadFailed',
 } as const;

@@ -62,11 +62,14 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   let completeRequest: CompleteRequest | undefined = input.kind === 'copy' || input.kind === 'fetch' ? {} : undefined;
   let abortRequested = false;
   let failureType: string = UploadFailure.notOpen;
+  // What a known failure tells its caller beside its message (a quota refusal's usage and limit).
+  let failureDetails: unknown[] | undefined;
   const settled = () => state.result !== null || ['failed', 'aborted', 'expired'].includes(state.status);
   const endedFailure = () =>
     ApplicationFailure.create({
       type: state.status === 'failed' ? failureType : UploadFailure.notOpen,
       message: state.error ?? `upload is ${state.status}`,
+      details: state.status === 'failed' ? failureDetails : undefined,
       nonRetryable: true,
     });
 
@@ -113,7 +116,8 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
       await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
       if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
       if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
-      if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl, objectKey: input.objectKey });
+      if (input.kind === 'fetch')
+        completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
       const verified = await verifyStoredObject(input, completeRequest);
       const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
       if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
@@ -127,6 +131,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     await step((a) => a.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message }));
     const known = failure instanceof ApplicationFailure && Object.values<string>(UploadFailure).includes(failure.type ?? '');
     failureType = known ? (failure as ApplicationFailure).type! : UploadFailure.failed;
+    failureDetails = known ? ((failure as ApplicationFailure).details ?? undefined) : undefined;
     state.error = failure.message;
     state.status = 'failed';
   }

@@ -1,0 +1,124 @@
+/**
+ * Per-owner quotas (issue 14): the limits, the check made under the owner's usage row lock, and the
+ * usage report. migrations/20261201000009_quotas.ts keeps `owner_usage` exact by triggers; every
+ * check here runs after the change that needs room, in its transaction, so the trigger's row lock is
+ * already held and no other upload of the same owner can slip between the check and the commit.
+ */
+import type { Knex } from 'knex';
+import type { Config } from '../platform/config';
+import { QuotaExceededError } from '../platform/errors';
+
+/** The configured defaults (STORAGE_QUOTA_*_PER_OWNER); null is unlimited. */
+export type QuotaDefaults = Config['quotas'];
+
+/** An owner's limits in force; null is unlimited. */
+export interface Quota {
+  bytes: number | null;
+  assets: number | null;
+}
+
+/** An admin's override: a null (or absent) limit keeps the default. */
+export interface QuotaOverride {
+  bytes?: number | null;
+  assets?: number | null;
+}
+
+export interface UsageRow {
+  owner_id: string;
+  bytes_stored: number;
+  assets: number;
+  versions: number;
+  reserved_bytes: number;
+  reserved_assets: number;
+}
+
+export interface UsageJson {
+  owner_id: string;
+  bytes_stored: number;
+  assets: number;
+  versions: number;
+  reserved_bytes: number;
+  quota: Quota;
+}
+
+/** What the problem of a refusal carries (README, "Quotas"): which limit, the usage before the request, the limit. */
+export const QUOTA_EXCEEDED_TYPE = 'urn:storage:problem:quota-exceeded';
+
+/** An owner's usage and the limits in force, in one round trip: every upload's path reads it. */
+async function readUsage(db: Knex | Knex.Transaction, defaults: QuotaDefaults, ownerId: string): Promise<{ usage: UsageRow; quota: Quota }> {
+  const row = await db
+    .select('u.*', 'q.max_bytes', 'q.max_assets')
+    .from(db.raw('(SELECT ?::text AS owner_id) AS o', [ownerId]))
+    .leftJoin('owner_usage as u', 'u.owner_id', 'o.owner_id')
+    .leftJoin('owner_quotas as q', 'q.owner_id', 'o.owner_id')
+    .first();
+  // An owner who never stored anything has no usage row: the outer join's nulls are zeros.
+  const usage = { owner_id: ownerId } as UsageRow;
+  for (const key of ['bytes_stored', 'assets', 'versions', 'reserved_bytes', 'reserved_assets'] as const) usage[key] = row[key] ?? 0;
+  return { usage, quota: { bytes: row.max_bytes ?? defaults.bytesPerOwner, assets: row.max_assets ?? defaults.assetsPerOwner } };
+}
+
+export async function usageOf(db: Knex, defaults: QuotaDefaults, ownerId: string): Promise<UsageJson> {
+  const { usage, quota } = await readUsage(db, defaults, ownerId);
+  return {
+    owner_id: ownerId,
+    bytes_stored: usage.bytes_stored,
+    assets: usage.assets,
+    versions: usage.versions,
+    reserved_bytes: usage.reserved_bytes,
+    quota,
+  };
+}
+
+/** PUT /quotas/{owner_id}: replaces the owner's override; with neither limit given, the defaults apply again. */
+export async function setQuotaOverride(db: Knex, defaults: QuotaDefaults, ownerId: string, override: QuotaOverride): Promise<UsageJson> {
+  const row = { owner_id: ownerId, max_bytes: override.bytes ?? null, max_assets: override.assets ?? null };
+  if (row.max_bytes === null && row.max_assets === null) await db('owner_quotas').where({ owner_id: ownerId }).delete();
+  else await db('owner_quotas').insert(row).onConflict('owner_id').merge(['max_bytes', 'max_assets']);
+  return usageOf(db, defaults, ownerId);
+}
+
+/**
+ * Throws QuotaExceededError when what `trx` has just added for `ownerId` (`added` bytes reserved or
+ * stored, `added` assets) takes them past a limit; answers the bytes still free. Only what grew is
+ * checked: an owner over a lowered limit may still delete, or make a new empty asset if only bytes
+ * are short. Call it after the change, in its transaction (the usage row is then locked).
+ */
+export async function ensureWithinQuota(
+  trx: Knex.Transaction,
+  defaults: QuotaDefaults,
+  ownerId: string,
+  added: { bytes: number; assets: number },
+): Promise<{ roomBytes: number }> {
+  const { usage, quota } = await readUsage(trx, defaults, ownerId);
+  const bytesUsed = usage.bytes_stored + usage.reserved_bytes;
+  const assetsUsed = usage.assets + usage.reserved_assets;
+  if (added.assets > 0 && quota.assets !== null && assetsUsed > quota.assets) {
+    throw refusal(ownerId, 'assets', assetsUsed - added.assets, added.assets, quota.assets);
+  }
+  if (added.bytes > 0 && quota.bytes !== null && bytesUsed > quota.bytes) {
+    throw refusal(ownerId, 'bytes', bytesUsed - added.bytes, added.bytes, quota.bytes);
+  }
+  return { roomBytes: quota.bytes === null ? Infinity : Math.max(0, quota.bytes - bytesUsed) };
+}
+
+function refusal(ownerId: string, limit: 'bytes' | 'assets', usage: number, requested: number, max: number): QuotaExceededError {
+  const what = limit === 'bytes' ? `${requested} more bytes` : `${requested} more asset${requested === 1 ? '' : 's'}`;
+  return new QuotaExceededError(`the quota of ${ownerId} is ${max} ${limit}: ${usage} used (stored and reserved), ${what} would pass it`, {
+    type: QUOTA_EXCEEDED_TYPE,
+    owner_id: ownerId,
+    quota: limit,
+    usage,
+    requested,
+    limit: max,
+  });
+}
+
+/** The owners storing the most bytes, for the bounded per-owner gauge. */
+export async function topOwnersByBytes(db: Knex, n: number): Promise<Array<{ owner_id: string; bytes_stored: number }>> {
+  return db('owner_usage')
+    .where('bytes_stored', '>', 0)
+    .orderBy([{ column: 'bytes_stored', order: 'desc' }, 'owner_id'])
+    .limit(n)
+    .select('owner_id', 'bytes_stored');
+}
