@@ -322,6 +322,27 @@ it('refuses an upload over STORAGE_MAX_UPLOAD_SIZE (413), one without a token (4
   expect((await fetch(url, { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);
 }, 60_000);
 
+it('refuses an upload over its owner\u2019s quota (507 quota-exceeded) when it is created, leaving no session and nothing in the bucket', async () => {
+  const carol = await tokenFor({ sub: 'carol-tus-quota' });
+  const quota = await call(`${ctx.baseUrl}/api/v2/quotas/carol-tus-quota`, { method: 'PUT', json: { bytes: 10 * MiB } });
+  expect(quota.status).toBe(200);
+  const before = await bucketContents();
+  const sessions = Number((await ctx.db('upload_sessions').count({ n: '*' }))[0].n);
+
+  const over = await create(10 * MiB + 1, `filename ${b64('too-big.bin')}`, carol);
+  expect(over.status).toBe(507);
+  expect(over.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(await over.json()).toMatchObject({ type: 'urn:storage:problem:quota-exceeded', quota: 'bytes', limit: 10 * MiB, owner_id: 'carol-tus-quota' });
+  expect(Number((await ctx.db('upload_sessions').count({ n: '*' }))[0].n)).toBe(sessions);
+  expect(await bucketContents()).toEqual(before);
+
+  // What fits is taken, through tus-js-client as a client sends it.
+  const fits = await run(tusUpload(await makeFile(6 * MiB, 'quota'), { token: carol }));
+  expect(fits.ok).toBe(true);
+  const usage = await call(`${ctx.baseUrl}/api/v2/usage`, { as: carol });
+  expect(usage.body).toMatchObject({ bytes_stored: 6 * MiB, reserved_bytes: 0, assets: 1 });
+}, 60_000);
+
 it('answers OPTIONS with the server\u2019s tus capabilities, and lets a browser on an allowed origin send and read the tus headers', async () => {
   const options = await fetch(`${ctx.baseUrl}/api/v2/tus`, { method: 'OPTIONS' });
   expect(options.status).toBe(204);
