@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import { createMetrics } from '../lib/platform/metrics';
 import { accessRules } from './access';
+import { auditRouter } from './audit';
+import { auditTrail } from './auditTrail';
 import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
@@ -30,6 +32,7 @@ export function buildApp(base: BaseDeps): Express {
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(cors(deps.config.cors));
   app.use(methodNotAllowed());
+  app.use(auditTrail(deps));
   app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
   app.use(referenceRouter(documentLimitsOf(deps.config)));
@@ -52,6 +55,7 @@ export function buildApp(base: BaseDeps): Express {
   app.use(lifecycleRouter(deps));
   app.use(backupsRouter(deps));
   app.use(eventsRouter(deps));
+  app.use(auditRouter(deps));
 
   app.use(unknownRoute);
   app.use(problemHandler(deps.logger, { drainLimitBytes: deps.config.uploads.maxSizeBytes }));

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import * as assets from './schemas/assets';
+import { AUDIT_ROUTES } from './schemas/audit';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
 import { SIGNED_URL_ROUTES } from './schemas/signedUrls';
@@ -316,6 +317,7 @@ export const ROUTES: RouteDoc[] = [
   ...SIGNED_URL_ROUTES,
   ...BACKUP_ROUTES,
   ...LIFECYCLE_ROUTES,
+  ...AUDIT_ROUTES,
 ];
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {

@@ -88,6 +88,7 @@ describe('authentication settings', () => {
     ['no audience', { STORAGE_AUTH_AUDIENCE: '' }, /^STORAGE_AUTH_AUDIENCE/],
     ['no URL signing key', { STORAGE_URL_SIGNING_KEYS: '' }, /^STORAGE_URL_SIGNING_KEYS: required/],
     ['auth off', { STORAGE_AUTH_MODE: 'off' }, /^STORAGE_AUTH_MODE: off is refused in production/],
+    ['the audit log off', { STORAGE_AUDIT_LOG: 'off' }, /^STORAGE_AUDIT_LOG: off is refused in production/],
   ])('production refuses %s', (_what, change, problem) => {
     const env = Object.fromEntries(Object.entries({ ...deployed, ...change }).filter(([, v]) => v !== ''));
     expect(problemsOf(env)).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));

@@ -15,6 +15,7 @@ const TABLES = [
   'upload_sessions',
   'upload_parts',
   'outbox_events',
+  'audit_log',
 ];
 
 async function tables(db: Db): Promise<string[]> {

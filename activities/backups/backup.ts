@@ -27,6 +27,7 @@ import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { createRestoreActivities } from './restore';
 import { createRetentionActivities } from './retention';
 import type { ActivityDeps } from '../deps';
+import { SYSTEM_ACTOR_REF } from '../../workflows/actor';
 
 const DEFAULT_BLOB_BATCH = 16;
 /** Blobs of one batch copied at once. */
@@ -110,6 +111,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         scope: { include_all_versions: true },
         trigger: 'schedule',
         retentionDays: config.backups.retentionDays,
+        actor: SYSTEM_ACTOR_REF,
       });
     },
 

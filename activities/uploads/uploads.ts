@@ -8,9 +8,11 @@ import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/p
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
+import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 
 export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
+  const audit = auditWriterOf(config.audit.enabled);
 
   return {
     /** Writes the session row and, for a chunked upload, opens its S3 multipart upload. */
@@ -140,7 +142,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
-      return commitUploadedVersion(db, uploadId, verified, config.versions.max).catch(failIfAssetGone);
+      return commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfAssetGone);
     },
 
     /** Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row. */
@@ -162,8 +164,14 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       const row = await findUploadSession(db, uploadId);
       if (!row || row.status === 'completed') return;
       await discardSessionBytes(s3, bucket, row);
-      if (row.kind === 'simple' && status !== 'failed') await db('upload_sessions').where({ id: uploadId }).delete();
-      else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
+      await db.transaction(async (trx) => {
+        if (row.kind === 'simple' && status !== 'failed') await trx('upload_sessions').where({ id: uploadId }).delete();
+        else await trx('upload_sessions').where({ id: uploadId }).update({ status, error });
+        const subjects = { upload_id: uploadId, ...(row.asset_id ? { asset_id: row.asset_id } : {}) };
+        // A retried discard finds its own status: the row was written the first time.
+        if (row.status !== status)
+          await audit(trx, { actor: runActorOf(row), action: 'upload.discard', outcome: status, subjects, requestId: row.workflow_id });
+      });
     },
   };
 }

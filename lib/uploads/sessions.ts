@@ -3,7 +3,8 @@ import { declaredBytes, type UploadInput, type UploadKind, type UploadStatus } f
 import { NotFoundError } from '../platform/errors';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/assets';
-import { SYSTEM_OWNER, actsForAnyOwner, type Actor } from '../auth/actor';
+import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor, type ActorRef } from '../auth/actor';
+import { runActorOf, type AuditWriter } from '../audit/log';
 
 export interface UploadSessionRow {
   id: string;
@@ -27,6 +28,8 @@ export interface UploadSessionRow {
   workflow_id: string;
   /** Whom the session is for (UploadTarget.ownerId); null for sessions opened before owners existed. */
   owner_id: string | null;
+  /** Whom its run acts for; null for sessions opened before sessions recorded it. */
+  actor: ActorRef | null;
   error: string | null;
   expires_at: Date;
   created_at: Date;
@@ -86,6 +89,7 @@ export async function insertUploadSession(db: Knex, input: UploadInput): Promise
         object_key: input.objectKey,
         workflow_id: uploadWorkflowId(input.uploadId),
         owner_id: input.ownerId ?? null,
+        actor: input.actor ? JSON.stringify(actorRef(input.actor)) : null,
         expires_at: input.expiresAt,
       })
       .onConflict('id')
@@ -118,6 +122,7 @@ export async function commitUploadedVersion(
   uploadId: string,
   verified: { sizeBytes: number; checksumSha256: string },
   maxVersions: number,
+  audit: AuditWriter,
 ): Promise<CommittedVersion> {
   return db.transaction(async (trx) => {
     const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId }).forUpdate().first();
@@ -182,6 +187,13 @@ export async function commitUploadedVersion(
           size_bytes: verified.sizeBytes,
         });
       await recordEvent(trx, 'storage.version.created', assetId, { ...version, size_bytes: verified.sizeBytes, checksum_sha256: verified.checksumSha256 });
+      await audit(trx, {
+        actor: runActorOf(session),
+        action: 'upload.commit',
+        outcome: 'completed',
+        subjects: { asset_id: assetId, version_id: session.version_id, upload_id: uploadId },
+        requestId: session.workflow_id,
+      });
     }
     const [{ count }] = await trx('asset_versions').where({ asset_id: assetId }).count({ count: '*' });
     return { assetId, versionId: session.version_id, versionsBeyondMax: Math.max(0, Number(count) - maxVersions) };
