@@ -102,12 +102,15 @@ function rulesOf(routes: RouteDoc[]): Rule[] {
 }
 
 /**
- * Refusals of one key while its upsert is on its way are counted here and added by the next one:
- * a flood costs one statement in flight per key, not one per request, and leaves the pool to the others.
+ * Refusals of one key are counted here for FOLD_DELAY_MS, and while its upsert is on its way, then
+ * added by one statement: a flood costs a few statements per key and second, not one per request,
+ * and leaves the pool to the others. A crash loses at most that moment's counts.
  */
+const FOLD_DELAY_MS = 250;
+
 class RefusalFolder {
   private readonly pending = new Map<string, { entry: AuditEntry; count: number }>();
-  private readonly inFlight = new Set<string>();
+  private readonly busy = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -119,18 +122,19 @@ class RefusalFolder {
     const waiting = this.pending.get(key);
     if (waiting) waiting.count += 1;
     else this.pending.set(key, { entry, count: 1 });
-    if (!this.inFlight.has(key)) void this.drain(key);
+    if (this.busy.has(key)) return;
+    this.busy.add(key);
+    setTimeout(() => void this.drain(key), FOLD_DELAY_MS).unref();
   }
 
   private async drain(key: string): Promise<void> {
-    this.inFlight.add(key);
     try {
       for (let next = this.pending.get(key); next; next = this.pending.get(key)) {
         this.pending.delete(key);
         await foldRefusals(this.db, key, next.entry, next.count).catch((err) => this.logger.error('audit row not written', { err, fold_key: key }));
       }
     } finally {
-      this.inFlight.delete(key);
+      this.busy.delete(key);
     }
   }
 }

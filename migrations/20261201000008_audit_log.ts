@@ -38,15 +38,17 @@ export async function up(knex: Knex): Promise<void> {
     CREATE INDEX audit_log_outcome_idx ON audit_log (outcome, at, id);
     CREATE INDEX audit_log_subjects_idx ON audit_log USING gin (subjects);
 
+    -- Column triggers: a fold's upsert sets only count, and no trigger runs for it.
     CREATE FUNCTION storage_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      -- subjects is left out: a BEFORE trigger sees generated columns not yet computed.
-      IF (to_jsonb(NEW) - 'count' - 'subjects') IS DISTINCT FROM (to_jsonb(OLD) - 'count' - 'subjects') OR NEW.count < OLD.count THEN
-        RAISE EXCEPTION 'audit_log rows are append-only: only a folded row''s count grows';
-      END IF;
-      RETURN NEW;
+      RAISE EXCEPTION 'audit_log rows are append-only: only a folded row''s count grows';
     END $$;
-    CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION storage_audit_log_append_only();
+    CREATE TRIGGER audit_log_append_only
+      BEFORE UPDATE OF id, at, actor, actor_roles, action, asset_id, version_id, upload_id, policy_id, backup_id, restore_id,
+                       outcome, request_id, client_address, user_agent, fold_key
+      ON audit_log FOR EACH ROW EXECUTE FUNCTION storage_audit_log_append_only();
+    CREATE TRIGGER audit_log_count_grows
+      BEFORE UPDATE OF count ON audit_log FOR EACH ROW WHEN (NEW.count < OLD.count) EXECUTE FUNCTION storage_audit_log_append_only();
 
     -- { sub, roles }; NULL on rows made before runs recorded it (they act for the system).
     ALTER TABLE upload_sessions ADD COLUMN actor jsonb;

@@ -349,7 +349,7 @@ describe('GET /api/v2/audit', () => {
     await waitUntil('a later millisecond', async () => new Date().toISOString() > between);
     expect((await call(url(`/assets/${asset.id}`), { method: 'PUT', json: { tags: ['x'] }, as: as.frank })).status).toBe(200);
     expect((await call(url(`/assets/${asset.id}`), { method: 'PUT', json: { tags: ['y'] }, as: as.gina })).status).toBe(404);
-    await auditUntil('gina’s refusal', { actor: 'gina', outcome: '404' }, (rows) => rows.length === 1);
+    await auditUntil('gina’s refusal', { actor: 'gina', outcome: '404', subject: asset.id }, (rows) => rows.length === 1);
 
     const franks = await audit({ actor: 'frank' });
     expect(franks.every((r) => r.actor.sub === 'frank')).toBe(true);
