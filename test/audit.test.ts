@@ -7,10 +7,13 @@
  */
 import { ROUTES } from '../api/openapi';
 import { CHANGE_ACTIONS, CONTENT_READS } from '../api/auditTrail';
-import { tokenFor } from './support/auth';
+import { TEST_ADMIN, tokenFor } from './support/auth';
 import { bytesOf, sha256 } from './support/assets';
 import { awaitJob } from './support/backups';
-import { settled } from './support/catalog';
+import { addVersion, settled } from './support/catalog';
+import { uuidv7 } from '../lib/platform/ids';
+import { SYSTEM_ACTOR_REF } from '../workflows/actor';
+import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { startTestService, type TestContext } from './support/context';
 import { seedAssets } from './support/lifecycle';
 import { call, expectProblem, type JsonAnswer } from './support/http';
@@ -214,6 +217,10 @@ describe('workflow commits', () => {
     expect(backup.status).toBe(202);
     expect(await awaitJob(ctx, `/api/v2/backups/${backup.body.id}`)).toMatchObject({ status: 'completed' });
 
+    expect(await audit({ subject: backup.body.id, action: 'backup.complete' })).toEqual([
+      expect.objectContaining({ actor: { sub: 'root', roles: ['storage:admin'] }, outcome: 'completed', request_id: backup.body.workflow_id }),
+    ]);
+
     const deleted = await call(url(`/assets/${asset.id}?permanent=true`), { method: 'DELETE', as: as.alice });
     expect([202, 204]).toContain(deleted.status);
     const [purge] = await auditUntil('the purge', { subject: asset.id, action: 'asset.purge' }, (rows) => rows.length === 1);
@@ -249,6 +256,36 @@ describe('workflow commits', () => {
         outcome: 'completed',
         request_id: run.body.workflow_id ?? `lifecycle-${run.body.id}`,
       }),
+    ]);
+  });
+
+  it('versions pruned past STORAGE_MAX_VERSIONS, and backups removed by retention', async () => {
+    const asset = await newAsset(as.alice, 'many versions.png');
+    for (let i = 0; i < ctx.config.versions.max; i++) await addVersion(ctx.baseUrl, asset.id, bytesOf(16), {}, 'v.bin');
+    const [pruned] = await auditUntil('the prune', { subject: asset.id, action: 'version.prune' }, (rows) => rows.length === 1);
+    // The upload that made the eleventh version pruned the first: the suite's admin sent it.
+    expect(pruned).toMatchObject({
+      actor: { sub: TEST_ADMIN.sub, roles: TEST_ADMIN.roles },
+      outcome: 'completed',
+      subjects: { asset_id: asset.id, version_id: asset.current_version_id },
+      request_id: expect.stringMatching(/^upload-/),
+    });
+
+    const backup = await call(url('/backups'), { method: 'POST', json: { asset_ids: [asset.id] }, as: as.admin });
+    expect(await awaitJob(ctx, `/api/v2/backups/${backup.body.id}`)).toMatchObject({ status: 'completed' });
+    await ctx
+      .db('backup_jobs')
+      .where({ id: backup.body.id })
+      .update({ expires_at: new Date(Date.now() - 86_400_000) });
+    // As the storage-backup schedule starts it, acting for the system.
+    const sweepId = uuidv7();
+    await ctx.temporal.client.workflow.execute<typeof backupRetentionWorkflow>('backupRetentionWorkflow', {
+      workflowId: `backup-retention-${sweepId}`,
+      taskQueue: ctx.config.temporal.taskQueue,
+      args: [{ sweepId, actor: SYSTEM_ACTOR_REF }],
+    });
+    expect(await audit({ subject: backup.body.id, action: 'backup.expire' })).toEqual([
+      expect.objectContaining({ actor: { sub: 'system', roles: ['storage:admin'] }, outcome: 'completed', request_id: `backup-retention-${sweepId}` }),
     ]);
   });
 });

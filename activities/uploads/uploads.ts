@@ -1,7 +1,7 @@
 import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
+import { deleteVersionRows, versionsBeyond } from '../../lib/assets/versions';
 import { AssetGoneError, commitUploadedVersion, findUploadSession, getUploadSession, insertUploadSession } from '../../lib/uploads/sessions';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
@@ -9,6 +9,7 @@ import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } fr
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
+import type { ActorRef } from '../../workflows/actor';
 
 export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
@@ -145,12 +146,24 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       return commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfAssetGone);
     },
 
-    /** Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row. */
-    async pruneVersions(assetId: string): Promise<{ pruned: number }> {
+    /**
+     * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row, with
+     * its audit row acting for the upload's actor.
+     */
+    async pruneVersions(assetId: string, actor?: ActorRef): Promise<{ pruned: number }> {
+      const requestId = Context.current().info.workflowExecution?.workflowId;
       let pruned = 0;
       for (const version of await versionsBeyond(db, assetId, config.versions.max)) {
         await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));
-        if (await deleteVersionRow(db, version)) pruned++;
+        pruned += await db.transaction(async (trx) => {
+          const removed = await deleteVersionRows(trx, [version.id]);
+          const subjects = removed.map((v) => ({ asset_id: v.asset_id, version_id: v.id }));
+          await audit(
+            trx,
+            subjects.map((s) => ({ actor: runActorOf({ actor }), action: 'version.prune', outcome: 'completed', subjects: s, requestId })),
+          );
+          return removed.length;
+        });
       }
       return { pruned };
     },

@@ -116,7 +116,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
       if (input.kind === 'fetch') completeRequest = await sourceUntil(input.expiresAt).fetchSource({ url: input.sourceUrl, objectKey: input.objectKey });
       const verified = await verifyStoredObject(input, completeRequest);
       const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
-      if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
+      if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId, input.actor);
       state.result = { assetId: committed.assetId, versionId: committed.versionId };
       state.status = 'completed';
     }
