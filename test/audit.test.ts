@@ -413,7 +413,6 @@ describe('GET /api/v2/audit', () => {
     ['an outcome that is neither a status nor a result', 'outcome=ok%21'],
     ['an action of another form', 'action=Asset%20Delete'],
     ['a time that is not ISO 8601', 'since=yesterday'],
-    ['a range that ends before it starts', 'since=2026-12-01T00:00:00Z&until=2026-11-01T00:00:00Z'],
     ['a cursor this list did not hand out', 'cursor=eyJub3BlIjoxfQ'],
     ['a limit of 0', 'limit=0'],
     ['an unknown filter', 'who=alice'],
