@@ -168,18 +168,24 @@ class RequestTrail implements AuditTrail {
     this.recorded = true;
   }
 
-  /** What the answer still needs written, once it has gone. */
+  /**
+   * What the answer still needs written, once it has gone, or once its client left without it (the
+   * outcome `closed`, folded like a refusal: the change it asked for may still happen, in a workflow).
+   */
   async finish(db: Db, folder: RefusalFolder): Promise<void> {
     const status = this.res.statusCode;
     const actor = this.res.locals.actor as Actor | undefined;
     if (this.rule.read) {
-      if ((status === 200 || status === 206) && actor && actsForAnyOwner(actor)) {
+      // Content that began to flow was read, all of it or not.
+      if (this.res.headersSent && (status === 200 || status === 206) && actor && actsForAnyOwner(actor)) {
         const entry = { ...this.entry(String(status)), actor: actorRef(actor) };
         await writeReadOfOthersContent(db, entry, entry.subjects!.asset_id!);
       }
       return;
     }
-    if (status >= 400) folder.add(this.entry(String(status)));
+    if (!this.res.writableFinished) {
+      if (!this.recorded) folder.add(this.entry('closed'));
+    } else if (status >= 400) folder.add(this.entry(String(status)));
     else if (!this.recorded) await writeAudit(db, this.entry(String(status), subjectsOfPath(String(this.res.getHeader('Location') ?? ''))));
   }
 }
@@ -196,7 +202,7 @@ export function auditTrail(deps: { db: Db; logger: Logger; config: Pick<Config, 
     }
     const trail = new RequestTrail(req, res, rule);
     res.locals.audit = trail;
-    res.on('finish', () => {
+    res.on('close', () => {
       trail.finish(deps.db, folder).catch((err) => deps.logger.error('audit row not written', { err, action: rule.action }));
     });
     next();

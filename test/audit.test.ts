@@ -5,6 +5,7 @@
  * refusals folds into a bounded number of rows, retention removes old rows, and GET /api/v2/audit is
  * for admins, with its filters, its cursor and its 400s.
  */
+import http from 'node:http';
 import { ROUTES } from '../api/openapi';
 import { CHANGE_ACTIONS, CONTENT_READS } from '../api/auditTrail';
 import { TEST_ADMIN, tokenFor } from './support/auth';
@@ -168,6 +169,24 @@ describe('changes and refusals', () => {
     const [unauthenticated] = await audit({ action: 'asset.delete', outcome: '401' });
     expect(unauthenticated).toMatchObject({ actor: null, client_address: expect.stringMatching(/127\.0\.0\.1/), user_agent: 'audit-test/1.0' });
     expect((await audit({ action: 'asset.update', outcome: '403' }))[0].actor).toEqual({ sub: 'bob', roles: [] });
+  });
+
+  it('a request whose client leaves before the answer has its row too (outcome closed)', async () => {
+    const { hostname, port } = new URL(ctx.baseUrl);
+    const req = http.request({
+      hostname,
+      port,
+      method: 'POST',
+      path: '/api/v2/assets/upload',
+      headers: { authorization: `Bearer ${as.gina}`, 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(1 << 20) },
+    });
+    req.on('error', () => {});
+    req.write('--x\r\nContent-Disposition: form-data; name="file"; filename="f.bin"\r\nContent-Type: application/octet-stream\r\n\r\n' + 'a'.repeat(4096));
+    // The upload has begun once its session is open: then the client goes.
+    await waitUntil('the session to open', async () => (await ctx.db('upload_sessions').where({ owner_id: 'gina' }).first()) !== undefined);
+    req.destroy();
+    const [row] = await auditUntil('the closed request', { actor: 'gina', outcome: 'closed' }, (rows) => rows.length === 1);
+    expect(row).toMatchObject({ action: 'asset.upload', count: 1 });
   });
 
   it('reads of content by an admin or a service of an asset not theirs are logged; the owner’s are not', async () => {
