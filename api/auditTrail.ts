@@ -118,10 +118,11 @@ class RefusalFolder {
   ) {}
 
   add(entry: AuditEntry): void {
-    const key = foldKeyOf(entry, Date.now());
+    const now = Date.now();
+    const key = foldKeyOf(entry, now);
     const waiting = this.pending.get(key);
     if (waiting) waiting.count += 1;
-    else this.pending.set(key, { entry, count: 1 });
+    else this.pending.set(key, { entry: { ...entry, at: new Date(now) }, count: 1 });
     if (this.busy.has(key)) return;
     this.busy.add(key);
     setTimeout(() => void this.drain(key), FOLD_DELAY_MS).unref();

@@ -230,6 +230,21 @@ describe('workflow commits', () => {
     expect(rows.find((r) => r.action === 'asset.upload')).toMatchObject({ actor: { sub: 'alice', roles: [] }, outcome: String(res.status) });
   });
 
+  it('an aborted session: the request’s row, and the workflow’s discard', async () => {
+    const opened = await call(url('/uploads'), { method: 'POST', json: { name: 'never.bin', size_bytes: 10, part_size_bytes: 5 * 1024 * 1024 }, as: as.alice });
+    expect(opened.status).toBe(201);
+    const id = opened.body.id;
+    await auditUntil('the open request', { subject: id }, (rows) => rows.length === 1);
+    expect((await call(url(`/uploads/${id}`), { method: 'DELETE', as: as.alice })).status).toBe(204);
+    const rows = await auditUntil('the abort and the discard', { subject: id }, (all) => all.length === 3);
+    expect(rows.map((r) => [r.actor.sub, r.action, r.outcome]).sort()).toEqual([
+      ['alice', 'upload.abort', '204'],
+      ['alice', 'upload.discard', 'aborted'],
+      ['alice', 'upload.open', '201'],
+    ]);
+    expect(rows.find((r) => r.action === 'upload.discard').request_id).toBe(`upload-${id}`);
+  });
+
   it('a permanent deletion, a sweep and a restore: each commit acts for whoever started it', async () => {
     const asset = await newAsset(as.alice, 'to purge.png');
     const backup = await call(url('/backups'), { method: 'POST', json: { asset_ids: [asset.id] }, as: as.admin });

@@ -21,6 +21,8 @@ export interface AuditEntry {
   requestId?: string;
   clientAddress?: string;
   userAgent?: string;
+  /** When it happened, if not when the row is written (a folded refusal's row comes a moment later). */
+  at?: Date;
 }
 
 /**
@@ -45,6 +47,7 @@ function rowOf(entry: AuditEntry) {
     request_id: entry.requestId ?? null,
     client_address: entry.clientAddress ?? null,
     user_agent: entry.userAgent?.slice(0, USER_AGENT_CHARS) ?? null,
+    ...(entry.at ? { at: entry.at } : {}),
   };
 }
 
