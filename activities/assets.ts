@@ -1,16 +1,20 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
 import { uploadWorkflowId, type UploadSessionRow } from '../lib/uploads/sessions';
 import { discardSessionBytes } from '../lib/uploads/sessionBytes';
 import { assetKeyPrefix } from '../lib/assets/keys';
 import { deleteKeys } from '../lib/platform/objects';
 import { recordEvent } from '../lib/events/outbox';
 import type { ActivityDeps } from './deps';
+import { auditWriterOf, runActorOf } from '../lib/audit/log';
+import type { ActorRef } from '../workflows/actor';
 
 const BATCH = 500;
 const UPLOADS_BATCH = 100;
 
 export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
+  const audit = auditWriterOf(config.audit.enabled);
   return {
     /** Soft-deletes (if it is not already) and records the permanent deletion, once. */
     async hideAssetForDeletion(assetId: string): Promise<void> {
@@ -59,12 +63,17 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
 
     /**
      * The asset's rows go last: versions, metadata and the sessions of its later versions cascade;
-     * the session that created it names it only as its result.
+     * the session that created it names it only as its result. `actor` is whom the deletion acts for
+     * (runs begun before runs carried it pass none: the system).
      */
-    async deleteAssetRows(assetId: string): Promise<void> {
+    async deleteAssetRows(assetId: string, actor?: ActorRef): Promise<void> {
       await db.transaction(async (trx) => {
         await trx('upload_sessions').where({ result_asset_id: assetId }).delete();
-        await trx('assets').where({ id: assetId }).delete();
+        const deleted = await trx('assets').where({ id: assetId }).delete();
+        if (deleted) {
+          const requestId = Context.current().info.workflowExecution?.workflowId;
+          await audit(trx, { actor: runActorOf({ actor }), action: 'asset.purge', outcome: 'completed', subjects: { asset_id: assetId }, requestId });
+        }
       });
     },
   };

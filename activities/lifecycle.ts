@@ -20,6 +20,8 @@ import {
 } from '../lib/lifecycle/sweep';
 import { LifecycleFailure } from '../workflows/lifecycle/definitions';
 import type { ActivityDeps } from './deps';
+import { auditWriterOf, pruneAuditLog } from '../lib/audit/log';
+import { SYSTEM_ACTOR_REF } from '../workflows/actor';
 
 /** Failure types the sweep does not retry. */
 
@@ -41,6 +43,7 @@ function permanent<T>(work: () => Promise<T>): Promise<T> {
 
 export function createLifecycleActivities({ config, db, s3, logger }: ActivityDeps) {
   const bucket = config.s3.bucket;
+  const audit = auditWriterOf(config.audit.enabled);
 
   async function deleteObjects(keys: string[]): Promise<void> {
     const chunks: string[][] = [];
@@ -67,7 +70,7 @@ export function createLifecycleActivities({ config, db, s3, logger }: ActivityDe
   return {
     /** The run row of a sweep the schedule started (the API writes its own before it starts one). */
     async createScheduledRun(runId: string): Promise<void> {
-      await insertRun(db, { id: runId, trigger: 'schedule', dryRun: false });
+      await insertRun(db, { id: runId, trigger: 'schedule', dryRun: false, actor: SYSTEM_ACTOR_REF });
     },
 
     /** Fixes the run's clock and plan (once) and answers the phase to resume from. */
@@ -91,11 +94,21 @@ export function createLifecycleActivities({ config, db, s3, logger }: ActivityDe
       await commitWorkflowBatch(db, input.runId, input);
     },
 
-    expireAssets: (runId: string) => loop(runId, () => expireAssetsBatch(db, runId), 'assets'),
-    expireVersions: (runId: string) => loop(runId, () => expireVersionsBatch(db, runId, deleteObjects), 'versions'),
+    expireAssets: (runId: string) => loop(runId, () => expireAssetsBatch(db, runId, audit), 'assets'),
+    expireVersions: (runId: string) => loop(runId, () => expireVersionsBatch(db, runId, deleteObjects, audit), 'versions'),
 
+    /**
+     * Ends the run. A real run of the global settings (not of one policy) also applies the audit log's
+     * retention, measured from the run's clock; what one budget leaves, the next run removes.
+     */
     async completeLifecycleRun(runId: string): Promise<LifecycleCounts> {
-      return countsOf(await completeRun(db, runId));
+      const run = await completeRun(db, runId);
+      if (!run.dry_run && run.plan?.global && run.as_of) {
+        const before = new Date(run.as_of.getTime() - config.audit.retentionDays * 86_400_000);
+        const removed = await pruneAuditLog(db, before, Date.now() + STEP_BUDGET_MS);
+        if (removed) logger.info('audit rows past retention removed', { run_id: runId, removed, before: before.toISOString() });
+      }
+      return countsOf(run);
     },
 
     async failLifecycleRun({ runId, error }: { runId: string; error: string }): Promise<void> {

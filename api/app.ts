@@ -3,6 +3,8 @@ import { createRateLimiter } from '../lib/limits/rateLimiter';
 import { createMetrics } from '../lib/platform/metrics';
 import { accessRules } from './access';
 import { authenticate } from './authentication';
+import { auditRouter } from './audit';
+import { auditTrail } from './auditTrail';
 import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
@@ -37,6 +39,7 @@ export function buildApp(base: BaseDeps): Express {
   app.use(tusProtocol(deps.config));
   app.use(rateLimits(deps.config.rateLimits, createRateLimiter(deps.config.rateLimits, deps.redis), authenticate(deps.config.auth)));
   app.use(methodNotAllowed());
+  app.use(auditTrail(deps));
   app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
   app.use(referenceRouter(documentLimitsOf(deps.config)));
@@ -63,6 +66,7 @@ export function buildApp(base: BaseDeps): Express {
   app.use(backupsRouter(deps));
   app.use(eventsRouter(deps));
   app.use(quotasRouter(deps));
+  app.use(auditRouter(deps));
 
   app.use(unknownRoute);
   app.use(countQuotaRefusals(deps.metrics));

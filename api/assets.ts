@@ -6,6 +6,7 @@ import { replaceGrants } from '../lib/assets/grants';
 import { getVersion } from '../lib/assets/versions';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
 import { assetFor } from './assetAccess';
+import { auditOf } from './auditTrail';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
@@ -49,7 +50,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
     // A body the JSON parser passed over (another Content-Type) would otherwise read as "change nothing".
     const patch = parse(updateAssetBody, req.body ?? {}, 'body');
     await assetFor(deps.db, actorOf(res), id, 'write');
-    sendAsset(res, await updateAsset(deps.db, id, patch, req.get('If-Match')));
+    sendAsset(res, await updateAsset(deps.db, id, patch, req.get('If-Match'), auditOf(res)));
   });
 
   router.delete('/api/v2/assets/:id', async (req, res) => {
@@ -57,7 +58,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
     const { permanent } = parse(deleteAssetQuery, req.query, 'query');
     if (!permanent) {
       await assetFor(deps.db, actorOf(res), id, 'write');
-      await softDeleteAsset(deps.db, id);
+      await softDeleteAsset(deps.db, id, auditOf(res));
       res.status(204).end();
       return;
     }
@@ -70,14 +71,14 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
   router.post('/api/v2/assets/:id/restore', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     await assetFor(deps.db, actorOf(res), id, 'own', { includeDeleted: true });
-    sendAsset(res, await restoreAsset(deps.db, id));
+    sendAsset(res, await restoreAsset(deps.db, id, auditOf(res)));
   });
 
   router.put('/api/v2/assets/:id/grants', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const grants = parse(grantsBody, req.body, 'body');
     await assetFor(deps.db, actorOf(res), id, 'own');
-    await replaceGrants(deps.db, id, grants);
+    await replaceGrants(deps.db, id, grants, auditOf(res));
     res.json({ grants: (await getAsset(deps.db, id)).grants });
   });
 

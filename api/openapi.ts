@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import * as assets from './schemas/assets';
+import { AUDIT_ROUTES } from './schemas/audit';
 import { BACKUP_ROUTES } from './schemas/backups';
 import { LIFECYCLE_ROUTES } from './schemas/policies';
 import { QUOTA_ROUTES } from './schemas/quotas';
@@ -345,6 +346,7 @@ export const ROUTES: RouteDoc[] = [
   ...LIFECYCLE_ROUTES,
   ...TUS_ROUTES,
   ...QUOTA_ROUTES,
+  ...AUDIT_ROUTES,
 ];
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { createPolicy, deletePolicy, getPolicy, listPolicies, replacePolicy, toPolicyJson } from '../lib/lifecycle/policies';
+import { auditOf } from './auditTrail';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
 import { idParams, parse } from './schemas/common';
@@ -14,7 +15,7 @@ export function policiesRouter(deps: Pick<AppDeps, 'db'>): Router {
   });
 
   router.post('/api/v2/policies', jsonBody, async (req, res) => {
-    const policy = await createPolicy(deps.db, parse(policyBody, req.body ?? {}, 'body'));
+    const policy = await createPolicy(deps.db, parse(policyBody, req.body ?? {}, 'body'), auditOf(res));
     res.status(201).setHeader('Location', `/api/v2/policies/${policy.id}`).json(toPolicyJson(policy));
   });
 
@@ -25,12 +26,12 @@ export function policiesRouter(deps: Pick<AppDeps, 'db'>): Router {
 
   router.put('/api/v2/policies/:id', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    res.json(toPolicyJson(await replacePolicy(deps.db, id, parse(policyBody, req.body ?? {}, 'body'))));
+    res.json(toPolicyJson(await replacePolicy(deps.db, id, parse(policyBody, req.body ?? {}, 'body'), auditOf(res))));
   });
 
   router.delete('/api/v2/policies/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await deletePolicy(deps.db, id);
+    await deletePolicy(deps.db, id, auditOf(res));
     res.status(204).end();
   });
 

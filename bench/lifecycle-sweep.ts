@@ -30,6 +30,7 @@ import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
 import { createTemporalClient, ensureSearchAttributes } from '../lib/platform/temporal';
 import { createStorageWorker } from '../worker/createWorker';
 import { mapLimit } from '../lib/platform/concurrency';
+import { NO_AUDIT } from '../lib/audit/log';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -123,13 +124,17 @@ async function main() {
     const baselineMs = Date.now() - t;
     say(`baseline: ${baselineRemoved} versions removed one by one in ${seconds(baselineMs)} s`);
 
-    const policy = await createPolicy(db, {
-      name: 'bench',
-      description: '',
-      enabled: true,
-      filter: { name_prefix: 'bench/' },
-      rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 30, keep_latest: 5 }],
-    });
+    const policy = await createPolicy(
+      db,
+      {
+        name: 'bench',
+        description: '',
+        enabled: true,
+        filter: { name_prefix: 'bench/' },
+        rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 30, keep_latest: 5 }],
+      },
+      NO_AUDIT,
+    );
     const evaluated = Number((await db('asset_versions').count({ n: '*' }))[0].n);
     const lc = { client: temporal.client, taskQueue: config.temporal.taskQueue, db };
     const sweep = async (dryRun: boolean): Promise<{ run: LifecycleRunRow; ms: number }> => {

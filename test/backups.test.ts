@@ -28,6 +28,7 @@ import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import { recordHistories, replay } from './support/replay';
 import { commitRestoredAsset } from '../lib/backups/restore';
+import { auditWriterOf } from '../lib/audit/log';
 import type { AssetLine } from '../lib/backups/manifest';
 import { uuidv7 } from '../lib/platform/ids';
 
@@ -268,7 +269,12 @@ describe('owners and grants', () => {
       created_at: now,
       updated_at: now,
     };
-    const outcome = await commitRestoredAsset(ctx.db, { restoreId, backupId, mode: 'missing', asset: legacy, versions: [], removed: [], item: {} });
+    const job = { actor: null, workflow_id: `restore-${restoreId}` };
+    const outcome = await commitRestoredAsset(
+      ctx.db,
+      { restoreId, backupId, mode: 'missing', asset: legacy, versions: [], removed: [], item: {}, job },
+      auditWriterOf(true),
+    );
     expect(outcome).toEqual({ done: true, versionsInserted: 0 });
     expect((await viewAsset(ctx, legacy.id))?.asset).toMatchObject({ owner_id: 'system', grants: [] });
   });

@@ -102,6 +102,7 @@ describe('authentication settings', () => {
     ['no encryption at rest', { STORAGE_S3_SSE: '' }, /^STORAGE_S3_SSE: required in production/],
     ['the development S3 access key', { STORAGE_S3_ACCESS_KEY_ID: '' }, /^STORAGE_S3_ACCESS_KEY_ID: the development default/],
     ['the development S3 secret', { STORAGE_S3_SECRET_ACCESS_KEY: '' }, /^STORAGE_S3_SECRET_ACCESS_KEY: the development default/],
+    ['the audit log off', { STORAGE_AUDIT_LOG: 'off' }, /^STORAGE_AUDIT_LOG: off is refused in production/],
   ])('production refuses %s', (_what, change, problem) => {
     const env = Object.fromEntries(Object.entries({ ...deployed, ...change }).filter(([, v]) => v !== ''));
     expect(problemsOf(env)).toEqual(expect.arrayContaining([expect.stringMatching(problem)]));

@@ -18,6 +18,7 @@ const TABLES = [
   'outbox_events',
   'owner_usage',
   'owner_quotas',
+  'audit_log',
 ];
 
 async function tables(db: Db): Promise<string[]> {

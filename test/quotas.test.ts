@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { UploadState } from '../workflows/uploads/definitions';
 import { commitUploadedVersion } from '../lib/uploads/sessions';
+import { writeAudit } from '../lib/audit/log';
 import { tokenFor } from './support/auth';
 import { bytesOf } from './support/assets';
 import { addAsset, addVersion, objectKeys, settled } from './support/catalog';
@@ -120,7 +121,13 @@ describe('20 uploads of one owner at once, with room for 5', () => {
 
     // The commit activity run again (a retry after its answer was lost) charges nothing twice.
     const session = await ctx.db('upload_sessions').where({ quota_owner_id: owner, status: 'completed' }).first();
-    await commitUploadedVersion(ctx.db, session.id, { sizeBytes: session.size_bytes, checksumSha256: session.checksum_sha256 }, ctx.config.versions.max);
+    await commitUploadedVersion(
+      ctx.db,
+      session.id,
+      { sizeBytes: session.size_bytes, checksumSha256: session.checksum_sha256 },
+      ctx.config.versions.max,
+      writeAudit,
+    );
     expect(await usage(owner)).toMatchObject({ bytes_stored: 5000, assets: 5, versions: 5, reserved_bytes: 0 });
   });
 

@@ -27,6 +27,8 @@ import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { createRestoreActivities } from './restore';
 import { createRetentionActivities } from './retention';
 import type { ActivityDeps } from '../deps';
+import { SYSTEM_ACTOR_REF } from '../../workflows/actor';
+import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 
 const DEFAULT_BLOB_BATCH = 16;
 /** Blobs of one batch copied at once. */
@@ -35,6 +37,7 @@ const COPY_WIDTH = 8;
 export function createBackupActivities({ config, db, s3, logger }: ActivityDeps) {
   const assetBucket = config.s3.bucket;
   const backupBucket = config.s3.backupBucket;
+  const audit = auditWriterOf(config.audit.enabled);
 
   function manifestOf(row: BackupRow) {
     if (!row.manifest_key || row.manifest_size_bytes === null || row.blobs_offset === null) {
@@ -110,6 +113,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         scope: { include_all_versions: true },
         trigger: 'schedule',
         retentionDays: config.backups.retentionDays,
+        actor: SYSTEM_ACTOR_REF,
       });
     },
 
@@ -266,6 +270,13 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
           summary_key: summaryKeyFor(row.id),
           counts,
           bytes_copied: progress.bytes_copied,
+        });
+        await audit(trx, {
+          actor: runActorOf(row),
+          action: 'backup.complete',
+          outcome: 'completed',
+          subjects: { backup_id: row.id },
+          requestId: row.workflow_id,
         });
       });
       logger.info('backup completed', { backup_id: row.id, ...counts, bytes_copied: progress.bytes_copied });

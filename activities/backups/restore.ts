@@ -27,6 +27,7 @@ import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemov
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import type { ActivityDeps } from '../deps';
+import { auditWriterOf } from '../../lib/audit/log';
 
 /** Why one asset cannot be restored; the restore records it and goes on. */
 class AssetRestoreFailure extends Error {}
@@ -41,6 +42,7 @@ interface AssetGroup {
 export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps) {
   const assetBucket = config.s3.bucket;
   const backupBucket = config.s3.backupBucket;
+  const audit = auditWriterOf(config.audit.enabled);
 
   async function backupOf(restore: RestoreRow): Promise<BackupRow & { manifest_key: string; manifest_size_bytes: number; blobs_offset: number }> {
     const backup = await getBackup(db, restore.backup_id);
@@ -136,15 +138,20 @@ export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps
       assetBucket,
       removed.map((v) => v.object_key),
     );
-    const outcome = await commitRestoredAsset(db, {
-      restoreId: restore.id,
-      backupId: restore.backup_id,
-      mode,
-      asset,
-      versions: mode === 'overwrite' ? group.versions : wanted,
-      removed: removed.map((v) => v.id),
-      item,
-    });
+    const outcome = await commitRestoredAsset(
+      db,
+      {
+        restoreId: restore.id,
+        backupId: restore.backup_id,
+        mode,
+        asset,
+        versions: mode === 'overwrite' ? group.versions : wanted,
+        removed: removed.map((v) => v.id),
+        item,
+        job: restore,
+      },
+      audit,
+    );
     if (!outcome.done && outcome.reason === 'live') {
       // Brought back by someone else meanwhile (missing mode): live assets are left alone.
       await deleteKeys(s3, assetBucket, written);

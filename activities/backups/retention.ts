@@ -7,21 +7,35 @@ import { manifestKeyFor, summaryKeyFor } from '../../lib/backups/catalog';
 import { deleteKeys } from '../../lib/platform/objects';
 import { clearSweep, expireBackups, forgetManifest, markManifests, sweepBlobPage } from '../../lib/backups/retention';
 import type { ActivityDeps } from '../deps';
+import { auditWriterOf, runActorOf } from '../../lib/audit/log';
+import type { ActorRef } from '../../workflows/actor';
 
 const STEP_BUDGET_MS = 20_000;
 
 export function createRetentionActivities({ config, db, s3, logger }: ActivityDeps) {
   const backupBucket = config.s3.backupBucket;
+  const audit = auditWriterOf(config.audit.enabled);
   return {
     /**
      * Removes backups past their expires_at (as of `asOf`): each is marked removed (no restore can
      * start from it), then its manifest and summary are deleted. Answers how many were removed.
      */
-    async expireOldBackups(input: { asOf: string }): Promise<{ removed: number }> {
+    async expireOldBackups(input: { asOf: string; actor?: ActorRef }): Promise<{ removed: number }> {
       const ctx = Context.current();
       let removed = 0;
       for (;;) {
-        const { marked, manifests } = await expireBackups(db, new Date(input.asOf));
+        const { marked, manifests } = await expireBackups(db, new Date(input.asOf), (trx, backupIds) =>
+          audit(
+            trx,
+            backupIds.map((backupId) => ({
+              actor: runActorOf(input),
+              action: 'backup.expire',
+              outcome: 'completed',
+              subjects: { backup_id: backupId },
+              requestId: ctx.info.workflowExecution?.workflowId,
+            })),
+          ),
+        );
         removed += marked;
         if (marked === 0 && manifests.length === 0) return { removed };
         for (const b of manifests) {

@@ -1,7 +1,7 @@
 import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { deleteVersionRow, versionsBeyond } from '../../lib/assets/versions';
+import { deleteVersionRows, versionsBeyond } from '../../lib/assets/versions';
 import {
   AssetGoneError,
   commitUploadedVersion,
@@ -18,9 +18,12 @@ import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/p
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
+import { auditWriterOf, runActorOf } from '../../lib/audit/log';
+import type { ActorRef } from '../../workflows/actor';
 
 export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
   const bucket = config.s3.bucket;
+  const audit = auditWriterOf(config.audit.enabled);
 
   return {
     /** Writes the session row and, for a chunked or tus upload, opens its S3 multipart upload. */
@@ -175,15 +178,27 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
-      return commitUploadedVersion(db, uploadId, verified, config.versions.max).catch(failIfFinal);
+      return commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
     },
 
-    /** Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row. */
-    async pruneVersions(assetId: string): Promise<{ pruned: number }> {
+    /**
+     * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row, with
+     * its audit row acting for the upload's actor.
+     */
+    async pruneVersions(assetId: string, actor?: ActorRef): Promise<{ pruned: number }> {
+      const requestId = Context.current().info.workflowExecution?.workflowId;
       let pruned = 0;
       for (const version of await versionsBeyond(db, assetId, config.versions.max)) {
         await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));
-        if (await deleteVersionRow(db, version)) pruned++;
+        pruned += await db.transaction(async (trx) => {
+          const removed = await deleteVersionRows(trx, [version.id]);
+          const subjects = removed.map((v) => ({ asset_id: v.asset_id, version_id: v.id }));
+          await audit(
+            trx,
+            subjects.map((s) => ({ actor: runActorOf({ actor }), action: 'version.prune', outcome: 'completed', subjects: s, requestId })),
+          );
+          return removed.length;
+        });
       }
       return { pruned };
     },
@@ -197,8 +212,14 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
       const row = await findUploadSession(db, uploadId);
       if (!row || row.status === 'completed') return;
       await discardSessionBytes(s3, bucket, row);
-      if (row.kind === 'simple' && status !== 'failed') await db('upload_sessions').where({ id: uploadId }).delete();
-      else await db('upload_sessions').where({ id: uploadId }).update({ status, error });
+      await db.transaction(async (trx) => {
+        if (row.kind === 'simple' && status !== 'failed') await trx('upload_sessions').where({ id: uploadId }).delete();
+        else await trx('upload_sessions').where({ id: uploadId }).update({ status, error });
+        const subjects = { upload_id: uploadId, ...(row.asset_id ? { asset_id: row.asset_id } : {}) };
+        // A retried discard finds its own status: the row was written the first time.
+        if (row.status !== status)
+          await audit(trx, { actor: runActorOf(row), action: 'upload.discard', outcome: status, subjects, requestId: row.workflow_id });
+      });
     },
   };
 }

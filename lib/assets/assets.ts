@@ -6,6 +6,7 @@ import { UUID_PATTERN } from '../platform/ids';
 import type { DatesAsText } from '../platform/jsonDates';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import type { Actor } from '../auth/actor';
+import type { AuditTrail } from '../audit/log';
 import { readableBy } from './access';
 import { grantsColumn, type Grant } from './grants';
 
@@ -175,7 +176,7 @@ export async function replaceMetadata(trx: Knex.Transaction, assetId: string, me
 }
 
 /** PUT /assets/{id}: the given fields replace the asset's; `ifMatch` is an ETag the client read. */
-export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMatch?: string): Promise<AssetRow> {
+export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMatch: string | undefined, audit: AuditTrail): Promise<AssetRow> {
   return db.transaction(async (trx) => {
     const current = await trx('assets').where({ id, is_deleted: false }).forUpdate().first();
     if (!current) throw new NotFoundError(`asset ${id} not found`);
@@ -189,6 +190,7 @@ export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMat
     await trx('assets').where({ id }).update(fields);
     if (patch.metadata !== undefined) await replaceMetadata(trx, id, patch.metadata);
     await recordEvent(trx, 'storage.asset.updated', id, { asset_id: id, changed: Object.keys(patch) });
+    await audit.record(trx);
     return getAsset(trx, id);
   });
 }
@@ -205,17 +207,18 @@ export function etagMatches(header: string, etag: string, opts: { strong?: boole
   return tags.some((t) => opaque(t) === opaque(etag));
 }
 
-export async function softDeleteAsset(db: Knex, id: string): Promise<void> {
+export async function softDeleteAsset(db: Knex, id: string, audit: AuditTrail): Promise<void> {
   await db.transaction(async (trx) => {
     const updated = await trx('assets')
       .where({ id, is_deleted: false })
       .update({ is_deleted: true, deleted_at: trx.fn.now(), revision: trx.raw('revision + 1') });
     if (!updated) throw new NotFoundError(`asset ${id} not found`);
     await recordEvent(trx, 'storage.asset.deleted', id, { asset_id: id, permanent: false });
+    await audit.record(trx);
   });
 }
 
-export async function restoreAsset(db: Knex, id: string): Promise<AssetRow> {
+export async function restoreAsset(db: Knex, id: string, audit: AuditTrail): Promise<AssetRow> {
   return db.transaction(async (trx) => {
     const row = await trx('assets').where({ id }).forUpdate().first();
     if (!row) throw new NotFoundError(`asset ${id} not found`);
@@ -224,6 +227,7 @@ export async function restoreAsset(db: Knex, id: string): Promise<AssetRow> {
       .where({ id })
       .update({ is_deleted: false, deleted_at: null, revision: row.revision + 1 });
     await recordEvent(trx, 'storage.asset.updated', id, { asset_id: id, restored: true });
+    await audit.record(trx);
     return getAsset(trx, id);
   });
 }

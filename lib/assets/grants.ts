@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import type { Actor } from '../auth/actor';
+import type { AuditTrail } from '../audit/log';
 import { recordEvent } from '../events/outbox';
 import { NotFoundError } from '../platform/errors';
 
@@ -37,7 +38,7 @@ export async function writeGrants(trx: Knex.Transaction, assetId: string, grants
  * PUT /assets/{id}/grants: a full replace of a live asset's grants, with its event. The grants are
  * fields of the asset, so its revision (its ETag) moves.
  */
-export async function replaceGrants(db: Knex, assetId: string, grants: Grant[]): Promise<void> {
+export async function replaceGrants(db: Knex, assetId: string, grants: Grant[], audit: AuditTrail): Promise<void> {
   await db.transaction(async (trx) => {
     const updated = await trx('assets')
       .where({ id: assetId, is_deleted: false })
@@ -45,5 +46,6 @@ export async function replaceGrants(db: Knex, assetId: string, grants: Grant[]):
     if (!updated) throw new NotFoundError(`asset ${assetId} not found`);
     await writeGrants(trx, assetId, grants);
     await recordEvent(trx, 'storage.asset.updated', assetId, { asset_id: assetId, changed: ['grants'] });
+    await audit.record(trx);
   });
 }

@@ -16,6 +16,7 @@ import {
 
 export type { BackupProgress, JobStatus, RestoreProgress };
 import { ConflictError, NotFoundError } from '../platform/errors';
+import { actorRef, type ActorRef } from '../auth/actor';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 
@@ -54,6 +55,8 @@ export interface JobRow {
   workflow_id: string;
   error: string | null;
   trigger: 'api' | 'schedule';
+  /** Whom the job acts for; null for jobs begun before jobs recorded it. */
+  actor: ActorRef | null;
   manifest_sha256: string | null;
   manifest_size_bytes: number | null;
   blobs_offset: number | null;
@@ -188,7 +191,7 @@ export function toRestoreJson(row: JobRow, failed?: FailedAsset[], live?: { stat
 
 export async function insertBackup(
   db: Knex,
-  backup: { id?: string; label?: string | null; scope: BackupScope; trigger: 'api' | 'schedule'; retentionDays: number },
+  backup: { id?: string; label?: string | null; scope: BackupScope; trigger: 'api' | 'schedule'; retentionDays: number; actor?: ActorRef },
 ): Promise<string> {
   const id = backup.id ?? uuidv7();
   // A repeated insert (a retried activity of the schedule) finds the row it made.
@@ -202,6 +205,7 @@ export async function insertBackup(
       progress: JSON.stringify(EMPTY_BACKUP_PROGRESS),
       workflow_id: backupWorkflowId(id),
       trigger: backup.trigger,
+      actor: backup.actor ? JSON.stringify(actorRef(backup.actor)) : null,
       expires_at: db.raw(`now() + make_interval(days => ?)`, [backup.retentionDays]),
     })
     .onConflict('id')
@@ -267,7 +271,7 @@ export async function failJob(db: Knex, id: string, error: string, progress?: ob
  * The backup's row is locked meanwhile, so the retention sweep cannot remove it in between (it
  * skips backups with a restore pending or running).
  */
-export async function insertRestore(db: Knex, restore: { backupId: string; mode: RestoreMode; assetIds?: string[] }): Promise<string> {
+export async function insertRestore(db: Knex, restore: { backupId: string; mode: RestoreMode; assetIds?: string[]; actor?: ActorRef }): Promise<string> {
   return db.transaction(async (trx) => {
     const backup = (await trx('backup_jobs').where({ id: restore.backupId, kind: 'backup' }).forUpdate().first()) as JobRow | undefined;
     if (!backup) throw new NotFoundError(`backup ${restore.backupId} not found`);
@@ -285,6 +289,7 @@ export async function insertRestore(db: Knex, restore: { backupId: string; mode:
       progress: JSON.stringify(EMPTY_RESTORE_PROGRESS),
       manifest_key: backup.manifest_key,
       workflow_id: restoreWorkflowId(id),
+      actor: restore.actor ? JSON.stringify(actorRef(restore.actor)) : null,
     });
     return id;
   });

@@ -67,6 +67,7 @@ export async function startBackup(bc: BackupClient, actor: ActorRef, opts: Start
     scope: { ...(opts.assetIds ? { asset_ids: opts.assetIds } : {}), include_all_versions: opts.includeAllVersions ?? false },
     trigger: opts.trigger ?? 'api',
     retentionDays: bc.retentionDays,
+    actor,
   });
   await startJobWorkflow(bc, id, 'backup', () =>
     bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
@@ -85,7 +86,7 @@ export interface StartRestoreOptions {
 
 /** Writes the restore's row (409 unless the backup is completed and retained), then starts restore-{id} acting for `actor`. */
 export async function startRestore(bc: BackupClient, actor: ActorRef, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
-  const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds });
+  const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds, actor });
   await startJobWorkflow(bc, id, 'restore', () =>
     bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
       ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation, actor),

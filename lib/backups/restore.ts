@@ -11,7 +11,8 @@ import type { Knex } from 'knex';
 import { replaceMetadata } from '../assets/assets';
 import { writeGrants } from '../assets/grants';
 import { SYSTEM_OWNER } from '../auth/actor';
-import type { RestoreMode } from './catalog';
+import type { JobRow, RestoreMode } from './catalog';
+import { runActorOf, type AuditWriter } from '../audit/log';
 import type { AssetLine, VersionLine } from './manifest';
 import { recordEvent } from '../events/outbox';
 
@@ -103,7 +104,10 @@ export async function commitRestoredAsset(
     versions: VersionLine[];
     removed: string[];
     item: Omit<ItemOutcome, 'status'>;
+    /** The restore's own row: whom it acts for and its workflow. */
+    job: Pick<JobRow, 'actor' | 'workflow_id'>;
   },
+  audit: AuditWriter,
 ): Promise<CommitOutcome> {
   const { restoreId, backupId, mode, asset } = input;
   return db.transaction(async (trx) => {
@@ -220,6 +224,13 @@ export async function commitRestoredAsset(
       });
     }
     await recordItem(trx, restoreId, asset.id, { status: 'restored', ...input.item, versions: inserted.length });
+    await audit(trx, {
+      actor: runActorOf(input.job),
+      action: 'restore.asset',
+      outcome: 'completed',
+      subjects: { asset_id: asset.id, backup_id: backupId, restore_id: restoreId },
+      requestId: input.job.workflow_id,
+    });
     return { done: true, versionsInserted: inserted.length };
   });
 }

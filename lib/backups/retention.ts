@@ -47,11 +47,17 @@ export interface ExpiredBackup {
 }
 
 /**
- * Marks up to `limit` backups past their expires_at (completed or failed) removed, skipping any a
+ * Marks up to `limit` backups past their expires_at (completed or failed) removed, with the rows `audit`
+ * writes of them in the same transaction, skipping any a
  * restore is reading or about to read. Answers how many it marked, and the removed backups (these or
  * earlier ones) whose manifest is still to be deleted.
  */
-export async function expireBackups(db: Knex, asOf: Date, limit = 100): Promise<{ marked: number; manifests: ExpiredBackup[] }> {
+export async function expireBackups(
+  db: Knex,
+  asOf: Date,
+  audit: (trx: Knex.Transaction, backupIds: string[]) => Promise<void>,
+  limit = 100,
+): Promise<{ marked: number; manifests: ExpiredBackup[] }> {
   const marked = await db.transaction(async (trx) => {
     const rows: Array<{ id: string }> = await trx('backup_jobs as b')
       .select('b.id')
@@ -71,6 +77,10 @@ export async function expireBackups(db: Knex, asOf: Date, limit = 100): Promise<
           rows.map((r) => r.id),
         )
         .update({ removed_at: trx.fn.now() });
+      await audit(
+        trx,
+        rows.map((r) => r.id),
+      );
     }
     return rows.length;
   });

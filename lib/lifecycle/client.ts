@@ -26,7 +26,14 @@ export interface StartRunOptions {
 /** Writes the run's row, then starts lifecycle-{run_id} acting for `actor`; answers the row (status pending or later). */
 export async function startLifecycleRun(lc: LifecycleClient, actor: ActorRef, opts: StartRunOptions = {}): Promise<LifecycleRunRow> {
   if (opts.policyId) await getPolicy(lc.db, opts.policyId);
-  const runId = await insertRun(lc.db, { id: opts.runId, policyId: opts.policyId, trigger: 'api', dryRun: opts.dryRun ?? false, batchSize: opts.batchSize });
+  const runId = await insertRun(lc.db, {
+    id: opts.runId,
+    policyId: opts.policyId,
+    trigger: 'api',
+    dryRun: opts.dryRun ?? false,
+    batchSize: opts.batchSize,
+    actor,
+  });
   const row = await getRun(lc.db, runId);
   try {
     await lc.client.workflow.start<typeof lifecycleSweepWorkflow>('lifecycleSweepWorkflow', {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { AuditTrail } from '../audit/log';
 import { ConflictError, NotFoundError } from '../platform/errors';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
@@ -170,12 +171,13 @@ function policyFields(input: PolicyInput) {
   return { name: input.name, description: input.description, enabled: input.enabled, filter: JSON.stringify(input.filter) };
 }
 
-export async function createPolicy(db: Knex, input: PolicyInput): Promise<Policy> {
+export async function createPolicy(db: Knex, input: PolicyInput, audit: AuditTrail): Promise<Policy> {
   const id = uuidv7();
   try {
     return await db.transaction(async (trx) => {
       await trx('lifecycle_policies').insert({ id, ...policyFields(input) });
       await trx('policy_rules').insert(input.rules.map((rule, i) => toRuleRow(id, rule, i)));
+      await audit.record(trx, { policy_id: id });
       return getPolicy(trx, id);
     });
   } catch (err) {
@@ -184,13 +186,14 @@ export async function createPolicy(db: Knex, input: PolicyInput): Promise<Policy
 }
 
 /** PUT: every field and rule is replaced. */
-export async function replacePolicy(db: Knex, id: string, input: PolicyInput): Promise<Policy> {
+export async function replacePolicy(db: Knex, id: string, input: PolicyInput, audit: AuditTrail): Promise<Policy> {
   try {
     return await db.transaction(async (trx) => {
       const updated = await trx('lifecycle_policies').where({ id, is_deleted: false }).update(policyFields(input));
       if (!updated) throw new NotFoundError(`policy ${id} not found`);
       await trx('policy_rules').where({ policy_id: id }).delete();
       await trx('policy_rules').insert(input.rules.map((rule, i) => toRuleRow(id, rule, i)));
+      await audit.record(trx);
       return getPolicy(trx, id);
     });
   } catch (err) {
@@ -199,7 +202,10 @@ export async function replacePolicy(db: Knex, id: string, input: PolicyInput): P
 }
 
 /** A soft delete: the policy stops applying and frees its name; runs that used it keep their reference. */
-export async function deletePolicy(db: Knex, id: string): Promise<void> {
-  const deleted = await db('lifecycle_policies').where({ id, is_deleted: false }).update({ is_deleted: true, deleted_at: db.fn.now() });
-  if (!deleted) throw new NotFoundError(`policy ${id} not found`);
+export async function deletePolicy(db: Knex, id: string, audit: AuditTrail): Promise<void> {
+  await db.transaction(async (trx) => {
+    const deleted = await trx('lifecycle_policies').where({ id, is_deleted: false }).update({ is_deleted: true, deleted_at: trx.fn.now() });
+    if (!deleted) throw new NotFoundError(`policy ${id} not found`);
+    await audit.record(trx);
+  });
 }

@@ -19,6 +19,8 @@ import { allOf, anyOf, exactTimeSql } from '../platform/db';
 import { NotFoundError } from '../platform/errors';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { recordEvent } from '../events/outbox';
+import { runActorOf, type AuditEntry, type AuditWriter } from '../audit/log';
+import { actorRef, type ActorRef } from '../auth/actor';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 
 export const LIFECYCLE_PHASES = ['uploads', 'purge', 'assets', 'versions', 'done'] as const;
@@ -56,6 +58,8 @@ export interface LifecycleRunRow extends LifecycleCounts {
   phase: LifecyclePhase;
   cursor: Record<string, string | number | null> | null;
   step: number;
+  /** Whom the run acts for; null for runs begun before runs recorded it. */
+  actor: ActorRef | null;
   error: string | null;
   created_at: Date;
   started_at: Date | null;
@@ -114,7 +118,7 @@ export function toRunJson(row: LifecycleRunRow): LifecycleRunJson {
 
 export async function insertRun(
   db: Knex,
-  run: { id?: string; policyId?: string | null; trigger: 'api' | 'schedule'; dryRun: boolean; batchSize?: number },
+  run: { id?: string; policyId?: string | null; trigger: 'api' | 'schedule'; dryRun: boolean; batchSize?: number; actor?: ActorRef },
 ): Promise<string> {
   const id = run.id ?? uuidv7();
   // A repeated insert (a retried activity) finds the row it made.
@@ -127,6 +131,7 @@ export async function insertRun(
       status: 'pending',
       workflow_id: lifecycleWorkflowId(id),
       batch_size: run.batchSize ?? DEFAULT_BATCH_SIZE,
+      actor: run.actor ? JSON.stringify(actorRef(run.actor)) : null,
     })
     .onConflict('id')
     .ignore();
@@ -489,8 +494,13 @@ export interface BatchOutcome {
   processed: number;
 }
 
-/** One batch of expire_assets: soft-deletes, with each asset's storage.asset.deleted event, in one transaction. */
-export async function expireAssetsBatch(db: Knex, runId: string): Promise<BatchOutcome> {
+/** What a sweep's commit writes of each thing it changed: acting for the run's actor, under its workflow id. */
+function sweepEntries(run: LifecycleRunRow, action: string, subjects: AuditEntry['subjects'][]): AuditEntry[] {
+  return subjects.map((s) => ({ actor: runActorOf(run), action, outcome: 'completed', subjects: s, requestId: run.workflow_id }));
+}
+
+/** One batch of expire_assets: soft-deletes, with each asset's storage.asset.deleted event and audit row, in one transaction. */
+export async function expireAssetsBatch(db: Knex, runId: string, audit: AuditWriter): Promise<BatchOutcome> {
   return db.transaction(async (trx) => {
     const run = await lockRun(trx, runId);
     if (run.phase !== 'assets') return { phase: run.phase, processed: 0 };
@@ -513,6 +523,14 @@ export async function expireAssetsBatch(db: Knex, runId: string): Promise<BatchO
       for (const { id } of ids as Array<{ id: string }>) {
         await recordEvent(trx, 'storage.asset.deleted', id, { asset_id: id, permanent: false, reason: 'lifecycle', run_id: runId });
       }
+      await audit(
+        trx,
+        sweepEntries(
+          run,
+          'lifecycle.expire_asset',
+          (ids as Array<{ id: string }>).map(({ id }) => ({ asset_id: id })),
+        ),
+      );
     }
     const last = rows[rows.length - 1];
     await commitBatch(trx, run, { cursor: { at: last.at, id: last.id }, counts: { assets_expired: expired } });
@@ -525,7 +543,12 @@ export async function expireAssetsBatch(db: Knex, runId: string): Promise<BatchO
  * rows whose objects are gone, which the next attempt or run picks again: never an object without
  * its row). `deleteObjects` removes the keys from the bucket and is idempotent.
  */
-export async function expireVersionsBatch(db: Knex, runId: string, deleteObjects: (keys: string[]) => Promise<void>): Promise<BatchOutcome> {
+export async function expireVersionsBatch(
+  db: Knex,
+  runId: string,
+  deleteObjects: (keys: string[]) => Promise<void>,
+  audit: AuditWriter,
+): Promise<BatchOutcome> {
   const run = await getRun(db, runId);
   if (run.phase !== 'versions') return { phase: run.phase, processed: 0 };
   const { plan, asOf } = startedRun(run);
@@ -555,6 +578,16 @@ export async function expireVersionsBatch(db: Knex, runId: string, deleteObjects
       cursor,
       counts: { versions_expired: removed.length, bytes_freed: removed.reduce((sum, v) => sum + v.size_bytes, 0) },
     });
+    if (!run.dry_run) {
+      await audit(
+        trx,
+        sweepEntries(
+          run,
+          'lifecycle.expire_version',
+          removed.map((v) => ({ asset_id: v.asset_id, version_id: v.id })),
+        ),
+      );
+    }
     return { phase: run.phase, processed: removed.length };
   });
 }

@@ -83,6 +83,8 @@ export const configSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
     .optional(),
   STORAGE_BACKUP_CRON: cron.default('0 2 * * *'),
+  STORAGE_AUDIT_LOG: z.enum(['on', 'off']).default('on'),
+  STORAGE_AUDIT_RETENTION_DAYS: positiveInt.default(365),
   STORAGE_LIFECYCLE_CRON: cron.default('0 3 * * *'),
   STORAGE_TEMPORAL_ADDRESS: z
     .string()
@@ -164,6 +166,8 @@ export interface Config {
   quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
   backups: { enabled: boolean; retentionDays: number; cron: string };
   lifecycle: { cron: string };
+  /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
+  audit: { enabled: boolean; retentionDays: number };
   healthTimeoutMs: number;
   events: { retryMaxSeconds: number };
   ingest: { allowedHosts: string[] };
@@ -237,7 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const auth = authConfigOf(e);
-  const problems = [...auth.problems, ...protectionProblemsOf(e)];
+  const problems = [...auth.problems, ...protectionProblemsOf(e), ...auditProblemsOf(e)];
   if (problems.length) throw new ConfigError(problems);
   return {
     serviceName: e.STORAGE_SERVICE_NAME,
@@ -271,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     quotas: { bytesPerOwner: e.STORAGE_QUOTA_BYTES_PER_OWNER, assetsPerOwner: e.STORAGE_QUOTA_ASSETS_PER_OWNER },
     backups: { enabled: e.STORAGE_BACKUP_ENABLED, retentionDays: e.STORAGE_BACKUP_RETENTION_DAYS, cron: e.STORAGE_BACKUP_CRON },
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON },
+    audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
     ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS },
@@ -351,6 +356,12 @@ function authConfigOf(e: ConfigEnv): { config: AuthConfig; problems: string[] } 
       jwksCacheSeconds: e.STORAGE_AUTH_JWKS_CACHE_SECONDS,
     },
   };
+}
+
+/** A deployed service keeps its audit log: `off` exists for the bench to measure what it costs. */
+function auditProblemsOf(e: ConfigEnv): string[] {
+  const deployed = e.STORAGE_ENVIRONMENT === 'staging' || e.STORAGE_ENVIRONMENT === 'production';
+  return e.STORAGE_AUDIT_LOG === 'off' && deployed ? [`STORAGE_AUDIT_LOG: off is refused in ${e.STORAGE_ENVIRONMENT}`] : [];
 }
 
 /** Entry points call this: a bad configuration stops the process with one line per bad variable. */

@@ -3,8 +3,9 @@ import { declaredBytes, type UploadDetails, type UploadInput, type UploadKind, t
 import { NotFoundError } from '../platform/errors';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/assets';
-import { SYSTEM_OWNER, actsForAnyOwner, type Actor } from '../auth/actor';
+import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor, type ActorRef } from '../auth/actor';
 import { ensureWithinQuota, type QuotaDefaults } from '../quotas/quotas';
+import { runActorOf, type AuditWriter } from '../audit/log';
 
 export interface UploadSessionRow {
   id: string;
@@ -32,6 +33,8 @@ export interface UploadSessionRow {
   reserved_bytes: number;
   /** Whose quota the session counts against: the owner of the asset it makes or adds a version to. */
   quota_owner_id: string | null;
+  /** Whom its run acts for; null for sessions opened before sessions recorded it. */
+  actor: ActorRef | null;
   error: string | null;
   expires_at: Date;
   created_at: Date;
@@ -96,6 +99,7 @@ export async function insertUploadSession(db: Knex, input: UploadInput, quotas: 
         owner_id: input.ownerId ?? null,
         reserved_bytes: declared.sizeBytes ?? 0,
         quota_owner_id: quotaOwner,
+        actor: input.actor ? JSON.stringify(actorRef(input.actor)) : null,
         expires_at: input.expiresAt,
       })
       .onConflict('id')
@@ -159,6 +163,7 @@ export async function commitUploadedVersion(
   uploadId: string,
   verified: { sizeBytes: number; checksumSha256: string },
   maxVersions: number,
+  audit: AuditWriter,
 ): Promise<CommittedVersion> {
   return db.transaction(async (trx) => {
     const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId }).forUpdate().first();
@@ -223,6 +228,13 @@ export async function commitUploadedVersion(
           size_bytes: verified.sizeBytes,
         });
       await recordEvent(trx, 'storage.version.created', assetId, { ...version, size_bytes: verified.sizeBytes, checksum_sha256: verified.checksumSha256 });
+      await audit(trx, {
+        actor: runActorOf(session),
+        action: 'upload.commit',
+        outcome: 'completed',
+        subjects: { asset_id: assetId, version_id: session.version_id, upload_id: uploadId },
+        requestId: session.workflow_id,
+      });
     }
     const [{ count }] = await trx('asset_versions').where({ asset_id: assetId }).count({ count: '*' });
     return { assetId, versionId: session.version_id, versionsBeyondMax: Math.max(0, Number(count) - maxVersions) };

@@ -26,6 +26,6 @@ export async function deleteAssetWorkflow(input: DeleteAssetInput): Promise<Dele
     objectsDeleted += batch.deleted;
     if (!batch.more) break;
   }
-  await deleteAssetRows(input.assetId);
+  await deleteAssetRows(input.assetId, input.actor);
   return { objectsDeleted };
 }

@@ -22,7 +22,7 @@ export async function backupRetentionWorkflow(input: RetentionInput = {}): Promi
   return withFailureHandler(
     async () => {
       if (phase === 'expire') {
-        counts.backups_removed += (await steps.expireOldBackups({ asOf })).removed;
+        counts.backups_removed += (await steps.expireOldBackups({ asOf, actor })).removed;
         phase = 'mark';
       }
       if (phase === 'mark') {

@@ -120,7 +120,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
         completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
       const verified = await verifyStoredObject(input, completeRequest);
       const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
-      if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId);
+      if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId, input.actor);
       state.result = { assetId: committed.assetId, versionId: committed.versionId };
       state.status = 'completed';
     }

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import type { RouteDoc } from '../routeDoc';
+import { ownerId, pageQuery, singleLine, uuid } from './common';
+import { pageOf, problemAnswer as problem } from './responses';
+
+const time = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
+
+/** GET /audit: every filter optional; the time range is [since, until), empty when until is not after since. */
+export const listAuditQuery = z
+  .object({
+    ...pageQuery,
+    actor: ownerId.optional().describe("a token's sub, or system"),
+    action: singleLine(64)
+      .regex(/^[a-z_]+\.[a-z_]+$/, 'must be an action such as asset.delete')
+      .optional(),
+    subject: uuid.optional().describe('an asset, version, upload, policy, backup or restore id'),
+    outcome: singleLine(32)
+      .regex(/^([1-5][0-9][0-9]|[a-z_]+)$/, 'must be an HTTP status such as 403, or a workflow result such as completed')
+      .optional(),
+    since: time.optional(),
+    until: time.optional(),
+  })
+  .strict();
+
+const id = uuid;
+export const auditRow = z
+  .object({
+    id: z.string(),
+    at: z.iso.datetime({ offset: true }),
+    actor: z
+      .object({ sub: z.string(), roles: z.array(z.string()) })
+      .strict()
+      .nullable()
+      .describe('null: no verified token'),
+    action: z.string(),
+    subjects: z.object({ asset_id: id, version_id: id, upload_id: id, policy_id: id, backup_id: id, restore_id: id }).partial().strict(),
+    outcome: z.string(),
+    count: z.number().int().min(1).describe('refusals folded into this row (one actor, action and outcome within a minute); 1 otherwise'),
+    request_id: z.string().nullable().describe("the request's X-Request-Id, or the workflow id of a run's commit"),
+    client_address: z.string().nullable(),
+    user_agent: z.string().nullable(),
+  })
+  .strict();
+
+export const AUDIT_ROUTES: RouteDoc[] = [
+  {
+    method: 'get',
+    access: 'admin',
+    path: '/api/v2/audit',
+    tag: 'audit',
+    summary: 'The audit log, newest first',
+    query: listAuditQuery,
+    responses: { 200: { description: 'a page', schema: pageOf(auditRow) }, 400: problem('a filter or the cursor is not valid') },
+  },
+];

@@ -1,0 +1,106 @@
+/**
+ * The audit log (README, "Audit log"): one row per change, per admin or service read of someone
+ * else's content, and per workflow commit; refusals folded to a count per minute. Rows are only ever
+ * added (the table's trigger refuses every other update), and only retention removes them.
+ */
+import type { Knex } from 'knex';
+import { SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/actor';
+
+export const SUBJECT_COLUMNS = ['asset_id', 'version_id', 'upload_id', 'policy_id', 'backup_id', 'restore_id'] as const;
+export type SubjectColumn = (typeof SUBJECT_COLUMNS)[number];
+export type AuditSubjects = Partial<Record<SubjectColumn, string>>;
+
+export interface AuditEntry {
+  /** null: the request had no verified token. */
+  actor: ActorRef | null;
+  /** `<thing>.<operation>`, such as `asset.delete`. */
+  action: string;
+  /** An HTTP status, or a workflow's result. */
+  outcome: string;
+  subjects?: AuditSubjects;
+  requestId?: string;
+  clientAddress?: string;
+  userAgent?: string;
+  /** When it happened, if not when the row is written (a folded refusal's row comes a moment later). */
+  at?: Date;
+}
+
+/**
+ * What a change writes in its own transaction: the request (or run) behind it is known to the trail,
+ * the change adds the ids it made or touched.
+ */
+export interface AuditTrail {
+  record(trx: Knex.Transaction, subjects?: AuditSubjects): Promise<void>;
+}
+
+// A client's own header is stored as sent, to this length: a row's size stays bounded.
+const USER_AGENT_CHARS = 512;
+
+function rowOf(entry: AuditEntry) {
+  const subjects = Object.fromEntries(SUBJECT_COLUMNS.map((column) => [column, entry.subjects?.[column] ?? null]));
+  return {
+    actor: entry.actor?.sub ?? null,
+    actor_roles: entry.actor?.roles ?? [],
+    action: entry.action,
+    outcome: entry.outcome,
+    ...subjects,
+    request_id: entry.requestId ?? null,
+    client_address: entry.clientAddress ?? null,
+    user_agent: entry.userAgent?.slice(0, USER_AGENT_CHARS) ?? null,
+    ...(entry.at ? { at: entry.at } : {}),
+  };
+}
+
+export async function writeAudit(db: Knex | Knex.Transaction, entries: AuditEntry | AuditEntry[]): Promise<void> {
+  const rows = (Array.isArray(entries) ? entries : [entries]).map(rowOf);
+  if (rows.length) await db('audit_log').insert(rows);
+}
+
+/**
+ * Repeated refusals share one row per minute, actor (the client address when there is no token),
+ * action and outcome: `count` is the one field that grows, and only within its minute. The row keeps
+ * the time, subjects, request id and user agent of the minute's first refusal.
+ */
+export function foldKeyOf(entry: AuditEntry, now: number): string {
+  const minute = new Date(Math.floor(now / 60_000) * 60_000).toISOString();
+  const who = entry.actor ? `sub:${entry.actor.sub}` : `client:${entry.clientAddress ?? ''}`;
+  return [minute, who, entry.action, entry.outcome].join('|');
+}
+
+export async function foldRefusals(db: Knex, foldKey: string, entry: AuditEntry, count: number): Promise<void> {
+  await db('audit_log')
+    .insert({ ...rowOf(entry), fold_key: foldKey, count })
+    .onConflict('fold_key')
+    .merge({ count: db.raw('audit_log.count + ?', [count]) });
+}
+
+/** A read of an asset's content by an admin or a service gets a row when the asset is not theirs. */
+export async function writeReadOfOthersContent(db: Knex, entry: AuditEntry & { actor: ActorRef }, assetId: string): Promise<void> {
+  const asset = await db('assets').where({ id: assetId }).first('owner_id');
+  if (asset && asset.owner_id !== entry.actor.sub) await writeAudit(db, entry);
+}
+
+const PRUNE_BATCH = 5000;
+
+/** Retention: removes rows older than `before`, in batches, until none is left or `deadline` passes. */
+export async function pruneAuditLog(db: Knex, before: Date, deadline: number): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const batch = await db('audit_log')
+      .whereIn('id', db('audit_log').select('id').where('at', '<', before).orderBy('at').limit(PRUNE_BATCH))
+      .delete();
+    removed += batch;
+    if (batch < PRUNE_BATCH || Date.now() >= deadline) return removed;
+  }
+}
+
+/** How a workflow's commit writes its row: not at all while STORAGE_AUDIT_LOG is off. */
+export type AuditWriter = (trx: Knex.Transaction, entries: AuditEntry | AuditEntry[]) => Promise<void>;
+
+/** Whom a run's commit acts for, as its row recorded it: the system for rows made before rows recorded it. */
+export const runActorOf = (row: { actor?: ActorRef | null }): ActorRef => row.actor ?? SYSTEM_ACTOR_REF;
+
+export const auditWriterOf = (enabled: boolean): AuditWriter => (enabled ? writeAudit : async () => {});
+
+/** For changes no request or run makes (the bench's seeding), and for every change while STORAGE_AUDIT_LOG is off. */
+export const NO_AUDIT: AuditTrail = { record: async () => {} };
