@@ -48,6 +48,10 @@ export const CHANGE_ACTIONS: Record<string, string> = {
   'PUT /api/v2/policies/:id': 'policy.replace',
   'DELETE /api/v2/policies/:id': 'policy.delete',
   'POST /api/v2/lifecycle/runs': 'lifecycle.run',
+  'POST /api/v2/tus': 'upload.open',
+  'PATCH /api/v2/tus/:id': 'upload.part',
+  'DELETE /api/v2/tus/:id': 'upload.abort',
+  'PUT /api/v2/quotas/:owner_id': 'quota.set',
 };
 
 /** Reads of content: a row when an admin or a service reads an asset they do not own. */
@@ -61,6 +65,7 @@ const SUBJECT_OF_SEGMENT: Record<string, SubjectColumn> = {
   assets: 'asset_id',
   versions: 'version_id',
   uploads: 'upload_id',
+  tus: 'upload_id',
   policies: 'policy_id',
   backups: 'backup_id',
   restores: 'restore_id',
