@@ -60,7 +60,20 @@ describe('configuration', () => {
   });
 });
 
+/** A production deployment with everything production asks for. */
+const PRODUCTION = {
+  STORAGE_ENVIRONMENT: 'production',
+  STORAGE_AUTH_JWKS_URL: 'https://auth.example/.well-known/jwks.json',
+  STORAGE_AUTH_ISSUER: 'https://auth.example',
+  STORAGE_AUTH_AUDIENCE: 'storage',
+  STORAGE_URL_SIGNING_KEYS: 'k'.repeat(32),
+  STORAGE_S3_SSE: 'AES256',
+  STORAGE_S3_ACCESS_KEY_ID: 'storage-prod',
+  STORAGE_S3_SECRET_ACCESS_KEY: 'p'.repeat(40),
+};
+
 describe('authentication settings', () => {
+  const deployed = PRODUCTION;
   const problemsOf = (env: Record<string, string>) => {
     try {
       loadConfig(env);
@@ -69,16 +82,6 @@ describe('authentication settings', () => {
       if (err instanceof ConfigError) return err.problems;
       throw err;
     }
-  };
-  const deployed = {
-    STORAGE_ENVIRONMENT: 'production',
-    STORAGE_AUTH_JWKS_URL: 'https://auth.example/.well-known/jwks.json',
-    STORAGE_AUTH_ISSUER: 'https://auth.example',
-    STORAGE_AUTH_AUDIENCE: 'storage',
-    STORAGE_URL_SIGNING_KEYS: 'k'.repeat(32),
-    STORAGE_S3_SSE: 'AES256',
-    STORAGE_S3_ACCESS_KEY_ID: 'storage-prod',
-    STORAGE_S3_SECRET_ACCESS_KEY: 'p'.repeat(40),
   };
 
   it('jwt is the default mode; a secret alone means HS256, a public key or JWKS the asymmetric algorithms', () => {
@@ -159,16 +162,7 @@ describe('no secret committed as a default', () => {
   const { configSchema } = require('../lib/platform/config') as typeof import('../lib/platform/config');
   const secretLooking = Object.keys(configSchema.shape).filter((name) => /_SECRET|_KEY/.test(name));
   const defaultOf = (name: string) => (configSchema.shape as Record<string, { parse(v: unknown): unknown }>)[name].parse(undefined);
-  const production = {
-    STORAGE_ENVIRONMENT: 'production',
-    STORAGE_AUTH_JWKS_URL: 'https://auth.example/.well-known/jwks.json',
-    STORAGE_AUTH_ISSUER: 'https://auth.example',
-    STORAGE_AUTH_AUDIENCE: 'storage',
-    STORAGE_URL_SIGNING_KEYS: 'k'.repeat(32),
-    STORAGE_S3_SSE: 'AES256',
-    STORAGE_S3_ACCESS_KEY_ID: 'storage-prod',
-    STORAGE_S3_SECRET_ACCESS_KEY: 'p'.repeat(40),
-  };
+  const production = PRODUCTION;
 
   it('finds the variables that hold keys and secrets', () => {
     expect(secretLooking).toEqual(
