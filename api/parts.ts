@@ -42,6 +42,8 @@ export async function streamPart(
   const before = await hashBefore(deps.db, session.id, n);
   const sha256 = before ? await sha256From(before.state) : undefined;
   const tap = sha256 ? partHashTap(sha256) : undefined;
+  // Closed while the hash was looked up: no 'aborted' event is coming for the listener below.
+  if (req.destroyed) throw new ValidationError('the client closed the connection before the part ended');
   const meter = createMeter(Infinity, countBytes);
   const body = tap ? req.pipe(meter.stream).pipe(tap.stream) : req.pipe(meter.stream);
   // The store's request fails with the meter, through the tap: pipe does not pass errors on.
