@@ -158,7 +158,8 @@ uploadWorkflow satisfies UploadWorkflow;
 /**
  * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
  * checksum the store checked part by part as it arrived, a tus upload, or a chunked one whose parts
- * came in order, by the hash the API streamed and the store's part ETags; any other object, or one the store does not confirm, is read back and hashed.
+ * came in order, by the hash the API streamed and the store's part ETags; any other object, or one
+ * the store does not confirm, is read back and hashed.
  */
 async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
