@@ -1,10 +1,13 @@
 import { UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Request } from 'express';
+import type { Knex } from 'knex';
 import type { UploadSessionRow } from '../lib/uploads/sessions';
 import { ConflictError, UnprocessableError, ValidationError } from '../lib/platform/errors';
 import { expectedPartSize } from '../lib/platform/multipart';
 import { createMeter } from '../lib/platform/staging';
+import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
+import { hashBefore, recordHashedPart } from '../lib/uploads/streamHashes';
 
 /** A part may be sent while the session is open, by number within the session, at its exact size. */
 export function checkPartRequest(session: UploadSessionRow, n: number, contentLength?: number): number {
@@ -24,32 +27,42 @@ export function checkPartRequest(session: UploadSessionRow, n: number, contentLe
 
 /**
  * Streams the request body to S3 as one part, hashing it on the way. With a declared checksum the
- * store itself checks the bytes (x-amz-checksum-sha256), so a damaged part is never kept.
+ * store itself checks the bytes (x-amz-checksum-sha256), so a damaged part is never kept. The part
+ * that comes next in order also goes on with the whole file's hash (lib/uploads/streamHashes.ts),
+ * whose state is saved once the store's ETag confirms the part holds the bytes hashed.
  */
 export async function streamPart(
   req: Request,
-  s3: S3Client,
-  bucket: string,
+  deps: { s3: S3Client; db: Knex; bucket: string },
   session: UploadSessionRow,
   part: { n: number; sizeBytes: number; declaredSha256?: string },
   countBytes: (n: number) => void,
 ) {
   const { n, sizeBytes, declaredSha256 } = part;
+  const before = await hashBefore(deps.db, session.id, n);
+  const sha256 = before ? await sha256From(before.state) : undefined;
+  const tap = sha256 ? partHashTap(sha256) : undefined;
+  // Closed while the hash was looked up: no 'aborted' event is coming for the listener below.
+  if (req.destroyed) throw new ValidationError('the client closed the connection before the part ended');
   const meter = createMeter(Infinity, countBytes);
-  req.pipe(meter.stream);
+  const body = tap ? req.pipe(meter.stream).pipe(tap.stream) : req.pipe(meter.stream);
+  // The store's request fails with the meter, through the tap: pipe does not pass errors on.
+  meter.stream.on('error', (err) => tap?.stream.destroy(err));
+  body.on('error', () => {});
   req.on('aborted', () => meter.stream.destroy(new ValidationError('the client closed the connection before the part ended')));
+  let etag: string | undefined;
   try {
-    await s3.send(
+    ({ ETag: etag } = await deps.s3.send(
       new UploadPartCommand({
-        Bucket: bucket,
+        Bucket: deps.bucket,
         Key: session.object_key,
         UploadId: session.s3_upload_id!,
         PartNumber: n,
-        Body: meter.stream,
+        Body: body,
         ContentLength: sizeBytes,
         ChecksumSHA256: declaredSha256 ? Buffer.from(declaredSha256, 'hex').toString('base64') : undefined,
       }),
-    );
+    ));
   } catch (err) {
     if ((err as { name?: string }).name === 'BadDigest') {
       throw new UnprocessableError(`part ${n} does not match its X-Checksum-SHA256; it was not kept`);
@@ -64,6 +77,7 @@ export async function streamPart(
   if (declaredSha256 && checksumSha256 !== declaredSha256) {
     throw new UnprocessableError(`part ${n} hashes to ${checksumSha256}, not the declared ${declaredSha256}`);
   }
+  if (tap && etag === tap.etag()) await recordHashedPart(deps.db, session.id, n, { sha256State: saveState(sha256!), etag });
   return { part_number: n, size_bytes: sizeBytes, checksum_sha256: checksumSha256 };
 }
 

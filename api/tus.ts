@@ -9,7 +9,7 @@
  * is small: each PATCH is stored as the next part of the run's multipart upload, and the offset and
  * part count live in PostgreSQL (lib/tus/uploads.ts) under an advisory lock, so any replica serves
  * the next request and a killed one loses nothing but the PATCH it was taking. The whole file's
- * SHA-256 is hashed on the way, its state kept with the offset (lib/tus/streamHash.ts): the finish
+ * SHA-256 is hashed on the way, its state kept with the offset (lib/uploads/streamHash.ts): the finish
  * reads nothing back.
  */
 import { UploadPartCommand } from '@aws-sdk/client-s3';
@@ -28,7 +28,7 @@ import {
   ValidationError,
 } from '../lib/platform/errors';
 import { createMeter } from '../lib/platform/staging';
-import { partHashTap, saveState, sha256From } from '../lib/tus/streamHash';
+import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
 import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';

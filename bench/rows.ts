@@ -9,6 +9,7 @@ import autocannon from 'autocannon';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { getVersion } from '../lib/assets/versions';
+import { hashObject } from '../lib/platform/objects';
 import { S3_PARTS_IN_FLIGHT, stagingPartSize } from '../lib/platform/staging';
 import { authHeaders, downloadCount, expectJson, inParallel, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { breakdownOf, describeBreakdown, type TimedUpload } from './breakdown';
@@ -18,7 +19,7 @@ import { MB, MiB, RssSampler, median, percentile, round } from './stats';
 export interface BenchSettings {
   mode: 'quick' | 'full';
   rounds: number;
-  /** Rows 1 to 3: bytes per transfer, S3 part size and parts in flight. */
+  /** Rows 1 to 3 and 9: bytes per transfer, S3 part size and parts in flight. */
   transferBytes: number;
   partBytes: number;
   partsInFlight: number;
@@ -629,6 +630,117 @@ export async function rowSmallUploadsAccounting(ctx: RowContext): Promise<RowRes
     ratio: { ...ratio, of: 'uploads_per_s' },
     targets: [check('throughput ratio >= 0.90', ratio.median, ratio.median >= 0.9)],
     details: { rounds: { service: figures(service), baseline: figures(baseline) } },
+  };
+}
+
+/**
+ * Row 9: a tus upload, PATCH after PATCH until the last one's 204 (the finish included), vs the same
+ * parts sent to S3 one after another. The reference is what the finish would cost with a read-back:
+ * the round's upload plus hashing the stored object again (`hashObject`, as `verifyObject` reads it),
+ * timed after each pair, so the incremental hash is measured against it in the same run.
+ */
+export async function rowTusUpload(ctx: RowContext): Promise<RowResult> {
+  const { env, settings, data } = ctx;
+  const agent = keepAliveAgent(1);
+  const partCount = Math.ceil(data.length / settings.partBytes);
+  const partOf = (i: number) => data.subarray(i * settings.partBytes, Math.min(data.length, (i + 1) * settings.partBytes));
+  const tus = { 'tus-resumable': '1.0.0' };
+
+  const timed: TimedUpload[] = [];
+  let lastKey = '';
+  let lastSeconds = 0;
+  const viaApi = async (r: number) => {
+    const startedAtMs = Date.now();
+    const started = performance.now();
+    const created = await request(`${env.apiUrl}/api/v2/tus`, {
+      method: 'POST',
+      agent,
+      headers: { ...tus, 'upload-length': data.length, 'upload-metadata': `filename ${Buffer.from(`bench-tus-${r}`).toString('base64')}` },
+    });
+    if (created.status !== 201) throw new Error(`tus create: ${created.status} ${created.body.toString().slice(0, 300)}`);
+    const url = `${env.apiUrl}${created.headers.location}`;
+    let offset = 0;
+    for (let i = 0; i < partCount; i++) {
+      const body = partOf(i);
+      const answer = await request(url, {
+        method: 'PATCH',
+        agent,
+        headers: { ...tus, 'content-type': 'application/offset+octet-stream', 'upload-offset': offset },
+        body: [body],
+      });
+      if (answer.status !== 204) throw new Error(`tus PATCH ${i + 1}: ${answer.status} ${answer.body.toString().slice(0, 300)}`);
+      offset += body.length;
+      if (Number(answer.headers['upload-offset']) !== offset)
+        throw new Error(`tus PATCH ${i + 1}: Upload-Offset ${answer.headers['upload-offset']}, expected ${offset}`);
+    }
+    lastSeconds = seconds(started);
+    const id = String(created.headers.location).split('/').pop()!;
+    const session = await env.db('upload_sessions').where({ id }).first();
+    if (session?.status !== 'completed') throw new Error(`tus upload ${id} is ${session?.status}, not completed`);
+    const version = await getVersion(env.db, session.result_asset_id, session.version_id);
+    if (r >= 0) timed.push({ versionId: version.id, startedAtMs, endedAtMs: Date.now() });
+    lastKey = version.object_key;
+    return mbPerS(data.length, lastSeconds);
+  };
+  const viaS3 = async (r: number) => {
+    const Bucket = env.config.s3.bucket;
+    const Key = `bench-baseline/tus-${r}-${Date.now()}`;
+    const started = performance.now();
+    const { UploadId } = await env.s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    const parts: { ETag: string; PartNumber: number }[] = [];
+    for (let i = 0; i < partCount; i++) {
+      const body = partOf(i);
+      const out = await env.s3.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body: body, ContentLength: body.length }));
+      parts.push({ ETag: out.ETag!, PartNumber: i + 1 });
+    }
+    await env.s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+    const s = seconds(started);
+    await deleteObject(ctx, Key);
+    return mbPerS(data.length, s);
+  };
+  /** The round's tus upload as if its finish had read the object back. */
+  const withReadBack = async () => {
+    const started = performance.now();
+    const { sizeBytes } = await hashObject(env.s3, { bucket: env.config.s3.bucket, key: lastKey });
+    if (sizeBytes !== data.length) throw new Error(`read-back: ${sizeBytes} of ${data.length} bytes`);
+    const figure = mbPerS(data.length, lastSeconds + seconds(started));
+    await deleteObject(ctx, lastKey);
+    return figure;
+  };
+
+  await viaApi(-1);
+  await deleteObject(ctx, lastKey);
+  await viaS3(-1);
+  const readBack: number[] = [];
+  const { service, baseline, ratios } = await pairs(ctx, 'row 9 tus upload', viaApi, async (r) => {
+    const figure = await viaS3(r);
+    readBack[r] = await withReadBack();
+    return figure;
+  });
+  agent.destroy();
+  ctx.say(`row 9 with a read-back: ${readBack.map((v) => round(v)).join(', ')} MB/s`);
+  const ratio = summary(ratios, 3);
+  return {
+    id: 9,
+    title: `tus ${settings.transferBytes / MiB} MiB in ${settings.partBytes / MiB} MiB PATCH chunks`,
+    service: 'POST /api/v2/tus, PATCHes one after another, until the last one answers 204 (finish included)',
+    baseline: 'S3 multipart upload of the same parts, one after another',
+    metrics: { throughput_mb_s: { unit: 'MB/s', service: summary(service), baseline: summary(baseline) } },
+    ratio: { ...ratio, of: 'throughput_mb_s' },
+    reference: {
+      label: 'the same tus upload with a read-back: its time plus hashing the stored object again (hashObject, as verifyObject reads it)',
+      metric: 'throughput_mb_s',
+      summary: summary(readBack),
+      ratio: summary(
+        readBack.map((v, i) => v / baseline[i]),
+        3,
+      ),
+    },
+    targets: [check('ratio >= 0.85', ratio.median, ratio.median >= 0.85)],
+    details: {
+      breakdown: await breakdown(ctx, 'row 9', timed),
+      ops: { unit: 'MiB', counts: { api: ((settings.rounds + 1) * data.length) / MiB } } satisfies RowOps,
+    },
   };
 }
 

@@ -32,6 +32,7 @@ import {
   rowSimpleUpload,
   rowSmallUploads,
   rowSmallUploadsAccounting,
+  rowTusUpload,
   type BenchSettings,
   type RowContext,
   type RowOps,
@@ -84,7 +85,7 @@ export function settingsFor(opts: Pick<BenchOptions, 'quick' | 'rounds'>): Bench
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6, 7, 8], logLevel: 'info', profile: [], compiled: false };
+  const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6, 7, 8, 9], logLevel: 'info', profile: [], compiled: false };
   let runner: 'compiled' | 'tsx' | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -110,7 +111,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
-  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 8)) throw new Error('--rows takes numbers 1..8');
+  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 9)) throw new Error('--rows takes numbers 1..9');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');
   return opts;
 }
@@ -153,7 +154,7 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
   try {
     const idleRss = procStatusBytes(env.api.pid, 'VmRSS');
     const wants = (id: number) => opts.rows.includes(id);
-    const data = wants(1) || wants(2) || wants(3) ? randomBytes(settings.transferBytes) : Buffer.alloc(0);
+    const data = wants(1) || wants(2) || wants(3) || wants(9) ? randomBytes(settings.transferBytes) : Buffer.alloc(0);
     const ctx: RowContext = { env, settings, data, say };
     const windows: { row: number; rss: RssWindow }[] = [];
     const attempt = async (id: number, title: string, run: () => Promise<RowResult>) => {
@@ -203,6 +204,7 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
     });
     await attempt(7, 'GET with the audit log and the rate limiter', () => rowGetAssetAccounting(ctx));
     await attempt(8, 'small uploads with the audit log and the rate limiter', () => rowSmallUploadsAccounting(ctx));
+    await attempt(9, 'tus upload in PATCH chunks', () => rowTusUpload(ctx));
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

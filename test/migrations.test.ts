@@ -15,6 +15,7 @@ const TABLES = [
   'upload_sessions',
   'upload_parts',
   'tus_uploads',
+  'upload_stream_hashes',
   'outbox_events',
   'owner_usage',
   'owner_quotas',

@@ -13,7 +13,7 @@ import {
 import { QuotaExceededError } from '../../lib/platform/errors';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
-import { digestOf } from '../../lib/tus/streamHash';
+import { digestOf } from '../../lib/uploads/streamHash';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
@@ -128,7 +128,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     /**
      * Confirms a tus upload without reading it back: the API hashed every byte as it streamed
      * through, part after part, and the store's ETag confirmed each part held those bytes
-     * (lib/tus/streamHash.ts). Answers null when some part was not confirmed (the caller then reads
+     * (lib/uploads/streamHash.ts). Answers null when some part was not confirmed (the caller then reads
      * the object back).
      */
     async confirmStreamedUpload(uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
@@ -147,6 +147,30 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${row.size_bytes} declared`, UploadFailure.sizeMismatch);
       }
       return { sizeBytes: row.size_bytes, checksumSha256 };
+    },
+
+    /**
+     * Confirms a chunked upload whose parts the API hashed in order, without reading it back: the
+     * assembled object's ETag is made of its parts' MD5s, so it matches only when the store
+     * assembled exactly the parts hashed. Answers null otherwise (the caller then reads it back).
+     */
+    async confirmStreamedParts(req: {
+      objectKey: string;
+      sizeBytes: number;
+      checksumSha256: string;
+      multipartEtag: string;
+      declaredChecksumSha256?: string;
+    }): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+      const head = await headObject(s3, { bucket, key: req.objectKey });
+      if (!head) throw new Error(`the assembled object ${req.objectKey} is not in the store`);
+      if (head.etag !== req.multipartEtag || head.sizeBytes !== req.sizeBytes) return null;
+      if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
+        throw ApplicationFailure.nonRetryable(
+          `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
+          UploadFailure.checksumMismatch,
+        );
+      }
+      return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
     },
 
     /**

@@ -39,6 +39,8 @@ export interface HeadResult {
   metadata: Record<string, string>;
   /** The SHA-256 checksum the store recorded, when the object was written with one (base64; `-N` when composite). */
   checksumSha256?: string;
+  /** Quoted; for an object assembled from parts, the MD5 of its parts' MD5s and `-N`. */
+  etag?: string;
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -49,7 +51,7 @@ export function isNotFound(err: unknown): boolean {
 export async function headObject(s3: S3Client, ref: ObjectRef, signal?: AbortSignal): Promise<HeadResult | undefined> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: ref.bucket, Key: ref.key, ChecksumMode: 'ENABLED' }), { abortSignal: signal });
-    return { sizeBytes: head.ContentLength ?? 0, metadata: head.Metadata ?? {}, checksumSha256: head.ChecksumSHA256 };
+    return { sizeBytes: head.ContentLength ?? 0, metadata: head.Metadata ?? {}, checksumSha256: head.ChecksumSHA256, etag: head.ETag };
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;

@@ -101,6 +101,11 @@ export interface CompleteRequest {
   checksumSha256?: string;
   /** The checksum S3 reports for the staged object, when the store checked each part on receipt (lib/platform/staging.ts). */
   s3ChecksumSha256?: string;
+  /**
+   * A chunked session whose every part the API hashed in order (lib/uploads/streamHashes.ts): the
+   * ETag the assembled object has if its parts are those bytes, with sizeBytes and checksumSha256.
+   */
+  multipartEtag?: string;
   details?: UploadDetails;
 }
 

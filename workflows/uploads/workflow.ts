@@ -162,8 +162,9 @@ uploadWorkflow satisfies UploadWorkflow;
 
 /**
  * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
- * checksum the store checked part by part as it arrived, a tus upload by the hash the API streamed
- * and the store's part ETags; any other object, or one the store does not confirm, is read back and hashed.
+ * checksum the store checked part by part as it arrived, a tus upload, or a chunked one whose parts
+ * came in order, by the hash the API streamed and the store's part ETags; any other object, or one
+ * the store does not confirm, is read back and hashed.
  */
 async function verifyStoredObject(input: UploadInput, request: CompleteRequest): Promise<{ sizeBytes: number; checksumSha256: string }> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256 } = request;
@@ -171,6 +172,25 @@ async function verifyStoredObject(input: UploadInput, request: CompleteRequest):
   if (input.kind === 'tus') {
     const streamed = await step((a) => a.confirmStreamedUpload(input.uploadId));
     if (streamed) return streamed;
+  }
+  if (input.kind === 'chunked' && request.multipartEtag && sizeBytes !== undefined && checksumSha256) {
+    const streamed = await step((a) =>
+      a.confirmStreamedParts({
+        objectKey: input.objectKey,
+        sizeBytes,
+        checksumSha256,
+        multipartEtag: request.multipartEtag!,
+        declaredChecksumSha256: declared.checksumSha256,
+      }),
+    );
+    if (streamed) return streamed;
+    // Not the bytes hashed (a part was sent again): only what was declared is known.
+    return bytes.verifyObject({
+      uploadId: input.uploadId,
+      objectKey: input.objectKey,
+      expectedSizeBytes: declared.sizeBytes,
+      expectedChecksumSha256: declared.checksumSha256,
+    });
   }
   if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
     const confirmed = await step((a) =>
