@@ -38,6 +38,8 @@ export async function streamPart(
   const meter = createMeter(Infinity, countBytes);
   req.pipe(meter.stream);
   req.on('aborted', () => meter.stream.destroy(new ValidationError('the client closed the connection before the part ended')));
+  // s3.send rejects with that error; once it has let go of the body, an 'error' without a listener would crash the process.
+  meter.stream.on('error', () => {});
   try {
     await s3.send(
       new UploadPartCommand({
