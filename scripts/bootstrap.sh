@@ -24,3 +24,9 @@ if [ ! -f .tools/venv/.bootstrap-stamp ] || [ "$(cat .tools/venv/.bootstrap-stam
   done
   echo "$tools_stamp" > .tools/venv/.bootstrap-stamp
 fi
+
+# The CLI's terminal test (test/cli.test.ts) runs `storage upload` in a tmux pseudo-terminal.
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "bootstrap: installing tmux (Debian)" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq tmux >/dev/null; else sudo apt-get update -qq && sudo apt-get install -y -qq tmux >/dev/null; fi
+fi
