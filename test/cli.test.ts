@@ -8,22 +8,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { NotFound, unwrap, type StorageClient } from '../client';
+import { apiClient } from './support/api';
 import { bytesOf, sha256 } from './support/assets';
 import { adminToken, tokenFor } from './support/auth';
 import { cliEnv, envOf, startCli, STORAGE_BIN, storage, type CliEnv } from './support/cli';
 import { startTestService, type TestContext } from './support/context';
-import { call } from './support/http';
 import { waitUntil } from './support/processes';
 
 const MIB = 1024 * 1024;
 let ctx: TestContext;
 let env: CliEnv;
 let dir: string;
+let api: StorageClient;
 
 beforeAll(async () => {
   ctx = await startTestService();
   env = cliEnv(ctx.baseUrl, await adminToken());
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-cli-'));
+  api = await apiClient(ctx.baseUrl);
 });
 afterAll(async () => {
   await ctx?.stop();
@@ -70,14 +73,14 @@ test('an upload interrupted with SIGINT resumes when run again: only the missing
     const [state] = fs.existsSync(path.join(env.cache, 'storage-cli', 'uploads')) ? fs.readdirSync(path.join(env.cache, 'storage-cli', 'uploads')) : [];
     if (!state?.endsWith('.json')) return undefined;
     const { upload_id } = JSON.parse(fs.readFileSync(path.join(env.cache, 'storage-cli', 'uploads', state), 'utf8'));
-    const session = await call(`${ctx.baseUrl}/api/v2/uploads/${upload_id}`);
-    return session.body.parts_received?.length > 0 && (upload_id as string);
+    const session = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: upload_id } } }));
+    return session.parts_received.length > 0 && (upload_id as string);
   });
   first.child.kill('SIGINT');
   const interrupted = await first.done;
   expect(interrupted.code).toBe(130);
   expect(interrupted.stderr).toContain('run the same command again to resume');
-  const before = (await call(`${ctx.baseUrl}/api/v2/uploads/${uploadId}`)).body;
+  const before = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: uploadId } } }));
   expect(before).toMatchObject({ status: 'open' });
   expect(before.bytes_received).toBeGreaterThan(0);
   expect(before.bytes_received).toBeLessThan(40 * MIB);
@@ -150,7 +153,12 @@ test('backup create --wait, then restore-backup of one asset with --wait brings 
   expect((await storage(env, ['backup', 'ls', '--json'])).json().items.map((b: any) => b.id)).toContain(backup.json().id);
 
   expect((await storage(env, ['rm', asset.id, '--permanent'])).code).toBe(0);
-  await waitUntil('the asset gone', async () => (await call(`${ctx.baseUrl}/api/v2/assets/${asset.id}?include_deleted=true`)).status === 404);
+  await waitUntil('the asset gone', () =>
+    unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: asset.id }, query: { include_deleted: 'true' } } })).then(
+      () => false,
+      (err) => err instanceof NotFound,
+    ),
+  );
   const restore = await storage(env, ['restore-backup', backup.json().id, '--asset', asset.id, '--wait', '--json']);
   expect(restore.code).toBe(0);
   expect(restore.json()).toMatchObject({ status: 'completed', progress: { assets_restored: 1 } });
