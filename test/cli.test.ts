@@ -184,6 +184,27 @@ test('lifecycle run --dry-run --wait prints the counts; events tail prints the f
   expect(lines.map((e) => e.sequence)).toEqual([...lines.map((e) => e.sequence)].sort((a, b) => a - b));
 });
 
+test('events tail --follow prints an event that happens while it follows, from the cursor it started at', async () => {
+  const start = await storage(env, ['events', 'tail', '--json']);
+  const lines = start.stdout.trim().split('\n').filter(Boolean);
+  const last = lines.length ? JSON.parse(lines[lines.length - 1]).sequence : 0;
+  const follower = startCli(env, ['events', 'tail', '--follow', '--json']);
+  let seen = '';
+  follower.child.stdout!.on('data', (c) => (seen += c));
+  const { file } = fileOf('followed.bin', 1000);
+  const { asset } = await upload([file]);
+  const event = await waitUntil('the follower to print the new asset', async () =>
+    seen
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((e) => e.type === 'storage.asset.created' && e.subject.includes(asset.id)),
+  );
+  expect(event.sequence).toBeGreaterThan(last);
+  follower.child.kill('SIGINT');
+  await follower.done;
+});
+
 test('exit codes: 3 for a missing asset, 4 for a denied request or no token, 2 for bad usage', async () => {
   const missing = await storage(env, ['info', '0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69']);
   expect(missing.code).toBe(3);
