@@ -42,6 +42,12 @@ async function main(): Promise<number> {
   }
 }
 
+// `storage ls | head`: the reader has gone, so the rest is not wanted; that is no failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(EXIT.ok);
+});
+
 main().then((code) => {
   process.exitCode = code;
 });
