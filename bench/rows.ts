@@ -80,7 +80,7 @@ export interface RowContext {
   say: (line: string) => void;
 }
 
-function summary(samples: number[], digits = 2): Summary {
+export function summary(samples: number[], digits = 2): Summary {
   return { median: round(median(samples), digits), samples: samples.map((v) => round(v, digits)) };
 }
 
@@ -88,8 +88,8 @@ function check(target: string, value: number, met: boolean): TargetCheck {
   return { target, value: round(value, 3), met };
 }
 
-const seconds = (startMs: number) => (performance.now() - startMs) / 1000;
-const mbPerS = (bytes: number, s: number) => bytes / MB / s;
+export const seconds = (startMs: number) => (performance.now() - startMs) / 1000;
+export const mbPerS = (bytes: number, s: number) => bytes / MB / s;
 
 async function deleteObject(ctx: RowContext, key: string) {
   await ctx.env.s3.send(new DeleteObjectCommand({ Bucket: ctx.env.config.s3.bucket, Key: key })).catch(() => {});
@@ -118,7 +118,7 @@ async function breakdown(ctx: RowContext, label: string, uploads: TimedUpload[])
 }
 
 /** Runs `rounds` pairs A B; `a` and `b` return the round's figure (higher is better). */
-async function pairs(ctx: RowContext, label: string, a: (r: number) => Promise<number>, b: (r: number) => Promise<number>) {
+export async function pairs(ctx: RowContext, label: string, a: (r: number) => Promise<number>, b: (r: number) => Promise<number>) {
   const service: number[] = [];
   const baseline: number[] = [];
   for (let r = 0; r < ctx.settings.rounds; r++) {

@@ -5,7 +5,8 @@
  *
  *   npm run bench                      the issue's sizes (about 10 minutes on 2 cores)
  *   npm run bench -- --quick           every measurement on small sizes (under a minute)
- *   options: --rounds N (>= 5 unless --quick), --rows 1,2,4 (row 6 needs 1 and 2),
+ *   options: --rounds N (>= 5 unless --quick), --rows 1,2,4 (row 6 needs 1 and 2; rows 10 and 11, the
+ *            storage command against the AWS SDK, run only when named: --rows 10,11),
  *            --out FILE, --report FILE (prints the tables of a saved run, runs nothing),
  *            --log-level LEVEL (the API's and worker's, default info),
  *            --compiled / --tsx (the API and the worker run from a tsc build, as in production, or
@@ -20,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../scripts/stack';
+import { rowCliDownload, rowCliUpload } from './cliRows';
 import { CpuWindow } from './cpu';
 import { startBenchEnv, type BenchEnv } from './env';
 import { renderReport, type BenchReport } from './report';
@@ -111,7 +113,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
-  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 9)) throw new Error('--rows takes numbers 1..9');
+  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 11)) throw new Error('--rows takes numbers 1..11');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');
   return opts;
 }
@@ -154,7 +156,7 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
   try {
     const idleRss = procStatusBytes(env.api.pid, 'VmRSS');
     const wants = (id: number) => opts.rows.includes(id);
-    const data = wants(1) || wants(2) || wants(3) || wants(9) ? randomBytes(settings.transferBytes) : Buffer.alloc(0);
+    const data = wants(1) || wants(2) || wants(3) || wants(9) || wants(10) || wants(11) ? randomBytes(settings.transferBytes) : Buffer.alloc(0);
     const ctx: RowContext = { env, settings, data, say };
     const windows: { row: number; rss: RssWindow }[] = [];
     const attempt = async (id: number, title: string, run: () => Promise<RowResult>) => {
@@ -205,6 +207,8 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
     await attempt(7, 'GET with the audit log and the rate limiter', () => rowGetAssetAccounting(ctx));
     await attempt(8, 'small uploads with the audit log and the rate limiter', () => rowSmallUploadsAccounting(ctx));
     await attempt(9, 'tus upload in PATCH chunks', () => rowTusUpload(ctx));
+    await attempt(10, 'storage upload', () => rowCliUpload(ctx));
+    await attempt(11, 'storage download', () => rowCliDownload(ctx));
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

@@ -25,11 +25,15 @@ if [ ! -f .tools/venv/.bootstrap-stamp ] || [ "$(cat .tools/venv/.bootstrap-stam
   echo "$tools_stamp" > .tools/venv/.bootstrap-stamp
 fi
 
-# The browser test (test/browser.test.ts) drives Debian's chromium through puppeteer-core.
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "bootstrap: installing Debian's chromium (apt-get)" >&2
+# Debian packages the tests drive: chromium (test/browser.test.ts, through puppeteer-core), and tmux
+# (test/cli.test.ts runs `storage upload` in its pseudo-terminal).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]} (apt-get)" >&2
   as_root=""
   [ "$(id -u)" -eq 0 ] || as_root="sudo"
   $as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -1,0 +1,134 @@
+/** The commands over assets: ls, info, versions, rm, restore, share, url. */
+import { Command, Option } from 'commander';
+import { bytes, contextOf, duration, example, list, positiveInt, table, unwrap } from './context';
+
+const idArg = (c: Command) => c.argument('<id>', 'the asset id');
+
+export function assetCommands(): Command[] {
+  const ls = new Command('ls')
+    .description('list assets, newest first')
+    .option('--name-prefix <prefix>', 'names starting with this')
+    .option('--content-type <type>', 'exactly this type, or a family such as image/*')
+    .option('--tag <tag>', 'carrying this tag (repeatable: all must match)', list)
+    .option('--created-after <time>', 'ISO 8601')
+    .option('--created-before <time>', 'ISO 8601')
+    .option('--include-deleted', 'soft-deleted ones too')
+    .addOption(new Option('--sort <order>', 'the order').choices(['created_at', '-created_at', 'name']))
+    .option('--limit <n>', 'at most this many (1..1000)', positiveInt)
+    .option('--cursor <cursor>', 'the next page, from a previous next_cursor')
+    .addHelpText('after', example('storage ls --tag maps --content-type image/*'))
+    .action(async (opts, command: Command) => {
+      const ctx = contextOf(command);
+      const page = await unwrap(
+        ctx.client.GET('/api/v2/assets', {
+          params: {
+            query: {
+              name_prefix: opts.namePrefix,
+              content_type: opts.contentType,
+              tag: opts.tag,
+              created_after: opts.createdAfter,
+              created_before: opts.createdBefore,
+              include_deleted: opts.includeDeleted ? 'true' : undefined,
+              sort: opts.sort,
+              limit: opts.limit,
+              cursor: opts.cursor,
+            },
+          },
+        }),
+      );
+      if (ctx.json) return ctx.printJson(page);
+      const rows = page.items.map((a) => [
+        a.id,
+        a.name,
+        bytes(a.size_bytes),
+        a.content_type,
+        String(a.version_count),
+        a.tags.join(','),
+        a.is_deleted ? 'deleted' : a.updated_at,
+      ]);
+      if (rows.length) ctx.say(table(rows, ['ID', 'NAME', 'SIZE', 'TYPE', 'VERSIONS', 'TAGS', 'UPDATED']));
+      if (page.next_cursor) ctx.warn(`more: storage ls --cursor ${page.next_cursor}`);
+    });
+
+  const info = idArg(new Command('info').description("an asset's metadata"))
+    .option('--include-deleted', 'also when soft-deleted')
+    .addHelpText('after', example('storage info 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'))
+    .action(async (id: string, opts: { includeDeleted?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      const asset = await unwrap(
+        ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id }, query: opts.includeDeleted ? { include_deleted: 'true' } : {} } }),
+      );
+      if (ctx.json) return ctx.printJson(asset);
+      for (const [key, value] of Object.entries(asset))
+        ctx.say(`${key}: ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`);
+    });
+
+  const versions = idArg(new Command('versions').description("an asset's versions, newest first"))
+    .option('--limit <n>', 'at most this many', positiveInt)
+    .addHelpText('after', example('storage versions 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'))
+    .action(async (id: string, opts: { limit?: number }, command: Command) => {
+      const ctx = contextOf(command);
+      const page = await unwrap(ctx.client.GET('/api/v2/assets/{id}/versions', { params: { path: { id }, query: { limit: opts.limit } } }));
+      if (ctx.json) return ctx.printJson(page);
+      const rows = page.items.map((v) => [String(v.version_number), v.id, bytes(v.size_bytes), v.is_current ? 'current' : '', v.checksum_sha256, v.created_at]);
+      ctx.say(table(rows, ['#', 'ID', 'SIZE', '', 'SHA-256', 'CREATED']));
+    });
+
+  const rm = idArg(new Command('rm').description('delete an asset (soft: restore undoes it)'))
+    .option('--permanent', "delete every version's bytes and rows, for good")
+    .addHelpText('after', example('storage rm 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --permanent'))
+    .action(async (id: string, opts: { permanent?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      const answer = await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id }, query: opts.permanent ? { permanent: 'true' } : {} } }));
+      const workflowId = answer && typeof answer === 'object' && 'workflow_id' in answer ? answer.workflow_id : null;
+      if (ctx.json) return ctx.printJson({ id, deleted: opts.permanent ? 'permanent' : 'soft', workflow_id: workflowId });
+      ctx.say(
+        opts.permanent ? `${id} deleted for good${workflowId ? ` (finishing in ${workflowId})` : ''}` : `${id} deleted (storage restore ${id} undoes it)`,
+      );
+    });
+
+  const restore = idArg(new Command('restore').description('undo a soft delete'))
+    .addHelpText('after', example('storage restore 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'))
+    .action(async (id: string, _opts, command: Command) => {
+      const ctx = contextOf(command);
+      const asset = await unwrap(ctx.client.POST('/api/v2/assets/{id}/restore', { params: { path: { id } } }));
+      if (ctx.json) return ctx.printJson(asset);
+      ctx.say(`${asset.id} restored (${asset.name})`);
+    });
+
+  const share = idArg(new Command('share').description('grant a group (or a user) read or write access, keeping the other grants'))
+    .option('--group <name>', "a group of the tokens' groups claim")
+    .option('--user <sub>', "a user's subject")
+    .addOption(new Option('--access <level>', 'what they may do').choices(['read', 'write']).default('read'))
+    .addHelpText('after', example('storage share 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --group campaign-42 --access read'))
+    .action(async (id: string, opts: { group?: string; user?: string; access: 'read' | 'write' }, command: Command) => {
+      if (Boolean(opts.group) === Boolean(opts.user)) command.error('give one of --group or --user', { exitCode: 2 });
+      const ctx = contextOf(command);
+      const subject = opts.group ? `group:${opts.group}` : `user:${opts.user}`;
+      const asset = await unwrap(ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id } } }));
+      const grants = [...asset.grants.filter((g) => g.subject !== subject), { subject, access: opts.access }];
+      const answer = await unwrap(ctx.client.PUT('/api/v2/assets/{id}/grants', { params: { path: { id } }, body: grants }));
+      if (ctx.json) return ctx.printJson(answer);
+      ctx.say(answer.grants.map((g) => `${g.subject}: ${g.access}`).join('\n'));
+    });
+
+  const url = idArg(new Command('url').description("a signed URL of the asset's content, for a browser or curl, no token needed"))
+    .option('--expires <duration>', 'how long it works: 90s, 15m, 1h, 7d', duration, 3600)
+    .option('--version <versionId>', 'a version other than the current one')
+    .option('--download [filename]', 'served as an attachment (under this name)')
+    .addHelpText('after', example('storage url 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --expires 15m'))
+    .action(async (id: string, opts: { expires: number; version?: string; download?: true | string }, command: Command) => {
+      const ctx = contextOf(command);
+      const answer = await unwrap(
+        ctx.client.POST('/api/v2/assets/{id}/url', {
+          params: { path: { id } },
+          body: { expires_in: opts.expires, version_id: opts.version, download: opts.download },
+        }),
+      );
+      const absolute = new URL(answer.url, `${ctx.api}/`).toString();
+      if (ctx.json) return ctx.printJson({ ...answer, url: absolute });
+      ctx.say(absolute);
+    });
+
+  return [ls, info, versions, rm, restore, share, url];
+}

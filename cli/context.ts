@@ -1,0 +1,130 @@
+/**
+ * What every command shares: the server and token it talks to (--api / STORAGE_API_URL, --token /
+ * STORAGE_TOKEN), --json, the exit codes, and where progress goes (stderr, only on a terminal).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { createStorageClient, Denied, NotFound, StorageProblem, unwrap, type StorageClient } from '../client';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4 } as const;
+
+export const DEFAULT_API_URL = 'http://127.0.0.1:8005';
+
+/** A failure the CLI found itself (a checksum mismatch, a run that failed), with its exit code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
+    super(message);
+  }
+}
+
+export interface GlobalOptions {
+  api: string;
+  token?: string;
+  json: boolean;
+}
+
+export interface Ctx {
+  client: StorageClient;
+  api: string;
+  json: boolean;
+  /** Progress bars are drawn only for a person watching stderr. */
+  interactive: boolean;
+  /** Human-readable lines go to stdout unless --json took it. */
+  say(line: string): void;
+  /** The API's JSON, for scripts. */
+  printJson(value: unknown): void;
+  warn(line: string): void;
+}
+
+export function contextOf(command: Command): Ctx {
+  const opts = command.optsWithGlobals<GlobalOptions>();
+  const client = createStorageClient({
+    baseUrl: opts.api,
+    token: opts.token,
+    onRetry: ({ status, delayMs }) => process.stderr.write(`storage: the server answered ${status}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`),
+  });
+  return {
+    client,
+    api: opts.api.replace(/\/+$/, ''),
+    json: Boolean(opts.json),
+    interactive: Boolean(process.stderr.isTTY),
+    say: (line) => {
+      if (!opts.json) process.stdout.write(`${line}\n`);
+    },
+    printJson: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+    warn: (line) => process.stderr.write(`${line}\n`),
+  };
+}
+
+export { unwrap };
+
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof NotFound) return EXIT.notFound;
+  if (err instanceof Denied) return EXIT.denied;
+  return EXIT.failed;
+}
+
+export function messageOf(err: unknown): string {
+  if (err instanceof StorageProblem) return `${err.message}${err.requestId ? ` [request ${err.requestId}]` : ''}`;
+  if (err instanceof Error) return (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) || String(err);
+  return String(err);
+}
+
+/** `--metadata k=v` (repeatable) into an object. */
+export function keyValue(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, got "${value}"`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** Repeatable and comma-separated values (`--tags a,b --tags c`). */
+export function list(value: string, previous: string[] = []): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
+}
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+/** `90`, `90s`, `15m`, `1h`, `7d` into seconds. */
+export function duration(value: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim());
+  if (!match || Number(match[1]) <= 0) throw new InvalidArgumentError(`expected a duration such as 90s, 15m, 1h or 7d, got "${value}"`);
+  return Number(match[1]) * UNITS[match[2] || 's'];
+}
+
+/** `12.3 MiB` */
+export function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Columns padded in a terminal; tab-separated otherwise, for cut and awk. */
+export function table(rows: string[][], header: string[]): string {
+  if (!process.stdout.isTTY) return rows.map((r) => r.join('\t')).join('\n');
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+}
+
+export function example(text: string): string {
+  return `\nExample:\n  $ ${text}\n`;
+}

@@ -1,0 +1,53 @@
+/**
+ * The `storage` command: the Storage Service from a terminal. Exit codes: 0 ok, 1 failed, 2 bad
+ * usage, 3 not found, 4 denied.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { assetCommands } from './assets';
+import { DEFAULT_API_URL, EXIT, exitCodeOf, example, messageOf } from './context';
+import { downloadCommand } from './download';
+import { eventsCommand } from './events';
+import { runCommands } from './runs';
+import { tokenCommand } from './token';
+import { uploadCommand } from './upload';
+
+function program(): Command {
+  const root = new Command('storage')
+    .description('The Storage Service of the D&D Character Creator system, from a terminal.')
+    .addOption(new Option('--api <url>', 'the API').env('STORAGE_API_URL').default(DEFAULT_API_URL))
+    .addOption(new Option('--token <jwt>', 'the bearer token (storage token mints one for development)').env('STORAGE_TOKEN'))
+    .option('--json', "print the API's JSON, for scripts")
+    .showHelpAfterError('(storage --help, or storage <command> --help, shows the usage and an example)')
+    .addHelpText('after', example('STORAGE_TOKEN=$(storage token --sub alice) storage upload maps/dungeon.png --tags maps'));
+  for (const command of [uploadCommand(), downloadCommand(), ...assetCommands(), ...runCommands(), eventsCommand(), tokenCommand()]) root.addCommand(command);
+  // Usage errors exit 2 (commander's default is 1), in every subcommand.
+  const exitOverride = (c: Command) => {
+    c.exitOverride();
+    c.commands.forEach(exitOverride);
+  };
+  exitOverride(root);
+  return root;
+}
+
+async function main(): Promise<number> {
+  try {
+    await program().parseAsync(process.argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    process.stderr.write(`storage: ${messageOf(err)}\n`);
+    return exitCodeOf(err);
+  }
+}
+
+// `storage ls | head`: the reader has gone, so the rest is not wanted; that is no failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(EXIT.ok);
+});
+
+main().then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,153 @@
+/** backup create / ls, restore-backup, lifecycle run: start a run, and with --wait follow it live. */
+import { Command, Option } from 'commander';
+import { bytes, CliError, contextOf, example, list, table, unwrap, type Ctx } from './context';
+import { progressOf } from './progress';
+
+const POLL_MS = 500;
+
+interface Live {
+  status: 'pending' | 'running' | 'completed' | 'failed';
+  error: string | null;
+}
+
+/** Polls `read` until the run ends, moving a bar with `bytesOf` (or assets) of its live progress. */
+async function follow<T extends Live>(
+  ctx: Ctx,
+  label: string,
+  read: () => Promise<T>,
+  bytesOf?: (run: T) => { done: number; total: number },
+  unit: 'bytes' | 'count' = 'bytes',
+): Promise<T> {
+  const progress = progressOf(ctx.interactive && Boolean(bytesOf), unit);
+  const bar = progress.bar(label, 1);
+  try {
+    for (;;) {
+      const run = await read();
+      if (bytesOf) {
+        const { done, total } = bytesOf(run);
+        bar.update(run.status === 'completed' ? Math.max(total, 1) : done, total);
+      }
+      if (run.status === 'completed' || run.status === 'failed') return run;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } finally {
+    progress.stop();
+  }
+}
+
+function ended(ctx: Ctx, what: string, run: Live & { id: string }, line: string): void {
+  if (run.status === 'failed') throw new CliError(`${what} ${run.id} failed: ${run.error ?? 'no reason given'}`);
+  ctx.say(line);
+}
+
+export function runCommands(): Command[] {
+  const backup = new Command('backup').description('backups of the catalog and the bytes').addHelpText('after', example('storage backup create --wait'));
+  backup
+    .command('create')
+    .description('take a backup of every asset (or of --asset ids)')
+    .option('--label <label>', 'a label to find it by')
+    .option('--asset <id>', 'only these assets (repeatable)', list)
+    .option('--all-versions', 'every version, not only the current ones')
+    .option('--wait', 'follow it to the end, with a bar of the bytes done')
+    .addHelpText('after', example('storage backup create --all-versions --wait'))
+    .action(async (opts: { label?: string; asset?: string[]; allVersions?: boolean; wait?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      let run = await unwrap(
+        ctx.client.POST('/api/v2/backups', { body: { label: opts.label, asset_ids: opts.asset, include_all_versions: Boolean(opts.allVersions) } }),
+      );
+      if (opts.wait) {
+        const id = run.id;
+        run = await follow(
+          ctx,
+          `backup ${id.slice(-8)}`,
+          () => unwrap(ctx.client.GET('/api/v2/backups/{id}', { params: { path: { id } } })),
+          (b) => ({ done: b.progress.bytes_done, total: b.progress.bytes_total }),
+        );
+      }
+      if (ctx.json) ctx.printJson(run);
+      const p = run.progress;
+      ended(
+        ctx,
+        'backup',
+        run,
+        `backup ${run.id} ${run.status}${run.status === 'completed' ? `: ${p.objects_done} objects, ${bytes(p.bytes_done)} (${bytes(p.bytes_copied)} copied)` : ''}`,
+      );
+    });
+  backup
+    .command('ls')
+    .description('the backups, newest first')
+    .addHelpText('after', example('storage backup ls --json'))
+    .action(async (_opts, command: Command) => {
+      const ctx = contextOf(command);
+      const page = await unwrap(ctx.client.GET('/api/v2/backups', {}));
+      if (ctx.json) return ctx.printJson(page);
+      const rows = page.items.map((b) => [
+        b.id,
+        b.status,
+        b.label ?? '',
+        `${b.progress.objects_done}/${b.progress.objects_total}`,
+        bytes(b.progress.bytes_done),
+        b.created_at,
+      ]);
+      ctx.say(table(rows, ['ID', 'STATUS', 'LABEL', 'OBJECTS', 'BYTES', 'CREATED']));
+    });
+
+  const restoreBackup = new Command('restore-backup')
+    .description('restore assets from a completed backup')
+    .argument('<backup>', 'the backup id')
+    .addOption(new Option('--mode <mode>', 'missing: only what is gone; overwrite: also what changed').choices(['missing', 'overwrite']).default('missing'))
+    .option('--asset <id...>', 'only these assets')
+    .option('--wait', 'follow it to the end, with a bar of the assets done')
+    .addHelpText('after', example('storage restore-backup 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --asset 0193a5c2-8b1f-7d20-a3c4-5e6f7a8b9c0d --wait'))
+    .action(async (backupId: string, opts: { mode: 'missing' | 'overwrite'; asset?: string[]; wait?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      let run = await unwrap(
+        ctx.client.POST('/api/v2/backups/{id}/restore', { params: { path: { id: backupId } }, body: { mode: opts.mode, asset_ids: opts.asset } }),
+      );
+      if (opts.wait) {
+        const id = run.id;
+        run = await follow(
+          ctx,
+          `restore ${id.slice(-8)}`,
+          () => unwrap(ctx.client.GET('/api/v2/restores/{id}', { params: { path: { id } } })),
+          (r) => ({ done: r.progress.assets_done, total: r.progress.assets_total }),
+          'count',
+        );
+      }
+      if (ctx.json) ctx.printJson(run);
+      const p = run.progress;
+      ended(
+        ctx,
+        'restore',
+        run,
+        `restore ${run.id} ${run.status}: ${p.assets_restored} restored, ${p.assets_skipped} skipped, ${p.assets_failed} failed of ${p.assets_total}`,
+      );
+    });
+
+  const lifecycle = new Command('lifecycle').description('lifecycle sweeps').addHelpText('after', example('storage lifecycle run --dry-run --wait'));
+  lifecycle
+    .command('run')
+    .description('run the policies now (one with --policy), and print what it did or would do')
+    .option('--policy <id>', 'only this policy')
+    .option('--dry-run', 'count, change nothing')
+    .option('--wait', 'wait for the counts')
+    .addHelpText('after', example('storage lifecycle run --policy 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --dry-run --wait'))
+    .action(async (opts: { policy?: string; dryRun?: boolean; wait?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      let run = await unwrap(ctx.client.POST('/api/v2/lifecycle/runs', { body: { policy_id: opts.policy, dry_run: Boolean(opts.dryRun) } }));
+      if (opts.wait) {
+        const id = run.id;
+        run = await follow(ctx, 'lifecycle', () => unwrap(ctx.client.GET('/api/v2/lifecycle/runs/{id}', { params: { path: { id } } })));
+      }
+      if (ctx.json) ctx.printJson(run);
+      const c = run.counts;
+      ended(
+        ctx,
+        'lifecycle run',
+        run,
+        `lifecycle run ${run.id} ${run.status}${run.dry_run ? ' (dry run)' : ''}: versions_expired=${c.versions_expired} assets_expired=${c.assets_expired} assets_purged=${c.assets_purged} uploads_aborted=${c.uploads_aborted} bytes_freed=${c.bytes_freed}`,
+      );
+    });
+
+  return [backup, restoreBackup, lifecycle];
+}

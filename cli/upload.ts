@@ -1,0 +1,250 @@
+/**
+ * `storage upload <file…>`: a simple multipart upload below the threshold, a chunked session with
+ * 4 parts in flight above it; the SHA-256 is sent either way. A chunked upload's session is
+ * remembered (cli/resumeState.ts): run again on the same file, only the missing parts are sent.
+ */
+import { Command, Option } from 'commander';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { mapLimit } from '../lib/platform/concurrency';
+import { bytes, contextOf, CliError, example, keyValue, list, positiveInt, unwrap, type Ctx } from './context';
+import { readRange, sha256OfFile } from './files';
+import { progressOf, type Bar } from './progress';
+import { clearState, readState, stateFileOf, writeState } from './resumeState';
+
+export const PARTS_IN_FLIGHT = 4;
+const MIB = 1024 * 1024;
+
+interface UploadOptions {
+  name?: string;
+  contentType?: string;
+  tags?: string[];
+  metadata?: Record<string, string>;
+  asset?: string;
+  threshold: number;
+  limitRate?: number;
+}
+
+export interface UploadSummary {
+  file: string;
+  method: 'simple' | 'chunked';
+  upload_id: string | null;
+  resumed: boolean;
+  bytes_sent: number;
+  size_bytes: number;
+  asset: { id: string };
+  version: unknown;
+}
+
+async function getAsset(ctx: Ctx, id: string) {
+  return unwrap(ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id } } }));
+}
+
+/** Paces the parts' sends to `--limit-rate` bytes per second, across all of them. */
+function pacer(rate: number | undefined): (n: number) => Promise<void> {
+  if (!rate) return async () => undefined;
+  const start = Date.now();
+  let reserved = 0;
+  return async (n) => {
+    reserved += n;
+    const due = start + ((reserved - n) / rate) * 1000;
+    if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+  };
+}
+
+async function waitForSession(ctx: Ctx, id: string) {
+  for (;;) {
+    const session = await unwrap(ctx.client.GET('/api/v2/uploads/{id}', { params: { path: { id } } }));
+    if (session.status === 'completed' && session.asset_id) return session;
+    if (session.status !== 'completing' && session.status !== 'open') throw new CliError(`upload ${id} ended ${session.status}: ${session.error ?? ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** The form of a simple upload: the fields as the document types them, the file's bytes in place of its name. */
+function formOf(blob: Blob, filename: string) {
+  return (body: Record<string, unknown>) => {
+    const form = new FormData();
+    for (const [key, value] of Object.entries(body)) {
+      if (key === 'file' || value === undefined) continue;
+      if (key === 'metadata') form.append(key, JSON.stringify(value));
+      else if (Array.isArray(value)) for (const v of value) form.append(key, String(v));
+      else form.append(key, String(value));
+    }
+    form.append('file', blob, filename);
+    return form;
+  };
+}
+
+async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: string, opts: UploadOptions, bar: Bar): Promise<UploadSummary> {
+  const filename = path.basename(file);
+  const blob = new Blob([await fs.promises.readFile(file)], opts.contentType ? { type: opts.contentType } : {});
+  const fields = {
+    // The document types the file as a string (format: binary); formOf sends the bytes in its place.
+    file: filename,
+    // A new version keeps the asset's name unless --name gives one.
+    name: opts.name ?? (opts.asset ? undefined : filename),
+    checksum_sha256: checksum,
+    content_type: opts.contentType,
+    tags: opts.tags?.length ? opts.tags : undefined,
+    metadata: opts.metadata,
+  };
+  const bodySerializer = formOf(blob, filename);
+  let asset: { id: string };
+  let version: unknown = null;
+  let accepted: { upload_id: string } | undefined;
+  if (opts.asset) {
+    const answer = await unwrap(ctx.client.POST('/api/v2/assets/{id}/versions', { params: { path: { id: opts.asset } }, body: fields, bodySerializer }));
+    if ('upload_id' in answer) accepted = answer;
+    else version = answer;
+    asset = await getAsset(ctx, opts.asset);
+  } else {
+    const answer = await unwrap(ctx.client.POST('/api/v2/assets/upload', { body: fields, bodySerializer }));
+    if ('upload_id' in answer) accepted = answer;
+    asset = answer as { id: string };
+  }
+  if (accepted) {
+    // Finishing outlasted the server's wait: the session says when it is done.
+    const session = await waitForSession(ctx, accepted.upload_id);
+    asset = await getAsset(ctx, session.asset_id!);
+  }
+  bar.update(size);
+  return { file, method: 'simple', upload_id: accepted?.upload_id ?? null, resumed: false, bytes_sent: size, size_bytes: size, asset, version };
+}
+
+async function chunkedUpload(ctx: Ctx, file: string, stat: fs.Stats, checksum: string, opts: UploadOptions, bar: Bar, total: Bar): Promise<UploadSummary> {
+  const stateFile = stateFileOf(ctx.api, file, stat, opts.asset);
+  const saved = readState(stateFile);
+  let session = undefined as Awaited<ReturnType<typeof openSession>> | undefined;
+  let resumed = false;
+  if (saved && saved.checksum_sha256 === checksum && saved.size_bytes === stat.size) {
+    const { data } = await ctx.client.GET('/api/v2/uploads/{id}', { params: { path: { id: saved.upload_id } } });
+    if (data?.status === 'open') {
+      session = data;
+      resumed = true;
+    }
+  }
+  session ??= await openSession(ctx, file, stat.size, checksum, opts);
+  writeState(stateFile, { upload_id: session.id, checksum_sha256: checksum, size_bytes: stat.size });
+  const partSize = session.part_size_bytes!;
+  const partCount = session.part_count ?? Math.max(1, Math.ceil(stat.size / partSize));
+  const received = new Set(session.parts_received);
+  const sizeOf = (n: number) => Math.min(partSize, stat.size - (n - 1) * partSize);
+  const already = [...received].reduce((sum, n) => sum + sizeOf(n), 0);
+  bar.update(already);
+  total.increment(already);
+  const missing = Array.from({ length: partCount }, (_, i) => i + 1).filter((n) => !received.has(n));
+  const pace = pacer(opts.limitRate);
+  const handle = await fs.promises.open(file, 'r');
+  let sent = 0;
+  try {
+    await mapLimit(missing, PARTS_IN_FLIGHT, async (n) => {
+      const body = await readRange(handle, (n - 1) * partSize, sizeOf(n));
+      await pace(body.length);
+      await unwrap(
+        ctx.client.PUT('/api/v2/uploads/{id}/parts/{n}', {
+          params: { path: { id: session.id, n } },
+          // The document types a raw body as a string (format: binary): the bytes are sent as they are.
+          body: body as unknown as string,
+          bodySerializer: (b) => b as unknown as Buffer,
+          headers: { 'content-type': 'application/octet-stream', 'x-checksum-sha256': createHash('sha256').update(body).digest('hex') },
+        }),
+      );
+      sent += body.length;
+      bar.increment(body.length);
+      total.increment(body.length);
+    });
+  } finally {
+    await handle.close();
+  }
+  const result = await unwrap(ctx.client.POST('/api/v2/uploads/{id}/complete', { params: { path: { id: session.id } } }));
+  clearState(stateFile);
+  if ('upload' in result)
+    return { file, method: 'chunked', upload_id: session.id, resumed, bytes_sent: sent, size_bytes: stat.size, asset: result.asset, version: result.version };
+  const finished = await waitForSession(ctx, session.id);
+  const asset = await getAsset(ctx, finished.asset_id!);
+  return { file, method: 'chunked', upload_id: session.id, resumed, bytes_sent: sent, size_bytes: stat.size, asset, version: null };
+}
+
+async function openSession(ctx: Ctx, file: string, size: number, checksum: string, opts: UploadOptions) {
+  // A session names its file; a new version keeps the asset's name unless --name gives one.
+  const name = opts.name ?? (opts.asset ? (await getAsset(ctx, opts.asset)).name : path.basename(file));
+  return unwrap(
+    ctx.client.POST('/api/v2/uploads', {
+      body: {
+        name,
+        size_bytes: size,
+        checksum_sha256: checksum,
+        ...(opts.contentType ? { content_type: opts.contentType } : {}),
+        ...(opts.asset ? { asset_id: opts.asset } : {}),
+        ...(opts.tags?.length ? { tags: opts.tags } : {}),
+        ...(opts.metadata ? { metadata: opts.metadata } : {}),
+      },
+    }),
+  );
+}
+
+export function uploadCommand(): Command {
+  return new Command('upload')
+    .description('upload files: simple below --threshold, chunked (4 parts in flight, resumable) above it')
+    .argument('<file...>', 'the files to upload')
+    .option('--name <name>', "the asset's name (default: the file's name; one file only)")
+    .option('--content-type <type>', 'the content type (default: what the server decides)')
+    .option('--tags <tags>', 'tags, comma-separated or repeated', list)
+    .option('--metadata <key=value>', 'a metadata entry, repeatable', keyValue)
+    .option('--asset <id>', 'upload as a new version of this asset (one file only)')
+    .addOption(new Option('--threshold <MiB>', 'files of this size and above go chunked').argParser(positiveInt).default(16))
+    .addOption(new Option('--limit-rate <MiB/s>', "cap the parts' send rate").argParser(positiveInt))
+    .addHelpText('after', example('storage upload maps/dungeon.png --tags maps,campaign-42 --metadata campaign=42'))
+    .action(async (files: string[], raw: Omit<UploadOptions, 'limitRate'> & { limitRate?: number }, command: Command) => {
+      const ctx = contextOf(command);
+      if (files.length > 1 && (raw.name || raw.asset)) command.error('--name and --asset take one file', { exitCode: 2 });
+      const opts: UploadOptions = { ...raw, threshold: raw.threshold * MIB, limitRate: raw.limitRate && raw.limitRate * MIB };
+      const stats = files.map((file) => {
+        try {
+          const stat = fs.statSync(file);
+          if (!stat.isFile()) throw new Error('not a file');
+          return stat;
+        } catch (err) {
+          throw new CliError(`${file}: ${(err as Error).message}`);
+        }
+      });
+      const progress = progressOf(ctx.interactive);
+      const total =
+        files.length > 1
+          ? progress.bar(
+              'total',
+              stats.reduce((sum, s) => sum + s.size, 0),
+            )
+          : { increment: () => undefined, update: () => undefined };
+      const summaries: UploadSummary[] = [];
+      const interrupted = () => {
+        progress.stop();
+        process.stderr.write('\nstorage: upload interrupted; run the same command again to resume it\n');
+        process.exit(130);
+      };
+      process.once('SIGINT', interrupted);
+      try {
+        for (const [i, file] of files.entries()) {
+          const stat = stats[i];
+          const bar = progress.bar(path.basename(file), stat.size);
+          const checksum = await sha256OfFile(file);
+          if (stat.size < opts.threshold) {
+            const summary = await simpleUpload(ctx, file, stat.size, checksum, opts, bar);
+            total.increment(stat.size);
+            summaries.push(summary);
+          } else {
+            summaries.push(await chunkedUpload(ctx, file, stat, checksum, opts, bar, total));
+          }
+        }
+      } finally {
+        progress.stop();
+        process.removeListener('SIGINT', interrupted);
+      }
+      if (ctx.json) ctx.printJson(files.length === 1 ? summaries[0] : summaries);
+      for (const s of summaries) {
+        ctx.say(`${s.file} -> ${s.asset.id} (${bytes(s.size_bytes)}, ${s.method}${s.resumed ? `, resumed: ${bytes(s.bytes_sent)} sent` : ''})`);
+      }
+    });
+}

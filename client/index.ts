@@ -1,0 +1,39 @@
+/**
+ * The typed client of the Storage Service: openapi-fetch over the generated client/schema.d.ts,
+ * with the caller's bearer token, an X-Request-Id per request (kept across its retries), retries on
+ * 429 and 503, and `unwrap` turning a problem+json answer into a StorageProblem.
+ */
+import { randomUUID } from 'node:crypto';
+import createClient, { type Client } from 'openapi-fetch';
+import { problemOf } from './problems';
+import { retryingFetch, type RetryOptions } from './retry';
+import type { paths } from './schema';
+
+export type { paths, components, operations } from './schema';
+export * from './problems';
+export type StorageClient = Client<paths>;
+
+export interface StorageClientOptions extends RetryOptions {
+  baseUrl: string;
+  token?: string;
+  fetch?: typeof fetch;
+}
+
+export function createStorageClient(opts: StorageClientOptions): StorageClient {
+  const client = createClient<paths>({ baseUrl: opts.baseUrl.replace(/\/+$/, ''), fetch: retryingFetch(opts.fetch ?? globalThis.fetch, opts) });
+  client.use({
+    onRequest({ request }) {
+      if (opts.token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${opts.token}`);
+      if (!request.headers.has('x-request-id')) request.headers.set('x-request-id', randomUUID());
+      return request;
+    },
+  });
+  return client;
+}
+
+/** The data of a 2xx answer; anything else throws the StorageProblem of its status. */
+export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) throw problemOf(response, error);
+  return data as T;
+}

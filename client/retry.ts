@@ -1,0 +1,42 @@
+/**
+ * The fetch the client sends through: a 429 or 503 is tried again after the server's Retry-After
+ * (seconds or an HTTP date), or else after an exponential backoff with jitter.
+ */
+export interface RetryOptions {
+  /** Further attempts after the first (default 5). */
+  retries?: number;
+  /** The first backoff without a Retry-After, doubled per attempt (default 250 ms). */
+  baseDelayMs?: number;
+  /** No wait is longer (default 30 s). */
+  maxDelayMs?: number;
+  /** Called before each wait: a CLI says why it pauses. */
+  onRetry?: (info: { status: number; attempt: number; delayMs: number; url: string }) => void;
+}
+
+const RETRIED = new Set([429, 503]);
+
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+export function retryingFetch(base: typeof fetch, opts: RetryOptions = {}): (request: Request) => Promise<Response> {
+  const retries = opts.retries ?? 5;
+  const baseDelay = opts.baseDelayMs ?? 250;
+  const maxDelay = opts.maxDelayMs ?? 30_000;
+  return async (request) => {
+    for (let attempt = 1; ; attempt++) {
+      // A body can be read once: each attempt but the last sends a copy.
+      const response = await base(attempt <= retries ? request.clone() : request);
+      if (!RETRIED.has(response.status) || attempt > retries) return response;
+      const backoff = baseDelay * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+      const delayMs = Math.min(maxDelay, retryAfterMs(response.headers.get('retry-after')) ?? backoff);
+      await response.body?.cancel();
+      opts.onRetry?.({ status: response.status, attempt, delayMs, url: request.url });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  };
+}
