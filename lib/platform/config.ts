@@ -241,7 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const auth = authConfigOf(e);
-  const problems = [...auth.problems, ...protectionProblemsOf(e), ...auditProblemsOf(e)];
+  const problems = [...auth.problems, ...protectionProblemsOf(e)];
   if (problems.length) throw new ConfigError(problems);
   return {
     serviceName: e.STORAGE_SERVICE_NAME,
@@ -305,6 +305,10 @@ function protectionProblemsOf(e: ConfigEnv): string[] {
   const problems: string[] = [];
   if (e.STORAGE_S3_SSE === 'aws:kms' && !e.STORAGE_S3_SSE_KMS_KEY_ID) problems.push('STORAGE_S3_SSE_KMS_KEY_ID: required with STORAGE_S3_SSE=aws:kms');
   if (e.STORAGE_S3_SSE_KMS_KEY_ID && e.STORAGE_S3_SSE !== 'aws:kms') problems.push('STORAGE_S3_SSE_KMS_KEY_ID: only with STORAGE_S3_SSE=aws:kms');
+  // The audit log is accountability for every deployed environment, staging included.
+  if (e.STORAGE_AUDIT_LOG === 'off' && (e.STORAGE_ENVIRONMENT === 'staging' || e.STORAGE_ENVIRONMENT === 'production')) {
+    problems.push(`STORAGE_AUDIT_LOG: off is refused in ${e.STORAGE_ENVIRONMENT}`);
+  }
   if (e.STORAGE_ENVIRONMENT === 'production') {
     if (e.STORAGE_RATE_LIMITS === 'off') problems.push('STORAGE_RATE_LIMITS: off is refused in production');
     if (!e.STORAGE_S3_SSE) problems.push('STORAGE_S3_SSE: required in production (AES256 or aws:kms)');
@@ -359,11 +363,6 @@ function authConfigOf(e: ConfigEnv): { config: AuthConfig; problems: string[] } 
 }
 
 /** A deployed service keeps its audit log: `off` exists for the bench to measure what it costs. */
-function auditProblemsOf(e: ConfigEnv): string[] {
-  const deployed = e.STORAGE_ENVIRONMENT === 'staging' || e.STORAGE_ENVIRONMENT === 'production';
-  return e.STORAGE_AUDIT_LOG === 'off' && deployed ? [`STORAGE_AUDIT_LOG: off is refused in ${e.STORAGE_ENVIRONMENT}`] : [];
-}
-
 /** Entry points call this: a bad configuration stops the process with one line per bad variable. */
 export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   try {
