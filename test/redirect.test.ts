@@ -2,18 +2,24 @@
  * Downloads straight from the store, over HTTP against the real SeaweedFS (objects written with
  * SSE-S3): a 307 to a presigned GET whose expiry is the configured one, followed to the same bytes
  * with the content type and disposition the API would send; Range through it; access checked
- * first; signed URLs likewise; the automatic redirect from a size on; and what stays with the API
- * (HEAD, a matching conditional GET, Range with If-Range, a range past the end).
+ * first; signed URLs likewise; the automatic redirect from a size on, which `storage download`
+ * follows; and what stays with the API (HEAD, a matching conditional GET, Range with If-Range, a
+ * range past the end).
  */
+import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { buildApp } from '../api/app';
 import type { Config } from '../lib/platform/config';
 import { bytesOf, sha256 } from './support/assets';
-import { bearer, tokenFor } from './support/auth';
+import { adminToken, bearer, tokenFor } from './support/auth';
 import { addAsset, uniqueMarker } from './support/catalog';
+import { cliEnv, storage } from './support/cli';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem } from './support/http';
+import { startS3Proxy } from './support/s3Proxy';
 import { waitUntil } from './support/processes';
 
 const TTL_SECONDS = 120;
@@ -216,6 +222,10 @@ describe('STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES', () => {
     large = (await addAsset(ctx.baseUrl, largeFile)).body;
   });
   afterAll(() => service?.close());
+  const redirectedBySize = async () => {
+    const text = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    return Number(/^storage_downloads_redirected_total\{reason="size"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  };
 
   it('redirects an object of at least that size on its own, and streams a smaller one', async () => {
     expect((await ask(`${service.baseUrl}/api/v2/assets/${small.id}/content`)).status).toBe(200);
@@ -234,8 +244,29 @@ describe('STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES', () => {
   });
 
   it('counts those as reason="size"', async () => {
-    const text = await (await fetch(`${service.baseUrl}/metrics`)).text();
-    expect(Number(/^storage_downloads_redirected_total\{reason="size"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(await redirectedBySize()).toBeGreaterThanOrEqual(2);
+  });
+
+  it('`storage download` follows the redirect, and resumes through the API, verified both times', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-redirect-'));
+    const env = cliEnv(service.baseUrl, await adminToken());
+    try {
+      const out = path.join(dir, 'large.bin');
+      const before = await redirectedBySize();
+      const fresh = await storage(env, ['download', large.id, '-o', out, '--json']);
+      expect(fresh.code).toBe(0);
+      expect(fresh.json()).toMatchObject({ resumed_from: 0, verified: true });
+      expect(await redirectedBySize()).toBe(before + 1);
+
+      fs.writeFileSync(out, largeFile.subarray(0, 1000));
+      const resumed = await storage(env, ['download', large.id, '-o', out, '--json']);
+      expect(resumed.json()).toMatchObject({ resumed_from: 1000, verified: true });
+      expect(fs.readFileSync(out).equals(largeFile)).toBe(true);
+      expect(await redirectedBySize()).toBe(before + 1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(env.cache, { recursive: true, force: true });
+    }
   });
 
   it('without the setting, nothing is redirected unasked', async () => {
@@ -244,21 +275,22 @@ describe('STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES', () => {
 });
 
 describe('STORAGE_S3_PUBLIC_ENDPOINT_URL', () => {
-  it('is the endpoint the redirect is signed against, and the store takes it', async () => {
-    // The same SeaweedFS under another name, as a client outside the API's network would reach it.
-    const publicEndpoint = ctx.config.s3.endpoint.replace('127.0.0.1', 'localhost');
-    const service = await serveWith((config) => ({ ...config, s3: { ...config.s3, publicEndpoint } }));
+  it('is the endpoint the redirect is signed against; the store takes it, and never sees the bearer token', async () => {
+    // The same SeaweedFS at another address, as a client outside the API's network would reach it.
+    const store = await startS3Proxy(ctx.config.s3.endpoint);
+    const service = await serveWith((config) => ({ ...config, s3: { ...config.s3, publicEndpoint: store.url } }));
     try {
       const file = bytesOf(2000);
       const asset = (await addAsset(ctx.baseUrl, file)).body;
       const url = `${service.baseUrl}/api/v2/assets/${asset.id}/content?redirect=true`;
-      const res = await ask(url);
-      expect(new URL(res.headers.get('location')!).host).toBe(new URL(publicEndpoint).host);
+      expect(new URL((await ask(url)).headers.get('location')!).origin).toBe(store.url);
       const got = await follow(url);
       expect(got.status).toBe(200);
       expect(got.body.equals(file)).toBe(true);
+      expect(store.requests).toEqual([expect.objectContaining({ method: 'GET', path: expect.stringMatching(/X-Amz-Signature=/), authorization: undefined })]);
     } finally {
       await service.close();
+      await store.close();
     }
   });
 });
