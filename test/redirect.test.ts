@@ -135,6 +135,13 @@ describe('?redirect=true', () => {
     expect(anonymous.headers.get('location')).toBeNull();
   });
 
+  it("an admin's redirect to another owner's content is audited as a read", async () => {
+    const requestId = uniqueMarker('redirect-read');
+    expect((await ask(`${contentUrl}?redirect=true`, { 'X-Request-Id': requestId })).status).toBe(307);
+    const row = await waitUntil('the audit row of the read', () => ctx.db('audit_log').where({ request_id: requestId }).first());
+    expect(row).toMatchObject({ action: 'asset.read_content', outcome: '307' });
+  });
+
   it('HEAD answers the headers from the API, as without it', async () => {
     const res = await ask(`${contentUrl}?redirect=true`, {}, { token: alice, method: 'HEAD' });
     expect(res.status).toBe(200);
