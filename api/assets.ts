@@ -9,6 +9,7 @@ import { assetFor } from './assetAccess';
 import { auditOf } from './auditTrail';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
+import { contentRedirectsOf, redirectToStore } from './contentRedirect';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
 import { idParams, parse } from './schemas/common';
@@ -22,6 +23,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
   const router = Router();
   const { uploads } = deps;
   const contents = contentSourceOf(deps);
+  const redirects = contentRedirectsOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {
@@ -86,6 +88,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
     const { id } = parse(idParams, req.params, 'path');
     const asset = await assetFor(deps.db, actorOf(res), id, 'read');
     const version = await getVersion(deps.db, id, asset.current_version_id!);
+    if (await redirectToStore(req, res, redirects, storedContentOf(asset, version))) return;
     await sendContent(req, res, contents, storedContentOf(asset, version));
   });
 
