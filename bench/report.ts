@@ -30,7 +30,7 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
   if (row.id === 1 && m.redirect_throughput_mb_s && redirectRatio) {
     return {
       service: `streamed ${fmt(m.throughput_mb_s.service.median)} MB/s; redirected ${fmt(m.redirect_throughput_mb_s.service.median)} MB/s`,
-      baseline: `${fmt(m.throughput_mb_s.baseline!.median)} MB/s`,
+      baseline: `SDK ${fmt(m.throughput_mb_s.baseline!.median)} MB/s; presigned ${fmt(m.redirect_throughput_mb_s.baseline!.median)} MB/s`,
       ratio: `streamed ${ratio}; redirected ${spread(redirectRatio)}`,
     };
   }

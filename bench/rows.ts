@@ -5,6 +5,7 @@
  */
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import autocannon from 'autocannon';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
@@ -149,6 +150,10 @@ export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rs
   const viaApi = () => timedDownload('download', url);
   const viaRedirect = () => timedDownload('redirected download', `${url}?redirect=true`, true);
   const viaBareProxy = () => timedDownload('bare proxy', `${env.minimalUrl}/object?key=${encodeURIComponent(key)}`);
+  // The redirect's yardstick: the same GetObject through the same HTTP client, so the ratio is the cost
+  // of the API's 307 alone, not the difference between node:http and the SDK's stream.
+  const presigned = await getSignedUrl(env.s3, new GetObjectCommand({ Bucket: env.config.s3.bucket, Key: key }), { expiresIn: 3600 });
+  const viaPresigned = () => timedDownload('presigned GetObject', presigned);
   const viaS3 = async () => {
     const started = performance.now();
     const object = await env.s3.send(new GetObjectCommand({ Bucket: env.config.s3.bucket, Key: key }));
@@ -167,20 +172,24 @@ export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rs
   // The bare proxy and the redirect run after each pair, so the pairs themselves stay as they were.
   const bare: number[] = [];
   const redirected: number[] = [];
+  const direct: number[] = [];
   const { service, baseline, ratios } = await pairs(ctx, 'row 1 download', viaApi, async (r) => {
     const figure = await viaS3();
     bare[r] = await viaBareProxy();
     redirected[r] = await viaRedirect();
+    direct[r] = await viaPresigned();
     return figure;
   });
   const rss = sampler.stop();
   agent.destroy();
-  ctx.say(`row 1 bare proxy: ${bare.map((v) => round(v)).join(', ')} MB/s; redirected: ${redirected.map((v) => round(v)).join(', ')} MB/s`);
+  ctx.say(
+    `row 1 bare proxy: ${bare.map((v) => round(v)).join(', ')} MB/s; redirected: ${redirected.map((v) => round(v)).join(', ')} MB/s; presigned GetObject: ${direct.map((v) => round(v)).join(', ')} MB/s`,
+  );
 
   const ratio = summary(ratios, 3);
   const svc = summary(service);
   const redirectRatio = summary(
-    redirected.map((v, i) => v / baseline[i]),
+    redirected.map((v, i) => v / direct[i]),
     3,
   );
   const streamedVsBare = summary(
@@ -198,7 +207,8 @@ export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rs
       baseline: 'GetObject (@aws-sdk/client-s3), same object',
       metrics: {
         throughput_mb_s: { unit: 'MB/s', service: svc, baseline: summary(baseline) },
-        redirect_throughput_mb_s: { unit: 'MB/s', service: summary(redirected), baseline: summary(baseline) },
+        // Against GetObject through a presigned URL, fetched by the same client as the redirect.
+        redirect_throughput_mb_s: { unit: 'MB/s', service: summary(redirected), baseline: summary(direct) },
       },
       ratio: { ...ratio, of: 'throughput_mb_s' },
       reference: {
@@ -212,7 +222,7 @@ export async function rowDownload(ctx: RowContext): Promise<{ row: RowResult; rs
       },
       targets: [
         check('streamed >= 0.95 of the bare proxy', streamedVsBare.median, streamedVsBare.median >= 0.95),
-        check('redirected >= 0.95 of GetObject', redirectRatio.median, redirectRatio.median >= 0.95),
+        check('redirected >= 0.95 of GetObject (presigned, same client)', redirectRatio.median, redirectRatio.median >= 0.95),
         check('>= 100 MB/s', svc.median, svc.median >= 100),
       ],
     },
