@@ -294,9 +294,10 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
       path.join(opts.runDir, 'api-plain.log'),
     );
     cleanups.push(plainApi.stop);
+    // With the API's own Node flags too: the yardsticks differ from the service in code alone.
     const minimal = spawnChild(
       'minimal',
-      prof('minimal'),
+      [...API_NODE_FLAGS, ...prof('minimal')],
       entry('bench/minimalApi.ts'),
       { ...env, BENCH_PORT: String(minimalPort) },
       path.join(opts.runDir, 'minimal.log'),
