@@ -131,6 +131,9 @@ export const configSchema = z.object({
   STORAGE_RATE_LIMIT_PRIVILEGED_WRITES: positiveInt.default(3_000),
   STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES: positiveInt.default(20_480 * MiB),
   STORAGE_REDIS_PREFIX: z.string().min(1).default('storage'),
+  STORAGE_CACHE: z.enum(['on', 'off']).optional(),
+  STORAGE_CACHE_MAX_OBJECT_BYTES: nonNegativeInt.default(MiB),
+  STORAGE_CACHE_TTL_SECONDS: positiveInt.default(300),
   STORAGE_S3_SSE: z
     .enum(['AES256', 'aws:kms'])
     .optional()
@@ -177,6 +180,17 @@ export interface Config {
   urlSigningKeys: string[];
   cors: { origins: string[] };
   rateLimits: RateLimitConfig;
+  cache: CacheConfig;
+}
+
+/** The Redis cache of asset metadata and small contents (lib/cache/). */
+export interface CacheConfig {
+  /** Whether this process reads through the cache; with Redis its writes invalidate either way. */
+  enabled: boolean;
+  maxObjectBytes: number;
+  /** A backstop only: entries are invalidated by every write. */
+  ttlSeconds: number;
+  keyPrefix: string;
 }
 
 export interface ServerSideEncryption {
@@ -242,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const auth = authConfigOf(e);
   const problems = [...auth.problems, ...protectionProblemsOf(e)];
+  if (e.STORAGE_CACHE === 'on' && !e.STORAGE_REDIS_URL) problems.push('STORAGE_CACHE: on needs STORAGE_REDIS_URL');
   if (problems.length) throw new ConfigError(problems);
   return {
     serviceName: e.STORAGE_SERVICE_NAME,
@@ -292,6 +307,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         writes: e.STORAGE_RATE_LIMIT_PRIVILEGED_WRITES,
         content: e.STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES,
       },
+      keyPrefix: e.STORAGE_REDIS_PREFIX,
+    },
+    cache: {
+      enabled: (e.STORAGE_CACHE ?? (e.STORAGE_REDIS_URL ? 'on' : 'off')) === 'on',
+      maxObjectBytes: e.STORAGE_CACHE_MAX_OBJECT_BYTES,
+      ttlSeconds: e.STORAGE_CACHE_TTL_SECONDS,
       keyPrefix: e.STORAGE_REDIS_PREFIX,
     },
   };
