@@ -217,7 +217,7 @@ describe('an API whose Redis goes away', () => {
         const res = await call(`${c}/health`);
         return res.body.status === 'degraded' && res;
       });
-      expect(health.body.checks.redis).toMatchObject({ status: 'down', error: expect.stringMatching(/Redis/) });
+      expect(health.body.checks.redis.status).toBe('down');
       await waitUntil('reads to go around the cache', async () => {
         const before = (await cacheCounts(c))['asset/bypass'] ?? 0;
         await read();
