@@ -52,7 +52,8 @@ const user = () => `user-${uuidv7().slice(-12)}`;
 async function cacheCounts(api: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${api}/metrics`)).text();
   const counts: Record<string, number> = {};
-  for (const [, cache, result, n] of text.matchAll(/^storage_cache_requests_total\{cache="(\w+)",result="(\w+)"\} (\d+)/gm)) counts[`${cache}/${result}`] = Number(n);
+  for (const [, cache, result, n] of text.matchAll(/^storage_cache_requests_total\{cache="(\w+)",result="(\w+)"\} (\d+)/gm))
+    counts[`${cache}/${result}`] = Number(n);
   return counts;
 }
 
@@ -109,7 +110,11 @@ describe('replicas sharing the cache', () => {
         const [writer, other] = i % 2 ? [a, b] : [b, a];
         const read = (api: string, token = as) => call(`${api}/api/v2/assets/${asset.id}`, { as: token });
 
-        const updated = await call(`${writer}/api/v2/assets/${asset.id}`, { method: 'PUT', as, json: { name: `portrait-${i}.png`, metadata: { n: String(i) } } });
+        const updated = await call(`${writer}/api/v2/assets/${asset.id}`, {
+          method: 'PUT',
+          as,
+          json: { name: `portrait-${i}.png`, metadata: { n: String(i) } },
+        });
         expect(updated.status).toBe(200);
         for (const api of [other, writer]) {
           const seen = await read(api);
@@ -121,7 +126,9 @@ describe('replicas sharing the cache', () => {
           });
         }
 
-        expect((await call(`${writer}/api/v2/assets/${asset.id}/grants`, { method: 'PUT', as, json: [{ subject: `user:${reader}`, access: 'read' }] })).status).toBe(200);
+        expect(
+          (await call(`${writer}/api/v2/assets/${asset.id}/grants`, { method: 'PUT', as, json: [{ subject: `user:${reader}`, access: 'read' }] })).status,
+        ).toBe(200);
         expect((await read(other, asReader)).status).toBe(200);
         expect((await call(`${writer}/api/v2/assets/${asset.id}/grants`, { method: 'PUT', as, json: [] })).status).toBe(200);
         // Revoked on one replica: the other refuses at once, for the metadata and the bytes alike.

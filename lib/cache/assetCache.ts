@@ -196,7 +196,14 @@ export async function loadAsset(db: Knex, id: string): Promise<CachedAsset | und
   if (!row) return undefined;
   const { cv_id, cv_object_key, cv_size_bytes, cv_checksum_sha256, cv_content_type, cv_created_at, ...asset } = row;
   const content = cv_id
-    ? { id: cv_id, object_key: cv_object_key, size_bytes: cv_size_bytes, checksum_sha256: cv_checksum_sha256, content_type: cv_content_type, created_at: cv_created_at }
+    ? {
+        id: cv_id,
+        object_key: cv_object_key,
+        size_bytes: cv_size_bytes,
+        checksum_sha256: cv_checksum_sha256,
+        content_type: cv_content_type,
+        created_at: cv_created_at,
+      }
     : null;
   return { row: asset as AssetRow, content };
 }
