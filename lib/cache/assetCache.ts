@@ -7,9 +7,10 @@
  * - every writer of assets, asset_versions, asset_metadata and asset_grants calls `invalidate` after
  *   its transaction commits and before the API answers (the API's routes, and the worker's activities
  *   through their own client); it deletes the entry and its lease;
- * - a miss takes a lease (a random token) before it reads PostgreSQL and stores what it read only if
- *   the lease still holds that token: a reader that read the row before a write committed finds its
- *   lease deleted by the write's invalidation and stores nothing;
+ * - a miss takes a lease (a random token, unless another reader holds one) before it reads
+ *   PostgreSQL, and stores what it read only if the lease still holds that token: a reader that read
+ *   the row before a write committed finds its lease deleted by the write's invalidation and stores
+ *   nothing;
  * - an entry is valid only under the epoch it was stored in, a random token in one key read with it
  *   (one round trip). A process that lost Redis, or whose invalidation failed, stops using the cache
  *   and, once Redis answers again, first sets a new epoch: whatever was stored before no longer
@@ -135,11 +136,9 @@ export function createAssetCache(opts: AssetCacheOptions): AssetCache {
         count('bypass');
         return loadAsset(db, id);
       }
-      let token: string;
-      let epoch: string | null;
+      let leased: { token: string; epoch: string } | undefined;
       try {
-        const [raw, current] = await redis.mget(entryKey(id), epochKey);
-        epoch = current;
+        const [raw, epoch] = await redis.mget(entryKey(id), epochKey);
         const entry = raw && epoch ? parseEntry(raw) : undefined;
         if (entry && entry.epoch === epoch) {
           count('hit');
@@ -147,22 +146,24 @@ export function createAssetCache(opts: AssetCacheOptions): AssetCache {
         }
         if (!epoch) {
           // Evicted or flushed: a new random epoch, which no entry stored before can match.
-          void redis.set(epochKey, newToken(), 'NX').catch(broken);
+          void redis.set(epochKey, newToken(), 'NX').catch(() => {});
           count('bypass');
           return loadAsset(db, id);
         }
-        token = newToken();
-        await redis.set(leaseKey(id), token, 'PX', LEASE_MS);
+        // NX: under a burst of misses of one asset the first reader fills the entry; the others only
+        // read (each taking the lease from the one before would leave no reader able to store).
+        const token = newToken();
+        if (await redis.set(leaseKey(id), token, 'PX', LEASE_MS, 'NX')) leased = { token, epoch };
       } catch {
-        broken();
+        // A failed read loses no invalidation: this request goes around, a lost connection marks it broken.
         count('bypass');
         return loadAsset(db, id);
       }
       count('miss');
       const found = await loadAsset(db, id);
-      if (found) {
-        const value = JSON.stringify({ epoch, row: found.row, content: found.content });
-        redis.eval(STORE_IF_LEASED, 3, leaseKey(id), entryKey(id), epochKey, token, epoch, value, String(ttlMs)).catch(broken);
+      if (found && leased) {
+        const value = JSON.stringify({ epoch: leased.epoch, row: found.row, content: found.content });
+        redis.eval(STORE_IF_LEASED, 3, leaseKey(id), entryKey(id), epochKey, leased.token, leased.epoch, value, String(ttlMs)).catch(() => {});
       }
       return found;
     },
@@ -208,11 +209,15 @@ export async function loadAsset(db: Knex, id: string): Promise<CachedAsset | und
   return { row: asset as AssetRow, content };
 }
 
-const DATE_FIELDS = new Set(['created_at', 'updated_at', 'deleted_at']);
-
 function parseEntry(raw: string): (CachedAsset & { epoch: string }) | undefined {
   try {
-    return JSON.parse(raw, (key, value) => (DATE_FIELDS.has(key) && typeof value === 'string' ? new Date(value) : value));
+    const entry = JSON.parse(raw) as CachedAsset & { epoch: string };
+    const { row, content } = entry;
+    row.created_at = new Date(row.created_at);
+    row.updated_at = new Date(row.updated_at);
+    if (row.deleted_at) row.deleted_at = new Date(row.deleted_at);
+    if (content) content.created_at = new Date(content.created_at);
+    return entry;
   } catch {
     return undefined;
   }
