@@ -5,6 +5,7 @@
  * an API whose Redis goes away in the middle of a load, then comes back.
  */
 import { uuidv7 } from '../lib/platform/ids';
+import { createRedisClient } from '../lib/platform/redis';
 import { freePorts } from '../scripts/stack';
 import { bytesOf, download, postForm, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
@@ -44,6 +45,12 @@ afterAll(async () => {
   await Promise.all(running.map((p) => p.kill()));
   await proxy?.close();
   await ctx?.stop();
+  // The shared Redis keeps nothing of this file (the epoch key has no TTL).
+  const redis = createRedisClient(REDIS_URL);
+  await waitUntil('Redis to answer', async () => redis.status === 'ready');
+  const keys = await redis.keys(`${PREFIX}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
 });
 
 const user = () => `user-${uuidv7().slice(-12)}`;
