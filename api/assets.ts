@@ -8,6 +8,7 @@ import { assetFor, assetWithContentFor, currentOf } from './assetAccess';
 import { auditOf } from './auditTrail';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
+import { contentRedirectsOf, redirectToStore } from './contentRedirect';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody } from './schemas/assets';
 import { idParams, parse } from './schemas/common';
@@ -23,6 +24,7 @@ export function assetsRouter(
   const router = Router();
   const { uploads, assetCache } = deps;
   const contents = contentSourceOf(deps);
+  const redirects = contentRedirectsOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   router.post('/api/v2/assets/upload', async (req, res) => {
@@ -94,7 +96,9 @@ export function assetsRouter(
   router.get('/api/v2/assets/:id/content', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const { asset, content } = await assetWithContentFor(assetCache, actorOf(res), id, 'read');
-    await sendContent(req, res, contents, storedContentOf(asset, currentOf(asset, content)));
+    const stored = storedContentOf(asset, currentOf(asset, content));
+    if (await redirectToStore(req, res, redirects, stored)) return;
+    await sendContent(req, res, contents, stored);
   });
 
   return router;

@@ -182,8 +182,8 @@ class RequestTrail implements AuditTrail {
     const status = this.res.statusCode;
     const actor = this.res.locals.actor as Actor | undefined;
     if (this.rule.read) {
-      // Content that began to flow was read, all of it or not.
-      if (this.res.headersSent && (status === 200 || status === 206) && actor && actsForAnyOwner(actor)) {
+      // Content that began to flow was read, all of it or not; a redirect to the store hands it out.
+      if (this.res.headersSent && (status === 200 || status === 206 || status === 307) && actor && actsForAnyOwner(actor)) {
         const entry = { ...this.entry(String(status)), actor: actorRef(actor) };
         await writeReadOfOthersContent(db, entry, entry.subjects!.asset_id!);
       }

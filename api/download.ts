@@ -57,9 +57,8 @@ export function contentSourceOf(deps: Pick<AppDeps, 's3' | 'config' | 'logger' |
  * object come from the content cache when they are there, with the same answers.
  */
 export async function sendContent(req: Request, res: Response, source: ContentSource, content: StoredContent): Promise<void> {
-  const etag = `"${content.checksumSha256}"`;
-  const ifNoneMatch = req.get('If-None-Match');
-  if (ifNoneMatch !== undefined ? etagMatches(ifNoneMatch, etag) : notModifiedSince(req.get('If-Modified-Since'), content.lastModified)) {
+  const etag = etagOf(content);
+  if (notModified(req, content)) {
     setRepresentationHeaders(res, content, etag);
     res.status(304).end();
     return;
@@ -165,6 +164,14 @@ function setContentHeaders(res: Response, content: StoredContent, etag: string, 
     res.status(200);
     res.setHeader('Content-Length', String(content.sizeBytes));
   }
+}
+
+export const etagOf = (content: StoredContent) => `"${content.checksumSha256}"`;
+
+/** A conditional GET the client's copy still answers: If-None-Match, or else If-Modified-Since. */
+export function notModified(req: Request, content: StoredContent): boolean {
+  const ifNoneMatch = req.get('If-None-Match');
+  return ifNoneMatch !== undefined ? etagMatches(ifNoneMatch, etagOf(content)) : notModifiedSince(req.get('If-Modified-Since'), content.lastModified);
 }
 
 function notModifiedSince(header: string | undefined, lastModified: Date): boolean {

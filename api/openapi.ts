@@ -10,7 +10,7 @@ import { LIFECYCLE_ROUTES } from './schemas/policies';
 import { QUOTA_ROUTES } from './schemas/quotas';
 import { SIGNED_URL_ROUTES } from './schemas/signedUrls';
 import { TUS_ROUTES } from './schemas/tusRoutes';
-import { assetName, contentType, idParams, metadataObject, ownerId, pageQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
+import { assetName, contentType, idParams, metadataObject, ownerId, pageQuery, redirectQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import type { Config } from '../lib/platform/config';
 import { accessOf, type Access, type Answer, type DocumentLimits, type LinkDoc, type RouteDoc } from './routeDoc';
 import * as events from './schemas/events';
@@ -195,12 +195,14 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/assets/:id/content',
     access: 'caller',
     tag: 'assets',
-    summary: "The current version's bytes (Range, If-None-Match, HEAD)",
+    summary: "The current version's bytes (Range, If-None-Match, HEAD), streamed or straight from the store",
     params: idParams,
+    query: redirectQuery,
     responses: {
       200: { description: 'the bytes', content: 'application/octet-stream' },
       206: { description: 'a range', content: 'application/octet-stream' },
       304: { description: 'not modified' },
+      307: r.redirectedToStore,
       416: r.problemAnswer('range past the end'),
     },
   },
@@ -239,9 +241,16 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/assets/:id/versions/:versionId/content',
     access: 'caller',
     tag: 'versions',
-    summary: "A version's bytes",
+    summary: "A version's bytes, streamed or straight from the store",
     params: versionParams,
-    responses: { 200: { description: 'the bytes', content: 'application/octet-stream' }, 206: { description: 'a range', content: 'application/octet-stream' } },
+    query: redirectQuery,
+    responses: {
+      200: { description: 'the bytes', content: 'application/octet-stream' },
+      206: { description: 'a range', content: 'application/octet-stream' },
+      304: { description: 'not modified' },
+      307: r.redirectedToStore,
+      416: r.problemAnswer('range past the end'),
+    },
   },
   {
     method: 'post',
@@ -413,7 +422,7 @@ export function buildOpenApiDocument(limits: DocumentLimits, allRoutes: RouteDoc
         description: answer.description,
         ...(answer.schema ? { content: { [answer.content ?? 'application/json']: { schema: jsonSchema(answer.schema, 'output') } } } : {}),
         ...(answer.links ? { links: linksOf(answer.links, routes) } : {}),
-        ...(limits.rateLimits ? { headers: RATE_LIMIT_HEADERS } : {}),
+        ...(answer.headers || limits.rateLimits ? { headers: { ...answer.headers, ...(limits.rateLimits ? RATE_LIMIT_HEADERS : {}) } } : {}),
       };
     }
     const problemContent = { 'application/problem+json': { schema: jsonSchema(r.problem, 'output') } };

@@ -3,7 +3,7 @@
  * limited too: a request with a valid bearer token spends its actor's budgets (an admin's or a
  * service's are larger), any other its client address's. Reads (GET, HEAD) and writes have request
  * budgets of their own, content bytes a third: an upload's declared length is taken before its body
- * is read; a download's bytes once sent, and a spent budget refuses the next download. Every answer
+ * is read; a download's bytes once sent (or redirected to the store), and a spent budget refuses the next download. Every answer
  * says the budgets (RateLimit-Policy) and what is left of those the request spent (RateLimit), in the
  * structured-field form of draft-ietf-httpapi-ratelimit-headers.
  */
@@ -43,8 +43,9 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
     if (content && !content.allowed) throw refusal('content', content);
     if (download) {
       res.on('finish', () => {
-        const sent = Number(res.getHeader('Content-Length'));
-        if (res.statusCode < 300 && sent > 0) limiter.charge(tier, 'content', key, sent).catch(() => {});
+        // A redirect to the store (api/contentRedirect.ts) spends what it sends the client to fetch.
+        const sent = res.statusCode === 307 ? Number(res.locals.redirectedBytes) : Number(res.getHeader('Content-Length'));
+        if ((res.statusCode < 300 || res.statusCode === 307) && sent > 0) limiter.charge(tier, 'content', key, sent).catch(() => {});
       });
     }
   }

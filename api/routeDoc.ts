@@ -27,6 +27,8 @@ export interface Answer {
   /** Content type of the answer; JSON unless said. */
   content?: string;
   links?: LinkDoc[];
+  /** Headers the answer carries, beside the rate-limit ones. */
+  headers?: Record<string, { required?: boolean; description: string; schema: Record<string, unknown> }>;
 }
 
 /**

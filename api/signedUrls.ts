@@ -19,6 +19,7 @@ import { SignedUrlRefusedError } from '../lib/auth/errors';
 import { NotFoundError } from '../lib/platform/errors';
 import { signContent, verifyContentSignature, type ContentGrant, type SignedDisposition } from '../lib/auth/urlSignatures';
 import type { AppDeps } from './deps';
+import { contentRedirectsOf, redirectToStore } from './contentRedirect';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { jsonBody } from './jsonBody';
 import { idParams, parse } from './schemas/common';
@@ -28,6 +29,7 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
   const router = Router();
   const keys = deps.config.urlSigningKeys;
   const contents = contentSourceOf(deps);
+  const redirects = contentRedirectsOf(deps);
 
   router.post('/api/v2/assets/:id/url', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
@@ -56,7 +58,9 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
     const pinned = grant.versionId && grant.versionId !== found.content?.id;
     const version = pinned ? await getVersion(deps.db, grant.assetId, grant.versionId!) : currentOf(asset, found.content);
     const served = grant.disposition.type === 'attachment' ? { disposition: 'attachment' as const, name: grant.disposition.filename ?? asset.name } : {};
-    await sendContent(req, res, contents, { ...storedContentOf(asset, version), ...served });
+    const content = { ...storedContentOf(asset, version), ...served };
+    if (await redirectToStore(req, res, redirects, content)) return;
+    await sendContent(req, res, contents, content);
   };
   router.get('/api/v2/signed/assets/:id/content', serveSigned);
   router.get('/api/v2/signed/assets/:id/versions/:versionId/content', serveSigned);

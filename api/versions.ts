@@ -7,6 +7,7 @@ import { sendUploadAccepted } from './accepted';
 import { assetFor, assetWithContentFor } from './assetAccess';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
+import { contentRedirectsOf, redirectToStore } from './contentRedirect';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
@@ -18,6 +19,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
   const router = Router();
   const { uploads, assetCache } = deps;
   const contents = contentSourceOf(deps);
+  const redirects = contentRedirectsOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
@@ -61,6 +63,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
     const { id, versionId } = parse(versionParams, req.params, 'path');
     const { asset, content } = await assetWithContentFor(assetCache, actorOf(res), id, 'read');
     const version = content?.id === versionId ? content : await getVersion(deps.db, id, versionId);
+    if (await redirectToStore(req, res, redirects, storedContentOf(asset, version))) return;
     await sendContent(req, res, contents, storedContentOf(asset, version));
   });
 

@@ -63,14 +63,22 @@ export async function expectJson<T = any>(answer: Answer | Promise<Answer>, stat
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-/** GETs `url` and counts the body's bytes without keeping them. */
-export function downloadCount(url: string, agent: http.Agent): Promise<{ status: number; bytes: number }> {
+/**
+ * GETs `url` and counts the body's bytes without keeping them. `followRedirect`: a 307 is followed
+ * once, without the bearer token, which fetch too drops on a redirect to another origin.
+ */
+export async function downloadCount(url: string, agent: http.Agent, opts: { followRedirect?: boolean } = {}): Promise<{ status: number; bytes: number }> {
+  const answer = await countedGet(url, agent, authHeaders());
+  return opts.followRedirect && answer.status === 307 && answer.location ? countedGet(answer.location, agent, {}) : answer;
+}
+
+function countedGet(url: string, agent: http.Agent, headers: Record<string, string>): Promise<{ status: number; bytes: number; location?: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent, headers: authHeaders() }, async (res) => {
+    const req = http.get(url, { agent, headers }, async (res) => {
       let bytes = 0;
       try {
         for await (const chunk of res) bytes += (chunk as Buffer).length;
-        resolve({ status: res.statusCode ?? 0, bytes });
+        resolve({ status: res.statusCode ?? 0, bytes, location: res.headers.location });
       } catch (err) {
         reject(err);
       }

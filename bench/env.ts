@@ -10,8 +10,8 @@
  *   nothing of npm start's service or of a test run is touched;
  * - the API (`api/server.ts`), the worker (`worker/main.ts`) and the row-4 baseline
  *   (`bench/minimalApi.ts`) each as a process of its own, so the API's memory and CPU are its alone:
- *   under `node --import tsx`, or (`--compiled`) the API and the worker from a tsc build, as
- *   production runs them (the baseline stays under tsx).
+ *   under `node --import tsx`, or (`--compiled`) all three from one tsc build, the API and the
+ *   worker as production runs them, and the baseline likewise so that row 1 compares like with like.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortMultipartUploadCommand, DeleteBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -37,8 +37,9 @@ export interface BenchEnvOptions {
   /** Processes (api, worker, minimal) run with `--cpu-prof`; profiles land in the run directory when they stop. */
   profile: string[];
   /**
-   * Runs the API and the worker from a tsc build (tsconfig.build.json, into .data/bench/dist) as
-   * production does (`node dist/api/server.js`), instead of under the tsx loader.
+   * Runs the API, the worker and the minimal baseline from a tsc build (bench/tsconfig.build.json:
+   * the service's tsconfig.build.json and bench/minimalApi.ts, into .data/bench/dist) as production
+   * does (`node dist/api/server.js`), instead of under the tsx loader.
    */
   compiled: boolean;
   runDir: string;
@@ -144,12 +145,16 @@ function rateLimitEnv(config: Config): NodeJS.ProcessEnv {
 
 const DIST = path.join(ROOT, '.data', 'bench', 'dist');
 
-/** Builds the service with tsc into .data/bench/dist (type errors are reported, the build still emits). */
+/** Builds the service and the minimal baseline with tsc into .data/bench/dist (type errors are reported, the build still emits). */
 function buildService(say: (line: string) => void): void {
   fs.rmSync(DIST, { recursive: true, force: true });
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const out = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', DIST], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
-  if (!fs.existsSync(path.join(DIST, 'api', 'server.js')) || !fs.existsSync(path.join(DIST, 'worker', 'main.js'))) {
+  const out = spawnSync(process.execPath, [tsc, '-p', path.join('bench', 'tsconfig.build.json'), '--outDir', DIST], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (['api/server.js', 'worker/main.js', 'bench/minimalApi.js'].some((file) => !fs.existsSync(path.join(DIST, file)))) {
     throw new Error(`the build into ${DIST} failed:\n${out.stdout}${out.stderr}`);
   }
   if (out.status !== 0) say(`tsc reported errors; running what it emitted:\n${out.stdout.split('\n').slice(0, 10).join('\n')}`);
@@ -300,7 +305,7 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     const minimal = spawnChild(
       'minimal',
       prof('minimal'),
-      'bench/minimalApi.ts',
+      entry('bench/minimalApi.ts'),
       { ...env, BENCH_PORT: String(minimalPort) },
       path.join(opts.runDir, 'minimal.log'),
     );

@@ -6,8 +6,8 @@
  * - row 1's reference, GET /object?key={key}: GetObject with the service's S3 client configuration,
  *   piped to the response. No catalog, no headers beyond the length: what any API that streams the
  *   bytes itself must pay at least.
- * Run as a process of its own, like the API: `node --import tsx bench/minimalApi.ts` with the
- * service's STORAGE_* variables and BENCH_PORT.
+ * Run as a process of its own, like the API and as the API is (bench/env.ts): `node --import tsx
+ * bench/minimalApi.ts`, or from the --compiled build, with the service's STORAGE_* variables and BENCH_PORT.
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import express from 'express';

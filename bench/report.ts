@@ -2,7 +2,7 @@
 import type { Breakdown } from './breakdown';
 import type { CpuUse } from './cpu';
 import type { StackInfo } from './env';
-import type { BenchSettings, RowResult } from './rows';
+import type { BenchSettings, RowResult, Summary } from './rows';
 import type { MachineInfo } from './stats';
 
 export interface BenchReport {
@@ -23,7 +23,17 @@ const fmt = (v: number, digits = 1) => (Number.isFinite(v) ? v.toLocaleString('e
 function cells(row: RowResult): { service: string; baseline: string; ratio: string } {
   const m = row.metrics;
   // The per-round spread beside the median: on a shared machine one round says little.
-  const ratio = row.ratio ? `${fmt(row.ratio.median, 2)} (${fmt(Math.min(...row.ratio.samples), 2)}-${fmt(Math.max(...row.ratio.samples), 2)})` : '-';
+  const spread = (s: Summary) => `${fmt(s.median, 2)} (${fmt(Math.min(...s.samples), 2)}-${fmt(Math.max(...s.samples), 2)})`;
+  const ratio = row.ratio ? spread(row.ratio) : '-';
+  // Row 1 also measures the redirect (a report from before it has only the streamed figures).
+  const redirectRatio = row.details?.redirect_ratio as Summary | undefined;
+  if (row.id === 1 && m.redirect_throughput_mb_s && redirectRatio) {
+    return {
+      service: `streamed ${fmt(m.throughput_mb_s.service.median)} MB/s; redirected ${fmt(m.redirect_throughput_mb_s.service.median)} MB/s`,
+      baseline: `${fmt(m.throughput_mb_s.baseline!.median)} MB/s`,
+      ratio: `streamed ${ratio}; redirected ${spread(redirectRatio)}`,
+    };
+  }
   switch (row.id) {
     case 4:
     case 12:

@@ -43,7 +43,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The current version's bytes (Range, If-None-Match, HEAD) */
+        /** The current version's bytes (Range, If-None-Match, HEAD), streamed or straight from the store */
         get: operations["getAssetsByIdContent"];
         put?: never;
         post?: never;
@@ -146,7 +146,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A version's bytes */
+        /** A version's bytes, streamed or straight from the store */
         get: operations["getAssetsByIdVersionsByVersionIdContent"];
         put?: never;
         post?: never;
@@ -1126,7 +1126,9 @@ export interface operations {
     };
     getAssetsByIdContent: {
         parameters: {
-            query?: never;
+            query?: {
+                redirect?: "true" | "false";
+            };
             header?: never;
             path: {
                 id: string;
@@ -1160,6 +1162,21 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1944,7 +1961,9 @@ export interface operations {
     };
     getAssetsByIdVersionsByVersionIdContent: {
         parameters: {
-            query?: never;
+            query?: {
+                redirect?: "true" | "false";
+            };
             header?: never;
             path: {
                 id: string;
@@ -1975,6 +1994,57 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description not modified */
+            304: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description range past the end */
+            416: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
             };
             /** @description over a rate limit */
             429: {
@@ -4797,6 +4867,7 @@ export interface operations {
                 disposition: "inline" | "attachment";
                 expires: string;
                 filename?: string;
+                redirect?: "true" | "false";
                 sig: string;
             };
             header?: never;
@@ -4832,6 +4903,21 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4976,6 +5062,7 @@ export interface operations {
                 disposition: "inline" | "attachment";
                 expires: string;
                 filename?: string;
+                redirect?: "true" | "false";
                 sig: string;
             };
             header?: never;
@@ -5012,6 +5099,21 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */

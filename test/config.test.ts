@@ -26,6 +26,15 @@ describe('configuration', () => {
     for (const bad of ['-1', '1.5', '1GB']) expect(() => loadConfig({ STORAGE_QUOTA_BYTES_PER_OWNER: bad })).toThrow(/STORAGE_QUOTA_BYTES_PER_OWNER/);
   });
 
+  it('redirects no download unless told, for 300 s, and bounds the expiry to 30 s..1 h', () => {
+    expect(loadConfig({}).downloadRedirects).toEqual({ minBytes: null, ttlSeconds: 300 });
+    expect(loadConfig({ STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: '0' }).downloadRedirects.minBytes).toBe(0);
+    expect(loadConfig({ STORAGE_S3_PUBLIC_ENDPOINT_URL: 'https://s3.example' }).s3.publicEndpoint).toBe('https://s3.example');
+    for (const bad of ['29', '3601', '1.5'])
+      expect(() => loadConfig({ STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS: bad })).toThrow(/STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS/);
+    expect(() => loadConfig({ STORAGE_S3_PUBLIC_ENDPOINT_URL: 's3 internal' })).toThrow(/STORAGE_S3_PUBLIC_ENDPOINT_URL/);
+  });
+
   it('accepts the postgresql+asyncpg:// form existing deployments use', () => {
     const config = loadConfig({ STORAGE_DATABASE_URL: 'postgresql+asyncpg://app:pw@db.internal:5432/storage' });
     expect(config.database.url).toBe('postgresql://app:pw@db.internal:5432/storage');

@@ -68,6 +68,16 @@ export const grantSubject = singleLine(262).regex(/^(user|group):./, 'must be us
 
 export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
 
+/** The content routes' one query parameter (api/contentRedirect.ts); others are ignored, as before it. */
+export const redirectQuery = z.object({
+  redirect: booleanParam
+    .optional()
+    .describe(
+      'true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; ' +
+        'unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES',
+    ),
+});
+
 export const pageQuery = {
   limit: z.coerce.number().int().min(1).max(1000).default(50),
   // Cursors are base64url JSON objects (lib/platform/pagination.ts), so every one starts with `ey`.

@@ -3,6 +3,7 @@
  * every JSON answer they receive against the document, so these stay true to what is sent.
  */
 import { z } from 'zod';
+import type { Answer } from '../routeDoc';
 import { uuid } from './common';
 
 const timestamp = z.string().datetime({ offset: true });
@@ -20,6 +21,21 @@ export const problem = z
     instance: z.string().optional(),
   })
   .catchall(z.unknown());
+
+/** A content route's 307 (api/contentRedirect.ts). */
+export const redirectedToStore: Answer = {
+  description:
+    'a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: ' +
+    "send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag",
+  headers: {
+    Location: {
+      required: true,
+      description: 'the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS',
+      schema: { type: 'string', format: 'uri' },
+    },
+    'Cache-Control': { required: true, description: 'private, no-store: the URL expires', schema: { type: 'string', const: 'private, no-store' } },
+  },
+};
 
 /** A route's problem+json answer, as the route tables document it. */
 export const problemAnswer = (description: string) => ({ description, schema: problem, content: 'application/problem+json' });

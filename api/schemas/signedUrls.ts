@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../../lib/platform/ids';
 import type { RouteDoc } from '../routeDoc';
-import { assetName, idParams, singleLine, uuid, versionParams } from './common';
-import { problemAnswer } from './responses';
+import { assetName, idParams, redirectQuery, singleLine, uuid, versionParams } from './common';
+import { problemAnswer, redirectedToStore } from './responses';
 
 /** Seven days: a URL that leaks stays usable no longer than this. */
 export const MAX_EXPIRES_IN_SECONDS = 604_800;
@@ -30,6 +30,9 @@ export const signedQuery = z.object({
   sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256'),
 });
 
+// `redirect` is not signed: how the bytes travel is the client's choice, not part of the grant.
+const signedContentQuery = signedQuery.extend(redirectQuery.shape);
+
 export const signedParams = z.object({ id: z.string().regex(UUID_PATTERN), versionId: z.string().regex(UUID_PATTERN).optional() });
 
 const signedUrlAnswer = z
@@ -40,6 +43,7 @@ const signedContentResponses: RouteDoc['responses'] = {
   200: { description: 'the bytes', content: 'application/octet-stream' },
   206: { description: 'a range', content: 'application/octet-stream' },
   304: { description: 'not modified' },
+  307: redirectedToStore,
   403: problemAnswer('the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset'),
   404: problemAnswer('the asset or version is gone'),
   416: problemAnswer('range past the end'),
@@ -63,7 +67,7 @@ export const SIGNED_URL_ROUTES: RouteDoc[] = [
     tag: 'assets',
     summary: "A signed URL of the current version's bytes: the signature stands for the token (Range, If-None-Match, HEAD)",
     params: idParams,
-    query: signedQuery,
+    query: signedContentQuery,
     responses: signedContentResponses,
   },
   {
@@ -73,7 +77,7 @@ export const SIGNED_URL_ROUTES: RouteDoc[] = [
     tag: 'versions',
     summary: "A signed URL of a version's bytes",
     params: versionParams,
-    query: signedQuery,
+    query: signedContentQuery,
     responses: signedContentResponses,
   },
 ];

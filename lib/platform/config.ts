@@ -139,6 +139,10 @@ export const configSchema = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   STORAGE_S3_SSE_KMS_KEY_ID: z.string().min(1).optional(),
+  STORAGE_S3_PUBLIC_ENDPOINT_URL: optionalUrl,
+  STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: optionalLimit,
+  // Long enough for a slow client to start; short, as a URL that leaks lets anyone read the bytes.
+  STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
 });
 
 export type ConfigEnv = z.infer<typeof configSchema>;
@@ -159,6 +163,8 @@ export interface Config {
     forcePathStyle: boolean;
     /** Server-side encryption asked for on every write; none when unset. */
     sse?: ServerSideEncryption;
+    /** The store as clients reach it, signed into download redirects; `endpoint` when unset. */
+    publicEndpoint?: string;
   };
   temporal: { address: string; namespace: string; taskQueue: string };
   redisUrl?: string;
@@ -180,6 +186,8 @@ export interface Config {
   urlSigningKeys: string[];
   cors: { origins: string[] };
   rateLimits: RateLimitConfig;
+  /** Downloads answered with a 307 to a presigned GET of the store (api/contentRedirect.ts). */
+  downloadRedirects: { minBytes: number | null; ttlSeconds: number };
   cache: CacheConfig;
 }
 
@@ -273,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backupBucket: e.STORAGE_BACKUP_BUCKET_NAME ?? `${e.STORAGE_S3_BUCKET_NAME}-backups`,
       forcePathStyle: e.STORAGE_S3_FORCE_PATH_STYLE,
       sse: e.STORAGE_S3_SSE ? { mode: e.STORAGE_S3_SSE, kmsKeyId: e.STORAGE_S3_SSE_KMS_KEY_ID } : undefined,
+      publicEndpoint: e.STORAGE_S3_PUBLIC_ENDPOINT_URL,
     },
     temporal: {
       address: e.STORAGE_TEMPORAL_ADDRESS,
@@ -309,6 +318,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       keyPrefix: e.STORAGE_REDIS_PREFIX,
     },
+    downloadRedirects: { minBytes: e.STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES, ttlSeconds: e.STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS },
     cache: {
       enabled: (e.STORAGE_CACHE ?? (e.STORAGE_REDIS_URL ? 'on' : 'off')) === 'on',
       maxObjectBytes: e.STORAGE_CACHE_MAX_OBJECT_BYTES,

@@ -12,6 +12,8 @@ export interface Metrics {
   /** Called with each chunk's size as it streams through the API. */
   countUploaded(bytes: number): void;
   countDownloaded(bytes: number): void;
+  /** A download answered with a 307 to the store: `asked` (?redirect=true) or `size` (over the threshold). */
+  countRedirect(reason: 'asked' | 'size'): void;
   /** An upload refused for passing an owner's `quota` (bytes or assets). */
   countQuotaRefusal(quota: string): void;
   /** A read that asked the cache (lib/cache/): served from it, filled it, or went around it (Redis unusable). */
@@ -43,6 +45,13 @@ export function createMetrics(db: Knex): Metrics {
   });
   const bytesUploaded = new Counter({ name: 'storage_bytes_uploaded_total', help: 'Bytes received in uploads by this process', registers: [registry] });
   const bytesDownloaded = new Counter({ name: 'storage_bytes_downloaded_total', help: 'Bytes sent in downloads by this process', registers: [registry] });
+
+  const redirects = new Counter({
+    name: 'storage_downloads_redirected_total',
+    help: 'Downloads this process sent straight to the object store (307), by why',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
 
   const quotaRefusals = new Counter({
     name: 'storage_quota_refusals_total',
@@ -127,6 +136,7 @@ export function createMetrics(db: Knex): Metrics {
     httpDuration,
     countUploaded: (bytes) => bytesUploaded.inc(bytes),
     countDownloaded: (bytes) => bytesDownloaded.inc(bytes),
+    countRedirect: (reason) => redirects.inc({ reason }),
     countQuotaRefusal: (quota) => quotaRefusals.inc({ quota }),
     countCacheRequest: (cache, result) => cacheRequests.inc({ cache, result }),
   };

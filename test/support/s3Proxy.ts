@@ -12,6 +12,8 @@ export interface ProxiedRequest {
   path: string;
   /** A CopyObject or UploadPartCopy (the request names a copy source). */
   copy: boolean;
+  /** The scheme of its Authorization header (AWS4-HMAC-SHA256 from an S3 client), if it has one. */
+  authorization: string | undefined;
   held: boolean;
 }
 
@@ -55,7 +57,13 @@ export async function startS3Proxy(target: string): Promise<S3Proxy> {
   };
 
   const server = http.createServer((req, res) => {
-    const entry: ProxiedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', copy: req.headers['x-amz-copy-source'] !== undefined, held: false };
+    const entry: ProxiedRequest = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      copy: req.headers['x-amz-copy-source'] !== undefined,
+      authorization: req.headers.authorization?.split(' ')[0],
+      held: false,
+    };
     entry.held = rule ? rule(entry, requests) : false;
     requests.push(entry);
     if (entry.held) {
