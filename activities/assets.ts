@@ -12,7 +12,7 @@ import type { ActorRef } from '../workflows/actor';
 const BATCH = 500;
 const UPLOADS_BATCH = 100;
 
-export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) {
+export function createAssetDeletionActivities({ config, db, s3, assetCache }: ActivityDeps) {
   const bucket = config.s3.bucket;
   const audit = auditWriterOf(config.audit.enabled);
   return {
@@ -30,6 +30,7 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
         const announced = latest?.type === 'storage.asset.deleted' && latest.data?.permanent === true;
         if (!announced) await recordEvent(trx, 'storage.asset.deleted', assetId, { asset_id: assetId, permanent: true });
       });
+      await assetCache?.invalidate([assetId]);
     },
 
     /** Deletes one batch of the asset's objects (versions and anything staged); S3's listing is the truth. */
@@ -75,6 +76,7 @@ export function createAssetDeletionActivities({ config, db, s3 }: ActivityDeps) 
           await audit(trx, { actor: runActorOf({ actor }), action: 'asset.purge', outcome: 'completed', subjects: { asset_id: assetId }, requestId });
         }
       });
+      await assetCache?.invalidate([assetId]);
     },
   };
 }

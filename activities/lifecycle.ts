@@ -41,7 +41,7 @@ function permanent<T>(work: () => Promise<T>): Promise<T> {
   });
 }
 
-export function createLifecycleActivities({ config, db, s3, logger }: ActivityDeps) {
+export function createLifecycleActivities({ config, db, s3, logger, assetCache }: ActivityDeps) {
   const bucket = config.s3.bucket;
   const audit = auditWriterOf(config.audit.enabled);
 
@@ -58,6 +58,7 @@ export function createLifecycleActivities({ config, db, s3, logger }: ActivityDe
     let processed = 0;
     for (;;) {
       const outcome = await permanent(batch);
+      await assetCache?.invalidate(outcome.changed ?? []);
       processed += outcome.processed;
       ctx.heartbeat({ phase: outcome.phase, processed });
       if (outcome.phase !== phase || Date.now() >= deadline || ctx.cancellationSignal.aborted) {

@@ -5,7 +5,7 @@ import { accessRules } from './access';
 import { authenticate } from './authentication';
 import { auditRouter } from './audit';
 import { auditTrail } from './auditTrail';
-import { workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
+import { cachesOf, workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
 import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
 import { cors } from './cors';
@@ -28,7 +28,8 @@ import { versionsRouter } from './versions';
 
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
 export function buildApp(base: BaseDeps): Express {
-  const deps: AppDeps = { ...base, ...workflowClientsOf(base), metrics: createMetrics(base.db) };
+  const metrics = createMetrics(base.db);
+  const deps: AppDeps = { ...base, ...workflowClientsOf(base), ...cachesOf(base, metrics), metrics };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -3,9 +3,8 @@ import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/assets/assets';
 import { replaceGrants } from '../lib/assets/grants';
-import { getVersion } from '../lib/assets/versions';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
-import { assetFor } from './assetAccess';
+import { assetFor, assetWithContentFor, currentOf } from './assetAccess';
 import { auditOf } from './auditTrail';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
@@ -19,9 +18,11 @@ export function sendAsset(res: Response, row: AssetRow, status = 200) {
   res.status(status).setHeader('ETag', assetEtag(row)).json(toAssetJson(row));
 }
 
-export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'uploads' | 'deletions'>): Router {
+export function assetsRouter(
+  deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'uploads' | 'deletions' | 'assetCache' | 'contentCache'>,
+): Router {
   const router = Router();
-  const { uploads } = deps;
+  const { uploads, assetCache } = deps;
   const contents = contentSourceOf(deps);
   const redirects = contentRedirectsOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
@@ -32,6 +33,7 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
       sendUploadAccepted(res, outcome.uploadId);
       return;
     }
+    await assetCache.invalidate([outcome.result.assetId]);
     const asset = await getAsset(deps.db, outcome.result.assetId);
     res.setHeader('Location', `/api/v2/assets/${asset.id}`);
     sendAsset(res, asset, 201);
@@ -44,52 +46,59 @@ export function assetsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logge
   router.get('/api/v2/assets/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const { include_deleted } = parse(includeDeletedQuery, req.query, 'query');
-    sendAsset(res, await assetFor(deps.db, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
+    sendAsset(res, await assetFor(assetCache, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
   });
 
   router.put('/api/v2/assets/:id', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     // A body the JSON parser passed over (another Content-Type) would otherwise read as "change nothing".
     const patch = parse(updateAssetBody, req.body ?? {}, 'body');
-    await assetFor(deps.db, actorOf(res), id, 'write');
-    sendAsset(res, await updateAsset(deps.db, id, patch, req.get('If-Match'), auditOf(res)));
+    await assetFor(assetCache, actorOf(res), id, 'write');
+    const updated = await updateAsset(deps.db, id, patch, req.get('If-Match'), auditOf(res));
+    await assetCache.invalidate([id]);
+    sendAsset(res, updated);
   });
 
   router.delete('/api/v2/assets/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const { permanent } = parse(deleteAssetQuery, req.query, 'query');
     if (!permanent) {
-      await assetFor(deps.db, actorOf(res), id, 'write');
+      await assetFor(assetCache, actorOf(res), id, 'write');
       await softDeleteAsset(deps.db, id, auditOf(res));
+      await assetCache.invalidate([id]);
       res.status(204).end();
       return;
     }
-    await assetFor(deps.db, actorOf(res), id, 'own', { includeDeleted: true });
+    await assetFor(assetCache, actorOf(res), id, 'own', { includeDeleted: true });
     const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, waitMs);
+    if (done) await assetCache.invalidate([id]);
     if (done) res.status(204).end();
     else res.status(202).json({ workflow_id: workflowId });
   });
 
   router.post('/api/v2/assets/:id/restore', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await assetFor(deps.db, actorOf(res), id, 'own', { includeDeleted: true });
-    sendAsset(res, await restoreAsset(deps.db, id, auditOf(res)));
+    await assetFor(assetCache, actorOf(res), id, 'own', { includeDeleted: true });
+    const restored = await restoreAsset(deps.db, id, auditOf(res));
+    await assetCache.invalidate([id]);
+    sendAsset(res, restored);
   });
 
   router.put('/api/v2/assets/:id/grants', jsonBody, async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const grants = parse(grantsBody, req.body, 'body');
-    await assetFor(deps.db, actorOf(res), id, 'own');
+    await assetFor(assetCache, actorOf(res), id, 'own');
     await replaceGrants(deps.db, id, grants, auditOf(res));
+    await assetCache.invalidate([id]);
     res.json({ grants: (await getAsset(deps.db, id)).grants });
   });
 
   router.get('/api/v2/assets/:id/content', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    const asset = await assetFor(deps.db, actorOf(res), id, 'read');
-    const version = await getVersion(deps.db, id, asset.current_version_id!);
-    if (await redirectToStore(req, res, redirects, storedContentOf(asset, version))) return;
-    await sendContent(req, res, contents, storedContentOf(asset, version));
+    const { asset, content } = await assetWithContentFor(assetCache, actorOf(res), id, 'read');
+    const stored = storedContentOf(asset, currentOf(asset, content));
+    if (await redirectToStore(req, res, redirects, stored)) return;
+    await sendContent(req, res, contents, stored);
   });
 
   return router;

@@ -1,6 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
 import type { DeletionClient } from '../lib/assets/deletionClient';
+import { createAssetCache, type AssetCache } from '../lib/cache/assetCache';
+import { createContentCache, type ContentCache } from '../lib/cache/contentCache';
 import type { BackupClient } from '../lib/backups/client';
 import type { LifecycleClient } from '../lib/lifecycle/client';
 import type { Config } from '../lib/platform/config';
@@ -17,7 +19,7 @@ export interface BaseDeps {
   s3: S3Client;
   temporal: TemporalHandle;
   logger: Logger;
-  /** Shares the rate-limit budgets between replicas; without it they are per process. */
+  /** Shares the rate-limit budgets between replicas, and holds the cache; without it budgets are per process and nothing is cached. */
   redis?: Redis;
 }
 
@@ -29,8 +31,23 @@ export interface WorkflowClients {
   backups: BackupClient;
 }
 
+/** The Redis caches (lib/cache/): asset reads go through `assetCache` always, with or without Redis. */
+export interface Caches {
+  assetCache: AssetCache;
+  contentCache?: ContentCache;
+}
+
 /** What the routers are built from; each takes the few parts it uses. */
-export type AppDeps = BaseDeps & WorkflowClients & { metrics: Metrics };
+export type AppDeps = BaseDeps & WorkflowClients & Caches & { metrics: Metrics };
+
+export function cachesOf(deps: Pick<BaseDeps, 'config' | 'db' | 'redis'>, metrics: Pick<Metrics, 'countCacheRequest'>): Caches {
+  const { cache } = deps.config;
+  const settings = { redis: deps.redis, enabled: cache.enabled, keyPrefix: cache.keyPrefix, ttlSeconds: cache.ttlSeconds };
+  return {
+    assetCache: createAssetCache({ ...settings, db: deps.db, count: (result) => metrics.countCacheRequest('asset', result) }),
+    contentCache: createContentCache({ ...settings, maxObjectBytes: cache.maxObjectBytes, count: (result) => metrics.countCacheRequest('content', result) }),
+  };
+}
 
 export function workflowClientsOf(deps: Pick<BaseDeps, 'config' | 'db' | 'temporal'>): WorkflowClients {
   const access: WorkflowAccess = { client: deps.temporal.client, taskQueue: deps.config.temporal.taskQueue, db: deps.db };

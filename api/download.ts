@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
 import { etagMatches } from '../lib/assets/assets';
 import type { VersionRow } from '../lib/assets/versions';
+import type { ContentCache } from '../lib/cache/contentCache';
 import { RangeNotSatisfiableError } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
 import type { AppDeps } from './deps';
@@ -19,7 +20,10 @@ export interface StoredContent {
   disposition?: 'inline' | 'attachment';
 }
 
-export function storedContentOf(asset: { name: string }, version: VersionRow): StoredContent {
+export function storedContentOf(
+  asset: { name: string },
+  version: Pick<VersionRow, 'object_key' | 'size_bytes' | 'checksum_sha256' | 'content_type' | 'created_at'>,
+): StoredContent {
   return {
     key: version.object_key,
     sizeBytes: version.size_bytes,
@@ -36,10 +40,12 @@ export interface ContentSource {
   bucket: string;
   logger: Logger;
   countBytes: (n: number) => void;
+  /** Small objects' bytes in Redis, by SHA-256 (lib/cache/contentCache.ts). */
+  cache?: ContentCache;
 }
 
-export function contentSourceOf(deps: Pick<AppDeps, 's3' | 'config' | 'logger' | 'metrics'>): ContentSource {
-  return { s3: deps.s3, bucket: deps.config.s3.bucket, logger: deps.logger, countBytes: deps.metrics.countDownloaded };
+export function contentSourceOf(deps: Pick<AppDeps, 's3' | 'config' | 'logger' | 'metrics' | 'contentCache'>): ContentSource {
+  return { s3: deps.s3, bucket: deps.config.s3.bucket, logger: deps.logger, countBytes: deps.metrics.countDownloaded, cache: deps.contentCache };
 }
 
 /**
@@ -47,7 +53,8 @@ export function contentSourceOf(deps: Pick<AppDeps, 's3' | 'config' | 'logger' |
  * conditional GET (304), one byte range (206, or 416 past the end), and HEAD without touching S3.
  * The headers of a 200 or 206 are set once S3 has answered: a failed GetObject is a problem+json
  * without them. The S3 stream is released as soon as the client goes away; one that fails midway
- * cuts the response, which is all the client can still be told, and is logged.
+ * cuts the response, which is all the client can still be told, and is logged. The bytes of a small
+ * object come from the content cache when they are there, with the same answers.
  */
 export async function sendContent(req: Request, res: Response, source: ContentSource, content: StoredContent): Promise<void> {
   const etag = etagOf(content);
@@ -61,6 +68,12 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
   if (req.method === 'HEAD' || content.sizeBytes === 0) {
     setContentHeaders(res, content, etag, range);
     res.end();
+    return;
+  }
+
+  const cached = await source.cache?.get(content.checksumSha256, content.sizeBytes);
+  if (cached) {
+    sendCached(res, source, content, etag, range, cached);
     return;
   }
 
@@ -107,8 +120,27 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
     bytesRead += chunk.length;
     source.countBytes(chunk.length);
   });
+  keepWhenWhole(body, source, content, range);
   setContentHeaders(res, content, etag, range);
   body.pipe(res);
+}
+
+type ByteRange = { start: number; end: number };
+
+/** A content cache hit: the same headers and range as from S3, from the bytes in hand. */
+function sendCached(res: Response, source: ContentSource, content: StoredContent, etag: string, range: ByteRange | undefined, bytes: Buffer): void {
+  const body = range ? bytes.subarray(range.start, range.end + 1) : bytes;
+  setContentHeaders(res, content, etag, range);
+  source.countBytes(body.length);
+  res.end(body);
+}
+
+/** A whole small object streamed from S3 is kept in the content cache once it ended intact. */
+function keepWhenWhole(body: Readable, source: ContentSource, content: StoredContent, range: ByteRange | undefined): void {
+  const keeper = range ? undefined : source.cache?.keeper(content.checksumSha256, content.sizeBytes);
+  if (!keeper) return;
+  body.on('data', (chunk: Buffer) => keeper.add(chunk));
+  body.on('end', () => keeper.end());
 }
 
 /** What describes the stored bytes themselves: sent with a 304 as with the bytes. */

@@ -11,12 +11,12 @@
  * be its owner, or still hold the grant they signed with (a service's or an admin's URL stays good).
  */
 import { Router, type Request, type RequestHandler } from 'express';
-import { getAsset } from '../lib/assets/assets';
 import { readBasisHolds, readBasisOf } from '../lib/assets/access';
-import { assetFor } from './assetAccess';
+import { assetFor, currentOf } from './assetAccess';
 import { actorOf } from './authentication';
 import { getVersion } from '../lib/assets/versions';
 import { SignedUrlRefusedError } from '../lib/auth/errors';
+import { NotFoundError } from '../lib/platform/errors';
 import { signContent, verifyContentSignature, type ContentGrant, type SignedDisposition } from '../lib/auth/urlSignatures';
 import type { AppDeps } from './deps';
 import { contentRedirectsOf, redirectToStore } from './contentRedirect';
@@ -25,7 +25,7 @@ import { jsonBody } from './jsonBody';
 import { idParams, parse } from './schemas/common';
 import { signUrlBody, signedParams, signedQuery } from './schemas/signedUrls';
 
-export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics'>): Router {
+export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'assetCache' | 'contentCache'>): Router {
   const router = Router();
   const keys = deps.config.urlSigningKeys;
   const contents = contentSourceOf(deps);
@@ -36,7 +36,7 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
     const body = parse(signUrlBody, req.body ?? {}, 'body');
     // Whoever may not read the asset may not sign it (and learns nothing more than its GET would say).
     const actor = actorOf(res);
-    const asset = await assetFor(deps.db, actor, id, 'read');
+    const asset = await assetFor(deps.assetCache, actor, id, 'read');
     if (body.version_id) await getVersion(deps.db, id, body.version_id);
     const grant: ContentGrant = {
       signer: readBasisOf(actor, asset)!,
@@ -51,9 +51,12 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
   const serveSigned: RequestHandler = async (req, res) => {
     const { grant, signature } = signedGrantOf(req);
     verifyContentSignature(keys, grant, signature);
-    const asset = await getAsset(deps.db, grant.assetId);
+    const found = await deps.assetCache.read(grant.assetId);
+    if (!found || found.row.is_deleted) throw new NotFoundError(`asset ${grant.assetId} not found`);
+    const asset = found.row;
     if (!readBasisHolds(grant.signer, asset)) throw new SignedUrlRefusedError('whoever signed this URL may no longer read the asset');
-    const version = await getVersion(deps.db, grant.assetId, grant.versionId ?? asset.current_version_id!);
+    const pinned = grant.versionId && grant.versionId !== found.content?.id;
+    const version = pinned ? await getVersion(deps.db, grant.assetId, grant.versionId!) : currentOf(asset, found.content);
     const served = grant.disposition.type === 'attachment' ? { disposition: 'attachment' as const, name: grant.disposition.filename ?? asset.name } : {};
     const content = { ...storedContentOf(asset, version), ...served };
     if (await redirectToStore(req, res, redirects, content)) return;

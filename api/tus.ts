@@ -74,7 +74,7 @@ function notOpen(session: UploadSessionRow): Error {
   return new GoneError(`upload ${session.id} is ${session.status}${session.error ? ` (${session.error})` : ''}: its bytes are gone`);
 }
 
-export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads'>): Router {
+export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads' | 'assetCache'>): Router {
   const router = Router();
   const { db, s3, uploads } = deps;
   const bucket = deps.config.s3.bucket;
@@ -168,7 +168,8 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
    */
   async function finish(id: string): Promise<void> {
     try {
-      await completeUploadSession(uploads, id, {}, waitMs);
+      const outcome = await completeUploadSession(uploads, id, {}, waitMs);
+      if (outcome.done) await deps.assetCache.invalidate([outcome.result.assetId]);
     } catch (err) {
       if (err instanceof UnprocessableError) throw new ChecksumMismatchError(`${err.message}; the upload is deleted`);
       throw err;
@@ -194,7 +195,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     const withBody = req.is(OFFSET_OCTET_STREAM) === OFFSET_OCTET_STREAM;
     const bodyLength = withBody ? parse(patchHeaders.pick({ 'content-length': true, 'upload-checksum': true }), req.headers, 'headers') : undefined;
     const actor = actorOf(res);
-    const existing = meta.asset_id ? await assetFor(db, actor, meta.asset_id, 'write') : undefined;
+    const existing = meta.asset_id ? await assetFor(deps.assetCache, actor, meta.asset_id, 'write') : undefined;
     const input = newUploadInput(
       deps.config,
       {

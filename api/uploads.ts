@@ -18,7 +18,7 @@ import { checkPartRequest, presignPart, streamPart } from './parts';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
 
-export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads'>): Router {
+export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads' | 'assetCache'>): Router {
   const router = Router();
   const { uploads } = deps;
   const bucket = deps.config.s3.bucket;
@@ -51,7 +51,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
     if (body.asset_id && body.owner_id !== undefined) {
       throw new ValidationError('a new version belongs to its asset: owner_id is for new assets', [{ path: 'owner_id', message: 'not allowed with asset_id' }]);
     }
-    const existing = body.asset_id ? await assetFor(deps.db, actor, body.asset_id, 'write') : undefined;
+    const existing = body.asset_id ? await assetFor(deps.assetCache, actor, body.asset_id, 'write') : undefined;
     const input = newUploadInput(
       deps.config,
       {
@@ -116,6 +116,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
       sendUploadAccepted(res, id);
       return;
     }
+    await deps.assetCache.invalidate([outcome.result.assetId]);
     const [asset, version] = await Promise.all([
       getAsset(deps.db, outcome.result.assetId, { includeDeleted: true }),
       getVersion(deps.db, outcome.result.assetId, outcome.result.versionId),

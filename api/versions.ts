@@ -4,7 +4,7 @@ import { NotFoundError } from '../lib/platform/errors';
 import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
 import { sendUploadAccepted } from './accepted';
-import { assetFor } from './assetAccess';
+import { assetFor, assetWithContentFor } from './assetAccess';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { contentRedirectsOf, redirectToStore } from './contentRedirect';
@@ -15,9 +15,9 @@ import { z } from 'zod';
 
 const listVersionsQuery = z.object(pageQuery).strict();
 
-export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'uploads'>): Router {
+export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'uploads' | 'assetCache' | 'contentCache'>): Router {
   const router = Router();
-  const { uploads } = deps;
+  const { uploads, assetCache } = deps;
   const contents = contentSourceOf(deps);
   const redirects = contentRedirectsOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
@@ -28,6 +28,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
       return;
     }
     const { assetId, versionId } = outcome.result;
+    await assetCache.invalidate([assetId]);
     // With many uploads at once, newer ones may already have pruned this version past
     // STORAGE_MAX_VERSIONS: it was made all the same, and the answer says what was made.
     const row = await findVersion(deps.db, assetId, versionId);
@@ -38,14 +39,14 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
 
   router.get('/api/v2/assets/:id/versions', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await assetFor(deps.db, actorOf(res), id, 'read');
+    await assetFor(assetCache, actorOf(res), id, 'read');
     res.json(await listVersions(deps.db, id, parse(listVersionsQuery, req.query, 'query')));
   });
 
   router.post('/api/v2/assets/:id/versions', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const actor = actorOf(res);
-    const asset = await assetFor(deps.db, actor, id, 'write');
+    const asset = await assetFor(assetCache, actor, id, 'write');
     await answerNewVersion(
       res,
       await receiveSimpleUpload(req, actor, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset),
@@ -54,14 +55,14 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
 
   router.get('/api/v2/assets/:id/versions/:versionId', async (req, res) => {
     const { id, versionId } = parse(versionParams, req.params, 'path');
-    await assetFor(deps.db, actorOf(res), id, 'read');
+    await assetFor(assetCache, actorOf(res), id, 'read');
     res.json(toVersionJson(await getVersion(deps.db, id, versionId)));
   });
 
   router.get('/api/v2/assets/:id/versions/:versionId/content', async (req, res) => {
     const { id, versionId } = parse(versionParams, req.params, 'path');
-    const asset = await assetFor(deps.db, actorOf(res), id, 'read');
-    const version = await getVersion(deps.db, id, versionId);
+    const { asset, content } = await assetWithContentFor(assetCache, actorOf(res), id, 'read');
+    const version = content?.id === versionId ? content : await getVersion(deps.db, id, versionId);
     if (await redirectToStore(req, res, redirects, storedContentOf(asset, version))) return;
     await sendContent(req, res, contents, storedContentOf(asset, version));
   });
@@ -70,7 +71,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
   router.post('/api/v2/assets/:id/versions/:versionId/restore', async (req, res) => {
     const { id, versionId } = parse(versionParams, req.params, 'path');
     const actor = actorOf(res);
-    const asset = await assetFor(deps.db, actor, id, 'own');
+    const asset = await assetFor(assetCache, actor, id, 'own');
     const source = await getVersion(deps.db, id, versionId);
     const input = newUploadInput(
       deps.config,

@@ -114,6 +114,14 @@ function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.Pr
     STORAGE_S3_SSE: config.s3.sse?.mode ?? '',
     ...(config.s3.sse?.kmsKeyId ? { STORAGE_S3_SSE_KMS_KEY_ID: config.s3.sse.kmsKeyId } : {}),
     ...rateLimitEnv(config),
+    // With Redis the API caches as it would in production, and the worker invalidates.
+    ...(config.redisUrl
+      ? {
+          STORAGE_CACHE: config.cache.enabled ? 'on' : 'off',
+          STORAGE_CACHE_MAX_OBJECT_BYTES: String(config.cache.maxObjectBytes),
+          STORAGE_CACHE_TTL_SECONDS: String(config.cache.ttlSeconds),
+        }
+      : {}),
     ...extra,
   };
 }

@@ -36,6 +36,7 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
   }
   switch (row.id) {
     case 4:
+    case 12:
       return {
         service: `${fmt(m.requests_per_s.service.median, 0)} req/s, p99 ${fmt(m.p99_ms.service.median, 0)} ms`,
         baseline: `${fmt(m.requests_per_s.baseline!.median, 0)} req/s, p99 ${fmt(m.p99_ms.baseline!.median, 0)} ms`,

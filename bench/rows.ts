@@ -85,7 +85,7 @@ export function summary(samples: number[], digits = 2): Summary {
   return { median: round(median(samples), digits), samples: samples.map((v) => round(v, digits)) };
 }
 
-function check(target: string, value: number, met: boolean): TargetCheck {
+export function check(target: string, value: number, met: boolean): TargetCheck {
   return { target, value: round(value, 3), met };
 }
 
@@ -369,7 +369,7 @@ export async function rowChunkedUpload(ctx: RowContext): Promise<RowResult> {
   };
 }
 
-interface CannonRound {
+export interface CannonRound {
   requests_per_s: number;
   p50_ms: number;
   p99_ms: number;
@@ -379,8 +379,9 @@ interface CannonRound {
   timeouts: number;
 }
 
-async function cannon(url: string, connections: number, durationS: number): Promise<CannonRound> {
-  const result = await autocannon({ url, connections, duration: durationS, timeout: 30, headers: authHeaders() });
+/** `headers`: the bench's token unless told (a presigned URL must carry no other authorization). */
+export async function cannon(url: string, connections: number, durationS: number, headers = authHeaders()): Promise<CannonRound> {
+  const result = await autocannon({ url, connections, duration: durationS, timeout: 30, headers });
   return {
     requests_per_s: result['2xx'] / result.duration,
     p50_ms: result.latency.p50,
@@ -392,7 +393,10 @@ async function cannon(url: string, connections: number, durationS: number): Prom
   };
 }
 
-/** Row 4: GET /api/v2/assets/{id} under many connections vs a minimal Express handler, same query and pool. */
+/**
+ * Row 4: GET /api/v2/assets/{id} under many connections vs a minimal Express handler, same query and
+ * pool. With STORAGE_REDIS_URL the service answers from its cache.
+ */
 export async function rowGetAsset(ctx: RowContext): Promise<RowResult> {
   const { env, settings } = ctx;
   const agent = keepAliveAgent(1);
@@ -435,6 +439,7 @@ export async function rowGetAsset(ctx: RowContext): Promise<RowResult> {
     3,
   );
   const p99 = summary(service.map((s) => s.p99_ms));
+  const baselineP99 = summary(baseline.map((s) => s.p99_ms));
   return {
     id: 4,
     title: `GET /api/v2/assets/{id}, ${settings.getConnections} connections, ${settings.getDurationS} s (autocannon)`,
@@ -452,12 +457,17 @@ export async function rowGetAsset(ctx: RowContext): Promise<RowResult> {
           1,
         ),
       },
-      p99_ms: { unit: 'ms', service: p99, baseline: summary(baseline.map((s) => s.p99_ms)) },
+      p99_ms: { unit: 'ms', service: p99, baseline: baselineP99 },
       p50_ms: { unit: 'ms', service: summary(service.map((s) => s.p50_ms)), baseline: summary(baseline.map((s) => s.p50_ms)) },
     },
     ratio: { ...ratio, of: 'requests_per_s' },
-    targets: [check('p99 <= 50 ms', p99.median, p99.median <= 50), check('throughput ratio >= 0.50', ratio.median, ratio.median >= 0.5)],
+    // Issue 17: the cached service against a handler that queries PostgreSQL every time.
+    targets: [
+      check('throughput ratio >= 1.5 (cached)', ratio.median, ratio.median >= 1.5),
+      check("p99 <= the minimal handler's", p99.median, p99.median <= baselineP99.median),
+    ],
     details: {
+      cache: env.config.cache.enabled ? 'on (STORAGE_REDIS_URL)' : 'off: no STORAGE_REDIS_URL, every GET queries PostgreSQL',
       rounds: { service, baseline },
       ops: {
         unit: 'request',

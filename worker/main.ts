@@ -4,6 +4,8 @@ import { loadConfigOrExit } from '../lib/platform/config';
 import { createDb } from '../lib/platform/db';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
+import { createAssetCache } from '../lib/cache/assetCache';
+import { createRedisClient } from '../lib/platform/redis';
 import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/events/relayClient';
 import { ensureSearchAttributes } from '../lib/platform/temporal';
 import { createStorageWorker } from './createWorker';
@@ -16,11 +18,14 @@ async function main() {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const db = createDb(config.database.url, config.database.poolMax);
   const s3 = createS3Client(config.s3);
+  // The activities' changes of assets invalidate the API replicas' cache entries through it.
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
+  const assetCache = createAssetCache({ db, redis, enabled: false, keyPrefix: config.cache.keyPrefix, ttlSeconds: config.cache.ttlSeconds });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   try {
     await ensureSearchAttributes(connection, config.temporal.namespace);
     await ensureSchedules(connection, config, { logger });
-    const worker = await createStorageWorker({ config, db, s3, logger, connection });
+    const worker = await createStorageWorker({ config, db, s3, logger, connection, assetCache });
     logger.info('worker started', { task_queue: config.temporal.taskQueue, temporal: config.temporal.address });
     const stopRelay = await startOutboxRelay(connection, config, logger);
     await worker.run();
@@ -30,6 +35,7 @@ async function main() {
     await connection.close();
     await db.destroy();
     s3.destroy();
+    redis?.disconnect();
   }
 }
 

@@ -39,7 +39,7 @@ interface AssetGroup {
   end: number;
 }
 
-export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps) {
+export function createRestoreActivities({ config, db, s3, logger, assetCache }: ActivityDeps) {
   const assetBucket = config.s3.bucket;
   const backupBucket = config.s3.backupBucket;
   const audit = auditWriterOf(config.audit.enabled);
@@ -152,6 +152,8 @@ export function createRestoreActivities({ config, db, s3, logger }: ActivityDeps
       },
       audit,
     );
+    // Also when an earlier attempt had committed it: that attempt may have stopped before this line.
+    await assetCache?.invalidate([asset.id]);
     if (!outcome.done && outcome.reason === 'live') {
       // Brought back by someone else meanwhile (missing mode): live assets are left alone.
       await deleteKeys(s3, assetBucket, written);

@@ -21,7 +21,7 @@ import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 import type { ActorRef } from '../../workflows/actor';
 
-export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
+export function createUploadActivities({ config, db, s3, assetCache }: ActivityDeps) {
   const bucket = config.s3.bucket;
   const audit = auditWriterOf(config.audit.enabled);
 
@@ -202,7 +202,9 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
     },
 
     async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
-      return commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
+      const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
+      await assetCache?.invalidate([committed.assetId]);
+      return committed;
     },
 
     /**
@@ -223,6 +225,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
           );
           return removed.length;
         });
+        await assetCache?.invalidate([assetId]);
       }
       return { pruned };
     },

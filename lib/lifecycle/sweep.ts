@@ -492,6 +492,8 @@ export interface BatchOutcome {
   phase: LifecyclePhase;
   /** What this batch did (zero when another attempt had done it). */
   processed: number;
+  /** The assets whose rows the batch changed, for the cache to forget. */
+  changed?: string[];
 }
 
 /** What a sweep's commit writes of each thing it changed: acting for the run's actor, under its workflow id. */
@@ -534,7 +536,7 @@ export async function expireAssetsBatch(db: Knex, runId: string, audit: AuditWri
     }
     const last = rows[rows.length - 1];
     await commitBatch(trx, run, { cursor: { at: last.at, id: last.id }, counts: { assets_expired: expired } });
-    return { phase: run.phase, processed: expired };
+    return { phase: run.phase, processed: expired, changed: run.dry_run ? [] : rows.map((r) => r.id) };
   });
 }
 
@@ -588,6 +590,6 @@ export async function expireVersionsBatch(
         ),
       );
     }
-    return { phase: run.phase, processed: removed.length };
+    return { phase: run.phase, processed: removed.length, changed: run.dry_run ? [] : [...new Set(removed.map((v) => v.asset_id))] };
   });
 }

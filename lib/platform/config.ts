@@ -131,6 +131,9 @@ export const configSchema = z.object({
   STORAGE_RATE_LIMIT_PRIVILEGED_WRITES: positiveInt.default(3_000),
   STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES: positiveInt.default(20_480 * MiB),
   STORAGE_REDIS_PREFIX: z.string().min(1).default('storage'),
+  STORAGE_CACHE: z.enum(['on', 'off']).optional(),
+  STORAGE_CACHE_MAX_OBJECT_BYTES: nonNegativeInt.default(MiB),
+  STORAGE_CACHE_TTL_SECONDS: positiveInt.default(300),
   STORAGE_S3_SSE: z
     .enum(['AES256', 'aws:kms'])
     .optional()
@@ -185,6 +188,17 @@ export interface Config {
   rateLimits: RateLimitConfig;
   /** Downloads answered with a 307 to a presigned GET of the store (api/contentRedirect.ts). */
   downloadRedirects: { minBytes: number | null; ttlSeconds: number };
+  cache: CacheConfig;
+}
+
+/** The Redis cache of asset metadata and small contents (lib/cache/). */
+export interface CacheConfig {
+  /** Whether this process reads through the cache; with Redis its writes invalidate either way. */
+  enabled: boolean;
+  maxObjectBytes: number;
+  /** A backstop only: entries are invalidated by every write. */
+  ttlSeconds: number;
+  keyPrefix: string;
 }
 
 export interface ServerSideEncryption {
@@ -250,6 +264,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const auth = authConfigOf(e);
   const problems = [...auth.problems, ...protectionProblemsOf(e)];
+  if (e.STORAGE_CACHE === 'on' && !e.STORAGE_REDIS_URL) problems.push('STORAGE_CACHE: on needs STORAGE_REDIS_URL');
   if (problems.length) throw new ConfigError(problems);
   return {
     serviceName: e.STORAGE_SERVICE_NAME,
@@ -304,6 +319,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: e.STORAGE_REDIS_PREFIX,
     },
     downloadRedirects: { minBytes: e.STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES, ttlSeconds: e.STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS },
+    cache: {
+      enabled: (e.STORAGE_CACHE ?? (e.STORAGE_REDIS_URL ? 'on' : 'off')) === 'on',
+      maxObjectBytes: e.STORAGE_CACHE_MAX_OBJECT_BYTES,
+      ttlSeconds: e.STORAGE_CACHE_TTL_SECONDS,
+      keyPrefix: e.STORAGE_REDIS_PREFIX,
+    },
   };
 }
 

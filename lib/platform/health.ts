@@ -13,7 +13,7 @@ export interface CheckResult {
 /** The object store's check also says how what the service writes is encrypted at rest. */
 export type HealthReport = Record<CheckName, CheckResult> & {
   object_store: CheckResult & { server_side_encryption: ServerSideEncryption['mode'] | 'none' };
-  /** Only with STORAGE_REDIS_URL; while it is down the API goes on, with budgets per process. */
+  /** Only with STORAGE_REDIS_URL; while it is down the API goes on, with budgets per process and no cache. */
   redis?: CheckResult;
 };
 
@@ -66,7 +66,9 @@ export async function checkDependencies(deps: HealthDeps): Promise<HealthReport>
 
 async function pingRedis(redis: Redis): Promise<void> {
   // The client queues nothing while disconnected: its state is the answer, at once.
-  if (redis.status !== 'ready') throw new Error(`Redis is ${redis.status}: rate limits fall back to in-memory budgets per process`);
+  if (redis.status !== 'ready') {
+    throw new Error(`Redis is ${redis.status}: rate limits fall back to in-memory budgets per process, reads to PostgreSQL and S3 (no cache)`);
+  }
   await redis.ping();
 }
 

@@ -16,6 +16,8 @@ export interface Metrics {
   countRedirect(reason: 'asked' | 'size'): void;
   /** An upload refused for passing an owner's `quota` (bytes or assets). */
   countQuotaRefusal(quota: string): void;
+  /** A read that asked the cache (lib/cache/): served from it, filled it, or went around it (Redis unusable). */
+  countCacheRequest(cache: 'asset' | 'content', result: 'hit' | 'miss' | 'bypass'): void;
 }
 
 interface CatalogFigures {
@@ -55,6 +57,13 @@ export function createMetrics(db: Knex): Metrics {
     name: 'storage_quota_refusals_total',
     help: "Uploads this process refused for passing an owner's quota, by the limit passed",
     labelNames: ['quota'] as const,
+    registers: [registry],
+  });
+
+  const cacheRequests = new Counter({
+    name: 'storage_cache_requests_total',
+    help: 'Reads that asked the Redis cache, by cache (asset metadata or content bytes) and result',
+    labelNames: ['cache', 'result'] as const,
     registers: [registry],
   });
 
@@ -129,6 +138,7 @@ export function createMetrics(db: Knex): Metrics {
     countDownloaded: (bytes) => bytesDownloaded.inc(bytes),
     countRedirect: (reason) => redirects.inc({ reason }),
     countQuotaRefusal: (quota) => quotaRefusals.inc({ quota }),
+    countCacheRequest: (cache, result) => cacheRequests.inc({ cache, result }),
   };
 }
 

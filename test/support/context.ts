@@ -14,6 +14,8 @@ import { uuidv7 } from '../../lib/platform/ids';
 import { createLogger, type Logger } from '../../lib/platform/logger';
 import { createS3Client, ensureBucket } from '../../lib/platform/objectStore';
 import { createTemporalClient, type TemporalHandle } from '../../lib/platform/temporal';
+import { createRedisClient } from '../../lib/platform/redis';
+import { createAssetCache } from '../../lib/cache/assetCache';
 import { createStorageWorker } from '../../worker/createWorker';
 import './quietRuntime';
 import { WORKFLOW_BUNDLE } from './testStack';
@@ -80,6 +82,9 @@ export async function startTestService(overrides: Record<string, string> = {}, o
   await ensureBucket(s3, config.s3.backupBucket);
   const temporal = createTemporalClient(config.temporal);
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  // With STORAGE_REDIS_URL the service caches, and its worker's activities invalidate (as worker/main.ts does).
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
+  const assetCache = createAssetCache({ db, redis, enabled: false, keyPrefix: config.cache.keyPrefix, ttlSeconds: config.cache.ttlSeconds });
 
   const workers: RunningWorker[] = [];
   const startWorker = async (workerOpts: { s3Endpoint?: string } = {}): Promise<RunningWorker> => {
@@ -89,6 +94,7 @@ export async function startTestService(overrides: Record<string, string> = {}, o
       db,
       s3: workerS3,
       logger,
+      assetCache,
       connection: nativeConnection,
       workflowBundle: { codePath: WORKFLOW_BUNDLE },
     });
@@ -106,7 +112,7 @@ export async function startTestService(overrides: Record<string, string> = {}, o
   };
   const worker = opts.worker === false ? undefined : await startWorker();
 
-  const app = buildApp({ config, db, s3, temporal, logger });
+  const app = buildApp({ config, db, s3, temporal, logger, redis });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -129,6 +135,7 @@ export async function startTestService(overrides: Record<string, string> = {}, o
       await temporal.close();
       await db.destroy();
       s3.destroy();
+      redis?.disconnect();
       await dropDatabase(databaseUrl);
     },
   };
