@@ -3,7 +3,7 @@
  * an unknown `kid` fetches it again, at most once per cooldown), a PEM public key, or an HS256
  * development secret. The algorithms come from the configuration, never from the token.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type KeyObject } from 'jose';
 import type { AuthConfig } from '../platform/config';
 import { ServiceUnavailableError } from '../platform/errors';
@@ -32,7 +32,7 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
   };
 }
 
-function verificationKeyOf(auth: AuthConfig): JWTVerifyGetKey | KeyObject | Uint8Array {
+function verificationKeyOf(auth: AuthConfig): JWTVerifyGetKey | KeyObject {
   if (auth.jwksUrl) {
     return createRemoteJWKSet(new URL(auth.jwksUrl), {
       cooldownDuration: auth.jwksCooldownSeconds * 1000,
@@ -41,7 +41,8 @@ function verificationKeyOf(auth: AuthConfig): JWTVerifyGetKey | KeyObject | Uint
     });
   }
   if (auth.publicKey) return createPublicKey(auth.publicKey);
-  if (auth.secret) return new TextEncoder().encode(auth.secret);
+  // A KeyObject, made once: given bytes, jose imports the key again on every verification.
+  if (auth.secret) return createSecretKey(Buffer.from(auth.secret, 'utf8'));
   throw new Error('no key to verify tokens with');
 }
 
