@@ -22,7 +22,8 @@ import {
   type UploadState,
   type UploadWorkflow,
 } from '../../workflows/uploads/definitions';
-import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
+import { AssetGoneError, findUploadSession, getUploadSession, insertUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
+import type { QuotaDefaults } from '../quotas/quotas';
 import { waitAtMost } from '../platform/concurrency';
 import {
   ConflictError,
@@ -40,6 +41,7 @@ import { actorRef, type ActorRef } from '../auth/actor';
 const LIVE_STATUS_WAIT_MS = 2000;
 // Opening takes one workflow task; this long means no worker is taking them.
 const OPEN_WAIT_MS = 10_000;
+const ABORT_SIGNAL_WAIT_MS = 2000;
 
 export type UploadClient = WorkflowAccess;
 
@@ -70,6 +72,60 @@ export async function openUploadSession(uc: UploadClient, actor: ActorRef, input
     const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
     if (timedOut) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
     throw toDomainError(err, input.uploadId);
+  }
+}
+
+/**
+ * Starts a simple upload: its run first, without waiting for a worker, then the session's row, written
+ * by the API with the same idempotent insert the run's open makes (the quota is checked and the
+ * bytes reserved there, before the first byte is staged). The run exists before the row, and the row
+ * before the bytes, so whatever an API that dies leaves behind is the run's to remove at its expiry.
+ * The run opens while the bytes stream; the `complete` that follows is what waits for a worker
+ * (completeStartedUpload). This saves the `opened` update and its wait (BENCHMARKS.md, row 5).
+ */
+export async function startSimpleUpload(uc: UploadClient, actor: ActorRef, input: UploadInput, quotas: QuotaDefaults): Promise<void> {
+  await uc.client.workflow.start<UploadWorkflow>('uploadWorkflow', {
+    workflowId: uploadWorkflowId(input.uploadId),
+    taskQueue: uc.taskQueue,
+    args: [{ ...input, actor: actorRef(actor) }],
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    typedSearchAttributes: runSearchAttributes({ operation: 'upload', actor, assetId: input.assetId }),
+  });
+  try {
+    await insertUploadSession(uc.db, input, quotas);
+  } catch (err) {
+    // The run's own open refuses it the same way, and ends.
+    if (err instanceof AssetGoneError) throw new NotFoundError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * `complete` for a run startSimpleUpload started: the first call that needs a worker, so the run
+ * must take it within OPEN_WAIT_MS, or the answer is 503. The run refuses it after that time, so an
+ * upload answered 503 never becomes a version later; it is told to abort, and removes the staged
+ * bytes when a worker runs it. Taken, it is waited for like any other `complete`.
+ */
+export async function completeStartedUpload(uc: UploadClient, uploadId: string, request: CompleteRequest, waitMs: number): Promise<CompleteOutcome> {
+  const deadline = Date.now() + OPEN_WAIT_MS;
+  const handle = handleOf(uc, uploadId);
+  let result: Promise<UploadResult>;
+  try {
+    const update = await uc.client.connection.withDeadline(deadline, () =>
+      handle.startUpdate(completeUpdate, { args: [{ ...request, takeBefore: new Date(deadline).toISOString() }], waitForStage: 'ACCEPTED' }),
+    );
+    result = update.result();
+  } catch (err) {
+    const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
+    if (!timedOut) return settledOutcome(uc, uploadId, err);
+    await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handle.signal(abortSignal)).catch(() => {});
+    throw new ServiceUnavailableError(`upload ${uploadId} was not taken within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
+  }
+  try {
+    const outcome = await waitAtMost(result, waitMs);
+    return outcome ? { done: true, result: outcome.value } : { done: false };
+  } catch (err) {
+    throw toDomainError(err, uploadId);
   }
 }
 

@@ -107,6 +107,8 @@ export interface CompleteRequest {
    */
   multipartEtag?: string;
   details?: UploadDetails;
+  /** When the API stops waiting for the run to take this `complete` (and answers 503): the run refuses it after. */
+  takeBefore?: string;
 }
 
 export interface UploadDetails {

@@ -82,30 +82,47 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     if (state.status === 'failed') throw endedFailure();
     return state;
   });
-  setHandler(completeUpdate, async (request) => {
-    if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
-      const { missing } = await step((a) => a.checkParts(input.uploadId));
-      if (missing.length > 0) {
-        throw ApplicationFailure.create({
-          type: UploadFailure.missingParts,
-          message: `parts missing or of the wrong size: ${missing.join(', ')}`,
-          details: [missing],
-          nonRetryable: true,
-        });
+  setHandler(
+    completeUpdate,
+    async (request) => {
+      if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
+        const { missing } = await step((a) => a.checkParts(input.uploadId));
+        if (missing.length > 0) {
+          throw ApplicationFailure.create({
+            type: UploadFailure.missingParts,
+            message: `parts missing or of the wrong size: ${missing.join(', ')}`,
+            details: [missing],
+            nonRetryable: true,
+          });
+        }
       }
-    }
-    if (state.status === 'open' && completeRequest === undefined) completeRequest = request;
-    if (completeRequest === undefined) throw endedFailure();
-    await condition(settled);
-    if (state.result) return state.result;
-    throw endedFailure();
-  });
+      // A simple upload's run is started without waiting for its open (lib/uploads/client.ts), so its
+      // `complete` may come with the start, before the session is open: it is taken all the same.
+      const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
+      if (takes && completeRequest === undefined) completeRequest = request;
+      if (completeRequest === undefined) throw endedFailure();
+      await condition(settled);
+      if (state.result) return state.result;
+      throw endedFailure();
+    },
+    {
+      // Validators do not run on replay, so reading the clock here is safe.
+      validator: (request) => {
+        if (request.takeBefore !== undefined && Date.now() > Date.parse(request.takeBefore)) {
+          throw new Error(`complete came after ${request.takeBefore}, when the API stopped waiting for it`);
+        }
+      },
+    },
+  );
 
   try {
     await step((a) => a.openUpload(input));
     state.status = 'open';
 
-    const decided = await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now());
+    // A simple upload's `complete` that came with the start needs no expiry timer, started only to be
+    // cancelled. (Every other case starts it as runs always did, so their histories replay.)
+    const completedWithStart = input.kind === 'simple' && completeRequest !== undefined;
+    const decided = completedWithStart || (await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now()));
     if (!decided || completeRequest === undefined) {
       const ending = decided ? 'aborted' : 'expired';
       await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error: null }));
