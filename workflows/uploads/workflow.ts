@@ -6,6 +6,7 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -13,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../../activities/uploads/ingest';
 import type { UploadActivities } from '../../activities/uploads/uploads';
+import type { CommittedVersion } from '../../lib/uploads/sessions';
 import {
   UploadFailure,
   abortSignal,
@@ -130,13 +132,17 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
       state.status = ending;
     } else {
       state.status = 'completing';
-      await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
-      if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
-      if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
-      if (input.kind === 'fetch')
-        completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
-      const verified = await verifyStoredObject(input, completeRequest);
-      const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+      const finished = await finishInOneStep(input, completeRequest);
+      let committed = finished;
+      if (!committed) {
+        if (finished === undefined) await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
+        if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
+        if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
+        if (input.kind === 'fetch')
+          completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
+        const verified = await verifyStoredObject(input, completeRequest);
+        committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+      }
       if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId, input.actor);
       state.result = { assetId: committed.assetId, versionId: committed.versionId };
       state.status = 'completed';
@@ -176,6 +182,20 @@ function failureOf(err: unknown): TemporalFailure | undefined {
 }
 
 uploadWorkflow satisfies UploadWorkflow;
+
+// Runs begun before the one-step finish replay the three steps they recorded.
+const FINISH_IN_ONE_STEP = 'simple-upload-finish-in-one-step';
+
+/**
+ * A simple upload whose store checked its checksum finishes in one local activity (mark completing,
+ * confirm, commit): undefined when that does not apply, null when the store did not confirm the
+ * object (the session is marked completing; the caller reads the object back and commits).
+ */
+async function finishInOneStep(input: UploadInput, request: CompleteRequest): Promise<CommittedVersion | null | undefined> {
+  const { sizeBytes, checksumSha256, s3ChecksumSha256, details } = request;
+  if (input.kind !== 'simple' || sizeBytes === undefined || !checksumSha256 || !s3ChecksumSha256 || !patched(FINISH_IN_ONE_STEP)) return undefined;
+  return step((a) => a.finishStagedUpload({ uploadId: input.uploadId, details, objectKey: input.objectKey, sizeBytes, checksumSha256, s3ChecksumSha256 }));
+}
 
 /**
  * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
