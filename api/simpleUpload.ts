@@ -126,6 +126,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
         sizeBytes: staged.sizeBytes,
         checksumSha256: staged.checksumSha256,
         s3ChecksumSha256: staged.s3ChecksumSha256,
+        oneStep: true,
         details: {
           name: parse(assetName, name, 'name'),
           contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),

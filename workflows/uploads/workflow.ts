@@ -6,7 +6,6 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -183,17 +182,15 @@ function failureOf(err: unknown): TemporalFailure | undefined {
 
 uploadWorkflow satisfies UploadWorkflow;
 
-// Runs begun before the one-step finish replay the three steps they recorded.
-const FINISH_IN_ONE_STEP = 'simple-upload-finish-in-one-step';
-
 /**
  * A simple upload whose store checked its checksum finishes in one local activity (mark completing,
- * confirm, commit): undefined when that does not apply, null when the store did not confirm the
- * object (the session is marked completing; the caller reads the object back and commits).
+ * confirm, commit) when its `complete` asks for it: undefined when that does not apply, null when the
+ * store did not confirm the object (the session is marked completing; the caller reads the object
+ * back and commits). Runs whose `complete` did not ask recorded three steps, and replay them.
  */
 async function finishInOneStep(input: UploadInput, request: CompleteRequest): Promise<CommittedVersion | null | undefined> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256, details } = request;
-  if (input.kind !== 'simple' || sizeBytes === undefined || !checksumSha256 || !s3ChecksumSha256 || !patched(FINISH_IN_ONE_STEP)) return undefined;
+  if (input.kind !== 'simple' || !request.oneStep || sizeBytes === undefined || !checksumSha256 || !s3ChecksumSha256) return undefined;
   return step((a) => a.finishStagedUpload({ uploadId: input.uploadId, details, objectKey: input.objectKey, sizeBytes, checksumSha256, s3ChecksumSha256 }));
 }
 
