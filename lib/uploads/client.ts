@@ -25,6 +25,7 @@ import {
 import { AssetGoneError, findUploadSession, getUploadSession, insertUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
 import type { QuotaDefaults } from '../quotas/quotas';
 import { waitAtMost } from '../platform/concurrency';
+import { uuidv7 } from '../platform/ids';
 import {
   ConflictError,
   DomainError,
@@ -101,25 +102,32 @@ export async function startSimpleUpload(uc: UploadClient, actor: ActorRef, input
 }
 
 /**
- * `complete` for a run startSimpleUpload started: the first call that needs a worker, so the run
- * must take it within OPEN_WAIT_MS, or the answer is 503. The run refuses it after that time, so an
- * upload answered 503 never becomes a version later; it is told to abort, and removes the staged
- * bytes when a worker runs it. Taken, it is waited for like any other `complete`.
+ * `complete` for a run startSimpleUpload started: the first call that needs a worker. When the run
+ * has not taken it within OPEN_WAIT_MS and no worker has ever picked up one of its tasks, the answer
+ * is 503, and the run is told to abort: taking both, it ends, and removes the staged bytes once a
+ * worker runs it. A run a worker did pick up (busy, or its worker died mid-task and the task is
+ * handed to another) is waited for, as any other `complete`.
  */
 export async function completeStartedUpload(uc: UploadClient, uploadId: string, request: CompleteRequest, waitMs: number): Promise<CompleteOutcome> {
-  const deadline = Date.now() + OPEN_WAIT_MS;
   const handle = handleOf(uc, uploadId);
+  const updateId = uuidv7();
+  const take = () => handle.startUpdate(completeUpdate, { args: [request], updateId, waitForStage: 'ACCEPTED' });
   let result: Promise<UploadResult>;
   try {
-    const update = await uc.client.connection.withDeadline(deadline, () =>
-      handle.startUpdate(completeUpdate, { args: [{ ...request, takeBefore: new Date(deadline).toISOString() }], waitForStage: 'ACCEPTED' }),
-    );
+    const deadline = Date.now() + OPEN_WAIT_MS;
+    const update = await uc.client.connection.withDeadline(deadline, take).catch(async (err) => {
+      const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
+      if (!timedOut) throw err;
+      // Started, then its first task scheduled: two events until a worker picks one up.
+      const { historyLength } = await handle.describe();
+      if (historyLength > 2) return take();
+      await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handle.signal(abortSignal)).catch(() => {});
+      throw new ServiceUnavailableError(`upload ${uploadId} was not taken within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
+    });
     result = update.result();
   } catch (err) {
-    const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
-    if (!timedOut) return settledOutcome(uc, uploadId, err);
-    await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handle.signal(abortSignal)).catch(() => {});
-    throw new ServiceUnavailableError(`upload ${uploadId} was not taken within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
+    if (err instanceof ServiceUnavailableError) throw err;
+    return settledOutcome(uc, uploadId, err);
   }
   try {
     const outcome = await waitAtMost(result, waitMs);

@@ -83,38 +83,27 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     if (state.status === 'failed') throw endedFailure();
     return state;
   });
-  setHandler(
-    completeUpdate,
-    async (request) => {
-      if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
-        const { missing } = await step((a) => a.checkParts(input.uploadId));
-        if (missing.length > 0) {
-          throw ApplicationFailure.create({
-            type: UploadFailure.missingParts,
-            message: `parts missing or of the wrong size: ${missing.join(', ')}`,
-            details: [missing],
-            nonRetryable: true,
-          });
-        }
+  setHandler(completeUpdate, async (request) => {
+    if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
+      const { missing } = await step((a) => a.checkParts(input.uploadId));
+      if (missing.length > 0) {
+        throw ApplicationFailure.create({
+          type: UploadFailure.missingParts,
+          message: `parts missing or of the wrong size: ${missing.join(', ')}`,
+          details: [missing],
+          nonRetryable: true,
+        });
       }
-      // A simple upload's run is started without waiting for its open (lib/uploads/client.ts), so its
-      // `complete` may come with the start, before the session is open: it is taken all the same.
-      const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
-      if (takes && completeRequest === undefined) completeRequest = request;
-      if (completeRequest === undefined) throw endedFailure();
-      await condition(settled);
-      if (state.result) return state.result;
-      throw endedFailure();
-    },
-    {
-      // Validators do not run on replay, so reading the clock here is safe.
-      validator: (request) => {
-        if (request.takeBefore !== undefined && Date.now() > Date.parse(request.takeBefore)) {
-          throw new Error(`complete came after ${request.takeBefore}, when the API stopped waiting for it`);
-        }
-      },
-    },
-  );
+    }
+    // A simple upload's run is started without waiting for its open (lib/uploads/client.ts), so its
+    // `complete` may come with the start, before the session is open: it is taken all the same.
+    const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
+    if (takes && completeRequest === undefined) completeRequest = request;
+    if (completeRequest === undefined) throw endedFailure();
+    await condition(settled);
+    if (state.result) return state.result;
+    throw endedFailure();
+  });
 
   try {
     await step((a) => a.openUpload(input));
@@ -124,7 +113,11 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     // cancelled. (Every other case starts it as runs always did, so their histories replay.)
     const completedWithStart = input.kind === 'simple' && completeRequest !== undefined;
     const decided = completedWithStart || (await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now()));
-    if (!decided || completeRequest === undefined) {
+    // An API that gave up waiting for a worker (lib/uploads/client.ts) sends abort after its `complete`;
+    // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
+    // that took a `complete` without it replay as they ran.)
+    const abortWins = abortRequested && completeRequest?.oneStep === true;
+    if (!decided || completeRequest === undefined || abortWins) {
       const ending = decided ? 'aborted' : 'expired';
       await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error: null }));
       // Only now: whoever waits on the outcome must find the bytes already gone.
