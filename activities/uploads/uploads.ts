@@ -112,9 +112,7 @@ export function createUploadActivities({ config, db, s3 }: ActivityDeps) {
         );
       }
       const head = await headObject(s3, { bucket, key: req.objectKey });
-      // The store reads its own writes, so a staged object it does not hold was removed: by an API
-      // that gave up on the upload before the run took its `complete` (lib/uploads/client.ts).
-      if (!head) throw ApplicationFailure.nonRetryable(`the staged object ${req.objectKey} is not in the store`, UploadFailure.failed);
+      if (!head) throw new Error(`the staged object ${req.objectKey} is not in the store`);
       if (!head.checksumSha256) return null;
       if (head.sizeBytes !== req.sizeBytes) {
         throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${req.sizeBytes} staged`, UploadFailure.sizeMismatch);
