@@ -2,7 +2,8 @@
  * Simple uploads (`POST /assets/upload`, `POST /assets/{id}/versions`): the form's single `file` part is
  * streamed straight to S3 at the new version's own key while it is hashed and counted, so memory
  * stays bounded by the S3 part size whatever the file size. The upload's workflow is started before
- * the first byte is written, so bytes staged by an API that then dies are cleaned up by its expiry.
+ * the first byte is written (without waiting for a worker to open it), so bytes staged by an API that
+ * then dies are cleaned up by its expiry.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Request } from 'express';
@@ -12,7 +13,7 @@ import type { Actor } from '../lib/auth/actor';
 import type { Config } from '../lib/platform/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/platform/errors';
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
-import { abortUploadSession, completeUploadSession, openUploadSession, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
+import { abortUploadSession, completeStartedUpload, startSimpleUpload, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
 import { StreamReservation, reserveUploadBytes } from '../lib/quotas/reservations';
 import type { z } from 'zod';
@@ -59,6 +60,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
   // Whom the session was opened for: its bytes are reserved for them until the form names someone else.
   let openedFor: string | undefined;
   let openedUploadId: string | undefined;
+  let completing = false;
   // Staging that fails (e.g. past the size limit) ends the form at once, without reading the rest of the body.
   const stagingFailed = new AbortController();
 
@@ -88,7 +90,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
         );
         openedFor = input.ownerId;
         staging = (async () => {
-          await openUploadSession(deps.uploads, actor, input);
+          await startSimpleUpload(deps.uploads, actor, input, deps.config.quotas);
           openedUploadId = input.uploadId;
           const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
             countBytes: deps.countBytes,
@@ -115,13 +117,16 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     if (form.checksum_sha256 && form.checksum_sha256 !== staged.checksumSha256) {
       throw new UnprocessableError(`checksum mismatch: the file hashes to ${staged.checksumSha256}, ${form.checksum_sha256} was declared`);
     }
-    const outcome = await completeUploadSession(
+    // From here on the run owns the outcome, whatever this call answers.
+    completing = true;
+    const outcome = await completeStartedUpload(
       deps.uploads,
       staged.uploadId,
       {
         sizeBytes: staged.sizeBytes,
         checksumSha256: staged.checksumSha256,
         s3ChecksumSha256: staged.s3ChecksumSha256,
+        oneStep: true,
         details: {
           name: parse(assetName, name, 'name'),
           contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
@@ -136,7 +141,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.
     await staging?.catch(() => {});
-    if (openedUploadId) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
+    if (openedUploadId && !completing) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
     throw err;
   }
 }

@@ -3,7 +3,8 @@
  * (wall clock, same machine) around the events Temporal recorded. For a simple upload:
  *
  *   open      request sent -> `opened` update completed (workflow start, first workflow task,
- *             openUpload, the update-with-start answer)
+ *             openUpload, the update-with-start answer); for a simple upload, whose run is started
+ *             without waiting for its open, request sent -> run started
  *   staging   session open -> `complete` update received (the workflow task it woke was scheduled):
  *             the API streaming the bytes to S3 (for a chunked upload: the parts and the API's part checks)
  *   finalize  update received -> update completed: markCompleting, assembleParts (chunked), the
@@ -34,6 +35,8 @@ export interface Breakdown {
   /** finalize minus the activities inside it: workflow tasks and Temporal round trips. */
   finalize_orchestration_ms: number;
   workflow_tasks: number;
+  /** Events in the run's history: what the server wrote for one upload. */
+  history_events: number;
 }
 
 type Ts = { seconds?: unknown; nanos?: number | null } | null | undefined;
@@ -46,6 +49,7 @@ interface OneBreakdown {
   activities: Record<string, number>;
   finalizeActivities: number;
   workflowTasks: number;
+  historyEvents: number;
 }
 
 async function one(client: Client, uploadId: string, timed: TimedUpload): Promise<OneBreakdown> {
@@ -54,6 +58,7 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
   const scheduled = new Map<number, { name: string; at: number }>();
   const activities: Record<string, number> = {};
   let openDone = Number.NaN;
+  let runStarted = Number.NaN;
   let accepted = Number.NaN;
   let completed = Number.NaN;
   let workflowTasks = 0;
@@ -63,7 +68,9 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
   const spans: { name: string; from: number; to: number }[] = [];
   for (const e of events) {
     const at = ms(e.eventTime as Ts);
-    if (e.activityTaskScheduledEventAttributes) {
+    if (e.workflowExecutionStartedEventAttributes) {
+      runStarted = at;
+    } else if (e.activityTaskScheduledEventAttributes) {
       scheduled.set(num(e.eventId), { name: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', at });
     } else if (e.activityTaskCompletedEventAttributes) {
       const s = scheduled.get(num(e.activityTaskCompletedEventAttributes.scheduledEventId));
@@ -91,6 +98,7 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
       taskScheduled = at;
     }
   }
+  if (openedUpdateId === undefined) openDone = runStarted;
   const finalizeActivities = spans.filter((s) => s.from >= accepted && s.to <= completed).reduce((sum, s) => sum + (s.to - s.from), 0);
   return {
     total: timed.endedAtMs - timed.startedAtMs,
@@ -103,6 +111,7 @@ async function one(client: Client, uploadId: string, timed: TimedUpload): Promis
     activities,
     finalizeActivities,
     workflowTasks,
+    historyEvents: events.length,
   };
 }
 
@@ -141,6 +150,7 @@ export async function breakdownOf(client: Client, db: Db, uploads: TimedUpload[]
       1,
     ),
     workflow_tasks: med((b) => b.workflowTasks),
+    history_events: med((b) => b.historyEvents),
   };
 }
 
@@ -151,6 +161,6 @@ export function describeBreakdown(b: Breakdown): string {
     .join(', ');
   return (
     `median of ${b.uploads}: total ${b.total_ms} ms = open ${p.open} + staging ${p.staging} + finalize ${p.finalize} + answer ${p.answer}; ` +
-    `activities (scheduled to completed): ${acts}; finalize outside activities ${b.finalize_orchestration_ms}; ${b.workflow_tasks} workflow tasks`
+    `activities (scheduled to completed): ${acts}; finalize outside activities ${b.finalize_orchestration_ms}; ${b.workflow_tasks} workflow tasks, ${b.history_events} history events`
   );
 }

@@ -44,7 +44,10 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
       };
     case 5:
       return {
-        service: `${fmt(m.uploads_per_s.service.median)} uploads/s, p50 ${fmt(m.p50_ms.service.median, 0)} ms, p99 ${fmt(m.p99_ms.service.median, 0)} ms`,
+        service:
+          `${fmt(m.uploads_per_s.service.median)} uploads/s, p50 ${fmt(m.p50_ms.service.median, 0)} ms, p99 ${fmt(m.p99_ms.service.median, 0)} ms` +
+          // Saved runs from before the one-client series have none.
+          (m.one_client_p50_ms ? `; one client p50 ${fmt(m.one_client_p50_ms.service.median, 0)} ms` : ''),
         baseline: '-',
         ratio,
       };
@@ -135,10 +138,10 @@ export function breakdownTable(report: BenchReport): string {
   const rows = report.rows.filter((r): r is RowResult => !('error' in r) && !!r.details?.breakdown);
   if (rows.length === 0) return '';
   const lines = [
-    "Where a service upload's time goes, medians in ms (bench/breakdown.ts: open = until the session is open, staging = bytes to S3 through the API, finalize = the `complete` update, answer = the API's reply):",
+    "Where a service upload's time goes, medians in ms (bench/breakdown.ts: open = until the session is open (a simple upload: until its run started), staging = bytes to S3 through the API, finalize = the `complete` update, answer = the API's reply):",
     '',
-    '| # | total | open | staging | finalize | of which activities | answer | activities, scheduled to completed |',
-    '|---|---|---|---|---|---|---|---|',
+    '| # | total | open | staging | finalize | of which activities | answer | activities, scheduled to completed | workflow tasks | history events |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const row of rows) {
     const b = row.details!.breakdown as Breakdown;
@@ -147,7 +150,7 @@ export function breakdownTable(report: BenchReport): string {
       .map(([n, v]) => `${n} ${fmt(v, 0)}`)
       .join(', ');
     lines.push(
-      `| ${row.id} | ${fmt(b.total_ms, 0)} | ${fmt(p.open, 0)} | ${fmt(p.staging, 0)} | ${fmt(p.finalize, 0)} | ${fmt(p.finalize - b.finalize_orchestration_ms, 0)} | ${fmt(p.answer, 0)} | ${acts} |`,
+      `| ${row.id} | ${fmt(b.total_ms, 0)} | ${fmt(p.open, 0)} | ${fmt(p.staging, 0)} | ${fmt(p.finalize, 0)} | ${fmt(p.finalize - b.finalize_orchestration_ms, 0)} | ${fmt(p.answer, 0)} | ${acts} | ${b.workflow_tasks} | ${b.history_events ?? '-'} |`,
     );
   }
   return lines.join('\n');

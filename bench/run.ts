@@ -72,6 +72,7 @@ export function settingsFor(opts: Pick<BenchOptions, 'quick' | 'rounds'>): Bench
       getWarmupS: 0.5,
       smallClients: 5,
       smallDurationS: 0.5,
+      smallSequentialUploads: 5,
     };
   }
   return {
@@ -84,6 +85,7 @@ export function settingsFor(opts: Pick<BenchOptions, 'quick' | 'rounds'>): Bench
     getWarmupS: 3,
     smallClients: 50,
     smallDurationS: 30,
+    smallSequentialUploads: 30,
   };
 }
 

@@ -126,6 +126,9 @@ export async function startTemporal(opts: TemporalServerOptions): Promise<Manage
   if (opts.dbFile) {
     fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);
+    // npm start's file: a write-ahead log synced at checkpoints, not at every commit. A crash of the
+    // machine may lose the last commits of a development server; every workflow task commits.
+    args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
   }
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   // Registered here for a new database; ensureSearchAttributes() covers an existing one.

@@ -5,6 +5,7 @@ import { deleteVersionRows, versionsBeyond } from '../../lib/assets/versions';
 import {
   AssetGoneError,
   commitUploadedVersion,
+  type CommittedVersion,
   findUploadSession,
   getUploadSession,
   insertUploadSession,
@@ -25,7 +26,7 @@ export function createUploadActivities({ config, db, s3, assetCache }: ActivityD
   const bucket = config.s3.bucket;
   const audit = auditWriterOf(config.audit.enabled);
 
-  return {
+  const activities = {
     /** Writes the session row and, for a chunked or tus upload, opens its S3 multipart upload. */
     async openUpload(input: UploadInput): Promise<void> {
       await insertUploadSession(db, input, config.quotas).catch(failIfFinal);
@@ -208,6 +209,27 @@ export function createUploadActivities({ config, db, s3, assetCache }: ActivityD
     },
 
     /**
+     * A staged upload's finish in one local activity, which the workflow would otherwise run as three
+     * (BENCHMARKS.md, row 5): markCompleting, confirmStagedObject, commitUpload. Each is idempotent,
+     * so a retry runs them all again. Answers null, having only marked the session completing, when
+     * the store reports no checksum (the workflow then reads the object back and commits).
+     */
+    async finishStagedUpload(req: {
+      uploadId: string;
+      details?: UploadDetails;
+      objectKey: string;
+      sizeBytes: number;
+      checksumSha256: string;
+      s3ChecksumSha256: string;
+      declaredChecksumSha256?: string;
+    }): Promise<CommittedVersion | null> {
+      const { uploadId, details, ...staged } = req;
+      await activities.markCompleting({ uploadId, details });
+      const verified = await activities.confirmStagedObject(staged);
+      return verified && activities.commitUpload({ uploadId, ...verified });
+    },
+
+    /**
      * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row, with
      * its audit row acting for the upload's actor.
      */
@@ -249,6 +271,7 @@ export function createUploadActivities({ config, db, s3, assetCache }: ActivityD
       });
     },
   };
+  return activities;
 }
 
 function missingNumbers(parts: Array<{ partNumber: number }>, count: number): number[] {

@@ -22,8 +22,10 @@ import {
   type UploadState,
   type UploadWorkflow,
 } from '../../workflows/uploads/definitions';
-import { findUploadSession, getUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
+import { AssetGoneError, findUploadSession, getUploadSession, insertUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
+import type { QuotaDefaults } from '../quotas/quotas';
 import { waitAtMost } from '../platform/concurrency';
+import { uuidv7 } from '../platform/ids';
 import {
   ConflictError,
   DomainError,
@@ -40,6 +42,7 @@ import { actorRef, type ActorRef } from '../auth/actor';
 const LIVE_STATUS_WAIT_MS = 2000;
 // Opening takes one workflow task; this long means no worker is taking them.
 const OPEN_WAIT_MS = 10_000;
+const ABORT_SIGNAL_WAIT_MS = 2000;
 
 export type UploadClient = WorkflowAccess;
 
@@ -70,6 +73,67 @@ export async function openUploadSession(uc: UploadClient, actor: ActorRef, input
     const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
     if (timedOut) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
     throw toDomainError(err, input.uploadId);
+  }
+}
+
+/**
+ * Starts a simple upload: its run first, without waiting for a worker, then the session's row, written
+ * by the API with the same idempotent insert the run's open makes (the quota is checked and the
+ * bytes reserved there, before the first byte is staged). The run exists before the row, and the row
+ * before the bytes, so whatever an API that dies leaves behind is the run's to remove at its expiry.
+ * The run opens while the bytes stream; the `complete` that follows is what waits for a worker
+ * (completeStartedUpload). This saves the `opened` update and its wait (BENCHMARKS.md, row 5).
+ */
+export async function startSimpleUpload(uc: UploadClient, actor: ActorRef, input: UploadInput, quotas: QuotaDefaults): Promise<void> {
+  await uc.client.workflow.start<UploadWorkflow>('uploadWorkflow', {
+    workflowId: uploadWorkflowId(input.uploadId),
+    taskQueue: uc.taskQueue,
+    args: [{ ...input, actor: actorRef(actor) }],
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    typedSearchAttributes: runSearchAttributes({ operation: 'upload', actor, assetId: input.assetId }),
+  });
+  try {
+    await insertUploadSession(uc.db, input, quotas);
+  } catch (err) {
+    // The run's own open refuses it the same way, and ends.
+    if (err instanceof AssetGoneError) throw new NotFoundError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * `complete` for a run startSimpleUpload started: the first call that needs a worker. When the run
+ * has not taken it within OPEN_WAIT_MS and no worker has ever picked up one of its tasks, the answer
+ * is 503, and the run is told to abort: taking both, it ends, and removes the staged bytes once a
+ * worker runs it. A run a worker did pick up (busy, or its worker died mid-task and the task is
+ * handed to another) is waited for, as any other `complete`.
+ */
+export async function completeStartedUpload(uc: UploadClient, uploadId: string, request: CompleteRequest, waitMs: number): Promise<CompleteOutcome> {
+  const handle = handleOf(uc, uploadId);
+  const updateId = uuidv7();
+  const take = () => handle.startUpdate(completeUpdate, { args: [request], updateId, waitForStage: 'ACCEPTED' });
+  let result: Promise<UploadResult>;
+  try {
+    const deadline = Date.now() + OPEN_WAIT_MS;
+    const update = await uc.client.connection.withDeadline(deadline, take).catch(async (err) => {
+      const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
+      if (!timedOut) throw err;
+      // Started, then its first task scheduled: two events until a worker picks one up.
+      const { historyLength } = await handle.describe();
+      if (historyLength > 2) return take();
+      await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handle.signal(abortSignal)).catch(() => {});
+      throw new ServiceUnavailableError(`upload ${uploadId} was not taken within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
+    });
+    result = update.result();
+  } catch (err) {
+    if (err instanceof ServiceUnavailableError) throw err;
+    return settledOutcome(uc, uploadId, err);
+  }
+  try {
+    const outcome = await waitAtMost(result, waitMs);
+    return outcome ? { done: true, result: outcome.value } : { done: false };
+  } catch (err) {
+    throw toDomainError(err, uploadId);
   }
 }
 

@@ -107,6 +107,13 @@ export interface CompleteRequest {
    */
   multipartEtag?: string;
   details?: UploadDetails;
+  /**
+   * Finish a simple upload in one local activity rather than three. Asked by the request, not decided
+   * by the run, so runs that took a `complete` without it replay the three steps they recorded; a
+   * patch marker would have cost every run a search-attribute update (BENCHMARKS.md, row 5). A run
+   * told to abort before it begins such a finish ends instead.
+   */
+  oneStep?: boolean;
 }
 
 export interface UploadDetails {

@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../../activities/uploads/ingest';
 import type { UploadActivities } from '../../activities/uploads/uploads';
+import type { CommittedVersion } from '../../lib/uploads/sessions';
 import {
   UploadFailure,
   abortSignal,
@@ -94,7 +95,10 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
         });
       }
     }
-    if (state.status === 'open' && completeRequest === undefined) completeRequest = request;
+    // A simple upload's run is started without waiting for its open (lib/uploads/client.ts), so its
+    // `complete` may come with the start, before the session is open: it is taken all the same.
+    const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
+    if (takes && completeRequest === undefined) completeRequest = request;
     if (completeRequest === undefined) throw endedFailure();
     await condition(settled);
     if (state.result) return state.result;
@@ -105,21 +109,32 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     await step((a) => a.openUpload(input));
     state.status = 'open';
 
-    const decided = await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now());
-    if (!decided || completeRequest === undefined) {
+    // A simple upload's `complete` that came with the start needs no expiry timer, started only to be
+    // cancelled. (Every other case starts it as runs always did, so their histories replay.)
+    const completedWithStart = input.kind === 'simple' && completeRequest !== undefined;
+    const decided = completedWithStart || (await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now()));
+    // An API that gave up waiting for a worker (lib/uploads/client.ts) sends abort after its `complete`;
+    // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
+    // that took a `complete` without it replay as they ran.)
+    const abortWins = abortRequested && completeRequest?.oneStep === true;
+    if (!decided || completeRequest === undefined || abortWins) {
       const ending = decided ? 'aborted' : 'expired';
       await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error: null }));
       // Only now: whoever waits on the outcome must find the bytes already gone.
       state.status = ending;
     } else {
       state.status = 'completing';
-      await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
-      if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
-      if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
-      if (input.kind === 'fetch')
-        completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
-      const verified = await verifyStoredObject(input, completeRequest);
-      const committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+      const finished = await finishInOneStep(input, completeRequest);
+      let committed = finished;
+      if (!committed) {
+        if (finished === undefined) await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
+        if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
+        if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
+        if (input.kind === 'fetch')
+          completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
+        const verified = await verifyStoredObject(input, completeRequest);
+        committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+      }
       if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId, input.actor);
       state.result = { assetId: committed.assetId, versionId: committed.versionId };
       state.status = 'completed';
@@ -159,6 +174,18 @@ function failureOf(err: unknown): TemporalFailure | undefined {
 }
 
 uploadWorkflow satisfies UploadWorkflow;
+
+/**
+ * A simple upload whose store checked its checksum finishes in one local activity (mark completing,
+ * confirm, commit) when its `complete` asks for it: undefined when that does not apply, null when the
+ * store did not confirm the object (the session is marked completing; the caller reads the object
+ * back and commits). Runs whose `complete` did not ask recorded three steps, and replay them.
+ */
+async function finishInOneStep(input: UploadInput, request: CompleteRequest): Promise<CommittedVersion | null | undefined> {
+  const { sizeBytes, checksumSha256, s3ChecksumSha256, details } = request;
+  if (input.kind !== 'simple' || !request.oneStep || sizeBytes === undefined || !checksumSha256 || !s3ChecksumSha256) return undefined;
+  return step((a) => a.finishStagedUpload({ uploadId: input.uploadId, details, objectKey: input.objectKey, sizeBytes, checksumSha256, s3ChecksumSha256 }));
+}
 
 /**
  * What is committed is what S3 holds. A staged object (simple upload, fetch) is confirmed by the
