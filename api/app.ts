@@ -45,15 +45,18 @@ export function buildApp(base: BaseDeps, drain?: Drain): Express {
   app.use(referenceRouter(documentLimitsOf(deps.config)));
 
   app.use(
-    healthRouter({
-      db: deps.db,
-      s3: deps.s3,
-      bucket: deps.config.s3.bucket,
-      temporal: deps.temporal.probe,
-      redis: deps.redis,
-      sse: deps.config.s3.sse,
-      timeoutMs: deps.config.healthTimeoutMs,
-    }, drain),
+    healthRouter(
+      {
+        db: deps.db,
+        s3: deps.s3,
+        bucket: deps.config.s3.bucket,
+        temporal: deps.temporal.probe,
+        redis: deps.redis,
+        sse: deps.config.s3.sse,
+        timeoutMs: deps.config.healthTimeoutMs,
+      },
+      drain,
+    ),
   );
 
   app.use(assetsRouter(deps));

@@ -78,6 +78,8 @@ export interface MixedLoadResult {
   /** Uploads answered 201 or 202: each must end as an asset with the bytes sent. */
   uploads: UploadRecord[];
   accepted_late: number;
+  /** Names of the uploads that failed (their sessions, if any opened, are not the load's to end). */
+  refused_uploads: string[];
 }
 
 export interface VerifyResult {
@@ -139,7 +141,11 @@ async function uploadOnce(url: string, token: string, data: Buffer, name: string
 }
 
 /** The assets the load reads: made once, before it starts. */
-export async function prepareAssets(url: string, token: string, opts: { metadataAssets?: number; contentBytes?: number; downloadBytes?: number } = {}): Promise<PreparedAssets> {
+export async function prepareAssets(
+  url: string,
+  token: string,
+  opts: { metadataAssets?: number; contentBytes?: number; downloadBytes?: number } = {},
+): Promise<PreparedAssets> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   try {
     const contentBytes = opts.contentBytes ?? 64 * 1024;
@@ -191,6 +197,7 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
   const samples: Record<string, number> = {};
   const uploads: UploadRecord[] = [];
   let acceptedLate = 0;
+  const refused: string[] = [];
   let sent = 0;
   let uploadsSent = 0;
   let stopped = false;
@@ -225,8 +232,11 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
         agent,
         timeoutMs,
         keep: true,
+      }).catch((err) => {
+        refused.push(name);
+        throw err;
       });
-      if (!expectStatus(kind, answer, [201, 202])) return;
+      if (!expectStatus(kind, answer, [201, 202])) return void refused.push(name);
       const json = JSON.parse(answer.body.toString());
       if (answer.status === 201) record.assetId = json.id;
       else {
@@ -294,6 +304,7 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
     total_errors: KINDS.reduce((n, k) => n + kinds[k].errors, 0),
     uploads,
     accepted_late: acceptedLate,
+    refused_uploads: refused,
   };
 }
 
@@ -327,7 +338,10 @@ export async function verifyUploads(url: string, token: string, uploads: UploadR
         const content = await send(`${url}/api/v2/assets/${assetId}/content`, { headers, agent, timeoutMs: 30_000, keep: true });
         const sha256 = createHash('sha256').update(content.body).digest('hex');
         if (content.status !== 200 || sha256 !== u.sha256) {
-          return void lost.push({ name: u.name, reason: `asset ${assetId}: content ${content.status}, ${content.bytes} bytes, sha256 ${sha256} != ${u.sha256}` });
+          return void lost.push({
+            name: u.name,
+            reason: `asset ${assetId}: content ${content.status}, ${content.bytes} bytes, sha256 ${sha256} != ${u.sha256}`,
+          });
         }
         verified++;
       } catch (err) {
@@ -342,6 +356,8 @@ export async function verifyUploads(url: string, token: string, uploads: UploadR
 
 /** One line per kind, for the progress output. */
 export function describeMixed(r: MixedLoadResult): string {
-  const kinds = KINDS.map((k) => `${k} ${r.kinds[k].ok} ok (${r.kinds[k].per_s}/s, p50 ${r.kinds[k].p50_ms} ms, p99 ${r.kinds[k].p99_ms} ms, ${r.kinds[k].errors} errors)`);
+  const kinds = KINDS.map(
+    (k) => `${k} ${r.kinds[k].ok} ok (${r.kinds[k].per_s}/s, p50 ${r.kinds[k].p50_ms} ms, p99 ${r.kinds[k].p99_ms} ms, ${r.kinds[k].errors} errors)`,
+  );
   return `${r.clients} clients, ${r.seconds} s, ${r.requests} requests: ${kinds.join('; ')}; ${r.accepted_late} uploads answered 202`;
 }

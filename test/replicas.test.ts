@@ -108,8 +108,26 @@ function backgroundLoad(prepared: Awaited<ReturnType<typeof prepareAssets>>) {
   return { result, stop, done: () => answered };
 }
 
+/**
+ * Why the uploads named were refused, from their runs' histories: a workflow task that timed out
+ * (on the worker that went away: its sticky queue, or a task it held), or none (slow everywhere).
+ */
+async function refusalCauses(names: string[]): Promise<Record<string, number>> {
+  const causes: Record<string, number> = {};
+  for (const name of names) {
+    const session = await waitUntil(`the session of ${name}`, async () => ctx.db('upload_sessions').where({ name }).first(), 60_000, 250);
+    const history = await ctx.temporal.client.workflow.getHandle(session.workflow_id).fetchHistory();
+    const timedOut = (history.events ?? []).find((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
+    const cause = timedOut
+      ? `workflow task timed out (${temporal.api.enums.v1.TimeoutType[timedOut.workflowTaskTimedOutEventAttributes?.timeoutType ?? 0]})`
+      : 'no workflow task timed out';
+    causes[cause] = (causes[cause] ?? 0) + 1;
+  }
+  return causes;
+}
+
 function summarize(r: MixedLoadResult): string {
-  return `${r.requests} requests in ${r.seconds} s: ${KINDS.map((k) => `${k} ${r.kinds[k].ok}`).join(', ')}; errors ${JSON.stringify(r.error_samples)}`;
+  return `${r.requests} requests in ${r.seconds} s: ${KINDS.map((k) => `${k} ${r.kinds[k].ok}`).join(', ')}; ${r.accepted_late} uploads answered 202; errors ${JSON.stringify(r.error_samples)}`;
 }
 
 it('serves the mixed load with no failed request through rolling SIGTERM restarts, and loses no upload to a worker SIGKILL', async () => {
@@ -144,7 +162,11 @@ it('serves the mixed load with no failed request through rolling SIGTERM restart
   }
   const restarts = await rolling.result;
   expect(restarts.kinds.upload.ok).toBeGreaterThan(0);
-  expect({ errors: restarts.total_errors, samples: restarts.error_samples }).toEqual({ errors: 0, samples: {} });
+  expect({ errors: restarts.total_errors, samples: restarts.error_samples, causes: await refusalCauses(restarts.refused_uploads) }).toEqual({
+    errors: 0,
+    samples: {},
+    causes: {},
+  });
 
   // One worker SIGKILLed while uploads are in flight: the other finishes them.
   const killing = backgroundLoad(prepared);
@@ -161,13 +183,35 @@ it('serves the mixed load with no failed request through rolling SIGTERM restart
   const { verified, lost } = await verifyUploads(proxy.url, token, uploads);
   expect(lost).toEqual([]);
   expect(verified).toBe(uploads.length);
-  expect({ errors: killed.total_errors, samples: killed.error_samples }).toEqual({ errors: 0, samples: {} });
-  // Not one session is left open: every upload either completed or was ended.
-  await waitUntil(
-    'every upload session to be ended',
-    async () => Number((await ctx.db('upload_sessions').whereIn('status', ['open', 'completing']).count({ n: '*' }))[0].n) === 0,
+  // Reads never fail. An upload whose opening ran on the killed worker waits out its workflow task's
+  // timeout (10 s) on the other one, as long as the API waits for an opening (10 s): it is refused
+  // 503 with Retry-After, nothing of it accepted. That, and only that, may fail.
+  const unexpected = Object.entries(killed.error_samples).filter(([sample]) => !/^upload: 5xx 503 .*was not opened within/.test(sample));
+  expect(unexpected).toEqual([]);
+  expect(killed.refused_uploads.length).toBe(killed.total_errors);
+  const causes = await refusalCauses(killed.refused_uploads);
+  expect(Object.keys(causes).filter((c) => !c.startsWith('workflow task timed out'))).toEqual([]);
+  // Every accepted upload's session is ended; one refused may have opened since, to expire in its time.
+  const open = await waitUntil(
+    'every upload session but those refused to be ended',
+    async () => {
+      const rows: { name: string; workflow_id: string }[] = await ctx
+        .db('upload_sessions')
+        .whereIn('status', ['open', 'completing'])
+        .select('name', 'workflow_id');
+      return rows.every((r) => killed.refused_uploads.includes(r.name)) && rows;
+    },
     60_000,
     250,
   );
-  process.stdout.write(`replicas: restarts ${summarize(restarts)}\nreplicas: SIGKILL ${summarize(killed)}\n`);
+  // Not left running on the shared server for a day.
+  await Promise.all(
+    open.map((r) =>
+      ctx.temporal.client.workflow
+        .getHandle(r.workflow_id)
+        .terminate('replica test: refused upload')
+        .catch(() => {}),
+    ),
+  );
+  process.stdout.write(`replicas: restarts ${summarize(restarts)}\nreplicas: SIGKILL ${summarize(killed)}; refusals ${JSON.stringify(causes)}\n`);
 }, 300_000);
