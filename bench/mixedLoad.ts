@@ -78,8 +78,8 @@ export interface MixedLoadResult {
   /** Uploads answered 201 or 202: each must end as an asset with the bytes sent. */
   uploads: UploadRecord[];
   accepted_late: number;
-  /** Names of the uploads that failed (their sessions, if any opened, are not the load's to end). */
-  refused_uploads: string[];
+  /** The uploads that failed, with what came instead (their sessions, if any opened, are not the load's to end). */
+  refused_uploads: { name: string; answer: string }[];
 }
 
 export interface VerifyResult {
@@ -123,7 +123,7 @@ function send(
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
 function uploadBody(name: string, data: Buffer) {
-  return multipartBody(data, { name });
+  return multipartBody(data, { name }, name);
 }
 
 async function uploadOnce(url: string, token: string, data: Buffer, name: string, agent: http.Agent): Promise<string> {
@@ -197,7 +197,7 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
   const samples: Record<string, number> = {};
   const uploads: UploadRecord[] = [];
   let acceptedLate = 0;
-  const refused: string[] = [];
+  const refused: MixedLoadResult['refused_uploads'] = [];
   let sent = 0;
   let uploadsSent = 0;
   let stopped = false;
@@ -233,10 +233,10 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
         timeoutMs,
         keep: true,
       }).catch((err) => {
-        refused.push(name);
+        refused.push({ name, answer: (err as Error).message });
         throw err;
       });
-      if (!expectStatus(kind, answer, [201, 202])) return void refused.push(name);
+      if (!expectStatus(kind, answer, [201, 202])) return void refused.push({ name, answer: `${answer.status} ${answer.body.toString().slice(0, 300)}` });
       const json = JSON.parse(answer.body.toString());
       if (answer.status === 201) record.assetId = json.id;
       else {
