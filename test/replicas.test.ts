@@ -50,8 +50,12 @@ function exited(p: ServiceProcess): Promise<number | string> {
   return new Promise((resolve) => p.child.once('exit', (code, signal) => resolve(signal ?? code!)));
 }
 
+/** The pids of the workers stopped (SIGTERM or SIGKILL). */
+const ended = new Set<number>();
+
 /** SIGTERM, then the exit; a process still there after `ms` is a failed drain. */
 async function terminate(p: ServiceProcess, what: string, ms = 60_000): Promise<void> {
+  ended.add(p.child.pid!);
   p.child.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([exited(p), new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), ms)))]);
@@ -119,9 +123,13 @@ async function refusalCauses(refused: MixedLoadResult['refused_uploads']): Promi
     let cause = `not an opening that timed out: ${answer.slice(0, 200)}`;
     if (uploadId) {
       const history = await ctx.temporal.client.workflow.getHandle(`upload-${uploadId}`).fetchHistory();
-      const timedOut = (history.events ?? []).find((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
+      const events = history.events ?? [];
+      const timedOut = events.find((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT);
+      const startedBy = events.find((e) => e.eventId?.toString() === timedOut?.workflowTaskTimedOutEventAttributes?.startedEventId?.toString())
+        ?.workflowTaskStartedEventAttributes?.identity;
+      const pid = Number(String(startedBy).split('@')[0]);
       cause = timedOut
-        ? `workflow task timed out (${temporal.api.enums.v1.TimeoutType[timedOut.workflowTaskTimedOutEventAttributes?.timeoutType ?? 0]})`
+        ? `workflow task timed out (${temporal.api.enums.v1.TimeoutType[timedOut.workflowTaskTimedOutEventAttributes?.timeoutType ?? 0]}) on a worker ${ended.has(pid) ? 'since ended' : 'still running'}`
         : 'opening slower than 10 s, no workflow task timed out';
     }
     causes[cause] = (causes[cause] ?? 0) + 1;
@@ -176,6 +184,7 @@ it('serves the mixed load with no failed request through rolling SIGTERM restart
   let killed: MixedLoadResult;
   try {
     await progress(killing, 200, 'the load to be under way again');
+    ended.add(workers[0].child.pid!);
     await workers[0].kill();
     await progress(killing, 400, 'the load to go on after the SIGKILL');
   } finally {
