@@ -122,7 +122,7 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
       await new Promise((r) => setTimeout(r, 3_000));
       for (let i = 0; i < apis.length; i++) {
         step(`SIGTERM ${apis[i].name}`);
-        await apis[i].stop();
+        await terminate(apis[i], env.config.http.drainMs + env.config.http.graceMs + 10_000);
         step(`${apis[i].name} exited (${apis[i].child.signalCode ?? apis[i].child.exitCode})`);
         apis[i] = env.startReplica('api', `replica-api-${i}-${++generation}`, ports[i]);
         await routed(i);
@@ -132,7 +132,7 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
         const replacement = env.startReplica('worker', `replica-worker-${i}-${++generation}`);
         await polling(replacement);
         step(`${replacement.name} polling; SIGTERM ${workers[i].name}`);
-        await workers[i].stop();
+        await terminate(workers[i], 60_000);
         step(`${workers[i].name} exited (${workers[i].child.signalCode ?? workers[i].child.exitCode})`);
         workers[i] = replacement;
       }
@@ -178,6 +178,16 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
     await proxy.close();
     await Promise.all([...apis, ...workers].map((p) => p.stop()));
   }
+}
+
+/** SIGTERM and the exit, however long the drain takes (ServiceChild.stop() SIGKILLs after 15 s). */
+async function terminate(p: ServiceChild, boundMs: number): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
+  p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), boundMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function until(what: string, probe: () => Promise<boolean | undefined>, timeoutMs = 180_000): Promise<void> {
