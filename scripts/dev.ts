@@ -93,7 +93,9 @@ async function main() {
       services.push(runService(`api ${i + 1}`, 'api/server.ts', API_NODE_FLAGS, { STORAGE_HOST: '127.0.0.1', STORAGE_PORT: String(port) }));
     });
     proxy = await startRoundRobinProxy({ backends: ports.map((p) => `http://127.0.0.1:${p}`), port: config.http.port, host: config.http.host });
-    say(`${replicas} APIs on ${ports.map((p) => `127.0.0.1:${p}`).join(', ')} behind the round-robin proxy on ${config.http.host}:${config.http.port}; ${replicas} workers`);
+    say(
+      `${replicas} APIs on ${ports.map((p) => `127.0.0.1:${p}`).join(', ')} behind the round-robin proxy on ${config.http.host}:${config.http.port}; ${replicas} workers`,
+    );
   }
 
   const api = `http://${config.http.host}:${config.http.port}`;
