@@ -25,11 +25,8 @@ export function healthRouter(deps: HealthDeps, drain?: Drain): Router {
   });
 
   router.get('/health/ready', async (_req, res) => {
-    if (drain?.draining) {
-      res.status(503).json({ status: 'draining' });
-      return;
-    }
     const checks = await checkDependencies(deps);
+    if (drain?.draining) return void res.status(503).json({ status: 'draining', checks });
     res.status(ready(checks) ? 200 : 503).json({ status: ready(checks) ? 'ready' : 'not_ready', checks });
   });
 
