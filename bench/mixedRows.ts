@@ -44,9 +44,12 @@ function metricsOf(load: MixedLoadResult): Record<string, MetricResult> {
 
 const loadDetails = ({ uploads: _uploads, refused_uploads: _refused, ...rest }: MixedLoadResult) => rest;
 
-function sayLoad(ctx: RowContext, label: string, load: MixedLoadResult, verify: VerifyResult) {
+function sayLoad(ctx: RowContext, label: string, load: MixedLoadResult) {
   ctx.say(`${label}: ${describeMixed(load)}`);
   for (const [sample, n] of Object.entries(load.error_samples)) ctx.say(`${label} error x${n}: ${sample}`);
+}
+
+function sayVerified(ctx: RowContext, label: string, verify: VerifyResult) {
   ctx.say(
     `${label}: ${verify.verified} uploads verified, ${verify.lost.length} lost${verify.lost.length ? `: ${JSON.stringify(verify.lost.slice(0, 5))}` : ''}`,
   );
@@ -61,7 +64,8 @@ export async function rowMixedLoad(ctx: RowContext, settings: MixedSettings): Pr
   const load = await runMixedLoad({ url: env.apiUrl, token, clients: settings.clients, durationS: settings.durationS }, prepared);
   const loadavgAfter = os.loadavg().map((v) => round(v, 2));
   const verify = await verifyUploads(env.apiUrl, token, load.uploads);
-  sayLoad(ctx, 'row 13', load, verify);
+  sayLoad(ctx, 'row 13', load);
+  sayVerified(ctx, 'row 13', verify);
   return {
     id: 13,
     title: `mixed load, ${settings.clients} clients, ${settings.durationS} s (60% metadata, 25% 64 KiB content, 10% 64 KiB uploads, 5% 8 MiB downloads)`,
@@ -150,8 +154,9 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
     const killed = await killing;
 
     const verify = await verifyUploads(proxy.url, token, [...restarts.uploads, ...killed.uploads]);
-    sayLoad(ctx, 'row 14 restarts', restarts, { verified: verify.verified, lost: [] });
-    sayLoad(ctx, 'row 14 SIGKILL', killed, verify);
+    sayLoad(ctx, 'row 14 restarts', restarts);
+    sayLoad(ctx, 'row 14 SIGKILL', killed);
+    sayVerified(ctx, 'row 14, both phases', verify);
     const left = await env.db('upload_sessions').whereIn('status', ['open', 'completing']).count({ n: '*' });
     return {
       id: 14,
