@@ -66,6 +66,7 @@ export async function rowMixedLoad(ctx: RowContext, settings: MixedSettings): Pr
   const verify = await verifyUploads(env.apiUrl, token, load.uploads);
   sayLoad(ctx, 'row 13', load);
   sayVerified(ctx, 'row 13', verify);
+  const refusedRuns = await terminateRefusedRuns(ctx);
   return {
     id: 13,
     title: `mixed load, ${settings.clients} clients, ${settings.durationS} s (60% metadata, 25% 64 KiB content, 10% 64 KiB uploads, 5% 8 MiB downloads)`,
@@ -81,6 +82,7 @@ export async function rowMixedLoad(ctx: RowContext, settings: MixedSettings): Pr
       load: loadDetails(load),
       verified_uploads: verify.verified,
       lost: verify.lost.slice(0, 20),
+      refused_runs_terminated: refusedRuns,
       loadavg_before: loadavgBefore,
       loadavg_after: loadavgAfter,
     },
@@ -158,6 +160,7 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
     sayLoad(ctx, 'row 14 SIGKILL', killed);
     sayVerified(ctx, 'row 14, both phases', verify);
     const left = await env.db('upload_sessions').whereIn('status', ['open', 'completing']).count({ n: '*' });
+    const refusedRuns = await terminateRefusedRuns(ctx);
     return {
       id: 14,
       title: `row 13's load through the round-robin proxy to 2 APIs and 2 workers: rolling SIGTERM restarts of each (${restarts.seconds} s), then one worker SIGKILLed (${killed.seconds} s)`,
@@ -174,6 +177,7 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
         verified_uploads: verify.verified,
         lost: verify.lost.slice(0, 20),
         sessions_left_open: Number(left[0].n),
+        refused_runs_terminated: refusedRuns,
         steps,
         proxy_backends: proxy.backends(),
         loadavg_after: os.loadavg().map((v) => round(v, 2)),
@@ -201,6 +205,25 @@ async function until(what: string, probe: () => Promise<boolean | undefined>, ti
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Ends the upload runs still going once every accepted upload is verified: those of the refused
+ * uploads, which opened after their API gave up on them and would otherwise wait for a complete
+ * that never comes until they expire (STORAGE_UPLOAD_EXPIRY_HOURS), on the shared server.
+ */
+async function terminateRefusedRuns(ctx: RowContext): Promise<number> {
+  const { client } = ctx.env.temporal;
+  const query = `TaskQueue = '${ctx.env.config.temporal.taskQueue}' AND WorkflowType = 'uploadWorkflow' AND ExecutionStatus = 'Running'`;
+  let ended = 0;
+  for await (const run of client.workflow.list({ query })) {
+    await client.workflow
+      .getHandle(run.workflowId, run.runId)
+      .terminate('bench: an upload refused to its client')
+      .then(() => ended++)
+      .catch(() => {});
+  }
+  return ended;
 }
 
 /** The pids of the workers polling the bench's workflow task queue (a worker's identity is `pid@host`). */
