@@ -10,7 +10,7 @@ import { assetsRouter } from './assets';
 import { backupsRouter } from './backups';
 import { cors } from './cors';
 import { eventsRouter } from './events';
-import { healthRouter } from './health';
+import { healthRouter, type Drain } from './health';
 import { lifecycleRouter } from './lifecycle';
 import { methodNotAllowed } from './methodNotAllowed';
 import { documentLimitsOf } from './openapi';
@@ -27,7 +27,7 @@ import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
-export function buildApp(base: BaseDeps): Express {
+export function buildApp(base: BaseDeps, drain?: Drain): Express {
   const metrics = createMetrics(base.db);
   const deps: AppDeps = { ...base, ...workflowClientsOf(base), ...cachesOf(base, metrics), metrics };
   const app = express();
@@ -46,15 +46,18 @@ export function buildApp(base: BaseDeps): Express {
   app.use(referenceRouter(documentLimitsOf(deps.config)));
 
   app.use(
-    healthRouter({
-      db: deps.db,
-      s3: deps.s3,
-      bucket: deps.config.s3.bucket,
-      temporal: deps.temporal.probe,
-      redis: deps.redis,
-      sse: deps.config.s3.sse,
-      timeoutMs: deps.config.healthTimeoutMs,
-    }),
+    healthRouter(
+      {
+        db: deps.db,
+        s3: deps.s3,
+        bucket: deps.config.s3.bucket,
+        temporal: deps.temporal.probe,
+        redis: deps.redis,
+        sse: deps.config.s3.sse,
+        timeoutMs: deps.config.healthTimeoutMs,
+      },
+      drain,
+    ),
   );
 
   app.use(assetsRouter(deps));

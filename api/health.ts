@@ -12,7 +12,12 @@ function ready(report: HealthReport): boolean {
   return report.database.status === 'ok' && report.object_store.status === 'ok' && report.temporal.status === 'ok';
 }
 
-export function healthRouter(deps: HealthDeps): Router {
+/** Set by the API process once SIGTERM arrives: it still serves, but a load balancer must send nothing new. */
+export interface Drain {
+  draining: boolean;
+}
+
+export function healthRouter(deps: HealthDeps, drain?: Drain): Router {
   const router = Router();
 
   router.get('/health/live', (_req, res) => {
@@ -21,6 +26,7 @@ export function healthRouter(deps: HealthDeps): Router {
 
   router.get('/health/ready', async (_req, res) => {
     const checks = await checkDependencies(deps);
+    if (drain?.draining) return void res.status(503).json({ status: 'draining', checks });
     res.status(ready(checks) ? 200 : 503).json({ status: ready(checks) ? 'ready' : 'not_ready', checks });
   });
 

@@ -87,8 +87,8 @@ export const ROUTES: RouteDoc[] = [
     path: '/health/ready',
     access: 'anyone',
     tag: 'operations',
-    summary: 'Readiness: PostgreSQL, S3 and Temporal answer',
-    responses: { 200: { description: 'ready', schema: r.readiness }, 503: { description: 'not ready', schema: r.readiness } },
+    summary: 'Readiness: PostgreSQL, S3 and Temporal answer, and the API is not draining (SIGTERM)',
+    responses: { 200: { description: 'ready', schema: r.readiness }, 503: { description: 'not ready, or draining', schema: r.readiness } },
   },
   {
     method: 'get',

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { loadConfigOrExit } from '../lib/platform/config';
 import { createDb } from '../lib/platform/db';
 import { createLogger } from '../lib/platform/logger';
@@ -5,6 +6,7 @@ import { createS3Client } from '../lib/platform/objectStore';
 import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp } from './app';
+import type { Drain } from './health';
 
 async function main() {
   const config = loadConfigOrExit();
@@ -13,8 +15,17 @@ async function main() {
   const s3 = createS3Client(config.s3);
   const temporal = createTemporalClient(config.temporal);
   const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
-  const app = buildApp({ config, db, s3, temporal, logger, redis });
-  const server = app.listen(config.http.port, config.http.host, () => {
+  const drain: Drain = { draining: false };
+  const app = buildApp({ config, db, s3, temporal, logger, redis }, drain);
+  const inFlight = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    // Once draining, every answer ends its connection, so no client keeps a socket this process is about to close.
+    if (drain.draining) res.setHeader('connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    app(req, res);
+  });
+  server.listen(config.http.port, config.http.host, () => {
     logger.info('api listening', { url: `http://${config.http.host}:${config.http.port}` });
   });
 
@@ -22,9 +33,23 @@ async function main() {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    const { drainMs, graceMs } = config.http;
+    logger.info('api draining', { signal, drain_ms: drainMs, grace_ms: graceMs, in_flight: inFlight.size });
+    drain.draining = true;
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    const grace = setTimeout(() => {
+      logger.warn('api grace period over: closing the connections still open', { in_flight: inFlight.size });
+      server.closeAllConnections();
+    }, drainMs + graceMs);
+    // Still serving while the load balancer's next readiness poll sees the 503 and stops sending here.
+    await new Promise((resolve) => setTimeout(resolve, drainMs));
+    const closed = new Promise((resolve) => server.close(resolve));
+    // A keep-alive connection whose answer was already under way when the drain began goes once it is idle.
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    await closed;
+    clearInterval(idle);
+    clearTimeout(grace);
     logger.info('api stopping', { signal });
-    server.close();
-    server.closeIdleConnections();
     await temporal.close().catch(() => {});
     await db.destroy();
     s3.destroy();

@@ -84,6 +84,11 @@ export interface BenchEnv {
   /** How CPU time is attributed to the parts of the stack (bench/cpu.ts). */
   cpuGroups: CpuGroups;
   info: StackInfo;
+  /**
+   * One more API (on `port`) or worker of the same service, stopped with the environment: the
+   * replicas of row 14.
+   */
+  startReplica(kind: 'api' | 'worker', name: string, port?: number): ServiceChild;
   stop(): Promise<void>;
 }
 
@@ -356,9 +361,18 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
       },
       cmdlineContains: { 'postgres (run db)': dbUrl.pathname.slice(1) },
     };
+    const startReplica = (kind: 'api' | 'worker', name: string, port?: number): ServiceChild => {
+      const replica =
+        kind === 'api'
+          ? spawnChild(name, API_NODE_FLAGS, entry('api/server.ts'), { ...env, STORAGE_PORT: String(port) }, path.join(opts.runDir, `${name}.log`))
+          : spawnChild(name, [], entry('worker/main.ts'), env, path.join(opts.runDir, `${name}.log`));
+      cleanups.push(replica.stop);
+      return replica;
+    };
     return {
       config,
       cpuGroups,
+      startReplica,
       apiUrl,
       minimalUrl,
       api,

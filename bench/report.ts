@@ -57,6 +57,13 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
       const per = windows.map((w) => `row ${w.row}: ${fmt(w.peak_rss_mib)}`).join(', ');
       return { service: `${fmt(m.peak_rss_mib.service.median)} MiB (${per}${idle != null ? `; idle ${fmt(idle)}` : ''})`, baseline: '-', ratio };
     }
+    case 13:
+    case 14:
+      return {
+        service: `${fmt(m.requests_per_s.service.median, 0)} req/s; metadata p50 ${fmt(m.metadata_p50_ms.service.median, 0)} ms, p99 ${fmt(m.metadata_p99_ms.service.median, 0)} ms; uploads p99 ${fmt(m.upload_p99_ms.service.median, 0)} ms; ${fmt(m.errors.service.median, 0)} errors`,
+        baseline: '-',
+        ratio,
+      };
     default: {
       const [name] = Object.keys(m);
       return {

@@ -6,7 +6,8 @@
  *   npm run bench                      the issue's sizes (about 10 minutes on 2 cores)
  *   npm run bench -- --quick           every measurement on small sizes (under a minute)
  *   options: --rounds N (>= 5 unless --quick), --rows 1,2,4 (row 6 needs 1 and 2; rows 10 and 11, the
- *            storage command against the AWS SDK, run only when named: --rows 10,11),
+ *            storage command against the AWS SDK, run only when named: --rows 10,11; so do 13 and
+ *            14, the mixed load of 1,000 clients and the same through two replicas: --rows 13,14),
  *            --out FILE, --report FILE (prints the tables of a saved run, runs nothing),
  *            --log-level LEVEL (the API's and worker's, default info),
  *            --compiled / --tsx (the API and the worker run from a tsc build, as in production, or
@@ -23,6 +24,7 @@ import path from 'node:path';
 import { ROOT } from '../scripts/stack';
 import { rowSmallContent } from './cacheRows';
 import { rowCliDownload, rowCliUpload } from './cliRows';
+import { mixedSettingsFor, rowMixedLoad, rowReplicas } from './mixedRows';
 import { CpuWindow } from './cpu';
 import { startBenchEnv, type BenchEnv } from './env';
 import { renderReport, type BenchReport } from './report';
@@ -90,7 +92,7 @@ export function settingsFor(opts: Pick<BenchOptions, 'quick' | 'rounds'>): Bench
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 12], logLevel: 'info', profile: [], compiled: false };
+  const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14], logLevel: 'info', profile: [], compiled: false };
   let runner: 'compiled' | 'tsx' | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -116,7 +118,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
-  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 12)) throw new Error('--rows takes numbers 1..12');
+  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 14)) throw new Error('--rows takes numbers 1..14');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');
   return opts;
 }
@@ -213,6 +215,8 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
     await attempt(10, 'storage upload', () => rowCliUpload(ctx));
     await attempt(11, 'storage download', () => rowCliDownload(ctx));
     await attempt(12, 'GET 64 KiB content', () => rowSmallContent(ctx));
+    await attempt(13, 'mixed load, 1,000 clients', () => rowMixedLoad(ctx, mixedSettingsFor(opts.quick)));
+    await attempt(14, 'mixed load through 2 replicas, rolling restarts and a worker SIGKILL', () => rowReplicas(ctx, mixedSettingsFor(opts.quick)));
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

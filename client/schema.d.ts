@@ -595,7 +595,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: PostgreSQL, S3 and Temporal answer */
+        /** Readiness: PostgreSQL, S3 and Temporal answer, and the API is not draining (SIGTERM) */
         get: operations["getHealthReady"];
         put?: never;
         post?: never;
@@ -6476,7 +6476,7 @@ export interface operations {
                             };
                         };
                         /** @enum {string} */
-                        status: "ready" | "not_ready";
+                        status: "ready" | "not_ready" | "draining";
                     };
                 };
             };
@@ -6507,7 +6507,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not ready */
+            /** @description not ready, or draining */
             503: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -6547,7 +6547,7 @@ export interface operations {
                             };
                         };
                         /** @enum {string} */
-                        status: "ready" | "not_ready";
+                        status: "ready" | "not_ready" | "draining";
                     };
                 };
             };

@@ -110,7 +110,8 @@ const check = z.object({ status: z.enum(['ok', 'down']), latency_ms: z.number(),
 const objectStoreCheck = check.extend({ server_side_encryption: z.enum(['AES256', 'aws:kms', 'none']) }).strict();
 const checks = z.object({ database: check, object_store: objectStoreCheck, temporal: check, redis: check.optional() }).strict();
 export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), checks }).strict();
-export const readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks }).strict();
+// `draining`: the API got SIGTERM and finishes what it serves; a load balancer sends it nothing new.
+export const readiness = z.object({ status: z.enum(['ready', 'not_ready', 'draining']), checks }).strict();
 export const liveness = z.object({ status: z.literal('ok') }).strict();
 
 export const cloudEvent = z

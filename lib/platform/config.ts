@@ -56,6 +56,8 @@ export const configSchema = z.object({
   STORAGE_SERVICE_NAME: z.string().min(1).default('storage-service'),
   STORAGE_PORT: z.coerce.number().int().min(1).max(65535).default(8005),
   STORAGE_HOST: z.string().min(1).default('127.0.0.1'),
+  STORAGE_SHUTDOWN_DRAIN_MS: nonNegativeInt.default(1000),
+  STORAGE_SHUTDOWN_GRACE_MS: positiveInt.default(60_000),
   STORAGE_ENVIRONMENT: z.enum(['development', 'test', 'staging', 'production']).default('development'),
   STORAGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   STORAGE_DATABASE_URL: databaseUrl.default('postgresql://postgres@127.0.0.1:5432/storage_db'),
@@ -151,7 +153,11 @@ export interface Config {
   serviceName: string;
   environment: ConfigEnv['STORAGE_ENVIRONMENT'];
   logLevel: ConfigEnv['STORAGE_LOG_LEVEL'];
-  http: { host: string; port: number };
+  /**
+   * On SIGTERM the API answers /health/ready 503 for `drainMs` before it stops accepting (so a load
+   * balancer polling it sends nothing more), then lets in-flight requests finish for up to `graceMs`.
+   */
+  http: { host: string; port: number; drainMs: number; graceMs: number };
   database: { url: string; poolMax: number };
   s3: {
     endpoint: string;
@@ -270,7 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serviceName: e.STORAGE_SERVICE_NAME,
     environment: e.STORAGE_ENVIRONMENT,
     logLevel: e.STORAGE_LOG_LEVEL,
-    http: { host: e.STORAGE_HOST, port: e.STORAGE_PORT },
+    http: { host: e.STORAGE_HOST, port: e.STORAGE_PORT, drainMs: e.STORAGE_SHUTDOWN_DRAIN_MS, graceMs: e.STORAGE_SHUTDOWN_GRACE_MS },
     database: { url: e.STORAGE_DATABASE_URL, poolMax: e.STORAGE_DATABASE_POOL_MAX },
     s3: {
       endpoint: e.STORAGE_S3_ENDPOINT_URL,
