@@ -117,26 +117,23 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     if (form.checksum_sha256 && form.checksum_sha256 !== staged.checksumSha256) {
       throw new UnprocessableError(`checksum mismatch: the file hashes to ${staged.checksumSha256}, ${form.checksum_sha256} was declared`);
     }
+    // Built first: a name or an owner refused here is the request's fault, and the upload is aborted.
+    const request = {
+      sizeBytes: staged.sizeBytes,
+      checksumSha256: staged.checksumSha256,
+      s3ChecksumSha256: staged.s3ChecksumSha256,
+      oneStep: true,
+      details: {
+        name: parse(assetName, name, 'name'),
+        contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
+        metadata: form.metadata,
+        tags: form.tags,
+        ownerId: ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form),
+      },
+    };
     // From here on the run owns the outcome, whatever this call answers.
     completing = true;
-    const outcome = await completeStartedUpload(
-      deps.uploads,
-      staged.uploadId,
-      {
-        sizeBytes: staged.sizeBytes,
-        checksumSha256: staged.checksumSha256,
-        s3ChecksumSha256: staged.s3ChecksumSha256,
-        oneStep: true,
-        details: {
-          name: parse(assetName, name, 'name'),
-          contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
-          metadata: form.metadata,
-          tags: form.tags,
-          ownerId: ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form),
-        },
-      },
-      deps.config.uploads.waitSeconds * 1000,
-    );
+    const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, deps.config.uploads.waitSeconds * 1000);
     return { ...outcome, uploadId: staged.uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.

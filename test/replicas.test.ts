@@ -170,11 +170,17 @@ it('serves the mixed load with no failed request through rolling SIGTERM restart
   // Nothing fails: an upload whose workflow task was on the killed worker waits out the task's
   // timeout and finishes on the other (a simple upload's API waits for any run a worker has touched).
   expect(killed.error_samples).toEqual({});
+  let unended: unknown[] = [];
   await waitUntil(
     'every upload session to be ended',
-    async () => (await ctx.db('upload_sessions').whereIn('status', ['open', 'completing']).count<{ n: string }[]>({ n: '*' }))[0].n === '0',
+    async () => {
+      unended = await ctx.db('upload_sessions').whereIn('status', ['open', 'completing']).select('id', 'kind', 'status', 'name', 'created_at');
+      return unended.length === 0;
+    },
     60_000,
     250,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}: ${JSON.stringify(unended)}`);
+  });
   process.stdout.write(`replicas: restarts ${summarize(restarts)}\nreplicas: SIGKILL ${summarize(killed)}\n`);
 }, 360_000);

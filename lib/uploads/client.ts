@@ -85,15 +85,17 @@ export async function openUploadSession(uc: UploadClient, actor: ActorRef, input
  * (completeStartedUpload). This saves the `opened` update and its wait (BENCHMARKS.md, row 5).
  */
 export async function startSimpleUpload(uc: UploadClient, actor: ActorRef, input: UploadInput, quotas: QuotaDefaults): Promise<void> {
+  // The run and the row act for the caller: the row's actor is whom the commit's audit row names.
+  const acting = { ...input, actor: actorRef(actor) };
   await uc.client.workflow.start<UploadWorkflow>('uploadWorkflow', {
     workflowId: uploadWorkflowId(input.uploadId),
     taskQueue: uc.taskQueue,
-    args: [{ ...input, actor: actorRef(actor) }],
+    args: [acting],
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
     typedSearchAttributes: runSearchAttributes({ operation: 'upload', actor, assetId: input.assetId }),
   });
   try {
-    await insertUploadSession(uc.db, input, quotas);
+    await insertUploadSession(uc.db, acting, quotas);
   } catch (err) {
     // The run's own open refuses it the same way, and ends.
     if (err instanceof AssetGoneError) throw new NotFoundError(err.message);
