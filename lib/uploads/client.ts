@@ -131,12 +131,7 @@ export async function completeStartedUpload(uc: UploadClient, uploadId: string, 
     if (err instanceof ServiceUnavailableError) throw err;
     return settledOutcome(uc, uploadId, err);
   }
-  try {
-    const outcome = await waitAtMost(result, waitMs);
-    return outcome ? { done: true, result: outcome.value } : { done: false };
-  } catch (err) {
-    throw toDomainError(err, uploadId);
-  }
+  return outcomeWithin(result, uploadId, waitMs);
 }
 
 export type CompleteOutcome = { done: true; result: UploadResult } | { done: false };
@@ -155,8 +150,12 @@ export async function completeUploadSession(uc: UploadClient, uploadId: string, 
   } catch (err) {
     return settledOutcome(uc, uploadId, err);
   }
+  return outcomeWithin(result, uploadId, waitMs);
+}
+
+/** The accepted `complete`'s outcome if it comes within `waitMs`; past that the workflow goes on, and its outcome is read from the session later. */
+async function outcomeWithin(result: Promise<UploadResult>, uploadId: string, waitMs: number): Promise<CompleteOutcome> {
   try {
-    // Past the wait the workflow goes on; its outcome is read from the session later.
     const outcome = await waitAtMost(result, waitMs);
     return outcome ? { done: true, result: outcome.value } : { done: false };
   } catch (err) {
