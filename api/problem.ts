@@ -1,3 +1,4 @@
+import { KnexTimeoutError } from 'knex';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import {
   ChecksumMismatchError,
@@ -143,6 +144,14 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
     }
     if (parserError.expose && typeof parserError.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
       sendProblem(res, parserError.status, 'Bad Request', parserError.message);
+      return;
+    }
+    // Every pooled database connection busy for the pool's whole wait: overload, which a client may
+    // retry, not a fault of the request or a bug.
+    if (err instanceof KnexTimeoutError) {
+      logger.warn('database pool exhausted', { method: req.method, path: req.originalUrl, request_id: res.getHeader('X-Request-Id') });
+      res.set('Retry-After', '1');
+      sendProblem(res, 503, 'Service Unavailable', 'the service is overloaded: no database connection came free in time; try again');
       return;
     }
     logger.error('unhandled error', { err, method: req.method, path: req.originalUrl, request_id: res.getHeader('X-Request-Id') });

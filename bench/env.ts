@@ -370,7 +370,8 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
       return replica;
     };
     return {
-      config,
+      // With the run's signing secret, so a row can mint tokens of other users.
+      config: { ...config, auth },
       cpuGroups,
       startReplica,
       apiUrl,

@@ -27,8 +27,8 @@ export interface PreparedAssets {
 
 export interface MixedLoadOptions {
   url: string;
-  /** Sent as `authorization: Bearer …` on every request. */
-  token: string;
+  /** Sent as `authorization: Bearer …` on every request: one token for all, or client i sends tokens[i % n]. */
+  token: string | string[];
   clients: number;
   durationS: number;
   mix?: Record<Kind, number>;
@@ -187,7 +187,7 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
   const uploadBytes = opts.uploadBytes ?? 64 * 1024;
   // One socket per client at most: a client is one sequential user.
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.clients, maxFreeSockets: opts.clients });
-  const headers = auth(opts.token);
+  const tokens = ([] as string[]).concat(opts.token);
   const base = randomBytes(uploadBytes);
   const runId = randomBytes(4).toString('hex');
 
@@ -215,7 +215,7 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
     return false;
   };
 
-  const once = async (kind: Kind) => {
+  const once = async (kind: Kind, headers: Record<string, string>) => {
     const t0 = performance.now();
     if (kind === 'upload') {
       const data = Buffer.from(base);
@@ -263,12 +263,13 @@ export async function runMixedLoad(opts: MixedLoadOptions, prepared: PreparedAss
   const started = performance.now();
   const deadline = started + opts.durationS * 1000;
   await Promise.all(
-    Array.from({ length: opts.clients }, async () => {
+    Array.from({ length: opts.clients }, async (_, client) => {
+      const headers = auth(tokens[client % tokens.length]);
       while (!stopped && performance.now() < deadline && sent < maxRequests) {
         sent++;
         const kind = pick();
         try {
-          await once(kind);
+          await once(kind, headers);
         } catch (err) {
           if (err instanceof RequestTimeout) fail(kind, 'timeout', err.message);
           else fail(kind, 'connection', (err as NodeJS.ErrnoException).code ?? (err as Error).message);

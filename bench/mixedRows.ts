@@ -10,7 +10,8 @@ import { startRoundRobinProxy } from '../scripts/roundRobinProxy';
 import { freePorts } from '../scripts/stack';
 import { authHeaders } from './client';
 import type { ServiceChild } from './env';
-import { KINDS, describeMixed, prepareAssets, runMixedLoad, verifyUploads, type MixedLoadResult, type VerifyResult } from './mixedLoad';
+import { mintDevToken } from '../lib/auth/devTokens';
+import { KINDS, describeMixed, prepareAssets, runMixedLoad, verifyUploads, type MixedLoadResult, type PreparedAssets, type VerifyResult } from './mixedLoad';
 import { summary, type MetricResult, type RowContext, type RowResult } from './rows';
 import { round } from './stats';
 
@@ -55,13 +56,34 @@ function sayVerified(ctx: RowContext, label: string, verify: VerifyResult) {
   );
 }
 
+/**
+ * The load's users: each client is a user of its own (its uploads are its own, charged to its own
+ * quota), reading the prepared assets through a group grant, as the players of one campaign would.
+ * With one identity for all, every upload would queue on that one owner's usage row (BENCHMARKS.md).
+ */
+async function usersOf(ctx: RowContext, apiUrl: string, prepared: PreparedAssets, clients: number): Promise<string[]> {
+  const group = 'bench-mixed-readers';
+  const admin = benchToken();
+  for (const id of [...prepared.metadataIds, prepared.contentId, prepared.downloadId]) {
+    const res = await fetch(`${apiUrl}/api/v2/assets/${id}/grants`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify([{ subject: `group:${group}`, access: 'read' }]),
+    });
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`granting ${id} to ${group}: ${res.status}`);
+  }
+  return Promise.all(Array.from({ length: clients }, (_, i) => mintDevToken(ctx.env.config.auth, { sub: `bench-user-${i}`, groups: [group] })));
+}
+
 /** Row 13: the mixed load against the bench's API and worker. */
 export async function rowMixedLoad(ctx: RowContext, settings: MixedSettings): Promise<RowResult> {
   const { env } = ctx;
   const token = benchToken();
   const prepared = await prepareAssets(env.apiUrl, token);
+  const users = await usersOf(ctx, env.apiUrl, prepared, settings.clients);
   const loadavgBefore = os.loadavg().map((v) => round(v, 2));
-  const load = await runMixedLoad({ url: env.apiUrl, token, clients: settings.clients, durationS: settings.durationS }, prepared);
+  const load = await runMixedLoad({ url: env.apiUrl, token: users, clients: settings.clients, durationS: settings.durationS }, prepared);
   const loadavgAfter = os.loadavg().map((v) => round(v, 2));
   const verify = await verifyUploads(env.apiUrl, token, load.uploads);
   sayLoad(ctx, 'row 13', load);
@@ -118,12 +140,16 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
       });
     await Promise.all([routed(0), routed(1), polling(workers[1])]);
     const prepared = await prepareAssets(proxy.url, token);
+    const users = await usersOf(ctx, proxy.url, prepared, settings.clients);
 
     // Phase 1: rolling SIGTERM restarts, each API back on its port, each worker replaced before it drains.
     let restartsDone!: () => void;
     const restarted = new Promise<void>((resolve) => (restartsDone = resolve));
     const minimum = new Promise((resolve) => setTimeout(resolve, settings.durationS * 1000));
-    const rolling = runMixedLoad({ url: proxy.url, token, clients: settings.clients, durationS: 600, until: Promise.all([restarted, minimum]) }, prepared);
+    const rolling = runMixedLoad(
+      { url: proxy.url, token: users, clients: settings.clients, durationS: 600, until: Promise.all([restarted, minimum]) },
+      prepared,
+    );
     try {
       await new Promise((r) => setTimeout(r, 3_000));
       for (let i = 0; i < apis.length; i++) {
@@ -149,7 +175,7 @@ export async function rowReplicas(ctx: RowContext, settings: MixedSettings): Pro
 
     // Phase 2: one worker SIGKILLed a few seconds into the load.
     const killPhaseS = Math.max(3, Math.round(settings.durationS / 2));
-    const killing = runMixedLoad({ url: proxy.url, token, clients: settings.clients, durationS: killPhaseS }, prepared);
+    const killing = runMixedLoad({ url: proxy.url, token: users, clients: settings.clients, durationS: killPhaseS }, prepared);
     await new Promise((r) => setTimeout(r, Math.min(3_000, (killPhaseS * 1000) / 3)));
     step(`SIGKILL ${workers[0].name}`);
     workers[0].child.kill('SIGKILL');

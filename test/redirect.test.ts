@@ -7,17 +7,13 @@
  * range past the end).
  */
 import fs from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { buildApp } from '../api/app';
-import type { Config } from '../lib/platform/config';
 import { bytesOf, sha256 } from './support/assets';
 import { adminToken, bearer, tokenFor } from './support/auth';
 import { addAsset, uniqueMarker } from './support/catalog';
 import { cliEnv, storage } from './support/cli';
-import { startTestService, type TestContext } from './support/context';
+import { serveWith, startTestService, type TestContext } from './support/context';
 import { call, expectProblem } from './support/http';
 import { startS3Proxy } from './support/s3Proxy';
 import { waitUntil } from './support/processes';
@@ -50,21 +46,6 @@ async function follow(url: string, headers: Record<string, string> = {}, token?:
 function filenameStarOf(header: string | null): string | undefined {
   const match = /filename\*=UTF-8''([^;]+)/i.exec(header ?? '');
   return match ? decodeURIComponent(match[1]) : undefined;
-}
-
-/** The same service under another configuration: an API of its own over the same catalog and bucket. */
-async function serveWith(change: (config: Config) => Config): Promise<{ baseUrl: string; close(): Promise<void> }> {
-  const app = buildApp({ config: change(ctx.config), db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 describe('?redirect=true', () => {
@@ -224,7 +205,7 @@ describe('STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES', () => {
   const largeFile = bytesOf(MIN);
 
   beforeAll(async () => {
-    service = await serveWith((config) => ({ ...config, downloadRedirects: { ...config.downloadRedirects, minBytes: MIN } }));
+    service = await serveWith(ctx, (config) => ({ ...config, downloadRedirects: { ...config.downloadRedirects, minBytes: MIN } }));
     small = (await addAsset(ctx.baseUrl, bytesOf(MIN - 1))).body;
     large = (await addAsset(ctx.baseUrl, largeFile)).body;
   });
@@ -285,7 +266,7 @@ describe('STORAGE_S3_PUBLIC_ENDPOINT_URL', () => {
   it('is the endpoint the redirect is signed against; the store takes it, and never sees the bearer token', async () => {
     // The same SeaweedFS at another address, as a client outside the API's network would reach it.
     const store = await startS3Proxy(ctx.config.s3.endpoint);
-    const service = await serveWith((config) => ({ ...config, s3: { ...config.s3, publicEndpoint: store.url } }));
+    const service = await serveWith(ctx, (config) => ({ ...config, s3: { ...config.s3, publicEndpoint: store.url } }));
     try {
       const file = bytesOf(2000);
       const asset = (await addAsset(ctx.baseUrl, file)).body;
@@ -308,7 +289,7 @@ describe('the content rate limit', () => {
     const owner = uniqueMarker('reader');
     const user = await tokenFor({ sub: owner });
     const asset = (await addAsset(ctx.baseUrl, file, { owner_id: owner })).body;
-    const service = await serveWith((config) => ({
+    const service = await serveWith(ctx, (config) => ({
       ...config,
       rateLimits: { ...config.rateLimits, keyPrefix: uniqueMarker('redirect'), standard: { ...config.rateLimits.standard, content: 3000 } },
     }));

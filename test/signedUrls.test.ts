@@ -3,15 +3,12 @@
  * all, as content is (HEAD, Range, conditional GET); refused when any bound part is changed, once
  * expired, or after its key is retired; and 404 once the asset is gone.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { buildApp } from '../api/app';
 import { signedUrlOf } from '../api/signedUrls';
 import { signContent } from '../lib/auth/urlSignatures';
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion, uniqueMarker } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { serveWith, startTestService, type TestContext } from './support/context';
 import { call, expectProblem } from './support/http';
 import { tokenFor } from './support/auth';
 import { waitUntil } from './support/processes';
@@ -36,21 +33,6 @@ const anonymous = (url: string, headers: Record<string, string> = {}) => downloa
 function filenameStarOf(header: string | null): string | undefined {
   const match = /filename\*=UTF-8''([^;]+)/i.exec(header ?? '');
   return match ? decodeURIComponent(match[1]) : undefined;
-}
-
-/** The same service under other signing keys: an API of its own over the same catalog and bucket. */
-async function serveWithKeys(keys: string[]): Promise<{ baseUrl: string; close(): Promise<void> }> {
-  const app = buildApp({ config: { ...ctx.config, urlSigningKeys: keys }, db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 describe('a signed URL of the current version', () => {
@@ -268,8 +250,8 @@ describe('expiry and keys', () => {
     const oldKey = ctx.config.urlSigningKeys[0];
     const newKey = randomBytes(32).toString('base64url');
     const oldUrl = (await sign(ctx.baseUrl, assetId)).url;
-    const rotating = await serveWithKeys([newKey, oldKey]);
-    const rotated = await serveWithKeys([newKey]);
+    const rotating = await serveWith(ctx, (config) => ({ ...config, urlSigningKeys: [newKey, oldKey] }));
+    const rotated = await serveWith(ctx, (config) => ({ ...config, urlSigningKeys: [newKey] }));
     try {
       expect((await anonymous(`${rotating.baseUrl}${oldUrl}`)).status).toBe(200);
       const newUrl = (await sign(rotating.baseUrl, assetId)).url;
@@ -286,7 +268,7 @@ describe('expiry and keys', () => {
   });
 
   it('a service without keys signs nothing (501)', async () => {
-    const keyless = await serveWithKeys([]);
+    const keyless = await serveWith(ctx, (config) => ({ ...config, urlSigningKeys: [] }));
     try {
       expectProblem(await call(`${keyless.baseUrl}/api/v2/assets/${assetId}/url`, { method: 'POST', json: {} }), 501);
     } finally {

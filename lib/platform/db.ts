@@ -19,12 +19,12 @@ export function anyOf(db: Knex, parts: Knex.Raw[]): Knex.Raw {
   return parts.length ? db.raw(`(${parts.map(() => '(?)').join(' OR ')})`, parts) : db.raw('(FALSE)');
 }
 
-export function createDb(url: string, poolMax = 10): Db {
+export function createDb(url: string, poolMax = 10, acquireTimeoutMs = 10_000): Db {
   const db = knexFactory({
     client: 'pg',
     connection: { connectionString: url, application_name: 'storage-service' },
     pool: { min: 0, max: poolMax },
-    acquireConnectionTimeout: 10_000,
+    acquireConnectionTimeout: acquireTimeoutMs,
     // Every failure also rejects the query that met it; knex's own console lines would say it twice.
     log: { warn: () => {}, error: () => {}, deprecate: () => {}, debug: () => {} },
   });

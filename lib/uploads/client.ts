@@ -99,6 +99,9 @@ export async function startSimpleUpload(uc: UploadClient, actor: ActorRef, input
   } catch (err) {
     // The run's own open refuses it the same way, and ends.
     if (err instanceof AssetGoneError) throw new NotFoundError(err.message);
+    // Anything else (the database overloaded, a quota refusal): the run is told to end, so its own
+    // open does not leave a session waiting for a complete that never comes until it expires.
+    await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handleOf(uc, input.uploadId).signal(abortSignal)).catch(() => {});
     throw err;
   }
 }

@@ -140,3 +140,18 @@ export async function startTestService(overrides: Record<string, string> = {}, o
     },
   };
 }
+
+/** The same service under another configuration: an API of its own over the same catalog and bucket. */
+export async function serveWith(ctx: TestContext, change: (config: Config) => Config): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  const app = buildApp({ config: change(ctx.config), db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

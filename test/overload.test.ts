@@ -1,0 +1,48 @@
+/**
+ * Overload is told as such: when every pooled database connection stays busy for the pool's whole
+ * wait, the request is answered 503 with Retry-After (a client may try again), not a 500.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Knex } from 'knex';
+import { buildApp } from '../api/app';
+import { createDb, type Db } from '../lib/platform/db';
+import { uuidv7 } from '../lib/platform/ids';
+import { startTestService, type TestContext } from './support/context';
+import { call, expectProblem } from './support/http';
+
+let ctx: TestContext;
+let db: Db;
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  ctx = await startTestService({}, { worker: false });
+  // One connection, and a short wait for it.
+  db = createDb(ctx.config.database.url, 1, 300);
+  const app = buildApp({ config: ctx.config, db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
+  server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  await db?.destroy();
+  await ctx?.stop();
+});
+
+it('answers 503 with Retry-After while no database connection comes free', async () => {
+  const held: Knex.Transaction = await db.transaction();
+  try {
+    const res = await call(`${baseUrl}/api/v2/assets/${uuidv7()}`);
+    expectProblem(res, 503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.body.detail).toMatch(/overloaded/);
+  } finally {
+    await held.rollback();
+  }
+  // Once the connection is free again, the same request is answered as usual.
+  expectProblem(await call(`${baseUrl}/api/v2/assets/${uuidv7()}`), 404);
+});
