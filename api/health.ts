@@ -24,9 +24,13 @@ export function healthRouter(deps: HealthDeps, drain?: Drain): Router {
     res.json({ status: 'ok' });
   });
 
+  // What the last readiness check found: a draining API answers with it at once, since an API busy
+  // enough to be restarted may take longer over its checks than the load balancer waits for them.
+  let lastChecks: HealthReport | undefined;
   router.get('/health/ready', async (_req, res) => {
+    if (drain?.draining) return void res.status(503).json({ status: 'draining', checks: lastChecks ?? (await checkDependencies(deps)) });
     const checks = await checkDependencies(deps);
-    if (drain?.draining) return void res.status(503).json({ status: 'draining', checks });
+    lastChecks = checks;
     res.status(ready(checks) ? 200 : 503).json({ status: ready(checks) ? 'ready' : 'not_ready', checks });
   });
 
