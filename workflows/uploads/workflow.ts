@@ -13,7 +13,6 @@ import {
 } from '@temporalio/workflow';
 import type { IngestActivities } from '../../activities/uploads/ingest';
 import type { UploadActivities } from '../../activities/uploads/uploads';
-import type { CommittedVersion } from '../../lib/uploads/sessions';
 import {
   UploadFailure,
   abortSignal,
@@ -181,7 +180,7 @@ uploadWorkflow satisfies UploadWorkflow;
  * store did not confirm the object (the session is marked completing; the caller reads the object
  * back and commits). Runs whose `complete` did not ask recorded three steps, and replay them.
  */
-async function finishInOneStep(input: UploadInput, request: CompleteRequest): Promise<CommittedVersion | null | undefined> {
+async function finishInOneStep(input: UploadInput, request: CompleteRequest): Promise<Awaited<ReturnType<UploadActivities['finishStagedUpload']>> | undefined> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256, details } = request;
   if (input.kind !== 'simple' || !request.oneStep || sizeBytes === undefined || !checksumSha256 || !s3ChecksumSha256) return undefined;
   return step((a) => a.finishStagedUpload({ uploadId: input.uploadId, details, objectKey: input.objectKey, sizeBytes, checksumSha256, s3ChecksumSha256 }));
