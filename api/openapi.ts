@@ -73,6 +73,15 @@ const overQuota = r.problemAnswer("over the owner's quota (type ...:quota-exceed
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
+/** What a content route answers: the bytes, a range, 304, a redirect to the store, or 416. */
+const contentResponses = {
+  200: { description: 'the bytes', content: 'application/octet-stream' },
+  206: { description: 'a range', content: 'application/octet-stream' },
+  304: { description: 'not modified' },
+  307: r.redirectedToStore,
+  416: r.problemAnswer('range past the end'),
+} as const;
+
 export const ROUTES: RouteDoc[] = [
   {
     method: 'get',
@@ -198,13 +207,7 @@ export const ROUTES: RouteDoc[] = [
     summary: "The current version's bytes (Range, If-None-Match, HEAD), streamed or straight from the store",
     params: idParams,
     query: redirectQuery,
-    responses: {
-      200: { description: 'the bytes', content: 'application/octet-stream' },
-      206: { description: 'a range', content: 'application/octet-stream' },
-      304: { description: 'not modified' },
-      307: r.redirectedToStore,
-      416: r.problemAnswer('range past the end'),
-    },
+    responses: contentResponses,
   },
 
   {
@@ -244,13 +247,7 @@ export const ROUTES: RouteDoc[] = [
     summary: "A version's bytes, streamed or straight from the store",
     params: versionParams,
     query: redirectQuery,
-    responses: {
-      200: { description: 'the bytes', content: 'application/octet-stream' },
-      206: { description: 'a range', content: 'application/octet-stream' },
-      304: { description: 'not modified' },
-      307: r.redirectedToStore,
-      416: r.problemAnswer('range past the end'),
-    },
+    responses: contentResponses,
   },
   {
     method: 'post',
