@@ -63,8 +63,9 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
     const { id, versionId } = parse(versionParams, req.params, 'path');
     const { asset, content } = await assetWithContentFor(assetCache, actorOf(res), id, 'read');
     const version = content?.id === versionId ? content : await getVersion(deps.db, id, versionId);
-    if (await redirectToStore(req, res, redirects, storedContentOf(asset, version))) return;
-    await sendContent(req, res, contents, storedContentOf(asset, version));
+    const stored = storedContentOf(asset, version);
+    if (await redirectToStore(req, res, redirects, stored)) return;
+    await sendContent(req, res, contents, stored);
   });
 
   /** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */
