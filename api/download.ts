@@ -8,6 +8,7 @@ import { RangeNotSatisfiableError } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
 import { presentationOf, type Disposition, type Presentation } from './contentPresentation';
 import type { AppDeps } from './deps';
+import { loggedUrl } from './requestContext';
 
 export interface StoredContent {
   key: string;
@@ -111,7 +112,7 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
         err,
         key: content.key,
         bytes_read: bytesRead,
-        path: req.originalUrl,
+        path: loggedUrl(req),
         request_id: res.getHeader('X-Request-Id'),
       });
     }
