@@ -16,6 +16,7 @@ import { createS3Client } from '../lib/platform/objectStore';
 import { presentationOf } from './contentPresentation';
 import type { AppDeps } from './deps';
 import { contentDisposition, etagOf, notModified, parseRange, type StoredContent } from './download';
+import { contentBudgetOf } from './rateLimits';
 import { parse, redirectQuery } from './schemas/common';
 
 export interface ContentRedirects {
@@ -63,9 +64,9 @@ export async function redirectToStore(req: Request, res: Response, redirects: Co
     }),
     { expiresIn: redirects.ttlSeconds },
   );
+  // What the client is sent to fetch is spent now: the API never learns how much of it was.
+  await contentBudgetOf(res)?.reserve(range ? range.end - range.start + 1 : content.sizeBytes);
   redirects.count(reason);
-  // The rate limiter charges what the client was sent to fetch (api/rateLimits.ts).
-  res.locals.redirectedBytes = range ? range.end - range.start + 1 : content.sizeBytes;
   res.status(307).setHeader('Location', url).setHeader('Cache-Control', 'private, no-store').setHeader('X-Content-Type-Options', 'nosniff').end();
   return true;
 }

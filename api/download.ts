@@ -8,6 +8,7 @@ import { RangeNotSatisfiableError } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
 import { presentationOf, type Disposition, type Presentation } from './contentPresentation';
 import type { AppDeps } from './deps';
+import { contentBudgetOf } from './rateLimits';
 import { loggedUrl } from './requestContext';
 
 export interface StoredContent {
@@ -73,6 +74,10 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
     return;
   }
 
+  // The content budget is spent before the first byte, so that concurrent downloads cannot all pass.
+  const length = range ? range.end - range.start + 1 : content.sizeBytes;
+  const refund = (await contentBudgetOf(res)?.reserve(length)) ?? (() => {});
+
   const cached = await source.cache?.get(content.checksumSha256, content.sizeBytes);
   if (cached) {
     sendCached(res, source, content, etag, range, cached);
@@ -90,12 +95,14 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
     );
     body = object.Body as Readable;
   } catch (err) {
+    refund(length);
     if (abort.signal.aborted) return;
     throw err;
   }
   res.off('close', onClose);
   // The client may have gone while S3 answered: nothing would release the stream then.
   if (abort.signal.aborted) {
+    refund(length);
     body.destroy();
     return;
   }
@@ -104,6 +111,8 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
   let bytesRead = 0;
   res.on('close', () => {
     clientGone = !res.writableFinished;
+    // What the client was not sent goes back to its budget (what was read from S3 counts as sent).
+    if (clientGone) refund(length - bytesRead);
     body.destroy();
   });
   body.on('error', (err) => {
