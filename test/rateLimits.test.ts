@@ -5,11 +5,14 @@
  * download cut short); then two API processes sharing one budget in Redis, and an API whose Redis
  * goes away.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Redis } from 'ioredis';
 import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
 import { uuidv7 } from '../lib/platform/ids';
 import { createS3Client } from '../lib/platform/objectStore';
+import { createRedisClient } from '../lib/platform/redis';
 import { freePorts } from '../scripts/stack';
 import { bytesOf, download, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
@@ -146,10 +149,19 @@ describe('content bytes, counted as they cross', () => {
     await Promise.all(served.map((s) => s.close()));
   });
 
-  /** An API of its own over the same catalog, whose users have `content` bytes a window (and requests to spare). */
-  async function serveWithContentBudget(content: number, s3 = ctx.s3): Promise<{ baseUrl: string; port: number }> {
-    const rateLimits = { ...ctx.config.rateLimits, keyPrefix: `test-${uuidv7()}`, standard: { reads: 1000, writes: 1000, content } };
-    const app = buildApp({ config: { ...ctx.config, rateLimits }, db: ctx.db, s3, temporal: ctx.temporal, logger: ctx.logger });
+  /**
+   * An API of its own over the same catalog, whose users have `content` bytes a window (and requests
+   * to spare); with `redis`, its budgets and content cache are there.
+   */
+  async function serveWithContentBudget(
+    content: number,
+    opts: { s3?: S3Client; redis?: Redis } = {},
+  ): Promise<{ baseUrl: string; port: number; keyPrefix: string }> {
+    const keyPrefix = `test-${uuidv7()}`;
+    const rateLimits = { ...ctx.config.rateLimits, keyPrefix, standard: { reads: 1000, writes: 1000, content } };
+    const cache = { ...ctx.config.cache, enabled: opts.redis !== undefined, keyPrefix };
+    const config = { ...ctx.config, rateLimits, cache };
+    const app = buildApp({ config, db: ctx.db, s3: opts.s3 ?? ctx.s3, temporal: ctx.temporal, logger: ctx.logger, redis: opts.redis });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -160,7 +172,7 @@ describe('content bytes, counted as they cross', () => {
       },
     });
     const { port } = server.address() as AddressInfo;
-    return { baseUrl: `http://127.0.0.1:${port}`, port };
+    return { baseUrl: `http://127.0.0.1:${port}`, port, keyPrefix };
   }
 
   /** An asset put in by an API without rate limits, read back by `owner`. */
@@ -278,7 +290,7 @@ describe('content bytes, counted as they cross', () => {
     const store = await startS3Proxy(ctx.config.s3.endpoint);
     const s3 = createS3Client({ ...ctx.config.s3, endpoint: store.url });
     try {
-      const api = (await serveWithContentBudget(BUDGET, s3)).baseUrl;
+      const api = (await serveWithContentBudget(BUDGET, { s3 })).baseUrl;
       store.hold((req) => req.method === 'GET');
       let refused = 0;
       const downloads = Array.from({ length: N }, () =>
@@ -297,6 +309,36 @@ describe('content bytes, counted as they cross', () => {
     } finally {
       s3.destroy();
       await store.close();
+    }
+  });
+
+  it('charges a download served from the content cache its length, as one from the store', async () => {
+    const SIZE = 1000;
+    const sub = `user-${uuidv7().slice(-12)}`;
+    const as = await tokenFor({ sub });
+    const asset = await storedFor(sub, bytesOf(SIZE));
+    const redis = createRedisClient(`redis://127.0.0.1:${REDIS_PORT}`);
+    const service = await serveWithContentBudget(MiB, { redis });
+    try {
+      const api = service.baseUrl;
+      const contentHits = async () => {
+        const text = await (await fetch(`${api}/metrics`)).text();
+        return Number(/^storage_cache_requests_total\{cache="content",result="hit"\} (\d+)/m.exec(text)?.[1] ?? 0);
+      };
+      let left = MiB;
+      // The first read keeps the bytes a moment after it ends: read until one is a hit.
+      await waitUntil('a download served from the content cache', async () => {
+        const hitsBefore = await contentHits();
+        const res = await download(`${api}/api/v2/assets/${asset.id}/content`, {}, as);
+        expect(res.status).toBe(200);
+        expect(stateOf(res).content.r).toBe(left - SIZE);
+        left -= SIZE;
+        return (await contentHits()) === hitsBefore + 1;
+      });
+    } finally {
+      const keys = await redis.keys(`${service.keyPrefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
     }
   });
 
