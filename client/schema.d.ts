@@ -1540,7 +1540,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description serve as an attachment: true names it after the asset, a string names it so */
+                    /** @description serve as an attachment: true names it after the asset, a string names it so (without it, inline for the types that render inline, an attachment for the others) */
                     download?: true | string;
                     /**
                      * @description seconds
@@ -4921,10 +4921,16 @@ export interface operations {
             /** @description the bytes */
             200: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4932,10 +4938,16 @@ export interface operations {
             /** @description a range */
             206: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4943,10 +4955,16 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5119,10 +5137,16 @@ export interface operations {
             /** @description the bytes */
             200: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5130,10 +5154,16 @@ export interface operations {
             /** @description a range */
             206: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5141,10 +5171,16 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
