@@ -13,8 +13,10 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Request, Response } from 'express';
 import { createS3Client } from '../lib/platform/objectStore';
+import { presentationOf } from './contentPresentation';
 import type { AppDeps } from './deps';
 import { contentDisposition, etagOf, notModified, parseRange, type StoredContent } from './download';
+import { contentBudgetOf } from './rateLimits';
 import { parse, redirectQuery } from './schemas/common';
 
 export interface ContentRedirects {
@@ -49,19 +51,22 @@ export async function redirectToStore(req: Request, res: Response, redirects: Co
   // A range past the end is the API's 416 problem, as when streamed, not the store's XML.
   const range = parseRange(rangeHeader, content.sizeBytes, undefined, etagOf(content));
 
+  // The store sends these, and only these, of the headers the API would send (it has no CSP or nosniff):
+  // an active type is an attachment there too (test/activeContent.test.ts asks SeaweedFS).
+  const shown = presentationOf(content.contentType, content.disposition);
   const url = await getSignedUrl(
     redirects.signer,
     new GetObjectCommand({
       Bucket: redirects.bucket,
       Key: content.key,
-      ResponseContentType: content.contentType,
-      ResponseContentDisposition: contentDisposition(content.name, content.disposition),
+      ResponseContentType: shown.contentType,
+      ResponseContentDisposition: contentDisposition(content.name, shown.disposition),
     }),
     { expiresIn: redirects.ttlSeconds },
   );
+  // What the client is sent to fetch is spent now: the API never learns how much of it was.
+  await contentBudgetOf(res)?.reserve(range ? range.end - range.start + 1 : content.sizeBytes);
   redirects.count(reason);
-  // The rate limiter charges what the client was sent to fetch (api/rateLimits.ts).
-  res.locals.redirectedBytes = range ? range.end - range.start + 1 : content.sizeBytes;
-  res.status(307).setHeader('Location', url).setHeader('Cache-Control', 'private, no-store').end();
+  res.status(307).setHeader('Location', url).setHeader('Cache-Control', 'private, no-store').setHeader('X-Content-Type-Options', 'nosniff').end();
   return true;
 }

@@ -6,7 +6,10 @@ import type { VersionRow } from '../lib/assets/versions';
 import type { ContentCache } from '../lib/cache/contentCache';
 import { RangeNotSatisfiableError } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
+import { presentationOf, type Disposition, type Presentation } from './contentPresentation';
 import type { AppDeps } from './deps';
+import { contentBudgetOf } from './rateLimits';
+import { loggedUrl } from './requestContext';
 
 export interface StoredContent {
   key: string;
@@ -16,8 +19,8 @@ export interface StoredContent {
   lastModified: Date;
   /** The filename Content-Disposition gives. */
   name: string;
-  /** Inline unless said: a signed URL may ask for an attachment. */
-  disposition?: 'inline' | 'attachment';
+  /** Inline unless said: a signed URL may ask for an attachment (inline is granted to safe types only: api/contentPresentation.ts). */
+  disposition?: Disposition;
 }
 
 export function storedContentOf(
@@ -71,6 +74,10 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
     return;
   }
 
+  // The content budget is spent before the first byte, so that concurrent downloads cannot all pass.
+  const length = range ? range.end - range.start + 1 : content.sizeBytes;
+  const refund = (await contentBudgetOf(res)?.reserve(length)) ?? (() => {});
+
   const cached = await source.cache?.get(content.checksumSha256, content.sizeBytes);
   if (cached) {
     sendCached(res, source, content, etag, range, cached);
@@ -88,12 +95,14 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
     );
     body = object.Body as Readable;
   } catch (err) {
+    refund(length);
     if (abort.signal.aborted) return;
     throw err;
   }
   res.off('close', onClose);
   // The client may have gone while S3 answered: nothing would release the stream then.
   if (abort.signal.aborted) {
+    refund(length);
     body.destroy();
     return;
   }
@@ -102,6 +111,8 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
   let bytesRead = 0;
   res.on('close', () => {
     clientGone = !res.writableFinished;
+    // What the client was not sent goes back to its budget (what was read from S3 counts as sent).
+    if (clientGone) refund(length - bytesRead);
     body.destroy();
   });
   body.on('error', (err) => {
@@ -110,7 +121,7 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
         err,
         key: content.key,
         bytes_read: bytesRead,
-        path: req.originalUrl,
+        path: loggedUrl(req),
         request_id: res.getHeader('X-Request-Id'),
       });
     }
@@ -144,18 +155,21 @@ function keepWhenWhole(body: Readable, source: ContentSource, content: StoredCon
 }
 
 /** What describes the stored bytes themselves: sent with a 304 as with the bytes. */
-function setRepresentationHeaders(res: Response, content: StoredContent, etag: string): void {
+function setRepresentationHeaders(res: Response, content: StoredContent, etag: string): Presentation {
+  const shown = presentationOf(content.contentType, content.disposition);
   res.setHeader('ETag', etag);
   res.setHeader('Last-Modified', content.lastModified.toUTCString());
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Cache-Control', 'private, no-cache');
-  res.setHeader('Content-Disposition', contentDisposition(content.name, content.disposition));
+  res.setHeader('Content-Disposition', contentDisposition(content.name, shown.disposition));
   res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Security-Policy', shown.contentSecurityPolicy);
+  return shown;
 }
 
 function setContentHeaders(res: Response, content: StoredContent, etag: string, range: { start: number; end: number } | undefined): void {
-  setRepresentationHeaders(res, content, etag);
-  res.setHeader('Content-Type', content.contentType);
+  const shown = setRepresentationHeaders(res, content, etag);
+  res.setHeader('Content-Type', shown.contentType);
   if (range) {
     res.status(206);
     res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${content.sizeBytes}`);
@@ -206,7 +220,7 @@ export function parseRange(header: string | undefined, size: number, ifRange: st
 }
 
 /** RFC 6266 with an RFC 5987 `filename*` so non-ASCII names survive; the plain fallback is ASCII-safe. */
-export function contentDisposition(name: string, disposition: 'inline' | 'attachment' = 'inline'): string {
+export function contentDisposition(name: string, disposition: Disposition): string {
   const fallback = name.replace(/[^\x20-\x7e]|["\\/%;]/g, '_');
   const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `${disposition}; filename="${fallback}"; filename*=UTF-8''${encoded}`;

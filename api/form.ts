@@ -5,7 +5,7 @@
 import busboy, { type FileInfo } from 'busboy';
 import type { Request } from 'express';
 import type { Readable } from 'node:stream';
-import { ValidationError } from '../lib/platform/errors';
+import { DomainError, ValidationError } from '../lib/platform/errors';
 
 export type FormPart =
   | { type: 'field'; name: string; value: string }
@@ -51,7 +51,8 @@ export async function* readForm(req: Request, stop: AbortSignal): AsyncGenerator
   });
   form.on('filesLimit', () => arrive({ type: 'extraFile' }));
   form.on('close', () => finish());
-  form.on('error', (err: Error) => finish(new ValidationError(`malformed multipart/form-data: ${err.message}`)));
+  // A DomainError is what failed the body under the form (a spent content budget: lib/limits/bodyMeter.ts).
+  form.on('error', (err: Error) => finish(err instanceof DomainError ? err : new ValidationError(`malformed multipart/form-data: ${err.message}`)));
   req.on('aborted', () => finish(new ValidationError('the client closed the connection before the form ended')));
   stop.addEventListener('abort', () => finish(stop.reason), { once: true });
   req.pipe(form);

@@ -75,9 +75,9 @@ const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { i
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
 /** What a content route answers: the bytes, a range, 304, a redirect to the store, or 416. */
 const contentResponses = {
-  200: { description: 'the bytes', content: 'application/octet-stream' },
-  206: { description: 'a range', content: 'application/octet-stream' },
-  304: { description: 'not modified' },
+  200: { description: 'the bytes', content: 'application/octet-stream', headers: r.servedContentHeaders },
+  206: { description: 'a range', content: 'application/octet-stream', headers: r.servedContentHeaders },
+  304: { description: 'not modified', headers: r.servedContentHeaders },
   307: r.redirectedToStore,
   416: r.problemAnswer('range past the end'),
 } as const;

@@ -21,6 +21,7 @@ import {
 } from '../lib/platform/errors';
 import type { Logger } from '../lib/platform/logger';
 import { ForbiddenError, InvalidTokenError, SignedUrlRefusedError, UrlSigningDisabledError } from '../lib/auth/errors';
+import { loggedUrl } from './requestContext';
 
 interface ProblemOf<E extends DomainError> {
   type: abstract new (...args: never[]) => E;
@@ -149,12 +150,12 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
     // Every pooled database connection busy for the pool's whole wait: overload, which a client may
     // retry, not a fault of the request or a bug.
     if (err instanceof KnexTimeoutError) {
-      logger.warn('database pool exhausted', { method: req.method, path: req.originalUrl, request_id: res.getHeader('X-Request-Id') });
+      logger.warn('database pool exhausted', { method: req.method, path: loggedUrl(req), request_id: res.getHeader('X-Request-Id') });
       res.set('Retry-After', '1');
       sendProblem(res, 503, 'Service Unavailable', 'the service is overloaded: no database connection came free in time; try again');
       return;
     }
-    logger.error('unhandled error', { err, method: req.method, path: req.originalUrl, request_id: res.getHeader('X-Request-Id') });
+    logger.error('unhandled error', { err, method: req.method, path: loggedUrl(req), request_id: res.getHeader('X-Request-Id') });
     sendProblem(res, 500, 'Internal Server Error', 'the server failed to carry out the request; it has been logged');
   };
 }

@@ -1,9 +1,28 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../lib/platform/logger';
 import type { Metrics } from '../lib/platform/metrics';
 
 const CLIENT_ID = /^[\w.:-]{1,128}$/;
+// A parameter name of another shape could itself be a value (`?<token>`): it is not written either.
+const PARAMETER_NAME = /^[\w.[\]-]{1,64}$/;
+
+/**
+ * A request's URL as it may be logged: the query string as its parameter names alone
+ * (`?sig=…&expires=…` is `?sig&expires`), since a value may be a secret, a signed URL's signature first.
+ */
+export function loggedUrl(req: Request): string {
+  const url = req.originalUrl;
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const names = url
+    .slice(at + 1)
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => pair.split('=')[0])
+    .map((name) => (PARAMETER_NAME.test(name) ? name : '_'));
+  return `${url.slice(0, at)}?${names.join('&')}`;
+}
 
 /**
  * Echoes the client's X-Request-Id (or makes one), logs each request once when it ends, and times it
@@ -22,7 +41,7 @@ export function requestContext(logger: Logger, metrics: Metrics): RequestHandler
       logger.info('request', {
         request_id: requestId,
         method: req.method,
-        path: req.originalUrl,
+        path: loggedUrl(req),
         status: res.statusCode,
         duration_ms: Math.round(seconds * 10_000) / 10,
       });

@@ -1140,10 +1140,16 @@ export interface operations {
             /** @description the bytes */
             200: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1151,10 +1157,16 @@ export interface operations {
             /** @description a range */
             206: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1162,10 +1174,16 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1181,6 +1199,8 @@ export interface operations {
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1520,7 +1540,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description serve as an attachment: true names it after the asset, a string names it so */
+                    /** @description serve as an attachment: true names it after the asset, a string names it so (without it, inline for the types that render inline, an attachment for the others) */
                     download?: true | string;
                     /**
                      * @description seconds
@@ -1976,10 +1996,16 @@ export interface operations {
             /** @description the bytes */
             200: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1987,10 +2013,16 @@ export interface operations {
             /** @description a range */
             206: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1998,10 +2030,16 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2017,6 +2055,8 @@ export interface operations {
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4881,10 +4921,16 @@ export interface operations {
             /** @description the bytes */
             200: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4892,10 +4938,16 @@ export interface operations {
             /** @description a range */
             206: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4903,10 +4955,16 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4922,6 +4980,8 @@ export interface operations {
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5077,10 +5137,16 @@ export interface operations {
             /** @description the bytes */
             200: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5088,10 +5154,16 @@ export interface operations {
             /** @description a range */
             206: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5099,10 +5171,16 @@ export interface operations {
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5118,6 +5196,8 @@ export interface operations {
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
                     [name: string]: unknown;
                 };
                 content?: never;

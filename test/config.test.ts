@@ -26,8 +26,8 @@ describe('configuration', () => {
     for (const bad of ['-1', '1.5', '1GB']) expect(() => loadConfig({ STORAGE_QUOTA_BYTES_PER_OWNER: bad })).toThrow(/STORAGE_QUOTA_BYTES_PER_OWNER/);
   });
 
-  it('redirects no download unless told, for 300 s, and bounds the expiry to 30 s..1 h', () => {
-    expect(loadConfig({}).downloadRedirects).toEqual({ minBytes: null, ttlSeconds: 300 });
+  it('redirects no download unless told, for 60 s (a presigned URL outlives a revocation), and bounds the expiry to 30 s..1 h', () => {
+    expect(loadConfig({}).downloadRedirects).toEqual({ minBytes: null, ttlSeconds: 60 });
     expect(loadConfig({ STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: '0' }).downloadRedirects.minBytes).toBe(0);
     expect(loadConfig({ STORAGE_S3_PUBLIC_ENDPOINT_URL: 'https://s3.example' }).s3.publicEndpoint).toBe('https://s3.example');
     for (const bad of ['29', '3601', '1.5'])
@@ -138,6 +138,17 @@ describe('authentication settings', () => {
     ['a short URL signing key', { STORAGE_URL_SIGNING_KEYS: 'short' }, /^STORAGE_URL_SIGNING_KEYS/],
   ])('refuses %s anywhere', (_what, env, problem) => {
     expect(problemsOf(env)).toEqual([expect.stringMatching(problem)]);
+  });
+});
+
+describe('/metrics access', () => {
+  it('is open by default outside production, admin-only by default in production, and as set in either', () => {
+    expect(loadConfig({}).metricsAccess).toBe('open');
+    expect(loadConfig({ ...PRODUCTION, STORAGE_ENVIRONMENT: 'staging' }).metricsAccess).toBe('open');
+    expect(loadConfig(PRODUCTION).metricsAccess).toBe('admin');
+    expect(loadConfig({ ...PRODUCTION, STORAGE_METRICS_ACCESS: 'open' }).metricsAccess).toBe('open');
+    expect(loadConfig({ STORAGE_METRICS_ACCESS: 'admin' }).metricsAccess).toBe('admin');
+    expect(() => loadConfig({ STORAGE_METRICS_ACCESS: 'everyone' })).toThrow(/^invalid configuration:\nSTORAGE_METRICS_ACCESS: /);
   });
 });
 

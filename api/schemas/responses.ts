@@ -34,6 +34,22 @@ export const redirectedToStore: Answer = {
       schema: { type: 'string', format: 'uri' },
     },
     'Cache-Control': { required: true, description: 'private, no-store: the URL expires', schema: { type: 'string', const: 'private, no-store' } },
+    'X-Content-Type-Options': { required: true, description: 'nosniff', schema: { type: 'string', const: 'nosniff' } },
+  },
+};
+
+/** The headers that keep stored bytes from running script on the API's origin (api/contentPresentation.ts). */
+export const servedContentHeaders: Answer['headers'] = {
+  'Content-Disposition': {
+    required: true,
+    description: 'inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked',
+    schema: { type: 'string' },
+  },
+  'X-Content-Type-Options': { required: true, description: 'nosniff', schema: { type: 'string', const: 'nosniff' } },
+  'Content-Security-Policy': {
+    required: true,
+    description: "sandbox; an attachment also default-src 'none'",
+    schema: { type: 'string', enum: ['sandbox', "default-src 'none'; sandbox"] },
   },
 };
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { UUID_PATTERN } from '../../lib/platform/ids';
 import type { RouteDoc } from '../routeDoc';
 import { assetName, idParams, redirectQuery, singleLine, uuid, versionParams } from './common';
-import { problemAnswer, redirectedToStore } from './responses';
+import { problemAnswer, redirectedToStore, servedContentHeaders } from './responses';
 
 /** Seven days: a URL that leaks stays usable no longer than this. */
 export const MAX_EXPIRES_IN_SECONDS = 604_800;
@@ -14,7 +14,9 @@ export const signUrlBody = z
     download: z
       .union([z.literal(true), assetName])
       .optional()
-      .describe('serve as an attachment: true names it after the asset, a string names it so'),
+      .describe(
+        'serve as an attachment: true names it after the asset, a string names it so (without it, inline for the types that render inline, an attachment for the others)',
+      ),
   })
   .strict();
 
@@ -40,9 +42,9 @@ const signedUrlAnswer = z
   .strict();
 
 const signedContentResponses: RouteDoc['responses'] = {
-  200: { description: 'the bytes', content: 'application/octet-stream' },
-  206: { description: 'a range', content: 'application/octet-stream' },
-  304: { description: 'not modified' },
+  200: { description: 'the bytes', content: 'application/octet-stream', headers: servedContentHeaders },
+  206: { description: 'a range', content: 'application/octet-stream', headers: servedContentHeaders },
+  304: { description: 'not modified', headers: servedContentHeaders },
   307: redirectedToStore,
   403: problemAnswer('the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset'),
   404: problemAnswer('the asset or version is gone'),

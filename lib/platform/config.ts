@@ -114,7 +114,8 @@ export const configSchema = z.object({
   STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.max(300).default(30),
   STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: nonNegativeInt.default(30),
   STORAGE_AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),
-  STORAGE_METRICS_ACCESS: z.enum(['open', 'admin']).default('open'),
+  // Unset: admin in production (the metrics name the owners storing most), open elsewhere.
+  STORAGE_METRICS_ACCESS: z.enum(['open', 'admin']).optional(),
   STORAGE_URL_SIGNING_KEYS: commaList.pipe(z.array(z.string().min(MIN_SECRET_BYTES, `each key must be at least ${MIN_SECRET_BYTES} characters`))),
   STORAGE_CORS_ORIGINS: commaList.pipe(
     z.array(
@@ -143,8 +144,8 @@ export const configSchema = z.object({
   STORAGE_S3_SSE_KMS_KEY_ID: z.string().min(1).optional(),
   STORAGE_S3_PUBLIC_ENDPOINT_URL: optionalUrl,
   STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: optionalLimit,
-  // Long enough for a slow client to start; short, as a URL that leaks lets anyone read the bytes.
-  STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(300),
+  // A client follows a 307 at once; the store honours the URL until it expires, revoked access or not.
+  STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS: z.coerce.number().int().min(30).max(3600).default(60),
 });
 
 export type ConfigEnv = z.infer<typeof configSchema>;
@@ -310,7 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
     ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS },
     auth: auth.config,
-    metricsAccess: e.STORAGE_METRICS_ACCESS,
+    metricsAccess: e.STORAGE_METRICS_ACCESS ?? (e.STORAGE_ENVIRONMENT === 'production' ? 'admin' : 'open'),
     urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
     cors: { origins: e.STORAGE_CORS_ORIGINS },
     rateLimits: {

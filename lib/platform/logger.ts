@@ -6,18 +6,21 @@ export type Logger = Record<LogLevel, (msg: string, fields?: Record<string, unkn
 
 const rank: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
-export function createLogger(level: LogLevel | 'silent', base: Record<string, unknown> = {}): Logger {
+/** Where the lines go: stdout, or what a test reads them from. */
+export type LogOutput = { write(line: string): unknown };
+
+export function createLogger(level: LogLevel | 'silent', base: Record<string, unknown> = {}, out: LogOutput = process.stdout): Logger {
   const write = (lvl: LogLevel) => (msg: string, fields?: Record<string, unknown>) => {
     if (rank[lvl] < rank[level]) return;
     const line = { time: new Date().toISOString(), level: lvl, msg, ...base, ...fields };
-    process.stdout.write(`${JSON.stringify(line, errorReplacer)}\n`);
+    out.write(`${JSON.stringify(line, errorReplacer)}\n`);
   };
   return {
     debug: write('debug'),
     info: write('info'),
     warn: write('warn'),
     error: write('error'),
-    child: (fields) => createLogger(level, { ...base, ...fields }),
+    child: (fields) => createLogger(level, { ...base, ...fields }, out),
   };
 }
 
