@@ -82,15 +82,17 @@ export async function writeReadOfOthersContent(db: Knex, entry: AuditEntry & { a
 
 const PRUNE_BATCH = 5000;
 
-/** Retention: removes rows older than `before`, in batches, until none is left or `deadline` passes. */
-export async function pruneAuditLog(db: Knex, before: Date, deadline: number): Promise<number> {
+/**
+ * Retention: removes rows older than the database's retention (audit_retention, which setup writes), a
+ * batch a statement, until none is left or `deadline` passes. The function is the only way rows leave
+ * the table: the service's role may not DELETE from it.
+ */
+export async function pruneAuditLog(db: Knex, deadline: number): Promise<number> {
   let removed = 0;
   for (;;) {
-    const batch = await db('audit_log')
-      .whereIn('id', db('audit_log').select('id').where('at', '<', before).orderBy('at').limit(PRUNE_BATCH))
-      .delete();
-    removed += batch;
-    if (batch < PRUNE_BATCH || Date.now() >= deadline) return removed;
+    const { rows } = await db.raw<{ rows: Array<{ removed: number }> }>('SELECT storage_prune_audit_log(?) AS removed', [PRUNE_BATCH]);
+    removed += rows[0].removed;
+    if (rows[0].removed < PRUNE_BATCH || Date.now() >= deadline) return removed;
   }
 }
 
