@@ -1,6 +1,7 @@
 import path from 'node:path';
 import knexFactory, { Knex } from 'knex';
 import pg from 'pg';
+import type { Config } from './config';
 
 // BIGINT (int8) columns hold byte counts far below 2^53: parse them as numbers, not strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -19,16 +20,81 @@ export function anyOf(db: Knex, parts: Knex.Raw[]): Knex.Raw {
   return parts.length ? db.raw(`(${parts.map(() => '(?)').join(' OR ')})`, parts) : db.raw('(FALSE)');
 }
 
-export function createDb(url: string, poolMax = 10, acquireTimeoutMs = 10_000): Db {
+export function createDb(url: string, poolMax = 10, acquireTimeoutMs = 10_000, afterConnect?: (connection: pg.Client) => Promise<void>): Db {
   const db = knexFactory({
     client: 'pg',
     connection: { connectionString: url, application_name: 'storage-service' },
-    pool: { min: 0, max: poolMax },
+    pool: {
+      min: 0,
+      max: poolMax,
+      ...(afterConnect && {
+        // knex leaves a connection its afterCreate refused open: it is ended here.
+        afterCreate: (connection: pg.Client, done: (err: Error | null, connection: pg.Client) => void) => {
+          afterConnect(connection).then(
+            () => done(null, connection),
+            (err: Error) =>
+              void connection
+                .end()
+                .catch(() => {})
+                .then(() => done(err, connection)),
+          );
+        },
+      }),
+    },
     acquireConnectionTimeout: acquireTimeoutMs,
     // Every failure also rejects the query that met it; knex's own console lines would say it twice.
     log: { warn: () => {}, error: () => {}, deprecate: () => {}, debug: () => {} },
   });
   return db;
+}
+
+/** A role the service must not run as in production: it could alter the audit log, or its triggers. */
+export class PrivilegedRoleError extends Error {
+  constructor(reason: string) {
+    super(
+      `refused: the database role ${reason}, so it could erase or rewrite the audit log. Run the API and the worker as a login ` +
+        'role of storage_app (README, "The database roles"), or set STORAGE_DATABASE_ALLOW_PRIVILEGED_ROLE=true to run as it anyway.',
+    );
+    this.name = 'PrivilegedRoleError';
+  }
+}
+
+// The session's role and the current one (a SET ROLE could be undone); the audit log's owner, whose
+// members may ALTER it.
+const ROLE_CHECK_SQL = `
+  SELECT r.rolname, r.rolsuper, r.rolbypassrls, o.rolname AS owner, pg_has_role(r.oid, o.oid, 'MEMBER') AS owner_member
+  FROM pg_roles r
+  LEFT JOIN pg_class c ON c.oid = to_regclass('audit_log')
+  LEFT JOIN pg_roles o ON o.oid = c.relowner
+  WHERE r.rolname IN (session_user, current_user)`;
+
+async function refusePrivilegedRole(connection: pg.Client): Promise<void> {
+  const { rows } = await connection.query(ROLE_CHECK_SQL);
+  for (const row of rows) {
+    const role = pg.escapeIdentifier(row.rolname);
+    if (row.rolsuper) throw new PrivilegedRoleError(`${role} is a superuser`);
+    if (row.rolbypassrls) throw new PrivilegedRoleError(`${role} may bypass row security`);
+    if (row.owner_member) throw new PrivilegedRoleError(`${role} is a member of ${pg.escapeIdentifier(row.owner)}, which owns the audit log`);
+  }
+}
+
+/** The pool of the API and the worker: each connection's role is checked when it is made, when production asks for it. */
+export function createServiceDb(database: Config['database']): Db {
+  return createDb(database.url, database.poolMax, undefined, database.refusePrivilegedRole ? refusePrivilegedRole : undefined);
+}
+
+/**
+ * At start: a role production refuses stops the process (exit 78, as a bad configuration does). A
+ * database that does not answer yet does not: every connection made later is checked as well.
+ */
+export async function exitOnRefusedRole(db: Db): Promise<void> {
+  try {
+    await db.raw('SELECT 1');
+  } catch (err) {
+    if (!(err instanceof PrivilegedRoleError)) return;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
 }
 
 const MIGRATIONS_DIR = path.resolve(__dirname, '..', '..', 'migrations');
