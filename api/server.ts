@@ -12,7 +12,7 @@ async function main() {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'api' });
   const db = createServiceDb(config.database);
-  await exitOnRefusedRole(db);
+  await exitOnRefusedRole(db, config.database);
   const s3 = createS3Client(config.s3);
   const temporal = createTemporalClient(config.temporal);
   const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;

@@ -17,7 +17,7 @@ async function main() {
   // SIGINT/SIGTERM make worker.run() drain in-flight tasks and resolve (graceful shutdown).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const db = createServiceDb(config.database);
-  await exitOnRefusedRole(db);
+  await exitOnRefusedRole(db, config.database);
   const s3 = createS3Client(config.s3);
   // The activities' changes of assets invalidate the API replicas' cache entries through it.
   const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;

@@ -84,10 +84,12 @@ export function createServiceDb(database: Config['database']): Db {
 }
 
 /**
- * At start: a role production refuses stops the process (exit 78, as a bad configuration does). A
- * database that does not answer yet does not: every connection made later is checked as well.
+ * At start, where the role is checked: one it refuses stops the process (exit 78, as a bad
+ * configuration does). A database that does not answer yet does not: every connection made later is
+ * checked as well.
  */
-export async function exitOnRefusedRole(db: Db): Promise<void> {
+export async function exitOnRefusedRole(db: Db, database: Config['database']): Promise<void> {
+  if (!database.refusePrivilegedRole) return;
   try {
     await db.raw('SELECT 1');
   } catch (err) {
