@@ -24,6 +24,8 @@ const suffix = uuidv7().slice(-12);
 const LOGIN = `storage_app_test_${suffix}`;
 /** A login that is not a superuser but is a member of the role that owns the tables. */
 const OWNER_MEMBER = `storage_owner_member_${suffix}`;
+/** A login of storage_app that may create roles: it could grant itself the owner's. */
+const ROLE_MAKER = `storage_role_maker_${suffix}`;
 
 let ctx: TestContext;
 /** The same database as the role that migrated it. */
@@ -55,6 +57,7 @@ beforeAll(async () => {
   const tablesOwner = pg.escapeIdentifier(new URL(process.env.STORAGE_DATABASE_URL!).username || 'postgres');
   await asCluster(`CREATE ROLE ${pg.escapeIdentifier(LOGIN)} LOGIN IN ROLE storage_app`);
   await asCluster(`CREATE ROLE ${pg.escapeIdentifier(OWNER_MEMBER)} LOGIN IN ROLE ${tablesOwner}`);
+  await asCluster(`CREATE ROLE ${pg.escapeIdentifier(ROLE_MAKER)} LOGIN CREATEROLE IN ROLE storage_app`);
   ctx = await startTestService({ STORAGE_ENVIRONMENT: 'production' }, { databaseUser: LOGIN });
   ownerUrl = withUserOf(ctx.config.database.url, process.env.STORAGE_DATABASE_URL!);
   owner = createDb(ownerUrl, 2);
@@ -70,6 +73,7 @@ afterAll(async () => {
   await ctx?.stop();
   await asCluster(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(LOGIN)}`);
   await asCluster(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(OWNER_MEMBER)}`);
+  await asCluster(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(ROLE_MAKER)}`);
 });
 
 const url = (path: string) => `${ctx.baseUrl}/api/v2${path}`;
@@ -191,10 +195,12 @@ describe('what the application role cannot do to the audit log', () => {
 });
 
 describe('production’s check of the database role', () => {
-  it('refuses a superuser, and a member of the tables’ owner, on every connection', async () => {
+  it('refuses a superuser, a member of the tables’ owner and a role that may create roles, on every connection', async () => {
+    const loginAs = (role: string) => withUserOf(ctx.config.database.url, `postgresql://${role}@x/`);
     for (const [login, refusal] of [
-      [ownerUrl, /is a superuser/],
-      [withUserOf(ctx.config.database.url, `postgresql://${OWNER_MEMBER}@x/`), /is a member of .* which owns the audit log/],
+      [ownerUrl, /the database role "\w+" is a superuser/],
+      [loginAs(OWNER_MEMBER), new RegExp(`the database role "${OWNER_MEMBER}" is a member of "\\w+", which (is a superuser|owns the audit log)`)],
+      [loginAs(ROLE_MAKER), new RegExp(`the database role "${ROLE_MAKER}" may create roles`)],
     ] as const) {
       const db = createServiceDb({ ...ctx.config.database, url: login, refusePrivilegedRole: true });
       try {
@@ -208,6 +214,16 @@ describe('production’s check of the database role', () => {
       } finally {
         await allowed.destroy();
       }
+    }
+    // The service's own login passes, on each new connection.
+    const service = createServiceDb({ ...ctx.config.database, poolMax: 2, refusePrivilegedRole: true });
+    try {
+      expect(await Promise.all([0, 1].map(() => service.transaction(async (trx) => (await trx.raw('SELECT session_user AS login')).rows[0].login)))).toEqual([
+        LOGIN,
+        LOGIN,
+      ]);
+    } finally {
+      await service.destroy();
     }
   });
 

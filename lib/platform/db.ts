@@ -59,22 +59,32 @@ export class PrivilegedRoleError extends Error {
   }
 }
 
-// The session's role and the current one (a SET ROLE could be undone); the audit log's owner, whose
-// members may ALTER it.
+// Every role the session could act as (its own, and those it is a member of: SET ROLE reaches them,
+// a RESET ROLE undoes one), its own first, with what would let it alter the audit log or its triggers.
 const ROLE_CHECK_SQL = `
-  SELECT r.rolname, r.rolsuper, r.rolbypassrls, o.rolname AS owner, pg_has_role(r.oid, o.oid, 'MEMBER') AS owner_member
+  SELECT session_user AS login, r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
+         r.oid = (SELECT relowner FROM pg_class WHERE oid = to_regclass('audit_log')) AS owner
   FROM pg_roles r
-  LEFT JOIN pg_class c ON c.oid = to_regclass('audit_log')
-  LEFT JOIN pg_roles o ON o.oid = c.relowner
-  WHERE r.rolname IN (session_user, current_user)`;
+  WHERE pg_has_role(session_user, r.oid, 'MEMBER') OR pg_has_role(current_user, r.oid, 'MEMBER')
+  ORDER BY r.rolname <> session_user, r.rolname`;
+
+const POWERS = [
+  ['rolsuper', 'is a superuser'],
+  // It may grant itself membership of the owner.
+  ['rolcreaterole', 'may create roles'],
+  ['rolbypassrls', 'may bypass row security'],
+  ['owner', 'owns the audit log'],
+] as const;
 
 async function refusePrivilegedRole(connection: pg.Client): Promise<void> {
   const { rows } = await connection.query(ROLE_CHECK_SQL);
   for (const row of rows) {
-    const role = pg.escapeIdentifier(row.rolname);
-    if (row.rolsuper) throw new PrivilegedRoleError(`${role} is a superuser`);
-    if (row.rolbypassrls) throw new PrivilegedRoleError(`${role} may bypass row security`);
-    if (row.owner_member) throw new PrivilegedRoleError(`${role} is a member of ${pg.escapeIdentifier(row.owner)}, which owns the audit log`);
+    const power = POWERS.find(([flag]) => row[flag]);
+    if (!power) continue;
+    const login = pg.escapeIdentifier(row.login);
+    throw new PrivilegedRoleError(
+      row.rolname === row.login ? `${login} ${power[1]}` : `${login} is a member of ${pg.escapeIdentifier(row.rolname)}, which ${power[1]}`,
+    );
   }
 }
 
