@@ -244,9 +244,9 @@ describe('refused reads', () => {
       const requestId = `refused-read-${action}-${status}`;
       const res = await call(url(path), withRequestId(requestId, token!));
       expect([path, res.status]).toEqual([path, status]);
-      const [row] = await auditUntil(`the ${action} ${status} row`, { action, outcome: String(status) }, (rows) =>
-        rows.some((r) => r.request_id === requestId),
-      );
+      const row = (
+        await auditUntil(`the ${action} ${status} row`, { action, outcome: String(status) }, (rows) => rows.some((r) => r.request_id === requestId))
+      ).find((r) => r.request_id === requestId);
       expect(row).toMatchObject({ action, outcome: String(status), count: 1, request_ids: [requestId], actor: actor && { sub: actor, roles: [] } });
       if (path.includes(asset.id)) expect(row.subjects).toMatchObject({ asset_id: asset.id });
     }
