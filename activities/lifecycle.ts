@@ -100,14 +100,13 @@ export function createLifecycleActivities({ config, db, s3, logger, assetCache }
 
     /**
      * Ends the run. A real run of the global settings (not of one policy) also applies the audit log's
-     * retention, measured from the run's clock; what one budget leaves, the next run removes.
+     * retention, the database's (npm run setup writes it); what one budget leaves, the next run removes.
      */
     async completeLifecycleRun(runId: string): Promise<LifecycleCounts> {
       const run = await completeRun(db, runId);
-      if (!run.dry_run && run.plan?.global && run.as_of) {
-        const before = new Date(run.as_of.getTime() - config.audit.retentionDays * 86_400_000);
-        const removed = await pruneAuditLog(db, before, Date.now() + STEP_BUDGET_MS);
-        if (removed) logger.info('audit rows past retention removed', { run_id: runId, removed, before: before.toISOString() });
+      if (!run.dry_run && run.plan?.global) {
+        const removed = await pruneAuditLog(db, Date.now() + STEP_BUDGET_MS);
+        if (removed) logger.info('audit rows past retention removed', { run_id: runId, removed });
       }
       return countsOf(run);
     },

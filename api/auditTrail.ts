@@ -1,14 +1,15 @@
 /**
  * Each request's audit trail (lib/audit/log.ts). A change the API makes itself is written by the
  * domain function, in its transaction, through the trail it is handed (`auditOf(res)`): the row says
- * the route's success status. Everything else is written when the answer has gone: refusals (folded),
- * requests whose change a workflow makes (its own commit writes the change), and the reads of
- * content by an admin or a service of an asset that is not theirs.
+ * the route's success status. Everything else is written when the answer has gone: refusals of changes
+ * and of reads (folded), requests whose change a workflow makes (its own commit writes the change),
+ * and the reads of content by an admin or a service of an asset that is not theirs.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import type { Knex } from 'knex';
 import { actsForAnyOwner, actorRef, type Actor } from '../lib/auth/actor';
 import {
+  FOLDED_REQUEST_IDS,
   NO_AUDIT,
   foldKeyOf,
   foldRefusals,
@@ -60,6 +61,30 @@ export const CONTENT_READS: Record<string, string> = {
   'GET /api/v2/assets/:id/versions/:versionId/content': 'version.read_content',
 };
 
+/** The action of every read of the API (GET, and HEAD alike): a refused one is folded like a refused change. */
+export const READ_ACTIONS: Record<string, string> = {
+  ...CONTENT_READS,
+  'GET /api/v2/assets': 'asset.list',
+  'GET /api/v2/assets/:id': 'asset.read',
+  'GET /api/v2/assets/:id/versions': 'version.list',
+  'GET /api/v2/assets/:id/versions/:versionId': 'version.read',
+  'GET /api/v2/signed/assets/:id/content': 'asset.read_signed_content',
+  'GET /api/v2/signed/assets/:id/versions/:versionId/content': 'version.read_signed_content',
+  'GET /api/v2/uploads/:id': 'upload.read',
+  'GET /api/v2/tus/:id': 'upload.read',
+  'GET /api/v2/events': 'event.list',
+  'GET /api/v2/backups': 'backup.list',
+  'GET /api/v2/backups/:id': 'backup.read',
+  'GET /api/v2/restores': 'restore.list',
+  'GET /api/v2/restores/:id': 'restore.read',
+  'GET /api/v2/policies': 'policy.list',
+  'GET /api/v2/policies/:id': 'policy.read',
+  'GET /api/v2/lifecycle/runs': 'lifecycle.list',
+  'GET /api/v2/lifecycle/runs/:id': 'lifecycle.read',
+  'GET /api/v2/usage': 'usage.read',
+  'GET /api/v2/audit': 'audit.list',
+};
+
 /** The path segment before an id says what the id is. */
 const SUBJECT_OF_SEGMENT: Record<string, SubjectColumn> = {
   assets: 'asset_id',
@@ -84,26 +109,29 @@ function subjectsOfPath(path: string | undefined): AuditSubjects {
 }
 
 interface Rule {
-  method: string;
   pattern: RegExp;
   action: string;
-  read: boolean;
+  read: 'content' | 'other' | false;
   /** What a change written in its transaction answers: the route's first 2xx. */
   ok: string;
   params: number;
 }
 
-function rulesOf(routes: RouteDoc[]): Rule[] {
-  return routes.flatMap((route) => {
+/** The rules of each method, fewest parameters first, as the access rules match: a literal path before a parameter that would take its segment. */
+function rulesOf(routes: RouteDoc[]): Map<string, Rule[]> {
+  const byMethod = new Map<string, Rule[]>();
+  for (const route of routes) {
     const key = `${route.method.toUpperCase()} ${route.path}`;
-    const action = CHANGE_ACTIONS[key] ?? CONTENT_READS[key];
-    if (!action) return [];
+    const action = CHANGE_ACTIONS[key] ?? READ_ACTIONS[key];
+    if (!action) continue;
     // 202 is never it: an accepted request's change is its workflow's to write.
     const ok = Object.keys(route.responses).find((status) => status.startsWith('2') && status !== '202') ?? '200';
-    return [
-      { method: route.method.toUpperCase(), pattern: patternOf(route.path), action, read: key in CONTENT_READS, ok, params: route.path.split(':').length - 1 },
-    ];
-  });
+    const read = key in CONTENT_READS ? 'content' : key in READ_ACTIONS ? 'other' : false;
+    const rule = { pattern: patternOf(route.path), action, read, ok, params: route.path.split(':').length - 1 } as const;
+    for (const method of route.method === 'get' ? ['GET', 'HEAD'] : [route.method.toUpperCase()]) byMethod.set(method, [...(byMethod.get(method) ?? []), rule]);
+  }
+  for (const rules of byMethod.values()) rules.sort((a, b) => a.params - b.params);
+  return byMethod;
 }
 
 /**
@@ -114,7 +142,7 @@ function rulesOf(routes: RouteDoc[]): Rule[] {
 const FOLD_DELAY_MS = 250;
 
 class RefusalFolder {
-  private readonly pending = new Map<string, { entry: AuditEntry; count: number }>();
+  private readonly pending = new Map<string, { entry: AuditEntry; count: number; requestIds: string[] }>();
   private readonly busy = new Set<string>();
 
   constructor(
@@ -125,9 +153,11 @@ class RefusalFolder {
   add(entry: AuditEntry): void {
     const now = Date.now();
     const key = foldKeyOf(entry, now);
-    const waiting = this.pending.get(key);
-    if (waiting) waiting.count += 1;
-    else this.pending.set(key, { entry: { ...entry, at: new Date(now) }, count: 1 });
+    const waiting = this.pending.get(key) ?? { entry: { ...entry, at: new Date(now) }, count: 0, requestIds: [] };
+    waiting.count += 1;
+    // The row keeps no more than these: the rest would be held here for nothing.
+    if (entry.requestId && waiting.requestIds.length < FOLDED_REQUEST_IDS) waiting.requestIds.push(entry.requestId);
+    this.pending.set(key, waiting);
     if (this.busy.has(key)) return;
     this.busy.add(key);
     setTimeout(() => void this.drain(key), FOLD_DELAY_MS).unref();
@@ -137,7 +167,9 @@ class RefusalFolder {
     try {
       for (let next = this.pending.get(key); next; next = this.pending.get(key)) {
         this.pending.delete(key);
-        await foldRefusals(this.db, key, next.entry, next.count).catch((err) => this.logger.error('audit row not written', { err, fold_key: key }));
+        await foldRefusals(this.db, key, next.entry, next.count, next.requestIds).catch((err) =>
+          this.logger.error('audit row not written', { err, fold_key: key }),
+        );
       }
     } finally {
       this.busy.delete(key);
@@ -182,8 +214,17 @@ class RequestTrail implements AuditTrail {
     const status = this.res.statusCode;
     const actor = this.res.locals.actor as Actor | undefined;
     if (this.rule.read) {
+      // A read refused is folded as a change refused is; one its client left changed nothing.
+      if (!this.res.headersSent) return;
+      if (status >= 400) folder.add(this.entry(String(status)));
       // Content that began to flow was read, all of it or not; a redirect to the store hands it out.
-      if (this.res.headersSent && (status === 200 || status === 206 || status === 307) && actor && actsForAnyOwner(actor)) {
+      else if (
+        this.rule.read === 'content' &&
+        this.req.method === 'GET' &&
+        (status === 200 || status === 206 || status === 307) &&
+        actor &&
+        actsForAnyOwner(actor)
+      ) {
         const entry = { ...this.entry(String(status)), actor: actorRef(actor) };
         await writeReadOfOthersContent(db, entry, entry.subjects!.asset_id!);
       }
@@ -197,11 +238,10 @@ class RequestTrail implements AuditTrail {
 }
 
 export function auditTrail(deps: { db: Db; logger: Logger; config: Pick<Config, 'audit'> }, routes: RouteDoc[] = ROUTES): RequestHandler {
-  // Fewest parameters first, as the access rules match: a literal path before a parameter that would take its segment.
-  const rules = rulesOf(routes).sort((a, b) => a.params - b.params);
+  const rules = rulesOf(routes);
   const folder = new RefusalFolder(deps.db, deps.logger);
   return (req, res, next) => {
-    const rule = deps.config.audit.enabled ? rules.find((r) => r.method === req.method && r.pattern.test(req.path)) : undefined;
+    const rule = deps.config.audit.enabled ? rules.get(req.method)?.find((r) => r.pattern.test(req.path)) : undefined;
     if (!rule) {
       res.locals.audit = NO_AUDIT;
       return next();

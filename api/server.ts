@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { loadConfigOrExit } from '../lib/platform/config';
-import { createDb } from '../lib/platform/db';
+import { createServiceDb, exitOnRefusedRole } from '../lib/platform/db';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
 import { createRedisClient } from '../lib/platform/redis';
@@ -11,7 +11,8 @@ import type { Drain } from './health';
 async function main() {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'api' });
-  const db = createDb(config.database.url, config.database.poolMax);
+  const db = createServiceDb(config.database);
+  await exitOnRefusedRole(db, config.database);
   const s3 = createS3Client(config.s3);
   const temporal = createTemporalClient(config.temporal);
   const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;

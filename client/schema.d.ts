@@ -2513,6 +2513,7 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
                 outcome?: string & (unknown & unknown);
+                request_id?: string;
                 since?: string;
                 subject?: string;
                 until?: string;
@@ -2550,6 +2551,8 @@ export interface operations {
                             outcome: string;
                             /** @description the request's X-Request-Id, or the workflow id of a run's commit */
                             request_id: string | null;
+                            /** @description the requests the row stands for: its request_id, or a folded row's first 100 (count says how many there were) */
+                            request_ids: string[];
                             subjects: {
                                 asset_id?: string;
                                 backup_id?: string;

@@ -1,6 +1,6 @@
 /**
  * Prepares what the service expects to find: the database (created when missing) with every
- * migration applied, both buckets, and the Temporal search attributes. Idempotent; `npm start` runs
+ * migration applied and the audit log's retention, both buckets, and the Temporal search attributes. Idempotent; `npm start` runs
  * it, and so does the `setup` service of docker-compose.yml (`node dist/scripts/setup.js`).
  */
 import { Connection } from '@temporalio/client';
@@ -10,11 +10,14 @@ import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
 import { ensureSearchAttributes } from '../lib/platform/temporal';
 
 export async function setUp(config: Config, say: (line: string) => void): Promise<void> {
-  const { created } = await ensureDatabase(config.database.url);
-  const db = createDb(config.database.url, 2);
+  // As the role that owns the tables: the service's own may not create them, nor set the retention.
+  const url = config.database.migrationUrl;
+  const { created } = await ensureDatabase(url);
+  const db = createDb(url, 2);
   try {
     const applied = await migrateLatest(db);
-    say(`database ${redactUrl(config.database.url)}${created ? ' created' : ''}; ${applied.length} migration(s) applied`);
+    await db('audit_retention').update({ days: config.audit.retentionDays });
+    say(`database ${redactUrl(url)}${created ? ' created' : ''}; ${applied.length} migration(s) applied; audit rows kept ${config.audit.retentionDays} days`);
   } finally {
     await db.destroy();
   }

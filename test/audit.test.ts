@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import { ROUTES } from '../api/openapi';
-import { CHANGE_ACTIONS, CONTENT_READS } from '../api/auditTrail';
+import { CHANGE_ACTIONS, CONTENT_READS, READ_ACTIONS } from '../api/auditTrail';
 import { TEST_ADMIN, tokenFor } from './support/auth';
 import { bytesOf, sha256 } from './support/assets';
 import { awaitJob } from './support/backups';
@@ -89,6 +89,12 @@ describe('the route table', () => {
     const reads = ROUTES.filter((r) => r.method === 'get').map((r) => `GET ${r.path}`);
     expect(reads).toEqual(expect.arrayContaining(Object.keys(CONTENT_READS)));
   });
+
+  it('names an action for every read of the API, whose refusals get rows', () => {
+    const reads = ROUTES.filter((r) => r.method === 'get' && r.path.startsWith('/api/v2/')).map((r) => `GET ${r.path}`);
+    expect(Object.keys(READ_ACTIONS).sort()).toEqual(reads.sort());
+    for (const [route, action] of Object.entries(CONTENT_READS)) expect(READ_ACTIONS[route]).toBe(action);
+  });
 });
 
 describe('changes and refusals', () => {
@@ -108,6 +114,7 @@ describe('changes and refusals', () => {
         outcome: '200',
         count: 1,
         request_id: 'audit-put-1',
+        request_ids: ['audit-put-1'],
         client_address: expect.stringMatching(/127\.0\.0\.1/),
         user_agent: 'audit-test/1.0',
       },
@@ -213,6 +220,76 @@ describe('changes and refusals', () => {
     const all = await audit();
     expect(all.filter((r) => r.request_id === 'read-owner' || r.request_id === 'read-admin-own')).toEqual([]);
   });
+});
+
+describe('refused reads', () => {
+  it('a refused read of someone else’s asset leaves its row, as a refused change does (401, 403, 404)', async () => {
+    const asset = await newAsset(as.alice, 'private map.png');
+    const signed = await call(url(`/assets/${asset.id}/url`), { method: 'POST', json: {}, as: as.alice });
+    const forged = new URL(signed.body.url, ctx.baseUrl);
+    forged.searchParams.set(
+      'sig',
+      forged.searchParams.get('sig')!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+    );
+    const reads: Array<[string, string, string | null, number, string | null]> = [
+      ['asset.read', `/assets/${asset.id}`, as.gina, 404, 'gina'],
+      ['asset.read_content', `/assets/${asset.id}/content`, as.gina, 404, 'gina'],
+      ['version.list', `/assets/${asset.id}/versions`, as.gina, 404, 'gina'],
+      ['version.read_content', `/assets/${asset.id}/versions/${asset.current_version_id}/content`, as.gina, 404, 'gina'],
+      ['asset.read', `/assets/${asset.id}`, 'not-a-token', 401, null],
+      ['audit.list', '/audit', as.gina, 403, 'gina'],
+      ['asset.read_signed_content', `${forged.pathname.replace('/api/v2', '')}${forged.search}`, null, 403, null],
+    ];
+    for (const [action, path, token, status, actor] of reads) {
+      const requestId = `refused-read-${action}-${status}`;
+      const res = await call(url(path), withRequestId(requestId, token!));
+      expect([path, res.status]).toEqual([path, status]);
+      const row = (
+        await auditUntil(`the ${action} ${status} row`, { action, outcome: String(status) }, (rows) => rows.some((r) => r.request_id === requestId))
+      ).find((r) => r.request_id === requestId);
+      expect(row).toMatchObject({ action, outcome: String(status), count: 1, request_ids: [requestId], actor: actor && { sub: actor, roles: [] } });
+      if (path.includes(asset.id)) expect(row.subjects).toMatchObject({ asset_id: asset.id });
+    }
+    // The owner's own reads leave none.
+    expect((await call(url(`/assets/${asset.id}`), withRequestId('owner-read', as.alice))).status).toBe(200);
+    expect((await audit()).filter((r) => r.request_id === 'owner-read')).toEqual([]);
+  });
+
+  it('1,000 refused reads fold into a row a minute, every one counted, the first 100 request ids kept; a request id finds its row', async () => {
+    const asset = await newAsset(as.alice, 'probed.png');
+    const requests = 1000;
+    let statements = 0;
+    const countAuditWrites = (q: { sql: string }) => void (/^insert into "audit_log"/.test(q.sql) && (statements += 1));
+    ctx.db.on('query', countAuditWrites);
+    const sent = Array.from({ length: requests }, (_, i) => `probe-${i}`);
+    const started = Date.now();
+    const statuses: number[] = [];
+    try {
+      for (let i = 0; i < requests; i += 50) {
+        const answers = await Promise.all(sent.slice(i, i + 50).map((id) => call(url(`/assets/${asset.id}`), withRequestId(id, as.frank))));
+        statuses.push(...answers.map((r) => r.status));
+      }
+      const ended = Date.now();
+      expect(statuses.filter((s) => s === 404)).toHaveLength(requests);
+      const counted = (rows: any[]) => rows.reduce((sum, r) => sum + r.count, 0);
+      const rows = await auditUntil('every refused read counted', { actor: 'frank', action: 'asset.read', outcome: '404' }, (all) => counted(all) === requests);
+      expect(rows.length).toBeLessThanOrEqual(Math.floor(ended / 60_000) - Math.floor(started / 60_000) + 1);
+      for (const row of rows) {
+        expect(row.request_ids).toHaveLength(Math.min(row.count, 100));
+        expect(row.request_ids[0]).toBe(row.request_id);
+        expect(new Set(row.request_ids).size).toBe(row.request_ids.length);
+        expect(sent).toEqual(expect.arrayContaining(row.request_ids));
+        expect(row.subjects).toEqual({ asset_id: asset.id });
+      }
+      const kept = rows[0].request_ids[rows[0].request_ids.length - 1];
+      expect((await audit({ request_id: kept })).map((r) => r.id)).toEqual([rows[0].id]);
+      expect(statements).toBeLessThan(requests);
+      ctx.logger.info('refused reads folded', { requests, rows: rows.length, statements, flood_ms: ended - started });
+      process.stdout.write(`[audit] ${requests} refused reads: ${rows.length} row(s), ${statements} statement(s), ${ended - started} ms\n`);
+    } finally {
+      ctx.db.off('query', countAuditWrites);
+    }
+  }, 180_000);
 });
 
 describe('workflow commits', () => {
@@ -355,6 +432,8 @@ describe('a flood of refusals', () => {
     expect(policyRows.length).toBeLessThanOrEqual(minutes);
     expect(backupRows.length).toBeLessThanOrEqual(minutes);
     expect(policyRows[0]).toMatchObject({ actor: null, client_address: expect.stringMatching(/127\.0\.0\.1/) });
+    // Each row names its first 100 requests, each once.
+    for (const row of [...policyRows, ...backupRows]) expect(new Set(row.request_ids).size).toBe(Math.min(row.count, 100));
     const grown = (await size()) - sizeBefore;
     expect(grown).toBeLessThan(1024 * 1024);
 
@@ -396,12 +475,67 @@ describe('retention', () => {
     expect(await kept()).toEqual(['within the year']);
   });
 
-  it('no row is ever changed but a folded row’s count', async () => {
+  it('no row is ever changed but a folded row’s count and request ids, which only grow', async () => {
     const [{ id }] = await ctx.db('audit_log').insert({ action: 'asset.update', outcome: '200', actor: 'append-only' }).returning('id');
     await expect(ctx.db('audit_log').where({ id }).update({ outcome: '204' })).rejects.toThrow(/append-only/);
-    await expect(ctx.db('audit_log').where({ id }).update({ count: 0 })).rejects.toThrow();
-    await ctx.db('audit_log').where({ id }).increment('count', 1);
-    expect(await ctx.db('audit_log').where({ id }).first('outcome', 'count')).toEqual({ outcome: '200', count: 2 });
+    await expect(ctx.db('audit_log').where({ id }).increment('count', 1)).rejects.toThrow(/append-only/);
+    await expect(
+      ctx
+        .db('audit_log')
+        .where({ id })
+        .update({ request_ids: ['forged'] }),
+    ).rejects.toThrow(/append-only/);
+
+    const [folded] = await ctx
+      .db('audit_log')
+      .insert({
+        action: 'asset.read',
+        outcome: '404',
+        actor: 'append-only',
+        fold_key: `append-only|${id}`,
+        request_id: 'r1',
+        request_ids: ['r1', 'r2'],
+        count: 2,
+      })
+      .returning('id');
+    await ctx
+      .db('audit_log')
+      .where(folded)
+      .update({ count: 3, request_ids: ['r1', 'r2', 'r3'] });
+    await expect(ctx.db('audit_log').where(folded).update({ count: 1 })).rejects.toThrow(/append-only/);
+    await expect(
+      ctx
+        .db('audit_log')
+        .where(folded)
+        .update({ request_ids: ['r2', 'r3'] }),
+    ).rejects.toThrow(/append-only/);
+    await expect(ctx.db('audit_log').where(folded).update({ request_ids: null })).rejects.toThrow(/append-only/);
+    expect(await ctx.db('audit_log').where(folded).first('outcome', 'count', 'request_ids')).toEqual({
+      outcome: '404',
+      count: 3,
+      request_ids: ['r1', 'r2', 'r3'],
+    });
+  });
+
+  it('refuses DELETE and TRUNCATE to every role, the owner’s included: only retention’s function removes rows, and only those past retention', async () => {
+    const ago = (days: number) => new Date(Date.now() - days * 86_400_000);
+    const row = { action: 'asset.update', outcome: '200', actor: 'erasure-test', actor_roles: [] };
+    await ctx.db('audit_log').insert([
+      { ...row, at: ago(400), request_id: 'past retention' },
+      { ...row, at: ago(1), request_id: 'recent' },
+    ]);
+    const kept = async () => (await audit({ actor: 'erasure-test' })).map((r) => r.request_id);
+    expect(await kept()).toEqual(['recent', 'past retention']);
+
+    await expect(ctx.db('audit_log').where({ actor: 'erasure-test' }).delete()).rejects.toThrow(/only by retention/);
+    await expect(ctx.db.raw('DELETE FROM audit_log')).rejects.toThrow(/only by retention/);
+    await expect(ctx.db.raw('TRUNCATE audit_log')).rejects.toThrow(/only by retention/);
+    expect(await kept()).toEqual(['recent', 'past retention']);
+
+    // The retention is the database's (npm run setup writes it): no caller chooses it.
+    const { rows } = await ctx.db.raw('SELECT storage_prune_audit_log(10000) AS removed');
+    expect(rows[0].removed).toBeGreaterThanOrEqual(1);
+    expect(await kept()).toEqual(['recent']);
   });
 });
 

@@ -20,7 +20,8 @@ function interpolate(text: string, env: Record<string, string>): string {
   });
 }
 const composeText = fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
-const compose = parse(interpolate(composeText, OPERATOR_ENV));
+// Compose merges `<<:` keys, as YAML 1.1 does.
+const compose = parse(interpolate(composeText, OPERATOR_ENV), { merge: true });
 const knownVariables = Object.keys(configSchema.shape);
 
 describe('docker-compose.yml', () => {
@@ -39,6 +40,19 @@ describe('docker-compose.yml', () => {
     expect(() => interpolate(composeText, {})).toThrow(/STORAGE_AUTH_JWKS_URL is not set/);
     expect(() => interpolate(composeText, { ...OPERATOR_ENV, STORAGE_URL_SIGNING_KEYS: undefined! })).toThrow(/STORAGE_URL_SIGNING_KEYS is not set/);
     expect(compose.services.api.environment.STORAGE_AUTH_AUDIENCE).toBe('storage-service');
+  });
+
+  it('runs the API and the worker as a login of storage_app; only setup has the URL of the tables’ owner', () => {
+    const roles = fs.readFileSync(path.join(ROOT, 'deploy', 'postgres-roles.sql'), 'utf8');
+    expect(compose.services.postgres.volumes).toContain('./deploy/postgres-roles.sql:/docker-entrypoint-initdb.d/10-roles.sql:ro');
+    for (const name of ['api', 'worker']) {
+      const config = loadConfig(compose.services[name].environment);
+      expect(new URL(config.database.url).username).toBe('storage_service');
+      expect(config.database.refusePrivilegedRole).toBe(true);
+      expect(compose.services[name].environment.STORAGE_DATABASE_MIGRATION_URL).toBeUndefined();
+    }
+    expect(roles).toMatch(/CREATE ROLE storage_service LOGIN PASSWORD '[^']+' IN ROLE storage_app;/);
+    expect(new URL(loadConfig(compose.services.setup.environment).database.migrationUrl).username).toBe(compose.services.postgres.environment.POSTGRES_USER);
   });
 
   it('publishes the ports the README and the defaults name', () => {

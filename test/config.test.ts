@@ -205,6 +205,15 @@ describe('no secret committed as a default', () => {
   });
 });
 
+describe('database roles', () => {
+  it('setup migrates as the service logs in unless given the owner’s URL; production refuses a privileged role unless allowed', () => {
+    expect(loadConfig({}).database).toMatchObject({ migrationUrl: 'postgresql://postgres@127.0.0.1:5432/storage_db', refusePrivilegedRole: false });
+    expect(loadConfig({ STORAGE_DATABASE_MIGRATION_URL: 'postgresql+asyncpg://owner@db/storage' }).database.migrationUrl).toBe('postgresql://owner@db/storage');
+    expect(loadConfig(PRODUCTION).database.refusePrivilegedRole).toBe(true);
+    expect(loadConfig({ ...PRODUCTION, STORAGE_DATABASE_ALLOW_PRIVILEGED_ROLE: 'true' }).database.refusePrivilegedRole).toBe(false);
+  });
+});
+
 describe('README', () => {
   it('lists every STORAGE_* variable lib/platform/config.ts reads, and no other', () => {
     const readme = require('node:fs').readFileSync(path.join(ROOT, 'README.md'), 'utf8') as string;

@@ -1,7 +1,7 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from '../lib/platform/config';
-import { createDb } from '../lib/platform/db';
+import { createServiceDb, exitOnRefusedRole } from '../lib/platform/db';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
 import { createAssetCache } from '../lib/cache/assetCache';
@@ -16,7 +16,8 @@ async function main() {
   const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'worker' });
   // SIGINT/SIGTERM make worker.run() drain in-flight tasks and resolve (graceful shutdown).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
-  const db = createDb(config.database.url, config.database.poolMax);
+  const db = createServiceDb(config.database);
+  await exitOnRefusedRole(db, config.database);
   const s3 = createS3Client(config.s3);
   // The activities' changes of assets invalidate the API replicas' cache entries through it.
   const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;

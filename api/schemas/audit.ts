@@ -17,6 +17,10 @@ export const listAuditQuery = z
     outcome: singleLine(32)
       .regex(/^([1-5][0-9][0-9]|[a-z_]+)$/, 'must be an HTTP status such as 403, or a workflow result such as completed')
       .optional(),
+    request_id: singleLine(256)
+      .min(1, 'must not be empty')
+      .optional()
+      .describe("a request's X-Request-Id, or a run's workflow id: the row it stands in, folded or not"),
     since: time.optional(),
     until: time.optional(),
   })
@@ -37,6 +41,10 @@ export const auditRow = z
     outcome: z.string(),
     count: z.number().int().min(1).describe('refusals folded into this row (one actor, action and outcome within a minute); 1 otherwise'),
     request_id: z.string().nullable().describe("the request's X-Request-Id, or the workflow id of a run's commit"),
+    request_ids: z
+      .array(z.string())
+      .max(100)
+      .describe("the requests the row stands for: its request_id, or a folded row's first 100 (count says how many there were)"),
     client_address: z.string().nullable(),
     user_agent: z.string().nullable(),
   })

@@ -10,6 +10,7 @@ export interface AuditQuery {
   action?: string;
   subject?: string;
   outcome?: string;
+  request_id?: string;
   since?: Date;
   until?: Date;
 }
@@ -23,6 +24,7 @@ interface AuditRow {
   outcome: string;
   count: number;
   request_id: string | null;
+  request_ids: string[] | null;
   client_address: string | null;
   user_agent: string | null;
   [subject: string]: unknown;
@@ -37,6 +39,8 @@ export interface AuditJson {
   outcome: string;
   count: number;
   request_id: string | null;
+  /** The requests the row stands for: its own, or a folded row's first (lib/audit/log.ts, FOLDED_REQUEST_IDS). */
+  request_ids: string[];
   client_address: string | null;
   user_agent: string | null;
 }
@@ -52,6 +56,7 @@ function toAuditJson(row: AuditRow): AuditJson {
     outcome: row.outcome,
     count: row.count,
     request_id: row.request_id,
+    request_ids: row.request_ids ?? (row.request_id === null ? [] : [row.request_id]),
     client_address: row.client_address,
     user_agent: row.user_agent,
   };
@@ -63,7 +68,8 @@ const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 /**
  * GET /audit: newest first, by (at, id), under a keyset cursor. Each filter has its index
- * (migrations/20261201000008_audit_log.ts); the subject is looked up in the row's ids at once.
+ * (migrations/20261201000008_audit_log.ts); the subject is looked up in the row's ids at once, and
+ * a request id in its own or a folded row's (the expression of audit_log_request_ids_idx).
  */
 export async function listAudit(db: Knex, q: AuditQuery): Promise<Page<AuditJson>> {
   const cursor = decodeCursor(
@@ -75,6 +81,7 @@ export async function listAudit(db: Knex, q: AuditQuery): Promise<Page<AuditJson
   if (q.action !== undefined) query.where('action', q.action);
   if (q.outcome !== undefined) query.where('outcome', q.outcome);
   if (q.subject !== undefined) query.whereRaw('subjects @> ARRAY[?]::uuid[]', [q.subject]);
+  if (q.request_id !== undefined) query.whereRaw('COALESCE(request_ids, ARRAY[request_id]) @> ARRAY[?]::text[]', [q.request_id]);
   if (q.since) query.where('at', '>=', q.since);
   if (q.until) query.where('at', '<', q.until);
   if (cursor) query.whereRaw('(at, id) < (?::timestamptz, ?::bigint)', [cursor.at, cursor.id]);

@@ -1,7 +1,7 @@
 /**
  * The audit log (README, "Audit log"): one row per change, per admin or service read of someone
- * else's content, and per workflow commit; refusals folded to a count per minute. Rows are only ever
- * added (the table's trigger refuses every other update), and only retention removes them.
+ * else's content, and per workflow commit; refusals, of reads too, folded to a count per minute. Rows
+ * are only ever added (triggers refuse every other update, and every DELETE but retention's).
  */
 import type { Knex } from 'knex';
 import { SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/actor';
@@ -58,8 +58,9 @@ export async function writeAudit(db: Knex | Knex.Transaction, entries: AuditEntr
 
 /**
  * Repeated refusals share one row per minute, actor (the client address when there is no token),
- * action and outcome: `count` is the one field that grows, and only within its minute. The row keeps
- * the time, subjects, request id and user agent of the minute's first refusal.
+ * action and outcome: `count` grows, and `request_ids` names the first FOLDED_REQUEST_IDS requests
+ * (migrations/20261206000013_audit_kept_and_app_role.ts). The row keeps the time, subjects and user
+ * agent of the minute's first refusal.
  */
 export function foldKeyOf(entry: AuditEntry, now: number): string {
   const minute = new Date(Math.floor(now / 60_000) * 60_000).toISOString();
@@ -67,11 +68,21 @@ export function foldKeyOf(entry: AuditEntry, now: number): string {
   return [minute, who, entry.action, entry.outcome].join('|');
 }
 
-export async function foldRefusals(db: Knex, foldKey: string, entry: AuditEntry, count: number): Promise<void> {
+/** Request ids a folded row keeps: enough to find the requests of a burst, a bounded row whatever its count. */
+export const FOLDED_REQUEST_IDS = 100;
+
+export async function foldRefusals(db: Knex, foldKey: string, entry: AuditEntry, count: number, requestIds: string[]): Promise<void> {
+  // A full row's ids are handed back as they were, so the update does not write them again.
   await db('audit_log')
-    .insert({ ...rowOf(entry), fold_key: foldKey, count })
+    .insert({ ...rowOf(entry), fold_key: foldKey, count, request_ids: requestIds.slice(0, FOLDED_REQUEST_IDS) })
     .onConflict('fold_key')
-    .merge({ count: db.raw('audit_log.count + ?', [count]) });
+    .merge({
+      count: db.raw('audit_log.count + ?', [count]),
+      request_ids: db.raw(
+        `CASE WHEN cardinality(audit_log.request_ids) >= ${FOLDED_REQUEST_IDS} THEN audit_log.request_ids
+              ELSE (COALESCE(audit_log.request_ids, '{}') || EXCLUDED.request_ids)[1:${FOLDED_REQUEST_IDS}] END`,
+      ),
+    });
 }
 
 /** A read of an asset's content by an admin or a service gets a row when the asset is not theirs. */
@@ -82,15 +93,17 @@ export async function writeReadOfOthersContent(db: Knex, entry: AuditEntry & { a
 
 const PRUNE_BATCH = 5000;
 
-/** Retention: removes rows older than `before`, in batches, until none is left or `deadline` passes. */
-export async function pruneAuditLog(db: Knex, before: Date, deadline: number): Promise<number> {
+/**
+ * Retention: removes rows older than the database's retention (audit_retention, which setup writes), a
+ * batch a statement, until none is left or `deadline` passes. The function is the only way rows leave
+ * the table: the service's role may not DELETE from it.
+ */
+export async function pruneAuditLog(db: Knex, deadline: number): Promise<number> {
   let removed = 0;
   for (;;) {
-    const batch = await db('audit_log')
-      .whereIn('id', db('audit_log').select('id').where('at', '<', before).orderBy('at').limit(PRUNE_BATCH))
-      .delete();
-    removed += batch;
-    if (batch < PRUNE_BATCH || Date.now() >= deadline) return removed;
+    const { rows } = await db.raw<{ rows: Array<{ removed: number }> }>('SELECT storage_prune_audit_log(?) AS removed', [PRUNE_BATCH]);
+    removed += rows[0].removed;
+    if (rows[0].removed < PRUNE_BATCH || Date.now() >= deadline) return removed;
   }
 }
 

@@ -62,6 +62,8 @@ export const configSchema = z.object({
   STORAGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   STORAGE_DATABASE_URL: databaseUrl.default('postgresql://postgres@127.0.0.1:5432/storage_db'),
   STORAGE_DATABASE_POOL_MAX: positiveInt.default(10),
+  STORAGE_DATABASE_MIGRATION_URL: databaseUrl.optional(),
+  STORAGE_DATABASE_ALLOW_PRIVILEGED_ROLE: bool.default(false),
   STORAGE_S3_ENDPOINT_URL: z.string().url().default('http://127.0.0.1:8333'),
   STORAGE_S3_ACCESS_KEY_ID: z.string().min(1).default(DEV_S3_CREDENTIALS.accessKeyId),
   STORAGE_S3_SECRET_ACCESS_KEY: z.string().min(1).default(DEV_S3_CREDENTIALS.secretAccessKey),
@@ -159,7 +161,11 @@ export interface Config {
    * balancer polling it sends nothing more), then lets in-flight requests finish for up to `graceMs`.
    */
   http: { host: string; port: number; drainMs: number; graceMs: number };
-  database: { url: string; poolMax: number };
+  /**
+   * `url` is the API's and the worker's, `migrationUrl` setup's (the role that owns the tables). With
+   * `refusePrivilegedRole` (production) a connection of `url` whose role could alter the audit log is refused.
+   */
+  database: { url: string; poolMax: number; migrationUrl: string; refusePrivilegedRole: boolean };
   s3: {
     endpoint: string;
     accessKeyId: string;
@@ -278,7 +284,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     environment: e.STORAGE_ENVIRONMENT,
     logLevel: e.STORAGE_LOG_LEVEL,
     http: { host: e.STORAGE_HOST, port: e.STORAGE_PORT, drainMs: e.STORAGE_SHUTDOWN_DRAIN_MS, graceMs: e.STORAGE_SHUTDOWN_GRACE_MS },
-    database: { url: e.STORAGE_DATABASE_URL, poolMax: e.STORAGE_DATABASE_POOL_MAX },
+    database: {
+      url: e.STORAGE_DATABASE_URL,
+      poolMax: e.STORAGE_DATABASE_POOL_MAX,
+      migrationUrl: e.STORAGE_DATABASE_MIGRATION_URL ?? e.STORAGE_DATABASE_URL,
+      refusePrivilegedRole: e.STORAGE_ENVIRONMENT === 'production' && !e.STORAGE_DATABASE_ALLOW_PRIVILEGED_ROLE,
+    },
     s3: {
       endpoint: e.STORAGE_S3_ENDPOINT_URL,
       accessKeyId: e.STORAGE_S3_ACCESS_KEY_ID,

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../../api/app';
 import { loadConfig, type Config } from '../../lib/platform/config';
-import { createDb, dropDatabase, type Db } from '../../lib/platform/db';
+import { createServiceDb, dropDatabase, type Db } from '../../lib/platform/db';
 import pg from 'pg';
 import { uuidv7 } from '../../lib/platform/ids';
 import { createLogger, type Logger } from '../../lib/platform/logger';
@@ -72,11 +72,14 @@ async function createFileDatabase(): Promise<string> {
   return copy.toString();
 }
 
-export async function startTestService(overrides: Record<string, string> = {}, opts: { worker?: boolean } = {}): Promise<TestContext> {
+/** `databaseUser`: the service (and `ctx.db`) log in as that role instead of the one that migrated the database. */
+export async function startTestService(overrides: Record<string, string> = {}, opts: { worker?: boolean; databaseUser?: string } = {}): Promise<TestContext> {
   const databaseUrl = await createFileDatabase();
-  const config = testConfig({ STORAGE_DATABASE_URL: databaseUrl, ...overrides });
+  const serviceUrl = new URL(databaseUrl);
+  if (opts.databaseUser) Object.assign(serviceUrl, { username: opts.databaseUser, password: '' });
+  const config = testConfig({ STORAGE_DATABASE_URL: serviceUrl.toString(), ...overrides });
   const logger = createLogger(config.logLevel, { component: 'test' });
-  const db = createDb(config.database.url, config.database.poolMax);
+  const db = createServiceDb(config.database);
   const s3 = createS3Client(config.s3);
   await ensureBucket(s3, config.s3.bucket);
   await ensureBucket(s3, config.s3.backupBucket);
