@@ -121,7 +121,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
       getAsset(deps.db, outcome.result.assetId, { includeDeleted: true }),
       getVersion(deps.db, outcome.result.assetId, outcome.result.versionId),
     ]);
-    res.json({ upload: await sessionJson(id), asset: toAssetJson(asset), version: toVersionJson(version) });
+    res.json({ upload: await sessionJson(id), asset: toAssetJson(asset, actorOf(res)), version: toVersionJson(version) });
   });
 
   router.delete('/api/v2/uploads/:id', async (req, res) => {

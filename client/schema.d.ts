@@ -688,6 +688,7 @@ export interface operations {
                             created_at: string;
                             current_version_id: string | null;
                             deleted_at: string | null;
+                            /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                             grants: {
                                 /** @enum {string} */
                                 access: "read" | "write";
@@ -794,6 +795,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -932,6 +934,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -1409,6 +1412,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -2275,6 +2279,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -5613,6 +5618,7 @@ export interface operations {
                             created_at: string;
                             current_version_id: string | null;
                             deleted_at: string | null;
+                            /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                             grants: {
                                 /** @enum {string} */
                                 access: "read" | "write";

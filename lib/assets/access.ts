@@ -31,6 +31,14 @@ export function accessTo(actor: Actor, asset: { owner_id: string; grants: Grant[
 }
 
 /**
+ * The grants `viewer` is shown: every one to whoever may change them (the owner, a service, an
+ * admin); a grantee sees only those that reach them, not who else the asset is shared with.
+ */
+export function grantsSeenBy(viewer: Actor, asset: { owner_id: string; grants: Grant[] }): Grant[] {
+  return accessTo(viewer, asset) === 'own' ? asset.grants : grantsHeldBy(viewer, asset);
+}
+
+/**
  * Why `actor` may read the asset, as a word that can be checked again without them: `any` (a service
  * or an admin), `owner:<sub>`, or the subject of the grant they hold. A signed URL carries it.
  */
