@@ -1795,6 +1795,56 @@ export interface operations {
                     };
                 };
             };
+            /** @description read only, or made so while the file streamed (the upload is refused) */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, or no longer readable by the caller, even while the file streamed */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description over a rate limit */
             429: {
                 headers: {
@@ -5459,6 +5509,56 @@ export interface operations {
                     };
                 };
             };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description over a rate limit */
             429: {
                 headers: {
@@ -5534,6 +5634,56 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
             };
             /** @description over a rate limit */
             429: {
@@ -5686,6 +5836,56 @@ export interface operations {
                     };
                 };
             };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description parts missing (missing_parts) or session not open */
             409: {
                 headers: {
@@ -5823,6 +6023,56 @@ export interface operations {
                     };
                 };
             };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description session not open */
             409: {
                 headers: {
@@ -5956,6 +6206,56 @@ export interface operations {
                         method: "PUT";
                         /** Format: uri */
                         url: string;
+                    };
+                };
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
