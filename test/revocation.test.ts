@@ -265,6 +265,23 @@ describe('a chunked session of a new version, its write grant revoked', () => {
     expect((await call(url(`/assets/${asset.id}`), { as: dave.token })).status).toBe(200);
   });
 
+  it('downgraded to read during the finish: the commit refuses, and complete is 403', async () => {
+    const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);
+    const before = await holdings(asset.id);
+    const id = await openSession(asset.id, dave.token);
+    expect((await putPart(id, bytesOf(SIZE), dave.token)).status).toBe(200);
+    const untilHeld = holdTheFinish();
+    const completing = complete(id, dave.token);
+    await untilHeld();
+    await share(asset.id, [{ subject: `user:${dave.sub}`, access: 'read' }]);
+    proxy.release();
+    expectProblem(await completing, 403);
+    await expectEndedByRevocation(id, asset.id, before, 'failed', [
+      { action: 'upload.commit', outcome: 'access_revoked' },
+      { action: 'upload.complete', outcome: '403' },
+    ]);
+  });
+
   it('the presigned part URL route is 404 once revoked, and the session is aborted', async () => {
     const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);
     const before = await holdings(asset.id);
