@@ -15,7 +15,10 @@ import { idParams, parse } from './schemas/common';
 import { receiveSimpleUpload } from './simpleUpload';
 
 export function sendAsset(res: Response, row: AssetRow, status = 200) {
-  res.status(status).setHeader('ETag', assetEtag(row)).json(toAssetJson(row));
+  res
+    .status(status)
+    .setHeader('ETag', assetEtag(row))
+    .json(toAssetJson(row, actorOf(res)));
 }
 
 export function assetsRouter(

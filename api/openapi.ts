@@ -70,6 +70,11 @@ const versionLinks: LinkDoc[] = [
   { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
 ];
 const overQuota = r.problemAnswer("over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit)");
+// Every request on a session checks that its caller may still write its asset (api/sessionAccess.ts).
+const sessionRefused = {
+  403: r.problemAnswer('the caller may now only read the asset: the session is aborted'),
+  404: r.problemAnswer("unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted)"),
+};
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
 
 /** Every route the API serves. test/openapi.test.ts checks that the app serves no route missing here. */
@@ -228,7 +233,13 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Upload a new current version',
     params: idParams,
     body: versionFormBody,
-    responses: { 201: { description: 'the version', schema: r.version, links: versionLinks }, 202: accepted202, 507: overQuota },
+    responses: {
+      201: { description: 'the version', schema: r.version, links: versionLinks },
+      202: accepted202,
+      403: r.problemAnswer('read only, or made so while the file streamed (the upload is refused)'),
+      404: r.problemAnswer('unknown, or no longer readable by the caller, even while the file streamed'),
+      507: overQuota,
+    },
   },
   {
     method: 'get',
@@ -279,7 +290,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'uploads',
     summary: 'Session status, live from its workflow',
     params: idParams,
-    responses: { 200: { description: 'the session', schema: r.uploadSession } },
+    responses: { 200: { description: 'the session', schema: r.uploadSession }, ...sessionRefused },
   },
   {
     method: 'put',
@@ -292,6 +303,7 @@ export const ROUTES: RouteDoc[] = [
     body: { schema: binary, content: 'application/octet-stream', optional: true },
     responses: {
       200: { description: 'stored', schema: r.partStored },
+      ...sessionRefused,
       409: r.problemAnswer('session not open'),
       422: r.problemAnswer('part checksum mismatch'),
     },
@@ -303,7 +315,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'uploads',
     summary: 'A presigned S3 URL to PUT part n',
     params: uploads.partParams,
-    responses: { 200: { description: 'the URL', schema: r.presignedPart } },
+    responses: { 200: { description: 'the URL', schema: r.presignedPart }, ...sessionRefused },
   },
   {
     method: 'post',
@@ -315,6 +327,7 @@ export const ROUTES: RouteDoc[] = [
     responses: {
       200: { description: 'done', schema: r.completedUpload },
       202: accepted202,
+      ...sessionRefused,
       409: r.problemAnswer('parts missing (missing_parts) or session not open'),
       422: r.problemAnswer('checksum mismatch'),
     },
@@ -326,7 +339,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'uploads',
     summary: 'Abort',
     params: idParams,
-    responses: { 204: { description: 'aborted' } },
+    responses: { 204: { description: 'aborted' }, ...sessionRefused },
   },
 
   {

@@ -8,7 +8,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Request } from 'express';
 import type { AssetRow } from '../lib/assets/assets';
-import { ownerOfNewAsset } from '../lib/assets/access';
+import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
 import type { Actor } from '../lib/auth/actor';
 import type { Config } from '../lib/platform/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/platform/errors';
@@ -85,7 +85,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
             name: validOr(assetName, info.filename, 'upload'),
             contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
           },
-          existing?.id,
+          existing && versionTargetOf(actor, existing),
           ownerNamedBy(given) ?? actor.sub,
         );
         openedFor = input.ownerId;

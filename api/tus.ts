@@ -15,7 +15,7 @@
 import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { Knex } from 'knex';
-import { ownerOfNewAsset } from '../lib/assets/access';
+import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
 import {
   ChecksumMismatchError,
   ConflictError,
@@ -32,10 +32,12 @@ import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
 import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
-import { getUploadSession, getUploadSessionFor, type UploadSessionRow } from '../lib/uploads/sessions';
+import { getUploadSession, type UploadSessionRow } from '../lib/uploads/sessions';
 import { assetFor } from './assetAccess';
+import type { Actor } from '../lib/auth/actor';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
+import { sessionAccessOf } from './sessionAccess';
 import { idParams, parse } from './schemas/common';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './schemas/uploads';
 import { OFFSET_OCTET_STREAM, TUS_CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_VERSION, creationHeaders, parseUploadMetadata, patchHeaders } from './schemas/tus';
@@ -79,10 +81,14 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
   const { db, s3, uploads } = deps;
   const bucket = deps.config.s3.bucket;
   const waitMs = deps.config.uploads.waitSeconds * 1000;
+  const sessions = sessionAccessOf(deps);
 
-  /** The caller's tus upload: another user's, or another kind of session, does not exist for them. */
+  /**
+   * The caller's tus upload: another user's, or another kind of session, does not exist for them; one
+   * whose asset they may no longer write is refused, and ends (api/sessionAccess.ts).
+   */
   async function tusUploadFor(res: Response, id: string): Promise<{ session: UploadSessionRow; tus: TusUploadRow }> {
-    const session = await getUploadSessionFor(db, actorOf(res), id);
+    const session = await sessions.sessionFor(actorOf(res), id);
     const tus = session.kind === 'tus' ? await findTusUpload(db, id) : undefined;
     if (!tus) throw new NotFoundError(`upload ${id} not found`);
     return { session, tus };
@@ -166,9 +172,10 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
    * for it (up to STORAGE_UPLOAD_WAIT_SECONDS), so a whole file that does not match its declared
    * checksum_sha256 is a 460 on the last PATCH; past the wait the status is at /api/v2/uploads/{id}.
    */
-  async function finish(id: string): Promise<void> {
+  async function finish(actor: Actor, session: UploadSessionRow): Promise<void> {
+    const { id } = session;
     try {
-      const outcome = await completeUploadSession(uploads, id, {}, waitMs);
+      const outcome = await sessions.answeringRevocation(actor, session.asset_id, () => completeUploadSession(uploads, id, {}, waitMs));
       if (outcome.done) await deps.assetCache.invalidate([outcome.result.assetId]);
     } catch (err) {
       if (err instanceof UnprocessableError) throw new ChecksumMismatchError(`${err.message}; the upload is deleted`);
@@ -195,7 +202,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     const withBody = req.is(OFFSET_OCTET_STREAM) === OFFSET_OCTET_STREAM;
     const bodyLength = withBody ? parse(patchHeaders.pick({ 'content-length': true, 'upload-checksum': true }), req.headers, 'headers') : undefined;
     const actor = actorOf(res);
-    const existing = meta.asset_id ? await assetFor(deps.assetCache, actor, meta.asset_id, 'write') : undefined;
+    const existing = meta.asset_id ? versionTargetOf(actor, await assetFor(deps.assetCache, actor, meta.asset_id, 'write')) : undefined;
     const input = newUploadInput(
       deps.config,
       {
@@ -207,7 +214,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
         sizeBytes: length,
         checksumSha256: meta.checksum_sha256,
       },
-      existing?.id,
+      existing,
       existing ? actor.sub : ownerOfNewAsset(actor, undefined),
     );
     await openUploadSession(uploads, actor, input);
@@ -219,7 +226,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     if (bodyLength || length === 0) {
       const appended = await appendBody(req, id, { offset: 0, length: bodyLength?.['content-length'] ?? 0, checksum: bodyLength?.['upload-checksum'] });
       offset = appended.offset;
-      if (appended.finishes) await finish(id);
+      if (appended.finishes) await finish(actor, await getUploadSession(db, id));
     }
     sendOffset(res, 201, await getUploadSession(db, id), offset);
   });
@@ -231,7 +238,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     const { session, tus } = await tusUploadFor(res, id);
     if (session.status !== 'open' && session.status !== 'completing' && session.status !== 'completed') throw notOpen(session);
     // The last PATCH was stored but its finish never started (its API process died in between).
-    if (session.status === 'open' && tus.offset_bytes === session.size_bytes && tus.part_count > 0) await finish(id);
+    if (session.status === 'open' && tus.offset_bytes === session.size_bytes && tus.part_count > 0) await finish(actorOf(res), session);
     const offset = session.status === 'open' ? tus.offset_bytes : session.size_bytes;
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Upload-Offset', String(offset));
@@ -250,7 +257,9 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     // Before the lock: a PATCH still unwinding on a terminated upload must not make this one wait.
     if (session.status !== 'open') throw notOpen(session);
     const appended = await appendBody(req, id, { offset: headers['upload-offset'], length: headers['content-length'], checksum: headers['upload-checksum'] });
-    if (appended.finishes) await finish(id);
+    // Access revoked while the body streamed: the PATCH is refused, and the upload ends with it.
+    await sessions.check(actorOf(res), session);
+    if (appended.finishes) await finish(actorOf(res), session);
     sendOffset(res, 204, session, appended.offset);
   });
 

@@ -2,8 +2,8 @@ import { Router } from 'express';
 import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
 import { getAsset, toAssetJson } from '../lib/assets/assets';
-import { ownerOfNewAsset } from '../lib/assets/access';
-import { getUploadSession, getUploadSessionFor, toUploadSessionJson } from '../lib/uploads/sessions';
+import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
+import { getUploadSession, toUploadSessionJson } from '../lib/uploads/sessions';
 import { getVersion, toVersionJson } from '../lib/assets/versions';
 import { PayloadTooLargeError, ValidationError } from '../lib/platform/errors';
 import { latestParts, listStoredParts } from '../lib/platform/multipart';
@@ -15,6 +15,7 @@ import { assetFor } from './assetAccess';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
+import { sessionAccessOf } from './sessionAccess';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
 
@@ -23,6 +24,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
   const { uploads } = deps;
   const bucket = deps.config.s3.bucket;
   const waitMs = deps.config.uploads.waitSeconds * 1000;
+  const sessions = sessionAccessOf(deps);
 
   async function sessionJson(id: string) {
     const { row, state } = await readUploadSession(uploads, id);
@@ -51,7 +53,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
     if (body.asset_id && body.owner_id !== undefined) {
       throw new ValidationError('a new version belongs to its asset: owner_id is for new assets', [{ path: 'owner_id', message: 'not allowed with asset_id' }]);
     }
-    const existing = body.asset_id ? await assetFor(deps.assetCache, actor, body.asset_id, 'write') : undefined;
+    const existing = body.asset_id ? versionTargetOf(actor, await assetFor(deps.assetCache, actor, body.asset_id, 'write')) : undefined;
     const input = newUploadInput(
       deps.config,
       {
@@ -65,7 +67,7 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
         partSizeBytes: body.part_size_bytes,
         partCount,
       },
-      existing?.id,
+      existing,
       existing ? actor.sub : ownerOfNewAsset(actor, body.owner_id),
     );
     const opened = await openUploadSession(uploads, actorOf(res), input);
@@ -79,39 +81,42 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
 
   router.get('/api/v2/uploads/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await getUploadSessionFor(deps.db, actorOf(res), id);
+    await sessions.sessionFor(actorOf(res), id);
     res.json(await sessionJson(id));
   });
 
   router.put('/api/v2/uploads/:id/parts/:n', async (req, res) => {
     const { id, n } = parse(partParams, req.params, 'path');
     const headers = parse(partHeaders, req.headers, 'headers');
-    const session = await getUploadSessionFor(deps.db, actorOf(res), id);
+    const actor = actorOf(res);
+    const session = await sessions.sessionFor(actor, id);
     const size = checkPartRequest(session, n, headers['content-length']);
-    res.json(
-      await streamPart(
-        req,
-        { s3: deps.s3, db: deps.db, bucket },
-        session,
-        { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] },
-        deps.metrics.countUploaded,
-      ),
+    const stored = await streamPart(
+      req,
+      { s3: deps.s3, db: deps.db, bucket },
+      session,
+      { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] },
+      deps.metrics.countUploaded,
     );
+    // Access revoked while the body streamed: the part is refused, and the session ends with it.
+    await sessions.check(actor, session);
+    res.json(stored);
   });
 
   router.post('/api/v2/uploads/:id/parts/:n/url', async (req, res) => {
     const { id, n } = parse(partParams, req.params, 'path');
-    const session = await getUploadSessionFor(deps.db, actorOf(res), id);
+    const session = await sessions.sessionFor(actorOf(res), id);
     res.json(await presignPart(deps.s3, bucket, session, n, checkPartRequest(session, n)));
   });
 
   router.post('/api/v2/uploads/:id/complete', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    const session = await getUploadSessionFor(deps.db, actorOf(res), id);
+    const actor = actorOf(res);
+    const session = await sessions.sessionFor(actor, id);
     if (session.kind !== 'chunked') throw new ValidationError(`upload ${id} is not a chunked upload`);
     // Parts that all came in order were hashed on the way: the finish then confirms them without a read-back.
     const streamed = session.status === 'open' ? await streamedWhole(deps.db, session) : undefined;
-    const outcome = await completeUploadSession(uploads, id, { ...streamed }, waitMs);
+    const outcome = await sessions.answeringRevocation(actor, session.asset_id, () => completeUploadSession(uploads, id, { ...streamed }, waitMs));
     if (!outcome.done) {
       sendUploadAccepted(res, id);
       return;
@@ -121,12 +126,12 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
       getAsset(deps.db, outcome.result.assetId, { includeDeleted: true }),
       getVersion(deps.db, outcome.result.assetId, outcome.result.versionId),
     ]);
-    res.json({ upload: await sessionJson(id), asset: toAssetJson(asset), version: toVersionJson(version) });
+    res.json({ upload: await sessionJson(id), asset: toAssetJson(asset, actor), version: toVersionJson(version) });
   });
 
   router.delete('/api/v2/uploads/:id', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await getUploadSessionFor(deps.db, actorOf(res), id);
+    await sessions.sessionFor(actorOf(res), id);
     await abortUploadSession(uploads, id, waitMs);
     res.status(204).end();
   });

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../lib/assets/versions';
+import { versionTargetOf } from '../lib/assets/access';
 import { NotFoundError } from '../lib/platform/errors';
 import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
@@ -10,6 +11,7 @@ import type { AppDeps } from './deps';
 import { contentRedirectsOf, redirectToStore } from './contentRedirect';
 import { contentSourceOf, sendContent, storedContentOf } from './download';
 import { idParams, pageQuery, parse, versionParams } from './schemas/common';
+import { sessionAccessOf } from './sessionAccess';
 import { receiveSimpleUpload } from './simpleUpload';
 import { z } from 'zod';
 
@@ -21,6 +23,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
   const contents = contentSourceOf(deps);
   const redirects = contentRedirectsOf(deps);
   const waitMs = deps.config.uploads.waitSeconds * 1000;
+  const sessions = sessionAccessOf(deps);
 
   async function answerNewVersion(res: import('express').Response, outcome: CompleteOutcome & { uploadId: string }) {
     if (!outcome.done) {
@@ -47,10 +50,9 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
     const { id } = parse(idParams, req.params, 'path');
     const actor = actorOf(res);
     const asset = await assetFor(assetCache, actor, id, 'write');
-    await answerNewVersion(
-      res,
-      await receiveSimpleUpload(req, actor, { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded }, asset),
-    );
+    const simple = { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded };
+    // A grant revoked while the file streamed: the commit refuses it.
+    await answerNewVersion(res, await sessions.answeringRevocation(actor, id, () => receiveSimpleUpload(req, actor, simple, asset)));
   });
 
   router.get('/api/v2/assets/:id/versions/:versionId', async (req, res) => {
@@ -84,7 +86,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
         checksumSha256: source.checksum_sha256,
         copyFromKey: source.object_key,
       },
-      asset.id,
+      versionTargetOf(actor, asset),
       actor.sub,
     );
     await openUploadSession(uploads, actorOf(res), input);

@@ -688,6 +688,7 @@ export interface operations {
                             created_at: string;
                             current_version_id: string | null;
                             deleted_at: string | null;
+                            /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                             grants: {
                                 /** @enum {string} */
                                 access: "read" | "write";
@@ -794,6 +795,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -932,6 +934,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -1429,6 +1432,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -1808,6 +1812,56 @@ export interface operations {
                     "application/json": {
                         status_url: string;
                         upload_id: string;
+                    };
+                };
+            };
+            /** @description read only, or made so while the file streamed (the upload is refused) */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, or no longer readable by the caller, even while the file streamed */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -2315,6 +2369,7 @@ export interface operations {
                         created_at: string;
                         current_version_id: string | null;
                         deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                         grants: {
                             /** @enum {string} */
                             access: "read" | "write";
@@ -5537,6 +5592,56 @@ export interface operations {
                     };
                 };
             };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description over a rate limit */
             429: {
                 headers: {
@@ -5612,6 +5717,56 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
             };
             /** @description over a rate limit */
             429: {
@@ -5696,6 +5851,7 @@ export interface operations {
                             created_at: string;
                             current_version_id: string | null;
                             deleted_at: string | null;
+                            /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
                             grants: {
                                 /** @enum {string} */
                                 access: "read" | "write";
@@ -5760,6 +5916,56 @@ export interface operations {
                     "application/json": {
                         status_url: string;
                         upload_id: string;
+                    };
+                };
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -5900,6 +6106,56 @@ export interface operations {
                     };
                 };
             };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description session not open */
             409: {
                 headers: {
@@ -6033,6 +6289,56 @@ export interface operations {
                         method: "PUT";
                         /** Format: uri */
                         url: string;
+                    };
+                };
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };

@@ -158,6 +158,26 @@ describe("an asset's owner, grants and everyone else", () => {
     expect(await ctx.db('assets').where({ id: asset.id }).first('owner_id')).toEqual({ owner_id: 'alice' });
   });
 
+  it('a grantee sees only the grants that name them or one of their groups; the owner, a service and an admin see them all', async () => {
+    const other = await newAsset(as.alice, uniqueMarker('grants-seen'));
+    const all = [
+      { subject: 'group:party', access: 'read' },
+      { subject: 'user:dave', access: 'write' },
+      { subject: 'user:erin', access: 'read' },
+    ];
+    expect((await call(url(`/assets/${other.id}/grants`), { method: 'PUT', json: all, as: as.alice })).status).toBe(200);
+    const seenBy = async (token: string) => (await call(url(`/assets/${other.id}`), { as: token })).body.grants;
+    expect(await seenBy(as.bob)).toEqual([{ subject: 'group:party', access: 'read' }]);
+    expect(await seenBy(as.erin)).toEqual([{ subject: 'user:erin', access: 'read' }]);
+    expect(await seenBy(as.dave)).toEqual([{ subject: 'user:dave', access: 'write' }]);
+    for (const who of ['alice', 'service', 'admin'] as const) expect(await seenBy(as[who])).toEqual(all);
+    // The same in a list, and in the answer to a change a write grantee makes.
+    const listed = await call(url(`/assets?name_prefix=${encodeURIComponent(other.name)}`), { as: as.bob });
+    expect(listed.body.items.map((i: any) => i.grants)).toEqual([[{ subject: 'group:party', access: 'read' }]]);
+    const changed = await call(url(`/assets/${other.id}`), { method: 'PUT', json: { tags: ['seen'] }, as: as.dave });
+    expect(changed.body.grants).toEqual([{ subject: 'user:dave', access: 'write' }]);
+  });
+
   it('the owner reads it by every route', async () => {
     await expectAllowed(as.alice, reads(asset));
   });

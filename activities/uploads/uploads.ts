@@ -12,6 +12,7 @@ import {
   markSessionCompleting,
 } from '../../lib/uploads/sessions';
 import { QuotaExceededError } from '../../lib/platform/errors';
+import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
 import { digestOf } from '../../lib/uploads/streamHash';
@@ -279,9 +280,10 @@ function missingNumbers(parts: Array<{ partNumber: number }>, count: number): nu
   return Array.from({ length: count }, (_, i) => i + 1).filter((n) => !stored.has(n));
 }
 
-/** An asset deleted under an upload is final, and so is a quota passed: no retry changes either. */
+/** An asset deleted under an upload is final, and so are a quota passed and access revoked: no retry changes them. */
 function failIfFinal(err: unknown): never {
   if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
+  if (err instanceof AccessRevokedError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.accessRevoked);
   if (err instanceof QuotaExceededError) throw quotaFailure(err);
   throw err;
 }

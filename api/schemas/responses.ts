@@ -71,7 +71,7 @@ export const asset = z
     metadata: z.record(z.string(), z.string()),
     tags: z.array(z.string()),
     owner_id: z.string(),
-    grants: z.array(grant),
+    grants: z.array(grant).describe('all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups'),
     is_deleted: z.boolean(),
     deleted_at: nullableTimestamp,
     created_at: timestamp,

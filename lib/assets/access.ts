@@ -31,20 +31,51 @@ export function accessTo(actor: Actor, asset: { owner_id: string; grants: Grant[
 }
 
 /**
+ * The grants `viewer` is shown: every one to whoever may change them (the owner, a service, an
+ * admin); a grantee sees only those that reach them, not who else the asset is shared with.
+ */
+export function grantsSeenBy(viewer: Actor, asset: { owner_id: string; grants: Grant[] }): Grant[] {
+  return accessTo(viewer, asset) === 'own' ? asset.grants : grantsHeldBy(viewer, asset);
+}
+
+/**
  * Why `actor` may read the asset, as a word that can be checked again without them: `any` (a service
  * or an admin), `owner:<sub>`, or the subject of the grant they hold. A signed URL carries it.
  */
 export function readBasisOf(actor: Actor, asset: { owner_id: string; grants: Grant[] }): string | undefined {
-  if (actsForAnyOwner(actor)) return 'any';
-  if (asset.owner_id === actor.sub) return `owner:${actor.sub}`;
-  return grantsHeldBy(actor, asset)[0]?.subject;
+  return basisOf(actor, asset, 'read');
 }
 
 /** Whether what `readBasisOf` answered still lets its holder read the asset. */
 export function readBasisHolds(basis: string, asset: { owner_id: string; grants: Grant[] }): boolean {
+  return basisHolds(basis, asset, 'read');
+}
+
+/**
+ * Why `actor` may write the asset, in the same words: a new version's upload session records it, and
+ * its commit checks it again (lib/uploads/sessionAccess.ts), since a run does not know its actor's groups.
+ */
+export function writeBasisOf(actor: Actor, asset: { owner_id: string; grants: Grant[] }): string | undefined {
+  return basisOf(actor, asset, 'write');
+}
+
+/** Whether what `writeBasisOf` answered still lets its holder write the asset. */
+export function writeBasisHolds(basis: string, asset: { owner_id: string; grants: Grant[] }): boolean {
+  return basisHolds(basis, asset, 'write');
+}
+
+type GrantedAccess = Exclude<AssetAccess, 'own'>;
+
+function basisOf(actor: Actor, asset: { owner_id: string; grants: Grant[] }, need: GrantedAccess): string | undefined {
+  if (actsForAnyOwner(actor)) return 'any';
+  if (asset.owner_id === actor.sub) return `owner:${actor.sub}`;
+  return grantsHeldBy(actor, asset).find((g) => LEVEL[g.access] >= LEVEL[need])?.subject;
+}
+
+function basisHolds(basis: string, asset: { owner_id: string; grants: Grant[] }, need: GrantedAccess): boolean {
   if (basis === 'any') return true;
   if (basis.startsWith('owner:')) return asset.owner_id === basis.slice('owner:'.length);
-  return asset.grants.some((g) => g.subject === basis);
+  return asset.grants.some((g) => g.subject === basis && LEVEL[g.access] >= LEVEL[need]);
 }
 
 /** Throws unless `actor` may do what `need` names with the asset: 404 when they may not even read it. */
@@ -54,6 +85,18 @@ export function authorize(actor: Actor, asset: { id: string; owner_id: string; g
   if (LEVEL[has] < LEVEL[need]) {
     throw new ForbiddenError(need === 'write' ? `asset ${asset.id} is shared with you to read only` : `only the owner of asset ${asset.id} may do this`);
   }
+}
+
+/** The asset a new version joins, and why its uploader may write it. */
+export interface VersionTarget {
+  id: string;
+  writeBasis: string;
+}
+
+/** The asset as the target of `actor`'s new version: 404 or 403, as `authorize`, unless they may write it. */
+export function versionTargetOf(actor: Actor, asset: { id: string; owner_id: string; grants: Grant[] }): VersionTarget {
+  authorize(actor, asset, 'write');
+  return { id: asset.id, writeBasis: writeBasisOf(actor, asset)! };
 }
 
 /**

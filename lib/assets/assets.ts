@@ -7,7 +7,7 @@ import type { DatesAsText } from '../platform/jsonDates';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import type { Actor } from '../auth/actor';
 import type { AuditTrail } from '../audit/log';
-import { readableBy } from './access';
+import { grantsSeenBy, readableBy } from './access';
 import { grantsColumn, type Grant } from './grants';
 
 export interface AssetRow {
@@ -33,7 +33,8 @@ export interface AssetRow {
 
 export type AssetJson = DatesAsText<Omit<AssetRow, 'revision' | 'last_version_number'>>;
 
-export function toAssetJson(row: AssetRow): AssetJson {
+/** The asset as `viewer` is shown it: its grants are theirs to see only in part, unless they may change them. */
+export function toAssetJson(row: AssetRow, viewer: Actor): AssetJson {
   return {
     id: row.id,
     name: row.name,
@@ -45,7 +46,7 @@ export function toAssetJson(row: AssetRow): AssetJson {
     metadata: row.metadata,
     tags: row.tags,
     owner_id: row.owner_id,
-    grants: row.grants,
+    grants: grantsSeenBy(viewer, row),
     is_deleted: row.is_deleted,
     deleted_at: row.deleted_at ? row.deleted_at.toISOString() : null,
     created_at: row.created_at.toISOString(),
@@ -154,12 +155,17 @@ export async function listAssets(db: Knex, actor: Actor, q: AssetListQuery): Pro
     { column: 'a.id', order: direction },
   ]);
   const rows = (await query.limit(q.limit + 1)) as Array<AssetRow & { cursor_created_at: string }>;
-  return pageOf(rows, q.limit, toAssetJson, (row) => ({
-    s: q.sort,
-    // The exact stored key: a key cut to the millisecond would repeat or skip rows at the page edge.
-    k: column === 'name' ? row.name : row.cursor_created_at,
-    id: row.id,
-  }));
+  return pageOf(
+    rows,
+    q.limit,
+    (row) => toAssetJson(row, actor),
+    (row) => ({
+      s: q.sort,
+      // The exact stored key: a key cut to the millisecond would repeat or skip rows at the page edge.
+      k: column === 'name' ? row.name : row.cursor_created_at,
+      id: row.id,
+    }),
+  );
 }
 
 export interface AssetPatch {

@@ -22,6 +22,7 @@ import {
   type UploadState,
   type UploadWorkflow,
 } from '../../workflows/uploads/definitions';
+import { AccessRevokedError } from './sessionAccess';
 import { AssetGoneError, findUploadSession, getUploadSession, insertUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
 import type { QuotaDefaults } from '../quotas/quotas';
 import { waitAtMost } from '../platform/concurrency';
@@ -194,6 +195,8 @@ function toDomainError(err: unknown, uploadId: string): unknown {
       return new OperationFailedError(failure.message, { upload_id: uploadId });
     case UploadFailure.assetGone:
       return new NotFoundError(failure.message);
+    case UploadFailure.accessRevoked:
+      return new AccessRevokedError(failure.message, { upload_id: uploadId });
     case UploadFailure.notOpen:
       return new ConflictError(failure.message);
     case UploadFailure.quotaExceeded:
@@ -203,11 +206,11 @@ function toDomainError(err: unknown, uploadId: string): unknown {
   }
 }
 
-/** Aborts the session and waits (up to `waitMs`) until its bytes are gone. */
-export async function abortUploadSession(uc: UploadClient, uploadId: string, waitMs: number): Promise<void> {
+/** Aborts the session and waits (up to `waitMs`) until its bytes are gone; `reason` is what its row will say. */
+export async function abortUploadSession(uc: UploadClient, uploadId: string, waitMs: number, reason?: string): Promise<void> {
   const handle = handleOf(uc, uploadId);
   try {
-    await handle.signal(abortSignal);
+    await handle.signal(abortSignal, ...(reason === undefined ? [] : [reason]));
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) {
       const row = await getUploadSession(uc.db, uploadId);

@@ -1,5 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { getAsset } from '../assets/assets';
+import { versionTargetOf } from '../assets/access';
 import { uploadWorkflowId } from './sessions';
 import type { Config } from '../platform/config';
 import { uuidFromName } from '../platform/ids';
@@ -62,7 +63,8 @@ export interface IngestRequest {
  */
 export async function startIngest(uc: UploadClient, config: Config, actor: ActorRef, req: IngestRequest): Promise<{ workflowId: string }> {
   assertSourceUrlAllowed(req.sourceUrl, config.ingest.allowedHosts);
-  if (req.assetId) await getAsset(uc.db, req.assetId);
+  // A service's (the route is theirs): it may write any asset, whatever the grants.
+  const existing = req.assetId ? versionTargetOf({ ...actor, groups: [] }, await getAsset(uc.db, req.assetId)) : undefined;
   const input = newUploadInput(
     config,
     {
@@ -72,7 +74,7 @@ export async function startIngest(uc: UploadClient, config: Config, actor: Actor
       checksumSha256: req.checksumSha256,
       sourceUrl: req.sourceUrl,
     },
-    req.assetId,
+    existing,
     req.ownerId,
     {
       uploadId: uuidFromName(`ingest-upload:${req.eventId}`),

@@ -1,5 +1,6 @@
 /** Every upload's input is made here, whichever way it comes: a form, a chunked session, a restore, an event. */
 import type { UploadContent, UploadInput } from '../../workflows/uploads/definitions';
+import type { VersionTarget } from '../assets/access';
 import { objectKeyFor } from '../assets/keys';
 import type { Config } from '../platform/config';
 import { uuidv7 } from '../platform/ids';
@@ -12,27 +13,28 @@ export interface UploadIds {
 }
 
 /**
- * The input of a new upload of `content` for `ownerId`: a new version of `existingAssetId`, or a new
- * asset they will own. Its ids
+ * The input of a new upload of `content` for `ownerId`: a new version of `existing` (with why they may
+ * write it), or a new asset they will own. Its ids
  * are fresh unless given (an event's upload derives them from the event, so a repeat is the same one).
  * The version gets its own key; the session expires STORAGE_UPLOAD_EXPIRY_HOURS from now.
  */
 export function newUploadInput(
   config: Pick<Config, 'uploads'>,
   content: UploadContent,
-  existingAssetId: string | undefined,
+  existing: VersionTarget | undefined,
   ownerId: string,
   ids: UploadIds = { uploadId: uuidv7(), versionId: uuidv7(), newAssetId: uuidv7() },
 ): UploadInput {
-  const assetId = existingAssetId ?? ids.newAssetId;
+  const assetId = existing?.id ?? ids.newAssetId;
   return {
     uploadId: ids.uploadId,
     assetId,
-    newAsset: existingAssetId === undefined,
+    newAsset: existing === undefined,
     versionId: ids.versionId,
     objectKey: objectKeyFor(assetId, ids.versionId),
     expiresAt: new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString(),
     ownerId,
+    ...(existing ? { writeBasis: existing.writeBasis } : {}),
     ...content,
   };
 }

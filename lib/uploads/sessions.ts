@@ -6,6 +6,7 @@ import { replaceMetadata } from '../assets/assets';
 import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor, type ActorRef } from '../auth/actor';
 import { ensureWithinQuota, type QuotaDefaults } from '../quotas/quotas';
 import { runActorOf, type AuditWriter } from '../audit/log';
+import { AccessRevokedError, refuseRevokedCommit } from './sessionAccess';
 
 export interface UploadSessionRow {
   id: string;
@@ -35,6 +36,8 @@ export interface UploadSessionRow {
   quota_owner_id: string | null;
   /** Whom its run acts for; null for sessions opened before sessions recorded it. */
   actor: ActorRef | null;
+  /** Why its opener may write the asset a new version joins (UploadTarget.writeBasis); null for a new asset. */
+  write_basis: string | null;
   error: string | null;
   expires_at: Date;
   created_at: Date;
@@ -100,6 +103,7 @@ export async function insertUploadSession(db: Knex, input: UploadInput, quotas: 
         reserved_bytes: declared.sizeBytes ?? 0,
         quota_owner_id: quotaOwner,
         actor: input.actor ? JSON.stringify(actorRef(input.actor)) : null,
+        write_basis: input.writeBasis ?? null,
         expires_at: input.expiresAt,
       })
       .onConflict('id')
@@ -155,8 +159,10 @@ export class AssetGoneError extends Error {
 /**
  * Makes the verified upload a version, in one transaction with its events: a new asset, or a new
  * current version of an existing one. Version numbers come from the asset's counter under its row
- * lock, so concurrent uploads get 1, 2, 3... with no gap. Committing the same upload again returns
- * what the first commit made.
+ * lock, so concurrent uploads get 1, 2, 3... with no gap. Under the same lock, a new version's session
+ * must still be allowed to write the asset (lib/uploads/sessionAccess.ts): if its grant was revoked
+ * meanwhile, the session ends failed and AccessRevokedError is thrown once that is committed.
+ * Committing the same upload again returns what the first commit made.
  */
 export async function commitUploadedVersion(
   db: Knex,
@@ -165,12 +171,16 @@ export async function commitUploadedVersion(
   maxVersions: number,
   audit: AuditWriter,
 ): Promise<CommittedVersion> {
-  return db.transaction(async (trx) => {
+  const outcome = await db.transaction(async (trx): Promise<CommittedVersion | { refused: string }> => {
+    const opened = await findUploadSession(trx, uploadId);
+    if (!opened) throw new NotFoundError(`upload ${uploadId} not found`);
+    const assetId = opened.result_asset_id;
+    const newAsset = opened.asset_id === null;
+    // The asset's row before the session's: the lock order of lib/uploads/sessionAccess.ts.
+    const asset = newAsset ? undefined : await trx('assets').where({ id: assetId, is_deleted: false }).forUpdate().first();
     const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId }).forUpdate().first();
     if (!session) throw new NotFoundError(`upload ${uploadId} not found`);
-    const assetId = session.result_asset_id;
     if (session.status !== 'completed') {
-      const newAsset = session.asset_id === null;
       let versionNumber = 1;
       if (newAsset) {
         await trx('assets').insert({
@@ -183,8 +193,9 @@ export async function commitUploadedVersion(
         });
         await replaceMetadata(trx, assetId, session.metadata ?? {});
       } else {
-        const asset = await trx('assets').where({ id: assetId, is_deleted: false }).forUpdate().first();
         if (!asset) throw new AssetGoneError(assetId);
+        const refused = await refuseRevokedCommit(trx, session, asset, audit);
+        if (refused) return { refused };
         versionNumber = asset.last_version_number + 1;
         await trx('asset_versions').where({ asset_id: assetId }).whereNull('superseded_at').update({ superseded_at: trx.fn.now() });
       }
@@ -239,6 +250,8 @@ export async function commitUploadedVersion(
     const [{ count }] = await trx('asset_versions').where({ asset_id: assetId }).count({ count: '*' });
     return { assetId, versionId: session.version_id, versionsBeyondMax: Math.max(0, Number(count) - maxVersions) };
   });
+  if ('refused' in outcome) throw new AccessRevokedError(outcome.refused, { upload_id: uploadId });
+  return outcome;
 }
 
 export interface UploadSessionJson {

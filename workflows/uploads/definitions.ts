@@ -21,6 +21,11 @@ export interface UploadTarget {
    * started before owners existed have none; what they make belongs to the system.
    */
   ownerId?: string;
+  /**
+   * Why whoever opened a new version's upload may write its asset (lib/assets/access.ts writeBasisOf):
+   * its commit checks it again. None for a new asset, nor in runs begun before uploads carried it.
+   */
+  writeBasis?: string;
 }
 
 interface NamedContent {
@@ -156,6 +161,8 @@ export const UploadFailure = {
   sourceRejected: 'SourceRejected',
   /** The owner's quota would be passed; details[0] holds the facts of the 507 (lib/quotas/). */
   quotaExceeded: 'QuotaExceeded',
+  /** What let the session write its asset (a grant) no longer does (lib/uploads/sessionAccess.ts). */
+  accessRevoked: 'AccessRevoked',
   /** Any other failure a step ends with. */
   failed: 'UploadFailed',
 } as const;
@@ -167,4 +174,5 @@ export const statusQuery = defineQuery<UploadState>('status');
 /** Answers once the session is open (its row exists and, if chunked, its multipart upload). */
 export const openedUpdate = defineUpdate<UploadState>('opened');
 export const completeUpdate = defineUpdate<UploadResult, [CompleteRequest]>('complete');
-export const abortSignal = defineSignal('abort');
+/** Ends an open session; `reason`, when given, is what its row and status say (runs signalled before it existed had none). */
+export const abortSignal = defineSignal<[reason?: string]>('abort');

@@ -61,6 +61,8 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
   // Copies and fetches have nothing to wait for: they complete as soon as they are open.
   let completeRequest: CompleteRequest | undefined = input.kind === 'copy' || input.kind === 'fetch' ? {} : undefined;
   let abortRequested = false;
+  // Why the session was told to end, when the API said (access revoked): what its row and status say.
+  let abortReason: string | null = null;
   let failureType: string = UploadFailure.notOpen;
   // What a known failure tells its caller beside its message (a quota refusal's usage and limit).
   let failureDetails: unknown[] | undefined;
@@ -74,8 +76,9 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     });
 
   setHandler(statusQuery, () => state);
-  setHandler(abortSignal, () => {
+  setHandler(abortSignal, (reason) => {
     abortRequested = true;
+    abortReason ??= reason ?? null;
   });
   setHandler(openedUpdate, async () => {
     await condition(() => state.status !== 'pending');
@@ -118,8 +121,10 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     const abortWins = abortRequested && completeRequest?.oneStep === true;
     if (!decided || completeRequest === undefined || abortWins) {
       const ending = decided ? 'aborted' : 'expired';
-      await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error: null }));
+      const error = decided ? abortReason : null;
+      await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error }));
       // Only now: whoever waits on the outcome must find the bytes already gone.
+      state.error = error;
       state.status = ending;
     } else {
       state.status = 'completing';

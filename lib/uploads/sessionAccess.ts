@@ -1,0 +1,72 @@
+/**
+ * Whether an upload session may still write the asset its version joins (issue 23). A session records
+ * why its opener could write the asset when it opened (`write_basis`, lib/assets/access.ts
+ * writeBasisOf): `any` (a service or an admin), `owner:<sub>`, or the subject of the write grant they
+ * held, by name or through a group. The run knows its actor's subject and roles but not their groups,
+ * so the basis, not the actor, is what is checked again. The session lasts as long as its basis grants
+ * write: every request on it checks that (api/sessionAccess.ts), and so does the commit, in its
+ * transaction, under the asset's row lock, which every change of grants (lib/assets/grants.ts) and of
+ * owner (a backup restore) takes too: whichever commits first, the other sees it. A refusal is final:
+ * the session ends, its bytes go, and the grant given back does not bring it back.
+ *
+ * Lock order. The commit takes the asset's row (FOR UPDATE) first, then the session's, then writes the
+ * versions, and owner_usage last (the quota triggers); a session's insert takes the asset's row (FOR
+ * SHARE) before it writes the session. Every other transaction that takes an asset's row takes it before
+ * its versions, sessions and owner_usage (grants, updates, pruning, deletion, backup restores). The one
+ * that takes sessions first, the permanent deletion's last step (activities/assets.ts deleteAssetRows),
+ * runs once the asset is soft-deleted, when no commit takes its row: a commit locks a live asset only.
+ */
+import type { Knex } from 'knex';
+import { writeBasisHolds, writeBasisOf } from '../assets/access';
+import type { Grant } from '../assets/grants';
+import { runActorOf, type AuditWriter } from '../audit/log';
+import { ForbiddenError } from '../auth/errors';
+import type { UploadSessionRow } from './sessions';
+
+/** The session's opener may no longer write its asset: the session has ended for good. */
+export class AccessRevokedError extends ForbiddenError {}
+
+type SessionBasis = Pick<UploadSessionRow, 'asset_id' | 'write_basis' | 'actor'>;
+
+/**
+ * Whether the session may still write `asset`: always, for a new asset's. A session opened before
+ * sessions recorded their basis is judged by its actor, without the groups its run never knew.
+ */
+export function sessionMayWrite(session: SessionBasis, asset: { owner_id: string; grants: Grant[] }): boolean {
+  if (session.asset_id === null) return true;
+  const basis = session.write_basis ?? writeBasisOf({ ...runActorOf(session), groups: [] }, asset);
+  return basis !== undefined && writeBasisHolds(basis, asset);
+}
+
+/** Why the session ended: what its row, its run and the refused request say. */
+export function revokedReason(session: Pick<UploadSessionRow, 'id' | 'asset_id' | 'write_basis'>): string {
+  const basis = session.write_basis ? ` (${session.write_basis})` : '';
+  return `access to asset ${session.asset_id} was revoked: what let upload ${session.id} write it${basis} no longer does`;
+}
+
+/**
+ * In the commit's transaction, the asset's row already locked: the reason the session may no longer
+ * write the asset, having ended it as failed (which releases its reservation) with an audit row of the
+ * refusal; undefined when it may. A commit retried after its refusal finds it ended, and answers the
+ * same reason without a second row.
+ */
+export async function refuseRevokedCommit(
+  trx: Knex.Transaction,
+  session: UploadSessionRow,
+  asset: { id: string; owner_id: string },
+  audit: AuditWriter,
+): Promise<string | undefined> {
+  if (session.status === 'failed') return session.error ?? revokedReason(session);
+  const grants: Grant[] = await trx('asset_grants').where({ asset_id: asset.id }).select('subject', 'access');
+  if (sessionMayWrite(session, { owner_id: asset.owner_id, grants })) return undefined;
+  const reason = revokedReason(session);
+  await trx('upload_sessions').where({ id: session.id }).update({ status: 'failed', error: reason });
+  await audit(trx, {
+    actor: runActorOf(session),
+    action: 'upload.commit',
+    outcome: 'access_revoked',
+    subjects: { asset_id: asset.id, upload_id: session.id },
+    requestId: session.workflow_id,
+  });
+  return reason;
+}
