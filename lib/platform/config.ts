@@ -114,6 +114,7 @@ export const configSchema = z.object({
   STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.max(300).default(30),
   STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: nonNegativeInt.default(30),
   STORAGE_AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),
+  STORAGE_AUTH_MAX_TOKEN_LIFETIME_SECONDS: positiveInt.default(86_400),
   STORAGE_METRICS_ACCESS: z.enum(['open', 'admin']).default('open'),
   STORAGE_URL_SIGNING_KEYS: commaList.pipe(z.array(z.string().min(MIN_SECRET_BYTES, `each key must be at least ${MIN_SECRET_BYTES} characters`))),
   STORAGE_CORS_ORIGINS: commaList.pipe(
@@ -246,6 +247,8 @@ export interface AuthConfig {
   jwksCooldownSeconds: number;
   /** How long a fetched JWKS is trusted: a key the Auth Service removed is refused at the latest then. */
   jwksCacheSeconds: number;
+  /** The longest `exp - iat` (`exp - now` without `iat`) accepted: a stolen token is good for no longer. */
+  maxTokenLifetimeSeconds: number;
 }
 
 // Outside staging and production the issuer and audience default to what `npm run token` mints.
@@ -395,6 +398,7 @@ function authConfigOf(e: ConfigEnv): { config: AuthConfig; problems: string[] } 
       clockToleranceSeconds: e.STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS,
       jwksCooldownSeconds: e.STORAGE_AUTH_JWKS_COOLDOWN_SECONDS,
       jwksCacheSeconds: e.STORAGE_AUTH_JWKS_CACHE_SECONDS,
+      maxTokenLifetimeSeconds: e.STORAGE_AUTH_MAX_TOKEN_LIFETIME_SECONDS,
     },
   };
 }
