@@ -909,8 +909,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    name?: string;
-                    tags?: (string & (unknown & unknown))[];
+                    name?: string & (unknown & unknown);
+                    tags?: (string & (unknown & unknown & unknown))[];
                 };
             };
         };
@@ -1521,7 +1521,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description serve as an attachment: true names it after the asset, a string names it so */
-                    download?: true | string;
+                    download?: true | (string & (unknown & unknown));
                     /**
                      * @description seconds
                      * @default 3600
@@ -1745,7 +1745,7 @@ export interface operations {
                         [key: string]: string;
                     };
                     /** @description default: the file's name */
-                    name?: string;
+                    name?: string & (unknown & unknown);
                     /** @description repeated, or comma-separated */
                     tags?: string[];
                 };
@@ -2249,7 +2249,7 @@ export interface operations {
                         [key: string]: string;
                     };
                     /** @description default: the file's name */
-                    name?: string;
+                    name?: string & (unknown & unknown);
                     /** @description services and admins: the user a new asset is made for (default: the caller) */
                     owner_id?: string;
                     /** @description repeated, or comma-separated */
@@ -3287,7 +3287,7 @@ export interface operations {
                         asset_id?: string;
                         checksum_sha256?: string;
                         content_type?: string & (unknown & unknown);
-                        name: string;
+                        name: string & (unknown & unknown);
                         owner_id?: string;
                         source_url: string & (unknown & unknown);
                     };
@@ -3813,7 +3813,7 @@ export interface operations {
                             filter: {
                                 content_type?: string & (unknown & unknown);
                                 name_prefix?: string;
-                                tags?: (string & (unknown & unknown))[];
+                                tags?: (string & (unknown & unknown & unknown))[];
                             };
                             id: string;
                             name: string;
@@ -3914,7 +3914,7 @@ export interface operations {
                     filter?: {
                         content_type?: string & (unknown & unknown);
                         name_prefix?: string;
-                        tags?: (string & (unknown & unknown))[];
+                        tags?: (string & (unknown & unknown & unknown))[];
                     };
                     name: string;
                     rules: ({
@@ -3957,7 +3957,7 @@ export interface operations {
                         filter: {
                             content_type?: string & (unknown & unknown);
                             name_prefix?: string;
-                            tags?: (string & (unknown & unknown))[];
+                            tags?: (string & (unknown & unknown & unknown))[];
                         };
                         id: string;
                         name: string;
@@ -4117,7 +4117,7 @@ export interface operations {
                         filter: {
                             content_type?: string & (unknown & unknown);
                             name_prefix?: string;
-                            tags?: (string & (unknown & unknown))[];
+                            tags?: (string & (unknown & unknown & unknown))[];
                         };
                         id: string;
                         name: string;
@@ -4243,7 +4243,7 @@ export interface operations {
                     filter?: {
                         content_type?: string & (unknown & unknown);
                         name_prefix?: string;
-                        tags?: (string & (unknown & unknown))[];
+                        tags?: (string & (unknown & unknown & unknown))[];
                     };
                     name: string;
                     rules: ({
@@ -4286,7 +4286,7 @@ export interface operations {
                         filter: {
                             content_type?: string & (unknown & unknown);
                             name_prefix?: string;
-                            tags?: (string & (unknown & unknown))[];
+                            tags?: (string & (unknown & unknown & unknown))[];
                         };
                         id: string;
                         name: string;
@@ -5267,12 +5267,12 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    name: string;
+                    name: string & (unknown & unknown);
                     owner_id?: string;
                     /** @default 8388608 */
                     part_size_bytes?: number;
                     size_bytes: number;
-                    tags?: (string & (unknown & unknown))[];
+                    tags?: (string & (unknown & unknown & unknown))[];
                 };
             };
         };
