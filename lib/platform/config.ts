@@ -98,7 +98,10 @@ export const configSchema = z.object({
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
-  STORAGE_INGEST_ALLOWED_HOSTS: commaList.transform((hosts) => hosts.map((h) => h.toLowerCase())),
+  STORAGE_INGEST_ALLOWED_HOSTS: commaList
+    .transform((hosts) => hosts.map((h) => h.toLowerCase()))
+    .pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'each entry is host or host:port ([IPv6]:port), without scheme or path'))),
+  STORAGE_INGEST_TIMEOUT_SECONDS: positiveInt.default(30),
   STORAGE_AUTH_MODE: z.enum(['jwt', 'off']).default('jwt'),
   STORAGE_AUTH_JWKS_URL: optionalUrl,
   STORAGE_AUTH_PUBLIC_KEY: pem,
@@ -186,7 +189,8 @@ export interface Config {
   audit: { enabled: boolean; retentionDays: number };
   healthTimeoutMs: number;
   events: { retryMaxSeconds: number };
-  ingest: { allowedHosts: string[] };
+  /** service.asset.requested's sources (lib/uploads/sourceFetch.ts). */
+  ingest: { allowedHosts: string[]; timeoutSeconds: number };
   auth: AuthConfig;
   metricsAccess: 'open' | 'admin';
   /** HMAC keys for signed content URLs: the first signs, every one verifies (so keys can rotate). */
@@ -311,7 +315,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
-    ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS },
+    ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS, timeoutSeconds: e.STORAGE_INGEST_TIMEOUT_SECONDS },
     auth: auth.config,
     metricsAccess: e.STORAGE_METRICS_ACCESS,
     urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
