@@ -100,6 +100,7 @@ async function fetchAttempts(workflowId: string): Promise<number> {
 async function expectNothingStored(workflowId: string, name: string) {
   expect(await ctx.db('assets').where({ name })).toEqual([]);
   const session = await ctx.db('upload_sessions').where({ workflow_id: workflowId }).first();
+  expect(await ctx.db('asset_versions').where({ asset_id: session.result_asset_id })).toEqual([]);
   expect(await objectKeys(ctx, `assets/${session.result_asset_id}/`)).toEqual([]);
 }
 

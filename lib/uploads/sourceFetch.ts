@@ -1,7 +1,7 @@
 /**
  * Opens a source URL for service.asset.requested. The host is resolved here, every address it has is
- * checked (lib/uploads/sourceRules.ts), and the connection goes to the address checked: the HTTP
- * client is given it as its only lookup answer, so a DNS answer that changes between the check and
+ * checked (lib/uploads/sourceRules.ts), and the connection goes to those addresses only: the HTTP
+ * client is given them as its lookup's answer, so a DNS answer that changes between the check and
  * the connection (rebinding) reaches nothing. The URL's own host is kept for the Host header and for
  * TLS (SNI, the certificate's name). Redirects are followed through the same checks, at most 5.
  */
@@ -59,8 +59,8 @@ export async function openSource(raw: string, options: SourceOptions): Promise<O
     const problem = sourceUrlProblem(current, options.allowedHosts);
     if (problem) throw refused(problem);
     const url = new URL(current);
-    const address = await checkedAddressOf(url, options, refused);
-    const res = await get(url, address, options, deadline);
+    const addresses = await checkedAddressesOf(url, options, refused);
+    const res = await get(url, addresses, options, deadline);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.destroy();
@@ -79,8 +79,8 @@ export async function openSource(raw: string, options: SourceOptions): Promise<O
   throw new SourceRefusedError(`more than ${MAX_REDIRECTS} redirects`);
 }
 
-/** The address to connect to: the URL's own, or the first its host resolves to, once every one of them passes. */
-async function checkedAddressOf(url: URL, options: SourceOptions, refused: (problem: string) => Error): Promise<ResolvedAddress> {
+/** The addresses to connect to: the URL's own, or all its host resolves to, once every one of them passes. */
+async function checkedAddressesOf(url: URL, options: SourceOptions, refused: (problem: string) => Error): Promise<ResolvedAddress[]> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   let addresses: ResolvedAddress[];
   if (isIP(host)) {
@@ -97,13 +97,16 @@ async function checkedAddressOf(url: URL, options: SourceOptions, refused: (prob
     const problem = addressProblem(url, address, options.allowedHosts);
     if (problem) throw refused(problem);
   }
-  return addresses[0];
+  return addresses;
 }
 
-/** One GET to `address`, for `url`; resolves with the answer's head. */
-function get(url: URL, address: ResolvedAddress, options: SourceOptions, deadline: AbortSignal): Promise<http.IncomingMessage> {
+/**
+ * One GET for `url`, to the checked addresses only: they are the client's whole lookup (all of them
+ * when it tries one family after the other, as Node's does by default, else the first).
+ */
+function get(url: URL, addresses: ResolvedAddress[], options: SourceOptions, deadline: AbortSignal): Promise<http.IncomingMessage> {
   const pinned: LookupFunction = (_hostname, lookupOptions, callback) =>
-    lookupOptions.all ? callback(null, [address]) : callback(null, address.address, address.family);
+    lookupOptions.all ? callback(null, addresses) : callback(null, addresses[0].address, addresses[0].family);
   return new Promise((resolve, reject) => {
     let answer: http.IncomingMessage | undefined;
     // After the head, a failure ends the body, whose reader reports it (bodyOf).
@@ -112,7 +115,8 @@ function get(url: URL, address: ResolvedAddress, options: SourceOptions, deadlin
     const req = (url.protocol === 'https:' ? https : http).request(
       url,
       // No shared agent: a pooled socket could be one connected for another host.
-      { agent: false, lookup: pinned, timeout: options.timeoutMs, headers: { 'accept-encoding': 'identity' } },
+      // What fetch() sent before, but the body as stored: no compression to undo.
+      { agent: false, lookup: pinned, timeout: options.timeoutMs, headers: { accept: '*/*', 'accept-encoding': 'identity', 'user-agent': 'storage-service' } },
       (res) => {
         answer = res;
         resolve(res);
@@ -132,7 +136,7 @@ function get(url: URL, address: ResolvedAddress, options: SourceOptions, deadlin
 
 /** The body, whose every failure says what happened to the source. */
 function bodyOf(res: http.IncomingMessage, url: URL): Readable {
-  return Readable.from(
+  const body = Readable.from(
     (async function* () {
       try {
         for await (const chunk of res) yield chunk as Buffer;
@@ -142,6 +146,8 @@ function bodyOf(res: http.IncomingMessage, url: URL): Readable {
     })(),
     { objectMode: false },
   );
+  // A body given up before it was read (over the declared limit) must not hold its connection open.
+  return body.on('close', () => res.destroy());
 }
 
 /**
