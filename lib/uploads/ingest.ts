@@ -9,7 +9,7 @@ import { openUploadSession, type UploadClient } from './client';
 import { newUploadInput } from './input';
 import type { ActorRef } from '../auth/actor';
 
-/** The request's schema holds the same rule as a pattern (api/schemas/events.ts): this is for callers that skip it. */
+/** The request's schema states the same rule as its pattern (api/schemas/events.ts); startIngest holds it whoever calls it. */
 function assertSourceUrlAllowed(raw: string, allowedHosts: string[]): void {
   const problem = sourceUrlProblem(raw, allowedHosts);
   if (problem) throw new ValidationError(problem, [{ path: 'data.source_url', message: problem }]);

@@ -86,10 +86,17 @@ async function checkedAddressesOf(url: URL, options: SourceOptions, refused: (pr
   if (isIP(host)) {
     addresses = [{ address: host, family: isIP(host) }];
   } else {
+    // The system's resolver has no timeout of its own to rely on.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${options.timeoutMs / 1000} s`)), options.timeoutMs);
+    });
     try {
-      addresses = await (options.lookup ?? systemLookup)(host);
+      addresses = await Promise.race([(options.lookup ?? systemLookup)(host), timedOut]);
     } catch (err) {
       throw new SourceUnavailableError(`${host} could not be resolved (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    } finally {
+      clearTimeout(timer);
     }
   }
   if (addresses.length === 0) throw new SourceUnavailableError(`${host} has no address`);
