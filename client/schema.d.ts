@@ -3380,6 +3380,31 @@ export interface operations {
                     };
                 };
             };
+            /** @description over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit) */
+            507: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description an error */
             default: {
                 headers: {

@@ -163,6 +163,17 @@ it('an allow-list entry that is not host or host:port (a URL, a path) stops the 
   ]);
 });
 
+it('an owner with no room for another asset is refused when the event arrives: 507 as the document states, and nothing starts', async () => {
+  expect((await call(`${ctx.baseUrl}/api/v2/quotas/full-owner`, { method: 'PUT', json: { assets: 0 } })).status).toBe(200);
+  const res = await post({
+    ...event(`${filesUrl}/dragon.png`, 'no room.png'),
+    data: { source_url: `${filesUrl}/dragon.png`, name: 'no room.png', owner_id: 'full-owner' },
+  });
+  expect(res.status).toBe(507);
+  expect(res.body).toMatchObject({ quota: 'assets', owner_id: 'full-owner', limit: 0 });
+  expect(await ctx.db('upload_sessions').where({ name: 'no room.png' })).toEqual([]);
+});
+
 describe('every failure of a source ends its run failed within the bound, saying why, leaving no asset and no object', () => {
   it.each([
     ['refuses connections', () => `http://127.0.0.1:${closedPort}/dragon.png`, /connection refused/, ATTEMPTS],
