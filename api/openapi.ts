@@ -358,7 +358,8 @@ export const ROUTES: RouteDoc[] = [
     tag: 'events',
     summary: `An event of a subscribed type (${events.SUBSCRIBED_TYPES.join(', ')})`,
     body: { schema: (limits) => events.incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
-    responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted } },
+    // An ingest reserves its new asset for its owner when it is accepted.
+    responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted }, 507: overQuota },
   },
   ...SIGNED_URL_ROUTES,
   ...BACKUP_ROUTES,

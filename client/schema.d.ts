@@ -911,8 +911,8 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    name?: string;
-                    tags?: (string & (unknown & unknown))[];
+                    name?: string & (unknown & unknown);
+                    tags?: (string & (unknown & unknown & unknown))[];
                 };
             };
         };
@@ -1545,7 +1545,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @description serve as an attachment: true names it after the asset, a string names it so (without it, inline for the types that render inline, an attachment for the others) */
-                    download?: true | string;
+                    download?: true | (string & (unknown & unknown));
                     /**
                      * @description seconds
                      * @default 3600
@@ -1769,7 +1769,7 @@ export interface operations {
                         [key: string]: string;
                     };
                     /** @description default: the file's name */
-                    name?: string;
+                    name?: string & (unknown & unknown);
                     /** @description repeated, or comma-separated */
                     tags?: string[];
                 };
@@ -2343,7 +2343,7 @@ export interface operations {
                         [key: string]: string;
                     };
                     /** @description default: the file's name */
-                    name?: string;
+                    name?: string & (unknown & unknown);
                     /** @description services and admins: the user a new asset is made for (default: the caller) */
                     owner_id?: string;
                     /** @description repeated, or comma-separated */
@@ -3385,7 +3385,7 @@ export interface operations {
                         asset_id?: string;
                         checksum_sha256?: string;
                         content_type?: string & (unknown & unknown);
-                        name: string;
+                        name: string & (unknown & unknown);
                         owner_id?: string;
                         source_url: string & (unknown & unknown);
                     };
@@ -3460,6 +3460,31 @@ export interface operations {
                     "RateLimit-Policy": string;
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit) */
+            507: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3911,7 +3936,7 @@ export interface operations {
                             filter: {
                                 content_type?: string & (unknown & unknown);
                                 name_prefix?: string;
-                                tags?: (string & (unknown & unknown))[];
+                                tags?: (string & (unknown & unknown & unknown))[];
                             };
                             id: string;
                             name: string;
@@ -4012,7 +4037,7 @@ export interface operations {
                     filter?: {
                         content_type?: string & (unknown & unknown);
                         name_prefix?: string;
-                        tags?: (string & (unknown & unknown))[];
+                        tags?: (string & (unknown & unknown & unknown))[];
                     };
                     name: string;
                     rules: ({
@@ -4055,7 +4080,7 @@ export interface operations {
                         filter: {
                             content_type?: string & (unknown & unknown);
                             name_prefix?: string;
-                            tags?: (string & (unknown & unknown))[];
+                            tags?: (string & (unknown & unknown & unknown))[];
                         };
                         id: string;
                         name: string;
@@ -4215,7 +4240,7 @@ export interface operations {
                         filter: {
                             content_type?: string & (unknown & unknown);
                             name_prefix?: string;
-                            tags?: (string & (unknown & unknown))[];
+                            tags?: (string & (unknown & unknown & unknown))[];
                         };
                         id: string;
                         name: string;
@@ -4341,7 +4366,7 @@ export interface operations {
                     filter?: {
                         content_type?: string & (unknown & unknown);
                         name_prefix?: string;
-                        tags?: (string & (unknown & unknown))[];
+                        tags?: (string & (unknown & unknown & unknown))[];
                     };
                     name: string;
                     rules: ({
@@ -4384,7 +4409,7 @@ export interface operations {
                         filter: {
                             content_type?: string & (unknown & unknown);
                             name_prefix?: string;
-                            tags?: (string & (unknown & unknown))[];
+                            tags?: (string & (unknown & unknown & unknown))[];
                         };
                         id: string;
                         name: string;
@@ -5405,12 +5430,12 @@ export interface operations {
                     metadata?: {
                         [key: string]: string;
                     };
-                    name: string;
+                    name: string & (unknown & unknown);
                     owner_id?: string;
                     /** @default 8388608 */
                     part_size_bytes?: number;
                     size_bytes: number;
-                    tags?: (string & (unknown & unknown))[];
+                    tags?: (string & (unknown & unknown & unknown))[];
                 };
             };
         };

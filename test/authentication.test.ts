@@ -4,7 +4,7 @@
  * caller without the role a route asks for is a 403, and none of those requests changes anything.
  * Then the Auth Service rotates its key while a service runs.
  */
-import { SignJWT, base64url } from 'jose';
+import { SignJWT, base64url, importJWK, type JWK, type JWTPayload } from 'jose';
 import { ROUTES } from '../api/openapi';
 import { accessOf } from '../api/routeDoc';
 import { newSigningKey, signToken, startTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from './support/issuer';
@@ -45,6 +45,16 @@ async function footprint() {
   return { ...Object.fromEntries(counts), objects: (await objectKeys(ctx, '')).length };
 }
 
+/**
+ * Signed by the suite's key with exactly `claims` beside `iss` and `aud`: jose's own setters refuse
+ * a `sub` that is not a string, which is what some cases are about.
+ */
+async function suiteSigned(claims: Record<string, unknown>): Promise<string> {
+  const { kid, privateJwk } = JSON.parse(process.env.STORAGE_TEST_AUTH_SIGNING_KEY!) as { kid: string; privateJwk: JWK };
+  const payload: JWTPayload = { iss: TEST_ISSUER, aud: TEST_AUDIENCE, ...claims };
+  return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid }).sign(await importJWK(privateJwk, 'ES256'));
+}
+
 function unsigned(claims: Record<string, unknown>): string {
   const part = (value: object) => base64url.encode(JSON.stringify(value));
   return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
@@ -53,7 +63,8 @@ function unsigned(claims: Record<string, unknown>): string {
 describe('a request without a valid token is 401 on every guarded route, and changes nothing', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const suiteKid = () => (JSON.parse(process.env.STORAGE_TEST_AUTH_SIGNING_KEY!) as { kid: string }).kid;
-  const cases: Array<[string, () => Promise<Parameters<typeof call>[1]>, RegExp]> = [
+  type Case = [string, () => Promise<Parameters<typeof call>[1]>, RegExp];
+  const cases: Case[] = [
     ['no Authorization header', async () => ({ as: null }), /send Authorization: Bearer/],
     ['a header that is not Bearer', async () => ({ as: null, headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } }), /not "Bearer <token>"/],
     ['a token that is not a JWT', async () => ({ as: 'not-a-token' }), /malformed/],
@@ -87,6 +98,23 @@ describe('a request without a valid token is 401 on every guarded route, and cha
     ['the wrong issuer', async () => ({ as: await tokenFor({ roles: ['storage:admin'], iss: 'someone-else' }) }), /"iss" claim/],
     ['the wrong audience', async () => ({ as: await tokenFor({ roles: ['storage:admin'], aud: 'another-service' }) }), /"aud" claim/],
     ['no subject', async () => ({ as: await tokenFor({ roles: ['storage:admin'], sub: null }) }), /"sub" claim/],
+    ...[true, 42, { id: 'alice' }, ['alice'], ''].map((sub): Case => [
+      `a "sub" that is not a non-empty string (${JSON.stringify(sub)})`,
+      async () => ({ as: await suiteSigned({ sub, roles: ['storage:admin'], exp: now() + 600 }) }),
+      /"sub" claim/,
+    ]),
+    ['a "sub" of 256 characters', async () => ({ as: await tokenFor({ roles: ['storage:admin'], sub: 'a'.repeat(256) }) }), /"sub" claim/],
+    ['a "sub" with a control character', async () => ({ as: await tokenFor({ roles: ['storage:admin'], sub: 'ali\u0000ce' }) }), /"sub" claim/],
+    [
+      'a token that lives longer than a day (exp - iat)',
+      async () => ({ as: await tokenFor({ roles: ['storage:admin'], expiresIn: 86_400 + 1 }) }),
+      /lives longer than 86400 seconds/,
+    ],
+    [
+      'a token without "iat" whose "exp" is more than a day away',
+      async () => ({ as: await suiteSigned({ sub: 'mallory', roles: ['storage:admin'], exp: now() + 2 * 86_400 }) }),
+      /lives longer than 86400 seconds/,
+    ],
     [
       'no expiry',
       async () => ({
@@ -109,6 +137,13 @@ describe('a request without a valid token is 401 on every guarded route, and cha
       expect(res.body).toMatchObject({ status: 401, detail: expect.stringMatching(detail) });
     }
     expect(await footprint()).toEqual(before);
+  });
+
+  it('the limits are inclusive: a "sub" of 255 characters, living exactly a day, with or without "iat", is accepted', async () => {
+    const sub = 'a'.repeat(255);
+    for (const as of [await tokenFor({ sub, expiresIn: 86_400 }), await suiteSigned({ sub, exp: now() + 86_400 })]) {
+      expect((await call(`${ctx.baseUrl}/api/v2/assets`, { as })).status).toBe(200);
+    }
   });
 
   it('a path the table does not know needs a token too: 401, and 404 with one', async () => {

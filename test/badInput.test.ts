@@ -174,6 +174,91 @@ describe('one rule for text', () => {
   });
 });
 
+describe('names that disguise what they name', () => {
+  /** A refusal that names the code point at the field, and in the problem's detail when it is the only problem. */
+  function expectRefusedCodePoint(res: JsonAnswer, path: string, codePoint: string) {
+    expectFieldError(res, path);
+    if (res.body.errors.length === 1) expect(res.body.detail).toContain(codePoint);
+    expect(res.body.errors.find((e: { path: string }) => e.path === path).message).toContain(codePoint);
+  }
+
+  // "invoice\u202Efdp.exe" shows as "invoiceexe.pdf"; a zero-width character makes two names that look the same.
+  it.each([
+    ['U+202E', 'invoice\u202efdp.exe'],
+    ['U+202D', 'a\u202db.txt'],
+    ['U+2067', 'a\u2067b.txt'],
+    ['U+200F', 'a\u200fb.txt'],
+    ['U+061C', 'a\u061cb.txt'],
+    ['U+200B', 'report.pdf\u200b.exe'],
+    ['U+200D', 'a\u200db.txt'],
+    ['U+2060', 'a\u2060b.txt'],
+    ['U+FEFF', '\ufeffa.txt'],
+  ])('a name holding %s is a 400 naming that code point, and opens no session', async (codePoint, name) => {
+    const before = await footprint();
+    expectRefusedCodePoint(await createUpload(ctx.baseUrl, { name, size_bytes: 10 }), 'name', codePoint);
+    expect(await footprint()).toEqual(before);
+  });
+
+  it("every other way of giving a name refuses it too: a rename, a form's name field or filename, tus metadata, an incoming event, a download name", async () => {
+    const name = 'invoice\u202efdp.exe';
+    const asset = await uploadAsset(ctx.baseUrl, bytesOf(100), { name: 'plain.bin' });
+    expect(asset.status).toBe(201);
+    const before = await footprint();
+
+    expectRefusedCodePoint(await call(`${ctx.baseUrl}/api/v2/assets/${asset.body.id}`, { method: 'PUT', json: { name } }), 'name', 'U+202E');
+    // The name field before the file (refused before anything is staged) and after it (the staged file goes).
+    expectRefusedCodePoint(await uploadAsset(ctx.baseUrl, bytesOf(200_000), { name }), 'name', 'U+202E');
+    const nameAfterFile = new FormData();
+    nameAfterFile.append('file', new Blob([bytesOf(200_000)]), 'plain.bin');
+    nameAfterFile.append('name', name);
+    expectRefusedCodePoint(await call(`${ctx.baseUrl}/api/v2/assets/upload`, { method: 'POST', body: nameAfterFile }), 'name', 'U+202E');
+    // The file's own name, when no field names the asset.
+    expectRefusedCodePoint(await uploadAsset(ctx.baseUrl, bytesOf(200_000), {}, name), 'name', 'U+202E');
+    const tus = await call(`${ctx.baseUrl}/api/v2/tus`, {
+      method: 'POST',
+      headers: { 'tus-resumable': '1.0.0', 'upload-length': '10', 'upload-metadata': `filename ${Buffer.from(name).toString('base64')}` },
+    });
+    expectRefusedCodePoint(tus, 'filename', 'U+202E');
+    const event = await call(`${ctx.baseUrl}/api/v2/events`, {
+      method: 'POST',
+      json: {
+        specversion: '1.0',
+        id: 'evt-rlo',
+        source: 'character-service',
+        type: 'service.asset.requested',
+        data: { source_url: 'http://example.test/x', name },
+      },
+      headers: { 'content-type': 'application/cloudevents+json' },
+    });
+    // This service fetches from no host, so the source URL is refused beside the name.
+    expect(event.body.errors).toHaveLength(2);
+    expectRefusedCodePoint(event, 'data.name', 'U+202E');
+    expectRefusedCodePoint(await call(`${ctx.baseUrl}/api/v2/assets/${asset.body.id}/url`, { method: 'POST', json: { download: name } }), 'download', 'U+202E');
+
+    expect(await footprint()).toEqual(before);
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${asset.body.id}`)).body.name).toBe('plain.bin');
+  });
+
+  it('tags follow the same rule (a filter takes any); metadata values keep the marks and joiners that prose in other scripts needs', async () => {
+    const asset = await uploadAsset(ctx.baseUrl, bytesOf(100), { name: 'tagged.bin', tags: 'approved' });
+    const put = (json: unknown) => call(`${ctx.baseUrl}/api/v2/assets/${asset.body.id}`, { method: 'PUT', json });
+    expectRefusedCodePoint(await put({ tags: ['approved\u200b'] }), 'tags[0]', 'U+200B');
+    // A filter only reads: it may still look for a tag stored before the rule.
+    expect((await call(`${ctx.baseUrl}/api/v2/assets?tag=${encodeURIComponent('approved\u200b')}`)).body.items).toEqual([]);
+    // Hebrew with a right-to-left mark, Persian with a zero-width non-joiner.
+    const metadata = { note: 'שלום\u200f (shalom)', title: 'می\u200cخواهم' };
+    const kept = await put({ metadata });
+    expect(kept.status).toBe(200);
+    expect(kept.body).toMatchObject({ tags: ['approved'], metadata });
+  });
+
+  it('the document states the rule as a pattern of the name', () => {
+    const ajv = new Ajv2020({ strict: false });
+    const name = ajv.compile(doc.paths['/api/v2/uploads'].post.requestBody.content['application/json'].schema.properties.name);
+    expect([name('invoice\u202efdp.exe'), name('a\u200bb'), name('dragon 🐉.png'), name('שלום.png')]).toEqual([false, false, true, true]);
+  });
+});
+
 describe('405 for a method a known path does not serve', () => {
   it.each([
     ['TRACE', '/health/ready', 'GET, HEAD, OPTIONS'],

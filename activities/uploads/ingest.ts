@@ -1,23 +1,19 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { PayloadTooLargeError, QuotaExceededError } from '../../lib/platform/errors';
 import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
-import { sourceUrlProblem } from '../../lib/uploads/ingest';
+import { openSource, SourceRefusedError, SourceUnavailableError } from '../../lib/uploads/sourceFetch';
 import { stageToS3, type StagedObject } from '../../lib/platform/staging';
 import { UploadFailure } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { quotaFailure } from './uploads';
 
-const MAX_REDIRECTS = 5;
-
-/** A TLS failure is the source's own and comes back on every try (a plain-HTTP port, a bad certificate). */
-const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_)|CERT/;
-
-function tlsFailureOf(err: unknown): string | undefined {
-  const cause = (err as { cause?: { code?: unknown; message?: string } }).cause;
-  return typeof cause?.code === 'string' && TLS_FAILURE.test(cause.code) ? cause.code : undefined;
-}
+/**
+ * How many times a source that may come back (a refused connection, a 5xx, a timeout) is tried. The
+ * upload workflow's retry policy spaces the tries 0.5, 1, 2 and 4 s apart; counted by the server's
+ * attempt number, so a run started before this bound stops at its next try too.
+ */
+export const INGEST_ATTEMPTS = 5;
 
 function rejected(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: UploadFailure.sourceRejected, message, nonRetryable: true });
@@ -26,52 +22,36 @@ function rejected(message: string): ApplicationFailure {
 export function createIngestActivities({ config, db, s3 }: ActivityDeps) {
   return {
     /**
-     * Streams a URL's body into S3 at the new version's key, hashing it on the way; follows redirects
-     * only to allowed hosts. A refusal (host, scheme, size, the owner's quota, a 4xx, a TLS failure) is final; a 5xx or
-     * a network error is retried, until the upload would expire.
+     * Streams a URL's body into S3 at the new version's key, hashing it on the way (lib/uploads/sourceFetch.ts
+     * checks the host, its addresses and every redirect). A refusal (host, address, scheme, size, the
+     * owner's quota, a 4xx, a TLS failure) is final; a source that may come back is tried INGEST_ATTEMPTS times.
      */
     async fetchSource({ uploadId, url, objectKey }: { uploadId: string; url: string; objectKey: string }): Promise<StagedObject> {
-      let current = url;
-      for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-        const problem = sourceUrlProblem(current, config.ingest.allowedHosts);
-        if (problem) throw rejected(hop === 0 ? problem : `redirected to a URL that may not be fetched: ${problem}`);
-        let res: Response;
-        try {
-          res = await fetch(current, { redirect: 'manual', signal: AbortSignal.timeout(10 * 60_000) });
-        } catch (err) {
-          const tls = tlsFailureOf(err);
-          if (tls) throw rejected(`fetching ${current} failed in TLS (${tls})`);
-          throw err;
+      const { attempt, startToCloseTimeoutMs } = Context.current().info;
+      const maxSize = config.uploads.maxSizeBytes;
+      try {
+        const source = await openSource(url, {
+          allowedHosts: config.ingest.allowedHosts,
+          timeoutMs: config.ingest.timeoutSeconds * 1000,
+          // Given up by the attempt itself, not only by the server: a retry must not write beside it.
+          attemptMs: startToCloseTimeoutMs,
+        });
+        if (source.declaredBytes !== undefined && source.declaredBytes > maxSize) {
+          source.body.destroy();
+          throw rejected(`the source is ${source.declaredBytes} bytes, over the limit of ${maxSize}`);
         }
-        if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
-          await res.body?.cancel();
-          current = new URL(res.headers.get('location')!, current).toString();
-          continue;
+        // A retry streams from the start again, within what the earlier tries reserved.
+        const reservation = new StreamReservation((total) => reserveUploadBytes(db, config.quotas, uploadId, total));
+        return await stageToS3(s3, config.s3.bucket, objectKey, source.body, maxSize, { reservation });
+      } catch (err) {
+        if (err instanceof SourceRefusedError || err instanceof PayloadTooLargeError) throw rejected(err.message);
+        if (err instanceof QuotaExceededError) throw quotaFailure(err);
+        if (err instanceof SourceUnavailableError) {
+          if (attempt >= INGEST_ATTEMPTS) throw rejected(`${err.message} (gave up after ${attempt} attempts)`);
+          throw ApplicationFailure.retryable(err.message, 'SourceUnavailable');
         }
-        if (!res.ok || !res.body) {
-          await res.body?.cancel();
-          const message = `fetching ${current} answered ${res.status}`;
-          if (res.status >= 400 && res.status < 500) throw rejected(message);
-          throw new Error(message);
-        }
-        const declared = Number(res.headers.get('content-length') ?? NaN);
-        if (declared > config.uploads.maxSizeBytes) {
-          await res.body.cancel();
-          throw rejected(`the source is ${declared} bytes, over the limit of ${config.uploads.maxSizeBytes}`);
-        }
-        try {
-          // A retry streams from the start again, within what the earlier tries reserved.
-          const reservation = new StreamReservation((total) => reserveUploadBytes(db, config.quotas, uploadId, total));
-          return await stageToS3(s3, config.s3.bucket, objectKey, Readable.fromWeb(res.body as WebReadableStream), config.uploads.maxSizeBytes, {
-            reservation,
-          });
-        } catch (err) {
-          if (err instanceof PayloadTooLargeError) throw rejected(err.message);
-          if (err instanceof QuotaExceededError) throw quotaFailure(err);
-          throw err;
-        }
+        throw err;
       }
-      throw rejected(`more than ${MAX_REDIRECTS} redirects`);
     },
   };
 }

@@ -10,7 +10,7 @@ import {
   ownerId,
   pageQuery,
   sha256Hex,
-  tag,
+  tagFilter,
   tagList,
 } from './common';
 
@@ -18,7 +18,7 @@ import {
 const repeatedTag = z
   .union([z.string(), z.array(z.string())])
   .transform((v) => (Array.isArray(v) ? v : [v]))
-  .pipe(z.array(tag));
+  .pipe(z.array(tagFilter));
 
 export const listAssetsQuery = z
   .object({

@@ -34,8 +34,50 @@ const textOf = (pattern: RegExp, message: string) => (max: number) =>
 export const singleLine = textOf(SINGLE_LINE, 'must not contain control characters');
 export const multiLine = textOf(MULTI_LINE, 'must not contain control characters other than tab, line feed and carriage return');
 
+/*
+ * Names and tags are shown as labels. A bidirectional control makes a name read as another
+ * ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf"), and a zero-width character makes two that look
+ * the same; both are refused there, naming the code point. Prose (descriptions, metadata values)
+ * keeps them: Hebrew, Arabic and Persian text needs its marks and joiners.
+ */
+const DISGUISING: Record<string, string> = {
+  '\u061c': 'ARABIC LETTER MARK',
+  '\u200b': 'ZERO WIDTH SPACE',
+  '\u200c': 'ZERO WIDTH NON-JOINER',
+  '\u200d': 'ZERO WIDTH JOINER',
+  '\u200e': 'LEFT-TO-RIGHT MARK',
+  '\u200f': 'RIGHT-TO-LEFT MARK',
+  '\u202a': 'LEFT-TO-RIGHT EMBEDDING',
+  '\u202b': 'RIGHT-TO-LEFT EMBEDDING',
+  '\u202c': 'POP DIRECTIONAL FORMATTING',
+  '\u202d': 'LEFT-TO-RIGHT OVERRIDE',
+  '\u202e': 'RIGHT-TO-LEFT OVERRIDE',
+  '\u2060': 'WORD JOINER',
+  '\u2066': 'LEFT-TO-RIGHT ISOLATE',
+  '\u2067': 'RIGHT-TO-LEFT ISOLATE',
+  '\u2068': 'FIRST STRONG ISOLATE',
+  '\u2069': 'POP DIRECTIONAL ISOLATE',
+  '\ufeff': 'ZERO WIDTH NO-BREAK SPACE',
+};
+const codePointOf = (char: string) => `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+// Written as \u escapes, so the document's pattern is plain ASCII.
+const UNDISGUISED = new RegExp(
+  `^[^${Object.keys(DISGUISING)
+    .map((c) => `\\u${codePointOf(c).slice(2).toLowerCase()}`)
+    .join('')}]*$`,
+);
+
+/** Text shown as a label: single-line, without bidirectional controls or zero-width characters. */
+const labelOf = (max: number) =>
+  singleLine(max).regex(UNDISGUISED, {
+    error: (issue) => {
+      const char = [...String(issue.input)].find((c) => c in DISGUISING) ?? '';
+      return `must not contain ${codePointOf(char)} (${DISGUISING[char]}): bidirectional controls and zero-width characters disguise what a name says`;
+    },
+  });
+
 /** Names are stored as given and never used as a path. */
-export const assetName = singleLine(1024).min(1, 'must not be empty');
+export const assetName = labelOf(1024).min(1, 'must not be empty');
 
 export const backupLabel = singleLine(256).min(1, 'must not be empty');
 
@@ -55,10 +97,11 @@ export const metadataObject = z
   .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096))
   .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys');
 
-export const tag = singleLine(128)
-  .min(1, 'must not be empty')
-  .regex(/^[^,\s][^,]*$/, 'tags must not start with a space or contain commas');
+const tagRule = (text: z.ZodString) => text.min(1, 'must not be empty').regex(/^[^,\s][^,]*$/, 'tags must not start with a space or contain commas');
+export const tag = tagRule(labelOf(128));
 export const tagList = z.array(tag).max(64);
+/** A tag to match: any tag, so that one stored before the label rule can still be found. */
+export const tagFilter = tagRule(singleLine(128));
 
 /** A user, as a token's `sub` names them (at most 255 characters, lib/auth/tokens.ts). */
 export const ownerId = singleLine(255).min(1, 'must not be empty');
@@ -92,14 +135,14 @@ export const pageQuery = {
 export function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new ValidationError(
-    `invalid ${where}`,
-    result.error.issues.map((issue) => ({
-      path: fieldPath(issue.path) || where,
-      // A record's bad key: the key's own rule says what is wrong with it.
-      message: issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message,
-    })),
-  );
+  const errors = result.error.issues.map((issue) => ({
+    path: fieldPath(issue.path) || where,
+    // A record's bad key: the key's own rule says what is wrong with it.
+    message: issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message,
+  }));
+  // The first problem in the detail too, for a client that shows only the detail.
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more in errors)` : '';
+  throw new ValidationError(`invalid ${where}: ${errors[0].path} ${errors[0].message}${more}`, errors);
 }
 
 const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { sourceUrlPattern } from '../../lib/uploads/ingest';
+import { sourceUrlPattern, sourceUrlProblem } from '../../lib/uploads/sourceRules';
 import { assetName, backupLabel, contentType, ownerId, sha256Hex, singleLine, uuid } from './common';
 
 const assetRequestedData = (allowedHosts: string[]) =>
@@ -7,10 +7,11 @@ const assetRequestedData = (allowedHosts: string[]) =>
     .object({
       source_url: singleLine(4096)
         .min(1, 'must not be empty')
-        .regex(
-          new RegExp(sourceUrlPattern(allowedHosts)),
-          'must be an http(s) URL on a host of STORAGE_INGEST_ALLOWED_HOSTS, without credentials or white space',
-        ),
+        .regex(new RegExp(sourceUrlPattern(allowedHosts)), {
+          error: (issue) =>
+            sourceUrlProblem(String(issue.input), allowedHosts) ??
+            'must be an http(s) URL on a host and port of STORAGE_INGEST_ALLOWED_HOSTS, without credentials or white space',
+        }),
       name: assetName,
       content_type: contentType.optional(),
       checksum_sha256: sha256Hex.optional(),

@@ -28,8 +28,18 @@ export function createTokenVerifier(auth: AuthConfig): TokenVerifier {
     } catch (err) {
       throw tokenFailure(err);
     }
+    checkLifetime(payload, auth.maxTokenLifetimeSeconds);
     return actorOf(payload, auth);
   };
+}
+
+/** jose has checked that `exp` (required) and `iat` (when present) are numbers. */
+function checkLifetime(payload: JWTPayload, maxSeconds: number): void {
+  const lifetime = payload.exp! - (payload.iat ?? Math.floor(Date.now() / 1000));
+  if (lifetime > maxSeconds) {
+    const from = payload.iat === undefined ? 'now' : 'its "iat"';
+    throw new InvalidTokenError(`the token lives longer than ${maxSeconds} seconds, the longest this service accepts ("exp" is ${lifetime} s after ${from})`);
+  }
 }
 
 function verificationKeyOf(auth: AuthConfig): JWTVerifyGetKey | KeyObject {
@@ -66,9 +76,16 @@ function claimProblem(err: InstanceType<typeof errors.JWTClaimValidationFailed>)
   return `is not the one this service expects (${err.reason})`;
 }
 
+// The subject becomes an owner id and an audit actor: the text rule of api/schemas/common.ts (ownerId) holds for it too.
+const SUBJECT_TEXT = /^[^\u0000-\u001f\u007f]{1,255}$/;
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
 function actorOf(payload: JWTPayload, auth: AuthConfig): Actor {
-  const sub = payload.sub;
-  if (!sub || sub.length > 255) throw new InvalidTokenError('the token\'s "sub" claim is empty or longer than 255 characters');
+  // A claim is any JSON value: `sub: true` has no length to check.
+  const sub: unknown = payload.sub;
+  if (typeof sub !== 'string' || !SUBJECT_TEXT.test(sub) || LONE_SURROGATE.test(sub)) {
+    throw new InvalidTokenError('the token\'s "sub" claim must be a string of 1 to 255 characters, without control characters');
+  }
   const known = Object.values<string>(ROLES);
   const roles = stringsOf(payload[auth.rolesClaim]).filter((r): r is Role => known.includes(r));
   return { sub, roles, groups: stringsOf(payload[auth.groupsClaim]) };

@@ -100,7 +100,10 @@ export const configSchema = z.object({
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
-  STORAGE_INGEST_ALLOWED_HOSTS: commaList.transform((hosts) => hosts.map((h) => h.toLowerCase())),
+  STORAGE_INGEST_ALLOWED_HOSTS: commaList
+    .transform((hosts) => hosts.map((h) => h.toLowerCase()))
+    .pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'each entry is host or host:port ([IPv6]:port), without scheme or path'))),
+  STORAGE_INGEST_TIMEOUT_SECONDS: positiveInt.default(30),
   STORAGE_AUTH_MODE: z.enum(['jwt', 'off']).default('jwt'),
   STORAGE_AUTH_JWKS_URL: optionalUrl,
   STORAGE_AUTH_PUBLIC_KEY: pem,
@@ -116,6 +119,7 @@ export const configSchema = z.object({
   STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.max(300).default(30),
   STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: nonNegativeInt.default(30),
   STORAGE_AUTH_JWKS_CACHE_SECONDS: positiveInt.default(600),
+  STORAGE_AUTH_MAX_TOKEN_LIFETIME_SECONDS: positiveInt.default(86_400),
   // Unset: admin in production (the metrics name the owners storing most), open elsewhere.
   STORAGE_METRICS_ACCESS: z.enum(['open', 'admin']).optional(),
   STORAGE_URL_SIGNING_KEYS: commaList.pipe(z.array(z.string().min(MIN_SECRET_BYTES, `each key must be at least ${MIN_SECRET_BYTES} characters`))),
@@ -192,7 +196,8 @@ export interface Config {
   audit: { enabled: boolean; retentionDays: number };
   healthTimeoutMs: number;
   events: { retryMaxSeconds: number };
-  ingest: { allowedHosts: string[] };
+  /** service.asset.requested's sources (lib/uploads/sourceFetch.ts). */
+  ingest: { allowedHosts: string[]; timeoutSeconds: number };
   auth: AuthConfig;
   metricsAccess: 'open' | 'admin';
   /** HMAC keys for signed content URLs: the first signs, every one verifies (so keys can rotate). */
@@ -253,6 +258,8 @@ export interface AuthConfig {
   jwksCooldownSeconds: number;
   /** How long a fetched JWKS is trusted: a key the Auth Service removed is refused at the latest then. */
   jwksCacheSeconds: number;
+  /** The longest `exp - iat` (`exp - now` without `iat`) accepted: a stolen token is good for no longer. */
+  maxTokenLifetimeSeconds: number;
 }
 
 // Outside staging and production the issuer and audience default to what `npm run token` mints.
@@ -320,7 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
-    ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS },
+    ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS, timeoutSeconds: e.STORAGE_INGEST_TIMEOUT_SECONDS },
     auth: auth.config,
     metricsAccess: e.STORAGE_METRICS_ACCESS ?? (e.STORAGE_ENVIRONMENT === 'production' ? 'admin' : 'open'),
     urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
@@ -407,6 +414,7 @@ function authConfigOf(e: ConfigEnv): { config: AuthConfig; problems: string[] } 
       clockToleranceSeconds: e.STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS,
       jwksCooldownSeconds: e.STORAGE_AUTH_JWKS_COOLDOWN_SECONDS,
       jwksCacheSeconds: e.STORAGE_AUTH_JWKS_CACHE_SECONDS,
+      maxTokenLifetimeSeconds: e.STORAGE_AUTH_MAX_TOKEN_LIFETIME_SECONDS,
     },
   };
 }

@@ -5,44 +5,15 @@ import { uploadWorkflowId } from './sessions';
 import type { Config } from '../platform/config';
 import { uuidFromName } from '../platform/ids';
 import { ValidationError } from '../platform/errors';
+import { sourceUrlProblem } from './sourceRules';
 import { openUploadSession, type UploadClient } from './client';
 import { newUploadInput } from './input';
 import type { ActorRef } from '../auth/actor';
 
-/**
- * Only http(s) URLs on a host of STORAGE_INGEST_ALLOWED_HOSTS may be fetched (each entry `host` or
- * `host:port`). Checked when the request arrives and again at every redirect.
- */
-export function sourceUrlProblem(raw: string, allowedHosts: string[]): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return `${JSON.stringify(raw)} is not a URL`;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http and https URLs are fetched, not ${url.protocol}`;
-  if (url.username || url.password) return 'URLs with credentials are not fetched';
-  const host = url.hostname.toLowerCase();
-  const hostPort = url.port ? `${host}:${url.port}` : host;
-  if (!allowedHosts.includes(host) && !allowedHosts.includes(hostPort)) return `host ${hostPort} is not in STORAGE_INGEST_ALLOWED_HOSTS`;
-  return undefined;
-}
-
-/**
- * The request's rule for a source URL as one regular expression, so that the OpenAPI document states
- * exactly what the API takes: http(s), an allowed host (any port unless the entry names one), no
- * credentials, no white space. An empty allow-list matches nothing.
- */
-export function sourceUrlPattern(allowedHosts: string[]): string {
-  if (allowedHosts.length === 0) return '[^\\s\\S]';
-  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const hosts = allowedHosts.map((entry) => (entry.includes(':') ? escape(entry) : `${escape(entry)}(?::[1-9][0-9]{0,3})?`));
-  return `^https?://(?:${hosts.join('|')})(?:[/?#][^\\s]*)?$`;
-}
-
-export function assertSourceUrlAllowed(raw: string, allowedHosts: string[], path = 'data.source_url'): void {
+/** The request's schema states the same rule as its pattern (api/schemas/events.ts); startIngest holds it whoever calls it. */
+function assertSourceUrlAllowed(raw: string, allowedHosts: string[]): void {
   const problem = sourceUrlProblem(raw, allowedHosts);
-  if (problem) throw new ValidationError(problem, [{ path, message: problem }]);
+  if (problem) throw new ValidationError(problem, [{ path: 'data.source_url', message: problem }]);
 }
 
 export interface IngestRequest {
