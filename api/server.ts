@@ -6,6 +6,7 @@ import { createS3Client } from '../lib/platform/objectStore';
 import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp } from './app';
+import { answerClientErrors } from './clientErrors';
 import type { Drain } from './health';
 
 async function main() {
@@ -18,13 +19,23 @@ async function main() {
   const drain: Drain = { draining: false };
   const app = buildApp({ config, db, s3, temporal, logger, redis }, drain);
   const inFlight = new Set<http.ServerResponse>();
-  const server = http.createServer((req, res) => {
-    // Once draining, every answer ends its connection, so no client keeps a socket this process is about to close.
-    if (drain.draining) res.setHeader('connection', 'close');
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    app(req, res);
-  });
+  const { requestTimeoutMs } = config.http;
+  const server = http.createServer(
+    {
+      // A body that stalls (or trickles) holds its request at most this long: then 408 (api/clientErrors.ts).
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeoutMs / 4)),
+    },
+    (req, res) => {
+      // Once draining, every answer ends its connection, so no client keeps a socket this process is about to close.
+      if (drain.draining) res.setHeader('connection', 'close');
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+      app(req, res);
+    },
+  );
+  answerClientErrors(server, requestTimeoutMs);
   server.listen(config.http.port, config.http.host, () => {
     logger.info('api listening', { url: `http://${config.http.host}:${config.http.port}` });
   });
