@@ -1,6 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import { loadConfigOrExit } from '../lib/platform/config';
 import { createDb } from '../lib/platform/db';
+import { exitOnFatal } from '../lib/platform/fatal';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
 import { createRedisClient } from '../lib/platform/redis';
@@ -12,6 +14,9 @@ import type { Drain } from './health';
 async function main() {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'api' });
+  // The answer of the request whose callbacks run now: a fatal line names its X-Request-Id.
+  const answering = new AsyncLocalStorage<http.ServerResponse>();
+  exitOnFatal(logger, () => ({ request_id: answering.getStore()?.getHeader('X-Request-Id') }));
   const db = createDb(config.database.url, config.database.poolMax);
   const s3 = createS3Client(config.s3);
   const temporal = createTemporalClient(config.temporal);
@@ -28,6 +33,9 @@ async function main() {
       connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeoutMs / 4)),
     },
     (req, res) => {
+      // Set on the connection's own async resource, so its body's events (which run there, not
+      // under this call) see it too; the next request on the connection sets its own.
+      answering.enterWith(res);
       // Once draining, every answer ends its connection, so no client keeps a socket this process is about to close.
       if (drain.draining) res.setHeader('connection', 'close');
       inFlight.add(res);
