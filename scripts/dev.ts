@@ -123,9 +123,10 @@ async function main() {
   const stack = devStackOptions();
   childGraceMs = config.http.drainMs + config.http.graceMs + 15_000;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(0));
-  // A fault of this process must still stop what it started.
+  // A fault of this process must still stop what it started. (Once stopping, a terminal that was
+  // closed fails every write: saying so again would only fail again.)
   process.on('uncaughtException', (err) => {
-    process.stderr.write(`[start] failed: ${err.stack ?? err.message}\n`);
+    if (!stopping) process.stderr.write(`[start] failed: ${err.stack ?? err.message}\n`);
     void shutdown(1);
   });
 
