@@ -16,6 +16,11 @@ export type FormPart =
 
 const LIMITS = { files: 1, fields: 100, fieldSize: 64 * 1024, parts: 120 };
 
+/** busboy's streams fail on their own (a body cut short): a listener from the start, so no error is left unhandled. */
+function handled(stream: Readable): Readable {
+  return stream.on('error', () => {});
+}
+
 /**
  * Yields the form's parts as they arrive, and ends with the form. It throws (a 400) when the form is
  * malformed or the client goes, and `stop`'s reason once it is aborted; first come, first answered,
@@ -35,18 +40,19 @@ export async function* readForm(req: Request, stop: AbortSignal): AsyncGenerator
   const finish = (error?: unknown) => {
     end ??= error === undefined ? {} : { error };
     // A file cut short must fail for whoever reads it: busboy would leave its stream waiting forever.
-    // (Its reader may be gone already, as when staging failed: the error then has no one else to reach.)
-    if (end.error !== undefined && file && !file.readableEnded) file.on('error', () => {}).destroy(end.error as Error);
+    if (end.error !== undefined && file && !file.readableEnded) file.destroy(end.error as Error);
     wake();
   };
 
   form.on('field', (name, value) => arrive({ type: 'field', name, value }));
+  // busboy fails a file stream before its reader may have come (the body ends inside it, and the
+  // reader starts only once the upload's session is open): its reader finds it failed (stream.errored).
   form.on('file', (name, stream, info) => {
     if (name === 'file' && !end) {
-      file = stream;
+      file = handled(stream);
       return arrive({ type: 'file', stream, info });
     }
-    stream.resume();
+    handled(stream).resume();
     arrive({ type: 'extraFile' });
   });
   form.on('filesLimit', () => arrive({ type: 'extraFile' }));

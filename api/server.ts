@@ -1,16 +1,22 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import { loadConfigOrExit } from '../lib/platform/config';
 import { createServiceDb, exitOnRefusedRole } from '../lib/platform/db';
+import { exitOnFatal } from '../lib/platform/fatal';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
 import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp } from './app';
+import { answerClientErrors } from './clientErrors';
 import type { Drain } from './health';
 
 async function main() {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'api' });
+  // The answer of the request whose callbacks run now: a fatal line names its X-Request-Id.
+  const answering = new AsyncLocalStorage<http.ServerResponse>();
+  exitOnFatal(logger, () => ({ request_id: answering.getStore()?.getHeader('X-Request-Id') }));
   const db = createServiceDb(config.database);
   await exitOnRefusedRole(db, config.database);
   const s3 = createS3Client(config.s3);
@@ -19,13 +25,26 @@ async function main() {
   const drain: Drain = { draining: false };
   const app = buildApp({ config, db, s3, temporal, logger, redis }, drain);
   const inFlight = new Set<http.ServerResponse>();
-  const server = http.createServer((req, res) => {
-    // Once draining, every answer ends its connection, so no client keeps a socket this process is about to close.
-    if (drain.draining) res.setHeader('connection', 'close');
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    app(req, res);
-  });
+  const { requestTimeoutMs } = config.http;
+  const server = http.createServer(
+    {
+      // A body that stalls (or trickles) holds its request at most this long: then 408 (api/clientErrors.ts).
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeoutMs / 4)),
+    },
+    (req, res) => {
+      // Set on the connection's own async resource, so its body's events (which run there, not
+      // under this call) see it too; the next request on the connection sets its own.
+      answering.enterWith(res);
+      // Once draining, every answer ends its connection, so no client keeps a socket this process is about to close.
+      if (drain.draining) res.setHeader('connection', 'close');
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+      app(req, res);
+    },
+  );
+  answerClientErrors(server, requestTimeoutMs);
   server.listen(config.http.port, config.http.host, () => {
     logger.info('api listening', { url: `http://${config.http.host}:${config.http.port}` });
   });

@@ -25,9 +25,11 @@ if [ ! -f .tools/venv/.bootstrap-stamp ] || [ "$(cat .tools/venv/.bootstrap-stam
   echo "$tools_stamp" > .tools/venv/.bootstrap-stamp
 fi
 
-# Debian packages the tests drive: chromium (test/browser.test.ts, through puppeteer-core), and tmux
+# Debian packages: redis-server (npm start runs one when none answers, as production has one), and
+# what the tests drive: chromium (test/browser.test.ts, through puppeteer-core), and tmux
 # (test/cli.test.ts runs `storage upload` in its pseudo-terminal).
 missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,7 +1,8 @@
 /**
  * Starts and stops the local servers the service needs: the Temporal dev server and SeaweedFS,
- * from the binaries scripts/bootstrap.sh installed into .tools/venv. Used by `npm start`
- * (scripts/dev.ts) and by the test suite's global setup, each with its own ports and data.
+ * from the binaries scripts/bootstrap.sh installed into .tools/venv, and Redis (Debian's
+ * redis-server, which the bootstrap installs). Used by `npm start` (scripts/dev.ts) and by the test
+ * suite's global setup, each with its own ports and data.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,7 +27,30 @@ export interface ManagedProcess {
   name: string;
   /** False when a server already answered on the port and was reused: stop() then does nothing. */
   started: boolean;
+  /** The process started here, if one was. */
+  pid?: number;
   stop(): Promise<void>;
+}
+
+/**
+ * Told of each server as soon as its process exists, before it answers: whoever stops the stack
+ * (Ctrl-C while SeaweedFS is still coming up) stops it too, instead of leaving it to init.
+ */
+export type OnSpawned = (server: ManagedProcess) => void;
+
+const reused = (name: string): ManagedProcess => ({ name, started: false, stop: async () => {} });
+
+/** A server spawned here, registered at once, and stopped again when it never becomes ready. */
+async function startManaged(name: string, child: ChildProcess, ready: () => Promise<void>, onSpawned?: OnSpawned): Promise<ManagedProcess> {
+  const server: ManagedProcess = { name, started: true, pid: child.pid, stop: stopper(child) };
+  onSpawned?.(server);
+  try {
+    await ready();
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
 }
 
 export function portAnswers(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<boolean> {
@@ -95,6 +119,9 @@ function spawnLogged(bin: string, args: string[], logFile: string, env: NodeJS.P
 function stopper(child: ChildProcess): () => Promise<void> {
   return async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    // Unreferenced since its start: once the SIGKILL below is sent, nothing else may keep this
+    // process alive until the exit, and it would end there, leaving every server after this one running.
+    child.ref();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     process.kill(-child.pid!, 'SIGTERM');
     const timer = setTimeout(() => {
@@ -110,6 +137,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 export interface TemporalServerOptions {
+  onSpawned?: OnSpawned;
   port: number;
   uiPort?: number; // omitted: headless
   dbFile?: string; // omitted: in memory
@@ -119,7 +147,7 @@ export interface TemporalServerOptions {
 
 /** `temporal server start-dev`, reused when something already answers on the port. */
 export async function startTemporal(opts: TemporalServerOptions): Promise<ManagedProcess> {
-  if (await portAnswers(opts.port)) return { name: 'temporal', started: false, stop: async () => {} };
+  if (await portAnswers(opts.port)) return reused('temporal');
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn'];
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort), '--ui-disable-news-fetch');
   else args.push('--headless');
@@ -134,8 +162,7 @@ export async function startTemporal(opts: TemporalServerOptions): Promise<Manage
   // Registered here for a new database; ensureSearchAttributes() covers an existing one.
   for (const key of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
   const child = spawnLogged(TEMPORAL_CLI, args, opts.logFile);
-  await waitFor('Temporal dev server', () => portAnswers(opts.port), 60_000, child, opts.logFile);
-  return { name: 'temporal', started: true, stop: stopper(child) };
+  return startManaged('temporal', child, () => waitFor('Temporal dev server', () => portAnswers(opts.port), 60_000, child, opts.logFile), opts.onSpawned);
 }
 
 export interface SeaweedPorts {
@@ -149,6 +176,7 @@ export interface SeaweedPorts {
 export const DEV_SEAWEED_PORTS: SeaweedPorts = { s3: 8333, master: 9333, volume: 8080, filer: 8888, admin: 23646 };
 
 export interface SeaweedOptions {
+  onSpawned?: OnSpawned;
   ports: SeaweedPorts;
   dataDir: string;
   logFile: string;
@@ -163,7 +191,7 @@ export interface SeaweedOptions {
  * each HTTP port for its gRPC port, so two stacks must not have ports 10000 apart.
  */
 export async function startSeaweed(opts: SeaweedOptions): Promise<ManagedProcess> {
-  if (await portAnswers(opts.ports.s3)) return { name: 'seaweedfs', started: false, stop: async () => {} };
+  if (await portAnswers(opts.ports.s3)) return reused('seaweedfs');
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const s3ConfigFile = path.join(opts.dataDir, 's3-identities.json');
   fs.writeFileSync(
@@ -198,8 +226,33 @@ export async function startSeaweed(opts: SeaweedOptions): Promise<ManagedProcess
     `-master.volumeSizeLimitMB=${opts.volumeSizeLimitMB ?? 64}`,
   ];
   const child = spawnLogged(WEED, args, opts.logFile);
-  await waitFor('SeaweedFS S3 gateway', () => s3Answers(opts.ports.s3), 90_000, child, opts.logFile);
-  return { name: 'seaweedfs', started: true, stop: stopper(child) };
+  return startManaged('seaweedfs', child, () => waitFor('SeaweedFS S3 gateway', () => s3Answers(opts.ports.s3), 90_000, child, opts.logFile), opts.onSpawned);
+}
+
+export interface RedisOptions {
+  onSpawned?: OnSpawned;
+  port: number;
+  dataDir: string;
+  logFile: string;
+}
+
+/**
+ * Redis, reused when something already answers on the port. Bounded as docker-compose.yml bounds
+ * it; nothing is saved: it holds the cache and the rate-limit budgets, which start anew.
+ */
+export async function startRedis(opts: RedisOptions): Promise<ManagedProcess> {
+  if (await portAnswers(opts.port)) return reused('redis');
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const args = ['--port', String(opts.port), '--bind', '127.0.0.1', '--dir', opts.dataDir, '--save', '', '--appendonly', 'no'];
+  args.push('--maxmemory', '256mb', '--maxmemory-policy', 'volatile-lru');
+  const child = spawnLogged(onPath('redis-server'), args, opts.logFile);
+  return startManaged('redis', child, () => waitFor('Redis', () => portAnswers(opts.port), 30_000, child, opts.logFile), opts.onSpawned);
+}
+
+/** A Debian binary, found as the shell would find it (a missing one is reported by spawnLogged). */
+function onPath(bin: string): string {
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  return dirs.map((dir) => path.join(dir, bin)).find((candidate) => fs.existsSync(candidate)) ?? bin;
 }
 
 /** The S3 port accepting connections is not enough: the gateway answers only once the filer is up. */
@@ -214,45 +267,98 @@ async function s3Answers(port: number): Promise<boolean> {
   }
 }
 
-export const TEMPORAL_UI_PORT = 8233;
+/** Where npm start keeps its servers' data and logs, and the ports it gives them beside the configured ones. */
+export interface DevStackOptions {
+  dataDir: string;
+  temporalUiPort: number;
+  seaweedPorts: Omit<SeaweedPorts, 's3'>;
+}
+
+export const DEV_STACK: DevStackOptions = {
+  dataDir: path.join(ROOT, '.data'),
+  temporalUiPort: 8233,
+  seaweedPorts: { master: DEV_SEAWEED_PORTS.master, volume: DEV_SEAWEED_PORTS.volume, filer: DEV_SEAWEED_PORTS.filer, admin: DEV_SEAWEED_PORTS.admin },
+};
+
+/**
+ * npm start's options, as the environment changes them: STORAGE_DEV_DATA_DIR, STORAGE_DEV_TEMPORAL_UI_PORT
+ * and STORAGE_DEV_SEAWEED_PORTS (`master=9333,volume=8080,filer=8888,admin=23646`, any of them), so
+ * that a second stack (a test of npm start) shares neither ports nor data with the first.
+ */
+export function devStackOptions(env: NodeJS.ProcessEnv = process.env): DevStackOptions {
+  const port = (name: string, value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${name}: ${JSON.stringify(value)} is not a port`);
+    return n;
+  };
+  const seaweedPorts = { ...DEV_STACK.seaweedPorts };
+  for (const item of (env.STORAGE_DEV_SEAWEED_PORTS ?? '').split(',').filter(Boolean)) {
+    const [key, value = ''] = item.split('=').map((part) => part.trim());
+    if (!(key in seaweedPorts)) throw new Error(`STORAGE_DEV_SEAWEED_PORTS: ${key} is not one of ${Object.keys(seaweedPorts).join(', ')}`);
+    seaweedPorts[key as keyof typeof seaweedPorts] = port('STORAGE_DEV_SEAWEED_PORTS', value);
+  }
+  return {
+    dataDir: env.STORAGE_DEV_DATA_DIR ? path.resolve(env.STORAGE_DEV_DATA_DIR) : DEV_STACK.dataDir,
+    temporalUiPort: env.STORAGE_DEV_TEMPORAL_UI_PORT ? port('STORAGE_DEV_TEMPORAL_UI_PORT', env.STORAGE_DEV_TEMPORAL_UI_PORT) : DEV_STACK.temporalUiPort,
+    seaweedPorts,
+  };
+}
 
 function isLoopback(hostport: string): boolean {
   const host = hostport.replace(/^[a-z]+:\/\//, '').split(/[:/]/)[0];
   return host === '127.0.0.1' || host === 'localhost';
 }
 
+const portOf = (url: string) => Number(new URL(url).port || 80);
+
 /**
  * npm start's servers for the configured addresses (npm start and the bench share them): each on
- * loopback is reused when it answers, or started with its data under .data/. A remote one is left
- * to whoever runs it (undefined here).
+ * loopback is reused when it answers, or started with its data under `dataDir`. A remote one is left
+ * to whoever runs it (undefined here), and so is Redis when no STORAGE_REDIS_URL is configured.
  */
-export async function startLocalStack(config: {
-  temporal: { address: string; namespace: string };
-  s3: { endpoint: string; accessKeyId: string; secretAccessKey: string };
-}): Promise<{ temporal?: ManagedProcess; seaweed?: ManagedProcess }> {
-  const data = path.join(ROOT, '.data');
-  let temporal: ManagedProcess | undefined;
-  if (isLoopback(config.temporal.address)) {
-    temporal = await startTemporal({
-      port: Number(config.temporal.address.split(':')[1]),
-      uiPort: TEMPORAL_UI_PORT,
-      dbFile: path.join(data, 'temporal', 'temporal.sqlite'),
-      logFile: path.join(data, 'logs', 'temporal.log'),
-      namespace: config.temporal.namespace,
-    });
-  }
-  if (!isLoopback(config.s3.endpoint)) return { temporal };
+export async function startLocalStack(
+  config: {
+    temporal: { address: string; namespace: string };
+    s3: { endpoint: string; accessKeyId: string; secretAccessKey: string };
+    redisUrl?: string;
+  },
+  opts: Partial<DevStackOptions> & { onSpawned?: OnSpawned } = {},
+): Promise<{ temporal?: ManagedProcess; seaweed?: ManagedProcess; redis?: ManagedProcess }> {
+  const { dataDir, temporalUiPort, seaweedPorts } = { ...DEV_STACK, ...opts };
+  const logs = path.join(dataDir, 'logs');
+  const started: { temporal?: ManagedProcess; seaweed?: ManagedProcess; redis?: ManagedProcess } = {};
   try {
-    const seaweed = await startSeaweed({
-      ports: { ...DEV_SEAWEED_PORTS, s3: Number(new URL(config.s3.endpoint).port || 80) },
-      dataDir: path.join(data, 'seaweedfs'),
-      logFile: path.join(data, 'logs', 'seaweedfs.log'),
-      accessKeyId: config.s3.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey,
-    });
-    return { temporal, seaweed };
+    if (isLoopback(config.temporal.address)) {
+      started.temporal = await startTemporal({
+        onSpawned: opts.onSpawned,
+        port: Number(config.temporal.address.split(':')[1]),
+        uiPort: temporalUiPort,
+        dbFile: path.join(dataDir, 'temporal', 'temporal.sqlite'),
+        logFile: path.join(logs, 'temporal.log'),
+        namespace: config.temporal.namespace,
+      });
+    }
+    if (isLoopback(config.s3.endpoint)) {
+      started.seaweed = await startSeaweed({
+        onSpawned: opts.onSpawned,
+        ports: { ...seaweedPorts, s3: portOf(config.s3.endpoint) },
+        dataDir: path.join(dataDir, 'seaweedfs'),
+        logFile: path.join(logs, 'seaweedfs.log'),
+        accessKeyId: config.s3.accessKeyId,
+        secretAccessKey: config.s3.secretAccessKey,
+      });
+    }
+    if (config.redisUrl && isLoopback(config.redisUrl)) {
+      started.redis = await startRedis({
+        onSpawned: opts.onSpawned,
+        port: Number(new URL(config.redisUrl).port || 6379),
+        dataDir: path.join(dataDir, 'redis'),
+        logFile: path.join(logs, 'redis.log'),
+      });
+    }
+    return started;
   } catch (err) {
-    await temporal?.stop();
+    for (const server of [started.seaweed, started.temporal]) await server?.stop();
     throw err;
   }
 }

@@ -3,16 +3,22 @@
  * every operation, generated requests good and bad, and the stateful phase that follows the
  * document's links from the resources it creates to the operations that take their ids.
  * Bounded (examples per operation, a fixed seed, a time budget), so it is the same run every time.
+ * Then malformed multipart bodies, which schemathesis does not make, against an API process of its
+ * own: it must answer each, and still be there afterwards.
  */
-import { adminToken } from './support/auth';
+import { adminToken, bearer, tokenFor } from './support/auth';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { TOOLS_BIN } from '../scripts/stack';
+import { freePorts } from '../scripts/stack';
 import { startTestService, type TestContext } from './support/context';
-import { waitUntil } from './support/processes';
+import { objectKeys } from './support/catalog';
+import { call } from './support/http';
+import { malformedForms } from './support/malformedForms';
+import { envFor, spawnService, waitUntil } from './support/processes';
 
 const SCHEMATHESIS = path.join(TOOLS_BIN, 'schemathesis');
 const UPLOAD_WAIT_SECONDS = 5;
@@ -145,3 +151,78 @@ it(
   },
   RUN_BUDGET_MS + 60_000,
 );
+
+const MALFORMED_FORMS = 120;
+
+/** One POST on a connection of its own (no keep-alive socket shared between cases): its status and content type. */
+async function postOnItsOwnConnection(url: string, token: string, contentType: string, body: Buffer): Promise<{ status: number; contentType: string }> {
+  const headers = { ...(await bearer(token)), 'content-type': contentType, 'content-length': String(body.length) };
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, contentType: res.headers['content-type'] ?? '' }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Objects in the bucket that no version holds. */
+async function orphanObjects(): Promise<string[]> {
+  const held = new Set(await ctx.db('asset_versions').pluck('object_key'));
+  return (await objectKeys(ctx, 'assets/')).filter((key) => !held.has(key));
+}
+const MALFORMED_SEED = 20261223;
+// What a malformed form may get: refused (400, or 415 for the header), or taken when the mutations
+// happened to leave a valid form (201, or 202 past the upload wait).
+const ANSWERS_TO_MALFORMED = [201, 202, 400, 415];
+
+it('answers every malformed multipart body on both form routes with a problem or a made upload, and the API process is still there afterwards', async () => {
+  const [port] = await freePorts(1);
+  const api = spawnService('api/server.ts', envFor(ctx.config, { STORAGE_PORT: String(port) }));
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await waitUntil('the API to listen', async () => (await fetch(`${base}/health/live`).catch(() => undefined))?.ok);
+    const form = new FormData();
+    form.append('file', new Blob(['versions of me']), 'target.bin');
+    // A user of its own: what the schemathesis run changed (quotas of the admin, say) does not reach it.
+    const token = await tokenFor({ sub: `malformed-forms-${port}` });
+    const target = await call(`${base}/api/v2/assets/upload`, { method: 'POST', body: form, as: token });
+    expect(target.status).toBe(201);
+
+    const orphansBefore = await orphanObjects();
+    const unexpected: string[] = [];
+    for (const [i, { mutations, contentType, body }] of malformedForms(MALFORMED_SEED, MALFORMED_FORMS).entries()) {
+      const path = i % 2 === 0 ? '/api/v2/assets/upload' : `/api/v2/assets/${target.body.id}/versions`;
+      const outcome = await postOnItsOwnConnection(`${base}${path}`, token, contentType, body).then(
+        ({ status, contentType: answered }) =>
+          ANSWERS_TO_MALFORMED.includes(status) && (status < 400 || /^application\/problem\+json/.test(answered)) ? undefined : `${status} ${answered}`,
+        (err: Error) => `network error: ${err.message}`,
+      );
+      if (outcome) unexpected.push(`#${i} ${path} [${mutations.join('; ')}]: ${outcome}`);
+    }
+    expect(unexpected).toEqual([]);
+    expect({ exitCode: api.child.exitCode, signal: api.child.signalCode }).toEqual({ exitCode: null, signal: null });
+    expect((await fetch(`${base}/health/live`)).status).toBe(200);
+    // A refused form leaves no session open behind it.
+    await waitUntil(
+      'no upload of the forms to be left open',
+      async () =>
+        Number(
+          (
+            await ctx
+              .db('upload_sessions')
+              .where({ quota_owner_id: `malformed-forms-${port}`, status: 'open' })
+              .count({ n: '*' })
+          )[0].n,
+        ) === 0,
+      30_000,
+      250,
+    );
+    // Nor any object without its version.
+    expect(await orphanObjects()).toEqual(orphansBefore);
+  } finally {
+    await api.kill();
+  }
+}, 240_000);

@@ -2,6 +2,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from '../lib/platform/config';
 import { createServiceDb, exitOnRefusedRole } from '../lib/platform/db';
+import { exitOnFatal } from '../lib/platform/fatal';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
 import { createAssetCache } from '../lib/cache/assetCache';
@@ -14,6 +15,7 @@ import { ensureSchedules } from './schedules';
 async function main() {
   const config = loadConfigOrExit();
   const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'worker' });
+  exitOnFatal(logger);
   // SIGINT/SIGTERM make worker.run() drain in-flight tasks and resolve (graceful shutdown).
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const db = createServiceDb(config.database);

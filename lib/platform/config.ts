@@ -58,6 +58,7 @@ export const configSchema = z.object({
   STORAGE_HOST: z.string().min(1).default('127.0.0.1'),
   STORAGE_SHUTDOWN_DRAIN_MS: nonNegativeInt.default(1000),
   STORAGE_SHUTDOWN_GRACE_MS: positiveInt.default(60_000),
+  STORAGE_REQUEST_TIMEOUT_MS: positiveInt.default(300_000),
   STORAGE_ENVIRONMENT: z.enum(['development', 'test', 'staging', 'production']).default('development'),
   STORAGE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   STORAGE_DATABASE_URL: databaseUrl.default('postgresql://postgres@127.0.0.1:5432/storage_db'),
@@ -163,8 +164,9 @@ export interface Config {
   /**
    * On SIGTERM the API answers /health/ready 503 for `drainMs` before it stops accepting (so a load
    * balancer polling it sends nothing more), then lets in-flight requests finish for up to `graceMs`.
+   * A request must arrive whole, headers and body, within `requestTimeoutMs` (408 otherwise).
    */
-  http: { host: string; port: number; drainMs: number; graceMs: number };
+  http: { host: string; port: number; drainMs: number; graceMs: number; requestTimeoutMs: number };
   /**
    * `url` is the API's and the worker's, `migrationUrl` setup's (the role that owns the tables). With
    * `refusePrivilegedRole` (production) a connection of `url` whose role could alter the audit log is refused.
@@ -290,7 +292,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serviceName: e.STORAGE_SERVICE_NAME,
     environment: e.STORAGE_ENVIRONMENT,
     logLevel: e.STORAGE_LOG_LEVEL,
-    http: { host: e.STORAGE_HOST, port: e.STORAGE_PORT, drainMs: e.STORAGE_SHUTDOWN_DRAIN_MS, graceMs: e.STORAGE_SHUTDOWN_GRACE_MS },
+    http: {
+      host: e.STORAGE_HOST,
+      port: e.STORAGE_PORT,
+      drainMs: e.STORAGE_SHUTDOWN_DRAIN_MS,
+      graceMs: e.STORAGE_SHUTDOWN_GRACE_MS,
+      requestTimeoutMs: e.STORAGE_REQUEST_TIMEOUT_MS,
+    },
     database: {
       url: e.STORAGE_DATABASE_URL,
       poolMax: e.STORAGE_DATABASE_POOL_MAX,

@@ -4,13 +4,16 @@ export type Logger = Record<LogLevel, (msg: string, fields?: Record<string, unkn
   child(fields: Record<string, unknown>): Logger;
 };
 
-const rank: Record<LogLevel | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+/** A process's own logger: it also writes the line of its end (lib/platform/fatal.ts). */
+export type ProcessLogger = Logger & { fatal(msg: string, fields?: Record<string, unknown>): void };
 
 /** Where the lines go: stdout, or what a test reads them from. */
 export type LogOutput = { write(line: string): unknown };
 
-export function createLogger(level: LogLevel | 'silent', base: Record<string, unknown> = {}, out: LogOutput = process.stdout): Logger {
-  const write = (lvl: LogLevel) => (msg: string, fields?: Record<string, unknown>) => {
+const rank: Record<LogLevel | 'fatal' | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, fatal: 50, silent: 100 };
+
+export function createLogger(level: LogLevel | 'silent', base: Record<string, unknown> = {}, out: LogOutput = process.stdout): ProcessLogger {
+  const write = (lvl: LogLevel | 'fatal') => (msg: string, fields?: Record<string, unknown>) => {
     if (rank[lvl] < rank[level]) return;
     const line = { time: new Date().toISOString(), level: lvl, msg, ...base, ...fields };
     out.write(`${JSON.stringify(line, errorReplacer)}\n`);
@@ -20,6 +23,7 @@ export function createLogger(level: LogLevel | 'silent', base: Record<string, un
     info: write('info'),
     warn: write('warn'),
     error: write('error'),
+    fatal: write('fatal'),
     child: (fields) => createLogger(level, { ...base, ...fields }, out),
   };
 }
