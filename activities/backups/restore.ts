@@ -24,6 +24,7 @@ import {
 import { ManifestCorruptError, hashManifest, readManifestLines, type AssetLine, type VersionLine } from '../../lib/backups/manifest';
 import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits } from '../../lib/platform/objects';
 import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore } from '../../lib/backups/restore';
+import { restoreRecords, type RecordTable } from '../../lib/backups/records';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import type { ActivityDeps } from '../deps';
@@ -31,6 +32,15 @@ import { auditWriterOf } from '../../lib/audit/log';
 
 /** Why one asset cannot be restored; the restore records it and goes on. */
 class AssetRestoreFailure extends Error {}
+
+const RECORD_PAGE = 500;
+
+interface RecordPage {
+  table: RecordTable;
+  rows: Array<Record<string, unknown>>;
+  /** Byte offset just after the page's last line. */
+  end: number;
+}
 
 interface AssetGroup {
   asset: AssetLine;
@@ -259,6 +269,15 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
       let done = false;
       let outOfTime = false;
       let group: AssetGroup | undefined;
+      // The record lines (after the asset lines) come back a page of one table at a time; a restore of some assets brings none back.
+      let records: RecordPage | undefined;
+      const flushRecords = async () => {
+        if (!records) return;
+        if (!wanted) await restoreRecords(db, records.table, records.rows);
+        cursor = records.end;
+        records = undefined;
+        beat();
+      };
       await permanent(async () => {
         for await (const read of readManifestLines(s3, manifest, cursor, ctx.cancellationSignal)) {
           const { line } = read;
@@ -266,7 +285,22 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
             done = true;
             break;
           }
-          if (line.type === 'asset') {
+          if (line.type === 'record') {
+            if (group) {
+              await finish(group);
+              group = undefined;
+            }
+            if (records && (records.table !== line.table || records.rows.length >= RECORD_PAGE)) {
+              await flushRecords();
+              if (Date.now() >= deadline) {
+                outOfTime = true;
+                break;
+              }
+            }
+            records ??= { table: line.table, rows: [], end: read.end };
+            records.rows.push(line.row);
+            records.end = read.end;
+          } else if (line.type === 'asset') {
             if (group) {
               await finish(group);
               group = undefined;
@@ -287,6 +321,7 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
           }
         }
         if (done && group) await finish(group);
+        if (done) await flushRecords();
         if (!done && !outOfTime) throw new ManifestCorruptError(`manifest ${manifest.key} ends inside its asset lines`);
       });
       const progress = await progressOf(restore.id, input.assetsTotal);
