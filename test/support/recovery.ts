@@ -83,7 +83,7 @@ export async function triggerBackupSchedule(ctx: TestContext): Promise<Awaited<R
         .getHandle(`backup-${row.id}`)
         .describe()
         .catch(() => undefined);
-      return described?.parentExecution?.workflowId;
+      return described?.parentExecution?.workflowId ?? undefined;
     });
     return await client.workflow.getHandle<typeof scheduledBackupWorkflow>(parent).result();
   } finally {
