@@ -99,7 +99,7 @@ export function runCommands(): Command[] {
     .action(async (_opts, command: Command) => {
       const ctx = contextOf(command);
       const result = await unwrap(ctx.client.POST('/api/v2/backups/import', { body: {} }));
-      if (ctx.json) return ctx.printJson(result);
+      if (ctx.json) ctx.printJson(result);
       for (const b of result.imported)
         ctx.say(`imported ${b.id} ${b.label ?? ''} (${b.counts?.assets ?? 0} assets, ${bytes(b.counts?.bytes ?? 0)}, completed ${b.completed_at})`);
       for (const r of result.refused) ctx.warn(`refused ${r.backup_id}: ${r.error}`);

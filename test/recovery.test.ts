@@ -115,6 +115,35 @@ describe('retention after the catalog is lost', () => {
     expect(restore).toMatchObject({ status: 'completed', progress: { assets_restored: 1, assets_skipped: 1, objects_copied: 1 } });
     expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, x.versions[0].objectKey))).toBe(x.versions[0].sha256);
   }, 120_000);
+
+  it('a manifest in the bucket that cannot be read stops the sweep before it deletes a blob', async () => {
+    const [a] = await seedCatalog(ctx, 1);
+    const old = await runBackup(ctx);
+    await ctx.db('assets').where({ id: a.id }).delete();
+    expect((await runBackup(ctx)).status).toBe('completed');
+    await ctx
+      .db('backup_jobs')
+      .where({ id: old.id })
+      .update({ expires_at: new Date(Date.now() - 86_400_000) });
+    // Newer than every backup the catalog knows, and not a manifest: the blobs it names are unknown.
+    const stray = uuidv7();
+    await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: manifestKeyFor(stray), Body: 'not a manifest\n' }));
+
+    const result = await sweep();
+    expect(result).toEqual({
+      backups_removed: 1,
+      blobs_deleted: 0,
+      bytes_freed: 0,
+      unknown_backups: [stray],
+      refused: expect.stringMatching(
+        new RegExp(
+          `^the backup bucket holds manifests that cannot be read, whose blobs are unknown: ${manifestKeyFor(stray)}: manifest line at byte 0 is not JSON`,
+        ),
+      ),
+    });
+    expect(await blobKeys(ctx)).toHaveLength(1);
+    expect((await get('/health')).body).toMatchObject({ status: 'degraded', backup_retention: { status: 'refused', reason: result.refused } });
+  });
 });
 
 describe('import', () => {
