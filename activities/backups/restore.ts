@@ -2,7 +2,9 @@
  * Restore activities: the manifest checked against the SHA-256 its backup recorded, then asset by
  * asset each needed blob copied back to its version's key and hashed there, and the rows re-created
  * (lib/backups/restore.ts). A blob that is missing or corrupt fails its asset alone: nothing of the
- * live asset is touched, what this restore wrote for it is removed, and the restore goes on.
+ * live asset is touched, what this restore wrote for it is removed, and the restore goes on. After the
+ * assets, a restore of every asset brings back the manifest's records the catalog lacks (policies,
+ * quotas, history, audit log: lib/backups/records.ts), a page at a time, in the same steps.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
