@@ -105,14 +105,16 @@ export async function forgetManifest(db: Knex, backupId: string): Promise<void> 
   await db('backup_jobs').where({ id: backupId }).whereNotNull('removed_at').update({ manifest_key: null });
 }
 
-/** Registered manifests of retained backups (completed, or still running) this sweep has not marked. */
+/**
+ * Registered manifests of backups not removed (a failed one's manifest is in the bucket until it
+ * expires, like any other) that this sweep has not marked.
+ */
 async function unmarkedManifests(db: Knex | Knex.Transaction, sweepId: string) {
   return db('backup_jobs as b')
     .select('b.id', 'b.manifest_key', 'b.manifest_size_bytes', 'b.blobs_offset')
     .where('b.kind', 'backup')
     .whereNotNull('b.manifest_written_at')
     .whereNull('b.removed_at')
-    .whereNot('b.status', 'failed')
     .whereNotExists((q) => q.from('backup_sweep_manifests as m').where('m.sweep_id', sweepId).whereRaw('m.backup_id = b.id'))
     .orderBy('b.id') as Promise<Array<{ id: string; manifest_key: string; manifest_size_bytes: number; blobs_offset: number }>>;
 }
