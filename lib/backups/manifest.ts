@@ -13,8 +13,7 @@
  *   {"type":"end", "assets", "versions", "blobs", "bytes", "version_bytes", "records"}
  *
  * Timestamps are exact (microseconds, UTC). Readers work from byte offsets (`readManifestLines`), so a
- * copy or restore resumes at the line after the last one it finished. Format 1 (before issue 24) had
- * no record lines and no asset revision; readers take both.
+ * copy or restore resumes at the line after the last one it finished.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
@@ -29,6 +28,7 @@ import type { DatesAsText } from '../platform/jsonDates';
 import { stageToS3 } from '../platform/staging';
 import { emptyRecordCounts, snapshotRecords, type RecordCounts, type RecordLine } from './records';
 
+/** Format 1 (before issue 24) had no record lines and no asset revision; readers take both. */
 export const MANIFEST_FORMAT = 'storage-backup/2';
 
 export interface HeaderLine {
@@ -211,10 +211,10 @@ async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: strin
       'a.current_version_id',
       'a.version_count',
       'a.last_version_number',
-      'a.revision',
       'a.tags',
       metadataColumn(trx),
       'a.owner_id',
+      'a.revision',
       grantsColumn(trx),
       'a.is_deleted',
       trx.raw(`${exactTimeSql('a.deleted_at')} AS deleted_at`),
