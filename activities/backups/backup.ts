@@ -20,8 +20,6 @@ import {
 import { ManifestCorruptError, readManifestLines, writeManifest, type BlobLine, type ReadLine } from '../../lib/backups/manifest';
 import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/objects';
 import { registerManifest } from '../../lib/backups/retention';
-import { summaryOf } from '../../lib/backups/summary';
-import { exactTimeSql } from '../../lib/platform/db';
 import { recordEvent } from '../../lib/events/outbox';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { mapLimit } from '../../lib/platform/concurrency';
@@ -30,6 +28,8 @@ import { createRestoreActivities } from './restore';
 import { createRetentionActivities } from './retention';
 import type { ActivityDeps } from '../deps';
 import { SYSTEM_ACTOR_REF } from '../../workflows/actor';
+import { summaryOf } from '../../lib/backups/summary';
+import { exactTimeSql } from '../../lib/platform/db';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 
 const DEFAULT_BLOB_BATCH = 16;

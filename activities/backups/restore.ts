@@ -26,9 +26,9 @@ import {
 import { ManifestCorruptError, hashManifest, readManifestLines, type AssetLine, type VersionLine } from '../../lib/backups/manifest';
 import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits } from '../../lib/platform/objects';
 import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore } from '../../lib/backups/restore';
-import { restoreRecords, type RecordTable } from '../../lib/backups/records';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
+import { restoreRecords, type RecordTable } from '../../lib/backups/records';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf } from '../../lib/audit/log';
 
