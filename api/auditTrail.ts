@@ -45,6 +45,7 @@ export const CHANGE_ACTIONS: Record<string, string> = {
   'POST /api/v2/events': 'event.receive',
   'POST /api/v2/backups': 'backup.create',
   'POST /api/v2/backups/:id/restore': 'backup.restore',
+  'POST /api/v2/backups/import': 'backup.import',
   'POST /api/v2/policies': 'policy.create',
   'PUT /api/v2/policies/:id': 'policy.replace',
   'DELETE /api/v2/policies/:id': 'policy.delete',

@@ -1,14 +1,16 @@
 import { Router } from 'express';
 import { listJobs, toBackupJson, toRestoreJson } from '../lib/backups/catalog';
 import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
+import { importBackups } from '../lib/backups/import';
+import { auditOf } from './auditTrail';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
-import { createBackupBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
+import { createBackupBody, importBody, listBackupsQuery, listRestoresQuery, restoreBody } from './schemas/backups';
 import { idParams, parse } from './schemas/common';
 
-/** Backups (take one, list, read with live progress), restores of a backup (start, list, read). */
-export function backupsRouter(deps: Pick<AppDeps, 'db' | 'backups'>): Router {
+/** Backups (take one, list, read with live progress, import the bucket's), restores of a backup (start, list, read). */
+export function backupsRouter(deps: Pick<AppDeps, 'db' | 's3' | 'config' | 'backups'>): Router {
   const router = Router();
   const bc = deps.backups;
 
@@ -17,6 +19,12 @@ export function backupsRouter(deps: Pick<AppDeps, 'db' | 'backups'>): Router {
     const body = parse(createBackupBody, req.body ?? {}, 'body');
     const row = await startBackup(bc, actorOf(res), { label: body.label, assetIds: body.asset_ids, includeAllVersions: body.include_all_versions });
     res.status(202).setHeader('Location', `/api/v2/backups/${row.id}`).json(toBackupJson(row));
+  });
+
+  router.post('/api/v2/backups/import', jsonBody, async (req, res) => {
+    parse(importBody, req.body ?? {}, 'body');
+    const result = await importBackups(deps.db, deps.s3, deps.config.s3.backupBucket, auditOf(res));
+    res.json({ imported: result.imported.map((row) => toBackupJson(row)), known: result.known, refused: result.refused });
   });
 
   router.get('/api/v2/backups', async (req, res) => {

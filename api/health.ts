@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { checkDependencies, type HealthDeps, type HealthReport } from '../lib/platform/health';
+import { retentionHealth, type RetentionHealth } from '../lib/backups/retentionSweeps';
 
 function overall(report: HealthReport): 'ok' | 'degraded' | 'down' {
   const down = Object.values(report).filter((c) => c.status !== 'ok').length;
@@ -35,10 +36,25 @@ export function healthRouter(deps: HealthDeps, drain?: Drain): Router {
   });
 
   router.get('/health', async (_req, res) => {
-    const checks = await checkDependencies(deps);
-    const status = overall(checks);
-    res.status(status === 'ok' ? 200 : 503).json({ status, checks });
+    const [checks, retention] = await Promise.all([checkDependencies(deps), latestRetention(deps)]);
+    let status = overall(checks);
+    // A refused retention sweep waits for an operator (docs/recovery.md): the service serves, degraded.
+    if (status === 'ok' && retention?.status === 'refused') status = 'degraded';
+    res.status(status === 'ok' ? 200 : 503).json({ status, checks, ...(retention ? { backup_retention: retention } : {}) });
   });
 
   return router;
+}
+
+/** The latest retention sweep's outcome, within the checks' timeout (left out when the database does not answer). */
+async function latestRetention(deps: HealthDeps): Promise<RetentionHealth | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), deps.timeoutMs);
+  });
+  try {
+    return await Promise.race([retentionHealth(deps.db).catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

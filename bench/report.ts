@@ -64,6 +64,12 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
         baseline: '-',
         ratio,
       };
+    case 15:
+      return {
+        service: `${fmt(m.recovery_s.service.median)} s (import ${fmt(m.import_s.service.median, 2)} s, restore ${fmt(m.restore_s.service.median)} s at ${fmt(m.restore_mb_s.service.median)} MB/s); the backup took ${fmt(m.backup_s.service.median)} s`,
+        baseline: '-',
+        ratio,
+      };
     default: {
       const [name] = Object.keys(m);
       return {

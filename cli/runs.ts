@@ -1,4 +1,4 @@
-/** backup create / ls, restore-backup, lifecycle run: start a run, and with --wait follow it live. */
+/** backup create / ls / import, restore-backup, lifecycle run: start a run, and with --wait follow it live. */
 import { Command, Option } from 'commander';
 import { bytes, CliError, contextOf, example, list, table, unwrap, type Ctx } from './context';
 import { progressOf } from './progress';
@@ -90,6 +90,22 @@ export function runCommands(): Command[] {
         b.created_at,
       ]);
       ctx.say(table(rows, ['ID', 'STATUS', 'LABEL', 'OBJECTS', 'BYTES', 'CREATED']));
+    });
+
+  backup
+    .command('import')
+    .description("register the backup bucket's backups the catalog does not know (after the catalog was lost: docs/recovery.md)")
+    .addHelpText('after', example('storage backup import && storage backup ls'))
+    .action(async (_opts, command: Command) => {
+      const ctx = contextOf(command);
+      const result = await unwrap(ctx.client.POST('/api/v2/backups/import', { body: {} }));
+      if (ctx.json) ctx.printJson(result);
+      for (const b of result.imported)
+        ctx.say(`imported ${b.id} ${b.label ?? ''} (${b.counts?.assets ?? 0} assets, ${bytes(b.counts?.bytes ?? 0)}, completed ${b.completed_at})`);
+      for (const r of result.refused) ctx.warn(`refused ${r.backup_id}: ${r.error}`);
+      ctx.say(`${result.imported.length} imported, ${result.known.length} known already, ${result.refused.length} refused`);
+      if (result.refused.length)
+        throw new CliError(`${result.refused.length} manifest${result.refused.length > 1 ? 's' : ''} of the backup bucket could not be imported`);
     });
 
   const restoreBackup = new Command('restore-backup')

@@ -259,6 +259,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/backups/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Register every backup of the backup bucket the catalog does not know, each checked against its summary's SHA-256 (docs/recovery.md) */
+        post: operations["postBackupsImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/events": {
         parameters: {
             query?: never;
@@ -3217,6 +3234,134 @@ export interface operations {
                         type: string;
                     } & {
                         [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    postBackupsImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description what was registered, known already, or refused */
+            200: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the backups registered now, newest first */
+                        imported: {
+                            completed_at: string | null;
+                            counts: {
+                                assets: number;
+                                blobs: number;
+                                bytes: number;
+                                version_bytes: number;
+                                versions: number;
+                            } | null;
+                            /** Format: date-time */
+                            created_at: string;
+                            error: string | null;
+                            expires_at: string | null;
+                            id: string;
+                            label: string | null;
+                            manifest_key: string | null;
+                            manifest_sha256: string | null;
+                            /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
+                            progress: {
+                                bytes_copied: number;
+                                bytes_done: number;
+                                bytes_total: number;
+                                objects_done: number;
+                                objects_total: number;
+                            };
+                            /** @description set when retention removed the backup; it can no longer be restored */
+                            removed_at: string | null;
+                            scope: {
+                                asset_ids?: string[];
+                                include_all_versions: boolean;
+                            };
+                            started_at: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "completed" | "failed";
+                            /** @enum {string} */
+                            trigger: "api" | "schedule";
+                            workflow_id: string;
+                        }[];
+                        /** @description backups of the bucket the catalog knew already */
+                        known: string[];
+                        /** @description manifests not registered, and why: no summary (the backup never completed), or not what the summary records */
+                        refused: {
+                            backup_id: string;
+                            error: string;
+                            manifest_key: string;
+                        }[];
                     };
                 };
             };
@@ -6631,6 +6776,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description the latest retention sweep: refused (and /health degraded) until the backups of a lost catalog are imported (docs/recovery.md) */
+                        backup_retention?: {
+                            /** Format: date-time */
+                            finished_at: string;
+                            reason?: string;
+                            /** @enum {string} */
+                            status: "ok" | "refused";
+                            sweep_id: string;
+                            unknown_backups: string[];
+                        };
                         checks: {
                             database: {
                                 error?: string;
@@ -6702,6 +6857,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description the latest retention sweep: refused (and /health degraded) until the backups of a lost catalog are imported (docs/recovery.md) */
+                        backup_retention?: {
+                            /** Format: date-time */
+                            finished_at: string;
+                            reason?: string;
+                            /** @enum {string} */
+                            status: "ok" | "refused";
+                            sweep_id: string;
+                            unknown_backups: string[];
+                        };
                         checks: {
                             database: {
                                 error?: string;

@@ -182,9 +182,9 @@ describe('retention', () => {
       expect(newer.progress.bytes_copied).toBe(extra.versions[0].size);
 
       // Not yet expired: nothing goes.
-      expect(await sweep()).toEqual({ backups_removed: 0, blobs_deleted: 0, bytes_freed: 0 });
+      expect(await sweep()).toEqual({ backups_removed: 0, blobs_deleted: 0, bytes_freed: 0, unknown_backups: [], refused: null });
       await expire(old.id);
-      expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 1, bytes_freed: q.versions[0].size });
+      expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 1, bytes_freed: q.versions[0].size, unknown_backups: [], refused: null });
 
       const removed = await call(`${ctx.baseUrl}/api/v2/backups/${old.id}`);
       expect(removed.body).toMatchObject({ status: 'completed', manifest_key: null, removed_at: expect.any(String) });
@@ -219,7 +219,7 @@ describe('retention', () => {
       await withWorker(proxy.url, async () => {
         const second = await startBackup(backupClientOf(ctx), TEST_ADMIN);
         await frozen(proxy);
-        expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 0, bytes_freed: 0 });
+        expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 0, bytes_freed: 0, unknown_backups: [], refused: null });
         expect(await blobExists(r.versions[0].sha256)).toBe(true);
         proxy.release();
         await settled(ctx, second.workflow_id);
@@ -232,9 +232,9 @@ describe('retention', () => {
           .insert({ id: uuidv7(), kind: 'restore', status: 'running', backup_id: second.id, workflow_id: 'restore-held', mode: 'missing' })
           .returning('id');
         await expire(second.id);
-        expect(await sweep()).toEqual({ backups_removed: 0, blobs_deleted: 0, bytes_freed: 0 });
+        expect(await sweep()).toEqual({ backups_removed: 0, blobs_deleted: 0, bytes_freed: 0, unknown_backups: [], refused: null });
         await ctx.db('backup_jobs').where({ id: restoreRow[0].id }).update({ status: 'completed' });
-        expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 1, bytes_freed: r.versions[0].size });
+        expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 1, bytes_freed: r.versions[0].size, unknown_backups: [], refused: null });
         expect(await blobKeys(ctx)).toEqual([]);
       });
     } finally {

@@ -131,7 +131,17 @@ describe('round trip', () => {
       bytes_copied: bytesTotal,
     });
     const lines = await manifestLines(ctx, backup.manifest_key as string);
-    expect(lines.map((l) => l.type)).toEqual(['header', ...Array(16).fill(expect.stringMatching(/^(asset|version)$/)), ...Array(8).fill('blob'), 'end']);
+    const records = lines.filter((l) => l.type === 'record');
+    expect(lines.map((l) => l.type)).toEqual([
+      'header',
+      ...Array(16).fill(expect.stringMatching(/^(asset|version)$/)),
+      ...records.map(() => 'record'),
+      ...Array(8).fill('blob'),
+      'end',
+    ]);
+    // A backup of every asset holds the catalog's other records too: this backup's own row (running at its snapshot), the audit log.
+    expect(records).toContainEqual({ type: 'record', table: 'backup_jobs', row: expect.objectContaining({ id: backup.id, status: 'running' }) });
+    expect(lines[lines.length - 1]).toMatchObject({ records: { backup_jobs: 1, audit_log: records.filter((l) => l.table === 'audit_log').length } });
     expect(lines.filter((l) => l.type === 'asset').map((l) => l.id)).toEqual([...ids].sort());
     expect(lines.find((l) => l.id === a)).toMatchObject({ metadata: { character: 'Elara', kind: 'portrait' }, tags: ['portrait', 'elf'] });
     const attributes = async (workflowId: string) =>
@@ -424,7 +434,8 @@ describe('edges', () => {
       progress: { objects_total: 0, objects_done: 0, bytes_copied: 0 },
       counts: { assets: 0, versions: 0, blobs: 0 },
     });
-    expect((await manifestLines(ctx, backup.manifest_key!)).map((l) => l.type)).toEqual(['header', 'end']);
+    const types = (await manifestLines(ctx, backup.manifest_key!)).map((l) => l.type);
+    expect(types).toEqual(['header', ...types.slice(1, -1).map(() => 'record'), 'end']);
     const restore = await runRestore(ctx, backup.id, { mode: 'overwrite' });
     expect(restore).toMatchObject({ status: 'completed', progress: { assets_total: 0, assets_done: 0 } });
   });

@@ -3,6 +3,7 @@
  * service, and checks what a user would: the bytes that come back, the --json it prints, that an
  * interrupted upload resumes, that a backup and a restore are followed to their end, exit codes.
  */
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { adminToken, tokenFor } from './support/auth';
 import { cliEnv, envOf, startCli, STORAGE_BIN, storage, type CliEnv } from './support/cli';
 import { startTestService, type TestContext } from './support/context';
 import { waitUntil } from './support/processes';
+import { uuidv7 } from '../lib/platform/ids';
 
 const MIB = 1024 * 1024;
 let ctx: TestContext;
@@ -167,6 +169,30 @@ test('backup create --wait, then restore-backup of one asset with --wait brings 
   expect(fs.readFileSync(out).equals(bytes)).toBe(true);
 });
 
+test('backup import registers the backups of the bucket the catalog does not know, and exits 1 naming a manifest it refuses', async () => {
+  const backup = (await storage(env, ['backup', 'create', '--wait', '--json'])).json();
+  expect(backup.status).toBe('completed');
+  // The catalog forgets it, as a lost catalog would.
+  await ctx.db('backup_jobs').where({ id: backup.id }).delete();
+  const imported = await storage(env, ['backup', 'import']);
+  expect({ code: imported.code, stderr: imported.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(imported.stdout).toContain(`imported ${backup.id}`);
+  expect(imported.stdout).toMatch(/\n1 imported, \d+ known already, 0 refused\n$/);
+  expect((await storage(env, ['backup', 'ls', '--json'])).json().items).toContainEqual(backup);
+
+  // A manifest without its summary: its backup never completed.
+  const stray = `manifests/${uuidv7()}.jsonl`;
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: stray, Body: '{"type":"header"}\n' }));
+  try {
+    const refused = await storage(env, ['backup', 'import', '--json']);
+    expect(refused.code).toBe(1);
+    expect(refused.json()).toMatchObject({ imported: [], refused: [{ manifest_key: stray, error: expect.stringMatching(/no summary/) }] });
+    expect(refused.stderr).toMatch(/could not be imported/);
+  } finally {
+    await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: stray }));
+  }
+});
+
 test('lifecycle run --dry-run --wait prints the counts; events tail prints the feed', async () => {
   const run = await storage(env, ['lifecycle', 'run', '--dry-run', '--wait']);
   expect(run.code).toBe(0);
@@ -220,7 +246,18 @@ test('exit codes: 3 for a missing asset, 4 for a denied request or no token, 2 f
 });
 
 test('storage --help and each command --help show an example', async () => {
-  for (const args of [[], ['upload'], ['download'], ['ls'], ['backup', 'create'], ['restore-backup'], ['lifecycle', 'run'], ['events', 'tail'], ['token']]) {
+  for (const args of [
+    [],
+    ['upload'],
+    ['download'],
+    ['ls'],
+    ['backup', 'create'],
+    ['backup', 'import'],
+    ['restore-backup'],
+    ['lifecycle', 'run'],
+    ['events', 'tail'],
+    ['token'],
+  ]) {
     const run = await storage(env, [...args, '--help']);
     expect({ args, code: run.code, example: /Example:\n {2}\$ storage /.test(run.stdout) || /Example:\n {2}\$ .*storage /.test(run.stdout) }).toEqual({
       args,

@@ -15,6 +15,7 @@ const TABLES = [
   'restore_items',
   'backup_sweep_manifests',
   'backup_sweep_marks',
+  'backup_retention_sweeps',
   'upload_sessions',
   'upload_parts',
   'tus_uploads',

@@ -28,6 +28,8 @@ import { createRestoreActivities } from './restore';
 import { createRetentionActivities } from './retention';
 import type { ActivityDeps } from '../deps';
 import { SYSTEM_ACTOR_REF } from '../../workflows/actor';
+import { summaryOf } from '../../lib/backups/summary';
+import { exactTimeSql } from '../../lib/platform/db';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 
 const DEFAULT_BLOB_BATCH = 16;
@@ -239,18 +241,9 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
           nonRetryable: true,
         });
       }
-      const summary = {
-        format: 'storage-backup-summary/1',
-        backup_id: row.id,
-        label: row.label,
-        trigger: row.trigger,
-        scope: row.scope,
-        counts,
-        bytes_copied: progress.bytes_copied,
-        manifest: { key: row.manifest_key, sha256: row.manifest_sha256, size_bytes: row.manifest_size_bytes },
-        started_at: row.started_at?.toISOString() ?? null,
-        expires_at: row.expires_at?.toISOString() ?? null,
-      };
+      // The summary and the row say the same completion time, to the microsecond: an import rebuilds the row from the summary.
+      const [{ completed_at: completedAt }] = (await db.raw(`SELECT ${exactTimeSql('clock_timestamp()')} AS completed_at`)).rows;
+      const summary = await summaryOf(db, row, progress, completedAt);
       await s3.send(
         new PutObjectCommand({ Bucket: backupBucket, Key: summaryKeyFor(row.id), Body: JSON.stringify(summary, null, 2), ContentType: 'application/json' }),
       );
@@ -259,7 +252,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         if (locked.status === 'completed') return;
         await trx('backup_jobs')
           .where({ id: row.id })
-          .update({ status: 'completed', completed_at: trx.fn.now(), progress: JSON.stringify(progress), error: null });
+          .update({ status: 'completed', completed_at: completedAt, progress: JSON.stringify(progress), error: null });
         await recordEvent(trx, 'storage.backup.completed', row.id, {
           backup_id: row.id,
           label: row.label,

@@ -2,7 +2,9 @@
  * Restore activities: the manifest checked against the SHA-256 its backup recorded, then asset by
  * asset each needed blob copied back to its version's key and hashed there, and the rows re-created
  * (lib/backups/restore.ts). A blob that is missing or corrupt fails its asset alone: nothing of the
- * live asset is touched, what this restore wrote for it is removed, and the restore goes on.
+ * live asset is touched, what this restore wrote for it is removed, and the restore goes on. After the
+ * assets, a restore of every asset brings back the manifest's records the catalog lacks (policies,
+ * quotas, history, audit log: lib/backups/records.ts), a page at a time, in the same steps.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -26,11 +28,21 @@ import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker,
 import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore } from '../../lib/backups/restore';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
+import { restoreRecords, type RecordTable } from '../../lib/backups/records';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf } from '../../lib/audit/log';
 
 /** Why one asset cannot be restored; the restore records it and goes on. */
 class AssetRestoreFailure extends Error {}
+
+const RECORD_PAGE = 500;
+
+interface RecordPage {
+  table: RecordTable;
+  rows: Array<Record<string, unknown>>;
+  /** Byte offset just after the page's last line. */
+  end: number;
+}
 
 interface AssetGroup {
   asset: AssetLine;
@@ -259,6 +271,15 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
       let done = false;
       let outOfTime = false;
       let group: AssetGroup | undefined;
+      // The record lines (after the asset lines) come back a page of one table at a time; a restore of some assets brings none back.
+      let records: RecordPage | undefined;
+      const flushRecords = async () => {
+        if (!records) return;
+        if (!wanted) await restoreRecords(db, records.table, records.rows);
+        cursor = records.end;
+        records = undefined;
+        beat();
+      };
       await permanent(async () => {
         for await (const read of readManifestLines(s3, manifest, cursor, ctx.cancellationSignal)) {
           const { line } = read;
@@ -266,7 +287,22 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
             done = true;
             break;
           }
-          if (line.type === 'asset') {
+          if (line.type === 'record') {
+            if (group) {
+              await finish(group);
+              group = undefined;
+            }
+            if (records && (records.table !== line.table || records.rows.length >= RECORD_PAGE)) {
+              await flushRecords();
+              if (Date.now() >= deadline) {
+                outOfTime = true;
+                break;
+              }
+            }
+            records ??= { table: line.table, rows: [], end: read.end };
+            records.rows.push(line.row);
+            records.end = read.end;
+          } else if (line.type === 'asset') {
             if (group) {
               await finish(group);
               group = undefined;
@@ -287,6 +323,7 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
           }
         }
         if (done && group) await finish(group);
+        if (done) await flushRecords();
         if (!done && !outOfTime) throw new ManifestCorruptError(`manifest ${manifest.key} ends inside its asset lines`);
       });
       const progress = await progressOf(restore.id, input.assetsTotal);

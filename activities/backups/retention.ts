@@ -1,11 +1,15 @@
 /**
- * Retention activities (lib/backups/retention.ts has the rule that keeps it safe): expired backups lose
- * their manifest first, then every blob no retained manifest names is deleted (mark and sweep).
+ * Retention activities (lib/backups/retention.ts has the rule that keeps it safe): the backup bucket is
+ * checked against the catalog first (lib/backups/retentionSweeps.ts: a lost catalog stops the sweep),
+ * then expired backups lose their manifest, then every blob no manifest in the bucket names is
+ * deleted (mark and sweep).
  */
 import { Context } from '@temporalio/activity';
 import { manifestKeyFor, summaryKeyFor } from '../../lib/backups/catalog';
 import { deleteKeys } from '../../lib/platform/objects';
-import { clearSweep, expireBackups, forgetManifest, markManifests, sweepBlobPage } from '../../lib/backups/retention';
+import { clearSweep, expireBackups, forgetManifest, markBucketManifests, markManifests, sweepBlobPage } from '../../lib/backups/retention';
+import { beginSweepRecord, checkBucketAgainstCatalog, endSweepRecord, refuseSweep } from '../../lib/backups/retentionSweeps';
+import type { RetentionCounts } from '../../workflows/backups/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 import type { ActorRef } from '../../workflows/actor';
@@ -16,6 +20,22 @@ export function createRetentionActivities({ config, db, s3, logger }: ActivityDe
   const backupBucket = config.s3.backupBucket;
   const audit = auditWriterOf(config.audit.enabled);
   return {
+    /**
+     * Records the sweep as begun and compares the bucket's manifests with the catalog's backups:
+     * answers the backups the catalog does not know, and why the sweep refuses to run, if it does
+     * (recorded, with its event).
+     */
+    async checkBackupBucket(input: { sweepId: string }): Promise<{ unknownBackups: string[]; refused: string | null }> {
+      await beginSweepRecord(db, input.sweepId);
+      const check = await checkBucketAgainstCatalog(db, s3, backupBucket);
+      if (check.unknownBackups.length) logger.warn('backups the catalog does not know: kept', { sweep_id: input.sweepId, backup_ids: check.unknownBackups });
+      if (check.refused) {
+        await refuseSweep(db, input.sweepId, { ...check, refused: check.refused });
+        logger.error('backup retention refused', { sweep_id: input.sweepId, reason: check.refused });
+      }
+      return check;
+    },
+
     /**
      * Removes backups past their expires_at (as of `asOf`): each is marked removed (no restore can
      * start from it), then its manifest and summary are deleted. Answers how many were removed.
@@ -47,11 +67,20 @@ export function createRetentionActivities({ config, db, s3, logger }: ActivityDe
       }
     },
 
-    /** Marks the blobs of every retained manifest (completed backups not removed, running ones). */
-    async markRetainedBlobs(input: { sweepId: string }): Promise<{ manifests: number }> {
+    /**
+     * Marks the blobs of every manifest in the bucket, and of every one the catalog registered. A
+     * manifest that cannot be read names blobs nobody knows: the sweep refuses (recorded, with its event).
+     */
+    async markRetainedBlobs(input: { sweepId: string; unknownBackups?: string[] }): Promise<{ manifests: number; refused?: string | null }> {
       const ctx = Context.current();
-      const manifests = await markManifests(db, s3, backupBucket, input.sweepId, () => ctx.heartbeat());
-      return { manifests };
+      const beat = () => ctx.heartbeat();
+      const bucket = await markBucketManifests(db, s3, backupBucket, input.sweepId, beat);
+      const manifests = bucket.manifests + (await markManifests(db, s3, backupBucket, input.sweepId, beat));
+      if (bucket.unreadable.length === 0) return { manifests, refused: null };
+      const refused = `the backup bucket holds manifests that cannot be read, whose blobs are unknown: ${bucket.unreadable.join('; ')}. Retention deletes nothing until they are repaired or removed`;
+      await refuseSweep(db, input.sweepId, { unknownBackups: input.unknownBackups ?? [], refused });
+      logger.error('backup retention refused', { sweep_id: input.sweepId, reason: refused });
+      return { manifests, refused };
     },
 
     /**
@@ -79,8 +108,10 @@ export function createRetentionActivities({ config, db, s3, logger }: ActivityDe
       }
     },
 
-    async clearRetentionSweep(input: { sweepId: string }): Promise<void> {
+    /** Drops the sweep's marks; with `outcome`, records how it ended (a refused sweep is recorded already). */
+    async clearRetentionSweep(input: { sweepId: string; outcome?: { status: 'completed' | 'failed'; counts?: RetentionCounts } }): Promise<void> {
       await clearSweep(db, input.sweepId);
+      if (input.outcome) await endSweepRecord(db, input.sweepId, { ...input.outcome, unknownBackups: input.outcome.counts?.unknown_backups });
     },
   };
 }

@@ -27,6 +27,9 @@ export const restoreBody = z
   })
   .strict();
 
+/** POST /backups/import takes no parameters: no body, or an empty object. */
+export const importBody = z.object({}).strict();
+
 export const listBackupsQuery = z.object(pageQuery).strict();
 
 export const listRestoresQuery = z.object({ ...pageQuery, backup_id: uuid.optional() }).strict();
@@ -61,6 +64,16 @@ export const backupAnswer = z
     expires_at: timestamp.nullable(),
     removed_at: timestamp.nullable().describe('set when retention removed the backup; it can no longer be restored'),
     error: z.string().nullable(),
+  })
+  .strict();
+
+export const importAnswer = z
+  .object({
+    imported: z.array(backupAnswer).describe('the backups registered now, newest first'),
+    known: z.array(id).describe('backups of the bucket the catalog knew already'),
+    refused: z
+      .array(z.object({ backup_id: id, manifest_key: z.string(), error: z.string() }).strict())
+      .describe('manifests not registered, and why: no summary (the backup never completed), or not what the summary records'),
   })
   .strict();
 
@@ -104,6 +117,15 @@ export const BACKUP_ROUTES: RouteDoc[] = [
       202: { description: 'the backup, started', schema: backupAnswer, links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }] },
       404: problem('an asset in asset_ids does not exist'),
     },
+  },
+  {
+    method: 'post',
+    access: 'admin',
+    path: '/api/v2/backups/import',
+    tag: 'backups',
+    summary: "Register every backup of the backup bucket the catalog does not know, each checked against its summary's SHA-256 (docs/recovery.md)",
+    body: { schema: importBody },
+    responses: { 200: { description: 'what was registered, known already, or refused', schema: importAnswer } },
   },
   {
     method: 'get',

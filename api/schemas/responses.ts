@@ -125,7 +125,17 @@ export function pageOf(item: z.ZodType) {
 const check = z.object({ status: z.enum(['ok', 'down']), latency_ms: z.number(), error: z.string().optional() }).strict();
 const objectStoreCheck = check.extend({ server_side_encryption: z.enum(['AES256', 'aws:kms', 'none']) }).strict();
 const checks = z.object({ database: check, object_store: objectStoreCheck, temporal: check, redis: check.optional() }).strict();
-export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), checks }).strict();
+const backupRetention = z
+  .object({
+    status: z.enum(['ok', 'refused']),
+    sweep_id: id,
+    finished_at: timestamp,
+    reason: z.string().optional(),
+    unknown_backups: z.array(id),
+  })
+  .strict()
+  .describe('the latest retention sweep: refused (and /health degraded) until the backups of a lost catalog are imported (docs/recovery.md)');
+export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), checks, backup_retention: backupRetention.optional() }).strict();
 // `draining`: the API got SIGTERM and finishes what it serves; a load balancer sends it nothing new.
 export const readiness = z.object({ status: z.enum(['ready', 'not_ready', 'draining']), checks }).strict();
 export const liveness = z.object({ status: z.literal('ok') }).strict();

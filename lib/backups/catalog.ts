@@ -60,6 +60,11 @@ export interface JobRow {
   manifest_sha256: string | null;
   manifest_size_bytes: number | null;
   blobs_offset: number | null;
+  assets_offset: number | null;
+  /** Where the record lines begin; null for a manifest written before records existed (= blobs_offset). */
+  records_offset: number | null;
+  /** Set when an import registered the backup from the bucket. */
+  imported_at: Date | null;
   manifest_written_at: Date | null;
   counts: BackupCounts | null;
   removed_at: Date | null;

@@ -6,8 +6,11 @@
  *   {"type":"header", "format", "backup_id", "snapshot_at", "scope"}
  *   {"type":"asset", ...every column of the asset, "metadata", "grants"}   one per asset, by id,
  *   {"type":"version", ...every column of the version}                      each followed by its versions
+ *   {"type":"record", "table", "row"}                                       policies, quotas, history, audit
+ *                                                                           log (lib/backups/records.ts), in a
+ *                                                                           backup of every asset only
  *   {"type":"blob", "sha256", "size_bytes", "key", "source"}                one per distinct content
- *   {"type":"end", "assets", "versions", "blobs", "bytes", "version_bytes"}
+ *   {"type":"end", "assets", "versions", "blobs", "bytes", "version_bytes", "records"}
  *
  * Timestamps are exact (microseconds, UTC). Readers work from byte offsets (`readManifestLines`), so a
  * copy or restore resumes at the line after the last one it finished.
@@ -23,8 +26,10 @@ import type { VersionRow } from '../assets/versions';
 import { exactTimeSql } from '../platform/db';
 import type { DatesAsText } from '../platform/jsonDates';
 import { stageToS3 } from '../platform/staging';
+import { emptyRecordCounts, snapshotRecords, type RecordCounts, type RecordLine } from './records';
 
-export const MANIFEST_FORMAT = 'storage-backup/1';
+/** Format 1 (before issue 24) had no record lines and no asset revision; readers take both. */
+export const MANIFEST_FORMAT = 'storage-backup/2';
 
 export interface HeaderLine {
   type: 'header';
@@ -34,8 +39,12 @@ export interface HeaderLine {
   scope: BackupScope;
 }
 
-/** Manifests written before owners existed hold neither owner_id nor grants: their assets restore as the system's. */
-export type AssetLine = { type: 'asset' } & DatesAsText<Omit<AssetRow, 'revision' | 'owner_id' | 'grants'>> & Partial<Pick<AssetRow, 'owner_id' | 'grants'>>;
+/**
+ * Manifests written before owners existed hold neither owner_id nor grants: their assets restore as the
+ * system's. Those written before issue 24 hold no revision.
+ */
+export type AssetLine = { type: 'asset' } & DatesAsText<Omit<AssetRow, 'revision' | 'owner_id' | 'grants'>> &
+  Partial<Pick<AssetRow, 'revision' | 'owner_id' | 'grants'>>;
 
 export type VersionLine = { type: 'version' } & DatesAsText<VersionRow>;
 
@@ -51,9 +60,12 @@ export interface BlobLine {
 
 export interface EndLine extends BackupCounts {
   type: 'end';
+  /** Absent in format 1, and null in a backup of some assets (it holds no records). */
+  records?: RecordCounts | null;
 }
 
-export type ManifestLine = HeaderLine | AssetLine | VersionLine | BlobLine | EndLine;
+export type { RecordLine };
+export type ManifestLine = HeaderLine | AssetLine | VersionLine | RecordLine | BlobLine | EndLine;
 
 /** A manifest that cannot be read as one (unparseable line, wrong format): permanent. */
 export class ManifestCorruptError extends Error {
@@ -73,8 +85,11 @@ export interface WrittenManifest {
   blobsOffset: number;
   /** Byte offset just after the header: where the asset lines begin. */
   assetsOffset: number;
+  /** Byte offset of the first record line (of what follows the asset lines when there is none). */
+  recordsOffset: number;
   snapshotAt: string;
   counts: BackupCounts;
+  records: RecordCounts | null;
 }
 
 /**
@@ -90,8 +105,10 @@ export async function writeManifest(
 ): Promise<WrittenManifest> {
   return db.transaction(
     async (trx) => {
-      const state = { bytes: 0, lines: 0, blobsOffset: -1, assetsOffset: 0, snapshotAt: '' };
+      const state = { bytes: 0, lines: 0, blobsOffset: -1, assetsOffset: 0, recordsOffset: -1, snapshotAt: '' };
       const counts: BackupCounts = { assets: 0, versions: 0, blobs: 0, bytes: 0, version_bytes: 0 };
+      // A backup of some assets is no backup of the catalog: it holds no records.
+      const records = backup.scope.asset_ids ? null : emptyRecordCounts();
       const encode = (line: ManifestLine): Buffer => {
         const buf = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
         state.bytes += buf.length;
@@ -130,6 +147,11 @@ export async function writeManifest(
           after = assets[assets.length - 1].id;
         }
 
+        state.recordsOffset = state.bytes;
+        if (records) {
+          for await (const page of snapshotRecords(trx, records)) yield Buffer.concat(page.map(encode));
+        }
+
         // Every distinct content, by SHA-256, through a cursor of the same snapshot.
         const { sql, bindings } = blobQuery(trx, backup.scope).toSQL();
         await trx.raw(`DECLARE backup_blobs NO SCROLL CURSOR FOR ${sql}`, bindings as Knex.RawBinding[]);
@@ -153,7 +175,7 @@ export async function writeManifest(
           yield Buffer.concat(chunk);
         }
         await trx.raw('CLOSE backup_blobs');
-        yield encode({ type: 'end', ...counts });
+        yield encode({ type: 'end', ...counts, records });
       }
 
       const staged = await stageToS3(s3, target.bucket, target.key, Readable.from(lines()), Infinity, { contentType: 'application/x-ndjson' });
@@ -162,8 +184,10 @@ export async function writeManifest(
         sizeBytes: staged.sizeBytes,
         blobsOffset: state.blobsOffset,
         assetsOffset: state.assetsOffset,
+        recordsOffset: state.recordsOffset,
         snapshotAt: state.snapshotAt,
         counts,
+        records,
       };
     },
     { isolationLevel: 'repeatable read', readOnly: true },
@@ -190,6 +214,7 @@ async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: strin
       'a.tags',
       metadataColumn(trx),
       'a.owner_id',
+      'a.revision',
       grantsColumn(trx),
       'a.is_deleted',
       trx.raw(`${exactTimeSql('a.deleted_at')} AS deleted_at`),
@@ -283,7 +308,7 @@ export async function* readManifestLines(
   if (pendingBytes) throw new ManifestCorruptError(`manifest ${manifest.key} ends without a newline at byte ${offset}`);
 }
 
-const LINE_TYPES = new Set(['header', 'asset', 'version', 'blob', 'end']);
+const LINE_TYPES = new Set(['header', 'asset', 'version', 'record', 'blob', 'end']);
 
 function parseLine(text: string, offset: number): ManifestLine {
   let line: unknown;

@@ -134,19 +134,21 @@ export async function commitRestoredAsset(
       is_deleted: asset.is_deleted,
       deleted_at: asset.deleted_at,
     };
+    // The restore is a change: the revision continues past the backup's and the live one, so no ETag handed out before matches.
+    const revision = Math.max(live?.revision ?? 0, asset.revision ?? 0) + 1;
     if (!live) {
       // created_at as it was; updated_at is the restore's: it is a change (and lifecycle ages from it).
-      await trx('assets').insert({ id: asset.id, ...assetFields, version_count: 0, revision: 1, created_at: asset.created_at });
+      await trx('assets').insert({ id: asset.id, ...assetFields, version_count: 0, revision, created_at: asset.created_at });
     } else if (exact) {
       await trx('assets')
         .where({ id: asset.id })
-        .update({ ...assetFields, revision: live.revision + 1 });
+        .update({ ...assetFields, revision });
     } else {
       // missing mode, soft-deleted asset: it keeps its fields and versions, and is live again as it
       // was in the backup.
       await trx('assets')
         .where({ id: asset.id })
-        .update({ is_deleted: asset.is_deleted, deleted_at: asset.deleted_at, last_version_number: lastNumber, revision: live.revision + 1 });
+        .update({ is_deleted: asset.is_deleted, deleted_at: asset.deleted_at, last_version_number: lastNumber, revision });
     }
     if (inserted.length) {
       await trx('asset_versions').insert(

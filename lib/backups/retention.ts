@@ -1,6 +1,9 @@
 /**
  * Backup retention (ARCHITECTURE.md flow 4), the catalog side, and the one rule that keeps it safe:
- * a blob a retained or running backup needs is never deleted.
+ * a blob a retained or running backup needs is never deleted. Retained is judged by the backup
+ * bucket, not the catalog: every manifest the bucket holds is marked, whatever the catalog says
+ * (expiry has deleted the manifests of the backups it removed), so a backup the catalog has lost
+ * keeps its blobs (lib/backups/retentionSweeps.ts reports it).
  *
  * A backup registers its manifest (`manifest_written_at`) before it looks at a single blob, under a
  * shared advisory lock. The sweep marks every blob the registered, retained manifests name, then
@@ -13,8 +16,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { BLOB_PREFIX, blobKeyFor, type BackupCounts, type BackupProgress } from './catalog';
-import { readManifestLines, type WrittenManifest } from './manifest';
-import { deleteKeys } from '../platform/objects';
+import { ManifestCorruptError, readManifestLines, type WrittenManifest } from './manifest';
+import { deleteKeys, isNotFound } from '../platform/objects';
+import { listManifests } from './bucket';
 
 /** pg_advisory_xact_lock key of the backup bucket's blobs ("blobs" in ASCII). */
 const BLOB_LOCK = 0x626c6f6273;
@@ -34,6 +38,8 @@ export async function registerManifest(db: Knex, backupId: string, manifestKey: 
         manifest_sha256: written.sha256,
         manifest_size_bytes: written.sizeBytes,
         blobs_offset: written.blobsOffset,
+        assets_offset: written.assetsOffset,
+        records_offset: written.recordsOffset,
         manifest_written_at: trx.fn.now(),
         counts: JSON.stringify(written.counts satisfies BackupCounts),
         progress: JSON.stringify(progress),
@@ -99,43 +105,112 @@ export async function forgetManifest(db: Knex, backupId: string): Promise<void> 
   await db('backup_jobs').where({ id: backupId }).whereNotNull('removed_at').update({ manifest_key: null });
 }
 
-/** Registered manifests of retained backups (completed, or still running) this sweep has not marked. */
+/**
+ * Registered manifests of backups not removed (a failed one's manifest is in the bucket until it
+ * expires, like any other) that this sweep has not marked.
+ */
 async function unmarkedManifests(db: Knex | Knex.Transaction, sweepId: string) {
   return db('backup_jobs as b')
     .select('b.id', 'b.manifest_key', 'b.manifest_size_bytes', 'b.blobs_offset')
     .where('b.kind', 'backup')
     .whereNotNull('b.manifest_written_at')
     .whereNull('b.removed_at')
-    .whereNot('b.status', 'failed')
     .whereNotExists((q) => q.from('backup_sweep_manifests as m').where('m.sweep_id', sweepId).whereRaw('m.backup_id = b.id'))
     .orderBy('b.id') as Promise<Array<{ id: string; manifest_key: string; manifest_size_bytes: number; blobs_offset: number }>>;
 }
 
 const MARK_BATCH = 1000;
 
+interface ManifestToMark {
+  id: string;
+  manifest_key: string;
+  manifest_size_bytes: number;
+  /** Where its blob lines begin, if the catalog knows; else the manifest is read from its start. */
+  blobs_offset: number;
+}
+
 /**
- * Marks the blobs of every retained manifest not marked yet (reading each manifest's blob lines);
- * answers how many manifests it read. Marks are idempotent, so a retry only reads again.
+ * Marks the blobs one manifest names; then the manifest itself, so that the sweep does not read it
+ * again. Marks are idempotent, so a retry only reads again. A manifest gone from the bucket names
+ * nothing any more; one that cannot be read is a ManifestCorruptError.
  */
-export async function markManifests(db: Knex, s3: S3Client, backupBucket: string, sweepId: string, onProgress: () => void = () => {}): Promise<number> {
-  const manifests = await unmarkedManifests(db, sweepId);
-  for (const m of manifests) {
-    let batch: string[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
-      await db.raw(`INSERT INTO backup_sweep_marks (sweep_id, sha256) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING`, [sweepId, batch]);
-      batch = [];
-      onProgress();
-    };
+async function markManifest(db: Knex, s3: S3Client, backupBucket: string, sweepId: string, m: ManifestToMark, onProgress: () => void): Promise<void> {
+  let batch: string[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    await db.raw(`INSERT INTO backup_sweep_marks (sweep_id, sha256) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING`, [sweepId, batch]);
+    batch = [];
+    onProgress();
+  };
+  try {
     for await (const { line } of readManifestLines(s3, { bucket: backupBucket, key: m.manifest_key, sizeBytes: m.manifest_size_bytes }, m.blobs_offset)) {
       if (line.type !== 'blob') continue;
       batch.push(line.sha256);
       if (batch.length >= MARK_BATCH) await flush();
     }
-    await flush();
-    await db('backup_sweep_manifests').insert({ sweep_id: sweepId, backup_id: m.id }).onConflict(['sweep_id', 'backup_id']).ignore();
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
   }
+  await flush();
+  await db('backup_sweep_manifests').insert({ sweep_id: sweepId, backup_id: m.id }).onConflict(['sweep_id', 'backup_id']).ignore();
+}
+
+/**
+ * Marks the blobs of every retained manifest the catalog has registered and this sweep has not marked
+ * yet; answers how many manifests it read.
+ */
+export async function markManifests(db: Knex, s3: S3Client, backupBucket: string, sweepId: string, onProgress: () => void = () => {}): Promise<number> {
+  const manifests = await unmarkedManifests(db, sweepId);
+  for (const m of manifests) await markManifest(db, s3, backupBucket, sweepId, m, onProgress);
   return manifests.length;
+}
+
+/**
+ * Marks the blobs of every manifest in the backup bucket, known to the catalog or not (one it does not
+ * know is read from its start). Answers how many it read, and those it could not read: their blobs
+ * are unknown, so the sweep must not delete any.
+ */
+export async function markBucketManifests(
+  db: Knex,
+  s3: S3Client,
+  backupBucket: string,
+  sweepId: string,
+  onProgress: () => void = () => {},
+): Promise<{ manifests: number; unreadable: string[] }> {
+  const stored = await listManifests(s3, backupBucket);
+  const marked = new Set<string>(await db('backup_sweep_manifests').where({ sweep_id: sweepId }).pluck('backup_id'));
+  const rows = new Map<string, { manifest_key: string | null; manifest_size_bytes: number | null; blobs_offset: number | null }>(
+    (
+      await db('backup_jobs')
+        .where({ kind: 'backup' })
+        .whereIn(
+          'id',
+          stored.map((m) => m.backupId),
+        )
+        .select('id', 'manifest_key', 'manifest_size_bytes', 'blobs_offset')
+    ).map((r) => [r.id, r]),
+  );
+  const unreadable: string[] = [];
+  let read = 0;
+  for (const m of stored.filter((s) => !marked.has(s.backupId))) {
+    const row = rows.get(m.backupId);
+    const known = row?.manifest_key === m.key && row.manifest_size_bytes === m.sizeBytes && row.blobs_offset !== null;
+    try {
+      await markManifest(
+        db,
+        s3,
+        backupBucket,
+        sweepId,
+        { id: m.backupId, manifest_key: m.key, manifest_size_bytes: m.sizeBytes, blobs_offset: known ? row.blobs_offset! : 0 },
+        onProgress,
+      );
+      read++;
+    } catch (err) {
+      if (!(err instanceof ManifestCorruptError)) throw err;
+      unreadable.push(`${m.key}: ${err.message}`);
+    }
+  }
+  return { manifests: read, unreadable };
 }
 
 export interface SweepPage {

@@ -2,7 +2,12 @@ import type { Knex } from 'knex';
 import { uuidv7 } from '../platform/ids';
 
 export type StorageEventType =
-  'storage.asset.created' | 'storage.asset.updated' | 'storage.asset.deleted' | 'storage.version.created' | 'storage.backup.completed';
+  | 'storage.asset.created'
+  | 'storage.asset.updated'
+  | 'storage.asset.deleted'
+  | 'storage.version.created'
+  | 'storage.backup.completed'
+  | 'storage.backup.retention_refused';
 
 export const EVENT_SOURCE = 'storage-service';
 

@@ -105,6 +105,10 @@ export interface RetentionCounts {
   backups_removed: number;
   blobs_deleted: number;
   bytes_freed: number;
+  /** Backups whose manifest the bucket holds and the catalog does not know (the first 100): kept, with their blobs. */
+  unknown_backups: string[];
+  /** Why the sweep deleted nothing at all (the catalog lost, a manifest unreadable); null when it ran. */
+  refused: string | null;
 }
 
 export const backupStatusQuery = defineQuery<BackupState>('backupStatus');

@@ -1,4 +1,4 @@
-import { continueAsNew, proxyActivities, uuid4, type ActivityOptions } from '@temporalio/workflow';
+import { continueAsNew, patched, proxyActivities, uuid4, type ActivityOptions } from '@temporalio/workflow';
 import type { RetentionActivities } from '../../activities/backups/retention';
 import type { RetentionCounts, RetentionInput } from './definitions';
 import { continueAsNewDue, withFailureHandler } from '../runHelpers';
@@ -8,25 +8,46 @@ const catalog = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 m
 const steps = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry });
 
 /**
- * The retention sweep: backups older than STORAGE_BACKUP_RETENTION_DAYS (past their expires_at) lose
- * their manifest first; then every blob that no retained manifest names is deleted (mark and sweep).
- * Blobs of retained and running backups are never deleted (lib/backups/retention.ts says why).
+ * The retention sweep: the backup bucket is checked against the catalog first, and a catalog that was
+ * lost (manifests older than every backup it knows) stops the sweep before anything is deleted; then
+ * backups older than STORAGE_BACKUP_RETENTION_DAYS (past their expires_at) lose their manifest; then
+ * every blob that no manifest in the bucket names is deleted (mark and sweep). Blobs of retained and
+ * running backups, and of backups the catalog does not know, are never deleted
+ * (lib/backups/retention.ts says why). The result says why a sweep refused, and names unknown backups.
  */
+const CHECKS_BUCKET = 'retention-checks-the-backup-bucket';
+
 export async function backupRetentionWorkflow(input: RetentionInput = {}): Promise<RetentionCounts> {
   const sweepId = input.sweepId ?? uuid4();
   const asOf = input.asOf ?? new Date().toISOString();
   const { historyLimit, actor } = input;
-  const counts: RetentionCounts = input.resume?.counts ?? { backups_removed: 0, blobs_deleted: 0, bytes_freed: 0 };
+  const counts: RetentionCounts = input.resume?.counts ?? { backups_removed: 0, blobs_deleted: 0, bytes_freed: 0, unknown_backups: [], refused: null };
   let phase = input.resume?.phase ?? 'expire';
   let startAfter = input.resume?.startAfter ?? null;
   return withFailureHandler(
     async () => {
+      // Runs begun before the check (replayed from their histories) go on without it.
+      const checksBucket = patched(CHECKS_BUCKET);
+      if (checksBucket && !input.resume) {
+        const check = await catalog.checkBackupBucket({ sweepId });
+        counts.unknown_backups = check.unknownBackups;
+        counts.refused = check.refused;
+        if (check.refused) {
+          await catalog.clearRetentionSweep({ sweepId });
+          return counts;
+        }
+      }
       if (phase === 'expire') {
         counts.backups_removed += (await steps.expireOldBackups({ asOf, actor })).removed;
         phase = 'mark';
       }
       if (phase === 'mark') {
-        await steps.markRetainedBlobs({ sweepId });
+        const marked = await steps.markRetainedBlobs({ sweepId, unknownBackups: counts.unknown_backups });
+        if (marked.refused) {
+          counts.refused = marked.refused;
+          await catalog.clearRetentionSweep({ sweepId });
+          return counts;
+        }
         phase = 'sweep';
       }
       while (phase === 'sweep') {
@@ -39,10 +60,10 @@ export async function backupRetentionWorkflow(input: RetentionInput = {}): Promi
         startAfter = step.startAfter;
         if (step.done) phase = 'done';
       }
-      await catalog.clearRetentionSweep({ sweepId });
+      await catalog.clearRetentionSweep(checksBucket ? { sweepId, outcome: { status: 'completed', counts } } : { sweepId });
       return counts;
     },
     // Its marks, kept under its id, go with a failed sweep too: no later sweep reads them.
-    () => catalog.clearRetentionSweep({ sweepId }),
+    () => catalog.clearRetentionSweep({ sweepId, outcome: { status: 'failed' } }),
   );
 }

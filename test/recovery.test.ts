@@ -1,0 +1,410 @@
+/**
+ * Recovery from the backup bucket alone (issue 24, docs/recovery.md): retention that never trusts a
+ * lost catalog, the import of the bucket's backups, and the runbook's three disasters (the catalog
+ * lost, the asset store lost, both) run end to end through the API, every field and byte compared.
+ * "The catalog lost" is the service stopped and its database dropped, then started again on a new,
+ * freshly migrated one over the same buckets (test/support/recovery.ts).
+ */
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { manifestKeyFor, summaryKeyFor } from '../lib/backups/catalog';
+import { uuidv7 } from '../lib/platform/ids';
+import type { backupRetentionWorkflow } from '../workflows/backups/retention';
+import { bytesOf, sha256, type UploadFields } from './support/assets';
+import { awaitJob, blobKeys, comparable, manifestLines, objectBytes, runBackup, runRestore, seedCatalog, viewAsset, type AssetView } from './support/backups';
+import { addAsset, addVersion, keysOf } from './support/catalog';
+import { startTestService, type TestContext } from './support/context';
+import { call, type JsonAnswer } from './support/http';
+import { catalogOf, emptyBucket, loseCatalog, rowsOf, SERVICE_SETTINGS, triggerBackupSchedule } from './support/recovery';
+
+let ctx: TestContext;
+beforeEach(async () => {
+  ctx = await startTestService(SERVICE_SETTINGS);
+});
+afterEach(async () => {
+  await ctx?.stop();
+});
+
+const post = (path: string, json?: unknown) => call(`${ctx.baseUrl}${path}`, { method: 'POST', json });
+const put = (path: string, json: unknown, headers: Record<string, string> = {}) => call(`${ctx.baseUrl}${path}`, { method: 'PUT', json, headers });
+const get = (path: string) => call(`${ctx.baseUrl}${path}`);
+const backupBucketKeys = () => keysOf(ctx, ctx.config.s3.backupBucket);
+
+function ok(res: JsonAnswer, status = 200): JsonAnswer {
+  expect({ status: res.status, body: res.body }).toEqual({ status, body: expect.anything() });
+  return res;
+}
+
+const sweep = () =>
+  ctx.temporal.client.workflow.execute<typeof backupRetentionWorkflow>('backupRetentionWorkflow', {
+    workflowId: `backup-retention-test-${uuidv7()}`,
+    taskQueue: ctx.config.temporal.taskQueue,
+    args: [{}],
+  });
+
+describe('retention after the catalog is lost', () => {
+  it('the scheduled backup deletes no blob: retention refuses, says why (result, event, /health), and runs again once the backups are imported', async () => {
+    const seeded = await seedCatalog(ctx, 6, { versions: 2, maxBytes: 2048 });
+    const first = await runBackup(ctx, { includeAllVersions: true });
+    // Two assets go for good before the second backup: their blobs are named by the first manifest alone.
+    await ctx.db('assets').whereIn('id', [seeded[0].id, seeded[1].id]).delete();
+    const second = await runBackup(ctx, { includeAllVersions: true });
+    expect([first.status, second.status]).toEqual(['completed', 'completed']);
+    const kept = await backupBucketKeys();
+    expect(await blobKeys(ctx)).toHaveLength(12);
+
+    ctx = await loseCatalog(ctx);
+    const scheduled = await triggerBackupSchedule(ctx);
+    expect(scheduled.backup).toMatchObject({ status: 'completed' });
+    const unknown = [second.id, first.id];
+    expect(await backupBucketKeys()).toEqual(expect.arrayContaining(kept));
+    expect(scheduled.retention).toEqual({
+      backups_removed: 0,
+      blobs_deleted: 0,
+      bytes_freed: 0,
+      unknown_backups: unknown,
+      refused: expect.stringMatching(/^the catalog knows no backup from before .* import them first/),
+    });
+    const refused = scheduled.retention.refused;
+    expect(await ctx.db('outbox_events').where({ type: 'storage.backup.retention_refused' }).select('subject', 'data')).toEqual([
+      { subject: scheduled.backupId, data: { sweep_id: scheduled.backupId, reason: refused, unknown_backups: unknown } },
+    ]);
+    const health = await get('/health');
+    expect(health.body).toMatchObject({
+      status: 'degraded',
+      backup_retention: { status: 'refused', sweep_id: scheduled.backupId, reason: refused, unknown_backups: unknown },
+    });
+
+    // The operator imports what the bucket holds; the next sweep runs, and still deletes nothing: every backup is retained.
+    const imported = ok(await post('/api/v2/backups/import', {}));
+    expect(imported.body).toEqual({
+      imported: [expect.objectContaining({ id: second.id, status: 'completed' }), expect.objectContaining({ id: first.id, status: 'completed' })],
+      known: [scheduled.backupId],
+      refused: [],
+    });
+    expect(await sweep()).toEqual({ backups_removed: 0, blobs_deleted: 0, bytes_freed: 0, unknown_backups: [], refused: null });
+    expect(await backupBucketKeys()).toEqual(expect.arrayContaining(kept));
+    expect((await get('/health')).body).toMatchObject({ status: 'ok', backup_retention: { status: 'ok', unknown_backups: [] } });
+  }, 180_000);
+
+  it('a manifest the catalog does not know is kept and reported; the sweep goes on with the rest, and an import brings the backup back', async () => {
+    const [r, p] = await seedCatalog(ctx, 2);
+    const old = await runBackup(ctx);
+    await ctx.db('assets').where({ id: r.id }).delete();
+    const [x] = await seedCatalog(ctx, 1);
+    const middle = await runBackup(ctx);
+    await ctx.db('assets').where({ id: x.id }).delete();
+    const newest = await runBackup(ctx);
+    expect([old.status, middle.status, newest.status]).toEqual(['completed', 'completed', 'completed']);
+    // A partial recovery: the catalog knows the oldest and the newest backup, not the one between.
+    await ctx.db('backup_jobs').where({ id: middle.id }).delete();
+    await ctx
+      .db('backup_jobs')
+      .where({ id: old.id })
+      .update({ expires_at: new Date(Date.now() - 86_400_000) });
+
+    expect(await sweep()).toEqual({ backups_removed: 1, blobs_deleted: 1, bytes_freed: r.versions[0].size, unknown_backups: [middle.id], refused: null });
+    const blobs = await blobKeys(ctx);
+    expect(blobs.map((k) => k.split('/').pop()).sort()).toEqual([p.versions[0].sha256, x.versions[0].sha256].sort());
+    expect(await keysOf(ctx, ctx.config.s3.backupBucket, 'manifests/')).toEqual(
+      [middle.id, newest.id].flatMap((id) => [manifestKeyFor(id), summaryKeyFor(id)]).sort(),
+    );
+
+    const imported = ok(await post('/api/v2/backups/import', {}));
+    expect(imported.body).toMatchObject({ imported: [{ id: middle.id, status: 'completed' }], known: [newest.id], refused: [] });
+    const restore = await runRestore(ctx, middle.id);
+    expect(restore).toMatchObject({ status: 'completed', progress: { assets_restored: 1, assets_skipped: 1, objects_copied: 1 } });
+    expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, x.versions[0].objectKey))).toBe(x.versions[0].sha256);
+  }, 120_000);
+
+  it('a manifest in the bucket that cannot be read stops the sweep before it deletes a blob', async () => {
+    const [a] = await seedCatalog(ctx, 1);
+    const old = await runBackup(ctx);
+    await ctx.db('assets').where({ id: a.id }).delete();
+    expect((await runBackup(ctx)).status).toBe('completed');
+    await ctx
+      .db('backup_jobs')
+      .where({ id: old.id })
+      .update({ expires_at: new Date(Date.now() - 86_400_000) });
+    // Newer than every backup the catalog knows, and not a manifest: the blobs it names are unknown.
+    const stray = uuidv7();
+    await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: manifestKeyFor(stray), Body: 'not a manifest\n' }));
+
+    const result = await sweep();
+    expect(result).toEqual({
+      backups_removed: 1,
+      blobs_deleted: 0,
+      bytes_freed: 0,
+      unknown_backups: [stray],
+      refused: expect.stringMatching(
+        new RegExp(
+          `^the backup bucket holds manifests that cannot be read, whose blobs are unknown: ${manifestKeyFor(stray)}: manifest line at byte 0 is not JSON`,
+        ),
+      ),
+    });
+    expect(await blobKeys(ctx)).toHaveLength(1);
+    expect((await get('/health')).body).toMatchObject({ status: 'degraded', backup_retention: { status: 'refused', reason: result.refused } });
+  });
+});
+
+describe('import', () => {
+  it('registers what it can check: a manifest without its summary, or not of the SHA-256 its summary records, is refused and named; one written by older code is found by scanning', async () => {
+    const [a, b] = await seedCatalog(ctx, 2, { versions: 2 });
+    const current = await runBackup(ctx, { includeAllVersions: true, label: 'current' });
+    const older = await runBackup(ctx, { includeAllVersions: true, label: 'older code' });
+    await writtenByOlderCode(older.id);
+    const damaged = await runBackup(ctx, { label: 'damaged' });
+    const manifest = await objectBytes(ctx, ctx.config.s3.backupBucket, manifestKeyFor(damaged.id));
+    await ctx.s3.send(
+      new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: manifestKeyFor(damaged.id), Body: manifest.toString().replace('seeded-1', 'seeded-X') }),
+    );
+    // A backup that failed after its manifest was written has no summary: a content it had to copy was gone.
+    const [gone] = await seedCatalog(ctx, 1);
+    await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: gone.versions[0].objectKey }));
+    const failed = await runBackup(ctx, { label: 'failed' });
+    expect(failed.status).toBe('failed');
+
+    ctx = await loseCatalog(ctx);
+    // Bad input changes nothing.
+    const bad = await post('/api/v2/backups/import', { everything: true });
+    expect(bad.status).toBe(400);
+    expect(await ctx.db('backup_jobs').count({ n: '*' })).toEqual([{ n: 0 }]);
+
+    const imported = ok(await post('/api/v2/backups/import', {}));
+    expect(imported.body.imported.map((row: { id: string }) => row.id)).toEqual([older.id, current.id]);
+    expect(imported.body.imported[1]).toEqual(current);
+    expect(imported.body.imported[0]).toMatchObject({
+      id: older.id,
+      status: 'completed',
+      label: 'older code',
+      counts: older.counts,
+      manifest_sha256: expect.any(String),
+    });
+    expect(imported.body.known).toEqual([]);
+    expect(imported.body.refused).toEqual([
+      { backup_id: failed.id, manifest_key: manifestKeyFor(failed.id), error: expect.stringMatching(/no summary/) },
+      { backup_id: damaged.id, manifest_key: manifestKeyFor(damaged.id), error: expect.stringMatching(/hashes to [0-9a-f]{64}.*its summary records/) },
+    ]);
+    expect(await ctx.db('audit_log').where({ action: 'backup.import' }).pluck('backup_id')).toEqual(expect.arrayContaining([older.id, current.id]));
+    // A second import finds them known.
+    expect(ok(await post('/api/v2/backups/import', {})).body).toMatchObject({ imported: [], known: [older.id, current.id] });
+
+    // The older backup restores: the asset lines were found by scanning.
+    const restore = await runRestore(ctx, older.id);
+    expect(restore).toMatchObject({ status: 'completed', progress: { assets_restored: 2 } });
+    expect(await ctx.db('asset_versions').whereIn('asset_id', [a.id, b.id]).count({ n: '*' })).toEqual([{ n: 4 }]);
+  }, 180_000);
+});
+
+/**
+ * Rewrites a backup's manifest and summary as the code before issue 24 wrote them: no revision in
+ * the asset lines, no record lines, and a summary without offsets, times or progress.
+ */
+async function writtenByOlderCode(backupId: string): Promise<void> {
+  const lines = await manifestLines(ctx, manifestKeyFor(backupId));
+  const kept = lines
+    .filter((l) => ['header', 'asset', 'version', 'blob', 'end'].includes(l.type))
+    .map((l) => {
+      if (l.type === 'header') return { ...l, format: 'storage-backup/1' };
+      if (l.type === 'end') return Object.fromEntries(['type', 'assets', 'versions', 'blobs', 'bytes', 'version_bytes'].map((k) => [k, l[k]]));
+      const { revision: _revision, ...rest } = l;
+      return l.type === 'asset' ? rest : l;
+    });
+  const body = Buffer.from(kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: manifestKeyFor(backupId), Body: body }));
+  const summary = JSON.parse((await objectBytes(ctx, ctx.config.s3.backupBucket, summaryKeyFor(backupId))).toString());
+  const older = {
+    format: 'storage-backup-summary/1',
+    ...Object.fromEntries(['backup_id', 'label', 'trigger', 'scope', 'counts', 'bytes_copied', 'started_at', 'expires_at'].map((k) => [k, summary[k]])),
+    manifest: { key: manifestKeyFor(backupId), sha256: sha256(body), size_bytes: body.length },
+  };
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: summaryKeyFor(backupId), Body: JSON.stringify(older, null, 2) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The three disasters
+
+interface Campaign {
+  assetIds: string[];
+  owners: string[];
+  backupId: string;
+  earlierBackupId: string;
+  earlierRestoreId: string;
+  before: Snapshot;
+}
+
+interface Snapshot {
+  catalog: Awaited<ReturnType<typeof catalogOf>>;
+  views: Map<string, AssetView | undefined>;
+  etags: Map<string, string>;
+  backups: unknown[];
+  restores: unknown[];
+  earlierRestore: unknown;
+  policies: unknown[];
+  usage: unknown[];
+  /** The audit rows the backup holds: every row written before its snapshot. */
+  audit: Array<Record<string, unknown>>;
+}
+
+const upload = async (file: Buffer, fields: UploadFields): Promise<string> => (await addAsset(ctx.baseUrl, file, fields)).body.id;
+
+/**
+ * A campaign's catalog of three owners and the system: versions (one content shared by two assets and
+ * by a version restored from an older one), metadata, tags, grants, an asset changed after its upload
+ * (revision > 1), one soft-deleted; a policy and a soft-deleted one; two quota overrides; an earlier
+ * backup and a restore of it that failed an asset. Then the backup the disaster is recovered from.
+ */
+async function buildCampaign(): Promise<Campaign> {
+  const portraitBytes = bytesOf(3000);
+  const portrait = await upload(portraitBytes, {
+    name: 'Élara portrait ✨.png',
+    content_type: 'image/png',
+    metadata: '{"character":"Elara"}',
+    tags: 'portrait,elf',
+    owner_id: 'alice',
+  });
+  await addVersion(ctx.baseUrl, portrait, bytesOf(2500));
+  ok(
+    await put(`/api/v2/assets/${portrait}/grants`, [
+      { subject: 'group:party', access: 'read' },
+      { subject: 'user:bob', access: 'write' },
+    ]),
+  );
+  ok(await put(`/api/v2/assets/${portrait}`, { metadata: { character: 'Elara', kind: 'portrait' } }));
+  const map = await upload(bytesOf(4000), { name: 'Sword Coast.tif', content_type: 'image/tiff', metadata: '{"region":"west"}', tags: 'map', owner_id: 'bob' });
+  const handout = await upload(bytesOf(1200), { name: 'handout.pdf', content_type: 'application/pdf', tags: 'handout', owner_id: 'carol' });
+  await addVersion(ctx.baseUrl, handout, bytesOf(1300));
+  const firstHandout = (await ctx.db('asset_versions').where({ asset_id: handout, version_number: 1 }).first()).id;
+  ok(await post(`/api/v2/assets/${handout}/versions/${firstHandout}/restore`), 201);
+  const sigil = await upload(portraitBytes, { name: 'sigil.png', content_type: 'image/png' });
+
+  ok(
+    await post('/api/v2/policies', {
+      name: 'old portraits',
+      description: 'noncurrent portraits go after 30 days',
+      filter: { tags: ['portrait'] },
+      rules: [
+        { action: 'expire_noncurrent_versions', noncurrent_days: 30, keep_latest: 3 },
+        { action: 'purge_deleted', days: 60 },
+      ],
+    }),
+    201,
+  );
+  const dropped = ok(await post('/api/v2/policies', { name: 'dropped', enabled: false, rules: [{ action: 'expire_assets', days: 365 }] }), 201);
+  expect((await call(`${ctx.baseUrl}/api/v2/policies/${dropped.body.id}`, { method: 'DELETE' })).status).toBe(204);
+  ok(await put('/api/v2/quotas/alice', { bytes: 50_000_000, assets: 100 }));
+  ok(await put('/api/v2/quotas/bob', { assets: 20 }));
+
+  const earlier = ok(await post('/api/v2/backups', { label: 'session 11' }), 202);
+  expect(await awaitJob(ctx, `/api/v2/backups/${earlier.body.id}`)).toMatchObject({ status: 'completed' });
+  const stranger = uuidv7();
+  const earlierRestore = ok(await post(`/api/v2/backups/${earlier.body.id}/restore`, { asset_ids: [sigil, stranger] }), 202);
+  expect(await awaitJob(ctx, `/api/v2/restores/${earlierRestore.body.id}`)).toMatchObject({ status: 'failed', failed_assets: [{ asset_id: stranger }] });
+  expect((await call(`${ctx.baseUrl}/api/v2/assets/${map}`, { method: 'DELETE' })).status).toBe(204);
+
+  const backup = ok(await post('/api/v2/backups', { label: 'before the disaster', include_all_versions: true }), 202);
+  expect(await awaitJob(ctx, `/api/v2/backups/${backup.body.id}`)).toMatchObject({ status: 'completed' });
+
+  const assetIds = [portrait, map, handout, sigil];
+  const owners = ['alice', 'bob', 'carol', 'system'];
+  return {
+    assetIds,
+    owners,
+    backupId: backup.body.id,
+    earlierBackupId: earlier.body.id,
+    earlierRestoreId: earlierRestore.body.id,
+    before: await snapshotOf(assetIds, owners, backup.body.id, earlierRestore.body.id),
+  };
+}
+
+async function snapshotOf(assetIds: string[], owners: string[], backupId: string, earlierRestoreId: string): Promise<Snapshot> {
+  const views = new Map<string, AssetView | undefined>();
+  const etags = new Map<string, string>();
+  for (const id of assetIds) {
+    views.set(id, await viewAsset(ctx, id));
+    etags.set(id, (await get(`/api/v2/assets/${id}?include_deleted=true`)).headers.get('etag')!);
+  }
+  const lines = await manifestLines(ctx, manifestKeyFor(backupId));
+  const snapshotAt = Date.parse(lines[0].snapshot_at as string);
+  const auditIds = lines.filter((l) => l.type === 'record' && l.table === 'audit_log').map((l) => String((l.row as { id: number }).id));
+  // Every audit row the backup does not hold was written after its snapshot (the backup's own completion, these reads).
+  const all = await rowsOf(ctx, 'audit_log', 'id');
+  const notHeld = all.filter((row) => !auditIds.includes(String(row.id)));
+  expect(notHeld.filter((row) => Date.parse(row.at as string) < snapshotAt)).toEqual([]);
+  expect(auditIds.length).toBeGreaterThan(10);
+  return {
+    catalog: await catalogOf(ctx),
+    views,
+    etags,
+    backups: (await get('/api/v2/backups?limit=100')).body.items,
+    restores: (await get('/api/v2/restores?limit=100')).body.items,
+    earlierRestore: (await get(`/api/v2/restores/${earlierRestoreId}`)).body,
+    policies: (await get('/api/v2/policies?limit=100')).body.items,
+    usage: await Promise.all(owners.map(async (owner) => (await get(`/api/v2/usage?owner_id=${owner}`)).body)),
+    audit: all.filter((row) => auditIds.includes(String(row.id))),
+  };
+}
+
+/** Restores the campaign's backup in `mode` through the API (importing the bucket's backups first if asked) and compares everything. */
+async function recover(campaign: Campaign, mode: 'missing' | 'overwrite', opts: { importFirst: boolean }): Promise<void> {
+  const { before } = campaign;
+  if (opts.importFirst) {
+    const imported = ok(await post('/api/v2/backups/import', {}));
+    expect(imported.body).toMatchObject({ known: [], refused: [] });
+    expect(imported.body.imported.map((b: { id: string }) => b.id)).toEqual([campaign.backupId, campaign.earlierBackupId]);
+  }
+  const started = ok(await post(`/api/v2/backups/${campaign.backupId}/restore`, { mode }), 202);
+  const restore = await awaitJob(ctx, `/api/v2/restores/${started.body.id}`, 120_000);
+  expect(restore).toMatchObject({ status: 'completed', progress: { assets_total: 4, assets_failed: 0 } });
+
+  const after = await catalogOf(ctx);
+  // A restore is a change of each asset: updated_at is its time, and the revision only grows.
+  const assetFields = (rows: Array<Record<string, unknown>>) => rows.map(({ updated_at: _u, revision: _r, ...rest }) => rest);
+  expect(assetFields(after.assets)).toEqual(assetFields(before.catalog.assets));
+  after.assets.forEach((row, i) => expect(row.revision as number).toBeGreaterThan(before.catalog.assets[i].revision as number));
+  for (const table of ['asset_versions', 'asset_metadata', 'asset_grants', 'lifecycle_policies', 'policy_rules', 'owner_quotas'] as const) {
+    expect({ table, rows: after[table] }).toEqual({ table, rows: before.catalog[table] });
+  }
+  const stored = (rows: Array<Record<string, unknown>>) => rows.filter((r) => r.assets || r.versions || r.bytes_stored || r.reserved_bytes);
+  expect(stored(after.owner_usage)).toEqual(stored(before.catalog.owner_usage));
+
+  for (const id of campaign.assetIds) {
+    expect(comparable(await viewAsset(ctx, id))).toEqual(comparable(before.views.get(id)));
+    // No ETag handed out before the disaster matches the asset now (a soft-deleted asset takes no change at all).
+    if (before.views.get(id)!.asset.is_deleted) continue;
+    const stale = await put(`/api/v2/assets/${id}`, { tags: ['changed'] }, { 'if-match': before.etags.get(id)! });
+    expect({ id, status: stale.status }).toEqual({ id, status: 412 });
+  }
+  const known = (items: Array<{ id: string }>, of: unknown[]) => items.filter((item) => (of as Array<{ id: string }>).some((b) => b.id === item.id));
+  expect(known((await get('/api/v2/backups?limit=100')).body.items, before.backups)).toEqual(before.backups);
+  expect(known((await get('/api/v2/restores?limit=100')).body.items, before.restores)).toEqual(before.restores);
+  expect((await get(`/api/v2/restores/${campaign.earlierRestoreId}`)).body).toEqual(before.earlierRestore);
+  expect((await get('/api/v2/policies?limit=100')).body.items).toEqual(before.policies);
+  expect(await Promise.all(campaign.owners.map(async (owner) => (await get(`/api/v2/usage?owner_id=${owner}`)).body))).toEqual(before.usage);
+  const ids = before.audit.map((row) => String(row.id));
+  expect(await rowsOf(ctx, 'audit_log', 'id', `id = ANY('{${ids.join(',')}}'::bigint[])`)).toEqual(before.audit);
+}
+
+describe("the runbook's three disasters, recovered from the backup bucket alone", () => {
+  it('the catalog lost: import, then restore missing', async () => {
+    const campaign = await buildCampaign();
+    ctx = await loseCatalog(ctx);
+    await recover(campaign, 'missing', { importFirst: true });
+    // What the recovery itself did is in the audit log too, after the restored rows.
+    const importRow = await ctx.db('audit_log').where({ action: 'backup.import' }).first();
+    expect(Number(importRow.id)).toBeGreaterThan(Math.max(...campaign.before.audit.map((row) => Number(row.id))));
+  }, 300_000);
+
+  it('the asset store lost: restore overwrite', async () => {
+    const campaign = await buildCampaign();
+    await emptyBucket(ctx, ctx.config.s3.bucket);
+    await recover(campaign, 'overwrite', { importFirst: false });
+  }, 300_000);
+
+  it('both lost: import, then restore missing', async () => {
+    const campaign = await buildCampaign();
+    ctx = await loseCatalog(ctx);
+    await emptyBucket(ctx, ctx.config.s3.bucket);
+    expect(await keysOf(ctx, ctx.config.s3.bucket)).toEqual([]);
+    await recover(campaign, 'missing', { importFirst: true });
+  }, 300_000);
+});
