@@ -9,9 +9,8 @@
  *   {"type":"record", "table":"owner_quotas" | "backup_jobs" | "restore_items" | "audit_log", "row":{...}}
  *
  * A restore brings back what is gone and leaves alone what is there (in either mode): a record whose
- * id the catalog has is the catalog's, newer than the backup's. Audit rows keep their ids: a row this
- * catalog wrote under one of them (a catalog made again after a loss starts counting from 1) is moved
- * past them, keeping everything but its id.
+ * id the catalog has is the catalog's, newer than the backup's. Audit rows come back with new ids (the
+ * log is append-only: restoreAuditRows).
  */
 import type { Knex } from 'knex';
 
@@ -72,18 +71,11 @@ async function writableColumns(trx: Knex.Transaction, table: string, rows: Array
  * INSERT … SELECT of `rows` into `table`, each column as the JSON gave it; rows that conflict with
  * one there are left out. Answers the `key` of each row inserted.
  */
-async function insertRows(
-  trx: Knex.Transaction,
-  table: string,
-  rows: Array<Record<string, unknown>>,
-  key: string,
-  opts: { overridingIdentity?: boolean } = {},
-): Promise<string[]> {
+async function insertRows(trx: Knex.Transaction, table: string, rows: Array<Record<string, unknown>>, key: string): Promise<string[]> {
   if (rows.length === 0) return [];
   const list = (await writableColumns(trx, table, rows)).map((c) => trx.raw('??', [c]).toQuery()).join(', ');
-  const overriding = opts.overridingIdentity ? 'OVERRIDING SYSTEM VALUE' : '';
   const result = await trx.raw(
-    `INSERT INTO ?? (${list}) ${overriding} SELECT ${list} FROM jsonb_populate_recordset(NULL::??, ?::jsonb) ON CONFLICT DO NOTHING RETURNING ?? AS key`,
+    `INSERT INTO ?? (${list}) SELECT ${list} FROM jsonb_populate_recordset(NULL::??, ?::jsonb) ON CONFLICT DO NOTHING RETURNING ?? AS key`,
     [table, table, JSON.stringify(rows), key],
   );
   return (result.rows as Array<{ key: string }>).map((r) => String(r.key));
@@ -123,30 +115,27 @@ export async function restoreRecords(db: Knex, table: RecordTable, rows: Array<R
 }
 
 /**
- * Audit rows come back with their ids. Under a lock that waits for every writer of the log: the id
- * counter moves past the page's ids, rows of this catalog that hold one of them (another row: not the
- * same time and action) are moved to new ids, and the page's rows go in.
+ * Audit rows come back as they were but for their ids, which are new ones: the log is append-only (a
+ * trigger refuses every DELETE and every change of a row), so no row this catalog wrote can make room,
+ * and a list orders rows by time, the id only breaking ties. A row that is already here (same time,
+ * action, outcome, actor and request) is not brought back twice, so a restore run again adds nothing;
+ * restores of the log take turns on a transaction lock, so two at once cannot both add the same row.
  */
 async function restoreAuditRows(trx: Knex.Transaction, rows: Array<Record<string, unknown>>): Promise<number> {
   if (rows.length === 0) return 0;
-  await trx.raw('LOCK TABLE audit_log IN EXCLUSIVE MODE');
-  const ids = rows.map((r) => Number(r.id));
-  await trx.raw(
-    `SELECT setval(pg_get_serial_sequence('audit_log', 'id'),
-       GREATEST((SELECT max(id) FROM audit_log), pg_sequence_last_value(pg_get_serial_sequence('audit_log', 'id')::regclass), ?))`,
-    [Math.max(...ids)],
+  await trx.raw("SELECT pg_advisory_xact_lock(hashtext('storage:audit_log restore'))");
+  const withoutIds = rows.map(({ id: _id, ...row }) => row);
+  const list = (await writableColumns(trx, 'audit_log', withoutIds)).map((c) => trx.raw('??', [c]).toQuery()).join(', ');
+  const result = await trx.raw(
+    `INSERT INTO audit_log (${list})
+     SELECT ${list} FROM jsonb_populate_recordset(NULL::audit_log, ?::jsonb) i
+      WHERE NOT EXISTS (
+        SELECT 1 FROM audit_log a
+         WHERE a.at = i.at AND a.action = i.action AND a.outcome IS NOT DISTINCT FROM i.outcome
+           AND a.actor IS NOT DISTINCT FROM i.actor AND a.request_id IS NOT DISTINCT FROM i.request_id)
+     ON CONFLICT DO NOTHING
+     RETURNING id`,
+    [JSON.stringify(withoutIds)],
   );
-  const moved: Array<Record<string, unknown>> = (
-    await trx.raw(
-      `DELETE FROM audit_log a USING jsonb_populate_recordset(NULL::audit_log, ?::jsonb) i
-        WHERE a.id = i.id AND (a.at, a.action) IS DISTINCT FROM (i.at, i.action)
-       RETURNING a.id, to_jsonb(a) - 'id' - 'subjects' AS row`,
-      [JSON.stringify(rows)],
-    )
-  ).rows
-    .sort((a: { id: string }, b: { id: string }) => Number(a.id) - Number(b.id))
-    .map((r: { row: Record<string, unknown> }) => r.row);
-  // Without their ids they take new ones, past the page's.
-  if (moved.length) await insertRows(trx, 'audit_log', moved, 'id');
-  return (await insertRows(trx, 'audit_log', rows, 'id', { overridingIdentity: true })).length;
+  return result.rows.length;
 }
