@@ -26,8 +26,14 @@ import { tusProtocol, tusRouter } from './tus';
 import { uploadsRouter } from './uploads';
 import { versionsRouter } from './versions';
 
+/** The HTTP app, and what its process waits for once it stops answering (api/server.ts). */
+export type App = Express & {
+  /** Resolves once what the answered requests left to write (their audit rows) is written. */
+  settle(): Promise<void>;
+};
+
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
-export function buildApp(base: BaseDeps, drain?: Drain): Express {
+export function buildApp(base: BaseDeps, drain?: Drain): App {
   const metrics = createMetrics(base.db);
   const deps: AppDeps = { ...base, ...workflowClientsOf(base), ...cachesOf(base, metrics), metrics };
   const app = express();
@@ -40,7 +46,8 @@ export function buildApp(base: BaseDeps, drain?: Drain): Express {
   app.use(tusProtocol(deps.config));
   app.use(rateLimits(deps.config.rateLimits, createRateLimiter(deps.config.rateLimits, deps.redis), authenticate(deps.config.auth)));
   app.use(methodNotAllowed());
-  app.use(auditTrail(deps));
+  const audit = auditTrail(deps);
+  app.use(audit);
   app.use(accessRules(deps.config));
   app.use(metricsRouter(deps.metrics));
   app.use(referenceRouter(documentLimitsOf(deps.config)));
@@ -75,5 +82,5 @@ export function buildApp(base: BaseDeps, drain?: Drain): Express {
   app.use(unknownRoute);
   app.use(countQuotaRefusals(deps.metrics));
   app.use(problemHandler(deps.logger, { drainLimitBytes: deps.config.uploads.maxSizeBytes }));
-  return app;
+  return Object.assign(app, { settle: audit.settle });
 }

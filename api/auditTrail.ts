@@ -138,13 +138,15 @@ function rulesOf(routes: RouteDoc[]): Map<string, Rule[]> {
 /**
  * Refusals of one key are counted here for FOLD_DELAY_MS, and while its upsert is on its way, then
  * added by one statement: a flood costs a few statements per key and second, not one per request,
- * and leaves the pool to the others. A crash loses at most that moment's counts.
+ * and leaves the pool to the others. A crash loses at most that moment's counts; a process that
+ * stops writes them first (`flush`).
  */
 const FOLD_DELAY_MS = 250;
 
 class RefusalFolder {
   private readonly pending = new Map<string, { entry: AuditEntry; count: number; requestIds: string[] }>();
-  private readonly busy = new Set<string>();
+  /** Each key with counts on their way: waiting out the delay (`timer`), or being written (`drained`). */
+  private readonly busy = new Map<string, { timer?: NodeJS.Timeout; drained?: Promise<void> }>();
 
   constructor(
     private readonly db: Db,
@@ -160,8 +162,18 @@ class RefusalFolder {
     if (entry.requestId && waiting.requestIds.length < FOLDED_REQUEST_IDS) waiting.requestIds.push(entry.requestId);
     this.pending.set(key, waiting);
     if (this.busy.has(key)) return;
-    this.busy.add(key);
-    setTimeout(() => void this.drain(key), FOLD_DELAY_MS).unref();
+    this.busy.set(key, { timer: setTimeout(() => void this.start(key), FOLD_DELAY_MS).unref() });
+  }
+
+  /** Writes every count held now, without waiting out the delay: a process that stops waits for it. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.busy.keys()].map((key) => this.start(key)));
+  }
+
+  private start(key: string): Promise<void> {
+    const state = this.busy.get(key)!;
+    clearTimeout(state.timer);
+    return (state.drained ??= this.drain(key));
   }
 
   private async drain(key: string): Promise<void> {
@@ -238,10 +250,17 @@ class RequestTrail implements AuditTrail {
   }
 }
 
-export function auditTrail(deps: { db: Db; logger: Logger; config: Pick<Config, 'audit'> }, routes: RouteDoc[] = ROUTES): RequestHandler {
+/** The middleware, and what a process that stops waits for once it answers no more requests. */
+export interface AuditTrailHandler extends RequestHandler {
+  /** Resolves once every row the answered requests left is written (folded counts included). */
+  settle(): Promise<void>;
+}
+
+export function auditTrail(deps: { db: Db; logger: Logger; config: Pick<Config, 'audit'> }, routes: RouteDoc[] = ROUTES): AuditTrailHandler {
   const rules = rulesOf(routes);
   const folder = new RefusalFolder(deps.db, deps.logger);
-  return (req, res, next) => {
+  const finishing = new Set<Promise<void>>();
+  const handler: RequestHandler = (req, res, next) => {
     const rule = deps.config.audit.enabled ? rules.get(req.method)?.find((r) => r.pattern.test(req.path)) : undefined;
     if (!rule) {
       res.locals.audit = NO_AUDIT;
@@ -250,10 +269,20 @@ export function auditTrail(deps: { db: Db; logger: Logger; config: Pick<Config, 
     const trail = new RequestTrail(req, res, rule);
     res.locals.audit = trail;
     res.on('close', () => {
-      trail.finish(deps.db, folder).catch((err) => deps.logger.error('audit row not written', { err, action: rule.action }));
+      const finished: Promise<void> = trail
+        .finish(deps.db, folder)
+        .catch((err) => deps.logger.error('audit row not written', { err, action: rule.action }))
+        .finally(() => finishing.delete(finished));
+      finishing.add(finished);
     });
     next();
   };
+  return Object.assign(handler, {
+    async settle() {
+      await Promise.all(finishing);
+      await folder.flush();
+    },
+  });
 }
 
 /** The trail a domain function writes the request's change through. */

@@ -79,6 +79,12 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
   const refund = (await contentBudgetOf(res)?.reserve(length)) ?? (() => {});
 
   const cached = await source.cache?.get(content.checksumSha256, content.sizeBytes);
+  // Gone while the asset, the budget or the cache was read: that close was heard by nobody, and
+  // nothing would release what is fetched for it now.
+  if (res.closed) {
+    refund(length);
+    return;
+  }
   if (cached) {
     sendCached(res, source, content, etag, range, cached);
     return;

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import { loadConfigOrExit } from '../lib/platform/config';
+import { waitAtMost } from '../lib/platform/concurrency';
 import { createServiceDb, exitOnRefusedRole } from '../lib/platform/db';
 import { exitOnFatal } from '../lib/platform/fatal';
 import { createLogger } from '../lib/platform/logger';
@@ -70,6 +71,8 @@ async function main() {
     clearInterval(idle);
     clearTimeout(grace);
     logger.info('api stopping', { signal });
+    // The audit rows of the last answers (refusals are folded a moment after theirs), while the pool is there.
+    if (!(await waitAtMost(app.settle(), graceMs))) logger.warn('api stopping without the audit rows still being written', { grace_ms: graceMs });
     await temporal.close().catch(() => {});
     await db.destroy();
     s3.destroy();

@@ -217,7 +217,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       existing,
       existing ? actor.sub : ownerOfNewAsset(actor, undefined),
     );
-    await openUploadSession(uploads, actor, input);
+    await sessions.answeringRevocation(actor, existing?.id ?? null, () => openUploadSession(uploads, actor, input));
     await insertTusUpload(db, input.uploadId, headers['upload-metadata']);
     const id = input.uploadId;
     res.setHeader('Location', `${TUS_PATH}/${id}`);

@@ -70,7 +70,8 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
       existing,
       existing ? actor.sub : ownerOfNewAsset(actor, body.owner_id),
     );
-    const opened = await openUploadSession(uploads, actorOf(res), input);
+    // A grant revoked since the check above: the insert of the session refuses it.
+    const opened = await sessions.answeringRevocation(actor, existing?.id ?? null, () => openUploadSession(uploads, actor, input));
     // Just opened: the workflow's answer is the live status, and no part can be stored yet.
     const row = await getUploadSession(deps.db, input.uploadId);
     res

@@ -89,7 +89,7 @@ export function versionsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'log
       versionTargetOf(actor, asset),
       actor.sub,
     );
-    await openUploadSession(uploads, actorOf(res), input);
+    await sessions.answeringRevocation(actor, id, () => openUploadSession(uploads, actor, input));
     await answerNewVersion(res, { ...(await completeUploadSession(uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId });
   });
 

@@ -18,7 +18,8 @@ import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { startTestService, type TestContext } from './support/context';
 import { seedAssets } from './support/lifecycle';
 import { call, expectProblem, type JsonAnswer } from './support/http';
-import { waitUntil } from './support/processes';
+import { envFor, spawnService, waitUntil } from './support/processes';
+import { freePorts } from '../scripts/stack';
 
 let ctx: TestContext;
 type Caller = 'alice' | 'bob' | 'frank' | 'gina' | 'service' | 'admin';
@@ -451,6 +452,39 @@ describe('a flood of refusals', () => {
     });
     expect(afterMs).toBeLessThan(5_000);
   }, 180_000);
+});
+
+describe('an API process that stops', () => {
+  it('writes the refusals it answered while it stopped before it exits', async () => {
+    const [port] = await freePorts(1);
+    const api = spawnService('api/server.ts', envFor(ctx.config, { STORAGE_PORT: String(port), STORAGE_SHUTDOWN_DRAIN_MS: '0', STORAGE_LOG_LEVEL: 'info' }));
+    const base = `http://127.0.0.1:${port}/api/v2`;
+    const exited = new Promise<number | string | null>((resolve) => api.child.once('exit', (code, signal) => resolve(signal ?? code)));
+    // The test's own connection locks the assets: the reads wait there until the API is stopping.
+    const lock = await ctx.db.transaction();
+    try {
+      await waitUntil('the API to listen', async () => (await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok);
+      await lock.raw('LOCK TABLE assets IN ACCESS EXCLUSIVE MODE');
+      const requestIds = [1, 2, 3].map((n) => `stopping-${port}-${n}`);
+      // A user of their own: refusals of one minute, user, action and outcome share a row.
+      const reader = await tokenFor({ sub: `stopping-${port}` });
+      const reads = requestIds.map((id) => call(`${base}/assets/${uuidv7()}`, { as: reader, headers: { 'x-request-id': id } }));
+      await waitUntil('the reads to wait for the assets', async () => {
+        const waiting = await ctx.db('pg_stat_activity').whereRaw('datname = current_database()').where({ wait_event_type: 'Lock' }).count({ n: '*' });
+        return Number(waiting[0].n) >= requestIds.length;
+      });
+      api.child.kill('SIGTERM');
+      await waitUntil('the API to drain', async () => api.output().includes('api draining'));
+      await lock.commit();
+      expect((await Promise.all(reads)).map((r) => r.status)).toEqual([404, 404, 404]);
+      expect(await exited).toBe(0);
+      const rows = await ctx.db('audit_log').whereRaw('request_ids && ?::text[]', [requestIds]).select('action', 'outcome', 'count', 'request_ids');
+      expect(rows).toEqual([{ action: 'asset.read', outcome: '404', count: 3, request_ids: expect.arrayContaining(requestIds) }]);
+    } finally {
+      if (!lock.isCompleted()) await lock.rollback();
+      await api.kill();
+    }
+  });
 });
 
 describe('retention', () => {

@@ -156,7 +156,7 @@ describe('content bytes, counted as they cross', () => {
   async function serveWithContentBudget(
     content: number,
     opts: { s3?: S3Client; redis?: Redis } = {},
-  ): Promise<{ baseUrl: string; port: number; keyPrefix: string }> {
+  ): Promise<{ baseUrl: string; port: number; keyPrefix: string; connections(): Promise<number> }> {
     const keyPrefix = `test-${uuidv7()}`;
     const rateLimits = { ...ctx.config.rateLimits, keyPrefix, standard: { reads: 1000, writes: 1000, content } };
     const cache = { ...ctx.config.cache, enabled: opts.redis !== undefined, keyPrefix };
@@ -172,7 +172,8 @@ describe('content bytes, counted as they cross', () => {
       },
     });
     const { port } = server.address() as AddressInfo;
-    return { baseUrl: `http://127.0.0.1:${port}`, port, keyPrefix };
+    const connections = () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    return { baseUrl: `http://127.0.0.1:${port}`, port, keyPrefix, connections };
   }
 
   /** An asset put in by an API without rate limits, read back by `owner`. */
@@ -339,6 +340,43 @@ describe('content bytes, counted as they cross', () => {
       const keys = await redis.keys(`${service.keyPrefix}:*`);
       if (keys.length) await redis.del(...keys);
       redis.disconnect();
+    }
+  });
+
+  it('gives the whole length back to a download whose client went away before its first byte, and leaves nothing open at the store', async () => {
+    const BUDGET = 64 * MiB;
+    // More than the connections' buffers hold: a store answer nobody reads stays open.
+    const SIZE = 16 * MiB;
+    const sub = `user-${uuidv7().slice(-12)}`;
+    const as = await tokenFor({ sub });
+    const asset = await storedFor(sub, bytesOf(SIZE));
+    const store = await startS3Proxy(ctx.config.s3.endpoint);
+    const s3 = createS3Client({ ...ctx.config.s3, endpoint: store.url });
+    // The test's own connection locks the catalog's assets: the download waits there, before its budget is spent.
+    const lock = await ctx.db.transaction();
+    try {
+      const api = await serveWithContentBudget(BUDGET, { s3 });
+      await lock.raw('LOCK TABLE assets IN ACCESS EXCLUSIVE MODE');
+      const client = http.get(`${api.baseUrl}/api/v2/assets/${asset.id}/content`, { headers: { authorization: `Bearer ${as}` } });
+      client.on('error', () => {});
+      await waitUntil('the download to wait for the asset', async () => {
+        const waiting = await ctx.db('pg_stat_activity').whereRaw('datname = current_database()').where({ wait_event_type: 'Lock' }).first('pid');
+        return waiting !== undefined;
+      });
+      client.destroy();
+      await waitUntil('the API to see its client gone', async () => (await api.connections()) === 0);
+      await lock.commit();
+      const contentLeft = async () => {
+        const res = await download(`${api.baseUrl}/api/v2/assets/${asset.id}/content`, { 'If-None-Match': asset.etag }, as);
+        expect(res.status).toBe(304);
+        return stateOf(res).content.r;
+      };
+      await waitUntil('the whole length to be given back', async () => (await contentLeft()) === BUDGET, 10_000);
+      await waitUntil('no request left open at the store', async () => store.inFlight() === 0, 10_000);
+    } finally {
+      if (!lock.isCompleted()) await lock.rollback();
+      s3.destroy();
+      await store.close();
     }
   });
 

@@ -381,6 +381,78 @@ describe('a tus upload of a new version, its write grant revoked', () => {
   });
 });
 
+describe('a grant revoked while a session opens', () => {
+  /**
+   * Holds the asset's row from the test's own connection, as a change of the asset would: the
+   * revocation sent next queues behind it, and the session's insert behind the revocation.
+   */
+  async function holdAssetRow(assetId: string): Promise<() => Promise<void>> {
+    const trx = await ctx.db.transaction();
+    await trx('assets').where({ id: assetId }).forUpdate().first('id');
+    return async () => {
+      await trx.commit();
+    };
+  }
+
+  /** Until a statement of this file's database that `pattern` matches waits for a lock. */
+  async function untilWaiting(what: string, pattern: RegExp): Promise<void> {
+    await waitUntil(
+      what,
+      async () => {
+        const waiting: Array<{ query: string }> = await ctx
+          .db('pg_stat_activity')
+          .whereRaw('datname = current_database()')
+          .where({ wait_event_type: 'Lock' })
+          .select('query');
+        return waiting.some((w) => pattern.test(w.query));
+      },
+      30_000,
+      20,
+    );
+  }
+
+  /**
+   * The revocation commits between the API's check (which still finds the grant) and the insert of
+   * the session's row, which waits for it on the asset's row: `open` sends the request that opens.
+   */
+  async function revokedWhileOpening(assetId: string, grants: Array<{ subject: string; access: 'read' | 'write' }>, open: () => Promise<{ status: number }>) {
+    const release = await holdAssetRow(assetId);
+    const changing = share(assetId, grants);
+    await untilWaiting('the grants change to wait on the asset row', /^update "assets"/i);
+    const opening = open();
+    await untilWaiting("the session's insert to wait on the asset row", /for share/i);
+    await release();
+    await changing;
+    return opening;
+  }
+
+  it('a chunked session: the insert finds the grant gone, under the asset lock it takes; 404, no session, nothing reserved', async () => {
+    const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);
+    const before = await holdings(asset.id);
+    const answer = await revokedWhileOpening(asset.id, [], () =>
+      call(url('/uploads'), { method: 'POST', json: { name: 'v.bin', size_bytes: SIZE, asset_id: asset.id }, as: dave.token }),
+    );
+    expectProblem(answer as JsonAnswer, 404);
+    expect(await ctx.db('upload_sessions').where({ asset_id: asset.id }).select('id', 'status')).toEqual([]);
+    expect(await holdings(asset.id)).toEqual(before);
+  });
+
+  it('a tus upload, downgraded to read meanwhile: 403, no session', async () => {
+    const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);
+    const before = await holdings(asset.id);
+    const metadata = `filename ${Buffer.from('v.bin').toString('base64')},asset_id ${Buffer.from(asset.id).toString('base64')}`;
+    const answer = await revokedWhileOpening(asset.id, [{ subject: `user:${dave.sub}`, access: 'read' }], () =>
+      fetch(url('/tus'), {
+        method: 'POST',
+        headers: { 'tus-resumable': '1.0.0', authorization: `Bearer ${dave.token}`, 'upload-length': String(SIZE), 'upload-metadata': metadata },
+      }),
+    );
+    expect(answer.status).toBe(403);
+    expect(await ctx.db('upload_sessions').where({ asset_id: asset.id }).select('id', 'status')).toEqual([]);
+    expect(await holdings(asset.id)).toEqual(before);
+  });
+});
+
 describe('a simple upload of a new version', () => {
   it('revoked while its body streams: the commit refuses it, the answer is 404, and the staged file is gone', async () => {
     const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);

@@ -4,9 +4,10 @@
  * writeBasisOf): `any` (a service or an admin), `owner:<sub>`, or the subject of the write grant they
  * held, by name or through a group. The run knows its actor's subject and roles but not their groups,
  * so the basis, not the actor, is what is checked again. The session lasts as long as its basis grants
- * write: every request on it checks that (api/sessionAccess.ts), and so does the commit, in its
- * transaction, under the asset's row lock, which every change of grants (lib/assets/grants.ts) and of
- * owner (a backup restore) takes too: whichever commits first, the other sees it. A refusal is final:
+ * write: every request on it checks that (api/sessionAccess.ts), and so do the insert of its row and
+ * its commit, each in its transaction, under the asset's row lock, which every change of grants
+ * (lib/assets/grants.ts) and of owner (a backup restore) takes too: whichever commits first, the
+ * other sees it. A refusal is final:
  * the session ends, its bytes go, and the grant given back does not bring it back.
  *
  * Lock order. The commit takes the asset's row (FOR UPDATE) first, then the session's, then writes the
@@ -21,6 +22,7 @@ import { writeBasisHolds, writeBasisOf } from '../assets/access';
 import type { Grant } from '../assets/grants';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import { ForbiddenError } from '../auth/errors';
+import type { ActorRef } from '../../workflows/actor';
 import type { UploadSessionRow } from './sessions';
 
 /** The session's opener may no longer write its asset: the session has ended for good. */
@@ -42,6 +44,22 @@ export function sessionMayWrite(session: SessionBasis, asset: { owner_id: string
 export function revokedReason(session: Pick<UploadSessionRow, 'id' | 'asset_id' | 'write_basis'>): string {
   const basis = session.write_basis ? ` (${session.write_basis})` : '';
   return `access to asset ${session.asset_id} was revoked: what let upload ${session.id} write it${basis} no longer does`;
+}
+
+/**
+ * In the insert of a new version's session, the asset's row share-locked: throws unless what let the
+ * opener write the asset when the API checked it still does. A revocation that commits between that
+ * check and this insert takes the asset's row too, so it is seen here, or waits until the session
+ * exists (and the session's next request, and its commit, refuse it).
+ */
+export async function refuseRevokedOpen(
+  trx: Knex.Transaction,
+  input: { uploadId: string; assetId: string; writeBasis?: string; actor?: ActorRef },
+  asset: { owner_id: string },
+): Promise<void> {
+  const grants: Grant[] = await trx('asset_grants').where({ asset_id: input.assetId }).select('subject', 'access');
+  const session = { id: input.uploadId, asset_id: input.assetId, write_basis: input.writeBasis ?? null, actor: input.actor ?? null };
+  if (!sessionMayWrite(session, { owner_id: asset.owner_id, grants })) throw new AccessRevokedError(revokedReason(session), { upload_id: input.uploadId });
 }
 
 /**

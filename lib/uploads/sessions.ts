@@ -6,7 +6,7 @@ import { replaceMetadata } from '../assets/assets';
 import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor, type ActorRef } from '../auth/actor';
 import { ensureWithinQuota, type QuotaDefaults } from '../quotas/quotas';
 import { runActorOf, type AuditWriter } from '../audit/log';
-import { AccessRevokedError, refuseRevokedCommit } from './sessionAccess';
+import { AccessRevokedError, refuseRevokedCommit, refuseRevokedOpen } from './sessionAccess';
 
 export interface UploadSessionRow {
   id: string;
@@ -68,7 +68,9 @@ export async function getUploadSessionFor(db: Knex, actor: Actor, id: string): P
 /**
  * The session's row, written once when its workflow opens it (a repeated call changes nothing). A
  * new version's session is refused once its asset is deleted: the share lock orders it against a
- * permanent deletion, which either finds the session and ends it, or is found here first. It
+ * permanent deletion, which either finds the session and ends it, or is found here first. Under the
+ * same lock, one whose opener's write access was revoked since the API checked it is refused
+ * (AccessRevokedError), as its commit would be. It
  * reserves the bytes it declares (and the asset it makes) for the asset's owner, or is refused
  * (QuotaExceededError) and leaves no row.
  */
@@ -77,6 +79,7 @@ export async function insertUploadSession(db: Knex, input: UploadInput, quotas: 
     if (await trx('upload_sessions').where({ id: input.uploadId }).first('id')) return;
     const asset = input.newAsset ? undefined : await trx('assets').where({ id: input.assetId, is_deleted: false }).forShare().first('owner_id');
     if (!input.newAsset && !asset) throw new AssetGoneError(input.assetId);
+    if (asset) await refuseRevokedOpen(trx, input, asset);
     const quotaOwner: string = asset?.owner_id ?? input.ownerId ?? SYSTEM_OWNER;
     const declared = declaredBytes(input);
     const chunked = input.kind === 'chunked' ? input : undefined;
