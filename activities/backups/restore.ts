@@ -31,6 +31,7 @@ import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { restoreRecords, type RecordTable } from '../../lib/backups/records';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf } from '../../lib/audit/log';
+import { deleteVersionObjects, handoffDepsOf } from '../../lib/backups/handoff';
 
 /** Why one asset cannot be restored; the restore records it and goes on. */
 class AssetRestoreFailure extends Error {}
@@ -51,8 +52,10 @@ interface AssetGroup {
   end: number;
 }
 
-export function createRestoreActivities({ config, db, s3, logger, assetCache }: ActivityDeps) {
+export function createRestoreActivities(deps: ActivityDeps) {
+  const { config, db, s3, logger, assetCache } = deps;
   const assetBucket = config.s3.bucket;
+  const handoff = handoffDepsOf(deps);
   const backupBucket = config.s3.backupBucket;
   const audit = auditWriterOf(config.audit.enabled);
 
@@ -145,10 +148,10 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
     // Overwrite: the versions the backup does not hold go, objects first (a crash between leaves rows
     // whose objects are gone, which the retry removes: never an object without its row).
     const removed = versionsToRemove(mode, group.versions, live.versions);
-    await deleteKeys(
-      s3,
-      assetBucket,
-      removed.map((v) => v.object_key),
+    await deleteVersionObjects(
+      handoff,
+      removed.map((v) => ({ ...v, asset_id: asset.id })),
+      beat,
     );
     const outcome = await commitRestoredAsset(
       db,
