@@ -5,12 +5,15 @@
  * held. "Exactly": after the catalog and the asset bucket are wiped and the backup restored, every
  * asset reads as it did, and a new backup of the restored catalog writes the same manifest.
  */
-import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { readBackup, startBackup } from '../lib/backups/client';
 import { blobKeyFor, type BackupJson } from '../lib/backups/catalog';
 import { headObject } from '../lib/platform/objects';
 import { uuidv7 } from '../lib/platform/ids';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
+import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
+import { ensureBackupSchedule } from '../worker/schedules';
 import { mapLimit } from '../lib/platform/concurrency';
 import { bytesOf, sha256 } from './support/assets';
 import { TEST_ADMIN } from './support/auth';
@@ -36,7 +39,10 @@ import { startS3Proxy, type S3Proxy } from './support/s3Proxy';
 
 let ctx: TestContext;
 beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_MAX_VERSIONS: '2', STORAGE_UPLOAD_WAIT_SECONDS: '60' }, { worker: false });
+  ctx = await startTestService(
+    { STORAGE_MAX_VERSIONS: '2', STORAGE_UPLOAD_WAIT_SECONDS: '60', STORAGE_BACKUP_ATTEMPTS: '2', STORAGE_BACKUP_RETRY_DELAY_SECONDS: '1' },
+    { worker: false },
+  );
 });
 afterAll(async () => {
   await ctx?.stop();
@@ -323,4 +329,66 @@ describe('ten clients deleting recent uploads', () => {
       }
     });
   }, 420_000);
+});
+
+describe('a scheduled backup that fails', () => {
+  const retentionRunOf = (backupId: string) => ctx.temporal.client.workflow.getHandle(`backup-retention-${backupId}`).describe();
+  const scheduledBackups = () => ctx.db('backup_jobs').where({ kind: 'backup', trigger: 'schedule' }).orderBy('id');
+
+  it('is taken again within its window, and retention runs only after the backup that completed', async () => {
+    const [broken] = await seedCatalog(ctx, 2);
+    const lost = { Bucket: ctx.config.s3.bucket, Key: broken.versions[0].objectKey };
+    const bytes = await objectBytes(ctx, lost.Bucket, lost.Key);
+    await ctx.s3.send(new DeleteObjectCommand(lost));
+    const scheduleId = `storage-backup-test-${uuidv7().slice(-12)}`;
+    const schedule = ctx.temporal.client.schedule.getHandle(scheduleId);
+    // The second attempt is held writing its manifest; the first one's passes.
+    const secondManifest = (req: { method: string; path: string }, log: Array<{ method: string; path: string; held: boolean }>) =>
+      req.method === 'PUT' &&
+      req.path.includes('/manifests/') &&
+      log.some((r) => r.method === 'PUT' && r.path.includes('/manifests/')) &&
+      !log.some((r) => r.held);
+    await withHeldWorker(secondManifest, async (proxy) => {
+      await ensureBackupSchedule(ctx.temporal.client, { enabled: true, cron: '0 2 * * *', taskQueue: ctx.config.temporal.taskQueue, scheduleId });
+      try {
+        await schedule.trigger();
+        const first = await waitUntil('the first attempt to fail', async () => (await scheduledBackups()).find((b) => b.status === 'failed'), 90_000);
+        expect(first.error).toContain(broken.versions[0].id);
+        await waitUntil('the second attempt to be held writing its manifest', async () => proxy.held() > 0 && proxy.inFlight() === 0, 90_000, 50);
+        await expect(retentionRunOf(first.id)).rejects.toThrow(WorkflowNotFoundError);
+
+        // The store is repaired before the second attempt copies.
+        await ctx.s3.send(new PutObjectCommand({ ...lost, Body: bytes }));
+        proxy.release();
+        const second = await waitUntil('the second attempt to complete', async () => (await scheduledBackups()).find((b) => b.status === 'completed'), 90_000);
+        const parent = (await ctx.temporal.client.workflow.getHandle(`backup-${second.id}`).describe()).parentExecution!.workflowId!;
+        const run = await ctx.temporal.client.workflow.getHandle<typeof scheduledBackupWorkflow>(parent).result();
+        expect(run).toMatchObject({ backupId: second.id, attempts: 2, backup: { status: 'completed' }, retention: { backups_removed: 0, blobs_deleted: 0 } });
+        expect((await scheduledBackups()).map((b) => b.status)).toEqual(['failed', 'completed']);
+        expect((await retentionRunOf(second.id)).status.name).toBe('COMPLETED');
+        await expect(retentionRunOf(first.id)).rejects.toThrow(WorkflowNotFoundError);
+      } finally {
+        await schedule.delete().catch(() => undefined);
+      }
+    });
+  }, 240_000);
+
+  it('every attempt failing: the run fails, naming the last failure, and no retention runs', async () => {
+    const [broken] = await seedCatalog(ctx, 1);
+    await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: broken.versions[0].objectKey }));
+    await withWorker(async () => {
+      const run = await ctx.temporal.client.workflow.start<typeof scheduledBackupWorkflow>('scheduledBackupWorkflow', {
+        workflowId: `backup-scheduled-test-${uuidv7()}`,
+        taskQueue: ctx.config.temporal.taskQueue,
+        args: [],
+      });
+      await expect(run.result()).rejects.toMatchObject({ cause: { message: expect.stringMatching(/^the scheduled backup failed 2 time\(s\), the last/) } });
+      const backups = await scheduledBackups();
+      expect(backups.map((b) => [b.status, b.error])).toEqual([
+        ['failed', expect.stringContaining(broken.versions[0].id)],
+        ['failed', expect.stringContaining(broken.versions[0].id)],
+      ]);
+      for (const b of backups) await expect(retentionRunOf(b.id)).rejects.toThrow(WorkflowNotFoundError);
+    });
+  }, 240_000);
 });

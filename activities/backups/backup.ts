@@ -22,7 +22,7 @@ import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLi
 import { registerManifest } from '../../lib/backups/retention';
 import { HANDED_OFF_FROM, endHandoffs, leaseKeeper, renewHandoffLease } from '../../lib/backups/handoff';
 import { recordEvent } from '../../lib/events/outbox';
-import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
+import { BackupFailure, type BackupTuning, type ScheduledBackupRetry } from '../../workflows/backups/definitions';
 import { mapLimit } from '../../lib/platform/concurrency';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { createRestoreActivities } from './restore';
@@ -128,8 +128,11 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
   }
 
   return {
-    /** The row of a backup the storage-backup schedule takes: every asset, every version. */
-    async createScheduledBackup(backupId: string): Promise<void> {
+    /**
+     * The row of a backup the storage-backup schedule takes: every asset, every version. Answers how
+     * the schedule takes it again if it fails.
+     */
+    async createScheduledBackup(backupId: string): Promise<ScheduledBackupRetry> {
       await insertBackup(db, {
         id: backupId,
         label: 'scheduled',
@@ -138,6 +141,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         retentionDays: config.backups.retentionDays,
         actor: SYSTEM_ACTOR_REF,
       });
+      return config.backups.retry;
     },
 
     /** Marks the backup running; answers its status (a finished backup is not run again). */

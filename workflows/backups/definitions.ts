@@ -72,6 +72,17 @@ export interface BackupState {
   error: string | null;
 }
 
+/**
+ * How the storage-backup schedule takes a failed backup again (STORAGE_BACKUP_ATTEMPTS,
+ * STORAGE_BACKUP_RETRY_DELAY_SECONDS, STORAGE_BACKUP_RETRY_WINDOW_HOURS): at most `attempts` backups,
+ * `delaySeconds` apart, none begun more than `windowHours` after the scheduled run began.
+ */
+export interface ScheduledBackupRetry {
+  attempts: number;
+  delaySeconds: number;
+  windowHours: number;
+}
+
 export interface BackupResult {
   backupId: string;
   status: JobStatus;
@@ -122,6 +133,7 @@ export const BackupFailure = {
   sourceCorrupt: 'BackupSourceCorrupt',
   incomplete: 'BackupIncomplete',
   restoreIncomplete: 'RestoreIncomplete',
+  scheduledBackupFailed: 'ScheduledBackupFailed',
 } as const;
 
 /** A backup's and a restore's workflows are named after them; a scheduled retention sweep after its backup. */
