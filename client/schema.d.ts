@@ -3178,7 +3178,10 @@ export interface operations {
                             assets_total: number;
                             bytes_copied: number;
                             bytes_done: number;
+                            /** @description objects written back into the asset bucket, also of versions whose row was there */
                             objects_copied: number;
+                            /** @description version rows written back */
+                            versions_restored: number;
                         };
                         started_at: string | null;
                         /** @enum {string} */
@@ -4932,7 +4935,10 @@ export interface operations {
                                 assets_total: number;
                                 bytes_copied: number;
                                 bytes_done: number;
+                                /** @description objects written back into the asset bucket, also of versions whose row was there */
                                 objects_copied: number;
+                                /** @description version rows written back */
+                                versions_restored: number;
                             };
                             started_at: string | null;
                             /** @enum {string} */
@@ -5040,7 +5046,10 @@ export interface operations {
                             assets_total: number;
                             bytes_copied: number;
                             bytes_done: number;
+                            /** @description objects written back into the asset bucket, also of versions whose row was there */
                             objects_copied: number;
+                            /** @description version rows written back */
+                            versions_restored: number;
                         };
                         started_at: string | null;
                         /** @enum {string} */

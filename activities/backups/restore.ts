@@ -25,7 +25,7 @@ import {
 } from '../../lib/backups/catalog';
 import { ManifestCorruptError, hashManifest, readManifestLines, type AssetLine, type VersionLine } from '../../lib/backups/manifest';
 import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits } from '../../lib/platform/objects';
-import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore } from '../../lib/backups/restore';
+import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore, type LiveVersion } from '../../lib/backups/restore';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { restoreRecords, type RecordTable } from '../../lib/backups/records';
@@ -71,6 +71,18 @@ export function createRestoreActivities(deps: ActivityDeps) {
     return backup as BackupRow & { manifest_key: string; manifest_size_bytes: number; blobs_offset: number };
   }
 
+  /** The backup's versions whose live row holds the same content at the same key, but whose object is missing. */
+  async function objectsLost(versions: VersionLine[], live: LiveVersion[], signal: AbortSignal): Promise<VersionLine[]> {
+    const liveById = new Map(live.map((v) => [v.id, v]));
+    const lost: VersionLine[] = [];
+    for (const v of versions) {
+      const lv = liveById.get(v.id);
+      if (!lv || lv.checksum_sha256 !== v.checksum_sha256 || lv.object_key !== v.object_key) continue;
+      if (!(await headObject(s3, { bucket: assetBucket, key: v.object_key }, signal))) lost.push(v);
+    }
+    return lost;
+  }
+
   /**
    * Brings one asset back. Answers nothing: the outcome is the asset's restore item, written once.
    */
@@ -78,12 +90,14 @@ export function createRestoreActivities(deps: ActivityDeps) {
     const { asset } = group;
     const mode: RestoreMode = restore.mode;
     const live = await liveStateOf(db, asset.id);
-    if (mode === 'missing' && live.asset && !live.asset.is_deleted) {
+    // missing mode checks the store too: a version whose row is there may have lost its object.
+    const repaired = mode === 'missing' ? await objectsLost(group.versions, live.versions, signal) : [];
+    if (mode === 'missing' && live.asset && !live.asset.is_deleted && repaired.length === 0) {
       await recordItem(db, restore.id, asset.id, { status: 'skipped', error: null });
       return;
     }
     const liveById = new Map(live.versions.map((v) => [v.id, v]));
-    const wanted = versionsToRestore(mode, group.versions, live.versions);
+    const wanted = [...versionsToRestore(mode, group.versions, live.versions), ...repaired];
     const item = { objects_copied: 0, bytes_done: 0, bytes_copied: 0 };
     /** Keys this restore wrote that no live row used before: removed again if the asset fails. */
     const written: string[] = [];
@@ -162,6 +176,7 @@ export function createRestoreActivities(deps: ActivityDeps) {
         asset,
         versions: mode === 'overwrite' ? group.versions : wanted,
         removed: removed.map((v) => v.id),
+        repaired: repaired.map((v) => v.id),
         item,
         job: restore,
       },

@@ -25,6 +25,8 @@ export interface RestoreProgress {
   assets_restored: number;
   assets_skipped: number;
   assets_failed: number;
+  /** Version rows written back, and (apart) objects written back: a version whose row is there may lack only its object. */
+  versions_restored: number;
   objects_copied: number;
   bytes_done: number;
   bytes_copied: number;
@@ -38,6 +40,7 @@ export const EMPTY_RESTORE_PROGRESS: RestoreProgress = {
   assets_restored: 0,
   assets_skipped: 0,
   assets_failed: 0,
+  versions_restored: 0,
   objects_copied: 0,
   bytes_done: 0,
   bytes_copied: 0,
