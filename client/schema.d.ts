@@ -6823,6 +6823,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ok" | "degraded" | "down";
                     };
@@ -6904,6 +6906,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ok" | "degraded" | "down";
                     };
@@ -7063,6 +7067,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ready" | "not_ready" | "draining";
                     };
@@ -7134,6 +7140,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ready" | "not_ready" | "draining";
                     };
