@@ -4,6 +4,7 @@ import { uploadWorkflowId, type UploadSessionRow } from '../lib/uploads/sessions
 import { discardSessionBytes } from '../lib/uploads/sessionBytes';
 import { assetKeyPrefix } from '../lib/assets/keys';
 import { deleteKeys } from '../lib/platform/objects';
+import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markAssetPurging } from '../lib/backups/handoff';
 import { recordEvent } from '../lib/events/outbox';
 import type { ActivityDeps } from './deps';
 import { auditWriterOf, runActorOf } from '../lib/audit/log';
@@ -12,8 +13,10 @@ import type { ActorRef } from '../workflows/actor';
 const BATCH = 500;
 const UPLOADS_BATCH = 100;
 
-export function createAssetDeletionActivities({ config, db, s3, assetCache }: ActivityDeps) {
+export function createAssetDeletionActivities(deps: ActivityDeps) {
+  const { config, db, s3, assetCache } = deps;
   const bucket = config.s3.bucket;
+  const handoff = handoffDepsOf(deps);
   const audit = auditWriterOf(config.audit.enabled);
   return {
     /** Soft-deletes (if it is not already) and records the permanent deletion, once. */
@@ -33,10 +36,20 @@ export function createAssetDeletionActivities({ config, db, s3, assetCache }: Ac
       await assetCache?.invalidate([assetId]);
     },
 
-    /** Deletes one batch of the asset's objects (versions and anything staged); S3's listing is the truth. */
+    /**
+     * Deletes one batch of the asset's objects (versions and anything staged); S3's listing is the
+     * truth. The asset is marked first and its versions' contents handed to running backups
+     * (lib/backups/handoff.ts).
+     */
     async deleteAssetObjects(assetId: string): Promise<{ deleted: number; more: boolean }> {
+      await markAssetPurging(db, assetId);
       const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: assetKeyPrefix(assetId), MaxKeys: BATCH }));
       const keys = (page.Contents ?? []).map((o) => o.Key!);
+      const versions = await db('asset_versions')
+        .where({ asset_id: assetId })
+        .whereIn('object_key', keys)
+        .select(...RETIRING_VERSION_COLUMNS);
+      await handOffToBackups(handoff, versions);
       await deleteKeys(s3, bucket, keys);
       return { deleted: keys.length, more: Boolean(page.IsTruncated) };
     },

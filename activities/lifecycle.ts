@@ -17,11 +17,13 @@ import {
   type BatchOutcome,
   type LifecycleCounts,
   type LifecyclePhase,
+  type VersionCandidate,
 } from '../lib/lifecycle/sweep';
 import { LifecycleFailure } from '../workflows/lifecycle/definitions';
 import type { ActivityDeps } from './deps';
 import { auditWriterOf, pruneAuditLog } from '../lib/audit/log';
 import { SYSTEM_ACTOR_REF } from '../workflows/actor';
+import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markVersionsDeleting } from '../lib/backups/handoff';
 
 /** Failure types the sweep does not retry. */
 
@@ -41,11 +43,20 @@ function permanent<T>(work: () => Promise<T>): Promise<T> {
   });
 }
 
-export function createLifecycleActivities({ config, db, s3, logger, assetCache }: ActivityDeps) {
+export function createLifecycleActivities(deps: ActivityDeps) {
+  const { config, db, s3, logger, assetCache } = deps;
   const bucket = config.s3.bucket;
   const audit = auditWriterOf(config.audit.enabled);
 
-  async function deleteObjects(keys: string[]): Promise<void> {
+  /** The versions' objects go, after they are marked and handed to running backups (lib/backups/handoff.ts). */
+  async function retireVersions(candidates: VersionCandidate[]): Promise<void> {
+    const ids = candidates.map((c) => c.id);
+    await markVersionsDeleting(db, ids);
+    const versions = await db('asset_versions')
+      .whereIn('id', ids)
+      .select(...RETIRING_VERSION_COLUMNS);
+    await handOffToBackups(handoffDepsOf(deps), versions, () => Context.current().heartbeat());
+    const keys = candidates.map((c) => c.object_key);
     const chunks: string[][] = [];
     for (let i = 0; i < keys.length; i += DELETE_CHUNK) chunks.push(keys.slice(i, i + DELETE_CHUNK));
     await mapLimit(chunks, DELETES_IN_FLIGHT, (chunk) => deleteKeys(s3, bucket, chunk));
@@ -96,7 +107,7 @@ export function createLifecycleActivities({ config, db, s3, logger, assetCache }
     },
 
     expireAssets: (runId: string) => loop(runId, () => expireAssetsBatch(db, runId, audit), 'assets'),
-    expireVersions: (runId: string) => loop(runId, () => expireVersionsBatch(db, runId, deleteObjects, audit), 'versions'),
+    expireVersions: (runId: string) => loop(runId, () => expireVersionsBatch(db, runId, retireVersions, audit), 'versions'),
 
     /**
      * Ends the run. A real run of the global settings (not of one policy) also applies the audit log's

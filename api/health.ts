@@ -8,6 +8,13 @@ function overall(report: HealthReport): 'ok' | 'degraded' | 'down' {
   return down === Object.keys(report).length ? 'down' : 'degraded';
 }
 
+/** The dependencies that did not answer, by name: what an operator looks at first. */
+function downOf(report: HealthReport): string[] {
+  return Object.entries(report)
+    .filter(([, check]) => check.status !== 'ok')
+    .map(([name]) => name);
+}
+
 // Redis only shares the rate-limit budgets: without it the API still serves, so it is still ready.
 function ready(report: HealthReport): boolean {
   return report.database.status === 'ok' && report.object_store.status === 'ok' && report.temporal.status === 'ok';
@@ -29,10 +36,13 @@ export function healthRouter(deps: HealthDeps, drain?: Drain): Router {
   // enough to be restarted may take longer over its checks than the load balancer waits for them.
   let lastChecks: HealthReport | undefined;
   router.get('/health/ready', async (_req, res) => {
-    if (drain?.draining) return void res.status(503).json({ status: 'draining', checks: lastChecks ?? (await checkDependencies(deps)) });
+    if (drain?.draining) {
+      const last = lastChecks ?? (await checkDependencies(deps));
+      return void res.status(503).json({ status: 'draining', down: downOf(last), checks: last });
+    }
     const checks = await checkDependencies(deps);
     lastChecks = checks;
-    res.status(ready(checks) ? 200 : 503).json({ status: ready(checks) ? 'ready' : 'not_ready', checks });
+    res.status(ready(checks) ? 200 : 503).json({ status: ready(checks) ? 'ready' : 'not_ready', down: downOf(checks), checks });
   });
 
   router.get('/health', async (_req, res) => {
@@ -40,7 +50,7 @@ export function healthRouter(deps: HealthDeps, drain?: Drain): Router {
     let status = overall(checks);
     // A refused retention sweep waits for an operator (docs/recovery.md): the service serves, degraded.
     if (status === 'ok' && retention?.status === 'refused') status = 'degraded';
-    res.status(status === 'ok' ? 200 : 503).json({ status, checks, ...(retention ? { backup_retention: retention } : {}) });
+    res.status(status === 'ok' ? 200 : 503).json({ status, down: downOf(checks), checks, ...(retention ? { backup_retention: retention } : {}) });
   });
 
   return router;

@@ -7,6 +7,7 @@ import {
   GoneError,
   LockedError,
   NotFoundError,
+  ObjectStoreUnavailableError,
   OperationFailedError,
   PayloadTooLargeError,
   QuotaExceededError,
@@ -134,6 +135,9 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
     if (!req.complete) drainRefusedBody(req, opts.drainLimitBytes);
     const known = err instanceof DomainError ? PROBLEMS.find((p) => err instanceof p.type) : undefined;
     if (known) {
+      if (err instanceof ObjectStoreUnavailableError) {
+        logger.warn('object store unreachable', { method: req.method, path: req.originalUrl, error: String((err.cause as Error)?.message ?? err.cause) });
+      }
       res.set(known.headers?.(err) ?? {});
       sendProblem(res, known.status, known.title, err.message, err.facts);
       return;

@@ -19,6 +19,11 @@ import { sessionAccessOf } from './sessionAccess';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
 
+function noSuchUpload(err: unknown): [] {
+  if ((err as { name?: string }).name === 'NoSuchUpload') return [];
+  throw err;
+}
+
 export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads' | 'assetCache'>): Router {
   const router = Router();
   const { uploads } = deps;
@@ -29,7 +34,9 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
   async function sessionJson(id: string) {
     const { row, state } = await readUploadSession(uploads, id);
     const live = state?.status === 'open' || state?.status === 'completing' || (!state && row.status === 'open');
-    let parts = live && row.s3_upload_id ? latestParts(await listStoredParts(deps.s3, bucket, row.object_key, row.s3_upload_id).catch(() => [])) : [];
+    // A multipart upload completed or aborted since the row was read has no parts; a store that cannot be reached is a 503.
+    const stored = live && row.s3_upload_id ? await listStoredParts(deps.s3, bucket, row.object_key, row.s3_upload_id).catch(noSuchUpload) : [];
+    let parts = latestParts(stored);
     // A tus upload's parts are those its PATCHes recorded: a part sent beyond them was refused.
     if (row.kind === 'tus') {
       const recorded = (await findTusUpload(deps.db, id))?.part_count ?? 0;

@@ -136,7 +136,7 @@ export function runCommands(): Command[] {
         ctx,
         'restore',
         run,
-        `restore ${run.id} ${run.status}: ${p.assets_restored} restored, ${p.assets_skipped} skipped, ${p.assets_failed} failed of ${p.assets_total}`,
+        `restore ${run.id} ${run.status}: ${p.assets_restored} restored, ${p.assets_skipped} skipped, ${p.assets_failed} failed of ${p.assets_total} (${p.versions_restored} version rows and ${p.objects_copied} objects written back)`,
       );
     });
 

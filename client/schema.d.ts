@@ -3178,7 +3178,10 @@ export interface operations {
                             assets_total: number;
                             bytes_copied: number;
                             bytes_done: number;
+                            /** @description objects written back into the asset bucket, also of versions whose row was there */
                             objects_copied: number;
+                            /** @description version rows written back */
+                            versions_restored: number;
                         };
                         started_at: string | null;
                         /** @enum {string} */
@@ -4932,7 +4935,10 @@ export interface operations {
                                 assets_total: number;
                                 bytes_copied: number;
                                 bytes_done: number;
+                                /** @description objects written back into the asset bucket, also of versions whose row was there */
                                 objects_copied: number;
+                                /** @description version rows written back */
+                                versions_restored: number;
                             };
                             started_at: string | null;
                             /** @enum {string} */
@@ -5040,7 +5046,10 @@ export interface operations {
                             assets_total: number;
                             bytes_copied: number;
                             bytes_done: number;
+                            /** @description objects written back into the asset bucket, also of versions whose row was there */
                             objects_copied: number;
+                            /** @description version rows written back */
+                            versions_restored: number;
                         };
                         started_at: string | null;
                         /** @enum {string} */
@@ -6814,6 +6823,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ok" | "degraded" | "down";
                     };
@@ -6895,6 +6906,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ok" | "degraded" | "down";
                     };
@@ -7054,6 +7067,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ready" | "not_ready" | "draining";
                     };
@@ -7125,6 +7140,8 @@ export interface operations {
                                 status: "ok" | "down";
                             };
                         };
+                        /** @description the dependencies that did not answer */
+                        down: ("database" | "object_store" | "temporal" | "redis")[];
                         /** @enum {string} */
                         status: "ready" | "not_ready" | "draining";
                     };

@@ -426,6 +426,34 @@ describe('verification', () => {
   });
 });
 
+describe('missing mode after the asset store is lost', () => {
+  it('brings back the objects of versions whose rows are there, and the rows of assets that are gone, counting each', async () => {
+    const [kept, lostRows] = await seedCatalog(ctx, 3, { versions: 2 });
+    const before = new Map<string, AssetView | undefined>();
+    const ids = (await ctx.db('assets').orderBy('id').pluck('id')) as string[];
+    for (const id of ids) before.set(id, await viewAsset(ctx, id));
+    const backup = await runBackup(ctx, { includeAllVersions: true });
+    expect(backup.status).toBe('completed');
+    // The bucket is emptied; one asset's rows go too.
+    await ctx.db('assets').where({ id: lostRows.id }).delete();
+    const keys = await keysOf(ctx, ctx.config.s3.bucket);
+    await ctx.s3.send(new DeleteObjectsCommand({ Bucket: ctx.config.s3.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+
+    const restore = await runRestore(ctx, backup.id, { mode: 'missing' });
+    expect(restore).toMatchObject({
+      status: 'completed',
+      progress: { assets_total: 3, assets_restored: 3, assets_skipped: 0, assets_failed: 0, versions_restored: 2, objects_copied: 6 },
+    });
+    for (const id of ids) expect(comparable(await viewAsset(ctx, id))).toEqual(comparable(before.get(id)));
+    // The rows that were there are left as they were: no event says they changed.
+    expect((await eventsOf(kept.id)).filter((ev) => ev.data.restored)).toEqual([]);
+
+    // Nothing is missing any more: a second restore leaves everything.
+    const again = await runRestore(ctx, backup.id, { mode: 'missing' });
+    expect(again).toMatchObject({ status: 'completed', progress: { assets_restored: 0, assets_skipped: 3, versions_restored: 0, objects_copied: 0 } });
+  });
+});
+
 describe('edges', () => {
   it('an empty catalog backs up to a manifest with no asset and restores to nothing', async () => {
     const backup = await runBackup(ctx);

@@ -420,13 +420,14 @@ describe('S3 failing under a download', () => {
     await proxy?.close();
   });
 
-  it("GetObject failing: a 500 problem+json without the download's headers", async () => {
+  it("S3 unreachable: a 503 problem+json with Retry-After, without the download's headers", async () => {
     proxy.down();
     for (const headers of [{}, { Range: 'bytes=0-99' }] as Record<string, string>[]) {
       const got = await download(contentUrl, headers);
-      expect(got.status).toBe(500);
+      expect(got.status).toBe(503);
       expect(got.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-      expect(JSON.parse(got.body.toString())).toMatchObject({ status: 500, title: 'Internal Server Error' });
+      expect(got.headers.get('retry-after')).toBe('5');
+      expect(JSON.parse(got.body.toString())).toMatchObject({ status: 503, title: 'Service Unavailable', dependency: 'object_store' });
       for (const header of ['etag', 'last-modified', 'accept-ranges', 'content-disposition', 'content-range', 'cache-control']) {
         expect(got.headers.get(header)).toBeNull();
       }

@@ -3,9 +3,14 @@
  * the API restarting in the middle of a chunked session. Each ends with one correct version.
  */
 import { temporal } from '@temporalio/proto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from '../api/app';
+import { createS3Client } from '../lib/platform/objectStore';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
-import { objectKeys } from './support/catalog';
+import { addAsset, objectKeys } from './support/catalog';
+import { call, expectProblem } from './support/http';
 import { PART, completeUpload, createUpload, getUpload, partOf, putPart } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { envFor, spawnService, waitUntil } from './support/processes';
@@ -165,6 +170,61 @@ it('the API process restarts in the middle of a chunked session: the client goes
   } finally {
     await first.kill();
     await second?.kill();
+    await worker.stop();
+  }
+}, 90_000);
+
+/** An API of its own over the same catalog, whose S3 client reaches the store through the proxy. */
+async function serveThroughProxy(): Promise<{ url: string; close(): Promise<void> }> {
+  const config = { ...ctx.config, s3: { ...ctx.config.s3, endpoint: proxiedS3() } };
+  const s3 = createS3Client(config.s3);
+  const server: Server = await new Promise((resolve) => {
+    const s = buildApp({ config, db: ctx.db, s3, temporal: ctx.temporal, logger: ctx.logger }).listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      s3.destroy();
+    },
+  };
+}
+
+it('S3 unreachable: a content read, an upload and a read of a session that lists its parts in S3 answer 503 with Retry-After; /health/ready names the object store', async () => {
+  const worker = await ctx.startWorker();
+  const api = await serveThroughProxy();
+  try {
+    const file = bytesOf(1000);
+    const asset = (await addAsset(ctx.baseUrl, file, { name: 'kobold.png' })).body;
+    const chunked = bytesOf(PART + 10);
+    const session = await createUpload(api.url, { name: 'map.bin', size_bytes: chunked.length, part_size_bytes: PART });
+    expect((await putPart(api.url, session.body.id, 1, partOf(chunked, 1))).status).toBe(200);
+    expect((await getUpload(api.url, session.body.id)).body.parts_received).toEqual([1]);
+    const assetsBefore = await ctx.db('assets').count({ n: '*' });
+
+    proxy.down();
+    const unavailable = (res: Awaited<ReturnType<typeof call>>) => {
+      expectProblem(res, 503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(res.body).toMatchObject({ dependency: 'object_store' });
+      expect(res.body.detail).not.toMatch(/127\.0\.0\.1|ECONN/);
+    };
+    unavailable(await call(`${api.url}/api/v2/assets/${asset.id}/content`));
+    unavailable(await uploadAsset(api.url, bytesOf(2000), { name: 'lost.png' }));
+    unavailable(await getUpload(api.url, session.body.id));
+    expect(await ctx.db('assets').count({ n: '*' })).toEqual(assetsBefore);
+
+    const ready = await call(`${api.url}/health/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'not_ready', down: ['object_store'], checks: { object_store: { status: 'down' }, database: { status: 'ok' } } });
+
+    proxy.up();
+    expect((await getUpload(api.url, session.body.id)).body.parts_received).toEqual([1]);
+    expect(sha256((await download(`${api.url}/api/v2/assets/${asset.id}/content`)).body)).toBe(sha256(file));
+  } finally {
+    proxy.up();
+    await api.close();
     await worker.stop();
   }
 }, 90_000);

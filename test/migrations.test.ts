@@ -12,6 +12,7 @@ const TABLES = [
   'policy_rules',
   'lifecycle_runs',
   'backup_jobs',
+  'backup_handoffs',
   'restore_items',
   'backup_sweep_manifests',
   'backup_sweep_marks',

@@ -20,8 +20,9 @@ import {
 import { ManifestCorruptError, readManifestLines, writeManifest, type BlobLine, type ReadLine } from '../../lib/backups/manifest';
 import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/objects';
 import { registerManifest } from '../../lib/backups/retention';
+import { HANDED_OFF_FROM, endHandoffs, leaseKeeper, renewHandoffLease } from '../../lib/backups/handoff';
 import { recordEvent } from '../../lib/events/outbox';
-import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
+import { BackupFailure, type BackupTuning, type ScheduledBackupRetry } from '../../workflows/backups/definitions';
 import { mapLimit } from '../../lib/platform/concurrency';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { createRestoreActivities } from './restore';
@@ -87,6 +88,23 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
   }
 
   /**
+   * A blob a deletion handed off (lib/backups/handoff.ts) is checked like a source: hashed against the
+   * catalog's SHA-256, then marked as this backup's (a copy onto itself), so no later backup checks it
+   * again. False when it does not match: it is then copied again like a missing blob.
+   */
+  async function takeHandedOff(backupId: string, blob: BlobLine, to: ObjectRef, limits: CopyLimits, signal: AbortSignal, beat: () => void): Promise<boolean> {
+    const got = await hashObject(s3, to, { signal, onBytes: beat });
+    if (got.sha256 !== blob.sha256 || got.sizeBytes !== blob.size_bytes) {
+      logger.error('content handed off by a deletion does not match the catalog', { sha256: blob.sha256, got: got.sha256, size: got.sizeBytes });
+      return false;
+    }
+    await withTicker(beat, () =>
+      copyObject(s3, to, to, { sizeBytes: blob.size_bytes, metadata: { 'backup-id': backupId, sha256: blob.sha256 }, limits, signal, onPart: beat }),
+    );
+    return true;
+  }
+
+  /**
    * One blob: already at its address (with the right size) costs a HEAD; otherwise the source is
    * checked and copied. 'copied' also when an earlier, killed attempt of this backup copied it
    * (the blob carries the backup's id), so a retried batch counts every byte once.
@@ -94,7 +112,10 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
   async function backupBlob(backupId: string, blob: BlobLine, limits: CopyLimits, signal: AbortSignal, beat: () => void): Promise<'copied' | 'present'> {
     const to = { bucket: backupBucket, key: blob.key };
     const head = await headObject(s3, to, signal);
-    if (head && head.sizeBytes === blob.size_bytes) return head.metadata['backup-id'] === backupId ? 'copied' : 'present';
+    if (head && head.sizeBytes === blob.size_bytes) {
+      if (head.metadata[HANDED_OFF_FROM] === undefined) return head.metadata['backup-id'] === backupId ? 'copied' : 'present';
+      if (await takeHandedOff(backupId, blob, to, limits, signal, beat)) return 'copied';
+    }
     if (head) logger.warn('blob of the wrong size at its address: copied again', { key: blob.key, size: head.sizeBytes, expected: blob.size_bytes });
     const source = await verifiedSource(blob, signal, beat);
     await withTicker(beat, () =>
@@ -107,8 +128,11 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
   }
 
   return {
-    /** The row of a backup the storage-backup schedule takes: every asset, every version. */
-    async createScheduledBackup(backupId: string): Promise<void> {
+    /**
+     * The row of a backup the storage-backup schedule takes: every asset, every version. Answers how
+     * the schedule takes it again if it fails.
+     */
+    async createScheduledBackup(backupId: string): Promise<ScheduledBackupRetry> {
       await insertBackup(db, {
         id: backupId,
         label: 'scheduled',
@@ -117,6 +141,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         retentionDays: config.backups.retentionDays,
         actor: SYSTEM_ACTOR_REF,
       });
+      return config.backups.retry;
     },
 
     /** Marks the backup running; answers its status (a finished backup is not run again). */
@@ -136,10 +161,16 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
       if (row.manifest_sha256) return backupProgressOf(row.progress);
       const key = manifestKeyFor(backupId);
       let lines = 0;
+      // Deletions hand their contents to this backup from this commit on, before its snapshot begins.
+      await renewHandoffLease(db, backupId);
+      const keepLease = leaseKeeper(db, backupId, logger);
       // The snapshot's first rows of a large catalog may take a while to come (a sort): the ticker
       // keeps the heartbeat going meanwhile.
       const written = await withTicker(
-        () => ctx.heartbeat({ lines }),
+        () => {
+          ctx.heartbeat({ lines });
+          keepLease();
+        },
         () => writeManifest(db, s3, { bucket: backupBucket, key }, { id: backupId, scope: row.scope }, (n) => (lines = n)),
       );
       const progress: BackupProgress = {
@@ -179,7 +210,12 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
       const limits = copyLimitsOf(input.tuning);
       const batchSize = input.tuning?.batchSize ?? DEFAULT_BLOB_BATCH;
       const deadline = Date.now() + (input.tuning?.stepBudgetMs ?? DEFAULT_STEP_BUDGET_MS);
-      const beat = () => ctx.heartbeat({ cursor, progress });
+      await renewHandoffLease(db, row.id);
+      const keepLease = leaseKeeper(db, row.id, logger);
+      const beat = () => {
+        ctx.heartbeat({ cursor, progress });
+        keepLease();
+      };
       beat();
 
       let batch: ReadLine[] = [];
@@ -253,6 +289,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
         await trx('backup_jobs')
           .where({ id: row.id })
           .update({ status: 'completed', completed_at: completedAt, progress: JSON.stringify(progress), error: null });
+        await endHandoffs(trx, row.id);
         await recordEvent(trx, 'storage.backup.completed', row.id, {
           backup_id: row.id,
           label: row.label,
@@ -278,6 +315,7 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
 
     async failBackup(input: { backupId: string; error: string; progress?: BackupProgress }): Promise<void> {
       await failJob(db, input.backupId, input.error, input.progress);
+      await endHandoffs(db, input.backupId);
     },
   };
 }

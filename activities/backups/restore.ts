@@ -25,12 +25,13 @@ import {
 } from '../../lib/backups/catalog';
 import { ManifestCorruptError, hashManifest, readManifestLines, type AssetLine, type VersionLine } from '../../lib/backups/manifest';
 import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits } from '../../lib/platform/objects';
-import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore } from '../../lib/backups/restore';
+import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore, type LiveVersion } from '../../lib/backups/restore';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { restoreRecords, type RecordTable } from '../../lib/backups/records';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf } from '../../lib/audit/log';
+import { deleteVersionObjects, handoffDepsOf } from '../../lib/backups/handoff';
 
 /** Why one asset cannot be restored; the restore records it and goes on. */
 class AssetRestoreFailure extends Error {}
@@ -51,8 +52,10 @@ interface AssetGroup {
   end: number;
 }
 
-export function createRestoreActivities({ config, db, s3, logger, assetCache }: ActivityDeps) {
+export function createRestoreActivities(deps: ActivityDeps) {
+  const { config, db, s3, logger, assetCache } = deps;
   const assetBucket = config.s3.bucket;
+  const handoff = handoffDepsOf(deps);
   const backupBucket = config.s3.backupBucket;
   const audit = auditWriterOf(config.audit.enabled);
 
@@ -68,6 +71,18 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
     return backup as BackupRow & { manifest_key: string; manifest_size_bytes: number; blobs_offset: number };
   }
 
+  /** The backup's versions whose live row holds the same content at the same key, but whose object is missing. */
+  async function objectsLost(versions: VersionLine[], live: LiveVersion[], signal: AbortSignal): Promise<VersionLine[]> {
+    const liveById = new Map(live.map((v) => [v.id, v]));
+    const lost: VersionLine[] = [];
+    for (const v of versions) {
+      const lv = liveById.get(v.id);
+      if (!lv || lv.checksum_sha256 !== v.checksum_sha256 || lv.object_key !== v.object_key) continue;
+      if (!(await headObject(s3, { bucket: assetBucket, key: v.object_key }, signal))) lost.push(v);
+    }
+    return lost;
+  }
+
   /**
    * Brings one asset back. Answers nothing: the outcome is the asset's restore item, written once.
    */
@@ -75,12 +90,14 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
     const { asset } = group;
     const mode: RestoreMode = restore.mode;
     const live = await liveStateOf(db, asset.id);
-    if (mode === 'missing' && live.asset && !live.asset.is_deleted) {
+    // missing mode checks the store too: a version whose row is there may have lost its object.
+    const repaired = mode === 'missing' ? await objectsLost(group.versions, live.versions, signal) : [];
+    if (mode === 'missing' && live.asset && !live.asset.is_deleted && repaired.length === 0) {
       await recordItem(db, restore.id, asset.id, { status: 'skipped', error: null });
       return;
     }
     const liveById = new Map(live.versions.map((v) => [v.id, v]));
-    const wanted = versionsToRestore(mode, group.versions, live.versions);
+    const wanted = [...versionsToRestore(mode, group.versions, live.versions), ...repaired];
     const item = { objects_copied: 0, bytes_done: 0, bytes_copied: 0 };
     /** Keys this restore wrote that no live row used before: removed again if the asset fails. */
     const written: string[] = [];
@@ -145,10 +162,10 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
     // Overwrite: the versions the backup does not hold go, objects first (a crash between leaves rows
     // whose objects are gone, which the retry removes: never an object without its row).
     const removed = versionsToRemove(mode, group.versions, live.versions);
-    await deleteKeys(
-      s3,
-      assetBucket,
-      removed.map((v) => v.object_key),
+    await deleteVersionObjects(
+      handoff,
+      removed.map((v) => ({ ...v, asset_id: asset.id })),
+      beat,
     );
     const outcome = await commitRestoredAsset(
       db,
@@ -159,6 +176,7 @@ export function createRestoreActivities({ config, db, s3, logger, assetCache }: 
         asset,
         versions: mode === 'overwrite' ? group.versions : wanted,
         removed: removed.map((v) => v.id),
+        repaired: repaired.map((v) => v.id),
         item,
         job: restore,
       },

@@ -21,9 +21,11 @@ import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } fr
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
+import { handOffToBackups, handoffDepsOf, markVersionsDeleting } from '../../lib/backups/handoff';
 import type { ActorRef } from '../../workflows/actor';
 
-export function createUploadActivities({ config, db, s3, assetCache }: ActivityDeps) {
+export function createUploadActivities(deps: ActivityDeps) {
+  const { config, db, s3, assetCache } = deps;
   const bucket = config.s3.bucket;
   const audit = auditWriterOf(config.audit.enabled);
 
@@ -231,13 +233,19 @@ export function createUploadActivities({ config, db, s3, assetCache }: ActivityD
     },
 
     /**
-     * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: object first, then row, with
-     * its audit row acting for the upload's actor.
+     * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: marked and handed to running
+     * backups (lib/backups/handoff.ts), then object, then row, with its audit row acting for the upload's actor.
      */
     async pruneVersions(assetId: string, actor?: ActorRef): Promise<{ pruned: number }> {
       const requestId = Context.current().info.workflowExecution?.workflowId;
       let pruned = 0;
-      for (const version of await versionsBeyond(db, assetId, config.versions.max)) {
+      const beyond = await versionsBeyond(db, assetId, config.versions.max);
+      await markVersionsDeleting(
+        db,
+        beyond.map((v) => v.id),
+      );
+      await handOffToBackups(handoffDepsOf(deps), beyond);
+      for (const version of beyond) {
         await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));
         pruned += await db.transaction(async (trx) => {
           const removed = await deleteVersionRows(trx, [version.id]);

@@ -91,7 +91,8 @@ export const restoreAnswer = z
         assets_restored: count,
         assets_skipped: count,
         assets_failed: count,
-        objects_copied: count,
+        versions_restored: count.describe('version rows written back'),
+        objects_copied: count.describe('objects written back into the asset bucket, also of versions whose row was there'),
         bytes_done: count,
         bytes_copied: count,
       })

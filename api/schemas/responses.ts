@@ -135,9 +135,10 @@ const backupRetention = z
   })
   .strict()
   .describe('the latest retention sweep: refused (and /health degraded) until the backups of a lost catalog are imported (docs/recovery.md)');
-export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), checks, backup_retention: backupRetention.optional() }).strict();
+const down = z.array(z.enum(['database', 'object_store', 'temporal', 'redis'])).describe('the dependencies that did not answer');
+export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), down, checks, backup_retention: backupRetention.optional() }).strict();
 // `draining`: the API got SIGTERM and finishes what it serves; a load balancer sends it nothing new.
-export const readiness = z.object({ status: z.enum(['ready', 'not_ready', 'draining']), checks }).strict();
+export const readiness = z.object({ status: z.enum(['ready', 'not_ready', 'draining']), down, checks }).strict();
 export const liveness = z.object({ status: z.literal('ok') }).strict();
 
 export const cloudEvent = z

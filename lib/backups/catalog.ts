@@ -302,12 +302,13 @@ export async function insertRestore(db: Knex, restore: { backupId: string; mode:
 
 /** The restore's progress, counted from its items (each asset once, whatever was retried). */
 export async function restoreItemCounts(db: Knex | Knex.Transaction, restoreId: string): Promise<Omit<RestoreProgress, 'assets_total'>> {
-  const rows: Array<{ status: string; n: number; objects: number; bytes_done: number; bytes_copied: number }> = await db('restore_items')
+  const rows: Array<{ status: string; n: number; versions: number; objects: number; bytes_done: number; bytes_copied: number }> = await db('restore_items')
     .where({ restore_id: restoreId })
     .groupBy('status')
     .select(
       'status',
       db.raw('count(*)::int AS n'),
+      db.raw('sum(versions)::bigint AS versions'),
       db.raw('sum(objects_copied)::bigint AS objects'),
       db.raw('sum(bytes_done)::bigint AS bytes_done'),
       db.raw('sum(bytes_copied)::bigint AS bytes_copied'),
@@ -318,6 +319,7 @@ export async function restoreItemCounts(db: Knex | Knex.Transaction, restoreId: 
     assets_restored: n('restored'),
     assets_skipped: n('skipped'),
     assets_failed: n('failed'),
+    versions_restored: rows.reduce((s, r) => s + Number(r.versions ?? 0), 0),
     objects_copied: rows.reduce((s, r) => s + Number(r.objects ?? 0), 0),
     bytes_done: rows.reduce((s, r) => s + Number(r.bytes_done ?? 0), 0),
     bytes_copied: rows.reduce((s, r) => s + Number(r.bytes_copied ?? 0), 0),

@@ -12,6 +12,7 @@
  *   {"type":"blob", "sha256", "size_bytes", "key", "source"}                one per distinct content
  *   {"type":"end", "assets", "versions", "blobs", "bytes", "version_bytes", "records"}
  *
+ * Assets and versions whose deletion has begun are left out (lib/backups/handoff.ts says why).
  * Timestamps are exact (microseconds, UTC). Readers work from byte offsets (`readManifestLines`), so a
  * copy or restore resumes at the line after the last one it finished.
  */
@@ -209,7 +210,8 @@ async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: strin
       'a.size_bytes',
       'a.checksum_sha256',
       'a.current_version_id',
-      'a.version_count',
+      // Versions being deleted are left out (lib/backups/handoff.ts): the count is what it will be.
+      trx.raw('(a.version_count - (SELECT count(*) FROM asset_versions d WHERE d.asset_id = a.id AND d.deleting_since IS NOT NULL))::int AS version_count'),
       'a.last_version_number',
       'a.tags',
       metadataColumn(trx),
@@ -221,6 +223,7 @@ async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: strin
       trx.raw(`${exactTimeSql('a.created_at')} AS created_at`),
       trx.raw(`${exactTimeSql('a.updated_at')} AS updated_at`),
     )
+    .whereNull('a.purging_since')
     .orderBy('a.id')
     .limit(ASSETS_PAGE);
   if (after) query.where('a.id', '>', after);
@@ -243,6 +246,7 @@ async function versionsOf(trx: Knex.Transaction, assetIds: string[], allVersions
       trx.raw(`${exactTimeSql('v.superseded_at')} AS superseded_at`),
     )
     .whereRaw('v.asset_id = ANY(?::uuid[])', [assetIds])
+    .whereNull('v.deleting_since')
     .orderBy([{ column: 'v.asset_id' }, { column: 'v.version_number' }]);
   if (!allVersions) query.join('assets as a', 'a.current_version_id', 'v.id');
   return query;
@@ -254,6 +258,8 @@ function blobQuery(trx: Knex.Transaction, scope: BackupScope) {
     .join('assets as a', 'a.id', 'v.asset_id')
     .distinctOn('v.checksum_sha256')
     .select('v.checksum_sha256 as sha256', 'v.size_bytes', 'v.asset_id', 'v.id as version_id', 'v.object_key')
+    .whereNull('v.deleting_since')
+    .whereNull('a.purging_since')
     .orderBy([{ column: 'v.checksum_sha256' }, { column: 'v.object_key' }]);
   if (!scope.include_all_versions) query.whereRaw('v.id = a.current_version_id');
   return inScope(query, scope);

@@ -3,9 +3,10 @@
  * version numbers, metadata, tags, owner and grants, in one transaction with the asset's events and the restore's
  * item for it (so a retried batch finds the asset done and does nothing twice).
  *
- * Modes: `missing` leaves live assets alone and brings back gone or soft-deleted ones (a soft-deleted
- * asset keeps what it has and gets back the versions it lost); `overwrite` makes the asset exactly what
- * the backup holds (versions the backup does not hold are removed, objects first).
+ * Modes: `missing` leaves live assets' rows alone and brings back gone or soft-deleted ones (a
+ * soft-deleted asset keeps what it has and gets back the versions it lost), and brings back the object
+ * of any version whose row is there but whose object is not (`repaired`); `overwrite` makes the asset
+ * exactly what the backup holds (versions the backup does not hold are removed, objects first).
  */
 import type { Knex } from 'knex';
 import { replaceMetadata } from '../assets/assets';
@@ -103,6 +104,8 @@ export async function commitRestoredAsset(
     asset: AssetLine;
     versions: VersionLine[];
     removed: string[];
+    /** Versions whose row was there and whose object was copied back (missing mode). */
+    repaired?: string[];
     item: Omit<ItemOutcome, 'status'>;
     /** The restore's own row: whom it acts for and its workflow. */
     job: Pick<JobRow, 'actor' | 'workflow_id'>;
@@ -111,9 +114,25 @@ export async function commitRestoredAsset(
 ): Promise<CommitOutcome> {
   const { restoreId, backupId, mode, asset } = input;
   return db.transaction(async (trx) => {
-    const live = (await trx('assets').where({ id: asset.id }).forUpdate().first()) as (LiveAsset & { current_version_id: string | null }) | undefined;
+    const live = (await trx('assets').where({ id: asset.id }).forUpdate().first()) as
+      (LiveAsset & { current_version_id: string | null; purging_since: Date | null }) | undefined;
     if (await itemDone(trx, restoreId, asset.id)) return { done: false, reason: 'already' };
-    if (mode === 'missing' && live && !live.is_deleted) return { done: false, reason: 'live' };
+    const recordRestored = async (versionsInserted: number): Promise<CommitOutcome> => {
+      await recordItem(trx, restoreId, asset.id, { status: 'restored', ...input.item, versions: versionsInserted });
+      await audit(trx, {
+        actor: runActorOf(input.job),
+        action: 'restore.asset',
+        outcome: 'completed',
+        subjects: { asset_id: asset.id, backup_id: backupId, restore_id: restoreId },
+        requestId: input.job.workflow_id,
+      });
+      return { done: true, versionsInserted };
+    };
+    if (mode === 'missing' && live && !live.is_deleted) {
+      // Its rows stay as they are: only the objects they had lost came back (unless it is being deleted).
+      if (!input.repaired?.length || live.purging_since) return { done: false, reason: 'live' };
+      return recordRestored(0);
+    }
     const restored = { backup_id: backupId, restore_id: restoreId };
     const exact = mode === 'overwrite' || !live;
 
@@ -225,14 +244,6 @@ export async function commitRestoredAsset(
         restored,
       });
     }
-    await recordItem(trx, restoreId, asset.id, { status: 'restored', ...input.item, versions: inserted.length });
-    await audit(trx, {
-      actor: runActorOf(input.job),
-      action: 'restore.asset',
-      outcome: 'completed',
-      subjects: { asset_id: asset.id, backup_id: backupId, restore_id: restoreId },
-      requestId: input.job.workflow_id,
-    });
-    return { done: true, versionsInserted: inserted.length };
+    return recordRestored(inserted.length);
   });
 }

@@ -19,9 +19,8 @@ import { BLOB_PREFIX, blobKeyFor, type BackupCounts, type BackupProgress } from 
 import { ManifestCorruptError, readManifestLines, type WrittenManifest } from './manifest';
 import { deleteKeys, isNotFound } from '../platform/objects';
 import { listManifests } from './bucket';
-
-/** pg_advisory_xact_lock key of the backup bucket's blobs ("blobs" in ASCII). */
-const BLOB_LOCK = 0x626c6f6273;
+import { BLOB_LOCK } from './blobLock';
+import { markHandedOff } from './handoff';
 
 /**
  * Records the manifest a backup wrote, under the shared blob lock: from this commit on, the
@@ -243,6 +242,8 @@ export async function sweepBlobPage(
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [BLOB_LOCK]);
     // Manifests registered since the mark phase (their backups wait on the lock meanwhile).
     await markManifests(db, s3, backupBucket, sweepId);
+    // And what running backups were handed by deletions since their snapshot (lib/backups/handoff.ts).
+    await markHandedOff(trx, sweepId);
     const marked = new Set<string>(
       await trx('backup_sweep_marks')
         .where({ sweep_id: sweepId })

@@ -543,12 +543,13 @@ export async function expireAssetsBatch(db: Knex, runId: string, audit: AuditWri
 /**
  * One batch of version expiry. Objects go first, then rows with the counts (a crash between leaves
  * rows whose objects are gone, which the next attempt or run picks again: never an object without
- * its row). `deleteObjects` removes the keys from the bucket and is idempotent.
+ * its row). `retireVersions` removes the versions' objects from the bucket (marked and handed to
+ * running backups first: lib/backups/handoff.ts) and is idempotent.
  */
 export async function expireVersionsBatch(
   db: Knex,
   runId: string,
-  deleteObjects: (keys: string[]) => Promise<void>,
+  retireVersions: (versions: VersionCandidate[]) => Promise<void>,
   audit: AuditWriter,
 ): Promise<BatchOutcome> {
   const run = await getRun(db, runId);
@@ -560,7 +561,7 @@ export async function expireVersionsBatch(
     return { phase: nextPhase(run.phase), processed: 0 };
   }
   const { candidates } = batch;
-  if (!run.dry_run && candidates.length) await deleteObjects(candidates.map((c) => c.object_key));
+  if (!run.dry_run && candidates.length) await retireVersions(candidates);
   return db.transaction(async (trx) => {
     const locked = await lockRun(trx, runId);
     if (locked.step !== run.step || locked.phase !== run.phase) return { phase: locked.phase, processed: 0 };

@@ -88,6 +88,9 @@ export const configSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name')
     .optional(),
   STORAGE_BACKUP_CRON: cron.default('0 2 * * *'),
+  STORAGE_BACKUP_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  STORAGE_BACKUP_RETRY_DELAY_SECONDS: positiveInt.default(900),
+  STORAGE_BACKUP_RETRY_WINDOW_HOURS: positiveInt.default(6),
   STORAGE_AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   STORAGE_AUDIT_RETENTION_DAYS: positiveInt.default(365),
   STORAGE_LIFECYCLE_CRON: cron.default('0 3 * * *'),
@@ -192,7 +195,8 @@ export interface Config {
   versions: { max: number; retentionDays: number };
   /** Per-owner limits (lib/quotas/); null is unlimited. An admin may override them per owner. */
   quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
-  backups: { enabled: boolean; retentionDays: number; cron: string };
+  /** `retry`: how a scheduled backup that failed is taken again (workflows/backups/backup.ts). */
+  backups: { enabled: boolean; retentionDays: number; cron: string; retry: { attempts: number; delaySeconds: number; windowHours: number } };
   lifecycle: { cron: string };
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
@@ -330,7 +334,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     versions: { max: e.STORAGE_MAX_VERSIONS, retentionDays: e.STORAGE_VERSION_RETENTION_DAYS },
     quotas: { bytesPerOwner: e.STORAGE_QUOTA_BYTES_PER_OWNER, assetsPerOwner: e.STORAGE_QUOTA_ASSETS_PER_OWNER },
-    backups: { enabled: e.STORAGE_BACKUP_ENABLED, retentionDays: e.STORAGE_BACKUP_RETENTION_DAYS, cron: e.STORAGE_BACKUP_CRON },
+    backups: {
+      enabled: e.STORAGE_BACKUP_ENABLED,
+      retentionDays: e.STORAGE_BACKUP_RETENTION_DAYS,
+      cron: e.STORAGE_BACKUP_CRON,
+      retry: { attempts: e.STORAGE_BACKUP_ATTEMPTS, delaySeconds: e.STORAGE_BACKUP_RETRY_DELAY_SECONDS, windowHours: e.STORAGE_BACKUP_RETRY_WINDOW_HOURS },
+    },
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON },
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,

@@ -61,8 +61,21 @@ export class ServiceUnavailableError extends DomainError {
   constructor(
     detail: string,
     readonly retryAfterSeconds: number,
+    facts: ErrorFacts = {},
   ) {
-    super(detail);
+    super(detail, facts);
+  }
+}
+
+/**
+ * The object store could not be reached (refused, reset, timed out): every S3 call fails so
+ * (lib/platform/objectStore.ts). `cause` is the connection's error, for the log: the client is not told
+ * where the store is.
+ */
+export class ObjectStoreUnavailableError extends ServiceUnavailableError {
+  constructor(retryAfterSeconds: number, cause: unknown) {
+    super(`the object store cannot be reached; try again in ${retryAfterSeconds} s`, retryAfterSeconds, { dependency: 'object_store' });
+    this.cause = cause;
   }
 }
 

@@ -3,6 +3,7 @@ import type { Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type { ServerSideEncryption } from './config';
 import type { Db } from './db';
+import { ObjectStoreUnavailableError } from './errors';
 
 export type CheckName = 'database' | 'object_store' | 'temporal';
 export interface CheckResult {
@@ -80,6 +81,8 @@ async function headBucket(s3: S3Client, bucket: string, abortSignal: AbortSignal
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     if (status === 404) throw new Error(`bucket ${bucket} does not exist`);
     if (status === 403) throw new Error(`access to bucket ${bucket} denied (check STORAGE_S3_ACCESS_KEY_ID / SECRET)`);
+    // The operator reading this may be told where the store is, and why it cannot be reached.
+    if (err instanceof ObjectStoreUnavailableError) throw new Error(`unreachable: ${(err.cause as Error)?.message ?? String(err.cause)}`);
     throw err;
   }
 }

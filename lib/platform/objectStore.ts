@@ -1,4 +1,5 @@
 import { CreateBucketCommand, HeadBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { ObjectStoreUnavailableError } from './errors';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import http from 'node:http';
 import type { Config, ServerSideEncryption } from './config';
@@ -30,6 +31,7 @@ export function createS3Client(s3: ObjectStoreConfig, opts: { maxAttempts?: numb
     }),
   });
   if (s3.sse) encryptWrites(client, s3.sse);
+  reportUnreachable(client);
   return client;
 }
 
@@ -49,6 +51,46 @@ function encryptWrites(client: S3Client, sse: ServerSideEncryption): void {
       return next(args);
     },
     { step: 'initialize', name: 'storageServerSideEncryption' },
+  );
+}
+
+/** What a client is told to wait before it asks again, when the store cannot be reached. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
+
+// What Node and the SDK's HTTP handler fail with when no answer can come: no connection, or one lost.
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+function isUnreachable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string };
+  return e?.name === 'TimeoutError' || (e?.code !== undefined && UNREACHABLE_CODES.has(e.code));
+}
+
+/**
+ * Every call that fails because the store cannot be reached fails with ObjectStoreUnavailableError,
+ * whoever sent the command: the API answers 503 with Retry-After (api/problem.ts). It wraps the HTTP
+ * handler itself, innermost, so the SDK's retries still see the connection's error (as the cause) and
+ * retry it; a cancelled call stays cancelled.
+ */
+function reportUnreachable(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        throw isUnreachable(err) ? new ObjectStoreUnavailableError(STORE_RETRY_AFTER_SECONDS, err) : err;
+      }
+    },
+    { step: 'deserialize', priority: 'low', name: 'storageObjectStoreUnreachable' },
   );
 }
 

@@ -1,4 +1,4 @@
-import { continueAsNew, executeChild, proxyActivities, setHandler, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, executeChild, patched, proxyActivities, setHandler, sleep, type ActivityOptions } from '@temporalio/workflow';
 import type { BackupActivities } from '../../activities/backups/backup';
 import {
   BackupFailure,
@@ -11,6 +11,7 @@ import {
   type BackupInput,
   type BackupResult,
   type BackupState,
+  type ScheduledBackupRetry,
 } from './definitions';
 import { backupRetentionWorkflow } from './retention';
 import { continueAsNewDue, messageOf, withFailureHandler, storageActor, storageOperation, uuidv7Now } from '../runHelpers';
@@ -82,33 +83,56 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
   );
 }
 
+/** Marks the runs that take a failed scheduled backup again; a run begun before it ran retention after any backup. */
+const SCHEDULED_BACKUP_RETRIES = 'scheduled-backup-retries';
+
 /**
- * What the storage-backup schedule starts: a backup of every asset and version (backup-{id}), then
- * the retention sweep (backup-retention-{id}), which runs even when the backup failed. Both act for the system.
+ * What the storage-backup schedule starts: a backup of every asset and version (backup-{id}); if it
+ * fails, another one (a new snapshot) after the retry delay, up to the attempts and within the window
+ * of the run's configuration; then, after a backup that completed and only then, the retention sweep
+ * (backup-retention-{id}). Both act for the system. A run whose every attempt failed fails, and no
+ * retention runs.
  */
 export async function scheduledBackupWorkflow(): Promise<{
   backupId: string;
   backup: BackupResult | null;
   retention: Awaited<ReturnType<typeof backupRetentionWorkflow>>;
+  attempts: number;
 }> {
-  const backupId = uuidv7Now();
-  await catalog.createScheduledBackup(backupId);
-  let backup: BackupResult | null = null;
-  let failure: unknown;
-  try {
-    backup = await executeChild(backupWorkflow, {
-      workflowId: backupWorkflowId(backupId),
-      args: [{ backupId, actor: SYSTEM_ACTOR_REF }],
-      typedSearchAttributes: [storageOperation(backupOperation), storageActor(SYSTEM_ACTOR_REF)],
-    });
-  } catch (err) {
-    failure = err;
+  const began = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const backupId = uuidv7Now();
+    // A run begun before this activity answered a plan got none: it takes one attempt.
+    const retry: ScheduledBackupRetry = (await catalog.createScheduledBackup(backupId)) ?? { attempts: 1, delaySeconds: 0, windowHours: 0 };
+    let backup: BackupResult | null = null;
+    let failure: unknown;
+    try {
+      backup = await executeChild(backupWorkflow, {
+        workflowId: backupWorkflowId(backupId),
+        args: [{ backupId, actor: SYSTEM_ACTOR_REF }],
+        typedSearchAttributes: [storageOperation(backupOperation), storageActor(SYSTEM_ACTOR_REF)],
+      });
+    } catch (err) {
+      failure = err;
+    }
+    const completed = backup?.status === 'completed';
+    if (completed || !patched(SCHEDULED_BACKUP_RETRIES)) {
+      const retention = await executeChild(backupRetentionWorkflow, {
+        workflowId: retentionWorkflowId(backupId),
+        args: [{ sweepId: backupId, actor: SYSTEM_ACTOR_REF }],
+        typedSearchAttributes: [storageOperation(retentionOperation), storageActor(SYSTEM_ACTOR_REF)],
+      });
+      if (failure) throw failure;
+      return { backupId, backup, retention, attempts: attempt };
+    }
+    const delayMs = retry.delaySeconds * 1000;
+    if (attempt >= retry.attempts || Date.now() + delayMs > began + retry.windowHours * 3_600_000) {
+      throw ApplicationFailure.create({
+        type: BackupFailure.scheduledBackupFailed,
+        message: `the scheduled backup failed ${attempt} time(s), the last (backup ${backupId}): ${failure ? messageOf(failure) : `it ended ${backup?.status}`}`,
+        nonRetryable: true,
+      });
+    }
+    await sleep(delayMs);
   }
-  const retention = await executeChild(backupRetentionWorkflow, {
-    workflowId: retentionWorkflowId(backupId),
-    args: [{ sweepId: backupId, actor: SYSTEM_ACTOR_REF }],
-    typedSearchAttributes: [storageOperation(retentionOperation), storageActor(SYSTEM_ACTOR_REF)],
-  });
-  if (failure) throw failure;
-  return { backupId, backup, retention };
 }

@@ -25,6 +25,8 @@ export interface RestoreProgress {
   assets_restored: number;
   assets_skipped: number;
   assets_failed: number;
+  /** Version rows written back, and (apart) objects written back: a version whose row is there may lack only its object. */
+  versions_restored: number;
   objects_copied: number;
   bytes_done: number;
   bytes_copied: number;
@@ -38,6 +40,7 @@ export const EMPTY_RESTORE_PROGRESS: RestoreProgress = {
   assets_restored: 0,
   assets_skipped: 0,
   assets_failed: 0,
+  versions_restored: 0,
   objects_copied: 0,
   bytes_done: 0,
   bytes_copied: 0,
@@ -70,6 +73,17 @@ export interface BackupState {
   phase: BackupPhase;
   progress: BackupProgress;
   error: string | null;
+}
+
+/**
+ * How the storage-backup schedule takes a failed backup again (STORAGE_BACKUP_ATTEMPTS,
+ * STORAGE_BACKUP_RETRY_DELAY_SECONDS, STORAGE_BACKUP_RETRY_WINDOW_HOURS): at most `attempts` backups,
+ * `delaySeconds` apart, none begun more than `windowHours` after the scheduled run began.
+ */
+export interface ScheduledBackupRetry {
+  attempts: number;
+  delaySeconds: number;
+  windowHours: number;
 }
 
 export interface BackupResult {
@@ -122,6 +136,7 @@ export const BackupFailure = {
   sourceCorrupt: 'BackupSourceCorrupt',
   incomplete: 'BackupIncomplete',
   restoreIncomplete: 'RestoreIncomplete',
+  scheduledBackupFailed: 'ScheduledBackupFailed',
 } as const;
 
 /** A backup's and a restore's workflows are named after them; a scheduled retention sweep after its backup. */
