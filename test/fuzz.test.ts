@@ -123,11 +123,16 @@ it(
     ]);
     fs.writeFileSync(path.join(reportDir, 'output.txt'), output);
     if (code !== 0) throw new Error(`schemathesis exited with ${code}:\n${output.slice(-20_000)}`);
-    // Exit 0 is no failure; the counts show it also ran the cases it was meant to, the stateful ones too.
+    // Exit 0 is no failure; the summary shows it also ran what it was meant to: every phase, the
+    // stateful one too, and every case passed. The run ends at its time budget, so how far it gets is
+    // the machine's speed (13,087 cases and 406 scenarios in 900 s beside one other test run; 725 and
+    // 37 in 150 s beside six): the floors are 2.4 times under the fewest seen, there only to catch a
+    // run that did next to nothing.
+    for (const phase of ['Coverage', 'Fuzzing', 'Stateful']) expect(output).toMatch(new RegExp(`✅ ${phase}\\b`));
     const [, generated, passed] = output.match(/(\d+) generated, (\d+) passed/) ?? [];
-    expect(Number(generated)).toBeGreaterThan(1000);
     expect(passed).toBe(generated);
-    expect(Number(output.match(/Scenarios:\s+(\d+)/)?.[1])).toBeGreaterThan(50);
+    expect(Number(generated)).toBeGreaterThan(300);
+    expect(Number(output.match(/Scenarios:\s+(\d+)/)?.[1])).toBeGreaterThan(15);
 
     // Bad input ends its upload: what still runs is a session the fuzzer opened and left open
     // (one it was completing when the run ended finishes within the upload wait).
