@@ -136,7 +136,12 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
     const known = err instanceof DomainError ? PROBLEMS.find((p) => err instanceof p.type) : undefined;
     if (known) {
       if (err instanceof ObjectStoreUnavailableError) {
-        logger.warn('object store unreachable', { method: req.method, path: req.originalUrl, error: String((err.cause as Error)?.message ?? err.cause) });
+        logger.warn('object store unreachable', {
+          method: req.method,
+          path: loggedUrl(req),
+          request_id: res.getHeader('X-Request-Id'),
+          error: String((err.cause as Error)?.message ?? err.cause),
+        });
       }
       res.set(known.headers?.(err) ?? {});
       sendProblem(res, known.status, known.title, err.message, err.facts);

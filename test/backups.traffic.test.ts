@@ -211,13 +211,23 @@ describe('a deletion begun before the snapshot', () => {
         const backup = await runBackup(ctx, { includeAllVersions: true });
         expect(backup).toMatchObject({ status: 'completed', counts: { assets: 2, versions: 2 } });
         const lines = await manifestLines(ctx, backup.manifest_key!);
-        expect(lines.filter((l) => l.type === 'asset').map((l) => [l.id, l.version_count])).toEqual(
+        expect(
+          lines
+            .filter((l) => l.type === 'asset')
+            .map((l) => [l.id, l.version_count])
+            .sort(),
+        ).toEqual(
           [
             [kept.id, 1],
             [expired.id, 1],
           ].sort(),
         );
-        expect(lines.filter((l) => l.type === 'version').map((l) => l.id)).toEqual([kept.versions[0].id, expired.versions[1].id].sort());
+        expect(
+          lines
+            .filter((l) => l.type === 'version')
+            .map((l) => l.id)
+            .sort(),
+        ).toEqual([kept.versions[0].id, expired.versions[1].id].sort());
 
         proxy.release();
         await settled(ctx, deletion.body.workflow_id);

@@ -79,8 +79,8 @@ describe('a signed URL', () => {
 
   it('is logged without the signature when the store is down', async () => {
     store.down();
-    expect((await fetch(`${baseUrl}${url}`)).status).toBe(500);
-    const failed = await waitUntil('the failure to be logged', async () => logged().find((l) => l.msg === 'unhandled error'));
+    expect((await fetch(`${baseUrl}${url}`)).status).toBe(503);
+    const failed = await waitUntil('the failure to be logged', async () => logged().find((l) => l.msg === 'object store unreachable'));
     expect(failed.path).toBe(`${url.split('?')[0]}?expires&disposition&by&sig`);
     expect(written.join('')).not.toContain(signature);
   });
