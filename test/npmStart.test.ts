@@ -7,14 +7,13 @@
  */
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { dropDatabase } from '../lib/platform/db';
 import { ROOT } from '../scripts/stack';
-import { waitUntil } from './support/processes';
+import { spawnService, waitUntil, type ServiceProcess } from './support/processes';
 
 // npm start's own ports: a port drawn for this test is never one of them.
 const NPM_START_PORTS = [8005, 7233, 8233, 8333, 9333, 8080, 8888, 23646, 6379];
@@ -53,22 +52,16 @@ function alive(pid: number): boolean {
   return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
 }
 
-interface Stack {
-  child: ChildProcess;
-  output(): string;
+interface Stack extends ServiceProcess {
   /** Each `<name> started (pid N)` line's pid, in order. */
   pids(name: string): number[];
 }
 
 function startNpmStart(env: NodeJS.ProcessEnv): Stack {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  const stack = spawnService('scripts/dev.ts', env);
   return {
-    child,
-    output: () => output,
-    pids: (name) => [...output.matchAll(new RegExp(`^\\[start\\] ${name} started \\(pid (\\d+)\\)`, 'gm'))].map((m) => Number(m[1])),
+    ...stack,
+    pids: (name) => [...stack.output().matchAll(new RegExp(`^\\[start\\] ${name} started \\(pid (\\d+)\\)`, 'gm'))].map((m) => Number(m[1])),
   };
 }
 
