@@ -3,10 +3,7 @@
  * cross-origin answer names its origin and exposes the headers clients read; a disallowed origin,
  * and a service with STORAGE_CORS_ORIGINS empty, get no CORS header at all.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { buildApp } from '../api/app';
-import { startTestService, type TestContext } from './support/context';
+import { serveWith, startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
 
 const ALLOWED = 'https://creator.example';
@@ -100,11 +97,7 @@ describe('no CORS header', () => {
   });
 
   it('with STORAGE_CORS_ORIGINS empty, whatever the origin', async () => {
-    const app = buildApp({ config: { ...ctx.config, cors: { origins: [] } }, db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
-    const server: Server = await new Promise((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { baseUrl, close } = await serveWith(ctx, (config) => ({ ...config, cors: { origins: [] } }));
     try {
       const pre = await preflight(baseUrl, '/api/v2/assets', ALLOWED);
       expect(corsHeadersOf(pre.headers)).toEqual([]);
@@ -113,8 +106,7 @@ describe('no CORS header', () => {
       expect(corsHeadersOf(res.headers)).toEqual([]);
       expect(res.headers.get('vary')).toBeNull();
     } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await close();
     }
   });
 });

@@ -2,18 +2,16 @@
  * Overload is told as such: when every pooled database connection stays busy for the pool's whole
  * wait, the request is answered 503 with Retry-After (a client may try again), not a 500.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import { buildApp } from '../api/app';
 import { createDb, type Db } from '../lib/platform/db';
 import { uuidv7 } from '../lib/platform/ids';
-import { startTestService, type TestContext } from './support/context';
+import { serve, startTestService, type ServedApp, type TestContext } from './support/context';
 import { call, expectProblem } from './support/http';
 
 let ctx: TestContext;
 let db: Db;
-let server: Server;
+let served: ServedApp | undefined;
 let baseUrl: string;
 
 beforeAll(async () => {
@@ -21,14 +19,11 @@ beforeAll(async () => {
   // One connection, and a short wait for it.
   db = createDb(ctx.config.database.url, 1, 300);
   const app = buildApp({ config: ctx.config, db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
-  server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serve(app);
+  baseUrl = served.baseUrl;
 });
 afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await db?.destroy();
   await ctx?.stop();
 });

@@ -4,22 +4,20 @@
  * the request line nor in the errors logged while serving it (a download cut by the store, a store
  * that is down); a bearer token never is either.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
 import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/objectStore';
 import { bytesOf } from './support/assets';
 import { adminToken } from './support/auth';
 import { addAsset } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { serve, startTestService, type ServedApp, type TestContext } from './support/context';
 import { call } from './support/http';
 import { waitUntil } from './support/processes';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
 let ctx: TestContext;
 let store: TcpProxy;
-let server: Server;
+let served: ServedApp | undefined;
 let baseUrl: string;
 const written: string[] = [];
 
@@ -31,14 +29,11 @@ beforeAll(async () => {
   const s3 = createS3Client({ ...ctx.config.s3, endpoint: `http://127.0.0.1:${store.port}` });
   const logger = createLogger('info', {}, { write: (line: string) => written.push(line) });
   const app = buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger });
-  server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serve(app);
+  baseUrl = served.baseUrl;
 });
 afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
+  await served?.close();
   await store?.close();
   await ctx?.stop();
 });

@@ -145,8 +145,17 @@ export async function startTestService(overrides: Record<string, string> = {}, o
 }
 
 /** The same service under another configuration: an API of its own over the same catalog and bucket. */
-export async function serveWith(ctx: TestContext, change: (config: Config) => Config): Promise<{ baseUrl: string; close(): Promise<void> }> {
-  const app = buildApp({ config: change(ctx.config), db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
+export async function serveWith(ctx: TestContext, change: (config: Config) => Config): Promise<ServedApp> {
+  return serve(buildApp({ config: change(ctx.config), db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger }));
+}
+
+export interface ServedApp {
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Serves an app on a loopback port of its own; `close` ends its connections too. */
+export async function serve(app: ReturnType<typeof buildApp>): Promise<ServedApp> {
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
