@@ -10,13 +10,31 @@ import type { AddressInfo } from 'node:net';
 import { freePorts } from '../scripts/stack';
 import { uuidv7 } from '../lib/platform/ids';
 import { loadConfig } from '../lib/platform/config';
-import type { ResolvedAddress } from '../lib/uploads/sourceAddresses';
+import { refusedAddressOf, type ResolvedAddress } from '../lib/uploads/sourceAddresses';
 import { openSource, SourceRefusedError } from '../lib/uploads/sourceFetch';
 import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call, type JsonAnswer } from './support/http';
+
+/**
+ * IPv6 addresses that reach a refused IPv4 one, each listed without its port (so allowed on 80 and
+ * 443 but for what it reaches), as the URL parser writes them, with the kind it must be refused as.
+ */
+const IPV6_FORMS: Array<[what: string, host: string, kind: RegExp]> = [
+  ['NAT64 (64:ff9b::/96) to loopback', '[64:ff9b::7f00:1]', /loopback address \(it reaches 127\.0\.0\.1\)/],
+  ['NAT64 (64:ff9b::/96) to a private address', '[64:ff9b::a00:1]', /private address \(it reaches 10\.0\.0\.1\)/],
+  ['NAT64 local-use (64:ff9b:1::/48)', '[64:ff9b:1::a9fe:a9fe]', /local-use NAT64 address/],
+  ['IPv4-mapped (::ffff:0:0/96) to the metadata address', '[::ffff:a9fe:a9fe]', /link-local address/],
+  ['IPv4-compatible (::/96) to a private address', '[::c0a8:101]', /private address \(it reaches 192\.168\.1\.1\)/],
+  ['6to4 (2002::/16) to the metadata address', '[2002:a9fe:a9fe::1]', /link-local address \(it reaches 169\.254\.169\.254\)/],
+  ['6to4 (2002::/16) to a carrier-grade NAT address', '[2002:6440:1::]', /carrier-grade NAT\) address \(it reaches 100\.64\.0\.1\)/],
+  ['Teredo (2001::/32) to loopback', '[2001:0:4136:e378:8000:63bf:80ff:fffe]', /loopback address \(it reaches 127\.0\.0\.1\)/],
+  ['6to4 (2002::/16) to a multicast address', '[2002:e000:1::]', /multicast address \(it reaches 224\.0\.0\.1\)/],
+  ['NAT64 to the unspecified address', '[64:ff9b::]', /unspecified address \(it reaches 0\.0\.0\.0\)/],
+  ['IPv6 multicast', '[ff02::1]', /multicast address/],
+];
 
 /** activities/uploads/ingest.ts: INGEST_ATTEMPTS. */
 const ATTEMPTS = 5;
@@ -60,7 +78,14 @@ beforeAll(async () => {
 
   ctx = await startTestService({
     // 127.0.0.1, localhost and the metadata address alone: each names ports 80 and 443, which a loopback or link-local address is not fetched on.
-    STORAGE_INGEST_ALLOWED_HOSTS: [new URL(filesUrl).host, `127.0.0.1:${closedPort}`, '127.0.0.1', 'localhost', '169.254.169.254'].join(','),
+    STORAGE_INGEST_ALLOWED_HOSTS: [
+      new URL(filesUrl).host,
+      `127.0.0.1:${closedPort}`,
+      '127.0.0.1',
+      'localhost',
+      '169.254.169.254',
+      ...IPV6_FORMS.map(([, host]) => host),
+    ].join(','),
     STORAGE_INGEST_TIMEOUT_SECONDS: '1',
     STORAGE_MAX_UPLOAD_SIZE: String(LIMIT),
   });
@@ -121,6 +146,33 @@ describe('a source reaches no internal address the allow-list does not name with
     expect(res.body.errors).toEqual([{ path: 'data.source_url', message: expect.stringMatching(reason) }]);
     expect(await ctx.db('upload_sessions').where({ name: 'internal.json' })).toEqual([]);
     expect(internalHits).toBe(0);
+  });
+
+  it.each(IPV6_FORMS)('%s, listed without its port: 400 at data.source_url, saying what it reaches', async (_what, host, reason) => {
+    const res = await post(event(`http://${host}/latest/meta-data/`, 'embedded.json'));
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ path: 'data.source_url', message: expect.stringMatching(reason) }]);
+    expect(await ctx.db('upload_sessions').where({ name: 'embedded.json' })).toEqual([]);
+  });
+
+  it.each([
+    ['hexadecimal', 'http://0x7f000001/', /127\.0\.0\.1 is a loopback address/],
+    ['octal', 'http://017700000001/', /127\.0\.0\.1 is a loopback address/],
+    ['a decimal integer', 'http://2130706433/', /127\.0\.0\.1 is a loopback address/],
+    ['dotted parts in mixed bases', 'http://0xa9.0376.43518/', /169\.254\.169\.254 is a link-local address/],
+    ['a short form', 'http://127.1/', /127\.0\.0\.1 is a loopback address/],
+  ])('an IPv4 address written in %s is read as the address it is: 400', async (_what, url, reason) => {
+    const res = await post(event(url, 'numeric.json'));
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ path: 'data.source_url', message: expect.stringMatching(reason) }]);
+    expect(await ctx.db('upload_sessions').where({ name: 'numeric.json' })).toEqual([]);
+  });
+
+  it('IPv6 forms that reach a public IPv4 address, and plain public addresses, are not refused for it', () => {
+    const refused = ['64:ff9b::808:808', '::ffff:808:808', '2002:808:808::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2606:4700::1111', '8.8.8.8'].map(
+      refusedAddressOf,
+    );
+    expect(refused).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
   });
 
   it('a listed name that resolves to a loopback address is refused after resolving it: the run ends failed saying so', async () => {
@@ -233,6 +285,18 @@ describe('the connection goes to the address that was checked (DNS rebinding)', 
       expect(rebound.hosts).toEqual([]);
     } finally {
       for (const { server } of [checked, rebound]) server.close();
+    }
+  });
+
+  it('a name whose answers include an IPv6 address reaching a refused IPv4 one (NAT64, 6to4, Teredo) is refused before any connection', async () => {
+    for (const address of ['64:ff9b::a9fe:a9fe', '2002:a00:1::', '2001:0:1:2:3:4:80ff:fffe']) {
+      const lookup = async (): Promise<ResolvedAddress[]> => [
+        { address: '93.184.216.34', family: 4 },
+        { address, family: 6 },
+      ];
+      const opening = openSource('https://files.example/x.png', { allowedHosts: ['files.example'], timeoutMs: 5000, attemptMs: 30_000, lookup });
+      await expect(opening).rejects.toThrow(SourceRefusedError);
+      await expect(opening).rejects.toThrow(`files.example resolves to ${address}, a `);
     }
   });
 
