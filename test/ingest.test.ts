@@ -36,6 +36,9 @@ const IPV6_FORMS: Array<[what: string, host: string, kind: RegExp]> = [
   ['IPv6 multicast', '[ff02::1]', /multicast address/],
 ];
 
+/** What a source URL may carry that must not be repeated anywhere but to the source. */
+const SECRETS = { user: 'svc-user', password: 'pw-hunter2', token: 'tok-5ecret', fragment: 'frag-5ecret' };
+
 /** activities/uploads/ingest.ts: INGEST_ATTEMPTS. */
 const ATTEMPTS = 5;
 const LIMIT = 250_000;
@@ -69,6 +72,14 @@ beforeAll(async () => {
       res.writeHead(200).write(bytesOf(LIMIT));
       res.end(bytesOf(1000));
     } else if (req.url === '/to-internal') res.writeHead(302, { location: `http://127.0.0.1:${internalPort}/dir/status` }).end();
+    else if (req.url!.startsWith('/broken?')) res.writeHead(500).end('it broke');
+    else if (req.url!.startsWith('/to-credentials?'))
+      res
+        .writeHead(302, {
+          location: `http://${SECRETS.user}:${SECRETS.password}@127.0.0.1:${internalPort}/dir/status?token=${SECRETS.token}#${SECRETS.fragment}`,
+        })
+        .end();
+    else if (req.url === '/to-nowhere') res.writeHead(302, { location: `http://[::1/?token=${SECRETS.token}` }).end();
     else if (req.url === '/to-localhost') res.writeHead(302, { location: 'http://localhost/latest/meta-data/' }).end();
     else res.writeHead(404).end();
   });
@@ -88,6 +99,7 @@ beforeAll(async () => {
     ].join(','),
     STORAGE_INGEST_TIMEOUT_SECONDS: '1',
     STORAGE_MAX_UPLOAD_SIZE: String(LIMIT),
+    STORAGE_AUDIT_LOG: 'on',
   });
 });
 afterAll(async () => {
@@ -248,6 +260,72 @@ describe('every failure of a source ends its run failed within the bound, saying
     await expectNothingStored(res.body.workflow_id, name);
     expect(internalHits).toBe(0);
   });
+});
+
+/** Every table row of the catalog that holds `text` anywhere (status, errors, the audit log, the events' outbox). */
+async function rowsHolding(text: string): Promise<string[]> {
+  const tables = await ctx.db('information_schema.tables').where({ table_schema: 'public', table_type: 'BASE TABLE' }).pluck('table_name');
+  const found: string[] = [];
+  for (const table of tables) {
+    const rows = await ctx.db.raw(`SELECT t::text AS row FROM ?? t WHERE t::text LIKE ?`, [table, `%${text}%`]);
+    found.push(...rows.rows.map((r: { row: string }) => `${table}: ${r.row}`));
+  }
+  return found;
+}
+
+describe("a source URL's credentials, query and fragment are repeated nowhere when its ingest fails", () => {
+  const secrets = Object.values(SECRETS);
+  const query = `?token=${SECRETS.token}&sig=${SECRETS.token}#${SECRETS.fragment}`;
+
+  it.each([
+    ['with credentials', () => `http://${SECRETS.user}:${SECRETS.password}@${new URL(filesUrl).host}/dragon.png${query}`, /credentials/],
+    ['that is not a URL', () => `http://${SECRETS.user}:${SECRETS.password}@[::1${query}`, /not a URL/],
+  ])('a URL %s: 400, and the problem does not repeat them', async (_what, url, reason) => {
+    const name = `secret ${uuidv7()}`;
+    const res = await post(event(url(), name));
+    expect(res.status).toBe(400);
+    expect(res.body.errors).toEqual([{ path: 'data.source_url', message: expect.stringMatching(reason) }]);
+    for (const secret of secrets) expect(JSON.stringify(res.body)).not.toContain(secret);
+    expect(await ctx.db('upload_sessions').where({ name })).toEqual([]);
+  });
+
+  it.each([
+    [
+      'refuses connections',
+      () => `http://127.0.0.1:${closedPort}/dragon.png${query}`,
+      () => `fetching http://127.0.0.1:${closedPort}/dragon.png?token&sig failed`,
+    ],
+    ['answers 500', () => `${filesUrl}/broken${query}`, () => `fetching ${filesUrl}/broken?token&sig answered 500`],
+    [
+      'redirects to a URL with credentials',
+      () => `${filesUrl}/to-credentials${query}`,
+      () => `redirected to http://127.0.0.1:${internalPort}/dir/status?token,`,
+    ],
+    [
+      'redirects to a Location that is not a URL',
+      () => `${filesUrl}/to-nowhere`,
+      () => `fetching ${filesUrl}/to-nowhere answered 302 with a Location that is not a URL`,
+    ],
+  ])(
+    'a source that %s: the run fails saying where, by host, path and parameter names alone, in its status, the catalog and its history',
+    async (_what, url, says) => {
+      const name = `secret ${uuidv7()}`;
+      const res = await post(event(url(), name));
+      expect(res.status).toBe(202);
+      const state = await outcome(res.body.workflow_id);
+      expect(state).toMatchObject({ status: 'failed', error: expect.stringContaining(says()) });
+      const session = await sessionOf(res.body.workflow_id);
+      expect(session.body).toMatchObject({ status: 'failed', error: state.error });
+      const feed = await call(`${ctx.baseUrl}/api/v2/events?limit=1000`);
+      // The run's history: its failures' messages (the input's payloads are bytes, and must hold the URL to fetch it).
+      const { events } = await ctx.temporal.client.workflow.getHandle(res.body.workflow_id).fetchHistory();
+      for (const secret of secrets) {
+        for (const shown of [state.error, JSON.stringify(session.body), JSON.stringify(feed.body), JSON.stringify(events)]) expect(shown).not.toContain(secret);
+        expect(await rowsHolding(secret)).toEqual([]);
+      }
+      expect(internalHits).toBe(0);
+    },
+  );
 });
 
 /**

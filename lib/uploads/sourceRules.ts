@@ -39,7 +39,7 @@ export function sourceUrlProblem(raw: string, allowedHosts: string[]): string | 
   try {
     url = new URL(raw);
   } catch {
-    return `${JSON.stringify(raw)} is not a URL`;
+    return 'it is not a URL';
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http and https URLs are fetched, not ${url.protocol}`;
   if (url.username || url.password) return 'URLs with credentials are not fetched';
