@@ -80,6 +80,11 @@ beforeAll(async () => {
         })
         .end();
     else if (req.url === '/to-nowhere') res.writeHead(302, { location: `http://[::1/?token=${SECRETS.token}` }).end();
+    else if (req.url === '/huge-headers') res.writeHead(200, { 'x-padding': 'a'.repeat(64 * 1024) }).end(bytesOf(10));
+    else if (req.url === '/not-http') req.socket.end('SSH-2.0-OpenSSH_9.6\r\n');
+    else if (req.url === '/stalls')
+      res.writeHead(200, { 'content-length': '2000' }).write(bytesOf(1000)); // and never the rest
+    else if (req.url === '/to-nat64-loopback') res.writeHead(302, { location: `http://${IPV6_FORMS[0][1]}/dir/status` }).end();
     else if (req.url === '/to-localhost') res.writeHead(302, { location: 'http://localhost/latest/meta-data/' }).end();
     else res.writeHead(404).end();
   });
@@ -246,6 +251,15 @@ describe('every failure of a source ends its run failed within the bound, saying
     ['sends a body over the limit, without declaring its size', () => `${filesUrl}/undeclared-huge`, /limit of 250000 bytes/, 1],
     ['redirects to a loopback port the allow-list does not name', () => `${filesUrl}/to-internal`, /redirected to .*not in STORAGE_INGEST_ALLOWED_HOSTS/, 1],
     ['redirects to a listed name that resolves to loopback', () => `${filesUrl}/to-localhost`, /redirected to .*loopback address/, 1],
+    [
+      'redirects to a NAT64 address that reaches loopback',
+      () => `${filesUrl}/to-nat64-loopback`,
+      /redirected to .*loopback address \(it reaches 127\.0\.0\.1\)/,
+      1,
+    ],
+    ['answers with headers over 16 KiB', () => `${filesUrl}/huge-headers`, /its answer could not be read \(HPE_HEADER_OVERFLOW\)/, 1],
+    ['answers with something other than HTTP', () => `${filesUrl}/not-http`, /its answer could not be read \(HPE_/, 1],
+    ['stops sending in the middle of its body', () => `${filesUrl}/stalls`, /sent nothing for 1 s/, ATTEMPTS],
   ])('a source that %s', async (_what, url, reason, attempts) => {
     const name = `failing ${uuidv7()}`;
     const res = await post(event(url(), name));

@@ -182,6 +182,8 @@ function failureOf(err: unknown, url: URL): Error {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const tls = tlsFailureOf(err as NodeJS.ErrnoException);
   if (tls) return new SourceRefusedError(`fetching ${redactedUrl(url)} failed in TLS (${tls})`);
+  // An answer that is not HTTP, or past the client's bounds (headers over 16 KiB), is sent the same on every try.
+  if (code.startsWith('HPE_')) return new SourceRefusedError(`fetching ${redactedUrl(url)} failed: its answer could not be read (${code})`);
   const what = NETWORK_FAILURES[code] ?? (err as Error).message;
   return new SourceUnavailableError(`fetching ${redactedUrl(url)} failed: ${what}${code ? ` (${code})` : ''}`);
 }
