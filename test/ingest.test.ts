@@ -27,6 +27,7 @@ const IPV6_FORMS: Array<[what: string, host: string, kind: RegExp]> = [
   ['NAT64 (64:ff9b::/96) to a private address', '[64:ff9b::a00:1]', /private address \(it reaches 10\.0\.0\.1\)/],
   ['NAT64 local-use (64:ff9b:1::/48)', '[64:ff9b:1::a9fe:a9fe]', /local-use NAT64 address/],
   ['IPv4-mapped (::ffff:0:0/96) to the metadata address', '[::ffff:a9fe:a9fe]', /link-local address/],
+  ['IPv4-translated (::ffff:0:0:0/96) to loopback', '[::ffff:0:7f00:1]', /loopback address \(it reaches 127\.0\.0\.1\)/],
   ['IPv4-compatible (::/96) to a private address', '[::c0a8:101]', /private address \(it reaches 192\.168\.1\.1\)/],
   ['6to4 (2002::/16) to the metadata address', '[2002:a9fe:a9fe::1]', /link-local address \(it reaches 169\.254\.169\.254\)/],
   ['6to4 (2002::/16) to a carrier-grade NAT address', '[2002:6440:1::]', /carrier-grade NAT\) address \(it reaches 100\.64\.0\.1\)/],

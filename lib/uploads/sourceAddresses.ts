@@ -60,7 +60,7 @@ const REFUSED = REFUSED_RANGES.map(([kind, subnets]) => {
 
 /**
  * The IPv4 address an IPv6 one reaches, for the forms that carry one: IPv4-mapped (::ffff:0:0/96),
- * IPv4-compatible (::/96), NAT64 (64:ff9b::/96), 6to4 (2002::/16, bits 16..47) and Teredo
+ * IPv4-translated (::ffff:0:0:0/96, SIIT), IPv4-compatible (::/96), NAT64 (64:ff9b::/96), 6to4 (2002::/16, bits 16..47) and Teredo
  * (2001::/32, the client's address inverted in the last 32 bits). A connection to any of them can
  * end at that IPv4 address, so it is checked as if it had been named.
  */
@@ -69,6 +69,7 @@ function embeddedIpv4Of(address: string): string | undefined {
   const ipv4 = (high: number, low: number) => [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
   const zero = (from: number, to: number) => words.slice(from, to).every((w) => w === 0);
   if (zero(0, 5) && words[5] === 0xffff) return ipv4(words[6], words[7]);
+  if (zero(0, 4) && words[4] === 0xffff && words[5] === 0) return ipv4(words[6], words[7]);
   if (zero(0, 6)) return ipv4(words[6], words[7]);
   if (words[0] === 0x64 && words[1] === 0xff9b && zero(2, 6)) return ipv4(words[6], words[7]);
   if (words[0] === 0x2002) return ipv4(words[1], words[2]);
