@@ -381,6 +381,32 @@ describe('the connection goes to the address that was checked (DNS rebinding)', 
     }
   });
 
+  it("a source that never ends its body, never pausing long enough to time out, is given up at the attempt's deadline, for good", async () => {
+    let drip: NodeJS.Timeout | undefined;
+    const dripping = http.createServer((_req, res) => {
+      res.writeHead(200);
+      drip = setInterval(() => res.write('x'), 100);
+    });
+    await new Promise<void>((resolve) => dripping.listen(0, '127.0.0.1', resolve));
+    const port = (dripping.address() as AddressInfo).port;
+    try {
+      const source = await openSource(`http://127.0.0.1:${port}/endless?token=${SECRETS.token}`, {
+        allowedHosts: [`127.0.0.1:${port}`],
+        timeoutMs: 1000,
+        attemptMs: 1500,
+      });
+      const reading = (async () => {
+        for await (const _chunk of source.body);
+      })();
+      await expect(reading).rejects.toThrow(SourceRefusedError);
+      await expect(reading).rejects.toThrow(`fetching http://127.0.0.1:${port}/endless?token took longer than 1.5 s`);
+    } finally {
+      clearInterval(drip);
+      dripping.closeAllConnections();
+      dripping.close();
+    }
+  });
+
   it('a name whose answers include an IPv6 address reaching a refused IPv4 one (NAT64, 6to4, Teredo) is refused before any connection', async () => {
     for (const address of ['64:ff9b::a9fe:a9fe', '2002:a00:1::', '2001:0:1:2:3:4:80ff:fffe']) {
       const lookup = async (): Promise<ResolvedAddress[]> => [

@@ -140,8 +140,9 @@ function get(url: URL, addresses: ResolvedAddress[], options: SourceOptions, dea
         ),
       ),
     );
+    // Final: the next try would start from the first byte again, and take as long.
     const stop = () =>
-      fail(new SourceUnavailableError(`fetching ${redactedUrl(url)} took longer than ${options.attemptMs / 1000} s, the longest one attempt may take`));
+      fail(new SourceRefusedError(`fetching ${redactedUrl(url)} took longer than ${options.attemptMs / 1000} s, the longest one attempt may take`));
     if (deadline.aborted) stop();
     deadline.addEventListener('abort', stop, { once: true });
     req.on('close', () => deadline.removeEventListener('abort', stop));
@@ -157,7 +158,8 @@ function bodyOf(res: http.IncomingMessage, url: URL): Readable {
       try {
         for await (const chunk of res) yield chunk as Buffer;
       } catch (err) {
-        throw err instanceof SourceUnavailableError ? err : new SourceUnavailableError(`${url.host} stopped sending: ${failureOf(err, url).message}`);
+        if (err instanceof SourceUnavailableError || err instanceof SourceRefusedError) throw err;
+        throw new SourceUnavailableError(`${url.host} stopped sending: ${failureOf(err, url).message}`);
       }
     })(),
     { objectMode: false },
