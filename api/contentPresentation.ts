@@ -12,6 +12,8 @@
  * also gets `default-src 'none'`, for a client that renders it anyway. Plain text declares its
  * charset, UTF-8 unless stored with one, so that no browser guesses one that reads as markup.
  */
+import { essenceOf } from '../lib/platform/mediaTypes';
+
 export type Disposition = 'inline' | 'attachment';
 
 export interface Presentation {
@@ -40,12 +42,20 @@ const INLINE_TYPES = new Set([
   'video/ogg',
 ]);
 
+const ATTACHMENT_POLICY = "default-src 'none'; sandbox";
+
+/**
+ * The type is read by the rule it was given by (lib/platform/mediaTypes.ts). One stored before that
+ * rule that is not one media type (`image/png;,text/html`, which a browser reads as text/html) is
+ * served as bytes: it would be checked as one type here and rendered as another there.
+ */
 export function presentationOf(storedType: string, asked: Disposition = 'inline'): Presentation {
-  const essence = storedType.split(';')[0].trim().toLowerCase();
+  const essence = essenceOf(storedType);
+  if (essence === undefined) return { contentType: 'application/octet-stream', disposition: 'attachment', contentSecurityPolicy: ATTACHMENT_POLICY };
   if (asked === 'inline' && INLINE_TYPES.has(essence)) {
     return { contentType: withCharset(storedType, essence), disposition: 'inline', contentSecurityPolicy: 'sandbox' };
   }
-  return { contentType: withCharset(storedType, essence), disposition: 'attachment', contentSecurityPolicy: "default-src 'none'; sandbox" };
+  return { contentType: withCharset(storedType, essence), disposition: 'attachment', contentSecurityPolicy: ATTACHMENT_POLICY };
 }
 
 function withCharset(storedType: string, essence: string): string {

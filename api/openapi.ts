@@ -69,7 +69,9 @@ const versionFormBody = { schema: versionForm, content: 'multipart/form-data', e
 const versionLinks: LinkDoc[] = [
   { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
 ];
-const overQuota = r.problemAnswer("over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit)");
+const overQuota = r.problemAnswer(
+  "over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only)",
+);
 // Every request on a session checks that its caller may still write its asset (api/sessionAccess.ts).
 const sessionRefused = {
   403: r.problemAnswer('the caller may now only read the asset: the session is aborted'),

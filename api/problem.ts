@@ -23,6 +23,8 @@ import {
 import type { Logger } from '../lib/platform/logger';
 import { ForbiddenError, InvalidTokenError, SignedUrlRefusedError, UrlSigningDisabledError } from '../lib/auth/errors';
 import { loggedUrl } from './requestContext';
+import type { Actor } from '../lib/auth/actor';
+import { refusalFactsFor } from '../lib/quotas/quotas';
 
 interface ProblemOf<E extends DomainError> {
   type: abstract new (...args: never[]) => E;
@@ -144,7 +146,8 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
         });
       }
       res.set(known.headers?.(err) ?? {});
-      sendProblem(res, known.status, known.title, err.message, err.facts);
+      const facts = err instanceof QuotaExceededError ? refusalFactsFor(res.locals.actor as Actor | undefined, err.facts) : err.facts;
+      sendProblem(res, known.status, known.title, err.message, facts);
       return;
     }
     const parserError = err as BodyParserError;

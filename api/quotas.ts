@@ -1,9 +1,8 @@
 import { Router, type ErrorRequestHandler } from 'express';
-import { isAdmin } from '../lib/auth/actor';
 import { ForbiddenError } from '../lib/auth/errors';
 import { QuotaExceededError } from '../lib/platform/errors';
 import type { Metrics } from '../lib/platform/metrics';
-import { setQuotaOverride, usageOf } from '../lib/quotas/quotas';
+import { mayReadUsageOf, setQuotaOverride, usageOf } from '../lib/quotas/quotas';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';
@@ -18,7 +17,7 @@ export function quotasRouter(deps: Pick<AppDeps, 'config' | 'db'>): Router {
   router.get('/api/v2/usage', async (req, res) => {
     const actor = actorOf(res);
     const owner = parse(usageQuery, req.query, 'query').owner_id ?? actor.sub;
-    if (owner !== actor.sub && !isAdmin(actor)) throw new ForbiddenError("only admins may read another owner's usage");
+    if (!mayReadUsageOf(actor, owner)) throw new ForbiddenError("only admins may read another owner's usage");
     res.json(await usageOf(deps.db, defaults, owner));
   });
 

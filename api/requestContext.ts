@@ -2,26 +2,13 @@ import type { Request, RequestHandler } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../lib/platform/logger';
 import type { Metrics } from '../lib/platform/metrics';
+import { redactedPathAndQuery } from '../lib/platform/redactedUrls';
 
 const CLIENT_ID = /^[\w.:-]{1,128}$/;
-// A parameter name of another shape could itself be a value (`?<token>`): it is not written either.
-const PARAMETER_NAME = /^[\w.[\]-]{1,64}$/;
 
-/**
- * A request's URL as it may be logged: the query string as its parameter names alone
- * (`?sig=…&expires=…` is `?sig&expires`), since a value may be a secret, a signed URL's signature first.
- */
+/** A request's URL as it may be logged (lib/platform/redactedUrls.ts). */
 export function loggedUrl(req: Request): string {
-  const url = req.originalUrl;
-  const at = url.indexOf('?');
-  if (at < 0) return url;
-  const names = url
-    .slice(at + 1)
-    .split('&')
-    .filter(Boolean)
-    .map((pair) => pair.split('=')[0])
-    .map((name) => (PARAMETER_NAME.test(name) ? name : '_'));
-  return `${url.slice(0, at)}?${names.join('&')}`;
+  return redactedPathAndQuery(req.originalUrl);
 }
 
 /**

@@ -77,13 +77,15 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
         extraFiles++;
       } else {
         const { stream, info } = part;
+        // busboy gives the part's type as type/subtype (one it cannot parse is text/plain): the rule is checked on what it gives.
+        const partType = parse(contentType, info.mimeType, 'file');
         const input = newUploadInput(
           deps.config,
           {
             kind: 'simple',
             // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
             name: validOr(assetName, info.filename, 'upload'),
-            contentType: validOr(contentType, info.mimeType, 'application/octet-stream'),
+            contentType: partType,
           },
           existing && versionTargetOf(actor, existing),
           ownerNamedBy(given) ?? actor.sub,
@@ -96,7 +98,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
             countBytes: deps.countBytes,
             reservation: new StreamReservation((total) => reserveUploadBytes(deps.uploads.db, deps.config.quotas, input.uploadId, total)),
           });
-          return { ...staged, uploadId: input.uploadId, filename: info.filename ?? '', mimeType: info.mimeType };
+          return { ...staged, uploadId: input.uploadId, filename: info.filename ?? '', mimeType: partType };
         })();
         staging.catch((err) => {
           stream.resume();
@@ -125,7 +127,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
       oneStep: true,
       details: {
         name: parse(assetName, name, 'name'),
-        contentType: form.content_type ?? validOr(contentType, staged.mimeType, 'application/octet-stream'),
+        contentType: form.content_type ?? staged.mimeType,
         metadata: form.metadata,
         tags: form.tags,
         ownerId: ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form),

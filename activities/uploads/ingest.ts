@@ -15,6 +15,9 @@ import { quotaFailure } from './uploads';
  */
 export const INGEST_ATTEMPTS = 5;
 
+/** How long before the server's timeout an attempt gives up, so that its own final failure is the one recorded. */
+const ATTEMPT_MARGIN_MS = 60_000;
+
 function rejected(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: UploadFailure.sourceRejected, message, nonRetryable: true });
 }
@@ -33,8 +36,9 @@ export function createIngestActivities({ config, db, s3 }: ActivityDeps) {
         const source = await openSource(url, {
           allowedHosts: config.ingest.allowedHosts,
           timeoutMs: config.ingest.timeoutSeconds * 1000,
-          // Given up by the attempt itself, not only by the server: a retry must not write beside it.
-          attemptMs: startToCloseTimeoutMs,
+          // Given up by the attempt itself, before the server times it out: a retry must not write beside
+          // it, and a timeout the server saw first would be retried, past INGEST_ATTEMPTS, until the upload expires.
+          attemptMs: startToCloseTimeoutMs - ATTEMPT_MARGIN_MS,
         });
         if (source.declaredBytes !== undefined && source.declaredBytes > maxSize) {
           source.body.destroy();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../../lib/platform/errors';
 import { UUID_PATTERN } from '../../lib/platform/ids';
+import { MEDIA_TYPE, MEDIA_TYPE_MESSAGE, MEDIA_TYPE_NAME } from '../../lib/platform/mediaTypes';
 
 // Lowercased: ids name workflows (`backup-{id}`, `upload-{id}`), and those names are case-sensitive.
 export const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID').toLowerCase();
@@ -84,14 +85,11 @@ export const backupLabel = singleLine(256).min(1, 'must not be empty');
 /** A prefix matched against stored names. */
 export const namePrefix = singleLine(1024).min(1, 'must not be empty');
 
-// Letters spelled in both cases: the document carries a pattern without its flags.
-const TOKEN = '[a-zA-Z0-9][a-zA-Z0-9!#$&^_.+-]*';
-
-// ASCII only: the content type is sent on as an HTTP header (to S3, and on every download).
-export const contentType = singleLine(255).regex(new RegExp(`^${TOKEN}/${TOKEN}( *;[ -~]*)?$`), 'must be a media type such as image/png, in ASCII');
+/** A content type a client gives (lib/platform/mediaTypes.ts). */
+export const contentType = singleLine(255).regex(MEDIA_TYPE, MEDIA_TYPE_MESSAGE);
 
 /** A content type to match: a media type without parameters, or `type/*`. */
-export const contentTypeFilter = singleLine(255).regex(new RegExp(`^${TOKEN}/(${TOKEN}|\\*)$`), 'must be a media type, or type/*');
+export const contentTypeFilter = singleLine(255).regex(new RegExp(`^${MEDIA_TYPE_NAME}/(${MEDIA_TYPE_NAME}|\\*)$`), 'must be a media type, or type/*');
 
 export const metadataObject = z
   .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096))

@@ -6,7 +6,8 @@
  */
 import type { Knex } from 'knex';
 import type { Config } from '../platform/config';
-import { QuotaExceededError } from '../platform/errors';
+import { isAdmin, type Actor } from '../auth/actor';
+import { QuotaExceededError, type ErrorFacts } from '../platform/errors';
 
 /** The configured defaults (STORAGE_QUOTA_*_PER_OWNER); null is unlimited. */
 export type QuotaDefaults = Config['quotas'];
@@ -102,9 +103,13 @@ export async function ensureWithinQuota(
   return { roomBytes: quota.bytes === null ? Infinity : Math.max(0, quota.bytes - bytesUsed) };
 }
 
+/**
+ * The message names no figure of the owner's: it is also the failed session's error, which whoever
+ * sent the upload reads. The figures are facts, shown only to whom refusalFactsFor allows.
+ */
 function refusal(ownerId: string, limit: 'bytes' | 'assets', usage: number, requested: number, max: number): QuotaExceededError {
   const what = limit === 'bytes' ? `${requested} more bytes` : `${requested} more asset${requested === 1 ? '' : 's'}`;
-  return new QuotaExceededError(`the quota of ${ownerId} is ${max} ${limit}: ${usage} used (stored and reserved), ${what} would pass it`, {
+  return new QuotaExceededError(`${what} would pass the ${limit} quota of ${ownerId}`, {
     type: QUOTA_EXCEEDED_TYPE,
     owner_id: ownerId,
     quota: limit,
@@ -112,6 +117,19 @@ function refusal(ownerId: string, limit: 'bytes' | 'assets', usage: number, requ
     requested,
     limit: max,
   });
+}
+
+/** Who may see an owner's usage and limits: the owner, and admins (GET /usage, a refusal's figures). */
+export const mayReadUsageOf = (actor: Actor, ownerId: string): boolean => actor.sub === ownerId || isAdmin(actor);
+
+/**
+ * A refusal's facts as `actor` may see them: a grantee writing into another owner's asset learns
+ * which limit and what they asked for, not how much the owner stores or may store.
+ */
+export function refusalFactsFor(actor: Actor | undefined, facts: ErrorFacts): ErrorFacts {
+  if (actor && mayReadUsageOf(actor, String(facts.owner_id))) return facts;
+  const { usage: _usage, limit: _limit, ...shown } = facts;
+  return shown;
 }
 
 /** The owners storing the most bytes, for the bounded per-owner gauge. */

@@ -10,6 +10,7 @@ import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { systemLookup, type HostLookup, type ResolvedAddress } from './sourceAddresses';
+import { redactedUrl } from '../platform/redactedUrls';
 import { addressProblem, sourceUrlProblem } from './sourceRules';
 
 const MAX_REDIRECTS = 5;
@@ -55,7 +56,8 @@ export async function openSource(raw: string, options: SourceOptions): Promise<O
   const deadline = AbortSignal.timeout(options.attemptMs);
   let current = raw;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const refused = (problem: string) => new SourceRefusedError(hop === 0 ? problem : `redirected to ${current}, which may not be fetched: ${problem}`);
+    const refused = (problem: string) =>
+      new SourceRefusedError(hop === 0 ? problem : `redirected to ${redactedUrl(new URL(current))}, which may not be fetched: ${problem}`);
     const problem = sourceUrlProblem(current, options.allowedHosts);
     if (problem) throw refused(problem);
     const url = new URL(current);
@@ -64,7 +66,9 @@ export async function openSource(raw: string, options: SourceOptions): Promise<O
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.destroy();
-      current = new URL(res.headers.location, url).toString();
+      const next = URL.parse(res.headers.location, url.href);
+      if (!next) throw new SourceRefusedError(`fetching ${redactedUrl(url)} answered ${status} with a Location that is not a URL`);
+      current = next.toString();
       continue;
     }
     if (status >= 200 && status < 300) {
@@ -72,7 +76,7 @@ export async function openSource(raw: string, options: SourceOptions): Promise<O
       return { body: bodyOf(res, url), declaredBytes: declared === undefined ? undefined : Number(declared) };
     }
     res.destroy();
-    const message = `fetching ${url} answered ${status}`;
+    const message = `fetching ${redactedUrl(url)} answered ${status}`;
     if (status >= 500 || status === 408 || status === 429) throw new SourceUnavailableError(message);
     throw new SourceRefusedError(message);
   }
@@ -130,9 +134,15 @@ function get(url: URL, addresses: ResolvedAddress[], options: SourceOptions, dea
       },
     );
     req.on('timeout', () =>
-      fail(new SourceUnavailableError(answer ? `${url.host} sent nothing for ${seconds} s` : `fetching ${url} failed: it did not answer within ${seconds} s`)),
+      fail(
+        new SourceUnavailableError(
+          answer ? `${url.host} sent nothing for ${seconds} s` : `fetching ${redactedUrl(url)} failed: it did not answer within ${seconds} s`,
+        ),
+      ),
     );
-    const stop = () => fail(new SourceUnavailableError(`fetching ${url} took longer than ${options.attemptMs / 1000} s, the longest one attempt may take`));
+    // Final: the next try would start from the first byte again, and take as long.
+    const stop = () =>
+      fail(new SourceRefusedError(`fetching ${redactedUrl(url)} took longer than ${options.attemptMs / 1000} s, the longest one attempt may take`));
     if (deadline.aborted) stop();
     deadline.addEventListener('abort', stop, { once: true });
     req.on('close', () => deadline.removeEventListener('abort', stop));
@@ -148,7 +158,8 @@ function bodyOf(res: http.IncomingMessage, url: URL): Readable {
       try {
         for await (const chunk of res) yield chunk as Buffer;
       } catch (err) {
-        throw err instanceof SourceUnavailableError ? err : new SourceUnavailableError(`${url.host} stopped sending: ${failureOf(err, url).message}`);
+        if (err instanceof SourceUnavailableError || err instanceof SourceRefusedError) throw err;
+        throw new SourceUnavailableError(`${url.host} stopped sending: ${failureOf(err, url).message}`);
       }
     })(),
     { objectMode: false },
@@ -172,7 +183,9 @@ function failureOf(err: unknown, url: URL): Error {
   if (err instanceof SourceRefusedError || err instanceof SourceUnavailableError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const tls = tlsFailureOf(err as NodeJS.ErrnoException);
-  if (tls) return new SourceRefusedError(`fetching ${url} failed in TLS (${tls})`);
+  if (tls) return new SourceRefusedError(`fetching ${redactedUrl(url)} failed in TLS (${tls})`);
+  // An answer that is not HTTP, or past the client's bounds (headers over 16 KiB), is sent the same on every try.
+  if (code.startsWith('HPE_')) return new SourceRefusedError(`fetching ${redactedUrl(url)} failed: its answer could not be read (${code})`);
   const what = NETWORK_FAILURES[code] ?? (err as Error).message;
-  return new SourceUnavailableError(`fetching ${url} failed: ${what}${code ? ` (${code})` : ''}`);
+  return new SourceUnavailableError(`fetching ${redactedUrl(url)} failed: ${what}${code ? ` (${code})` : ''}`);
 }

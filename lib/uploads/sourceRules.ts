@@ -4,7 +4,7 @@
  * link-local or otherwise ours (lib/uploads/sourceAddresses.ts) is fetched only when its entry names
  * the port too: listing `127.0.0.1` does not open every service on the machine.
  */
-import { refusedKindOf } from './sourceAddresses';
+import { refusedAddressOf } from './sourceAddresses';
 
 const DEFAULT_PORTS = [80, 443];
 
@@ -39,7 +39,7 @@ export function sourceUrlProblem(raw: string, allowedHosts: string[]): string | 
   try {
     url = new URL(raw);
   } catch {
-    return `${JSON.stringify(raw)} is not a URL`;
+    return 'it is not a URL';
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http and https URLs are fetched, not ${url.protocol}`;
   if (url.username || url.password) return 'URLs with credentials are not fetched';
@@ -53,10 +53,11 @@ export function sourceUrlProblem(raw: string, allowedHosts: string[]): string | 
 
 /** Why `url` may not be fetched from `address` (one its host resolved to, or is), or undefined. */
 export function addressProblem(url: URL, address: string, allowedHosts: string[]): string | undefined {
-  const kind = refusedKindOf(address);
-  if (!kind || listedWithPort(url, allowedHosts)) return undefined;
+  const refused = refusedAddressOf(address);
+  if (!refused || listedWithPort(url, allowedHosts)) return undefined;
   const what = address === url.hostname ? `${url.hostname} is` : `${url.hostname} resolves to ${address},`;
-  return `${what} a ${kind} address: fetched only when STORAGE_INGEST_ALLOWED_HOSTS lists ${url.hostname}:${portOf(url)}`;
+  const reaching = refused.reaches ? ` (it reaches ${refused.reaches})` : '';
+  return `${what} a ${refused.kind} address${reaching}: fetched only when STORAGE_INGEST_ALLOWED_HOSTS lists ${url.hostname}:${portOf(url)}`;
 }
 
 /**
@@ -69,7 +70,7 @@ export function sourceUrlPattern(allowedHosts: string[]): string {
   const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const origins = allowedSourcesOf(allowedHosts).flatMap(({ host, port }) => {
     const h = escape(host);
-    if (port === undefined) return refusedKindOf(host) ? [] : [`https?://${h}(?::(?:80|443))?`];
+    if (port === undefined) return refusedAddressOf(host) ? [] : [`https?://${h}(?::(?:80|443))?`];
     // A URL may leave out its scheme's own port.
     const implied = port === 80 ? [`http://${h}`] : port === 443 ? [`https://${h}`] : [];
     return [`https?://${h}:${port}`, ...implied];
