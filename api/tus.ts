@@ -14,7 +14,6 @@
  */
 import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import type { Knex } from 'knex';
 import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
 import {
   ChecksumMismatchError,
@@ -33,6 +32,7 @@ import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUpl
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
 import { getUploadSession, type UploadSessionRow } from '../lib/uploads/sessions';
+import { sessionStillWrites } from '../lib/uploads/sessionAccess';
 import { assetFor } from './assetAccess';
 import type { Actor } from '../lib/auth/actor';
 import { actorOf } from './authentication';
@@ -87,8 +87,8 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
    * The caller's tus upload: another user's, or another kind of session, does not exist for them; one
    * whose asset they may no longer write is refused, and ends (api/sessionAccess.ts).
    */
-  async function tusUploadFor(res: Response, id: string): Promise<{ session: UploadSessionRow; tus: TusUploadRow }> {
-    const session = await sessions.sessionFor(actorOf(res), id);
+  async function tusUploadFor(res: Response, id: string, writes = false): Promise<{ session: UploadSessionRow; tus: TusUploadRow }> {
+    const session = await sessions.sessionFor(actorOf(res), id, writes);
     const tus = session.kind === 'tus' ? await findTusUpload(db, id) : undefined;
     if (!tus) throw new NotFoundError(`upload ${id} not found`);
     return { session, tus };
@@ -97,14 +97,16 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
   /**
    * Stores the request's body as the upload's next part, holding its lock, and answers the new
    * offset. A body cut short stores nothing (S3 takes a part whole or not at all), so the offset is
-   * always at the end of a part, and the client resumes from there.
+   * always at the end of a part, and the client resumes from there. The part is recorded only if the
+   * session may still take it, asked in the transaction that records it: a grant change that ended
+   * the session while the body streamed moves no offset.
    */
   async function appendBody(req: Request, id: string, headers: { offset: number; length: number; checksum?: string }) {
-    return withUploadLock(db, id, async (trx: Knex.Transaction) => {
-      const session = await getUploadSession(trx, id);
+    return withUploadLock(db, id, async () => {
+      const session = await getUploadSession(db, id);
       if (session.status !== 'open') throw notOpen(session);
       if (Date.now() >= session.expires_at.getTime()) throw new GoneError(`upload ${id} has expired`);
-      const tus = (await findTusUpload(trx, id))!;
+      const tus = (await findTusUpload(db, id))!;
       if (headers.offset !== tus.offset_bytes)
         throw new ConflictError(`Upload-Offset is ${headers.offset}, but the upload is at ${tus.offset_bytes}: send HEAD`);
       const end = tus.offset_bytes + headers.length;
@@ -163,7 +165,10 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       }
       // The store holds the bytes hashed when its ETag (the part's MD5) is theirs.
       const sha256State = sha256 && etag === tap!.etag() ? saveState(sha256) : null;
-      return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State }), finishes };
+      return db.transaction(async (trx) => {
+        if (!(await sessionStillWrites(trx, id))) throw new GoneError(`upload ${id} has ended: its bytes are gone`);
+        return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State }), finishes };
+      });
     });
   }
 
@@ -181,6 +186,14 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       if (err instanceof UnprocessableError) throw new ChecksumMismatchError(`${err.message}; the upload is deleted`);
       throw err;
     }
+  }
+
+  /** A PATCH refused while it streamed: a session its access no longer lets write is answered as such, whatever the store said. */
+  function answeringEnd(res: Response, id: string) {
+    return async (err: unknown): Promise<never> => {
+      await sessions.sessionFor(actorOf(res), id, true);
+      throw err;
+    };
   }
 
   function sendOffset(res: Response, status: number, session: UploadSessionRow, offset: number): void {
@@ -253,12 +266,14 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     checkTusResumable(req);
     if (req.is(OFFSET_OCTET_STREAM) !== OFFSET_OCTET_STREAM) throw new UnsupportedMediaTypeError(`a PATCH body is ${OFFSET_OCTET_STREAM}`);
     const headers = parse(patchHeaders, req.headers, 'headers');
-    const { session } = await tusUploadFor(res, id);
+    const { session } = await tusUploadFor(res, id, true);
     // Before the lock: a PATCH still unwinding on a terminated upload must not make this one wait.
     if (session.status !== 'open') throw notOpen(session);
-    const appended = await appendBody(req, id, { offset: headers['upload-offset'], length: headers['content-length'], checksum: headers['upload-checksum'] });
-    // Access revoked while the body streamed: the PATCH is refused, and the upload ends with it.
-    await sessions.check(actorOf(res), session);
+    const appended = await appendBody(req, id, {
+      offset: headers['upload-offset'],
+      length: headers['content-length'],
+      checksum: headers['upload-checksum'],
+    }).catch(answeringEnd(res, id));
     if (appended.finishes) await finish(actorOf(res), session);
     sendOffset(res, 204, session, appended.offset);
   });
