@@ -12,10 +12,13 @@ import type { Request, RequestHandler, Response } from 'express';
 import { actsForAnyOwner, type Actor } from '../lib/auth/actor';
 import { meterBody } from '../lib/limits/bodyMeter';
 import type { Budget, RateLimiter, Taken, Tier } from '../lib/limits/rateLimiter';
+import { createUploadStreams } from '../lib/limits/uploadStreams';
 import type { RateLimitConfig } from '../lib/platform/config';
 import { RateLimitedError } from '../lib/platform/errors';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+// A stream lasts as long as its client takes: a short wait, then try again.
+const STREAM_RETRY_SECONDS = 1;
 const DOWNLOAD = /\/content\/?$/;
 // JSON bodies are requests, bounded by the JSON parser: they spend content bytes as they arrive, but
 // a spent budget does not refuse them.
@@ -38,6 +41,7 @@ export function contentBudgetOf(res: Response): ContentBudget | undefined {
 export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authenticateCaller: RequestHandler): RequestHandler {
   if (!config.enabled) return (_req, _res, next) => next();
   const policies: Record<Tier, string> = { standard: policyOf(config, 'standard'), privileged: policyOf(config, 'privileged') };
+  const streams = createUploadStreams(config.uploadStreams);
   return (req, res, next) => {
     // Put on before anything awaits: the parser goes on pushing the body meanwhile.
     const caller = callerOf(req, res, authenticateCaller);
@@ -59,6 +63,16 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
     if (content && !statesOf(res).content) showState(res, 'content', content);
     if (!requests.allowed) throw refusal(budget, requests);
     if (content && !content.allowed) throw refusal('content', content);
+    if (upload) {
+      const slot = streams.take(key);
+      if ('refused' in slot) {
+        const whose = slot.refused === 'caller' ? `${config.uploadStreams.perCaller} of yours` : `${config.uploadStreams.total} in all`;
+        throw new RateLimitedError(`${whose} are streaming already: try again in ${STREAM_RETRY_SECONDS} s`, STREAM_RETRY_SECONDS, 'upload_streams');
+      }
+      // 'close' comes however the request ends: answered, refused, or its client gone.
+      res.once('close', slot.release);
+      if (res.closed) slot.release();
+    }
     // A declared length that cannot fit what is left is refused before its body.
     const declared = Number(req.get('Content-Length'));
     if (content && upload && declared > content.remaining) {

@@ -31,6 +31,7 @@ import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
 import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { partBodyOf } from '../lib/uploads/partBody';
 import { getUploadSession, type UploadSessionRow } from '../lib/uploads/sessions';
 import { sessionStillWrites } from '../lib/uploads/sessionAccess';
 import { assetFor } from './assetAccess';
@@ -128,14 +129,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       const streamed = tus.sha256_streamed && (tus.sha256_state !== null || tus.offset_bytes === 0);
       const sha256 = streamed ? await sha256From(tus.sha256_state) : undefined;
       const tap = sha256 ? partHashTap(sha256) : undefined;
-      const body = tap ? req.pipe(meter.stream).pipe(tap.stream) : req.pipe(meter.stream);
-      // The store's request fails with it, and that failure is the one answered: the streams' own
-      // error events may come after the store has stopped listening.
-      meter.stream.on('error', (err) => tap?.stream.destroy(err));
-      body.on('error', () => {});
-      req.on('close', () => {
-        if (!req.complete) meter.stream.destroy(new ValidationError('the client closed the connection before the body ended'));
-      });
+      const { body, signal, failure } = partBodyOf(req, meter.stream, tap?.stream);
       let etag: string | undefined;
       try {
         ({ ETag: etag } = await s3.send(
@@ -149,8 +143,11 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
             // The store checks the bytes against it, and keeps none of a part that does not match.
             ChecksumSHA256: headers.checksum,
           }),
+          { abortSignal: signal },
         ));
       } catch (err) {
+        // The body failed first (its client gone, a budget refused): that is the answer, and the store's request has ended.
+        if (failure()) throw failure();
         const name = (err as { name?: string }).name;
         if (name === 'BadDigest') throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
         // Terminated or expired meanwhile: the workflow has dropped the multipart upload.
