@@ -77,6 +77,21 @@ function notOpen(session: UploadSessionRow): Error {
   return new GoneError(`upload ${session.id} is ${session.status}${session.error ? ` (${session.error})` : ''}: its bytes are gone`);
 }
 
+/** Whether a body of `length` bytes at `offset` ends an upload of `size`; throws unless it may be stored as one part. */
+function checkBodyLength(offset: number, length: number, size: number): boolean {
+  const end = offset + length;
+  if (end > size) throw new PayloadTooLargeError(`the body would end at ${end}, past Upload-Length ${size}`);
+  const finishes = end === size;
+  // Every part of a multipart upload but the last is at least 5 MiB.
+  if (!finishes && length > 0 && length < MIN_PART_SIZE) {
+    throw new ValidationError(`a PATCH that does not end the upload carries at least ${MIN_PART_SIZE} bytes (5 MiB); this one has ${length}`, [
+      { path: 'content-length', message: `must be at least ${MIN_PART_SIZE}, or the rest of the upload` },
+    ]);
+  }
+  if (length > MAX_PART_SIZE) throw new PayloadTooLargeError(`a PATCH carries at most ${MAX_PART_SIZE} bytes (5 GiB)`);
+  return finishes;
+}
+
 export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads' | 'assetCache'>): Router {
   const router = Router();
   const { db, s3, uploads } = deps;
@@ -110,18 +125,9 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       const tus = (await findTusUpload(db, id))!;
       if (headers.offset !== tus.offset_bytes)
         throw new ConflictError(`Upload-Offset is ${headers.offset}, but the upload is at ${tus.offset_bytes}: send HEAD`);
-      const end = tus.offset_bytes + headers.length;
-      if (end > session.size_bytes) throw new PayloadTooLargeError(`the body would end at ${end}, past Upload-Length ${session.size_bytes}`);
-      const finishes = end === session.size_bytes;
+      const finishes = checkBodyLength(tus.offset_bytes, headers.length, session.size_bytes);
       // An empty body stores nothing, but for the one empty part of an empty upload.
       if (headers.length === 0 && !(finishes && tus.part_count === 0)) return { offset: tus.offset_bytes, finishes: false };
-      // Every part of a multipart upload but the last is at least 5 MiB.
-      if (!finishes && headers.length < MIN_PART_SIZE) {
-        throw new ValidationError(`a PATCH that does not end the upload carries at least ${MIN_PART_SIZE} bytes (5 MiB); this one has ${headers.length}`, [
-          { path: 'content-length', message: `must be at least ${MIN_PART_SIZE}, or the rest of the upload` },
-        ]);
-      }
-      if (headers.length > MAX_PART_SIZE) throw new PayloadTooLargeError(`a PATCH carries at most ${MAX_PART_SIZE} bytes (5 GiB)`);
 
       const partNumber = tus.part_count + 1;
       const meter = createMeter(headers.length, deps.metrics.countUploaded);
@@ -193,6 +199,16 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     };
   }
 
+  /** Ends an upload whose creation was refused, and removes its rows once its bytes are gone (or leaves them to its expiry). */
+  async function discardCreated(id: string): Promise<void> {
+    try {
+      await abortUploadSession(uploads, id, waitMs);
+      await db('upload_sessions').where({ id, status: 'aborted' }).delete();
+    } catch {
+      // The run ends it at its expiry all the same.
+    }
+  }
+
   function sendOffset(res: Response, status: number, session: UploadSessionRow, offset: number): void {
     res.setHeader('Upload-Offset', String(offset));
     res.setHeader('Upload-Expires', session.expires_at.toUTCString());
@@ -211,6 +227,8 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     const meta = parseUploadMetadata(headers['upload-metadata']);
     const withBody = req.is(OFFSET_OCTET_STREAM) === OFFSET_OCTET_STREAM;
     const bodyLength = withBody ? parse(patchHeaders.pick({ 'content-length': true, 'upload-checksum': true }), req.headers, 'headers') : undefined;
+    // First bytes that could not be stored are refused before anything is opened.
+    if (bodyLength) checkBodyLength(0, bodyLength['content-length'], length);
     const actor = actorOf(res);
     const existing = meta.asset_id ? versionTargetOf(actor, await assetFor(deps.assetCache, actor, meta.asset_id, 'write')) : undefined;
     const input = newUploadInput(
@@ -234,7 +252,14 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     let offset = 0;
     // creation-with-upload; an empty upload is complete as soon as it is created.
     if (bodyLength || length === 0) {
-      const appended = await appendBody(req, id, { offset: 0, length: bodyLength?.['content-length'] ?? 0, checksum: bodyLength?.['upload-checksum'] });
+      const appended = await appendBody(req, id, { offset: 0, length: bodyLength?.['content-length'] ?? 0, checksum: bodyLength?.['upload-checksum'] }).catch(
+        async (err: unknown) => {
+          // First bytes refused as they came (a checksum, a budget, the client gone): the client was
+          // given no upload, so none is left, nor its row.
+          await discardCreated(id);
+          throw err;
+        },
+      );
       offset = appended.offset;
       if (appended.finishes) await finish(actor, await getUploadSession(db, id));
     }
