@@ -32,6 +32,11 @@ export interface ContentBudget {
    * what gives back the bytes a client that went away was not sent.
    */
   reserve(bytes: number): Promise<(unsentBytes: number) => void>;
+  /**
+   * Takes bytes that will cross elsewhere (a presigned part URL's, PUT straight to the store) as a
+   * body of that length here would spend them: refused (429) when they pass what is left.
+   */
+  take(bytes: number): Promise<void>;
 }
 
 export function contentBudgetOf(res: Response): ContentBudget | undefined {
@@ -75,13 +80,7 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
     }
     // A declared length that cannot fit what is left is refused before its body.
     const declared = Number(req.get('Content-Length'));
-    if (content && upload && declared > content.remaining) {
-      throw new RateLimitedError(
-        `the body's ${declared} bytes pass the ${content.remaining} content bytes left; try again in ${content.resetSeconds} s`,
-        content.resetSeconds,
-        'content',
-      );
-    }
+    if (content && upload && declared > content.remaining) throw tooLarge(declared, content);
     res.locals.contentBudget = {
       reserve: async (bytes) => {
         if (bytes === 0) return () => {};
@@ -89,6 +88,14 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
         showState(res, 'content', reserved);
         if (!reserved.allowed) throw refusal('content', reserved);
         return (unsent) => void reserved.refund(unsent).catch(() => {});
+      },
+      take: async (bytes) => {
+        const left = await limiter.peek(tier, 'content', key);
+        showState(res, 'content', left);
+        if (bytes > left.remaining) throw tooLarge(bytes, left);
+        const taken = await limiter.take(tier, 'content', key, bytes);
+        showState(res, 'content', taken);
+        if (!taken.allowed) throw refusal('content', taken);
       },
     } satisfies ContentBudget;
   }
@@ -137,6 +144,15 @@ function policyOf(config: RateLimitConfig, tier: Tier): string {
 
 function stateOf(budget: Budget, taken: Taken): string {
   return `"${budget}";r=${taken.remaining};t=${taken.resetSeconds}`;
+}
+
+/** `bytes` that cannot fit what is left of the content budget, refused before any of them is taken. */
+function tooLarge(bytes: number, left: Taken): RateLimitedError {
+  return new RateLimitedError(
+    `the body's ${bytes} bytes pass the ${left.remaining} content bytes left; try again in ${left.resetSeconds} s`,
+    left.resetSeconds,
+    'content',
+  );
 }
 
 function refusal(budget: Budget, taken: Taken): RateLimitedError {

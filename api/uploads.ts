@@ -16,6 +16,7 @@ import { assetFor } from './assetAccess';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
+import { contentBudgetOf } from './rateLimits';
 import { sessionAccessOf } from './sessionAccess';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
@@ -122,7 +123,10 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
   router.post('/api/v2/uploads/:id/parts/:n/url', async (req, res) => {
     const { id, n } = parse(partParams, req.params, 'path');
     const session = await sessions.sessionFor(actorOf(res), id, true);
-    res.json(await presignPart(deps.s3, bucket, session, n, checkPartRequest(session, n)));
+    const size = checkPartRequest(session, n);
+    // The part's bytes go straight to the store, where no meter sees them: they are spent here, as a part PUT here spends them.
+    await contentBudgetOf(res)?.take(size);
+    res.json(await presignPart(deps.s3, bucket, session, n, size));
   });
 
   router.post('/api/v2/uploads/:id/complete', async (req, res) => {
