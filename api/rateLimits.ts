@@ -23,6 +23,8 @@ const DOWNLOAD = /\/content\/?$/;
 // JSON bodies are requests, bounded by the JSON parser: they spend content bytes as they arrive, but
 // a spent budget does not refuse them.
 const JSON_BODY = /^application\/([\w.-]+\+)?json\b/i;
+// A part's body streams to the store whatever its Content-Type says: a JSON one is an upload too.
+const PART = /^\/api\/v2\/uploads\/[^/]+\/parts\/[^/]+\/?$/;
 
 /** The content budget of one request, for the handler that learns how many bytes it sends. */
 export interface ContentBudget {
@@ -60,7 +62,7 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
     const { key, tier } = await caller;
     res.setHeader('RateLimit-Policy', policies[tier]);
     const budget: Budget = READS.has(req.method) ? 'reads' : 'writes';
-    const upload = hasBody(req) && !JSON_BODY.test(req.get('Content-Type') ?? '');
+    const upload = hasBody(req) && (!JSON_BODY.test(req.get('Content-Type') ?? '') || (req.method === 'PUT' && PART.test(req.path)));
     const download = req.method === 'GET' && DOWNLOAD.test(req.path);
     const [requests, content] = await Promise.all([limiter.take(tier, budget, key, 1), upload || download ? limiter.peek(tier, 'content', key) : undefined]);
     showState(res, budget, requests);

@@ -180,6 +180,14 @@ describe('the bound on streams', () => {
     expectProblem(refused, 429);
     expect(refused.body).toMatchObject({ policy: 'upload_streams' });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A part labelled JSON streams to the store all the same, and counts as any other.
+    const labelled = await call(`${ctx.baseUrl}/api/v2/uploads/${sessions[PER_USER]}/parts/1`, {
+      method: 'PUT',
+      body: bytes,
+      headers: { 'content-type': 'application/json' },
+      as: alice,
+    });
+    expectProblem(labelled, 429);
     // A tus PATCH is a stream too.
     const tusId = await newTus(ctx.baseUrl, alice);
     const patch = tusPatch(ctx.baseUrl, tusId, alice);
