@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
 import { uuidv7 } from '../lib/platform/ids';
 import { createS3Client } from '../lib/platform/objectStore';
-import { bytesOf } from './support/assets';
+import { bytesOf, download, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
@@ -276,4 +276,35 @@ describe('a client that leaves mid-body', () => {
     expect(res.status).toBe(204);
     expect(res.headers.get('upload-offset')).toBe(String(SIZE));
   });
+});
+
+it('a part re-sent while complete runs is not acknowledged, and the version holds the parts complete found', async () => {
+  const user = await someUser();
+  const PART = 5 * 1024 * 1024;
+  const first = bytesOf(PART);
+  const second = bytesOf(1000);
+  const opened = await call(`${ctx.baseUrl}/api/v2/uploads`, {
+    method: 'POST',
+    json: { name: 'raced.bin', size_bytes: PART + 1000, part_size_bytes: PART },
+    as: user,
+  });
+  const id = opened.body.id;
+  const put = (n: number, bytes: Buffer) =>
+    call(`${ctx.baseUrl}/api/v2/uploads/${id}/parts/${n}`, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' }, as: user });
+  expect((await put(1, first)).status).toBe(200);
+  expect((await put(2, second)).status).toBe(200);
+  const counted = await bytesUploaded();
+  const resend = inPieces(`${ctx.baseUrl}/api/v2/uploads/${id}/parts/2`, 'PUT', {
+    authorization: `Bearer ${user}`,
+    'content-type': 'application/octet-stream',
+    'content-length': '1000',
+  });
+  const other = bytesOf(1000);
+  await resend.write(other.subarray(0, 500));
+  await untilCounted(counted, 500);
+  const completed = await call(`${ctx.baseUrl}/api/v2/uploads/${id}/complete`, { method: 'POST', as: user });
+  expect(completed.status).toBe(200);
+  expectProblem(await resend.end(other.subarray(500)), 409);
+  const content = await download(`${ctx.baseUrl}/api/v2/assets/${completed.body.asset.id}/content`, {}, user);
+  expect(sha256(content.body)).toBe(sha256(Buffer.concat([first, second])));
 });
