@@ -291,6 +291,13 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     const { session } = await tusUploadFor(res, id, true);
     // Before the lock: a PATCH still unwinding on a terminated upload must not make this one wait.
     if (session.status !== 'open') throw notOpen(session);
+    // The length is fixed at creation (no Upload-Defer-Length): a client that believes another would end the upload elsewhere.
+    const length = req.get('upload-length');
+    if (length !== undefined && length !== String(session.size_bytes)) {
+      throw new ValidationError(`Upload-Length is ${session.size_bytes}, set when the upload was created; this PATCH says ${length}`, [
+        { path: 'upload-length', message: `must be ${session.size_bytes}, or left out` },
+      ]);
+    }
     const appended = await appendBody(req, id, {
       offset: headers['upload-offset'],
       length: headers['content-length'],

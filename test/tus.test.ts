@@ -428,6 +428,9 @@ it('creates with the first bytes in the POST (creation-with-upload), and refuses
   const open = new URL((await create(12 * MiB)).headers.get('location')!, ctx.baseUrl).toString();
   expect((await patch(open, 5, Buffer.alloc(6 * MiB))).status).toBe(409);
   expect((await patch(open, 0, Buffer.alloc(MiB))).status).toBe(400);
+  // The length was fixed at creation: a PATCH that says another is refused, and stores nothing.
+  expect((await patch(open, 0, Buffer.alloc(6 * MiB), { 'upload-length': String(6 * MiB) })).status).toBe(400);
+  expect((await head(open)).headers.get('upload-offset')).toBe('0');
   expect((await fetch(open, { method: 'PATCH', headers: { ...tusHeaders(), 'upload-offset': '0', 'content-type': 'text/plain' }, body: 'x' })).status).toBe(
     415,
   );
