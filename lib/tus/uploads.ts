@@ -26,16 +26,20 @@ export async function findTusUpload(db: Knex | Knex.Transaction, uploadId: strin
   return db('tus_uploads').where({ upload_id: uploadId }).first();
 }
 
+// As long as the pool waits for one of its connections.
+const LOCK_CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * Runs `fn` holding the upload's lock: one PATCH at a time per upload across every API replica. The
  * lock is a PostgreSQL advisory lock of a connection of its own, made for the request (not one of the
  * pool's): a slow body holds no pooled connection, so the pool answers other requests however many
- * PATCHes stream (their number is bounded by the stream limits, api/uploadStreams.ts). Ending that
+ * PATCHes stream (their number is bounded by the stream limits, lib/limits/uploadStreams.ts). Ending that
  * connection releases the lock, whichever way `fn` ends; PostgreSQL releases it too when the process
  * dies. A PATCH that finds it held is 423: the client retries, as tus clients do.
  */
 export async function withUploadLock<T>(db: Knex, uploadId: string, fn: () => Promise<T>): Promise<T> {
-  const connection = new pg.Client((db.client as { connectionSettings: pg.ClientConfig }).connectionSettings);
+  const settings = (db.client as { connectionSettings: pg.ClientConfig }).connectionSettings;
+  const connection = new pg.Client({ ...settings, connectionTimeoutMillis: LOCK_CONNECT_TIMEOUT_MS });
   // A connection lost meanwhile fails its next query; its 'error' event must not end the process.
   connection.on('error', () => {});
   try {
