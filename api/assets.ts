@@ -4,6 +4,7 @@ import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/assets/assets';
 import { replaceGrants } from '../lib/assets/grants';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
+import { signalAbort } from '../lib/uploads/client';
 import { assetFor, assetWithContentFor, currentOf } from './assetAccess';
 import { auditOf } from './auditTrail';
 import { actorOf } from './authentication';
@@ -91,8 +92,10 @@ export function assetsRouter(
     const { id } = parse(idParams, req.params, 'path');
     const grants = parse(grantsBody, req.body, 'body');
     await assetFor(assetCache, actorOf(res), id, 'own');
-    await replaceGrants(deps.db, id, grants, auditOf(res));
+    const ended = await replaceGrants(deps.db, id, grants, auditOf(res));
     await assetCache.invalidate([id]);
+    // Their rows ended with the change; told now, their runs drop their bytes (or expiry does, should this not get through).
+    await Promise.all(ended.map((s) => signalAbort(uploads, s.id, s.reason)));
     res.json({ grants: (await getAsset(deps.db, id)).grants });
   });
 

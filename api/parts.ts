@@ -8,6 +8,7 @@ import { expectedPartSize } from '../lib/platform/multipart';
 import { createMeter } from '../lib/platform/staging';
 import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
 import { hashBefore, recordHashedPart } from '../lib/uploads/streamHashes';
+import { partBodyOf } from '../lib/uploads/partBody';
 
 /** A part may be sent while the session is open, by number within the session, at its exact size. */
 export function checkPartRequest(session: UploadSessionRow, n: number, contentLength?: number): number {
@@ -42,14 +43,8 @@ export async function streamPart(
   const before = await hashBefore(deps.db, session.id, n);
   const sha256 = before ? await sha256From(before.state) : undefined;
   const tap = sha256 ? partHashTap(sha256) : undefined;
-  // Closed while the hash was looked up: no 'aborted' event is coming for the listener below.
-  if (req.destroyed) throw new ValidationError('the client closed the connection before the part ended');
   const meter = createMeter(Infinity, countBytes);
-  const body = tap ? req.pipe(meter.stream).pipe(tap.stream) : req.pipe(meter.stream);
-  // The store's request fails with the meter, through the tap: pipe does not pass errors on.
-  meter.stream.on('error', (err) => tap?.stream.destroy(err));
-  body.on('error', () => {});
-  req.on('aborted', () => meter.stream.destroy(new ValidationError('the client closed the connection before the part ended')));
+  const { body, signal, failure } = partBodyOf(req, meter.stream, tap?.stream);
   let etag: string | undefined;
   try {
     ({ ETag: etag } = await deps.s3.send(
@@ -62,8 +57,11 @@ export async function streamPart(
         ContentLength: sizeBytes,
         ChecksumSHA256: declaredSha256 ? Buffer.from(declaredSha256, 'hex').toString('base64') : undefined,
       }),
+      { abortSignal: signal },
     ));
   } catch (err) {
+    // The body failed first: that is the answer, and the store's request has been ended with it.
+    if (failure()) throw failure();
     if ((err as { name?: string }).name === 'BadDigest') {
       throw new UnprocessableError(`part ${n} does not match its X-Checksum-SHA256; it was not kept`);
     }

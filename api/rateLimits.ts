@@ -12,14 +12,19 @@ import type { Request, RequestHandler, Response } from 'express';
 import { actsForAnyOwner, type Actor } from '../lib/auth/actor';
 import { meterBody } from '../lib/limits/bodyMeter';
 import type { Budget, RateLimiter, Taken, Tier } from '../lib/limits/rateLimiter';
+import { createUploadStreams } from '../lib/limits/uploadStreams';
 import type { RateLimitConfig } from '../lib/platform/config';
 import { RateLimitedError } from '../lib/platform/errors';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+// A stream lasts as long as its client takes: a short wait, then try again.
+const STREAM_RETRY_SECONDS = 1;
 const DOWNLOAD = /\/content\/?$/;
 // JSON bodies are requests, bounded by the JSON parser: they spend content bytes as they arrive, but
 // a spent budget does not refuse them.
 const JSON_BODY = /^application\/([\w.-]+\+)?json\b/i;
+// A part's body streams to the store whatever its Content-Type says: a JSON one is an upload too.
+const PART = /^\/api\/v2\/uploads\/[^/]+\/parts\/[^/]+\/?$/;
 
 /** The content budget of one request, for the handler that learns how many bytes it sends. */
 export interface ContentBudget {
@@ -29,6 +34,11 @@ export interface ContentBudget {
    * what gives back the bytes a client that went away was not sent.
    */
   reserve(bytes: number): Promise<(unsentBytes: number) => void>;
+  /**
+   * Takes bytes that will cross elsewhere (a presigned part URL's, PUT straight to the store) as a
+   * body of that length here would spend them: refused (429) when they pass what is left.
+   */
+  take(bytes: number): Promise<void>;
 }
 
 export function contentBudgetOf(res: Response): ContentBudget | undefined {
@@ -38,6 +48,7 @@ export function contentBudgetOf(res: Response): ContentBudget | undefined {
 export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authenticateCaller: RequestHandler): RequestHandler {
   if (!config.enabled) return (_req, _res, next) => next();
   const policies: Record<Tier, string> = { standard: policyOf(config, 'standard'), privileged: policyOf(config, 'privileged') };
+  const streams = createUploadStreams(config.uploadStreams);
   return (req, res, next) => {
     // Put on before anything awaits: the parser goes on pushing the body meanwhile.
     const caller = callerOf(req, res, authenticateCaller);
@@ -51,7 +62,7 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
     const { key, tier } = await caller;
     res.setHeader('RateLimit-Policy', policies[tier]);
     const budget: Budget = READS.has(req.method) ? 'reads' : 'writes';
-    const upload = hasBody(req) && !JSON_BODY.test(req.get('Content-Type') ?? '');
+    const upload = hasBody(req) && (!JSON_BODY.test(req.get('Content-Type') ?? '') || (req.method === 'PUT' && PART.test(req.path)));
     const download = req.method === 'GET' && DOWNLOAD.test(req.path);
     const [requests, content] = await Promise.all([limiter.take(tier, budget, key, 1), upload || download ? limiter.peek(tier, 'content', key) : undefined]);
     showState(res, budget, requests);
@@ -59,15 +70,19 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
     if (content && !statesOf(res).content) showState(res, 'content', content);
     if (!requests.allowed) throw refusal(budget, requests);
     if (content && !content.allowed) throw refusal('content', content);
+    if (upload) {
+      const slot = streams.take(key);
+      if ('refused' in slot) {
+        const whose = slot.refused === 'caller' ? `${config.uploadStreams.perCaller} of yours` : `${config.uploadStreams.total} in all`;
+        throw new RateLimitedError(`${whose} are streaming already: try again in ${STREAM_RETRY_SECONDS} s`, STREAM_RETRY_SECONDS, 'upload_streams');
+      }
+      // 'close' comes however the request ends: answered, refused, or its client gone.
+      res.once('close', slot.release);
+      if (res.closed) slot.release();
+    }
     // A declared length that cannot fit what is left is refused before its body.
     const declared = Number(req.get('Content-Length'));
-    if (content && upload && declared > content.remaining) {
-      throw new RateLimitedError(
-        `the body's ${declared} bytes pass the ${content.remaining} content bytes left; try again in ${content.resetSeconds} s`,
-        content.resetSeconds,
-        'content',
-      );
-    }
+    if (content && upload && declared > content.remaining) throw tooLarge(declared, content);
     res.locals.contentBudget = {
       reserve: async (bytes) => {
         if (bytes === 0) return () => {};
@@ -75,6 +90,14 @@ export function rateLimits(config: RateLimitConfig, limiter: RateLimiter, authen
         showState(res, 'content', reserved);
         if (!reserved.allowed) throw refusal('content', reserved);
         return (unsent) => void reserved.refund(unsent).catch(() => {});
+      },
+      take: async (bytes) => {
+        const left = await limiter.peek(tier, 'content', key);
+        showState(res, 'content', left);
+        if (bytes > left.remaining) throw tooLarge(bytes, left);
+        const taken = await limiter.take(tier, 'content', key, bytes);
+        showState(res, 'content', taken);
+        if (!taken.allowed) throw refusal('content', taken);
       },
     } satisfies ContentBudget;
   }
@@ -123,6 +146,15 @@ function policyOf(config: RateLimitConfig, tier: Tier): string {
 
 function stateOf(budget: Budget, taken: Taken): string {
   return `"${budget}";r=${taken.remaining};t=${taken.resetSeconds}`;
+}
+
+/** `bytes` that cannot fit what is left of the content budget, refused before any of them is taken. */
+function tooLarge(bytes: number, left: Taken): RateLimitedError {
+  return new RateLimitedError(
+    `the body's ${bytes} bytes pass the ${left.remaining} content bytes left; try again in ${left.resetSeconds} s`,
+    left.resetSeconds,
+    'content',
+  );
 }
 
 function refusal(budget: Budget, taken: Taken): RateLimitedError {

@@ -18,10 +18,11 @@ import type { AppDeps } from './deps';
 const WRITING: ReadonlyArray<UploadSessionRow['status']> = ['open', 'completing'];
 
 export interface SessionAccess {
-  /** The session `actor` asks for, once they may still use it. */
-  sessionFor(actor: Actor, id: string): Promise<UploadSessionRow>;
-  /** Throws (and aborts the session) unless `actor` may still use it: asked again once a body has streamed. */
-  check(actor: Actor, session: UploadSessionRow): Promise<void>;
+  /**
+   * The session `actor` asks for, once they may still use it. A request that would write (`writes`) to
+   * a session ended by its lost access is answered as the asset's write routes would answer it.
+   */
+  sessionFor(actor: Actor, id: string, writes?: boolean): Promise<UploadSessionRow>;
   /** Runs `work`; a commit refused for revoked access is answered as `actor` now sees the asset. */
   answeringRevocation<T>(actor: Actor, assetId: string | null, work: () => Promise<T>): Promise<T>;
 }
@@ -36,10 +37,13 @@ export function sessionAccessOf(deps: Pick<AppDeps, 'db' | 'assetCache' | 'uploa
     return found.row;
   }
 
-  async function check(actor: Actor, session: UploadSessionRow): Promise<void> {
+  async function check(actor: Actor, session: UploadSessionRow, writes = false): Promise<void> {
     if (session.asset_id === null) return;
     const asset = await assetOf(session.asset_id);
-    if (!WRITING.includes(session.status)) return authorize(actor, asset, 'read');
+    if (!WRITING.includes(session.status)) {
+      if (writes && session.error === revokedReason(session)) authorize(actor, asset, 'write');
+      return authorize(actor, asset, 'read');
+    }
     const access = accessTo(actor, asset);
     if ((access === 'write' || access === 'own') && sessionMayWrite(session, asset)) return;
     const reason = revokedReason(session);
@@ -51,12 +55,11 @@ export function sessionAccessOf(deps: Pick<AppDeps, 'db' | 'assetCache' | 'uploa
   }
 
   return {
-    async sessionFor(actor, id) {
+    async sessionFor(actor, id, writes) {
       const session = await getUploadSessionFor(deps.db, actor, id);
-      await check(actor, session);
+      await check(actor, session, writes);
       return session;
     },
-    check,
     async answeringRevocation(actor, assetId, work) {
       try {
         return await work();

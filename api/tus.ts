@@ -14,7 +14,6 @@
  */
 import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import type { Knex } from 'knex';
 import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
 import {
   ChecksumMismatchError,
@@ -32,7 +31,9 @@ import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
 import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { partBodyOf } from '../lib/uploads/partBody';
 import { getUploadSession, type UploadSessionRow } from '../lib/uploads/sessions';
+import { sessionStillWrites } from '../lib/uploads/sessionAccess';
 import { assetFor } from './assetAccess';
 import type { Actor } from '../lib/auth/actor';
 import { actorOf } from './authentication';
@@ -76,6 +77,21 @@ function notOpen(session: UploadSessionRow): Error {
   return new GoneError(`upload ${session.id} is ${session.status}${session.error ? ` (${session.error})` : ''}: its bytes are gone`);
 }
 
+/** Whether a body of `length` bytes at `offset` ends an upload of `size`; throws unless it may be stored as one part. */
+function checkBodyLength(offset: number, length: number, size: number): boolean {
+  const end = offset + length;
+  if (end > size) throw new PayloadTooLargeError(`the body would end at ${end}, past Upload-Length ${size}`);
+  const finishes = end === size;
+  // Every part of a multipart upload but the last is at least 5 MiB.
+  if (!finishes && length > 0 && length < MIN_PART_SIZE) {
+    throw new ValidationError(`a PATCH that does not end the upload carries at least ${MIN_PART_SIZE} bytes (5 MiB); this one has ${length}`, [
+      { path: 'content-length', message: `must be at least ${MIN_PART_SIZE}, or the rest of the upload` },
+    ]);
+  }
+  if (length > MAX_PART_SIZE) throw new PayloadTooLargeError(`a PATCH carries at most ${MAX_PART_SIZE} bytes (5 GiB)`);
+  return finishes;
+}
+
 export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics' | 'uploads' | 'assetCache'>): Router {
   const router = Router();
   const { db, s3, uploads } = deps;
@@ -87,8 +103,8 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
    * The caller's tus upload: another user's, or another kind of session, does not exist for them; one
    * whose asset they may no longer write is refused, and ends (api/sessionAccess.ts).
    */
-  async function tusUploadFor(res: Response, id: string): Promise<{ session: UploadSessionRow; tus: TusUploadRow }> {
-    const session = await sessions.sessionFor(actorOf(res), id);
+  async function tusUploadFor(res: Response, id: string, writes = false): Promise<{ session: UploadSessionRow; tus: TusUploadRow }> {
+    const session = await sessions.sessionFor(actorOf(res), id, writes);
     const tus = session.kind === 'tus' ? await findTusUpload(db, id) : undefined;
     if (!tus) throw new NotFoundError(`upload ${id} not found`);
     return { session, tus };
@@ -97,28 +113,21 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
   /**
    * Stores the request's body as the upload's next part, holding its lock, and answers the new
    * offset. A body cut short stores nothing (S3 takes a part whole or not at all), so the offset is
-   * always at the end of a part, and the client resumes from there.
+   * always at the end of a part, and the client resumes from there. The part is recorded only if the
+   * session may still take it, asked in the transaction that records it: a grant change that ended
+   * the session while the body streamed moves no offset.
    */
   async function appendBody(req: Request, id: string, headers: { offset: number; length: number; checksum?: string }) {
-    return withUploadLock(db, id, async (trx: Knex.Transaction) => {
-      const session = await getUploadSession(trx, id);
+    return withUploadLock(db, id, async () => {
+      const session = await getUploadSession(db, id);
       if (session.status !== 'open') throw notOpen(session);
       if (Date.now() >= session.expires_at.getTime()) throw new GoneError(`upload ${id} has expired`);
-      const tus = (await findTusUpload(trx, id))!;
+      const tus = (await findTusUpload(db, id))!;
       if (headers.offset !== tus.offset_bytes)
         throw new ConflictError(`Upload-Offset is ${headers.offset}, but the upload is at ${tus.offset_bytes}: send HEAD`);
-      const end = tus.offset_bytes + headers.length;
-      if (end > session.size_bytes) throw new PayloadTooLargeError(`the body would end at ${end}, past Upload-Length ${session.size_bytes}`);
-      const finishes = end === session.size_bytes;
+      const finishes = checkBodyLength(tus.offset_bytes, headers.length, session.size_bytes);
       // An empty body stores nothing, but for the one empty part of an empty upload.
       if (headers.length === 0 && !(finishes && tus.part_count === 0)) return { offset: tus.offset_bytes, finishes: false };
-      // Every part of a multipart upload but the last is at least 5 MiB.
-      if (!finishes && headers.length < MIN_PART_SIZE) {
-        throw new ValidationError(`a PATCH that does not end the upload carries at least ${MIN_PART_SIZE} bytes (5 MiB); this one has ${headers.length}`, [
-          { path: 'content-length', message: `must be at least ${MIN_PART_SIZE}, or the rest of the upload` },
-        ]);
-      }
-      if (headers.length > MAX_PART_SIZE) throw new PayloadTooLargeError(`a PATCH carries at most ${MAX_PART_SIZE} bytes (5 GiB)`);
 
       const partNumber = tus.part_count + 1;
       const meter = createMeter(headers.length, deps.metrics.countUploaded);
@@ -126,14 +135,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       const streamed = tus.sha256_streamed && (tus.sha256_state !== null || tus.offset_bytes === 0);
       const sha256 = streamed ? await sha256From(tus.sha256_state) : undefined;
       const tap = sha256 ? partHashTap(sha256) : undefined;
-      const body = tap ? req.pipe(meter.stream).pipe(tap.stream) : req.pipe(meter.stream);
-      // The store's request fails with it, and that failure is the one answered: the streams' own
-      // error events may come after the store has stopped listening.
-      meter.stream.on('error', (err) => tap?.stream.destroy(err));
-      body.on('error', () => {});
-      req.on('close', () => {
-        if (!req.complete) meter.stream.destroy(new ValidationError('the client closed the connection before the body ended'));
-      });
+      const { body, signal, failure } = partBodyOf(req, meter.stream, tap?.stream);
       let etag: string | undefined;
       try {
         ({ ETag: etag } = await s3.send(
@@ -147,8 +149,11 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
             // The store checks the bytes against it, and keeps none of a part that does not match.
             ChecksumSHA256: headers.checksum,
           }),
+          { abortSignal: signal },
         ));
       } catch (err) {
+        // The body failed first (its client gone, a budget refused): that is the answer, and the store's request has ended.
+        if (failure()) throw failure();
         const name = (err as { name?: string }).name;
         if (name === 'BadDigest') throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
         // Terminated or expired meanwhile: the workflow has dropped the multipart upload.
@@ -163,7 +168,10 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       }
       // The store holds the bytes hashed when its ETag (the part's MD5) is theirs.
       const sha256State = sha256 && etag === tap!.etag() ? saveState(sha256) : null;
-      return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State }), finishes };
+      return db.transaction(async (trx) => {
+        if (!(await sessionStillWrites(trx, id))) throw new GoneError(`upload ${id} has ended: its bytes are gone`);
+        return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State }), finishes };
+      });
     });
   }
 
@@ -180,6 +188,24 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     } catch (err) {
       if (err instanceof UnprocessableError) throw new ChecksumMismatchError(`${err.message}; the upload is deleted`);
       throw err;
+    }
+  }
+
+  /** A PATCH refused while it streamed: a session its access no longer lets write is answered as such, whatever the store said. */
+  function answeringEnd(res: Response, id: string) {
+    return async (err: unknown): Promise<never> => {
+      await sessions.sessionFor(actorOf(res), id, true);
+      throw err;
+    };
+  }
+
+  /** Ends an upload whose creation was refused, and removes its rows once its bytes are gone (or leaves them to its expiry). */
+  async function discardCreated(id: string): Promise<void> {
+    try {
+      await abortUploadSession(uploads, id, waitMs);
+      await db('upload_sessions').where({ id, status: 'aborted' }).delete();
+    } catch {
+      // The run ends it at its expiry all the same.
     }
   }
 
@@ -201,6 +227,8 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     const meta = parseUploadMetadata(headers['upload-metadata']);
     const withBody = req.is(OFFSET_OCTET_STREAM) === OFFSET_OCTET_STREAM;
     const bodyLength = withBody ? parse(patchHeaders.pick({ 'content-length': true, 'upload-checksum': true }), req.headers, 'headers') : undefined;
+    // First bytes that could not be stored are refused before anything is opened.
+    if (bodyLength) checkBodyLength(0, bodyLength['content-length'], length);
     const actor = actorOf(res);
     const existing = meta.asset_id ? versionTargetOf(actor, await assetFor(deps.assetCache, actor, meta.asset_id, 'write')) : undefined;
     const input = newUploadInput(
@@ -224,7 +252,14 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     let offset = 0;
     // creation-with-upload; an empty upload is complete as soon as it is created.
     if (bodyLength || length === 0) {
-      const appended = await appendBody(req, id, { offset: 0, length: bodyLength?.['content-length'] ?? 0, checksum: bodyLength?.['upload-checksum'] });
+      const appended = await appendBody(req, id, { offset: 0, length: bodyLength?.['content-length'] ?? 0, checksum: bodyLength?.['upload-checksum'] }).catch(
+        async (err: unknown) => {
+          // First bytes refused as they came (a checksum, a budget, the client gone): the client was
+          // given no upload, so none is left, nor its row.
+          await discardCreated(id);
+          throw err;
+        },
+      );
       offset = appended.offset;
       if (appended.finishes) await finish(actor, await getUploadSession(db, id));
     }
@@ -253,12 +288,21 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
     checkTusResumable(req);
     if (req.is(OFFSET_OCTET_STREAM) !== OFFSET_OCTET_STREAM) throw new UnsupportedMediaTypeError(`a PATCH body is ${OFFSET_OCTET_STREAM}`);
     const headers = parse(patchHeaders, req.headers, 'headers');
-    const { session } = await tusUploadFor(res, id);
+    const { session } = await tusUploadFor(res, id, true);
     // Before the lock: a PATCH still unwinding on a terminated upload must not make this one wait.
     if (session.status !== 'open') throw notOpen(session);
-    const appended = await appendBody(req, id, { offset: headers['upload-offset'], length: headers['content-length'], checksum: headers['upload-checksum'] });
-    // Access revoked while the body streamed: the PATCH is refused, and the upload ends with it.
-    await sessions.check(actorOf(res), session);
+    // The length is fixed at creation (no Upload-Defer-Length): a client that believes another would end the upload elsewhere.
+    const length = req.get('upload-length');
+    if (length !== undefined && length !== String(session.size_bytes)) {
+      throw new ValidationError(`Upload-Length is ${session.size_bytes}, set when the upload was created; this PATCH says ${length}`, [
+        { path: 'upload-length', message: `must be ${session.size_bytes}, or left out` },
+      ]);
+    }
+    const appended = await appendBody(req, id, {
+      offset: headers['upload-offset'],
+      length: headers['content-length'],
+      checksum: headers['upload-checksum'],
+    }).catch(answeringEnd(res, id));
     if (appended.finishes) await finish(actorOf(res), session);
     sendOffset(res, 204, session, appended.offset);
   });

@@ -5,16 +5,18 @@ import { getAsset, toAssetJson } from '../lib/assets/assets';
 import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
 import { getUploadSession, toUploadSessionJson } from '../lib/uploads/sessions';
 import { getVersion, toVersionJson } from '../lib/assets/versions';
-import { PayloadTooLargeError, ValidationError } from '../lib/platform/errors';
+import { ConflictError, PayloadTooLargeError, ValidationError } from '../lib/platform/errors';
 import { latestParts, listStoredParts } from '../lib/platform/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
+import { sessionStillWrites } from '../lib/uploads/sessionAccess';
 import { findTusUpload } from '../lib/tus/uploads';
 import { streamedWhole } from '../lib/uploads/streamHashes';
 import { assetFor } from './assetAccess';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { checkPartRequest, presignPart, streamPart } from './parts';
+import { contentBudgetOf } from './rateLimits';
 import { sessionAccessOf } from './sessionAccess';
 import { idParams, parse } from './schemas/common';
 import { MAX_PARTS, createUploadBody, partHeaders, partParams } from './schemas/uploads';
@@ -97,30 +99,40 @@ export function uploadsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metr
     const { id, n } = parse(partParams, req.params, 'path');
     const headers = parse(partHeaders, req.headers, 'headers');
     const actor = actorOf(res);
-    const session = await sessions.sessionFor(actor, id);
+    const session = await sessions.sessionFor(actor, id, true);
     const size = checkPartRequest(session, n, headers['content-length']);
-    const stored = await streamPart(
-      req,
-      { s3: deps.s3, db: deps.db, bucket },
-      session,
-      { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] },
-      deps.metrics.countUploaded,
-    );
-    // Access revoked while the body streamed: the part is refused, and the session ends with it.
-    await sessions.check(actor, session);
+    let stored: Awaited<ReturnType<typeof streamPart>>;
+    try {
+      stored = await streamPart(
+        req,
+        { s3: deps.s3, db: deps.db, bucket },
+        session,
+        { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] },
+        deps.metrics.countUploaded,
+      );
+      // Ended while the body streamed (a grant change, an abort): the part is not acknowledged.
+      if (!(await deps.db.transaction((trx) => sessionStillWrites(trx, id)))) throw new ConflictError(`upload ${id} has ended: it takes no more parts`);
+    } catch (err) {
+      // One ended by its lost access is answered as the asset's routes answer, whatever the store said.
+      await sessions.sessionFor(actor, id, true);
+      throw err;
+    }
     res.json(stored);
   });
 
   router.post('/api/v2/uploads/:id/parts/:n/url', async (req, res) => {
     const { id, n } = parse(partParams, req.params, 'path');
-    const session = await sessions.sessionFor(actorOf(res), id);
-    res.json(await presignPart(deps.s3, bucket, session, n, checkPartRequest(session, n)));
+    const session = await sessions.sessionFor(actorOf(res), id, true);
+    const size = checkPartRequest(session, n);
+    // The part's bytes go straight to the store, where no meter sees them: they are spent here, as a part PUT here spends them.
+    await contentBudgetOf(res)?.take(size);
+    res.json(await presignPart(deps.s3, bucket, session, n, size));
   });
 
   router.post('/api/v2/uploads/:id/complete', async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const actor = actorOf(res);
-    const session = await sessions.sessionFor(actor, id);
+    const session = await sessions.sessionFor(actor, id, true);
     if (session.kind !== 'chunked') throw new ValidationError(`upload ${id} is not a chunked upload`);
     // Parts that all came in order were hashed on the way: the finish then confirms them without a read-back.
     const streamed = session.status === 'open' ? await streamedWhole(deps.db, session) : undefined;

@@ -145,6 +145,8 @@ function rateLimitEnv(config: Config): NodeJS.ProcessEnv {
         [`STORAGE_RATE_LIMIT_PRIVILEGED_${budget}`, BENCH_BUDGET],
       ]),
     ),
+    STORAGE_RATE_LIMIT_UPLOAD_STREAMS: BENCH_BUDGET,
+    STORAGE_RATE_LIMIT_API_UPLOAD_STREAMS: BENCH_BUDGET,
   };
 }
 

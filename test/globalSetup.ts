@@ -110,6 +110,9 @@ const TEST_RATE_LIMITS = {
   STORAGE_RATE_LIMIT_PRIVILEGED_READS: '10000000',
   STORAGE_RATE_LIMIT_PRIVILEGED_WRITES: '10000000',
   STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES: String(2 ** 50),
+  // Tests send many bodies at once on purpose (quotas, races); test/uploadStreams.test.ts sets its own bounds.
+  STORAGE_RATE_LIMIT_UPLOAD_STREAMS: '10000',
+  STORAGE_RATE_LIMIT_API_UPLOAD_STREAMS: '10000',
 };
 
 /** A reused server may predate a search attribute: it is registered as `npm run setup` does. */

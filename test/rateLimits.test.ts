@@ -280,6 +280,27 @@ describe('content bytes, counted as they cross', () => {
     expect((await call(`${api}/api/v2/uploads/${large.body.id}`, { as })).body).toMatchObject({ parts_received: [], bytes_received: 0 });
   });
 
+  it('charges a presigned part URL the part\u2019s bytes when it is signed, as a part PUT through the API; one that passes what is left is refused', async () => {
+    const api = (await serveWithContentBudget(10_000)).baseUrl;
+    const as = await someUser();
+    const session = await call(`${api}/api/v2/uploads`, { method: 'POST', json: { name: 'signed.bin', size_bytes: 4000 }, as });
+    const afterSession = stateOf(session).content.r;
+    const signed = await call(`${api}/api/v2/uploads/${session.body.id}/parts/1/url`, { method: 'POST', as });
+    expect(signed.status).toBe(200);
+    expect(stateOf(signed).content.r).toBe(afterSession - 4000);
+    // The URL takes the part without a token; its bytes were paid for when it was signed.
+    expect((await fetch(signed.body.url, { method: 'PUT', body: bytesOf(4000) })).status).toBe(200);
+
+    const large = await call(`${api}/api/v2/uploads`, { method: 'POST', json: { name: 'large.bin', size_bytes: 8000 }, as });
+    const refused = await call(`${api}/api/v2/uploads/${large.body.id}/parts/1/url`, { method: 'POST', as });
+    expectProblem(refused, 429);
+    expect(refused.body).toMatchObject({ policy: 'content' });
+    expect(refused.body.detail).toMatch(/8000 bytes pass the \d+ content bytes left/);
+    // Refused before anything was taken: a part that fits is still signed.
+    const small = await call(`${api}/api/v2/uploads`, { method: 'POST', json: { name: 'small.bin', size_bytes: 1000 }, as });
+    expect((await call(`${api}/api/v2/uploads/${small.body.id}/parts/1/url`, { method: 'POST', as })).status).toBe(200);
+  });
+
   it('lets concurrent downloads spend at most the budget and one download more, however many pass at once', async () => {
     const BUDGET = 10_000;
     const SIZE = 3000;

@@ -252,6 +252,24 @@ describe('a chunked session of a new version, its write grant revoked', () => {
     ]);
   });
 
+  it('ended by the grant change itself: with no request of the grantee, the run drops its parts and the reservation is back; the owner\u2019s session stays', async () => {
+    const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);
+    const before = await holdings(asset.id);
+    const id = await openSession(asset.id, dave.token);
+    expect((await putPart(id, bytesOf(SIZE), dave.token)).status).toBe(200);
+    const owners = await openSession(asset.id, as.alice);
+    await revoke(asset.id);
+    // Ended in the change's own transaction: its answer has come, and the row already says so.
+    expect(await ctx.db('upload_sessions').where({ id }).first('status')).toEqual({ status: expect.stringMatching(/^(failed|aborted)$/) });
+    await waitUntil('the run to drop the parts', async () => (await ctx.db('upload_sessions').where({ id }).first('status')).status === 'aborted', 15_000, 50);
+    const usage = await ctx.db('owner_usage').where({ owner_id: 'alice' }).first('reserved_bytes');
+    expect(usage.reserved_bytes).toBe(before.usage.reserved_bytes + SIZE);
+    expect(await ctx.db('upload_sessions').where({ id: owners }).first('status')).toEqual({ status: 'open' });
+    expect(await call(url(`/uploads/${owners}`), { method: 'DELETE', as: as.alice })).toMatchObject({ status: 204 });
+    await expectEndedByRevocation(id, asset.id, before, 'aborted', [{ action: 'upload.discard', outcome: 'aborted' }]);
+    expectProblem(await putPart(id, bytesOf(SIZE), dave.token), 404);
+  });
+
   it('downgraded to read: the next part is 403, and the session is aborted', async () => {
     const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);
     const before = await holdings(asset.id);
@@ -361,6 +379,8 @@ describe('a tus upload of a new version, its write grant revoked', () => {
     await untilCounted(counted, HALF);
     await revoke(asset.id);
     expect((await body.end(bytes.subarray(HALF))).status).toBe(404);
+    // The bytes that ended after the revocation moved no offset.
+    expect(await ctx.db('tus_uploads').where({ upload_id: id }).first('offset_bytes', 'part_count')).toEqual({ offset_bytes: 0, part_count: 0 });
     await expectEndedByRevocation(id, asset.id, before, 'aborted', [
       { action: 'upload.part', outcome: '404' },
       { action: 'upload.discard', outcome: 'aborted' },

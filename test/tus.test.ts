@@ -343,6 +343,32 @@ it('refuses an upload over its owner\u2019s quota (507 quota-exceeded) when it i
   expect(usage.body).toMatchObject({ bytes_stored: 6 * MiB, reserved_bytes: 0, assets: 1 });
 }, 60_000);
 
+it('creation-with-upload whose first bytes are refused leaves no upload, no row and nothing in the bucket', async () => {
+  const dan = await tokenFor({ sub: `dan-tus-${Date.now()}` });
+  const before = await bucketContents();
+  const rows = async () => Number((await ctx.db('upload_sessions').count({ n: '*' }))[0].n);
+  const sessions = await rows();
+  const createWith = (body: Buffer, more: Record<string, string>) =>
+    fetch(`${ctx.baseUrl}/api/v2/tus`, {
+      method: 'POST',
+      headers: tusHeaders(dan, { 'upload-metadata': `filename ${b64('refused.bin')}`, 'content-type': 'application/offset+octet-stream', ...more }),
+      body,
+    });
+  const body = Buffer.alloc(MiB, 7);
+  // The bytes do not match their Upload-Checksum: known only once they have streamed to the store.
+  expect((await createWith(body, { 'upload-length': String(body.length), 'upload-checksum': `sha256 ${sha256Base64(Buffer.from('other'))}` })).status).toBe(
+    460,
+  );
+  // More bytes than Upload-Length, and a first piece too small to be a part of a longer upload.
+  expect((await createWith(body, { 'upload-length': String(body.length - 1) })).status).toBe(413);
+  expect((await createWith(body, { 'upload-length': String(12 * MiB) })).status).toBe(400);
+  for (const length of ['-1', '1e3', 'abc', String(2 ** 60)]) {
+    expect([400, 413]).toContain((await createWith(body, { 'upload-length': length })).status);
+  }
+  await waitUntil('every refused upload to be gone', async () => (await rows()) === sessions, 15_000, 100);
+  expect(await bucketContents()).toEqual(before);
+});
+
 it('answers OPTIONS with the server\u2019s tus capabilities, and lets a browser on an allowed origin send and read the tus headers', async () => {
   const options = await fetch(`${ctx.baseUrl}/api/v2/tus`, { method: 'OPTIONS' });
   expect(options.status).toBe(204);
@@ -402,6 +428,9 @@ it('creates with the first bytes in the POST (creation-with-upload), and refuses
   const open = new URL((await create(12 * MiB)).headers.get('location')!, ctx.baseUrl).toString();
   expect((await patch(open, 5, Buffer.alloc(6 * MiB))).status).toBe(409);
   expect((await patch(open, 0, Buffer.alloc(MiB))).status).toBe(400);
+  // The length was fixed at creation: a PATCH that says another is refused, and stores nothing.
+  expect((await patch(open, 0, Buffer.alloc(6 * MiB), { 'upload-length': String(6 * MiB) })).status).toBe(400);
+  expect((await head(open)).headers.get('upload-offset')).toBe('0');
   expect((await fetch(open, { method: 'PATCH', headers: { ...tusHeaders(), 'upload-offset': '0', 'content-type': 'text/plain' }, body: 'x' })).status).toBe(
     415,
   );

@@ -143,6 +143,8 @@ export const configSchema = z.object({
   STORAGE_RATE_LIMIT_PRIVILEGED_READS: positiveInt.default(12_000),
   STORAGE_RATE_LIMIT_PRIVILEGED_WRITES: positiveInt.default(3_000),
   STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES: positiveInt.default(20_480 * MiB),
+  STORAGE_RATE_LIMIT_UPLOAD_STREAMS: positiveInt.default(8),
+  STORAGE_RATE_LIMIT_API_UPLOAD_STREAMS: positiveInt.default(64),
   STORAGE_REDIS_PREFIX: z.string().min(1).default('storage'),
   STORAGE_CACHE: z.enum(['on', 'off']).optional(),
   STORAGE_CACHE_MAX_OBJECT_BYTES: nonNegativeInt.default(MiB),
@@ -246,6 +248,13 @@ export interface RateLimitConfig {
   privileged: RateLimitBudgets;
   /** Prefix of the Redis keys, so that deployments (or tests) sharing a Redis keep their own budgets. */
   keyPrefix: string;
+  uploadStreams: UploadStreamLimits;
+}
+
+/** Request bodies streaming at once in one API process (lib/limits/uploadStreams.ts): per caller, and in all. */
+export interface UploadStreamLimits {
+  perCaller: number;
+  total: number;
 }
 
 /** How callers prove who they are (README, "Security"). */
@@ -359,6 +368,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         content: e.STORAGE_RATE_LIMIT_PRIVILEGED_CONTENT_BYTES,
       },
       keyPrefix: e.STORAGE_REDIS_PREFIX,
+      uploadStreams: { perCaller: e.STORAGE_RATE_LIMIT_UPLOAD_STREAMS, total: e.STORAGE_RATE_LIMIT_API_UPLOAD_STREAMS },
     },
     downloadRedirects: { minBytes: e.STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES, ttlSeconds: e.STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS },
     cache: {

@@ -3,6 +3,7 @@
  * parts stored. Kept in PostgreSQL, so that whichever API replica takes the next request knows them.
  */
 import type { Knex } from 'knex';
+import pg from 'pg';
 import { LockedError } from '../platform/errors';
 
 export interface TusUploadRow {
@@ -25,22 +26,30 @@ export async function findTusUpload(db: Knex | Knex.Transaction, uploadId: strin
   return db('tus_uploads').where({ upload_id: uploadId }).first();
 }
 
+// As long as the pool waits for one of its connections.
+const LOCK_CONNECT_TIMEOUT_MS = 10_000;
+
 /**
- * Runs `fn` holding the upload's lock, a PostgreSQL advisory lock of the transaction: one PATCH at a
- * time per upload across every API replica, released by PostgreSQL itself when the transaction ends
- * or its process dies (a killed API leaves no lock behind). A PATCH that finds it held is 423: the
- * client retries, as tus clients do. The transaction keeps one pooled connection for as long as the
- * PATCH's body takes to arrive: a process streams at most STORAGE_DATABASE_POOL_MAX PATCHes at once,
- * and while that many slow ones stream, its other requests wait for a connection.
+ * Runs `fn` holding the upload's lock: one PATCH at a time per upload across every API replica. The
+ * lock is a PostgreSQL advisory lock of a connection of its own, made for the request (not one of the
+ * pool's): a slow body holds no pooled connection, so the pool answers other requests however many
+ * PATCHes stream (their number is bounded by the stream limits, lib/limits/uploadStreams.ts). Ending that
+ * connection releases the lock, whichever way `fn` ends; PostgreSQL releases it too when the process
+ * dies. A PATCH that finds it held is 423: the client retries, as tus clients do.
  */
-export async function withUploadLock<T>(db: Knex, uploadId: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-  return db.transaction(async (trx) => {
-    const { rows } = await trx.raw<{ rows: Array<{ locked: boolean }> }>("SELECT pg_try_advisory_xact_lock(hashtextextended('tus:' || ?, 0)) AS locked", [
-      uploadId,
-    ]);
+export async function withUploadLock<T>(db: Knex, uploadId: string, fn: () => Promise<T>): Promise<T> {
+  const settings = (db.client as { connectionSettings: pg.ClientConfig }).connectionSettings;
+  const connection = new pg.Client({ ...settings, connectionTimeoutMillis: LOCK_CONNECT_TIMEOUT_MS });
+  // A connection lost meanwhile fails its next query; its 'error' event must not end the process.
+  connection.on('error', () => {});
+  try {
+    await connection.connect();
+    const { rows } = await connection.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtextextended('tus:' || $1, 0)) AS locked", [uploadId]);
     if (!rows[0].locked) throw new LockedError(`upload ${uploadId} is taking another request; try again`);
-    return fn(trx);
-  });
+    return await fn();
+  } finally {
+    await connection.end().catch(() => {});
+  }
 }
 
 /**

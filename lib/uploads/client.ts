@@ -236,3 +236,8 @@ export async function readUploadSession(uc: UploadClient, uploadId: string): Pro
     return { row, state: undefined };
   }
 }
+
+/** Tells the session's run to abort, without waiting for it: within ABORT_SIGNAL_WAIT_MS, else expiry ends it. */
+export async function signalAbort(uc: UploadClient, uploadId: string, reason: string): Promise<void> {
+  await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handleOf(uc, uploadId).signal(abortSignal, reason)).catch(() => {});
+}

@@ -88,3 +88,47 @@ export async function refuseRevokedCommit(
   });
   return reason;
 }
+
+/** A session that ends when this grant change commits: the run is told after the commit, to drop its bytes. */
+export interface EndedSession {
+  id: string;
+  reason: string;
+}
+
+/**
+ * In a grant change's transaction, the asset's row locked by it: ends every open chunked or tus session
+ * of a new version of the asset whose basis the change removes, failed with the reason (its reservation is
+ * released by the same commit). From that commit on, no request of the session is acknowledged: a
+ * streaming one is checked again before it records or answers (sessionStillWrites), and its bytes
+ * go once the run is told (the caller signals it). A finishing session is its commit's to refuse.
+ */
+export async function endRevokedSessions(trx: Knex.Transaction, asset: { id: string; owner_id: string }, grants: Grant[]): Promise<EndedSession[]> {
+  // A simple upload, a copy or a fetch is one request whose commit refuses it: only sessions that wait for more requests end here.
+  const open: UploadSessionRow[] = await trx('upload_sessions')
+    .where({ asset_id: asset.id, status: 'open' })
+    .whereIn('kind', ['chunked', 'tus'])
+    .forUpdate()
+    .select();
+  const ended = open.filter((session) => !sessionMayWrite(session, { owner_id: asset.owner_id, grants }));
+  for (const session of ended) {
+    await trx('upload_sessions')
+      .where({ id: session.id })
+      .update({ status: 'failed', error: revokedReason(session) });
+  }
+  return ended.map((session) => ({ id: session.id, reason: revokedReason(session) }));
+}
+
+/**
+ * Whether the session may still take bytes, asked in the transaction that records them (or just
+ * before a part is acknowledged): its row share-locked, so a grant change that ends it either has
+ * committed (and is seen here) or waits for this transaction to commit first.
+ */
+export async function sessionStillWrites(trx: Knex.Transaction, sessionId: string): Promise<boolean> {
+  const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: sessionId }).forShare().first();
+  if (!session || session.status !== 'open') return false;
+  if (session.asset_id === null) return true;
+  const asset = await trx('assets').where({ id: session.asset_id }).first('owner_id');
+  if (!asset) return false;
+  const grants: Grant[] = await trx('asset_grants').where({ asset_id: session.asset_id }).select('subject', 'access');
+  return sessionMayWrite(session, { owner_id: asset.owner_id, grants });
+}

@@ -1,0 +1,40 @@
+/**
+ * A request's body on its way to the store as one part (a chunked upload's part, a tus PATCH), through
+ * the meter and, when the whole file is hashed on the way, its hash tap. The SDK pipes the body into
+ * its own HTTP request, and a pipe whose source fails leaves its destination open: the store's request
+ * would wait for the rest of a body that is never coming (a client gone, a budget refused), holding
+ * its socket and, for a PATCH, the upload's lock. So every failure of the body also aborts the store's
+ * request, through `signal`, and the store keeps nothing of the part.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Transform } from 'node:stream';
+import { ValidationError } from '../platform/errors';
+
+export interface PartBody {
+  body: Transform;
+  /** Passed to the store's request: aborted, with the body's failure as its reason, when the body fails. */
+  signal: AbortSignal;
+  /** The body's failure, to answer instead of the store's abort error; undefined while it has none. */
+  failure(): unknown;
+}
+
+export function partBodyOf(req: IncomingMessage, meter: Transform, tap?: Transform): PartBody {
+  const controller = new AbortController();
+  const fail = (err: Error) => {
+    if (!controller.signal.aborted) controller.abort(err);
+  };
+  // pipe passes no errors on: the meter's (a budget refused, the client gone) fails the tap, and both the store's request.
+  meter.on('error', (err) => {
+    tap?.destroy(err);
+    fail(err);
+  });
+  tap?.on('error', fail);
+  const body = tap ? req.pipe(meter).pipe(tap) : req.pipe(meter);
+  const leave = () => {
+    if (!req.complete) meter.destroy(new ValidationError('the client closed the connection before the body ended'));
+  };
+  // Closed before this was put on (the request read the session meanwhile): no 'close' is coming.
+  if (req.destroyed) leave();
+  else req.once('close', leave);
+  return { body, signal: controller.signal, failure: () => (controller.signal.aborted ? controller.signal.reason : undefined) };
+}
