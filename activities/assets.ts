@@ -1,6 +1,7 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
-import { uploadWorkflowId, type UploadSessionRow } from '../lib/uploads/sessions';
+import type { UploadSessionRow } from '../lib/uploads/sessionRow';
+import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { discardSessionBytes } from '../lib/uploads/sessionBytes';
 import { assetKeyPrefix } from '../lib/assets/keys';
 import { deleteKeys } from '../lib/platform/objects';

@@ -2,7 +2,7 @@ import { Router, type Response } from 'express';
 import { sendUploadAccepted } from './accepted';
 import { jsonBody } from './jsonBody';
 import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../lib/assets/assets';
-import { replaceGrants } from '../lib/assets/grants';
+import { replaceGrants } from '../lib/assets/grantChange';
 import { deleteAssetPermanently } from '../lib/assets/deletionClient';
 import { signalAbort } from '../lib/uploads/client';
 import { assetFor, assetWithContentFor, currentOf } from './assetAccess';

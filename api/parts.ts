@@ -2,7 +2,7 @@ import { UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Request } from 'express';
 import type { Knex } from 'knex';
-import type { UploadSessionRow } from '../lib/uploads/sessions';
+import type { UploadSessionRow } from '../lib/uploads/sessionRow';
 import { ConflictError, UnprocessableError, ValidationError } from '../lib/platform/errors';
 import { expectedPartSize } from '../lib/platform/multipart';
 import { createMeter } from '../lib/platform/staging';

@@ -12,7 +12,8 @@ import type { Actor } from '../lib/auth/actor';
 import { NotFoundError } from '../lib/platform/errors';
 import { abortUploadSession } from '../lib/uploads/client';
 import { AccessRevokedError, revokedReason, sessionMayWrite } from '../lib/uploads/sessionAccess';
-import { getUploadSessionFor, type UploadSessionRow } from '../lib/uploads/sessions';
+import type { UploadSessionRow } from '../lib/uploads/sessionRow';
+import { getUploadSessionFor } from '../lib/uploads/sessions';
 import type { AppDeps } from './deps';
 
 const WRITING: ReadonlyArray<UploadSessionRow['status']> = ['open', 'completing'];

@@ -32,7 +32,8 @@ import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUpl
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
 import { partBodyOf } from '../lib/uploads/partBody';
-import { getUploadSession, type UploadSessionRow } from '../lib/uploads/sessions';
+import type { UploadSessionRow } from '../lib/uploads/sessionRow';
+import { getUploadSession } from '../lib/uploads/sessions';
 import { sessionStillWrites } from '../lib/uploads/sessionAccess';
 import { assetFor } from './assetAccess';
 import type { Actor } from '../lib/auth/actor';

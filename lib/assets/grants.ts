@@ -4,10 +4,6 @@
  */
 import type { Knex } from 'knex';
 import type { Actor } from '../auth/actor';
-import type { AuditTrail } from '../audit/log';
-import { recordEvent } from '../events/outbox';
-import { NotFoundError } from '../platform/errors';
-import { endRevokedSessions, type EndedSession } from '../uploads/sessionAccess';
 
 export type GrantAccess = 'read' | 'write';
 
@@ -33,24 +29,4 @@ export function grantsColumn(db: Knex | Knex.Transaction) {
 export async function writeGrants(trx: Knex.Transaction, assetId: string, grants: Grant[]): Promise<void> {
   await trx('asset_grants').where({ asset_id: assetId }).delete();
   if (grants.length) await trx('asset_grants').insert(grants.map((g) => ({ asset_id: assetId, subject: g.subject, access: g.access })));
-}
-
-/**
- * PUT /assets/{id}/grants: a full replace of a live asset's grants, with its event. The grants are
- * fields of the asset, so its revision (its ETag) moves. The upload sessions whose write basis the
- * change removes end with it (issue 23): answered, for the caller to tell their runs.
- */
-export async function replaceGrants(db: Knex, assetId: string, grants: Grant[], audit: AuditTrail): Promise<EndedSession[]> {
-  return db.transaction(async (trx) => {
-    const [updated] = await trx('assets')
-      .where({ id: assetId, is_deleted: false })
-      .update({ revision: trx.raw('revision + 1') })
-      .returning('owner_id');
-    if (!updated) throw new NotFoundError(`asset ${assetId} not found`);
-    await writeGrants(trx, assetId, grants);
-    const ended = await endRevokedSessions(trx, { id: assetId, owner_id: updated.owner_id }, grants);
-    await recordEvent(trx, 'storage.asset.updated', assetId, { asset_id: assetId, changed: ['grants'] });
-    await audit.record(trx);
-    return ended;
-  });
 }

@@ -23,7 +23,8 @@ import {
   type UploadWorkflow,
 } from '../../workflows/uploads/definitions';
 import { AccessRevokedError } from './sessionAccess';
-import { AssetGoneError, findUploadSession, getUploadSession, insertUploadSession, uploadWorkflowId, type UploadSessionRow } from './sessions';
+import type { UploadSessionRow } from './sessionRow';
+import { AssetGoneError, findUploadSession, getUploadSession, insertUploadSession, uploadWorkflowId } from './sessions';
 import type { QuotaDefaults } from '../quotas/quotas';
 import { waitAtMost } from '../platform/concurrency';
 import { uuidv7 } from '../platform/ids';

@@ -6,7 +6,7 @@
  * so the basis, not the actor, is what is checked again. The session lasts as long as its basis grants
  * write: every request on it checks that (api/sessionAccess.ts), and so do the insert of its row and
  * its commit, each in its transaction, under the asset's row lock, which every change of grants
- * (lib/assets/grants.ts) and of owner (a backup restore) takes too: whichever commits first, the
+ * (lib/assets/grantChange.ts) and of owner (a backup restore) takes too: whichever commits first, the
  * other sees it. A refusal is final:
  * the session ends, its bytes go, and the grant given back does not bring it back.
  *
@@ -23,7 +23,7 @@ import type { Grant } from '../assets/grants';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import { ForbiddenError } from '../auth/errors';
 import type { ActorRef } from '../../workflows/actor';
-import type { UploadSessionRow } from './sessions';
+import type { UploadSessionRow } from './sessionRow';
 
 /** The session's opener may no longer write its asset: the session has ended for good. */
 export class AccessRevokedError extends ForbiddenError {}

@@ -1,6 +1,6 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { abortMultipartUpload } from '../platform/multipart';
-import type { UploadSessionRow } from './sessions';
+import type { UploadSessionRow } from './sessionRow';
 
 /**
  * Removes every byte a session may hold: the parts of its multipart upload, if it has one, and the

@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import { digestOf, multipartEtag } from './streamHash';
-import type { UploadSessionRow } from './sessions';
+import type { UploadSessionRow } from './sessionRow';
 
 interface StreamHashRow {
   upload_id: string;
