@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { createStorageClient, Denied, NotFound, StorageProblem, unwrap, type StorageClient } from '../client';
+import { printable } from './fileNames';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4 } as const;
 
@@ -31,7 +32,7 @@ export interface Ctx {
   json: boolean;
   /** Progress bars are drawn only for a person watching stderr. */
   interactive: boolean;
-  /** Human-readable lines go to stdout unless --json took it. */
+  /** Human-readable lines go to stdout unless --json took it; a control character in them is shown escaped, never sent to the terminal. */
   say(line: string): void;
   /** The API's JSON, for scripts. */
   printJson(value: unknown): void;
@@ -51,10 +52,10 @@ export function contextOf(command: Command): Ctx {
     json: Boolean(opts.json),
     interactive: Boolean(process.stderr.isTTY),
     say: (line) => {
-      if (!opts.json) process.stdout.write(`${line}\n`);
+      if (!opts.json) process.stdout.write(`${printable(line)}\n`);
     },
     printJson: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
-    warn: (line) => process.stderr.write(`${line}\n`),
+    warn: (line) => process.stderr.write(`${printable(line)}\n`),
   };
 }
 
@@ -119,8 +120,10 @@ export function bytes(n: number): string {
 
 /** Columns padded in a terminal; tab-separated otherwise, for cut and awk. */
 export function table(rows: string[][], header: string[]): string {
-  if (!process.stdout.isTTY) return rows.map((r) => r.join('\t')).join('\n');
-  const all = [header, ...rows];
+  // A cell is one line: a name holding a tab or a line feed must not make a row of its own.
+  const cells = rows.map((r) => r.map((cell) => printable(cell, /$^/)));
+  if (!process.stdout.isTTY) return cells.map((r) => r.join('\t')).join('\n');
+  const all = [header, ...cells];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }

@@ -78,6 +78,12 @@ test('an upload interrupted with SIGINT resumes when run again: only the missing
     const session = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: upload_id } } }));
     return session.parts_received.length > 0 && (upload_id as string);
   });
+  // It holds no secret, and yet only its user may read it: 0600, in a 0700 folder.
+  const uploads = path.join(env.cache, 'storage-cli', 'uploads');
+  const [stateFile] = fs.readdirSync(uploads);
+  expect((fs.statSync(uploads).mode & 0o777).toString(8)).toBe('700');
+  expect((fs.statSync(path.join(uploads, stateFile)).mode & 0o777).toString(8)).toBe('600');
+  expect(fs.readFileSync(path.join(uploads, stateFile), 'utf8')).not.toContain(env.token!);
   first.child.kill('SIGINT');
   const interrupted = await first.done;
   expect(interrupted.code).toBe(130);
@@ -96,21 +102,24 @@ test('an upload interrupted with SIGINT resumes when run again: only the missing
   expect(fs.readdirSync(path.join(env.cache, 'storage-cli', 'uploads'))).toEqual([]);
 });
 
-test('a download resumes a partial file with Range, and a partial file of other bytes fails the SHA-256 check (exit 1, file removed)', async () => {
+test('a download resumes its partial download with Range, and a partial download of other bytes fails the SHA-256 check (exit 1, part removed)', async () => {
   const { file, bytes } = fileOf('small.bin', 3 * MIB);
   const { asset } = await upload([file]);
   const out = path.join(dir, 'small.out');
-  fs.writeFileSync(out, bytes.subarray(0, MIB));
+  const part = `${out}.${sha256(bytes).slice(0, 16)}.part`;
+  fs.writeFileSync(part, bytes.subarray(0, MIB));
   const resumed = await storage(env, ['download', asset.id, '-o', out, '--json']);
   expect(resumed.code).toBe(0);
   expect(resumed.json()).toMatchObject({ resumed_from: MIB, verified: true });
   expect(fs.readFileSync(out).equals(bytes)).toBe(true);
+  expect(fs.existsSync(part)).toBe(false);
 
-  fs.writeFileSync(out, bytesOf(MIB));
-  const corrupt = await storage(env, ['download', asset.id, '-o', out]);
+  fs.writeFileSync(part, bytesOf(MIB));
+  const corrupt = await storage(env, ['download', asset.id, '-o', out, '--force']);
   expect(corrupt.code).toBe(1);
   expect(corrupt.stderr).toMatch(/SHA-256 .* differs/);
-  expect(fs.existsSync(out)).toBe(false);
+  expect(fs.existsSync(part)).toBe(false);
+  expect(fs.readFileSync(out).equals(bytes)).toBe(true);
 });
 
 test('a simple upload, a new version with --asset, and ls, info, versions, share, url, rm, restore with --json', async () => {
