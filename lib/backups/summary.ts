@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { ActorRef } from '../auth/actor';
 import { exactTimeSql } from '../platform/db';
+import { UUID_PATTERN } from '../platform/ids';
 import type { BackupCounts, BackupProgress, BackupRow, BackupScope } from './catalog';
 
 export const SUMMARY_FORMAT = 'storage-backup-summary/2';
@@ -74,7 +75,7 @@ const summarySchema = z.object({
   backup_id: z.string(),
   label: z.string().nullable(),
   trigger: z.enum(['api', 'schedule']),
-  scope: z.object({ asset_ids: z.array(z.string()).optional(), include_all_versions: z.boolean() }),
+  scope: z.object({ asset_ids: z.array(z.string().regex(UUID_PATTERN, 'must be a UUID')).optional(), include_all_versions: z.boolean() }),
   counts: z.object({ assets: count, versions: count, blobs: count, bytes: count, version_bytes: count }),
   bytes_copied: count,
   manifest: z.object({
