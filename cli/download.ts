@@ -97,8 +97,12 @@ export function downloadCommand(): Command {
           // A 200 to a Range request: the server sends it all, so the part is written anew.
           if (response.status !== 206) start = 0;
           bar.update(start);
+          let written = start;
           const counter = new Transform({
             transform(chunk: Buffer, _enc, done) {
+              written += chunk.length;
+              // A server that sends more than the version holds would fill the disk before the SHA-256 could say so.
+              if (written > version.size_bytes) return done(new CliError(`the server sent more than the version's ${version.size_bytes} bytes`));
               bar.increment(chunk.length);
               done(null, chunk);
             },

@@ -6,6 +6,8 @@
  */
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { bytesOf, sha256 } from './support/assets';
@@ -197,4 +199,60 @@ test("a download that fails in the store says so without the signed URL's signat
   } finally {
     await redirecting.close();
   }
+});
+
+describe('a hostile server', () => {
+  const ASSET = '0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69';
+  const VERSION = '0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a70';
+  let server: http.Server;
+  let api: string;
+  let name = 'big.bin';
+  beforeAll(async () => {
+    // Answers as the API would, but with a name and a body of its own choosing.
+    server = http.createServer((req, res) => {
+      const json = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (req.url === `/api/v2/assets/${ASSET}`) {
+        json({ id: ASSET, name, current_version_id: VERSION });
+        return;
+      }
+      if (req.url === `/api/v2/assets/${ASSET}/versions/${VERSION}`) {
+        json({ id: VERSION, size_bytes: 10, checksum_sha256: sha256(Buffer.alloc(10)) });
+        return;
+      }
+      // Far more than the version's 10 bytes, for as long as the client reads.
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024);
+      const more = () => {
+        while (res.write(chunk));
+      };
+      res.on('drain', more);
+      res.on('close', () => res.off('drain', more));
+      more();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test('a body longer than the version stops the download at its size: exit 1, nothing under the name, a part of at most its size', async () => {
+    name = 'big.bin';
+    const cwd = folder();
+    const run = await storage({ ...bob, api }, ['download', ASSET], cwd);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 1, stderr: expect.stringContaining("the server sent more than the version's 10 bytes") });
+    const files = tree(cwd);
+    expect(files).not.toContain('big.bin');
+    for (const f of files) expect(fs.statSync(path.join(cwd, f)).size).toBeLessThanOrEqual(10);
+  });
+
+  test('a name holding NUL (which no catalog stores, but a server may send) is not used', async () => {
+    name = 'a\u0000b';
+    const cwd = folder();
+    const run = await storage({ ...bob, api }, ['download', ASSET], cwd);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('give one with -o <file>') });
+    expect(run.stderr).not.toContain('\u0000');
+    expect(tree(cwd)).toEqual([]);
+  });
 });
