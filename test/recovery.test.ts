@@ -240,7 +240,7 @@ describe('import of a hostile or corrupt bucket', () => {
       [
         "a backup's row naming another manifest",
         () => encode(withRecord(lines, 'backup_jobs', { id: uuidv7(), kind: 'backup', manifest_key: `blobs/sha256/../../manifests/${base.id}.jsonl` })),
-        /names the manifest key/,
+        /backup .* names the manifest key/,
       ],
       [
         'an audit row dated after the snapshot, claiming another actor',
@@ -251,6 +251,12 @@ describe('import of a hostile or corrupt bucket', () => {
       ['a line after the end', () => encode([...lines, lines[1]]), /follows the end line/],
       ['the id of a restore this catalog holds', () => encode(lines), /its id is that of a restore/, { id: restore.id }],
       ['a summary of 2 MiB', () => encode(lines), /summary .* larger than 1048576 bytes/, { summary: (s) => ({ ...s, padding: 'x'.repeat(2 * MIB) }) }],
+      [
+        'a label that would rewrite a terminal',
+        () => encode(lines),
+        /summary is not one this service reads \(label: must not contain control characters/,
+        { summary: (s) => ({ ...s, label: 'nightly\u001b]2;owned\u0007' }) },
+      ],
       [
         'a summary of the wrong types',
         () => encode(lines),

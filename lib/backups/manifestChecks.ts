@@ -9,7 +9,8 @@
  *   the asset's and version's ids (a restore writes the version's bytes there: any other key would
  *   overwrite what another asset holds);
  * - a blob line's key is the content's address (blobs/sha256/…), and its source a version's key;
- * - a record line is of a table a backup holds; a backup's row names its own manifest key or none,
+ * - a record line is of a table a backup holds; a backup's row names its own manifest key or none (a
+ *   restore's, its backup's),
  *   and no audit row is dated after the snapshot it is said to come from;
  * - after the end line, nothing.
  *
@@ -55,7 +56,7 @@ const blob = z.object({
 });
 const record = z.object({ type: z.literal('record'), table: z.enum(RECORD_TABLES), row: z.record(z.string(), z.unknown()) });
 const end = z.looseObject({ type: z.literal('end'), assets: count, versions: count, blobs: count, bytes: count, version_bytes: count });
-const backupRow = z.looseObject({ id, kind: z.enum(['backup', 'restore']), manifest_key: z.string().nullable().optional() });
+const jobRow = z.looseObject({ id, kind: z.enum(['backup', 'restore']), backup_id: id.nullable().optional(), manifest_key: z.string().nullable().optional() });
 const auditRow = z.looseObject({ at: time });
 
 const SECTIONS = ['header', 'assets', 'records', 'blobs', 'end'] as const;
@@ -128,9 +129,11 @@ export function manifestChecker(backupId: string, key: string) {
           const r = parsed(record, line, start);
           if (headerLine!.format === 'storage-backup/1') refuse(start, 'a record line in a manifest of format storage-backup/1');
           if (r.table === 'backup_jobs') {
-            const row = parsed(backupRow, r.row, start);
-            if (row.manifest_key != null && row.manifest_key !== manifestKeyFor(row.id))
-              refuse(start, `backup ${row.id} names the manifest key ${JSON.stringify(row.manifest_key)}, not its own`);
+            const row = parsed(jobRow, r.row, start);
+            // A restore's row names the manifest of the backup it restores.
+            const own = row.kind === 'backup' ? row.id : row.backup_id;
+            if (row.manifest_key != null && (!own || row.manifest_key !== manifestKeyFor(own)))
+              refuse(start, `${row.kind} ${row.id} names the manifest key ${JSON.stringify(row.manifest_key)}, not its backup's`);
           }
           if (r.table === 'audit_log' && Date.parse(parsed(auditRow, r.row, start).at) > snapshotAt) refuse(start, 'an audit row dated after the snapshot');
           return;
