@@ -3,7 +3,7 @@
  * STORAGE_TOKEN), --json, the exit codes, and where progress goes (stderr, only on a terminal).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { createStorageClient, Denied, NotFound, StorageProblem, unwrap, type StorageClient } from '../client';
+import { createStorageClient, Denied, NotFound, retryingSend, StorageProblem, unwrap, type StorageClient } from '../client';
 import { printable } from './fileNames';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4 } as const;
@@ -30,6 +30,8 @@ export interface Ctx {
   client: StorageClient;
   api: string;
   json: boolean;
+  /** Sends a request built anew per attempt, with the client's retries (a form over a file is read again, not kept). */
+  send(requestFor: (last: boolean) => Request): Promise<Response>;
   /** Progress bars are drawn only for a person watching stderr. */
   interactive: boolean;
   /** Human-readable lines go to stdout unless --json took it; a control character in them is shown escaped, never sent to the terminal. */
@@ -41,13 +43,12 @@ export interface Ctx {
 
 export function contextOf(command: Command): Ctx {
   const opts = command.optsWithGlobals<GlobalOptions>();
-  const client = createStorageClient({
-    baseUrl: opts.api,
-    token: opts.token,
-    onRetry: ({ status, delayMs }) => process.stderr.write(`storage: the server answered ${status}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`),
-  });
+  const onRetry = ({ status, delayMs }: { status: number; delayMs: number }) =>
+    process.stderr.write(`storage: the server answered ${status}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`);
+  const client = createStorageClient({ baseUrl: opts.api, token: opts.token, onRetry });
   return {
     client,
+    send: retryingSend(globalThis.fetch, { onRetry }),
     api: opts.api.replace(/\/+$/, ''),
     json: Boolean(opts.json),
     interactive: Boolean(process.stderr.isTTY),

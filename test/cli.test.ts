@@ -122,6 +122,24 @@ test('a download resumes its partial download with Range, and a partial download
   expect(fs.readFileSync(out).equals(bytes)).toBe(true);
 });
 
+test('a simple upload holds its file in memory once at most (a copy kept for a retry held it twice), and --threshold is capped at 64 MiB', async () => {
+  /** The bin's peak resident memory, in MiB, as /usr/bin/time measures it. */
+  const peakOf = async (file: string) => {
+    const { stderr } = await promisify(execFile)('/usr/bin/time', ['-f', 'peak %M', process.execPath, STORAGE_BIN, 'upload', file, '--threshold', '64'], {
+      env: envOf(env),
+    });
+    return Number(/peak (\d+)\s*$/.exec(stderr)![1]) / 1024;
+  };
+  const small = await peakOf(fileOf('small-simple.bin', 1024).file);
+  const { file, bytes } = fileOf('large-simple.bin', 60 * MIB);
+  const large = await peakOf(file);
+  expect(large - small).toBeLessThan(1.5 * 60);
+  const [asset] = (await storage(env, ['ls', '--name-prefix', 'large-simple.bin', '--json'])).json().items;
+  expect(asset).toMatchObject({ size_bytes: 60 * MIB, checksum_sha256: sha256(bytes) });
+  const capped = await storage(env, ['upload', file, '--threshold', '65']);
+  expect({ code: capped.code, stderr: capped.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('at most 64 (MiB)') });
+});
+
 test('a simple upload, a new version with --asset, and ls, info, versions, share, url, rm, restore with --json', async () => {
   const v1 = fileOf('token.png', 1000);
   const v2 = fileOf('token-v2.png', 2000);
