@@ -6,6 +6,8 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -138,6 +140,36 @@ test('a simple upload holds its file in memory once at most (a copy kept for a r
   expect(asset).toMatchObject({ size_bytes: 60 * MIB, checksum_sha256: sha256(bytes) });
   const capped = await storage(env, ['upload', file, '--threshold', '65']);
   expect({ code: capped.code, stderr: capped.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('at most 64 (MiB)') });
+});
+
+test('a simple upload answered 429 is sent again, whole, after its Retry-After', async () => {
+  const { file, bytes } = fileOf('retried.bin', 300_000);
+  const target = new URL(ctx.baseUrl);
+  let refused = 0;
+  // The API behind a front that turns the first upload away.
+  const front = http.createServer((req, res) => {
+    if (req.url === '/api/v2/assets/upload' && refused === 0) {
+      refused++;
+      req.resume();
+      res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/problem+json' }).end('{"status":429,"title":"Too Many Requests"}');
+      return;
+    }
+    const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  try {
+    const run = await storage({ ...env, api: `http://127.0.0.1:${(front.address() as AddressInfo).port}` }, ['upload', file, '--json']);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('the server answered 429') });
+    expect(refused).toBe(1);
+    expect(run.json()).toMatchObject({ method: 'simple', asset: { size_bytes: 300_000, checksum_sha256: sha256(bytes) } });
+  } finally {
+    front.closeAllConnections();
+    await new Promise((resolve) => front.close(resolve));
+  }
 });
 
 test('a simple upload, a new version with --asset, and ls, info, versions, share, url, rm, restore with --json', async () => {
