@@ -61,6 +61,8 @@ export function downloadCommand(): Command {
       const versionId = opts.version ?? asset.current_version_id;
       if (!versionId) throw new CliError(`asset ${id} has no content yet`);
       const version = await unwrap(ctx.client.GET('/api/v2/assets/{id}/versions/{versionId}', { params: { path: { id, versionId } } }));
+      // It names the part file: a server's answer is checked before it becomes a path.
+      if (!/^[0-9a-f]{64}$/.test(version.checksum_sha256)) throw new CliError(`the server gave no SHA-256 for version ${versionId}`);
       const output = outputOf(asset.name, opts.output);
       const summary = {
         asset_id: id,

@@ -207,6 +207,7 @@ describe('a hostile server', () => {
   let server: http.Server;
   let api: string;
   let name = 'big.bin';
+  let checksum = sha256(Buffer.alloc(10));
   beforeAll(async () => {
     // Answers as the API would, but with a name and a body of its own choosing.
     server = http.createServer((req, res) => {
@@ -216,7 +217,7 @@ describe('a hostile server', () => {
         return;
       }
       if (req.url === `/api/v2/assets/${ASSET}/versions/${VERSION}`) {
-        json({ id: VERSION, size_bytes: 10, checksum_sha256: sha256(Buffer.alloc(10)) });
+        json({ id: VERSION, size_bytes: 10, checksum_sha256: checksum });
         return;
       }
       // Far more than the version's 10 bytes, for as long as the client reads.
@@ -245,6 +246,19 @@ describe('a hostile server', () => {
     const files = tree(cwd);
     expect(files).not.toContain('big.bin');
     for (const f of files) expect(fs.statSync(path.join(cwd, f)).size).toBeLessThanOrEqual(10);
+  });
+
+  test('a SHA-256 that is a path is not used to name the part file', async () => {
+    name = 'big.bin';
+    checksum = '/../../../../../../tmp/storage-cli-evil';
+    try {
+      const cwd = folder();
+      const run = await storage({ ...bob, api }, ['download', ASSET], cwd);
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('the server gave no SHA-256') });
+      expect(tree(cwd)).toEqual([]);
+    } finally {
+      checksum = sha256(Buffer.alloc(10));
+    }
   });
 
   test('a name holding NUL (which no catalog stores, but a server may send) is not used', async () => {
