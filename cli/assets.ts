@@ -1,5 +1,6 @@
 /** The commands over assets: ls, info, versions, rm, restore, share, url. */
 import { Command, Option } from 'commander';
+import { printable } from './fileNames';
 import { bytes, contextOf, duration, example, list, positiveInt, table, unwrap } from './context';
 
 const idArg = (c: Command) => c.argument('<id>', 'the asset id');
@@ -60,7 +61,7 @@ export function assetCommands(): Command[] {
       );
       if (ctx.json) return ctx.printJson(asset);
       for (const [key, value] of Object.entries(asset))
-        ctx.say(`${key}: ${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`);
+        ctx.say(`${key}: ${typeof value === 'object' && value !== null ? JSON.stringify(value) : printable(String(value), /$^/)}`);
     });
 
   const versions = idArg(new Command('versions').description("an asset's versions, newest first"))

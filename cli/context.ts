@@ -3,7 +3,8 @@
  * STORAGE_TOKEN), --json, the exit codes, and where progress goes (stderr, only on a terminal).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { createStorageClient, Denied, NotFound, StorageProblem, unwrap, type StorageClient } from '../client';
+import { createStorageClient, Denied, NotFound, retryingSend, StorageProblem, unwrap, type StorageClient } from '../client';
+import { printable } from './fileNames';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4 } as const;
 
@@ -29,9 +30,11 @@ export interface Ctx {
   client: StorageClient;
   api: string;
   json: boolean;
+  /** Sends a request built anew per attempt, with the client's retries (a form over a file is read again, not kept). */
+  send(requestFor: (last: boolean) => Request): Promise<Response>;
   /** Progress bars are drawn only for a person watching stderr. */
   interactive: boolean;
-  /** Human-readable lines go to stdout unless --json took it. */
+  /** Human-readable lines go to stdout unless --json took it; a control character in them is shown escaped, never sent to the terminal. */
   say(line: string): void;
   /** The API's JSON, for scripts. */
   printJson(value: unknown): void;
@@ -40,21 +43,20 @@ export interface Ctx {
 
 export function contextOf(command: Command): Ctx {
   const opts = command.optsWithGlobals<GlobalOptions>();
-  const client = createStorageClient({
-    baseUrl: opts.api,
-    token: opts.token,
-    onRetry: ({ status, delayMs }) => process.stderr.write(`storage: the server answered ${status}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`),
-  });
+  const onRetry = ({ status, delayMs }: { status: number; delayMs: number }) =>
+    process.stderr.write(`storage: the server answered ${status}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`);
+  const client = createStorageClient({ baseUrl: opts.api, token: opts.token, onRetry });
   return {
     client,
+    send: retryingSend(globalThis.fetch, { onRetry }),
     api: opts.api.replace(/\/+$/, ''),
     json: Boolean(opts.json),
     interactive: Boolean(process.stderr.isTTY),
     say: (line) => {
-      if (!opts.json) process.stdout.write(`${line}\n`);
+      if (!opts.json) process.stdout.write(`${printable(line)}\n`);
     },
     printJson: (value) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
-    warn: (line) => process.stderr.write(`${line}\n`),
+    warn: (line) => process.stderr.write(`${printable(line)}\n`),
   };
 }
 
@@ -119,8 +121,10 @@ export function bytes(n: number): string {
 
 /** Columns padded in a terminal; tab-separated otherwise, for cut and awk. */
 export function table(rows: string[][], header: string[]): string {
-  if (!process.stdout.isTTY) return rows.map((r) => r.join('\t')).join('\n');
-  const all = [header, ...rows];
+  // A cell is one line: a name holding a tab or a line feed must not make a row of its own.
+  const cells = rows.map((r) => r.map((cell) => printable(cell, /$^/)));
+  if (!process.stdout.isTTY) return cells.map((r) => r.join('\t')).join('\n');
+  const all = [header, ...cells];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
 }

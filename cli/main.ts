@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { assetCommands } from './assets';
 import { DEFAULT_API_URL, EXIT, exitCodeOf, example, messageOf } from './context';
 import { downloadCommand } from './download';
+import { printable } from './fileNames';
 import { eventsCommand } from './events';
 import { runCommands } from './runs';
 import { tokenCommand } from './token';
@@ -37,7 +38,7 @@ async function main(): Promise<number> {
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    process.stderr.write(`storage: ${messageOf(err)}\n`);
+    process.stderr.write(`storage: ${printable(messageOf(err))}\n`);
     return exitCodeOf(err);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Where an interrupted chunked upload is remembered: one small JSON file per (server, file, size,
  * mtime, target asset) under $XDG_CACHE_HOME/storage-cli/uploads (or ~/.cache), written when the
- * session opens and removed when it completes. Run again on the same file, the upload resumes.
+ * session opens and removed when it completes. Run again on the same file, the upload resumes. It
+ * holds the session's id, the file's SHA-256 and size: never the token.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -35,9 +36,14 @@ export function readState(file: string): UploadState | undefined {
   }
 }
 
+/** Readable by its user alone (0600 in a 0700 folder): other users of the machine learn nothing of what is uploaded. */
 export function writeState(file: string, state: UploadState): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(state));
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  // Created anew, so that its mode is ours whatever an earlier run left.
+  fs.rmSync(`${file}.tmp`, { force: true });
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(state), { mode: 0o600, flag: 'wx' });
   fs.renameSync(`${file}.tmp`, file);
 }
 

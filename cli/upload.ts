@@ -3,7 +3,7 @@
  * 4 parts in flight above it; the SHA-256 is sent either way. A chunked upload's session is
  * remembered (cli/resumeState.ts): run again on the same file, only the missing parts are sent.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,6 +15,14 @@ import { clearState, readState, stateFileOf, writeState } from './resumeState';
 
 export const PARTS_IN_FLIGHT = 4;
 const MIB = 1024 * 1024;
+/** A simple upload's body is held in memory once while it is sent: no file larger than this goes that way. */
+const MAX_THRESHOLD_MIB = 64;
+
+function thresholdOf(value: string): number {
+  const n = positiveInt(value);
+  if (n > MAX_THRESHOLD_MIB) throw new InvalidArgumentError(`at most ${MAX_THRESHOLD_MIB} (MiB): larger files go chunked`);
+  return n;
+}
 
 interface UploadOptions {
   name?: string;
@@ -79,7 +87,8 @@ function formOf(blob: Blob, filename: string) {
 
 async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: string, opts: UploadOptions, bar: Bar): Promise<UploadSummary> {
   const filename = path.basename(file);
-  const blob = new Blob([await fs.promises.readFile(file)], opts.contentType ? { type: opts.contentType } : {});
+  // Backed by the file. Node's fetch still holds about one copy of a body it sends, so --threshold is capped.
+  const blob = await fs.openAsBlob(file, opts.contentType ? { type: opts.contentType } : {});
   const fields = {
     // The document types the file as a string (format: binary); formOf sends the bytes in its place.
     file: filename,
@@ -91,16 +100,23 @@ async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: stri
     metadata: opts.metadata,
   };
   const bodySerializer = formOf(blob, filename);
+  // Each attempt sends a new form over the file (its boundary its own): a copy of the request for a retry would hold the whole file.
+  const fetch = (request: Request) =>
+    ctx.send(() => {
+      const headers = new Headers(request.headers);
+      headers.delete('content-type');
+      return new Request(request.url, { method: request.method, headers, body: bodySerializer(fields), signal: request.signal });
+    });
   let asset: { id: string };
   let version: unknown = null;
   let accepted: { upload_id: string } | undefined;
   if (opts.asset) {
-    const answer = await unwrap(ctx.client.POST('/api/v2/assets/{id}/versions', { params: { path: { id: opts.asset } }, body: fields, bodySerializer }));
+    const answer = await unwrap(ctx.client.POST('/api/v2/assets/{id}/versions', { params: { path: { id: opts.asset } }, body: fields, bodySerializer, fetch }));
     if ('upload_id' in answer) accepted = answer;
     else version = answer;
     asset = await getAsset(ctx, opts.asset);
   } else {
-    const answer = await unwrap(ctx.client.POST('/api/v2/assets/upload', { body: fields, bodySerializer }));
+    const answer = await unwrap(ctx.client.POST('/api/v2/assets/upload', { body: fields, bodySerializer, fetch }));
     if ('upload_id' in answer) accepted = answer;
     asset = answer as { id: string };
   }
@@ -194,7 +210,7 @@ export function uploadCommand(): Command {
     .option('--tags <tags>', 'tags, comma-separated or repeated', list)
     .option('--metadata <key=value>', 'a metadata entry, repeatable', keyValue)
     .option('--asset <id>', 'upload as a new version of this asset (one file only)')
-    .addOption(new Option('--threshold <MiB>', 'files of this size and above go chunked').argParser(positiveInt).default(16))
+    .addOption(new Option('--threshold <MiB>', `files of this size and above go chunked (at most ${MAX_THRESHOLD_MIB})`).argParser(thresholdOf).default(16))
     .addOption(new Option('--limit-rate <MiB/s>', "cap the parts' send rate").argParser(positiveInt))
     .addHelpText('after', example('storage upload maps/dungeon.png --tags maps,campaign-42 --metadata campaign=42'))
     .action(async (files: string[], raw: Omit<UploadOptions, 'limitRate'> & { limitRate?: number }, command: Command) => {

@@ -11,6 +11,7 @@ import type { paths } from './schema';
 
 export type { paths, components, operations } from './schema';
 export * from './problems';
+export { retryingSend, type RetryOptions } from './retry';
 export type StorageClient = Client<paths>;
 
 export interface StorageClientOptions extends RetryOptions {

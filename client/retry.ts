@@ -23,14 +23,18 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-export function retryingFetch(base: typeof fetch, opts: RetryOptions = {}): (request: Request) => Promise<Response> {
+/**
+ * Sends the request `requestFor` builds for each attempt, trying again as above. A request whose
+ * body can be built again (a form over a file) is built anew per attempt, never kept in memory.
+ */
+export function retryingSend(base: typeof fetch, opts: RetryOptions = {}): (requestFor: (last: boolean) => Request) => Promise<Response> {
   const retries = opts.retries ?? 5;
   const baseDelay = opts.baseDelayMs ?? 250;
   const maxDelay = opts.maxDelayMs ?? 30_000;
-  return async (request) => {
+  return async (requestFor) => {
     for (let attempt = 1; ; attempt++) {
-      // A body can be read once: each attempt but the last sends a copy.
-      const response = await base(attempt <= retries ? request.clone() : request);
+      const request = requestFor(attempt > retries);
+      const response = await base(request);
       if (!RETRIED.has(response.status) || attempt > retries) return response;
       const backoff = baseDelay * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
       const delayMs = Math.min(maxDelay, retryAfterMs(response.headers.get('retry-after')) ?? backoff);
@@ -39,4 +43,10 @@ export function retryingFetch(base: typeof fetch, opts: RetryOptions = {}): (req
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   };
+}
+
+export function retryingFetch(base: typeof fetch, opts: RetryOptions = {}): (request: Request) => Promise<Response> {
+  const send = retryingSend(base, opts);
+  // A body can be read once: each attempt but the last sends a copy (which holds the body until it is sent).
+  return (request) => send((last) => (last ? request : request.clone()));
 }

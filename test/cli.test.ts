@@ -6,6 +6,8 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -78,6 +80,12 @@ test('an upload interrupted with SIGINT resumes when run again: only the missing
     const session = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: upload_id } } }));
     return session.parts_received.length > 0 && (upload_id as string);
   });
+  // It holds no secret, and yet only its user may read it: 0600, in a 0700 folder.
+  const uploads = path.join(env.cache, 'storage-cli', 'uploads');
+  const [stateFile] = fs.readdirSync(uploads);
+  expect((fs.statSync(uploads).mode & 0o777).toString(8)).toBe('700');
+  expect((fs.statSync(path.join(uploads, stateFile)).mode & 0o777).toString(8)).toBe('600');
+  expect(fs.readFileSync(path.join(uploads, stateFile), 'utf8')).not.toContain(env.token!);
   first.child.kill('SIGINT');
   const interrupted = await first.done;
   expect(interrupted.code).toBe(130);
@@ -96,21 +104,72 @@ test('an upload interrupted with SIGINT resumes when run again: only the missing
   expect(fs.readdirSync(path.join(env.cache, 'storage-cli', 'uploads'))).toEqual([]);
 });
 
-test('a download resumes a partial file with Range, and a partial file of other bytes fails the SHA-256 check (exit 1, file removed)', async () => {
+test('a download resumes its partial download with Range, and a partial download of other bytes fails the SHA-256 check (exit 1, part removed)', async () => {
   const { file, bytes } = fileOf('small.bin', 3 * MIB);
   const { asset } = await upload([file]);
   const out = path.join(dir, 'small.out');
-  fs.writeFileSync(out, bytes.subarray(0, MIB));
+  const part = `${out}.${sha256(bytes).slice(0, 16)}.part`;
+  fs.writeFileSync(part, bytes.subarray(0, MIB));
   const resumed = await storage(env, ['download', asset.id, '-o', out, '--json']);
   expect(resumed.code).toBe(0);
   expect(resumed.json()).toMatchObject({ resumed_from: MIB, verified: true });
   expect(fs.readFileSync(out).equals(bytes)).toBe(true);
+  expect(fs.existsSync(part)).toBe(false);
 
-  fs.writeFileSync(out, bytesOf(MIB));
-  const corrupt = await storage(env, ['download', asset.id, '-o', out]);
+  fs.writeFileSync(part, bytesOf(MIB));
+  const corrupt = await storage(env, ['download', asset.id, '-o', out, '--force']);
   expect(corrupt.code).toBe(1);
   expect(corrupt.stderr).toMatch(/SHA-256 .* differs/);
-  expect(fs.existsSync(out)).toBe(false);
+  expect(fs.existsSync(part)).toBe(false);
+  expect(fs.readFileSync(out).equals(bytes)).toBe(true);
+});
+
+test('a simple upload holds its file in memory once at most (a copy kept for a retry held it twice), and --threshold is capped at 64 MiB', async () => {
+  /** The bin's peak resident memory, in MiB, as /usr/bin/time measures it. */
+  const peakOf = async (file: string) => {
+    const { stderr } = await promisify(execFile)('/usr/bin/time', ['-f', 'peak %M', process.execPath, STORAGE_BIN, 'upload', file, '--threshold', '64'], {
+      env: envOf(env),
+    });
+    return Number(/peak (\d+)\s*$/.exec(stderr)![1]) / 1024;
+  };
+  const small = await peakOf(fileOf('small-simple.bin', 1024).file);
+  const { file, bytes } = fileOf('large-simple.bin', 60 * MIB);
+  const large = await peakOf(file);
+  expect(large - small).toBeLessThan(1.5 * 60);
+  const [asset] = (await storage(env, ['ls', '--name-prefix', 'large-simple.bin', '--json'])).json().items;
+  expect(asset).toMatchObject({ size_bytes: 60 * MIB, checksum_sha256: sha256(bytes) });
+  const capped = await storage(env, ['upload', file, '--threshold', '65']);
+  expect({ code: capped.code, stderr: capped.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('at most 64 (MiB)') });
+});
+
+test('a simple upload answered 429 is sent again, whole, after its Retry-After', async () => {
+  const { file, bytes } = fileOf('retried.bin', 300_000);
+  const target = new URL(ctx.baseUrl);
+  let refused = 0;
+  // The API behind a front that turns the first upload away.
+  const front = http.createServer((req, res) => {
+    if (req.url === '/api/v2/assets/upload' && refused === 0) {
+      refused++;
+      req.resume();
+      res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/problem+json' }).end('{"status":429,"title":"Too Many Requests"}');
+      return;
+    }
+    const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  try {
+    const run = await storage({ ...env, api: `http://127.0.0.1:${(front.address() as AddressInfo).port}` }, ['upload', file, '--json']);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('the server answered 429') });
+    expect(refused).toBe(1);
+    expect(run.json()).toMatchObject({ method: 'simple', asset: { size_bytes: 300_000, checksum_sha256: sha256(bytes) } });
+  } finally {
+    front.closeAllConnections();
+    await new Promise((resolve) => front.close(resolve));
+  }
 });
 
 test('a simple upload, a new version with --asset, and ls, info, versions, share, url, rm, restore with --json', async () => {

@@ -13,6 +13,7 @@ import { bytesOf, sha256, type UploadFields } from './support/assets';
 import { awaitJob, blobKeys, comparable, manifestLines, objectBytes, runBackup, runRestore, seedCatalog, viewAsset, type AssetView } from './support/backups';
 import { addAsset, addVersion, keysOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
+import { tokenFor } from './support/auth';
 import { call, type JsonAnswer } from './support/http';
 import { catalogOf, emptyBucket, loseCatalog, rowsOf, SERVICE_SETTINGS, triggerBackupSchedule } from './support/recovery';
 
@@ -192,6 +193,156 @@ describe('import', () => {
     const restore = await runRestore(ctx, older.id);
     expect(restore).toMatchObject({ status: 'completed', progress: { assets_restored: 2 } });
     expect(await ctx.db('asset_versions').whereIn('asset_id', [a.id, b.id]).count({ n: '*' })).toEqual([{ n: 4 }]);
+  }, 180_000);
+});
+
+describe('import of a hostile or corrupt bucket', () => {
+  type Line = Record<string, unknown> & { type: string };
+  const encode = (lines: Line[]) => Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+  const edit = (lines: Line[], type: string, change: (line: Line) => Line) => {
+    const i = lines.findIndex((l) => l.type === type);
+    return lines.map((l, j) => (j === i ? change({ ...l }) : l));
+  };
+  /** A record line put where the record lines are (before the first blob line). */
+  const withRecord = (lines: Line[], table: string, row: Record<string, unknown>) => {
+    const i = lines.findIndex((l) => l.type === 'blob' || l.type === 'end');
+    return [...lines.slice(0, i), { type: 'record', table, row }, ...lines.slice(i)];
+  };
+
+  it('refuses each, naming what is wrong, reads a line at a time, and registers nothing: the catalog is as it was', async () => {
+    const seeded = await seedCatalog(ctx, 2);
+    /** The seeded asset that the manifest's first version line is not of. */
+    const other = (v: Line) => seeded.find((x) => x.id !== v.asset_id)!;
+    const base = await runBackup(ctx, { label: 'base' });
+    const restore = await runRestore(ctx, base.id);
+    const lines = await manifestLines(ctx, manifestKeyFor(base.id));
+    const summary = JSON.parse((await objectBytes(ctx, ctx.config.s3.backupBucket, summaryKeyFor(base.id))).toString());
+    const future = '2099-01-01T00:00:00.000000+00:00';
+    const MIB = 1024 * 1024;
+    const cases: Array<[string, (id: string) => Buffer, RegExp, { id?: string; summary?: (s: Record<string, unknown>) => Record<string, unknown> }?]> = [
+      ['a truncated last line', () => encode(lines).subarray(0, -20), /ends without a newline/],
+      ['a line cut short', () => Buffer.concat([encode(lines.slice(0, 2)), Buffer.from('{"type":"asset","id":\n'), encode(lines.slice(2))]), /is not JSON/],
+      // 100 MiB without a newline: refused once a line passes its bound, never held whole.
+      ['a line of 100 MiB', (id) => Buffer.concat([encode([{ ...lines[0], backup_id: id }]), Buffer.alloc(100 * MIB, 0x78)]), /longer than 8388608 bytes/],
+      ['a size of the wrong type', () => encode(edit(lines, 'version', (v) => ({ ...v, size_bytes: String(v.size_bytes) }))), /size_bytes/],
+      ['an unknown format', () => encode(edit(lines, 'header', (h) => ({ ...h, format: 'storage-backup/99' }))), /not a format this service reads/],
+      ['a header of another backup', () => encode(lines), /the header is of backup/],
+      [
+        'an object key climbing out',
+        () => encode(edit(lines, 'version', (v) => ({ ...v, object_key: `assets/${v.asset_id}/../../${other(v).versions[0].objectKey}` }))),
+        /object key/,
+      ],
+      ['an absolute object key', () => encode(edit(lines, 'version', (v) => ({ ...v, object_key: '/etc/passwd' }))), /object key/],
+      // A restore writes a version's bytes at its key: this one would overwrite the other asset's.
+      ["another asset's object key", () => encode(edit(lines, 'version', (v) => ({ ...v, object_key: other(v).versions[0].objectKey }))), /object key/],
+      ['a version of another asset', () => encode(edit(lines, 'version', (v) => ({ ...v, asset_id: other(v).id }))), /follows no line of its asset/],
+      ['a blob key of another prefix', () => encode(edit(lines, 'blob', (l) => ({ ...l, key: `manifests/${base.id}.jsonl` }))), /not its address/],
+      [
+        "a backup's row naming another manifest",
+        () => encode(withRecord(lines, 'backup_jobs', { id: uuidv7(), kind: 'backup', manifest_key: `blobs/sha256/../../manifests/${base.id}.jsonl` })),
+        /backup .* names the manifest key/,
+      ],
+      [
+        'an audit row dated after the snapshot, claiming another actor',
+        () => encode(withRecord(lines, 'audit_log', { id: uuidv7(), at: future, action: 'asset.delete', actor: { sub: 'alice', roles: [] } })),
+        /audit row dated after the snapshot/,
+      ],
+      ['a record of a table no backup holds', () => encode(withRecord(lines, 'upload_sessions', { id: uuidv7() })), /table/],
+      ['a line after the end', () => encode([...lines, lines[1]]), /follows the end line/],
+      ['the id of a restore this catalog holds', () => encode(lines), /its id is that of a restore/, { id: restore.id }],
+      ['a summary of 2 MiB', () => encode(lines), /summary .* larger than 1048576 bytes/, { summary: (s) => ({ ...s, padding: 'x'.repeat(2 * MIB) }) }],
+      [
+        'a label that would rewrite a terminal',
+        () => encode(lines),
+        /summary is not one this service reads \(label: must not contain control characters/,
+        { summary: (s) => ({ ...s, label: 'nightly\u001b]2;owned\u0007' }) },
+      ],
+      [
+        'a summary of the wrong types',
+        () => encode(lines),
+        /summary is not one this service reads/,
+        { summary: (s) => ({ ...s, counts: { ...(s.counts as object), assets: '2' } }) },
+      ],
+    ];
+    const planted: Array<{ what: string; id: string; error: RegExp }> = [];
+    for (const [what, body, error, opts] of cases) {
+      const id = opts?.id ?? uuidv7();
+      let manifest = body(id);
+      // Every case but the one about it names its own backup in its header.
+      if (what !== 'a header of another backup' && what !== 'a line of 100 MiB') manifest = Buffer.from(manifest.toString('utf8').replace(base.id, id));
+      const own = { ...summary, backup_id: id, manifest: { key: manifestKeyFor(id), sha256: sha256(manifest), size_bytes: manifest.length } };
+      await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: manifestKeyFor(id), Body: manifest }));
+      await ctx.s3.send(
+        new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: summaryKeyFor(id), Body: JSON.stringify(opts?.summary?.(own) ?? own) }),
+      );
+      planted.push({ what, id, error });
+    }
+    const jobs = () => rowsOf(ctx, 'backup_jobs', 'id');
+    const before = await jobs();
+    const auditBefore = await ctx.db('audit_log').count({ n: '*' });
+
+    const imported = ok(await post('/api/v2/backups/import', {}));
+    const refused = new Map(imported.body.refused.map((r: { backup_id: string; error: string }) => [r.backup_id, r.error]));
+    expect(planted.map(({ what, id }) => ({ what, error: refused.get(id) ?? 'imported' }))).toEqual(
+      planted.map(({ what, error }) => ({ what, error: expect.stringMatching(error) })),
+    );
+    expect(imported.body.imported).toEqual([]);
+    expect(imported.body.known).toEqual([base.id]);
+    expect(imported.body.refused).toHaveLength(planted.length);
+    expect(await jobs()).toEqual(before);
+    // The import itself is audited; no backup was.
+    expect(
+      await ctx
+        .db('audit_log')
+        .whereIn(
+          'backup_id',
+          planted.map((p) => p.id),
+        )
+        .count({ n: '*' }),
+    ).toEqual([{ n: 0 }]);
+    expect(Number((await ctx.db('audit_log').count({ n: '*' }))[0].n)).toBeLessThanOrEqual(Number(auditBefore[0].n) + 1);
+    for (const { id } of planted.filter((p) => p.id !== restore.id)) expect((await get(`/api/v2/backups/${id}`)).status).toBe(404);
+  }, 180_000);
+});
+
+describe('access', () => {
+  it('every backup, restore and import route refuses a user and a service (403) and changes nothing, with a backup and a lost one to act on', async () => {
+    const [asset] = await seedCatalog(ctx, 1);
+    const kept = await runBackup(ctx, { label: 'kept' });
+    const lost = await runBackup(ctx, { label: 'lost' });
+    const restore = await runRestore(ctx, kept.id);
+    // The catalog forgets one: an import would register it.
+    await ctx.db('backup_jobs').where({ id: lost.id }).delete();
+    await ctx.db('assets').where({ id: asset.id }).delete();
+    const state = async () => ({
+      jobs: await rowsOf(ctx, 'backup_jobs', 'id'),
+      assets: await rowsOf(ctx, 'assets', 'id'),
+      backupKeys: await backupBucketKeys(),
+    });
+    const before = await state();
+    const requests: Array<[string, string, unknown?]> = [
+      ['POST', '/api/v2/backups', {}],
+      ['POST', '/api/v2/backups/import', {}],
+      ['POST', `/api/v2/backups/${kept.id}/restore`, { mode: 'overwrite' }],
+      ['POST', `/api/v2/backups/${lost.id}/restore`, {}],
+      ['GET', '/api/v2/backups'],
+      ['GET', `/api/v2/backups/${kept.id}`],
+      ['GET', '/api/v2/restores'],
+      ['GET', `/api/v2/restores/${restore.id}`],
+    ];
+    for (const as of [await tokenFor({ sub: 'alice', groups: ['admins'] }), await tokenFor({ sub: 'character-service', roles: ['storage:service'] })]) {
+      for (const [method, path, json] of requests) {
+        const res = await call(`${ctx.baseUrl}${path}`, { method, as, ...(json === undefined ? {} : { json }) });
+        expect({ method, path, status: res.status, detail: res.body?.detail }).toEqual({
+          method,
+          path,
+          status: 403,
+          detail: expect.stringMatching(/for admins/),
+        });
+      }
+    }
+    expect(await state()).toEqual(before);
+    expect((await get(`/api/v2/backups/${lost.id}`)).status).toBe(404);
   }, 180_000);
 });
 

@@ -4,19 +4,24 @@
  * it was, from its summary, once the whole manifest is read and found to be of the SHA-256 and size
  * the summary records. Its sections are found by reading it (a summary written before issue 24 does
  * not record them; a newer one must agree). A manifest without a summary (its backup never
- * completed), or that does not check out, is refused and named; nothing is registered for it.
+ * completed), or that does not check out, is refused and named; nothing is registered for it. Its
+ * lines must be ones this service writes (lib/backups/manifestChecks.ts): the bucket is the import's
+ * only source, and a summary proves only that the manifest was not damaged, not who wrote it. Both
+ * are read a line, or a bounded object, at a time. An id the catalog holds as a restore's is refused.
  *
  * Registering is all it does: nothing is restored, nothing in the bucket changes. Run twice, the
  * second finds every backup known.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
+import type { Readable } from 'node:stream';
 import type { AuditTrail } from '../audit/log';
 import { isNotFound } from '../platform/objects';
 import { backupWorkflowId } from '../../workflows/backups/definitions';
 import { listManifests, type StoredManifest } from './bucket';
 import { getBackup, summaryKeyFor, type BackupCounts, type JobRow } from './catalog';
-import { hashManifest, ManifestCorruptError, type HeaderLine, type EndLine } from './manifest';
+import { hashManifest, ManifestCorruptError, type HeaderLine } from './manifest';
+import { manifestChecker } from './manifestChecks';
 import { parseSummary, type BackupSummary } from './summary';
 
 export interface RefusedManifest {
@@ -35,19 +40,25 @@ export interface ImportResult {
 
 export async function importBackups(db: Knex, s3: S3Client, backupBucket: string, trail: AuditTrail): Promise<ImportResult> {
   const manifests = await listManifests(s3, backupBucket);
-  const knownIds = new Set<string>(
-    await db('backup_jobs')
-      .where({ kind: 'backup' })
-      .whereIn(
-        'id',
-        manifests.map((m) => m.backupId),
-      )
-      .pluck('id'),
+  const kinds = new Map<string, string>(
+    (
+      await db('backup_jobs')
+        .whereIn(
+          'id',
+          manifests.map((m) => m.backupId),
+        )
+        .select('id', 'kind')
+    ).map((row: { id: string; kind: string }) => [row.id, row.kind]),
   );
   const result: ImportResult = { imported: [], known: [], refused: [] };
   for (const manifest of manifests) {
-    if (knownIds.has(manifest.backupId)) {
+    const kind = kinds.get(manifest.backupId);
+    if (kind === 'backup') {
       result.known.push(manifest.backupId);
+      continue;
+    }
+    if (kind) {
+      result.refused.push({ backup_id: manifest.backupId, manifest_key: manifest.key, error: `its id is that of a ${kind} this catalog holds` });
       continue;
     }
     const checked = await checkManifest(s3, backupBucket, manifest);
@@ -77,56 +88,67 @@ interface CheckedManifest {
   offsets: { assets: number; records: number; blobs: number };
 }
 
-/** The manifest's summary and its sections, once everything checks out; otherwise why not. */
-async function checkManifest(s3: S3Client, bucket: string, manifest: StoredManifest): Promise<CheckedManifest | string> {
-  let text: string;
-  let summaryWrittenAt: Date | undefined;
+/** A summary is a few hundred bytes, or tens of kilobytes with 1,000 asset ids in its scope: a larger one is none of ours. */
+export const MAX_SUMMARY_BYTES = 1024 * 1024;
+
+/** The summary's text, or why there is none to read. */
+async function readSummary(s3: S3Client, bucket: string, backupId: string): Promise<{ text: string; writtenAt: Date | undefined } | string> {
+  const key = summaryKeyFor(backupId);
+  let object;
   try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: summaryKeyFor(manifest.backupId) }));
-    text = await object.Body!.transformToString();
-    summaryWrittenAt = object.LastModified;
+    object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   } catch (err) {
-    if (isNotFound(err)) return `no summary ${summaryKeyFor(manifest.backupId)}: the backup never completed`;
+    if (isNotFound(err)) return `no summary ${key}: the backup never completed`;
     throw err;
   }
-  const summary = parseSummary(text);
+  const body = object.Body as Readable;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_SUMMARY_BYTES) return `its summary ${key} is larger than ${MAX_SUMMARY_BYTES} bytes`;
+      chunks.push(chunk);
+    }
+  } finally {
+    body.destroy();
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), writtenAt: object.LastModified };
+}
+
+/** The manifest's summary and its sections, once everything checks out; otherwise why not. */
+async function checkManifest(s3: S3Client, bucket: string, manifest: StoredManifest): Promise<CheckedManifest | string> {
+  const read = await readSummary(s3, bucket, manifest.backupId);
+  if (typeof read === 'string') return read;
+  const summary = parseSummary(read.text);
   if (typeof summary === 'string') return summary;
   if (summary.backup_id !== manifest.backupId || summary.manifest.key !== manifest.key) {
     return `its summary is of backup ${summary.backup_id} (manifest ${summary.manifest.key})`;
   }
+  // Not read at all when it is not of the size its summary records.
+  const recorded = summary.manifest;
+  if (manifest.sizeBytes !== recorded.size_bytes)
+    return `manifest ${manifest.key} is of ${manifest.sizeBytes} bytes; its summary records ${recorded.size_bytes}`;
 
-  const offsets = { assets: -1, records: -1, blobs: -1 };
-  let header: HeaderLine | undefined;
-  let end: EndLine | undefined;
+  const checker = manifestChecker(manifest.backupId, manifest.key);
   let hashed: { sha256: string; sizeBytes: number };
   try {
-    hashed = await hashManifest(s3, { bucket, key: manifest.key, sizeBytes: manifest.sizeBytes }, ({ line, start, end: after }) => {
-      if (line.type === 'header' && start === 0) {
-        header = line;
-        offsets.assets = after;
-      }
-      if (line.type === 'record' && offsets.records < 0) offsets.records = start;
-      if ((line.type === 'blob' || line.type === 'end') && offsets.blobs < 0) {
-        offsets.blobs = start;
-        if (offsets.records < 0) offsets.records = start;
-      }
-      if (line.type === 'end') end = line;
-    });
+    hashed = await hashManifest(s3, { bucket, key: manifest.key, sizeBytes: manifest.sizeBytes }, checker.visit);
   } catch (err) {
     if (err instanceof ManifestCorruptError) return err.message;
     throw err;
   }
-  const recorded = summary.manifest;
   if (hashed.sha256 !== recorded.sha256 || hashed.sizeBytes !== recorded.size_bytes) {
     return `manifest ${manifest.key} hashes to ${hashed.sha256} (${hashed.sizeBytes} bytes); its summary records ${recorded.sha256} (${recorded.size_bytes} bytes)`;
   }
-  if (!header || header.backup_id !== manifest.backupId) return `manifest ${manifest.key} has no header of backup ${manifest.backupId}`;
-  if (!end) return `manifest ${manifest.key} has no end line`;
+  const lines = checker.done();
+  if (typeof lines === 'string') return lines;
+  const { header, end, offsets } = lines;
   const disagrees = (['assets', 'records', 'blobs'] as const).filter((s) => recorded[`${s}_offset`] !== undefined && recorded[`${s}_offset`] !== offsets[s]);
   if (disagrees.length) return `its summary places the manifest's ${disagrees.join(', ')} lines elsewhere than they are`;
-  const counted = (['assets', 'versions', 'blobs', 'bytes', 'version_bytes'] as const).filter((k) => end![k] !== summary.counts[k]);
+  const counted = (['assets', 'versions', 'blobs', 'bytes', 'version_bytes'] as const).filter((k) => end[k] !== summary.counts[k]);
   if (counted.length) return `its summary's counts (${counted.join(', ')}) are not the manifest's`;
-  return { summary, summaryWrittenAt, header, offsets };
+  return { summary, summaryWrittenAt: read.writtenAt, header, offsets };
 }
 
 function rowOf(trx: Knex.Transaction, manifest: StoredManifest, { summary, summaryWrittenAt, header, offsets }: CheckedManifest) {

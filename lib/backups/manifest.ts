@@ -273,8 +273,48 @@ export interface ReadLine {
 }
 
 /**
+ * A manifest line may be no longer than this. The longest this service writes is an asset line of 64
+ * metadata entries of 4,096 characters (about 1 MiB): a longer one, or a stream without a newline, is
+ * no manifest of ours, and is refused before it is held whole.
+ */
+export const MAX_MANIFEST_LINE_BYTES = 8 * 1024 * 1024;
+
+/** The lines of `body` (which begins at byte `offset` of the manifest `key`), each with its offsets; `tap` sees every chunk. */
+async function* splitLines(body: Readable, key: string, offset: number, tap: (chunk: Buffer) => void = () => {}): AsyncGenerator<ReadLine> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      tap(chunk);
+      let from = 0;
+      for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
+        const piece = chunk.subarray(from, nl);
+        const length = pendingBytes + piece.length + 1;
+        if (length > MAX_MANIFEST_LINE_BYTES)
+          throw new ManifestCorruptError(`manifest ${key} has a line longer than ${MAX_MANIFEST_LINE_BYTES} bytes at byte ${offset}`);
+        const text = pendingBytes ? Buffer.concat([...pending, piece]).toString('utf8') : piece.toString('utf8');
+        pending = [];
+        pendingBytes = 0;
+        yield { line: parseLine(text, offset), start: offset, end: offset + length };
+        offset += length;
+        from = nl + 1;
+      }
+      if (from < chunk.length) {
+        pending.push(chunk.subarray(from));
+        pendingBytes += chunk.length - from;
+        if (pendingBytes >= MAX_MANIFEST_LINE_BYTES)
+          throw new ManifestCorruptError(`manifest ${key} has a line longer than ${MAX_MANIFEST_LINE_BYTES} bytes at byte ${offset}`);
+      }
+    }
+  } finally {
+    body.destroy();
+  }
+  if (pendingBytes) throw new ManifestCorruptError(`manifest ${key} ends without a newline at byte ${offset}`);
+}
+
+/**
  * The manifest's lines from byte offset `start` (a line boundary) to its end, streamed. A line that
- * is not JSON of a known type is a ManifestCorruptError.
+ * is not JSON of a known type, or longer than MAX_MANIFEST_LINE_BYTES, is a ManifestCorruptError.
  */
 export async function* readManifestLines(
   s3: S3Client,
@@ -286,32 +326,7 @@ export async function* readManifestLines(
   const object = await s3.send(new GetObjectCommand({ Bucket: manifest.bucket, Key: manifest.key, Range: start > 0 ? `bytes=${start}-` : undefined }), {
     abortSignal: signal,
   });
-  const body = object.Body as Readable;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let offset = start;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      let from = 0;
-      for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
-        const piece = chunk.subarray(from, nl);
-        const text = pendingBytes ? Buffer.concat([...pending, piece]).toString('utf8') : piece.toString('utf8');
-        const length = pendingBytes + piece.length + 1;
-        pending = [];
-        pendingBytes = 0;
-        yield { line: parseLine(text, offset), start: offset, end: offset + length };
-        offset += length;
-        from = nl + 1;
-      }
-      if (from < chunk.length) {
-        pending.push(chunk.subarray(from));
-        pendingBytes += chunk.length - from;
-      }
-    }
-  } finally {
-    body.destroy();
-  }
-  if (pendingBytes) throw new ManifestCorruptError(`manifest ${manifest.key} ends without a newline at byte ${offset}`);
+  yield* splitLines(object.Body as Readable, manifest.key, start);
 }
 
 const LINE_TYPES = new Set(['header', 'asset', 'version', 'record', 'blob', 'end']);
@@ -338,28 +353,12 @@ export async function hashManifest(
 ): Promise<{ sha256: string; sizeBytes: number }> {
   // Hash the raw bytes, not re-encoded lines: the SHA-256 is of what is stored.
   const object = await s3.send(new GetObjectCommand({ Bucket: manifest.bucket, Key: manifest.key }), { abortSignal: signal });
-  const body = object.Body as Readable;
   const hash = createHash('sha256');
   let sizeBytes = 0;
-  let pending = '';
-  let offset = 0;
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      sizeBytes += chunk.length;
-      // latin1 keeps one character per byte, so offsets stay byte offsets; each line is decoded as UTF-8.
-      const text = pending + chunk.toString('latin1');
-      const parts = text.split('\n');
-      pending = parts.pop()!;
-      for (const part of parts) {
-        const raw = Buffer.from(part, 'latin1');
-        visit({ line: parseLine(raw.toString('utf8'), offset), start: offset, end: offset + raw.length + 1 });
-        offset += raw.length + 1;
-      }
-    }
-  } finally {
-    body.destroy();
-  }
-  if (pending.length) throw new ManifestCorruptError(`manifest ${manifest.key} ends without a newline at byte ${offset}`);
+  const tap = (chunk: Buffer) => {
+    hash.update(chunk);
+    sizeBytes += chunk.length;
+  };
+  for await (const line of splitLines(object.Body as Readable, manifest.key, 0, tap)) visit(line);
   return { sha256: hash.digest('hex'), sizeBytes };
 }

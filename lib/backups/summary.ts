@@ -8,6 +8,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { ActorRef } from '../auth/actor';
 import { exactTimeSql } from '../platform/db';
+import { UUID_PATTERN } from '../platform/ids';
 import type { BackupCounts, BackupProgress, BackupRow, BackupScope } from './catalog';
 
 export const SUMMARY_FORMAT = 'storage-backup-summary/2';
@@ -65,6 +66,12 @@ export async function summaryOf(db: Knex, row: BackupRow, progress: BackupProgre
 }
 
 const count = z.number().int().min(0);
+// As the API takes a label and a token's subject: one line, so that a listing shows it as it is.
+const line = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
 const offset = count.optional();
 const time = z.iso.datetime({ offset: true });
 
@@ -72,9 +79,9 @@ const time = z.iso.datetime({ offset: true });
 const summarySchema = z.object({
   format: z.enum(['storage-backup-summary/1', SUMMARY_FORMAT]),
   backup_id: z.string(),
-  label: z.string().nullable(),
+  label: line(256).nullable(),
   trigger: z.enum(['api', 'schedule']),
-  scope: z.object({ asset_ids: z.array(z.string()).optional(), include_all_versions: z.boolean() }),
+  scope: z.object({ asset_ids: z.array(z.string().regex(UUID_PATTERN, 'must be a UUID')).optional(), include_all_versions: z.boolean() }),
   counts: z.object({ assets: count, versions: count, blobs: count, bytes: count, version_bytes: count }),
   bytes_copied: count,
   manifest: z.object({
@@ -91,7 +98,7 @@ const summarySchema = z.object({
   completed_at: time.optional(),
   progress: z.object({ objects_total: count, objects_done: count, bytes_total: count, bytes_done: count, bytes_copied: count }).loose().optional(),
   actor: z
-    .object({ sub: z.string(), roles: z.array(z.string()) })
+    .object({ sub: line(255), roles: z.array(line(255)).max(16) })
     .nullable()
     .optional(),
   workflow_id: z.string().optional(),

@@ -1,0 +1,160 @@
+/**
+ * What an import checks of each line of a manifest the catalog does not know (lib/backups/import.ts)
+ * before it registers the backup. The bucket is the import's only source, and whoever can write it
+ * can write a manifest and a summary that agree: their SHA-256 proves no more than that they were
+ * not damaged. So every line must also be one this service writes, in the order it writes them:
+ *
+ * - the header is of a format this service reads, and of the backup the manifest is named after;
+ * - a version line follows its asset's line, and its object key is the one the service derives from
+ *   the asset's and version's ids (a restore writes the version's bytes there: any other key would
+ *   overwrite what another asset holds);
+ * - a blob line's key is the content's address (blobs/sha256/…), and its source a version's key;
+ * - a record line is of a table a backup holds; a backup's row names its own manifest key or none (a
+ *   restore's, its backup's),
+ *   and no audit row is dated after the snapshot it is said to come from;
+ * - after the end line, nothing.
+ *
+ * The first line that fails stops the reading: the manifest is refused with that line's byte offset.
+ */
+import { z } from 'zod';
+import { objectKeyFor } from '../assets/keys';
+import { UUID_PATTERN } from '../platform/ids';
+import { blobKeyFor, manifestKeyFor } from './catalog';
+import { MANIFEST_FORMAT, ManifestCorruptError, type EndLine, type HeaderLine, type ReadLine } from './manifest';
+import { RECORD_TABLES } from './records';
+
+export const MANIFEST_FORMATS = ['storage-backup/1', MANIFEST_FORMAT] as const;
+
+const id = z.string().regex(UUID_PATTERN, 'must be a UUID');
+const count = z.number().int().min(0);
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
+const time = z.iso.datetime({ offset: true });
+
+const header = z.object({
+  type: z.literal('header'),
+  format: z.enum(MANIFEST_FORMATS, { error: (i) => `is ${JSON.stringify(i.input)}, not a format this service reads (${MANIFEST_FORMATS.join(', ')})` }),
+  backup_id: id,
+  snapshot_at: time,
+  scope: z.object({ asset_ids: z.array(id).optional(), include_all_versions: z.boolean() }),
+});
+const asset = z.looseObject({ type: z.literal('asset'), id, name: z.string(), current_version_id: id.nullable() });
+const version = z.looseObject({
+  type: z.literal('version'),
+  id,
+  asset_id: id,
+  version_number: z.number().int().min(1),
+  object_key: z.string(),
+  size_bytes: count,
+  checksum_sha256: sha256,
+});
+const blob = z.object({
+  type: z.literal('blob'),
+  sha256,
+  size_bytes: count,
+  key: z.string(),
+  source: z.object({ asset_id: id, version_id: id, object_key: z.string() }),
+});
+const record = z.object({ type: z.literal('record'), table: z.enum(RECORD_TABLES), row: z.record(z.string(), z.unknown()) });
+const end = z.looseObject({ type: z.literal('end'), assets: count, versions: count, blobs: count, bytes: count, version_bytes: count });
+const jobRow = z.looseObject({ id, kind: z.enum(['backup', 'restore']), backup_id: id.nullable().optional(), manifest_key: z.string().nullable().optional() });
+const auditRow = z.looseObject({ at: time });
+
+const SECTIONS = ['header', 'assets', 'records', 'blobs', 'end'] as const;
+type Section = (typeof SECTIONS)[number];
+const SECTION_OF: Record<string, Section> = { header: 'header', asset: 'assets', version: 'assets', record: 'records', blob: 'blobs', end: 'end' };
+
+export interface CheckedLines {
+  header: HeaderLine;
+  end: EndLine;
+  offsets: { assets: number; records: number; blobs: number };
+}
+
+/** Checks a manifest's lines as they are read; `done` answers what they held once the last was seen. */
+export function manifestChecker(backupId: string, key: string) {
+  let section: Section | undefined;
+  let headerLine: HeaderLine | undefined;
+  let endLine: EndLine | undefined;
+  let snapshotAt = 0;
+  let lastAsset: string | undefined;
+  const offsets = { assets: -1, records: -1, blobs: -1 };
+
+  function parsed<T>(schema: z.ZodType<T>, value: unknown, at: number): T {
+    const result = schema.safeParse(value);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new ManifestCorruptError(`manifest ${key}: the line at byte ${at}: ${issue.path.join('.') || 'line'} ${issue.message}`);
+    }
+    return result.data;
+  }
+  const refuse = (at: number, why: string): never => {
+    throw new ManifestCorruptError(`manifest ${key}: the line at byte ${at}: ${why}`);
+  };
+
+  return {
+    visit({ line, start, end: after }: ReadLine): void {
+      const next = SECTION_OF[line.type];
+      if (section === 'end') refuse(start, 'follows the end line');
+      if (section === undefined && next !== 'header') refuse(start, 'comes before the header');
+      if (section !== undefined && SECTIONS.indexOf(next) < SECTIONS.indexOf(section)) refuse(start, `a ${line.type} line after the ${section} lines`);
+      if (next === 'header' && section !== undefined) refuse(start, 'a second header');
+      if (section !== next) {
+        if (next === 'records' || next === 'blobs') offsets[next] = start;
+        // A section left out begins where the next one does.
+        if (next === 'blobs' || next === 'end') {
+          if (offsets.records < 0) offsets.records = start;
+          if (offsets.blobs < 0) offsets.blobs = start;
+        }
+      }
+      section = next;
+      switch (line.type) {
+        case 'header': {
+          const h = parsed(header, line, start);
+          if (h.backup_id !== backupId) refuse(start, `the header is of backup ${h.backup_id}`);
+          headerLine = h as HeaderLine;
+          snapshotAt = Date.parse(h.snapshot_at);
+          offsets.assets = after;
+          return;
+        }
+        case 'asset':
+          lastAsset = parsed(asset, line, start).id;
+          return;
+        case 'version': {
+          const v = parsed(version, line, start);
+          if (v.asset_id !== lastAsset) refuse(start, `version ${v.id} follows no line of its asset ${v.asset_id}`);
+          if (v.object_key !== objectKeyFor(v.asset_id, v.id))
+            refuse(start, `version ${v.id} names the object key ${JSON.stringify(v.object_key)}, not its own`);
+          return;
+        }
+        case 'record': {
+          const r = parsed(record, line, start);
+          if (headerLine!.format === 'storage-backup/1') refuse(start, 'a record line in a manifest of format storage-backup/1');
+          if (r.table === 'backup_jobs') {
+            const row = parsed(jobRow, r.row, start);
+            // A restore's row names the manifest of the backup it restores.
+            const own = row.kind === 'backup' ? row.id : row.backup_id;
+            if (row.manifest_key != null && (!own || row.manifest_key !== manifestKeyFor(own)))
+              refuse(start, `${row.kind} ${row.id} names the manifest key ${JSON.stringify(row.manifest_key)}, not its backup's`);
+          }
+          if (r.table === 'audit_log' && Date.parse(parsed(auditRow, r.row, start).at) > snapshotAt) refuse(start, 'an audit row dated after the snapshot');
+          return;
+        }
+        case 'blob': {
+          const b = parsed(blob, line, start);
+          if (b.key !== blobKeyFor(b.sha256)) refuse(start, `the blob ${b.sha256} names the key ${JSON.stringify(b.key)}, not its address`);
+          if (b.source.object_key !== objectKeyFor(b.source.asset_id, b.source.version_id))
+            refuse(start, `the blob ${b.sha256} names a source key that is no version's`);
+          return;
+        }
+        case 'end':
+          endLine = parsed(end, line, start) as EndLine;
+          return;
+      }
+    },
+    /** What the lines held, or why they are no whole manifest. */
+    done(): CheckedLines | string {
+      if (!headerLine) return `manifest ${key} has no header of backup ${backupId}`;
+      if (!endLine) return `manifest ${key} has no end line`;
+      return { header: headerLine, end: endLine, offsets };
+    },
+  };
+}
