@@ -1909,7 +1909,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit) */
+            /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -2289,7 +2289,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit) */
+            /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -2525,7 +2525,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit) */
+            /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -3626,7 +3626,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit) */
+            /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -5677,7 +5677,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description over the owner's quota (type ...:quota-exceeded, with quota, usage, requested and limit) */
+            /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
