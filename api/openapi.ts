@@ -201,10 +201,14 @@ export const ROUTES: RouteDoc[] = [
     path: '/api/v2/assets/:id/grants',
     access: 'caller',
     tag: 'assets',
-    summary: "Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete)",
+    summary: "Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete); optional If-Match",
     params: idParams,
     body: { schema: assets.grantsBody },
-    responses: { 200: { description: 'the grants', schema: r.grantList }, 403: r.problemAnswer('not the owner') },
+    responses: {
+      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList },
+      403: r.problemAnswer('not the owner'),
+      412: r.problemAnswer('If-Match is stale: the asset changed since it was read, and its grants are as they were'),
+    },
   },
   {
     method: 'get',
