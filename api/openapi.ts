@@ -194,7 +194,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'assets',
     summary: 'Undo a soft delete',
     params: idParams,
-    responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted') },
+    responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted, or being deleted for good') },
   },
   {
     method: 'put',

@@ -1495,7 +1495,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not deleted */
+            /** @description not deleted, or being deleted for good */
             409: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */

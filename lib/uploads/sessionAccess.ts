@@ -13,9 +13,10 @@
  * Lock order. The commit takes the asset's row (FOR UPDATE) first, then the session's, then writes the
  * versions, and owner_usage last (the quota triggers); a session's insert takes the asset's row (FOR
  * SHARE) before it writes the session. Every other transaction that takes an asset's row takes it before
- * its versions, sessions and owner_usage (grants, updates, pruning, deletion, backup restores). The one
- * that takes sessions first, the permanent deletion's last step (activities/assets.ts deleteAssetRows),
- * runs once the asset is soft-deleted, when no commit takes its row: a commit locks a live asset only.
+ * its versions, sessions and owner_usage (grants, updates, pruning, deletion, backup restores), the
+ * permanent deletion's last step too (activities/assets.ts deleteAssetRows), which deletes sessions
+ * before the asset but has taken the asset's row first; by then the asset is marked purging, so no
+ * restore makes it live again for a grant change or a commit to take.
  */
 import type { Knex } from 'knex';
 import { writeBasisHolds, writeBasisOf } from '../assets/access';
