@@ -515,6 +515,37 @@ it('a PATCH whose lock is lost as it streams (its connection ended) is not recor
   expect(await scheduledActivities(idOf(url.toString()))).toEqual(['assembleParts', 'verifyObject']);
 }, 60_000);
 
+it('a PATCH whose upload expires while its body streams is 410, and moves no offset', async () => {
+  const url = new URL((await create(12 * MiB)).headers.get('location')!, ctx.baseUrl);
+  const body = Buffer.alloc(6 * MiB, 4);
+  const sending = request(url, {
+    method: 'PATCH',
+    headers: tusHeaders(alice, { 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': String(body.length) }),
+  });
+  const answer = new Promise<number>((resolve, reject) => sending.on('response', (res) => resolve(res.statusCode!)).on('error', reject));
+  sending.write(body.subarray(0, 3 * MiB));
+  await waitUntil('the PATCH to hold the lock', async () => {
+    const { rows } = await ctx.db.raw(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    return rows[0].n > 0;
+  });
+  // Its expiry passes, checked when the PATCH began.
+  await ctx
+    .db('upload_sessions')
+    .where({ id: idOf(url.toString()) })
+    .update({ expires_at: new Date(Date.now() - 1000) });
+  sending.end(body.subarray(3 * MiB));
+  expect(await answer).toBe(410);
+  expect(
+    await ctx
+      .db('tus_uploads')
+      .where({ upload_id: idOf(url.toString()) })
+      .first('offset_bytes', 'part_count'),
+  ).toEqual({ offset_bytes: 0, part_count: 0 });
+  expect((await fetch(url, { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);
+}, 60_000);
+
 it('reads the object back when a part was not confirmed as the bytes the API hashed', async () => {
   const body = Buffer.alloc(12 * MiB, 5);
   const url = new URL((await create(body.length)).headers.get('location')!, ctx.baseUrl).toString();

@@ -122,11 +122,12 @@ export async function endRevokedSessions(trx: Knex.Transaction, asset: { id: str
 /**
  * Whether the session may still take bytes, asked in the transaction that records them (or just
  * before a part is acknowledged): its row share-locked, so a grant change that ends it either has
- * committed (and is seen here) or waits for this transaction to commit first.
+ * committed (and is seen here) or waits for this transaction to commit first. One whose expiry came
+ * while the body streamed takes none: its run no longer takes its complete, and drops its bytes.
  */
 export async function sessionStillWrites(trx: Knex.Transaction, sessionId: string): Promise<boolean> {
   const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: sessionId }).forShare().first();
-  if (!session || session.status !== 'open') return false;
+  if (!session || session.status !== 'open' || Date.now() >= session.expires_at.getTime()) return false;
   if (session.asset_id === null) return true;
   const asset = await trx('assets').where({ id: session.asset_id }).first('owner_id');
   if (!asset) return false;
