@@ -59,9 +59,17 @@ export async function withUploadLock<T>(db: Knex, uploadId: string, fn: (held: U
     );
     if (!rows[0].locked) throw new LockedError(`upload ${uploadId} is taking another request; try again`);
     const { pid } = rows[0];
-    // Its connection's only advisory lock: the backend that took it holds it still.
+    // The backend that took it holds it still (a bigint key shows as its high and low 32 bits; a pid alone may be reused).
     return await fn(async (trx) => {
-      const held = await trx.raw("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ?) AS held", [pid]);
+      const held = await trx.raw(
+        `SELECT EXISTS (
+           SELECT 1 FROM pg_locks, (SELECT hashtextextended('tus:' || ?, 0) AS k) AS lock
+            WHERE locktype = 'advisory' AND granted AND pid = ? AND objsubid = 1
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND classid = ((lock.k >> 32) & 4294967295)::oid AND objid = (lock.k & 4294967295)::oid
+         ) AS held`,
+        [uploadId, pid],
+      );
       return held.rows[0].held === true;
     });
   } finally {
