@@ -4,9 +4,9 @@
  * retention keeping what newer and running backups need, and the storage-backup schedule. Each test
  * places its own workers: S3 reached through a proxy that can freeze a worker at a chosen request.
  */
-import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
-import { blobKeyFor } from '../lib/backups/catalog';
+import { blobKeyFor, manifestKeyFor } from '../lib/backups/catalog';
 import { uuidv7 } from '../lib/platform/ids';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { ensureBackupSchedule, ensureSchedules } from '../worker/schedules';
@@ -146,6 +146,40 @@ describe('a worker killed', () => {
       await proxy.close();
       await successorProxy.close();
     }
+  }, 120_000);
+});
+
+describe('a manifest replaced while its restore runs', () => {
+  it('the lines read after it began are checked again: a version pointed at another asset\u2019s object fails the restore, and that object keeps its bytes', async () => {
+    const seeded = await seedCatalog(ctx, 4);
+    const backup = await withWorker(undefined, () => runBackup(ctx));
+    expect(backup.status).toBe('completed');
+    await ctx.db('assets').delete();
+    for (const a of seeded) await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: a.versions[0].objectKey }));
+    const key = manifestKeyFor(backup.id);
+    const lines = await manifestLines(ctx, key);
+    const inOrder = lines.filter((l) => l.type === 'version').map((l) => seeded.find((a) => a.id === l.asset_id)!);
+    const [victim] = inOrder;
+    // A later asset, of another size (one of the same size at the victim's key would pass for a copy already made).
+    const attacker = inOrder.slice(2).find((a) => a.versions[0].size !== victim.versions[0].size)!;
+    // Of the same length: the manifest keeps the size its backup recorded.
+    const hostile = lines.map((l) => (l.type === 'version' && l.asset_id === attacker.id ? { ...l, object_key: victim.versions[0].objectKey } : l));
+    const proxy = await startS3Proxy(ctx.config.s3.endpoint);
+    try {
+      await withWorker(proxy.url, async () => {
+        // One asset a step: the step that holds at the second asset's copy has read its lines; the next reads them anew.
+        proxy.hold(copiesAfter(1));
+        const row = await startRestore(backupClientOf(ctx), TEST_ADMIN, backup.id, { tuning: { stepBudgetMs: 0 } });
+        await frozen(proxy);
+        await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: key, Body: hostile.map((l) => `${JSON.stringify(l)}\n`).join('') }));
+        proxy.release();
+        await settled(ctx, row.workflow_id);
+        expect(await readRestore(backupClientOf(ctx), row.id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/object key/) });
+      });
+    } finally {
+      await proxy.close();
+    }
+    expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, victim.versions[0].objectKey))).toBe(victim.versions[0].sha256);
   }, 120_000);
 });
 
