@@ -4,9 +4,10 @@
  * retention keeping what newer and running backups need, and the storage-backup schedule. Each test
  * places its own workers: S3 reached through a proxy that can freeze a worker at a chosen request.
  */
-import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
 import { blobKeyFor, manifestKeyFor } from '../lib/backups/catalog';
+import { objectKeyFor } from '../lib/assets/keys';
 import { uuidv7 } from '../lib/platform/ids';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { ensureBackupSchedule, ensureSchedules } from '../worker/schedules';
@@ -208,7 +209,11 @@ describe('retention', () => {
       // After the old backup: q is gone, p has a second version; the newer backup holds p's two versions.
       await ctx.db('assets').where({ id: q.id }).delete();
       const [extra] = await seedCatalog(ctx, 1);
-      await ctx.db('asset_versions').where({ asset_id: extra.id }).update({ asset_id: p.id, version_number: 2 });
+      // Its key becomes p's, as every version's key is its asset's (lib/assets/keys.ts): a restore checks it.
+      const moved = objectKeyFor(p.id, extra.versions[0].id);
+      const bucket = ctx.config.s3.bucket;
+      await ctx.s3.send(new CopyObjectCommand({ Bucket: bucket, Key: moved, CopySource: `${bucket}/${extra.versions[0].objectKey}` }));
+      await ctx.db('asset_versions').where({ asset_id: extra.id }).update({ asset_id: p.id, version_number: 2, object_key: moved });
       await ctx.db('asset_versions').where({ id: p.versions[0].id }).update({ superseded_at: new Date() });
       await ctx.db('assets').where({ id: p.id }).update({ current_version_id: extra.versions[0].id, version_count: 2, last_version_number: 2 });
       await ctx.db('assets').where({ id: extra.id }).delete();
