@@ -20,14 +20,23 @@ export function createAssetDeletionActivities(deps: ActivityDeps) {
   const handoff = handoffDepsOf(deps);
   const audit = auditWriterOf(config.audit.enabled);
   return {
-    /** Soft-deletes (if it is not already) and records the permanent deletion, once. */
+    /**
+     * Soft-deletes (if it is not already) and records the permanent deletion, once. Marked purging
+     * from here on (lib/backups/handoff.ts): a restore is refused, so no grant change, session or
+     * commit takes the asset's row again before its rows go (the lock order of lib/uploads/sessionAccess.ts).
+     */
     async hideAssetForDeletion(assetId: string): Promise<void> {
       await db.transaction(async (trx) => {
         const asset = await trx('assets').where({ id: assetId }).forUpdate().first();
         if (!asset) return;
         await trx('assets')
           .where({ id: assetId })
-          .update({ is_deleted: true, deleted_at: asset.deleted_at ?? trx.fn.now(), revision: asset.revision + 1 });
+          .update({
+            is_deleted: true,
+            deleted_at: asset.deleted_at ?? trx.fn.now(),
+            purging_since: asset.purging_since ?? trx.fn.now(),
+            revision: asset.revision + 1,
+          });
         // Announced once per deletion: a retry finds its own event as the asset's latest one (an asset
         // restored after an earlier deletion has newer events, so deleting it again is announced again).
         const latest = await trx('outbox_events').where({ subject: assetId }).orderBy('sequence', 'desc').first();
@@ -83,6 +92,8 @@ export function createAssetDeletionActivities(deps: ActivityDeps) {
      */
     async deleteAssetRows(assetId: string, actor?: ActorRef): Promise<void> {
       await db.transaction(async (trx) => {
+        // The asset's row before its sessions', as every other transaction takes them.
+        await trx('assets').where({ id: assetId }).forUpdate().first('id');
         await trx('upload_sessions').where({ result_asset_id: assetId }).delete();
         const deleted = await trx('assets').where({ id: assetId }).delete();
         if (deleted) {

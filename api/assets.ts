@@ -92,11 +92,12 @@ export function assetsRouter(
     const { id } = parse(idParams, req.params, 'path');
     const grants = parse(grantsBody, req.body, 'body');
     await assetFor(assetCache, actorOf(res), id, 'own');
-    const ended = await replaceGrants(deps.db, id, grants, auditOf(res));
+    // If-Match: grants read, changed and written back are not written over a change made meanwhile (a revocation).
+    const { ended, etag } = await replaceGrants(deps.db, id, grants, req.get('If-Match'), auditOf(res));
     await assetCache.invalidate([id]);
     // Their rows ended with the change; told now, their runs drop their bytes (or expiry does, should this not get through).
     await Promise.all(ended.map((s) => signalAbort(uploads, s.id, s.reason)));
-    res.json({ grants: (await getAsset(deps.db, id)).grants });
+    res.setHeader('ETag', etag).json({ grants: (await getAsset(deps.db, id)).grants });
   });
 
   router.get('/api/v2/assets/:id/content', async (req, res) => {

@@ -19,6 +19,7 @@ import {
   ChecksumMismatchError,
   ConflictError,
   GoneError,
+  LockedError,
   NotFoundError,
   PayloadTooLargeError,
   UnprocessableError,
@@ -119,7 +120,7 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
    * the session while the body streamed moves no offset.
    */
   async function appendBody(req: Request, id: string, headers: { offset: number; length: number; checksum?: string }) {
-    return withUploadLock(db, id, async () => {
+    return withUploadLock(db, id, async (lockHeld) => {
       const session = await getUploadSession(db, id);
       if (session.status !== 'open') throw notOpen(session);
       if (Date.now() >= session.expires_at.getTime()) throw new GoneError(`upload ${id} has expired`);
@@ -170,8 +171,10 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       // The store holds the bytes hashed when its ETag (the part's MD5) is theirs.
       const sha256State = sha256 && etag === tap!.etag() ? saveState(sha256) : null;
       return db.transaction(async (trx) => {
+        // The lock was lost while the body streamed: another PATCH may have stored this part since, and its record stands.
+        if (!(await lockHeld(trx))) throw new LockedError(`upload ${id} lost its lock while this PATCH streamed: send HEAD, then try again`);
         if (!(await sessionStillWrites(trx, id))) throw new GoneError(`upload ${id} has ended: its bytes are gone`);
-        return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State }), finishes };
+        return { offset: await recordPart(trx, id, { partNumber, sizeBytes: headers.length, sha256State, etag: etag ?? '' }), finishes };
       });
     });
   }

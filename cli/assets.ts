@@ -1,6 +1,7 @@
 /** The commands over assets: ls, info, versions, rm, restore, share, url. */
 import { Command, Option } from 'commander';
 import { printable } from './fileNames';
+import type { StorageClient } from '../client';
 import { bytes, contextOf, duration, example, list, positiveInt, table, unwrap } from './context';
 
 const idArg = (c: Command) => c.argument('<id>', 'the asset id');
@@ -106,9 +107,7 @@ export function assetCommands(): Command[] {
       if (Boolean(opts.group) === Boolean(opts.user)) command.error('give one of --group or --user', { exitCode: 2 });
       const ctx = contextOf(command);
       const subject = opts.group ? `group:${opts.group}` : `user:${opts.user}`;
-      const asset = await unwrap(ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id } } }));
-      const grants = [...asset.grants.filter((g) => g.subject !== subject), { subject, access: opts.access }];
-      const answer = await unwrap(ctx.client.PUT('/api/v2/assets/{id}/grants', { params: { path: { id } }, body: grants }));
+      const answer = await shareOnce(ctx.client, id, { subject, access: opts.access });
       if (ctx.json) return ctx.printJson(answer);
       ctx.say(answer.grants.map((g) => `${g.subject}: ${g.access}`).join('\n'));
     });
@@ -132,4 +131,24 @@ export function assetCommands(): Command[] {
     });
 
   return [ls, info, versions, rm, restore, share, url];
+}
+
+// A few writers changing the same asset at once; past that, the user is told rather than kept waiting.
+const SHARE_ATTEMPTS = 5;
+
+/**
+ * The asset's grants with `grant` added (or its access changed), written back under If-Match with
+ * the ETag they were read with: a change made in between (a revocation, above all) is read again and
+ * kept, never written over.
+ */
+async function shareOnce(client: StorageClient, id: string, grant: { subject: string; access: 'read' | 'write' }) {
+  for (let attempt = 1; ; attempt++) {
+    const read = await client.GET('/api/v2/assets/{id}', { params: { path: { id } } });
+    const asset = await unwrap(Promise.resolve(read));
+    const etag = read.response.headers.get('etag');
+    if (!etag) throw new Error(`the server answered asset ${id} without an ETag: its grants cannot be changed safely`);
+    const grants = [...asset.grants.filter((g) => g.subject !== grant.subject), grant];
+    const written = await client.PUT('/api/v2/assets/{id}/grants', { params: { path: { id } }, headers: { 'If-Match': etag }, body: grants });
+    if (written.response.status !== 412 || attempt === SHARE_ATTEMPTS) return unwrap(Promise.resolve(written));
+  }
 }

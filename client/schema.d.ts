@@ -61,7 +61,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete) */
+        /** Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete); optional If-Match */
         put: operations["putAssetsByIdGrants"];
         post?: never;
         delete?: never;
@@ -1323,7 +1323,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the grants */
+            /** @description the grants (ETag: the asset's new one) */
             200: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1344,6 +1344,31 @@ export interface operations {
             };
             /** @description not the owner */
             403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: the asset changed since it was read, and its grants are as they were */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -1470,7 +1495,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description not deleted */
+            /** @description not deleted, or being deleted for good */
             409: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */

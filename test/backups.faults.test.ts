@@ -4,9 +4,10 @@
  * retention keeping what newer and running backups need, and the storage-backup schedule. Each test
  * places its own workers: S3 reached through a proxy that can freeze a worker at a chosen request.
  */
-import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
-import { blobKeyFor } from '../lib/backups/catalog';
+import { blobKeyFor, manifestKeyFor } from '../lib/backups/catalog';
+import { objectKeyFor } from '../lib/assets/keys';
 import { uuidv7 } from '../lib/platform/ids';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { ensureBackupSchedule, ensureSchedules } from '../worker/schedules';
@@ -149,6 +150,40 @@ describe('a worker killed', () => {
   }, 120_000);
 });
 
+describe('a manifest replaced while its restore runs', () => {
+  it('the lines read after it began are checked again: a version pointed at another asset\u2019s object fails the restore, and that object keeps its bytes', async () => {
+    const seeded = await seedCatalog(ctx, 4);
+    const backup = await withWorker(undefined, () => runBackup(ctx));
+    expect(backup.status).toBe('completed');
+    await ctx.db('assets').delete();
+    for (const a of seeded) await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: a.versions[0].objectKey }));
+    const key = manifestKeyFor(backup.id);
+    const lines = await manifestLines(ctx, key);
+    const inOrder = lines.filter((l) => l.type === 'version').map((l) => seeded.find((a) => a.id === l.asset_id)!);
+    const [victim] = inOrder;
+    // A later asset, of another size (one of the same size at the victim's key would pass for a copy already made).
+    const attacker = inOrder.slice(2).find((a) => a.versions[0].size !== victim.versions[0].size)!;
+    // Of the same length: the manifest keeps the size its backup recorded.
+    const hostile = lines.map((l) => (l.type === 'version' && l.asset_id === attacker.id ? { ...l, object_key: victim.versions[0].objectKey } : l));
+    const proxy = await startS3Proxy(ctx.config.s3.endpoint);
+    try {
+      await withWorker(proxy.url, async () => {
+        // One asset a step: the step that holds at the second asset's copy has read its lines; the next reads them anew.
+        proxy.hold(copiesAfter(1));
+        const row = await startRestore(backupClientOf(ctx), TEST_ADMIN, backup.id, { tuning: { stepBudgetMs: 0 } });
+        await frozen(proxy);
+        await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: key, Body: hostile.map((l) => `${JSON.stringify(l)}\n`).join('') }));
+        proxy.release();
+        await settled(ctx, row.workflow_id);
+        expect(await readRestore(backupClientOf(ctx), row.id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/object key/) });
+      });
+    } finally {
+      await proxy.close();
+    }
+    expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, victim.versions[0].objectKey))).toBe(victim.versions[0].sha256);
+  }, 120_000);
+});
+
 describe('retention', () => {
   const sweep = (asOf?: string) =>
     ctx.temporal.client.workflow.execute<typeof backupRetentionWorkflow>('backupRetentionWorkflow', {
@@ -174,7 +209,11 @@ describe('retention', () => {
       // After the old backup: q is gone, p has a second version; the newer backup holds p's two versions.
       await ctx.db('assets').where({ id: q.id }).delete();
       const [extra] = await seedCatalog(ctx, 1);
-      await ctx.db('asset_versions').where({ asset_id: extra.id }).update({ asset_id: p.id, version_number: 2 });
+      // Its key becomes p's, as every version's key is its asset's (lib/assets/keys.ts): a restore checks it.
+      const moved = objectKeyFor(p.id, extra.versions[0].id);
+      const bucket = ctx.config.s3.bucket;
+      await ctx.s3.send(new CopyObjectCommand({ Bucket: bucket, Key: moved, CopySource: `${bucket}/${extra.versions[0].objectKey}` }));
+      await ctx.db('asset_versions').where({ asset_id: extra.id }).update({ asset_id: p.id, version_number: 2, object_key: moved });
       await ctx.db('asset_versions').where({ id: p.versions[0].id }).update({ superseded_at: new Date() });
       await ctx.db('assets').where({ id: p.id }).update({ current_version_id: extra.versions[0].id, version_count: 2, last_version_number: 2 });
       await ctx.db('assets').where({ id: extra.id }).delete();

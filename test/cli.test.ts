@@ -172,6 +172,40 @@ test('a simple upload answered 429 is sent again, whole, after its Retry-After',
   }
 });
 
+test('share keeps a revocation made between its read of the grants and its write: the stale write is refused (412), read again and sent', async () => {
+  const { asset } = await upload([fileOf('shared.bin', 1000).file]);
+  const grants = (list: Array<{ subject: string; access: 'read' | 'write' }>) =>
+    unwrap(api.PUT('/api/v2/assets/{id}/grants', { params: { path: { id: asset.id } }, body: list }));
+  await grants([{ subject: 'user:dave', access: 'write' }]);
+  const target = new URL(ctx.baseUrl);
+  const writes: number[] = [];
+  // The API behind a front that revokes dave's grant just before the CLI's first write of the grants reaches it.
+  const front = http.createServer((req, res) => {
+    const forward = () => {
+      const upstream = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        if (req.method === 'PUT') writes.push(answer.statusCode!);
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    };
+    if (req.method === 'PUT' && writes.length === 0) void grants([]).then(forward);
+    else forward();
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  try {
+    const run = await storage({ ...env, api: `http://127.0.0.1:${(front.address() as AddressInfo).port}` }, ['share', asset.id, '--user', 'erin', '--json']);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(writes).toEqual([412, 200]);
+    expect(run.json().grants).toEqual([{ subject: 'user:erin', access: 'read' }]);
+    const now = await unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: asset.id } } }));
+    expect(now.grants).toEqual([{ subject: 'user:erin', access: 'read' }]);
+  } finally {
+    front.closeAllConnections();
+    await new Promise((resolve) => front.close(resolve));
+  }
+});
+
 test('a simple upload, a new version with --asset, and ls, info, versions, share, url, rm, restore with --json', async () => {
   const v1 = fileOf('token.png', 1000);
   const v2 = fileOf('token-v2.png', 2000);

@@ -240,6 +240,30 @@ describe("an asset's owner, grants and everyone else", () => {
     expect((await call(url(`/assets/${other.id}`), { as: as.dave })).status).toBe(404);
   }, 60_000);
 
+  it("If-Match on the grants: a revocation made since the grants were read is not written over (412, nothing changes); the answer's ETag chains", async () => {
+    const other = await newAsset(as.alice, uniqueMarker('if-match-grants'));
+    const grantsUrl = url(`/assets/${other.id}/grants`);
+    const put = (grants: unknown[], ifMatch?: string) =>
+      call(grantsUrl, { method: 'PUT', json: grants, as: as.alice, headers: ifMatch ? { 'If-Match': ifMatch } : {} });
+    expect((await put([{ subject: 'user:dave', access: 'write' }])).status).toBe(200);
+    // One writer reads the grants to add erin, another revokes dave meanwhile.
+    const read = await call(url(`/assets/${other.id}`), { as: as.alice });
+    const etag = read.headers.get('etag')!;
+    expect((await put([], etag)).status).toBe(200);
+    const before = await everything();
+    const stale = await put([...read.body.grants, { subject: 'user:erin', access: 'read' }], etag);
+    expectProblem(stale, 412);
+    expect(await everything()).toEqual(before);
+    expect((await call(url(`/assets/${other.id}`), { as: as.dave })).status).toBe(404);
+    // Read again, the change goes through; its answer's ETag is the asset's, for the next one.
+    const current = (await call(url(`/assets/${other.id}`), { as: as.alice })).headers.get('etag')!;
+    const written = await put([{ subject: 'user:erin', access: 'read' }], current);
+    expect(written).toMatchObject({ status: 200, body: { grants: [{ subject: 'user:erin', access: 'read' }] } });
+    expect(written.headers.get('etag')).toBe((await call(url(`/assets/${other.id}`), { as: as.alice })).headers.get('etag'));
+    expectProblem(await put([], current), 412);
+    expect((await put([], '*')).status).toBe(200);
+  }, 60_000);
+
   it('grants are refused when malformed (a bad subject or access); a subject named twice keeps the wider access', async () => {
     const put = (json: unknown) => call(url(`/assets/${asset.id}/grants`), { method: 'PUT', json, as: as.alice });
     for (const bad of [

@@ -498,6 +498,26 @@ describe('a simple upload of a new version', () => {
   });
 });
 
+describe('a permanent deletion under way', () => {
+  it('the asset is not restored (409): no grant change, session or commit takes its row while its rows go, and it ends gone', async () => {
+    const asset = await sharedAsset([{ subject: `user:${dave.sub}`, access: 'write' }]);
+    // The deletion holds at its listing of the asset's objects: hidden, its rows still there.
+    const heldBefore = proxy.held();
+    proxy.hold((r) => r.method === 'GET' && r.path.includes('list-type=2') && r.path.includes(asset.id));
+    const deleting = call(url(`/assets/${asset.id}?permanent=true`), { method: 'DELETE', as: as.alice });
+    await waitUntil('the deletion to be held at S3', async () => proxy.held() > heldBefore, 60_000, 50);
+    expectProblem(await call(url(`/assets/${asset.id}/restore`), { method: 'POST', as: as.alice }), 409);
+    expect(await ctx.db('assets').where({ id: asset.id }).first('is_deleted')).toEqual({ is_deleted: true });
+    // Hidden it stays: nothing that would take its row before its sessions' is let through.
+    expectProblem(await call(url(`/assets/${asset.id}/grants`), { method: 'PUT', json: [], as: as.alice }), 404);
+    expect((await call(url('/uploads'), { method: 'POST', json: { name: 'v.bin', size_bytes: SIZE, asset_id: asset.id }, as: dave.token })).status).toBe(404);
+    proxy.release();
+    expect([204, 202]).toContain((await deleting).status);
+    await waitUntil('the asset rows to go', async () => !(await ctx.db('assets').where({ id: asset.id }).first('id')), 60_000, 50);
+    expect(await objectKeys(ctx, assetKeyPrefix(asset.id))).toEqual([]);
+  });
+});
+
 describe('who is never affected', () => {
   it('a grantee whose grant stays completes, though the run knows nothing of their groups; the answer shows them only their own grant', async () => {
     const asset = await sharedAsset([

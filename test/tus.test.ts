@@ -485,6 +485,67 @@ it('takes one PATCH at a time per upload, across API processes (a PostgreSQL adv
   }
 }, 60_000);
 
+it('a PATCH whose lock is lost as it streams (its connection ended) is not recorded (423); the part it then writes over another PATCH\u2019s is caught at the finish', async () => {
+  const url = new URL((await create(12 * MiB)).headers.get('location')!, ctx.baseUrl);
+  const [first, second, rest] = [7, 8, 9].map((fill) => Buffer.alloc(6 * MiB, fill));
+  const sending = request(url, {
+    method: 'PATCH',
+    headers: tusHeaders(alice, { 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': String(first.length) }),
+  });
+  const firstAnswer = new Promise<number>((resolve, reject) => sending.on('response', (res) => resolve(res.statusCode!)).on('error', reject));
+  sending.write(first.subarray(0, 3 * MiB));
+  const pid = await waitUntil('the first PATCH to hold the lock', async () => {
+    const { rows } = await ctx.db.raw(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    return rows[0]?.pid as number | undefined;
+  });
+  await ctx.db.raw('SELECT pg_terminate_backend(?)', [pid]);
+  // The lock is free: a PATCH at the same offset takes it, and is recorded.
+  expect((await patch(url.toString(), 0, second)).status).toBe(204);
+  // The first one's bytes then reach the store, over the part just recorded.
+  sending.end(first.subarray(3 * MiB));
+  expect(await firstAnswer).toBe(423);
+  expect((await head(url.toString())).headers.get('upload-offset')).toBe(String(6 * MiB));
+  expect((await patch(url.toString(), 6 * MiB, rest)).status).toBe(204);
+  const done = await call(`${ctx.baseUrl}/api/v2/uploads/${idOf(url.toString())}`, { as: alice });
+  expect(done.body.status).toBe('completed');
+  // The version's checksum is that of the bytes it holds, whichever part the store kept.
+  expect(await downloadedSha256(done.body.asset_id)).toBe(done.body.checksum_sha256);
+  expect(await scheduledActivities(idOf(url.toString()))).toEqual(['assembleParts', 'verifyObject']);
+}, 60_000);
+
+it('a PATCH whose upload expires while its body streams is 410, and moves no offset', async () => {
+  const url = new URL((await create(12 * MiB)).headers.get('location')!, ctx.baseUrl);
+  const body = Buffer.alloc(6 * MiB, 4);
+  const sending = request(url, {
+    method: 'PATCH',
+    headers: tusHeaders(alice, { 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': String(body.length) }),
+  });
+  const answer = new Promise<number>((resolve, reject) => sending.on('response', (res) => resolve(res.statusCode!)).on('error', reject));
+  sending.write(body.subarray(0, 3 * MiB));
+  await waitUntil('the PATCH to hold the lock', async () => {
+    const { rows } = await ctx.db.raw(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    );
+    return rows[0].n > 0;
+  });
+  // Its expiry passes, checked when the PATCH began.
+  await ctx
+    .db('upload_sessions')
+    .where({ id: idOf(url.toString()) })
+    .update({ expires_at: new Date(Date.now() - 1000) });
+  sending.end(body.subarray(3 * MiB));
+  expect(await answer).toBe(410);
+  expect(
+    await ctx
+      .db('tus_uploads')
+      .where({ upload_id: idOf(url.toString()) })
+      .first('offset_bytes', 'part_count'),
+  ).toEqual({ offset_bytes: 0, part_count: 0 });
+  expect((await fetch(url, { method: 'DELETE', headers: tusHeaders() })).status).toBe(204);
+}, 60_000);
+
 it('reads the object back when a part was not confirmed as the bytes the API hashed', async () => {
   const body = Buffer.alloc(12 * MiB, 5);
   const url = new URL((await create(body.length)).headers.get('location')!, ctx.baseUrl).toString();

@@ -24,6 +24,7 @@ import {
   type RestoreRow,
 } from '../../lib/backups/catalog';
 import { ManifestCorruptError, hashManifest, readManifestLines, type AssetLine, type VersionLine } from '../../lib/backups/manifest';
+import { manifestChecker } from '../../lib/backups/manifestChecks';
 import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits } from '../../lib/platform/objects';
 import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore, type LiveVersion } from '../../lib/backups/restore';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
@@ -299,8 +300,16 @@ export function createRestoreActivities(deps: ActivityDeps) {
         beat();
       };
       await permanent(async () => {
+        // Checked whole when the restore began, the manifest is read again here, maybe replaced since by
+        // whoever can write the backup bucket: every line is checked again, as an import does, before it is used.
+        const checker = manifestChecker(backup.id, manifest.key);
+        for await (const header of readManifestLines(s3, manifest, 0, ctx.cancellationSignal)) {
+          checker.visit(header);
+          break;
+        }
         for await (const read of readManifestLines(s3, manifest, cursor, ctx.cancellationSignal)) {
           const { line } = read;
+          checker.visit(read);
           if (read.start >= input.end || line.type === 'blob' || line.type === 'end') {
             done = true;
             break;

@@ -15,7 +15,7 @@ import { QuotaExceededError } from '../../lib/platform/errors';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
-import { digestOf } from '../../lib/uploads/streamHash';
+import { digestOf, multipartEtag } from '../../lib/uploads/streamHash';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
@@ -132,23 +132,25 @@ export function createUploadActivities(deps: ActivityDeps) {
     /**
      * Confirms a tus upload without reading it back: the API hashed every byte as it streamed
      * through, part after part, and the store's ETag confirmed each part held those bytes
-     * (lib/uploads/streamHash.ts). Answers null when some part was not confirmed (the caller then reads
-     * the object back).
+     * (lib/uploads/streamHash.ts), and the assembled object's ETag says it is made of exactly those
+     * parts. Answers null when some part was not confirmed (the caller then reads the object back).
      */
     async confirmStreamedUpload(uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
       const [row, tus] = await Promise.all([getUploadSession(db, uploadId), findTusUpload(db, uploadId)]);
-      if (!tus?.sha256_streamed || !tus.sha256_state || tus.offset_bytes !== row.size_bytes) return null;
+      if (!tus?.sha256_streamed || !tus.sha256_state || tus.offset_bytes !== row.size_bytes || tus.part_etags.length !== tus.part_count) return null;
+      const head = await headObject(s3, { bucket, key: row.object_key });
+      if (!head) throw new Error(`the assembled object ${row.object_key} is not in the store`);
+      // Assembled from other parts than those recorded (one written again after it was hashed): the hash is not theirs.
+      if (head.etag !== multipartEtag(tus.part_etags)) return null;
+      if (head.sizeBytes !== row.size_bytes) {
+        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${row.size_bytes} declared`, UploadFailure.sizeMismatch);
+      }
       const checksumSha256 = await digestOf(tus.sha256_state);
       if (row.checksum_sha256 !== null && row.checksum_sha256 !== checksumSha256) {
         throw ApplicationFailure.nonRetryable(
           `checksum mismatch: the bytes hash to ${checksumSha256}, ${row.checksum_sha256} was declared`,
           UploadFailure.checksumMismatch,
         );
-      }
-      const head = await headObject(s3, { bucket, key: row.object_key });
-      if (!head) throw new Error(`the assembled object ${row.object_key} is not in the store`);
-      if (head.sizeBytes !== row.size_bytes) {
-        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${row.size_bytes} declared`, UploadFailure.sizeMismatch);
       }
       return { sizeBytes: row.size_bytes, checksumSha256 };
     },

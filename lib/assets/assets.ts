@@ -229,6 +229,8 @@ export async function restoreAsset(db: Knex, id: string, audit: AuditTrail): Pro
     const row = await trx('assets').where({ id }).forUpdate().first();
     if (!row) throw new NotFoundError(`asset ${id} not found`);
     if (!row.is_deleted) throw new ConflictError(`asset ${id} is not deleted`);
+    // A permanent deletion under way goes on to delete its objects and rows: restored, the asset would vanish after all.
+    if (row.purging_since) throw new ConflictError(`asset ${id} is being deleted for good: it cannot be restored`);
     await trx('assets')
       .where({ id })
       .update({ is_deleted: false, deleted_at: null, revision: row.revision + 1 });

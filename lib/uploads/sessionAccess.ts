@@ -13,9 +13,10 @@
  * Lock order. The commit takes the asset's row (FOR UPDATE) first, then the session's, then writes the
  * versions, and owner_usage last (the quota triggers); a session's insert takes the asset's row (FOR
  * SHARE) before it writes the session. Every other transaction that takes an asset's row takes it before
- * its versions, sessions and owner_usage (grants, updates, pruning, deletion, backup restores). The one
- * that takes sessions first, the permanent deletion's last step (activities/assets.ts deleteAssetRows),
- * runs once the asset is soft-deleted, when no commit takes its row: a commit locks a live asset only.
+ * its versions, sessions and owner_usage (grants, updates, pruning, deletion, backup restores), the
+ * permanent deletion's last step too (activities/assets.ts deleteAssetRows), which deletes sessions
+ * before the asset but has taken the asset's row first; by then the asset is marked purging, so no
+ * restore makes it live again for a grant change or a commit to take.
  */
 import type { Knex } from 'knex';
 import { writeBasisHolds, writeBasisOf } from '../assets/access';
@@ -121,11 +122,12 @@ export async function endRevokedSessions(trx: Knex.Transaction, asset: { id: str
 /**
  * Whether the session may still take bytes, asked in the transaction that records them (or just
  * before a part is acknowledged): its row share-locked, so a grant change that ends it either has
- * committed (and is seen here) or waits for this transaction to commit first.
+ * committed (and is seen here) or waits for this transaction to commit first. One whose expiry came
+ * while the body streamed takes none: its run no longer takes its complete, and drops its bytes.
  */
 export async function sessionStillWrites(trx: Knex.Transaction, sessionId: string): Promise<boolean> {
   const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: sessionId }).forShare().first();
-  if (!session || session.status !== 'open') return false;
+  if (!session || session.status !== 'open' || Date.now() >= session.expires_at.getTime()) return false;
   if (session.asset_id === null) return true;
   const asset = await trx('assets').where({ id: session.asset_id }).first('owner_id');
   if (!asset) return false;
