@@ -297,6 +297,31 @@ describe('what a running backup was handed', () => {
   }, 180_000);
 });
 
+describe('a deletion that ends while a backup reads its source', () => {
+  it('hands the content off first: the backup finds it at its address once the source is gone, completes, and restores exactly', async () => {
+    const [asset] = await seedCatalog(ctx, 1);
+    const objectKey = asset.versions[0].objectKey;
+    // The backup's read of the source object is held: it found the blob not at its address, and goes to the source.
+    await withHeldWorker(
+      (req) => req.method === 'GET' && req.path.includes(objectKey),
+      async (proxy) => {
+        const row = await startBackup(backupClientOf(ctx), TEST_ADMIN, { includeAllVersions: true });
+        await waitUntil("the backup's read of the source to be held", async () => proxy.held() === 1);
+
+        await deletePermanently(asset.id);
+        expect(await blobOf(asset.versions[0].sha256)).toBeDefined();
+        expect(await keysOf(ctx, ctx.config.s3.bucket)).toEqual([]);
+
+        proxy.release();
+        await settled(ctx, row.workflow_id);
+        const backup = await readBackup(backupClientOf(ctx), row.id);
+        expect([backup.status, backup.error]).toEqual(['completed', null]);
+        await expectRestoresExactly(backup);
+      },
+    );
+  }, 180_000);
+});
+
 describe('ten clients deleting recent uploads', () => {
   it('three backups started meanwhile all complete, and each restores exactly', async () => {
     await seedCatalog(ctx, 30);

@@ -117,7 +117,19 @@ export function createBackupActivities({ config, db, s3, logger }: ActivityDeps)
       if (await takeHandedOff(backupId, blob, to, limits, signal, beat)) return 'copied';
     }
     if (head) logger.warn('blob of the wrong size at its address: copied again', { key: blob.key, size: head.sizeBytes, expected: blob.size_bytes });
-    const source = await verifiedSource(blob, signal, beat);
+    let source: ObjectRef;
+    try {
+      source = await verifiedSource(blob, signal, beat);
+    } catch (err) {
+      // A deletion hands the content off before it deletes its object (lib/backups/handoff.ts): a source
+      // gone since the HEAD above means the content has come to its address meanwhile. One look more.
+      if (!(err instanceof ApplicationFailure && err.type === BackupFailure.sourceMissing)) throw err;
+      const now = await headObject(s3, to, signal);
+      if (now?.sizeBytes !== blob.size_bytes) throw err;
+      if (now.metadata[HANDED_OFF_FROM] === undefined) return now.metadata['backup-id'] === backupId ? 'copied' : 'present';
+      if (await takeHandedOff(backupId, blob, to, limits, signal, beat)) return 'copied';
+      throw err;
+    }
     await withTicker(beat, () =>
       copyObject(s3, source, to, { sizeBytes: blob.size_bytes, metadata: { 'backup-id': backupId, sha256: blob.sha256 }, limits, signal, onPart: beat }),
     );
