@@ -8,7 +8,7 @@ import { expectedPartSize } from '../lib/platform/multipart';
 import { createMeter } from '../lib/platform/staging';
 import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
 import { hashBefore, recordHashedPart } from '../lib/uploads/streamHashes';
-import { partBodyOf } from '../lib/uploads/partBody';
+import { PartRefusedError, sendPartBody } from '../lib/uploads/partBody';
 
 /** A part may be sent while the session is open, by number within the session, at its exact size. */
 export function checkPartRequest(session: UploadSessionRow, n: number, contentLength?: number): number {
@@ -44,36 +44,21 @@ export async function streamPart(
   const sha256 = before ? await sha256From(before.state) : undefined;
   const tap = sha256 ? partHashTap(sha256) : undefined;
   const meter = createMeter(Infinity, countBytes);
-  const { body, signal, failure } = partBodyOf(req, meter.stream, tap?.stream);
   let etag: string | undefined;
+  let checksumSha256: string;
   try {
-    ({ ETag: etag } = await deps.s3.send(
-      new UploadPartCommand({
-        Bucket: deps.bucket,
-        Key: session.object_key,
-        UploadId: session.s3_upload_id!,
-        PartNumber: n,
-        Body: body,
-        ContentLength: sizeBytes,
-        ChecksumSHA256: declaredSha256 ? Buffer.from(declaredSha256, 'hex').toString('base64') : undefined,
-      }),
-      { abortSignal: signal },
+    ({ etag, checksumSha256 } = await sendPartBody(
+      deps.s3,
+      { bucket: deps.bucket, key: session.object_key, uploadId: session.s3_upload_id!, partNumber: n, sizeBytes, declaredSha256 },
+      req,
+      meter,
+      tap?.stream,
     ));
   } catch (err) {
-    // The body failed first: that is the answer, and the store's request has been ended with it.
-    if (failure()) throw failure();
-    if ((err as { name?: string }).name === 'BadDigest') {
-      throw new UnprocessableError(`part ${n} does not match its X-Checksum-SHA256; it was not kept`);
-    }
+    if (!(err instanceof PartRefusedError)) throw err;
+    if (err.refusal === 'checksum') throw new UnprocessableError(`part ${n} does not match its X-Checksum-SHA256; it was not kept`);
     // The row still said open, but an abort (or expiry) has already dropped the multipart upload.
-    if ((err as { name?: string }).name === 'NoSuchUpload') {
-      throw new ConflictError(`upload ${session.id} is being closed: it takes no more parts`);
-    }
-    throw err;
-  }
-  const { checksumSha256 } = meter.result();
-  if (declaredSha256 && checksumSha256 !== declaredSha256) {
-    throw new UnprocessableError(`part ${n} hashes to ${checksumSha256}, not the declared ${declaredSha256}`);
+    throw new ConflictError(`upload ${session.id} is being closed: it takes no more parts`);
   }
   if (tap && etag === tap.etag()) await recordHashedPart(deps.db, session.id, n, { sha256State: saveState(sha256!), etag });
   return { part_number: n, size_bytes: sizeBytes, checksum_sha256: checksumSha256 };

@@ -12,7 +12,6 @@
  * SHA-256 is hashed on the way, its state kept with the offset (lib/uploads/streamHash.ts): the finish
  * reads nothing back.
  */
-import { UploadPartCommand } from '@aws-sdk/client-s3';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
 import {
@@ -32,7 +31,7 @@ import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
 import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
 import { newUploadInput } from '../lib/uploads/input';
-import { partBodyOf } from '../lib/uploads/partBody';
+import { PartRefusedError, sendPartBody } from '../lib/uploads/partBody';
 import type { UploadSessionRow } from '../lib/uploads/sessionRow';
 import { getUploadSession } from '../lib/uploads/sessions';
 import { sessionStillWrites } from '../lib/uploads/sessionAccess';
@@ -137,36 +136,27 @@ export function tusRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'metrics'
       const streamed = tus.sha256_streamed && (tus.sha256_state !== null || tus.offset_bytes === 0);
       const sha256 = streamed ? await sha256From(tus.sha256_state) : undefined;
       const tap = sha256 ? partHashTap(sha256) : undefined;
-      const { body, signal, failure } = partBodyOf(req, meter.stream, tap?.stream);
       let etag: string | undefined;
       try {
-        ({ ETag: etag } = await s3.send(
-          new UploadPartCommand({
-            Bucket: bucket,
-            Key: session.object_key,
-            UploadId: session.s3_upload_id!,
-            PartNumber: partNumber,
-            Body: body,
-            ContentLength: headers.length,
-            // The store checks the bytes against it, and keeps none of a part that does not match.
-            ChecksumSHA256: headers.checksum,
-          }),
-          { abortSignal: signal },
+        ({ etag } = await sendPartBody(
+          s3,
+          {
+            bucket,
+            key: session.object_key,
+            uploadId: session.s3_upload_id!,
+            partNumber,
+            sizeBytes: headers.length,
+            declaredSha256: headers.checksum && Buffer.from(headers.checksum, 'base64').toString('hex'),
+          },
+          req,
+          meter,
+          tap?.stream,
         ));
       } catch (err) {
-        // The body failed first (its client gone, a budget refused): that is the answer, and the store's request has ended.
-        if (failure()) throw failure();
-        const name = (err as { name?: string }).name;
-        if (name === 'BadDigest') throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
+        if (!(err instanceof PartRefusedError)) throw err;
+        if (err.refusal === 'checksum') throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
         // Terminated or expired meanwhile: the workflow has dropped the multipart upload.
-        if (name === 'NoSuchUpload') throw new GoneError(`upload ${id} has ended: its bytes are gone`);
-        throw err;
-      }
-      const { checksumSha256 } = meter.result();
-      // A store that does not check (or reports no BadDigest) is caught here: the part is not
-      // recorded, and the next PATCH at this offset replaces it.
-      if (headers.checksum && Buffer.from(checksumSha256, 'hex').toString('base64') !== headers.checksum) {
-        throw new ChecksumMismatchError('the body does not match its Upload-Checksum; none of it was kept');
+        throw new GoneError(`upload ${id} has ended: its bytes are gone`);
       }
       // The store holds the bytes hashed when its ETag (the part's MD5) is theirs.
       const sha256State = sha256 && etag === tap!.etag() ? saveState(sha256) : null;

@@ -6,9 +6,11 @@
  * its socket and, for a PATCH, the upload's lock. So every failure of the body also aborts the store's
  * request, through `signal`, and the store keeps nothing of the part.
  */
+import { UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { IncomingMessage } from 'node:http';
 import type { Transform } from 'node:stream';
 import { ValidationError } from '../platform/errors';
+import type { createMeter } from '../platform/staging';
 
 export interface PartBody {
   body: Transform;
@@ -37,4 +39,50 @@ export function partBodyOf(req: IncomingMessage, meter: Transform, tap?: Transfo
   if (req.destroyed) leave();
   else req.once('close', leave);
   return { body, signal: controller.signal, failure: () => (controller.signal.aborted ? controller.signal.reason : undefined) };
+}
+
+/** Why the store took no part: its bytes did not match their declared SHA-256, or the multipart upload is gone (aborted, expired). */
+export class PartRefusedError extends Error {
+  constructor(readonly refusal: 'checksum' | 'upload-gone') {
+    super(refusal);
+  }
+}
+
+/**
+ * Sends `req`'s body to the store as part `partNumber` of the multipart upload, through `meter` (and
+ * `tap`). With `declaredSha256` (hex) the store checks the bytes, and so does the meter for a store
+ * that does not: a mismatch keeps nothing. The body's own failure is what is thrown when it failed first.
+ */
+export async function sendPartBody(
+  s3: S3Client,
+  target: { bucket: string; key: string; uploadId: string; partNumber: number; sizeBytes: number; declaredSha256?: string },
+  req: IncomingMessage,
+  meter: ReturnType<typeof createMeter>,
+  tap?: Transform,
+): Promise<{ etag: string | undefined; checksumSha256: string }> {
+  const { body, signal, failure } = partBodyOf(req, meter.stream, tap);
+  let etag: string | undefined;
+  try {
+    ({ ETag: etag } = await s3.send(
+      new UploadPartCommand({
+        Bucket: target.bucket,
+        Key: target.key,
+        UploadId: target.uploadId,
+        PartNumber: target.partNumber,
+        Body: body,
+        ContentLength: target.sizeBytes,
+        ChecksumSHA256: target.declaredSha256 ? Buffer.from(target.declaredSha256, 'hex').toString('base64') : undefined,
+      }),
+      { abortSignal: signal },
+    ));
+  } catch (err) {
+    if (failure()) throw failure();
+    const name = (err as { name?: string }).name;
+    if (name === 'BadDigest') throw new PartRefusedError('checksum');
+    if (name === 'NoSuchUpload') throw new PartRefusedError('upload-gone');
+    throw err;
+  }
+  const { checksumSha256 } = meter.result();
+  if (target.declaredSha256 && checksumSha256 !== target.declaredSha256) throw new PartRefusedError('checksum');
+  return { etag, checksumSha256 };
 }
