@@ -7,8 +7,8 @@ import Ajv2020 from 'ajv/dist/2020';
 import { request } from 'node:http';
 import { SUBSCRIBED_TYPES } from '../api/schemas/events';
 import { bytesOf, uploadAsset } from './support/assets';
-import { keysOf, listPage } from './support/catalog';
-import { createUpload, openMultipartKeys } from './support/chunked';
+import { footprintOf, listPage } from './support/catalog';
+import { createUpload } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { awaitJob } from './support/backups';
@@ -25,17 +25,7 @@ afterAll(async () => {
   await ctx?.stop();
 });
 
-/** What a refused request must leave as it was: rows, objects, open multipart uploads. */
-async function footprint() {
-  const count = async (table: string) => Number((await ctx.db(table).count({ n: '*' }))[0].n);
-  return {
-    sessions: await count('upload_sessions'),
-    assets: await count('assets'),
-    policies: await count('lifecycle_policies'),
-    objects: await keysOf(ctx, ctx.config.s3.bucket),
-    multipart: await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, ''),
-  };
-}
+const footprint = () => footprintOf(ctx);
 
 function expectFieldError(res: JsonAnswer, path: string) {
   expectProblem(res, 400);

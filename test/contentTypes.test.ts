@@ -8,7 +8,7 @@
 import { uuidv7 } from '../lib/platform/ids';
 import { bearer } from './support/auth';
 import { bytesOf, postForm, uploadAsset } from './support/assets';
-import { keysOf } from './support/catalog';
+import { footprintOf } from './support/catalog';
 import { createUpload } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
@@ -36,16 +36,7 @@ const NOT_ONE_MEDIA_TYPE = [
   'text/plain; charset="utf-8',
 ];
 
-/** Rows and objects a refused request must leave as they were. */
-async function footprint() {
-  const count = async (table: string) => Number((await ctx.db(table).count({ n: '*' }))[0].n);
-  return {
-    sessions: await count('upload_sessions'),
-    assets: await count('assets'),
-    versions: await count('asset_versions'),
-    objects: await keysOf(ctx, ctx.config.s3.bucket),
-  };
-}
+const footprint = () => footprintOf(ctx);
 
 function expectRefusedAt(res: JsonAnswer, path: string) {
   expectProblem(res, 400);

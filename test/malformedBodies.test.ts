@@ -7,8 +7,7 @@
 import net from 'node:net';
 import { bytesOf } from './support/assets';
 import { tokenFor } from './support/auth';
-import { keysOf } from './support/catalog';
-import { openMultipartKeys } from './support/chunked';
+import { footprintOf } from './support/catalog';
 import { startTestService, type TestContext } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { envFor, spawnService, waitUntil, type ServiceProcess } from './support/processes';
@@ -42,17 +41,7 @@ afterAll(async () => {
   await ctx?.stop();
 });
 
-/** What a refused body must leave as it was. */
-async function footprint() {
-  const count = async (table: string) => Number((await ctx.db(table).count({ n: '*' }))[0].n);
-  return {
-    sessions: await count('upload_sessions'),
-    assets: await count('assets'),
-    versions: await count('asset_versions'),
-    objects: await keysOf(ctx, ctx.config.s3.bucket),
-    multipart: await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, ''),
-  };
-}
+const footprint = () => footprintOf(ctx);
 
 /** The API process is still there, and answers. */
 async function expectAnswering() {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Agent } from 'node:http';
 import { postForm, uploadAsset, type UploadFields } from './assets';
 import type { TestContext } from './context';
+import { openMultipartKeys } from './chunked';
 import { call, type JsonAnswer } from './http';
 
 /** A short marker unique to one test, safe in names and tags (no LIKE wildcards). */
@@ -143,4 +144,17 @@ export function s3Agent(ctx: TestContext): Agent {
 /** Sockets the agent has lent to requests still in progress (free keep-alive sockets not counted). */
 export function socketsInUse(agent: Agent): number {
   return Object.values(agent.sockets).reduce((sum, list) => sum + (list?.length ?? 0), 0);
+}
+
+/** What a refused request must leave as it was: rows, objects, open multipart uploads. */
+export async function footprintOf(ctx: TestContext) {
+  const count = async (table: string) => Number((await ctx.db(table).count({ n: '*' }))[0].n);
+  return {
+    sessions: await count('upload_sessions'),
+    assets: await count('assets'),
+    versions: await count('asset_versions'),
+    policies: await count('lifecycle_policies'),
+    objects: await keysOf(ctx, ctx.config.s3.bucket),
+    multipart: await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, ''),
+  };
 }
