@@ -9,14 +9,13 @@
  * bucket, the owner's usage is back where it was, and an audit row records the refusal. The owner, a
  * service, an admin and a grantee whose grant stays are never affected.
  */
-import { type IncomingMessage, request } from 'node:http';
 import { assetKeyPrefix } from '../lib/assets/keys';
 import { bytesOf, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
 import { objectKeys, settled, uniqueMarker } from './support/catalog';
 import { openMultipartKeys } from './support/chunked';
 import { startTestService, type TestContext } from './support/context';
-import { call, expectProblem, type JsonAnswer } from './support/http';
+import { call, expectProblem, inPieces, type JsonAnswer } from './support/http';
 import { waitUntil } from './support/processes';
 import { startS3Proxy, type ProxiedRequest, type S3Proxy } from './support/s3Proxy';
 
@@ -140,34 +139,6 @@ async function untilCounted(from: number, atLeast: number): Promise<void> {
 async function bytesUploaded(): Promise<number> {
   const text = await (await fetch(`${ctx.baseUrl}/metrics`)).text();
   return Number(/^storage_bytes_uploaded_total (\d+)/m.exec(text)?.[1] ?? 0);
-}
-
-/** A request whose body the test writes piece by piece, with the length declared up front. */
-function inPieces(target: string, method: string, headers: Record<string, string>) {
-  const req = request(target, { method, headers });
-  const answer = new Promise<JsonAnswer>((resolve, reject) => {
-    req.on('response', (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        const type = String(res.headers['content-type'] ?? '');
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: new Headers(res.headers as Record<string, string>),
-          body: /json/.test(type) && text ? JSON.parse(text) : text,
-        });
-      });
-    });
-    req.on('error', reject);
-  });
-  return {
-    write: (piece: Buffer) => new Promise<void>((resolve, reject) => req.write(piece, (err) => (err ? reject(err) : resolve()))),
-    end: (piece: Buffer) => {
-      req.end(piece);
-      return answer;
-    },
-  };
 }
 
 /**

@@ -5,7 +5,7 @@
  * Retry-After, the slot given back however the request ends), and one whose client leaves ends the
  * store's request it was feeding at once, and the upload's lock with it.
  */
-import { type ClientRequest, type IncomingMessage, request, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
 import { uuidv7 } from '../lib/platform/ids';
@@ -13,7 +13,7 @@ import { createS3Client } from '../lib/platform/objectStore';
 import { bytesOf, download, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
 import { startTestService, type TestContext } from './support/context';
-import { call, expectProblem, type JsonAnswer } from './support/http';
+import { call, expectProblem, inPieces } from './support/http';
 import { waitUntil } from './support/processes';
 import { startS3Proxy, type S3Proxy } from './support/s3Proxy';
 
@@ -56,37 +56,6 @@ afterAll(async () => {
 
 const someUser = () => tokenFor({ sub: `streamer-${uuidv7().slice(-12)}` });
 const TUS = { 'tus-resumable': '1.0.0' };
-
-/** A request whose body the test writes piece by piece, its length declared up front; or leaves. */
-function inPieces(target: string, method: string, headers: Record<string, string>) {
-  const req: ClientRequest = request(target, { method, headers });
-  const answer = new Promise<JsonAnswer>((resolve, reject) => {
-    req.on('response', (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        const type = String(res.headers['content-type'] ?? '');
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: new Headers(res.headers as Record<string, string>),
-          body: /json/.test(type) && text ? JSON.parse(text) : text,
-        });
-      });
-    });
-    req.on('error', reject);
-  });
-  answer.catch(() => {});
-  return {
-    answer,
-    write: (piece: Buffer) => new Promise<void>((resolve, reject) => req.write(piece, (err) => (err ? reject(err) : resolve()))),
-    end: (piece: Buffer) => {
-      req.end(piece);
-      return answer;
-    },
-    leave: () => req.destroy(),
-  };
-}
 
 async function newTus(baseUrl: string, token: string): Promise<string> {
   const res = await fetch(`${baseUrl}/api/v2/tus`, {
