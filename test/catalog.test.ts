@@ -597,6 +597,43 @@ describe('permanent delete', () => {
     await expect(uploads.openUpload(input)).rejects.toMatchObject({ type: 'AssetGone', nonRetryable: true });
     expect(await ctx.db('upload_sessions').where({ id: input.uploadId })).toEqual([]);
   });
+
+  // An outside tester's race: the deletion aborted the session and removed the object its run had
+  // just assembled, and the run's confirmation then retried without end, looking for that object.
+  it('a completion whose assembled object a deletion removed ends AssetGone; one whose session still completes is retried', async () => {
+    const uploads = createUploadActivities(ctx satisfies ActivityDeps);
+    const asset = await newAsset(uniqueMarker('perm-confirm'));
+    const session = await createUpload(ctx.baseUrl, { name: 'next.bin', size_bytes: 10, asset_id: asset.id });
+    expect(session.status).toBe(201);
+    const confirm = () =>
+      uploads.confirmStreamedParts({
+        uploadId: session.body.id,
+        objectKey: `assets/${asset.id}/never-stored`,
+        sizeBytes: 10,
+        checksumSha256: 'a'.repeat(64),
+        multipartEtag: '"x-1"',
+      });
+    await expect(confirm()).rejects.toThrow(/is not in the store$/);
+    await expect(confirm()).rejects.not.toMatchObject({ nonRetryable: true });
+    await deletePermanently(asset.id);
+    await expect(confirm()).rejects.toMatchObject({ type: 'AssetGone', nonRetryable: true });
+  });
+
+  it('a chunked upload completed while its asset is deleted permanently: every run ends, and nothing of the asset is left', async () => {
+    const assets = await Promise.all(Array.from({ length: 4 }, (_, i) => newAsset(uniqueMarker(`perm-complete-${i}`))));
+    const runs = await Promise.all(
+      assets.map(async (asset) => {
+        const session = await createUpload(ctx.baseUrl, { name: 'next.bin', size_bytes: 100, asset_id: asset.id });
+        expect((await putPart(ctx.baseUrl, session.body.id, 1, bytesOf(100))).status).toBe(200);
+        await Promise.all([call(`${ctx.baseUrl}/api/v2/uploads/${session.body.id}/complete`, { method: 'POST' }), deletePermanently(asset.id)]);
+        return ctx.temporal.client.workflow.getHandle(session.body.workflow_id);
+      }),
+    );
+    for (const run of runs) await waitUntil('the upload run to end', async () => (await run.describe()).status.name !== 'RUNNING', 30_000, 200);
+    const ids = assets.map((a) => a.id);
+    expect(await ctx.db('assets').whereIn('id', ids)).toEqual([]);
+    for (const id of ids) expect(await objectKeys(ctx, `assets/${id}/`)).toEqual([]);
+  });
 });
 
 describe('versions', () => {

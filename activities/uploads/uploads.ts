@@ -11,8 +11,9 @@ import {
   insertUploadSession,
   markSessionCompleting,
 } from '../../lib/uploads/sessions';
-import { QuotaExceededError } from '../../lib/platform/errors';
+import { NotFoundError, QuotaExceededError } from '../../lib/platform/errors';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
+import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
 import { digestOf, multipartEtag } from '../../lib/uploads/streamHash';
@@ -53,7 +54,7 @@ export function createUploadActivities(deps: ActivityDeps) {
 
     /** Completes the multipart upload; a repeat after success finds the object already assembled. */
     async assembleParts(uploadId: string): Promise<void> {
-      const row = await getUploadSession(db, uploadId);
+      const row = await completingSession(uploadId);
       let parts;
       try {
         parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
@@ -102,6 +103,8 @@ export function createUploadActivities(deps: ActivityDeps) {
      * Answers null when the store reports no checksum (the caller then reads the object back).
      */
     async confirmStagedObject(req: {
+      /** Absent in runs scheduled before it was passed. */
+      uploadId?: string;
       objectKey: string;
       sizeBytes: number;
       checksumSha256: string;
@@ -115,7 +118,7 @@ export function createUploadActivities(deps: ActivityDeps) {
         );
       }
       const head = await headObject(s3, { bucket, key: req.objectKey });
-      if (!head) throw new Error(`the staged object ${req.objectKey} is not in the store`);
+      if (!head) return missingObject(req.uploadId, `the staged object ${req.objectKey} is not in the store`);
       if (!head.checksumSha256) return null;
       if (head.sizeBytes !== req.sizeBytes) {
         throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${req.sizeBytes} staged`, UploadFailure.sizeMismatch);
@@ -136,10 +139,10 @@ export function createUploadActivities(deps: ActivityDeps) {
      * parts. Answers null when some part was not confirmed (the caller then reads the object back).
      */
     async confirmStreamedUpload(uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
-      const [row, tus] = await Promise.all([getUploadSession(db, uploadId), findTusUpload(db, uploadId)]);
+      const [row, tus] = await Promise.all([completingSession(uploadId), findTusUpload(db, uploadId)]);
       if (!tus?.sha256_streamed || !tus.sha256_state || tus.offset_bytes !== row.size_bytes || tus.part_etags.length !== tus.part_count) return null;
       const head = await headObject(s3, { bucket, key: row.object_key });
-      if (!head) throw new Error(`the assembled object ${row.object_key} is not in the store`);
+      if (!head) return missingObject(uploadId, `the assembled object ${row.object_key} is not in the store`);
       // Assembled from other parts than those recorded (one written again after it was hashed): the hash is not theirs.
       if (head.etag !== multipartEtag(tus.part_etags)) return null;
       if (head.sizeBytes !== row.size_bytes) {
@@ -161,6 +164,8 @@ export function createUploadActivities(deps: ActivityDeps) {
      * assembled exactly the parts hashed. Answers null otherwise (the caller then reads it back).
      */
     async confirmStreamedParts(req: {
+      /** Absent in runs scheduled before it was passed. */
+      uploadId?: string;
       objectKey: string;
       sizeBytes: number;
       checksumSha256: string;
@@ -168,7 +173,7 @@ export function createUploadActivities(deps: ActivityDeps) {
       declaredChecksumSha256?: string;
     }): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
       const head = await headObject(s3, { bucket, key: req.objectKey });
-      if (!head) throw new Error(`the assembled object ${req.objectKey} is not in the store`);
+      if (!head) return missingObject(req.uploadId, `the assembled object ${req.objectKey} is not in the store`);
       if (head.etag !== req.multipartEtag || head.sizeBytes !== req.sizeBytes) return null;
       if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
         throw ApplicationFailure.nonRetryable(
@@ -282,6 +287,23 @@ export function createUploadActivities(deps: ActivityDeps) {
       });
     },
   };
+  /**
+   * The session a finishing run works on. A permanent deletion of its asset ends it under the run
+   * (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
+   */
+  async function completingSession(uploadId: string): Promise<UploadSessionRow> {
+    const row = await findUploadSession(db, uploadId);
+    if (!row || row.status === 'aborted')
+      throw ApplicationFailure.nonRetryable(`upload ${uploadId} was ended meanwhile (its asset deleted)`, UploadFailure.assetGone);
+    return row;
+  }
+
+  /** An object missing from the store: for good when its session was ended meanwhile; otherwise retried, as any other failure to read the store. */
+  async function missingObject(uploadId: string | undefined, message: string): Promise<never> {
+    if (uploadId) await completingSession(uploadId);
+    throw new Error(message);
+  }
+
   return activities;
 }
 
@@ -293,6 +315,8 @@ function missingNumbers(parts: Array<{ partNumber: number }>, count: number): nu
 /** An asset deleted under an upload is final, and so are a quota passed and access revoked: no retry changes them. */
 function failIfFinal(err: unknown): never {
   if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
+  // The session's row went with its asset's (a permanent deletion) while the run finished it.
+  if (err instanceof NotFoundError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
   if (err instanceof AccessRevokedError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.accessRevoked);
   if (err instanceof QuotaExceededError) throw quotaFailure(err);
   throw err;

@@ -207,6 +207,7 @@ async function verifyStoredObject(input: UploadInput, request: CompleteRequest):
   if (input.kind === 'chunked' && request.multipartEtag && sizeBytes !== undefined && checksumSha256) {
     const streamed = await step((a) =>
       a.confirmStreamedParts({
+        uploadId: input.uploadId,
         objectKey: input.objectKey,
         sizeBytes,
         checksumSha256,
@@ -226,6 +227,7 @@ async function verifyStoredObject(input: UploadInput, request: CompleteRequest):
   if (sizeBytes !== undefined && checksumSha256 && s3ChecksumSha256) {
     const confirmed = await step((a) =>
       a.confirmStagedObject({
+        uploadId: input.uploadId,
         objectKey: input.objectKey,
         sizeBytes,
         checksumSha256,
