@@ -4,12 +4,12 @@ import type { UploadSessionRow } from '../lib/uploads/sessionRow';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { discardSessionBytes } from '../lib/uploads/sessionBytes';
 import { assetKeyPrefix } from '../lib/assets/keys';
-import { deleteKeys } from '../lib/platform/objects';
+import { deleteKeys } from '../lib/platform/storedObjects';
 import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markAssetPurging } from '../lib/backups/handoff';
 import { recordEvent } from '../lib/events/outbox';
 import type { ActivityDeps } from './deps';
 import { auditWriterOf, runActorOf } from '../lib/audit/log';
-import type { ActorRef } from '../workflows/actor';
+import type { ActorRef } from '../workflows/shared/actor';
 
 const BATCH = 500;
 const UPLOADS_BATCH = 100;

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { mapLimit } from '../lib/platform/concurrency';
 import { NotFoundError } from '../lib/platform/errors';
-import { deleteKeys } from '../lib/platform/objects';
+import { deleteKeys } from '../lib/platform/storedObjects';
 import {
   beginRun,
   commitWorkflowBatch,
@@ -22,7 +22,7 @@ import {
 import { LifecycleFailure } from '../workflows/lifecycle/definitions';
 import type { ActivityDeps } from './deps';
 import { auditWriterOf, pruneAuditLog } from '../lib/audit/log';
-import { SYSTEM_ACTOR_REF } from '../workflows/actor';
+import { SYSTEM_ACTOR_REF } from '../workflows/shared/actor';
 import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markVersionsDeleting } from '../lib/backups/handoff';
 
 /** Failure types the sweep does not retry. */

@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { DatabaseError } from 'pg';
-import { PermanentFailure } from '../workflows/uploads/definitions';
+import { PermanentFailure } from '../workflows/shared/failures';
 
 const FAILURE_OF_SQLSTATE_CLASS: Record<string, string> = {
   '22': PermanentFailure.invalidData,

@@ -1,5 +1,5 @@
 import type { AssetRow } from '../lib/assets/assets';
-import { authorize, type AssetAccess } from '../lib/assets/access';
+import { authorize, type AssetAccess } from '../lib/assets/permissions';
 import type { Actor } from '../lib/auth/actor';
 import type { AssetCache, CachedAsset, ContentFacts } from '../lib/cache/assetCache';
 import { NotFoundError } from '../lib/platform/errors';

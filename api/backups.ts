@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { listJobs, toBackupJson, toRestoreJson } from '../lib/backups/catalog';
-import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
+import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/backupRuns';
 import { importBackups } from '../lib/backups/import';
 import { auditOf } from './auditTrail';
 import { actorOf } from './authentication';

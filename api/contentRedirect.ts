@@ -12,7 +12,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Request, Response } from 'express';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { presentationOf } from './contentPresentation';
 import type { AppDeps } from './deps';
 import { contentDisposition, etagOf, notModified, parseRange, type StoredContent } from './download';

@@ -1,16 +1,16 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
-import type { DeletionClient } from '../lib/assets/deletionClient';
+import type { DeletionClient } from '../lib/assets/deletionRuns';
 import { createAssetCache, type AssetCache } from '../lib/cache/assetCache';
 import { createContentCache, type ContentCache } from '../lib/cache/contentCache';
-import type { BackupClient } from '../lib/backups/client';
-import type { LifecycleClient } from '../lib/lifecycle/client';
+import type { BackupClient } from '../lib/backups/backupRuns';
+import type { LifecycleClient } from '../lib/lifecycle/sweepRuns';
 import type { Config } from '../lib/platform/config';
 import type { Db } from '../lib/platform/db';
 import type { Logger } from '../lib/platform/logger';
 import type { Metrics } from '../lib/platform/metrics';
 import type { TemporalHandle, WorkflowAccess } from '../lib/platform/temporal';
-import type { UploadClient } from '../lib/uploads/client';
+import type { UploadClient } from '../lib/uploads/uploadRuns';
 
 /** What the app is built from: the API process builds it once, tests build it with their own parts. */
 export interface BaseDeps {

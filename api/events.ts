@@ -1,10 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { listEvents } from '../lib/events/feed';
-import { startBackup } from '../lib/backups/client';
+import { startBackup } from '../lib/backups/backupRuns';
 import { uuidFromName } from '../lib/platform/ids';
 import { startIngest } from '../lib/uploads/ingest';
-import { startLifecycleRun } from '../lib/lifecycle/client';
+import { startLifecycleRun } from '../lib/lifecycle/sweepRuns';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';

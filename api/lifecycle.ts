@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { listRuns, toRunJson } from '../lib/lifecycle/sweep';
-import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycle/client';
+import { readLifecycleRun, startLifecycleRun } from '../lib/lifecycle/sweepRuns';
 import { actorOf } from './authentication';
 import type { AppDeps } from './deps';
 import { jsonBody } from './jsonBody';

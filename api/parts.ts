@@ -6,8 +6,8 @@ import type { UploadSessionRow } from '../lib/uploads/sessionRow';
 import { ConflictError, UnprocessableError, ValidationError } from '../lib/platform/errors';
 import { expectedPartSize } from '../lib/platform/multipart';
 import { createMeter } from '../lib/platform/staging';
-import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
-import { hashBefore, recordHashedPart } from '../lib/uploads/streamHashes';
+import { partHashTap, saveState, sha256From } from '../lib/uploads/sha256Stream';
+import { hashBefore, recordHashedPart } from '../lib/uploads/chunkedHashStates';
 import { PartRefusedError, sendPartBody } from '../lib/uploads/partBody';
 
 /** A part may be sent while the session is open, by number within the session, at its exact size. */
@@ -29,7 +29,7 @@ export function checkPartRequest(session: UploadSessionRow, n: number, contentLe
 /**
  * Streams the request body to S3 as one part, hashing it on the way. With a declared checksum the
  * store itself checks the bytes (x-amz-checksum-sha256), so a damaged part is never kept. The part
- * that comes next in order also goes on with the whole file's hash (lib/uploads/streamHashes.ts),
+ * that comes next in order also goes on with the whole file's hash (lib/uploads/chunkedHashStates.ts),
  * whose state is saved once the store's ETag confirms the part holds the bytes hashed.
  */
 export async function streamPart(

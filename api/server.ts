@@ -5,7 +5,7 @@ import { waitAtMost } from '../lib/platform/concurrency';
 import { createServiceDb, exitOnRefusedRole } from '../lib/platform/db';
 import { exitOnFatal } from '../lib/platform/fatal';
 import { createLogger } from '../lib/platform/logger';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp } from './app';

@@ -7,10 +7,10 @@
  * they can only read it. An open session refused so is aborted at once, with the reason, so its
  * bytes go and its reservation is released; a finishing one is refused by its commit.
  */
-import { accessTo, authorize } from '../lib/assets/access';
+import { accessTo, authorize } from '../lib/assets/permissions';
 import type { Actor } from '../lib/auth/actor';
 import { NotFoundError } from '../lib/platform/errors';
-import { abortUploadSession } from '../lib/uploads/client';
+import { abortUploadSession } from '../lib/uploads/uploadRuns';
 import { AccessRevokedError, revokedReason, sessionMayWrite } from '../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../lib/uploads/sessionRow';
 import { getUploadSessionFor } from '../lib/uploads/sessions';

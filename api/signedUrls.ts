@@ -11,7 +11,7 @@
  * be its owner, or still hold the grant they signed with (a service's or an admin's URL stays good).
  */
 import { Router, type Request, type RequestHandler } from 'express';
-import { readBasisHolds, readBasisOf } from '../lib/assets/access';
+import { readBasisHolds, readBasisOf } from '../lib/assets/permissions';
 import { assetFor, currentOf } from './assetAccess';
 import { actorOf } from './authentication';
 import { getVersion } from '../lib/assets/versions';

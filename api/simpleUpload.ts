@@ -8,12 +8,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Request } from 'express';
 import type { AssetRow } from '../lib/assets/assets';
-import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
+import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/permissions';
 import type { Actor } from '../lib/auth/actor';
 import type { Config } from '../lib/platform/config';
 import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../lib/platform/errors';
 import { stageToS3, type StagedObject } from '../lib/platform/staging';
-import { abortUploadSession, completeStartedUpload, startSimpleUpload, type CompleteOutcome, type UploadClient } from '../lib/uploads/client';
+import { abortUploadSession, completeStartedUpload, startSimpleUpload, type CompleteOutcome, type UploadClient } from '../lib/uploads/uploadRuns';
 import { newUploadInput } from '../lib/uploads/input';
 import { StreamReservation, reserveUploadBytes } from '../lib/quotas/reservations';
 import type { z } from 'zod';

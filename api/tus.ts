@@ -9,11 +9,11 @@
  * is small: each PATCH is stored as the next part of the run's multipart upload, and the offset and
  * part count live in PostgreSQL (lib/tus/uploads.ts) under an advisory lock, so any replica serves
  * the next request and a killed one loses nothing but the PATCH it was taking. The whole file's
- * SHA-256 is hashed on the way, its state kept with the offset (lib/uploads/streamHash.ts): the finish
+ * SHA-256 is hashed on the way, its state kept with the offset (lib/uploads/sha256Stream.ts): the finish
  * reads nothing back.
  */
 import { Router, type Request, type RequestHandler, type Response } from 'express';
-import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/access';
+import { ownerOfNewAsset, versionTargetOf } from '../lib/assets/permissions';
 import {
   ChecksumMismatchError,
   ConflictError,
@@ -27,9 +27,9 @@ import {
   ValidationError,
 } from '../lib/platform/errors';
 import { createMeter } from '../lib/platform/staging';
-import { partHashTap, saveState, sha256From } from '../lib/uploads/streamHash';
+import { partHashTap, saveState, sha256From } from '../lib/uploads/sha256Stream';
 import { findTusUpload, insertTusUpload, recordPart, withUploadLock, type TusUploadRow } from '../lib/tus/uploads';
-import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/client';
+import { abortUploadSession, completeUploadSession, openUploadSession } from '../lib/uploads/uploadRuns';
 import { newUploadInput } from '../lib/uploads/input';
 import { PartRefusedError, sendPartBody } from '../lib/uploads/partBody';
 import type { UploadSessionRow } from '../lib/uploads/sessionRow';

@@ -1,8 +1,8 @@
 import { Router } from 'express';
 import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../lib/assets/versions';
-import { versionTargetOf } from '../lib/assets/access';
+import { versionTargetOf } from '../lib/assets/permissions';
 import { NotFoundError } from '../lib/platform/errors';
-import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads/client';
+import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../lib/uploads/uploadRuns';
 import { newUploadInput } from '../lib/uploads/input';
 import { sendUploadAccepted } from './accepted';
 import { assetFor, assetWithContentFor } from './assetAccess';

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../lib/platform/config';
 import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl, type Db } from '../lib/platform/db';
 import { uuidv7 } from '../lib/platform/ids';
-import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
+import { createS3Client, ensureBucket } from '../lib/platform/s3Client';
 import { createTemporalClient, type TemporalHandle } from '../lib/platform/temporal';
 import { API_NODE_FLAGS, ROOT, freePorts, startLocalStack, type ManagedProcess } from '../scripts/stack';
 import { ROLES } from '../lib/auth/actor';

@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { findAsset } from '../lib/assets/assets';
 import { loadConfigOrExit } from '../lib/platform/config';
 import { createDb } from '../lib/platform/db';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 
 const config = loadConfigOrExit();
 const db = createDb(config.database.url, config.database.poolMax);

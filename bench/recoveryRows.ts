@@ -12,7 +12,7 @@ import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@a
 import { createHash, randomBytes } from 'node:crypto';
 import { uuidv7 } from '../lib/platform/ids';
 import { objectKeyFor } from '../lib/assets/keys';
-import { hashObject } from '../lib/platform/objects';
+import { hashObject } from '../lib/platform/storedObjects';
 import { expectJson, inParallel, request } from './client';
 import { check, seconds, summary, type RowContext, type RowResult } from './rows';
 import { KiB, MB, round } from './stats';

@@ -10,7 +10,7 @@ import autocannon from 'autocannon';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { getVersion } from '../lib/assets/versions';
-import { hashObject } from '../lib/platform/objects';
+import { hashObject } from '../lib/platform/storedObjects';
 import { S3_PARTS_IN_FLIGHT, stagingPartSize } from '../lib/platform/staging';
 import { authHeaders, downloadCount, expectJson, inParallel, keepAliveAgent, multipartBody, postMultipart, request } from './client';
 import { breakdownOf, describeBreakdown, type TimedUpload } from './breakdown';

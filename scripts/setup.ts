@@ -6,7 +6,7 @@
 import { Connection } from '@temporalio/client';
 import { loadConfigOrExit, type Config } from '../lib/platform/config';
 import { createDb, ensureDatabase, migrateLatest, redactUrl } from '../lib/platform/db';
-import { createS3Client, ensureBucket } from '../lib/platform/objectStore';
+import { createS3Client, ensureBucket } from '../lib/platform/s3Client';
 import { ensureSearchAttributes } from '../lib/platform/temporal';
 
 export async function setUp(config: Config, say: (line: string) => void): Promise<void> {

@@ -13,7 +13,7 @@ import { bytesOf, sha256 } from './support/assets';
 import { awaitJob } from './support/backups';
 import { addVersion, settled } from './support/catalog';
 import { uuidv7 } from '../lib/platform/ids';
-import { SYSTEM_ACTOR_REF } from '../workflows/actor';
+import { SYSTEM_ACTOR_REF } from '../workflows/shared/actor';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import { startTestService, type TestContext } from './support/context';
 import { seedAssets } from './support/lifecycle';

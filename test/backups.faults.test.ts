@@ -5,7 +5,7 @@
  * places its own workers: S3 reached through a proxy that can freeze a worker at a chosen request.
  */
 import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/client';
+import { readBackup, readRestore, startBackup, startRestore } from '../lib/backups/backupRuns';
 import { blobKeyFor, manifestKeyFor } from '../lib/backups/catalog';
 import { objectKeyFor } from '../lib/assets/keys';
 import { uuidv7 } from '../lib/platform/ids';

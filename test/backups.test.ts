@@ -6,7 +6,7 @@
 import { DeleteObjectCommand, DeleteObjectsCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
 import { bytesOf, download, sha256, type UploadFields } from './support/assets';
-import { startBackup } from '../lib/backups/client';
+import { startBackup } from '../lib/backups/backupRuns';
 import {
   awaitJob,
   backupClientOf,

@@ -7,9 +7,9 @@
  */
 import { DeleteObjectCommand, DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { readBackup, startBackup } from '../lib/backups/client';
+import { readBackup, startBackup } from '../lib/backups/backupRuns';
 import { blobKeyFor, type BackupJson } from '../lib/backups/catalog';
-import { headObject } from '../lib/platform/objects';
+import { headObject } from '../lib/platform/storedObjects';
 import { uuidv7 } from '../lib/platform/ids';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 import type { scheduledBackupWorkflow } from '../workflows/backups/backup';

@@ -10,7 +10,7 @@ import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
 import type { Logger, LogLevel } from '../lib/platform/logger';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { S3_PART_SIZE } from '../lib/platform/staging';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { addAsset, addVersion, s3Agent, socketsInUse, uniqueMarker } from './support/catalog';

@@ -6,7 +6,7 @@ import { uuidv7 } from '../lib/platform/ids';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { recordEvent } from '../lib/events/outbox';
-import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/events/relayClient';
+import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/events/relayRuns';
 import { outboxRelayWorkflowId } from '../workflows/events/definitions';
 import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';

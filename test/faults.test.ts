@@ -6,7 +6,7 @@ import { temporal } from '@temporalio/proto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { addAsset, objectKeys } from './support/catalog';

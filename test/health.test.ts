@@ -1,7 +1,7 @@
 import { buildApp } from '../api/app';
 import { createDb } from '../lib/platform/db';
 import { createLogger } from '../lib/platform/logger';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { createTemporalClient } from '../lib/platform/temporal';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

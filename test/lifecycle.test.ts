@@ -8,7 +8,7 @@ import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { uuidv7 } from '../lib/platform/ids';
 import { objectKeyFor } from '../lib/assets/keys';
 import { getRun, type LifecycleRunRow } from '../lib/lifecycle/sweep';
-import { startLifecycleRun } from '../lib/lifecycle/client';
+import { startLifecycleRun } from '../lib/lifecycle/sweepRuns';
 import { ensureLifecycleSchedule } from '../worker/schedules';
 import { bytesOf, download, postForm, uploadAsset } from './support/assets';
 import { startTestService, type TestContext } from './support/context';

@@ -6,7 +6,7 @@
 import { tsToMs } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { recordEvent } from '../lib/events/outbox';
-import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/events/relayClient';
+import { ensureOutboxRelay, listenForOutboxCommits } from '../lib/events/relayRuns';
 import { outboxRelayWorkflowId } from '../workflows/events/definitions';
 import { startTestService, type TestContext } from './support/context';
 import { startHub } from './support/hub';

@@ -5,7 +5,7 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
-import { readBackup, readRestore } from '../lib/backups/client';
+import { readBackup, readRestore } from '../lib/backups/backupRuns';
 import { insertBackup, insertRestore, manifestKeyFor } from '../lib/backups/catalog';
 import { backupWorkflowId, restoreWorkflowId } from '../workflows/backups/definitions';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
@@ -14,8 +14,8 @@ import { uuidv7 } from '../lib/platform/ids';
 import { objectKeyFor } from '../lib/assets/keys';
 import { insertRun } from '../lib/lifecycle/sweep';
 import { lifecycleWorkflowId } from '../workflows/lifecycle/definitions';
-import { headObject } from '../lib/platform/objects';
-import { completeUploadSession, openUploadSession, type UploadClient } from '../lib/uploads/client';
+import { headObject } from '../lib/platform/storedObjects';
+import { completeUploadSession, openUploadSession, type UploadClient } from '../lib/uploads/uploadRuns';
 import type { ChunkedUpload, UploadContent, UploadInput, UploadTarget } from '../workflows/uploads/definitions';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { backupClientOf, runBackup } from './support/backups';

@@ -11,7 +11,7 @@ import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
 import { uuidv7 } from '../lib/platform/ids';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { createRedisClient } from '../lib/platform/redis';
 import { freePorts } from '../scripts/stack';
 import { bytesOf, download, sha256 } from './support/assets';

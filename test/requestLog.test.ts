@@ -6,7 +6,7 @@
  */
 import { buildApp } from '../api/app';
 import { createLogger } from '../lib/platform/logger';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { bytesOf } from './support/assets';
 import { adminToken } from './support/auth';
 import { addAsset } from './support/catalog';

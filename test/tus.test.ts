@@ -550,7 +550,7 @@ it('reads the object back when a part was not confirmed as the bytes the API has
   const body = Buffer.alloc(12 * MiB, 5);
   const url = new URL((await create(body.length)).headers.get('location')!, ctx.baseUrl).toString();
   expect((await patch(url, 0, body.subarray(0, 6 * MiB))).status).toBe(204);
-  // As when a store's part ETag is not the MD5 of the part (lib/uploads/streamHash.ts).
+  // As when a store's part ETag is not the MD5 of the part (lib/uploads/sha256Stream.ts).
   await ctx
     .db('tus_uploads')
     .where({ upload_id: idOf(url) })

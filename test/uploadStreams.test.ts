@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
 import { uuidv7 } from '../lib/platform/ids';
-import { createS3Client } from '../lib/platform/objectStore';
+import { createS3Client } from '../lib/platform/s3Client';
 import { bytesOf, download, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
 import { startTestService, type TestContext } from './support/context';

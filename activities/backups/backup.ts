@@ -18,7 +18,7 @@ import {
   type BackupRow,
 } from '../../lib/backups/catalog';
 import { ManifestCorruptError, readManifestLines, writeManifest, type BlobLine, type ReadLine } from '../../lib/backups/manifest';
-import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/objects';
+import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/storedObjects';
 import { registerManifest } from '../../lib/backups/retention';
 import { HANDED_OFF_FROM, endHandoffs, leaseKeeper, renewHandoffLease } from '../../lib/backups/handoff';
 import { recordEvent } from '../../lib/events/outbox';
@@ -28,7 +28,7 @@ import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';
 import { createRestoreActivities } from './restore';
 import { createRetentionActivities } from './retention';
 import type { ActivityDeps } from '../deps';
-import { SYSTEM_ACTOR_REF } from '../../workflows/actor';
+import { SYSTEM_ACTOR_REF } from '../../workflows/shared/actor';
 import { summaryOf } from '../../lib/backups/summary';
 import { exactTimeSql } from '../../lib/platform/db';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';

@@ -1,7 +1,7 @@
 /** What the backup, restore and retention activities share. */
 import { ApplicationFailure } from '@temporalio/common';
 import { ManifestCorruptError } from '../../lib/backups/manifest';
-import { DEFAULT_COPY_LIMITS, type CopyLimits } from '../../lib/platform/objects';
+import { DEFAULT_COPY_LIMITS, type CopyLimits } from '../../lib/platform/storedObjects';
 import { NotFoundError } from '../../lib/platform/errors';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 

@@ -25,7 +25,7 @@ import {
 } from '../../lib/backups/catalog';
 import { ManifestCorruptError, hashManifest, readManifestLines, type AssetLine, type VersionLine } from '../../lib/backups/manifest';
 import { manifestChecker } from '../../lib/backups/manifestChecks';
-import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits } from '../../lib/platform/objects';
+import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits } from '../../lib/platform/storedObjects';
 import { commitRestoredAsset, itemDone, liveStateOf, recordItem, versionsToRemove, versionsToRestore, type LiveVersion } from '../../lib/backups/restore';
 import { BackupFailure, type BackupTuning } from '../../workflows/backups/definitions';
 import { copyLimitsOf, DEFAULT_STEP_BUDGET_MS, permanent } from './common';

@@ -6,13 +6,13 @@
  */
 import { Context } from '@temporalio/activity';
 import { manifestKeyFor, summaryKeyFor } from '../../lib/backups/catalog';
-import { deleteKeys } from '../../lib/platform/objects';
+import { deleteKeys } from '../../lib/platform/storedObjects';
 import { clearSweep, expireBackups, forgetManifest, markBucketManifests, markManifests, sweepBlobPage } from '../../lib/backups/retention';
 import { beginSweepRecord, checkBucketAgainstCatalog, endSweepRecord, refuseSweep } from '../../lib/backups/retentionSweeps';
 import type { RetentionCounts } from '../../workflows/backups/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
-import type { ActorRef } from '../../workflows/actor';
+import type { ActorRef } from '../../workflows/shared/actor';
 
 const STEP_BUDGET_MS = 20_000;
 

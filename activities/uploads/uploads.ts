@@ -16,14 +16,14 @@ import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
-import { digestOf, multipartEtag } from '../../lib/uploads/streamHash';
+import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
-import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/objects';
+import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/storedObjects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 import { handOffToBackups, handoffDepsOf, markVersionsDeleting } from '../../lib/backups/handoff';
-import type { ActorRef } from '../../workflows/actor';
+import type { ActorRef } from '../../workflows/shared/actor';
 
 export function createUploadActivities(deps: ActivityDeps) {
   const { config, db, s3, assetCache } = deps;
@@ -135,7 +135,7 @@ export function createUploadActivities(deps: ActivityDeps) {
     /**
      * Confirms a tus upload without reading it back: the API hashed every byte as it streamed
      * through, part after part, and the store's ETag confirmed each part held those bytes
-     * (lib/uploads/streamHash.ts), and the assembled object's ETag says it is made of exactly those
+     * (lib/uploads/sha256Stream.ts), and the assembled object's ETag says it is made of exactly those
      * parts. Answers null when some part was not confirmed (the caller then reads the object back).
      */
     async confirmStreamedUpload(uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {

@@ -7,7 +7,7 @@ import type { DatesAsText } from '../platform/jsonDates';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import type { Actor } from '../auth/actor';
 import type { AuditTrail } from '../audit/log';
-import { grantsSeenBy, readableBy } from './access';
+import { grantsSeenBy, readableBy } from './permissions';
 import { grantsColumn, type Grant } from './grants';
 
 export interface AssetRow {

@@ -4,7 +4,7 @@
  * are only ever added (triggers refuse every other update, and every DELETE but retention's).
  */
 import type { Knex } from 'knex';
-import { SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/actor';
+import { SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/shared/actor';
 
 export const SUBJECT_COLUMNS = ['asset_id', 'version_id', 'upload_id', 'policy_id', 'backup_id', 'restore_id'] as const;
 export type SubjectColumn = (typeof SUBJECT_COLUMNS)[number];

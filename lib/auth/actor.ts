@@ -2,9 +2,9 @@
  * Who a request (or a run it started) acts for: the token's subject, its storage roles and its
  * groups (a campaign is a group). Workflows carry `{ sub, roles }` in their input.
  */
-import { ROLES, SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/actor';
+import { ROLES, SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/shared/actor';
 
-export { ROLES, type ActorRef, type Role } from '../../workflows/actor';
+export { ROLES, type ActorRef, type Role } from '../../workflows/shared/actor';
 
 export interface Actor extends ActorRef {
   groups: string[];

@@ -17,7 +17,7 @@ export interface ContentGrant {
   disposition: SignedDisposition;
   /** Unix seconds. */
   expires: number;
-  /** Why the signer could read the asset (lib/assets/access.ts `readBasisOf`): checked again at every use. */
+  /** Why the signer could read the asset (lib/assets/permissions.ts `readBasisOf`): checked again at every use. */
   signer: string;
 }
 

@@ -3,7 +3,7 @@
  * the order every deletion of a version's object follows, and the lock order with retention.
  *
  * The paths that delete versions' objects: the permanent deletion of an asset (deleteAssetWorkflow,
- * which lib/assets/deletionClient.ts starts and lifecycle purges run as children), a prune past
+ * which lib/assets/deletionRuns.ts starts and lifecycle purges run as children), a prune past
  * STORAGE_MAX_VERSIONS after an upload's commit, a lifecycle version expiry, an overwrite restore.
  * Each goes, in this order:
  *
@@ -42,7 +42,7 @@ import { BLOB_LOCK } from './blobLock';
 import { mapLimit } from '../platform/concurrency';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
-import { copyObject, deleteKeys, headObject, isNotFound } from '../platform/objects';
+import { copyObject, deleteKeys, headObject, isNotFound } from '../platform/storedObjects';
 
 /** How long a backup takes hand-offs after its last renewal. */
 export const HANDOFF_LEASE_MS = 10 * 60_000;

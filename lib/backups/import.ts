@@ -16,7 +16,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import type { Readable } from 'node:stream';
 import type { AuditTrail } from '../audit/log';
-import { isNotFound } from '../platform/objects';
+import { isNotFound } from '../platform/storedObjects';
 import { backupWorkflowId } from '../../workflows/backups/definitions';
 import { listManifests, type StoredManifest } from './bucket';
 import { getBackup, summaryKeyFor, type BackupCounts, type JobRow } from './catalog';

@@ -17,7 +17,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { BLOB_PREFIX, blobKeyFor, type BackupCounts, type BackupProgress } from './catalog';
 import { ManifestCorruptError, readManifestLines, type WrittenManifest } from './manifest';
-import { deleteKeys, isNotFound } from '../platform/objects';
+import { deleteKeys, isNotFound } from '../platform/storedObjects';
 import { listManifests } from './bucket';
 import { BLOB_LOCK } from './blobLock';
 import { markHandedOff } from './handoff';

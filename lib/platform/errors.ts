@@ -69,7 +69,7 @@ export class ServiceUnavailableError extends DomainError {
 
 /**
  * The object store could not be reached (refused, reset, timed out): every S3 call fails so
- * (lib/platform/objectStore.ts). `cause` is the connection's error, for the log: the client is not told
+ * (lib/platform/s3Client.ts). `cause` is the connection's error, for the log: the client is not told
  * where the store is.
  */
 export class ObjectStoreUnavailableError extends ServiceUnavailableError {

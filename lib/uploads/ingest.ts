@@ -1,12 +1,12 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { getAsset } from '../assets/assets';
-import { versionTargetOf } from '../assets/access';
+import { versionTargetOf } from '../assets/permissions';
 import { uploadWorkflowId } from './sessions';
 import type { Config } from '../platform/config';
 import { uuidFromName } from '../platform/ids';
 import { ValidationError } from '../platform/errors';
 import { sourceUrlProblem } from './sourceRules';
-import { openUploadSession, type UploadClient } from './client';
+import { openUploadSession, type UploadClient } from './uploadRuns';
 import { newUploadInput } from './input';
 import type { ActorRef } from '../auth/actor';
 

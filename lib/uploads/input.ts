@@ -1,6 +1,6 @@
 /** Every upload's input is made here, whichever way it comes: a form, a chunked session, a restore, an event. */
 import type { UploadContent, UploadInput } from '../../workflows/uploads/definitions';
-import type { VersionTarget } from '../assets/access';
+import type { VersionTarget } from '../assets/permissions';
 import { objectKeyFor } from '../assets/keys';
 import type { Config } from '../platform/config';
 import { uuidv7 } from '../platform/ids';

@@ -1,6 +1,6 @@
 /**
  * Whether an upload session may still write the asset its version joins (issue 23). A session records
- * why its opener could write the asset when it opened (`write_basis`, lib/assets/access.ts
+ * why its opener could write the asset when it opened (`write_basis`, lib/assets/permissions.ts
  * writeBasisOf): `any` (a service or an admin), `owner:<sub>`, or the subject of the write grant they
  * held, by name or through a group. The run knows its actor's subject and roles but not their groups,
  * so the basis, not the actor, is what is checked again. The session lasts as long as its basis grants
@@ -19,11 +19,11 @@
  * restore makes it live again for a grant change or a commit to take.
  */
 import type { Knex } from 'knex';
-import { writeBasisHolds, writeBasisOf } from '../assets/access';
+import { writeBasisHolds, writeBasisOf } from '../assets/permissions';
 import type { Grant } from '../assets/grants';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import { ForbiddenError } from '../auth/errors';
-import type { ActorRef } from '../../workflows/actor';
+import type { ActorRef } from '../../workflows/shared/actor';
 import type { UploadSessionRow } from './sessionRow';
 
 /** The session's opener may no longer write its asset: the session has ended for good. */

@@ -13,7 +13,7 @@ import {
   type BackupClient,
   type StartBackupOptions,
   type StartRestoreOptions,
-} from '../../lib/backups/client';
+} from '../../lib/backups/backupRuns';
 import type { BackupJson, RestoreJson } from '../../lib/backups/catalog';
 import { toVersionJson, type VersionJson, type VersionRow } from '../../lib/assets/versions';
 import { mapLimit } from '../../lib/platform/concurrency';

@@ -12,7 +12,7 @@ import { createServiceDb, dropDatabase, type Db } from '../../lib/platform/db';
 import pg from 'pg';
 import { uuidv7 } from '../../lib/platform/ids';
 import { createLogger, type Logger } from '../../lib/platform/logger';
-import { createS3Client, ensureBucket } from '../../lib/platform/objectStore';
+import { createS3Client, ensureBucket } from '../../lib/platform/s3Client';
 import { createTemporalClient, type TemporalHandle } from '../../lib/platform/temporal';
 import { createRedisClient } from '../../lib/platform/redis';
 import { createAssetCache } from '../../lib/cache/assetCache';

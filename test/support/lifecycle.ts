@@ -9,7 +9,7 @@ import { mapLimit } from '../../lib/platform/concurrency';
 import { uuidv7 } from '../../lib/platform/ids';
 import { objectKeyFor } from '../../lib/assets/keys';
 import { getRun, type LifecycleRunRow } from '../../lib/lifecycle/sweep';
-import { startLifecycleRun, type LifecycleClient, type StartRunOptions } from '../../lib/lifecycle/client';
+import { startLifecycleRun, type LifecycleClient, type StartRunOptions } from '../../lib/lifecycle/sweepRuns';
 import { workflowClientsOf } from '../../api/deps';
 import { sha256 } from './assets';
 import { objectKeys } from './catalog';

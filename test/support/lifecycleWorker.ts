@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../../lib/platform/config';
 import { createDb } from '../../lib/platform/db';
 import { createLogger } from '../../lib/platform/logger';
-import { createS3Client } from '../../lib/platform/objectStore';
+import { createS3Client } from '../../lib/platform/s3Client';
 import { ensureSearchAttributes } from '../../lib/platform/temporal';
 import { createStorageWorker } from '../../worker/createWorker';
 import { ensureSchedules } from '../../worker/schedules';

@@ -1,9 +1,9 @@
 /**
- * What deleteAssetWorkflow, its client (lib/assets/deletionClient.ts) and the lifecycle sweep, which
+ * What deleteAssetWorkflow, its client (lib/assets/deletionRuns.ts) and the lifecycle sweep, which
  * purges through it, share. Only types and plain values, so the workflow bundle, the API and the
  * activities can all import it.
  */
-import type { ActsFor } from '../actor';
+import type { ActsFor } from '../shared/actor';
 
 export interface DeleteAssetInput extends ActsFor {
   assetId: string;

@@ -1,7 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { AssetDeletionActivities } from '../../activities/assets';
 import type { DeleteAssetInput, DeleteAssetResult } from './definitions';
-import { signalUploadAbort } from '../runHelpers';
+import { signalUploadAbort } from '../uploads/abort';
 
 const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAssetRows } = proxyActivities<AssetDeletionActivities>({
   startToCloseTimeout: '2 minutes',

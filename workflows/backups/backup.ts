@@ -14,8 +14,11 @@ import {
   type ScheduledBackupRetry,
 } from './definitions';
 import { backupRetentionWorkflow } from './retention';
-import { continueAsNewDue, messageOf, withFailureHandler, storageActor, storageOperation, uuidv7Now } from '../runHelpers';
-import { SYSTEM_ACTOR_REF } from '../actor';
+import { continueAsNewDue } from '../shared/continueAsNew';
+import { messageOf, withFailureHandler } from '../shared/failures';
+import { storageActor, storageOperation } from '../shared/searchAttributes';
+import { uuidv7Now } from '../shared/uuidv7';
+import { SYSTEM_ACTOR_REF } from '../shared/actor';
 
 export const backupRetry: ActivityOptions['retry'] = {
   initialInterval: '1s',

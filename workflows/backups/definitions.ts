@@ -4,7 +4,7 @@
  * API all use this file.
  */
 import { defineQuery } from '@temporalio/workflow';
-import type { ActsFor } from '../actor';
+import type { ActsFor } from '../shared/actor';
 
 /** A backup's or a restore's status, as its row and the API say it. */
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed';

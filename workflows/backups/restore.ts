@@ -2,7 +2,8 @@ import { ApplicationFailure, continueAsNew, proxyActivities, setHandler } from '
 import type { RestoreActivities } from '../../activities/backups/restore';
 import { BackupFailure, EMPTY_RESTORE_PROGRESS, restoreStatusQuery, type RestoreInput, type RestoreState } from './definitions';
 import { backupRetry } from './backup';
-import { continueAsNewDue, messageOf, withFailureHandler } from '../runHelpers';
+import { continueAsNewDue } from '../shared/continueAsNew';
+import { messageOf, withFailureHandler } from '../shared/failures';
 
 const catalog = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 minutes', retry: backupRetry });
 const steps = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });

@@ -1,7 +1,8 @@
 import { continueAsNew, patched, proxyActivities, uuid4, type ActivityOptions } from '@temporalio/workflow';
 import type { RetentionActivities } from '../../activities/backups/retention';
 import type { RetentionCounts, RetentionInput } from './definitions';
-import { continueAsNewDue, withFailureHandler } from '../runHelpers';
+import { continueAsNewDue } from '../shared/continueAsNew';
+import { withFailureHandler } from '../shared/failures';
 
 const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' };
 const catalog = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 minutes', retry });

@@ -1,5 +1,5 @@
 /**
- * What outboxRelayWorkflow and its client (lib/events/relayClient.ts) share. Only
+ * What outboxRelayWorkflow and its client (lib/events/relayRuns.ts) share. Only
  * @temporalio/workflow is imported, so both the workflow bundle and the worker can use this file.
  */
 import { defineSignal } from '@temporalio/workflow';

@@ -2,7 +2,7 @@
  * What lifecycleSweepWorkflow, scheduledLifecycleWorkflow, their clients and their activities share.
  * Only types and plain values, so the workflow bundle, the API and the activities can all import it.
  */
-import type { ActsFor } from '../actor';
+import type { ActsFor } from '../shared/actor';
 
 export interface LifecycleSweepInput extends ActsFor {
   /** The run (its row exists). */

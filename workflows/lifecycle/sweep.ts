@@ -5,8 +5,12 @@ import type { UploadActivities } from '../../activities/uploads/uploads';
 import { deleteAssetWorkflow } from '../assets/deleteAsset';
 import { deleteAssetOperation } from '../assets/definitions';
 import { LifecycleFailure, lifecycleOperation, lifecycleWorkflowId, type LifecycleSweepInput, type LifecycleSweepResult } from './definitions';
-import { assetIdAttribute, continueAsNewDue, messageOf, signalUploadAbort, storageActor, storageOperation, uuidv7Now, withFailureHandler } from '../runHelpers';
-import { SYSTEM_ACTOR_REF, type ActorRef } from '../actor';
+import { assetIdAttribute, storageActor, storageOperation } from '../shared/searchAttributes';
+import { continueAsNewDue } from '../shared/continueAsNew';
+import { messageOf, withFailureHandler } from '../shared/failures';
+import { signalUploadAbort } from '../uploads/abort';
+import { uuidv7Now } from '../shared/uuidv7';
+import { SYSTEM_ACTOR_REF, type ActorRef } from '../shared/actor';
 
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',

@@ -3,7 +3,8 @@
  * Only @temporalio/workflow is imported, so both the workflow bundle and the API can use this file.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ActsFor } from '../actor';
+import type { ActsFor } from '../shared/actor';
+import { PermanentFailure } from '../shared/failures';
 
 export type UploadStatus = 'pending' | 'open' | 'completing' | 'completed' | 'failed' | 'aborted' | 'expired';
 
@@ -22,7 +23,7 @@ export interface UploadTarget {
    */
   ownerId?: string;
   /**
-   * Why whoever opened a new version's upload may write its asset (lib/assets/access.ts writeBasisOf):
+   * Why whoever opened a new version's upload may write its asset (lib/assets/permissions.ts writeBasisOf):
    * its commit checks it again. None for a new asset, nor in runs begun before uploads carried it.
    */
   writeBasis?: string;
@@ -107,7 +108,7 @@ export interface CompleteRequest {
   /** The checksum S3 reports for the staged object, when the store checked each part on receipt (lib/platform/staging.ts). */
   s3ChecksumSha256?: string;
   /**
-   * A chunked session whose every part the API hashed in order (lib/uploads/streamHashes.ts): the
+   * A chunked session whose every part the API hashed in order (lib/uploads/chunkedHashStates.ts): the
    * ETag the assembled object has if its parts are those bytes, with sizeBytes and checksumSha256.
    */
   multipartEtag?: string;
@@ -140,15 +141,6 @@ export interface UploadState {
   error: string | null;
   result: UploadResult | null;
 }
-
-/**
- * Failure types any activity raises for what no retry can fix (activities/permanentFailures.ts):
- * data PostgreSQL refuses (SQLSTATE class 22), a violated constraint (class 23).
- */
-export const PermanentFailure = {
-  invalidData: 'InvalidData',
-  integrityViolation: 'IntegrityViolation',
-} as const;
 
 /** Failure types the update raises; the API maps each to its HTTP answer. */
 export const UploadFailure = {

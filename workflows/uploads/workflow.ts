@@ -97,7 +97,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
         });
       }
     }
-    // A simple upload's run is started without waiting for its open (lib/uploads/client.ts), so its
+    // A simple upload's run is started without waiting for its open (lib/uploads/uploadRuns.ts), so its
     // `complete` may come with the start, before the session is open: it is taken all the same.
     const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
     if (takes && completeRequest === undefined) completeRequest = request;
@@ -115,7 +115,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     // cancelled. (Every other case starts it as runs always did, so their histories replay.)
     const completedWithStart = input.kind === 'simple' && completeRequest !== undefined;
     const decided = completedWithStart || (await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now()));
-    // An API that gave up waiting for a worker (lib/uploads/client.ts) sends abort after its `complete`;
+    // An API that gave up waiting for a worker (lib/uploads/uploadRuns.ts) sends abort after its `complete`;
     // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
     // that took a `complete` without it replay as they ran.)
     const abortWins = abortRequested && completeRequest?.oneStep === true;

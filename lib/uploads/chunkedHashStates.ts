@@ -1,11 +1,11 @@
 /**
- * The hash of a chunked session's parts sent one after another (lib/uploads/streamHash.ts), kept in
+ * The hash of a chunked session's parts sent one after another (lib/uploads/sha256Stream.ts), kept in
  * PostgreSQL at each part's end. No lock: parts sent in parallel, out of order, again or by a
  * presigned URL simply stop the hash from going on, and the object's ETag at the finish tells
  * whether what was assembled is what was hashed.
  */
 import type { Knex } from 'knex';
-import { digestOf, multipartEtag } from './streamHash';
+import { digestOf, multipartEtag } from './sha256Stream';
 import type { UploadSessionRow } from './sessionRow';
 
 interface StreamHashRow {

@@ -1,6 +1,6 @@
 /**
  * Chunked sessions whose parts come one after another are hashed as the parts stream through the
- * API (lib/uploads/streamHashes.ts), so their finish reads nothing back; parts out of order, or
+ * API (lib/uploads/chunkedHashStates.ts), so their finish reads nothing back; parts out of order, or
  * not the bytes hashed, keep the read-back. The read-back is `verifyObject`, the one activity of the
  * finish that the run schedules on the server besides `assembleParts` (the catalog steps run locally).
  */
