@@ -1,0 +1,4 @@
+/**
+ * The store of the outbox: the only code that runs SQL against outbox_events.
+ */
+export {};
