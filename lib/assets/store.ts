@@ -6,14 +6,15 @@
  *   (a CHECK): a soft-deleted asset is hidden but may be restored. `purging_since` is set once its
  *   permanent deletion has begun (lib/backups/handoff.ts markAssetPurging, activities/assets.ts): from
  *   then on no snapshot holds it, a restore of it is refused, and its rows only wait to be deleted.
- * - `revision` moves on every change of the asset's fields, its metadata and its grants included: it is
- *   the asset's ETag (lib/assets/assets.ts assetEtag), which If-Match compares, so a change of grants
- *   bumps it like any other (lib/assets/grantChange.ts). A backup restore continues it past both the
- *   backup's and the live one.
+ * - `revision` moves with every change of the asset's fields, its metadata and its grants (not with the
+ *   version_count that pruning and expiry lower, nor with purging_since): it is the asset's ETag
+ *   (lib/assets/assets.ts assetEtag), which If-Match compares, so a change of grants moves it like any
+ *   other (lib/assets/grantChange.ts). A backup restore continues it past both the backup's and the
+ *   live one.
  * - Versions are numbered from `last_version_number`, bumped under the asset's row lock in the
  *   transaction that inserts the version: no gap, no duplicate (UNIQUE (asset_id, version_number)).
- *   `version_count` counts its version rows: whoever inserts or deletes versions moves it in the same
- *   transaction.
+ *   `version_count` counts its version rows: whoever inserts or deletes versions sets it in the same
+ *   transaction (a backup restore counts them again).
  * - At most one version of an asset is current: the one with `superseded_at` NULL, which is the one
  *   `current_version_id` names (NULL once that version's row is gone, ON DELETE SET NULL). The current
  *   version is never deleted alone: pruning and expiry remove noncurrent versions only.
@@ -39,6 +40,10 @@
  * (lib/assets/grantChange.ts with lib/uploads/sessionAccess.ts), pruning and the lifecycle sweeps
  * (deleteVersionRows, lib/lifecycle/sweep.ts), the permanent deletion (activities/assets.ts) and
  * backup restores (lib/backups/restore.ts).
+ * Known departures (issue 25 report): the lifecycle's expire_assets batch (lib/lifecycle/sweep.ts
+ * expireAssetsBatch) locks its assets' rows in (updated_at, id) order, not id order; the permanent
+ * deletion's last step and a backup restore reach version rows after owner_usage (through the usage
+ * triggers), which only a writer that takes nothing after them (markVersionsDeleting) also locks.
  */
 import type { Knex } from 'knex';
 import { allOf, exactTimeSql } from '../platform/db';
