@@ -5,7 +5,8 @@ import { recordEvent } from '../events/outbox';
 import { NotFoundError, StaleRevisionError } from '../platform/errors';
 import { endRevokedSessions, type EndedSession } from '../uploads/sessionAccess';
 import { assetEtag, etagMatches } from './assets';
-import { writeGrants, type Grant } from './grants';
+import type { Grant } from './grants';
+import { bumpLiveAssetRevision, writeGrants } from './store';
 
 /**
  * PUT /assets/{id}/grants: a full replace of a live asset's grants, with its event. The grants are
@@ -23,10 +24,7 @@ export async function replaceGrants(
 ): Promise<{ ended: EndedSession[]; etag: string }> {
   return db.transaction(async (trx) => {
     // The update locks the row and reads its latest revision: the one before it is what If-Match is checked against.
-    const [updated] = await trx('assets')
-      .where({ id: assetId, is_deleted: false })
-      .update({ revision: trx.raw('revision + 1') })
-      .returning(['owner_id', 'revision']);
+    const updated = await bumpLiveAssetRevision(trx, assetId);
     if (!updated) throw new NotFoundError(`asset ${assetId} not found`);
     const read = assetEtag({ revision: updated.revision - 1 });
     if (ifMatch !== undefined && !etagMatches(ifMatch, read, { strong: true })) {

@@ -11,6 +11,7 @@ import { actsForAnyOwner, type Actor } from '../auth/actor';
 import { ForbiddenError } from '../auth/errors';
 import { NotFoundError } from '../platform/errors';
 import { subjectsOf, type Grant } from './grants';
+import { everyAssetSql, ownedOrGrantedSql } from './store';
 
 /** What a caller may do with an asset, each level including the ones before it. */
 export type AssetAccess = 'read' | 'write' | 'own';
@@ -106,11 +107,8 @@ export function versionTargetOf(actor: Actor, asset: { id: string; owner_id: str
  * pages stay whole.
  */
 export function readableBy(db: Knex, actor: Actor): Knex.Raw {
-  if (actsForAnyOwner(actor)) return db.raw('(TRUE)');
-  return db.raw('(a.owner_id = ? OR EXISTS (SELECT 1 FROM asset_grants g WHERE g.asset_id = a.id AND g.subject = ANY(?::text[])))', [
-    actor.sub,
-    subjectsOf(actor),
-  ]);
+  if (actsForAnyOwner(actor)) return everyAssetSql(db);
+  return ownedOrGrantedSql(db, actor.sub, subjectsOf(actor));
 }
 
 /**

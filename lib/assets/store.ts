@@ -1,4 +1,346 @@
 /**
  * The store of an asset (its row, its versions, its metadata and its grants): the only code that runs SQL against assets, asset_versions, asset_metadata and asset_grants.
+ *
+ * Invariants:
+ * - assets: one row per asset, live or soft-deleted. `is_deleted` holds exactly when `deleted_at` is set
+ *   (a CHECK): a soft-deleted asset is hidden but may be restored. `purging_since` is set once its
+ *   permanent deletion has begun (lib/backups/handoff.ts markAssetPurging, activities/assets.ts): from
+ *   then on no snapshot holds it, a restore of it is refused, and its rows only wait to be deleted.
+ * - `revision` moves with every change of the asset's fields, its metadata and its grants (not with the
+ *   version_count that pruning and expiry lower, nor with purging_since): it is the asset's ETag
+ *   (lib/assets/assets.ts assetEtag), which If-Match compares, so a change of grants moves it like any
+ *   other (lib/assets/grantChange.ts). A backup restore continues it past both the backup's and the
+ *   live one.
+ * - Versions are numbered from `last_version_number`, bumped under the asset's row lock in the
+ *   transaction that inserts the version: no gap, no duplicate (UNIQUE (asset_id, version_number)).
+ *   `version_count` counts its version rows: whoever inserts or deletes versions sets it in the same
+ *   transaction (a backup restore counts them again).
+ * - At most one version of an asset is current: the one with `superseded_at` NULL, which is the one
+ *   `current_version_id` names (NULL once that version's row is gone, ON DELETE SET NULL). The current
+ *   version is never deleted alone: pruning and expiry remove noncurrent versions only.
+ * - asset_versions.deleting_since: its object is about to go (lib/backups/handoff.ts); no snapshot
+ *   holds it from then on. `upload_id` is UNIQUE: committing an upload again finds its version.
+ * - asset_metadata holds one value per key; asset_grants one access per subject (`user:<sub>` or
+ *   `group:<name>`, `read` or `write`). Both are written only as a whole replace (replaceMetadata,
+ *   writeGrants), under the asset's row lock, and go with the asset (ON DELETE CASCADE).
+ * - The usage triggers keep owner_usage (lib/quotas) in step with assets and asset_versions.
+ *
+ * Lock order on an asset, which every writer follows:
+ *   1. the asset's row: FOR UPDATE, or an UPDATE of it, which takes the same lock (a new version's
+ *      session insert takes it FOR SHARE); several assets' rows in id order;
+ *   2. its upload sessions' rows (upload_sessions, lib/uploads/store.ts);
+ *   3. its version rows (asset_versions), several in id order;
+ *   4. owner_usage (lib/quotas/store.ts), through the usage triggers and the quota checks.
+ * Its metadata and grants rows are written only under 1 (and read under it), whenever in the
+ * transaction. Rows of other families a writer adds (outbox_events, audit_log, restore_items) come
+ * after the asset's row. A writer that takes no asset row takes a suffix of this order, in one
+ * statement: markVersionsDeleting (lib/backups/handoff.ts) its versions in id order, a session's
+ * status update its row then owner_usage. The writers: the upload's commit (lib/uploads/sessions.ts),
+ * a session's insert, updates, soft deletes and restores (lib/assets/assets.ts), grant changes
+ * (lib/assets/grantChange.ts with lib/uploads/sessionAccess.ts), pruning and the lifecycle sweeps
+ * (deleteVersionRows, lib/lifecycle/sweep.ts), the permanent deletion (activities/assets.ts) and
+ * backup restores (lib/backups/restore.ts).
+ * Known departures (issue 25 report): the lifecycle's expire_assets batch (lib/lifecycle/sweep.ts
+ * expireAssetsBatch) locks its assets' rows in (updated_at, id) order, not id order; the permanent
+ * deletion's last step and a backup restore reach version rows after owner_usage (through the usage
+ * triggers), which only a writer that takes nothing after them (markVersionsDeleting) also locks.
  */
-export {};
+import type { Knex } from 'knex';
+import { allOf, exactTimeSql } from '../platform/db';
+import type { AssetListQuery, AssetRow } from './assets';
+import type { Grant } from './grants';
+import type { VersionRow } from './versions';
+
+type Db = Knex | Knex.Transaction;
+
+// ---------------------------------------------------------------------------------------------
+// Assets
+
+/** An asset's metadata as one JSON object, for a query over `assets as a`. */
+export function metadataColumn(db: Db) {
+  return db.raw(`COALESCE((SELECT jsonb_object_agg(m.key, m.value) FROM asset_metadata m WHERE m.asset_id = a.id), '{}'::jsonb) AS metadata`);
+}
+
+/** An asset's grants as one JSON array, by subject, for a query over `assets as a`. */
+export function grantsColumn(db: Db) {
+  return db.raw(
+    `COALESCE((SELECT jsonb_agg(jsonb_build_object('subject', g.subject, 'access', g.access) ORDER BY g.subject)
+                 FROM asset_grants g WHERE g.asset_id = a.id), '[]'::jsonb) AS grants`,
+  );
+}
+
+/** Assets with their metadata and grants folded in: one query, whatever the page size. */
+export function selectAssets(db: Db) {
+  return db('assets as a').select('a.*', metadataColumn(db), grantsColumn(db));
+}
+
+export async function findAsset(db: Db, id: string, opts: { includeDeleted?: boolean } = {}): Promise<AssetRow | undefined> {
+  const query = selectAssets(db).where('a.id', id);
+  if (!opts.includeDeleted) query.where('a.is_deleted', false);
+  return (await query.first()) as AssetRow | undefined;
+}
+
+/** The asset (deleted or not) with its current version's content facts as `cv_*` columns, in one query. */
+export async function findAssetWithCurrentVersion(db: Db, id: string) {
+  return selectAssets(db)
+    .leftJoin('asset_versions as cv', 'cv.id', 'a.current_version_id')
+    .select({
+      cv_id: 'cv.id',
+      cv_object_key: 'cv.object_key',
+      cv_size_bytes: 'cv.size_bytes',
+      cv_checksum_sha256: 'cv.checksum_sha256',
+      cv_content_type: 'cv.content_type',
+      cv_created_at: 'cv.created_at',
+    })
+    .where('a.id', id)
+    .first();
+}
+
+/** Whom the asset belongs to, deleted or not; undefined once its row is gone. */
+export async function findAssetOwner(db: Db, id: string): Promise<{ owner_id: string } | undefined> {
+  return db('assets').where({ id }).first('owner_id');
+}
+
+export interface AssetFilterColumns {
+  name: string;
+  contentType: string;
+  tags: string;
+}
+
+export const ASSET_FILTER_COLUMNS: AssetFilterColumns = { name: 'a.name', contentType: 'a.content_type', tags: 'a.tags' };
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+/**
+ * The filters GET /assets and lifecycle policies share, as one SQL condition over `cols`: a name
+ * prefix, a content type (exact, or `type/*`), and tags that must all be there.
+ */
+export function assetFilterSql(db: Knex, filter: { name_prefix?: string; content_type?: string; tags?: string[] }, cols = ASSET_FILTER_COLUMNS): Knex.Raw {
+  const parts: Knex.Raw[] = [];
+  if (filter.name_prefix) parts.push(db.raw(`${cols.name} LIKE ? || '%'`, [escapeLike(filter.name_prefix)]));
+  if (filter.content_type) {
+    if (filter.content_type.endsWith('/*')) parts.push(db.raw(`${cols.contentType} LIKE ? || '%'`, [escapeLike(filter.content_type.slice(0, -1))]));
+    else parts.push(db.raw(`${cols.contentType} = ?`, [filter.content_type]));
+  }
+  if (filter.tags?.length) parts.push(db.raw(`${cols.tags} @> ?::text[]`, [filter.tags]));
+  return allOf(db, parts);
+}
+
+/** Every asset, as a condition over `assets as a`. */
+export function everyAssetSql(db: Knex): Knex.Raw {
+  return db.raw('(TRUE)');
+}
+
+/** The assets `sub` owns or that a grant gives one of `subjects`, as a condition over `assets as a`. */
+export function ownedOrGrantedSql(db: Knex, sub: string, subjects: string[]): Knex.Raw {
+  return db.raw('(a.owner_id = ? OR EXISTS (SELECT 1 FROM asset_grants g WHERE g.asset_id = a.id AND g.subject = ANY(?::text[])))', [sub, subjects]);
+}
+
+/** One page of GET /assets (one row more than the limit): `readable` is the caller's condition (lib/assets/permissions.ts readableBy). */
+export async function selectAssetPage(
+  db: Knex,
+  readable: Knex.Raw,
+  q: AssetListQuery,
+  order: { column: 'name' | 'created_at'; direction: 'asc' | 'desc' },
+  cursor: { k: string; id: string } | undefined,
+): Promise<Array<AssetRow & { cursor_created_at: string }>> {
+  const query = selectAssets(db).select(db.raw(`${exactTimeSql('a.created_at')} AS cursor_created_at`));
+  if (!q.include_deleted) query.where('a.is_deleted', false);
+  query.where(readable);
+  query.where(assetFilterSql(db, { name_prefix: q.name_prefix, content_type: q.content_type, tags: q.tag }));
+  // The bounds compare created_at as the API shows it, to the millisecond (the column holds
+  // microseconds): an asset is not "created after" the created_at it answered, nor is a later
+  // asset of the same millisecond.
+  if (q.created_after) query.where('a.created_at', '>=', new Date(q.created_after.getTime() + 1));
+  if (q.created_before) query.where('a.created_at', '<', q.created_before);
+  const { column, direction } = order;
+  if (cursor) {
+    const op = direction === 'asc' ? '>' : '<';
+    if (column === 'created_at') query.whereRaw(`(a.created_at, a.id) ${op} (?::timestamptz, ?::uuid)`, [cursor.k, cursor.id]);
+    else query.whereRaw(`(a.name, a.id) ${op} (?::text, ?::uuid)`, [cursor.k, cursor.id]);
+  }
+  query.orderBy([
+    { column: `a.${column}`, order: direction },
+    { column: 'a.id', order: direction },
+  ]);
+  return (await query.limit(q.limit + 1)) as Array<AssetRow & { cursor_created_at: string }>;
+}
+
+/** The asset's row, locked (FOR UPDATE), deleted or not. */
+export async function lockAsset(trx: Knex.Transaction, id: string) {
+  return trx('assets').where({ id }).forUpdate().first();
+}
+
+/** The live asset's row, locked (FOR UPDATE). */
+export async function lockLiveAsset(trx: Knex.Transaction, id: string) {
+  return trx('assets').where({ id, is_deleted: false }).forUpdate().first();
+}
+
+/** Takes the asset's row lock (FOR UPDATE) and reads nothing else of it. */
+export async function lockAssetRow(trx: Knex.Transaction, id: string): Promise<void> {
+  await trx('assets').where({ id }).forUpdate().first('id');
+}
+
+export async function updateAssetRow(trx: Knex.Transaction, id: string, fields: Record<string, unknown>): Promise<void> {
+  await trx('assets').where({ id }).update(fields);
+}
+
+/** Soft-deletes the live asset, its revision moved: answers how many rows changed (0: none was live). */
+export async function softDeleteLiveAsset(trx: Knex.Transaction, id: string): Promise<number> {
+  return trx('assets')
+    .where({ id, is_deleted: false })
+    .update({ is_deleted: true, deleted_at: trx.fn.now(), revision: trx.raw('revision + 1') });
+}
+
+/** A soft-deleted asset live again, at `revision`. */
+export async function markAssetRestored(trx: Knex.Transaction, id: string, revision: number): Promise<void> {
+  await trx('assets').where({ id }).update({ is_deleted: false, deleted_at: null, revision });
+}
+
+/**
+ * Moves the live asset's revision, which locks its row: its owner and the new revision, or undefined
+ * when no live asset has the id.
+ */
+export async function bumpLiveAssetRevision(trx: Knex.Transaction, id: string): Promise<{ owner_id: string; revision: number } | undefined> {
+  const [updated] = await trx('assets')
+    .where({ id, is_deleted: false })
+    .update({ revision: trx.raw('revision + 1') })
+    .returning(['owner_id', 'revision']);
+  return updated;
+}
+
+/** The asset hidden and marked purging (each kept if already set), its row already locked by the caller. */
+export async function markAssetHiddenForDeletion(
+  trx: Knex.Transaction,
+  asset: { id: string; deleted_at: Date | null; purging_since: Date | null; revision: number },
+): Promise<void> {
+  await trx('assets')
+    .where({ id: asset.id })
+    .update({
+      is_deleted: true,
+      deleted_at: asset.deleted_at ?? trx.fn.now(),
+      purging_since: asset.purging_since ?? trx.fn.now(),
+      revision: asset.revision + 1,
+    });
+}
+
+/** Deletes the asset's row; its versions, metadata, grants and new versions' sessions cascade. Answers how many rows went. */
+export async function deleteAssetRow(trx: Knex.Transaction, id: string): Promise<number> {
+  return trx('assets').where({ id }).delete();
+}
+
+export async function replaceMetadata(trx: Knex.Transaction, assetId: string, metadata: Record<string, string>) {
+  await trx('asset_metadata').where({ asset_id: assetId }).delete();
+  const rows = Object.entries(metadata).map(([key, value]) => ({ asset_id: assetId, key, value }));
+  if (rows.length) await trx('asset_metadata').insert(rows);
+}
+
+/** Sets the asset's grants to exactly `grants`, in the caller's transaction. */
+export async function writeGrants(trx: Knex.Transaction, assetId: string, grants: Grant[]): Promise<void> {
+  await trx('asset_grants').where({ asset_id: assetId }).delete();
+  if (grants.length) await trx('asset_grants').insert(grants.map((g) => ({ asset_id: assetId, subject: g.subject, access: g.access })));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions
+
+export async function findVersion(db: Db, assetId: string, versionId: string): Promise<VersionRow | undefined> {
+  return (await db('asset_versions').where({ id: versionId, asset_id: assetId }).first()) as VersionRow | undefined;
+}
+
+/** The asset's versions, newest first, below `beforeNumber` when given: `limit` + 1 of them. */
+export async function selectVersionPage(db: Knex, assetId: string, limit: number, beforeNumber: number | undefined): Promise<VersionRow[]> {
+  const query = db('asset_versions')
+    .where({ asset_id: assetId })
+    .orderBy('version_number', 'desc')
+    .limit(limit + 1);
+  if (beforeNumber !== undefined) query.where('version_number', '<', beforeNumber);
+  return (await query) as VersionRow[];
+}
+
+/** The asset's versions whose objects are among `keys`, with `columns`. */
+export async function versionsWithObjectKeys(db: Knex, assetId: string, keys: string[], columns: readonly string[]) {
+  return db('asset_versions')
+    .where({ asset_id: assetId })
+    .whereIn('object_key', keys)
+    .select(...columns);
+}
+
+const VERSION_COLUMNS = [
+  'id',
+  'asset_id',
+  'version_number',
+  'object_key',
+  'size_bytes',
+  'content_type',
+  'checksum_sha256',
+  'upload_id',
+  'created_at',
+  'superseded_at',
+];
+
+/**
+ * Versions with their rank in their asset, newest first: `rank_all` among all its versions (the
+ * current one is 1) and `noncurrent_rank` among its noncurrent ones. Pruning beyond
+ * STORAGE_MAX_VERSIONS and the lifecycle sweeps (lib/lifecycle/sweep.ts) choose from it. A window needs
+ * every version of an asset, so `assets` may narrow it to whole assets only.
+ *
+ * The ranks count the versions from each one to the newest, so the window runs in the order of
+ * UNIQUE (asset_id, version_number), read forwards without a sort; ordered the same way, a query
+ * over it stops at its LIMIT instead of ranking every version first. Removing older versions never
+ * changes a newer one's rank.
+ */
+export function rankedVersions(db: Db, assets?: (query: Knex.QueryBuilder) => void) {
+  const window = 'OVER (PARTITION BY v.asset_id ORDER BY v.version_number ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)';
+  const query = db('asset_versions as v').select([
+    ...VERSION_COLUMNS.map((c) => `v.${c}`),
+    db.raw(`count(*) ${window} AS rank_all`),
+    db.raw(`count(v.superseded_at) ${window} AS noncurrent_rank`),
+  ]);
+  if (assets) assets(query);
+  return query;
+}
+
+/**
+ * Noncurrent versions beyond the `max` newest of an asset, oldest first: what pruning removes.
+ * The current version is never among them.
+ */
+export async function versionsBeyond(db: Knex, assetId: string, max: number): Promise<VersionRow[]> {
+  return db
+    .from(rankedVersions(db, (q) => q.where('v.asset_id', assetId)).as('r'))
+    .select(VERSION_COLUMNS.map((c) => `r.${c}`))
+    .whereNotNull('r.superseded_at')
+    .where('r.rank_all', '>', max)
+    .orderBy('r.version_number', 'asc');
+}
+
+/**
+ * Removes versions' rows after their objects are gone, in the caller's transaction, and keeps each
+ * asset's version_count. Never a current version; idempotent: answers the rows it removed.
+ */
+export async function deleteVersionRows(trx: Knex.Transaction, ids: string[]): Promise<Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>>> {
+  if (ids.length === 0) return [];
+  // Their assets first, in id order, then (through the usage triggers) their owners' usage rows: the
+  // order an upload's commit takes them in, so the two never wait on each other in a cycle.
+  await trx.raw('SELECT 1 FROM assets WHERE id IN (SELECT asset_id FROM asset_versions WHERE id = ANY(?::uuid[])) ORDER BY id FOR UPDATE', [ids]);
+  const deleted: Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>> = await trx('asset_versions')
+    .whereRaw('id = ANY(?::uuid[])', [ids])
+    .whereNotNull('superseded_at')
+    .delete()
+    .returning(['id', 'asset_id', 'size_bytes']);
+  const perAsset = new Map<string, number>();
+  for (const row of deleted) perAsset.set(row.asset_id, (perAsset.get(row.asset_id) ?? 0) + 1);
+  if (perAsset.size) {
+    // In id order, so concurrent deleters lock assets in one order.
+    const assetIds = [...perAsset.keys()].sort();
+    await trx.raw(
+      `UPDATE assets a SET version_count = a.version_count - d.n
+         FROM unnest(?::uuid[], ?::int[]) AS d(asset_id, n)
+        WHERE a.id = d.asset_id`,
+      [assetIds, assetIds.map((id) => perAsset.get(id)!)],
+    );
+  }
+  return deleted;
+}

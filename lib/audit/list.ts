@@ -1,18 +1,11 @@
 import type { Knex } from 'knex';
-import { exactTimeSql } from '../platform/db';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { SUBJECT_COLUMNS, type AuditSubjects } from './log';
+import { selectAuditPage, type AuditFilter } from './store';
 
-export interface AuditQuery {
+export interface AuditQuery extends AuditFilter {
   limit: number;
   cursor?: string;
-  actor?: string;
-  action?: string;
-  subject?: string;
-  outcome?: string;
-  request_id?: string;
-  since?: Date;
-  until?: Date;
 }
 
 interface AuditRow {
@@ -76,20 +69,6 @@ export async function listAudit(db: Knex, q: AuditQuery): Promise<Page<AuditJson
     q.cursor,
     (p): p is AuditCursor => typeof p.at === 'string' && CURSOR_TIME.test(p.at) && Number.isSafeInteger(p.id) && (p.id as number) > 0,
   );
-  const query = db('audit_log').select('*', db.raw(`${exactTimeSql('at')} AS cursor_at`));
-  if (q.actor !== undefined) query.where('actor', q.actor);
-  if (q.action !== undefined) query.where('action', q.action);
-  if (q.outcome !== undefined) query.where('outcome', q.outcome);
-  if (q.subject !== undefined) query.whereRaw('subjects @> ARRAY[?]::uuid[]', [q.subject]);
-  if (q.request_id !== undefined) query.whereRaw('COALESCE(request_ids, ARRAY[request_id]) @> ARRAY[?]::text[]', [q.request_id]);
-  if (q.since) query.where('at', '>=', q.since);
-  if (q.until) query.where('at', '<', q.until);
-  if (cursor) query.whereRaw('(at, id) < (?::timestamptz, ?::bigint)', [cursor.at, cursor.id]);
-  const rows = (await query
-    .orderBy([
-      { column: 'at', order: 'desc' },
-      { column: 'id', order: 'desc' },
-    ])
-    .limit(q.limit + 1)) as AuditRow[];
+  const rows = await selectAuditPage<AuditRow>(db, q, cursor);
   return pageOf(rows, q.limit, toAuditJson, (row) => ({ at: row.cursor_at, id: row.id }));
 }

@@ -5,6 +5,8 @@
  */
 import type { Knex } from 'knex';
 import { SYSTEM_ACTOR_REF, type ActorRef } from '../../workflows/shared/actor';
+import { findAssetOwner } from '../assets/store';
+import { insertAuditRows, pruneAuditBatch, upsertFoldedRefusal } from './store';
 
 export const SUBJECT_COLUMNS = ['asset_id', 'version_id', 'upload_id', 'policy_id', 'backup_id', 'restore_id'] as const;
 export type SubjectColumn = (typeof SUBJECT_COLUMNS)[number];
@@ -53,7 +55,7 @@ function rowOf(entry: AuditEntry) {
 
 export async function writeAudit(db: Knex | Knex.Transaction, entries: AuditEntry | AuditEntry[]): Promise<void> {
   const rows = (Array.isArray(entries) ? entries : [entries]).map(rowOf);
-  if (rows.length) await db('audit_log').insert(rows);
+  if (rows.length) await insertAuditRows(db, rows);
 }
 
 /**
@@ -72,22 +74,13 @@ export function foldKeyOf(entry: AuditEntry, now: number): string {
 export const FOLDED_REQUEST_IDS = 100;
 
 export async function foldRefusals(db: Knex, foldKey: string, entry: AuditEntry, count: number, requestIds: string[]): Promise<void> {
-  // A full row's ids are handed back as they were, so the update does not write them again.
-  await db('audit_log')
-    .insert({ ...rowOf(entry), fold_key: foldKey, count, request_ids: requestIds.slice(0, FOLDED_REQUEST_IDS) })
-    .onConflict('fold_key')
-    .merge({
-      count: db.raw('audit_log.count + ?', [count]),
-      request_ids: db.raw(
-        `CASE WHEN cardinality(audit_log.request_ids) >= ${FOLDED_REQUEST_IDS} THEN audit_log.request_ids
-              ELSE (COALESCE(audit_log.request_ids, '{}') || EXCLUDED.request_ids)[1:${FOLDED_REQUEST_IDS}] END`,
-      ),
-    });
+  const row = { ...rowOf(entry), fold_key: foldKey, count, request_ids: requestIds.slice(0, FOLDED_REQUEST_IDS) };
+  await upsertFoldedRefusal(db, row, count, FOLDED_REQUEST_IDS);
 }
 
 /** A read of an asset's content by an admin or a service gets a row when the asset is not theirs. */
 export async function writeReadOfOthersContent(db: Knex, entry: AuditEntry & { actor: ActorRef }, assetId: string): Promise<void> {
-  const asset = await db('assets').where({ id: assetId }).first('owner_id');
+  const asset = await findAssetOwner(db, assetId);
   if (asset && asset.owner_id !== entry.actor.sub) await writeAudit(db, entry);
 }
 
@@ -101,9 +94,9 @@ const PRUNE_BATCH = 5000;
 export async function pruneAuditLog(db: Knex, deadline: number): Promise<number> {
   let removed = 0;
   for (;;) {
-    const { rows } = await db.raw<{ rows: Array<{ removed: number }> }>('SELECT storage_prune_audit_log(?) AS removed', [PRUNE_BATCH]);
-    removed += rows[0].removed;
-    if (rows[0].removed < PRUNE_BATCH || Date.now() >= deadline) return removed;
+    const batch = await pruneAuditBatch(db, PRUNE_BATCH);
+    removed += batch;
+    if (batch < PRUNE_BATCH || Date.now() >= deadline) return removed;
   }
 }
 

@@ -1,4 +1,76 @@
 /**
  * The store of the audit log: the only code that runs SQL against audit_log and audit_retention.
+ *
+ * Invariants:
+ * - audit_log rows are only ever added: triggers refuse every UPDATE but a folded row's growth (its
+ *   count and request_ids), every DELETE but retention's, and TRUNCATE.
+ * - `fold_key` is UNIQUE: one row per minute, actor (or client address), action and outcome for
+ *   repeated refusals; `request_ids` holds at most FOLDED_REQUEST_IDS ids (a CHECK).
+ * - Rows leave only through storage_prune_audit_log, the function that reads audit_retention (which
+ *   setup writes); the service's role may not DELETE from the table.
+ *
+ * Locks: none taken here. A change adds its row last in its own transaction, after the rows of the
+ * change it records (lib/assets/store.ts has the order on an asset); the fold's upsert locks only the
+ * row of its fold_key. A backup restore of the records (lib/backups/records.ts) inserts its rows under
+ * pg_advisory_xact_lock(hashtext('storage:audit_log restore')), so two restores do not interleave.
  */
-export {};
+import type { Knex } from 'knex';
+import { exactTimeSql } from '../platform/db';
+
+/** Adds rows as they are. */
+export async function insertAuditRows(db: Knex | Knex.Transaction, rows: Array<Record<string, unknown>>): Promise<void> {
+  await db('audit_log').insert(rows);
+}
+
+/**
+ * Adds `row` (with its fold_key, count and request_ids), or adds its count and ids to the row of
+ * its fold_key: a full row's ids (`keep` of them) are handed back as they were, so the update does
+ * not write them again.
+ */
+export async function upsertFoldedRefusal(db: Knex, row: Record<string, unknown>, count: number, keep: number): Promise<void> {
+  await db('audit_log')
+    .insert(row)
+    .onConflict('fold_key')
+    .merge({
+      count: db.raw('audit_log.count + ?', [count]),
+      request_ids: db.raw(
+        `CASE WHEN cardinality(audit_log.request_ids) >= ${keep} THEN audit_log.request_ids
+              ELSE (COALESCE(audit_log.request_ids, '{}') || EXCLUDED.request_ids)[1:${keep}] END`,
+      ),
+    });
+}
+
+/** Removes up to `batch` rows past retention in one statement: answers how many went. */
+export async function pruneAuditBatch(db: Knex, batch: number): Promise<number> {
+  const { rows } = await db.raw<{ rows: Array<{ removed: number }> }>('SELECT storage_prune_audit_log(?) AS removed', [batch]);
+  return rows[0].removed;
+}
+
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  subject?: string;
+  outcome?: string;
+  request_id?: string;
+  since?: Date;
+  until?: Date;
+}
+
+/** One page of GET /audit, newest first by (at, id), before `cursor`: `limit` + 1 rows with their exact `cursor_at`. */
+export async function selectAuditPage<Row>(db: Knex, q: AuditFilter & { limit: number }, cursor: { at: string; id: number } | undefined): Promise<Row[]> {
+  const query = db('audit_log').select('*', db.raw(`${exactTimeSql('at')} AS cursor_at`));
+  if (q.actor !== undefined) query.where('actor', q.actor);
+  if (q.action !== undefined) query.where('action', q.action);
+  if (q.outcome !== undefined) query.where('outcome', q.outcome);
+  if (q.subject !== undefined) query.whereRaw('subjects @> ARRAY[?]::uuid[]', [q.subject]);
+  if (q.request_id !== undefined) query.whereRaw('COALESCE(request_ids, ARRAY[request_id]) @> ARRAY[?]::text[]', [q.request_id]);
+  if (q.since) query.where('at', '>=', q.since);
+  if (q.until) query.where('at', '<', q.until);
+  if (cursor) query.whereRaw('(at, id) < (?::timestamptz, ?::bigint)', [cursor.at, cursor.id]);
+  return (await query
+    .orderBy([
+      { column: 'at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(q.limit + 1)) as Row[];
+}

@@ -30,7 +30,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
-import { selectAssets, type AssetRow } from '../assets/assets';
+import type { AssetRow } from '../assets/assets';
+import { findAssetWithCurrentVersion } from '../assets/store';
 import type { VersionRow } from '../assets/versions';
 
 /** What serving the current version's bytes needs (api/download.ts storedContentOf). */
@@ -79,16 +80,22 @@ return 0`;
 
 const newToken = () => randomBytes(12).toString('base64url');
 
-export function createAssetCache(opts: AssetCacheOptions): AssetCache {
-  const { db, redis, keyPrefix } = opts;
-  const count = opts.count ?? (() => {});
-  const ttlMs = opts.ttlSeconds * 1000;
-  const entryKey = (id: string) => `${keyPrefix}:cache:asset:${id}`;
-  const leaseKey = (id: string) => `${keyPrefix}:cache:lease:${id}`;
-  const epochKey = `${keyPrefix}:cache:epoch`;
-  if (!redis) return { read: (id) => loadAsset(db, id), invalidate: async () => {} };
+/** The Redis keys of one cache. */
+function keysOf(keyPrefix: string) {
+  return {
+    entry: (id: string) => `${keyPrefix}:cache:asset:${id}`,
+    lease: (id: string) => `${keyPrefix}:cache:lease:${id}`,
+    epoch: `${keyPrefix}:cache:epoch`,
+  };
+}
 
-  // 'fresh': start, keep an epoch other replicas set (SET NX); 'broken': replace it (SET).
+type CacheKeys = ReturnType<typeof keysOf>;
+
+/**
+ * Whether this process may trust the cache: its epoch set since its last failure. 'fresh' (at start)
+ * keeps an epoch other replicas set (SET NX); 'broken' replaces it (SET).
+ */
+function epochGuard(redis: Redis, epochKey: string) {
   let state: 'ready' | 'fresh' | 'broken' = 'fresh';
   // Moves on every failure, so an epoch set while a newer failure happened does not count.
   let generation = 0;
@@ -116,7 +123,7 @@ export function createAssetCache(opts: AssetCacheOptions): AssetCache {
       if (state === 'ready') {
         clearInterval(retry);
         retry = undefined;
-      } else if (redis!.status === 'ready') void establish();
+      } else if (redis.status === 'ready') void establish();
     }, RETRY_EPOCH_MS).unref();
   }
   // Any lost connection may have lost an invalidation in flight, or the whole store with its epoch.
@@ -124,76 +131,87 @@ export function createAssetCache(opts: AssetCacheOptions): AssetCache {
   redis.on('ready', () => void establish());
 
   async function usable(): Promise<boolean> {
-    if (redis!.status !== 'ready') return false;
+    if (redis.status !== 'ready') return false;
     if (state !== 'ready') await establish();
     return state === 'ready';
   }
+  return { usable, broken };
+}
 
+type EpochGuard = ReturnType<typeof epochGuard>;
+
+interface CacheParts {
+  db: Knex;
+  redis: Redis;
+  keys: CacheKeys;
+  guard: EpochGuard;
+  count: (result: CacheResult) => void;
+  ttlMs: number;
+}
+
+async function readThrough(parts: CacheParts, id: string): Promise<CachedAsset | undefined> {
+  const { db, redis, keys, count } = parts;
+  if (!(await parts.guard.usable())) {
+    count('bypass');
+    return loadAsset(db, id);
+  }
+  let leased: { token: string; epoch: string } | undefined;
+  try {
+    const [raw, epoch] = await redis.mget(keys.entry(id), keys.epoch);
+    const entry = raw && epoch ? parseEntry(raw) : undefined;
+    if (entry && entry.epoch === epoch) {
+      count('hit');
+      return { row: entry.row, content: entry.content };
+    }
+    if (!epoch) {
+      // Evicted or flushed: a new random epoch, which no entry stored before can match.
+      void redis.set(keys.epoch, newToken(), 'NX').catch(() => {});
+      count('bypass');
+      return loadAsset(db, id);
+    }
+    // NX: under a burst of misses of one asset the first reader fills the entry; the others only
+    // read (each taking the lease from the one before would leave no reader able to store).
+    const token = newToken();
+    if (await redis.set(keys.lease(id), token, 'PX', LEASE_MS, 'NX')) leased = { token, epoch };
+  } catch {
+    // A failed read loses no invalidation: this request goes around, a lost connection marks it broken.
+    count('bypass');
+    return loadAsset(db, id);
+  }
+  count('miss');
+  const found = await loadAsset(db, id);
+  if (found && leased) {
+    const value = JSON.stringify({ epoch: leased.epoch, row: found.row, content: found.content });
+    redis.eval(STORE_IF_LEASED, 3, keys.lease(id), keys.entry(id), keys.epoch, leased.token, leased.epoch, value, String(parts.ttlMs)).catch(() => {});
+  }
+  return found;
+}
+
+async function invalidateEntries(parts: CacheParts, ids: string[]): Promise<void> {
+  const { redis, keys } = parts;
+  if (ids.length === 0) return;
+  try {
+    if (redis.status !== 'ready') throw new Error(`Redis is ${redis.status}`);
+    await redis.del(...ids.flatMap((id) => [keys.entry(id), keys.lease(id)]));
+  } catch {
+    parts.guard.broken();
+  }
+}
+
+export function createAssetCache(opts: AssetCacheOptions): AssetCache {
+  const { db, redis } = opts;
+  if (!redis) return { read: (id) => loadAsset(db, id), invalidate: async () => {} };
+  const keys = keysOf(opts.keyPrefix);
+  const parts: CacheParts = { db, redis, keys, guard: epochGuard(redis, keys.epoch), count: opts.count ?? (() => {}), ttlMs: opts.ttlSeconds * 1000 };
   return {
-    async read(id) {
-      if (!opts.enabled) return loadAsset(db, id);
-      if (!(await usable())) {
-        count('bypass');
-        return loadAsset(db, id);
-      }
-      let leased: { token: string; epoch: string } | undefined;
-      try {
-        const [raw, epoch] = await redis.mget(entryKey(id), epochKey);
-        const entry = raw && epoch ? parseEntry(raw) : undefined;
-        if (entry && entry.epoch === epoch) {
-          count('hit');
-          return { row: entry.row, content: entry.content };
-        }
-        if (!epoch) {
-          // Evicted or flushed: a new random epoch, which no entry stored before can match.
-          void redis.set(epochKey, newToken(), 'NX').catch(() => {});
-          count('bypass');
-          return loadAsset(db, id);
-        }
-        // NX: under a burst of misses of one asset the first reader fills the entry; the others only
-        // read (each taking the lease from the one before would leave no reader able to store).
-        const token = newToken();
-        if (await redis.set(leaseKey(id), token, 'PX', LEASE_MS, 'NX')) leased = { token, epoch };
-      } catch {
-        // A failed read loses no invalidation: this request goes around, a lost connection marks it broken.
-        count('bypass');
-        return loadAsset(db, id);
-      }
-      count('miss');
-      const found = await loadAsset(db, id);
-      if (found && leased) {
-        const value = JSON.stringify({ epoch: leased.epoch, row: found.row, content: found.content });
-        redis.eval(STORE_IF_LEASED, 3, leaseKey(id), entryKey(id), epochKey, leased.token, leased.epoch, value, String(ttlMs)).catch(() => {});
-      }
-      return found;
-    },
-
-    async invalidate(ids) {
-      if (ids.length === 0) return;
-      try {
-        if (redis.status !== 'ready') throw new Error(`Redis is ${redis.status}`);
-        await redis.del(...ids.flatMap((id) => [entryKey(id), leaseKey(id)]));
-      } catch {
-        broken();
-      }
-    },
+    read: (id) => (opts.enabled ? readThrough(parts, id) : loadAsset(db, id)),
+    invalidate: (ids) => invalidateEntries(parts, ids),
   };
 }
 
 /** The row with its current version's content facts, in one query. */
 export async function loadAsset(db: Knex, id: string): Promise<CachedAsset | undefined> {
-  const row = await selectAssets(db)
-    .leftJoin('asset_versions as cv', 'cv.id', 'a.current_version_id')
-    .select({
-      cv_id: 'cv.id',
-      cv_object_key: 'cv.object_key',
-      cv_size_bytes: 'cv.size_bytes',
-      cv_checksum_sha256: 'cv.checksum_sha256',
-      cv_content_type: 'cv.content_type',
-      cv_created_at: 'cv.created_at',
-    })
-    .where('a.id', id)
-    .first();
+  const row = await findAssetWithCurrentVersion(db, id);
   if (!row) return undefined;
   const { cv_id, cv_object_key, cv_size_bytes, cv_checksum_sha256, cv_content_type, cv_created_at, ...asset } = row;
   const content = cv_id
