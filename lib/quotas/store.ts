@@ -17,6 +17,8 @@
  *
  * Lock order: owner_usage comes last, after the asset's row and the session's (lib/uploads/store.ts);
  * its row is locked by the trigger of the write that changes it, never by a SELECT here.
+ * One write locks two owners' rows: a session whose quota owner changes at complete (lib/uploads/
+ * sessions.ts markSessionCompleting) takes the old owner's, then the new one's (storage_sessions_usage).
  */
 import type { Knex } from 'knex';
 

@@ -38,6 +38,7 @@
  *   → the asset's version rows (the commit supersedes and inserts them after the session's lock)
  *   → owner_usage (locked by the quota triggers of those writes, lib/quotas/store.ts).
  * A writer that needs no asset (a new asset's session, a reservation, a discard) starts at the session.
+ * The commit of a new asset inserts the asset's row after the session's lock: the row is new, nothing waits on it.
  * The commit and a grant change take the asset's row before any session of it, so whichever commits
  * first, the other sees it; the permanent deletion takes it too before deleting sessions, and by then
  * the asset is marked purging, so no restore makes it live again for a grant change or a commit.
