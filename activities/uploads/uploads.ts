@@ -14,6 +14,7 @@ import {
 import { NotFoundError, QuotaExceededError } from '../../lib/platform/errors';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
+import { deleteUploadSession, setSessionEnded, setSessionS3UploadId } from '../../lib/uploads/store';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/tus/uploads';
 import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
@@ -21,290 +22,303 @@ import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/p
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/storedObjects';
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
-import { auditWriterOf, runActorOf } from '../../lib/audit/log';
+import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log';
 import { handOffToBackups, handoffDepsOf, markVersionsDeleting } from '../../lib/backups/handoff';
 import type { ActorRef } from '../../workflows/shared/actor';
+import { bindActivities } from './bindActivities';
 
-export function createUploadActivities(deps: ActivityDeps) {
-  const { config, db, s3, assetCache } = deps;
-  const bucket = config.s3.bucket;
-  const audit = auditWriterOf(config.audit.enabled);
+/** What the upload activities run with: the worker's deps, the assets' bucket and the audit writer. */
+type UploadDeps = ActivityDeps & { bucket: string; audit: AuditWriter };
 
-  const activities = {
-    /** Writes the session row and, for a chunked or tus upload, opens its S3 multipart upload. */
-    async openUpload(input: UploadInput): Promise<void> {
-      await insertUploadSession(db, input, config.quotas).catch(failIfFinal);
-      if (input.kind !== 'chunked' && input.kind !== 'tus') return;
-      const row = await getUploadSession(db, input.uploadId);
-      if (row.s3_upload_id) return;
-      const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
-      await db('upload_sessions').where({ id: input.uploadId }).update({ s3_upload_id: s3UploadId });
-    },
+/** Writes the session row and, for a chunked or tus upload, opens its S3 multipart upload. */
+async function openUpload({ config, db, s3, bucket }: UploadDeps, input: UploadInput): Promise<void> {
+  await insertUploadSession(db, input, config.quotas).catch(failIfFinal);
+  if (input.kind !== 'chunked' && input.kind !== 'tus') return;
+  const row = await getUploadSession(db, input.uploadId);
+  if (row.s3_upload_id) return;
+  const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
+  await setSessionS3UploadId(db, input.uploadId, s3UploadId);
+}
 
-    /** Parts that are absent or of the wrong size, read from S3 itself (parts sent by presigned URL never pass the API). */
-    async checkParts(uploadId: string): Promise<{ missing: number[] }> {
-      const row = await getUploadSession(db, uploadId);
-      const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
-      return { missing: partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!) };
-    },
+/** Parts that are absent or of the wrong size, read from S3 itself (parts sent by presigned URL never pass the API). */
+async function checkParts({ db, s3, bucket }: UploadDeps, uploadId: string): Promise<{ missing: number[] }> {
+  const row = await getUploadSession(db, uploadId);
+  const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+  return { missing: partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!) };
+}
 
-    async markCompleting({ uploadId, details }: { uploadId: string; details?: UploadDetails }): Promise<void> {
-      await markSessionCompleting(db, config.quotas, uploadId, details).catch(failIfFinal);
-    },
+async function markCompleting({ config, db }: UploadDeps, { uploadId, details }: { uploadId: string; details?: UploadDetails }): Promise<void> {
+  await markSessionCompleting(db, config.quotas, uploadId, details).catch(failIfFinal);
+}
 
-    /** Completes the multipart upload; a repeat after success finds the object already assembled. */
-    async assembleParts(uploadId: string): Promise<void> {
-      const row = await completingSession(uploadId);
-      let parts;
-      try {
-        parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
-      } catch (err) {
-        if ((err as { name?: string }).name === 'NoSuchUpload' && (await headObject(s3, { bucket, key: row.object_key }))) return;
-        throw err;
-      }
-      let missing: number[];
-      if (row.kind === 'tus') {
-        // The parts the API recorded, of whatever size each PATCH was; a later send of a number
-        // beyond them was never recorded (its PATCH failed), and is not part of the object.
-        const recorded = (await findTusUpload(db, uploadId))?.part_count ?? 0;
-        parts = parts.filter((p) => p.partNumber <= recorded);
-        missing = missingNumbers(parts, recorded);
-      } else {
-        missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
-      }
-      if (missing.length) {
-        throw ApplicationFailure.nonRetryable(`parts missing: ${missing.join(', ')}`, UploadFailure.missingParts);
-      }
-      await s3.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: bucket,
-          Key: row.object_key,
-          UploadId: row.s3_upload_id!,
-          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-        }),
-      );
-    },
-
-    /** Server-side copy of an earlier version's bytes to the new version's key (by parts when large). */
-    /** A source that is gone (its version pruned or its asset deleted meanwhile) stays gone: no retry brings it back. */
-    async copyObject({ from, to, sizeBytes }: { from: string; to: string; sizeBytes: number }): Promise<void> {
-      try {
-        await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
-      } catch (err) {
-        if (isNotFound(err)) throw ApplicationFailure.nonRetryable(`the version to copy is gone: ${from} no longer exists`, UploadFailure.assetGone);
-        throw err;
-      }
-    },
-
-    /**
-     * Confirms a staged object without reading it: the store checked every part against its SHA-256
-     * on receipt, and reports the checksum of what it assembled. When that report matches the one
-     * computed while staging, and the size too, the object is exactly the bytes the API hashed.
-     * Answers null when the store reports no checksum (the caller then reads the object back).
-     */
-    async confirmStagedObject(req: {
-      /** Absent in runs scheduled before it was passed. */
-      uploadId?: string;
-      objectKey: string;
-      sizeBytes: number;
-      checksumSha256: string;
-      s3ChecksumSha256: string;
-      declaredChecksumSha256?: string;
-    }): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
-      if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
-        throw ApplicationFailure.nonRetryable(
-          `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
-          UploadFailure.checksumMismatch,
-        );
-      }
-      const head = await headObject(s3, { bucket, key: req.objectKey });
-      if (!head) return missingObject(req.uploadId, `the staged object ${req.objectKey} is not in the store`);
-      if (!head.checksumSha256) return null;
-      if (head.sizeBytes !== req.sizeBytes) {
-        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${req.sizeBytes} staged`, UploadFailure.sizeMismatch);
-      }
-      if (head.checksumSha256 !== req.s3ChecksumSha256) {
-        throw ApplicationFailure.nonRetryable(
-          `checksum mismatch: the store reports ${head.checksumSha256} for the staged object, ${req.s3ChecksumSha256} was staged`,
-          UploadFailure.checksumMismatch,
-        );
-      }
-      return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
-    },
-
-    /**
-     * Confirms a tus upload without reading it back: the API hashed every byte as it streamed
-     * through, part after part, and the store's ETag confirmed each part held those bytes
-     * (lib/uploads/sha256Stream.ts), and the assembled object's ETag says it is made of exactly those
-     * parts. Answers null when some part was not confirmed (the caller then reads the object back).
-     */
-    async confirmStreamedUpload(uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
-      const [row, tus] = await Promise.all([completingSession(uploadId), findTusUpload(db, uploadId)]);
-      if (!tus?.sha256_streamed || !tus.sha256_state || tus.offset_bytes !== row.size_bytes || tus.part_etags.length !== tus.part_count) return null;
-      const head = await headObject(s3, { bucket, key: row.object_key });
-      if (!head) return missingObject(uploadId, `the assembled object ${row.object_key} is not in the store`);
-      // Assembled from other parts than those recorded (one written again after it was hashed): the hash is not theirs.
-      if (head.etag !== multipartEtag(tus.part_etags)) return null;
-      if (head.sizeBytes !== row.size_bytes) {
-        throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${row.size_bytes} declared`, UploadFailure.sizeMismatch);
-      }
-      const checksumSha256 = await digestOf(tus.sha256_state);
-      if (row.checksum_sha256 !== null && row.checksum_sha256 !== checksumSha256) {
-        throw ApplicationFailure.nonRetryable(
-          `checksum mismatch: the bytes hash to ${checksumSha256}, ${row.checksum_sha256} was declared`,
-          UploadFailure.checksumMismatch,
-        );
-      }
-      return { sizeBytes: row.size_bytes, checksumSha256 };
-    },
-
-    /**
-     * Confirms a chunked upload whose parts the API hashed in order, without reading it back: the
-     * assembled object's ETag is made of its parts' MD5s, so it matches only when the store
-     * assembled exactly the parts hashed. Answers null otherwise (the caller then reads it back).
-     */
-    async confirmStreamedParts(req: {
-      /** Absent in runs scheduled before it was passed. */
-      uploadId?: string;
-      objectKey: string;
-      sizeBytes: number;
-      checksumSha256: string;
-      multipartEtag: string;
-      declaredChecksumSha256?: string;
-    }): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
-      const head = await headObject(s3, { bucket, key: req.objectKey });
-      if (!head) return missingObject(req.uploadId, `the assembled object ${req.objectKey} is not in the store`);
-      if (head.etag !== req.multipartEtag || head.sizeBytes !== req.sizeBytes) return null;
-      if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
-        throw ApplicationFailure.nonRetryable(
-          `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
-          UploadFailure.checksumMismatch,
-        );
-      }
-      return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
-    },
-
-    /**
-     * Reads the stored object back and hashes it: what is committed is what S3 holds, not what
-     * anybody said was sent. Heartbeats its progress while it reads.
-     */
-    async verifyObject(req: {
-      uploadId: string;
-      objectKey: string;
-      expectedSizeBytes?: number;
-      expectedChecksumSha256?: string;
-    }): Promise<{ sizeBytes: number; checksumSha256: string }> {
-      const ctx = Context.current();
-      const { sha256: checksumSha256, sizeBytes } = await hashObject(
-        s3,
-        { bucket, key: req.objectKey },
-        { signal: ctx.cancellationSignal, onBytes: (bytesRead) => ctx.heartbeat({ bytesRead }) },
-      );
-      if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
-        throw ApplicationFailure.nonRetryable(`size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`, UploadFailure.sizeMismatch);
-      }
-      if (req.expectedChecksumSha256 !== undefined && checksumSha256 !== req.expectedChecksumSha256) {
-        throw ApplicationFailure.nonRetryable(
-          `checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`,
-          UploadFailure.checksumMismatch,
-        );
-      }
-      return { sizeBytes, checksumSha256 };
-    },
-
-    async commitUpload({ uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string }) {
-      const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
-      await assetCache?.invalidate([committed.assetId]);
-      return committed;
-    },
-
-    /**
-     * A staged upload's finish in one local activity, which the workflow would otherwise run as three
-     * (BENCHMARKS.md, row 5): markCompleting, confirmStagedObject, commitUpload. Each is idempotent,
-     * so a retry runs them all again. Answers null, having only marked the session completing, when
-     * the store reports no checksum (the workflow then reads the object back and commits).
-     */
-    async finishStagedUpload(req: {
-      uploadId: string;
-      details?: UploadDetails;
-      objectKey: string;
-      sizeBytes: number;
-      checksumSha256: string;
-      s3ChecksumSha256: string;
-      declaredChecksumSha256?: string;
-    }): Promise<CommittedVersion | null> {
-      const { uploadId, details, ...staged } = req;
-      await activities.markCompleting({ uploadId, details });
-      const verified = await activities.confirmStagedObject(staged);
-      return verified && activities.commitUpload({ uploadId, ...verified });
-    },
-
-    /**
-     * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: marked and handed to running
-     * backups (lib/backups/handoff.ts), then object, then row, with its audit row acting for the upload's actor.
-     */
-    async pruneVersions(assetId: string, actor?: ActorRef): Promise<{ pruned: number }> {
-      const requestId = Context.current().info.workflowExecution?.workflowId;
-      let pruned = 0;
-      const beyond = await versionsBeyond(db, assetId, config.versions.max);
-      await markVersionsDeleting(
-        db,
-        beyond.map((v) => v.id),
-      );
-      await handOffToBackups(handoffDepsOf(deps), beyond);
-      for (const version of beyond) {
-        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));
-        pruned += await db.transaction(async (trx) => {
-          const removed = await deleteVersionRows(trx, [version.id]);
-          const subjects = removed.map((v) => ({ asset_id: v.asset_id, version_id: v.id }));
-          await audit(
-            trx,
-            subjects.map((s) => ({ actor: runActorOf({ actor }), action: 'version.prune', outcome: 'completed', subjects: s, requestId })),
-          );
-          return removed.length;
-        });
-        await assetCache?.invalidate([assetId]);
-      }
-      return { pruned };
-    },
-
-    /**
-     * Ends a session that will not become a version: its bytes go (multipart upload aborted, staged
-     * object deleted). A chunked session keeps its row with the final status; a simple upload, whose
-     * id the client never saw unless it was told 202, leaves no row unless it failed after complete.
-     */
-    async discardUpload({ uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null }) {
-      const row = await findUploadSession(db, uploadId);
-      if (!row || row.status === 'completed') return;
-      await discardSessionBytes(s3, bucket, row);
-      await db.transaction(async (trx) => {
-        if (row.kind === 'simple' && status !== 'failed') await trx('upload_sessions').where({ id: uploadId }).delete();
-        else await trx('upload_sessions').where({ id: uploadId }).update({ status, error });
-        const subjects = { upload_id: uploadId, ...(row.asset_id ? { asset_id: row.asset_id } : {}) };
-        // A retried discard finds its own status: the row was written the first time.
-        if (row.status !== status)
-          await audit(trx, { actor: runActorOf(row), action: 'upload.discard', outcome: status, subjects, requestId: row.workflow_id });
-      });
-    },
-  };
-  /**
-   * The session a finishing run works on. A permanent deletion of its asset ends it under the run
-   * (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
-   */
-  async function completingSession(uploadId: string): Promise<UploadSessionRow> {
-    const row = await findUploadSession(db, uploadId);
-    if (!row || row.status === 'aborted')
-      throw ApplicationFailure.nonRetryable(`upload ${uploadId} was ended meanwhile (its asset deleted)`, UploadFailure.assetGone);
-    return row;
+/** Completes the multipart upload; a repeat after success finds the object already assembled. */
+async function assembleParts({ db, s3, bucket }: UploadDeps, uploadId: string): Promise<void> {
+  const row = await completingSession(db, uploadId);
+  let parts;
+  try {
+    parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchUpload' && (await headObject(s3, { bucket, key: row.object_key }))) return;
+    throw err;
   }
-
-  /** An object missing from the store: for good when its session was ended meanwhile; otherwise retried, as any other failure to read the store. */
-  async function missingObject(uploadId: string | undefined, message: string): Promise<never> {
-    if (uploadId) await completingSession(uploadId);
-    throw new Error(message);
+  let missing: number[];
+  if (row.kind === 'tus') {
+    // The parts the API recorded, of whatever size each PATCH was; a later send of a number
+    // beyond them was never recorded (its PATCH failed), and is not part of the object.
+    const recorded = (await findTusUpload(db, uploadId))?.part_count ?? 0;
+    parts = parts.filter((p) => p.partNumber <= recorded);
+    missing = missingNumbers(parts, recorded);
+  } else {
+    missing = partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!);
   }
+  if (missing.length) {
+    throw ApplicationFailure.nonRetryable(`parts missing: ${missing.join(', ')}`, UploadFailure.missingParts);
+  }
+  await s3.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: bucket,
+      Key: row.object_key,
+      UploadId: row.s3_upload_id!,
+      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+    }),
+  );
+}
 
-  return activities;
+/** Server-side copy of an earlier version's bytes to the new version's key (by parts when large). */
+/** A source that is gone (its version pruned or its asset deleted meanwhile) stays gone: no retry brings it back. */
+async function copyObject({ s3, bucket }: UploadDeps, { from, to, sizeBytes }: { from: string; to: string; sizeBytes: number }): Promise<void> {
+  try {
+    await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
+  } catch (err) {
+    if (isNotFound(err)) throw ApplicationFailure.nonRetryable(`the version to copy is gone: ${from} no longer exists`, UploadFailure.assetGone);
+    throw err;
+  }
+}
+
+/**
+ * Confirms a staged object without reading it: the store checked every part against its SHA-256
+ * on receipt, and reports the checksum of what it assembled. When that report matches the one
+ * computed while staging, and the size too, the object is exactly the bytes the API hashed.
+ * Answers null when the store reports no checksum (the caller then reads the object back).
+ */
+async function confirmStagedObject(
+  { db, s3, bucket }: UploadDeps,
+  req: {
+    /** Absent in runs scheduled before it was passed. */
+    uploadId?: string;
+    objectKey: string;
+    sizeBytes: number;
+    checksumSha256: string;
+    s3ChecksumSha256: string;
+    declaredChecksumSha256?: string;
+  },
+): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+  if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
+    throw ApplicationFailure.nonRetryable(
+      `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
+      UploadFailure.checksumMismatch,
+    );
+  }
+  const head = await headObject(s3, { bucket, key: req.objectKey });
+  if (!head) return missingObject(db, req.uploadId, `the staged object ${req.objectKey} is not in the store`);
+  if (!head.checksumSha256) return null;
+  if (head.sizeBytes !== req.sizeBytes) {
+    throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${req.sizeBytes} staged`, UploadFailure.sizeMismatch);
+  }
+  if (head.checksumSha256 !== req.s3ChecksumSha256) {
+    throw ApplicationFailure.nonRetryable(
+      `checksum mismatch: the store reports ${head.checksumSha256} for the staged object, ${req.s3ChecksumSha256} was staged`,
+      UploadFailure.checksumMismatch,
+    );
+  }
+  return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
+}
+
+/**
+ * Confirms a tus upload without reading it back: the API hashed every byte as it streamed
+ * through, part after part, and the store's ETag confirmed each part held those bytes
+ * (lib/uploads/sha256Stream.ts), and the assembled object's ETag says it is made of exactly those
+ * parts. Answers null when some part was not confirmed (the caller then reads the object back).
+ */
+async function confirmStreamedUpload({ db, s3, bucket }: UploadDeps, uploadId: string): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+  const [row, tus] = await Promise.all([completingSession(db, uploadId), findTusUpload(db, uploadId)]);
+  if (!tus?.sha256_streamed || !tus.sha256_state || tus.offset_bytes !== row.size_bytes || tus.part_etags.length !== tus.part_count) return null;
+  const head = await headObject(s3, { bucket, key: row.object_key });
+  if (!head) return missingObject(db, uploadId, `the assembled object ${row.object_key} is not in the store`);
+  // Assembled from other parts than those recorded (one written again after it was hashed): the hash is not theirs.
+  if (head.etag !== multipartEtag(tus.part_etags)) return null;
+  if (head.sizeBytes !== row.size_bytes) {
+    throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${row.size_bytes} declared`, UploadFailure.sizeMismatch);
+  }
+  const checksumSha256 = await digestOf(tus.sha256_state);
+  if (row.checksum_sha256 !== null && row.checksum_sha256 !== checksumSha256) {
+    throw ApplicationFailure.nonRetryable(
+      `checksum mismatch: the bytes hash to ${checksumSha256}, ${row.checksum_sha256} was declared`,
+      UploadFailure.checksumMismatch,
+    );
+  }
+  return { sizeBytes: row.size_bytes, checksumSha256 };
+}
+
+/**
+ * Confirms a chunked upload whose parts the API hashed in order, without reading it back: the
+ * assembled object's ETag is made of its parts' MD5s, so it matches only when the store
+ * assembled exactly the parts hashed. Answers null otherwise (the caller then reads it back).
+ */
+async function confirmStreamedParts(
+  { db, s3, bucket }: UploadDeps,
+  req: {
+    /** Absent in runs scheduled before it was passed. */
+    uploadId?: string;
+    objectKey: string;
+    sizeBytes: number;
+    checksumSha256: string;
+    multipartEtag: string;
+    declaredChecksumSha256?: string;
+  },
+): Promise<{ sizeBytes: number; checksumSha256: string } | null> {
+  const head = await headObject(s3, { bucket, key: req.objectKey });
+  if (!head) return missingObject(db, req.uploadId, `the assembled object ${req.objectKey} is not in the store`);
+  if (head.etag !== req.multipartEtag || head.sizeBytes !== req.sizeBytes) return null;
+  if (req.declaredChecksumSha256 !== undefined && req.declaredChecksumSha256 !== req.checksumSha256) {
+    throw ApplicationFailure.nonRetryable(
+      `checksum mismatch: the bytes hash to ${req.checksumSha256}, ${req.declaredChecksumSha256} was declared`,
+      UploadFailure.checksumMismatch,
+    );
+  }
+  return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
+}
+
+/**
+ * Reads the stored object back and hashes it: what is committed is what S3 holds, not what
+ * anybody said was sent. Heartbeats its progress while it reads.
+ */
+async function verifyObject(
+  { s3, bucket }: UploadDeps,
+  req: {
+    uploadId: string;
+    objectKey: string;
+    expectedSizeBytes?: number;
+    expectedChecksumSha256?: string;
+  },
+): Promise<{ sizeBytes: number; checksumSha256: string }> {
+  const ctx = Context.current();
+  const { sha256: checksumSha256, sizeBytes } = await hashObject(
+    s3,
+    { bucket, key: req.objectKey },
+    { signal: ctx.cancellationSignal, onBytes: (bytesRead) => ctx.heartbeat({ bytesRead }) },
+  );
+  if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
+    throw ApplicationFailure.nonRetryable(`size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`, UploadFailure.sizeMismatch);
+  }
+  if (req.expectedChecksumSha256 !== undefined && checksumSha256 !== req.expectedChecksumSha256) {
+    throw ApplicationFailure.nonRetryable(
+      `checksum mismatch: the stored bytes hash to ${checksumSha256}, ${req.expectedChecksumSha256} was declared`,
+      UploadFailure.checksumMismatch,
+    );
+  }
+  return { sizeBytes, checksumSha256 };
+}
+
+async function commitUpload(
+  { config, db, audit, assetCache }: UploadDeps,
+  { uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string },
+): Promise<CommittedVersion> {
+  const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
+  await assetCache?.invalidate([committed.assetId]);
+  return committed;
+}
+
+/**
+ * A staged upload's finish in one local activity, which the workflow would otherwise run as three
+ * (BENCHMARKS.md, row 5): markCompleting, confirmStagedObject, commitUpload. Each is idempotent,
+ * so a retry runs them all again. Answers null, having only marked the session completing, when
+ * the store reports no checksum (the workflow then reads the object back and commits).
+ */
+async function finishStagedUpload(
+  deps: UploadDeps,
+  req: {
+    uploadId: string;
+    details?: UploadDetails;
+    objectKey: string;
+    sizeBytes: number;
+    checksumSha256: string;
+    s3ChecksumSha256: string;
+    declaredChecksumSha256?: string;
+  },
+): Promise<CommittedVersion | null> {
+  const { uploadId, details, ...staged } = req;
+  await markCompleting(deps, { uploadId, details });
+  const verified = await confirmStagedObject(deps, staged);
+  return verified && commitUpload(deps, { uploadId, ...verified });
+}
+
+/**
+ * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: marked and handed to running
+ * backups (lib/backups/handoff.ts), then object, then row, with its audit row acting for the upload's actor.
+ */
+async function pruneVersions(deps: UploadDeps, assetId: string, actor?: ActorRef): Promise<{ pruned: number }> {
+  const { config, db, s3, bucket, audit, assetCache } = deps;
+  const requestId = Context.current().info.workflowExecution?.workflowId;
+  let pruned = 0;
+  const beyond = await versionsBeyond(db, assetId, config.versions.max);
+  await markVersionsDeleting(
+    db,
+    beyond.map((v) => v.id),
+  );
+  await handOffToBackups(handoffDepsOf(deps), beyond);
+  for (const version of beyond) {
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));
+    pruned += await db.transaction(async (trx) => {
+      const removed = await deleteVersionRows(trx, [version.id]);
+      const subjects = removed.map((v) => ({ asset_id: v.asset_id, version_id: v.id }));
+      await audit(
+        trx,
+        subjects.map((s) => ({ actor: runActorOf({ actor }), action: 'version.prune', outcome: 'completed', subjects: s, requestId })),
+      );
+      return removed.length;
+    });
+    await assetCache?.invalidate([assetId]);
+  }
+  return { pruned };
+}
+
+/**
+ * Ends a session that will not become a version: its bytes go (multipart upload aborted, staged
+ * object deleted). A chunked session keeps its row with the final status; a simple upload, whose
+ * id the client never saw unless it was told 202, leaves no row unless it failed after complete.
+ */
+async function discardUpload(
+  { db, s3, bucket, audit }: UploadDeps,
+  { uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null },
+): Promise<void> {
+  const row = await findUploadSession(db, uploadId);
+  if (!row || row.status === 'completed') return;
+  await discardSessionBytes(s3, bucket, row);
+  await db.transaction(async (trx) => {
+    if (row.kind === 'simple' && status !== 'failed') await deleteUploadSession(trx, uploadId);
+    else await setSessionEnded(trx, uploadId, status, error);
+    const subjects = { upload_id: uploadId, ...(row.asset_id ? { asset_id: row.asset_id } : {}) };
+    // A retried discard finds its own status: the row was written the first time.
+    if (row.status !== status) await audit(trx, { actor: runActorOf(row), action: 'upload.discard', outcome: status, subjects, requestId: row.workflow_id });
+  });
+}
+
+/**
+ * The session a finishing run works on. A permanent deletion of its asset ends it under the run
+ * (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
+ */
+async function completingSession(db: ActivityDeps['db'], uploadId: string): Promise<UploadSessionRow> {
+  const row = await findUploadSession(db, uploadId);
+  if (!row || row.status === 'aborted')
+    throw ApplicationFailure.nonRetryable(`upload ${uploadId} was ended meanwhile (its asset deleted)`, UploadFailure.assetGone);
+  return row;
+}
+
+/** An object missing from the store: for good when its session was ended meanwhile; otherwise retried, as any other failure to read the store. */
+async function missingObject(db: ActivityDeps['db'], uploadId: string | undefined, message: string): Promise<never> {
+  if (uploadId) await completingSession(db, uploadId);
+  throw new Error(message);
 }
 
 function missingNumbers(parts: Array<{ partNumber: number }>, count: number): number[] {
@@ -325,6 +339,28 @@ function failIfFinal(err: unknown): never {
 /** The refusal as the workflow carries it to the API, which answers it as it would have: 507 with the same facts. */
 export function quotaFailure(err: QuotaExceededError): ApplicationFailure {
   return ApplicationFailure.create({ type: UploadFailure.quotaExceeded, message: err.message, details: [err.facts], nonRetryable: true });
+}
+
+/** The activities by name: workflows and recorded histories use these names. */
+const uploadActivities = {
+  openUpload,
+  checkParts,
+  markCompleting,
+  assembleParts,
+  copyObject,
+  confirmStagedObject,
+  confirmStreamedUpload,
+  confirmStreamedParts,
+  verifyObject,
+  commitUpload,
+  finishStagedUpload,
+  pruneVersions,
+  discardUpload,
+};
+
+export function createUploadActivities(deps: ActivityDeps) {
+  const uploadDeps: UploadDeps = { ...deps, bucket: deps.config.s3.bucket, audit: auditWriterOf(deps.config.audit.enabled) };
+  return bindActivities(uploadDeps, uploadActivities);
 }
 
 export type UploadActivities = ReturnType<typeof createUploadActivities>;

@@ -8,6 +8,9 @@ import type { Knex } from 'knex';
 import type { Config } from '../platform/config';
 import { isAdmin, type Actor } from '../auth/actor';
 import { QuotaExceededError, type ErrorFacts } from '../platform/errors';
+import { deleteQuotaOverride, readUsageWithLimits, upsertQuotaOverride } from './store';
+
+export { topOwnersByBytes } from './store';
 
 /** The configured defaults (STORAGE_QUOTA_*_PER_OWNER); null is unlimited. */
 export type QuotaDefaults = Config['quotas'];
@@ -45,14 +48,9 @@ export interface UsageJson {
 /** What the problem of a refusal carries (README, "Quotas"): which limit, the usage before the request, the limit. */
 export const QUOTA_EXCEEDED_TYPE = 'urn:storage:problem:quota-exceeded';
 
-/** An owner's usage and the limits in force, in one round trip: every upload's path reads it. */
+/** An owner's usage and the limits in force. */
 async function readUsage(db: Knex | Knex.Transaction, defaults: QuotaDefaults, ownerId: string): Promise<{ usage: UsageRow; quota: Quota }> {
-  const row = await db
-    .select('u.*', 'q.max_bytes', 'q.max_assets')
-    .from(db.raw('(SELECT ?::text AS owner_id) AS o', [ownerId]))
-    .leftJoin('owner_usage as u', 'u.owner_id', 'o.owner_id')
-    .leftJoin('owner_quotas as q', 'q.owner_id', 'o.owner_id')
-    .first();
+  const row = await readUsageWithLimits(db, ownerId);
   // An owner who never stored anything has no usage row: the outer join's nulls are zeros.
   const usage = { owner_id: ownerId } as UsageRow;
   for (const key of ['bytes_stored', 'assets', 'versions', 'reserved_bytes', 'reserved_assets'] as const) usage[key] = row[key] ?? 0;
@@ -74,8 +72,8 @@ export async function usageOf(db: Knex, defaults: QuotaDefaults, ownerId: string
 /** PUT /quotas/{owner_id}: replaces the owner's override; with neither limit given, the defaults apply again. */
 export async function setQuotaOverride(db: Knex, defaults: QuotaDefaults, ownerId: string, override: QuotaOverride): Promise<UsageJson> {
   const row = { owner_id: ownerId, max_bytes: override.bytes ?? null, max_assets: override.assets ?? null };
-  if (row.max_bytes === null && row.max_assets === null) await db('owner_quotas').where({ owner_id: ownerId }).delete();
-  else await db('owner_quotas').insert(row).onConflict('owner_id').merge(['max_bytes', 'max_assets']);
+  if (row.max_bytes === null && row.max_assets === null) await deleteQuotaOverride(db, ownerId);
+  else await upsertQuotaOverride(db, row);
   return usageOf(db, defaults, ownerId);
 }
 
@@ -130,13 +128,4 @@ export function refusalFactsFor(actor: Actor | undefined, facts: ErrorFacts): Er
   if (actor && mayReadUsageOf(actor, String(facts.owner_id))) return facts;
   const { usage: _usage, limit: _limit, ...shown } = facts;
   return shown;
-}
-
-/** The owners storing the most bytes, for the bounded per-owner gauge. */
-export async function topOwnersByBytes(db: Knex, n: number): Promise<Array<{ owner_id: string; bytes_stored: number }>> {
-  return db('owner_usage')
-    .where('bytes_stored', '>', 0)
-    .orderBy([{ column: 'bytes_stored', order: 'desc' }, 'owner_id'])
-    .limit(n)
-    .select('owner_id', 'bytes_stored');
 }

@@ -7,6 +7,7 @@
 import type { Knex } from 'knex';
 import { ConflictError } from '../platform/errors';
 import { ensureWithinQuota, type QuotaDefaults } from './quotas';
+import { growSessionReservation } from '../uploads/store';
 
 /**
  * Grows the session's reservation to `totalBytes` (a stream tried again asks for what it already
@@ -14,16 +15,7 @@ import { ensureWithinQuota, type QuotaDefaults } from './quotas';
  */
 export async function reserveUploadBytes(db: Knex, defaults: QuotaDefaults, uploadId: string, totalBytes: number): Promise<{ roomBytes: number }> {
   return db.transaction(async (trx) => {
-    // One statement: the session's row is locked, read as it was and grown.
-    const {
-      rows: [row],
-    } = await trx.raw(
-      `WITH before AS (SELECT id, reserved_bytes FROM upload_sessions WHERE id = ? AND status IN ('open', 'completing') FOR UPDATE)
-       UPDATE upload_sessions s SET reserved_bytes = GREATEST(b.reserved_bytes, ?)
-         FROM before b WHERE s.id = b.id
-       RETURNING b.reserved_bytes AS reserved_before, s.quota_owner_id`,
-      [uploadId, totalBytes],
-    );
+    const row = await growSessionReservation(trx, uploadId, totalBytes);
     if (!row) throw new ConflictError(`upload ${uploadId} is no longer open`);
     const added = Math.max(0, totalBytes - Number(row.reserved_before));
     // A session opened before quotas charges no one until it commits.

@@ -5,28 +5,9 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
 import { LockedError } from '../platform/errors';
+import { advanceTusUpload, tryTusUploadLock, tusUploadLockHeldBy } from '../uploads/store';
 
-export interface TusUploadRow {
-  upload_id: string;
-  offset_bytes: number;
-  part_count: number;
-  upload_metadata: string | null;
-  sha256_state: Buffer | null;
-  sha256_streamed: boolean;
-  /** The store's ETag of each part recorded, in order (empty for uploads begun before they were kept). */
-  part_etags: string[];
-}
-
-export async function insertTusUpload(db: Knex, uploadId: string, uploadMetadata: string | undefined): Promise<void> {
-  await db('tus_uploads')
-    .insert({ upload_id: uploadId, upload_metadata: uploadMetadata ?? null })
-    .onConflict('upload_id')
-    .ignore();
-}
-
-export async function findTusUpload(db: Knex | Knex.Transaction, uploadId: string): Promise<TusUploadRow | undefined> {
-  return db('tus_uploads').where({ upload_id: uploadId }).first();
-}
+export { findTusUpload, insertTusUpload, type TusUploadRow } from '../uploads/store';
 
 /** Whether the upload's lock is still held by the request that took it, asked in `trx`. */
 export type UploadLockCheck = (trx: Knex.Transaction) => Promise<boolean>;
@@ -53,25 +34,10 @@ export async function withUploadLock<T>(db: Knex, uploadId: string, fn: (held: U
   connection.on('error', () => {});
   try {
     await connection.connect();
-    const { rows } = await connection.query<{ locked: boolean; pid: number }>(
-      "SELECT pg_try_advisory_lock(hashtextextended('tus:' || $1, 0)) AS locked, pg_backend_pid() AS pid",
-      [uploadId],
-    );
-    if (!rows[0].locked) throw new LockedError(`upload ${uploadId} is taking another request; try again`);
-    const { pid } = rows[0];
-    // The backend that took it holds it still (a bigint key shows as its high and low 32 bits; a pid alone may be reused).
-    return await fn(async (trx) => {
-      const held = await trx.raw(
-        `SELECT EXISTS (
-           SELECT 1 FROM pg_locks, (SELECT hashtextextended('tus:' || ?, 0) AS k) AS lock
-            WHERE locktype = 'advisory' AND granted AND pid = ? AND objsubid = 1
-              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-              AND classid = ((lock.k >> 32) & 4294967295)::oid AND objid = (lock.k & 4294967295)::oid
-         ) AS held`,
-        [uploadId, pid],
-      );
-      return held.rows[0].held === true;
-    });
+    const { locked, pid } = await tryTusUploadLock(connection, uploadId);
+    if (!locked) throw new LockedError(`upload ${uploadId} is taking another request; try again`);
+    // The backend that took it holds it still.
+    return await fn((trx) => tusUploadLockHeldBy(trx, uploadId, pid));
   } finally {
     await connection.end().catch(() => {});
   }
@@ -87,16 +53,7 @@ export async function recordPart(
   uploadId: string,
   part: { partNumber: number; sizeBytes: number; sha256State: Buffer | null; etag: string },
 ): Promise<number> {
-  const [row] = await trx('tus_uploads')
-    .where({ upload_id: uploadId, part_count: part.partNumber - 1 })
-    .update({
-      part_count: part.partNumber,
-      offset_bytes: trx.raw('offset_bytes + ?', [part.sizeBytes]),
-      sha256_state: part.sha256State,
-      sha256_streamed: trx.raw('sha256_streamed AND ?', [part.sha256State !== null]),
-      part_etags: trx.raw('array_append(part_etags, ?)', [part.etag]),
-    })
-    .returning('offset_bytes');
+  const row = await advanceTusUpload(trx, uploadId, part);
   if (!row) throw new Error(`upload ${uploadId}: part ${part.partNumber} is not the next part`);
   return Number(row.offset_bytes);
 }

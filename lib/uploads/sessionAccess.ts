@@ -10,13 +10,7 @@
  * other sees it. A refusal is final:
  * the session ends, its bytes go, and the grant given back does not bring it back.
  *
- * Lock order. The commit takes the asset's row (FOR UPDATE) first, then the session's, then writes the
- * versions, and owner_usage last (the quota triggers); a session's insert takes the asset's row (FOR
- * SHARE) before it writes the session. Every other transaction that takes an asset's row takes it before
- * its versions, sessions and owner_usage (grants, updates, pruning, deletion, backup restores), the
- * permanent deletion's last step too (activities/assets.ts deleteAssetRows), which deletes sessions
- * before the asset but has taken the asset's row first; by then the asset is marked purging, so no
- * restore makes it live again for a grant change or a commit to take.
+ * The lock order every writer follows is stated in lib/uploads/store.ts.
  */
 import type { Knex } from 'knex';
 import { writeBasisHolds, writeBasisOf } from '../assets/permissions';
@@ -25,6 +19,8 @@ import { runActorOf, type AuditWriter } from '../audit/log';
 import { ForbiddenError } from '../auth/errors';
 import type { ActorRef } from '../../workflows/shared/actor';
 import type { UploadSessionRow } from './sessionRow';
+import { lockOpenStreamingSessionsOf, setSessionEnded, shareLockSession } from './store';
+import { findAssetOwner, selectAssetGrants } from '../assets/store';
 
 /** The session's opener may no longer write its asset: the session has ended for good. */
 export class AccessRevokedError extends ForbiddenError {}
@@ -58,7 +54,7 @@ export async function refuseRevokedOpen(
   input: { uploadId: string; assetId: string; writeBasis?: string; actor?: ActorRef },
   asset: { owner_id: string },
 ): Promise<void> {
-  const grants: Grant[] = await trx('asset_grants').where({ asset_id: input.assetId }).select('subject', 'access');
+  const grants = await selectAssetGrants(trx, input.assetId);
   const session = { id: input.uploadId, asset_id: input.assetId, write_basis: input.writeBasis ?? null, actor: input.actor ?? null };
   if (!sessionMayWrite(session, { owner_id: asset.owner_id, grants })) throw new AccessRevokedError(revokedReason(session), { upload_id: input.uploadId });
 }
@@ -76,10 +72,10 @@ export async function refuseRevokedCommit(
   audit: AuditWriter,
 ): Promise<string | undefined> {
   if (session.status === 'failed') return session.error ?? revokedReason(session);
-  const grants: Grant[] = await trx('asset_grants').where({ asset_id: asset.id }).select('subject', 'access');
+  const grants = await selectAssetGrants(trx, asset.id);
   if (sessionMayWrite(session, { owner_id: asset.owner_id, grants })) return undefined;
   const reason = revokedReason(session);
-  await trx('upload_sessions').where({ id: session.id }).update({ status: 'failed', error: reason });
+  await setSessionEnded(trx, session.id, 'failed', reason);
   await audit(trx, {
     actor: runActorOf(session),
     action: 'upload.commit',
@@ -105,16 +101,10 @@ export interface EndedSession {
  */
 export async function endRevokedSessions(trx: Knex.Transaction, asset: { id: string; owner_id: string }, grants: Grant[]): Promise<EndedSession[]> {
   // A simple upload, a copy or a fetch is one request whose commit refuses it: only sessions that wait for more requests end here.
-  const open: UploadSessionRow[] = await trx('upload_sessions')
-    .where({ asset_id: asset.id, status: 'open' })
-    .whereIn('kind', ['chunked', 'tus'])
-    .forUpdate()
-    .select();
+  const open = await lockOpenStreamingSessionsOf(trx, asset.id);
   const ended = open.filter((session) => !sessionMayWrite(session, { owner_id: asset.owner_id, grants }));
   for (const session of ended) {
-    await trx('upload_sessions')
-      .where({ id: session.id })
-      .update({ status: 'failed', error: revokedReason(session) });
+    await setSessionEnded(trx, session.id, 'failed', revokedReason(session));
   }
   return ended.map((session) => ({ id: session.id, reason: revokedReason(session) }));
 }
@@ -126,11 +116,11 @@ export async function endRevokedSessions(trx: Knex.Transaction, asset: { id: str
  * while the body streamed takes none: its run no longer takes its complete, and drops its bytes.
  */
 export async function sessionStillWrites(trx: Knex.Transaction, sessionId: string): Promise<boolean> {
-  const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: sessionId }).forShare().first();
+  const session = await shareLockSession(trx, sessionId);
   if (!session || session.status !== 'open' || Date.now() >= session.expires_at.getTime()) return false;
   if (session.asset_id === null) return true;
-  const asset = await trx('assets').where({ id: session.asset_id }).first('owner_id');
+  const asset = await findAssetOwner(trx, session.asset_id);
   if (!asset) return false;
-  const grants: Grant[] = await trx('asset_grants').where({ asset_id: session.asset_id }).select('subject', 'access');
+  const grants = await selectAssetGrants(trx, session.asset_id);
   return sessionMayWrite(session, { owner_id: asset.owner_id, grants });
 }

@@ -1,4 +1,4 @@
-/** A row of `upload_sessions`, whose owner is lib/uploads/sessions.ts (its invariants are stated there). */
+/** A row of `upload_sessions`, whose store is lib/uploads/store.ts (its invariants are stated there). */
 import type { UploadKind, UploadStatus } from '../../workflows/uploads/definitions';
 import type { ActorRef } from '../auth/actor';
 

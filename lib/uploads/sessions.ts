@@ -8,13 +8,30 @@ import { ensureWithinQuota, type QuotaDefaults } from '../quotas/quotas';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import { AccessRevokedError, refuseRevokedCommit, refuseRevokedOpen } from './sessionAccess';
 import type { UploadSessionRow } from './sessionRow';
+import {
+  findUploadSession,
+  insertUploadSessionRow,
+  lockOpenSession,
+  lockSession,
+  markOpenSessionCompleting,
+  markSessionCompleted,
+  updateSessionFields,
+  uploadSessionExists,
+} from './store';
+import {
+  countVersionRows,
+  insertAssetRow,
+  insertVersionRow,
+  lockLiveAsset,
+  recordCurrentVersion,
+  shareLockLiveAssetOwner,
+  supersedeCurrentVersions,
+} from '../assets/store';
+
+export { findUploadSession } from './store';
 
 export function uploadWorkflowId(uploadId: string): string {
   return `upload-${uploadId}`;
-}
-
-export async function findUploadSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow | undefined> {
-  return db('upload_sessions').where({ id }).first();
 }
 
 export async function getUploadSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow> {
@@ -41,41 +58,38 @@ export async function getUploadSessionFor(db: Knex, actor: Actor, id: string): P
  */
 export async function insertUploadSession(db: Knex, input: UploadInput, quotas: QuotaDefaults): Promise<void> {
   await db.transaction(async (trx) => {
-    if (await trx('upload_sessions').where({ id: input.uploadId }).first('id')) return;
-    const asset = input.newAsset ? undefined : await trx('assets').where({ id: input.assetId, is_deleted: false }).forShare().first('owner_id');
+    if (await uploadSessionExists(trx, input.uploadId)) return;
+    const asset = input.newAsset ? undefined : await shareLockLiveAssetOwner(trx, input.assetId);
     if (!input.newAsset && !asset) throw new AssetGoneError(input.assetId);
     if (asset) await refuseRevokedOpen(trx, input, asset);
     const quotaOwner: string = asset?.owner_id ?? input.ownerId ?? SYSTEM_OWNER;
     const declared = declaredBytes(input);
     const chunked = input.kind === 'chunked' ? input : undefined;
     const described = input.kind === 'chunked' || input.kind === 'tus' ? input : undefined;
-    await trx('upload_sessions')
-      .insert({
-        id: input.uploadId,
-        kind: input.kind,
-        status: 'open',
-        asset_id: input.newAsset ? null : input.assetId,
-        result_asset_id: input.assetId,
-        version_id: input.versionId,
-        name: input.name,
-        content_type: input.contentType,
-        size_bytes: declared.sizeBytes ?? 0,
-        checksum_sha256: declared.checksumSha256 ?? null,
-        part_size_bytes: chunked?.partSizeBytes ?? null,
-        part_count: chunked?.partCount ?? null,
-        metadata: described?.metadata === undefined ? null : JSON.stringify(described.metadata),
-        tags: described?.tags ?? null,
-        object_key: input.objectKey,
-        workflow_id: uploadWorkflowId(input.uploadId),
-        owner_id: input.ownerId ?? null,
-        reserved_bytes: declared.sizeBytes ?? 0,
-        quota_owner_id: quotaOwner,
-        actor: input.actor ? JSON.stringify(actorRef(input.actor)) : null,
-        write_basis: input.writeBasis ?? null,
-        expires_at: input.expiresAt,
-      })
-      .onConflict('id')
-      .ignore();
+    await insertUploadSessionRow(trx, {
+      id: input.uploadId,
+      kind: input.kind,
+      status: 'open',
+      asset_id: input.newAsset ? null : input.assetId,
+      result_asset_id: input.assetId,
+      version_id: input.versionId,
+      name: input.name,
+      content_type: input.contentType,
+      size_bytes: declared.sizeBytes ?? 0,
+      checksum_sha256: declared.checksumSha256 ?? null,
+      part_size_bytes: chunked?.partSizeBytes ?? null,
+      part_count: chunked?.partCount ?? null,
+      metadata: described?.metadata === undefined ? null : JSON.stringify(described.metadata),
+      tags: described?.tags ?? null,
+      object_key: input.objectKey,
+      workflow_id: uploadWorkflowId(input.uploadId),
+      owner_id: input.ownerId ?? null,
+      reserved_bytes: declared.sizeBytes ?? 0,
+      quota_owner_id: quotaOwner,
+      actor: input.actor ? JSON.stringify(actorRef(input.actor)) : null,
+      write_basis: input.writeBasis ?? null,
+      expires_at: input.expiresAt,
+    });
     await ensureWithinQuota(trx, quotas, quotaOwner, { bytes: declared.sizeBytes ?? 0, assets: input.newAsset ? 1 : 0 });
   });
 }
@@ -96,16 +110,14 @@ export async function markSessionCompleting(db: Knex, quotas: QuotaDefaults, upl
   const newOwner = details?.ownerId;
   // The common case, the owner the session was opened for, takes one statement.
   if (newOwner === undefined) {
-    await db('upload_sessions').where({ id: uploadId, status: 'open' }).update(fields);
+    await markOpenSessionCompleting(db, uploadId, fields);
     return;
   }
   await db.transaction(async (trx) => {
-    const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId, status: 'open' }).forUpdate().first();
+    const session = await lockOpenSession(trx, uploadId);
     if (!session) return;
     const moves = session.asset_id === null && newOwner !== session.quota_owner_id;
-    await trx('upload_sessions')
-      .where({ id: uploadId })
-      .update({ ...fields, owner_id: newOwner, ...(moves ? { quota_owner_id: newOwner } : {}) });
+    await updateSessionFields(trx, uploadId, { ...fields, owner_id: newOwner, ...(moves ? { quota_owner_id: newOwner } : {}) });
     if (moves) await ensureWithinQuota(trx, quotas, newOwner, { bytes: session.reserved_bytes, assets: 1 });
   });
 }
@@ -135,91 +147,133 @@ export class AssetGoneError extends Error {
 export async function commitUploadedVersion(
   db: Knex,
   uploadId: string,
-  verified: { sizeBytes: number; checksumSha256: string },
+  verified: VerifiedBytes,
   maxVersions: number,
   audit: AuditWriter,
 ): Promise<CommittedVersion> {
-  const outcome = await db.transaction(async (trx): Promise<CommittedVersion | { refused: string }> => {
-    const opened = await findUploadSession(trx, uploadId);
-    if (!opened) throw new NotFoundError(`upload ${uploadId} not found`);
-    const assetId = opened.result_asset_id;
-    const newAsset = opened.asset_id === null;
-    // The asset's row before the session's: the lock order of lib/uploads/sessionAccess.ts.
-    const asset = newAsset ? undefined : await trx('assets').where({ id: assetId, is_deleted: false }).forUpdate().first();
-    const session: UploadSessionRow | undefined = await trx('upload_sessions').where({ id: uploadId }).forUpdate().first();
-    if (!session) throw new NotFoundError(`upload ${uploadId} not found`);
-    if (session.status !== 'completed') {
-      let versionNumber = 1;
-      if (newAsset) {
-        await trx('assets').insert({
-          id: assetId,
-          name: session.name,
-          content_type: session.content_type,
-          tags: session.tags ?? [],
-          owner_id: session.owner_id ?? SYSTEM_OWNER,
-          last_version_number: 0,
-        });
-        await replaceMetadata(trx, assetId, session.metadata ?? {});
-      } else {
-        if (!asset) throw new AssetGoneError(assetId);
-        const refused = await refuseRevokedCommit(trx, session, asset, audit);
-        if (refused) return { refused };
-        versionNumber = asset.last_version_number + 1;
-        await trx('asset_versions').where({ asset_id: assetId }).whereNull('superseded_at').update({ superseded_at: trx.fn.now() });
-      }
-      await trx('asset_versions').insert({
-        id: session.version_id,
-        asset_id: assetId,
-        version_number: versionNumber,
-        object_key: session.object_key,
-        size_bytes: verified.sizeBytes,
-        content_type: session.content_type,
-        checksum_sha256: verified.checksumSha256,
-        upload_id: uploadId,
-      });
-      const fields: Record<string, unknown> = {
-        current_version_id: session.version_id,
-        last_version_number: versionNumber,
-        version_count: trx.raw('version_count + 1'),
-        size_bytes: verified.sizeBytes,
-        checksum_sha256: verified.checksumSha256,
-        content_type: session.content_type,
-        name: session.name,
-        revision: trx.raw('revision + 1'),
-      };
-      if (!newAsset && session.tags !== null) fields.tags = session.tags;
-      await trx('assets').where({ id: assetId }).update(fields);
-      if (!newAsset && session.metadata !== null) await replaceMetadata(trx, assetId, session.metadata);
-
-      await trx('upload_sessions').where({ id: uploadId }).update({
-        status: 'completed',
-        version_number: versionNumber,
-        size_bytes: verified.sizeBytes,
-        checksum_sha256: verified.checksumSha256,
-        error: null,
-      });
-      const version = { asset_id: assetId, version_id: session.version_id, version_number: versionNumber };
-      if (newAsset)
-        await recordEvent(trx, 'storage.asset.created', assetId, {
-          ...version,
-          name: session.name,
-          content_type: session.content_type,
-          size_bytes: verified.sizeBytes,
-        });
-      await recordEvent(trx, 'storage.version.created', assetId, { ...version, size_bytes: verified.sizeBytes, checksum_sha256: verified.checksumSha256 });
-      await audit(trx, {
-        actor: runActorOf(session),
-        action: 'upload.commit',
-        outcome: 'completed',
-        subjects: { asset_id: assetId, version_id: session.version_id, upload_id: uploadId },
-        requestId: session.workflow_id,
-      });
-    }
-    const [{ count }] = await trx('asset_versions').where({ asset_id: assetId }).count({ count: '*' });
-    return { assetId, versionId: session.version_id, versionsBeyondMax: Math.max(0, Number(count) - maxVersions) };
-  });
+  const outcome = await db.transaction((trx) => commitInTransaction(trx, uploadId, verified, maxVersions, audit));
   if ('refused' in outcome) throw new AccessRevokedError(outcome.refused, { upload_id: uploadId });
   return outcome;
+}
+
+type VerifiedBytes = { sizeBytes: number; checksumSha256: string };
+
+/** The asset a session's version joins: `asset` is its row, locked, unless the session makes it (or it is gone). */
+interface VersionTarget {
+  assetId: string;
+  newAsset: boolean;
+  asset: { id: string; owner_id: string; last_version_number: number } | undefined;
+}
+
+async function commitInTransaction(
+  trx: Knex.Transaction,
+  uploadId: string,
+  verified: VerifiedBytes,
+  maxVersions: number,
+  audit: AuditWriter,
+): Promise<CommittedVersion | { refused: string }> {
+  const opened = await findUploadSession(trx, uploadId);
+  if (!opened) throw new NotFoundError(`upload ${uploadId} not found`);
+  const assetId = opened.result_asset_id;
+  const newAsset = opened.asset_id === null;
+  // The asset's row before the session's: the lock order of lib/uploads/store.ts.
+  const asset = newAsset ? undefined : await lockLiveAsset(trx, assetId);
+  const session = await lockSession(trx, uploadId);
+  if (!session) throw new NotFoundError(`upload ${uploadId} not found`);
+  if (session.status !== 'completed') {
+    const versionNumber = await nextVersionNumber(trx, session, { assetId, newAsset, asset }, audit);
+    if (typeof versionNumber !== 'number') return versionNumber;
+    await writeVersion(trx, session, { assetId, newAsset, versionNumber }, verified);
+    await announceVersion(trx, session, { assetId, newAsset, versionNumber }, verified, audit);
+  }
+  const count = await countVersionRows(trx, assetId);
+  return { assetId, versionId: session.version_id, versionsBeyondMax: Math.max(0, count - maxVersions) };
+}
+
+/**
+ * The number the session's version gets: 1 for the asset it makes (whose row is written now), the
+ * next of the asset's counter otherwise, its current version then superseded; or the refusal of a
+ * session no longer allowed to write the asset.
+ */
+async function nextVersionNumber(
+  trx: Knex.Transaction,
+  session: UploadSessionRow,
+  { assetId, newAsset, asset }: VersionTarget,
+  audit: AuditWriter,
+): Promise<number | { refused: string }> {
+  if (newAsset) {
+    await insertAssetRow(trx, {
+      id: assetId,
+      name: session.name,
+      content_type: session.content_type,
+      tags: session.tags ?? [],
+      owner_id: session.owner_id ?? SYSTEM_OWNER,
+      last_version_number: 0,
+    });
+    await replaceMetadata(trx, assetId, session.metadata ?? {});
+    return 1;
+  }
+  if (!asset) throw new AssetGoneError(assetId);
+  const refused = await refuseRevokedCommit(trx, session, asset, audit);
+  if (refused) return { refused };
+  await supersedeCurrentVersions(trx, assetId);
+  return asset.last_version_number + 1;
+}
+
+/** The version's row, the asset's row made its current one, and the session completed. */
+async function writeVersion(
+  trx: Knex.Transaction,
+  session: UploadSessionRow,
+  { assetId, newAsset, versionNumber }: { assetId: string; newAsset: boolean; versionNumber: number },
+  verified: VerifiedBytes,
+): Promise<void> {
+  await insertVersionRow(trx, {
+    id: session.version_id,
+    asset_id: assetId,
+    version_number: versionNumber,
+    object_key: session.object_key,
+    size_bytes: verified.sizeBytes,
+    content_type: session.content_type,
+    checksum_sha256: verified.checksumSha256,
+    upload_id: session.id,
+  });
+  await recordCurrentVersion(trx, assetId, {
+    versionId: session.version_id,
+    versionNumber,
+    sizeBytes: verified.sizeBytes,
+    checksumSha256: verified.checksumSha256,
+    contentType: session.content_type,
+    name: session.name,
+    tags: !newAsset && session.tags !== null ? session.tags : undefined,
+  });
+  if (!newAsset && session.metadata !== null) await replaceMetadata(trx, assetId, session.metadata);
+  await markSessionCompleted(trx, session.id, { versionNumber, ...verified });
+}
+
+/** The commit's events (the asset's creation, when it made one, and the version's) and its audit row. */
+async function announceVersion(
+  trx: Knex.Transaction,
+  session: UploadSessionRow,
+  { assetId, newAsset, versionNumber }: { assetId: string; newAsset: boolean; versionNumber: number },
+  verified: VerifiedBytes,
+  audit: AuditWriter,
+): Promise<void> {
+  const version = { asset_id: assetId, version_id: session.version_id, version_number: versionNumber };
+  if (newAsset)
+    await recordEvent(trx, 'storage.asset.created', assetId, {
+      ...version,
+      name: session.name,
+      content_type: session.content_type,
+      size_bytes: verified.sizeBytes,
+    });
+  await recordEvent(trx, 'storage.version.created', assetId, { ...version, size_bytes: verified.sizeBytes, checksum_sha256: verified.checksumSha256 });
+  await audit(trx, {
+    actor: runActorOf(session),
+    action: 'upload.commit',
+    outcome: 'completed',
+    subjects: { asset_id: assetId, version_id: session.version_id, upload_id: session.id },
+    requestId: session.workflow_id,
+  });
 }
 
 export interface UploadSessionJson {

@@ -1,7 +1,232 @@
 /**
- * The store of upload sessions: the only code that runs SQL against upload_sessions, upload_parts, upload_stream_hashes and tus_uploads.
+ * The store of upload sessions: the only code that runs SQL against upload_sessions, upload_parts,
+ * upload_stream_hashes and tus_uploads.
+ *
+ * Invariants
+ * - A session's row is written once, by its run's openUpload, with status `open`; its id, kind,
+ *   version_id, object_key and result_asset_id never change. `asset_id` is null for a session that
+ *   makes a new asset (result_asset_id names it), else the asset its version joins; the row goes with
+ *   that asset (cascade), and with the asset it made (deleteAssetRows, by result_asset_id).
+ * - Status moves forward: open → completing → completed; open or completing → failed, aborted or
+ *   expired (the run's discardUpload, a grant change, a permanent deletion of the asset). An ended
+ *   session's status may be written once more by its run's discardUpload (a session a grant change
+ *   failed, whose run is then told to abort, ends aborted). `completed` is final and set once, in the
+ *   commit's transaction with the version it made (version_number, size_bytes, checksum_sha256 are then
+ *   the verified ones). A simple upload's row that is aborted or expired is deleted instead (its id was
+ *   never shown), and so is a tus upload's aborted at its creation (api/tus.ts).
+ * - `write_basis` is set at open for a new version's session and never changes: why its opener could
+ *   write the asset (lib/uploads/sessionAccess.ts). A session whose basis no longer holds ends `failed`
+ *   (endRevokedSessions when the grant change commits, or its commit).
+ * - `reserved_bytes`, charged to `quota_owner_id`, only grows while the session is open or completing
+ *   (growSessionReservation: GREATEST); the trigger upload_sessions_usage (migrations/…09_quotas.ts)
+ *   adds it, and one reserved asset for a new asset's session, to owner_usage while the status is open
+ *   or completing, and takes them back when it leaves those (lib/quotas/store.ts).
+ * - `s3_upload_id` is set once, after the row, for chunked and tus sessions.
+ * - upload_stream_hashes: one row per chunked session whose part 1 was hashed; `parts_hashed` only
+ *   moves n - 1 → n, with the SHA-256 state at part n's end and part n's ETag appended. No lock: a part
+ *   sent out of order, again or in parallel stops the row moving (lib/uploads/chunkedHashStates.ts).
+ * - tus_uploads: one row per tus session; `part_count` only moves n - 1 → n, and `offset_bytes` by that
+ *   part's size, under the upload's advisory lock; `sha256_streamed` only turns false.
+ * - upload_parts: no code writes it any more (S3's part listing is the truth).
+ *
+ * Lock order (every writer takes the locks it needs in this order):
+ *   the tus PATCH's advisory lock (withUploadLock: pg_try_advisory_lock on a connection of its own,
+ *   never waited for: a PATCH that finds it held is 423)
+ *   → the asset's row (FOR SHARE at a session's insert; FOR UPDATE at the commit, a grant change, a
+ *     permanent deletion's deleteAssetRows)
+ *   → the session's row (FOR UPDATE / FOR SHARE, or the UPDATE that ends it)
+ *   → the asset's version rows (the commit supersedes and inserts them after the session's lock)
+ *   → owner_usage (locked by the quota triggers of those writes, lib/quotas/store.ts).
+ * A writer that needs no asset (a new asset's session, a reservation, a discard) starts at the session.
+ * The commit of a new asset inserts the asset's row after the session's lock: the row is new, nothing waits on it.
+ * The commit and a grant change take the asset's row before any session of it, so whichever commits
+ * first, the other sees it; the permanent deletion takes it too before deleting sessions, and by then
+ * the asset is marked purging, so no restore makes it live again for a grant change or a commit.
+ * sessionStillWrites share-locks the session, then reads the asset and its grants without a lock.
  */
-export {};
+import type { Knex } from 'knex';
+import type { Client } from 'pg';
+import type { UploadSessionRow } from './sessionRow';
+
+export async function findUploadSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow | undefined> {
+  return db('upload_sessions').where({ id }).first();
+}
+
+export async function uploadSessionExists(db: Knex | Knex.Transaction, id: string): Promise<boolean> {
+  return Boolean(await db('upload_sessions').where({ id }).first('id'));
+}
+
+/** A repeated insert of the same id changes nothing. */
+export async function insertUploadSessionRow(db: Knex | Knex.Transaction, row: Record<string, unknown>): Promise<void> {
+  await db('upload_sessions').insert(row).onConflict('id').ignore();
+}
+
+export async function setSessionS3UploadId(db: Knex | Knex.Transaction, id: string, s3UploadId: string): Promise<void> {
+  await db('upload_sessions').where({ id }).update({ s3_upload_id: s3UploadId });
+}
+
+/** `fields` carry status completing and the form fields given at complete; a session no longer open is left as it is. */
+export async function markOpenSessionCompleting(db: Knex | Knex.Transaction, id: string, fields: Record<string, unknown>): Promise<void> {
+  await db('upload_sessions').where({ id, status: 'open' }).update(fields);
+}
+
+export async function lockOpenSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow | undefined> {
+  return db('upload_sessions').where({ id, status: 'open' }).forUpdate().first();
+}
+
+export async function updateSessionFields(db: Knex | Knex.Transaction, id: string, fields: Record<string, unknown>): Promise<void> {
+  await db('upload_sessions').where({ id }).update(fields);
+}
+
+export async function lockSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow | undefined> {
+  return db('upload_sessions').where({ id }).forUpdate().first();
+}
+
+export async function shareLockSession(db: Knex | Knex.Transaction, id: string): Promise<UploadSessionRow | undefined> {
+  return db('upload_sessions').where({ id }).forShare().first();
+}
+
+export async function markSessionCompleted(
+  db: Knex | Knex.Transaction,
+  id: string,
+  version: { versionNumber: number; sizeBytes: number; checksumSha256: string },
+): Promise<void> {
+  await db('upload_sessions').where({ id }).update({
+    status: 'completed',
+    version_number: version.versionNumber,
+    size_bytes: version.sizeBytes,
+    checksum_sha256: version.checksumSha256,
+    error: null,
+  });
+}
+
+/** Ends the session with `status` (its reservation goes back by the trigger). */
+export async function setSessionEnded(db: Knex | Knex.Transaction, id: string, status: 'aborted' | 'expired' | 'failed', error: string | null): Promise<void> {
+  await db('upload_sessions').where({ id }).update({ status, error });
+}
+
+export async function deleteUploadSession(db: Knex | Knex.Transaction, id: string): Promise<void> {
+  await db('upload_sessions').where({ id }).delete();
+}
+
+/** The open chunked and tus sessions of new versions of the asset, locked. */
+export async function lockOpenStreamingSessionsOf(db: Knex | Knex.Transaction, assetId: string): Promise<UploadSessionRow[]> {
+  return db('upload_sessions').where({ asset_id: assetId, status: 'open' }).whereIn('kind', ['chunked', 'tus']).forUpdate().select();
+}
+
+/**
+ * Grows an open or completing session's reservation to at least `totalBytes`, in one statement: the
+ * row is locked, read as it was and grown. Undefined when the session is no longer open or completing.
+ */
+export async function growSessionReservation(
+  db: Knex | Knex.Transaction,
+  id: string,
+  totalBytes: number,
+): Promise<{ reserved_before: number | string; quota_owner_id: string | null } | undefined> {
+  const {
+    rows: [row],
+  } = await db.raw(
+    `WITH before AS (SELECT id, reserved_bytes FROM upload_sessions WHERE id = ? AND status IN ('open', 'completing') FOR UPDATE)
+       UPDATE upload_sessions s SET reserved_bytes = GREATEST(b.reserved_bytes, ?)
+         FROM before b WHERE s.id = b.id
+       RETURNING b.reserved_bytes AS reserved_before, s.quota_owner_id`,
+    [id, totalBytes],
+  );
+  return row;
+}
+
+// ---- upload_stream_hashes ----
+
+export interface StreamHashRow {
+  upload_id: string;
+  parts_hashed: number;
+  sha256_state: Buffer;
+  part_etags: string[];
+}
+
+export async function findStreamHash(db: Knex | Knex.Transaction, uploadId: string): Promise<StreamHashRow | undefined> {
+  return db('upload_stream_hashes').where({ upload_id: uploadId }).first();
+}
+
+export async function insertFirstHashedPart(db: Knex | Knex.Transaction, uploadId: string, part: { sha256State: Buffer; etag: string }): Promise<void> {
+  await db('upload_stream_hashes')
+    .insert({ upload_id: uploadId, parts_hashed: 1, sha256_state: part.sha256State, part_etags: [part.etag] })
+    .onConflict('upload_id')
+    .ignore();
+}
+
+/** Moves the hash from part n - 1 to part `n`; changes nothing unless it stood at n - 1. */
+export async function appendHashedPart(db: Knex | Knex.Transaction, uploadId: string, n: number, part: { sha256State: Buffer; etag: string }): Promise<void> {
+  await db('upload_stream_hashes')
+    .where({ upload_id: uploadId, parts_hashed: n - 1 })
+    .update({ parts_hashed: n, sha256_state: part.sha256State, part_etags: db.raw('array_append(part_etags, ?)', [part.etag]) });
+}
+
+// ---- tus_uploads ----
+
+export interface TusUploadRow {
+  upload_id: string;
+  offset_bytes: number;
+  part_count: number;
+  upload_metadata: string | null;
+  sha256_state: Buffer | null;
+  sha256_streamed: boolean;
+  /** The store's ETag of each part recorded, in order (empty for uploads begun before they were kept). */
+  part_etags: string[];
+}
+
+export async function insertTusUpload(db: Knex, uploadId: string, uploadMetadata: string | undefined): Promise<void> {
+  await db('tus_uploads')
+    .insert({ upload_id: uploadId, upload_metadata: uploadMetadata ?? null })
+    .onConflict('upload_id')
+    .ignore();
+}
+
+export async function findTusUpload(db: Knex | Knex.Transaction, uploadId: string): Promise<TusUploadRow | undefined> {
+  return db('tus_uploads').where({ upload_id: uploadId }).first();
+}
+
+/** Moves the upload past part `partNumber` when it is the next one: its new offset, or undefined. */
+export async function advanceTusUpload(
+  db: Knex | Knex.Transaction,
+  uploadId: string,
+  part: { partNumber: number; sizeBytes: number; sha256State: Buffer | null; etag: string },
+): Promise<{ offset_bytes: number | string } | undefined> {
+  const [row] = await db('tus_uploads')
+    .where({ upload_id: uploadId, part_count: part.partNumber - 1 })
+    .update({
+      part_count: part.partNumber,
+      offset_bytes: db.raw('offset_bytes + ?', [part.sizeBytes]),
+      sha256_state: part.sha256State,
+      sha256_streamed: db.raw('sha256_streamed AND ?', [part.sha256State !== null]),
+      part_etags: db.raw('array_append(part_etags, ?)', [part.etag]),
+    })
+    .returning('offset_bytes');
+  return row;
+}
+
+/** Takes the tus upload's advisory lock on `connection` (its own, lib/tus/uploads.ts withUploadLock) without waiting. */
+export async function tryTusUploadLock(connection: Client, uploadId: string): Promise<{ locked: boolean; pid: number }> {
+  const { rows } = await connection.query<{ locked: boolean; pid: number }>(
+    "SELECT pg_try_advisory_lock(hashtextextended('tus:' || $1, 0)) AS locked, pg_backend_pid() AS pid",
+    [uploadId],
+  );
+  return rows[0];
+}
+
+/** Whether backend `pid` still holds the tus upload's advisory lock (a bigint key shows as its high and low 32 bits; a pid alone may be reused). */
+export async function tusUploadLockHeldBy(db: Knex | Knex.Transaction, uploadId: string, pid: number): Promise<boolean> {
+  const held = await db.raw(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_locks, (SELECT hashtextextended('tus:' || ?, 0) AS k) AS lock
+        WHERE locktype = 'advisory' AND granted AND pid = ? AND objsubid = 1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND classid = ((lock.k >> 32) & 4294967295)::oid AND objid = (lock.k & 4294967295)::oid
+     ) AS held`,
+    [uploadId, pid],
+  );
+  return held.rows[0].held === true;
+}
 
 // ---- used by assets (moved from lib/assets/versions.ts and activities/assets.ts) ----
 

@@ -52,110 +52,154 @@ const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours'
 const sourceUntil = (expiresAt: string) =>
   proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: Math.max(60_000, Date.parse(expiresAt) - Date.now()), retry });
 
+/** What a run knows of its upload, which its handlers and its main path share. */
+interface UploadRun {
+  input: UploadInput;
+  state: UploadState;
+  /** Set by `complete` (at once for copies and fetches, which have nothing to wait for). */
+  completeRequest: CompleteRequest | undefined;
+  abortRequested: boolean;
+  /** Why the session was told to end, when the API said (access revoked): what its row and status say. */
+  abortReason: string | null;
+  failureType: string;
+  /** What a known failure tells its caller beside its message (a quota refusal's usage and limit). */
+  failureDetails: unknown[] | undefined;
+}
+
 /**
  * Finalizes one upload, simple or chunked (or a restore that copies an old version): open the
  * session, wait for complete / abort / expiry, then assemble, verify, commit and prune.
  */
 export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
-  const state: UploadState = { status: 'pending', error: null, result: null };
-  // Copies and fetches have nothing to wait for: they complete as soon as they are open.
-  let completeRequest: CompleteRequest | undefined = input.kind === 'copy' || input.kind === 'fetch' ? {} : undefined;
-  let abortRequested = false;
-  // Why the session was told to end, when the API said (access revoked): what its row and status say.
-  let abortReason: string | null = null;
-  let failureType: string = UploadFailure.notOpen;
-  // What a known failure tells its caller beside its message (a quota refusal's usage and limit).
-  let failureDetails: unknown[] | undefined;
-  const settled = () => state.result !== null || ['failed', 'aborted', 'expired'].includes(state.status);
-  const endedFailure = () =>
-    ApplicationFailure.create({
-      type: state.status === 'failed' ? failureType : UploadFailure.notOpen,
-      message: state.error ?? `upload is ${state.status}`,
-      details: state.status === 'failed' ? failureDetails : undefined,
-      nonRetryable: true,
-    });
-
-  setHandler(statusQuery, () => state);
-  setHandler(abortSignal, (reason) => {
-    abortRequested = true;
-    abortReason ??= reason ?? null;
-  });
-  setHandler(openedUpdate, async () => {
-    await condition(() => state.status !== 'pending');
-    if (state.status === 'failed') throw endedFailure();
-    return state;
-  });
-  setHandler(completeUpdate, async (request) => {
-    if (state.status === 'open' && completeRequest === undefined && input.kind === 'chunked') {
-      const { missing } = await step((a) => a.checkParts(input.uploadId));
-      if (missing.length > 0) {
-        throw ApplicationFailure.create({
-          type: UploadFailure.missingParts,
-          message: `parts missing or of the wrong size: ${missing.join(', ')}`,
-          details: [missing],
-          nonRetryable: true,
-        });
-      }
-    }
-    // A simple upload's run is started without waiting for its open (lib/uploads/uploadRuns.ts), so its
-    // `complete` may come with the start, before the session is open: it is taken all the same.
-    const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
-    if (takes && completeRequest === undefined) completeRequest = request;
-    if (completeRequest === undefined) throw endedFailure();
-    await condition(settled);
-    if (state.result) return state.result;
-    throw endedFailure();
-  });
-
+  const run: UploadRun = {
+    input,
+    state: { status: 'pending', error: null, result: null },
+    // Copies and fetches have nothing to wait for: they complete as soon as they are open.
+    completeRequest: input.kind === 'copy' || input.kind === 'fetch' ? {} : undefined,
+    abortRequested: false,
+    abortReason: null,
+    failureType: UploadFailure.notOpen,
+    failureDetails: undefined,
+  };
+  setRunHandlers(run);
   try {
-    await step((a) => a.openUpload(input));
-    state.status = 'open';
-
-    // A simple upload's `complete` that came with the start needs no expiry timer, started only to be
-    // cancelled. (Every other case starts it as runs always did, so their histories replay.)
-    const completedWithStart = input.kind === 'simple' && completeRequest !== undefined;
-    const decided = completedWithStart || (await condition(() => completeRequest !== undefined || abortRequested, Date.parse(input.expiresAt) - Date.now()));
-    // An API that gave up waiting for a worker (lib/uploads/uploadRuns.ts) sends abort after its `complete`;
-    // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
-    // that took a `complete` without it replay as they ran.)
-    const abortWins = abortRequested && completeRequest?.oneStep === true;
-    if (!decided || completeRequest === undefined || abortWins) {
-      const ending = decided ? 'aborted' : 'expired';
-      const error = decided ? abortReason : null;
-      await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error }));
-      // Only now: whoever waits on the outcome must find the bytes already gone.
-      state.error = error;
-      state.status = ending;
-    } else {
-      state.status = 'completing';
-      const finished = await finishInOneStep(input, completeRequest);
-      let committed = finished;
-      if (!committed) {
-        if (finished === undefined) await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest!.details }));
-        if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
-        if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
-        if (input.kind === 'fetch')
-          completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
-        const verified = await verifyStoredObject(input, completeRequest);
-        committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
-      }
-      if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId, input.actor);
-      state.result = { assetId: committed.assetId, versionId: committed.versionId };
-      state.status = 'completed';
-    }
+    await openAndFinish(run);
   } catch (err) {
     // Every step retries what may pass later, so a step that fails has failed for good.
     const failure = failureOf(err);
     if (!failure) throw err;
-    await step((a) => a.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message }));
-    const known = failure instanceof ApplicationFailure && Object.values<string>(UploadFailure).includes(failure.type ?? '');
-    failureType = known ? (failure as ApplicationFailure).type! : UploadFailure.failed;
-    failureDetails = known ? ((failure as ApplicationFailure).details ?? undefined) : undefined;
-    state.error = failure.message;
-    state.status = 'failed';
+    await failRun(run, failure);
   }
   await condition(allHandlersFinished);
-  return state;
+  return run.state;
+}
+
+const settled = ({ state }: UploadRun) => state.result !== null || ['failed', 'aborted', 'expired'].includes(state.status);
+
+function endedFailure({ state, failureType, failureDetails }: UploadRun): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: state.status === 'failed' ? failureType : UploadFailure.notOpen,
+    message: state.error ?? `upload is ${state.status}`,
+    details: state.status === 'failed' ? failureDetails : undefined,
+    nonRetryable: true,
+  });
+}
+
+function setRunHandlers(run: UploadRun): void {
+  setHandler(statusQuery, () => run.state);
+  setHandler(abortSignal, (reason) => {
+    run.abortRequested = true;
+    run.abortReason ??= reason ?? null;
+  });
+  setHandler(openedUpdate, async () => {
+    await condition(() => run.state.status !== 'pending');
+    if (run.state.status === 'failed') throw endedFailure(run);
+    return run.state;
+  });
+  setHandler(completeUpdate, (request) => takeComplete(run, request));
+}
+
+async function takeComplete(run: UploadRun, request: CompleteRequest): Promise<NonNullable<UploadState['result']>> {
+  const { input, state } = run;
+  if (state.status === 'open' && run.completeRequest === undefined && input.kind === 'chunked') {
+    const { missing } = await step((a) => a.checkParts(input.uploadId));
+    if (missing.length > 0) {
+      throw ApplicationFailure.create({
+        type: UploadFailure.missingParts,
+        message: `parts missing or of the wrong size: ${missing.join(', ')}`,
+        details: [missing],
+        nonRetryable: true,
+      });
+    }
+  }
+  // A simple upload's run is started without waiting for its open (lib/uploads/uploadRuns.ts), so its
+  // `complete` may come with the start, before the session is open: it is taken all the same.
+  const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
+  if (takes && run.completeRequest === undefined) run.completeRequest = request;
+  if (run.completeRequest === undefined) throw endedFailure(run);
+  await condition(() => settled(run));
+  if (state.result) return state.result;
+  throw endedFailure(run);
+}
+
+async function openAndFinish(run: UploadRun): Promise<void> {
+  const { input, state } = run;
+  await step((a) => a.openUpload(input));
+  state.status = 'open';
+
+  // A simple upload's `complete` that came with the start needs no expiry timer, started only to be
+  // cancelled. (Every other case starts it as runs always did, so their histories replay.)
+  const completedWithStart = input.kind === 'simple' && run.completeRequest !== undefined;
+  const decided =
+    completedWithStart || (await condition(() => run.completeRequest !== undefined || run.abortRequested, Date.parse(input.expiresAt) - Date.now()));
+  // An API that gave up waiting for a worker (lib/uploads/uploadRuns.ts) sends abort after its `complete`;
+  // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
+  // that took a `complete` without it replay as they ran.)
+  const abortWins = run.abortRequested && run.completeRequest?.oneStep === true;
+  if (!decided || run.completeRequest === undefined || abortWins) {
+    const ending = decided ? 'aborted' : 'expired';
+    const error = decided ? run.abortReason : null;
+    await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error }));
+    // Only now: whoever waits on the outcome must find the bytes already gone.
+    state.error = error;
+    state.status = ending;
+  } else {
+    state.status = 'completing';
+    await finish(run, run.completeRequest);
+  }
+}
+
+/** Assembles, copies or fetches the object as its kind needs, verifies and commits it, and prunes. */
+async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
+  const { input, state } = run;
+  let completeRequest = request;
+  const finished = await finishInOneStep(input, completeRequest);
+  let committed = finished;
+  if (!committed) {
+    if (finished === undefined) await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest.details }));
+    if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
+    if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
+    if (input.kind === 'fetch') {
+      completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
+      run.completeRequest = completeRequest;
+    }
+    const verified = await verifyStoredObject(input, completeRequest);
+    committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+  }
+  if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId, input.actor);
+  state.result = { assetId: committed.assetId, versionId: committed.versionId };
+  state.status = 'completed';
+}
+
+/** A step failed for good: the session's bytes go, and the run ends failed with what the failure says. */
+async function failRun(run: UploadRun, failure: TemporalFailure): Promise<void> {
+  const { input, state } = run;
+  await step((a) => a.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message }));
+  const known = failure instanceof ApplicationFailure && Object.values<string>(UploadFailure).includes(failure.type ?? '');
+  run.failureType = known ? (failure as ApplicationFailure).type! : UploadFailure.failed;
+  run.failureDetails = known ? ((failure as ApplicationFailure).details ?? undefined) : undefined;
+  state.error = failure.message;
+  state.status = 'failed';
 }
 
 /**
