@@ -3,8 +3,9 @@
  *
  * Invariants:
  * - An event is written by the transaction that makes the change it tells of (recordEvent), so it
- *   exists exactly when the change does; its `txid` is that transaction's (the column's default), its
- *   `sequence` the order of writing.
+ *   exists exactly when the change does; its `txid` is that transaction's (the column's default,
+ *   pg_current_xact_id()), its `sequence` the order of writing. Each inserting statement notifies
+ *   `storage_outbox` (a trigger), which wakes the relay at commit (lib/events/relayRuns.ts).
  * - Visibility (the xmin rule): a row is settled once its txid is older than every transaction still
  *   running (`txid < pg_snapshot_xmin(pg_current_snapshot())`). Nothing can commit later with a smaller
  *   (txid, sequence), so the feed's cursor over that order never skips an event, and the relay sends

@@ -13,10 +13,11 @@
  *   uploads → purge → assets → versions → done; status pending → running → completed | failed, and a
  *   completed run is never failed afterwards.
  *
- * Lock order: the run's row (FOR UPDATE) first, then what its batch changes: assets (FOR UPDATE, the
- * expire_assets candidates), or, for version expiry, the versions' asset rows in id order, then the
- * version rows, then (through the usage triggers) owner_usage. Policy writers lock nothing else: the
- * policy row, then its rules, then the audit row.
+ * Lock order: the run's row (FOR UPDATE) first, then what its batch changes, in the asset's order
+ * (asset rows → their version rows → owner_usage, through the usage triggers) and the outbox and audit
+ * rows last. Version expiry locks the versions' asset rows in id order (deleteVersionRows); expire_assets
+ * locks its candidate assets in the order it walks them, (updated_at, id), not by id. Policy writers
+ * take the policy row, then its rules, then the audit row.
  *
  * The rule predicates below are SQL text over the aliases the candidate queries (lib/assets/store.ts,
  * lib/uploads/store.ts) give their tables: `a` an asset, `s` an upload session, `r` a ranked version.
