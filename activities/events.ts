@@ -1,6 +1,13 @@
+/**
+ * Delivers pending outbox events to the Message Hub: at least once, in order per subject (only the
+ * head of a subject, its lowest pending sequence, may go), each failure pushing its next attempt back
+ * exponentially up to STORAGE_OUTBOX_RETRY_MAX_SECONDS. While the hub is unavailable the relay backs off
+ * as a whole: each pass sends one probe, and only a probe the hub takes lets the rest go.
+ */
 import { Context } from '@temporalio/activity';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { SETTLED, toCloudEvent, type OutboxRow } from '../lib/events/feed';
+import { toCloudEvent } from '../lib/events/feed';
+import { makeWaitingEventsDue, markEventAttemptFailed, markEventDelivered, selectHeadsTiming, selectSettledHeads, type OutboxRow } from '../lib/events/store';
 import type { ActivityDeps } from './deps';
 
 const BATCH = 100;
@@ -11,6 +18,8 @@ const UNSETTLED_MS = 1_000;
 /** While the hub is down it is probed at most this often, so that its return is noticed within as long. */
 const PROBE_MAX_MS = 15_000;
 
+export type OutboxDeps = Pick<ActivityDeps, 'config' | 'db'>;
+
 export interface RelayPass {
   delivered: number;
   failed: number;
@@ -19,120 +28,90 @@ export interface RelayPass {
   failedProbes: number;
 }
 
+type Outcome = 'delivered' | 'refused' | 'unavailable';
+
+/** Posts one event: says whether the hub took it, refused this event, or cannot take any now. */
+async function post(hubUrl: string, row: OutboxRow): Promise<{ outcome: 'delivered' } | { outcome: 'refused' | 'unavailable'; error: string }> {
+  const message = HTTP.structured(new CloudEvent({ ...toCloudEvent(row), specversion: '1.0' }, false));
+  let res: Response;
+  try {
+    res = await fetch(hubUrl, {
+      method: 'POST',
+      headers: message.headers as Record<string, string>,
+      body: message.body as string,
+      signal: AbortSignal.timeout(10_000),
+    });
+    await res.arrayBuffer();
+  } catch (err) {
+    return { outcome: 'unavailable', error: `the hub did not answer: ${(err as Error).message}` };
+  }
+  if (res.ok) return { outcome: 'delivered' };
+  // A hub that answers 4xx is up and judged this event; 5xx, 408 and 429 say it cannot take any now.
+  const unavailable = res.status >= 500 || res.status === 408 || res.status === 429;
+  return { outcome: unavailable ? 'unavailable' : 'refused', error: `the hub answered ${res.status}` };
+}
+
+/** Sends one event and records the outcome on its row (a failure pushes its next attempt back). */
+async function attempt({ config, db }: OutboxDeps, row: OutboxRow): Promise<Outcome> {
+  Context.current().heartbeat({ sequence: row.sequence });
+  const result = await post(config.messageHubUrl!, row);
+  if (result.outcome === 'delivered') await markEventDelivered(db, row);
+  else await markEventAttemptFailed(db, row, result.error, Math.min(2 ** row.attempts, config.events.retryMaxSeconds));
+  return result.outcome;
+}
+
+/** The relay's own backoff after `failedProbes` unavailable passes in a row. */
+function relayBackoffMs({ config }: OutboxDeps, failedProbes: number): number {
+  return Math.min(1000 * 2 ** (failedProbes - 1), PROBE_MAX_MS, 1000 * config.events.retryMaxSeconds);
+}
+
+/** How long until a settled head is due; a short wait if some head is not settled yet. Both on the database's clock. */
+async function untilNextDue({ db }: OutboxDeps): Promise<number> {
+  const { due_in_ms, unsettled } = await selectHeadsTiming(db);
+  const dueInMs = due_in_ms === null ? IDLE_MS : Math.max(0, Math.ceil(Number(due_in_ms)));
+  return Math.min(dueInMs, unsettled ? UNSETTLED_MS : IDLE_MS);
+}
+
 /**
- * Delivers pending outbox events to the Message Hub: at least once, in order per subject (only the
- * head of a subject, its lowest pending sequence, may go), each failure pushing its next attempt back
- * exponentially up to STORAGE_OUTBOX_RETRY_MAX_SECONDS. While the hub is unavailable the relay backs off
- * as a whole: each pass sends one probe, and only a probe the hub takes lets the rest go.
+ * During an outage, one head goes first whether or not it is due: the relay's backoff, not the event's,
+ * says when to try. Answers its outcome (none: nothing is pending).
  */
-export function createOutboxActivities({ config, db }: ActivityDeps) {
-  const hubUrl = config.messageHubUrl;
+async function probe(deps: OutboxDeps): Promise<Outcome | undefined> {
+  const [head] = await selectSettledHeads(deps.db, 1, false);
+  if (!head) return undefined;
+  const outcome = await attempt(deps, head);
+  // The hub is back: the heads that waited through the outage go now, not after their own backoff.
+  if (outcome !== 'unavailable') await makeWaitingEventsDue(deps.db);
+  return outcome;
+}
 
-  /** Posts one event: says whether the hub took it, refused this event, or cannot take any now. */
-  async function post(row: OutboxRow): Promise<{ outcome: 'delivered' } | { outcome: 'refused' | 'unavailable'; error: string }> {
-    const message = HTTP.structured(new CloudEvent({ ...toCloudEvent(row), specversion: '1.0' }, false));
-    let res: Response;
-    try {
-      res = await fetch(hubUrl!, {
-        method: 'POST',
-        headers: message.headers as Record<string, string>,
-        body: message.body as string,
-        signal: AbortSignal.timeout(10_000),
-      });
-      await res.arrayBuffer();
-    } catch (err) {
-      return { outcome: 'unavailable', error: `the hub did not answer: ${(err as Error).message}` };
+/** One pass: delivers what is due; says how long the relay may sleep before the next pass. */
+async function deliverPendingEvents(deps: OutboxDeps, failedProbes = 0): Promise<RelayPass> {
+  if (!deps.config.messageHubUrl) return { delivered: 0, failed: 0, sleepMs: IDLE_MS, failedProbes: 0 };
+  let delivered = 0;
+  let failed = 0;
+  const count = (outcome: Outcome) => (outcome === 'delivered' ? delivered++ : failed++);
+  if (failedProbes > 0) {
+    const outcome = await probe(deps);
+    if (outcome) count(outcome);
+    if (outcome === 'unavailable') return { delivered, failed, sleepMs: relayBackoffMs(deps, failedProbes + 1), failedProbes: failedProbes + 1 };
+  }
+  for (;;) {
+    const due = await selectSettledHeads(deps.db, BATCH - delivered - failed, true);
+    if (due.length === 0) return { delivered, failed, sleepMs: await untilNextDue(deps), failedProbes: 0 };
+    for (const row of due) {
+      const outcome = await attempt(deps, row);
+      count(outcome);
+      // An unavailable hub ends the pass: the rest wait for the next probe instead of each being refused.
+      if (outcome === 'unavailable') return { delivered, failed, sleepMs: relayBackoffMs(deps, 1), failedProbes: 1 };
     }
-    if (res.ok) return { outcome: 'delivered' };
-    // A hub that answers 4xx is up and judged this event; 5xx, 408 and 429 say it cannot take any now.
-    const unavailable = res.status >= 500 || res.status === 408 || res.status === 429;
-    return { outcome: unavailable ? 'unavailable' : 'refused', error: `the hub answered ${res.status}` };
+    if (delivered + failed >= BATCH) return { delivered, failed, sleepMs: 0, failedProbes: 0 };
   }
+}
 
-  /** Pending events with no earlier pending event of their subject. */
-  function heads() {
-    return db('outbox_events as e')
-      .whereNull('e.delivered_at')
-      .whereNotExists(db('outbox_events as p').whereRaw('p.subject = e.subject').whereNull('p.delivered_at').whereRaw('p.sequence < e.sequence'));
-  }
-
-  /** Settled heads, the most overdue first; with `dueOnly`, only those whose next attempt has come. */
-  function candidates(limit: number, dueOnly: boolean) {
-    const query = heads().select('e.*').whereRaw(SETTLED);
-    if (dueOnly) query.where('e.next_attempt_at', '<=', db.fn.now());
-    return query.orderBy([{ column: 'e.next_attempt_at' }, { column: 'e.sequence' }]).limit(limit) as Promise<OutboxRow[]>;
-  }
-
-  /** Sends one event and records the outcome on its row (a failure pushes its next attempt back). */
-  async function attempt(row: OutboxRow): Promise<'delivered' | 'refused' | 'unavailable'> {
-    Context.current().heartbeat({ sequence: row.sequence });
-    const result = await post(row);
-    if (result.outcome === 'delivered') {
-      await db('outbox_events')
-        .where({ sequence: row.sequence })
-        .update({ delivered_at: db.fn.now(), attempts: row.attempts + 1, last_error: null });
-    } else {
-      const backoffSeconds = Math.min(2 ** row.attempts, config.events.retryMaxSeconds);
-      await db('outbox_events')
-        .where({ sequence: row.sequence })
-        .update({
-          attempts: row.attempts + 1,
-          last_error: result.error.slice(0, 1000),
-          next_attempt_at: db.raw(`now() + make_interval(secs => ?)`, [backoffSeconds]),
-        });
-    }
-    return result.outcome;
-  }
-
-  /** The relay's own backoff after `failedProbes` unavailable passes in a row. */
-  const relayBackoffMs = (failedProbes: number) => Math.min(1000 * 2 ** (failedProbes - 1), PROBE_MAX_MS, 1000 * config.events.retryMaxSeconds);
-
-  /** How long until a settled head is due; a short wait if some head is not settled yet. Both on the database's clock. */
-  async function untilNextDue(): Promise<number> {
-    const { due_in_ms, unsettled } = await db
-      .from(
-        heads()
-          .select('e.next_attempt_at', db.raw(`${SETTLED} AS settled`))
-          .as('h'),
-      )
-      .first(
-        db.raw(`extract(epoch FROM min(h.next_attempt_at) FILTER (WHERE h.settled) - now()) * 1000 AS due_in_ms`),
-        db.raw(`coalesce(bool_or(NOT h.settled), false) AS unsettled`),
-      );
-    const dueInMs = due_in_ms === null ? IDLE_MS : Math.max(0, Math.ceil(Number(due_in_ms)));
-    return Math.min(dueInMs, unsettled ? UNSETTLED_MS : IDLE_MS);
-  }
-
+export function createOutboxActivities(deps: ActivityDeps) {
   return {
-    /** One pass: delivers what is due; says how long the relay may sleep before the next pass. */
-    async deliverPendingEvents(failedProbes = 0): Promise<RelayPass> {
-      if (!hubUrl) return { delivered: 0, failed: 0, sleepMs: IDLE_MS, failedProbes: 0 };
-      let delivered = 0;
-      let failed = 0;
-      const count = (outcome: 'delivered' | 'refused' | 'unavailable') => (outcome === 'delivered' ? delivered++ : failed++);
-      if (failedProbes > 0) {
-        // During an outage the probe need not be due: the relay's backoff, not the event's, says when to try.
-        const [probe] = await candidates(1, false);
-        if (probe) {
-          const outcome = await attempt(probe);
-          count(outcome);
-          if (outcome === 'unavailable') return { delivered, failed, sleepMs: relayBackoffMs(failedProbes + 1), failedProbes: failedProbes + 1 };
-          // The hub is back: the heads that waited through the outage go now, not after their own backoff.
-          await db('outbox_events').whereNull('delivered_at').where('next_attempt_at', '>', db.fn.now()).update({ next_attempt_at: db.fn.now() });
-        }
-      }
-      for (;;) {
-        const due = await candidates(BATCH - delivered - failed, true);
-        if (due.length === 0) return { delivered, failed, sleepMs: await untilNextDue(), failedProbes: 0 };
-        for (const row of due) {
-          const outcome = await attempt(row);
-          count(outcome);
-          // An unavailable hub ends the pass: the rest wait for the next probe instead of each being refused.
-          if (outcome === 'unavailable') return { delivered, failed, sleepMs: relayBackoffMs(1), failedProbes: 1 };
-        }
-        if (delivered + failed >= BATCH) return { delivered, failed, sleepMs: 0, failedProbes: 0 };
-      }
-    },
+    deliverPendingEvents: (failedProbes = 0) => deliverPendingEvents(deps, failedProbes),
   };
 }
 

@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import { createRateLimiter } from '../lib/limits/rateLimiter';
+import { catalogCollectorsOf } from '../lib/metrics/catalogCollectors';
 import { createMetrics } from '../lib/platform/metrics';
 import { accessRules } from './access';
 import { authenticate } from './authentication';
@@ -34,7 +35,7 @@ export type App = Express & {
 
 /** Builds the HTTP app from its dependencies; tests build it with their own. */
 export function buildApp(base: BaseDeps, drain?: Drain): App {
-  const metrics = createMetrics(base.db);
+  const metrics = createMetrics(catalogCollectorsOf(base.db));
   const deps: AppDeps = { ...base, ...workflowClientsOf(base), ...cachesOf(base, metrics), metrics };
   const app = express();
   app.disable('x-powered-by');

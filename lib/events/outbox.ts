@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { uuidv7 } from '../platform/ids';
+import { insertOutboxEvent } from './store';
 
 export type StorageEventType =
   | 'storage.asset.created'
@@ -16,5 +17,5 @@ export const EVENT_SOURCE = 'storage-service';
  * so the event exists exactly when the change does.
  */
 export async function recordEvent(trx: Knex.Transaction, type: StorageEventType, subject: string, data: Record<string, unknown>) {
-  await trx('outbox_events').insert({ id: uuidv7(), type, source: EVENT_SOURCE, subject, data: JSON.stringify(data) });
+  await insertOutboxEvent(trx, { id: uuidv7(), type, source: EVENT_SOURCE, subject, data });
 }

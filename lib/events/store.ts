@@ -1,7 +1,126 @@
 /**
  * The store of the outbox: the only code that runs SQL against outbox_events.
+ *
+ * Invariants:
+ * - An event is written by the transaction that makes the change it tells of (recordEvent), so it
+ *   exists exactly when the change does; its `txid` is that transaction's (the column's default,
+ *   pg_current_xact_id()), its `sequence` the order of writing. Each inserting statement notifies
+ *   `storage_outbox` (a trigger), which wakes the relay at commit (lib/events/relayRuns.ts).
+ * - Visibility (the xmin rule): a row is settled once its txid is older than every transaction still
+ *   running (`txid < pg_snapshot_xmin(pg_current_snapshot())`). Nothing can commit later with a smaller
+ *   (txid, sequence), so the feed's cursor over that order never skips an event, and the relay sends
+ *   only settled rows.
+ * - Order per subject: the relay sends only a subject's head, its pending event of the lowest
+ *   sequence; a later event of the subject waits until every earlier one is delivered.
+ * - delivered_at is set once and never cleared; a failed attempt adds one to `attempts`, keeps its
+ *   error (cut to 1000 characters) and pushes next_attempt_at back.
+ *
+ * Lock order: writers lock no row first. Events are inserted last in their change's transaction,
+ * after whatever rows it locked (the asset's, then its versions', ...); the relay updates one event row
+ * at a time by its sequence, outside any other transaction.
  */
-export {};
+import type { Knex } from 'knex';
+
+export interface OutboxRow {
+  sequence: number;
+  id: string;
+  type: string;
+  source: string;
+  subject: string;
+  time: Date;
+  data: Record<string, unknown>;
+  txid: string;
+  delivered_at: Date | null;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: Date;
+}
+
+const SETTLED = 'txid < pg_snapshot_xmin(pg_current_snapshot())';
+
+export async function insertOutboxEvent(
+  trx: Knex.Transaction,
+  event: { id: string; type: string; source: string; subject: string; data: Record<string, unknown> },
+): Promise<void> {
+  await trx('outbox_events').insert({ ...event, data: JSON.stringify(event.data) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The feed (GET /events)
+
+/** Settled events in (txid, sequence) order after the position `after` ({ t: txid, s: sequence }). */
+export async function selectSettledEvents(db: Knex, after: { t: string; s: number } | undefined, limit: number): Promise<OutboxRow[]> {
+  const query = db('outbox_events as e')
+    .select('e.sequence', 'e.id', 'e.type', 'e.source', 'e.subject', 'e.time', 'e.data', db.raw('e.txid::text AS txid'))
+    .whereRaw(SETTLED);
+  if (after) query.whereRaw('(e.txid, e.sequence) > (?::xid8, ?)', [after.t, after.s]);
+  return (await query.orderByRaw('e.txid, e.sequence').limit(limit)) as OutboxRow[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The relay
+
+/** Pending events with no earlier pending event of their subject. */
+function heads(db: Knex) {
+  return db('outbox_events as e')
+    .whereNull('e.delivered_at')
+    .whereNotExists(db('outbox_events as p').whereRaw('p.subject = e.subject').whereNull('p.delivered_at').whereRaw('p.sequence < e.sequence'));
+}
+
+/** Settled heads, the most overdue first; with `dueOnly`, only those whose next attempt has come. */
+export function selectSettledHeads(db: Knex, limit: number, dueOnly: boolean): Promise<OutboxRow[]> {
+  const query = heads(db).select('e.*').whereRaw(SETTLED);
+  if (dueOnly) query.where('e.next_attempt_at', '<=', db.fn.now());
+  return query.orderBy([{ column: 'e.next_attempt_at' }, { column: 'e.sequence' }]).limit(limit) as Promise<OutboxRow[]>;
+}
+
+export async function markEventDelivered(db: Knex, row: Pick<OutboxRow, 'sequence' | 'attempts'>): Promise<void> {
+  await db('outbox_events')
+    .where({ sequence: row.sequence })
+    .update({ delivered_at: db.fn.now(), attempts: row.attempts + 1, last_error: null });
+}
+
+/** A failed attempt: its error kept, its next attempt `backoffSeconds` from now on the database's clock. */
+export async function markEventAttemptFailed(db: Knex, row: Pick<OutboxRow, 'sequence' | 'attempts'>, error: string, backoffSeconds: number): Promise<void> {
+  await db('outbox_events')
+    .where({ sequence: row.sequence })
+    .update({
+      attempts: row.attempts + 1,
+      last_error: error.slice(0, 1000),
+      next_attempt_at: db.raw(`now() + make_interval(secs => ?)`, [backoffSeconds]),
+    });
+}
+
+/** Every pending event waiting for a later attempt becomes due now. */
+export async function makeWaitingEventsDue(db: Knex): Promise<void> {
+  await db('outbox_events').whereNull('delivered_at').where('next_attempt_at', '>', db.fn.now()).update({ next_attempt_at: db.fn.now() });
+}
+
+/** How long until a settled head is due (null: none is pending), and whether some head is not settled yet. */
+export async function selectHeadsTiming(db: Knex): Promise<{ due_in_ms: string | number | null; unsettled: boolean }> {
+  return db
+    .from(
+      heads(db)
+        .select('e.next_attempt_at', db.raw(`${SETTLED} AS settled`))
+        .as('h'),
+    )
+    .first(
+      db.raw(`extract(epoch FROM min(h.next_attempt_at) FILTER (WHERE h.settled) - now()) * 1000 AS due_in_ms`),
+      db.raw(`coalesce(bool_or(NOT h.settled), false) AS unsettled`),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The metrics
+
+/** Events not delivered yet, and those of them whose last attempt failed. */
+export async function countOutboxBacklog(db: Knex): Promise<{ pending: number; failing: number }> {
+  const outbox = await db('outbox_events')
+    .whereNull('delivered_at')
+    .select(db.raw('count(*)::int AS pending'), db.raw('count(*) FILTER (WHERE last_error IS NOT NULL)::int AS failing'))
+    .first();
+  return { pending: outbox?.pending ?? 0, failing: outbox?.failing ?? 0 };
+}
 
 // ---- used by assets (moved from activities/assets.ts) ----
 

@@ -3,6 +3,19 @@ import type { AuditTrail } from '../audit/log';
 import { ConflictError, NotFoundError } from '../platform/errors';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
+import {
+  deleteRulesOf,
+  insertPolicyRow,
+  insertRuleRows,
+  selectEnabledPolicies,
+  selectLivePolicy,
+  selectPolicyPage,
+  selectRulesOf,
+  softDeletePolicy,
+  updateLivePolicy,
+  type PolicyRow,
+  type RuleRow,
+} from './store';
 
 /** Which assets a policy applies to; every given part must match, and an empty filter matches every asset. */
 export interface PolicyFilter {
@@ -27,26 +40,6 @@ export interface PolicyInput {
   enabled: boolean;
   filter: PolicyFilter;
   rules: PolicyRule[];
-}
-
-export interface PolicyRow {
-  id: string;
-  name: string;
-  description: string;
-  enabled: boolean;
-  filter: PolicyFilter;
-  is_deleted: boolean;
-  deleted_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-interface RuleRow {
-  policy_id: string;
-  position: number;
-  action: PolicyAction;
-  days: number;
-  keep_latest: number | null;
 }
 
 export interface PolicyJson {
@@ -110,19 +103,17 @@ export function toPolicyJson(policy: Policy): PolicyJson {
 /** The rules of each policy, in their order: one query for any number of policies. */
 async function withRules(db: Knex | Knex.Transaction, rows: PolicyRow[]): Promise<Policy[]> {
   if (rows.length === 0) return [];
-  const rules = (await db('policy_rules')
-    .whereIn(
-      'policy_id',
-      rows.map((r) => r.id),
-    )
-    .orderBy(['policy_id', 'position'])) as RuleRow[];
+  const rules = await selectRulesOf(
+    db,
+    rows.map((r) => r.id),
+  );
   const byPolicy = new Map<string, PolicyRule[]>();
   for (const rule of rules) byPolicy.set(rule.policy_id, [...(byPolicy.get(rule.policy_id) ?? []), toRule(rule)]);
   return rows.map((row) => ({ ...row, rules: byPolicy.get(row.id) ?? [] }));
 }
 
 export async function findPolicy(db: Knex | Knex.Transaction, id: string): Promise<Policy | undefined> {
-  const row = (await db('lifecycle_policies').where({ id, is_deleted: false }).first()) as PolicyRow | undefined;
+  const row = await selectLivePolicy(db, id);
   return row ? (await withRules(db, [row]))[0] : undefined;
 }
 
@@ -134,7 +125,7 @@ export async function getPolicy(db: Knex | Knex.Transaction, id: string): Promis
 
 /** Every enabled live policy: what a sweep over all policies applies. */
 export async function enabledPolicies(db: Knex | Knex.Transaction): Promise<Policy[]> {
-  return withRules(db, await db('lifecycle_policies').where({ is_deleted: false, enabled: true }).orderBy('id'));
+  return withRules(db, await selectEnabledPolicies(db));
 }
 
 type PolicyCursor = { id: string };
@@ -142,12 +133,7 @@ type PolicyCursor = { id: string };
 /** Oldest first (ids are UUID v7, so the primary key orders by creation). */
 export async function listPolicies(db: Knex, q: { limit: number; cursor?: string }): Promise<Page<PolicyJson>> {
   const cursor = decodeCursor(q.cursor, (p): p is PolicyCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
-  const query = db('lifecycle_policies')
-    .where({ is_deleted: false })
-    .orderBy('id')
-    .limit(q.limit + 1);
-  if (cursor) query.where('id', '>', cursor.id);
-  const rows = (await query) as PolicyRow[];
+  const rows = await selectPolicyPage(db, q.limit + 1, cursor?.id);
   const policies = new Map((await withRules(db, rows.slice(0, q.limit))).map((p) => [p.id, p]));
   return pageOf(
     rows,
@@ -175,8 +161,11 @@ export async function createPolicy(db: Knex, input: PolicyInput, audit: AuditTra
   const id = uuidv7();
   try {
     return await db.transaction(async (trx) => {
-      await trx('lifecycle_policies').insert({ id, ...policyFields(input) });
-      await trx('policy_rules').insert(input.rules.map((rule, i) => toRuleRow(id, rule, i)));
+      await insertPolicyRow(trx, id, policyFields(input));
+      await insertRuleRows(
+        trx,
+        input.rules.map((rule, i) => toRuleRow(id, rule, i)),
+      );
       await audit.record(trx, { policy_id: id });
       return getPolicy(trx, id);
     });
@@ -189,10 +178,13 @@ export async function createPolicy(db: Knex, input: PolicyInput, audit: AuditTra
 export async function replacePolicy(db: Knex, id: string, input: PolicyInput, audit: AuditTrail): Promise<Policy> {
   try {
     return await db.transaction(async (trx) => {
-      const updated = await trx('lifecycle_policies').where({ id, is_deleted: false }).update(policyFields(input));
+      const updated = await updateLivePolicy(trx, id, policyFields(input));
       if (!updated) throw new NotFoundError(`policy ${id} not found`);
-      await trx('policy_rules').where({ policy_id: id }).delete();
-      await trx('policy_rules').insert(input.rules.map((rule, i) => toRuleRow(id, rule, i)));
+      await deleteRulesOf(trx, id);
+      await insertRuleRows(
+        trx,
+        input.rules.map((rule, i) => toRuleRow(id, rule, i)),
+      );
       await audit.record(trx);
       return getPolicy(trx, id);
     });
@@ -204,7 +196,7 @@ export async function replacePolicy(db: Knex, id: string, input: PolicyInput, au
 /** A soft delete: the policy stops applying and frees its name; runs that used it keep their reference. */
 export async function deletePolicy(db: Knex, id: string, audit: AuditTrail): Promise<void> {
   await db.transaction(async (trx) => {
-    const deleted = await trx('lifecycle_policies').where({ id, is_deleted: false }).update({ is_deleted: true, deleted_at: trx.fn.now() });
+    const deleted = await softDeletePolicy(trx, id);
     if (!deleted) throw new NotFoundError(`policy ${id} not found`);
     await audit.record(trx);
   });

@@ -6,7 +6,8 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import type { lifecycleSweepWorkflow } from '../../workflows/lifecycle/sweep';
 import { lifecycleOperation } from '../../workflows/lifecycle/definitions';
 import { getPolicy } from './policies';
-import { failRun, getRun, insertRun, type LifecycleRunRow } from './sweep';
+import { failRun, getRun, insertRun } from './runRows';
+import type { LifecycleRunRow } from './runs';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 

@@ -290,17 +290,26 @@ export class ConfigError extends Error {
 
 /** Reads the STORAGE_* variables; throws ConfigError with one line per bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parseEnv(env);
+  const auth = authConfigOf(e);
+  const problems = [...auth.problems, ...protectionProblemsOf(e)];
+  if (e.STORAGE_CACHE === 'on' && !e.STORAGE_REDIS_URL) problems.push('STORAGE_CACHE: on needs STORAGE_REDIS_URL');
+  if (problems.length) throw new ConfigError(problems);
+  return { ...infrastructureOf(e), ...featuresOf(e), auth: auth.config, ...accessOf(e) };
+}
+
+function parseEnv(env: NodeJS.ProcessEnv): ConfigEnv {
   const picked = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('STORAGE_')));
   const parsed = configSchema.safeParse(picked);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message} (got ${JSON.stringify(picked[String(issue.path[0])])})`);
     throw new ConfigError(problems);
   }
-  const e = parsed.data;
-  const auth = authConfigOf(e);
-  const problems = [...auth.problems, ...protectionProblemsOf(e)];
-  if (e.STORAGE_CACHE === 'on' && !e.STORAGE_REDIS_URL) problems.push('STORAGE_CACHE: on needs STORAGE_REDIS_URL');
-  if (problems.length) throw new ConfigError(problems);
+  return parsed.data;
+}
+
+/** The service itself and what it runs on. */
+function infrastructureOf(e: ConfigEnv) {
   return {
     serviceName: e.STORAGE_SERVICE_NAME,
     environment: e.STORAGE_ENVIRONMENT,
@@ -336,6 +345,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     redisUrl: e.STORAGE_REDIS_URL,
     messageHubUrl: e.STORAGE_MESSAGE_HUB_URL,
+  } satisfies Partial<Config>;
+}
+
+/** The features' settings. */
+function featuresOf(e: ConfigEnv) {
+  return {
     uploads: {
       maxSizeBytes: e.STORAGE_MAX_UPLOAD_SIZE,
       expiryHours: e.STORAGE_UPLOAD_EXPIRY_HOURS,
@@ -354,7 +369,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
     ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS, timeoutSeconds: e.STORAGE_INGEST_TIMEOUT_SECONDS },
-    auth: auth.config,
+  } satisfies Partial<Config>;
+}
+
+/** Who may do what, and how much. */
+function accessOf(e: ConfigEnv) {
+  return {
     metricsAccess: e.STORAGE_METRICS_ACCESS ?? (e.STORAGE_ENVIRONMENT === 'production' ? 'admin' : 'open'),
     urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
     cors: { origins: e.STORAGE_CORS_ORIGINS },
@@ -377,7 +397,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlSeconds: e.STORAGE_CACHE_TTL_SECONDS,
       keyPrefix: e.STORAGE_REDIS_PREFIX,
     },
-  };
+  } satisfies Partial<Config>;
 }
 
 /**

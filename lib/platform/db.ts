@@ -20,6 +20,11 @@ export function anyOf(db: Knex, parts: Knex.Raw[]): Knex.Raw {
   return parts.length ? db.raw(`(${parts.map(() => '(?)').join(' OR ')})`, parts) : db.raw('(FALSE)');
 }
 
+/** The health check's question: the database answers a trivial query. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await db.raw('SELECT 1');
+}
+
 export function createDb(url: string, poolMax = 10, acquireTimeoutMs = 10_000, afterConnect?: (connection: pg.Client) => Promise<void>): Db {
   const db = knexFactory({
     client: 'pg',

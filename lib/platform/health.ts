@@ -2,7 +2,7 @@ import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type { ServerSideEncryption } from './config';
-import type { Db } from './db';
+import { pingDatabase, type Db } from './db';
 import { ObjectStoreUnavailableError } from './errors';
 
 export type CheckName = 'database' | 'object_store' | 'temporal';
@@ -52,7 +52,7 @@ async function timed(timeoutMs: number, probe: (signal: AbortSignal) => Promise<
 export async function checkDependencies(deps: HealthDeps): Promise<HealthReport> {
   const { redis } = deps;
   const [database, object_store, temporal, redisCheck] = await Promise.all([
-    timed(deps.timeoutMs, () => deps.db.raw('SELECT 1')),
+    timed(deps.timeoutMs, () => pingDatabase(deps.db)),
     timed(deps.timeoutMs, (abortSignal) => headBucket(deps.s3, deps.bucket, abortSignal)),
     timed(deps.timeoutMs, (abortSignal) => deps.temporal.withAbortSignal(abortSignal, () => deps.temporal.workflowService.getSystemInfo({}))),
     redis && timed(deps.timeoutMs, () => pingRedis(redis)),

@@ -1,6 +1,4 @@
-import type { Knex } from 'knex';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { topOwnersByBytes } from '../quotas/quotas';
 
 const CATALOG_CACHE_MS = 10_000;
 // Owners get a series each only among the largest: the label set stays bounded however many owners there are.
@@ -20,7 +18,7 @@ export interface Metrics {
   countCacheRequest(cache: 'asset' | 'content', result: 'hit' | 'miss' | 'bypass'): void;
 }
 
-interface CatalogFigures {
+export interface CatalogFigures {
   assets: Array<{ state: string; assets: number; bytes: number }>;
   operations: Array<{ operation: string; status: string; n: number }>;
   outbox: { pending: number; failing: number };
@@ -28,14 +26,31 @@ interface CatalogFigures {
 }
 
 /**
- * Where each figure comes from: request timings and byte counts from this process; storage use,
- * operation outcomes and the outbox from one cheap catalog query, cached briefly, so every replica
- * reports the same numbers and a scrape never walks the tables.
+ * What the catalog gauges read, each a cheap query of the store that owns its tables: the composition
+ * root (api/app.ts) builds them, so this module imports no feature and runs no SQL.
  */
-export function createMetrics(db: Knex): Metrics {
+export interface CatalogCollectors {
+  /** Assets and the bytes of all their versions, by state (`live`, `deleted`); a state with none may be missing. */
+  assetsByState(): Promise<Array<{ state: string; assets: number; bytes: number }>>;
+  /** Uploads, backups, restores and lifecycle runs by outcome. */
+  operations(): Promise<Array<{ operation: string; status: string; n: number }>>;
+  outboxBacklog(): Promise<{ pending: number; failing: number }>;
+  topOwnersByBytes(n: number): Promise<Array<{ owner_id: string; bytes_stored: number }>>;
+}
+
+/**
+ * Where each figure comes from: request timings and byte counts from this process; storage use,
+ * operation outcomes and the outbox from the catalog's collectors, read together and cached briefly,
+ * so every replica reports the same numbers and a scrape never walks the tables.
+ */
+export function createMetrics(catalog: CatalogCollectors): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerCatalogGauges(registry, cachedFigures(catalog));
+  return { registry, ...processMetrics(registry) };
+}
 
+function processMetrics(registry: Registry): Omit<Metrics, 'registry'> {
   const httpDuration = new Histogram({
     name: 'storage_http_request_duration_seconds',
     help: 'HTTP request duration by route template and status',
@@ -45,37 +60,47 @@ export function createMetrics(db: Knex): Metrics {
   });
   const bytesUploaded = new Counter({ name: 'storage_bytes_uploaded_total', help: 'Bytes received in uploads by this process', registers: [registry] });
   const bytesDownloaded = new Counter({ name: 'storage_bytes_downloaded_total', help: 'Bytes sent in downloads by this process', registers: [registry] });
-
   const redirects = new Counter({
     name: 'storage_downloads_redirected_total',
     help: 'Downloads this process sent straight to the object store (307), by why',
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-
   const quotaRefusals = new Counter({
     name: 'storage_quota_refusals_total',
     help: "Uploads this process refused for passing an owner's quota, by the limit passed",
     labelNames: ['quota'] as const,
     registers: [registry],
   });
-
   const cacheRequests = new Counter({
     name: 'storage_cache_requests_total',
     help: 'Reads that asked the Redis cache, by cache (asset metadata or content bytes) and result',
     labelNames: ['cache', 'result'] as const,
     registers: [registry],
   });
+  return {
+    httpDuration,
+    countUploaded: (bytes) => bytesUploaded.inc(bytes),
+    countDownloaded: (bytes) => bytesDownloaded.inc(bytes),
+    countRedirect: (reason) => redirects.inc({ reason }),
+    countQuotaRefusal: (quota) => quotaRefusals.inc({ quota }),
+    countCacheRequest: (cache, result) => cacheRequests.inc({ cache, result }),
+  };
+}
 
+/** The catalog's figures, read at most once per CATALOG_CACHE_MS (a failed read is not kept). */
+function cachedFigures(catalog: CatalogCollectors): () => Promise<CatalogFigures> {
   let cached: { at: number; figures: Promise<CatalogFigures> } | undefined;
-  const figures = () => {
+  return () => {
     if (!cached || Date.now() - cached.at > CATALOG_CACHE_MS) {
-      cached = { at: Date.now(), figures: readCatalogFigures(db) };
+      cached = { at: Date.now(), figures: readCatalogFigures(catalog) };
       cached.figures.catch(() => (cached = undefined));
     }
     return cached.figures;
   };
+}
 
+function registerCatalogGauges(registry: Registry, figures: () => Promise<CatalogFigures>): void {
   new Gauge({
     name: 'storage_assets',
     help: 'Assets in the catalog, live or soft-deleted',
@@ -104,6 +129,10 @@ export function createMetrics(db: Knex): Metrics {
       for (const row of (await figures()).topOwners) this.set({ owner_id: row.owner_id }, row.bytes_stored);
     },
   });
+  registerOperationGauges(registry, figures);
+}
+
+function registerOperationGauges(registry: Registry, figures: () => Promise<CatalogFigures>): void {
   new Gauge({
     name: 'storage_operations',
     help: 'Uploads, backups, restores and lifecycle runs by outcome',
@@ -130,38 +159,17 @@ export function createMetrics(db: Knex): Metrics {
       this.set((await figures()).outbox.failing);
     },
   });
-
-  return {
-    registry,
-    httpDuration,
-    countUploaded: (bytes) => bytesUploaded.inc(bytes),
-    countDownloaded: (bytes) => bytesDownloaded.inc(bytes),
-    countRedirect: (reason) => redirects.inc({ reason }),
-    countQuotaRefusal: (quota) => quotaRefusals.inc({ quota }),
-    countCacheRequest: (cache, result) => cacheRequests.inc({ cache, result }),
-  };
 }
 
-async function readCatalogFigures(db: Knex): Promise<CatalogFigures> {
-  const assets = await db.raw(`
-    SELECT CASE WHEN a.is_deleted THEN 'deleted' ELSE 'live' END AS state,
-           count(DISTINCT a.id)::int AS assets,
-           COALESCE(sum(v.size_bytes), 0)::bigint AS bytes
-      FROM assets a LEFT JOIN asset_versions v ON v.asset_id = a.id
-     GROUP BY 1`);
-  const operations = await db.raw(`
-    SELECT 'upload' AS operation, status, count(*)::int AS n FROM upload_sessions GROUP BY status
-    UNION ALL SELECT kind, status, count(*)::int FROM backup_jobs GROUP BY kind, status
-    UNION ALL SELECT 'lifecycle', status, count(*)::int FROM lifecycle_runs GROUP BY status`);
-  const outbox = await db('outbox_events')
-    .whereNull('delivered_at')
-    .select(db.raw('count(*)::int AS pending'), db.raw('count(*) FILTER (WHERE last_error IS NOT NULL)::int AS failing'))
-    .first();
-  const byState = new Map(assets.rows.map((r: { state: string; assets: number; bytes: number }) => [r.state, r]));
+async function readCatalogFigures(catalog: CatalogCollectors): Promise<CatalogFigures> {
+  const assets = await catalog.assetsByState();
+  const operations = await catalog.operations();
+  const outbox = await catalog.outboxBacklog();
+  const byState = new Map(assets.map((r) => [r.state, r]));
   return {
     assets: ['live', 'deleted'].map((state) => ({ state, assets: 0, bytes: 0, ...(byState.get(state) ?? {}) })),
-    operations: operations.rows,
-    outbox: { pending: outbox?.pending ?? 0, failing: outbox?.failing ?? 0 },
-    topOwners: await topOwnersByBytes(db, TOP_OWNERS),
+    operations,
+    outbox,
+    topOwners: await catalog.topOwnersByBytes(TOP_OWNERS),
   };
 }

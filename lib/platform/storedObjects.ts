@@ -62,25 +62,22 @@ export function copySource(ref: ObjectRef): string {
   return `${ref.bucket}/${encodeURIComponent(ref.key).replace(/%2F/g, '/')}`;
 }
 
+export interface CopyOptions {
+  sizeBytes: number;
+  metadata: Record<string, string>;
+  contentType?: string;
+  limits?: CopyLimits;
+  signal?: AbortSignal;
+  onPart?: (done: number, total: number) => void;
+}
+
 /**
  * Copies `from` to `to` inside the store, replacing the target's metadata with `metadata`. Up to
  * `singleCopyMaxBytes` in one CopyObject; beyond, by parts: a retried copy finds the multipart
  * upload an earlier attempt opened and sends only the parts it lacks. `onPart` is called after each
  * part (the caller heartbeats there). A missing source is an error with `isNotFound`.
  */
-export async function copyObject(
-  s3: S3Client,
-  from: ObjectRef,
-  to: ObjectRef,
-  opts: {
-    sizeBytes: number;
-    metadata: Record<string, string>;
-    contentType?: string;
-    limits?: CopyLimits;
-    signal?: AbortSignal;
-    onPart?: (done: number, total: number) => void;
-  },
-): Promise<void> {
+export async function copyObject(s3: S3Client, from: ObjectRef, to: ObjectRef, opts: CopyOptions): Promise<void> {
   const limits = opts.limits ?? DEFAULT_COPY_LIMITS;
   const contentType = opts.contentType ?? 'application/octet-stream';
   if (opts.sizeBytes <= limits.singleCopyMaxBytes) {
@@ -97,13 +94,23 @@ export async function copyObject(
     );
     return;
   }
-  const partSize = Math.max(limits.partSizeBytes, Math.ceil(opts.sizeBytes / 10_000));
+  await copyObjectByParts(s3, from, to, { ...opts, contentType, partSizeBytes: limits.partSizeBytes });
+}
+
+/** The copy of a large object: a multipart upload (resumed if an earlier attempt opened it) of server-side part copies. */
+async function copyObjectByParts(
+  s3: S3Client,
+  from: ObjectRef,
+  to: ObjectRef,
+  opts: CopyOptions & { contentType: string; partSizeBytes: number },
+): Promise<void> {
+  const partSize = Math.max(opts.partSizeBytes, Math.ceil(opts.sizeBytes / 10_000));
   const partCount = Math.ceil(opts.sizeBytes / partSize);
   // Fail fast on a missing source rather than after opening a multipart upload.
   if (!(await headObject(s3, from, opts.signal))) {
     throw Object.assign(new Error(`copy source ${from.bucket}/${from.key} does not exist`), { name: 'NoSuchKey' });
   }
-  const uploadId = await openMultipartUpload(s3, to.bucket, to.key, contentType, opts.metadata);
+  const uploadId = await openMultipartUpload(s3, to.bucket, to.key, opts.contentType, opts.metadata);
   const sizeOf = (n: number) => expectedPartSize(opts.sizeBytes, partSize, partCount, n);
   const done = new Map(
     latestParts(await listStoredParts(s3, to.bucket, to.key, uploadId))
