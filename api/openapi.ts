@@ -12,7 +12,7 @@ import { SIGNED_URL_ROUTES } from './schemas/signedUrls';
 import { TUS_ROUTES } from './schemas/tusRoutes';
 import { assetName, contentType, idParams, metadataObject, ownerId, pageQuery, redirectQuery, sha256Hex, singleLine, versionParams } from './schemas/common';
 import type { Config } from '../lib/platform/config';
-import { accessOf, type Access, type Answer, type DocumentLimits, type LinkDoc, type RouteDoc } from './routeDoc';
+import { accessOf, type Access, type Answer, type DocumentLimits, type LinkDoc, type RouteDoc } from './http/route';
 import * as events from './schemas/events';
 import * as r from './schemas/responses';
 import * as uploads from './schemas/uploads';

@@ -9,8 +9,8 @@ import { createS3Client } from '../lib/platform/s3Client';
 import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp } from './app';
-import { answerClientErrors } from './clientErrors';
-import type { Drain } from './health';
+import { answerClientErrors } from './http/clientErrors';
+import type { Drain } from './routes/health';
 
 async function main() {
   const config = loadConfigOrExit();

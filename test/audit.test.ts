@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import { ROUTES } from '../api/openapi';
-import { CHANGE_ACTIONS, CONTENT_READS, READ_ACTIONS } from '../api/auditTrail';
+import { CHANGE_ACTIONS, CONTENT_READS, READ_ACTIONS } from '../api/middleware/auditTrail';
 import { TEST_ADMIN, tokenFor } from './support/auth';
 import { bytesOf, sha256 } from './support/assets';
 import { awaitJob } from './support/backups';

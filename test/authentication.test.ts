@@ -6,7 +6,7 @@
  */
 import { SignJWT, base64url, importJWK, type JWK, type JWTPayload } from 'jose';
 import { ROUTES } from '../api/openapi';
-import { accessOf } from '../api/routeDoc';
+import { accessOf } from '../api/http/route';
 import { newSigningKey, signToken, startTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from './support/issuer';
 import { adminToken, tokenFor } from './support/auth';
 import { startTestService, type TestContext } from './support/context';

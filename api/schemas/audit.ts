@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RouteDoc } from '../routeDoc';
+import type { RouteDoc } from '../http/route';
 import { ownerId, pageQuery, singleLine, uuid } from './common';
 import { pageOf, problemAnswer as problem } from './responses';
 

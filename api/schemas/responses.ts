@@ -3,7 +3,7 @@
  * every JSON answer they receive against the document, so these stay true to what is sent.
  */
 import { z } from 'zod';
-import type { Answer } from '../routeDoc';
+import type { Answer } from '../http/route';
 import { uuid } from './common';
 
 const timestamp = z.string().datetime({ offset: true });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../../lib/platform/ids';
-import type { RouteDoc } from '../routeDoc';
+import type { RouteDoc } from '../http/route';
 import { assetName, idParams, redirectQuery, singleLine, uuid, versionParams } from './common';
 import { problemAnswer, redirectedToStore, servedContentHeaders } from './responses';
 

@@ -1,4 +1,4 @@
-import type { RouteDoc } from '../routeDoc';
+import type { RouteDoc } from '../http/route';
 import { idParams } from './common';
 
 /**
