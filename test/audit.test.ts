@@ -6,7 +6,7 @@
  * for admins, with its filters, its cursor and its 400s.
  */
 import http from 'node:http';
-import { ROUTES } from '../api/openapi';
+import { ROUTES } from '../api/routes';
 import { CHANGE_ACTIONS, CONTENT_READS, READ_ACTIONS } from '../api/middleware/auditTrail';
 import { TEST_ADMIN, tokenFor } from './support/auth';
 import { bytesOf, sha256 } from './support/assets';

@@ -1,7 +1,15 @@
-/** How a route is documented: the types the route tables (api/openapi.ts, api/schemas/*) share. */
+/**
+ * A route, declared once beside its handler (`defineRoute`): what the Express router serves, what the
+ * OpenAPI document says (api/openapi.ts), and what the access rules, 405s, CORS and the audit trail
+ * read (api/middleware/) all come from the one list in api/routes/index.ts.
+ */
+import { Router, type RequestHandler } from 'express';
 import type { z } from 'zod';
+import type { AppDeps } from '../deps';
+import type { Drain } from '../routes/health';
+import { jsonBody } from './jsonBody';
 
-export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete' | 'options';
 
 /** What the document states from the configuration. */
 export interface DocumentLimits {
@@ -21,6 +29,13 @@ export interface LinkDoc {
   parameters: Record<string, string>;
 }
 
+/** A header of a request or an answer, as the document states it. */
+export interface HeaderDoc {
+  required?: boolean;
+  description: string;
+  schema: Record<string, unknown>;
+}
+
 export interface Answer {
   description: string;
   schema?: z.ZodType;
@@ -28,7 +43,7 @@ export interface Answer {
   content?: string;
   links?: LinkDoc[];
   /** Headers the answer carries, beside the rate-limit ones. */
-  headers?: Record<string, { required?: boolean; description: string; schema: Record<string, unknown> }>;
+  headers?: Record<string, HeaderDoc>;
 }
 
 /**
@@ -37,7 +52,7 @@ export interface Answer {
  */
 export type Access = 'anyone' | 'caller' | 'service' | 'admin';
 
-export interface RouteDoc {
+export interface RouteDeclaration {
   method: Method;
   /** `metrics` follows STORAGE_METRICS_ACCESS: open, or admin only. */
   access: Access | 'metrics';
@@ -47,17 +62,46 @@ export interface RouteDoc {
   tag: string;
   params?: z.ZodObject;
   query?: z.ZodObject;
-  /** A function of the limits where the document states a configured one. */
+  /** Request headers the route reads (tus carries its protocol in them). */
+  headers?: Record<string, HeaderDoc>;
+  /** A function of the limits where the document states a configured one. A JSON body is parsed (api/http/jsonBody.ts) before the handler. */
   body?: {
     schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType);
+    /** JSON unless said. */
     content?: string;
     encoding?: Record<string, { contentType: string }>;
     /** A request may come without one (an empty body is valid). */
     optional?: boolean;
   };
   responses: Record<number, Answer>;
-  /** Why the route is served but left out of the OpenAPI document. */
-  undocumented?: string;
+}
+
+/** What a handler is built from, once per app: the app's parts, its drain (for readiness) and its OpenAPI document. */
+export type RouteDeps = AppDeps & { drain?: Drain; document: object };
+
+export interface Route extends RouteDeclaration {
+  handler: (deps: RouteDeps) => RequestHandler;
+}
+
+export function defineRoute(declaration: RouteDeclaration, handler: Route['handler']): Route {
+  return { ...declaration, handler };
+}
+
+/** Whether the route's body is JSON, which jsonBody parses (and refuses as 415 in another type). */
+function takesJson(route: RouteDeclaration): boolean {
+  return route.body !== undefined && (route.body.content ?? 'application/json').endsWith('json');
+}
+
+/** The router of every route, each handler built once from the app's parts. */
+export function routerOf(routes: Route[], deps: RouteDeps): Router {
+  const router = Router();
+  // A HEAD of its own goes first: Express answers HEAD with the first GET route of the path otherwise.
+  const ordered = [...routes.filter((r) => r.method === 'head'), ...routes.filter((r) => r.method !== 'head')];
+  for (const route of ordered) {
+    const handle = route.handler(deps);
+    router[route.method](route.path, ...(takesJson(route) ? [jsonBody, handle] : [handle]));
+  }
+  return router;
 }
 
 /** Matched as Express matches routes: case-insensitive, a trailing slash allowed, a parameter one segment. */
@@ -66,8 +110,18 @@ export function patternOf(path: string): RegExp {
   return new RegExp(`^${segments.join('/')}/?$`, 'i');
 }
 
+/** How many parameters a path takes: a literal path is matched before one whose parameter would take its segment. */
+export function parameterCountOf(path: string): number {
+  return path.split(':').length - 1;
+}
+
 /** The rule a route follows under this configuration. */
-export function accessOf(route: Pick<RouteDoc, 'access'>, settings: Pick<DocumentLimits, 'metricsAccess'>): Access {
+export function accessOf(route: Pick<RouteDeclaration, 'access'>, settings: Pick<DocumentLimits, 'metricsAccess'>): Access {
   if (route.access !== 'metrics') return route.access;
   return settings.metricsAccess === 'open' ? 'anyone' : 'admin';
+}
+
+/** HEAD and OPTIONS, which Express and api/middleware/methodNotAllowed.ts answer on every path; tus declares its own. */
+export function isProtocolMethod(method: Method): boolean {
+  return method === 'head' || method === 'options';
 }

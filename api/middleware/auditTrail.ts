@@ -24,8 +24,7 @@ import type { Config } from '../../lib/platform/config';
 import type { Db } from '../../lib/platform/db';
 import { UUID_PATTERN } from '../../lib/platform/ids';
 import type { Logger } from '../../lib/platform/logger';
-import { ROUTES } from '../openapi';
-import { patternOf, type RouteDoc } from '../http/route';
+import { parameterCountOf, patternOf, type RouteDeclaration } from '../http/route';
 
 /** The action of every route that changes state (test/audit.test.ts checks none is missing). */
 export const CHANGE_ACTIONS: Record<string, string> = {
@@ -119,7 +118,7 @@ interface Rule {
 }
 
 /** The rules of each method, fewest parameters first, as the access rules match: a literal path before a parameter that would take its segment. */
-function rulesOf(routes: RouteDoc[]): Map<string, Rule[]> {
+function rulesOf(routes: RouteDeclaration[]): Map<string, Rule[]> {
   const byMethod = new Map<string, Rule[]>();
   for (const route of routes) {
     const key = `${route.method.toUpperCase()} ${route.path}`;
@@ -128,7 +127,7 @@ function rulesOf(routes: RouteDoc[]): Map<string, Rule[]> {
     // 202 is never it: an accepted request's change is its workflow's to write.
     const ok = Object.keys(route.responses).find((status) => status.startsWith('2') && status !== '202') ?? '200';
     const read = key in CONTENT_READS ? 'content' : key in READ_ACTIONS ? 'other' : false;
-    const rule = { pattern: patternOf(route.path), action, read, ok, params: route.path.split(':').length - 1 } as const;
+    const rule = { pattern: patternOf(route.path), action, read, ok, params: parameterCountOf(route.path) } as const;
     for (const method of route.method === 'get' ? ['GET', 'HEAD'] : [route.method.toUpperCase()]) byMethod.set(method, [...(byMethod.get(method) ?? []), rule]);
   }
   for (const rules of byMethod.values()) rules.sort((a, b) => a.params - b.params);
@@ -256,7 +255,7 @@ export interface AuditTrailHandler extends RequestHandler {
   settle(): Promise<void>;
 }
 
-export function auditTrail(deps: { db: Db; logger: Logger; config: Pick<Config, 'audit'> }, routes: RouteDoc[] = ROUTES): AuditTrailHandler {
+export function auditTrail(deps: { db: Db; logger: Logger; config: Pick<Config, 'audit'> }, routes: RouteDeclaration[]): AuditTrailHandler {
   const rules = rulesOf(routes);
   const folder = new RefusalFolder(deps.db, deps.logger);
   const finishing = new Set<Promise<void>>();

@@ -6,8 +6,7 @@
  * without the Authorization header it asks about, and expects the CORS answer, not a bare Allow.
  */
 import type { RequestHandler } from 'express';
-import { ROUTES } from '../openapi';
-import type { RouteDoc } from '../http/route';
+import type { RouteDeclaration } from '../http/route';
 import { TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS } from '../schemas/tus';
 
 const ALLOWED_HEADERS = [
@@ -42,14 +41,15 @@ const EXPOSED_HEADERS = [
 // Two hours: the most Chromium keeps a preflight, whatever a server asks.
 const PREFLIGHT_MAX_AGE_SECONDS = 7200;
 
-/** Every method the route table serves, with the HEAD that Express answers wherever it serves GET. */
-function methodsOf(routes: RouteDoc[]): string {
+/** Every method the routes serve, with the HEAD that Express answers wherever it serves GET. */
+function methodsOf(routes: RouteDeclaration[]): string {
   const methods = new Set(routes.map((route) => route.method.toUpperCase()));
   if (methods.has('GET')) methods.add('HEAD');
   return [...methods].join(', ');
 }
 
-export function cors(settings: { origins: string[] }, routes: RouteDoc[] = ROUTES): RequestHandler {
+/** `routes`: those called by a method of their own (api/routes/index.ts, ROUTES). */
+export function cors(settings: { origins: string[] }, routes: RouteDeclaration[]): RequestHandler {
   if (settings.origins.length === 0) return (_req, _res, next) => next();
   const allowed = new Set(settings.origins);
   const methods = methodsOf(routes);

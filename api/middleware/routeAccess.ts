@@ -1,15 +1,14 @@
 /**
- * Each route's access rule, read from the route table (ROUTES): a public route goes on as it is;
- * any other first authenticates its caller, then checks the role the rule asks for. A path the table
- * does not know still needs a token, so that a 404 tells nothing to a caller without one.
+ * Each route's access rule, read from its declaration (api/routes/): a public route goes on as it is;
+ * any other first authenticates its caller, then checks the role the rule asks for. A path no route
+ * declares still needs a token, so that a 404 tells nothing to a caller without one.
  */
 import type { RequestHandler } from 'express';
 import { actsForAnyOwner, isAdmin, type Actor } from '../../lib/auth/actor';
 import { ForbiddenError } from '../../lib/auth/errors';
 import type { Config } from '../../lib/platform/config';
 import { actorOf, authenticate } from './authentication';
-import { ROUTES } from '../openapi';
-import { accessOf, patternOf, type Access, type RouteDoc } from '../http/route';
+import { accessOf, parameterCountOf, patternOf, type Access, type RouteDeclaration } from '../http/route';
 
 const ALLOWS: Record<Access, (actor: Actor) => boolean> = {
   anyone: () => true,
@@ -18,13 +17,13 @@ const ALLOWS: Record<Access, (actor: Actor) => boolean> = {
   admin: isAdmin,
 };
 
-export function accessRules(config: Pick<Config, 'auth' | 'metricsAccess'>, routes: RouteDoc[] = ROUTES): RequestHandler {
+export function routeAccess(config: Pick<Config, 'auth' | 'metricsAccess'>, routes: RouteDeclaration[]): RequestHandler {
   const authenticateCaller = authenticate(config.auth);
   const rules = routes
     .map((route) => ({
       method: route.method.toUpperCase(),
       pattern: patternOf(route.path),
-      params: route.path.split(':').length - 1,
+      params: parameterCountOf(route.path),
       access: accessOf(route, config),
     }))
     // Fewest parameters first: a literal path is matched before a parameter that would take its segment.
@@ -32,8 +31,9 @@ export function accessRules(config: Pick<Config, 'auth' | 'metricsAccess'>, rout
   return (req, res, next) => {
     // The rendered reference's own scripts and styles, as public as the page that loads them.
     if (req.path.startsWith('/docs/')) return next();
-    const method = req.method === 'HEAD' ? 'GET' : req.method;
-    const rule = rules.find((r) => r.method === method && r.pattern.test(req.path));
+    const ruleOf = (method: string) => rules.find((r) => r.method === method && r.pattern.test(req.path));
+    // A HEAD follows its GET's rule, unless the route declares a HEAD of its own.
+    const rule = ruleOf(req.method) ?? (req.method === 'HEAD' ? ruleOf('GET') : undefined);
     if (rule?.access === 'anyone') {
       next();
       return;

@@ -1,16 +1,23 @@
-import { Router } from 'express';
+/** The audit log, for admins. */
 import { listAudit } from '../../lib/audit/list';
-import type { AppDeps } from '../deps';
-import { listAuditQuery } from '../schemas/audit';
+import { defineRoute } from '../http/route';
+import { listAuditQuery, auditRow } from '../schemas/audit';
 import { parse } from '../schemas/common';
+import { pageOf, problemAnswer as problem } from '../schemas/responses';
 
-/** The audit log, for admins (api/access.ts). */
-export function auditRouter(deps: Pick<AppDeps, 'db'>): Router {
-  const router = Router();
-
-  router.get('/api/v2/audit', async (req, res) => {
+const list = defineRoute(
+  {
+    method: 'get',
+    access: 'admin',
+    path: '/api/v2/audit',
+    tag: 'audit',
+    summary: 'The audit log, newest first',
+    query: listAuditQuery,
+    responses: { 200: { description: 'a page', schema: pageOf(auditRow) }, 400: problem('a filter or the cursor is not valid') },
+  },
+  (deps) => async (req, res) => {
     res.json(await listAudit(deps.db, parse(listAuditQuery, req.query, 'query')));
-  });
+  },
+);
 
-  return router;
-}
+export const AUDIT_ROUTES = [list];

@@ -1,10 +1,18 @@
-import { Router } from 'express';
-import type { Metrics } from '../../lib/platform/metrics';
+/** Prometheus metrics: open, or for admins (STORAGE_METRICS_ACCESS). */
+import { defineRoute } from '../http/route';
 
-export function metricsRouter(metrics: Metrics): Router {
-  const router = Router();
-  router.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-  return router;
-}
+const metrics = defineRoute(
+  {
+    method: 'get',
+    path: '/metrics',
+    access: 'metrics',
+    tag: 'operations',
+    summary: 'Prometheus metrics',
+    responses: { 200: { description: 'text format', content: 'text/plain' } },
+  },
+  (deps) => async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  },
+);
+
+export const METRICS_ROUTES = [metrics];

@@ -1,7 +1,7 @@
-import express, { Router } from 'express';
+/** The OpenAPI document (built by api/app.ts from the route list) and its rendering; Swagger UI's own files are served beside (docsAssets). */
+import express, { type RequestHandler } from 'express';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
-import { buildOpenApiDocument } from '../openapi';
-import type { DocumentLimits } from '../http/route';
+import { defineRoute } from '../http/route';
 
 // The page loads Swagger UI from this server (the swagger-ui-dist package), never from a CDN.
 const DOCS_PAGE = `<!doctype html>
@@ -13,15 +13,30 @@ const DOCS_PAGE = `<!doctype html>
 </body>
 </html>`;
 
-export function referenceRouter(limits: DocumentLimits): Router {
-  const router = Router();
-  const document = buildOpenApiDocument(limits);
-  router.get('/openapi.json', (_req, res) => {
-    res.json(document);
-  });
-  router.get('/docs', (_req, res) => {
+const document = defineRoute(
+  { method: 'get', path: '/openapi.json', access: 'anyone', tag: 'operations', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+  (deps) => (_req, res) => {
+    res.json(deps.document);
+  },
+);
+
+const docs = defineRoute(
+  {
+    method: 'get',
+    path: '/docs',
+    access: 'anyone',
+    tag: 'operations',
+    summary: 'This document, rendered',
+    responses: { 200: { description: 'HTML', content: 'text/html' } },
+  },
+  () => (_req, res) => {
     res.type('html').send(DOCS_PAGE);
-  });
-  router.use('/docs/assets', express.static(getAbsoluteFSPath(), { index: false, maxAge: '1h' }));
-  return router;
+  },
+);
+
+export const REFERENCE_ROUTES = [document, docs];
+
+/** Swagger UI's scripts and styles, as public as the page that loads them (api/middleware/routeAccess.ts). */
+export function docsAssets(): [string, RequestHandler] {
+  return ['/docs/assets', express.static(getAbsoluteFSPath(), { index: false, maxAge: '1h' })];
 }

@@ -2,7 +2,7 @@
  * Signed content URLs. A caller who may read an asset signs a URL of its content; the URL then works
  * without a token, for GET and HEAD, with ranges and conditional requests, until it expires.
  *
- * The signed URLs have paths of their own (/api/v2/signed/...), public in the route table: their
+ * The signed URLs have paths of their own (/api/v2/signed/...), public in their declarations: their
  * handler checks the signature where the access layer would check a token, and the content routes
  * keep taking tokens alone — no request is ever judged by both.
  *
@@ -10,7 +10,7 @@
  * the asset (and a pinned version) must still be there, whoever signed it, and the signer must still
  * be its owner, or still hold the grant they signed with (a service's or an admin's URL stays good).
  */
-import { Router, type Request, type RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { readBasisHolds, readBasisOf } from '../../lib/assets/permissions';
 import { assetFor, currentOf } from '../access/assetLookup';
 import { actorOf } from '../middleware/authentication';
@@ -18,20 +18,25 @@ import { getVersion } from '../../lib/assets/versions';
 import { SignedUrlRefusedError } from '../../lib/auth/errors';
 import { NotFoundError } from '../../lib/platform/errors';
 import { signContent, verifyContentSignature, type ContentGrant, type SignedDisposition } from '../../lib/auth/urlSignatures';
-import type { AppDeps } from '../deps';
 import { contentRedirectsOf, redirectToStore } from '../http/contentRedirect';
 import { contentSourceOf, sendContent, storedContentOf } from '../http/download';
-import { jsonBody } from '../http/jsonBody';
-import { idParams, parse } from '../schemas/common';
-import { signUrlBody, signedParams, signedQuery } from '../schemas/signedUrls';
+import { defineRoute, type RouteDeps } from '../http/route';
+import { idParams, parse, versionParams } from '../schemas/common';
+import { problemAnswer } from '../schemas/responses';
+import { signUrlBody, signedContentQuery, signedContentResponses, signedParams, signedQuery, signedUrlAnswer } from '../schemas/signedUrls';
 
-export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'logger' | 'metrics' | 'assetCache' | 'contentCache'>): Router {
-  const router = Router();
-  const keys = deps.config.urlSigningKeys;
-  const contents = contentSourceOf(deps);
-  const redirects = contentRedirectsOf(deps);
-
-  router.post('/api/v2/assets/:id/url', jsonBody, async (req, res) => {
+const sign = defineRoute(
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/url',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'A signed URL of the content, usable without a token until it expires (an <img src>)',
+    params: idParams,
+    body: { schema: signUrlBody },
+    responses: { 200: { description: 'the URL', schema: signedUrlAnswer }, 404: problemAnswer('unknown asset or version') },
+  },
+  (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(signUrlBody, req.body ?? {}, 'body');
     // Whoever may not read the asset may not sign it (and learns nothing more than its GET would say).
@@ -45,10 +50,16 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
       disposition: dispositionOf(body.download),
       expires: Math.floor(Date.now() / 1000) + body.expires_in,
     };
-    res.json({ url: signedUrlOf(grant, signContent(keys, grant)), expires_at: new Date(grant.expires * 1000).toISOString() });
-  });
+    res.json({ url: signedUrlOf(grant, signContent(deps.config.urlSigningKeys, grant)), expires_at: new Date(grant.expires * 1000).toISOString() });
+  },
+);
 
-  const serveSigned: RequestHandler = async (req, res) => {
+/** The content a signed URL grants, served as the content routes serve it. */
+function serveSigned(deps: RouteDeps): RequestHandler {
+  const keys = deps.config.urlSigningKeys;
+  const contents = contentSourceOf(deps);
+  const redirects = contentRedirectsOf(deps);
+  return async (req, res) => {
     const { grant, signature } = signedGrantOf(req);
     verifyContentSignature(keys, grant, signature);
     const found = await deps.assetCache.read(grant.assetId);
@@ -62,11 +73,37 @@ export function signedUrlsRouter(deps: Pick<AppDeps, 'config' | 'db' | 's3' | 'l
     if (await redirectToStore(req, res, redirects, content)) return;
     await sendContent(req, res, contents, content);
   };
-  router.get('/api/v2/signed/assets/:id/content', serveSigned);
-  router.get('/api/v2/signed/assets/:id/versions/:versionId/content', serveSigned);
-
-  return router;
 }
+
+const signedContent = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/signed/assets/:id/content',
+    access: 'anyone',
+    tag: 'assets',
+    summary: "A signed URL of the current version's bytes: the signature stands for the token (Range, If-None-Match, HEAD)",
+    params: idParams,
+    query: signedContentQuery,
+    responses: signedContentResponses,
+  },
+  serveSigned,
+);
+
+const signedVersionContent = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/signed/assets/:id/versions/:versionId/content',
+    access: 'anyone',
+    tag: 'versions',
+    summary: "A signed URL of a version's bytes",
+    params: versionParams,
+    query: signedContentQuery,
+    responses: signedContentResponses,
+  },
+  serveSigned,
+);
+
+export const SIGNED_URL_ROUTES = [sign, signedContent, signedVersionContent];
 
 function dispositionOf(download: true | string | undefined): SignedDisposition {
   if (download === undefined) return { type: 'inline' };

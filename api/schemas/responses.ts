@@ -53,7 +53,7 @@ export const servedContentHeaders: Answer['headers'] = {
   },
 };
 
-/** A route's problem+json answer, as the route tables document it. */
+/** A route's problem+json answer, as the route declarations document it. */
 export const problemAnswer = (description: string) => ({ description, schema: problem, content: 'application/problem+json' });
 
 export const grant = z.object({ subject: z.string(), access: z.enum(['read', 'write']) }).strict();
@@ -155,3 +155,24 @@ export const cloudEvent = z
   })
   .strict();
 export const eventAccepted = z.object({ id: z.string(), type: z.string(), workflow_id: z.string() }).strict();
+
+/** An upload whose finishing outlasted the wait (api/http/accepted.ts). */
+export const uploadAcceptedAnswer: Answer = {
+  description: 'finishing outlasted the wait; follow status_url',
+  schema: uploadAccepted,
+  links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/upload_id' } }],
+};
+
+/** Every route that stores bytes may be refused by its owner's quota. */
+export const overQuotaAnswer = problemAnswer(
+  "over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only)",
+);
+
+/** What a content route answers: the bytes, a range, 304, a redirect to the store, or 416. */
+export const contentAnswers = {
+  200: { description: 'the bytes', content: 'application/octet-stream', headers: servedContentHeaders },
+  206: { description: 'a range', content: 'application/octet-stream', headers: servedContentHeaders },
+  304: { description: 'not modified', headers: servedContentHeaders },
+  307: redirectedToStore,
+  416: problemAnswer('range past the end'),
+} as const;
