@@ -90,6 +90,20 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
     return;
   }
 
+  const body = await openObject(res, source, content, range, () => refund(length));
+  if (body) streamObject(req, res, { source, content, etag, range }, body, refund);
+}
+
+type ByteRange = { start: number; end: number };
+
+/** The object's stream from S3, or nothing once the client has gone (what it reserved given back by `release`). */
+async function openObject(
+  res: Response,
+  source: ContentSource,
+  content: StoredContent,
+  range: ByteRange | undefined,
+  release: () => void,
+): Promise<Readable | undefined> {
   const abort = new AbortController();
   const onClose = () => abort.abort();
   res.on('close', onClose);
@@ -101,18 +115,30 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
     );
     body = object.Body as Readable;
   } catch (err) {
-    refund(length);
-    if (abort.signal.aborted) return;
+    release();
+    if (abort.signal.aborted) return undefined;
     throw err;
   }
   res.off('close', onClose);
   // The client may have gone while S3 answered: nothing would release the stream then.
   if (abort.signal.aborted) {
-    refund(length);
+    release();
     body.destroy();
-    return;
+    return undefined;
   }
+  return body;
+}
 
+/** Pipes the object to the client, counting its bytes; `refund` gives back what a client that went away was not sent. */
+function streamObject(
+  req: Request,
+  res: Response,
+  sent: { source: ContentSource; content: StoredContent; etag: string; range: ByteRange | undefined },
+  body: Readable,
+  refund: (unsentBytes: number) => void,
+): void {
+  const { source, content, etag, range } = sent;
+  const length = range ? range.end - range.start + 1 : content.sizeBytes;
   let clientGone = false;
   let bytesRead = 0;
   res.on('close', () => {
@@ -141,8 +167,6 @@ export async function sendContent(req: Request, res: Response, source: ContentSo
   setContentHeaders(res, content, etag, range);
   body.pipe(res);
 }
-
-type ByteRange = { start: number; end: number };
 
 /** A content cache hit: the same headers and range as from S3, from the bytes in hand. */
 function sendCached(res: Response, source: ContentSource, content: StoredContent, etag: string, range: ByteRange | undefined, bytes: Buffer): void {

@@ -7,6 +7,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Request } from 'express';
+import type { Readable } from 'node:stream';
 import type { AssetRow } from '../../lib/assets/assets';
 import { ownerOfNewAsset, versionTargetOf } from '../../lib/assets/permissions';
 import type { Actor } from '../../lib/auth/actor';
@@ -17,7 +18,7 @@ import { abortUploadSession, completeStartedUpload, startSimpleUpload, type Comp
 import { newUploadInput } from '../../lib/uploads/input';
 import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
 import type { z } from 'zod';
-import { readForm } from '../http/form';
+import { readForm, type FormPart } from '../http/form';
 import { assetName, contentType, parse } from '../schemas/common';
 import { uploadFormFields, versionFormFields } from '../schemas/assets';
 
@@ -76,32 +77,11 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
       } else if (part.type === 'extraFile') {
         extraFiles++;
       } else {
-        const { stream, info } = part;
-        // busboy gives the part's type as type/subtype (one it cannot parse is text/plain): the rule is checked on what it gives.
-        const partType = parse(contentType, info.mimeType, 'file');
-        const input = newUploadInput(
-          deps.config,
-          {
-            kind: 'simple',
-            // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
-            name: validOr(assetName, info.filename, 'upload'),
-            contentType: partType,
-          },
-          existing && versionTargetOf(actor, existing),
-          ownerNamedBy(given) ?? actor.sub,
-        );
-        openedFor = input.ownerId;
-        staging = (async () => {
-          await startSimpleUpload(deps.uploads, actor, input, deps.config.quotas);
-          openedUploadId = input.uploadId;
-          const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
-            countBytes: deps.countBytes,
-            reservation: new StreamReservation((total) => reserveUploadBytes(deps.uploads.db, deps.config.quotas, input.uploadId, total)),
-          });
-          return { ...staged, uploadId: input.uploadId, filename: info.filename ?? '', mimeType: partType };
-        })();
+        const upload = simpleUploadOf(deps.config, { actor, existing, ownerId: ownerNamedBy(given) ?? actor.sub }, part.info);
+        openedFor = upload.input.ownerId;
+        staging = stageFile(deps, actor, upload, part.stream, (uploadId) => (openedUploadId = uploadId));
         staging.catch((err) => {
-          stream.resume();
+          part.stream.resume();
           stagingFailed.abort(err);
         });
       }
@@ -113,26 +93,8 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
       throw new ValidationError('the form must hold exactly one file, in a part named "file"', [{ path: 'file', message: 'only one file part is allowed' }]);
     }
     const form = parse(formFields, normalizeTags(fields), 'form fields');
-    // A new version keeps the asset's name unless the form renames it.
-    const name = form.name ?? existing?.name ?? staged.filename;
-    if (!name) throw new ValidationError('the asset needs a name: send a "name" field or a filename', [{ path: 'name', message: 'required' }]);
-    if (form.checksum_sha256 && form.checksum_sha256 !== staged.checksumSha256) {
-      throw new UnprocessableError(`checksum mismatch: the file hashes to ${staged.checksumSha256}, ${form.checksum_sha256} was declared`);
-    }
     // Built first: a name or an owner refused here is the request's fault, and the upload is aborted.
-    const request = {
-      sizeBytes: staged.sizeBytes,
-      checksumSha256: staged.checksumSha256,
-      s3ChecksumSha256: staged.s3ChecksumSha256,
-      oneStep: true,
-      details: {
-        name: parse(assetName, name, 'name'),
-        contentType: form.content_type ?? staged.mimeType,
-        metadata: form.metadata,
-        tags: form.tags,
-        ownerId: ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form),
-      },
-    };
+    const request = completionOf(form, staged, existing, ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form));
     // From here on the run owns the outcome, whatever this call answers.
     completing = true;
     const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, deps.config.uploads.waitSeconds * 1000);
@@ -143,6 +105,65 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     if (openedUploadId && !completing) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
     throw err;
   }
+}
+
+/** The upload a form's file part opens, as far as its own filename and type tell (the form's fields may come after it). */
+function simpleUploadOf(config: Config, target: { actor: Actor; existing?: AssetRow; ownerId: string }, info: Extract<FormPart, { type: 'file' }>['info']) {
+  // busboy gives the part's type as type/subtype (one it cannot parse is text/plain): the rule is checked on what it gives.
+  const partType = parse(contentType, info.mimeType, 'file');
+  const input = newUploadInput(
+    config,
+    {
+      kind: 'simple',
+      // Provisional: the form's own fields may come after the file; `complete` carries the final ones.
+      name: validOr(assetName, info.filename, 'upload'),
+      contentType: partType,
+    },
+    target.existing && versionTargetOf(target.actor, target.existing),
+    target.ownerId,
+  );
+  return { input, partType, filename: info.filename ?? '' };
+}
+
+/** Starts the upload's run, then streams the file to its key, hashed and counted; `opened` learns the upload once its run holds it. */
+async function stageFile(
+  deps: SimpleUploadDeps,
+  actor: Actor,
+  upload: ReturnType<typeof simpleUploadOf>,
+  stream: Readable,
+  opened: (uploadId: string) => void,
+): Promise<Staged> {
+  const { input } = upload;
+  await startSimpleUpload(deps.uploads, actor, input, deps.config.quotas);
+  opened(input.uploadId);
+  const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
+    countBytes: deps.countBytes,
+    reservation: new StreamReservation((total) => reserveUploadBytes(deps.uploads.db, deps.config.quotas, input.uploadId, total)),
+  });
+  return { ...staged, uploadId: input.uploadId, filename: upload.filename, mimeType: upload.partType };
+}
+
+/** What completes the upload: the staged file's facts, and the form's final fields (`ownerId` when it changed since the session opened). */
+function completionOf(form: UploadFormFields, staged: Staged, existing: AssetRow | undefined, ownerId: string | undefined) {
+  // A new version keeps the asset's name unless the form renames it.
+  const name = form.name ?? existing?.name ?? staged.filename;
+  if (!name) throw new ValidationError('the asset needs a name: send a "name" field or a filename', [{ path: 'name', message: 'required' }]);
+  if (form.checksum_sha256 && form.checksum_sha256 !== staged.checksumSha256) {
+    throw new UnprocessableError(`checksum mismatch: the file hashes to ${staged.checksumSha256}, ${form.checksum_sha256} was declared`);
+  }
+  return {
+    sizeBytes: staged.sizeBytes,
+    checksumSha256: staged.checksumSha256,
+    s3ChecksumSha256: staged.s3ChecksumSha256,
+    oneStep: true,
+    details: {
+      name: parse(assetName, name, 'name'),
+      contentType: form.content_type ?? staged.mimeType,
+      metadata: form.metadata,
+      tags: form.tags,
+      ownerId,
+    },
+  };
 }
 
 /** The part's own filename or media type when it follows the text rule (a client may send anything there). */
