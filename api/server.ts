@@ -17,7 +17,7 @@ function serve(app: App, requestTimeoutMs: number, drain: Drain, answering: Asyn
   const inFlight = new Set<http.ServerResponse>();
   const server = http.createServer(
     {
-      // A body that stalls (or trickles) holds its request at most this long: then 408 (api/clientErrors.ts).
+      // A body that stalls (or trickles) holds its request at most this long: then 408 (api/http/clientErrors.ts).
       requestTimeout: requestTimeoutMs,
       headersTimeout: Math.min(60_000, requestTimeoutMs),
       connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeoutMs / 4)),

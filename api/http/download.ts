@@ -19,7 +19,7 @@ export interface StoredContent {
   lastModified: Date;
   /** The filename Content-Disposition gives. */
   name: string;
-  /** Inline unless said: a signed URL may ask for an attachment (inline is granted to safe types only: api/contentPresentation.ts). */
+  /** Inline unless said: a signed URL may ask for an attachment (inline is granted to safe types only: api/http/contentPresentation.ts). */
   disposition?: Disposition;
 }
 

@@ -2,7 +2,7 @@
  * CORS for the origins STORAGE_CORS_ORIGINS lists; with none listed, no CORS header at all. Callers
  * send bearer tokens, never cookies, so credentials are not allowed.
  *
- * It runs before the access layer and before api/methodNotAllowed.ts: a browser sends its preflight
+ * It runs before the access layer and before api/middleware/methodNotAllowed.ts: a browser sends its preflight
  * without the Authorization header it asks about, and expects the CORS answer, not a bare Allow.
  */
 import type { RequestHandler } from 'express';

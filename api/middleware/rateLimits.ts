@@ -4,7 +4,7 @@
  * service's are larger), any other its client address's. Reads (GET, HEAD) and writes have request
  * budgets of their own, content bytes a third, spent by the bytes that actually cross, whatever the
  * framing: a request body's as it arrives (lib/limits/bodyMeter.ts), a download's length before its
- * first byte, given back for what a client that went away was not sent (api/download.ts). Every
+ * first byte, given back for what a client that went away was not sent (api/http/download.ts). Every
  * answer says the budgets (RateLimit-Policy) and what is left of those the request spent
  * (RateLimit), in the structured-field form of draft-ietf-httpapi-ratelimit-headers.
  */

@@ -22,7 +22,7 @@ export const problem = z
   })
   .catchall(z.unknown());
 
-/** A content route's 307 (api/contentRedirect.ts). */
+/** A content route's 307 (api/http/contentRedirect.ts). */
 export const redirectedToStore: Answer = {
   description:
     'a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: ' +
@@ -38,7 +38,7 @@ export const redirectedToStore: Answer = {
   },
 };
 
-/** The headers that keep stored bytes from running script on the API's origin (api/contentPresentation.ts). */
+/** The headers that keep stored bytes from running script on the API's origin (api/http/contentPresentation.ts). */
 export const servedContentHeaders: Answer['headers'] = {
   'Content-Disposition': {
     required: true,
