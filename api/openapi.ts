@@ -60,12 +60,12 @@ function parameters(where: 'path' | 'query', schema?: z.ZodObject) {
   }));
 }
 
-export function openApiPath(expressPath: string): string {
+function openApiPath(expressPath: string): string {
   return expressPath.replace(/:(\w+)/g, '{$1}');
 }
 
 /** `get /api/v2/uploads/:id/parts/:n` is getUploadsByIdPartsByN: one per route, stable as long as the route is. */
-export function operationIdOf(route: Pick<RouteDeclaration, 'method' | 'path'>): string {
+function operationIdOf(route: Pick<RouteDeclaration, 'method' | 'path'>): string {
   const words = route.path
     .replace(/^\/api\/v2\//, '/')
     .split(/[/.]/)

@@ -16,7 +16,7 @@ import { idParams, parse, redirectQuery } from '../schemas/common';
 import * as r from '../schemas/responses';
 import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
-export function sendAsset(res: Response, row: AssetRow, status = 200) {
+function sendAsset(res: Response, row: AssetRow, status = 200) {
   res
     .status(status)
     .setHeader('ETag', assetEtag(row))

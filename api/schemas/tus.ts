@@ -97,7 +97,7 @@ export function parseUploadMetadata(header: string | undefined): UploadMetadata 
 const header = (description: string, schema: Record<string, unknown>, required = true) => ({ required, description, schema });
 const bytes = { type: 'string', pattern: '^\\d{1,15}$' };
 
-export const TUS_HEADERS = {
+const TUS_HEADERS = {
   'Tus-Resumable': header('the protocol version: 1.0.0 alone is served (412 otherwise)', { type: 'string', const: TUS_VERSION }),
   'Upload-Length': header("the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served)", bytes),
   'Upload-Offset': header("the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise)", bytes),

@@ -49,7 +49,7 @@ export function checkBodyLength(offset: number, length: number, size: number): b
   return finishes;
 }
 
-export interface BodyHeaders {
+interface BodyHeaders {
   offset: number;
   length: number;
   /** Upload-Checksum's base64 SHA-256. */
