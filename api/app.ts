@@ -1,31 +1,35 @@
+/**
+ * The HTTP app. api/ holds, by what a file is:
+ * - routes/<resource>.ts: each route declared once beside its handler (`defineRoute`, api/http/route.ts);
+ *   routes/index.ts lists them all, and the router, the OpenAPI document, the access rules, 405s, CORS
+ *   and the audit trail are all built from that one list;
+ * - middleware/: what every request passes through (request context, CORS, tus headers, rate limits,
+ *   405s, audit trail, authentication and route access, quota refusal counts);
+ * - http/: HTTP itself (route declarations, problem answers, JSON bodies, forms, content downloads and redirects);
+ * - access/: the caller's asset (assetLookup) and upload session (sessionAccess), once they may use it;
+ * - uploads/: receiving bytes (simple uploads' forms, chunked parts, tus PATCHes);
+ * - schemas/: the zod schemas of requests and answers; openapi.ts builds the document from the routes.
+ */
 import express, { type Express } from 'express';
 import { createRateLimiter } from '../lib/limits/rateLimiter';
 import { catalogCollectorsOf } from '../lib/metrics/catalogCollectors';
 import { createMetrics } from '../lib/platform/metrics';
-import { accessRules } from './access';
-import { authenticate } from './authentication';
-import { auditRouter } from './audit';
-import { auditTrail } from './auditTrail';
 import { cachesOf, workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
-import { assetsRouter } from './assets';
-import { backupsRouter } from './backups';
-import { cors } from './cors';
-import { eventsRouter } from './events';
-import { healthRouter, type Drain } from './health';
-import { lifecycleRouter } from './lifecycle';
-import { methodNotAllowed } from './methodNotAllowed';
-import { documentLimitsOf } from './openapi';
-import { metricsRouter } from './metrics';
-import { policiesRouter } from './policies';
-import { problemHandler, unknownRoute } from './problem';
-import { rateLimits } from './rateLimits';
-import { countQuotaRefusals, quotasRouter } from './quotas';
-import { referenceRouter } from './reference';
-import { requestContext } from './requestContext';
-import { signedUrlsRouter } from './signedUrls';
-import { tusProtocol, tusRouter } from './tus';
-import { uploadsRouter } from './uploads';
-import { versionsRouter } from './versions';
+import { problemHandler, unknownRoute } from './http/problem';
+import { routerOf } from './http/route';
+import { auditTrail } from './middleware/auditTrail';
+import { authenticate } from './middleware/authentication';
+import { cors } from './middleware/cors';
+import { methodNotAllowed } from './middleware/methodNotAllowed';
+import { countQuotaRefusals } from './middleware/quotaRefusals';
+import { rateLimits } from './middleware/rateLimits';
+import { requestContext } from './middleware/requestContext';
+import { routeAccess } from './middleware/routeAccess';
+import { tusProtocol } from './middleware/tusProtocol';
+import { buildOpenApiDocument, documentLimitsOf } from './openapi';
+import type { Drain } from './routes/health';
+import { OPERATIONS, ROUTES } from './routes';
+import { docsAssets } from './routes/reference';
 
 /** The HTTP app, and what its process waits for once it stops answering (api/server.ts). */
 export type App = Express & {
@@ -43,42 +47,15 @@ export function buildApp(base: BaseDeps, drain?: Drain): App {
   app.set('query parser', 'extended');
 
   app.use(requestContext(deps.logger, deps.metrics));
-  app.use(cors(deps.config.cors));
+  app.use(cors(deps.config.cors, ROUTES));
   app.use(tusProtocol(deps.config));
   app.use(rateLimits(deps.config.rateLimits, createRateLimiter(deps.config.rateLimits, deps.redis), authenticate(deps.config.auth)));
-  app.use(methodNotAllowed());
-  const audit = auditTrail(deps);
+  app.use(methodNotAllowed(OPERATIONS));
+  const audit = auditTrail(deps, OPERATIONS);
   app.use(audit);
-  app.use(accessRules(deps.config));
-  app.use(metricsRouter(deps.metrics));
-  app.use(referenceRouter(documentLimitsOf(deps.config)));
-
-  app.use(
-    healthRouter(
-      {
-        db: deps.db,
-        s3: deps.s3,
-        bucket: deps.config.s3.bucket,
-        temporal: deps.temporal.probe,
-        redis: deps.redis,
-        sse: deps.config.s3.sse,
-        timeoutMs: deps.config.healthTimeoutMs,
-      },
-      drain,
-    ),
-  );
-
-  app.use(assetsRouter(deps));
-  app.use(versionsRouter(deps));
-  app.use(signedUrlsRouter(deps));
-  app.use(uploadsRouter(deps));
-  app.use(tusRouter(deps));
-  app.use(policiesRouter(deps));
-  app.use(lifecycleRouter(deps));
-  app.use(backupsRouter(deps));
-  app.use(eventsRouter(deps));
-  app.use(quotasRouter(deps));
-  app.use(auditRouter(deps));
+  app.use(routeAccess(deps.config, OPERATIONS));
+  app.use(...docsAssets());
+  app.use(routerOf(OPERATIONS, { ...deps, drain, document: buildOpenApiDocument(documentLimitsOf(deps.config), OPERATIONS) }));
 
   app.use(unknownRoute);
   app.use(countQuotaRefusals(deps.metrics));

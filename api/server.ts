@@ -8,28 +8,16 @@ import { createLogger } from '../lib/platform/logger';
 import { createS3Client } from '../lib/platform/s3Client';
 import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
-import { buildApp } from './app';
-import { answerClientErrors } from './clientErrors';
-import type { Drain } from './health';
+import { buildApp, type App } from './app';
+import { answerClientErrors } from './http/clientErrors';
+import type { Drain } from './routes/health';
 
-async function main() {
-  const config = loadConfigOrExit();
-  const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'api' });
-  // The answer of the request whose callbacks run now: a fatal line names its X-Request-Id.
-  const answering = new AsyncLocalStorage<http.ServerResponse>();
-  exitOnFatal(logger, () => ({ request_id: answering.getStore()?.getHeader('X-Request-Id') }));
-  const db = createServiceDb(config.database);
-  await exitOnRefusedRole(db, config.database);
-  const s3 = createS3Client(config.s3);
-  const temporal = createTemporalClient(config.temporal);
-  const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
-  const drain: Drain = { draining: false };
-  const app = buildApp({ config, db, s3, temporal, logger, redis }, drain);
+/** The HTTP server of the app, and the answers it has under way (a drain waits for them). */
+function serve(app: App, requestTimeoutMs: number, drain: Drain, answering: AsyncLocalStorage<http.ServerResponse>) {
   const inFlight = new Set<http.ServerResponse>();
-  const { requestTimeoutMs } = config.http;
   const server = http.createServer(
     {
-      // A body that stalls (or trickles) holds its request at most this long: then 408 (api/clientErrors.ts).
+      // A body that stalls (or trickles) holds its request at most this long: then 408 (api/http/clientErrors.ts).
       requestTimeout: requestTimeoutMs,
       headersTimeout: Math.min(60_000, requestTimeoutMs),
       connectionsCheckingInterval: Math.min(30_000, Math.ceil(requestTimeoutMs / 4)),
@@ -46,6 +34,23 @@ async function main() {
     },
   );
   answerClientErrors(server, requestTimeoutMs);
+  return { server, inFlight };
+}
+
+async function main() {
+  const config = loadConfigOrExit();
+  const logger = createLogger(config.logLevel, { service: config.serviceName, component: 'api' });
+  // The answer of the request whose callbacks run now: a fatal line names its X-Request-Id.
+  const answering = new AsyncLocalStorage<http.ServerResponse>();
+  exitOnFatal(logger, () => ({ request_id: answering.getStore()?.getHeader('X-Request-Id') }));
+  const db = createServiceDb(config.database);
+  await exitOnRefusedRole(db, config.database);
+  const s3 = createS3Client(config.s3);
+  const temporal = createTemporalClient(config.temporal);
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
+  const drain: Drain = { draining: false };
+  const app = buildApp({ config, db, s3, temporal, logger, redis }, drain);
+  const { server, inFlight } = serve(app, config.http.requestTimeoutMs, drain, answering);
   server.listen(config.http.port, config.http.host, () => {
     logger.info('api listening', { url: `http://${config.http.host}:${config.http.port}` });
   });

@@ -451,6 +451,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/tus": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** tus: create an upload (creation), optionally with its first bytes (creation-with-upload) */
+        post: operations["postTus"];
+        delete?: never;
+        /** tus: the server's capabilities */
+        options: operations["optionsTus"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/tus/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** HEAD's headers, with them as JSON */
+        get: operations["getTusById"];
+        put?: never;
+        post?: never;
+        /** tus: terminate the upload (termination): its bytes are gone */
+        delete: operations["deleteTusById"];
+        options?: never;
+        /** tus: the upload's offset (finishing it if its last PATCH was stored but not finished) */
+        head: operations["headTusById"];
+        /** tus: append bytes at Upload-Offset (checksum: Upload-Checksum sha256); the last byte finishes the upload */
+        patch: operations["patchTusById"];
+        trace?: never;
+    };
     "/api/v2/uploads": {
         parameters: {
             query?: never;
@@ -5548,6 +5586,927 @@ export interface operations {
                     "RateLimit-Policy": string;
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    postTus: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                "Tus-Resumable": "1.0.0";
+                /** @description `sha256 <base64 of the SHA-256 of the body>`: a body that does not match is 460 and none of it is kept */
+                "Upload-Checksum"?: string;
+                /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
+                "Upload-Length": string;
+                /** @description comma-separated `key base64(value)` pairs: filename (required), filetype, asset_id (a new version of that asset), checksum_sha256 (hex, of the whole file), metadata (a JSON object of strings), tags (a JSON array of strings); other keys are kept for HEAD */
+                "Upload-Metadata"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description created: Location is the upload */
+            201: {
+                headers: {
+                    /** @description the upload, for HEAD, PATCH and DELETE */
+                    Location: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                    "Tus-Resumable": "1.0.0";
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    "Upload-Expires": string;
+                    /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
+                    "Upload-Offset": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Tus-Resumable is missing or not 1.0.0 */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description past Upload-Length, or over Tus-Max-Size */
+            413: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body does not match Upload-Checksum, or the whole file its checksum_sha256 */
+            460: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    optionsTus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the capabilities */
+            204: {
+                headers: {
+                    /** @description the methods of the path */
+                    Allow: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description the checksum algorithms of Upload-Checksum */
+                    "Tus-Checksum-Algorithm": "sha256";
+                    /** @description the extensions served */
+                    "Tus-Extension": "creation,creation-with-upload,termination,expiration,checksum";
+                    /** @description the largest Upload-Length taken (STORAGE_MAX_UPLOAD_SIZE) */
+                    "Tus-Max-Size": string;
+                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                    "Tus-Resumable": "1.0.0";
+                    /** @description the protocol versions served */
+                    "Tus-Version": "1.0.0";
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getTusById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the offset */
+            200: {
+                headers: {
+                    /** @description no-store: an offset is stale at once */
+                    "Cache-Control": "no-store";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                    "Tus-Resumable": "1.0.0";
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    "Upload-Expires": string;
+                    /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
+                    "Upload-Length": string;
+                    /** @description comma-separated `key base64(value)` pairs: filename (required), filetype, asset_id (a new version of that asset), checksum_sha256 (hex, of the whole file), metadata (a JSON object of strings), tags (a JSON array of strings); other keys are kept for HEAD */
+                    "Upload-Metadata"?: string;
+                    /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
+                    "Upload-Offset": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        offset_bytes: number;
+                        size_bytes: number;
+                        /** @enum {string} */
+                        status: "open" | "completing" | "completed";
+                        /** @description the session, as /api/v2/uploads/{id} reports it */
+                        status_url: string;
+                        upload_id: string;
+                    };
+                };
+            };
+            /** @description terminated, expired or failed: its bytes are gone */
+            410: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    deleteTusById: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                "Tus-Resumable": "1.0.0";
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description terminated */
+            204: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                    "Tus-Resumable": "1.0.0";
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description terminated, expired or failed: its bytes are gone */
+            410: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Tus-Resumable is missing or not 1.0.0 */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    headTusById: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                "Tus-Resumable": "1.0.0";
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Upload-Offset, Upload-Length */
+            200: {
+                headers: {
+                    /** @description no-store: an offset is stale at once */
+                    "Cache-Control": "no-store";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                    "Tus-Resumable": "1.0.0";
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    "Upload-Expires": string;
+                    /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
+                    "Upload-Length": string;
+                    /** @description comma-separated `key base64(value)` pairs: filename (required), filetype, asset_id (a new version of that asset), checksum_sha256 (hex, of the whole file), metadata (a JSON object of strings), tags (a JSON array of strings); other keys are kept for HEAD */
+                    "Upload-Metadata"?: string;
+                    /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
+                    "Upload-Offset": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description terminated, expired or failed: its bytes are gone */
+            410: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Tus-Resumable is missing or not 1.0.0 */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    patchTusById: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                "Tus-Resumable": "1.0.0";
+                /** @description `sha256 <base64 of the SHA-256 of the body>`: a body that does not match is 460 and none of it is kept */
+                "Upload-Checksum"?: string;
+                /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
+                "Upload-Length"?: string;
+                /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
+                "Upload-Offset": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description stored: Upload-Offset is the new offset */
+            204: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
+                    "Tus-Resumable": "1.0.0";
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    "Upload-Expires": string;
+                    /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
+                    "Upload-Offset": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Upload-Offset is not the offset, or the upload has all its bytes */
+            409: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description terminated, expired or failed: its bytes are gone */
+            410: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Tus-Resumable is missing or not 1.0.0 */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description past Upload-Length, or over Tus-Max-Size */
+            413: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body is not application/offset+octet-stream */
+            415: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the upload lost its lock while the body streamed: send HEAD, then try again */
+            423: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body does not match Upload-Checksum, or the whole file its checksum_sha256 */
+            460: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
                     [name: string]: unknown;
                 };
                 content: {

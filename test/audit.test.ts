@@ -6,8 +6,8 @@
  * for admins, with its filters, its cursor and its 400s.
  */
 import http from 'node:http';
-import { ROUTES } from '../api/openapi';
-import { CHANGE_ACTIONS, CONTENT_READS, READ_ACTIONS } from '../api/auditTrail';
+import { ROUTES } from '../api/routes';
+import { CHANGE_ACTIONS, CONTENT_READS, READ_ACTIONS } from '../api/middleware/auditTrail';
 import { TEST_ADMIN, tokenFor } from './support/auth';
 import { bytesOf, sha256 } from './support/assets';
 import { awaitJob } from './support/backups';

@@ -5,8 +5,8 @@
  * Then the Auth Service rotates its key while a service runs.
  */
 import { SignJWT, base64url, importJWK, type JWK, type JWTPayload } from 'jose';
-import { ROUTES } from '../api/openapi';
-import { accessOf } from '../api/routeDoc';
+import { ROUTES } from '../api/routes';
+import { accessOf } from '../api/http/route';
 import { newSigningKey, signToken, startTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from './support/issuer';
 import { adminToken, tokenFor } from './support/auth';
 import { startTestService, type TestContext } from './support/context';

@@ -1,27 +1,5 @@
-import type { Express } from 'express';
-import { ROUTES } from '../api/openapi';
 import { startTestService, type TestContext } from './support/context';
 import { call } from './support/http';
-import { buildApp } from '../api/app';
-
-interface Layer {
-  route?: { path: string; methods: Record<string, boolean> };
-  handle?: { stack?: Layer[] };
-}
-
-/** Every (method, path) the Express app routes, read from its router stacks. */
-function servedRoutes(app: Express): string[] {
-  const found: string[] = [];
-  const walk = (stack: Layer[]) => {
-    for (const layer of stack) {
-      if (layer.route) {
-        for (const method of Object.keys(layer.route.methods)) if (method !== '_all') found.push(`${method.toUpperCase()} ${layer.route.path}`);
-      } else if (layer.handle?.stack) walk(layer.handle.stack);
-    }
-  };
-  walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
-  return [...new Set(found)].sort();
-}
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -29,12 +7,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ctx?.stop();
-});
-
-it('documents every route the app serves, and nothing it does not', () => {
-  const app = buildApp({ config: ctx.config, db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
-  const documented = ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`).sort();
-  expect(servedRoutes(app)).toEqual(documented);
 });
 
 it('serves the document as OpenAPI 3.1 and renders it at /docs with assets of its own', async () => {

@@ -4,7 +4,7 @@
  * expired, or after its key is retired; and 404 once the asset is gone.
  */
 import { randomBytes } from 'node:crypto';
-import { signedUrlOf } from '../api/signedUrls';
+import { signedUrlOf } from '../api/routes/signedUrls';
 import { signContent } from '../lib/auth/urlSignatures';
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion, uniqueMarker } from './support/catalog';

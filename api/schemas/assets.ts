@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   assetName,
+  singleLine,
   booleanParam,
   contentType,
   contentTypeFilter,
@@ -87,3 +88,22 @@ export const grantsBody = z
     for (const { subject, access } of grants) if (widest.get(subject) !== 'write') widest.set(subject, access);
     return [...widest].map(([subject, access]) => ({ subject, access }));
   });
+
+const binary = z.string().meta({ format: 'binary' });
+
+/** The upload form as the document describes it (a form is read field by field: api/uploads/simpleUpload.ts). */
+const uploadForm = z
+  .object({
+    file: binary,
+    name: assetName.optional().describe("default: the file's name"),
+    content_type: contentType.optional(),
+    metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
+    tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
+    checksum_sha256: sha256Hex.optional(),
+    owner_id: ownerId.optional().describe('services and admins: the user a new asset is made for (default: the caller)'),
+  })
+  .strict();
+// The metadata field is JSON text: the encoding says so, and the schema describes what it holds.
+const formEncoding = { metadata: { contentType: 'application/json' } };
+export const uploadFormBody = { schema: uploadForm, content: 'multipart/form-data', encoding: formEncoding };
+export const versionFormBody = { schema: uploadForm.omit({ owner_id: true }), content: 'multipart/form-data', encoding: formEncoding };

@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import type { RouteDoc } from '../routeDoc';
 import { ownerId, pageQuery, singleLine, uuid } from './common';
-import { pageOf, problemAnswer as problem } from './responses';
 
 const time = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
 
@@ -49,15 +47,3 @@ export const auditRow = z
     user_agent: z.string().nullable(),
   })
   .strict();
-
-export const AUDIT_ROUTES: RouteDoc[] = [
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/audit',
-    tag: 'audit',
-    summary: 'The audit log, newest first',
-    query: listAuditQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(auditRow) }, 400: problem('a filter or the cursor is not valid') },
-  },
-];

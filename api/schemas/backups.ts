@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import type { RouteDoc } from '../routeDoc';
-import { backupLabel, idParams, pageQuery, uuid } from './common';
-import { pageOf, problemAnswer as problem } from './responses';
+import { backupLabel, pageQuery, uuid } from './common';
 
 const assetIdList = z
   .array(uuid)
@@ -35,7 +33,7 @@ export const listBackupsQuery = z.object(pageQuery).strict();
 export const listRestoresQuery = z.object({ ...pageQuery, backup_id: uuid.optional() }).strict();
 
 // ---------------------------------------------------------------------------------------------
-// The answers, and the routes for the OpenAPI document (api/openapi.ts lists BACKUP_ROUTES).
+// The answers.
 
 const timestamp = z.string().datetime({ offset: true });
 const id = uuid;
@@ -105,81 +103,3 @@ export const restoreAnswer = z
     error: z.string().nullable(),
   })
   .strict();
-
-export const BACKUP_ROUTES: RouteDoc[] = [
-  {
-    method: 'post',
-    access: 'admin',
-    path: '/api/v2/backups',
-    tag: 'backups',
-    summary: 'Take a backup (backupWorkflow, backup-{id}); no body: every asset, current versions',
-    body: { schema: createBackupBody },
-    responses: {
-      202: { description: 'the backup, started', schema: backupAnswer, links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }] },
-      404: problem('an asset in asset_ids does not exist'),
-    },
-  },
-  {
-    method: 'post',
-    access: 'admin',
-    path: '/api/v2/backups/import',
-    tag: 'backups',
-    summary: "Register every backup of the backup bucket the catalog does not know, each checked against its summary's SHA-256 (docs/recovery.md)",
-    body: { schema: importBody },
-    responses: { 200: { description: 'what was registered, known already, or refused', schema: importAnswer } },
-  },
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/backups',
-    tag: 'backups',
-    summary: 'Backups, newest first',
-    query: listBackupsQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(backupAnswer) } },
-  },
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/backups/:id',
-    tag: 'backups',
-    summary: 'One backup, its progress live from its workflow while it runs',
-    params: idParams,
-    responses: { 200: { description: 'the backup', schema: backupAnswer }, 404: problem('unknown backup') },
-  },
-  {
-    method: 'post',
-    access: 'admin',
-    path: '/api/v2/backups/:id/restore',
-    tag: 'backups',
-    summary: 'Restore from a backup (restoreWorkflow, restore-{id})',
-    params: idParams,
-    body: { schema: restoreBody },
-    responses: {
-      202: {
-        description: 'the restore, started',
-        schema: restoreAnswer,
-        links: [{ resource: '/api/v2/restores/:id', parameters: { id: '$response.body#/id' } }],
-      },
-      404: problem('unknown backup'),
-      409: problem('the backup is not completed, or was removed'),
-    },
-  },
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/restores',
-    tag: 'backups',
-    summary: 'Restores, newest first (of one backup with ?backup_id=)',
-    query: listRestoresQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(restoreAnswer) } },
-  },
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/restores/:id',
-    tag: 'backups',
-    summary: 'One restore, live from its workflow while it runs; failed_assets names what could not be restored',
-    params: idParams,
-    responses: { 200: { description: 'the restore', schema: restoreAnswer }, 404: problem('unknown restore') },
-  },
-];

@@ -109,7 +109,7 @@ export const grantSubject = singleLine(262).regex(/^(user|group):./, 'must be us
 
 export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
 
-/** The content routes' one query parameter (api/contentRedirect.ts); others are ignored, as before it. */
+/** The content routes' one query parameter (api/http/contentRedirect.ts); others are ignored, as before it. */
 export const redirectQuery = z.object({
   redirect: booleanParam
     .optional()

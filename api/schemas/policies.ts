@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import type { RouteDoc } from '../routeDoc';
-import { contentTypeFilter, idParams, multiLine, namePrefix, pageQuery, singleLine, tagList, uuid } from './common';
-import { pageOf, problemAnswer as problem } from './responses';
+import { contentTypeFilter, multiLine, namePrefix, pageQuery, singleLine, tagList, uuid } from './common';
 
 const required = (otherwise: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : otherwise);
 
@@ -70,7 +68,7 @@ export const startRunBody = z
 export const listRunsQuery = z.object(pageQuery).strict();
 
 // ---------------------------------------------------------------------------------------------
-// The answers, and the routes as the OpenAPI document (api/openapi.ts) describes them.
+// The answers.
 
 const timestamp = z.string().datetime({ offset: true });
 const count = z.number().int().nonnegative();
@@ -108,90 +106,3 @@ export const runAnswer = z
     error: z.string().nullable(),
   })
   .strict();
-
-export const LIFECYCLE_ROUTES: RouteDoc[] = [
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/policies',
-    tag: 'lifecycle',
-    summary: 'Lifecycle policies, oldest first',
-    query: listPoliciesQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(policyAnswer) } },
-  },
-  {
-    method: 'post',
-    access: 'admin',
-    path: '/api/v2/policies',
-    tag: 'lifecycle',
-    summary: 'Create a policy',
-    body: { schema: policyBody },
-    responses: {
-      201: { description: 'the policy', schema: policyAnswer, links: [{ resource: '/api/v2/policies/:id', parameters: { id: '$response.body#/id' } }] },
-      409: problem('a live policy has that name'),
-      415: problem('the body is not JSON'),
-    },
-  },
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/policies/:id',
-    tag: 'lifecycle',
-    summary: 'One policy',
-    params: idParams,
-    responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy') },
-  },
-  {
-    method: 'put',
-    access: 'admin',
-    path: '/api/v2/policies/:id',
-    tag: 'lifecycle',
-    summary: 'Replace a policy whole (what is left out takes its default)',
-    params: idParams,
-    body: { schema: policyBody },
-    responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy'), 409: problem('a live policy has that name') },
-  },
-  {
-    method: 'delete',
-    access: 'admin',
-    path: '/api/v2/policies/:id',
-    tag: 'lifecycle',
-    summary: 'Delete a policy (a soft delete that frees its name)',
-    params: idParams,
-    responses: { 204: { description: 'deleted' }, 404: problem('unknown policy') },
-  },
-  {
-    method: 'post',
-    access: 'admin',
-    path: '/api/v2/lifecycle/runs',
-    tag: 'lifecycle',
-    summary: 'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run',
-    body: { schema: startRunBody },
-    responses: {
-      202: {
-        description: 'the run, started',
-        schema: runAnswer,
-        links: [{ resource: '/api/v2/lifecycle/runs/:id', parameters: { id: '$response.body#/id' } }],
-      },
-      404: problem('unknown policy'),
-    },
-  },
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/lifecycle/runs',
-    tag: 'lifecycle',
-    summary: 'Runs, scheduled ones too, newest first',
-    query: listRunsQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(runAnswer) } },
-  },
-  {
-    method: 'get',
-    access: 'admin',
-    path: '/api/v2/lifecycle/runs/:id',
-    tag: 'lifecycle',
-    summary: 'One run: status, counts; a run whose workflow was terminated reads as failed',
-    params: idParams,
-    responses: { 200: { description: 'the run', schema: runAnswer }, 404: problem('unknown run') },
-  },
-];

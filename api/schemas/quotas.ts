@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import type { RouteDoc } from '../routeDoc';
 import { ownerId } from './common';
-import { problemAnswer } from './responses';
 
 const limit = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -29,25 +27,3 @@ export const usageAnswer = z
     quota: z.object({ bytes: count.nullable(), assets: count.nullable() }).strict().describe('the limits in force; null is unlimited'),
   })
   .strict();
-
-export const QUOTA_ROUTES: RouteDoc[] = [
-  {
-    method: 'get',
-    path: '/api/v2/usage',
-    access: 'caller',
-    tag: 'quotas',
-    summary: "What an owner stores and has reserved, and their quota: the caller's own, or (admins) any owner's",
-    query: usageQuery,
-    responses: { 200: { description: 'the usage', schema: usageAnswer }, 403: problemAnswer("another owner's usage, asked by someone not an admin") },
-  },
-  {
-    method: 'put',
-    path: '/api/v2/quotas/:owner_id',
-    access: 'admin',
-    tag: 'quotas',
-    summary: "Set an owner's quota, overriding STORAGE_QUOTA_BYTES_PER_OWNER / STORAGE_QUOTA_ASSETS_PER_OWNER",
-    params: quotaParams,
-    body: { schema: quotaOverrideBody },
-    responses: { 200: { description: "the owner's usage under the new quota", schema: usageAnswer } },
-  },
-];

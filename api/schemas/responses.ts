@@ -3,7 +3,7 @@
  * every JSON answer they receive against the document, so these stay true to what is sent.
  */
 import { z } from 'zod';
-import type { Answer } from '../routeDoc';
+import type { Answer } from '../http/route';
 import { uuid } from './common';
 
 const timestamp = z.string().datetime({ offset: true });
@@ -22,7 +22,7 @@ export const problem = z
   })
   .catchall(z.unknown());
 
-/** A content route's 307 (api/contentRedirect.ts). */
+/** A content route's 307 (api/http/contentRedirect.ts). */
 export const redirectedToStore: Answer = {
   description:
     'a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: ' +
@@ -38,7 +38,7 @@ export const redirectedToStore: Answer = {
   },
 };
 
-/** The headers that keep stored bytes from running script on the API's origin (api/contentPresentation.ts). */
+/** The headers that keep stored bytes from running script on the API's origin (api/http/contentPresentation.ts). */
 export const servedContentHeaders: Answer['headers'] = {
   'Content-Disposition': {
     required: true,
@@ -53,7 +53,7 @@ export const servedContentHeaders: Answer['headers'] = {
   },
 };
 
-/** A route's problem+json answer, as the route tables document it. */
+/** A route's problem+json answer, as the route declarations document it. */
 export const problemAnswer = (description: string) => ({ description, schema: problem, content: 'application/problem+json' });
 
 export const grant = z.object({ subject: z.string(), access: z.enum(['read', 'write']) }).strict();
@@ -155,3 +155,24 @@ export const cloudEvent = z
   })
   .strict();
 export const eventAccepted = z.object({ id: z.string(), type: z.string(), workflow_id: z.string() }).strict();
+
+/** An upload whose finishing outlasted the wait (api/http/accepted.ts). */
+export const uploadAcceptedAnswer: Answer = {
+  description: 'finishing outlasted the wait; follow status_url',
+  schema: uploadAccepted,
+  links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/upload_id' } }],
+};
+
+/** Every route that stores bytes may be refused by its owner's quota. */
+export const overQuotaAnswer = problemAnswer(
+  "over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only)",
+);
+
+/** What a content route answers: the bytes, a range, 304, a redirect to the store, or 416. */
+export const contentAnswers = {
+  200: { description: 'the bytes', content: 'application/octet-stream', headers: servedContentHeaders },
+  206: { description: 'a range', content: 'application/octet-stream', headers: servedContentHeaders },
+  304: { description: 'not modified', headers: servedContentHeaders },
+  307: redirectedToStore,
+  416: problemAnswer('range past the end'),
+} as const;

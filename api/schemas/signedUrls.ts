@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UUID_PATTERN } from '../../lib/platform/ids';
-import type { RouteDoc } from '../routeDoc';
-import { assetName, idParams, redirectQuery, singleLine, uuid, versionParams } from './common';
+import type { RouteDeclaration } from '../http/route';
+import { assetName, redirectQuery, singleLine, uuid } from './common';
 import { problemAnswer, redirectedToStore, servedContentHeaders } from './responses';
 
 /** Seven days: a URL that leaks stays usable no longer than this. */
@@ -33,15 +33,15 @@ export const signedQuery = z.object({
 });
 
 // `redirect` is not signed: how the bytes travel is the client's choice, not part of the grant.
-const signedContentQuery = signedQuery.extend(redirectQuery.shape);
+export const signedContentQuery = signedQuery.extend(redirectQuery.shape);
 
 export const signedParams = z.object({ id: z.string().regex(UUID_PATTERN), versionId: z.string().regex(UUID_PATTERN).optional() });
 
-const signedUrlAnswer = z
+export const signedUrlAnswer = z
   .object({ url: z.string().describe('path and query, relative to the service, as Location is'), expires_at: z.string().datetime({ offset: true }) })
   .strict();
 
-const signedContentResponses: RouteDoc['responses'] = {
+export const signedContentResponses: RouteDeclaration['responses'] = {
   200: { description: 'the bytes', content: 'application/octet-stream', headers: servedContentHeaders },
   206: { description: 'a range', content: 'application/octet-stream', headers: servedContentHeaders },
   304: { description: 'not modified', headers: servedContentHeaders },
@@ -50,36 +50,3 @@ const signedContentResponses: RouteDoc['responses'] = {
   404: problemAnswer('the asset or version is gone'),
   416: problemAnswer('range past the end'),
 };
-
-export const SIGNED_URL_ROUTES: RouteDoc[] = [
-  {
-    method: 'post',
-    path: '/api/v2/assets/:id/url',
-    access: 'caller',
-    tag: 'assets',
-    summary: 'A signed URL of the content, usable without a token until it expires (an <img src>)',
-    params: idParams,
-    body: { schema: signUrlBody },
-    responses: { 200: { description: 'the URL', schema: signedUrlAnswer }, 404: problemAnswer('unknown asset or version') },
-  },
-  {
-    method: 'get',
-    path: '/api/v2/signed/assets/:id/content',
-    access: 'anyone',
-    tag: 'assets',
-    summary: "A signed URL of the current version's bytes: the signature stands for the token (Range, If-None-Match, HEAD)",
-    params: idParams,
-    query: signedContentQuery,
-    responses: signedContentResponses,
-  },
-  {
-    method: 'get',
-    path: '/api/v2/signed/assets/:id/versions/:versionId/content',
-    access: 'anyone',
-    tag: 'versions',
-    summary: "A signed URL of a version's bytes",
-    params: versionParams,
-    query: signedContentQuery,
-    responses: signedContentResponses,
-  },
-];

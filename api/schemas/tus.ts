@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../lib/platform/errors';
 import { assetName, contentType, metadataObject, parse, sha256Hex, tagList, uuid } from './common';
 
+export const TUS_PATH = '/api/v2/tus';
 export const TUS_VERSION = '1.0.0';
 export const TUS_EXTENSIONS = ['creation', 'creation-with-upload', 'termination', 'expiration', 'checksum'];
 export const TUS_CHECKSUM_ALGORITHMS = ['sha256'];
@@ -89,3 +90,47 @@ export function parseUploadMetadata(header: string | undefined): UploadMetadata 
   }
   return parse(uploadMetadata, pairs, 'upload-metadata');
 }
+
+// ---------------------------------------------------------------------------------------------
+// The headers and answers as the OpenAPI document states them (api/routes/tus.ts).
+
+const header = (description: string, schema: Record<string, unknown>, required = true) => ({ required, description, schema });
+const bytes = { type: 'string', pattern: '^\\d{1,15}$' };
+
+const TUS_HEADERS = {
+  'Tus-Resumable': header('the protocol version: 1.0.0 alone is served (412 otherwise)', { type: 'string', const: TUS_VERSION }),
+  'Upload-Length': header("the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served)", bytes),
+  'Upload-Offset': header("the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise)", bytes),
+  'Upload-Metadata': header(
+    'comma-separated `key base64(value)` pairs: filename (required), filetype, asset_id (a new version of that asset), checksum_sha256 (hex, of the whole file), metadata (a JSON object of strings), tags (a JSON array of strings); other keys are kept for HEAD',
+    { type: 'string' },
+  ),
+  'Upload-Checksum': header('`sha256 <base64 of the SHA-256 of the body>`: a body that does not match is 460 and none of it is kept', {
+    type: 'string',
+    pattern: '^sha256 [A-Za-z0-9+/]{43}=$',
+  }),
+  'Upload-Expires': header('when an upload left unfinished is deleted (RFC 9110 date)', { type: 'string' }),
+  'Tus-Version': header('the protocol versions served', { type: 'string', const: TUS_VERSION }),
+  'Tus-Max-Size': header('the largest Upload-Length taken (STORAGE_MAX_UPLOAD_SIZE)', bytes),
+  'Tus-Extension': header('the extensions served', { type: 'string', const: TUS_EXTENSIONS.join(',') }),
+  'Tus-Checksum-Algorithm': header('the checksum algorithms of Upload-Checksum', { type: 'string', const: TUS_CHECKSUM_ALGORITHMS.join(',') }),
+  Location: header('the upload, for HEAD, PATCH and DELETE', { type: 'string' }),
+  Allow: header('the methods of the path', { type: 'string' }),
+  'Cache-Control': header('no-store: an offset is stale at once', { type: 'string', const: 'no-store' }),
+};
+
+/** Headers of an answer or a request: some of TUS_HEADERS, optional where said. */
+export function tusHeaders(names: Array<keyof typeof TUS_HEADERS>, optional: Array<keyof typeof TUS_HEADERS> = []) {
+  return Object.fromEntries([...names.map((name) => [name, TUS_HEADERS[name]]), ...optional.map((name) => [name, { ...TUS_HEADERS[name], required: false }])]);
+}
+
+/** GET /tus/{id}: HEAD's headers, as JSON. */
+export const tusStatusAnswer = z
+  .object({
+    upload_id: uuid,
+    status: z.enum(['open', 'completing', 'completed']),
+    offset_bytes: z.number().int().min(0),
+    size_bytes: z.number().int().min(0),
+    status_url: z.string().describe('the session, as /api/v2/uploads/{id} reports it'),
+  })
+  .strict();

@@ -280,3 +280,10 @@ export async function selectUploadCandidates(
 export async function countSessionsByStatus(db: Knex): Promise<Array<{ status: string; n: number }>> {
   return db('upload_sessions').select('status', db.raw('count(*)::int AS n')).groupBy('status');
 }
+
+// ---- used by api (moved from api/tus.ts) ----
+
+/** Removes the row of an upload aborted before its client was given it (a tus creation refused with its first bytes). */
+export async function deleteAbortedSession(db: Knex, id: string): Promise<void> {
+  await db('upload_sessions').where({ id, status: 'aborted' }).delete();
+}

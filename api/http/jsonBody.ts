@@ -1,0 +1,17 @@
+import express, { type RequestHandler } from 'express';
+import { UnsupportedMediaTypeError } from '../../lib/platform/errors';
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
+const parseJson = express.json({ limit: '1mb', type: JSON_TYPES });
+
+/**
+ * JSON bodies, on the routes that take them (part uploads take raw bytes of any type). A body of
+ * another type is 415; a request without a body passes (its fields are optional or checked later).
+ */
+export const jsonBody: RequestHandler = (req, res, next) => {
+  if (req.is(JSON_TYPES) === false) {
+    next(new UnsupportedMediaTypeError('send the body as application/json'));
+    return;
+  }
+  parseJson(req, res, next);
+};

@@ -1,0 +1,127 @@
+/**
+ * A route, declared once beside its handler (`defineRoute`): what the Express router serves, what the
+ * OpenAPI document says (api/openapi.ts), and what the access rules, 405s, CORS and the audit trail
+ * read (api/middleware/) all come from the one list in api/routes/index.ts.
+ */
+import { Router, type RequestHandler } from 'express';
+import type { z } from 'zod';
+import type { AppDeps } from '../deps';
+import type { Drain } from '../routes/health';
+import { jsonBody } from './jsonBody';
+
+export type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete' | 'options';
+
+/** What the document states from the configuration. */
+export interface DocumentLimits {
+  maxUploadBytes: number;
+  ingestAllowedHosts: string[];
+  metricsAccess: 'open' | 'admin';
+  /** Every answer then carries the rate-limit headers, and any request may be a 429. */
+  rateLimits: boolean;
+}
+
+/**
+ * The operations an answer leads to: every route at `resource` or below it, each given the
+ * parameters of its path that `parameters` holds (runtime expressions on the answer).
+ */
+export interface LinkDoc {
+  resource: string;
+  parameters: Record<string, string>;
+}
+
+/** A header of a request or an answer, as the document states it. */
+export interface HeaderDoc {
+  required?: boolean;
+  description: string;
+  schema: Record<string, unknown>;
+}
+
+export interface Answer {
+  description: string;
+  schema?: z.ZodType;
+  /** Content type of the answer; JSON unless said. */
+  content?: string;
+  links?: LinkDoc[];
+  /** Headers the answer carries, beside the rate-limit ones. */
+  headers?: Record<string, HeaderDoc>;
+}
+
+/**
+ * Who may call a route: anyone (no token), any verified caller (the handler then checks the asset's
+ * owner and grants), a service or an admin, or an admin alone.
+ */
+export type Access = 'anyone' | 'caller' | 'service' | 'admin';
+
+export interface RouteDeclaration {
+  method: Method;
+  /** `metrics` follows STORAGE_METRICS_ACCESS: open, or admin only. */
+  access: Access | 'metrics';
+  /** Express form: `/api/v2/assets/:id`. */
+  path: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  /** Request headers the route reads (tus carries its protocol in them). */
+  headers?: Record<string, HeaderDoc>;
+  /** A function of the limits where the document states a configured one. A JSON body is parsed (api/http/jsonBody.ts) before the handler. */
+  body?: {
+    schema: z.ZodType | ((limits: DocumentLimits) => z.ZodType);
+    /** JSON unless said. */
+    content?: string;
+    encoding?: Record<string, { contentType: string }>;
+    /** A request may come without one (an empty body is valid). */
+    optional?: boolean;
+  };
+  responses: Record<number, Answer>;
+}
+
+/** What a handler is built from, once per app: the app's parts, its drain (for readiness) and its OpenAPI document. */
+export type RouteDeps = AppDeps & { drain?: Drain; document: object };
+
+export interface Route extends RouteDeclaration {
+  handler: (deps: RouteDeps) => RequestHandler;
+}
+
+export function defineRoute(declaration: RouteDeclaration, handler: Route['handler']): Route {
+  return { ...declaration, handler };
+}
+
+/** Whether the route's body is JSON, which jsonBody parses (and refuses as 415 in another type). */
+function takesJson(route: RouteDeclaration): boolean {
+  return route.body !== undefined && (route.body.content ?? 'application/json').endsWith('json');
+}
+
+/** The router of every route, each handler built once from the app's parts. */
+export function routerOf(routes: Route[], deps: RouteDeps): Router {
+  const router = Router();
+  // A HEAD of its own goes first: Express answers HEAD with the first GET route of the path otherwise.
+  const ordered = [...routes.filter((r) => r.method === 'head'), ...routes.filter((r) => r.method !== 'head')];
+  for (const route of ordered) {
+    const handle = route.handler(deps);
+    router[route.method](route.path, ...(takesJson(route) ? [jsonBody, handle] : [handle]));
+  }
+  return router;
+}
+
+/** Matched as Express matches routes: case-insensitive, a trailing slash allowed, a parameter one segment. */
+export function patternOf(path: string): RegExp {
+  const segments = path.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${segments.join('/')}/?$`, 'i');
+}
+
+/** How many parameters a path takes: a literal path is matched before one whose parameter would take its segment. */
+export function parameterCountOf(path: string): number {
+  return path.split(':').length - 1;
+}
+
+/** The rule a route follows under this configuration. */
+export function accessOf(route: Pick<RouteDeclaration, 'access'>, settings: Pick<DocumentLimits, 'metricsAccess'>): Access {
+  if (route.access !== 'metrics') return route.access;
+  return settings.metricsAccess === 'open' ? 'anyone' : 'admin';
+}
+
+/** HEAD and OPTIONS, which Express and api/middleware/methodNotAllowed.ts answer on every path; tus declares its own. */
+export function isProtocolMethod(method: Method): boolean {
+  return method === 'head' || method === 'options';
+}

@@ -1,0 +1,215 @@
+/** Assets: the simple upload of a new one, list, read, update, delete (soft or permanent), restore, grants, content. */
+import type { Response } from 'express';
+import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../../lib/assets/assets';
+import { replaceGrants } from '../../lib/assets/grantChange';
+import { deleteAssetPermanently } from '../../lib/assets/deletionRuns';
+import { signalAbort } from '../../lib/uploads/uploadRuns';
+import { assetFor, assetWithContentFor, currentOf } from '../access/assetLookup';
+import { sendUploadAccepted } from '../http/accepted';
+import { contentRedirectsOf, redirectToStore } from '../http/contentRedirect';
+import { contentSourceOf, sendContent, storedContentOf } from '../http/download';
+import { defineRoute, type LinkDoc } from '../http/route';
+import { auditOf } from '../middleware/auditTrail';
+import { actorOf } from '../middleware/authentication';
+import { deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody, uploadFormBody } from '../schemas/assets';
+import { idParams, parse, redirectQuery } from '../schemas/common';
+import * as r from '../schemas/responses';
+import { receiveSimpleUpload } from '../uploads/simpleUpload';
+
+function sendAsset(res: Response, row: AssetRow, status = 200) {
+  res
+    .status(status)
+    .setHeader('ETag', assetEtag(row))
+    .json(toAssetJson(row, actorOf(res)));
+}
+
+const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
+
+const upload = defineRoute(
+  {
+    method: 'post',
+    path: '/api/v2/assets/upload',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
+    body: uploadFormBody,
+    responses: {
+      201: { description: 'the new asset', schema: r.asset, links: assetLinks },
+      202: r.uploadAcceptedAnswer,
+      413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
+      415: r.problemAnswer('not multipart'),
+      422: r.problemAnswer('checksum mismatch'),
+      507: r.overQuotaAnswer,
+    },
+  },
+  (deps) => async (req, res) => {
+    const { uploads, assetCache } = deps;
+    const outcome = await receiveSimpleUpload(req, actorOf(res), { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
+    if (!outcome.done) {
+      sendUploadAccepted(res, outcome.uploadId);
+      return;
+    }
+    await assetCache.invalidate([outcome.result.assetId]);
+    const asset = await getAsset(deps.db, outcome.result.assetId);
+    res.setHeader('Location', `/api/v2/assets/${asset.id}`);
+    sendAsset(res, asset, 201);
+  },
+);
+
+const list = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/assets',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'List assets',
+    query: listAssetsQuery,
+    responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } },
+  },
+  (deps) => async (req, res) => {
+    res.json(await listAssets(deps.db, actorOf(res), parse(listAssetsQuery, req.query, 'query')));
+  },
+);
+
+const read = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'One asset (ETag for If-Match)',
+    params: idParams,
+    query: includeDeletedQuery,
+    responses: { 200: { description: 'the asset', schema: r.asset }, 404: r.problemAnswer('unknown or soft-deleted') },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const { include_deleted } = parse(includeDeletedQuery, req.query, 'query');
+    sendAsset(res, await assetFor(deps.assetCache, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
+  },
+);
+
+const update = defineRoute(
+  {
+    method: 'put',
+    path: '/api/v2/assets/:id',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'Replace the given fields (optional If-Match)',
+    params: idParams,
+    body: { schema: updateAssetBody },
+    responses: { 200: { description: 'the asset', schema: r.asset }, 412: r.problemAnswer('If-Match is stale') },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    // A body the JSON parser passed over (another Content-Type) would otherwise read as "change nothing".
+    const patch = parse(updateAssetBody, req.body ?? {}, 'body');
+    await assetFor(deps.assetCache, actorOf(res), id, 'write');
+    const updated = await updateAsset(deps.db, id, patch, req.get('If-Match'), auditOf(res));
+    await deps.assetCache.invalidate([id]);
+    sendAsset(res, updated);
+  },
+);
+
+const remove = defineRoute(
+  {
+    method: 'delete',
+    path: '/api/v2/assets/:id',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'Soft delete; ?permanent=true removes every version through deleteAssetWorkflow',
+    params: idParams,
+    query: deleteAssetQuery,
+    responses: { 204: { description: 'deleted' }, 202: { description: 'permanent deletion under way', schema: r.workflowAccepted } },
+  },
+  (deps) => async (req, res) => {
+    const { assetCache } = deps;
+    const { id } = parse(idParams, req.params, 'path');
+    const { permanent } = parse(deleteAssetQuery, req.query, 'query');
+    if (!permanent) {
+      await assetFor(assetCache, actorOf(res), id, 'write');
+      await softDeleteAsset(deps.db, id, auditOf(res));
+      await assetCache.invalidate([id]);
+      res.status(204).end();
+      return;
+    }
+    await assetFor(assetCache, actorOf(res), id, 'own', { includeDeleted: true });
+    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, deps.config.uploads.waitSeconds * 1000);
+    if (done) await assetCache.invalidate([id]);
+    if (done) res.status(204).end();
+    else res.status(202).json({ workflow_id: workflowId });
+  },
+);
+
+const restore = defineRoute(
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/restore',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'Undo a soft delete',
+    params: idParams,
+    responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted, or being deleted for good') },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    await assetFor(deps.assetCache, actorOf(res), id, 'own', { includeDeleted: true });
+    const restored = await restoreAsset(deps.db, id, auditOf(res));
+    await deps.assetCache.invalidate([id]);
+    sendAsset(res, restored);
+  },
+);
+
+const grants = defineRoute(
+  {
+    method: 'put',
+    path: '/api/v2/assets/:id/grants',
+    access: 'caller',
+    tag: 'assets',
+    summary: "Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete); optional If-Match",
+    params: idParams,
+    body: { schema: grantsBody },
+    responses: {
+      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList },
+      403: r.problemAnswer('not the owner'),
+      412: r.problemAnswer('If-Match is stale: the asset changed since it was read, and its grants are as they were'),
+    },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const given = parse(grantsBody, req.body, 'body');
+    await assetFor(deps.assetCache, actorOf(res), id, 'own');
+    // If-Match: grants read, changed and written back are not written over a change made meanwhile (a revocation).
+    const { ended, etag } = await replaceGrants(deps.db, id, given, req.get('If-Match'), auditOf(res));
+    await deps.assetCache.invalidate([id]);
+    // Their rows ended with the change; told now, their runs drop their bytes (or expiry does, should this not get through).
+    await Promise.all(ended.map((s) => signalAbort(deps.uploads, s.id, s.reason)));
+    res.setHeader('ETag', etag).json({ grants: (await getAsset(deps.db, id)).grants });
+  },
+);
+
+const content = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/content',
+    access: 'caller',
+    tag: 'assets',
+    summary: "The current version's bytes (Range, If-None-Match, HEAD), streamed or straight from the store",
+    params: idParams,
+    query: redirectQuery,
+    responses: r.contentAnswers,
+  },
+  (deps) => {
+    const contents = contentSourceOf(deps);
+    const redirects = contentRedirectsOf(deps);
+    return async (req, res) => {
+      const { id } = parse(idParams, req.params, 'path');
+      const { asset, content: facts } = await assetWithContentFor(deps.assetCache, actorOf(res), id, 'read');
+      const stored = storedContentOf(asset, currentOf(asset, facts));
+      if (await redirectToStore(req, res, redirects, stored)) return;
+      await sendContent(req, res, contents, stored);
+    };
+  },
+);
+
+export const ASSET_ROUTES = [upload, list, read, update, remove, restore, grants, content];

@@ -1,0 +1,42 @@
+/** The OpenAPI document (built by api/app.ts from the route list) and its rendering; Swagger UI's own files are served beside (docsAssets). */
+import express, { type RequestHandler } from 'express';
+import { getAbsoluteFSPath } from 'swagger-ui-dist';
+import { defineRoute } from '../http/route';
+
+// The page loads Swagger UI from this server (the swagger-ui-dist package), never from a CDN.
+const DOCS_PAGE = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Storage Service API</title><link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="reference"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#reference' });</script>
+</body>
+</html>`;
+
+const document = defineRoute(
+  { method: 'get', path: '/openapi.json', access: 'anyone', tag: 'operations', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+  (deps) => (_req, res) => {
+    res.json(deps.document);
+  },
+);
+
+const docs = defineRoute(
+  {
+    method: 'get',
+    path: '/docs',
+    access: 'anyone',
+    tag: 'operations',
+    summary: 'This document, rendered',
+    responses: { 200: { description: 'HTML', content: 'text/html' } },
+  },
+  () => (_req, res) => {
+    res.type('html').send(DOCS_PAGE);
+  },
+);
+
+export const REFERENCE_ROUTES = [document, docs];
+
+/** Swagger UI's scripts and styles, as public as the page that loads them (api/middleware/routeAccess.ts). */
+export function docsAssets(): [string, RequestHandler] {
+  return ['/docs/assets', express.static(getAbsoluteFSPath(), { index: false, maxAge: '1h' })];
+}

@@ -1,0 +1,170 @@
+/** An asset's versions: list, upload a new current one, read, content, and restore an earlier one as the new current. */
+import type { Response } from 'express';
+import { z } from 'zod';
+import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../../lib/assets/versions';
+import { versionTargetOf } from '../../lib/assets/permissions';
+import { NotFoundError } from '../../lib/platform/errors';
+import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../../lib/uploads/uploadRuns';
+import { newUploadInput } from '../../lib/uploads/input';
+import { assetFor, assetWithContentFor } from '../access/assetLookup';
+import { sessionAccessOf } from '../access/sessionAccess';
+import { sendUploadAccepted } from '../http/accepted';
+import { contentRedirectsOf, redirectToStore } from '../http/contentRedirect';
+import { contentSourceOf, sendContent, storedContentOf } from '../http/download';
+import { defineRoute, type LinkDoc, type RouteDeps } from '../http/route';
+import { actorOf } from '../middleware/authentication';
+import { versionFormBody } from '../schemas/assets';
+import { idParams, pageQuery, parse, redirectQuery, versionParams } from '../schemas/common';
+import * as r from '../schemas/responses';
+import { receiveSimpleUpload } from '../uploads/simpleUpload';
+
+const listVersionsQuery = z.object(pageQuery).strict();
+const versionLinks: LinkDoc[] = [
+  { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
+];
+
+/** 201 with the version an upload made, or 202 while it still finishes. */
+async function answerNewVersion(deps: Pick<RouteDeps, 'db' | 'assetCache'>, res: Response, outcome: CompleteOutcome & { uploadId: string }) {
+  if (!outcome.done) {
+    sendUploadAccepted(res, outcome.uploadId);
+    return;
+  }
+  const { assetId, versionId } = outcome.result;
+  await deps.assetCache.invalidate([assetId]);
+  // With many uploads at once, newer ones may already have pruned this version past
+  // STORAGE_MAX_VERSIONS: it was made all the same, and the answer says what was made.
+  const row = await findVersion(deps.db, assetId, versionId);
+  const version = row ? toVersionJson(row) : await committedVersion(deps.db, assetId, versionId, outcome.uploadId);
+  if (!version) throw new NotFoundError(`version ${versionId} of asset ${assetId} not found`);
+  res.status(201).setHeader('Location', `/api/v2/assets/${assetId}/versions/${versionId}`).json(version);
+}
+
+const list = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/versions',
+    access: 'caller',
+    tag: 'versions',
+    summary: 'Versions, newest first',
+    params: idParams,
+    query: z.object(pageQuery),
+    responses: { 200: { description: 'a page', schema: r.pageOf(r.version) } },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    await assetFor(deps.assetCache, actorOf(res), id, 'read');
+    res.json(await listVersions(deps.db, id, parse(listVersionsQuery, req.query, 'query')));
+  },
+);
+
+const upload = defineRoute(
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/versions',
+    access: 'caller',
+    tag: 'versions',
+    summary: 'Upload a new current version',
+    params: idParams,
+    body: versionFormBody,
+    responses: {
+      201: { description: 'the version', schema: r.version, links: versionLinks },
+      202: r.uploadAcceptedAnswer,
+      403: r.problemAnswer('read only, or made so while the file streamed (the upload is refused)'),
+      404: r.problemAnswer('unknown, or no longer readable by the caller, even while the file streamed'),
+      507: r.overQuotaAnswer,
+    },
+  },
+  (deps) => {
+    const sessions = sessionAccessOf(deps);
+    const simple = { config: deps.config, s3: deps.s3, uploads: deps.uploads, countBytes: deps.metrics.countUploaded };
+    return async (req, res) => {
+      const { id } = parse(idParams, req.params, 'path');
+      const actor = actorOf(res);
+      const asset = await assetFor(deps.assetCache, actor, id, 'write');
+      // A grant revoked while the file streamed: the commit refuses it.
+      await answerNewVersion(deps, res, await sessions.answeringRevocation(actor, id, () => receiveSimpleUpload(req, actor, simple, asset)));
+    };
+  },
+);
+
+const read = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/versions/:versionId',
+    access: 'caller',
+    tag: 'versions',
+    summary: 'One version',
+    params: versionParams,
+    responses: { 200: { description: 'the version', schema: r.version } },
+  },
+  (deps) => async (req, res) => {
+    const { id, versionId } = parse(versionParams, req.params, 'path');
+    await assetFor(deps.assetCache, actorOf(res), id, 'read');
+    res.json(toVersionJson(await getVersion(deps.db, id, versionId)));
+  },
+);
+
+const content = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/versions/:versionId/content',
+    access: 'caller',
+    tag: 'versions',
+    summary: "A version's bytes, streamed or straight from the store",
+    params: versionParams,
+    query: redirectQuery,
+    responses: r.contentAnswers,
+  },
+  (deps) => {
+    const contents = contentSourceOf(deps);
+    const redirects = contentRedirectsOf(deps);
+    return async (req, res) => {
+      const { id, versionId } = parse(versionParams, req.params, 'path');
+      const { asset, content: current } = await assetWithContentFor(deps.assetCache, actorOf(res), id, 'read');
+      const version = current?.id === versionId ? current : await getVersion(deps.db, id, versionId);
+      const stored = storedContentOf(asset, version);
+      if (await redirectToStore(req, res, redirects, stored)) return;
+      await sendContent(req, res, contents, stored);
+    };
+  },
+);
+
+/** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */
+const restore = defineRoute(
+  {
+    method: 'post',
+    path: '/api/v2/assets/:id/versions/:versionId/restore',
+    access: 'caller',
+    tag: 'versions',
+    summary: 'Copy a version into a new current version',
+    params: versionParams,
+    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: r.uploadAcceptedAnswer, 507: r.overQuotaAnswer },
+  },
+  (deps) => {
+    const sessions = sessionAccessOf(deps);
+    const waitMs = deps.config.uploads.waitSeconds * 1000;
+    return async (req, res) => {
+      const { id, versionId } = parse(versionParams, req.params, 'path');
+      const actor = actorOf(res);
+      const asset = await assetFor(deps.assetCache, actor, id, 'own');
+      const source = await getVersion(deps.db, id, versionId);
+      const input = newUploadInput(
+        deps.config,
+        {
+          kind: 'copy',
+          name: asset.name,
+          contentType: source.content_type,
+          sizeBytes: source.size_bytes,
+          checksumSha256: source.checksum_sha256,
+          copyFromKey: source.object_key,
+        },
+        versionTargetOf(actor, asset),
+        actor.sub,
+      );
+      await sessions.answeringRevocation(actor, id, () => openUploadSession(deps.uploads, actor, input));
+      await answerNewVersion(deps, res, { ...(await completeUploadSession(deps.uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId });
+    };
+  },
+);
+
+export const VERSION_ROUTES = [list, upload, read, content, restore];
