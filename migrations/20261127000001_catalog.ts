@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 
 /**
- * The catalog. Each index names the query it serves; the list filters are those of API.md
- * (GET /api/v2/assets) and the lifecycle sweeps of ARCHITECTURE.md flow 3.
+ * The catalog. Each index names the query it serves; the list filters are those of the OpenAPI document
+ * (GET /api/v2/assets) and the lifecycle sweeps of docs/architecture.md.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`

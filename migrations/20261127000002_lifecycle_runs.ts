@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Lifecycle sweeps (ARCHITECTURE.md flow 3): one row per run, which is also the run's progress, and
+ * Lifecycle sweeps (docs/architecture.md): one row per run, which is also the run's progress, and
  * the indexes the sweep's set-based queries (lib/lifecycle/sweep.ts) need. Each index names its query.
  */
 export async function up(knex: Knex): Promise<void> {

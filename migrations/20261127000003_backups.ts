@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Backups and restores (ARCHITECTURE.md flow 4): what backup_jobs needs beyond the catalog's first
+ * Backups and restores (docs/architecture.md): what backup_jobs needs beyond the catalog's first
  * cut, the per-asset outcome of each restore, and the mark tables of the retention sweep. Each index
  * names its query.
  */

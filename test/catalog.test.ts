@@ -1,5 +1,5 @@
 /**
- * The catalog over HTTP: listing with every filter, sort and cursor of API.md; one asset's GET, PUT
+ * The catalog over HTTP: listing with every filter, sort and cursor the OpenAPI document names; one asset's GET, PUT
  * (with If-Match), soft delete, restore and permanent delete; versions (list, restore, pruning past
  * STORAGE_MAX_VERSIONS, numbering under concurrent uploads); and the outbox rows each change writes.
  */

@@ -1,5 +1,5 @@
 /**
- * Lifecycle sweeps (ARCHITECTURE.md flow 3), the catalog side, as the activities and the API use it.
+ * Lifecycle sweeps (docs/architecture.md), the catalog side, as the activities and the API use it.
  *
  * A run goes through its phases in order: abort old upload sessions, purge old soft-deleted assets,
  * soft-delete assets not updated for long, expire noncurrent versions. Every age is measured from the
