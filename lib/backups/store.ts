@@ -3,9 +3,9 @@
  *
  * Invariants:
  * - backup_jobs: one row per backup (kind 'backup') and per restore (kind 'restore', `backup_id` the backup it reads).
- *   Status goes pending → running → completed | failed, and only so: `markJobRunning` from pending, `failJobRow` and
- *   `finishRestoreRow` only from pending or running, `markBackupCompleted` under the row's lock once; a completed job
- *   stays completed. A backup's manifest is registered once (`manifest_sha256` null until then) and from that commit
+ *   Status goes pending → running → completed | failed: `markJobRunning` from pending, `failJobRow` and
+ *   `finishRestoreRow` only from pending or running, `markBackupCompleted` under the row's lock unless completed already
+ *   (it does not look for failed); an import inserts a backup completed. A completed job stays completed. A backup's manifest is registered once (`manifest_sha256` null until then) and from that commit
  *   on retention keeps its blobs. `removed_at` (retention) is set only on a completed or failed backup that no pending
  *   or running restore reads; its `manifest_key` is cleared only after that, once the objects are deleted.
  * - restore_items: one row per (restore, asset), written once (ON CONFLICT DO NOTHING): a retried batch finds the asset
@@ -15,12 +15,17 @@
  * - backup_retention_sweeps: one row per sweep, running → completed | failed | refused, once. backup_sweep_marks and
  *   backup_sweep_manifests are a sweep's scratch (the contents it keeps, the manifests it has read), dropped at its end.
  *
- * Lock order, every writer (each step optional, never the reverse):
- *   blob lock (pg_advisory_xact_lock on BLOB_LOCK: shared to register a manifest or record hand-offs, exclusive for a
- *   page of the sweep's deletions) → backup_jobs rows (FOR UPDATE: the backup a restore is inserted for, backups
- *   retention expires (SKIP LOCKED), the backup completing) → during a restore's commit, the asset's row (FOR UPDATE,
- *   lib/assets/store.ts), then its versions, metadata, grants, events, the restore's item and the audit row.
- * A restore's commit takes no job row; retention's removal skips backups a pending or running restore reads.
+ * Lock order, every writer (each step optional, never the reverse; each in its own short transaction, none held
+ * across an S3 call, except the sweep's page deletions under the exclusive blob lock):
+ *   1. the blob lock (pg_advisory_xact_lock on BLOB_LOCK): shared to register a manifest (`registerManifestRow`) or
+ *      record hand-offs (`insertHandoffs`), exclusive around a page of the sweep's deletions (lib/backups/retention.ts);
+ *   2. backups' backup_jobs rows, FOR UPDATE: the backup a restore is inserted for (`lockBackupRow`), the expired
+ *      backups retention removes (`lockExpiredBackups`, SKIP LOCKED), the backup completing (`lockJobRow`), which then
+ *      ends its hand-offs. A restore's own row is never locked FOR UPDATE, only updated (its status, its progress);
+ *   3. a restore's commit (lib/backups/restore.ts) locks no job row: the asset's row FOR UPDATE (lib/assets/store.ts),
+ *      then its versions, metadata and grants, its events, its restore item (whose foreign key takes KEY SHARE on the
+ *      restore's row, which nothing locks FOR UPDATE) and the audit row.
+ * Deletions mark versions (their rows in id order) and hand off in separate transactions before any of these.
  */
 import type { Knex } from 'knex';
 import { exactTimeSql } from '../platform/db';
