@@ -16,104 +16,126 @@ import type { ActorRef } from '../../workflows/shared/actor';
 
 const STEP_BUDGET_MS = 20_000;
 
-export function createRetentionActivities({ config, db, s3, logger }: ActivityDeps) {
-  const backupBucket = config.s3.backupBucket;
-  const audit = auditWriterOf(config.audit.enabled);
+type RetentionDeps = Pick<ActivityDeps, 'config' | 'db' | 's3' | 'logger'>;
+
+export interface SweepPosition {
+  startAfter: string | null;
+  deleted: number;
+  bytesFreed: number;
+  done: boolean;
+}
+
+export function createRetentionActivities(deps: ActivityDeps) {
   return {
-    /**
-     * Records the sweep as begun and compares the bucket's manifests with the catalog's backups:
-     * answers the backups the catalog does not know, and why the sweep refuses to run, if it does
-     * (recorded, with its event).
-     */
-    async checkBackupBucket(input: { sweepId: string }): Promise<{ unknownBackups: string[]; refused: string | null }> {
-      await beginSweepRecord(db, input.sweepId);
-      const check = await checkBucketAgainstCatalog(db, s3, backupBucket);
-      if (check.unknownBackups.length) logger.warn('backups the catalog does not know: kept', { sweep_id: input.sweepId, backup_ids: check.unknownBackups });
-      if (check.refused) {
-        await refuseSweep(db, input.sweepId, { ...check, refused: check.refused });
-        logger.error('backup retention refused', { sweep_id: input.sweepId, reason: check.refused });
-      }
-      return check;
-    },
-
-    /**
-     * Removes backups past their expires_at (as of `asOf`): each is marked removed (no restore can
-     * start from it), then its manifest and summary are deleted. Answers how many were removed.
-     */
-    async expireOldBackups(input: { asOf: string; actor?: ActorRef }): Promise<{ removed: number }> {
-      const ctx = Context.current();
-      let removed = 0;
-      for (;;) {
-        const { marked, manifests } = await expireBackups(db, new Date(input.asOf), (trx, backupIds) =>
-          audit(
-            trx,
-            backupIds.map((backupId) => ({
-              actor: runActorOf(input),
-              action: 'backup.expire',
-              outcome: 'completed',
-              subjects: { backup_id: backupId },
-              requestId: ctx.info.workflowExecution?.workflowId,
-            })),
-          ),
-        );
-        removed += marked;
-        if (marked === 0 && manifests.length === 0) return { removed };
-        for (const b of manifests) {
-          await deleteKeys(s3, backupBucket, [b.manifest_key ?? manifestKeyFor(b.id), summaryKeyFor(b.id)]);
-          await forgetManifest(db, b.id);
-          logger.info('backup removed by retention', { backup_id: b.id });
-        }
-        ctx.heartbeat({ removed });
-      }
-    },
-
-    /**
-     * Marks the blobs of every manifest in the bucket, and of every one the catalog registered. A
-     * manifest that cannot be read names blobs nobody knows: the sweep refuses (recorded, with its event).
-     */
-    async markRetainedBlobs(input: { sweepId: string; unknownBackups?: string[] }): Promise<{ manifests: number; refused?: string | null }> {
-      const ctx = Context.current();
-      const beat = () => ctx.heartbeat();
-      const bucket = await markBucketManifests(db, s3, backupBucket, input.sweepId, beat);
-      const manifests = bucket.manifests + (await markManifests(db, s3, backupBucket, input.sweepId, beat));
-      if (bucket.unreadable.length === 0) return { manifests, refused: null };
-      const refused = `the backup bucket holds manifests that cannot be read, whose blobs are unknown: ${bucket.unreadable.join('; ')}. Retention deletes nothing until they are repaired or removed`;
-      await refuseSweep(db, input.sweepId, { unknownBackups: input.unknownBackups ?? [], refused });
-      logger.error('backup retention refused', { sweep_id: input.sweepId, reason: refused });
-      return { manifests, refused };
-    },
-
-    /**
-     * Deletes unmarked blobs page by page from `startAfter` until the listing ends or the step budget
-     * is spent; heartbeats the position and resumes from it after a retry.
-     */
-    async sweepUnmarkedBlobs(input: {
-      sweepId: string;
-      startAfter: string | null;
-    }): Promise<{ startAfter: string | null; deleted: number; bytesFreed: number; done: boolean }> {
-      const ctx = Context.current();
-      const resumed = ctx.info.heartbeatDetails as { startAfter?: string | null; deleted?: number; bytesFreed?: number } | undefined;
-      let startAfter = resumed?.startAfter !== undefined ? resumed.startAfter : input.startAfter;
-      let deleted = resumed?.deleted ?? 0;
-      let bytesFreed = resumed?.bytesFreed ?? 0;
-      const deadline = Date.now() + STEP_BUDGET_MS;
-      for (;;) {
-        const page = await sweepBlobPage(db, s3, backupBucket, input.sweepId, startAfter);
-        deleted += page.deleted;
-        bytesFreed += page.bytesFreed;
-        startAfter = page.startAfter;
-        ctx.heartbeat({ startAfter, deleted, bytesFreed });
-        if (startAfter === null) return { startAfter, deleted, bytesFreed, done: true };
-        if (Date.now() >= deadline) return { startAfter, deleted, bytesFreed, done: false };
-      }
-    },
-
-    /** Drops the sweep's marks; with `outcome`, records how it ended (a refused sweep is recorded already). */
-    async clearRetentionSweep(input: { sweepId: string; outcome?: { status: 'completed' | 'failed'; counts?: RetentionCounts } }): Promise<void> {
-      await clearSweep(db, input.sweepId);
-      if (input.outcome) await endSweepRecord(db, input.sweepId, { ...input.outcome, unknownBackups: input.outcome.counts?.unknown_backups });
-    },
+    checkBackupBucket: (input: { sweepId: string }) => checkBackupBucket(deps, input),
+    expireOldBackups: (input: { asOf: string; actor?: ActorRef }) => expireOldBackups(deps, input),
+    markRetainedBlobs: (input: { sweepId: string; unknownBackups?: string[] }) => markRetainedBlobs(deps, input),
+    sweepUnmarkedBlobs: (input: { sweepId: string; startAfter: string | null }) => sweepUnmarkedBlobs(deps, input),
+    clearRetentionSweep: (input: { sweepId: string; outcome?: { status: 'completed' | 'failed'; counts?: RetentionCounts } }) =>
+      clearRetentionSweep(deps, input),
   };
+}
+
+/**
+ * Records the sweep as begun and compares the bucket's manifests with the catalog's backups:
+ * answers the backups the catalog does not know, and why the sweep refuses to run, if it does
+ * (recorded, with its event).
+ */
+async function checkBackupBucket(
+  { config, db, s3, logger }: RetentionDeps,
+  input: { sweepId: string },
+): Promise<{ unknownBackups: string[]; refused: string | null }> {
+  await beginSweepRecord(db, input.sweepId);
+  const check = await checkBucketAgainstCatalog(db, s3, config.s3.backupBucket);
+  if (check.unknownBackups.length) logger.warn('backups the catalog does not know: kept', { sweep_id: input.sweepId, backup_ids: check.unknownBackups });
+  if (check.refused) {
+    await refuseSweep(db, input.sweepId, { ...check, refused: check.refused });
+    logger.error('backup retention refused', { sweep_id: input.sweepId, reason: check.refused });
+  }
+  return check;
+}
+
+/**
+ * Removes backups past their expires_at (as of `asOf`): each is marked removed (no restore can
+ * start from it), then its manifest and summary are deleted. Answers how many were removed.
+ */
+async function expireOldBackups({ config, db, s3, logger }: RetentionDeps, input: { asOf: string; actor?: ActorRef }): Promise<{ removed: number }> {
+  const ctx = Context.current();
+  const audit = auditWriterOf(config.audit.enabled);
+  let removed = 0;
+  for (;;) {
+    const { marked, manifests } = await expireBackups(db, new Date(input.asOf), (trx, backupIds) =>
+      audit(
+        trx,
+        backupIds.map((backupId) => ({
+          actor: runActorOf(input),
+          action: 'backup.expire',
+          outcome: 'completed',
+          subjects: { backup_id: backupId },
+          requestId: ctx.info.workflowExecution?.workflowId,
+        })),
+      ),
+    );
+    removed += marked;
+    if (marked === 0 && manifests.length === 0) return { removed };
+    for (const b of manifests) {
+      await deleteKeys(s3, config.s3.backupBucket, [b.manifest_key ?? manifestKeyFor(b.id), summaryKeyFor(b.id)]);
+      await forgetManifest(db, b.id);
+      logger.info('backup removed by retention', { backup_id: b.id });
+    }
+    ctx.heartbeat({ removed });
+  }
+}
+
+/**
+ * Marks the blobs of every manifest in the bucket, and of every one the catalog registered. A
+ * manifest that cannot be read names blobs nobody knows: the sweep refuses (recorded, with its event).
+ */
+async function markRetainedBlobs(
+  { config, db, s3, logger }: RetentionDeps,
+  input: { sweepId: string; unknownBackups?: string[] },
+): Promise<{ manifests: number; refused?: string | null }> {
+  const ctx = Context.current();
+  const beat = () => ctx.heartbeat();
+  const backupBucket = config.s3.backupBucket;
+  const bucket = await markBucketManifests(db, s3, backupBucket, input.sweepId, beat);
+  const manifests = bucket.manifests + (await markManifests(db, s3, backupBucket, input.sweepId, beat));
+  if (bucket.unreadable.length === 0) return { manifests, refused: null };
+  const refused = `the backup bucket holds manifests that cannot be read, whose blobs are unknown: ${bucket.unreadable.join('; ')}. Retention deletes nothing until they are repaired or removed`;
+  await refuseSweep(db, input.sweepId, { unknownBackups: input.unknownBackups ?? [], refused });
+  logger.error('backup retention refused', { sweep_id: input.sweepId, reason: refused });
+  return { manifests, refused };
+}
+
+/**
+ * Deletes unmarked blobs page by page from `startAfter` until the listing ends or the step budget
+ * is spent; heartbeats the position and resumes from it after a retry.
+ */
+async function sweepUnmarkedBlobs({ config, db, s3 }: RetentionDeps, input: { sweepId: string; startAfter: string | null }): Promise<SweepPosition> {
+  const ctx = Context.current();
+  const resumed = ctx.info.heartbeatDetails as { startAfter?: string | null; deleted?: number; bytesFreed?: number } | undefined;
+  let startAfter = resumed?.startAfter !== undefined ? resumed.startAfter : input.startAfter;
+  let deleted = resumed?.deleted ?? 0;
+  let bytesFreed = resumed?.bytesFreed ?? 0;
+  const deadline = Date.now() + STEP_BUDGET_MS;
+  for (;;) {
+    const page = await sweepBlobPage(db, s3, config.s3.backupBucket, input.sweepId, startAfter);
+    deleted += page.deleted;
+    bytesFreed += page.bytesFreed;
+    startAfter = page.startAfter;
+    ctx.heartbeat({ startAfter, deleted, bytesFreed });
+    if (startAfter === null) return { startAfter, deleted, bytesFreed, done: true };
+    if (Date.now() >= deadline) return { startAfter, deleted, bytesFreed, done: false };
+  }
+}
+
+/** Drops the sweep's marks; with `outcome`, records how it ended (a refused sweep is recorded already). */
+async function clearRetentionSweep(
+  { db }: RetentionDeps,
+  input: { sweepId: string; outcome?: { status: 'completed' | 'failed'; counts?: RetentionCounts } },
+): Promise<void> {
+  await clearSweep(db, input.sweepId);
+  if (input.outcome) await endSweepRecord(db, input.sweepId, { ...input.outcome, unknownBackups: input.outcome.counts?.unknown_backups });
 }
 
 export type RetentionActivities = ReturnType<typeof createRetentionActivities>;

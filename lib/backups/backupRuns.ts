@@ -39,6 +39,7 @@ import {
 import { NotFoundError } from '../platform/errors';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
+import { existingAssetIds } from '../assets/store';
 
 export interface BackupClient extends WorkflowAccess {
   retentionDays: number;
@@ -57,7 +58,7 @@ export interface StartBackupOptions {
 /** Writes the backup's row (status pending), then starts backup-{id} acting for `actor`; answers the row. */
 export async function startBackup(bc: BackupClient, actor: ActorRef, opts: StartBackupOptions = {}): Promise<JobRow> {
   if (opts.assetIds?.length) {
-    const known = new Set<string>(await bc.db('assets').whereRaw('id = ANY(?::uuid[])', [opts.assetIds]).pluck('id'));
+    const known = new Set<string>(await existingAssetIds(bc.db, opts.assetIds));
     const unknown = opts.assetIds.filter((id) => !known.has(id));
     if (unknown.length) throw new NotFoundError(`asset${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} not found`);
   }

@@ -19,6 +19,17 @@ import { ConflictError, NotFoundError } from '../platform/errors';
 import { actorRef, type ActorRef } from '../auth/actor';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
+import {
+  failedItemRows,
+  failJobRow,
+  insertBackupRow,
+  insertRestoreRow,
+  listJobRows,
+  lockBackupRow,
+  markJobRunning,
+  restoreItemTotals,
+  selectJob,
+} from './store';
 
 export type RestoreMode = 'missing' | 'overwrite';
 
@@ -200,8 +211,9 @@ export async function insertBackup(
 ): Promise<string> {
   const id = backup.id ?? uuidv7();
   // A repeated insert (a retried activity of the schedule) finds the row it made.
-  await db('backup_jobs')
-    .insert({
+  await insertBackupRow(
+    db,
+    {
       id,
       kind: 'backup',
       status: 'pending',
@@ -211,15 +223,14 @@ export async function insertBackup(
       workflow_id: backupWorkflowId(id),
       trigger: backup.trigger,
       actor: backup.actor ? JSON.stringify(actorRef(backup.actor)) : null,
-      expires_at: db.raw(`now() + make_interval(days => ?)`, [backup.retentionDays]),
-    })
-    .onConflict('id')
-    .ignore();
+    },
+    backup.retentionDays,
+  );
   return id;
 }
 
 export async function findJob(db: Knex | Knex.Transaction, id: string, kind: 'backup' | 'restore'): Promise<JobRow | undefined> {
-  return db('backup_jobs').where({ id, kind }).first();
+  return selectJob(db, id, kind);
 }
 
 export async function getBackup(db: Knex | Knex.Transaction, id: string): Promise<BackupRow> {
@@ -244,18 +255,13 @@ export async function listJobs<T>(
   toItem: (row: JobRow) => T,
 ): Promise<Page<T>> {
   const cursor = decodeCursor(q.cursor, (p): p is JobCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
-  const query = db('backup_jobs')
-    .where({ kind })
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1);
-  if (q.backup_id) query.where({ backup_id: q.backup_id });
-  if (cursor) query.where('id', '<', cursor.id);
-  return pageOf((await query) as JobRow[], q.limit, toItem, (row) => ({ id: row.id }));
+  const rows = await listJobRows(db, kind, { limit: q.limit + 1, backupId: q.backup_id, beforeId: cursor?.id });
+  return pageOf(rows, q.limit, toItem, (row) => ({ id: row.id }));
 }
 
 /** Marks the job running (once) and answers its row. */
 export async function beginJob(db: Knex, id: string, kind: 'backup' | 'restore'): Promise<JobRow> {
-  await db('backup_jobs').where({ id, kind, status: 'pending' }).update({ status: 'running', started_at: db.fn.now() });
+  await markJobRunning(db, id, kind);
   const row = await findJob(db, id, kind);
   if (!row) throw new NotFoundError(`${kind} ${id} not found`);
   return row;
@@ -263,9 +269,7 @@ export async function beginJob(db: Knex, id: string, kind: 'backup' | 'restore')
 
 /** A job that stopped for good; a completed job stays completed. */
 export async function failJob(db: Knex, id: string, error: string, progress?: object): Promise<void> {
-  const fields: Record<string, unknown> = { status: 'failed', error, completed_at: db.fn.now() };
-  if (progress) fields.progress = JSON.stringify(progress);
-  await db('backup_jobs').where({ id }).whereIn('status', ['pending', 'running']).update(fields);
+  await failJobRow(db, id, error, progress);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,13 +282,13 @@ export async function failJob(db: Knex, id: string, error: string, progress?: ob
  */
 export async function insertRestore(db: Knex, restore: { backupId: string; mode: RestoreMode; assetIds?: string[]; actor?: ActorRef }): Promise<string> {
   return db.transaction(async (trx) => {
-    const backup = (await trx('backup_jobs').where({ id: restore.backupId, kind: 'backup' }).forUpdate().first()) as JobRow | undefined;
+    const backup = await lockBackupRow(trx, restore.backupId);
     if (!backup) throw new NotFoundError(`backup ${restore.backupId} not found`);
     if (backup.removed_at) throw new ConflictError(`backup ${restore.backupId} was removed by retention on ${backup.removed_at.toISOString()}`);
     if (backup.status !== 'completed') throw new ConflictError(`backup ${restore.backupId} is ${backup.status}: only a completed backup can be restored`);
     const id = uuidv7();
     const scope: RestoreScope = restore.assetIds ? { asset_ids: restore.assetIds } : {};
-    await trx('backup_jobs').insert({
+    await insertRestoreRow(trx, {
       id,
       kind: 'restore',
       status: 'pending',
@@ -302,17 +306,7 @@ export async function insertRestore(db: Knex, restore: { backupId: string; mode:
 
 /** The restore's progress, counted from its items (each asset once, whatever was retried). */
 export async function restoreItemCounts(db: Knex | Knex.Transaction, restoreId: string): Promise<Omit<RestoreProgress, 'assets_total'>> {
-  const rows: Array<{ status: string; n: number; versions: number; objects: number; bytes_done: number; bytes_copied: number }> = await db('restore_items')
-    .where({ restore_id: restoreId })
-    .groupBy('status')
-    .select(
-      'status',
-      db.raw('count(*)::int AS n'),
-      db.raw('sum(versions)::bigint AS versions'),
-      db.raw('sum(objects_copied)::bigint AS objects'),
-      db.raw('sum(bytes_done)::bigint AS bytes_done'),
-      db.raw('sum(bytes_copied)::bigint AS bytes_copied'),
-    );
+  const rows = await restoreItemTotals(db, restoreId);
   const n = (status: string) => rows.find((r) => r.status === status)?.n ?? 0;
   return {
     assets_done: rows.reduce((s, r) => s + r.n, 0),
@@ -328,5 +322,5 @@ export async function restoreItemCounts(db: Knex | Knex.Transaction, restoreId: 
 
 /** The first `limit` assets a restore could not restore, with why. */
 export async function failedRestoreItems(db: Knex | Knex.Transaction, restoreId: string, limit = 100): Promise<FailedAsset[]> {
-  return db('restore_items').where({ restore_id: restoreId, status: 'failed' }).orderBy('asset_id').limit(limit).select('asset_id', 'error');
+  return failedItemRows(db, restoreId, limit);
 }

@@ -38,7 +38,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { blobKeyFor, type BackupScope } from './catalog';
-import { BLOB_LOCK } from './blobLock';
+import { markAssetRowPurging, markVersionRowsDeleting } from '../assets/store';
+import { backupsTakingHandoffs, clearLease, deleteEndedHandoffs, insertHandoffs, markHandedOffContents, renewLeaseRow, takeBlobLockShared } from './store';
 import { mapLimit } from '../platform/concurrency';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
@@ -80,25 +81,17 @@ export const RETIRING_VERSION_COLUMNS = ['id', 'asset_id', 'object_key', 'checks
 /** Step 1 for versions: from this commit on, no snapshot holds them. */
 export async function markVersionsDeleting(db: Knex, ids: string[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.raw(
-    `UPDATE asset_versions SET deleting_since = now()
-      WHERE id IN (SELECT id FROM asset_versions WHERE id = ANY(?::uuid[]) AND deleting_since IS NULL ORDER BY id FOR UPDATE)`,
-    [ids],
-  );
+  await markVersionRowsDeleting(db, ids);
 }
 
 /** Step 1 for a whole asset: from this commit on, no snapshot holds it. */
 export async function markAssetPurging(db: Knex, assetId: string): Promise<void> {
-  await db('assets').where({ id: assetId }).whereNull('purging_since').update({ purging_since: db.fn.now() });
+  await markAssetRowPurging(db, assetId);
 }
 
 interface LiveBackup {
   id: string;
   scope: BackupScope;
-}
-
-async function backupsTakingHandoffs(db: Knex): Promise<LiveBackup[]> {
-  return db('backup_jobs').where({ kind: 'backup', status: 'running' }).where('handoff_until', '>', db.fn.now()).select('id', 'scope');
 }
 
 /**
@@ -107,7 +100,7 @@ async function backupsTakingHandoffs(db: Knex): Promise<LiveBackup[]> {
  */
 export async function handOffToBackups(deps: HandoffDeps, versions: RetiringVersion[], onContent: () => void = () => {}): Promise<void> {
   if (versions.length === 0) return;
-  const live = await backupsTakingHandoffs(deps.db);
+  const live = await backupsTakingHandoffs<LiveBackup>(deps.db);
   const contents = new Map<string, { sha256: string; sizeBytes: number; sources: RetiringVersion[]; backups: Set<string> }>();
   for (const v of versions) {
     for (const backup of live) {
@@ -121,8 +114,8 @@ export async function handOffToBackups(deps: HandoffDeps, versions: RetiringVers
   if (contents.size === 0) return;
   const records = [...contents.values()].flatMap((c) => [...c.backups].map((backupId) => ({ backup_id: backupId, sha256: c.sha256 })));
   await deps.db.transaction(async (trx) => {
-    await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [BLOB_LOCK]);
-    await trx('backup_handoffs').insert(records).onConflict(['backup_id', 'sha256']).ignore();
+    await takeBlobLockShared(trx);
+    await insertHandoffs(trx, records);
   });
   await mapLimit([...contents.values()], HANDOFF_WIDTH, async (content) => {
     await handOff(deps, content);
@@ -168,9 +161,7 @@ export async function deleteVersionObjects(deps: HandoffDeps, versions: Retiring
 
 /** Takes or renews the backup's lease, while it runs. Committed before its snapshot begins. */
 export async function renewHandoffLease(db: Knex, backupId: string): Promise<void> {
-  await db('backup_jobs')
-    .where({ id: backupId, kind: 'backup', status: 'running' })
-    .update({ handoff_until: db.raw(`now() + make_interval(secs => ?)`, [HANDOFF_LEASE_MS / 1000]) });
+  await renewLeaseRow(db, backupId, HANDOFF_LEASE_MS / 1000);
 }
 
 /** For a long step's heartbeat: renews the lease at most every RENEW_EVERY_MS, without waiting. */
@@ -189,8 +180,8 @@ export function leaseKeeper(db: Knex, backupId: string, logger: Logger): () => v
 
 /** The backup ended: it takes no more hand-offs, and the records of every backup that ended go. */
 export async function endHandoffs(db: Knex | Knex.Transaction, backupId: string): Promise<void> {
-  await db('backup_jobs').where({ id: backupId }).update({ handoff_until: null });
-  await db.raw(`DELETE FROM backup_handoffs h USING backup_jobs b WHERE h.backup_id = b.id AND b.status <> 'running'`);
+  await clearLease(db, backupId);
+  await deleteEndedHandoffs(db);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,11 +189,5 @@ export async function endHandoffs(db: Knex | Knex.Transaction, backupId: string)
 
 /** Under the exclusive blob lock: marks for the sweep every content handed to a backup still taking hand-offs. */
 export async function markHandedOff(trx: Knex.Transaction, sweepId: string): Promise<void> {
-  await trx.raw(
-    `INSERT INTO backup_sweep_marks (sweep_id, sha256)
-     SELECT DISTINCT ?::uuid, h.sha256 FROM backup_handoffs h JOIN backup_jobs b ON b.id = h.backup_id
-      WHERE b.status = 'running' AND b.handoff_until > now()
-     ON CONFLICT DO NOTHING`,
-    [sweepId],
-  );
+  await markHandedOffContents(trx, sweepId);
 }

@@ -23,6 +23,7 @@ import { getBackup, summaryKeyFor, type BackupCounts, type JobRow } from './cata
 import { hashManifest, ManifestCorruptError, type HeaderLine } from './manifest';
 import { manifestChecker } from './manifestChecks';
 import { parseSummary, type BackupSummary } from './summary';
+import { insertImportedBackup, jobKindsOf } from './store';
 
 export interface RefusedManifest {
   backup_id: string;
@@ -42,13 +43,11 @@ export async function importBackups(db: Knex, s3: S3Client, backupBucket: string
   const manifests = await listManifests(s3, backupBucket);
   const kinds = new Map<string, string>(
     (
-      await db('backup_jobs')
-        .whereIn(
-          'id',
-          manifests.map((m) => m.backupId),
-        )
-        .select('id', 'kind')
-    ).map((row: { id: string; kind: string }) => [row.id, row.kind]),
+      await jobKindsOf(
+        db,
+        manifests.map((m) => m.backupId),
+      )
+    ).map((row) => [row.id, row.kind]),
   );
   const result: ImportResult = { imported: [], known: [], refused: [] };
   for (const manifest of manifests) {
@@ -67,11 +66,7 @@ export async function importBackups(db: Knex, s3: S3Client, backupBucket: string
       continue;
     }
     await db.transaction(async (trx) => {
-      const inserted = await trx('backup_jobs')
-        .insert(rowOf(trx, manifest, checked))
-        .onConflict('id')
-        .ignore()
-        .returning('id');
+      const inserted = await insertImportedBackup(trx, rowOf(trx, manifest, checked));
       // Registered meanwhile by another import: that one recorded it.
       if (inserted.length) await trail.record(trx, { backup_id: manifest.backupId });
     });

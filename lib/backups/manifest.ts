@@ -20,14 +20,14 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import { metadataColumn, type AssetRow } from '../assets/assets';
-import { grantsColumn } from '../assets/grants';
+import type { AssetRow } from '../assets/assets';
+import { manifestAssetPage, manifestBlobsSql, manifestVersionsOf } from '../assets/store';
 import { blobKeyFor, type BackupCounts, type BackupScope } from './catalog';
 import type { VersionRow } from '../assets/versions';
-import { exactTimeSql } from '../platform/db';
 import type { DatesAsText } from '../platform/jsonDates';
 import { stageToS3 } from '../platform/staging';
 import { emptyRecordCounts, snapshotRecords, type RecordCounts, type RecordLine } from './records';
+import { closeCursor, declareCursor, fetchFromCursor, snapshotTime } from './store';
 
 /** Format 1 (before issue 24) had no record lines and no asset revision; readers take both. */
 export const MANIFEST_FORMAT = 'storage-backup/2';
@@ -93,6 +93,27 @@ export interface WrittenManifest {
   records: RecordCounts | null;
 }
 
+/** What a manifest being written has come to: its bytes and lines so far, where its sections begin, its counts. */
+interface ManifestWriter {
+  state: { bytes: number; lines: number; blobsOffset: number; assetsOffset: number; recordsOffset: number; snapshotAt: string };
+  counts: BackupCounts;
+  records: RecordCounts | null;
+  encode: (line: ManifestLine) => Buffer;
+}
+
+function manifestWriter(scope: BackupScope, onProgress: (lines: number) => void): ManifestWriter {
+  const state = { bytes: 0, lines: 0, blobsOffset: -1, assetsOffset: 0, recordsOffset: -1, snapshotAt: '' };
+  const encode = (line: ManifestLine): Buffer => {
+    const buf = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+    state.bytes += buf.length;
+    if (++state.lines % 500 === 0) onProgress(state.lines);
+    return buf;
+  };
+  // A backup of some assets is no backup of the catalog: it holds no records.
+  const records = scope.asset_ids ? null : emptyRecordCounts();
+  return { state, counts: { assets: 0, versions: 0, blobs: 0, bytes: 0, version_bytes: 0 }, records, encode };
+}
+
 /**
  * Writes the manifest of `backupId` for `scope` from one snapshot and answers what it wrote.
  * `onProgress` is called every few hundred lines (the activity heartbeats there).
@@ -106,80 +127,10 @@ export async function writeManifest(
 ): Promise<WrittenManifest> {
   return db.transaction(
     async (trx) => {
-      const state = { bytes: 0, lines: 0, blobsOffset: -1, assetsOffset: 0, recordsOffset: -1, snapshotAt: '' };
-      const counts: BackupCounts = { assets: 0, versions: 0, blobs: 0, bytes: 0, version_bytes: 0 };
-      // A backup of some assets is no backup of the catalog: it holds no records.
-      const records = backup.scope.asset_ids ? null : emptyRecordCounts();
-      const encode = (line: ManifestLine): Buffer => {
-        const buf = Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
-        state.bytes += buf.length;
-        if (++state.lines % 500 === 0) onProgress(state.lines);
-        return buf;
-      };
-
-      async function* lines(): AsyncGenerator<Buffer> {
-        const [{ snapshot_at }] = (await trx.raw(`SELECT ${exactTimeSql('transaction_timestamp()')} AS snapshot_at`)).rows;
-        state.snapshotAt = snapshot_at;
-        yield encode({ type: 'header', format: MANIFEST_FORMAT, backup_id: backup.id, snapshot_at, scope: backup.scope });
-        state.assetsOffset = state.bytes;
-
-        let after: string | null = null;
-        for (;;) {
-          const assets: AssetLine[] = await assetPage(trx, backup.scope, after);
-          if (assets.length === 0) break;
-          const versions = await versionsOf(
-            trx,
-            assets.map((a) => a.id),
-            backup.scope.include_all_versions,
-          );
-          const byAsset = new Map<string, VersionLine[]>();
-          for (const v of versions) byAsset.set(v.asset_id, [...(byAsset.get(v.asset_id) ?? []), v]);
-          const chunk: Buffer[] = [];
-          for (const asset of assets) {
-            chunk.push(encode(asset));
-            counts.assets++;
-            for (const v of byAsset.get(asset.id) ?? []) {
-              chunk.push(encode(v));
-              counts.versions++;
-              counts.version_bytes += v.size_bytes;
-            }
-          }
-          yield Buffer.concat(chunk);
-          after = assets[assets.length - 1].id;
-        }
-
-        state.recordsOffset = state.bytes;
-        if (records) {
-          for await (const page of snapshotRecords(trx, records)) yield Buffer.concat(page.map(encode));
-        }
-
-        // Every distinct content, by SHA-256, through a cursor of the same snapshot.
-        const { sql, bindings } = blobQuery(trx, backup.scope).toSQL();
-        await trx.raw(`DECLARE backup_blobs NO SCROLL CURSOR FOR ${sql}`, bindings as Knex.RawBinding[]);
-        state.blobsOffset = state.bytes;
-        for (;;) {
-          const rows: Array<{ sha256: string; size_bytes: number; asset_id: string; version_id: string; object_key: string }> = (
-            await trx.raw(`FETCH ${BLOBS_FETCH} FROM backup_blobs`)
-          ).rows;
-          if (rows.length === 0) break;
-          const chunk = rows.map((r) => {
-            counts.blobs++;
-            counts.bytes += r.size_bytes;
-            return encode({
-              type: 'blob',
-              sha256: r.sha256,
-              size_bytes: r.size_bytes,
-              key: blobKeyFor(r.sha256),
-              source: { asset_id: r.asset_id, version_id: r.version_id, object_key: r.object_key },
-            });
-          });
-          yield Buffer.concat(chunk);
-        }
-        await trx.raw('CLOSE backup_blobs');
-        yield encode({ type: 'end', ...counts, records });
-      }
-
-      const staged = await stageToS3(s3, target.bucket, target.key, Readable.from(lines()), Infinity, { contentType: 'application/x-ndjson' });
+      const writer = manifestWriter(backup.scope, onProgress);
+      const body = Readable.from(manifestChunks(trx, backup, writer));
+      const staged = await stageToS3(s3, target.bucket, target.key, body, Infinity, { contentType: 'application/x-ndjson' });
+      const { state, counts, records } = writer;
       return {
         sha256: staged.checksumSha256,
         sizeBytes: staged.sizeBytes,
@@ -195,74 +146,74 @@ export async function writeManifest(
   );
 }
 
-function inScope(query: Knex.QueryBuilder, scope: BackupScope) {
-  if (scope.asset_ids) query.whereRaw('a.id = ANY(?::uuid[])', [scope.asset_ids]);
-  return query;
+async function* manifestChunks(trx: Knex.Transaction, backup: { id: string; scope: BackupScope }, w: ManifestWriter): AsyncGenerator<Buffer> {
+  const snapshot_at = await snapshotTime(trx);
+  w.state.snapshotAt = snapshot_at;
+  yield w.encode({ type: 'header', format: MANIFEST_FORMAT, backup_id: backup.id, snapshot_at, scope: backup.scope });
+  w.state.assetsOffset = w.state.bytes;
+  yield* assetChunks(trx, backup.scope, w);
+  w.state.recordsOffset = w.state.bytes;
+  if (w.records) {
+    for await (const page of snapshotRecords(trx, w.records)) yield Buffer.concat(page.map(w.encode));
+  }
+  yield* blobChunks(trx, backup.scope, w);
+  yield w.encode({ type: 'end', ...w.counts, records: w.records });
 }
 
-async function assetPage(trx: Knex.Transaction, scope: BackupScope, after: string | null): Promise<AssetLine[]> {
-  const query = trx('assets as a')
-    .select(
-      trx.raw(`'asset' AS type`),
-      'a.id',
-      'a.name',
-      'a.content_type',
-      'a.size_bytes',
-      'a.checksum_sha256',
-      'a.current_version_id',
-      // Versions being deleted are left out (lib/backups/handoff.ts): the count is what it will be.
-      trx.raw('(a.version_count - (SELECT count(*) FROM asset_versions d WHERE d.asset_id = a.id AND d.deleting_since IS NOT NULL))::int AS version_count'),
-      'a.last_version_number',
-      'a.tags',
-      metadataColumn(trx),
-      'a.owner_id',
-      'a.revision',
-      grantsColumn(trx),
-      'a.is_deleted',
-      trx.raw(`${exactTimeSql('a.deleted_at')} AS deleted_at`),
-      trx.raw(`${exactTimeSql('a.created_at')} AS created_at`),
-      trx.raw(`${exactTimeSql('a.updated_at')} AS updated_at`),
-    )
-    .whereNull('a.purging_since')
-    .orderBy('a.id')
-    .limit(ASSETS_PAGE);
-  if (after) query.where('a.id', '>', after);
-  return inScope(query, scope);
+/** The asset lines, each followed by its version lines, a page of assets at a time. */
+async function* assetChunks(trx: Knex.Transaction, scope: BackupScope, w: ManifestWriter): AsyncGenerator<Buffer> {
+  let after: string | null = null;
+  for (;;) {
+    const assets: AssetLine[] = await manifestAssetPage<AssetLine>(trx, scope, after, ASSETS_PAGE);
+    if (assets.length === 0) break;
+    const versions = await manifestVersionsOf<VersionLine>(
+      trx,
+      assets.map((a) => a.id),
+      scope.include_all_versions,
+    );
+    const byAsset = new Map<string, VersionLine[]>();
+    for (const v of versions) byAsset.set(v.asset_id, [...(byAsset.get(v.asset_id) ?? []), v]);
+    const chunk: Buffer[] = [];
+    for (const asset of assets) {
+      chunk.push(w.encode(asset));
+      w.counts.assets++;
+      for (const v of byAsset.get(asset.id) ?? []) {
+        chunk.push(w.encode(v));
+        w.counts.versions++;
+        w.counts.version_bytes += v.size_bytes;
+      }
+    }
+    yield Buffer.concat(chunk);
+    after = assets[assets.length - 1].id;
+  }
 }
 
-async function versionsOf(trx: Knex.Transaction, assetIds: string[], allVersions: boolean): Promise<VersionLine[]> {
-  const query = trx('asset_versions as v')
-    .select(
-      trx.raw(`'version' AS type`),
-      'v.id',
-      'v.asset_id',
-      'v.version_number',
-      'v.object_key',
-      'v.size_bytes',
-      'v.content_type',
-      'v.checksum_sha256',
-      'v.upload_id',
-      trx.raw(`${exactTimeSql('v.created_at')} AS created_at`),
-      trx.raw(`${exactTimeSql('v.superseded_at')} AS superseded_at`),
-    )
-    .whereRaw('v.asset_id = ANY(?::uuid[])', [assetIds])
-    .whereNull('v.deleting_since')
-    .orderBy([{ column: 'v.asset_id' }, { column: 'v.version_number' }]);
-  if (!allVersions) query.join('assets as a', 'a.current_version_id', 'v.id');
-  return query;
-}
-
-/** One row per distinct content in scope, with the version it is copied from (the first by key). */
-function blobQuery(trx: Knex.Transaction, scope: BackupScope) {
-  const query = trx('asset_versions as v')
-    .join('assets as a', 'a.id', 'v.asset_id')
-    .distinctOn('v.checksum_sha256')
-    .select('v.checksum_sha256 as sha256', 'v.size_bytes', 'v.asset_id', 'v.id as version_id', 'v.object_key')
-    .whereNull('v.deleting_since')
-    .whereNull('a.purging_since')
-    .orderBy([{ column: 'v.checksum_sha256' }, { column: 'v.object_key' }]);
-  if (!scope.include_all_versions) query.whereRaw('v.id = a.current_version_id');
-  return inScope(query, scope);
+/** Every distinct content, by SHA-256, through a cursor of the same snapshot. */
+async function* blobChunks(trx: Knex.Transaction, scope: BackupScope, w: ManifestWriter): AsyncGenerator<Buffer> {
+  const { sql, bindings } = manifestBlobsSql(trx, scope);
+  await declareCursor(trx, 'backup_blobs', sql, bindings);
+  w.state.blobsOffset = w.state.bytes;
+  for (;;) {
+    const rows = await fetchFromCursor<{ sha256: string; size_bytes: number; asset_id: string; version_id: string; object_key: string }>(
+      trx,
+      'backup_blobs',
+      BLOBS_FETCH,
+    );
+    if (rows.length === 0) break;
+    const chunk = rows.map((r) => {
+      w.counts.blobs++;
+      w.counts.bytes += r.size_bytes;
+      return w.encode({
+        type: 'blob',
+        sha256: r.sha256,
+        size_bytes: r.size_bytes,
+        key: blobKeyFor(r.sha256),
+        source: { asset_id: r.asset_id, version_id: r.version_id, object_key: r.object_key },
+      });
+    });
+    yield Buffer.concat(chunk);
+  }
+  await closeCursor(trx, 'backup_blobs');
 }
 
 export interface ReadLine {

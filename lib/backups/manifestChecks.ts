@@ -22,7 +22,7 @@ import { z } from 'zod';
 import { objectKeyFor } from '../assets/keys';
 import { UUID_PATTERN } from '../platform/ids';
 import { blobKeyFor, manifestKeyFor } from './catalog';
-import { MANIFEST_FORMAT, ManifestCorruptError, type EndLine, type HeaderLine, type ReadLine } from './manifest';
+import { MANIFEST_FORMAT, ManifestCorruptError, type EndLine, type HeaderLine, type ManifestLine, type ReadLine } from './manifest';
 import { RECORD_TABLES } from './records';
 
 export const MANIFEST_FORMATS = ['storage-backup/1', MANIFEST_FORMAT] as const;
@@ -71,90 +71,106 @@ export interface CheckedLines {
   offsets: { assets: number; records: number; blobs: number };
 }
 
+/** What the lines read so far held. */
+interface CheckState {
+  backupId: string;
+  key: string;
+  section?: Section;
+  headerLine?: HeaderLine;
+  endLine?: EndLine;
+  lastAsset?: string;
+  offsets: { assets: number; records: number; blobs: number };
+}
+
+function parsed<T>(state: CheckState, schema: z.ZodType<T>, value: unknown, at: number): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ManifestCorruptError(`manifest ${state.key}: the line at byte ${at}: ${issue.path.join('.') || 'line'} ${issue.message}`);
+  }
+  return result.data;
+}
+
+function refuse(state: CheckState, at: number, why: string): never {
+  throw new ManifestCorruptError(`manifest ${state.key}: the line at byte ${at}: ${why}`);
+}
+
 /** Checks a manifest's lines as they are read; `done` answers what they held once the last was seen. */
 export function manifestChecker(backupId: string, key: string) {
-  let section: Section | undefined;
-  let headerLine: HeaderLine | undefined;
-  let endLine: EndLine | undefined;
-  let lastAsset: string | undefined;
-  const offsets = { assets: -1, records: -1, blobs: -1 };
-
-  function parsed<T>(schema: z.ZodType<T>, value: unknown, at: number): T {
-    const result = schema.safeParse(value);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      throw new ManifestCorruptError(`manifest ${key}: the line at byte ${at}: ${issue.path.join('.') || 'line'} ${issue.message}`);
-    }
-    return result.data;
-  }
-  const refuse = (at: number, why: string): never => {
-    throw new ManifestCorruptError(`manifest ${key}: the line at byte ${at}: ${why}`);
-  };
-
+  const state: CheckState = { backupId, key, offsets: { assets: -1, records: -1, blobs: -1 } };
   return {
-    visit({ line, start, end: after }: ReadLine): void {
-      const next = SECTION_OF[line.type];
-      if (section === 'end') refuse(start, 'follows the end line');
-      if (section === undefined && next !== 'header') refuse(start, 'comes before the header');
-      if (section !== undefined && SECTIONS.indexOf(next) < SECTIONS.indexOf(section)) refuse(start, `a ${line.type} line after the ${section} lines`);
-      if (next === 'header' && section !== undefined) refuse(start, 'a second header');
-      if (section !== next) {
-        if (next === 'records' || next === 'blobs') offsets[next] = start;
-        // A section left out begins where the next one does.
-        if (next === 'blobs' || next === 'end') {
-          if (offsets.records < 0) offsets.records = start;
-          if (offsets.blobs < 0) offsets.blobs = start;
-        }
-      }
-      section = next;
-      switch (line.type) {
-        case 'header': {
-          const h = parsed(header, line, start);
-          if (h.backup_id !== backupId) refuse(start, `the header is of backup ${h.backup_id}`);
-          headerLine = h as HeaderLine;
-          offsets.assets = after;
-          return;
-        }
-        case 'asset':
-          lastAsset = parsed(asset, line, start).id;
-          return;
-        case 'version': {
-          const v = parsed(version, line, start);
-          if (v.asset_id !== lastAsset) refuse(start, `version ${v.id} follows no line of its asset ${v.asset_id}`);
-          if (v.object_key !== objectKeyFor(v.asset_id, v.id))
-            refuse(start, `version ${v.id} names the object key ${JSON.stringify(v.object_key)}, not its own`);
-          return;
-        }
-        case 'record': {
-          const r = parsed(record, line, start);
-          if (headerLine!.format === 'storage-backup/1') refuse(start, 'a record line in a manifest of format storage-backup/1');
-          if (r.table === 'backup_jobs') {
-            const row = parsed(jobRow, r.row, start);
-            // A restore's row names the manifest of the backup it restores.
-            const own = row.kind === 'backup' ? row.id : row.backup_id;
-            if (row.manifest_key != null && (!own || row.manifest_key !== manifestKeyFor(own)))
-              refuse(start, `${row.kind} ${row.id} names the manifest key ${JSON.stringify(row.manifest_key)}, not its backup's`);
-          }
-          if (r.table === 'audit_log') parsed(auditRow, r.row, start);
-          return;
-        }
-        case 'blob': {
-          const b = parsed(blob, line, start);
-          if (b.key !== blobKeyFor(b.sha256)) refuse(start, `the blob ${b.sha256} names the key ${JSON.stringify(b.key)}, not its address`);
-          if (b.source.object_key !== objectKeyFor(b.source.asset_id, b.source.version_id))
-            refuse(start, `the blob ${b.sha256} names a source key that is no version's`);
-          return;
-        }
-        case 'end':
-          endLine = parsed(end, line, start) as EndLine;
-          return;
-      }
-    },
+    visit: (read: ReadLine): void => visitLine(state, read),
     /** What the lines held, or why they are no whole manifest. */
     done(): CheckedLines | string {
-      if (!headerLine) return `manifest ${key} has no header of backup ${backupId}`;
-      if (!endLine) return `manifest ${key} has no end line`;
-      return { header: headerLine, end: endLine, offsets };
+      if (!state.headerLine) return `manifest ${key} has no header of backup ${backupId}`;
+      if (!state.endLine) return `manifest ${key} has no end line`;
+      return { header: state.headerLine, end: state.endLine, offsets: state.offsets };
     },
   };
+}
+
+function visitLine(state: CheckState, { line, start, end: after }: ReadLine): void {
+  enterSection(state, SECTION_OF[line.type], line.type, start);
+  switch (line.type) {
+    case 'header': {
+      const h = parsed(state, header, line, start);
+      if (h.backup_id !== state.backupId) refuse(state, start, `the header is of backup ${h.backup_id}`);
+      state.headerLine = h as HeaderLine;
+      state.offsets.assets = after;
+      return;
+    }
+    case 'asset':
+      state.lastAsset = parsed(state, asset, line, start).id;
+      return;
+    case 'version': {
+      const v = parsed(state, version, line, start);
+      if (v.asset_id !== state.lastAsset) refuse(state, start, `version ${v.id} follows no line of its asset ${v.asset_id}`);
+      if (v.object_key !== objectKeyFor(v.asset_id, v.id))
+        refuse(state, start, `version ${v.id} names the object key ${JSON.stringify(v.object_key)}, not its own`);
+      return;
+    }
+    case 'record':
+      return checkRecord(state, line, start);
+    case 'blob': {
+      const b = parsed(state, blob, line, start);
+      if (b.key !== blobKeyFor(b.sha256)) refuse(state, start, `the blob ${b.sha256} names the key ${JSON.stringify(b.key)}, not its address`);
+      if (b.source.object_key !== objectKeyFor(b.source.asset_id, b.source.version_id))
+        refuse(state, start, `the blob ${b.sha256} names a source key that is no version's`);
+      return;
+    }
+    case 'end':
+      state.endLine = parsed(state, end, line, start) as EndLine;
+      return;
+  }
+}
+
+/** The sections come in their order, each once; where each begins is noted. */
+function enterSection(state: CheckState, next: Section, type: string, start: number): void {
+  const { section, offsets } = state;
+  if (section === 'end') refuse(state, start, 'follows the end line');
+  if (section === undefined && next !== 'header') refuse(state, start, 'comes before the header');
+  if (section !== undefined && SECTIONS.indexOf(next) < SECTIONS.indexOf(section)) refuse(state, start, `a ${type} line after the ${section} lines`);
+  if (next === 'header' && section !== undefined) refuse(state, start, 'a second header');
+  if (section !== next) {
+    if (next === 'records' || next === 'blobs') offsets[next] = start;
+    // A section left out begins where the next one does.
+    if (next === 'blobs' || next === 'end') {
+      if (offsets.records < 0) offsets.records = start;
+      if (offsets.blobs < 0) offsets.blobs = start;
+    }
+  }
+  state.section = next;
+}
+
+function checkRecord(state: CheckState, line: ManifestLine, start: number): void {
+  const r = parsed(state, record, line, start);
+  if (state.headerLine!.format === 'storage-backup/1') refuse(state, start, 'a record line in a manifest of format storage-backup/1');
+  if (r.table === 'backup_jobs') {
+    const row = parsed(state, jobRow, r.row, start);
+    // A restore's row names the manifest of the backup it restores.
+    const own = row.kind === 'backup' ? row.id : row.backup_id;
+    if (row.manifest_key != null && (!own || row.manifest_key !== manifestKeyFor(own)))
+      refuse(state, start, `${row.kind} ${row.id} names the manifest key ${JSON.stringify(row.manifest_key)}, not its backup's`);
+  }
+  if (r.table === 'audit_log') parsed(state, auditRow, r.row, start);
 }

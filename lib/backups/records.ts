@@ -13,6 +13,19 @@
  * log is append-only: restoreAuditRows).
  */
 import type { Knex } from 'knex';
+import { AUDIT_LOG_RECORDS_SQL, insertAuditRowsNotPresent, lockAuditLogRestore } from '../audit/store';
+import { LIFECYCLE_POLICY_RECORDS_SQL } from '../lifecycle/store';
+import { OWNER_QUOTA_RECORDS_SQL } from '../quotas/store';
+import {
+  BACKUP_JOB_RECORDS_SQL,
+  RESTORE_ITEM_RECORDS_SQL,
+  closeCursor,
+  columnList,
+  declareCursor,
+  fetchFromCursor,
+  insertJsonRows,
+  writableColumns,
+} from './store';
 
 export const RECORD_TABLES = ['lifecycle_policies', 'owner_quotas', 'backup_jobs', 'restore_items', 'audit_log'] as const;
 export type RecordTable = (typeof RECORD_TABLES)[number];
@@ -26,15 +39,12 @@ export interface RecordLine {
 
 /** What each table's lines hold, in the order a restore needs (a restore's row after its backup's). */
 const SNAPSHOT_QUERIES: Record<RecordTable, string> = {
-  lifecycle_policies: `SELECT to_jsonb(p) || jsonb_build_object('rules',
-      (SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.position), '[]'::jsonb) FROM policy_rules r WHERE r.policy_id = p.id)) AS row
-    FROM lifecycle_policies p ORDER BY p.id`,
-  owner_quotas: 'SELECT to_jsonb(q) AS row FROM owner_quotas q ORDER BY q.owner_id',
-  backup_jobs: `SELECT to_jsonb(j) AS row FROM backup_jobs j ORDER BY j.kind = 'restore', j.id`,
+  lifecycle_policies: LIFECYCLE_POLICY_RECORDS_SQL,
+  owner_quotas: OWNER_QUOTA_RECORDS_SQL,
+  backup_jobs: BACKUP_JOB_RECORDS_SQL,
   // What GET /restores/{id} shows of a finished restore besides its row: the assets it could not restore.
-  restore_items: `SELECT to_jsonb(i) AS row FROM restore_items i WHERE i.status = 'failed' ORDER BY i.restore_id, i.asset_id`,
-  // subjects is generated from the id columns.
-  audit_log: `SELECT to_jsonb(a) - 'subjects' AS row FROM audit_log a ORDER BY a.id`,
+  restore_items: RESTORE_ITEM_RECORDS_SQL,
+  audit_log: AUDIT_LOG_RECORDS_SQL,
 };
 
 const FETCH = 1000;
@@ -42,43 +52,19 @@ const FETCH = 1000;
 /** The record lines of `trx`'s snapshot, a page at a time (the audit log may be long). */
 export async function* snapshotRecords(trx: Knex.Transaction, counts: RecordCounts): AsyncGenerator<RecordLine[]> {
   for (const table of RECORD_TABLES) {
-    await trx.raw(`DECLARE backup_records NO SCROLL CURSOR FOR ${SNAPSHOT_QUERIES[table]}`);
+    await declareCursor(trx, 'backup_records', SNAPSHOT_QUERIES[table]);
     for (;;) {
-      const rows: Array<{ row: Record<string, unknown> }> = (await trx.raw(`FETCH ${FETCH} FROM backup_records`)).rows;
+      const rows = await fetchFromCursor<{ row: Record<string, unknown> }>(trx, 'backup_records', FETCH);
       if (rows.length === 0) break;
       counts[table] += rows.length;
       yield rows.map(({ row }) => ({ type: 'record', table, row }));
     }
-    await trx.raw('CLOSE backup_records');
+    await closeCursor(trx, 'backup_records');
   }
 }
 
 export function emptyRecordCounts(): RecordCounts {
   return { lifecycle_policies: 0, owner_quotas: 0, backup_jobs: 0, restore_items: 0, audit_log: 0 };
-}
-
-/** Columns a restore writes: the table's own that the lines carry (a line from an older schema lacks newer ones, which keep their defaults). */
-async function writableColumns(trx: Knex.Transaction, table: string, rows: Array<Record<string, unknown>>): Promise<string[]> {
-  const columns: string[] = await trx('information_schema.columns')
-    .where({ table_name: table, is_generated: 'NEVER' })
-    .whereRaw('table_schema = current_schema()')
-    .pluck('column_name');
-  const given = new Set(rows.flatMap((row) => Object.keys(row)));
-  return columns.filter((c) => given.has(c));
-}
-
-/**
- * INSERT … SELECT of `rows` into `table`, each column as the JSON gave it; rows that conflict with
- * one there are left out. Answers the `key` of each row inserted.
- */
-async function insertRows(trx: Knex.Transaction, table: string, rows: Array<Record<string, unknown>>, key: string): Promise<string[]> {
-  if (rows.length === 0) return [];
-  const list = (await writableColumns(trx, table, rows)).map((c) => trx.raw('??', [c]).toQuery()).join(', ');
-  const result = await trx.raw(
-    `INSERT INTO ?? (${list}) SELECT ${list} FROM jsonb_populate_recordset(NULL::??, ?::jsonb) ON CONFLICT DO NOTHING RETURNING ?? AS key`,
-    [table, table, JSON.stringify(rows), key],
-  );
-  return (result.rows as Array<{ key: string }>).map((r) => String(r.key));
 }
 
 /**
@@ -91,7 +77,7 @@ export async function restoreRecords(db: Knex, table: RecordTable, rows: Array<R
       case 'lifecycle_policies': {
         // A policy whose id is there, or whose name a live policy has taken, is left out with its rules.
         const inserted = new Set(
-          await insertRows(
+          await insertJsonRows(
             trx,
             table,
             rows.map(({ rules: _rules, ...policy }) => policy),
@@ -99,15 +85,15 @@ export async function restoreRecords(db: Knex, table: RecordTable, rows: Array<R
           ),
         );
         const rules = rows.filter((p) => inserted.has(p.id as string)).flatMap((p) => p.rules as Array<Record<string, unknown>>);
-        await insertRows(trx, 'policy_rules', rules, 'id');
+        await insertJsonRows(trx, 'policy_rules', rules, 'id');
         return inserted.size;
       }
       case 'owner_quotas':
-        return (await insertRows(trx, table, rows, 'owner_id')).length;
+        return (await insertJsonRows(trx, table, rows, 'owner_id')).length;
       case 'restore_items':
-        return (await insertRows(trx, table, rows, 'asset_id')).length;
+        return (await insertJsonRows(trx, table, rows, 'asset_id')).length;
       case 'backup_jobs':
-        return (await insertRows(trx, table, rows, 'id')).length;
+        return (await insertJsonRows(trx, table, rows, 'id')).length;
       case 'audit_log':
         return restoreAuditRows(trx, rows);
     }
@@ -123,19 +109,8 @@ export async function restoreRecords(db: Knex, table: RecordTable, rows: Array<R
  */
 async function restoreAuditRows(trx: Knex.Transaction, rows: Array<Record<string, unknown>>): Promise<number> {
   if (rows.length === 0) return 0;
-  await trx.raw("SELECT pg_advisory_xact_lock(hashtext('storage:audit_log restore'))");
+  await lockAuditLogRestore(trx);
   const withoutIds = rows.map(({ id: _id, ...row }) => row);
-  const list = (await writableColumns(trx, 'audit_log', withoutIds)).map((c) => trx.raw('??', [c]).toQuery()).join(', ');
-  const result = await trx.raw(
-    `INSERT INTO audit_log (${list})
-     SELECT ${list} FROM jsonb_populate_recordset(NULL::audit_log, ?::jsonb) i
-      WHERE NOT EXISTS (
-        SELECT 1 FROM audit_log a
-         WHERE a.at = i.at AND a.action = i.action AND a.outcome IS NOT DISTINCT FROM i.outcome
-           AND a.actor IS NOT DISTINCT FROM i.actor AND a.request_id IS NOT DISTINCT FROM i.request_id)
-     ON CONFLICT DO NOTHING
-     RETURNING id`,
-    [JSON.stringify(withoutIds)],
-  );
-  return result.rows.length;
+  const list = columnList(trx, await writableColumns(trx, 'audit_log', withoutIds));
+  return insertAuditRowsNotPresent(trx, list, withoutIds);
 }

@@ -16,6 +16,22 @@ import type { JobRow, RestoreMode } from './catalog';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import type { AssetLine, VersionLine } from './manifest';
 import { recordEvent } from '../events/outbox';
+import {
+  assetVersionIds,
+  countAssetVersionRows,
+  deleteAssetVersionRows,
+  insertRestoredAssetRow,
+  insertRestoredVersionRows,
+  lockAssetRowForRestore,
+  newestVersionRow,
+  restoreLiveAssetRow,
+  restoreLiveVersionRows,
+  setVersionSupersededAt,
+  supersedeVersionsBut,
+  supersedeVersionsOutside,
+  updateRestoredAssetRow,
+} from '../assets/store';
+import { insertRestoreItem, restoreItemExists, type ItemOutcome } from './store';
 
 export interface LiveVersion {
   id: string;
@@ -33,42 +49,20 @@ export interface LiveAsset {
   revision: number;
 }
 
-export interface ItemOutcome {
-  status: 'restored' | 'skipped' | 'failed';
-  error?: string | null;
-  versions?: number;
-  objects_copied?: number;
-  bytes_done?: number;
-  bytes_copied?: number;
-}
+export type { ItemOutcome };
 
 export async function itemDone(db: Knex | Knex.Transaction, restoreId: string, assetId: string): Promise<boolean> {
-  return (await db('restore_items').where({ restore_id: restoreId, asset_id: assetId }).first()) !== undefined;
+  return restoreItemExists(db, restoreId, assetId);
 }
 
 /** Records an asset the restore skipped or could not restore (once). */
 export async function recordItem(db: Knex | Knex.Transaction, restoreId: string, assetId: string, outcome: ItemOutcome): Promise<void> {
-  await db('restore_items')
-    .insert({
-      restore_id: restoreId,
-      asset_id: assetId,
-      status: outcome.status,
-      error: outcome.error ?? null,
-      versions: outcome.versions ?? 0,
-      objects_copied: outcome.objects_copied ?? 0,
-      bytes_done: outcome.bytes_done ?? 0,
-      bytes_copied: outcome.bytes_copied ?? 0,
-    })
-    .onConflict(['restore_id', 'asset_id'])
-    .ignore();
+  await insertRestoreItem(db, restoreId, assetId, outcome);
 }
 
 export async function liveStateOf(db: Knex | Knex.Transaction, assetId: string): Promise<{ asset: LiveAsset | undefined; versions: LiveVersion[] }> {
-  const asset = (await db('assets').where({ id: assetId }).select('id', 'is_deleted', 'last_version_number', 'revision').first()) as LiveAsset | undefined;
-  const versions = (await db('asset_versions')
-    .where({ asset_id: assetId })
-    .orderBy('version_number')
-    .select('id', 'version_number', 'object_key', 'size_bytes', 'checksum_sha256', 'superseded_at')) as LiveVersion[];
+  const asset = await restoreLiveAssetRow<LiveAsset>(db, assetId);
+  const versions = await restoreLiveVersionRows<LiveVersion>(db, assetId);
   return { asset, versions };
 }
 
@@ -91,159 +85,169 @@ export function versionsToRemove(mode: RestoreMode, backupVersions: VersionLine[
 
 export type CommitOutcome = { done: true; versionsInserted: number } | { done: false; reason: 'already' | 'live' };
 
+export interface CommitInput {
+  restoreId: string;
+  backupId: string;
+  mode: RestoreMode;
+  asset: AssetLine;
+  versions: VersionLine[];
+  removed: string[];
+  /** Versions whose row was there and whose object was copied back (missing mode). */
+  repaired?: string[];
+  item: Omit<ItemOutcome, 'status'>;
+  /** The restore's own row: whom it acts for and its workflow. */
+  job: Pick<JobRow, 'actor' | 'workflow_id'>;
+}
+
+type LockedAsset = LiveAsset & { current_version_id: string | null; purging_since: Date | null };
+
 /**
  * Writes the asset's rows, events and item in one transaction. `removed` are the version ids whose
  * objects were deleted (overwrite); any other version that appeared meanwhile is kept.
  */
-export async function commitRestoredAsset(
-  db: Knex,
-  input: {
-    restoreId: string;
-    backupId: string;
-    mode: RestoreMode;
-    asset: AssetLine;
-    versions: VersionLine[];
-    removed: string[];
-    /** Versions whose row was there and whose object was copied back (missing mode). */
-    repaired?: string[];
-    item: Omit<ItemOutcome, 'status'>;
-    /** The restore's own row: whom it acts for and its workflow. */
-    job: Pick<JobRow, 'actor' | 'workflow_id'>;
-  },
-  audit: AuditWriter,
-): Promise<CommitOutcome> {
-  const { restoreId, backupId, mode, asset } = input;
+export async function commitRestoredAsset(db: Knex, input: CommitInput, audit: AuditWriter): Promise<CommitOutcome> {
+  const { restoreId, mode, asset } = input;
   return db.transaction(async (trx) => {
-    const live = (await trx('assets').where({ id: asset.id }).forUpdate().first()) as
-      (LiveAsset & { current_version_id: string | null; purging_since: Date | null }) | undefined;
+    const live = await lockAssetRowForRestore<LockedAsset>(trx, asset.id);
     if (await itemDone(trx, restoreId, asset.id)) return { done: false, reason: 'already' };
-    const recordRestored = async (versionsInserted: number): Promise<CommitOutcome> => {
-      await recordItem(trx, restoreId, asset.id, { status: 'restored', ...input.item, versions: versionsInserted });
-      await audit(trx, {
-        actor: runActorOf(input.job),
-        action: 'restore.asset',
-        outcome: 'completed',
-        subjects: { asset_id: asset.id, backup_id: backupId, restore_id: restoreId },
-        requestId: input.job.workflow_id,
-      });
-      return { done: true, versionsInserted };
-    };
     if (mode === 'missing' && live && !live.is_deleted) {
       // Its rows stay as they are: only the objects they had lost came back (unless it is being deleted).
       if (!input.repaired?.length || live.purging_since) return { done: false, reason: 'live' };
-      return recordRestored(0);
+      return recordRestored(trx, input, audit, 0);
     }
-    const restored = { backup_id: backupId, restore_id: restoreId };
-    const exact = mode === 'overwrite' || !live;
+    const inserted = await writeRestoredRows(trx, input, live);
+    await recordRestoreEvents(trx, input, live, inserted);
+    return recordRestored(trx, input, audit, inserted.length);
+  });
+}
 
-    if (input.removed.length) await trx('asset_versions').where({ asset_id: asset.id }).whereIn('id', input.removed).delete();
-    const existing = new Set<string>(await trx('asset_versions').where({ asset_id: asset.id }).pluck('id'));
-    const inserted = input.versions.filter((v) => !existing.has(v.id));
-    const lastNumber = Math.max(live?.last_version_number ?? 0, asset.last_version_number, ...input.versions.map((v) => v.version_number));
+/** The asset's item and audit row: the last writes of its commit. */
+async function recordRestored(trx: Knex.Transaction, input: CommitInput, audit: AuditWriter, versionsInserted: number): Promise<CommitOutcome> {
+  const { restoreId, backupId, asset } = input;
+  await recordItem(trx, restoreId, asset.id, { status: 'restored', ...input.item, versions: versionsInserted });
+  await audit(trx, {
+    actor: runActorOf(input.job),
+    action: 'restore.asset',
+    outcome: 'completed',
+    subjects: { asset_id: asset.id, backup_id: backupId, restore_id: restoreId },
+    requestId: input.job.workflow_id,
+  });
+  return { done: true, versionsInserted };
+}
 
-    const assetFields = {
+/** The asset's and its versions' rows as the restore leaves them; answers the versions inserted. */
+async function writeRestoredRows(trx: Knex.Transaction, input: CommitInput, live: LockedAsset | undefined): Promise<VersionLine[]> {
+  const { mode, asset } = input;
+  const exact = mode === 'overwrite' || !live;
+  if (input.removed.length) await deleteAssetVersionRows(trx, asset.id, input.removed);
+  const existing = new Set<string>(await assetVersionIds(trx, asset.id));
+  const inserted = input.versions.filter((v) => !existing.has(v.id));
+  await writeAssetRow(trx, input, live, exact);
+  if (inserted.length)
+    await insertRestoredVersionRows(
+      trx,
+      inserted.map((v) => versionRowOf(asset.id, v)),
+    );
+  if (exact) await makeExact(trx, input, existing);
+  else await makeNewestCurrent(trx, asset.id);
+  await updateRestoredAssetRow(trx, asset.id, { version_count: await countAssetVersionRows(trx, asset.id) });
+  return inserted;
+}
+
+async function writeAssetRow(trx: Knex.Transaction, input: CommitInput, live: LockedAsset | undefined, exact: boolean): Promise<void> {
+  const { asset } = input;
+  const lastNumber = Math.max(live?.last_version_number ?? 0, asset.last_version_number, ...input.versions.map((v) => v.version_number));
+  const assetFields = {
+    name: asset.name,
+    content_type: asset.content_type,
+    size_bytes: asset.size_bytes,
+    checksum_sha256: asset.checksum_sha256,
+    current_version_id: asset.current_version_id,
+    last_version_number: lastNumber,
+    tags: asset.tags,
+    owner_id: asset.owner_id ?? SYSTEM_OWNER,
+    is_deleted: asset.is_deleted,
+    deleted_at: asset.deleted_at,
+  };
+  // The restore is a change: the revision continues past the backup's and the live one, so no ETag handed out before matches.
+  const revision = Math.max(live?.revision ?? 0, asset.revision ?? 0) + 1;
+  if (!live) {
+    // created_at as it was; updated_at is the restore's: it is a change (and lifecycle ages from it).
+    await insertRestoredAssetRow(trx, { id: asset.id, ...assetFields, version_count: 0, revision, created_at: asset.created_at });
+  } else if (exact) {
+    await updateRestoredAssetRow(trx, asset.id, { ...assetFields, revision });
+  } else {
+    // missing mode, soft-deleted asset: it keeps its fields and versions, and is live again as it
+    // was in the backup.
+    await updateRestoredAssetRow(trx, asset.id, { is_deleted: asset.is_deleted, deleted_at: asset.deleted_at, last_version_number: lastNumber, revision });
+  }
+}
+
+function versionRowOf(assetId: string, v: VersionLine) {
+  return {
+    id: v.id,
+    asset_id: assetId,
+    version_number: v.version_number,
+    object_key: v.object_key,
+    size_bytes: v.size_bytes,
+    content_type: v.content_type,
+    checksum_sha256: v.checksum_sha256,
+    upload_id: v.upload_id,
+    created_at: v.created_at,
+    superseded_at: v.superseded_at,
+  };
+}
+
+/** The asset's metadata, grants and versions' states exactly as the backup holds them. */
+async function makeExact(trx: Knex.Transaction, input: CommitInput, existing: Set<string>): Promise<void> {
+  const { asset } = input;
+  await replaceMetadata(trx, asset.id, asset.metadata);
+  await writeGrants(trx, asset.id, asset.grants ?? []);
+  for (const v of input.versions.filter((v) => existing.has(v.id))) {
+    await setVersionSupersededAt(trx, v.id, v.superseded_at);
+  }
+  // A version committed meanwhile (kept: its object was not removed) is not current.
+  await supersedeVersionsOutside(
+    trx,
+    asset.id,
+    input.versions.map((v) => v.id),
+  );
+}
+
+/** The newest version is the current one (as every upload makes it); the others are superseded. */
+async function makeNewestCurrent(trx: Knex.Transaction, assetId: string): Promise<void> {
+  const newest = await newestVersionRow<LiveVersion>(trx, assetId);
+  if (!newest) return;
+  await supersedeVersionsBut(trx, assetId, newest.id);
+  await setVersionSupersededAt(trx, newest.id, null);
+  await updateRestoredAssetRow(trx, assetId, { current_version_id: newest.id, size_bytes: newest.size_bytes, checksum_sha256: newest.checksum_sha256 });
+}
+
+async function recordRestoreEvents(trx: Knex.Transaction, input: CommitInput, live: LockedAsset | undefined, inserted: VersionLine[]): Promise<void> {
+  const { mode, asset } = input;
+  const restored = { backup_id: input.backupId, restore_id: input.restoreId };
+  const current = input.versions.find((v) => v.id === asset.current_version_id);
+  if (!live) {
+    await recordEvent(trx, 'storage.asset.created', asset.id, {
+      asset_id: asset.id,
+      version_id: asset.current_version_id,
+      version_number: current?.version_number ?? null,
       name: asset.name,
       content_type: asset.content_type,
       size_bytes: asset.size_bytes,
-      checksum_sha256: asset.checksum_sha256,
-      current_version_id: asset.current_version_id,
-      last_version_number: lastNumber,
-      tags: asset.tags,
-      owner_id: asset.owner_id ?? SYSTEM_OWNER,
-      is_deleted: asset.is_deleted,
-      deleted_at: asset.deleted_at,
-    };
-    // The restore is a change: the revision continues past the backup's and the live one, so no ETag handed out before matches.
-    const revision = Math.max(live?.revision ?? 0, asset.revision ?? 0) + 1;
-    if (!live) {
-      // created_at as it was; updated_at is the restore's: it is a change (and lifecycle ages from it).
-      await trx('assets').insert({ id: asset.id, ...assetFields, version_count: 0, revision, created_at: asset.created_at });
-    } else if (exact) {
-      await trx('assets')
-        .where({ id: asset.id })
-        .update({ ...assetFields, revision });
-    } else {
-      // missing mode, soft-deleted asset: it keeps its fields and versions, and is live again as it
-      // was in the backup.
-      await trx('assets')
-        .where({ id: asset.id })
-        .update({ is_deleted: asset.is_deleted, deleted_at: asset.deleted_at, last_version_number: lastNumber, revision });
-    }
-    if (inserted.length) {
-      await trx('asset_versions').insert(
-        inserted.map((v) => ({
-          id: v.id,
-          asset_id: asset.id,
-          version_number: v.version_number,
-          object_key: v.object_key,
-          size_bytes: v.size_bytes,
-          content_type: v.content_type,
-          checksum_sha256: v.checksum_sha256,
-          upload_id: v.upload_id,
-          created_at: v.created_at,
-          superseded_at: v.superseded_at,
-        })),
-      );
-    }
-    if (exact) {
-      await replaceMetadata(trx, asset.id, asset.metadata);
-      await writeGrants(trx, asset.id, asset.grants ?? []);
-      for (const v of input.versions.filter((v) => existing.has(v.id))) {
-        await trx('asset_versions').where({ id: v.id }).update({ superseded_at: v.superseded_at });
-      }
-      // A version committed meanwhile (kept: its object was not removed) is not current.
-      await trx('asset_versions')
-        .where({ asset_id: asset.id })
-        .whereNotIn(
-          'id',
-          input.versions.map((v) => v.id),
-        )
-        .whereNull('superseded_at')
-        .update({ superseded_at: trx.fn.now() });
-    } else {
-      // The newest version is the current one (as every upload makes it); the others are superseded.
-      const newest = (await trx('asset_versions').where({ asset_id: asset.id }).orderBy('version_number', 'desc').first()) as LiveVersion | undefined;
-      if (newest) {
-        await trx('asset_versions')
-          .where({ asset_id: asset.id })
-          .whereNot({ id: newest.id })
-          .whereNull('superseded_at')
-          .update({ superseded_at: trx.fn.now() });
-        await trx('asset_versions').where({ id: newest.id }).update({ superseded_at: null });
-        await trx('assets')
-          .where({ id: asset.id })
-          .update({ current_version_id: newest.id, size_bytes: newest.size_bytes, checksum_sha256: newest.checksum_sha256 });
-      }
-    }
-    const [{ n }] = await trx('asset_versions').where({ asset_id: asset.id }).count({ n: '*' });
-    await trx('assets')
-      .where({ id: asset.id })
-      .update({ version_count: Number(n) });
-
-    const current = input.versions.find((v) => v.id === asset.current_version_id);
-    if (!live) {
-      await recordEvent(trx, 'storage.asset.created', asset.id, {
-        asset_id: asset.id,
-        version_id: asset.current_version_id,
-        version_number: current?.version_number ?? null,
-        name: asset.name,
-        content_type: asset.content_type,
-        size_bytes: asset.size_bytes,
-        restored,
-      });
-    } else {
-      await recordEvent(trx, 'storage.asset.updated', asset.id, { asset_id: asset.id, changed: ['restored'], mode, restored });
-    }
-    for (const v of inserted) {
-      await recordEvent(trx, 'storage.version.created', asset.id, {
-        asset_id: asset.id,
-        version_id: v.id,
-        version_number: v.version_number,
-        size_bytes: v.size_bytes,
-        checksum_sha256: v.checksum_sha256,
-        restored,
-      });
-    }
-    return recordRestored(inserted.length);
-  });
+      restored,
+    });
+  } else {
+    await recordEvent(trx, 'storage.asset.updated', asset.id, { asset_id: asset.id, changed: ['restored'], mode, restored });
+  }
+  for (const v of inserted) {
+    await recordEvent(trx, 'storage.version.created', asset.id, {
+      asset_id: asset.id,
+      version_id: v.id,
+      version_number: v.version_number,
+      size_bytes: v.size_bytes,
+      checksum_sha256: v.checksum_sha256,
+      restored,
+    });
+  }
 }

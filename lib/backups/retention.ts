@@ -1,5 +1,5 @@
 /**
- * Backup retention (ARCHITECTURE.md flow 4), the catalog side, and the one rule that keeps it safe:
+ * Backup retention (docs/architecture.md), the catalog side, and the one rule that keeps it safe:
  * a blob a retained or running backup needs is never deleted. Retained is judged by the backup
  * bucket, not the catalog: every manifest the bucket holds is marked, whatever the catalog says
  * (expiry has deleted the manifests of the backups it removed), so a backup the catalog has lost
@@ -19,7 +19,22 @@ import { BLOB_PREFIX, blobKeyFor, type BackupCounts, type BackupProgress } from 
 import { ManifestCorruptError, readManifestLines, type WrittenManifest } from './manifest';
 import { deleteKeys, isNotFound } from '../platform/storedObjects';
 import { listManifests } from './bucket';
-import { BLOB_LOCK } from './blobLock';
+import {
+  backupManifestFields,
+  clearManifestKey,
+  deleteSweepScratch,
+  insertSweepManifest,
+  insertSweepMarks,
+  lockExpiredBackups,
+  markBackupsRemoved,
+  markedContents,
+  registerManifestRow,
+  removedBackupsWithManifest,
+  sweepManifestIds,
+  takeBlobLockExclusive,
+  takeBlobLockShared,
+  unmarkedManifests,
+} from './store';
 import { markHandedOff } from './handoff';
 
 /**
@@ -28,21 +43,17 @@ import { markHandedOff } from './handoff';
  */
 export async function registerManifest(db: Knex, backupId: string, manifestKey: string, written: WrittenManifest, progress: BackupProgress): Promise<void> {
   await db.transaction(async (trx) => {
-    await trx.raw('SELECT pg_advisory_xact_lock_shared(?)', [BLOB_LOCK]);
-    await trx('backup_jobs')
-      .where({ id: backupId, kind: 'backup' })
-      .whereNull('manifest_sha256')
-      .update({
-        manifest_key: manifestKey,
-        manifest_sha256: written.sha256,
-        manifest_size_bytes: written.sizeBytes,
-        blobs_offset: written.blobsOffset,
-        assets_offset: written.assetsOffset,
-        records_offset: written.recordsOffset,
-        manifest_written_at: trx.fn.now(),
-        counts: JSON.stringify(written.counts satisfies BackupCounts),
-        progress: JSON.stringify(progress),
-      });
+    await takeBlobLockShared(trx);
+    await registerManifestRow(trx, backupId, {
+      manifest_key: manifestKey,
+      manifest_sha256: written.sha256,
+      manifest_size_bytes: written.sizeBytes,
+      blobs_offset: written.blobsOffset,
+      assets_offset: written.assetsOffset,
+      records_offset: written.recordsOffset,
+      counts: JSON.stringify(written.counts satisfies BackupCounts),
+      progress: JSON.stringify(progress),
+    });
   });
 }
 
@@ -64,24 +75,12 @@ export async function expireBackups(
   limit = 100,
 ): Promise<{ marked: number; manifests: ExpiredBackup[] }> {
   const marked = await db.transaction(async (trx) => {
-    const rows: Array<{ id: string }> = await trx('backup_jobs as b')
-      .select('b.id')
-      .where('b.kind', 'backup')
-      .whereNull('b.removed_at')
-      .whereIn('b.status', ['completed', 'failed'])
-      .where('b.expires_at', '<=', asOf)
-      .whereNotExists((q) => q.from('backup_jobs as r').whereRaw('r.backup_id = b.id').where('r.kind', 'restore').whereIn('r.status', ['pending', 'running']))
-      .orderBy('b.expires_at')
-      .limit(limit)
-      .forUpdate()
-      .skipLocked();
+    const rows = await lockExpiredBackups(trx, asOf, limit);
     if (rows.length) {
-      await trx('backup_jobs')
-        .whereIn(
-          'id',
-          rows.map((r) => r.id),
-        )
-        .update({ removed_at: trx.fn.now() });
+      await markBackupsRemoved(
+        trx,
+        rows.map((r) => r.id),
+      );
       await audit(
         trx,
         rows.map((r) => r.id),
@@ -89,33 +88,13 @@ export async function expireBackups(
     }
     return rows.length;
   });
-  const manifests: ExpiredBackup[] = await db('backup_jobs')
-    .where({ kind: 'backup' })
-    .whereNotNull('removed_at')
-    .whereNotNull('manifest_key')
-    .orderBy('id')
-    .limit(limit)
-    .select('id', 'manifest_key');
+  const manifests: ExpiredBackup[] = await removedBackupsWithManifest(db, limit);
   return { marked, manifests };
 }
 
 /** After its manifest and summary are deleted: the backup's row keeps its history, without the key. */
 export async function forgetManifest(db: Knex, backupId: string): Promise<void> {
-  await db('backup_jobs').where({ id: backupId }).whereNotNull('removed_at').update({ manifest_key: null });
-}
-
-/**
- * Registered manifests of backups not removed (a failed one's manifest is in the bucket until it
- * expires, like any other) that this sweep has not marked.
- */
-async function unmarkedManifests(db: Knex | Knex.Transaction, sweepId: string) {
-  return db('backup_jobs as b')
-    .select('b.id', 'b.manifest_key', 'b.manifest_size_bytes', 'b.blobs_offset')
-    .where('b.kind', 'backup')
-    .whereNotNull('b.manifest_written_at')
-    .whereNull('b.removed_at')
-    .whereNotExists((q) => q.from('backup_sweep_manifests as m').where('m.sweep_id', sweepId).whereRaw('m.backup_id = b.id'))
-    .orderBy('b.id') as Promise<Array<{ id: string; manifest_key: string; manifest_size_bytes: number; blobs_offset: number }>>;
+  await clearManifestKey(db, backupId);
 }
 
 const MARK_BATCH = 1000;
@@ -137,7 +116,7 @@ async function markManifest(db: Knex, s3: S3Client, backupBucket: string, sweepI
   let batch: string[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
-    await db.raw(`INSERT INTO backup_sweep_marks (sweep_id, sha256) SELECT ?, unnest(?::text[]) ON CONFLICT DO NOTHING`, [sweepId, batch]);
+    await insertSweepMarks(db, sweepId, batch);
     batch = [];
     onProgress();
   };
@@ -151,7 +130,7 @@ async function markManifest(db: Knex, s3: S3Client, backupBucket: string, sweepI
     if (!isNotFound(err)) throw err;
   }
   await flush();
-  await db('backup_sweep_manifests').insert({ sweep_id: sweepId, backup_id: m.id }).onConflict(['sweep_id', 'backup_id']).ignore();
+  await insertSweepManifest(db, sweepId, m.id);
 }
 
 /**
@@ -159,6 +138,7 @@ async function markManifest(db: Knex, s3: S3Client, backupBucket: string, sweepI
  * yet; answers how many manifests it read.
  */
 export async function markManifests(db: Knex, s3: S3Client, backupBucket: string, sweepId: string, onProgress: () => void = () => {}): Promise<number> {
+  // Registered manifests of backups not removed (a failed one's manifest is in the bucket until it expires, like any other).
   const manifests = await unmarkedManifests(db, sweepId);
   for (const m of manifests) await markManifest(db, s3, backupBucket, sweepId, m, onProgress);
   return manifests.length;
@@ -177,16 +157,13 @@ export async function markBucketManifests(
   onProgress: () => void = () => {},
 ): Promise<{ manifests: number; unreadable: string[] }> {
   const stored = await listManifests(s3, backupBucket);
-  const marked = new Set<string>(await db('backup_sweep_manifests').where({ sweep_id: sweepId }).pluck('backup_id'));
+  const marked = new Set<string>(await sweepManifestIds(db, sweepId));
   const rows = new Map<string, { manifest_key: string | null; manifest_size_bytes: number | null; blobs_offset: number | null }>(
     (
-      await db('backup_jobs')
-        .where({ kind: 'backup' })
-        .whereIn(
-          'id',
-          stored.map((m) => m.backupId),
-        )
-        .select('id', 'manifest_key', 'manifest_size_bytes', 'blobs_offset')
+      await backupManifestFields(
+        db,
+        stored.map((m) => m.backupId),
+      )
     ).map((r) => [r.id, r]),
   );
   const unreadable: string[] = [];
@@ -239,16 +216,17 @@ export async function sweepBlobPage(
     .filter((b) => /^[0-9a-f]{64}$/.test(b.sha256) && blobKeyFor(b.sha256) === b.key);
   let doomed: typeof blobs = [];
   await db.transaction(async (trx) => {
-    await trx.raw('SELECT pg_advisory_xact_lock(?)', [BLOB_LOCK]);
+    await takeBlobLockExclusive(trx);
     // Manifests registered since the mark phase (their backups wait on the lock meanwhile).
     await markManifests(db, s3, backupBucket, sweepId);
     // And what running backups were handed by deletions since their snapshot (lib/backups/handoff.ts).
     await markHandedOff(trx, sweepId);
     const marked = new Set<string>(
-      await trx('backup_sweep_marks')
-        .where({ sweep_id: sweepId })
-        .whereRaw('sha256 = ANY(?::bpchar[])', [blobs.map((b) => b.sha256)])
-        .pluck('sha256'),
+      await markedContents(
+        trx,
+        sweepId,
+        blobs.map((b) => b.sha256),
+      ),
     );
     doomed = blobs.filter((b) => !marked.has(b.sha256));
     await deleteKeys(
@@ -265,6 +243,5 @@ export async function sweepBlobPage(
 }
 
 export async function clearSweep(db: Knex, sweepId: string): Promise<void> {
-  await db('backup_sweep_marks').where({ sweep_id: sweepId }).delete();
-  await db('backup_sweep_manifests').where({ sweep_id: sweepId }).delete();
+  await deleteSweepScratch(db, sweepId);
 }

@@ -11,6 +11,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { recordEvent } from '../events/outbox';
 import { listManifests } from './bucket';
+import { endSweepRow, insertSweepRow, knownBackupIds, latestSweepRow, oldestBackupId, refuseSweepRow } from './store';
 
 /** How many unknown backups a sweep names (its result, its event, /health); the count is exact in the reason. */
 const NAMED = 100;
@@ -23,11 +24,11 @@ export interface BucketCheck {
 
 export async function checkBucketAgainstCatalog(db: Knex, s3: S3Client, backupBucket: string): Promise<BucketCheck> {
   const ids = (await listManifests(s3, backupBucket)).map((m) => m.backupId);
-  const known = new Set<string>(await db('backup_jobs').where({ kind: 'backup' }).whereIn('id', ids).pluck('id'));
+  const known = new Set<string>(await knownBackupIds(db, ids));
   const unknown = ids.filter((id) => !known.has(id));
   if (unknown.length === 0) return { unknownBackups: [], refused: null };
   // Ids are UUID v7: their order is the order in which the backups were taken.
-  const oldest: string | null = (await db('backup_jobs').where({ kind: 'backup' }).orderBy('id').first('id'))?.id ?? null;
+  const oldest = await oldestBackupId(db);
   const before = unknown.filter((id) => oldest === null || id < oldest);
   if (before.length === 0) return { unknownBackups: unknown.slice(0, NAMED), refused: null };
   const since = oldest === null ? 'at all' : `from before its oldest, ${oldest}`;
@@ -41,29 +42,20 @@ export async function checkBucketAgainstCatalog(db: Knex, s3: S3Client, backupBu
 }
 
 export async function beginSweepRecord(db: Knex, sweepId: string): Promise<void> {
-  await db('backup_retention_sweeps').insert({ sweep_id: sweepId, status: 'running' }).onConflict('sweep_id').ignore();
+  await insertSweepRow(db, sweepId);
 }
 
 /** The sweep refused: recorded with its storage.backup.retention_refused event, once. */
 export async function refuseSweep(db: Knex, sweepId: string, check: BucketCheck & { refused: string }): Promise<void> {
   await db.transaction(async (trx) => {
-    const updated = await trx('backup_retention_sweeps')
-      .where({ sweep_id: sweepId, status: 'running' })
-      .update({ status: 'refused', reason: check.refused, unknown_backups: check.unknownBackups, finished_at: trx.fn.now() });
+    const updated = await refuseSweepRow(trx, sweepId, check.refused, check.unknownBackups);
     if (updated === 0) return;
     await recordEvent(trx, 'storage.backup.retention_refused', sweepId, { sweep_id: sweepId, reason: check.refused, unknown_backups: check.unknownBackups });
   });
 }
 
 export async function endSweepRecord(db: Knex, sweepId: string, outcome: { status: 'completed' | 'failed'; unknownBackups?: string[]; counts?: object }) {
-  await db('backup_retention_sweeps')
-    .where({ sweep_id: sweepId, status: 'running' })
-    .update({
-      status: outcome.status,
-      unknown_backups: outcome.unknownBackups ?? [],
-      counts: outcome.counts ? JSON.stringify(outcome.counts) : null,
-      finished_at: db.fn.now(),
-    });
+  await endSweepRow(db, sweepId, outcome.status, outcome.unknownBackups ?? [], outcome.counts);
 }
 
 export interface RetentionHealth {
@@ -76,7 +68,7 @@ export interface RetentionHealth {
 
 /** The latest finished sweep (a failed one says nothing about the bucket), for /health; undefined before the first. */
 export async function retentionHealth(db: Knex): Promise<RetentionHealth | undefined> {
-  const row = await db('backup_retention_sweeps').whereNotNull('finished_at').whereNot({ status: 'failed' }).orderBy('finished_at', 'desc').first();
+  const row = await latestSweepRow(db);
   if (!row) return undefined;
   return {
     status: row.status === 'refused' ? 'refused' : 'ok',

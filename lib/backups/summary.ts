@@ -7,9 +7,9 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { ActorRef } from '../auth/actor';
-import { exactTimeSql } from '../platform/db';
 import { UUID_PATTERN } from '../platform/ids';
 import type { BackupCounts, BackupProgress, BackupRow, BackupScope } from './catalog';
+import { exactJobTimes } from './store';
 
 export const SUMMARY_FORMAT = 'storage-backup-summary/2';
 
@@ -34,13 +34,7 @@ export interface BackupSummary {
 
 /** The summary of `row`, completed at `completedAt` (exact text), with its times read exactly. */
 export async function summaryOf(db: Knex, row: BackupRow, progress: BackupProgress, completedAt: string): Promise<BackupSummary> {
-  const times: { created_at: string; started_at: string | null; expires_at: string | null } = await db('backup_jobs')
-    .where({ id: row.id })
-    .first(
-      db.raw(`${exactTimeSql('created_at')} AS created_at`),
-      db.raw(`${exactTimeSql('started_at')} AS started_at`),
-      db.raw(`${exactTimeSql('expires_at')} AS expires_at`),
-    );
+  const times = await exactJobTimes(db, row.id);
   return {
     format: SUMMARY_FORMAT,
     backup_id: row.id,

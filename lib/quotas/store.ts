@@ -62,3 +62,8 @@ export async function topOwnersByBytes(db: Knex, n: number): Promise<Array<{ own
     .limit(n)
     .select('owner_id', 'bytes_stored');
 }
+
+// ---- used by backups (moved from lib/backups/records.ts) ----
+
+/** A backup's record lines of quota overrides (read through a cursor in the manifest's snapshot). */
+export const OWNER_QUOTA_RECORDS_SQL = 'SELECT to_jsonb(q) AS row FROM owner_quotas q ORDER BY q.owner_id';
