@@ -368,16 +368,7 @@ export async function supersedeCurrentVersions(db: Knex | Knex.Transaction, asse
 
 export async function insertVersionRow(
   db: Knex | Knex.Transaction,
-  row: {
-    id: string;
-    asset_id: string;
-    version_number: number;
-    object_key: string;
-    size_bytes: number;
-    content_type: string;
-    checksum_sha256: string;
-    upload_id: string;
-  },
+  row: Omit<VersionRow, 'created_at' | 'superseded_at'> & { upload_id: string },
 ): Promise<void> {
   await db('asset_versions').insert(row);
 }
