@@ -18,7 +18,8 @@ import { DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, ListObj
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import os from 'node:os';
 import { createPolicy } from '../lib/lifecycle/policies';
-import { deleteVersionRow, versionsBeyond } from '../lib/assets/versions';
+import { deleteVersionRow } from '../lib/assets/versions';
+import { versionsBeyond } from '../lib/assets/store';
 import { loadConfig } from '../lib/platform/config';
 import { createDb, dropDatabase, ensureDatabase, migrateLatest, redactUrl } from '../lib/platform/db';
 import { uuidv7 } from '../lib/platform/ids';

@@ -12,7 +12,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import express from 'express';
 import type { Readable } from 'node:stream';
-import { findAsset } from '../lib/assets/assets';
+import { findAsset } from '../lib/assets/store';
 import { loadConfigOrExit } from '../lib/platform/config';
 import { createDb } from '../lib/platform/db';
 import { createS3Client } from '../lib/platform/s3Client';

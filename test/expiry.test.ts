@@ -10,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { uuidv7 } from '../lib/platform/ids';
-import { insertTusUpload } from '../lib/tus/uploads';
+import { insertTusUpload } from '../lib/uploads/store';
 import { tokenFor } from './support/auth';
 import { objectKeyFor } from '../lib/assets/keys';
 import { TEMPORAL_TEST_SERVER } from '../scripts/stack';

@@ -1,22 +1,22 @@
 import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { deleteVersionRows, versionsBeyond } from '../../lib/assets/versions';
+import { deleteVersionRows, versionsBeyond } from '../../lib/assets/store';
 import {
   AssetGoneError,
   commitUploadedVersion,
   type CommittedVersion,
-  findUploadSession,
   getUploadSession,
   insertUploadSession,
   markSessionCompleting,
 } from '../../lib/uploads/sessions';
+import { findUploadSession } from '../../lib/uploads/store';
 import { NotFoundError, QuotaExceededError } from '../../lib/platform/errors';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { deleteUploadSession, setSessionEnded, setSessionS3UploadId } from '../../lib/uploads/store';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
-import { findTusUpload } from '../../lib/tus/uploads';
+import { findTusUpload } from '../../lib/uploads/store';
 import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/storedObjects';

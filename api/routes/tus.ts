@@ -23,7 +23,7 @@ import {
   UnsupportedTusVersionError,
   ValidationError,
 } from '../../lib/platform/errors';
-import { findTusUpload, insertTusUpload, type TusUploadRow } from '../../lib/tus/uploads';
+import { findTusUpload, insertTusUpload, type TusUploadRow } from '../../lib/uploads/store';
 import { abortUploadSession, completeUploadSession, openUploadSession } from '../../lib/uploads/uploadRuns';
 import { newUploadInput } from '../../lib/uploads/input';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';

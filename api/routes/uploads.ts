@@ -9,7 +9,7 @@ import { latestParts, listStoredParts } from '../../lib/platform/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../../lib/uploads/uploadRuns';
 import { newUploadInput } from '../../lib/uploads/input';
 import { sessionStillWrites } from '../../lib/uploads/sessionAccess';
-import { findTusUpload } from '../../lib/tus/uploads';
+import { findTusUpload } from '../../lib/uploads/store';
 import { streamedWhole } from '../../lib/uploads/chunkedHashStates';
 import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';

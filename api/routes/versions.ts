@@ -1,7 +1,8 @@
 /** An asset's versions: list, upload a new current one, read, content, and restore an earlier one as the new current. */
 import type { Response } from 'express';
 import { z } from 'zod';
-import { committedVersion, findVersion, getVersion, listVersions, toVersionJson } from '../../lib/assets/versions';
+import { committedVersion, getVersion, listVersions, toVersionJson } from '../../lib/assets/versions';
+import { findVersion } from '../../lib/assets/store';
 import { versionTargetOf } from '../../lib/assets/permissions';
 import { NotFoundError } from '../../lib/platform/errors';
 import { completeUploadSession, openUploadSession, type CompleteOutcome } from '../../lib/uploads/uploadRuns';

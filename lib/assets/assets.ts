@@ -10,9 +10,6 @@ import { grantsSeenBy, readableBy } from './permissions';
 import type { Grant } from './grants';
 import { findAsset, lockAsset, lockLiveAsset, markAssetRestored, replaceMetadata, selectAssetPage, softDeleteLiveAsset, updateAssetRow } from './store';
 
-// Kept at their old path for the callers outside lib/assets (lib/backups, lib/lifecycle, lib/uploads, bench/).
-export { ASSET_FILTER_COLUMNS, assetFilterSql, findAsset, metadataColumn, replaceMetadata, type AssetFilterColumns } from './store';
-
 export interface AssetRow {
   id: string;
   name: string;

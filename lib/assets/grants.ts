@@ -15,6 +15,3 @@ export interface Grant {
 export function subjectsOf(actor: Actor): string[] {
   return [`user:${actor.sub}`, ...actor.groups.map((group) => `group:${group}`)];
 }
-
-// Kept at their old path for the callers outside lib/assets (lib/backups).
-export { grantsColumn, writeGrants } from './store';

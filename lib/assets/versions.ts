@@ -4,9 +4,6 @@ import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { findCompletedSessionOfVersion } from '../uploads/store';
 import { deleteVersionRows, findVersion, selectVersionPage } from './store';
 
-// Kept at their old path for the callers outside lib/assets (api/, activities/, lib/lifecycle, bench/).
-export { deleteVersionRows, findVersion, rankedVersions, versionsBeyond } from './store';
-
 export interface VersionRow {
   id: string;
   asset_id: string;

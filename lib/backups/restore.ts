@@ -9,8 +9,8 @@
  * exactly what the backup holds (versions the backup does not hold are removed, objects first).
  */
 import type { Knex } from 'knex';
-import { replaceMetadata } from '../assets/assets';
-import { writeGrants } from '../assets/grants';
+import { replaceMetadata } from '../assets/store';
+import { writeGrants } from '../assets/store';
 import { SYSTEM_OWNER } from '../auth/actor';
 import type { JobRow, RestoreMode } from './catalog';
 import { runActorOf, type AuditWriter } from '../audit/log';

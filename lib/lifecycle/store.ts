@@ -23,7 +23,7 @@
  * lib/uploads/store.ts) give their tables: `a` an asset, `s` an upload session, `r` a ranked version.
  */
 import type { Knex } from 'knex';
-import { ASSET_FILTER_COLUMNS, assetFilterSql, type AssetFilterColumns } from '../assets/assets';
+import { ASSET_FILTER_COLUMNS, assetFilterSql, type AssetFilterColumns } from '../assets/store';
 import { allOf, anyOf } from '../platform/db';
 import type { PolicyFilter, PolicyRule } from './policies';
 import type { LifecycleCounts, LifecyclePhase, LifecycleRunRow, SweepPlan } from './runs';

@@ -1,7 +1,7 @@
 /** The version expiry phase: noncurrent versions the plan takes, their objects first, then their rows. */
 import type { Knex } from 'knex';
 import type { AuditWriter } from '../audit/log';
-import { deleteVersionRows } from '../assets/versions';
+import { deleteVersionRows } from '../assets/store';
 import { sweepEntries, type BatchOutcome } from './batchOutcome';
 import { versionCandidates, type VersionCandidate, type VersionCursor } from './candidates';
 import { commitBatch, getRun, lockRun, startedRun } from './runRows';

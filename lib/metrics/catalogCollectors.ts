@@ -8,7 +8,7 @@ import { countJobsByKindAndStatus } from '../backups/store';
 import { countOutboxBacklog } from '../events/store';
 import { countRunsByStatus } from '../lifecycle/store';
 import type { CatalogCollectors } from '../platform/metrics';
-import { topOwnersByBytes } from '../quotas/quotas';
+import { topOwnersByBytes } from '../quotas/store';
 import { countSessionsByStatus } from '../uploads/store';
 
 /** Uploads, then backups and restores (their kind is the operation), then lifecycle runs. */

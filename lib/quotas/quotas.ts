@@ -10,8 +10,6 @@ import { isAdmin, type Actor } from '../auth/actor';
 import { QuotaExceededError, type ErrorFacts } from '../platform/errors';
 import { deleteQuotaOverride, readUsageWithLimits, upsertQuotaOverride } from './store';
 
-export { topOwnersByBytes } from './store';
-
 /** The configured defaults (STORAGE_QUOTA_*_PER_OWNER); null is unlimited. */
 export type QuotaDefaults = Config['quotas'];
 

@@ -7,8 +7,6 @@ import pg from 'pg';
 import { LockedError } from '../platform/errors';
 import { advanceTusUpload, tryTusUploadLock, tusUploadLockHeldBy } from '../uploads/store';
 
-export { findTusUpload, insertTusUpload, type TusUploadRow } from '../uploads/store';
-
 /** Whether the upload's lock is still held by the request that took it, asked in `trx`. */
 export type UploadLockCheck = (trx: Knex.Transaction) => Promise<boolean>;
 

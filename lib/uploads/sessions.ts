@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { declaredBytes, type UploadDetails, type UploadInput, type UploadStatus } from '../../workflows/uploads/definitions';
 import { NotFoundError } from '../platform/errors';
 import { recordEvent } from '../events/outbox';
-import { replaceMetadata } from '../assets/assets';
+import { replaceMetadata } from '../assets/store';
 import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor } from '../auth/actor';
 import { ensureWithinQuota, type QuotaDefaults } from '../quotas/quotas';
 import { runActorOf, type AuditWriter } from '../audit/log';
@@ -27,8 +27,6 @@ import {
   shareLockLiveAssetOwner,
   supersedeCurrentVersions,
 } from '../assets/store';
-
-export { findUploadSession } from './store';
 
 export function uploadWorkflowId(uploadId: string): string {
   return `upload-${uploadId}`;

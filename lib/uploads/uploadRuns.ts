@@ -24,7 +24,8 @@ import {
 } from '../../workflows/uploads/definitions';
 import { AccessRevokedError } from './sessionAccess';
 import type { UploadSessionRow } from './sessionRow';
-import { AssetGoneError, findUploadSession, getUploadSession, insertUploadSession, uploadWorkflowId } from './sessions';
+import { AssetGoneError, getUploadSession, insertUploadSession, uploadWorkflowId } from './sessions';
+import { findUploadSession } from './store';
 import type { QuotaDefaults } from '../quotas/quotas';
 import { waitAtMost } from '../platform/concurrency';
 import { uuidv7 } from '../platform/ids';
