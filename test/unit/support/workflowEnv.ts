@@ -1,9 +1,11 @@
 /**
- * The workflows against stubbed activities, in a time-skipping test server of their own (the binary
- * tools-requirements.txt installs; nothing is downloaded): one server per file, one worker per test.
+ * The workflows against stubbed activities, in a time-skipping test server of the file's own (the
+ * binary tools-requirements.txt installs; nothing is downloaded). One server, one workflow bundle and
+ * one worker for test/unit/workflows.test.ts: each test names the stubs its runs call (`stub`), which
+ * the worker's activities call through to.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import path from 'node:path';
 import '../../support/quietRuntime';
 
@@ -14,43 +16,57 @@ const WORKFLOWS_PATH = path.join(ROOT, 'workflows', 'index.ts');
 export type Stubs = Record<string, jest.Mock>;
 
 export interface WorkflowTestEnv {
-  env: TestWorkflowEnvironment;
-  /** Runs `body` while a worker with `activities` serves a task queue of its own. */
-  withWorker<T>(activities: Stubs, body: (taskQueue: string) => Promise<T>): Promise<T>;
+  readonly env: TestWorkflowEnvironment;
+  /** The task queue the file's worker serves. */
+  readonly taskQueue: string;
+  /** The activities the next runs call (an activity not named fails them). */
+  stub(activities: Stubs): Stubs;
 }
 
-let queues = 0;
-
-/** Registers the file's hooks: the server starts before its tests and stops after them. */
-export function useWorkflowEnv(): WorkflowTestEnv {
+/**
+ * Registers the file's hooks: the server and its worker start before its tests and stop after them.
+ * `activityNames`: every activity the workflows under test proxy.
+ */
+export function useWorkflowEnv(activityNames: string[]): WorkflowTestEnv {
+  const taskQueue = `unit-${process.pid}`;
   let env: TestWorkflowEnvironment | undefined;
-  let bundle: WorkflowBundle | undefined;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let current: Stubs = {};
+  const activities = Object.fromEntries(
+    activityNames.map((name) => [
+      name,
+      (...args: unknown[]) => {
+        if (!current[name]) throw new Error(`activity ${name} is not stubbed in this test`);
+        return current[name](...args);
+      },
+    ]),
+  );
+
   beforeAll(async () => {
-    [env, bundle] = await Promise.all([
-      TestWorkflowEnvironment.createTimeSkipping({
-        server: { executable: { type: 'existing-path', path: TEST_SERVER } },
-      }),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger }).then(({ code }) => ({ code })),
+    const [started, { code }] = await Promise.all([
+      TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER } } }),
+      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger }),
     ]);
+    env = started;
+    worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue, workflowBundle: { code }, activities });
+    running = worker.run();
   }, 120_000);
   afterAll(async () => {
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    await running;
     await env?.teardown();
   });
+
   return {
     get env() {
       if (!env) throw new Error('the workflow environment starts in beforeAll');
       return env;
     },
-    async withWorker(activities, body) {
-      const taskQueue = `unit-${++queues}`;
-      const worker = await Worker.create({
-        connection: this.env.nativeConnection,
-        namespace: this.env.namespace,
-        taskQueue,
-        workflowBundle: bundle,
-        activities,
-      });
-      return worker.runUntil(body(taskQueue));
+    taskQueue,
+    stub(stubs) {
+      current = stubs;
+      return stubs;
     },
   };
 }
