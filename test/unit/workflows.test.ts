@@ -4,9 +4,14 @@
  */
 import { useWorkflowEnv } from './support/workflowEnv';
 import { deleteAssetStubs, describeDeleteAssetWorkflow } from './workflows/deleteAsset';
+import { describeLifecycleSweepWorkflow, lifecycleStubs } from './workflows/lifecycle';
+import { describeOutboxRelayWorkflow, relayStubs } from './workflows/relay';
 import { describeUploadWorkflow, uploadStubs } from './workflows/upload';
 
-const wf = useWorkflowEnv([...Object.keys(uploadStubs()), ...Object.keys(deleteAssetStubs())]);
+const names = new Set([uploadStubs, deleteAssetStubs, lifecycleStubs, relayStubs].flatMap((stubs) => Object.keys(stubs())));
+const wf = useWorkflowEnv([...names]);
 
 describeUploadWorkflow(wf);
 describeDeleteAssetWorkflow(wf);
+describeLifecycleSweepWorkflow(wf);
+describeOutboxRelayWorkflow(wf);

@@ -7,6 +7,8 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { SEARCH_ATTRIBUTES } from '../../../lib/platform/temporal';
 import '../../support/quietRuntime';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -49,6 +51,11 @@ export function useWorkflowEnv(activityNames: string[]): WorkflowTestEnv {
       bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger }),
     ]);
     env = started;
+    // A child started with a search attribute the server does not know never starts. (This server lists none: each is added.)
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
     worker = await Worker.create({ connection: env.nativeConnection, namespace: env.namespace, taskQueue, workflowBundle: { code }, activities });
     running = worker.run();
   }, 120_000);
