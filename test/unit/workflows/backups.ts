@@ -105,7 +105,7 @@ export const describeBackupWorkflows = (wf: WorkflowTestEnv) => {
     it('every attempt failing fails the run, and no retention runs', async () => {
       const a = wf.stub({
         ...backupStubs(),
-        createScheduledBackup: jest.fn(async () => ({ attempts: 2, delaySeconds: 60, windowHours: 1 })),
+        createScheduledBackup: jest.fn(async () => ({ attempts: 2, delaySeconds: 1, windowHours: 1 })),
         writeBackupManifest: jest.fn(permanent(BackupFailure.sourceMissing, 'blob gone')),
       });
       const failed = await scheduled().catch((err: unknown) => err);
