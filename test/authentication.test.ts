@@ -9,7 +9,7 @@ import { ROUTES } from '../api/openapi';
 import { accessOf } from '../api/routeDoc';
 import { newSigningKey, signToken, startTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from './support/issuer';
 import { adminToken, tokenFor } from './support/auth';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService, startTestService, type TestContext } from './support/context';
 import { call, type JsonAnswer } from './support/http';
 import { objectKeys } from './support/catalog';
 import { waitUntil } from './support/processes';
@@ -17,13 +17,7 @@ import { freePorts } from '../scripts/stack';
 
 const SOME_ID = '0190a000-0000-7000-8000-000000000001';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 /** Each route with its parameters filled in, as a client would call it. */
 const routes = ROUTES.map((route) => ({

@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import { ROUTES } from '../api/openapi';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call } from './support/http';
 import { buildApp } from '../api/app';
 
@@ -23,13 +23,7 @@ function servedRoutes(app: Express): string[] {
   return [...new Set(found)].sort();
 }
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 it('documents every route the app serves, and nothing it does not', () => {
   const app = buildApp({ config: ctx.config, db: ctx.db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
