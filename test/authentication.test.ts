@@ -9,7 +9,7 @@ import { ROUTES } from '../api/openapi';
 import { accessOf } from '../api/routeDoc';
 import { newSigningKey, signToken, startTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from './support/issuer';
 import { adminToken, tokenFor } from './support/auth';
-import { useTestService, startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, type JsonAnswer } from './support/http';
 import { objectKeys } from './support/catalog';
 import { waitUntil } from './support/processes';
@@ -209,16 +209,14 @@ describe('roles', () => {
 
 describe('the Auth Service rotates its key', () => {
   let issuer: TestIssuer;
-  let rotating: TestContext;
   beforeAll(async () => {
     issuer = await startTestIssuer();
-    rotating = await startTestService(
-      { STORAGE_AUTH_JWKS_URL: issuer.jwksUrl, STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: '1', STORAGE_AUTH_JWKS_CACHE_SECONDS: '2' },
-      { worker: false },
-    );
   });
+  const rotating = useTestService(
+    () => ({ STORAGE_AUTH_JWKS_URL: issuer.jwksUrl, STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: '1', STORAGE_AUTH_JWKS_CACHE_SECONDS: '2' }),
+    { worker: false },
+  );
   afterAll(async () => {
-    await rotating?.stop();
     await issuer?.stop();
   });
 
@@ -266,14 +264,11 @@ describe('the Auth Service rotates its key', () => {
 });
 
 describe('the Auth Service cannot be reached', () => {
-  let unreachable: TestContext;
+  let port: number;
   beforeAll(async () => {
-    const [port] = await freePorts(1);
-    unreachable = await startTestService({ STORAGE_AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` }, { worker: false });
+    [port] = await freePorts(1);
   });
-  afterAll(async () => {
-    await unreachable?.stop();
-  });
+  const unreachable = useTestService(() => ({ STORAGE_AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` }), { worker: false });
 
   it('a token that cannot be checked is 503 with Retry-After, not 401: it may be good', async () => {
     const res = await call(`${unreachable.baseUrl}/api/v2/assets`, { as: await tokenFor({ sub: 'alice' }) });
