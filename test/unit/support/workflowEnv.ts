@@ -6,6 +6,8 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../../../lib/platform/temporal';
@@ -13,7 +15,8 @@ import '../../support/quietRuntime';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const TEST_SERVER = path.join(ROOT, '.tools', 'venv', 'bin', 'temporal-test-server');
-const WORKFLOWS_PATH = path.join(ROOT, 'workflows', 'index.ts');
+const WORKFLOWS_DIR = path.join(ROOT, 'workflows');
+const BUNDLES = path.join(ROOT, '.data', 'test', 'unit-bundles');
 
 export type Stubs = Record<string, jest.Mock>;
 
@@ -48,7 +51,7 @@ export function useWorkflowEnv(activityNames: string[]): WorkflowTestEnv {
   beforeAll(async () => {
     const [started, { code }] = await Promise.all([
       TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER } } }),
-      bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: silentLogger }),
+      workflowBundle(),
     ]);
     env = started;
     // A child started with a search attribute the server does not know never starts. (This server lists none: each is added.)
@@ -76,6 +79,26 @@ export function useWorkflowEnv(activityNames: string[]): WorkflowTestEnv {
       return stubs;
     },
   };
+}
+
+/**
+ * The workflow bundle, made once per version of workflows/ (workflow code imports nothing else at run
+ * time: eslint.config.mjs) and of the SDK: webpack is most of this file's time on a busy machine.
+ */
+async function workflowBundle(): Promise<{ code: string }> {
+  const hash = createHash('sha256').update(require('@temporalio/workflow/package.json').version);
+  for (const file of fs.readdirSync(WORKFLOWS_DIR, { recursive: true, encoding: 'utf8' }).sort()) {
+    const full = path.join(WORKFLOWS_DIR, file);
+    if (fs.statSync(full).isFile()) hash.update(file).update(fs.readFileSync(full));
+  }
+  const cached = path.join(BUNDLES, `${hash.digest('hex').slice(0, 16)}.js`);
+  if (fs.existsSync(cached)) return { code: fs.readFileSync(cached, 'utf8') };
+  const { code } = await bundleWorkflowCode({ workflowsPath: path.join(WORKFLOWS_DIR, 'index.ts'), logger: silentLogger });
+  fs.mkdirSync(BUNDLES, { recursive: true });
+  // Written whole under another name first: a run beside this one never reads half a bundle.
+  fs.writeFileSync(`${cached}.${process.pid}`, code);
+  fs.renameSync(`${cached}.${process.pid}`, cached);
+  return { code };
 }
 
 const silentLogger = { log: () => {}, trace: () => {}, debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
