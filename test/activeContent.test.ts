@@ -10,20 +10,16 @@ import { createRedisClient } from '../lib/platform/redis';
 import { sha256 } from './support/assets';
 import { bearer } from './support/auth';
 import { addAsset } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call } from './support/http';
 import { waitUntil } from './support/processes';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PREFIX = `test-active-${uuidv7()}`;
 
-let ctx: TestContext;
-beforeAll(async () => {
-  // With Redis the small contents below are cached after their first read, and served from there.
-  ctx = await startTestService({ STORAGE_REDIS_URL: REDIS_URL, STORAGE_REDIS_PREFIX: PREFIX });
-});
+// With Redis the small contents below are cached after their first read, and served from there.
+const ctx = useTestService({ STORAGE_REDIS_URL: REDIS_URL, STORAGE_REDIS_PREFIX: PREFIX });
 afterAll(async () => {
-  await ctx?.stop();
   const redis = createRedisClient(REDIS_URL);
   await waitUntil('Redis to answer', async () => redis.status === 'ready');
   const keys = await redis.keys(`${PREFIX}:*`);

@@ -9,7 +9,7 @@ import { TypedSearchAttributes, defaultPayloadConverter } from '@temporalio/comm
 import { uuidv7 } from '../lib/platform/ids';
 import { StorageOperationAttribute } from '../lib/platform/temporal';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { tokenFor } from './support/auth';
 import { call } from './support/http';
 import { bytesOf } from './support/assets';
@@ -17,13 +17,7 @@ import { createPolicyRow, seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
 import { ensureBackupSchedule, ensureLifecycleSchedule } from '../worker/schedules';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 const subject = (name: string) => `${name}-${uuidv7().slice(-12)}`;
 

@@ -2,7 +2,7 @@ import { bearer } from './support/auth';
 import { bytesOf, download, postForm, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { waitUntil } from './support/processes';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService, startTestService } from './support/context';
 import { call } from './support/http';
 import { startTcpProxy } from './support/tcpProxy';
 import { openMultipartKeys } from './support/chunked';
@@ -11,13 +11,7 @@ import net from 'node:net';
 const MiB = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_MAX_UPLOAD_SIZE: String(2 * MiB) });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({ STORAGE_MAX_UPLOAD_SIZE: String(2 * MiB) });
 
 /** What a rejected upload must leave unchanged: rows of every kind and objects in the bucket. */
 async function footprint() {

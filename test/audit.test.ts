@@ -15,18 +15,17 @@ import { addVersion, settled } from './support/catalog';
 import { uuidv7 } from '../lib/platform/ids';
 import { SYSTEM_ACTOR_REF } from '../workflows/shared/actor';
 import type { backupRetentionWorkflow } from '../workflows/backups/retention';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService, startTestService } from './support/context';
 import { seedAssets } from './support/lifecycle';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
 import { freePorts } from '../scripts/stack';
 
-let ctx: TestContext;
+const ctx = useTestService();
 type Caller = 'alice' | 'bob' | 'frank' | 'gina' | 'service' | 'admin';
 const as = {} as Record<Caller, string>;
 
 beforeAll(async () => {
-  ctx = await startTestService();
   Object.assign(as, {
     alice: await tokenFor({ sub: 'alice' }),
     bob: await tokenFor({ sub: 'bob', groups: ['party'] }),
@@ -35,9 +34,6 @@ beforeAll(async () => {
     service: await tokenFor({ sub: 'campaign-service', roles: ['storage:service'] }),
     admin: await tokenFor({ sub: 'root', roles: ['storage:admin'] }),
   });
-});
-afterAll(async () => {
-  await ctx?.stop();
 });
 
 const url = (path: string) => `${ctx.baseUrl}/api/v2${path}`;

@@ -9,7 +9,7 @@ import { ROUTES } from '../api/routes';
 import { accessOf } from '../api/http/route';
 import { newSigningKey, signToken, startTestIssuer, TEST_AUDIENCE, TEST_ISSUER, type TestIssuer } from './support/issuer';
 import { adminToken, tokenFor } from './support/auth';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, type JsonAnswer } from './support/http';
 import { objectKeys } from './support/catalog';
 import { waitUntil } from './support/processes';
@@ -17,13 +17,7 @@ import { freePorts } from '../scripts/stack';
 
 const SOME_ID = '0190a000-0000-7000-8000-000000000001';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 /** Each route with its parameters filled in, as a client would call it. */
 const routes = ROUTES.map((route) => ({
@@ -215,16 +209,14 @@ describe('roles', () => {
 
 describe('the Auth Service rotates its key', () => {
   let issuer: TestIssuer;
-  let rotating: TestContext;
   beforeAll(async () => {
     issuer = await startTestIssuer();
-    rotating = await startTestService(
-      { STORAGE_AUTH_JWKS_URL: issuer.jwksUrl, STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: '1', STORAGE_AUTH_JWKS_CACHE_SECONDS: '2' },
-      { worker: false },
-    );
   });
+  const rotating = useTestService(
+    () => ({ STORAGE_AUTH_JWKS_URL: issuer.jwksUrl, STORAGE_AUTH_JWKS_COOLDOWN_SECONDS: '1', STORAGE_AUTH_JWKS_CACHE_SECONDS: '2' }),
+    { worker: false },
+  );
   afterAll(async () => {
-    await rotating?.stop();
     await issuer?.stop();
   });
 
@@ -272,14 +264,11 @@ describe('the Auth Service rotates its key', () => {
 });
 
 describe('the Auth Service cannot be reached', () => {
-  let unreachable: TestContext;
+  let port: number;
   beforeAll(async () => {
-    const [port] = await freePorts(1);
-    unreachable = await startTestService({ STORAGE_AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` }, { worker: false });
+    [port] = await freePorts(1);
   });
-  afterAll(async () => {
-    await unreachable?.stop();
-  });
+  const unreachable = useTestService(() => ({ STORAGE_AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` }), { worker: false });
 
   it('a token that cannot be checked is 503 with Retry-After, not 401: it may be good', async () => {
     const res = await call(`${unreachable.baseUrl}/api/v2/assets`, { as: await tokenFor({ sub: 'alice' }) });

@@ -14,19 +14,13 @@ import { ensureBackupSchedule, ensureSchedules } from '../worker/schedules';
 import { sha256 } from './support/assets';
 import { backupClientOf, blobKeys, manifestLines, objectBytes, resetAll, runBackup, runRestore, seedCatalog, settled } from './support/backups';
 import { keysOf } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
 import { copiesAfter, startS3Proxy, type S3Proxy } from './support/s3Proxy';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({}, { worker: false });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({}, { worker: false });
 afterEach(async () => {
   await resetAll(ctx);
 });

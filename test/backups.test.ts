@@ -23,7 +23,7 @@ import {
   type AssetView,
 } from './support/backups';
 import { addAsset, addVersion, keysOf } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import { recordHistories, replay } from './support/replay';
@@ -34,13 +34,7 @@ import { uuidv7 } from '../lib/platform/ids';
 
 const MiB = 1024 * 1024;
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60' });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60' });
 afterEach(async () => {
   await resetAll(ctx);
 });

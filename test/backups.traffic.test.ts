@@ -31,22 +31,16 @@ import {
   type AssetView,
 } from './support/backups';
 import { addAsset, addVersion, keysOf } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call } from './support/http';
 import { createPolicyRow, runSweep, seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
 import { startS3Proxy, type S3Proxy } from './support/s3Proxy';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService(
-    { STORAGE_MAX_VERSIONS: '2', STORAGE_UPLOAD_WAIT_SECONDS: '60', STORAGE_BACKUP_ATTEMPTS: '2', STORAGE_BACKUP_RETRY_DELAY_SECONDS: '1' },
-    { worker: false },
-  );
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService(
+  { STORAGE_MAX_VERSIONS: '2', STORAGE_UPLOAD_WAIT_SECONDS: '60', STORAGE_BACKUP_ATTEMPTS: '2', STORAGE_BACKUP_RETRY_DELAY_SECONDS: '1' },
+  { worker: false },
+);
 afterEach(async () => {
   await ctx.db.raw('TRUNCATE lifecycle_runs, policy_rules, lifecycle_policies CASCADE');
   await resetAll(ctx);

@@ -9,20 +9,16 @@ import { SUBSCRIBED_TYPES } from '../api/schemas/events';
 import { bytesOf, uploadAsset } from './support/assets';
 import { footprintOf, listPage } from './support/catalog';
 import { createUpload } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { awaitJob } from './support/backups';
 
 const MAX_UPLOAD = 48 * 1024 * 1024;
 
-let ctx: TestContext;
+const ctx = useTestService({ STORAGE_MAX_UPLOAD_SIZE: String(MAX_UPLOAD) });
 let doc: any;
 beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_MAX_UPLOAD_SIZE: String(MAX_UPLOAD) });
   doc = (await call(`${ctx.baseUrl}/openapi.json`)).body;
-});
-afterAll(async () => {
-  await ctx?.stop();
 });
 
 const footprint = () => footprintOf(ctx);

@@ -12,18 +12,12 @@ import { waitUntil } from './support/processes';
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion, listAll, listPage, listUrl, objectKeys, outboxEvents, postVersion, settledSession, uniqueMarker } from './support/catalog';
 import { PART, createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem } from './support/http';
 
 const UNKNOWN_ID = '0190a000-0000-7000-8000-000000000000';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 function assetUrl(id: string, suffix = ''): string {
   return `${ctx.baseUrl}/api/v2/assets/${id}${suffix}`;
@@ -772,13 +766,7 @@ describe('versions', () => {
 });
 
 describe('STORAGE_MAX_VERSIONS pruning', () => {
-  let small: TestContext;
-  beforeAll(async () => {
-    small = await startTestService({ STORAGE_MAX_VERSIONS: '3' });
-  });
-  afterAll(async () => {
-    await small?.stop();
-  });
+  const small = useTestService({ STORAGE_MAX_VERSIONS: '3' });
 
   it('keeps the 3 newest: the oldest noncurrent go, rows and objects; the current stays', async () => {
     const files = Array.from({ length: 5 }, (_, i) => bytesOf(100 + i));

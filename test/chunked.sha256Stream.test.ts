@@ -8,17 +8,11 @@ import { freePorts } from '../scripts/stack';
 import { bytesOf, download, sha256 } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { PART, completeUpload, createUpload, getUpload, openMultipartKeys, partOf, putPart } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { expectProblem } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 /** Three parts: two full 5 MiB ones and a short last one. */
 const SIZE = 2 * PART + 98_765;

@@ -4,16 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { PART, abortUpload, completeUpload, createUpload, getUpload, openMultipartKeys, partOf, partUrl, putAllParts, putPart } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 /** Three parts: two full 5 MiB ones and a short last one. */
 const SIZE = 2 * PART + 123_457;

@@ -16,24 +16,20 @@ import { apiClient } from './support/api';
 import { bytesOf, sha256 } from './support/assets';
 import { adminToken, tokenFor } from './support/auth';
 import { cliEnv, envOf, startCli, STORAGE_BIN, storage, type CliEnv } from './support/cli';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { waitUntil } from './support/processes';
 import { uuidv7 } from '../lib/platform/ids';
 
 const MIB = 1024 * 1024;
-let ctx: TestContext;
+const ctx = useTestService();
 let env: CliEnv;
 let dir: string;
 let api: StorageClient;
 
 beforeAll(async () => {
-  ctx = await startTestService();
   env = cliEnv(ctx.baseUrl, await adminToken());
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-cli-'));
   api = await apiClient(ctx.baseUrl);
-});
-afterAll(async () => {
-  await ctx?.stop();
 });
 
 function fileOf(name: string, size: number): { file: string; bytes: Buffer } {

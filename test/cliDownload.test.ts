@@ -13,21 +13,17 @@ import path from 'node:path';
 import { bytesOf, sha256 } from './support/assets';
 import { adminToken, tokenFor } from './support/auth';
 import { cliEnv, storage, type CliEnv } from './support/cli';
-import { serveWith, startTestService, type TestContext } from './support/context';
+import { useTestService, serveWith } from './support/context';
 import { startTcpProxy } from './support/tcpProxy';
 
 const MIB = 1024 * 1024;
-let ctx: TestContext;
+const ctx = useTestService();
 let alice: CliEnv;
 let bob: CliEnv;
 
 beforeAll(async () => {
-  ctx = await startTestService();
   alice = cliEnv(ctx.baseUrl, await tokenFor({ sub: 'alice' }));
   bob = cliEnv(ctx.baseUrl, await tokenFor({ sub: 'bob' }));
-});
-afterAll(async () => {
-  await ctx?.stop();
 });
 
 jest.setTimeout(120_000);

@@ -11,15 +11,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createStorageClient, Denied, NotFound, unwrap } from '../client';
 import { adminToken } from './support/auth';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({}, { worker: false });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({}, { worker: false });
 
 /** `npm run client:generate -- --check` on a document: its exit code (openapi-typescript loads only as ES modules, so not in jest). */
 async function check(document: unknown): Promise<number> {

@@ -10,16 +10,10 @@ import { bearer } from './support/auth';
 import { bytesOf, postForm, uploadAsset } from './support/assets';
 import { footprintOf } from './support/catalog';
 import { createUpload } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_INGEST_ALLOWED_HOSTS: 'files.example' });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({ STORAGE_INGEST_ALLOWED_HOSTS: 'files.example' });
 
 const NOT_ONE_MEDIA_TYPE = [
   'text/plain, text/html',

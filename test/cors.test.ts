@@ -3,20 +3,14 @@
  * cross-origin answer names its origin and exposes the headers clients read; a disallowed origin,
  * and a service with STORAGE_CORS_ORIGINS empty, get no CORS header at all.
  */
-import { serveWith, startTestService, type TestContext } from './support/context';
+import { useTestService, serveWith } from './support/context';
 import { call } from './support/http';
 
 const ALLOWED = 'https://creator.example';
 const ALSO_ALLOWED = 'http://localhost:5173';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  // The origins as an operator may write them: the second with a trailing slash.
-  ctx = await startTestService({ STORAGE_CORS_ORIGINS: `${ALLOWED}, ${ALSO_ALLOWED}/` }, { worker: false });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+// The origins as an operator may write them: the second with a trailing slash.
+const ctx = useTestService({ STORAGE_CORS_ORIGINS: `${ALLOWED}, ${ALSO_ALLOWED}/` }, { worker: false });
 
 const corsHeadersOf = (headers: Headers) => [...headers.keys()].filter((name) => name.startsWith('access-control-'));
 const listOf = (header: string | null) => (header ?? '').split(',').map((item) => item.trim().toLowerCase());

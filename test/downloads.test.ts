@@ -14,7 +14,7 @@ import { createS3Client } from '../lib/platform/s3Client';
 import { S3_PART_SIZE } from '../lib/platform/staging';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { addAsset, addVersion, s3Agent, socketsInUse, uniqueMarker } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call } from './support/http';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
@@ -22,13 +22,7 @@ const MiB = 1024 * 1024;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const NON_ASCII_NAME = "Zoë's map – ドラゴン.png";
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 /** The parameters of a Content-Disposition header (RFC 6266), `filename*` decoded per RFC 5987. */
 function dispositionParams(header: string): { type: string; filename?: string; filenameStar?: string } {

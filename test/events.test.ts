@@ -11,7 +11,7 @@ import { outboxRelayWorkflowId } from '../workflows/events/definitions';
 import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService, startTestService, type TestContext } from './support/context';
 import { tokenFor } from './support/auth';
 import { call } from './support/http';
 import { startHub } from './support/hub';
@@ -35,13 +35,7 @@ async function feed(ctx: TestContext, after?: string) {
 }
 
 describe('the event feed', () => {
-  let ctx: TestContext;
-  beforeAll(async () => {
-    ctx = await startTestService();
-  });
-  afterAll(async () => {
-    await ctx?.stop();
-  });
+  const ctx = useTestService();
 
   it('serves each change as a CloudEvent, oldest first, and a cursor goes on from where it stopped', async () => {
     const first = await uploadAsset(ctx.baseUrl, bytesOf(10), { name: 'a.bin' });

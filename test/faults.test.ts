@@ -12,23 +12,22 @@ import { bytesOf, download, sha256, uploadAsset } from './support/assets';
 import { addAsset, objectKeys } from './support/catalog';
 import { call, expectProblem } from './support/http';
 import { PART, completeUpload, createUpload, getUpload, partOf, putPart } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService, type TestContext } from './support/context';
 import { envFor, spawnService, waitUntil } from './support/processes';
 import { freePorts } from '../scripts/stack';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
 const MiB = 1024 * 1024;
 
-let ctx: TestContext;
 let proxy: TcpProxy;
-beforeAll(async () => {
-  // No worker of its own: each test decides where its workers run and which S3 they see.
-  ctx = await startTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '120' }, { worker: false });
-  proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint).port));
-});
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
 afterAll(async () => {
   await proxy?.close();
-  await ctx?.stop();
+});
+// No worker of its own: each test decides where its workers run and which S3 they see.
+const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '120' }, { worker: false });
+beforeAll(async () => {
+  proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint).port));
 });
 afterEach(() => proxy.up());
 

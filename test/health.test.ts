@@ -6,18 +6,12 @@ import { createTemporalClient } from '../lib/platform/temporal';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { call } from './support/http';
-import { startTestService, testConfig, type TestContext } from './support/context';
+import { useTestService, testConfig } from './support/context';
 
 // A port on loopback where nothing listens: connections are refused at once.
 const CLOSED = '127.0.0.1:9';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 describe('health with every dependency up', () => {
   it('is live', async () => {

@@ -15,7 +15,7 @@ import { openSource, SourceRefusedError } from '../lib/uploads/sourceFetch';
 import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf } from './support/assets';
 import { objectKeys } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, type JsonAnswer } from './support/http';
 
 /**
@@ -44,7 +44,6 @@ const SECRETS = { user: 'svc-user', password: 'pw-hunter2', token: 'tok-5ecret',
 const ATTEMPTS = 5;
 const LIMIT = 250_000;
 
-let ctx: TestContext;
 let files: http.Server;
 let filesUrl: string;
 let internal: http.Server;
@@ -92,24 +91,23 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
   filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
   [closedPort] = await freePorts(1);
-
-  ctx = await startTestService({
-    // 127.0.0.1, localhost and the metadata address alone: each names ports 80 and 443, which a loopback or link-local address is not fetched on.
-    STORAGE_INGEST_ALLOWED_HOSTS: [
-      new URL(filesUrl).host,
-      `127.0.0.1:${closedPort}`,
-      '127.0.0.1',
-      'localhost',
-      '169.254.169.254',
-      ...IPV6_FORMS.map(([, host]) => host),
-    ].join(','),
-    STORAGE_INGEST_TIMEOUT_SECONDS: '1',
-    STORAGE_MAX_UPLOAD_SIZE: String(LIMIT),
-    STORAGE_AUDIT_LOG: 'on',
-  });
 });
+// Read once the servers above listen.
+const ctx = useTestService(() => ({
+  // 127.0.0.1, localhost and the metadata address alone: each names ports 80 and 443, which a loopback or link-local address is not fetched on.
+  STORAGE_INGEST_ALLOWED_HOSTS: [
+    new URL(filesUrl).host,
+    `127.0.0.1:${closedPort}`,
+    '127.0.0.1',
+    'localhost',
+    '169.254.169.254',
+    ...IPV6_FORMS.map(([, host]) => host),
+  ].join(','),
+  STORAGE_INGEST_TIMEOUT_SECONDS: '1',
+  STORAGE_MAX_UPLOAD_SIZE: String(LIMIT),
+  STORAGE_AUDIT_LOG: 'on',
+}));
 afterAll(async () => {
-  await ctx?.stop();
   for (const server of [files, internal]) {
     server?.closeAllConnections();
     server?.close();

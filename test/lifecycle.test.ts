@@ -11,7 +11,7 @@ import { getRun, type LifecycleRunRow } from '../lib/lifecycle/sweep';
 import { startLifecycleRun } from '../lib/lifecycle/sweepRuns';
 import { ensureLifecycleSchedule } from '../worker/schedules';
 import { bytesOf, download, postForm, uploadAsset } from './support/assets';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import {
@@ -33,13 +33,7 @@ import { recordHistories, replay } from './support/replay';
 
 // The global settings are set out of reach here, so each test sees its policies alone; the
 // 'global settings' block runs a service of its own with them in reach.
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_MAX_VERSIONS: '1000', STORAGE_VERSION_RETENTION_DAYS: '3650', STORAGE_UPLOAD_WAIT_SECONDS: '60' });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({ STORAGE_MAX_VERSIONS: '1000', STORAGE_VERSION_RETENTION_DAYS: '3650', STORAGE_UPLOAD_WAIT_SECONDS: '60' });
 afterEach(async () => {
   await resetCatalog(ctx);
 });
@@ -315,13 +309,7 @@ describe('rules together, filters and dry runs', () => {
 });
 
 describe('global settings', () => {
-  let g: TestContext;
-  beforeAll(async () => {
-    g = await startTestService({ STORAGE_MAX_VERSIONS: '3', STORAGE_VERSION_RETENTION_DAYS: '30' });
-  });
-  afterAll(async () => {
-    await g?.stop();
-  });
+  const g = useTestService({ STORAGE_MAX_VERSIONS: '3', STORAGE_VERSION_RETENTION_DAYS: '30' });
 
   it('STORAGE_MAX_VERSIONS and STORAGE_VERSION_RETENTION_DAYS apply on every sweep of all policies, beside them', async () => {
     const [many, old, young] = await seedAssets(g, [

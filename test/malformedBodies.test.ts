@@ -8,7 +8,7 @@ import net from 'node:net';
 import { bytesOf } from './support/assets';
 import { tokenFor } from './support/auth';
 import { footprintOf } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { envFor, spawnService, waitUntil, type ServiceProcess } from './support/processes';
 import { freePorts } from '../scripts/stack';
@@ -16,14 +16,17 @@ import { freePorts } from '../scripts/stack';
 const MiB = 1024 * 1024;
 const REQUEST_TIMEOUT_MS = 4000;
 
-let ctx: TestContext;
 let apiProcess: ServiceProcess;
 let port: number;
 let api: string;
 let token: string;
 let assetId: string;
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
+afterAll(async () => {
+  await apiProcess?.kill();
+});
+const ctx = useTestService({ STORAGE_MAX_UPLOAD_SIZE: String(16 * MiB) });
 beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_MAX_UPLOAD_SIZE: String(16 * MiB) });
   port = (await freePorts(1))[0];
   api = `http://127.0.0.1:${port}`;
   apiProcess = spawnService('api/server.ts', envFor(ctx.config, { STORAGE_PORT: String(port), STORAGE_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS) }));
@@ -35,10 +38,6 @@ beforeAll(async () => {
   const made = await call(`${api}/api/v2/assets/upload`, { method: 'POST', body: form, as: token });
   expect(made.status).toBe(201);
   assetId = made.body.id;
-});
-afterAll(async () => {
-  await apiProcess?.kill();
-  await ctx?.stop();
 });
 
 const footprint = () => footprintOf(ctx);

@@ -1,14 +1,8 @@
 import { bearer } from './support/auth';
 import { bytesOf, download, uploadAsset } from './support/assets';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 async function scrape(): Promise<string> {
   const res = await fetch(`${ctx.baseUrl}/metrics`);

@@ -8,17 +8,11 @@
 import { bytesOf, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { createUpload } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { expectProblem } from './support/http';
 import { waitUntil } from './support/processes';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({}, { worker: false });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({}, { worker: false });
 
 it('answers 503 with Retry-After for a new session and a simple upload; what was staged goes once a worker is back', async () => {
   const session = await createUpload(ctx.baseUrl, { name: 'no worker.bin', size_bytes: 1000 });

@@ -1,13 +1,7 @@
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call } from './support/http';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 it('serves the document as OpenAPI 3.1 and renders it at /docs with assets of its own', async () => {
   const doc = await call(`${ctx.baseUrl}/openapi.json`);

@@ -6,26 +6,25 @@ import type { Knex } from 'knex';
 import { buildApp } from '../api/app';
 import { createDb, type Db } from '../lib/platform/db';
 import { uuidv7 } from '../lib/platform/ids';
-import { serve, startTestService, type ServedApp, type TestContext } from './support/context';
+import { useTestService, serve, type ServedApp } from './support/context';
 import { call, expectProblem } from './support/http';
 
-let ctx: TestContext;
 let db: Db;
 let served: ServedApp | undefined;
 let baseUrl: string;
 
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
+afterAll(async () => {
+  await served?.close();
+  await db?.destroy();
+});
+const ctx = useTestService({}, { worker: false });
 beforeAll(async () => {
-  ctx = await startTestService({}, { worker: false });
   // One connection, and a short wait for it.
   db = createDb(ctx.config.database.url, 1, 300);
   const app = buildApp({ config: ctx.config, db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger });
   served = await serve(app);
   baseUrl = served.baseUrl;
-});
-afterAll(async () => {
-  await served?.close();
-  await db?.destroy();
-  await ctx?.stop();
 });
 
 it('answers 503 with Retry-After while no database connection comes free', async () => {

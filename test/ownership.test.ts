@@ -8,15 +8,14 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { tokenFor } from './support/auth';
 import { bytesOf } from './support/assets';
 import { settled, uniqueMarker } from './support/catalog';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 
-let ctx: TestContext;
+const ctx = useTestService();
 type Caller = 'alice' | 'mallory' | 'bob' | 'carol' | 'dave' | 'erin' | 'service' | 'admin';
 const as = {} as Record<Caller, string>;
 
 beforeAll(async () => {
-  ctx = await startTestService();
   Object.assign(as, {
     alice: await tokenFor({ sub: 'alice' }),
     mallory: await tokenFor({ sub: 'mallory', groups: ['rogues'] }),
@@ -28,9 +27,6 @@ beforeAll(async () => {
     service: await tokenFor({ sub: 'campaign-service', roles: ['storage:service'] }),
     admin: await tokenFor({ sub: 'root', roles: ['storage:admin'] }),
   });
-});
-afterAll(async () => {
-  await ctx?.stop();
 });
 
 const url = (path: string) => `${ctx.baseUrl}/api/v2${path}`;

@@ -21,21 +21,17 @@ import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { backupClientOf, runBackup } from './support/backups';
 import { addAsset, keysOf } from './support/catalog';
 import { createUpload, getUpload, openMultipartKeys } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { TEST_ADMIN } from './support/auth';
 import { call } from './support/http';
 import { waitUntil } from './support/processes';
 
 const NUL = '\u0000';
 
-let ctx: TestContext;
+const ctx = useTestService();
 let uploads: UploadClient;
 beforeAll(async () => {
-  ctx = await startTestService();
   uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
-});
-afterAll(async () => {
-  await ctx?.stop();
 });
 
 function start(workflowType: string, workflowId: string, args: unknown[]): Promise<WorkflowHandle> {

@@ -3,16 +3,10 @@
  * answered as problem+json with a path per error. Also the runs endpoints' bad input.
  */
 import { uuidv7 } from '../lib/platform/ids';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call } from './support/http';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 const url = (path = '') => `${ctx.baseUrl}/api/v2/policies${path}`;
 const post = (json: unknown) => call(url(), { method: 'POST', json });

@@ -16,7 +16,7 @@ import { tokenFor } from './support/auth';
 import { bytesOf } from './support/assets';
 import { addAsset, addVersion, objectKeys, settled } from './support/catalog';
 import { abortUpload, openMultipartKeys } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { waitUntil } from './support/processes';
 
@@ -24,7 +24,6 @@ const MiB = 1024 * 1024;
 // The default for every owner of this file: 3 assets (owners that need more get an override).
 const ASSETS_PER_OWNER = 3;
 
-let ctx: TestContext;
 // A source for service.asset.requested: 3000 bytes.
 let files: http.Server;
 let filesUrl: string;
@@ -38,14 +37,14 @@ beforeAll(async () => {
   files = http.createServer((_req, res) => res.writeHead(200).end(bytesOf(3000)));
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
   filesUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
-  ctx = await startTestService({
-    STORAGE_QUOTA_ASSETS_PER_OWNER: String(ASSETS_PER_OWNER),
-    STORAGE_MAX_VERSIONS: '2',
-    STORAGE_INGEST_ALLOWED_HOSTS: new URL(filesUrl).host,
-  });
 });
+// Read once the servers above listen.
+const ctx = useTestService(() => ({
+  STORAGE_QUOTA_ASSETS_PER_OWNER: String(ASSETS_PER_OWNER),
+  STORAGE_MAX_VERSIONS: '2',
+  STORAGE_INGEST_ALLOWED_HOSTS: new URL(filesUrl).host,
+}));
 afterAll(async () => {
-  await ctx?.stop();
   files?.close();
 });
 

@@ -18,7 +18,7 @@ import { bytesOf, download, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
 import { addAsset, objectKeys } from './support/catalog';
 import { openMultipartKeys } from './support/chunked';
-import { serveWith, startTestService, type TestContext } from './support/context';
+import { useTestService, serveWith } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { envFor, spawnService, waitUntil, type ServiceProcess } from './support/processes';
 import { startS3Proxy } from './support/s3Proxy';
@@ -38,13 +38,7 @@ const BUDGETS = {
 };
 const SOME_ID = '0190a000-0000-7000-8000-000000000001';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService(BUDGETS);
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService(BUDGETS);
 
 /** A user of their own: budgets are per subject, so no two tests share one. */
 const someUser = (roles: string[] = []) => tokenFor({ sub: `user-${uuidv7().slice(-12)}`, roles });

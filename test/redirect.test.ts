@@ -13,7 +13,7 @@ import { bytesOf, sha256 } from './support/assets';
 import { adminToken, bearer, tokenFor } from './support/auth';
 import { addAsset, uniqueMarker } from './support/catalog';
 import { cliEnv, storage } from './support/cli';
-import { serveWith, startTestService, type TestContext } from './support/context';
+import { useTestService, serveWith } from './support/context';
 import { call, expectProblem } from './support/http';
 import { startS3Proxy } from './support/s3Proxy';
 import { waitUntil } from './support/processes';
@@ -21,13 +21,7 @@ import { waitUntil } from './support/processes';
 const TTL_SECONDS = 120;
 const NON_ASCII_NAME = 'Zoë – ドラゴン.png';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS: String(TTL_SECONDS) });
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService({ STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS: String(TTL_SECONDS) });
 
 /** One request, answered as it comes: a 307 is not followed. */
 async function ask(url: string, headers: Record<string, string> = {}, opts: { token?: string | null; method?: string } = {}) {

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { bytesOf, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { abortUpload, createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { envFor, spawnService, waitUntil, type ServiceProcess } from './support/processes';
 import { freePorts } from '../scripts/stack';
@@ -23,20 +23,19 @@ const LIMIT = 12 * MiB;
 const PART_SIZE = 8 * MiB;
 const BODY = bytesOf(PART_SIZE);
 
-let ctx: TestContext;
 let apiProcess: ServiceProcess;
 let port: number;
 let api: string;
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
+afterAll(async () => {
+  await apiProcess?.kill();
+});
+const ctx = useTestService({ STORAGE_MAX_UPLOAD_SIZE: String(LIMIT) });
 beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_MAX_UPLOAD_SIZE: String(LIMIT) });
   port = (await freePorts(1))[0];
   api = `http://127.0.0.1:${port}`;
   apiProcess = spawnService('api/server.ts', envFor(ctx.config, { STORAGE_PORT: String(port) }));
   await waitUntil('the API to listen', async () => (await fetch(`${api}/health/live`).catch(() => undefined))?.ok);
-});
-afterAll(async () => {
-  await apiProcess?.kill();
-  await ctx?.stop();
 });
 
 /** A session of two parts: 8 MiB, then 1 MiB. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { PART, abortUpload, completeUpload, createUpload, partOf, putPart } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { FIXTURES, historyFromJson, recordHistories, replay } from './support/replay';
 
 describe('recorded histories', () => {
@@ -29,13 +29,7 @@ describe('recorded histories', () => {
 });
 
 describe('fresh histories of each upload path', () => {
-  let ctx: TestContext;
-  beforeAll(async () => {
-    ctx = await startTestService();
-  });
-  afterAll(async () => {
-    await ctx?.stop();
-  });
+  const ctx = useTestService();
 
   it('replay against the code that made them', async () => {
     const runs: Record<string, string> = {};

@@ -10,7 +10,7 @@ import { KINDS, prepareAssets, runMixedLoad, verifyUploads, type MixedLoadResult
 import { startRoundRobinProxy, type RoundRobinProxy } from '../scripts/roundRobinProxy';
 import { freePorts } from '../scripts/stack';
 import { adminToken } from './support/auth';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { envFor, spawnService, waitUntil, type ServiceProcess } from './support/processes';
 
 const MiB = 1024 * 1024;
@@ -18,19 +18,18 @@ const MiB = 1024 * 1024;
 const MIX = { metadata: 60, content: 25, upload: 12, download: 3 };
 const CLIENTS = 30;
 
-let ctx: TestContext;
 let token: string;
 const started: ServiceProcess[] = [];
 let proxy: RoundRobinProxy | undefined;
 
-beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60' }, { worker: false });
-  token = await adminToken();
-});
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
 afterAll(async () => {
   await proxy?.close();
   await Promise.all(started.map((p) => p.kill()));
-  await ctx?.stop();
+});
+const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60' }, { worker: false });
+beforeAll(async () => {
+  token = await adminToken();
 });
 
 function spawnApi(port: number): ServiceProcess {

@@ -10,19 +10,23 @@ import { createS3Client } from '../lib/platform/s3Client';
 import { bytesOf } from './support/assets';
 import { adminToken } from './support/auth';
 import { addAsset } from './support/catalog';
-import { serve, startTestService, type ServedApp, type TestContext } from './support/context';
+import { useTestService, serve, type ServedApp } from './support/context';
 import { call } from './support/http';
 import { waitUntil } from './support/processes';
 import { startTcpProxy, type TcpProxy } from './support/tcpProxy';
 
-let ctx: TestContext;
 let store: TcpProxy;
 let served: ServedApp | undefined;
 let baseUrl: string;
 const written: string[] = [];
 
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
+afterAll(async () => {
+  await served?.close();
+  await store?.close();
+});
+const ctx = useTestService();
 beforeAll(async () => {
-  ctx = await startTestService();
   // An API of its own, logging into `written`, reading the store through a proxy the test can cut.
   const endpoint = new URL(ctx.config.s3.endpoint);
   store = await startTcpProxy(Number(endpoint.port), endpoint.hostname);
@@ -31,11 +35,6 @@ beforeAll(async () => {
   const app = buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger });
   served = await serve(app);
   baseUrl = served.baseUrl;
-});
-afterAll(async () => {
-  await served?.close();
-  await store?.close();
-  await ctx?.stop();
 });
 
 const logged = () => written.map((line) => JSON.parse(line) as Record<string, unknown>);

@@ -14,12 +14,11 @@ import { bytesOf, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
 import { objectKeys, settled, uniqueMarker } from './support/catalog';
 import { openMultipartKeys } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, inPieces, type JsonAnswer } from './support/http';
 import { waitUntil } from './support/processes';
 import { startS3Proxy, type ProxiedRequest, type S3Proxy } from './support/s3Proxy';
 
-let ctx: TestContext;
 let proxy: S3Proxy;
 type Caller = 'alice' | 'service' | 'admin';
 const as = {} as Record<Caller, string>;
@@ -28,8 +27,8 @@ const as = {} as Record<Caller, string>;
 let dave: { sub: string; token: string };
 let bob: { token: string };
 
+const ctx = useTestService({}, { worker: false });
 beforeAll(async () => {
-  ctx = await startTestService({}, { worker: false });
   // The worker reaches S3 through the proxy, which passes everything on until a test holds the finish.
   proxy = await startS3Proxy(ctx.config.s3.endpoint);
   await ctx.startWorker({ s3Endpoint: proxy.url });
@@ -48,7 +47,6 @@ afterEach(() => {
   proxy.release();
 });
 afterAll(async () => {
-  await ctx?.stop();
   await proxy?.close();
 });
 

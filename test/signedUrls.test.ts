@@ -8,18 +8,12 @@ import { signedUrlOf } from '../api/routes/signedUrls';
 import { signContent } from '../lib/auth/urlSignatures';
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion, uniqueMarker } from './support/catalog';
-import { serveWith, startTestService, type TestContext } from './support/context';
+import { useTestService, serveWith } from './support/context';
 import { call, expectProblem } from './support/http';
 import { tokenFor } from './support/auth';
 import { waitUntil } from './support/processes';
 
-let ctx: TestContext;
-beforeAll(async () => {
-  ctx = await startTestService();
-});
-afterAll(async () => {
-  await ctx?.stop();
-});
+const ctx = useTestService();
 
 async function sign(baseUrl: string, assetId: string, body: Record<string, unknown> = {}): Promise<{ url: string; expires_at: string }> {
   const res = await call(`${baseUrl}/api/v2/assets/${assetId}/url`, { method: 'POST', json: body });

@@ -15,7 +15,7 @@ import { freePorts } from '../scripts/stack';
 import { adminToken, tokenFor } from './support/auth';
 import { objectKeys } from './support/catalog';
 import { openMultipartKeys } from './support/chunked';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
 
@@ -23,19 +23,18 @@ const MiB = 1024 * 1024;
 const CHUNK = 8 * MiB;
 const ORIGIN = 'http://app.test';
 
-let ctx: TestContext;
 let dir: string;
 let alice: string;
 let bob: string;
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+});
+const ctx = useTestService({ STORAGE_CORS_ORIGINS: ORIGIN });
 beforeAll(async () => {
-  ctx = await startTestService({ STORAGE_CORS_ORIGINS: ORIGIN });
   dir = mkdtempSync(path.join(tmpdir(), 'tus-test-'));
   alice = await tokenFor({ sub: 'alice' });
   bob = await tokenFor({ sub: 'bob' });
-});
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  await ctx?.stop();
 });
 
 /** A file of `size` bytes written 1 MiB at a time (never whole in memory), and its SHA-256. */

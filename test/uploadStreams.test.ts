@@ -12,7 +12,7 @@ import { uuidv7 } from '../lib/platform/ids';
 import { createS3Client } from '../lib/platform/s3Client';
 import { bytesOf, download, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
-import { startTestService, type TestContext } from './support/context';
+import { useTestService } from './support/context';
 import { call, expectProblem, inPieces } from './support/http';
 import { waitUntil } from './support/processes';
 import { startS3Proxy, type S3Proxy } from './support/s3Proxy';
@@ -23,15 +23,18 @@ const IN_ALL = 6;
 const SIZE = 64 * 1024;
 const HALF = SIZE / 2;
 
-let ctx: TestContext;
 // A second API over the same catalog, whose store is behind a proxy that sees its requests.
 let proxied: { baseUrl: string; store: S3Proxy; close(): Promise<void> };
+// Declared before the service: hooks run in the order they are declared, so this runs before it stops.
+afterAll(async () => {
+  await proxied?.close();
+});
+const ctx = useTestService({
+  STORAGE_DATABASE_POOL_MAX: String(POOL),
+  STORAGE_RATE_LIMIT_UPLOAD_STREAMS: String(PER_USER),
+  STORAGE_RATE_LIMIT_API_UPLOAD_STREAMS: String(IN_ALL),
+});
 beforeAll(async () => {
-  ctx = await startTestService({
-    STORAGE_DATABASE_POOL_MAX: String(POOL),
-    STORAGE_RATE_LIMIT_UPLOAD_STREAMS: String(PER_USER),
-    STORAGE_RATE_LIMIT_API_UPLOAD_STREAMS: String(IN_ALL),
-  });
   const store = await startS3Proxy(ctx.config.s3.endpoint);
   const s3 = createS3Client({ ...ctx.config.s3, endpoint: store.url });
   const app = buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger: ctx.logger });
@@ -48,10 +51,6 @@ beforeAll(async () => {
       await store.close();
     },
   };
-});
-afterAll(async () => {
-  await proxied?.close();
-  await ctx?.stop();
 });
 
 const someUser = () => tokenFor({ sub: `streamer-${uuidv7().slice(-12)}` });

@@ -167,3 +167,27 @@ export async function serve(app: ReturnType<typeof buildApp>): Promise<ServedApp
     },
   };
 }
+
+/**
+ * The file's service, started before its tests and stopped after them (hooks registered where this is
+ * called, so a describe block gets a service of its own). The handle answers the running context's
+ * fields once beforeAll has run; `overrides` may be a function, for values known only then.
+ */
+export function useTestService(
+  overrides: Record<string, string> | (() => Record<string, string>) = {},
+  opts: { worker?: boolean; databaseUser?: string } | (() => { worker?: boolean; databaseUser?: string }) = {},
+): TestContext {
+  let started: TestContext | undefined;
+  beforeAll(async () => {
+    started = await startTestService(typeof overrides === 'function' ? overrides() : overrides, typeof opts === 'function' ? opts() : opts);
+  });
+  afterAll(async () => {
+    await started?.stop();
+  });
+  return new Proxy({} as TestContext, {
+    get(_target, key) {
+      if (!started) throw new Error(`the test service is not running (read ${String(key)} outside a test or hook?)`);
+      return Reflect.get(started, key);
+    },
+  });
+}

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../lib/platform/config';
+import { ConfigError, loadConfig } from '../../lib/platform/config';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -179,7 +179,7 @@ describe('rate limits and encryption at rest', () => {
 // Every secret the service reads comes from its environment in production: a default that looks like
 // a secret is one a development machine may use and production refuses.
 describe('no secret committed as a default', () => {
-  const { configSchema } = require('../lib/platform/config') as typeof import('../lib/platform/config');
+  const { configSchema } = require('../../lib/platform/config') as typeof import('../../lib/platform/config');
   const secretLooking = Object.keys(configSchema.shape).filter((name) => /_SECRET|_KEY/.test(name));
   const defaultOf = (name: string) => (configSchema.shape as Record<string, { parse(v: unknown): unknown }>)[name].parse(undefined);
   const production = PRODUCTION;
@@ -218,7 +218,7 @@ describe('README', () => {
   it('lists every STORAGE_* variable lib/platform/config.ts reads, and no other', () => {
     const readme = require('node:fs').readFileSync(path.join(ROOT, 'README.md'), 'utf8') as string;
     const documented = [...readme.matchAll(/^\| `(STORAGE_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
-    const { configSchema } = require('../lib/platform/config') as typeof import('../lib/platform/config');
+    const { configSchema } = require('../../lib/platform/config') as typeof import('../../lib/platform/config');
     expect(documented).toEqual(Object.keys(configSchema.shape).sort());
   });
 });
