@@ -94,6 +94,9 @@ export const configSchema = z.object({
   STORAGE_AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   STORAGE_AUDIT_RETENTION_DAYS: positiveInt.default(365),
   STORAGE_LIFECYCLE_CRON: cron.default('0 3 * * *'),
+  // Unset: derived from the task queue (worker/schedules.ts), so deployments sharing a namespace keep their own.
+  STORAGE_LIFECYCLE_SCHEDULE_ID: z.string().optional(),
+  STORAGE_BACKUP_SCHEDULE_ID: z.string().optional(),
   STORAGE_TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^:\s]+:\d+$/, 'must be host:port')
@@ -198,8 +201,16 @@ export interface Config {
   /** Per-owner limits (lib/quotas/); null is unlimited. An admin may override them per owner. */
   quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
   /** `retry`: how a scheduled backup that failed is taken again (workflows/backups/backup.ts). */
-  backups: { enabled: boolean; retentionDays: number; cron: string; retry: { attempts: number; delaySeconds: number; windowHours: number } };
-  lifecycle: { cron: string };
+  backups: {
+    enabled: boolean;
+    retentionDays: number;
+    cron: string;
+    retry: { attempts: number; delaySeconds: number; windowHours: number };
+    /** STORAGE_BACKUP_SCHEDULE_ID; unset (undefined): derived from the task queue. */
+    scheduleId?: string;
+  };
+  /** `scheduleId`: STORAGE_LIFECYCLE_SCHEDULE_ID; unset (undefined): derived from the task queue. */
+  lifecycle: { cron: string; scheduleId?: string };
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
   healthTimeoutMs: number;
@@ -363,8 +374,9 @@ function featuresOf(e: ConfigEnv) {
       retentionDays: e.STORAGE_BACKUP_RETENTION_DAYS,
       cron: e.STORAGE_BACKUP_CRON,
       retry: { attempts: e.STORAGE_BACKUP_ATTEMPTS, delaySeconds: e.STORAGE_BACKUP_RETRY_DELAY_SECONDS, windowHours: e.STORAGE_BACKUP_RETRY_WINDOW_HOURS },
+      scheduleId: e.STORAGE_BACKUP_SCHEDULE_ID || undefined,
     },
-    lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON },
+    lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON, scheduleId: e.STORAGE_LIFECYCLE_SCHEDULE_ID || undefined },
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
