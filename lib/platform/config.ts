@@ -107,6 +107,7 @@ export const configSchema = z.object({
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
+  STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS: positiveInt.default(10),
   STORAGE_INGEST_ALLOWED_HOSTS: commaList
     .transform((hosts) => hosts.map((h) => h.toLowerCase()))
     .pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'each entry is host or host:port ([IPv6]:port), without scheme or path'))),
@@ -214,7 +215,8 @@ export interface Config {
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
   healthTimeoutMs: number;
-  events: { retryMaxSeconds: number };
+  /** `parkAfterAttempts`: an event the hub refuses (4xx) at this attempt is parked (activities/events.ts). */
+  events: { retryMaxSeconds: number; parkAfterAttempts: number };
   /** service.asset.requested's sources (lib/uploads/sourceFetch.ts). */
   ingest: { allowedHosts: string[]; timeoutSeconds: number };
   auth: AuthConfig;
@@ -379,7 +381,7 @@ function featuresOf(e: ConfigEnv) {
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON, scheduleId: e.STORAGE_LIFECYCLE_SCHEDULE_ID || undefined },
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
-    events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
+    events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS, parkAfterAttempts: e.STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS },
     ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS, timeoutSeconds: e.STORAGE_INGEST_TIMEOUT_SECONDS },
   } satisfies Partial<Config>;
 }
