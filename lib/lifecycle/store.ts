@@ -256,3 +256,16 @@ export function versionRules(db: Knex, plan: SweepPlan, asOf: Date): Knex.Raw | 
   }
   return parts.length ? anyOf(db, parts) : undefined;
 }
+
+// ---- used by table retention (new, lib/lifecycle/tableRetention.ts) ----
+
+/** Deletes up to `limit` runs that ended (completed or failed) before `before`, oldest first; answers how many. */
+export async function deleteEndedRunsBefore(db: Knex, before: Date, limit: number): Promise<number> {
+  const ended = db('lifecycle_runs')
+    .select('id')
+    .whereIn('status', ['completed', 'failed'])
+    .whereRaw('coalesce(completed_at, updated_at) < ?', [before])
+    .orderBy('id')
+    .limit(limit);
+  return db('lifecycle_runs').whereIn('id', ended).delete();
+}

@@ -93,6 +93,10 @@ export const configSchema = z.object({
   STORAGE_BACKUP_RETRY_WINDOW_HOURS: positiveInt.default(6),
   STORAGE_AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   STORAGE_AUDIT_RETENTION_DAYS: positiveInt.default(365),
+  STORAGE_UPLOAD_SESSION_RETENTION_DAYS: positiveInt.default(30),
+  STORAGE_OUTBOX_RETENTION_DAYS: positiveInt.default(30),
+  STORAGE_LIFECYCLE_RUN_RETENTION_DAYS: positiveInt.default(90),
+  STORAGE_BACKUP_JOB_RETENTION_DAYS: positiveInt.default(90),
   STORAGE_LIFECYCLE_CRON: cron.default('0 3 * * *'),
   // Unset: derived from the task queue (worker/schedules.ts), so deployments sharing a namespace keep their own.
   STORAGE_LIFECYCLE_SCHEDULE_ID: z.string().optional(),
@@ -214,6 +218,8 @@ export interface Config {
   lifecycle: { cron: string; scheduleId?: string };
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
+  /** Ages past which the lifecycle sweep deletes ended rows (lib/lifecycle/tableRetention.ts). */
+  tableRetention: { uploadSessionDays: number; outboxDays: number; lifecycleRunDays: number; backupJobDays: number };
   healthTimeoutMs: number;
   /** `parkAfterAttempts`: an event the hub refuses (4xx) at this attempt is parked (activities/events.ts). */
   events: { retryMaxSeconds: number; parkAfterAttempts: number };
@@ -380,6 +386,12 @@ function featuresOf(e: ConfigEnv) {
     },
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON, scheduleId: e.STORAGE_LIFECYCLE_SCHEDULE_ID || undefined },
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
+    tableRetention: {
+      uploadSessionDays: e.STORAGE_UPLOAD_SESSION_RETENTION_DAYS,
+      outboxDays: e.STORAGE_OUTBOX_RETENTION_DAYS,
+      lifecycleRunDays: e.STORAGE_LIFECYCLE_RUN_RETENTION_DAYS,
+      backupJobDays: e.STORAGE_BACKUP_JOB_RETENTION_DAYS,
+    },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS, parkAfterAttempts: e.STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS },
     ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS, timeoutSeconds: e.STORAGE_INGEST_TIMEOUT_SECONDS },
