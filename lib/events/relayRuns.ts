@@ -63,7 +63,8 @@ class OutboxListener {
   ) {}
 
   async connect(): Promise<void> {
-    const connection = new pg.Client({ connectionString: this.databaseUrl, application_name: 'storage-outbox-listener' });
+    // TCP keepalive: a peer that vanished without closing (a network cut) ends the connection too.
+    const connection = new pg.Client({ connectionString: this.databaseUrl, application_name: 'storage-outbox-listener', keepAlive: true });
     connection.on('notification', this.wake);
     // An error is followed by 'end', which reconnects.
     connection.on('error', (err) => this.logger.warn('outbox listener connection failed', { err }));
