@@ -3,11 +3,25 @@
  * head of a subject, its lowest pending sequence, may go), each failure pushing its next attempt back
  * exponentially up to STORAGE_OUTBOX_RETRY_MAX_SECONDS. While the hub is unavailable the relay backs off
  * as a whole: each pass sends one probe, and only a probe the hub takes lets the rest go.
+ *
+ * An event the hub refuses (a 4xx that judges the event: 400, 409, 413, 422, ...) backs off alone; the
+ * refusal at its STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS-th attempt parks it (parked_at, the hub's answer in
+ * last_error), so the later events of its subject go on. It stays in the feed and counts among the
+ * failing events until retention removes it. An answer that judges the caller instead (401, 403, 404,
+ * 405, 407: a wrong URL or credentials) is an unavailable hub: nothing is parked for it.
  */
 import { Context } from '@temporalio/activity';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { toCloudEvent } from '../lib/events/feed';
-import { makeWaitingEventsDue, markEventAttemptFailed, markEventDelivered, selectHeadsTiming, selectSettledHeads, type OutboxRow } from '../lib/events/store';
+import {
+  makeWaitingEventsDue,
+  markEventAttemptFailed,
+  markEventDelivered,
+  markEventParked,
+  selectHeadsTiming,
+  selectSettledHeads,
+  type OutboxRow,
+} from '../lib/events/store';
 import type { ActivityDeps } from './deps';
 
 const BATCH = 100;
@@ -17,6 +31,10 @@ const IDLE_MS = 30_000;
 const UNSETTLED_MS = 1_000;
 /** While the hub is down it is probed at most this often, so that its return is noticed within as long. */
 const PROBE_MAX_MS = 15_000;
+/** Answers that say the hub cannot take any event now, or not from this caller: the relay backs off as a whole. */
+const UNAVAILABLE_STATUSES = new Set([401, 403, 404, 405, 407, 408, 429]);
+/** How much of a refusal's body is kept with the event. */
+const ANSWER_CHARS = 300;
 
 export type OutboxDeps = Pick<ActivityDeps, 'config' | 'db'>;
 
@@ -34,6 +52,7 @@ type Outcome = 'delivered' | 'refused' | 'unavailable';
 async function post(hubUrl: string, row: OutboxRow): Promise<{ outcome: 'delivered' } | { outcome: 'refused' | 'unavailable'; error: string }> {
   const message = HTTP.structured(new CloudEvent({ ...toCloudEvent(row), specversion: '1.0' }, false));
   let res: Response;
+  let answer: string;
   try {
     res = await fetch(hubUrl, {
       method: 'POST',
@@ -41,21 +60,25 @@ async function post(hubUrl: string, row: OutboxRow): Promise<{ outcome: 'deliver
       body: message.body as string,
       signal: AbortSignal.timeout(10_000),
     });
-    await res.arrayBuffer();
+    answer = (await res.text()).trim().slice(0, ANSWER_CHARS);
   } catch (err) {
     return { outcome: 'unavailable', error: `the hub did not answer: ${(err as Error).message}` };
   }
   if (res.ok) return { outcome: 'delivered' };
-  // A hub that answers 4xx is up and judged this event; 5xx, 408 and 429 say it cannot take any now.
-  const unavailable = res.status >= 500 || res.status === 408 || res.status === 429;
-  return { outcome: unavailable ? 'unavailable' : 'refused', error: `the hub answered ${res.status}` };
+  // Any other 4xx says the hub is up and judged this event.
+  const unavailable = res.status >= 500 || UNAVAILABLE_STATUSES.has(res.status);
+  return { outcome: unavailable ? 'unavailable' : 'refused', error: `the hub answered ${res.status}${answer ? `: ${answer}` : ''}` };
 }
 
-/** Sends one event and records the outcome on its row (a failure pushes its next attempt back). */
+/**
+ * Sends one event and records the outcome on its row: a failure pushes its next attempt back, a
+ * refusal at its last allowed attempt parks it.
+ */
 async function attempt({ config, db }: OutboxDeps, row: OutboxRow): Promise<Outcome> {
   Context.current().heartbeat({ sequence: row.sequence });
   const result = await post(config.messageHubUrl!, row);
   if (result.outcome === 'delivered') await markEventDelivered(db, row);
+  else if (result.outcome === 'refused' && row.attempts + 1 >= config.events.parkAfterAttempts) await markEventParked(db, row, result.error);
   else await markEventAttemptFailed(db, row, result.error, Math.min(2 ** row.attempts, config.events.retryMaxSeconds));
   return result.outcome;
 }

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { mapLimit } from '../lib/platform/concurrency';
 import { NotFoundError } from '../lib/platform/errors';
@@ -28,6 +29,8 @@ import type { ActivityDeps } from './deps';
 import { auditWriterOf, pruneAuditLog } from '../lib/audit/log';
 import { SYSTEM_ACTOR_REF } from '../workflows/shared/actor';
 import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markVersionsDeleting, type RetiringVersion } from '../lib/backups/handoff';
+import { pruneEndedRows, type RowsRemoved } from '../lib/lifecycle/tableRetention';
+import { getRun } from '../lib/lifecycle/sweep';
 
 /** A looping activity returns after about this long, so its workflow can continue as new between calls. */
 const STEP_BUDGET_MS = 20_000;
@@ -132,6 +135,29 @@ async function completeLifecycleRun({ db, logger }: ActivityDeps, runId: string)
   return countsOf(run);
 }
 
+/** Whether the workflow still runs, asked of Temporal over the worker's connection; one it no longer has is not. */
+async function workflowIsRunning(workflowId: string): Promise<boolean> {
+  try {
+    return (await Context.current().client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+/**
+ * The tables' retention (lib/lifecycle/tableRetention.ts), on a real run of the global settings only
+ * (like the audit log's), within one step's budget: what it leaves, the next run removes.
+ */
+async function pruneEndedTableRows({ db, config, logger }: ActivityDeps, runId: string): Promise<RowsRemoved | null> {
+  const run = await permanent(() => getRun(db, runId));
+  if (run.dry_run || !run.plan?.global) return null;
+  const ctx = Context.current();
+  const removed = await pruneEndedRows({ db, config, isRunning: workflowIsRunning, heartbeat: () => ctx.heartbeat() }, Date.now() + STEP_BUDGET_MS);
+  logger.info('ended rows past retention removed', { run_id: runId, ...removed });
+  return removed;
+}
+
 async function failLifecycleRun({ db }: ActivityDeps, { runId, error }: { runId: string; error: string }): Promise<void> {
   await failRun(db, runId, error);
 }
@@ -145,6 +171,7 @@ export function createLifecycleActivities(deps: ActivityDeps) {
     commitLifecycleBatch: (input: WorkflowBatchDone) => commitLifecycleBatch(deps, input),
     expireAssets: (runId: string) => expireAssets(deps, runId),
     expireVersions: (runId: string) => expireVersions(deps, runId),
+    pruneEndedTableRows: (runId: string) => pruneEndedTableRows(deps, runId),
     completeLifecycleRun: (runId: string) => completeLifecycleRun(deps, runId),
     failLifecycleRun: (input: { runId: string; error: string }) => failLifecycleRun(deps, input),
   };

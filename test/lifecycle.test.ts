@@ -397,16 +397,17 @@ describe('the schedule', () => {
     const taskQueue = ctx.config.temporal.taskQueue;
     const handle = client.schedule.getHandle(scheduleId);
     // A worker process starting as worker/main.ts does (over its own connection) creates it.
-    const worker = await spawnLifecycleWorker(ctx.config, `${taskQueue}-scheduled`, scheduleId);
+    const worker = await spawnLifecycleWorker(ctx.config, taskQueue, scheduleId);
     try {
       let description = await handle.describe();
-      expect(description.action).toMatchObject({ type: 'startWorkflow', workflowType: 'scheduledLifecycleWorkflow', taskQueue: `${taskQueue}-scheduled` });
+      expect(description.action).toMatchObject({ type: 'startWorkflow', workflowType: 'scheduledLifecycleWorkflow', taskQueue });
       expect(description.policies.overlap).toBe('SKIP');
       const next = description.info.nextActionTimes[0];
       expect([next.getUTCHours(), next.getUTCMinutes()]).toEqual([3, 0]);
 
-      // Starting again (here, two replicas at once) changes nothing; another queue or cron updates it.
-      const opts = { scheduleId, cron: ctx.config.lifecycle.cron, taskQueue: `${taskQueue}-scheduled` };
+      // Starting again (here, two replicas at once) changes nothing; another cron updates it; a worker of
+      // another task queue (another deployment) leaves it alone (issue 26, finding 3).
+      const opts = { scheduleId, cron: ctx.config.lifecycle.cron, taskQueue };
       expect((await Promise.all([ensureLifecycleSchedule(client, opts), ensureLifecycleSchedule(client, opts)])).sort()).toEqual(['unchanged', 'unchanged']);
       // Two replicas starting together where there is none yet: one creates it, the other finds it.
       const racedId = `${scheduleId}-raced`;
@@ -417,6 +418,7 @@ describe('the schedule', () => {
       await client.schedule.getHandle(racedId).delete();
       expect(raced.sort()).toEqual(['created', 'unchanged']);
       await handle.pause('paused by an operator');
+      expect(await ensureLifecycleSchedule(client, { ...opts, cron: '30 4 * * *', taskQueue: `${taskQueue}-other` })).toBe('foreign');
       expect(await ensureLifecycleSchedule(client, { ...opts, cron: '30 4 * * *', taskQueue })).toBe('updated');
       description = await handle.describe();
       expect(description.state).toMatchObject({ paused: true, note: 'paused by an operator' });

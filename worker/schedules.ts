@@ -2,6 +2,11 @@
  * The Temporal Schedules the worker keeps: created at start, updated when the configuration changed,
  * left alone otherwise (an operator's pause stays paused). Every worker replica runs this at start;
  * concurrent calls settle on one schedule.
+ *
+ * A schedule belongs to the deployment whose task queue its action names: deployments may share a
+ * namespace (the bench, the tests, a second stack), so each keeps schedules of its own ids (derived
+ * from its task queue, or configured), and a worker never updates or deletes one that starts its runs
+ * on another queue: it warns and leaves it to its owner.
  */
 import {
   Client,
@@ -21,7 +26,8 @@ import type { scheduledLifecycleWorkflow } from '../workflows/lifecycle/sweep';
 import { lifecycleOperation } from '../workflows/lifecycle/definitions';
 import { backupOperation } from '../workflows/backups/definitions';
 
-export type ScheduleChange = 'created' | 'updated' | 'unchanged';
+/** `foreign`: the schedule starts its runs on another task queue, and was left as it is. */
+export type ScheduleChange = 'created' | 'updated' | 'unchanged' | 'foreign';
 
 interface KeptSchedule {
   scheduleId: string;
@@ -62,10 +68,28 @@ async function keepSchedule(client: Client, s: KeptSchedule): Promise<ScheduleCh
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
   const handle = client.schedule.getHandle(s.scheduleId);
-  if (isCurrent(await handle.describe(), s)) return 'unchanged';
-  await handle.update((previous) => ({ ...previous, spec, action, policies: { ...previous.policies, ...policies } }));
+  const description = await handle.describe();
+  if (isForeign(description, s.taskQueue, s.scheduleId, s.logger)) return 'foreign';
+  if (isCurrent(description, s)) return 'unchanged';
+  await handle.update((previous) => {
+    // Taken over between the describe and the update: left to its owner (the update writes what it returns).
+    if (isForeign(previous, s.taskQueue, s.scheduleId, s.logger)) return previous;
+    return { ...previous, spec, action, policies: { ...previous.policies, ...policies } };
+  });
   s.logger?.info('schedule updated', { schedule_id: s.scheduleId, cron: s.cron });
   return 'updated';
+}
+
+/** Whether the schedule starts its runs on a queue other than `taskQueue` (then it warns). */
+function isForeign(description: Pick<ScheduleDescription, 'action'>, taskQueue: string, scheduleId: string, logger?: Logger): boolean {
+  const action = description.action;
+  if (action.type !== 'startWorkflow' || action.taskQueue === taskQueue) return false;
+  logger?.warn('schedule left alone: it starts its runs on another task queue (another deployment keeps it)', {
+    schedule_id: scheduleId,
+    schedule_task_queue: action.taskQueue,
+    task_queue: taskQueue,
+  });
+  return true;
 }
 
 function isCurrent(description: ScheduleDescription, s: KeptSchedule): boolean {
@@ -88,21 +112,39 @@ function startsForSystem(action: ScheduleDescription['action']): boolean {
 }
 
 export const LIFECYCLE_SCHEDULE_ID = 'storage-lifecycle';
+export const BACKUP_SCHEDULE_ID = 'storage-backup';
+/** The task queue whose deployment keeps the plain ids above (those of the servers made before ids were derived). */
+const DEFAULT_TASK_QUEUE = 'storage';
+
+/** Its id unless configured: `base` for the default task queue, `base-<taskQueue>` for any other. */
+function scheduleIdOf(base: string, taskQueue: string, configured: string | undefined): string {
+  return configured ?? (taskQueue === DEFAULT_TASK_QUEUE ? base : `${base}-${taskQueue}`);
+}
+
+/** The deployment's lifecycle schedule: STORAGE_LIFECYCLE_SCHEDULE_ID, else derived from its task queue. */
+export function lifecycleScheduleIdOf(config: Pick<Config, 'lifecycle' | 'temporal'>): string {
+  return scheduleIdOf(LIFECYCLE_SCHEDULE_ID, config.temporal.taskQueue, config.lifecycle.scheduleId);
+}
+
+/** The deployment's backup schedule: STORAGE_BACKUP_SCHEDULE_ID, else derived from its task queue. */
+export function backupScheduleIdOf(config: Pick<Config, 'backups' | 'temporal'>): string {
+  return scheduleIdOf(BACKUP_SCHEDULE_ID, config.temporal.taskQueue, config.backups.scheduleId);
+}
 
 export interface LifecycleScheduleOptions {
   cron: string;
   taskQueue: string;
-  /** Tests use their own; the service's is `storage-lifecycle`. */
+  /** Unset: that of the task queue (lifecycleScheduleIdOf). */
   scheduleId?: string;
   logger?: Logger;
 }
 
 /**
- * `storage-lifecycle`: cron STORAGE_LIFECYCLE_CRON (UTC), overlap SKIP, starting scheduledLifecycleWorkflow
+ * `storage-lifecycle` (of the default task queue; lifecycleScheduleIdOf): cron STORAGE_LIFECYCLE_CRON (UTC), overlap SKIP, starting scheduledLifecycleWorkflow
  * (a run made then, swept as its child).
  */
 export async function ensureLifecycleSchedule(client: Client, opts: LifecycleScheduleOptions): Promise<ScheduleChange> {
-  const scheduleId = opts.scheduleId ?? LIFECYCLE_SCHEDULE_ID;
+  const scheduleId = opts.scheduleId ?? scheduleIdOf(LIFECYCLE_SCHEDULE_ID, opts.taskQueue, undefined);
   return keepSchedule(client, {
     scheduleId,
     cron: opts.cron,
@@ -116,35 +158,24 @@ export async function ensureLifecycleSchedule(client: Client, opts: LifecycleSch
   });
 }
 
-export const BACKUP_SCHEDULE_ID = 'storage-backup';
-
 export interface BackupScheduleOptions {
-  /** STORAGE_BACKUP_ENABLED: when false, the schedule is deleted if it exists. */
+  /** STORAGE_BACKUP_ENABLED: when false, the schedule is deleted if it exists (and is this queue's). */
   enabled: boolean;
   cron: string;
   taskQueue: string;
-  /** Tests use their own; the service's is `storage-backup`. */
+  /** Unset: that of the task queue (backupScheduleIdOf). */
   scheduleId?: string;
   logger?: Logger;
 }
 
 /**
- * `storage-backup`: cron STORAGE_BACKUP_CRON (UTC), overlap SKIP, starting scheduledBackupWorkflow
+ * `storage-backup` (of the default task queue; backupScheduleIdOf): cron STORAGE_BACKUP_CRON (UTC), overlap SKIP, starting scheduledBackupWorkflow
  * (a backup of every asset and version, then the retention sweep); kept like `storage-lifecycle`.
  * With STORAGE_BACKUP_ENABLED=false it is deleted, so no backup is taken on a schedule.
  */
 export async function ensureBackupSchedule(client: Client, opts: BackupScheduleOptions): Promise<ScheduleChange | 'deleted' | 'absent'> {
-  const scheduleId = opts.scheduleId ?? BACKUP_SCHEDULE_ID;
-  if (!opts.enabled) {
-    try {
-      await client.schedule.getHandle(scheduleId).delete();
-    } catch (err) {
-      if (err instanceof ScheduleNotFoundError) return 'absent';
-      throw err;
-    }
-    opts.logger?.info('schedule deleted (STORAGE_BACKUP_ENABLED=false)', { schedule_id: scheduleId });
-    return 'deleted';
-  }
+  const scheduleId = opts.scheduleId ?? scheduleIdOf(BACKUP_SCHEDULE_ID, opts.taskQueue, undefined);
+  if (!opts.enabled) return deleteBackupSchedule(client, scheduleId, opts);
   return keepSchedule(client, {
     scheduleId,
     cron: opts.cron,
@@ -158,7 +189,24 @@ export async function ensureBackupSchedule(client: Client, opts: BackupScheduleO
   });
 }
 
-/** What the worker keeps at start, over its own connection (worker/main.ts). */
+/** STORAGE_BACKUP_ENABLED=false: the deployment's schedule goes; another queue's stays. */
+async function deleteBackupSchedule(client: Client, scheduleId: string, opts: BackupScheduleOptions): Promise<'foreign' | 'deleted' | 'absent'> {
+  const handle = client.schedule.getHandle(scheduleId);
+  try {
+    if (isForeign(await handle.describe(), opts.taskQueue, scheduleId, opts.logger)) return 'foreign';
+    await handle.delete();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return 'absent';
+    throw err;
+  }
+  opts.logger?.info('schedule deleted (STORAGE_BACKUP_ENABLED=false)', { schedule_id: scheduleId });
+  return 'deleted';
+}
+
+/**
+ * What the worker keeps at start, over its own connection (worker/main.ts): the schedules of its
+ * deployment (lifecycleScheduleIdOf, backupScheduleIdOf), unless `opts` names others.
+ */
 export async function ensureSchedules(
   connection: ConnectionLike,
   config: Config,
@@ -168,14 +216,14 @@ export async function ensureSchedules(
   const lifecycle = await ensureLifecycleSchedule(client, {
     cron: config.lifecycle.cron,
     taskQueue: config.temporal.taskQueue,
-    scheduleId: opts.lifecycleScheduleId,
+    scheduleId: opts.lifecycleScheduleId ?? lifecycleScheduleIdOf(config),
     logger: opts.logger,
   });
   const backup = await ensureBackupSchedule(client, {
     enabled: config.backups.enabled,
     cron: config.backups.cron,
     taskQueue: config.temporal.taskQueue,
-    scheduleId: opts.backupScheduleId,
+    scheduleId: opts.backupScheduleId ?? backupScheduleIdOf(config),
     logger: opts.logger,
   });
   return { lifecycle, backup };

@@ -7,13 +7,20 @@
  *   pg_current_xact_id()), its `sequence` the order of writing. Each inserting statement notifies
  *   `storage_outbox` (a trigger), which wakes the relay at commit (lib/events/relayRuns.ts).
  * - Visibility (the xmin rule): a row is settled once its txid is older than every transaction still
- *   running (`txid < pg_snapshot_xmin(pg_current_snapshot())`). Nothing can commit later with a smaller
- *   (txid, sequence), so the feed's cursor over that order never skips an event, and the relay sends
- *   only settled rows.
+ *   running in this database (SETTLED below). Nothing can commit later with a smaller (txid, sequence),
+ *   so the feed's cursor over that order never skips an event, and the relay sends only settled rows.
+ *   Transaction ids are the server's, but only a transaction of this database can write this table: the
+ *   running ids of the snapshot that a backend of another database holds (its lock on its own id, in
+ *   pg_locks, and that backend's database, in pg_stat_activity: both readable by any role) are left
+ *   out, so a long transaction elsewhere on the server delays nothing here. An id not proven foreign
+ *   (a prepared transaction, a backend that just ended) counts, which only delays.
  * - Order per subject: the relay sends only a subject's head, its pending event of the lowest
- *   sequence; a later event of the subject waits until every earlier one is delivered.
+ *   sequence; a later event of the subject waits until every earlier one is delivered or parked.
  * - delivered_at is set once and never cleared; a failed attempt adds one to `attempts`, keeps its
- *   error (cut to 1000 characters) and pushes next_attempt_at back.
+ *   error (cut to 1000 characters) and pushes next_attempt_at back. parked_at is set once, on an
+ *   event the hub refused at its last allowed attempt (activities/events.ts): it is no longer pending
+ *   (it holds back nothing), keeps the hub's answer in last_error, and is never sent again.
+ * - Rows leave only by retention (lib/lifecycle/tableRetention.ts): delivered or parked ones, by age.
  *
  * Lock order: writers lock no row first. Events are inserted last in their change's transaction,
  * after whatever rows it locked (the asset's, then its versions', ...); the relay updates one event row
@@ -34,9 +41,22 @@ export interface OutboxRow {
   attempts: number;
   last_error: string | null;
   next_attempt_at: Date;
+  parked_at: Date | null;
 }
 
-const SETTLED = 'txid < pg_snapshot_xmin(pg_current_snapshot())';
+/** The oldest transaction id still running in this database (the snapshot's xmax when none is). */
+const THIS_DATABASE_XMIN = `(
+  SELECT coalesce(
+    (SELECT min(x.id) FROM pg_snapshot_xip(snap.s) AS x(id)
+      WHERE NOT EXISTS (
+        SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'transactionid' AND l.granted AND l.transactionid = x.id::xid
+           AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+    pg_snapshot_xmax(snap.s))
+  FROM (SELECT pg_current_snapshot() AS s) AS snap)`;
+
+/** Over the alias `e`: the event can no longer be preceded by one that commits later. */
+const SETTLED = `e.txid < ${THIS_DATABASE_XMIN}`;
 
 export async function insertOutboxEvent(
   trx: Knex.Transaction,
@@ -60,11 +80,14 @@ export async function selectSettledEvents(db: Knex, after: { t: string; s: numbe
 // ---------------------------------------------------------------------------------------------
 // The relay
 
-/** Pending events with no earlier pending event of their subject. */
+/** Pending events (neither delivered nor parked) with no earlier pending event of their subject. */
 function heads(db: Knex) {
   return db('outbox_events as e')
     .whereNull('e.delivered_at')
-    .whereNotExists(db('outbox_events as p').whereRaw('p.subject = e.subject').whereNull('p.delivered_at').whereRaw('p.sequence < e.sequence'));
+    .whereNull('e.parked_at')
+    .whereNotExists(
+      db('outbox_events as p').whereRaw('p.subject = e.subject').whereNull('p.delivered_at').whereNull('p.parked_at').whereRaw('p.sequence < e.sequence'),
+    );
 }
 
 /** Settled heads, the most overdue first; with `dueOnly`, only those whose next attempt has come. */
@@ -91,9 +114,21 @@ export async function markEventAttemptFailed(db: Knex, row: Pick<OutboxRow, 'seq
     });
 }
 
+/** An event the hub refused for the last time: parked with the hub's answer, it no longer holds back its subject. */
+export async function markEventParked(db: Knex, row: Pick<OutboxRow, 'sequence' | 'attempts'>, error: string): Promise<void> {
+  await db('outbox_events')
+    .where({ sequence: row.sequence })
+    .whereNull('delivered_at')
+    .update({ attempts: row.attempts + 1, last_error: error.slice(0, 1000), parked_at: db.fn.now() });
+}
+
 /** Every pending event waiting for a later attempt becomes due now. */
 export async function makeWaitingEventsDue(db: Knex): Promise<void> {
-  await db('outbox_events').whereNull('delivered_at').where('next_attempt_at', '>', db.fn.now()).update({ next_attempt_at: db.fn.now() });
+  await db('outbox_events')
+    .whereNull('delivered_at')
+    .whereNull('parked_at')
+    .where('next_attempt_at', '>', db.fn.now())
+    .update({ next_attempt_at: db.fn.now() });
 }
 
 /** How long until a settled head is due (null: none is pending), and whether some head is not settled yet. */
@@ -113,13 +148,39 @@ export async function selectHeadsTiming(db: Knex): Promise<{ due_in_ms: string |
 // ---------------------------------------------------------------------------------------------
 // The metrics
 
-/** Events not delivered yet, and those of them whose last attempt failed. */
-export async function countOutboxBacklog(db: Knex): Promise<{ pending: number; failing: number }> {
+/** Events not delivered yet, those of them whose last attempt failed, and those of them parked (failing too). */
+export async function countOutboxBacklog(db: Knex): Promise<{ pending: number; failing: number; parked: number }> {
   const outbox = await db('outbox_events')
     .whereNull('delivered_at')
-    .select(db.raw('count(*)::int AS pending'), db.raw('count(*) FILTER (WHERE last_error IS NOT NULL)::int AS failing'))
+    .select(
+      db.raw('count(*)::int AS pending'),
+      db.raw('count(*) FILTER (WHERE last_error IS NOT NULL)::int AS failing'),
+      db.raw('count(*) FILTER (WHERE parked_at IS NOT NULL)::int AS parked'),
+    )
     .first();
-  return { pending: outbox?.pending ?? 0, failing: outbox?.failing ?? 0 };
+  return { pending: outbox?.pending ?? 0, failing: outbox?.failing ?? 0, parked: outbox?.parked ?? 0 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention (lib/lifecycle/tableRetention.ts)
+
+/** Deletes up to `limit` events delivered, or parked, before `before`, oldest first; answers how many. */
+export async function deleteEventsSettledBefore(db: Knex, before: Date, limit: number): Promise<number> {
+  const delivered = await db('outbox_events')
+    .whereIn('sequence', db('outbox_events').select('sequence').where('delivered_at', '<', before).orderBy('delivered_at').limit(limit))
+    .delete();
+  if (delivered >= limit) return delivered;
+  const parked = await db('outbox_events')
+    .whereIn(
+      'sequence',
+      db('outbox_events')
+        .select('sequence')
+        .where('parked_at', '<', before)
+        .orderBy('parked_at')
+        .limit(limit - delivered),
+    )
+    .delete();
+  return delivered + parked;
 }
 
 // ---- used by assets (moved from activities/assets.ts) ----

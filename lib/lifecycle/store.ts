@@ -263,3 +263,15 @@ export function versionRules(db: Knex, plan: SweepPlan, asOf: Date): Knex.Raw | 
 export const LIFECYCLE_POLICY_RECORDS_SQL = `SELECT to_jsonb(p) || jsonb_build_object('rules',
       (SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.position), '[]'::jsonb) FROM policy_rules r WHERE r.policy_id = p.id)) AS row
     FROM lifecycle_policies p ORDER BY p.id`;
+// ---- used by table retention (new, lib/lifecycle/tableRetention.ts) ----
+
+/** Deletes up to `limit` runs that ended (completed or failed) before `before`, oldest first; answers how many. */
+export async function deleteEndedRunsBefore(db: Knex, before: Date, limit: number): Promise<number> {
+  const ended = db('lifecycle_runs')
+    .select('id')
+    .whereIn('status', ['completed', 'failed'])
+    .whereRaw('coalesce(completed_at, updated_at) < ?', [before])
+    .orderBy('id')
+    .limit(limit);
+  return db('lifecycle_runs').whereIn('id', ended).delete();
+}

@@ -93,7 +93,14 @@ export const configSchema = z.object({
   STORAGE_BACKUP_RETRY_WINDOW_HOURS: positiveInt.default(6),
   STORAGE_AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   STORAGE_AUDIT_RETENTION_DAYS: positiveInt.default(365),
+  STORAGE_UPLOAD_SESSION_RETENTION_DAYS: positiveInt.default(30),
+  STORAGE_OUTBOX_RETENTION_DAYS: positiveInt.default(30),
+  STORAGE_LIFECYCLE_RUN_RETENTION_DAYS: positiveInt.default(90),
+  STORAGE_BACKUP_JOB_RETENTION_DAYS: positiveInt.default(90),
   STORAGE_LIFECYCLE_CRON: cron.default('0 3 * * *'),
+  // Unset: derived from the task queue (worker/schedules.ts), so deployments sharing a namespace keep their own.
+  STORAGE_LIFECYCLE_SCHEDULE_ID: z.string().optional(),
+  STORAGE_BACKUP_SCHEDULE_ID: z.string().optional(),
   STORAGE_TEMPORAL_ADDRESS: z
     .string()
     .regex(/^[^:\s]+:\d+$/, 'must be host:port')
@@ -104,6 +111,7 @@ export const configSchema = z.object({
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
+  STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS: positiveInt.default(10),
   STORAGE_INGEST_ALLOWED_HOSTS: commaList
     .transform((hosts) => hosts.map((h) => h.toLowerCase()))
     .pipe(z.array(z.string().regex(/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'each entry is host or host:port ([IPv6]:port), without scheme or path'))),
@@ -198,12 +206,23 @@ export interface Config {
   /** Per-owner limits (lib/quotas/); null is unlimited. An admin may override them per owner. */
   quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
   /** `retry`: how a scheduled backup that failed is taken again (workflows/backups/backup.ts). */
-  backups: { enabled: boolean; retentionDays: number; cron: string; retry: { attempts: number; delaySeconds: number; windowHours: number } };
-  lifecycle: { cron: string };
+  backups: {
+    enabled: boolean;
+    retentionDays: number;
+    cron: string;
+    retry: { attempts: number; delaySeconds: number; windowHours: number };
+    /** STORAGE_BACKUP_SCHEDULE_ID; unset (undefined): derived from the task queue. */
+    scheduleId?: string;
+  };
+  /** `scheduleId`: STORAGE_LIFECYCLE_SCHEDULE_ID; unset (undefined): derived from the task queue. */
+  lifecycle: { cron: string; scheduleId?: string };
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
+  /** Ages past which the lifecycle sweep deletes ended rows (lib/lifecycle/tableRetention.ts). */
+  tableRetention: { uploadSessionDays: number; outboxDays: number; lifecycleRunDays: number; backupJobDays: number };
   healthTimeoutMs: number;
-  events: { retryMaxSeconds: number };
+  /** `parkAfterAttempts`: an event the hub refuses (4xx) at this attempt is parked (activities/events.ts). */
+  events: { retryMaxSeconds: number; parkAfterAttempts: number };
   /** service.asset.requested's sources (lib/uploads/sourceFetch.ts). */
   ingest: { allowedHosts: string[]; timeoutSeconds: number };
   auth: AuthConfig;
@@ -363,11 +382,18 @@ function featuresOf(e: ConfigEnv) {
       retentionDays: e.STORAGE_BACKUP_RETENTION_DAYS,
       cron: e.STORAGE_BACKUP_CRON,
       retry: { attempts: e.STORAGE_BACKUP_ATTEMPTS, delaySeconds: e.STORAGE_BACKUP_RETRY_DELAY_SECONDS, windowHours: e.STORAGE_BACKUP_RETRY_WINDOW_HOURS },
+      scheduleId: e.STORAGE_BACKUP_SCHEDULE_ID || undefined,
     },
-    lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON },
+    lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON, scheduleId: e.STORAGE_LIFECYCLE_SCHEDULE_ID || undefined },
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
+    tableRetention: {
+      uploadSessionDays: e.STORAGE_UPLOAD_SESSION_RETENTION_DAYS,
+      outboxDays: e.STORAGE_OUTBOX_RETENTION_DAYS,
+      lifecycleRunDays: e.STORAGE_LIFECYCLE_RUN_RETENTION_DAYS,
+      backupJobDays: e.STORAGE_BACKUP_JOB_RETENTION_DAYS,
+    },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
-    events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS },
+    events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS, parkAfterAttempts: e.STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS },
     ingest: { allowedHosts: e.STORAGE_INGEST_ALLOWED_HOSTS, timeoutSeconds: e.STORAGE_INGEST_TIMEOUT_SECONDS },
   } satisfies Partial<Config>;
 }

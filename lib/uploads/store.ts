@@ -287,3 +287,30 @@ export async function countSessionsByStatus(db: Knex): Promise<Array<{ status: s
 export async function deleteAbortedSession(db: Knex, id: string): Promise<void> {
   await db('upload_sessions').where({ id, status: 'aborted' }).delete();
 }
+
+// ---- used by table retention (new, lib/lifecycle/tableRetention.ts) ----
+
+const ENDED_SESSION_STATUSES = ['completed', 'failed', 'aborted', 'expired'];
+
+/** Ended sessions whose last change is before `before`, by (updated_at, id) after the keyset position `after`. */
+export async function selectEndedSessionsBefore(
+  db: Knex,
+  before: Date,
+  after: { at: string; id: string } | null,
+  limit: number,
+): Promise<Array<{ id: string; workflow_id: string; at: string }>> {
+  const query = db('upload_sessions')
+    .select('id', 'workflow_id', db.raw(`${exactTimeSql('updated_at')} AS at`))
+    .whereIn('status', ENDED_SESSION_STATUSES)
+    .where('updated_at', '<', before)
+    .orderBy([{ column: 'updated_at' }, { column: 'id' }])
+    .limit(limit);
+  if (after) query.whereRaw('(updated_at, id) > (?::timestamptz, ?::uuid)', [after.at, after.id]);
+  return query;
+}
+
+/** Deletes those of `ids` still ended before `before` (their parts, hashes and tus rows go with them); answers how many. */
+export async function deleteEndedSessions(db: Knex, ids: string[], before: Date): Promise<number> {
+  if (ids.length === 0) return 0;
+  return db('upload_sessions').whereIn('id', ids).whereIn('status', ENDED_SESSION_STATUSES).where('updated_at', '<', before).delete();
+}

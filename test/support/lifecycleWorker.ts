@@ -2,8 +2,8 @@
  * A worker in a process of its own, so a test can kill it (SIGKILL, no shutdown) in the middle of a
  * sweep. It starts the way worker/main.ts does (search attributes, then the schedules over the
  * worker's connection, then the worker) with two test settings: the run's prebuilt workflow bundle,
- * and the lifecycle schedule under STORAGE_TEST_LIFECYCLE_SCHEDULE_ID (the real id is shared by
- * every test file on the test server).
+ * and the lifecycle schedule under STORAGE_TEST_LIFECYCLE_SCHEDULE_ID (the test's own), with no backup
+ * schedule.
  */
 import { NativeConnection } from '@temporalio/worker';
 import path from 'node:path';
@@ -37,6 +37,8 @@ export async function spawnLifecycleWorker(config: Config, taskQueue: string, sc
   const env = envFor(config, {
     STORAGE_TEMPORAL_TASK_QUEUE: taskQueue,
     STORAGE_TEST_LIFECYCLE_SCHEDULE_ID: scheduleId,
+    // No backup schedule of its task queue is left behind on the shared test server.
+    STORAGE_BACKUP_ENABLED: 'false',
     STORAGE_VERSION_RETENTION_DAYS: String(config.versions.retentionDays),
     STORAGE_MAX_VERSIONS: String(config.versions.max),
   });

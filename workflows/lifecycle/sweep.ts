@@ -1,4 +1,4 @@
-import { ParentClosePolicy, continueAsNew, executeChild, log, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ParentClosePolicy, continueAsNew, executeChild, isCancellation, log, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
@@ -21,6 +21,12 @@ const retry: ActivityOptions['retry'] = {
 const catalog = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '2 minutes', retry });
 // The looping steps return after ~20 s; the heartbeat tells a stuck batch from a slow one.
 const steps = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry });
+// The tables' retention: a few attempts, then the next run tries again (it never holds the run up for good).
+const housekeeping = proxyActivities<LifecycleActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { ...retry, maximumAttempts: 3 },
+});
 const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumInterval: '30s' } });
 
 /**
@@ -46,6 +52,8 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput): Promis
         else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
         else phase = (await steps.expireVersions(runId)).phase;
       }
+      // Runs recorded before the tables had retention go on without it.
+      if (patched('table-retention')) await pruneEndedTableRows(runId);
       return { runId, counts: await catalog.completeLifecycleRun(runId) };
     },
     (err) => catalog.failLifecycleRun({ runId, error: messageOf(err) }),
@@ -64,6 +72,16 @@ export async function scheduledLifecycleWorkflow(): Promise<LifecycleSweepResult
     args: [{ runId, actor: SYSTEM_ACTOR_REF }],
     typedSearchAttributes: [storageOperation(lifecycleOperation), storageActor(SYSTEM_ACTOR_REF)],
   });
+}
+
+/** The ended rows past their retention go (a failure is logged: the next run tries again). */
+async function pruneEndedTableRows(runId: string): Promise<void> {
+  try {
+    await housekeeping.pruneEndedTableRows(runId);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    log.warn('table retention failed; the next run tries again', { runId, error: messageOf(err) });
+  }
 }
 
 /** One batch of old sessions: each is sent its workflow's abort signal. Answers the phase after it. */
