@@ -27,6 +27,7 @@ import { createTemporalClient, type TemporalHandle } from '../lib/platform/tempo
 import { API_NODE_FLAGS, ROOT, freePorts, startLocalStack, type ManagedProcess } from '../scripts/stack';
 import { ROLES } from '../lib/auth/actor';
 import { mintDevToken } from '../lib/auth/devTokens';
+import { backupScheduleIdOf, lifecycleScheduleIdOf } from '../worker/schedules';
 import { expectJson, keepAliveAgent, multipartBody, postMultipart, request, useToken } from './client';
 import { pidListeningOn, type CpuGroups } from './cpu';
 
@@ -274,6 +275,15 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(async () => s3.destroy());
     const temporal = createTemporalClient(config.temporal);
     cleanups.push(() => temporal.close());
+    // The bench's worker keeps schedules named after its own task queue: they go with it.
+    cleanups.push(async () => {
+      for (const id of [lifecycleScheduleIdOf(config), backupScheduleIdOf(config)]) {
+        await temporal.client.schedule
+          .getHandle(id)
+          .delete()
+          .catch(() => undefined);
+      }
+    });
     await ensureBucket(s3, config.s3.bucket);
     await ensureBucket(s3, config.s3.backupBucket);
     cleanups.push(async () => {
