@@ -27,7 +27,7 @@ import { requestContext } from './middleware/requestContext';
 import { routeAccess } from './middleware/routeAccess';
 import { tusProtocol } from './middleware/tusProtocol';
 import { buildOpenApiDocument, documentLimitsOf } from './openapi';
-import type { Drain } from './routes/health';
+import type { Drain } from './http/drain';
 import { OPERATIONS, ROUTES } from './routes';
 import { docsAssets } from './routes/reference';
 

@@ -10,7 +10,7 @@ import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp, type App } from './app';
 import { answerClientErrors } from './http/clientErrors';
-import type { Drain } from './routes/health';
+import type { Drain } from './http/drain';
 
 /** The HTTP server of the app, and the answers it has under way (a drain waits for them). */
 function serve(app: App, requestTimeoutMs: number, drain: Drain, answering: AsyncLocalStorage<http.ServerResponse>) {

@@ -7,17 +7,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import {
-  backupProgressOf,
-  getBackup,
-  beginJob,
-  failJob,
-  insertBackup,
-  manifestKeyFor,
-  summaryKeyFor,
-  type BackupProgress,
-  type BackupRow,
-} from '../../lib/backups/catalog';
+import { backupProgressOf, getBackup, beginJob, failJob, insertBackup, manifestKeyFor, summaryKeyFor, type BackupProgress } from '../../lib/backups/catalog';
+import { type BackupRow } from '../../lib/backups/jobRows';
 import { ManifestCorruptError, readManifestLines, writeManifest, type BlobLine, type ReadLine } from '../../lib/backups/manifest';
 import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/storedObjects';
 import { registerManifest } from '../../lib/backups/retention';

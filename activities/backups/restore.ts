@@ -16,11 +16,10 @@ import {
   getRestore,
   restoreItemCounts,
   restoreProgressOf,
-  type BackupRow,
   type JobStatus,
   type RestoreProgress,
-  type RestoreRow,
 } from '../../lib/backups/catalog';
+import { type BackupRow, type RestoreRow } from '../../lib/backups/jobRows';
 import { ManifestCorruptError, hashManifest, readManifestLines, type ReadLine, type RecordLine } from '../../lib/backups/manifest';
 import { manifestChecker } from '../../lib/backups/manifestChecks';
 import { isNotFound, type CopyLimits } from '../../lib/platform/storedObjects';

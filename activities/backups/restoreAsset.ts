@@ -4,7 +4,8 @@
  * A blob that is missing or corrupt fails the asset alone: nothing of the live asset is touched, and
  * what this restore wrote for it is removed.
  */
-import { blobKeyFor, type RestoreMode, type RestoreRow } from '../../lib/backups/catalog';
+import { blobKeyFor } from '../../lib/backups/catalog';
+import { type RestoreMode, type RestoreRow } from '../../lib/backups/jobRows';
 import type { AssetLine, VersionLine } from '../../lib/backups/manifest';
 import { copyObject, deleteKeys, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/storedObjects';
 import { commitRestoredAsset, liveStateOf, recordItem, versionsToRemove, versionsToRestore, type LiveVersion } from '../../lib/backups/restore';

@@ -6,7 +6,7 @@
 import { Router, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { AppDeps } from '../deps';
-import type { Drain } from '../routes/health';
+import type { Drain } from './drain';
 import { jsonBody } from './jsonBody';
 
 export type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete' | 'options';

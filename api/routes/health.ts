@@ -22,11 +22,6 @@ function ready(report: HealthReport): boolean {
   return report.database.status === 'ok' && report.object_store.status === 'ok' && report.temporal.status === 'ok';
 }
 
-/** Set by the API process once SIGTERM arrives: it still serves, but a load balancer must send nothing new. */
-export interface Drain {
-  draining: boolean;
-}
-
 function healthDepsOf(deps: RouteDeps): HealthDeps {
   return {
     db: deps.db,

@@ -32,10 +32,9 @@ import {
   toBackupJson,
   toRestoreJson,
   type BackupJson,
-  type JobRow,
   type RestoreJson,
-  type RestoreMode,
 } from './catalog';
+import { type JobRow, type RestoreMode } from './jobRows';
 import { NotFoundError } from '../platform/errors';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';

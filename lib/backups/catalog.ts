@@ -30,64 +30,7 @@ import {
   restoreItemTotals,
   selectJob,
 } from './store';
-
-export type RestoreMode = 'missing' | 'overwrite';
-
-export interface BackupScope {
-  /** Absent: every asset. */
-  asset_ids?: string[];
-  include_all_versions: boolean;
-}
-
-export interface BackupCounts {
-  assets: number;
-  versions: number;
-  /** Distinct contents (= objects_total) and their bytes (= bytes_total). */
-  blobs: number;
-  bytes: number;
-  /** The bytes of every version, a content counted once per version that has it. */
-  version_bytes: number;
-}
-
-export interface RestoreScope {
-  asset_ids?: string[];
-}
-
-export interface JobRow {
-  id: string;
-  kind: 'backup' | 'restore';
-  status: JobStatus;
-  label: string | null;
-  backup_id: string | null;
-  scope: BackupScope & RestoreScope;
-  mode: RestoreMode | null;
-  progress: Partial<BackupProgress & RestoreProgress>;
-  manifest_key: string | null;
-  workflow_id: string;
-  error: string | null;
-  trigger: 'api' | 'schedule';
-  /** Whom the job acts for; null for jobs begun before jobs recorded it. */
-  actor: ActorRef | null;
-  manifest_sha256: string | null;
-  manifest_size_bytes: number | null;
-  blobs_offset: number | null;
-  assets_offset: number | null;
-  /** Where the record lines begin; null for a manifest written before records existed (= blobs_offset). */
-  records_offset: number | null;
-  /** Set when an import registered the backup from the bucket. */
-  imported_at: Date | null;
-  manifest_written_at: Date | null;
-  counts: BackupCounts | null;
-  removed_at: Date | null;
-  created_at: Date;
-  started_at: Date | null;
-  completed_at: Date | null;
-  expires_at: Date | null;
-  updated_at: Date;
-}
-
-export type BackupRow = JobRow & { kind: 'backup' };
-export type RestoreRow = JobRow & { kind: 'restore'; backup_id: string; mode: RestoreMode };
+import type { RestoreMode, BackupScope, BackupCounts, RestoreScope, JobRow, BackupRow, RestoreRow } from './jobRows';
 
 export function manifestKeyFor(backupId: string): string {
   return `manifests/${backupId}.jsonl`;

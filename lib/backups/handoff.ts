@@ -37,7 +37,8 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
-import { blobKeyFor, type BackupScope } from './catalog';
+import { blobKeyFor } from './catalog';
+import { type BackupScope } from './jobRows';
 import { markAssetRowPurging, markVersionRowsDeleting } from '../assets/store';
 import { backupsTakingHandoffs, clearLease, deleteEndedHandoffs, insertHandoffs, markHandedOffContents, renewLeaseRow, takeBlobLockShared } from './store';
 import { mapLimit } from '../platform/concurrency';

@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import { replaceMetadata } from '../assets/store';
 import { writeGrants } from '../assets/store';
 import { SYSTEM_OWNER } from '../auth/actor';
-import type { JobRow, RestoreMode } from './catalog';
+import type { JobRow, RestoreMode } from './jobRows';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import type { AssetLine, VersionLine } from './manifest';
 import { recordEvent } from '../events/outbox';

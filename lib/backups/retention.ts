@@ -15,7 +15,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
-import { BLOB_PREFIX, blobKeyFor, type BackupCounts, type BackupProgress } from './catalog';
+import { BLOB_PREFIX, blobKeyFor, type BackupProgress } from './catalog';
+import { type BackupCounts } from './jobRows';
 import { ManifestCorruptError, readManifestLines, type WrittenManifest } from './manifest';
 import { deleteKeys, isNotFound } from '../platform/storedObjects';
 import { listManifests } from './bucket';

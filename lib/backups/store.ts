@@ -30,7 +30,8 @@
 import type { Knex } from 'knex';
 import { exactTimeSql } from '../platform/db';
 import { BLOB_LOCK } from './blobLock';
-import type { JobRow, JobStatus } from './catalog';
+import type { JobStatus } from '../../workflows/backups/definitions';
+import type { JobRow } from './jobRows';
 
 // ---------------------------------------------------------------------------------------------
 // The blob lock (lib/backups/blobLock.ts)

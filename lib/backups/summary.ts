@@ -8,7 +8,8 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { ActorRef } from '../auth/actor';
 import { UUID_PATTERN } from '../platform/ids';
-import type { BackupCounts, BackupProgress, BackupRow, BackupScope } from './catalog';
+import type { BackupProgress } from './catalog';
+import type { BackupCounts, BackupRow, BackupScope } from './jobRows';
 import { exactJobTimes } from './store';
 
 export const SUMMARY_FORMAT = 'storage-backup-summary/2';

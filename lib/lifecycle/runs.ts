@@ -2,7 +2,7 @@
  * What a lifecycle run is: its phases, the plan it applies, its counts, its row and how the API shows it.
  */
 import type { ActorRef } from '../auth/actor';
-import type { PolicyFilter, PolicyRule } from './policies';
+import type { PolicyFilter, PolicyRule } from './policyRules';
 
 export const LIFECYCLE_PHASES = ['uploads', 'purge', 'assets', 'versions', 'done'] as const;
 export type LifecyclePhase = (typeof LIFECYCLE_PHASES)[number];

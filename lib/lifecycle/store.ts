@@ -25,7 +25,7 @@
 import type { Knex } from 'knex';
 import { ASSET_FILTER_COLUMNS, assetFilterSql, type AssetFilterColumns } from '../assets/store';
 import { allOf, anyOf } from '../platform/db';
-import type { PolicyFilter, PolicyRule } from './policies';
+import type { PolicyFilter, PolicyRule } from './policyRules';
 import type { LifecycleCounts, LifecyclePhase, LifecycleRunRow, SweepPlan } from './runs';
 
 type Db = Knex | Knex.Transaction;
