@@ -184,10 +184,18 @@ export function useTestService(
   afterAll(async () => {
     await started?.stop();
   });
+  const running = (key: PropertyKey): TestContext => {
+    if (!started) throw new Error(`the test service is not running (read ${String(key)} outside a test or hook?)`);
+    return started;
+  };
+  // Spread (`{ ...ctx }`) and `in` see the running context's own fields too, not the empty target's.
   return new Proxy({} as TestContext, {
-    get(_target, key) {
-      if (!started) throw new Error(`the test service is not running (read ${String(key)} outside a test or hook?)`);
-      return Reflect.get(started, key);
+    get: (_target, key) => Reflect.get(running(key), key),
+    has: (_target, key) => Reflect.has(running(key), key),
+    ownKeys: () => Reflect.ownKeys(running('its keys')),
+    getOwnPropertyDescriptor: (_target, key) => {
+      const descriptor = Reflect.getOwnPropertyDescriptor(running(key), key);
+      return descriptor && { ...descriptor, configurable: true };
     },
   });
 }
