@@ -2,6 +2,7 @@ import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/cl
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRows, versionsBeyond } from '../../lib/assets/versions';
+import { pausePoint } from '../../lib/assets/pausePoints';
 import {
   AssetGoneError,
   commitUploadedVersion,
@@ -262,6 +263,7 @@ async function pruneVersions(deps: UploadDeps, assetId: string, actor?: ActorRef
   const requestId = Context.current().info.workflowExecution?.workflowId;
   let pruned = 0;
   const beyond = await versionsBeyond(db, assetId, config.versions.max);
+  if (beyond.length) await pausePoint('versions-picked', [assetId]);
   await markVersionsDeleting(
     db,
     beyond.map((v) => v.id),

@@ -2,6 +2,7 @@
 import type { Knex } from 'knex';
 import type { AuditWriter } from '../audit/log';
 import { deleteVersionRows } from '../assets/versions';
+import { pausePoint } from '../assets/pausePoints';
 import { sweepEntries, type BatchOutcome } from './batchOutcome';
 import { versionCandidates, type VersionCandidate, type VersionCursor } from './candidates';
 import { commitBatch, getRun, lockRun, startedRun } from './runRows';
@@ -65,6 +66,7 @@ export async function expireVersionsBatch(
     await commitBatch(db, run, { cursor: null, phaseDone: true });
     return { phase: nextPhase(run.phase), processed: 0 };
   }
+  await pausePoint('versions-picked', [...new Set(batch.candidates.map((c) => c.asset_id))]);
   if (!run.dry_run && batch.candidates.length) await retireVersions(batch.candidates);
   return commitVersionBatch(db, run, batch, audit);
 }
