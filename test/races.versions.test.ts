@@ -5,7 +5,7 @@
  * the restore runs to its end, then the deletion goes on: the version the restore made current
  * keeps its object.
  */
-import { holdAt } from '../lib/assets/pausePoints';
+import { holdAt, type PausePoint } from '../lib/assets/pausePoints';
 import { uploadWorkflowId } from '../lib/uploads/sessions';
 import { headObject } from '../lib/platform/storedObjects';
 import { bytesOf, postForm, sha256, uploadAsset, download } from './support/assets';
@@ -88,15 +88,15 @@ it('a version expiry that picked a version an overwrite restore then made curren
   await expectCurrentWithObject(assetId, first, bytes);
 });
 
-it('a prune that picked a version an overwrite restore then made current leaves its object', async () => {
+/** A third version's commit makes the first go past STORAGE_MAX_VERSIONS; its prune is held at `point` while an overwrite restore runs. */
+async function pruneMeetingRestore(point: PausePoint) {
   const { assetId, first, bytes, backupId } = await backedUpAsset('race/prune.bin');
   expect((await newVersion(assetId, 'race/prune.bin')).status).toBe(201);
 
-  const hold = holdAt('versions-picked', [assetId]);
+  const hold = holdAt(point, [assetId]);
   try {
-    // The third version's commit makes the first one go past STORAGE_MAX_VERSIONS.
     const third = newVersion(assetId, 'race/prune.bin');
-    await within(hold.reached, 60_000, 'the prune to pick the version');
+    await within(hold.reached, 60_000, `the prune to reach ${point}`);
     const { upload_id: uploadId } = await ctx.db('asset_versions').where({ asset_id: assetId, version_number: 3 }).first('upload_id');
     const restore = await runRestore(ctx, backupId, { mode: 'overwrite' });
     expect(restore.status).toBe('completed');
@@ -107,4 +107,18 @@ it('a prune that picked a version an overwrite restore then made current leaves 
     hold.release();
   }
   await expectCurrentWithObject(assetId, first, bytes);
+}
+
+it('a prune that picked a version an overwrite restore then made current leaves its object', async () => {
+  await pruneMeetingRestore('versions-picked');
+});
+
+// Known hole, on the restore's side (lib/backups/restore.ts, not fixed here): an overwrite restore
+// that finds a version's object in place copies nothing for it, and its commit does not look at
+// `deleting_since`. So when it commits after a deletion has claimed (marked) that version and before
+// the object goes, the version becomes current and then loses its object. The fix belongs to the
+// restore: under the asset's lock, refuse (retryably) to keep a version marked deleting whose object
+// it did not copy. This test passes (as failing) until then; flip it to `it` with that fix.
+it.failing('a prune that claimed a version an overwrite restore then made current leaves its object', async () => {
+  await pruneMeetingRestore('versions-claimed');
 });

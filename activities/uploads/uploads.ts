@@ -271,6 +271,7 @@ async function pruneVersions(deps: UploadDeps, assetId: string, actor?: ActorRef
     config.versions.max,
     picked.map((v) => v.id),
   );
+  if (beyond.length) await pausePoint('versions-claimed', [assetId]);
   await handOffToBackups(handoffDepsOf(deps), beyond);
   for (const version of beyond) {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));

@@ -5,8 +5,10 @@
  *
  * - `versions-picked`: a prune or a lifecycle version expiry has picked the versions it will remove
  *   (no lock held), before anything of theirs is deleted.
+ * - `versions-claimed`: it has claimed them (re-checked and marked deleting under their assets' locks,
+ *   committed), before their objects go.
  */
-export type PausePoint = 'versions-picked';
+export type PausePoint = 'versions-picked' | 'versions-claimed';
 
 type Hold = (subjects: string[]) => Promise<void>;
 

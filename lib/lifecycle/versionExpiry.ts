@@ -88,6 +88,7 @@ export async function expireVersionsBatch(
   await pausePoint('versions-picked', [...new Set(batch.candidates.map((c) => c.asset_id))]);
   if (run.dry_run || batch.candidates.length === 0) return commitVersionBatch(db, run, batch, batch.candidates, audit);
   const claimed = await claimBatch(db, run, batch.candidates);
+  await pausePoint('versions-claimed', [...new Set(claimed.map((c) => c.asset_id))]);
   if (claimed.length) await retireVersions(claimed);
   return commitVersionBatch(db, run, batch, claimed, audit);
 }
