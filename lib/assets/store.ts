@@ -41,8 +41,9 @@
  * status update its row then owner_usage. The writers: the upload's commit (lib/uploads/sessions.ts),
  * a session's insert, updates, soft deletes and restores (lib/assets/assets.ts), grant changes
  * (lib/assets/grantChange.ts with lib/uploads/sessionAccess.ts), pruning and the lifecycle sweeps
- * (deleteVersionRows, lib/lifecycle/sweep.ts), the permanent deletion (activities/assets.ts) and
- * backup restores (lib/backups/restore.ts).
+ * (claimVersionsForDeletion in lib/assets/versions.ts: 1 then 3, committed before any object goes;
+ * then deleteVersionRows), the permanent deletion (activities/assets.ts, whose first step re-checks a
+ * lifecycle purge under 1) and backup restores (lib/backups/restore.ts).
  * Known departures (issue 25 report): the lifecycle's expire_assets batch (lib/lifecycle/sweep.ts
  * expireAssetsBatch) locks its assets' rows in (updated_at, id) order, not id order; the permanent
  * deletion's last step and a backup restore reach version rows after owner_usage (through the usage
