@@ -13,26 +13,50 @@ import { latestEventAbout } from '../lib/events/store';
 import type { ActivityDeps } from './deps';
 import { auditWriterOf, runActorOf } from '../lib/audit/log';
 import type { ActorRef } from '../workflows/shared/actor';
+import type { KeptAsset, PurgeCondition } from '../workflows/assets/definitions';
 
 const BATCH = 500;
 const UPLOADS_BATCH = 100;
 
 /**
+ * Why a lifecycle purge leaves the asset (its row locked) alone, or undefined when it goes on: the
+ * asset is still soft-deleted since at most `purge.deletedBy`, or its deletion has begun already.
+ */
+function purgeRefused(
+  asset: { id: string; is_deleted: boolean; deleted_at: Date | null; purging_since: Date | null },
+  purge: PurgeCondition,
+): string | undefined {
+  if (asset.purging_since) return undefined;
+  if (!asset.is_deleted) return `asset ${asset.id} was restored since the sweep picked it: not purged`;
+  if (purge.deletedBy && asset.deleted_at! > new Date(purge.deletedBy)) return `asset ${asset.id} was deleted again since the sweep picked it: not purged yet`;
+  return undefined;
+}
+
+/**
  * Soft-deletes (if it is not already) and records the permanent deletion, once. Marked purging
  * from here on (lib/backups/handoff.ts): a restore is refused, so no grant change, session or
  * commit takes the asset's row again before its rows go (the lock order of lib/assets/store.ts).
+ * A lifecycle purge (`purge`) re-checks under the asset's lock that it is still a candidate: one its
+ * owner restored since the sweep picked it is kept, and the deletion ends there.
  */
-async function hideAssetForDeletion({ db, assetCache }: ActivityDeps, assetId: string): Promise<void> {
-  await db.transaction(async (trx) => {
+async function hideAssetForDeletion({ db, assetCache, logger }: ActivityDeps, assetId: string, purge?: PurgeCondition): Promise<KeptAsset | void> {
+  const kept = await db.transaction(async (trx): Promise<string | undefined> => {
     const asset = await lockAsset(trx, assetId);
-    if (!asset) return;
+    if (!asset) return undefined;
+    const refused = purge && purgeRefused(asset, purge);
+    if (refused) return refused;
     await markAssetHiddenForDeletion(trx, asset);
     // Announced once per deletion: a retry finds its own event as the asset's latest one (an asset
     // restored after an earlier deletion has newer events, so deleting it again is announced again).
     const latest = await latestEventAbout(trx, assetId);
     const announced = latest?.type === 'storage.asset.deleted' && latest.data?.permanent === true;
     if (!announced) await recordEvent(trx, 'storage.asset.deleted', assetId, { asset_id: assetId, permanent: true });
+    return undefined;
   });
+  if (kept) {
+    logger.info('purge skipped: the asset is no longer a candidate', { asset_id: assetId, reason: kept });
+    return { kept };
+  }
   await assetCache?.invalidate([assetId]);
 }
 
@@ -90,7 +114,7 @@ async function deleteAssetRows({ config, db, assetCache }: ActivityDeps, assetId
 
 export function createAssetDeletionActivities(deps: ActivityDeps) {
   return {
-    hideAssetForDeletion: (assetId: string) => hideAssetForDeletion(deps, assetId),
+    hideAssetForDeletion: (assetId: string, purge?: PurgeCondition) => hideAssetForDeletion(deps, assetId, purge),
     deleteAssetObjects: (assetId: string) => deleteAssetObjects(deps, assetId),
     abortAssetUploads: (assetId: string) => abortAssetUploads(deps, assetId),
     deleteAssetRows: (assetId: string, actor?: ActorRef) => deleteAssetRows(deps, assetId, actor),

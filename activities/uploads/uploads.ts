@@ -2,6 +2,8 @@ import { CompleteMultipartUploadCommand, DeleteObjectCommand } from '@aws-sdk/cl
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { deleteVersionRows, versionsBeyond } from '../../lib/assets/store';
+import { claimVersionsBeyond } from '../../lib/assets/versions';
+import { pausePoint } from '../../lib/assets/pausePoints';
 import {
   AssetGoneError,
   commitUploadedVersion,
@@ -23,7 +25,7 @@ import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } fr
 import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log';
-import { handOffToBackups, handoffDepsOf, markVersionsDeleting } from '../../lib/backups/handoff';
+import { handOffToBackups, handoffDepsOf } from '../../lib/backups/handoff';
 import type { ActorRef } from '../../workflows/shared/actor';
 import { bindActivities } from './bindActivities';
 
@@ -254,18 +256,23 @@ async function finishStagedUpload(
 }
 
 /**
- * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: marked and handed to running
- * backups (lib/backups/handoff.ts), then object, then row, with its audit row acting for the upload's actor.
+ * Removes the oldest noncurrent versions beyond STORAGE_MAX_VERSIONS: claimed (re-checked and marked
+ * under the asset's lock: lib/assets/versions.ts claimVersionsBeyond) and handed to running backups
+ * (lib/backups/handoff.ts), then object, then row, with its audit row acting for the upload's actor.
  */
 async function pruneVersions(deps: UploadDeps, assetId: string, actor?: ActorRef): Promise<{ pruned: number }> {
   const { config, db, s3, bucket, audit, assetCache } = deps;
   const requestId = Context.current().info.workflowExecution?.workflowId;
   let pruned = 0;
-  const beyond = await versionsBeyond(db, assetId, config.versions.max);
-  await markVersionsDeleting(
+  const picked = await versionsBeyond(db, assetId, config.versions.max);
+  if (picked.length) await pausePoint('versions-picked', [assetId]);
+  const beyond = await claimVersionsBeyond(
     db,
-    beyond.map((v) => v.id),
+    assetId,
+    config.versions.max,
+    picked.map((v) => v.id),
   );
+  if (beyond.length) await pausePoint('versions-claimed', [assetId]);
   await handOffToBackups(handoffDepsOf(deps), beyond);
   for (const version of beyond) {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: version.object_key }));

@@ -19,7 +19,10 @@
  *   `current_version_id` names (NULL once that version's row is gone, ON DELETE SET NULL). The current
  *   version is never deleted alone: pruning and expiry remove noncurrent versions only.
  * - asset_versions.deleting_since: its object is about to go (lib/backups/handoff.ts); no snapshot
- *   holds it from then on. `upload_id` is UNIQUE: committing an upload again finds its version.
+ *   holds it from then on. A prune or a lifecycle version expiry sets it only under the asset's row
+ *   lock, on a version still noncurrent (markNoncurrentVersionsDeleting), and deletes the object
+ *   only after that commit: a version made current again before it keeps its object (issue 26).
+ *   `upload_id` is UNIQUE: committing an upload again finds its version.
  * - asset_metadata holds one value per key; asset_grants one access per subject (`user:<sub>` or
  *   `group:<name>`, `read` or `write`). Both are written only as a whole replace (replaceMetadata,
  *   writeGrants), under the asset's row lock, and go with the asset (ON DELETE CASCADE).
@@ -38,8 +41,9 @@
  * status update its row then owner_usage. The writers: the upload's commit (lib/uploads/sessions.ts),
  * a session's insert, updates, soft deletes and restores (lib/assets/assets.ts), grant changes
  * (lib/assets/grantChange.ts with lib/uploads/sessionAccess.ts), pruning and the lifecycle sweeps
- * (deleteVersionRows, lib/lifecycle/sweep.ts), the permanent deletion (activities/assets.ts) and
- * backup restores (lib/backups/restore.ts).
+ * (claimVersionsForDeletion in lib/assets/versions.ts: 1 then 3, committed before any object goes;
+ * then deleteVersionRows), the permanent deletion (activities/assets.ts, whose first step re-checks a
+ * lifecycle purge under 1) and backup restores (lib/backups/restore.ts).
  * Known departures (issue 25 report): the lifecycle's expire_assets batch (lib/lifecycle/sweep.ts
  * expireAssetsBatch) locks its assets' rows in (updated_at, id) order, not id order; the permanent
  * deletion's last step and a backup restore reach version rows after owner_usage (through the usage
@@ -307,13 +311,38 @@ export function rankedVersions(db: Db, assets?: (query: Knex.QueryBuilder) => vo
  * Noncurrent versions beyond the `max` newest of an asset, oldest first: what pruning removes.
  * The current version is never among them.
  */
-export async function versionsBeyond(db: Knex, assetId: string, max: number): Promise<VersionRow[]> {
+export async function versionsBeyond(db: Db, assetId: string, max: number): Promise<VersionRow[]> {
   return db
     .from(rankedVersions(db, (q) => q.where('v.asset_id', assetId)).as('r'))
     .select(VERSION_COLUMNS.map((c) => `r.${c}`))
     .whereNotNull('r.superseded_at')
     .where('r.rank_all', '>', max)
     .orderBy('r.version_number', 'asc');
+}
+
+/** Locks the rows of the assets of versions `ids` (FOR UPDATE), in id order: step 1 of the lock order. */
+export async function lockAssetsOfVersions(trx: Knex.Transaction, ids: string[]): Promise<void> {
+  await trx.raw('SELECT 1 FROM assets WHERE id IN (SELECT asset_id FROM asset_versions WHERE id = ANY(?::uuid[])) ORDER BY id FOR UPDATE', [ids]);
+}
+
+/** A version whose object a deletion is about to remove, with what the backups' hand-off needs. */
+export type DeletingVersion = Pick<VersionRow, 'id' | 'asset_id' | 'version_number' | 'object_key' | 'checksum_sha256' | 'size_bytes'>;
+
+/**
+ * Marks `deleting_since` (kept if already set) on those of versions `ids` that are still noncurrent,
+ * their rows locked in id order; answers them. The caller holds their assets' rows (lockAssetsOfVersions):
+ * a version made current again (an overwrite restore) is left out, and once marked it is no snapshot's.
+ */
+export async function markNoncurrentVersionsDeleting(trx: Knex.Transaction, ids: string[]): Promise<DeletingVersion[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await trx.raw<{ rows: DeletingVersion[] }>(
+    `UPDATE asset_versions v SET deleting_since = COALESCE(v.deleting_since, now())
+      WHERE v.id IN (SELECT id FROM asset_versions WHERE id = ANY(?::uuid[]) AND superseded_at IS NOT NULL ORDER BY id FOR UPDATE)
+        AND v.superseded_at IS NOT NULL
+     RETURNING v.id, v.asset_id, v.version_number, v.object_key, v.checksum_sha256, v.size_bytes`,
+    [ids],
+  );
+  return rows.sort((a, b) => a.asset_id.localeCompare(b.asset_id) || a.version_number - b.version_number);
 }
 
 /**
@@ -324,7 +353,7 @@ export async function deleteVersionRows(trx: Knex.Transaction, ids: string[]): P
   if (ids.length === 0) return [];
   // Their assets first, in id order, then (through the usage triggers) their owners' usage rows: the
   // order an upload's commit takes them in, so the two never wait on each other in a cycle.
-  await trx.raw('SELECT 1 FROM assets WHERE id IN (SELECT asset_id FROM asset_versions WHERE id = ANY(?::uuid[])) ORDER BY id FOR UPDATE', [ids]);
+  await lockAssetsOfVersions(trx, ids);
   const deleted: Array<Pick<VersionRow, 'id' | 'asset_id' | 'size_bytes'>> = await trx('asset_versions')
     .whereRaw('id = ANY(?::uuid[])', [ids])
     .whereNotNull('superseded_at')

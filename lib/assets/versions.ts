@@ -2,7 +2,15 @@ import type { Knex } from 'knex';
 import { NotFoundError } from '../platform/errors';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { findCompletedSessionOfVersion } from '../uploads/store';
-import { deleteVersionRows, findVersion, selectVersionPage } from './store';
+import {
+  deleteVersionRows,
+  findVersion,
+  lockAssetsOfVersions,
+  markNoncurrentVersionsDeleting,
+  selectVersionPage,
+  versionsBeyond,
+  type DeletingVersion,
+} from './store';
 
 export interface VersionRow {
   id: string;
@@ -59,6 +67,31 @@ export async function listVersions(db: Knex, assetId: string, q: { limit: number
 /** Removes a version's row after its object is gone; idempotent. */
 export async function deleteVersionRow(db: Knex, version: Pick<VersionRow, 'id' | 'asset_id'>): Promise<boolean> {
   return db.transaction(async (trx) => (await deleteVersionRows(trx, [version.id])).length > 0);
+}
+
+/**
+ * Takes versions `ids` (picked without a lock) for a deletion of their objects: under their assets'
+ * row locks, then theirs (the lock order of ./store.ts), those still noncurrent, and among
+ * `stillWanted` when given (what the deletion would pick now), are marked `deleting_since`; the
+ * others are left alone. Only what this answers may lose its object: a version an overwrite restore
+ * made current since the pick keeps it. Idempotent (a retry takes what it marked again).
+ */
+export async function claimVersionsForDeletion(
+  db: Knex,
+  ids: string[],
+  stillWanted?: (trx: Knex.Transaction) => Promise<string[]>,
+): Promise<DeletingVersion[]> {
+  if (ids.length === 0) return [];
+  return db.transaction(async (trx) => {
+    await lockAssetsOfVersions(trx, ids);
+    const wanted = stillWanted && new Set(await stillWanted(trx));
+    return markNoncurrentVersionsDeleting(trx, wanted ? ids.filter((id) => wanted.has(id)) : ids);
+  });
+}
+
+/** A prune's claim: those of `ids` still beyond the `max` newest versions of the asset. */
+export async function claimVersionsBeyond(db: Knex, assetId: string, max: number, ids: string[]): Promise<DeletingVersion[]> {
+  return claimVersionsForDeletion(db, ids, async (trx) => (await versionsBeyond(trx, assetId, max)).map((v) => v.id));
 }
 
 /**

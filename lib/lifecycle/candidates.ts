@@ -18,6 +18,8 @@ export interface PurgeCandidate {
   assetId: string;
   workflowId: string;
   sizeBytes: number;
+  /** Its deleted_at as picked (exact text): its purge goes on only if it is still soft-deleted since then at the latest. */
+  deletedAt: string;
 }
 
 export interface VersionCandidate {

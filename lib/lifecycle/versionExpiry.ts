@@ -2,15 +2,20 @@
 import type { Knex } from 'knex';
 import type { AuditWriter } from '../audit/log';
 import { deleteVersionRows } from '../assets/store';
+import { claimVersionsForDeletion } from '../assets/versions';
+import { pausePoint } from '../assets/pausePoints';
 import { sweepEntries, type BatchOutcome } from './batchOutcome';
-import { versionCandidates, type VersionCandidate, type VersionCursor } from './candidates';
+import { versionCandidates, versionCandidatesQuery, type VersionCandidate, type VersionCursor } from './candidates';
 import { commitBatch, getRun, lockRun, startedRun } from './runRows';
 import { nextPhase, type LifecycleRunRow } from './runs';
 
 type VersionBatch = { candidates: VersionCandidate[]; scannedThrough: string | null };
 
-/** Removes the batch's rows and records it, if no other attempt has: in one transaction with the run's row locked. */
-async function commitVersionBatch(db: Knex, run: LifecycleRunRow, batch: VersionBatch, audit: AuditWriter): Promise<BatchOutcome> {
+/**
+ * Removes the rows of the versions claimed (a dry run: of every candidate) and records the batch, if no
+ * other attempt has: in one transaction with the run's row locked.
+ */
+async function commitVersionBatch(db: Knex, run: LifecycleRunRow, batch: VersionBatch, claimed: VersionCandidate[], audit: AuditWriter): Promise<BatchOutcome> {
   const { candidates } = batch;
   return db.transaction(async (trx) => {
     const locked = await lockRun(trx, run.id);
@@ -19,7 +24,7 @@ async function commitVersionBatch(db: Knex, run: LifecycleRunRow, batch: Version
       ? candidates
       : await deleteVersionRows(
           trx,
-          candidates.map((c) => c.id),
+          claimed.map((c) => c.id),
         );
     // A full batch may have more in its last asset; a short one has seen every asset up to scannedThrough.
     const last = candidates[candidates.length - 1];
@@ -46,9 +51,25 @@ async function commitVersionBatch(db: Knex, run: LifecycleRunRow, batch: Version
 }
 
 /**
- * One batch of version expiry. Objects go first, then rows with the counts (a crash between leaves
- * rows whose objects are gone, which the next attempt or run picks again: never an object without
- * its row). `retireVersions` removes the versions' objects from the bucket (marked and handed to
+ * The batch's candidates still candidates under their assets' locks, marked deleting
+ * (claimVersionsForDeletion): the plan's query run again over the same assets from the same cursor.
+ */
+async function claimBatch(db: Knex, run: LifecycleRunRow, candidates: VersionCandidate[]): Promise<VersionCandidate[]> {
+  const { plan, asOf } = startedRun(run);
+  const after = (run.cursor as VersionCursor | null) ?? undefined;
+  const range = { from: candidates[0].asset_id, to: candidates[candidates.length - 1].asset_id, after };
+  const ids = candidates.map((c) => c.id);
+  return claimVersionsForDeletion(db, ids, async (trx) =>
+    (await versionCandidatesQuery(trx, plan, asOf, range, run.batch_size)!).map((c: VersionCandidate) => c.id),
+  );
+}
+
+/**
+ * One batch of version expiry. The candidates are picked without a lock, then claimed: re-checked
+ * and marked under their assets' locks, so a version made current meanwhile (an overwrite restore)
+ * is skipped. Then the claimed versions' objects go, then their rows with the counts (a crash
+ * between leaves rows whose objects are gone, which the next attempt or run picks again: never an
+ * object without its row). `retireVersions` removes the versions' objects from the bucket (handed to
  * running backups first: lib/backups/handoff.ts) and is idempotent.
  */
 export async function expireVersionsBatch(
@@ -65,6 +86,10 @@ export async function expireVersionsBatch(
     await commitBatch(db, run, { cursor: null, phaseDone: true });
     return { phase: nextPhase(run.phase), processed: 0 };
   }
-  if (!run.dry_run && batch.candidates.length) await retireVersions(batch.candidates);
-  return commitVersionBatch(db, run, batch, audit);
+  await pausePoint('versions-picked', [...new Set(batch.candidates.map((c) => c.asset_id))]);
+  if (run.dry_run || batch.candidates.length === 0) return commitVersionBatch(db, run, batch, batch.candidates, audit);
+  const claimed = await claimBatch(db, run, batch.candidates);
+  await pausePoint('versions-claimed', [...new Set(claimed.map((c) => c.asset_id))]);
+  if (claimed.length) await retireVersions(claimed);
+  return commitVersionBatch(db, run, batch, claimed, audit);
 }

@@ -45,7 +45,7 @@ export function nextPurgeBatch(db: Knex, runId: string): Promise<WorkflowBatch<P
     (await purgeCandidates(db, plan, asOf, after, limit))?.map((r) => ({
       at: r.at,
       id: r.id,
-      item: { assetId: r.id, workflowId: deleteAssetWorkflowId(r.id), sizeBytes: r.size_bytes },
+      item: { assetId: r.id, workflowId: deleteAssetWorkflowId(r.id), sizeBytes: r.size_bytes, deletedAt: r.at },
     })),
   );
 }

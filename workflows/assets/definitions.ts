@@ -7,10 +7,27 @@ import type { ActsFor } from '../shared/actor';
 
 export interface DeleteAssetInput extends ActsFor {
   assetId: string;
+  /** Set by a lifecycle purge (absent for DELETE ?permanent=true): the asset goes only if it still is a candidate. */
+  purge?: PurgeCondition;
+}
+
+/**
+ * What a lifecycle purge picked the asset for: soft-deleted, at or before `deletedBy` (its deleted_at
+ * as the sweep read it, exact text). Restored since, or deleted again later, it is no longer one.
+ */
+export interface PurgeCondition {
+  deletedBy?: string;
+}
+
+/** What hideAssetForDeletion answers when a lifecycle purge leaves the asset alone (it answers nothing when it hid it). */
+export interface KeptAsset {
+  kept: string;
 }
 
 export interface DeleteAssetResult {
   objectsDeleted: number;
+  /** A lifecycle purge that found its asset no longer a candidate: why it left it alone. */
+  kept?: string;
 }
 
 /** The StorageOperation search attribute of a deletion's run. */

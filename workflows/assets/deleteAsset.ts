@@ -10,10 +10,12 @@ const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAsset
 
 /**
  * Permanently deletes an asset: hidden at once, its unfinished uploads of new versions ended, then
- * every object under its prefix, then its rows.
+ * every object under its prefix, then its rows. A lifecycle purge first re-checks, under the asset's
+ * lock, that it is still a candidate, and leaves it alone otherwise (restored by its owner meanwhile).
  */
 export async function deleteAssetWorkflow(input: DeleteAssetInput): Promise<DeleteAssetResult> {
-  await hideAssetForDeletion(input.assetId);
+  const kept = input.purge ? await hideAssetForDeletion(input.assetId, input.purge) : await hideAssetForDeletion(input.assetId);
+  if (kept) return { objectsDeleted: 0, kept: kept.kept };
   for (;;) {
     const uploads = await abortAssetUploads(input.assetId);
     // Their bytes and sessions are gone already: the signal ends each run, and a run that has ended needs nothing.

@@ -111,14 +111,15 @@ async function purgeAssets(runId: string, dryRun: boolean, actor: ActorRef | und
     const outcomes = await Promise.all(
       batch.items.map(async (asset) => {
         try {
-          await executeChild(deleteAssetWorkflow, {
+          // The purge re-checks that the asset is still a candidate (restored since: kept, not counted).
+          const purge = await executeChild(deleteAssetWorkflow, {
             workflowId: asset.workflowId,
-            args: [{ assetId: asset.assetId, actor }],
+            args: [{ assetId: asset.assetId, actor, purge: { deletedBy: asset.deletedAt } }],
             // A purge that has begun finishes even if this sweep is stopped.
             parentClosePolicy: ParentClosePolicy.ABANDON,
             typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation(deleteAssetOperation), storageActor(actor)],
           });
-          return true;
+          return !purge?.kept;
         } catch (err) {
           // Already being deleted (DELETE ?permanent=true, or a sweep that was stopped): that run removes it.
           if (err instanceof WorkflowExecutionAlreadyStartedError) return false;

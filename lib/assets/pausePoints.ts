@@ -1,0 +1,46 @@
+/**
+ * Places between two steps of a deletion where a test can hold it (test/races.*.test.ts), to run
+ * another operation at exactly that point: the interleavings of issue 26 made on purpose, not by luck.
+ * Nothing waits unless a test holds the point, and a hold lasts until the test lets go.
+ *
+ * - `versions-picked`: a prune or a lifecycle version expiry has picked the versions it will remove
+ *   (no lock held), before anything of theirs is deleted.
+ * - `versions-claimed`: it has claimed them (re-checked and marked deleting under their assets' locks,
+ *   committed), before their objects go.
+ */
+export type PausePoint = 'versions-picked' | 'versions-claimed';
+
+type Hold = (subjects: string[]) => Promise<void>;
+
+const holds = new Map<PausePoint, Hold>();
+
+/** Waits while a test holds `point` for any of `subjects` (ids); returns at once otherwise. */
+export async function pausePoint(point: PausePoint, subjects: string[]): Promise<void> {
+  const hold = holds.get(point);
+  if (hold && subjects.length) await hold(subjects);
+}
+
+/**
+ * Holds `point` for the first operation that reaches it with one of `subjects`. `reached` resolves
+ * then; the operation goes on once `release` is called. Only one hold per point.
+ */
+export function holdAt(point: PausePoint, subjects: string[]): { reached: Promise<string[]>; release: () => void } {
+  if (holds.has(point)) throw new Error(`${point} is held already`);
+  let reach!: (subjects: string[]) => void;
+  const reached = new Promise<string[]>((resolve) => (reach = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  holds.set(point, async (ids) => {
+    if (!ids.some((id) => subjects.includes(id))) return;
+    holds.delete(point);
+    reach(ids);
+    await released;
+  });
+  return {
+    reached,
+    release: () => {
+      if (holds.get(point)) holds.delete(point);
+      release();
+    },
+  };
+}
