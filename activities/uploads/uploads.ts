@@ -26,6 +26,7 @@ import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log
 import { handOffToBackups, handoffDepsOf, markVersionsDeleting } from '../../lib/backups/handoff';
 import type { ActorRef } from '../../workflows/shared/actor';
 import { bindActivities } from './bindActivities';
+import { abortIncompleteUploads as abortUnownedUploads, type IncompleteUploadsSwept } from '../../lib/uploads/incompleteUploads';
 
 /** What the upload activities run with: the worker's deps, the assets' bucket and the audit writer. */
 type UploadDeps = ActivityDeps & { bucket: string; audit: AuditWriter };
@@ -321,6 +322,16 @@ async function missingObject(db: ActivityDeps['db'], uploadId: string | undefine
   throw new Error(message);
 }
 
+/**
+ * Aborts the assets bucket's multipart uploads begun more than a session's expiry ago that no open
+ * session writes to (lib/uploads/incompleteUploads.ts): what an API or a worker that died mid-write
+ * left. Bounded per call; the lifecycle run calls it once per run.
+ */
+async function abortIncompleteUploads({ config, db, s3, bucket }: UploadDeps): Promise<IncompleteUploadsSwept> {
+  const olderThan = new Date(Date.now() - config.uploads.expiryHours * 3600_000);
+  return abortUnownedUploads(db, s3, bucket, { olderThan });
+}
+
 function missingNumbers(parts: Array<{ partNumber: number }>, count: number): number[] {
   const stored = new Set(parts.map((p) => p.partNumber));
   return Array.from({ length: count }, (_, i) => i + 1).filter((n) => !stored.has(n));
@@ -356,6 +367,7 @@ const uploadActivities = {
   finishStagedUpload,
   pruneVersions,
   discardUpload,
+  abortIncompleteUploads,
 };
 
 export function createUploadActivities(deps: ActivityDeps) {

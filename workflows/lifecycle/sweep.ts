@@ -1,4 +1,4 @@
-import { ParentClosePolicy, continueAsNew, executeChild, log, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ParentClosePolicy, continueAsNew, executeChild, log, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
@@ -46,6 +46,8 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput): Promis
         else if (phase === 'assets') phase = (await steps.expireAssets(runId)).phase;
         else phase = (await steps.expireVersions(runId)).phase;
       }
+      // Multipart uploads left by writers that died, which no session owns (lib/uploads/incompleteUploads.ts).
+      if (!dryRun && patched('abort-incomplete-uploads')) await uploads.abortIncompleteUploads();
       return { runId, counts: await catalog.completeLifecycleRun(runId) };
     },
     (err) => catalog.failLifecycleRun({ runId, error: messageOf(err) }),
