@@ -14,6 +14,7 @@ import {
 import type { IngestActivities } from '../../activities/uploads/ingest';
 import type { UploadActivities } from '../../activities/uploads/uploads';
 import {
+  DEFAULT_MAX_UPDATES,
   UploadFailure,
   abortSignal,
   completeUpdate,
@@ -64,6 +65,8 @@ interface UploadRun {
   failureType: string;
   /** What a known failure tells its caller beside its message (a quota refusal's usage and limit). */
   failureDetails: unknown[] | undefined;
+  /** Updates accepted so far (UpdateBound). */
+  updatesTaken: number;
 }
 
 /**
@@ -80,6 +83,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     abortReason: null,
     failureType: UploadFailure.notOpen,
     failureDetails: undefined,
+    updatesTaken: 0,
   };
   setRunHandlers(run);
   try {
@@ -111,12 +115,44 @@ function setRunHandlers(run: UploadRun): void {
     run.abortRequested = true;
     run.abortReason ??= reason ?? null;
   });
-  setHandler(openedUpdate, async () => {
-    await condition(() => run.state.status !== 'pending');
-    if (run.state.status === 'failed') throw endedFailure(run);
-    return run.state;
+  setHandler(
+    openedUpdate,
+    async () => {
+      run.updatesTaken++;
+      await condition(() => run.state.status !== 'pending');
+      if (run.state.status === 'failed') throw endedFailure(run);
+      return run.state;
+    },
+    { validator: () => refuseBeyondBound(run, false) },
+  );
+  setHandler(
+    completeUpdate,
+    (request) => {
+      run.updatesTaken++;
+      return takeComplete(run, request);
+    },
+    { validator: (_request: CompleteRequest) => refuseBeyondBound(run, run.completeRequest === undefined && takesComplete(run)) },
+  );
+}
+
+/**
+ * Refuses an update past the run's bound (UpdateBound), before it is written to the history; a
+ * `complete` the run would take has room up to twice the bound, so the run can always finish.
+ * (Validators do not run on replay: runs that took more replay as they ran.)
+ */
+function refuseBeyondBound(run: UploadRun, wouldTake: boolean): void {
+  const bound = run.input.maxUpdates ?? DEFAULT_MAX_UPDATES;
+  if (run.updatesTaken < bound || (wouldTake && run.updatesTaken < 2 * bound)) return;
+  throw ApplicationFailure.create({
+    type: UploadFailure.tooManyUpdates,
+    message: `upload ${run.input.uploadId} took its ${bound} requests; read its status`,
+    nonRetryable: true,
   });
-  setHandler(completeUpdate, (request) => takeComplete(run, request));
+}
+
+/** Whether a `complete` would be taken now (for a chunked upload, if its parts are all there). */
+function takesComplete({ state, input }: UploadRun): boolean {
+  return state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
 }
 
 async function takeComplete(run: UploadRun, request: CompleteRequest): Promise<NonNullable<UploadState['result']>> {
@@ -134,8 +170,7 @@ async function takeComplete(run: UploadRun, request: CompleteRequest): Promise<N
   }
   // A simple upload's run is started without waiting for its open (lib/uploads/uploadRuns.ts), so its
   // `complete` may come with the start, before the session is open: it is taken all the same.
-  const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
-  if (takes && run.completeRequest === undefined) run.completeRequest = request;
+  if (takesComplete(run) && run.completeRequest === undefined) run.completeRequest = request;
   if (run.completeRequest === undefined) throw endedFailure(run);
   await condition(() => settled(run));
   if (state.result) return state.result;
