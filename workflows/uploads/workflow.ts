@@ -36,13 +36,16 @@ const retry: ActivityOptions['retry'] = {
 
 // The short catalog steps run as local activities, in the worker that runs the workflow: each saves
 // the server a round of scheduling, which is most of a small upload's cost (BENCHMARKS.md, row 5).
-// While one runs or backs off in the worker, the run's workflow task holds a slot of the worker, so
-// both are bounded: a backoff longer than a few seconds waits on a server timer, and a step still
+// While one runs, the run's workflow task holds a slot of the worker, so it is bounded: a step still
 // failing after its schedule-to-close time runs on as an ordinary activity (see `step`).
+// Every retry waits on a server timer (the threshold is below the first backoff), never inside the
+// worker: the Temporal core (1.24) leaves the start-to-close timer of each attempt retried inside the
+// worker running, and one that fires after its worker stopped panics ("receive half not dropped",
+// test/workerShutdown.test.ts). A timer also gives the worker's slot back while the step backs off.
 const local = proxyLocalActivities<UploadActivities>({
   startToCloseTimeout: '20 seconds',
   scheduleToCloseTimeout: '30 seconds',
-  localRetryThreshold: '4 seconds',
+  localRetryThreshold: '100 milliseconds',
   retry,
 });
 // Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
