@@ -35,7 +35,7 @@ type UploadDeps = ActivityDeps & { bucket: string; audit: AuditWriter };
 async function openUpload({ config, db, s3, bucket }: UploadDeps, input: UploadInput): Promise<void> {
   await insertUploadSession(db, input, config.quotas).catch(failIfFinal);
   if (input.kind !== 'chunked' && input.kind !== 'tus') return;
-  const row = await getUploadSession(db, input.uploadId);
+  const row = await getUploadSession(db, input.uploadId).catch(failIfFinal);
   if (row.s3_upload_id) return;
   const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
   await setSessionS3UploadId(db, input.uploadId, s3UploadId);
@@ -43,8 +43,12 @@ async function openUpload({ config, db, s3, bucket }: UploadDeps, input: UploadI
 
 /** Parts that are absent or of the wrong size, read from S3 itself (parts sent by presigned URL never pass the API). */
 async function checkParts({ db, s3, bucket }: UploadDeps, uploadId: string): Promise<{ missing: number[] }> {
-  const row = await getUploadSession(db, uploadId);
-  const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+  const row = await completingSession(db, uploadId);
+  // The multipart upload a permanent deletion aborted is gone with its session: found so, no retry brings it back.
+  const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!).catch(async (err: unknown) => {
+    if ((err as { name?: string }).name === 'NoSuchUpload') await completingSession(db, uploadId);
+    throw err;
+  });
   return { missing: partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!) };
 }
 
@@ -195,7 +199,7 @@ async function confirmStreamedParts(
  * anybody said was sent. Heartbeats its progress while it reads.
  */
 async function verifyObject(
-  { s3, bucket }: UploadDeps,
+  { db, s3, bucket }: UploadDeps,
   req: {
     uploadId: string;
     objectKey: string;
@@ -208,7 +212,7 @@ async function verifyObject(
     s3,
     { bucket, key: req.objectKey },
     { signal: ctx.cancellationSignal, onBytes: (bytesRead) => ctx.heartbeat({ bytesRead }) },
-  );
+  ).catch((err: unknown) => (isNotFound(err) ? missingObject(db, req.uploadId, `the object ${req.objectKey} is not in the store`) : Promise.reject(err)));
   if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
     throw ApplicationFailure.nonRetryable(`size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`, UploadFailure.sizeMismatch);
   }

@@ -8,14 +8,17 @@ import type { Knex } from 'knex';
 import { abortMultipartUpload, listIncompleteUploads } from '../platform/multipart';
 import { keysOfSessionsInProgress } from './store';
 
-// One call reads at most this many pages of 1,000 uploads: the next run goes on where this one stopped.
-const MAX_PAGES = 5;
+// One call reads at most this many pages of 1,000 uploads, well within the 2 minutes the lifecycle run
+// gives it: the next run goes on with what is left.
+const MAX_PAGES = 2;
 
 export interface IncompleteUploadsSwept {
   /** Uploads aborted: begun before the bound, and no open or completing session writes to their key. */
   aborted: number;
   /** Uploads past the bound left alone: an open or completing session still writes to their key. */
   owned: number;
+  /** Aborts the store refused: left for the next call. */
+  failed: number;
   /** Whether the listing was read to its end (false: the page bound stopped it). */
   complete: boolean;
 }
@@ -30,7 +33,7 @@ export async function abortIncompleteUploads(
   bucket: string,
   { olderThan, maxPages = MAX_PAGES }: { olderThan: Date; maxPages?: number },
 ): Promise<IncompleteUploadsSwept> {
-  const swept: IncompleteUploadsSwept = { aborted: 0, owned: 0, complete: false };
+  const swept: IncompleteUploadsSwept = { aborted: 0, owned: 0, failed: 0, complete: false };
   let next: Awaited<ReturnType<typeof listIncompleteUploads>>['next'];
   for (let page = 0; page < maxPages; page++) {
     const listed = await listIncompleteUploads(s3, bucket, { next });
@@ -39,13 +42,20 @@ export async function abortIncompleteUploads(
     const owned = new Set(await keysOfSessionsInProgress(db, [...new Set(old.map((u) => u.key))]));
     for (const upload of old) {
       if (owned.has(upload.key)) swept.owned++;
-      else {
-        await abortMultipartUpload(s3, bucket, upload.key, upload.uploadId);
-        swept.aborted++;
-      }
+      else swept[(await aborts(s3, bucket, upload)) ? 'aborted' : 'failed']++;
     }
     next = listed.next;
     if (!next) return { ...swept, complete: true };
   }
   return swept;
+}
+
+/** Whether the store aborted the upload (or had no such upload left). */
+async function aborts(s3: S3Client, bucket: string, upload: { key: string; uploadId: string }): Promise<boolean> {
+  try {
+    await abortMultipartUpload(s3, bucket, upload.key, upload.uploadId);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -27,10 +27,14 @@ import {
   type UploadWorkflow,
 } from './definitions';
 
+// Every step's retries are bounded, in attempts and in time (README, "Retry bounds"): a step that
+// still fails past them fails the run (failRun), which removes the session's bytes and releases its
+// reservation. 30 attempts are about 13 minutes of backoff, enough to ride out a restart of the database or the store.
 const retry: ActivityOptions['retry'] = {
   initialInterval: '500ms',
   backoffCoefficient: 2,
   maximumInterval: '30s',
+  maximumAttempts: 30,
   nonRetryableErrorTypes: Object.values(UploadFailure),
 };
 
@@ -49,9 +53,9 @@ const local = proxyLocalActivities<UploadActivities>({
   retry,
 });
 // Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
-const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', retry });
+const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
-const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
+const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', scheduleToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds', retry });
 // A source another service named may be down for a while, but the upload does not wait past its expiry.
 const sourceUntil = (expiresAt: string) =>
   proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: Math.max(60_000, Date.parse(expiresAt) - Date.now()), retry });
