@@ -310,8 +310,8 @@ async function discardUpload(
 }
 
 /**
- * The session a finishing run works on. A permanent deletion of its asset ends it under the run
- * (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
+ * The session a run works on, open or finishing. A permanent deletion of its asset ends it under the
+ * run (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
  */
 async function completingSession(db: ActivityDeps['db'], uploadId: string): Promise<UploadSessionRow> {
   const row = await findUploadSession(db, uploadId);
