@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { PayloadTooLargeError, QuotaExceededError } from '../../lib/platform/errors';
+import { ConflictError, PayloadTooLargeError, QuotaExceededError } from '../../lib/platform/errors';
 import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
 import { openSource, SourceRefusedError, SourceUnavailableError } from '../../lib/uploads/sourceFetch';
 import { stageToS3, type StagedObject } from '../../lib/platform/staging';
@@ -52,6 +52,8 @@ async function fetchSource(
   } catch (err) {
     if (err instanceof SourceRefusedError || err instanceof PayloadTooLargeError) throw rejected(err.message);
     if (err instanceof QuotaExceededError) throw quotaFailure(err);
+    // The session was ended under the fetch (aborted, or its asset deleted): no retry reopens it.
+    if (err instanceof ConflictError) throw ApplicationFailure.create({ type: UploadFailure.notOpen, message: err.message, nonRetryable: true });
     if (err instanceof SourceUnavailableError) {
       if (attempt >= INGEST_ATTEMPTS) throw rejected(`${err.message} (gave up after ${attempt} attempts)`);
       throw ApplicationFailure.retryable(err.message, 'SourceUnavailable');

@@ -28,6 +28,7 @@ import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log
 import { handOffToBackups, handoffDepsOf } from '../../lib/backups/handoff';
 import type { ActorRef } from '../../workflows/shared/actor';
 import { bindActivities } from './bindActivities';
+import { abortIncompleteUploads as abortUnownedUploads, type IncompleteUploadsSwept } from '../../lib/uploads/incompleteUploads';
 
 /** What the upload activities run with: the worker's deps, the assets' bucket and the audit writer. */
 type UploadDeps = ActivityDeps & { bucket: string; audit: AuditWriter };
@@ -36,7 +37,7 @@ type UploadDeps = ActivityDeps & { bucket: string; audit: AuditWriter };
 async function openUpload({ config, db, s3, bucket }: UploadDeps, input: UploadInput): Promise<void> {
   await insertUploadSession(db, input, config.quotas).catch(failIfFinal);
   if (input.kind !== 'chunked' && input.kind !== 'tus') return;
-  const row = await getUploadSession(db, input.uploadId);
+  const row = await getUploadSession(db, input.uploadId).catch(failIfFinal);
   if (row.s3_upload_id) return;
   const s3UploadId = await openMultipartUpload(s3, bucket, row.object_key, row.content_type);
   await setSessionS3UploadId(db, input.uploadId, s3UploadId);
@@ -44,8 +45,12 @@ async function openUpload({ config, db, s3, bucket }: UploadDeps, input: UploadI
 
 /** Parts that are absent or of the wrong size, read from S3 itself (parts sent by presigned URL never pass the API). */
 async function checkParts({ db, s3, bucket }: UploadDeps, uploadId: string): Promise<{ missing: number[] }> {
-  const row = await getUploadSession(db, uploadId);
-  const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!);
+  const row = await completingSession(db, uploadId);
+  // The multipart upload a permanent deletion aborted is gone with its session: found so, no retry brings it back.
+  const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id!).catch(async (err: unknown) => {
+    if ((err as { name?: string }).name === 'NoSuchUpload') await completingSession(db, uploadId);
+    throw err;
+  });
   return { missing: partsToResend(parts, row.size_bytes, row.part_size_bytes!, row.part_count!) };
 }
 
@@ -196,7 +201,7 @@ async function confirmStreamedParts(
  * anybody said was sent. Heartbeats its progress while it reads.
  */
 async function verifyObject(
-  { s3, bucket }: UploadDeps,
+  { db, s3, bucket }: UploadDeps,
   req: {
     uploadId: string;
     objectKey: string;
@@ -209,7 +214,7 @@ async function verifyObject(
     s3,
     { bucket, key: req.objectKey },
     { signal: ctx.cancellationSignal, onBytes: (bytesRead) => ctx.heartbeat({ bytesRead }) },
-  );
+  ).catch((err: unknown) => (isNotFound(err) ? missingObject(db, req.uploadId, `the object ${req.objectKey} is not in the store`) : Promise.reject(err)));
   if (req.expectedSizeBytes !== undefined && sizeBytes !== req.expectedSizeBytes) {
     throw ApplicationFailure.nonRetryable(`size mismatch: ${sizeBytes} bytes stored, ${req.expectedSizeBytes} declared`, UploadFailure.sizeMismatch);
   }
@@ -312,8 +317,8 @@ async function discardUpload(
 }
 
 /**
- * The session a finishing run works on. A permanent deletion of its asset ends it under the run
- * (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
+ * The session a run works on, open or finishing. A permanent deletion of its asset ends it under the
+ * run (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
  */
 async function completingSession(db: ActivityDeps['db'], uploadId: string): Promise<UploadSessionRow> {
   const row = await findUploadSession(db, uploadId);
@@ -326,6 +331,16 @@ async function completingSession(db: ActivityDeps['db'], uploadId: string): Prom
 async function missingObject(db: ActivityDeps['db'], uploadId: string | undefined, message: string): Promise<never> {
   if (uploadId) await completingSession(db, uploadId);
   throw new Error(message);
+}
+
+/**
+ * Aborts the assets bucket's multipart uploads begun more than a session's expiry ago that no open
+ * session writes to (lib/uploads/incompleteUploads.ts): what an API or a worker that died mid-write
+ * left. Bounded per call; the lifecycle run calls it once per run.
+ */
+async function abortIncompleteUploads({ config, db, s3, bucket }: UploadDeps): Promise<IncompleteUploadsSwept> {
+  const olderThan = new Date(Date.now() - config.uploads.expiryHours * 3600_000);
+  return abortUnownedUploads(db, s3, bucket, { olderThan });
 }
 
 function missingNumbers(parts: Array<{ partNumber: number }>, count: number): number[] {
@@ -363,6 +378,7 @@ const uploadActivities = {
   finishStagedUpload,
   pruneVersions,
   discardUpload,
+  abortIncompleteUploads,
 };
 
 export function createUploadActivities(deps: ActivityDeps) {

@@ -70,6 +70,26 @@ export async function openMultipartUpload(s3: S3Client, bucket: string, key: str
   return created.UploadId!;
 }
 
+export interface IncompleteUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date | undefined;
+}
+
+/** One page of the multipart uploads begun and neither completed nor aborted under `prefix`, in key order; `next` continues it. */
+export async function listIncompleteUploads(
+  s3: S3Client,
+  bucket: string,
+  opts: { prefix?: string; next?: { keyMarker?: string; uploadIdMarker?: string } } = {},
+): Promise<{ uploads: IncompleteUpload[]; next?: { keyMarker?: string; uploadIdMarker?: string } }> {
+  const page = await s3.send(
+    new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: opts.prefix, KeyMarker: opts.next?.keyMarker, UploadIdMarker: opts.next?.uploadIdMarker }),
+  );
+  const uploads = (page.Uploads ?? []).map((u) => ({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated }));
+  const next = page.IsTruncated ? { keyMarker: page.NextKeyMarker, uploadIdMarker: page.NextUploadIdMarker } : undefined;
+  return { uploads, next };
+}
+
 export async function abortMultipartUpload(s3: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
   try {
     await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));

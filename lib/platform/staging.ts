@@ -50,7 +50,7 @@ export async function stageToS3(
   key: string,
   source: Readable,
   maxSize: number,
-  opts: { countBytes?: (n: number) => void; contentType?: string; reservation?: ByteReservation } = {},
+  opts: { countBytes?: (n: number) => void; contentType?: string; reservation?: ByteReservation; onAbortFailure?: (err: unknown) => void } = {},
 ): Promise<StagedObject> {
   const meter = createMeter(maxSize, opts.countBytes, opts.reservation);
   const writer = new ObjectWriter(s3, bucket, key, stagingPartSize(maxSize), opts.contentType, opts.reservation);
@@ -61,10 +61,33 @@ export async function stageToS3(
       s3ChecksumSha256 = await writer.finish();
     });
   } catch (err) {
-    await writer.abort().catch(() => {});
+    await abortWithRetries(writer, opts.onAbortFailure);
     throw err;
   }
   return { ...meter.result(), s3ChecksumSha256 };
+}
+
+const ABORT_ATTEMPTS = 3;
+
+/**
+ * Aborts what the writer began, a few times over: the request's own failure is what its caller
+ * answers, so an abort that still fails is only reported. The multipart upload it leaves is found
+ * by its key when its session ends (lib/uploads/sessionBytes.ts), or else by the lifecycle run's
+ * sweep of incomplete uploads (lib/uploads/incompleteUploads.ts).
+ */
+async function abortWithRetries(writer: ObjectWriter, onAbortFailure: (err: unknown) => void = reportAbortFailure): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writer.abort();
+    } catch (err) {
+      if (attempt >= ABORT_ATTEMPTS) return onAbortFailure(err);
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+    }
+  }
+}
+
+function reportAbortFailure(err: unknown): void {
+  process.emitWarning(`a staged multipart upload could not be aborted: ${(err as Error)?.message ?? String(err)}`, 'StagingAbortFailed');
 }
 
 /**

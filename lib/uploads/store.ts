@@ -66,6 +66,12 @@ export async function setSessionS3UploadId(db: Knex | Knex.Transaction, id: stri
   await db('upload_sessions').where({ id }).update({ s3_upload_id: s3UploadId });
 }
 
+/** Which of `objectKeys` an open or completing session writes to (its multipart upload is still in use). */
+export async function keysOfSessionsInProgress(db: Knex | Knex.Transaction, objectKeys: string[]): Promise<string[]> {
+  if (objectKeys.length === 0) return [];
+  return db('upload_sessions').whereIn('object_key', objectKeys).whereIn('status', ['open', 'completing']).pluck('object_key');
+}
+
 /** `fields` carry status completing and the form fields given at complete; a session no longer open is left as it is. */
 export async function markOpenSessionCompleting(db: Knex | Knex.Transaction, id: string, fields: Record<string, unknown>): Promise<void> {
   await db('upload_sessions').where({ id, status: 'open' }).update(fields);

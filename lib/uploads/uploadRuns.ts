@@ -201,6 +201,8 @@ function toDomainError(err: unknown, uploadId: string): unknown {
       return new AccessRevokedError(failure.message, { upload_id: uploadId });
     case UploadFailure.notOpen:
       return new ConflictError(failure.message);
+    case UploadFailure.tooManyUpdates:
+      return new ConflictError(failure.message, { upload_id: uploadId });
     case UploadFailure.quotaExceeded:
       return new QuotaExceededError(failure.message, failure.details?.[0] as ErrorFacts);
     default:

@@ -28,6 +28,7 @@ const housekeeping = proxyActivities<LifecycleActivities>({
   retry: { ...retry, maximumAttempts: 3 },
 });
 const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumInterval: '30s' } });
+const incompleteUploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumAttempts: 3 } });
 
 /**
  * Applies the lifecycle policies and the global retention settings: old upload sessions aborted
@@ -54,6 +55,10 @@ export async function lifecycleSweepWorkflow(input: LifecycleSweepInput): Promis
       }
       // Runs recorded before the tables had retention go on without it.
       if (patched('table-retention')) await pruneEndedTableRows(runId);
+      // Multipart uploads left by writers that died, which no session owns (lib/uploads/incompleteUploads.ts):
+      // bounded, and what a run leaves or fails to do, the next run's sweep takes.
+      if (!dryRun && patched('abort-incomplete-uploads'))
+        await incompleteUploads.abortIncompleteUploads().catch((err) => log.warn('incomplete uploads not swept', { error: messageOf(err) }));
       return { runId, counts: await catalog.completeLifecycleRun(runId) };
     },
     (err) => catalog.failLifecycleRun({ runId, error: messageOf(err) }),

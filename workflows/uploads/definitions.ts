@@ -82,7 +82,20 @@ export interface FetchUpload extends NamedContent {
 export type UploadContent = SimpleUpload | ChunkedUpload | TusUpload | CopyUpload | FetchUpload;
 export type UploadKind = UploadContent['kind'];
 
-export type UploadInput = UploadTarget & UploadContent & ActsFor;
+export type UploadInput = UploadTarget & UploadContent & ActsFor & UpdateBound;
+
+/**
+ * How many updates a run takes (`opened`, and `complete` once it has one): each is written to its
+ * history, and the server refuses a run's updates past its own limit (2,000 by default), the one that
+ * would finish it too. Past the bound, only a `complete` the run takes is accepted, up to twice the
+ * bound; every other is refused (UploadFailure.tooManyUpdates), unrecorded.
+ */
+export interface UpdateBound {
+  /** DEFAULT_MAX_UPDATES unless given (tests give a small one). */
+  maxUpdates?: number;
+}
+
+export const DEFAULT_MAX_UPDATES = 500;
 
 /** What an upload is told of its bytes before they arrive: the stored object is checked against it. */
 export function declaredBytes(content: UploadContent): { sizeBytes?: number; checksumSha256?: string } {
@@ -155,6 +168,8 @@ export const UploadFailure = {
   quotaExceeded: 'QuotaExceeded',
   /** What let the session write its asset (a grant) no longer does (lib/uploads/sessionAccess.ts). */
   accessRevoked: 'AccessRevoked',
+  /** The run took as many updates as it takes (UpdateBound): the session is as it was, ask its status. */
+  tooManyUpdates: 'TooManyUpdates',
   /** Any other failure a step ends with. */
   failed: 'UploadFailed',
 } as const;

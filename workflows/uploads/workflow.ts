@@ -14,6 +14,7 @@ import {
 import type { IngestActivities } from '../../activities/uploads/ingest';
 import type { UploadActivities } from '../../activities/uploads/uploads';
 import {
+  DEFAULT_MAX_UPDATES,
   UploadFailure,
   abortSignal,
   completeUpdate,
@@ -26,28 +27,35 @@ import {
   type UploadWorkflow,
 } from './definitions';
 
+// Every step's retries are bounded, in attempts and in time (README, "Retry bounds"): a step that
+// still fails past them fails the run (failRun), which removes the session's bytes and releases its
+// reservation. 30 attempts are about 13 minutes of backoff, enough to ride out a restart of the database or the store.
 const retry: ActivityOptions['retry'] = {
   initialInterval: '500ms',
   backoffCoefficient: 2,
   maximumInterval: '30s',
+  maximumAttempts: 30,
   nonRetryableErrorTypes: Object.values(UploadFailure),
 };
 
 // The short catalog steps run as local activities, in the worker that runs the workflow: each saves
 // the server a round of scheduling, which is most of a small upload's cost (BENCHMARKS.md, row 5).
-// While one runs or backs off in the worker, the run's workflow task holds a slot of the worker, so
-// both are bounded: a backoff longer than a few seconds waits on a server timer, and a step still
+// While one runs, the run's workflow task holds a slot of the worker, so it is bounded: a step still
 // failing after its schedule-to-close time runs on as an ordinary activity (see `step`).
+// Every retry waits on a server timer (the threshold is below the first backoff), never inside the
+// worker: the Temporal core (1.24) leaves the start-to-close timer of each attempt retried inside the
+// worker running, and one that fires after its worker stopped panics ("receive half not dropped",
+// test/workerShutdown.test.ts). A timer also gives the worker's slot back while the step backs off.
 const local = proxyLocalActivities<UploadActivities>({
   startToCloseTimeout: '20 seconds',
   scheduleToCloseTimeout: '30 seconds',
-  localRetryThreshold: '4 seconds',
+  localRetryThreshold: '100 milliseconds',
   retry,
 });
 // Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
-const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', retry });
+const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
-const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
+const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', scheduleToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds', retry });
 // A source another service named may be down for a while, but the upload does not wait past its expiry.
 const sourceUntil = (expiresAt: string) =>
   proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: Math.max(60_000, Date.parse(expiresAt) - Date.now()), retry });
@@ -64,6 +72,8 @@ interface UploadRun {
   failureType: string;
   /** What a known failure tells its caller beside its message (a quota refusal's usage and limit). */
   failureDetails: unknown[] | undefined;
+  /** Updates accepted so far (UpdateBound). */
+  updatesTaken: number;
 }
 
 /**
@@ -80,6 +90,7 @@ export async function uploadWorkflow(input: UploadInput): Promise<UploadState> {
     abortReason: null,
     failureType: UploadFailure.notOpen,
     failureDetails: undefined,
+    updatesTaken: 0,
   };
   setRunHandlers(run);
   try {
@@ -111,12 +122,44 @@ function setRunHandlers(run: UploadRun): void {
     run.abortRequested = true;
     run.abortReason ??= reason ?? null;
   });
-  setHandler(openedUpdate, async () => {
-    await condition(() => run.state.status !== 'pending');
-    if (run.state.status === 'failed') throw endedFailure(run);
-    return run.state;
+  setHandler(
+    openedUpdate,
+    async () => {
+      run.updatesTaken++;
+      await condition(() => run.state.status !== 'pending');
+      if (run.state.status === 'failed') throw endedFailure(run);
+      return run.state;
+    },
+    { validator: () => refuseBeyondBound(run, false) },
+  );
+  setHandler(
+    completeUpdate,
+    (request) => {
+      run.updatesTaken++;
+      return takeComplete(run, request);
+    },
+    { validator: (_request: CompleteRequest) => refuseBeyondBound(run, run.completeRequest === undefined && takesComplete(run)) },
+  );
+}
+
+/**
+ * Refuses an update past the run's bound (UpdateBound), before it is written to the history; a
+ * `complete` the run would take has room up to twice the bound, so the run can always finish.
+ * (Validators do not run on replay: runs that took more replay as they ran.)
+ */
+function refuseBeyondBound(run: UploadRun, wouldTake: boolean): void {
+  const bound = run.input.maxUpdates ?? DEFAULT_MAX_UPDATES;
+  if (run.updatesTaken < bound || (wouldTake && run.updatesTaken < 2 * bound)) return;
+  throw ApplicationFailure.create({
+    type: UploadFailure.tooManyUpdates,
+    message: `upload ${run.input.uploadId} took its ${bound} requests; read its status`,
+    nonRetryable: true,
   });
-  setHandler(completeUpdate, (request) => takeComplete(run, request));
+}
+
+/** Whether a `complete` would be taken now (for a chunked upload, if its parts are all there). */
+function takesComplete({ state, input }: UploadRun): boolean {
+  return state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
 }
 
 async function takeComplete(run: UploadRun, request: CompleteRequest): Promise<NonNullable<UploadState['result']>> {
@@ -134,8 +177,7 @@ async function takeComplete(run: UploadRun, request: CompleteRequest): Promise<N
   }
   // A simple upload's run is started without waiting for its open (lib/uploads/uploadRuns.ts), so its
   // `complete` may come with the start, before the session is open: it is taken all the same.
-  const takes = state.status === 'open' || (state.status === 'pending' && input.kind === 'simple');
-  if (takes && run.completeRequest === undefined) run.completeRequest = request;
+  if (takesComplete(run) && run.completeRequest === undefined) run.completeRequest = request;
   if (run.completeRequest === undefined) throw endedFailure(run);
   await condition(() => settled(run));
   if (state.result) return state.result;

@@ -1,0 +1,61 @@
+/**
+ * Incomplete multipart uploads in the assets bucket that nothing will complete: a staging API or a
+ * worker that died mid-write leaves them, and their parts are stored (and billed) until aborted.
+ * The lifecycle run calls this once per run (workflows/lifecycle/sweep.ts).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Knex } from 'knex';
+import { abortMultipartUpload, listIncompleteUploads } from '../platform/multipart';
+import { keysOfSessionsInProgress } from './store';
+
+// One call reads at most this many pages of 1,000 uploads, well within the 2 minutes the lifecycle run
+// gives it: the next run goes on with what is left.
+const MAX_PAGES = 2;
+
+export interface IncompleteUploadsSwept {
+  /** Uploads aborted: begun before the bound, and no open or completing session writes to their key. */
+  aborted: number;
+  /** Uploads past the bound left alone: an open or completing session still writes to their key. */
+  owned: number;
+  /** Aborts the store refused: left for the next call. */
+  failed: number;
+  /** Whether the listing was read to its end (false: the page bound stopped it). */
+  complete: boolean;
+}
+
+/**
+ * Aborts every multipart upload begun before `olderThan` (a session's expiry ago: no upload in use is
+ * that old, but a copy or a session still open at that key keeps its upload), reading at most MAX_PAGES.
+ */
+export async function abortIncompleteUploads(
+  db: Knex,
+  s3: S3Client,
+  bucket: string,
+  { olderThan, maxPages = MAX_PAGES }: { olderThan: Date; maxPages?: number },
+): Promise<IncompleteUploadsSwept> {
+  const swept: IncompleteUploadsSwept = { aborted: 0, owned: 0, failed: 0, complete: false };
+  let next: Awaited<ReturnType<typeof listIncompleteUploads>>['next'];
+  for (let page = 0; page < maxPages; page++) {
+    const listed = await listIncompleteUploads(s3, bucket, { next });
+    // An upload whose start the store does not report is taken as old: nothing else would ever end it.
+    const old = listed.uploads.filter((u) => (u.initiated?.getTime() ?? 0) < olderThan.getTime());
+    const owned = new Set(await keysOfSessionsInProgress(db, [...new Set(old.map((u) => u.key))]));
+    for (const upload of old) {
+      if (owned.has(upload.key)) swept.owned++;
+      else swept[(await aborts(s3, bucket, upload)) ? 'aborted' : 'failed']++;
+    }
+    next = listed.next;
+    if (!next) return { ...swept, complete: true };
+  }
+  return swept;
+}
+
+/** Whether the store aborted the upload (or had no such upload left). */
+async function aborts(s3: S3Client, bucket: string, upload: { key: string; uploadId: string }): Promise<boolean> {
+  try {
+    await abortMultipartUpload(s3, bucket, upload.key, upload.uploadId);
+    return true;
+  } catch {
+    return false;
+  }
+}
