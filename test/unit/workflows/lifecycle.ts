@@ -20,7 +20,13 @@ export function lifecycleStubs(): Stubs {
       .mockResolvedValue({ phase: 'purge', done: true }),
     nextPurgeBatch: jest
       .fn()
-      .mockResolvedValueOnce({ phase: 'purge', dryRun: false, step: 1, cursor, items: [{ assetId: 'a1', workflowId: 'delete-asset-a1', sizeBytes: 7 }] })
+      .mockResolvedValueOnce({
+        phase: 'purge',
+        dryRun: false,
+        step: 1,
+        cursor,
+        items: [{ assetId: 'a1', workflowId: 'delete-asset-a1', sizeBytes: 7, deletedAt: '2026-11-01T00:00:00.000000Z' }],
+      })
       .mockResolvedValue({ phase: 'assets', done: true }),
     commitLifecycleBatch: jest.fn(async () => {}),
     expireAssets: jest.fn(async () => ({ phase: 'versions', processed: 2 })),
@@ -28,6 +34,8 @@ export function lifecycleStubs(): Stubs {
     completeLifecycleRun: jest.fn(async () => COUNTS),
     failLifecycleRun: jest.fn(async () => {}),
     discardUpload: jest.fn(async () => {}),
+    pruneEndedTableRows: jest.fn(async () => ({})),
+    abortIncompleteUploads: jest.fn(async () => ({ aborted: 0, owned: 0, failed: 0 })),
     ...deleteAssetStubs(),
   };
 }
@@ -48,8 +56,11 @@ export const describeLifecycleSweepWorkflow = (wf: WorkflowTestEnv) =>
       expect(result).toEqual({ runId: `run-${runs}`, counts: COUNTS });
       expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: 'u-gone', status: 'aborted', error: null });
       expect(a.commitLifecycleBatch).toHaveBeenCalledWith({ runId: `run-${runs}`, phase: 'uploads', step: 0, cursor, counts: { uploads_aborted: 1 } });
-      expect(a.hideAssetForDeletion).toHaveBeenCalledWith('a1');
+      expect(a.hideAssetForDeletion).toHaveBeenCalledWith('a1', { deletedBy: '2026-11-01T00:00:00.000000Z' });
       expect(a.deleteAssetRows).toHaveBeenCalledWith('a1', ACTOR);
+      // Then the housekeeping a real run does once, after its phases.
+      expect(a.pruneEndedTableRows).toHaveBeenCalledTimes(1);
+      expect(a.abortIncompleteUploads).toHaveBeenCalledTimes(1);
       expect(a.commitLifecycleBatch).toHaveBeenCalledWith({
         runId: `run-${runs}`,
         phase: 'purge',
