@@ -44,13 +44,17 @@ export interface OutboxRow {
   parked_at: Date | null;
 }
 
-/** The oldest transaction id still running in this database (the snapshot's xmax when none is). */
+/**
+ * The oldest transaction id still running in this database (the snapshot's xmax when none is). A running
+ * id is another database's when the backend holding its own ExclusiveLock is there: only the owner holds
+ * that mode, while a waiter's ShareLock is granted for a moment after the owner ends, and must not count.
+ */
 const THIS_DATABASE_XMIN = `(
   SELECT coalesce(
     (SELECT min(x.id) FROM pg_snapshot_xip(snap.s) AS x(id)
       WHERE NOT EXISTS (
         SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'transactionid' AND l.granted AND l.transactionid = x.id::xid
+         WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND l.transactionid = x.id::xid
            AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
     pg_snapshot_xmax(snap.s))
   FROM (SELECT pg_current_snapshot() AS s) AS snap)`;
