@@ -6,6 +6,8 @@ import {
   allHandlersFinished,
   condition,
   isCancellation,
+  log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -228,9 +230,24 @@ async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
     const verified = await verifyStoredObject(input, completeRequest);
     committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
   }
-  if (committed.versionsBeyondMax > 0) await catalog.pruneVersions(input.assetId, input.actor);
+  if (committed.versionsBeyondMax > 0) await pruneAfterCommit(input);
   state.result = { assetId: committed.assetId, versionId: committed.versionId };
   state.status = 'completed';
+}
+
+/**
+ * The versions beyond STORAGE_MAX_VERSIONS go once the new one is committed. The commit is what the
+ * client is answered: a prune that runs out of attempts is logged, and the next upload's prune (or a
+ * lifecycle run) takes those versions, instead of failing an upload whose version exists.
+ */
+async function pruneAfterCommit(input: UploadInput): Promise<void> {
+  if (!patched('prune-after-commit-best-effort')) return void (await catalog.pruneVersions(input.assetId, input.actor));
+  try {
+    await catalog.pruneVersions(input.assetId, input.actor);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    log.warn('versions beyond the maximum not pruned; a later prune takes them', { assetId: input.assetId, error: String(err) });
+  }
 }
 
 /** A step failed for good: the session's bytes go, and the run ends failed with what the failure says. */

@@ -218,6 +218,24 @@ export const describeUploadWorkflow = (wf: WorkflowTestEnv) =>
       expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'expired', error: null });
     });
 
+    it('a prune that fails for good after the commit: the upload still answers its committed version', async () => {
+      const gone = ApplicationFailure.create({ type: 'BackupBucketUnavailable', message: 'the hand-off failed', nonRetryable: true });
+      const a = wf.stub({
+        ...uploadStubs(),
+        commitUpload: jest.fn(async () => ({ assetId: ASSET, versionId: VERSION, versionsBeyondMax: 1 })),
+        pruneVersions: jest.fn(async () => Promise.reject(gone)),
+      });
+      const input = await inputOf(wf, { kind: 'simple' });
+      const { completed, final } = await run(wf, input, async (handle) => {
+        const completed = await handle.executeUpdate(completeUpdate, { args: [{ sizeBytes: 10, checksumSha256: SHA }] });
+        return { completed, final: await handle.result() };
+      });
+      expect(a.pruneVersions).toHaveBeenCalled();
+      expect(completed).toEqual({ assetId: ASSET, versionId: VERSION });
+      expect(final).toEqual(COMPLETED);
+      expect(a.discardUpload).not.toHaveBeenCalled();
+    });
+
     it('a step that fails for good: the session is discarded as failed and complete fails with the step failure type', async () => {
       const mismatch = ApplicationFailure.create({ type: UploadFailure.checksumMismatch, message: 'checksum mismatch', nonRetryable: true });
       const a = wf.stub({ ...uploadStubs(), verifyObject: jest.fn(async () => Promise.reject(mismatch)) });
