@@ -704,3 +704,17 @@ export function manifestBlobsSql(trx: Knex.Transaction, scope: { asset_ids?: str
   if (!scope.include_all_versions) query.whereRaw('v.id = a.current_version_id');
   return backupsInScope(query, scope).toSQL();
 }
+
+// ---- used by cache (new, for lib/cache/assetCache.ts) ----
+
+/**
+ * The version of the asset's row as it stands: its `xmin`, the transaction that wrote this row
+ * version. Every UPDATE of the row (any column: revision, version_count, purging_since...) and a new
+ * row under the same id give another one, and each change of metadata or grants updates the row in
+ * its transaction (its revision). Undefined once the row is gone. A primary-key lookup; row locks
+ * (FOR UPDATE, FOR SHARE) leave it as it is.
+ */
+export async function assetRowVersion(db: Db, id: string): Promise<string | undefined> {
+  const found = (await db('assets').where({ id }).first(db.raw('xmin::text AS row_version'))) as { row_version: string } | undefined;
+  return found?.row_version;
+}

@@ -1,37 +1,50 @@
 /**
  * The asset metadata cache (issue 17): one entry per asset, the row as the access checks and
- * GET /assets/{id} read it with its current version's content facts, so that a cached content GET
- * asks nothing of PostgreSQL. Lists are not cached.
+ * GET /assets/{id} read it with its current version's content facts, so that a hit spares
+ * PostgreSQL the row's join with its metadata, grants and current version. Lists are not cached.
  *
- * It never answers stale after a write has answered 2xx, from any replica, because:
- * - every writer of assets, asset_versions, asset_metadata and asset_grants calls `invalidate` after
- *   its transaction commits and before the API answers (the API's routes, and the worker's activities
- *   through their own client); it deletes the entry and its lease;
- * - a miss takes a lease (a random token, unless another reader holds one) before it reads
- *   PostgreSQL, and stores what it read only if the lease still holds that token: a reader that read
- *   the row before a write committed finds its lease deleted by the write's invalidation and stores
- *   nothing;
- * - an entry is valid only under the epoch it was stored in, a random token in one key read with it
- *   (one round trip). A process that lost Redis, or whose invalidation failed, stops using the cache
- *   and, once Redis answers again, first sets a new epoch: whatever was stored before no longer
- *   matches. Tokens are random, so an epoch key lost to eviction cannot bring old entries back: an
- *   absent epoch bypasses the cache until a process sets a new one.
+ * An entry is served only when PostgreSQL confirms it, on every read (issue 26). It carries the
+ * version of the asset's row it was filled from (the row's xmin: lib/assets/store.ts
+ * assetRowVersion); a read asks PostgreSQL for the row's version now (a primary-key lookup, sent
+ * with the Redis GET) and serves the entry only if the two are equal. Every commit that changes
+ * what an entry holds writes that row in its own transaction: a new version, a rename, metadata
+ * and grants (they move its revision), a soft deletion, a prune's version_count, a restore; a
+ * permanent deletion removes it, and a row inserted again has a new version; the content facts
+ * are those of the version the row names, which never change under its id. So once PostgreSQL
+ * has acknowledged a commit, every read that begins after it (the service reads its primary only)
+ * sees the new row version, which no entry filled before matches: a revoked grant or a deletion
+ * is never served from the cache, and nothing has to happen after the commit for that. The writer
+ * may die before its `invalidate`, lose Redis, or restart; Redis may be flushed, partitioned or
+ * evicting: none of it can make an old entry pass.
  *
- * The window left: a partition in which only a writer has lost Redis. Its invalidation fails, it
- * answers the write (Redis down must not fail writes), and a replica that still reaches Redis may
- * serve the entry from before the write until the writer reaches Redis again and sets a new epoch,
- * or at the latest until the entry's TTL (STORAGE_CACHE_TTL_SECONDS), the backstop.
+ * Why this and not the others: invalidation after the commit (what this cache did, with epochs
+ * for lost invalidations) depends on the writer living on after its commit, and an epoch is only
+ * replaced by a process that remembers its failure (a restarted one kept the old epoch); a
+ * two-phase invalidation (a mark set before the commit, cleared after) needs the mark to outlive
+ * a transaction whose length nothing bounds (lock waits), and a writer that cannot reach Redis
+ * before its commit would have to fail the write; filling only after an epoch bump has the same
+ * dependence on the writer. Confirming each hit costs one indexed read of one row, which is the
+ * price of making PostgreSQL, not Redis, the judge of access.
  *
- * The writers: api/assets.ts (update, soft delete, restore, grants, permanent delete, uploads),
- * api/versions.ts (new versions, version restore), api/uploads.ts and api/tus.ts (upload results),
- * activities/uploads/uploads.ts (commit, prune), activities/assets.ts (permanent deletion),
- * activities/lifecycle.ts (expired assets and versions), activities/backups/restore.ts (restores).
+ * A miss reads the full row after reading its version (on one primary a statement sees a snapshot
+ * at least as new as any statement before it), so an entry's content is never older than the
+ * version it carries; a commit in between only leaves an entry that never matches. Fills may
+ * therefore overwrite each other in any order, and need no lease. `invalidate`, which writers
+ * still call after their commit, frees Redis of entries that can no longer match; the TTL
+ * (STORAGE_CACHE_TTL_SECONDS) bounds memory, not staleness. Row versions are 32-bit transaction
+ * ids: one comes back for the same row only after about 4 billion transactions, far beyond the TTL
+ * a stale entry lives.
+ *
+ * The writers that call `invalidate`: api/routes/assets.ts (update, soft delete, restore, grants,
+ * permanent delete, uploads), api/routes/versions.ts (new versions, version restore),
+ * api/routes/uploads.ts and api/routes/tus.ts (upload results), activities/uploads/uploads.ts
+ * (commit, prune), activities/assets.ts (permanent deletion), activities/lifecycle.ts (expired
+ * assets and versions), activities/backups/restoreAsset.ts (restores).
  */
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import type { AssetRow } from '../assets/assets';
-import { findAssetWithCurrentVersion } from '../assets/store';
+import { assetRowVersion, findAssetWithCurrentVersion } from '../assets/store';
 import type { VersionRow } from '../assets/versions';
 
 /** What serving the current version's bytes needs (api/download.ts storedContentOf). */
@@ -49,7 +62,7 @@ export type CacheResult = 'hit' | 'miss' | 'bypass';
 export interface AssetCache {
   /** The asset (deleted or not) with its current content, from the cache when it can be trusted. */
   read(id: string): Promise<CachedAsset | undefined>;
-  /** After a committed change of these assets: their entries go, in every replica's view. */
+  /** After a committed change of these assets: their entries go (memory only: an entry left never matches its row again). */
   invalidate(ids: string[]): Promise<void>;
 }
 
@@ -64,145 +77,67 @@ export interface AssetCacheOptions {
   count?: (result: CacheResult) => void;
 }
 
-/** Longer than any miss's PostgreSQL read takes; a lease left by a reader that died expires by then. */
-const LEASE_MS = 5_000;
-/** How often a process whose invalidation failed tries to set a new epoch while Redis seems up. */
-const RETRY_EPOCH_MS = 1_000;
-
-// KEYS: lease, entry, epoch. ARGV: token, epoch, value, ttl in ms.
-const STORE_IF_LEASED = `
-if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[3]) == ARGV[2] then
-  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0`;
-
-const newToken = () => randomBytes(12).toString('base64url');
-
-/** The Redis keys of one cache. */
-function keysOf(keyPrefix: string) {
-  return {
-    entry: (id: string) => `${keyPrefix}:cache:asset:${id}`,
-    lease: (id: string) => `${keyPrefix}:cache:lease:${id}`,
-    epoch: `${keyPrefix}:cache:epoch`,
-  };
-}
-
-type CacheKeys = ReturnType<typeof keysOf>;
-
-/**
- * Whether this process may trust the cache: its epoch set since its last failure. 'fresh' (at start)
- * keeps an epoch other replicas set (SET NX); 'broken' replaces it (SET).
- */
-function epochGuard(redis: Redis, epochKey: string) {
-  let state: 'ready' | 'fresh' | 'broken' = 'fresh';
-  // Moves on every failure, so an epoch set while a newer failure happened does not count.
-  let generation = 0;
-  let establishing: Promise<void> | undefined;
-  let retry: NodeJS.Timeout | undefined;
-
-  const establish = () =>
-    (establishing ??= (async () => {
-      const gen = generation;
-      const replace = state === 'broken';
-      try {
-        await (replace ? redis.set(epochKey, newToken()) : redis.set(epochKey, newToken(), 'NX'));
-        if (gen === generation) state = 'ready';
-      } catch {
-        broken();
-      } finally {
-        establishing = undefined;
-      }
-    })());
-
-  function broken(): void {
-    generation++;
-    state = 'broken';
-    retry ??= setInterval(() => {
-      if (state === 'ready') {
-        clearInterval(retry);
-        retry = undefined;
-      } else if (redis.status === 'ready') void establish();
-    }, RETRY_EPOCH_MS).unref();
-  }
-  // Any lost connection may have lost an invalidation in flight, or the whole store with its epoch.
-  redis.on('close', broken);
-  redis.on('ready', () => void establish());
-
-  async function usable(): Promise<boolean> {
-    if (redis.status !== 'ready') return false;
-    if (state !== 'ready') await establish();
-    return state === 'ready';
-  }
-  return { usable, broken };
-}
-
-type EpochGuard = ReturnType<typeof epochGuard>;
-
 interface CacheParts {
   db: Knex;
   redis: Redis;
-  keys: CacheKeys;
-  guard: EpochGuard;
+  entryKey: (id: string) => string;
   count: (result: CacheResult) => void;
   ttlMs: number;
 }
 
+/** What Redis holds for an asset: its cached view and the row version it was read at. */
+interface StoredEntry extends CachedAsset {
+  rowVersion: string;
+}
+
 async function readThrough(parts: CacheParts, id: string): Promise<CachedAsset | undefined> {
-  const { db, redis, keys, count } = parts;
-  if (!(await parts.guard.usable())) {
+  const { db, redis, count } = parts;
+  if (redis.status !== 'ready') {
     count('bypass');
     return loadAsset(db, id);
   }
-  let leased: { token: string; epoch: string } | undefined;
-  try {
-    const [raw, epoch] = await redis.mget(keys.entry(id), keys.epoch);
-    const entry = raw && epoch ? parseEntry(raw) : undefined;
-    if (entry && entry.epoch === epoch) {
-      count('hit');
-      return { row: entry.row, content: entry.content };
-    }
-    if (!epoch) {
-      // Evicted or flushed: a new random epoch, which no entry stored before can match.
-      void redis.set(keys.epoch, newToken(), 'NX').catch(() => {});
-      count('bypass');
-      return loadAsset(db, id);
-    }
-    // NX: under a burst of misses of one asset the first reader fills the entry; the others only
-    // read (each taking the lease from the one before would leave no reader able to store).
-    const token = newToken();
-    if (await redis.set(keys.lease(id), token, 'PX', LEASE_MS, 'NX')) leased = { token, epoch };
-  } catch {
-    // A failed read loses no invalidation: this request goes around, a lost connection marks it broken.
+  const [raw, rowVersion] = await Promise.all([redis.get(parts.entryKey(id)).catch(() => undefined), assetRowVersion(db, id)]);
+  // undefined: Redis failed (null: no entry). A failed read loses nothing: this request goes around.
+  if (raw === undefined) {
     count('bypass');
     return loadAsset(db, id);
+  }
+  const entry = raw === null ? undefined : parseEntry(raw, id);
+  if (entry && rowVersion !== undefined && entry.rowVersion === rowVersion) {
+    count('hit');
+    return { row: entry.row, content: entry.content };
   }
   count('miss');
+  if (rowVersion === undefined) {
+    // The row is gone: so is the asset, whatever an entry says.
+    if (raw !== null) redis.del(parts.entryKey(id)).catch(() => {});
+    return undefined;
+  }
+  // Read after the version: what is stored is never older than the version it carries.
   const found = await loadAsset(db, id);
-  if (found && leased) {
-    const value = JSON.stringify({ epoch: leased.epoch, row: found.row, content: found.content });
-    redis.eval(STORE_IF_LEASED, 3, keys.lease(id), keys.entry(id), keys.epoch, leased.token, leased.epoch, value, String(parts.ttlMs)).catch(() => {});
+  if (found) {
+    const stored: StoredEntry = { rowVersion, row: found.row, content: found.content };
+    redis.set(parts.entryKey(id), JSON.stringify(stored), 'PX', parts.ttlMs).catch(() => {});
   }
   return found;
 }
 
 async function invalidateEntries(parts: CacheParts, ids: string[]): Promise<void> {
-  const { redis, keys } = parts;
-  if (ids.length === 0) return;
-  try {
-    if (redis.status !== 'ready') throw new Error(`Redis is ${redis.status}`);
-    await redis.del(...ids.flatMap((id) => [keys.entry(id), keys.lease(id)]));
-  } catch {
-    parts.guard.broken();
-  }
+  if (ids.length === 0 || parts.redis.status !== 'ready') return;
+  // Only memory: an entry left behind never matches its row again.
+  await parts.redis.del(...ids.map(parts.entryKey)).catch(() => {});
 }
 
 export function createAssetCache(opts: AssetCacheOptions): AssetCache {
   const { db, redis } = opts;
   if (!redis) return { read: (id) => loadAsset(db, id), invalidate: async () => {} };
-  const keys = keysOf(opts.keyPrefix);
-  const parts: CacheParts = { db, redis, keys, guard: epochGuard(redis, keys.epoch), count: opts.count ?? (() => {}), ttlMs: opts.ttlSeconds * 1000 };
+  const parts: CacheParts = {
+    db,
+    redis,
+    entryKey: (id) => `${opts.keyPrefix}:cache:asset:${id}`,
+    count: opts.count ?? (() => {}),
+    ttlMs: opts.ttlSeconds * 1000,
+  };
   return {
     read: (id) => (opts.enabled ? readThrough(parts, id) : loadAsset(db, id)),
     invalidate: (ids) => invalidateEntries(parts, ids),
@@ -227,10 +162,12 @@ export async function loadAsset(db: Knex, id: string): Promise<CachedAsset | und
   return { row: asset as AssetRow, content };
 }
 
-function parseEntry(raw: string): (CachedAsset & { epoch: string }) | undefined {
+/** The entry of asset `id`, or undefined when it is not one (another format, another asset). */
+function parseEntry(raw: string, id: string): StoredEntry | undefined {
   try {
-    const entry = JSON.parse(raw) as CachedAsset & { epoch: string };
+    const entry = JSON.parse(raw) as StoredEntry;
     const { row, content } = entry;
+    if (typeof entry.rowVersion !== 'string' || row?.id !== id) return undefined;
     row.created_at = new Date(row.created_at);
     row.updated_at = new Date(row.updated_at);
     if (row.deleted_at) row.deleted_at = new Date(row.deleted_at);
