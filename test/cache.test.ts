@@ -45,7 +45,7 @@ afterAll(async () => {
   await Promise.all(running.map((p) => p.kill()));
   await proxy?.close();
   await ctx?.stop();
-  // The shared Redis keeps nothing of this file (the epoch key has no TTL).
+  // The shared Redis keeps nothing of this file.
   const redis = createRedisClient(REDIS_URL);
   await waitUntil('Redis to answer', async () => redis.status === 'ready');
   const keys = await redis.keys(`${PREFIX}:*`);
