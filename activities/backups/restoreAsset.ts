@@ -3,6 +3,11 @@
  * copied back to its version's key and hashed there, then the rows re-created (lib/backups/restore.ts).
  * A blob that is missing or corrupt fails the asset alone: nothing of the live asset is touched, and
  * what this restore wrote for it is removed.
+ *
+ * Meeting a deletion (lib/backups/restore.ts says why): an asset whose permanent deletion has begun is
+ * skipped, before anything is copied and again at the commit, and what this restore copied for it is
+ * removed; a version the restore would keep whose row a deletion has claimed makes the attempt fail,
+ * retryably, until that deletion has ended.
  */
 import { blobKeyFor } from '../../lib/backups/catalog';
 import { type RestoreMode, type RestoreRow } from '../../lib/backups/jobRows';
@@ -17,6 +22,20 @@ type RestoreDeps = ActivityDeps;
 
 /** Why one asset cannot be restored; the restore records it and goes on. */
 class AssetRestoreFailure extends Error {}
+
+/** A deletion has claimed versions the restore would keep: retried (the step resumes at this asset) until it has ended. */
+class VersionsClaimedError extends Error {
+  constructor(assetId: string, versionIds: string[]) {
+    super(
+      `asset ${assetId}: versions ${versionIds.join(', ')} are being deleted (a prune or a version expiry claimed them): restored once that deletion has ended`,
+    );
+  }
+}
+
+/** The item of an asset whose permanent deletion is under way. */
+function purgingItem(asset: AssetLine) {
+  return { status: 'skipped' as const, error: `asset ${asset.id} is being deleted for good: not restored` };
+}
 
 export interface AssetGroup {
   asset: AssetLine;
@@ -44,6 +63,8 @@ interface AssetCopy {
   item: { objects_copied: number; bytes_done: number; bytes_copied: number };
   /** Keys this restore wrote that no live row used before: removed again if the asset fails. */
   written: string[];
+  /** Versions whose object this attempt copied from its blob (or found copied by an earlier attempt). */
+  copied: string[];
   limits: CopyLimits;
   signal: AbortSignal;
   beat: () => void;
@@ -64,15 +85,21 @@ export async function restoreAsset(
   const { asset } = group;
   const mode: RestoreMode = restore.mode;
   const live = await liveStateOf(db, asset.id);
+  if (live.asset?.purging_since) {
+    await removeOurCopies(deps, restore, group.versions, signal);
+    await recordItem(db, restore.id, asset.id, purgingItem(asset));
+    return;
+  }
   // missing mode checks the store too: a version whose row is there may have lost its object.
   const repaired = mode === 'missing' ? await objectsLost(deps, group.versions, live.versions, signal) : [];
+  refuseClaimed(asset.id, mode === 'overwrite' ? group.versions : repaired, live.versions);
   if (mode === 'missing' && live.asset && !live.asset.is_deleted && repaired.length === 0) {
     await recordItem(db, restore.id, asset.id, { status: 'skipped', error: null });
     return;
   }
   const liveById = new Map(live.versions.map((v) => [v.id, v]));
   const wanted = [...versionsToRestore(mode, group.versions, live.versions), ...repaired];
-  const copy: AssetCopy = { restore, liveById, item: { objects_copied: 0, bytes_done: 0, bytes_copied: 0 }, written: [], limits, signal, beat };
+  const copy: AssetCopy = { restore, liveById, item: { objects_copied: 0, bytes_done: 0, bytes_copied: 0 }, written: [], copied: [], limits, signal, beat };
   try {
     for (const v of wanted) await restoreVersionObject(deps, copy, v);
   } catch (err) {
@@ -82,10 +109,30 @@ export async function restoreAsset(
     await recordItem(db, restore.id, asset.id, { status: 'failed', error: err.message });
     return;
   }
-  await commitAsset(deps, copy, group, { live: live.versions, wanted, repaired });
+  await commitAsset(deps, copy, group, { live: live.versions, wanted, repaired, hadRow: live.asset !== undefined });
 }
 
-/** One version's object at its key, checked: the live one left in place, else copied from its blob. */
+/** Before anything is copied: fails the attempt (retryably) if a deletion has recently claimed a live version it would keep. */
+function refuseClaimed(assetId: string, kept: VersionLine[], live: LiveVersion[]): void {
+  const liveById = new Map(live.map((v) => [v.id, v]));
+  const claimed = kept.filter((v) => liveById.get(v.id)?.claim === 'recent').map((v) => v.id);
+  if (claimed.length) throw new VersionsClaimedError(assetId, claimed);
+}
+
+/** Removes the objects of `versions` this restore copied (they carry its id): its asset's deletion may have listed them already. */
+async function removeOurCopies({ s3, config }: RestoreDeps, restore: RestoreRow, versions: VersionLine[], signal: AbortSignal): Promise<void> {
+  const ours: string[] = [];
+  for (const v of versions) {
+    const present = await headObject(s3, { bucket: config.s3.bucket, key: v.object_key }, signal);
+    if (present?.metadata['restore-id'] === restore.id) ours.push(v.object_key);
+  }
+  await deleteKeys(s3, config.s3.bucket, ours);
+}
+
+/**
+ * One version's object at its key, checked: the live one left in place, else copied from its blob.
+ * A live version whose claim was abandoned is copied again: its object may be gone or half gone.
+ */
 async function restoreVersionObject(deps: RestoreDeps, copy: AssetCopy, v: VersionLine): Promise<void> {
   const { s3, config } = deps;
   const { restore, item, signal, beat } = copy;
@@ -93,7 +140,8 @@ async function restoreVersionObject(deps: RestoreDeps, copy: AssetCopy, v: Versi
   const blob = { bucket: config.s3.backupBucket, key: blobKeyFor(v.checksum_sha256) };
   const lv = copy.liveById.get(v.id);
   const present = await headObject(s3, target, signal);
-  if (lv && lv.checksum_sha256 === v.checksum_sha256 && present && present.sizeBytes === v.size_bytes && present.metadata['restore-id'] !== restore.id) {
+  const inPlace = lv && lv.claim !== 'abandoned' && lv.checksum_sha256 === v.checksum_sha256 && present && present.sizeBytes === v.size_bytes;
+  if (inPlace && present.metadata['restore-id'] !== restore.id) {
     // The live object of this very version: immutable, already in place. (One this restore
     // copied in an attempt that was cut short is checked below like any copy.)
     item.bytes_done += v.size_bytes;
@@ -112,6 +160,7 @@ async function restoreVersionObject(deps: RestoreDeps, copy: AssetCopy, v: Versi
       `${label}: its blob ${blob.key} is corrupt: the restored bytes hash to ${got.sha256} (${got.sizeBytes} bytes), the manifest says ${v.checksum_sha256} (${v.size_bytes} bytes)`,
     );
   }
+  copy.copied.push(v.id);
   item.objects_copied += 1;
   item.bytes_copied += v.size_bytes;
   item.bytes_done += v.size_bytes;
@@ -159,7 +208,7 @@ async function commitAsset(
   deps: RestoreDeps,
   copy: AssetCopy,
   group: AssetGroup,
-  versions: { live: LiveVersion[]; wanted: VersionLine[]; repaired: VersionLine[] },
+  versions: { live: LiveVersion[]; wanted: VersionLine[]; repaired: VersionLine[]; hadRow: boolean },
 ): Promise<void> {
   const { db, s3, config, assetCache } = deps;
   const { restore } = copy;
@@ -181,6 +230,8 @@ async function commitAsset(
       versions: mode === 'overwrite' ? group.versions : versions.wanted,
       removed: removed.map((v) => v.id),
       repaired: versions.repaired.map((v) => v.id),
+      hadRow: versions.hadRow,
+      copied: copy.copied,
       item: copy.item,
       job: restore,
     },
@@ -188,6 +239,13 @@ async function commitAsset(
   );
   // Also when an earlier attempt had committed it: that attempt may have stopped before this line.
   await assetCache?.invalidate([asset.id]);
+  if (!outcome.done && outcome.reason === 'claimed') throw new VersionsClaimedError(asset.id, outcome.versionIds);
+  if (!outcome.done && outcome.reason === 'vanished')
+    throw new Error(`asset ${asset.id} was deleted for good while it was restored: restored again from the start`);
+  if (!outcome.done && outcome.reason === 'purging') {
+    await removeOurCopies(deps, restore, group.versions, copy.signal);
+    await recordItem(db, restore.id, asset.id, purgingItem(asset));
+  }
   if (!outcome.done && outcome.reason === 'live') {
     // Brought back by someone else meanwhile (missing mode): live assets are left alone.
     await deleteKeys(s3, config.s3.bucket, copy.written);

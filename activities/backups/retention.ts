@@ -5,6 +5,8 @@
  * deleted (mark and sweep).
  */
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { failAbandonedJobs } from '../../lib/backups/abandonedJobs';
 import { manifestKeyFor, summaryKeyFor } from '../../lib/backups/catalog';
 import { deleteKeys } from '../../lib/platform/storedObjects';
 import { clearSweep, expireBackups, forgetManifest, markBucketManifests, markManifests, sweepBlobPage } from '../../lib/backups/retention';
@@ -55,13 +57,27 @@ async function checkBackupBucket(
   return check;
 }
 
+/** Temporal's status of the run, over the worker's connection; undefined when it has no such run. */
+async function runStatusOf(workflowId: string): Promise<string | undefined> {
+  try {
+    return (await Context.current().client.workflow.getHandle(workflowId).describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
 /**
  * Removes backups past their expires_at (as of `asOf`): each is marked removed (no restore can
- * start from it), then its manifest and summary are deleted. Answers how many were removed.
+ * start from it), then its manifest and summary are deleted. Answers how many were removed. First,
+ * open jobs whose run will never end them are marked failed (lib/backups/abandonedJobs.ts): an
+ * abandoned restore would keep its backup for ever.
  */
 async function expireOldBackups({ config, db, s3, logger }: RetentionDeps, input: { asOf: string; actor?: ActorRef }): Promise<{ removed: number }> {
   const ctx = Context.current();
   const audit = auditWriterOf(config.audit.enabled);
+  // Temporal out of reach leaves them for the next sweep: expiry goes on.
+  await failAbandonedJobs(db, runStatusOf, logger).catch((err) => logger.warn('abandoned jobs not checked', { error: (err as Error).message }));
   let removed = 0;
   for (;;) {
     const { marked, manifests } = await expireBackups(db, new Date(input.asOf), (trx, backupIds) =>

@@ -718,3 +718,34 @@ export async function assetRowVersion(db: Db, id: string): Promise<string | unde
   const found = (await db('assets').where({ id }).first(db.raw('xmin::text AS row_version'))) as { row_version: string } | undefined;
   return found?.row_version;
 }
+
+// ---- used by backups (issue 26: a restore meets a deletion; lib/backups/restore.ts, activities/backups/restoreAsset.ts) ----
+
+/** The asset's purging_since, or undefined when it has no row. */
+export async function assetPurgingSince(db: Knex | Knex.Transaction, assetId: string): Promise<{ purging_since: Date | null } | undefined> {
+  return db('assets').where({ id: assetId }).first('purging_since');
+}
+
+/**
+ * Of the asset's versions `ids`, those a deletion has claimed (`deleting_since` set), and whether the
+ * claim is older than `abandonedAfterSeconds` by the database's clock.
+ */
+export async function claimedVersionRows(
+  db: Knex | Knex.Transaction,
+  assetId: string,
+  ids: string[],
+  abandonedAfterSeconds: number,
+): Promise<Array<{ id: string; abandoned: boolean }>> {
+  if (ids.length === 0) return [];
+  return db('asset_versions')
+    .where({ asset_id: assetId })
+    .whereIn('id', ids)
+    .whereNotNull('deleting_since')
+    .select('id', db.raw('deleting_since < now() - make_interval(secs => ?) AS abandoned', [abandonedAfterSeconds]));
+}
+
+/** Drops the claims on versions `ids` (a restore took over abandoned claims), under their asset's row lock. */
+export async function clearVersionClaims(trx: Knex.Transaction, assetId: string, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await trx('asset_versions').where({ asset_id: assetId }).whereIn('id', ids).update({ deleting_since: null });
+}

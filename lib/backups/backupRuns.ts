@@ -39,6 +39,7 @@ import { NotFoundError } from '../platform/errors';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 import { existingAssetIds } from '../assets/store';
+import { ENDED_WITHOUT_RECORDING } from './abandonedJobs';
 
 export interface BackupClient extends WorkflowAccess {
   retentionDays: number;
@@ -115,7 +116,6 @@ async function startJobWorkflow(bc: BackupClient, id: string, kind: 'backup' | '
   }
 }
 
-const ENDED_WITHOUT_RECORDING = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
 const QUERY_DEADLINE_MS = 2_000;
 
 /**

@@ -7,6 +7,19 @@
  * soft-deleted asset keeps what it has and gets back the versions it lost), and brings back the object
  * of any version whose row is there but whose object is not (`repaired`); `overwrite` makes the asset
  * exactly what the backup holds (versions the backup does not hold are removed, objects first).
+ *
+ * A restore meets a deletion (issue 26), both re-checked under the asset's row lock at the commit:
+ * - an asset whose permanent deletion has begun (`purging_since`) is not restored: its deletion may
+ *   have listed its prefix already, so what the restore copied would outlive its rows. The asset is
+ *   skipped and the caller removes what it copied for it. One whose rows went since the attempt began
+ *   (its deletion ran meanwhile, and may have deleted the copies) is refused retryably: the next attempt
+ *   finds no row and copies everything again.
+ * - a version of the backup whose live row a prune or a version expiry has claimed (`deleting_since`)
+ *   is not kept: its deletion deletes the object after its claim, whenever it goes on, so nothing the
+ *   restore copies before is safe. The commit is refused, retryably: once the deletion has ended, the
+ *   version's row is gone and the next attempt copies it back like any missing version. A claim older
+ *   than CLAIM_ABANDONED_AFTER_MS is taken to be abandoned (its deletion died): an attempt that copied
+ *   the version itself keeps it and drops the claim.
  */
 import type { Knex } from 'knex';
 import { replaceMetadata } from '../assets/store';
@@ -17,7 +30,10 @@ import { runActorOf, type AuditWriter } from '../audit/log';
 import type { AssetLine, VersionLine } from './manifest';
 import { recordEvent } from '../events/outbox';
 import {
+  assetPurgingSince,
   assetVersionIds,
+  claimedVersionRows,
+  clearVersionClaims,
   countAssetVersionRows,
   deleteAssetVersionRows,
   insertRestoredAssetRow,
@@ -33,6 +49,11 @@ import {
 } from '../assets/store';
 import { insertRestoreItem, restoreItemExists, type ItemOutcome } from './store';
 
+/** After this, a claim on a version (deleting_since) whose row is still there is taken to be abandoned. */
+export const CLAIM_ABANDONED_AFTER_MS = 60 * 60_000;
+
+export type Claim = 'recent' | 'abandoned';
+
 export interface LiveVersion {
   id: string;
   version_number: number;
@@ -40,6 +61,8 @@ export interface LiveVersion {
   size_bytes: number;
   checksum_sha256: string;
   superseded_at: Date | null;
+  /** Whether a deletion has claimed it (`deleting_since`): its object is going, unless the claim was abandoned. */
+  claim: Claim | null;
 }
 
 export interface LiveAsset {
@@ -47,6 +70,7 @@ export interface LiveAsset {
   is_deleted: boolean;
   last_version_number: number;
   revision: number;
+  purging_since: Date | null;
 }
 
 export type { ItemOutcome };
@@ -61,9 +85,22 @@ export async function recordItem(db: Knex | Knex.Transaction, restoreId: string,
 }
 
 export async function liveStateOf(db: Knex | Knex.Transaction, assetId: string): Promise<{ asset: LiveAsset | undefined; versions: LiveVersion[] }> {
-  const asset = await restoreLiveAssetRow<LiveAsset>(db, assetId);
-  const versions = await restoreLiveVersionRows<LiveVersion>(db, assetId);
-  return { asset, versions };
+  const row = await restoreLiveAssetRow<Omit<LiveAsset, 'purging_since'>>(db, assetId);
+  const purging = row && (await assetPurgingSince(db, assetId));
+  const asset = row && { ...row, purging_since: purging?.purging_since ?? null };
+  const rows = await restoreLiveVersionRows<Omit<LiveVersion, 'claim'>>(db, assetId);
+  const claims = await claimsOf(
+    db,
+    assetId,
+    rows.map((v) => v.id),
+  );
+  return { asset, versions: rows.map((v) => ({ ...v, claim: claims.get(v.id) ?? null })) };
+}
+
+/** The claims on the asset's versions `ids`: recent, or abandoned (older than CLAIM_ABANDONED_AFTER_MS). */
+async function claimsOf(db: Knex | Knex.Transaction, assetId: string, ids: string[]): Promise<Map<string, Claim>> {
+  const rows = await claimedVersionRows(db, assetId, ids, CLAIM_ABANDONED_AFTER_MS / 1000);
+  return new Map(rows.map((c) => [c.id, c.abandoned ? 'abandoned' : 'recent']));
 }
 
 /**
@@ -83,7 +120,10 @@ export function versionsToRemove(mode: RestoreMode, backupVersions: VersionLine[
   return live.filter((v) => !keep.has(v.id));
 }
 
-export type CommitOutcome = { done: true; versionsInserted: number } | { done: false; reason: 'already' | 'live' };
+export type CommitOutcome =
+  | { done: true; versionsInserted: number }
+  | { done: false; reason: 'already' | 'live' | 'purging' | 'vanished' }
+  | { done: false; reason: 'claimed'; versionIds: string[] };
 
 export interface CommitInput {
   restoreId: string;
@@ -94,12 +134,16 @@ export interface CommitInput {
   removed: string[];
   /** Versions whose row was there and whose object was copied back (missing mode). */
   repaired?: string[];
+  /** The asset had a row when this attempt began: gone at the commit, a permanent deletion ran meanwhile. */
+  hadRow?: boolean;
+  /** Versions whose object this attempt copied (from their blob): only these may take over an abandoned claim. */
+  copied?: string[];
   item: Omit<ItemOutcome, 'status'>;
   /** The restore's own row: whom it acts for and its workflow. */
   job: Pick<JobRow, 'actor' | 'workflow_id'>;
 }
 
-type LockedAsset = LiveAsset & { current_version_id: string | null; purging_since: Date | null };
+type LockedAsset = LiveAsset & { current_version_id: string | null };
 
 /**
  * Writes the asset's rows, events and item in one transaction. `removed` are the version ids whose
@@ -110,15 +154,37 @@ export async function commitRestoredAsset(db: Knex, input: CommitInput, audit: A
   return db.transaction(async (trx) => {
     const live = await lockAssetRowForRestore<LockedAsset>(trx, asset.id);
     if (await itemDone(trx, restoreId, asset.id)) return { done: false, reason: 'already' };
+    if (live?.purging_since) return { done: false, reason: 'purging' };
+    // Its deletion may have deleted what this attempt copied: the next one copies everything again.
+    if (input.hadRow && !live) return { done: false, reason: 'vanished' };
+    const claimed = await claimsInTheWay(trx, input);
+    if (claimed.length) return { done: false, reason: 'claimed', versionIds: claimed };
     if (mode === 'missing' && live && !live.is_deleted) {
-      // Its rows stay as they are: only the objects they had lost came back (unless it is being deleted).
-      if (!input.repaired?.length || live.purging_since) return { done: false, reason: 'live' };
+      // Its rows stay as they are: only the objects they had lost came back.
+      if (!input.repaired?.length) return { done: false, reason: 'live' };
       return recordRestored(trx, input, audit, 0);
     }
     const inserted = await writeRestoredRows(trx, input, live);
     await recordRestoreEvents(trx, input, live, inserted);
     return recordRestored(trx, input, audit, inserted.length);
   });
+}
+
+/**
+ * Under the asset's lock: the versions the restore would keep whose rows a deletion has claimed, and
+ * which it cannot take over (the claim is recent, or this attempt did not copy the object). Abandoned
+ * claims on versions this attempt copied are dropped (the version is a snapshot's again).
+ */
+async function claimsInTheWay(trx: Knex.Transaction, input: CommitInput): Promise<string[]> {
+  const claims = await claimsOf(
+    trx,
+    input.asset.id,
+    input.versions.map((v) => v.id),
+  );
+  const copied = new Set(input.copied ?? []);
+  const inTheWay = [...claims].filter(([id, claim]) => claim === 'recent' || !copied.has(id)).map(([id]) => id);
+  if (inTheWay.length === 0) await clearVersionClaims(trx, input.asset.id, [...claims.keys()]);
+  return inTheWay;
 }
 
 /** The asset's item and audit row: the last writes of its commit. */

@@ -71,6 +71,20 @@ export async function markJobRunning(db: Knex, id: string, kind: 'backup' | 'res
   await db('backup_jobs').where({ id, kind, status: 'pending' }).update({ status: 'running', started_at: db.fn.now() });
 }
 
+/** Open jobs (pending or running) whose row is older than `olderThanSeconds`, oldest first. */
+export async function openJobsCreatedBefore(
+  db: Knex,
+  olderThanSeconds: number,
+  limit: number,
+): Promise<Array<Pick<JobRow, 'id' | 'kind' | 'status' | 'workflow_id'>>> {
+  return db('backup_jobs')
+    .whereIn('status', ['pending', 'running'])
+    .where('created_at', '<', db.raw('now() - make_interval(secs => ?)', [olderThanSeconds]))
+    .orderBy('created_at')
+    .limit(limit)
+    .select('id', 'kind', 'status', 'workflow_id');
+}
+
 /** Only a job still open fails: a completed job stays completed. */
 export async function failJobRow(db: Knex, id: string, error: string, progress?: object): Promise<void> {
   const fields: Record<string, unknown> = { status: 'failed', error, completed_at: db.fn.now() };
