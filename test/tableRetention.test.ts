@@ -65,7 +65,11 @@ function runRow(status: string, endedDaysAgo: number | null, createdDaysAgo: num
   };
 }
 
-function jobRow(kind: 'backup' | 'restore', status: string, fields: { completed?: number; removed?: number; backupId?: string; created: number }) {
+function jobRow(
+  kind: 'backup' | 'restore',
+  status: string,
+  fields: { completed?: number; removed?: number; backupId?: string; created: number; manifestKey?: string },
+) {
   const id = uuidv7();
   return {
     id,
@@ -77,6 +81,7 @@ function jobRow(kind: 'backup' | 'restore', status: string, fields: { completed?
     created_at: daysAgo(fields.created),
     completed_at: fields.completed === undefined ? null : daysAgo(fields.completed),
     removed_at: fields.removed === undefined ? null : daysAgo(fields.removed),
+    manifest_key: fields.manifestKey ?? null,
   };
 }
 
@@ -102,6 +107,8 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
   const removedBackup = jobRow('backup', 'completed', { completed: 60, removed: 40, created: 61 });
   const keptBackup = jobRow('backup', 'completed', { completed: 60, created: 61 });
   const removedButRestored = jobRow('backup', 'completed', { completed: 60, removed: 40, created: 61 });
+  // Removed, but its manifest's deletion has not succeeded yet: retention retries it from this row.
+  const removedManifestPending = jobRow('backup', 'completed', { completed: 60, removed: 40, created: 61, manifestKey: 'manifests/pending.jsonl' });
   const restores = {
     old: jobRow('restore', 'completed', { completed: 40, backupId: keptBackup.id, created: 41 }),
     oldFailed: jobRow('restore', 'failed', { completed: 40, backupId: keptBackup.id, created: 41 }),
@@ -113,7 +120,7 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     await ctx.db('upload_parts').insert({ upload_id: sessions.old[0].id, part_number: 1, size_bytes: 10, etag: '"e"' });
     await ctx.db.batchInsert('outbox_events', [...events.delivered, events.parked, events.recent, events.undelivered], 500);
     await ctx.db('lifecycle_runs').insert(Object.values(runs));
-    await ctx.db('backup_jobs').insert([removedBackup, keptBackup, removedButRestored]);
+    await ctx.db('backup_jobs').insert([removedBackup, keptBackup, removedButRestored, removedManifestPending]);
     await ctx.db('backup_jobs').insert(Object.values(restores));
     await ctx.db('restore_items').insert({ restore_id: restores.old.id, asset_id: uuidv7(), status: 'restored' });
 
@@ -133,7 +140,7 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     expect(runIds).toEqual(new Set([runs.recent.id, runs.running.id, sweep.id]));
 
     const jobIds = await ids('backup_jobs');
-    expect(jobIds).toEqual(new Set([keptBackup.id, removedButRestored.id, restores.recent.id, restores.running.id]));
+    expect(jobIds).toEqual(new Set([keptBackup.id, removedButRestored.id, removedManifestPending.id, restores.recent.id, restores.running.id]));
     expect(await ctx.db('restore_items').where({ restore_id: restores.old.id })).toEqual([]);
   } finally {
     await ctx.temporal.client.workflow

@@ -476,6 +476,8 @@ export async function deleteRemovedBackupsBefore(db: Knex, before: Date, limit: 
     .select('b.id')
     .where('b.kind', 'backup')
     .where('b.removed_at', '<', before)
+    // A manifest whose deletion has not succeeded yet is retried from this row (removedBackupsWithManifest).
+    .whereNull('b.manifest_key')
     .whereNotExists(db('backup_jobs as r').whereRaw('r.backup_id = b.id'))
     .orderBy('b.id')
     .limit(limit);
