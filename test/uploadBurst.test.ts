@@ -103,7 +103,12 @@ async function openSessionsOnceQuiet(ms: number): Promise<number> {
 function tally(outcomes: Outcome[]): Record<string, number> {
   const byKind: Record<string, number> = {};
   for (const o of outcomes) {
-    const key = o.kind === 'failed' ? `failed: ${o.what.slice(0, 80)}` : o.kind === 'stored' ? `stored ${o.answer.status}` : 'refused before the body';
+    const key =
+      o.kind === 'failed'
+        ? `failed: ${o.what.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '…').slice(0, 80)}`
+        : o.kind === 'stored'
+          ? `stored ${o.answer.status}`
+          : 'refused before the body';
     byKind[key] = (byKind[key] ?? 0) + 1;
   }
   return byKind;
