@@ -3,7 +3,8 @@
  * streamed straight to S3 at the new version's own key while it is hashed and counted, so memory
  * stays bounded by the S3 part size whatever the file size. The upload's workflow is started before
  * the first byte is written (without waiting for a worker to open it), so bytes staged by an API that
- * then dies are cleaned up by its expiry.
+ * then dies are cleaned up by its expiry. Past STORAGE_MAX_PENDING_UPLOADS in flight, an upload is
+ * refused before its body is read (lib/limits/pendingUploads.ts).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Request } from 'express';
@@ -12,7 +13,8 @@ import type { AssetRow } from '../../lib/assets/assets';
 import { ownerOfNewAsset, versionTargetOf } from '../../lib/assets/permissions';
 import type { Actor } from '../../lib/auth/actor';
 import type { Config } from '../../lib/platform/config';
-import { UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../../lib/platform/errors';
+import { pendingUploadsOf } from '../../lib/limits/pendingUploads';
+import { ServiceUnavailableError, UnprocessableError, UnsupportedMediaTypeError, ValidationError } from '../../lib/platform/errors';
 import { stageToS3, type StagedObject } from '../../lib/platform/staging';
 import { abortUploadSession, completeStartedUpload, startSimpleUpload, type CompleteOutcome, type UploadClient } from '../../lib/uploads/uploadRuns';
 import { newUploadInput } from '../../lib/uploads/input';
@@ -23,6 +25,8 @@ import { assetName, contentType, parse } from '../schemas/common';
 import { uploadFormFields, versionFormFields } from '../schemas/assets';
 
 const ABORT_WAIT_MS = 15_000;
+// A refused upload's slot comes free as soon as one in flight is answered: a short wait, then try again.
+const PENDING_RETRY_SECONDS = 2;
 
 /** The fields of either form, as parsed (a version's form has no owner_id). */
 type UploadFormFields = Partial<z.infer<typeof uploadFormFields>>;
@@ -46,11 +50,37 @@ interface Staged extends StagedObject {
  * Receives the form, stages the file, then has uploadWorkflow verify and commit it. A new asset is
  * `actor`'s, or (for a service or an admin) that of the form's `owner_id`, wherever in the form it
  * comes: like the name, it is final when the upload completes. A new version's form names no owner.
+ * With the API's simple uploads all in flight, the answer is 503 with Retry-After, the body unread.
  */
 export async function receiveSimpleUpload(req: Request, actor: Actor, deps: SimpleUploadDeps, existing?: AssetRow): Promise<SimpleUploadOutcome> {
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
+  // A run not taken by then is given up on, leaving the wait for its outcome within the request timeout.
+  const takeBy = Date.now() + deps.config.http.requestTimeoutMs - deps.config.uploads.waitSeconds * 1000;
+  const { maxPending } = deps.config.uploads;
+  const slot = pendingUploadsOf(deps.uploads, maxPending).take();
+  if (!slot) {
+    throw new ServiceUnavailableError(
+      `${maxPending} simple uploads are in flight here already: the body was not read, nothing was stored; try again in ${PENDING_RETRY_SECONDS} s`,
+      PENDING_RETRY_SECONDS,
+    );
+  }
+  try {
+    return await receiveAdmitted(req, actor, deps, existing, takeBy);
+  } finally {
+    slot.release();
+  }
+}
+
+/** receiveSimpleUpload once the upload holds its slot: reads the form, and gives up on a run not taken by `takeBy`. */
+async function receiveAdmitted(
+  req: Request,
+  actor: Actor,
+  deps: SimpleUploadDeps,
+  existing: AssetRow | undefined,
+  takeBy: number,
+): Promise<SimpleUploadOutcome> {
   const formFields = existing ? versionFormFields : uploadFormFields;
   // The owner the form names so far: a new version's form names none, and a new asset defaults to the caller.
   const ownerNamedBy = (form: UploadFormFields) => (existing ? undefined : ownerOfNewAsset(actor, form.owner_id));
@@ -97,7 +127,7 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     const request = completionOf(form, staged, existing, ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form));
     // From here on the run owns the outcome, whatever this call answers.
     completing = true;
-    const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, deps.config.uploads.waitSeconds * 1000);
+    const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, deps.config.uploads.waitSeconds * 1000, takeBy);
     return { ...outcome, uploadId: staged.uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.

@@ -109,6 +109,7 @@ export const configSchema = z.object({
   STORAGE_TEMPORAL_TASK_QUEUE: z.string().min(1).default('storage'),
   STORAGE_UPLOAD_EXPIRY_HOURS: positiveInt.default(24),
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
+  STORAGE_MAX_PENDING_UPLOADS: positiveInt.default(32),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
   STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS: positiveInt.default(10),
@@ -201,7 +202,8 @@ export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string };
   redisUrl?: string;
   messageHubUrl?: string;
-  uploads: { maxSizeBytes: number; expiryHours: number; waitSeconds: number };
+  /** `maxPending`: simple uploads one API process takes at once (lib/limits/pendingUploads.ts). */
+  uploads: { maxSizeBytes: number; expiryHours: number; waitSeconds: number; maxPending: number };
   versions: { max: number; retentionDays: number };
   /** Per-owner limits (lib/quotas/); null is unlimited. An admin may override them per owner. */
   quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
@@ -374,6 +376,7 @@ function featuresOf(e: ConfigEnv) {
       maxSizeBytes: e.STORAGE_MAX_UPLOAD_SIZE,
       expiryHours: e.STORAGE_UPLOAD_EXPIRY_HOURS,
       waitSeconds: e.STORAGE_UPLOAD_WAIT_SECONDS,
+      maxPending: e.STORAGE_MAX_PENDING_UPLOADS,
     },
     versions: { max: e.STORAGE_MAX_VERSIONS, retentionDays: e.STORAGE_VERSION_RETENTION_DAYS },
     quotas: { bytesPerOwner: e.STORAGE_QUOTA_BYTES_PER_OWNER, assetsPerOwner: e.STORAGE_QUOTA_ASSETS_PER_OWNER },

@@ -1,5 +1,6 @@
 import { Client, Connection, type OperatorService } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType, TypedSearchAttributes } from '@temporalio/common';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import type { Config } from './config';
@@ -80,4 +81,41 @@ export async function ensureSearchAttributes(connection: { operatorService: Oper
     searchAttributes: Object.fromEntries(missing.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
   });
   return missing.map((key) => key.name);
+}
+
+// An idle worker's poll waits on the server up to a minute before the next begins, and a busy one
+// reaches the root partition (the one described) only now and then: a poller seen this recently
+// still polls. (The server forgets pollers after five minutes of silence.)
+const POLLER_SEEN_WITHIN_MS = 120_000;
+// One DescribeTaskQueue per queue this often at most, however many requests ask meanwhile.
+const POLLERS_CACHE_MS = 3_000;
+const POLLERS_DEADLINE_MS = 2_000;
+const pollersAsked = new WeakMap<Client, Map<string, { askedAt: number; answer: Promise<boolean> }>>();
+
+/**
+ * Whether a worker polls the queue for workflow tasks (DescribeTaskQueue's pollers, seen within
+ * POLLER_SEEN_WITHIN_MS). A busy worker still polls as its tasks end; a queue nobody polls has no
+ * worker at all. Cached for POLLERS_CACHE_MS per client and queue; throws when Temporal does not answer.
+ */
+export function workflowWorkersPolling({ client, taskQueue }: Pick<WorkflowAccess, 'client' | 'taskQueue'>): Promise<boolean> {
+  let asked = pollersAsked.get(client);
+  if (!asked) pollersAsked.set(client, (asked = new Map()));
+  const cached = asked.get(taskQueue);
+  if (cached && Date.now() - cached.askedAt < POLLERS_CACHE_MS) return cached.answer;
+  const answer = client.connection
+    .withDeadline(Date.now() + POLLERS_DEADLINE_MS, () =>
+      client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+        taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+      }),
+    )
+    .then(({ pollers }) => pollers.some((p) => Date.now() - (optionalTsToMs(p.lastAccessTime) ?? 0) < POLLER_SEEN_WITHIN_MS));
+  const entry = { askedAt: Date.now(), answer };
+  asked.set(taskQueue, entry);
+  // A failed answer is not kept: the next caller asks again.
+  answer.catch(() => {
+    if (asked.get(taskQueue) === entry) asked.delete(taskQueue);
+  });
+  return answer;
 }

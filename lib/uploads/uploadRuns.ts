@@ -39,13 +39,18 @@ import {
   UnprocessableError,
   type ErrorFacts,
 } from '../platform/errors';
-import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
+import { runSearchAttributes, workflowWorkersPolling, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 
 const LIVE_STATUS_WAIT_MS = 2000;
 // Opening takes one workflow task; this long means no worker is taking them.
 const OPEN_WAIT_MS = 10_000;
 const ABORT_SIGNAL_WAIT_MS = 2000;
+// A simple upload's `complete` waits this long at a time before the API asks whether a worker polls.
+const TAKE_SLICE_MS = 10_000;
+// How long an abort is retried: under a burst the server may be slow to answer, and a lost abort leaves the session to its expiry.
+const ABORT_DELIVERY_MS = 15_000;
+const NOT_TAKEN_RETRY_SECONDS = 5;
 
 export type UploadClient = WorkflowAccess;
 
@@ -104,40 +109,79 @@ export async function startSimpleUpload(uc: UploadClient, actor: ActorRef, input
     if (err instanceof AssetGoneError) throw new NotFoundError(err.message);
     // Anything else (the database overloaded, a quota refusal): the run is told to end, so its own
     // open does not leave a session waiting for a complete that never comes until it expires.
-    await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handleOf(uc, input.uploadId).signal(abortSignal)).catch(() => {});
+    await deliverAbort(uc, input.uploadId);
     throw err;
   }
 }
 
 /**
- * `complete` for a run startSimpleUpload started: the first call that needs a worker. When the run
- * has not taken it within OPEN_WAIT_MS and no worker has ever picked up one of its tasks, the answer
- * is 503, and the run is told to abort: taking both, it ends, and removes the staged bytes once a
- * worker runs it. A run a worker did pick up (busy, or its worker died mid-task and the task is
- * handed to another) is waited for, as any other `complete`.
+ * `complete` for a run startSimpleUpload started: the first call that needs a worker. It waits while
+ * a worker polls the queue, busy or not (a burst queues behind the runs before it), until `takeBy`
+ * (at least TAKE_SLICE_MS); then, or as soon as no worker polls at all, the answer is 503 with the
+ * `upload_id`, and the run is told to abort: taking the abort (with the `complete`, should that
+ * still come), it ends and removes the staged bytes as soon as a worker runs it. Once taken, the
+ * outcome is waited for up to `waitMs`.
  */
-export async function completeStartedUpload(uc: UploadClient, uploadId: string, request: CompleteRequest, waitMs: number): Promise<CompleteOutcome> {
+export async function completeStartedUpload(
+  uc: UploadClient,
+  uploadId: string,
+  request: CompleteRequest,
+  waitMs: number,
+  takeBy: number,
+): Promise<CompleteOutcome> {
   const handle = handleOf(uc, uploadId);
   const updateId = uuidv7();
+  // The same update id each time: a repeat joins the update the server already holds.
   const take = () => handle.startUpdate(completeUpdate, { args: [request], updateId, waitForStage: 'ACCEPTED' });
   let result: Promise<UploadResult>;
   try {
-    const deadline = Date.now() + OPEN_WAIT_MS;
-    const update = await uc.client.connection.withDeadline(deadline, take).catch(async (err) => {
-      const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
-      if (!timedOut) throw err;
-      // Started, then its first task scheduled: two events until a worker picks one up.
-      const { historyLength } = await handle.describe();
-      if (historyLength > 2) return take();
-      await uc.client.connection.withDeadline(Date.now() + ABORT_SIGNAL_WAIT_MS, () => handle.signal(abortSignal)).catch(() => {});
-      throw new ServiceUnavailableError(`upload ${uploadId} was not taken within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
-    });
-    result = update.result();
+    result = (await takenWhileWorkersPoll(uc, uploadId, take, Math.max(takeBy, Date.now() + TAKE_SLICE_MS))).result();
   } catch (err) {
     if (err instanceof ServiceUnavailableError) throw err;
     return settledOutcome(uc, uploadId, err);
   }
   return outcomeWithin(result, uploadId, waitMs);
+}
+
+/**
+ * What `take` answers, asked again every TAKE_SLICE_MS while a worker polls the queue and `takeBy`
+ * has not passed; otherwise the run is told to abort, and the answer is a 503.
+ */
+async function takenWhileWorkersPoll<T>(uc: UploadClient, uploadId: string, take: () => Promise<T>, takeBy: number): Promise<T> {
+  for (;;) {
+    const deadline = Math.min(Date.now() + TAKE_SLICE_MS, takeBy);
+    try {
+      return await uc.client.connection.withDeadline(deadline, take);
+    } catch (err) {
+      // Past the deadline the SDK reports a deadline error, an update timeout or a wrapped one: all mean no answer came.
+      const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
+      if (!timedOut) throw err;
+    }
+    const why = Date.now() >= takeBy ? 'the workers are busy' : await noWorkerReason(uc);
+    if (why === undefined) continue;
+    await deliverAbort(uc, uploadId, `not taken: ${why}`);
+    const detail = `upload ${uploadId} was not taken in time: ${why}. It is being aborted; its status (upload_id) tells how it ended`;
+    throw new ServiceUnavailableError(detail, NOT_TAKEN_RETRY_SECONDS, { upload_id: uploadId });
+  }
+}
+
+/** Why no worker will take the run, if none polls the queue (or Temporal cannot say). */
+async function noWorkerReason(uc: UploadClient): Promise<string | undefined> {
+  try {
+    return (await workflowWorkersPolling(uc)) ? undefined : 'no worker answered (none polls its queue)';
+  } catch {
+    return 'Temporal did not say whether a worker polls';
+  }
+}
+
+/**
+ * Tells a run to abort, retrying (the connection's retries) for up to ABORT_DELIVERY_MS: a run that
+ * never hears it would keep its session, reservation and bytes until its expiry. A run already
+ * ended needs nothing.
+ */
+async function deliverAbort(uc: UploadClient, uploadId: string, reason?: string): Promise<void> {
+  const signal = () => handleOf(uc, uploadId).signal(abortSignal, ...(reason === undefined ? [] : [reason]));
+  await uc.client.connection.withDeadline(Date.now() + ABORT_DELIVERY_MS, signal).catch(() => {});
 }
 
 export type CompleteOutcome = { done: true; result: UploadResult } | { done: false };
