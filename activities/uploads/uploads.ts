@@ -6,6 +6,7 @@ import { claimVersionsBeyond } from '../../lib/assets/versions';
 import { pausePoint } from '../../lib/assets/pausePoints';
 import {
   AssetGoneError,
+  UploadMadeBeforeError,
   commitUploadedVersion,
   type CommittedVersion,
   getUploadSession,
@@ -353,6 +354,8 @@ function failIfFinal(err: unknown): never {
   if (err instanceof NotFoundError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
   if (err instanceof AccessRevokedError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.accessRevoked);
   if (err instanceof QuotaExceededError) throw quotaFailure(err);
+  // An event's upload run again after its version was made: it ends without touching the version's bytes.
+  if (err instanceof UploadMadeBeforeError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.notOpen);
   throw err;
 }
 
