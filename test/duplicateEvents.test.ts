@@ -16,6 +16,8 @@ import { newUploadInput } from '../lib/uploads/input';
 import { openUploadSession } from '../lib/uploads/uploadRuns';
 import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf, download, sha256 } from './support/assets';
+
+jest.setTimeout(300_000);
 import { useTestService } from './support/context';
 import { call } from './support/http';
 import { waitUntil } from './support/processes';
@@ -53,14 +55,20 @@ const post = (body: unknown) =>
 /** The closed run deleted, as the server's retention does: REJECT_DUPLICATE no longer knows it. */
 async function forgetRun(workflowId: string): Promise<void> {
   await ctx.temporal.client.workflowService.deleteWorkflowExecution({ namespace: ctx.config.temporal.namespace, workflowExecution: { workflowId } });
-  await waitUntil(`run ${workflowId} forgotten`, async () => {
-    try {
-      await ctx.temporal.client.workflow.getHandle(workflowId).describe();
-      return false;
-    } catch (err) {
-      return err instanceof WorkflowNotFoundError;
-    }
-  });
+  // The server deletes a run in the background, after its visibility record.
+  await waitUntil(
+    `run ${workflowId} forgotten`,
+    async () => {
+      try {
+        await ctx.temporal.client.workflow.getHandle(workflowId).describe();
+        return false;
+      } catch (err) {
+        return err instanceof WorkflowNotFoundError;
+      }
+    },
+    120_000,
+    250,
+  );
 }
 
 /** The run's outcome, or undefined when no run of that id exists. */
