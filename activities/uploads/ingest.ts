@@ -4,6 +4,7 @@ import { ConflictError, PayloadTooLargeError, QuotaExceededError } from '../../l
 import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
 import { openSource, SourceRefusedError, SourceUnavailableError } from '../../lib/uploads/sourceFetch';
 import { stageToS3, type StagedObject } from '../../lib/platform/staging';
+import { findUploadSession } from '../../lib/uploads/store';
 import { UploadFailure } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { quotaFailure } from './uploads';
@@ -27,11 +28,14 @@ function rejected(message: string): ApplicationFailure {
  * Streams a URL's body into S3 at the new version's key, hashing it on the way (lib/uploads/sourceFetch.ts
  * checks the host, its addresses and every redirect). A refusal (host, address, scheme, size, the
  * owner's quota, a 4xx, a TLS failure) is final; a source that may come back is tried INGEST_ATTEMPTS times.
+ * Only an open or completing session's key is written (see sessionToFetchInto).
  */
 async function fetchSource(
   { config, db, s3 }: ActivityDeps,
   { uploadId, url, objectKey }: { uploadId: string; url: string; objectKey: string },
 ): Promise<StagedObject> {
+  const committed = await sessionToFetchInto(db, uploadId);
+  if (committed) return committed;
   const { attempt, startToCloseTimeoutMs } = Context.current().info;
   const maxSize = config.uploads.maxSizeBytes;
   try {
@@ -60,6 +64,27 @@ async function fetchSource(
     }
     throw err;
   }
+}
+
+/**
+ * Whether the session may be fetched into. Its key is the version's once it is committed: a run of an
+ * upload that has committed (an event delivered again after Temporal forgot the first run) writes
+ * nothing, and goes on with what the commit recorded, which the run reads back and commits again (a
+ * no-op). A session that ended otherwise is not fetched into either (an empty body needs no room in the
+ * quota, so no reservation would stop it).
+ */
+async function sessionToFetchInto(db: ActivityDeps['db'], uploadId: string): Promise<StagedObject | undefined> {
+  const session = await findUploadSession(db, uploadId);
+  if (session?.status === 'completed') {
+    // No store checksum: the run then reads the object back rather than trusting this answer.
+    return { sizeBytes: session.size_bytes, checksumSha256: session.checksum_sha256!, s3ChecksumSha256: '' };
+  }
+  if (session?.status === 'open' || session?.status === 'completing') return undefined;
+  throw ApplicationFailure.create({
+    type: UploadFailure.notOpen,
+    message: `upload ${uploadId} is ${session?.status ?? 'gone'}: nothing is fetched`,
+    nonRetryable: true,
+  });
 }
 
 export function createIngestActivities(deps: ActivityDeps) {

@@ -6,6 +6,7 @@ import { claimVersionsBeyond } from '../../lib/assets/versions';
 import { pausePoint } from '../../lib/assets/pausePoints';
 import {
   AssetGoneError,
+  UploadMadeBeforeError,
   commitUploadedVersion,
   type CommittedVersion,
   getUploadSession,
@@ -106,7 +107,10 @@ async function copyObject({ s3, bucket }: UploadDeps, { from, to, sizeBytes }: {
  * Confirms a staged object without reading it: the store checked every part against its SHA-256
  * on receipt, and reports the checksum of what it assembled. When that report matches the one
  * computed while staging, and the size too, the object is exactly the bytes the API hashed.
- * Answers null when the store reports no checksum (the caller then reads the object back).
+ * Answers null when the store reports no checksum, or one other than predicted: the caller then
+ * reads the object back, and that judges the bytes. Stores format (or compute) a multipart object's
+ * checksum differently (AWS `<base64>-<parts>`, others the whole object's hash or no suffix), and a
+ * store's formatting is no reason to refuse an upload.
  */
 async function confirmStagedObject(
   { db, s3, bucket }: UploadDeps,
@@ -132,12 +136,7 @@ async function confirmStagedObject(
   if (head.sizeBytes !== req.sizeBytes) {
     throw ApplicationFailure.nonRetryable(`size mismatch: ${head.sizeBytes} bytes stored, ${req.sizeBytes} staged`, UploadFailure.sizeMismatch);
   }
-  if (head.checksumSha256 !== req.s3ChecksumSha256) {
-    throw ApplicationFailure.nonRetryable(
-      `checksum mismatch: the store reports ${head.checksumSha256} for the staged object, ${req.s3ChecksumSha256} was staged`,
-      UploadFailure.checksumMismatch,
-    );
-  }
+  if (head.checksumSha256 !== req.s3ChecksumSha256) return null;
   return { sizeBytes: req.sizeBytes, checksumSha256: req.checksumSha256 };
 }
 
@@ -240,7 +239,7 @@ async function commitUpload(
  * A staged upload's finish in one local activity, which the workflow would otherwise run as three
  * (BENCHMARKS.md, row 5): markCompleting, confirmStagedObject, commitUpload. Each is idempotent,
  * so a retry runs them all again. Answers null, having only marked the session completing, when
- * the store reports no checksum (the workflow then reads the object back and commits).
+ * the store reports no checksum or another than predicted (the workflow then reads the object back and commits).
  */
 async function finishStagedUpload(
   deps: UploadDeps,
@@ -355,6 +354,8 @@ function failIfFinal(err: unknown): never {
   if (err instanceof NotFoundError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
   if (err instanceof AccessRevokedError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.accessRevoked);
   if (err instanceof QuotaExceededError) throw quotaFailure(err);
+  // An event's upload run again after its version was made: it ends without touching the version's bytes.
+  if (err instanceof UploadMadeBeforeError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.notOpen);
   throw err;
 }
 

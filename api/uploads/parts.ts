@@ -28,7 +28,9 @@ export function checkPartRequest(session: UploadSessionRow, n: number, contentLe
 
 /**
  * Streams the request body to S3 as one part, hashing it on the way. With a declared checksum the
- * store itself checks the bytes (x-amz-checksum-sha256), so a damaged part is never kept. The part
+ * API holds the part's last bytes back until it has checked them (lib/uploads/partBody.ts), and a store
+ * that checks x-amz-checksum-sha256 checks them too: a damaged part is never kept, so never committed,
+ * whatever the store does with checksums. The part
  * that comes next in order also goes on with the whole file's hash (lib/uploads/chunkedHashStates.ts),
  * whose state is saved once the store's ETag confirms the part holds the bytes hashed.
  */

@@ -90,13 +90,38 @@ function reportAbortFailure(err: unknown): void {
   process.emitWarning(`a staged multipart upload could not be aborted: ${(err as Error)?.message ?? String(err)}`, 'StagingAbortFailed');
 }
 
+/** The bytes of a body do not hash to the SHA-256 declared for them (createMeter's verifyBeforeEnd). */
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`the bytes hash to ${actual}, ${expected} was declared`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
 /**
  * A pass-through that hashes (SHA-256) and counts what flows through it, and fails past `maxSize`:
- * every byte the API receives goes through one, on its way to S3.
+ * every byte the API receives goes through one, on its way to S3. Told a body's declared SHA-256
+ * (`verifyBeforeEnd`, before the first byte), it holds each chunk back until the next one comes, and
+ * passes the last only once the whole body hashes to it: a body that does not never reaches its end
+ * downstream (DigestMismatchError), so a store, whether or not it checks checksums itself, never
+ * holds all the bytes of a request whose Content-Length it was told, and keeps none of them.
  */
 export function createMeter(maxSize = Infinity, countBytes: (n: number) => void = () => {}, reservation?: ByteReservation) {
   const hash = createHash('sha256');
+  let digest: string | undefined;
+  const digestHex = () => (digest ??= hash.digest('hex'));
   let sizeBytes = 0;
+  let expected: string | undefined;
+  let held: Buffer | undefined;
+  const pass = (chunk: Buffer, done: (err: Error | null, chunk?: Buffer) => void) => {
+    if (expected === undefined) return done(null, chunk);
+    const previous = held;
+    held = chunk;
+    done(null, previous);
+  };
   const stream = new Transform({
     transform(chunk: Buffer, _enc, done) {
       sizeBytes += chunk.length;
@@ -107,13 +132,28 @@ export function createMeter(maxSize = Infinity, countBytes: (n: number) => void 
       hash.update(chunk);
       countBytes(chunk.length);
       if (!reservation || reservation.fits(sizeBytes)) {
-        done(null, chunk);
+        pass(chunk, done);
         return;
       }
-      reservation.cover(sizeBytes).then(() => done(null, chunk), done);
+      reservation.cover(sizeBytes).then(() => pass(chunk, done), done);
+    },
+    flush(done) {
+      if (expected !== undefined && digestHex() !== expected) {
+        done(new DigestMismatchError(expected, digestHex()));
+        return;
+      }
+      if (held) this.push(held);
+      held = undefined;
+      done();
     },
   });
-  return { stream, result: () => ({ sizeBytes, checksumSha256: hash.digest('hex') }) };
+  return {
+    stream,
+    result: () => ({ sizeBytes, checksumSha256: digestHex() }),
+    verifyBeforeEnd: (sha256Hex: string) => {
+      expected = sha256Hex;
+    },
+  };
 }
 
 // Part buffers are reused across uploads: a new buffer per part was a quarter of the API's CPU

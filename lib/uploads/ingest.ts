@@ -1,13 +1,15 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { getAsset } from '../assets/assets';
 import { versionTargetOf } from '../assets/permissions';
-import { uploadWorkflowId } from './sessions';
+import { uploadWorkflowId, versionMadeBefore } from './sessions';
 import type { Config } from '../platform/config';
 import { uuidFromName } from '../platform/ids';
 import { ValidationError } from '../platform/errors';
 import { sourceUrlProblem } from './sourceRules';
 import { openUploadSession, type UploadClient } from './uploadRuns';
-import { newUploadInput } from './input';
+import { newUploadInput, type UploadIds } from './input';
+import { uploadSessionExists } from './store';
+import type { Knex } from 'knex';
 import type { ActorRef } from '../auth/actor';
 
 /** The request's schema states the same rule as its pattern (api/schemas/events.ts); startIngest holds it whoever calls it. */
@@ -27,13 +29,36 @@ export interface IngestRequest {
   ownerId: string;
 }
 
+/** The ids of the upload an event starts: derived from its id, so every delivery of it names the same upload. */
+export function ingestIdsOf(eventId: string): UploadIds {
+  return {
+    uploadId: uuidFromName(`ingest-upload:${eventId}`),
+    versionId: uuidFromName(`ingest-version:${eventId}`),
+    newAssetId: uuidFromName(`ingest-asset:${eventId}`),
+  };
+}
+
+/**
+ * Whether the catalog knows the upload an earlier delivery of the event started: its session, or
+ * (once table retention removed an ended session) the version it made, or the new asset it made.
+ */
+export async function ingestedBefore(db: Knex, ids: UploadIds, assetId: string | undefined): Promise<boolean> {
+  if (await uploadSessionExists(db, ids.uploadId)) return true;
+  return versionMadeBefore(db, { assetId: assetId ?? ids.newAssetId, versionId: ids.versionId, newAsset: assetId === undefined });
+}
+
 /**
  * service.asset.requested: fetches the URL into a new asset (or a new version of `assetId`) through
  * uploadWorkflow, acting for `actor` (who sent the event). Every id derives from the event id, so the
- * same event twice is one upload.
+ * same event twice is one upload. A repeat is recognised from the catalog, and answered as the first
+ * was, starting nothing: Temporal's REJECT_DUPLICATE forgets a closed run once its retention passes,
+ * and a second run of a committed upload would fetch the source again over the version's object.
  */
 export async function startIngest(uc: UploadClient, config: Config, actor: ActorRef, req: IngestRequest): Promise<{ workflowId: string }> {
   assertSourceUrlAllowed(req.sourceUrl, config.ingest.allowedHosts);
+  const ids = ingestIdsOf(req.eventId);
+  const workflowId = uploadWorkflowId(ids.uploadId);
+  if (await ingestedBefore(uc.db, ids, req.assetId)) return { workflowId };
   // A service's (the route is theirs): it may write any asset, whatever the grants.
   const existing = req.assetId ? versionTargetOf({ ...actor, groups: [] }, await getAsset(uc.db, req.assetId)) : undefined;
   const input = newUploadInput(
@@ -47,11 +72,7 @@ export async function startIngest(uc: UploadClient, config: Config, actor: Actor
     },
     existing,
     req.ownerId,
-    {
-      uploadId: uuidFromName(`ingest-upload:${req.eventId}`),
-      versionId: uuidFromName(`ingest-version:${req.eventId}`),
-      newAssetId: uuidFromName(`ingest-asset:${req.eventId}`),
-    },
+    ids,
   );
   const opening = openUploadSession(uc, actor, input);
   try {
@@ -60,5 +81,5 @@ export async function startIngest(uc: UploadClient, config: Config, actor: Actor
     // The event came before and its upload has ended: it was handled, once.
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
-  return { workflowId: uploadWorkflowId(input.uploadId) };
+  return { workflowId };
 }

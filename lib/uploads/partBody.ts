@@ -10,7 +10,7 @@ import { UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { IncomingMessage } from 'node:http';
 import type { Transform } from 'node:stream';
 import { ValidationError } from '../platform/errors';
-import type { createMeter } from '../platform/staging';
+import { DigestMismatchError, type createMeter } from '../platform/staging';
 
 export interface PartBody {
   body: Transform;
@@ -50,8 +50,10 @@ export class PartRefusedError extends Error {
 
 /**
  * Sends `req`'s body to the store as part `partNumber` of the multipart upload, through `meter` (and
- * `tap`). With `declaredSha256` (hex) the store checks the bytes, and so does the meter for a store
- * that does not: a mismatch keeps nothing. The body's own failure is what is thrown when it failed first.
+ * `tap`). With `declaredSha256` (hex) the store checks the bytes, and so does the meter, which holds
+ * the body's last chunk back until it has checked them (createMeter's verifyBeforeEnd): a mismatch keeps
+ * nothing, whether or not the store checks checksums itself. The body's own failure is what is thrown
+ * when it failed first.
  */
 export async function sendPartBody(
   s3: S3Client,
@@ -60,6 +62,7 @@ export async function sendPartBody(
   meter: ReturnType<typeof createMeter>,
   tap?: Transform,
 ): Promise<{ etag: string | undefined; checksumSha256: string }> {
+  if (target.declaredSha256) meter.verifyBeforeEnd(target.declaredSha256);
   const { body, signal, failure } = partBodyOf(req, meter.stream, tap);
   let etag: string | undefined;
   try {
@@ -76,6 +79,8 @@ export async function sendPartBody(
       { abortSignal: signal },
     ));
   } catch (err) {
+    // The meter refused the body before its last byte: the store's request was cut short, and kept nothing.
+    if (failure() instanceof DigestMismatchError) throw new PartRefusedError('checksum');
     if (failure()) throw failure();
     const name = (err as { name?: string }).name;
     if (name === 'BadDigest') throw new PartRefusedError('checksum');

@@ -20,6 +20,8 @@ import {
 } from './store';
 import {
   countVersionRows,
+  existingAssetIds,
+  findVersion,
   insertAssetRow,
   insertVersionRow,
   lockLiveAsset,
@@ -52,11 +54,14 @@ export async function getUploadSessionFor(db: Knex, actor: Actor, id: string): P
  * same lock, one whose opener's write access was revoked since the API checked it is refused
  * (AccessRevokedError), as its commit would be. It
  * reserves the bytes it declares (and the asset it makes) for the asset's owner, or is refused
- * (QuotaExceededError) and leaves no row.
+ * (QuotaExceededError) and leaves no row. An event's upload (whose ids derive from the event) whose
+ * version or new asset is already there, its session gone (table retention), is refused
+ * (UploadMadeBeforeError): its run must not write its bytes again over the version's object.
  */
 export async function insertUploadSession(db: Knex, input: UploadInput, quotas: QuotaDefaults): Promise<void> {
   await db.transaction(async (trx) => {
     if (await uploadSessionExists(trx, input.uploadId)) return;
+    if (input.kind === 'fetch' && (await versionMadeBefore(trx, input))) throw new UploadMadeBeforeError(input.uploadId);
     const asset = input.newAsset ? undefined : await shareLockLiveAssetOwner(trx, input.assetId);
     if (!input.newAsset && !asset) throw new AssetGoneError(input.assetId);
     if (asset) await refuseRevokedOpen(trx, input, asset);
@@ -125,6 +130,22 @@ export interface CommittedVersion {
   versionId: string;
   /** How many noncurrent versions now exceed the limit: pruning is needed when > 0. */
   versionsBeyondMax: number;
+}
+
+/**
+ * Whether the version an upload would make is in the catalog already, or, for a new asset, the asset:
+ * an upload whose ids were derived (an event's) and made before, whatever became of its session.
+ */
+export async function versionMadeBefore(db: Knex, target: Pick<UploadInput, 'assetId' | 'versionId' | 'newAsset'>): Promise<boolean> {
+  if (await findVersion(db, target.assetId, target.versionId)) return true;
+  return target.newAsset && (await existingAssetIds(db, [target.assetId])).length > 0;
+}
+
+export class UploadMadeBeforeError extends Error {
+  constructor(uploadId: string) {
+    super(`upload ${uploadId} made its version before: it is not run again`);
+    this.name = 'UploadMadeBeforeError';
+  }
 }
 
 export class AssetGoneError extends Error {
