@@ -420,6 +420,9 @@ export function columnList(trx: Knex.Transaction, columns: string[]): string {
 /**
  * INSERT … SELECT of `rows` into `table` (one a record line restores), each column as the JSON gave it; rows that
  * conflict with one there are left out. Answers the `key` of each row inserted.
+ * The one writer of other families' tables outside their stores (audit_log, lifecycle_policies,
+ * policy_rules, owner_quotas): a record line carries whole rows, and one generic insert restores them
+ * all the same way, where four copies would differ only in the table's name.
  */
 export async function insertJsonRows(trx: Knex.Transaction, table: string, rows: Array<Record<string, unknown>>, key: string): Promise<string[]> {
   if (rows.length === 0) return [];
