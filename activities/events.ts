@@ -27,7 +27,7 @@ import type { ActivityDeps } from './deps';
 const BATCH = 100;
 /** A safety net only: the wake signal brings new events at once. */
 const IDLE_MS = 30_000;
-/** An unsettled event goes once the older transactions of the cluster end, which nothing announces. */
+/** An unsettled event goes once the older transactions of this database end, which nothing announces. */
 const UNSETTLED_MS = 1_000;
 /** While the hub is down it is probed at most this often, so that its return is noticed within as long. */
 const PROBE_MAX_MS = 15_000;
