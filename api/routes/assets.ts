@@ -6,8 +6,8 @@ import { deleteAssetPermanently } from '../../lib/assets/deletionRuns';
 import { signalAbort } from '../../lib/uploads/uploadRuns';
 import { assetFor, assetWithContentFor, currentOf } from '../access/assetLookup';
 import { sendUploadAccepted } from '../http/accepted';
-import { contentRedirectsOf, redirectToStore } from '../http/contentRedirect';
-import { contentSourceOf, sendContent, storedContentOf } from '../http/download';
+import { contentHandler } from '../http/contentRoute';
+import { storedContentOf } from '../http/download';
 import { defineRoute, type LinkDoc } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
@@ -199,17 +199,12 @@ const content = defineRoute(
     query: redirectQuery,
     responses: r.contentAnswers,
   },
-  (deps) => {
-    const contents = contentSourceOf(deps);
-    const redirects = contentRedirectsOf(deps);
-    return async (req, res) => {
+  (deps) =>
+    contentHandler(deps, async (req, res) => {
       const { id } = parse(idParams, req.params, 'path');
       const { asset, content: facts } = await assetWithContentFor(deps.assetCache, actorOf(res), id, 'read');
-      const stored = storedContentOf(asset, currentOf(asset, facts));
-      if (await redirectToStore(req, res, redirects, stored)) return;
-      await sendContent(req, res, contents, stored);
-    };
-  },
+      return storedContentOf(asset, currentOf(asset, facts));
+    }),
 );
 
 export const ASSET_ROUTES = [upload, list, read, update, remove, restore, grants, content];

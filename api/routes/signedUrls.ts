@@ -18,8 +18,8 @@ import { getVersion } from '../../lib/assets/versions';
 import { SignedUrlRefusedError } from '../../lib/auth/errors';
 import { NotFoundError } from '../../lib/platform/errors';
 import { signContent, verifyContentSignature, type ContentGrant, type SignedDisposition } from '../../lib/auth/urlSignatures';
-import { contentRedirectsOf, redirectToStore } from '../http/contentRedirect';
-import { contentSourceOf, sendContent, storedContentOf } from '../http/download';
+import { contentHandler } from '../http/contentRoute';
+import { storedContentOf } from '../http/download';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { idParams, parse, versionParams } from '../schemas/common';
 import { problemAnswer } from '../schemas/responses';
@@ -57,9 +57,7 @@ const sign = defineRoute(
 /** The content a signed URL grants, served as the content routes serve it. */
 function serveSigned(deps: RouteDeps): RequestHandler {
   const keys = deps.config.urlSigningKeys;
-  const contents = contentSourceOf(deps);
-  const redirects = contentRedirectsOf(deps);
-  return async (req, res) => {
+  return contentHandler(deps, async (req) => {
     const { grant, signature } = signedGrantOf(req);
     verifyContentSignature(keys, grant, signature);
     const found = await deps.assetCache.read(grant.assetId);
@@ -69,10 +67,8 @@ function serveSigned(deps: RouteDeps): RequestHandler {
     const pinned = grant.versionId && grant.versionId !== found.content?.id;
     const version = pinned ? await getVersion(deps.db, grant.assetId, grant.versionId!) : currentOf(asset, found.content);
     const served = grant.disposition.type === 'attachment' ? { disposition: 'attachment' as const, name: grant.disposition.filename ?? asset.name } : {};
-    const content = { ...storedContentOf(asset, version), ...served };
-    if (await redirectToStore(req, res, redirects, content)) return;
-    await sendContent(req, res, contents, content);
-  };
+    return { ...storedContentOf(asset, version), ...served };
+  });
 }
 
 const signedContent = defineRoute(

@@ -10,8 +10,8 @@ import { newUploadInput } from '../../lib/uploads/input';
 import { assetFor, assetWithContentFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
 import { sendUploadAccepted } from '../http/accepted';
-import { contentRedirectsOf, redirectToStore } from '../http/contentRedirect';
-import { contentSourceOf, sendContent, storedContentOf } from '../http/download';
+import { contentHandler } from '../http/contentRoute';
+import { storedContentOf } from '../http/download';
 import { defineRoute, type LinkDoc, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { versionFormBody } from '../schemas/assets';
@@ -116,18 +116,13 @@ const content = defineRoute(
     query: redirectQuery,
     responses: r.contentAnswers,
   },
-  (deps) => {
-    const contents = contentSourceOf(deps);
-    const redirects = contentRedirectsOf(deps);
-    return async (req, res) => {
+  (deps) =>
+    contentHandler(deps, async (req, res) => {
       const { id, versionId } = parse(versionParams, req.params, 'path');
       const { asset, content: current } = await assetWithContentFor(deps.assetCache, actorOf(res), id, 'read');
       const version = current?.id === versionId ? current : await getVersion(deps.db, id, versionId);
-      const stored = storedContentOf(asset, version);
-      if (await redirectToStore(req, res, redirects, stored)) return;
-      await sendContent(req, res, contents, stored);
-    };
-  },
+      return storedContentOf(asset, version);
+    }),
 );
 
 /** Copies an earlier version's bytes (server-side) into a new current version, through uploadWorkflow. */
