@@ -4,7 +4,8 @@
  *   routes/index.ts lists them all, and the router, the OpenAPI document, the access rules, 405s, CORS
  *   and the audit trail are all built from that one list;
  * - middleware/: what every request passes through (request context, CORS, tus headers, rate limits,
- *   405s, audit trail, authentication and route access, quota refusal counts);
+ *   405s, audit trail, authentication and route access, quota refusal counts), and each change's
+ *   Idempotency-Key (idempotency.ts, between a route's body parser and its handler);
  * - http/: HTTP itself (route declarations, problem answers, JSON bodies, forms, content downloads and redirects);
  * - access/: the caller's asset (assetLookup) and upload session (sessionAccess), once they may use it;
  * - uploads/: receiving bytes (simple uploads' forms, chunked parts, tus PATCHes);
@@ -21,6 +22,7 @@ import { auditTrail } from './middleware/auditTrail';
 import { authenticate } from './middleware/authentication';
 import { cors } from './middleware/cors';
 import { methodNotAllowed } from './middleware/methodNotAllowed';
+import { idempotency } from './middleware/idempotency';
 import { countQuotaRefusals } from './middleware/quotaRefusals';
 import { rateLimits } from './middleware/rateLimits';
 import { requestContext } from './middleware/requestContext';
@@ -55,7 +57,8 @@ export function buildApp(base: BaseDeps, drain?: Drain): App {
   app.use(audit);
   app.use(routeAccess(deps.config, OPERATIONS));
   app.use(...docsAssets());
-  app.use(routerOf(OPERATIONS, { ...deps, drain, document: buildOpenApiDocument(documentLimitsOf(deps.config), OPERATIONS) }));
+  const routeDeps = { ...deps, drain, document: buildOpenApiDocument(documentLimitsOf(deps.config), OPERATIONS) };
+  app.use(routerOf(OPERATIONS, routeDeps, (route) => idempotency(deps, route)));
 
   app.use(unknownRoute);
   app.use(countQuotaRefusals(deps.metrics));

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Config } from '../lib/platform/config';
 import { accessOf, type Access, type DocumentLimits, type HeaderDoc, type LinkDoc, type RouteDeclaration } from './http/route';
+import { IDEMPOTENCY_KEY, REPLAYED, takesIdempotencyKey } from './middleware/idempotency';
 import { OPERATIONS } from './routes';
 import * as r from './schemas/responses';
 
@@ -32,6 +33,20 @@ const RATE_LIMIT_HEADERS = {
 };
 const RETRY_AFTER_HEADER = {
   'Retry-After': { required: true, description: 'seconds until the budget is whole again', schema: { type: 'integer', minimum: 0 } },
+};
+
+// Every change but tus's takes one (api/middleware/idempotency.ts; README, "Idempotent requests").
+const IDEMPOTENCY_KEY_HEADER: Record<string, HeaderDoc> = {
+  [IDEMPOTENCY_KEY]: {
+    description:
+      'a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one ' +
+      'operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). ' +
+      'Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422.',
+    schema: { type: 'string', minLength: 1, maxLength: 255, examples: ['"8e03978e-40d5-43e8-bc93-6894a57f9324"'] },
+  },
+};
+const REPLAYED_HEADER: Record<string, HeaderDoc> = {
+  [REPLAYED]: { description: 'true: the answer of the earlier request sent with the same Idempotency-Key', schema: { type: 'string', enum: ['true'] } },
 };
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {
@@ -92,6 +107,16 @@ function linksOf(links: LinkDoc[], routes: RouteDeclaration[]) {
   return out;
 }
 
+/** The headers of an answer: its own, a replay's mark on a success of a route that takes a key, the rate limits'. */
+function headersOf(route: RouteDeclaration, status: number, own: Record<string, HeaderDoc> | undefined, limits: DocumentLimits) {
+  const headers = {
+    ...own,
+    ...(status < 300 && takesIdempotencyKey(route) ? REPLAYED_HEADER : {}),
+    ...(limits.rateLimits ? RATE_LIMIT_HEADERS : {}),
+  };
+  return Object.keys(headers).length ? { headers } : {};
+}
+
 /** A public operation takes no token; any other, a bearer JWT (`x-access` says whose). */
 function securityOf(access: Access) {
   return access === 'anyone' ? { security: [] } : { security: [{ bearer: [] }], 'x-access': access };
@@ -106,7 +131,7 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDeclar
         description: answer.description,
         ...(answer.schema ? { content: { [answer.content ?? 'application/json']: { schema: jsonSchema(answer.schema, 'output') } } } : {}),
         ...(answer.links ? { links: linksOf(answer.links, routes) } : {}),
-        ...(answer.headers || limits.rateLimits ? { headers: { ...answer.headers, ...(limits.rateLimits ? RATE_LIMIT_HEADERS : {}) } } : {}),
+        ...headersOf(route, Number(status), answer.headers, limits),
       };
     }
     const problemContent = { 'application/problem+json': { schema: jsonSchema(r.problem, 'output') } };
@@ -120,7 +145,11 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDeclar
       summary: route.summary,
       ...securityOf(accessOf(route, limits)),
       tags: [route.tag],
-      parameters: [...parameters('path', route.params), ...parameters('query', route.query), ...headerParameters(route.headers)],
+      parameters: [
+        ...parameters('path', route.params),
+        ...parameters('query', route.query),
+        ...headerParameters({ ...route.headers, ...(takesIdempotencyKey(route) ? IDEMPOTENCY_KEY_HEADER : {}) }),
+      ],
       ...(body
         ? {
             requestBody: {

@@ -953,7 +953,10 @@ export interface operations {
     putAssetsById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -975,6 +978,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1094,7 +1099,10 @@ export interface operations {
             query?: {
                 permanent?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1105,6 +1113,8 @@ export interface operations {
             /** @description permanent deletion under way */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1120,6 +1130,8 @@ export interface operations {
             /** @description deleted */
             204: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1345,7 +1357,10 @@ export interface operations {
     putAssetsByIdGrants: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1364,6 +1379,8 @@ export interface operations {
             /** @description the grants (ETag: the asset's new one) */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1487,7 +1504,10 @@ export interface operations {
     postAssetsByIdRestore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1498,6 +1518,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1615,7 +1637,10 @@ export interface operations {
     postAssetsByIdUrl: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1640,6 +1665,8 @@ export interface operations {
             /** @description the URL */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1831,7 +1858,10 @@ export interface operations {
     postAssetsByIdVersions: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1859,6 +1889,8 @@ export interface operations {
             /** @description the version */
             201: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1882,6 +1914,8 @@ export interface operations {
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2277,7 +2311,10 @@ export interface operations {
     postAssetsByIdVersionsByVersionIdRestore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
                 versionId: string;
@@ -2289,6 +2326,8 @@ export interface operations {
             /** @description the new version */
             201: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2312,6 +2351,8 @@ export interface operations {
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2407,7 +2448,10 @@ export interface operations {
     postAssetsUpload: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2435,6 +2479,8 @@ export interface operations {
             /** @description the new asset */
             201: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2473,6 +2519,8 @@ export interface operations {
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2903,7 +2951,10 @@ export interface operations {
     postBackups: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2921,6 +2972,8 @@ export interface operations {
             /** @description the backup, started */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3190,7 +3243,10 @@ export interface operations {
     postBackupsByIdRestore: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -3212,6 +3268,8 @@ export interface operations {
             /** @description the restore, started */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3360,7 +3418,10 @@ export interface operations {
     postBackupsImport: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3373,6 +3434,8 @@ export interface operations {
             /** @description what was registered, known already, or refused */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3585,7 +3648,10 @@ export interface operations {
     postEvents: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3648,6 +3714,8 @@ export interface operations {
             /** @description work started (once per event id) */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3853,7 +3921,10 @@ export interface operations {
     postLifecycleRuns: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3870,6 +3941,8 @@ export interface operations {
             /** @description the run, started */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4233,7 +4306,10 @@ export interface operations {
     postPolicies: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4276,6 +4352,8 @@ export interface operations {
             /** @description the policy */
             201: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4560,7 +4638,10 @@ export interface operations {
     putPoliciesById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -4605,6 +4686,8 @@ export interface operations {
             /** @description the policy */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4754,7 +4837,10 @@ export interface operations {
     deletePoliciesById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -4765,6 +4851,8 @@ export interface operations {
             /** @description deleted */
             204: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4855,7 +4943,10 @@ export interface operations {
     putQuotasByOwner_id: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 owner_id: string;
             };
@@ -4875,6 +4966,8 @@ export interface operations {
             /** @description the owner's usage under the new quota */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -6555,7 +6648,10 @@ export interface operations {
     postUploads: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6581,6 +6677,8 @@ export interface operations {
             /** @description the session */
             201: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -6862,7 +6960,10 @@ export interface operations {
     deleteUploadsById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -6873,6 +6974,8 @@ export interface operations {
             /** @description aborted */
             204: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -6988,7 +7091,10 @@ export interface operations {
     postUploadsByIdComplete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -6999,6 +7105,8 @@ export interface operations {
             /** @description done */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -7069,6 +7177,8 @@ export interface operations {
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -7239,7 +7349,10 @@ export interface operations {
     putUploadsByIdPartsByN: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
                 n: number;
@@ -7255,6 +7368,8 @@ export interface operations {
             /** @description stored */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -7426,7 +7541,10 @@ export interface operations {
     postUploadsByIdPartsByNUrl: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
                 n: number;
@@ -7438,6 +7556,8 @@ export interface operations {
             /** @description the URL */
             200: {
                 headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */

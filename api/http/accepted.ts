@@ -1,8 +1,45 @@
 import type { Response } from 'express';
+import { DomainError, ServiceUnavailableError } from '../../lib/platform/errors';
+import { outcomeOfCompleting, type CompleteOutcome, type UploadClient } from '../../lib/uploads/uploadRuns';
 import { noteAuditSubjects } from '../middleware/auditTrail';
+import { resumedUploadOf } from '../middleware/idempotency';
+
+// How soon the catalog that could not be read may answer again.
+const COMMITTED_RETRY_SECONDS = 2;
 
 /** 202 for an upload whose finishing outlasted the wait: the workflow goes on, the client follows status_url. */
 export function sendUploadAccepted(res: Response, uploadId: string): void {
   noteAuditSubjects(res, { upload_id: uploadId });
   res.status(202).json({ upload_id: uploadId, status_url: `/api/v2/uploads/${uploadId}` });
+}
+
+/**
+ * Answers an upload that was committed with what `send` reads back. A commit that succeeded is never
+ * answered as a failure: when the read-back fails (the catalog unreachable, overloaded), the answer is
+ * 503 with the `upload_id` and Retry-After; its status, or the same request with its Idempotency-Key,
+ * then gives the committed result. An error the request itself explains (a 4xx) goes as it is.
+ */
+export async function answerCommitted(res: Response, uploadId: string, send: () => Promise<void>): Promise<void> {
+  try {
+    await send();
+  } catch (err) {
+    if (err instanceof DomainError && !(err instanceof ServiceUnavailableError)) throw err;
+    noteAuditSubjects(res, { upload_id: uploadId });
+    const detail = `upload ${uploadId} was committed, but its result could not be read: its status (status_url), or this request again with its Idempotency-Key, gives it`;
+    throw Object.assign(new ServiceUnavailableError(detail, COMMITTED_RETRY_SECONDS, { upload_id: uploadId, status_url: `/api/v2/uploads/${uploadId}` }), {
+      cause: err,
+    });
+  }
+}
+
+export type UploadOutcome = CompleteOutcome & { uploadId: string };
+
+/**
+ * The outcome of the upload `start` makes; or, for a request repeated with its Idempotency-Key whose
+ * first attempt reached the commit, that upload's outcome (waited for up to `waitMs`), nothing uploaded again.
+ */
+export async function newOrResumedUpload(res: Response, uploads: UploadClient, waitMs: number, start: () => Promise<UploadOutcome>): Promise<UploadOutcome> {
+  const resumed = resumedUploadOf(res);
+  if (!resumed) return start();
+  return { ...(await outcomeOfCompleting(uploads, resumed, waitMs)), uploadId: resumed };
 }

@@ -74,6 +74,8 @@ export interface RouteDeclaration {
     optional?: boolean;
   };
   responses: Record<number, Answer>;
+  /** false: the route takes no Idempotency-Key, though it changes something (tus: its offsets make it safe to repeat). */
+  idempotencyKey?: false;
 }
 
 /** What a handler is built from, once per app: the app's parts, its drain (for readiness) and its OpenAPI document. */
@@ -88,18 +90,22 @@ export function defineRoute(declaration: RouteDeclaration, handler: Route['handl
 }
 
 /** Whether the route's body is JSON, which jsonBody parses (and refuses as 415 in another type). */
-function takesJson(route: RouteDeclaration): boolean {
+export function takesJson(route: RouteDeclaration): boolean {
   return route.body !== undefined && (route.body.content ?? 'application/json').endsWith('json');
 }
 
-/** The router of every route, each handler built once from the app's parts. */
-export function routerOf(routes: Route[], deps: RouteDeps): Router {
+/**
+ * The router of every route, each handler built once from the app's parts; `guardOf` gives what a
+ * route's request passes through after its body is parsed and before its handler (its Idempotency-Key).
+ */
+export function routerOf(routes: Route[], deps: RouteDeps, guardOf: (route: Route) => RequestHandler | undefined = () => undefined): Router {
   const router = Router();
   // A HEAD of its own goes first: Express answers HEAD with the first GET route of the path otherwise.
   const ordered = [...routes.filter((r) => r.method === 'head'), ...routes.filter((r) => r.method !== 'head')];
   for (const route of ordered) {
     const handle = route.handler(deps);
-    router[route.method](route.path, ...(takesJson(route) ? [jsonBody, handle] : [handle]));
+    const guard = guardOf(route);
+    router[route.method](route.path, ...(takesJson(route) ? [jsonBody] : []), ...(guard ? [guard] : []), handle);
   }
   return router;
 }

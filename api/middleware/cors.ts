@@ -20,6 +20,7 @@ const ALLOWED_HEADERS = [
   'If-Range',
   'X-Checksum-SHA256',
   'X-Request-Id',
+  'Idempotency-Key',
   ...TUS_REQUEST_HEADERS,
 ];
 
@@ -35,6 +36,7 @@ const EXPOSED_HEADERS = [
   'Retry-After',
   'RateLimit',
   'RateLimit-Policy',
+  'Idempotent-Replayed',
   ...TUS_RESPONSE_HEADERS,
 ];
 

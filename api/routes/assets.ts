@@ -5,12 +5,13 @@ import { replaceGrants } from '../../lib/assets/grantChange';
 import { deleteAssetPermanently } from '../../lib/assets/deletionRuns';
 import { signalAbort } from '../../lib/uploads/uploadRuns';
 import { assetFor, assetWithContentFor, currentOf } from '../access/assetLookup';
-import { sendUploadAccepted } from '../http/accepted';
+import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { defineRoute, type LinkDoc } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
+import { uploadRecorderOf } from '../middleware/idempotency';
 import { deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody, uploadFormBody } from '../schemas/assets';
 import { idParams, parse, redirectQuery } from '../schemas/common';
 import * as r from '../schemas/responses';
@@ -44,15 +45,19 @@ const upload = defineRoute(
   },
   (deps) => async (req, res) => {
     const { uploads, assetCache } = deps;
-    const outcome = await receiveSimpleUpload(req, actorOf(res), { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded });
+    const simple = { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res) };
+    const outcome = await newOrResumedUpload(res, uploads, deps.config.uploads.waitSeconds * 1000, () => receiveSimpleUpload(req, actorOf(res), simple));
     if (!outcome.done) {
       sendUploadAccepted(res, outcome.uploadId);
       return;
     }
-    await assetCache.invalidate([outcome.result.assetId]);
-    const asset = await getAsset(deps.db, outcome.result.assetId);
-    res.setHeader('Location', `/api/v2/assets/${asset.id}`);
-    sendAsset(res, asset, 201);
+    const { assetId } = outcome.result;
+    await answerCommitted(res, outcome.uploadId, async () => {
+      await assetCache.invalidate([assetId]);
+      const asset = await getAsset(deps.db, assetId);
+      res.setHeader('Location', `/api/v2/assets/${asset.id}`);
+      sendAsset(res, asset, 201);
+    });
   },
 );
 

@@ -13,7 +13,7 @@ import { findTusUpload } from '../../lib/uploads/store';
 import { streamedWhole } from '../../lib/uploads/chunkedHashStates';
 import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
-import { sendUploadAccepted } from '../http/accepted';
+import { answerCommitted, sendUploadAccepted } from '../http/accepted';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { contentBudgetOf } from '../middleware/rateLimits';
@@ -231,12 +231,12 @@ const complete = defineRoute(
         sendUploadAccepted(res, id);
         return;
       }
-      await deps.assetCache.invalidate([outcome.result.assetId]);
-      const [asset, version] = await Promise.all([
-        getAsset(deps.db, outcome.result.assetId, { includeDeleted: true }),
-        getVersion(deps.db, outcome.result.assetId, outcome.result.versionId),
-      ]);
-      res.json({ upload: await sessionJson(deps, id), asset: toAssetJson(asset, actor), version: toVersionJson(version) });
+      const { assetId, versionId } = outcome.result;
+      await answerCommitted(res, id, async () => {
+        await deps.assetCache.invalidate([assetId]);
+        const [asset, version] = await Promise.all([getAsset(deps.db, assetId, { includeDeleted: true }), getVersion(deps.db, assetId, versionId)]);
+        res.json({ upload: await sessionJson(deps, id), asset: toAssetJson(asset, actor), version: toVersionJson(version) });
+      });
     };
   },
 );

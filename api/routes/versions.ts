@@ -9,11 +9,12 @@ import { completeUploadSession, openUploadSession, type CompleteOutcome } from '
 import { newUploadInput } from '../../lib/uploads/input';
 import { assetFor, assetWithContentFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
-import { sendUploadAccepted } from '../http/accepted';
+import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { defineRoute, type LinkDoc, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
+import { uploadRecorderOf } from '../middleware/idempotency';
 import { versionFormBody } from '../schemas/assets';
 import { idParams, pageQuery, parse, redirectQuery, versionParams } from '../schemas/common';
 import * as r from '../schemas/responses';
@@ -31,13 +32,15 @@ async function answerNewVersion(deps: Pick<RouteDeps, 'db' | 'assetCache'>, res:
     return;
   }
   const { assetId, versionId } = outcome.result;
-  await deps.assetCache.invalidate([assetId]);
-  // With many uploads at once, newer ones may already have pruned this version past
-  // STORAGE_MAX_VERSIONS: it was made all the same, and the answer says what was made.
-  const row = await findVersion(deps.db, assetId, versionId);
-  const version = row ? toVersionJson(row) : await committedVersion(deps.db, assetId, versionId, outcome.uploadId);
-  if (!version) throw new NotFoundError(`version ${versionId} of asset ${assetId} not found`);
-  res.status(201).setHeader('Location', `/api/v2/assets/${assetId}/versions/${versionId}`).json(version);
+  await answerCommitted(res, outcome.uploadId, async () => {
+    await deps.assetCache.invalidate([assetId]);
+    // With many uploads at once, newer ones may already have pruned this version past
+    // STORAGE_MAX_VERSIONS: it was made all the same, and the answer says what was made.
+    const row = await findVersion(deps.db, assetId, versionId);
+    const version = row ? toVersionJson(row) : await committedVersion(deps.db, assetId, versionId, outcome.uploadId);
+    if (!version) throw new NotFoundError(`version ${versionId} of asset ${assetId} not found`);
+    res.status(201).setHeader('Location', `/api/v2/assets/${assetId}/versions/${versionId}`).json(version);
+  });
 }
 
 const list = defineRoute(
@@ -78,12 +81,14 @@ const upload = defineRoute(
   (deps) => {
     const sessions = sessionAccessOf(deps);
     const simple = { config: deps.config, s3: deps.s3, uploads: deps.uploads, countBytes: deps.metrics.countUploaded };
+    const waitMs = deps.config.uploads.waitSeconds * 1000;
     return async (req, res) => {
       const { id } = parse(idParams, req.params, 'path');
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'write');
+      const receive = () => receiveSimpleUpload(req, actor, { ...simple, recordUpload: uploadRecorderOf(res) }, asset);
       // A grant revoked while the file streamed: the commit refuses it.
-      await answerNewVersion(deps, res, await sessions.answeringRevocation(actor, id, () => receiveSimpleUpload(req, actor, simple, asset)));
+      await answerNewVersion(deps, res, await newOrResumedUpload(res, deps.uploads, waitMs, () => sessions.answeringRevocation(actor, id, receive)));
     };
   },
 );
@@ -157,8 +162,12 @@ const restore = defineRoute(
         versionTargetOf(actor, asset),
         actor.sub,
       );
-      await sessions.answeringRevocation(actor, id, () => openUploadSession(deps.uploads, actor, input));
-      await answerNewVersion(deps, res, { ...(await completeUploadSession(deps.uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId });
+      const copy = async () => {
+        await uploadRecorderOf(res)?.(input.uploadId);
+        await sessions.answeringRevocation(actor, id, () => openUploadSession(deps.uploads, actor, input));
+        return { ...(await completeUploadSession(deps.uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId };
+      };
+      await answerNewVersion(deps, res, await newOrResumedUpload(res, deps.uploads, waitMs, copy));
     };
   },
 );

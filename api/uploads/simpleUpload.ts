@@ -36,6 +36,8 @@ export interface SimpleUploadDeps {
   s3: S3Client;
   uploads: UploadClient;
   countBytes?: (n: number) => void;
+  /** Told the upload's id before it starts (the request's Idempotency-Key keeps it). */
+  recordUpload?: (uploadId: string) => Promise<void>;
 }
 
 export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
@@ -164,6 +166,7 @@ async function stageFile(
   opened: (uploadId: string) => void,
 ): Promise<Staged> {
   const { input } = upload;
+  await deps.recordUpload?.(input.uploadId);
   await startSimpleUpload(deps.uploads, actor, input, deps.config.quotas);
   opened(input.uploadId);
   const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {

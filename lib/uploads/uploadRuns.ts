@@ -203,6 +203,24 @@ export async function completeUploadSession(uc: UploadClient, uploadId: string, 
   return outcomeWithin(result, uploadId, waitMs);
 }
 
+/**
+ * The outcome of a `complete` asked for before (by a request repeated with its Idempotency-Key),
+ * without asking again: the commit's result, waited for up to `waitMs`, else not done yet.
+ */
+export async function outcomeOfCompleting(uc: UploadClient, uploadId: string, waitMs: number): Promise<CompleteOutcome> {
+  const committed = async (): Promise<CompleteOutcome | undefined> => {
+    const row = await getUploadSession(uc.db, uploadId);
+    if (row.status === 'completed') return { done: true, result: { assetId: row.result_asset_id, versionId: row.version_id } };
+    if (row.status === 'open' || row.status === 'completing') return undefined;
+    return settledOutcome(uc, uploadId, new ConflictError(`upload ${uploadId} is ${row.status}`));
+  };
+  const now = await committed();
+  if (now) return now;
+  // The run's end, or the wait's: whichever comes first, the row then says how far it got.
+  await waitAtMost(handleOf(uc, uploadId).result(), waitMs).catch(() => undefined);
+  return (await committed()) ?? { done: false };
+}
+
 /** The accepted `complete`'s outcome if it comes within `waitMs`; past that the workflow goes on, and its outcome is read from the session later. */
 async function outcomeWithin(result: Promise<UploadResult>, uploadId: string, waitMs: number): Promise<CompleteOutcome> {
   try {
