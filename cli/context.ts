@@ -44,7 +44,9 @@ export interface Ctx {
 export function contextOf(command: Command): Ctx {
   const opts = command.optsWithGlobals<GlobalOptions>();
   const onRetry = ({ status, delayMs }: { status: number; delayMs: number }) =>
-    process.stderr.write(`storage: the server answered ${status}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`);
+    process.stderr.write(
+      `storage: ${status === 0 ? 'the connection failed before an answer' : `the server answered ${status}`}; trying again in ${(delayMs / 1000).toFixed(1)} s\n`,
+    );
   const client = createStorageClient({ baseUrl: opts.api, token: opts.token, onRetry });
   return {
     client,

@@ -1,7 +1,8 @@
 /**
  * The typed client of the Storage Service: openapi-fetch over the generated client/schema.d.ts,
- * with the caller's bearer token, an X-Request-Id per request (kept across its retries), retries on
- * 429 and 503, and `unwrap` turning a problem+json answer into a StorageProblem.
+ * with the caller's bearer token, an X-Request-Id per request (kept across its retries), an
+ * Idempotency-Key per change (kept across its retries, so that the server carries it out once), retries
+ * (client/retry.ts), and `unwrap` turning a problem+json answer into a StorageProblem.
  */
 import { randomUUID } from 'node:crypto';
 import createClient, { type Client } from 'openapi-fetch';
@@ -20,12 +21,16 @@ export interface StorageClientOptions extends RetryOptions {
   fetch?: typeof fetch;
 }
 
+const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 export function createStorageClient(opts: StorageClientOptions): StorageClient {
   const client = createClient<paths>({ baseUrl: opts.baseUrl.replace(/\/+$/, ''), fetch: retryingFetch(opts.fetch ?? globalThis.fetch, opts) });
   client.use({
     onRequest({ request }) {
       if (opts.token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${opts.token}`);
       if (!request.headers.has('x-request-id')) request.headers.set('x-request-id', randomUUID());
+      // One per call, the logical operation: its retries send the same one.
+      if (CHANGES.has(request.method) && !request.headers.has('idempotency-key')) request.headers.set('idempotency-key', `"${randomUUID()}"`);
       return request;
     },
   });

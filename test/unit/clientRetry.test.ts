@@ -68,4 +68,49 @@ describe('the typed client’s retries (client/retry.ts)', () => {
       await server.close();
     }
   });
+
+  it('tries a request with an Idempotency-Key again after a 500, a 502, a 504, a 409 with Retry-After, and a dropped connection; each attempt sends the same key', async () => {
+    const keys: Array<string | undefined> = [];
+    let n = 0;
+    const server = http.createServer((req, res) => {
+      keys.push(req.headers['idempotency-key'] as string | undefined);
+      req.resume();
+      req.on('end', () => {
+        n++;
+        // The second attempt's connection drops before any answer.
+        if (n === 2) return req.socket.destroy();
+        const status = [500, 0, 502, 504, 409, 201][n - 1];
+        res.writeHead(status, status === 409 ? { 'retry-after': '0' } : {}).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const onRetry = jest.fn();
+      const send = retryingFetch(fetch, { baseDelayMs: 1, onRetry });
+      const res = await send(new Request(url, { method: 'POST', body: 'payload', headers: { 'idempotency-key': '"k-1"' } }));
+      expect(res.status).toBe(201);
+      expect(keys).toEqual(Array(6).fill('"k-1"'));
+      expect(onRetry.mock.calls.map(([info]) => info.status)).toEqual([500, 0, 502, 504, 409]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('without an Idempotency-Key, a dropped connection is not tried again', async () => {
+    let attempts = 0;
+    const server = http.createServer((req) => {
+      attempts++;
+      req.socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      await expect(retryingFetch(fetch, { baseDelayMs: 1 })(new Request(url, { method: 'POST', body: 'x' }))).rejects.toThrow();
+      expect(attempts).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
 });
