@@ -72,9 +72,10 @@ export function idempotency(deps: KeyDeps, route: RouteDeclaration): RequestHand
 function keyOf(req: Request): string | undefined {
   const values = req.headersDistinct[IDEMPOTENCY_KEY.toLowerCase()];
   if (!values?.length) return undefined;
-  const quoted = values.length === 1 ? SF_STRING.exec(values[0]) : null;
-  const key = quoted ? quoted[1].replace(/\\(["\\])/g, '$1') : values[0];
-  if (values.length > 1 || !KEY_PATTERN.test(key)) {
+  // Quoted, it must be a whole structured-field string; bare, the key as it is.
+  const quoted = values[0].startsWith('"') ? SF_STRING.exec(values[0]) : undefined;
+  const key = quoted === undefined ? values[0] : quoted?.[1].replace(/\\(["\\])/g, '$1');
+  if (values.length > 1 || key === undefined || !KEY_PATTERN.test(key)) {
     throw new ValidationError(`${IDEMPOTENCY_KEY} must be one value of 1 to 255 printable ASCII characters (a quoted string, or bare)`, [
       { path: IDEMPOTENCY_KEY, message: 'malformed' },
     ]);

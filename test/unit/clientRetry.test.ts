@@ -78,7 +78,10 @@ describe('the typed client’s retries (client/retry.ts)', () => {
       req.on('end', () => {
         n++;
         // The second attempt's connection drops before any answer.
-        if (n === 2) return req.socket.destroy();
+        if (n === 2) {
+          req.socket.destroy();
+          return;
+        }
         const status = [500, 0, 502, 504, 409, 201][n - 1];
         res.writeHead(status, status === 409 ? { 'retry-after': '0' } : {}).end();
       });

@@ -1,0 +1,217 @@
+/**
+ * Issue 26, "Idempotent writes" (and finding 14): an upload answered 500, or whose connection dropped,
+ * was stored all the same, and a client that tried again made a second asset. A change sent with an
+ * Idempotency-Key is carried out once (api/middleware/idempotency.ts): the same key again answers the
+ * first answer, or the outcome of the upload the first attempt committed; and a commit that succeeded
+ * is never answered as a failure, even when the catalog cannot be read back right after it.
+ */
+import http from 'node:http';
+import { buildApp } from '../api/app';
+import { createServiceDb } from '../lib/platform/db';
+import { uuidv7 } from '../lib/platform/ids';
+import { bytesOf, sha256 } from './support/assets';
+import { tokenFor } from './support/auth';
+import { serve, useTestService } from './support/context';
+import { call, expectProblem, type JsonAnswer } from './support/http';
+import { waitUntil } from './support/processes';
+import { startTcpProxy } from './support/tcpProxy';
+
+const ctx = useTestService();
+
+/** A fresh key, in the draft's form (a quoted string); `rawKey` is what the row keeps. */
+function newKey(): { header: string; raw: string } {
+  const raw = `k-${uuidv7()}`;
+  return { header: `"${raw}"`, raw };
+}
+
+function formOf(file: Buffer, name: string): FormData {
+  const form = new FormData();
+  form.append('name', name);
+  form.append('checksum_sha256', sha256(file));
+  form.append('file', new Blob([file]), name);
+  return form;
+}
+
+function upload(file: Buffer, name: string, key: string | undefined, opts: { as?: string; baseUrl?: string } = {}): Promise<JsonAnswer> {
+  return call(`${opts.baseUrl ?? ctx.baseUrl}/api/v2/assets/upload`, {
+    method: 'POST',
+    body: formOf(file, name),
+    as: opts.as,
+    headers: key === undefined ? {} : { 'idempotency-key': key },
+  });
+}
+
+async function assetsNamed(name: string): Promise<string[]> {
+  return (await ctx.db('assets').where({ name }).select('id')).map((row: { id: string }) => row.id);
+}
+
+/** Sends the request again while the first still runs (409 with Retry-After), within a bound. */
+async function untilSettled(send: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
+  return waitUntil('an answer other than "still in progress"', async () => {
+    const answer = await send();
+    if (answer.status !== 409) return answer;
+    expect(answer.headers.get('retry-after')).toBe('1');
+    return undefined;
+  });
+}
+
+it('the same upload sent twice with one key makes one asset; the second answer is the first, marked replayed', async () => {
+  const name = `same-key-${uuidv7()}.bin`;
+  const file = bytesOf(10_000);
+  const key = newKey();
+  const first = await upload(file, name, key.header);
+  expect(first.status).toBe(201);
+  expect(first.headers.get('idempotent-replayed')).toBeNull();
+  const second = await upload(file, name, key.header);
+  expect(second.status).toBe(201);
+  expect(second.headers.get('idempotent-replayed')).toBe('true');
+  expect(second.body).toEqual(first.body);
+  expect(second.headers.get('location')).toBe(first.headers.get('location'));
+  expect(second.headers.get('etag')).toBe(first.headers.get('etag'));
+  expect(await assetsNamed(name)).toEqual([first.body.id]);
+});
+
+it('an upload whose client dropped the connection after sending it, sent again with its key, is the one asset', async () => {
+  const name = `dropped-${uuidv7()}.bin`;
+  const file = bytesOf(4 * 1024 * 1024);
+  const key = newKey();
+  const request = new Request(`${ctx.baseUrl}/api/v2/assets/upload`, { method: 'POST', body: formOf(file, name) });
+  const body = Buffer.from(await request.arrayBuffer());
+  const sent = http.request(`${ctx.baseUrl}/api/v2/assets/upload`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await tokenFor({ sub: 'test-admin', roles: ['storage:admin'] })}`,
+      'content-type': request.headers.get('content-type')!,
+      'content-length': String(body.length),
+      'idempotency-key': key.header,
+    },
+  });
+  sent.on('error', () => {});
+  sent.end(body);
+  // The client goes once its upload has opened, without reading any answer.
+  await waitUntil('the upload to open', () => ctx.db('idempotency_keys').where({ key: key.raw }).whereNotNull('upload_id').first());
+  sent.destroy();
+
+  const retried = await untilSettled(() => upload(file, name, key.header));
+  expect(retried.status).toBe(201);
+  expect(await assetsNamed(name)).toEqual([retried.body.id]);
+  expect(retried.body.checksum_sha256).toBe(sha256(file));
+});
+
+it('two uploads sent at once with one key make one asset: the other is told to wait (409) or given the same answer', async () => {
+  const name = `concurrent-${uuidv7()}.bin`;
+  const file = bytesOf(1024 * 1024);
+  const key = newKey();
+  const answers = await Promise.all([upload(file, name, key.header), upload(file, name, key.header)]);
+  const statuses = answers.map((a) => a.status).sort();
+  expect([
+    [201, 201],
+    [201, 409],
+  ]).toContainEqual(statuses);
+  for (const answer of answers.filter((a) => a.status === 409)) {
+    expectProblem(answer, 409);
+    expect(answer.headers.get('retry-after')).toBe('1');
+  }
+  const made = answers.filter((a) => a.status === 201).map((a) => a.body.id);
+  expect(new Set(made).size).toBe(1);
+  expect(await assetsNamed(name)).toEqual([made[0]]);
+  // Once the first is done, the key answers it.
+  const again = await upload(file, name, key.header);
+  expect({ status: again.status, id: again.body.id, replayed: again.headers.get('idempotent-replayed') }).toEqual({
+    status: 201,
+    id: made[0],
+    replayed: 'true',
+  });
+});
+
+it('another request under a key already used is 422, and changes nothing', async () => {
+  const created = await upload(bytesOf(100), `changed-${uuidv7()}.bin`, undefined);
+  expect(created.status).toBe(201);
+  const url = `${ctx.baseUrl}/api/v2/assets/${created.body.id}`;
+  const key = newKey();
+  const renamed = await call(url, { method: 'PUT', json: { name: 'first-name.bin' }, headers: { 'idempotency-key': key.header } });
+  expect(renamed.status).toBe(200);
+  const other = await call(url, { method: 'PUT', json: { name: 'second-name.bin' }, headers: { 'idempotency-key': key.header } });
+  expectProblem(other, 422);
+  expect((await call(url)).body.name).toBe('first-name.bin');
+  const same = await call(url, { method: 'PUT', json: { name: 'first-name.bin' }, headers: { 'idempotency-key': key.header } });
+  expect({ status: same.status, replayed: same.headers.get('idempotent-replayed'), body: same.body }).toEqual({
+    status: 200,
+    replayed: 'true',
+    body: renamed.body,
+  });
+});
+
+it('a malformed key is 400, and nothing is uploaded', async () => {
+  const name = `bad-key-${uuidv7()}.bin`;
+  for (const bad of ['x'.repeat(256), '""', '"unterminated']) {
+    expectProblem(await upload(bytesOf(100), name, bad), 400);
+  }
+  expect(await assetsNamed(name)).toEqual([]);
+  // 255 characters is a key.
+  expect((await upload(bytesOf(100), name, 'y'.repeat(255))).status).toBe(201);
+});
+
+it("a key is its caller's: another caller's same key is a key of its own", async () => {
+  const name = `two-callers-${uuidv7()}.bin`;
+  const key = newKey();
+  const [alice, bob] = await Promise.all([tokenFor({ sub: `alice-${uuidv7()}`, roles: [] }), tokenFor({ sub: `bob-${uuidv7()}`, roles: [] })]);
+  const ofAlice = await upload(bytesOf(100), name, key.header, { as: alice });
+  const ofBob = await upload(bytesOf(100), name, key.header, { as: bob });
+  expect([ofAlice.status, ofBob.status]).toEqual([201, 201]);
+  expect(ofBob.headers.get('idempotent-replayed')).toBeNull();
+  expect(ofBob.body.id).not.toBe(ofAlice.body.id);
+  expect((await upload(bytesOf(100), name, key.header, { as: alice })).body.id).toBe(ofAlice.body.id);
+  expect((await assetsNamed(name)).sort()).toEqual([ofAlice.body.id, ofBob.body.id].sort());
+});
+
+it('a key older than 24 hours is as if never sent: the request runs anew', async () => {
+  const name = `expired-${uuidv7()}.bin`;
+  const key = newKey();
+  const first = await upload(bytesOf(100), name, key.header);
+  expect(first.status).toBe(201);
+  await ctx
+    .db('idempotency_keys')
+    .where({ key: key.raw })
+    .update({ created_at: ctx.db.raw("now() - interval '25 hours'") });
+  const second = await upload(bytesOf(100), name, key.header);
+  expect(second.status).toBe(201);
+  expect(second.headers.get('idempotent-replayed')).toBeNull();
+  expect((await assetsNamed(name)).sort()).toEqual([first.body.id, second.body.id].sort());
+});
+
+it('a commit whose asset cannot be read back is 503 with its upload_id, never a failure; the same key then answers the committed asset', async () => {
+  // An API of its own whose database connections pass through a proxy: it goes down as the API reads
+  // the new asset back, after the worker (on its own connections) committed it.
+  const target = new URL(ctx.config.database.url);
+  const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
+  const proxied = new URL(target);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(proxy.port);
+  const db = createServiceDb({ ...ctx.config.database, url: proxied.toString() });
+  const api = await serve(buildApp({ config: ctx.config, db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger }));
+  try {
+    const name = `read-back-${uuidv7()}.bin`;
+    const file = bytesOf(10_000);
+    const key = newKey();
+    // The read of an asset with its metadata (lib/assets/store.ts, selectAssets): the upload reads none before.
+    proxy.downOnRequest(/^P[\s\S]*select "a"\.\*, COALESCE\(\(SELECT jsonb_object_agg/);
+    const failed = await upload(file, name, key.header, { baseUrl: api.baseUrl });
+    expectProblem(failed, 503);
+    expect(failed.headers.get('retry-after')).toBe('2');
+    expect(failed.body.upload_id).toEqual(expect.any(String));
+    const session = await ctx.db('upload_sessions').where({ id: failed.body.upload_id }).first();
+    expect(session.status).toBe('completed');
+
+    proxy.up();
+    const retried = await upload(file, name, key.header, { baseUrl: api.baseUrl });
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get('idempotent-replayed')).toBe('true');
+    expect(retried.body.id).toBe(session.result_asset_id);
+    expect(await assetsNamed(name)).toEqual([session.result_asset_id]);
+  } finally {
+    await api.close();
+    await db.destroy();
+    await proxy.close();
+  }
+});
