@@ -5,12 +5,16 @@
  * first answer, or the outcome of the upload the first attempt committed; and a commit that succeeded
  * is never answered as a failure, even when the catalog cannot be read back right after it.
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { buildApp } from '../api/app';
 import { createServiceDb } from '../lib/platform/db';
 import { uuidv7 } from '../lib/platform/ids';
 import { bytesOf, sha256 } from './support/assets';
-import { tokenFor } from './support/auth';
+import { adminToken, tokenFor } from './support/auth';
+import { cliEnv, storage } from './support/cli';
 import { serve, useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { waitUntil } from './support/processes';
@@ -212,6 +216,28 @@ it('a commit whose asset cannot be read back is 503 with its upload_id, never a 
   } finally {
     await api.close();
     await db.destroy();
+    await proxy.close();
+  }
+});
+
+it('the CLI sends its upload again after the connection dropped as the answer began, with the same key: one asset', async () => {
+  // In front of the API: the connection is reset as the first byte of the answer comes (the upload is
+  // committed by then), and new ones are refused until the test lets them through.
+  const proxy = await startTcpProxy(Number(new URL(ctx.baseUrl).port));
+  try {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-idempotency-'));
+    const file = path.join(dir, `cli-${uuidv7()}.bin`);
+    const bytes = bytesOf(300_000);
+    fs.writeFileSync(file, bytes);
+    proxy.cutAfter(0);
+    const run = storage(cliEnv(`http://127.0.0.1:${proxy.port}`, await adminToken()), ['upload', file, '--json']);
+    await waitUntil('a retry to be refused', async () => proxy.refused > 0);
+    proxy.up();
+    const done = await run;
+    expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('the connection failed before an answer') });
+    expect(done.json()).toMatchObject({ method: 'simple', asset: { checksum_sha256: sha256(bytes) } });
+    expect(await assetsNamed(path.basename(file))).toEqual([done.json().asset.id]);
+  } finally {
     await proxy.close();
   }
 });

@@ -123,6 +123,15 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     await ctx.db('backup_jobs').insert([removedBackup, keptBackup, removedButRestored, removedManifestPending]);
     await ctx.db('backup_jobs').insert(Object.values(restores));
     await ctx.db('restore_items').insert({ restore_id: restores.old.id, asset_id: uuidv7(), status: 'restored' });
+    // Idempotency keys live 24 hours, whatever the days configured above (api/middleware/idempotency.ts).
+    const keyRow = (key: string, hoursAgo: number) => ({
+      subject: 'test-admin',
+      key,
+      fingerprint: 'f',
+      attempt: uuidv7(),
+      created_at: new Date(Date.now() - hoursAgo * 3_600_000),
+    });
+    await ctx.db('idempotency_keys').insert([keyRow('old-key', 25), keyRow('recent-key', 23)]);
 
     const sweep = await runSweep(ctx);
     expect(sweep.status).toBe('completed');
@@ -142,6 +151,7 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     const jobIds = await ids('backup_jobs');
     expect(jobIds).toEqual(new Set([keptBackup.id, removedButRestored.id, removedManifestPending.id, restores.recent.id, restores.running.id]));
     expect(await ctx.db('restore_items').where({ restore_id: restores.old.id })).toEqual([]);
+    expect(await ctx.db('idempotency_keys').pluck('key')).toEqual(['recent-key']);
   } finally {
     await ctx.temporal.client.workflow
       .getHandle(runningWorkflowId)
