@@ -102,6 +102,21 @@ it('an upload whose client dropped the connection after sending it, sent again w
   expect(retried.body.checksum_sha256).toBe(sha256(file));
 });
 
+it('a new version and a version restore sent twice with their keys each make one version', async () => {
+  const created = await upload(bytesOf(100), `versions-${uuidv7()}.bin`, undefined);
+  const versions = `${ctx.baseUrl}/api/v2/assets/${created.body.id}/versions`;
+  const sendVersion = (key: string) => call(versions, { method: 'POST', body: formOf(bytesOf(200), 'v2.bin'), headers: { 'idempotency-key': key } });
+  const versionKey = newKey();
+  const [first, second] = [await sendVersion(versionKey.header), await sendVersion(versionKey.header)];
+  expect([first.status, second.status, second.headers.get('idempotent-replayed')]).toEqual([201, 201, 'true']);
+  expect(second.body.id).toBe(first.body.id);
+  const restoreKey = newKey();
+  const restore = () => call(`${versions}/${created.body.current_version_id}/restore`, { method: 'POST', headers: { 'idempotency-key': restoreKey.header } });
+  const [restored, again] = [await restore(), await restore()];
+  expect([restored.status, again.status, again.body.id]).toEqual([201, 201, restored.body.id]);
+  expect(await ctx.db('asset_versions').where({ asset_id: created.body.id }).count({ n: '*' })).toEqual([{ n: 3 }]);
+});
+
 it('two uploads sent at once with one key make one asset: the other is told to wait (409) or given the same answer', async () => {
   const name = `concurrent-${uuidv7()}.bin`;
   const file = bytesOf(1024 * 1024);
