@@ -26,6 +26,7 @@ const TABLES = [
   'owner_quotas',
   'audit_log',
   'audit_retention',
+  'idempotency_keys',
 ];
 
 async function tables(db: Db): Promise<string[]> {
