@@ -199,9 +199,8 @@ it('a key older than 24 hours is as if never sent: the request runs anew', async
   expect((await assetsNamed(name)).sort()).toEqual([first.body.id, second.body.id].sort());
 });
 
-it('a commit whose asset cannot be read back is 503 with its upload_id, never a failure; the same key then answers the committed asset', async () => {
-  // An API of its own whose database connections pass through a proxy: it goes down as the API reads
-  // the new asset back, after the worker (on its own connections) committed it.
+/** An API of its own whose database connections pass through a proxy (its worker keeps its own connections). */
+async function apiBehindDatabaseProxy() {
   const target = new URL(ctx.config.database.url);
   const proxy = await startTcpProxy(Number(target.port || 5432), target.hostname);
   const proxied = new URL(target);
@@ -209,13 +208,27 @@ it('a commit whose asset cannot be read back is 503 with its upload_id, never a 
   proxied.port = String(proxy.port);
   const db = createServiceDb({ ...ctx.config.database, url: proxied.toString() });
   const api = await serve(buildApp({ config: ctx.config, db, s3: ctx.s3, temporal: ctx.temporal, logger: ctx.logger }));
+  return {
+    proxy,
+    baseUrl: api.baseUrl,
+    close: async () => {
+      await api.close();
+      await db.destroy();
+      await proxy.close();
+    },
+  };
+}
+
+it('a commit whose asset cannot be read back is 503 with its upload_id, never a failure; the same key then answers the committed asset', async () => {
+  // The database goes down as the API reads the new asset back, after the worker committed it.
+  const { proxy, baseUrl, close } = await apiBehindDatabaseProxy();
   try {
     const name = `read-back-${uuidv7()}.bin`;
     const file = bytesOf(10_000);
     const key = newKey();
     // The read of an asset with its metadata (lib/assets/store.ts, selectAssets): the upload reads none before.
     proxy.downOnRequest(/^P[\s\S]*select "a"\.\*, COALESCE\(\(SELECT jsonb_object_agg/);
-    const failed = await upload(file, name, key.header, { baseUrl: api.baseUrl });
+    const failed = await upload(file, name, key.header, { baseUrl });
     expectProblem(failed, 503);
     expect(failed.headers.get('retry-after')).toBe('2');
     expect(failed.body.upload_id).toEqual(expect.any(String));
@@ -223,15 +236,38 @@ it('a commit whose asset cannot be read back is 503 with its upload_id, never a 
     expect(session.status).toBe('completed');
 
     proxy.up();
-    const retried = await upload(file, name, key.header, { baseUrl: api.baseUrl });
+    const retried = await upload(file, name, key.header, { baseUrl });
     expect(retried.status).toBe(201);
     expect(retried.headers.get('idempotent-replayed')).toBe('true');
     expect(retried.body.id).toBe(session.result_asset_id);
     expect(await assetsNamed(name)).toEqual([session.result_asset_id]);
   } finally {
-    await api.close();
-    await db.destroy();
-    await proxy.close();
+    await close();
+  }
+});
+
+it('a change answered with a 5xx is not kept: once the database is back, the same key carries it out', async () => {
+  const created = await upload(bytesOf(100), `blink-${uuidv7()}.bin`, undefined);
+  const { proxy, baseUrl, close } = await apiBehindDatabaseProxy();
+  try {
+    const key = newKey();
+    const rename = () =>
+      call(`${baseUrl}/api/v2/assets/${created.body.id}`, { method: 'PUT', json: { name: 'renamed.bin' }, headers: { 'idempotency-key': key.header } });
+    // Down as the API writes the new name: the key's release cannot be written either, until it is back.
+    proxy.downOnRequest(/^P[\s\S]*update "assets" set/);
+    const failed = await rename();
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    expect((await ctx.db('assets').where({ id: created.body.id }).first()).name).toBe(created.body.name);
+
+    proxy.up();
+    const retried = await untilSettled(rename);
+    expect({ status: retried.status, replayed: retried.headers.get('idempotent-replayed'), name: retried.body.name }).toEqual({
+      status: 200,
+      replayed: null,
+      name: 'renamed.bin',
+    });
+  } finally {
+    await close();
   }
 });
 

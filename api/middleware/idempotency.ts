@@ -38,6 +38,8 @@ const SF_STRING = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/;
 const IN_PROGRESS_RETRY_SECONDS = 1;
 // Beyond the longest a request may take: the form's arrival, then the wait for its commit.
 const LEASE_MARGIN_SECONDS = 60;
+// After the answer, the tries of a key's update that failed before it (about 30 s in all).
+const UPDATE_RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
 // Kept with an answer, for its replay.
 const KEPT_HEADERS = ['content-type', 'location', 'etag'];
 
@@ -131,15 +133,36 @@ function hold(deps: KeyDeps, req: Request, res: Response, claim: KeyClaim): true
   beforeAnswer(res, async (answer) => {
     const { subject, key, attempt } = claim;
     const final = answer.status < 500 && answer.status !== 429 && req.complete;
-    try {
-      if (final) await recordKeyAnswer(deps.db, subject, key, attempt, answer);
-      else await releaseKey(deps.db, subject, key, attempt);
-    } catch (err) {
-      // The answer goes all the same; the key stays held until its lease passes.
-      deps.logger.warn('idempotency key not updated', { key, error: String((err as Error)?.message ?? err) });
-    }
+    await updateKey(deps, key, () => (final ? recordKeyAnswer(deps.db, subject, key, attempt, answer) : releaseKey(deps.db, subject, key, attempt)));
   });
   return true;
+}
+
+/**
+ * Writes the key's answer or release before the answer goes. A write that fails (the database blinked,
+ * as it may have for the answer itself) does not hold the answer back: it is tried again after it,
+ * within UPDATE_RETRY_DELAYS_MS; meanwhile, or if every try fails, a retry is a 409 until the lease passes.
+ */
+async function updateKey(deps: KeyDeps, key: string, update: () => Promise<unknown>): Promise<void> {
+  try {
+    await update();
+  } catch (err) {
+    deps.logger.warn('idempotency key not updated; trying again after the answer', { key, error: String((err as Error)?.message ?? err) });
+    void updateLater(deps, key, update);
+  }
+}
+
+async function updateLater(deps: KeyDeps, key: string, update: () => Promise<unknown>): Promise<void> {
+  for (const delayMs of UPDATE_RETRY_DELAYS_MS) {
+    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    try {
+      await update();
+      return;
+    } catch {
+      // The next try, or the lease, settles it.
+    }
+  }
+  deps.logger.warn('idempotency key not updated: held until its lease passes', { key });
 }
 
 /** Runs `keep` with the answer before its end is written, so that a retry that follows it finds it kept. */
