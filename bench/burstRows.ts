@@ -46,12 +46,15 @@ async function waitUntilReady(apiUrl: string): Promise<void> {
 interface Sent {
   status: number;
   ms: number;
-  /** A 503's kind: refused before its body was read (the admission), or read and then not taken by a worker in time. */
-  refusal?: 'admission' | 'not taken';
+  /** A 503's problem detail, ids left out: the admission's (before the body), or another (a run not taken in time, no database connection). */
+  refusal?: string;
 }
 
-/** Which 503 `detail` is: the admission's says the body was not read. */
-const refusalOf = (detail: string): Sent['refusal'] => (/body was not read/.test(detail) ? 'admission' : 'not taken');
+const ADMISSION = /body was not read/;
+const refusalOf = (body: string): string => {
+  const detail = String((JSON.parse(body || '{}') as { detail?: unknown }).detail ?? body);
+  return detail.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '…').slice(0, 100);
+};
 
 interface LogicalUpload {
   status: number;
@@ -155,8 +158,9 @@ export async function rowBurst(ctx: RowContext): Promise<RowResult> {
     requests: sent.length,
     requests_by_status: tally(sent.map((s) => s.status)),
     retried_503: sent.filter((s) => s.status === 503).length,
-    retried_503_admission: sent.filter((s) => s.refusal === 'admission').length,
-    retried_503_not_taken: sent.filter((s) => s.refusal === 'not taken').length,
+    retried_503_admission: sent.filter((s) => s.refusal && ADMISSION.test(s.refusal)).length,
+    retried_503_other: sent.filter((s) => s.refusal && !ADMISSION.test(s.refusal)).length,
+    other_503s: tally(sent.filter((s) => s.refusal && !ADMISSION.test(s.refusal)).map((s) => s.refusal!)),
     retried_429: sent.filter((s) => s.status === 429).length,
     attempts_per_upload: {
       p50: percentile(

@@ -76,7 +76,7 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
         service:
           `${fmt(m.uploads_per_s.service.median)} uploads/s; per upload (retries included) p50 ${fmt(m.upload_p50_ms.service.median, 0)} ms, p99 ${fmt(m.upload_p99_ms.service.median, 0)} ms; ` +
           `per admitted request p50 ${fmt(m.admitted_request_p50_ms.service.median, 0)} ms, p99 ${fmt(m.admitted_request_p99_ms.service.median, 0)} ms; ` +
-          `${fmt(m.retried.service.median, 0)} refusals retried (503 before the body: ${d.retried_503_admission ?? 0}, 503 not taken in time: ${d.retried_503_not_taken ?? 0}, 429: ${d.retried_429 ?? 0}); ` +
+          `${fmt(m.retried.service.median, 0)} refusals retried (503 before the body: ${d.retried_503_admission ?? 0}, other 503s: ${d.retried_503_other ?? 0}, 429: ${d.retried_429 ?? 0}); ` +
           `${fmt(m.failed.service.median, 0)} failed; ${fmt(m.sessions_open_after.service.median, 0)} sessions left open`,
         baseline: '-',
         ratio,
