@@ -51,10 +51,15 @@ interface Sent {
 }
 
 const ADMISSION = /body was not read/;
-const refusalOf = (body: string): string => {
-  const detail = String((JSON.parse(body || '{}') as { detail?: unknown }).detail ?? body);
+function refusalOf(body: string): string {
+  let detail = body;
+  try {
+    detail = String((JSON.parse(body) as { detail?: unknown }).detail ?? body);
+  } catch {
+    // Not problem+json (a proxy's page): the body itself says what it was.
+  }
   return detail.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '…').slice(0, 100);
-};
+}
 
 interface LogicalUpload {
   status: number;
