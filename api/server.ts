@@ -12,6 +12,8 @@ import { buildApp, type App } from './app';
 import { answerClientErrors } from './http/clientErrors';
 import type { Drain } from './http/drain';
 
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** The HTTP server of the app, and the answers it has under way (a drain waits for them). */
 function serve(app: App, requestTimeoutMs: number, drain: Drain, answering: AsyncLocalStorage<http.ServerResponse>) {
   const inFlight = new Set<http.ServerResponse>();
@@ -33,6 +35,12 @@ function serve(app: App, requestTimeoutMs: number, drain: Drain, answering: Asyn
       app(req, res);
     },
   );
+  // Node's default is 5 s, and a client reuses an idle socket until just before the timeout the
+  // server announces (Keep-Alive: timeout=…): one that is slow to send its next request (a busy
+  // service, its retries after Retry-After) writes it as the server closes the socket, and sees a
+  // broken pipe, not an answer. Past the idle timeouts of common load balancers (60 s), so the one in
+  // front closes first.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   answerClientErrors(server, requestTimeoutMs);
   return { server, inFlight };
 }

@@ -87,9 +87,10 @@ export interface BenchEnv {
   info: StackInfo;
   /**
    * One more API (on `port`) or worker of the same service, stopped with the environment: the
-   * replicas of row 14.
+   * replicas of row 14. `unset` names variables of the run's environment the replica goes without
+   * (the service's default applies): row 16's API runs on the default upload settings.
    */
-  startReplica(kind: 'api' | 'worker', name: string, port?: number): ServiceChild;
+  startReplica(kind: 'api' | 'worker', name: string, port?: number, unset?: string[]): ServiceChild;
   stop(): Promise<void>;
 }
 
@@ -373,11 +374,12 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
       },
       cmdlineContains: { 'postgres (run db)': dbUrl.pathname.slice(1) },
     };
-    const startReplica = (kind: 'api' | 'worker', name: string, port?: number): ServiceChild => {
+    const startReplica = (kind: 'api' | 'worker', name: string, port?: number, unset: string[] = []): ServiceChild => {
+      const replicaEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !unset.includes(k)));
       const replica =
         kind === 'api'
-          ? spawnChild(name, API_NODE_FLAGS, entry('api/server.ts'), { ...env, STORAGE_PORT: String(port) }, path.join(opts.runDir, `${name}.log`))
-          : spawnChild(name, [], entry('worker/main.ts'), env, path.join(opts.runDir, `${name}.log`));
+          ? spawnChild(name, API_NODE_FLAGS, entry('api/server.ts'), { ...replicaEnv, STORAGE_PORT: String(port) }, path.join(opts.runDir, `${name}.log`))
+          : spawnChild(name, [], entry('worker/main.ts'), replicaEnv, path.join(opts.runDir, `${name}.log`));
       cleanups.push(replica.stop);
       return replica;
     };

@@ -70,6 +70,18 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
         baseline: '-',
         ratio,
       };
+    case 16: {
+      const d = (row.details ?? {}) as Record<string, number | undefined>;
+      return {
+        service:
+          `${fmt(m.uploads_per_s.service.median)} uploads/s; per upload (retries included) p50 ${fmt(m.upload_p50_ms.service.median, 0)} ms, p99 ${fmt(m.upload_p99_ms.service.median, 0)} ms; ` +
+          `per admitted request p50 ${fmt(m.admitted_request_p50_ms.service.median, 0)} ms, p99 ${fmt(m.admitted_request_p99_ms.service.median, 0)} ms; ` +
+          `${fmt(m.retried.service.median, 0)} refusals retried (503 before the body: ${d.retried_503_admission ?? 0}, other 503s: ${d.retried_503_other ?? 0}, 429: ${d.retried_429 ?? 0}); ` +
+          `${fmt(m.failed.service.median, 0)} failed; ${fmt(m.sessions_open_after.service.median, 0)} sessions left open`,
+        baseline: '-',
+        ratio,
+      };
+    }
     default: {
       const [name] = Object.keys(m);
       return {

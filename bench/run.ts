@@ -8,7 +8,8 @@
  *   options: --rounds N (>= 5 unless --quick), --rows 1,2,4 (row 6 needs 1 and 2; rows 10 and 11, the
  *            storage command against the AWS SDK, run only when named: --rows 10,11; so do 13 and
  *            14, the mixed load of 1,000 clients and the same through two replicas: --rows 13,14; and 15,
- *            the recovery of 1,000 assets and 1 GB from the backup bucket alone, only when named),
+ *            the recovery of 1,000 assets and 1 GB from the backup bucket alone, only when named; and 16,
+ *            a burst of 1,000 concurrent 64 KiB uploads from one service, only when named: --rows 16),
  *            --out FILE, --report FILE (prints the tables of a saved run, runs nothing),
  *            --log-level LEVEL (the API's and worker's, default info),
  *            --compiled / --tsx (the API and the worker run from a tsc build, as in production, or
@@ -25,6 +26,7 @@ import path from 'node:path';
 import { ROOT } from '../scripts/stack';
 import { rowSmallContent } from './cacheRows';
 import { rowRecovery } from './recoveryRows';
+import { rowBurst } from './burstRows';
 import { rowCliDownload, rowCliUpload } from './cliRows';
 import { mixedSettingsFor, rowMixedLoad, rowReplicas } from './mixedRows';
 import { CpuWindow } from './cpu';
@@ -120,7 +122,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
-  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 15)) throw new Error('--rows takes numbers 1..15');
+  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 16)) throw new Error('--rows takes numbers 1..16');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');
   return opts;
 }
@@ -220,6 +222,7 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
     await attempt(13, 'mixed load, 1,000 clients', () => rowMixedLoad(ctx, mixedSettingsFor(opts.quick)));
     await attempt(14, 'mixed load through 2 replicas, rolling restarts and a worker SIGKILL', () => rowReplicas(ctx, mixedSettingsFor(opts.quick)));
     await attempt(15, 'recovery from the backup bucket alone', () => rowRecovery(ctx));
+    await attempt(16, 'a burst of concurrent 64 KiB uploads from one service', () => rowBurst(ctx));
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

@@ -31,7 +31,7 @@ export interface RoundRobinProxy {
 // Hop-by-hop: they describe one connection, not the request, and the proxy holds its own on each side.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
-// Below the API's keep-alive timeout (Node's default, 5 s): the proxy drops an idle socket before the
+// Below the API's keep-alive timeout (65 s, api/server.ts): the proxy drops an idle socket before the
 // API does, so it never sends a request on a socket the API is closing.
 const IDLE_SOCKET_MS = 4_000;
 
@@ -130,7 +130,7 @@ export async function startRoundRobinProxy(opts: ProxyOptions): Promise<RoundRob
   };
 
   const server = http.createServer((req, res) => forward(req, res, candidates(), req.socket.remoteAddress ?? ''));
-  // Clients of the proxy keep their sockets as long as they would against an API.
+  // Node's default: the proxy's clients (tests, the bench's replicas row) come back within it.
   server.keepAliveTimeout = 5_000;
 
   const probeAgent = new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });

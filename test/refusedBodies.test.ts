@@ -9,6 +9,7 @@
  */
 import { bearer } from './support/auth';
 import { ListPartsCommand } from '@aws-sdk/client-s3';
+import http from 'node:http';
 import net from 'node:net';
 import { bytesOf, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
@@ -156,4 +157,23 @@ describe('refused bodies', () => {
       expect((await abortUpload(api, id)).status).toBe(204);
     },
   );
+});
+
+it('keeps an idle connection past the idle timeout of a load balancer in front, and tells its clients: one retrying after Retry-After does not send on a socket being closed', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const announced = await new Promise<string | undefined>((resolve, reject) => {
+      http
+        .get(`${api}/health/live`, { agent }, (res) => {
+          res.resume();
+          resolve(String(res.headers['keep-alive'] ?? ''));
+        })
+        .on('error', reject);
+    });
+    // Clients (Node's fetch among them) reuse an idle socket until about a second before this.
+    const seconds = Number(/timeout=(\d+)/.exec(announced ?? '')?.[1]);
+    expect(seconds).toBeGreaterThan(60);
+  } finally {
+    agent.destroy();
+  }
 });

@@ -8,12 +8,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../api/app';
+import { loadConfig } from '../lib/platform/config';
 import { uuidv7 } from '../lib/platform/ids';
 import { createS3Client } from '../lib/platform/s3Client';
 import { bytesOf, download, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
-import { useTestService } from './support/context';
-import { call, expectProblem, inPieces } from './support/http';
+import { serveWith, useTestService, type ServedApp } from './support/context';
+import { call, expectProblem, inPieces, type JsonAnswer } from './support/http';
 import { waitUntil } from './support/processes';
 import { startS3Proxy, type S3Proxy } from './support/s3Proxy';
 
@@ -275,4 +276,75 @@ it('a part re-sent while complete runs is not acknowledged, and the version hold
   expectProblem(await resend.end(other.subarray(500)), 409);
   const content = await download(`${ctx.baseUrl}/api/v2/assets/${completed.body.asset.id}/content`, {}, user);
   expect(sha256(content.body)).toBe(sha256(Buffer.concat([first, second])));
+});
+
+describe('one caller past its streams, with the shipped bounds', () => {
+  // The bounds as they ship, whatever this file's service sets: streams per caller and in all, and the
+  // API's simple uploads in flight (STORAGE_MAX_PENDING_UPLOADS), which one caller must not fill.
+  const shipped = loadConfig({
+    ...process.env,
+    STORAGE_RATE_LIMIT_UPLOAD_STREAMS: undefined,
+    STORAGE_RATE_LIMIT_API_UPLOAD_STREAMS: undefined,
+    STORAGE_MAX_PENDING_UPLOADS: undefined,
+  });
+  const perCaller = shipped.rateLimits.uploadStreams.perCaller;
+  const admitted = shipped.uploads.maxPending;
+  let api: ServedApp | undefined;
+  beforeAll(async () => {
+    api = await serveWith(ctx, (config) => ({
+      ...config,
+      rateLimits: { ...config.rateLimits, uploadStreams: shipped.rateLimits.uploadStreams },
+      uploads: { ...config.uploads, maxPending: admitted },
+    }));
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  /** A simple upload's form whose file is sent half, then held until `end`. */
+  async function heldUpload(baseUrl: string, token: string, file: Buffer) {
+    const boundary = `held-${uuidv7()}`;
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="held.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    const upload = inPieces(`${baseUrl}/api/v2/assets/upload`, 'POST', {
+      authorization: `Bearer ${token}`,
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': String(head.length + file.length + tail.length),
+    });
+    let answered: JsonAnswer | undefined;
+    void upload.answer.then((a) => (answered = a)).catch(() => {});
+    // A refusal may close the connection before the first half is written: its answer says so.
+    await upload.write(Buffer.concat([head, file.subarray(0, HALF)])).catch(() => {});
+    return { answered: () => answered, end: () => upload.end(Buffer.concat([file.subarray(HALF), tail])), leave: upload.leave };
+  }
+
+  it(`gets 429 for its own excess before it can take the API's ${admitted} admissions: another caller's upload is still taken`, async () => {
+    expect(perCaller).toBeLessThan(admitted);
+    const [greedy, other] = [await someUser(), await someUser()];
+    const file = bytesOf(SIZE);
+    const tries = admitted + perCaller;
+    const held = await Promise.all(Array.from({ length: tries }, () => heldUpload(api!.baseUrl, greedy, file)));
+    // The ones taken cannot be answered before their body ends: the rest are answered as they arrive.
+    await waitUntil('every excess upload to be answered', async () => held.filter((h) => h.answered()).length >= tries - perCaller, 30_000, 50);
+
+    // Its excess is refused as its own, never as the API's admission being full.
+    const refused = held.filter((h) => h.answered());
+    expect(refused).toHaveLength(tries - perCaller);
+    for (const h of refused) {
+      expectProblem(h.answered()!, 429);
+      expect(h.answered()!.body).toMatchObject({ policy: 'upload_streams' });
+    }
+    // While its streams are all held, another caller's upload is admitted and stored.
+    const form = new FormData();
+    form.append('file', new Blob([file]), 'other.bin');
+    const others = await call(`${api!.baseUrl}/api/v2/assets/upload`, { method: 'POST', body: form, as: other });
+    expect(others.status).toBe(201);
+    expect(others.body.checksum_sha256).toBe(sha256(file));
+
+    refused.forEach((h) => h.leave());
+    const ends = await Promise.all(held.filter((h) => !h.answered()).map((h) => h.end()));
+    expect(ends.map((a) => a.status)).toEqual(Array(perCaller).fill(201));
+  });
 });

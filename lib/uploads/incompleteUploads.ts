@@ -19,6 +19,8 @@ export interface IncompleteUploadsSwept {
   owned: number;
   /** Aborts the store refused: left for the next call. */
   failed: number;
+  /** Uploads left alone because the listing gave no start date: their age is unknown, and one in use must not be aborted. */
+  undated: number;
   /** Whether the listing was read to its end (false: the page bound stopped it). */
   complete: boolean;
 }
@@ -33,12 +35,15 @@ export async function abortIncompleteUploads(
   bucket: string,
   { olderThan, maxPages = MAX_PAGES }: { olderThan: Date; maxPages?: number },
 ): Promise<IncompleteUploadsSwept> {
-  const swept: IncompleteUploadsSwept = { aborted: 0, owned: 0, failed: 0, complete: false };
+  const swept: IncompleteUploadsSwept = { aborted: 0, owned: 0, failed: 0, undated: 0, complete: false };
   let next: Awaited<ReturnType<typeof listIncompleteUploads>>['next'];
   for (let page = 0; page < maxPages; page++) {
     const listed = await listIncompleteUploads(s3, bucket, { next });
-    // An upload whose start the store does not report is taken as old: nothing else would ever end it.
-    const old = listed.uploads.filter((u) => (u.initiated?.getTime() ?? 0) < olderThan.getTime());
+    // An upload whose start the store does not report is not taken as old: it may be one a session is
+    // writing right now. It is counted, so that a store that never reports it is seen; the store's own
+    // lifecycle rule (AbortIncompleteMultipartUpload) is what ends those.
+    swept.undated += listed.uploads.filter((u) => !u.initiated).length;
+    const old = listed.uploads.filter((u) => u.initiated && u.initiated.getTime() < olderThan.getTime());
     const owned = new Set(await keysOfSessionsInProgress(db, [...new Set(old.map((u) => u.key))]));
     for (const upload of old) {
       if (owned.has(upload.key)) swept.owned++;
