@@ -194,15 +194,16 @@ async function openAndFinish(run: UploadRun): Promise<void> {
   // A simple upload's `complete` that came with the start needs no expiry timer, started only to be
   // cancelled. (Every other case starts it as runs always did, so their histories replay.)
   const completedWithStart = input.kind === 'simple' && run.completeRequest !== undefined;
-  const decided =
-    completedWithStart || (await condition(() => run.completeRequest !== undefined || run.abortRequested, Date.parse(input.expiresAt) - Date.now()));
+  const waited = completedWithStart ? 'told' : await waitForClient(run);
+  if (waited === 'committed') return void (state.status = 'completed');
+  const decided = waited === 'told';
   // An API that gave up waiting for a worker (lib/uploads/uploadRuns.ts) sends abort after its `complete`;
   // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
   // that took a `complete` without it replay as they ran.)
   const abortWins = run.abortRequested && run.completeRequest?.oneStep === true;
   if (!decided || run.completeRequest === undefined || abortWins) {
     const ending = decided ? 'aborted' : 'expired';
-    const error = decided ? run.abortReason : null;
+    const error = decided ? run.abortReason : waited === 'stalled' ? `stalled: no progress for ${input.stallSeconds} s` : null;
     await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error }));
     // Only now: whoever waits on the outcome must find the bytes already gone.
     state.error = error;
@@ -210,6 +211,40 @@ async function openAndFinish(run: UploadRun): Promise<void> {
   } else {
     state.status = 'completing';
     await finish(run, run.completeRequest);
+  }
+}
+
+/**
+ * Waits for the client's `complete` or abort (`told`), at most until the session expires. A run with a
+ * stall bound wakes every bound's length and reads its session: one whose client showed no progress
+ * for that long has `stalled` (an API killed mid-body, a client gone silent), and one already
+ * committed (by a finish whose worker died before its run recorded it) is `committed`, its result
+ * taken from the row. A session ended under the run (a grant change, its asset deleted) is as if told
+ * to abort. Runs begun without the bound, or before it existed, wait for the expiry alone, as they did.
+ */
+async function waitForClient(run: UploadRun): Promise<'told' | 'expired' | 'stalled' | 'committed'> {
+  const { input } = run;
+  const told = () => run.completeRequest !== undefined || run.abortRequested;
+  const expiresAt = Date.parse(input.expiresAt);
+  const stallSeconds = input.stallSeconds;
+  if (!stallSeconds || !patched('upload-stall-check')) return (await condition(told, expiresAt - Date.now())) ? 'told' : 'expired';
+  for (;;) {
+    const left = expiresAt - Date.now();
+    if (left <= 0) return told() ? 'told' : 'expired';
+    if (await condition(told, Math.min(stallSeconds * 1000, left))) return 'told';
+    const progress = await step((a) => a.sessionProgress({ uploadId: input.uploadId, stallSeconds }));
+    // A `complete` or abort that came while the session was read wins: the client is there.
+    if (told()) return 'told';
+    if (progress.status === 'completed') {
+      run.state.result = progress.result;
+      return 'committed';
+    }
+    if (progress.status !== 'open' && progress.status !== 'completing') {
+      run.abortRequested = true;
+      run.abortReason ??= progress.error;
+      return 'told';
+    }
+    if (progress.idleSeconds >= stallSeconds) return 'stalled';
   }
 }
 
