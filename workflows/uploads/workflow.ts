@@ -195,7 +195,11 @@ async function openAndFinish(run: UploadRun): Promise<void> {
   // cancelled. (Every other case starts it as runs always did, so their histories replay.)
   const completedWithStart = input.kind === 'simple' && run.completeRequest !== undefined;
   const waited = completedWithStart ? 'told' : await waitForClient(run);
-  if (waited === 'committed') return void (state.status = 'completed');
+  if (waited === 'committed') {
+    // Its version exists: versions beyond the maximum, if any, go with the next upload's prune.
+    state.status = 'completed';
+    return;
+  }
   const decided = waited === 'told';
   // An API that gave up waiting for a worker (lib/uploads/uploadRuns.ts) sends abort after its `complete`;
   // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
