@@ -22,7 +22,7 @@ import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/uploads/store';
 import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
-import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/storedObjects';
+import { copyObject as copyStoredObject, hashObject, headObject, isNotFound, withTicker } from '../../lib/platform/storedObjects';
 import { UploadFailure, type SessionProgress, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log';
@@ -389,20 +389,35 @@ export function quotaFailure(err: QuotaExceededError): ApplicationFailure {
   return ApplicationFailure.create({ type: UploadFailure.quotaExceeded, message: err.message, details: [err.facts], nonRetryable: true });
 }
 
+/**
+ * A step whose time grows with the object (one S3 call that assembles or copies it, a prune's deletes),
+ * heartbeating every few seconds meanwhile: a worker that dies in it is noticed within the step's
+ * heartbeat timeout (workflows/uploads/workflow.ts), not its hour.
+ */
+function heartbeating<A extends unknown[], R>(activity: (deps: UploadDeps, ...args: A) => Promise<R>) {
+  return (deps: UploadDeps, ...args: A): Promise<R> => {
+    const ctx = Context.current();
+    return withTicker(
+      () => ctx.heartbeat(),
+      () => activity(deps, ...args),
+    );
+  };
+}
+
 /** The activities by name: workflows and recorded histories use these names. */
 const uploadActivities = {
   openUpload,
   checkParts,
   markCompleting,
-  assembleParts,
-  copyObject,
+  assembleParts: heartbeating(assembleParts),
+  copyObject: heartbeating(copyObject),
   confirmStagedObject,
   confirmStreamedUpload,
   confirmStreamedParts,
   verifyObject,
   commitUpload,
   finishStagedUpload,
-  pruneVersions,
+  pruneVersions: heartbeating(pruneVersions),
   discardUpload,
   sessionProgress,
   abortIncompleteUploads,

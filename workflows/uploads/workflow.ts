@@ -56,6 +56,8 @@ const local = proxyLocalActivities<UploadActivities>({
 });
 // Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
 const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', retry });
+// Those heartbeat while they run (activities/uploads/uploads.ts), so a worker that dies in one is noticed within a minute, not the hour.
+const growing = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', heartbeatTimeout: '1 minute', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
 const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', scheduleToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds', retry });
 // A source another service named may be down for a while, but the upload does not wait past its expiry.
@@ -260,8 +262,8 @@ async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
   let committed = finished;
   if (!committed) {
     if (finished === undefined) await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest.details }));
-    if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
-    if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
+    if (input.kind === 'chunked' || input.kind === 'tus') await growing.assembleParts(input.uploadId);
+    if (input.kind === 'copy') await growing.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
     if (input.kind === 'fetch') {
       completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
       run.completeRequest = completeRequest;
@@ -280,9 +282,9 @@ async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
  * lifecycle run) takes those versions, instead of failing an upload whose version exists.
  */
 async function pruneAfterCommit(input: UploadInput): Promise<void> {
-  if (!patched('prune-after-commit-best-effort')) return void (await catalog.pruneVersions(input.assetId, input.actor));
+  if (!patched('prune-after-commit-best-effort')) return void (await growing.pruneVersions(input.assetId, input.actor));
   try {
-    await catalog.pruneVersions(input.assetId, input.actor);
+    await growing.pruneVersions(input.assetId, input.actor);
   } catch (err) {
     if (isCancellation(err)) throw err;
     log.warn('versions beyond the maximum not pruned; a later prune takes them', { assetId: input.assetId, error: String(err) });
