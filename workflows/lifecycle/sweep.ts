@@ -22,10 +22,13 @@ import { signalUploadAbort } from '../uploads/abort';
 import { uuidv7Now } from '../shared/uuidv7';
 import { SYSTEM_ACTOR_REF, type ActorRef } from '../shared/actor';
 
+// 30 attempts are about 13 minutes of backoff (README, "Retry bounds"): a step still failing then
+// fails the run (its row says failed), and the next run takes what it left.
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
   backoffCoefficient: 2,
   maximumInterval: '30s',
+  maximumAttempts: 30,
   nonRetryableErrorTypes: Object.values(LifecycleFailure),
 };
 const catalog = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '2 minutes', retry });
@@ -37,7 +40,10 @@ const housekeeping = proxyActivities<LifecycleActivities>({
   heartbeatTimeout: '1 minute',
   retry: { ...retry, maximumAttempts: 3 },
 });
-const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumInterval: '30s' } });
+const uploads = proxyActivities<UploadActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 30 },
+});
 const incompleteUploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumAttempts: 3 } });
 
 /**
