@@ -6,14 +6,15 @@ import { discardSessionBytes } from '../lib/uploads/sessionBytes';
 import { deleteSessionsResultingIn, markSessionAborted, unfinishedSessionsOfAsset } from '../lib/uploads/store';
 import { assetKeyPrefix } from '../lib/assets/keys';
 import { deleteAssetRow, lockAsset, lockAssetRow, markAssetHiddenForDeletion, versionsWithObjectKeys } from '../lib/assets/store';
-import { deleteKeys } from '../lib/platform/storedObjects';
+import { deleteKeys, withTicker } from '../lib/platform/storedObjects';
+import { ApplicationFailure } from '@temporalio/common';
 import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markAssetPurging, type RetiringVersion } from '../lib/backups/handoff';
 import { recordEvent } from '../lib/events/outbox';
 import { latestEventAbout } from '../lib/events/store';
 import type { ActivityDeps } from './deps';
 import { auditWriterOf, runActorOf } from '../lib/audit/log';
 import type { ActorRef } from '../workflows/shared/actor';
-import type { KeptAsset, PurgeCondition } from '../workflows/assets/definitions';
+import { DeletionFailure, type KeptAsset, type PurgeCondition } from '../workflows/assets/definitions';
 
 const BATCH = 500;
 const UPLOADS_BATCH = 100;
@@ -112,12 +113,31 @@ async function deleteAssetRows({ config, db, assetCache }: ActivityDeps, assetId
   await assetCache?.invalidate([assetId]);
 }
 
+// What S3 answers when the bucket itself is refused: a configuration no retry changes.
+const STORE_REFUSALS = new Set(['AccessDenied', 'NoSuchBucket', 'InvalidAccessKeyId', 'SignatureDoesNotMatch']);
+
+/**
+ * Runs a deletion step heartbeating every few seconds (its workflow's heartbeat timeout is 20 s), so a
+ * worker that dies mid-step is noticed at once, however long its S3 calls or its locks take; the
+ * store refusing the bucket fails it for good.
+ */
+async function beating<T>(step: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  try {
+    return await withTicker(() => ctx.heartbeat(), step);
+  } catch (err) {
+    const name = (err as { name?: string }).name;
+    if (name && STORE_REFUSALS.has(name)) throw ApplicationFailure.nonRetryable(`the store refused: ${(err as Error).message}`, DeletionFailure.storeRefused);
+    throw err;
+  }
+}
+
 export function createAssetDeletionActivities(deps: ActivityDeps) {
   return {
-    hideAssetForDeletion: (assetId: string, purge?: PurgeCondition) => hideAssetForDeletion(deps, assetId, purge),
-    deleteAssetObjects: (assetId: string) => deleteAssetObjects(deps, assetId),
-    abortAssetUploads: (assetId: string) => abortAssetUploads(deps, assetId),
-    deleteAssetRows: (assetId: string, actor?: ActorRef) => deleteAssetRows(deps, assetId, actor),
+    hideAssetForDeletion: (assetId: string, purge?: PurgeCondition) => beating(() => hideAssetForDeletion(deps, assetId, purge)),
+    deleteAssetObjects: (assetId: string) => beating(() => deleteAssetObjects(deps, assetId)),
+    abortAssetUploads: (assetId: string) => beating(() => abortAssetUploads(deps, assetId)),
+    deleteAssetRows: (assetId: string, actor?: ActorRef) => beating(() => deleteAssetRows(deps, assetId, actor)),
   };
 }
 

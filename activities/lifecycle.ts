@@ -132,7 +132,7 @@ async function completeLifecycleRun({ db, logger }: ActivityDeps, runId: string)
     const removed = await pruneAuditLog(db, Date.now() + STEP_BUDGET_MS);
     if (removed) logger.info('audit rows past retention removed', { run_id: runId, removed });
   }
-  return countsOf(run);
+  return { ...countsOf(run), purges_failed: Number(run.purges_failed ?? 0) };
 }
 
 /** Whether the workflow still runs, asked of Temporal over the worker's connection; one it no longer has is not. */

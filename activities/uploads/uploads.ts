@@ -13,7 +13,7 @@ import {
   insertUploadSession,
   markSessionCompleting,
 } from '../../lib/uploads/sessions';
-import { findUploadSession } from '../../lib/uploads/store';
+import { findUploadSession, sessionProgressOf } from '../../lib/uploads/store';
 import { NotFoundError, QuotaExceededError } from '../../lib/platform/errors';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
@@ -22,8 +22,8 @@ import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findTusUpload } from '../../lib/uploads/store';
 import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
-import { copyObject as copyStoredObject, hashObject, headObject, isNotFound } from '../../lib/platform/storedObjects';
-import { UploadFailure, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
+import { copyObject as copyStoredObject, hashObject, headObject, isNotFound, withTicker } from '../../lib/platform/storedObjects';
+import { UploadFailure, type SessionProgress, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log';
 import { handOffToBackups, handoffDepsOf } from '../../lib/backups/handoff';
@@ -316,6 +316,31 @@ async function discardUpload(
 }
 
 /**
+ * What a run waiting for its client reads of its session: its status, and how long since its client
+ * last showed it was sending. Parts sent by presigned URL never pass the API, so a chunked session the
+ * row calls stalled is checked against S3's part listing (when its last part arrived) before it is.
+ */
+async function sessionProgress(
+  { db, s3, bucket }: UploadDeps,
+  { uploadId, stallSeconds }: { uploadId: string; stallSeconds: number },
+): Promise<SessionProgress> {
+  const row = await sessionProgressOf(db, uploadId);
+  if (!row) return { status: 'gone', idleSeconds: 0, result: null, error: null };
+  const result = row.status === 'completed' ? { assetId: row.result_asset_id, versionId: row.version_id } : null;
+  let idleSeconds = Number(row.idle_seconds);
+  if (idleSeconds >= stallSeconds && row.kind === 'chunked' && row.status === 'open' && row.s3_upload_id) {
+    const parts = await listStoredParts(s3, bucket, row.object_key, row.s3_upload_id).catch((err: unknown) => {
+      // Aborted under the run (its asset deleted): no part will come.
+      if ((err as { name?: string }).name === 'NoSuchUpload') return [];
+      throw err;
+    });
+    const lastPart = Math.max(0, ...parts.map((p) => p.lastModified ?? 0));
+    if (lastPart > 0) idleSeconds = Math.min(idleSeconds, (Date.now() - lastPart) / 1000);
+  }
+  return { status: row.status, idleSeconds, result, error: row.error };
+}
+
+/**
  * The session a run works on, open or finishing. A permanent deletion of its asset ends it under the
  * run (aborts it, removes its objects, then its row with the asset's): no retry brings it back.
  */
@@ -364,21 +389,37 @@ export function quotaFailure(err: QuotaExceededError): ApplicationFailure {
   return ApplicationFailure.create({ type: UploadFailure.quotaExceeded, message: err.message, details: [err.facts], nonRetryable: true });
 }
 
+/**
+ * A step whose time grows with the object (one S3 call that assembles or copies it, a prune's deletes),
+ * heartbeating every few seconds meanwhile: a worker that dies in it is noticed within the step's
+ * heartbeat timeout (workflows/uploads/workflow.ts), not its hour.
+ */
+function heartbeating<A extends unknown[], R>(activity: (deps: UploadDeps, ...args: A) => Promise<R>) {
+  return (deps: UploadDeps, ...args: A): Promise<R> => {
+    const ctx = Context.current();
+    return withTicker(
+      () => ctx.heartbeat(),
+      () => activity(deps, ...args),
+    );
+  };
+}
+
 /** The activities by name: workflows and recorded histories use these names. */
 const uploadActivities = {
   openUpload,
   checkParts,
   markCompleting,
-  assembleParts,
-  copyObject,
+  assembleParts: heartbeating(assembleParts),
+  copyObject: heartbeating(copyObject),
   confirmStagedObject,
   confirmStreamedUpload,
   confirmStreamedParts,
   verifyObject,
   commitUpload,
   finishStagedUpload,
-  pruneVersions,
+  pruneVersions: heartbeating(pruneVersions),
   discardUpload,
+  sessionProgress,
   abortIncompleteUploads,
 };
 

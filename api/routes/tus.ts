@@ -54,7 +54,13 @@ function tusUploadsOf(deps: RouteDeps) {
   const { db, uploads } = deps;
   const waitMs = deps.config.uploads.waitSeconds * 1000;
   const sessions = sessionAccessOf(deps);
-  const store: TusStore = { db, s3: deps.s3, bucket: deps.config.s3.bucket, countBytes: deps.metrics.countUploaded };
+  const store: TusStore = {
+    db,
+    s3: deps.s3,
+    bucket: deps.config.s3.bucket,
+    countBytes: deps.metrics.countUploaded,
+    stallSeconds: deps.config.uploads.stallSeconds,
+  };
   return {
     store,
     sessions,

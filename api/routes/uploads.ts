@@ -21,6 +21,7 @@ import { idParams, parse } from '../schemas/common';
 import * as r from '../schemas/responses';
 import { MAX_PARTS, createUploadBody, documentedCreateUploadBody, partHeaders, partParams } from '../schemas/uploads';
 import { checkPartRequest, presignPart, streamPart } from '../uploads/parts';
+import { countingProgress } from '../../lib/uploads/progress';
 
 // Every request on a session checks that its caller may still write its asset (api/access/sessionAccess.ts).
 const sessionRefused = {
@@ -164,7 +165,8 @@ const part = defineRoute(
       const size = checkPartRequest(session, n, headers['content-length']);
       let stored: Awaited<ReturnType<typeof streamPart>>;
       try {
-        stored = await streamPart(req, store, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, deps.metrics.countUploaded);
+        const counting = countingProgress(store.db, session.id, deps.config.uploads.stallSeconds, deps.metrics.countUploaded);
+        stored = await streamPart(req, store, session, { n, sizeBytes: size, declaredSha256: headers['x-checksum-sha256'] }, counting);
         // Ended while the body streamed (a grant change, an abort): the part is not acknowledged.
         if (!(await deps.db.transaction((trx) => sessionStillWrites(trx, id)))) throw new ConflictError(`upload ${id} has ended: it takes no more parts`);
       } catch (err) {

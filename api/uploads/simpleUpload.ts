@@ -19,6 +19,7 @@ import { stageToS3, type StagedObject } from '../../lib/platform/staging';
 import { abortUploadSession, completeStartedUpload, startSimpleUpload, type CompleteOutcome, type UploadClient } from '../../lib/uploads/uploadRuns';
 import { newUploadInput } from '../../lib/uploads/input';
 import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
+import { countingProgress } from '../../lib/uploads/progress';
 import type { z } from 'zod';
 import { readForm, type FormPart } from '../http/form';
 import { assetName, contentType, parse } from '../schemas/common';
@@ -170,7 +171,8 @@ async function stageFile(
   await startSimpleUpload(deps.uploads, actor, input, deps.config.quotas);
   opened(input.uploadId);
   const staged = await stageToS3(deps.s3, deps.config.s3.bucket, input.objectKey, stream, deps.config.uploads.maxSizeBytes, {
-    countBytes: deps.countBytes,
+    // The reservation grows only part by part: a slow stream also touches its row, so its run sees it is alive.
+    countBytes: countingProgress(deps.uploads.db, input.uploadId, deps.config.uploads.stallSeconds, deps.countBytes),
     reservation: new StreamReservation((total) => reserveUploadBytes(deps.uploads.db, deps.config.quotas, input.uploadId, total)),
   });
   return { ...staged, uploadId: input.uploadId, filename: upload.filename, mimeType: upload.partType };

@@ -9,6 +9,7 @@ import type { Request } from 'express';
 import type { Knex } from 'knex';
 import { ChecksumMismatchError, ConflictError, GoneError, LockedError, PayloadTooLargeError, ValidationError } from '../../lib/platform/errors';
 import { createMeter } from '../../lib/platform/staging';
+import { countingProgress } from '../../lib/uploads/progress';
 import { partHashTap, saveState, sha256From } from '../../lib/uploads/sha256Stream';
 import { recordPart, withUploadLock } from '../../lib/tus/uploads';
 import { findTusUpload, type TusUploadRow } from '../../lib/uploads/store';
@@ -24,6 +25,8 @@ export interface TusStore {
   s3: S3Client;
   bucket: string;
   countBytes: (n: number) => void;
+  /** STORAGE_UPLOAD_STALL_SECONDS: a PATCH streaming touches its session at most every fifth of it (lib/uploads/progress.ts). */
+  stallSeconds: number;
 }
 
 /** Why an upload that is not open takes no more bytes: tus clients stop on 410 and 460, and retry on 409. */
@@ -88,7 +91,7 @@ export async function appendBody(store: TusStore, req: Request, id: string, head
 
 /** Sends the body to the store as the upload's next part, hashing it on from the last part's end when every byte so far was hashed here. */
 async function storePart(store: TusStore, req: Request, session: UploadSessionRow, tus: TusUploadRow, headers: BodyHeaders) {
-  const meter = createMeter(headers.length, store.countBytes);
+  const meter = createMeter(headers.length, countingProgress(store.db, session.id, store.stallSeconds, store.countBytes));
   const streamed = tus.sha256_streamed && (tus.sha256_state !== null || tus.offset_bytes === 0);
   const sha256 = streamed ? await sha256From(tus.sha256_state) : undefined;
   const tap = sha256 ? partHashTap(sha256) : undefined;

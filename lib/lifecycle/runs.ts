@@ -23,6 +23,12 @@ export interface LifecycleCounts {
   assets_purged: number;
   uploads_aborted: number;
   bytes_freed: number;
+  /**
+   * Purges whose deletion ran out of its retries (workflows/assets/deleteAsset.ts): each asset stays
+   * hidden and purging, and a later run picks it again. Kept on the run's row and in its workflow's
+   * result; not (yet) in the API's view of a run (countsOf).
+   */
+  purges_failed?: number;
 }
 
 export interface LifecycleRunRow extends LifecycleCounts {

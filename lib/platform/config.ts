@@ -109,6 +109,7 @@ export const configSchema = z.object({
   STORAGE_TEMPORAL_TASK_QUEUE: z.string().min(1).default('storage'),
   STORAGE_UPLOAD_EXPIRY_HOURS: positiveInt.default(24),
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
+  STORAGE_UPLOAD_STALL_SECONDS: positiveInt.default(300),
   STORAGE_MAX_PENDING_UPLOADS: positiveInt.default(32),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
@@ -203,7 +204,8 @@ export interface Config {
   redisUrl?: string;
   messageHubUrl?: string;
   /** `maxPending`: simple uploads one API process takes at once (lib/limits/pendingUploads.ts). */
-  uploads: { maxSizeBytes: number; expiryHours: number; waitSeconds: number; maxPending: number };
+  /** `stallSeconds`: an open session that shows no progress for this long is ended (workflows/uploads/workflow.ts). */
+  uploads: { maxSizeBytes: number; expiryHours: number; waitSeconds: number; maxPending: number; stallSeconds: number };
   versions: { max: number; retentionDays: number };
   /** Per-owner limits (lib/quotas/); null is unlimited. An admin may override them per owner. */
   quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
@@ -377,6 +379,7 @@ function featuresOf(e: ConfigEnv) {
       expiryHours: e.STORAGE_UPLOAD_EXPIRY_HOURS,
       waitSeconds: e.STORAGE_UPLOAD_WAIT_SECONDS,
       maxPending: e.STORAGE_MAX_PENDING_UPLOADS,
+      stallSeconds: e.STORAGE_UPLOAD_STALL_SECONDS,
     },
     versions: { max: e.STORAGE_MAX_VERSIONS, retentionDays: e.STORAGE_VERSION_RETENTION_DAYS },
     quotas: { bytesPerOwner: e.STORAGE_QUOTA_BYTES_PER_OWNER, assetsPerOwner: e.STORAGE_QUOTA_ASSETS_PER_OWNER },

@@ -4,6 +4,8 @@ export interface StoredPart {
   partNumber: number;
   sizeBytes: number;
   etag: string;
+  /** When the store received it (ms; whole seconds on SeaweedFS). */
+  lastModified?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export async function listStoredParts(s3: S3Client, bucket: string, key: string,
   } while (marker);
   return [...sends.values()]
     .sort((a, b) => a.partNumber - b.partNumber || a.lastModified - b.lastModified)
-    .map(({ partNumber, sizeBytes, etag }) => ({ partNumber, sizeBytes, etag }));
+    .map(({ partNumber, sizeBytes, etag, lastModified }) => ({ partNumber, sizeBytes, etag, lastModified }));
 }
 
 /** One entry per part number (the last listed), for status and counting. */

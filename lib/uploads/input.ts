@@ -16,7 +16,8 @@ export interface UploadIds {
  * The input of a new upload of `content` for `ownerId`: a new version of `existing` (with why they may
  * write it), or a new asset they will own. Its ids
  * are fresh unless given (an event's upload derives them from the event, so a repeat is the same one).
- * The version gets its own key; the session expires STORAGE_UPLOAD_EXPIRY_HOURS from now.
+ * The version gets its own key; the session expires STORAGE_UPLOAD_EXPIRY_HOURS from now, or once it
+ * shows no progress for STORAGE_UPLOAD_STALL_SECONDS.
  */
 export function newUploadInput(
   config: Pick<Config, 'uploads'>,
@@ -33,6 +34,7 @@ export function newUploadInput(
     versionId: ids.versionId,
     objectKey: objectKeyFor(assetId, ids.versionId),
     expiresAt: new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString(),
+    stallSeconds: config.uploads.stallSeconds,
     ownerId,
     ...(existing ? { writeBasis: existing.writeBasis } : {}),
     ...content,

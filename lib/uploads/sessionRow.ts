@@ -34,6 +34,8 @@ export interface UploadSessionRow {
   write_basis: string | null;
   error: string | null;
   expires_at: Date;
+  /** When its client last showed it was still sending (lib/uploads/store.ts touchSessionProgress). */
+  last_progress_at: Date;
   created_at: Date;
   updated_at: Date;
 }

@@ -22,6 +22,10 @@
  *   adds it, and one reserved asset for a new asset's session, to owner_usage while the status is open
  *   or completing, and takes them back when it leaves those (lib/quotas/store.ts).
  * - `s3_upload_id` is set once, after the row, for chunked and tus sessions.
+ * - `last_progress_at` only moves forward, to the database's now(), while the session is open or
+ *   completing: when it opens, when its reservation grows, when the API touches it while a body streams
+ *   or a part or PATCH is stored (touchSessionProgress, at most once per `everyMs`). No lock is waited
+ *   for beyond the row's own UPDATE; its run reads it (sessionProgressOf) to end a stalled session.
  * - upload_stream_hashes: one row per chunked session whose part 1 was hashed; `parts_hashed` only
  *   moves n - 1 → n, with the SHA-256 state at part n's end and part n's ETag appended. No lock: a part
  *   sent out of order, again or in parallel stops the row moving (lib/uploads/chunkedHashStates.ts).
@@ -134,12 +138,46 @@ export async function growSessionReservation(
     rows: [row],
   } = await db.raw(
     `WITH before AS (SELECT id, reserved_bytes FROM upload_sessions WHERE id = ? AND status IN ('open', 'completing') FOR UPDATE)
-       UPDATE upload_sessions s SET reserved_bytes = GREATEST(b.reserved_bytes, ?)
+       UPDATE upload_sessions s SET reserved_bytes = GREATEST(b.reserved_bytes, ?), last_progress_at = now()
          FROM before b WHERE s.id = b.id
        RETURNING b.reserved_bytes AS reserved_before, s.quota_owner_id`,
     [id, totalBytes],
   );
   return row;
+}
+
+/**
+ * Records that the session's client is still sending: moves `last_progress_at` to now, unless it moved
+ * less than `everyMs` ago (so a stream's many calls cost one UPDATE every few seconds). An ended session is left alone.
+ */
+export async function touchSessionProgress(db: Knex | Knex.Transaction, id: string, everyMs: number): Promise<void> {
+  await db('upload_sessions')
+    .where({ id })
+    .whereIn('status', ['open', 'completing'])
+    .where('last_progress_at', '<', db.raw(`now() - make_interval(secs => ?)`, [everyMs / 1000]))
+    .update({ last_progress_at: db.fn.now() });
+}
+
+/** What a run reads of its session while it waits: its status, its result's ids, and the seconds since its last progress (by the database's clock). */
+export async function sessionProgressOf(
+  db: Knex | Knex.Transaction,
+  id: string,
+): Promise<
+  | (Pick<UploadSessionRow, 'status' | 'kind' | 'object_key' | 's3_upload_id' | 'result_asset_id' | 'version_id' | 'error'> & { idle_seconds: number | string })
+  | undefined
+> {
+  return db('upload_sessions')
+    .where({ id })
+    .first(
+      'status',
+      'kind',
+      'object_key',
+      's3_upload_id',
+      'result_asset_id',
+      'version_id',
+      'error',
+      db.raw('extract(epoch from now() - last_progress_at) AS idle_seconds'),
+    );
 }
 
 // ---- upload_stream_hashes ----

@@ -4,6 +4,13 @@
  * activities can all import it.
  */
 import type { ActsFor } from '../shared/actor';
+import { PermanentFailure } from '../shared/failures';
+
+/**
+ * Failure types a deletion's activities raise for what no retry fixes: the catalog's refusals, and the
+ * store refusing the bucket itself (access denied, no such bucket: a configuration no retry changes).
+ */
+export const DeletionFailure = { ...PermanentFailure, storeRefused: 'StoreRefused' } as const;
 
 export interface DeleteAssetInput extends ActsFor {
   assetId: string;

@@ -1,11 +1,18 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { AssetDeletionActivities } from '../../activities/assets';
-import type { DeleteAssetInput, DeleteAssetResult } from './definitions';
+import { DeletionFailure, type DeleteAssetInput, type DeleteAssetResult } from './definitions';
 import { signalUploadAbort } from '../uploads/abort';
 
+// Every step heartbeats while it runs (activities/assets.ts), so a worker that dies mid-step is noticed
+// within the heartbeat timeout, not the step's whole 2 minutes. Retries are bounded (README, "Retry
+// bounds"): about a minute of backoff, 10 minutes in all. A step still failing then fails the run; the
+// asset stays hidden and purging (reads 404, restores refused), and a later DELETE ?permanent=true or a
+// lifecycle sweep whose purge_deleted rule covers it starts its deletion again (each step is idempotent).
 const { hideAssetForDeletion, abortAssetUploads, deleteAssetObjects, deleteAssetRows } = proxyActivities<AssetDeletionActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1s', maximumInterval: '30s' },
+  heartbeatTimeout: '20 seconds',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 8, nonRetryableErrorTypes: Object.values(DeletionFailure) },
 });
 
 /**

@@ -20,17 +20,31 @@ import { storageActor, storageOperation } from '../shared/searchAttributes';
 import { uuidv7Now } from '../shared/uuidv7';
 import { SYSTEM_ACTOR_REF } from '../shared/actor';
 
-export const backupRetry: ActivityOptions['retry'] = {
+// Bounded like the upload run's steps (README, "Retry bounds"): 30 attempts are about 13 minutes of
+// backoff, enough to ride out a restart of the database or a store. A step still failing then fails
+// the run (its row says failed; a scheduled backup tries again within its window).
+const backupRetry: ActivityOptions['retry'] = {
   initialInterval: '1s',
   backoffCoefficient: 2,
   maximumInterval: '30s',
+  maximumAttempts: 30,
   nonRetryableErrorTypes: Object.values(BackupFailure),
 };
 
-const catalog = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 minutes', retry: backupRetry });
+/** The catalog steps' bounds, which the restore's share. */
+export const backupCatalogSteps = { startToCloseTimeout: '2 minutes', scheduleToCloseTimeout: '30 minutes', retry: backupRetry } as const;
+/** The streaming steps' bounds, which the restore's share. */
+export const backupStreamingSteps = {
+  startToCloseTimeout: '2 hours',
+  scheduleToCloseTimeout: '6 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: backupRetry,
+} as const;
+
+const catalog = proxyActivities<BackupActivities>(backupCatalogSteps);
 // The manifest and the copy steps stream; the heartbeat tells a stuck step from a slow one. A copy
 // step returns after ~10 s, but one large object may take its time (it heartbeats meanwhile).
-const steps = proxyActivities<BackupActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });
+const steps = proxyActivities<BackupActivities>(backupStreamingSteps);
 
 /**
  * backup-{backup_id}: the manifest from one snapshot of the catalog, then every blob it names copied

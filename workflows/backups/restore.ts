@@ -1,12 +1,12 @@
 import { ApplicationFailure, continueAsNew, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { RestoreActivities } from '../../activities/backups/restore';
 import { BackupFailure, EMPTY_RESTORE_PROGRESS, restoreStatusQuery, type RestoreInput, type RestoreState } from './definitions';
-import { backupRetry } from './backup';
+import { backupCatalogSteps, backupStreamingSteps } from './backup';
 import { continueAsNewDue } from '../shared/continueAsNew';
 import { messageOf, withFailureHandler } from '../shared/failures';
 
-const catalog = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 minutes', retry: backupRetry });
-const steps = proxyActivities<RestoreActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '30 seconds', retry: backupRetry });
+const catalog = proxyActivities<RestoreActivities>(backupCatalogSteps);
+const steps = proxyActivities<RestoreActivities>(backupStreamingSteps);
 
 /**
  * restore-{restore_id}: checks the backup's manifest, then restores its assets a step at a time

@@ -4,9 +4,11 @@ import type { RetentionCounts, RetentionInput } from './definitions';
 import { continueAsNewDue } from '../shared/continueAsNew';
 import { withFailureHandler } from '../shared/failures';
 
-const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' };
-const catalog = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 minutes', retry });
-const steps = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '1 minute', retry });
+// Bounded as the backup's steps are (30 attempts, about 13 minutes of backoff): a sweep still failing
+// then fails, and the next backup's retention sweeps again (it deletes only what no manifest names).
+const retry: ActivityOptions['retry'] = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 30 };
+const catalog = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 minutes', scheduleToCloseTimeout: '30 minutes', retry });
+const steps = proxyActivities<RetentionActivities>({ startToCloseTimeout: '2 hours', scheduleToCloseTimeout: '6 hours', heartbeatTimeout: '1 minute', retry });
 
 /**
  * The retention sweep: the backup bucket is checked against the catalog first, and a catalog that was

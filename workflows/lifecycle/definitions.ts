@@ -19,6 +19,8 @@ export interface LifecycleSweepResult {
     assets_purged: number;
     uploads_aborted: number;
     bytes_freed: number;
+    /** Purges that failed past their deletion's retry bounds (their assets stay hidden; a later run picks them again). */
+    purges_failed?: number;
   };
 }
 

@@ -1,4 +1,14 @@
-import { ParentClosePolicy, continueAsNew, executeChild, isCancellation, log, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ChildWorkflowFailure,
+  ParentClosePolicy,
+  continueAsNew,
+  executeChild,
+  isCancellation,
+  log,
+  patched,
+  proxyActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { LifecycleActivities } from '../../activities/lifecycle';
 import type { UploadActivities } from '../../activities/uploads/uploads';
@@ -12,10 +22,13 @@ import { signalUploadAbort } from '../uploads/abort';
 import { uuidv7Now } from '../shared/uuidv7';
 import { SYSTEM_ACTOR_REF, type ActorRef } from '../shared/actor';
 
+// 30 attempts are about 13 minutes of backoff (README, "Retry bounds"): a step still failing then
+// fails the run (its row says failed), and the next run takes what it left.
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',
   backoffCoefficient: 2,
   maximumInterval: '30s',
+  maximumAttempts: 30,
   nonRetryableErrorTypes: Object.values(LifecycleFailure),
 };
 const catalog = proxyActivities<LifecycleActivities>({ startToCloseTimeout: '2 minutes', retry });
@@ -27,7 +40,10 @@ const housekeeping = proxyActivities<LifecycleActivities>({
   heartbeatTimeout: '1 minute',
   retry: { ...retry, maximumAttempts: 3 },
 });
-const uploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumInterval: '30s' } });
+const uploads = proxyActivities<UploadActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 30 },
+});
 const incompleteUploads = proxyActivities<UploadActivities>({ startToCloseTimeout: '2 minutes', retry: { initialInterval: '1s', maximumAttempts: 3 } });
 
 /**
@@ -112,34 +128,47 @@ async function purgeAssets(runId: string, dryRun: boolean, actor: ActorRef | und
   const batch = await catalog.nextPurgeBatch(runId);
   if ('done' in batch) return batch.phase;
   let purged = batch.items;
+  let failed = 0;
   if (!dryRun) {
-    const outcomes = await Promise.all(
-      batch.items.map(async (asset) => {
-        try {
-          // The purge re-checks that the asset is still a candidate (restored since: kept, not counted).
-          const purge = await executeChild(deleteAssetWorkflow, {
-            workflowId: asset.workflowId,
-            args: [{ assetId: asset.assetId, actor, purge: { deletedBy: asset.deletedAt } }],
-            // A purge that has begun finishes even if this sweep is stopped.
-            parentClosePolicy: ParentClosePolicy.ABANDON,
-            typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation(deleteAssetOperation), storageActor(actor)],
-          });
-          return !purge?.kept;
-        } catch (err) {
-          // Already being deleted (DELETE ?permanent=true, or a sweep that was stopped): that run removes it.
-          if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
-          throw err;
-        }
-      }),
-    );
-    purged = batch.items.filter((_, i) => outcomes[i]);
+    const outcomes = await Promise.all(batch.items.map((asset) => purgeAsset(asset, actor)));
+    purged = batch.items.filter((_, i) => outcomes[i] === 'purged');
+    failed = outcomes.filter((outcome) => outcome === 'failed').length;
   }
   await catalog.commitLifecycleBatch({
     runId,
     phase: 'purge',
     step: batch.step,
     cursor: batch.cursor,
-    counts: { assets_purged: purged.length, bytes_freed: purged.reduce((sum, a) => sum + a.sizeBytes, 0) },
+    counts: { assets_purged: purged.length, bytes_freed: purged.reduce((sum, a) => sum + a.sizeBytes, 0), ...(failed ? { purges_failed: failed } : {}) },
   });
   return batch.phase;
+}
+
+/**
+ * One asset's purge, as a child deleteAssetWorkflow: its steps' retries are bounded (10 minutes at
+ * most each), so the wait for it is too. A purge that fails past them is counted and logged, not the
+ * sweep's failure: its asset stays hidden and purging, and a later run picks it again. (Runs recorded
+ * before failed purges were counted failed with them, and replay so.)
+ */
+async function purgeAsset(
+  asset: { assetId: string; workflowId: string; deletedAt: string },
+  actor: ActorRef | undefined,
+): Promise<'purged' | 'skipped' | 'failed'> {
+  try {
+    // The purge re-checks that the asset is still a candidate (restored since: kept, not counted).
+    const purge = await executeChild(deleteAssetWorkflow, {
+      workflowId: asset.workflowId,
+      args: [{ assetId: asset.assetId, actor, purge: { deletedBy: asset.deletedAt } }],
+      // A purge that has begun finishes even if this sweep is stopped.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [assetIdAttribute(asset.assetId), storageOperation(deleteAssetOperation), storageActor(actor)],
+    });
+    return purge?.kept ? 'skipped' : 'purged';
+  } catch (err) {
+    // Already being deleted (DELETE ?permanent=true, or a sweep that was stopped): that run removes it.
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return 'skipped';
+    if (!(err instanceof ChildWorkflowFailure) || !patched('purge-failures-counted')) throw err;
+    log.warn('purge failed past its retries; the asset stays hidden and a later run purges it', { assetId: asset.assetId, error: messageOf(err) });
+    return 'failed';
+  }
 }

@@ -82,7 +82,27 @@ export interface FetchUpload extends NamedContent {
 export type UploadContent = SimpleUpload | ChunkedUpload | TusUpload | CopyUpload | FetchUpload;
 export type UploadKind = UploadContent['kind'];
 
-export type UploadInput = UploadTarget & UploadContent & ActsFor & UpdateBound;
+export type UploadInput = UploadTarget & UploadContent & ActsFor & UpdateBound & StallBound;
+
+/**
+ * How long an open session may show no progress before its run ends it (STORAGE_UPLOAD_STALL_SECONDS):
+ * the run looks every so often instead of waiting for its expiry alone. Runs started before it
+ * existed have none, and wait for their expiry as they did.
+ */
+export interface StallBound {
+  stallSeconds?: number;
+}
+
+/** What a waiting run reads of its session (the activity sessionProgress). */
+export interface SessionProgress {
+  /** `gone` when its row no longer exists (its asset was deleted). */
+  status: Exclude<UploadStatus, 'pending'> | 'gone';
+  /** Seconds since the client last showed it was sending (a chunked session's parts in S3 included). */
+  idleSeconds: number;
+  /** A completed session's version. */
+  result: UploadResult | null;
+  error: string | null;
+}
 
 /**
  * How many updates a run takes (`opened`, and `complete` once it has one): each is written to its

@@ -56,6 +56,8 @@ const local = proxyLocalActivities<UploadActivities>({
 });
 // Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
 const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', retry });
+// Those heartbeat while they run (activities/uploads/uploads.ts), so a worker that dies in one is noticed within a minute, not the hour.
+const growing = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', heartbeatTimeout: '1 minute', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
 const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', scheduleToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds', retry });
 // A source another service named may be down for a while, but the upload does not wait past its expiry.
@@ -194,15 +196,20 @@ async function openAndFinish(run: UploadRun): Promise<void> {
   // A simple upload's `complete` that came with the start needs no expiry timer, started only to be
   // cancelled. (Every other case starts it as runs always did, so their histories replay.)
   const completedWithStart = input.kind === 'simple' && run.completeRequest !== undefined;
-  const decided =
-    completedWithStart || (await condition(() => run.completeRequest !== undefined || run.abortRequested, Date.parse(input.expiresAt) - Date.now()));
+  const waited = completedWithStart ? 'told' : await waitForClient(run);
+  if (waited === 'committed') {
+    // Its version exists: versions beyond the maximum, if any, go with the next upload's prune.
+    state.status = 'completed';
+    return;
+  }
+  const decided = waited === 'told';
   // An API that gave up waiting for a worker (lib/uploads/uploadRuns.ts) sends abort after its `complete`;
   // a run that gets both before it begins to finish ends. (Asked only by one-step requests, so runs
   // that took a `complete` without it replay as they ran.)
   const abortWins = run.abortRequested && run.completeRequest?.oneStep === true;
   if (!decided || run.completeRequest === undefined || abortWins) {
     const ending = decided ? 'aborted' : 'expired';
-    const error = decided ? run.abortReason : null;
+    const error = decided ? run.abortReason : waited === 'stalled' ? `stalled: no progress for ${input.stallSeconds} s` : null;
     await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error }));
     // Only now: whoever waits on the outcome must find the bytes already gone.
     state.error = error;
@@ -210,6 +217,40 @@ async function openAndFinish(run: UploadRun): Promise<void> {
   } else {
     state.status = 'completing';
     await finish(run, run.completeRequest);
+  }
+}
+
+/**
+ * Waits for the client's `complete` or abort (`told`), at most until the session expires. A run with a
+ * stall bound wakes every bound's length and reads its session: one whose client showed no progress
+ * for that long has `stalled` (an API killed mid-body, a client gone silent), and one already
+ * committed (by a finish whose worker died before its run recorded it) is `committed`, its result
+ * taken from the row. A session ended under the run (a grant change, its asset deleted) is as if told
+ * to abort. Runs begun without the bound, or before it existed, wait for the expiry alone, as they did.
+ */
+async function waitForClient(run: UploadRun): Promise<'told' | 'expired' | 'stalled' | 'committed'> {
+  const { input } = run;
+  const told = () => run.completeRequest !== undefined || run.abortRequested;
+  const expiresAt = Date.parse(input.expiresAt);
+  const stallSeconds = input.stallSeconds;
+  if (!stallSeconds || !patched('upload-stall-check')) return (await condition(told, expiresAt - Date.now())) ? 'told' : 'expired';
+  for (;;) {
+    const left = expiresAt - Date.now();
+    if (left <= 0) return told() ? 'told' : 'expired';
+    if (await condition(told, Math.min(stallSeconds * 1000, left))) return 'told';
+    const progress = await step((a) => a.sessionProgress({ uploadId: input.uploadId, stallSeconds }));
+    // A `complete` or abort that came while the session was read wins: the client is there.
+    if (told()) return 'told';
+    if (progress.status === 'completed') {
+      run.state.result = progress.result;
+      return 'committed';
+    }
+    if (progress.status !== 'open' && progress.status !== 'completing') {
+      run.abortRequested = true;
+      run.abortReason ??= progress.error;
+      return 'told';
+    }
+    if (progress.idleSeconds >= stallSeconds) return 'stalled';
   }
 }
 
@@ -221,8 +262,8 @@ async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
   let committed = finished;
   if (!committed) {
     if (finished === undefined) await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest.details }));
-    if (input.kind === 'chunked' || input.kind === 'tus') await catalog.assembleParts(input.uploadId);
-    if (input.kind === 'copy') await catalog.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
+    if (input.kind === 'chunked' || input.kind === 'tus') await growing.assembleParts(input.uploadId);
+    if (input.kind === 'copy') await growing.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
     if (input.kind === 'fetch') {
       completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
       run.completeRequest = completeRequest;
@@ -241,9 +282,9 @@ async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
  * lifecycle run) takes those versions, instead of failing an upload whose version exists.
  */
 async function pruneAfterCommit(input: UploadInput): Promise<void> {
-  if (!patched('prune-after-commit-best-effort')) return void (await catalog.pruneVersions(input.assetId, input.actor));
+  if (!patched('prune-after-commit-best-effort')) return void (await growing.pruneVersions(input.assetId, input.actor));
   try {
-    await catalog.pruneVersions(input.assetId, input.actor);
+    await growing.pruneVersions(input.assetId, input.actor);
   } catch (err) {
     if (isCancellation(err)) throw err;
     log.warn('versions beyond the maximum not pruned; a later prune takes them', { assetId: input.assetId, error: String(err) });
