@@ -53,6 +53,10 @@ it(
     const started = Date.now();
     const outcomes: Outcome[] = await Promise.all(files.map((file, i) => send(token, file, i)));
     const firstRound = tally(outcomes);
+    // Refused clients are asked back after 1 to 4 s, drawn for each: they return spread out, not as one wave.
+    const waits = outcomes.flatMap((o) => (o.kind === 'refused' ? [o.retryAfterSeconds] : []));
+    expect(waits.every((s) => s >= 1 && s <= 4)).toBe(true);
+    if (waits.length >= 20) expect(new Set(waits).size).toBeGreaterThan(1);
     let rounds = 1;
     // The client a refusal asks to try again does, after Retry-After: all of them at once again.
     while (outcomes.some((o) => o.kind === 'refused') && Date.now() - started < BURST_DEADLINE_MS) {

@@ -26,8 +26,11 @@ import { assetName, contentType, parse } from '../schemas/common';
 import { uploadFormFields, versionFormFields } from '../schemas/assets';
 
 const ABORT_WAIT_MS = 15_000;
-// A refused upload's slot comes free as soon as one in flight is answered: a short wait, then try again.
-const PENDING_RETRY_SECONDS = 2;
+// A refused upload's slot comes free as soon as one in flight is answered: a short wait, then try
+// again. Drawn from 1 to 4 s, so that a burst's refused clients come back spread out, not in one wave
+// that finds the slots taken again while the seconds between it and the next pass idle.
+const PENDING_RETRY_SECONDS = { min: 1, max: 4 };
+const pendingRetrySeconds = () => PENDING_RETRY_SECONDS.min + Math.floor(Math.random() * (PENDING_RETRY_SECONDS.max - PENDING_RETRY_SECONDS.min + 1));
 
 /** The fields of either form, as parsed (a version's form has no owner_id). */
 type UploadFormFields = Partial<z.infer<typeof uploadFormFields>>;
@@ -64,9 +67,10 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
   const { maxPending } = deps.config.uploads;
   const slot = pendingUploadsOf(deps.uploads, maxPending).take();
   if (!slot) {
+    const retryAfter = pendingRetrySeconds();
     throw new ServiceUnavailableError(
-      `${maxPending} simple uploads are in flight here already: the body was not read, nothing was stored; try again in ${PENDING_RETRY_SECONDS} s`,
-      PENDING_RETRY_SECONDS,
+      `${maxPending} simple uploads are in flight here already: the body was not read, nothing was stored; try again in ${retryAfter} s`,
+      retryAfter,
     );
   }
   try {
