@@ -47,8 +47,18 @@ export async function unsettled(ctx: TestContext): Promise<Unsettled> {
   const workflows: string[] = [];
   const listing = ctx.temporal.client.workflow.list({ query: `TaskQueue = '${ctx.config.temporal.taskQueue}' AND ExecutionStatus = 'Running'` });
   // The outbox relay runs for as long as its worker's task queue exists.
-  for await (const wf of listing) if (!wf.workflowId.startsWith('outbox-relay')) workflows.push(`${wf.workflowId} (${wf.type})`);
+  for await (const wf of listing) if (!wf.workflowId.startsWith('outbox-relay')) workflows.push(await describeRun(ctx, wf.workflowId, wf.type));
   return { sessions, runs, workflows };
+}
+
+/** A running workflow and what it waits on (its pending activities, their attempts and last failures). */
+async function describeRun(ctx: TestContext, workflowId: string, type: string): Promise<string> {
+  const { raw } = await ctx.temporal.client.workflow.getHandle(workflowId).describe();
+  const pending = (raw.pendingActivities ?? []).map((a) => `${a.activityType?.name} attempt ${a.attempt}: ${a.lastFailure?.message ?? 'no failure'}`);
+  const [session] = workflowId.startsWith('upload-')
+    ? await query(ctx, 'SELECT kind, status, error FROM upload_sessions WHERE id = $1', [workflowId.slice('upload-'.length)])
+    : [];
+  return `${workflowId} (${type}) session ${session ? JSON.stringify(session) : 'none'}, pending: ${pending.join('; ') || 'none'}`;
 }
 
 const isSettled = (u: Unsettled) => u.sessions.length === 0 && u.runs.length === 0 && u.workflows.length === 0;
