@@ -62,14 +62,19 @@ export class History {
     return entry;
   }
 
-  /** The entries on `assetId` (or its slot) and the faults, around the time of `at`, as lines to print. */
-  around(assetId: string | undefined, at: number = Date.now(), count = 25): string {
-    const slot = this.entries.find((e) => e.assetId === assetId)?.slot;
-    const related = this.entries.filter(
-      (e) => e.kind.startsWith('fault') || (assetId !== undefined && (e.assetId === assetId || (slot !== undefined && e.slot === slot))),
-    );
-    const before = related.filter((e) => e.start <= at).slice(-count);
-    return before.map((e) => this.line(e)).join('\n');
+  /**
+   * The story of `assetId` as lines to print: its last `count` entries, and the faults injected while
+   * they ran; an asset no entry names (an orphaned object's) gets the faults only.
+   */
+  around(assetId: string | undefined, count = 25): string {
+    const own = this.entries.filter((e) => assetId !== undefined && (e.assetId === assetId || e.upload?.assetId === assetId)).slice(-count);
+    const from = own[0]?.start ?? 0;
+    const to = own.length ? Math.max(...own.map((e) => e.end || Date.now())) : Date.now();
+    const faults = this.entries.filter((e) => e.kind.startsWith('fault') && e.start <= to && (e.end || Date.now()) >= from);
+    return [...own, ...faults]
+      .sort((a, b) => a.seq - b.seq)
+      .map((e) => this.line(e))
+      .join('\n');
   }
 
   line(e: Entry): string {
