@@ -18,6 +18,8 @@ import { ServiceUnavailableError, UnprocessableError, UnsupportedMediaTypeError,
 import { stageToS3, type StagedObject } from '../../lib/platform/staging';
 import { abortUploadSession, completeStartedUpload, startSimpleUpload, type CompleteOutcome, type UploadClient } from '../../lib/uploads/uploadRuns';
 import { newUploadInput } from '../../lib/uploads/input';
+import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
+import { findUploadSession } from '../../lib/uploads/store';
 import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
 import { countingProgress } from '../../lib/uploads/progress';
 import type { z } from 'zod';
@@ -48,6 +50,7 @@ export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
 
 interface Staged extends StagedObject {
   uploadId: string;
+  objectKey: string;
   filename: string;
   mimeType: string;
 }
@@ -138,10 +141,23 @@ async function receiveAdmitted(
     return { ...outcome, uploadId: staged.uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.
-    await staging?.catch(() => {});
+    const staged = await staging?.catch(() => undefined);
     if (openedUploadId && !completing) await abortUploadSession(deps.uploads, openedUploadId, ABORT_WAIT_MS).catch(() => {});
+    if (completing && staged) await discardIfEnded(deps, staged).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * After a completion that failed: bytes stored after their run had ended (the asset deleted for good
+ * while they streamed, its sessions with it) were discarded by no one. The key is this upload's
+ * alone, so once its session is gone, or ended without a commit, they go here; a session still open
+ * or completing is its run's to end.
+ */
+async function discardIfEnded(deps: SimpleUploadDeps, staged: Staged): Promise<void> {
+  const session = await findUploadSession(deps.uploads.db, staged.uploadId);
+  if (session && !['aborted', 'failed', 'expired'].includes(session.status)) return;
+  await discardSessionBytes(deps.s3, deps.config.s3.bucket, { object_key: staged.objectKey, s3_upload_id: null });
 }
 
 /** The upload a form's file part opens, as far as its own filename and type tell (the form's fields may come after it). */
@@ -179,7 +195,7 @@ async function stageFile(
     countBytes: countingProgress(deps.uploads.db, input.uploadId, deps.config.uploads.stallSeconds, deps.countBytes),
     reservation: new StreamReservation((total) => reserveUploadBytes(deps.uploads.db, deps.config.quotas, input.uploadId, total)),
   });
-  return { ...staged, uploadId: input.uploadId, filename: upload.filename, mimeType: upload.partType };
+  return { ...staged, uploadId: input.uploadId, objectKey: input.objectKey, filename: upload.filename, mimeType: upload.partType };
 }
 
 /** What completes the upload: the staged file's facts, and the form's final fields (`ownerId` when it changed since the session opened). */
