@@ -14,21 +14,25 @@ export interface StoppableRetries {
 }
 
 /**
- * The SDK's retry interceptor, made stoppable. A retry waits in a timer and then makes a new call; on
+ * The SDK's retry interceptor, made stoppable, and bounded in time by `budgetMs` if given: no retry
+ * is scheduled once that long has passed since the call's first attempt. (The SDK's own bound, 10
+ * attempts backing off to 5 s, waits about 20 s on a server that is down.) A retry waits in a timer and then makes a new call; on
  * a connection closed meanwhile, that call throws "Channel has been shut down" from the timer, where
  * nothing catches it and the process (or a jest file) fails. So a connection stops its retries and
  * lets the waiting ones run before it closes.
  */
-export function stoppableRetries(): StoppableRetries {
+export function stoppableRetries(opts: { budgetMs?: number } = {}): StoppableRetries {
   const defaults = defaultGrpcRetryOptions();
   let stopping = false;
   let waiting = 0;
   const interceptor: GrpcInterceptor = (options, nextCall) => {
     let scheduled = 0;
+    const firstAttemptAt = Date.now();
+    const withinBudget = () => opts.budgetMs === undefined || Date.now() - firstAttemptAt < opts.budgetMs;
     const retrying = makeGrpcRetryInterceptor({
       delayFunction: defaults.delayFunction,
       retryableDecider: (attempt, status) => {
-        const retry = !stopping && defaults.retryableDecider(attempt, status);
+        const retry = !stopping && withinBudget() && defaults.retryableDecider(attempt, status);
         if (retry) {
           scheduled++;
           waiting++;

@@ -2,6 +2,7 @@ import { CreateBucketCommand, HeadBucketCommand, S3Client, S3ServiceException } 
 import { ObjectStoreUnavailableError } from './errors';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Config, ServerSideEncryption } from './config';
 
 // The service targets Node 20 (the platform it ships on); the SDK's notice about its future Node 22
@@ -15,7 +16,25 @@ export type ObjectStoreConfig = Config['s3'];
  * checksums only where an operation requires them (the SDK's default CRC trailers are not
  * understood by every store).
  */
-export function createS3Client(s3: ObjectStoreConfig, opts: { maxAttempts?: number; requestTimeoutMs?: number } = {}): S3Client {
+export interface S3ClientOptions {
+  maxAttempts?: number;
+  requestTimeoutMs?: number;
+  /**
+   * How long an attempt may wait, silent, for the store's answer to begin (connecting, sending, then
+   * the answer's headers); a body that streams afterwards is not timed. An attempt that waited this
+   * long is not made again: a store that hangs is reported unreachable at once. Unset: no bound.
+   */
+  answerWithinMs?: number;
+}
+
+/**
+ * The API's bound on a silent store (S3ClientOptions.answerWithinMs): a request answers 503 after
+ * about this long rather than hanging with it. The worker's client has none: its activities have
+ * their own timeouts and retries (README, "Retry bounds").
+ */
+export const API_S3_ANSWER_WITHIN_MS = 5_000;
+
+export function createS3Client(s3: ObjectStoreConfig, opts: S3ClientOptions = {}): S3Client {
   const client = new S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
@@ -26,12 +45,13 @@ export function createS3Client(s3: ObjectStoreConfig, opts: { maxAttempts?: numb
     maxAttempts: opts.maxAttempts ?? 3,
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
-      connectionTimeout: 5_000,
+      connectionTimeout: Math.min(5_000, opts.answerWithinMs ?? Infinity),
       requestTimeout: opts.requestTimeoutMs,
+      socketTimeout: opts.answerWithinMs,
     }),
   });
   if (s3.sse) encryptWrites(client, s3.sse);
-  reportUnreachable(client);
+  reportUnreachable(client, opts.answerWithinMs !== undefined);
   return client;
 }
 
@@ -79,19 +99,30 @@ function isUnreachable(err: unknown): boolean {
  * Every call that fails because the store cannot be reached fails with ObjectStoreUnavailableError,
  * whoever sent the command: the API answers 503 with Retry-After (api/problem.ts). It wraps the HTTP
  * handler itself, innermost, so the SDK's retries still see the connection's error (as the cause) and
- * retry it; a cancelled call stays cancelled.
+ * retry it; a cancelled call stays cancelled. With `timed` (answerWithinMs), an attempt that timed out
+ * is not retried (its cause is a plain error, which the SDK does not retry), and an answer that began
+ * is no longer timed, so a slow reader of a download is not cut.
  */
-function reportUnreachable(client: S3Client): void {
+function reportUnreachable(client: S3Client, timed: boolean): void {
   client.middlewareStack.add(
     (next) => async (args) => {
       try {
-        return await next(args);
+        const answer = await next(args);
+        if (timed) untimed(answer.response);
+        return answer;
       } catch (err) {
-        throw isUnreachable(err) ? new ObjectStoreUnavailableError(STORE_RETRY_AFTER_SECONDS, err) : err;
+        if (!isUnreachable(err)) throw err;
+        const silent = timed && (err as Error).name === 'TimeoutError';
+        throw new ObjectStoreUnavailableError(STORE_RETRY_AFTER_SECONDS, silent ? new Error((err as Error).message) : err);
       }
     },
     { step: 'deserialize', priority: 'low', name: 'storageObjectStoreUnreachable' },
   );
+}
+
+/** Stops the socket timeout of an answer whose headers came: its body streams at its reader's pace. */
+function untimed(response: unknown): void {
+  (response as { body?: { socket?: Socket | null } } | undefined)?.body?.socket?.setTimeout(0);
 }
 
 /** Creates the bucket when it is missing; safe to call from every process at start. */
