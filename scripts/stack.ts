@@ -378,13 +378,16 @@ export interface PostgresCluster extends ManagedProcess {
 /**
  * A PostgreSQL cluster of its own, made with initdb in `dataDir` (which must not exist yet) and run
  * with pg_ctl on `port`, for a test that crashes and restarts its database. As root it runs as the
- * `postgres` user, since initdb and postgres refuse root. fsync is off: a crash of the server (not of
+ * `postgres` user, since initdb and postgres refuse root (the directories above `dataDir` must let
+ * that user through). fsync is off: a crash of the server (not of
  * the machine) loses nothing, and a test's cluster is thrown away.
  */
 export async function startPostgres(opts: { port: number; dataDir: string; logFile: string }): Promise<PostgresCluster> {
   for (const bin of ['initdb', 'pg_ctl']) {
     if (!fs.existsSync(path.join(POSTGRES_BIN, bin))) {
-      throw new Error(`${path.join(POSTGRES_BIN, bin)} is missing: install PostgreSQL 15's server (apt-get install postgresql-15), or set STORAGE_POSTGRES_BIN`);
+      throw new Error(
+        `${path.join(POSTGRES_BIN, bin)} is missing: install PostgreSQL 15's server (apt-get install postgresql-15), or set STORAGE_POSTGRES_BIN`,
+      );
     }
   }
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;

@@ -53,6 +53,8 @@ let stack: Stack;
 
 beforeAll(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storage-faults-'));
+  // Traversable by the postgres user, whom startPostgres runs the cluster as when the tests run as root.
+  fs.chmodSync(dir, 0o755);
   const [pgPort, temporalPort, apiPort] = await freePorts(3);
   const pg = await startPostgres({ port: pgPort, dataDir: path.join(dir, 'pg', 'data'), logFile: path.join(dir, 'pg', 'logs', 'postgres.log') });
   const temporal = await startOwnTemporal(dir, temporalPort);

@@ -2,7 +2,6 @@ import { CreateBucketCommand, HeadBucketCommand, S3Client, S3ServiceException } 
 import { ObjectStoreUnavailableError } from './errors';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import http from 'node:http';
-import type { Socket } from 'node:net';
 import type { Config, ServerSideEncryption } from './config';
 
 // The service targets Node 20 (the platform it ships on); the SDK's notice about its future Node 22
@@ -20,8 +19,8 @@ export interface S3ClientOptions {
   maxAttempts?: number;
   requestTimeoutMs?: number;
   /**
-   * How long an attempt may wait, silent, for the store's answer to begin (connecting, sending, then
-   * the answer's headers); a body that streams afterwards is not timed. An attempt that waited this
+   * How long an attempt may wait for the store's answer to begin once its request was sent whole (a
+   * body streamed from a client is not timed, nor is the answer's body). An attempt that waited this
    * long is not made again: a store that hangs is reported unreachable at once. Unset: no bound.
    */
   answerWithinMs?: number;
@@ -43,15 +42,17 @@ export function createS3Client(s3: ObjectStoreConfig, opts: S3ClientOptions = {}
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: opts.maxAttempts ?? 3,
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
-      connectionTimeout: Math.min(5_000, opts.answerWithinMs ?? Infinity),
-      requestTimeout: opts.requestTimeoutMs,
-      socketTimeout: opts.answerWithinMs,
-    }),
+    requestHandler: new AnswerTimedHandler(
+      {
+        httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
+        connectionTimeout: Math.min(5_000, opts.answerWithinMs ?? Infinity),
+        requestTimeout: opts.requestTimeoutMs,
+      },
+      opts.answerWithinMs,
+    ),
   });
   if (s3.sse) encryptWrites(client, s3.sse);
-  reportUnreachable(client, opts.answerWithinMs !== undefined);
+  reportUnreachable(client);
   return client;
 }
 
@@ -99,30 +100,68 @@ function isUnreachable(err: unknown): boolean {
  * Every call that fails because the store cannot be reached fails with ObjectStoreUnavailableError,
  * whoever sent the command: the API answers 503 with Retry-After (api/problem.ts). It wraps the HTTP
  * handler itself, innermost, so the SDK's retries still see the connection's error (as the cause) and
- * retry it; a cancelled call stays cancelled. With `timed` (answerWithinMs), an attempt that timed out
- * is not retried (its cause is a plain error, which the SDK does not retry), and an answer that began
- * is no longer timed, so a slow reader of a download is not cut.
+ * retry it (not a SilentStoreError, which the SDK does not count as transient); a cancelled call stays
+ * cancelled.
  */
-function reportUnreachable(client: S3Client, timed: boolean): void {
+function reportUnreachable(client: S3Client): void {
   client.middlewareStack.add(
     (next) => async (args) => {
       try {
-        const answer = await next(args);
-        if (timed) untimed(answer.response);
-        return answer;
+        return await next(args);
       } catch (err) {
-        if (!isUnreachable(err)) throw err;
-        const silent = timed && (err as Error).name === 'TimeoutError';
-        throw new ObjectStoreUnavailableError(STORE_RETRY_AFTER_SECONDS, silent ? new Error((err as Error).message) : err);
+        throw isUnreachable(err) || err instanceof SilentStoreError ? new ObjectStoreUnavailableError(STORE_RETRY_AFTER_SECONDS, err) : err;
       }
     },
     { step: 'deserialize', priority: 'low', name: 'storageObjectStoreUnreachable' },
   );
 }
 
-/** Stops the socket timeout of an answer whose headers came: its body streams at its reader's pace. */
-function untimed(response: unknown): void {
-  (response as { body?: { socket?: Socket | null } } | undefined)?.body?.socket?.setTimeout(0);
+/** No answer began within answerWithinMs of the request being sent whole. */
+class SilentStoreError extends Error {
+  constructor(ms: number) {
+    super(`the object store sent no answer within ${ms} ms of the request`);
+    this.name = 'SilentStoreError';
+  }
+}
+
+type HandleArgs = Parameters<NodeHttpHandler['handle']>;
+
+/**
+ * The SDK's HTTP handler, with answerWithinMs: the attempt is aborted when no answer began within
+ * that long of its request's last byte. The clock starts at once for a body in memory, and at the
+ * end of a streamed one, which goes at its client's pace (the API's own request timeout bounds that).
+ */
+class AnswerTimedHandler extends NodeHttpHandler {
+  constructor(
+    options: ConstructorParameters<typeof NodeHttpHandler>[0],
+    private readonly answerWithinMs: number | undefined,
+  ) {
+    super(options);
+  }
+
+  override async handle(request: HandleArgs[0], options: HandleArgs[1] = {}): ReturnType<NodeHttpHandler['handle']> {
+    const ms = this.answerWithinMs;
+    if (ms === undefined) return super.handle(request, options);
+    const attempt = new AbortController();
+    const caller = options.abortSignal as AbortSignal | undefined;
+    const passOn = () => attempt.abort(caller?.reason);
+    if (caller?.aborted) passOn();
+    caller?.addEventListener('abort', passOn, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const startClock = () => (timer = setTimeout(() => attempt.abort(new SilentStoreError(ms)), ms));
+    const body = request.body as { once?: (event: string, listener: () => void) => void } | undefined;
+    if (typeof body?.once === 'function') body.once('end', startClock);
+    else startClock();
+    try {
+      // The caller's signal still reaches the answer's body (a download cancelled) after this returns.
+      return await super.handle(request, { ...options, abortSignal: attempt.signal });
+    } catch (err) {
+      caller?.removeEventListener('abort', passOn);
+      throw attempt.signal.reason instanceof SilentStoreError ? attempt.signal.reason : err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
 /** Creates the bucket when it is missing; safe to call from every process at start. */

@@ -5,6 +5,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import http from 'node:http';
+import { PassThrough } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { createDb } from '../../lib/platform/db';
@@ -22,13 +23,13 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-/** A loopback server that answers every request with `answer` (or never, when undefined), counting them. */
+/** A loopback server that answers every request, once read whole, with `answer` (or never, when undefined), counting them. */
 async function storeAnswering(answer?: { status: number; body: string }) {
   let requests = 0;
   const server = http.createServer((req, res) => {
     requests++;
     req.resume();
-    if (answer) res.writeHead(answer.status, { 'content-type': 'application/xml' }).end(answer.body);
+    req.on('end', () => answer && res.writeHead(answer.status, { 'content-type': 'application/xml' }).end(answer.body));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -136,6 +137,21 @@ describe('the object store', () => {
     } finally {
       s3.destroy();
       await hung.close();
+    }
+  });
+
+  it('a streamed body that pauses longer than answerWithinMs is not cut: the clock starts at its end', async () => {
+    const store = await storeAnswering({ status: 200, body: '' });
+    const s3 = createS3Client(s3Config(store.endpoint), { answerWithinMs: 200 });
+    try {
+      const body = new PassThrough();
+      body.write('first half, ');
+      setTimeout(() => body.end('then the rest'), 800);
+      await s3.send(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body, ContentLength: 25 }));
+      expect(store.requests()).toBe(1);
+    } finally {
+      s3.destroy();
+      await store.close();
     }
   });
 });
