@@ -47,6 +47,8 @@ interface Stack {
   db: Db;
   api?: ServiceProcess;
   worker?: ServiceProcess;
+  /** Every API and worker process started, killed ones too: their output tells what a 500 was. */
+  started: Array<{ name: string; process: ServiceProcess }>;
 }
 
 let stack: Stack;
@@ -66,7 +68,7 @@ beforeAll(async () => {
   const s3 = createS3Client(config.s3);
   await ensureBucket(s3, config.s3.bucket);
   s3.destroy();
-  stack = { dir, pg, temporal, temporalPort, apiPort, config, db };
+  stack = { dir, pg, temporal, temporalPort, apiPort, config, db, started: [] };
   stack.api = await startApi();
   stack.worker = await startWorker();
 }, 300_000);
@@ -97,6 +99,8 @@ function serviceEnv(): NodeJS.ProcessEnv {
     // Another change ends a session whose client went away within minutes (STORAGE_UPLOAD_STALL_SECONDS).
     STORAGE_UPLOAD_STALL_SECONDS: '10',
     STORAGE_UPLOAD_WAIT_SECONDS: '20',
+    // What a 500 was is in the process's log (kept in the run's directory).
+    STORAGE_LOG_LEVEL: 'warn',
   });
 }
 
@@ -104,6 +108,7 @@ const apiUrl = () => `http://127.0.0.1:${stack.apiPort}`;
 
 async function startApi(): Promise<ServiceProcess> {
   const api = spawnService('api/server.ts', serviceEnv());
+  stack.started.push({ name: 'api', process: api });
   await waitUntil('the API to answer', async () => (await fetch(`${apiUrl()}/health/live`).catch(() => undefined))?.status === 200, 60_000, 200);
   return api;
 }
@@ -127,6 +132,7 @@ async function polls(pid: number): Promise<boolean> {
 
 async function startWorker(): Promise<ServiceProcess> {
   const worker = spawnService('worker/main.ts', serviceEnv());
+  stack.started.push({ name: 'worker', process: worker });
   await waitUntil('the worker to poll', async () => worker.child.exitCode !== null || (await polls(worker.child.pid!)), 180_000, 500);
   if (worker.child.exitCode !== null) throw new Error(`the worker exited: ${worker.output()}`);
   return worker;
@@ -163,7 +169,8 @@ async function killInTurn(log: string[]): Promise<void> {
 }
 
 interface Answer {
-  status: number | 'dropped' | 'timeout';
+  /** `refused`: no server listened (an API being restarted); `dropped`: the connection was lost under the request. */
+  status: number | 'refused' | 'dropped' | 'timeout';
   retryAfter?: number;
   body?: any;
 }
@@ -171,6 +178,8 @@ interface Answer {
 interface Tally {
   requests: number;
   statuses: Record<string, number>;
+  /** Each answer of 5xx but 503: what was asked, and what the answer said. */
+  faults: string[];
 }
 
 interface LogicalUpload {
@@ -198,10 +207,18 @@ async function send(tally: Tally, url: string, init: RequestInit): Promise<Answe
       body: text && /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(text) : text,
     };
   } catch (err) {
-    answer = { status: (err as Error).name === 'TimeoutError' ? 'timeout' : 'dropped' };
+    answer = { status: failureOf(err) };
   }
   tally.statuses[String(answer.status)] = (tally.statuses[String(answer.status)] ?? 0) + 1;
+  if (typeof answer.status === 'number' && answer.status >= 500 && answer.status !== 503) {
+    tally.faults.push(`${init.method ?? 'GET'} ${new URL(url).pathname} ${answer.status} ${JSON.stringify(answer.body)}`);
+  }
   return answer;
+}
+
+function failureOf(err: unknown): Answer['status'] {
+  if ((err as Error).name === 'TimeoutError') return 'timeout';
+  return (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED' ? 'refused' : 'dropped';
 }
 
 /**
@@ -304,7 +321,7 @@ async function openSessions(): Promise<number> {
 it(
   'the API, the worker, Temporal and PostgreSQL killed in turn under 20 uploading clients: no duplicate, no 500, every 201 readable, no session left open',
   async () => {
-    const tally: Tally = { requests: 0, statuses: {} };
+    const tally: Tally = { requests: 0, statuses: {}, faults: [] };
     const uploads: LogicalUpload[] = [];
     const faults: string[] = [];
     const startedAt = Date.now();
@@ -348,8 +365,11 @@ it(
       unreadable: unreadable.length,
       sessions_left: sessionsLeft,
     };
-    fs.writeFileSync(path.join(process.env.STORAGE_TEST_RUN_DIR ?? stack.dir, 'faults.stack.json'), JSON.stringify(figures, null, 2));
-    console.log(`faults.stack figures: ${JSON.stringify(figures)}`);
+    const runDir = process.env.STORAGE_TEST_RUN_DIR ?? stack.dir;
+    fs.writeFileSync(path.join(runDir, 'faults.stack.json'), JSON.stringify({ ...figures, server_errors: tally.faults }, null, 2));
+    stack.started.forEach(({ name, process: p }, i) => fs.writeFileSync(path.join(runDir, `faults.stack.${i}.${name}.log`), p.output()));
+    const unhandled = stack.started.flatMap(({ process: p }) => p.output().split('\n')).filter((line) => /unhandled error/.test(line));
+    console.log(`faults.stack figures: ${JSON.stringify(figures)}\nserver errors: ${tally.faults.join('\n')}\n${unhandled.join('\n').slice(0, 6000)}`);
 
     expect(stored.length).toBeGreaterThan(0);
     expect(unreadable).toEqual([]);

@@ -17,7 +17,9 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 
 const POSTGRES_GONE = /^(57P0[123]|08\d{3})$/;
 
 // What node-postgres says of a connection lost under a query, or one its connect timeout gave up on.
-const POSTGRES_CONNECTION_LOST = /^Connection terminated|^Client has encountered a connection error|^timeout exceeded when trying to connect/;
+// Not anchored: knex puts the statement first ("ROLLBACK - Client has encountered a connection error ...").
+const POSTGRES_CONNECTION_LOST =
+  /Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect/;
 
 // Temporal's gRPC statuses of a server that is down (14, UNAVAILABLE) or did not answer in time (4,
 // DEADLINE_EXCEEDED); grpc-js, which names them, is no dependency of the service's own.

@@ -83,6 +83,9 @@ describe('PostgreSQL', () => {
     expect(dependencyOf(pgError('57P03', 'the database system is starting up'))).toBe('database');
     expect(dependencyOf(pgError('08006', 'connection failure'))).toBe('database');
     expect(dependencyOf(new Error('Connection terminated unexpectedly'))).toBe('database');
+    // As knex words a failure in a transaction: the statement, then node-postgres's message (seen in test/faults.stack.test.ts).
+    expect(dependencyOf(new Error('ROLLBACK - Client has encountered a connection error and is not queryable'))).toBe('database');
+    expect(dependencyOf(new Error('select * from "assets" - Connection terminated unexpectedly'))).toBe('database');
     expect(dependencyOf(pgError('23505', 'duplicate key value violates unique constraint'))).toBeUndefined();
     expect(dependencyOf(pgError('40001', 'could not serialize access'))).toBeUndefined();
     expect(dependencyOf(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBeUndefined();
