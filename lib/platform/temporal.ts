@@ -48,7 +48,7 @@ export interface TemporalHandle {
 }
 
 /**
- * How long a call keeps retrying a Temporal that does not answer (UNAVAILABLE): a request that needs
+ * How long a call keeps retrying a Temporal that cannot be reached (UNAVAILABLE): a request that needs
  * Temporal during an outage is answered 503 within about this (README, "Retry bounds"), rather than
  * after the SDK's 20 s. A restart of the server takes about as long.
  */
