@@ -5,7 +5,7 @@ import { waitAtMost } from '../lib/platform/concurrency';
 import { createServiceDb, exitOnRefusedRole } from '../lib/platform/db';
 import { exitOnFatal } from '../lib/platform/fatal';
 import { createLogger } from '../lib/platform/logger';
-import { createS3Client } from '../lib/platform/s3Client';
+import { API_S3_ANSWER_WITHIN_MS, createS3Client } from '../lib/platform/s3Client';
 import { createRedisClient } from '../lib/platform/redis';
 import { createTemporalClient } from '../lib/platform/temporal';
 import { buildApp, type App } from './app';
@@ -53,7 +53,7 @@ async function main() {
   exitOnFatal(logger, () => ({ request_id: answering.getStore()?.getHeader('X-Request-Id') }));
   const db = createServiceDb(config.database);
   await exitOnRefusedRole(db, config.database);
-  const s3 = createS3Client(config.s3);
+  const s3 = createS3Client(config.s3, { answerWithinMs: API_S3_ANSWER_WITHIN_MS });
   const temporal = createTemporalClient(config.temporal);
   const redis = config.redisUrl ? createRedisClient(config.redisUrl) : undefined;
   const drain: Drain = { draining: false };

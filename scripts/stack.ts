@@ -4,7 +4,7 @@
  * redis-server, which the bootstrap installs). Used by `npm start` (scripts/dev.ts) and by the test
  * suite's global setup, each with its own ports and data.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -361,4 +361,67 @@ export async function startLocalStack(
     for (const server of [started.seaweed, started.temporal]) await server?.stop();
     throw err;
   }
+}
+
+/** Where Debian's PostgreSQL 15 server binaries are (initdb, pg_ctl, postgres); STORAGE_POSTGRES_BIN overrides. */
+export const POSTGRES_BIN = process.env.STORAGE_POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin';
+
+export interface PostgresCluster extends ManagedProcess {
+  /** The cluster's superuser `postgres` on loopback (trust authentication), database `postgres`. */
+  url: string;
+  /** Stops the server as a crash would (`pg_ctl stop -m immediate`): no checkpoint, every connection cut. */
+  crash(): Promise<void>;
+  /** Starts the stopped server again on the same data directory and port; resolves once it accepts connections. */
+  start(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL cluster of its own, made with initdb in `dataDir` (which must not exist yet) and run
+ * with pg_ctl on `port`, for a test that crashes and restarts its database. As root it runs as the
+ * `postgres` user, since initdb and postgres refuse root (the directories above `dataDir` must let
+ * that user through). fsync is off: a crash of the server (not of
+ * the machine) loses nothing, and a test's cluster is thrown away.
+ */
+export async function startPostgres(opts: { port: number; dataDir: string; logFile: string }): Promise<PostgresCluster> {
+  for (const bin of ['initdb', 'pg_ctl']) {
+    if (!fs.existsSync(path.join(POSTGRES_BIN, bin))) {
+      throw new Error(
+        `${path.join(POSTGRES_BIN, bin)} is missing: install PostgreSQL 15's server (apt-get install postgresql-15), or set STORAGE_POSTGRES_BIN`,
+      );
+    }
+  }
+  const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
+  for (const dir of [opts.dataDir, path.dirname(opts.logFile)]) {
+    fs.mkdirSync(dir, { recursive: true });
+    if (owner) fs.chownSync(dir, owner.uid, owner.gid);
+  }
+  const run = (bin: string, args: string[]) => runAs(owner, path.join(POSTGRES_BIN, bin), args);
+  await run('initdb', ['-D', opts.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8']);
+  const serverOptions = `-p ${opts.port} -k ${opts.dataDir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  const start = () => run('pg_ctl', ['-D', opts.dataDir, '-l', opts.logFile, '-o', serverOptions, '-w', '-t', '60', 'start']);
+  await start();
+  return {
+    name: 'postgres',
+    started: true,
+    url: `postgresql://postgres@127.0.0.1:${opts.port}/postgres`,
+    crash: () => run('pg_ctl', ['-D', opts.dataDir, '-m', 'immediate', '-w', 'stop']),
+    start,
+    stop: () => run('pg_ctl', ['-D', opts.dataDir, '-m', 'fast', '-w', 'stop']).catch(() => {}),
+  };
+}
+
+function postgresUser(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/** Runs a PostgreSQL tool to its end (as `owner`, when given); its output is in the error when it fails. */
+function runAs(owner: { uid: number; gid: number } | undefined, bin: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // pg_ctl's server keeps the log open, not these pipes: the call ends when the tool does.
+    execFile(bin, args, { ...owner, cwd: '/', timeout: 90_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(bin)} ${args.join(' ')} failed: ${err.message}\n${stdout}${stderr}`));
+      else resolve();
+    });
+  });
 }

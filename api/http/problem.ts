@@ -3,11 +3,11 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import {
   ChecksumMismatchError,
   ConflictError,
+  DependencyUnavailableError,
   DomainError,
   GoneError,
   LockedError,
   NotFoundError,
-  ObjectStoreUnavailableError,
   OperationFailedError,
   PayloadTooLargeError,
   QuotaExceededError,
@@ -25,6 +25,7 @@ import { ForbiddenError, InvalidTokenError, SignedUrlRefusedError, UrlSigningDis
 import { loggedUrl } from '../middleware/requestContext';
 import type { Actor } from '../../lib/auth/actor';
 import { refusalFactsFor } from '../../lib/quotas/quotas';
+import { unavailableDependency } from '../../lib/platform/unavailable';
 
 interface ProblemOf<E extends DomainError> {
   type: abstract new (...args: never[]) => E;
@@ -135,10 +136,12 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
     // Before the answer: a response that finishes with the body unread has Node discard the rest
     // itself, without a bound.
     if (!req.complete) drainRefusedBody(req, opts.drainLimitBytes);
+    // A dependency that is down is an outage a client may wait out (503), not a bug (500).
+    if (!(err instanceof DomainError)) err = unavailableDependency(err) ?? err;
     const known = err instanceof DomainError ? PROBLEMS.find((p) => err instanceof p.type) : undefined;
     if (known) {
-      if (err instanceof ObjectStoreUnavailableError) {
-        logger.warn('object store unreachable', {
+      if (err instanceof DependencyUnavailableError) {
+        logger.warn(`${err.dependency.replace('_', ' ')} unreachable`, {
           method: req.method,
           path: loggedUrl(req),
           request_id: res.getHeader('X-Request-Id'),

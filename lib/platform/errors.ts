@@ -67,15 +67,31 @@ export class ServiceUnavailableError extends DomainError {
   }
 }
 
+/** The services the API depends on, as /health/ready names them. */
+export type Dependency = 'database' | 'object_store' | 'temporal';
+
+const DEPENDENCY_NAMES: Record<Dependency, string> = { database: 'the database', object_store: 'the object store', temporal: 'Temporal' };
+
 /**
- * The object store could not be reached (refused, reset, timed out): every S3 call fails so
- * (lib/platform/s3Client.ts). `cause` is the connection's error, for the log: the client is not told
- * where the store is.
+ * A dependency could not be reached (refused, reset, timed out, shutting down): an outage, not a
+ * fault of the request, so a client may try again. `cause` is the connection's error, for the log:
+ * the client is told which dependency, not where it is nor how it failed.
  */
-export class ObjectStoreUnavailableError extends ServiceUnavailableError {
-  constructor(retryAfterSeconds: number, cause: unknown) {
-    super(`the object store cannot be reached; try again in ${retryAfterSeconds} s`, retryAfterSeconds, { dependency: 'object_store' });
+export class DependencyUnavailableError extends ServiceUnavailableError {
+  constructor(
+    readonly dependency: Dependency,
+    retryAfterSeconds: number,
+    cause: unknown,
+  ) {
+    super(`${DEPENDENCY_NAMES[dependency]} cannot be reached; try again in ${retryAfterSeconds} s`, retryAfterSeconds, { dependency });
     this.cause = cause;
+  }
+}
+
+/** The object store could not be reached: every S3 call fails so (lib/platform/s3Client.ts). */
+export class ObjectStoreUnavailableError extends DependencyUnavailableError {
+  constructor(retryAfterSeconds: number, cause: unknown) {
+    super('object_store', retryAfterSeconds, cause);
   }
 }
 

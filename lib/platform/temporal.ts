@@ -48,11 +48,18 @@ export interface TemporalHandle {
 }
 
 /**
+ * How long a call keeps retrying a Temporal that cannot be reached (UNAVAILABLE): a request that needs
+ * Temporal during an outage is answered 503 within about this (README, "Retry bounds"), rather than
+ * after the SDK's 20 s. A restart of the server takes about as long.
+ */
+export const TEMPORAL_RETRY_BUDGET_MS = 3_000;
+
+/**
  * A lazily connected client: the API starts even while Temporal is down (and reports it as not
  * ready) instead of failing at boot.
  */
 export function createTemporalClient(t: Config['temporal']): TemporalHandle {
-  const retries = stoppableRetries();
+  const retries = stoppableRetries({ budgetMs: TEMPORAL_RETRY_BUDGET_MS });
   const connection = Connection.lazy({ address: t.address, interceptors: [retries.interceptor] });
   const client = new Client({ connection, namespace: t.namespace });
   const probe = Connection.lazy({ address: t.address, interceptors: [] });
