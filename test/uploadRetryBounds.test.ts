@@ -36,13 +36,23 @@ it('every activity an upload run schedules has a bound in attempts and in time',
   expect(unbounded.map((a) => a.activityType?.name)).toEqual([]);
 }, 60_000);
 
-it('a session gone under a step (its asset deleted) fails the step for good: parts checked, object read back', async () => {
+it('a session gone under a step (its asset deleted) fails the step for good: parts checked, object read back, a simple upload finished in one step', async () => {
   const activities = createUploadActivities({ config: ctx.config, db: ctx.db, s3: ctx.s3, logger: ctx.logger });
   const env = new MockActivityEnvironment();
   const gone = uuidv7();
   const failures = await Promise.all([
     env.run(activities.checkParts, gone).catch((err: unknown) => err),
     env.run(activities.verifyObject, { uploadId: gone, objectKey: `assets/${gone}/${gone}` }).catch((err: unknown) => err),
+    // Found by the consistency checker: its staged object and session gone, it was retried 12 times and more.
+    env
+      .run(activities.finishStagedUpload, {
+        uploadId: gone,
+        objectKey: `assets/${gone}/${gone}`,
+        sizeBytes: 1,
+        checksumSha256: sha256(Buffer.from('x')),
+        s3ChecksumSha256: 'AAAA',
+      })
+      .catch((err: unknown) => err),
   ]);
   for (const failure of failures) {
     expect(failure).toBeInstanceOf(ApplicationFailure);

@@ -255,7 +255,8 @@ async function finishStagedUpload(
 ): Promise<CommittedVersion | null> {
   const { uploadId, details, ...staged } = req;
   await markCompleting(deps, { uploadId, details });
-  const verified = await confirmStagedObject(deps, staged);
+  // With its id, a staged object found missing fails for good when its session went meanwhile.
+  const verified = await confirmStagedObject(deps, { uploadId, ...staged });
   return verified && commitUpload(deps, { uploadId, ...verified });
 }
 
