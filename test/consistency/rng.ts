@@ -3,6 +3,8 @@
  * a stream of their own (derived from the run's seed and the stream's index), so the schedule a seed
  * makes does not depend on how the streams interleave in time.
  */
+import { mulberry32 } from '../support/mulberry32';
+
 export interface Rng {
   /** A float in [0, 1). */
   next(): number;
@@ -12,17 +14,6 @@ export interface Rng {
   chance(p: number): boolean;
   /** One of `items`, each as likely as its weight. */
   weighted<T extends string>(weights: Record<T, number>): T;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function rngOf(seed: number, stream: number): Rng {

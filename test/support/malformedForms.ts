@@ -2,23 +2,13 @@
  * Malformed multipart/form-data bodies for the fuzzer (test/fuzz.test.ts): a valid upload form, then
  * one to three mutations drawn from a seeded generator, so a run sends the same bodies every time.
  */
+import { mulberry32 } from './mulberry32';
+
 export interface MalformedForm {
   /** The mutations applied, in order: what a failure names. */
   mutations: string[];
   contentType: string;
   body: Buffer;
-}
-
-/** mulberry32: small, seeded, and good enough to choose mutations. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const BOUNDARY = 'fuzzBoundary7MA4YWxk';
@@ -82,7 +72,7 @@ const MUTATIONS: Mutation[] = [
 
 /** `count` malformed forms from `seed`, each a valid form (a file of up to 64 KiB) with 1 to 3 mutations. */
 export function malformedForms(seed: number, count: number): MalformedForm[] {
-  const random = seeded(seed);
+  const random = mulberry32(seed);
   const pick = (n: number) => Math.floor(random() * n);
   return Array.from({ length: count }, () => {
     let body = validForm(Buffer.from(Array.from({ length: pick(64 * 1024) }, () => pick(256))));
