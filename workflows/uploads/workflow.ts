@@ -55,9 +55,12 @@ const local = proxyLocalActivities<UploadActivities>({
   localRetryThreshold: '100 milliseconds',
   retry,
 });
-// Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
-const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', retry });
-// Those heartbeat while they run (activities/uploads/uploads.ts), so a worker that dies in one is noticed within a minute, not the hour.
+// A catalog step that ran out of local time runs on as an ordinary activity, its attempts about as
+// short as a local one's: such steps do not heartbeat, so a worker that dies in one is noticed only
+// when the attempt's time passes (it was an hour: test/stuckSteps.test.ts).
+const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 minute', scheduleToCloseTimeout: '3 hours', retry });
+// Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities;
+// they heartbeat while they run (activities/uploads/uploads.ts), so a worker that dies in one is noticed within a minute, not the hour.
 const growing = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', heartbeatTimeout: '1 minute', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
 const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', scheduleToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds', retry });
