@@ -7,6 +7,7 @@ import { deleteSessionsResultingIn, markSessionAborted, unfinishedSessionsOfAsse
 import { assetKeyPrefix } from '../lib/assets/keys';
 import { deleteAssetRow, lockAsset, lockAssetRow, markAssetHiddenForDeletion, versionsWithObjectKeys } from '../lib/assets/store';
 import { deleteKeys, withTicker } from '../lib/platform/storedObjects';
+import { abortMultipartUpload, listIncompleteUploads } from '../lib/platform/multipart';
 import { ApplicationFailure } from '@temporalio/common';
 import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markAssetPurging, type RetiringVersion } from '../lib/backups/handoff';
 import { recordEvent } from '../lib/events/outbox';
@@ -62,8 +63,8 @@ async function hideAssetForDeletion({ db, assetCache, logger }: ActivityDeps, as
 }
 
 /**
- * Deletes one batch of the asset's objects (versions and anything staged); S3's listing is the
- * truth. The asset is marked first and its versions' contents handed to running backups
+ * Deletes one batch of the asset's objects (versions and anything staged) and aborts a page of the
+ * multipart uploads under its prefix; S3's listings are the truth. The asset is marked first and its versions' contents handed to running backups
  * (lib/backups/handoff.ts).
  */
 async function deleteAssetObjects(deps: ActivityDeps, assetId: string): Promise<{ deleted: number; more: boolean }> {
@@ -75,7 +76,11 @@ async function deleteAssetObjects(deps: ActivityDeps, assetId: string): Promise<
   const versions = (await versionsWithObjectKeys(db, assetId, keys, RETIRING_VERSION_COLUMNS)) as RetiringVersion[];
   await handOffToBackups(handoffDepsOf(deps), versions);
   await deleteKeys(s3, bucket, keys);
-  return { deleted: keys.length, more: Boolean(page.IsTruncated) };
+  // Multipart uploads under the prefix that no session's discard reached (one at a key no row names: an
+  // open killed between its CreateMultipartUpload and its row) hold parts the listing above does not show.
+  const uploads = await listIncompleteUploads(s3, bucket, { prefix: assetKeyPrefix(assetId) });
+  for (const upload of uploads.uploads) await abortMultipartUpload(s3, bucket, upload.key, upload.uploadId);
+  return { deleted: keys.length, more: Boolean(page.IsTruncated) || uploads.next !== undefined };
 }
 
 /**

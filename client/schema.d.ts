@@ -5757,7 +5757,7 @@ export interface operations {
                     "RateLimit-Policy": string;
                     /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                     "Tus-Resumable": "1.0.0";
-                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                     "Upload-Offset": string;
@@ -6002,7 +6002,7 @@ export interface operations {
                     "RateLimit-Policy": string;
                     /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                     "Tus-Resumable": "1.0.0";
-                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
                     "Upload-Length": string;
@@ -6259,7 +6259,7 @@ export interface operations {
                     "RateLimit-Policy": string;
                     /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                     "Tus-Resumable": "1.0.0";
-                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
                     "Upload-Length": string;
@@ -6408,7 +6408,7 @@ export interface operations {
                     "RateLimit-Policy": string;
                     /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                     "Tus-Resumable": "1.0.0";
-                    /** @description when an upload left unfinished is deleted (RFC 9110 date) */
+                    /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                     "Upload-Offset": string;
@@ -6692,7 +6692,10 @@ export interface operations {
                         checksum_sha256: string | null;
                         content_type: string;
                         error: string | null;
-                        /** Format: date-time */
+                        /**
+                         * Format: date-time
+                         * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
+                         */
                         expires_at: string;
                         id: string;
                         name: string;
@@ -6838,7 +6841,10 @@ export interface operations {
                         checksum_sha256: string | null;
                         content_type: string;
                         error: string | null;
-                        /** Format: date-time */
+                        /**
+                         * Format: date-time
+                         * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
+                         */
                         expires_at: string;
                         id: string;
                         name: string;
@@ -7147,7 +7153,10 @@ export interface operations {
                             checksum_sha256: string | null;
                             content_type: string;
                             error: string | null;
-                            /** Format: date-time */
+                            /**
+                             * Format: date-time
+                             * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
+                             */
                             expires_at: string;
                             id: string;
                             name: string;

@@ -7,7 +7,7 @@
  */
 import { bytesOf, uploadAsset } from './support/assets';
 import { objectKeys } from './support/catalog';
-import { createUpload } from './support/chunked';
+import { createUpload, openMultipartKeys } from './support/chunked';
 import { useTestService } from './support/context';
 import { expectProblem } from './support/http';
 import { waitUntil } from './support/processes';
@@ -19,6 +19,9 @@ it('answers 503 with Retry-After for a new session and a simple upload; what was
   expectProblem(session, 503);
   expect(session.headers.get('retry-after')).toBe('5');
   expect(await objectKeys(ctx, 'assets/')).toEqual([]);
+  // The client is told which upload it was: its run, taken later, is told to abort and opens nothing that stays.
+  const refusedId: string = session.body.upload_id;
+  expect(refusedId).toEqual(expect.any(String));
 
   const simple = await uploadAsset(ctx.baseUrl, bytesOf(1000), { name: 'no worker either.bin' });
   expectProblem(simple, 503);
@@ -31,5 +34,11 @@ it('answers 503 with Retry-After for a new session and a simple upload; what was
     async () => (await objectKeys(ctx, 'assets/')).length === 0 && (await count('upload_sessions', { kind: 'simple' })) === 0,
   );
   expect(await count('assets')).toBe(0);
+  const refused = await waitUntil('the refused session to end', async () => {
+    const row = await ctx.db('upload_sessions').where({ id: refusedId }).first();
+    return row && row.status !== 'open' && row;
+  });
+  expect(refused).toMatchObject({ status: 'aborted', error: 'not opened in time: no worker answered' });
+  expect(await openMultipartKeys(ctx.s3, ctx.config.s3.bucket, 'assets/')).toEqual([]);
   expect((await uploadAsset(ctx.baseUrl, bytesOf(1000), { name: 'a worker again.bin' })).status).toBe(201);
 });

@@ -16,7 +16,8 @@ import { auditWriterOf } from '../lib/audit/log';
 
 const MiB = 1024 * 1024;
 const STALL_SECONDS = 5;
-const ctx = useTestService({ STORAGE_UPLOAD_STALL_SECONDS: String(STALL_SECONDS) });
+// Chunked and tus sessions have a bound of their own (test/resumableSessions.test.ts): the same here.
+const ctx = useTestService({ STORAGE_UPLOAD_STALL_SECONDS: String(STALL_SECONDS), STORAGE_RESUMABLE_STALL_SECONDS: String(STALL_SECONDS) });
 const url = (path: string) => `${ctx.baseUrl}/api/v2${path}`;
 
 const BOUNDARY = 'stalledBoundary7MA4YWxk';

@@ -18,7 +18,8 @@ import { NotFoundError, QuotaExceededError } from '../../lib/platform/errors';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { deleteUploadSession, setSessionEnded, setSessionS3UploadId } from '../../lib/uploads/store';
-import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
+import { abortUploadsAt, discardSessionBytes } from '../../lib/uploads/sessionBytes';
+import { objectKeyFor } from '../../lib/assets/keys';
 import { findTusUpload } from '../../lib/uploads/store';
 import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
@@ -226,11 +227,16 @@ async function verifyObject(
   return { sizeBytes, checksumSha256 };
 }
 
+/**
+ * Commits the verified bytes as the session's version; then no multipart upload at its key is the
+ * session's (the one it completed is no longer open), and any still open there is aborted (abortUploadsAt).
+ */
 async function commitUpload(
-  { config, db, audit, assetCache }: UploadDeps,
+  { config, db, s3, bucket, audit, assetCache }: UploadDeps,
   { uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string },
 ): Promise<CommittedVersion> {
   const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
+  await abortUploadsAt(s3, bucket, objectKeyFor(committed.assetId, committed.versionId));
   await assetCache?.invalidate([committed.assetId]);
   return committed;
 }

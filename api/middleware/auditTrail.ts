@@ -22,6 +22,7 @@ import {
 } from '../../lib/audit/log';
 import type { Config } from '../../lib/platform/config';
 import type { Db } from '../../lib/platform/db';
+import { tryAfterWaits } from '../../lib/platform/concurrency';
 import { UUID_PATTERN } from '../../lib/platform/ids';
 import type { Logger } from '../../lib/platform/logger';
 import { parameterCountOf, patternOf, type RouteDeclaration } from '../http/route';
@@ -142,6 +143,19 @@ function rulesOf(routes: RouteDeclaration[]): Map<string, Rule[]> {
  */
 const FOLD_DELAY_MS = 250;
 
+/**
+ * The tries of a row written after the answer (a fold, a change a workflow makes, a read of another's
+ * content): at once, then after 2, 4, 8 and 16 s (30 s in all), so a pool exhausted by a burst or a
+ * database that blinked loses no row. What is still lost: a row whose every try failed (logged), and
+ * the rows of a process killed before it wrote them (one that stops waits for them: `settle`).
+ */
+const WRITE_WAITS_MS = [0, 2_000, 4_000, 8_000, 16_000];
+
+/** Writes an audit row after the answer, with WRITE_WAITS_MS's tries. */
+function writeAfterAnswer(write: () => Promise<unknown>): Promise<unknown> {
+  return tryAfterWaits(WRITE_WAITS_MS, write);
+}
+
 class RefusalFolder {
   private readonly pending = new Map<string, { entry: AuditEntry; count: number; requestIds: string[] }>();
   /** Each key with counts on their way: waiting out the delay (`timer`), or being written (`drained`). */
@@ -179,7 +193,8 @@ class RefusalFolder {
     try {
       for (let next = this.pending.get(key); next; next = this.pending.get(key)) {
         this.pending.delete(key);
-        await foldRefusals(this.db, key, next.entry, next.count, next.requestIds).catch((err) =>
+        const { entry, count, requestIds } = next;
+        await writeAfterAnswer(() => foldRefusals(this.db, key, entry, count, requestIds)).catch((err) =>
           this.logger.error('audit row not written', { err, fold_key: key }),
         );
       }
@@ -238,14 +253,17 @@ class RequestTrail implements AuditTrail {
         actsForAnyOwner(actor)
       ) {
         const entry = { ...this.entry(String(status)), actor: actorRef(actor) };
-        await writeReadOfOthersContent(db, entry, entry.subjects!.asset_id!);
+        await writeAfterAnswer(() => writeReadOfOthersContent(db, entry, entry.subjects!.asset_id!));
       }
       return;
     }
     if (!this.res.writableFinished) {
       if (!this.recorded) folder.add(this.entry('closed'));
     } else if (status >= 400) folder.add(this.entry(String(status)));
-    else if (!this.recorded) await writeAudit(db, this.entry(String(status), subjectsOfPath(String(this.res.getHeader('Location') ?? ''))));
+    else if (!this.recorded) {
+      const entry = this.entry(String(status), subjectsOfPath(String(this.res.getHeader('Location') ?? '')));
+      await writeAfterAnswer(() => writeAudit(db, entry));
+    }
   }
 }
 

@@ -24,6 +24,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { claimKey, recordKeyAnswer, recordKeyUpload, releaseKey, takeOverKey, type KeyClaim, type StoredAnswer } from '../../lib/idempotency/store';
 import { ConflictError, UnprocessableError, ValidationError } from '../../lib/platform/errors';
 import { uuidv7 } from '../../lib/platform/ids';
+import { tryAfterWaits } from '../../lib/platform/concurrency';
 import { findUploadSession } from '../../lib/uploads/store';
 import { readUploadSession } from '../../lib/uploads/uploadRuns';
 import { takesJson, type RouteDeclaration, type RouteDeps } from '../http/route';
@@ -153,16 +154,7 @@ async function updateKey(deps: KeyDeps, key: string, update: () => Promise<unkno
 }
 
 async function updateLater(deps: KeyDeps, key: string, update: () => Promise<unknown>): Promise<void> {
-  for (const delayMs of UPDATE_RETRY_DELAYS_MS) {
-    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
-    try {
-      await update();
-      return;
-    } catch {
-      // The next try, or the lease, settles it.
-    }
-  }
-  deps.logger.warn('idempotency key not updated: held until its lease passes', { key });
+  await tryAfterWaits(UPDATE_RETRY_DELAYS_MS, update).catch(() => deps.logger.warn('idempotency key not updated: held until its lease passes', { key }));
 }
 
 /** Runs `keep` with the answer before its end is written, so that a retry that follows it finds it kept. */

@@ -28,6 +28,7 @@ import { abortUploadSession, completeUploadSession, openUploadSession } from '..
 import { newUploadInput } from '../../lib/uploads/input';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { getUploadSession } from '../../lib/uploads/sessions';
+import { sessionDeadline } from '../../lib/uploads/progress';
 import { deleteAbortedSession } from '../../lib/uploads/store';
 import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
@@ -43,10 +44,16 @@ function checkTusResumable(req: Request): void {
   if (version !== TUS_VERSION) throw new UnsupportedTusVersionError(`send Tus-Resumable: ${TUS_VERSION}${version ? `, not ${version}` : ''}`);
 }
 
-function sendOffset(res: Response, status: number, session: UploadSessionRow, offset: number): void {
+function sendOffset(res: Response, status: number, session: UploadSessionRow, offset: number, uploads: RouteDeps['config']['uploads']): void {
   res.setHeader('Upload-Offset', String(offset));
-  res.setHeader('Upload-Expires', session.expires_at.toUTCString());
+  setUploadExpires(res, session, uploads);
   res.status(status).end();
+}
+
+/** tus `Upload-Expires`: an open upload's sliding deadline (lib/uploads/progress.ts sessionDeadline), else its expiry. */
+function setUploadExpires(res: Response, session: UploadSessionRow, uploads: RouteDeps['config']['uploads']): void {
+  const expires = session.status === 'open' ? sessionDeadline(session, uploads) : session.expires_at;
+  res.setHeader('Upload-Expires', expires.toUTCString());
 }
 
 /** What the tus handlers share, built once per handler from the app's parts. */
@@ -198,7 +205,7 @@ const create = defineRoute(
         offset = appended.offset;
         if (appended.finishes) await tus.finish(actor, await getUploadSession(deps.db, id));
       }
-      sendOffset(res, 201, await getUploadSession(deps.db, id), offset);
+      sendOffset(res, 201, await getUploadSession(deps.db, id), offset, deps.config.uploads);
     };
   },
 );
@@ -218,7 +225,7 @@ function status(deps: RouteDeps): RequestHandler {
     res.setHeader('Upload-Offset', String(offset));
     res.setHeader('Upload-Length', String(session.size_bytes));
     if (row.upload_metadata) res.setHeader('Upload-Metadata', row.upload_metadata);
-    res.setHeader('Upload-Expires', session.expires_at.toUTCString());
+    setUploadExpires(res, session, deps.config.uploads);
     res.json({ upload_id: id, status: session.status, offset_bytes: offset, size_bytes: session.size_bytes, status_url: `/api/v2/uploads/${id}` });
   };
 }
@@ -297,7 +304,8 @@ const patch = defineRoute(
         throw err;
       });
       if (appended.finishes) await tus.finish(actorOf(res), session);
-      sendOffset(res, 204, session, appended.offset);
+      // Read again: the PATCH moved its deadline on (or finished it).
+      sendOffset(res, 204, await getUploadSession(deps.db, id), appended.offset, deps.config.uploads);
     };
   },
 );

@@ -21,7 +21,7 @@ import { idParams, parse } from '../schemas/common';
 import * as r from '../schemas/responses';
 import { MAX_PARTS, createUploadBody, documentedCreateUploadBody, partHeaders, partParams } from '../schemas/uploads';
 import { checkPartRequest, presignPart, streamPart } from '../uploads/parts';
-import { countingProgress } from '../../lib/uploads/progress';
+import { countingProgress, sessionDeadline } from '../../lib/uploads/progress';
 
 // Every request on a session checks that its caller may still write its asset (api/access/sessionAccess.ts).
 const sessionRefused = {
@@ -46,7 +46,9 @@ async function sessionJson(deps: Pick<RouteDeps, 'db' | 's3' | 'config' | 'uploa
     const recorded = (await findTusUpload(deps.db, id))?.part_count ?? 0;
     parts = parts.filter((p) => p.partNumber <= recorded);
   }
-  return toUploadSessionJson(row, { status: state?.status, error: state?.error, parts });
+  const lastPartAt = Math.max(0, ...stored.map((p) => p.lastModified ?? 0));
+  const deadline = sessionDeadline(row, deps.config.uploads, lastPartAt);
+  return toUploadSessionJson(row, { status: state?.status, error: state?.error, parts, deadline });
 }
 
 /** The body of a new session, with the number of parts it makes: a size and a part size the store can take. */
@@ -112,7 +114,7 @@ const open = defineRoute(
       res
         .status(201)
         .setHeader('Location', `/api/v2/uploads/${input.uploadId}`)
-        .json(toUploadSessionJson(row, { status: opened.status, error: opened.error, parts: [] }));
+        .json(toUploadSessionJson(row, { status: opened.status, error: opened.error, parts: [], deadline: sessionDeadline(row, deps.config.uploads) }));
     };
   },
 );

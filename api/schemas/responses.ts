@@ -106,7 +106,9 @@ export const uploadSession = z
     bytes_received: z.number().int(),
     asset_id: id.nullable(),
     version_id: id.nullable(),
-    expires_at: timestamp,
+    expires_at: timestamp.describe(
+      'while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)',
+    ),
     workflow_id: z.string(),
     error: z.string().nullable(),
   })

@@ -109,7 +109,10 @@ const TUS_HEADERS = {
     type: 'string',
     pattern: '^sha256 [A-Za-z0-9+/]{43}=$',
   }),
-  'Upload-Expires': header('when an upload left unfinished is deleted (RFC 9110 date)', { type: 'string' }),
+  'Upload-Expires': header(
+    'when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS',
+    { type: 'string' },
+  ),
   'Tus-Version': header('the protocol versions served', { type: 'string', const: TUS_VERSION }),
   'Tus-Max-Size': header('the largest Upload-Length taken (STORAGE_MAX_UPLOAD_SIZE)', bytes),
   'Tus-Extension': header('the extensions served', { type: 'string', const: TUS_EXTENSIONS.join(',') }),

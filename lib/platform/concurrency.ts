@@ -30,3 +30,20 @@ export async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<{ 
     clearTimeout(timer);
   }
 }
+
+/**
+ * Tries `work` after each wait of `waitsMs` in turn (0: at once) until it succeeds, so its retries are
+ * bounded in attempts and in time; rejects with the last failure. The waits hold no process open.
+ */
+export async function tryAfterWaits<T>(waitsMs: readonly number[], work: () => Promise<T>): Promise<T> {
+  let failure: unknown = new Error('no attempt was made');
+  for (const waitMs of waitsMs) {
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+    try {
+      return await work();
+    } catch (err) {
+      failure = err;
+    }
+  }
+  throw failure;
+}

@@ -110,6 +110,7 @@ export const configSchema = z.object({
   STORAGE_UPLOAD_EXPIRY_HOURS: positiveInt.default(24),
   STORAGE_UPLOAD_WAIT_SECONDS: nonNegativeInt.default(30),
   STORAGE_UPLOAD_STALL_SECONDS: positiveInt.default(300),
+  STORAGE_RESUMABLE_STALL_SECONDS: positiveInt.default(3600),
   STORAGE_MAX_PENDING_UPLOADS: positiveInt.default(32),
   STORAGE_HEALTH_TIMEOUT_MS: positiveInt.default(2000),
   STORAGE_OUTBOX_RETRY_MAX_SECONDS: positiveInt.default(300),
@@ -205,7 +206,8 @@ export interface Config {
   messageHubUrl?: string;
   /** `maxPending`: simple uploads one API process takes at once (lib/limits/pendingUploads.ts). */
   /** `stallSeconds`: an open session that shows no progress for this long is ended (workflows/uploads/workflow.ts). */
-  uploads: { maxSizeBytes: number; expiryHours: number; waitSeconds: number; maxPending: number; stallSeconds: number };
+  /** `resumableStallSeconds`: the same bound for chunked and tus sessions, whose clients may pause between parts. */
+  uploads: { maxSizeBytes: number; expiryHours: number; waitSeconds: number; maxPending: number; stallSeconds: number; resumableStallSeconds: number };
   versions: { max: number; retentionDays: number };
   /** Per-owner limits (lib/quotas/); null is unlimited. An admin may override them per owner. */
   quotas: { bytesPerOwner: number | null; assetsPerOwner: number | null };
@@ -380,6 +382,7 @@ function featuresOf(e: ConfigEnv) {
       waitSeconds: e.STORAGE_UPLOAD_WAIT_SECONDS,
       maxPending: e.STORAGE_MAX_PENDING_UPLOADS,
       stallSeconds: e.STORAGE_UPLOAD_STALL_SECONDS,
+      resumableStallSeconds: e.STORAGE_RESUMABLE_STALL_SECONDS,
     },
     versions: { max: e.STORAGE_MAX_VERSIONS, retentionDays: e.STORAGE_VERSION_RETENTION_DAYS },
     quotas: { bytesPerOwner: e.STORAGE_QUOTA_BYTES_PER_OWNER, assetsPerOwner: e.STORAGE_QUOTA_ASSETS_PER_OWNER },

@@ -17,7 +17,7 @@ export interface UploadIds {
  * write it), or a new asset they will own. Its ids
  * are fresh unless given (an event's upload derives them from the event, so a repeat is the same one).
  * The version gets its own key; the session expires STORAGE_UPLOAD_EXPIRY_HOURS from now, or once it
- * shows no progress for STORAGE_UPLOAD_STALL_SECONDS.
+ * shows no progress for STORAGE_UPLOAD_STALL_SECONDS (STORAGE_RESUMABLE_STALL_SECONDS for chunked and tus).
  */
 export function newUploadInput(
   config: Pick<Config, 'uploads'>,
@@ -35,6 +35,7 @@ export function newUploadInput(
     objectKey: objectKeyFor(assetId, ids.versionId),
     expiresAt: new Date(Date.now() + config.uploads.expiryHours * 3600_000).toISOString(),
     stallSeconds: config.uploads.stallSeconds,
+    resumableStallSeconds: config.uploads.resumableStallSeconds,
     ownerId,
     ...(existing ? { writeBasis: existing.writeBasis } : {}),
     ...content,

@@ -17,7 +17,12 @@ export async function discardSessionBytes(s3: S3Client, bucket: string, session:
 // A session's key has one writer at a time: a few pages cover every upload ever begun at it.
 const MAX_PAGES_PER_KEY = 10;
 
-async function abortUploadsAt(s3: S3Client, bucket: string, key: string): Promise<void> {
+/**
+ * Aborts every multipart upload still open at `key`. Once a session has ended (committed too) each is
+ * a leftover: one the SDK opened again when the store did a CreateMultipartUpload and lost its answer,
+ * or one an API or worker that died left.
+ */
+export async function abortUploadsAt(s3: S3Client, bucket: string, key: string): Promise<void> {
   let next: Awaited<ReturnType<typeof listIncompleteUploads>>['next'];
   for (let page = 0; page < MAX_PAGES_PER_KEY; page++) {
     const listed = await listIncompleteUploads(s3, bucket, { prefix: key, next });

@@ -313,10 +313,10 @@ export interface UploadSessionJson {
   error: string | null;
 }
 
-/** `status` is the workflow's live one while it runs; parts are what S3 holds. */
+/** `status` is the workflow's live one while it runs; parts are what S3 holds; `deadline`, when an open session ends unless it progresses. */
 export function toUploadSessionJson(
   row: UploadSessionRow,
-  live: { status?: UploadStatus; error?: string | null; parts?: Array<{ partNumber: number; sizeBytes: number }> },
+  live: { status?: UploadStatus; error?: string | null; parts?: Array<{ partNumber: number; sizeBytes: number }>; deadline?: Date },
 ): UploadSessionJson {
   const status = live.status === undefined || live.status === 'pending' ? row.status : live.status;
   const completed = status === 'completed';
@@ -334,7 +334,8 @@ export function toUploadSessionJson(
     bytes_received: completed ? row.size_bytes : parts.reduce((sum, p) => sum + p.sizeBytes, 0),
     asset_id: row.asset_id ?? (completed ? row.result_asset_id : null),
     version_id: completed ? row.version_id : null,
-    expires_at: row.expires_at.toISOString(),
+    // An open session's sliding deadline (lib/uploads/progress.ts sessionDeadline), when the caller knows it.
+    expires_at: (status === 'open' && live.deadline ? live.deadline : row.expires_at).toISOString(),
     workflow_id: row.workflow_id,
     // The workflow knows why a session failed before its row records it.
     error: live.error ?? row.error,

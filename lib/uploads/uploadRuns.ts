@@ -60,8 +60,8 @@ function handleOf(uc: UploadClient, uploadId: string): WorkflowHandle<UploadWork
 
 /**
  * Starts the session's workflow and returns once the session is open (row written, multipart upload
- * created), waiting at most OPEN_WAIT_MS: with no worker to open it, the answer is 503, and the
- * session, should it open later, expires like any other left open. The run acts for `actor`.
+ * created), waiting at most OPEN_WAIT_MS: with no worker to open it, the answer is 503 with the
+ * `upload_id`, and the run is told to abort, so a session it opens later ends at once. The run acts for `actor`.
  */
 export async function openUploadSession(uc: UploadClient, actor: ActorRef, input: UploadInput): Promise<UploadState> {
   const start = new WithStartWorkflowOperation<UploadWorkflow>('uploadWorkflow', {
@@ -79,8 +79,12 @@ export async function openUploadSession(uc: UploadClient, actor: ActorRef, input
   } catch (err) {
     // Past the deadline the SDK reports a deadline error, an update timeout or a wrapped one: all mean no answer came.
     const timedOut = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err) || Date.now() >= deadline;
-    if (timedOut) throw new ServiceUnavailableError(`upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered`, 5);
-    throw toDomainError(err, input.uploadId);
+    if (!timedOut) throw toDomainError(err, input.uploadId);
+    // The run exists, and a worker may take it later: told to abort, it ends what it opens instead of
+    // leaving a session, its multipart upload and its reservation to the stall bound.
+    await deliverAbort(uc, input.uploadId, 'not opened in time: no worker answered');
+    const detail = `upload ${input.uploadId} was not opened within ${OPEN_WAIT_MS} ms: no worker answered. It is being aborted; its status (upload_id) tells how it ended`;
+    throw new ServiceUnavailableError(detail, 5, { upload_id: input.uploadId });
   }
 }
 

@@ -91,6 +91,17 @@ export type UploadInput = UploadTarget & UploadContent & ActsFor & UpdateBound &
  */
 export interface StallBound {
   stallSeconds?: number;
+  /**
+   * The bound of a chunked or tus session (STORAGE_RESUMABLE_STALL_SECONDS), whose client may pause
+   * between parts: its run still looks every `stallSeconds`. Runs begun before it existed use `stallSeconds`.
+   */
+  resumableStallSeconds?: number;
+}
+
+/** How long the session of `input` may show no progress before its run ends it (undefined: runs begun without a bound). */
+export function stallBoundOf(input: { kind: UploadKind } & StallBound): number | undefined {
+  const resumable = input.kind === 'chunked' || input.kind === 'tus';
+  return (resumable ? input.resumableStallSeconds : undefined) ?? input.stallSeconds;
 }
 
 /** What a waiting run reads of its session (the activity sessionProgress). */

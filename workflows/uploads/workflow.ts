@@ -22,6 +22,7 @@ import {
   completeUpdate,
   declaredBytes,
   openedUpdate,
+  stallBoundOf,
   statusQuery,
   type CompleteRequest,
   type UploadInput,
@@ -54,9 +55,12 @@ const local = proxyLocalActivities<UploadActivities>({
   localRetryThreshold: '100 milliseconds',
   retry,
 });
-// Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities.
-const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', retry });
-// Those heartbeat while they run (activities/uploads/uploads.ts), so a worker that dies in one is noticed within a minute, not the hour.
+// A catalog step that ran out of local time runs on as an ordinary activity, its attempts about as
+// short as a local one's: such steps do not heartbeat, so a worker that dies in one is noticed only
+// when the attempt's time passes (it was an hour: test/stuckSteps.test.ts).
+const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 minute', scheduleToCloseTimeout: '3 hours', retry });
+// Steps whose time grows with the object (S3 assembling or copying it) stay ordinary activities;
+// they heartbeat while they run (activities/uploads/uploads.ts), so a worker that dies in one is noticed within a minute, not the hour.
 const growing = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', heartbeatTimeout: '1 minute', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
 const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', scheduleToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds', retry });
@@ -209,7 +213,7 @@ async function openAndFinish(run: UploadRun): Promise<void> {
   const abortWins = run.abortRequested && run.completeRequest?.oneStep === true;
   if (!decided || run.completeRequest === undefined || abortWins) {
     const ending = decided ? 'aborted' : 'expired';
-    const error = decided ? run.abortReason : waited === 'stalled' ? `stalled: no progress for ${input.stallSeconds} s` : null;
+    const error = decided ? run.abortReason : waited === 'stalled' ? `stalled: no progress for ${stallBoundOf(input)} s` : null;
     await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error }));
     // Only now: whoever waits on the outcome must find the bytes already gone.
     state.error = error;
@@ -222,8 +226,8 @@ async function openAndFinish(run: UploadRun): Promise<void> {
 
 /**
  * Waits for the client's `complete` or abort (`told`), at most until the session expires. A run with a
- * stall bound wakes every bound's length and reads its session: one whose client showed no progress
- * for that long has `stalled` (an API killed mid-body, a client gone silent), and one already
+ * stall bound wakes every `stallSeconds` and reads its session: one whose client showed no progress
+ * for its bound (stallBoundOf: longer for chunked and tus sessions) has `stalled` (an API killed mid-body, a client gone silent), and one already
  * committed (by a finish whose worker died before its run recorded it) is `committed`, its result
  * taken from the row. A session ended under the run (a grant change, its asset deleted) is as if told
  * to abort. Runs begun without the bound, or before it existed, wait for the expiry alone, as they did.
@@ -232,12 +236,15 @@ async function waitForClient(run: UploadRun): Promise<'told' | 'expired' | 'stal
   const { input } = run;
   const told = () => run.completeRequest !== undefined || run.abortRequested;
   const expiresAt = Date.parse(input.expiresAt);
-  const stallSeconds = input.stallSeconds;
-  if (!stallSeconds || !patched('upload-stall-check')) return (await condition(told, expiresAt - Date.now())) ? 'told' : 'expired';
+  const stallSeconds = stallBoundOf(input);
+  if (!input.stallSeconds || !stallSeconds || !patched('upload-stall-check')) return (await condition(told, expiresAt - Date.now())) ? 'told' : 'expired';
+  // A resumable session's bound is longer than the simple one, but its run looks as often: a session
+  // committed or ended under it is noticed as soon.
+  const lookEveryMs = Math.min(input.stallSeconds, stallSeconds) * 1000;
   for (;;) {
     const left = expiresAt - Date.now();
     if (left <= 0) return told() ? 'told' : 'expired';
-    if (await condition(told, Math.min(stallSeconds * 1000, left))) return 'told';
+    if (await condition(told, Math.min(lookEveryMs, left))) return 'told';
     const progress = await step((a) => a.sessionProgress({ uploadId: input.uploadId, stallSeconds }));
     // A `complete` or abort that came while the session was read wins: the client is there.
     if (told()) return 'told';
