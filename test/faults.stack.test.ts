@@ -96,8 +96,9 @@ async function startOwnTemporal(dir: string, port: number): Promise<ManagedProce
 function serviceEnv(): NodeJS.ProcessEnv {
   return envFor(stack.config, {
     STORAGE_PORT: String(stack.apiPort),
-    // Another change ends a session whose client went away within minutes (STORAGE_UPLOAD_STALL_SECONDS).
+    // A session whose client went away ends within the stall bounds, shortened here to fit the test's wait.
     STORAGE_UPLOAD_STALL_SECONDS: '10',
+    STORAGE_RESUMABLE_STALL_SECONDS: '10',
     STORAGE_UPLOAD_WAIT_SECONDS: '20',
     // What a 500 was is in the process's log (kept in the run's directory).
     STORAGE_LOG_LEVEL: 'warn',

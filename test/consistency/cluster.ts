@@ -39,8 +39,9 @@ export async function startCluster(ctx: TestContext, redisPort: number, replicas
     STORAGE_MAX_VERSIONS: String(MAX_VERSIONS),
     STORAGE_UPLOAD_WAIT_SECONDS: '10',
     // Sessions whose client vanished (an answer lost to a fault) must end within the quiet phase's
-    // bound for "no session open beyond its bounds" to be checked at all: the bound, shortened.
+    // bound for "no session open beyond its bounds" to be checked at all: the bounds, shortened.
     STORAGE_UPLOAD_STALL_SECONDS: '20',
+    STORAGE_RESUMABLE_STALL_SECONDS: '20',
   };
   const cluster: Cluster = { apis: [], workers: [], proxy, redis: { port: redisPort, url: redisUrl }, env };
   const ports = await freePorts(replicas.apis);
