@@ -9,7 +9,7 @@ import { useTestService } from './support/context';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { call, inPieces } from './support/http';
 import { bearer } from './support/auth';
-import { createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
+import { completeUpload, createUpload, getUpload, openMultipartKeys, partUrl, putPart } from './support/chunked';
 import { waitUntil } from './support/processes';
 import { commitUploadedVersion, uploadWorkflowId } from '../lib/uploads/sessions';
 import { auditWriterOf } from '../lib/audit/log';
@@ -129,6 +129,28 @@ describe('a chunked session', () => {
     await waitUntil('the run ended', async () => (await handle.describe()).status.name !== 'RUNNING', 90_000, 500);
     expect(await handle.result()).toEqual({ status: 'completed', error: null, result: { assetId: committed.assetId, versionId: committed.versionId } });
     const downloaded = await fetch(url(`/assets/${committed.assetId}/content`), { headers: await bearer() });
+    expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(file);
+  }, 180_000);
+
+  test('whose part is PUT by its presigned URL more slowly than the stall bound is not ended under the PUT: it completes', async () => {
+    const file = bytesOf(MiB);
+    const created = await createUpload(ctx.baseUrl, { name: 'slow-presigned.bin', size_bytes: file.length, part_size_bytes: 5 * MiB });
+    expect(created.status).toBe(201);
+    const id: string = created.body.id;
+    const presigned = await partUrl(ctx.baseUrl, id, 1);
+    expect(presigned.status).toBe(200);
+    // The part goes straight to the store over three stall bounds, as a large part on a slow link does: no byte passes the API.
+    const put = inPieces(presigned.body.url, 'PUT', { 'content-length': String(file.length) });
+    const pieces = 3 * STALL_SECONDS;
+    const piece = Math.ceil(file.length / pieces);
+    for (let i = 0; i < pieces - 1; i++) {
+      await put.write(file.subarray(i * piece, (i + 1) * piece));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    expect((await put.end(file.subarray((pieces - 1) * piece))).status).toBe(200);
+    const completed = await completeUpload(ctx.baseUrl, id);
+    expect(completed.status).toBe(200);
+    const downloaded = await fetch(url(`/assets/${completed.body.asset.id}/content`), { headers: await bearer() });
     expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(file);
   }, 180_000);
 });
