@@ -154,3 +154,31 @@ describe('a chunked session', () => {
     expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(file);
   }, 180_000);
 });
+
+describe('a tus upload', () => {
+  test('says it expires when its run would end it as stalled, not at its 24-hour expiry', async () => {
+    const tusHeaders = { ...(await bearer()), 'tus-resumable': '1.0.0' };
+    const created = await fetch(url('/tus'), {
+      method: 'POST',
+      headers: { ...tusHeaders, 'upload-length': String(6 * MiB), 'upload-metadata': `filename ${Buffer.from('paused.bin').toString('base64')}` },
+    });
+    expect(created.status).toBe(201);
+    const location = new URL(created.headers.get('location')!, ctx.baseUrl).toString();
+    const id = location.split('/').pop()!;
+    const session = await getUpload(ctx.baseUrl, id);
+    // As the header gives it, to the second.
+    const expiry = Date.parse(new Date(session.body.expires_at).toUTCString());
+    // tus clients keep an upload to resume it until Upload-Expires: one paused past the stall bound is gone before its expiry.
+    expect(Date.parse(created.headers.get('upload-expires')!)).toBeLessThan(expiry);
+    const patched = await fetch(location, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+      body: bytesOf(5 * MiB),
+    });
+    expect(patched.status).toBe(204);
+    expect(Date.parse(patched.headers.get('upload-expires')!)).toBeLessThan(expiry);
+    const head = await fetch(location, { method: 'HEAD', headers: tusHeaders });
+    expect(head.status).toBe(200);
+    expect(Date.parse(head.headers.get('upload-expires')!)).toBeLessThan(expiry);
+  });
+});

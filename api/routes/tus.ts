@@ -43,9 +43,19 @@ function checkTusResumable(req: Request): void {
   if (version !== TUS_VERSION) throw new UnsupportedTusVersionError(`send Tus-Resumable: ${TUS_VERSION}${version ? `, not ${version}` : ''}`);
 }
 
-function sendOffset(res: Response, status: number, session: UploadSessionRow, offset: number): void {
+/**
+ * When the unfinished upload expires (Upload-Expires): its expiry, or sooner, a stall bound after its
+ * last progress (`progressAt`), when its run ends it as stalled (STORAGE_UPLOAD_STALL_SECONDS). tus
+ * clients keep an upload to resume until then: a later date would send them to one already gone.
+ */
+function uploadExpires(session: UploadSessionRow, stallSeconds: number, progressAt: Date): string {
+  return new Date(Math.min(session.expires_at.getTime(), progressAt.getTime() + stallSeconds * 1000)).toUTCString();
+}
+
+/** The answer to a creation or a PATCH, which just showed progress. */
+function sendOffset(res: Response, status: number, session: UploadSessionRow, offset: number, stallSeconds: number): void {
   res.setHeader('Upload-Offset', String(offset));
-  res.setHeader('Upload-Expires', session.expires_at.toUTCString());
+  res.setHeader('Upload-Expires', uploadExpires(session, stallSeconds, new Date()));
   res.status(status).end();
 }
 
@@ -198,7 +208,7 @@ const create = defineRoute(
         offset = appended.offset;
         if (appended.finishes) await tus.finish(actor, await getUploadSession(deps.db, id));
       }
-      sendOffset(res, 201, await getUploadSession(deps.db, id), offset);
+      sendOffset(res, 201, await getUploadSession(deps.db, id), offset, deps.config.uploads.stallSeconds);
     };
   },
 );
@@ -218,7 +228,7 @@ function status(deps: RouteDeps): RequestHandler {
     res.setHeader('Upload-Offset', String(offset));
     res.setHeader('Upload-Length', String(session.size_bytes));
     if (row.upload_metadata) res.setHeader('Upload-Metadata', row.upload_metadata);
-    res.setHeader('Upload-Expires', session.expires_at.toUTCString());
+    res.setHeader('Upload-Expires', uploadExpires(session, deps.config.uploads.stallSeconds, session.last_progress_at));
     res.json({ upload_id: id, status: session.status, offset_bytes: offset, size_bytes: session.size_bytes, status_url: `/api/v2/uploads/${id}` });
   };
 }
@@ -297,7 +307,7 @@ const patch = defineRoute(
         throw err;
       });
       if (appended.finishes) await tus.finish(actorOf(res), session);
-      sendOffset(res, 204, session, appended.offset);
+      sendOffset(res, 204, session, appended.offset, deps.config.uploads.stallSeconds);
     };
   },
 );
