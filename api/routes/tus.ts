@@ -44,11 +44,13 @@ function checkTusResumable(req: Request): void {
 }
 
 /**
- * When the unfinished upload expires (Upload-Expires): its expiry, or sooner, a stall bound after its
- * last progress (`progressAt`), when its run ends it as stalled (STORAGE_UPLOAD_STALL_SECONDS). tus
- * clients keep an upload to resume until then: a later date would send them to one already gone.
+ * When the unfinished upload expires (Upload-Expires): its expiry, or, while it is open, sooner: a
+ * stall bound after its last progress (`progressAt`), when its run ends it as stalled
+ * (STORAGE_UPLOAD_STALL_SECONDS). tus clients keep an upload to resume until then: a later date would
+ * send them to one already gone.
  */
 function uploadExpires(session: UploadSessionRow, stallSeconds: number, progressAt: Date): string {
+  if (session.status !== 'open') return session.expires_at.toUTCString();
   return new Date(Math.min(session.expires_at.getTime(), progressAt.getTime() + stallSeconds * 1000)).toUTCString();
 }
 
