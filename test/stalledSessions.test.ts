@@ -151,7 +151,8 @@ describe('a chunked session', () => {
     const completed = await completeUpload(ctx.baseUrl, id);
     expect(completed.status).toBe(200);
     const downloaded = await fetch(url(`/assets/${completed.body.asset.id}/content`), { headers: await bearer() });
-    expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(file);
+    // Compared by hash: a deep comparison of a MiB blocks the loop past the test server's keep-alive.
+    expect(sha256(Buffer.from(await downloaded.arrayBuffer()))).toBe(sha256(file));
   }, 180_000);
 });
 
