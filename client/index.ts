@@ -22,15 +22,20 @@ export interface StorageClientOptions extends RetryOptions {
 }
 
 const CHANGES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+// tus's routes take no key (their offsets make a PATCH safe to repeat): sent one, the client would
+// retry a creation after a dropped connection as if it were deduplicated, and leave a second upload.
+const TAKES_NO_KEY = /^\/api\/v2\/tus(\/|$)/;
 
 export function createStorageClient(opts: StorageClientOptions): StorageClient {
   const client = createClient<paths>({ baseUrl: opts.baseUrl.replace(/\/+$/, ''), fetch: retryingFetch(opts.fetch ?? globalThis.fetch, opts) });
   client.use({
-    onRequest({ request }) {
+    onRequest({ request, schemaPath }) {
       if (opts.token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${opts.token}`);
       if (!request.headers.has('x-request-id')) request.headers.set('x-request-id', randomUUID());
       // One per call, the logical operation: its retries send the same one.
-      if (CHANGES.has(request.method) && !request.headers.has('idempotency-key')) request.headers.set('idempotency-key', `"${randomUUID()}"`);
+      if (CHANGES.has(request.method) && !TAKES_NO_KEY.test(schemaPath) && !request.headers.has('idempotency-key')) {
+        request.headers.set('idempotency-key', `"${randomUUID()}"`);
+      }
       return request;
     },
   });

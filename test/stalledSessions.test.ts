@@ -9,7 +9,7 @@ import { useTestService } from './support/context';
 import { bytesOf, sha256, uploadAsset } from './support/assets';
 import { call, inPieces } from './support/http';
 import { bearer } from './support/auth';
-import { createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
+import { completeUpload, createUpload, getUpload, openMultipartKeys, partUrl, putPart } from './support/chunked';
 import { waitUntil } from './support/processes';
 import { commitUploadedVersion, uploadWorkflowId } from '../lib/uploads/sessions';
 import { auditWriterOf } from '../lib/audit/log';
@@ -132,4 +132,55 @@ describe('a chunked session', () => {
     const downloaded = await fetch(url(`/assets/${committed.assetId}/content`), { headers: await bearer() });
     expect(Buffer.from(await downloaded.arrayBuffer())).toEqual(file);
   }, 180_000);
+
+  test('whose part is PUT by its presigned URL more slowly than the stall bound is not ended under the PUT: it completes', async () => {
+    const file = bytesOf(MiB);
+    const created = await createUpload(ctx.baseUrl, { name: 'slow-presigned.bin', size_bytes: file.length, part_size_bytes: 5 * MiB });
+    expect(created.status).toBe(201);
+    const id: string = created.body.id;
+    const presigned = await partUrl(ctx.baseUrl, id, 1);
+    expect(presigned.status).toBe(200);
+    // The part goes straight to the store over three stall bounds, as a large part on a slow link does: no byte passes the API.
+    const put = inPieces(presigned.body.url, 'PUT', { 'content-length': String(file.length) });
+    const pieces = 3 * STALL_SECONDS;
+    const piece = Math.ceil(file.length / pieces);
+    for (let i = 0; i < pieces - 1; i++) {
+      await put.write(file.subarray(i * piece, (i + 1) * piece));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    expect((await put.end(file.subarray((pieces - 1) * piece))).status).toBe(200);
+    const completed = await completeUpload(ctx.baseUrl, id);
+    expect(completed.status).toBe(200);
+    const downloaded = await fetch(url(`/assets/${completed.body.asset.id}/content`), { headers: await bearer() });
+    // Compared by hash: a deep comparison of a MiB blocks the loop past the test server's keep-alive.
+    expect(sha256(Buffer.from(await downloaded.arrayBuffer()))).toBe(sha256(file));
+  }, 180_000);
+});
+
+describe('a tus upload', () => {
+  test('says it expires when its run would end it as stalled, not at its 24-hour expiry', async () => {
+    const tusHeaders = { ...(await bearer()), 'tus-resumable': '1.0.0' };
+    const created = await fetch(url('/tus'), {
+      method: 'POST',
+      headers: { ...tusHeaders, 'upload-length': String(6 * MiB), 'upload-metadata': `filename ${Buffer.from('paused.bin').toString('base64')}` },
+    });
+    expect(created.status).toBe(201);
+    const location = new URL(created.headers.get('location')!, ctx.baseUrl).toString();
+    const id = location.split('/').pop()!;
+    const session = await getUpload(ctx.baseUrl, id);
+    // As the header gives it, to the second.
+    const expiry = Date.parse(new Date(session.body.expires_at).toUTCString());
+    // tus clients keep an upload to resume it until Upload-Expires: one paused past the stall bound is gone before its expiry.
+    expect(Date.parse(created.headers.get('upload-expires')!)).toBeLessThan(expiry);
+    const patched = await fetch(location, {
+      method: 'PATCH',
+      headers: { ...tusHeaders, 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
+      body: bytesOf(5 * MiB),
+    });
+    expect(patched.status).toBe(204);
+    expect(Date.parse(patched.headers.get('upload-expires')!)).toBeLessThan(expiry);
+    const head = await fetch(location, { method: 'HEAD', headers: tusHeaders });
+    expect(head.status).toBe(200);
+    expect(Date.parse(head.headers.get('upload-expires')!)).toBeLessThan(expiry);
+  });
 });

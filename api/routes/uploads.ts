@@ -9,7 +9,7 @@ import { latestParts, listStoredParts } from '../../lib/platform/multipart';
 import { abortUploadSession, completeUploadSession, openUploadSession, readUploadSession } from '../../lib/uploads/uploadRuns';
 import { newUploadInput } from '../../lib/uploads/input';
 import { sessionStillWrites } from '../../lib/uploads/sessionAccess';
-import { findTusUpload } from '../../lib/uploads/store';
+import { expectProgressUntil, findTusUpload } from '../../lib/uploads/store';
 import { streamedWhole } from '../../lib/uploads/chunkedHashStates';
 import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
@@ -199,7 +199,10 @@ const partUrl = defineRoute(
       const size = checkPartRequest(session, n);
       // The part's bytes go straight to the store, where no meter sees them: they are spent here, as a part PUT here spends them.
       await contentBudgetOf(res)?.take(size);
-      res.json(await presignPart(deps.s3, deps.config.s3.bucket, session, n, size));
+      const { expiresIn, ...presigned } = await presignPart(deps.s3, deps.config.s3.bucket, session, n, size);
+      // Its PUT never passes the API: the session's run is not to end it as stalled while the URL may be in use.
+      await expectProgressUntil(deps.db, id, expiresIn);
+      res.json(presigned);
     };
   },
 );

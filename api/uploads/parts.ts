@@ -73,5 +73,5 @@ export async function presignPart(s3: S3Client, bucket: string, session: UploadS
     new UploadPartCommand({ Bucket: bucket, Key: session.object_key, UploadId: session.s3_upload_id!, PartNumber: n, ContentLength: sizeBytes }),
     { expiresIn },
   );
-  return { url, method: 'PUT' as const, expires_at: new Date(Date.now() + expiresIn * 1000).toISOString() };
+  return { url, method: 'PUT' as const, expires_at: new Date(Date.now() + expiresIn * 1000).toISOString(), expiresIn };
 }

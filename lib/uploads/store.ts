@@ -22,10 +22,12 @@
  *   adds it, and one reserved asset for a new asset's session, to owner_usage while the status is open
  *   or completing, and takes them back when it leaves those (lib/quotas/store.ts).
  * - `s3_upload_id` is set once, after the row, for chunked and tus sessions.
- * - `last_progress_at` only moves forward, to the database's now(), while the session is open or
- *   completing: when it opens, when its reservation grows, when the API touches it while a body streams
- *   or a part or PATCH is stored (touchSessionProgress, at most once per `everyMs`). No lock is waited
- *   for beyond the row's own UPDATE; its run reads it (sessionProgressOf) to end a stalled session.
+ * - `last_progress_at` only moves forward, while the session is open or completing: to the database's
+ *   now() when it opens, when its reservation grows, when the API touches it while a body streams or a
+ *   part or PATCH is stored (touchSessionProgress, at most once per `everyMs`); to a presigned part
+ *   URL's expiry when one is issued (expectProgressUntil: its PUT never passes the API, so the client
+ *   counts as sending until then). No lock is waited for beyond the row's own UPDATE; its run reads it
+ *   (sessionProgressOf) to end a stalled session.
  * - upload_stream_hashes: one row per chunked session whose part 1 was hashed; `parts_hashed` only
  *   moves n - 1 → n, with the SHA-256 state at part n's end and part n's ETag appended. No lock: a part
  *   sent out of order, again or in parallel stops the row moving (lib/uploads/chunkedHashStates.ts).
@@ -138,7 +140,7 @@ export async function growSessionReservation(
     rows: [row],
   } = await db.raw(
     `WITH before AS (SELECT id, reserved_bytes FROM upload_sessions WHERE id = ? AND status IN ('open', 'completing') FOR UPDATE)
-       UPDATE upload_sessions s SET reserved_bytes = GREATEST(b.reserved_bytes, ?), last_progress_at = now()
+       UPDATE upload_sessions s SET reserved_bytes = GREATEST(b.reserved_bytes, ?), last_progress_at = GREATEST(s.last_progress_at, now())
          FROM before b WHERE s.id = b.id
        RETURNING b.reserved_bytes AS reserved_before, s.quota_owner_id`,
     [id, totalBytes],
@@ -156,6 +158,17 @@ export async function touchSessionProgress(db: Knex | Knex.Transaction, id: stri
     .whereIn('status', ['open', 'completing'])
     .where('last_progress_at', '<', db.raw(`now() - make_interval(secs => ?)`, [everyMs / 1000]))
     .update({ last_progress_at: db.fn.now() });
+}
+
+/**
+ * A presigned URL for one of the session's parts was issued, valid `seconds`: the part's PUT goes
+ * straight to the store, where the API sees none of it, so the session counts as progressing until
+ * the URL expires (a PUT begun by then still has the stall bound to end).
+ */
+export async function expectProgressUntil(db: Knex | Knex.Transaction, id: string, seconds: number): Promise<void> {
+  await db('upload_sessions')
+    .where({ id, status: 'open' })
+    .update({ last_progress_at: db.raw('GREATEST(last_progress_at, now() + make_interval(secs => ?))', [seconds]) });
 }
 
 /** What a run reads of its session while it waits: its status, its result's ids, and the seconds since its last progress (by the database's clock). */
