@@ -42,7 +42,15 @@ const IDEMPOTENCY_KEY_HEADER: Record<string, HeaderDoc> = {
       'a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one ' +
       'operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). ' +
       'Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422.',
-    schema: { type: 'string', minLength: 1, maxLength: 255, examples: ['"8e03978e-40d5-43e8-bc93-6894a57f9324"'] },
+    // What the middleware takes: bare, printable ASCII without a space at either end (HTTP trims those),
+    // not opening with a quote; or a whole quoted structured-field string.
+    schema: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^(?:[\\x21\\x23-\\x7e](?:[\\x20-\\x7e]*[\\x21-\\x7e])?|"(?:[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\["\\\\])+")$',
+      examples: ['"8e03978e-40d5-43e8-bc93-6894a57f9324"'],
+    },
   },
 };
 const REPLAYED_HEADER: Record<string, HeaderDoc> = {

@@ -50,7 +50,13 @@ function runSchemathesis(args: string[]): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(SCHEMATHESIS, args, {
       cwd: process.env.STORAGE_TEST_RUN_DIR,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', SCHEMATHESIS_HOOKS: '' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NO_COLOR: '1',
+        SCHEMATHESIS_HOOKS: 'schemathesis_hooks',
+        PYTHONPATH: path.join(__dirname, 'support'),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
