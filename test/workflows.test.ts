@@ -64,6 +64,7 @@ describe('uploadWorkflow', () => {
       openUpload: async () => {},
       discardUpload: async (req) => {
         discarded.push(req);
+        return null;
       },
     };
 
@@ -102,6 +103,7 @@ describe('uploadWorkflow', () => {
       },
       discardUpload: async (req) => {
         discarded.push(req);
+        return null;
       },
     };
 
@@ -184,6 +186,7 @@ describe('signals to upload runs that are gone', () => {
       completeLifecycleRun: async () => counts,
       discardUpload: async (req) => {
         discarded.push(req);
+        return null;
       },
     };
 

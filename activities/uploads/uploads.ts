@@ -24,7 +24,7 @@ import { findTusUpload } from '../../lib/uploads/store';
 import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
 import { copyObject as copyStoredObject, hashObject, headObject, isNotFound, withTicker } from '../../lib/platform/storedObjects';
-import { UploadFailure, type SessionProgress, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
+import { UploadFailure, type DiscardOutcome, type SessionProgress, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log';
 import { handOffToBackups, handoffDepsOf } from '../../lib/backups/handoff';
@@ -309,9 +309,12 @@ async function pruneVersions(deps: UploadDeps, assetId: string, actor?: ActorRef
 async function discardUpload(
   { db, s3, bucket, audit }: UploadDeps,
   { uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null },
-): Promise<void> {
+): Promise<DiscardOutcome> {
   const row = await findUploadSession(db, uploadId);
-  if (!row || row.status === 'completed') return;
+  if (!row) return null;
+  // Committed already: by a finish that ran in a workflow task the server then refused (a signal
+  // came in while it ran), its run replaying down another path. The version stands; the run says so.
+  if (row.status === 'completed') return { committed: { assetId: row.result_asset_id!, versionId: row.version_id! } };
   await discardSessionBytes(s3, bucket, row);
   await db.transaction(async (trx) => {
     if (row.kind === 'simple' && status !== 'failed') await deleteUploadSession(trx, uploadId);
@@ -320,6 +323,7 @@ async function discardUpload(
     // A retried discard finds its own status: the row was written the first time.
     if (row.status !== status) await audit(trx, { actor: runActorOf(row), action: 'upload.discard', outcome: status, subjects, requestId: row.workflow_id });
   });
+  return null;
 }
 
 /**

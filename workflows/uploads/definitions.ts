@@ -115,6 +115,9 @@ export interface SessionProgress {
   error: string | null;
 }
 
+/** What discardUpload found: null, or a session committed already, with its version (the run then ends completed). */
+export type DiscardOutcome = { committed: UploadResult } | null;
+
 /**
  * How many updates a run takes (`opened`, and `complete` once it has one): each is written to its
  * history, and the server refuses a run's updates past its own limit (2,000 by default), the one that

@@ -214,7 +214,7 @@ async function openAndFinish(run: UploadRun): Promise<void> {
   if (!decided || run.completeRequest === undefined || abortWins) {
     const ending = decided ? 'aborted' : 'expired';
     const error = decided ? run.abortReason : waited === 'stalled' ? `stalled: no progress for ${stallBoundOf(input)} s` : null;
-    await step((a) => a.discardUpload({ uploadId: input.uploadId, status: ending, error }));
+    if (await discardOrFindCommitted(run, ending, error)) return;
     // Only now: whoever waits on the outcome must find the bytes already gone.
     state.error = error;
     state.status = ending;
@@ -298,10 +298,23 @@ async function pruneAfterCommit(input: UploadInput): Promise<void> {
   }
 }
 
+/**
+ * Ends the session as `ending`, its bytes removed; true when it was found committed instead (its
+ * finish ran in a workflow task the server refused, and the run replayed down this path): the run
+ * then ends completed with that version, and a `complete` waiting on it is answered with it.
+ */
+async function discardOrFindCommitted(run: UploadRun, ending: 'aborted' | 'expired' | 'failed', error: string | null): Promise<boolean> {
+  const found = await step((a) => a.discardUpload({ uploadId: run.input.uploadId, status: ending, error }));
+  if (!found?.committed) return false;
+  run.state.result = found.committed;
+  run.state.status = 'completed';
+  return true;
+}
+
 /** A step failed for good: the session's bytes go, and the run ends failed with what the failure says. */
 async function failRun(run: UploadRun, failure: TemporalFailure): Promise<void> {
-  const { input, state } = run;
-  await step((a) => a.discardUpload({ uploadId: input.uploadId, status: 'failed', error: failure.message }));
+  const { state } = run;
+  if (await discardOrFindCommitted(run, 'failed', failure.message)) return;
   const known = failure instanceof ApplicationFailure && Object.values<string>(UploadFailure).includes(failure.type ?? '');
   run.failureType = known ? (failure as ApplicationFailure).type! : UploadFailure.failed;
   run.failureDetails = known ? ((failure as ApplicationFailure).details ?? undefined) : undefined;

@@ -196,18 +196,45 @@ export const describeUploadWorkflow = (wf: WorkflowTestEnv) =>
       expect(a.commitUpload).not.toHaveBeenCalled();
     });
 
-    it('an abort that comes with a one-step complete before the finish begins wins', async () => {
-      const a = wf.stub({ ...uploadStubs(), openUpload: jest.fn(() => new Promise((resolve) => setTimeout(resolve, 500))) });
-      const input = await inputOf(wf, { kind: 'simple' });
-      const final = await run(wf, input, async (handle) => {
-        const completing = handle.executeUpdate(completeUpdate, { args: [{ sizeBytes: 10, checksumSha256: SHA, s3ChecksumSha256: 'c3Mz', oneStep: true }] });
-        await handle.signal(abortSignal);
-        await expect(completing).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
-        return handle.result();
+    it('an abort that comes with a one-step complete while the run opens: aborted with nothing committed, or completed with its version, never aborted over a commit', async () => {
+      // The open is held until both have reached the server. The signal then comes during the workflow
+      // task that runs the open (a local step): the server refuses that task's completion, and the run
+      // replays with the abort, after a finish the refused task may already have carried out.
+      let releaseOpen!: () => void;
+      const opened = new Promise<void>((resolve) => (releaseOpen = resolve));
+      let committed = false;
+      const a = wf.stub({
+        ...uploadStubs(),
+        openUpload: jest.fn(() => opened),
+        finishStagedUpload: jest.fn(async () => {
+          committed = true;
+          return { assetId: ASSET, versionId: VERSION, versionsBeyondMax: 0 };
+        }),
+        // As the catalog answers: a session committed already is not discarded, and says so.
+        discardUpload: jest.fn(async () => (committed ? { committed: { assetId: ASSET, versionId: VERSION } } : null)),
       });
-      expect(final).toEqual({ status: 'aborted', error: null, result: null });
-      expect(a.finishStagedUpload).not.toHaveBeenCalled();
-      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'aborted', error: null });
+      const input = await inputOf(wf, { kind: 'simple' });
+      const { final, answer } = await run(wf, input, async (handle) => {
+        const completing = await handle.startUpdate(completeUpdate, {
+          args: [{ sizeBytes: 10, checksumSha256: SHA, s3ChecksumSha256: 'c3Mz', oneStep: true }],
+          waitForStage: 'ACCEPTED',
+        });
+        await handle.signal(abortSignal);
+        releaseOpen();
+        const answer = await completing.result().then(
+          (result) => ({ result, failure: undefined }),
+          (failure: unknown) => ({ result: undefined, failure }),
+        );
+        return { final: await handle.result(), answer };
+      });
+      if (committed) {
+        expect(final).toEqual(COMPLETED);
+        expect(answer.result).toEqual({ assetId: ASSET, versionId: VERSION });
+      } else {
+        expect(final).toEqual({ status: 'aborted', error: null, result: null });
+        expect(answer.failure).toBeInstanceOf(WorkflowUpdateFailedError);
+        expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'aborted', error: null });
+      }
     });
 
     it('expiry: nothing came before expiresAt, so the session is discarded as expired', async () => {
