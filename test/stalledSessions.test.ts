@@ -167,9 +167,12 @@ describe('a tus upload', () => {
     expect(created.status).toBe(201);
     const location = new URL(created.headers.get('location')!, ctx.baseUrl).toString();
     const id = location.split('/').pop()!;
+    // The session's 24-hour expiry, as the header would give it (to the second). Its JSON's expires_at
+    // says the sliding deadline, as Upload-Expires does.
+    const row = await ctx.db('upload_sessions').where({ id }).first();
+    const expiry = Date.parse(new Date(row.expires_at).toUTCString());
     const session = await getUpload(ctx.baseUrl, id);
-    // As the header gives it, to the second.
-    const expiry = Date.parse(new Date(session.body.expires_at).toUTCString());
+    expect(Date.parse(created.headers.get('upload-expires')!)).toBe(Date.parse(new Date(session.body.expires_at).toUTCString()));
     // tus clients keep an upload to resume it until Upload-Expires: one paused past the stall bound is gone before its expiry.
     expect(Date.parse(created.headers.get('upload-expires')!)).toBeLessThan(expiry);
     const patched = await fetch(location, {
