@@ -3,6 +3,7 @@
  * attempts and in time, and a session or an asset gone under a step fails it for good (AssetGone),
  * rather than retrying it without end.
  */
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createUploadActivities } from '../activities/uploads/uploads';
@@ -58,4 +59,15 @@ it('a session gone under a step (its asset deleted) fails the step for good: par
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect(failure).toMatchObject({ type: UploadFailure.assetGone, nonRetryable: true });
   }
+}, 30_000);
+
+it('a discard whose session row is gone (an open that lost a race with a deletion for good) still aborts what was begun at its key', async () => {
+  const activities = createUploadActivities({ config: ctx.config, db: ctx.db, s3: ctx.s3, logger: ctx.logger });
+  const gone = uuidv7();
+  const objectKey = `assets/${gone}/${gone}`;
+  await ctx.s3.send(new CreateMultipartUploadCommand({ Bucket: ctx.config.s3.bucket, Key: objectKey }));
+  const openAt = async () => ((await ctx.s3.send(new ListMultipartUploadsCommand({ Bucket: ctx.config.s3.bucket, Prefix: objectKey }))).Uploads ?? []).length;
+  expect(await openAt()).toBe(1);
+  await new MockActivityEnvironment().run(activities.discardUpload, { uploadId: gone, status: 'failed' as const, error: 'asset gone', objectKey });
+  expect(await openAt()).toBe(0);
 }, 30_000);

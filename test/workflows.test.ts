@@ -76,7 +76,7 @@ describe('uploadWorkflow', () => {
     });
 
     expect(waitedMs).toBeGreaterThanOrEqual(23 * HOUR);
-    expect(discarded).toEqual([{ uploadId: input.uploadId, status: 'expired', error: null }]);
+    expect(discarded).toEqual([{ uploadId: input.uploadId, status: 'expired', error: null, objectKey: input.objectKey }]);
     expect(state).toEqual({ status: 'expired', error: null, result: null });
   });
 

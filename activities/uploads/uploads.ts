@@ -308,10 +308,15 @@ async function pruneVersions(deps: UploadDeps, assetId: string, actor?: ActorRef
  */
 async function discardUpload(
   { db, s3, bucket, audit }: UploadDeps,
-  { uploadId, status, error }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null },
+  { uploadId, status, error, objectKey }: { uploadId: string; status: 'aborted' | 'expired' | 'failed'; error: string | null; objectKey?: string },
 ): Promise<DiscardOutcome> {
   const row = await findUploadSession(db, uploadId);
-  if (!row) return null;
+  if (!row) {
+    // No row (an open that lost a race with its asset's deletion for good, its multipart upload begun
+    // after the deletion looked): what was begun at the session's key is aborted all the same.
+    if (objectKey) await abortUploadsAt(s3, bucket, objectKey);
+    return null;
+  }
   // Committed already: by a finish that ran in a workflow task the server then refused (a signal
   // came in while it ran), its run replaying down another path. The version stands; the run says so.
   if (row.status === 'completed') return { committed: { assetId: row.result_asset_id!, versionId: row.version_id! } };

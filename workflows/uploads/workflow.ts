@@ -304,7 +304,7 @@ async function pruneAfterCommit(input: UploadInput): Promise<void> {
  * then ends completed with that version, and a `complete` waiting on it is answered with it.
  */
 async function discardOrFindCommitted(run: UploadRun, ending: 'aborted' | 'expired' | 'failed', error: string | null): Promise<boolean> {
-  const found = await step((a) => a.discardUpload({ uploadId: run.input.uploadId, status: ending, error }));
+  const found = await step((a) => a.discardUpload({ uploadId: run.input.uploadId, status: ending, error, objectKey: run.input.objectKey }));
   if (!found?.committed) return false;
   run.state.result = found.committed;
   run.state.status = 'completed';

@@ -64,6 +64,6 @@ export const describeDeleteAssetWorkflow = (wf: WorkflowTestEnv) =>
       await upload.executeUpdate('opened');
       expect(await run('delete-with-upload')).toEqual({ objectsDeleted: 0 });
       expect(await upload.result()).toMatchObject({ status: 'aborted' });
-      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: 'u1', status: 'aborted', error: null });
+      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: 'u1', status: 'aborted', error: null, objectKey: 'k' });
     });
   });

@@ -192,7 +192,7 @@ export const describeUploadWorkflow = (wf: WorkflowTestEnv) =>
         return handle.result();
       });
       expect(final).toEqual({ status: 'aborted', error: 'access revoked', result: null });
-      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'aborted', error: 'access revoked' });
+      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'aborted', error: 'access revoked', objectKey: input.objectKey });
       expect(a.commitUpload).not.toHaveBeenCalled();
     });
 
@@ -233,7 +233,7 @@ export const describeUploadWorkflow = (wf: WorkflowTestEnv) =>
       } else {
         expect(final).toEqual({ status: 'aborted', error: null, result: null });
         expect(answer.failure).toBeInstanceOf(WorkflowUpdateFailedError);
-        expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'aborted', error: null });
+        expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'aborted', error: null, objectKey: input.objectKey });
       }
     });
 
@@ -242,7 +242,7 @@ export const describeUploadWorkflow = (wf: WorkflowTestEnv) =>
       const input = await inputOf(wf, { kind: 'chunked', sizeBytes: 30, partSizeBytes: 10, partCount: 3 }, 24 * HOUR);
       const final = await run(wf, input, (handle) => handle.result());
       expect(final).toEqual({ status: 'expired', error: null, result: null });
-      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'expired', error: null });
+      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'expired', error: null, objectKey: input.objectKey });
     });
 
     it('a prune that fails for good after the commit: the upload still answers its committed version', async () => {
@@ -273,7 +273,7 @@ export const describeUploadWorkflow = (wf: WorkflowTestEnv) =>
       });
       expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({ type: UploadFailure.checksumMismatch, message: 'checksum mismatch' });
       expect(final).toEqual({ status: 'failed', error: 'checksum mismatch', result: null });
-      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'failed', error: 'checksum mismatch' });
+      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'failed', error: 'checksum mismatch', objectKey: input.objectKey });
       expect(a.commitUpload).not.toHaveBeenCalled();
     });
 
@@ -289,6 +289,6 @@ export const describeUploadWorkflow = (wf: WorkflowTestEnv) =>
       });
       expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({ type: UploadFailure.failed, message: 'no row' });
       expect(final).toEqual({ status: 'failed', error: 'no row', result: null });
-      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'failed', error: 'no row' });
+      expect(a.discardUpload).toHaveBeenCalledWith({ uploadId: input.uploadId, status: 'failed', error: 'no row', objectKey: input.objectKey });
     });
   });
