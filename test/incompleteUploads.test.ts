@@ -15,6 +15,7 @@ import { startTestService, type TestContext } from './support/context';
 import { envFor, spawnService, waitUntil } from './support/processes';
 import { freePorts } from '../scripts/stack';
 import { runSweep } from './support/lifecycle';
+import { uuidv7 } from '../lib/platform/ids';
 
 const MiB = 1024 * 1024;
 
@@ -96,3 +97,36 @@ it('a lifecycle run sweeps the incomplete uploads once, after its phases', async
   const activities = (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
   expect(activities.filter((name) => name === 'abortIncompleteUploads')).toHaveLength(1);
 }, 60_000);
+
+describe('with a request timeout of 1 s', () => {
+  let short: TestContext;
+  beforeAll(async () => {
+    short = await startTestService({ STORAGE_REQUEST_TIMEOUT_MS: '1000' });
+  });
+  afterAll(async () => {
+    await short?.stop();
+  });
+
+  it('a lifecycle run aborts an upload no session owns once no API can still be staging to it, but not while a backup job runs', async () => {
+    const bucket = short.config.s3.bucket;
+    // An API that began staging a simple upload after its run had ended (its asset deleted meanwhile), then died.
+    const key = 'assets/00000000-0000-7000-8000-000000000001/left-by-a-dead-api';
+    const left = await short.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const open = async () => ((await short.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map((u) => u.UploadId);
+
+    // Not yet: an API's request may still be arriving (1 s), and its staging finishing (60 s).
+    expect((await runSweep(short)).status).toBe('completed');
+    expect(await open()).toEqual([left.UploadId]);
+
+    const initiated = (await short.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads![0].Initiated!;
+    await waitUntil('the upload to be older than the staging bound', async () => Date.now() - initiated.getTime() > 62_000, 70_000);
+    // A backup running copies with no session row: the bound is then the upload expiry.
+    const backupId = uuidv7();
+    await short.db('backup_jobs').insert({ id: backupId, kind: 'backup', status: 'running', workflow_id: `backup-${backupId}` });
+    expect((await runSweep(short)).status).toBe('completed');
+    expect(await open()).toEqual([left.UploadId]);
+    await short.db('backup_jobs').where({ id: backupId }).update({ status: 'failed' });
+    expect((await runSweep(short)).status).toBe('completed');
+    expect(await open()).toEqual([]);
+  }, 150_000);
+});

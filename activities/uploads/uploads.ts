@@ -30,6 +30,7 @@ import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log
 import { handOffToBackups, handoffDepsOf } from '../../lib/backups/handoff';
 import type { ActorRef } from '../../workflows/shared/actor';
 import { bindActivities } from './bindActivities';
+import { countJobsByKindAndStatus } from '../../lib/backups/store';
 import { abortIncompleteUploads as abortUnownedUploads, type IncompleteUploadsSwept } from '../../lib/uploads/incompleteUploads';
 
 /** What the upload activities run with: the worker's deps, the assets' bucket and the audit writer. */
@@ -374,13 +375,29 @@ async function missingObject(db: ActivityDeps['db'], uploadId: string | undefine
 }
 
 /**
- * Aborts the assets bucket's multipart uploads begun more than a session's expiry ago that no open
- * session writes to (lib/uploads/incompleteUploads.ts): what an API or a worker that died mid-write
- * left. Bounded per call; the lifecycle run calls it once per run.
+ * Aborts the assets bucket's multipart uploads that no open or completing session writes to, once no
+ * writer can still be at them (lib/uploads/incompleteUploads.ts): what an API or a worker that died
+ * mid-write left. Bounded per call; the lifecycle run calls it once per run.
  */
 async function abortIncompleteUploads({ config, db, s3, bucket }: UploadDeps): Promise<IncompleteUploadsSwept> {
-  const olderThan = new Date(Date.now() - config.uploads.expiryHours * 3600_000);
-  return abortUnownedUploads(db, s3, bucket, { olderThan });
+  return abortUnownedUploads(db, s3, bucket, { olderThan: new Date(Date.now() - (await unownedUploadAgeSeconds(config, db)) * 1000) });
+}
+
+// After its request's body has arrived, what an API still does to a staged upload: its last parts and the completion.
+const STAGING_TAIL_SECONDS = 60;
+
+/**
+ * How old an upload no session owns must be before it is aborted. A simple upload's multipart upload
+ * is begun by the API before its run writes the session row, and may be begun after its run ended
+ * without a commit (the asset deleted meanwhile); an API that then dies leaves it. Its request
+ * arrives whole within the API's request timeout, or not at all: past that (and the staging's tail),
+ * no API writes to it. A backup's or a restore's copies have no session row either: while one runs,
+ * the bound is a session's expiry, as before there was this one.
+ */
+async function unownedUploadAgeSeconds(config: UploadDeps['config'], db: UploadDeps['db']): Promise<number> {
+  const jobs = await countJobsByKindAndStatus(db);
+  if (jobs.some((j) => j.n > 0 && (j.status === 'pending' || j.status === 'running'))) return config.uploads.expiryHours * 3600;
+  return Math.ceil(config.http.requestTimeoutMs / 1000) + STAGING_TAIL_SECONDS;
 }
 
 function missingNumbers(parts: Array<{ partNumber: number }>, count: number): number[] {

@@ -26,8 +26,9 @@ export interface IncompleteUploadsSwept {
 }
 
 /**
- * Aborts every multipart upload begun before `olderThan` (a session's expiry ago: no upload in use is
- * that old, but a copy or a session still open at that key keeps its upload), reading at most MAX_PAGES.
+ * Aborts every multipart upload begun before `olderThan` (when no writer without a session row can
+ * still be at it: activities/uploads/uploads.ts) but one at the key of a session still open or
+ * completing, reading at most MAX_PAGES.
  */
 export async function abortIncompleteUploads(
   db: Knex,

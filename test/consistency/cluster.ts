@@ -30,6 +30,11 @@ export async function startRedisOn(port: number): Promise<ManagedProcess> {
   return startRedis({ port, dataDir: dir, logFile: path.join(dir, 'redis.log') });
 }
 
+/** The cluster's request timeout: the checker's requests are small, and a minute is ample under its faults. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** How long after it began no API can still be staging to a multipart upload (activities/uploads/uploads.ts). */
+export const STAGING_BOUND_MS = REQUEST_TIMEOUT_MS + 60_000;
+
 export async function startCluster(ctx: TestContext, redisPort: number, replicas = { apis: 2, workers: 2 }): Promise<Cluster> {
   const proxy = await startS3Proxy(ctx.config.s3.endpoint!);
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
@@ -42,6 +47,8 @@ export async function startCluster(ctx: TestContext, redisPort: number, replicas
     // bound for "no session open beyond its bounds" to be checked at all: the bounds, shortened.
     STORAGE_UPLOAD_STALL_SECONDS: '20',
     STORAGE_RESUMABLE_STALL_SECONDS: '20',
+    // And the bound past which a lifecycle run aborts what a dead API staged (its request timeout + 60 s).
+    STORAGE_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
   };
   const cluster: Cluster = { apis: [], workers: [], proxy, redis: { port: redisPort, url: redisUrl }, env };
   const ports = await freePorts(replicas.apis);

@@ -15,7 +15,7 @@ import { objectsMatchRows, usageMatchesCatalog, versionsReadable, type CheckDeps
 import { ackedVersions } from './model';
 import { World } from './client';
 import { nextSpec, runOperation } from './operations';
-import { resolveFates, sessionFates, settle } from './quiet';
+import { resolveFates, sessionFates, settle, sweepAsScheduled } from './quiet';
 import { rngOf } from './rng';
 
 export interface RunOptions {
@@ -114,7 +114,9 @@ async function exercise(ctx: TestContext, cluster: Cluster, opts: Required<RunOp
   const sent = await Promise.all(Array.from({ length: opts.clients }, (_, c) => runClient(c, opts, cluster, world, history, ids, deadline)));
   const injected = await faults;
   opts.log(`sent ${sent.reduce((a, b) => a + b, 0)} operations, injected ${injected} faults; waiting for quiet`);
+  const clientsStoppedAt = Date.now();
   const stuck = await settle(ctx, cluster, history, ids.admin);
+  const sweep = await sweepAsScheduled(cluster, history, ids.admin, clientsStoppedAt);
   const fates = await sessionFates(ctx, history);
   resolveFates(history, fates);
   const deps: CheckDeps = {
@@ -133,6 +135,7 @@ async function exercise(ctx: TestContext, cluster: Cluster, opts: Required<RunOp
       async () =>
         stuck ? [{ invariant: 'sessions, runs and workflows end', message: `still moving after the bound: ${JSON.stringify(stuck).slice(0, 2000)}` }] : [],
     ],
+    ['swept', async () => (sweep === 'completed' ? [] : [{ invariant: 'the lifecycle run completes', message: `the quiet phase's lifecycle run: ${sweep}` }])],
     ['versions', () => versionsReadable(deps, acked)],
     ['objects', () => objectsMatchRows(deps)],
     ['usage', () => usageMatchesCatalog(deps)],

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import type { TestContext } from '../support/context';
-import { untilServing, type Cluster } from './cluster';
+import { STAGING_BOUND_MS, untilServing, type Cluster } from './cluster';
 import type { History } from './history';
 import { send } from './http';
 import type { SessionFate } from './model';
@@ -98,4 +98,26 @@ export function resolveFates(history: History, fates: Map<string, SessionFate>):
     e.upload!.versionId ??= fate.version_id ?? undefined;
     e.assetId ??= e.upload!.assetId;
   }
+}
+
+const SWEEP_MS = 180_000;
+
+/**
+ * What the daily lifecycle run would do once the system is at rest: abort the multipart uploads an API
+ * that died while staging left (no session row names them), once no API can still be at them
+ * (STAGING_BOUND_MS after the clients stopped). Answers the run's status ('unanswered' if it never ended).
+ */
+export async function sweepAsScheduled(cluster: Cluster, history: History, adminToken: string, clientsStoppedAt: number): Promise<string> {
+  const entry = history.begin({ client: -1, index: 1, kind: 'quiet:lifecycle', value: 'after the staging bound' });
+  await new Promise((r) => setTimeout(r, Math.max(0, clientsStoppedAt + STAGING_BOUND_MS - Date.now())));
+  const started = await send(`${cluster.apis[0].url}/api/v2/lifecycle/runs`, adminToken, 'cc-quiet-lifecycle', { method: 'POST', json: {} });
+  let status = started.status === 202 ? String(started.body.status) : `refused ${started.status}`;
+  const deadline = Date.now() + SWEEP_MS;
+  while (started.status === 202 && (status === 'pending' || status === 'running') && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const read = await send(`${cluster.apis[0].url}/api/v2/lifecycle/runs/${started.body.id}`, adminToken, 'cc-quiet-lifecycle-read');
+    if (read.status === 200) status = String(read.body.status);
+  }
+  history.end(entry, started.status, status);
+  return status;
 }
