@@ -230,17 +230,25 @@ async function verifyObject(
 
 /**
  * Commits the verified bytes as the session's version; then no multipart upload at its key is the
- * session's (the one it completed is no longer open), and any still open there is aborted (abortUploadsAt).
+ * session's (the one it completed is no longer open), and any still open there is aborted (abortUploadsAt),
+ * unless none was ever begun there (`multipart` false: a staged object the API put in one request).
  */
-async function commitUpload(
+async function commitUpload(deps: UploadDeps, verified: { uploadId: string; sizeBytes: number; checksumSha256: string }): Promise<CommittedVersion> {
+  return commitVersion(deps, verified, { multipart: true });
+}
+
+async function commitVersion(
   { config, db, s3, bucket, audit, assetCache }: UploadDeps,
   { uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string },
+  { multipart }: { multipart: boolean },
 ): Promise<CommittedVersion> {
   const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
-  await abortUploadsAt(s3, bucket, objectKeyFor(committed.assetId, committed.versionId));
+  if (multipart) await abortUploadsAt(s3, bucket, objectKeyFor(committed.assetId, committed.versionId));
   await assetCache?.invalidate([committed.assetId]);
   return committed;
 }
+
+const MULTIPART_CHECKSUM = /-\d+$/;
 
 /**
  * A staged upload's finish in one local activity, which the workflow would otherwise run as three
@@ -264,7 +272,8 @@ async function finishStagedUpload(
   await markCompleting(deps, { uploadId, details });
   // With its id, a staged object found missing fails for good when its session went meanwhile.
   const verified = await confirmStagedObject(deps, { uploadId, ...staged });
-  return verified && commitUpload(deps, { uploadId, ...verified });
+  // A multipart object's checksum names its part count (lib/platform/staging.ts); one put whole began no multipart upload.
+  return verified && commitVersion(deps, { uploadId, ...verified }, { multipart: MULTIPART_CHECKSUM.test(staged.s3ChecksumSha256) });
 }
 
 /**
