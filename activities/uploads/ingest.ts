@@ -7,7 +7,7 @@ import { stageToS3, type StagedObject } from '../../lib/platform/staging';
 import { findUploadSession } from '../../lib/uploads/store';
 import { UploadFailure } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
-import { quotaFailure } from './uploads';
+import { heartbeating, quotaFailure } from './uploads';
 import { bindActivities } from './bindActivities';
 
 /**
@@ -88,7 +88,7 @@ async function sessionToFetchInto(db: ActivityDeps['db'], uploadId: string): Pro
 }
 
 export function createIngestActivities(deps: ActivityDeps) {
-  return bindActivities(deps, { fetchSource });
+  return bindActivities(deps, { fetchSource: heartbeating(fetchSource) });
 }
 
 export type IngestActivities = ReturnType<typeof createIngestActivities>;

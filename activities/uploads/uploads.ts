@@ -436,8 +436,8 @@ export function quotaFailure(err: QuotaExceededError): ApplicationFailure {
  * heartbeating every few seconds meanwhile: a worker that dies in it is noticed within the step's
  * heartbeat timeout (workflows/uploads/workflow.ts), not its hour.
  */
-function heartbeating<A extends unknown[], R>(activity: (deps: UploadDeps, ...args: A) => Promise<R>) {
-  return (deps: UploadDeps, ...args: A): Promise<R> => {
+export function heartbeating<D, A extends unknown[], R>(activity: (deps: D, ...args: A) => Promise<R>) {
+  return (deps: D, ...args: A): Promise<R> => {
     const ctx = Context.current();
     return withTicker(
       () => ctx.heartbeat(),

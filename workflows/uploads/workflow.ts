@@ -64,9 +64,15 @@ const catalog = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 minu
 const growing = proxyActivities<UploadActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: '3 hours', heartbeatTimeout: '1 minute', retry });
 // Reading back every byte of a large object takes a while; the heartbeat tells a stuck read from a slow one.
 const bytes = proxyActivities<UploadActivities>({ startToCloseTimeout: '6 hours', scheduleToCloseTimeout: '12 hours', heartbeatTimeout: '30 seconds', retry });
-// A source another service named may be down for a while, but the upload does not wait past its expiry.
+// A source another service named may be down for a while, but the upload does not wait past its expiry;
+// the fetch heartbeats while it streams, so a worker that dies in it is noticed within a minute, not the hour.
 const sourceUntil = (expiresAt: string) =>
-  proxyActivities<IngestActivities>({ startToCloseTimeout: '1 hour', scheduleToCloseTimeout: Math.max(60_000, Date.parse(expiresAt) - Date.now()), retry });
+  proxyActivities<IngestActivities>({
+    startToCloseTimeout: '1 hour',
+    scheduleToCloseTimeout: Math.max(60_000, Date.parse(expiresAt) - Date.now()),
+    heartbeatTimeout: '1 minute',
+    retry,
+  });
 
 /** What a run knows of its upload, which its handlers and its main path share. */
 interface UploadRun {
