@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { mapLimit } from '../lib/platform/concurrency';
-import { NotFoundError } from '../lib/platform/errors';
+import { ConflictError, NotFoundError } from '../lib/platform/errors';
 import { deleteKeys } from '../lib/platform/storedObjects';
 import {
   beginRun,
@@ -95,7 +95,11 @@ async function beginLifecycleRun(
 ): Promise<{ phase: LifecyclePhase; dryRun: boolean }> {
   const run = await permanent(() =>
     beginRun(db, runId, new Date(asOf), { version_retention_days: config.versions.retentionDays, max_versions: config.versions.max }),
-  );
+  ).catch((err) => {
+    // A run failed before it began (lib/lifecycle/sweepRuns.ts readLifecycleRun) is not begun again.
+    if (err instanceof ConflictError) throw ApplicationFailure.create({ type: 'LifecycleRunEnded', message: err.message, nonRetryable: true });
+    throw err;
+  });
   return { phase: run.phase, dryRun: run.dry_run };
 }
 
