@@ -30,6 +30,7 @@ import { auditWriterOf, pruneAuditLog } from '../lib/audit/log';
 import { SYSTEM_ACTOR_REF } from '../workflows/shared/actor';
 import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markVersionsDeleting, type RetiringVersion } from '../lib/backups/handoff';
 import { pruneEndedRows, type RowsRemoved } from '../lib/lifecycle/tableRetention';
+import { failStrandedRuns } from '../lib/lifecycle/strandedRuns';
 import { getRun } from '../lib/lifecycle/sweep';
 
 /** A looping activity returns after about this long, so its workflow can continue as new between calls. */
@@ -151,13 +152,17 @@ async function workflowIsRunning(workflowId: string): Promise<boolean> {
 
 /**
  * The tables' retention (lib/lifecycle/tableRetention.ts), on a real run of the global settings only
- * (like the audit log's), within one step's budget: what it leaves, the next run removes.
+ * (like the audit log's), within one step's budget: what it leaves, the next run removes. Runs that no
+ * workflow runs are failed first (lib/lifecycle/strandedRuns.ts), so that they end, and age into it.
  */
 async function pruneEndedTableRows({ db, config, logger }: ActivityDeps, runId: string): Promise<RowsRemoved | null> {
   const run = await permanent(() => getRun(db, runId));
   if (run.dry_run || !run.plan?.global) return null;
   const ctx = Context.current();
-  const removed = await pruneEndedRows({ db, config, isRunning: workflowIsRunning, heartbeat: () => ctx.heartbeat() }, Date.now() + STEP_BUDGET_MS);
+  const deadline = Date.now() + STEP_BUDGET_MS;
+  const stranded = await failStrandedRuns({ db, isRunning: workflowIsRunning, heartbeat: () => ctx.heartbeat() }, deadline);
+  if (stranded.failed) logger.info('runs no workflow runs failed', { run_id: runId, ...stranded });
+  const removed = await pruneEndedRows({ db, config, isRunning: workflowIsRunning, heartbeat: () => ctx.heartbeat() }, deadline);
   logger.info('ended rows past retention removed', { run_id: runId, ...removed });
   return removed;
 }

@@ -10,7 +10,8 @@
  *   lifecycle-{run_id} (lib/lifecycle/sweepRuns.ts: start lock, insert, start, commit), so a starter
  *   that dies leaves no row, and a workflow whose row never came finds none and fails (not retried);
  *   a scheduled sweep writes its row in its own activity, then starts its child. A pending row whose
- *   workflow does not exist long after it was written is failed by whoever reads it.
+ *   workflow does not exist long after it was written is failed by whoever reads it, and by the
+ *   lifecycle sweep (strandedRuns.ts), with any running row whose workflow no longer runs.
  * - A run's as_of and plan are written once, by the transaction that holds its row FOR UPDATE and finds
  *   no plan; a retry or a continued run keeps them.
  * - A run moves only forward: every batch advances `step` by one with a compare-and-set on (id, step,
@@ -185,6 +186,23 @@ export async function advanceRun(
   for (const [key, n] of Object.entries(next.counts ?? {})) if (n) fields[key] = db.raw('?? + ?', [key, n]);
   const updated = await db('lifecycle_runs').where({ id: at.id, step: at.step, phase: at.phase }).update(fields);
   return updated > 0;
+}
+
+/** Runs not ended (pending or running) written before `before`, by id after `afterId`: `limit` of them. */
+export async function selectUnendedRunsBefore(
+  db: Knex,
+  before: Date,
+  afterId: string | null,
+  limit: number,
+): Promise<Array<{ id: string; workflow_id: string }>> {
+  const query = db('lifecycle_runs')
+    .select('id', 'workflow_id')
+    .whereIn('status', ['pending', 'running'])
+    .where('created_at', '<', before)
+    .orderBy('id')
+    .limit(limit);
+  if (afterId) query.where('id', '>', afterId);
+  return query;
 }
 
 /** The metrics' count of runs by status. */

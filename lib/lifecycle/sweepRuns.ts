@@ -9,7 +9,7 @@ import { lifecycleOperation, lifecycleWorkflowId } from '../../workflows/lifecyc
 import { uuidv7 } from '../platform/ids';
 import { getPolicy } from './policies';
 import { failRun, getRun, insertStartingRun } from './runRows';
-import type { LifecycleRunRow } from './runs';
+import { PENDING_WITHOUT_WORKFLOW_MS, type LifecycleRunRow } from './runs';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 
@@ -56,13 +56,6 @@ export async function startLifecycleRun(lc: LifecycleClient, actor: ActorRef, op
   });
   return getRun(lc.db, runId);
 }
-
-/**
- * A pending row whose workflow does not exist this long after it was written never gets one: a row
- * the API wrote before its workflow started (the API commits it after the start now), or a
- * scheduled run's whose parent was stopped between writing it and starting its child (a moment).
- */
-export const PENDING_WITHOUT_WORKFLOW_MS = 5 * 60_000;
 
 const ENDED_WITHOUT_RECORDING = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
 
