@@ -8,14 +8,19 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { uuidv7 } from '../lib/platform/ids';
 import { lifecycleWorkflowId } from '../workflows/lifecycle/definitions';
-import { PENDING_WITHOUT_WORKFLOW_MS, startLifecycleRun } from '../lib/lifecycle/sweepRuns';
+import { PENDING_WITHOUT_WORKFLOW_MS } from '../lib/lifecycle/runs';
+import { startLifecycleRun } from '../lib/lifecycle/sweepRuns';
 import { TEST_ADMIN } from './support/auth';
 import { waitUntil } from './support/processes';
 import { useTestService } from './support/context';
 import { call } from './support/http';
 import { clientWithStart, killStarterAt } from './support/lifecycleStarter';
+import { runSweep } from './support/lifecycle';
 
 const ctx = useTestService();
+const insert = (id: string, createdAt: Date, status = 'pending') =>
+  ctx.db('lifecycle_runs').insert({ id, trigger: 'api', dry_run: true, status, workflow_id: lifecycleWorkflowId(id), batch_size: 1000, created_at: createdAt });
+const longAgo = () => new Date(Date.now() - PENDING_WITHOUT_WORKFLOW_MS - 60_000);
 const runUrl = (id: string) => `${ctx.baseUrl}/api/v2/lifecycle/runs/${id}`;
 
 async function listedIds(): Promise<string[]> {
@@ -116,7 +121,7 @@ describe('a pending row without a workflow (left by a starter before this fix)',
     const fresh = uuidv7();
     const stale = uuidv7();
     await insert(fresh, new Date());
-    await insert(stale, new Date(Date.now() - PENDING_WITHOUT_WORKFLOW_MS - 60_000));
+    await insert(stale, longAgo());
 
     expect((await call(runUrl(fresh))).body).toMatchObject({ status: 'pending' });
     const read = await call(runUrl(stale));
@@ -131,5 +136,25 @@ describe('a pending row without a workflow (left by a starter before this fix)',
     });
     expect(await failureTypeOf(lifecycleWorkflowId(stale))).toBe('LifecycleRunEnded');
     expect(await ctx.db('lifecycle_runs').where({ id: stale }).first()).toMatchObject({ status: 'failed', plan: null, started_at: null });
+  });
+});
+
+describe('the lifecycle sweep', () => {
+  it('fails the runs no workflow runs, pending or running, once clearly stranded, without anyone reading them; a fresh pending row stays', async () => {
+    const [fresh, stalePending, staleRunning] = [uuidv7(), uuidv7(), uuidv7()];
+    await insert(fresh, new Date());
+    await insert(stalePending, longAgo());
+    await insert(staleRunning, longAgo(), 'running');
+
+    const sweep = await runSweep(ctx);
+    expect(sweep.status).toBe('completed');
+    const statusOf = async (id: string) => (await ctx.db('lifecycle_runs').where({ id }).first()).status;
+    expect(await statusOf(fresh)).toBe('pending');
+    expect(await statusOf(stalePending)).toBe('failed');
+    expect(await statusOf(staleRunning)).toBe('failed');
+    const listed = (await call(`${ctx.baseUrl}/api/v2/lifecycle/runs?limit=100`)).body as {
+      items: Array<{ id: string; status: string; error: string | null }>;
+    };
+    expect(listed.items.find((run) => run.id === stalePending)).toMatchObject({ status: 'failed', error: expect.stringMatching(/not running/) });
   });
 });
