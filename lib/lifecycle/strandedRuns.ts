@@ -1,7 +1,8 @@
 /**
- * Runs whose row says pending or running while no workflow runs them: an API of before runs' rows
- * were committed after their start (lib/lifecycle/sweepRuns.ts) that died between the two, a scheduled
- * run's parent stopped between writing its row and starting its child, a workflow terminated. Reading
+ * Runs whose row says pending or running while no workflow runs them: a row an older API wrote before
+ * its start (not with it, as lib/lifecycle/sweepRuns.ts does now) and died in between, a scheduled
+ * run's whose parent was stopped between writing it and starting its child, a run whose workflow was
+ * terminated. Reading
  * such a run fails it (readLifecycleRun); the lifecycle sweep fails the rest, so that none stays
  * pending or running in the list for ever, nor out of the tables' retention (which takes ended runs only).
  */
