@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { mapLimit } from '../lib/platform/concurrency';
-import { NotFoundError } from '../lib/platform/errors';
+import { ConflictError, NotFoundError } from '../lib/platform/errors';
 import { deleteKeys } from '../lib/platform/storedObjects';
 import {
   beginRun,
@@ -30,6 +30,7 @@ import { auditWriterOf, pruneAuditLog } from '../lib/audit/log';
 import { SYSTEM_ACTOR_REF } from '../workflows/shared/actor';
 import { RETIRING_VERSION_COLUMNS, handOffToBackups, handoffDepsOf, markVersionsDeleting, type RetiringVersion } from '../lib/backups/handoff';
 import { pruneEndedRows, type RowsRemoved } from '../lib/lifecycle/tableRetention';
+import { failStrandedRuns } from '../lib/lifecycle/strandedRuns';
 import { getRun } from '../lib/lifecycle/sweep';
 
 /** A looping activity returns after about this long, so its workflow can continue as new between calls. */
@@ -95,7 +96,11 @@ async function beginLifecycleRun(
 ): Promise<{ phase: LifecyclePhase; dryRun: boolean }> {
   const run = await permanent(() =>
     beginRun(db, runId, new Date(asOf), { version_retention_days: config.versions.retentionDays, max_versions: config.versions.max }),
-  );
+  ).catch((err) => {
+    // A run failed before it began (lib/lifecycle/sweepRuns.ts readLifecycleRun) is not begun again.
+    if (err instanceof ConflictError) throw ApplicationFailure.create({ type: 'LifecycleRunEnded', message: err.message, nonRetryable: true });
+    throw err;
+  });
   return { phase: run.phase, dryRun: run.dry_run };
 }
 
@@ -147,13 +152,17 @@ async function workflowIsRunning(workflowId: string): Promise<boolean> {
 
 /**
  * The tables' retention (lib/lifecycle/tableRetention.ts), on a real run of the global settings only
- * (like the audit log's), within one step's budget: what it leaves, the next run removes.
+ * (like the audit log's), within one step's budget: what it leaves, the next run removes. Runs that no
+ * workflow runs are failed first (lib/lifecycle/strandedRuns.ts), so that they end, and age into it.
  */
 async function pruneEndedTableRows({ db, config, logger }: ActivityDeps, runId: string): Promise<RowsRemoved | null> {
   const run = await permanent(() => getRun(db, runId));
   if (run.dry_run || !run.plan?.global) return null;
   const ctx = Context.current();
-  const removed = await pruneEndedRows({ db, config, isRunning: workflowIsRunning, heartbeat: () => ctx.heartbeat() }, Date.now() + STEP_BUDGET_MS);
+  const deadline = Date.now() + STEP_BUDGET_MS;
+  const stranded = await failStrandedRuns({ db, isRunning: workflowIsRunning, heartbeat: () => ctx.heartbeat() }, deadline);
+  if (stranded.failed) logger.info('runs no workflow runs failed', { run_id: runId, ...stranded });
+  const removed = await pruneEndedRows({ db, config, isRunning: workflowIsRunning, heartbeat: () => ctx.heartbeat() }, deadline);
   logger.info('ended rows past retention removed', { run_id: runId, ...removed });
   return removed;
 }

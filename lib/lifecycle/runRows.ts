@@ -5,15 +5,15 @@
 import type { Knex } from 'knex';
 import { lifecycleWorkflowId } from '../../workflows/lifecycle/definitions';
 import { actorRef, type ActorRef } from '../auth/actor';
-import { NotFoundError } from '../platform/errors';
+import { ConflictError, NotFoundError } from '../platform/errors';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { enabledPolicies, findPolicy } from './policies';
 import { DEFAULT_BATCH_SIZE, nextPhase, toRunJson, type LifecycleCounts, type LifecycleRunJson, type LifecycleRunRow, type SweepPlan } from './runs';
-import { advanceRun, insertRunRow, lockRunRow, markRunBegun, markRunCompleted, markRunFailed, selectRun, selectRunPage } from './store';
+import { advanceRun, insertRunRow, lockRunRow, lockRunStart, markRunBegun, markRunCompleted, markRunFailed, selectRun, selectRunPage } from './store';
 
 export async function insertRun(
-  db: Knex,
+  db: Knex | Knex.Transaction,
   run: { id?: string; policyId?: string | null; trigger: 'api' | 'schedule'; dryRun: boolean; batchSize?: number; actor?: ActorRef },
 ): Promise<string> {
   const id = run.id ?? uuidv7();
@@ -27,6 +27,15 @@ export async function insertRun(
     actor: run.actor ? JSON.stringify(actorRef(run.actor)) : null,
   });
   return id;
+}
+
+/**
+ * The run's row, written under its start lock in the transaction of the starter, which commits it
+ * only once the run's workflow has started: until then beginRun waits, and without it finds no row.
+ */
+export async function insertStartingRun(trx: Knex.Transaction, run: Parameters<typeof insertRun>[1] & { id: string }): Promise<string> {
+  await lockRunStart(trx, run.id);
+  return insertRun(trx, run);
 }
 
 export async function findRun(db: Knex | Knex.Transaction, id: string): Promise<LifecycleRunRow | undefined> {
@@ -58,12 +67,15 @@ async function buildPlan(trx: Knex.Transaction, policyId: string | null, global:
 
 /**
  * Marks the run running and fixes its clock and plan, once: a retry or a continued run finds them
- * set and keeps them.
+ * set and keeps them. It waits for a starter still in its transaction (the run's start lock): a run
+ * whose starter died has no row (NotFoundError), one failed before it began stays so (ConflictError).
  */
 export async function beginRun(db: Knex, runId: string, asOf: Date, global: NonNullable<SweepPlan['global']>): Promise<LifecycleRunRow> {
   return db.transaction(async (trx) => {
+    await lockRunStart(trx, runId);
     const run = await lockRun(trx, runId);
     if (run.plan) return run;
+    if (run.status !== 'pending') throw new ConflictError(`lifecycle run ${runId} ended (${run.status}) before it began: ${run.error ?? ''}`);
     const plan = await buildPlan(trx, run.policy_id, global);
     await markRunBegun(trx, runId, asOf, plan);
     return getRun(trx, runId);

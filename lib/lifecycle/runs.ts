@@ -10,6 +10,14 @@ export type LifecycleRunStatus = 'pending' | 'running' | 'completed' | 'failed';
 
 export const DEFAULT_BATCH_SIZE = 1000;
 
+/**
+ * A pending row whose workflow does not exist this long after it was written never gets one: a row
+ * written by an older API (one that committed it before its start, not with it: lib/lifecycle/sweepRuns.ts)
+ * that died in between, or a scheduled run's whose parent was stopped between writing it and starting
+ * its child (normally a moment apart).
+ */
+export const PENDING_WITHOUT_WORKFLOW_MS = 5 * 60_000;
+
 /** What a run applies, fixed when it begins. */
 export interface SweepPlan {
   policies: Array<{ id: string; name: string; filter: PolicyFilter; rules: PolicyRule[] }>;

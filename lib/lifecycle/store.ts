@@ -6,6 +6,12 @@
  *   its name: lifecycle_policies_live_name_idx makes names unique among live policies only.
  * - A policy's rules are replaced whole, in the policy's own transaction: its rows are ordered by
  *   `position` from 0, and read back in (policy_id, position) order.
+ * - A run's row is there only with its workflow: the API commits it in the transaction that started
+ *   lifecycle-{run_id} (lib/lifecycle/sweepRuns.ts: start lock, insert, start, commit), so a starter
+ *   that dies leaves no row, and a workflow whose row never came finds none and fails (not retried);
+ *   a scheduled sweep writes its row in its own activity, then starts its child. A pending row whose
+ *   workflow does not exist long after it was written is failed by whoever reads it, and by the
+ *   lifecycle sweep (strandedRuns.ts), with any running row whose workflow no longer runs.
  * - A run's as_of and plan are written once, by the transaction that holds its row FOR UPDATE and finds
  *   no plan; a retry or a continued run keeps them.
  * - A run moves only forward: every batch advances `step` by one with a compare-and-set on (id, step,
@@ -13,7 +19,8 @@
  *   uploads → purge → assets → versions → done; status pending → running → completed | failed, and a
  *   completed run is never failed afterwards.
  *
- * Lock order: the run's row (FOR UPDATE) first, then what its batch changes, in the asset's order
+ * Lock order: the run's start lock (an advisory lock on its id, lockRunStart) first, then the run's
+ * row (FOR UPDATE), then what its batch changes, in the asset's order
  * (asset rows → their version rows → owner_usage, through the usage triggers) and the outbox and audit
  * rows last. Version expiry locks the versions' asset rows in id order (deleteVersionRows); expire_assets
  * locks its candidate assets in the order it walks them, (updated_at, id), not by id. Policy writers
@@ -123,6 +130,15 @@ export async function insertRunRow(db: Db, row: NewRunRow): Promise<void> {
     .ignore();
 }
 
+/**
+ * The run's start lock, to the transaction's end: the API's start holds it from the row's insert to
+ * its commit, so beginRun, which takes it before it reads the row, waits for the starter's outcome (a
+ * row, or none) instead of reading too soon.
+ */
+export async function lockRunStart(trx: Knex.Transaction, id: string): Promise<void> {
+  await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('lifecycle_run:' || ?, 0))", [id]);
+}
+
 export async function selectRun(db: Db, id: string): Promise<LifecycleRunRow | undefined> {
   return db('lifecycle_runs').where({ id }).first();
 }
@@ -140,7 +156,7 @@ export async function selectRunPage(db: Db, limit: number, beforeId?: string): P
 
 export async function markRunBegun(trx: Knex.Transaction, id: string, asOf: Date, plan: SweepPlan): Promise<void> {
   await trx('lifecycle_runs')
-    .where({ id })
+    .where({ id, status: 'pending' })
     .update({ status: 'running', as_of: asOf, plan: JSON.stringify(plan), started_at: trx.fn.now() });
 }
 
@@ -170,6 +186,23 @@ export async function advanceRun(
   for (const [key, n] of Object.entries(next.counts ?? {})) if (n) fields[key] = db.raw('?? + ?', [key, n]);
   const updated = await db('lifecycle_runs').where({ id: at.id, step: at.step, phase: at.phase }).update(fields);
   return updated > 0;
+}
+
+/** Runs not ended (pending or running) written before `before`, by id after `afterId`: `limit` of them. */
+export async function selectUnendedRunsBefore(
+  db: Knex,
+  before: Date,
+  afterId: string | null,
+  limit: number,
+): Promise<Array<{ id: string; workflow_id: string }>> {
+  const query = db('lifecycle_runs')
+    .select('id', 'workflow_id')
+    .whereIn('status', ['pending', 'running'])
+    .where('created_at', '<', before)
+    .orderBy('id')
+    .limit(limit);
+  if (afterId) query.where('id', '>', afterId);
+  return query;
 }
 
 /** The metrics' count of runs by status. */

@@ -1,13 +1,15 @@
 /**
- * The API's side of lifecycle runs: start one now, and read one with its status reconciled against
- * its workflow (a run whose workflow was terminated could not record that itself).
+ * The API's side of lifecycle runs: start one now (its row and its workflow together, or neither),
+ * and read one with its status reconciled against its workflow (a run whose workflow was terminated
+ * could not record that itself).
  */
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { lifecycleSweepWorkflow } from '../../workflows/lifecycle/sweep';
-import { lifecycleOperation } from '../../workflows/lifecycle/definitions';
+import { lifecycleOperation, lifecycleWorkflowId } from '../../workflows/lifecycle/definitions';
+import { uuidv7 } from '../platform/ids';
 import { getPolicy } from './policies';
-import { failRun, getRun, insertRun } from './runRows';
-import type { LifecycleRunRow } from './runs';
+import { failRun, getRun, insertStartingRun } from './runRows';
+import { PENDING_WITHOUT_WORKFLOW_MS, type LifecycleRunRow } from './runs';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 
@@ -24,30 +26,34 @@ export interface StartRunOptions {
   historyLimit?: number;
 }
 
-/** Writes the run's row, then starts lifecycle-{run_id} acting for `actor`; answers the row (status pending or later). */
+/**
+ * How long the API waits for Temporal to start a run's workflow, its row's transaction open meanwhile
+ * (a Temporal that cannot be reached gives up sooner: TEMPORAL_RETRY_BUDGET_MS).
+ */
+export const START_DEADLINE_MS = 10_000;
+
+/**
+ * Starts lifecycle-{run_id} acting for `actor`, its row written in the same transaction and committed
+ * only once the workflow has started: a starter that dies before the commit leaves no row (the
+ * workflow it may have started finds none and fails at once, lib/lifecycle/runRows.ts beginRun), and
+ * a start that fails leaves none either. Answers the row (status pending or later).
+ */
 export async function startLifecycleRun(lc: LifecycleClient, actor: ActorRef, opts: StartRunOptions = {}): Promise<LifecycleRunRow> {
   if (opts.policyId) await getPolicy(lc.db, opts.policyId);
-  const runId = await insertRun(lc.db, {
-    id: opts.runId,
-    policyId: opts.policyId,
-    trigger: 'api',
-    dryRun: opts.dryRun ?? false,
-    batchSize: opts.batchSize,
-    actor,
+  const runId = opts.runId ?? uuidv7();
+  await lc.db.transaction(async (trx) => {
+    await insertStartingRun(trx, { id: runId, policyId: opts.policyId, trigger: 'api', dryRun: opts.dryRun ?? false, batchSize: opts.batchSize, actor });
+    // A repeated start (the same given id) joins the workflow of the first.
+    await lc.client.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+      lc.client.workflow.start<typeof lifecycleSweepWorkflow>('lifecycleSweepWorkflow', {
+        workflowId: lifecycleWorkflowId(runId),
+        taskQueue: lc.taskQueue,
+        args: [{ runId, historyLimit: opts.historyLimit, actor: actorRef(actor) }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: runSearchAttributes({ operation: lifecycleOperation, actor }),
+      }),
+    );
   });
-  const row = await getRun(lc.db, runId);
-  try {
-    await lc.client.workflow.start<typeof lifecycleSweepWorkflow>('lifecycleSweepWorkflow', {
-      workflowId: row.workflow_id,
-      taskQueue: lc.taskQueue,
-      args: [{ runId, historyLimit: opts.historyLimit, actor: actorRef(actor) }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: runSearchAttributes({ operation: lifecycleOperation, actor }),
-    });
-  } catch (err) {
-    await failRun(lc.db, runId, `the sweep could not be started: ${err instanceof Error ? err.message : String(err)}`).catch(() => {});
-    throw err;
-  }
   return getRun(lc.db, runId);
 }
 
@@ -55,7 +61,7 @@ const ENDED_WITHOUT_RECORDING = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT
 
 /**
  * The run's row. While it says pending or running, its workflow is asked: one that ended without
- * recording it (terminated, timed out) makes the run failed. Temporal being unreachable leaves the row as it is.
+ * recording it (terminated, timed out), or none long after a pending row was written, makes the run failed. Temporal being unreachable leaves the row as it is.
  */
 export async function readLifecycleRun(lc: LifecycleClient, runId: string): Promise<LifecycleRunRow> {
   const row = await getRun(lc.db, runId);
@@ -65,8 +71,12 @@ export async function readLifecycleRun(lc: LifecycleClient, runId: string): Prom
     const status = (await lc.client.workflow.getHandle(row.workflow_id).describe()).status.name;
     if (ENDED_WITHOUT_RECORDING.includes(status)) ended = `the sweep's workflow ${status.toLowerCase().replace('_', ' ')}`;
   } catch (err) {
-    // A scheduled run's row is written just before its workflow starts: only a running run is missing it.
-    if (err instanceof WorkflowNotFoundError && row.status === 'running') ended = "the sweep's workflow no longer exists";
+    // A scheduled run's row is written just before its workflow starts: a pending run is missing it
+    // for a moment, but not for PENDING_WITHOUT_WORKFLOW_MS.
+    if (err instanceof WorkflowNotFoundError) {
+      if (row.status === 'running') ended = "the sweep's workflow no longer exists";
+      else if (Date.now() - row.created_at.getTime() > PENDING_WITHOUT_WORKFLOW_MS) ended = "the sweep's workflow never started";
+    }
   }
   if (!ended) return row;
   await failRun(lc.db, runId, ended);
