@@ -405,7 +405,8 @@ it('a retry that finds the upload its dead attempt was committing ended without 
   await recordKeyUpload(ctx.db, dead.subject, dead.key, dead.attempt, input.uploadId);
 
   // The commit ends without a version (the run aborted, the simple upload's row deleted) just as the
-  // retry has found it under way: the API reads the session, the run is told to abort.
+  // retry has found it under way: as the API's first read of the session returns (the API queries
+  // through ctx.db), the run is told to abort, so the retry's wait for its outcome finds it gone.
   let ended: Promise<void> | undefined;
   const onRead = (_response: unknown, query: { sql: string; bindings?: unknown[] }) => {
     if (!ended && /from "upload_sessions"/.test(query.sql) && query.bindings?.includes(input.uploadId)) {
