@@ -10,13 +10,18 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { buildApp } from '../api/app';
+import { KEY_LEASE_SECONDS } from '../api/middleware/idempotency';
+import { claimKey, recordKeyUpload } from '../lib/idempotency/store';
 import { createServiceDb } from '../lib/platform/db';
 import { uuidv7 } from '../lib/platform/ids';
+import { newUploadInput } from '../lib/uploads/input';
+import { markOpenSessionCompleting } from '../lib/uploads/store';
+import { abortUploadSession, openUploadSession } from '../lib/uploads/uploadRuns';
 import { bytesOf, sha256 } from './support/assets';
-import { adminToken, tokenFor } from './support/auth';
+import { adminToken, TEST_ADMIN, tokenFor } from './support/auth';
 import { cliEnv, storage } from './support/cli';
 import { serve, useTestService } from './support/context';
-import { call, expectProblem, type JsonAnswer } from './support/http';
+import { call, expectProblem, inPieces, type JsonAnswer } from './support/http';
 import { waitUntil } from './support/processes';
 import { startTcpProxy } from './support/tcpProxy';
 
@@ -50,13 +55,35 @@ async function assetsNamed(name: string): Promise<string[]> {
 }
 
 /** Sends the request again while the first still runs (409 with Retry-After), within a bound. */
-async function untilSettled(send: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
-  return waitUntil('an answer other than "still in progress"', async () => {
-    const answer = await send();
-    if (answer.status !== 409) return answer;
-    expect(answer.headers.get('retry-after')).toBe('1');
-    return undefined;
+async function untilSettled(send: () => Promise<JsonAnswer>, timeoutMs?: number, everyMs?: number): Promise<JsonAnswer> {
+  return waitUntil(
+    'an answer other than "still in progress"',
+    async () => {
+      const answer = await send();
+      if (answer.status !== 409) return answer;
+      expect(answer.headers.get('retry-after')).toBe('1');
+      return undefined;
+    },
+    timeoutMs,
+    everyMs,
+  );
+}
+
+/** An upload's request as bytes, to be sent piece by piece (inPieces). */
+async function uploadInPieces(file: Buffer, name: string, key: string, baseUrl = ctx.baseUrl) {
+  const request = new Request(`${baseUrl}/api/v2/assets/upload`, { method: 'POST', body: formOf(file, name) });
+  const body = Buffer.from(await request.arrayBuffer());
+  const sending = inPieces(`${baseUrl}/api/v2/assets/upload`, 'POST', {
+    authorization: `Bearer ${await adminToken()}`,
+    'content-type': request.headers.get('content-type')!,
+    'content-length': String(body.length),
+    'idempotency-key': key,
   });
+  return { body, sending };
+}
+
+function keyRow(key: { raw: string }) {
+  return ctx.db('idempotency_keys').where({ key: key.raw }).first();
 }
 
 it('the same upload sent twice with one key makes one asset; the second answer is the first, marked replayed', async () => {
@@ -291,4 +318,113 @@ it('the CLI sends its upload again after the connection dropped as the answer be
   } finally {
     await proxy.close();
   }
+});
+
+it('a key held by an attempt whose API died is taken over by a retry within the short lease, and the upload is stored once', async () => {
+  const { proxy, baseUrl, close } = await apiBehindDatabaseProxy();
+  try {
+    const name = `dead-attempt-${uuidv7()}.bin`;
+    const file = bytesOf(64 * 1024);
+    const key = newKey();
+    const { body, sending } = await uploadInPieces(file, name, key.header, baseUrl);
+    await sending.write(body.subarray(0, body.length / 2));
+    await waitUntil('the first attempt to open its upload', async () => (await keyRow(key))?.upload_id);
+    // Its API dies mid-request: it renews nothing, releases nothing, answers nothing.
+    proxy.down();
+    sending.leave();
+
+    // The client tries again as told (Retry-After: 1): the key is free once the dead attempt's lease passes.
+    const retried = await untilSettled(() => upload(file, name, key.header), (KEY_LEASE_SECONDS + 15) * 1000, 1000);
+    expect({ status: retried.status, replayed: retried.headers.get('idempotent-replayed') }).toEqual({ status: 201, replayed: null });
+    expect(retried.body.checksum_sha256).toBe(sha256(file));
+    expect(await assetsNamed(name)).toEqual([retried.body.id]);
+  } finally {
+    await close();
+  }
+}, 90_000);
+
+it('a live attempt whose request outlasts the lease keeps renewing it: a retry meanwhile is told to wait (409), and one asset is made', async () => {
+  const name = `slow-attempt-${uuidv7()}.bin`;
+  const file = bytesOf(64 * 1024);
+  const key = newKey();
+  const { body, sending } = await uploadInPieces(file, name, key.header);
+  let sent = body.length / 2;
+  await sending.write(body.subarray(0, sent));
+  const opened = await waitUntil('the upload to open', async () => {
+    const row = await keyRow(key);
+    return row?.upload_id ? row : undefined;
+  });
+  // A slow client: a few bytes a second, until the lease the key was claimed with has passed.
+  await waitUntil(
+    'the lease the key was claimed with to have passed',
+    async () => {
+      const passed = (await ctx.db.raw('SELECT now() > ? AS passed', [opened.lease_until])).rows[0].passed;
+      if (!passed) {
+        await sending.write(body.subarray(sent, sent + 100));
+        sent += 100;
+      }
+      return passed;
+    },
+    (KEY_LEASE_SECONDS + 15) * 1000,
+    1000,
+  );
+  expect((await keyRow(key)).lease_until.getTime()).toBeGreaterThan(opened.lease_until.getTime());
+
+  const meanwhile = await upload(file, name, key.header);
+  expectProblem(meanwhile, 409);
+  expect(meanwhile.headers.get('retry-after')).toBe('1');
+
+  const answered = await sending.end(body.subarray(sent));
+  expect(answered.status).toBe(201);
+  expect(await assetsNamed(name)).toEqual([answered.body.id]);
+  const again = await upload(file, name, key.header);
+  expect({ status: again.status, id: again.body.id, replayed: again.headers.get('idempotent-replayed') }).toEqual({
+    status: 201,
+    id: answered.body.id,
+    replayed: 'true',
+  });
+}, 90_000);
+
+it('a retry that finds the upload its dead attempt was committing ended without a version runs anew: not a 404, one asset', async () => {
+  const name = `ended-upload-${uuidv7()}.bin`;
+  const file = bytesOf(10_000);
+  // Every form upload to this path that declares no checksum header has the same fingerprint: a first one tells it.
+  const probe = newKey();
+  expect((await upload(bytesOf(100), `probe-${uuidv7()}.bin`, probe.header)).status).toBe(201);
+  const { fingerprint } = await keyRow(probe);
+
+  // What an API killed while its upload was committing leaves: the key claimed by an attempt that renews
+  // nothing (its lease passed), the upload recorded on it, the upload's session completing.
+  const uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
+  const input = newUploadInput(ctx.config, { kind: 'simple', name, contentType: 'application/octet-stream' }, undefined, TEST_ADMIN.sub);
+  await openUploadSession(uploads, TEST_ADMIN, input);
+  await markOpenSessionCompleting(ctx.db, input.uploadId, { status: 'completing' });
+  const key = newKey();
+  const dead = { subject: TEST_ADMIN.sub, key: key.raw, fingerprint, attempt: uuidv7(), leaseSeconds: 0 };
+  expect((await claimKey(ctx.db, dead)).claimed).toBe(true);
+  await recordKeyUpload(ctx.db, dead.subject, dead.key, dead.attempt, input.uploadId);
+
+  // The commit ends without a version (the run aborted, the simple upload's row deleted) just as the
+  // retry has found it under way: as the API's first read of the session returns (the API queries
+  // through ctx.db), the run is told to abort, so the retry's wait for its outcome finds it gone.
+  let ended: Promise<void> | undefined;
+  const onRead = (_response: unknown, query: { sql: string; bindings?: unknown[] }) => {
+    if (!ended && /from "upload_sessions"/.test(query.sql) && query.bindings?.includes(input.uploadId)) {
+      ended = abortUploadSession(uploads, input.uploadId, 15_000);
+    }
+  };
+  ctx.db.on('query-response', onRead);
+  let retried: JsonAnswer;
+  try {
+    retried = await upload(file, name, key.header);
+  } finally {
+    ctx.db.off('query-response', onRead);
+  }
+  await ended;
+  expect(await ctx.db('upload_sessions').where({ id: input.uploadId }).first()).toBeUndefined();
+  expect({ status: retried.status, replayed: retried.headers.get('idempotent-replayed') }).toEqual({ status: 201, replayed: null });
+  expect(retried.body.checksum_sha256).toBe(sha256(file));
+  expect(await assetsNamed(name)).toEqual([retried.body.id]);
+  // The key now answers that asset.
+  expect((await upload(file, name, key.header)).body.id).toBe(retried.body.id);
 });

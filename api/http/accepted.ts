@@ -2,7 +2,7 @@ import type { Response } from 'express';
 import { DomainError, ServiceUnavailableError } from '../../lib/platform/errors';
 import { outcomeOfCompleting, type CompleteOutcome, type UploadClient } from '../../lib/uploads/uploadRuns';
 import { noteAuditSubjects } from '../middleware/auditTrail';
-import { resumedUploadOf } from '../middleware/idempotency';
+import { resumedUploadOf, runAnewIfUploadEnded } from '../middleware/idempotency';
 
 // How soon the catalog that could not be read may answer again.
 const COMMITTED_RETRY_SECONDS = 2;
@@ -36,10 +36,18 @@ export type UploadOutcome = CompleteOutcome & { uploadId: string };
 
 /**
  * The outcome of the upload `start` makes; or, for a request repeated with its Idempotency-Key whose
- * first attempt reached the commit, that upload's outcome (waited for up to `waitMs`), nothing uploaded again.
+ * first attempt reached the commit, that upload's outcome (waited for up to `waitMs`), nothing uploaded
+ * again. Unless that upload ended without a commit after all (its session failed, aborted, expired, or
+ * gone): it made nothing, so the request runs anew once it holds the key (runAnewIfUploadEnded), or
+ * is told to wait (409) while another attempt does; `start` must read the key's recorder only when called.
  */
 export async function newOrResumedUpload(res: Response, uploads: UploadClient, waitMs: number, start: () => Promise<UploadOutcome>): Promise<UploadOutcome> {
   const resumed = resumedUploadOf(res);
   if (!resumed) return start();
-  return { ...(await outcomeOfCompleting(uploads, resumed, waitMs)), uploadId: resumed };
+  try {
+    return { ...(await outcomeOfCompleting(uploads, resumed, waitMs)), uploadId: resumed };
+  } catch (err) {
+    if (await runAnewIfUploadEnded(res)) return start();
+    throw err;
+  }
 }

@@ -15,14 +15,30 @@
  * - Except an upload that reached its commit: the upload is recorded on the key as it opens, so a retry
  *   (while the first still runs, or after it failed or its connection dropped) answers that upload's
  *   outcome, through the route's own answer (`resumedUploadOf`), and never makes a second asset.
+ *   An upload that ended without a commit after all (aborted, expired, failed, or its simple upload's
+ *   row gone with its discard) made nothing: the retry that finds it so takes the key over and runs
+ *   the request anew (`runAnewIfUploadEnded`), as if it were the first; while the attempt that holds
+ *   the key still runs, it is told to wait (409). Never a 404 for an upload the client never saw.
  * - While the first still runs: 409 with Retry-After. Another request under the same key: 422. A
- *   malformed key: 400, before anything is done. An attempt whose API died holds its key only until
- *   its lease passes (the longest a request may take); then a retry takes the key over.
+ *   malformed key: 400, before anything is done.
+ * - The attempt that holds a key keeps a short lease (KEY_LEASE_SECONDS) and renews it every
+ *   LEASE_RENEWAL_MS while its request runs: an attempt whose API died (or lost its database) stops
+ *   renewing, and within the lease a retry takes the key over, instead of waiting out the longest a
+ *   request may take.
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import { claimKey, recordKeyAnswer, recordKeyUpload, releaseKey, takeOverKey, type KeyClaim, type StoredAnswer } from '../../lib/idempotency/store';
-import { ConflictError, UnprocessableError, ValidationError } from '../../lib/platform/errors';
+import {
+  claimKey,
+  recordKeyAnswer,
+  recordKeyUpload,
+  releaseKey,
+  renewKeyLease,
+  takeOverKey,
+  type KeyClaim,
+  type StoredAnswer,
+} from '../../lib/idempotency/store';
+import { ConflictError, NotFoundError, UnprocessableError, ValidationError } from '../../lib/platform/errors';
 import { uuidv7 } from '../../lib/platform/ids';
 import { tryAfterWaits } from '../../lib/platform/concurrency';
 import { findUploadSession } from '../../lib/uploads/store';
@@ -37,8 +53,10 @@ const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 const SF_STRING = /^"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"$/;
 // How soon a retry may find the first attempt done.
 const IN_PROGRESS_RETRY_SECONDS = 1;
-// Beyond the longest a request may take: the form's arrival, then the wait for its commit.
-const LEASE_MARGIN_SECONDS = 60;
+// How long a key stays held by an attempt that stopped renewing it (its API died): a retry then takes it over.
+export const KEY_LEASE_SECONDS = 30;
+// How often a running attempt renews its lease: a renewal or two may fail (logged) before the lease passes.
+export const LEASE_RENEWAL_MS = 10_000;
 // After the answer, the tries of a key's update that failed before it (about 30 s in all).
 const UPDATE_RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
 // Kept with an answer, for its replay.
@@ -46,12 +64,14 @@ const KEPT_HEADERS = ['content-type', 'location', 'etag'];
 
 type KeyDeps = Pick<RouteDeps, 'db' | 'uploads' | 'logger' | 'config'>;
 
-/** What a request that holds a key carries (res.locals.idempotency). */
+/** What a request that holds a key, or answers the upload of the attempt that does, carries (res.locals.idempotency). */
 interface HeldKey {
   db: RouteDeps['db'];
   claim: KeyClaim;
   /** The upload a retry answers the outcome of, instead of doing it again. */
   resumedUpload?: string;
+  /** For a retry answering `resumedUpload`: takes the key over (that upload ended without a commit); true when taken. */
+  takeOver?: () => Promise<boolean>;
 }
 
 /** Whether a route takes the header: a change, by an authenticated caller, unless it declines (tus). */
@@ -62,11 +82,16 @@ export function takesIdempotencyKey(route: RouteDeclaration): boolean {
 /** The middleware of one route, or none for a route that takes no key. */
 export function idempotency(deps: KeyDeps, route: RouteDeclaration): RequestHandler | undefined {
   if (!takesIdempotencyKey(route)) return undefined;
-  const leaseSeconds = Math.ceil(deps.config.http.requestTimeoutMs / 1000) + deps.config.uploads.waitSeconds + LEASE_MARGIN_SECONDS;
   return (req, res, next) => {
     const key = keyOf(req);
     if (key === undefined) return next();
-    const claim: KeyClaim = { subject: actorOf(res).sub, key, fingerprint: fingerprintOf(req, takesJson(route)), attempt: uuidv7(), leaseSeconds };
+    const claim: KeyClaim = {
+      subject: actorOf(res).sub,
+      key,
+      fingerprint: fingerprintOf(req, takesJson(route)),
+      attempt: uuidv7(),
+      leaseSeconds: KEY_LEASE_SECONDS,
+    };
     admit(deps, req, res, claim).then((go) => (go ? next() : undefined), next);
   };
 }
@@ -108,13 +133,19 @@ async function admit(deps: KeyDeps, req: Request, res: Response, claim: KeyClaim
   }
   if (row?.upload_id && (await reachedCommit(deps, row.upload_id))) {
     // Answered by the route from the upload's outcome; the attempt that holds the key records its own answer.
-    res.locals.idempotency = { db: deps.db, claim, resumedUpload: row.upload_id } satisfies HeldKey;
+    const resumedUpload = row.upload_id;
+    const takeOver = async () => (await takeOverKey(deps.db, claim, resumedUpload)) && hold(deps, req, res, claim);
+    res.locals.idempotency = { db: deps.db, claim, resumedUpload, takeOver } satisfies HeldKey;
     res.setHeader(REPLAYED, 'true');
     return true;
   }
-  if (row && (await takeOverKey(deps.db, claim))) return hold(deps, req, res, claim);
+  if (row && (await takeOverKey(deps.db, claim, row.upload_id))) return hold(deps, req, res, claim);
+  throw inProgress(res, claim);
+}
+
+function inProgress(res: Response, claim: KeyClaim): ConflictError {
   res.setHeader('Retry-After', String(IN_PROGRESS_RETRY_SECONDS));
-  throw new ConflictError(`a request with ${IDEMPOTENCY_KEY} "${claim.key}" is still in progress: try again in ${IN_PROGRESS_RETRY_SECONDS} s`);
+  return new ConflictError(`a request with ${IDEMPOTENCY_KEY} "${claim.key}" is still in progress: try again in ${IN_PROGRESS_RETRY_SECONDS} s`);
 }
 
 /** Whether the key's upload was handed to its commit (or made it): its outcome is then the answer. */
@@ -124,19 +155,51 @@ async function reachedCommit(deps: KeyDeps, uploadId: string): Promise<boolean> 
   if (session.status === 'completed' || session.status === 'completing') return true;
   if (session.status !== 'open') return false;
   // A simple upload commits in one step: its row stays open until then, its run says it is completing.
-  const { state } = await readUploadSession(deps.uploads, uploadId);
-  return state?.status === 'completing' || state?.status === 'completed';
+  try {
+    const { state } = await readUploadSession(deps.uploads, uploadId);
+    return state?.status === 'completing' || state?.status === 'completed';
+  } catch (err) {
+    // Its row went meanwhile (a simple upload's is deleted as it is discarded): it ended without a commit.
+    if (err instanceof NotFoundError) return false;
+    throw err;
+  }
 }
 
-/** The request holds the key: its answer is kept when final, else the key is released. */
+/**
+ * The request holds the key: it renews its lease until it answers (or its connection closes); its
+ * answer is kept when final, else the key is released.
+ */
 function hold(deps: KeyDeps, req: Request, res: Response, claim: KeyClaim): true {
   res.locals.idempotency = { db: deps.db, claim } satisfies HeldKey;
+  const stopRenewing = renewWhileRunning(deps, claim);
+  res.once('close', stopRenewing);
   beforeAnswer(res, async (answer) => {
+    stopRenewing();
     const { subject, key, attempt } = claim;
     const final = answer.status < 500 && answer.status !== 429 && req.complete;
     await updateKey(deps, key, () => (final ? recordKeyAnswer(deps.db, subject, key, attempt, answer) : releaseKey(deps.db, subject, key, attempt)));
   });
   return true;
+}
+
+/**
+ * Renews the attempt's lease every LEASE_RENEWAL_MS; answers what stops it. A renewal that fails is
+ * logged and the next one tries again: only if they fail for the whole lease may a retry take the key
+ * over. The timer does not keep the process alive (a dying API stops renewing, as it should).
+ */
+function renewWhileRunning(deps: KeyDeps, claim: KeyClaim): () => void {
+  const { subject, key, attempt, leaseSeconds } = claim;
+  const timer = setInterval(() => {
+    renewKeyLease(deps.db, subject, key, attempt, leaseSeconds).then(
+      (renewed) => {
+        // Released or answered in the meantime (the timer stops right after), or taken over: nothing to hold.
+        if (!renewed) clearInterval(timer);
+      },
+      (err) => deps.logger.warn('idempotency key lease not renewed; trying again', { key, error: String((err as Error)?.message ?? err) }),
+    );
+  }, LEASE_RENEWAL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /**
@@ -185,6 +248,24 @@ function heldKeyOf(res: Response): HeldKey | undefined {
 /** The upload whose outcome this retry answers (its first attempt reached the commit), if any. */
 export function resumedUploadOf(res: Response): string | undefined {
   return heldKeyOf(res)?.resumedUpload;
+}
+
+/**
+ * For a retry answering the upload its key recorded (resumedUploadOf), whose outcome could not be
+ * read: when that upload ended without a commit (nothing was made), the retry takes the key over and
+ * answers true, the route then running the request anew as the key's own attempt. While another
+ * attempt holds the key, 409 with Retry-After (the next retry finds its answer, or takes the key over).
+ * False when the upload did not end so: the route answers the error it had.
+ */
+export async function runAnewIfUploadEnded(res: Response): Promise<boolean> {
+  const held = heldKeyOf(res);
+  if (!held?.resumedUpload || !held.takeOver) return false;
+  const session = await findUploadSession(held.db, held.resumedUpload);
+  if (session && !['aborted', 'expired', 'failed'].includes(session.status)) return false;
+  // Not that upload's outcome, whichever way: the request runs anew, or is told to wait.
+  res.removeHeader(REPLAYED);
+  if (!(await held.takeOver())) throw inProgress(res, held.claim);
+  return true;
 }
 
 /** Records on the request's key (if it holds one) the upload it opens: called before the upload starts. */

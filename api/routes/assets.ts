@@ -45,8 +45,9 @@ const upload = defineRoute(
   },
   (deps) => async (req, res) => {
     const { uploads, assetCache } = deps;
-    const simple = { config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res) };
-    const outcome = await newOrResumedUpload(res, uploads, deps.config.uploads.waitSeconds * 1000, () => receiveSimpleUpload(req, actorOf(res), simple));
+    // The key's recorder is read as the upload starts: a retry may hold the key only from then (newOrResumedUpload).
+    const simple = () => ({ config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res) });
+    const outcome = await newOrResumedUpload(res, uploads, deps.config.uploads.waitSeconds * 1000, () => receiveSimpleUpload(req, actorOf(res), simple()));
     if (!outcome.done) {
       sendUploadAccepted(res, outcome.uploadId);
       return;

@@ -8,12 +8,18 @@
  *   been sent (claimKey claims it anew), and retention deletes it.
  * - `fingerprint` is set at the claim and never changes while the key lives.
  * - `attempt` names the request that holds the key: a new one at each claim and each take-over. The
- *   upload, the answer and the release are written only by that attempt (WHERE attempt = ?), so an
- *   attempt whose key was taken over (its lease passed) changes nothing.
+ *   upload, the answer, the release and the lease's renewals are written only by that attempt
+ *   (WHERE attempt = ?), so an attempt whose key was taken over (its lease passed) changes nothing.
+ * - `lease_until` is short (the middleware's KEY_LEASE_SECONDS) and the attempt that holds the key
+ *   renews it while its request runs (renewKeyLease): a lease that passed means its attempt is gone
+ *   (its API died, or cannot reach the database), and a retry may take the key over. A released key
+ *   (its lease null) or one with a final answer is never renewed.
  * - `status`, `headers` and `body` are set together and once (the final answer); a key with a final
  *   answer is never taken over.
  * - `upload_id`, set by the attempt as its upload opens, is kept when the attempt is released (its
- *   answer was not final): a retry answers that upload's commit if it was reached; a take-over clears it.
+ *   answer was not final): a retry answers that upload's commit if it was reached; a take-over clears it,
+ *   and only the take-over of a key whose `upload_id` is still the one its taker saw (so that an upload
+ *   a later attempt recorded, which may have reached its commit, is never forgotten).
  *
  * Lock order: every statement reads or writes one key's row alone, in a transaction of its own,
  * and no other table: it takes no lock before or after any other family's.
@@ -73,13 +79,15 @@ export async function claimKey(db: Knex, claim: KeyClaim): Promise<{ claimed: bo
 }
 
 /**
- * Takes the key over for `claim.attempt` when no attempt holds it (released, or its lease past) and
- * it has no final answer; its upload is forgotten. Answers whether it was taken.
+ * Takes the key over for `claim.attempt` when no attempt holds it (released, or its lease past), it
+ * has no final answer, and its upload is still `seenUpload` (the one the taker found had not reached,
+ * or ended without, its commit; null for none); that upload is forgotten. Answers whether it was taken.
  */
-export async function takeOverKey(db: Knex, claim: KeyClaim): Promise<boolean> {
+export async function takeOverKey(db: Knex, claim: KeyClaim, seenUpload: string | null): Promise<boolean> {
   const taken = await db('idempotency_keys')
     .where({ subject: claim.subject, key: claim.key, fingerprint: claim.fingerprint })
     .whereNull('status')
+    .whereRaw('upload_id IS NOT DISTINCT FROM ?::uuid', [seenUpload])
     .whereRaw(`(lease_until IS NULL OR lease_until < now()) AND ${LIVE}`)
     .update({ attempt: claim.attempt, lease_until: db.raw('now() + make_interval(secs => ?)', [claim.leaseSeconds]), upload_id: null });
   return taken > 0;
@@ -88,6 +96,19 @@ export async function takeOverKey(db: Knex, claim: KeyClaim): Promise<boolean> {
 /** Records the upload the attempt opened. */
 export async function recordKeyUpload(db: Knex, subject: string, key: string, attempt: string, uploadId: string): Promise<void> {
   await db('idempotency_keys').where({ subject, key, attempt }).update({ upload_id: uploadId });
+}
+
+/**
+ * Renews the lease of the attempt that holds the key, while its request runs; answers false when it
+ * no longer holds it (taken over after its lease passed, released, or answered).
+ */
+export async function renewKeyLease(db: Knex, subject: string, key: string, attempt: string, leaseSeconds: number): Promise<boolean> {
+  const renewed = await db('idempotency_keys')
+    .where({ subject, key, attempt })
+    .whereNull('status')
+    .whereNotNull('lease_until')
+    .update({ lease_until: db.raw('now() + make_interval(secs => ?)', [leaseSeconds]) });
+  return renewed > 0;
 }
 
 /** Keeps the attempt's answer as the key's final one. */
