@@ -292,7 +292,8 @@ async function settle(
 ) {
   if (answer.status === done) u.assetId = assetOf(answer.body);
   else if (answer.status === 202) u.assetId = await settledAsset(tally, headers, answer.body.upload_id, giveUpAt);
-  if (!u.assetId) u.outcome = answer.status === 202 ? 'accepted, then did not complete' : `refused ${answer.status}`;
+  // The refusal's own words, so that the figures say which refusal it was.
+  if (!u.assetId) u.outcome = answer.status === 202 ? 'accepted, then did not complete' : `refused ${answer.status}: ${answer.body?.detail ?? ''}`;
 }
 
 /** One client: logical uploads one after another until `stopAt`, each finished (or given up) before the next. */
