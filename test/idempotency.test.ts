@@ -13,6 +13,7 @@ import { buildApp } from '../api/app';
 import { KEY_LEASE_SECONDS } from '../api/middleware/idempotency';
 import { claimKey, recordKeyUpload } from '../lib/idempotency/store';
 import { createServiceDb } from '../lib/platform/db';
+import { createS3Client } from '../lib/platform/s3Client';
 import { uuidv7 } from '../lib/platform/ids';
 import { newUploadInput } from '../lib/uploads/input';
 import { markOpenSessionCompleting } from '../lib/uploads/store';
@@ -428,3 +429,50 @@ it('a retry that finds the upload its dead attempt was committing ended without 
   // The key now answers that asset.
   expect((await upload(file, name, key.header)).body.id).toBe(retried.body.id);
 });
+
+it('a client that drops its connection once its body arrived, while its API still stages it: a retry past the lease is told to wait (409), and one asset is made', async () => {
+  // The API's store stalls as it puts the staged bytes: the attempt lives on after its client left.
+  const s3Proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint!).port));
+  const s3 = createS3Client({ ...ctx.config.s3, endpoint: `http://127.0.0.1:${s3Proxy.port}` });
+  let putSent = false;
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'PutObjectCommand') putSent = true;
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  const api = await serve(buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger: ctx.logger }));
+  try {
+    const name = `left-attempt-${uuidv7()}.bin`;
+    const file = bytesOf(64 * 1024);
+    const key = newKey();
+    s3Proxy.stall();
+    const { body, sending } = await uploadInPieces(file, name, key.header, api.baseUrl);
+    await sending.write(body);
+    await waitUntil('the API to put the staged bytes', async () => putSent);
+    // The client gives up (its own timeout) with its whole body sent; its API still holds the upload.
+    sending.leave();
+    const left = await keyRow(key);
+    await waitUntil(
+      'the lease held as the client left to have passed',
+      async () => (await ctx.db.raw('SELECT now() > ? AS passed', [left.lease_until])).rows[0].passed,
+      (KEY_LEASE_SECONDS + 15) * 1000,
+      1000,
+    );
+
+    const meanwhile = await upload(file, name, key.header);
+    expect({ status: meanwhile.status, assets: await assetsNamed(name) }).toEqual({ status: 409, assets: [] });
+
+    // The store answers again (the stalled connection reset, the put sent anew): the first attempt commits.
+    s3Proxy.down();
+    s3Proxy.up();
+    const retried = await untilSettled(() => upload(file, name, key.header), 60_000, 1000);
+    expect({ status: retried.status, replayed: retried.headers.get('idempotent-replayed') }).toEqual({ status: 201, replayed: 'true' });
+    expect(await assetsNamed(name)).toEqual([retried.body.id]);
+  } finally {
+    s3Proxy.up();
+    await api.close();
+    await s3Proxy.close();
+  }
+}, 120_000);

@@ -57,6 +57,8 @@ const IN_PROGRESS_RETRY_SECONDS = 1;
 export const KEY_LEASE_SECONDS = 30;
 // How often a running attempt renews its lease: a renewal or two may fail (logged) before the lease passes.
 export const LEASE_RENEWAL_MS = 10_000;
+// Beyond the request timeout, what a request still does once its body arrived: its staging's tail, the wait for its commit.
+const RENEWAL_MARGIN_MS = 60_000;
 // After the answer, the tries of a key's update that failed before it (about 30 s in all).
 const UPDATE_RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
 // Kept with an answer, for its replay.
@@ -166,13 +168,13 @@ async function reachedCommit(deps: KeyDeps, uploadId: string): Promise<boolean> 
 }
 
 /**
- * The request holds the key: it renews its lease until it answers (or its connection closes); its
- * answer is kept when final, else the key is released.
+ * The request holds the key: it renews its lease until it answers, its connection closed or not (a
+ * client that left mid-request leaves its handler running: its upload may still commit), for at most
+ * the longest a request may take; its answer is kept when final, else the key is released.
  */
 function hold(deps: KeyDeps, req: Request, res: Response, claim: KeyClaim): true {
   res.locals.idempotency = { db: deps.db, claim } satisfies HeldKey;
-  const stopRenewing = renewWhileRunning(deps, claim);
-  res.once('close', stopRenewing);
+  const stopRenewing = renewWhileRunning(deps, claim, deps.config.http.requestTimeoutMs + RENEWAL_MARGIN_MS);
   beforeAnswer(res, async (answer) => {
     stopRenewing();
     const { subject, key, attempt } = claim;
@@ -183,13 +185,16 @@ function hold(deps: KeyDeps, req: Request, res: Response, claim: KeyClaim): true
 }
 
 /**
- * Renews the attempt's lease every LEASE_RENEWAL_MS; answers what stops it. A renewal that fails is
- * logged and the next one tries again: only if they fail for the whole lease may a retry take the key
- * over. The timer does not keep the process alive (a dying API stops renewing, as it should).
+ * Renews the attempt's lease every LEASE_RENEWAL_MS, for `forMs` at most (a handler that never
+ * answers holds its key no longer than a request may take); answers what stops it. A renewal that
+ * fails is logged and the next one tries again: only if they fail for the whole lease may a retry take
+ * the key over. The timer does not keep the process alive (a dying API stops renewing, as it should).
  */
-function renewWhileRunning(deps: KeyDeps, claim: KeyClaim): () => void {
+function renewWhileRunning(deps: KeyDeps, claim: KeyClaim, forMs: number): () => void {
   const { subject, key, attempt, leaseSeconds } = claim;
+  const until = Date.now() + forMs;
   const timer = setInterval(() => {
+    if (Date.now() > until) return clearInterval(timer);
     renewKeyLease(deps.db, subject, key, attempt, leaseSeconds).then(
       (renewed) => {
         // Released or answered in the meantime (the timer stops right after), or taken over: nothing to hold.

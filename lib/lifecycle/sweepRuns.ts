@@ -6,6 +6,7 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { lifecycleSweepWorkflow } from '../../workflows/lifecycle/sweep';
 import { lifecycleOperation, lifecycleWorkflowId } from '../../workflows/lifecycle/definitions';
+import { ServiceUnavailableError } from '../platform/errors';
 import { uuidv7 } from '../platform/ids';
 import { getPolicy } from './policies';
 import { failRun, getRun, insertStartingRun } from './runRows';
@@ -41,20 +42,47 @@ export const START_DEADLINE_MS = 10_000;
 export async function startLifecycleRun(lc: LifecycleClient, actor: ActorRef, opts: StartRunOptions = {}): Promise<LifecycleRunRow> {
   if (opts.policyId) await getPolicy(lc.db, opts.policyId);
   const runId = opts.runId ?? uuidv7();
-  await lc.db.transaction(async (trx) => {
-    await insertStartingRun(trx, { id: runId, policyId: opts.policyId, trigger: 'api', dryRun: opts.dryRun ?? false, batchSize: opts.batchSize, actor });
-    // A repeated start (the same given id) joins the workflow of the first.
-    await lc.client.withDeadline(Date.now() + START_DEADLINE_MS, () =>
-      lc.client.workflow.start<typeof lifecycleSweepWorkflow>('lifecycleSweepWorkflow', {
-        workflowId: lifecycleWorkflowId(runId),
-        taskQueue: lc.taskQueue,
-        args: [{ runId, historyLimit: opts.historyLimit, actor: actorRef(actor) }],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: runSearchAttributes({ operation: lifecycleOperation, actor }),
-      }),
-    );
-  });
+  await withStartSlot(lc.db, () =>
+    lc.db.transaction(async (trx) => {
+      await insertStartingRun(trx, { id: runId, policyId: opts.policyId, trigger: 'api', dryRun: opts.dryRun ?? false, batchSize: opts.batchSize, actor });
+      // A repeated start (the same given id) joins the workflow of the first.
+      await lc.client.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+        lc.client.workflow.start<typeof lifecycleSweepWorkflow>('lifecycleSweepWorkflow', {
+          workflowId: lifecycleWorkflowId(runId),
+          taskQueue: lc.taskQueue,
+          args: [{ runId, historyLimit: opts.historyLimit, actor: actorRef(actor) }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          typedSearchAttributes: runSearchAttributes({ operation: lifecycleOperation, actor }),
+        }),
+      );
+    }),
+  );
   return getRun(lc.db, runId);
+}
+
+/**
+ * How many starts one pool lets hold a connection at once: each holds its own until Temporal answers
+ * (up to START_DEADLINE_MS while it hangs), and a burst of them must leave the rest of the pool to
+ * everything else. Beyond it, a start is refused at once (503, Retry-After), before taking any.
+ */
+export const STARTS_IN_FLIGHT = 2;
+const START_RETRY_SECONDS = 1;
+const startsInFlight = new WeakMap<object, number>();
+
+async function withStartSlot<T>(pool: object, start: () => Promise<T>): Promise<T> {
+  const n = startsInFlight.get(pool) ?? 0;
+  if (n >= STARTS_IN_FLIGHT) {
+    throw new ServiceUnavailableError(
+      `${STARTS_IN_FLIGHT} lifecycle runs are already starting here (waiting for Temporal): nothing was started; try again in ${START_RETRY_SECONDS} s`,
+      START_RETRY_SECONDS,
+    );
+  }
+  startsInFlight.set(pool, n + 1);
+  try {
+    return await start();
+  } finally {
+    startsInFlight.set(pool, (startsInFlight.get(pool) ?? 1) - 1);
+  }
 }
 
 const ENDED_WITHOUT_RECORDING = ['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT'];
