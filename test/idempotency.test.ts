@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { buildApp } from '../api/app';
 import { KEY_LEASE_SECONDS } from '../api/middleware/idempotency';
 import { claimKey, recordKeyUpload } from '../lib/idempotency/store';
@@ -17,7 +18,8 @@ import { createS3Client } from '../lib/platform/s3Client';
 import { uuidv7 } from '../lib/platform/ids';
 import { newUploadInput } from '../lib/uploads/input';
 import { markOpenSessionCompleting } from '../lib/uploads/store';
-import { abortUploadSession, openUploadSession } from '../lib/uploads/uploadRuns';
+import { abortUploadSession, completeStartedUpload, openUploadSession } from '../lib/uploads/uploadRuns';
+import { stageToS3 } from '../lib/platform/staging';
 import { bytesOf, sha256 } from './support/assets';
 import { adminToken, TEST_ADMIN, tokenFor } from './support/auth';
 import { cliEnv, storage } from './support/cli';
@@ -428,6 +430,38 @@ it('a retry that finds the upload its dead attempt was committing ended without 
   expect(await assetsNamed(name)).toEqual([retried.body.id]);
   // The key now answers that asset.
   expect((await upload(file, name, key.header)).body.id).toBe(retried.body.id);
+});
+
+it("a retry that takes over a dead attempt's key ends that attempt's upload first: a `complete` the dead API sent, arriving late, commits nothing beside the retry's", async () => {
+  const name = `late-complete-${uuidv7()}.bin`;
+  const file = bytesOf(10_000);
+  const probe = newKey();
+  expect((await upload(bytesOf(100), `probe-${uuidv7()}.bin`, probe.header)).status).toBe(201);
+  const { fingerprint } = await keyRow(probe);
+
+  // What an API killed after staging its upload leaves: the key held by an attempt that renews nothing,
+  // the upload recorded on it, its session open and its bytes staged; its `complete` not yet taken.
+  const uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
+  const input = newUploadInput(ctx.config, { kind: 'simple', name, contentType: 'application/octet-stream' }, undefined, TEST_ADMIN.sub);
+  await openUploadSession(uploads, TEST_ADMIN, input);
+  const staged = await stageToS3(ctx.s3, ctx.config.s3.bucket, input.objectKey, Readable.from([file]), ctx.config.uploads.maxSizeBytes);
+  const key = newKey();
+  const dead = { subject: TEST_ADMIN.sub, key: key.raw, fingerprint, attempt: uuidv7(), leaseSeconds: 0 };
+  expect((await claimKey(ctx.db, dead)).claimed).toBe(true);
+  await recordKeyUpload(ctx.db, dead.subject, dead.key, dead.attempt, input.uploadId);
+
+  const retried = await upload(file, name, key.header);
+  expect(retried.status).toBe(201);
+  // The dead API's `complete`, delivered only now (as a run's backlog would): the run has ended, so it is refused.
+  const late = await completeStartedUpload(
+    uploads,
+    input.uploadId,
+    { ...staged, oneStep: true, details: { name, contentType: 'application/octet-stream' } },
+    15_000,
+    Date.now() + 15_000,
+  ).catch((err: Error) => err);
+  expect(late).toBeInstanceOf(Error);
+  expect(await assetsNamed(name)).toEqual([retried.body.id]);
 });
 
 it('a client that drops its connection once its body arrived, while its API still stages it: a retry past the lease is told to wait (409), and one asset is made', async () => {

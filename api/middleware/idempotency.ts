@@ -24,7 +24,9 @@
  * - The attempt that holds a key keeps a short lease (KEY_LEASE_SECONDS) and renews it every
  *   LEASE_RENEWAL_MS while its request runs: an attempt whose API died (or lost its database) stops
  *   renewing, and within the lease a retry takes the key over, instead of waiting out the longest a
- *   request may take.
+ *   request may take. The retry first ends the upload that attempt opened (a `complete` its API sent
+ *   may reach that upload's run late): if it committed after all, that is the answer; if its run does
+ *   not end within EARLIER_UPLOAD_WAIT_MS, the retry is told to wait (409).
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
@@ -42,7 +44,7 @@ import { ConflictError, NotFoundError, UnprocessableError, ValidationError } fro
 import { uuidv7 } from '../../lib/platform/ids';
 import { tryAfterWaits } from '../../lib/platform/concurrency';
 import { findUploadSession } from '../../lib/uploads/store';
-import { readUploadSession } from '../../lib/uploads/uploadRuns';
+import { abortUploadSession, readUploadSession } from '../../lib/uploads/uploadRuns';
 import { takesJson, type RouteDeclaration, type RouteDeps } from '../http/route';
 import { actorOf } from './authentication';
 
@@ -141,8 +143,43 @@ async function admit(deps: KeyDeps, req: Request, res: Response, claim: KeyClaim
     res.setHeader(REPLAYED, 'true');
     return true;
   }
-  if (row && (await takeOverKey(deps.db, claim, row.upload_id))) return hold(deps, req, res, claim);
-  throw inProgress(res, claim);
+  if (!row || !(await takeOverKey(deps.db, claim, row.upload_id))) throw inProgress(res, claim);
+  // The upload the key's earlier attempt opened and never took to its commit ends first: a `complete`
+  // its dead API sent may still be on its way to the run, and must not commit beside this request's.
+  const earlier = row.upload_id
+    ? await endEarlierUpload(deps, row.upload_id).catch(async (err) => {
+        await releaseKey(deps.db, claim.subject, claim.key, claim.attempt).catch(() => {});
+        throw err;
+      })
+    : 'ended';
+  if (earlier === 'running') {
+    await releaseKey(deps.db, claim.subject, claim.key, claim.attempt);
+    throw inProgress(res, claim);
+  }
+  hold(deps, req, res, claim);
+  if (earlier === 'committed') {
+    (res.locals.idempotency as HeldKey).resumedUpload = row.upload_id!;
+    res.setHeader(REPLAYED, 'true');
+  }
+  return true;
+}
+
+// How long a retry that took a key over waits for the earlier attempt's upload to end once told to.
+const EARLIER_UPLOAD_WAIT_MS = 10_000;
+
+/**
+ * Tells the run of an earlier attempt's upload to abort, and waits for it: answers how it ended. It
+ * committed if a `complete` got to its run first; 'running' when the run has not ended within
+ * EARLIER_UPLOAD_WAIT_MS (its workers busy): the retry is then told to come again.
+ */
+async function endEarlierUpload(deps: KeyDeps, uploadId: string): Promise<'ended' | 'committed' | 'running'> {
+  // Refused (ConflictError: it ended otherwise; NotFoundError: it is gone) is told by its row below.
+  await abortUploadSession(deps.uploads, uploadId, EARLIER_UPLOAD_WAIT_MS).catch((err) => {
+    if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+  });
+  const session = await findUploadSession(deps.db, uploadId);
+  if (!session || ['aborted', 'expired', 'failed'].includes(session.status)) return 'ended';
+  return session.status === 'completed' ? 'committed' : 'running';
 }
 
 function inProgress(res: Response, claim: KeyClaim): ConflictError {

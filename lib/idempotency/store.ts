@@ -17,9 +17,10 @@
  * - `status`, `headers` and `body` are set together and once (the final answer); a key with a final
  *   answer is never taken over.
  * - `upload_id`, set by the attempt as its upload opens, is kept when the attempt is released (its
- *   answer was not final): a retry answers that upload's commit if it was reached; a take-over clears it,
- *   and only the take-over of a key whose `upload_id` is still the one its taker saw (so that an upload
- *   a later attempt recorded, which may have reached its commit, is never forgotten).
+ *   answer was not final): a retry answers that upload's commit if it was reached. A take-over keeps it
+ *   (its taker ends that upload first, and answers its commit if a late `complete` made one) until the
+ *   new attempt records its own; and only a key whose `upload_id` is still the one its taker saw is
+ *   taken over (so that an upload a later attempt recorded, which may have reached its commit, is never forgotten).
  *
  * Lock order: every statement reads or writes one key's row alone, in a transaction of its own,
  * and no other table: it takes no lock before or after any other family's.
@@ -81,7 +82,7 @@ export async function claimKey(db: Knex, claim: KeyClaim): Promise<{ claimed: bo
 /**
  * Takes the key over for `claim.attempt` when no attempt holds it (released, or its lease past), it
  * has no final answer, and its upload is still `seenUpload` (the one the taker found had not reached,
- * or ended without, its commit; null for none); that upload is forgotten. Answers whether it was taken.
+ * or ended without, its commit; null for none). Answers whether it was taken.
  */
 export async function takeOverKey(db: Knex, claim: KeyClaim, seenUpload: string | null): Promise<boolean> {
   const taken = await db('idempotency_keys')
@@ -89,7 +90,7 @@ export async function takeOverKey(db: Knex, claim: KeyClaim, seenUpload: string 
     .whereNull('status')
     .whereRaw('upload_id IS NOT DISTINCT FROM ?::uuid', [seenUpload])
     .whereRaw(`(lease_until IS NULL OR lease_until < now()) AND ${LIVE}`)
-    .update({ attempt: claim.attempt, lease_until: db.raw('now() + make_interval(secs => ?)', [claim.leaseSeconds]), upload_id: null });
+    .update({ attempt: claim.attempt, lease_until: db.raw('now() + make_interval(secs => ?)', [claim.leaseSeconds]) });
   return taken > 0;
 }
 
