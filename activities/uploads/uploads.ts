@@ -397,11 +397,12 @@ const STAGING_TAIL_SECONDS = 60;
 
 /**
  * How old an upload no session owns must be before it is aborted. A simple upload's multipart upload
- * is begun by the API before its run writes the session row, and may be begun after its run ended
- * without a commit (the asset deleted meanwhile); an API that then dies leaves it. Its request
- * arrives whole within the API's request timeout, or not at all: past that (and the staging's tail),
- * no API writes to it. A backup's or a restore's copies have no session row either: while one runs,
- * the bound is a session's expiry, as before there was this one.
+ * is the API's, begun after the API wrote the session row (its open, owned while it stages); but the
+ * run may end without a commit while the API still stages (its asset deleted for good: the discard
+ * finds no row, or deletes a simple session's), and an API that then dies leaves what it began after.
+ * Its request arrives whole within the API's request timeout, or not at all: past that (and the
+ * staging's tail), no API writes to it. A backup's or a restore's copies have no session row: while
+ * one runs, the bound is a session's expiry, as before there was this one.
  */
 async function unownedUploadAgeSeconds(config: UploadDeps['config'], db: UploadDeps['db']): Promise<number> {
   const jobs = await countJobsByKindAndStatus(db);
