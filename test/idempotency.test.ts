@@ -464,6 +464,50 @@ it("a retry that takes over a dead attempt's key ends that attempt's upload firs
   expect(await assetsNamed(name)).toEqual([retried.body.id]);
 });
 
+it('a simple upload whose session ended before its commit was taken is 503 (send it again), not 404; sent again with its key, it is stored once', async () => {
+  // The API's store stalls as it puts the staged bytes; meanwhile the run ends the session.
+  const s3Proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint!).port));
+  const s3 = createS3Client({ ...ctx.config.s3, endpoint: `http://127.0.0.1:${s3Proxy.port}` });
+  let putSent = false;
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'PutObjectCommand') putSent = true;
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  const api = await serve(buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger: ctx.logger }));
+  try {
+    const name = `ended-under-it-${uuidv7()}.bin`;
+    const file = bytesOf(64 * 1024);
+    const key = newKey();
+    s3Proxy.stall();
+    const first = upload(file, name, key.header, { baseUrl: api.baseUrl });
+    await waitUntil('the API to put the staged bytes', async () => putSent);
+    // As a stall check that found it idle while its commit waited for a busy worker would: the run
+    // ends the session, and deletes the simple upload's row.
+    const uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
+    await abortUploadSession(uploads, (await keyRow(key)).upload_id!, 15_000);
+    s3Proxy.down();
+    s3Proxy.up();
+    const answer = await first;
+    expect({ status: answer.status, retryAfter: answer.headers.get('retry-after'), assets: await assetsNamed(name) }).toEqual({
+      status: 503,
+      retryAfter: '1',
+      assets: [],
+    });
+    expect(answer.body.detail).toMatch(/send it again/);
+
+    const again = await upload(file, name, key.header, { baseUrl: api.baseUrl });
+    expect(again.status).toBe(201);
+    expect(await assetsNamed(name)).toEqual([again.body.id]);
+  } finally {
+    s3Proxy.up();
+    await api.close();
+    await s3Proxy.close();
+  }
+}, 120_000);
+
 it('a client that drops its connection once its body arrived, while its API still stages it: a retry past the lease is told to wait (409), and one asset is made', async () => {
   // The API's store stalls as it puts the staged bytes: the attempt lives on after its client left.
   const s3Proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint!).port));

@@ -142,7 +142,9 @@ export async function completeStartedUpload(
     result = (await takenWhileWorkersPoll(uc, uploadId, take, Math.max(takeBy, Date.now() + TAKE_SLICE_MS))).result();
   } catch (err) {
     if (err instanceof ServiceUnavailableError) throw err;
-    return settledOutcome(uc, uploadId, err);
+    return settledOutcome(uc, uploadId, err).catch((settled: unknown) => {
+      throw settled instanceof NotFoundError ? endedBeforeTaken(uploadId) : settled;
+    });
   }
   return outcomeWithin(result, uploadId, waitMs);
 }
@@ -233,6 +235,23 @@ async function outcomeWithin(result: Promise<UploadResult>, uploadId: string, wa
   } catch (err) {
     throw toDomainError(err, uploadId);
   }
+}
+
+// How soon a simple upload whose session ended under it may be sent again.
+const SEND_AGAIN_SECONDS = 1;
+
+/**
+ * A simple upload's session gone before its `complete` was taken: its run ended it (it found the
+ * session stalled while its commit waited for a busy worker, or the asset or the caller's grant went)
+ * and deleted its row. The client never saw that upload: sent again, it is stored, or refused for
+ * what went (404, 403).
+ */
+function endedBeforeTaken(uploadId: string): ServiceUnavailableError {
+  return new ServiceUnavailableError(
+    `the upload ended before its commit was taken (it stalled while the service was busy, or its asset or grant went): nothing was stored; send it again`,
+    SEND_AGAIN_SECONDS,
+    { upload_id: uploadId },
+  );
 }
 
 /** The workflow has ended (or never ran): answer from the session's row. */
