@@ -5,12 +5,12 @@
  * origin. Each place refuses it with a 400 problem at its field, storing nothing; and a type stored
  * before the rule is served as bytes, an attachment.
  */
-import { uuidv7 } from '../lib/platform/ids';
 import { bearer } from './support/auth';
 import { bytesOf, postForm, uploadAsset } from './support/assets';
 import { footprintOf } from './support/catalog';
 import { createUpload } from './support/chunked';
 import { useTestService } from './support/context';
+import { assetRequested, postEvent } from './support/events';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 
 const ctx = useTestService({ STORAGE_INGEST_ALLOWED_HOSTS: 'files.example' });
@@ -62,17 +62,7 @@ describe.each(NOT_ONE_MEDIA_TYPE)('%j is not one media type', (type) => {
       },
     });
     expectRefusedAt({ status: tus.status, headers: tus.headers, body: JSON.parse(await tus.text()) }, 'filetype');
-    const ingest = await call(`${ctx.baseUrl}/api/v2/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json' },
-      json: {
-        specversion: '1.0',
-        id: `evt-${uuidv7()}`,
-        source: 'character-service',
-        type: 'service.asset.requested',
-        data: { source_url: 'https://files.example/x.png', name: 'refused.png', content_type: type },
-      },
-    });
+    const ingest = await postEvent(ctx.baseUrl, assetRequested({ source_url: 'https://files.example/x.png', name: 'refused.png', content_type: type }));
     expectRefusedAt(ingest, 'data.content_type');
     expectRefusedAt(await call(`${ctx.baseUrl}/api/v2/assets/${asset.id}`, { method: 'PUT', json: { content_type: type } }), 'content_type');
     expect(await footprint()).toEqual(before);

@@ -464,26 +464,32 @@ it("a retry that takes over a dead attempt's key ends that attempt's upload firs
   expect(await assetsNamed(name)).toEqual([retried.body.id]);
 });
 
-it('a simple upload whose session ended before its commit was taken is 503 (send it again), not 404; sent again with its key, it is stored once', async () => {
-  // The API's store stalls as it puts the staged bytes; meanwhile the run ends the session.
+/** An API whose S3 goes through a proxy the test can stall; `putSent` tells once it has sent a PutObject. */
+async function apiWithStallableStore() {
   const s3Proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint!).port));
   const s3 = createS3Client({ ...ctx.config.s3, endpoint: `http://127.0.0.1:${s3Proxy.port}` });
-  let putSent = false;
+  let put = false;
   s3.middlewareStack.add(
     (next, context) => async (args) => {
-      if (context.commandName === 'PutObjectCommand') putSent = true;
+      if (context.commandName === 'PutObjectCommand') put = true;
       return next(args);
     },
     { step: 'initialize' },
   );
   const api = await serve(buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger: ctx.logger }));
+  return { s3Proxy, api, putSent: () => put };
+}
+
+it('a simple upload whose session ended before its commit was taken is 503 (send it again), not 404; sent again with its key, it is stored once', async () => {
+  // The API's store stalls as it puts the staged bytes; meanwhile the run ends the session.
+  const { s3Proxy, api, putSent } = await apiWithStallableStore();
   try {
     const name = `ended-under-it-${uuidv7()}.bin`;
     const file = bytesOf(64 * 1024);
     const key = newKey();
     s3Proxy.stall();
     const first = upload(file, name, key.header, { baseUrl: api.baseUrl });
-    await waitUntil('the API to put the staged bytes', async () => putSent);
+    await waitUntil('the API to put the staged bytes', async () => putSent());
     // As a stall check that found it idle while its commit waited for a busy worker would: the run
     // ends the session, and deletes the simple upload's row.
     const uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
@@ -510,17 +516,7 @@ it('a simple upload whose session ended before its commit was taken is 503 (send
 
 it('a client that drops its connection once its body arrived, while its API still stages it: a retry past the lease is told to wait (409), and one asset is made', async () => {
   // The API's store stalls as it puts the staged bytes: the attempt lives on after its client left.
-  const s3Proxy = await startTcpProxy(Number(new URL(ctx.config.s3.endpoint!).port));
-  const s3 = createS3Client({ ...ctx.config.s3, endpoint: `http://127.0.0.1:${s3Proxy.port}` });
-  let putSent = false;
-  s3.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === 'PutObjectCommand') putSent = true;
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  const api = await serve(buildApp({ config: ctx.config, db: ctx.db, s3, temporal: ctx.temporal, logger: ctx.logger }));
+  const { s3Proxy, api, putSent } = await apiWithStallableStore();
   try {
     const name = `left-attempt-${uuidv7()}.bin`;
     const file = bytesOf(64 * 1024);
@@ -528,7 +524,7 @@ it('a client that drops its connection once its body arrived, while its API stil
     s3Proxy.stall();
     const { body, sending } = await uploadInPieces(file, name, key.header, api.baseUrl);
     await sending.write(body);
-    await waitUntil('the API to put the staged bytes', async () => putSent);
+    await waitUntil('the API to put the staged bytes', async () => putSent());
     // The client gives up (its own timeout) with its whole body sent; its API still holds the upload.
     sending.leave();
     const left = await keyRow(key);

@@ -17,6 +17,7 @@ import { bytesOf } from './support/assets';
 import { objectKeys } from './support/catalog';
 import { useTestService } from './support/context';
 import { call, type JsonAnswer } from './support/http';
+import { assetRequested, postEvent } from './support/events';
 
 /**
  * IPv6 addresses that reach a refused IPv4 one, each listed without its port (so allowed on 80 and
@@ -114,15 +115,8 @@ afterAll(async () => {
   }
 });
 
-const event = (sourceUrl: string, name: string) => ({
-  specversion: '1.0',
-  id: `evt-${uuidv7()}`,
-  source: 'character-service',
-  type: 'service.asset.requested',
-  data: { source_url: sourceUrl, name },
-});
-const post = (body: unknown) =>
-  call(`${ctx.baseUrl}/api/v2/events`, { method: 'POST', json: body, headers: { 'content-type': 'application/cloudevents+json' } });
+const event = (sourceUrl: string, name: string) => assetRequested({ source_url: sourceUrl, name });
+const post = (body: unknown) => postEvent(ctx.baseUrl, body);
 const outcome = async (workflowId: string) => (await ctx.temporal.client.workflow.getHandle(workflowId).result()) as UploadState;
 
 /** What the service that sent the event sees of its upload: the session's status and error. */

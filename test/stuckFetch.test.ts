@@ -7,11 +7,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { temporal } from '@temporalio/proto';
-import { uuidv7 } from '../lib/platform/ids';
 import type { UploadState } from '../workflows/uploads/definitions';
 import { bytesOf } from './support/assets';
 import { useTestService, type RunningWorker } from './support/context';
-import { call } from './support/http';
+import { assetRequested, postEvent } from './support/events';
 import { envFor, spawnService, waitUntil, type ServiceProcess } from './support/processes';
 
 const { PendingActivityState } = temporal.api.enums.v1;
@@ -42,17 +41,7 @@ test('a worker killed while it fetches a source: another worker fetches it again
   let worker: ServiceProcess | undefined = spawnService('worker/main.ts', envFor(ctx.config, ingestEnv()));
   let next: RunningWorker | undefined;
   try {
-    const res = await call(`${ctx.baseUrl}/api/v2/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/cloudevents+json' },
-      json: {
-        specversion: '1.0',
-        id: `evt-${uuidv7()}`,
-        source: 'character-service',
-        type: 'service.asset.requested',
-        data: { source_url: sourceUrl, name: 'map.png' },
-      },
-    });
+    const res = await postEvent(ctx.baseUrl, assetRequested({ source_url: sourceUrl, name: 'map.png' }));
     expect(res.status).toBe(202);
     const workflowId: string = res.body.workflow_id;
     const handle = ctx.temporal.client.workflow.getHandle(workflowId);
