@@ -19,7 +19,8 @@ import { uuidv7 } from '../lib/platform/ids';
 import { newUploadInput } from '../lib/uploads/input';
 import { markOpenSessionCompleting } from '../lib/uploads/store';
 import { abortUploadSession, completeStartedUpload, openUploadSession } from '../lib/uploads/uploadRuns';
-import { stageToS3 } from '../lib/platform/staging';
+import { stageToS3, type StagedObject } from '../lib/platform/staging';
+import type { UploadInput } from '../workflows/uploads/definitions';
 import { bytesOf, sha256 } from './support/assets';
 import { adminToken, TEST_ADMIN, tokenFor } from './support/auth';
 import { cliEnv, storage } from './support/cli';
@@ -388,24 +389,32 @@ it('a live attempt whose request outlasts the lease keeps renewing it: a retry m
   });
 }, 90_000);
 
-it('a retry that finds the upload its dead attempt was committing ended without a version runs anew: not a 404, one asset', async () => {
-  const name = `ended-upload-${uuidv7()}.bin`;
-  const file = bytesOf(10_000);
+const uploadsOf = () => ({ client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db });
+
+/**
+ * What an API killed mid-upload leaves: a key claimed by an attempt that renews nothing (its lease
+ * passed), with the simple upload it opened recorded on it; `leftAs` brings that upload where it was.
+ */
+async function keyOfDeadAttempt(name: string, leftAs: (input: UploadInput) => Promise<unknown>) {
   // Every form upload to this path that declares no checksum header has the same fingerprint: a first one tells it.
   const probe = newKey();
   expect((await upload(bytesOf(100), `probe-${uuidv7()}.bin`, probe.header)).status).toBe(201);
   const { fingerprint } = await keyRow(probe);
-
-  // What an API killed while its upload was committing leaves: the key claimed by an attempt that renews
-  // nothing (its lease passed), the upload recorded on it, the upload's session completing.
-  const uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
   const input = newUploadInput(ctx.config, { kind: 'simple', name, contentType: 'application/octet-stream' }, undefined, TEST_ADMIN.sub);
-  await openUploadSession(uploads, TEST_ADMIN, input);
-  await markOpenSessionCompleting(ctx.db, input.uploadId, { status: 'completing' });
+  await openUploadSession(uploadsOf(), TEST_ADMIN, input);
+  await leftAs(input);
   const key = newKey();
   const dead = { subject: TEST_ADMIN.sub, key: key.raw, fingerprint, attempt: uuidv7(), leaseSeconds: 0 };
   expect((await claimKey(ctx.db, dead)).claimed).toBe(true);
   await recordKeyUpload(ctx.db, dead.subject, dead.key, dead.attempt, input.uploadId);
+  return { key, input };
+}
+
+it('a retry that finds the upload its dead attempt was committing ended without a version runs anew: not a 404, one asset', async () => {
+  const name = `ended-upload-${uuidv7()}.bin`;
+  const file = bytesOf(10_000);
+  // What an API killed while its upload was committing leaves: the upload's session completing.
+  const { key, input } = await keyOfDeadAttempt(name, (opened) => markOpenSessionCompleting(ctx.db, opened.uploadId, { status: 'completing' }));
 
   // The commit ends without a version (the run aborted, the simple upload's row deleted) just as the
   // retry has found it under way: as the API's first read of the session returns (the API queries
@@ -413,7 +422,7 @@ it('a retry that finds the upload its dead attempt was committing ended without 
   let ended: Promise<void> | undefined;
   const onRead = (_response: unknown, query: { sql: string; bindings?: unknown[] }) => {
     if (!ended && /from "upload_sessions"/.test(query.sql) && query.bindings?.includes(input.uploadId)) {
-      ended = abortUploadSession(uploads, input.uploadId, 15_000);
+      ended = abortUploadSession(uploadsOf(), input.uploadId, 15_000);
     }
   };
   ctx.db.on('query-response', onRead);
@@ -435,28 +444,19 @@ it('a retry that finds the upload its dead attempt was committing ended without 
 it("a retry that takes over a dead attempt's key ends that attempt's upload first: a `complete` the dead API sent, arriving late, commits nothing beside the retry's", async () => {
   const name = `late-complete-${uuidv7()}.bin`;
   const file = bytesOf(10_000);
-  const probe = newKey();
-  expect((await upload(bytesOf(100), `probe-${uuidv7()}.bin`, probe.header)).status).toBe(201);
-  const { fingerprint } = await keyRow(probe);
-
-  // What an API killed after staging its upload leaves: the key held by an attempt that renews nothing,
-  // the upload recorded on it, its session open and its bytes staged; its `complete` not yet taken.
-  const uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
-  const input = newUploadInput(ctx.config, { kind: 'simple', name, contentType: 'application/octet-stream' }, undefined, TEST_ADMIN.sub);
-  await openUploadSession(uploads, TEST_ADMIN, input);
-  const staged = await stageToS3(ctx.s3, ctx.config.s3.bucket, input.objectKey, Readable.from([file]), ctx.config.uploads.maxSizeBytes);
-  const key = newKey();
-  const dead = { subject: TEST_ADMIN.sub, key: key.raw, fingerprint, attempt: uuidv7(), leaseSeconds: 0 };
-  expect((await claimKey(ctx.db, dead)).claimed).toBe(true);
-  await recordKeyUpload(ctx.db, dead.subject, dead.key, dead.attempt, input.uploadId);
+  // What an API killed after staging its upload leaves: its session open and its bytes staged; its `complete` not yet taken.
+  let staged: StagedObject | undefined;
+  const { key, input } = await keyOfDeadAttempt(name, async (opened) => {
+    staged = await stageToS3(ctx.s3, ctx.config.s3.bucket, opened.objectKey, Readable.from([file]), ctx.config.uploads.maxSizeBytes);
+  });
 
   const retried = await upload(file, name, key.header);
   expect(retried.status).toBe(201);
   // The dead API's `complete`, delivered only now (as a run's backlog would): the run has ended, so it is refused.
   const late = await completeStartedUpload(
-    uploads,
+    uploadsOf(),
     input.uploadId,
-    { ...staged, oneStep: true, details: { name, contentType: 'application/octet-stream' } },
+    { ...staged!, oneStep: true, details: { name, contentType: 'application/octet-stream' } },
     15_000,
     Date.now() + 15_000,
   ).catch((err: Error) => err);
@@ -492,8 +492,7 @@ it('a simple upload whose session ended before its commit was taken is 503 (send
     await waitUntil('the API to put the staged bytes', async () => putSent());
     // As a stall check that found it idle while its commit waited for a busy worker would: the run
     // ends the session, and deletes the simple upload's row.
-    const uploads = { client: ctx.temporal.client, taskQueue: ctx.config.temporal.taskQueue, db: ctx.db };
-    await abortUploadSession(uploads, (await keyRow(key)).upload_id!, 15_000);
+    await abortUploadSession(uploadsOf(), (await keyRow(key)).upload_id!, 15_000);
     s3Proxy.down();
     s3Proxy.up();
     const answer = await first;
