@@ -7,29 +7,9 @@ import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import type { Actor } from '../auth/actor';
 import type { AuditTrail } from '../audit/log';
 import { grantsSeenBy, readableBy } from './permissions';
-import type { Grant } from './grants';
+import type { AssetListQuery, AssetRow, AssetSort } from './rows';
 import { findAsset, lockAsset, lockLiveAsset, markAssetRestored, replaceMetadata, selectAssetPage, softDeleteLiveAsset, updateAssetRow } from './store';
-
-export interface AssetRow {
-  id: string;
-  name: string;
-  content_type: string;
-  size_bytes: number;
-  checksum_sha256: string | null;
-  current_version_id: string | null;
-  version_count: number;
-  last_version_number: number;
-  revision: number;
-  tags: string[];
-  metadata: Record<string, string>;
-  /** The user it belongs to (`system` for assets made before owners existed). */
-  owner_id: string;
-  grants: Grant[];
-  is_deleted: boolean;
-  deleted_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-}
+export type { AssetListQuery, AssetRow, AssetSort } from './rows';
 
 export type AssetJson = DatesAsText<Omit<AssetRow, 'revision' | 'last_version_number'>>;
 
@@ -63,20 +43,6 @@ export async function getAsset(db: Knex | Knex.Transaction, id: string, opts: { 
   const row = await findAsset(db, id, opts);
   if (!row) throw new NotFoundError(`asset ${id} not found`);
   return row;
-}
-
-export type AssetSort = 'created_at' | '-created_at' | 'name';
-
-export interface AssetListQuery {
-  limit: number;
-  cursor?: string;
-  name_prefix?: string;
-  content_type?: string;
-  tag?: string[];
-  created_after?: Date;
-  created_before?: Date;
-  include_deleted?: boolean;
-  sort: AssetSort;
 }
 
 type AssetCursor = { s: AssetSort; k: string; id: string };

@@ -51,9 +51,8 @@
  */
 import type { Knex } from 'knex';
 import { allOf, exactTimeSql } from '../platform/db';
-import type { AssetListQuery, AssetRow } from './assets';
+import type { AssetListQuery, AssetRow, VersionRow } from './rows';
 import type { Grant } from './grants';
-import type { VersionRow } from './versions';
 
 type Db = Knex | Knex.Transaction;
 

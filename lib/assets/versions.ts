@@ -11,19 +11,9 @@ import {
   versionsBeyond,
   type DeletingVersion,
 } from './store';
+import type { VersionRow } from './rows';
 
-export interface VersionRow {
-  id: string;
-  asset_id: string;
-  version_number: number;
-  object_key: string;
-  size_bytes: number;
-  content_type: string;
-  checksum_sha256: string;
-  upload_id: string | null;
-  created_at: Date;
-  superseded_at: Date | null;
-}
+export type { VersionRow } from './rows';
 
 export interface VersionJson {
   id: string;
