@@ -7,6 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import type { lifecycleSweepWorkflow } from '../../workflows/lifecycle/sweep';
 import { lifecycleOperation, lifecycleWorkflowId } from '../../workflows/lifecycle/definitions';
 import { ServiceUnavailableError } from '../platform/errors';
+import { inFlightBoundOf } from '../limits/pendingUploads';
 import { uuidv7 } from '../platform/ids';
 import { getPolicy } from './policies';
 import { failRun, getRun, insertStartingRun } from './runRows';
@@ -67,21 +68,19 @@ export async function startLifecycleRun(lc: LifecycleClient, actor: ActorRef, op
  */
 export const STARTS_IN_FLIGHT = 2;
 const START_RETRY_SECONDS = 1;
-const startsInFlight = new WeakMap<object, number>();
 
 async function withStartSlot<T>(pool: object, start: () => Promise<T>): Promise<T> {
-  const n = startsInFlight.get(pool) ?? 0;
-  if (n >= STARTS_IN_FLIGHT) {
+  const slot = inFlightBoundOf('lifecycle starts', pool, STARTS_IN_FLIGHT).take();
+  if (!slot) {
     throw new ServiceUnavailableError(
       `${STARTS_IN_FLIGHT} lifecycle runs are already starting here (waiting for Temporal): nothing was started; try again in ${START_RETRY_SECONDS} s`,
       START_RETRY_SECONDS,
     );
   }
-  startsInFlight.set(pool, n + 1);
   try {
     return await start();
   } finally {
-    startsInFlight.set(pool, (startsInFlight.get(pool) ?? 1) - 1);
+    slot.release();
   }
 }
 

@@ -26,11 +26,21 @@ export function createPendingUploads(max: number): PendingUploads {
   };
 }
 
-const bounds = new WeakMap<object, PendingUploads>();
+const bounds = new Map<string, WeakMap<object, PendingUploads>>();
+
+/**
+ * At most `max` of one kind of work (`kind`) in flight at once for `owner` (an app's workflow access,
+ * a database pool), counted in memory: made on first use.
+ */
+export function inFlightBoundOf(kind: string, owner: object, max: number): PendingUploads {
+  let ofKind = bounds.get(kind);
+  if (!ofKind) bounds.set(kind, (ofKind = new WeakMap()));
+  let pending = ofKind.get(owner);
+  if (!pending) ofKind.set(owner, (pending = createPendingUploads(max)));
+  return pending;
+}
 
 /** The bound of the API that `owner` belongs to (its workflow access, made once per app), made on first use. */
 export function pendingUploadsOf(owner: object, max: number): PendingUploads {
-  let pending = bounds.get(owner);
-  if (!pending) bounds.set(owner, (pending = createPendingUploads(max)));
-  return pending;
+  return inFlightBoundOf(EVERY_CALLER, owner, max);
 }
