@@ -44,6 +44,7 @@ import { ConflictError, NotFoundError, UnprocessableError, ValidationError } fro
 import { uuidv7 } from '../../lib/platform/ids';
 import { tryAfterWaits } from '../../lib/platform/concurrency';
 import { findUploadSession } from '../../lib/uploads/store';
+import { endedWithoutCommit } from '../../lib/uploads/sessionRow';
 import { abortUploadSession, readUploadSession } from '../../lib/uploads/uploadRuns';
 import { takesJson, type RouteDeclaration, type RouteDeps } from '../http/route';
 import { actorOf } from './authentication';
@@ -178,8 +179,8 @@ async function endEarlierUpload(deps: KeyDeps, uploadId: string): Promise<'ended
     if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
   });
   const session = await findUploadSession(deps.db, uploadId);
-  if (!session || ['aborted', 'expired', 'failed'].includes(session.status)) return 'ended';
-  return session.status === 'completed' ? 'committed' : 'running';
+  if (endedWithoutCommit(session)) return 'ended';
+  return session!.status === 'completed' ? 'committed' : 'running';
 }
 
 function inProgress(res: Response, claim: KeyClaim): ConflictError {
@@ -303,7 +304,7 @@ export async function runAnewIfUploadEnded(res: Response): Promise<boolean> {
   const held = heldKeyOf(res);
   if (!held?.resumedUpload || !held.takeOver) return false;
   const session = await findUploadSession(held.db, held.resumedUpload);
-  if (session && !['aborted', 'expired', 'failed'].includes(session.status)) return false;
+  if (!endedWithoutCommit(session)) return false;
   // Not that upload's outcome, whichever way: the request runs anew, or is told to wait.
   res.removeHeader(REPLAYED);
   if (!(await held.takeOver())) throw inProgress(res, held.claim);

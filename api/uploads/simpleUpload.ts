@@ -20,6 +20,7 @@ import { abortUploadSession, completeStartedUpload, startSimpleUpload, type Comp
 import { newUploadInput } from '../../lib/uploads/input';
 import { discardSessionBytes } from '../../lib/uploads/sessionBytes';
 import { findUploadSession } from '../../lib/uploads/store';
+import { endedWithoutCommit } from '../../lib/uploads/sessionRow';
 import { StreamReservation, reserveUploadBytes } from '../../lib/quotas/reservations';
 import { countingProgress } from '../../lib/uploads/progress';
 import type { z } from 'zod';
@@ -156,7 +157,7 @@ async function receiveAdmitted(
  */
 async function discardIfEnded(deps: SimpleUploadDeps, staged: Staged): Promise<void> {
   const session = await findUploadSession(deps.uploads.db, staged.uploadId);
-  if (session && !['aborted', 'failed', 'expired'].includes(session.status)) return;
+  if (!endedWithoutCommit(session)) return;
   await discardSessionBytes(deps.s3, deps.config.s3.bucket, { object_key: staged.objectKey, s3_upload_id: null });
 }
 

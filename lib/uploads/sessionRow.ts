@@ -39,3 +39,8 @@ export interface UploadSessionRow {
   created_at: Date;
   updated_at: Date;
 }
+
+/** Whether a session ended without a version: its row says so, or is gone (a simple upload's goes with its discard). */
+export function endedWithoutCommit(session: Pick<UploadSessionRow, 'status'> | undefined): boolean {
+  return !session || session.status === 'aborted' || session.status === 'expired' || session.status === 'failed';
+}
