@@ -11,7 +11,7 @@ import { TEMPORAL_TEST_SERVER } from '../scripts/stack';
 import { deleteAssetWorkflowId } from '../workflows/assets/definitions';
 import { outboxRelayWorkflowId } from '../workflows/events/definitions';
 import { lifecycleWorkflowId } from '../workflows/lifecycle/definitions';
-import { abortSignal, completeUpdate, type UploadInput, type UploadState } from '../workflows/uploads/definitions';
+import { abortSignal, completeUpdate, statusQuery, type UploadInput, type UploadState } from '../workflows/uploads/definitions';
 import { waitUntil } from './support/processes';
 import './support/quietRuntime';
 import { WORKFLOW_BUNDLE } from './support/testStack';
@@ -109,6 +109,9 @@ describe('uploadWorkflow', () => {
 
     const { answer, state } = await withWorker(activities, async (taskQueue) => {
       const handle = await env.client.workflow.start('uploadWorkflow', { workflowId: `upload-${input.uploadId}`, taskQueue, args: [input] });
+      // As the API does, `complete` only once the session is open: sent with the start, it may reach the
+      // run's first task, before its open, and be refused (upload is pending).
+      await waitUntil('the session to open', async () => (await handle.query(statusQuery)).status === 'open', 30_000, 100);
       const completing = handle.executeUpdate(completeUpdate, { args: [{}] });
       await assemblingStarted;
       await handle.signal(abortSignal);
