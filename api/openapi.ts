@@ -79,6 +79,8 @@ function parameters(where: 'path' | 'query', schema?: z.ZodObject) {
     name,
     in: where,
     required: where === 'path' || (object.required ?? []).includes(name),
+    // A name kept for one that replaced it (api/schemas/common.ts deprecatedName): said of the parameter.
+    ...((s as { deprecated?: boolean }).deprecated ? { deprecated: true } : {}),
     schema: s,
   }));
 }
@@ -87,13 +89,16 @@ function openApiPath(expressPath: string): string {
   return expressPath.replace(/:(\w+)/g, '{$1}');
 }
 
+/** Path parameters renamed since their operation ids were first given: the ids keep the former name. */
+const FORMER_NAMES: Record<string, string> = { version_id: 'versionId' };
+
 /** `get /api/v2/uploads/:id/parts/:n` is getUploadsByIdPartsByN: one per route, stable as long as the route is. */
 function operationIdOf(route: Pick<RouteDeclaration, 'method' | 'path'>): string {
   const words = route.path
     .replace(/^\/api\/v2\//, '/')
     .split(/[/.]/)
     .filter(Boolean)
-    .map((segment) => (segment.startsWith(':') ? `By${capitalize(segment.slice(1))}` : capitalize(segment)));
+    .map((segment) => (segment.startsWith(':') ? `By${capitalize(FORMER_NAMES[segment.slice(1)] ?? segment.slice(1))}` : capitalize(segment)));
   return route.method + words.join('');
 }
 

@@ -36,7 +36,7 @@ export const CHANGE_ACTIONS: Record<string, string> = {
   'PUT /api/v2/assets/:id/grants': 'asset.grants',
   'POST /api/v2/assets/:id/url': 'asset.sign_url',
   'POST /api/v2/assets/:id/versions': 'version.upload',
-  'POST /api/v2/assets/:id/versions/:versionId/restore': 'version.restore',
+  'POST /api/v2/assets/:id/versions/:version_id/restore': 'version.restore',
   'POST /api/v2/uploads': 'upload.open',
   'PUT /api/v2/uploads/:id/parts/:n': 'upload.part',
   'POST /api/v2/uploads/:id/parts/:n/url': 'upload.part_url',
@@ -59,7 +59,7 @@ export const CHANGE_ACTIONS: Record<string, string> = {
 /** Reads of content: a row when an admin or a service reads an asset they do not own. */
 export const CONTENT_READS: Record<string, string> = {
   'GET /api/v2/assets/:id/content': 'asset.read_content',
-  'GET /api/v2/assets/:id/versions/:versionId/content': 'version.read_content',
+  'GET /api/v2/assets/:id/versions/:version_id/content': 'version.read_content',
 };
 
 /** The action of every read of the API (GET, and HEAD alike): a refused one is folded like a refused change. */
@@ -68,9 +68,9 @@ export const READ_ACTIONS: Record<string, string> = {
   'GET /api/v2/assets': 'asset.list',
   'GET /api/v2/assets/:id': 'asset.read',
   'GET /api/v2/assets/:id/versions': 'version.list',
-  'GET /api/v2/assets/:id/versions/:versionId': 'version.read',
+  'GET /api/v2/assets/:id/versions/:version_id': 'version.read',
   'GET /api/v2/signed/assets/:id/content': 'asset.read_signed_content',
-  'GET /api/v2/signed/assets/:id/versions/:versionId/content': 'version.read_signed_content',
+  'GET /api/v2/signed/assets/:id/versions/:version_id/content': 'version.read_signed_content',
   'GET /api/v2/uploads/:id': 'upload.read',
   'GET /api/v2/tus/:id': 'upload.read',
   'GET /api/v2/events': 'event.list',

@@ -8,6 +8,7 @@ import { assetFor, assetWithContentFor, currentOf } from '../access/assetLookup'
 import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute, type LinkDoc } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
@@ -24,7 +25,7 @@ function sendAsset(res: Response, row: AssetRow, status = 200) {
     .json(toAssetJson(row, actorOf(res)));
 }
 
-const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
+const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', version_id: '$response.body#/current_version_id' } }];
 
 const upload = defineRoute(
   {
@@ -70,10 +71,10 @@ const list = defineRoute(
     tag: 'assets',
     summary: 'List assets',
     query: listAssetsQuery,
-    responses: { 200: { description: 'a page', schema: r.pageOf(r.asset) } },
+    responses: { 200: pageAnswer(r.asset) },
   },
   (deps) => async (req, res) => {
-    res.json(await listAssets(deps.db, actorOf(res), parse(listAssetsQuery, req.query, 'query')));
+    res.json(await listAssets(deps.db, actorOf(res), listQueryOf(listAssetsQuery, req, res)));
   },
 );
 

@@ -1,9 +1,9 @@
 /** The audit log, for admins. */
 import { listAudit } from '../../lib/audit/list';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute } from '../http/route';
 import { listAuditQuery, auditRow } from '../schemas/audit';
-import { parse } from '../schemas/common';
-import { pageOf, problemAnswer as problem } from '../schemas/responses';
+import { problemAnswer as problem } from '../schemas/responses';
 
 const list = defineRoute(
   {
@@ -13,10 +13,10 @@ const list = defineRoute(
     tag: 'audit',
     summary: 'The audit log, newest first',
     query: listAuditQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(auditRow) }, 400: problem('a filter or the cursor is not valid') },
+    responses: { 200: pageAnswer(auditRow, { deprecatedNames: true }), 400: problem('a filter or the cursor is not valid') },
   },
   (deps) => async (req, res) => {
-    res.json(await listAudit(deps.db, parse(listAuditQuery, req.query, 'query')));
+    res.json(await listAudit(deps.db, listQueryOf(listAuditQuery, req, res, { since: 'created_after', until: 'created_before' })));
   },
 );
 

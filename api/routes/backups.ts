@@ -2,12 +2,13 @@
 import { listJobs, toBackupJson, toRestoreJson } from '../../lib/backups/catalog';
 import { readBackup, readRestore, startBackup, startRestore } from '../../lib/backups/backupRuns';
 import { importBackups } from '../../lib/backups/import';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
 import { backupAnswer, createBackupBody, importAnswer, importBody, listBackupsQuery, listRestoresQuery, restoreAnswer, restoreBody } from '../schemas/backups';
 import { idParams, parse } from '../schemas/common';
-import { pageOf, problemAnswer as problem } from '../schemas/responses';
+import { problemAnswer as problem } from '../schemas/responses';
 
 const create = defineRoute(
   {
@@ -55,10 +56,10 @@ const list = defineRoute(
     tag: 'backups',
     summary: 'Backups, newest first',
     query: listBackupsQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(backupAnswer) } },
+    responses: { 200: pageAnswer(backupAnswer) },
   },
   (deps) => async (req, res) => {
-    res.json(await listJobs(deps.db, 'backup', parse(listBackupsQuery, req.query, 'query'), (row) => toBackupJson(row)));
+    res.json(await listJobs(deps.db, 'backup', listQueryOf(listBackupsQuery, req, res), (row) => toBackupJson(row)));
   },
 );
 
@@ -113,10 +114,10 @@ const listRestores = defineRoute(
     tag: 'backups',
     summary: 'Restores, newest first (of one backup with ?backup_id=)',
     query: listRestoresQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(restoreAnswer) } },
+    responses: { 200: pageAnswer(restoreAnswer) },
   },
   (deps) => async (req, res) => {
-    const q = parse(listRestoresQuery, req.query, 'query');
+    const q = listQueryOf(listRestoresQuery, req, res);
     res.json(await listJobs(deps.db, 'restore', q, (row) => toRestoreJson(row)));
   },
 );

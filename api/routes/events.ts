@@ -5,13 +5,14 @@ import { startBackup } from '../../lib/backups/backupRuns';
 import { uuidFromName } from '../../lib/platform/ids';
 import { startIngest } from '../../lib/uploads/ingest';
 import { startLifecycleRun } from '../../lib/lifecycle/sweepRuns';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { SUBSCRIBED_TYPES, incomingEventFor } from '../schemas/events';
-import { pageQuery, parse } from '../schemas/common';
+import { deprecatedName, pageQuery, parse } from '../schemas/common';
 import * as r from '../schemas/responses';
 
-const feedQuery = z.object({ after: pageQuery.cursor, limit: pageQuery.limit }).strict();
+const feedQuery = z.object({ ...pageQuery, after: deprecatedName(pageQuery.cursor, 'cursor') }).strict();
 
 const feed = defineRoute(
   {
@@ -19,12 +20,13 @@ const feed = defineRoute(
     path: '/api/v2/events',
     access: 'admin',
     tag: 'events',
-    summary: 'The event feed, oldest first',
-    query: z.object({ after: pageQuery.cursor, limit: pageQuery.limit }),
-    responses: { 200: { description: 'events', schema: r.pageOf(r.cloudEvent) } },
+    summary: 'The event feed, oldest first: next_cursor is always given, the position to poll from (the cursor sent when nothing is new)',
+    query: feedQuery,
+    responses: { 200: pageAnswer(r.cloudEvent, { deprecatedNames: true }), 400: r.problemAnswer('the limit or the cursor is not valid') },
   },
   (deps) => async (req, res) => {
-    res.json(await listEvents(deps.db, parse(feedQuery, req.query, 'query')));
+    const q = listQueryOf(feedQuery, req, res, { after: 'cursor' });
+    res.json(await listEvents(deps.db, q.after === undefined ? q : { limit: q.limit, cursor: q.after, cursorName: 'after' }));
   },
 );
 

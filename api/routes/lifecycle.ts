@@ -1,11 +1,12 @@
 /** Lifecycle runs (admins): start one now (all policies or one, optionally dry), list them, read one. */
 import { listRuns, toRunJson } from '../../lib/lifecycle/sweep';
 import { readLifecycleRun, startLifecycleRun } from '../../lib/lifecycle/sweepRuns';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { idParams, parse } from '../schemas/common';
 import { listRunsQuery, runAnswer, startRunBody } from '../schemas/policies';
-import { pageOf, problemAnswer as problem } from '../schemas/responses';
+import { problemAnswer as problem } from '../schemas/responses';
 
 const start = defineRoute(
   {
@@ -40,10 +41,10 @@ const list = defineRoute(
     tag: 'lifecycle',
     summary: 'Runs, scheduled ones too, newest first',
     query: listRunsQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(runAnswer) } },
+    responses: { 200: pageAnswer(runAnswer) },
   },
   (deps) => async (req, res) => {
-    res.json(await listRuns(deps.db, parse(listRunsQuery, req.query, 'query')));
+    res.json(await listRuns(deps.db, listQueryOf(listRunsQuery, req, res)));
   },
 );
 

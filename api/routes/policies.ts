@@ -1,10 +1,11 @@
 /** Lifecycle policies (admins): CRUD; deleting is a soft delete that frees the name. */
 import { createPolicy, deletePolicy, getPolicy, listPolicies, replacePolicy, toPolicyJson } from '../../lib/lifecycle/policies';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { idParams, parse } from '../schemas/common';
 import { listPoliciesQuery, policyAnswer, policyBody } from '../schemas/policies';
-import { pageOf, problemAnswer as problem } from '../schemas/responses';
+import { problemAnswer as problem } from '../schemas/responses';
 
 const list = defineRoute(
   {
@@ -14,10 +15,10 @@ const list = defineRoute(
     tag: 'lifecycle',
     summary: 'Lifecycle policies, oldest first',
     query: listPoliciesQuery,
-    responses: { 200: { description: 'a page', schema: pageOf(policyAnswer) } },
+    responses: { 200: pageAnswer(policyAnswer) },
   },
   (deps) => async (req, res) => {
-    res.json(await listPolicies(deps.db, parse(listPoliciesQuery, req.query, 'query')));
+    res.json(await listPolicies(deps.db, listQueryOf(listPoliciesQuery, req, res)));
   },
 );
 

@@ -88,7 +88,7 @@ const signedContent = defineRoute(
 const signedVersionContent = defineRoute(
   {
     method: 'get',
-    path: '/api/v2/signed/assets/:id/versions/:versionId/content',
+    path: '/api/v2/signed/assets/:id/versions/:version_id/content',
     access: 'anyone',
     tag: 'versions',
     summary: "A signed URL of a version's bytes",
@@ -130,7 +130,7 @@ function signedGrantOf(req: Request): { grant: ContentGrant; signature: string }
     grant: {
       signer: by,
       assetId: params.data.id,
-      versionId: params.data.versionId,
+      versionId: params.data.version_id,
       disposition: disposition === 'inline' ? { type: 'inline' } : { type: 'attachment', filename },
       expires: Number(expires),
     },

@@ -12,6 +12,7 @@ import { sessionAccessOf } from '../access/sessionAccess';
 import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute, type LinkDoc, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { uploadRecorderOf } from '../middleware/idempotency';
@@ -22,7 +23,7 @@ import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
 const listVersionsQuery = z.object(pageQuery).strict();
 const versionLinks: LinkDoc[] = [
-  { resource: '/api/v2/assets/:id/versions/:versionId', parameters: { id: '$response.body#/asset_id', versionId: '$response.body#/id' } },
+  { resource: '/api/v2/assets/:id/versions/:version_id', parameters: { id: '$response.body#/asset_id', version_id: '$response.body#/id' } },
 ];
 
 /** 201 with the version an upload made, or 202 while it still finishes. */
@@ -51,13 +52,13 @@ const list = defineRoute(
     tag: 'versions',
     summary: 'Versions, newest first',
     params: idParams,
-    query: z.object(pageQuery),
-    responses: { 200: { description: 'a page', schema: r.pageOf(r.version) } },
+    query: listVersionsQuery,
+    responses: { 200: pageAnswer(r.version) },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     await assetFor(deps.assetCache, actorOf(res), id, 'read');
-    res.json(await listVersions(deps.db, id, parse(listVersionsQuery, req.query, 'query')));
+    res.json(await listVersions(deps.db, id, listQueryOf(listVersionsQuery, req, res)));
   },
 );
 
@@ -96,7 +97,7 @@ const upload = defineRoute(
 const read = defineRoute(
   {
     method: 'get',
-    path: '/api/v2/assets/:id/versions/:versionId',
+    path: '/api/v2/assets/:id/versions/:version_id',
     access: 'caller',
     tag: 'versions',
     summary: 'One version',
@@ -104,7 +105,7 @@ const read = defineRoute(
     responses: { 200: { description: 'the version', schema: r.version } },
   },
   (deps) => async (req, res) => {
-    const { id, versionId } = parse(versionParams, req.params, 'path');
+    const { id, version_id: versionId } = parse(versionParams, req.params, 'path');
     await assetFor(deps.assetCache, actorOf(res), id, 'read');
     res.json(toVersionJson(await getVersion(deps.db, id, versionId)));
   },
@@ -113,7 +114,7 @@ const read = defineRoute(
 const content = defineRoute(
   {
     method: 'get',
-    path: '/api/v2/assets/:id/versions/:versionId/content',
+    path: '/api/v2/assets/:id/versions/:version_id/content',
     access: 'caller',
     tag: 'versions',
     summary: "A version's bytes, streamed or straight from the store",
@@ -123,7 +124,7 @@ const content = defineRoute(
   },
   (deps) =>
     contentHandler(deps, async (req, res) => {
-      const { id, versionId } = parse(versionParams, req.params, 'path');
+      const { id, version_id: versionId } = parse(versionParams, req.params, 'path');
       const { asset, content: current } = await assetWithContentFor(deps.assetCache, actorOf(res), id, 'read');
       const version = current?.id === versionId ? current : await getVersion(deps.db, id, versionId);
       return storedContentOf(asset, version);
@@ -134,7 +135,7 @@ const content = defineRoute(
 const restore = defineRoute(
   {
     method: 'post',
-    path: '/api/v2/assets/:id/versions/:versionId/restore',
+    path: '/api/v2/assets/:id/versions/:version_id/restore',
     access: 'caller',
     tag: 'versions',
     summary: 'Copy a version into a new current version',
@@ -145,7 +146,7 @@ const restore = defineRoute(
     const sessions = sessionAccessOf(deps);
     const waitMs = deps.config.uploads.waitSeconds * 1000;
     return async (req, res) => {
-      const { id, versionId } = parse(versionParams, req.params, 'path');
+      const { id, version_id: versionId } = parse(versionParams, req.params, 'path');
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'own');
       const source = await getVersion(deps.db, id, versionId);

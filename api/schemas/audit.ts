@@ -1,9 +1,13 @@
 import { z } from 'zod';
-import { ownerId, pageQuery, singleLine, uuid } from './common';
+import { deprecatedName, ownerId, pageQuery, singleLine, uuid } from './common';
 
 const time = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
 
-/** GET /audit: every filter optional; the time range is [since, until), empty when until is not after since. */
+/**
+ * GET /audit: every filter optional. The time filters are those of every list: created_after and
+ * created_before, each excluding the time itself (to the microsecond `at` shows); since and until,
+ * their deprecated names, keep their range [since, until).
+ */
 export const listAuditQuery = z
   .object({
     ...pageQuery,
@@ -19,8 +23,10 @@ export const listAuditQuery = z
       .min(1, 'must not be empty')
       .optional()
       .describe("a request's X-Request-Id, or a run's workflow id: the row it stands in, folded or not"),
-    since: time.optional(),
-    until: time.optional(),
+    created_after: z.iso.datetime({ offset: true }).optional().describe('rows whose at is after this time'),
+    created_before: z.iso.datetime({ offset: true }).optional().describe('rows whose at is before this time'),
+    since: deprecatedName(time.optional(), 'created_after', ' (since includes the time itself)'),
+    until: deprecatedName(time.optional(), 'created_before'),
   })
   .strict();
 

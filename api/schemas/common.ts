@@ -119,15 +119,26 @@ export const redirectQuery = z.object({
     ),
 });
 
+/** The most items a page holds: a larger limit is lowered to it (api/http/lists.ts says so in Limit-Applied). */
+export const MAX_PAGE_LIMIT = 1000;
+
+/** A page's position: opaque, as next_cursor gave it (lib/platform/pagination.ts checks it). */
+export const cursorParam = z.string().max(1024, 'invalid cursor: pass a next_cursor as it was given');
+
 export const pageQuery = {
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
-  // Cursors are base64url JSON objects (lib/platform/pagination.ts), so every one starts with `ey`.
-  cursor: z
-    .string()
-    .max(1024)
-    .regex(/^ey[A-Za-z0-9_-]+$/, 'invalid cursor: pass a next_cursor as it was given')
-    .optional(),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(50)
+    .transform((n) => Math.min(n, MAX_PAGE_LIMIT))
+    .describe(`items a page: over ${MAX_PAGE_LIMIT} is lowered to ${MAX_PAGE_LIMIT}, and the answer then carries Limit-Applied`),
+  cursor: cursorParam.optional().describe('the next page: a next_cursor as it was given'),
 };
+
+/** A name a list still takes for one that replaced it: marked deprecated in the document (its successor named). */
+export const deprecatedName = <T extends z.ZodType>(schema: T, successor: string, note = '') =>
+  schema.meta({ deprecated: true, description: `deprecated: use ${successor}${note}` });
 
 /** Parses with zod; failures become one 400 problem listing every bad path. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown, where: string): z.infer<S> {
@@ -158,4 +169,4 @@ function fieldPath(path: PropertyKey[]): string {
 }
 
 export const idParams = z.object({ id: uuid });
-export const versionParams = z.object({ id: uuid, versionId: uuid });
+export const versionParams = z.object({ id: uuid, version_id: uuid });

@@ -35,7 +35,7 @@ export const signedQuery = z.object({
 // `redirect` is not signed: how the bytes travel is the client's choice, not part of the grant.
 export const signedContentQuery = signedQuery.extend(redirectQuery.shape);
 
-export const signedParams = z.object({ id: z.string().regex(UUID_PATTERN), versionId: z.string().regex(UUID_PATTERN).optional() });
+export const signedParams = z.object({ id: z.string().regex(UUID_PATTERN), version_id: z.string().regex(UUID_PATTERN).optional() });
 
 export const signedUrlAnswer = z
   .object({ url: z.string().describe('path and query, relative to the service, as Location is'), expires_at: z.string().datetime({ offset: true }) })

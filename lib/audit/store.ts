@@ -52,6 +52,10 @@ export interface AuditFilter {
   subject?: string;
   outcome?: string;
   request_id?: string;
+  /** Exclusive, as the API's time filters are; exact times (strings), compared to the microsecond. */
+  created_after?: string;
+  created_before?: string;
+  /** Their deprecated names: since is inclusive. */
   since?: Date;
   until?: Date;
 }
@@ -66,6 +70,8 @@ export async function selectAuditPage<Row>(db: Knex, q: AuditFilter & { limit: n
   if (q.request_id !== undefined) query.whereRaw('COALESCE(request_ids, ARRAY[request_id]) @> ARRAY[?]::text[]', [q.request_id]);
   if (q.since) query.where('at', '>=', q.since);
   if (q.until) query.where('at', '<', q.until);
+  if (q.created_after) query.whereRaw('at > ?::timestamptz', [q.created_after]);
+  if (q.created_before) query.whereRaw('at < ?::timestamptz', [q.created_before]);
   if (cursor) query.whereRaw('(at, id) < (?::timestamptz, ?::bigint)', [cursor.at, cursor.id]);
   return (await query
     .orderBy([

@@ -35,13 +35,13 @@ type FeedCursor = { t: string; s: number };
  */
 export async function listEvents(
   db: Knex,
-  q: { after?: string; limit: number },
+  q: { cursor?: string; limit: number; cursorName?: string },
 ): Promise<{ items: Array<CloudEventJson & { sequence: number }>; next_cursor: string | null }> {
-  const cursor = decodeCursor(q.after, (p): p is FeedCursor => typeof p.t === 'string' && /^\d+$/.test(p.t) && Number.isInteger(p.s));
+  const cursor = decodeCursor(q.cursor, (p): p is FeedCursor => typeof p.t === 'string' && /^\d+$/.test(p.t) && Number.isInteger(p.s), q.cursorName);
   const rows = await selectSettledEvents(db, cursor, q.limit);
   const last = rows[rows.length - 1];
   return {
     items: rows.map((row) => ({ ...toCloudEvent(row), sequence: row.sequence })),
-    next_cursor: last ? encodeCursor({ t: last.txid, s: last.sequence }) : (q.after ?? null),
+    next_cursor: last ? encodeCursor({ t: last.txid, s: last.sequence }) : (q.cursor ?? null),
   };
 }
