@@ -60,7 +60,7 @@ export function downloadCommand(): Command {
       const asset = await unwrap(ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id } } }));
       const versionId = opts.version ?? asset.current_version_id;
       if (!versionId) throw new CliError(`asset ${id} has no content yet`);
-      const version = await unwrap(ctx.client.GET('/api/v2/assets/{id}/versions/{versionId}', { params: { path: { id, versionId } } }));
+      const version = await unwrap(ctx.client.GET('/api/v2/assets/{id}/versions/{version_id}', { params: { path: { id, version_id: versionId } } }));
       // It names the part file: a server's answer is checked before it becomes a path.
       if (!/^[0-9a-f]{64}$/.test(version.checksum_sha256)) throw new CliError(`the server gave no SHA-256 for version ${versionId}`);
       const output = outputOf(asset.name, opts.output);
@@ -90,8 +90,8 @@ export function downloadCommand(): Command {
       const bar = progress.bar(path.basename(output), version.size_bytes);
       try {
         if (have !== version.size_bytes) {
-          const { response } = await ctx.client.GET('/api/v2/assets/{id}/versions/{versionId}/content', {
-            params: { path: { id, versionId } },
+          const { response } = await ctx.client.GET('/api/v2/assets/{id}/versions/{version_id}/content', {
+            params: { path: { id, version_id: versionId } },
             parseAs: 'stream',
             headers: start > 0 ? { range: `bytes=${start}-`, 'if-range': `"${version.checksum_sha256}"` } : {},
           });

@@ -1,5 +1,5 @@
 /** `storage events tail`: the feed from a cursor, oldest first; --follow keeps polling it. */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { contextOf, example, positiveInt, unwrap } from './context';
 
 const POLL_MS = 1000;
@@ -9,15 +9,17 @@ export function eventsCommand(): Command {
   events
     .command('tail')
     .description('print events from a cursor (default: the start of the feed), one a line')
-    .option('--after <cursor>', 'start after this cursor (a next_cursor printed with --json)')
+    .option('--cursor <cursor>', 'start after this cursor (a next_cursor printed with --json)')
+    // The name of before the feed took `cursor` as every list does; still read.
+    .addOption(new Option('--after <cursor>').hideHelp())
     .option('--limit <n>', 'events per request', positiveInt, 100)
     .option('--follow', 'keep polling for new events until interrupted')
     .addHelpText('after', example('storage events tail --follow --json'))
-    .action(async (opts: { after?: string; limit: number; follow?: boolean }, command: Command) => {
+    .action(async (opts: { cursor?: string; after?: string; limit: number; follow?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      let cursor = opts.after;
+      let cursor = opts.cursor ?? opts.after;
       for (;;) {
-        const page = await unwrap(ctx.client.GET('/api/v2/events', { params: { query: { after: cursor, limit: opts.limit } } }));
+        const page = await unwrap(ctx.client.GET('/api/v2/events', { params: { query: { cursor, limit: opts.limit } } }));
         for (const event of page.items) {
           // One JSON object a line with --json, so that a follower's output streams into jq.
           if (ctx.json) process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -26,7 +28,7 @@ export function eventsCommand(): Command {
         cursor = page.next_cursor ?? cursor;
         if (page.items.length === opts.limit) continue;
         if (!opts.follow) {
-          if (!ctx.json && cursor) ctx.warn(`next: storage events tail --after ${cursor}`);
+          if (!ctx.json && cursor) ctx.warn(`next: storage events tail --cursor ${cursor}`);
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -122,7 +122,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v2/assets/{id}/versions/{versionId}": {
+    "/api/v2/assets/{id}/versions/{version_id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -139,7 +139,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v2/assets/{id}/versions/{versionId}/content": {
+    "/api/v2/assets/{id}/versions/{version_id}/content": {
         parameters: {
             query?: never;
             header?: never;
@@ -156,7 +156,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v2/assets/{id}/versions/{versionId}/restore": {
+    "/api/v2/assets/{id}/versions/{version_id}/restore": {
         parameters: {
             query?: never;
             header?: never;
@@ -283,7 +283,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The event feed, oldest first */
+        /** The event feed, oldest first: next_cursor is always given, the position to poll from (the cursor sent when nothing is new) */
         get: operations["getEvents"];
         put?: never;
         /** An event of a subscribed type (service.asset.requested, service.backup.requested, service.policy.updated) */
@@ -434,7 +434,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v2/signed/assets/{id}/versions/{versionId}/content": {
+    "/api/v2/signed/assets/{id}/versions/{version_id}/content": {
         parameters: {
             query?: never;
             header?: never;
@@ -496,7 +496,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** Upload sessions, newest first: the caller's own (a service or an admin: every owner's, or one owner's with owner_id); each as its row records it: GET /api/v2/uploads/{id} reads the live status and the parts received */
+        get: operations["getUploads"];
         put?: never;
         /** Open a chunked upload session */
         post: operations["postUploads"];
@@ -725,9 +726,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -1775,9 +1778,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2064,7 +2069,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                versionId: string;
+                version_id: string;
             };
             cookie?: never;
         };
@@ -2155,7 +2160,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                versionId: string;
+                version_id: string;
             };
             cookie?: never;
         };
@@ -2317,7 +2322,7 @@ export interface operations {
             };
             path: {
                 id: string;
-                versionId: string;
+                version_id: string;
             };
             cookie?: never;
         };
@@ -2693,12 +2698,16 @@ export interface operations {
             query?: {
                 action?: string & (unknown & unknown);
                 actor?: string;
+                created_after?: string;
+                created_before?: string;
                 cursor?: string;
                 limit?: number;
                 outcome?: string & (unknown & unknown);
                 request_id?: string;
+                /** @deprecated */
                 since?: string;
                 subject?: string;
+                /** @deprecated */
                 until?: string;
             };
             header?: never;
@@ -2707,9 +2716,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2841,9 +2856,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3551,7 +3568,9 @@ export interface operations {
     getEvents: {
         parameters: {
             query?: {
+                /** @deprecated */
                 after?: string;
+                cursor?: string;
                 limit?: number;
             };
             header?: never;
@@ -3560,9 +3579,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description events */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3588,6 +3613,31 @@ export interface operations {
                             type: string;
                         }[];
                         next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description the limit or the cursor is not valid */
+            400: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -3821,9 +3871,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4201,9 +4253,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -5058,9 +5112,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page */
+            /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -5521,7 +5577,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                versionId: string;
+                version_id: string;
             };
             cookie?: never;
         };
@@ -6600,6 +6656,138 @@ export interface operations {
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getUploads: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                owner_id?: string;
+                status?: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            asset_id: string | null;
+                            bytes_received: number;
+                            checksum_sha256: string | null;
+                            content_type: string;
+                            error: string | null;
+                            /**
+                             * Format: date-time
+                             * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
+                             */
+                            expires_at: string;
+                            id: string;
+                            name: string;
+                            part_count: number | null;
+                            part_size_bytes: number | null;
+                            parts_received: number[];
+                            size_bytes: number;
+                            /** @enum {string} */
+                            status: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
+                            version_id: string | null;
+                            workflow_id: string;
+                        }[];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description another owner's sessions, asked by someone not a service or an admin */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -71,6 +71,7 @@ export const READ_ACTIONS: Record<string, string> = {
   'GET /api/v2/assets/:id/versions/:version_id': 'version.read',
   'GET /api/v2/signed/assets/:id/content': 'asset.read_signed_content',
   'GET /api/v2/signed/assets/:id/versions/:version_id/content': 'version.read_signed_content',
+  'GET /api/v2/uploads': 'upload.list',
   'GET /api/v2/uploads/:id': 'upload.read',
   'GET /api/v2/tus/:id': 'upload.read',
   'GET /api/v2/events': 'event.list',

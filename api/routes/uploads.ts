@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { getAsset, toAssetJson } from '../../lib/assets/assets';
 import { ownerOfNewAsset, versionTargetOf } from '../../lib/assets/permissions';
-import { getUploadSession, toUploadSessionJson } from '../../lib/uploads/sessions';
+import { getUploadSession, listUploadSessions, toUploadSessionJson } from '../../lib/uploads/sessions';
 import { getVersion, toVersionJson } from '../../lib/assets/versions';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../../lib/platform/errors';
 import { latestParts, listStoredParts } from '../../lib/platform/multipart';
@@ -14,12 +14,13 @@ import { streamedWhole } from '../../lib/uploads/chunkedHashStates';
 import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
 import { answerCommitted, sendUploadAccepted } from '../http/accepted';
+import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { contentBudgetOf } from '../middleware/rateLimits';
 import { idParams, parse } from '../schemas/common';
 import * as r from '../schemas/responses';
-import { MAX_PARTS, createUploadBody, documentedCreateUploadBody, partHeaders, partParams } from '../schemas/uploads';
+import { MAX_PARTS, createUploadBody, documentedCreateUploadBody, listUploadsQuery, partHeaders, partParams } from '../schemas/uploads';
 import { checkPartRequest, presignPart, streamPart } from '../uploads/parts';
 import { countingProgress, sessionDeadline } from '../../lib/uploads/progress';
 
@@ -116,6 +117,23 @@ const open = defineRoute(
         .setHeader('Location', `/api/v2/uploads/${input.uploadId}`)
         .json(toUploadSessionJson(row, { status: opened.status, error: opened.error, parts: [], deadline: sessionDeadline(row, deps.config.uploads) }));
     };
+  },
+);
+
+const list = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/uploads',
+    access: 'caller',
+    tag: 'uploads',
+    summary:
+      "Upload sessions, newest first: the caller's own (a service or an admin: every owner's, or one owner's with owner_id); " +
+      'each as its row records it: GET /api/v2/uploads/{id} reads the live status and the parts received',
+    query: listUploadsQuery,
+    responses: { 200: pageAnswer(r.uploadSession), 403: r.problemAnswer("another owner's sessions, asked by someone not a service or an admin") },
+  },
+  (deps) => async (req, res) => {
+    res.json(await listUploadSessions(deps.db, deps.config.uploads, actorOf(res), listQueryOf(listUploadsQuery, req, res)));
   },
 );
 
@@ -269,4 +287,4 @@ const abort = defineRoute(
   },
 );
 
-export const UPLOAD_ROUTES = [open, status, part, partUrl, complete, abort];
+export const UPLOAD_ROUTES = [open, list, status, part, partUrl, complete, abort];

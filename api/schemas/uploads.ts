@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { assetName, contentType, metadataObject, ownerId, sha256Hex, tagList, uuid } from './common';
+import { assetName, contentType, metadataObject, ownerId, pageQuery, sha256Hex, tagList, uuid } from './common';
 
 const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
@@ -35,6 +35,18 @@ export function documentedCreateUploadBody(maxSizeBytes: number) {
   // A new version belongs to its asset: owner_id names the owner of a new asset only.
   return createUploadBody.extend({ size_bytes: sizeBytes.max(maxSizeBytes) }).meta({ not: { required: ['asset_id', 'owner_id'] } });
 }
+
+/** GET /uploads: the caller's sessions; a service or an admin names an owner, or sees every one. */
+export const listUploadsQuery = z
+  .object({
+    ...pageQuery,
+    owner_id: ownerId.optional().describe("services and admins: one owner's sessions (default: every owner's); others: only their own sub"),
+    status: z
+      .enum(['open', 'completing', 'completed', 'failed', 'aborted', 'expired'])
+      .optional()
+      .describe('sessions of this status only, as their rows record it'),
+  })
+  .strict();
 
 export const partParams = z.object({
   id: uuid,

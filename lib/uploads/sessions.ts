@@ -1,6 +1,11 @@
 import type { Knex } from 'knex';
 import { declaredBytes, type UploadDetails, type UploadInput, type UploadStatus } from '../../workflows/uploads/definitions';
+import { ForbiddenError } from '../auth/errors';
+import type { Config } from '../platform/config';
 import { NotFoundError } from '../platform/errors';
+import { UUID_PATTERN } from '../platform/ids';
+import { decodeCursor, pageOf, type Page } from '../platform/pagination';
+import { sessionDeadline } from './progress';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/store';
 import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor } from '../auth/actor';
@@ -15,6 +20,7 @@ import {
   lockSession,
   markOpenSessionCompleting,
   markSessionCompleted,
+  selectSessionPage,
   updateSessionFields,
   uploadSessionExists,
 } from './store';
@@ -45,6 +51,33 @@ export async function getUploadSessionFor(db: Knex, actor: Actor, id: string): P
   const row = await getUploadSession(db, id);
   if (row.owner_id !== actor.sub && !actsForAnyOwner(actor)) throw new NotFoundError(`upload ${id} not found`);
   return row;
+}
+
+type SessionCursor = { id: string };
+
+/**
+ * GET /uploads: the sessions `actor` may see, newest first: their own; any owner's (`owner_id`, or
+ * all) for a service or an admin. Each as its row records it, with the deadline of an open one: the
+ * live status and the parts received are the session's own read (GET /uploads/{id}).
+ */
+export async function listUploadSessions(
+  db: Knex,
+  bounds: Pick<Config['uploads'], 'stallSeconds' | 'resumableStallSeconds'>,
+  actor: Actor,
+  q: { owner_id?: string; status?: UploadSessionRow['status']; cursor?: string; limit: number },
+): Promise<Page<UploadSessionJson>> {
+  if (q.owner_id !== undefined && q.owner_id !== actor.sub && !actsForAnyOwner(actor)) {
+    throw new ForbiddenError("only services and admins may list another owner's upload sessions");
+  }
+  const cursor = decodeCursor(q.cursor, (p): p is SessionCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
+  const ownerId = actsForAnyOwner(actor) ? q.owner_id : actor.sub;
+  const rows = await selectSessionPage(db, { ownerId, status: q.status, beforeId: cursor?.id, limit: q.limit + 1 });
+  return pageOf(
+    rows,
+    q.limit,
+    (row) => toUploadSessionJson(row, { deadline: sessionDeadline(row, bounds) }),
+    (row) => ({ id: row.id }),
+  );
 }
 
 /**

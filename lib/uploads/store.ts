@@ -63,6 +63,18 @@ export async function uploadSessionExists(db: Knex | Knex.Transaction, id: strin
   return Boolean(await db('upload_sessions').where({ id }).first('id'));
 }
 
+/** A page of GET /uploads, newest first (ids are UUID v7), before `beforeId`: an owner's, or everyone's; of one status or any. */
+export async function selectSessionPage(
+  db: Knex,
+  q: { ownerId?: string; status?: UploadSessionRow['status']; beforeId?: string; limit: number },
+): Promise<UploadSessionRow[]> {
+  const query = db('upload_sessions').select('*');
+  if (q.ownerId !== undefined) query.where('owner_id', q.ownerId);
+  if (q.status !== undefined) query.where('status', q.status);
+  if (q.beforeId !== undefined) query.where('id', '<', q.beforeId);
+  return query.orderBy('id', 'desc').limit(q.limit);
+}
+
 /** A repeated insert of the same id changes nothing. */
 export async function insertUploadSessionRow(db: Knex | Knex.Transaction, row: Record<string, unknown>): Promise<void> {
   await db('upload_sessions').insert(row).onConflict('id').ignore();
