@@ -228,7 +228,7 @@ describe('cursor pagination', () => {
     120_000,
   );
 
-  it.each(['0', '1001', '-1', '2.5', 'ten', ''])('limit=%p is 400', async (limit) => {
+  it.each(['0', '-1', '2.5', 'ten', ''])('limit=%p is 400', async (limit) => {
     const res = await call(`${listUrl(ctx.baseUrl)}?limit=${encodeURIComponent(limit)}`);
     expectProblem(res, 400);
     expect(res.body.errors.map((e: { path: string }) => e.path)).toContain('limit');

@@ -70,10 +70,12 @@ describe('the event feed', () => {
     expect(after.items.map((e) => e.subject)).toEqual(['slow-subject', 'fast-subject']);
   });
 
-  it('400 for a cursor it did not hand out and for a limit out of range', async () => {
+  it('400 for a cursor it did not hand out and for a limit under 1; a limit over 1000 is lowered to it', async () => {
     expect((await call(`${ctx.baseUrl}/api/v2/events?after=bogus`)).status).toBe(400);
+    expect((await call(`${ctx.baseUrl}/api/v2/events?cursor=bogus`)).status).toBe(400);
     expect((await call(`${ctx.baseUrl}/api/v2/events?limit=0`)).status).toBe(400);
-    expect((await call(`${ctx.baseUrl}/api/v2/events?limit=1001`)).status).toBe(400);
+    const lowered = await call(`${ctx.baseUrl}/api/v2/events?limit=1001`);
+    expect({ status: lowered.status, applied: lowered.headers.get('limit-applied') }).toEqual({ status: 200, applied: '1000' });
   });
 });
 

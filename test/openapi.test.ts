@@ -47,7 +47,7 @@ it('links each creating operation to the operations that take the id it answers'
     '/api/v2/uploads/{id}/parts/{n}/url postUploadsByIdPartsByNUrl',
   ]);
   expect(linked('/api/v2/assets/upload', 'post', '201')).toEqual(
-    expect.arrayContaining(['/api/v2/assets/{id} getAssetsById', '/api/v2/assets/{id}/versions/{versionId} getAssetsByIdVersionsByVersionId']),
+    expect.arrayContaining(['/api/v2/assets/{id} getAssetsById', '/api/v2/assets/{id}/versions/{version_id} getAssetsByIdVersionsByVersionId']),
   );
   expect(linked('/api/v2/policies', 'post', '201')).toEqual([
     '/api/v2/policies/{id} deletePoliciesById',

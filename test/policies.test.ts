@@ -199,6 +199,8 @@ describe('lifecycle runs: bad input', () => {
   it('an unknown run is 404, a malformed id 400', async () => {
     expectProblem(await call(runs(`/${uuidv7()}`)), 404);
     expectProblem(await call(runs('/123')), 400);
-    expectProblem(await call(runs('?limit=5000')), 400);
+    expectProblem(await call(runs('?limit=0')), 400);
+    const lowered = await call(runs('?limit=5000'));
+    expect({ status: lowered.status, applied: lowered.headers.get('limit-applied') }).toEqual({ status: 200, applied: '1000' });
   });
 });
