@@ -2847,8 +2847,11 @@ export interface operations {
     getBackups: {
         parameters: {
             query?: {
+                created_after?: string;
+                created_before?: string;
                 cursor?: string;
                 limit?: number;
+                status?: "pending" | "running" | "completed" | "failed";
             };
             header?: never;
             path?: never;
@@ -3862,8 +3865,11 @@ export interface operations {
     getLifecycleRuns: {
         parameters: {
             query?: {
+                created_after?: string;
+                created_before?: string;
                 cursor?: string;
                 limit?: number;
+                status?: "pending" | "running" | "completed" | "failed";
             };
             header?: never;
             path?: never;
@@ -5103,8 +5109,11 @@ export interface operations {
         parameters: {
             query?: {
                 backup_id?: string;
+                created_after?: string;
+                created_before?: string;
                 cursor?: string;
                 limit?: number;
+                status?: "pending" | "running" | "completed" | "failed";
             };
             header?: never;
             path?: never;

@@ -8,6 +8,7 @@ import { recordEvent } from '../lib/events/outbox';
 import { DEPRECATED_SINCE } from '../api/http/lists';
 import { tokenFor } from './support/auth';
 import { bytesOf, uploadAsset } from './support/assets';
+import { awaitJob } from './support/backups';
 import { settled } from './support/catalog';
 import { useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
@@ -33,6 +34,8 @@ function expectDeprecated(res: JsonAnswer): void {
   expect(res.headers.get('deprecation')).toBe(DEPRECATED_SINCE);
   expect(res.headers.get('link')).toMatch(/rel="deprecation"/);
 }
+
+const ids = (res: JsonAnswer): string[] => res.body.items.map((item: { id: string }) => item.id);
 
 function expectNotDeprecated(res: JsonAnswer): void {
   expect(res.headers.get('deprecation')).toBeNull();
@@ -226,9 +229,37 @@ describe('one set of names for time filters: created_after and created_before', 
   });
 });
 
+describe('status and time filters on the lists of jobs: status, created_after, created_before', () => {
+  it('backups and lifecycle runs filter by the status their list shows and by creation time, each bound excluded', async () => {
+    const backup = await call(url('/backups'), { method: 'POST', json: { label: 'filtered' } });
+    expect(backup.status).toBe(202);
+    const run = await call(url('/lifecycle/runs'), { method: 'POST', json: { dry_run: true } });
+    expect(run.status).toBe(202);
+    for (const [list, id] of [
+      ['/backups', backup.body.id],
+      ['/lifecycle/runs', run.body.id],
+    ]) {
+      const done = await awaitJob(ctx, `/api/v2${list}/${id}`);
+      expect(done.status).toBe('completed');
+      const found = async (query: string) => ids(await call(url(`${list}?limit=1000&${query}`))).includes(id);
+      expect({ list, completed: await found('status=completed'), running: await found('status=running') }).toEqual({ list, completed: true, running: false });
+      const created = String(done.created_at);
+      const earlier = new Date(Date.parse(created) - 1).toISOString();
+      expect({
+        list,
+        afterEarlier: await found(`created_after=${earlier}`),
+        afterItself: await found(`created_after=${created}`),
+        beforeItself: await found(`created_before=${created}`),
+        beforeLater: await found(`created_before=${new Date(Date.parse(created) + 1).toISOString()}`),
+      }).toEqual({ list, afterEarlier: true, afterItself: false, beforeItself: false, beforeLater: true });
+      expectProblem(await call(url(`${list}?status=lost`)), 400);
+    }
+    expect(ids(await call(url(`/restores?status=completed&created_after=${new Date().toISOString()}`)))).toEqual([]);
+  });
+});
+
 describe('GET /uploads lists upload sessions', () => {
   const open = (token: string, name: string) => call(url('/uploads'), { method: 'POST', json: { name, size_bytes: 10 }, as: token });
-  const ids = (res: JsonAnswer) => res.body.items.map((s: { id: string }) => s.id);
 
   it("the caller's own, newest first; another user sees none of them; a service or an admin sees every owner's, or one's", async () => {
     const mine = [(await open(as.alice, 'a1.bin')).body.id, (await open(as.alice, 'a2.bin')).body.id];

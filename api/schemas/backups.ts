@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { backupLabel, pageQuery, uuid } from './common';
+import { backupLabel, createdFilters, jobStatusFilter, pageQuery, uuid } from './common';
 
 const assetIdList = z
   .array(uuid)
@@ -28,9 +28,9 @@ export const restoreBody = z
 /** POST /backups/import takes no parameters: no body, or an empty object. */
 export const importBody = z.object({}).strict();
 
-export const listBackupsQuery = z.object(pageQuery).strict();
+export const listBackupsQuery = z.object({ ...pageQuery, status: jobStatusFilter, ...createdFilters }).strict();
 
-export const listRestoresQuery = z.object({ ...pageQuery, backup_id: uuid.optional() }).strict();
+export const listRestoresQuery = z.object({ ...pageQuery, backup_id: uuid.optional(), status: jobStatusFilter, ...createdFilters }).strict();
 
 // ---------------------------------------------------------------------------------------------
 // The answers.

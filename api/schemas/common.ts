@@ -136,6 +136,17 @@ export const pageQuery = {
   cursor: cursorParam.optional().describe('the next page: a next_cursor as it was given'),
 };
 
+const createdTime = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
+
+/** The time filters of a list of things that have a created_at: each excludes the time itself, as the assets' always have. */
+export const createdFilters = {
+  created_after: createdTime.optional().describe('those created after this time'),
+  created_before: createdTime.optional().describe('those created before this time'),
+};
+
+/** The status filter of a list of jobs (backups, restores, lifecycle runs): their status as the list shows it. */
+export const jobStatusFilter = z.enum(['pending', 'running', 'completed', 'failed']).optional().describe('those of this status only');
+
 /** A name a list still takes for one that replaced it: marked deprecated in the document (its successor named). */
 export const deprecatedName = <T extends z.ZodType>(schema: T, successor: string, note = '') =>
   schema.meta({ deprecated: true, description: `deprecated: use ${successor}${note}` });

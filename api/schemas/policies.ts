@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contentTypeFilter, multiLine, namePrefix, pageQuery, singleLine, tagList, uuid } from './common';
+import { contentTypeFilter, createdFilters, jobStatusFilter, multiLine, namePrefix, pageQuery, singleLine, tagList, uuid } from './common';
 
 const required = (otherwise: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'required' : otherwise);
 
@@ -65,7 +65,7 @@ export const startRunBody = z
   })
   .strict();
 
-export const listRunsQuery = z.object(pageQuery).strict();
+export const listRunsQuery = z.object({ ...pageQuery, status: jobStatusFilter, ...createdFilters }).strict();
 
 // ---------------------------------------------------------------------------------------------
 // The answers.

@@ -29,6 +29,7 @@ import {
   markJobRunning,
   restoreItemTotals,
   selectJob,
+  type JobFilter,
 } from './store';
 import type { RestoreMode, BackupScope, BackupCounts, RestoreScope, JobRow, BackupRow, RestoreRow } from './jobRows';
 
@@ -194,11 +195,11 @@ type JobCursor = { id: string };
 export async function listJobs<T>(
   db: Knex,
   kind: 'backup' | 'restore',
-  q: { limit: number; cursor?: string; backup_id?: string },
+  q: { limit: number; cursor?: string; backup_id?: string } & JobFilter,
   toItem: (row: JobRow) => T,
 ): Promise<Page<T>> {
   const cursor = decodeCursor(q.cursor, (p): p is JobCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
-  const rows = await listJobRows(db, kind, { limit: q.limit + 1, backupId: q.backup_id, beforeId: cursor?.id });
+  const rows = await listJobRows(db, kind, { ...q, limit: q.limit + 1, backupId: q.backup_id, beforeId: cursor?.id });
   return pageOf(rows, q.limit, toItem, (row) => ({ id: row.id }));
 }
 

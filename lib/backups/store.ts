@@ -60,9 +60,24 @@ export async function selectJob(db: Knex | Knex.Transaction, id: string, kind: '
 }
 
 /** Newest first (ids are UUID v7), `limit` rows from before `beforeId`. */
-export async function listJobRows(db: Knex, kind: 'backup' | 'restore', q: { limit: number; backupId?: string; beforeId?: string }): Promise<JobRow[]> {
+/** The filters of GET /backups and GET /restores. */
+export interface JobFilter {
+  status?: JobRow['status'];
+  created_after?: Date;
+  created_before?: Date;
+}
+
+export async function listJobRows(
+  db: Knex,
+  kind: 'backup' | 'restore',
+  q: { limit: number; backupId?: string; beforeId?: string } & JobFilter,
+): Promise<JobRow[]> {
   const query = db('backup_jobs').where({ kind }).orderBy('id', 'desc').limit(q.limit);
   if (q.backupId) query.where({ backup_id: q.backupId });
+  if (q.status) query.where({ status: q.status });
+  // Exclusive, to the millisecond the answers show (as the assets' filters).
+  if (q.created_after) query.where('created_at', '>=', new Date(q.created_after.getTime() + 1));
+  if (q.created_before) query.where('created_at', '<', q.created_before);
   if (q.beforeId) query.where('id', '<', q.beforeId);
   return (await query) as JobRow[];
 }

@@ -10,7 +10,18 @@ import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { enabledPolicies, findPolicy } from './policies';
 import { DEFAULT_BATCH_SIZE, nextPhase, toRunJson, type LifecycleCounts, type LifecycleRunJson, type LifecycleRunRow, type SweepPlan } from './runs';
-import { advanceRun, insertRunRow, lockRunRow, lockRunStart, markRunBegun, markRunCompleted, markRunFailed, selectRun, selectRunPage } from './store';
+import {
+  advanceRun,
+  insertRunRow,
+  lockRunRow,
+  lockRunStart,
+  markRunBegun,
+  markRunCompleted,
+  markRunFailed,
+  selectRun,
+  selectRunPage,
+  type RunFilter,
+} from './store';
 
 export async function insertRun(
   db: Knex | Knex.Transaction,
@@ -51,9 +62,9 @@ export async function getRun(db: Knex | Knex.Transaction, id: string): Promise<L
 type RunCursor = { id: string };
 
 /** Newest first: run ids are UUID v7. */
-export async function listRuns(db: Knex, q: { limit: number; cursor?: string }): Promise<Page<LifecycleRunJson>> {
+export async function listRuns(db: Knex, q: { limit: number; cursor?: string } & RunFilter): Promise<Page<LifecycleRunJson>> {
   const cursor = decodeCursor(q.cursor, (p): p is RunCursor => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
-  return pageOf(await selectRunPage(db, q.limit + 1, cursor?.id), q.limit, toRunJson, (row) => ({ id: row.id }));
+  return pageOf(await selectRunPage(db, q.limit + 1, cursor?.id, q), q.limit, toRunJson, (row) => ({ id: row.id }));
 }
 
 async function buildPlan(trx: Knex.Transaction, policyId: string | null, global: NonNullable<SweepPlan['global']>): Promise<SweepPlan> {

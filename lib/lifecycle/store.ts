@@ -148,9 +148,20 @@ export async function lockRunRow(trx: Knex.Transaction, id: string): Promise<Lif
 }
 
 /** Newest first (run ids are UUID v7), before `beforeId`: `limit` of them. */
-export async function selectRunPage(db: Db, limit: number, beforeId?: string): Promise<LifecycleRunRow[]> {
+/** The filters of GET /lifecycle/runs. */
+export interface RunFilter {
+  status?: LifecycleRunRow['status'];
+  created_after?: Date;
+  created_before?: Date;
+}
+
+export async function selectRunPage(db: Db, limit: number, beforeId?: string, filter: RunFilter = {}): Promise<LifecycleRunRow[]> {
   const query = db('lifecycle_runs').orderBy('id', 'desc').limit(limit);
   if (beforeId) query.where('id', '<', beforeId);
+  if (filter.status) query.where({ status: filter.status });
+  // Exclusive, to the millisecond the answers show (as the assets' filters).
+  if (filter.created_after) query.where('created_at', '>=', new Date(filter.created_after.getTime() + 1));
+  if (filter.created_before) query.where('created_at', '<', filter.created_before);
   return query;
 }
 
