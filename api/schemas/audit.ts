@@ -4,6 +4,20 @@ import { deprecatedName, ownerId, pageQuery, singleLine, uuid } from './common';
 const time = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
 
 /**
+ * A time to compare to the microsecond `at` shows: UTC, its fraction kept whole (a Date keeps the
+ * millisecond alone), so a row's own `at` given back excludes that row and no other.
+ */
+const exactTime = z.iso.datetime({ offset: true }).transform((v, ctx) => {
+  const date = new Date(v);
+  if (Number.isNaN(date.getTime())) {
+    ctx.addIssue({ code: 'custom', message: 'must be a date and time that exists' });
+    return z.NEVER;
+  }
+  const micros = (/\.(\d+)/.exec(v)?.[1] ?? '').padEnd(6, '0').slice(3, 6);
+  return date.toISOString().replace('Z', `${micros}Z`);
+});
+
+/**
  * GET /audit: every filter optional. The time filters are those of every list: created_after and
  * created_before, each excluding the time itself (to the microsecond `at` shows); since and until,
  * their deprecated names, keep their range [since, until).
@@ -23,8 +37,8 @@ export const listAuditQuery = z
       .min(1, 'must not be empty')
       .optional()
       .describe("a request's X-Request-Id, or a run's workflow id: the row it stands in, folded or not"),
-    created_after: z.iso.datetime({ offset: true }).optional().describe('rows whose at is after this time'),
-    created_before: z.iso.datetime({ offset: true }).optional().describe('rows whose at is before this time'),
+    created_after: exactTime.optional().describe('rows whose at is after this time'),
+    created_before: exactTime.optional().describe('rows whose at is before this time'),
     since: deprecatedName(time.optional(), 'created_after', ' (since includes the time itself)'),
     until: deprecatedName(time.optional(), 'created_before'),
   })

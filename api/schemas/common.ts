@@ -122,8 +122,14 @@ export const redirectQuery = z.object({
 /** The most items a page holds: a larger limit is lowered to it (api/http/lists.ts says so in Limit-Applied). */
 export const MAX_PAGE_LIMIT = 1000;
 
-/** A page's position: opaque, as next_cursor gave it (lib/platform/pagination.ts checks it). */
-export const cursorParam = z.string().max(1024, 'invalid cursor: pass a next_cursor as it was given');
+/**
+ * A page's position: opaque, as next_cursor gave it (lib/platform/pagination.ts checks it). The document
+ * states only that it is at most 1024 URL-safe characters, which keeps a request's line bounded.
+ */
+export const cursorParam = z
+  .string()
+  .max(1024, 'invalid cursor: pass a next_cursor as it was given')
+  .regex(/^[A-Za-z0-9_-]*$/, 'invalid cursor: pass a next_cursor as it was given');
 
 export const pageQuery = {
   limit: z.coerce

@@ -52,7 +52,7 @@ export interface AuditFilter {
   subject?: string;
   outcome?: string;
   request_id?: string;
-  /** Exclusive, as the API's time filters are; exact times (strings), compared to the microsecond. */
+  /** Exclusive, as the API's time filters are; exact UTC times (ISO strings with microseconds), compared to the microsecond. */
   created_after?: string;
   created_before?: string;
   /** Their deprecated names: since is inclusive. */
