@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { ConflictError, NotFoundError, StaleRevisionError } from '../platform/errors';
+import { etagMatches } from '../platform/etags';
 import { recordEvent } from '../events/outbox';
 import { UUID_PATTERN } from '../platform/ids';
 import type { DatesAsText } from '../platform/jsonDates';
@@ -10,6 +11,7 @@ import { grantsSeenBy, readableBy } from './permissions';
 import type { AssetListQuery, AssetRow, AssetSort } from './rows';
 import { findAsset, lockAsset, lockLiveAsset, markAssetRestored, replaceMetadata, selectAssetPage, softDeleteLiveAsset, updateAssetRow } from './store';
 export type { AssetListQuery, AssetRow, AssetSort } from './rows';
+export { etagMatches } from '../platform/etags';
 
 export type AssetJson = DatesAsText<Omit<AssetRow, 'revision' | 'last_version_number'>>;
 
@@ -103,18 +105,6 @@ export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMat
     await audit.record(trx);
     return getAsset(trx, id);
   });
-}
-
-/**
- * If-Match / If-None-Match lists: `*`, or comma-separated entity tags. If-None-Match compares weakly
- * (a `W/` tag matches); If-Match strongly (RFC 9110 13.1.1: a weak tag never matches).
- */
-export function etagMatches(header: string, etag: string, opts: { strong?: boolean } = {}): boolean {
-  const tags = header.split(',').map((t) => t.trim());
-  if (tags.includes('*')) return true;
-  if (opts.strong) return !etag.startsWith('W/') && tags.includes(etag);
-  const opaque = (t: string) => t.replace(/^W\//, '');
-  return tags.some((t) => opaque(t) === opaque(etag));
 }
 
 export async function softDeleteAsset(db: Knex, id: string, audit: AuditTrail): Promise<void> {
