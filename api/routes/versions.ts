@@ -12,6 +12,7 @@ import { sessionAccessOf } from '../access/sessionAccess';
 import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
+import { ifMatchOf } from '../http/preconditions';
 import { defineRoute, type LinkDoc, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { uploadRecorderOf } from '../middleware/idempotency';
@@ -70,6 +71,7 @@ const upload = defineRoute(
     summary: 'Upload a new current version',
     params: idParams,
     body: versionFormBody,
+    preconditions: 'existing',
     responses: {
       201: { description: 'the version', schema: r.version, links: versionLinks },
       202: r.uploadAcceptedAnswer,
@@ -86,7 +88,8 @@ const upload = defineRoute(
       const { id } = parse(idParams, req.params, 'path');
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'write');
-      const receive = () => receiveSimpleUpload(req, actor, { ...simple, recordUpload: uploadRecorderOf(res) }, asset);
+      // If-Match: compared with the asset's ETag as the session is inserted, under the asset's row lock.
+      const receive = () => receiveSimpleUpload(req, actor, { ...simple, recordUpload: uploadRecorderOf(res), ifMatch: ifMatchOf(req) }, asset);
       // A grant revoked while the file streamed: the commit refuses it.
       await answerNewVersion(deps, res, await newOrResumedUpload(res, deps.uploads, waitMs, () => sessions.answeringRevocation(actor, id, receive)));
     };
@@ -137,8 +140,9 @@ const restore = defineRoute(
     path: '/api/v2/assets/:id/versions/:versionId/restore',
     access: 'caller',
     tag: 'versions',
-    summary: 'Copy a version into a new current version',
+    summary: "Copy a version into a new current version (optional If-Match: the asset's ETag)",
     params: versionParams,
+    preconditions: 'existing',
     responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: r.uploadAcceptedAnswer, 507: r.overQuotaAnswer },
   },
   (deps) => {
@@ -149,7 +153,8 @@ const restore = defineRoute(
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'own');
       const source = await getVersion(deps.db, id, versionId);
-      const input = newUploadInput(
+      const ifMatch = ifMatchOf(req);
+      const made = newUploadInput(
         deps.config,
         {
           kind: 'copy',
@@ -162,6 +167,8 @@ const restore = defineRoute(
         versionTargetOf(actor, asset),
         actor.sub,
       );
+      // If-Match: compared with the asset's ETag as the session is inserted, under the asset's row lock.
+      const input = ifMatch === undefined ? made : { ...made, ifMatch };
       const copy = async () => {
         await uploadRecorderOf(res)?.(input.uploadId);
         await sessions.answeringRevocation(actor, id, () => openUploadSession(deps.uploads, actor, input));

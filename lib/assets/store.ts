@@ -379,8 +379,8 @@ export async function deleteVersionRows(trx: Knex.Transaction, ids: string[]): P
 type AssetTableRow = Omit<AssetRow, 'grants' | 'metadata'>;
 
 /** A live asset's owner, its row share-locked (an upload session opening on it). */
-export async function shareLockLiveAssetOwner(db: Knex | Knex.Transaction, assetId: string): Promise<{ owner_id: string } | undefined> {
-  return db('assets').where({ id: assetId, is_deleted: false }).forShare().first('owner_id');
+export async function shareLockLiveAssetOwner(db: Knex | Knex.Transaction, assetId: string): Promise<{ owner_id: string; revision: number } | undefined> {
+  return db('assets').where({ id: assetId, is_deleted: false }).forShare().first('owner_id', 'revision');
 }
 
 export async function insertAssetRow(
