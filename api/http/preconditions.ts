@@ -6,8 +6,9 @@
  * resource's ETag is the domain's, in the transaction that makes the change (lib/assets/assets.ts
  * etagMatches), so nothing can change between the check and the change.
  */
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { PreconditionRequiredError, StaleRevisionError } from '../../lib/platform/errors';
+import { etagMatches } from '../../lib/platform/etags';
 import type { HeaderDoc, Preconditions, RouteDeclaration } from './route';
 
 /** The request's If-Match, or undefined without one. */
@@ -38,6 +39,21 @@ export function ifMatchFor(req: Request, required: boolean): string | undefined 
     );
   }
   return given;
+}
+
+/**
+ * A resource's JSON answer with its ETag. A GET (or HEAD) whose If-None-Match names that ETag (weak
+ * comparison) is 304 without a body (RFC 9110 13.1.2), whatever its Cache-Control says: that is for
+ * caches, and a browser's fetch sends `no-cache` with every conditional request.
+ */
+export function sendTagged(req: Request, res: Response, etag: string, body: unknown, status = 200): void {
+  res.status(status).setHeader('ETag', etag);
+  const ifNoneMatch = req.get('If-None-Match');
+  if (status === 200 && (req.method === 'GET' || req.method === 'HEAD') && ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) {
+    res.status(304).end();
+    return;
+  }
+  res.json(body);
 }
 
 /** The guard of one route: undefined for a route that takes no precondition or decides itself (`create-or-existing`). */
@@ -71,7 +87,7 @@ export function preconditionHeaders(route: RouteDeclaration, settings: { require
         'If-Match': {
           required: settings.requireIfMatch,
           description:
-            "the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH",
+            'the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH',
           schema: ENTITY_TAGS,
         },
       };
@@ -120,5 +136,9 @@ export const IF_NONE_MATCH_HEADER: Record<string, HeaderDoc> = {
 
 /** The ETag a resource's answer carries, for If-Match and If-None-Match. */
 export const ETAG_HEADER: Record<string, HeaderDoc> = {
-  ETag: { required: true, description: "the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again", schema: { type: 'string' } },
+  ETag: {
+    required: true,
+    description: "the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again",
+    schema: { type: 'string' },
+  },
 };

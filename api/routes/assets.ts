@@ -1,5 +1,5 @@
 /** Assets: the simple upload of a new one, list, read, update, delete (soft or permanent), restore, grants, content. */
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import {
   assetEtag,
   getAsset,
@@ -21,7 +21,7 @@ import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { MERGE_PATCH } from '../http/jsonBody';
-import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf } from '../http/preconditions';
+import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute, type LinkDoc } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
@@ -31,11 +31,8 @@ import { idParams, parse, redirectQuery } from '../schemas/common';
 import * as r from '../schemas/responses';
 import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
-function sendAsset(res: Response, row: AssetRow, status = 200) {
-  res
-    .status(status)
-    .setHeader('ETag', assetEtag(row))
-    .json(toAssetJson(row, actorOf(res)));
+function sendAsset(req: Request, res: Response, row: AssetRow, status = 200) {
+  sendTagged(req, res, assetEtag(row), toAssetJson(row, actorOf(res)), status);
 }
 
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', versionId: '$response.body#/current_version_id' } }];
@@ -72,7 +69,7 @@ const upload = defineRoute(
       await assetCache.invalidate([assetId]);
       const asset = await getAsset(deps.db, assetId);
       res.setHeader('Location', `/api/v2/assets/${asset.id}`);
-      sendAsset(res, asset, 201);
+      sendAsset(req, res, asset, 201);
     });
   },
 );
@@ -111,7 +108,7 @@ const read = defineRoute(
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const { include_deleted } = parse(includeDeletedQuery, req.query, 'query');
-    sendAsset(res, await assetFor(deps.assetCache, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
+    sendAsset(req, res, await assetFor(deps.assetCache, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
   },
 );
 
@@ -134,7 +131,7 @@ const update = defineRoute(
     await assetFor(deps.assetCache, actorOf(res), id, 'write');
     const updated = await updateAsset(deps.db, id, patch, ifMatchOf(req), auditOf(res));
     await deps.assetCache.invalidate([id]);
-    sendAsset(res, updated);
+    sendAsset(req, res, updated);
   },
 );
 
@@ -159,7 +156,7 @@ const patch = defineRoute(
     await assetFor(deps.assetCache, actorOf(res), id, 'write');
     const updated = await patchAsset(deps.db, id, body, ifMatchOf(req), auditOf(res));
     await deps.assetCache.invalidate([id]);
-    sendAsset(res, updated);
+    sendAsset(req, res, updated);
   },
 );
 
@@ -215,7 +212,7 @@ const restore = defineRoute(
     await assetFor(deps.assetCache, actorOf(res), id, 'own', { includeDeleted: true });
     const restored = await restoreAsset(deps.db, id, auditOf(res), ifMatchOf(req));
     await deps.assetCache.invalidate([id]);
-    sendAsset(res, restored);
+    sendAsset(req, res, restored);
   },
 );
 
@@ -267,7 +264,7 @@ const readGrants = defineRoute(
     const { id } = parse(idParams, req.params, 'path');
     // Whoever may change the grants may read them whole: the owner, services and admins (as PUT).
     const asset = await assetFor(deps.assetCache, actorOf(res), id, 'own');
-    res.setHeader('ETag', assetEtag(asset)).json({ grants: grantsSeenBy(actorOf(res), asset) });
+    sendTagged(req, res, assetEtag(asset), { grants: grantsSeenBy(actorOf(res), asset) });
   },
 );
 

@@ -1,16 +1,26 @@
 /** Lifecycle policies (admins): CRUD; deleting is a soft delete that frees the name. */
-import type { Response } from 'express';
-import { createPolicy, deletePolicy, getPolicy, listPolicies, patchPolicy, policyEtag, replacePolicy, toPolicyJson, type Policy } from '../../lib/lifecycle/policies';
+import type { Request, Response } from 'express';
+import {
+  createPolicy,
+  deletePolicy,
+  getPolicy,
+  listPolicies,
+  patchPolicy,
+  policyEtag,
+  replacePolicy,
+  toPolicyJson,
+  type Policy,
+} from '../../lib/lifecycle/policies';
 import { MERGE_PATCH } from '../http/jsonBody';
-import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf } from '../http/preconditions';
+import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { idParams, parse } from '../schemas/common';
 import { listPoliciesQuery, policyAnswer, policyBody, policyPatchBody } from '../schemas/policies';
 import { pageOf, problemAnswer as problem } from '../schemas/responses';
 
-function sendPolicy(res: Response, policy: Policy, status = 200) {
-  res.status(status).setHeader('ETag', policyEtag(policy)).json(toPolicyJson(policy));
+function sendPolicy(req: Request, res: Response, policy: Policy, status = 200) {
+  sendTagged(req, res, policyEtag(policy), toPolicyJson(policy), status);
 }
 
 const list = defineRoute(
@@ -51,7 +61,7 @@ const create = defineRoute(
   (deps) => async (req, res) => {
     const policy = await createPolicy(deps.db, parse(policyBody, req.body ?? {}, 'body'), auditOf(res));
     res.setHeader('Location', `/api/v2/policies/${policy.id}`);
-    sendPolicy(res, policy, 201);
+    sendPolicy(req, res, policy, 201);
   },
 );
 
@@ -72,7 +82,7 @@ const read = defineRoute(
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    sendPolicy(res, await getPolicy(deps.db, id));
+    sendPolicy(req, res, await getPolicy(deps.db, id));
   },
 );
 
@@ -94,7 +104,7 @@ const replace = defineRoute(
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    sendPolicy(res, await replacePolicy(deps.db, id, parse(policyBody, req.body ?? {}, 'body'), ifMatchOf(req), auditOf(res)));
+    sendPolicy(req, res, await replacePolicy(deps.db, id, parse(policyBody, req.body ?? {}, 'body'), ifMatchOf(req), auditOf(res)));
   },
 );
 
@@ -117,7 +127,7 @@ const patch = defineRoute(
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    sendPolicy(res, await patchPolicy(deps.db, id, parse(policyPatchBody, req.body, 'body'), ifMatchOf(req), auditOf(res)));
+    sendPolicy(req, res, await patchPolicy(deps.db, id, parse(policyPatchBody, req.body, 'body'), ifMatchOf(req), auditOf(res)));
   },
 );
 

@@ -2,7 +2,7 @@
 import { ForbiddenError } from '../../lib/auth/errors';
 import { mayReadUsageOf, patchQuotaOverride, quotaOf, setQuotaOverride, usageOf } from '../../lib/quotas/quotas';
 import { MERGE_PATCH } from '../http/jsonBody';
-import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf } from '../http/preconditions';
+import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
@@ -66,7 +66,7 @@ const read = defineRoute(
   (deps) => async (req, res) => {
     const { owner_id } = parse(quotaParams, req.params, 'path');
     const { quota, etag } = await quotaOf(deps.db, deps.config.quotas, owner_id);
-    res.setHeader('ETag', etag).json(quota);
+    sendTagged(req, res, etag, quota);
   },
 );
 

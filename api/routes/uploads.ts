@@ -225,7 +225,9 @@ const complete = defineRoute(
     access: 'caller',
     tag: 'uploads',
     summary: 'Assemble, verify, commit',
-    preconditions: { none: `a session completes once (a repeat answers its outcome) and ${SESSION}; a new version's If-Match was compared when the session opened` },
+    preconditions: {
+      none: `a session completes once (a repeat answers its outcome) and ${SESSION}; a new version's If-Match was compared when the session opened`,
+    },
     params: idParams,
     responses: {
       200: { description: 'done', schema: r.completedUpload },
