@@ -33,7 +33,8 @@ export interface paths {
         delete: operations["deleteAssetsById"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change an asset by a JSON merge patch (RFC 7396): in metadata a null removes its key (optional If-Match) */
+        patch: operations["patchAssetsById"];
         trace?: never;
     };
     "/api/v2/assets/{id}/content": {
@@ -60,7 +61,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The asset's grants (owner, services and admins), with the asset's ETag for If-Match on PUT */
+        get: operations["getAssetsByIdGrants"];
         /** Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete); optional If-Match */
         put: operations["putAssetsByIdGrants"];
         post?: never;
@@ -79,7 +81,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Undo a soft delete */
+        /** Undo a soft delete (optional If-Match: the deleted asset's ETag, read with include_deleted) */
         post: operations["postAssetsByIdRestore"];
         delete?: never;
         options?: never;
@@ -96,7 +98,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A signed URL of the content, usable without a token until it expires (an <img src>) */
+        /** A signed URL of the content, usable without a token until it expires (an <img src>); optional If-Match: the asset's ETag */
         post: operations["postAssetsByIdUrl"];
         delete?: never;
         options?: never;
@@ -165,7 +167,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Copy a version into a new current version */
+        /** Copy a version into a new current version (optional If-Match: the asset's ETag) */
         post: operations["postAssetsByIdVersionsByVersionIdRestore"];
         delete?: never;
         options?: never;
@@ -354,16 +356,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One policy */
+        /** One policy (ETag for If-Match) */
         get: operations["getPoliciesById"];
-        /** Replace a policy whole (what is left out takes its default) */
+        /** Replace a policy whole (what is left out takes its default; optional If-Match) */
         put: operations["putPoliciesById"];
         post?: never;
-        /** Delete a policy (a soft delete that frees its name) */
+        /** Delete a policy (a soft delete that frees its name; optional If-Match) */
         delete: operations["deletePoliciesById"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a policy by a JSON merge patch (RFC 7396): what is given replaces its own, rules whole (optional If-Match) */
+        patch: operations["patchPoliciesById"];
         trace?: never;
     };
     "/api/v2/quotas/{owner_id}": {
@@ -373,14 +376,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** An owner's quota: their override (null: the default) and the limits in force, with its ETag for If-Match */
+        get: operations["getQuotasByOwner_id"];
         /** Set an owner's quota, overriding STORAGE_QUOTA_BYTES_PER_OWNER / STORAGE_QUOTA_ASSETS_PER_OWNER */
         put: operations["putQuotasByOwner_id"];
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change an owner's quota by a JSON merge patch (RFC 7396): a limit given replaces the override's, null goes back to the default */
+        patch: operations["patchQuotasByOwner_id"];
         trace?: never;
     };
     "/api/v2/restores": {
@@ -498,7 +503,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Open a chunked upload session */
+        /** Open a chunked upload session (with asset_id, optional If-Match: the asset's ETag) */
         post: operations["postUploads"];
         delete?: never;
         options?: never;
@@ -825,7 +830,10 @@ export interface operations {
             query?: {
                 include_deleted?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -836,6 +844,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -870,6 +880,19 @@ export interface operations {
                         version_count: number;
                     };
                 };
+            };
+            /** @description If-None-Match holds: the asset is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description unknown or soft-deleted */
             404: {
@@ -956,6 +979,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -978,6 +1003,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1102,6 +1129,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1139,6 +1168,206 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    patchAssetsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": {
+                    content_type?: string & (unknown & unknown);
+                    /** @description merged into the asset's: a key given replaces its value, a null removes it; null: no metadata */
+                    metadata?: {
+                        [key: string]: string | null;
+                    } | null;
+                    name?: string & (unknown & unknown);
+                    /** @description replaces every tag; null: none */
+                    tags?: (string & (unknown & unknown & unknown))[] | null;
+                };
+            };
+        };
+        responses: {
+            /** @description the asset (ETag: its new one) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        checksum_sha256: string | null;
+                        content_type: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        current_version_id: string | null;
+                        deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
+                        grants: {
+                            /** @enum {string} */
+                            access: "read" | "write";
+                            subject: string;
+                        }[];
+                        id: string;
+                        is_deleted: boolean;
+                        metadata: {
+                            [key: string]: string;
+                        };
+                        name: string;
+                        owner_id: string;
+                        size_bytes: number;
+                        tags: string[];
+                        /** Format: date-time */
+                        updated_at: string;
+                        version_count: number;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body is not application/merge-patch+json */
+            415: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
             };
             /** @description over a rate limit */
             429: {
@@ -1354,12 +1583,141 @@ export interface operations {
             };
         };
     };
+    getAssetsByIdGrants: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the grants (ETag: the asset's) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        grants: {
+                            /** @enum {string} */
+                            access: "read" | "write";
+                            subject: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description If-None-Match holds: the asset (and so its grants) is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not the owner */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     putAssetsByIdGrants: {
         parameters: {
             query?: never;
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1379,6 +1737,8 @@ export interface operations {
             /** @description the grants (ETag: the asset's new one) */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1507,6 +1867,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1518,6 +1880,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1557,6 +1921,31 @@ export interface operations {
             };
             /** @description not deleted, or being deleted for good */
             409: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -1640,6 +2029,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1684,6 +2075,31 @@ export interface operations {
             };
             /** @description unknown asset or version */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -1861,6 +2277,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1956,6 +2374,31 @@ export interface operations {
             };
             /** @description unknown, or no longer readable by the caller, even while the file streamed */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -2314,6 +2757,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -2363,6 +2808,31 @@ export interface operations {
                     "application/json": {
                         status_url: string;
                         upload_id: string;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -2451,6 +2921,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -2479,6 +2953,8 @@ export interface operations {
             /** @description the new asset */
             201: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -2531,6 +3007,31 @@ export interface operations {
                     "application/json": {
                         status_url: string;
                         upload_id: string;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -2954,6 +3455,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -3023,6 +3528,31 @@ export interface operations {
             };
             /** @description an asset in asset_ids does not exist */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -3246,6 +3776,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path: {
                 id: string;
@@ -3361,6 +3895,31 @@ export interface operations {
                     };
                 };
             };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description over a rate limit */
             429: {
                 headers: {
@@ -3421,6 +3980,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -3491,6 +4054,31 @@ export interface operations {
                             error: string;
                             manifest_key: string;
                         }[];
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -3651,6 +4239,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -3727,6 +4319,31 @@ export interface operations {
                         id: string;
                         type: string;
                         workflow_id: string;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -3924,6 +4541,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -3982,6 +4603,31 @@ export interface operations {
             };
             /** @description unknown policy */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -4309,6 +4955,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -4352,6 +5002,8 @@ export interface operations {
             /** @description the policy */
             201: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -4398,6 +5050,31 @@ export interface operations {
             };
             /** @description a live policy has that name */
             409: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -4503,7 +5180,10 @@ export interface operations {
     getPoliciesById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -4514,6 +5194,8 @@ export interface operations {
             /** @description the policy */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4555,6 +5237,19 @@ export interface operations {
                         updated_at: string;
                     };
                 };
+            };
+            /** @description If-None-Match holds: the policy is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description unknown policy */
             404: {
@@ -4641,6 +5336,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -4683,9 +5380,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the policy */
+            /** @description the policy (ETag: its new one) */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -4780,6 +5479,31 @@ export interface operations {
                     };
                 };
             };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description over a rate limit */
             429: {
                 headers: {
@@ -4840,6 +5564,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -4885,6 +5611,391 @@ export interface operations {
                         [key: string]: unknown;
                     };
                 };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    patchPoliciesById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": {
+                    /** @description null: '' */
+                    description?: string | null;
+                    enabled?: boolean;
+                    /** @description merged into the filter: a member given replaces its own, a null removes it; null: no filter */
+                    filter?: {
+                        content_type?: (string & (unknown & unknown)) | null;
+                        name_prefix?: string | null;
+                        tags?: (string & (unknown & unknown & unknown))[] | null;
+                    } | null;
+                    name?: string;
+                    /** @description replaces every rule */
+                    rules?: ({
+                        /** @constant */
+                        action: "expire_noncurrent_versions";
+                        keep_latest?: number;
+                        noncurrent_days: number;
+                    } | {
+                        /** @constant */
+                        action: "expire_assets";
+                        days: number;
+                    } | {
+                        /** @constant */
+                        action: "purge_deleted";
+                        days: number;
+                    } | {
+                        /** @constant */
+                        action: "abort_incomplete_uploads";
+                        days: number;
+                    })[];
+                };
+            };
+        };
+        responses: {
+            /** @description the policy (ETag: its new one) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        description: string;
+                        enabled: boolean;
+                        filter: {
+                            content_type?: string & (unknown & unknown);
+                            name_prefix?: string;
+                            tags?: (string & (unknown & unknown & unknown))[];
+                        };
+                        id: string;
+                        name: string;
+                        rules: ({
+                            /** @constant */
+                            action: "expire_noncurrent_versions";
+                            keep_latest?: number;
+                            noncurrent_days: number;
+                        } | {
+                            /** @constant */
+                            action: "expire_assets";
+                            days: number;
+                        } | {
+                            /** @constant */
+                            action: "purge_deleted";
+                            days: number;
+                        } | {
+                            /** @constant */
+                            action: "abort_incomplete_uploads";
+                            days: number;
+                        })[];
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description unknown policy */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description a live policy has that name */
+            409: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body is not application/merge-patch+json */
+            415: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getQuotasByOwner_id: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
+            path: {
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the quota */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the override's assets limit; null: the default (STORAGE_QUOTA_ASSETS_PER_OWNER) */
+                        assets: number | null;
+                        /** @description the override's bytes limit; null: the default (STORAGE_QUOTA_BYTES_PER_OWNER) */
+                        bytes: number | null;
+                        owner_id: string;
+                        /** @description the limits in force; null is unlimited */
+                        quota: {
+                            assets: number | null;
+                            bytes: number | null;
+                        };
+                    };
+                };
+            };
+            /** @description If-None-Match holds: the quota is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description over a rate limit */
             429: {
@@ -4946,6 +6057,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 owner_id: string;
@@ -4963,9 +6076,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the owner's usage under the new quota */
+            /** @description the owner's usage under the new quota (ETag: the quota's new one) */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -4988,6 +6103,188 @@ export interface operations {
                         /** @description held by open upload sessions */
                         reserved_bytes: number;
                         versions: number;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    patchQuotasByOwner_id: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
+            };
+            path: {
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": {
+                    /** @description assets, soft-deleted ones included; null: the default; absent: unchanged */
+                    assets?: number | null;
+                    /** @description bytes stored and reserved; null: the default; absent: unchanged */
+                    bytes?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description the quota (ETag: its new one) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the override's assets limit; null: the default (STORAGE_QUOTA_ASSETS_PER_OWNER) */
+                        assets: number | null;
+                        /** @description the override's bytes limit; null: the default (STORAGE_QUOTA_BYTES_PER_OWNER) */
+                        bytes: number | null;
+                        owner_id: string;
+                        /** @description the limits in force; null is unlimited */
+                        quota: {
+                            assets: number | null;
+                            bytes: number | null;
+                        };
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body is not application/merge-patch+json */
+            415: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -6651,6 +7948,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description with `asset_id`: the asset's ETag, compared as the session opens (412 when stale; required, 428 without, under STORAGE_REQUIRE_IF_MATCH); without: any value is 412, a new asset matching none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -6707,6 +8008,31 @@ export interface operations {
                         status: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
                         version_id: string | null;
                         workflow_id: string;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing changed; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
