@@ -306,9 +306,27 @@ describe('a stale If-Match on every change the document lists', () => {
     expect(renamed.status).toBe(200);
     const version = await postFile(api(`/assets/${id}/versions`), { 'If-Match': renamed.headers.get('etag')! });
     expect(version.status).toBe(201);
-    const current = await call(api(`/assets/${id}`));
-    const deleted = await call(api(`/assets/${id}`), { method: 'DELETE', headers: { 'If-Match': current.headers.get('etag')! } });
+    const etagOf = async () => (await call(api(`/assets/${id}`))).headers.get('etag')!;
+    const session = await call(api('/uploads'), {
+      method: 'POST',
+      json: { name: 'next', size_bytes: 10, asset_id: id },
+      headers: { 'If-Match': await etagOf() },
+    });
+    expect(session.status).toBe(201);
+    expect((await call(api(`/uploads/${session.body.id}`), { method: 'DELETE' })).status).toBeLessThan(300);
+    const copy = await call(api(`/assets/${id}/versions/${version.body.id}/restore`), { method: 'POST', headers: { 'If-Match': await etagOf() } });
+    expect(copy.status).toBe(201);
+    const url = await call(api(`/assets/${id}/url`), { method: 'POST', json: {}, headers: { 'If-Match': await etagOf() } });
+    expect(url.status).toBe(200);
+    const deleted = await call(api(`/assets/${id}`), { method: 'DELETE', headers: { 'If-Match': await etagOf() } });
     expect(deleted.status).toBe(204);
+    const restored = await call(api(`/assets/${id}/restore`), {
+      method: 'POST',
+      headers: { 'If-Match': (await call(api(`/assets/${id}?include_deleted=true`))).headers.get('etag')! },
+    });
+    expect(restored.status).toBe(200);
+    const purged = await call(api(`/assets/${id}?permanent=true`), { method: 'DELETE', headers: { 'If-Match': await etagOf() } });
+    expect([202, 204]).toContain(purged.status);
   });
 });
 
