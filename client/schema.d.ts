@@ -1169,7 +1169,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1319,7 +1319,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1944,7 +1944,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -2029,7 +2029,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                /** @description the ETag (or a list, or `*`) the resource was read with: 412 when it has another now (nothing is changed either way; never required) */
                 "If-Match"?: string;
             };
             path: {
@@ -2098,7 +2098,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -2397,7 +2397,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -2811,7 +2811,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -5479,7 +5479,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -5612,7 +5612,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -5840,7 +5840,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -6106,7 +6106,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -6238,7 +6238,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -8011,7 +8011,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description If-Match is stale: nothing changed; read the resource again */
+            /** @description If-Match is stale: nothing was done; read the resource again */
             412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */

@@ -17,7 +17,7 @@ export function ifMatchOf(req: Request): string | undefined {
 }
 
 /** The kind of a route's preconditions: what it does with If-Match. */
-export function preconditionKindOf(route: Pick<RouteDeclaration, 'preconditions'>): 'existing' | 'create' | 'create-or-existing' | 'none' {
+export function preconditionKindOf(route: Pick<RouteDeclaration, 'preconditions'>): Exclude<Preconditions, object> | 'none' {
   const declared: Preconditions | undefined = route.preconditions;
   if (declared === undefined || typeof declared === 'object') return 'none';
   return declared;
@@ -91,6 +91,13 @@ export function preconditionHeaders(route: RouteDeclaration, settings: { require
           schema: ENTITY_TAGS,
         },
       };
+    case 'unchanged':
+      return {
+        'If-Match': {
+          description: 'the ETag (or a list, or `*`) the resource was read with: 412 when it has another now (nothing is changed either way; never required)',
+          schema: ENTITY_TAGS,
+        },
+      };
     case 'create-or-existing':
       return {
         'If-Match': {
@@ -115,9 +122,10 @@ export function preconditionStatuses(route: RouteDeclaration, settings: { requir
   const kind = preconditionKindOf(route);
   if (kind === 'none') return {};
   const statuses: Record<number, string> = {
-    412: kind === 'create' ? 'If-Match was sent: nothing is created' : 'If-Match is stale: nothing changed; read the resource again',
+    412: kind === 'create' ? 'If-Match was sent: nothing is created' : 'If-Match is stale: nothing was done; read the resource again',
   };
-  if (kind !== 'create' && settings.requireIfMatch) statuses[428] = 'If-Match is missing (STORAGE_REQUIRE_IF_MATCH): nothing changed';
+  if ((kind === 'existing' || kind === 'create-or-existing') && settings.requireIfMatch)
+    statuses[428] = 'If-Match is missing (STORAGE_REQUIRE_IF_MATCH): nothing changed';
   return statuses;
 }
 

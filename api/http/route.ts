@@ -29,11 +29,13 @@ export interface DocumentLimits {
  *   STORAGE_REQUIRE_IF_MATCH it is required (428 without).
  * - `create`: it creates a new resource in a collection; If-Match, whatever its value, is 412 (no
  *   resource there to match), `If-None-Match: *` is accepted and the create goes on.
+ * - `unchanged`: it changes nothing of the resource it names (a signed URL of an asset): If-Match is
+ *   compared with the resource as read (412 when stale), and never required.
  * - `create-or-existing`: POST /uploads, a new asset's session (`create`) or, with `asset_id`, a new
  *   version's (`existing`, compared with that asset's ETag).
  * - `{ none: why }`: it takes neither (tus: its offsets are its preconditions).
  */
-export type Preconditions = 'existing' | 'create' | 'create-or-existing' | { none: string };
+export type Preconditions = 'existing' | 'unchanged' | 'create' | 'create-or-existing' | { none: string };
 
 /**
  * The operations an answer leads to: every route at `resource` or below it, each given the

@@ -35,7 +35,7 @@ const sign = defineRoute(
     access: 'caller',
     tag: 'assets',
     summary: "A signed URL of the content, usable without a token until it expires (an <img src>); optional If-Match: the asset's ETag",
-    preconditions: 'existing',
+    preconditions: 'unchanged',
     params: idParams,
     body: { schema: signUrlBody },
     responses: { 200: { description: 'the URL', schema: signedUrlAnswer }, 404: problemAnswer('unknown asset or version') },
