@@ -179,7 +179,7 @@ function mergedMetadata(current: Record<string, string>, patch: Record<string, s
 /** DELETE /assets/{id} (soft); `ifMatch` as updateAsset compares it. */
 export async function softDeleteAsset(db: Knex, id: string, audit: AuditTrail, ifMatch?: string): Promise<void> {
   await db.transaction(async (trx) => {
-    await lockedAssetAt(trx, id, ifMatch);
+    if (ifMatch !== undefined) await lockedAssetAt(trx, id, ifMatch);
     const updated = await softDeleteLiveAsset(trx, id);
     if (!updated) throw new NotFoundError(`asset ${id} not found`);
     await recordEvent(trx, 'storage.asset.deleted', id, { asset_id: id, permanent: false });
