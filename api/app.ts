@@ -16,6 +16,7 @@ import { createRateLimiter } from '../lib/limits/rateLimiter';
 import { catalogCollectorsOf } from '../lib/metrics/catalogCollectors';
 import { createMetrics } from '../lib/platform/metrics';
 import { cachesOf, workflowClientsOf, type AppDeps, type BaseDeps } from './deps';
+import { preconditions } from './http/preconditions';
 import { problemHandler, unknownRoute } from './http/problem';
 import { routerOf } from './http/route';
 import { auditTrail } from './middleware/auditTrail';
@@ -58,7 +59,7 @@ export function buildApp(base: BaseDeps, drain?: Drain): App {
   app.use(routeAccess(deps.config, OPERATIONS));
   app.use(...docsAssets());
   const routeDeps = { ...deps, drain, document: buildOpenApiDocument(documentLimitsOf(deps.config), OPERATIONS) };
-  app.use(routerOf(OPERATIONS, routeDeps, (route) => idempotency(deps, route)));
+  app.use(routerOf(OPERATIONS, routeDeps, (route) => [preconditions(deps.config, route), idempotency(deps, route)]));
 
   app.use(unknownRoute);
   app.use(countQuotaRefusals(deps.metrics));

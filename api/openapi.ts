@@ -5,16 +5,18 @@
 import { z } from 'zod';
 import type { Config } from '../lib/platform/config';
 import { accessOf, type Access, type DocumentLimits, type HeaderDoc, type LinkDoc, type RouteDeclaration } from './http/route';
+import { preconditionExtension, preconditionHeaders, preconditionStatuses } from './http/preconditions';
 import { IDEMPOTENCY_KEY, REPLAYED, takesIdempotencyKey } from './middleware/idempotency';
 import { OPERATIONS } from './routes';
 import * as r from './schemas/responses';
 
-export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest' | 'metricsAccess' | 'rateLimits'>): DocumentLimits {
+export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest' | 'metricsAccess' | 'rateLimits' | 'requireIfMatch'>): DocumentLimits {
   return {
     maxUploadBytes: config.uploads.maxSizeBytes,
     ingestAllowedHosts: config.ingest.allowedHosts,
     metricsAccess: config.metricsAccess,
     rateLimits: config.rateLimits.enabled,
+    requireIfMatch: config.requireIfMatch,
   };
 }
 
@@ -148,6 +150,9 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDeclar
       };
     }
     const problemContent = { 'application/problem+json': { schema: jsonSchema(r.problem, 'output') } };
+    for (const [status, description] of Object.entries(preconditionStatuses(route, limits))) {
+      responses[status] ??= { description, content: problemContent, ...headersOf(route, Number(status), undefined, limits) };
+    }
     if (limits.rateLimits) {
       responses[429] = { description: 'over a rate limit', headers: { ...RETRY_AFTER_HEADER, ...RATE_LIMIT_HEADERS }, content: problemContent };
     }
@@ -158,10 +163,11 @@ export function buildOpenApiDocument(limits: DocumentLimits, routes: RouteDeclar
       summary: route.summary,
       ...securityOf(accessOf(route, limits)),
       tags: [route.tag],
+      ...(preconditionExtension(route) ? { 'x-preconditions': preconditionExtension(route) } : {}),
       parameters: [
         ...parameters('path', route.params),
         ...parameters('query', route.query),
-        ...headerParameters({ ...route.headers, ...(takesIdempotencyKey(route) ? IDEMPOTENCY_KEY_HEADER : {}) }),
+        ...headerParameters({ ...route.headers, ...preconditionHeaders(route, limits), ...(takesIdempotencyKey(route) ? IDEMPOTENCY_KEY_HEADER : {}) }),
       ],
       ...(body
         ? {

@@ -33,7 +33,8 @@ export interface paths {
         delete: operations["deleteAssetsById"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change an asset by a JSON merge patch (RFC 7396): in metadata a null removes its key (optional If-Match) */
+        patch: operations["patchAssetsById"];
         trace?: never;
     };
     "/api/v2/assets/{id}/content": {
@@ -60,7 +61,8 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** The asset's grants (owner, services and admins), with the asset's ETag for If-Match on PUT */
+        get: operations["getAssetsByIdGrants"];
         /** Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete); optional If-Match */
         put: operations["putAssetsByIdGrants"];
         post?: never;
@@ -79,7 +81,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Undo a soft delete */
+        /** Undo a soft delete (optional If-Match: the deleted asset's ETag, read with include_deleted) */
         post: operations["postAssetsByIdRestore"];
         delete?: never;
         options?: never;
@@ -96,7 +98,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A signed URL of the content, usable without a token until it expires (an <img src>) */
+        /** A signed URL of the content, usable without a token until it expires (an <img src>); optional If-Match: the asset's ETag */
         post: operations["postAssetsByIdUrl"];
         delete?: never;
         options?: never;
@@ -165,7 +167,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Copy a version into a new current version */
+        /** Copy a version into a new current version (optional If-Match: the asset's ETag) */
         post: operations["postAssetsByIdVersionsByVersionIdRestore"];
         delete?: never;
         options?: never;
@@ -354,16 +356,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One policy */
+        /** One policy (ETag for If-Match) */
         get: operations["getPoliciesById"];
-        /** Replace a policy whole (what is left out takes its default) */
+        /** Replace a policy whole (what is left out takes its default; optional If-Match) */
         put: operations["putPoliciesById"];
         post?: never;
-        /** Delete a policy (a soft delete that frees its name) */
+        /** Delete a policy (a soft delete that frees its name; optional If-Match) */
         delete: operations["deletePoliciesById"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change a policy by a JSON merge patch (RFC 7396): what is given replaces its own, rules whole (optional If-Match) */
+        patch: operations["patchPoliciesById"];
         trace?: never;
     };
     "/api/v2/quotas/{owner_id}": {
@@ -373,14 +376,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** An owner's quota: their override (null: the default) and the limits in force, with its ETag for If-Match */
+        get: operations["getQuotasByOwner_id"];
         /** Set an owner's quota, overriding STORAGE_QUOTA_BYTES_PER_OWNER / STORAGE_QUOTA_ASSETS_PER_OWNER */
         put: operations["putQuotasByOwner_id"];
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /** Change an owner's quota by a JSON merge patch (RFC 7396): a limit given replaces the override's, null goes back to the default */
+        patch: operations["patchQuotasByOwner_id"];
         trace?: never;
     };
     "/api/v2/restores": {
@@ -499,7 +504,7 @@ export interface paths {
         /** Upload sessions, newest first: the caller's own (a service or an admin: every owner's, or one owner's with owner_id); each as its row records it: GET /api/v2/uploads/{id} reads the live status and the parts received */
         get: operations["getUploads"];
         put?: never;
-        /** Open a chunked upload session */
+        /** Open a chunked upload session (with asset_id, optional If-Match: the asset's ETag) */
         post: operations["postUploads"];
         delete?: never;
         options?: never;
@@ -828,7 +833,10 @@ export interface operations {
             query?: {
                 include_deleted?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -839,6 +847,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -873,6 +883,19 @@ export interface operations {
                         version_count: number;
                     };
                 };
+            };
+            /** @description If-None-Match holds: the asset is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description unknown or soft-deleted */
             404: {
@@ -959,6 +982,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -981,6 +1006,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1105,6 +1132,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1142,6 +1171,206 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    patchAssetsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": {
+                    content_type?: string & (unknown & unknown);
+                    /** @description merged into the asset's: a key given replaces its value, a null removes it; null: no metadata */
+                    metadata?: {
+                        [key: string]: string | null;
+                    } | null;
+                    name?: string & (unknown & unknown);
+                    /** @description replaces every tag; null: none */
+                    tags?: (string & (unknown & unknown & unknown))[] | null;
+                };
+            };
+        };
+        responses: {
+            /** @description the asset (ETag: its new one) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        checksum_sha256: string | null;
+                        content_type: string;
+                        /** Format: date-time */
+                        created_at: string;
+                        current_version_id: string | null;
+                        deleted_at: string | null;
+                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
+                        grants: {
+                            /** @enum {string} */
+                            access: "read" | "write";
+                            subject: string;
+                        }[];
+                        id: string;
+                        is_deleted: boolean;
+                        metadata: {
+                            [key: string]: string;
+                        };
+                        name: string;
+                        owner_id: string;
+                        size_bytes: number;
+                        tags: string[];
+                        /** Format: date-time */
+                        updated_at: string;
+                        version_count: number;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body is not application/merge-patch+json */
+            415: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
             };
             /** @description over a rate limit */
             429: {
@@ -1357,12 +1586,141 @@ export interface operations {
             };
         };
     };
+    getAssetsByIdGrants: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the grants (ETag: the asset's) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        grants: {
+                            /** @enum {string} */
+                            access: "read" | "write";
+                            subject: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description If-None-Match holds: the asset (and so its grants) is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not the owner */
+            403: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     putAssetsByIdGrants: {
         parameters: {
             query?: never;
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1382,6 +1740,8 @@ export interface operations {
             /** @description the grants (ETag: the asset's new one) */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1510,6 +1870,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1521,6 +1883,8 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -1560,6 +1924,31 @@ export interface operations {
             };
             /** @description not deleted, or being deleted for good */
             409: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -1643,6 +2032,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: 412 when it has another now (nothing is changed either way; never required) */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1687,6 +2078,31 @@ export interface operations {
             };
             /** @description unknown asset or version */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -1866,6 +2282,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -1961,6 +2379,31 @@ export interface operations {
             };
             /** @description unknown, or no longer readable by the caller, even while the file streamed */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -2319,6 +2762,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -2368,6 +2813,31 @@ export interface operations {
                     "application/json": {
                         status_url: string;
                         upload_id: string;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -2456,6 +2926,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -2484,6 +2958,8 @@ export interface operations {
             /** @description the new asset */
             201: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -2536,6 +3012,31 @@ export interface operations {
                     "application/json": {
                         status_url: string;
                         upload_id: string;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -2974,6 +3475,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -3043,6 +3548,31 @@ export interface operations {
             };
             /** @description an asset in asset_ids does not exist */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -3266,6 +3796,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path: {
                 id: string;
@@ -3381,6 +3915,31 @@ export interface operations {
                     };
                 };
             };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description over a rate limit */
             429: {
                 headers: {
@@ -3441,6 +4000,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -3511,6 +4074,31 @@ export interface operations {
                             error: string;
                             manifest_key: string;
                         }[];
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -3704,6 +4292,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -3780,6 +4372,31 @@ export interface operations {
                         id: string;
                         type: string;
                         workflow_id: string;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -3982,6 +4599,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -4040,6 +4661,31 @@ export interface operations {
             };
             /** @description unknown policy */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -4369,6 +5015,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -4412,6 +5062,8 @@ export interface operations {
             /** @description the policy */
             201: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -4458,6 +5110,31 @@ export interface operations {
             };
             /** @description a live policy has that name */
             409: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -4563,7 +5240,10 @@ export interface operations {
     getPoliciesById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
             path: {
                 id: string;
             };
@@ -4574,6 +5254,8 @@ export interface operations {
             /** @description the policy */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4615,6 +5297,19 @@ export interface operations {
                         updated_at: string;
                     };
                 };
+            };
+            /** @description If-None-Match holds: the policy is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description unknown policy */
             404: {
@@ -4701,6 +5396,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -4743,9 +5440,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the policy */
+            /** @description the policy (ETag: its new one) */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -4840,6 +5539,31 @@ export interface operations {
                     };
                 };
             };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
             /** @description over a rate limit */
             429: {
                 headers: {
@@ -4900,6 +5624,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 id: string;
@@ -4945,6 +5671,391 @@ export interface operations {
                         [key: string]: unknown;
                     };
                 };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    patchPoliciesById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": {
+                    /** @description null: '' */
+                    description?: string | null;
+                    enabled?: boolean;
+                    /** @description merged into the filter: a member given replaces its own, a null removes it; null: no filter */
+                    filter?: {
+                        content_type?: (string & (unknown & unknown)) | null;
+                        name_prefix?: string | null;
+                        tags?: (string & (unknown & unknown & unknown))[] | null;
+                    } | null;
+                    name?: string;
+                    /** @description replaces every rule */
+                    rules?: ({
+                        /** @constant */
+                        action: "expire_noncurrent_versions";
+                        keep_latest?: number;
+                        noncurrent_days: number;
+                    } | {
+                        /** @constant */
+                        action: "expire_assets";
+                        days: number;
+                    } | {
+                        /** @constant */
+                        action: "purge_deleted";
+                        days: number;
+                    } | {
+                        /** @constant */
+                        action: "abort_incomplete_uploads";
+                        days: number;
+                    })[];
+                };
+            };
+        };
+        responses: {
+            /** @description the policy (ETag: its new one) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        description: string;
+                        enabled: boolean;
+                        filter: {
+                            content_type?: string & (unknown & unknown);
+                            name_prefix?: string;
+                            tags?: (string & (unknown & unknown & unknown))[];
+                        };
+                        id: string;
+                        name: string;
+                        rules: ({
+                            /** @constant */
+                            action: "expire_noncurrent_versions";
+                            keep_latest?: number;
+                            noncurrent_days: number;
+                        } | {
+                            /** @constant */
+                            action: "expire_assets";
+                            days: number;
+                        } | {
+                            /** @constant */
+                            action: "purge_deleted";
+                            days: number;
+                        } | {
+                            /** @constant */
+                            action: "abort_incomplete_uploads";
+                            days: number;
+                        })[];
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description unknown policy */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description a live policy has that name */
+            409: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body is not application/merge-patch+json */
+            415: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getQuotasByOwner_id: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an ETag read before (or a list): 304 without a body while the resource still has it */
+                "If-None-Match"?: string;
+            };
+            path: {
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the quota */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the override's assets limit; null: the default (STORAGE_QUOTA_ASSETS_PER_OWNER) */
+                        assets: number | null;
+                        /** @description the override's bytes limit; null: the default (STORAGE_QUOTA_BYTES_PER_OWNER) */
+                        bytes: number | null;
+                        owner_id: string;
+                        /** @description the limits in force; null is unlimited */
+                        quota: {
+                            assets: number | null;
+                            bytes: number | null;
+                        };
+                    };
+                };
+            };
+            /** @description If-None-Match holds: the quota is as it was read */
+            304: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description over a rate limit */
             429: {
@@ -5006,6 +6117,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
             };
             path: {
                 owner_id: string;
@@ -5023,9 +6136,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the owner's usage under the new quota */
+            /** @description the owner's usage under the new quota (ETag: the quota's new one) */
             200: {
                 headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
@@ -5048,6 +6163,188 @@ export interface operations {
                         /** @description held by open upload sessions */
                         reserved_bytes: number;
                         versions: number;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    patchQuotasByOwner_id: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
+                "If-Match"?: string;
+            };
+            path: {
+                owner_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": {
+                    /** @description assets, soft-deleted ones included; null: the default; absent: unchanged */
+                    assets?: number | null;
+                    /** @description bytes stored and reserved; null: the default; absent: unchanged */
+                    bytes?: number | null;
+                };
+            };
+        };
+        responses: {
+            /** @description the quota (ETag: its new one) */
+            200: {
+                headers: {
+                    /** @description the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again */
+                    ETag: string;
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the override's assets limit; null: the default (STORAGE_QUOTA_ASSETS_PER_OWNER) */
+                        assets: number | null;
+                        /** @description the override's bytes limit; null: the default (STORAGE_QUOTA_BYTES_PER_OWNER) */
+                        bytes: number | null;
+                        owner_id: string;
+                        /** @description the limits in force; null is unlimited */
+                        quota: {
+                            assets: number | null;
+                            bytes: number | null;
+                        };
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description the body is not application/merge-patch+json */
+            415: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };
@@ -6848,6 +8145,10 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description with `asset_id`: the asset's ETag, compared as the session opens (412 when stale; required, 428 without, under STORAGE_REQUIRE_IF_MATCH); without: any value is 412, a new asset matching none */
+                "If-Match"?: string;
+                /** @description `*`: only a new resource, which this is: the create goes on */
+                "If-None-Match"?: "*";
             };
             path?: never;
             cookie?: never;
@@ -6904,6 +8205,31 @@ export interface operations {
                         status: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
                         version_id: string | null;
                         workflow_id: string;
+                    };
+                };
+            };
+            /** @description If-Match is stale: nothing was done; read the resource again */
+            412: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
                     };
                 };
             };

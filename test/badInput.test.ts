@@ -264,7 +264,7 @@ describe('405 for a method a known path does not serve', () => {
 
   it('OPTIONS answers 204 with the same Allow', async () => {
     const res = await send('OPTIONS', '/api/v2/policies/01900000-0000-7000-8000-000000000001');
-    expect({ status: res.status, allow: res.headers.allow }).toEqual({ status: 204, allow: 'GET, HEAD, PUT, DELETE, OPTIONS' });
+    expect({ status: res.status, allow: res.headers.allow }).toEqual({ status: 204, allow: 'GET, HEAD, PUT, PATCH, DELETE, OPTIONS' });
   });
 
   it('an unknown path stays 404, whatever the method', async () => {

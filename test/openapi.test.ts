@@ -52,6 +52,7 @@ it('links each creating operation to the operations that take the id it answers'
   expect(linked('/api/v2/policies', 'post', '201')).toEqual([
     '/api/v2/policies/{id} deletePoliciesById',
     '/api/v2/policies/{id} getPoliciesById',
+    '/api/v2/policies/{id} patchPoliciesById',
     '/api/v2/policies/{id} putPoliciesById',
   ]);
   expect(linked('/api/v2/backups', 'post', '202')).toEqual(['/api/v2/backups/{id} getBackupsById', '/api/v2/backups/{id}/restore postBackupsByIdRestore']);

@@ -14,7 +14,7 @@ import {
   markSessionCompleting,
 } from '../../lib/uploads/sessions';
 import { findUploadSession, sessionProgressOf } from '../../lib/uploads/store';
-import { NotFoundError, QuotaExceededError } from '../../lib/platform/errors';
+import { NotFoundError, QuotaExceededError, StaleRevisionError } from '../../lib/platform/errors';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { deleteUploadSession, setSessionEnded, setSessionS3UploadId } from '../../lib/uploads/store';
@@ -421,6 +421,7 @@ function failIfFinal(err: unknown): never {
   // The session's row went with its asset's (a permanent deletion) while the run finished it.
   if (err instanceof NotFoundError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
   if (err instanceof AccessRevokedError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.accessRevoked);
+  if (err instanceof StaleRevisionError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.staleRevision);
   if (err instanceof QuotaExceededError) throw quotaFailure(err);
   // An event's upload run again after its version was made: it ends without touching the version's bytes.
   if (err instanceof UploadMadeBeforeError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.notOpen);

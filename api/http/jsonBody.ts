@@ -15,3 +15,21 @@ export const jsonBody: RequestHandler = (req, res, next) => {
   }
   parseJson(req, res, next);
 };
+
+export const MERGE_PATCH = 'application/merge-patch+json';
+const parseMergePatch = express.json({ limit: '1mb', type: MERGE_PATCH });
+
+/**
+ * The JSON parser of a route's declared body type: a merge patch (RFC 7396) is taken only as
+ * application/merge-patch+json, and a PATCH without a body is refused as 415 too; any other JSON as jsonBody does.
+ */
+export function jsonBodyOf(content: string | undefined): RequestHandler {
+  if (content !== MERGE_PATCH) return jsonBody;
+  return (req, res, next) => {
+    if (req.is(MERGE_PATCH) !== MERGE_PATCH) {
+      next(new UnsupportedMediaTypeError(`send the body as ${MERGE_PATCH} (RFC 7396)`));
+      return;
+    }
+    parseMergePatch(req, res, next);
+  };
+}

@@ -7,7 +7,7 @@ import { Router, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { AppDeps } from '../deps';
 import type { Drain } from './drain';
-import { jsonBody } from './jsonBody';
+import { jsonBodyOf } from './jsonBody';
 
 export type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete' | 'options';
 
@@ -18,7 +18,24 @@ export interface DocumentLimits {
   metricsAccess: 'open' | 'admin';
   /** Every answer then carries the rate-limit headers, and any request may be a 429. */
   rateLimits: boolean;
+  /** STORAGE_REQUIRE_IF_MATCH: a change of an existing resource then needs If-Match (428 without). */
+  requireIfMatch: boolean;
 }
+
+/**
+ * How a change takes If-Match and If-None-Match (RFC 9110 13.1; api/http/preconditions.ts):
+ * - `existing`: it changes a resource that has an ETag; If-Match is compared with that ETag in the
+ *   transaction that makes the change (412 when stale, and nothing changes); under
+ *   STORAGE_REQUIRE_IF_MATCH it is required (428 without).
+ * - `create`: it creates a new resource in a collection; If-Match, whatever its value, is 412 (no
+ *   resource there to match), `If-None-Match: *` is accepted and the create goes on.
+ * - `unchanged`: it changes nothing of the resource it names (a signed URL of an asset): If-Match is
+ *   compared with the resource as read (412 when stale), and never required.
+ * - `create-or-existing`: POST /uploads, a new asset's session (`create`) or, with `asset_id`, a new
+ *   version's (`existing`, compared with that asset's ETag).
+ * - `{ none: why }`: it takes neither (tus: its offsets are its preconditions).
+ */
+export type Preconditions = 'existing' | 'unchanged' | 'create' | 'create-or-existing' | { none: string };
 
 /**
  * The operations an answer leads to: every route at `resource` or below it, each given the
@@ -76,6 +93,8 @@ export interface RouteDeclaration {
   responses: Record<number, Answer>;
   /** false: the route takes no Idempotency-Key, though it changes something (tus: its offsets make it safe to repeat). */
   idempotencyKey?: false;
+  /** Every POST, PUT, PATCH and DELETE says how it takes If-Match / If-None-Match (test/preconditions.test.ts). */
+  preconditions?: Preconditions;
 }
 
 /** What a handler is built from, once per app: the app's parts, its drain (for readiness) and its OpenAPI document. */
@@ -96,16 +115,17 @@ export function takesJson(route: RouteDeclaration): boolean {
 
 /**
  * The router of every route, each handler built once from the app's parts; `guardOf` gives what a
- * route's request passes through after its body is parsed and before its handler (its Idempotency-Key).
+ * route's request passes through after its body is parsed and before its handler (its preconditions,
+ * its Idempotency-Key).
  */
-export function routerOf(routes: Route[], deps: RouteDeps, guardOf: (route: Route) => RequestHandler | undefined = () => undefined): Router {
+export function routerOf(routes: Route[], deps: RouteDeps, guardOf: (route: Route) => Array<RequestHandler | undefined> = () => []): Router {
   const router = Router();
   // A HEAD of its own goes first: Express answers HEAD with the first GET route of the path otherwise.
   const ordered = [...routes.filter((r) => r.method === 'head'), ...routes.filter((r) => r.method !== 'head')];
   for (const route of ordered) {
     const handle = route.handler(deps);
-    const guard = guardOf(route);
-    router[route.method](route.path, ...(takesJson(route) ? [jsonBody] : []), ...(guard ? [guard] : []), handle);
+    const guards = guardOf(route).filter((guard) => guard !== undefined);
+    router[route.method](route.path, ...(takesJson(route) ? [jsonBodyOf(route.body?.content)] : []), ...guards, handle);
   }
   return router;
 }

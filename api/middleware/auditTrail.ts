@@ -31,6 +31,7 @@ import { parameterCountOf, patternOf, type RouteDeclaration } from '../http/rout
 export const CHANGE_ACTIONS: Record<string, string> = {
   'POST /api/v2/assets/upload': 'asset.upload',
   'PUT /api/v2/assets/:id': 'asset.update',
+  'PATCH /api/v2/assets/:id': 'asset.update',
   'DELETE /api/v2/assets/:id': 'asset.delete',
   'POST /api/v2/assets/:id/restore': 'asset.restore',
   'PUT /api/v2/assets/:id/grants': 'asset.grants',
@@ -48,12 +49,14 @@ export const CHANGE_ACTIONS: Record<string, string> = {
   'POST /api/v2/backups/import': 'backup.import',
   'POST /api/v2/policies': 'policy.create',
   'PUT /api/v2/policies/:id': 'policy.replace',
+  'PATCH /api/v2/policies/:id': 'policy.update',
   'DELETE /api/v2/policies/:id': 'policy.delete',
   'POST /api/v2/lifecycle/runs': 'lifecycle.run',
   'POST /api/v2/tus': 'upload.open',
   'PATCH /api/v2/tus/:id': 'upload.part',
   'DELETE /api/v2/tus/:id': 'upload.abort',
   'PUT /api/v2/quotas/:owner_id': 'quota.set',
+  'PATCH /api/v2/quotas/:owner_id': 'quota.set',
 };
 
 /** Reads of content: a row when an admin or a service reads an asset they do not own. */
@@ -67,6 +70,7 @@ export const READ_ACTIONS: Record<string, string> = {
   ...CONTENT_READS,
   'GET /api/v2/assets': 'asset.list',
   'GET /api/v2/assets/:id': 'asset.read',
+  'GET /api/v2/assets/:id/grants': 'asset.read_grants',
   'GET /api/v2/assets/:id/versions': 'version.list',
   'GET /api/v2/assets/:id/versions/:version_id': 'version.read',
   'GET /api/v2/signed/assets/:id/content': 'asset.read_signed_content',
@@ -84,6 +88,7 @@ export const READ_ACTIONS: Record<string, string> = {
   'GET /api/v2/lifecycle/runs': 'lifecycle.list',
   'GET /api/v2/lifecycle/runs/:id': 'lifecycle.read',
   'GET /api/v2/usage': 'usage.read',
+  'GET /api/v2/quotas/:owner_id': 'quota.read',
   'GET /api/v2/audit': 'audit.list',
 };
 

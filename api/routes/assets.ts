@@ -1,6 +1,18 @@
 /** Assets: the simple upload of a new one, list, read, update, delete (soft or permanent), restore, grants, content. */
-import type { Response } from 'express';
-import { assetEtag, getAsset, listAssets, restoreAsset, softDeleteAsset, toAssetJson, updateAsset, type AssetRow } from '../../lib/assets/assets';
+import type { Request, Response } from 'express';
+import {
+  assetEtag,
+  getAsset,
+  listAssets,
+  patchAsset,
+  restoreAsset,
+  softDeleteAsset,
+  toAssetJson,
+  underAssetAt,
+  updateAsset,
+  type AssetRow,
+} from '../../lib/assets/assets';
+import { grantsSeenBy } from '../../lib/assets/permissions';
 import { replaceGrants } from '../../lib/assets/grantChange';
 import { deleteAssetPermanently } from '../../lib/assets/deletionRuns';
 import { signalAbort } from '../../lib/uploads/uploadRuns';
@@ -9,20 +21,19 @@ import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { listQueryOf, pageAnswer } from '../http/lists';
+import { MERGE_PATCH } from '../http/jsonBody';
+import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute, type LinkDoc } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
 import { uploadRecorderOf } from '../middleware/idempotency';
-import { deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody, uploadFormBody } from '../schemas/assets';
+import { assetPatchBody, deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody, uploadFormBody } from '../schemas/assets';
 import { idParams, parse, redirectQuery } from '../schemas/common';
 import * as r from '../schemas/responses';
 import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
-function sendAsset(res: Response, row: AssetRow, status = 200) {
-  res
-    .status(status)
-    .setHeader('ETag', assetEtag(row))
-    .json(toAssetJson(row, actorOf(res)));
+function sendAsset(req: Request, res: Response, row: AssetRow, status = 200) {
+  sendTagged(req, res, assetEtag(row), toAssetJson(row, actorOf(res)), status);
 }
 
 const assetLinks: LinkDoc[] = [{ resource: '/api/v2/assets/:id', parameters: { id: '$response.body#/id', version_id: '$response.body#/current_version_id' } }];
@@ -35,8 +46,9 @@ const upload = defineRoute(
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
     body: uploadFormBody,
+    preconditions: 'create',
     responses: {
-      201: { description: 'the new asset', schema: r.asset, links: assetLinks },
+      201: { description: 'the new asset', schema: r.asset, links: assetLinks, headers: ETAG_HEADER },
       202: r.uploadAcceptedAnswer,
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
       415: r.problemAnswer('not multipart'),
@@ -58,7 +70,7 @@ const upload = defineRoute(
       await assetCache.invalidate([assetId]);
       const asset = await getAsset(deps.db, assetId);
       res.setHeader('Location', `/api/v2/assets/${asset.id}`);
-      sendAsset(res, asset, 201);
+      sendAsset(req, res, asset, 201);
     });
   },
 );
@@ -87,12 +99,17 @@ const read = defineRoute(
     summary: 'One asset (ETag for If-Match)',
     params: idParams,
     query: includeDeletedQuery,
-    responses: { 200: { description: 'the asset', schema: r.asset }, 404: r.problemAnswer('unknown or soft-deleted') },
+    headers: IF_NONE_MATCH_HEADER,
+    responses: {
+      200: { description: 'the asset', schema: r.asset, headers: ETAG_HEADER },
+      304: { description: 'If-None-Match holds: the asset is as it was read', headers: ETAG_HEADER },
+      404: r.problemAnswer('unknown or soft-deleted'),
+    },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const { include_deleted } = parse(includeDeletedQuery, req.query, 'query');
-    sendAsset(res, await assetFor(deps.assetCache, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
+    sendAsset(req, res, await assetFor(deps.assetCache, actorOf(res), id, 'read', { includeDeleted: include_deleted }));
   },
 );
 
@@ -105,16 +122,42 @@ const update = defineRoute(
     summary: 'Replace the given fields (optional If-Match)',
     params: idParams,
     body: { schema: updateAssetBody },
-    responses: { 200: { description: 'the asset', schema: r.asset }, 412: r.problemAnswer('If-Match is stale') },
+    preconditions: 'existing',
+    responses: { 200: { description: 'the asset', schema: r.asset, headers: ETAG_HEADER }, 412: r.problemAnswer('If-Match is stale') },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     // A body the JSON parser passed over (another Content-Type) would otherwise read as "change nothing".
     const patch = parse(updateAssetBody, req.body ?? {}, 'body');
     await assetFor(deps.assetCache, actorOf(res), id, 'write');
-    const updated = await updateAsset(deps.db, id, patch, req.get('If-Match'), auditOf(res));
+    const updated = await updateAsset(deps.db, id, patch, ifMatchOf(req), auditOf(res));
     await deps.assetCache.invalidate([id]);
-    sendAsset(res, updated);
+    sendAsset(req, res, updated);
+  },
+);
+
+const patch = defineRoute(
+  {
+    method: 'patch',
+    path: '/api/v2/assets/:id',
+    access: 'caller',
+    tag: 'assets',
+    summary: 'Change an asset by a JSON merge patch (RFC 7396): in metadata a null removes its key (optional If-Match)',
+    params: idParams,
+    body: { schema: assetPatchBody, content: MERGE_PATCH },
+    preconditions: 'existing',
+    responses: {
+      200: { description: 'the asset (ETag: its new one)', schema: r.asset, headers: ETAG_HEADER },
+      415: r.problemAnswer(`the body is not ${MERGE_PATCH}`),
+    },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const body = parse(assetPatchBody, req.body, 'body');
+    await assetFor(deps.assetCache, actorOf(res), id, 'write');
+    const updated = await patchAsset(deps.db, id, body, ifMatchOf(req), auditOf(res));
+    await deps.assetCache.invalidate([id]);
+    sendAsset(req, res, updated);
   },
 );
 
@@ -127,6 +170,7 @@ const remove = defineRoute(
     summary: 'Soft delete; ?permanent=true removes every version through deleteAssetWorkflow',
     params: idParams,
     query: deleteAssetQuery,
+    preconditions: 'existing',
     responses: { 204: { description: 'deleted' }, 202: { description: 'permanent deletion under way', schema: r.workflowAccepted } },
   },
   (deps) => async (req, res) => {
@@ -135,13 +179,15 @@ const remove = defineRoute(
     const { permanent } = parse(deleteAssetQuery, req.query, 'query');
     if (!permanent) {
       await assetFor(assetCache, actorOf(res), id, 'write');
-      await softDeleteAsset(deps.db, id, auditOf(res));
+      await softDeleteAsset(deps.db, id, auditOf(res), ifMatchOf(req));
       await assetCache.invalidate([id]);
       res.status(204).end();
       return;
     }
     await assetFor(assetCache, actorOf(res), id, 'own', { includeDeleted: true });
-    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, deps.config.uploads.waitSeconds * 1000);
+    // If-Match holds under the asset's row lock as the deletion starts (its first step waits for that lock).
+    const startUnder = underAssetAt(deps.db, id, ifMatchOf(req));
+    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, deps.config.uploads.waitSeconds * 1000, startUnder);
     if (done) await assetCache.invalidate([id]);
     if (done) res.status(204).end();
     else res.status(202).json({ workflow_id: workflowId });
@@ -154,16 +200,20 @@ const restore = defineRoute(
     path: '/api/v2/assets/:id/restore',
     access: 'caller',
     tag: 'assets',
-    summary: 'Undo a soft delete',
+    summary: "Undo a soft delete (optional If-Match: the deleted asset's ETag, read with include_deleted)",
     params: idParams,
-    responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted, or being deleted for good') },
+    preconditions: 'existing',
+    responses: {
+      200: { description: 'the asset', schema: r.asset, headers: ETAG_HEADER },
+      409: r.problemAnswer('not deleted, or being deleted for good'),
+    },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     await assetFor(deps.assetCache, actorOf(res), id, 'own', { includeDeleted: true });
-    const restored = await restoreAsset(deps.db, id, auditOf(res));
+    const restored = await restoreAsset(deps.db, id, auditOf(res), ifMatchOf(req));
     await deps.assetCache.invalidate([id]);
-    sendAsset(res, restored);
+    sendAsset(req, res, restored);
   },
 );
 
@@ -176,8 +226,9 @@ const grants = defineRoute(
     summary: "Replace the asset's grants (owner, services and admins): read, or also write (versions, metadata, soft delete); optional If-Match",
     params: idParams,
     body: { schema: grantsBody },
+    preconditions: 'existing',
     responses: {
-      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList },
+      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList, headers: ETAG_HEADER },
       403: r.problemAnswer('not the owner'),
       412: r.problemAnswer('If-Match is stale: the asset changed since it was read, and its grants are as they were'),
     },
@@ -187,11 +238,34 @@ const grants = defineRoute(
     const given = parse(grantsBody, req.body, 'body');
     await assetFor(deps.assetCache, actorOf(res), id, 'own');
     // If-Match: grants read, changed and written back are not written over a change made meanwhile (a revocation).
-    const { ended, etag } = await replaceGrants(deps.db, id, given, req.get('If-Match'), auditOf(res));
+    const { ended, etag } = await replaceGrants(deps.db, id, given, ifMatchOf(req), auditOf(res));
     await deps.assetCache.invalidate([id]);
     // Their rows ended with the change; told now, their runs drop their bytes (or expiry does, should this not get through).
     await Promise.all(ended.map((s) => signalAbort(deps.uploads, s.id, s.reason)));
     res.setHeader('ETag', etag).json({ grants: (await getAsset(deps.db, id)).grants });
+  },
+);
+
+const readGrants = defineRoute(
+  {
+    method: 'get',
+    path: '/api/v2/assets/:id/grants',
+    access: 'caller',
+    tag: 'assets',
+    summary: "The asset's grants (owner, services and admins), with the asset's ETag for If-Match on PUT",
+    params: idParams,
+    headers: IF_NONE_MATCH_HEADER,
+    responses: {
+      200: { description: "the grants (ETag: the asset's)", schema: r.grantList, headers: ETAG_HEADER },
+      304: { description: 'If-None-Match holds: the asset (and so its grants) is as it was read', headers: ETAG_HEADER },
+      403: r.problemAnswer('not the owner'),
+    },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    // Whoever may change the grants may read them whole: the owner, services and admins (as PUT).
+    const asset = await assetFor(deps.assetCache, actorOf(res), id, 'own');
+    sendTagged(req, res, assetEtag(asset), { grants: grantsSeenBy(actorOf(res), asset) });
   },
 );
 
@@ -214,4 +288,4 @@ const content = defineRoute(
     }),
 );
 
-export const ASSET_ROUTES = [upload, list, read, update, remove, restore, grants, content];
+export const ASSET_ROUTES = [upload, list, read, update, patch, remove, restore, grants, readGrants, content];

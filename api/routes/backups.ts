@@ -17,6 +17,7 @@ const create = defineRoute(
     path: '/api/v2/backups',
     tag: 'backups',
     summary: 'Take a backup (backupWorkflow, backup-{id}); no body: every asset, current versions',
+    preconditions: 'create',
     body: { schema: createBackupBody },
     responses: {
       202: { description: 'the backup, started', schema: backupAnswer, links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }] },
@@ -38,6 +39,7 @@ const importAll = defineRoute(
     path: '/api/v2/backups/import',
     tag: 'backups',
     summary: "Register every backup of the backup bucket the catalog does not know, each checked against its summary's SHA-256 (docs/recovery.md)",
+    preconditions: 'create',
     body: { schema: importBody },
     responses: { 200: { description: 'what was registered, known already, or refused', schema: importAnswer } },
   },
@@ -86,6 +88,7 @@ const restore = defineRoute(
     path: '/api/v2/backups/:id/restore',
     tag: 'backups',
     summary: 'Restore from a backup (restoreWorkflow, restore-{id})',
+    preconditions: 'create',
     params: idParams,
     body: { schema: restoreBody },
     responses: {

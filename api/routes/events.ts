@@ -38,6 +38,7 @@ const receive = defineRoute(
     access: 'service',
     tag: 'events',
     summary: `An event of a subscribed type (${SUBSCRIBED_TYPES.join(', ')})`,
+    preconditions: 'create',
     body: { schema: (limits) => incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
     // An ingest reserves its new asset for its owner when it is accepted.
     responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted }, 507: r.overQuotaAnswer },

@@ -15,6 +15,7 @@ const start = defineRoute(
     path: '/api/v2/lifecycle/runs',
     tag: 'lifecycle',
     summary: 'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run',
+    preconditions: 'create',
     body: { schema: startRunBody },
     responses: {
       202: {

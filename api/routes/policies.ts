@@ -1,11 +1,28 @@
 /** Lifecycle policies (admins): CRUD; deleting is a soft delete that frees the name. */
-import { createPolicy, deletePolicy, getPolicy, listPolicies, replacePolicy, toPolicyJson } from '../../lib/lifecycle/policies';
+import type { Request, Response } from 'express';
+import {
+  createPolicy,
+  deletePolicy,
+  getPolicy,
+  listPolicies,
+  patchPolicy,
+  policyEtag,
+  replacePolicy,
+  toPolicyJson,
+  type Policy,
+} from '../../lib/lifecycle/policies';
+import { MERGE_PATCH } from '../http/jsonBody';
 import { listQueryOf, pageAnswer } from '../http/lists';
+import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { idParams, parse } from '../schemas/common';
-import { listPoliciesQuery, policyAnswer, policyBody } from '../schemas/policies';
+import { listPoliciesQuery, policyAnswer, policyBody, policyPatchBody } from '../schemas/policies';
 import { problemAnswer as problem } from '../schemas/responses';
+
+function sendPolicy(req: Request, res: Response, policy: Policy, status = 200) {
+  sendTagged(req, res, policyEtag(policy), toPolicyJson(policy), status);
+}
 
 const list = defineRoute(
   {
@@ -30,15 +47,22 @@ const create = defineRoute(
     tag: 'lifecycle',
     summary: 'Create a policy',
     body: { schema: policyBody },
+    preconditions: 'create',
     responses: {
-      201: { description: 'the policy', schema: policyAnswer, links: [{ resource: '/api/v2/policies/:id', parameters: { id: '$response.body#/id' } }] },
+      201: {
+        description: 'the policy',
+        schema: policyAnswer,
+        links: [{ resource: '/api/v2/policies/:id', parameters: { id: '$response.body#/id' } }],
+        headers: ETAG_HEADER,
+      },
       409: problem('a live policy has that name'),
       415: problem('the body is not JSON'),
     },
   },
   (deps) => async (req, res) => {
     const policy = await createPolicy(deps.db, parse(policyBody, req.body ?? {}, 'body'), auditOf(res));
-    res.status(201).setHeader('Location', `/api/v2/policies/${policy.id}`).json(toPolicyJson(policy));
+    res.setHeader('Location', `/api/v2/policies/${policy.id}`);
+    sendPolicy(req, res, policy, 201);
   },
 );
 
@@ -48,13 +72,18 @@ const read = defineRoute(
     access: 'admin',
     path: '/api/v2/policies/:id',
     tag: 'lifecycle',
-    summary: 'One policy',
+    summary: 'One policy (ETag for If-Match)',
     params: idParams,
-    responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy') },
+    headers: IF_NONE_MATCH_HEADER,
+    responses: {
+      200: { description: 'the policy', schema: policyAnswer, headers: ETAG_HEADER },
+      304: { description: 'If-None-Match holds: the policy is as it was read', headers: ETAG_HEADER },
+      404: problem('unknown policy'),
+    },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    res.json(toPolicyJson(await getPolicy(deps.db, id)));
+    sendPolicy(req, res, await getPolicy(deps.db, id));
   },
 );
 
@@ -64,14 +93,42 @@ const replace = defineRoute(
     access: 'admin',
     path: '/api/v2/policies/:id',
     tag: 'lifecycle',
-    summary: 'Replace a policy whole (what is left out takes its default)',
+    summary: 'Replace a policy whole (what is left out takes its default; optional If-Match)',
     params: idParams,
     body: { schema: policyBody },
-    responses: { 200: { description: 'the policy', schema: policyAnswer }, 404: problem('unknown policy'), 409: problem('a live policy has that name') },
+    preconditions: 'existing',
+    responses: {
+      200: { description: 'the policy (ETag: its new one)', schema: policyAnswer, headers: ETAG_HEADER },
+      404: problem('unknown policy'),
+      409: problem('a live policy has that name'),
+    },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    res.json(toPolicyJson(await replacePolicy(deps.db, id, parse(policyBody, req.body ?? {}, 'body'), auditOf(res))));
+    sendPolicy(req, res, await replacePolicy(deps.db, id, parse(policyBody, req.body ?? {}, 'body'), ifMatchOf(req), auditOf(res)));
+  },
+);
+
+const patch = defineRoute(
+  {
+    method: 'patch',
+    access: 'admin',
+    path: '/api/v2/policies/:id',
+    tag: 'lifecycle',
+    summary: 'Change a policy by a JSON merge patch (RFC 7396): what is given replaces its own, rules whole (optional If-Match)',
+    params: idParams,
+    body: { schema: policyPatchBody, content: MERGE_PATCH },
+    preconditions: 'existing',
+    responses: {
+      200: { description: 'the policy (ETag: its new one)', schema: policyAnswer, headers: ETAG_HEADER },
+      404: problem('unknown policy'),
+      409: problem('a live policy has that name'),
+      415: problem(`the body is not ${MERGE_PATCH}`),
+    },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    sendPolicy(req, res, await patchPolicy(deps.db, id, parse(policyPatchBody, req.body, 'body'), ifMatchOf(req), auditOf(res)));
   },
 );
 
@@ -81,15 +138,16 @@ const remove = defineRoute(
     access: 'admin',
     path: '/api/v2/policies/:id',
     tag: 'lifecycle',
-    summary: 'Delete a policy (a soft delete that frees its name)',
+    summary: 'Delete a policy (a soft delete that frees its name; optional If-Match)',
     params: idParams,
+    preconditions: 'existing',
     responses: { 204: { description: 'deleted' }, 404: problem('unknown policy') },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
-    await deletePolicy(deps.db, id, auditOf(res));
+    await deletePolicy(deps.db, id, ifMatchOf(req), auditOf(res));
     res.status(204).end();
   },
 );
 
-export const POLICY_ROUTES = [list, create, read, replace, remove];
+export const POLICY_ROUTES = [list, create, read, replace, patch, remove];

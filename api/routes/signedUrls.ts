@@ -16,10 +16,13 @@ import { assetFor, currentOf } from '../access/assetLookup';
 import { actorOf } from '../middleware/authentication';
 import { getVersion } from '../../lib/assets/versions';
 import { SignedUrlRefusedError } from '../../lib/auth/errors';
-import { NotFoundError } from '../../lib/platform/errors';
+import { NotFoundError, StaleRevisionError } from '../../lib/platform/errors';
+import { etagMatches } from '../../lib/platform/etags';
+import { assetEtag } from '../../lib/assets/assets';
 import { signContent, verifyContentSignature, type ContentGrant, type SignedDisposition } from '../../lib/auth/urlSignatures';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
+import { ifMatchOf } from '../http/preconditions';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { idParams, parse, versionParams } from '../schemas/common';
 import { problemAnswer } from '../schemas/responses';
@@ -31,7 +34,8 @@ const sign = defineRoute(
     path: '/api/v2/assets/:id/url',
     access: 'caller',
     tag: 'assets',
-    summary: 'A signed URL of the content, usable without a token until it expires (an <img src>)',
+    summary: "A signed URL of the content, usable without a token until it expires (an <img src>); optional If-Match: the asset's ETag",
+    preconditions: 'unchanged',
     params: idParams,
     body: { schema: signUrlBody },
     responses: { 200: { description: 'the URL', schema: signedUrlAnswer }, 404: problemAnswer('unknown asset or version') },
@@ -42,6 +46,11 @@ const sign = defineRoute(
     // Whoever may not read the asset may not sign it (and learns nothing more than its GET would say).
     const actor = actorOf(res);
     const asset = await assetFor(deps.assetCache, actor, id, 'read');
+    // Signing changes nothing: If-Match is compared with the asset as it was read (412 when it has changed since).
+    const ifMatch = ifMatchOf(req);
+    if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(asset), { strong: true })) {
+      throw new StaleRevisionError(`asset ${id} has changed: its ETag is ${assetEtag(asset)}`);
+    }
     if (body.version_id) await getVersion(deps.db, id, body.version_id);
     const grant: ContentGrant = {
       signer: readBasisOf(actor, asset)!,

@@ -163,6 +163,7 @@ const create = defineRoute(
     idempotencyKey: false,
     tag: 'uploads',
     summary: 'tus: create an upload (creation), optionally with its first bytes (creation-with-upload)',
+    preconditions: { none: 'tus: a creation is found again by its Location, and tus takes no If-Match' },
     headers: tusHeaders(['Tus-Resumable', 'Upload-Length'], ['Upload-Metadata', 'Upload-Checksum']),
     body: { schema: z.string().meta({ format: 'binary' }), content: OFFSET_OCTET_STREAM, optional: true },
     responses: {
@@ -268,6 +269,7 @@ const patch = defineRoute(
     idempotencyKey: false,
     tag: 'uploads',
     summary: 'tus: append bytes at Upload-Offset (checksum: Upload-Checksum sha256); the last byte finishes the upload',
+    preconditions: { none: 'tus: Upload-Offset is its precondition (409 on a mismatch); tus takes no If-Match' },
     params: idParams,
     headers: tusHeaders(['Tus-Resumable', 'Upload-Offset'], ['Upload-Checksum', 'Upload-Length']),
     body: { schema: z.string().meta({ format: 'binary' }), content: OFFSET_OCTET_STREAM },
@@ -318,6 +320,7 @@ const terminate = defineRoute(
     idempotencyKey: false,
     tag: 'uploads',
     summary: 'tus: terminate the upload (termination): its bytes are gone',
+    preconditions: { none: 'tus: a termination is final and repeatable, and tus takes no If-Match' },
     params: idParams,
     headers: tusHeaders(['Tus-Resumable']),
     responses: { 204: { description: 'terminated', headers: tusHeaders(['Tus-Resumable']) }, ...gone, 412: refusals[412] },

@@ -15,6 +15,7 @@ import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
 import { answerCommitted, sendUploadAccepted } from '../http/accepted';
 import { listQueryOf, pageAnswer } from '../http/lists';
+import { ifMatchFor, refuseIfMatchOnCreate } from '../http/preconditions';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { contentBudgetOf } from '../middleware/rateLimits';
@@ -25,6 +26,9 @@ import { checkPartRequest, presignPart, streamPart } from '../uploads/parts';
 import { countingProgress, sessionDeadline } from '../../lib/uploads/progress';
 
 // Every request on a session checks that its caller may still write its asset (api/access/sessionAccess.ts).
+// Why the session's own changes take no If-Match (api/http/route.ts Preconditions).
+const SESSION = 'the session has no ETag of its own';
+
 const sessionRefused = {
   403: r.problemAnswer('the caller may now only read the asset: the session is aborted'),
   404: r.problemAnswer("unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted)"),
@@ -72,8 +76,9 @@ const open = defineRoute(
     path: '/api/v2/uploads',
     access: 'caller',
     tag: 'uploads',
-    summary: 'Open a chunked upload session',
+    summary: "Open a chunked upload session (with asset_id, optional If-Match: the asset's ETag)",
     body: { schema: (limits) => documentedCreateUploadBody(limits.maxUploadBytes) },
+    preconditions: 'create-or-existing',
     responses: {
       201: { description: 'the session', schema: r.uploadSession, links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }] },
       413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
@@ -91,8 +96,11 @@ const open = defineRoute(
           { path: 'owner_id', message: 'not allowed with asset_id' },
         ]);
       }
+      // A new version's If-Match is compared with its asset's ETag as the session is inserted; a new asset matches none.
+      if (!body.asset_id) refuseIfMatchOnCreate(req, 'a session for a new asset');
+      const ifMatch = body.asset_id ? ifMatchFor(req, deps.config.requireIfMatch) : undefined;
       const existing = body.asset_id ? versionTargetOf(actor, await assetFor(deps.assetCache, actor, body.asset_id, 'write')) : undefined;
-      const input = newUploadInput(
+      const made = newUploadInput(
         deps.config,
         {
           kind: 'chunked',
@@ -108,6 +116,7 @@ const open = defineRoute(
         existing,
         existing ? actor.sub : ownerOfNewAsset(actor, body.owner_id),
       );
+      const input = ifMatch === undefined ? made : { ...made, ifMatch };
       // A grant revoked since the check above: the insert of the session refuses it.
       const opened = await sessions.answeringRevocation(actor, existing?.id ?? null, () => openUploadSession(deps.uploads, actor, input));
       // Just opened: the workflow's answer is the live status, and no part can be stored yet.
@@ -164,6 +173,7 @@ const part = defineRoute(
     access: 'caller',
     tag: 'uploads',
     summary: 'Send (or re-send) part n; Content-Length required, X-Checksum-SHA256 optional',
+    preconditions: { none: `a part is addressed by its number (sent again, it replaces itself) and ${SESSION}: complete checks the parts (409 missing_parts)` },
     params: partParams,
     // Empty is a part too: the only part of an empty upload.
     body: { schema: z.string().meta({ format: 'binary' }), content: 'application/octet-stream', optional: true },
@@ -206,6 +216,7 @@ const partUrl = defineRoute(
     access: 'caller',
     tag: 'uploads',
     summary: 'A presigned S3 URL to PUT part n',
+    preconditions: { none: `it changes nothing (the URL is signed, not stored), and ${SESSION}` },
     params: partParams,
     responses: { 200: { description: 'the URL', schema: r.presignedPart }, ...sessionRefused },
   },
@@ -232,6 +243,9 @@ const complete = defineRoute(
     access: 'caller',
     tag: 'uploads',
     summary: 'Assemble, verify, commit',
+    preconditions: {
+      none: `a session completes once (a repeat answers its outcome) and ${SESSION}; a new version's If-Match was compared when the session opened`,
+    },
     params: idParams,
     responses: {
       200: { description: 'done', schema: r.completedUpload },
@@ -273,6 +287,7 @@ const abort = defineRoute(
     access: 'caller',
     tag: 'uploads',
     summary: 'Abort',
+    preconditions: { none: `an abort is final and repeatable, and ${SESSION}` },
     params: idParams,
     responses: { 204: { description: 'aborted' }, ...sessionRefused },
   },

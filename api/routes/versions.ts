@@ -13,6 +13,7 @@ import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { listQueryOf, pageAnswer } from '../http/lists';
+import { ifMatchOf } from '../http/preconditions';
 import { defineRoute, type LinkDoc, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { uploadRecorderOf } from '../middleware/idempotency';
@@ -71,6 +72,7 @@ const upload = defineRoute(
     summary: 'Upload a new current version',
     params: idParams,
     body: versionFormBody,
+    preconditions: 'existing',
     responses: {
       201: { description: 'the version', schema: r.version, links: versionLinks },
       202: r.uploadAcceptedAnswer,
@@ -87,7 +89,8 @@ const upload = defineRoute(
       const { id } = parse(idParams, req.params, 'path');
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'write');
-      const receive = () => receiveSimpleUpload(req, actor, { ...simple, recordUpload: uploadRecorderOf(res) }, asset);
+      // If-Match: compared with the asset's ETag as the session is inserted, under the asset's row lock.
+      const receive = () => receiveSimpleUpload(req, actor, { ...simple, recordUpload: uploadRecorderOf(res), ifMatch: ifMatchOf(req) }, asset);
       // A grant revoked while the file streamed: the commit refuses it.
       await answerNewVersion(deps, res, await newOrResumedUpload(res, deps.uploads, waitMs, () => sessions.answeringRevocation(actor, id, receive)));
     };
@@ -138,8 +141,9 @@ const restore = defineRoute(
     path: '/api/v2/assets/:id/versions/:version_id/restore',
     access: 'caller',
     tag: 'versions',
-    summary: 'Copy a version into a new current version',
+    summary: "Copy a version into a new current version (optional If-Match: the asset's ETag)",
     params: versionParams,
+    preconditions: 'existing',
     responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: r.uploadAcceptedAnswer, 507: r.overQuotaAnswer },
   },
   (deps) => {
@@ -150,7 +154,8 @@ const restore = defineRoute(
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'own');
       const source = await getVersion(deps.db, id, versionId);
-      const input = newUploadInput(
+      const ifMatch = ifMatchOf(req);
+      const made = newUploadInput(
         deps.config,
         {
           kind: 'copy',
@@ -163,6 +168,8 @@ const restore = defineRoute(
         versionTargetOf(actor, asset),
         actor.sub,
       );
+      // If-Match: compared with the asset's ETag as the session is inserted, under the asset's row lock.
+      const input = ifMatch === undefined ? made : { ...made, ifMatch };
       const copy = async () => {
         await uploadRecorderOf(res)?.(input.uploadId);
         await sessions.answeringRevocation(actor, id, () => openUploadSession(deps.uploads, actor, input));

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   assetName,
   singleLine,
+  multiLine,
   booleanParam,
   contentType,
   contentTypeFilter,
@@ -48,6 +49,21 @@ export const updateAssetBody = z
     content_type: contentType.optional(),
     metadata: metadataObject.optional(),
     tags: tagList.optional(),
+  })
+  .strict();
+
+/** PATCH /assets/{id} (application/merge-patch+json, RFC 7396): in `metadata` a null removes its key; a null `metadata` or `tags` empties it. */
+export const assetPatchBody = z
+  .object({
+    name: assetName.optional(),
+    content_type: contentType.optional(),
+    metadata: z
+      .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096).nullable())
+      .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys')
+      .nullable()
+      .optional()
+      .describe("merged into the asset's: a key given replaces its value, a null removes it; null: no metadata"),
+    tags: tagList.nullable().optional().describe('replaces every tag; null: none'),
   })
   .strict();
 

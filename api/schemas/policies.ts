@@ -56,6 +56,29 @@ export const policyBody = z
   })
   .strict();
 
+/**
+ * PATCH (application/merge-patch+json, RFC 7396): what is given replaces the policy's (`rules`
+ * whole); in `filter` a null member is removed; a null `description` or `filter` takes its default.
+ */
+export const policyPatchBody = z
+  .object({
+    name: singleLine(256).min(1, 'must not be empty').optional(),
+    description: multiLine(4096).nullable().optional().describe("null: ''"),
+    enabled: z.boolean().optional(),
+    filter: z
+      .object({
+        name_prefix: namePrefix.nullable().optional(),
+        content_type: contentTypeFilter.nullable().optional(),
+        tags: tagList.nullable().optional(),
+      })
+      .strict()
+      .nullable()
+      .optional()
+      .describe('merged into the filter: a member given replaces its own, a null removes it; null: no filter'),
+    rules: z.array(policyRule).min(1, 'a policy needs at least one rule').max(50, 'at most 50 rules').optional().describe('replaces every rule'),
+  })
+  .strict();
+
 export const listPoliciesQuery = z.object(pageQuery).strict();
 
 export const startRunBody = z

@@ -11,6 +11,14 @@ export const quotaOverrideBody = z
   })
   .strict();
 
+/** PATCH /quotas/{owner_id} (application/merge-patch+json): a limit given replaces the override's, null goes back to the default, one left out stays. */
+export const quotaPatchBody = z
+  .object({
+    bytes: limit.nullable().optional().describe('bytes stored and reserved; null: the default; absent: unchanged'),
+    assets: limit.nullable().optional().describe('assets, soft-deleted ones included; null: the default; absent: unchanged'),
+  })
+  .strict();
+
 export const quotaParams = z.object({ owner_id: ownerId });
 
 export const usageQuery = z.object({ owner_id: ownerId.optional().describe("admins: another owner's usage (default: the caller's)") }).strict();
@@ -24,6 +32,16 @@ export const usageAnswer = z
     assets: count,
     versions: count,
     reserved_bytes: count.describe('held by open upload sessions'),
+    quota: z.object({ bytes: count.nullable(), assets: count.nullable() }).strict().describe('the limits in force; null is unlimited'),
+  })
+  .strict();
+
+/** GET /quotas/{owner_id}: the owner's override and the limits in force. */
+export const quotaAnswer = z
+  .object({
+    owner_id: z.string(),
+    bytes: count.nullable().describe("the override's bytes limit; null: the default (STORAGE_QUOTA_BYTES_PER_OWNER)"),
+    assets: count.nullable().describe("the override's assets limit; null: the default (STORAGE_QUOTA_ASSETS_PER_OWNER)"),
     quota: z.object({ bytes: count.nullable(), assets: count.nullable() }).strict().describe('the limits in force; null is unlimited'),
   })
   .strict();

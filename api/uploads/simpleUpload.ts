@@ -45,6 +45,8 @@ export interface SimpleUploadDeps {
   countBytes?: (n: number) => void;
   /** Told the upload's id before it starts (the request's Idempotency-Key keeps it). */
   recordUpload?: (uploadId: string) => Promise<void>;
+  /** A new version's If-Match: compared with the asset's ETag as its session is inserted (UploadTarget.ifMatch). */
+  ifMatch?: string;
 }
 
 export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
@@ -187,7 +189,7 @@ async function stageFile(
   stream: Readable,
   opened: (uploadId: string) => void,
 ): Promise<Staged> {
-  const { input } = upload;
+  const input = deps.ifMatch === undefined || upload.input.newAsset ? upload.input : { ...upload.input, ifMatch: deps.ifMatch };
   await deps.recordUpload?.(input.uploadId);
   await startSimpleUpload(deps.uploads, actor, input, deps.config.quotas);
   opened(input.uploadId);

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { ConflictError, NotFoundError, StaleRevisionError } from '../platform/errors';
+import { ConflictError, NotFoundError, StaleRevisionError, ValidationError } from '../platform/errors';
+import { etagMatches } from '../platform/etags';
 import { recordEvent } from '../events/outbox';
 import { UUID_PATTERN } from '../platform/ids';
 import type { DatesAsText } from '../platform/jsonDates';
@@ -10,6 +11,7 @@ import { grantsSeenBy, readableBy } from './permissions';
 import type { AssetListQuery, AssetRow, AssetSort } from './rows';
 import { findAsset, lockAsset, lockLiveAsset, markAssetRestored, replaceMetadata, selectAssetPage, softDeleteLiveAsset, updateAssetRow } from './store';
 export type { AssetListQuery, AssetRow, AssetSort } from './rows';
+export { etagMatches } from '../platform/etags';
 
 export type AssetJson = DatesAsText<Omit<AssetRow, 'revision' | 'last_version_number'>>;
 
@@ -85,40 +87,99 @@ export interface AssetPatch {
   tags?: string[];
 }
 
-/** PUT /assets/{id}: the given fields replace the asset's; `ifMatch` is an ETag the client read. */
-export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMatch: string | undefined, audit: AuditTrail): Promise<AssetRow> {
-  return db.transaction(async (trx) => {
-    const current = await lockLiveAsset(trx, id);
-    if (!current) throw new NotFoundError(`asset ${id} not found`);
-    if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(current), { strong: true })) {
-      throw new StaleRevisionError(`asset ${id} has changed: its ETag is ${assetEtag(current)}`);
-    }
-    const fields: Record<string, unknown> = { revision: current.revision + 1 };
-    if (patch.name !== undefined) fields.name = patch.name;
-    if (patch.content_type !== undefined) fields.content_type = patch.content_type;
-    if (patch.tags !== undefined) fields.tags = patch.tags;
-    await updateAssetRow(trx, id, fields);
-    if (patch.metadata !== undefined) await replaceMetadata(trx, id, patch.metadata);
-    await recordEvent(trx, 'storage.asset.updated', id, { asset_id: id, changed: Object.keys(patch) });
-    await audit.record(trx);
-    return getAsset(trx, id);
-  });
+/**
+ * The live asset's row, locked in `trx`: `ifMatch`, an ETag the client read, is compared under the
+ * lock, so a change made since is not written over (StaleRevisionError, and nothing changes).
+ */
+export async function lockedAssetAt(trx: Knex.Transaction, id: string, ifMatch: string | undefined, opts: { includeDeleted?: boolean } = {}) {
+  const current = opts.includeDeleted ? await lockAsset(trx, id) : await lockLiveAsset(trx, id);
+  if (!current) throw new NotFoundError(`asset ${id} not found`);
+  if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(current), { strong: true })) {
+    throw new StaleRevisionError(`asset ${id} has changed: its ETag is ${assetEtag(current)}`);
+  }
+  return current;
 }
 
 /**
- * If-Match / If-None-Match lists: `*`, or comma-separated entity tags. If-None-Match compares weakly
- * (a `W/` tag matches); If-Match strongly (RFC 9110 13.1.1: a weak tag never matches).
+ * What runs `then` under the asset's row lock (deleted or not), once `ifMatch` holds there: a change
+ * that starts elsewhere (a permanent deletion's run, whose first step takes the same lock) is started
+ * while the asset is still at the ETag the client read, and nothing can change it in between. Without
+ * `ifMatch`, `then` runs as it is.
  */
-export function etagMatches(header: string, etag: string, opts: { strong?: boolean } = {}): boolean {
-  const tags = header.split(',').map((t) => t.trim());
-  if (tags.includes('*')) return true;
-  if (opts.strong) return !etag.startsWith('W/') && tags.includes(etag);
-  const opaque = (t: string) => t.replace(/^W\//, '');
-  return tags.some((t) => opaque(t) === opaque(etag));
+export function underAssetAt(db: Knex, id: string, ifMatch: string | undefined): <T>(then: () => Promise<T>) => Promise<T> {
+  return (then) => {
+    if (ifMatch === undefined) return then();
+    return db.transaction(async (trx) => {
+      await lockedAssetAt(trx, id, ifMatch, { includeDeleted: true });
+      return then();
+    });
+  };
 }
 
-export async function softDeleteAsset(db: Knex, id: string, audit: AuditTrail): Promise<void> {
+/** Writes the fields `patch` gives over the locked asset's, its revision moved, with its event and audit row. */
+async function writeAssetChange(trx: Knex.Transaction, id: string, revision: number, patch: AssetPatch, audit: AuditTrail): Promise<AssetRow> {
+  const fields: Record<string, unknown> = { revision: revision + 1 };
+  if (patch.name !== undefined) fields.name = patch.name;
+  if (patch.content_type !== undefined) fields.content_type = patch.content_type;
+  if (patch.tags !== undefined) fields.tags = patch.tags;
+  await updateAssetRow(trx, id, fields);
+  if (patch.metadata !== undefined) await replaceMetadata(trx, id, patch.metadata);
+  await recordEvent(trx, 'storage.asset.updated', id, { asset_id: id, changed: Object.keys(patch) });
+  await audit.record(trx);
+  return getAsset(trx, id);
+}
+
+/** PUT /assets/{id}: the given fields replace the asset's; `ifMatch` is an ETag the client read. */
+export async function updateAsset(db: Knex, id: string, patch: AssetPatch, ifMatch: string | undefined, audit: AuditTrail): Promise<AssetRow> {
+  return db.transaction(async (trx) => {
+    const current = await lockedAssetAt(trx, id, ifMatch);
+    return writeAssetChange(trx, id, current.revision, patch, audit);
+  });
+}
+
+/** A merge patch of an asset (RFC 7396): in `metadata` a null removes its key; a null `metadata` or `tags` empties it. */
+export interface AssetMergePatch {
+  name?: string;
+  content_type?: string;
+  metadata?: Record<string, string | null> | null;
+  tags?: string[] | null;
+}
+
+/** The most metadata keys an asset holds (api/schemas/common.ts metadataObject). */
+export const MAX_METADATA_KEYS = 64;
+
+/** PATCH /assets/{id}: `patch` merged into the asset as it is under its lock; `ifMatch` as updateAsset compares it. */
+export async function patchAsset(db: Knex, id: string, patch: AssetMergePatch, ifMatch: string | undefined, audit: AuditTrail): Promise<AssetRow> {
+  return db.transaction(async (trx) => {
+    const current = await lockedAssetAt(trx, id, ifMatch);
+    const change: AssetPatch = {};
+    if (patch.name !== undefined) change.name = patch.name;
+    if (patch.content_type !== undefined) change.content_type = patch.content_type;
+    if (patch.tags !== undefined) change.tags = patch.tags ?? [];
+    if (patch.metadata === null) change.metadata = {};
+    else if (patch.metadata !== undefined) change.metadata = mergedMetadata((await getAsset(trx, id)).metadata, patch.metadata);
+    return writeAssetChange(trx, id, current.revision, change, audit);
+  });
+}
+
+function mergedMetadata(current: Record<string, string>, patch: Record<string, string | null>): Record<string, string> {
+  const merged = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  if (Object.keys(merged).length > MAX_METADATA_KEYS) {
+    throw new ValidationError(`the merged metadata would have more than ${MAX_METADATA_KEYS} keys`, [
+      { path: 'metadata', message: `at most ${MAX_METADATA_KEYS} keys, with the asset's own` },
+    ]);
+  }
+  return merged;
+}
+
+/** DELETE /assets/{id} (soft); `ifMatch` as updateAsset compares it. */
+export async function softDeleteAsset(db: Knex, id: string, audit: AuditTrail, ifMatch?: string): Promise<void> {
   await db.transaction(async (trx) => {
+    if (ifMatch !== undefined) await lockedAssetAt(trx, id, ifMatch);
     const updated = await softDeleteLiveAsset(trx, id);
     if (!updated) throw new NotFoundError(`asset ${id} not found`);
     await recordEvent(trx, 'storage.asset.deleted', id, { asset_id: id, permanent: false });
@@ -126,10 +187,10 @@ export async function softDeleteAsset(db: Knex, id: string, audit: AuditTrail): 
   });
 }
 
-export async function restoreAsset(db: Knex, id: string, audit: AuditTrail): Promise<AssetRow> {
+/** POST /assets/{id}/restore; `ifMatch` (the deleted asset's ETag, read with include_deleted) compared under its lock. */
+export async function restoreAsset(db: Knex, id: string, audit: AuditTrail, ifMatch?: string): Promise<AssetRow> {
   return db.transaction(async (trx) => {
-    const row = await lockAsset(trx, id);
-    if (!row) throw new NotFoundError(`asset ${id} not found`);
+    const row = await lockedAssetAt(trx, id, ifMatch, { includeDeleted: true });
     if (!row.is_deleted) throw new ConflictError(`asset ${id} is not deleted`);
     // A permanent deletion under way goes on to delete its objects and rows: restored, the asset would vanish after all.
     if (row.purging_since) throw new ConflictError(`asset ${id} is being deleted for good: it cannot be restored`);

@@ -10,7 +10,9 @@
  *   version_count that pruning and expiry lower, nor with purging_since): it is the asset's ETag
  *   (lib/assets/assets.ts assetEtag), which If-Match compares, so a change of grants moves it like any
  *   other (lib/assets/grantChange.ts). A backup restore continues it past both the backup's and the
- *   live one.
+ *   live one. A change sent with If-Match compares it under the asset's row lock, in the transaction
+ *   that makes the change (lib/assets/assets.ts lockedAssetAt); a new version's session under the
+ *   share lock its insert takes (lib/uploads/sessions.ts insertUploadSession).
  * - Versions are numbered from `last_version_number`, bumped under the asset's row lock in the
  *   transaction that inserts the version: no gap, no duplicate (UNIQUE (asset_id, version_number)).
  *   `version_count` counts its version rows: whoever inserts or deletes versions sets it in the same
@@ -43,7 +45,8 @@
  * (lib/assets/grantChange.ts with lib/uploads/sessionAccess.ts), pruning and the lifecycle sweeps
  * (claimVersionsForDeletion in lib/assets/versions.ts: 1 then 3, committed before any object goes;
  * then deleteVersionRows), the permanent deletion (activities/assets.ts, whose first step re-checks a
- * lifecycle purge under 1) and backup restores (lib/backups/restore.ts).
+ * lifecycle purge under 1; the API starts one sent with If-Match while it holds 1 alone, released once
+ * the run has started: lib/assets/assets.ts underAssetAt) and backup restores (lib/backups/restore.ts).
  * Known departures (issue 25 report): the lifecycle's expire_assets batch (lib/lifecycle/sweep.ts
  * expireAssetsBatch) locks its assets' rows in (updated_at, id) order, not id order; the permanent
  * deletion's last step and a backup restore reach version rows after owner_usage (through the usage
@@ -379,8 +382,8 @@ export async function deleteVersionRows(trx: Knex.Transaction, ids: string[]): P
 type AssetTableRow = Omit<AssetRow, 'grants' | 'metadata'>;
 
 /** A live asset's owner, its row share-locked (an upload session opening on it). */
-export async function shareLockLiveAssetOwner(db: Knex | Knex.Transaction, assetId: string): Promise<{ owner_id: string } | undefined> {
-  return db('assets').where({ id: assetId, is_deleted: false }).forShare().first('owner_id');
+export async function shareLockLiveAssetOwner(db: Knex | Knex.Transaction, assetId: string): Promise<{ owner_id: string; revision: number } | undefined> {
+  return db('assets').where({ id: assetId, is_deleted: false }).forShare().first('owner_id', 'revision');
 }
 
 export async function insertAssetRow(

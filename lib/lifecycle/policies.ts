@@ -1,12 +1,14 @@
 import type { Knex } from 'knex';
 import type { AuditTrail } from '../audit/log';
-import { ConflictError, NotFoundError } from '../platform/errors';
+import { ConflictError, NotFoundError, StaleRevisionError } from '../platform/errors';
+import { etagMatches } from '../platform/etags';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import {
   deleteRulesOf,
   insertPolicyRow,
   insertRuleRows,
+  lockLivePolicy,
   selectEnabledPolicies,
   selectLivePolicy,
   selectPolicyPage,
@@ -158,12 +160,30 @@ export async function createPolicy(db: Knex, input: PolicyInput, audit: AuditTra
   }
 }
 
-/** PUT: every field and rule is replaced. */
-export async function replacePolicy(db: Knex, id: string, input: PolicyInput, audit: AuditTrail): Promise<Policy> {
+/** The ETag of a policy: changes whenever the policy does (its revision). */
+export function policyEtag(policy: Pick<PolicyRow, 'revision'>): string {
+  return `"p${policy.revision}"`;
+}
+
+/**
+ * The live policy, locked in `trx`: `ifMatch`, an ETag the client read, is compared under the lock,
+ * so a change made since is not written over (StaleRevisionError, and nothing changes).
+ */
+async function lockedPolicyAt(trx: Knex.Transaction, id: string, ifMatch: string | undefined): Promise<PolicyRow> {
+  const row = await lockLivePolicy(trx, id);
+  if (!row) throw new NotFoundError(`policy ${id} not found`);
+  if (ifMatch !== undefined && !etagMatches(ifMatch, policyEtag(row), { strong: true })) {
+    throw new StaleRevisionError(`policy ${id} has changed: its ETag is ${policyEtag(row)}`);
+  }
+  return row;
+}
+
+/** PUT: every field and rule is replaced; `ifMatch` as lockedPolicyAt compares it. */
+export async function replacePolicy(db: Knex, id: string, input: PolicyInput, ifMatch: string | undefined, audit: AuditTrail): Promise<Policy> {
   try {
     return await db.transaction(async (trx) => {
-      const updated = await updateLivePolicy(trx, id, policyFields(input));
-      if (!updated) throw new NotFoundError(`policy ${id} not found`);
+      await lockedPolicyAt(trx, id, ifMatch);
+      await updateLivePolicy(trx, id, policyFields(input));
       await deleteRulesOf(trx, id);
       await insertRuleRows(
         trx,
@@ -177,11 +197,63 @@ export async function replacePolicy(db: Knex, id: string, input: PolicyInput, au
   }
 }
 
-/** A soft delete: the policy stops applying and frees its name; runs that used it keep their reference. */
-export async function deletePolicy(db: Knex, id: string, audit: AuditTrail): Promise<void> {
+/**
+ * PATCH (a merge patch, RFC 7396, onto the policy as it is under its lock): a field given replaces
+ * the policy's, `rules` whole; in `filter` a member given replaces its own and a null removes it; a
+ * null `description` or `filter` goes back to its default ('', {}).
+ */
+export async function patchPolicy(db: Knex, id: string, patch: PolicyPatch, ifMatch: string | undefined, audit: AuditTrail): Promise<Policy> {
+  let name: string | undefined;
+  try {
+    return await db.transaction(async (trx) => {
+      await lockedPolicyAt(trx, id, ifMatch);
+      const current = await getPolicy(trx, id);
+      const input: PolicyInput = {
+        name: patch.name ?? current.name,
+        description: patch.description === undefined ? current.description : (patch.description ?? ''),
+        enabled: patch.enabled ?? current.enabled,
+        filter: patch.filter === undefined ? current.filter : patch.filter === null ? {} : mergeFilter(current.filter, patch.filter),
+        rules: patch.rules ?? current.rules,
+      };
+      name = input.name;
+      await updateLivePolicy(trx, id, policyFields(input));
+      if (patch.rules) {
+        await deleteRulesOf(trx, id);
+        await insertRuleRows(
+          trx,
+          input.rules.map((rule, i) => toRuleRow(id, rule, i)),
+        );
+      }
+      await audit.record(trx);
+      return getPolicy(trx, id);
+    });
+  } catch (err) {
+    throw name === undefined ? err : duplicateName(err, name);
+  }
+}
+
+export interface PolicyPatch {
+  name?: string;
+  description?: string | null;
+  enabled?: boolean;
+  filter?: { [K in keyof PolicyFilter]?: PolicyFilter[K] | null } | null;
+  rules?: PolicyRule[];
+}
+
+function mergeFilter(current: PolicyFilter, patch: NonNullable<PolicyPatch['filter']>): PolicyFilter {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else if (value !== undefined) merged[key] = value;
+  }
+  return filterJson(merged as PolicyFilter);
+}
+
+/** A soft delete: the policy stops applying and frees its name; runs that used it keep their reference. `ifMatch` as lockedPolicyAt compares it. */
+export async function deletePolicy(db: Knex, id: string, ifMatch: string | undefined, audit: AuditTrail): Promise<void> {
   await db.transaction(async (trx) => {
-    const deleted = await softDeletePolicy(trx, id);
-    if (!deleted) throw new NotFoundError(`policy ${id} not found`);
+    await lockedPolicyAt(trx, id, ifMatch);
+    await softDeletePolicy(trx, id);
     await audit.record(trx);
   });
 }

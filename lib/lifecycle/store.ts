@@ -6,6 +6,9 @@
  *   its name: lifecycle_policies_live_name_idx makes names unique among live policies only.
  * - A policy's rules are replaced whole, in the policy's own transaction: its rows are ordered by
  *   `position` from 0, and read back in (policy_id, position) order.
+ * - A policy's `revision` moves by one with every change of it (its fields, its rules, its delete), in
+ *   the transaction that makes the change: it is the policy's ETag (lib/lifecycle/policies.ts
+ *   policyEtag), which If-Match compares under the policy's row lock (lockLivePolicy).
  * - A run's row is there only with its workflow: the API commits it in the transaction that started
  *   lifecycle-{run_id} (lib/lifecycle/sweepRuns.ts: start lock, insert, start, commit), so a starter
  *   that dies leaves no row, and a workflow whose row never came finds none and fails (not retried);
@@ -24,7 +27,7 @@
  * (asset rows → their version rows → owner_usage, through the usage triggers) and the outbox and audit
  * rows last. Version expiry locks the versions' asset rows in id order (deleteVersionRows); expire_assets
  * locks its candidate assets in the order it walks them, (updated_at, id), not by id. Policy writers
- * take the policy row, then its rules, then the audit row.
+ * take the policy row (FOR UPDATE, or the UPDATE that changes it), then its rules, then the audit row.
  *
  * The rule predicates below are SQL text over the aliases the candidate queries (lib/assets/store.ts,
  * lib/uploads/store.ts) give their tables: `a` an asset, `s` an upload session, `r` a ranked version.
@@ -48,6 +51,7 @@ export interface PolicyRow {
   filter: PolicyFilter;
   is_deleted: boolean;
   deleted_at: Date | null;
+  revision: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -91,13 +95,22 @@ export async function insertPolicyRow(db: Db, id: string, fields: PolicyFields):
   await db('lifecycle_policies').insert({ id, ...fields });
 }
 
-/** Updates a live policy; answers how many rows it changed (0: none such). */
+/** The live policy's row, locked (FOR UPDATE); undefined when there is none such. */
+export async function lockLivePolicy(trx: Knex.Transaction, id: string): Promise<PolicyRow | undefined> {
+  return trx('lifecycle_policies').where({ id, is_deleted: false }).forUpdate().first();
+}
+
+/** Updates a live policy, its revision moved; answers how many rows it changed (0: none such). */
 export async function updateLivePolicy(db: Db, id: string, fields: PolicyFields): Promise<number> {
-  return db('lifecycle_policies').where({ id, is_deleted: false }).update(fields);
+  return db('lifecycle_policies')
+    .where({ id, is_deleted: false })
+    .update({ ...fields, revision: db.raw('revision + 1') });
 }
 
 export async function softDeletePolicy(db: Knex.Transaction, id: string): Promise<number> {
-  return db('lifecycle_policies').where({ id, is_deleted: false }).update({ is_deleted: true, deleted_at: db.fn.now() });
+  return db('lifecycle_policies')
+    .where({ id, is_deleted: false })
+    .update({ is_deleted: true, deleted_at: db.fn.now(), revision: db.raw('revision + 1') });
 }
 
 export async function insertRuleRows(db: Db, rows: Array<Omit<RuleRow, 'keep_latest'> & { id: string; keep_latest: number | null }>): Promise<void> {

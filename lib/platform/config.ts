@@ -147,6 +147,7 @@ export const configSchema = z.object({
     ),
   ),
   STORAGE_RATE_LIMITS: z.enum(['on', 'off']).default('on'),
+  STORAGE_REQUIRE_IF_MATCH: z.enum(['on', 'off']).default('off'),
   STORAGE_RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
   STORAGE_RATE_LIMIT_READS: positiveInt.default(1200),
   STORAGE_RATE_LIMIT_WRITES: positiveInt.default(300),
@@ -233,6 +234,8 @@ export interface Config {
   ingest: { allowedHosts: string[]; timeoutSeconds: number };
   auth: AuthConfig;
   metricsAccess: 'open' | 'admin';
+  /** A change of an existing resource without If-Match is refused (428): STORAGE_REQUIRE_IF_MATCH. */
+  requireIfMatch: boolean;
   /** HMAC keys for signed content URLs: the first signs, every one verifies (so keys can rotate). */
   urlSigningKeys: string[];
   cors: { origins: string[] };
@@ -413,6 +416,7 @@ function accessOf(e: ConfigEnv) {
     metricsAccess: e.STORAGE_METRICS_ACCESS ?? (e.STORAGE_ENVIRONMENT === 'production' ? 'admin' : 'open'),
     urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
     cors: { origins: e.STORAGE_CORS_ORIGINS },
+    requireIfMatch: e.STORAGE_REQUIRE_IF_MATCH === 'on',
     rateLimits: {
       enabled: e.STORAGE_RATE_LIMITS === 'on',
       windowSeconds: e.STORAGE_RATE_LIMIT_WINDOW_SECONDS,

@@ -39,6 +39,9 @@ export class ConflictError extends DomainError {}
 /** A change made against a revision (an ETag) the thing no longer has. */
 export class StaleRevisionError extends DomainError {}
 
+/** A change of an existing resource sent without If-Match where STORAGE_REQUIRE_IF_MATCH makes it required. */
+export class PreconditionRequiredError extends DomainError {}
+
 export class PayloadTooLargeError extends DomainError {}
 
 /** An owner's quota would be passed (lib/quotas/): `facts` name the limit, the usage and the limit's value. */

@@ -7,8 +7,10 @@
 import type { Knex } from 'knex';
 import type { Config } from '../platform/config';
 import { isAdmin, type Actor } from '../auth/actor';
-import { QuotaExceededError, type ErrorFacts } from '../platform/errors';
-import { deleteQuotaOverride, readUsageWithLimits, upsertQuotaOverride } from './store';
+import type { AuditTrail } from '../audit/log';
+import { QuotaExceededError, StaleRevisionError, type ErrorFacts } from '../platform/errors';
+import { etagMatches } from '../platform/etags';
+import { findQuotaOverride, lockQuotaOwner, readUsageWithLimits, writeQuotaOverride } from './store';
 
 /** The configured defaults (STORAGE_QUOTA_*_PER_OWNER); null is unlimited. */
 export type QuotaDefaults = Config['quotas'];
@@ -67,12 +69,89 @@ export async function usageOf(db: Knex, defaults: QuotaDefaults, ownerId: string
   };
 }
 
+/** The ETag of an owner's quota (its override's revision; 0 without one): changes whenever the override does. */
+export function quotaEtag(revision: number): string {
+  return `"q${revision}"`;
+}
+
+/** GET /quotas/{owner_id} (and a PATCH's answer): the owner's override (null: the default) and the limits in force. */
+export interface QuotaJson {
+  owner_id: string;
+  bytes: number | null;
+  assets: number | null;
+  quota: Quota;
+}
+
+function quotaJsonOf(defaults: QuotaDefaults, ownerId: string, override: { max_bytes: number | null; max_assets: number | null } | undefined): QuotaJson {
+  const bytes = override?.max_bytes ?? null;
+  const assets = override?.max_assets ?? null;
+  return { owner_id: ownerId, bytes, assets, quota: { bytes: bytes ?? defaults.bytesPerOwner, assets: assets ?? defaults.assetsPerOwner } };
+}
+
+/** GET /quotas/{owner_id}: the owner's quota, with its ETag. */
+export async function quotaOf(db: Knex, defaults: QuotaDefaults, ownerId: string): Promise<{ quota: QuotaJson; etag: string }> {
+  const row = await findQuotaOverride(db, ownerId);
+  return { quota: quotaJsonOf(defaults, ownerId, row), etag: quotaEtag(row?.revision ?? 0) };
+}
+
+/**
+ * Changes the owner's override to what `change` makes of it, under the owner's quota lock: `ifMatch`,
+ * an ETag the client read, is compared there, so a change made since is not written over (412, and
+ * nothing changes). Answers the override as it is now and its ETag.
+ */
+async function changeQuotaOverride(
+  db: Knex,
+  defaults: QuotaDefaults,
+  ownerId: string,
+  ifMatch: string | undefined,
+  change: (current: { bytes: number | null; assets: number | null }) => { bytes: number | null; assets: number | null },
+  audit: AuditTrail,
+): Promise<{ quota: QuotaJson; etag: string }> {
+  return db.transaction(async (trx) => {
+    await lockQuotaOwner(trx, ownerId);
+    const current = await findQuotaOverride(trx, ownerId);
+    const read = quotaEtag(current?.revision ?? 0);
+    if (ifMatch !== undefined && !etagMatches(ifMatch, read, { strong: true })) {
+      throw new StaleRevisionError(`the quota of ${ownerId} has changed: its ETag is ${read}`);
+    }
+    const next = change({ bytes: current?.max_bytes ?? null, assets: current?.max_assets ?? null });
+    const row = { owner_id: ownerId, max_bytes: next.bytes, max_assets: next.assets };
+    const revision = await writeQuotaOverride(trx, row);
+    await audit.record(trx);
+    return { quota: quotaJsonOf(defaults, ownerId, row), etag: quotaEtag(revision) };
+  });
+}
+
 /** PUT /quotas/{owner_id}: replaces the owner's override; with neither limit given, the defaults apply again. */
-export async function setQuotaOverride(db: Knex, defaults: QuotaDefaults, ownerId: string, override: QuotaOverride): Promise<UsageJson> {
-  const row = { owner_id: ownerId, max_bytes: override.bytes ?? null, max_assets: override.assets ?? null };
-  if (row.max_bytes === null && row.max_assets === null) await deleteQuotaOverride(db, ownerId);
-  else await upsertQuotaOverride(db, row);
-  return usageOf(db, defaults, ownerId);
+export async function setQuotaOverride(
+  db: Knex,
+  defaults: QuotaDefaults,
+  ownerId: string,
+  override: QuotaOverride,
+  ifMatch: string | undefined,
+  audit: AuditTrail,
+): Promise<{ usage: UsageJson; etag: string }> {
+  const { etag } = await changeQuotaOverride(db, defaults, ownerId, ifMatch, () => ({ bytes: override.bytes ?? null, assets: override.assets ?? null }), audit);
+  return { usage: await usageOf(db, defaults, ownerId), etag };
+}
+
+/** PATCH /quotas/{owner_id} (a merge patch, RFC 7396): a limit given replaces the override's, null takes it back to the default, one left out stays. */
+export async function patchQuotaOverride(
+  db: Knex,
+  defaults: QuotaDefaults,
+  ownerId: string,
+  patch: QuotaOverride,
+  ifMatch: string | undefined,
+  audit: AuditTrail,
+): Promise<{ quota: QuotaJson; etag: string }> {
+  return changeQuotaOverride(
+    db,
+    defaults,
+    ownerId,
+    ifMatch,
+    (current) => ({ bytes: patch.bytes === undefined ? current.bytes : patch.bytes, assets: patch.assets === undefined ? current.assets : patch.assets }),
+    audit,
+  );
 }
 
 /**

@@ -2,10 +2,12 @@ import type { Knex } from 'knex';
 import { declaredBytes, type UploadDetails, type UploadInput, type UploadStatus } from '../../workflows/uploads/definitions';
 import { ForbiddenError } from '../auth/errors';
 import type { Config } from '../platform/config';
-import { NotFoundError } from '../platform/errors';
 import { UUID_PATTERN } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { sessionDeadline } from './progress';
+import { NotFoundError, StaleRevisionError } from '../platform/errors';
+import { etagMatches } from '../platform/etags';
+import { assetEtag } from '../assets/assets';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/store';
 import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor } from '../auth/actor';
@@ -87,7 +89,8 @@ export async function listUploadSessions(
  * same lock, one whose opener's write access was revoked since the API checked it is refused
  * (AccessRevokedError), as its commit would be. It
  * reserves the bytes it declares (and the asset it makes) for the asset's owner, or is refused
- * (QuotaExceededError) and leaves no row. An event's upload (whose ids derive from the event) whose
+ * (QuotaExceededError) and leaves no row. So is one whose If-Match (`ifMatch`) is not the asset's ETag
+ * under that lock (StaleRevisionError). An event's upload (whose ids derive from the event) whose
  * version or new asset is already there, its session gone (table retention), is refused
  * (UploadMadeBeforeError): its run must not write its bytes again over the version's object.
  */
@@ -97,6 +100,9 @@ export async function insertUploadSession(db: Knex, input: UploadInput, quotas: 
     if (input.kind === 'fetch' && (await versionMadeBefore(trx, input))) throw new UploadMadeBeforeError(input.uploadId);
     const asset = input.newAsset ? undefined : await shareLockLiveAssetOwner(trx, input.assetId);
     if (!input.newAsset && !asset) throw new AssetGoneError(input.assetId);
+    if (asset && input.ifMatch !== undefined && !etagMatches(input.ifMatch, assetEtag(asset), { strong: true })) {
+      throw new StaleRevisionError(`asset ${input.assetId} has changed: its ETag is ${assetEtag(asset)}; no version was made`);
+    }
     if (asset) await refuseRevokedOpen(trx, input, asset);
     const quotaOwner: string = asset?.owner_id ?? input.ownerId ?? SYSTEM_OWNER;
     const declared = declaredBytes(input);

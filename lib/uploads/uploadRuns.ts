@@ -36,6 +36,7 @@ import {
   OperationFailedError,
   QuotaExceededError,
   ServiceUnavailableError,
+  StaleRevisionError,
   UnprocessableError,
   type ErrorFacts,
 } from '../platform/errors';
@@ -284,6 +285,8 @@ function toDomainError(err: unknown, uploadId: string): unknown {
       return new NotFoundError(failure.message);
     case UploadFailure.accessRevoked:
       return new AccessRevokedError(failure.message, { upload_id: uploadId });
+    case UploadFailure.staleRevision:
+      return new StaleRevisionError(failure.message);
     case UploadFailure.notOpen:
       return new ConflictError(failure.message);
     case UploadFailure.tooManyUpdates:

@@ -19,6 +19,20 @@ describe('the route declarations (api/routes/index.ts OPERATIONS)', () => {
     expect(accessOf({ access: 'metrics' }, { metricsAccess: 'admin' })).toBe('admin');
   });
 
+  it('every POST, PUT, PATCH and DELETE says how it takes If-Match, a route that takes none why; no read takes any', () => {
+    for (const route of OPERATIONS) {
+      const changes = ['post', 'put', 'patch', 'delete'].includes(route.method);
+      const declared = route.preconditions;
+      if (!changes) expect({ route: route.path, declared }).toEqual({ route: route.path, declared: undefined });
+      else if (typeof declared === 'object') expect(declared.none).toMatch(/\w{3}/);
+      else
+        expect({ route: `${route.method} ${route.path}`, declared }).toEqual({
+          route: `${route.method} ${route.path}`,
+          declared: expect.stringMatching(/^(existing|unchanged|create|create-or-existing)$/),
+        });
+    }
+  });
+
   it('matches paths as Express does: a parameter is one segment, case and a trailing slash do not matter', () => {
     const pattern = patternOf('/api/v2/assets/:id');
     expect(pattern.test('/api/v2/assets/abc')).toBe(true);

@@ -27,6 +27,11 @@ export interface UploadTarget {
    * its commit checks it again. None for a new asset, nor in runs begun before uploads carried it.
    */
   writeBasis?: string;
+  /**
+   * A new version's: the If-Match its request carried, compared with the asset's ETag as its session
+   * is inserted, under the asset's row lock (lib/uploads/sessions.ts): stale, the session is refused.
+   */
+  ifMatch?: string;
 }
 
 interface NamedContent {
@@ -202,6 +207,8 @@ export const UploadFailure = {
   quotaExceeded: 'QuotaExceeded',
   /** What let the session write its asset (a grant) no longer does (lib/uploads/sessionAccess.ts). */
   accessRevoked: 'AccessRevoked',
+  /** A new version's If-Match no longer names its asset's ETag: no session was opened (412). */
+  staleRevision: 'StaleRevision',
   /** The run took as many updates as it takes (UpdateBound): the session is as it was, ask its status. */
   tooManyUpdates: 'TooManyUpdates',
   /** Any other failure a step ends with. */
