@@ -158,7 +158,7 @@ const ATTEMPTS: Record<string, () => Promise<Attempt[]>> = {
     const { id, stale } = await assetWithStaleEtag();
     return [{ label: 'simple', stale, send: (h) => postFile(api(`/assets/${id}/versions`), h), state: () => assetState(id) }];
   },
-  'post /api/v2/assets/{id}/versions/{versionId}/restore': async () => {
+  'post /api/v2/assets/{id}/versions/{version_id}/restore': async () => {
     const { id, versionId, stale } = await assetWithStaleEtag();
     return [
       {
