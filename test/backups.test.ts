@@ -160,7 +160,7 @@ describe('round trip', () => {
     const restoreStarted = Date.now();
 
     // missing: the gone and the soft-deleted come back; the live ones are left alone.
-    const missing = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'missing' });
+    const missing = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'missing', dry_run: false });
     expect(missing.status).toBe(202);
     expect(missing.headers.get('location')).toBe(`/api/v2/restores/${missing.body.id}`);
     expect(missing.body).toMatchObject({ backup_id: backup.id, mode: 'missing', asset_ids: null, workflow_id: `restore-${missing.body.id}` });
@@ -192,7 +192,7 @@ describe('round trip', () => {
 
     // overwrite: every asset exactly as backed up; C's later version is gone, object and row.
     const c3Key = (await ctx.db('asset_versions').where({ asset_id: c, version_number: 3 }).first()).object_key;
-    const overwrite = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite' });
+    const overwrite = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite', dry_run: false });
     expect(overwrite.status).toBe(202);
     const overwritten = await awaitJob(ctx, `/api/v2/restores/${overwrite.body.id}`);
     expect(overwritten).toMatchObject({ status: 'completed', progress: { assets_total: 6, assets_restored: 6, assets_failed: 0, objects_copied: 0 } });
@@ -359,7 +359,7 @@ describe('verification', () => {
     };
     const liveKeys = await keysOf(ctx, ctx.config.s3.bucket, `assets/${live}/`);
 
-    const res = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite' });
+    const res = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite', dry_run: false });
     expect(res.status).toBe(202);
     const restore = (await awaitJob(ctx, `/api/v2/restores/${res.body.id}`)) as Record<string, any>;
     expect(restore).toMatchObject({ status: 'failed', progress: { assets_total: 4, assets_done: 4, assets_restored: 1, assets_failed: 3 } });

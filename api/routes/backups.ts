@@ -100,7 +100,7 @@ const restore = defineRoute(
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(restoreBody, req.body ?? {}, 'body');
-    const row = await startRestore(deps.backups, actorOf(res), id, { mode: body.mode, assetIds: body.asset_ids });
+    const row = await startRestore(deps.backups, actorOf(res), id, { mode: body.mode, assetIds: body.asset_ids, dryRun: body.dry_run });
     res.status(202).setHeader('Location', `/api/v2/restores/${row.id}`).json(toRestoreJson(row, []));
   },
 );
