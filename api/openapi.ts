@@ -83,15 +83,16 @@ function parameters(where: 'path' | 'query', schema?: z.ZodObject) {
   }));
 }
 
+/** `:id` is `{id}`; an escaped literal colon (`:id\:cancel`) is a colon. */
 function openApiPath(expressPath: string): string {
-  return expressPath.replace(/:(\w+)/g, '{$1}');
+  return expressPath.replace(/(?<!\\):(\w+)/g, '{$1}').replace(/\\:/g, ':');
 }
 
 /** `get /api/v2/uploads/:id/parts/:n` is getUploadsByIdPartsByN: one per route, stable as long as the route is. */
 function operationIdOf(route: Pick<RouteDeclaration, 'method' | 'path'>): string {
   const words = route.path
     .replace(/^\/api\/v2\//, '/')
-    .split(/[/.]/)
+    .split(/[/.]|\\:/)
     .filter(Boolean)
     .map((segment) => (segment.startsWith(':') ? `By${capitalize(segment.slice(1))}` : capitalize(segment)));
   return route.method + words.join('');
@@ -107,7 +108,7 @@ function linksOf(links: LinkDoc[], routes: RouteDeclaration[]) {
   for (const link of links) {
     for (const target of routes) {
       if (target.path !== link.resource && !target.path.startsWith(`${link.resource}/`)) continue;
-      const taken = [...target.path.matchAll(/:(\w+)/g)].map((m) => m[1]).filter((name) => name in link.parameters);
+      const taken = [...target.path.matchAll(/(?<!\\):(\w+)/g)].map((m) => m[1]).filter((name) => name in link.parameters);
       const operationId = operationIdOf(target);
       out[operationId] = { operationId, parameters: Object.fromEntries(taken.map((name) => [name, link.parameters[name]])) };
     }

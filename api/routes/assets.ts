@@ -5,7 +5,8 @@ import { replaceGrants } from '../../lib/assets/grantChange';
 import { deleteAssetPermanently } from '../../lib/assets/deletionRuns';
 import { signalAbort } from '../../lib/uploads/uploadRuns';
 import { assetFor, assetWithContentFor, currentOf } from '../access/assetLookup';
-import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
+import { answerCommitted, newOrResumedUpload, sendUploadAccepted, uploadWaitOf } from '../http/accepted';
+import { applyPreference, operationFieldsOf, preferredWait, setAccepted } from '../http/operations';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { defineRoute, type LinkDoc } from '../http/route';
@@ -14,7 +15,10 @@ import { actorOf } from '../middleware/authentication';
 import { uploadRecorderOf } from '../middleware/idempotency';
 import { deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody, uploadFormBody } from '../schemas/assets';
 import { idParams, parse, redirectQuery } from '../schemas/common';
+import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, PREFER_HEADER } from '../schemas/operations';
 import * as r from '../schemas/responses';
+
+const CREATED_LOCATION = { Location: { required: true, description: 'the new asset', schema: { type: 'string' } } };
 import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
 function sendAsset(res: Response, row: AssetRow, status = 200) {
@@ -33,9 +37,10 @@ const upload = defineRoute(
     access: 'caller',
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
+    headers: PREFER_HEADER,
     body: uploadFormBody,
     responses: {
-      201: { description: 'the new asset', schema: r.asset, links: assetLinks },
+      201: { description: 'the new asset', schema: r.asset, links: assetLinks, headers: { ...CREATED_LOCATION, ...PREFERENCE_APPLIED_HEADER } },
       202: r.uploadAcceptedAnswer,
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
       415: r.problemAnswer('not multipart'),
@@ -45,13 +50,15 @@ const upload = defineRoute(
   },
   (deps) => async (req, res) => {
     const { uploads, assetCache } = deps;
+    const { wait, waitMs } = uploadWaitOf(req, deps.config);
     // The key's recorder is read as the upload starts: a retry may hold the key only from then (newOrResumedUpload).
-    const simple = () => ({ config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res) });
-    const outcome = await newOrResumedUpload(res, uploads, deps.config.uploads.waitSeconds * 1000, () => receiveSimpleUpload(req, actorOf(res), simple()));
+    const simple = () => ({ config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res), waitMs });
+    const outcome = await newOrResumedUpload(res, uploads, waitMs, () => receiveSimpleUpload(req, actorOf(res), simple()));
     if (!outcome.done) {
-      sendUploadAccepted(res, outcome.uploadId);
+      sendUploadAccepted(res, outcome.uploadId, wait);
       return;
     }
+    applyPreference(res, wait);
     const { assetId } = outcome.result;
     await answerCommitted(res, outcome.uploadId, async () => {
       await assetCache.invalidate([assetId]);
@@ -126,7 +133,15 @@ const remove = defineRoute(
     summary: 'Soft delete; ?permanent=true removes every version through deleteAssetWorkflow',
     params: idParams,
     query: deleteAssetQuery,
-    responses: { 204: { description: 'deleted' }, 202: { description: 'permanent deletion under way', schema: r.workflowAccepted } },
+    headers: PREFER_HEADER,
+    responses: {
+      204: { description: 'deleted', headers: PREFERENCE_APPLIED_HEADER },
+      202: {
+        description: 'permanent deletion under way (past Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS): follow Location, its operation',
+        schema: r.workflowAccepted,
+        headers: { ...ACCEPTED_HEADERS, ...PREFERENCE_APPLIED_HEADER },
+      },
+    },
   },
   (deps) => async (req, res) => {
     const { assetCache } = deps;
@@ -140,10 +155,12 @@ const remove = defineRoute(
       return;
     }
     await assetFor(assetCache, actorOf(res), id, 'own', { includeDeleted: true });
-    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, deps.config.uploads.waitSeconds * 1000);
+    const wait = preferredWait(req, deps.config.http.requestTimeoutMs);
+    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, wait?.ms ?? deps.config.uploads.waitSeconds * 1000);
+    applyPreference(res, wait);
     if (done) await assetCache.invalidate([id]);
     if (done) res.status(204).end();
-    else res.status(202).json({ workflow_id: workflowId });
+    else setAccepted(res, workflowId).json({ workflow_id: workflowId, ...operationFieldsOf(workflowId) });
   },
 );
 

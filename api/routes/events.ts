@@ -5,10 +5,12 @@ import { startBackup } from '../../lib/backups/backupRuns';
 import { uuidFromName } from '../../lib/platform/ids';
 import { startIngest } from '../../lib/uploads/ingest';
 import { startLifecycleRun } from '../../lib/lifecycle/sweepRuns';
+import { operationFieldsOf, setAccepted } from '../http/operations';
 import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { SUBSCRIBED_TYPES, incomingEventFor } from '../schemas/events';
 import { pageQuery, parse } from '../schemas/common';
+import { ACCEPTED_HEADERS } from '../schemas/operations';
 import * as r from '../schemas/responses';
 
 const feedQuery = z.object({ after: pageQuery.cursor, limit: pageQuery.limit }).strict();
@@ -38,7 +40,14 @@ const receive = defineRoute(
     summary: `An event of a subscribed type (${SUBSCRIBED_TYPES.join(', ')})`,
     body: { schema: (limits) => incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
     // An ingest reserves its new asset for its owner when it is accepted.
-    responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted }, 507: r.overQuotaAnswer },
+    responses: {
+      202: {
+        description: 'work started (once per event id): follow Location, its operation (workflow_id)',
+        schema: r.eventAccepted,
+        headers: ACCEPTED_HEADERS,
+      },
+      507: r.overQuotaAnswer,
+    },
   },
   (deps) => {
     const incomingEvent = incomingEventFor(deps.config.ingest.allowedHosts);
@@ -78,7 +87,7 @@ const receive = defineRoute(
           break;
         }
       }
-      res.status(202).json({ id: event.id, type: event.type, workflow_id: workflowId });
+      setAccepted(res, workflowId).json({ id: event.id, type: event.type, workflow_id: workflowId, ...operationFieldsOf(workflowId) });
     };
   },
 );

@@ -83,7 +83,9 @@ export const restoreAnswer = z
     status,
     mode: z.enum(['missing', 'overwrite']),
     asset_ids: z.array(id).nullable(),
-    dry_run: z.boolean().describe('a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset'),
+    dry_run: z
+      .boolean()
+      .describe('a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset'),
     progress: z
       .object({
         assets_total: count,
