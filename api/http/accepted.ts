@@ -10,8 +10,9 @@ import { applyPreference, operationFieldsOf, preferredWait, setAccepted, type Pr
 const COMMITTED_RETRY_SECONDS = 2;
 
 /**
- * 202 for an upload whose finishing outlasted the wait: the workflow goes on, the client follows
- * Location (its operation, upload-{id}) or status_url (its session).
+ * 202 for an upload whose finishing outlasted the wait (or was asked not to be waited for, Prefer:
+ * wait=0): the workflow goes on, the client follows Location (its operation, upload-{id}) or
+ * status_url (its session).
  */
 export function sendUploadAccepted(res: Response, uploadId: string, wait?: PreferredWait): void {
   noteAuditSubjects(res, { upload_id: uploadId });

@@ -265,7 +265,7 @@ export async function awaitOperation(deps: Deps, actor: Actor, id: string, ms: n
  */
 export async function cancelOperation(deps: Deps, actor: Actor, id: string): Promise<OperationJson> {
   const op = await readOperation(deps, actor, id);
-  if (op.done) throw new ConflictError(`operation ${op.id} has ended (${op.status}): there is nothing to cancel`, { operation_id: op.id, status: op.status });
+  if (op.done) throw new ConflictError(`operation ${op.id} has ended (${op.status}): there is nothing to cancel`, { operation_id: op.id, operation_status: op.status });
   if (op.kind !== 'upload') {
     throw new ConflictError(`a ${op.kind.replace('_', ' ')} cannot be cancelled: it runs to its end (follow the operation)`, { operation_id: op.id });
   }

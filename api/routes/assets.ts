@@ -54,7 +54,7 @@ const upload = defineRoute(
     // The key's recorder is read as the upload starts: a retry may hold the key only from then (newOrResumedUpload).
     const simple = () => ({ config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res), waitMs });
     const outcome = await newOrResumedUpload(res, uploads, waitMs, () => receiveSimpleUpload(req, actorOf(res), simple()));
-    if (!outcome.done) {
+    if (!outcome.done || wait?.ms === 0) {
       sendUploadAccepted(res, outcome.uploadId, wait);
       return;
     }

@@ -237,7 +237,7 @@ const complete = defineRoute(
       // Parts that all came in order were hashed on the way: the finish then confirms them without a read-back.
       const streamed = session.status === 'open' ? await streamedWhole(deps.db, session) : undefined;
       const outcome = await sessions.answeringRevocation(actor, session.asset_id, () => completeUploadSession(deps.uploads, id, { ...streamed }, waitMs));
-      if (!outcome.done) {
+      if (!outcome.done || wait?.ms === 0) {
         sendUploadAccepted(res, id, wait);
         return;
       }

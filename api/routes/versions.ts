@@ -34,7 +34,7 @@ async function answerNewVersion(
   outcome: CompleteOutcome & { uploadId: string },
   wait: PreferredWait | undefined,
 ) {
-  if (!outcome.done) {
+  if (!outcome.done || wait?.ms === 0) {
     sendUploadAccepted(res, outcome.uploadId, wait);
     return;
   }
