@@ -92,7 +92,8 @@ describe('round trip', () => {
 
     const started = await postJson('/api/v2/backups', { label: 'before the session', include_all_versions: true });
     expect(started.status).toBe(202);
-    expect(started.headers.get('location')).toBe(`/api/v2/backups/${started.body.id}`);
+    // Location is its operation; the backup itself is its own resource, as before.
+    expect(started.headers.get('location')).toBe(`/api/v2/operations/backup-${started.body.id}`);
     expect(started.body).toMatchObject({ label: 'before the session', scope: { include_all_versions: true }, workflow_id: `backup-${started.body.id}` });
     expect(['pending', 'running', 'completed']).toContain(started.body.status);
     const backup = await awaitJob(ctx, `/api/v2/backups/${started.body.id}`);
@@ -162,7 +163,7 @@ describe('round trip', () => {
     // missing: the gone and the soft-deleted come back; the live ones are left alone.
     const missing = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'missing', dry_run: false });
     expect(missing.status).toBe(202);
-    expect(missing.headers.get('location')).toBe(`/api/v2/restores/${missing.body.id}`);
+    expect(missing.headers.get('location')).toBe(`/api/v2/operations/restore-${missing.body.id}`);
     expect(missing.body).toMatchObject({ backup_id: backup.id, mode: 'missing', asset_ids: null, workflow_id: `restore-${missing.body.id}` });
     const restored = await awaitJob(ctx, `/api/v2/restores/${missing.body.id}`);
     expect(restored).toMatchObject({

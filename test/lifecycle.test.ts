@@ -355,7 +355,7 @@ describe('over HTTP', () => {
     const runOver = async (body: Record<string, unknown>) => {
       const started = await call(`${ctx.baseUrl}/api/v2/lifecycle/runs`, { method: 'POST', json: body });
       expect(started.status).toBe(202);
-      expect(started.headers.get('location')).toBe(`/api/v2/lifecycle/runs/${started.body.id}`);
+      expect(started.headers.get('location')).toBe(`/api/v2/operations/lifecycle-${started.body.id}`);
       expect(started.body).toMatchObject({ workflow_id: `lifecycle-${started.body.id}`, dry_run: body.dry_run ?? true, policy_id: policy.body.id });
       expect(['pending', 'running', 'completed']).toContain(started.body.status);
       return waitUntil('the run to complete', async () => {
