@@ -9,10 +9,12 @@ import { uuidv7 } from '../lib/platform/ids';
 import { bytesOf, postForm } from './support/assets';
 import { PART, putPart } from './support/chunked';
 import { useTestService } from './support/context';
-import { tokenFor } from './support/auth';
+import { TEST_ADMIN, tokenFor } from './support/auth';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { createPolicyRow, seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
+import { startBackup } from '../lib/backups/backupRuns';
+import { backupClientOf, seedCatalog } from './support/backups';
 
 const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '30' });
 
@@ -157,9 +159,25 @@ describe('cancel', () => {
     expect(again.body.detail).toMatch(/ended \(cancelled\)/);
   });
 
-  it('a backup cannot be cancelled: 409 says so, and it runs to its end', async () => {
-    const backup = await call(url('/api/v2/backups'), { method: 'POST', json: {} });
-    const location = accepted(backup);
+  it('a backup is cancelled: its row ends failed as cancelled, the operation reads cancelled, and it cannot be restored', async () => {
+    await seedCatalog(ctx, 12);
+    // A step per blob, so that it is still copying when the cancel comes.
+    const row = await startBackup(backupClientOf(ctx), TEST_ADMIN, { tuning: { batchSize: 1, stepBudgetMs: 0 } });
+    const location = `/api/v2/operations/${row.workflow_id}`;
+    const cancelled = await call(url(`${location}:cancel`), { method: 'POST' });
+    expect(cancelled.status).toBe(202);
+    expect(cancelled.headers.get('location')).toBe(location);
+    const op = await followOperation(location);
+    expect(op).toMatchObject({ kind: 'backup', status: 'cancelled', done: true, result: null, error: { status: 409 } });
+    expect((await call(url(`/api/v2/backups/${row.id}`))).body).toMatchObject({ status: 'failed', error: 'cancelled' });
+    expect((await ctx.temporal.client.workflow.getHandle(row.workflow_id).describe()).status.name).toBe('CANCELLED');
+    expectProblem(await call(url(`/api/v2/backups/${row.id}/restore`), { method: 'POST', json: { dry_run: false } }), 409);
+    expectProblem(await call(url(`${location}:cancel`), { method: 'POST' }), 409);
+  });
+
+  it('a restore, a lifecycle run or a deletion cannot be cancelled: 409 says so', async () => {
+    const run = await call(url('/api/v2/lifecycle/runs'), { method: 'POST', json: {} });
+    const location = accepted(run);
     const refused = await call(url(`${location}:cancel`), { method: 'POST' });
     expectProblem(refused, 409);
     // Refused as a kind that cannot be cancelled, or (had it ended already) as ended.

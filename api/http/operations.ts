@@ -18,6 +18,7 @@ import { readLifecycleRun } from '../../lib/lifecycle/sweepRuns';
 import { isAdmin, type Actor, type ActorRef } from '../../lib/auth/actor';
 import { ConflictError, NotFoundError } from '../../lib/platform/errors';
 import { UUID_PATTERN } from '../../lib/platform/ids';
+import { CANCELLED } from '../../workflows/shared/failures';
 import { StorageActorAttribute } from '../../lib/platform/temporal';
 import { abortUploadSession, readUploadSession } from '../../lib/uploads/uploadRuns';
 import { assetFor } from '../access/assetLookup';
@@ -105,6 +106,14 @@ function problemOf(status: number, title: string, detail: string) {
 
 const JOB_STATUS: Record<string, Status> = { pending: 'running', running: 'running', completed: 'succeeded', failed: 'failed' };
 
+/**
+ * A job whose row failed as cancelled: its workflow, cancelled, recorded CANCELLED (workflows/shared/failures.ts);
+ * or, ended without recording it, was marked so on a read ("its workflow backup-… cancelled", lib/backups/abandonedJobs.ts).
+ */
+function cancelledJob(json: { status: string; error: string | null }): boolean {
+  return json.status === 'failed' && (json.error === CANCELLED || (json.error ?? '').endsWith(` ${CANCELLED}`));
+}
+
 /** Whether `actor` may follow work `startedBy` began that only admins may otherwise see. */
 function adminOrStarter(actor: Actor, startedBy: ActorRef | null): boolean {
   return isAdmin(actor) || (startedBy !== null && startedBy.sub === actor.sub);
@@ -116,14 +125,19 @@ function jobOperation(
   resource: string,
   json: { status: string; error: string | null; progress: object; created_at: string; workflow_id: string },
 ): OperationJson {
-  const status = JOB_STATUS[json.status] ?? 'running';
+  const status = cancelledJob(json) ? 'cancelled' : (JOB_STATUS[json.status] ?? 'running');
   return {
     id,
     kind,
     status,
     done: status !== 'running',
     progress: { ...json.progress },
-    error: status === 'failed' ? problemOf(500, 'Operation Failed', json.error ?? `the ${kind.replace('_', ' ')} failed`) : null,
+    error:
+      status === 'failed'
+        ? problemOf(500, 'Operation Failed', json.error ?? `the ${kind.replace('_', ' ')} failed`)
+        : status === 'cancelled'
+          ? problemOf(409, 'Conflict', `the ${kind.replace('_', ' ')} was cancelled`)
+          : null,
     resource,
     result: status === 'succeeded' ? resource : null,
     workflow_id: json.workflow_id,
@@ -259,18 +273,30 @@ export async function awaitOperation(deps: Deps, actor: Actor, id: string, ms: n
 }
 
 /**
- * Cancels the operation where that is meaningful and safe: an upload (its abort: its bytes and
- * reservation go). Backups, restores, lifecycle runs and deletions are refused (409): their workflows
- * do not yet leave their rows in a cancelled state. One already ended: 409.
+ * Cancels the operation where that is meaningful and safe:
+ * - an upload: its abort (its bytes and reservation go);
+ * - a backup: its workflow is cancelled; its failure handler records the row failed as `cancelled`
+ *   (read back as cancelled), and what it copied is left to the retention sweep's collection, as a
+ *   failed backup's is.
+ * Restores (an asset mid-copy could leave objects without rows), lifecycle runs (cancelling would
+ * cancel their purges, child deletions) and deletions are refused (409). One already ended: 409.
  */
 export async function cancelOperation(deps: Deps, actor: Actor, id: string): Promise<OperationJson> {
   const op = await readOperation(deps, actor, id);
-  if (op.done) throw new ConflictError(`operation ${op.id} has ended (${op.status}): there is nothing to cancel`, { operation_id: op.id, operation_status: op.status });
-  if (op.kind !== 'upload') {
+  if (op.done)
+    throw new ConflictError(`operation ${op.id} has ended (${op.status}): there is nothing to cancel`, { operation_id: op.id, operation_status: op.status });
+  if (op.kind === 'upload') {
+    await abortUploadSession(deps.uploads, parseOperationId(op.id)!.subject, deps.config.uploads.waitSeconds * 1000);
+  } else if (op.kind === 'backup') {
+    try {
+      await deps.backups.client.workflow.getHandle(op.workflow_id).cancel();
+    } catch (err) {
+      // Ended meanwhile: the operation says how.
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+  } else {
     throw new ConflictError(`a ${op.kind.replace('_', ' ')} cannot be cancelled: it runs to its end (follow the operation)`, { operation_id: op.id });
   }
-  const uploadId = parseOperationId(op.id)!.subject;
-  await abortUploadSession(deps.uploads, uploadId, deps.config.uploads.waitSeconds * 1000);
   return readOperation(deps, actor, id);
 }
 
