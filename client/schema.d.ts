@@ -355,7 +355,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel (AIP-151): an upload is aborted (its bytes and reservation go). Backups, restores, lifecycle runs and deletions cannot be cancelled: 409 */
+        /** Cancel (AIP-151): an upload is aborted (its bytes and reservation go); a backup is cancelled (its row ends failed, error "cancelled"; what it copied is collected as a failed backup's is). Restores, lifecycle runs and deletions cannot be cancelled: 409 */
         post: operations["postOperationsByIdCancel"];
         delete?: never;
         options?: never;

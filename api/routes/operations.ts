@@ -39,7 +39,9 @@ const cancel = defineRoute(
     access: 'caller',
     path: '/api/v2/operations/:id\\:cancel',
     tag: 'operations',
-    summary: 'Cancel (AIP-151): an upload is aborted (its bytes and reservation go). Backups, restores, lifecycle runs and deletions cannot be cancelled: 409',
+    summary:
+      'Cancel (AIP-151): an upload is aborted (its bytes and reservation go); a backup is cancelled (its row ends failed, error "cancelled"; ' +
+      "what it copied is collected as a failed backup's is). Restores, lifecycle runs and deletions cannot be cancelled: 409",
     params: operationParams,
     responses: {
       202: {
