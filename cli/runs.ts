@@ -1,6 +1,6 @@
 /** backup create / ls / import, restore-backup, lifecycle run: start a run, and with --wait follow its operation live. */
 import { Command, Option } from 'commander';
-import { followOperation } from '../client';
+import { cancelOperation, followOperation, operationIdOf, type Operation } from '../client';
 import { bytes, CliError, contextOf, example, list, table, unwrap, type Ctx } from './context';
 import { progressOf } from './progress';
 
@@ -177,5 +177,39 @@ export function runCommands(): Command[] {
       );
     });
 
-  return [backup, restoreBackup, lifecycle];
+  const operation = new Command('operation')
+    .description('an asynchronous piece of work (upload-…, backup-…, restore-…, lifecycle-…, delete-asset-…): read, follow or cancel it')
+    .addHelpText('after', example('storage operation wait backup-0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'));
+  const said = (ctx: Ctx, op: Operation) => {
+    if (ctx.json) return ctx.printJson(op);
+    ctx.say(`${op.id} ${op.kind} ${op.status}${op.result ? ` ${op.result}` : ''}${op.error ? `: ${op.error.detail}` : ''}`);
+  };
+  operation
+    .command('show')
+    .description('the operation now')
+    .argument('<id>', 'its id, or its URL (Location, operation_url)')
+    .action(async (id: string, _opts, command: Command) => {
+      const ctx = contextOf(command);
+      said(ctx, await unwrap(ctx.client.GET('/api/v2/operations/{id}', { params: { path: { id: operationIdOf(id) } } })));
+    });
+  operation
+    .command('wait')
+    .description('follow it to its end (honouring Retry-After); fails unless it succeeded')
+    .argument('<id>', 'its id, or its URL')
+    .action(async (id: string, _opts, command: Command) => {
+      const ctx = contextOf(command);
+      const op = await followOperation(ctx.client, id);
+      said(ctx, op);
+      if (op.status !== 'succeeded') throw new CliError(`${op.id} ${op.status}: ${op.error?.detail ?? 'no reason given'}`);
+    });
+  operation
+    .command('cancel')
+    .description('cancel it (an upload, a backup); other kinds, or one that has ended, are refused')
+    .argument('<id>', 'its id, or its URL')
+    .action(async (id: string, _opts, command: Command) => {
+      const ctx = contextOf(command);
+      said(ctx, await cancelOperation(ctx.client, id));
+    });
+
+  return [backup, restoreBackup, lifecycle, operation];
 }
