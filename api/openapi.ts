@@ -87,8 +87,9 @@ function parameters(where: 'path' | 'query', schema?: z.ZodObject) {
   }));
 }
 
+/** `:id` is `{id}`; an escaped literal colon (`:id\:cancel`) is a colon. */
 function openApiPath(expressPath: string): string {
-  return expressPath.replace(/:(\w+)/g, '{$1}');
+  return expressPath.replace(/(?<!\\):(\w+)/g, '{$1}').replace(/\\:/g, ':');
 }
 
 /** Path parameters renamed since their operation ids were first given: the ids keep the former name. */
@@ -98,7 +99,7 @@ const FORMER_NAMES: Record<string, string> = { version_id: 'versionId' };
 function operationIdOf(route: Pick<RouteDeclaration, 'method' | 'path'>): string {
   const words = route.path
     .replace(/^\/api\/v2\//, '/')
-    .split(/[/.]/)
+    .split(/[/.]|\\:/)
     .filter(Boolean)
     .map((segment) => (segment.startsWith(':') ? `By${capitalize(FORMER_NAMES[segment.slice(1)] ?? segment.slice(1))}` : capitalize(segment)));
   return route.method + words.join('');
@@ -114,7 +115,7 @@ function linksOf(links: LinkDoc[], routes: RouteDeclaration[]) {
   for (const link of links) {
     for (const target of routes) {
       if (target.path !== link.resource && !target.path.startsWith(`${link.resource}/`)) continue;
-      const taken = [...target.path.matchAll(/:(\w+)/g)].map((m) => m[1]).filter((name) => name in link.parameters);
+      const taken = [...target.path.matchAll(/(?<!\\):(\w+)/g)].map((m) => m[1]).filter((name) => name in link.parameters);
       const operationId = operationIdOf(target);
       out[operationId] = { operationId, parameters: Object.fromEntries(taken.map((name) => [name, link.parameters[name]])) };
     }

@@ -60,7 +60,11 @@ export async function rowRecovery(ctx: RowContext): Promise<RowResult> {
     throw new Error(`row 15: the import answered ${JSON.stringify(imported).slice(0, 500)}`);
   }
   const t1 = performance.now();
-  const restoreStarted = await expectJson(request(`${env.apiUrl}/api/v2/backups/${backup.id}/restore`, jsonPost({ mode: 'missing' })), 202, 'row 15 restore');
+  const restoreStarted = await expectJson(
+    request(`${env.apiUrl}/api/v2/backups/${backup.id}/restore`, jsonPost({ mode: 'missing', dry_run: false })),
+    202,
+    'row 15 restore',
+  );
   const restore = await settle(ctx, `/api/v2/restores/${restoreStarted.id}`, 'restore');
   const restoreS = seconds(t1);
   const recoveryS = seconds(t0);

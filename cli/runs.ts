@@ -1,35 +1,38 @@
-/** backup create / ls / import, restore-backup, lifecycle run: start a run, and with --wait follow it live. */
+/** backup create / ls / import, restore-backup, lifecycle run: start a run, and with --wait follow its operation live. */
 import { Command, Option } from 'commander';
+import { cancelOperation, followOperation, operationIdOf, type Operation } from '../client';
 import { bytes, CliError, contextOf, example, list, table, unwrap, type Ctx } from './context';
 import { progressOf } from './progress';
-
-const POLL_MS = 500;
 
 interface Live {
   status: 'pending' | 'running' | 'completed' | 'failed';
   error: string | null;
 }
 
-/** Polls `read` until the run ends, moving a bar with `bytesOf` (or assets) of its live progress. */
+/**
+ * Follows the operation a start answered (`operation_url`, GET /operations/{id}, honouring its
+ * Retry-After) until it is done, moving a bar with `doneOf` of its live progress; answers the run's
+ * own resource as it ended (`read`).
+ */
 async function follow<T extends Live>(
   ctx: Ctx,
   label: string,
+  operationUrl: string,
   read: () => Promise<T>,
-  bytesOf?: (run: T) => { done: number; total: number },
+  doneOf?: (progress: Record<string, number>) => { done: number; total: number },
   unit: 'bytes' | 'count' = 'bytes',
 ): Promise<T> {
-  const progress = progressOf(ctx.interactive && Boolean(bytesOf), unit);
+  const progress = progressOf(ctx.interactive && Boolean(doneOf), unit);
   const bar = progress.bar(label, 1);
   try {
-    for (;;) {
-      const run = await read();
-      if (bytesOf) {
-        const { done, total } = bytesOf(run);
-        bar.update(run.status === 'completed' ? Math.max(total, 1) : done, total);
-      }
-      if (run.status === 'completed' || run.status === 'failed') return run;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
+    await followOperation(ctx.client, operationUrl, {
+      onUpdate: (op) => {
+        if (!doneOf || !op.progress) return;
+        const { done, total } = doneOf(op.progress as Record<string, number>);
+        bar.update(op.status === 'succeeded' ? Math.max(total, 1) : done, total);
+      },
+    });
+    return await read();
   } finally {
     progress.stop();
   }
@@ -52,16 +55,18 @@ export function runCommands(): Command[] {
     .addHelpText('after', example('storage backup create --all-versions --wait'))
     .action(async (opts: { label?: string; asset?: string[]; allVersions?: boolean; wait?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      let run = await unwrap(
+      const started = await unwrap(
         ctx.client.POST('/api/v2/backups', { body: { label: opts.label, asset_ids: opts.asset, include_all_versions: Boolean(opts.allVersions) } }),
       );
+      let run: Omit<typeof started, 'operation_id' | 'operation_url'> = started;
       if (opts.wait) {
-        const id = run.id;
+        const id = started.id;
         run = await follow(
           ctx,
           `backup ${id.slice(-8)}`,
+          started.operation_url,
           () => unwrap(ctx.client.GET('/api/v2/backups/{id}', { params: { path: { id } } })),
-          (b) => ({ done: b.progress.bytes_done, total: b.progress.bytes_total }),
+          (p) => ({ done: p.bytes_done, total: p.bytes_total }),
         );
       }
       if (ctx.json) ctx.printJson(run);
@@ -113,20 +118,26 @@ export function runCommands(): Command[] {
     .argument('<backup>', 'the backup id')
     .addOption(new Option('--mode <mode>', 'missing: only what is gone; overwrite: also what changed').choices(['missing', 'overwrite']).default('missing'))
     .option('--asset <id...>', 'only these assets')
+    .option('--dry-run', 'count what it would restore, write nothing')
     .option('--wait', 'follow it to the end, with a bar of the assets done')
     .addHelpText('after', example('storage restore-backup 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --asset 0193a5c2-8b1f-7d20-a3c4-5e6f7a8b9c0d --wait'))
-    .action(async (backupId: string, opts: { mode: 'missing' | 'overwrite'; asset?: string[]; wait?: boolean }, command: Command) => {
+    .action(async (backupId: string, opts: { mode: 'missing' | 'overwrite'; asset?: string[]; dryRun?: boolean; wait?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      let run = await unwrap(
-        ctx.client.POST('/api/v2/backups/{id}/restore', { params: { path: { id: backupId } }, body: { mode: opts.mode, asset_ids: opts.asset } }),
+      const started = await unwrap(
+        ctx.client.POST('/api/v2/backups/{id}/restore', {
+          params: { path: { id: backupId } },
+          body: { mode: opts.mode, asset_ids: opts.asset, dry_run: Boolean(opts.dryRun) },
+        }),
       );
+      let run: Omit<typeof started, 'operation_id' | 'operation_url'> = started;
       if (opts.wait) {
-        const id = run.id;
+        const id = started.id;
         run = await follow(
           ctx,
           `restore ${id.slice(-8)}`,
+          started.operation_url,
           () => unwrap(ctx.client.GET('/api/v2/restores/{id}', { params: { path: { id } } })),
-          (r) => ({ done: r.progress.assets_done, total: r.progress.assets_total }),
+          (p) => ({ done: p.assets_done, total: p.assets_total }),
           'count',
         );
       }
@@ -150,10 +161,11 @@ export function runCommands(): Command[] {
     .addHelpText('after', example('storage lifecycle run --policy 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --dry-run --wait'))
     .action(async (opts: { policy?: string; dryRun?: boolean; wait?: boolean }, command: Command) => {
       const ctx = contextOf(command);
-      let run = await unwrap(ctx.client.POST('/api/v2/lifecycle/runs', { body: { policy_id: opts.policy, dry_run: Boolean(opts.dryRun) } }));
+      const started = await unwrap(ctx.client.POST('/api/v2/lifecycle/runs', { body: { policy_id: opts.policy, dry_run: Boolean(opts.dryRun) } }));
+      let run: Omit<typeof started, 'operation_id' | 'operation_url'> = started;
       if (opts.wait) {
-        const id = run.id;
-        run = await follow(ctx, 'lifecycle', () => unwrap(ctx.client.GET('/api/v2/lifecycle/runs/{id}', { params: { path: { id } } })));
+        const id = started.id;
+        run = await follow(ctx, 'lifecycle', started.operation_url, () => unwrap(ctx.client.GET('/api/v2/lifecycle/runs/{id}', { params: { path: { id } } })));
       }
       if (ctx.json) ctx.printJson(run);
       const c = run.counts;
@@ -165,5 +177,39 @@ export function runCommands(): Command[] {
       );
     });
 
-  return [backup, restoreBackup, lifecycle];
+  const operation = new Command('operation')
+    .description('an asynchronous piece of work (upload-…, backup-…, restore-…, lifecycle-…, delete-asset-…): read, follow or cancel it')
+    .addHelpText('after', example('storage operation wait backup-0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'));
+  const said = (ctx: Ctx, op: Operation) => {
+    if (ctx.json) return ctx.printJson(op);
+    ctx.say(`${op.id} ${op.kind} ${op.status}${op.result ? ` ${op.result}` : ''}${op.error ? `: ${op.error.detail}` : ''}`);
+  };
+  operation
+    .command('show')
+    .description('the operation now')
+    .argument('<id>', 'its id, or its URL (Location, operation_url)')
+    .action(async (id: string, _opts, command: Command) => {
+      const ctx = contextOf(command);
+      said(ctx, await unwrap(ctx.client.GET('/api/v2/operations/{id}', { params: { path: { id: operationIdOf(id) } } })));
+    });
+  operation
+    .command('wait')
+    .description('follow it to its end (honouring Retry-After); fails unless it succeeded')
+    .argument('<id>', 'its id, or its URL')
+    .action(async (id: string, _opts, command: Command) => {
+      const ctx = contextOf(command);
+      const op = await followOperation(ctx.client, id);
+      said(ctx, op);
+      if (op.status !== 'succeeded') throw new CliError(`${op.id} ${op.status}: ${op.error?.detail ?? 'no reason given'}`);
+    });
+  operation
+    .command('cancel')
+    .description('cancel it (an upload, a backup); other kinds, or one that has ended, are refused')
+    .argument('<id>', 'its id, or its URL')
+    .action(async (id: string, _opts, command: Command) => {
+      const ctx = contextOf(command);
+      said(ctx, await cancelOperation(ctx.client, id));
+    });
+
+  return [backup, restoreBackup, lifecycle, operation];
 }

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { followOperation } from '../client';
 import { mapLimit } from '../lib/platform/concurrency';
 import { bytes, contextOf, CliError, example, keyValue, list, positiveInt, unwrap, type Ctx } from './context';
 import { readRange, sha256OfFile } from './files';
@@ -61,13 +62,12 @@ function pacer(rate: number | undefined): (n: number) => Promise<void> {
   };
 }
 
-async function waitForSession(ctx: Ctx, id: string) {
-  for (;;) {
-    const session = await unwrap(ctx.client.GET('/api/v2/uploads/{id}', { params: { path: { id } } }));
-    if (session.status === 'completed' && session.asset_id) return session;
-    if (session.status !== 'completing' && session.status !== 'open') throw new CliError(`upload ${id} ended ${session.status}: ${session.error ?? ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+/** Follows the operation of an upload answered 202 (its Location, operation_url) to its end; answers the asset it made. */
+async function waitForUpload(ctx: Ctx, accepted: { upload_id: string; operation_url: string }): Promise<string> {
+  const op = await followOperation(ctx.client, accepted.operation_url);
+  const assetId = /^\/api\/v2\/assets\/([^/]+)\//.exec(op.result ?? '')?.[1];
+  if (op.status !== 'succeeded' || !assetId) throw new CliError(`upload ${accepted.upload_id} ended ${op.status}: ${op.error?.detail ?? ''}`);
+  return assetId;
 }
 
 /** The form of a simple upload: the fields as the document types them, the file's bytes in place of its name. */
@@ -109,7 +109,7 @@ async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: stri
     });
   let asset: { id: string };
   let version: unknown = null;
-  let accepted: { upload_id: string } | undefined;
+  let accepted: { upload_id: string; operation_url: string } | undefined;
   if (opts.asset) {
     const answer = await unwrap(ctx.client.POST('/api/v2/assets/{id}/versions', { params: { path: { id: opts.asset } }, body: fields, bodySerializer, fetch }));
     if ('upload_id' in answer) accepted = answer;
@@ -121,9 +121,8 @@ async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: stri
     asset = answer as { id: string };
   }
   if (accepted) {
-    // Finishing outlasted the server's wait: the session says when it is done.
-    const session = await waitForSession(ctx, accepted.upload_id);
-    asset = await getAsset(ctx, session.asset_id!);
+    // Finishing outlasted the server's wait: its operation says when it is done.
+    asset = await getAsset(ctx, await waitForUpload(ctx, accepted));
   }
   bar.update(size);
   return { file, method: 'simple', upload_id: accepted?.upload_id ?? null, resumed: false, bytes_sent: size, size_bytes: size, asset, version };
@@ -178,8 +177,7 @@ async function chunkedUpload(ctx: Ctx, file: string, stat: fs.Stats, checksum: s
   clearState(stateFile);
   if ('upload' in result)
     return { file, method: 'chunked', upload_id: session.id, resumed, bytes_sent: sent, size_bytes: stat.size, asset: result.asset, version: result.version };
-  const finished = await waitForSession(ctx, session.id);
-  const asset = await getAsset(ctx, finished.asset_id!);
+  const asset = await getAsset(ctx, await waitForUpload(ctx, result));
   return { file, method: 'chunked', upload_id: session.id, resumed, bytes_sent: sent, size_bytes: stat.size, asset, version: null };
 }
 

@@ -48,3 +48,5 @@ export async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; respo
   if (!response.ok) throw problemOf(response, error);
   return data as T;
 }
+
+export { cancelOperation, followOperation, operationIdOf, type FollowOptions, type Operation } from './operations';

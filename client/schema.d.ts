@@ -253,7 +253,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Restore from a backup (restoreWorkflow, restore-{id}) */
+        /** Restore from a backup (restoreWorkflow, restore-{id}); a dry run unless the body says dry_run: false */
         post: operations["postBackupsByIdRestore"];
         delete?: never;
         options?: never;
@@ -306,7 +306,7 @@ export interface paths {
         /** Runs, scheduled ones too, newest first */
         get: operations["getLifecycleRuns"];
         put?: never;
-        /** Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run */
+        /** Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; a dry run unless the body says dry_run: false */
         post: operations["postLifecycleRuns"];
         delete?: never;
         options?: never;
@@ -325,6 +325,40 @@ export interface paths {
         get: operations["getLifecycleRunsById"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/operations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An asynchronous piece of work: an upload's commit, a backup, a restore, a lifecycle run, a permanent deletion. Its id is its workflow id; it may be read by whoever may read its own resource (or started it). Poll it, honouring Retry-After, until done */
+        get: operations["getOperationsById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/operations/{id}:cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel (AIP-151): an upload is aborted (its bytes and reservation go); a backup is cancelled (its row ends failed, error "cancelled"; what it copied is collected as a failed backup's is). Restores, lifecycle runs and deletions cannot be cancelled: 409 */
+        post: operations["postOperationsByIdCancel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1134,6 +1168,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
                 "If-Match"?: string;
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path: {
                 id: string;
@@ -1142,19 +1178,29 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description permanent deletion under way */
+            /** @description permanent deletion under way (past Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS): follow Location, its operation */
             202: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         workflow_id: string;
                     };
                 };
@@ -1164,6 +1210,8 @@ export interface operations {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2284,6 +2332,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
                 "If-Match"?: string;
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path: {
                 id: string;
@@ -2314,6 +2364,10 @@ export interface operations {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the version */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2334,19 +2388,29 @@ export interface operations {
                     };
                 };
             };
-            /** @description finishing outlasted the wait; follow status_url */
+            /** @description finishing outlasted the wait (Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS); follow Location, the operation (or status_url, the session) */
             202: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         status_url: string;
                         upload_id: string;
                     };
@@ -2764,6 +2828,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description the ETag (or a list, or `*`) the resource was read with: the change is made only if the resource still has it, compared in the transaction that makes it; otherwise 412 and nothing changes. Required (428 without) when the server runs with STORAGE_REQUIRE_IF_MATCH */
                 "If-Match"?: string;
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path: {
                 id: string;
@@ -2778,6 +2844,10 @@ export interface operations {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the version */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2798,19 +2868,29 @@ export interface operations {
                     };
                 };
             };
-            /** @description finishing outlasted the wait; follow status_url */
+            /** @description finishing outlasted the wait (Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS); follow Location, the operation (or status_url, the session) */
             202: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         status_url: string;
                         upload_id: string;
                     };
@@ -2930,6 +3010,8 @@ export interface operations {
                 "If-Match"?: string;
                 /** @description `*`: only a new resource, which this is: the create goes on */
                 "If-None-Match"?: "*";
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path?: never;
             cookie?: never;
@@ -2962,6 +3044,10 @@ export interface operations {
                     ETag: string;
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the new asset */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -2997,19 +3083,29 @@ export interface operations {
                     };
                 };
             };
-            /** @description finishing outlasted the wait; follow status_url */
+            /** @description finishing outlasted the wait (Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS); follow Location, the operation (or status_url, the session) */
             202: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         status_url: string;
                         upload_id: string;
                     };
@@ -3479,6 +3575,8 @@ export interface operations {
                 "If-Match"?: string;
                 /** @description `*`: only a new resource, which this is: the create goes on */
                 "If-None-Match"?: "*";
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path?: never;
             cookie?: never;
@@ -3494,11 +3592,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the backup, started */
-            202: {
+            /** @description Prefer: wait=N, and the backup ended within it: the backup as it ended */
+            200: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3523,6 +3623,72 @@ export interface operations {
                         label: string | null;
                         manifest_key: string | null;
                         manifest_sha256: string | null;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
+                        progress: {
+                            bytes_copied: number;
+                            bytes_done: number;
+                            bytes_total: number;
+                            objects_done: number;
+                            objects_total: number;
+                        };
+                        /** @description set when retention removed the backup; it can no longer be restored */
+                        removed_at: string | null;
+                        scope: {
+                            asset_ids?: string[];
+                            include_all_versions: boolean;
+                        };
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "completed" | "failed";
+                        /** @enum {string} */
+                        trigger: "api" | "schedule";
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the backup, started: follow Location, its operation (backup-{id}); the backup itself is /api/v2/backups/{id} */
+            202: {
+                headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        completed_at: string | null;
+                        counts: {
+                            assets: number;
+                            blobs: number;
+                            bytes: number;
+                            version_bytes: number;
+                            versions: number;
+                        } | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        error: string | null;
+                        expires_at: string | null;
+                        id: string;
+                        label: string | null;
+                        manifest_key: string | null;
+                        manifest_sha256: string | null;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
                         progress: {
                             bytes_copied: number;
@@ -3800,6 +3966,8 @@ export interface operations {
                 "If-Match"?: string;
                 /** @description `*`: only a new resource, which this is: the create goes on */
                 "If-None-Match"?: "*";
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path: {
                 id: string;
@@ -3811,6 +3979,11 @@ export interface operations {
                 "application/json": {
                     asset_ids?: string[];
                     /**
+                     * @description true unless said: the restore then counts what it would restore (progress.assets_total) and writes no asset
+                     * @default true
+                     */
+                    dry_run?: boolean;
+                    /**
                      * @default missing
                      * @enum {string}
                      */
@@ -3819,11 +3992,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the restore, started */
-            202: {
+            /** @description Prefer: wait=N, and the restore ended within it: the restore as it ended */
+            200: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -3837,6 +4012,8 @@ export interface operations {
                         completed_at: string | null;
                         /** Format: date-time */
                         created_at: string;
+                        /** @description a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset */
+                        dry_run: boolean;
                         error: string | null;
                         failed_assets?: {
                             asset_id: string;
@@ -3845,6 +4022,68 @@ export interface operations {
                         id: string;
                         /** @enum {string} */
                         mode: "missing" | "overwrite";
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        progress: {
+                            assets_done: number;
+                            assets_failed: number;
+                            assets_restored: number;
+                            assets_skipped: number;
+                            assets_total: number;
+                            bytes_copied: number;
+                            bytes_done: number;
+                            /** @description objects written back into the asset bucket, also of versions whose row was there */
+                            objects_copied: number;
+                            /** @description version rows written back */
+                            versions_restored: number;
+                        };
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "completed" | "failed";
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the restore, started: follow Location, its operation (restore-{id}); the restore itself is /api/v2/restores/{id} */
+            202: {
+                headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        asset_ids: string[] | null;
+                        backup_id: string;
+                        completed_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** @description a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset */
+                        dry_run: boolean;
+                        error: string | null;
+                        failed_assets?: {
+                            asset_id: string;
+                            error: string;
+                        }[];
+                        id: string;
+                        /** @enum {string} */
+                        mode: "missing" | "overwrite";
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         progress: {
                             assets_done: number;
                             assets_failed: number;
@@ -4356,20 +4595,28 @@ export interface operations {
             };
         };
         responses: {
-            /** @description work started (once per event id) */
+            /** @description work started (once per event id): follow Location, its operation (workflow_id) */
             202: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         id: string;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         type: string;
                         workflow_id: string;
                     };
@@ -4603,6 +4850,8 @@ export interface operations {
                 "If-Match"?: string;
                 /** @description `*`: only a new resource, which this is: the create goes on */
                 "If-None-Match"?: "*";
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path?: never;
             cookie?: never;
@@ -4610,18 +4859,23 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @default false */
+                    /**
+                     * @description true unless said: only `dry_run: false` removes anything
+                     * @default true
+                     */
                     dry_run?: boolean;
                     policy_id?: string;
                 };
             };
         };
         responses: {
-            /** @description the run, started */
-            202: {
+            /** @description Prefer: wait=N, and the run ended within it: the run as it ended */
+            200: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -4646,6 +4900,62 @@ export interface operations {
                         dry_run: boolean;
                         error: string | null;
                         id: string;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        /** @enum {string} */
+                        phase: "uploads" | "purge" | "assets" | "versions" | "done";
+                        /** @description the one policy the run applies; null: every enabled policy and the global settings */
+                        policy_id: string | null;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "completed" | "failed";
+                        /** @enum {string} */
+                        trigger: "api" | "schedule";
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the run, started: follow Location, its operation (lifecycle-{id}); the run itself is /api/v2/lifecycle/runs/{id} */
+            202: {
+                headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the sweep's now (Temporal's clock when it began): every age is measured from it */
+                        as_of: string | null;
+                        completed_at: string | null;
+                        /** @description in a dry run: what the sweep would do */
+                        counts: {
+                            assets_expired: number;
+                            assets_purged: number;
+                            bytes_freed: number;
+                            uploads_aborted: number;
+                            versions_expired: number;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        dry_run: boolean;
+                        error: string | null;
+                        id: string;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         /** @enum {string} */
                         phase: "uploads" | "purge" | "assets" | "versions" | "done";
                         /** @description the one policy the run applies; null: every enabled policy and the global settings */
@@ -4816,6 +5126,308 @@ export interface operations {
             };
             /** @description unknown run */
             404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getOperationsById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the operation */
+            200: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description while it runs: seconds before reading it again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        /** @description true once status is succeeded, failed or cancelled */
+                        done: boolean;
+                        /** @description why it failed or was cancelled, as a problem; null otherwise */
+                        error: ({
+                            detail: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                        /** @description the id of the work, which is also its workflow id */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "upload" | "backup" | "restore" | "lifecycle_run" | "asset_deletion";
+                        /** @description the work's own progress (its resource's), null when it has none */
+                        progress: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** @description the href of its own resource (the upload session, backup, restore, run or asset) */
+                        resource: string;
+                        /** @description once succeeded, the href of what it made (an upload: its version); null before, or when it makes nothing */
+                        result: string | null;
+                        /** @enum {string} */
+                        status: "running" | "succeeded" | "failed" | "cancelled";
+                        /** @description its run in the Temporal UI (search by workflow id) */
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description unknown, or another's */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description over a rate limit */
+            429: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description an error */
+            default: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    postOperationsByIdCancel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description cancelled, or being cancelled: the operation */
+            202: {
+                headers: {
+                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description the operation */
+                    Location: string;
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    /** @description seconds before reading it again */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        created_at: string;
+                        /** @description true once status is succeeded, failed or cancelled */
+                        done: boolean;
+                        /** @description why it failed or was cancelled, as a problem; null otherwise */
+                        error: ({
+                            detail: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                        /** @description the id of the work, which is also its workflow id */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "upload" | "backup" | "restore" | "lifecycle_run" | "asset_deletion";
+                        /** @description the work's own progress (its resource's), null when it has none */
+                        progress: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** @description the href of its own resource (the upload session, backup, restore, run or asset) */
+                        resource: string;
+                        /** @description once succeeded, the href of what it made (an upload: its version); null before, or when it makes nothing */
+                        result: string | null;
+                        /** @enum {string} */
+                        status: "running" | "succeeded" | "failed" | "cancelled";
+                        /** @description its run in the Temporal UI (search by workflow id) */
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description unknown, or another's */
+            404: {
+                headers: {
+                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+                    RateLimit: string;
+                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        detail: string;
+                        errors: {
+                            message: string;
+                            path: string;
+                        }[];
+                        instance?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description it has ended, or its kind cannot be cancelled */
+            409: {
                 headers: {
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
@@ -6437,6 +7049,8 @@ export interface operations {
                             completed_at: string | null;
                             /** Format: date-time */
                             created_at: string;
+                            /** @description a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset */
+                            dry_run: boolean;
                             error: string | null;
                             failed_assets?: {
                                 asset_id: string;
@@ -6548,6 +7162,8 @@ export interface operations {
                         completed_at: string | null;
                         /** Format: date-time */
                         created_at: string;
+                        /** @description a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset */
+                        dry_run: boolean;
                         error: string | null;
                         failed_assets?: {
                             asset_id: string;
@@ -8623,6 +9239,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
             };
             path: {
                 id: string;
@@ -8636,6 +9254,8 @@ export interface operations {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
@@ -8706,19 +9326,29 @@ export interface operations {
                     };
                 };
             };
-            /** @description finishing outlasted the wait; follow status_url */
+            /** @description finishing outlasted the wait (Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS); follow Location, the operation (or status_url, the session) */
             202: {
                 headers: {
                     /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
                     /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
                     RateLimit: string;
                     /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
                     "RateLimit-Policy": string;
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
                         status_url: string;
                         upload_id: string;
                     };

@@ -84,13 +84,13 @@ describe('a run a request starts', () => {
     const [trashed] = await seedAssets(ctx, [{ name: 'trashed.png', deletedDaysAgo: 40 }]);
     await createPolicyRow(ctx, { name: `purge for ${admin}`, rules: [{ action: 'purge_deleted', days: 30 }] });
 
-    const lifecycle = await call(`${ctx.baseUrl}/api/v2/lifecycle/runs`, { method: 'POST', json: {}, as });
+    const lifecycle = await call(`${ctx.baseUrl}/api/v2/lifecycle/runs`, { method: 'POST', json: { dry_run: false }, as });
     expect(lifecycle.status).toBe(202);
     await settled(lifecycle.body.workflow_id);
     const backup = await call(`${ctx.baseUrl}/api/v2/backups`, { method: 'POST', json: {}, as });
     expect(backup.status).toBe(202);
     await settled(backup.body.workflow_id);
-    const restore = await call(`${ctx.baseUrl}/api/v2/backups/${backup.body.id}/restore`, { method: 'POST', json: {}, as });
+    const restore = await call(`${ctx.baseUrl}/api/v2/backups/${backup.body.id}/restore`, { method: 'POST', json: { dry_run: false }, as });
     expect(restore.status).toBe(202);
     await settled(restore.body.workflow_id);
     const form = new FormData();

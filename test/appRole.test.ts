@@ -119,7 +119,7 @@ describe('the service as the application role, in production', () => {
     expect([202, 204]).toContain(deleted.status);
     await waitUntil('the purge', async () => (await owner('assets').where({ id: asset.id }).first()) === undefined);
 
-    const restore = await call(url(`/backups/${backup.body.id}/restore`), { method: 'POST', json: {}, as: as.admin });
+    const restore = await call(url(`/backups/${backup.body.id}/restore`), { method: 'POST', json: { dry_run: false }, as: as.admin });
     expect(restore.status).toBe(202);
     expect(await awaitJob(ctx, `/api/v2/restores/${restore.body.id}`)).toMatchObject({ status: 'completed' });
     expect((await call(url(`/assets/${asset.id}`), { as: as.alice })).body).toMatchObject({ id: asset.id, tags: ['kept'] });
@@ -130,7 +130,7 @@ describe('the service as the application role, in production', () => {
       { ...old, at: ago(400), request_id: 'past retention' },
       { ...old, at: ago(2), request_id: 'recent' },
     ]);
-    const run = await call(url('/lifecycle/runs'), { method: 'POST', json: {}, as: as.admin });
+    const run = await call(url('/lifecycle/runs'), { method: 'POST', json: { dry_run: false }, as: as.admin });
     expect(run.status).toBe(202);
     expect(await awaitJob(ctx, `/api/v2/lifecycle/runs/${run.body.id}`)).toMatchObject({ status: 'completed' });
     expect((await audit({ actor: 'retention-as-app' })).map((r) => r.request_id)).toEqual(['recent']);

@@ -334,7 +334,7 @@ describe('workflow commits', () => {
     const [purge] = await auditUntil('the purge', { subject: asset.id, action: 'asset.purge' }, (rows) => rows.length === 1);
     expect(purge).toMatchObject({ actor: { sub: 'alice', roles: [] }, outcome: 'completed', request_id: expect.stringContaining(asset.id) });
 
-    const restore = await call(url(`/backups/${backup.body.id}/restore`), { method: 'POST', json: {}, as: as.admin });
+    const restore = await call(url(`/backups/${backup.body.id}/restore`), { method: 'POST', json: { dry_run: false }, as: as.admin });
     expect(restore.status).toBe(202);
     expect(await awaitJob(ctx, `/api/v2/restores/${restore.body.id}`)).toMatchObject({ status: 'completed' });
     expect(await audit({ subject: restore.body.id })).toEqual([
@@ -354,7 +354,7 @@ describe('workflow commits', () => {
       json: { name: 'audit-expiry', filter: { name_prefix: 'audit/' }, rules: [{ action: 'expire_assets', days: 365 }] },
       as: as.admin,
     });
-    const run = await call(url('/lifecycle/runs'), { method: 'POST', json: { policy_id: policy.body.id }, as: as.admin });
+    const run = await call(url('/lifecycle/runs'), { method: 'POST', json: { policy_id: policy.body.id, dry_run: false }, as: as.admin });
     expect(run.status).toBe(202);
     expect(await awaitJob(ctx, `/api/v2/lifecycle/runs/${run.body.id}`)).toMatchObject({ status: 'completed' });
     expect(await audit({ subject: stale.id })).toEqual([
@@ -501,7 +501,7 @@ describe('retention', () => {
     };
     expect(await sweep({ dry_run: true })).toMatchObject({ status: 'completed' });
     expect(await kept()).toEqual(['within the year', 'older than a year']);
-    expect(await sweep({})).toMatchObject({ status: 'completed' });
+    expect(await sweep({ dry_run: false })).toMatchObject({ status: 'completed' });
     expect(await kept()).toEqual(['within the year']);
   });
 

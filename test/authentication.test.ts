@@ -23,7 +23,8 @@ const ctx = useTestService();
 const routes = ROUTES.map((route) => ({
   route,
   label: `${route.method.toUpperCase()} ${route.path}`,
-  path: route.path.replace(/:(\w+)/g, (_m, name: string) => (name === 'n' ? '1' : SOME_ID)),
+  // A literal colon after a parameter (`:id\:cancel`) stays a colon.
+  path: route.path.replace(/(?<!\\):(\w+)/g, (_m, name: string) => (name === 'n' ? '1' : SOME_ID)).replace(/\\:/g, ':'),
 }));
 const guarded = routes.filter(({ route }) => accessOf(route, { metricsAccess: 'open' }) !== 'anyone');
 

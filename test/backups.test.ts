@@ -92,7 +92,8 @@ describe('round trip', () => {
 
     const started = await postJson('/api/v2/backups', { label: 'before the session', include_all_versions: true });
     expect(started.status).toBe(202);
-    expect(started.headers.get('location')).toBe(`/api/v2/backups/${started.body.id}`);
+    // Location is its operation; the backup itself is its own resource, as before.
+    expect(started.headers.get('location')).toBe(`/api/v2/operations/backup-${started.body.id}`);
     expect(started.body).toMatchObject({ label: 'before the session', scope: { include_all_versions: true }, workflow_id: `backup-${started.body.id}` });
     expect(['pending', 'running', 'completed']).toContain(started.body.status);
     const backup = await awaitJob(ctx, `/api/v2/backups/${started.body.id}`);
@@ -160,9 +161,9 @@ describe('round trip', () => {
     const restoreStarted = Date.now();
 
     // missing: the gone and the soft-deleted come back; the live ones are left alone.
-    const missing = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'missing' });
+    const missing = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'missing', dry_run: false });
     expect(missing.status).toBe(202);
-    expect(missing.headers.get('location')).toBe(`/api/v2/restores/${missing.body.id}`);
+    expect(missing.headers.get('location')).toBe(`/api/v2/operations/restore-${missing.body.id}`);
     expect(missing.body).toMatchObject({ backup_id: backup.id, mode: 'missing', asset_ids: null, workflow_id: `restore-${missing.body.id}` });
     const restored = await awaitJob(ctx, `/api/v2/restores/${missing.body.id}`);
     expect(restored).toMatchObject({
@@ -192,7 +193,7 @@ describe('round trip', () => {
 
     // overwrite: every asset exactly as backed up; C's later version is gone, object and row.
     const c3Key = (await ctx.db('asset_versions').where({ asset_id: c, version_number: 3 }).first()).object_key;
-    const overwrite = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite' });
+    const overwrite = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite', dry_run: false });
     expect(overwrite.status).toBe(202);
     const overwritten = await awaitJob(ctx, `/api/v2/restores/${overwrite.body.id}`);
     expect(overwritten).toMatchObject({ status: 'completed', progress: { assets_total: 6, assets_restored: 6, assets_failed: 0, objects_copied: 0 } });
@@ -359,7 +360,7 @@ describe('verification', () => {
     };
     const liveKeys = await keysOf(ctx, ctx.config.s3.bucket, `assets/${live}/`);
 
-    const res = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite' });
+    const res = await postJson(`/api/v2/backups/${backup.id}/restore`, { mode: 'overwrite', dry_run: false });
     expect(res.status).toBe(202);
     const restore = (await awaitJob(ctx, `/api/v2/restores/${res.body.id}`)) as Record<string, any>;
     expect(restore).toMatchObject({ status: 'failed', progress: { assets_total: 4, assets_done: 4, assets_restored: 1, assets_failed: 3 } });

@@ -282,6 +282,24 @@ test('backup import registers the backups of the bucket the catalog does not kno
   }
 });
 
+test('operation show, cancel and wait follow an operation by its id or its URL', async () => {
+  const session = await unwrap(api.POST('/api/v2/uploads', { body: { name: 'cancel-me.bin', size_bytes: 10, part_size_bytes: 5 * MIB } }));
+  const id = `upload-${session.id}`;
+  const shown = await storage(env, ['operation', 'show', id, '--json']);
+  expect(shown.json()).toMatchObject({ id, kind: 'upload', status: 'running', done: false });
+  const cancelled = await storage(env, ['operation', 'cancel', `/api/v2/operations/${id}`]);
+  expect({ code: cancelled.code, stderr: cancelled.stderr }).toEqual({ code: 0, stderr: '' });
+  const waited = await storage(env, ['operation', 'wait', id]);
+  expect(waited.code).toBe(1);
+  expect(waited.stdout).toContain(`${id} upload cancelled`);
+  expect(waited.stderr).toMatch(/cancelled/);
+
+  const run = (await storage(env, ['lifecycle', 'run', '--dry-run', '--json'])).json();
+  const followed = await storage(env, ['operation', 'wait', run.operation_url]);
+  expect({ code: followed.code, stderr: followed.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(followed.stdout).toBe(`lifecycle-${run.id} lifecycle_run succeeded /api/v2/lifecycle/runs/${run.id}\n`);
+});
+
 test('lifecycle run --dry-run --wait prints the counts; events tail prints the feed', async () => {
   const run = await storage(env, ['lifecycle', 'run', '--dry-run', '--wait']);
   expect(run.code).toBe(0);

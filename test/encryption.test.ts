@@ -137,7 +137,7 @@ describe('with AES256, every write path encrypts and every read gives the bytes 
     else expect(deleted.status).toBe(204);
     expect((await call(`${sealed.baseUrl}/api/v2/assets/${asset.id}`)).status).toBe(404);
 
-    const restore = await call(`${sealed.baseUrl}/api/v2/backups/${started.body.id}/restore`, { method: 'POST', json: { mode: 'missing' } });
+    const restore = await call(`${sealed.baseUrl}/api/v2/backups/${started.body.id}/restore`, { method: 'POST', json: { mode: 'missing', dry_run: false } });
     expect(restore.status).toBe(202);
     expect(await awaitJob(sealed, `/api/v2/restores/${restore.body.id}`)).toMatchObject({ status: 'completed' });
     expect(sha256((await contentOf(sealed, `/api/v2/assets/${asset.id}/content`)).body)).toBe(sha256(first.file));

@@ -355,8 +355,8 @@ describe('over HTTP', () => {
     const runOver = async (body: Record<string, unknown>) => {
       const started = await call(`${ctx.baseUrl}/api/v2/lifecycle/runs`, { method: 'POST', json: body });
       expect(started.status).toBe(202);
-      expect(started.headers.get('location')).toBe(`/api/v2/lifecycle/runs/${started.body.id}`);
-      expect(started.body).toMatchObject({ workflow_id: `lifecycle-${started.body.id}`, dry_run: body.dry_run ?? false, policy_id: policy.body.id });
+      expect(started.headers.get('location')).toBe(`/api/v2/operations/lifecycle-${started.body.id}`);
+      expect(started.body).toMatchObject({ workflow_id: `lifecycle-${started.body.id}`, dry_run: body.dry_run ?? true, policy_id: policy.body.id });
       expect(['pending', 'running', 'completed']).toContain(started.body.status);
       return waitUntil('the run to complete', async () => {
         const run = await call(`${ctx.baseUrl}/api/v2/lifecycle/runs/${started.body.id}`);
@@ -371,7 +371,7 @@ describe('over HTTP', () => {
       4, 3, 2, 1,
     ]);
 
-    const real = await runOver({ policy_id: policy.body.id });
+    const real = await runOver({ policy_id: policy.body.id, dry_run: false });
     expect(real.counts).toEqual(expected);
     expect(real).toMatchObject({ started_at: expect.any(String), completed_at: expect.any(String), error: null });
     const versions = await call(`${ctx.baseUrl}/api/v2/assets/${assetId}/versions`);

@@ -302,7 +302,7 @@ describe('sweeps free their bytes', () => {
       },
     });
     expect(policy.status).toBe(201);
-    const started = await call(url('/lifecycle/runs'), { method: 'POST', json: { policy_id: policy.body.id } });
+    const started = await call(url('/lifecycle/runs'), { method: 'POST', json: { policy_id: policy.body.id, dry_run: false } });
     expect(started.status).toBe(202);
     await waitUntil('the run to complete', async () => (await call(url(`/lifecycle/runs/${started.body.id}`))).body.status === 'completed');
     await waitUntil('the purge to free its asset', async () => (await usage(owner)).assets === 1);

@@ -442,7 +442,7 @@ async function buildCampaign(): Promise<Campaign> {
   const earlier = ok(await post('/api/v2/backups', { label: 'session 11' }), 202);
   expect(await awaitJob(ctx, `/api/v2/backups/${earlier.body.id}`)).toMatchObject({ status: 'completed' });
   const stranger = uuidv7();
-  const earlierRestore = ok(await post(`/api/v2/backups/${earlier.body.id}/restore`, { asset_ids: [sigil, stranger] }), 202);
+  const earlierRestore = ok(await post(`/api/v2/backups/${earlier.body.id}/restore`, { asset_ids: [sigil, stranger], dry_run: false }), 202);
   expect(await awaitJob(ctx, `/api/v2/restores/${earlierRestore.body.id}`)).toMatchObject({ status: 'failed', failed_assets: [{ asset_id: stranger }] });
   expect((await call(`${ctx.baseUrl}/api/v2/assets/${map}`, { method: 'DELETE' })).status).toBe(204);
 
@@ -497,7 +497,7 @@ async function recover(campaign: Campaign, mode: 'missing' | 'overwrite', opts: 
     expect(imported.body).toMatchObject({ known: [], refused: [] });
     expect(imported.body.imported.map((b: { id: string }) => b.id)).toEqual([campaign.backupId, campaign.earlierBackupId]);
   }
-  const started = ok(await post(`/api/v2/backups/${campaign.backupId}/restore`, { mode }), 202);
+  const started = ok(await post(`/api/v2/backups/${campaign.backupId}/restore`, { mode, dry_run: false }), 202);
   const restore = await awaitJob(ctx, `/api/v2/restores/${started.body.id}`, 120_000);
   expect(restore).toMatchObject({ status: 'completed', progress: { assets_total: 4, assets_failed: 0 } });
 

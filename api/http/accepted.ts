@@ -1,16 +1,30 @@
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import type { Config } from '../../lib/platform/config';
 import { DomainError, ServiceUnavailableError } from '../../lib/platform/errors';
 import { outcomeOfCompleting, type CompleteOutcome, type UploadClient } from '../../lib/uploads/uploadRuns';
 import { noteAuditSubjects } from '../middleware/auditTrail';
 import { resumedUploadOf, runAnewIfUploadEnded } from '../middleware/idempotency';
+import { applyPreference, operationFieldsOf, preferredWait, setAccepted, type PreferredWait } from './operations';
 
 // How soon the catalog that could not be read may answer again.
 const COMMITTED_RETRY_SECONDS = 2;
 
-/** 202 for an upload whose finishing outlasted the wait: the workflow goes on, the client follows status_url. */
-export function sendUploadAccepted(res: Response, uploadId: string): void {
+/**
+ * 202 for an upload whose finishing outlasted the wait (or was asked not to be waited for, Prefer:
+ * wait=0): the workflow goes on, the client follows Location (its operation, upload-{id}) or
+ * status_url (its session).
+ */
+export function sendUploadAccepted(res: Response, uploadId: string, wait?: PreferredWait): void {
   noteAuditSubjects(res, { upload_id: uploadId });
-  res.status(202).json({ upload_id: uploadId, status_url: `/api/v2/uploads/${uploadId}` });
+  applyPreference(res, wait);
+  const operationId = `upload-${uploadId}`;
+  setAccepted(res, operationId).json({ upload_id: uploadId, status_url: `/api/v2/uploads/${uploadId}`, ...operationFieldsOf(operationId) });
+}
+
+/** How long an upload's request waits for its commit: `Prefer: wait=N`, else STORAGE_UPLOAD_WAIT_SECONDS. */
+export function uploadWaitOf(req: Request, config: Pick<Config, 'http' | 'uploads'>): { wait: PreferredWait | undefined; waitMs: number } {
+  const wait = preferredWait(req, config.http.requestTimeoutMs);
+  return { wait, waitMs: wait?.ms ?? config.uploads.waitSeconds * 1000 };
 }
 
 /**

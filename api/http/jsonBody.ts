@@ -9,6 +9,11 @@ const parseJson = express.json({ limit: '1mb', type: JSON_TYPES });
  * another type is 415; a request without a body passes (its fields are optional or checked later).
  */
 export const jsonBody: RequestHandler = (req, res, next) => {
+  // A POST with no body at all, as fetch sends it (Content-Length: 0, no type), is no body, not one of another type.
+  if (req.headers['content-type'] === undefined && req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length']) === 0) {
+    next();
+    return;
+  }
   if (req.is(JSON_TYPES) === false) {
     next(new UnsupportedMediaTypeError('send the body as application/json'));
     return;

@@ -73,7 +73,7 @@ export interface RouteDeclaration {
   method: Method;
   /** `metrics` follows STORAGE_METRICS_ACCESS: open, or admin only. */
   access: Access | 'metrics';
-  /** Express form: `/api/v2/assets/:id`. */
+  /** Express form: `/api/v2/assets/:id`; a literal colon after a parameter escaped, `/api/v2/operations/:id\:cancel` (AIP-136's custom method). */
   path: string;
   summary: string;
   tag: string;
@@ -130,15 +130,25 @@ export function routerOf(routes: Route[], deps: RouteDeps, guardOf: (route: Rout
   return router;
 }
 
-/** Matched as Express matches routes: case-insensitive, a trailing slash allowed, a parameter one segment. */
+const escaped = (literal: string) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Matched as Express matches routes: case-insensitive, a trailing slash allowed, a parameter one segment (and a literal `\:suffix` after it kept). */
 export function patternOf(path: string): RegExp {
-  const segments = path.split('/').map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  const segments = path.split('/').map((segment) => {
+    if (!segment.startsWith(':')) return escaped(segment);
+    const suffix = segment.split('\\:').slice(1);
+    return suffix.length ? `[^/]+${suffix.map((s) => `:${escaped(s)}`).join('')}` : '[^/]+';
+  });
   return new RegExp(`^${segments.join('/')}/?$`, 'i');
 }
 
-/** How many parameters a path takes: a literal path is matched before one whose parameter would take its segment. */
+/**
+ * How many parameters a path takes: a literal path is matched before one whose parameter would take
+ * its segment. A parameter with a literal suffix (`:id\:cancel`) counts as half, so it is matched
+ * before the bare parameter (`:id`) that would take its segment too.
+ */
 export function parameterCountOf(path: string): number {
-  return path.split(':').length - 1;
+  return (path.match(/(?<!\\):\w+/g) ?? []).length - (path.match(/\\:/g) ?? []).length / 2;
 }
 
 /** The rule a route follows under this configuration. */

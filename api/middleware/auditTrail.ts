@@ -57,6 +57,7 @@ export const CHANGE_ACTIONS: Record<string, string> = {
   'DELETE /api/v2/tus/:id': 'upload.abort',
   'PUT /api/v2/quotas/:owner_id': 'quota.set',
   'PATCH /api/v2/quotas/:owner_id': 'quota.set',
+  'POST /api/v2/operations/:id\\:cancel': 'operation.cancel',
 };
 
 /** Reads of content: a row when an admin or a service reads an asset they do not own. */
@@ -90,6 +91,7 @@ export const READ_ACTIONS: Record<string, string> = {
   'GET /api/v2/usage': 'usage.read',
   'GET /api/v2/quotas/:owner_id': 'quota.read',
   'GET /api/v2/audit': 'audit.list',
+  'GET /api/v2/operations/:id': 'operation.read',
 };
 
 /** The path segment before an id says what the id is. */

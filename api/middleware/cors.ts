@@ -21,6 +21,7 @@ const ALLOWED_HEADERS = [
   'X-Checksum-SHA256',
   'X-Request-Id',
   'Idempotency-Key',
+  'Prefer',
   ...TUS_REQUEST_HEADERS,
 ];
 
@@ -37,6 +38,7 @@ const EXPOSED_HEADERS = [
   'RateLimit',
   'RateLimit-Policy',
   'Idempotent-Replayed',
+  'Preference-Applied',
   ...TUS_RESPONSE_HEADERS,
 ];
 

@@ -65,7 +65,8 @@ const RENEWAL_MARGIN_MS = 60_000;
 // After the answer, the tries of a key's update that failed before it (about 30 s in all).
 const UPDATE_RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
 // Kept with an answer, for its replay.
-const KEPT_HEADERS = ['content-type', 'location', 'etag'];
+// A replayed 202 still points to its operation (Location) and says when to read it (Retry-After).
+const KEPT_HEADERS = ['content-type', 'location', 'etag', 'retry-after', 'preference-applied'];
 
 type KeyDeps = Pick<RouteDeps, 'db' | 'uploads' | 'logger' | 'config'>;
 

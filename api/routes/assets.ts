@@ -17,7 +17,8 @@ import { replaceGrants } from '../../lib/assets/grantChange';
 import { deleteAssetPermanently } from '../../lib/assets/deletionRuns';
 import { signalAbort } from '../../lib/uploads/uploadRuns';
 import { assetFor, assetWithContentFor, currentOf } from '../access/assetLookup';
-import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
+import { answerCommitted, newOrResumedUpload, sendUploadAccepted, uploadWaitOf } from '../http/accepted';
+import { applyPreference, operationFieldsOf, preferredWait, setAccepted } from '../http/operations';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { listQueryOf, pageAnswer } from '../http/lists';
@@ -29,7 +30,10 @@ import { actorOf } from '../middleware/authentication';
 import { uploadRecorderOf } from '../middleware/idempotency';
 import { assetPatchBody, deleteAssetQuery, grantsBody, includeDeletedQuery, listAssetsQuery, updateAssetBody, uploadFormBody } from '../schemas/assets';
 import { idParams, parse, redirectQuery } from '../schemas/common';
+import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, PREFER_HEADER } from '../schemas/operations';
 import * as r from '../schemas/responses';
+
+const CREATED_LOCATION = { Location: { required: true, description: 'the new asset', schema: { type: 'string' } } };
 import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
 function sendAsset(req: Request, res: Response, row: AssetRow, status = 200) {
@@ -45,10 +49,11 @@ const upload = defineRoute(
     access: 'caller',
     tag: 'assets',
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
+    headers: PREFER_HEADER,
     body: uploadFormBody,
     preconditions: 'create',
     responses: {
-      201: { description: 'the new asset', schema: r.asset, links: assetLinks, headers: ETAG_HEADER },
+      201: { description: 'the new asset', schema: r.asset, links: assetLinks, headers: { ...ETAG_HEADER, ...CREATED_LOCATION, ...PREFERENCE_APPLIED_HEADER } },
       202: r.uploadAcceptedAnswer,
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
       415: r.problemAnswer('not multipart'),
@@ -58,13 +63,15 @@ const upload = defineRoute(
   },
   (deps) => async (req, res) => {
     const { uploads, assetCache } = deps;
+    const { wait, waitMs } = uploadWaitOf(req, deps.config);
     // The key's recorder is read as the upload starts: a retry may hold the key only from then (newOrResumedUpload).
-    const simple = () => ({ config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res) });
-    const outcome = await newOrResumedUpload(res, uploads, deps.config.uploads.waitSeconds * 1000, () => receiveSimpleUpload(req, actorOf(res), simple()));
-    if (!outcome.done) {
-      sendUploadAccepted(res, outcome.uploadId);
+    const simple = () => ({ config: deps.config, s3: deps.s3, uploads, countBytes: deps.metrics.countUploaded, recordUpload: uploadRecorderOf(res), waitMs });
+    const outcome = await newOrResumedUpload(res, uploads, waitMs, () => receiveSimpleUpload(req, actorOf(res), simple()));
+    if (!outcome.done || wait?.ms === 0) {
+      sendUploadAccepted(res, outcome.uploadId, wait);
       return;
     }
+    applyPreference(res, wait);
     const { assetId } = outcome.result;
     await answerCommitted(res, outcome.uploadId, async () => {
       await assetCache.invalidate([assetId]);
@@ -171,7 +178,15 @@ const remove = defineRoute(
     params: idParams,
     query: deleteAssetQuery,
     preconditions: 'existing',
-    responses: { 204: { description: 'deleted' }, 202: { description: 'permanent deletion under way', schema: r.workflowAccepted } },
+    headers: PREFER_HEADER,
+    responses: {
+      204: { description: 'deleted', headers: PREFERENCE_APPLIED_HEADER },
+      202: {
+        description: 'permanent deletion under way (past Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS): follow Location, its operation',
+        schema: r.workflowAccepted,
+        headers: { ...ACCEPTED_HEADERS, ...PREFERENCE_APPLIED_HEADER },
+      },
+    },
   },
   (deps) => async (req, res) => {
     const { assetCache } = deps;
@@ -187,10 +202,12 @@ const remove = defineRoute(
     await assetFor(assetCache, actorOf(res), id, 'own', { includeDeleted: true });
     // If-Match holds under the asset's row lock as the deletion starts (its first step waits for that lock).
     const startUnder = underAssetAt(deps.db, id, ifMatchOf(req));
-    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, deps.config.uploads.waitSeconds * 1000, startUnder);
+    const wait = preferredWait(req, deps.config.http.requestTimeoutMs);
+    const { done, workflowId } = await deleteAssetPermanently(deps.deletions, actorOf(res), id, wait?.ms ?? deps.config.uploads.waitSeconds * 1000, startUnder);
+    applyPreference(res, wait);
     if (done) await assetCache.invalidate([id]);
     if (done) res.status(204).end();
-    else res.status(202).json({ workflow_id: workflowId });
+    else setAccepted(res, workflowId).json({ workflow_id: workflowId, ...operationFieldsOf(workflowId) });
   },
 );
 

@@ -3,12 +3,17 @@ import { listJobs, toBackupJson, toRestoreJson } from '../../lib/backups/catalog
 import { readBackup, readRestore, startBackup, startRestore } from '../../lib/backups/backupRuns';
 import { importBackups } from '../../lib/backups/import';
 import { listQueryOf, pageAnswer } from '../http/lists';
+import { answerStart } from '../http/operations';
 import { defineRoute } from '../http/route';
-import { auditOf } from '../middleware/auditTrail';
+import { auditOf, noteAuditSubjects } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
 import { backupAnswer, createBackupBody, importAnswer, importBody, listBackupsQuery, listRestoresQuery, restoreAnswer, restoreBody } from '../schemas/backups';
 import { idParams, parse } from '../schemas/common';
 import { problemAnswer as problem } from '../schemas/responses';
+import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, PREFER_HEADER, operationFields } from '../schemas/operations';
+
+const backupStarted = backupAnswer.extend(operationFields);
+const restoreStarted = restoreAnswer.extend(operationFields);
 
 const create = defineRoute(
   {
@@ -18,9 +23,16 @@ const create = defineRoute(
     tag: 'backups',
     summary: 'Take a backup (backupWorkflow, backup-{id}); no body: every asset, current versions',
     preconditions: 'create',
+    headers: PREFER_HEADER,
     body: { schema: createBackupBody },
     responses: {
-      202: { description: 'the backup, started', schema: backupAnswer, links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }] },
+      200: { description: 'Prefer: wait=N, and the backup ended within it: the backup as it ended', schema: backupStarted, headers: PREFERENCE_APPLIED_HEADER },
+      202: {
+        description: 'the backup, started: follow Location, its operation (backup-{id}); the backup itself is /api/v2/backups/{id}',
+        schema: backupStarted,
+        links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }],
+        headers: { ...ACCEPTED_HEADERS, ...PREFERENCE_APPLIED_HEADER },
+      },
       404: problem('an asset in asset_ids does not exist'),
     },
   },
@@ -28,7 +40,8 @@ const create = defineRoute(
     // No body at all is a backup of every asset; a body must be JSON.
     const body = parse(createBackupBody, req.body ?? {}, 'body');
     const row = await startBackup(deps.backups, actorOf(res), { label: body.label, assetIds: body.asset_ids, includeAllVersions: body.include_all_versions });
-    res.status(202).setHeader('Location', `/api/v2/backups/${row.id}`).json(toBackupJson(row));
+    noteAuditSubjects(res, { backup_id: row.id });
+    await answerStart(req, res, deps, row.workflow_id, toBackupJson(row), () => readBackup(deps.backups, row.id));
   },
 );
 
@@ -87,15 +100,22 @@ const restore = defineRoute(
     access: 'admin',
     path: '/api/v2/backups/:id/restore',
     tag: 'backups',
-    summary: 'Restore from a backup (restoreWorkflow, restore-{id})',
     preconditions: 'create',
+    summary: 'Restore from a backup (restoreWorkflow, restore-{id}); a dry run unless the body says dry_run: false',
     params: idParams,
+    headers: PREFER_HEADER,
     body: { schema: restoreBody },
     responses: {
+      200: {
+        description: 'Prefer: wait=N, and the restore ended within it: the restore as it ended',
+        schema: restoreStarted,
+        headers: PREFERENCE_APPLIED_HEADER,
+      },
       202: {
-        description: 'the restore, started',
-        schema: restoreAnswer,
+        description: 'the restore, started: follow Location, its operation (restore-{id}); the restore itself is /api/v2/restores/{id}',
+        schema: restoreStarted,
         links: [{ resource: '/api/v2/restores/:id', parameters: { id: '$response.body#/id' } }],
+        headers: { ...ACCEPTED_HEADERS, ...PREFERENCE_APPLIED_HEADER },
       },
       404: problem('unknown backup'),
       409: problem('the backup is not completed, or was removed'),
@@ -104,8 +124,9 @@ const restore = defineRoute(
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
     const body = parse(restoreBody, req.body ?? {}, 'body');
-    const row = await startRestore(deps.backups, actorOf(res), id, { mode: body.mode, assetIds: body.asset_ids });
-    res.status(202).setHeader('Location', `/api/v2/restores/${row.id}`).json(toRestoreJson(row, []));
+    const row = await startRestore(deps.backups, actorOf(res), id, { mode: body.mode, assetIds: body.asset_ids, dryRun: body.dry_run });
+    noteAuditSubjects(res, { backup_id: id, restore_id: row.id });
+    await answerStart(req, res, deps, row.workflow_id, toRestoreJson(row, []), () => readRestore(deps.backups, row.id));
   },
 );
 

@@ -10,6 +10,8 @@ import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { SUBSCRIBED_TYPES, incomingEventFor } from '../schemas/events';
 import { deprecatedName, pageQuery, parse } from '../schemas/common';
+import { operationFieldsOf, setAccepted } from '../http/operations';
+import { ACCEPTED_HEADERS } from '../schemas/operations';
 import * as r from '../schemas/responses';
 
 const feedQuery = z.object({ ...pageQuery, after: deprecatedName(pageQuery.cursor, 'cursor') }).strict();
@@ -41,7 +43,14 @@ const receive = defineRoute(
     preconditions: 'create',
     body: { schema: (limits) => incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
     // An ingest reserves its new asset for its owner when it is accepted.
-    responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted }, 507: r.overQuotaAnswer },
+    responses: {
+      202: {
+        description: 'work started (once per event id): follow Location, its operation (workflow_id)',
+        schema: r.eventAccepted,
+        headers: ACCEPTED_HEADERS,
+      },
+      507: r.overQuotaAnswer,
+    },
   },
   (deps) => {
     const incomingEvent = incomingEventFor(deps.config.ingest.allowedHosts);
@@ -81,7 +90,7 @@ const receive = defineRoute(
           break;
         }
       }
-      res.status(202).json({ id: event.id, type: event.type, workflow_id: workflowId });
+      setAccepted(res, workflowId).json({ id: event.id, type: event.type, workflow_id: workflowId, ...operationFieldsOf(workflowId) });
     };
   },
 );

@@ -10,6 +10,7 @@ import { EVENT_ROUTES } from './events';
 import { HEALTH_ROUTES } from './health';
 import { LIFECYCLE_ROUTES } from './lifecycle';
 import { METRICS_ROUTES } from './metrics';
+import { OPERATION_ROUTES } from './operations';
 import { POLICY_ROUTES } from './policies';
 import { QUOTA_ROUTES } from './quotas';
 import { REFERENCE_ROUTES } from './reference';
@@ -33,6 +34,7 @@ export const OPERATIONS: Route[] = [
   ...TUS_ROUTES,
   ...QUOTA_ROUTES,
   ...AUDIT_ROUTES,
+  ...OPERATION_ROUTES,
 ];
 
 /**

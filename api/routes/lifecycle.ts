@@ -2,11 +2,15 @@
 import { listRuns, toRunJson } from '../../lib/lifecycle/sweep';
 import { readLifecycleRun, startLifecycleRun } from '../../lib/lifecycle/sweepRuns';
 import { listQueryOf, pageAnswer } from '../http/lists';
+import { answerStart } from '../http/operations';
 import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { idParams, parse } from '../schemas/common';
+import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, PREFER_HEADER, operationFields } from '../schemas/operations';
 import { listRunsQuery, runAnswer, startRunBody } from '../schemas/policies';
 import { problemAnswer as problem } from '../schemas/responses';
+
+const runStarted = runAnswer.extend(operationFields);
 
 const start = defineRoute(
   {
@@ -14,23 +18,27 @@ const start = defineRoute(
     access: 'admin',
     path: '/api/v2/lifecycle/runs',
     tag: 'lifecycle',
-    summary: 'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; optionally a dry run',
     preconditions: 'create',
+    summary:
+      'Sweep now (lifecycleSweepWorkflow, lifecycle-{run_id}): every enabled policy and the global settings, or one policy; a dry run unless the body says dry_run: false',
+    headers: PREFER_HEADER,
     body: { schema: startRunBody },
     responses: {
+      200: { description: 'Prefer: wait=N, and the run ended within it: the run as it ended', schema: runStarted, headers: PREFERENCE_APPLIED_HEADER },
       202: {
-        description: 'the run, started',
-        schema: runAnswer,
+        description: 'the run, started: follow Location, its operation (lifecycle-{id}); the run itself is /api/v2/lifecycle/runs/{id}',
+        schema: runStarted,
         links: [{ resource: '/api/v2/lifecycle/runs/:id', parameters: { id: '$response.body#/id' } }],
+        headers: { ...ACCEPTED_HEADERS, ...PREFERENCE_APPLIED_HEADER },
       },
       404: problem('unknown policy'),
     },
   },
   (deps) => async (req, res) => {
-    // No body at all is a run of every policy; a body must be JSON.
+    // No body at all is a dry run of every policy; a body must be JSON.
     const body = parse(startRunBody, req.body ?? {}, 'body');
     const run = await startLifecycleRun(deps.lifecycle, actorOf(res), { policyId: body.policy_id, dryRun: body.dry_run });
-    res.status(202).setHeader('Location', `/api/v2/lifecycle/runs/${run.id}`).json(toRunJson(run));
+    await answerStart(req, res, deps, run.workflow_id, toRunJson(run), async () => toRunJson(await readLifecycleRun(deps.lifecycle, run.id)));
   },
 );
 

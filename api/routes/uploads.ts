@@ -13,13 +13,15 @@ import { expectProgressUntil, findTusUpload } from '../../lib/uploads/store';
 import { streamedWhole } from '../../lib/uploads/chunkedHashStates';
 import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
-import { answerCommitted, sendUploadAccepted } from '../http/accepted';
+import { answerCommitted, sendUploadAccepted, uploadWaitOf } from '../http/accepted';
 import { listQueryOf, pageAnswer } from '../http/lists';
+import { applyPreference } from '../http/operations';
 import { ifMatchFor, refuseIfMatchOnCreate } from '../http/preconditions';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { contentBudgetOf } from '../middleware/rateLimits';
 import { idParams, parse } from '../schemas/common';
+import { PREFERENCE_APPLIED_HEADER, PREFER_HEADER } from '../schemas/operations';
 import * as r from '../schemas/responses';
 import { MAX_PARTS, createUploadBody, documentedCreateUploadBody, listUploadsQuery, partHeaders, partParams } from '../schemas/uploads';
 import { checkPartRequest, presignPart, streamPart } from '../uploads/parts';
@@ -247,8 +249,9 @@ const complete = defineRoute(
       none: `a session completes once (a repeat answers its outcome) and ${SESSION}; a new version's If-Match was compared when the session opened`,
     },
     params: idParams,
+    headers: PREFER_HEADER,
     responses: {
-      200: { description: 'done', schema: r.completedUpload },
+      200: { description: 'done', schema: r.completedUpload, headers: PREFERENCE_APPLIED_HEADER },
       202: r.uploadAcceptedAnswer,
       ...sessionRefused,
       409: r.problemAnswer('parts missing (missing_parts) or session not open'),
@@ -257,19 +260,20 @@ const complete = defineRoute(
   },
   (deps) => {
     const sessions = sessionAccessOf(deps);
-    const waitMs = deps.config.uploads.waitSeconds * 1000;
     return async (req, res) => {
       const { id } = parse(idParams, req.params, 'path');
       const actor = actorOf(res);
+      const { wait, waitMs } = uploadWaitOf(req, deps.config);
       const session = await sessions.sessionFor(actor, id, true);
       if (session.kind !== 'chunked') throw new ValidationError(`upload ${id} is not a chunked upload`);
       // Parts that all came in order were hashed on the way: the finish then confirms them without a read-back.
       const streamed = session.status === 'open' ? await streamedWhole(deps.db, session) : undefined;
       const outcome = await sessions.answeringRevocation(actor, session.asset_id, () => completeUploadSession(deps.uploads, id, { ...streamed }, waitMs));
-      if (!outcome.done) {
-        sendUploadAccepted(res, id);
+      if (!outcome.done || wait?.ms === 0) {
+        sendUploadAccepted(res, id, wait);
         return;
       }
+      applyPreference(res, wait);
       const { assetId, versionId } = outcome.result;
       await answerCommitted(res, id, async () => {
         await deps.assetCache.invalidate([assetId]);

@@ -9,7 +9,8 @@ import { completeUploadSession, openUploadSession, type CompleteOutcome } from '
 import { newUploadInput } from '../../lib/uploads/input';
 import { assetFor, assetWithContentFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
-import { answerCommitted, newOrResumedUpload, sendUploadAccepted } from '../http/accepted';
+import { answerCommitted, newOrResumedUpload, sendUploadAccepted, uploadWaitOf } from '../http/accepted';
+import { applyPreference, type PreferredWait } from '../http/operations';
 import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { listQueryOf, pageAnswer } from '../http/lists';
@@ -19,6 +20,7 @@ import { actorOf } from '../middleware/authentication';
 import { uploadRecorderOf } from '../middleware/idempotency';
 import { versionFormBody } from '../schemas/assets';
 import { idParams, pageQuery, parse, redirectQuery, versionParams } from '../schemas/common';
+import { PREFERENCE_APPLIED_HEADER, PREFER_HEADER } from '../schemas/operations';
 import * as r from '../schemas/responses';
 import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
@@ -28,11 +30,17 @@ const versionLinks: LinkDoc[] = [
 ];
 
 /** 201 with the version an upload made, or 202 while it still finishes. */
-async function answerNewVersion(deps: Pick<RouteDeps, 'db' | 'assetCache'>, res: Response, outcome: CompleteOutcome & { uploadId: string }) {
-  if (!outcome.done) {
-    sendUploadAccepted(res, outcome.uploadId);
+async function answerNewVersion(
+  deps: Pick<RouteDeps, 'db' | 'assetCache'>,
+  res: Response,
+  outcome: CompleteOutcome & { uploadId: string },
+  wait: PreferredWait | undefined,
+) {
+  if (!outcome.done || wait?.ms === 0) {
+    sendUploadAccepted(res, outcome.uploadId, wait);
     return;
   }
+  applyPreference(res, wait);
   const { assetId, versionId } = outcome.result;
   await answerCommitted(res, outcome.uploadId, async () => {
     await deps.assetCache.invalidate([assetId]);
@@ -71,10 +79,16 @@ const upload = defineRoute(
     tag: 'versions',
     summary: 'Upload a new current version',
     params: idParams,
+    headers: PREFER_HEADER,
     body: versionFormBody,
     preconditions: 'existing',
     responses: {
-      201: { description: 'the version', schema: r.version, links: versionLinks },
+      201: {
+        description: 'the version',
+        schema: r.version,
+        links: versionLinks,
+        headers: { Location: { required: true, description: 'the version', schema: { type: 'string' } }, ...PREFERENCE_APPLIED_HEADER },
+      },
       202: r.uploadAcceptedAnswer,
       403: r.problemAnswer('read only, or made so while the file streamed (the upload is refused)'),
       404: r.problemAnswer('unknown, or no longer readable by the caller, even while the file streamed'),
@@ -84,15 +98,16 @@ const upload = defineRoute(
   (deps) => {
     const sessions = sessionAccessOf(deps);
     const simple = { config: deps.config, s3: deps.s3, uploads: deps.uploads, countBytes: deps.metrics.countUploaded };
-    const waitMs = deps.config.uploads.waitSeconds * 1000;
     return async (req, res) => {
       const { id } = parse(idParams, req.params, 'path');
       const actor = actorOf(res);
+      const { wait, waitMs } = uploadWaitOf(req, deps.config);
       const asset = await assetFor(deps.assetCache, actor, id, 'write');
       // If-Match: compared with the asset's ETag as the session is inserted, under the asset's row lock.
-      const receive = () => receiveSimpleUpload(req, actor, { ...simple, recordUpload: uploadRecorderOf(res), ifMatch: ifMatchOf(req) }, asset);
+      const receive = () => receiveSimpleUpload(req, actor, { ...simple, recordUpload: uploadRecorderOf(res), ifMatch: ifMatchOf(req), waitMs }, asset);
       // A grant revoked while the file streamed: the commit refuses it.
-      await answerNewVersion(deps, res, await newOrResumedUpload(res, deps.uploads, waitMs, () => sessions.answeringRevocation(actor, id, receive)));
+      const outcome = await newOrResumedUpload(res, deps.uploads, waitMs, () => sessions.answeringRevocation(actor, id, receive));
+      await answerNewVersion(deps, res, outcome, wait);
     };
   },
 );
@@ -144,13 +159,23 @@ const restore = defineRoute(
     summary: "Copy a version into a new current version (optional If-Match: the asset's ETag)",
     params: versionParams,
     preconditions: 'existing',
-    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: r.uploadAcceptedAnswer, 507: r.overQuotaAnswer },
+    headers: PREFER_HEADER,
+    responses: {
+      201: {
+        description: 'the new version',
+        schema: r.version,
+        links: versionLinks,
+        headers: { Location: { required: true, description: 'the version', schema: { type: 'string' } }, ...PREFERENCE_APPLIED_HEADER },
+      },
+      202: r.uploadAcceptedAnswer,
+      507: r.overQuotaAnswer,
+    },
   },
   (deps) => {
     const sessions = sessionAccessOf(deps);
-    const waitMs = deps.config.uploads.waitSeconds * 1000;
     return async (req, res) => {
       const { id, version_id: versionId } = parse(versionParams, req.params, 'path');
+      const { wait, waitMs } = uploadWaitOf(req, deps.config);
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'own');
       const source = await getVersion(deps.db, id, versionId);
@@ -175,7 +200,7 @@ const restore = defineRoute(
         await sessions.answeringRevocation(actor, id, () => openUploadSession(deps.uploads, actor, input));
         return { ...(await completeUploadSession(deps.uploads, input.uploadId, {}, waitMs)), uploadId: input.uploadId };
       };
-      await answerNewVersion(deps, res, await newOrResumedUpload(res, deps.uploads, waitMs, copy));
+      await answerNewVersion(deps, res, await newOrResumedUpload(res, deps.uploads, waitMs, copy), wait);
     };
   },
 );

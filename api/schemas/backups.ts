@@ -22,6 +22,7 @@ export const restoreBody = z
   .object({
     asset_ids: assetIdList.optional(),
     mode: z.enum(['missing', 'overwrite'], { error: 'mode must be missing or overwrite' }).default('missing'),
+    dry_run: z.boolean().default(true).describe('true unless said: the restore then counts what it would restore (progress.assets_total) and writes no asset'),
   })
   .strict();
 
@@ -82,6 +83,9 @@ export const restoreAnswer = z
     status,
     mode: z.enum(['missing', 'overwrite']),
     asset_ids: z.array(id).nullable(),
+    dry_run: z
+      .boolean()
+      .describe('a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset'),
     progress: z
       .object({
         assets_total: count,

@@ -84,7 +84,7 @@ export const listPoliciesQuery = z.object(pageQuery).strict();
 export const startRunBody = z
   .object({
     policy_id: uuid.optional(),
-    dry_run: z.boolean().default(false),
+    dry_run: z.boolean().default(true).describe('true unless said: only `dry_run: false` removes anything'),
   })
   .strict();
 

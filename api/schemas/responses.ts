@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Answer } from '../http/route';
 import { uuid } from './common';
+import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, operationFields } from './operations';
 
 const timestamp = z.string().datetime({ offset: true });
 const nullableTimestamp = timestamp.nullable();
@@ -114,8 +115,8 @@ export const uploadSession = z
   })
   .strict();
 
-export const uploadAccepted = z.object({ upload_id: id, status_url: z.string() }).strict();
-export const workflowAccepted = z.object({ workflow_id: z.string() }).strict();
+export const uploadAccepted = z.object({ upload_id: id, status_url: z.string(), ...operationFields }).strict();
+export const workflowAccepted = z.object({ workflow_id: z.string(), ...operationFields }).strict();
 export const partStored = z.object({ part_number: z.number().int(), size_bytes: z.number().int(), checksum_sha256: sha256 }).strict();
 export const presignedPart = z.object({ url: z.string().url(), method: z.literal('PUT'), expires_at: timestamp }).strict();
 export const completedUpload = z.object({ upload: uploadSession, asset, version }).strict();
@@ -156,12 +157,13 @@ export const cloudEvent = z
     sequence: z.number().int(),
   })
   .strict();
-export const eventAccepted = z.object({ id: z.string(), type: z.string(), workflow_id: z.string() }).strict();
+export const eventAccepted = z.object({ id: z.string(), type: z.string(), workflow_id: z.string(), ...operationFields }).strict();
 
 /** An upload whose finishing outlasted the wait (api/http/accepted.ts). */
 export const uploadAcceptedAnswer: Answer = {
-  description: 'finishing outlasted the wait; follow status_url',
+  description: 'finishing outlasted the wait (Prefer: wait=N, else STORAGE_UPLOAD_WAIT_SECONDS); follow Location, the operation (or status_url, the session)',
   schema: uploadAccepted,
+  headers: { ...ACCEPTED_HEADERS, ...PREFERENCE_APPLIED_HEADER },
   links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/upload_id' } }],
 };
 

@@ -47,6 +47,8 @@ export interface SimpleUploadDeps {
   recordUpload?: (uploadId: string) => Promise<void>;
   /** A new version's If-Match: compared with the asset's ETag as its session is inserted (UploadTarget.ifMatch). */
   ifMatch?: string;
+  /** How long to wait for the commit (Prefer: wait=N); STORAGE_UPLOAD_WAIT_SECONDS unless said. */
+  waitMs?: number;
 }
 
 export type SimpleUploadOutcome = CompleteOutcome & { uploadId: string };
@@ -69,7 +71,8 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
   // A run not taken by then is given up on, leaving the wait for its outcome within the request timeout.
-  const takeBy = Date.now() + deps.config.http.requestTimeoutMs - deps.config.uploads.waitSeconds * 1000;
+  const waitMs = deps.waitMs ?? deps.config.uploads.waitSeconds * 1000;
+  const takeBy = Date.now() + deps.config.http.requestTimeoutMs - waitMs;
   const { maxPending } = deps.config.uploads;
   const slot = pendingUploadsOf(deps.uploads, maxPending).take();
   if (!slot) {
@@ -140,7 +143,7 @@ async function receiveAdmitted(
     const request = completionOf(form, staged, existing, ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form));
     // From here on the run owns the outcome, whatever this call answers.
     completing = true;
-    const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, deps.config.uploads.waitSeconds * 1000, takeBy);
+    const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, deps.waitMs ?? deps.config.uploads.waitSeconds * 1000, takeBy);
     return { ...outcome, uploadId: staged.uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.

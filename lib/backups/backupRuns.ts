@@ -82,12 +82,14 @@ export async function startBackup(bc: BackupClient, actor: ActorRef, opts: Start
 export interface StartRestoreOptions {
   mode?: RestoreMode;
   assetIds?: string[];
+  /** A dry run counts what it would restore and writes no asset (the API asks for one unless told `dry_run: false`). */
+  dryRun?: boolean;
   tuning?: BackupTuning;
 }
 
 /** Writes the restore's row (409 unless the backup is completed and retained), then starts restore-{id} acting for `actor`. */
 export async function startRestore(bc: BackupClient, actor: ActorRef, backupId: string, opts: StartRestoreOptions = {}): Promise<JobRow> {
-  const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds, actor });
+  const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds, dryRun: opts.dryRun ?? false, actor });
   await startJobWorkflow(bc, id, 'restore', () =>
     bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
       ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation, actor),

@@ -118,6 +118,7 @@ export interface RestoreJson {
   status: JobStatus;
   mode: RestoreMode;
   asset_ids: string[] | null;
+  dry_run: boolean;
   progress: RestoreProgress;
   /** The assets it could not restore, with why (the first 100; lists leave it out). */
   failed_assets?: FailedAsset[];
@@ -136,6 +137,7 @@ export function toRestoreJson(row: JobRow, failed?: FailedAsset[], live?: { stat
     status: useLive && live.status !== 'pending' ? live.status : row.status,
     mode: row.mode!,
     asset_ids: row.scope.asset_ids ?? null,
+    dry_run: row.scope.dry_run ?? false,
     progress: useLive ? live.progress : restoreProgressOf(row.progress),
     ...(failed ? { failed_assets: failed } : {}),
     workflow_id: row.workflow_id,
@@ -224,14 +226,17 @@ export async function failJob(db: Knex, id: string, error: string, progress?: ob
  * The backup's row is locked meanwhile, so the retention sweep cannot remove it in between (it
  * skips backups with a restore pending or running).
  */
-export async function insertRestore(db: Knex, restore: { backupId: string; mode: RestoreMode; assetIds?: string[]; actor?: ActorRef }): Promise<string> {
+export async function insertRestore(
+  db: Knex,
+  restore: { backupId: string; mode: RestoreMode; assetIds?: string[]; dryRun?: boolean; actor?: ActorRef },
+): Promise<string> {
   return db.transaction(async (trx) => {
     const backup = await lockBackupRow(trx, restore.backupId);
     if (!backup) throw new NotFoundError(`backup ${restore.backupId} not found`);
     if (backup.removed_at) throw new ConflictError(`backup ${restore.backupId} was removed by retention on ${backup.removed_at.toISOString()}`);
     if (backup.status !== 'completed') throw new ConflictError(`backup ${restore.backupId} is ${backup.status}: only a completed backup can be restored`);
     const id = uuidv7();
-    const scope: RestoreScope = restore.assetIds ? { asset_ids: restore.assetIds } : {};
+    const scope: RestoreScope = { ...(restore.assetIds ? { asset_ids: restore.assetIds } : {}), dry_run: restore.dryRun ?? false };
     await insertRestoreRow(trx, {
       id,
       kind: 'restore',

@@ -25,6 +25,8 @@ export interface BackupCounts {
 
 export interface RestoreScope {
   asset_ids?: string[];
+  /** A dry run: counts what it would restore, writes no asset (absent: a restore begun before dry runs existed, a real one). */
+  dry_run?: boolean;
 }
 
 export interface JobRow {

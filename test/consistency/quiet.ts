@@ -110,7 +110,7 @@ const SWEEP_MS = 180_000;
 export async function sweepAsScheduled(cluster: Cluster, history: History, adminToken: string, clientsStoppedAt: number): Promise<string> {
   const entry = history.begin({ client: -1, index: 1, kind: 'quiet:lifecycle', value: 'after the staging bound' });
   await new Promise((r) => setTimeout(r, Math.max(0, clientsStoppedAt + STAGING_BOUND_MS - Date.now())));
-  const started = await send(`${cluster.apis[0].url}/api/v2/lifecycle/runs`, adminToken, 'cc-quiet-lifecycle', { method: 'POST', json: {} });
+  const started = await send(`${cluster.apis[0].url}/api/v2/lifecycle/runs`, adminToken, 'cc-quiet-lifecycle', { method: 'POST', json: { dry_run: false } });
   let status = started.status === 202 ? String(started.body.status) : `refused ${started.status}`;
   const deadline = Date.now() + SWEEP_MS;
   while (started.status === 202 && (status === 'pending' || status === 'running') && Date.now() < deadline) {

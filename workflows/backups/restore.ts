@@ -23,6 +23,18 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState
   };
   setHandler(restoreStatusQuery, () => state);
 
+  async function finish(assetsTotal: number, dryRun: boolean): Promise<RestoreState> {
+    const finished = await catalog.finishRestore({ restoreId, assetsTotal, ...(dryRun ? { dryRun } : {}) });
+    state.progress = finished.progress;
+    state.error = finished.error;
+    state.status = finished.status;
+    if (finished.status === 'failed') {
+      // The run fails too, so an operator filtering failed runs in the Temporal UI finds it.
+      throw ApplicationFailure.create({ type: BackupFailure.restoreIncomplete, message: finished.error ?? 'restore failed', nonRetryable: true });
+    }
+    return state;
+  }
+
   return withFailureHandler(
     async () => {
       let position = input.resume;
@@ -35,6 +47,8 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState
         position = { cursor: begun.cursor, end: begun.end, assetsTotal: begun.assetsTotal };
         state.progress.assets_total = begun.assetsTotal;
         state.status = 'running';
+        // A dry run has counted what it would restore (and failed what the backup lacks): it writes no asset.
+        if (begun.dryRun) return finish(position.assetsTotal, true);
       }
       for (;;) {
         if (continueAsNewDue(tuning?.historyLimit)) await continueAsNew<typeof restoreWorkflow>({ restoreId, tuning, actor, resume: position });
@@ -43,15 +57,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreState
         position = { ...position, cursor: step.cursor };
         if (step.done) break;
       }
-      const finished = await catalog.finishRestore({ restoreId, assetsTotal: position.assetsTotal });
-      state.progress = finished.progress;
-      state.error = finished.error;
-      state.status = finished.status;
-      if (finished.status === 'failed') {
-        // The run fails too, so an operator filtering failed runs in the Temporal UI finds it.
-        throw ApplicationFailure.create({ type: BackupFailure.restoreIncomplete, message: finished.error ?? 'restore failed', nonRetryable: true });
-      }
-      return state;
+      return finish(position.assetsTotal, false);
     },
     async (err) => {
       // A restore whose assets failed has recorded that already.

@@ -27,9 +27,12 @@ export async function withFailureHandler<T>(body: () => Promise<T>, onFailure: (
   }
 }
 
+/** What the row of a run that was cancelled says (POST /operations/{id}:cancel reads it back as `cancelled`). */
+export const CANCELLED = 'cancelled';
+
 /** What a run's row says about its failure. */
 export function messageOf(err: unknown): string {
-  if (isCancellation(err)) return 'cancelled';
+  if (isCancellation(err)) return CANCELLED;
   if (!(err instanceof Error)) return String(err);
   const cause = (err as { cause?: unknown }).cause;
   // An activity's failure: its own message says what happened.
