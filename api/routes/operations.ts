@@ -43,6 +43,9 @@ const cancel = defineRoute(
       'Cancel (AIP-151): an upload is aborted (its bytes and reservation go); a backup is cancelled (its row ends failed, error "cancelled"; ' +
       "what it copied is collected as a failed backup's is). Restores, lifecycle runs and deletions cannot be cancelled: 409",
     params: operationParams,
+    preconditions: {
+      none: 'an operation has no ETag: it only moves to an end, so cancelling one that has ended is a 409 and cancelling twice is the same as once',
+    },
     responses: {
       202: {
         description: 'cancelled, or being cancelled: the operation',
