@@ -35,7 +35,7 @@ const upload = defineRoute(
     summary: 'Upload a file as a new asset (streamed, verified, committed by uploadWorkflow)',
     body: uploadFormBody,
     responses: {
-      201: { description: 'the new asset', schema: r.asset, links: assetLinks },
+      201: { description: 'the new asset', schema: r.asset, links: assetLinks, headers: { ...r.etagHeader, ...r.locationHeader('the asset') } },
       202: r.uploadAcceptedAnswer,
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
       415: r.problemAnswer('not multipart'),
@@ -86,7 +86,7 @@ const read = defineRoute(
     summary: 'One asset (ETag for If-Match)',
     params: idParams,
     query: includeDeletedQuery,
-    responses: { 200: { description: 'the asset', schema: r.asset }, 404: r.problemAnswer('unknown or soft-deleted') },
+    responses: { 200: { description: 'the asset', schema: r.asset, headers: r.etagHeader }, 404: r.problemAnswer('unknown or soft-deleted') },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
@@ -104,7 +104,7 @@ const update = defineRoute(
     summary: 'Replace the given fields (optional If-Match)',
     params: idParams,
     body: { schema: updateAssetBody },
-    responses: { 200: { description: 'the asset', schema: r.asset }, 412: r.problemAnswer('If-Match is stale') },
+    responses: { 200: { description: 'the asset', schema: r.asset, headers: r.etagHeader }, 412: r.problemAnswer('If-Match is stale') },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
@@ -155,7 +155,7 @@ const restore = defineRoute(
     tag: 'assets',
     summary: 'Undo a soft delete',
     params: idParams,
-    responses: { 200: { description: 'the asset', schema: r.asset }, 409: r.problemAnswer('not deleted, or being deleted for good') },
+    responses: { 200: { description: 'the asset', schema: r.asset, headers: r.etagHeader }, 409: r.problemAnswer('not deleted, or being deleted for good') },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
@@ -176,7 +176,7 @@ const grants = defineRoute(
     params: idParams,
     body: { schema: grantsBody },
     responses: {
-      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList },
+      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList, headers: r.etagHeader },
       403: r.problemAnswer('not the owner'),
       412: r.problemAnswer('If-Match is stale: the asset changed since it was read, and its grants are as they were'),
     },
@@ -203,6 +203,7 @@ const content = defineRoute(
     summary: "The current version's bytes (Range, If-None-Match, HEAD), streamed or straight from the store",
     params: idParams,
     query: redirectQuery,
+    headers: r.contentRequestHeaders,
     responses: r.contentAnswers,
   },
   (deps) =>

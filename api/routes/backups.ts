@@ -7,7 +7,7 @@ import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
 import { backupAnswer, createBackupBody, importAnswer, importBody, listBackupsQuery, listRestoresQuery, restoreAnswer, restoreBody } from '../schemas/backups';
 import { idParams, parse } from '../schemas/common';
-import { pageOf, problemAnswer as problem } from '../schemas/responses';
+import { locationHeader, pageOf, problemAnswer as problem } from '../schemas/responses';
 
 const create = defineRoute(
   {
@@ -18,7 +18,12 @@ const create = defineRoute(
     summary: 'Take a backup (backupWorkflow, backup-{id}); no body: every asset, current versions',
     body: { schema: createBackupBody },
     responses: {
-      202: { description: 'the backup, started', schema: backupAnswer, links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }] },
+      202: {
+        description: 'the backup, started',
+        schema: backupAnswer,
+        headers: locationHeader('the backup'),
+        links: [{ resource: '/api/v2/backups/:id', parameters: { id: '$response.body#/id' } }],
+      },
       404: problem('an asset in asset_ids does not exist'),
     },
   },
@@ -91,6 +96,7 @@ const restore = defineRoute(
       202: {
         description: 'the restore, started',
         schema: restoreAnswer,
+        headers: locationHeader('the restore'),
         links: [{ resource: '/api/v2/restores/:id', parameters: { id: '$response.body#/id' } }],
       },
       404: problem('unknown backup'),

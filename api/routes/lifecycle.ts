@@ -5,7 +5,7 @@ import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { idParams, parse } from '../schemas/common';
 import { listRunsQuery, runAnswer, startRunBody } from '../schemas/policies';
-import { pageOf, problemAnswer as problem } from '../schemas/responses';
+import { locationHeader, pageOf, problemAnswer as problem } from '../schemas/responses';
 
 const start = defineRoute(
   {
@@ -19,6 +19,7 @@ const start = defineRoute(
       202: {
         description: 'the run, started',
         schema: runAnswer,
+        headers: locationHeader('the run'),
         links: [{ resource: '/api/v2/lifecycle/runs/:id', parameters: { id: '$response.body#/id' } }],
       },
       404: problem('unknown policy'),

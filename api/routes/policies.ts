@@ -4,7 +4,7 @@ import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { idParams, parse } from '../schemas/common';
 import { listPoliciesQuery, policyAnswer, policyBody } from '../schemas/policies';
-import { pageOf, problemAnswer as problem } from '../schemas/responses';
+import { locationHeader, pageOf, problemAnswer as problem } from '../schemas/responses';
 
 const list = defineRoute(
   {
@@ -30,7 +30,12 @@ const create = defineRoute(
     summary: 'Create a policy',
     body: { schema: policyBody },
     responses: {
-      201: { description: 'the policy', schema: policyAnswer, links: [{ resource: '/api/v2/policies/:id', parameters: { id: '$response.body#/id' } }] },
+      201: {
+        description: 'the policy',
+        schema: policyAnswer,
+        headers: locationHeader('the policy'),
+        links: [{ resource: '/api/v2/policies/:id', parameters: { id: '$response.body#/id' } }],
+      },
       409: problem('a live policy has that name'),
       415: problem('the body is not JSON'),
     },

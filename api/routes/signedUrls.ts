@@ -23,6 +23,7 @@ import { storedContentOf } from '../http/download';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { idParams, parse, versionParams } from '../schemas/common';
 import { problemAnswer } from '../schemas/responses';
+import { contentRequestHeaders } from '../schemas/responses';
 import { signUrlBody, signedContentQuery, signedContentResponses, signedParams, signedQuery, signedUrlAnswer } from '../schemas/signedUrls';
 
 const sign = defineRoute(
@@ -80,6 +81,7 @@ const signedContent = defineRoute(
     summary: "A signed URL of the current version's bytes: the signature stands for the token (Range, If-None-Match, HEAD)",
     params: idParams,
     query: signedContentQuery,
+    headers: contentRequestHeaders,
     responses: signedContentResponses,
   },
   serveSigned,
@@ -94,6 +96,7 @@ const signedVersionContent = defineRoute(
     summary: "A signed URL of a version's bytes",
     params: versionParams,
     query: signedContentQuery,
+    headers: contentRequestHeaders,
     responses: signedContentResponses,
   },
   serveSigned,

@@ -74,7 +74,12 @@ const open = defineRoute(
     summary: 'Open a chunked upload session',
     body: { schema: (limits) => documentedCreateUploadBody(limits.maxUploadBytes) },
     responses: {
-      201: { description: 'the session', schema: r.uploadSession, links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }] },
+      201: {
+        description: 'the session',
+        schema: r.uploadSession,
+        headers: r.locationHeader('the session'),
+        links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }],
+      },
       413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
       507: r.overQuotaAnswer,
     },
@@ -148,6 +153,12 @@ const part = defineRoute(
     summary: 'Send (or re-send) part n; Content-Length required, X-Checksum-SHA256 optional',
     params: partParams,
     // Empty is a part too: the only part of an empty upload.
+    headers: {
+      'X-Checksum-SHA256': {
+        description: "the part's SHA-256, lowercase hex: a part that does not match is 422 and not kept",
+        schema: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      },
+    },
     body: { schema: z.string().meta({ format: 'binary' }), content: 'application/octet-stream', optional: true },
     responses: {
       200: { description: 'stored', schema: r.partStored },
@@ -219,7 +230,7 @@ const complete = defineRoute(
       200: { description: 'done', schema: r.completedUpload },
       202: r.uploadAcceptedAnswer,
       ...sessionRefused,
-      409: r.problemAnswer('parts missing (missing_parts) or session not open'),
+      409: r.problemAnswer('parts missing (missing_parts) or session not open', ['missing-parts', 'conflict']),
       422: r.problemAnswer('checksum mismatch'),
     },
   },

@@ -71,7 +71,7 @@ const upload = defineRoute(
     params: idParams,
     body: versionFormBody,
     responses: {
-      201: { description: 'the version', schema: r.version, links: versionLinks },
+      201: { description: 'the version', schema: r.version, links: versionLinks, headers: r.locationHeader('the version') },
       202: r.uploadAcceptedAnswer,
       403: r.problemAnswer('read only, or made so while the file streamed (the upload is refused)'),
       404: r.problemAnswer('unknown, or no longer readable by the caller, even while the file streamed'),
@@ -119,6 +119,7 @@ const content = defineRoute(
     summary: "A version's bytes, streamed or straight from the store",
     params: versionParams,
     query: redirectQuery,
+    headers: r.contentRequestHeaders,
     responses: r.contentAnswers,
   },
   (deps) =>
