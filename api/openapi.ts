@@ -175,7 +175,11 @@ const PROBLEM_EXAMPLE_FIELDS: Partial<Record<ProblemKindName, Json>> = {
 
 /** Each problem type as a schema of its own: its `type` URI, the common fields and its own. */
 function problemSchemas(components: Components): void {
-  components.schemas.Problem = components.schemaOf(r.problem, 'output');
+  components.schemas.ProblemDetails = components.schemaOf(r.problem, 'output');
+  components.schemas.Problem = {
+    description: 'A problem of any type: one of those this API answers, or another (RFC 9457) a client should read by its status.',
+    anyOf: [...problemKindNames.map((kind) => ref(problemSchemaName(kind))), ref('ProblemDetails')],
+  };
   for (const kind of problemKindNames) {
     const { status, title, description, fields }: ProblemKind = PROBLEM_KINDS[kind];
     const schema = r.problemFields.extend({ type: z.literal(problemTypeOf(kind)), ...fields }).meta({

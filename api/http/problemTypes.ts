@@ -135,7 +135,7 @@ export const PROBLEM_KINDS = {
   'not-implemented': {
     status: 501,
     title: 'Not Implemented',
-    description: 'This server is not configured for it: URL signing asked of a service given no signing key (STORAGE_URL_SIGNING_KEY).',
+    description: 'This server is not configured for it: URL signing asked of a service given no signing key (STORAGE_URL_SIGNING_KEYS).',
   },
   unavailable: {
     status: 503,

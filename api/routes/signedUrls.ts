@@ -35,7 +35,11 @@ const sign = defineRoute(
     summary: 'A signed URL of the content, usable without a token until it expires (an <img src>)',
     params: idParams,
     body: { schema: signUrlBody },
-    responses: { 200: { description: 'the URL', schema: signedUrlAnswer }, 404: problemAnswer('unknown asset or version') },
+    responses: {
+      200: { description: 'the URL', schema: signedUrlAnswer },
+      404: problemAnswer('unknown asset or version'),
+      501: problemAnswer('the service has no signing key (STORAGE_URL_SIGNING_KEYS)'),
+    },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');

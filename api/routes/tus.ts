@@ -167,6 +167,7 @@ const create = defineRoute(
     body: { schema: z.string().meta({ format: 'binary' }), content: OFFSET_OCTET_STREAM, optional: true },
     responses: {
       201: { description: 'created: Location is the upload', headers: tusHeaders(['Location', 'Tus-Resumable', 'Upload-Offset', 'Upload-Expires']) },
+      404: problemAnswer('asset_id (Upload-Metadata) names no asset the caller may read'),
       ...refusals,
     },
   },

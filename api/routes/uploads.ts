@@ -80,6 +80,7 @@ const open = defineRoute(
         headers: r.locationHeader('the session'),
         links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }],
       },
+      404: r.problemAnswer('asset_id names no asset the caller may read'),
       413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
       507: r.overQuotaAnswer,
     },
