@@ -13,7 +13,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** List assets (headers only) */
+        head: operations["headAssets"];
         patch?: never;
         trace?: never;
     };
@@ -32,7 +33,8 @@ export interface paths {
         /** Soft delete; ?permanent=true removes every version through deleteAssetWorkflow */
         delete: operations["deleteAssetsById"];
         options?: never;
-        head?: never;
+        /** One asset (ETag for If-Match) (headers only) */
+        head: operations["headAssetsById"];
         patch?: never;
         trace?: never;
     };
@@ -49,7 +51,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** The current version's bytes (Range, If-None-Match, HEAD), streamed or straight from the store (headers only) */
+        head: operations["headAssetsByIdContent"];
         patch?: never;
         trace?: never;
     };
@@ -118,7 +121,8 @@ export interface paths {
         post: operations["postAssetsByIdVersions"];
         delete?: never;
         options?: never;
-        head?: never;
+        /** Versions, newest first (headers only) */
+        head: operations["headAssetsByIdVersions"];
         patch?: never;
         trace?: never;
     };
@@ -135,7 +139,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** One version (headers only) */
+        head: operations["headAssetsByIdVersionsByVersionId"];
         patch?: never;
         trace?: never;
     };
@@ -152,7 +157,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** A version's bytes, streamed or straight from the store (headers only) */
+        head: operations["headAssetsByIdVersionsByVersionIdContent"];
         patch?: never;
         trace?: never;
     };
@@ -203,7 +209,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** The audit log, newest first (headers only) */
+        head: operations["headAudit"];
         patch?: never;
         trace?: never;
     };
@@ -221,7 +228,8 @@ export interface paths {
         post: operations["postBackups"];
         delete?: never;
         options?: never;
-        head?: never;
+        /** Backups, newest first (headers only) */
+        head: operations["headBackups"];
         patch?: never;
         trace?: never;
     };
@@ -238,7 +246,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** One backup, its progress live from its workflow while it runs (headers only) */
+        head: operations["headBackupsById"];
         patch?: never;
         trace?: never;
     };
@@ -290,7 +299,8 @@ export interface paths {
         post: operations["postEvents"];
         delete?: never;
         options?: never;
-        head?: never;
+        /** The event feed, oldest first (headers only) */
+        head: operations["headEvents"];
         patch?: never;
         trace?: never;
     };
@@ -308,7 +318,8 @@ export interface paths {
         post: operations["postLifecycleRuns"];
         delete?: never;
         options?: never;
-        head?: never;
+        /** Runs, scheduled ones too, newest first (headers only) */
+        head: operations["headLifecycleRuns"];
         patch?: never;
         trace?: never;
     };
@@ -325,7 +336,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** One run: status, counts; a run whose workflow was terminated reads as failed (headers only) */
+        head: operations["headLifecycleRunsById"];
         patch?: never;
         trace?: never;
     };
@@ -343,7 +355,8 @@ export interface paths {
         post: operations["postPolicies"];
         delete?: never;
         options?: never;
-        head?: never;
+        /** Lifecycle policies, oldest first (headers only) */
+        head: operations["headPolicies"];
         patch?: never;
         trace?: never;
     };
@@ -362,7 +375,8 @@ export interface paths {
         /** Delete a policy (a soft delete that frees its name) */
         delete: operations["deletePoliciesById"];
         options?: never;
-        head?: never;
+        /** One policy (headers only) */
+        head: operations["headPoliciesById"];
         patch?: never;
         trace?: never;
     };
@@ -396,7 +410,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Restores, newest first (of one backup with ?backup_id=) (headers only) */
+        head: operations["headRestores"];
         patch?: never;
         trace?: never;
     };
@@ -413,7 +428,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** One restore, live from its workflow while it runs; failed_assets names what could not be restored (headers only) */
+        head: operations["headRestoresById"];
         patch?: never;
         trace?: never;
     };
@@ -430,7 +446,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** A signed URL of the current version's bytes: the signature stands for the token (Range, If-None-Match, HEAD) (headers only) */
+        head: operations["headSignedAssetsByIdContent"];
         patch?: never;
         trace?: never;
     };
@@ -447,7 +464,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** A signed URL of a version's bytes (headers only) */
+        head: operations["headSignedAssetsByIdVersionsByVersionIdContent"];
         patch?: never;
         trace?: never;
     };
@@ -520,7 +538,8 @@ export interface paths {
         /** Abort */
         delete: operations["deleteUploadsById"];
         options?: never;
-        head?: never;
+        /** Session status, live from its workflow (headers only) */
+        head: operations["headUploadsById"];
         patch?: never;
         trace?: never;
     };
@@ -588,7 +607,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** What an owner stores and has reserved, and their quota: the caller's own, or (admins) any owner's (headers only) */
+        head: operations["headUsage"];
         patch?: never;
         trace?: never;
     };
@@ -605,7 +625,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** This document, rendered (headers only) */
+        head: operations["headDocs"];
         patch?: never;
         trace?: never;
     };
@@ -622,7 +643,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Combined health (headers only) */
+        head: operations["headHealth"];
         patch?: never;
         trace?: never;
     };
@@ -639,7 +661,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Liveness (headers only) */
+        head: operations["headHealthLive"];
         patch?: never;
         trace?: never;
     };
@@ -656,7 +679,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Readiness: PostgreSQL, S3 and Temporal answer, and the API is not draining (SIGTERM) (headers only) */
+        head: operations["headHealthReady"];
         patch?: never;
         trace?: never;
     };
@@ -673,7 +697,8 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** Prometheus metrics (headers only) */
+        head: operations["headMetrics"];
         patch?: never;
         trace?: never;
     };
@@ -690,18 +715,1202 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /** This document (headers only) */
+        head: operations["headOpenapiJson"];
+        patch?: never;
+        trace?: never;
+    };
+    "/problems": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The problem types, each linked to its page */
+        get: operations["getProblems"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** The problem types, each linked to its page (headers only) */
+        head: operations["headProblems"];
+        patch?: never;
+        trace?: never;
+    };
+    "/problems/{kind}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A problem type's page: what it means, its status, its fields, what to do */
+        get: operations["getProblemsByKind"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** A problem type's page: what it means, its status, its fields, what to do (headers only) */
+        head: operations["headProblemsByKind"];
         patch?: never;
         trace?: never;
     };
 }
 export type webhooks = Record<string, never>;
 export interface components {
-    schemas: never;
+    schemas: {
+        /**
+         * @example {
+         *       "id": "0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "name": "portrait.png",
+         *       "content_type": "image/png",
+         *       "size_bytes": 48213,
+         *       "checksum_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+         *       "current_version_id": "0190c6d2-8a01-7b22-9c33-4d5e6f708192",
+         *       "version_count": 1,
+         *       "metadata": {
+         *         "character": "Elowen"
+         *       },
+         *       "tags": [
+         *         "portrait"
+         *       ],
+         *       "owner_id": "alice",
+         *       "grants": [
+         *         {
+         *           "subject": "group:campaign-42",
+         *           "access": "read"
+         *         }
+         *       ],
+         *       "is_deleted": false,
+         *       "deleted_at": null,
+         *       "created_at": "2026-12-07T14:00:00.000Z",
+         *       "updated_at": "2026-12-07T14:00:00.000Z"
+         *     }
+         */
+        Asset: {
+            checksum_sha256: string | null;
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            current_version_id: string | null;
+            deleted_at: string | null;
+            /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
+            grants: components["schemas"]["Grant"][];
+            id: string;
+            is_deleted: boolean;
+            metadata: {
+                [key: string]: string;
+            };
+            name: string;
+            owner_id: string;
+            size_bytes: number;
+            tags: string[];
+            /** Format: date-time */
+            updated_at: string;
+            version_count: number;
+        };
+        AssetPage: {
+            items: components["schemas"]["Asset"][];
+            next_cursor: string | null;
+        };
+        AuditEntry: {
+            action: string;
+            /** @description null: no verified token */
+            actor: {
+                roles: string[];
+                sub: string;
+            } | null;
+            /** Format: date-time */
+            at: string;
+            client_address: string | null;
+            /** @description refusals folded into this row (one actor, action and outcome within a minute); 1 otherwise */
+            count: number;
+            id: string;
+            outcome: string;
+            /** @description the request's X-Request-Id, or the workflow id of a run's commit */
+            request_id: string | null;
+            /** @description the requests the row stands for: its request_id, or a folded row's first 100 (count says how many there were) */
+            request_ids: string[];
+            subjects: {
+                asset_id?: string;
+                backup_id?: string;
+                policy_id?: string;
+                restore_id?: string;
+                upload_id?: string;
+                version_id?: string;
+            };
+            user_agent: string | null;
+        };
+        AuditEntryPage: {
+            items: components["schemas"]["AuditEntry"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @example {
+         *       "id": "0190c6d2-5a00-7911-8a22-2b3c4d5e6f70",
+         *       "status": "running",
+         *       "label": "before the campaign reset",
+         *       "scope": {
+         *         "include_all_versions": false
+         *       },
+         *       "progress": {
+         *         "objects_total": 120,
+         *         "objects_done": 40,
+         *         "bytes_total": 52428800,
+         *         "bytes_done": 17476266,
+         *         "bytes_copied": 17476266
+         *       },
+         *       "counts": null,
+         *       "manifest_key": null,
+         *       "manifest_sha256": null,
+         *       "workflow_id": "backup-0190c6d2-5a00-7911-8a22-2b3c4d5e6f70",
+         *       "trigger": "api",
+         *       "created_at": "2026-12-07T14:00:00.000Z",
+         *       "started_at": "2026-12-07T14:00:00.000Z",
+         *       "completed_at": null,
+         *       "expires_at": null,
+         *       "removed_at": null,
+         *       "error": null
+         *     }
+         */
+        Backup: {
+            completed_at: string | null;
+            counts: {
+                assets: number;
+                blobs: number;
+                bytes: number;
+                version_bytes: number;
+                versions: number;
+            } | null;
+            /** Format: date-time */
+            created_at: string;
+            error: string | null;
+            expires_at: string | null;
+            id: string;
+            label: string | null;
+            manifest_key: string | null;
+            manifest_sha256: string | null;
+            /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
+            progress: {
+                bytes_copied: number;
+                bytes_done: number;
+                bytes_total: number;
+                objects_done: number;
+                objects_total: number;
+            };
+            /** @description set when retention removed the backup; it can no longer be restored */
+            removed_at: string | null;
+            scope: {
+                asset_ids?: string[];
+                include_all_versions: boolean;
+            };
+            started_at: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "completed" | "failed";
+            /** @enum {string} */
+            trigger: "api" | "schedule";
+            workflow_id: string;
+        };
+        BackupPage: {
+            items: components["schemas"]["Backup"][];
+            next_cursor: string | null;
+        };
+        /**
+         * checksum-mismatch (460)
+         * @description The bytes of a tus PATCH do not hash to its Upload-Checksum: none of them was kept, and the offset is as it was. Send them again. Its page: /problems/checksum-mismatch.
+         * @example {
+         *       "type": "/problems/checksum-mismatch",
+         *       "title": "Checksum Mismatch",
+         *       "status": 460,
+         *       "detail": "a checksum-mismatch problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        ChecksumMismatchProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/checksum-mismatch";
+        };
+        CloudEvent: {
+            data: {
+                [key: string]: unknown;
+            };
+            /** @constant */
+            datacontenttype: "application/json";
+            id: string;
+            sequence: number;
+            source: string;
+            /** @constant */
+            specversion: "1.0";
+            subject: string;
+            /** Format: date-time */
+            time: string;
+            type: string;
+        };
+        CloudEventPage: {
+            items: components["schemas"]["CloudEvent"][];
+            next_cursor: string | null;
+        };
+        /**
+         * conflict (409)
+         * @description The request clashes with the state of what it names (already done, not in a state that allows it, or a request under the same Idempotency-Key still running: then Retry-After says when to send it again). Read the resource again and decide; an upload it concerns is named in `upload_id`. Its page: /problems/conflict.
+         * @example {
+         *       "type": "/problems/conflict",
+         *       "title": "Conflict",
+         *       "status": 409,
+         *       "detail": "a conflict problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        ConflictProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/conflict";
+            /** @description the upload session it concerns: GET /api/v2/uploads/{upload_id} says how it ended */
+            upload_id?: string;
+        };
+        /**
+         * forbidden (403)
+         * @description The token verifies but may not do this: not the owner, no grant that allows it, or a role the operation needs. An upload whose access was revoked meanwhile names it in `upload_id`. Sending it again with the same token fails again. Its page: /problems/forbidden.
+         * @example {
+         *       "type": "/problems/forbidden",
+         *       "title": "Forbidden",
+         *       "status": 403,
+         *       "detail": "a forbidden problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        ForbiddenProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/forbidden";
+            /** @description the upload session it concerns: GET /api/v2/uploads/{upload_id} says how it ended */
+            upload_id?: string;
+        };
+        /**
+         * gone (410)
+         * @description The upload was terminated, expired or failed: its bytes are gone for good. Start a new upload. Its page: /problems/gone.
+         * @example {
+         *       "type": "/problems/gone",
+         *       "title": "Gone",
+         *       "status": 410,
+         *       "detail": "a gone problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        GoneProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/gone";
+        };
+        /**
+         * @example {
+         *       "subject": "group:campaign-42",
+         *       "access": "read"
+         *     }
+         */
+        Grant: {
+            /** @enum {string} */
+            access: "read" | "write";
+            subject: string;
+        };
+        GrantList: {
+            grants: components["schemas"]["Grant"][];
+        };
+        /**
+         * internal (500)
+         * @description The server failed to carry out the request, or work it took on failed for a reason no client can fix; it has been logged (quote X-Request-Id). An upload it ended is named in `upload_id`. Its page: /problems/internal.
+         * @example {
+         *       "type": "/problems/internal",
+         *       "title": "Internal Server Error",
+         *       "status": 500,
+         *       "detail": "a internal problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        InternalProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/internal";
+            /** @description the upload session it concerns: GET /api/v2/uploads/{upload_id} says how it ended */
+            upload_id?: string;
+        };
+        /**
+         * locked (423)
+         * @description Another request holds the thing (a tus upload whose lock was lost while the body streamed): send HEAD for the offset, then try again. Its page: /problems/locked.
+         * @example {
+         *       "type": "/problems/locked",
+         *       "title": "Locked",
+         *       "status": 423,
+         *       "detail": "a locked problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        LockedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/locked";
+        };
+        /**
+         * method-not-allowed (405)
+         * @description The path exists but does not serve this method: Allow lists those it serves. Its page: /problems/method-not-allowed.
+         * @example {
+         *       "type": "/problems/method-not-allowed",
+         *       "title": "Method Not Allowed",
+         *       "status": 405,
+         *       "detail": "a method-not-allowed problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        MethodNotAllowedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/method-not-allowed";
+        };
+        /**
+         * missing-parts (409)
+         * @description A chunked upload was completed before all of its parts arrived: `missing_parts` lists their numbers. Send them, then complete again. Its page: /problems/missing-parts.
+         * @example {
+         *       "type": "/problems/missing-parts",
+         *       "title": "Conflict",
+         *       "status": 409,
+         *       "detail": "a missing-parts problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": [],
+         *       "missing_parts": [
+         *         3,
+         *         4
+         *       ]
+         *     }
+         */
+        MissingPartsProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            /** @description the numbers of the parts not received */
+            missing_parts: number[];
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/missing-parts";
+        };
+        /**
+         * not-found (404)
+         * @description Nothing at this path that the caller may see: an unknown id, a soft-deleted asset (see include_deleted), or no such route. Its page: /problems/not-found.
+         * @example {
+         *       "type": "/problems/not-found",
+         *       "title": "Not Found",
+         *       "status": 404,
+         *       "detail": "a not-found problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        NotFoundProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/not-found";
+        };
+        /**
+         * not-implemented (501)
+         * @description This server is not configured for it: URL signing asked of a service given no signing key (STORAGE_URL_SIGNING_KEYS). Its page: /problems/not-implemented.
+         * @example {
+         *       "type": "/problems/not-implemented",
+         *       "title": "Not Implemented",
+         *       "status": 501,
+         *       "detail": "a not-implemented problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        NotImplementedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/not-implemented";
+        };
+        /**
+         * payload-too-large (413)
+         * @description The body is larger than the API takes: the upload size limit (STORAGE_MAX_UPLOAD_SIZE), or the JSON body limit. Send less, or a chunked or tus upload. Its page: /problems/payload-too-large.
+         * @example {
+         *       "type": "/problems/payload-too-large",
+         *       "title": "Payload Too Large",
+         *       "status": 413,
+         *       "detail": "a payload-too-large problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        PayloadTooLargeProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/payload-too-large";
+        };
+        /**
+         * @example {
+         *       "id": "0190c6d2-4a00-7811-8a22-1b2c3d4e5f60",
+         *       "name": "old drafts",
+         *       "description": "keep the two latest versions of drafts for 30 days",
+         *       "enabled": true,
+         *       "filter": {
+         *         "tags": [
+         *           "draft"
+         *         ]
+         *       },
+         *       "rules": [
+         *         {
+         *           "action": "expire_noncurrent_versions",
+         *           "noncurrent_days": 30,
+         *           "keep_latest": 2
+         *         }
+         *       ],
+         *       "created_at": "2026-12-07T14:00:00.000Z",
+         *       "updated_at": "2026-12-07T14:00:00.000Z"
+         *     }
+         */
+        Policy: {
+            /** Format: date-time */
+            created_at: string;
+            description: string;
+            enabled: boolean;
+            filter: {
+                content_type?: string & (unknown & unknown);
+                name_prefix?: string;
+                tags?: (string & (unknown & unknown & unknown))[];
+            };
+            id: string;
+            name: string;
+            rules: ({
+                /** @constant */
+                action: "expire_noncurrent_versions";
+                keep_latest?: number;
+                noncurrent_days: number;
+            } | {
+                /** @constant */
+                action: "expire_assets";
+                days: number;
+            } | {
+                /** @constant */
+                action: "purge_deleted";
+                days: number;
+            } | {
+                /** @constant */
+                action: "abort_incomplete_uploads";
+                days: number;
+            })[];
+            /** Format: date-time */
+            updated_at: string;
+        };
+        PolicyPage: {
+            items: components["schemas"]["Policy"][];
+            next_cursor: string | null;
+        };
+        /**
+         * precondition-failed (412)
+         * @description If-Match names a revision (ETag) the resource no longer has: someone changed it since you read it, and nothing was changed now. Read it again (a new ETag), re-apply your change, and send it with the new ETag. Its page: /problems/precondition-failed.
+         * @example {
+         *       "type": "/problems/precondition-failed",
+         *       "title": "Precondition Failed",
+         *       "status": 412,
+         *       "detail": "a precondition-failed problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        PreconditionFailedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/precondition-failed";
+        };
+        /** @description A problem of any type: one of those this API answers, or another (RFC 9457) a client should read by its status. */
+        Problem: components["schemas"]["ValidationProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ForbiddenProblem"] | components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["NotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["ConflictProblem"] | components["schemas"]["MissingPartsProblem"] | components["schemas"]["GoneProblem"] | components["schemas"]["PreconditionFailedProblem"] | components["schemas"]["TusVersionUnsupportedProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["RangeNotSatisfiableProblem"] | components["schemas"]["UnprocessableProblem"] | components["schemas"]["LockedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["ChecksumMismatchProblem"] | components["schemas"]["InternalProblem"] | components["schemas"]["NotImplementedProblem"] | components["schemas"]["UnavailableProblem"] | components["schemas"]["QuotaExceededProblem"] | components["schemas"]["ProblemDetails"];
+        ProblemDetails: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @description the kind of problem: a path on this server, its page (GET /problems lists them) */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * quota-exceeded (507)
+         * @description The change would pass the owner's quota. `quota` says which (bytes or assets), `requested` how much more was asked; the owner and admins also see `usage` and `limit`. Free space (delete versions or assets) or ask an admin for a larger quota (PUT /api/v2/quotas/{owner_id}). Its page: /problems/quota-exceeded.
+         * @example {
+         *       "type": "/problems/quota-exceeded",
+         *       "title": "Insufficient Storage",
+         *       "status": 507,
+         *       "detail": "a quota-exceeded problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": [],
+         *       "owner_id": "alice",
+         *       "quota": "bytes",
+         *       "requested": 1048576,
+         *       "usage": 1073000000,
+         *       "limit": 1073741824
+         *     }
+         */
+        QuotaExceededProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            /** @description for the owner and admins only */
+            limit?: number;
+            owner_id: string;
+            /** @enum {string} */
+            quota: "bytes" | "assets";
+            requested: number;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/quota-exceeded";
+            /** @description for the owner and admins only */
+            usage?: number;
+        };
+        /**
+         * range-not-satisfiable (416)
+         * @description The Range selects no byte of the content: Content-Range (`bytes *\/<size>`) gives its size. Its page: /problems/range-not-satisfiable.
+         * @example {
+         *       "type": "/problems/range-not-satisfiable",
+         *       "title": "Range Not Satisfiable",
+         *       "status": 416,
+         *       "detail": "a range-not-satisfiable problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        RangeNotSatisfiableProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/range-not-satisfiable";
+        };
+        /**
+         * rate-limited (429)
+         * @description The caller spent a rate-limit budget (`policy` names it): Retry-After says when it is whole again; RateLimit and RateLimit-Policy say what is left. Its page: /problems/rate-limited.
+         * @example {
+         *       "type": "/problems/rate-limited",
+         *       "title": "Too Many Requests",
+         *       "status": 429,
+         *       "detail": "a rate-limited problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": [],
+         *       "policy": "writes"
+         *     }
+         */
+        RateLimitedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            /** @description the budget spent: reads, writes or content */
+            policy: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/rate-limited";
+        };
+        /**
+         * @example {
+         *       "id": "0190c6d2-5b00-7922-8b33-3c4d5e6f7081",
+         *       "backup_id": "0190c6d2-5a00-7911-8a22-2b3c4d5e6f70",
+         *       "status": "completed",
+         *       "mode": "missing",
+         *       "asset_ids": null,
+         *       "progress": {
+         *         "assets_total": 12,
+         *         "assets_done": 12,
+         *         "assets_restored": 2,
+         *         "assets_skipped": 10,
+         *         "assets_failed": 0,
+         *         "versions_restored": 2,
+         *         "objects_copied": 2,
+         *         "bytes_done": 96426,
+         *         "bytes_copied": 96426
+         *       },
+         *       "workflow_id": "restore-0190c6d2-5b00-7922-8b33-3c4d5e6f7081",
+         *       "created_at": "2026-12-07T14:00:00.000Z",
+         *       "started_at": "2026-12-07T14:00:00.000Z",
+         *       "completed_at": "2026-12-07T14:00:00.000Z",
+         *       "error": null
+         *     }
+         */
+        Restore: {
+            asset_ids: string[] | null;
+            backup_id: string;
+            completed_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            error: string | null;
+            failed_assets?: {
+                asset_id: string;
+                error: string;
+            }[];
+            id: string;
+            /** @enum {string} */
+            mode: "missing" | "overwrite";
+            progress: {
+                assets_done: number;
+                assets_failed: number;
+                assets_restored: number;
+                assets_skipped: number;
+                assets_total: number;
+                bytes_copied: number;
+                bytes_done: number;
+                /** @description objects written back into the asset bucket, also of versions whose row was there */
+                objects_copied: number;
+                /** @description version rows written back */
+                versions_restored: number;
+            };
+            started_at: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "completed" | "failed";
+            workflow_id: string;
+        };
+        RestorePage: {
+            items: components["schemas"]["Restore"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @example {
+         *       "id": "0190c6d2-4b00-7822-8b33-2c3d4e5f6071",
+         *       "status": "completed",
+         *       "dry_run": true,
+         *       "policy_id": null,
+         *       "trigger": "api",
+         *       "counts": {
+         *         "versions_expired": 4,
+         *         "assets_expired": 0,
+         *         "assets_purged": 1,
+         *         "uploads_aborted": 0,
+         *         "bytes_freed": 1048576
+         *       },
+         *       "phase": "done",
+         *       "as_of": "2026-12-07T14:00:00.000Z",
+         *       "created_at": "2026-12-07T14:00:00.000Z",
+         *       "started_at": "2026-12-07T14:00:00.000Z",
+         *       "completed_at": "2026-12-07T14:00:00.000Z",
+         *       "workflow_id": "lifecycle-0190c6d2-4b00-7822-8b33-2c3d4e5f6071",
+         *       "error": null
+         *     }
+         */
+        Run: {
+            /** @description the sweep's now (Temporal's clock when it began): every age is measured from it */
+            as_of: string | null;
+            completed_at: string | null;
+            /** @description in a dry run: what the sweep would do */
+            counts: {
+                assets_expired: number;
+                assets_purged: number;
+                bytes_freed: number;
+                uploads_aborted: number;
+                versions_expired: number;
+            };
+            /** Format: date-time */
+            created_at: string;
+            dry_run: boolean;
+            error: string | null;
+            id: string;
+            /** @enum {string} */
+            phase: "uploads" | "purge" | "assets" | "versions" | "done";
+            /** @description the one policy the run applies; null: every enabled policy and the global settings */
+            policy_id: string | null;
+            started_at: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "completed" | "failed";
+            /** @enum {string} */
+            trigger: "api" | "schedule";
+            workflow_id: string;
+        };
+        RunPage: {
+            items: components["schemas"]["Run"][];
+            next_cursor: string | null;
+        };
+        /**
+         * signed-url-refused (403)
+         * @description A signed URL whose signature does not verify, or that has expired: ask for a new one (POST /api/v2/assets/{id}/signed-url). Its page: /problems/signed-url-refused.
+         * @example {
+         *       "type": "/problems/signed-url-refused",
+         *       "title": "Forbidden",
+         *       "status": 403,
+         *       "detail": "a signed-url-refused problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        SignedUrlRefusedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/signed-url-refused";
+        };
+        /**
+         * tus-version-unsupported (412)
+         * @description A tus request without `Tus-Resumable: 1.0.0`, the one version this server speaks (Tus-Version says so). Its page: /problems/tus-version-unsupported.
+         * @example {
+         *       "type": "/problems/tus-version-unsupported",
+         *       "title": "Precondition Failed",
+         *       "status": 412,
+         *       "detail": "a tus-version-unsupported problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        TusVersionUnsupportedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/tus-version-unsupported";
+        };
+        /**
+         * unauthorized (401)
+         * @description No bearer token, or one that does not verify (signature, issuer, audience, expiry): WWW-Authenticate and the detail say which check failed. Get a new token and try again. Its page: /problems/unauthorized.
+         * @example {
+         *       "type": "/problems/unauthorized",
+         *       "title": "Unauthorized",
+         *       "status": 401,
+         *       "detail": "a unauthorized problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        UnauthorizedProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/unauthorized";
+        };
+        /**
+         * unavailable (503)
+         * @description Not now: a dependency cannot be reached (`dependency`), the service is overloaded, or no worker took the work yet. Retry-After says when to try again. An upload still finishing is named in `upload_id`, with `status_url` to follow. Its page: /problems/unavailable.
+         * @example {
+         *       "type": "/problems/unavailable",
+         *       "title": "Service Unavailable",
+         *       "status": 503,
+         *       "detail": "a unavailable problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        UnavailableProblem: {
+            /**
+             * @description the dependency that cannot be reached
+             * @enum {string}
+             */
+            dependency?: "database" | "object_store" | "temporal";
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            /** @description where to follow the upload */
+            status_url?: string;
+            title: string;
+            /** @constant */
+            type: "/problems/unavailable";
+            /** @description the upload session it concerns: GET /api/v2/uploads/{upload_id} says how it ended */
+            upload_id?: string;
+        };
+        /**
+         * unprocessable (422)
+         * @description Well-formed input whose content is wrong: a checksum or size that does not match the bytes, data refused, or an Idempotency-Key sent before with another request. An upload it ended is named in `upload_id`. Its page: /problems/unprocessable.
+         * @example {
+         *       "type": "/problems/unprocessable",
+         *       "title": "Unprocessable Content",
+         *       "status": 422,
+         *       "detail": "a unprocessable problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        UnprocessableProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/unprocessable";
+            /** @description the upload session it concerns: GET /api/v2/uploads/{upload_id} says how it ended */
+            upload_id?: string;
+        };
+        /**
+         * unsupported-media-type (415)
+         * @description The body is not of the media type the operation takes (JSON, multipart/form-data, application/offset+octet-stream): see its requestBody. Its page: /problems/unsupported-media-type.
+         * @example {
+         *       "type": "/problems/unsupported-media-type",
+         *       "title": "Unsupported Media Type",
+         *       "status": 415,
+         *       "detail": "a unsupported-media-type problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        UnsupportedMediaTypeProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/unsupported-media-type";
+        };
+        /**
+         * @example {
+         *       "upload_id": "0190c6d2-6b00-7a11-8b22-3c4d5e6f7081",
+         *       "status_url": "/api/v2/uploads/0190c6d2-6b00-7a11-8b22-3c4d5e6f7081"
+         *     }
+         */
+        UploadAccepted: {
+            status_url: string;
+            upload_id: string;
+        };
+        /**
+         * @example {
+         *       "id": "0190c6d2-6b00-7a11-8b22-3c4d5e6f7081",
+         *       "status": "open",
+         *       "name": "map.pdf",
+         *       "content_type": "application/pdf",
+         *       "size_bytes": 20971520,
+         *       "checksum_sha256": null,
+         *       "part_size_bytes": 8388608,
+         *       "part_count": 3,
+         *       "parts_received": [
+         *         1
+         *       ],
+         *       "bytes_received": 8388608,
+         *       "asset_id": null,
+         *       "version_id": null,
+         *       "expires_at": "2026-12-08T14:00:00.000Z",
+         *       "workflow_id": "upload-0190c6d2-6b00-7a11-8b22-3c4d5e6f7081",
+         *       "error": null
+         *     }
+         */
+        UploadSession: {
+            asset_id: string | null;
+            bytes_received: number;
+            checksum_sha256: string | null;
+            content_type: string;
+            error: string | null;
+            /**
+             * Format: date-time
+             * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
+             */
+            expires_at: string;
+            id: string;
+            name: string;
+            part_count: number | null;
+            part_size_bytes: number | null;
+            parts_received: number[];
+            size_bytes: number;
+            /** @enum {string} */
+            status: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
+            version_id: string | null;
+            workflow_id: string;
+        };
+        /**
+         * @example {
+         *       "owner_id": "alice",
+         *       "bytes_stored": 73400320,
+         *       "assets": 14,
+         *       "versions": 21,
+         *       "reserved_bytes": 0,
+         *       "quota": {
+         *         "bytes": 1073741824,
+         *         "assets": null
+         *       }
+         *     }
+         */
+        Usage: {
+            assets: number;
+            /** @description every version's bytes, soft-deleted assets' included until they are purged */
+            bytes_stored: number;
+            owner_id: string;
+            /** @description the limits in force; null is unlimited */
+            quota: {
+                assets: number | null;
+                bytes: number | null;
+            };
+            /** @description held by open upload sessions */
+            reserved_bytes: number;
+            versions: number;
+        };
+        /**
+         * validation (400)
+         * @description The request breaks a rule: a parameter, header or body field is missing, malformed or out of range, or the body is not well-formed. `errors` names each field (`path`) and what is wrong with it. Fix the request; sending it again as it is fails again. Its page: /problems/validation.
+         * @example {
+         *       "type": "/problems/validation",
+         *       "title": "Bad Request",
+         *       "status": 400,
+         *       "detail": "a validation problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": [
+         *         {
+         *           "path": "body.name",
+         *           "message": "must not be empty"
+         *         }
+         *       ]
+         *     }
+         */
+        ValidationProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/validation";
+        };
+        /**
+         * @example {
+         *       "id": "0190c6d2-8a01-7b22-9c33-4d5e6f708192",
+         *       "asset_id": "0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "version_number": 1,
+         *       "size_bytes": 48213,
+         *       "content_type": "image/png",
+         *       "checksum_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+         *       "is_current": true,
+         *       "created_at": "2026-12-07T14:00:00.000Z"
+         *     }
+         */
+        Version: {
+            asset_id: string;
+            checksum_sha256: string;
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            is_current: boolean;
+            size_bytes: number;
+            version_number: number;
+        };
+        VersionPage: {
+            items: components["schemas"]["Version"][];
+            next_cursor: string | null;
+        };
+        WorkflowAccepted: {
+            workflow_id: string;
+        };
+    };
     responses: never;
-    parameters: never;
+    parameters: {
+        /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+        "X-Request-Id": string;
+    };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
+        "Idempotent-Replayed": "true";
+        /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
+        RateLimit: string;
+        /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
+        "RateLimit-Policy": string;
+        /** @description the tus version of the answer */
+        "Tus-Resumable": "1.0.0";
+        /** @description the request's id: the client's own X-Request-Id when it sent one, else a new UUID; quote it when reporting a problem */
+        "X-Request-Id": string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -719,7 +1928,10 @@ export interface operations {
                 sort?: "created_at" | "-created_at" | "name";
                 tag?: string | string[];
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -728,95 +1940,214 @@ export interface operations {
             /** @description a page */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            checksum_sha256: string | null;
-                            content_type: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            current_version_id: string | null;
-                            deleted_at: string | null;
-                            /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
-                            grants: {
-                                /** @enum {string} */
-                                access: "read" | "write";
-                                subject: string;
-                            }[];
-                            id: string;
-                            is_deleted: boolean;
-                            metadata: {
-                                [key: string]: string;
-                            };
-                            name: string;
-                            owner_id: string;
-                            size_bytes: number;
-                            tags: string[];
-                            /** Format: date-time */
-                            updated_at: string;
-                            version_count: number;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["AssetPage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headAssets: {
+        parameters: {
+            query?: {
+                content_type?: string & (unknown & unknown);
+                created_after?: string;
+                created_before?: string;
+                cursor?: string;
+                include_deleted?: "true" | "false";
+                limit?: number;
+                name_prefix?: string;
+                sort?: "created_at" | "-created_at" | "name";
+                tag?: string | string[];
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -825,7 +2156,10 @@ export interface operations {
             query?: {
                 include_deleted?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -836,116 +2170,117 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        checksum_sha256: string | null;
-                        content_type: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        current_version_id: string | null;
-                        deleted_at: string | null;
-                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
-                        grants: {
-                            /** @enum {string} */
-                            access: "read" | "write";
-                            subject: string;
-                        }[];
-                        id: string;
-                        is_deleted: boolean;
-                        metadata: {
-                            [key: string]: string;
-                        };
-                        name: string;
-                        owner_id: string;
-                        size_bytes: number;
-                        tags: string[];
-                        /** Format: date-time */
-                        updated_at: string;
-                        version_count: number;
-                    };
+                    "application/json": components["schemas"]["Asset"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown or soft-deleted */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -956,13 +2291,15 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     content_type?: string & (unknown & unknown);
@@ -978,118 +2315,193 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        checksum_sha256: string | null;
-                        content_type: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        current_version_id: string | null;
-                        deleted_at: string | null;
-                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
-                        grants: {
-                            /** @enum {string} */
-                            access: "read" | "write";
-                            subject: string;
-                        }[];
-                        id: string;
-                        is_deleted: boolean;
-                        metadata: {
-                            [key: string]: string;
-                        };
-                        name: string;
-                        owner_id: string;
-                        size_bytes: number;
-                        tags: string[];
-                        /** Format: date-time */
-                        updated_at: string;
-                        version_count: number;
-                    };
+                    "application/json": components["schemas"]["Asset"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description If-Match is stale */
             412: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1102,6 +2514,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -1113,93 +2527,176 @@ export interface operations {
             /** @description permanent deletion under way */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["WorkflowAccepted"];
                 };
             };
             /** @description deleted */
             204: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description over a rate limit */
-            429: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description seconds until the budget is whole again */
-                    "Retry-After": number;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Unauthorized */
+            401: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    getAssetsByIdContent: {
+    headAssetsById: {
         parameters: {
             query?: {
-                redirect?: "true" | "false";
+                include_deleted?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -1207,53 +2704,205 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the bytes */
+            /** @description the asset */
             200: {
                 headers: {
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown or soft-deleted */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getAssetsByIdContent: {
+        parameters: {
+            query?: {
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
+                redirect?: "true" | "false";
+            };
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes, in the asset's own Content-Type */
+            200: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description a range */
             206: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1265,12 +2914,286 @@ export interface operations {
                     "Cache-Control": "private, no-store";
                     /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
                     Location: string;
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description range past the end */
+            416: {
+                headers: {
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headAssetsByIdContent: {
+        parameters: {
+            query?: {
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
+                redirect?: "true" | "false";
+            };
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes, in the asset's own Content-Type */
+            200: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a range */
+            206: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not modified */
+            304: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1278,79 +3201,58 @@ export interface operations {
             /** @description range past the end */
             416: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
@@ -1360,6 +3262,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -1379,124 +3283,193 @@ export interface operations {
             /** @description the grants (ETag: the asset's new one) */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        grants: {
-                            /** @enum {string} */
-                            access: "read" | "write";
-                            subject: string;
-                        }[];
-                    };
+                    "application/json": components["schemas"]["GrantList"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
             /** @description not the owner */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description If-Match is stale: the asset changed since it was read, and its grants are as they were */
             412: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1507,6 +3480,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -1518,118 +3493,154 @@ export interface operations {
             /** @description the asset */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        checksum_sha256: string | null;
-                        content_type: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        current_version_id: string | null;
-                        deleted_at: string | null;
-                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
-                        grants: {
-                            /** @enum {string} */
-                            access: "read" | "write";
-                            subject: string;
-                        }[];
-                        id: string;
-                        is_deleted: boolean;
-                        metadata: {
-                            [key: string]: string;
-                        };
-                        name: string;
-                        owner_id: string;
-                        size_bytes: number;
-                        tags: string[];
-                        /** Format: date-time */
-                        updated_at: string;
-                        version_count: number;
-                    };
+                    "application/json": components["schemas"]["Asset"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
             /** @description not deleted, or being deleted for good */
             409: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1640,13 +3651,15 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @description serve as an attachment: true names it after the asset, a string names it so (without it, inline for the types that render inline, an attachment for the others) */
@@ -1665,12 +3678,10 @@ export interface operations {
             /** @description the URL */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1682,81 +3693,181 @@ export interface operations {
                     };
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
             /** @description unknown asset or version */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description the service has no signing key (STORAGE_URL_SIGNING_KEYS) */
+            501: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotImplementedProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1767,7 +3878,10 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -1778,79 +3892,115 @@ export interface operations {
             /** @description a page */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            asset_id: string;
-                            checksum_sha256: string;
-                            content_type: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            id: string;
-                            is_current: boolean;
-                            size_bytes: number;
-                            version_number: number;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["VersionPage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1861,6 +4011,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -1889,179 +4041,319 @@ export interface operations {
             /** @description the version */
             201: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the version */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        asset_id: string;
-                        checksum_sha256: string;
-                        content_type: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        id: string;
-                        is_current: boolean;
-                        size_bytes: number;
-                        version_number: number;
-                    };
+                    "application/json": components["schemas"]["Version"];
                 };
             };
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        status_url: string;
-                        upload_id: string;
-                    };
+                    "application/json": components["schemas"]["UploadAccepted"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
             /** @description read only, or made so while the file streamed (the upload is refused) */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown, or no longer readable by the caller, even while the file streamed */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
-            429: {
+            /** @description Conflict */
+            409: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description seconds until the budget is whole again */
-                    "Retry-After": number;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
                 };
             };
             /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["QuotaExceededProblem"];
                 };
             };
-            /** @description an error */
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    headAssetsByIdVersions: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getAssetsByIdVersionsByVersionId: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
                 versionId: string;
@@ -2073,86 +4365,126 @@ export interface operations {
             /** @description the version */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        asset_id: string;
-                        checksum_sha256: string;
-                        content_type: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        id: string;
-                        is_current: boolean;
-                        size_bytes: number;
-                        version_number: number;
-                    };
+                    "application/json": components["schemas"]["Version"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
     };
-    getAssetsByIdVersionsByVersionIdContent: {
+    headAssetsByIdVersionsByVersionId: {
         parameters: {
-            query?: {
-                redirect?: "true" | "false";
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
-            header?: never;
             path: {
                 id: string;
                 versionId: string;
@@ -2161,53 +4493,204 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the bytes */
+            /** @description the version */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getAssetsByIdVersionsByVersionIdContent: {
+        parameters: {
+            query?: {
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
+                redirect?: "true" | "false";
+            };
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+                versionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes, in the asset's own Content-Type */
+            200: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description a range */
             206: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2219,12 +4702,287 @@ export interface operations {
                     "Cache-Control": "private, no-store";
                     /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
                     Location: string;
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description range past the end */
+            416: {
+                headers: {
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headAssetsByIdVersionsByVersionIdContent: {
+        parameters: {
+            query?: {
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
+                redirect?: "true" | "false";
+            };
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+                versionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes, in the asset's own Content-Type */
+            200: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a range */
+            206: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not modified */
+            304: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2232,79 +4990,58 @@ export interface operations {
             /** @description range past the end */
             416: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
@@ -2314,6 +5051,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -2326,121 +5065,178 @@ export interface operations {
             /** @description the new version */
             201: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        asset_id: string;
-                        checksum_sha256: string;
-                        content_type: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        id: string;
-                        is_current: boolean;
-                        size_bytes: number;
-                        version_number: number;
-                    };
+                    "application/json": components["schemas"]["Version"];
                 };
             };
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        status_url: string;
-                        upload_id: string;
-                    };
+                    "application/json": components["schemas"]["UploadAccepted"];
                 };
             };
-            /** @description over a rate limit */
-            429: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description seconds until the budget is whole again */
-                    "Retry-After": number;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
                 };
             };
             /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["QuotaExceededProblem"];
                 };
             };
-            /** @description an error */
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2451,6 +5247,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
@@ -2479,211 +5277,195 @@ export interface operations {
             /** @description the new asset */
             201: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the asset */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        checksum_sha256: string | null;
-                        content_type: string;
-                        /** Format: date-time */
-                        created_at: string;
-                        current_version_id: string | null;
-                        deleted_at: string | null;
-                        /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
-                        grants: {
-                            /** @enum {string} */
-                            access: "read" | "write";
-                            subject: string;
-                        }[];
-                        id: string;
-                        is_deleted: boolean;
-                        metadata: {
-                            [key: string]: string;
-                        };
-                        name: string;
-                        owner_id: string;
-                        size_bytes: number;
-                        tags: string[];
-                        /** Format: date-time */
-                        updated_at: string;
-                        version_count: number;
-                    };
+                    "application/json": components["schemas"]["Asset"];
                 };
             };
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        status_url: string;
-                        upload_id: string;
-                    };
+                    "application/json": components["schemas"]["UploadAccepted"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description over STORAGE_MAX_UPLOAD_SIZE */
             413: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description not multipart */
             415: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
             /** @description checksum mismatch */
             422: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
                 };
             };
             /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["QuotaExceededProblem"];
                 };
             };
-            /** @description an error */
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2692,16 +5474,22 @@ export interface operations {
         parameters: {
             query?: {
                 action?: string & (unknown & unknown);
+                /** @description a token's sub, or system */
                 actor?: string;
                 cursor?: string;
                 limit?: number;
                 outcome?: string & (unknown & unknown);
+                /** @description a request's X-Request-Id, or a run's workflow id: the row it stands in, folded or not */
                 request_id?: string;
                 since?: string;
+                /** @description an asset, version, upload, policy, backup or restore id */
                 subject?: string;
                 until?: string;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2710,122 +5498,217 @@ export interface operations {
             /** @description a page */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            action: string;
-                            /** @description null: no verified token */
-                            actor: {
-                                roles: string[];
-                                sub: string;
-                            } | null;
-                            /** Format: date-time */
-                            at: string;
-                            client_address: string | null;
-                            /** @description refusals folded into this row (one actor, action and outcome within a minute); 1 otherwise */
-                            count: number;
-                            id: string;
-                            outcome: string;
-                            /** @description the request's X-Request-Id, or the workflow id of a run's commit */
-                            request_id: string | null;
-                            /** @description the requests the row stands for: its request_id, or a folded row's first 100 (count says how many there were) */
-                            request_ids: string[];
-                            subjects: {
-                                asset_id?: string;
-                                backup_id?: string;
-                                policy_id?: string;
-                                restore_id?: string;
-                                upload_id?: string;
-                                version_id?: string;
-                            };
-                            user_agent: string | null;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["AuditEntryPage"];
                 };
             };
             /** @description a filter or the cursor is not valid */
             400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headAudit: {
+        parameters: {
+            query?: {
+                action?: string & (unknown & unknown);
+                /** @description a token's sub, or system */
+                actor?: string;
+                cursor?: string;
+                limit?: number;
+                outcome?: string & (unknown & unknown);
+                /** @description a request's X-Request-Id, or a run's workflow id: the row it stands in, folded or not */
+                request_id?: string;
+                since?: string;
+                /** @description an asset, version, upload, policy, backup or restore id */
+                subject?: string;
+                until?: string;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a filter or the cursor is not valid */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -2835,7 +5718,10 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2844,106 +5730,103 @@ export interface operations {
             /** @description a page */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            completed_at: string | null;
-                            counts: {
-                                assets: number;
-                                blobs: number;
-                                bytes: number;
-                                version_bytes: number;
-                                versions: number;
-                            } | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            error: string | null;
-                            expires_at: string | null;
-                            id: string;
-                            label: string | null;
-                            manifest_key: string | null;
-                            manifest_sha256: string | null;
-                            /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
-                            progress: {
-                                bytes_copied: number;
-                                bytes_done: number;
-                                bytes_total: number;
-                                objects_done: number;
-                                objects_total: number;
-                            };
-                            /** @description set when retention removed the backup; it can no longer be restored */
-                            removed_at: string | null;
-                            scope: {
-                                asset_ids?: string[];
-                                include_all_versions: boolean;
-                            };
-                            started_at: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "running" | "completed" | "failed";
-                            /** @enum {string} */
-                            trigger: "api" | "schedule";
-                            workflow_id: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["BackupPage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2954,11 +5837,13 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     asset_ids?: string[];
@@ -2972,138 +5857,294 @@ export interface operations {
             /** @description the backup, started */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the backup */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        completed_at: string | null;
-                        counts: {
-                            assets: number;
-                            blobs: number;
-                            bytes: number;
-                            version_bytes: number;
-                            versions: number;
-                        } | null;
-                        /** Format: date-time */
-                        created_at: string;
-                        error: string | null;
-                        expires_at: string | null;
-                        id: string;
-                        label: string | null;
-                        manifest_key: string | null;
-                        manifest_sha256: string | null;
-                        /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
-                        progress: {
-                            bytes_copied: number;
-                            bytes_done: number;
-                            bytes_total: number;
-                            objects_done: number;
-                            objects_total: number;
-                        };
-                        /** @description set when retention removed the backup; it can no longer be restored */
-                        removed_at: string | null;
-                        scope: {
-                            asset_ids?: string[];
-                            include_all_versions: boolean;
-                        };
-                        started_at: string | null;
-                        /** @enum {string} */
-                        status: "pending" | "running" | "completed" | "failed";
-                        /** @enum {string} */
-                        trigger: "api" | "schedule";
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["Backup"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description an asset in asset_ids does not exist */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headBackups: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getBackupsById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -3114,129 +6155,228 @@ export interface operations {
             /** @description the backup */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        completed_at: string | null;
-                        counts: {
-                            assets: number;
-                            blobs: number;
-                            bytes: number;
-                            version_bytes: number;
-                            versions: number;
-                        } | null;
-                        /** Format: date-time */
-                        created_at: string;
-                        error: string | null;
-                        expires_at: string | null;
-                        id: string;
-                        label: string | null;
-                        manifest_key: string | null;
-                        manifest_sha256: string | null;
-                        /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
-                        progress: {
-                            bytes_copied: number;
-                            bytes_done: number;
-                            bytes_total: number;
-                            objects_done: number;
-                            objects_total: number;
-                        };
-                        /** @description set when retention removed the backup; it can no longer be restored */
-                        removed_at: string | null;
-                        scope: {
-                            asset_ids?: string[];
-                            include_all_versions: boolean;
-                        };
-                        started_at: string | null;
-                        /** @enum {string} */
-                        status: "pending" | "running" | "completed" | "failed";
-                        /** @enum {string} */
-                        trigger: "api" | "schedule";
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["Backup"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown backup */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headBackupsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the backup */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown backup */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3246,13 +6386,15 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     asset_ids?: string[];
@@ -3268,149 +6410,180 @@ export interface operations {
             /** @description the restore, started */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the restore */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        asset_ids: string[] | null;
-                        backup_id: string;
-                        completed_at: string | null;
-                        /** Format: date-time */
-                        created_at: string;
-                        error: string | null;
-                        failed_assets?: {
-                            asset_id: string;
-                            error: string;
-                        }[];
-                        id: string;
-                        /** @enum {string} */
-                        mode: "missing" | "overwrite";
-                        progress: {
-                            assets_done: number;
-                            assets_failed: number;
-                            assets_restored: number;
-                            assets_skipped: number;
-                            assets_total: number;
-                            bytes_copied: number;
-                            bytes_done: number;
-                            /** @description objects written back into the asset bucket, also of versions whose row was there */
-                            objects_copied: number;
-                            /** @description version rows written back */
-                            versions_restored: number;
-                        };
-                        started_at: string | null;
-                        /** @enum {string} */
-                        status: "pending" | "running" | "completed" | "failed";
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["Restore"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown backup */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
             /** @description the backup is not completed, or was removed */
             409: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3421,11 +6594,13 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": Record<string, never>;
             };
@@ -3434,55 +6609,16 @@ export interface operations {
             /** @description what was registered, known already, or refused */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
                         /** @description the backups registered now, newest first */
-                        imported: {
-                            completed_at: string | null;
-                            counts: {
-                                assets: number;
-                                blobs: number;
-                                bytes: number;
-                                version_bytes: number;
-                                versions: number;
-                            } | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            error: string | null;
-                            expires_at: string | null;
-                            id: string;
-                            label: string | null;
-                            manifest_key: string | null;
-                            manifest_sha256: string | null;
-                            /** @description objects are the distinct contents the backup holds; bytes_copied counts only what this backup copied */
-                            progress: {
-                                bytes_copied: number;
-                                bytes_done: number;
-                                bytes_total: number;
-                                objects_done: number;
-                                objects_total: number;
-                            };
-                            /** @description set when retention removed the backup; it can no longer be restored */
-                            removed_at: string | null;
-                            scope: {
-                                asset_ids?: string[];
-                                include_all_versions: boolean;
-                            };
-                            started_at: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "running" | "completed" | "failed";
-                            /** @enum {string} */
-                            trigger: "api" | "schedule";
-                            workflow_id: string;
-                        }[];
+                        imported: components["schemas"]["Backup"][];
                         /** @description backups of the bucket the catalog knew already */
                         known: string[];
                         /** @description manifests not registered, and why: no summary (the backup never completed), or not what the summary records */
@@ -3494,56 +6630,155 @@ export interface operations {
                     };
                 };
             };
-            /** @description over a rate limit */
-            429: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description seconds until the budget is whole again */
-                    "Retry-After": number;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Unauthorized */
+            401: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3554,7 +6789,10 @@ export interface operations {
                 after?: string;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3563,84 +6801,103 @@ export interface operations {
             /** @description events */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            data: {
-                                [key: string]: unknown;
-                            };
-                            /** @constant */
-                            datacontenttype: "application/json";
-                            id: string;
-                            sequence: number;
-                            source: string;
-                            /** @constant */
-                            specversion: "1.0";
-                            subject: string;
-                            /** Format: date-time */
-                            time: string;
-                            type: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["CloudEventPage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3651,6 +6908,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
@@ -3714,12 +6973,10 @@ export interface operations {
             /** @description work started (once per event id) */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3730,82 +6987,272 @@ export interface operations {
                     };
                 };
             };
-            /** @description over a rate limit */
-            429: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description seconds until the budget is whole again */
-                    "Retry-After": number;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
                 };
             };
             /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["QuotaExceededProblem"];
                 };
             };
-            /** @description an error */
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    headEvents: {
+        parameters: {
+            query?: {
+                after?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description events */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3815,7 +7262,10 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3824,96 +7274,103 @@ export interface operations {
             /** @description a page */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            /** @description the sweep's now (Temporal's clock when it began): every age is measured from it */
-                            as_of: string | null;
-                            completed_at: string | null;
-                            /** @description in a dry run: what the sweep would do */
-                            counts: {
-                                assets_expired: number;
-                                assets_purged: number;
-                                bytes_freed: number;
-                                uploads_aborted: number;
-                                versions_expired: number;
-                            };
-                            /** Format: date-time */
-                            created_at: string;
-                            dry_run: boolean;
-                            error: string | null;
-                            id: string;
-                            /** @enum {string} */
-                            phase: "uploads" | "purge" | "assets" | "versions" | "done";
-                            /** @description the one policy the run applies; null: every enabled policy and the global settings */
-                            policy_id: string | null;
-                            started_at: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "running" | "completed" | "failed";
-                            /** @enum {string} */
-                            trigger: "api" | "schedule";
-                            workflow_id: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["RunPage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3924,11 +7381,13 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @default false */
@@ -3941,128 +7400,294 @@ export interface operations {
             /** @description the run, started */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the run */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description the sweep's now (Temporal's clock when it began): every age is measured from it */
-                        as_of: string | null;
-                        completed_at: string | null;
-                        /** @description in a dry run: what the sweep would do */
-                        counts: {
-                            assets_expired: number;
-                            assets_purged: number;
-                            bytes_freed: number;
-                            uploads_aborted: number;
-                            versions_expired: number;
-                        };
-                        /** Format: date-time */
-                        created_at: string;
-                        dry_run: boolean;
-                        error: string | null;
-                        id: string;
-                        /** @enum {string} */
-                        phase: "uploads" | "purge" | "assets" | "versions" | "done";
-                        /** @description the one policy the run applies; null: every enabled policy and the global settings */
-                        policy_id: string | null;
-                        started_at: string | null;
-                        /** @enum {string} */
-                        status: "pending" | "running" | "completed" | "failed";
-                        /** @enum {string} */
-                        trigger: "api" | "schedule";
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown policy */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headLifecycleRuns: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getLifecycleRunsById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -4073,119 +7698,228 @@ export interface operations {
             /** @description the run */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @description the sweep's now (Temporal's clock when it began): every age is measured from it */
-                        as_of: string | null;
-                        completed_at: string | null;
-                        /** @description in a dry run: what the sweep would do */
-                        counts: {
-                            assets_expired: number;
-                            assets_purged: number;
-                            bytes_freed: number;
-                            uploads_aborted: number;
-                            versions_expired: number;
-                        };
-                        /** Format: date-time */
-                        created_at: string;
-                        dry_run: boolean;
-                        error: string | null;
-                        id: string;
-                        /** @enum {string} */
-                        phase: "uploads" | "purge" | "assets" | "versions" | "done";
-                        /** @description the one policy the run applies; null: every enabled policy and the global settings */
-                        policy_id: string | null;
-                        started_at: string | null;
-                        /** @enum {string} */
-                        status: "pending" | "running" | "completed" | "failed";
-                        /** @enum {string} */
-                        trigger: "api" | "schedule";
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown run */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headLifecycleRunsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the run */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown run */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -4195,7 +7929,10 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4204,101 +7941,103 @@ export interface operations {
             /** @description a page */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            /** Format: date-time */
-                            created_at: string;
-                            description: string;
-                            enabled: boolean;
-                            filter: {
-                                content_type?: string & (unknown & unknown);
-                                name_prefix?: string;
-                                tags?: (string & (unknown & unknown & unknown))[];
-                            };
-                            id: string;
-                            name: string;
-                            rules: ({
-                                /** @constant */
-                                action: "expire_noncurrent_versions";
-                                keep_latest?: number;
-                                noncurrent_days: number;
-                            } | {
-                                /** @constant */
-                                action: "expire_assets";
-                                days: number;
-                            } | {
-                                /** @constant */
-                                action: "purge_deleted";
-                                days: number;
-                            } | {
-                                /** @constant */
-                                action: "abort_incomplete_uploads";
-                                days: number;
-                            })[];
-                            /** Format: date-time */
-                            updated_at: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["PolicyPage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -4309,6 +8048,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
@@ -4352,158 +8093,281 @@ export interface operations {
             /** @description the policy */
             201: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the policy */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: date-time */
-                        created_at: string;
-                        description: string;
-                        enabled: boolean;
-                        filter: {
-                            content_type?: string & (unknown & unknown);
-                            name_prefix?: string;
-                            tags?: (string & (unknown & unknown & unknown))[];
-                        };
-                        id: string;
-                        name: string;
-                        rules: ({
-                            /** @constant */
-                            action: "expire_noncurrent_versions";
-                            keep_latest?: number;
-                            noncurrent_days: number;
-                        } | {
-                            /** @constant */
-                            action: "expire_assets";
-                            days: number;
-                        } | {
-                            /** @constant */
-                            action: "purge_deleted";
-                            days: number;
-                        } | {
-                            /** @constant */
-                            action: "abort_incomplete_uploads";
-                            days: number;
-                        })[];
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description a live policy has that name */
             409: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description the body is not JSON */
             415: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headPolicies: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getPoliciesById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -4514,123 +8378,115 @@ export interface operations {
             /** @description the policy */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: date-time */
-                        created_at: string;
-                        description: string;
-                        enabled: boolean;
-                        filter: {
-                            content_type?: string & (unknown & unknown);
-                            name_prefix?: string;
-                            tags?: (string & (unknown & unknown & unknown))[];
-                        };
-                        id: string;
-                        name: string;
-                        rules: ({
-                            /** @constant */
-                            action: "expire_noncurrent_versions";
-                            keep_latest?: number;
-                            noncurrent_days: number;
-                        } | {
-                            /** @constant */
-                            action: "expire_assets";
-                            days: number;
-                        } | {
-                            /** @constant */
-                            action: "purge_deleted";
-                            days: number;
-                        } | {
-                            /** @constant */
-                            action: "abort_incomplete_uploads";
-                            days: number;
-                        })[];
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown policy */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -4641,6 +8497,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -4686,150 +8544,178 @@ export interface operations {
             /** @description the policy */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** Format: date-time */
-                        created_at: string;
-                        description: string;
-                        enabled: boolean;
-                        filter: {
-                            content_type?: string & (unknown & unknown);
-                            name_prefix?: string;
-                            tags?: (string & (unknown & unknown & unknown))[];
-                        };
-                        id: string;
-                        name: string;
-                        rules: ({
-                            /** @constant */
-                            action: "expire_noncurrent_versions";
-                            keep_latest?: number;
-                            noncurrent_days: number;
-                        } | {
-                            /** @constant */
-                            action: "expire_assets";
-                            days: number;
-                        } | {
-                            /** @constant */
-                            action: "purge_deleted";
-                            days: number;
-                        } | {
-                            /** @constant */
-                            action: "abort_incomplete_uploads";
-                            days: number;
-                        })[];
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown policy */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
             /** @description a live policy has that name */
             409: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -4840,6 +8726,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -4851,12 +8739,206 @@ export interface operations {
             /** @description deleted */
             204: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown policy */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headPoliciesById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the policy */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4864,79 +8946,56 @@ export interface operations {
             /** @description unknown policy */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
@@ -4946,13 +9005,15 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 owner_id: string;
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @description assets, soft-deleted ones included; null or absent: the default */
@@ -4966,81 +9027,178 @@ export interface operations {
             /** @description the owner's usage under the new quota */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        assets: number;
-                        /** @description every version's bytes, soft-deleted assets' included until they are purged */
-                        bytes_stored: number;
-                        owner_id: string;
-                        /** @description the limits in force; null is unlimited */
-                        quota: {
-                            assets: number | null;
-                            bytes: number | null;
-                        };
-                        /** @description held by open upload sessions */
-                        reserved_bytes: number;
-                        versions: number;
-                    };
+                    "application/json": components["schemas"]["Usage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -5052,7 +9210,10 @@ export interface operations {
                 cursor?: string;
                 limit?: number;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5061,108 +9222,218 @@ export interface operations {
             /** @description a page */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            asset_ids: string[] | null;
-                            backup_id: string;
-                            completed_at: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                            error: string | null;
-                            failed_assets?: {
-                                asset_id: string;
-                                error: string;
-                            }[];
-                            id: string;
-                            /** @enum {string} */
-                            mode: "missing" | "overwrite";
-                            progress: {
-                                assets_done: number;
-                                assets_failed: number;
-                                assets_restored: number;
-                                assets_skipped: number;
-                                assets_total: number;
-                                bytes_copied: number;
-                                bytes_done: number;
-                                /** @description objects written back into the asset bucket, also of versions whose row was there */
-                                objects_copied: number;
-                                /** @description version rows written back */
-                                versions_restored: number;
-                            };
-                            started_at: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "running" | "completed" | "failed";
-                            workflow_id: string;
-                        }[];
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["RestorePage"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headRestores: {
+        parameters: {
+            query?: {
+                backup_id?: string;
+                cursor?: string;
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getRestoresById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -5173,123 +9444,228 @@ export interface operations {
             /** @description the restore */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        asset_ids: string[] | null;
-                        backup_id: string;
-                        completed_at: string | null;
-                        /** Format: date-time */
-                        created_at: string;
-                        error: string | null;
-                        failed_assets?: {
-                            asset_id: string;
-                            error: string;
-                        }[];
-                        id: string;
-                        /** @enum {string} */
-                        mode: "missing" | "overwrite";
-                        progress: {
-                            assets_done: number;
-                            assets_failed: number;
-                            assets_restored: number;
-                            assets_skipped: number;
-                            assets_total: number;
-                            bytes_copied: number;
-                            bytes_done: number;
-                            /** @description objects written back into the asset bucket, also of versions whose row was there */
-                            objects_copied: number;
-                            /** @description version rows written back */
-                            versions_restored: number;
-                        };
-                        started_at: string | null;
-                        /** @enum {string} */
-                        status: "pending" | "running" | "completed" | "failed";
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["Restore"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown restore */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headRestoresById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the restore */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown restore */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -5300,10 +9676,22 @@ export interface operations {
                 disposition: "inline" | "attachment";
                 expires: string;
                 filename?: string;
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
                 redirect?: "true" | "false";
                 sig: string;
             };
-            header?: never;
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -5311,53 +9699,80 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the bytes */
+            /** @description the bytes, in the asset's own Content-Type */
             200: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description a range */
             206: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5369,12 +9784,245 @@ export interface operations {
                     "Cache-Control": "private, no-store";
                     /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
                     Location: string;
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description the asset or version is gone */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description range past the end */
+            416: {
+                headers: {
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headSignedAssetsByIdContent: {
+        parameters: {
+            query: {
+                by: string;
+                disposition: "inline" | "attachment";
+                expires: string;
+                filename?: string;
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
+                redirect?: "true" | "false";
+                sig: string;
+            };
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes, in the asset's own Content-Type */
+            200: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a range */
+            206: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not modified */
+            304: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5382,129 +10030,78 @@ export interface operations {
             /** @description the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
             /** @description the asset or version is gone */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
             /** @description range past the end */
             416: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
@@ -5515,10 +10112,22 @@ export interface operations {
                 disposition: "inline" | "attachment";
                 expires: string;
                 filename?: string;
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
                 redirect?: "true" | "false";
                 sig: string;
             };
-            header?: never;
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
                 versionId: string;
@@ -5527,53 +10136,80 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the bytes */
+            /** @description the bytes, in the asset's own Content-Type */
             200: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description a range */
             206: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             /** @description not modified */
             304: {
                 headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
                     /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
                     "Content-Disposition": string;
                     /** @description sandbox; an attachment also default-src 'none' */
                     "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5585,12 +10221,246 @@ export interface operations {
                     "Cache-Control": "private, no-store";
                     /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
                     Location: string;
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description nosniff */
                     "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description the asset or version is gone */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description range past the end */
+            416: {
+                headers: {
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headSignedAssetsByIdVersionsByVersionIdContent: {
+        parameters: {
+            query: {
+                by: string;
+                disposition: "inline" | "attachment";
+                expires: string;
+                filename?: string;
+                /** @description true: a 307 to a short-lived presigned GET of the object store, so the bytes skip the API; false: streamed through the API; unset: streamed, or redirected when the object is at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES */
+                redirect?: "true" | "false";
+                sig: string;
+            };
+            header?: {
+                /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
+                "If-Modified-Since"?: string;
+                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                "If-None-Match"?: string;
+                /** @description an ETag: Range applies only while the content still has it (else the whole content) */
+                "If-Range"?: string;
+                /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
+                Range?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+                versionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the bytes, in the asset's own Content-Type */
+            200: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a range */
+            206: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description `bytes first-last/size`: the range sent */
+                    "Content-Range": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not modified */
+            304: {
+                headers: {
+                    /** @description bytes: Range is served */
+                    "Accept-Ranges": "bytes";
+                    /** @description private, no-cache: a cache asks again with If-None-Match */
+                    "Cache-Control": "private, no-cache";
+                    /** @description inline for raster images, plain text, audio and video; attachment for every other type (HTML, SVG, XML, PDF, ...), whatever was asked */
+                    "Content-Disposition": string;
+                    /** @description sandbox; an attachment also default-src 'none' */
+                    "Content-Security-Policy": "sandbox" | "default-src 'none'; sandbox";
+                    /** @description the content's revision: for If-None-Match and If-Range */
+                    ETag: string;
+                    /** @description when the content was stored: for If-Modified-Since */
+                    "Last-Modified": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a presigned GET of the object store, for ?redirect=true or an object of at least STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES: send Range there, not the token; it serves the same Content-Type and Content-Disposition, with the store's own ETag */
+            307: {
+                headers: {
+                    /** @description private, no-store: the URL expires */
+                    "Cache-Control": "private, no-store";
+                    /** @description the presigned URL, valid for STORAGE_DOWNLOAD_REDIRECT_TTL_SECONDS */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description nosniff */
+                    "X-Content-Type-Options": "nosniff";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5598,129 +10468,78 @@ export interface operations {
             /** @description the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
             /** @description the asset or version is gone */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
             /** @description range past the end */
             416: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    /** @description `bytes *\/<size>`: the size of the content */
+                    "Content-Range": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
@@ -5736,6 +10555,8 @@ export interface operations {
                 "Upload-Length": string;
                 /** @description comma-separated `key base64(value)` pairs: filename (required), filetype, asset_id (a new version of that asset), checksum_sha256 (hex, of the whole file), metadata (a JSON object of strings), tags (a JSON array of strings); other keys are kept for HEAD */
                 "Upload-Metadata"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
@@ -5751,145 +10572,167 @@ export interface operations {
                 headers: {
                     /** @description the upload, for HEAD, PATCH and DELETE */
                     Location: string;
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
-                    "Tus-Resumable": "1.0.0";
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
                     /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                     "Upload-Offset": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Tus-Resumable is missing or not 1.0.0 */
-            412: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description asset_id (Upload-Metadata) names no asset the caller may read */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Tus-Resumable is missing or not 1.0.0 */
+            412: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description the protocol versions served */
+                    "Tus-Version": "1.0.0";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["TusVersionUnsupportedProblem"];
                 };
             };
             /** @description past Upload-Length, or over Tus-Max-Size */
             413: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description the body does not match Upload-Checksum, or the whole file its checksum_sha256 */
             460: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ChecksumMismatchProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -5897,7 +10740,10 @@ export interface operations {
     optionsTus: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5908,74 +10754,76 @@ export interface operations {
                 headers: {
                     /** @description the methods of the path */
                     Allow: string;
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description the checksum algorithms of Upload-Checksum */
                     "Tus-Checksum-Algorithm": "sha256";
                     /** @description the extensions served */
                     "Tus-Extension": "creation,creation-with-upload,termination,expiration,checksum";
                     /** @description the largest Upload-Length taken (STORAGE_MAX_UPLOAD_SIZE) */
                     "Tus-Max-Size": string;
-                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
-                    "Tus-Resumable": "1.0.0";
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
                     /** @description the protocol versions served */
                     "Tus-Version": "1.0.0";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -5983,7 +10831,10 @@ export interface operations {
     getTusById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -5996,12 +10847,9 @@ export interface operations {
                 headers: {
                     /** @description no-store: an offset is stale at once */
                     "Cache-Control": "no-store";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
-                    "Tus-Resumable": "1.0.0";
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
                     /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
@@ -6010,6 +10858,7 @@ export interface operations {
                     "Upload-Metadata"?: string;
                     /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                     "Upload-Offset": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6024,81 +10873,127 @@ export interface operations {
                     };
                 };
             };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
             /** @description terminated, expired or failed: its bytes are gone */
             410: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["GoneProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -6109,6 +11004,8 @@ export interface operations {
             header: {
                 /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                 "Tus-Resumable": "1.0.0";
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -6120,116 +11017,150 @@ export interface operations {
             /** @description terminated */
             204: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
-                    "Tus-Resumable": "1.0.0";
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description terminated, expired or failed: its bytes are gone */
-            410: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description terminated, expired or failed: its bytes are gone */
+            410: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["GoneProblem"];
                 };
             };
             /** @description Tus-Resumable is missing or not 1.0.0 */
             412: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description the protocol versions served */
+                    "Tus-Version": "1.0.0";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["TusVersionUnsupportedProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -6240,6 +11171,8 @@ export interface operations {
             header: {
                 /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                 "Tus-Resumable": "1.0.0";
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -6253,12 +11186,9 @@ export interface operations {
                 headers: {
                     /** @description no-store: an offset is stale at once */
                     "Cache-Control": "no-store";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
-                    "Tus-Resumable": "1.0.0";
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
                     /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served) */
@@ -6267,110 +11197,147 @@ export interface operations {
                     "Upload-Metadata"?: string;
                     /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                     "Upload-Offset": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description terminated, expired or failed: its bytes are gone */
-            410: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description terminated, expired or failed: its bytes are gone */
+            410: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["GoneProblem"];
                 };
             };
             /** @description Tus-Resumable is missing or not 1.0.0 */
             412: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description the protocol versions served */
+                    "Tus-Version": "1.0.0";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["TusVersionUnsupportedProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -6387,6 +11354,8 @@ export interface operations {
                 "Upload-Length"?: string;
                 /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                 "Upload-Offset": string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -6402,245 +11371,221 @@ export interface operations {
             /** @description stored: Upload-Offset is the new offset */
             204: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
-                    "Tus-Resumable": "1.0.0";
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
                     /** @description when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS */
                     "Upload-Expires": string;
                     /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                     "Upload-Offset": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description Upload-Offset is not the offset, or the upload has all its bytes */
-            409: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Upload-Offset is not the offset, or the upload has all its bytes */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description terminated, expired or failed: its bytes are gone */
             410: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["GoneProblem"];
                 };
             };
             /** @description Tus-Resumable is missing or not 1.0.0 */
             412: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    /** @description the protocol versions served */
+                    "Tus-Version": "1.0.0";
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["TusVersionUnsupportedProblem"];
                 };
             };
             /** @description past Upload-Length, or over Tus-Max-Size */
             413: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description the body is not application/offset+octet-stream */
             415: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
             /** @description the upload lost its lock while the body streamed: send HEAD, then try again */
             423: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["LockedProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
             /** @description the body does not match Upload-Checksum, or the whole file its checksum_sha256 */
             460: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ChecksumMismatchProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -6651,6 +11596,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
             cookie?: never;
@@ -6677,139 +11624,193 @@ export interface operations {
             /** @description the session */
             201: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the session */
+                    Location: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        asset_id: string | null;
-                        bytes_received: number;
-                        checksum_sha256: string | null;
-                        content_type: string;
-                        error: string | null;
-                        /**
-                         * Format: date-time
-                         * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
-                         */
-                        expires_at: string;
-                        id: string;
-                        name: string;
-                        part_count: number | null;
-                        part_size_bytes: number | null;
-                        parts_received: number[];
-                        size_bytes: number;
-                        /** @enum {string} */
-                        status: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
-                        version_id: string | null;
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["UploadSession"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description asset_id names no asset the caller may read */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description size over STORAGE_MAX_UPLOAD_SIZE */
             413: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description over a rate limit */
-            429: {
+            /** @description Unsupported Media Type */
+            415: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
-                    /** @description seconds until the budget is whole again */
-                    "Retry-After": number;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
                 };
             };
             /** @description over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only) */
             507: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["QuotaExceededProblem"];
                 };
             };
-            /** @description an error */
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -6817,7 +11818,10 @@ export interface operations {
     getUploadsById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path: {
                 id: string;
             };
@@ -6828,137 +11832,115 @@ export interface operations {
             /** @description the session */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        asset_id: string | null;
-                        bytes_received: number;
-                        checksum_sha256: string | null;
-                        content_type: string;
-                        error: string | null;
-                        /**
-                         * Format: date-time
-                         * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
-                         */
-                        expires_at: string;
-                        id: string;
-                        name: string;
-                        part_count: number | null;
-                        part_size_bytes: number | null;
-                        parts_received: number[];
-                        size_bytes: number;
-                        /** @enum {string} */
-                        status: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
-                        version_id: string | null;
-                        workflow_id: string;
-                    };
+                    "application/json": components["schemas"]["UploadSession"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
             /** @description the caller may now only read the asset: the session is aborted */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -6969,6 +11951,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -6980,12 +11964,196 @@ export interface operations {
             /** @description aborted */
             204: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headUploadsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the session */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -6993,104 +12161,66 @@ export interface operations {
             /** @description the caller may now only read the asset: the session is aborted */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
             /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
@@ -7100,6 +12230,8 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
@@ -7111,246 +12243,169 @@ export interface operations {
             /** @description done */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": {
-                        asset: {
-                            checksum_sha256: string | null;
-                            content_type: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            current_version_id: string | null;
-                            deleted_at: string | null;
-                            /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
-                            grants: {
-                                /** @enum {string} */
-                                access: "read" | "write";
-                                subject: string;
-                            }[];
-                            id: string;
-                            is_deleted: boolean;
-                            metadata: {
-                                [key: string]: string;
-                            };
-                            name: string;
-                            owner_id: string;
-                            size_bytes: number;
-                            tags: string[];
-                            /** Format: date-time */
-                            updated_at: string;
-                            version_count: number;
-                        };
-                        upload: {
-                            asset_id: string | null;
-                            bytes_received: number;
-                            checksum_sha256: string | null;
-                            content_type: string;
-                            error: string | null;
-                            /**
-                             * Format: date-time
-                             * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
-                             */
-                            expires_at: string;
-                            id: string;
-                            name: string;
-                            part_count: number | null;
-                            part_size_bytes: number | null;
-                            parts_received: number[];
-                            size_bytes: number;
-                            /** @enum {string} */
-                            status: "open" | "completing" | "completed" | "failed" | "aborted" | "expired";
-                            version_id: string | null;
-                            workflow_id: string;
-                        };
-                        version: {
-                            asset_id: string;
-                            checksum_sha256: string;
-                            content_type: string;
-                            /** Format: date-time */
-                            created_at: string;
-                            id: string;
-                            is_current: boolean;
-                            size_bytes: number;
-                            version_number: number;
-                        };
+                        asset: components["schemas"]["Asset"];
+                        upload: components["schemas"]["UploadSession"];
+                        version: components["schemas"]["Version"];
                     };
                 };
             };
             /** @description finishing outlasted the wait; follow status_url */
             202: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        status_url: string;
-                        upload_id: string;
-                    };
+                    "application/json": components["schemas"]["UploadAccepted"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
             /** @description the caller may now only read the asset: the session is aborted */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
             /** @description parts missing (missing_parts) or session not open */
             409: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["MissingPartsProblem"] | components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description checksum mismatch */
             422: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -7361,9 +12416,14 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description the part's SHA-256, lowercase hex: a part that does not match is 422 and not kept */
+                "X-Checksum-SHA256"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
+                /** @description 1 to the session's part_count (at most 10000) */
                 n: number;
             };
             cookie?: never;
@@ -7377,12 +12437,10 @@ export interface operations {
             /** @description stored */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7393,156 +12451,155 @@ export interface operations {
                     };
                 };
             };
-            /** @description the caller may now only read the asset: the session is aborted */
-            403: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
             /** @description session not open */
             409: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
             /** @description part checksum mismatch */
             422: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -7553,9 +12610,12 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
                 id: string;
+                /** @description 1 to the session's part_count (at most 10000) */
                 n: number;
             };
             cookie?: never;
@@ -7565,12 +12625,10 @@ export interface operations {
             /** @description the URL */
             200: {
                 headers: {
-                    /** @description true: the answer of the earlier request sent with the same Idempotency-Key */
-                    "Idempotent-Replayed"?: "true";
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7584,106 +12642,142 @@ export interface operations {
                     };
                 };
             };
-            /** @description the caller may now only read the asset: the session is aborted */
-            403: {
+            /** @description Bad Request */
+            400: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the caller may now only read the asset: the session is aborted */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
             /** @description unknown, another user's, or its asset no longer readable by the caller (an open session is then aborted) */
             404: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Conflict */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description Unprocessable Content */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -7691,9 +12785,13 @@ export interface operations {
     getUsage: {
         parameters: {
             query?: {
+                /** @description admins: another owner's usage (default: the caller's) */
                 owner_id?: string;
             };
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7702,112 +12800,217 @@ export interface operations {
             /** @description the usage */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        assets: number;
-                        /** @description every version's bytes, soft-deleted assets' included until they are purged */
-                        bytes_stored: number;
-                        owner_id: string;
-                        /** @description the limits in force; null is unlimited */
-                        quota: {
-                            assets: number | null;
-                            bytes: number | null;
-                        };
-                        /** @description held by open upload sessions */
-                        reserved_bytes: number;
-                        versions: number;
-                    };
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
             /** @description another owner's usage, asked by someone not an admin */
             403: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headUsage: {
+        parameters: {
+            query?: {
+                /** @description admins: another owner's usage (default: the caller's) */
+                owner_id?: string;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the usage */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description another owner's usage, asked by someone not an admin */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getDocs: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7816,72 +13019,144 @@ export interface operations {
             /** @description HTML */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headDocs: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
     getHealth: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7890,10 +13165,9 @@ export interface operations {
             /** @description ok */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7943,40 +13217,38 @@ export interface operations {
                     };
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
             /** @description degraded or down */
             503: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8026,37 +13298,93 @@ export interface operations {
                     };
                 };
             };
-            /** @description an error */
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    headHealth: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ok */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description degraded or down */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getHealthLive: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8065,10 +13393,9 @@ export interface operations {
             /** @description the process runs */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8078,64 +13405,135 @@ export interface operations {
                     };
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description an error */
-            default: {
+            /** @description Internal Server Error */
+            500: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headHealthLive: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the process runs */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getHealthReady: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8144,10 +13542,9 @@ export interface operations {
             /** @description ready */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8187,40 +13584,38 @@ export interface operations {
                     };
                 };
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
             /** @description not ready, or draining */
             503: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8260,37 +13655,93 @@ export interface operations {
                     };
                 };
             };
-            /** @description an error */
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    headHealthReady: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description ready */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not ready, or draining */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
     getMetrics: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8299,72 +13750,144 @@ export interface operations {
             /** @description text format */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headMetrics: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text format */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
         };
     };
     getOpenapiJson: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8373,65 +13896,476 @@ export interface operations {
             /** @description OpenAPI 3.1 */
             200: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headOpenapiJson: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OpenAPI 3.1 */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description over a rate limit */
+            /** @description Too Many Requests */
             429: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
                     "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                };
+                content?: never;
             };
-            /** @description an error */
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
             default: {
                 headers: {
-                    /** @description what is left (r) of the budgets this request spent, and the seconds (t) until each is whole again */
-                    RateLimit: string;
-                    /** @description the budgets of the caller: reads, writes (requests) and content (bytes), each with its quota q per window w seconds */
-                    "RateLimit-Policy": string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getProblems: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": {
-                        detail: string;
-                        errors: {
-                            message: string;
-                            path: string;
-                        }[];
-                        instance?: string;
-                        status: number;
-                        title: string;
-                        type: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
+                    "text/html": string;
                 };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headProblems: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getProblemsByKind: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                /** @description a problem kind, as its type URI ends */
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no such problem type */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headProblemsByKind: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                /** @description a problem kind, as its type URI ends */
+                kind: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such problem type */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -38,7 +38,11 @@ const receive = defineRoute(
     summary: `An event of a subscribed type (${SUBSCRIBED_TYPES.join(', ')})`,
     body: { schema: (limits) => incomingEventFor(limits.ingestAllowedHosts), content: 'application/cloudevents+json' },
     // An ingest reserves its new asset for its owner when it is accepted.
-    responses: { 202: { description: 'work started (once per event id)', schema: r.eventAccepted }, 507: r.overQuotaAnswer },
+    responses: {
+      202: { description: 'work started (once per event id)', schema: r.eventAccepted },
+      404: r.problemAnswer('the asset or policy the event names does not exist'),
+      507: r.overQuotaAnswer,
+    },
   },
   (deps) => {
     const incomingEvent = incomingEventFor(deps.config.ingest.allowedHosts);
