@@ -17,7 +17,7 @@ export interface ProblemKind {
 
 const uploadId = z.string().describe('the upload session it concerns: GET /api/v2/uploads/{upload_id} says how it ended');
 
-export const PROBLEM_KINDS = {
+const KINDS = {
   validation: {
     status: 400,
     title: 'Bad Request',
@@ -73,6 +73,12 @@ export const PROBLEM_KINDS = {
     title: 'Gone',
     description: 'The upload was terminated, expired or failed: its bytes are gone for good. Start a new upload.',
   },
+  'request-timeout': {
+    status: 408,
+    title: 'Request Timeout',
+    description:
+      "The request did not arrive whole within the server's request timeout: send it again, on a faster connection or in smaller pieces (a chunked or tus upload).",
+  },
   'precondition-failed': {
     status: 412,
     title: 'Precondition Failed',
@@ -112,6 +118,11 @@ export const PROBLEM_KINDS = {
     status: 423,
     title: 'Locked',
     description: 'Another request holds the thing (a tus upload whose lock was lost while the body streamed): send HEAD for the offset, then try again.',
+  },
+  'headers-too-large': {
+    status: 431,
+    title: 'Request Header Fields Too Large',
+    description: "The request's headers are larger than the server reads (Node's 16 KiB): send fewer or shorter ones (a smaller token, fewer cookies).",
   },
   'rate-limited': {
     status: 429,
@@ -165,7 +176,9 @@ export const PROBLEM_KINDS = {
   },
 } satisfies Record<string, ProblemKind>;
 
-export type ProblemKindName = keyof typeof PROBLEM_KINDS;
+export type ProblemKindName = keyof typeof KINDS;
+
+export const PROBLEM_KINDS: Record<ProblemKindName, ProblemKind> = KINDS;
 
 export const PROBLEM_BASE_PATH = '/problems';
 

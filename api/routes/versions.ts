@@ -140,7 +140,11 @@ const restore = defineRoute(
     tag: 'versions',
     summary: 'Copy a version into a new current version',
     params: versionParams,
-    responses: { 201: { description: 'the new version', schema: r.version, links: versionLinks }, 202: r.uploadAcceptedAnswer, 507: r.overQuotaAnswer },
+    responses: {
+      201: { description: 'the new version', schema: r.version, links: versionLinks, headers: r.locationHeader('the version') },
+      202: r.uploadAcceptedAnswer,
+      507: r.overQuotaAnswer,
+    },
   },
   (deps) => {
     const sessions = sessionAccessOf(deps);
