@@ -1063,6 +1063,33 @@ export interface components {
             grants: components["schemas"]["Grant"][];
         };
         /**
+         * headers-too-large (431)
+         * @description The request's headers are larger than the server reads (Node's 16 KiB): send fewer or shorter ones (a smaller token, fewer cookies). Its page: /problems/headers-too-large.
+         * @example {
+         *       "type": "/problems/headers-too-large",
+         *       "title": "Request Header Fields Too Large",
+         *       "status": 431,
+         *       "detail": "a headers-too-large problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        HeadersTooLargeProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/headers-too-large";
+        };
+        /**
          * internal (500)
          * @description The server failed to carry out the request, or work it took on failed for a reason no client can fix; it has been logged (quote X-Request-Id). An upload it ended is named in `upload_id`. Its page: /problems/internal.
          * @example {
@@ -1346,7 +1373,7 @@ export interface components {
             type: "/problems/precondition-failed";
         };
         /** @description A problem of any type: one of those this API answers, or another (RFC 9457) a client should read by its status. */
-        Problem: components["schemas"]["ValidationProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ForbiddenProblem"] | components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["NotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["ConflictProblem"] | components["schemas"]["MissingPartsProblem"] | components["schemas"]["GoneProblem"] | components["schemas"]["PreconditionFailedProblem"] | components["schemas"]["TusVersionUnsupportedProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["RangeNotSatisfiableProblem"] | components["schemas"]["UnprocessableProblem"] | components["schemas"]["LockedProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["ChecksumMismatchProblem"] | components["schemas"]["InternalProblem"] | components["schemas"]["NotImplementedProblem"] | components["schemas"]["UnavailableProblem"] | components["schemas"]["QuotaExceededProblem"] | components["schemas"]["ProblemDetails"];
+        Problem: components["schemas"]["ValidationProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ForbiddenProblem"] | components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["NotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["ConflictProblem"] | components["schemas"]["MissingPartsProblem"] | components["schemas"]["GoneProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["PreconditionFailedProblem"] | components["schemas"]["TusVersionUnsupportedProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["RangeNotSatisfiableProblem"] | components["schemas"]["UnprocessableProblem"] | components["schemas"]["LockedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["ChecksumMismatchProblem"] | components["schemas"]["InternalProblem"] | components["schemas"]["NotImplementedProblem"] | components["schemas"]["UnavailableProblem"] | components["schemas"]["QuotaExceededProblem"] | components["schemas"]["ProblemDetails"];
         ProblemDetails: {
             /** @description this occurrence, in words */
             detail: string;
@@ -1460,6 +1487,33 @@ export interface components {
             title: string;
             /** @constant */
             type: "/problems/rate-limited";
+        };
+        /**
+         * request-timeout (408)
+         * @description The request did not arrive whole within the server's request timeout: send it again, on a faster connection or in smaller pieces (a chunked or tus upload). Its page: /problems/request-timeout.
+         * @example {
+         *       "type": "/problems/request-timeout",
+         *       "title": "Request Timeout",
+         *       "status": 408,
+         *       "detail": "a request-timeout problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": []
+         *     }
+         */
+        RequestTimeoutProblem: {
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/request-timeout";
         };
         /**
          * @example {
@@ -5066,6 +5120,8 @@ export interface operations {
             201: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the version */
+                    Location: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7026,6 +7082,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description the asset or policy the event names does not exist */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
             /** @description Conflict */
