@@ -2211,6 +2211,8 @@ export interface operations {
                 include_deleted?: "true" | "false";
             };
             header?: {
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
+                "If-None-Match"?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
@@ -2234,6 +2236,18 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Asset"];
                 };
+            };
+            /** @description not modified: the asset still has an ETag sent in If-None-Match */
+            304: {
+                headers: {
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Bad Request */
             400: {
@@ -2748,6 +2762,8 @@ export interface operations {
                 include_deleted?: "true" | "false";
             };
             header?: {
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
+                "If-None-Match"?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
@@ -2760,6 +2776,18 @@ export interface operations {
         responses: {
             /** @description the asset */
             200: {
+                headers: {
+                    /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
+                    ETag: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description not modified: the asset still has an ETag sent in If-None-Match */
+            304: {
                 headers: {
                     /** @description the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile */
                     ETag: string;
@@ -2867,7 +2895,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;
@@ -3104,7 +3132,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;
@@ -4654,7 +4682,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;
@@ -4892,7 +4920,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;
@@ -9752,7 +9780,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;
@@ -9980,7 +10008,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;
@@ -10188,7 +10216,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;
@@ -10417,7 +10445,7 @@ export interface operations {
             header?: {
                 /** @description an HTTP date: 304 when the content did not change since (If-None-Match wins when both come) */
                 "If-Modified-Since"?: string;
-                /** @description ETags of copies the client holds: 304 when the content still has one of them */
+                /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
                 /** @description an ETag: Range applies only while the content still has it (else the whole content) */
                 "If-Range"?: string;

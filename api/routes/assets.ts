@@ -86,7 +86,12 @@ const read = defineRoute(
     summary: 'One asset (ETag for If-Match)',
     params: idParams,
     query: includeDeletedQuery,
-    responses: { 200: { description: 'the asset', schema: r.asset, headers: r.etagHeader }, 404: r.problemAnswer('unknown or soft-deleted') },
+    headers: { 'If-None-Match': r.contentRequestHeaders['If-None-Match'] },
+    responses: {
+      200: { description: 'the asset', schema: r.asset, headers: r.etagHeader },
+      304: { description: 'not modified: the asset still has an ETag sent in If-None-Match', headers: r.etagHeader },
+      404: r.problemAnswer('unknown or soft-deleted'),
+    },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');

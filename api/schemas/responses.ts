@@ -85,7 +85,7 @@ export const contentRequestHeaders = {
     schema: { type: 'string', examples: ['bytes=0-1023'] },
   },
   'If-Range': { description: 'an ETag: Range applies only while the content still has it (else the whole content)', schema: { type: 'string' } },
-  'If-None-Match': { description: 'ETags of copies the client holds: 304 when the content still has one of them', schema: { type: 'string' } },
+  'If-None-Match': { description: 'ETags of copies the client holds: 304 when it still has one of them', schema: { type: 'string' } },
   'If-Modified-Since': {
     description: 'an HTTP date: 304 when the content did not change since (If-None-Match wins when both come)',
     schema: { type: 'string' },
