@@ -23,7 +23,7 @@ const ctx = useTestService();
 const routes = ROUTES.map((route) => ({
   route,
   label: `${route.method.toUpperCase()} ${route.path}`,
-  path: route.path.replace(/:(\w+)/g, (_m, name: string) => (name === 'n' ? '1' : SOME_ID)),
+  path: route.path.replace(/:(\w+)/g, (_m, name: string) => ({ n: '1', kind: 'conflict' })[name] ?? SOME_ID),
 }));
 const guarded = routes.filter(({ route }) => accessOf(route, { metricsAccess: 'open' }) !== 'anyone');
 
