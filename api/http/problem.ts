@@ -105,10 +105,12 @@ export function sendProblem(
   extra: Record<string, unknown> = {},
   kind: ProblemKindName = defaultKindOf(status),
 ) {
+  // The kind names the type: a fact of that name (a quota refusal's, recorded by a run begun before the types) does not.
+  const { type: _recorded, ...facts } = extra;
   res
     .status(status)
     .type('application/problem+json')
-    .json({ type: problemTypeOf(kind), title, status, detail, errors: [], instance: res.req.originalUrl, ...extra });
+    .json({ type: problemTypeOf(kind), title, status, detail, errors: [], instance: res.req.originalUrl, ...facts });
 }
 
 export const unknownRoute: RequestHandler = (req, _res, next) => {
