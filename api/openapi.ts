@@ -322,6 +322,21 @@ function usesDeprecated(route: RouteDeclaration, parameterList: Json[]): boolean
   return route.deprecated === true || parameterList.some((p) => p.deprecated === true);
 }
 
+/** What the problems every operation of a shape may give mean there. */
+const GENERIC_PROBLEMS: Record<number, string> = {
+  400: 'the request breaks a rule: errors names the fields',
+  401: 'no bearer token, or one that does not verify',
+  403: 'the token may not do this',
+  404: 'nothing the caller may see at this path',
+  409: 'a request under the same Idempotency-Key still runs: send it again after Retry-After',
+  413: 'the body is larger than the API takes',
+  415: 'the body is not of the media type the operation takes',
+  422: 'the Idempotency-Key was sent before with another request',
+  429: 'over a rate limit: send it again after Retry-After',
+  500: 'the server failed to carry out the request; it has been logged',
+  503: 'a dependency cannot be reached, or the service is overloaded: try again after Retry-After',
+};
+
 /** The problem answers any operation of this shape may give, beside those its declaration names. */
 function problemStatusesOf(route: RouteDeclaration, access: Access, limits: DocumentLimits): number[] {
   const statuses = [500, 503];
@@ -367,7 +382,7 @@ function buildOperation(components: Components, route: RouteDeclaration, routes:
   };
   const responses: Record<string, Json> = {};
   const declared: Record<string, Answer> = { ...route.responses };
-  for (const status of problemStatusesOf(route, access, limits)) declared[status] ??= { description: PROBLEM_KINDS[defaultKindOf(status)].title };
+  for (const status of problemStatusesOf(route, access, limits)) declared[status] ??= { description: GENERIC_PROBLEMS[status] };
   const statuses = Object.keys(declared).sort();
   for (const status of statuses) {
     const answer = declared[Number(status)];

@@ -2003,7 +2003,7 @@ export interface operations {
                     "application/json": components["schemas"]["AssetPage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2015,7 +2015,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2029,7 +2029,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2041,7 +2041,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2055,7 +2055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2067,7 +2067,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2127,7 +2127,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2137,7 +2137,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2149,7 +2149,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2159,7 +2159,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2171,7 +2171,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2181,7 +2181,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2249,7 +2249,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2261,7 +2261,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2275,7 +2275,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2299,7 +2299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2313,7 +2313,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2325,7 +2325,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2395,7 +2395,7 @@ export interface operations {
                     "application/json": components["schemas"]["Asset"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2408,7 +2408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2423,7 +2423,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2436,7 +2436,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2449,7 +2449,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2477,7 +2477,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2490,7 +2490,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2503,7 +2503,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2516,7 +2516,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2531,7 +2531,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2544,7 +2544,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2616,7 +2616,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2629,7 +2629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2644,7 +2644,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2657,7 +2657,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2670,7 +2670,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2685,7 +2685,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2698,7 +2698,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2713,7 +2713,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2726,7 +2726,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -2798,7 +2798,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2808,7 +2808,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2820,7 +2820,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2840,7 +2840,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2852,7 +2852,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -2862,7 +2862,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3005,7 +3005,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3017,7 +3017,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3031,7 +3031,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3043,7 +3043,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3069,7 +3069,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3083,7 +3083,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3095,7 +3095,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3238,7 +3238,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3248,7 +3248,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3260,7 +3260,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3270,7 +3270,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3292,7 +3292,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3304,7 +3304,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3314,7 +3314,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3377,7 +3377,7 @@ export interface operations {
                     "application/json": components["schemas"]["GrantList"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3390,7 +3390,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3418,7 +3418,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3431,7 +3431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3459,7 +3459,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3472,7 +3472,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3485,7 +3485,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3498,7 +3498,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3513,7 +3513,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3526,7 +3526,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3587,7 +3587,7 @@ export interface operations {
                     "application/json": components["schemas"]["Asset"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3600,7 +3600,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3615,7 +3615,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3628,7 +3628,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3656,7 +3656,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3669,7 +3669,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3684,7 +3684,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3697,7 +3697,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3775,7 +3775,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3788,7 +3788,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3803,7 +3803,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3829,7 +3829,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3844,7 +3844,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3857,7 +3857,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3870,7 +3870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3883,7 +3883,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3898,7 +3898,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3924,7 +3924,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotImplementedProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -3983,7 +3983,7 @@ export interface operations {
                     "application/json": components["schemas"]["VersionPage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -3995,7 +3995,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4009,7 +4009,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4021,7 +4021,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4033,7 +4033,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4047,7 +4047,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4059,7 +4059,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4148,7 +4148,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadAccepted"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4161,7 +4161,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4202,7 +4202,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4217,7 +4217,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4230,7 +4230,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4243,7 +4243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4258,7 +4258,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4271,7 +4271,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -4341,7 +4341,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4351,7 +4351,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4363,7 +4363,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4373,7 +4373,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4383,7 +4383,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4395,7 +4395,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4405,7 +4405,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4456,7 +4456,7 @@ export interface operations {
                     "application/json": components["schemas"]["Version"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4468,7 +4468,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4482,7 +4482,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4494,7 +4494,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4506,7 +4506,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4520,7 +4520,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4532,7 +4532,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4585,7 +4585,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4595,7 +4595,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4607,7 +4607,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4617,7 +4617,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4627,7 +4627,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4639,7 +4639,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4649,7 +4649,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4793,7 +4793,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4805,7 +4805,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4819,7 +4819,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4831,7 +4831,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4857,7 +4857,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4871,7 +4871,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4883,7 +4883,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5027,7 +5027,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5037,7 +5037,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5049,7 +5049,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5059,7 +5059,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5081,7 +5081,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5093,7 +5093,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5103,7 +5103,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5172,7 +5172,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadAccepted"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5185,7 +5185,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5200,7 +5200,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5213,7 +5213,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5226,7 +5226,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5241,7 +5241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5254,7 +5254,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5269,7 +5269,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5282,7 +5282,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5388,7 +5388,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadAccepted"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5401,7 +5401,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5416,7 +5416,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5429,7 +5429,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5483,7 +5483,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5498,7 +5498,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5511,7 +5511,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5603,7 +5603,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5617,7 +5617,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5629,7 +5629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5643,7 +5643,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5655,7 +5655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5728,7 +5728,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5740,7 +5740,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5750,7 +5750,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5762,7 +5762,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5772,7 +5772,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5823,7 +5823,7 @@ export interface operations {
                     "application/json": components["schemas"]["BackupPage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5835,7 +5835,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5849,7 +5849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5861,7 +5861,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5875,7 +5875,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5887,7 +5887,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -5953,7 +5953,7 @@ export interface operations {
                     "application/json": components["schemas"]["Backup"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5966,7 +5966,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -5981,7 +5981,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6007,7 +6007,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6022,7 +6022,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6035,7 +6035,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6048,7 +6048,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6061,7 +6061,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6076,7 +6076,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6089,7 +6089,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6144,7 +6144,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6154,7 +6154,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6166,7 +6166,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6176,7 +6176,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6188,7 +6188,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6198,7 +6198,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6248,7 +6248,7 @@ export interface operations {
                     "application/json": components["schemas"]["Backup"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6260,7 +6260,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6274,7 +6274,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6298,7 +6298,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6312,7 +6312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6324,7 +6324,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6376,7 +6376,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6386,7 +6386,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6398,7 +6398,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6418,7 +6418,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6430,7 +6430,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6440,7 +6440,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6506,7 +6506,7 @@ export interface operations {
                     "application/json": components["schemas"]["Restore"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6519,7 +6519,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6534,7 +6534,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6575,7 +6575,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6588,7 +6588,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6601,7 +6601,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6614,7 +6614,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6629,7 +6629,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6642,7 +6642,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6714,7 +6714,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6727,7 +6727,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6742,7 +6742,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6755,7 +6755,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6770,7 +6770,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6783,7 +6783,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6796,7 +6796,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6809,7 +6809,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6824,7 +6824,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6837,7 +6837,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6894,7 +6894,7 @@ export interface operations {
                     "application/json": components["schemas"]["CloudEventPage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6906,7 +6906,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6920,7 +6920,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6932,7 +6932,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6946,7 +6946,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -6958,7 +6958,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7071,7 +7071,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7084,7 +7084,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7099,7 +7099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7125,7 +7125,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7140,7 +7140,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7153,7 +7153,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7166,7 +7166,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7179,7 +7179,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7194,7 +7194,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7207,7 +7207,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7275,7 +7275,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7285,7 +7285,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7297,7 +7297,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7307,7 +7307,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7319,7 +7319,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7329,7 +7329,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7380,7 +7380,7 @@ export interface operations {
                     "application/json": components["schemas"]["RunPage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7392,7 +7392,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7406,7 +7406,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7418,7 +7418,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7432,7 +7432,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7444,7 +7444,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7509,7 +7509,7 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7522,7 +7522,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7537,7 +7537,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7563,7 +7563,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7578,7 +7578,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7591,7 +7591,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7604,7 +7604,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7617,7 +7617,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7632,7 +7632,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7645,7 +7645,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -7700,7 +7700,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7710,7 +7710,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7722,7 +7722,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7732,7 +7732,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7744,7 +7744,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7754,7 +7754,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7804,7 +7804,7 @@ export interface operations {
                     "application/json": components["schemas"]["Run"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7816,7 +7816,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7830,7 +7830,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7854,7 +7854,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7868,7 +7868,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7880,7 +7880,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7932,7 +7932,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7942,7 +7942,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7954,7 +7954,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7974,7 +7974,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7986,7 +7986,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -7996,7 +7996,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8047,7 +8047,7 @@ export interface operations {
                     "application/json": components["schemas"]["PolicyPage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8059,7 +8059,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8073,7 +8073,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8085,7 +8085,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8099,7 +8099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8111,7 +8111,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8202,7 +8202,7 @@ export interface operations {
                     "application/json": components["schemas"]["Policy"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8215,7 +8215,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8230,7 +8230,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8258,7 +8258,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8284,7 +8284,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8297,7 +8297,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8312,7 +8312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8325,7 +8325,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8380,7 +8380,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8390,7 +8390,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8402,7 +8402,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8412,7 +8412,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8424,7 +8424,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8434,7 +8434,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8484,7 +8484,7 @@ export interface operations {
                     "application/json": components["schemas"]["Policy"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8496,7 +8496,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8510,7 +8510,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8534,7 +8534,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8548,7 +8548,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8560,7 +8560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -8651,7 +8651,7 @@ export interface operations {
                     "application/json": components["schemas"]["Policy"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8664,7 +8664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8679,7 +8679,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8720,7 +8720,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8733,7 +8733,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8746,7 +8746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8759,7 +8759,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8774,7 +8774,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8787,7 +8787,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8844,7 +8844,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8857,7 +8857,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8872,7 +8872,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8898,7 +8898,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8913,7 +8913,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8926,7 +8926,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8941,7 +8941,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -8954,7 +8954,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9008,7 +9008,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9018,7 +9018,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9030,7 +9030,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9050,7 +9050,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9062,7 +9062,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9072,7 +9072,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9134,7 +9134,7 @@ export interface operations {
                     "application/json": components["schemas"]["Usage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9147,7 +9147,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9162,7 +9162,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9175,7 +9175,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9188,7 +9188,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9203,7 +9203,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9216,7 +9216,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9229,7 +9229,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9242,7 +9242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9257,7 +9257,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9270,7 +9270,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -9328,7 +9328,7 @@ export interface operations {
                     "application/json": components["schemas"]["RestorePage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9340,7 +9340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9354,7 +9354,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9366,7 +9366,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9380,7 +9380,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9392,7 +9392,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9446,7 +9446,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9456,7 +9456,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9468,7 +9468,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9478,7 +9478,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9490,7 +9490,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9500,7 +9500,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9550,7 +9550,7 @@ export interface operations {
                     "application/json": components["schemas"]["Restore"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9562,7 +9562,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9576,7 +9576,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9600,7 +9600,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9614,7 +9614,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9626,7 +9626,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9678,7 +9678,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9688,7 +9688,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9700,7 +9700,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9720,7 +9720,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9732,7 +9732,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9742,7 +9742,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9890,7 +9890,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9940,7 +9940,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9954,7 +9954,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -9966,7 +9966,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10114,7 +10114,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10156,7 +10156,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10168,7 +10168,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10178,7 +10178,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10327,7 +10327,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10377,7 +10377,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RangeNotSatisfiableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10391,7 +10391,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10403,7 +10403,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10552,7 +10552,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10594,7 +10594,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10606,7 +10606,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10616,7 +10616,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10681,7 +10681,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10694,7 +10694,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10709,7 +10709,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10763,7 +10763,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10791,7 +10791,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ChecksumMismatchProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10804,7 +10804,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10867,7 +10867,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10882,7 +10882,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10895,7 +10895,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10970,7 +10970,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10983,7 +10983,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -10998,7 +10998,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11011,7 +11011,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11037,7 +11037,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["GoneProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11052,7 +11052,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11065,7 +11065,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11122,7 +11122,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11135,7 +11135,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11150,7 +11150,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11163,7 +11163,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11204,7 +11204,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["TusVersionUnsupportedProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11219,7 +11219,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11232,7 +11232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11299,7 +11299,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11312,7 +11312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11327,7 +11327,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11340,7 +11340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11381,7 +11381,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["TusVersionUnsupportedProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11396,7 +11396,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11409,7 +11409,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11480,7 +11480,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11493,7 +11493,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11508,7 +11508,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11521,7 +11521,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Not Found */
+            /** @description nothing the caller may see at this path */
             404: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11616,7 +11616,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["LockedProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11644,7 +11644,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ChecksumMismatchProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11657,7 +11657,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11733,7 +11733,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadSession"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11746,7 +11746,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11761,7 +11761,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnauthorizedProblem"];
                 };
             };
-            /** @description Forbidden */
+            /** @description the token may not do this */
             403: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11787,7 +11787,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11815,7 +11815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description Unsupported Media Type */
+            /** @description the body is not of the media type the operation takes */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11828,7 +11828,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11841,7 +11841,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11856,7 +11856,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11869,7 +11869,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -11938,7 +11938,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadSession"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11950,7 +11950,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -11988,7 +11988,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12002,7 +12002,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12014,7 +12014,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12069,7 +12069,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12082,7 +12082,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12123,7 +12123,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12138,7 +12138,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12151,7 +12151,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12166,7 +12166,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12179,7 +12179,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12233,7 +12233,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12243,7 +12243,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12275,7 +12275,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12287,7 +12287,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12297,7 +12297,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12367,7 +12367,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadAccepted"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12380,7 +12380,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12449,7 +12449,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12464,7 +12464,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12477,7 +12477,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12548,7 +12548,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12561,7 +12561,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12617,7 +12617,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Payload Too Large */
+            /** @description the body is larger than the API takes */
             413: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12643,7 +12643,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12658,7 +12658,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12671,7 +12671,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12739,7 +12739,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12752,7 +12752,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12793,7 +12793,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Conflict */
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12808,7 +12808,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ConflictProblem"];
                 };
             };
-            /** @description Unprocessable Content */
+            /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12821,7 +12821,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["UnprocessableProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12836,7 +12836,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12849,7 +12849,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -12906,7 +12906,7 @@ export interface operations {
                     "application/json": components["schemas"]["Usage"];
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12918,7 +12918,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12944,7 +12944,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12958,7 +12958,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -12970,7 +12970,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13023,7 +13023,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13033,7 +13033,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unauthorized */
+            /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13055,7 +13055,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13067,7 +13067,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13077,7 +13077,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13125,7 +13125,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13139,7 +13139,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13151,7 +13151,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13201,7 +13201,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13213,7 +13213,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13223,7 +13223,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13314,7 +13314,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13328,7 +13328,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13431,7 +13431,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13443,7 +13443,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13502,7 +13502,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13516,7 +13516,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13528,7 +13528,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13578,7 +13578,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13590,7 +13590,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13600,7 +13600,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13681,7 +13681,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13695,7 +13695,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13788,7 +13788,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13800,7 +13800,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13856,7 +13856,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13870,7 +13870,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13882,7 +13882,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13932,7 +13932,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13944,7 +13944,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -13954,7 +13954,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14002,7 +14002,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14016,7 +14016,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14028,7 +14028,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14078,7 +14078,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14090,7 +14090,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14100,7 +14100,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14148,7 +14148,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14162,7 +14162,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14174,7 +14174,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14224,7 +14224,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14236,7 +14236,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14246,7 +14246,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14297,7 +14297,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14321,7 +14321,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14335,7 +14335,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["RateLimitedProblem"];
                 };
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14347,7 +14347,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["InternalProblem"];
                 };
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14400,7 +14400,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Bad Request */
+            /** @description the request breaks a rule: errors names the fields */
             400: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14420,7 +14420,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Too Many Requests */
+            /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14432,7 +14432,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Internal Server Error */
+            /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -14442,7 +14442,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Service Unavailable */
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
