@@ -59,8 +59,10 @@ const REQUEST_ID_PARAMETER = {
   name: REQUEST_ID,
   in: 'header',
   required: false,
-  description: 'an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it',
-  schema: { type: 'string', maxLength: 200 },
+  description:
+    'an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. ' +
+    'One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID.',
+  schema: { type: 'string' },
 };
 
 /** RFC 9745: an answer to a request that used something deprecated. */

@@ -1949,7 +1949,7 @@ export interface components {
     };
     responses: never;
     parameters: {
-        /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+        /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
         "X-Request-Id": string;
     };
     requestBodies: never;
@@ -1983,7 +1983,7 @@ export interface operations {
                 tag?: string | string[];
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -2109,7 +2109,7 @@ export interface operations {
                 tag?: string | string[];
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -2213,7 +2213,7 @@ export interface operations {
             header?: {
                 /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -2359,7 +2359,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -2582,7 +2582,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -2764,7 +2764,7 @@ export interface operations {
             header?: {
                 /** @description ETags of copies the client holds: 304 when it still has one of them */
                 "If-None-Match"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -2901,7 +2901,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -3138,7 +3138,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -3344,7 +3344,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -3562,7 +3562,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -3733,7 +3733,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -3961,7 +3961,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -4093,7 +4093,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -4321,7 +4321,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -4433,7 +4433,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -4564,7 +4564,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -4688,7 +4688,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -4926,7 +4926,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -5133,7 +5133,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -5331,7 +5331,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -5571,7 +5571,7 @@ export interface operations {
                 until?: string;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -5700,7 +5700,7 @@ export interface operations {
                 until?: string;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -5803,7 +5803,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -5921,7 +5921,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -6126,7 +6126,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -6226,7 +6226,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -6356,7 +6356,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -6470,7 +6470,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -6678,7 +6678,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -6874,7 +6874,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -6992,7 +6992,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -7257,7 +7257,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -7360,7 +7360,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -7478,7 +7478,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -7682,7 +7682,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -7782,7 +7782,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -7912,7 +7912,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -8027,7 +8027,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -8145,7 +8145,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -8362,7 +8362,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -8462,7 +8462,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -8594,7 +8594,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -8823,7 +8823,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -8988,7 +8988,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -9102,7 +9102,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -9308,7 +9308,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -9428,7 +9428,7 @@ export interface operations {
                 limit?: number;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -9528,7 +9528,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -9658,7 +9658,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -9786,7 +9786,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -10014,7 +10014,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -10222,7 +10222,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -10451,7 +10451,7 @@ export interface operations {
                 "If-Range"?: string;
                 /** @description one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content */
                 Range?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -10652,7 +10652,7 @@ export interface operations {
                 "Upload-Length": string;
                 /** @description comma-separated `key base64(value)` pairs: filename (required), filetype, asset_id (a new version of that asset), checksum_sha256 (hex, of the whole file), metadata (a JSON object of strings), tags (a JSON array of strings); other keys are kept for HEAD */
                 "Upload-Metadata"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -10838,7 +10838,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -10929,7 +10929,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -11101,7 +11101,7 @@ export interface operations {
             header: {
                 /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                 "Tus-Resumable": "1.0.0";
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -11268,7 +11268,7 @@ export interface operations {
             header: {
                 /** @description the protocol version: 1.0.0 alone is served (412 otherwise) */
                 "Tus-Resumable": "1.0.0";
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -11451,7 +11451,7 @@ export interface operations {
                 "Upload-Length"?: string;
                 /** @description the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise) */
                 "Upload-Offset": string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -11693,7 +11693,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -11916,7 +11916,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -12048,7 +12048,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -12213,7 +12213,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -12327,7 +12327,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -12515,7 +12515,7 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description the part's SHA-256, lowercase hex: a part that does not match is 422 and not kept */
                 "X-Checksum-SHA256"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -12707,7 +12707,7 @@ export interface operations {
             header?: {
                 /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
                 "Idempotency-Key"?: string;
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -12886,7 +12886,7 @@ export interface operations {
                 owner_id?: string;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13005,7 +13005,7 @@ export interface operations {
                 owner_id?: string;
             };
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13105,7 +13105,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13183,7 +13183,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13251,7 +13251,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13413,7 +13413,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13479,7 +13479,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13560,7 +13560,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13628,7 +13628,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13770,7 +13770,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13836,7 +13836,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13914,7 +13914,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -13982,7 +13982,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -14060,7 +14060,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -14128,7 +14128,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -14206,7 +14206,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path?: never;
@@ -14274,7 +14274,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
@@ -14379,7 +14379,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it */
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
