@@ -1,6 +1,7 @@
 /**
- * problem+json answers as exceptions: a caller catches the kind it handles (NotFound, Denied, ...)
- * and reads the API's own title, detail and errors.
+ * problem+json answers as exceptions: a caller catches the class it handles (NotFound, Denied, ...)
+ * and reads the API's own title, detail and errors; `kind` tells the problem types of one status apart
+ * (`missing-parts` from `conflict`, `quota-exceeded`, ...: each `type` is `/problems/<kind>`, GET /problems lists them).
  */
 export interface ProblemBody {
   type?: string;
@@ -15,6 +16,8 @@ export class StorageProblem extends Error {
   readonly status: number;
   readonly body: ProblemBody;
   readonly requestId: string | null;
+  /** The problem's type as the API names it (`/problems/<kind>`), or undefined for a type of another origin. */
+  readonly kind: string | undefined;
 
   constructor(status: number, body: ProblemBody, requestId: string | null) {
     const where = body.errors?.length ? ` (${body.errors.map((e) => `${e.path || 'request'}: ${e.message}`).join('; ')})` : '';
@@ -23,6 +26,7 @@ export class StorageProblem extends Error {
     this.status = status;
     this.body = body;
     this.requestId = requestId;
+    this.kind = /^\/problems\/([a-z0-9-]+)$/.exec(body.type ?? '')?.[1];
   }
 }
 

@@ -24,7 +24,7 @@ const routes = ROUTES.map((route) => ({
   route,
   label: `${route.method.toUpperCase()} ${route.path}`,
   // A literal colon after a parameter (`:id\:cancel`) stays a colon.
-  path: route.path.replace(/(?<!\\):(\w+)/g, (_m, name: string) => (name === 'n' ? '1' : SOME_ID)).replace(/\\:/g, ':'),
+  path: route.path.replace(/(?<!\\):(\w+)/g, (_m, name: string) => ({ n: '1', kind: 'conflict' })[name] ?? SOME_ID).replace(/\\:/g, ':'),
 }));
 const guarded = routes.filter(({ route }) => accessOf(route, { metricsAccess: 'open' }) !== 'anyone');
 

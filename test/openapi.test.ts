@@ -1,5 +1,6 @@
+import { PROBLEM_KINDS, problemKindNames } from '../api/http/problemTypes';
 import { useTestService } from './support/context';
-import { call } from './support/http';
+import { call, expectProblem } from './support/http';
 
 const ctx = useTestService();
 
@@ -58,4 +59,31 @@ it('links each creating operation to the operations that take the id it answers'
   expect(linked('/api/v2/backups', 'post', '202')).toEqual(['/api/v2/backups/{id} getBackupsById', '/api/v2/backups/{id}/restore postBackupsByIdRestore']);
   expect(linked('/api/v2/backups/{id}/restore', 'post', '202')).toEqual(['/api/v2/restores/{id} getRestoresById']);
   expect(linked('/api/v2/lifecycle/runs', 'post', '202')).toEqual(['/api/v2/lifecycle/runs/{id} getLifecycleRunsById']);
+});
+
+it("serves a page for each problem type to anyone, and a problem's type is the path of its page", async () => {
+  const list = await call(`${ctx.baseUrl}/problems`, { as: null });
+  expect(list.status).toBe(200);
+  expect(list.headers.get('content-type')).toMatch(/^text\/html/);
+  for (const kind of problemKindNames) {
+    expect(list.body).toContain(`href="/problems/${kind}"`);
+    const page = await call(`${ctx.baseUrl}/problems/${kind}`, { as: null });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain(`${PROBLEM_KINDS[kind].status} ${PROBLEM_KINDS[kind].title}`);
+    for (const field of Object.keys(PROBLEM_KINDS[kind].fields ?? {})) expect(page.body).toContain(`<code>${field}</code>`);
+  }
+  expect((await call(`${ctx.baseUrl}/problems/conflict`, { method: 'HEAD', as: null })).status).toBe(200);
+
+  const missing = await call(`${ctx.baseUrl}/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10`);
+  expectProblem(missing, 404);
+  expect(missing.body.type).toBe('/problems/not-found');
+  const page = await call(new URL(missing.body.type, ctx.baseUrl).href, { as: null });
+  expect(page.body).toContain('<h1><code>/problems/not-found</code></h1>');
+
+  const unknown = await call(`${ctx.baseUrl}/problems/no-such-kind`, { as: null });
+  expectProblem(unknown, 404);
+  expect(unknown.body.type).toBe('/problems/not-found');
+  const invalid = await call(`${ctx.baseUrl}/api/v2/assets/not-a-uuid`);
+  expectProblem(invalid, 400);
+  expect(invalid.body.type).toBe('/problems/validation');
 });

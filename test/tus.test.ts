@@ -331,7 +331,7 @@ it('refuses an upload over its owner\u2019s quota (507 quota-exceeded) when it i
   const over = await create(10 * MiB + 1, `filename ${b64('too-big.bin')}`, carol);
   expect(over.status).toBe(507);
   expect(over.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  expect(await over.json()).toMatchObject({ type: 'urn:storage:problem:quota-exceeded', quota: 'bytes', limit: 10 * MiB, owner_id: 'carol-tus-quota' });
+  expect(await over.json()).toMatchObject({ type: '/problems/quota-exceeded', quota: 'bytes', limit: 10 * MiB, owner_id: 'carol-tus-quota' });
   expect(Number((await ctx.db('upload_sessions').count({ n: '*' }))[0].n)).toBe(sessions);
   expect(await bucketContents()).toEqual(before);
 

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { defaultKindOf, problemTypeOf } from './problemTypes';
 
 const STATUS_OF: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, ERR_HTTP_REQUEST_TIMEOUT: 408 };
 
@@ -23,7 +24,7 @@ export function answerClientErrors(server: http.Server, requestTimeoutMs: number
     if (err.code !== 'ECONNRESET' && socket.writable && !answer?.headersSent) {
       const status = STATUS_OF[err.code ?? ''] ?? 400;
       const title = http.STATUS_CODES[status]!;
-      const body = JSON.stringify({ type: 'about:blank', title, status, detail: detailOf(status, err, requestTimeoutMs), errors: [] });
+      const body = JSON.stringify({ type: problemTypeOf(defaultKindOf(status)), title, status, detail: detailOf(status, err, requestTimeoutMs), errors: [] });
       socket.write(
         `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );

@@ -6,15 +6,12 @@ const parseJson = express.json({ limit: '1mb', type: JSON_TYPES });
 
 /**
  * JSON bodies, on the routes that take them (part uploads take raw bytes of any type). A body of
- * another type is 415; a request without a body passes (its fields are optional or checked later).
+ * another type is 415; a request without a body passes (its fields are optional or checked later),
+ * `Content-Length: 0` without a Content-Type too, as many clients send a POST without a body.
  */
 export const jsonBody: RequestHandler = (req, res, next) => {
-  // A POST with no body at all, as fetch sends it (Content-Length: 0, no type), is no body, not one of another type.
-  if (req.headers['content-type'] === undefined && req.headers['transfer-encoding'] === undefined && Number(req.headers['content-length']) === 0) {
-    next();
-    return;
-  }
-  if (req.is(JSON_TYPES) === false) {
+  const empty = req.get('Content-Length') === '0' && req.get('Transfer-Encoding') === undefined && req.get('Content-Type') === undefined;
+  if (!empty && req.is(JSON_TYPES) === false) {
     next(new UnsupportedMediaTypeError('send the body as application/json'));
     return;
   }

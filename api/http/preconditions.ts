@@ -141,12 +141,3 @@ export function preconditionExtension(route: RouteDeclaration): { kind: string; 
 export const IF_NONE_MATCH_HEADER: Record<string, HeaderDoc> = {
   'If-None-Match': { description: 'an ETag read before (or a list): 304 without a body while the resource still has it', schema: ENTITY_TAGS },
 };
-
-/** The ETag a resource's answer carries, for If-Match and If-None-Match. */
-export const ETAG_HEADER: Record<string, HeaderDoc> = {
-  ETag: {
-    required: true,
-    description: "the resource's entity tag: send it as If-Match to change it, as If-None-Match to read it again",
-    schema: { type: 'string' },
-  },
-};

@@ -7,6 +7,7 @@ import {
   DomainError,
   GoneError,
   LockedError,
+  MissingPartsError,
   NotFoundError,
   OperationFailedError,
   PayloadTooLargeError,
@@ -27,9 +28,12 @@ import { loggedUrl } from '../middleware/requestContext';
 import type { Actor } from '../../lib/auth/actor';
 import { refusalFactsFor } from '../../lib/quotas/quotas';
 import { unavailableDependency } from '../../lib/platform/unavailable';
+import { defaultKindOf, problemTypeOf, type ProblemKindName } from './problemTypes';
 
 interface ProblemOf<E extends DomainError> {
   type: abstract new (...args: never[]) => E;
+  /** Its `type` URI and page (api/http/problemTypes.ts). */
+  kind: ProblemKindName;
   status: number;
   title: string;
   headers?(err: E): Record<string, string>;
@@ -40,39 +44,75 @@ const problem = <E extends DomainError>(p: ProblemOf<E>): ProblemOf<DomainError>
 
 /** Each domain error's HTTP answer. */
 const PROBLEMS: ProblemOf<DomainError>[] = [
-  problem({ type: ValidationError, status: 400, title: 'Bad Request' }),
+  problem({ type: ValidationError, kind: 'validation', status: 400, title: 'Bad Request' }),
   problem({
     type: InvalidTokenError,
+    kind: 'unauthorized',
     status: 401,
     title: 'Unauthorized',
     headers: (err) => ({ 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${err.message.replace(/["\\]/g, "'")}"` }),
   }),
-  problem({ type: ForbiddenError, status: 403, title: 'Forbidden' }),
-  problem({ type: SignedUrlRefusedError, status: 403, title: 'Forbidden' }),
-  problem({ type: NotFoundError, status: 404, title: 'Not Found' }),
-  problem({ type: ConflictError, status: 409, title: 'Conflict' }),
-  problem({ type: StaleRevisionError, status: 412, title: 'Precondition Failed' }),
-  problem({ type: PreconditionRequiredError, status: 428, title: 'Precondition Required' }),
-  problem({ type: PayloadTooLargeError, status: 413, title: 'Payload Too Large' }),
-  problem({ type: UnsupportedMediaTypeError, status: 415, title: 'Unsupported Media Type' }),
-  problem({ type: RangeNotSatisfiableError, status: 416, title: 'Range Not Satisfiable', headers: (err) => ({ 'Content-Range': `bytes */${err.sizeBytes}` }) }),
-  problem({ type: UnprocessableError, status: 422, title: 'Unprocessable Content' }),
-  problem({ type: RateLimitedError, status: 429, title: 'Too Many Requests', headers: (err) => ({ 'Retry-After': String(err.retryAfterSeconds) }) }),
-  problem({ type: QuotaExceededError, status: 507, title: 'Insufficient Storage' }),
-  problem({ type: OperationFailedError, status: 500, title: 'Internal Server Error' }),
-  problem({ type: GoneError, status: 410, title: 'Gone' }),
-  problem({ type: UnsupportedTusVersionError, status: 412, title: 'Precondition Failed', headers: () => ({ 'Tus-Version': '1.0.0' }) }),
-  problem({ type: LockedError, status: 423, title: 'Locked' }),
-  problem({ type: ChecksumMismatchError, status: 460, title: 'Checksum Mismatch' }),
-  problem({ type: UrlSigningDisabledError, status: 501, title: 'Not Implemented' }),
-  problem({ type: ServiceUnavailableError, status: 503, title: 'Service Unavailable', headers: (err) => ({ 'Retry-After': String(err.retryAfterSeconds) }) }),
+  problem({ type: ForbiddenError, kind: 'forbidden', status: 403, title: 'Forbidden' }),
+  problem({ type: SignedUrlRefusedError, kind: 'signed-url-refused', status: 403, title: 'Forbidden' }),
+  problem({ type: NotFoundError, kind: 'not-found', status: 404, title: 'Not Found' }),
+  problem({ type: MissingPartsError, kind: 'missing-parts', status: 409, title: 'Conflict' }),
+  problem({ type: ConflictError, kind: 'conflict', status: 409, title: 'Conflict' }),
+  problem({ type: StaleRevisionError, kind: 'precondition-failed', status: 412, title: 'Precondition Failed' }),
+  problem({ type: PreconditionRequiredError, kind: 'precondition-required', status: 428, title: 'Precondition Required' }),
+  problem({ type: PayloadTooLargeError, kind: 'payload-too-large', status: 413, title: 'Payload Too Large' }),
+  problem({ type: UnsupportedMediaTypeError, kind: 'unsupported-media-type', status: 415, title: 'Unsupported Media Type' }),
+  problem({
+    type: RangeNotSatisfiableError,
+    kind: 'range-not-satisfiable',
+    status: 416,
+    title: 'Range Not Satisfiable',
+    headers: (err) => ({ 'Content-Range': `bytes */${err.sizeBytes}` }),
+  }),
+  problem({ type: UnprocessableError, kind: 'unprocessable', status: 422, title: 'Unprocessable Content' }),
+  problem({
+    type: RateLimitedError,
+    kind: 'rate-limited',
+    status: 429,
+    title: 'Too Many Requests',
+    headers: (err) => ({ 'Retry-After': String(err.retryAfterSeconds) }),
+  }),
+  problem({ type: QuotaExceededError, kind: 'quota-exceeded', status: 507, title: 'Insufficient Storage' }),
+  problem({ type: OperationFailedError, kind: 'internal', status: 500, title: 'Internal Server Error' }),
+  problem({ type: GoneError, kind: 'gone', status: 410, title: 'Gone' }),
+  problem({
+    type: UnsupportedTusVersionError,
+    kind: 'tus-version-unsupported',
+    status: 412,
+    title: 'Precondition Failed',
+    headers: () => ({ 'Tus-Version': '1.0.0' }),
+  }),
+  problem({ type: LockedError, kind: 'locked', status: 423, title: 'Locked' }),
+  problem({ type: ChecksumMismatchError, kind: 'checksum-mismatch', status: 460, title: 'Checksum Mismatch' }),
+  problem({ type: UrlSigningDisabledError, kind: 'not-implemented', status: 501, title: 'Not Implemented' }),
+  problem({
+    type: ServiceUnavailableError,
+    kind: 'unavailable',
+    status: 503,
+    title: 'Service Unavailable',
+    headers: (err) => ({ 'Retry-After': String(err.retryAfterSeconds) }),
+  }),
 ];
 
-export function sendProblem(res: Response, status: number, title: string, detail: string, extra: Record<string, unknown> = {}) {
+/** A problem+json answer; its `type` is `kind`'s, by default the first kind of its status (api/http/problemTypes.ts). */
+export function sendProblem(
+  res: Response,
+  status: number,
+  title: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+  kind: ProblemKindName = defaultKindOf(status),
+) {
+  // The kind names the type: a fact of that name (a quota refusal's, recorded by a run begun before the types) does not.
+  const { type: _recorded, ...facts } = extra;
   res
     .status(status)
     .type('application/problem+json')
-    .json({ type: 'about:blank', title, status, detail, errors: [], instance: res.req.originalUrl, ...extra });
+    .json({ type: problemTypeOf(kind), title, status, detail, errors: [], instance: res.req.originalUrl, ...facts });
 }
 
 export const unknownRoute: RequestHandler = (req, _res, next) => {
@@ -152,7 +192,7 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
       }
       res.set(known.headers?.(err) ?? {});
       const facts = err instanceof QuotaExceededError ? refusalFactsFor(res.locals.actor as Actor | undefined, err.facts) : err.facts;
-      sendProblem(res, known.status, known.title, err.message, facts);
+      sendProblem(res, known.status, known.title, err.message, facts, known.kind);
       return;
     }
     const parserError = err as BodyParserError;

@@ -7,6 +7,7 @@ import { Router, type RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { AppDeps } from '../deps';
 import type { Drain } from './drain';
+import type { ProblemKindName } from './problemTypes';
 import { jsonBodyOf } from './jsonBody';
 
 export type Method = 'get' | 'head' | 'post' | 'put' | 'patch' | 'delete' | 'options';
@@ -51,6 +52,8 @@ export interface HeaderDoc {
   required?: boolean;
   description: string;
   schema: Record<string, unknown>;
+  /** Kept for clients that send or read it; its description says what replaces it. */
+  deprecated?: boolean;
 }
 
 export interface Answer {
@@ -61,6 +64,8 @@ export interface Answer {
   links?: LinkDoc[];
   /** Headers the answer carries, beside the rate-limit ones. */
   headers?: Record<string, HeaderDoc>;
+  /** A problem answer's types (api/http/problemTypes.ts); every type of its status unless said. */
+  problems?: ProblemKindName[];
 }
 
 /**
@@ -76,6 +81,10 @@ export interface RouteDeclaration {
   /** Express form: `/api/v2/assets/:id`; a literal colon after a parameter escaped, `/api/v2/operations/:id\:cancel` (AIP-136's custom method). */
   path: string;
   summary: string;
+  /** More than the summary says, for the document. */
+  description?: string;
+  /** Kept for the clients that use it; the description says what replaces it. Its answers may carry Deprecation. A parameter is marked with `.meta({ deprecated: true })`. */
+  deprecated?: boolean;
   tag: string;
   params?: z.ZodObject;
   query?: z.ZodObject;

@@ -23,7 +23,7 @@ import { contentHandler } from '../http/contentRoute';
 import { storedContentOf } from '../http/download';
 import { listQueryOf, pageAnswer } from '../http/lists';
 import { MERGE_PATCH } from '../http/jsonBody';
-import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
+import { IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute, type LinkDoc } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
@@ -32,8 +32,6 @@ import { assetPatchBody, deleteAssetQuery, grantsBody, includeDeletedQuery, list
 import { idParams, parse, redirectQuery } from '../schemas/common';
 import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, PREFER_HEADER } from '../schemas/operations';
 import * as r from '../schemas/responses';
-
-const CREATED_LOCATION = { Location: { required: true, description: 'the new asset', schema: { type: 'string' } } };
 import { receiveSimpleUpload } from '../uploads/simpleUpload';
 
 function sendAsset(req: Request, res: Response, row: AssetRow, status = 200) {
@@ -53,7 +51,12 @@ const upload = defineRoute(
     body: uploadFormBody,
     preconditions: 'create',
     responses: {
-      201: { description: 'the new asset', schema: r.asset, links: assetLinks, headers: { ...ETAG_HEADER, ...CREATED_LOCATION, ...PREFERENCE_APPLIED_HEADER } },
+      201: {
+        description: 'the new asset',
+        schema: r.asset,
+        links: assetLinks,
+        headers: { ...r.etagHeader, ...r.locationHeader('the asset'), ...PREFERENCE_APPLIED_HEADER },
+      },
       202: r.uploadAcceptedAnswer,
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
       415: r.problemAnswer('not multipart'),
@@ -108,8 +111,8 @@ const read = defineRoute(
     query: includeDeletedQuery,
     headers: IF_NONE_MATCH_HEADER,
     responses: {
-      200: { description: 'the asset', schema: r.asset, headers: ETAG_HEADER },
-      304: { description: 'If-None-Match holds: the asset is as it was read', headers: ETAG_HEADER },
+      200: { description: 'the asset', schema: r.asset, headers: r.etagHeader },
+      304: { description: 'not modified: the asset still has an ETag sent in If-None-Match', headers: r.etagHeader },
       404: r.problemAnswer('unknown or soft-deleted'),
     },
   },
@@ -130,7 +133,7 @@ const update = defineRoute(
     params: idParams,
     body: { schema: updateAssetBody },
     preconditions: 'existing',
-    responses: { 200: { description: 'the asset', schema: r.asset, headers: ETAG_HEADER }, 412: r.problemAnswer('If-Match is stale') },
+    responses: { 200: { description: 'the asset', schema: r.asset, headers: r.etagHeader }, 412: r.problemAnswer('If-Match is stale') },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
@@ -154,7 +157,7 @@ const patch = defineRoute(
     body: { schema: assetPatchBody, content: MERGE_PATCH },
     preconditions: 'existing',
     responses: {
-      200: { description: 'the asset (ETag: its new one)', schema: r.asset, headers: ETAG_HEADER },
+      200: { description: 'the asset (ETag: its new one)', schema: r.asset, headers: r.etagHeader },
       415: r.problemAnswer(`the body is not ${MERGE_PATCH}`),
     },
   },
@@ -220,10 +223,7 @@ const restore = defineRoute(
     summary: "Undo a soft delete (optional If-Match: the deleted asset's ETag, read with include_deleted)",
     params: idParams,
     preconditions: 'existing',
-    responses: {
-      200: { description: 'the asset', schema: r.asset, headers: ETAG_HEADER },
-      409: r.problemAnswer('not deleted, or being deleted for good'),
-    },
+    responses: { 200: { description: 'the asset', schema: r.asset, headers: r.etagHeader }, 409: r.problemAnswer('not deleted, or being deleted for good') },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
@@ -245,7 +245,7 @@ const grants = defineRoute(
     body: { schema: grantsBody },
     preconditions: 'existing',
     responses: {
-      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList, headers: ETAG_HEADER },
+      200: { description: "the grants (ETag: the asset's new one)", schema: r.grantList, headers: r.etagHeader },
       403: r.problemAnswer('not the owner'),
       412: r.problemAnswer('If-Match is stale: the asset changed since it was read, and its grants are as they were'),
     },
@@ -273,8 +273,8 @@ const readGrants = defineRoute(
     params: idParams,
     headers: IF_NONE_MATCH_HEADER,
     responses: {
-      200: { description: "the grants (ETag: the asset's)", schema: r.grantList, headers: ETAG_HEADER },
-      304: { description: 'If-None-Match holds: the asset (and so its grants) is as it was read', headers: ETAG_HEADER },
+      200: { description: "the grants (ETag: the asset's)", schema: r.grantList, headers: r.etagHeader },
+      304: { description: 'If-None-Match holds: the asset (and so its grants) is as it was read', headers: r.etagHeader },
       403: r.problemAnswer('not the owner'),
     },
   },
@@ -295,6 +295,7 @@ const content = defineRoute(
     summary: "The current version's bytes (Range, If-None-Match, HEAD), streamed or straight from the store",
     params: idParams,
     query: redirectQuery,
+    headers: r.contentRequestHeaders,
     responses: r.contentAnswers,
   },
   (deps) =>

@@ -49,6 +49,7 @@ const receive = defineRoute(
         schema: r.eventAccepted,
         headers: ACCEPTED_HEADERS,
       },
+      404: r.problemAnswer('the asset or policy the event names does not exist'),
       507: r.overQuotaAnswer,
     },
   },

@@ -13,6 +13,7 @@ import { METRICS_ROUTES } from './metrics';
 import { OPERATION_ROUTES } from './operations';
 import { POLICY_ROUTES } from './policies';
 import { QUOTA_ROUTES } from './quotas';
+import { PROBLEM_ROUTES } from './problems';
 import { REFERENCE_ROUTES } from './reference';
 import { SIGNED_URL_ROUTES } from './signedUrls';
 import { TUS_ROUTES } from './tus';
@@ -23,6 +24,7 @@ export const OPERATIONS: Route[] = [
   ...HEALTH_ROUTES,
   ...METRICS_ROUTES,
   ...REFERENCE_ROUTES,
+  ...PROBLEM_ROUTES,
   ...ASSET_ROUTES,
   ...VERSION_ROUTES,
   ...UPLOAD_ROUTES,

@@ -13,12 +13,12 @@ import {
 } from '../../lib/lifecycle/policies';
 import { MERGE_PATCH } from '../http/jsonBody';
 import { listQueryOf, pageAnswer } from '../http/lists';
-import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
+import { IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { idParams, parse } from '../schemas/common';
 import { listPoliciesQuery, policyAnswer, policyBody, policyPatchBody } from '../schemas/policies';
-import { problemAnswer as problem } from '../schemas/responses';
+import { etagHeader, locationHeader, problemAnswer as problem } from '../schemas/responses';
 
 function sendPolicy(req: Request, res: Response, policy: Policy, status = 200) {
   sendTagged(req, res, policyEtag(policy), toPolicyJson(policy), status);
@@ -52,8 +52,8 @@ const create = defineRoute(
       201: {
         description: 'the policy',
         schema: policyAnswer,
+        headers: { ...etagHeader, ...locationHeader('the policy') },
         links: [{ resource: '/api/v2/policies/:id', parameters: { id: '$response.body#/id' } }],
-        headers: ETAG_HEADER,
       },
       409: problem('a live policy has that name'),
       415: problem('the body is not JSON'),
@@ -76,8 +76,8 @@ const read = defineRoute(
     params: idParams,
     headers: IF_NONE_MATCH_HEADER,
     responses: {
-      200: { description: 'the policy', schema: policyAnswer, headers: ETAG_HEADER },
-      304: { description: 'If-None-Match holds: the policy is as it was read', headers: ETAG_HEADER },
+      200: { description: 'the policy', schema: policyAnswer, headers: etagHeader },
+      304: { description: 'If-None-Match holds: the policy is as it was read', headers: etagHeader },
       404: problem('unknown policy'),
     },
   },
@@ -98,7 +98,7 @@ const replace = defineRoute(
     body: { schema: policyBody },
     preconditions: 'existing',
     responses: {
-      200: { description: 'the policy (ETag: its new one)', schema: policyAnswer, headers: ETAG_HEADER },
+      200: { description: 'the policy (ETag: its new one)', schema: policyAnswer, headers: etagHeader },
       404: problem('unknown policy'),
       409: problem('a live policy has that name'),
     },
@@ -120,7 +120,7 @@ const patch = defineRoute(
     body: { schema: policyPatchBody, content: MERGE_PATCH },
     preconditions: 'existing',
     responses: {
-      200: { description: 'the policy (ETag: its new one)', schema: policyAnswer, headers: ETAG_HEADER },
+      200: { description: 'the policy (ETag: its new one)', schema: policyAnswer, headers: etagHeader },
       404: problem('unknown policy'),
       409: problem('a live policy has that name'),
       415: problem(`the body is not ${MERGE_PATCH}`),

@@ -2,13 +2,13 @@
 import { ForbiddenError } from '../../lib/auth/errors';
 import { mayReadUsageOf, patchQuotaOverride, quotaOf, setQuotaOverride, usageOf } from '../../lib/quotas/quotas';
 import { MERGE_PATCH } from '../http/jsonBody';
-import { ETAG_HEADER, IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
+import { IF_NONE_MATCH_HEADER, ifMatchOf, sendTagged } from '../http/preconditions';
 import { defineRoute } from '../http/route';
 import { auditOf } from '../middleware/auditTrail';
 import { actorOf } from '../middleware/authentication';
 import { parse } from '../schemas/common';
 import { quotaAnswer, quotaOverrideBody, quotaParams, quotaPatchBody, usageAnswer, usageQuery } from '../schemas/quotas';
-import { problemAnswer } from '../schemas/responses';
+import { etagHeader, problemAnswer } from '../schemas/responses';
 
 const usage = defineRoute(
   {
@@ -38,7 +38,7 @@ const override = defineRoute(
     params: quotaParams,
     body: { schema: quotaOverrideBody },
     preconditions: 'existing',
-    responses: { 200: { description: "the owner's usage under the new quota (ETag: the quota's new one)", schema: usageAnswer, headers: ETAG_HEADER } },
+    responses: { 200: { description: "the owner's usage under the new quota (ETag: the quota's new one)", schema: usageAnswer, headers: etagHeader } },
   },
   (deps) => async (req, res) => {
     const { owner_id } = parse(quotaParams, req.params, 'path');
@@ -59,8 +59,8 @@ const read = defineRoute(
     params: quotaParams,
     headers: IF_NONE_MATCH_HEADER,
     responses: {
-      200: { description: 'the quota', schema: quotaAnswer, headers: ETAG_HEADER },
-      304: { description: 'If-None-Match holds: the quota is as it was read', headers: ETAG_HEADER },
+      200: { description: 'the quota', schema: quotaAnswer, headers: etagHeader },
+      304: { description: 'If-None-Match holds: the quota is as it was read', headers: etagHeader },
     },
   },
   (deps) => async (req, res) => {
@@ -81,7 +81,7 @@ const patch = defineRoute(
     body: { schema: quotaPatchBody, content: MERGE_PATCH },
     preconditions: 'existing',
     responses: {
-      200: { description: 'the quota (ETag: its new one)', schema: quotaAnswer, headers: ETAG_HEADER },
+      200: { description: 'the quota (ETag: its new one)', schema: quotaAnswer, headers: etagHeader },
       415: problemAnswer(`the body is not ${MERGE_PATCH}`),
     },
   },

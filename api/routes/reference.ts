@@ -14,7 +14,14 @@ const DOCS_PAGE = `<!doctype html>
 </html>`;
 
 const document = defineRoute(
-  { method: 'get', path: '/openapi.json', access: 'anyone', tag: 'operations', summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    access: 'anyone',
+    tag: 'operations',
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3.1', content: 'application/json' } },
+  },
   (deps) => (_req, res) => {
     res.json(deps.document);
   },

@@ -26,6 +26,7 @@ import { ifMatchOf } from '../http/preconditions';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { idParams, parse, versionParams } from '../schemas/common';
 import { problemAnswer } from '../schemas/responses';
+import { contentRequestHeaders } from '../schemas/responses';
 import { signUrlBody, signedContentQuery, signedContentResponses, signedParams, signedQuery, signedUrlAnswer } from '../schemas/signedUrls';
 
 const sign = defineRoute(
@@ -38,7 +39,11 @@ const sign = defineRoute(
     preconditions: 'unchanged',
     params: idParams,
     body: { schema: signUrlBody },
-    responses: { 200: { description: 'the URL', schema: signedUrlAnswer }, 404: problemAnswer('unknown asset or version') },
+    responses: {
+      200: { description: 'the URL', schema: signedUrlAnswer },
+      404: problemAnswer('unknown asset or version'),
+      501: problemAnswer('the service has no signing key (STORAGE_URL_SIGNING_KEYS)'),
+    },
   },
   (deps) => async (req, res) => {
     const { id } = parse(idParams, req.params, 'path');
@@ -89,6 +94,7 @@ const signedContent = defineRoute(
     summary: "A signed URL of the current version's bytes: the signature stands for the token (Range, If-None-Match, HEAD)",
     params: idParams,
     query: signedContentQuery,
+    headers: contentRequestHeaders,
     responses: signedContentResponses,
   },
   serveSigned,
@@ -103,6 +109,7 @@ const signedVersionContent = defineRoute(
     summary: "A signed URL of a version's bytes",
     params: versionParams,
     query: signedContentQuery,
+    headers: contentRequestHeaders,
     responses: signedContentResponses,
   },
   serveSigned,

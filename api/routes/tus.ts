@@ -109,7 +109,7 @@ function tusUploadsOf(deps: RouteDeps) {
 }
 
 const refusals = {
-  412: problemAnswer('Tus-Resumable is missing or not 1.0.0'),
+  412: { ...problemAnswer('Tus-Resumable is missing or not 1.0.0', ['tus-version-unsupported']), headers: tusHeaders(['Tus-Version']) },
   413: problemAnswer('past Upload-Length, or over Tus-Max-Size'),
   460: problemAnswer('the body does not match Upload-Checksum, or the whole file its checksum_sha256'),
 };
@@ -168,6 +168,7 @@ const create = defineRoute(
     body: { schema: z.string().meta({ format: 'binary' }), content: OFFSET_OCTET_STREAM, optional: true },
     responses: {
       201: { description: 'created: Location is the upload', headers: tusHeaders(['Location', 'Tus-Resumable', 'Upload-Offset', 'Upload-Expires']) },
+      404: problemAnswer('asset_id (Upload-Metadata) names no asset the caller may read'),
       ...refusals,
     },
   },

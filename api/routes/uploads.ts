@@ -82,7 +82,13 @@ const open = defineRoute(
     body: { schema: (limits) => documentedCreateUploadBody(limits.maxUploadBytes) },
     preconditions: 'create-or-existing',
     responses: {
-      201: { description: 'the session', schema: r.uploadSession, links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }] },
+      201: {
+        description: 'the session',
+        schema: r.uploadSession,
+        headers: r.locationHeader('the session'),
+        links: [{ resource: '/api/v2/uploads/:id', parameters: { id: '$response.body#/id' } }],
+      },
+      404: r.problemAnswer('asset_id names no asset the caller may read'),
       413: r.problemAnswer('size over STORAGE_MAX_UPLOAD_SIZE'),
       507: r.overQuotaAnswer,
     },
@@ -178,6 +184,12 @@ const part = defineRoute(
     preconditions: { none: `a part is addressed by its number (sent again, it replaces itself) and ${SESSION}: complete checks the parts (409 missing_parts)` },
     params: partParams,
     // Empty is a part too: the only part of an empty upload.
+    headers: {
+      'X-Checksum-SHA256': {
+        description: "the part's SHA-256, lowercase hex: a part that does not match is 422 and not kept",
+        schema: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      },
+    },
     body: { schema: z.string().meta({ format: 'binary' }), content: 'application/octet-stream', optional: true },
     responses: {
       200: { description: 'stored', schema: r.partStored },
@@ -254,7 +266,7 @@ const complete = defineRoute(
       200: { description: 'done', schema: r.completedUpload, headers: PREFERENCE_APPLIED_HEADER },
       202: r.uploadAcceptedAnswer,
       ...sessionRefused,
-      409: r.problemAnswer('parts missing (missing_parts) or session not open'),
+      409: r.problemAnswer('parts missing (missing_parts) or session not open', ['missing-parts', 'conflict']),
       422: r.problemAnswer('checksum mismatch'),
     },
   },

@@ -66,4 +66,5 @@ export const auditRow = z
     client_address: z.string().nullable(),
     user_agent: z.string().nullable(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'AuditEntry' });

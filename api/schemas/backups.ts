@@ -64,7 +64,30 @@ export const backupAnswer = z
     removed_at: timestamp.nullable().describe('set when retention removed the backup; it can no longer be restored'),
     error: z.string().nullable(),
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'Backup',
+    examples: [
+      {
+        id: '0190c6d2-5a00-7911-8a22-2b3c4d5e6f70',
+        status: 'running',
+        label: 'before the campaign reset',
+        scope: { include_all_versions: false },
+        progress: { objects_total: 120, objects_done: 40, bytes_total: 52428800, bytes_done: 17476266, bytes_copied: 17476266 },
+        counts: null,
+        manifest_key: null,
+        manifest_sha256: null,
+        workflow_id: 'backup-0190c6d2-5a00-7911-8a22-2b3c4d5e6f70',
+        trigger: 'api',
+        created_at: '2026-12-07T14:00:00.000Z',
+        started_at: '2026-12-07T14:00:00.000Z',
+        completed_at: null,
+        expires_at: null,
+        removed_at: null,
+        error: null,
+      },
+    ],
+  });
 
 export const importAnswer = z
   .object({
@@ -106,4 +129,32 @@ export const restoreAnswer = z
     completed_at: timestamp.nullable(),
     error: z.string().nullable(),
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'Restore',
+    examples: [
+      {
+        id: '0190c6d2-5b00-7922-8b33-3c4d5e6f7081',
+        backup_id: '0190c6d2-5a00-7911-8a22-2b3c4d5e6f70',
+        status: 'completed',
+        mode: 'missing',
+        asset_ids: null,
+        progress: {
+          assets_total: 12,
+          assets_done: 12,
+          assets_restored: 2,
+          assets_skipped: 10,
+          assets_failed: 0,
+          versions_restored: 2,
+          objects_copied: 2,
+          bytes_done: 96426,
+          bytes_copied: 96426,
+        },
+        workflow_id: 'restore-0190c6d2-5b00-7922-8b33-3c4d5e6f7081',
+        created_at: '2026-12-07T14:00:00.000Z',
+        started_at: '2026-12-07T14:00:00.000Z',
+        completed_at: '2026-12-07T14:00:00.000Z',
+        error: null,
+      },
+    ],
+  });

@@ -107,7 +107,22 @@ export const policyAnswer = z
     created_at: timestamp,
     updated_at: timestamp,
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'Policy',
+    examples: [
+      {
+        id: '0190c6d2-4a00-7811-8a22-1b2c3d4e5f60',
+        name: 'old drafts',
+        description: 'keep the two latest versions of drafts for 30 days',
+        enabled: true,
+        filter: { tags: ['draft'] },
+        rules: [{ action: 'expire_noncurrent_versions', noncurrent_days: 30, keep_latest: 2 }],
+        created_at: '2026-12-07T14:00:00.000Z',
+        updated_at: '2026-12-07T14:00:00.000Z',
+      },
+    ],
+  });
 
 export const runAnswer = z
   .object({
@@ -128,4 +143,24 @@ export const runAnswer = z
     workflow_id: z.string(),
     error: z.string().nullable(),
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'Run',
+    examples: [
+      {
+        id: '0190c6d2-4b00-7822-8b33-2c3d4e5f6071',
+        status: 'completed',
+        dry_run: true,
+        policy_id: null,
+        trigger: 'api',
+        counts: { versions_expired: 4, assets_expired: 0, assets_purged: 1, uploads_aborted: 0, bytes_freed: 1048576 },
+        phase: 'done',
+        as_of: '2026-12-07T14:00:00.000Z',
+        created_at: '2026-12-07T14:00:00.000Z',
+        started_at: '2026-12-07T14:00:00.000Z',
+        completed_at: '2026-12-07T14:00:00.000Z',
+        workflow_id: 'lifecycle-0190c6d2-4b00-7822-8b33-2c3d4e5f6071',
+        error: null,
+      },
+    ],
+  });

@@ -34,7 +34,11 @@ export const usageAnswer = z
     reserved_bytes: count.describe('held by open upload sessions'),
     quota: z.object({ bytes: count.nullable(), assets: count.nullable() }).strict().describe('the limits in force; null is unlimited'),
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'Usage',
+    examples: [{ owner_id: 'alice', bytes_stored: 73400320, assets: 14, versions: 21, reserved_bytes: 0, quota: { bytes: 1073741824, assets: null } }],
+  });
 
 /** GET /quotas/{owner_id}: the owner's override and the limits in force. */
 export const quotaAnswer = z

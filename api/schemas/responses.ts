@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { Answer } from '../http/route';
+import type { ProblemKindName } from '../http/problemTypes';
 import { uuid } from './common';
 import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, operationFields } from './operations';
 
@@ -12,16 +13,18 @@ const nullableTimestamp = timestamp.nullable();
 const id = uuid;
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 
-export const problem = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })),
-    instance: z.string().optional(),
-  })
-  .catchall(z.unknown());
+/** What every problem carries (RFC 9457); each type's schema adds its own fields (api/openapi.ts). */
+export const problemFields = z.object({
+  type: z.string().describe('the kind of problem: a path on this server, its page (GET /problems lists them)'),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string().describe('this occurrence, in words'),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).describe('the fields at fault, each by its path'),
+  instance: z.string().optional().describe("the request's path"),
+});
+
+/** Any problem, whatever its type: the document's `default` answer. */
+export const problem = problemFields.catchall(z.unknown());
 
 /** A content route's 307 (api/http/contentRedirect.ts). */
 export const redirectedToStore: Answer = {
@@ -55,10 +58,49 @@ export const servedContentHeaders: Answer['headers'] = {
 };
 
 /** A route's problem+json answer, as the route declarations document it. */
-export const problemAnswer = (description: string) => ({ description, schema: problem, content: 'application/problem+json' });
+export const problemAnswer = (description: string, problems?: ProblemKindName[]): Answer => ({
+  description,
+  schema: problem,
+  content: 'application/problem+json',
+  ...(problems ? { problems } : {}),
+});
 
-export const grant = z.object({ subject: z.string(), access: z.enum(['read', 'write']) }).strict();
-export const grantList = z.object({ grants: z.array(grant) }).strict();
+/** The revision an answer's resource is at, for If-Match and If-None-Match. */
+export const etagHeader: Answer['headers'] = {
+  ETag: {
+    required: true,
+    description: 'the revision of the resource: send it as If-Match to change it only if nobody changed it meanwhile',
+    schema: { type: 'string' },
+  },
+};
+
+/** Where what a creation made (or a start began) is. */
+export const locationHeader = (description: string): Answer['headers'] => ({
+  Location: { required: true, description, schema: { type: 'string', format: 'uri-reference' } },
+});
+
+/** What a content route reads of a request (api/http/download.ts, api/http/contentRedirect.ts). */
+export const contentRequestHeaders = {
+  Range: {
+    description: 'one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content',
+    schema: { type: 'string', examples: ['bytes=0-1023'] },
+  },
+  'If-Range': { description: 'an ETag: Range applies only while the content still has it (else the whole content)', schema: { type: 'string' } },
+  'If-None-Match': { description: 'ETags of copies the client holds: 304 when it still has one of them', schema: { type: 'string' } },
+  'If-Modified-Since': {
+    description: 'an HTTP date: 304 when the content did not change since (If-None-Match wins when both come)',
+    schema: { type: 'string' },
+  },
+};
+
+export const grant = z
+  .object({ subject: z.string(), access: z.enum(['read', 'write']) })
+  .strict()
+  .meta({ id: 'Grant', examples: [{ subject: 'group:campaign-42', access: 'read' }] });
+export const grantList = z
+  .object({ grants: z.array(grant) })
+  .strict()
+  .meta({ id: 'GrantList' });
 
 export const asset = z
   .object({
@@ -78,7 +120,29 @@ export const asset = z
     created_at: timestamp,
     updated_at: timestamp,
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'Asset',
+    examples: [
+      {
+        id: '0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10',
+        name: 'portrait.png',
+        content_type: 'image/png',
+        size_bytes: 48213,
+        checksum_sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+        current_version_id: '0190c6d2-8a01-7b22-9c33-4d5e6f708192',
+        version_count: 1,
+        metadata: { character: 'Elowen' },
+        tags: ['portrait'],
+        owner_id: 'alice',
+        grants: [{ subject: 'group:campaign-42', access: 'read' }],
+        is_deleted: false,
+        deleted_at: null,
+        created_at: '2026-12-07T14:00:00.000Z',
+        updated_at: '2026-12-07T14:00:00.000Z',
+      },
+    ],
+  });
 
 export const version = z
   .object({
@@ -91,7 +155,22 @@ export const version = z
     is_current: z.boolean(),
     created_at: timestamp,
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'Version',
+    examples: [
+      {
+        id: '0190c6d2-8a01-7b22-9c33-4d5e6f708192',
+        asset_id: '0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10',
+        version_number: 1,
+        size_bytes: 48213,
+        content_type: 'image/png',
+        checksum_sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+        is_current: true,
+        created_at: '2026-12-07T14:00:00.000Z',
+      },
+    ],
+  });
 
 export const uploadSession = z
   .object({
@@ -113,16 +192,50 @@ export const uploadSession = z
     workflow_id: z.string(),
     error: z.string().nullable(),
   })
-  .strict();
+  .strict()
+  .meta({
+    id: 'UploadSession',
+    examples: [
+      {
+        id: '0190c6d2-6b00-7a11-8b22-3c4d5e6f7081',
+        status: 'open',
+        name: 'map.pdf',
+        content_type: 'application/pdf',
+        size_bytes: 20971520,
+        checksum_sha256: null,
+        part_size_bytes: 8388608,
+        part_count: 3,
+        parts_received: [1],
+        bytes_received: 8388608,
+        asset_id: null,
+        version_id: null,
+        expires_at: '2026-12-08T14:00:00.000Z',
+        workflow_id: 'upload-0190c6d2-6b00-7a11-8b22-3c4d5e6f7081',
+        error: null,
+      },
+    ],
+  });
 
-export const uploadAccepted = z.object({ upload_id: id, status_url: z.string(), ...operationFields }).strict();
-export const workflowAccepted = z.object({ workflow_id: z.string(), ...operationFields }).strict();
+export const uploadAccepted = z
+  .object({ upload_id: id, status_url: z.string(), ...operationFields })
+  .strict()
+  .meta({
+    id: 'UploadAccepted',
+    examples: [{ upload_id: '0190c6d2-6b00-7a11-8b22-3c4d5e6f7081', status_url: '/api/v2/uploads/0190c6d2-6b00-7a11-8b22-3c4d5e6f7081' }],
+  });
+export const workflowAccepted = z
+  .object({ workflow_id: z.string(), ...operationFields })
+  .strict()
+  .meta({ id: 'WorkflowAccepted' });
 export const partStored = z.object({ part_number: z.number().int(), size_bytes: z.number().int(), checksum_sha256: sha256 }).strict();
 export const presignedPart = z.object({ url: z.string().url(), method: z.literal('PUT'), expires_at: timestamp }).strict();
 export const completedUpload = z.object({ upload: uploadSession, asset, version }).strict();
 
+/** A page of a list; `<Item>Page` in the document when the item has an id. */
 export function pageOf(item: z.ZodType) {
-  return z.object({ items: z.array(item), next_cursor: z.string().nullable() }).strict();
+  const page = z.object({ items: z.array(item), next_cursor: z.string().nullable() }).strict();
+  const itemId = z.globalRegistry.get(item)?.id;
+  return itemId ? page.meta({ id: `${itemId}Page` }) : page;
 }
 
 const check = z.object({ status: z.enum(['ok', 'down']), latency_ms: z.number(), error: z.string().optional() }).strict();
@@ -156,7 +269,8 @@ export const cloudEvent = z
     data: z.record(z.string(), z.unknown()),
     sequence: z.number().int(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'CloudEvent' });
 export const eventAccepted = z.object({ id: z.string(), type: z.string(), workflow_id: z.string(), ...operationFields }).strict();
 
 /** An upload whose finishing outlasted the wait (api/http/accepted.ts). */
@@ -172,11 +286,31 @@ export const overQuotaAnswer = problemAnswer(
   "over the owner's quota (type ...:quota-exceeded, with quota, owner_id and requested; usage and limit for the owner and admins only)",
 );
 
+/** The headers of the stored content's 200, 206 and 304 (api/http/download.ts). */
+export const contentHeaders: Answer['headers'] = {
+  ...servedContentHeaders,
+  ETag: { required: true, description: "the content's revision: for If-None-Match and If-Range", schema: { type: 'string' } },
+  'Last-Modified': { required: true, description: 'when the content was stored: for If-Modified-Since', schema: { type: 'string' } },
+  'Accept-Ranges': { required: true, description: 'bytes: Range is served', schema: { type: 'string', const: 'bytes' } },
+  'Cache-Control': {
+    required: true,
+    description: 'private, no-cache: a cache asks again with If-None-Match',
+    schema: { type: 'string', const: 'private, no-cache' },
+  },
+};
+const rangeHeaders: Answer['headers'] = {
+  ...contentHeaders,
+  'Content-Range': { required: true, description: '`bytes first-last/size`: the range sent', schema: { type: 'string', examples: ['bytes 0-1023/48213'] } },
+};
+
+/** The stored bytes, in their own media type (the asset's content_type, as shown: api/http/contentPresentation.ts). */
+const ANY_MEDIA = '*/*';
+
 /** What a content route answers: the bytes, a range, 304, a redirect to the store, or 416. */
 export const contentAnswers = {
-  200: { description: 'the bytes', content: 'application/octet-stream', headers: servedContentHeaders },
-  206: { description: 'a range', content: 'application/octet-stream', headers: servedContentHeaders },
-  304: { description: 'not modified', headers: servedContentHeaders },
+  200: { description: "the bytes, in the asset's own Content-Type", content: ANY_MEDIA, headers: contentHeaders },
+  206: { description: 'a range', content: ANY_MEDIA, headers: rangeHeaders },
+  304: { description: 'not modified', headers: contentHeaders },
   307: redirectedToStore,
   416: problemAnswer('range past the end'),
 } as const;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { UUID_PATTERN } from '../../lib/platform/ids';
 import type { RouteDeclaration } from '../http/route';
 import { assetName, redirectQuery, singleLine, uuid } from './common';
-import { problemAnswer, redirectedToStore, servedContentHeaders } from './responses';
+import { contentAnswers, problemAnswer } from './responses';
 
 /** Seven days: a URL that leaks stays usable no longer than this. */
 export const MAX_EXPIRES_IN_SECONDS = 604_800;
@@ -42,11 +42,10 @@ export const signedUrlAnswer = z
   .strict();
 
 export const signedContentResponses: RouteDeclaration['responses'] = {
-  200: { description: 'the bytes', content: 'application/octet-stream', headers: servedContentHeaders },
-  206: { description: 'a range', content: 'application/octet-stream', headers: servedContentHeaders },
-  304: { description: 'not modified', headers: servedContentHeaders },
-  307: redirectedToStore,
-  403: problemAnswer('the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset'),
+  ...contentAnswers,
+  403: problemAnswer('the URL was changed, signed with a retired key, has expired, or its signer may no longer read the asset', [
+    'signed-url-refused',
+    'forbidden',
+  ]),
   404: problemAnswer('the asset or version is gone'),
-  416: problemAnswer('range past the end'),
 };

@@ -36,6 +36,13 @@ export class NotFoundError extends DomainError {}
 /** The thing asked for clashes with what exists or with the state it is in. */
 export class ConflictError extends DomainError {}
 
+/** A chunked upload completed before all its parts arrived: `missing_parts` lists their numbers. */
+export class MissingPartsError extends ConflictError {
+  constructor(detail: string, missingParts: number[]) {
+    super(detail, { missing_parts: missingParts });
+  }
+}
+
 /** A change made against a revision (an ETag) the thing no longer has. */
 export class StaleRevisionError extends DomainError {}
 

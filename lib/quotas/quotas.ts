@@ -45,9 +45,6 @@ export interface UsageJson {
   quota: Quota;
 }
 
-/** What the problem of a refusal carries (README, "Quotas"): which limit, the usage before the request, the limit. */
-export const QUOTA_EXCEEDED_TYPE = 'urn:storage:problem:quota-exceeded';
-
 /** An owner's usage and the limits in force. */
 async function readUsage(db: Knex | Knex.Transaction, defaults: QuotaDefaults, ownerId: string): Promise<{ usage: UsageRow; quota: Quota }> {
   const row = await readUsageWithLimits(db, ownerId);
@@ -185,7 +182,6 @@ export async function ensureWithinQuota(
 function refusal(ownerId: string, limit: 'bytes' | 'assets', usage: number, requested: number, max: number): QuotaExceededError {
   const what = limit === 'bytes' ? `${requested} more bytes` : `${requested} more asset${requested === 1 ? '' : 's'}`;
   return new QuotaExceededError(`${what} would pass the ${limit} quota of ${ownerId}`, {
-    type: QUOTA_EXCEEDED_TYPE,
     owner_id: ownerId,
     quota: limit,
     usage,

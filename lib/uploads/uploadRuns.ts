@@ -31,6 +31,7 @@ import { waitAtMost } from '../platform/concurrency';
 import { uuidv7 } from '../platform/ids';
 import {
   ConflictError,
+  MissingPartsError,
   DomainError,
   NotFoundError,
   OperationFailedError,
@@ -272,7 +273,7 @@ function toDomainError(err: unknown, uploadId: string): unknown {
   if (!(failure instanceof ApplicationFailure)) return err;
   switch (failure.type) {
     case UploadFailure.missingParts:
-      return new ConflictError(failure.message, { missing_parts: failure.details?.[0] ?? [] });
+      return new MissingPartsError(failure.message, (failure.details?.[0] as number[] | undefined) ?? []);
     case UploadFailure.checksumMismatch:
     case UploadFailure.sizeMismatch:
     case UploadFailure.invalidData:

@@ -28,10 +28,8 @@ export async function call(url: string, init: RequestInit & { json?: unknown; as
   const text = await res.text();
   let body: unknown = text;
   const contentType = res.headers.get('content-type') ?? '';
-  if (/json/.test(contentType) && text) {
-    body = JSON.parse(text);
-    checkAgainstReference(rest.method ?? 'GET', url, res.status, contentType, body);
-  }
+  if (/json/.test(contentType) && text) body = JSON.parse(text);
+  checkAgainstReference(rest.method ?? 'GET', url, res.status, res.headers, /json/.test(contentType) && text ? body : undefined);
   return { status: res.status, headers: res.headers, body };
 }
 
