@@ -60,7 +60,11 @@ const KINDS = {
     description:
       'The request clashes with the state of what it names (already done, not in a state that allows it, or a request under the same Idempotency-Key still running: ' +
       'then Retry-After says when to send it again). Read the resource again and decide; an upload it concerns is named in `upload_id`.',
-    fields: { upload_id: uploadId.optional() },
+    fields: {
+      upload_id: uploadId.optional(),
+      operation_id: z.string().optional().describe('the operation a cancel named (GET /api/v2/operations/{operation_id})'),
+      operation_status: z.string().optional().describe('how that operation ended, when it has'),
+    },
   },
   'missing-parts': {
     status: 409,

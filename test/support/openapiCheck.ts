@@ -21,8 +21,8 @@ type Operation = { responses: Record<string, Response> };
  */
 const IGNORED_HEADERS = [/^content-type$/, /^content-length$/, /^date$/, /^connection$/, /^keep-alive$/, /^transfer-encoding$/, /^vary$/, /^access-control-/];
 
-// Every header and status the configuration can make appear: rate limits on, /metrics for admins.
-const limits = { ...documentLimitsOf(loadConfig()), rateLimits: true, metricsAccess: 'admin' as const };
+// Every header and status the configuration can make appear: rate limits on, /metrics for admins, If-Match required (428).
+const limits = { ...documentLimitsOf(loadConfig()), rateLimits: true, metricsAccess: 'admin' as const, requireIfMatch: true };
 const document = buildOpenApiDocument(limits);
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
