@@ -178,19 +178,24 @@ async function lockedPolicyAt(trx: Knex.Transaction, id: string, ifMatch: string
   return row;
 }
 
+/** Every field and rule of a policy its caller holds locked (lockedPolicyAt) becomes `input`'s. */
+async function writeLockedPolicy(trx: Knex.Transaction, id: string, input: PolicyInput, audit: AuditTrail): Promise<Policy> {
+  await updateLivePolicy(trx, id, policyFields(input));
+  await deleteRulesOf(trx, id);
+  await insertRuleRows(
+    trx,
+    input.rules.map((rule, i) => toRuleRow(id, rule, i)),
+  );
+  await audit.record(trx);
+  return getPolicy(trx, id);
+}
+
 /** PUT: every field and rule is replaced; `ifMatch` as lockedPolicyAt compares it. */
 export async function replacePolicy(db: Knex, id: string, input: PolicyInput, ifMatch: string | undefined, audit: AuditTrail): Promise<Policy> {
   try {
     return await db.transaction(async (trx) => {
       await lockedPolicyAt(trx, id, ifMatch);
-      await updateLivePolicy(trx, id, policyFields(input));
-      await deleteRulesOf(trx, id);
-      await insertRuleRows(
-        trx,
-        input.rules.map((rule, i) => toRuleRow(id, rule, i)),
-      );
-      await audit.record(trx);
-      return getPolicy(trx, id);
+      return writeLockedPolicy(trx, id, input, audit);
     });
   } catch (err) {
     throw duplicateName(err, input.name);
@@ -216,16 +221,7 @@ export async function patchPolicy(db: Knex, id: string, patch: PolicyPatch, ifMa
         rules: patch.rules ?? current.rules,
       };
       name = input.name;
-      await updateLivePolicy(trx, id, policyFields(input));
-      if (patch.rules) {
-        await deleteRulesOf(trx, id);
-        await insertRuleRows(
-          trx,
-          input.rules.map((rule, i) => toRuleRow(id, rule, i)),
-        );
-      }
-      await audit.record(trx);
-      return getPolicy(trx, id);
+      return writeLockedPolicy(trx, id, input, audit);
     });
   } catch (err) {
     throw name === undefined ? err : duplicateName(err, name);
