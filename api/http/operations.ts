@@ -25,6 +25,7 @@ import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
 import type { AppDeps } from '../deps';
 import { actorOf } from '../middleware/authentication';
+import { PROBLEM_KINDS, problemTypeOf, type ProblemKindName } from './problemTypes';
 import type { z } from 'zod';
 import type { operation } from '../schemas/operations';
 
@@ -100,8 +101,10 @@ type Deps = Pick<AppDeps, 'db' | 'assetCache' | 'uploads' | 'config' | 'backups'
 
 const notFound = (id: string) => new NotFoundError(`operation ${id} not found`);
 
-function problemOf(status: number, title: string, detail: string) {
-  return { type: 'about:blank', title, status, detail };
+/** How the work ended, as the problem of its kind (api/http/problemTypes.ts) that a request doing it at once would have answered. */
+function problemOf(kind: ProblemKindName, detail: string) {
+  const { status, title } = PROBLEM_KINDS[kind];
+  return { type: problemTypeOf(kind), title, status, detail };
 }
 
 const JOB_STATUS: Record<string, Status> = { pending: 'running', running: 'running', completed: 'succeeded', failed: 'failed' };
@@ -134,9 +137,9 @@ function jobOperation(
     progress: { ...json.progress },
     error:
       status === 'failed'
-        ? problemOf(500, 'Operation Failed', json.error ?? `the ${kind.replace('_', ' ')} failed`)
+        ? problemOf('internal', json.error ?? `the ${kind.replace('_', ' ')} failed`)
         : status === 'cancelled'
-          ? problemOf(409, 'Conflict', `the ${kind.replace('_', ' ')} was cancelled`)
+          ? problemOf('conflict', `the ${kind.replace('_', ' ')} was cancelled`)
           : null,
     resource,
     result: status === 'succeeded' ? resource : null,
@@ -196,10 +199,10 @@ async function uploadOperation(deps: Deps, actor: Actor, id: string, uploadId: s
   const error =
     status === 'failed'
       ? raw === 'expired'
-        ? problemOf(410, 'Gone', row.error ?? `upload ${uploadId} expired before it was completed`)
-        : problemOf(422, 'Unprocessable Content', state?.error ?? row.error ?? `upload ${uploadId} failed`)
+        ? problemOf('gone', row.error ?? `upload ${uploadId} expired before it was completed`)
+        : problemOf('unprocessable', state?.error ?? row.error ?? `upload ${uploadId} failed`)
       : status === 'cancelled'
-        ? problemOf(409, 'Conflict', row.error ?? `upload ${uploadId} was aborted`)
+        ? problemOf('conflict', row.error ?? `upload ${uploadId} was aborted`)
         : null;
   const versionId = state?.result?.versionId ?? row.version_id;
   const assetId = state?.result?.assetId ?? row.result_asset_id;
@@ -251,10 +254,7 @@ async function deletionOperation(deps: Deps, actor: Actor, id: string, assetId: 
     status,
     done: status !== 'running',
     progress: null,
-    error:
-      status === 'failed' || status === 'cancelled'
-        ? problemOf(500, 'Operation Failed', `the deletion's workflow ${description.status.name.toLowerCase()}`)
-        : null,
+    error: status === 'failed' || status === 'cancelled' ? problemOf('internal', `the deletion's workflow ${description.status.name.toLowerCase()}`) : null,
     resource: `/api/v2/assets/${assetId}`,
     result: null,
     workflow_id: id,
