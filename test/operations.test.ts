@@ -14,7 +14,10 @@ import { call, expectProblem, type JsonAnswer } from './support/http';
 import { createPolicyRow, seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
 import { readBackup, startBackup, type BackupClient } from '../lib/backups/backupRuns';
-import { beginJob, failJob, insertBackup } from '../lib/backups/catalog';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createBackupActivities } from '../activities/backups/backup';
+import { beginJob, failJob, getBackup, insertBackup, summaryKeyFor, type BackupProgress } from '../lib/backups/catalog';
 import { EMPTY_BACKUP_PROGRESS, type BackupState } from '../workflows/backups/definitions';
 import { CANCELLED } from '../workflows/shared/failures';
 import { backupClientOf, seedCatalog } from './support/backups';
@@ -207,6 +210,28 @@ describe('cancel', () => {
     // The row ends while the run is asked: the end is the row's.
     onQuery = () => failJob(ctx.db, id, CANCELLED);
     expect(await readBackup(asked, id)).toMatchObject({ status: 'failed', error: CANCELLED, completed_at: expect.any(String) });
+  });
+
+  it('a cancel that comes while the completion step runs leaves the backup cancelled: the step, run on, does not complete it', async () => {
+    const [asset] = await seedCatalog(ctx, 1);
+    const id = await insertBackup(ctx.db, {
+      scope: { asset_ids: [asset.id], include_all_versions: false },
+      trigger: 'api',
+      retentionDays: 1,
+      actor: TEST_ADMIN,
+    });
+    const steps = createBackupActivities({ config: ctx.config, db: ctx.db, s3: ctx.s3, logger: ctx.logger });
+    const env = new MockActivityEnvironment();
+    await env.run(steps.beginBackup, id);
+    const written: BackupProgress = await env.run(steps.writeBackupManifest, id);
+    const counts = (await getBackup(ctx.db, id)).counts!;
+    // The run, cancelled, has recorded it (its failure handler); the completion step it no longer waits for goes on.
+    await env.run(steps.failBackup, { backupId: id, error: CANCELLED });
+    await env.run(steps.completeBackup, { backupId: id, progress: { ...written, objects_done: counts.blobs, bytes_done: counts.bytes } });
+    expect(await getBackup(ctx.db, id)).toMatchObject({ status: 'failed', error: CANCELLED });
+    await expect(ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: summaryKeyFor(id) }))).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 404 },
+    });
   });
 
   it('a restore, a lifecycle run or a deletion cannot be cancelled: 409 says so', async () => {
