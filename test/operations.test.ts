@@ -13,7 +13,13 @@ import { TEST_ADMIN, tokenFor } from './support/auth';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { createPolicyRow, seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
-import { startBackup } from '../lib/backups/backupRuns';
+import { readBackup, startBackup, type BackupClient } from '../lib/backups/backupRuns';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createBackupActivities } from '../activities/backups/backup';
+import { beginJob, failJob, getBackup, insertBackup, summaryKeyFor, type BackupProgress } from '../lib/backups/catalog';
+import { EMPTY_BACKUP_PROGRESS, type BackupState } from '../workflows/backups/definitions';
+import { CANCELLED } from '../workflows/shared/failures';
 import { backupClientOf, seedCatalog } from './support/backups';
 
 const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '30' });
@@ -176,6 +182,56 @@ describe('cancel', () => {
     expect((await handle.describe()).status.name).toBe('CANCELLED');
     expectProblem(await call(url(`/api/v2/backups/${row.id}/restore`), { method: 'POST', json: { dry_run: false } }), 409);
     expectProblem(await call(url(`${location}:cancel`), { method: 'POST' }), 409);
+  });
+
+  it("a cancelled backup's run says failed before its row does: it reads running until the row says cancelled", async () => {
+    const id = await insertBackup(ctx.db, { scope: { include_all_versions: false }, trigger: 'api', retentionDays: 1, actor: TEST_ADMIN });
+    await beginJob(ctx.db, id, 'backup');
+    // The run's state as its failure handler sets it before its last activity writes the row; `onQuery`
+    // runs while the run is asked, after the row was read.
+    const failing: BackupState = { status: 'failed', phase: 'copy', progress: EMPTY_BACKUP_PROGRESS, error: CANCELLED };
+    let onQuery = async () => {};
+    const real = backupClientOf(ctx);
+    const asked = {
+      ...real,
+      client: {
+        connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
+        workflow: {
+          getHandle: () => ({
+            query: async () => {
+              await onQuery();
+              return failing;
+            },
+          }),
+        },
+      },
+    } as unknown as BackupClient;
+    expect(await readBackup(asked, id)).toMatchObject({ status: 'running', error: null, completed_at: null });
+    // The row ends while the run is asked: the end is the row's.
+    onQuery = () => failJob(ctx.db, id, CANCELLED);
+    expect(await readBackup(asked, id)).toMatchObject({ status: 'failed', error: CANCELLED, completed_at: expect.any(String) });
+  });
+
+  it('a cancel that comes while the completion step runs leaves the backup cancelled: the step, run on, does not complete it', async () => {
+    const [asset] = await seedCatalog(ctx, 1);
+    const id = await insertBackup(ctx.db, {
+      scope: { asset_ids: [asset.id], include_all_versions: false },
+      trigger: 'api',
+      retentionDays: 1,
+      actor: TEST_ADMIN,
+    });
+    const steps = createBackupActivities({ config: ctx.config, db: ctx.db, s3: ctx.s3, logger: ctx.logger });
+    const env = new MockActivityEnvironment();
+    await env.run(steps.beginBackup, id);
+    const written: BackupProgress = await env.run(steps.writeBackupManifest, id);
+    const counts = (await getBackup(ctx.db, id)).counts!;
+    // The run, cancelled, has recorded it (its failure handler); the completion step it no longer waits for goes on.
+    await env.run(steps.failBackup, { backupId: id, error: CANCELLED });
+    await env.run(steps.completeBackup, { backupId: id, progress: { ...written, objects_done: counts.blobs, bytes_done: counts.bytes } });
+    expect(await getBackup(ctx.db, id)).toMatchObject({ status: 'failed', error: CANCELLED });
+    await expect(ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: summaryKeyFor(id) }))).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 404 },
+    });
   });
 
   it('a restore, a lifecycle run or a deletion cannot be cancelled: 409 says so', async () => {

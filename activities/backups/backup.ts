@@ -328,7 +328,9 @@ async function verifiedSource({ config, db, s3, logger }: BackupDeps, blob: Blob
 async function completeBackup(deps: BackupDeps, input: { backupId: string; progress: BackupProgress }): Promise<BackupProgress> {
   const { config, db, s3, logger } = deps;
   const row = (await permanent(() => getBackup(db, input.backupId))) as BackupRow;
-  if (row.status === 'completed') return backupProgressOf(row.progress);
+  // Completed already (a retry), or failed: a cancel that came while this step ran has the run's
+  // failure handler record it cancelled, and this step, run on, must not complete it after that.
+  if (row.status === 'completed' || row.status === 'failed') return backupProgressOf(row.progress);
   const { progress } = input;
   const counts = row.counts!;
   if (progress.objects_done !== counts.blobs || progress.bytes_done !== counts.bytes) {
@@ -354,10 +356,10 @@ async function completeBackup(deps: BackupDeps, input: { backupId: string; progr
   return progress;
 }
 
-/** The row completed, its hand-offs ended, its event and audit row: once. */
+/** The row completed, its hand-offs ended, its event and audit row: once, and not over a row that failed meanwhile (a cancel). */
 async function completeBackupRow(deps: BackupDeps, trx: Knex.Transaction, row: BackupRow, progress: BackupProgress, completedAt: string): Promise<void> {
   const locked = await lockJobRow(trx, row.id);
-  if (locked.status === 'completed') return;
+  if (locked.status === 'completed' || locked.status === 'failed') return;
   await markBackupCompleted(trx, row.id, completedAt, progress);
   await endHandoffs(trx, row.id);
   await recordEvent(trx, 'storage.backup.completed', row.id, {

@@ -277,7 +277,8 @@ export async function awaitOperation(deps: Deps, actor: Actor, id: string, ms: n
  * - an upload: its abort (its bytes and reservation go);
  * - a backup: its workflow is cancelled; its failure handler records the row failed as `cancelled`
  *   (read back as cancelled), and what it copied is left to the retention sweep's collection, as a
- *   failed backup's is.
+ *   failed backup's is. The 202 is a request (AIP-151): a cancel that lands once its last step has
+ *   completed the row lets the backup complete, and the operation reads succeeded.
  * Restores (an asset mid-copy could leave objects without rows), lifecycle runs (cancelling would
  * cancel their purges, child deletions) and deletions are refused (409). One already ended: 409.
  */

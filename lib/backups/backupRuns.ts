@@ -17,6 +17,7 @@ import {
   restoreWorkflowId,
   type BackupState,
   type BackupTuning,
+  type JobStatus,
   type RestoreState,
 } from '../../workflows/backups/definitions';
 import type { backupWorkflow } from '../../workflows/backups/backup';
@@ -123,13 +124,19 @@ const QUERY_DEADLINE_MS = 2_000;
 /**
  * While the row says pending or running: the workflow's live state, or (its workflow having ended
  * without recording it) the row marked failed. Temporal being unreachable leaves the row as it is.
+ *
+ * Only the row says a job ended: the live state says `failed` while the failure handler is still
+ * writing the row (a cancelled backup's `cancelled` is in the row only once that is done), and the row
+ * read before the query may have ended since. A live end is read from the row, read again; a row not
+ * ended yet reads as running.
  */
-async function liveState<S>(bc: BackupClient, row: JobRow, query: QueryDefinition<S, []>): Promise<{ row: JobRow; live?: S }> {
+async function liveState<S extends { status: JobStatus }>(bc: BackupClient, row: JobRow, query: QueryDefinition<S, []>): Promise<{ row: JobRow; live?: S }> {
   if (row.status !== 'pending' && row.status !== 'running') return { row };
   const handle = bc.client.workflow.getHandle(row.workflow_id);
+  let live: S;
   try {
     // A query waits for a worker to answer it: bounded, so a read never hangs while none runs.
-    return { row, live: await bc.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)) };
+    live = await bc.client.connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query));
   } catch {
     let ended: string | undefined;
     try {
@@ -143,6 +150,10 @@ async function liveState<S>(bc: BackupClient, row: JobRow, query: QueryDefinitio
     await failJob(bc.db, row.id, ended);
     return { row: (await findJob(bc.db, row.id, row.kind))! };
   }
+  if (live.status !== 'completed' && live.status !== 'failed') return { row, live };
+  const now = (await findJob(bc.db, row.id, row.kind))!;
+  if (now.status !== 'pending' && now.status !== 'running') return { row: now };
+  return { row: now, live: { ...live, status: 'running' } };
 }
 
 export async function readBackup(bc: BackupClient, backupId: string): Promise<BackupJson> {
