@@ -14,6 +14,8 @@ import type { Config } from '../lib/platform/config';
 import { PROBLEM_KINDS, defaultKindOf, problemKindNames, problemTypeOf, type ProblemKind, type ProblemKindName } from './http/problemTypes';
 import { accessOf, takesJson, type Access, type Answer, type DocumentLimits, type HeaderDoc, type LinkDoc, type RouteDeclaration } from './http/route';
 import { preconditionExtension, preconditionHeaders, preconditionStatuses } from './http/preconditions';
+import { MERGE_PATCH } from './http/jsonBody';
+import { DEPRECATION_HEADERS } from './http/lists';
 import { IDEMPOTENCY_KEY, REPLAYED, takesIdempotencyKey } from './middleware/idempotency';
 import { OPERATIONS } from './routes';
 import * as r from './schemas/responses';
@@ -68,14 +70,6 @@ const REQUEST_ID_PARAMETER = {
 };
 
 /** RFC 9745: an answer to a request that used something deprecated. */
-const DEPRECATION_HEADER: Record<string, HeaderDoc> = {
-  Deprecation: {
-    required: false,
-    description: 'the request used a deprecated parameter or operation (RFC 9745): `@<epoch seconds>` since when; see the parameter for what replaces it',
-    schema: { type: 'string', examples: ['@1796083200'] },
-  },
-};
-
 // Every change but tus's takes one (api/middleware/idempotency.ts; README, "Idempotent requests").
 const IDEMPOTENCY_KEY_HEADER: Record<string, HeaderDoc> = {
   [IDEMPOTENCY_KEY]: {
@@ -359,12 +353,15 @@ function problemStatusesOf(route: RouteDeclaration, access: Access, limits: Docu
   return statuses;
 }
 
-/** The request body, not required where the handler reads a missing JSON body as {} (`req.body ?? {}`) and {} is valid. */
+/**
+ * The request body, not required where the handler reads a missing JSON body as {} (`req.body ?? {}`)
+ * and {} is valid; a merge patch always is (api/http/jsonBody.ts refuses a PATCH without one).
+ */
 function requestBodyOf(components: Components, route: RouteDeclaration, limits: DocumentLimits): Json | undefined {
   const body = route.body && (typeof route.body.schema === 'function' ? route.body.schema(limits) : route.body.schema);
   if (!body) return undefined;
   return {
-    required: !(route.body!.optional || (takesJson(route) && body.safeParse({}).success)),
+    required: !(route.body!.optional || (takesJson(route) && route.body!.content !== MERGE_PATCH && body.safeParse({}).success)),
     content: {
       [route.body!.content ?? 'application/json']: {
         schema: components.schemaOf(body, 'input'),
@@ -409,7 +406,8 @@ function buildOperation(components: Components, route: RouteDeclaration, routes:
       ...answer.headers,
       ...(isProblem ? PROBLEM_HEADERS[code] : {}),
       ...every,
-      ...(code < 400 && usesDeprecated(route, parameterList) ? DEPRECATION_HEADER : {}),
+      // Said on any answer to a request that used one, a refusal too.
+      ...(usesDeprecated(route, parameterList) ? DEPRECATION_HEADERS : {}),
     };
     responses[status] = {
       description: answer.description,

@@ -23,6 +23,7 @@ const LIMIT_APPLIED_HEADER: Record<string, HeaderDoc> = {
   },
 };
 
+/** What an answer to a request that used a deprecated name carries; api/openapi.ts declares them on every answer of its operation. */
 export const DEPRECATION_HEADERS: Record<string, HeaderDoc> = {
   Deprecation: {
     description: `the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (${DEPRECATED_SINCE}, 2026-12-07)`,
@@ -35,11 +36,11 @@ export const DEPRECATION_HEADERS: Record<string, HeaderDoc> = {
 };
 
 /** A list's 200: a page of `item`, with the headers a list may send. */
-export function pageAnswer(item: z.ZodType, opts: { deprecatedNames?: boolean } = {}): Answer {
+export function pageAnswer(item: z.ZodType): Answer {
   return {
     description: 'a page: pass next_cursor as cursor for the next one',
     schema: pageOf(item),
-    headers: { ...LIMIT_APPLIED_HEADER, ...(opts.deprecatedNames ? DEPRECATION_HEADERS : {}) },
+    headers: LIMIT_APPLIED_HEADER,
   };
 }
 

@@ -13,7 +13,7 @@ const list = defineRoute(
     tag: 'audit',
     summary: 'The audit log, newest first',
     query: listAuditQuery,
-    responses: { 200: pageAnswer(auditRow, { deprecatedNames: true }), 400: problem('a filter or the cursor is not valid') },
+    responses: { 200: pageAnswer(auditRow), 400: problem('a filter or the cursor is not valid') },
   },
   (deps) => async (req, res) => {
     res.json(await listAudit(deps.db, listQueryOf(listAuditQuery, req, res, { since: 'created_after', until: 'created_before' })));

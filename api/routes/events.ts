@@ -24,7 +24,7 @@ const feed = defineRoute(
     tag: 'events',
     summary: 'The event feed, oldest first: next_cursor is always given, the position to poll from (the cursor sent when nothing is new)',
     query: feedQuery,
-    responses: { 200: pageAnswer(r.cloudEvent, { deprecatedNames: true }), 400: r.problemAnswer('the limit or the cursor is not valid') },
+    responses: { 200: pageAnswer(r.cloudEvent), 400: r.problemAnswer('the limit or the cursor is not valid') },
   },
   (deps) => async (req, res) => {
     const q = listQueryOf(feedQuery, req, res, { after: 'cursor' });
