@@ -1029,6 +1029,10 @@ export interface components {
             }[];
             /** @description the request's path */
             instance?: string;
+            /** @description the operation a cancel named (GET /api/v2/operations/{operation_id}) */
+            operation_id?: string;
+            /** @description how that operation ended, when it has */
+            operation_status?: string;
             status: number;
             title: string;
             /** @constant */
@@ -3022,7 +3026,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/merge-patch+json": {
                     content_type?: string & (unknown & unknown);
@@ -6332,8 +6336,8 @@ export interface operations {
             /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
-                    /** @description the request used a deprecated parameter or operation (RFC 9745): `@<epoch seconds>` since when; see the parameter for what replaces it */
-                    Deprecation?: string;
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
                     /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
                     "Limit-Applied"?: 1000;
                     /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
@@ -6350,6 +6354,10 @@ export interface operations {
             /** @description a filter or the cursor is not valid */
             400: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6362,6 +6370,10 @@ export interface operations {
             /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description Bearer, with error="invalid_token" and what failed */
@@ -6376,6 +6388,10 @@ export interface operations {
             /** @description the token may not do this */
             403: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6388,6 +6404,10 @@ export interface operations {
             /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
@@ -6402,6 +6422,10 @@ export interface operations {
             /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6414,6 +6438,10 @@ export interface operations {
             /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until it is worth trying again */
@@ -6481,8 +6509,8 @@ export interface operations {
             /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
-                    /** @description the request used a deprecated parameter or operation (RFC 9745): `@<epoch seconds>` since when; see the parameter for what replaces it */
-                    Deprecation?: string;
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
                     /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
                     "Limit-Applied"?: 1000;
                     /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
@@ -6497,6 +6525,10 @@ export interface operations {
             /** @description a filter or the cursor is not valid */
             400: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6507,6 +6539,10 @@ export interface operations {
             /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description Bearer, with error="invalid_token" and what failed */
@@ -6519,6 +6555,10 @@ export interface operations {
             /** @description the token may not do this */
             403: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6529,6 +6569,10 @@ export interface operations {
             /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
@@ -6541,6 +6585,10 @@ export interface operations {
             /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6551,6 +6599,10 @@ export interface operations {
             /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until it is worth trying again */
@@ -7942,8 +7994,8 @@ export interface operations {
             /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
-                    /** @description the request used a deprecated parameter or operation (RFC 9745): `@<epoch seconds>` since when; see the parameter for what replaces it */
-                    Deprecation?: string;
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
                     /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
                     "Limit-Applied"?: 1000;
                     /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
@@ -7960,6 +8012,10 @@ export interface operations {
             /** @description the limit or the cursor is not valid */
             400: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7972,6 +8028,10 @@ export interface operations {
             /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description Bearer, with error="invalid_token" and what failed */
@@ -7986,6 +8046,10 @@ export interface operations {
             /** @description the token may not do this */
             403: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7998,6 +8062,10 @@ export interface operations {
             /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
@@ -8012,6 +8080,10 @@ export interface operations {
             /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8024,6 +8096,10 @@ export interface operations {
             /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until it is worth trying again */
@@ -8363,8 +8439,8 @@ export interface operations {
             /** @description a page: pass next_cursor as cursor for the next one */
             200: {
                 headers: {
-                    /** @description the request used a deprecated parameter or operation (RFC 9745): `@<epoch seconds>` since when; see the parameter for what replaces it */
-                    Deprecation?: string;
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
                     /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
                     "Limit-Applied"?: 1000;
                     /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
@@ -8379,6 +8455,10 @@ export interface operations {
             /** @description the limit or the cursor is not valid */
             400: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8389,6 +8469,10 @@ export interface operations {
             /** @description no bearer token, or one that does not verify */
             401: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description Bearer, with error="invalid_token" and what failed */
@@ -8401,6 +8485,10 @@ export interface operations {
             /** @description the token may not do this */
             403: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8411,6 +8499,10 @@ export interface operations {
             /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until the budget is whole again */
@@ -8423,6 +8515,10 @@ export interface operations {
             /** @description the server failed to carry out the request; it has been logged */
             500: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8433,6 +8529,10 @@ export interface operations {
             /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
             503: {
                 headers: {
+                    /** @description the request used a deprecated name (a parameter marked deprecated); RFC 9745: deprecated since the date given (@1796601600, 2026-12-07) */
+                    Deprecation?: "@1796601600";
+                    /** @description with a deprecated name: rel="deprecation", the documentation that names its successor */
+                    Link?: string;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     /** @description seconds until it is worth trying again */
@@ -10909,7 +11009,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/merge-patch+json": {
                     /** @description null: '' */
@@ -11661,7 +11761,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/merge-patch+json": {
                     /** @description assets, soft-deleted ones included; null: the default; absent: unchanged */
