@@ -15,6 +15,9 @@ import { createPolicyRow, seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
 import { startBackup } from '../lib/backups/backupRuns';
 import { backupClientOf, seedCatalog } from './support/backups';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { createBackupActivities } from '../activities/backups/backup';
+import { summaryKeyFor } from '../lib/backups/catalog';
 
 const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '30' });
 
@@ -176,6 +179,40 @@ describe('cancel', () => {
     expect((await handle.describe()).status.name).toBe('CANCELLED');
     expectProblem(await call(url(`/api/v2/backups/${row.id}/restore`), { method: 'POST', json: { dry_run: false } }), 409);
     expectProblem(await call(url(`${location}:cancel`), { method: 'POST' }), 409);
+  });
+
+  it('a backup cancelled while its completion step runs stays cancelled: the step, ending late, neither completes its row nor leaves a summary', async () => {
+    await seedCatalog(ctx, 2);
+    const started = await call(url('/api/v2/backups'), { method: 'POST', json: {} });
+    expect((await followOperation(accepted(started))).status).toBe('succeeded');
+    const id: string = started.body.id;
+    const copied = (await call(url(`/api/v2/backups/${id}`))).body.progress;
+    const summary = { Bucket: ctx.config.s3.backupBucket, Key: summaryKeyFor(id) };
+    // Back to where its completion step starts: every blob copied, no summary yet.
+    await ctx.db('backup_jobs').where({ id }).update({ status: 'running', error: null });
+    await ctx.s3.send(new DeleteObjectCommand(summary));
+    const late = await ctx.db.transaction(async (trx) => {
+      await trx('backup_jobs').where({ id }).forUpdate().first();
+      const step = createBackupActivities(ctx).completeBackup({ backupId: id, progress: copied });
+      const outcome = step.then(
+        () => 'completed',
+        (err: Error) => err.message,
+      );
+      // The step has written its summary and waits for the row: the cancel's failure handler gets there first.
+      await waitUntil('the step to write its summary', async () =>
+        ctx.s3.send(new HeadObjectCommand(summary)).then(
+          () => true,
+          () => false,
+        ),
+      );
+      await trx('backup_jobs').where({ id }).update({ status: 'failed', error: 'cancelled' });
+      // Wrapped: returned bare, the transaction would wait for the step, which waits for it.
+      return { outcome };
+    });
+    expect(await late.outcome).toMatch(/failed \(cancelled\) before it could be completed/);
+    expect((await call(url(`/api/v2/backups/${id}`))).body).toMatchObject({ status: 'failed', error: 'cancelled' });
+    expect((await call(url(`/api/v2/operations/backup-${id}`))).body).toMatchObject({ status: 'cancelled', done: true, result: null });
+    await expect(ctx.s3.send(new HeadObjectCommand(summary))).rejects.toThrow();
   });
 
   it('a restore, a lifecycle run or a deletion cannot be cancelled: 409 says so', async () => {
