@@ -1029,6 +1029,10 @@ export interface components {
             }[];
             /** @description the request's path */
             instance?: string;
+            /** @description the operation a cancel named (GET /api/v2/operations/{operation_id}) */
+            operation_id?: string;
+            /** @description how that operation ended, when it has */
+            operation_status?: string;
             status: number;
             title: string;
             /** @constant */
@@ -15296,6 +15300,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["MissingPartsProblem"] | components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description a new version's If-Match (sent when the session opened) no longer holds: the asset changed since, and no version was made */
+            412: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
                 };
             };
             /** @description checksum mismatch */
