@@ -245,6 +245,39 @@ describe('access', () => {
   });
 });
 
+describe('access to a deletion', () => {
+  it("a permanent deletion's operation is 404 to a caller who may read its asset but not delete it, as to a stranger", async () => {
+    const aliceSub = `alice-${uuidv7()}`;
+    const bobSub = `bob-${uuidv7()}`;
+    const alice = await tokenFor({ sub: aliceSub });
+    const bob = await tokenFor({ sub: bobSub });
+    const form = new FormData();
+    form.append('file', new Blob([bytesOf(200)]), 'shared.bin');
+    const made = await call(url('/api/v2/assets/upload'), { method: 'POST', body: form, as: alice });
+    expect(made.status).toBe(201);
+    const id: string = made.body.id;
+    expect((await call(url(`/api/v2/assets/${id}/grants`), { method: 'PUT', json: [{ subject: `user:${bobSub}`, access: 'write' }], as: alice })).status).toBe(
+      200,
+    );
+    // A deletion under way (on a queue no worker takes, so that it stays under way while the asset is there).
+    const handle = await ctx.temporal.client.workflow.start('deleteAssetWorkflow', {
+      workflowId: `delete-asset-${id}`,
+      taskQueue: `no-worker-${uuidv7()}`,
+      args: [{ assetId: id }],
+    });
+    try {
+      const location = `/api/v2/operations/delete-asset-${id}`;
+      expect((await call(url(location), { as: alice })).body).toMatchObject({ kind: 'asset_deletion', status: 'running' });
+      // Bob may write the asset, not delete it: the deletion is not his to see, whether there is one or not.
+      expectProblem(await call(url(location), { as: bob }), 404);
+      expectProblem(await call(url(`${location}:cancel`), { method: 'POST', as: bob }), 404);
+      expectProblem(await call(url(`/api/v2/operations/delete-asset-${uuidv7()}`), { as: bob }), 404);
+    } finally {
+      await handle.terminate();
+    }
+  });
+});
+
 describe('Prefer: wait', () => {
   it('an upload waits for its commit and answers 201; a run ends within the wait and answers 200 with the run as it ended', async () => {
     const form = new FormData();
