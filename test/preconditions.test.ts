@@ -494,6 +494,27 @@ describe('PATCH with application/merge-patch+json', () => {
     expectProblem(await mergePatch(api(`/quotas/${owner}`), { assets: 2 }, { 'If-Match': first.headers.get('etag')! }), 412);
   });
 
+  test('an empty merge patch changes nothing (RFC 7396): the ETag stays, and an asset announces no change', async () => {
+    const { id, etag } = await assetWithStaleEtag();
+    const events = () => ctx.db('outbox_events').where({ subject: id }).count({ n: '*' }).first();
+    const eventsBefore = await events();
+    const asset = await mergePatch(api(`/assets/${id}`), {}, { 'If-Match': etag });
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('etag')).toBe(etag);
+    expect(await events()).toEqual(eventsBefore);
+    const policy = await call(api('/policies'), { method: 'POST', json: policyBody(unique('empty')) });
+    const policyPatched = await mergePatch(api(`/policies/${policy.body.id}`), {}, { 'If-Match': policy.headers.get('etag')! });
+    expect(policyPatched.status).toBe(200);
+    expect(policyPatched.headers.get('etag')).toBe(policy.headers.get('etag'));
+    const owner = unique('empty-owner');
+    const quota = await mergePatch(api(`/quotas/${owner}`), { bytes: 5000 });
+    const quotaPatched = await mergePatch(api(`/quotas/${owner}`), {}, { 'If-Match': quota.headers.get('etag')! });
+    expect(quotaPatched.status).toBe(200);
+    expect(quotaPatched.headers.get('etag')).toBe(quota.headers.get('etag'));
+    // Still compared: a stale If-Match is 412 all the same.
+    expectProblem(await mergePatch(api(`/assets/${id}`), {}, { 'If-Match': STALE_ANY }), 412);
+  });
+
   test('two PATCHes sent at once with the same If-Match: exactly one 200, one 412', async () => {
     const { id, etag } = await assetWithStaleEtag();
     const policy = await call(api('/policies'), { method: 'POST', json: policyBody(unique('race')) });
