@@ -15398,6 +15398,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["MissingPartsProblem"] | components["schemas"]["ConflictProblem"];
                 };
             };
+            /** @description a new version's If-Match (sent when the session opened) no longer holds: the asset changed since, and no version was made */
+            412: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
+                };
+            };
             /** @description checksum mismatch */
             422: {
                 headers: {

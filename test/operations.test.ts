@@ -14,10 +14,9 @@ import { call, expectProblem, type JsonAnswer } from './support/http';
 import { createPolicyRow, seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
 import { readBackup, startBackup, type BackupClient } from '../lib/backups/backupRuns';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createBackupActivities } from '../activities/backups/backup';
-import { beginJob, failJob, getBackup, insertBackup, summaryKeyFor, type BackupProgress } from '../lib/backups/catalog';
+import { beginJob, failJob, insertBackup, summaryKeyFor } from '../lib/backups/catalog';
 import { EMPTY_BACKUP_PROGRESS, type BackupState } from '../workflows/backups/definitions';
 import { CANCELLED } from '../workflows/shared/failures';
 import { backupClientOf, seedCatalog } from './support/backups';
@@ -212,26 +211,38 @@ describe('cancel', () => {
     expect(await readBackup(asked, id)).toMatchObject({ status: 'failed', error: CANCELLED, completed_at: expect.any(String) });
   });
 
-  it('a cancel that comes while the completion step runs leaves the backup cancelled: the step, run on, does not complete it', async () => {
-    const [asset] = await seedCatalog(ctx, 1);
-    const id = await insertBackup(ctx.db, {
-      scope: { asset_ids: [asset.id], include_all_versions: false },
-      trigger: 'api',
-      retentionDays: 1,
-      actor: TEST_ADMIN,
+  it('a backup cancelled while its completion step runs stays cancelled: the step, ending late, neither completes its row nor leaves a summary', async () => {
+    await seedCatalog(ctx, 2);
+    const started = await call(url('/api/v2/backups'), { method: 'POST', json: {} });
+    expect((await followOperation(accepted(started))).status).toBe('succeeded');
+    const id: string = started.body.id;
+    const copied = (await call(url(`/api/v2/backups/${id}`))).body.progress;
+    const summary = { Bucket: ctx.config.s3.backupBucket, Key: summaryKeyFor(id) };
+    // Back to where its completion step starts: every blob copied, no summary yet.
+    await ctx.db('backup_jobs').where({ id }).update({ status: 'running', error: null });
+    await ctx.s3.send(new DeleteObjectCommand(summary));
+    const late = await ctx.db.transaction(async (trx) => {
+      await trx('backup_jobs').where({ id }).forUpdate().first();
+      const step = createBackupActivities(ctx).completeBackup({ backupId: id, progress: copied });
+      const outcome = step.then(
+        () => 'completed',
+        (err: Error) => err.message,
+      );
+      // The step has written its summary and waits for the row: the cancel's failure handler gets there first.
+      await waitUntil('the step to write its summary', async () =>
+        ctx.s3.send(new HeadObjectCommand(summary)).then(
+          () => true,
+          () => false,
+        ),
+      );
+      await trx('backup_jobs').where({ id }).update({ status: 'failed', error: 'cancelled' });
+      // Wrapped: returned bare, the transaction would wait for the step, which waits for it.
+      return { outcome };
     });
-    const steps = createBackupActivities({ config: ctx.config, db: ctx.db, s3: ctx.s3, logger: ctx.logger });
-    const env = new MockActivityEnvironment();
-    await env.run(steps.beginBackup, id);
-    const written: BackupProgress = await env.run(steps.writeBackupManifest, id);
-    const counts = (await getBackup(ctx.db, id)).counts!;
-    // The run, cancelled, has recorded it (its failure handler); the completion step it no longer waits for goes on.
-    await env.run(steps.failBackup, { backupId: id, error: CANCELLED });
-    await env.run(steps.completeBackup, { backupId: id, progress: { ...written, objects_done: counts.blobs, bytes_done: counts.bytes } });
-    expect(await getBackup(ctx.db, id)).toMatchObject({ status: 'failed', error: CANCELLED });
-    await expect(ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: summaryKeyFor(id) }))).rejects.toMatchObject({
-      $metadata: { httpStatusCode: 404 },
-    });
+    expect(await late.outcome).toMatch(/failed \(cancelled\) before it could be completed/);
+    expect((await call(url(`/api/v2/backups/${id}`))).body).toMatchObject({ status: 'failed', error: 'cancelled' });
+    expect((await call(url(`/api/v2/operations/backup-${id}`))).body).toMatchObject({ status: 'cancelled', done: true, result: null });
+    await expect(ctx.s3.send(new HeadObjectCommand(summary))).rejects.toThrow();
   });
 
   it('a restore, a lifecycle run or a deletion cannot be cancelled: 409 says so', async () => {
@@ -261,6 +272,39 @@ describe('access', () => {
     const backup = await call(url('/api/v2/backups'), { method: 'POST', json: {} });
     expectProblem(await call(url(accepted(backup)), { as: alice }), 404);
     await followOperation(accepted(backup));
+  });
+});
+
+describe('access to a deletion', () => {
+  it("a permanent deletion's operation is 404 to a caller who may read its asset but not delete it, as to a stranger", async () => {
+    const aliceSub = `alice-${uuidv7()}`;
+    const bobSub = `bob-${uuidv7()}`;
+    const alice = await tokenFor({ sub: aliceSub });
+    const bob = await tokenFor({ sub: bobSub });
+    const form = new FormData();
+    form.append('file', new Blob([bytesOf(200)]), 'shared.bin');
+    const made = await call(url('/api/v2/assets/upload'), { method: 'POST', body: form, as: alice });
+    expect(made.status).toBe(201);
+    const id: string = made.body.id;
+    expect((await call(url(`/api/v2/assets/${id}/grants`), { method: 'PUT', json: [{ subject: `user:${bobSub}`, access: 'write' }], as: alice })).status).toBe(
+      200,
+    );
+    // A deletion under way (on a queue no worker takes, so that it stays under way while the asset is there).
+    const handle = await ctx.temporal.client.workflow.start('deleteAssetWorkflow', {
+      workflowId: `delete-asset-${id}`,
+      taskQueue: `no-worker-${uuidv7()}`,
+      args: [{ assetId: id }],
+    });
+    try {
+      const location = `/api/v2/operations/delete-asset-${id}`;
+      expect((await call(url(location), { as: alice })).body).toMatchObject({ kind: 'asset_deletion', status: 'running' });
+      // Bob may write the asset, not delete it: the deletion is not his to see, whether there is one or not.
+      expectProblem(await call(url(location), { as: bob }), 404);
+      expectProblem(await call(url(`${location}:cancel`), { method: 'POST', as: bob }), 404);
+      expectProblem(await call(url(`/api/v2/operations/delete-asset-${uuidv7()}`), { as: bob }), 404);
+    } finally {
+      await handle.terminate();
+    }
   });
 });
 

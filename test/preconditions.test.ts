@@ -10,6 +10,7 @@ import { bearer, tokenFor } from './support/auth';
 import { bytesOf } from './support/assets';
 import { serveWith, useTestService } from './support/context';
 import { call, expectProblem, type JsonAnswer } from './support/http';
+import { completeUpload, putPart } from './support/chunked';
 
 const ctx = useTestService();
 
@@ -52,7 +53,7 @@ async function assetState(id: string) {
     versions: await ctx.db('asset_versions').where({ asset_id: id }).orderBy('id').pluck('id'),
     metadata: await ctx.db('asset_metadata').where({ asset_id: id }).orderBy('key').select('key', 'value'),
     grants: await ctx.db('asset_grants').where({ asset_id: id }).orderBy('subject').select('subject', 'access'),
-    sessions: await ctx.db('upload_sessions').where({ result_asset_id: id }).pluck('id'),
+    sessions: await ctx.db('upload_sessions').where({ result_asset_id: id }).orderBy('id').pluck('id'),
   };
 }
 
@@ -493,6 +494,27 @@ describe('PATCH with application/merge-patch+json', () => {
     expectProblem(await mergePatch(api(`/quotas/${owner}`), { assets: 2 }, { 'If-Match': first.headers.get('etag')! }), 412);
   });
 
+  test('an empty merge patch changes nothing (RFC 7396): the ETag stays, and an asset announces no change', async () => {
+    const { id, etag } = await assetWithStaleEtag();
+    const events = () => ctx.db('outbox_events').where({ subject: id }).count({ n: '*' }).first();
+    const eventsBefore = await events();
+    const asset = await mergePatch(api(`/assets/${id}`), {}, { 'If-Match': etag });
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('etag')).toBe(etag);
+    expect(await events()).toEqual(eventsBefore);
+    const policy = await call(api('/policies'), { method: 'POST', json: policyBody(unique('empty')) });
+    const policyPatched = await mergePatch(api(`/policies/${policy.body.id}`), {}, { 'If-Match': policy.headers.get('etag')! });
+    expect(policyPatched.status).toBe(200);
+    expect(policyPatched.headers.get('etag')).toBe(policy.headers.get('etag'));
+    const owner = unique('empty-owner');
+    const quota = await mergePatch(api(`/quotas/${owner}`), { bytes: 5000 });
+    const quotaPatched = await mergePatch(api(`/quotas/${owner}`), {}, { 'If-Match': quota.headers.get('etag')! });
+    expect(quotaPatched.status).toBe(200);
+    expect(quotaPatched.headers.get('etag')).toBe(quota.headers.get('etag'));
+    // Still compared: a stale If-Match is 412 all the same.
+    expectProblem(await mergePatch(api(`/assets/${id}`), {}, { 'If-Match': STALE_ANY }), 412);
+  });
+
   test('two PATCHes sent at once with the same If-Match: exactly one 200, one 412', async () => {
     const { id, etag } = await assetWithStaleEtag();
     const policy = await call(api('/policies'), { method: 'POST', json: policyBody(unique('race')) });
@@ -509,5 +531,24 @@ describe('PATCH with application/merge-patch+json', () => {
       const winner = answers.find((a) => a.status === 200)!;
       expect((await call(url)).headers.get('etag')).toBe(winner.headers.get('etag'));
     }
+  });
+});
+
+describe("a new version's If-Match", () => {
+  test('two new versions opened with the same If-Match: the first commits, the second is 412 at its complete and changes nothing', async () => {
+    const { id, etag } = await assetWithStaleEtag();
+    const open = () => call(api('/uploads'), { method: 'POST', json: { asset_id: id, name: 'version.bin', size_bytes: 100 }, headers: { 'If-Match': etag } });
+    const first = await open();
+    const second = await open();
+    expect([first.status, second.status]).toEqual([201, 201]);
+    for (const session of [first, second]) expect((await putPart(ctx.baseUrl, session.body.id, 1, bytesOf(100))).status).toBe(200);
+    const committed = await completeUpload(ctx.baseUrl, first.body.id);
+    expect(committed.status).toBe(200);
+    const before = await assetState(id);
+    expect(before.row.current_version_id).toBe(first.body.version_id ?? before.row.current_version_id);
+    // Its If-Match held when it opened, not when it would have been written: the asset has moved since.
+    expectProblem(await completeUpload(ctx.baseUrl, second.body.id), 412);
+    expect(await assetState(id)).toEqual(before);
+    expect((await call(api(`/uploads/${second.body.id}`))).body.status).toBe('failed');
   });
 });

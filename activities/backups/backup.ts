@@ -3,7 +3,7 @@
  * content address (only those not there yet), the summary and the completion event. Every copy is
  * checked: the source is hashed against the catalog before it is copied, and the copy's size after.
  */
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -328,9 +328,8 @@ async function verifiedSource({ config, db, s3, logger }: BackupDeps, blob: Blob
 async function completeBackup(deps: BackupDeps, input: { backupId: string; progress: BackupProgress }): Promise<BackupProgress> {
   const { config, db, s3, logger } = deps;
   const row = (await permanent(() => getBackup(db, input.backupId))) as BackupRow;
-  // Completed already (a retry), or failed: a cancel that came while this step ran has the run's
-  // failure handler record it cancelled, and this step, run on, must not complete it after that.
-  if (row.status === 'completed' || row.status === 'failed') return backupProgressOf(row.progress);
+  if (row.status === 'completed') return backupProgressOf(row.progress);
+  if (row.status === 'failed') throw endedBefore(row);
   const { progress } = input;
   const counts = row.counts!;
   if (progress.objects_done !== counts.blobs || progress.bytes_done !== counts.bytes) {
@@ -351,15 +350,39 @@ async function completeBackup(deps: BackupDeps, input: { backupId: string; progr
       ContentType: 'application/json',
     }),
   );
-  await db.transaction((trx) => completeBackupRow(deps, trx, row, progress, completedAt));
+  const ended = await db.transaction((trx) => completeBackupRow(deps, trx, row, progress, completedAt));
+  if (ended) {
+    // Failed meanwhile (cancelled while this step ran): a summary would let an import make it a completed backup.
+    await s3.send(new DeleteObjectCommand({ Bucket: config.s3.backupBucket, Key: summaryKeyFor(row.id) }));
+    throw endedBefore(ended);
+  }
   logger.info('backup completed', { backup_id: row.id, ...counts, bytes_copied: progress.bytes_copied });
   return progress;
 }
 
-/** The row completed, its hand-offs ended, its event and audit row: once, and not over a row that failed meanwhile (a cancel). */
-async function completeBackupRow(deps: BackupDeps, trx: Knex.Transaction, row: BackupRow, progress: BackupProgress, completedAt: string): Promise<void> {
+/** A backup whose row failed (its run cancelled, its failure handler done) before its completion: it stays failed. */
+function endedBefore(row: Pick<BackupRow, 'id' | 'error'>): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: BackupFailure.ended,
+    message: `backup ${row.id} failed (${row.error ?? 'no reason recorded'}) before it could be completed`,
+    nonRetryable: true,
+  });
+}
+
+/**
+ * The row completed, its hand-offs ended, its event and audit row: once. A row that failed meanwhile
+ * (a cancel: the failure handler ran while this step did) is not completed: it is answered instead.
+ */
+async function completeBackupRow(
+  deps: BackupDeps,
+  trx: Knex.Transaction,
+  row: BackupRow,
+  progress: BackupProgress,
+  completedAt: string,
+): Promise<BackupRow | undefined> {
   const locked = await lockJobRow(trx, row.id);
-  if (locked.status === 'completed' || locked.status === 'failed') return;
+  if (locked.status === 'completed') return undefined;
+  if (locked.status === 'failed') return locked as BackupRow;
   await markBackupCompleted(trx, row.id, completedAt, progress);
   await endHandoffs(trx, row.id);
   await recordEvent(trx, 'storage.backup.completed', row.id, {
@@ -380,6 +403,7 @@ async function completeBackupRow(deps: BackupDeps, trx: Knex.Transaction, row: B
     subjects: { backup_id: row.id },
     requestId: row.workflow_id,
   });
+  return undefined;
 }
 
 async function failBackup({ db }: BackupDeps, input: { backupId: string; error: string; progress?: BackupProgress }): Promise<void> {

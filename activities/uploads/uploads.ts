@@ -233,16 +233,19 @@ async function verifyObject(
  * session's (the one it completed is no longer open), and any still open there is aborted (abortUploadsAt),
  * unless none was ever begun there (`multipart` false: a staged object the API put in one request).
  */
-async function commitUpload(deps: UploadDeps, verified: { uploadId: string; sizeBytes: number; checksumSha256: string }): Promise<CommittedVersion> {
+async function commitUpload(
+  deps: UploadDeps,
+  verified: { uploadId: string; sizeBytes: number; checksumSha256: string; ifMatch?: string },
+): Promise<CommittedVersion> {
   return commitVersion(deps, verified, { multipart: true });
 }
 
 async function commitVersion(
   { config, db, s3, bucket, audit, assetCache }: UploadDeps,
-  { uploadId, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string },
+  { uploadId, ifMatch, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string; ifMatch?: string },
   { multipart }: { multipart: boolean },
 ): Promise<CommittedVersion> {
-  const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit).catch(failIfFinal);
+  const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit, ifMatch).catch(failIfFinal);
   if (multipart) await abortUploadsAt(s3, bucket, objectKeyFor(committed.assetId, committed.versionId));
   await assetCache?.invalidate([committed.assetId]);
   return committed;
@@ -266,14 +269,15 @@ async function finishStagedUpload(
     checksumSha256: string;
     s3ChecksumSha256: string;
     declaredChecksumSha256?: string;
+    ifMatch?: string;
   },
 ): Promise<CommittedVersion | null> {
-  const { uploadId, details, ...staged } = req;
+  const { uploadId, details, ifMatch, ...staged } = req;
   await markCompleting(deps, { uploadId, details });
   // With its id, a staged object found missing fails for good when its session went meanwhile.
   const verified = await confirmStagedObject(deps, { uploadId, ...staged });
   // A multipart object's checksum names its part count (lib/platform/staging.ts); one put whole began no multipart upload.
-  return verified && commitVersion(deps, { uploadId, ...verified }, { multipart: MULTIPART_CHECKSUM.test(staged.s3ChecksumSha256) });
+  return verified && commitVersion(deps, { uploadId, ...verified, ifMatch }, { multipart: MULTIPART_CHECKSUM.test(staged.s3ChecksumSha256) });
 }
 
 /**

@@ -16,6 +16,7 @@ import { getRun } from '../../lib/lifecycle/runRows';
 import { toRunJson } from '../../lib/lifecycle/runs';
 import { readLifecycleRun } from '../../lib/lifecycle/sweepRuns';
 import { isAdmin, type Actor, type ActorRef } from '../../lib/auth/actor';
+import { ForbiddenError } from '../../lib/auth/errors';
 import { ConflictError, NotFoundError } from '../../lib/platform/errors';
 import { UUID_PATTERN } from '../../lib/platform/ids';
 import { CANCELLED } from '../../workflows/shared/failures';
@@ -231,8 +232,9 @@ const DELETION_STATUS: Record<string, Status> = {
 };
 
 /**
- * A permanent deletion has no row: its run says how it goes. Its asset's owner (or a caller it grants
- * write to, an admin) may follow it while the asset is there; once it is gone, whoever started it, or an admin.
+ * A permanent deletion has no row: its run says how it goes. Whoever may delete its asset (its owner,
+ * a service, an admin) may follow it while the asset is there; once it is gone, whoever started it, or
+ * an admin. To anyone else it is 404, as an unknown one is.
  */
 async function deletionOperation(deps: Deps, actor: Actor, id: string, assetId: string): Promise<OperationJson> {
   let description;
@@ -244,8 +246,14 @@ async function deletionOperation(deps: Deps, actor: Actor, id: string, assetId: 
   }
   const startedBy = description.typedSearchAttributes.get(StorageActorAttribute);
   if (!isAdmin(actor) && startedBy !== actor.sub) {
-    // Not theirs: the asset's own rule, while it is there.
-    await assetFor(deps.assetCache, actor, assetId, 'own', { includeDeleted: true });
+    // Not theirs: the asset's own rule, while it is there. One who may read the asset but not delete it
+    // is told nothing either (a 403 would say that a deletion of it is under way or was made).
+    try {
+      await assetFor(deps.assetCache, actor, assetId, 'own', { includeDeleted: true });
+    } catch (err) {
+      if (err instanceof ForbiddenError) throw notFound(id);
+      throw err;
+    }
   }
   const status = DELETION_STATUS[description.status.name] ?? 'running';
   return {

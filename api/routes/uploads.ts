@@ -258,7 +258,7 @@ const complete = defineRoute(
     tag: 'uploads',
     summary: 'Assemble, verify, commit',
     preconditions: {
-      none: `a session completes once (a repeat answers its outcome) and ${SESSION}; a new version's If-Match was compared when the session opened`,
+      none: `a session completes once (a repeat answers its outcome) and ${SESSION}; a new version's If-Match, compared when the session opened, is compared again as its version is written (412 when the asset changed meanwhile)`,
     },
     params: idParams,
     headers: PREFER_HEADER,
@@ -267,6 +267,7 @@ const complete = defineRoute(
       202: r.uploadAcceptedAnswer,
       ...sessionRefused,
       409: r.problemAnswer('parts missing (missing_parts) or session not open', ['missing-parts', 'conflict']),
+      412: r.problemAnswer("a new version's If-Match (sent when the session opened) no longer holds: the asset changed since, and no version was made"),
       422: r.problemAnswer('checksum mismatch'),
     },
   },

@@ -158,6 +158,11 @@ export async function patchAsset(db: Knex, id: string, patch: AssetMergePatch, i
     if (patch.tags !== undefined) change.tags = patch.tags ?? [];
     if (patch.metadata === null) change.metadata = {};
     else if (patch.metadata !== undefined) change.metadata = mergedMetadata((await getAsset(trx, id)).metadata, patch.metadata);
+    // An empty patch changes nothing (RFC 7396): its ETag stays, and no change is announced.
+    if (Object.keys(change).length === 0) {
+      await audit.record(trx);
+      return getAsset(trx, id);
+    }
     return writeAssetChange(trx, id, current.revision, change, audit);
   });
 }

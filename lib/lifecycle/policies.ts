@@ -213,6 +213,11 @@ export async function patchPolicy(db: Knex, id: string, patch: PolicyPatch, ifMa
     return await db.transaction(async (trx) => {
       await lockedPolicyAt(trx, id, ifMatch);
       const current = await getPolicy(trx, id);
+      // An empty patch changes nothing (RFC 7396): its ETag stays.
+      if (Object.keys(patch).length === 0) {
+        await audit.record(trx);
+        return current;
+      }
       const input: PolicyInput = {
         name: patch.name ?? current.name,
         description: patch.description === undefined ? current.description : (patch.description ?? ''),

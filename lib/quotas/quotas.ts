@@ -113,7 +113,9 @@ async function changeQuotaOverride(
     }
     const next = change({ bytes: current?.max_bytes ?? null, assets: current?.max_assets ?? null });
     const row = { owner_id: ownerId, max_bytes: next.bytes, max_assets: next.assets };
-    const revision = await writeQuotaOverride(trx, row);
+    // The override as it was (an empty patch, the same limits again): nothing to write, and its ETag stays.
+    const unchanged = next.bytes === (current?.max_bytes ?? null) && next.assets === (current?.max_assets ?? null);
+    const revision = unchanged ? (current?.revision ?? 0) : await writeQuotaOverride(trx, row);
     await audit.record(trx);
     return { quota: quotaJsonOf(defaults, ownerId, row), etag: quotaEtag(revision) };
   });

@@ -199,7 +199,9 @@ export class AssetGoneError extends Error {
  * current version of an existing one. Version numbers come from the asset's counter under its row
  * lock, so concurrent uploads get 1, 2, 3... with no gap. Under the same lock, a new version's session
  * must still be allowed to write the asset (lib/uploads/sessionAccess.ts): if its grant was revoked
- * meanwhile, the session ends failed and AccessRevokedError is thrown once that is committed.
+ * meanwhile, the session ends failed and AccessRevokedError is thrown once that is committed. So is
+ * a new version's `ifMatch` compared again there: one that no longer names the asset's ETag (another
+ * version or change came after the session opened) writes nothing (StaleRevisionError).
  * Committing the same upload again returns what the first commit made.
  */
 export async function commitUploadedVersion(
@@ -208,8 +210,9 @@ export async function commitUploadedVersion(
   verified: VerifiedBytes,
   maxVersions: number,
   audit: AuditWriter,
+  ifMatch?: string,
 ): Promise<CommittedVersion> {
-  const outcome = await db.transaction((trx) => commitInTransaction(trx, uploadId, verified, maxVersions, audit));
+  const outcome = await db.transaction((trx) => commitInTransaction(trx, uploadId, verified, maxVersions, audit, ifMatch));
   if ('refused' in outcome) throw new AccessRevokedError(outcome.refused, { upload_id: uploadId });
   return outcome;
 }
@@ -229,6 +232,7 @@ async function commitInTransaction(
   verified: VerifiedBytes,
   maxVersions: number,
   audit: AuditWriter,
+  ifMatch: string | undefined,
 ): Promise<CommittedVersion | { refused: string }> {
   const opened = await findUploadSession(trx, uploadId);
   if (!opened) throw new NotFoundError(`upload ${uploadId} not found`);
@@ -239,6 +243,12 @@ async function commitInTransaction(
   const session = await lockSession(trx, uploadId);
   if (!session) throw new NotFoundError(`upload ${uploadId} not found`);
   if (session.status !== 'completed') {
+    // A new version's If-Match, compared when its session opened, holds still as it is written: else nothing is (412).
+    if (asset && ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(asset), { strong: true })) {
+      throw new StaleRevisionError(
+        `asset ${assetId} has changed since the If-Match this version was sent with: its ETag is ${assetEtag(asset)}; no version was made`,
+      );
+    }
     const versionNumber = await nextVersionNumber(trx, session, { assetId, newAsset, asset }, audit);
     if (typeof versionNumber !== 'number') return versionNumber;
     await writeVersion(trx, session, { assetId, newAsset, versionNumber }, verified);

@@ -135,6 +135,8 @@ export const BackupFailure = {
   sourceMissing: 'BackupSourceMissing',
   sourceCorrupt: 'BackupSourceCorrupt',
   incomplete: 'BackupIncomplete',
+  /** Its row failed (the run cancelled) before its completion step could complete it: it stays failed. */
+  ended: 'BackupEnded',
   restoreIncomplete: 'RestoreIncomplete',
   scheduledBackupFailed: 'ScheduledBackupFailed',
 } as const;

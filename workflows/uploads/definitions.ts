@@ -29,7 +29,8 @@ export interface UploadTarget {
   writeBasis?: string;
   /**
    * A new version's: the If-Match its request carried, compared with the asset's ETag as its session
-   * is inserted, under the asset's row lock (lib/uploads/sessions.ts): stale, the session is refused.
+   * is inserted, under the asset's row lock (lib/uploads/sessions.ts): stale, the session is refused;
+   * and again by its commit, under the same lock: stale then (the asset changed meanwhile), no version is made.
    */
   ifMatch?: string;
 }
@@ -207,7 +208,7 @@ export const UploadFailure = {
   quotaExceeded: 'QuotaExceeded',
   /** What let the session write its asset (a grant) no longer does (lib/uploads/sessionAccess.ts). */
   accessRevoked: 'AccessRevoked',
-  /** A new version's If-Match no longer names its asset's ETag: no session was opened (412). */
+  /** A new version's If-Match no longer names its asset's ETag: no session was opened, or no version made (412). */
   staleRevision: 'StaleRevision',
   /** The run took as many updates as it takes (UpdateBound): the session is as it was, ask its status. */
   tooManyUpdates: 'TooManyUpdates',

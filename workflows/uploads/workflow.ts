@@ -282,7 +282,7 @@ async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
       run.completeRequest = completeRequest;
     }
     const verified = await verifyStoredObject(input, completeRequest);
-    committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified }));
+    committed = await step((a) => a.commitUpload({ uploadId: input.uploadId, ...verified, ...ifMatchOf(input) }));
   }
   if (committed.versionsBeyondMax > 0) await pruneAfterCommit(input);
   state.result = { assetId: committed.assetId, versionId: committed.versionId };
@@ -358,7 +358,14 @@ uploadWorkflow satisfies UploadWorkflow;
 async function finishInOneStep(input: UploadInput, request: CompleteRequest): Promise<Awaited<ReturnType<UploadActivities['finishStagedUpload']>> | undefined> {
   const { sizeBytes, checksumSha256, s3ChecksumSha256, details } = request;
   if (input.kind !== 'simple' || !request.oneStep || sizeBytes === undefined || !checksumSha256 || !s3ChecksumSha256) return undefined;
-  return step((a) => a.finishStagedUpload({ uploadId: input.uploadId, details, objectKey: input.objectKey, sizeBytes, checksumSha256, s3ChecksumSha256 }));
+  return step((a) =>
+    a.finishStagedUpload({ uploadId: input.uploadId, details, objectKey: input.objectKey, sizeBytes, checksumSha256, s3ChecksumSha256, ...ifMatchOf(input) }),
+  );
+}
+
+/** A new version's If-Match, compared again by its commit under the asset's row lock (the session's open compared it first). */
+function ifMatchOf(input: UploadInput): { ifMatch?: string } {
+  return !input.newAsset && input.ifMatch !== undefined ? { ifMatch: input.ifMatch } : {};
 }
 
 /**
