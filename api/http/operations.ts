@@ -270,12 +270,12 @@ async function deletionOperation(deps: Deps, actor: Actor, id: string, assetId: 
   };
 }
 
-/** Reads the operation until it is done or `ms` have passed; answers it as last read. */
-export async function awaitOperation(deps: Deps, actor: Actor, id: string, ms: number): Promise<OperationJson> {
+/** Reads the operation until it is done, `ms` have passed or its client has gone; answers it as last read. */
+export async function awaitOperation(deps: Deps, actor: Actor, id: string, ms: number, clientGone: () => boolean = () => false): Promise<OperationJson> {
   const deadline = Date.now() + ms;
   for (;;) {
     const op = await readOperation(deps, actor, id);
-    if (op.done || Date.now() >= deadline) return op;
+    if (op.done || Date.now() >= deadline || clientGone()) return op;
     await new Promise((resolve) => setTimeout(resolve, Math.min(WAIT_POLL_MS, Math.max(0, deadline - Date.now()))));
   }
 }
@@ -318,7 +318,7 @@ export async function answerStart(req: Request, res: Response, deps: Deps, opera
   const wait = preferredWait(req, deps.config.http.requestTimeoutMs);
   applyPreference(res, wait);
   if (wait && wait.ms > 0) {
-    const op = await awaitOperation(deps, actorOf(res), operationId, wait.ms);
+    const op = await awaitOperation(deps, actorOf(res), operationId, wait.ms, () => req.socket.destroyed);
     const latest = { ...(await read()), ...operationFieldsOf(operationId) };
     if (op.done) {
       res.status(200).json(latest);

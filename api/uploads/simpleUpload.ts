@@ -70,9 +70,11 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
   if (!req.is('multipart/form-data')) {
     throw new UnsupportedMediaTypeError('send the file as multipart/form-data, in one part named "file"');
   }
-  // A run not taken by then is given up on, leaving the wait for its outcome within the request timeout.
-  const waitMs = deps.waitMs ?? deps.config.uploads.waitSeconds * 1000;
-  const takeBy = Date.now() + deps.config.http.requestTimeoutMs - waitMs;
+  // A run not taken by then is given up on, leaving the wait for its outcome within the request timeout;
+  // a Prefer: wait longer than the default does not shorten the time a worker has to take the run.
+  const defaultWaitMs = deps.config.uploads.waitSeconds * 1000;
+  const deadline = Date.now() + deps.config.http.requestTimeoutMs;
+  const takeBy = deadline - Math.min(deps.waitMs ?? defaultWaitMs, defaultWaitMs);
   const { maxPending } = deps.config.uploads;
   const slot = pendingUploadsOf(deps.uploads, maxPending).take();
   if (!slot) {
@@ -83,19 +85,22 @@ export async function receiveSimpleUpload(req: Request, actor: Actor, deps: Simp
     );
   }
   try {
-    return await receiveAdmitted(req, actor, deps, existing, takeBy);
+    return await receiveAdmitted(req, actor, deps, existing, { takeBy, deadline, defaultWaitMs });
   } finally {
     slot.release();
   }
 }
 
-/** receiveSimpleUpload once the upload holds its slot: reads the form, and gives up on a run not taken by `takeBy`. */
+/**
+ * receiveSimpleUpload once the upload holds its slot: reads the form, gives up on a run not taken by
+ * `takeBy`, and waits for its outcome until `deadline` at the latest (the request timeout).
+ */
 async function receiveAdmitted(
   req: Request,
   actor: Actor,
   deps: SimpleUploadDeps,
   existing: AssetRow | undefined,
-  takeBy: number,
+  { takeBy, deadline, defaultWaitMs }: { takeBy: number; deadline: number; defaultWaitMs: number },
 ): Promise<SimpleUploadOutcome> {
   const formFields = existing ? versionFormFields : uploadFormFields;
   // The owner the form names so far: a new version's form names none, and a new asset defaults to the caller.
@@ -143,7 +148,9 @@ async function receiveAdmitted(
     const request = completionOf(form, staged, existing, ownerNamedBy(form) === openedFor ? undefined : ownerNamedBy(form));
     // From here on the run owns the outcome, whatever this call answers.
     completing = true;
-    const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, deps.waitMs ?? deps.config.uploads.waitSeconds * 1000, takeBy);
+    // The wait ends with the request timeout, however long the body took and whatever Prefer asked.
+    const waitMs = Math.max(0, Math.min(deps.waitMs ?? defaultWaitMs, deadline - Date.now()));
+    const outcome = await completeStartedUpload(deps.uploads, staged.uploadId, request, waitMs, takeBy);
     return { ...outcome, uploadId: staged.uploadId };
   } catch (err) {
     // Whatever was staged goes, and (for a simple upload) so does the session's row.
