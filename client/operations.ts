@@ -3,9 +3,12 @@
  * operation, and Retry-After. `followOperation` reads it (GET /api/v2/operations/{id}), waiting what
  * each answer's Retry-After says, until it is done; `cancelOperation` asks it to stop.
  */
+import type { Client } from 'openapi-fetch';
 import { problemOf } from './problems';
 import type { paths } from './schema';
-import type { StorageClient } from './index';
+
+// client/index.ts's StorageClient, named here from its parts: index re-exports this file.
+type StorageClient = Client<paths>;
 
 export type Operation = paths['/api/v2/operations/{id}']['get']['responses'][200]['content']['application/json'];
 
