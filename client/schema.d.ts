@@ -6046,8 +6046,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
                 Prefer?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
@@ -6761,8 +6761,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
                 Prefer?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
@@ -7440,8 +7440,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
                 Prefer?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
@@ -7765,8 +7765,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
@@ -8133,8 +8133,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
@@ -8691,8 +8691,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
                 Prefer?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
@@ -9957,8 +9957,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
@@ -14519,8 +14519,8 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description with `asset_id`: the asset's ETag, compared as the session opens (412 when stale; required, 428 without, under STORAGE_REQUIRE_IF_MATCH); without: any value is 412, a new asset matching none */
                 "If-Match"?: string;
-                /** @description `*`: only a new resource, which this is: the create goes on */
-                "If-None-Match"?: "*";
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };

@@ -105,12 +105,18 @@ export function preconditionHeaders(route: RouteDeclaration, settings: { require
             "with `asset_id`: the asset's ETag, compared as the session opens (412 when stale; required, 428 without, under STORAGE_REQUIRE_IF_MATCH); without: any value is 412, a new asset matching none",
           schema: ENTITY_TAGS,
         },
-        'If-None-Match': { description: '`*`: only a new resource, which this is: the create goes on', schema: { type: 'string', enum: ['*'] } },
+        'If-None-Match': {
+          description: '`*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on',
+          schema: ENTITY_TAGS,
+        },
       };
     case 'create':
       return {
         'If-Match': { description: 'any value is 412: the resource this creates does not exist yet, so it matches none', schema: ENTITY_TAGS },
-        'If-None-Match': { description: '`*`: only a new resource, which this is: the create goes on', schema: { type: 'string', enum: ['*'] } },
+        'If-None-Match': {
+          description: '`*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on',
+          schema: ENTITY_TAGS,
+        },
       };
     case 'none':
       return {};
