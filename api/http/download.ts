@@ -1,7 +1,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Request, Response } from 'express';
 import type { Readable } from 'node:stream';
-import { etagMatches } from '../../lib/assets/assets';
+import { etagMatches } from '../../lib/platform/etags';
 import type { VersionRow } from '../../lib/assets/versions';
 import type { ContentCache } from '../../lib/cache/contentCache';
 import { RangeNotSatisfiableError } from '../../lib/platform/errors';

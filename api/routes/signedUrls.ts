@@ -16,8 +16,8 @@ import { assetFor, currentOf } from '../access/assetLookup';
 import { actorOf } from '../middleware/authentication';
 import { getVersion } from '../../lib/assets/versions';
 import { SignedUrlRefusedError } from '../../lib/auth/errors';
-import { NotFoundError, StaleRevisionError } from '../../lib/platform/errors';
-import { etagMatches } from '../../lib/platform/etags';
+import { NotFoundError } from '../../lib/platform/errors';
+import { ensureIfMatch } from '../../lib/platform/etags';
 import { assetEtag } from '../../lib/assets/assets';
 import { signContent, verifyContentSignature, type ContentGrant, type SignedDisposition } from '../../lib/auth/urlSignatures';
 import { contentHandler } from '../http/contentRoute';
@@ -53,9 +53,7 @@ const sign = defineRoute(
     const asset = await assetFor(deps.assetCache, actor, id, 'read');
     // Signing changes nothing: If-Match is compared with the asset as it was read (412 when it has changed since).
     const ifMatch = ifMatchOf(req);
-    if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(asset), { strong: true })) {
-      throw new StaleRevisionError(`asset ${id} has changed: its ETag is ${assetEtag(asset)}`);
-    }
+    ensureIfMatch(ifMatch, assetEtag(asset), (etag) => `asset ${id} has changed: its ETag is ${etag}`);
     if (body.version_id) await getVersion(deps.db, id, body.version_id);
     const grant: ContentGrant = {
       signer: readBasisOf(actor, asset)!,

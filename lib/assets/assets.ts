@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { ConflictError, NotFoundError, StaleRevisionError, ValidationError } from '../platform/errors';
-import { etagMatches } from '../platform/etags';
+import { ConflictError, NotFoundError, ValidationError } from '../platform/errors';
+import { ensureIfMatch } from '../platform/etags';
 import { recordEvent } from '../events/outbox';
 import { UUID_PATTERN } from '../platform/ids';
 import type { DatesAsText } from '../platform/jsonDates';
@@ -11,7 +11,6 @@ import { grantsSeenBy, readableBy } from './permissions';
 import type { AssetListQuery, AssetRow, AssetSort } from './rows';
 import { findAsset, lockAsset, lockLiveAsset, markAssetRestored, replaceMetadata, selectAssetPage, softDeleteLiveAsset, updateAssetRow } from './store';
 export type { AssetListQuery, AssetRow, AssetSort } from './rows';
-export { etagMatches } from '../platform/etags';
 
 export type AssetJson = DatesAsText<Omit<AssetRow, 'revision' | 'last_version_number'>>;
 
@@ -94,9 +93,7 @@ export interface AssetPatch {
 export async function lockedAssetAt(trx: Knex.Transaction, id: string, ifMatch: string | undefined, opts: { includeDeleted?: boolean } = {}) {
   const current = opts.includeDeleted ? await lockAsset(trx, id) : await lockLiveAsset(trx, id);
   if (!current) throw new NotFoundError(`asset ${id} not found`);
-  if (ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(current), { strong: true })) {
-    throw new StaleRevisionError(`asset ${id} has changed: its ETag is ${assetEtag(current)}`);
-  }
+  ensureIfMatch(ifMatch, assetEtag(current), (etag) => `asset ${id} has changed: its ETag is ${etag}`);
   return current;
 }
 

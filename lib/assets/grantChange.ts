@@ -2,9 +2,10 @@
 import type { Knex } from 'knex';
 import type { AuditTrail } from '../audit/log';
 import { recordEvent } from '../events/outbox';
-import { NotFoundError, StaleRevisionError } from '../platform/errors';
+import { NotFoundError } from '../platform/errors';
 import { endRevokedSessions, type EndedSession } from '../uploads/sessionAccess';
-import { assetEtag, etagMatches } from './assets';
+import { ensureIfMatch } from '../platform/etags';
+import { assetEtag } from './assets';
 import type { Grant } from './grants';
 import { bumpLiveAssetRevision, writeGrants } from './store';
 
@@ -27,9 +28,7 @@ export async function replaceGrants(
     const updated = await bumpLiveAssetRevision(trx, assetId);
     if (!updated) throw new NotFoundError(`asset ${assetId} not found`);
     const read = assetEtag({ revision: updated.revision - 1 });
-    if (ifMatch !== undefined && !etagMatches(ifMatch, read, { strong: true })) {
-      throw new StaleRevisionError(`asset ${assetId} has changed: its ETag is ${read}; read its grants again`);
-    }
+    ensureIfMatch(ifMatch, read, (etag) => `asset ${assetId} has changed: its ETag is ${etag}; read its grants again`);
     await writeGrants(trx, assetId, grants);
     const ended = await endRevokedSessions(trx, { id: assetId, owner_id: updated.owner_id }, grants);
     await recordEvent(trx, 'storage.asset.updated', assetId, { asset_id: assetId, changed: ['grants'] });

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { AuditTrail } from '../audit/log';
-import { ConflictError, NotFoundError, StaleRevisionError } from '../platform/errors';
-import { etagMatches } from '../platform/etags';
+import { ConflictError, NotFoundError } from '../platform/errors';
+import { ensureIfMatch } from '../platform/etags';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import {
@@ -172,9 +172,7 @@ export function policyEtag(policy: Pick<PolicyRow, 'revision'>): string {
 async function lockedPolicyAt(trx: Knex.Transaction, id: string, ifMatch: string | undefined): Promise<PolicyRow> {
   const row = await lockLivePolicy(trx, id);
   if (!row) throw new NotFoundError(`policy ${id} not found`);
-  if (ifMatch !== undefined && !etagMatches(ifMatch, policyEtag(row), { strong: true })) {
-    throw new StaleRevisionError(`policy ${id} has changed: its ETag is ${policyEtag(row)}`);
-  }
+  ensureIfMatch(ifMatch, policyEtag(row), (etag) => `policy ${id} has changed: its ETag is ${etag}`);
   return row;
 }
 

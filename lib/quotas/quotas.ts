@@ -8,8 +8,8 @@ import type { Knex } from 'knex';
 import type { Config } from '../platform/config';
 import { isAdmin, type Actor } from '../auth/actor';
 import type { AuditTrail } from '../audit/log';
-import { QuotaExceededError, StaleRevisionError, type ErrorFacts } from '../platform/errors';
-import { etagMatches } from '../platform/etags';
+import { QuotaExceededError, type ErrorFacts } from '../platform/errors';
+import { ensureIfMatch } from '../platform/etags';
 import { findQuotaOverride, lockQuotaOwner, readUsageWithLimits, writeQuotaOverride } from './store';
 
 /** The configured defaults (STORAGE_QUOTA_*_PER_OWNER); null is unlimited. */
@@ -108,9 +108,7 @@ async function changeQuotaOverride(
     await lockQuotaOwner(trx, ownerId);
     const current = await findQuotaOverride(trx, ownerId);
     const read = quotaEtag(current?.revision ?? 0);
-    if (ifMatch !== undefined && !etagMatches(ifMatch, read, { strong: true })) {
-      throw new StaleRevisionError(`the quota of ${ownerId} has changed: its ETag is ${read}`);
-    }
+    ensureIfMatch(ifMatch, read, (etag) => `the quota of ${ownerId} has changed: its ETag is ${etag}`);
     const next = change({ bytes: current?.max_bytes ?? null, assets: current?.max_assets ?? null });
     const row = { owner_id: ownerId, max_bytes: next.bytes, max_assets: next.assets };
     // The override as it was (an empty patch, the same limits again): nothing to write, and its ETag stays.

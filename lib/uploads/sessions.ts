@@ -5,8 +5,8 @@ import type { Config } from '../platform/config';
 import { UUID_PATTERN } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { sessionDeadline } from './progress';
-import { NotFoundError, StaleRevisionError } from '../platform/errors';
-import { etagMatches } from '../platform/etags';
+import { NotFoundError } from '../platform/errors';
+import { ensureIfMatch } from '../platform/etags';
 import { assetEtag } from '../assets/assets';
 import { recordEvent } from '../events/outbox';
 import { replaceMetadata } from '../assets/store';
@@ -100,9 +100,7 @@ export async function insertUploadSession(db: Knex, input: UploadInput, quotas: 
     if (input.kind === 'fetch' && (await versionMadeBefore(trx, input))) throw new UploadMadeBeforeError(input.uploadId);
     const asset = input.newAsset ? undefined : await shareLockLiveAssetOwner(trx, input.assetId);
     if (!input.newAsset && !asset) throw new AssetGoneError(input.assetId);
-    if (asset && input.ifMatch !== undefined && !etagMatches(input.ifMatch, assetEtag(asset), { strong: true })) {
-      throw new StaleRevisionError(`asset ${input.assetId} has changed: its ETag is ${assetEtag(asset)}; no version was made`);
-    }
+    if (asset) ensureIfMatch(input.ifMatch, assetEtag(asset), (etag) => `asset ${input.assetId} has changed: its ETag is ${etag}; no version was made`);
     if (asset) await refuseRevokedOpen(trx, input, asset);
     const quotaOwner: string = asset?.owner_id ?? input.ownerId ?? SYSTEM_OWNER;
     const declared = declaredBytes(input);
@@ -244,9 +242,11 @@ async function commitInTransaction(
   if (!session) throw new NotFoundError(`upload ${uploadId} not found`);
   if (session.status !== 'completed') {
     // A new version's If-Match, compared when its session opened, holds still as it is written: else nothing is (412).
-    if (asset && ifMatch !== undefined && !etagMatches(ifMatch, assetEtag(asset), { strong: true })) {
-      throw new StaleRevisionError(
-        `asset ${assetId} has changed since the If-Match this version was sent with: its ETag is ${assetEtag(asset)}; no version was made`,
+    if (asset) {
+      ensureIfMatch(
+        ifMatch,
+        assetEtag(asset),
+        (etag) => `asset ${assetId} has changed since the If-Match this version was sent with: its ETag is ${etag}; no version was made`,
       );
     }
     const versionNumber = await nextVersionNumber(trx, session, { assetId, newAsset, asset }, audit);
