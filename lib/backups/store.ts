@@ -1,5 +1,5 @@
 /**
- * The store of backups and restores: the only code that runs SQL against backup_jobs, restore_items, backup_handoffs, backup_retention_sweeps, backup_sweep_manifests and backup_sweep_marks.
+ * The store of backups and restores: the only code that runs SQL against backup_jobs, restore_items, backup_handoffs, backup_retention_sweeps, backup_sweep_manifests, backup_sweep_marks and backup_blob_checks.
  *
  * Invariants:
  * - backup_jobs: one row per backup (kind 'backup') and per restore (kind 'restore', `backup_id` the backup it reads).
@@ -12,6 +12,9 @@
  *   done. A restore's progress is counted from its items.
  * - backup_handoffs: (backup, sha256) of contents a deletion handed to a running backup; they matter while the backup
  *   runs with a live lease (`handoff_until`), and go when it ends.
+ * - backup_blob_checks: one row per content address the service hashed in the backup bucket, either verified (the
+ *   bytes there hash to it) or damaged (they do not), never both; a blob is reused by a backup only when verified.
+ *   Each statement is one row's upsert or a set's delete, in no transaction of another family: outside the lock order.
  * - backup_retention_sweeps: one row per sweep, running → completed | failed | refused, once. backup_sweep_marks and
  *   backup_sweep_manifests are a sweep's scratch (the contents it keeps, the manifests it has read), dropped at its end.
  *
@@ -500,4 +503,41 @@ export async function deleteRemovedBackupsBefore(db: Knex, before: Date, limit: 
     .orderBy('b.id')
     .limit(limit);
   return db('backup_jobs').whereIn('id', backups).delete();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blob checks (issue 28): which contents of the backup bucket were hashed to their address
+
+export interface BlobCheckRow {
+  sha256: string;
+  size_bytes: number;
+  verified_at: Date | null;
+  damaged_at: Date | null;
+  damage: string | null;
+}
+
+/** The bytes at the blob's address were hashed and match it. */
+export async function recordBlobVerified(db: Knex | Knex.Transaction, sha256: string, sizeBytes: number): Promise<void> {
+  await db('backup_blob_checks')
+    .insert({ sha256, size_bytes: sizeBytes, verified_at: db.fn.now(), damaged_at: null, damage: null })
+    .onConflict('sha256')
+    .merge(['size_bytes', 'verified_at', 'damaged_at', 'damage']);
+}
+
+/** The bytes at the blob's address hash to something else (or are missing): `damage` says what was found. */
+export async function recordBlobDamaged(db: Knex | Knex.Transaction, sha256: string, sizeBytes: number, damage: string): Promise<void> {
+  await db('backup_blob_checks')
+    .insert({ sha256, size_bytes: sizeBytes, verified_at: null, damaged_at: db.fn.now(), damage })
+    .onConflict('sha256')
+    .merge(['size_bytes', 'verified_at', 'damaged_at', 'damage']);
+}
+
+export async function blobCheckOf(db: Knex | Knex.Transaction, sha256: string): Promise<BlobCheckRow | undefined> {
+  const row = await db('backup_blob_checks').where({ sha256 }).first();
+  return row && { ...row, size_bytes: Number(row.size_bytes) };
+}
+
+/** The blobs are gone from the bucket (retention deleted them): what was known of them no longer holds. */
+export async function forgetBlobChecks(db: Knex | Knex.Transaction, sha256s: string[]): Promise<void> {
+  if (sha256s.length) await db('backup_blob_checks').whereRaw('sha256 = ANY(?::bpchar[])', [sha256s]).delete();
 }
