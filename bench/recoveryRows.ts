@@ -8,12 +8,10 @@
  *
  * Not a paired row: there is no baseline to recover against. It runs only when named (--rows 15).
  */
-import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createHash, randomBytes } from 'node:crypto';
-import { uuidv7 } from '../lib/platform/ids';
-import { objectKeyFor } from '../lib/assets/keys';
+import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { hashObject } from '../lib/platform/storedObjects';
-import { expectJson, inParallel, request } from './client';
+import { expectJson, request } from './client';
+import { seedAssets, type SeededAsset } from './seed';
 import { check, seconds, summary, type RowContext, type RowResult } from './rows';
 import { KiB, MB, round } from './stats';
 
@@ -27,12 +25,6 @@ interface Job {
   counts?: { assets: number; versions: number; blobs: number; bytes: number; version_bytes: number } | null;
 }
 
-interface Seeded {
-  id: string;
-  objectKey: string;
-  sha256: string;
-}
-
 export async function rowRecovery(ctx: RowContext): Promise<RowResult> {
   const { env, settings } = ctx;
   const count = settings.mode === 'quick' ? 50 : 1000;
@@ -40,7 +32,7 @@ export async function rowRecovery(ctx: RowContext): Promise<RowResult> {
   const totalBytes = count * bytesEach;
 
   ctx.say(`row 15: writing ${count} assets of ${bytesEach} bytes`);
-  const seeded = await seed(ctx, count, bytesEach);
+  const seeded = await seedAssets(ctx, count, bytesEach, 'bench-recovery');
   const backupStarted = performance.now();
   const started = await expectJson(
     request(`${env.apiUrl}/api/v2/backups`, jsonPost({ label: 'bench row 15', include_all_versions: true })),
@@ -110,44 +102,6 @@ async function settle(ctx: RowContext, path: string, what: string): Promise<Job>
   }
 }
 
-/** Rows and objects written directly (the store and the catalog as uploads would leave them), 16 at a time. */
-async function seed(ctx: RowContext, count: number, bytesEach: number): Promise<Seeded[]> {
-  const { env } = ctx;
-  const seeded: Seeded[] = [];
-  await inParallel(count, 16, async (i) => {
-    const id = uuidv7();
-    const versionId = uuidv7();
-    const body = randomBytes(bytesEach);
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    const objectKey = objectKeyFor(id, versionId);
-    await env.s3.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: objectKey, Body: body }));
-    await env.db.transaction(async (trx) => {
-      await trx('assets').insert({
-        id,
-        name: `bench-recovery-${i}.bin`,
-        content_type: 'application/octet-stream',
-        size_bytes: bytesEach,
-        checksum_sha256: sha256,
-        current_version_id: versionId,
-        version_count: 1,
-        last_version_number: 1,
-        tags: ['bench'],
-      });
-      await trx('asset_versions').insert({
-        id: versionId,
-        asset_id: id,
-        version_number: 1,
-        object_key: objectKey,
-        size_bytes: bytesEach,
-        content_type: 'application/octet-stream',
-        checksum_sha256: sha256,
-      });
-    });
-    seeded.push({ id, objectKey, sha256 });
-  });
-  return seeded;
-}
-
 /** Every table of the catalog emptied (as a database made again would be) and every object of the asset bucket deleted. */
 async function loseEverythingButTheBackupBucket(ctx: RowContext): Promise<void> {
   const { env } = ctx;
@@ -168,7 +122,7 @@ async function loseEverythingButTheBackupBucket(ctx: RowContext): Promise<void> 
 }
 
 /** Every 50th asset's object, hashed where the restore put it: the bytes that were written. */
-async function checkSample(ctx: RowContext, seeded: Seeded[]): Promise<void> {
+async function checkSample(ctx: RowContext, seeded: SeededAsset[]): Promise<void> {
   for (const asset of seeded.filter((_, i) => i % 50 === 0)) {
     const got = await hashObject(ctx.env.s3, { bucket: ctx.env.config.s3.bucket, key: asset.objectKey });
     if (got.sha256 !== asset.sha256) throw new Error(`row 15: asset ${asset.id}'s object hashes to ${got.sha256}, ${asset.sha256} was written`);
