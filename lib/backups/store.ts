@@ -541,3 +541,32 @@ export async function blobCheckOf(db: Knex | Knex.Transaction, sha256: string): 
 export async function forgetBlobChecks(db: Knex | Knex.Transaction, sha256s: string[]): Promise<void> {
   if (sha256s.length) await db('backup_blob_checks').whereRaw('sha256 = ANY(?::bpchar[])', [sha256s]).delete();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Restore drills (issue 28): which backup a drill takes, and the proof it leaves on the backup's row
+
+/** The newest completed backup retention has not removed, whose manifest is registered; undefined when none. */
+export async function newestRestorableBackup(db: Knex): Promise<JobRow | undefined> {
+  return db('backup_jobs')
+    .where({ kind: 'backup', status: 'completed' })
+    .whereNull('removed_at')
+    .whereNotNull('manifest_key')
+    .orderBy('completed_at', 'desc')
+    .orderBy('id', 'desc')
+    .first();
+}
+
+/** A drill passed on the backup: it is proven restorable now (in the drill's ending transaction, after its row). */
+export async function stampVerifiedRestore(trx: Knex.Transaction, backupId: string, drillId: string): Promise<void> {
+  await trx('backup_jobs').where({ id: backupId, kind: 'backup' }).update({ verified_restore_at: trx.fn.now(), verified_by_drill: drillId });
+}
+
+/** What /health judges restore drills by: the oldest completed, kept backup's completion, and the latest proof. */
+export async function restoreProofTimes(db: Knex): Promise<{ oldest_completed_at: Date | null; last_verified_at: Date | null }> {
+  const row = await db('backup_jobs')
+    .where({ kind: 'backup', status: 'completed' })
+    .whereNull('removed_at')
+    .select(db.raw('min(completed_at) AS oldest_completed_at'), db.raw('max(verified_restore_at) AS last_verified_at'))
+    .first();
+  return { oldest_completed_at: row?.oldest_completed_at ?? null, last_verified_at: row?.last_verified_at ?? null };
+}
