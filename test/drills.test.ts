@@ -119,7 +119,10 @@ it('/health is degraded while no backup was proven restorable within twice the d
   // A backup as fresh as this one is not judged yet either.
   expect((await call(`${ctx.baseUrl}/health`)).body.status).toBe('ok');
   // Three days old, never drilled: degraded, saying why.
-  await ctx.db('backup_jobs').where({ id: backup.id }).update({ completed_at: new Date(Date.now() - 3 * 86_400_000) });
+  await ctx
+    .db('backup_jobs')
+    .where({ id: backup.id })
+    .update({ completed_at: new Date(Date.now() - 3 * 86_400_000) });
   const unproven = await call(`${ctx.baseUrl}/health`);
   expect(unproven.status).toBe(503);
   expect(unproven.body).toMatchObject({ status: 'degraded', down: [], restore_drills: { status: 'unproven', period_hours: 24, reason: expect.any(String) } });
