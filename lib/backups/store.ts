@@ -15,6 +15,11 @@
  * - backup_blob_checks: one row per content address the service hashed in the backup bucket, either verified (the
  *   bytes there hash to it) or damaged (they do not), never both; a blob is reused by a backup only when verified.
  *   Each statement is one row's upsert or a set's delete, in no transaction of another family: outside the lock order.
+ * - backup_jobs.verified_restore_at / verified_by_drill: set only on a completed backup, by a restore drill that
+ *   passed on it (`stampVerifiedRestore`, in the drill's ending transaction after its restore_drills row,
+ *   lib/drills/store.ts), and only ever moved forward by a later drill.
+ * - backup_blob_checks rows are forgotten (`forgetBlobChecks`) in the transaction of the sweep page that deletes their
+ *   blobs, under the exclusive blob lock.
  * - backup_retention_sweeps: one row per sweep, running → completed | failed | refused, once. backup_sweep_marks and
  *   backup_sweep_manifests are a sweep's scratch (the contents it keeps, the manifests it has read), dropped at its end.
  *
