@@ -21,8 +21,8 @@ import { copyObject, deleteKeys, isNotFound, withTicker } from '../lib/platform/
 import { checkAssetLines, type CheckedVersion } from '../lib/drills/checks';
 import { drillableBackup, endDrill, getDrill } from '../lib/drills/drills';
 import { sampleManifest } from '../lib/drills/sample';
-import { readBack, removePrefix } from '../lib/drills/scratch';
-import { beginDrillRow, insertDrillRow, recordDrillAsset, type DrillFailure as Failure, type DrillSampleEntry } from '../lib/drills/store';
+import { readBack, removePrefix, scratchDrillIds } from '../lib/drills/scratch';
+import { beginDrillRow, insertDrillRow, liveDrillIds, recordDrillAsset, type DrillFailure as Failure, type DrillSampleEntry } from '../lib/drills/store';
 import type { BackupRow } from '../lib/backups/jobRows';
 import type { ActivityDeps } from './deps';
 
@@ -71,6 +71,7 @@ async function beginRestoreDrill(deps: ActivityDeps, drillId: string): Promise<{
   const ctx = Context.current();
   const row = await permanent(() => getDrill(db, drillId));
   await removePrefix(s3, config.s3.bucket, drillScratchPrefix(drillId), ctx.cancellationSignal);
+  await removeStaleScratch(deps, ctx.cancellationSignal);
   if (row.status !== 'pending') return { status: row.status, backupId: row.backup_id, assetsTotal: row.assets_total };
   const backup = (await permanent(() => drillableBackup(db, row.backup_id))) as BackupRow | undefined;
   if (!backup) throw ApplicationFailure.create({ type: DrillFailure.noBackup, message: 'there is no completed backup to drill', nonRetryable: true });
@@ -88,6 +89,20 @@ async function beginRestoreDrill(deps: ActivityDeps, drillId: string): Promise<{
   logger.info('restore drill begun', { drill_id: drillId, backup_id: backup.id, assets: sample.length, bytes: sample.reduce((n, e) => n + e.bytes, 0) });
   const begun = await getDrill(db, drillId);
   return { status: begun.status, backupId: begun.backup_id, assetsTotal: begun.assets_total };
+}
+
+/** A drill's row not changed for this long is no longer running: its run was terminated, or timed out. */
+const STALE_DRILL_MS = 6 * 3_600_000;
+
+/** Scratch other drills left: of drills that ended or are unknown, or whose run stopped without ending them. */
+async function removeStaleScratch({ config, db, s3, logger }: ActivityDeps, signal: AbortSignal): Promise<void> {
+  const prefixes = await scratchDrillIds(s3, config.s3.bucket, signal);
+  if (prefixes.length === 0) return;
+  const live = new Set(await liveDrillIds(db, prefixes, new Date(Date.now() - STALE_DRILL_MS)));
+  for (const id of prefixes.filter((p) => !live.has(p))) {
+    const removed = await removePrefix(s3, config.s3.bucket, drillScratchPrefix(id), signal);
+    logger.warn('restore drill scratch left behind removed', { drill_id: id, objects: removed });
+  }
 }
 
 /** Checks sampled assets from the row's position until the sample ends or the step budget is spent. */

@@ -1,7 +1,7 @@
 /**
  * Issue 28, restore drills over HTTP against the real stack: a drill of a good backup passes and stamps
  * it; one of a backup with a damaged blob fails and names the asset and version; the scratch prefix is
- * empty after both; only admins may start or read drills, bad input is 400; /health is degraded while no
+ * empty after both (and a killed drill's scratch is removed by the next); only admins may start or read drills, bad input is 400; /health is degraded while no
  * backup was proven restorable within twice the drill period, and not on a fresh deployment.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -13,6 +13,7 @@ import { useTestService } from './support/context';
 import { tokenFor } from './support/auth';
 import { call, expectProblem } from './support/http';
 import { waitUntil } from './support/processes';
+import { uuidv7 } from '../lib/platform/ids';
 
 // A sample that covers every asset of these small catalogs.
 const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60', STORAGE_RESTORE_DRILL_SAMPLE_ASSETS: '1000' });
@@ -50,6 +51,10 @@ const scratchKeys = () => keysOf(ctx, ctx.config.s3.bucket, 'drills/');
 
 it('a drill of a good backup passes, checks every sampled byte, stamps the backup, and leaves no scratch', async () => {
   const { backup } = await catalogAndBackup();
+  // What a drill whose run was killed left behind: the next drill removes it.
+  const crashed = `drills/${uuidv7()}/leftover`;
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: crashed, Body: 'scratch' }));
+  expect(await scratchKeys()).toEqual([crashed]);
   const started = await call(drills(), { method: 'POST', json: { backup_id: backup.id } });
   expect(started.status).toBe(202);
   expect(started.headers.get('location')).toBe(`/api/v2/operations/restore-drill-${started.body.id}`);

@@ -6,6 +6,7 @@
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { UUID_PATTERN } from '../platform/ids';
 import { deleteKeys, type ObjectRef } from '../platform/storedObjects';
 
 export interface ReadBack {
@@ -42,4 +43,12 @@ export async function removePrefix(s3: S3Client, bucket: string, prefix: string,
     await deleteKeys(s3, bucket, keys);
     removed += keys.length;
   }
+}
+
+/** The drills whose scratch prefix (drills/{drill_id}/) holds anything, at most a page of them. */
+export async function scratchDrillIds(s3: S3Client, bucket: string, signal?: AbortSignal): Promise<string[]> {
+  const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'drills/', Delimiter: '/', MaxKeys: 1000 }), { abortSignal: signal });
+  return (page.CommonPrefixes ?? [])
+    .map((p) => /^drills\/([^/]+)\/$/.exec(p.Prefix ?? '')?.[1])
+    .filter((id): id is string => id !== undefined && UUID_PATTERN.test(id));
 }

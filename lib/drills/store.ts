@@ -117,6 +117,12 @@ export async function endDrillRow(trx: Knex.Transaction, id: string, status: 'pa
   return rowOf(row);
 }
 
+/** Of `ids`, the drills still going: pending or running, their row changed since `since`. */
+export async function liveDrillIds(db: Knex, ids: string[], since: Date): Promise<string[]> {
+  const rows = await db('restore_drills').select('id').whereIn('id', ids).whereIn('status', ['pending', 'running']).where('updated_at', '>=', since);
+  return rows.map((r: { id: string }) => r.id);
+}
+
 /** Table retention: ended drills completed before `before`, `limit` at a time. */
 export async function deleteEndedDrillsBefore(db: Knex, before: Date, limit: number): Promise<number> {
   const ids = db('restore_drills').select('id').whereIn('status', ['passed', 'failed']).where('completed_at', '<', before).orderBy('completed_at').limit(limit);
