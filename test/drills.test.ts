@@ -138,3 +138,21 @@ it('/health is degraded while no backup was proven restorable within twice the d
   expect(proven.status).toBe(200);
   expect(proven.body).toMatchObject({ status: 'ok', restore_drills: { status: 'ok', last_verified_restore_at: expect.any(String) } });
 });
+
+it('the schedule drills the newest completed backup, acting for the system, and starts no drill while there is none', async () => {
+  const runScheduled = () =>
+    ctx.temporal.client.workflow.execute('scheduledRestoreDrillWorkflow', {
+      workflowId: `restore-drill-scheduled-test-${uuidv7()}`,
+      taskQueue: ctx.config.temporal.taskQueue,
+      args: [],
+    });
+  expect(await runScheduled()).toEqual({ drillId: null, drill: null });
+  expect(await ctx.db('restore_drills').count({ n: '*' })).toEqual([{ n: 0 }]);
+
+  await catalogAndBackup();
+  const newest = await runBackup(ctx);
+  const ran = (await runScheduled()) as { drillId: string; drill: { status: string } };
+  expect(ran.drill.status).toBe('passed');
+  expect((await call(`${drills()}/${ran.drillId}`)).body).toMatchObject({ status: 'passed', trigger: 'schedule', backup_id: newest.id });
+  expect((await call(`${ctx.baseUrl}/api/v2/backups/${newest.id}`)).body).toMatchObject({ verified_by_drill: ran.drillId });
+});
