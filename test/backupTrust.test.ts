@@ -1,7 +1,8 @@
 /**
  * Issue 28: backups trust nothing they did not hash. A blob at its address with the right size but
  * other bytes, never verified there, is hashed by the next backup and copied again; an overwrite
- * restore hashes a live object of the right size before it keeps it.
+ * restore hashes a live object of the right size before it keeps it; retention forgets what it knew of the
+ * blobs it deletes.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
@@ -10,6 +11,9 @@ import { awaitJob, objectBytes, resetAll, runBackup } from './support/backups';
 import { addAsset } from './support/catalog';
 import { useTestService } from './support/context';
 import { call } from './support/http';
+import { waitUntil } from './support/processes';
+import { uuidv7 } from '../lib/platform/ids';
+import type { backupRetentionWorkflow } from '../workflows/backups/retention';
 
 const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60' });
 afterEach(async () => {
@@ -73,4 +77,30 @@ it('an overwrite restore over a live object of the right size but a flipped byte
   const restore = await awaitJob(ctx, `/api/v2/restores/${started.body.id}`);
   expect(restore).toMatchObject({ status: 'completed', progress: { objects_copied: 1, bytes_copied: 4096 } });
   expect(sha256((await download(`${ctx.baseUrl}/api/v2/assets/${id}/content`)).body)).toBe(sha256(file));
+});
+
+it('retention forgets the checks of the blobs it deletes, and keeps those of the blobs it keeps', async () => {
+  const gone = bytesOf(1000);
+  await addAsset(ctx.baseUrl, gone, { name: 'old.png' });
+  const old = await runBackup(ctx);
+  const assetId = (await ctx.db('assets').first()).id;
+  expect((await call(`${ctx.baseUrl}/api/v2/assets/${assetId}?permanent=true`, { method: 'DELETE' })).status).toBeLessThan(300);
+  await waitUntil('the asset gone', async () => (await ctx.db('assets').count({ n: '*' }))[0].n === 0);
+  const kept = bytesOf(1200);
+  await addAsset(ctx.baseUrl, kept, { name: 'new.png' });
+  expect((await runBackup(ctx)).status).toBe('completed');
+  expect(await checkOf(sha256(gone))).toBeDefined();
+
+  await ctx
+    .db('backup_jobs')
+    .where({ id: old.id })
+    .update({ expires_at: new Date(Date.now() - 86_400_000) });
+  const swept = await ctx.temporal.client.workflow.execute<typeof backupRetentionWorkflow>('backupRetentionWorkflow', {
+    workflowId: `backup-retention-test-${uuidv7()}`,
+    taskQueue: ctx.config.temporal.taskQueue,
+    args: [{}],
+  });
+  expect(swept).toMatchObject({ backups_removed: 1, blobs_deleted: 1 });
+  expect(await checkOf(sha256(gone))).toBeUndefined();
+  expect(await checkOf(sha256(kept))).toMatchObject({ verified_at: expect.any(Date) });
 });
