@@ -27,7 +27,7 @@ import { createTemporalClient, type TemporalHandle } from '../lib/platform/tempo
 import { API_NODE_FLAGS, ROOT, freePorts, startLocalStack, type ManagedProcess } from '../scripts/stack';
 import { ROLES } from '../lib/auth/actor';
 import { mintDevToken } from '../lib/auth/devTokens';
-import { backupScheduleIdOf, lifecycleScheduleIdOf } from '../worker/schedules';
+import { backupScheduleIdOf, lifecycleScheduleIdOf, restoreDrillScheduleIdOf } from '../worker/schedules';
 import { expectJson, keepAliveAgent, multipartBody, postMultipart, request, useToken } from './client';
 import { pidListeningOn, type CpuGroups } from './cpu';
 
@@ -278,7 +278,7 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(() => temporal.close());
     // The bench's worker keeps schedules named after its own task queue: they go with it.
     cleanups.push(async () => {
-      for (const id of [lifecycleScheduleIdOf(config), backupScheduleIdOf(config)]) {
+      for (const id of [lifecycleScheduleIdOf(config), backupScheduleIdOf(config), restoreDrillScheduleIdOf(config)]) {
         await temporal.client.schedule
           .getHandle(id)
           .delete()

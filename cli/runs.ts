@@ -93,8 +93,10 @@ export function runCommands(): Command[] {
         `${b.progress.objects_done}/${b.progress.objects_total}`,
         bytes(b.progress.bytes_done),
         b.created_at,
+        // When a restore drill last proved it restorable: a backup never proven may not restore.
+        b.verified_restore_at ?? 'never',
       ]);
-      ctx.say(table(rows, ['ID', 'STATUS', 'LABEL', 'OBJECTS', 'BYTES', 'CREATED']));
+      ctx.say(table(rows, ['ID', 'STATUS', 'LABEL', 'OBJECTS', 'BYTES', 'CREATED', 'VERIFIED RESTORE']));
     });
 
   backup
@@ -211,5 +213,30 @@ export function runCommands(): Command[] {
       said(ctx, await cancelOperation(ctx.client, id));
     });
 
-  return [backup, restoreBackup, lifecycle, operation];
+  return [backup, restoreBackup, drillCommand(), lifecycle, operation];
+}
+
+/** storage drill: a restore drill of the newest completed backup (or --backup), followed with --wait; exits 1 when it failed. */
+function drillCommand(): Command {
+  return new Command('drill')
+    .description('restore a random sample of a backup into a scratch prefix and check every byte (a restore drill)')
+    .option('--backup <id>', 'the backup to drill (default: the newest completed one)')
+    .option('--wait', 'follow it to the end, with a bar of the assets checked')
+    .addHelpText('after', example('storage drill --wait'))
+    .action(async (opts: { backup?: string; wait?: boolean }, command: Command) => {
+      const ctx = contextOf(command);
+      const started = await unwrap(ctx.client.POST('/api/v2/restore-drills', { body: { backup_id: opts.backup } }));
+      let drill: Omit<typeof started, 'operation_id' | 'operation_url'> = started;
+      if (opts.wait) {
+        const id = started.id;
+        await followOperation(ctx.client, started.operation_url, {});
+        drill = await unwrap(ctx.client.GET('/api/v2/restore-drills/{id}', { params: { path: { id } } }));
+      }
+      if (ctx.json) ctx.printJson(drill);
+      for (const f of drill.failures) ctx.warn(`asset ${f.asset_id}${f.version_id ? ` version ${f.version_id}` : ''}: ${f.reason}`);
+      if (drill.status === 'failed') throw new CliError(`restore drill ${drill.id} of backup ${drill.backup_id} failed: ${drill.error ?? 'no reason given'}`);
+      ctx.say(
+        `restore drill ${drill.id} of backup ${drill.backup_id} ${drill.status}: ${drill.assets_checked}/${drill.assets_total} assets, ${bytes(drill.bytes_checked)} checked`,
+      );
+    });
 }

@@ -439,6 +439,43 @@ export interface paths {
         patch: operations["patchQuotasByOwner_id"];
         trace?: never;
     };
+    "/api/v2/restore-drills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Restore drills, newest first (of one backup with ?backup_id=) */
+        get: operations["getRestore-drills"];
+        put?: never;
+        /** Run a restore drill (restoreDrillWorkflow, restore-drill-{id}): a random sample of a backup restored into a scratch prefix, checked byte for byte, removed */
+        post: operations["postRestore-drills"];
+        delete?: never;
+        options?: never;
+        /** Restore drills, newest first (of one backup with ?backup_id=) (headers only) */
+        head: operations["headRestore-drills"];
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/restore-drills/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One restore drill: what it checked, and what did not restore (asset, version, why) */
+        get: operations["getRestore-drillsById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** One restore drill: what it checked, and what did not restore (asset, version, why) (headers only) */
+        head: operations["headRestore-drillsById"];
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/restores": {
         parameters: {
             query?: never;
@@ -915,6 +952,8 @@ export interface components {
          *       "completed_at": null,
          *       "expires_at": null,
          *       "removed_at": null,
+         *       "verified_restore_at": null,
+         *       "verified_by_drill": null,
          *       "error": null
          *     }
          */
@@ -954,6 +993,10 @@ export interface components {
             status: "pending" | "running" | "completed" | "failed";
             /** @enum {string} */
             trigger: "api" | "schedule";
+            /** @description the restore drill that did (/api/v2/restore-drills/{id}) */
+            verified_by_drill: string | null;
+            /** @description when a restore drill last proved the backup restorable (a sample restored and checked byte for byte); null until one passed */
+            verified_restore_at: string | null;
             workflow_id: string;
         };
         BackupPage: {
@@ -1648,6 +1691,59 @@ export interface components {
             /** @enum {string} */
             status: "pending" | "running" | "completed" | "failed";
             workflow_id: string;
+        };
+        /**
+         * @example {
+         *       "id": "0190c6d2-5c00-7933-8c44-4d5e6f708192",
+         *       "status": "failed",
+         *       "backup_id": "0190c6d2-5a00-7911-8a22-2b3c4d5e6f70",
+         *       "trigger": "schedule",
+         *       "assets_total": 20,
+         *       "assets_checked": 20,
+         *       "bytes_checked": 48213,
+         *       "failures": [
+         *         {
+         *           "asset_id": "0190c6d2-5d00-7944-8d55-5e6f708192a3",
+         *           "version_id": "0190c6d2-5e00-7955-8e66-6f708192a3b4",
+         *           "reason": "the restored bytes hash to 9f86…, the manifest says 2c26…"
+         *         }
+         *       ],
+         *       "workflow_id": "restore-drill-0190c6d2-5c00-7933-8c44-4d5e6f708192",
+         *       "created_at": "2026-12-07T04:30:00.000Z",
+         *       "started_at": "2026-12-07T04:30:00.000Z",
+         *       "completed_at": "2026-12-07T04:30:02.000Z",
+         *       "error": "1 check(s) failed: …"
+         *     }
+         */
+        RestoreDrill: {
+            assets_checked: number;
+            /** @description the sampled assets (STORAGE_RESTORE_DRILL_SAMPLE_ASSETS / _BYTES, whichever comes first) */
+            assets_total: number;
+            /** @description the backup drilled (null once table retention removed its row) */
+            backup_id: string | null;
+            /** @description bytes restored into the scratch prefix and found right */
+            bytes_checked: number;
+            completed_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            error: string | null;
+            /** @description what did not restore, asset by asset (the first 100) */
+            failures: {
+                asset_id: string;
+                reason: string;
+                version_id: string | null;
+            }[];
+            id: string;
+            started_at: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "passed" | "failed";
+            /** @enum {string} */
+            trigger: "api" | "schedule";
+            workflow_id: string;
+        };
+        RestoreDrillPage: {
+            items: components["schemas"]["RestoreDrill"][];
+            next_cursor: string | null;
         };
         RestorePage: {
             items: components["schemas"]["Restore"][];
@@ -6834,6 +6930,10 @@ export interface operations {
                         status: "pending" | "running" | "completed" | "failed";
                         /** @enum {string} */
                         trigger: "api" | "schedule";
+                        /** @description the restore drill that did (/api/v2/restore-drills/{id}) */
+                        verified_by_drill: string | null;
+                        /** @description when a restore drill last proved the backup restorable (a sample restored and checked byte for byte); null until one passed */
+                        verified_restore_at: string | null;
                         workflow_id: string;
                     };
                 };
@@ -6894,6 +6994,10 @@ export interface operations {
                         status: "pending" | "running" | "completed" | "failed";
                         /** @enum {string} */
                         trigger: "api" | "schedule";
+                        /** @description the restore drill that did (/api/v2/restore-drills/{id}) */
+                        verified_by_drill: string | null;
+                        /** @description when a restore drill last proved the backup restorable (a sample restored and checked byte for byte); null until one passed */
+                        verified_restore_at: string | null;
                         workflow_id: string;
                     };
                 };
@@ -9352,7 +9456,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
-                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
+                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
                 id: string;
             };
             cookie?: never;
@@ -9387,12 +9491,12 @@ export interface operations {
                         /** @description the id of the work, which is also its workflow id */
                         id: string;
                         /** @enum {string} */
-                        kind: "upload" | "backup" | "restore" | "lifecycle_run" | "asset_deletion";
+                        kind: "upload" | "backup" | "restore" | "restore_drill" | "lifecycle_run" | "asset_deletion";
                         /** @description the work's own progress (its resource's), null when it has none */
                         progress: {
                             [key: string]: unknown;
                         } | null;
-                        /** @description the href of its own resource (the upload session, backup, restore, run or asset) */
+                        /** @description the href of its own resource (the upload session, backup, restore, restore drill, run or asset) */
                         resource: string;
                         /** @description once succeeded, the href of what it made (an upload: its version); null before, or when it makes nothing */
                         result: string | null;
@@ -9515,7 +9619,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
-                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
+                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
                 id: string;
             };
             cookie?: never;
@@ -9632,7 +9736,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
-                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
+                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
                 id: string;
             };
             cookie?: never;
@@ -9670,12 +9774,12 @@ export interface operations {
                         /** @description the id of the work, which is also its workflow id */
                         id: string;
                         /** @enum {string} */
-                        kind: "upload" | "backup" | "restore" | "lifecycle_run" | "asset_deletion";
+                        kind: "upload" | "backup" | "restore" | "restore_drill" | "lifecycle_run" | "asset_deletion";
                         /** @description the work's own progress (its resource's), null when it has none */
                         progress: {
                             [key: string]: unknown;
                         } | null;
-                        /** @description the href of its own resource (the upload session, backup, restore, run or asset) */
+                        /** @description the href of its own resource (the upload session, backup, restore, restore drill, run or asset) */
                         resource: string;
                         /** @description once succeeded, the href of what it made (an upload: its version); null before, or when it makes nothing */
                         result: string | null;
@@ -11974,6 +12078,782 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    "getRestore-drills": {
+        parameters: {
+            query?: {
+                backup_id?: string;
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+                /** @description those of this status only */
+                status?: "pending" | "running" | "passed" | "failed";
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreDrillPage"];
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "postRestore-drills": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description the backup to drill; absent: the newest completed, kept backup */
+                    backup_id?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Prefer: wait=N, and the drill ended within it: the drill as it ended */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        assets_checked: number;
+                        /** @description the sampled assets (STORAGE_RESTORE_DRILL_SAMPLE_ASSETS / _BYTES, whichever comes first) */
+                        assets_total: number;
+                        /** @description the backup drilled (null once table retention removed its row) */
+                        backup_id: string | null;
+                        /** @description bytes restored into the scratch prefix and found right */
+                        bytes_checked: number;
+                        completed_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        error: string | null;
+                        /** @description what did not restore, asset by asset (the first 100) */
+                        failures: {
+                            asset_id: string;
+                            reason: string;
+                            version_id: string | null;
+                        }[];
+                        id: string;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "passed" | "failed";
+                        /** @enum {string} */
+                        trigger: "api" | "schedule";
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the drill, started: follow Location, its operation (restore-drill-{id}); the drill itself is /api/v2/restore-drills/{id} */
+            202: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        assets_checked: number;
+                        /** @description the sampled assets (STORAGE_RESTORE_DRILL_SAMPLE_ASSETS / _BYTES, whichever comes first) */
+                        assets_total: number;
+                        /** @description the backup drilled (null once table retention removed its row) */
+                        backup_id: string | null;
+                        /** @description bytes restored into the scratch prefix and found right */
+                        bytes_checked: number;
+                        completed_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        error: string | null;
+                        /** @description what did not restore, asset by asset (the first 100) */
+                        failures: {
+                            asset_id: string;
+                            reason: string;
+                            version_id: string | null;
+                        }[];
+                        id: string;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "passed" | "failed";
+                        /** @enum {string} */
+                        trigger: "api" | "schedule";
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown backup */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description the backup is not completed, or was removed; or there is no completed backup at all */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
+                };
+            };
+            /** @description the body is larger than the API takes */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description the body is not of the media type the operation takes */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description the Idempotency-Key was sent before with another request */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "headRestore-drills": {
+        parameters: {
+            query?: {
+                backup_id?: string;
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+                /** @description those of this status only */
+                status?: "pending" | "running" | "passed" | "failed";
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "getRestore-drillsById": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the drill */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreDrill"];
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown restore drill */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "headRestore-drillsById": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the drill */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown restore drill */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -16284,6 +17164,16 @@ export interface operations {
                         };
                         /** @description the dependencies that did not answer */
                         down: ("database" | "object_store" | "temporal" | "redis")[];
+                        /** @description with backups enabled: unproven (and /health degraded) when a completed backup is older than the drill period and no restore drill proved one within twice it */
+                        restore_drills?: {
+                            /** @description when a restore drill last proved a backup restorable */
+                            last_verified_restore_at: string | null;
+                            /** @description STORAGE_RESTORE_DRILL_PERIOD_HOURS, the period the drill schedule should match */
+                            period_hours: number;
+                            reason?: string;
+                            /** @enum {string} */
+                            status: "ok" | "unproven";
+                        };
                         /** @enum {string} */
                         status: "ok" | "degraded" | "down";
                     };
@@ -16365,6 +17255,16 @@ export interface operations {
                         };
                         /** @description the dependencies that did not answer */
                         down: ("database" | "object_store" | "temporal" | "redis")[];
+                        /** @description with backups enabled: unproven (and /health degraded) when a completed backup is older than the drill period and no restore drill proved one within twice it */
+                        restore_drills?: {
+                            /** @description when a restore drill last proved a backup restorable */
+                            last_verified_restore_at: string | null;
+                            /** @description STORAGE_RESTORE_DRILL_PERIOD_HOURS, the period the drill schedule should match */
+                            period_hours: number;
+                            reason?: string;
+                            /** @enum {string} */
+                            status: "ok" | "unproven";
+                        };
                         /** @enum {string} */
                         status: "ok" | "degraded" | "down";
                     };

@@ -258,6 +258,17 @@ test('backup create --wait, then restore-backup of one asset with --wait brings 
   expect(fs.readFileSync(out).equals(bytes)).toBe(true);
 });
 
+test('drill --wait restores a sample of the newest backup and passes; backup ls then shows when it was proven restorable', async () => {
+  await upload([fileOf('handout.bin', 4096).file]);
+  const backup = (await storage(env, ['backup', 'create', '--wait', '--json'])).json();
+  expect(backup.status).toBe('completed');
+  const drill = await storage(env, ['drill', '--backup', backup.id, '--wait']);
+  expect({ code: drill.code, stderr: drill.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(drill.stdout).toMatch(new RegExp(`restore drill \\S+ of backup ${backup.id} passed: (\\d+)/\\1 assets`));
+  const listed = await storage(env, ['backup', 'ls']);
+  expect(listed.stdout.split('\n').find((l) => l.startsWith(backup.id))).toMatch(/\d{4}-\d\d-\d\dT\S+Z\s*$/);
+});
+
 test('backup import registers the backups of the bucket the catalog does not know, and exits 1 naming a manifest it refuses', async () => {
   const backup = (await storage(env, ['backup', 'create', '--wait', '--json'])).json();
   expect(backup.status).toBe('completed');

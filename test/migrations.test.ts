@@ -27,6 +27,8 @@ const TABLES = [
   'audit_log',
   'audit_retention',
   'idempotency_keys',
+  'backup_blob_checks',
+  'restore_drills',
 ];
 
 async function tables(db: Db): Promise<string[]> {

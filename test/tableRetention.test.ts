@@ -1,7 +1,7 @@
 /**
  * Issue 26, finding 13: the tables that grew for ever lose their ended rows past their retention, on
  * the lifecycle sweep's run of the global settings, in bounded batches: ended upload sessions,
- * delivered (or parked) outbox events, ended lifecycle runs, removed backups and ended restores. A row
+ * delivered (or parked) outbox events, ended lifecycle runs, removed backups, ended restores and restore drills. A row
  * something still needs stays: a session whose run is still going, a backup whose manifest is kept or
  * that a kept restore names, a run or a job that has not ended, an event not delivered yet.
  */
@@ -16,6 +16,7 @@ beforeAll(async () => {
     STORAGE_OUTBOX_RETENTION_DAYS: '30',
     STORAGE_LIFECYCLE_RUN_RETENTION_DAYS: '30',
     STORAGE_BACKUP_JOB_RETENTION_DAYS: '30',
+    STORAGE_RESTORE_DRILL_RETENTION_DAYS: '30',
   });
 });
 afterAll(async () => {
@@ -115,6 +116,18 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     recent: jobRow('restore', 'completed', { completed: 5, backupId: removedButRestored.id, created: 6 }),
     running: jobRow('restore', 'running', { backupId: keptBackup.id, created: 41 }),
   };
+  const drillRow = (status: string, completedDaysAgo: number | null, backupId: string | null) => {
+    const id = uuidv7();
+    const completed = completedDaysAgo === null ? null : daysAgo(completedDaysAgo);
+    return { id, status, backup_id: backupId, trigger: 'schedule', workflow_id: `restore-drill-${id}`, created_at: daysAgo(41), completed_at: completed };
+  };
+  // A drill of a backup table retention removes: the drill's history outlives its backup's row.
+  const drills = {
+    old: drillRow('passed', 40, keptBackup.id),
+    oldFailed: drillRow('failed', 40, null),
+    recent: drillRow('passed', 5, removedBackup.id),
+    running: drillRow('running', null, keptBackup.id),
+  };
   try {
     await ctx.db('upload_sessions').insert([...sessions.old, sessions.recent, sessions.open, sessions.completing, sessions.runStillGoing]);
     await ctx.db('upload_parts').insert({ upload_id: sessions.old[0].id, part_number: 1, size_bytes: 10, etag: '"e"' });
@@ -123,6 +136,7 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     await ctx.db('backup_jobs').insert([removedBackup, keptBackup, removedButRestored, removedManifestPending]);
     await ctx.db('backup_jobs').insert(Object.values(restores));
     await ctx.db('restore_items').insert({ restore_id: restores.old.id, asset_id: uuidv7(), status: 'restored' });
+    await ctx.db('restore_drills').insert(Object.values(drills));
     // Idempotency keys live 24 hours, whatever the days configured above (api/middleware/idempotency.ts).
     const keyRow = (key: string, hoursAgo: number) => ({
       subject: 'test-admin',
@@ -152,6 +166,10 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     expect(jobIds).toEqual(new Set([keptBackup.id, removedButRestored.id, removedManifestPending.id, restores.recent.id, restores.running.id]));
     expect(await ctx.db('restore_items').where({ restore_id: restores.old.id })).toEqual([]);
     expect(await ctx.db('idempotency_keys').pluck('key')).toEqual(['recent-key']);
+    expect(await ctx.db('restore_drills').orderBy('status').select('id', 'backup_id')).toEqual([
+      { id: drills.recent.id, backup_id: null },
+      { id: drills.running.id, backup_id: keptBackup.id },
+    ]);
   } finally {
     await ctx.temporal.client.workflow
       .getHandle(runningWorkflowId)

@@ -25,6 +25,8 @@ import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
 import type { scheduledLifecycleWorkflow } from '../workflows/lifecycle/sweep';
 import { lifecycleOperation } from '../workflows/lifecycle/definitions';
 import { backupOperation } from '../workflows/backups/definitions';
+import type { scheduledRestoreDrillWorkflow } from '../workflows/drills/drill';
+import { restoreDrillOperation } from '../workflows/drills/definitions';
 
 /** `foreign`: the schedule starts its runs on another task queue, and was left as it is. */
 export type ScheduleChange = 'created' | 'updated' | 'unchanged' | 'foreign';
@@ -113,6 +115,7 @@ function startsForSystem(action: ScheduleDescription['action']): boolean {
 
 export const LIFECYCLE_SCHEDULE_ID = 'storage-lifecycle';
 export const BACKUP_SCHEDULE_ID = 'storage-backup';
+export const RESTORE_DRILL_SCHEDULE_ID = 'storage-restore-drill';
 /** The task queue whose deployment keeps the plain ids above (those of the servers made before ids were derived). */
 const DEFAULT_TASK_QUEUE = 'storage';
 
@@ -129,6 +132,11 @@ export function lifecycleScheduleIdOf(config: Pick<Config, 'lifecycle' | 'tempor
 /** The deployment's backup schedule: STORAGE_BACKUP_SCHEDULE_ID, else derived from its task queue. */
 export function backupScheduleIdOf(config: Pick<Config, 'backups' | 'temporal'>): string {
   return scheduleIdOf(BACKUP_SCHEDULE_ID, config.temporal.taskQueue, config.backups.scheduleId);
+}
+
+/** The deployment's restore drill schedule: STORAGE_RESTORE_DRILL_SCHEDULE_ID, else derived from its task queue. */
+export function restoreDrillScheduleIdOf(config: Pick<Config, 'drills' | 'temporal'>): string {
+  return scheduleIdOf(RESTORE_DRILL_SCHEDULE_ID, config.temporal.taskQueue, config.drills.scheduleId);
 }
 
 export interface LifecycleScheduleOptions {
@@ -189,6 +197,26 @@ export async function ensureBackupSchedule(client: Client, opts: BackupScheduleO
   });
 }
 
+/**
+ * `storage-restore-drill` (of the default task queue; restoreDrillScheduleIdOf): cron STORAGE_RESTORE_DRILL_CRON (UTC),
+ * overlap SKIP, starting scheduledRestoreDrillWorkflow (a drill of the newest completed backup, as
+ * restore-drill-{drill_id}). Kept while backups are enabled: with STORAGE_BACKUP_ENABLED=false it is deleted too.
+ */
+export async function ensureRestoreDrillSchedule(client: Client, opts: BackupScheduleOptions): Promise<ScheduleChange | 'deleted' | 'absent'> {
+  const scheduleId = opts.scheduleId ?? scheduleIdOf(RESTORE_DRILL_SCHEDULE_ID, opts.taskQueue, undefined);
+  if (!opts.enabled) return deleteBackupSchedule(client, scheduleId, opts);
+  return keepSchedule(client, {
+    scheduleId,
+    cron: opts.cron,
+    taskQueue: opts.taskQueue,
+    workflowType: 'scheduledRestoreDrillWorkflow',
+    workflowId: `restore-drill-scheduled-${scheduleId}`,
+    args: [] as Parameters<typeof scheduledRestoreDrillWorkflow>,
+    operation: restoreDrillOperation,
+    logger: opts.logger,
+  });
+}
+
 /** STORAGE_BACKUP_ENABLED=false: the deployment's schedule goes; another queue's stays. */
 async function deleteBackupSchedule(client: Client, scheduleId: string, opts: BackupScheduleOptions): Promise<'foreign' | 'deleted' | 'absent'> {
   const handle = client.schedule.getHandle(scheduleId);
@@ -205,13 +233,13 @@ async function deleteBackupSchedule(client: Client, scheduleId: string, opts: Ba
 
 /**
  * What the worker keeps at start, over its own connection (worker/main.ts): the schedules of its
- * deployment (lifecycleScheduleIdOf, backupScheduleIdOf), unless `opts` names others.
+ * deployment (lifecycleScheduleIdOf, backupScheduleIdOf, restoreDrillScheduleIdOf), unless `opts` names others.
  */
 export async function ensureSchedules(
   connection: ConnectionLike,
   config: Config,
-  opts: { logger?: Logger; lifecycleScheduleId?: string; backupScheduleId?: string } = {},
-): Promise<{ lifecycle: ScheduleChange; backup: ScheduleChange | 'deleted' | 'absent' }> {
+  opts: { logger?: Logger; lifecycleScheduleId?: string; backupScheduleId?: string; restoreDrillScheduleId?: string } = {},
+): Promise<{ lifecycle: ScheduleChange; backup: ScheduleChange | 'deleted' | 'absent'; restoreDrill: ScheduleChange | 'deleted' | 'absent' }> {
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const lifecycle = await ensureLifecycleSchedule(client, {
     cron: config.lifecycle.cron,
@@ -226,5 +254,12 @@ export async function ensureSchedules(
     scheduleId: opts.backupScheduleId ?? backupScheduleIdOf(config),
     logger: opts.logger,
   });
-  return { lifecycle, backup };
+  const restoreDrill = await ensureRestoreDrillSchedule(client, {
+    enabled: config.backups.enabled,
+    cron: config.drills.cron,
+    taskQueue: config.temporal.taskQueue,
+    scheduleId: opts.restoreDrillScheduleId ?? restoreDrillScheduleIdOf(config),
+    logger: opts.logger,
+  });
+  return { lifecycle, backup, restoreDrill };
 }

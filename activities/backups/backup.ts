@@ -1,7 +1,13 @@
 /**
  * Backup activities: the manifest from one snapshot, the blobs copied into the backup bucket by
  * content address (only those not there yet), the summary and the completion event. Every copy is
- * checked: the source is hashed against the catalog before it is copied, and the copy's size after.
+ * checked: the source is hashed against the catalog before it is copied, and the copy hashed at its
+ * address after (then recorded verified in backup_blob_checks).
+ *
+ * Backups trust nothing they did not hash (issue 28): a blob already at its address is reused only when
+ * backup_blob_checks says it was verified there, never on its size alone. The cost is paid once: the
+ * first backup after that table came hashes every blob the bucket already held (reading all of it), and
+ * from then on a blob is hashed when it is written, or when a scrub finds it damaged.
  */
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
@@ -10,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { backupProgressOf, getBackup, beginJob, failJob, insertBackup, manifestKeyFor, summaryKeyFor, type BackupProgress } from '../../lib/backups/catalog';
 import { type BackupRow } from '../../lib/backups/jobRows';
 import { ManifestCorruptError, readManifestLines, writeManifest, type BlobLine, type ReadLine } from '../../lib/backups/manifest';
-import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type ObjectRef } from '../../lib/platform/storedObjects';
+import { copyObject, hashObject, headObject, isNotFound, withTicker, type CopyLimits, type HeadResult, type ObjectRef } from '../../lib/platform/storedObjects';
 import { registerManifest } from '../../lib/backups/retention';
 import { HANDED_OFF_FROM, endHandoffs, leaseKeeper, renewHandoffLease } from '../../lib/backups/handoff';
 import { recordEvent } from '../../lib/events/outbox';
@@ -22,7 +28,15 @@ import { createRetentionActivities } from './retention';
 import type { ActivityDeps } from '../deps';
 import { SYSTEM_ACTOR_REF } from '../../workflows/shared/actor';
 import { summaryOf } from '../../lib/backups/summary';
-import { exactClockTime, lockJobRow, markBackupCompleted, saveRunningJobProgress } from '../../lib/backups/store';
+import {
+  blobCheckOf,
+  exactClockTime,
+  lockJobRow,
+  markBackupCompleted,
+  recordBlobDamaged,
+  recordBlobVerified,
+  saveRunningJobProgress,
+} from '../../lib/backups/store';
 import { otherVersionsWithContent } from '../../lib/assets/store';
 import { auditWriterOf, runActorOf } from '../../lib/audit/log';
 
@@ -219,27 +233,24 @@ async function copyBatch(deps: BackupDeps, step: CopyStep, batch: ReadLine[]): P
   step.at.progress = next;
 }
 
+/** What a backup found at a blob's address. */
+type BlobOutcome = 'copied' | 'present';
+
 /**
- * One blob: already at its address (with the right size) costs a HEAD; otherwise the source is
- * checked and copied. 'copied' also when an earlier, killed attempt of this backup copied it
- * (the blob carries the backup's id), so a retried batch counts every byte once.
+ * One blob. Already at its address with the right size, it is reused only once its bytes were hashed to
+ * that address (a verified row of backup_blob_checks, written at the copy or by a scrub since); an
+ * unchecked one is hashed here first, a damaged one copied again. Otherwise the source is checked and
+ * copied, and the copy hashed at its address. 'copied' also when an earlier, killed attempt of this
+ * backup copied it (the blob carries the backup's id), so a retried batch counts every byte once.
  */
-async function backupBlob(
-  deps: BackupDeps,
-  backupId: string,
-  blob: BlobLine,
-  limits: CopyLimits,
-  signal: AbortSignal,
-  beat: () => void,
-): Promise<'copied' | 'present'> {
+async function backupBlob(deps: BackupDeps, backupId: string, blob: BlobLine, limits: CopyLimits, signal: AbortSignal, beat: () => void): Promise<BlobOutcome> {
   const { s3, logger } = deps;
   const to = { bucket: deps.config.s3.backupBucket, key: blob.key };
   const head = await headObject(s3, to, signal);
-  if (head && head.sizeBytes === blob.size_bytes) {
-    if (head.metadata[HANDED_OFF_FROM] === undefined) return head.metadata['backup-id'] === backupId ? 'copied' : 'present';
-    if (await takeHandedOff(deps, backupId, blob, to, limits, signal, beat)) return 'copied';
-  }
-  if (head) logger.warn('blob of the wrong size at its address: copied again', { key: blob.key, size: head.sizeBytes, expected: blob.size_bytes });
+  const found = await reuseAtAddress(deps, backupId, blob, head, { limits, signal, beat });
+  if (found) return found;
+  if (head && head.sizeBytes !== blob.size_bytes)
+    logger.warn('blob of the wrong size at its address: copied again', { key: blob.key, size: head.sizeBytes, expected: blob.size_bytes });
   let source: ObjectRef;
   try {
     source = await verifiedSource(deps, blob, signal, beat);
@@ -248,27 +259,63 @@ async function backupBlob(
     // gone since the HEAD above means the content has come to its address meanwhile. One look more.
     if (!(err instanceof ApplicationFailure && err.type === BackupFailure.sourceMissing)) throw err;
     const now = await headObject(s3, to, signal);
-    if (now?.sizeBytes !== blob.size_bytes) throw err;
-    if (now.metadata[HANDED_OFF_FROM] === undefined) return now.metadata['backup-id'] === backupId ? 'copied' : 'present';
-    if (await takeHandedOff(deps, backupId, blob, to, limits, signal, beat)) return 'copied';
+    const handed = await reuseAtAddress(deps, backupId, blob, now, { limits, signal, beat });
+    if (handed) return handed;
     throw err;
   }
   await withTicker(beat, () =>
     copyObject(s3, source, to, { sizeBytes: blob.size_bytes, metadata: { 'backup-id': backupId, sha256: blob.sha256 }, limits, signal, onPart: beat }),
   );
-  const copied = await headObject(s3, to, signal);
-  if (!copied || copied.sizeBytes !== blob.size_bytes)
-    throw new Error(`the copy of ${blob.key} holds ${copied?.sizeBytes ?? 'no'} bytes, ${blob.size_bytes} expected`);
+  // The copy is read back whole: a store that kept other bytes (or too few) is caught here, not at a restore.
+  const copied = await hashObject(s3, to, { signal, onBytes: beat });
+  if (copied.sha256 !== blob.sha256 || copied.sizeBytes !== blob.size_bytes)
+    throw new Error(`the copy of ${blob.key} hashes to ${copied.sha256} (${copied.sizeBytes} bytes), ${blob.sha256} (${blob.size_bytes} bytes) expected`);
+  await recordBlobVerified(deps.db, blob.sha256, blob.size_bytes);
   return 'copied';
+}
+
+interface CopyContext {
+  limits: CopyLimits;
+  signal: AbortSignal;
+  beat: () => void;
+}
+
+/**
+ * The blob already at its address, if it can be trusted: a hand-off taken, a verified check, or bytes
+ * hashed now to the address (recorded verified). Undefined when it must be copied (missing, wrong size,
+ * recorded damaged, or hashing to something else: recorded damaged).
+ */
+async function reuseAtAddress(
+  deps: BackupDeps,
+  backupId: string,
+  blob: BlobLine,
+  head: HeadResult | undefined,
+  { limits, signal, beat }: CopyContext,
+): Promise<BlobOutcome | undefined> {
+  if (!head || head.sizeBytes !== blob.size_bytes) return undefined;
+  if (head.metadata[HANDED_OFF_FROM] !== undefined)
+    return (await takeHandedOff(deps, backupId, blob, { bucket: deps.config.s3.backupBucket, key: blob.key }, limits, signal, beat)) ? 'copied' : undefined;
+  const ours: BlobOutcome = head.metadata['backup-id'] === backupId ? 'copied' : 'present';
+  const check = await blobCheckOf(deps.db, blob.sha256);
+  if (check?.damaged_at) return undefined;
+  if (check?.verified_at && check.size_bytes === blob.size_bytes) return ours;
+  const got = await hashObject(deps.s3, { bucket: deps.config.s3.backupBucket, key: blob.key }, { signal, onBytes: beat });
+  if (got.sha256 === blob.sha256 && got.sizeBytes === blob.size_bytes) {
+    await recordBlobVerified(deps.db, blob.sha256, blob.size_bytes);
+    return ours;
+  }
+  deps.logger.error('blob at its address does not hash to it: copied again', { key: blob.key, got: got.sha256, size: got.sizeBytes });
+  await recordBlobDamaged(deps.db, blob.sha256, blob.size_bytes, `hashes to ${got.sha256} (${got.sizeBytes} bytes)`);
+  return undefined;
 }
 
 /**
  * A blob a deletion handed off (lib/backups/handoff.ts) is checked like a source: hashed against the
- * catalog's SHA-256, then marked as this backup's (a copy onto itself), so no later backup checks it
- * again. False when it does not match: it is then copied again like a missing blob.
+ * catalog's SHA-256, then marked as this backup's (a copy onto itself) and recorded verified, so no
+ * later backup hashes it again. False when it does not match: it is then copied again like a missing blob.
  */
 async function takeHandedOff(
-  { s3, logger }: BackupDeps,
+  { db, s3, logger }: BackupDeps,
   backupId: string,
   blob: BlobLine,
   to: ObjectRef,
@@ -284,6 +331,7 @@ async function takeHandedOff(
   await withTicker(beat, () =>
     copyObject(s3, to, to, { sizeBytes: blob.size_bytes, metadata: { 'backup-id': backupId, sha256: blob.sha256 }, limits, signal, onPart: beat }),
   );
+  await recordBlobVerified(db, blob.sha256, blob.size_bytes);
   return true;
 }
 

@@ -1,6 +1,8 @@
 /**
  * One asset of a restore (activities/backups/restore.ts reads the manifest's lines): each needed blob
  * copied back to its version's key and hashed there, then the rows re-created (lib/backups/restore.ts).
+ * A live object an overwrite would keep is hashed first: of the right size but other bytes, it is
+ * copied over from its blob like a missing one.
  * A blob that is missing or corrupt fails the asset alone: nothing of the live asset is touched, and
  * what this restore wrote for it is removed.
  *
@@ -141,9 +143,9 @@ async function restoreVersionObject(deps: RestoreDeps, copy: AssetCopy, v: Versi
   const lv = copy.liveById.get(v.id);
   const present = await headObject(s3, target, signal);
   const inPlace = lv && lv.claim !== 'abandoned' && lv.checksum_sha256 === v.checksum_sha256 && present && present.sizeBytes === v.size_bytes;
-  if (inPlace && present.metadata['restore-id'] !== restore.id) {
-    // The live object of this very version: immutable, already in place. (One this restore
-    // copied in an attempt that was cut short is checked below like any copy.)
+  if (inPlace && present.metadata['restore-id'] !== restore.id && (await holdsVersion(deps, target, v, copy))) {
+    // The live object of this very version, hashed: already in place. (One this restore copied in an
+    // attempt that was cut short is checked below like any copy; one whose bytes differ is copied over.)
     item.bytes_done += v.size_bytes;
     return;
   }
@@ -165,6 +167,20 @@ async function restoreVersionObject(deps: RestoreDeps, copy: AssetCopy, v: Versi
   item.bytes_copied += v.size_bytes;
   item.bytes_done += v.size_bytes;
   beat();
+}
+
+/** Whether the live object holds the version's bytes: its size alone proves nothing (issue 28). */
+async function holdsVersion({ s3, logger }: RestoreDeps, target: ObjectRef, v: VersionLine, copy: AssetCopy): Promise<boolean> {
+  let got;
+  try {
+    got = await hashObject(s3, target, { signal: copy.signal, onBytes: copy.beat });
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+  if (got.sha256 === v.checksum_sha256 && got.sizeBytes === v.size_bytes) return true;
+  logger.warn('live object does not hold its version: copied from the backup', { restore_id: copy.restore.id, version_id: v.id, got: got.sha256 });
+  return false;
 }
 
 /** Copies the version's blob to its key; a live row's object is overwritten only by bytes checked first. */

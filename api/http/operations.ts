@@ -1,7 +1,7 @@
 /**
  * One operation model for every asynchronous piece of work (issue 27; AIP-151): its id is the
- * workflow id the work already has (upload-{id}, backup-{id}, restore-{id}, lifecycle-{id},
- * delete-asset-{asset_id}), so it names its subject and is its link to the Temporal UI. An operation
+ * workflow id the work already has (upload-{id}, backup-{id}, restore-{id}, restore-drill-{id},
+ * lifecycle-{id}, delete-asset-{asset_id}), so it names its subject and is its link to the Temporal UI. An operation
  * is read from the work's own row or run, never from a table of its own; the caller may read it when
  * they may read the work's own resource (or started it), and a kind they may not see is 404.
  *
@@ -12,6 +12,7 @@ import type { Request, Response } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { getBackup, getRestore } from '../../lib/backups/catalog';
 import { readBackup, readRestore } from '../../lib/backups/backupRuns';
+import { getDrill, toDrillJson } from '../../lib/drills/drills';
 import { getRun } from '../../lib/lifecycle/runRows';
 import { toRunJson } from '../../lib/lifecycle/runs';
 import { readLifecycleRun } from '../../lib/lifecycle/sweepRuns';
@@ -42,6 +43,8 @@ const WAIT_POLL_MS = 200;
 const PREFIXES: Array<[string, Kind]> = [
   ['upload-', 'upload'],
   ['backup-', 'backup'],
+  // Before restore-: a drill's id would otherwise be read as a restore's (and fail its UUID test).
+  ['restore-drill-', 'restore_drill'],
   ['restore-', 'restore'],
   ['lifecycle-', 'lifecycle_run'],
   ['delete-asset-', 'asset_deletion'],
@@ -167,6 +170,8 @@ export async function readOperation(deps: Deps, actor: Actor, id: string): Promi
         if (!adminOrStarter(actor, (await getRestore(deps.db, subject)).actor)) throw notFound(id);
         return jobOperation(opId, kind, `/api/v2/restores/${subject}`, await readRestore(deps.backups, subject));
       }
+      case 'restore_drill':
+        return await drillOperation(deps, actor, opId, subject);
       case 'lifecycle_run': {
         if (!adminOrStarter(actor, (await getRun(deps.db, subject)).actor)) throw notFound(id);
         const run = toRunJson(await readLifecycleRun(deps.lifecycle, subject));
@@ -180,6 +185,28 @@ export async function readOperation(deps: Deps, actor: Actor, id: string): Promi
     if (err instanceof NotFoundError) throw notFound(id);
     throw err;
   }
+}
+
+const DRILL_STATUS: Record<string, Status> = { pending: 'running', running: 'running', passed: 'succeeded', failed: 'failed' };
+
+/** A restore drill, read from its row: admins' (or its starter's) to follow; a failed drill's problem names what did not restore. */
+async function drillOperation(deps: Deps, actor: Actor, id: string, drillId: string): Promise<OperationJson> {
+  const row = await getDrill(deps.db, drillId);
+  if (!adminOrStarter(actor, row.actor)) throw notFound(id);
+  const json = toDrillJson(row);
+  const status = DRILL_STATUS[json.status] ?? 'running';
+  return {
+    id,
+    kind: 'restore_drill',
+    status,
+    done: status !== 'running',
+    progress: { assets_total: json.assets_total, assets_checked: json.assets_checked, bytes_checked: json.bytes_checked },
+    error: status === 'failed' ? problemOf('internal', json.error ?? 'the restore drill failed') : null,
+    resource: `/api/v2/restore-drills/${drillId}`,
+    result: status === 'succeeded' ? `/api/v2/restore-drills/${drillId}` : null,
+    workflow_id: json.workflow_id,
+    created_at: json.created_at,
+  };
 }
 
 const UPLOAD_STATUS: Record<string, Status> = {
@@ -287,7 +314,7 @@ export async function awaitOperation(deps: Deps, actor: Actor, id: string, ms: n
  *   (read back as cancelled), and what it copied is left to the retention sweep's collection, as a
  *   failed backup's is. The 202 is a request (AIP-151): a cancel that lands once its last step has
  *   completed the row lets the backup complete, and the operation reads succeeded.
- * Restores (an asset mid-copy could leave objects without rows), lifecycle runs (cancelling would
+ * Restores (an asset mid-copy could leave objects without rows), restore drills (they end on their own, their scratch removed), lifecycle runs (cancelling would
  * cancel their purges, child deletions) and deletions are refused (409). One already ended: 409.
  */
 export async function cancelOperation(deps: Deps, actor: Actor, id: string): Promise<OperationJson> {

@@ -1,6 +1,7 @@
 /** Liveness, readiness (503 once draining) and combined health, for load balancers and operators. */
 import { checkDependencies, type HealthDeps, type HealthReport } from '../../lib/platform/health';
-import { retentionHealth, type RetentionHealth } from '../../lib/backups/retentionSweeps';
+import { retentionHealth } from '../../lib/backups/retentionSweeps';
+import { drillHealth } from '../../lib/drills/drills';
 import { defineRoute, type RouteDeps } from '../http/route';
 import * as r from '../schemas/responses';
 
@@ -85,24 +86,37 @@ const health = defineRoute(
   },
   (deps) => {
     const checked = healthDepsOf(deps);
+    const { backups, drills } = deps.config;
     return async (_req, res) => {
-      const [checks, retention] = await Promise.all([checkDependencies(checked), latestRetention(checked)]);
+      const [checks, retention, proof] = await Promise.all([
+        checkDependencies(checked),
+        withinTimeout(checked, () => retentionHealth(checked.db)),
+        backups.enabled ? withinTimeout(checked, () => drillHealth(checked.db, drills.periodHours)) : undefined,
+      ]);
       let status = overall(checks);
       // A refused retention sweep waits for an operator (docs/recovery.md): the service serves, degraded.
       if (status === 'ok' && retention?.status === 'refused') status = 'degraded';
-      res.status(status === 'ok' ? 200 : 503).json({ status, down: downOf(checks), checks, ...(retention ? { backup_retention: retention } : {}) });
+      // So do backups no drill has proven restorable: they may not restore when they are needed.
+      if (status === 'ok' && proof?.status === 'unproven') status = 'degraded';
+      res.status(status === 'ok' ? 200 : 503).json({
+        status,
+        down: downOf(checks),
+        checks,
+        ...(retention ? { backup_retention: retention } : {}),
+        ...(proof ? { restore_drills: proof } : {}),
+      });
     };
   },
 );
 
-/** The latest retention sweep's outcome, within the checks' timeout (left out when the database does not answer). */
-async function latestRetention(deps: HealthDeps): Promise<RetentionHealth | undefined> {
+/** A read of the catalog for /health, within the checks' timeout (left out when the database does not answer). */
+async function withinTimeout<T>(deps: HealthDeps, read: () => Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), deps.timeoutMs);
   });
   try {
-    return await Promise.race([retentionHealth(deps.db).catch(() => undefined), timeout]);
+    return await Promise.race([read().catch(() => undefined), timeout]);
   } finally {
     clearTimeout(timer);
   }

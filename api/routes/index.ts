@@ -6,6 +6,7 @@ import { isProtocolMethod, type Route } from '../http/route';
 import { ASSET_ROUTES } from './assets';
 import { AUDIT_ROUTES } from './audit';
 import { BACKUP_ROUTES } from './backups';
+import { DRILL_ROUTES } from './drills';
 import { EVENT_ROUTES } from './events';
 import { HEALTH_ROUTES } from './health';
 import { LIFECYCLE_ROUTES } from './lifecycle';
@@ -31,6 +32,7 @@ export const OPERATIONS: Route[] = [
   ...EVENT_ROUTES,
   ...SIGNED_URL_ROUTES,
   ...BACKUP_ROUTES,
+  ...DRILL_ROUTES,
   ...POLICY_ROUTES,
   ...LIFECYCLE_ROUTES,
   ...TUS_ROUTES,

@@ -62,6 +62,10 @@ export const backupAnswer = z
     completed_at: timestamp.nullable(),
     expires_at: timestamp.nullable(),
     removed_at: timestamp.nullable().describe('set when retention removed the backup; it can no longer be restored'),
+    verified_restore_at: timestamp
+      .nullable()
+      .describe('when a restore drill last proved the backup restorable (a sample restored and checked byte for byte); null until one passed'),
+    verified_by_drill: id.nullable().describe('the restore drill that did (/api/v2/restore-drills/{id})'),
     error: z.string().nullable(),
   })
   .strict()
@@ -84,6 +88,8 @@ export const backupAnswer = z
         completed_at: null,
         expires_at: null,
         removed_at: null,
+        verified_restore_at: null,
+        verified_by_drill: null,
         error: null,
       },
     ],

@@ -251,8 +251,21 @@ const backupRetention = z
   })
   .strict()
   .describe('the latest retention sweep: refused (and /health degraded) until the backups of a lost catalog are imported (docs/recovery.md)');
+const restoreDrills = z
+  .object({
+    status: z.enum(['ok', 'unproven']),
+    period_hours: z.number().int().describe('STORAGE_RESTORE_DRILL_PERIOD_HOURS, the period the drill schedule should match'),
+    last_verified_restore_at: timestamp.nullable().describe('when a restore drill last proved a backup restorable'),
+    reason: z.string().optional(),
+  })
+  .strict()
+  .describe(
+    'with backups enabled: unproven (and /health degraded) when a completed backup is older than the drill period and no restore drill proved one within twice it',
+  );
 const down = z.array(z.enum(['database', 'object_store', 'temporal', 'redis'])).describe('the dependencies that did not answer');
-export const health = z.object({ status: z.enum(['ok', 'degraded', 'down']), down, checks, backup_retention: backupRetention.optional() }).strict();
+export const health = z
+  .object({ status: z.enum(['ok', 'degraded', 'down']), down, checks, backup_retention: backupRetention.optional(), restore_drills: restoreDrills.optional() })
+  .strict();
 // `draining`: the API got SIGTERM and finishes what it serves; a load balancer sends it nothing new.
 export const readiness = z.object({ status: z.enum(['ready', 'not_ready', 'draining']), down, checks }).strict();
 export const liveness = z.object({ status: z.literal('ok') }).strict();

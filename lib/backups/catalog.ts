@@ -67,6 +67,9 @@ export interface BackupJson {
   completed_at: string | null;
   expires_at: string | null;
   removed_at: string | null;
+  /** When a restore drill last proved the backup restorable, and which (issue 28); null until one passed. */
+  verified_restore_at: string | null;
+  verified_by_drill: string | null;
   error: string | null;
 }
 
@@ -103,6 +106,8 @@ export function toBackupJson(row: JobRow, live?: { status: JobStatus; progress: 
     completed_at: iso(row.completed_at),
     expires_at: iso(row.expires_at),
     removed_at: iso(row.removed_at),
+    verified_restore_at: iso(row.verified_restore_at ?? null),
+    verified_by_drill: row.verified_by_drill ?? null,
     error: row.error,
   };
 }

@@ -55,6 +55,9 @@ export interface JobRow {
   manifest_written_at: Date | null;
   counts: BackupCounts | null;
   removed_at: Date | null;
+  /** A backup's: when a restore drill last proved it restorable, and which (lib/drills/); absent in rows read from older manifests. */
+  verified_restore_at?: Date | null;
+  verified_by_drill?: string | null;
   created_at: Date;
   started_at: Date | null;
   completed_at: Date | null;

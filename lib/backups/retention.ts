@@ -24,6 +24,7 @@ import {
   backupManifestFields,
   clearManifestKey,
   deleteSweepScratch,
+  forgetBlobChecks,
   insertSweepManifest,
   insertSweepMarks,
   lockExpiredBackups,
@@ -230,6 +231,11 @@ export async function sweepBlobPage(
       ),
     );
     doomed = blobs.filter((b) => !marked.has(b.sha256));
+    // Forgotten in the transaction that deletes them: a failed deletion rolls the forgetting back.
+    await forgetBlobChecks(
+      trx,
+      doomed.map((b) => b.sha256),
+    );
     await deleteKeys(
       s3,
       backupBucket,

@@ -15,6 +15,11 @@
  * - backup_blob_checks: one row per content address the service hashed in the backup bucket, either verified (the
  *   bytes there hash to it) or damaged (they do not), never both; a blob is reused by a backup only when verified.
  *   Each statement is one row's upsert or a set's delete, in no transaction of another family: outside the lock order.
+ * - backup_jobs.verified_restore_at / verified_by_drill: set only on a completed backup, by a restore drill that
+ *   passed on it (`stampVerifiedRestore`, in the drill's ending transaction after its restore_drills row,
+ *   lib/drills/store.ts), and only ever moved forward by a later drill.
+ * - backup_blob_checks rows are forgotten (`forgetBlobChecks`) in the transaction of the sweep page that deletes their
+ *   blobs, under the exclusive blob lock.
  * - backup_retention_sweeps: one row per sweep, running → completed | failed | refused, once. backup_sweep_marks and
  *   backup_sweep_manifests are a sweep's scratch (the contents it keeps, the manifests it has read), dropped at its end.
  *
@@ -540,4 +545,33 @@ export async function blobCheckOf(db: Knex | Knex.Transaction, sha256: string): 
 /** The blobs are gone from the bucket (retention deleted them): what was known of them no longer holds. */
 export async function forgetBlobChecks(db: Knex | Knex.Transaction, sha256s: string[]): Promise<void> {
   if (sha256s.length) await db('backup_blob_checks').whereRaw('sha256 = ANY(?::bpchar[])', [sha256s]).delete();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restore drills (issue 28): which backup a drill takes, and the proof it leaves on the backup's row
+
+/** The newest completed backup retention has not removed, whose manifest is registered; undefined when none. */
+export async function newestRestorableBackup(db: Knex): Promise<JobRow | undefined> {
+  return db('backup_jobs')
+    .where({ kind: 'backup', status: 'completed' })
+    .whereNull('removed_at')
+    .whereNotNull('manifest_key')
+    .orderBy('completed_at', 'desc')
+    .orderBy('id', 'desc')
+    .first();
+}
+
+/** A drill passed on the backup: it is proven restorable now (in the drill's ending transaction, after its row). */
+export async function stampVerifiedRestore(trx: Knex.Transaction, backupId: string, drillId: string): Promise<void> {
+  await trx('backup_jobs').where({ id: backupId, kind: 'backup' }).update({ verified_restore_at: trx.fn.now(), verified_by_drill: drillId });
+}
+
+/** What /health judges restore drills by: the oldest completed, kept backup's completion, and the latest proof. */
+export async function restoreProofTimes(db: Knex): Promise<{ oldest_completed_at: Date | null; last_verified_at: Date | null }> {
+  const row = await db('backup_jobs')
+    .where({ kind: 'backup', status: 'completed' })
+    .whereNull('removed_at')
+    .select(db.raw('min(completed_at) AS oldest_completed_at'), db.raw('max(verified_restore_at) AS last_verified_at'))
+    .first();
+  return { oldest_completed_at: row?.oldest_completed_at ?? null, last_verified_at: row?.last_verified_at ?? null };
 }

@@ -8,7 +8,8 @@ export type StorageEventType =
   | 'storage.asset.deleted'
   | 'storage.version.created'
   | 'storage.backup.completed'
-  | 'storage.backup.retention_refused';
+  | 'storage.backup.retention_refused'
+  | 'storage.restore_drill.completed';
 
 export const EVENT_SOURCE = 'storage-service';
 

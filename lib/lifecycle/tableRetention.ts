@@ -1,7 +1,7 @@
 /**
  * Retention of the tables that would otherwise grow for ever (issue 26, finding 13): ended upload
  * sessions, delivered or parked outbox events, ended lifecycle runs, ended restores and removed
- * backups, each past its STORAGE_*_RETENTION_DAYS, and idempotency keys past their 24 hours. The lifecycle sweep's run of the global settings
+ * backups, ended restore drills (STORAGE_RESTORE_DRILL_RETENTION_DAYS), each past its STORAGE_*_RETENTION_DAYS, and idempotency keys past their 24 hours. The lifecycle sweep's run of the global settings
  * applies it (activities/lifecycle.ts), in batches of BATCH rows, each its own statement, within a
  * time budget: what one run leaves, the next removes.
  *
@@ -12,6 +12,7 @@
  */
 import type { Knex } from 'knex';
 import { deleteEndedRestoresBefore, deleteItemsOfEndedRestoresBefore, deleteRemovedBackupsBefore } from '../backups/store';
+import { deleteEndedDrillsBefore } from '../drills/store';
 import { deleteEventsSettledBefore } from '../events/store';
 import { deleteKeysClaimedBefore, KEY_LIFETIME_HOURS } from '../idempotency/store';
 import { mapLimit } from '../platform/concurrency';
@@ -39,6 +40,7 @@ export interface RowsRemoved {
   lifecycle_runs: number;
   restore_items: number;
   backup_jobs: number;
+  restore_drills: number;
   idempotency_keys: number;
   /** The budget ran out before every table was done. */
   more: boolean;
@@ -49,13 +51,23 @@ export async function pruneEndedRows(deps: TableRetentionDeps, deadline: number,
   const { db, config } = deps;
   const before = (days: number) => new Date(now - days * DAY_MS);
   const jobsBefore = before(config.tableRetention.backupJobDays);
-  const removed: RowsRemoved = { upload_sessions: 0, outbox_events: 0, lifecycle_runs: 0, restore_items: 0, backup_jobs: 0, idempotency_keys: 0, more: false };
+  const removed: RowsRemoved = {
+    upload_sessions: 0,
+    outbox_events: 0,
+    lifecycle_runs: 0,
+    restore_items: 0,
+    backup_jobs: 0,
+    restore_drills: 0,
+    idempotency_keys: 0,
+    more: false,
+  };
   const steps: Array<[keyof Omit<RowsRemoved, 'more'>, () => Promise<{ deleted: number; done: boolean }>]> = [
     ['outbox_events', batchOf(() => deleteEventsSettledBefore(db, before(config.tableRetention.outboxDays), BATCH))],
     ['lifecycle_runs', batchOf(() => deleteEndedRunsBefore(db, before(config.tableRetention.lifecycleRunDays), BATCH))],
     ['restore_items', batchOf(() => deleteItemsOfEndedRestoresBefore(db, jobsBefore, BATCH))],
     ['backup_jobs', batchOf(() => deleteEndedRestoresBefore(db, jobsBefore, BATCH))],
     ['backup_jobs', batchOf(() => deleteRemovedBackupsBefore(db, jobsBefore, BATCH))],
+    ['restore_drills', batchOf(() => deleteEndedDrillsBefore(db, before(config.tableRetention.restoreDrillDays), BATCH))],
     ['idempotency_keys', batchOf(() => deleteKeysClaimedBefore(db, new Date(now - KEY_LIFETIME_HOURS * 3_600_000), BATCH))],
     ['upload_sessions', endedSessionBatches(deps, before(config.tableRetention.uploadSessionDays))],
   ];

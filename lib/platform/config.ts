@@ -91,6 +91,13 @@ export const configSchema = z.object({
   STORAGE_BACKUP_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
   STORAGE_BACKUP_RETRY_DELAY_SECONDS: positiveInt.default(900),
   STORAGE_BACKUP_RETRY_WINDOW_HOURS: positiveInt.default(6),
+  // Restore drills (issue 28): a sample of the newest backup restored into a scratch prefix and checked.
+  STORAGE_RESTORE_DRILL_CRON: cron.default('30 4 * * *'),
+  STORAGE_RESTORE_DRILL_SAMPLE_ASSETS: z.coerce.number().int().min(1).max(1000).default(20),
+  STORAGE_RESTORE_DRILL_SAMPLE_BYTES: positiveInt.default(1024 * 1024 * 1024),
+  STORAGE_RESTORE_DRILL_PERIOD_HOURS: positiveInt.default(24),
+  STORAGE_RESTORE_DRILL_RETENTION_DAYS: positiveInt.default(90),
+  STORAGE_RESTORE_DRILL_SCHEDULE_ID: z.string().optional(),
   STORAGE_AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   STORAGE_AUDIT_RETENTION_DAYS: positiveInt.default(365),
   STORAGE_UPLOAD_SESSION_RETENTION_DAYS: positiveInt.default(30),
@@ -221,12 +228,18 @@ export interface Config {
     /** STORAGE_BACKUP_SCHEDULE_ID; unset (undefined): derived from the task queue. */
     scheduleId?: string;
   };
+  /**
+   * Restore drills (workflows/drills/): the schedule (kept only while backups are enabled), the sample (at most
+   * `sampleAssets` assets and `sampleBytes` bytes, whichever comes first), and `periodHours`, the period the cron
+   * should match: /health is degraded once no backup was proven restorable within twice it.
+   */
+  drills: { cron: string; sampleAssets: number; sampleBytes: number; periodHours: number; scheduleId?: string };
   /** `scheduleId`: STORAGE_LIFECYCLE_SCHEDULE_ID; unset (undefined): derived from the task queue. */
   lifecycle: { cron: string; scheduleId?: string };
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
   /** Ages past which the lifecycle sweep deletes ended rows (lib/lifecycle/tableRetention.ts). */
-  tableRetention: { uploadSessionDays: number; outboxDays: number; lifecycleRunDays: number; backupJobDays: number };
+  tableRetention: { uploadSessionDays: number; outboxDays: number; lifecycleRunDays: number; backupJobDays: number; restoreDrillDays: number };
   healthTimeoutMs: number;
   /** `parkAfterAttempts`: an event the hub refuses (4xx) at this attempt is parked (activities/events.ts). */
   events: { retryMaxSeconds: number; parkAfterAttempts: number };
@@ -396,6 +409,13 @@ function featuresOf(e: ConfigEnv) {
       retry: { attempts: e.STORAGE_BACKUP_ATTEMPTS, delaySeconds: e.STORAGE_BACKUP_RETRY_DELAY_SECONDS, windowHours: e.STORAGE_BACKUP_RETRY_WINDOW_HOURS },
       scheduleId: e.STORAGE_BACKUP_SCHEDULE_ID || undefined,
     },
+    drills: {
+      cron: e.STORAGE_RESTORE_DRILL_CRON,
+      sampleAssets: e.STORAGE_RESTORE_DRILL_SAMPLE_ASSETS,
+      sampleBytes: e.STORAGE_RESTORE_DRILL_SAMPLE_BYTES,
+      periodHours: e.STORAGE_RESTORE_DRILL_PERIOD_HOURS,
+      scheduleId: e.STORAGE_RESTORE_DRILL_SCHEDULE_ID || undefined,
+    },
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON, scheduleId: e.STORAGE_LIFECYCLE_SCHEDULE_ID || undefined },
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     tableRetention: {
@@ -403,6 +423,7 @@ function featuresOf(e: ConfigEnv) {
       outboxDays: e.STORAGE_OUTBOX_RETENTION_DAYS,
       lifecycleRunDays: e.STORAGE_LIFECYCLE_RUN_RETENTION_DAYS,
       backupJobDays: e.STORAGE_BACKUP_JOB_RETENTION_DAYS,
+      restoreDrillDays: e.STORAGE_RESTORE_DRILL_RETENTION_DAYS,
     },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS, parkAfterAttempts: e.STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS },

@@ -165,7 +165,7 @@ export function comparable(view: AssetView | undefined) {
 /** A clean slate: every table the tests write, both buckets. */
 export async function resetAll(ctx: TestContext): Promise<void> {
   await ctx.db.raw(
-    'TRUNCATE restore_items, backup_sweep_marks, backup_sweep_manifests, backup_jobs, upload_parts, upload_sessions, asset_metadata, asset_versions, assets, outbox_events, owner_usage CASCADE',
+    'TRUNCATE restore_drills, backup_blob_checks, restore_items, backup_sweep_marks, backup_sweep_manifests, backup_jobs, upload_parts, upload_sessions, asset_metadata, asset_versions, assets, outbox_events, owner_usage CASCADE',
   );
   for (const bucket of [ctx.config.s3.bucket, ctx.config.s3.backupBucket]) {
     const keys = await keysOf(ctx, bucket);

@@ -1,0 +1,60 @@
+/**
+ * What a drill checks of one sampled asset's lines, before any byte: they parse as the lines this
+ * service writes, and agree with each other (each version is of the asset, at the key derived from
+ * both ids, and the asset's current version is among them). A line that fails is a failure of the
+ * drill naming the asset (and the version), not of the manifest: the other assets are still checked.
+ */
+import { z } from 'zod';
+import { objectKeyFor } from '../assets/keys';
+import { UUID_PATTERN } from '../platform/ids';
+import type { ManifestLine } from '../backups/manifest';
+import type { DrillFailure } from './store';
+
+const id = z.string().regex(UUID_PATTERN, 'must be a UUID');
+const count = z.number().int().min(0);
+
+const assetLine = z.looseObject({ type: z.literal('asset'), id, name: z.string(), current_version_id: id.nullable() });
+export const versionLine = z.looseObject({
+  type: z.literal('version'),
+  id,
+  asset_id: id,
+  version_number: z.number().int().min(1),
+  object_key: z.string(),
+  size_bytes: count,
+  content_type: z.string().min(1),
+  checksum_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256'),
+});
+export type CheckedVersion = z.infer<typeof versionLine>;
+
+function issueOf(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return `${issue.path.join('.') || 'line'} ${issue.message}`;
+}
+
+/** The asset's lines checked; answers the versions whose bytes can be checked, and what failed. */
+export function checkAssetLines(assetId: string, lines: ManifestLine[]): { versions: CheckedVersion[]; failures: DrillFailure[] } {
+  const failures: DrillFailure[] = [];
+  const fail = (versionId: string | null, reason: string) => failures.push({ asset_id: assetId, version_id: versionId, reason });
+  const [first, ...rest] = lines;
+  const asset = assetLine.safeParse(first);
+  if (!asset.success) {
+    fail(null, `its asset line does not parse: ${issueOf(asset.error)}`);
+    return { versions: [], failures };
+  }
+  const versions: CheckedVersion[] = [];
+  for (const line of rest) {
+    const vid = typeof (line as { id?: unknown }).id === 'string' ? (line as { id: string }).id : null;
+    const v = versionLine.safeParse(line);
+    if (!v.success) {
+      fail(vid, `its version line does not parse: ${issueOf(v.error)}`);
+      continue;
+    }
+    if (v.data.asset_id !== asset.data.id) fail(v.data.id, `its version line names asset ${v.data.asset_id}`);
+    else if (v.data.object_key !== objectKeyFor(v.data.asset_id, v.data.id))
+      fail(v.data.id, `its version line names the key ${v.data.object_key}, not its own`);
+    else versions.push(v.data);
+  }
+  const current = asset.data.current_version_id;
+  if (current && !rest.some((l) => (l as { id?: unknown }).id === current)) fail(current, 'the asset names a current version the backup holds no line of');
+  return { versions, failures };
+}
