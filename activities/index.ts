@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { createAssetDeletionActivities } from './assets';
 import { createBackupRestoreActivities } from './backups/backup';
+import { createPointInTimeActivities } from './backups/pointInTime';
 import { createLifecycleActivities } from './lifecycle';
 import { createIngestActivities } from './uploads/ingest';
 import { createOutboxActivities } from './events';
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createIngestActivities(deps),
     ...createAssetDeletionActivities(deps),
     ...createBackupRestoreActivities(deps),
+    ...createPointInTimeActivities(deps),
     ...createLifecycleActivities(deps),
   });
 }
