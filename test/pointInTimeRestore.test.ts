@@ -1,0 +1,222 @@
+/**
+ * Restores to a point in time over HTTP against the real stack (issue 28): twenty assets of one tag,
+ * some whose kept versions reach back to as_of, some whose version of then was pruned (a small
+ * STORAGE_MAX_VERSIONS) but a backup taken before as_of holds it, unchanged ones, one soft-deleted since,
+ * one made after as_of. The dry run lists exactly those sources and writes nothing; the real run gives
+ * each asset back the bytes it had at as_of (checked by SHA-256 of what is downloaded); a second dry run
+ * then finds every one unchanged. Also: who may start one, bad input, and sources that do not reach back.
+ */
+import { bytesOf, download, sha256 } from './support/assets';
+import { addAsset, addVersion } from './support/catalog';
+import { resetAll, runBackup } from './support/backups';
+import { useTestService } from './support/context';
+import { tokenFor } from './support/auth';
+import { call, expectProblem } from './support/http';
+import { waitUntil } from './support/processes';
+
+const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60', STORAGE_MAX_VERSIONS: '2' });
+afterEach(async () => {
+  await resetAll(ctx);
+});
+
+const TAG = 'campaign-7';
+
+const upload = async (file: Buffer, tags = TAG): Promise<string> => {
+  const res = await addAsset(ctx.baseUrl, file, { name: 'map.png', content_type: 'image/png', tags });
+  expect(res.status).toBe(201);
+  return res.body.id;
+};
+const newVersion = async (assetId: string, file: Buffer): Promise<string> => {
+  const res = await addVersion(ctx.baseUrl, assetId, file);
+  expect(res.status).toBe(201);
+  return res.body.id;
+};
+
+/** A moment after everything so far and before anything after: the database and the test share the machine's clock. */
+async function now(): Promise<string> {
+  const at = Date.now();
+  await waitUntil('the clock to move', async () => Date.now() > at + 2);
+  return new Date(at).toISOString();
+}
+
+async function restore(body: Record<string, unknown>): Promise<any> {
+  const res = await call(`${ctx.baseUrl}/api/v2/restores`, { method: 'POST', json: body });
+  expect(res.status).toBe(202);
+  expect(res.body).toMatchObject({ mode: 'point_in_time', backup_id: null, as_of: new Date(body.as_of as string).toISOString() });
+  return waitUntil(
+    `restore ${res.body.id} to end`,
+    async () => {
+      const got = await call(`${ctx.baseUrl}/api/v2/restores/${res.body.id}`);
+      expect(got.status).toBe(200);
+      return got.body.status === 'completed' || got.body.status === 'failed' ? got.body : undefined;
+    },
+    120_000,
+    250,
+  );
+}
+
+/** Every item, through the paged list (a small page, so that paging is used). */
+async function itemsOf(restoreId: string): Promise<any[]> {
+  const items: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const page = await call(`${ctx.baseUrl}/api/v2/restores/${restoreId}/items?limit=7${q}`);
+    expect(page.status).toBe(200);
+    items.push(...page.body.items);
+    cursor = page.body.next_cursor;
+  } while (cursor);
+  return items;
+}
+
+const bySource = (items: any[]) => Object.fromEntries(items.map((i) => [i.asset_id, i.source]));
+
+async function contentSha(assetId: string): Promise<string> {
+  const res = await download(`${ctx.baseUrl}/api/v2/assets/${assetId}/content`);
+  expect(res.status).toBe(200);
+  return sha256(res.body);
+}
+
+async function footprint() {
+  const [versions] = await ctx.db('asset_versions').count('* as n');
+  const [sessions] = await ctx.db('upload_sessions').count('* as n');
+  const deleted = await ctx.db('assets').where({ is_deleted: true }).pluck('id');
+  return { versions: Number(versions.n), sessions: Number(sessions.n), deleted };
+}
+
+describe('a tag of twenty assets back to as_of', () => {
+  it('lists each source in a dry run, restores every byte, and then finds everything unchanged', async () => {
+    const thenSha = new Map<string, string>();
+    const expected = new Map<string, string>();
+    const made = async (kind: string, n: number) => {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const bytes = bytesOf(500 + i * 37);
+        const id = await upload(bytes);
+        thenSha.set(id, sha256(bytes));
+        expected.set(id, kind);
+        ids.push(id);
+      }
+      return ids;
+    };
+    const byVersion = await made('version', 8);
+    const byBackup = await made('backup', 8);
+    await made('unchanged', 1);
+    const [restoredBack] = await made('unchanged', 1);
+    const [deletedSince] = await made('version', 1);
+    const other = await upload(bytesOf(900), 'other');
+    const backup = await runBackup(ctx);
+    expect(backup.status).toBe('completed');
+    const asOf = await now();
+
+    for (const id of byVersion) await newVersion(id, bytesOf(700));
+    // Two more versions each: with at most two kept, the version of as_of is pruned; the backup holds it.
+    for (const id of byBackup) {
+      await newVersion(id, bytesOf(710));
+      await newVersion(id, bytesOf(720));
+    }
+    const first = (await ctx.db('asset_versions').where({ asset_id: restoredBack, version_number: 1 }).first()).id;
+    await newVersion(restoredBack, bytesOf(730));
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${restoredBack}/versions/${first}/restore`, { method: 'POST' })).status).toBe(201);
+    await newVersion(deletedSince, bytesOf(740));
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${deletedSince}`, { method: 'DELETE' })).status).toBe(204);
+    const lateBytes = bytesOf(333);
+    const late = await upload(lateBytes);
+    expected.set(late, 'skipped');
+    await newVersion(other, bytesOf(950));
+    for (const id of byBackup) expect(await ctx.db('asset_versions').where({ asset_id: id, version_number: 1 }).first()).toBeUndefined();
+    expect(expected.size).toBe(20);
+
+    // The dry run: exactly those assets, those sources, nothing written.
+    const before = await footprint();
+    const dry = await restore({ as_of: asOf, tag: TAG });
+    expect(dry).toMatchObject({ status: 'completed', sources: { version: 9, backup: 8, unchanged: 2, skipped: 1 } });
+    const planned = await itemsOf(dry.id);
+    expect(bySource(planned)).toEqual(Object.fromEntries(expected));
+    for (const item of planned) {
+      if (item.source === 'skipped') expect(item).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/did not exist at as_of/) });
+      else expect(item).toMatchObject({ status: item.source === 'unchanged' ? 'skipped' : 'planned', sha256: thenSha.get(item.asset_id), version_id: null });
+      if (item.source === 'backup') expect(item.source_backup_id).toBe(backup.id);
+    }
+    expect(dry.items).toHaveLength(20);
+    expect(await footprint()).toEqual(before);
+
+    // The real run: what the dry run listed, done.
+    const real = await restore({ as_of: asOf, tag: TAG, dry_run: false });
+    expect(real).toMatchObject({
+      status: 'completed',
+      error: null,
+      sources: dry.sources,
+      progress: { assets_done: 20, assets_restored: 17, assets_failed: 0 },
+    });
+    const done = await itemsOf(real.id);
+    expect(bySource(done)).toEqual(bySource(planned));
+    for (const item of done.filter((i) => i.source === 'version' || i.source === 'backup')) {
+      expect(item).toMatchObject({ status: 'restored', version_id: expect.any(String), sha256: thenSha.get(item.asset_id) });
+    }
+    expect(done.find((i) => i.asset_id === deletedSince)).toMatchObject({ source: 'version', undeleted: true });
+    for (const [id, sha] of thenSha) expect({ id, sha: await contentSha(id) }).toEqual({ id, sha });
+    expect(await contentSha(late)).toBe(sha256(lateBytes));
+    expect(await ctx.db('asset_versions').where({ asset_id: other }).pluck('version_number')).toEqual([1, 2]);
+    // A restore is a new version: the versions of after as_of are kept (those under the maximum).
+    expect(await ctx.db('asset_versions').where({ asset_id: byVersion[0] }).orderBy('version_number').pluck('version_number')).toEqual([2, 3]);
+    const operation = await call(`${ctx.baseUrl}/api/v2/operations/restore-${real.id}`);
+    expect(operation.body).toMatchObject({ status: 'succeeded', done: true, result: `/api/v2/restores/${real.id}` });
+
+    // Nothing left to do.
+    const again = await restore({ as_of: asOf, tag: TAG });
+    expect(again.sources).toEqual({ version: 0, backup: 0, unchanged: 19, skipped: 1 });
+  });
+});
+
+describe('what does not reach back, who may, and bad input', () => {
+  it('skips with a reason an asset no source reaches back for, and one made after as_of', async () => {
+    const old = await upload(bytesOf(400));
+    const asOf = await now();
+    await newVersion(old, bytesOf(410));
+    await newVersion(old, bytesOf(420));
+    const young = await upload(bytesOf(430));
+    const result = await restore({ as_of: asOf, asset_ids: [old, young], dry_run: false });
+    expect(result.status).toBe('completed');
+    const items = Object.fromEntries(result.items.map((i: any) => [i.asset_id, i]));
+    expect(items[old]).toMatchObject({
+      source: 'skipped',
+      status: 'skipped',
+      reason: expect.stringMatching(/neither source reaches back.*no completed backup/),
+    });
+    expect(items[young]).toMatchObject({ source: 'skipped', reason: expect.stringMatching(/did not exist at as_of/) });
+    expect(await ctx.db('asset_versions').where({ asset_id: old }).pluck('version_number')).toHaveLength(2);
+  });
+
+  it('refuses a caller who is not an admin, and starts nothing', async () => {
+    const id = await upload(bytesOf(100));
+    const user = await tokenFor({ sub: 'player-1', roles: [] });
+    const res = await call(`${ctx.baseUrl}/api/v2/restores`, { method: 'POST', as: user, json: { as_of: new Date().toISOString(), asset_ids: [id] } });
+    expectProblem(res, 403);
+    expect(await ctx.db('backup_jobs').pluck('id')).toEqual([]);
+  });
+
+  it('answers bad input 400 with a problem, and starts nothing', async () => {
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const bodies = [
+      { as_of: future, tag: TAG },
+      { as_of: new Date().toISOString() },
+      { as_of: new Date().toISOString(), tag: TAG, colour: 'blue' },
+      { as_of: 'yesterday', tag: TAG },
+      { as_of: '2026-12-07 14:00', tag: TAG },
+      { tag: TAG },
+    ];
+    for (const json of bodies) {
+      const res = await call(`${ctx.baseUrl}/api/v2/restores`, { method: 'POST', json });
+      expectProblem(res, 400);
+    }
+    expectProblem(
+      await call(`${ctx.baseUrl}/api/v2/restores`, {
+        method: 'POST',
+        json: { as_of: new Date().toISOString(), asset_ids: ['0190c6d2-5a00-7911-8a22-2b3c4d5e6f70'] },
+      }),
+      404,
+    );
+    expect(await ctx.db('backup_jobs').pluck('id')).toEqual([]);
+  });
+});
