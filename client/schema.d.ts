@@ -486,13 +486,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A restore to a point in time, asset by asset (by asset id): where each asset came from and what was done */
+        /** A restore's assets, by asset id: what was done with each and, in a restore to a point in time, where its bytes came from */
         get: operations["getRestoresByIdItems"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** A restore to a point in time, asset by asset (by asset id): where each asset came from and what was done (headers only) */
+        /** A restore's assets, by asset id: what was done with each and, in a restore to a point in time, where its bytes came from (headers only) */
         head: operations["headRestoresByIdItems"];
         patch?: never;
         trace?: never;
@@ -1356,33 +1356,6 @@ export interface components {
             /** @constant */
             type: "/problems/payload-too-large";
         };
-        PointInTimeRestoreItem: {
-            asset_id: string;
-            reason: string | null;
-            /** @description the SHA-256 of the bytes it had at as_of */
-            sha256: string | null;
-            /**
-             * @description version: a kept version reached back; backup: the newest backup at or before as_of held it; unchanged: its content already is; skipped: see reason
-             * @enum {string}
-             */
-            source: "version" | "backup" | "unchanged" | "skipped";
-            source_backup_id: string | null;
-            /** @description the version whose bytes it had at as_of: a kept one, or the one the backup holds */
-            source_version_id: string | null;
-            /**
-             * @description restored: a new version written; planned: a dry run would write it; skipped: unchanged, or skipped (see reason); failed: see reason
-             * @enum {string}
-             */
-            status: "restored" | "planned" | "skipped" | "failed";
-            /** @description it was soft-deleted after as_of and is live again */
-            undeleted: boolean;
-            /** @description the new version the restore made */
-            version_id: string | null;
-        };
-        PointInTimeRestoreItemPage: {
-            items: components["schemas"]["PointInTimeRestoreItem"][];
-            next_cursor: string | null;
-        };
         /**
          * @example {
          *       "id": "0190c6d2-4a00-7811-8a22-1b2c3d4e5f60",
@@ -1692,7 +1665,7 @@ export interface components {
             };
             id: string;
             /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
-            items?: components["schemas"]["PointInTimeRestoreItem"][];
+            items?: components["schemas"]["RestoreItem"][];
             /** @description the next page of items (GET it), when there are more */
             items_next?: string | null;
             /** @enum {string} */
@@ -1721,6 +1694,30 @@ export interface components {
             /** @enum {string} */
             status: "pending" | "running" | "completed" | "failed";
             workflow_id: string;
+        };
+        RestoreItem: {
+            asset_id: string;
+            reason: string | null;
+            /** @description the SHA-256 of the bytes it had at as_of */
+            sha256: string | null;
+            /** @description version: a kept version reached back; backup: the newest backup at or before as_of held it; unchanged: its content already is; skipped: see reason. null: an asset of a backup's restore */
+            source: ("version" | "backup" | "unchanged" | "skipped") | null;
+            source_backup_id: string | null;
+            /** @description the version whose bytes it had at as_of: a kept one, or the one the backup holds */
+            source_version_id: string | null;
+            /**
+             * @description restored: written; planned: a dry run would write it; skipped: unchanged, left alone, or skipped (see reason); failed: see reason
+             * @enum {string}
+             */
+            status: "restored" | "planned" | "skipped" | "failed";
+            /** @description it was soft-deleted after as_of and is live again */
+            undeleted: boolean;
+            /** @description the new version the restore made */
+            version_id: string | null;
+        };
+        RestoreItemPage: {
+            items: components["schemas"]["RestoreItem"][];
+            next_cursor: string | null;
         };
         RestorePage: {
             items: components["schemas"]["Restore"][];
@@ -7583,7 +7580,7 @@ export interface operations {
                         };
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
-                        items?: components["schemas"]["PointInTimeRestoreItem"][];
+                        items?: components["schemas"]["RestoreItem"][];
                         /** @description the next page of items (GET it), when there are more */
                         items_next?: string | null;
                         /** @enum {string} */
@@ -7663,7 +7660,7 @@ export interface operations {
                         };
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
-                        items?: components["schemas"]["PointInTimeRestoreItem"][];
+                        items?: components["schemas"]["RestoreItem"][];
                         /** @description the next page of items (GET it), when there are more */
                         items_next?: string | null;
                         /** @enum {string} */
@@ -12311,7 +12308,7 @@ export interface operations {
                         };
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
-                        items?: components["schemas"]["PointInTimeRestoreItem"][];
+                        items?: components["schemas"]["RestoreItem"][];
                         /** @description the next page of items (GET it), when there are more */
                         items_next?: string | null;
                         /** @enum {string} */
@@ -12391,7 +12388,7 @@ export interface operations {
                         };
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
-                        items?: components["schemas"]["PointInTimeRestoreItem"][];
+                        items?: components["schemas"]["RestoreItem"][];
                         /** @description the next page of items (GET it), when there are more */
                         items_next?: string | null;
                         /** @enum {string} */
@@ -12992,7 +12989,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PointInTimeRestoreItemPage"];
+                    "application/json": components["schemas"]["RestoreItemPage"];
                 };
             };
             /** @description the request breaks a rule: errors names the fields */

@@ -75,7 +75,7 @@ const items = defineRoute(
     access: 'admin',
     path: '/api/v2/restores/:id/items',
     tag: 'backups',
-    summary: 'A restore to a point in time, asset by asset (by asset id): where each asset came from and what was done',
+    summary: "A restore's assets, by asset id: what was done with each and, in a restore to a point in time, where its bytes came from",
     params: idParams,
     query: restoreItemsQuery,
     responses: { 200: pageAnswer(pointInTimeItem), 404: problem('unknown restore') },

@@ -123,16 +123,18 @@ export const importAnswer = z
 
 const pointInTimeSource = z.enum(['version', 'backup', 'unchanged', 'skipped']);
 
-/** One asset of a restore to a point in time: where its bytes at as_of came from, and what the restore did. */
+/** One asset of a restore: for a restore to a point in time, where its bytes at as_of came from; for every restore, what it did. */
 export const pointInTimeItem = z
   .object({
     asset_id: id,
     status: z
       .enum(['restored', 'planned', 'skipped', 'failed'])
-      .describe('restored: a new version written; planned: a dry run would write it; skipped: unchanged, or skipped (see reason); failed: see reason'),
-    source: pointInTimeSource.describe(
-      'version: a kept version reached back; backup: the newest backup at or before as_of held it; unchanged: its content already is; skipped: see reason',
-    ),
+      .describe('restored: written; planned: a dry run would write it; skipped: unchanged, left alone, or skipped (see reason); failed: see reason'),
+    source: pointInTimeSource
+      .nullable()
+      .describe(
+        "version: a kept version reached back; backup: the newest backup at or before as_of held it; unchanged: its content already is; skipped: see reason. null: an asset of a backup's restore",
+      ),
     source_version_id: id.nullable().describe('the version whose bytes it had at as_of: a kept one, or the one the backup holds'),
     source_backup_id: id.nullable(),
     sha256: sha256.nullable().describe('the SHA-256 of the bytes it had at as_of'),
@@ -141,7 +143,7 @@ export const pointInTimeItem = z
     reason: z.string().nullable(),
   })
   .strict()
-  .meta({ id: 'PointInTimeRestoreItem' });
+  .meta({ id: 'RestoreItem' });
 
 export const restoreAnswer = z
   .object({

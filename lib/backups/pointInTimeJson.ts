@@ -15,7 +15,8 @@ export interface PointInTimeItemJson {
   asset_id: string;
   /** restored (a new version written), planned (a dry run's: would be), skipped (unchanged, or skipped: see `reason`), failed. */
   status: PointInTimeItemRow['status'];
-  source: PointInTimeSource;
+  /** null for an asset of a backup's restore. */
+  source: PointInTimeSource | null;
   /** The version whose bytes the asset had at as_of: a kept one (source version), or the one a backup holds (source backup). */
   source_version_id: string | null;
   source_backup_id: string | null;

@@ -15,7 +15,8 @@ export type PointInTimeSource = 'version' | 'backup' | 'unchanged' | 'skipped';
 export interface PointInTimeItemRow {
   asset_id: string;
   status: 'restored' | 'skipped' | 'failed' | 'planned';
-  source: PointInTimeSource;
+  /** null: an item of a backup's restore (lib/backups/restore.ts), which the items list shows too. */
+  source: PointInTimeSource | null;
   source_version_id: string | null;
   source_backup_id: string | null;
   sha256: string | null;
