@@ -10,7 +10,8 @@ import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion } from './support/catalog';
 import { resetAll, runBackup } from './support/backups';
 import { useTestService } from './support/context';
-import { tokenFor } from './support/auth';
+import { adminToken, tokenFor } from './support/auth';
+import { cliEnv, storage } from './support/cli';
 import { call, expectProblem } from './support/http';
 import { waitUntil } from './support/processes';
 
@@ -218,5 +219,29 @@ describe('what does not reach back, who may, and bad input', () => {
       404,
     );
     expect(await ctx.db('backup_jobs').pluck('id')).toEqual([]);
+  });
+});
+
+describe('storage restore --as-of', () => {
+  it("dry-runs unless --apply, and with --apply --wait gives the group's assets back their bytes", async () => {
+    const bytes = bytesOf(800);
+    const id = await upload(bytes);
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${id}/grants`, { method: 'PUT', json: [{ subject: 'group:table-3', access: 'read' }] })).status).toBe(200);
+    const asOf = await now();
+    await newVersion(id, bytesOf(810));
+    const env = cliEnv(ctx.baseUrl, await adminToken());
+
+    const dry = await storage(env, ['restore', '--as-of', asOf, '--group', 'table-3', '--wait', '--json']);
+    expect(dry.code).toBe(0);
+    expect(dry.json()).toMatchObject({ status: 'completed', sources: { version: 1 }, items: [{ asset_id: id, status: 'planned', source: 'version' }] });
+    expect(await contentSha(id)).not.toBe(sha256(bytes));
+
+    const applied = await storage(env, ['restore', '--as-of', asOf, '--group', 'table-3', '--apply', '--wait']);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/1 from versions, 0 from backups, 0 unchanged, 0 skipped/);
+    expect(await contentSha(id)).toBe(sha256(bytes));
+
+    const usage = await storage(env, ['restore']);
+    expect(usage.code).toBe(2);
   });
 });
