@@ -8,7 +8,10 @@
  */
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion } from './support/catalog';
-import { resetAll, runBackup } from './support/backups';
+import { backupClientOf, resetAll, runBackup, seedCatalog, settled } from './support/backups';
+import { readRestore } from '../lib/backups/backupRuns';
+import { startPointInTimeRestore } from '../lib/backups/pointInTimeRuns';
+import { TEST_ADMIN } from './support/auth';
 import { useTestService } from './support/context';
 import { adminToken, tokenFor } from './support/auth';
 import { cliEnv, storage } from './support/cli';
@@ -187,6 +190,18 @@ describe('what does not reach back, who may, and bad input', () => {
     });
     expect(items[young]).toMatchObject({ source: 'skipped', reason: expect.stringMatching(/did not exist at as_of/) });
     expect(await ctx.db('asset_versions').where({ asset_id: old }).pluck('version_number')).toHaveLength(2);
+  });
+
+  it('goes through many assets a page at a time, continuing as new, each asset dealt with once', async () => {
+    await seedCatalog(ctx, 60);
+    const asOf = new Date(await now());
+    const row = await startPointInTimeRestore(backupClientOf(ctx), TEST_ADMIN, { asOf, filter: { tag: 'seeded' }, dryRun: false, historyLimit: 8 });
+    await settled(ctx, row.workflow_id);
+    const result = await readRestore(backupClientOf(ctx), row.id);
+    expect(result).toMatchObject({ status: 'completed', progress: { assets_total: 60, assets_done: 60 }, sources: { unchanged: 60 }, items_next: null });
+    expect(result.items).toHaveLength(60);
+    const described = await ctx.temporal.client.workflow.getHandle(row.workflow_id).describe();
+    expect(described.raw.workflowExecutionInfo?.firstRunId).not.toBe(described.runId);
   });
 
   it('refuses a caller who is not an admin, and starts nothing', async () => {

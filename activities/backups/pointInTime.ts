@@ -77,7 +77,8 @@ async function pointInTimeStep(deps: ActivityDeps, input: { restoreId: string; a
   const open: string[] = [];
   for (const id of ids) if (!(await pointInTimeItemOf(db, row.id, id))) open.push(id);
   const asOf = new Date(row.scope.as_of);
-  const plans = await planAssets({ db, s3: deps.s3, bucket: config.s3.backupBucket, signal: ctx.cancellationSignal }, asOf, open);
+  const beat = () => ctx.heartbeat({ after: input.after });
+  const plans = await planAssets({ db, s3: deps.s3, bucket: config.s3.backupBucket, signal: ctx.cancellationSignal, beat }, asOf, open);
   const writes: PointInTimeWrite[] = [];
   for (const [assetId, plan] of plans) {
     ctx.heartbeat({ assetId });

@@ -41,7 +41,7 @@ import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 import { existingAssetIds } from '../assets/store';
 import { ENDED_WITHOUT_RECORDING } from './abandonedJobs';
-import { withPointInTimeDetail } from './pointInTimeJson';
+import { withPointInTimeDetail, type PointInTimeDetail } from './pointInTimeJson';
 
 export interface BackupClient extends WorkflowAccess {
   retentionDays: number;
@@ -162,7 +162,8 @@ export async function readBackup(bc: BackupClient, backupId: string): Promise<Ba
   return toBackupJson(row, live);
 }
 
-export async function readRestore(bc: BackupClient, restoreId: string): Promise<RestoreJson> {
+/** A restore to a point in time also says, asset by asset, where each came from (lib/backups/pointInTimeJson.ts). */
+export async function readRestore(bc: BackupClient, restoreId: string): Promise<RestoreJson & Partial<PointInTimeDetail>> {
   const { row, live } = await liveState<RestoreState>(bc, await getRestore(bc.db, restoreId), restoreStatusQuery);
   const json = toRestoreJson(row, await failedRestoreItems(bc.db, row.id), live);
   return row.mode === 'point_in_time' ? withPointInTimeDetail(bc.db, json) : json;

@@ -73,6 +73,7 @@ export interface PlanDeps {
   /** The backup bucket. */
   bucket: string;
   signal?: AbortSignal;
+  beat?: () => void;
 }
 
 /** The plan of each of `assetIds` (in one read of each backup that may be needed). */

@@ -30,6 +30,8 @@ export interface BackupLookup {
   s3: S3Client;
   bucket: string;
   signal?: AbortSignal;
+  /** Called every few thousand lines read: the activity heartbeats (a large manifest takes a while). */
+  beat?: () => void;
 }
 
 /** For each of `assetIds` some backup holds as it was at or before `asOf`: the newest such backup and the version. */
@@ -73,7 +75,9 @@ async function currentVersionsIn(
   const last = wanted[wanted.length - 1];
   const held = new Map<string, VersionLine>();
   let asset: AssetLine | undefined;
+  let lines = 0;
   for await (const { line } of readManifestLines(deps.s3, manifest, assetsOffset, deps.signal)) {
+    if (++lines % 2000 === 0) deps.beat?.();
     if (line.type === 'asset') {
       if (line.id > last) break;
       asset = want.has(line.id) ? line : undefined;
