@@ -2,7 +2,8 @@
  * The store of backups and restores: the only code that runs SQL against backup_jobs, restore_items, backup_handoffs, backup_retention_sweeps, backup_sweep_manifests, backup_sweep_marks and backup_blob_checks.
  *
  * Invariants:
- * - backup_jobs: one row per backup (kind 'backup') and per restore (kind 'restore', `backup_id` the backup it reads).
+ * - backup_jobs: one row per backup (kind 'backup') and per restore (kind 'restore', `backup_id` the backup it reads;
+ *   NULL for a restore to a point in time, mode 'point_in_time', whose statements are in ./store/pointInTime.ts).
  *   Status goes pending → running → completed | failed: `markJobRunning` from pending, `failJobRow` and
  *   `finishRestoreRow` only from pending or running, `markBackupCompleted` under the row's lock unless completed already
  *   (it does not look for failed); an import inserts a backup completed. A completed job stays completed. A backup's manifest is registered once (`manifest_sha256` null until then) and from that commit
