@@ -6,6 +6,8 @@
  * each asset back the bytes it had at as_of (checked by SHA-256 of what is downloaded); a second dry run
  * then finds every one unchanged. Also: who may start one, bad input, and sources that do not reach back.
  */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { blobKeyFor } from '../lib/backups/catalog';
 import { bytesOf, download, sha256 } from './support/assets';
 import { addAsset, addVersion } from './support/catalog';
 import { backupClientOf, resetAll, runBackup, seedCatalog, settled } from './support/backups';
@@ -164,6 +166,8 @@ describe('a tag of twenty assets back to as_of', () => {
     expect(await ctx.db('asset_versions').where({ asset_id: other }).pluck('version_number')).toEqual([1, 2]);
     // A restore is a new version: the versions of after as_of are kept (those under the maximum).
     expect(await ctx.db('asset_versions').where({ asset_id: byVersion[0] }).orderBy('version_number').pluck('version_number')).toEqual([2, 3]);
+    const listed = await call(`${ctx.baseUrl}/api/v2/restores?limit=5`);
+    expect(listed.body.items.find((r: any) => r.id === real.id)).toMatchObject({ mode: 'point_in_time', backup_id: null, as_of: asOf, filter: { tag: TAG } });
     const operation = await call(`${ctx.baseUrl}/api/v2/operations/restore-${real.id}`);
     expect(operation.body).toMatchObject({ status: 'succeeded', done: true, result: `/api/v2/restores/${real.id}` });
 
@@ -202,6 +206,26 @@ describe('what does not reach back, who may, and bad input', () => {
     expect(result.items).toHaveLength(60);
     const described = await ctx.temporal.client.workflow.getHandle(row.workflow_id).describe();
     expect(described.raw.workflowExecutionInfo?.firstRunId).not.toBe(described.runId);
+  });
+
+  it('fails alone an asset whose backup blob is damaged, writing none of its bytes, and restores the others', async () => {
+    const [a1, b1] = [bytesOf(600), bytesOf(610)];
+    const [a, b] = [await upload(a1), await upload(b1)];
+    expect((await runBackup(ctx)).status).toBe('completed');
+    const asOf = await now();
+    const lastA = bytesOf(620);
+    for (const id of [a, b]) await newVersion(id, bytesOf(615));
+    await newVersion(a, lastA);
+    await newVersion(b, bytesOf(625));
+    await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: blobKeyFor(sha256(a1)), Body: bytesOf(600) }));
+
+    const result = await restore({ as_of: asOf, asset_ids: [a, b], dry_run: false });
+    expect(result).toMatchObject({ status: 'failed', error: expect.stringContaining(`asset ${a}`), progress: { assets_restored: 1, assets_failed: 1 } });
+    const items = Object.fromEntries(result.items.map((i: any) => [i.asset_id, i]));
+    expect(items[a]).toMatchObject({ status: 'failed', source: 'backup', version_id: null, reason: expect.stringMatching(/checksum mismatch/) });
+    expect(items[b]).toMatchObject({ status: 'restored', source: 'backup', sha256: sha256(b1) });
+    expect(await contentSha(a)).toBe(sha256(lastA));
+    expect(await contentSha(b)).toBe(sha256(b1));
   });
 
   it('refuses a caller who is not an admin, and starts nothing', async () => {

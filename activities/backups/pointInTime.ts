@@ -50,7 +50,7 @@ export function createPointInTimeActivities(deps: ActivityDeps) {
 export type PointInTimeActivities = ReturnType<typeof createPointInTimeActivities>;
 
 /** What the workflow tells of a write once its upload has ended: the restore, the asset, its upload and its planned item. */
-export type RecordedWrite = { restoreId: string } & Omit<PointInTimeWrite, 'upload'>;
+export type RecordedWrite = { restoreId: string; uploadError?: string } & Omit<PointInTimeWrite, 'upload'>;
 
 async function restoreRow(db: Knex, restoreId: string): Promise<PointInTimeRow> {
   return (await permanent(() => getRestore(db, restoreId))) as unknown as PointInTimeRow;
@@ -159,7 +159,7 @@ async function recordPointInTimeWrite({ db }: ActivityDeps, write: RecordedWrite
   if (session?.status === 'completed') {
     item = { ...write.item, status: 'restored', version_id: session.version_id, bytes_copied: Number(session.size_bytes) };
   } else {
-    const why = session ? (session.error ?? `its upload ${write.uploadId} is ${session.status}`) : `its upload ${write.uploadId} was never opened`;
+    const why = session?.error ?? write.uploadError ?? `its upload ${write.uploadId} ${session ? `is ${session.status}` : 'was never opened'}`;
     item = { ...write.item, status: 'failed', error: `not restored: ${why}` };
   }
   await insertPointInTimeItem(db, row.id, item);

@@ -69,9 +69,10 @@ export async function pointInTimeRestoreWorkflow(input: PointInTimeInput): Promi
 /** The asset's copy upload, run to its end (unless it exists already), then its outcome recorded. */
 async function restoreOne(input: PointInTimeInput, write: PointInTimeWrite) {
   const { upload, ...recorded } = write;
+  let uploadError: string | undefined;
   if (upload) {
     try {
-      await executeChild(uploadWorkflow, {
+      const ended = await executeChild(uploadWorkflow, {
         // The id every upload's run has (lib/uploads/sessions.ts uploadWorkflowId).
         workflowId: `upload-${write.uploadId}`,
         args: [upload],
@@ -79,10 +80,12 @@ async function restoreOne(input: PointInTimeInput, write: PointInTimeWrite) {
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [storageOperation('upload'), storageActor(input.actor), assetIdAttribute(write.assetId)],
       });
+      if (ended.status !== 'completed') uploadError = ended.error ?? `its upload ended ${ended.status}`;
     } catch (err) {
-      // Started before, or ended failed: either way its session says how it ended.
+      // Started before, or failed: its session says how it ended, or (none opened) the failure does.
       if (isCancellation(err)) throw err;
+      uploadError = messageOf(err);
     }
   }
-  return catalog.recordPointInTimeWrite({ restoreId: input.restoreId, ...recorded });
+  return catalog.recordPointInTimeWrite({ restoreId: input.restoreId, ...recorded, ...(uploadError ? { uploadError } : {}) });
 }
