@@ -19,6 +19,7 @@ import { adminToken, tokenFor } from './support/auth';
 import { cliEnv, storage } from './support/cli';
 import { call, expectProblem } from './support/http';
 import { waitUntil } from './support/processes';
+import { recordHistories, replay } from './support/replay';
 
 const ctx = useTestService({ STORAGE_UPLOAD_WAIT_SECONDS: '60', STORAGE_MAX_VERSIONS: '2' });
 afterEach(async () => {
@@ -205,7 +206,15 @@ describe('what does not reach back, who may, and bad input', () => {
     expect(result).toMatchObject({ status: 'completed', progress: { assets_total: 60, assets_done: 60 }, sources: { unchanged: 60 }, items_next: null });
     expect(result.items).toHaveLength(60);
     const described = await ctx.temporal.client.workflow.getHandle(row.workflow_id).describe();
-    expect(described.raw.workflowExecutionInfo?.firstRunId).not.toBe(described.runId);
+    const firstRunId = described.raw.workflowExecutionInfo?.firstRunId ?? undefined;
+    expect(firstRunId).not.toBe(described.runId);
+    const first = {
+      name: 'point-in-time-restore-continued-first-run',
+      workflowId: row.workflow_id,
+      history: await ctx.temporal.client.workflow.getHandle(row.workflow_id, firstRunId).fetchHistory(),
+    };
+    expect(await replay([first])).toEqual([]);
+    recordHistories([first]);
   });
 
   it('fails alone an asset whose backup blob is damaged, writing none of its bytes, and restores the others', async () => {
@@ -226,6 +235,24 @@ describe('what does not reach back, who may, and bad input', () => {
     expect(items[b]).toMatchObject({ status: 'restored', source: 'backup', sha256: sha256(b1) });
     expect(await contentSha(a)).toBe(sha256(lastA));
     expect(await contentSha(b)).toBe(sha256(b1));
+
+    // Workflow code stays deterministic: the restore and its copy uploads from the backup bucket
+    // (one failed, one committed) replay, and are kept as fixtures for test/replay.test.ts.
+    const copies = await ctx.db('upload_sessions').where({ kind: 'copy' }).whereIn('result_asset_id', [a, b]).select('workflow_id', 'result_asset_id');
+    expect(copies).toHaveLength(2);
+    const historyOf = (workflowId: string) => ctx.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+    const histories = [
+      { name: 'point-in-time-restore', workflowId: result.workflow_id, history: await historyOf(result.workflow_id) },
+      ...(await Promise.all(
+        copies.map(async (c: any) => ({
+          name: `upload-copy-from-backup-${c.result_asset_id === a ? 'damaged' : 'verified'}`,
+          workflowId: c.workflow_id,
+          history: await historyOf(c.workflow_id),
+        })),
+      )),
+    ];
+    expect(await replay(histories)).toEqual([]);
+    recordHistories(histories);
   });
 
   it('refuses a caller who is not an admin, and starts nothing', async () => {
