@@ -167,6 +167,19 @@ describe('a tag of twenty assets back to as_of', () => {
     expect(await ctx.db('asset_versions').where({ asset_id: other }).pluck('version_number')).toEqual([1, 2]);
     // A restore is a new version: the versions of after as_of are kept (those under the maximum).
     expect(await ctx.db('asset_versions').where({ asset_id: byVersion[0] }).orderBy('version_number').pluck('version_number')).toEqual([2, 3]);
+    // Audited: the request, and each new version's commit, acting for the admin who asked.
+    expect(await ctx.db('audit_log').where({ action: 'restore.point_in_time', restore_id: real.id }).pluck('actor')).toEqual(['test-admin']);
+    const commits = await ctx
+      .db('audit_log')
+      .where({ action: 'upload.commit', actor: 'test-admin' })
+      .whereIn('version_id', done.map((i) => i.version_id).filter(Boolean))
+      .pluck('asset_id');
+    expect(commits.sort()).toEqual(
+      done
+        .filter((i) => i.version_id)
+        .map((i) => i.asset_id)
+        .sort(),
+    );
     const listed = await call(`${ctx.baseUrl}/api/v2/restores?limit=5`);
     expect(listed.body.items.find((r: any) => r.id === real.id)).toMatchObject({ mode: 'point_in_time', backup_id: null, as_of: asOf, filter: { tag: TAG } });
     const operation = await call(`${ctx.baseUrl}/api/v2/operations/restore-${real.id}`);
