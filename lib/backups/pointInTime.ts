@@ -92,10 +92,10 @@ export async function planAssets(deps: PlanDeps, asOf: Date, assetIds: string[])
     seen.set(id, { asset: asset!, version });
     if (!version) needBackup.push(id);
   }
-  const hits = await findInBackups(deps, asOf, needBackup);
+  const { found, unreadable } = await findInBackups(deps, asOf, needBackup);
   for (const [id, { asset, version }] of seen) {
-    const hit = hits.get(id);
-    plans.set(id, version ? fromSource(asset, { version }) : hit ? fromSource(asset, { hit }) : await noSource(deps.db, asset, asOf));
+    const hit = found.get(id);
+    plans.set(id, version ? fromSource(asset, { version }) : hit ? fromSource(asset, { hit }) : await noSource(deps.db, asset, asOf, unreadable));
   }
   return plans;
 }
@@ -119,10 +119,14 @@ function fromSource(asset: AssetNow, source: { version: KeptVersion } | { hit: B
   return 'version' in source ? { source: 'version', version: source.version, undelete } : { source: 'backup', hit: source.hit, undelete };
 }
 
-async function noSource(db: Knex, asset: AssetNow, asOf: Date): Promise<Plan> {
+async function noSource(db: Knex, asset: AssetNow, asOf: Date, unreadable: string[]): Promise<Plan> {
   const oldest = await oldestKeptVersionAt(db, asset.id);
   const versions = oldest ? `its oldest kept version is from ${oldest.toISOString()}` : 'it keeps no version';
-  return { source: 'skipped', reason: `neither source reaches back to ${asOf.toISOString()}: ${versions}, and no completed backup at or before then holds it` };
+  const passedOver = unreadable.length ? ` (${unreadable.join('; ')})` : '';
+  return {
+    source: 'skipped',
+    reason: `neither source reaches back to ${asOf.toISOString()}: ${versions}, and no completed backup at or before then holds it${passedOver}`,
+  };
 }
 
 /** The item a plan records: `written` is what a real run made of it (a dry run writes `planned`). */

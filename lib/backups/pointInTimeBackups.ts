@@ -11,9 +11,10 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
-import { headObject } from '../platform/storedObjects';
+import { headObject, isNotFound } from '../platform/storedObjects';
 import { blobKeyFor } from './catalog';
 import { ManifestCorruptError, readManifestLines, type AssetLine, type VersionLine } from './manifest';
+import { manifestChecker } from './manifestChecks';
 import { backupsBegunBy, type BackupCandidate } from './store/pointInTime';
 
 /** The backups looked at, at most: older ones would only matter for assets all newer ones lack. */
@@ -34,32 +35,55 @@ export interface BackupLookup {
   beat?: () => void;
 }
 
-/** For each of `assetIds` some backup holds as it was at or before `asOf`: the newest such backup and the version. */
-export async function findInBackups(deps: BackupLookup, asOf: Date, assetIds: string[]): Promise<Map<string, BackupHit>> {
+/**
+ * For each of `assetIds` some backup holds as it was at or before `asOf`: the newest such backup and the
+ * version. A backup whose manifest is missing or corrupt is passed over (`unreadable` says why), and
+ * older ones looked at instead.
+ */
+export async function findInBackups(deps: BackupLookup, asOf: Date, assetIds: string[]): Promise<{ found: Map<string, BackupHit>; unreadable: string[] }> {
   const found = new Map<string, BackupHit>();
-  if (assetIds.length === 0) return found;
+  const unreadable: string[] = [];
+  if (assetIds.length === 0) return { found, unreadable };
   for (const backup of await backupsBegunBy(deps.db, asOf, CANDIDATES)) {
-    const wanted = assetIds.filter((id) => !found.has(id)).sort();
-    if (wanted.length === 0) break;
-    const manifest = { bucket: deps.bucket, key: backup.manifest_key, sizeBytes: backup.manifest_size_bytes };
-    const header = await headerOf(deps, backup);
-    if (Date.parse(header.snapshotAt) > asOf.getTime()) continue;
-    const held = await currentVersionsIn(deps, manifest, header.assetsOffset, wanted);
-    for (const [assetId, version] of held) {
-      // A blob gone from the bucket (retention, damage) leaves the asset to an older backup.
-      if (await headObject(deps.s3, { bucket: deps.bucket, key: blobKeyFor(version.checksum_sha256) }, deps.signal)) {
-        found.set(assetId, { backupId: backup.id, snapshotAt: header.snapshotAt, version });
-      }
+    try {
+      if (!(await lookIn(deps, asOf, backup, assetIds, found))) break;
+    } catch (err) {
+      if (!(err instanceof ManifestCorruptError) && !isNotFound(err)) throw err;
+      unreadable.push(
+        `backup ${backup.id} was passed over: ${err instanceof ManifestCorruptError ? err.message : `its manifest ${backup.manifest_key} is missing`}`,
+      );
     }
   }
-  return found;
+  return { found, unreadable };
 }
 
-async function headerOf(deps: BackupLookup, backup: BackupCandidate): Promise<{ snapshotAt: string; assetsOffset: number }> {
+/** Looks for the assets not found yet in one backup; false when none is left to look for. */
+async function lookIn(deps: BackupLookup, asOf: Date, backup: BackupCandidate, assetIds: string[], found: Map<string, BackupHit>): Promise<boolean> {
+  const wanted = assetIds.filter((id) => !found.has(id)).sort();
+  if (wanted.length === 0) return false;
   const manifest = { bucket: deps.bucket, key: backup.manifest_key, sizeBytes: backup.manifest_size_bytes };
-  for await (const { line, end } of readManifestLines(deps.s3, manifest, 0, deps.signal)) {
-    if (line.type !== 'header' || line.backup_id !== backup.id) break;
-    return { snapshotAt: line.snapshot_at, assetsOffset: backup.assets_offset ?? end };
+  // Every line used is checked as an import checks it (a version's key is its ids', its SHA-256 an address).
+  const checker = manifestChecker(backup.id, backup.manifest_key);
+  const header = await headerOf(deps, backup, checker);
+  if (Date.parse(header.snapshotAt) > asOf.getTime()) return true;
+  const held = await currentVersionsIn(deps, manifest, header.assetsOffset, wanted, checker);
+  for (const [assetId, version] of held) {
+    // A blob gone from the bucket (retention, damage) leaves the asset to an older backup.
+    if (await headObject(deps.s3, { bucket: deps.bucket, key: blobKeyFor(version.checksum_sha256) }, deps.signal)) {
+      found.set(assetId, { backupId: backup.id, snapshotAt: header.snapshotAt, version });
+    }
+  }
+  return true;
+}
+
+type Checker = ReturnType<typeof manifestChecker>;
+
+async function headerOf(deps: BackupLookup, backup: BackupCandidate, checker: Checker): Promise<{ snapshotAt: string; assetsOffset: number }> {
+  const manifest = { bucket: deps.bucket, key: backup.manifest_key, sizeBytes: backup.manifest_size_bytes };
+  for await (const read of readManifestLines(deps.s3, manifest, 0, deps.signal)) {
+    checker.visit(read);
+    if (read.line.type !== 'header') break;
+    return { snapshotAt: read.line.snapshot_at, assetsOffset: backup.assets_offset ?? read.end };
   }
   throw new ManifestCorruptError(`manifest ${backup.manifest_key} does not begin with the header of backup ${backup.id}`);
 }
@@ -70,14 +94,17 @@ async function currentVersionsIn(
   manifest: { bucket: string; key: string; sizeBytes: number },
   assetsOffset: number,
   wanted: string[],
+  checker: Checker,
 ): Promise<Map<string, VersionLine>> {
   const want = new Set(wanted);
   const last = wanted[wanted.length - 1];
   const held = new Map<string, VersionLine>();
   let asset: AssetLine | undefined;
   let lines = 0;
-  for await (const { line } of readManifestLines(deps.s3, manifest, assetsOffset, deps.signal)) {
+  for await (const read of readManifestLines(deps.s3, manifest, assetsOffset, deps.signal)) {
     if (++lines % 2000 === 0) deps.beat?.();
+    const { line } = read;
+    if (line.type === 'asset' || line.type === 'version') checker.visit(read);
     if (line.type === 'asset') {
       if (line.id > last) break;
       asset = want.has(line.id) ? line : undefined;
