@@ -268,6 +268,20 @@ describe('what does not reach back, who may, and bad input', () => {
     recordHistories(histories);
   });
 
+  it('passes over a backup whose manifest is corrupt for an older one that holds the asset', async () => {
+    const first = bytesOf(640);
+    const id = await upload(first);
+    const older = await runBackup(ctx);
+    const newer = await runBackup(ctx);
+    const asOf = await now();
+    await newVersion(id, bytesOf(650));
+    await newVersion(id, bytesOf(660));
+    await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: newer.manifest_key!, Body: 'not a manifest\n' }));
+
+    const dry = await restore({ as_of: asOf, asset_ids: [id] });
+    expect(dry.items).toEqual([expect.objectContaining({ asset_id: id, source: 'backup', source_backup_id: older.id, sha256: sha256(first) })]);
+  });
+
   it('refuses a caller who is not an admin, and starts nothing', async () => {
     const id = await upload(bytesOf(100));
     const user = await tokenFor({ sub: 'player-1', roles: [] });
