@@ -13,6 +13,8 @@ import { addAsset, addVersion } from './support/catalog';
 import { backupClientOf, resetAll, runBackup, seedCatalog, settled } from './support/backups';
 import { readRestore } from '../lib/backups/backupRuns';
 import { startPointInTimeRestore } from '../lib/backups/pointInTimeRuns';
+import { insertPointInTimeRestore } from '../lib/backups/pointInTime';
+import { expireBackups } from '../lib/backups/retention';
 import { TEST_ADMIN } from './support/auth';
 import { useTestService } from './support/context';
 import { adminToken, tokenFor } from './support/auth';
@@ -280,6 +282,27 @@ describe('what does not reach back, who may, and bad input', () => {
 
     const dry = await restore({ as_of: asOf, asset_ids: [id] });
     expect(dry.items).toEqual([expect.objectContaining({ asset_id: id, source: 'backup', source_backup_id: older.id, sha256: sha256(first) })]);
+  });
+
+  it('keeps an expired backup from retention while a restore to a point in time after it may read it', async () => {
+    await upload(bytesOf(100));
+    const backup = await runBackup(ctx);
+    await ctx
+      .db('backup_jobs')
+      .where({ id: backup.id })
+      .update({ expires_at: new Date(Date.now() - 60_000) });
+    // One whose as_of is before the backup began cannot read it: it does not keep it.
+    await insertPointInTimeRestore(ctx.db, {
+      asOf: new Date(Date.parse(backup.created_at) - 1000),
+      filter: { tag: TAG },
+      dryRun: true,
+      actor: TEST_ADMIN,
+    });
+    const after = await insertPointInTimeRestore(ctx.db, { asOf: new Date(), filter: { tag: TAG }, dryRun: true, actor: TEST_ADMIN });
+    const noAudit = async () => {};
+    expect((await expireBackups(ctx.db, new Date(), noAudit)).marked).toBe(0);
+    await ctx.db('backup_jobs').where({ id: after }).update({ status: 'completed' });
+    expect((await expireBackups(ctx.db, new Date(), noAudit)).marked).toBe(1);
   });
 
   it('refuses a caller who is not an admin, and starts nothing', async () => {
