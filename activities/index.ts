@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { createAssetDeletionActivities } from './assets';
 import { createBackupRestoreActivities } from './backups/backup';
 import { createDrillActivities } from './drills';
+import { createPointInTimeActivities } from './backups/pointInTime';
 import { createLifecycleActivities } from './lifecycle';
 import { createIngestActivities } from './uploads/ingest';
 import { createOutboxActivities } from './events';
@@ -18,6 +19,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAssetDeletionActivities(deps),
     ...createBackupRestoreActivities(deps),
     ...createDrillActivities(deps),
+    ...createPointInTimeActivities(deps),
     ...createLifecycleActivities(deps),
   });
 }

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { printable } from './fileNames';
 import type { StorageClient } from '../client';
 import { bytes, contextOf, duration, example, list, positiveInt, table, unwrap } from './context';
+import { pointInTimeRestore, withPointInTimeOptions, type PointInTimeOptions } from './pointInTime';
 
 const idArg = (c: Command) => c.argument('<id>', 'the asset id');
 
@@ -89,9 +90,15 @@ export function assetCommands(): Command[] {
       );
     });
 
-  const restore = idArg(new Command('restore').description('undo a soft delete'))
+  const restore = withPointInTimeOptions(
+    new Command('restore')
+      .description('undo a soft delete; with --as-of, restore assets to a point in time')
+      .argument('[id]', 'the asset id (of a soft delete)'),
+  )
     .addHelpText('after', example('storage restore 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'))
-    .action(async (id: string, _opts, command: Command) => {
+    .action(async (id: string | undefined, opts: PointInTimeOptions, command: Command) => {
+      if (opts.asOf !== undefined) return pointInTimeRestore(command, id ? { ...opts, asset: [...(opts.asset ?? []), id] } : opts);
+      if (!id) command.error('give the asset id, or --as-of with a filter', { exitCode: 2 });
       const ctx = contextOf(command);
       const asset = await unwrap(ctx.client.POST('/api/v2/assets/{id}/restore', { params: { path: { id } } }));
       if (ctx.json) return ctx.printJson(asset);

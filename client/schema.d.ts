@@ -486,7 +486,11 @@ export interface paths {
         /** Restores, newest first (of one backup with ?backup_id=) */
         get: operations["getRestores"];
         put?: never;
-        post?: never;
+        /**
+         * Restore assets to a point in time (pointInTimeRestoreWorkflow, restore-{id}); a dry run unless the body says dry_run: false
+         * @description Each asset the filter matches (every filter given must hold; soft-deleted assets too) goes back to the bytes it had at as_of, from: `version`, the kept version that was current at as_of; else `backup`, its current version in the newest completed backup whose snapshot is at or before as_of; `unchanged` when its content already is that content (nothing written); `skipped` (with the reason) when it did not exist at as_of, was deleted then, is being deleted for good, or neither source reaches back. A restore writes a new current version, a copy checked by its SHA-256 with the events, quota and audit row of any upload: it is itself undoable, the history kept. An asset soft-deleted after as_of is brought back. Bytes and content type are restored; name, tags, metadata, grants and owner are kept as they are (versions record none of them). A dry run (the default) lists the same per asset and writes nothing.
+         */
+        post: operations["postRestores"];
         delete?: never;
         options?: never;
         /** Restores, newest first (of one backup with ?backup_id=) (headers only) */
@@ -509,6 +513,24 @@ export interface paths {
         options?: never;
         /** One restore, live from its workflow while it runs; failed_assets names what could not be restored (headers only) */
         head: operations["headRestoresById"];
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/restores/{id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A restore's assets, by asset id: what was done with each and, in a restore to a point in time, where its bytes came from */
+        get: operations["getRestoresByIdItems"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** A restore's assets, by asset id: what was done with each and, in a restore to a point in time, where its bytes came from (headers only) */
+        head: operations["headRestoresByIdItems"];
         patch?: never;
         trace?: never;
     };
@@ -1659,8 +1681,14 @@ export interface components {
          *     }
          */
         Restore: {
+            /**
+             * Format: date-time
+             * @description a restore to a point in time: the moment
+             */
+            as_of?: string;
             asset_ids: string[] | null;
-            backup_id: string;
+            /** @description the backup restored; null for a restore to a point in time (it reads whichever backups reach back) */
+            backup_id: string | null;
             completed_at: string | null;
             /** Format: date-time */
             created_at: string;
@@ -1671,9 +1699,20 @@ export interface components {
                 asset_id: string;
                 error: string;
             }[];
+            /** @description a restore to a point in time: which assets */
+            filter?: {
+                asset_ids?: string[];
+                group?: string;
+                owner_id?: string;
+                tag?: string;
+            };
             id: string;
+            /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
+            items?: components["schemas"]["RestoreItem"][];
+            /** @description the next page of items (GET it), when there are more */
+            items_next?: string | null;
             /** @enum {string} */
-            mode: "missing" | "overwrite";
+            mode: "missing" | "overwrite" | "point_in_time";
             progress: {
                 assets_done: number;
                 assets_failed: number;
@@ -1686,6 +1725,13 @@ export interface components {
                 objects_copied: number;
                 /** @description version rows written back */
                 versions_restored: number;
+            };
+            /** @description a restore to a point in time: how many assets each source gave (one restore read alone) */
+            sources?: {
+                backup: number;
+                skipped: number;
+                unchanged: number;
+                version: number;
             };
             started_at: string | null;
             /** @enum {string} */
@@ -1743,6 +1789,30 @@ export interface components {
         };
         RestoreDrillPage: {
             items: components["schemas"]["RestoreDrill"][];
+            next_cursor: string | null;
+        };
+        RestoreItem: {
+            asset_id: string;
+            reason: string | null;
+            /** @description the SHA-256 of the bytes it had at as_of */
+            sha256: string | null;
+            /** @description version: a kept version reached back; backup: the newest backup at or before as_of held it; unchanged: its content already is; skipped: see reason. null: an asset of a backup's restore */
+            source: ("version" | "backup" | "unchanged" | "skipped") | null;
+            source_backup_id: string | null;
+            /** @description the version whose bytes it had at as_of: a kept one, or the one the backup holds */
+            source_version_id: string | null;
+            /**
+             * @description restored: written; planned: a dry run would write it; skipped: unchanged, left alone, or skipped (see reason); failed: see reason
+             * @enum {string}
+             */
+            status: "restored" | "planned" | "skipped" | "failed";
+            /** @description it was soft-deleted after as_of and is live again */
+            undeleted: boolean;
+            /** @description the new version the restore made */
+            version_id: string | null;
+        };
+        RestoreItemPage: {
+            items: components["schemas"]["RestoreItem"][];
             next_cursor: string | null;
         };
         RestorePage: {
@@ -7587,8 +7657,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description a restore to a point in time: the moment
+                         */
+                        as_of?: string;
                         asset_ids: string[] | null;
-                        backup_id: string;
+                        /** @description the backup restored; null for a restore to a point in time (it reads whichever backups reach back) */
+                        backup_id: string | null;
                         completed_at: string | null;
                         /** Format: date-time */
                         created_at: string;
@@ -7599,9 +7675,20 @@ export interface operations {
                             asset_id: string;
                             error: string;
                         }[];
+                        /** @description a restore to a point in time: which assets */
+                        filter?: {
+                            asset_ids?: string[];
+                            group?: string;
+                            owner_id?: string;
+                            tag?: string;
+                        };
                         id: string;
+                        /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
+                        items?: components["schemas"]["RestoreItem"][];
+                        /** @description the next page of items (GET it), when there are more */
+                        items_next?: string | null;
                         /** @enum {string} */
-                        mode: "missing" | "overwrite";
+                        mode: "missing" | "overwrite" | "point_in_time";
                         /** @description the operation to follow (GET operation_url) */
                         operation_id: string;
                         /** @description /api/v2/operations/{operation_id}, as Location says */
@@ -7618,6 +7705,13 @@ export interface operations {
                             objects_copied: number;
                             /** @description version rows written back */
                             versions_restored: number;
+                        };
+                        /** @description a restore to a point in time: how many assets each source gave (one restore read alone) */
+                        sources?: {
+                            backup: number;
+                            skipped: number;
+                            unchanged: number;
+                            version: number;
                         };
                         started_at: string | null;
                         /** @enum {string} */
@@ -7643,8 +7737,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description a restore to a point in time: the moment
+                         */
+                        as_of?: string;
                         asset_ids: string[] | null;
-                        backup_id: string;
+                        /** @description the backup restored; null for a restore to a point in time (it reads whichever backups reach back) */
+                        backup_id: string | null;
                         completed_at: string | null;
                         /** Format: date-time */
                         created_at: string;
@@ -7655,9 +7755,20 @@ export interface operations {
                             asset_id: string;
                             error: string;
                         }[];
+                        /** @description a restore to a point in time: which assets */
+                        filter?: {
+                            asset_ids?: string[];
+                            group?: string;
+                            owner_id?: string;
+                            tag?: string;
+                        };
                         id: string;
+                        /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
+                        items?: components["schemas"]["RestoreItem"][];
+                        /** @description the next page of items (GET it), when there are more */
+                        items_next?: string | null;
                         /** @enum {string} */
-                        mode: "missing" | "overwrite";
+                        mode: "missing" | "overwrite" | "point_in_time";
                         /** @description the operation to follow (GET operation_url) */
                         operation_id: string;
                         /** @description /api/v2/operations/{operation_id}, as Location says */
@@ -7674,6 +7785,13 @@ export interface operations {
                             objects_copied: number;
                             /** @description version rows written back */
                             versions_restored: number;
+                        };
+                        /** @description a restore to a point in time: how many assets each source gave (one restore read alone) */
+                        sources?: {
+                            backup: number;
+                            skipped: number;
+                            unchanged: number;
+                            version: number;
                         };
                         started_at: string | null;
                         /** @enum {string} */
@@ -12987,6 +13105,384 @@ export interface operations {
             };
         };
     };
+    postRestores: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: date-time
+                     * @description the moment each asset goes back to: RFC 3339, not in the future
+                     */
+                    as_of: string;
+                    /** @description these assets */
+                    asset_ids?: string[];
+                    /**
+                     * @description true unless said: the restore lists, asset by asset, what it would do and from which source, and writes nothing
+                     * @default true
+                     */
+                    dry_run?: boolean;
+                    /** @description the assets a grant gives to group:<group> (a campaign) */
+                    group?: string;
+                    /** @description the assets of this owner */
+                    owner_id?: string;
+                    /** @description the assets carrying this tag (as they are tagged now: tags are not versioned) */
+                    tag?: string & (unknown & unknown & unknown);
+                };
+            };
+        };
+        responses: {
+            /** @description Prefer: wait=N, and the restore ended within it: the restore as it ended, asset by asset */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description a restore to a point in time: the moment
+                         */
+                        as_of?: string;
+                        asset_ids: string[] | null;
+                        /** @description the backup restored; null for a restore to a point in time (it reads whichever backups reach back) */
+                        backup_id: string | null;
+                        completed_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** @description a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset */
+                        dry_run: boolean;
+                        error: string | null;
+                        failed_assets?: {
+                            asset_id: string;
+                            error: string;
+                        }[];
+                        /** @description a restore to a point in time: which assets */
+                        filter?: {
+                            asset_ids?: string[];
+                            group?: string;
+                            owner_id?: string;
+                            tag?: string;
+                        };
+                        id: string;
+                        /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
+                        items?: components["schemas"]["RestoreItem"][];
+                        /** @description the next page of items (GET it), when there are more */
+                        items_next?: string | null;
+                        /** @enum {string} */
+                        mode: "missing" | "overwrite" | "point_in_time";
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        progress: {
+                            assets_done: number;
+                            assets_failed: number;
+                            assets_restored: number;
+                            assets_skipped: number;
+                            assets_total: number;
+                            bytes_copied: number;
+                            bytes_done: number;
+                            /** @description objects written back into the asset bucket, also of versions whose row was there */
+                            objects_copied: number;
+                            /** @description version rows written back */
+                            versions_restored: number;
+                        };
+                        /** @description a restore to a point in time: how many assets each source gave (one restore read alone) */
+                        sources?: {
+                            backup: number;
+                            skipped: number;
+                            unchanged: number;
+                            version: number;
+                        };
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "completed" | "failed";
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the restore, started: follow Location, its operation (restore-{id}); the restore itself, asset by asset, is /api/v2/restores/{id} */
+            202: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: date-time
+                         * @description a restore to a point in time: the moment
+                         */
+                        as_of?: string;
+                        asset_ids: string[] | null;
+                        /** @description the backup restored; null for a restore to a point in time (it reads whichever backups reach back) */
+                        backup_id: string | null;
+                        completed_at: string | null;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** @description a dry run counts what it would restore (progress.assets_total, failed_assets for what the backup lacks) and writes no asset */
+                        dry_run: boolean;
+                        error: string | null;
+                        failed_assets?: {
+                            asset_id: string;
+                            error: string;
+                        }[];
+                        /** @description a restore to a point in time: which assets */
+                        filter?: {
+                            asset_ids?: string[];
+                            group?: string;
+                            owner_id?: string;
+                            tag?: string;
+                        };
+                        id: string;
+                        /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
+                        items?: components["schemas"]["RestoreItem"][];
+                        /** @description the next page of items (GET it), when there are more */
+                        items_next?: string | null;
+                        /** @enum {string} */
+                        mode: "missing" | "overwrite" | "point_in_time";
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        progress: {
+                            assets_done: number;
+                            assets_failed: number;
+                            assets_restored: number;
+                            assets_skipped: number;
+                            assets_total: number;
+                            bytes_copied: number;
+                            bytes_done: number;
+                            /** @description objects written back into the asset bucket, also of versions whose row was there */
+                            objects_copied: number;
+                            /** @description version rows written back */
+                            versions_restored: number;
+                        };
+                        /** @description a restore to a point in time: how many assets each source gave (one restore read alone) */
+                        sources?: {
+                            backup: number;
+                            skipped: number;
+                            unchanged: number;
+                            version: number;
+                        };
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "completed" | "failed";
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description an asset in asset_ids does not exist */
+            404: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
+                };
+            };
+            /** @description the body is larger than the API takes */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description the body is not of the media type the operation takes */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description the Idempotency-Key was sent before with another request */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     headRestores: {
         parameters: {
             query?: {
@@ -13248,6 +13744,262 @@ export interface operations {
             /** @description the restore */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown restore */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getRestoresByIdItems: {
+        parameters: {
+            query?: {
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreItemPage"];
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown restore */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headRestoresByIdItems: {
+        parameters: {
+            query?: {
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -57,7 +57,9 @@ it('links each creating operation to the operations that take the id it answers'
     '/api/v2/policies/{id} putPoliciesById',
   ]);
   expect(linked('/api/v2/backups', 'post', '202')).toEqual(['/api/v2/backups/{id} getBackupsById', '/api/v2/backups/{id}/restore postBackupsByIdRestore']);
-  expect(linked('/api/v2/backups/{id}/restore', 'post', '202')).toEqual(['/api/v2/restores/{id} getRestoresById']);
+  const restoreLinks = ['/api/v2/restores/{id} getRestoresById', '/api/v2/restores/{id}/items getRestoresByIdItems'];
+  expect(linked('/api/v2/backups/{id}/restore', 'post', '202')).toEqual(restoreLinks);
+  expect(linked('/api/v2/restores', 'post', '202')).toEqual(restoreLinks);
   expect(linked('/api/v2/lifecycle/runs', 'post', '202')).toEqual(['/api/v2/lifecycle/runs/{id} getLifecycleRunsById']);
 });
 

@@ -5,5 +5,6 @@ export { lifecycleSweepWorkflow, scheduledLifecycleWorkflow } from './lifecycle/
 export { outboxRelayWorkflow } from './events/relay';
 export { backupWorkflow, scheduledBackupWorkflow } from './backups/backup';
 export { restoreWorkflow } from './backups/restore';
+export { pointInTimeRestoreWorkflow } from './backups/pointInTime';
 export { backupRetentionWorkflow } from './backups/retention';
 export { restoreDrillWorkflow, scheduledRestoreDrillWorkflow } from './drills/drill';

@@ -94,13 +94,25 @@ async function assembleParts({ db, s3, bucket }: UploadDeps, uploadId: string): 
   );
 }
 
-/** Server-side copy of an earlier version's bytes to the new version's key (by parts when large). */
-/** A source that is gone (its version pruned or its asset deleted meanwhile) stays gone: no retry brings it back. */
-async function copyObject({ s3, bucket }: UploadDeps, { from, to, sizeBytes }: { from: string; to: string; sizeBytes: number }): Promise<void> {
+/**
+ * Server-side copy of an earlier version's bytes to the new version's key (by parts when large); with
+ * `fromBackup`, of a blob of the backup bucket (a restore to a point in time). A source that is gone
+ * (its version pruned or its asset deleted meanwhile, the blob removed) stays gone: no retry brings it back.
+ */
+async function copyObject(
+  { s3, bucket, config }: UploadDeps,
+  { from, to, sizeBytes, fromBackup }: { from: string; to: string; sizeBytes: number; fromBackup?: boolean },
+): Promise<void> {
+  const source = { bucket: fromBackup ? config.s3.backupBucket : bucket, key: from };
   try {
-    await copyStoredObject(s3, { bucket, key: from }, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
+    await copyStoredObject(s3, source, { bucket, key: to }, { sizeBytes, metadata: {}, signal: Context.current().cancellationSignal });
   } catch (err) {
-    if (isNotFound(err)) throw ApplicationFailure.nonRetryable(`the version to copy is gone: ${from} no longer exists`, UploadFailure.assetGone);
+    if (isNotFound(err)) {
+      const what = fromBackup
+        ? `the backup blob to copy is gone: ${from} is not in the backup bucket`
+        : `the version to copy is gone: ${from} no longer exists`;
+      throw ApplicationFailure.nonRetryable(what, UploadFailure.assetGone);
+    }
     throw err;
   }
 }

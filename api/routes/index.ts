@@ -16,6 +16,7 @@ import { POLICY_ROUTES } from './policies';
 import { QUOTA_ROUTES } from './quotas';
 import { PROBLEM_ROUTES } from './problems';
 import { REFERENCE_ROUTES } from './reference';
+import { RESTORE_ROUTES } from './restores';
 import { SIGNED_URL_ROUTES } from './signedUrls';
 import { TUS_ROUTES } from './tus';
 import { UPLOAD_ROUTES } from './uploads';
@@ -33,6 +34,7 @@ export const OPERATIONS: Route[] = [
   ...SIGNED_URL_ROUTES,
   ...BACKUP_ROUTES,
   ...DRILL_ROUTES,
+  ...RESTORE_ROUTES,
   ...POLICY_ROUTES,
   ...LIFECYCLE_ROUTES,
   ...TUS_ROUTES,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { backupLabel, createdFilters, jobStatusFilter, pageQuery, uuid } from './common';
+import { backupLabel, createdFilters, jobStatusFilter, ownerId, pageQuery, singleLine, tag, uuid } from './common';
 
 const assetIdList = z
   .array(uuid)
@@ -26,12 +26,34 @@ export const restoreBody = z
   })
   .strict();
 
+/**
+ * POST /restores: a restore to a point in time. At least one filter (every one given must hold) and
+ * as_of not in the future are checked by the route (api/routes/restores.ts), which names the field.
+ */
+export const pointInTimeBody = z
+  .object({
+    as_of: z.iso
+      .datetime({ offset: true, error: 'must be an RFC 3339 time with its offset, such as 2026-12-07T14:00:00Z' })
+      .describe('the moment each asset goes back to: RFC 3339, not in the future'),
+    asset_ids: assetIdList.optional().describe('these assets'),
+    owner_id: ownerId.optional().describe('the assets of this owner'),
+    tag: tag.optional().describe('the assets carrying this tag (as they are tagged now: tags are not versioned)'),
+    group: singleLine(255).min(1, 'must not be empty').optional().describe('the assets a grant gives to group:<group> (a campaign)'),
+    dry_run: z
+      .boolean()
+      .default(true)
+      .describe('true unless said: the restore lists, asset by asset, what it would do and from which source, and writes nothing'),
+  })
+  .strict();
+
 /** POST /backups/import takes no parameters: no body, or an empty object. */
 export const importBody = z.object({}).strict();
 
 export const listBackupsQuery = z.object({ ...pageQuery, status: jobStatusFilter, ...createdFilters }).strict();
 
 export const listRestoresQuery = z.object({ ...pageQuery, backup_id: uuid.optional(), status: jobStatusFilter, ...createdFilters }).strict();
+
+export const restoreItemsQuery = z.object(pageQuery).strict();
 
 // ---------------------------------------------------------------------------------------------
 // The answers.
@@ -105,12 +127,49 @@ export const importAnswer = z
   })
   .strict();
 
+const pointInTimeSource = z.enum(['version', 'backup', 'unchanged', 'skipped']);
+
+/** One asset of a restore: for a restore to a point in time, where its bytes at as_of came from; for every restore, what it did. */
+export const pointInTimeItem = z
+  .object({
+    asset_id: id,
+    status: z
+      .enum(['restored', 'planned', 'skipped', 'failed'])
+      .describe('restored: written; planned: a dry run would write it; skipped: unchanged, left alone, or skipped (see reason); failed: see reason'),
+    source: pointInTimeSource
+      .nullable()
+      .describe(
+        "version: a kept version reached back; backup: the newest backup at or before as_of held it; unchanged: its content already is; skipped: see reason. null: an asset of a backup's restore",
+      ),
+    source_version_id: id.nullable().describe('the version whose bytes it had at as_of: a kept one, or the one the backup holds'),
+    source_backup_id: id.nullable(),
+    sha256: sha256.nullable().describe('the SHA-256 of the bytes it had at as_of'),
+    version_id: id.nullable().describe('the new version the restore made'),
+    undeleted: z.boolean().describe('it was soft-deleted after as_of and is live again'),
+    reason: z.string().nullable(),
+  })
+  .strict()
+  .meta({ id: 'RestoreItem' });
+
 export const restoreAnswer = z
   .object({
     id,
-    backup_id: id,
+    backup_id: id.nullable().describe('the backup restored; null for a restore to a point in time (it reads whichever backups reach back)'),
     status,
-    mode: z.enum(['missing', 'overwrite']),
+    mode: z.enum(['missing', 'overwrite', 'point_in_time']),
+    as_of: timestamp.optional().describe('a restore to a point in time: the moment'),
+    filter: z
+      .object({ asset_ids: z.array(id).optional(), owner_id: z.string().optional(), tag: z.string().optional(), group: z.string().optional() })
+      .strict()
+      .optional()
+      .describe('a restore to a point in time: which assets'),
+    sources: z
+      .object({ version: count, backup: count, unchanged: count, skipped: count })
+      .strict()
+      .optional()
+      .describe('a restore to a point in time: how many assets each source gave (one restore read alone)'),
+    items: z.array(pointInTimeItem).optional().describe('a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone)'),
+    items_next: z.string().nullable().optional().describe('the next page of items (GET it), when there are more'),
     asset_ids: z.array(id).nullable(),
     dry_run: z
       .boolean()

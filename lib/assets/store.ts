@@ -1,5 +1,6 @@
 /**
- * The store of an asset (its row, its versions, its metadata and its grants): the only code that runs SQL against assets, asset_versions, asset_metadata and asset_grants.
+ * The store of an asset (its row, its versions, its metadata and its grants): the only code that runs SQL against assets, asset_versions, asset_metadata and asset_grants
+ * (with ./store/pointInTime.ts, the reads of a restore to a point in time, which write nothing).
  *
  * Invariants:
  * - assets: one row per asset, live or soft-deleted. `is_deleted` holds exactly when `deleted_at` is set

@@ -41,6 +41,7 @@ import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
 import { actorRef, type ActorRef } from '../auth/actor';
 import { existingAssetIds } from '../assets/store';
 import { ENDED_WITHOUT_RECORDING } from './abandonedJobs';
+import { withPointInTimeDetail, type PointInTimeDetail } from './pointInTimeJson';
 
 export interface BackupClient extends WorkflowAccess {
   retentionDays: number;
@@ -100,7 +101,7 @@ export async function startRestore(bc: BackupClient, actor: ActorRef, backupId: 
   return getRestore(bc.db, id);
 }
 
-function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: string, actor: ActorRef) {
+export function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: string, actor: ActorRef) {
   return {
     workflowId,
     taskQueue: bc.taskQueue,
@@ -110,7 +111,7 @@ function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: str
 }
 
 /** Starts a job's workflow; a start that fails marks the job's row failed, so it is not left pending. */
-async function startJobWorkflow(bc: BackupClient, id: string, kind: 'backup' | 'restore', start: () => Promise<unknown>): Promise<void> {
+export async function startJobWorkflow(bc: BackupClient, id: string, kind: 'backup' | 'restore', start: () => Promise<unknown>): Promise<void> {
   try {
     await start();
   } catch (err) {
@@ -161,7 +162,9 @@ export async function readBackup(bc: BackupClient, backupId: string): Promise<Ba
   return toBackupJson(row, live);
 }
 
-export async function readRestore(bc: BackupClient, restoreId: string): Promise<RestoreJson> {
+/** A restore to a point in time also says, asset by asset, where each came from (lib/backups/pointInTimeJson.ts). */
+export async function readRestore(bc: BackupClient, restoreId: string): Promise<RestoreJson & Partial<PointInTimeDetail>> {
   const { row, live } = await liveState<RestoreState>(bc, await getRestore(bc.db, restoreId), restoreStatusQuery);
-  return toRestoreJson(row, await failedRestoreItems(bc.db, row.id), live);
+  const json = toRestoreJson(row, await failedRestoreItems(bc.db, row.id), live);
+  return row.mode === 'point_in_time' ? withPointInTimeDetail(bc.db, json) : json;
 }

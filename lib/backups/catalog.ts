@@ -31,6 +31,7 @@ import {
   selectJob,
   type JobFilter,
 } from './store';
+import type { AssetFilter } from '../assets/store/pointInTime';
 import type { RestoreMode, BackupScope, BackupCounts, RestoreScope, JobRow, BackupRow, RestoreRow } from './jobRows';
 
 export function manifestKeyFor(backupId: string): string {
@@ -119,9 +120,13 @@ export interface FailedAsset {
 
 export interface RestoreJson {
   id: string;
-  backup_id: string;
+  /** null for a restore to a point in time, which reads whichever backups reach back (lib/backups/pointInTime.ts). */
+  backup_id: string | null;
   status: JobStatus;
-  mode: RestoreMode;
+  mode: RestoreMode | 'point_in_time';
+  /** A restore to a point in time: the moment and the filter (its items: lib/backups/pointInTimeJson.ts). */
+  as_of?: string;
+  filter?: AssetFilter;
   asset_ids: string[] | null;
   dry_run: boolean;
   progress: RestoreProgress;
@@ -138,9 +143,10 @@ export function toRestoreJson(row: JobRow, failed?: FailedAsset[], live?: { stat
   const useLive = live !== undefined && (row.status === 'pending' || row.status === 'running');
   return {
     id: row.id,
-    backup_id: row.backup_id!,
+    backup_id: row.backup_id,
     status: useLive && live.status !== 'pending' ? live.status : row.status,
     mode: row.mode!,
+    ...(row.mode === 'point_in_time' ? { as_of: row.scope.as_of, filter: row.scope.filter } : {}),
     asset_ids: row.scope.asset_ids ?? null,
     dry_run: row.scope.dry_run ?? false,
     progress: useLive ? live.progress : restoreProgressOf(row.progress),

@@ -3,6 +3,7 @@
  * per restore, with the scope, mode and counts they carry.
  */
 import type { ActorRef } from '../auth/actor';
+import type { AssetFilter } from '../assets/store/pointInTime';
 import type { BackupProgress, JobStatus, RestoreProgress } from '../../workflows/backups/definitions';
 
 export type RestoreMode = 'missing' | 'overwrite';
@@ -27,6 +28,9 @@ export interface RestoreScope {
   asset_ids?: string[];
   /** A dry run: counts what it would restore, writes no asset (absent: a restore begun before dry runs existed, a real one). */
   dry_run?: boolean;
+  /** A restore to a point in time (mode point_in_time, lib/backups/pointInTime.ts): the moment, and which assets. */
+  as_of?: string;
+  filter?: AssetFilter;
 }
 
 export interface JobRow {
@@ -36,7 +40,8 @@ export interface JobRow {
   label: string | null;
   backup_id: string | null;
   scope: BackupScope & RestoreScope;
-  mode: RestoreMode | null;
+  /** `point_in_time`: a restore to a point in time, which reads no one backup (backup_id null). */
+  mode: RestoreMode | 'point_in_time' | null;
   progress: Partial<BackupProgress & RestoreProgress>;
   manifest_key: string | null;
   workflow_id: string;
@@ -68,3 +73,6 @@ export interface JobRow {
 export type BackupRow = JobRow & { kind: 'backup' };
 
 export type RestoreRow = JobRow & { kind: 'restore'; backup_id: string; mode: RestoreMode };
+
+/** A restore to a point in time: no one backup; its scope says the moment and the filter. */
+export type PointInTimeRow = JobRow & { kind: 'restore'; backup_id: null; mode: 'point_in_time'; scope: RestoreScope & { as_of: string; filter: AssetFilter } };

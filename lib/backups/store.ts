@@ -2,12 +2,14 @@
  * The store of backups and restores: the only code that runs SQL against backup_jobs, restore_items, backup_handoffs, backup_retention_sweeps, backup_sweep_manifests, backup_sweep_marks and backup_blob_checks.
  *
  * Invariants:
- * - backup_jobs: one row per backup (kind 'backup') and per restore (kind 'restore', `backup_id` the backup it reads).
+ * - backup_jobs: one row per backup (kind 'backup') and per restore (kind 'restore', `backup_id` the backup it reads;
+ *   NULL for a restore to a point in time, mode 'point_in_time', whose statements are in ./store/pointInTime.ts).
  *   Status goes pending → running → completed | failed: `markJobRunning` from pending, `failJobRow` and
  *   `finishRestoreRow` only from pending or running, `markBackupCompleted` under the row's lock unless completed already
  *   (it does not look for failed); an import inserts a backup completed. A completed job stays completed. A backup's manifest is registered once (`manifest_sha256` null until then) and from that commit
  *   on retention keeps its blobs. `removed_at` (retention) is set only on a completed or failed backup that no pending
- *   or running restore reads; its `manifest_key` is cleared only after that, once the objects are deleted.
+ *   or running restore reads (nor, begun by its as_of, a pending or running restore to a point in time); its `manifest_key`
+ *   is cleared only after that, once the objects are deleted.
  * - restore_items: one row per (restore, asset), written once (ON CONFLICT DO NOTHING): a retried batch finds the asset
  *   done. A restore's progress is counted from its items.
  * - backup_handoffs: (backup, sha256) of contents a deletion handed to a running backup; they matter while the backup
@@ -285,19 +287,29 @@ export async function registerManifestRow(trx: Knex.Transaction, backupId: strin
     .update({ ...fields, manifest_written_at: trx.fn.now() });
 }
 
-/** Expired backups no pending or running restore reads, locked (those locked elsewhere skipped). */
+/** Expired backups no pending or running restore reads (or, to a point in time, may read), locked (those locked elsewhere skipped). */
 export async function lockExpiredBackups(trx: Knex.Transaction, asOf: Date, limit: number): Promise<Array<{ id: string }>> {
-  return trx('backup_jobs as b')
-    .select('b.id')
-    .where('b.kind', 'backup')
-    .whereNull('b.removed_at')
-    .whereIn('b.status', ['completed', 'failed'])
-    .where('b.expires_at', '<=', asOf)
-    .whereNotExists((q) => q.from('backup_jobs as r').whereRaw('r.backup_id = b.id').where('r.kind', 'restore').whereIn('r.status', ['pending', 'running']))
-    .orderBy('b.expires_at')
-    .limit(limit)
-    .forUpdate()
-    .skipLocked();
+  return (
+    trx('backup_jobs as b')
+      .select('b.id')
+      .where('b.kind', 'backup')
+      .whereNull('b.removed_at')
+      .whereIn('b.status', ['completed', 'failed'])
+      .where('b.expires_at', '<=', asOf)
+      .whereNotExists((q) => q.from('backup_jobs as r').whereRaw('r.backup_id = b.id').where('r.kind', 'restore').whereIn('r.status', ['pending', 'running']))
+      // Nor any a pending or running restore to a point in time may read: begun by its as_of (./store/pointInTime.ts backupsBegunBy).
+      .whereNotExists((q) =>
+        q
+          .from('backup_jobs as p')
+          .where({ 'p.kind': 'restore', 'p.mode': 'point_in_time' })
+          .whereIn('p.status', ['pending', 'running'])
+          .whereRaw(`coalesce(b.started_at, b.created_at) <= (p.scope->>'as_of')::timestamptz`),
+      )
+      .orderBy('b.expires_at')
+      .limit(limit)
+      .forUpdate()
+      .skipLocked()
+  );
 }
 
 export async function markBackupsRemoved(trx: Knex.Transaction, ids: string[]): Promise<void> {

@@ -73,6 +73,11 @@ export interface TusUpload extends NamedContent {
 export interface CopyUpload extends NamedContent {
   kind: 'copy';
   copyFromKey: string;
+  /**
+   * Where `copyFromKey` is: the assets bucket unless `backup` (a restore to a point in time copies a
+   * backup's blob, lib/backups/pointInTimeBackups.ts). The copy is hashed against `checksumSha256` either way.
+   */
+  copyFromBucket?: 'backup';
   sizeBytes: number;
   checksumSha256: string;
 }

@@ -276,7 +276,7 @@ async function finish(run: UploadRun, request: CompleteRequest): Promise<void> {
   if (!committed) {
     if (finished === undefined) await step((a) => a.markCompleting({ uploadId: input.uploadId, details: completeRequest.details }));
     if (input.kind === 'chunked' || input.kind === 'tus') await growing.assembleParts(input.uploadId);
-    if (input.kind === 'copy') await growing.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes });
+    if (input.kind === 'copy') await growing.copyObject({ from: input.copyFromKey, to: input.objectKey, sizeBytes: input.sizeBytes, ...copySourceOf(input) });
     if (input.kind === 'fetch') {
       completeRequest = await sourceUntil(input.expiresAt).fetchSource({ uploadId: input.uploadId, url: input.sourceUrl, objectKey: input.objectKey });
       run.completeRequest = completeRequest;
@@ -361,6 +361,11 @@ async function finishInOneStep(input: UploadInput, request: CompleteRequest): Pr
   return step((a) =>
     a.finishStagedUpload({ uploadId: input.uploadId, details, objectKey: input.objectKey, sizeBytes, checksumSha256, s3ChecksumSha256, ...ifMatchOf(input) }),
   );
+}
+
+/** A copy's source bucket, when it is not the assets bucket (given only then: earlier runs recorded the copy without it). */
+function copySourceOf(input: UploadInput & { kind: 'copy' }): { fromBackup?: true } {
+  return input.copyFromBucket === 'backup' ? { fromBackup: true } : {};
 }
 
 /** A new version's If-Match, compared again by its commit under the asset's row lock (the session's open compared it first). */
