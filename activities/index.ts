@@ -4,6 +4,7 @@ import { createBackupRestoreActivities } from './backups/backup';
 import { createLifecycleActivities } from './lifecycle';
 import { createIngestActivities } from './uploads/ingest';
 import { createOutboxActivities } from './events';
+import { createScrubActivities } from './scrub/scrub';
 import { withPermanentFailures } from './permanentFailures';
 import { createUploadActivities } from './uploads/uploads';
 
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAssetDeletionActivities(deps),
     ...createBackupRestoreActivities(deps),
     ...createLifecycleActivities(deps),
+    ...createScrubActivities(deps),
   });
 }
 

@@ -6,3 +6,4 @@ export { outboxRelayWorkflow } from './events/relay';
 export { backupWorkflow, scheduledBackupWorkflow } from './backups/backup';
 export { restoreWorkflow } from './backups/restore';
 export { backupRetentionWorkflow } from './backups/retention';
+export { scrubWorkflow, scheduledScrubWorkflow } from './scrub/scrub';

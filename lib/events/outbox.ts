@@ -8,7 +8,9 @@ export type StorageEventType =
   | 'storage.asset.deleted'
   | 'storage.version.created'
   | 'storage.backup.completed'
-  | 'storage.backup.retention_refused';
+  | 'storage.backup.retention_refused'
+  | 'storage.version.damaged'
+  | 'storage.scrub.completed';
 
 export const EVENT_SOURCE = 'storage-service';
 
