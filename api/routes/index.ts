@@ -15,6 +15,7 @@ import { POLICY_ROUTES } from './policies';
 import { QUOTA_ROUTES } from './quotas';
 import { PROBLEM_ROUTES } from './problems';
 import { REFERENCE_ROUTES } from './reference';
+import { SCRUB_ROUTES } from './scrubs';
 import { SIGNED_URL_ROUTES } from './signedUrls';
 import { TUS_ROUTES } from './tus';
 import { UPLOAD_ROUTES } from './uploads';
@@ -31,6 +32,7 @@ export const OPERATIONS: Route[] = [
   ...EVENT_ROUTES,
   ...SIGNED_URL_ROUTES,
   ...BACKUP_ROUTES,
+  ...SCRUB_ROUTES,
   ...POLICY_ROUTES,
   ...LIFECYCLE_ROUTES,
   ...TUS_ROUTES,

@@ -255,6 +255,15 @@ export async function markVersionDamaged(trx: Knex.Transaction, id: string, dama
   return n > 0;
 }
 
+/** The damage of the version whose object is at `objectKey`, when it is marked damaged (COLLATE "C": its index). */
+export async function damageAtKey(db: Db, objectKey: string): Promise<{ id: string; asset_id: string; damaged_at: Date; damage: string | null } | undefined> {
+  return db('asset_versions')
+    .whereRaw('object_key COLLATE "C" = ?', [objectKey])
+    .whereNotNull('damaged_at')
+    .select('id', 'asset_id', 'damaged_at', 'damage')
+    .first();
+}
+
 /** The object keys among `keys` that a version row names. */
 export async function keysWithVersions(db: Db, keys: string[]): Promise<string[]> {
   if (keys.length === 0) return [];
