@@ -25,6 +25,8 @@ import type { scheduledBackupWorkflow } from '../workflows/backups/backup';
 import type { scheduledLifecycleWorkflow } from '../workflows/lifecycle/sweep';
 import { lifecycleOperation } from '../workflows/lifecycle/definitions';
 import { backupOperation } from '../workflows/backups/definitions';
+import type { scheduledScrubWorkflow } from '../workflows/scrub/scrub';
+import { scrubOperation } from '../workflows/scrub/definitions';
 
 /** `foreign`: the schedule starts its runs on another task queue, and was left as it is. */
 export type ScheduleChange = 'created' | 'updated' | 'unchanged' | 'foreign';
@@ -113,6 +115,7 @@ function startsForSystem(action: ScheduleDescription['action']): boolean {
 
 export const LIFECYCLE_SCHEDULE_ID = 'storage-lifecycle';
 export const BACKUP_SCHEDULE_ID = 'storage-backup';
+export const SCRUB_SCHEDULE_ID = 'storage-scrub';
 /** The task queue whose deployment keeps the plain ids above (those of the servers made before ids were derived). */
 const DEFAULT_TASK_QUEUE = 'storage';
 
@@ -129,6 +132,11 @@ export function lifecycleScheduleIdOf(config: Pick<Config, 'lifecycle' | 'tempor
 /** The deployment's backup schedule: STORAGE_BACKUP_SCHEDULE_ID, else derived from its task queue. */
 export function backupScheduleIdOf(config: Pick<Config, 'backups' | 'temporal'>): string {
   return scheduleIdOf(BACKUP_SCHEDULE_ID, config.temporal.taskQueue, config.backups.scheduleId);
+}
+
+/** The deployment's scrub schedule: STORAGE_SCRUB_SCHEDULE_ID, else derived from its task queue. */
+export function scrubScheduleIdOf(config: Pick<Config, 'scrub' | 'temporal'>): string {
+  return scheduleIdOf(SCRUB_SCHEDULE_ID, config.temporal.taskQueue, config.scrub.scheduleId);
 }
 
 export interface LifecycleScheduleOptions {
@@ -189,6 +197,24 @@ export async function ensureBackupSchedule(client: Client, opts: BackupScheduleO
   });
 }
 
+/**
+ * `storage-scrub` (of the default task queue; scrubScheduleIdOf): cron STORAGE_SCRUB_CRON (UTC, default
+ * weekly), overlap SKIP, starting scheduledScrubWorkflow (a scrub acting for the system, scrub-{id}).
+ */
+export async function ensureScrubSchedule(client: Client, opts: LifecycleScheduleOptions): Promise<ScheduleChange> {
+  const scheduleId = opts.scheduleId ?? scheduleIdOf(SCRUB_SCHEDULE_ID, opts.taskQueue, undefined);
+  return keepSchedule(client, {
+    scheduleId,
+    cron: opts.cron,
+    taskQueue: opts.taskQueue,
+    workflowType: 'scheduledScrubWorkflow',
+    workflowId: `scrub-scheduled-${scheduleId}`,
+    args: [] as Parameters<typeof scheduledScrubWorkflow>,
+    operation: scrubOperation,
+    logger: opts.logger,
+  });
+}
+
 /** STORAGE_BACKUP_ENABLED=false: the deployment's schedule goes; another queue's stays. */
 async function deleteBackupSchedule(client: Client, scheduleId: string, opts: BackupScheduleOptions): Promise<'foreign' | 'deleted' | 'absent'> {
   const handle = client.schedule.getHandle(scheduleId);
@@ -205,13 +231,13 @@ async function deleteBackupSchedule(client: Client, scheduleId: string, opts: Ba
 
 /**
  * What the worker keeps at start, over its own connection (worker/main.ts): the schedules of its
- * deployment (lifecycleScheduleIdOf, backupScheduleIdOf), unless `opts` names others.
+ * deployment (lifecycleScheduleIdOf, backupScheduleIdOf, scrubScheduleIdOf), unless `opts` names others.
  */
 export async function ensureSchedules(
   connection: ConnectionLike,
   config: Config,
-  opts: { logger?: Logger; lifecycleScheduleId?: string; backupScheduleId?: string } = {},
-): Promise<{ lifecycle: ScheduleChange; backup: ScheduleChange | 'deleted' | 'absent' }> {
+  opts: { logger?: Logger; lifecycleScheduleId?: string; backupScheduleId?: string; scrubScheduleId?: string } = {},
+): Promise<{ lifecycle: ScheduleChange; backup: ScheduleChange | 'deleted' | 'absent'; scrub: ScheduleChange }> {
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const lifecycle = await ensureLifecycleSchedule(client, {
     cron: config.lifecycle.cron,
@@ -226,5 +252,11 @@ export async function ensureSchedules(
     scheduleId: opts.backupScheduleId ?? backupScheduleIdOf(config),
     logger: opts.logger,
   });
-  return { lifecycle, backup };
+  const scrub = await ensureScrubSchedule(client, {
+    cron: config.scrub.cron,
+    taskQueue: config.temporal.taskQueue,
+    scheduleId: opts.scrubScheduleId ?? scrubScheduleIdOf(config),
+    logger: opts.logger,
+  });
+  return { lifecycle, backup, scrub };
 }

@@ -1,7 +1,7 @@
 /**
  * Retention of the tables that would otherwise grow for ever (issue 26, finding 13): ended upload
  * sessions, delivered or parked outbox events, ended lifecycle runs, ended restores and removed
- * backups, each past its STORAGE_*_RETENTION_DAYS, and idempotency keys past their 24 hours. The lifecycle sweep's run of the global settings
+ * backups, ended scrubs, each past its STORAGE_*_RETENTION_DAYS, and idempotency keys past their 24 hours. The lifecycle sweep's run of the global settings
  * applies it (activities/lifecycle.ts), in batches of BATCH rows, each its own statement, within a
  * time budget: what one run leaves, the next removes.
  *
@@ -18,6 +18,7 @@ import { mapLimit } from '../platform/concurrency';
 import type { Config } from '../platform/config';
 import { deleteEndedSessions, selectEndedSessionsBefore } from '../uploads/store';
 import { deleteEndedRunsBefore } from './store';
+import { deleteEndedScrubsBefore } from '../scrub/store';
 
 const BATCH = 500;
 const DAY_MS = 86_400_000;
@@ -40,6 +41,7 @@ export interface RowsRemoved {
   restore_items: number;
   backup_jobs: number;
   idempotency_keys: number;
+  scrubs: number;
   /** The budget ran out before every table was done. */
   more: boolean;
 }
@@ -49,13 +51,14 @@ export async function pruneEndedRows(deps: TableRetentionDeps, deadline: number,
   const { db, config } = deps;
   const before = (days: number) => new Date(now - days * DAY_MS);
   const jobsBefore = before(config.tableRetention.backupJobDays);
-  const removed: RowsRemoved = { upload_sessions: 0, outbox_events: 0, lifecycle_runs: 0, restore_items: 0, backup_jobs: 0, idempotency_keys: 0, more: false };
+  const removed: RowsRemoved = { upload_sessions: 0, outbox_events: 0, lifecycle_runs: 0, restore_items: 0, backup_jobs: 0, idempotency_keys: 0, scrubs: 0, more: false };
   const steps: Array<[keyof Omit<RowsRemoved, 'more'>, () => Promise<{ deleted: number; done: boolean }>]> = [
     ['outbox_events', batchOf(() => deleteEventsSettledBefore(db, before(config.tableRetention.outboxDays), BATCH))],
     ['lifecycle_runs', batchOf(() => deleteEndedRunsBefore(db, before(config.tableRetention.lifecycleRunDays), BATCH))],
     ['restore_items', batchOf(() => deleteItemsOfEndedRestoresBefore(db, jobsBefore, BATCH))],
     ['backup_jobs', batchOf(() => deleteEndedRestoresBefore(db, jobsBefore, BATCH))],
     ['backup_jobs', batchOf(() => deleteRemovedBackupsBefore(db, jobsBefore, BATCH))],
+    ['scrubs', batchOf(() => deleteEndedScrubsBefore(db, before(config.tableRetention.scrubDays), BATCH))],
     ['idempotency_keys', batchOf(() => deleteKeysClaimedBefore(db, new Date(now - KEY_LIFETIME_HOURS * 3_600_000), BATCH))],
     ['upload_sessions', endedSessionBatches(deps, before(config.tableRetention.uploadSessionDays))],
   ];
