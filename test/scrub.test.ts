@@ -1,0 +1,211 @@
+/**
+ * The scrub over HTTP against the real stack (issue 28): what it finds in the asset bucket, the
+ * catalog and the backup bucket, what it repairs from a backup, what it cannot (a damaged version's
+ * content answers a problem), a dry run that changes nothing, its access rule and bad input, and a
+ * run of tiny steps that continues as new and still counts right.
+ */
+import {
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { blobKeyFor } from '../lib/backups/catalog';
+import { startScrub } from '../lib/scrub/scrubs';
+import { uuidv7 } from '../lib/platform/ids';
+import { bytesOf, download, sha256 } from './support/assets';
+import { TEST_ADMIN, tokenFor } from './support/auth';
+import { backupClientOf, objectBytes, resetAll, runBackup, seedCatalog, settled } from './support/backups';
+import { addAsset } from './support/catalog';
+import { useTestService } from './support/context';
+import { call, expectProblem } from './support/http';
+import { waitUntil } from './support/processes';
+
+const ctx = useTestService({
+  STORAGE_UPLOAD_WAIT_SECONDS: '60',
+  // Objects and multipart uploads count as soon as they are listed: the test makes them just before.
+  STORAGE_SCRUB_GRACE_HOURS: '0',
+  STORAGE_SCRUB_MULTIPART_AGE_HOURS: '0',
+});
+
+afterEach(async () => {
+  await resetAll(ctx);
+  await ctx.db.raw('TRUNCATE scrubs, backup_blob_checks');
+});
+
+const NONE = { orphan_object: 0, missing_object: 0, incomplete_multipart: 0, checksum_mismatch: 0, backup_blob_damaged: 0, backup_blob_missing: 0 };
+
+interface Uploaded {
+  id: string;
+  versionId: string;
+  key: string;
+  bytes: Buffer;
+}
+
+async function upload(size: number): Promise<Uploaded> {
+  const bytes = bytesOf(size);
+  const res = await addAsset(ctx.baseUrl, bytes, { name: 'scrubbed.bin' });
+  expect(res.status).toBe(201);
+  const row = await ctx.db('asset_versions').where({ asset_id: res.body.id }).first();
+  return { id: res.body.id, versionId: row.id, key: row.object_key, bytes };
+}
+
+/** POST /scrubs, then its operation followed to its end; answers the scrub as GET /scrubs/{id} does. */
+async function scrub(body: Record<string, unknown>) {
+  const started = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: body });
+  expect(started.status).toBe(202);
+  expect(started.headers.get('location')).toBe(`/api/v2/operations/scrub-${started.body.id}`);
+  const op = await waitUntil(
+    'the scrub to end',
+    async () => {
+      const res = await call(`${ctx.baseUrl}${started.headers.get('location')}`);
+      expect(res.status).toBe(200);
+      return res.body.done ? res.body : undefined;
+    },
+    120_000,
+    250,
+  );
+  expect(op).toMatchObject({ kind: 'scrub', status: 'succeeded', resource: `/api/v2/scrubs/${started.body.id}` });
+  const read = await call(`${ctx.baseUrl}/api/v2/scrubs/${started.body.id}`);
+  expect(read.status).toBe(200);
+  return read.body;
+}
+
+const exists = async (bucket: string, key: string) =>
+  ctx.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
+    () => true,
+    () => false,
+  );
+const openUploads = async () => ((await ctx.s3.send(new ListMultipartUploadsCommand({ Bucket: ctx.config.s3.bucket }))).Uploads ?? []).map((u) => u.UploadId);
+
+function flipped(bytes: Buffer): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[copy.length >> 1] ^= 0xff;
+  return copy;
+}
+
+it('one scrub repairs a missing and a flipped object from a backup, removes an orphan and an incomplete upload, repairs a damaged blob; a dry run before changes nothing; a second scrub finds nothing', async () => {
+  const since = new Date();
+  const bucket = ctx.config.s3.bucket;
+  const backups = ctx.config.s3.backupBucket;
+  const [gone, flip, blobbed, other] = [await upload(3000), await upload(5000), await upload(4000), await upload(2000)];
+  expect((await runBackup(ctx)).status).toBe('completed');
+
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: gone.key }));
+  await ctx.s3.send(new PutObjectCommand({ Bucket: bucket, Key: flip.key, Body: flipped(flip.bytes) }));
+  const orphanKey = `assets/${uuidv7()}/${uuidv7()}`;
+  await ctx.s3.send(new PutObjectCommand({ Bucket: bucket, Key: orphanKey, Body: bytesOf(100) }));
+  const leftKey = `assets/${uuidv7()}/${uuidv7()}`;
+  const left = await ctx.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: leftKey }));
+  await ctx.s3.send(new UploadPartCommand({ Bucket: bucket, Key: leftKey, UploadId: left.UploadId, PartNumber: 1, Body: bytesOf(1024) }));
+  const blobKey = blobKeyFor(sha256(blobbed.bytes));
+  await ctx.s3.send(new PutObjectCommand({ Bucket: backups, Key: blobKey, Body: bytesOf(blobbed.bytes.length) }));
+  const expected = { ...NONE, orphan_object: 1, missing_object: 1, incomplete_multipart: 1, checksum_mismatch: 1, backup_blob_damaged: 1 };
+
+  const dry = await scrub({ dry_run: true, sample_percent: 100 });
+  expect(dry).toMatchObject({ status: 'completed', dry_run: true, counts: expected, findings: 5, repaired: 0, unrepairable: 0 });
+  expect(await exists(bucket, gone.key)).toBe(false);
+  expect(sha256(await objectBytes(ctx, bucket, flip.key))).not.toBe(sha256(flip.bytes));
+  expect(await exists(bucket, orphanKey)).toBe(true);
+  expect(await openUploads()).toEqual([left.UploadId]);
+  expect(sha256(await objectBytes(ctx, backups, blobKey))).not.toBe(sha256(blobbed.bytes));
+
+  const wet = await scrub({ sample_percent: 100 });
+  expect(wet).toMatchObject({ status: 'completed', dry_run: false, trigger: 'api', actor: 'test-admin', counts: expected, repaired: 5, unrepairable: 0 });
+  expect(wet.bytes_hashed).toBeGreaterThan(0);
+  for (const a of [gone, flip, blobbed, other]) {
+    const content = await download(`${ctx.baseUrl}/api/v2/assets/${a.id}/content`);
+    expect({ status: content.status, sha256: sha256(content.body) }).toEqual({ status: 200, sha256: sha256(a.bytes) });
+  }
+  expect(await exists(bucket, orphanKey)).toBe(false);
+  expect(await openUploads()).toEqual([]);
+  expect(sha256(await objectBytes(ctx, backups, blobKey))).toBe(sha256(blobbed.bytes));
+
+  const completed = await ctx.db('outbox_events').where({ type: 'storage.scrub.completed', subject: wet.id }).first();
+  expect(completed.data).toMatchObject({ scrub_id: wet.id, counts: expected, repaired: 5 });
+  const actions = (await ctx.db('audit_log').where('action', 'like', 'scrub.%').where('at', '>=', since).select('action', 'version_id')).map((r) => `${r.action} ${r.version_id ?? ''}`.trim());
+  expect(actions.sort()).toEqual(
+    [
+      'scrub.complete',
+      'scrub.complete',
+      `scrub.version_repaired ${gone.versionId}`,
+      `scrub.version_repaired ${flip.versionId}`,
+      'scrub.orphan_removed',
+      'scrub.multipart_aborted',
+      `scrub.blob_repaired ${blobbed.versionId}`,
+    ].sort(),
+  );
+  const metrics = await call(`${ctx.baseUrl}/metrics`);
+  expect(metrics.body).toMatch(/storage_scrub_findings_total\{kind="orphan_object"\} 1/);
+  expect(metrics.body).toMatch(/storage_scrub_seconds_since_complete_pass \d/);
+
+  const again = await scrub({ sample_percent: 100 });
+  expect(again).toMatchObject({ status: 'completed', counts: NONE, findings: 0, repaired: 0, unrepairable: 0 });
+
+  const list = await call(`${ctx.baseUrl}/api/v2/scrubs?limit=2`);
+  expect(list.status).toBe(200);
+  expect(list.body.items.map((s: { id: string }) => s.id)).toEqual([again.id, wet.id]);
+  expect(list.body.next_cursor).toEqual(expect.any(String));
+  const rest = await call(`${ctx.baseUrl}/api/v2/scrubs?limit=2&cursor=${list.body.next_cursor}`);
+  expect(rest.body.items.map((s: { id: string }) => s.id)).toEqual([dry.id]);
+}, 300_000);
+
+it('a version no backup holds ends damaged: its JSON says so, its content answers version-damaged, an event and an audit row say it', async () => {
+  const lost = await upload(3000);
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: lost.key }));
+
+  const done = await scrub({ sample_percent: 100 });
+  expect(done).toMatchObject({ counts: { ...NONE, missing_object: 1 }, repaired: 0, unrepairable: 1 });
+  const version = await call(`${ctx.baseUrl}/api/v2/assets/${lost.id}/versions/${lost.versionId}`);
+  expect(version.status).toBe(200);
+  expect(version.body).toMatchObject({ damaged_at: expect.any(String), damage: expect.stringContaining('missing') });
+  for (const path of [`/api/v2/assets/${lost.id}/content`, `/api/v2/assets/${lost.id}/versions/${lost.versionId}/content`]) {
+    const res = await call(`${ctx.baseUrl}${path}`);
+    expectProblem(res, 409);
+    expect(res.body).toMatchObject({ type: '/problems/version-damaged', version_id: lost.versionId, detail: expect.stringContaining('restore') });
+  }
+  expect(await ctx.db('outbox_events').where({ type: 'storage.version.damaged', subject: lost.id }).count('* as n')).toEqual([{ n: '1' }]);
+  expect(await ctx.db('audit_log').where({ action: 'scrub.version_damaged', version_id: lost.versionId }).count('* as n')).toEqual([{ n: '1' }]);
+
+  // Put back (as a restore would), a scrub finds it sound again and clears the mark.
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: lost.key, Body: lost.bytes }));
+  expect(await runBackup(ctx)).toMatchObject({ status: 'completed' });
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: lost.key }));
+  expect(await scrub({ sample_percent: 100 })).toMatchObject({ counts: { ...NONE, missing_object: 1 }, repaired: 1, unrepairable: 0 });
+  expect((await call(`${ctx.baseUrl}/api/v2/assets/${lost.id}/versions/${lost.versionId}`)).body).toMatchObject({ damaged_at: null, damage: null });
+  const content = await download(`${ctx.baseUrl}/api/v2/assets/${lost.id}/content`);
+  expect({ status: content.status, sha256: sha256(content.body) }).toEqual({ status: 200, sha256: sha256(lost.bytes) });
+}, 300_000);
+
+it('only an admin starts or reads scrubs; bad bodies are 400 problems; none of them starts one', async () => {
+  const user = await tokenFor({ sub: 'scrub-user' });
+  const refused = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: {}, as: user });
+  expectProblem(refused, 403);
+  expectProblem(await call(`${ctx.baseUrl}/api/v2/scrubs`, { as: user }), 403);
+  expectProblem(await call(`${ctx.baseUrl}/api/v2/scrubs/${uuidv7()}`), 404);
+  for (const json of [{ sample_percent: 0 }, { sample_percent: 101 }, { sample_percent: '5%' }, { dry_run: 'yes' }, { surprise: true }, [1]]) {
+    const res = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json });
+    expectProblem(res, 400);
+  }
+  expect(await ctx.db('scrubs').count('* as n')).toEqual([{ n: '0' }]);
+}, 60_000);
+
+it('a scrub of tiny steps continues as new and resumes from its cursor, and counts every finding once', async () => {
+  const seeded = await seedCatalog(ctx, 24, { maxBytes: 512 });
+  expect((await runBackup(ctx)).status).toBe('completed');
+  const lost = seeded.slice(0, 5).map((a) => a.versions[0]);
+  for (const v of lost) await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: v.objectKey }));
+
+  const row = await startScrub(backupClientOf(ctx), TEST_ADMIN, { dryRun: false, samplePercent: 50, tuning: { stepBudgetMs: 1, pageSize: 3, historyLimit: 20 } });
+  await settled(ctx, row.workflow_id);
+  const done = (await call(`${ctx.baseUrl}/api/v2/scrubs/${row.id}`)).body;
+  expect(done).toMatchObject({ status: 'completed', counts: { ...NONE, missing_object: 5 }, repaired: 5, unrepairable: 0, objects_listed: 19 });
+  // Half of the 24 versions read, those never verified first.
+  expect(await ctx.db('asset_versions').whereNotNull('verified_at').count('* as n')).toEqual([{ n: String(12 + 5) }]);
+  // Its last run was continued from another.
+  const history = await ctx.temporal.client.workflow.getHandle(row.workflow_id).fetchHistory();
+  expect(history.events?.[0].workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
+  for (const v of lost) expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, v.objectKey))).toBe(v.sha256);
+}, 300_000);
