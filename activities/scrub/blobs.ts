@@ -5,7 +5,7 @@
  * recorded damaged (backup_blob_checks) and unrepairable.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { BLOB_PREFIX } from '../../lib/backups/catalog';
+import { BLOB_PREFIX, blobKeyFor } from '../../lib/backups/catalog';
 import { readManifestLines, type BlobLine } from '../../lib/backups/manifest';
 import { recordBlobDamaged, recordBlobVerified } from '../../lib/backups/store';
 import { hashWithin, restoreBlob } from '../../lib/scrub/repair';
@@ -35,8 +35,9 @@ export async function scrubBlobs(step: Step): Promise<boolean> {
       new ListObjectsV2Command({ Bucket: config.s3.backupBucket, Prefix: BLOB_PREFIX, StartAfter: step.cursor.key, MaxKeys: step.pageSize }),
     );
     for (const o of page.Contents ?? []) {
-      const sha256 = o.Key!.slice(BLOB_PREFIX.length);
-      if (SHA256.test(sha256) && inShare(sha256, step.row.sample_percent, step.cursor.rotation!)) await checkBlob(step, sha256, o.Key!);
+      // blobs/sha256/<first two>/<sha256>: the address is the key's last part, and must be where blobKeyFor puts it.
+      const sha256 = o.Key!.slice(o.Key!.lastIndexOf('/') + 1);
+      if (SHA256.test(sha256) && o.Key === blobKeyFor(sha256) && inShare(sha256, step.row.sample_percent, step.cursor.rotation!)) await checkBlob(step, sha256, o.Key!);
       step.cursor = { ...step.cursor, key: o.Key! };
     }
     step.beat();
