@@ -37,7 +37,8 @@ export async function scrubBlobs(step: Step): Promise<boolean> {
     for (const o of page.Contents ?? []) {
       // blobs/sha256/<first two>/<sha256>: the address is the key's last part, and must be where blobKeyFor puts it.
       const sha256 = o.Key!.slice(o.Key!.lastIndexOf('/') + 1);
-      if (SHA256.test(sha256) && o.Key === blobKeyFor(sha256) && inShare(sha256, step.row.sample_percent, step.cursor.rotation!)) await checkBlob(step, sha256, o.Key!);
+      if (SHA256.test(sha256) && o.Key === blobKeyFor(sha256) && inShare(sha256, step.row.sample_percent, step.cursor.rotation!))
+        await checkBlob(step, sha256, o.Key!);
       step.cursor = { ...step.cursor, key: o.Key! };
     }
     step.beat();
@@ -107,7 +108,10 @@ async function scrubManifest(step: Step, backup: { id: string; manifest_key: str
   const manifest = { bucket: step.deps.config.s3.backupBucket, key: backup.manifest_key, sizeBytes: backup.manifest_size_bytes };
   let batch: Array<{ line: BlobLine; end: number }> = [];
   const flush = async () => {
-    await checkPresent(step, batch.map((b) => b.line));
+    await checkPresent(
+      step,
+      batch.map((b) => b.line),
+    );
     if (batch.length) step.cursor = { backupId: backup.id, offset: batch[batch.length - 1].end };
     batch = [];
     step.beat();

@@ -40,7 +40,12 @@ async function onUnowned(step: Step, objects: ListedObject[]): Promise<void> {
   const graceMs = step.deps.config.scrub.graceHours * HOUR_MS;
   const old = objects.filter((o) => o.lastModified.getTime() <= Date.now() - graceMs);
   if (old.length === 0) return;
-  const sessions = new Set(await keysOfSessionsInProgress(step.deps.db, old.map((o) => o.key)));
+  const sessions = new Set(
+    await keysOfSessionsInProgress(
+      step.deps.db,
+      old.map((o) => o.key),
+    ),
+  );
   for (const o of old) {
     if (sessions.has(o.key)) continue;
     await onOrphan(step, o);

@@ -121,7 +121,9 @@ async function scrubStep(deps: ScrubDeps, input: ScrubStepInput): Promise<ScrubS
   };
   step.beat();
   const done = await PASSES[at.phase](step);
-  const result: ScrubStepResult = done ? { phase: nextPhase(at.phase), cursor: {}, tally: step.tally } : { phase: at.phase, cursor: step.cursor, tally: step.tally };
+  const result: ScrubStepResult = done
+    ? { phase: nextPhase(at.phase), cursor: {}, tally: step.tally }
+    : { phase: at.phase, cursor: step.cursor, tally: step.tally };
   await saveScrubFigures(deps.db, row.id, { phase: result.phase, cursor: result.cursor, ...result.tally });
   return result;
 }

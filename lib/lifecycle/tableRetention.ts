@@ -51,7 +51,16 @@ export async function pruneEndedRows(deps: TableRetentionDeps, deadline: number,
   const { db, config } = deps;
   const before = (days: number) => new Date(now - days * DAY_MS);
   const jobsBefore = before(config.tableRetention.backupJobDays);
-  const removed: RowsRemoved = { upload_sessions: 0, outbox_events: 0, lifecycle_runs: 0, restore_items: 0, backup_jobs: 0, idempotency_keys: 0, scrubs: 0, more: false };
+  const removed: RowsRemoved = {
+    upload_sessions: 0,
+    outbox_events: 0,
+    lifecycle_runs: 0,
+    restore_items: 0,
+    backup_jobs: 0,
+    idempotency_keys: 0,
+    scrubs: 0,
+    more: false,
+  };
   const steps: Array<[keyof Omit<RowsRemoved, 'more'>, () => Promise<{ deleted: number; done: boolean }>]> = [
     ['outbox_events', batchOf(() => deleteEventsSettledBefore(db, before(config.tableRetention.outboxDays), BATCH))],
     ['lifecycle_runs', batchOf(() => deleteEndedRunsBefore(db, before(config.tableRetention.lifecycleRunDays), BATCH))],

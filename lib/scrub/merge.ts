@@ -34,12 +34,7 @@ export function compareKeys(a: string, b: string): number {
  * most `versionLimit` (a full page means more may follow: the page then ends at the last version's
  * key, and listed keys past it wait for the next page).
  */
-export function mergePage<V extends { object_key: string }>(
-  listed: ListedObject[],
-  listingEnded: boolean,
-  versions: V[],
-  versionLimit: number,
-): PageMerge<V> {
+export function mergePage<V extends { object_key: string }>(listed: ListedObject[], listingEnded: boolean, versions: V[], versionLimit: number): PageMerge<V> {
   let upTo: string | null = listingEnded ? null : (listed[listed.length - 1]?.key ?? null);
   if (versions.length >= versionLimit) {
     const lastVersion = versions[versions.length - 1].object_key;

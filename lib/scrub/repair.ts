@@ -55,7 +55,13 @@ export async function hashWithin(r: Reader, ref: ObjectRef): Promise<Hashed | un
 const holds = (got: Hashed | undefined, sha256: string, sizeBytes: number) => got !== undefined && got.sha256 === sha256 && got.sizeBytes === sizeBytes;
 
 /** Copies `from` (already checked) to `to`, then checks the copy; answers whether it holds the content. */
-async function copyChecked(r: Reader, from: ObjectRef, to: ObjectRef, content: { sha256: string; sizeBytes: number; contentType?: string | null }, metadata: Record<string, string>) {
+async function copyChecked(
+  r: Reader,
+  from: ObjectRef,
+  to: ObjectRef,
+  content: { sha256: string; sizeBytes: number; contentType?: string | null },
+  metadata: Record<string, string>,
+) {
   await withTicker(r.beat, () =>
     copyObject(r.s3, from, to, { sizeBytes: content.sizeBytes, metadata, contentType: content.contentType ?? undefined, signal: r.signal, onPart: r.beat }),
   );

@@ -143,5 +143,10 @@ export async function readScrub(wa: WorkflowAccess, id: string): Promise<ScrubJs
 export async function listScrubs(db: Knex, q: { limit: number; cursor?: string } & ScrubFilter): Promise<Page<ScrubJson>> {
   const cursor = decodeCursor(q.cursor, (p): p is { id: string } => typeof p.id === 'string' && UUID_PATTERN.test(p.id));
   const rows = await listScrubRows(db, { ...q, limit: q.limit + 1, beforeId: cursor?.id });
-  return pageOf(rows, q.limit, (row) => toScrubJson(row), (row) => ({ id: row.id }));
+  return pageOf(
+    rows,
+    q.limit,
+    (row) => toScrubJson(row),
+    (row) => ({ id: row.id }),
+  );
 }

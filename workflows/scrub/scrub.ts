@@ -29,7 +29,12 @@ const steps = proxyActivities<ScrubActivities>({ startToCloseTimeout: '2 hours',
  */
 export async function scrubWorkflow(input: ScrubInput): Promise<{ scrubId: string; status: string; tally: ScrubTally }> {
   const { scrubId, tuning, actor } = input;
-  const state: ScrubState = { status: input.resume ? 'running' : 'pending', phase: input.resume?.phase ?? 'objects', tally: input.resume?.tally ?? EMPTY_TALLY, error: null };
+  const state: ScrubState = {
+    status: input.resume ? 'running' : 'pending',
+    phase: input.resume?.phase ?? 'objects',
+    tally: input.resume?.tally ?? EMPTY_TALLY,
+    error: null,
+  };
   let cursor = input.resume?.cursor ?? {};
   setHandler(scrubStatusQuery, () => state);
   return withFailureHandler(
