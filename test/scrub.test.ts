@@ -17,7 +17,8 @@ import { blobKeyFor } from '../lib/backups/catalog';
 import { startScrub } from '../lib/scrub/scrubs';
 import { uuidv7 } from '../lib/platform/ids';
 import { bytesOf, download, sha256 } from './support/assets';
-import { TEST_ADMIN, tokenFor } from './support/auth';
+import { TEST_ADMIN, adminToken, tokenFor } from './support/auth';
+import { cliEnv, storage } from './support/cli';
 import { backupClientOf, objectBytes, resetAll, runBackup, seedCatalog, settled } from './support/backups';
 import { addAsset } from './support/catalog';
 import { useTestService } from './support/context';
@@ -220,3 +221,18 @@ it('a scrub of tiny steps continues as new and resumes from its cursor, and coun
   expect(history.events?.[0].workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
   for (const v of lost) expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, v.objectKey))).toBe(v.sha256);
 }, 300_000);
+
+it('storage scrub --dry-run --sample 5% --wait prints its findings; a bad share is a usage error; a user is denied', async () => {
+  const admin = cliEnv(ctx.baseUrl, await adminToken());
+  const run = await storage(admin, ['scrub', '--dry-run', '--sample', '5%', '--wait', '--json']);
+  expect(run.code).toBe(0);
+  expect(run.json()).toMatchObject({ status: 'completed', dry_run: true, sample_percent: 5, trigger: 'api' });
+  const said = await storage(admin, ['scrub', '--dry-run', '--wait']);
+  expect({ code: said.code, stdout: said.stdout }).toEqual({
+    code: 0,
+    stdout: expect.stringMatching(/scrub \S+ completed \(dry run\): orphan_object=0 .*repaired=0/),
+  });
+  expect((await storage(admin, ['scrub', '--sample', '0%'])).code).toBe(2);
+  expect((await storage(cliEnv(ctx.baseUrl, await tokenFor({ sub: 'scrub-user' })), ['scrub'])).code).toBe(4);
+  expect(await ctx.db('scrubs').count('* as n')).toEqual([{ n: 2 }]);
+}, 120_000);
