@@ -283,11 +283,13 @@ describe('the storage-backup schedule', () => {
     const suffix = uuidv7().slice(-12);
     const scheduleId = `storage-backup-test-${suffix}`;
     const lifecycleScheduleId = `storage-lifecycle-test-${suffix}`;
+    const scrubScheduleId = `storage-scrub-test-${suffix}`;
     const config = { ...ctx.config, backups: { ...ctx.config.backups, enabled: true, cron: '15 2 * * *' } };
     try {
-      expect(await ensureSchedules(ctx.temporal.connection, config, { backupScheduleId: scheduleId, lifecycleScheduleId })).toEqual({
+      expect(await ensureSchedules(ctx.temporal.connection, config, { backupScheduleId: scheduleId, lifecycleScheduleId, scrubScheduleId })).toEqual({
         lifecycle: 'created',
         backup: 'created',
+        scrub: 'created',
       });
       const opts = { enabled: true, cron: '15 2 * * *', taskQueue: ctx.config.temporal.taskQueue, scheduleId };
       expect(await ensureBackupSchedule(client, opts)).toBe('unchanged');
@@ -319,7 +321,7 @@ describe('the storage-backup schedule', () => {
       expect(await ensureBackupSchedule(client, { ...opts, enabled: false })).toBe('deleted');
       expect(await ensureBackupSchedule(client, { ...opts, enabled: false })).toBe('absent');
     } finally {
-      for (const id of [scheduleId, lifecycleScheduleId])
+      for (const id of [scheduleId, lifecycleScheduleId, scrubScheduleId])
         await client.schedule
           .getHandle(id)
           .delete()

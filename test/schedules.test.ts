@@ -50,16 +50,21 @@ it('two workers with different task queues on one namespace keep their own lifec
   const suffix = uuidv7().slice(-12);
   const first: Config = testConfig({ STORAGE_TEMPORAL_TASK_QUEUE: `bench-${suffix}` });
   const second: Config = testConfig({ STORAGE_TEMPORAL_TASK_QUEUE: `service-${suffix}` });
-  const ids = [first, second].flatMap((c) => [`storage-lifecycle-${c.temporal.taskQueue}`, `storage-backup-${c.temporal.taskQueue}`]);
+  const ids = [first, second].flatMap((c) => [
+    `storage-lifecycle-${c.temporal.taskQueue}`,
+    `storage-backup-${c.temporal.taskQueue}`,
+    `storage-scrub-${c.temporal.taskQueue}`,
+  ]);
   try {
     // Each starts as worker/main.ts does, one after the other, then the first again (a restart).
-    expect(await ensureSchedules(connection, first)).toEqual({ lifecycle: 'created', backup: 'created' });
-    expect(await ensureSchedules(connection, second)).toEqual({ lifecycle: 'created', backup: 'created' });
-    expect(await ensureSchedules(connection, first)).toEqual({ lifecycle: 'unchanged', backup: 'unchanged' });
+    expect(await ensureSchedules(connection, first)).toEqual({ lifecycle: 'created', backup: 'created', scrub: 'created' });
+    expect(await ensureSchedules(connection, second)).toEqual({ lifecycle: 'created', backup: 'created', scrub: 'created' });
+    expect(await ensureSchedules(connection, first)).toEqual({ lifecycle: 'unchanged', backup: 'unchanged', scrub: 'unchanged' });
     for (const config of [first, second]) {
       const queue = config.temporal.taskQueue;
       expect(await describeAction(`storage-lifecycle-${queue}`)).toMatchObject({ workflowType: 'scheduledLifecycleWorkflow', taskQueue: queue });
       expect(await describeAction(`storage-backup-${queue}`)).toMatchObject({ workflowType: 'scheduledBackupWorkflow', taskQueue: queue });
+      expect(await describeAction(`storage-scrub-${queue}`)).toMatchObject({ workflowType: 'scheduledScrubWorkflow', taskQueue: queue });
     }
   } finally {
     await deleteSchedules(ids);
@@ -79,9 +84,10 @@ it('a worker whose schedule id names another queue leaves that schedule alone, w
     STORAGE_LIFECYCLE_CRON: '30 4 * * *',
   });
   try {
-    expect(await ensureSchedules(connection, ownerConfig)).toEqual({ lifecycle: 'created', backup: 'created' });
+    expect(await ensureSchedules(connection, ownerConfig)).toEqual({ lifecycle: 'created', backup: 'created', scrub: 'created' });
     const logger = recordingLogger();
-    expect(await ensureSchedules(connection, other, { logger })).toEqual({ lifecycle: 'foreign', backup: 'foreign' });
+    // The scrub schedule's id is derived from each queue here: each keeps its own.
+    expect(await ensureSchedules(connection, other, { logger })).toEqual({ lifecycle: 'foreign', backup: 'foreign', scrub: 'created' });
     expect(await describeAction(lifecycleId)).toMatchObject({ taskQueue: owner });
     expect(await describeAction(backupId)).toMatchObject({ taskQueue: owner });
     expect(logger.warnings.map((w) => [w.msg, w.fields?.schedule_id, w.fields?.schedule_task_queue])).toEqual([
@@ -95,7 +101,7 @@ it('a worker whose schedule id names another queue leaves that schedule alone, w
     expect((await ensureSchedules(connection, disabled, { logger })).backup).toBe('foreign');
     expect(await describeAction(backupId)).toMatchObject({ taskQueue: owner });
   } finally {
-    await deleteSchedules([lifecycleId, backupId]);
+    await deleteSchedules([lifecycleId, backupId, `storage-scrub-${owner}`, `storage-scrub-other-${suffix}`]);
   }
 });
 
