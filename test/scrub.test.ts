@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
 import { startScrub } from '../lib/scrub/scrubs';
+import { pruneEndedRows } from '../lib/lifecycle/tableRetention';
 import { uuidv7 } from '../lib/platform/ids';
 import { bytesOf, download, sha256 } from './support/assets';
 import { TEST_ADMIN, adminToken, tokenFor } from './support/auth';
@@ -236,3 +237,18 @@ it('storage scrub --dry-run --sample 5% --wait prints its findings; a bad share 
   expect((await storage(cliEnv(ctx.baseUrl, await tokenFor({ sub: 'scrub-user' })), ['scrub'])).code).toBe(4);
   expect(await ctx.db('scrubs').count('* as n')).toEqual([{ n: 2 }]);
 }, 120_000);
+
+it('the lifecycle sweep deletes scrubs that ended longer ago than STORAGE_SCRUB_RETENTION_DAYS, never one still running', async () => {
+  const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000);
+  const row = (status: string, completedAt: Date | null) => {
+    const id = uuidv7();
+    return { id, status, dry_run: false, sample_percent: 25, trigger: 'schedule', workflow_id: `scrub-${id}`, completed_at: completedAt };
+  };
+  const old = row('completed', daysAgo(91));
+  const recent = row('failed', daysAgo(89));
+  const running = row('running', null);
+  await ctx.db('scrubs').insert([old, recent, running]);
+  const removed = await pruneEndedRows({ db: ctx.db, config: ctx.config, isRunning: async () => false, heartbeat: () => {} }, Date.now() + 30_000);
+  expect(removed.scrubs).toBe(1);
+  expect((await ctx.db('scrubs').pluck('id')).sort()).toEqual([recent.id, running.id].sort());
+}, 60_000);
