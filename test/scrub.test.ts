@@ -24,7 +24,7 @@ import { backupClientOf, objectBytes, resetAll, runBackup, seedCatalog, settled 
 import { addAsset } from './support/catalog';
 import { useTestService } from './support/context';
 import { call, expectProblem } from './support/http';
-import { waitUntil } from './support/processes';
+import { envFor, spawnService, waitUntil } from './support/processes';
 
 const ctx = useTestService({
   STORAGE_UPLOAD_WAIT_SECONDS: '60',
@@ -252,3 +252,51 @@ it('the lifecycle sweep deletes scrubs that ended longer ago than STORAGE_SCRUB_
   expect(removed.scrubs).toBe(1);
   expect((await ctx.db('scrubs').pluck('id')).sort()).toEqual([recent.id, running.id].sort());
 }, 60_000);
+
+describe('a worker killed mid-scrub', () => {
+  const rate = 64 * 1024;
+  // A slow budget, so that the scrub is still reading when its worker is killed.
+  const slow = useTestService({ STORAGE_SCRUB_MAX_BYTES_PER_SECOND: String(rate), STORAGE_SCRUB_GRACE_HOURS: '0' }, { worker: false });
+
+  it('a new worker resumes it from its last heartbeat: each flipped object repaired once, every count right, within the byte budget', async () => {
+    const seeded = await seedCatalog(slow, 16, { maxBytes: 64 * 1024 });
+    const first = await slow.startWorker();
+    try {
+      expect((await runBackup(slow)).status).toBe('completed');
+    } finally {
+      await first.stop();
+    }
+    const flippedVersions = seeded.slice(0, 6).map((a) => a.versions[0]);
+    for (const v of flippedVersions) {
+      const bytes = await objectBytes(slow, slow.config.s3.bucket, v.objectKey);
+      await slow.s3.send(new PutObjectCommand({ Bucket: slow.config.s3.bucket, Key: v.objectKey, Body: flipped(bytes) }));
+    }
+    const doomed = spawnService('worker/main.ts', envFor(slow.config, { STORAGE_SCRUB_MAX_BYTES_PER_SECOND: String(rate) }));
+    try {
+      const row = await startScrub(backupClientOf(slow), TEST_ADMIN, { dryRun: false, samplePercent: 100, tuning: { stepBudgetMs: 120_000 } });
+      const repairs = () => slow.db('audit_log').where({ action: 'scrub.version_repaired' }).count<{ n: number }[]>('* as n');
+      await waitUntil('the doomed worker to have repaired two versions', async () => (await repairs())[0].n >= 2, 120_000, 100);
+      await doomed.kill();
+      const successor = await slow.startWorker();
+      try {
+        await settled(slow, row.workflow_id);
+      } finally {
+        await successor.stop();
+      }
+      const done = (await call(`${slow.baseUrl}/api/v2/scrubs/${row.id}`)).body;
+      expect(done).toMatchObject({ status: 'completed', counts: { ...NONE, checksum_mismatch: 6 }, repaired: 6, unrepairable: 0 });
+      for (const a of seeded) expect(sha256(await objectBytes(slow, slow.config.s3.bucket, a.versions[0].objectKey))).toBe(a.versions[0].sha256);
+      const repaired = await slow.db('audit_log').where({ action: 'scrub.version_repaired' }).pluck('version_id');
+      expect(repaired.sort()).toEqual(flippedVersions.map((v) => v.id).sort());
+      // Never faster than the budget: one second's worth free, then the rate.
+      const seconds = (Date.parse(done.completed_at) - Date.parse(done.started_at)) / 1000;
+      expect(seconds).toBeGreaterThanOrEqual(done.bytes_hashed / rate - 1);
+    } finally {
+      await doomed.kill();
+      await slow.temporal.client.schedule
+        .getHandle(`storage-scrub-${slow.config.temporal.taskQueue}`)
+        .delete()
+        .catch(() => undefined);
+    }
+  }, 300_000);
+});

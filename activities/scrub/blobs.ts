@@ -12,7 +12,7 @@ import { hashWithin, restoreBlob } from '../../lib/scrub/repair';
 import { countCompletedScrubs, retainedBackups } from '../../lib/scrub/store';
 import { mapLimit } from '../../lib/platform/concurrency';
 import { headObject } from '../../lib/platform/storedObjects';
-import { audit, found, overBudget, type Step } from './step';
+import { acted, audit, found, overBudget, type Step } from './step';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 const HEADS_AT_ONCE = 8;
@@ -65,7 +65,7 @@ async function onBlobFinding(
   kind: 'backup_blob_damaged' | 'backup_blob_missing',
   what: string,
 ): Promise<void> {
-  found(step, kind);
+  await found(step, kind, sha256, what);
   step.deps.logger.warn('scrub finding', { scrub_id: step.row.id, kind, sha256, what });
   if (step.row.dry_run) return;
   const from = await restoreBlob(step.reader, sha256, sizeBytes);
@@ -76,11 +76,11 @@ async function onBlobFinding(
       outcome: `${kind}: ${sha256} from the object of version ${from.id}`,
       subjects: { asset_id: from.asset_id, version_id: from.id },
     });
-    step.tally.repaired += 1;
+    await acted(step, kind, sha256, 'repaired');
     return;
   }
   await recordBlobDamaged(step.deps.db, sha256, sizeBytes ?? 0, `${what}; no live object holds its content`);
-  step.tally.unrepairable += 1;
+  await acted(step, kind, sha256, 'unrepairable');
 }
 
 /** Looks up every blob the retained backups' manifests name, from the cursor; true once every manifest is read. */

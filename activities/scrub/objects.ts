@@ -10,7 +10,7 @@ import { keysOfSessionsInProgress } from '../../lib/uploads/store';
 import { abortMultipartUpload, listIncompleteUploads } from '../../lib/platform/multipart';
 import { headObject } from '../../lib/platform/storedObjects';
 import { UUID_PATTERN } from '../../lib/platform/ids';
-import { audit, found, onVersionFinding, overBudget, type Step } from './step';
+import { acted, audit, found, onVersionFinding, overBudget, type Step } from './step';
 
 const HOUR_MS = 3_600_000;
 
@@ -67,7 +67,7 @@ async function onOrphan(step: Step, o: ListedObject): Promise<void> {
   const { db, s3, config, logger } = step.deps;
   if ((await keysWithVersions(db, [o.key])).length || (await keysOfSessionsInProgress(db, [o.key])).length) return;
   if (step.row.dry_run) {
-    found(step, 'orphan_object');
+    await found(step, 'orphan_object', o.key);
     return;
   }
   const head = await headObject(s3, { bucket: config.s3.bucket, key: o.key });
@@ -76,10 +76,10 @@ async function onOrphan(step: Step, o: ListedObject): Promise<void> {
   const same = now.Contents?.[0];
   if (head.etag !== o.etag || !same || same.Key !== o.key || same.LastModified?.getTime() !== o.lastModified.getTime()) return;
   if ((await keysWithVersions(db, [o.key])).length) return;
-  found(step, 'orphan_object');
+  await found(step, 'orphan_object', o.key);
   await s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: o.key }));
   await audit(step, db, { action: 'scrub.orphan_removed', outcome: `removed ${o.key} (${o.sizeBytes} bytes)`, subjects: subjectsOfKey(o.key) });
-  step.tally.repaired += 1;
+  await acted(step, 'orphan_object', o.key, 'repaired');
   logger.info('scrub removed an orphan object', { scrub_id: step.row.id, key: o.key, size: o.sizeBytes });
 }
 
@@ -106,11 +106,12 @@ export async function scrubMultipart(step: Step): Promise<boolean> {
     const old = listed.uploads.filter((u) => u.initiated && u.initiated.getTime() <= olderThan);
     const owned = new Set(await keysOfSessionsInProgress(db, [...new Set(old.map((u) => u.key))]));
     for (const u of old.filter((x) => !owned.has(x.key))) {
-      found(step, 'incomplete_multipart');
+      const subject = `${u.key} ${u.uploadId}`;
+      await found(step, 'incomplete_multipart', subject);
       if (step.row.dry_run) continue;
       await abortMultipartUpload(s3, config.s3.bucket, u.key, u.uploadId);
       await audit(step, db, { action: 'scrub.multipart_aborted', outcome: `aborted upload ${u.uploadId} of ${u.key}`, subjects: subjectsOfKey(u.key) });
-      step.tally.repaired += 1;
+      await acted(step, 'incomplete_multipart', subject, 'repaired');
       logger.info('scrub aborted an incomplete multipart upload', { scrub_id: step.row.id, key: u.key, upload_id: u.uploadId });
     }
     if (!listed.next) return true;

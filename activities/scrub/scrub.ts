@@ -7,7 +7,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { recordEvent } from '../../lib/events/outbox';
 import { insertScrub } from '../../lib/scrub/scrubs';
-import { markScrubCompleted, markScrubFailed, markScrubRunning, saveScrubFigures, selectScrub, type ScrubRow } from '../../lib/scrub/store';
+import { findingTotals, markScrubCompleted, markScrubFailed, markScrubRunning, saveScrubFigures, selectScrub, type ScrubRow } from '../../lib/scrub/store';
 import { TokenBucket } from '../../lib/scrub/tokenBucket';
 import { SYSTEM_ACTOR_REF } from '../../workflows/shared/actor';
 import {
@@ -128,22 +128,29 @@ async function scrubStep(deps: ScrubDeps, input: ScrubStepInput): Promise<ScrubS
   return result;
 }
 
+/** The tally with its findings counted from their rows (what a lost attempt found counts once). */
+async function countedTally(deps: ScrubDeps, scrubId: string, tally: ScrubTally): Promise<ScrubTally> {
+  const totals = await findingTotals(deps.db, scrubId);
+  return { ...tally, counts: { ...NO_FINDINGS, ...totals.counts }, repaired: totals.repaired, unrepairable: totals.unrepairable };
+}
+
 /** Completes the row with its figures, storage.scrub.completed and its audit row: once. */
 async function completeScrub(deps: ScrubDeps, input: { scrubId: string; tally: ScrubTally }): Promise<void> {
   const row = await rowOrFail(deps, input.scrubId);
+  const tally = await countedTally(deps, row.id, input.tally);
   const completed = await deps.db.transaction(async (trx) => {
-    if (!(await markScrubCompleted(trx, row.id, { phase: 'done', cursor: {}, ...input.tally }))) return false;
+    if (!(await markScrubCompleted(trx, row.id, { phase: 'done', cursor: {}, ...tally }))) return false;
     await recordEvent(trx, 'storage.scrub.completed', row.id, {
       scrub_id: row.id,
       dry_run: row.dry_run,
       sample_percent: row.sample_percent,
       trigger: row.trigger,
-      ...input.tally,
+      ...tally,
     });
     await audit({ deps, row }, trx, { action: 'scrub.complete', outcome: row.dry_run ? 'completed (dry run)' : 'completed' });
     return true;
   });
-  if (completed) deps.logger.info('scrub completed', { scrub_id: row.id, dry_run: row.dry_run, ...input.tally.counts, repaired: input.tally.repaired });
+  if (completed) deps.logger.info('scrub completed', { scrub_id: row.id, dry_run: row.dry_run, ...tally.counts, repaired: tally.repaired });
 }
 
 async function failScrub(deps: ScrubDeps, input: { scrubId: string; error: string }): Promise<void> {

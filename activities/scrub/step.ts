@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import { recordEvent } from '../../lib/events/outbox';
 import { auditWriterOf, runActorOf, type AuditEntry } from '../../lib/audit/log';
 import { restoreVersionObject, type Reader } from '../../lib/scrub/repair';
-import { markVersionDamaged, markVersionRepaired, type ScrubRow, type ScrubVersion } from '../../lib/scrub/store';
+import { insertFinding, markVersionDamaged, markVersionRepaired, setFindingOutcome, type ScrubRow, type ScrubVersion } from '../../lib/scrub/store';
 import type { FindingKind, ScrubCursor, ScrubTally } from '../../workflows/scrub/definitions';
 import type { ActivityDeps } from '../deps';
 
@@ -26,8 +26,15 @@ export interface Step {
   beat(): void;
 }
 
-export function found(step: Step, kind: FindingKind): void {
-  step.tally.counts = { ...step.tally.counts, [kind]: step.tally.counts[kind] + 1 };
+/** Records a finding (once per scrub: a retried step finds again what its lost attempt found); its count moves. */
+export async function found(step: Step, kind: FindingKind, subject: string, detail: string | null = null): Promise<void> {
+  if (await insertFinding(step.deps.db, step.row.id, kind, subject, detail)) step.tally.counts = { ...step.tally.counts, [kind]: step.tally.counts[kind] + 1 };
+}
+
+/** What the scrub did about a finding. */
+export async function acted(step: Step, kind: FindingKind, subject: string, outcome: 'repaired' | 'unrepairable'): Promise<void> {
+  await setFindingOutcome(step.deps.db, step.row.id, kind, subject, outcome);
+  step.tally[outcome] += 1;
 }
 
 export function overBudget(step: Step): boolean {
@@ -43,7 +50,7 @@ export async function audit(step: Pick<Step, 'deps' | 'row'>, trx: Knex | Knex.T
  * bytes put back (repaired), else the version marked damaged (unrepairable).
  */
 export async function onVersionFinding(step: Step, v: ScrubVersion, kind: FindingKind, what: string): Promise<void> {
-  found(step, kind);
+  await found(step, kind, v.id, what);
   step.deps.logger.warn('scrub finding', { scrub_id: step.row.id, kind, asset_id: v.asset_id, version_id: v.id, object_key: v.object_key, what });
   if (step.row.dry_run) return;
   const source = await restoreVersionObject(step.reader, v);
@@ -53,7 +60,7 @@ export async function onVersionFinding(step: Step, v: ScrubVersion, kind: Findin
       await markVersionRepaired(trx, v.id);
       await audit(step, trx, { action: 'scrub.version_repaired', outcome: `${kind}: from ${source.kind} ${source.bucket}/${source.key}`, subjects });
     });
-    step.tally.repaired += 1;
+    await acted(step, kind, v.id, 'repaired');
     step.deps.logger.info('scrub repaired a version', { scrub_id: step.row.id, version_id: v.id, source: `${source.bucket}/${source.key}` });
     return;
   }
@@ -63,5 +70,5 @@ export async function onVersionFinding(step: Step, v: ScrubVersion, kind: Findin
     await recordEvent(trx, 'storage.version.damaged', v.asset_id, { asset_id: v.asset_id, version_id: v.id, kind, damage, scrub_id: step.row.id });
     await audit(step, trx, { action: 'scrub.version_damaged', outcome: kind, subjects });
   });
-  step.tally.unrepairable += 1;
+  await acted(step, kind, v.id, 'unrepairable');
 }

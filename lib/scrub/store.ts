@@ -1,5 +1,5 @@
 /**
- * The store of the scrub (issue 28): the only code that runs SQL against `scrubs`, and the scrub's reads
+ * The store of the scrub (issue 28): the only code that runs SQL against `scrubs` and `scrub_findings`, and the scrub's reads
  * of the catalog it reconciles with the buckets (asset_versions, assets, upload_sessions, backup_jobs)
  * and its writes of the three columns its migration added to asset_versions (verified_at, damaged_at,
  * damage: no other writer sets them; a version's other columns stay lib/assets/store.ts's).
@@ -9,6 +9,10 @@
  *   never back; `phase` and `cursor` are saved after each step of the run (only while it is running),
  *   so a run that crashed resumes where its row says. `counts` holds one number per finding kind
  *   (workflows/scrub/definitions.ts FINDING_KINDS); `repaired` + `unrepairable` never exceed their sum.
+ * - scrub_findings: one row per (scrub, kind, subject: a version id, an object key, an upload, a blob's
+ *   SHA-256), its outcome set once the scrub acted on it. A scrub's counts, repaired and unrepairable are
+ *   counted from its rows (findingTotals), so a step retried after a crash, which reads again what the
+ *   lost attempt read, counts each finding once; the rows go with their scrub.
  * - asset_versions.verified_at: when the scrub last re-read the version's object and found the catalog's
  *   SHA-256 and size; `damaged_at`/`damage`: set (with storage.version.damaged, in the same transaction)
  *   when neither the object nor any backup blob holds the right bytes; cleared by the repair that puts
@@ -125,6 +129,36 @@ export async function markScrubCompleted(trx: Knex.Transaction, id: string, f: S
 
 export async function markScrubFailed(db: Db, id: string, error: string): Promise<void> {
   await db('scrubs').where({ id }).whereIn('status', ['pending', 'running']).update({ status: 'failed', error, completed_at: db.fn.now() });
+}
+
+/** Records a finding; false when this scrub had recorded it already (a retried step). */
+export async function insertFinding(db: Db, scrubId: string, kind: string, subject: string, detail: string | null): Promise<boolean> {
+  const rows = await db('scrub_findings')
+    .insert({ scrub_id: scrubId, kind, subject, detail })
+    .onConflict(['scrub_id', 'kind', 'subject'])
+    .ignore()
+    .returning('kind');
+  return rows.length > 0;
+}
+
+export async function setFindingOutcome(db: Db, scrubId: string, kind: string, subject: string, outcome: 'repaired' | 'unrepairable'): Promise<void> {
+  await db('scrub_findings').where({ scrub_id: scrubId, kind, subject }).update({ outcome });
+}
+
+/** A scrub's counts per kind, and how many it repaired and could not, from its findings. */
+export async function findingTotals(db: Db, scrubId: string): Promise<{ counts: Record<string, number>; repaired: number; unrepairable: number }> {
+  const rows: Array<{ kind: string; n: number; repaired: number; unrepairable: number }> = await db('scrub_findings')
+    .where({ scrub_id: scrubId })
+    .groupBy('kind')
+    .select('kind')
+    .select(db.raw('count(*)::int AS n'))
+    .select(db.raw(`(count(*) FILTER (WHERE outcome = 'repaired'))::int AS repaired`))
+    .select(db.raw(`(count(*) FILTER (WHERE outcome = 'unrepairable'))::int AS unrepairable`));
+  return {
+    counts: Object.fromEntries(rows.map((r) => [r.kind, r.n])),
+    repaired: rows.reduce((a, r) => a + r.repaired, 0),
+    unrepairable: rows.reduce((a, r) => a + r.unrepairable, 0),
+  };
 }
 
 /** Scrubs ended before `before`, up to `limit` of them (table retention). */
