@@ -38,7 +38,7 @@ afterEach(async () => {
   for (const u of (await ctx.s3.send(new ListMultipartUploadsCommand({ Bucket: ctx.config.s3.bucket }))).Uploads ?? [])
     await ctx.s3.send(new AbortMultipartUploadCommand({ Bucket: ctx.config.s3.bucket, Key: u.Key, UploadId: u.UploadId }));
   await resetAll(ctx);
-  await ctx.db.raw('TRUNCATE scrubs, backup_blob_checks');
+  await ctx.db.raw('TRUNCATE scrubs, scrub_findings, backup_blob_checks');
 });
 
 const NONE = { orphan_object: 0, missing_object: 0, incomplete_multipart: 0, checksum_mismatch: 0, backup_blob_damaged: 0, backup_blob_missing: 0 };
