@@ -27,6 +27,9 @@ const TABLES = [
   'audit_log',
   'audit_retention',
   'idempotency_keys',
+  'backup_blob_checks',
+  'scrubs',
+  'scrub_findings',
 ];
 
 async function tables(db: Db): Promise<string[]> {
