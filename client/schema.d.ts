@@ -512,6 +512,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/scrubs/{id}/findings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a scrub found, each with what it did about it (a dry run's: what it would act on), in (kind, subject) order */
+        get: operations["getScrubsByIdFindings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** What a scrub found, each with what it did about it (a dry run's: what it would act on), in (kind, subject) order (headers only) */
+        head: operations["headScrubsByIdFindings"];
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/signed/assets/{id}/content": {
         parameters: {
             query?: never;
@@ -1812,6 +1830,21 @@ export interface components {
             /** @description findings nothing could put right: versions marked damaged, blobs recorded damaged */
             unrepairable: number;
             workflow_id: string;
+        };
+        ScrubFinding: {
+            detail: string | null;
+            /** Format: date-time */
+            found_at: string;
+            /** @enum {string} */
+            kind: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+            /** @description what the scrub did about it; null in a dry run */
+            outcome: ("repaired" | "unrepairable") | null;
+            /** @description what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs) */
+            subject: string;
+        };
+        ScrubFindingPage: {
+            items: components["schemas"]["ScrubFinding"][];
+            next_cursor: string | null;
         };
         ScrubPage: {
             items: components["schemas"]["Scrub"][];
@@ -13371,6 +13404,266 @@ export interface operations {
             /** @description the scrub */
             200: {
                 headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown scrub */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getScrubsByIdFindings: {
+        parameters: {
+            query?: {
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description those of this kind only */
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScrubFindingPage"];
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown scrub */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headScrubsByIdFindings: {
+        parameters: {
+            query?: {
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description those of this kind only */
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -118,7 +118,24 @@ it('one scrub repairs a missing and a flipped object from a backup, removes an o
   expect(await openUploads()).toEqual([left.UploadId]);
   expect(sha256(await objectBytes(ctx, backups, blobKey))).not.toBe(sha256(blobbed.bytes));
 
+  const dryFindings = (await call(`${ctx.baseUrl}/api/v2/scrubs/${dry.id}/findings`)).body.items;
+  expect(dryFindings.map((f: { kind: string; subject: string }) => `${f.kind} ${f.subject}`)).toEqual([
+    `backup_blob_damaged ${sha256(blobbed.bytes)}`,
+    `checksum_mismatch ${flip.versionId}`,
+    `incomplete_multipart ${leftKey} ${left.UploadId}`,
+    `missing_object ${gone.versionId}`,
+    `orphan_object ${orphanKey}`,
+  ]);
+  expect(dryFindings.every((f: { outcome: unknown }) => f.outcome === null)).toBe(true);
+
   const wet = await scrub({ sample_percent: 100 });
+  const wetFindings = (await call(`${ctx.baseUrl}/api/v2/scrubs/${wet.id}/findings?limit=2`)).body;
+  expect(wetFindings.items).toEqual(dryFindings.slice(0, 2).map((f: object) => ({ ...f, outcome: 'repaired', found_at: expect.any(String) })));
+  const more = (await call(`${ctx.baseUrl}/api/v2/scrubs/${wet.id}/findings?limit=5&cursor=${wetFindings.next_cursor}`)).body;
+  expect(more.items.map((f: { kind: string }) => f.kind)).toEqual(['incomplete_multipart', 'missing_object', 'orphan_object']);
+  expect((await call(`${ctx.baseUrl}/api/v2/scrubs/${wet.id}/findings?kind=orphan_object`)).body.items).toEqual([
+    expect.objectContaining({ subject: orphanKey, outcome: 'repaired' }),
+  ]);
   expect(wet).toMatchObject({ status: 'completed', dry_run: false, trigger: 'api', actor: 'test-admin', counts: expected, repaired: 5, unrepairable: 0 });
   expect(wet.bytes_hashed).toBeGreaterThan(0);
   for (const a of [gone, flip, blobbed, other]) {
@@ -194,6 +211,8 @@ it('only an admin starts or reads scrubs; bad bodies are 400 problems; none of t
   expectProblem(refused, 403);
   expectProblem(await call(`${ctx.baseUrl}/api/v2/scrubs`, { as: user }), 403);
   expectProblem(await call(`${ctx.baseUrl}/api/v2/scrubs/${uuidv7()}`), 404);
+  expectProblem(await call(`${ctx.baseUrl}/api/v2/scrubs/${uuidv7()}/findings`), 404);
+  expectProblem(await call(`${ctx.baseUrl}/api/v2/scrubs/${uuidv7()}/findings`, { as: user }), 403);
   for (const json of [{ sample_percent: 0 }, { sample_percent: 101 }, { sample_percent: '5%' }, { dry_run: 'yes' }, { surprise: true }, [1]]) {
     const res = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json });
     expectProblem(res, 400);

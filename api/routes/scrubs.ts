@@ -1,5 +1,5 @@
 /** Scrubs (start one, list, read with live figures): admins only. */
-import { listScrubs, readScrub, startScrub, toScrubJson } from '../../lib/scrub/scrubs';
+import { listFindings, listScrubs, readScrub, startScrub, toScrubJson } from '../../lib/scrub/scrubs';
 import { listQueryOf, pageAnswer } from '../http/lists';
 import { answerStart } from '../http/operations';
 import { defineRoute } from '../http/route';
@@ -7,7 +7,7 @@ import { actorOf } from '../middleware/authentication';
 import { idParams, parse } from '../schemas/common';
 import { problemAnswer as problem } from '../schemas/responses';
 import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, PREFER_HEADER, operationFields } from '../schemas/operations';
-import { createScrubBody, listScrubsQuery, scrubAnswer } from '../schemas/scrubs';
+import { createScrubBody, findingAnswer, listFindingsQuery, listScrubsQuery, scrubAnswer } from '../schemas/scrubs';
 
 const scrubStarted = scrubAnswer.extend(operationFields);
 
@@ -69,4 +69,21 @@ const read = defineRoute(
   },
 );
 
-export const SCRUB_ROUTES = [create, list, read];
+const findings = defineRoute(
+  {
+    method: 'get',
+    access: 'admin',
+    path: '/api/v2/scrubs/:id/findings',
+    tag: 'scrubs',
+    summary: "What a scrub found, each with what it did about it (a dry run's: what it would act on), in (kind, subject) order",
+    params: idParams,
+    query: listFindingsQuery,
+    responses: { 200: pageAnswer(findingAnswer), 404: problem('unknown scrub') },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    res.json(await listFindings(deps.db, id, listQueryOf(listFindingsQuery, req, res)));
+  },
+);
+
+export const SCRUB_ROUTES = [create, list, read, findings];

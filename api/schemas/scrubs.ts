@@ -14,6 +14,25 @@ export const createScrubBody = z
   })
   .strict();
 
+const findingKind = z.enum(['orphan_object', 'missing_object', 'incomplete_multipart', 'checksum_mismatch', 'backup_blob_damaged', 'backup_blob_missing']);
+
+export const listFindingsQuery = z.object({ ...pageQuery, kind: findingKind.optional().describe('those of this kind only') }).strict();
+
+export const findingAnswer = z
+  .object({
+    kind: findingKind,
+    subject: z
+      .string()
+      .describe(
+        'what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs)',
+      ),
+    outcome: z.enum(['repaired', 'unrepairable']).nullable().describe('what the scrub did about it; null in a dry run'),
+    detail: z.string().nullable(),
+    found_at: z.string().datetime({ offset: true }),
+  })
+  .strict()
+  .meta({ id: 'ScrubFinding' });
+
 export const listScrubsQuery = z.object({ ...pageQuery, status: jobStatusFilter, ...createdFilters }).strict();
 
 const count = z.number().int().min(0);

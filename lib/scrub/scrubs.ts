@@ -22,7 +22,7 @@ import {
   type ScrubTuning,
 } from '../../workflows/scrub/definitions';
 import type { scrubWorkflow } from '../../workflows/scrub/scrub';
-import { insertScrubRow, listScrubRows, markScrubFailed, selectScrub, type ScrubFilter, type ScrubRow } from './store';
+import { insertScrubRow, listFindingRows, listScrubRows, markScrubFailed, selectScrub, type FindingRow, type ScrubFilter, type ScrubRow } from './store';
 
 export interface ScrubJson {
   id: string;
@@ -148,5 +148,26 @@ export async function listScrubs(db: Knex, q: { limit: number; cursor?: string }
     q.limit,
     (row) => toScrubJson(row),
     (row) => ({ id: row.id }),
+  );
+}
+
+export interface FindingJson {
+  kind: string;
+  subject: string;
+  outcome: FindingRow['outcome'];
+  detail: string | null;
+  found_at: string;
+}
+
+/** What a scrub found (a dry run: what it would act on), in (kind, subject) order. */
+export async function listFindings(db: Knex, scrubId: string, q: { limit: number; cursor?: string; kind?: string }): Promise<Page<FindingJson>> {
+  await getScrub(db, scrubId);
+  const after = decodeCursor(q.cursor, (p): p is { kind: string; subject: string } => typeof p.kind === 'string' && typeof p.subject === 'string');
+  const rows = await listFindingRows(db, scrubId, { limit: q.limit + 1, kind: q.kind, after });
+  return pageOf(
+    rows,
+    q.limit,
+    (r) => ({ kind: r.kind, subject: r.subject, outcome: r.outcome, detail: r.detail, found_at: r.at.toISOString() }),
+    (r) => ({ kind: r.kind, subject: r.subject }),
   );
 }

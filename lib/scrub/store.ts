@@ -145,6 +145,29 @@ export async function setFindingOutcome(db: Db, scrubId: string, kind: string, s
   await db('scrub_findings').where({ scrub_id: scrubId, kind, subject }).update({ outcome });
 }
 
+export interface FindingRow {
+  kind: string;
+  subject: string;
+  outcome: 'repaired' | 'unrepairable' | null;
+  detail: string | null;
+  at: Date;
+}
+
+/** A scrub's findings in (kind, subject) order, after `after`, `limit` of them. */
+export async function listFindingRows(
+  db: Db,
+  scrubId: string,
+  q: { limit: number; kind?: string; after?: { kind: string; subject: string } },
+): Promise<FindingRow[]> {
+  const query = db('scrub_findings')
+    .where({ scrub_id: scrubId })
+    .orderBy([{ column: 'kind' }, { column: 'subject' }])
+    .limit(q.limit);
+  if (q.kind) query.where({ kind: q.kind });
+  if (q.after) query.whereRaw('(kind, subject) > (?, ?)', [q.after.kind, q.after.subject]);
+  return (await query.select('kind', 'subject', 'outcome', 'detail', 'at')) as FindingRow[];
+}
+
 /** A scrub's counts per kind, and how many it repaired and could not, from its findings. */
 export async function findingTotals(db: Db, scrubId: string): Promise<{ counts: Record<string, number>; repaired: number; unrepairable: number }> {
   const rows: Array<{ kind: string; n: number; repaired: number; unrepairable: number }> = await db('scrub_findings')
