@@ -43,7 +43,8 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`CREATE INDEX scrubs_ended_idx ON scrubs (completed_at) WHERE status IN ('completed', 'failed')`);
   await knex.raw(`ALTER TABLE asset_versions ADD COLUMN verified_at timestamptz, ADD COLUMN damaged_at timestamptz, ADD COLUMN damage text`);
   await knex.raw(`CREATE INDEX asset_versions_object_key_c_idx ON asset_versions (object_key COLLATE "C")`);
-  await knex.raw(`CREATE INDEX asset_versions_verified_idx ON asset_versions (verified_at NULLS FIRST, id)`);
+  // The sample's order: verified longest ago first, never verified before all (lib/scrub/store.ts versionsToVerify).
+  await knex.raw(`CREATE INDEX asset_versions_verified_idx ON asset_versions ((coalesce(verified_at, '-infinity'::timestamptz)), id)`);
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -279,7 +279,7 @@ export async function versionById(db: Db, id: string): Promise<ScrubVersion | un
  * first (never verified first of all), after the keyset position `after`.
  */
 export async function versionsToVerify(db: Db, since: Date, after: { verifiedAt: string | null; id: string } | null, limit: number): Promise<ScrubVersion[]> {
-  const q = versionsQuery(db).where((w) => w.whereNull('v.verified_at').orWhere('v.verified_at', '<', since));
+  const q = versionsQuery(db).whereRaw(`coalesce(v.verified_at, '-infinity'::timestamptz) < ?`, [since]);
   if (after) {
     const at = after.verifiedAt ?? '-infinity';
     q.whereRaw(`(coalesce(v.verified_at, '-infinity'::timestamptz), v.id) > (?::timestamptz, ?::uuid)`, [at, after.id]);
@@ -324,7 +324,7 @@ export async function damageAtKey(db: Db, objectKey: string): Promise<{ id: stri
 /** The object keys among `keys` that a version row names. */
 export async function keysWithVersions(db: Db, keys: string[]): Promise<string[]> {
   if (keys.length === 0) return [];
-  return db('asset_versions').whereIn('object_key', keys).distinct().pluck('object_key');
+  return db('asset_versions').whereRaw('object_key COLLATE "C" = ANY(?::text[])', [keys]).distinct().pluck('object_key');
 }
 
 /** Retained backups (completed, not removed) with their manifest, oldest first, after `afterId`. */
