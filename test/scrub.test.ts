@@ -319,3 +319,28 @@ describe('a worker killed mid-scrub', () => {
     }
   }, 300_000);
 });
+
+it('a blob a retained backup names that is missing is put back from a live object; one whose content is gone too is reported', async () => {
+  const [kept, lost] = [await upload(2500), await upload(3500)];
+  expect((await runBackup(ctx)).status).toBe('completed');
+  const backups = ctx.config.s3.backupBucket;
+  for (const a of [kept, lost]) await ctx.s3.send(new DeleteObjectCommand({ Bucket: backups, Key: blobKeyFor(sha256(a.bytes)) }));
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: lost.key }));
+
+  const done = await scrub({ sample_percent: 100 });
+  expect(done).toMatchObject({ counts: { ...NONE, missing_object: 1, backup_blob_missing: 2 }, repaired: 1, unrepairable: 2 });
+  expect(sha256(await objectBytes(ctx, backups, blobKeyFor(sha256(kept.bytes))))).toBe(sha256(kept.bytes));
+  expect(await exists(backups, blobKeyFor(sha256(lost.bytes)))).toBe(false);
+  const checks = await ctx.db('backup_blob_checks').orderBy('size_bytes').select('sha256', 'verified_at', 'damaged_at');
+  expect(checks).toEqual([
+    { sha256: sha256(kept.bytes), verified_at: expect.any(Date), damaged_at: null },
+    { sha256: sha256(lost.bytes), verified_at: null, damaged_at: expect.any(Date) },
+  ]);
+  const findings = (await call(`${ctx.baseUrl}/api/v2/scrubs/${done.id}/findings?kind=backup_blob_missing`)).body.items;
+  expect(findings.map((f: { subject: string; outcome: string }) => [f.subject, f.outcome]).sort()).toEqual(
+    [
+      [sha256(kept.bytes), 'repaired'],
+      [sha256(lost.bytes), 'unrepairable'],
+    ].sort(),
+  );
+}, 120_000);
