@@ -25,6 +25,7 @@ import { addAsset } from './support/catalog';
 import { useTestService } from './support/context';
 import { call, expectProblem } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
+import { recordHistories, replay } from './support/replay';
 
 const ctx = useTestService({
   STORAGE_UPLOAD_WAIT_SECONDS: '60',
@@ -238,7 +239,19 @@ it('a scrub of tiny steps continues as new and resumes from its cursor, and coun
   expect(await ctx.db('asset_versions').whereNotNull('verified_at').count('* as n')).toEqual([{ n: 12 + 5 }]);
   // Its last run was continued from another.
   const history = await ctx.temporal.client.workflow.getHandle(row.workflow_id).fetchHistory();
-  expect(history.events?.[0].workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
+  const firstRunId = history.events?.[0].workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+  expect(firstRunId).toBeTruthy();
+  // Workflow code stays deterministic: these replay against the current bundle (and, recorded, in test/replay.test.ts).
+  const histories = [
+    { name: 'scrub-continued-last-run', workflowId: row.workflow_id, history },
+    {
+      name: 'scrub-continued-earlier-run',
+      workflowId: row.workflow_id,
+      history: await ctx.temporal.client.workflow.getHandle(row.workflow_id, firstRunId!).fetchHistory(),
+    },
+  ];
+  expect(await replay(histories)).toEqual([]);
+  recordHistories(histories);
   for (const v of lost) expect(sha256(await objectBytes(ctx, ctx.config.s3.bucket, v.objectKey))).toBe(v.sha256);
 }, 300_000);
 
