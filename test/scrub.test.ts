@@ -131,9 +131,13 @@ it('one scrub repairs a missing and a flipped object from a backup, removes an o
 
   const wet = await scrub({ sample_percent: 100 });
   const wetFindings = (await call(`${ctx.baseUrl}/api/v2/scrubs/${wet.id}/findings?limit=2`)).body;
-  expect(wetFindings.items).toEqual(dryFindings.slice(0, 2).map((f: object) => ({ ...f, outcome: 'repaired', found_at: expect.any(String) })));
+  expect(wetFindings.items).toEqual(
+    dryFindings.slice(0, 2).map((f: object) => ({ ...f, outcome: 'repaired', detail: expect.stringContaining('repaired from'), found_at: expect.any(String) })),
+  );
   const more = (await call(`${ctx.baseUrl}/api/v2/scrubs/${wet.id}/findings?limit=5&cursor=${wetFindings.next_cursor}`)).body;
   expect(more.items.map((f: { kind: string }) => f.kind)).toEqual(['incomplete_multipart', 'missing_object', 'orphan_object']);
+  const missing = (await call(`${ctx.baseUrl}/api/v2/scrubs/${wet.id}/findings?kind=missing_object`)).body.items[0];
+  expect(missing.detail).toContain(`repaired from the backup blob ${backups}/${blobKeyFor(sha256(gone.bytes))}`);
   expect((await call(`${ctx.baseUrl}/api/v2/scrubs/${wet.id}/findings?kind=orphan_object`)).body.items).toEqual([
     expect.objectContaining({ subject: orphanKey, outcome: 'repaired' }),
   ]);

@@ -76,7 +76,7 @@ async function onBlobFinding(
       outcome: `${kind}: ${sha256} from the object of version ${from.id}`,
       subjects: { asset_id: from.asset_id, version_id: from.id },
     });
-    await acted(step, kind, sha256, 'repaired');
+    await acted(step, kind, sha256, 'repaired', `repaired from the object of version ${from.id} (${from.object_key})`);
     return;
   }
   await recordBlobDamaged(step.deps.db, sha256, sizeBytes ?? 0, `${what}; no live object holds its content`);

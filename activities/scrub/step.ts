@@ -32,8 +32,8 @@ export async function found(step: Step, kind: FindingKind, subject: string, deta
 }
 
 /** What the scrub did about a finding. */
-export async function acted(step: Step, kind: FindingKind, subject: string, outcome: 'repaired' | 'unrepairable'): Promise<void> {
-  await setFindingOutcome(step.deps.db, step.row.id, kind, subject, outcome);
+export async function acted(step: Step, kind: FindingKind, subject: string, outcome: 'repaired' | 'unrepairable', note?: string): Promise<void> {
+  await setFindingOutcome(step.deps.db, step.row.id, kind, subject, outcome, note);
   step.tally[outcome] += 1;
 }
 
@@ -60,7 +60,8 @@ export async function onVersionFinding(step: Step, v: ScrubVersion, kind: Findin
       await markVersionRepaired(trx, v.id);
       await audit(step, trx, { action: 'scrub.version_repaired', outcome: `${kind}: from ${source.kind} ${source.bucket}/${source.key}`, subjects });
     });
-    await acted(step, kind, v.id, 'repaired');
+    const from = source.kind === 'backup_blob' ? 'the backup blob' : `the object of version ${source.versionId}`;
+    await acted(step, kind, v.id, 'repaired', `repaired from ${from} ${source.bucket}/${source.key}`);
     step.deps.logger.info('scrub repaired a version', { scrub_id: step.row.id, version_id: v.id, source: `${source.bucket}/${source.key}` });
     return;
   }

@@ -141,8 +141,19 @@ export async function insertFinding(db: Db, scrubId: string, kind: string, subje
   return rows.length > 0;
 }
 
-export async function setFindingOutcome(db: Db, scrubId: string, kind: string, subject: string, outcome: 'repaired' | 'unrepairable'): Promise<void> {
-  await db('scrub_findings').where({ scrub_id: scrubId, kind, subject }).update({ outcome });
+/** `note` (where the bytes came from) is added to the finding's detail. */
+export async function setFindingOutcome(
+  db: Db,
+  scrubId: string,
+  kind: string,
+  subject: string,
+  outcome: 'repaired' | 'unrepairable',
+  note?: string,
+): Promise<void> {
+  const detail = note === undefined ? undefined : db.raw(`concat_ws('; ', detail, ?::text)`, [note]);
+  await db('scrub_findings')
+    .where({ scrub_id: scrubId, kind, subject })
+    .update({ outcome, ...(detail ? { detail } : {}) });
 }
 
 export interface FindingRow {
