@@ -361,3 +361,16 @@ it('a blob a retained backup names that is missing is put back from a live objec
     ].sort(),
   );
 }, 120_000);
+
+describe('with a grace period of an hour', () => {
+  const graceful = useTestService({ STORAGE_SCRUB_GRACE_HOURS: '1' });
+
+  it('an unowned object younger than the grace period is left alone, and not counted', async () => {
+    const key = `assets/${uuidv7()}/${uuidv7()}`;
+    await graceful.s3.send(new PutObjectCommand({ Bucket: graceful.config.s3.bucket, Key: key, Body: bytesOf(64) }));
+    const started = await call(`${graceful.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { sample_percent: 100 }, headers: { Prefer: 'wait=60' } });
+    expect(started.status).toBe(200);
+    expect(started.body).toMatchObject({ status: 'completed', counts: NONE, objects_listed: 1 });
+    expect(await graceful.s3.send(new HeadObjectCommand({ Bucket: graceful.config.s3.bucket, Key: key }))).toMatchObject({ ContentLength: 64 });
+  }, 120_000);
+});
