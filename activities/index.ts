@@ -6,6 +6,7 @@ import { createPointInTimeActivities } from './backups/pointInTime';
 import { createLifecycleActivities } from './lifecycle';
 import { createIngestActivities } from './uploads/ingest';
 import { createOutboxActivities } from './events';
+import { createScrubActivities } from './scrub/scrub';
 import { withPermanentFailures } from './permanentFailures';
 import { createUploadActivities } from './uploads/uploads';
 
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDrillActivities(deps),
     ...createPointInTimeActivities(deps),
     ...createLifecycleActivities(deps),
+    ...createScrubActivities(deps),
   });
 }
 

@@ -166,6 +166,11 @@ export const problemSchemaName = (kind: ProblemKindName) => `${pascal(kind)}Prob
 // A valid value of each field a kind always carries, for its example.
 const PROBLEM_EXAMPLE_FIELDS: Partial<Record<ProblemKindName, Json>> = {
   'missing-parts': { missing_parts: [3, 4] },
+  'version-damaged': {
+    asset_id: '0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10',
+    version_id: '0190c6d2-8a01-7b22-9c33-4d5e6f708192',
+    damaged_at: '2026-12-07T04:10:00.000Z',
+  },
   'rate-limited': { policy: 'writes' },
   'quota-exceeded': { owner_id: 'alice', quota: 'bytes', requested: 1048576, usage: 1073000000, limit: 1073741824 },
   validation: { errors: [{ path: 'body.name', message: 'must not be empty' }] },

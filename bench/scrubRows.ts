@@ -25,8 +25,7 @@ interface ScrubRow {
   error: string | null;
   objects_listed: number;
   bytes_hashed: number;
-  objects_hashed: number;
-  findings: Record<string, number>;
+  counts: Record<string, number>;
 }
 
 export async function rowScrub(ctx: RowContext): Promise<RowResult> {
@@ -90,9 +89,9 @@ async function scrub(ctx: RowContext): Promise<{ s: number; objects: number; byt
     if (row.status === 'failed') throw new Error(`row 17: the scrub failed: ${row.error}`);
     if (row.status === 'completed') {
       const s = seconds(t0);
-      const found = Object.entries(row.findings).filter(([, n]) => n > 0);
+      const found = Object.entries(row.counts).filter(([, n]) => n > 0);
       if (found.length) throw new Error(`row 17: the scrub of a consistent store found ${JSON.stringify(Object.fromEntries(found))}`);
-      return { s, objects: row.objects_hashed, bytes: row.bytes_hashed };
+      return { s, objects: row.objects_listed, bytes: row.bytes_hashed };
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

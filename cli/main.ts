@@ -9,6 +9,7 @@ import { downloadCommand } from './download';
 import { printable } from './fileNames';
 import { eventsCommand } from './events';
 import { runCommands } from './runs';
+import { scrubCommand } from './scrub';
 import { tokenCommand } from './token';
 import { uploadCommand } from './upload';
 
@@ -20,7 +21,8 @@ function program(): Command {
     .option('--json', "print the API's JSON, for scripts")
     .showHelpAfterError('(storage --help, or storage <command> --help, shows the usage and an example)')
     .addHelpText('after', example('STORAGE_TOKEN=$(storage token --sub alice) storage upload maps/dungeon.png --tags maps'));
-  for (const command of [uploadCommand(), downloadCommand(), ...assetCommands(), ...runCommands(), eventsCommand(), tokenCommand()]) root.addCommand(command);
+  for (const command of [uploadCommand(), downloadCommand(), ...assetCommands(), ...runCommands(), scrubCommand(), eventsCommand(), tokenCommand()])
+    root.addCommand(command);
   // Usage errors exit 2 (commander's default is 1), in every subcommand.
   const exitOverride = (c: Command) => {
     c.exitOverride();

@@ -14,7 +14,7 @@ interface Live {
  * Retry-After) until it is done, moving a bar with `doneOf` of its live progress; answers the run's
  * own resource as it ended (`read`).
  */
-async function follow<T extends Live>(
+export async function follow<T extends Live>(
   ctx: Ctx,
   label: string,
   operationUrl: string,
@@ -38,7 +38,7 @@ async function follow<T extends Live>(
   }
 }
 
-function ended(ctx: Ctx, what: string, run: Live & { id: string }, line: string): void {
+export function ended(ctx: Ctx, what: string, run: Live & { id: string }, line: string): void {
   if (run.status === 'failed') throw new CliError(`${what} ${run.id} failed: ${run.error ?? 'no reason given'}`);
   ctx.say(line);
 }
@@ -180,7 +180,7 @@ export function runCommands(): Command[] {
     });
 
   const operation = new Command('operation')
-    .description('an asynchronous piece of work (upload-…, backup-…, restore-…, lifecycle-…, delete-asset-…): read, follow or cancel it')
+    .description('an asynchronous piece of work (upload-…, backup-…, restore-…, lifecycle-…, delete-asset-…, scrub-…): read, follow or cancel it')
     .addHelpText('after', example('storage operation wait backup-0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'));
   const said = (ctx: Ctx, op: Operation) => {
     if (ctx.json) return ctx.printJson(op);

@@ -534,6 +534,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/scrubs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Scrubs, newest first */
+        get: operations["getScrubs"];
+        put?: never;
+        /** Scrub the store (scrubWorkflow, scrub-{id}): reconcile the asset bucket with the catalog, repair from backups, check the backup bucket */
+        post: operations["postScrubs"];
+        delete?: never;
+        options?: never;
+        /** Scrubs, newest first (headers only) */
+        head: operations["headScrubs"];
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/scrubs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One scrub, its figures live from its workflow while it runs */
+        get: operations["getScrubsById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** One scrub, its figures live from its workflow while it runs (headers only) */
+        head: operations["headScrubsById"];
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/scrubs/{id}/findings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a scrub found, each with what it did about it (a dry run's: what it would act on), in (kind, subject) order */
+        get: operations["getScrubsByIdFindings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /** What a scrub found, each with what it did about it (a dry run's: what it would act on), in (kind, subject) order (headers only) */
+        head: operations["headScrubsByIdFindings"];
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/signed/assets/{id}/content": {
         parameters: {
             query?: never;
@@ -1513,7 +1568,7 @@ export interface components {
             type: "/problems/precondition-required";
         };
         /** @description A problem of any type: one of those this API answers, or another (RFC 9457) a client should read by its status. */
-        Problem: components["schemas"]["ValidationProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ForbiddenProblem"] | components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["NotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["ConflictProblem"] | components["schemas"]["MissingPartsProblem"] | components["schemas"]["GoneProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["PreconditionFailedProblem"] | components["schemas"]["PreconditionRequiredProblem"] | components["schemas"]["TusVersionUnsupportedProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["RangeNotSatisfiableProblem"] | components["schemas"]["UnprocessableProblem"] | components["schemas"]["LockedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["ChecksumMismatchProblem"] | components["schemas"]["InternalProblem"] | components["schemas"]["NotImplementedProblem"] | components["schemas"]["UnavailableProblem"] | components["schemas"]["QuotaExceededProblem"] | components["schemas"]["ProblemDetails"];
+        Problem: components["schemas"]["ValidationProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ForbiddenProblem"] | components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["NotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["ConflictProblem"] | components["schemas"]["MissingPartsProblem"] | components["schemas"]["VersionDamagedProblem"] | components["schemas"]["GoneProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["PreconditionFailedProblem"] | components["schemas"]["PreconditionRequiredProblem"] | components["schemas"]["TusVersionUnsupportedProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["RangeNotSatisfiableProblem"] | components["schemas"]["UnprocessableProblem"] | components["schemas"]["LockedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["ChecksumMismatchProblem"] | components["schemas"]["InternalProblem"] | components["schemas"]["NotImplementedProblem"] | components["schemas"]["UnavailableProblem"] | components["schemas"]["QuotaExceededProblem"] | components["schemas"]["ProblemDetails"];
         ProblemDetails: {
             /** @description this occurrence, in words */
             detail: string;
@@ -1875,6 +1930,93 @@ export interface components {
             next_cursor: string | null;
         };
         /**
+         * @example {
+         *       "id": "0190c6d2-5c00-7933-8c44-4d5e6f708192",
+         *       "status": "completed",
+         *       "dry_run": false,
+         *       "sample_percent": 25,
+         *       "trigger": "schedule",
+         *       "actor": "system",
+         *       "phase": "done",
+         *       "counts": {
+         *         "orphan_object": 1,
+         *         "missing_object": 1,
+         *         "incomplete_multipart": 0,
+         *         "checksum_mismatch": 1,
+         *         "backup_blob_damaged": 0,
+         *         "backup_blob_missing": 0
+         *       },
+         *       "findings": 3,
+         *       "repaired": 3,
+         *       "unrepairable": 0,
+         *       "bytes_hashed": 104857600,
+         *       "objects_listed": 1200,
+         *       "workflow_id": "scrub-0190c6d2-5c00-7933-8c44-4d5e6f708192",
+         *       "error": null,
+         *       "created_at": "2026-12-07T04:00:00.000Z",
+         *       "started_at": "2026-12-07T04:00:00.000Z",
+         *       "completed_at": "2026-12-07T04:10:00.000Z"
+         *     }
+         */
+        Scrub: {
+            /** @description whom it acted for (system for a scheduled one) */
+            actor: string | null;
+            bytes_hashed: number;
+            completed_at: string | null;
+            /** @description findings per kind (in a dry run: what it would have acted on) */
+            counts: {
+                backup_blob_damaged: number;
+                backup_blob_missing: number;
+                checksum_mismatch: number;
+                incomplete_multipart: number;
+                missing_object: number;
+                orphan_object: number;
+            };
+            /** Format: date-time */
+            created_at: string;
+            dry_run: boolean;
+            error: string | null;
+            /** @description the sum of counts */
+            findings: number;
+            id: string;
+            objects_listed: number;
+            /**
+             * @description the pass it is in
+             * @enum {string}
+             */
+            phase: "objects" | "multipart" | "sample" | "blobs" | "manifests" | "done";
+            /** @description findings put right: objects and blobs put back, orphans removed, uploads aborted */
+            repaired: number;
+            sample_percent: number;
+            started_at: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "completed" | "failed";
+            /** @enum {string} */
+            trigger: "api" | "schedule";
+            /** @description findings nothing could put right: versions marked damaged, blobs recorded damaged */
+            unrepairable: number;
+            workflow_id: string;
+        };
+        ScrubFinding: {
+            detail: string | null;
+            /** Format: date-time */
+            found_at: string;
+            /** @enum {string} */
+            kind: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+            /** @description what the scrub did about it; null in a dry run */
+            outcome: ("repaired" | "unrepairable") | null;
+            /** @description what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs) */
+            subject: string;
+        };
+        ScrubFindingPage: {
+            items: components["schemas"]["ScrubFinding"][];
+            next_cursor: string | null;
+        };
+        ScrubPage: {
+            items: components["schemas"]["Scrub"][];
+            next_cursor: string | null;
+        };
+        /**
          * signed-url-refused (403)
          * @description A signed URL whose signature does not verify, or that has expired: ask for a new one (POST /api/v2/assets/{id}/signed-url). Its page: /problems/signed-url-refused.
          * @example {
@@ -2176,7 +2318,9 @@ export interface components {
          *       "content_type": "image/png",
          *       "checksum_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
          *       "is_current": true,
-         *       "created_at": "2026-12-07T14:00:00.000Z"
+         *       "created_at": "2026-12-07T14:00:00.000Z",
+         *       "damaged_at": null,
+         *       "damage": null
          *     }
          */
         Version: {
@@ -2185,10 +2329,50 @@ export interface components {
             content_type: string;
             /** Format: date-time */
             created_at: string;
+            /** @description what the scrub found, while damaged_at is set */
+            damage: string | null;
+            /** @description null normally; set when a scrub found its bytes missing or wrong and no backup held them: its content then answers version-damaged (409) */
+            damaged_at: string | null;
             id: string;
             is_current: boolean;
             size_bytes: number;
             version_number: number;
+        };
+        /**
+         * version-damaged (409)
+         * @description The bytes of this version are damaged: a scrub found its object missing or not what its SHA-256 says, and no backup held them. Nothing is served rather than wrong bytes. Restore the asset from a backup that holds the version (POST /api/v2/backups/{id}/restore), or upload it again. Its page: /problems/version-damaged.
+         * @example {
+         *       "type": "/problems/version-damaged",
+         *       "title": "Version Damaged",
+         *       "status": 409,
+         *       "detail": "a version-damaged problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": [],
+         *       "asset_id": "0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "version_id": "0190c6d2-8a01-7b22-9c33-4d5e6f708192",
+         *       "damaged_at": "2026-12-07T04:10:00.000Z"
+         *     }
+         */
+        VersionDamagedProblem: {
+            /** @description the asset */
+            asset_id: string;
+            /** @description when the scrub found it */
+            damaged_at: string;
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/version-damaged";
+            /** @description the damaged version */
+            version_id: string;
         };
         VersionPage: {
             items: components["schemas"]["Version"][];
@@ -3570,6 +3754,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VersionDamagedProblem"];
+                };
+            };
             /** @description range past the end */
             416: {
                 headers: {
@@ -3790,6 +3988,18 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -5697,6 +5907,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VersionDamagedProblem"];
+                };
+            };
             /** @description range past the end */
             416: {
                 headers: {
@@ -5918,6 +6142,18 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -9574,7 +9810,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
-                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
+                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}, scrub-{id}; anything else, or another's, is 404 */
                 id: string;
             };
             cookie?: never;
@@ -9609,12 +9845,12 @@ export interface operations {
                         /** @description the id of the work, which is also its workflow id */
                         id: string;
                         /** @enum {string} */
-                        kind: "upload" | "backup" | "restore" | "restore_drill" | "lifecycle_run" | "asset_deletion";
+                        kind: "upload" | "backup" | "restore" | "restore_drill" | "lifecycle_run" | "asset_deletion" | "scrub";
                         /** @description the work's own progress (its resource's), null when it has none */
                         progress: {
                             [key: string]: unknown;
                         } | null;
-                        /** @description the href of its own resource (the upload session, backup, restore, restore drill, run or asset) */
+                        /** @description the href of its own resource (the upload session, backup, restore, restore drill, run, asset or scrub) */
                         resource: string;
                         /** @description once succeeded, the href of what it made (an upload: its version); null before, or when it makes nothing */
                         result: string | null;
@@ -9737,7 +9973,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
-                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
+                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}, scrub-{id}; anything else, or another's, is 404 */
                 id: string;
             };
             cookie?: never;
@@ -9854,7 +10090,7 @@ export interface operations {
                 "X-Request-Id"?: components["parameters"]["X-Request-Id"];
             };
             path: {
-                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404 */
+                /** @description the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}, scrub-{id}; anything else, or another's, is 404 */
                 id: string;
             };
             cookie?: never;
@@ -9892,12 +10128,12 @@ export interface operations {
                         /** @description the id of the work, which is also its workflow id */
                         id: string;
                         /** @enum {string} */
-                        kind: "upload" | "backup" | "restore" | "restore_drill" | "lifecycle_run" | "asset_deletion";
+                        kind: "upload" | "backup" | "restore" | "restore_drill" | "lifecycle_run" | "asset_deletion" | "scrub";
                         /** @description the work's own progress (its resource's), null when it has none */
                         progress: {
                             [key: string]: unknown;
                         } | null;
-                        /** @description the href of its own resource (the upload session, backup, restore, restore drill, run or asset) */
+                        /** @description the href of its own resource (the upload session, backup, restore, restore drill, run, asset or scrub) */
                         resource: string;
                         /** @description once succeeded, the href of what it made (an upload: its version); null before, or when it makes nothing */
                         result: string | null;
@@ -14095,6 +14331,1066 @@ export interface operations {
             };
         };
     };
+    getScrubs: {
+        parameters: {
+            query?: {
+                /** @description those created after this time */
+                created_after?: string;
+                /** @description those created before this time */
+                created_before?: string;
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+                /** @description those of this status only */
+                status?: "pending" | "running" | "completed" | "failed";
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScrubPage"];
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postScrubs: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a key of your own (1 to 255 printable ASCII characters; a quoted string as the IETF draft gives it, or bare) that names this one operation for 24 hours: the same request sent again with it is carried out once and answered as the first was (Idempotent-Replayed: true). Malformed: 400. The first still running: 409 with Retry-After. Another request under the same key: 422. */
+                "Idempotency-Key"?: string;
+                /** @description any value is 412: the resource this creates does not exist yet, so it matches none */
+                "If-Match"?: string;
+                /** @description `*` (only a new resource) or entity tags: what this creates is new, so it has none of them, and the create goes on */
+                "If-None-Match"?: string;
+                /** @description wait=N (RFC 7240): wait up to N seconds (at most the request timeout) for the work to end, and answer its result; else the 202 with the operation, as soon as the work is started (wait=0 answers at once) */
+                Prefer?: string;
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description true: count what it finds, change nothing (no removal, no repair, no mark)
+                     * @default false
+                     */
+                    dry_run?: boolean;
+                    /** @description the share of objects re-read and hashed (those verified longest ago first); STORAGE_SCRUB_SAMPLE_PERCENT unless given */
+                    sample_percent?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Prefer: wait=N, and the scrub ended within it: the scrub as it ended */
+            200: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description whom it acted for (system for a scheduled one) */
+                        actor: string | null;
+                        bytes_hashed: number;
+                        completed_at: string | null;
+                        /** @description findings per kind (in a dry run: what it would have acted on) */
+                        counts: {
+                            backup_blob_damaged: number;
+                            backup_blob_missing: number;
+                            checksum_mismatch: number;
+                            incomplete_multipart: number;
+                            missing_object: number;
+                            orphan_object: number;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        dry_run: boolean;
+                        error: string | null;
+                        /** @description the sum of counts */
+                        findings: number;
+                        id: string;
+                        objects_listed: number;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        /**
+                         * @description the pass it is in
+                         * @enum {string}
+                         */
+                        phase: "objects" | "multipart" | "sample" | "blobs" | "manifests" | "done";
+                        /** @description findings put right: objects and blobs put back, orphans removed, uploads aborted */
+                        repaired: number;
+                        sample_percent: number;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "completed" | "failed";
+                        /** @enum {string} */
+                        trigger: "api" | "schedule";
+                        /** @description findings nothing could put right: versions marked damaged, blobs recorded damaged */
+                        unrepairable: number;
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the scrub, started: follow Location, its operation (scrub-{id}); the scrub itself is /api/v2/scrubs/{id} */
+            202: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    /** @description the operation to follow: /api/v2/operations/{id} */
+                    Location: string;
+                    /** @description wait=N: the Prefer wait the answer honoured (RFC 7240) */
+                    "Preference-Applied"?: string;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds to wait before reading the operation */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description whom it acted for (system for a scheduled one) */
+                        actor: string | null;
+                        bytes_hashed: number;
+                        completed_at: string | null;
+                        /** @description findings per kind (in a dry run: what it would have acted on) */
+                        counts: {
+                            backup_blob_damaged: number;
+                            backup_blob_missing: number;
+                            checksum_mismatch: number;
+                            incomplete_multipart: number;
+                            missing_object: number;
+                            orphan_object: number;
+                        };
+                        /** Format: date-time */
+                        created_at: string;
+                        dry_run: boolean;
+                        error: string | null;
+                        /** @description the sum of counts */
+                        findings: number;
+                        id: string;
+                        objects_listed: number;
+                        /** @description the operation to follow (GET operation_url) */
+                        operation_id: string;
+                        /** @description /api/v2/operations/{operation_id}, as Location says */
+                        operation_url: string;
+                        /**
+                         * @description the pass it is in
+                         * @enum {string}
+                         */
+                        phase: "objects" | "multipart" | "sample" | "blobs" | "manifests" | "done";
+                        /** @description findings put right: objects and blobs put back, orphans removed, uploads aborted */
+                        repaired: number;
+                        sample_percent: number;
+                        started_at: string | null;
+                        /** @enum {string} */
+                        status: "pending" | "running" | "completed" | "failed";
+                        /** @enum {string} */
+                        trigger: "api" | "schedule";
+                        /** @description findings nothing could put right: versions marked damaged, blobs recorded damaged */
+                        unrepairable: number;
+                        workflow_id: string;
+                    };
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
+            409: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                };
+            };
+            /** @description If-Match was sent: nothing is created */
+            412: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
+                };
+            };
+            /** @description the body is larger than the API takes */
+            413: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
+                };
+            };
+            /** @description the body is not of the media type the operation takes */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                };
+            };
+            /** @description the Idempotency-Key was sent before with another request */
+            422: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnprocessableProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headScrubs: {
+        parameters: {
+            query?: {
+                /** @description those created after this time */
+                created_after?: string;
+                /** @description those created before this time */
+                created_before?: string;
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+                /** @description those of this status only */
+                status?: "pending" | "running" | "completed" | "failed";
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getScrubsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the scrub */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Scrub"];
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown scrub */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headScrubsById: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the scrub */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown scrub */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getScrubsByIdFindings: {
+        parameters: {
+            query?: {
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description those of this kind only */
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScrubFindingPage"];
+                };
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnauthorizedProblem"];
+                };
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ForbiddenProblem"];
+                };
+            };
+            /** @description unknown scrub */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headScrubsByIdFindings: {
+        parameters: {
+            query?: {
+                /** @description the next page: a next_cursor as it was given */
+                cursor?: string;
+                /** @description those of this kind only */
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
+                limit?: number;
+            };
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page: pass next_cursor as cursor for the next one */
+            200: {
+                headers: {
+                    /** @description the limit the page was cut to: sent when the limit asked for was over 1000, which is then used instead */
+                    "Limit-Applied"?: 1000;
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the request breaks a rule: errors names the fields */
+            400: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no bearer token, or one that does not verify */
+            401: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description Bearer, with error="invalid_token" and what failed */
+                    "WWW-Authenticate": string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the token may not do this */
+            403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description unknown scrub */
+            404: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     getSignedAssetsByIdContent: {
         parameters: {
             query: {
@@ -14253,6 +15549,20 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
+                };
+            };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VersionDamagedProblem"];
                 };
             };
             /** @description range past the end */
@@ -14468,6 +15778,18 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
@@ -14692,6 +16014,20 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["VersionDamagedProblem"];
+                };
+            };
             /** @description range past the end */
             416: {
                 headers: {
@@ -14906,6 +16242,18 @@ export interface operations {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again */
+            409: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description for a request under the same Idempotency-Key still running: seconds until it is worth sending again */
+                    "Retry-After"?: number;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };

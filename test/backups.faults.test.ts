@@ -284,12 +284,16 @@ describe('the storage-backup schedule', () => {
     const scheduleId = `storage-backup-test-${suffix}`;
     const lifecycleScheduleId = `storage-lifecycle-test-${suffix}`;
     const restoreDrillScheduleId = `storage-restore-drill-test-${suffix}`;
+    const scrubScheduleId = `storage-scrub-test-${suffix}`;
     const config = { ...ctx.config, backups: { ...ctx.config.backups, enabled: true, cron: '15 2 * * *' } };
     try {
-      expect(await ensureSchedules(ctx.temporal.connection, config, { backupScheduleId: scheduleId, lifecycleScheduleId, restoreDrillScheduleId })).toEqual({
+      expect(
+        await ensureSchedules(ctx.temporal.connection, config, { backupScheduleId: scheduleId, lifecycleScheduleId, restoreDrillScheduleId, scrubScheduleId }),
+      ).toEqual({
         lifecycle: 'created',
         backup: 'created',
         restoreDrill: 'created',
+        scrub: 'created',
       });
       const opts = { enabled: true, cron: '15 2 * * *', taskQueue: ctx.config.temporal.taskQueue, scheduleId };
       expect(await ensureBackupSchedule(client, opts)).toBe('unchanged');
@@ -321,7 +325,7 @@ describe('the storage-backup schedule', () => {
       expect(await ensureBackupSchedule(client, { ...opts, enabled: false })).toBe('deleted');
       expect(await ensureBackupSchedule(client, { ...opts, enabled: false })).toBe('absent');
     } finally {
-      for (const id of [scheduleId, lifecycleScheduleId, restoreDrillScheduleId])
+      for (const id of [scheduleId, lifecycleScheduleId, restoreDrillScheduleId, scrubScheduleId])
         await client.schedule
           .getHandle(id)
           .delete()

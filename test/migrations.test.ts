@@ -29,6 +29,8 @@ const TABLES = [
   'idempotency_keys',
   'backup_blob_checks',
   'restore_drills',
+  'scrubs',
+  'scrub_findings',
 ];
 
 async function tables(db: Db): Promise<string[]> {

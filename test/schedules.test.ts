@@ -46,21 +46,23 @@ async function deleteSchedules(ids: string[]) {
       .catch(() => undefined);
 }
 
-it('two workers with different task queues on one namespace keep their own lifecycle, backup and restore drill schedules', async () => {
+it('two workers with different task queues on one namespace keep their own lifecycle, backup, restore drill and scrub schedules', async () => {
   const suffix = uuidv7().slice(-12);
   const first: Config = testConfig({ STORAGE_TEMPORAL_TASK_QUEUE: `bench-${suffix}` });
   const second: Config = testConfig({ STORAGE_TEMPORAL_TASK_QUEUE: `service-${suffix}` });
-  const ids = [first, second].flatMap((c) => ['lifecycle', 'backup', 'restore-drill'].map((s) => `storage-${s}-${c.temporal.taskQueue}`));
+  const ids = [first, second].flatMap((c) => ['lifecycle', 'backup', 'restore-drill', 'scrub'].map((s) => `storage-${s}-${c.temporal.taskQueue}`));
   try {
     // Each starts as worker/main.ts does, one after the other, then the first again (a restart).
-    expect(await ensureSchedules(connection, first)).toEqual({ lifecycle: 'created', backup: 'created', restoreDrill: 'created' });
-    expect(await ensureSchedules(connection, second)).toEqual({ lifecycle: 'created', backup: 'created', restoreDrill: 'created' });
-    expect(await ensureSchedules(connection, first)).toEqual({ lifecycle: 'unchanged', backup: 'unchanged', restoreDrill: 'unchanged' });
+    const kept = (change: string) => ({ lifecycle: change, backup: change, restoreDrill: change, scrub: change });
+    expect(await ensureSchedules(connection, first)).toEqual(kept('created'));
+    expect(await ensureSchedules(connection, second)).toEqual(kept('created'));
+    expect(await ensureSchedules(connection, first)).toEqual(kept('unchanged'));
     for (const config of [first, second]) {
       const queue = config.temporal.taskQueue;
       expect(await describeAction(`storage-lifecycle-${queue}`)).toMatchObject({ workflowType: 'scheduledLifecycleWorkflow', taskQueue: queue });
       expect(await describeAction(`storage-backup-${queue}`)).toMatchObject({ workflowType: 'scheduledBackupWorkflow', taskQueue: queue });
       expect(await describeAction(`storage-restore-drill-${queue}`)).toMatchObject({ workflowType: 'scheduledRestoreDrillWorkflow', taskQueue: queue });
+      expect(await describeAction(`storage-scrub-${queue}`)).toMatchObject({ workflowType: 'scheduledScrubWorkflow', taskQueue: queue });
     }
   } finally {
     await deleteSchedules(ids);
@@ -87,9 +89,10 @@ it('a worker whose schedule id names another queue leaves that schedule alone, w
     STORAGE_LIFECYCLE_CRON: '30 4 * * *',
   });
   try {
-    expect(await ensureSchedules(connection, ownerConfig)).toEqual({ lifecycle: 'created', backup: 'created', restoreDrill: 'created' });
+    expect(await ensureSchedules(connection, ownerConfig)).toEqual({ lifecycle: 'created', backup: 'created', restoreDrill: 'created', scrub: 'created' });
     const logger = recordingLogger();
-    expect(await ensureSchedules(connection, other, { logger })).toEqual({ lifecycle: 'foreign', backup: 'foreign', restoreDrill: 'foreign' });
+    // The scrub schedule's id is derived from each queue here: each keeps its own.
+    expect(await ensureSchedules(connection, other, { logger })).toEqual({ lifecycle: 'foreign', backup: 'foreign', restoreDrill: 'foreign', scrub: 'created' });
     expect(await describeAction(lifecycleId)).toMatchObject({ taskQueue: owner });
     expect(await describeAction(backupId)).toMatchObject({ taskQueue: owner });
     expect(logger.warnings.map((w) => [w.msg, w.fields?.schedule_id, w.fields?.schedule_task_queue])).toEqual([
@@ -105,7 +108,7 @@ it('a worker whose schedule id names another queue leaves that schedule alone, w
     expect(await describeAction(backupId)).toMatchObject({ taskQueue: owner });
     expect(await describeAction(drillId)).toMatchObject({ taskQueue: owner });
   } finally {
-    await deleteSchedules([lifecycleId, backupId, drillId]);
+    await deleteSchedules([lifecycleId, backupId, drillId, `storage-scrub-${owner}`, `storage-scrub-other-${suffix}`]);
   }
 });
 

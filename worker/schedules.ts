@@ -27,6 +27,8 @@ import { lifecycleOperation } from '../workflows/lifecycle/definitions';
 import { backupOperation } from '../workflows/backups/definitions';
 import type { scheduledRestoreDrillWorkflow } from '../workflows/drills/drill';
 import { restoreDrillOperation } from '../workflows/drills/definitions';
+import type { scheduledScrubWorkflow } from '../workflows/scrub/scrub';
+import { scrubOperation } from '../workflows/scrub/definitions';
 
 /** `foreign`: the schedule starts its runs on another task queue, and was left as it is. */
 export type ScheduleChange = 'created' | 'updated' | 'unchanged' | 'foreign';
@@ -116,6 +118,7 @@ function startsForSystem(action: ScheduleDescription['action']): boolean {
 export const LIFECYCLE_SCHEDULE_ID = 'storage-lifecycle';
 export const BACKUP_SCHEDULE_ID = 'storage-backup';
 export const RESTORE_DRILL_SCHEDULE_ID = 'storage-restore-drill';
+export const SCRUB_SCHEDULE_ID = 'storage-scrub';
 /** The task queue whose deployment keeps the plain ids above (those of the servers made before ids were derived). */
 const DEFAULT_TASK_QUEUE = 'storage';
 
@@ -137,6 +140,11 @@ export function backupScheduleIdOf(config: Pick<Config, 'backups' | 'temporal'>)
 /** The deployment's restore drill schedule: STORAGE_RESTORE_DRILL_SCHEDULE_ID, else derived from its task queue. */
 export function restoreDrillScheduleIdOf(config: Pick<Config, 'drills' | 'temporal'>): string {
   return scheduleIdOf(RESTORE_DRILL_SCHEDULE_ID, config.temporal.taskQueue, config.drills.scheduleId);
+}
+
+/** The deployment's scrub schedule: STORAGE_SCRUB_SCHEDULE_ID, else derived from its task queue. */
+export function scrubScheduleIdOf(config: Pick<Config, 'scrub' | 'temporal'>): string {
+  return scheduleIdOf(SCRUB_SCHEDULE_ID, config.temporal.taskQueue, config.scrub.scheduleId);
 }
 
 export interface LifecycleScheduleOptions {
@@ -198,6 +206,24 @@ export async function ensureBackupSchedule(client: Client, opts: BackupScheduleO
 }
 
 /**
+ * `storage-scrub` (of the default task queue; scrubScheduleIdOf): cron STORAGE_SCRUB_CRON (UTC, default
+ * weekly), overlap SKIP, starting scheduledScrubWorkflow (a scrub acting for the system, scrub-{id}).
+ */
+export async function ensureScrubSchedule(client: Client, opts: LifecycleScheduleOptions): Promise<ScheduleChange> {
+  const scheduleId = opts.scheduleId ?? scheduleIdOf(SCRUB_SCHEDULE_ID, opts.taskQueue, undefined);
+  return keepSchedule(client, {
+    scheduleId,
+    cron: opts.cron,
+    taskQueue: opts.taskQueue,
+    workflowType: 'scheduledScrubWorkflow',
+    workflowId: `scrub-scheduled-${scheduleId}`,
+    args: [] as Parameters<typeof scheduledScrubWorkflow>,
+    operation: scrubOperation,
+    logger: opts.logger,
+  });
+}
+
+/**
  * `storage-restore-drill` (of the default task queue; restoreDrillScheduleIdOf): cron STORAGE_RESTORE_DRILL_CRON (UTC),
  * overlap SKIP, starting scheduledRestoreDrillWorkflow (a drill of the newest completed backup, as
  * restore-drill-{drill_id}). Kept while backups are enabled: with STORAGE_BACKUP_ENABLED=false it is deleted too.
@@ -233,13 +259,13 @@ async function deleteBackupSchedule(client: Client, scheduleId: string, opts: Ba
 
 /**
  * What the worker keeps at start, over its own connection (worker/main.ts): the schedules of its
- * deployment (lifecycleScheduleIdOf, backupScheduleIdOf, restoreDrillScheduleIdOf), unless `opts` names others.
+ * deployment (lifecycleScheduleIdOf, backupScheduleIdOf, restoreDrillScheduleIdOf, scrubScheduleIdOf), unless `opts` names others.
  */
 export async function ensureSchedules(
   connection: ConnectionLike,
   config: Config,
-  opts: { logger?: Logger; lifecycleScheduleId?: string; backupScheduleId?: string; restoreDrillScheduleId?: string } = {},
-): Promise<{ lifecycle: ScheduleChange; backup: ScheduleChange | 'deleted' | 'absent'; restoreDrill: ScheduleChange | 'deleted' | 'absent' }> {
+  opts: { logger?: Logger; lifecycleScheduleId?: string; backupScheduleId?: string; restoreDrillScheduleId?: string; scrubScheduleId?: string } = {},
+): Promise<{ lifecycle: ScheduleChange; backup: ScheduleChange | 'deleted' | 'absent'; restoreDrill: ScheduleChange | 'deleted' | 'absent'; scrub: ScheduleChange }> {
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const lifecycle = await ensureLifecycleSchedule(client, {
     cron: config.lifecycle.cron,
@@ -261,5 +287,11 @@ export async function ensureSchedules(
     scheduleId: opts.restoreDrillScheduleId ?? restoreDrillScheduleIdOf(config),
     logger: opts.logger,
   });
-  return { lifecycle, backup, restoreDrill };
+  const scrub = await ensureScrubSchedule(client, {
+    cron: config.scrub.cron,
+    taskQueue: config.temporal.taskQueue,
+    scheduleId: opts.scrubScheduleId ?? scrubScheduleIdOf(config),
+    logger: opts.logger,
+  });
+  return { lifecycle, backup, restoreDrill, scrub };
 }

@@ -8,3 +8,4 @@ export { restoreWorkflow } from './backups/restore';
 export { pointInTimeRestoreWorkflow } from './backups/pointInTime';
 export { backupRetentionWorkflow } from './backups/retention';
 export { restoreDrillWorkflow, scheduledRestoreDrillWorkflow } from './drills/drill';
+export { scrubWorkflow, scheduledScrubWorkflow } from './scrub/scrub';

@@ -1,7 +1,7 @@
 /**
  * One operation model for every asynchronous piece of work (issue 27; AIP-151): its id is the
  * workflow id the work already has (upload-{id}, backup-{id}, restore-{id}, restore-drill-{id},
- * lifecycle-{id}, delete-asset-{asset_id}), so it names its subject and is its link to the Temporal UI. An operation
+ * lifecycle-{id}, delete-asset-{asset_id}, scrub-{id}), so it names its subject and is its link to the Temporal UI. An operation
  * is read from the work's own row or run, never from a table of its own; the caller may read it when
  * they may read the work's own resource (or started it), and a kind they may not see is 404.
  *
@@ -16,6 +16,7 @@ import { getDrill, toDrillJson } from '../../lib/drills/drills';
 import { getRun } from '../../lib/lifecycle/runRows';
 import { toRunJson } from '../../lib/lifecycle/runs';
 import { readLifecycleRun } from '../../lib/lifecycle/sweepRuns';
+import { getScrub, readScrub } from '../../lib/scrub/scrubs';
 import { isAdmin, type Actor, type ActorRef } from '../../lib/auth/actor';
 import { ForbiddenError } from '../../lib/auth/errors';
 import { ConflictError, NotFoundError } from '../../lib/platform/errors';
@@ -48,6 +49,7 @@ const PREFIXES: Array<[string, Kind]> = [
   ['restore-', 'restore'],
   ['lifecycle-', 'lifecycle_run'],
   ['delete-asset-', 'asset_deletion'],
+  ['scrub-', 'scrub'],
 ];
 
 /** The kind and subject an operation id names; undefined for anything else (404). */
@@ -179,6 +181,12 @@ export async function readOperation(deps: Deps, actor: Actor, id: string): Promi
       }
       case 'asset_deletion':
         return await deletionOperation(deps, actor, opId, subject);
+      case 'scrub': {
+        if (!adminOrStarter(actor, (await getScrub(deps.db, subject)).actor)) throw notFound(id);
+        const scrub = await readScrub(deps.backups, subject);
+        const progress = { phase: scrub.phase, ...scrub.counts, repaired: scrub.repaired, unrepairable: scrub.unrepairable, bytes_hashed: scrub.bytes_hashed };
+        return jobOperation(opId, kind, `/api/v2/scrubs/${subject}`, { ...scrub, progress });
+      }
     }
   } catch (err) {
     // The work's own "not found" names its resource: the operation is what was asked for.

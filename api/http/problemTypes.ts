@@ -72,6 +72,18 @@ const KINDS = {
     description: 'A chunked upload was completed before all of its parts arrived: `missing_parts` lists their numbers. Send them, then complete again.',
     fields: { missing_parts: z.array(z.number().int().min(1)).describe('the numbers of the parts not received') },
   },
+  'version-damaged': {
+    status: 409,
+    title: 'Version Damaged',
+    description:
+      'The bytes of this version are damaged: a scrub found its object missing or not what its SHA-256 says, and no backup held them. ' +
+      'Nothing is served rather than wrong bytes. Restore the asset from a backup that holds the version (POST /api/v2/backups/{id}/restore), or upload it again.',
+    fields: {
+      asset_id: z.string().describe('the asset'),
+      version_id: z.string().describe('the damaged version'),
+      damaged_at: z.string().describe('when the scrub found it'),
+    },
+  },
   gone: {
     status: 410,
     title: 'Gone',

@@ -17,6 +17,7 @@ import { QUOTA_ROUTES } from './quotas';
 import { PROBLEM_ROUTES } from './problems';
 import { REFERENCE_ROUTES } from './reference';
 import { RESTORE_ROUTES } from './restores';
+import { SCRUB_ROUTES } from './scrubs';
 import { SIGNED_URL_ROUTES } from './signedUrls';
 import { TUS_ROUTES } from './tus';
 import { UPLOAD_ROUTES } from './uploads';
@@ -35,6 +36,7 @@ export const OPERATIONS: Route[] = [
   ...BACKUP_ROUTES,
   ...DRILL_ROUTES,
   ...RESTORE_ROUTES,
+  ...SCRUB_ROUTES,
   ...POLICY_ROUTES,
   ...LIFECYCLE_ROUTES,
   ...TUS_ROUTES,

@@ -7,7 +7,7 @@ import type { HeaderDoc } from '../http/route';
 
 const timestamp = z.string().datetime({ offset: true });
 
-export const OPERATION_KINDS = ['upload', 'backup', 'restore', 'restore_drill', 'lifecycle_run', 'asset_deletion'] as const;
+export const OPERATION_KINDS = ['upload', 'backup', 'restore', 'restore_drill', 'lifecycle_run', 'asset_deletion', 'scrub'] as const;
 export const OPERATION_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
 
 export const operationParams = z.object({
@@ -15,7 +15,7 @@ export const operationParams = z.object({
     .string()
     .max(200)
     .describe(
-      "the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}; anything else, or another's, is 404",
+      "the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}, scrub-{id}; anything else, or another's, is 404",
     ),
 });
 
@@ -31,7 +31,7 @@ export const operation = z
       .catchall(z.unknown())
       .nullable()
       .describe('why it failed or was cancelled, as a problem; null otherwise'),
-    resource: z.string().describe('the href of its own resource (the upload session, backup, restore, restore drill, run or asset)'),
+    resource: z.string().describe('the href of its own resource (the upload session, backup, restore, restore drill, run, asset or scrub)'),
     result: z.string().nullable().describe('once succeeded, the href of what it made (an upload: its version); null before, or when it makes nothing'),
     workflow_id: z.string().describe('its run in the Temporal UI (search by workflow id)'),
     created_at: timestamp,

@@ -154,6 +154,10 @@ export const version = z
     checksum_sha256: sha256,
     is_current: z.boolean(),
     created_at: timestamp,
+    damaged_at: timestamp
+      .nullable()
+      .describe('null normally; set when a scrub found its bytes missing or wrong and no backup held them: its content then answers version-damaged (409)'),
+    damage: z.string().nullable().describe('what the scrub found, while damaged_at is set'),
   })
   .strict()
   .meta({
@@ -168,6 +172,8 @@ export const version = z
         checksum_sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
         is_current: true,
         created_at: '2026-12-07T14:00:00.000Z',
+        damaged_at: null,
+        damage: null,
       },
     ],
   });
@@ -325,5 +331,8 @@ export const contentAnswers = {
   206: { description: 'a range', content: ANY_MEDIA, headers: rangeHeaders },
   304: { description: 'not modified', headers: contentHeaders },
   307: redirectedToStore,
+  409: problemAnswer('the version is damaged (a scrub found its bytes wrong and no backup held them): restore it from a backup or upload it again', [
+    'version-damaged',
+  ]),
   416: problemAnswer('range past the end'),
 } as const;

@@ -24,9 +24,13 @@ export interface VersionJson {
   checksum_sha256: string;
   is_current: boolean;
   created_at: string;
+  /** Set when a scrub found its bytes wrong and could not repair them (lib/scrub/); its content is then refused. */
+  damaged_at: string | null;
+  damage: string | null;
 }
 
-export function toVersionJson(row: VersionRow): VersionJson {
+/** `damaged_at`/`damage`: the scrub's columns, read with the row (`select *`); absent reads as not damaged. */
+export function toVersionJson(row: VersionRow & { damaged_at?: Date | null; damage?: string | null }): VersionJson {
   return {
     id: row.id,
     asset_id: row.asset_id,
@@ -37,6 +41,8 @@ export function toVersionJson(row: VersionRow): VersionJson {
     // The current version is the one that has not been superseded.
     is_current: row.superseded_at === null,
     created_at: row.created_at.toISOString(),
+    damaged_at: row.damaged_at ? row.damaged_at.toISOString() : null,
+    damage: row.damaged_at ? (row.damage ?? null) : null,
   };
 }
 
@@ -102,5 +108,8 @@ export async function committedVersion(db: Knex, assetId: string, versionId: str
     is_current: false,
     // The session was completed in the transaction that made the version.
     created_at: session.updated_at.toISOString(),
+    // Its row is gone: nothing is known of its bytes since.
+    damaged_at: null,
+    damage: null,
   };
 }

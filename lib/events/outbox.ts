@@ -9,7 +9,9 @@ export type StorageEventType =
   | 'storage.version.created'
   | 'storage.backup.completed'
   | 'storage.backup.retention_refused'
-  | 'storage.restore_drill.completed';
+  | 'storage.restore_drill.completed'
+  | 'storage.version.damaged'
+  | 'storage.scrub.completed';
 
 export const EVENT_SOURCE = 'storage-service';
 

@@ -1,7 +1,7 @@
 /**
  * Retention of the tables that would otherwise grow for ever (issue 26, finding 13): ended upload
  * sessions, delivered or parked outbox events, ended lifecycle runs, ended restores and removed
- * backups, ended restore drills (STORAGE_RESTORE_DRILL_RETENTION_DAYS), each past its STORAGE_*_RETENTION_DAYS, and idempotency keys past their 24 hours. The lifecycle sweep's run of the global settings
+ * backups, ended restore drills (STORAGE_RESTORE_DRILL_RETENTION_DAYS), ended scrubs, each past its STORAGE_*_RETENTION_DAYS, and idempotency keys past their 24 hours. The lifecycle sweep's run of the global settings
  * applies it (activities/lifecycle.ts), in batches of BATCH rows, each its own statement, within a
  * time budget: what one run leaves, the next removes.
  *
@@ -19,6 +19,7 @@ import { mapLimit } from '../platform/concurrency';
 import type { Config } from '../platform/config';
 import { deleteEndedSessions, selectEndedSessionsBefore } from '../uploads/store';
 import { deleteEndedRunsBefore } from './store';
+import { deleteEndedScrubsBefore } from '../scrub/store';
 
 const BATCH = 500;
 const DAY_MS = 86_400_000;
@@ -42,6 +43,7 @@ export interface RowsRemoved {
   backup_jobs: number;
   restore_drills: number;
   idempotency_keys: number;
+  scrubs: number;
   /** The budget ran out before every table was done. */
   more: boolean;
 }
@@ -59,6 +61,7 @@ export async function pruneEndedRows(deps: TableRetentionDeps, deadline: number,
     backup_jobs: 0,
     restore_drills: 0,
     idempotency_keys: 0,
+    scrubs: 0,
     more: false,
   };
   const steps: Array<[keyof Omit<RowsRemoved, 'more'>, () => Promise<{ deleted: number; done: boolean }>]> = [
@@ -68,6 +71,7 @@ export async function pruneEndedRows(deps: TableRetentionDeps, deadline: number,
     ['backup_jobs', batchOf(() => deleteEndedRestoresBefore(db, jobsBefore, BATCH))],
     ['backup_jobs', batchOf(() => deleteRemovedBackupsBefore(db, jobsBefore, BATCH))],
     ['restore_drills', batchOf(() => deleteEndedDrillsBefore(db, before(config.tableRetention.restoreDrillDays), BATCH))],
+    ['scrubs', batchOf(() => deleteEndedScrubsBefore(db, before(config.tableRetention.scrubDays), BATCH))],
     ['idempotency_keys', batchOf(() => deleteKeysClaimedBefore(db, new Date(now - KEY_LIFETIME_HOURS * 3_600_000), BATCH))],
     ['upload_sessions', endedSessionBatches(deps, before(config.tableRetention.uploadSessionDays))],
   ];

@@ -10,6 +10,7 @@ import { countRunsByStatus } from '../lifecycle/store';
 import type { CatalogCollectors } from '../platform/metrics';
 import { topOwnersByBytes } from '../quotas/store';
 import { countSessionsByStatus } from '../uploads/store';
+import { secondsSinceOldestVerification, sumScrubFindings } from '../scrub/store';
 
 /** Uploads, then backups and restores (their kind is the operation), then lifecycle runs. */
 async function operationsByStatus(db: Knex): Promise<Array<{ operation: string; status: string; n: number }>> {
@@ -29,5 +30,6 @@ export function catalogCollectorsOf(db: Knex): CatalogCollectors {
     operations: () => operationsByStatus(db),
     outboxBacklog: () => countOutboxBacklog(db),
     topOwnersByBytes: (n) => topOwnersByBytes(db, n),
+    scrubFigures: async () => ({ findings: await sumScrubFindings(db), secondsSinceCompletePass: await secondsSinceOldestVerification(db) }),
   };
 }

@@ -104,6 +104,14 @@ export const configSchema = z.object({
   STORAGE_OUTBOX_RETENTION_DAYS: positiveInt.default(30),
   STORAGE_LIFECYCLE_RUN_RETENTION_DAYS: positiveInt.default(90),
   STORAGE_BACKUP_JOB_RETENTION_DAYS: positiveInt.default(90),
+  STORAGE_SCRUB_RETENTION_DAYS: positiveInt.default(90),
+  STORAGE_SCRUB_CRON: cron.default('0 4 * * 0'),
+  STORAGE_SCRUB_SCHEDULE_ID: z.string().optional(),
+  STORAGE_SCRUB_GRACE_HOURS: z.coerce.number().nonnegative().default(24),
+  STORAGE_SCRUB_SAMPLE_PERCENT: z.coerce.number().gt(0).max(100).default(25),
+  STORAGE_SCRUB_MAX_BYTES_PER_SECOND: positiveInt.default(64 * MiB),
+  // Unset: STORAGE_UPLOAD_EXPIRY_HOURS.
+  STORAGE_SCRUB_MULTIPART_AGE_HOURS: z.coerce.number().nonnegative().optional(),
   STORAGE_LIFECYCLE_CRON: cron.default('0 3 * * *'),
   // Unset: derived from the task queue (worker/schedules.ts), so deployments sharing a namespace keep their own.
   STORAGE_LIFECYCLE_SCHEDULE_ID: z.string().optional(),
@@ -236,10 +244,16 @@ export interface Config {
   drills: { cron: string; sampleAssets: number; sampleBytes: number; periodHours: number; scheduleId?: string };
   /** `scheduleId`: STORAGE_LIFECYCLE_SCHEDULE_ID; unset (undefined): derived from the task queue. */
   lifecycle: { cron: string; scheduleId?: string };
+  /**
+   * The scrub (lib/scrub/): its schedule, the age an unowned object (`graceHours`) or multipart upload
+   * (`multipartAgeHours`, the upload expiry unless set) must reach before it is removed, the share of
+   * objects re-hashed per run, and the bytes per second it may hash.
+   */
+  scrub: { cron: string; scheduleId?: string; graceHours: number; samplePercent: number; maxBytesPerSecond: number; multipartAgeHours: number };
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
   /** Ages past which the lifecycle sweep deletes ended rows (lib/lifecycle/tableRetention.ts). */
-  tableRetention: { uploadSessionDays: number; outboxDays: number; lifecycleRunDays: number; backupJobDays: number; restoreDrillDays: number };
+  tableRetention: { uploadSessionDays: number; outboxDays: number; lifecycleRunDays: number; backupJobDays: number; restoreDrillDays: number; scrubDays: number };
   healthTimeoutMs: number;
   /** `parkAfterAttempts`: an event the hub refuses (4xx) at this attempt is parked (activities/events.ts). */
   events: { retryMaxSeconds: number; parkAfterAttempts: number };
@@ -417,6 +431,14 @@ function featuresOf(e: ConfigEnv) {
       scheduleId: e.STORAGE_RESTORE_DRILL_SCHEDULE_ID || undefined,
     },
     lifecycle: { cron: e.STORAGE_LIFECYCLE_CRON, scheduleId: e.STORAGE_LIFECYCLE_SCHEDULE_ID || undefined },
+    scrub: {
+      cron: e.STORAGE_SCRUB_CRON,
+      scheduleId: e.STORAGE_SCRUB_SCHEDULE_ID || undefined,
+      graceHours: e.STORAGE_SCRUB_GRACE_HOURS,
+      samplePercent: e.STORAGE_SCRUB_SAMPLE_PERCENT,
+      maxBytesPerSecond: e.STORAGE_SCRUB_MAX_BYTES_PER_SECOND,
+      multipartAgeHours: e.STORAGE_SCRUB_MULTIPART_AGE_HOURS ?? e.STORAGE_UPLOAD_EXPIRY_HOURS,
+    },
     audit: { enabled: e.STORAGE_AUDIT_LOG === 'on', retentionDays: e.STORAGE_AUDIT_RETENTION_DAYS },
     tableRetention: {
       uploadSessionDays: e.STORAGE_UPLOAD_SESSION_RETENTION_DAYS,
@@ -424,6 +446,7 @@ function featuresOf(e: ConfigEnv) {
       lifecycleRunDays: e.STORAGE_LIFECYCLE_RUN_RETENTION_DAYS,
       backupJobDays: e.STORAGE_BACKUP_JOB_RETENTION_DAYS,
       restoreDrillDays: e.STORAGE_RESTORE_DRILL_RETENTION_DAYS,
+      scrubDays: e.STORAGE_SCRUB_RETENTION_DAYS,
     },
     healthTimeoutMs: e.STORAGE_HEALTH_TIMEOUT_MS,
     events: { retryMaxSeconds: e.STORAGE_OUTBOX_RETRY_MAX_SECONDS, parkAfterAttempts: e.STORAGE_OUTBOX_PARK_AFTER_ATTEMPTS },

@@ -36,6 +36,9 @@ export class NotFoundError extends DomainError {}
 /** The thing asked for clashes with what exists or with the state it is in. */
 export class ConflictError extends DomainError {}
 
+/** A version whose bytes a scrub found damaged and could not repair: its content is refused, not served wrong. */
+export class VersionDamagedError extends ConflictError {}
+
 /** A chunked upload completed before all its parts arrived: `missing_parts` lists their numbers. */
 export class MissingPartsError extends ConflictError {
   constructor(detail: string, missingParts: number[]) {

@@ -23,6 +23,7 @@ export interface CatalogFigures {
   operations: Array<{ operation: string; status: string; n: number }>;
   outbox: { pending: number; failing: number };
   topOwners: Array<{ owner_id: string; bytes_stored: number }>;
+  scrub: { findings: Array<{ kind: string; n: number }>; secondsSinceCompletePass: number };
 }
 
 /**
@@ -36,6 +37,8 @@ export interface CatalogCollectors {
   operations(): Promise<Array<{ operation: string; status: string; n: number }>>;
   outboxBacklog(): Promise<{ pending: number; failing: number }>;
   topOwnersByBytes(n: number): Promise<Array<{ owner_id: string; bytes_stored: number }>>;
+  /** What the completed scrubs found, by kind; and how long ago the object read longest ago was last verified. */
+  scrubFigures(): Promise<CatalogFigures['scrub']>;
 }
 
 /**
@@ -130,6 +133,28 @@ function registerCatalogGauges(registry: Registry, figures: () => Promise<Catalo
     },
   });
   registerOperationGauges(registry, figures);
+  registerScrubMetrics(registry, figures);
+}
+
+function registerScrubMetrics(registry: Registry, figures: () => Promise<CatalogFigures>): void {
+  new Counter({
+    name: 'storage_scrub_findings_total',
+    help: 'What the completed scrubs (not dry runs) found, by kind of finding',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of (await figures()).scrub.findings) this.inc({ kind: row.kind }, row.n);
+    },
+  });
+  new Gauge({
+    name: 'storage_scrub_seconds_since_complete_pass',
+    help: 'Seconds since every object was last re-read and hashed by a scrub: the age of the oldest verification (an object never read counts from its creation)',
+    registers: [registry],
+    async collect() {
+      this.set((await figures()).scrub.secondsSinceCompletePass);
+    },
+  });
 }
 
 function registerOperationGauges(registry: Registry, figures: () => Promise<CatalogFigures>): void {
@@ -171,5 +196,6 @@ async function readCatalogFigures(catalog: CatalogCollectors): Promise<CatalogFi
     operations,
     outbox,
     topOwners: await catalog.topOwnersByBytes(TOP_OWNERS),
+    scrub: await catalog.scrubFigures(),
   };
 }
