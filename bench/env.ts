@@ -27,7 +27,7 @@ import { createTemporalClient, type TemporalHandle } from '../lib/platform/tempo
 import { API_NODE_FLAGS, ROOT, freePorts, startLocalStack, type ManagedProcess } from '../scripts/stack';
 import { ROLES } from '../lib/auth/actor';
 import { mintDevToken } from '../lib/auth/devTokens';
-import { backupScheduleIdOf, lifecycleScheduleIdOf, restoreDrillScheduleIdOf } from '../worker/schedules';
+import { backupScheduleIdOf, lifecycleScheduleIdOf, restoreDrillScheduleIdOf, scrubScheduleIdOf } from '../worker/schedules';
 import { expectJson, keepAliveAgent, multipartBody, postMultipart, request, useToken } from './client';
 import { pidListeningOn, type CpuGroups } from './cpu';
 
@@ -118,6 +118,7 @@ function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.Pr
     STORAGE_MAX_UPLOAD_SIZE: String(config.uploads.maxSizeBytes),
     STORAGE_UPLOAD_WAIT_SECONDS: String(config.uploads.waitSeconds),
     STORAGE_UPLOAD_EXPIRY_HOURS: String(config.uploads.expiryHours),
+    STORAGE_SCRUB_MAX_BYTES_PER_SECOND: String(config.scrub.maxBytesPerSecond),
     STORAGE_S3_SSE: config.s3.sse?.mode ?? '',
     ...(config.s3.sse?.kmsKeyId ? { STORAGE_S3_SSE_KMS_KEY_ID: config.s3.sse.kmsKeyId } : {}),
     ...rateLimitEnv(config),
@@ -278,7 +279,7 @@ export async function startBenchEnv(opts: BenchEnvOptions): Promise<BenchEnv> {
     cleanups.push(() => temporal.close());
     // The bench's worker keeps schedules named after its own task queue: they go with it.
     cleanups.push(async () => {
-      for (const id of [lifecycleScheduleIdOf(config), backupScheduleIdOf(config), restoreDrillScheduleIdOf(config)]) {
+      for (const id of [lifecycleScheduleIdOf(config), backupScheduleIdOf(config), restoreDrillScheduleIdOf(config), scrubScheduleIdOf(config)]) {
         await temporal.client.schedule
           .getHandle(id)
           .delete()

@@ -9,7 +9,8 @@
  *            storage command against the AWS SDK, run only when named: --rows 10,11; so do 13 and
  *            14, the mixed load of 1,000 clients and the same through two replicas: --rows 13,14; and 15,
  *            the recovery of 1,000 assets and 1 GB from the backup bucket alone, only when named; and 16,
- *            a burst of 1,000 concurrent 64 KiB uploads from one service, only when named: --rows 16),
+ *            a burst of 1,000 concurrent 64 KiB uploads from one service, only when named: --rows 16;
+ *            17, the scrub of 10,000 objects against a bare ListObjectsV2 + GetObject pass, runs first),
  *            --out FILE, --report FILE (prints the tables of a saved run, runs nothing),
  *            --log-level LEVEL (the API's and worker's, default info),
  *            --compiled / --tsx (the API and the worker run from a tsc build, as in production, or
@@ -26,6 +27,7 @@ import path from 'node:path';
 import { ROOT } from '../scripts/stack';
 import { rowSmallContent } from './cacheRows';
 import { rowRecovery } from './recoveryRows';
+import { rowScrub } from './scrubRows';
 import { rowBurst } from './burstRows';
 import { rowCliDownload, rowCliUpload } from './cliRows';
 import { mixedSettingsFor, rowMixedLoad, rowReplicas } from './mixedRows';
@@ -96,7 +98,7 @@ export function settingsFor(opts: Pick<BenchOptions, 'quick' | 'rounds'>): Bench
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const opts: BenchOptions = { quick: false, rows: [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14], logLevel: 'info', profile: [], compiled: false };
+  const opts: BenchOptions = { quick: false, rows: [17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14], logLevel: 'info', profile: [], compiled: false };
   let runner: 'compiled' | 'tsx' | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -122,7 +124,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
-  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 16)) throw new Error('--rows takes numbers 1..16');
+  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 17)) throw new Error('--rows takes numbers 1..17');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');
   return opts;
 }
@@ -196,6 +198,8 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
         rows.push({ id, title, error: err instanceof Error ? err.message : String(err) });
       }
     };
+    // First: the scrub must find a store that only consistent writes have touched (other rows' baselines write to it directly).
+    await attempt(17, 'scrub of 10,000 objects', () => rowScrub(ctx));
     await attempt(1, 'download', async () => {
       const { row, rss } = await rowDownload(ctx);
       windows.push({ row: 1, rss });

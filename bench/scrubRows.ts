@@ -32,7 +32,6 @@ export async function rowScrub(ctx: RowContext): Promise<RowResult> {
   const { env, settings } = ctx;
   const count = settings.mode === 'quick' ? 200 : 10_000;
   const bytesEach = settings.mode === 'quick' ? 16 * KiB : 32 * KiB;
-  const rounds = settings.mode === 'quick' ? 2 : 3;
   const budget = env.config.scrub.maxBytesPerSecond;
   ctx.say(`row 17: writing ${count} objects of ${bytesEach} bytes; scrub budget ${round(budget / MB)} MB/s`);
   await seedAssets(ctx, count, bytesEach, 'bench-scrub');
@@ -40,7 +39,7 @@ export async function rowScrub(ctx: RowContext): Promise<RowResult> {
   const scrubs: Array<{ s: number; objects: number; bytes: number }> = [];
   const passes: Array<{ s: number; objects: number; bytes: number }> = [];
   const { ratios } = await pairs(
-    { ...ctx, settings: { ...settings, rounds } },
+    ctx,
     'row 17 objects/s',
     async () => {
       const run = await scrub(ctx);
