@@ -35,6 +35,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ STORAGE_S3_PUBLIC_ENDPOINT_URL: 's3 internal' })).toThrow(/STORAGE_S3_PUBLIC_ENDPOINT_URL/);
   });
 
+  it('refuses a backup bucket that is the asset bucket (the scrub would take the backups for orphans)', () => {
+    expect(() => loadConfig({ STORAGE_BACKUP_BUCKET_NAME: 'dnd-storage' })).toThrow(/STORAGE_BACKUP_BUCKET_NAME: must differ/);
+    expect(() => loadConfig({ STORAGE_S3_BUCKET_NAME: 'maps', STORAGE_BACKUP_BUCKET_NAME: 'maps' })).toThrow(/must differ/);
+    expect(loadConfig({ STORAGE_S3_BUCKET_NAME: 'maps', STORAGE_BACKUP_BUCKET_NAME: 'maps-kept' }).s3.backupBucket).toBe('maps-kept');
+  });
+
   it('accepts the postgresql+asyncpg:// form existing deployments use', () => {
     const config = loadConfig({ STORAGE_DATABASE_URL: 'postgresql+asyncpg://app:pw@db.internal:5432/storage' });
     expect(config.database.url).toBe('postgresql://app:pw@db.internal:5432/storage');
