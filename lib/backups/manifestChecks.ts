@@ -39,8 +39,9 @@ const header = z.object({
   snapshot_at: time,
   scope: z.object({ asset_ids: z.array(id).optional(), include_all_versions: z.boolean() }),
 });
-const asset = z.looseObject({ type: z.literal('asset'), id, name: z.string(), current_version_id: id.nullable() });
-const version = z.looseObject({
+/** An asset line and a version line as this service writes them (a restore drill checks its sample's with these too). */
+export const assetLine = z.looseObject({ type: z.literal('asset'), id, name: z.string(), current_version_id: id.nullable() });
+export const versionLine = z.looseObject({
   type: z.literal('version'),
   id,
   asset_id: id,
@@ -120,10 +121,10 @@ function visitLine(state: CheckState, { line, start, end: after }: ReadLine): vo
       return;
     }
     case 'asset':
-      state.lastAsset = parsed(state, asset, line, start).id;
+      state.lastAsset = parsed(state, assetLine, line, start).id;
       return;
     case 'version': {
-      const v = parsed(state, version, line, start);
+      const v = parsed(state, versionLine, line, start);
       if (v.asset_id !== state.lastAsset) refuse(state, start, `version ${v.id} follows no line of its asset ${v.asset_id}`);
       if (v.object_key !== objectKeyFor(v.asset_id, v.id))
         refuse(state, start, `version ${v.id} names the object key ${JSON.stringify(v.object_key)}, not its own`);

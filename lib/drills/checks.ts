@@ -6,25 +6,13 @@
  */
 import { z } from 'zod';
 import { objectKeyFor } from '../assets/keys';
-import { UUID_PATTERN } from '../platform/ids';
+import { assetLine, versionLine } from '../backups/manifestChecks';
 import type { ManifestLine } from '../backups/manifest';
 import type { DrillFailure } from './store';
 
-const id = z.string().regex(UUID_PATTERN, 'must be a UUID');
-const count = z.number().int().min(0);
-
-const assetLine = z.looseObject({ type: z.literal('asset'), id, name: z.string(), current_version_id: id.nullable() });
-export const versionLine = z.looseObject({
-  type: z.literal('version'),
-  id,
-  asset_id: id,
-  version_number: z.number().int().min(1),
-  object_key: z.string(),
-  size_bytes: count,
-  content_type: z.string().min(1),
-  checksum_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256'),
-});
-export type CheckedVersion = z.infer<typeof versionLine>;
+// A drill also copies the version's content type onto its scratch copy, and compares it.
+const drillVersionLine = versionLine.extend({ content_type: z.string().min(1) });
+export type CheckedVersion = z.infer<typeof drillVersionLine>;
 
 function issueOf(error: z.ZodError): string {
   const issue = error.issues[0];
@@ -44,7 +32,7 @@ export function checkAssetLines(assetId: string, lines: ManifestLine[]): { versi
   const versions: CheckedVersion[] = [];
   for (const line of rest) {
     const vid = typeof (line as { id?: unknown }).id === 'string' ? (line as { id: string }).id : null;
-    const v = versionLine.safeParse(line);
+    const v = drillVersionLine.safeParse(line);
     if (!v.success) {
       fail(vid, `its version line does not parse: ${issueOf(v.error)}`);
       continue;
