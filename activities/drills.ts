@@ -17,11 +17,11 @@ import { ManifestCorruptError, readManifestLines, type ManifestLine } from '../l
 import { recordBlobDamaged } from '../lib/backups/store';
 import { auditWriterOf } from '../lib/audit/log';
 import { ConflictError, NotFoundError } from '../lib/platform/errors';
-import { copyObject, deleteKeys, isNotFound, withTicker } from '../lib/platform/storedObjects';
+import { copyObject, deleteKeys, hashObject, isNotFound, withTicker } from '../lib/platform/storedObjects';
 import { checkAssetLines, type CheckedVersion } from '../lib/drills/checks';
 import { drillableBackup, endDrill, getDrill } from '../lib/drills/drills';
 import { sampleManifest } from '../lib/drills/sample';
-import { readBack, removePrefix, scratchDrillIds } from '../lib/drills/scratch';
+import { removePrefix, scratchDrillIds } from '../lib/drills/scratch';
 import { beginDrillRow, insertDrillRow, liveDrillIds, recordDrillAsset, type DrillFailure as Failure, type DrillSampleEntry } from '../lib/drills/store';
 import type { BackupRow } from '../lib/backups/jobRows';
 import type { ActivityDeps } from './deps';
@@ -160,7 +160,7 @@ async function checkVersion(deps: ActivityDeps, drillId: string, v: CheckedVersi
     if (isNotFound(err)) return `its blob ${blob.key} is missing from the backup store`;
     throw err;
   }
-  const got = await readBack(s3, scratch, signal, beat);
+  const got = await hashObject(s3, scratch, { signal, onBytes: beat });
   await deleteKeys(s3, scratch.bucket, [scratch.key]);
   const wrong: string[] = [];
   if (got.sha256 !== v.checksum_sha256) wrong.push(`the restored bytes hash to ${got.sha256}, the manifest says ${v.checksum_sha256}`);

@@ -1,37 +1,11 @@
 /**
  * The drill's scratch prefix in the asset bucket (drills/{drill_id}/, never a live key): a version's
- * blob is copied there, read back whole (SHA-256, size, content type), and removed. The whole prefix
+ * blob is copied there, read back whole (SHA-256, size, content type: hashObject), and removed. The whole prefix
  * is removed again at the drill's end, failed or not, and at its begin (a crashed attempt's copies).
  */
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { UUID_PATTERN } from '../platform/ids';
-import { deleteKeys, type ObjectRef } from '../platform/storedObjects';
-
-export interface ReadBack {
-  sha256: string;
-  sizeBytes: number;
-  contentType: string | undefined;
-}
-
-/** Streams the object through SHA-256; `onBytes` is called every 16 MiB read. */
-export async function readBack(s3: S3Client, ref: ObjectRef, signal?: AbortSignal, onBytes: () => void = () => {}): Promise<ReadBack> {
-  const object = await s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: signal });
-  const hash = createHash('sha256');
-  let sizeBytes = 0;
-  let since = 0;
-  for await (const chunk of object.Body as Readable) {
-    hash.update(chunk);
-    sizeBytes += chunk.length;
-    since += chunk.length;
-    if (since >= 16 * 1024 * 1024) {
-      onBytes();
-      since = 0;
-    }
-  }
-  return { sha256: hash.digest('hex'), sizeBytes, contentType: object.ContentType };
-}
+import { deleteKeys } from '../platform/storedObjects';
 
 /** Removes every object under `prefix`, a page at a time; answers how many went. */
 export async function removePrefix(s3: S3Client, bucket: string, prefix: string, signal?: AbortSignal): Promise<number> {

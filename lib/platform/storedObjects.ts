@@ -148,17 +148,21 @@ async function copyObjectByParts(
 
 const PROGRESS_EVERY_BYTES = 16 * MiB;
 
-/** Streams the object through SHA-256; `onBytes` is called every 16 MiB read (the caller heartbeats). */
+/**
+ * Streams the object through SHA-256; `onBytes` is called every 16 MiB read (the caller heartbeats),
+ * and `pace` with each chunk before it is hashed (a reader within a byte budget waits there).
+ */
 export async function hashObject(
   s3: S3Client,
   ref: ObjectRef,
-  opts: { signal?: AbortSignal; onBytes?: (read: number) => void } = {},
-): Promise<{ sha256: string; sizeBytes: number }> {
+  opts: { signal?: AbortSignal; onBytes?: (read: number) => void; pace?: (chunkBytes: number) => Promise<void> } = {},
+): Promise<{ sha256: string; sizeBytes: number; contentType: string | undefined }> {
   const object = await s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key }), { abortSignal: opts.signal });
   const hash = createHash('sha256');
   let sizeBytes = 0;
   let since = 0;
   for await (const chunk of object.Body as Readable) {
+    if (opts.pace) await opts.pace(chunk.length);
     hash.update(chunk);
     sizeBytes += chunk.length;
     since += chunk.length;
@@ -167,7 +171,7 @@ export async function hashObject(
       since = 0;
     }
   }
-  return { sha256: hash.digest('hex'), sizeBytes };
+  return { sha256: hash.digest('hex'), sizeBytes, contentType: object.ContentType };
 }
 
 const DELETE_OBJECTS_MAX = 1000;
