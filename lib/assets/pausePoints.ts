@@ -7,8 +7,12 @@
  *   (no lock held), before anything of theirs is deleted.
  * - `versions-claimed`: it has claimed them (re-checked and marked deleting under their assets' locks,
  *   committed), before their objects go.
+ * - `orphan-checked`: a scrub has found an object no version or session names, older than the grace
+ *   period, and looked at it again (catalog, HEAD, listing), before it takes the key's lock (subject: the key).
+ * - `orphan-locked`: the same scrub holds the key's lock and found it unnamed again, just before the
+ *   object goes.
  */
-export type PausePoint = 'versions-picked' | 'versions-claimed';
+export type PausePoint = 'versions-picked' | 'versions-claimed' | 'orphan-checked' | 'orphan-locked';
 
 type Hold = (subjects: string[]) => Promise<void>;
 

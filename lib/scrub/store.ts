@@ -19,10 +19,12 @@
  *   them back (a scrub's, or a restore's: it clears damaged_at alone).
  * - An orphan's removal is guarded against a writer that puts a key at the same moment (an upload, a
  *   restore): only an object older than the grace period, whose key no version row and no open or
- *   completing session names when looked at again just before, and whose HEAD still answers the ETag
- *   and LastModified the listing gave, is deleted. A writer that puts it between that HEAD and the
- *   delete loses its object; a version row then names it, and the next scrub restores it from a backup
- *   (the race is an upload's retry or a restore that copied from that very backup).
+ *   completing session names, and whose HEAD still answers the ETag and LastModified the listing gave,
+ *   is deleted, the last look and the delete under the key's advisory lock (lib/assets/store.ts
+ *   lockObjectKeys). A backup restore, the writer that puts bytes at a key that may hold an orphan (its
+ *   versions keep their keys), takes that lock in the transaction that commits its rows and checks its
+ *   objects under it: a removal that went first makes it copy them again (test/races.scrub.test.ts).
+ *   An upload writes a fresh key under an open session, which the checks see.
  *
  * Lock order: the scrub's row alone (an UPDATE, in its own statement); a damage mark takes only the
  * version's row (a suffix of the asset lock order: docs/architecture.md), then its outbox event and
