@@ -5,9 +5,12 @@
  * object (lib/assets/pausePoints.ts, `orphan-checked`), the restore runs to its end, then the scrub
  * goes on: the restored version must keep its object (the scrub re-checks under the key's lock, which
  * the restore's commit takes too). Held under that lock instead, the scrub removes the object first:
- * the restore's commit, waiting for the lock, finds it gone and copies it again.
+ * the restore's commit, waiting for the lock, finds it gone and copies it again. A scrub about to put
+ * back a version's missing object meets the permanent deletion of its asset: held before its copy
+ * (`version-repairing`) while the deletion runs to its end, it must not leave the object behind.
  */
 import { holdAt } from '../lib/assets/pausePoints';
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { headObject } from '../lib/platform/storedObjects';
 import { bytesOf, download, sha256 } from './support/assets';
 import { resetAll, runBackup, runRestore } from './support/backups';
@@ -135,4 +138,33 @@ it('an orphan the scrub is about to remove, restored from a backup meanwhile, ke
   expect(content.status).toBe(200);
   expect(sha256(content.body)).toBe(sha256(bytes));
   expect(scrub.counts.orphan_object).toBe(0);
+});
+
+it('a missing object the scrub is about to put back, whose asset is deleted for good meanwhile, is not left behind', async () => {
+  const bytes = bytesOf(3000);
+  const created = await addAsset(ctx.baseUrl, bytes, { name: 'race/scrub-repair.bin' });
+  expect(created.status).toBe(201);
+  const assetId: string = created.body.id;
+  const version = await ctx.db('asset_versions').where({ asset_id: assetId }).first('id', 'object_key');
+  expect((await runBackup(ctx)).status).toBe('completed');
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: version.object_key }));
+
+  const hold = holdAt('version-repairing', [version.id]);
+  let location: string | undefined;
+  try {
+    location = await startScrubOverHttp();
+    await hold.reached;
+    const deleted = await call(`${ctx.baseUrl}/api/v2/assets/${assetId}?permanent=true`, { method: 'DELETE' });
+    expect([200, 202, 204]).toContain(deleted.status);
+    await waitUntil('the asset to be gone', async () => (await ctx.db('assets').where({ id: assetId }).first()) === undefined, 60_000);
+  } finally {
+    hold.release();
+  }
+  const scrub = await scrubEnded(location!);
+  expect(scrub.status).toBe('completed');
+  expect(scrub.counts.missing_object).toBe(1);
+  const left = await ctx.s3.send(new ListObjectsV2Command({ Bucket: ctx.config.s3.bucket, Prefix: `assets/${assetId}/` }));
+  expect((left.Contents ?? []).map((o) => o.Key)).toEqual([]);
+  const repaired = await ctx.db('audit_log').where({ action: 'scrub.version_repaired' });
+  expect(repaired).toEqual([]);
 });

@@ -11,8 +11,10 @@
  *   period, and looked at it again (catalog, HEAD, listing), before it takes the key's lock (subject: the key).
  * - `orphan-locked`: the same scrub holds the key's lock and found it unnamed again, just before the
  *   object goes.
+ * - `version-repairing`: a scrub has found a version's object missing or wrong, before it puts the
+ *   bytes back (subject: the version id).
  */
-export type PausePoint = 'versions-picked' | 'versions-claimed' | 'orphan-checked' | 'orphan-locked';
+export type PausePoint = 'versions-picked' | 'versions-claimed' | 'orphan-checked' | 'orphan-locked' | 'version-repairing';
 
 type Hold = (subjects: string[]) => Promise<void>;
 

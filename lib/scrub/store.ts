@@ -26,6 +26,10 @@
  *   objects under it: a removal that went first makes it copy them again (test/races.scrub.test.ts).
  *   An upload writes a fresh key under an open session, which the checks see.
  *
+ * - A repair that put a version's object back keeps it only when, looked at under the key's lock, the
+ *   version's row is there and no deletion claims it (versionUnclaimed); otherwise it removes what it
+ *   put there (a prune or a permanent deletion that ran meanwhile would be left an orphan).
+ *
  * Lock order: the scrub's row alone (an UPDATE, in its own statement); a damage mark takes only the
  * version's row (a suffix of the asset lock order: docs/architecture.md), then its outbox event and
  * audit row.
@@ -315,6 +319,16 @@ export async function markVersionVerified(db: Db, id: string): Promise<void> {
 }
 
 /** The repair put the right bytes back: verified now, and no longer damaged. */
+/**
+ * Whether the version's row is there and no deletion claims it (deleting_since, its asset's
+ * purging_since): asked after a repair put its object back, under the key's lock. A deletion claims
+ * before it removes objects, so a repair that finds no claim here leaves its object to that deletion.
+ */
+export async function versionUnclaimed(db: Db, id: string): Promise<boolean> {
+  const row = await versionsQuery(db).where('v.id', id).first();
+  return row !== undefined && !row.claimed;
+}
+
 export async function markVersionRepaired(db: Db, id: string): Promise<void> {
   await db('asset_versions').where({ id }).update({ verified_at: db.fn.now(), damaged_at: null, damage: null });
 }
