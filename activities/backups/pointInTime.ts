@@ -11,6 +11,7 @@ import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { restoreAsset as undeleteAsset } from '../../lib/assets/assets';
 import { assetNow, filteredAssetCount, filteredAssetIds } from '../../lib/assets/store/pointInTime';
+import { pausePoint } from '../../lib/assets/pausePoints';
 import { runActorOf, writeAudit, type AuditTrail } from '../../lib/audit/log';
 import {
   beginJob,
@@ -123,6 +124,7 @@ async function dealWith(deps: ActivityDeps, row: PointInTimeRow, assetId: string
   const ids = { uploadId, versionId: uuidFromName(`point-in-time-restore:${row.id}:${assetId}:version`), newAssetId: assetId };
   // The restore runs for an admin (the route's rule): the commit checks the write basis `any` again.
   const upload = newUploadInput(deps.config, { ...content, name: await currentName(deps.db, assetId) }, { id: assetId, writeBasis: 'any' }, actor.sub, ids);
+  await pausePoint('point-in-time-planned', [assetId]);
   return { assetId, uploadId, upload: { ...upload, actor }, item };
 }
 
