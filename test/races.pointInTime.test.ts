@@ -3,7 +3,9 @@
  * upload (lib/assets/pausePoints.ts, `point-in-time-planned`), it meets (1) the owner's upload of a new
  * version of that asset, (2) a second restore of the same asset to another moment, each run to its end
  * meanwhile. The stated outcome: the later commit is the current version; every acknowledged version
- * is kept with its bytes; each restore's item says it restored the asset.
+ * is kept with its bytes; each restore's item says it restored the asset. (3) An attempt that dies
+ * after it brought a soft-deleted asset back, before its copy upload: the retry restores the bytes,
+ * and the asset's item still says it was undeleted.
  */
 import { holdAt } from '../lib/assets/pausePoints';
 import { bytesOf, download, sha256 } from './support/assets';
@@ -115,4 +117,23 @@ it('two restores of one asset to different moments at once: both restore it, the
   expect(await items(held!)).toMatchObject([{ asset_id: assetId, status: 'restored' }]);
   expect(await contentSha(`${assetId}/content`)).toBe(sha256(then));
   expect(await versionCount(assetId)).toBe(5);
+});
+
+it('an attempt that dies after undeleting the asset and before its copy: the retry restores it, and its item says undeleted', async () => {
+  const { assetId, then, asOf } = await changedAsset();
+  expect((await call(`${ctx.baseUrl}/api/v2/assets/${assetId}`, { method: 'DELETE' })).status).toBe(204);
+  const hold = holdAt('point-in-time-planned', [assetId]);
+  let restoreId: string | undefined;
+  try {
+    restoreId = await startRestore(assetId, asOf);
+    await hold.reached;
+    // The asset is live again: the attempt undeleted it before it planned the copy.
+    expect((await ctx.db('assets').where({ id: assetId }).first('is_deleted')).is_deleted).toBe(false);
+    hold.crash('the worker died after the undelete');
+  } finally {
+    hold.release();
+  }
+  expect((await ended(restoreId!)).status).toBe('completed');
+  expect(await items(restoreId!)).toMatchObject([{ asset_id: assetId, status: 'restored', source: 'version', undeleted: true }]);
+  expect(await contentSha(`${assetId}/content`)).toBe(sha256(then));
 });

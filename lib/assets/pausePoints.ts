@@ -30,25 +30,37 @@ export async function pausePoint(point: PausePoint, subjects: string[]): Promise
 
 /**
  * Holds `point` for the first operation that reaches it with one of `subjects`. `reached` resolves
- * then; the operation goes on once `release` is called. Only one hold per point.
+ * then; the operation goes on once `release` is called, or throws `crash`'s error there (an attempt
+ * that dies at that line: its activity is retried). Only one hold per point.
  */
-export function holdAt(point: PausePoint, subjects: string[]): { reached: Promise<string[]>; release: () => void } {
+export function holdAt(point: PausePoint, subjects: string[]): { reached: Promise<string[]>; release: () => void; crash: (why: string) => void } {
   if (holds.has(point)) throw new Error(`${point} is held already`);
   let reach!: (subjects: string[]) => void;
   const reached = new Promise<string[]>((resolve) => (reach = resolve));
   let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
+  let crash!: (err: Error) => void;
+  const released = new Promise<void>((resolve, reject) => {
+    release = resolve;
+    crash = reject;
+  });
   holds.set(point, async (ids) => {
     if (!ids.some((id) => subjects.includes(id))) return;
     holds.delete(point);
     reach(ids);
     await released;
   });
+  const letGo = () => {
+    if (holds.get(point)) holds.delete(point);
+  };
   return {
     reached,
     release: () => {
-      if (holds.get(point)) holds.delete(point);
+      letGo();
       release();
+    },
+    crash: (why) => {
+      letGo();
+      crash(new Error(`crashed at ${point} (a test): ${why}`));
     },
   };
 }
