@@ -7,7 +7,9 @@
  * the restore's commit takes too). Held under that lock instead, the scrub removes the object first:
  * the restore's commit, waiting for the lock, finds it gone and copies it again. A scrub about to put
  * back a version's missing object meets the permanent deletion of its asset: held before its copy
- * (`version-repairing`) while the deletion runs to its end, it must not leave the object behind.
+ * (`version-repairing`) while the deletion runs to its end, it must not leave the object behind. A
+ * repair of a version marked damaged whose attempt dies after its copy (`version-copied`, crashed)
+ * must not leave the right bytes under the damage mark.
  */
 import { holdAt } from '../lib/assets/pausePoints';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -167,4 +169,33 @@ it('a missing object the scrub is about to put back, whose asset is deleted for 
   expect((left.Contents ?? []).map((o) => o.Key)).toEqual([]);
   const repaired = await ctx.db('audit_log').where({ action: 'scrub.version_repaired' });
   expect(repaired).toEqual([]);
+});
+
+it('a repair of a damaged version whose attempt dies after its copy: the retried scrub leaves the version undamaged, its content served', async () => {
+  const bytes = bytesOf(2500);
+  const damaged = await addAsset(ctx.baseUrl, bytes, { name: 'race/scrub-damaged.bin' });
+  const twin = await addAsset(ctx.baseUrl, bytes, { name: 'race/scrub-twin.bin' });
+  expect([damaged.status, twin.status]).toEqual([201, 201]);
+  const version = await ctx.db('asset_versions').where({ asset_id: damaged.body.id }).first('id', 'object_key');
+  // An earlier scrub found its object missing and no copy anywhere; the twin's upload since holds the content.
+  await ctx.db('asset_versions').where({ id: version.id }).update({ damaged_at: ctx.db.fn.now(), damage: 'its object is missing' });
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: version.object_key }));
+  expect((await download(`${ctx.baseUrl}/api/v2/assets/${damaged.body.id}/content`)).status).toBe(409);
+
+  const hold = holdAt('version-copied', [version.id]);
+  let location: string | undefined;
+  try {
+    const started = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { sample_percent: 100 } });
+    expect(started.status).toBe(202);
+    location = started.headers.get('location')!;
+    await hold.reached;
+    hold.crash('the worker died after the repair copied the bytes back');
+  } finally {
+    hold.release();
+  }
+  expect((await scrubEnded(location!)).status).toBe('completed');
+  const content = await download(`${ctx.baseUrl}/api/v2/assets/${damaged.body.id}/content`);
+  expect(content.status).toBe(200);
+  expect(sha256(content.body)).toBe(sha256(bytes));
+  expect(await ctx.db('asset_versions').where({ id: version.id }).first('damaged_at')).toEqual({ damaged_at: null });
 });

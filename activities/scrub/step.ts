@@ -68,6 +68,7 @@ export async function onVersionFinding(step: Step, v: ScrubVersion, kind: Findin
   const source = await restoreVersionObject(step.reader, v);
   const subjects = { asset_id: v.asset_id, version_id: v.id };
   if (source) {
+    await pausePoint('version-copied', [v.id]);
     const kept = await step.deps.db.transaction(async (trx) => {
       await lockObjectKeys(trx, [v.object_key]);
       if (!(await versionUnclaimed(trx, v.id))) {

@@ -12,11 +12,13 @@
  * - `orphan-locked`: the same scrub holds the key's lock and found it unnamed again, just before the
  *   object goes.
  * - `version-repairing`: a scrub has found a version's object missing or wrong, before it puts the
- *   bytes back (subject: the version id).
+ *   bytes back (subject: the version id); `version-copied`: it has put them back, before it records
+ *   the repair.
  * - `point-in-time-planned`: a restore to a point in time has planned an asset's copy upload (its
  *   source chosen, its bytes not yet written), before its workflow starts that upload (subject: the asset).
  */
-export type PausePoint = 'versions-picked' | 'versions-claimed' | 'orphan-checked' | 'orphan-locked' | 'version-repairing' | 'point-in-time-planned';
+export type PausePoint =
+  'versions-picked' | 'versions-claimed' | 'orphan-checked' | 'orphan-locked' | 'version-repairing' | 'version-copied' | 'point-in-time-planned';
 
 type Hold = (subjects: string[]) => Promise<void>;
 

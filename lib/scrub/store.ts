@@ -16,7 +16,8 @@
  * - asset_versions.verified_at: when the scrub last re-read the version's object and found the catalog's
  *   SHA-256 and size; `damaged_at`/`damage`: set (with storage.version.damaged, in the same transaction)
  *   when neither the object nor any backup blob holds the right bytes; cleared by the repair that puts
- *   them back (a scrub's, or a restore's: it clears damaged_at alone).
+ *   them back (a scrub's, or a restore's: it clears damaged_at alone), and by a sample that finds the
+ *   object hashing right (a repair that died between its copy and its mark).
  * - An orphan's removal is guarded against a writer that puts a key at the same moment (an upload, a
  *   restore): only an object older than the grace period, whose key no version row and no open or
  *   completing session names, and whose HEAD still answers the ETag and LastModified the listing gave,
@@ -314,11 +315,14 @@ export async function versionsWithContent(db: Db, sha256: string, limit = 5): Pr
   return (await versionsQuery(db).where('v.checksum_sha256', sha256).whereNull('v.deleting_since').whereNull('a.purging_since').limit(limit)).map(versionOf);
 }
 
+/**
+ * Its object hashed right: verified now, and no longer damaged (a repair whose attempt died after its
+ * copy, before markVersionRepaired, left the right bytes under a damage mark: the sample clears it).
+ */
 export async function markVersionVerified(db: Db, id: string): Promise<void> {
-  await db('asset_versions').where({ id }).update({ verified_at: db.fn.now() });
+  await db('asset_versions').where({ id }).update({ verified_at: db.fn.now(), damaged_at: null, damage: null });
 }
 
-/** The repair put the right bytes back: verified now, and no longer damaged. */
 /**
  * Whether the version's row is there and no deletion claims it (deleting_since, its asset's
  * purging_since): asked after a repair put its object back, under the key's lock. A deletion claims
@@ -329,6 +333,7 @@ export async function versionUnclaimed(db: Db, id: string): Promise<boolean> {
   return row !== undefined && !row.claimed;
 }
 
+/** The repair put the right bytes back: verified now, and no longer damaged. */
 export async function markVersionRepaired(db: Db, id: string): Promise<void> {
   await db('asset_versions').where({ id }).update({ verified_at: db.fn.now(), damaged_at: null, damage: null });
 }
