@@ -11,7 +11,9 @@ import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { restoreAsset as undeleteAsset } from '../../lib/assets/assets';
 import { assetNow, filteredAssetCount, filteredAssetIds } from '../../lib/assets/store/pointInTime';
+import { pausePoint } from '../../lib/assets/pausePoints';
 import { runActorOf, writeAudit, type AuditTrail } from '../../lib/audit/log';
+import { restoreAuditRowExists } from '../../lib/audit/store';
 import {
   beginJob,
   failedRestoreItems,
@@ -34,6 +36,9 @@ import type { PointInTimeStep, PointInTimeWrite } from '../../workflows/backups/
 import type { UploadContent } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { permanent } from './common';
+
+/** The audit action of an undelete, written in its transaction: how a retried attempt knows of it. */
+const UNDELETE_ACTION = 'restore.undelete';
 
 /** Assets planned per step: a step's writes come back to the workflow as one payload. */
 const PAGE = 25;
@@ -93,6 +98,8 @@ async function dealWith(deps: ActivityDeps, row: PointInTimeRow, assetId: string
   const dryRun = row.scope.dry_run ?? false;
   if (!dryRun && 'undelete' in plan && plan.undelete) await undelete(deps, row, assetId);
   const item = itemOf(assetId, plan, { dryRun });
+  // An attempt that died after its undelete left the asset live: this one plans no undelete, but it was one.
+  if (!dryRun && !item.undeleted && (await restoreAuditRowExists(deps.db, UNDELETE_ACTION, assetId, row.id))) item.undeleted = true;
   if (dryRun || (plan.source !== 'version' && plan.source !== 'backup')) {
     await insertPointInTimeItem(deps.db, row.id, item);
     return undefined;
@@ -123,6 +130,7 @@ async function dealWith(deps: ActivityDeps, row: PointInTimeRow, assetId: string
   const ids = { uploadId, versionId: uuidFromName(`point-in-time-restore:${row.id}:${assetId}:version`), newAssetId: assetId };
   // The restore runs for an admin (the route's rule): the commit checks the write basis `any` again.
   const upload = newUploadInput(deps.config, { ...content, name: await currentName(deps.db, assetId) }, { id: assetId, writeBasis: 'any' }, actor.sub, ids);
+  await pausePoint('point-in-time-planned', [assetId]);
   return { assetId, uploadId, upload: { ...upload, actor }, item };
 }
 
@@ -136,7 +144,7 @@ async function undelete({ db, assetCache }: ActivityDeps, row: PointInTimeRow, a
     record: (trx) =>
       writeAudit(trx, {
         actor: runActorOf(row),
-        action: 'restore.undelete',
+        action: UNDELETE_ACTION,
         outcome: 'completed',
         subjects: { asset_id: assetId, restore_id: row.id },
         requestId: row.workflow_id,

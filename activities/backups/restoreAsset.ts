@@ -169,6 +169,13 @@ async function restoreVersionObject(deps: RestoreDeps, copy: AssetCopy, v: Versi
   beat();
 }
 
+/** The keys among `keys` that hold no object. */
+async function keysWithoutObject({ s3, config }: RestoreDeps, keys: string[], signal: AbortSignal): Promise<string[]> {
+  const missing: string[] = [];
+  for (const key of keys) if (!(await headObject(s3, { bucket: config.s3.bucket, key }, signal))) missing.push(key);
+  return missing;
+}
+
 /** Whether the live object holds the version's bytes: its size alone proves nothing (issue 28). */
 async function holdsVersion({ s3, logger }: RestoreDeps, target: ObjectRef, v: VersionLine, copy: AssetCopy): Promise<boolean> {
   let got;
@@ -250,12 +257,17 @@ async function commitAsset(
       copied: copy.copied,
       item: copy.item,
       job: restore,
+      objectsMissing: (keys) => keysWithoutObject(deps, keys, copy.signal),
     },
     auditWriterOf(config.audit.enabled),
   );
   // Also when an earlier attempt had committed it: that attempt may have stopped before this line.
   await assetCache?.invalidate([asset.id]);
   if (!outcome.done && outcome.reason === 'claimed') throw new VersionsClaimedError(asset.id, outcome.versionIds);
+  if (!outcome.done && outcome.reason === 'objects-lost')
+    throw new Error(
+      `asset ${asset.id}: objects ${outcome.keys.join(', ')} were removed (a scrub took them for orphans) before its rows committed: copied again`,
+    );
   if (!outcome.done && outcome.reason === 'vanished')
     throw new Error(`asset ${asset.id} was deleted for good while it was restored: restored again from the start`);
   if (!outcome.done && outcome.reason === 'purging') {

@@ -5,11 +5,14 @@
  */
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { mergePage, type ListedObject } from '../../lib/scrub/merge';
+import type { Knex } from 'knex';
 import { keysWithVersions, versionsByKey, type ScrubVersion } from '../../lib/scrub/store';
+import { lockObjectKeys } from '../../lib/assets/store';
 import { keysOfSessionsInProgress } from '../../lib/uploads/store';
 import { abortMultipartUpload, listIncompleteUploads } from '../../lib/platform/multipart';
 import { headObject } from '../../lib/platform/storedObjects';
 import { UUID_PATTERN } from '../../lib/platform/ids';
+import { pausePoint } from '../../lib/assets/pausePoints';
 import { acted, audit, found, onVersionFinding, overBudget, type Step } from './step';
 
 const HOUR_MS = 3_600_000;
@@ -59,25 +62,45 @@ function subjectsOfKey(key: string): { asset_id?: string; version_id?: string } 
   return { asset_id: assetId, ...(UUID_PATTERN.test(versionId ?? '') ? { version_id: versionId } : {}) };
 }
 
+/** Whether a version row or an open or completing session names the key now. */
+async function namedNow(db: Knex | Knex.Transaction, key: string): Promise<boolean> {
+  return (await keysWithVersions(db, [key])).length > 0 || (await keysOfSessionsInProgress(db, [key])).length > 0;
+}
+
+/** Whether the key still holds the object the listing gave (its ETag and LastModified). */
+async function unchanged(step: Step, o: ListedObject): Promise<boolean> {
+  const { s3, config } = step.deps;
+  const head = await headObject(s3, { bucket: config.s3.bucket, key: o.key });
+  if (!head || head.etag !== o.etag) return false;
+  const now = await s3.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: o.key, MaxKeys: 1 }));
+  const same = now.Contents?.[0];
+  return same?.Key === o.key && same.LastModified?.getTime() === o.lastModified.getTime();
+}
+
 /**
- * One orphan: looked at again just before it goes (the store header says why): a row or a session
- * naming it now, or an object other than the one listed (ETag, LastModified), and it is left alone.
+ * One orphan: looked at again just before it goes (the store header says why), the last time under
+ * the key's lock, which a writer that reuses a key takes to commit the rows naming it
+ * (lib/assets/store.ts lockObjectKeys): a row or a session naming it, or an object other than the
+ * one listed (ETag, LastModified), and it is left alone.
  */
 async function onOrphan(step: Step, o: ListedObject): Promise<void> {
   const { db, s3, config, logger } = step.deps;
-  if ((await keysWithVersions(db, [o.key])).length || (await keysOfSessionsInProgress(db, [o.key])).length) return;
+  if (await namedNow(db, o.key)) return;
   if (step.row.dry_run) {
     await found(step, 'orphan_object', o.key);
     return;
   }
-  const head = await headObject(s3, { bucket: config.s3.bucket, key: o.key });
-  if (!head) return;
-  const now = await s3.send(new ListObjectsV2Command({ Bucket: config.s3.bucket, Prefix: o.key, MaxKeys: 1 }));
-  const same = now.Contents?.[0];
-  if (head.etag !== o.etag || !same || same.Key !== o.key || same.LastModified?.getTime() !== o.lastModified.getTime()) return;
-  if ((await keysWithVersions(db, [o.key])).length) return;
-  await found(step, 'orphan_object', o.key);
-  await s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: o.key }));
+  if (!(await unchanged(step, o))) return;
+  await pausePoint('orphan-checked', [o.key]);
+  const removed = await db.transaction(async (trx) => {
+    await lockObjectKeys(trx, [o.key]);
+    if ((await namedNow(trx, o.key)) || !(await unchanged(step, o))) return false;
+    await pausePoint('orphan-locked', [o.key]);
+    await found(step, 'orphan_object', o.key);
+    await s3.send(new DeleteObjectCommand({ Bucket: config.s3.bucket, Key: o.key }));
+    return true;
+  });
+  if (!removed) return;
   await audit(step, db, { action: 'scrub.orphan_removed', outcome: `removed ${o.key} (${o.sizeBytes} bytes)`, subjects: subjectsOfKey(o.key) });
   await acted(step, 'orphan_object', o.key, 'repaired');
   logger.info('scrub removed an orphan object', { scrub_id: step.row.id, key: o.key, size: o.sizeBytes });

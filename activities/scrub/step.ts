@@ -8,7 +8,18 @@ import type { Knex } from 'knex';
 import { recordEvent } from '../../lib/events/outbox';
 import { auditWriterOf, runActorOf, type AuditEntry } from '../../lib/audit/log';
 import { restoreVersionObject, type Reader } from '../../lib/scrub/repair';
-import { insertFinding, markVersionDamaged, markVersionRepaired, setFindingOutcome, type ScrubRow, type ScrubVersion } from '../../lib/scrub/store';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import {
+  insertFinding,
+  markVersionDamaged,
+  markVersionRepaired,
+  setFindingOutcome,
+  versionUnclaimed,
+  type ScrubRow,
+  type ScrubVersion,
+} from '../../lib/scrub/store';
+import { lockObjectKeys } from '../../lib/assets/store';
+import { pausePoint } from '../../lib/assets/pausePoints';
 import type { FindingKind, ScrubCursor, ScrubTally } from '../../workflows/scrub/definitions';
 import type { ActivityDeps } from '../deps';
 
@@ -53,13 +64,26 @@ export async function onVersionFinding(step: Step, v: ScrubVersion, kind: Findin
   await found(step, kind, v.id, what);
   step.deps.logger.warn('scrub finding', { scrub_id: step.row.id, kind, asset_id: v.asset_id, version_id: v.id, object_key: v.object_key, what });
   if (step.row.dry_run) return;
+  await pausePoint('version-repairing', [v.id]);
   const source = await restoreVersionObject(step.reader, v);
   const subjects = { asset_id: v.asset_id, version_id: v.id };
   if (source) {
-    await step.deps.db.transaction(async (trx) => {
+    await pausePoint('version-copied', [v.id]);
+    const kept = await step.deps.db.transaction(async (trx) => {
+      await lockObjectKeys(trx, [v.object_key]);
+      if (!(await versionUnclaimed(trx, v.id))) {
+        // Deleted (or claimed for deletion) while the repair copied: what it put back would be an orphan.
+        await step.deps.s3.send(new DeleteObjectCommand({ Bucket: step.deps.config.s3.bucket, Key: v.object_key }));
+        return false;
+      }
       await markVersionRepaired(trx, v.id);
       await audit(step, trx, { action: 'scrub.version_repaired', outcome: `${kind}: from ${source.kind} ${source.bucket}/${source.key}`, subjects });
+      return true;
     });
+    if (!kept) {
+      step.deps.logger.info('scrub repair undone: the version was deleted meanwhile', { scrub_id: step.row.id, version_id: v.id });
+      return;
+    }
     const from = source.kind === 'backup_blob' ? 'the backup blob' : `the object of version ${source.versionId}`;
     await acted(step, kind, v.id, 'repaired', `repaired from ${from} ${source.bucket}/${source.key}`);
     step.deps.logger.info('scrub repaired a version', { scrub_id: step.row.id, version_id: v.id, source: `${source.bucket}/${source.key}` });

@@ -7,8 +7,18 @@
  *   (no lock held), before anything of theirs is deleted.
  * - `versions-claimed`: it has claimed them (re-checked and marked deleting under their assets' locks,
  *   committed), before their objects go.
+ * - `orphan-checked`: a scrub has found an object no version or session names, older than the grace
+ *   period, and looked at it again (catalog, HEAD, listing), before it takes the key's lock (subject: the key).
+ * - `orphan-locked`: the same scrub holds the key's lock and found it unnamed again, just before the
+ *   object goes.
+ * - `version-repairing`: a scrub has found a version's object missing or wrong, before it puts the
+ *   bytes back (subject: the version id); `version-copied`: it has put them back, before it records
+ *   the repair.
+ * - `point-in-time-planned`: a restore to a point in time has planned an asset's copy upload (its
+ *   source chosen, its bytes not yet written), before its workflow starts that upload (subject: the asset).
  */
-export type PausePoint = 'versions-picked' | 'versions-claimed';
+export type PausePoint =
+  'versions-picked' | 'versions-claimed' | 'orphan-checked' | 'orphan-locked' | 'version-repairing' | 'version-copied' | 'point-in-time-planned';
 
 type Hold = (subjects: string[]) => Promise<void>;
 
@@ -22,25 +32,37 @@ export async function pausePoint(point: PausePoint, subjects: string[]): Promise
 
 /**
  * Holds `point` for the first operation that reaches it with one of `subjects`. `reached` resolves
- * then; the operation goes on once `release` is called. Only one hold per point.
+ * then; the operation goes on once `release` is called, or throws `crash`'s error there (an attempt
+ * that dies at that line: its activity is retried). Only one hold per point.
  */
-export function holdAt(point: PausePoint, subjects: string[]): { reached: Promise<string[]>; release: () => void } {
+export function holdAt(point: PausePoint, subjects: string[]): { reached: Promise<string[]>; release: () => void; crash: (why: string) => void } {
   if (holds.has(point)) throw new Error(`${point} is held already`);
   let reach!: (subjects: string[]) => void;
   const reached = new Promise<string[]>((resolve) => (reach = resolve));
   let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
+  let crash!: (err: Error) => void;
+  const released = new Promise<void>((resolve, reject) => {
+    release = resolve;
+    crash = reject;
+  });
   holds.set(point, async (ids) => {
     if (!ids.some((id) => subjects.includes(id))) return;
     holds.delete(point);
     reach(ids);
     await released;
   });
+  const letGo = () => {
+    if (holds.get(point)) holds.delete(point);
+  };
   return {
     reached,
     release: () => {
-      if (holds.get(point)) holds.delete(point);
+      letGo();
       release();
+    },
+    crash: (why) => {
+      letGo();
+      crash(new Error(`crashed at ${point} (a test): ${why}`));
     },
   };
 }

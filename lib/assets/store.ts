@@ -52,6 +52,13 @@
  * expireAssetsBatch) locks its assets' rows in (updated_at, id) order, not id order; the permanent
  * deletion's last step and a backup restore reach version rows after owner_usage (through the usage
  * triggers), which only a writer that takes nothing after them (markVersionsDeleting) also locks.
+ *
+ * Object keys (issue 28): a writer that puts bytes at a key which may already hold an object no row
+ * names (a backup restore copies to its versions' own keys) takes the key's transaction-level advisory
+ * lock (lockObjectKeys), after the asset's row, in the transaction that commits the rows naming it,
+ * and checks the object is there under it. The scrub removes an orphan only under the same lock, with
+ * no row naming the key when looked at under it (lib/scrub/store.ts): so either the rows commit first
+ * and the scrub leaves the object, or the removal commits first and the writer finds its object gone.
  */
 import type { Knex } from 'knex';
 import { allOf, exactTimeSql } from '../platform/db';
@@ -583,6 +590,14 @@ export async function restoreLiveVersionRows<T>(db: Knex | Knex.Transaction, ass
     .where({ asset_id: assetId })
     .orderBy('version_number')
     .select('id', 'version_number', 'object_key', 'size_bytes', 'checksum_sha256', 'superseded_at')) as T[];
+}
+
+/**
+ * Takes the advisory locks of object keys (transaction-level, sorted: two holders of several wait,
+ * never deadlock). Taken after any asset row; the scrub takes one alone.
+ */
+export async function lockObjectKeys(trx: Knex.Transaction, keys: string[]): Promise<void> {
+  for (const key of [...new Set(keys)].sort()) await trx.raw("SELECT pg_advisory_xact_lock(hashtextextended('object_key:' || ?, 0))", [key]);
 }
 
 /** The asset's row, locked for a restore's commit. */

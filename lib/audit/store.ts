@@ -23,6 +23,14 @@ export async function insertAuditRows(db: Knex | Knex.Transaction, rows: Array<R
 }
 
 /**
+ * Whether a row of `action` names both the asset and the restore: a restore to a point in time asks it
+ * of its own undelete (written in the undelete's transaction), which a retried attempt no longer plans.
+ */
+export async function restoreAuditRowExists(db: Knex | Knex.Transaction, action: string, assetId: string, restoreId: string): Promise<boolean> {
+  return (await db('audit_log').where({ action, asset_id: assetId, restore_id: restoreId }).first('id')) !== undefined;
+}
+
+/**
  * Adds `row` (with its fold_key, count and request_ids), or adds its count and ids to the row of
  * its fold_key: a full row's ids (`keep` of them) are handed back as they were, so the update does
  * not write them again.

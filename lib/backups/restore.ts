@@ -39,6 +39,7 @@ import {
   insertRestoredAssetRow,
   insertRestoredVersionRows,
   lockAssetRowForRestore,
+  lockObjectKeys,
   newestVersionRow,
   restoreLiveAssetRow,
   restoreLiveVersionRows,
@@ -123,7 +124,8 @@ export function versionsToRemove(mode: RestoreMode, backupVersions: VersionLine[
 export type CommitOutcome =
   | { done: true; versionsInserted: number }
   | { done: false; reason: 'already' | 'live' | 'purging' | 'vanished' }
-  | { done: false; reason: 'claimed'; versionIds: string[] };
+  | { done: false; reason: 'claimed'; versionIds: string[] }
+  | { done: false; reason: 'objects-lost'; keys: string[] };
 
 export interface CommitInput {
   restoreId: string;
@@ -141,6 +143,11 @@ export interface CommitInput {
   item: Omit<ItemOutcome, 'status'>;
   /** The restore's own row: whom it acts for and its workflow. */
   job: Pick<JobRow, 'actor' | 'workflow_id'>;
+  /**
+   * Which of `keys` hold no object, asked under the keys' locks before the rows commit: a scrub may
+   * have removed one as an orphan while no row named it (lib/assets/store.ts lockObjectKeys).
+   */
+  objectsMissing?: (keys: string[]) => Promise<string[]>;
 }
 
 type LockedAsset = LiveAsset & { current_version_id: string | null };
@@ -159,6 +166,8 @@ export async function commitRestoredAsset(db: Knex, input: CommitInput, audit: A
     if (input.hadRow && !live) return { done: false, reason: 'vanished' };
     const claimed = await claimsInTheWay(trx, input);
     if (claimed.length) return { done: false, reason: 'claimed', versionIds: claimed };
+    const lost = await objectsLostUnderLock(trx, input);
+    if (lost.length) return { done: false, reason: 'objects-lost', keys: lost };
     if (mode === 'missing' && live && !live.is_deleted) {
       // Its rows stay as they are: only the objects they had lost came back.
       if (!input.repaired?.length) return { done: false, reason: 'live' };
@@ -185,6 +194,14 @@ async function claimsInTheWay(trx: Knex.Transaction, input: CommitInput): Promis
   const inTheWay = [...claims].filter(([id, claim]) => claim === 'recent' || !copied.has(id)).map(([id]) => id);
   if (inTheWay.length === 0) await clearVersionClaims(trx, input.asset.id, [...claims.keys()]);
   return inTheWay;
+}
+
+/** The keys of the versions the commit writes, locked, whose objects are not there (none asked: none). */
+async function objectsLostUnderLock(trx: Knex.Transaction, input: CommitInput): Promise<string[]> {
+  if (!input.objectsMissing) return [];
+  const keys = input.versions.map((v) => v.object_key);
+  await lockObjectKeys(trx, keys);
+  return input.objectsMissing(keys);
 }
 
 /** The asset's item and audit row: the last writes of its commit. */

@@ -16,13 +16,20 @@
  * - asset_versions.verified_at: when the scrub last re-read the version's object and found the catalog's
  *   SHA-256 and size; `damaged_at`/`damage`: set (with storage.version.damaged, in the same transaction)
  *   when neither the object nor any backup blob holds the right bytes; cleared by the repair that puts
- *   them back (a scrub's, or a restore's: it clears damaged_at alone).
+ *   them back (a scrub's, or a restore's: it clears damaged_at alone), and by a sample that finds the
+ *   object hashing right (a repair that died between its copy and its mark).
  * - An orphan's removal is guarded against a writer that puts a key at the same moment (an upload, a
  *   restore): only an object older than the grace period, whose key no version row and no open or
- *   completing session names when looked at again just before, and whose HEAD still answers the ETag
- *   and LastModified the listing gave, is deleted. A writer that puts it between that HEAD and the
- *   delete loses its object; a version row then names it, and the next scrub restores it from a backup
- *   (the race is an upload's retry or a restore that copied from that very backup).
+ *   completing session names, and whose HEAD still answers the ETag and LastModified the listing gave,
+ *   is deleted, the last look and the delete under the key's advisory lock (lib/assets/store.ts
+ *   lockObjectKeys). A backup restore, the writer that puts bytes at a key that may hold an orphan (its
+ *   versions keep their keys), takes that lock in the transaction that commits its rows and checks its
+ *   objects under it: a removal that went first makes it copy them again (test/races.scrub.test.ts).
+ *   An upload writes a fresh key under an open session, which the checks see.
+ *
+ * - A repair that put a version's object back keeps it only when, looked at under the key's lock, the
+ *   version's row is there and no deletion claims it (versionUnclaimed); otherwise it removes what it
+ *   put there (a prune or a permanent deletion that ran meanwhile would be left an orphan).
  *
  * Lock order: the scrub's row alone (an UPDATE, in its own statement); a damage mark takes only the
  * version's row (a suffix of the asset lock order: docs/architecture.md), then its outbox event and
@@ -308,8 +315,22 @@ export async function versionsWithContent(db: Db, sha256: string, limit = 5): Pr
   return (await versionsQuery(db).where('v.checksum_sha256', sha256).whereNull('v.deleting_since').whereNull('a.purging_since').limit(limit)).map(versionOf);
 }
 
+/**
+ * Its object hashed right: verified now, and no longer damaged (a repair whose attempt died after its
+ * copy, before markVersionRepaired, left the right bytes under a damage mark: the sample clears it).
+ */
 export async function markVersionVerified(db: Db, id: string): Promise<void> {
-  await db('asset_versions').where({ id }).update({ verified_at: db.fn.now() });
+  await db('asset_versions').where({ id }).update({ verified_at: db.fn.now(), damaged_at: null, damage: null });
+}
+
+/**
+ * Whether the version's row is there and no deletion claims it (deleting_since, its asset's
+ * purging_since): asked after a repair put its object back, under the key's lock. A deletion claims
+ * before it removes objects, so a repair that finds no claim here leaves its object to that deletion.
+ */
+export async function versionUnclaimed(db: Db, id: string): Promise<boolean> {
+  const row = await versionsQuery(db).where('v.id', id).first();
+  return row !== undefined && !row.claimed;
 }
 
 /** The repair put the right bytes back: verified now, and no longer damaged. */
