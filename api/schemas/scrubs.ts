@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { createdFilters, jobStatusFilter, pageQuery, uuid } from './common';
+import { MIN_SAMPLE_PERCENT } from '../../lib/platform/config';
 
 /** POST /scrubs: both optional; no body at all is a scrub that repairs, of the configured share. */
 export const createScrubBody = z
@@ -7,7 +8,8 @@ export const createScrubBody = z
     dry_run: z.boolean().default(false).describe('true: count what it finds, change nothing (no removal, no repair, no mark)'),
     sample_percent: z
       .number({ error: 'sample_percent must be a number over 0 and at most 100' })
-      .gt(0, 'sample_percent must be over 0')
+      // The scrub row keeps three decimals (numeric(6,3)): a smaller share would be stored as 0.
+      .min(MIN_SAMPLE_PERCENT, `sample_percent must be at least ${MIN_SAMPLE_PERCENT}`)
       .max(100, 'sample_percent must be at most 100')
       .optional()
       .describe('the share of objects re-read and hashed (those verified longest ago first); STORAGE_SCRUB_SAMPLE_PERCENT unless given'),
