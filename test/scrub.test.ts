@@ -374,3 +374,33 @@ describe('with a grace period of an hour', () => {
     expect(await graceful.s3.send(new HeadObjectCommand({ Bucket: graceful.config.s3.bucket, Key: key }))).toMatchObject({ ContentLength: 64 });
   }, 120_000);
 });
+
+it("a damaged version's own remedy works: a restore of a backup that holds its bytes (overwrite, or missing for a lost object) serves them again", async () => {
+  const flippedOne = await upload(2600);
+  const lostOne = await upload(2700);
+  const backup = await runBackup(ctx);
+  expect(backup.status).toBe('completed');
+  // The backup's blobs are unreadable while the scrub runs (an outage of the offsite copy, say): nothing to repair from.
+  const blobs = [flippedOne, lostOne].map((u) => ({ key: blobKeyFor(sha256(u.bytes)), bytes: u.bytes }));
+  for (const b of blobs) await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: b.key }));
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: flippedOne.key, Body: flipped(flippedOne.bytes) }));
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: lostOne.key }));
+  const found = await scrub({ sample_percent: 100 });
+  expect(found).toMatchObject({ counts: { checksum_mismatch: 1, missing_object: 1 }, unrepairable: expect.any(Number) });
+  for (const u of [flippedOne, lostOne]) expectProblem(await call(`${ctx.baseUrl}/api/v2/assets/${u.id}/content`), 409);
+
+  // The blobs are back; the admin does what the 409 says: restores the assets from that backup.
+  for (const b of blobs) await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: b.key, Body: b.bytes }));
+  for (const [u, mode] of [
+    [flippedOne, 'overwrite'],
+    [lostOne, 'missing'],
+  ] as const) {
+    const started = await call(`${ctx.baseUrl}/api/v2/backups/${backup.id}/restore`, { method: 'POST', json: { asset_ids: [u.id], mode, dry_run: false } });
+    expect(started.status).toBe(202);
+    await settled(ctx, started.body.workflow_id);
+    expect((await call(`${ctx.baseUrl}/api/v2/restores/${started.body.id}`)).body).toMatchObject({ status: 'completed', progress: { assets_restored: 1 } });
+    const content = await download(`${ctx.baseUrl}/api/v2/assets/${u.id}/content`);
+    expect({ mode, status: content.status, sha256: sha256(content.body) }).toEqual({ mode, status: 200, sha256: sha256(u.bytes) });
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${u.id}/versions/${u.versionId}`)).body).toMatchObject({ damaged_at: null, damage: null });
+  }
+}, 300_000);

@@ -28,6 +28,7 @@ import { SYSTEM_OWNER } from '../auth/actor';
 import type { JobRow, RestoreMode } from './jobRows';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import type { AssetLine, VersionLine } from './manifest';
+import { markVersionRepaired } from '../scrub/store';
 import { recordEvent } from '../events/outbox';
 import {
   assetPurgingSince,
@@ -159,6 +160,9 @@ export async function commitRestoredAsset(db: Knex, input: CommitInput, audit: A
     if (input.hadRow && !live) return { done: false, reason: 'vanished' };
     const claimed = await claimsInTheWay(trx, input);
     if (claimed.length) return { done: false, reason: 'claimed', versionIds: claimed };
+    // Each of these objects was hashed at its key by this attempt: a damage mark a scrub left goes, or
+    // the remedy its version-damaged problem names would leave its content refused.
+    for (const v of input.versions) await markVersionRepaired(trx, v.id);
     if (mode === 'missing' && live && !live.is_deleted) {
       // Its rows stay as they are: only the objects they had lost came back.
       if (!input.repaired?.length) return { done: false, reason: 'live' };
