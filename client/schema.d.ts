@@ -6328,7 +6328,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): nothing is copied; or the copy conflicted */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6340,7 +6340,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                    "application/problem+json": components["schemas"]["VersionDamagedProblem"] | components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description If-Match is stale: nothing was done; read the resource again */

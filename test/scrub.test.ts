@@ -21,7 +21,7 @@ import { bytesOf, download, sha256 } from './support/assets';
 import { TEST_ADMIN, adminToken, tokenFor } from './support/auth';
 import { cliEnv, storage } from './support/cli';
 import { backupClientOf, objectBytes, resetAll, runBackup, seedCatalog, settled } from './support/backups';
-import { addAsset } from './support/catalog';
+import { addAsset, addVersion } from './support/catalog';
 import { useTestService } from './support/context';
 import { call, expectProblem } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
@@ -404,3 +404,17 @@ it("a damaged version's own remedy works: a restore of a backup that holds its b
     expect((await call(`${ctx.baseUrl}/api/v2/assets/${u.id}/versions/${u.versionId}`)).body).toMatchObject({ damaged_at: null, damage: null });
   }
 }, 300_000);
+
+it('a version marked damaged is not copied into a new version: its restore is a 409 version-damaged at once, opening no upload', async () => {
+  const first = await upload(2800);
+  expect((await addVersion(ctx.baseUrl, first.id, bytesOf(2900))).status).toBe(201);
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: first.key, Body: flipped(first.bytes) }));
+  expect(await scrub({ sample_percent: 100 })).toMatchObject({ counts: { checksum_mismatch: 1 }, unrepairable: 1 });
+  const sessions = await ctx.db('upload_sessions').count('* as n');
+
+  const res = await call(`${ctx.baseUrl}/api/v2/assets/${first.id}/versions/${first.versionId}/restore`, { method: 'POST' });
+  expectProblem(res, 409);
+  expect(res.body).toMatchObject({ type: '/problems/version-damaged', version_id: first.versionId });
+  expect(await ctx.db('upload_sessions').count('* as n')).toEqual(sessions);
+  expect(await ctx.db('asset_versions').where({ asset_id: first.id }).pluck('version_number')).toHaveLength(2);
+}, 120_000);
