@@ -156,3 +156,17 @@ it('the schedule drills the newest completed backup, acting for the system, and 
   expect((await call(`${drills()}/${ran.drillId}`)).body).toMatchObject({ status: 'passed', trigger: 'schedule', backup_id: newest.id });
   expect((await call(`${ctx.baseUrl}/api/v2/backups/${newest.id}`)).body).toMatchObject({ verified_by_drill: ran.drillId });
 });
+
+it('a drill of a backup that holds no asset (a deployment with none yet) passes: /health is not degraded for an empty catalog', async () => {
+  const backup = await runBackup(ctx);
+  expect(backup).toMatchObject({ status: 'completed' });
+  await ctx
+    .db('backup_jobs')
+    .where({ id: backup.id })
+    .update({ completed_at: new Date(Date.now() - 3 * 86_400_000) });
+  const started = await call(drills(), { method: 'POST', json: { backup_id: backup.id } });
+  expect(started.status).toBe(202);
+  expect(await awaitDrill(started.body.id)).toMatchObject({ status: 'passed', assets_total: 0, failures: [], error: null });
+  const health = await call(`${ctx.baseUrl}/health`);
+  expect({ status: health.status, body: health.body }).toMatchObject({ status: 200, body: { status: 'ok', restore_drills: { status: 'ok' } } });
+});
