@@ -544,7 +544,7 @@ export interface paths {
         /** Scrubs, newest first */
         get: operations["getScrubs"];
         put?: never;
-        /** Scrub the store (scrubWorkflow, scrub-{id}): reconcile the asset bucket with the catalog, repair from backups, check the backup bucket */
+        /** Scrub the store (scrubWorkflow, scrub-{id}), one at a time: reconcile the asset bucket with the catalog, repair from backups, check the backup bucket */
         post: operations["postScrubs"];
         delete?: never;
         options?: never;
@@ -14651,7 +14651,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
+            /** @description another scrub is running (one at a time: its byte budget is per run): the detail names it */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];

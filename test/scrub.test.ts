@@ -14,7 +14,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
-import { startScrub } from '../lib/scrub/scrubs';
+import { insertScrub, startScrub } from '../lib/scrub/scrubs';
+import { scrubWorkflowId } from '../workflows/scrub/definitions';
 import { pruneEndedRows } from '../lib/lifecycle/tableRetention';
 import { uuidv7 } from '../lib/platform/ids';
 import { bytesOf, download, sha256 } from './support/assets';
@@ -417,4 +418,27 @@ it('a version marked damaged is not copied into a new version: its restore is a 
   expect(res.body).toMatchObject({ type: '/problems/version-damaged', version_id: first.versionId });
   expect(await ctx.db('upload_sessions').count('* as n')).toEqual(sessions);
   expect(await ctx.db('asset_versions').where({ asset_id: first.id }).pluck('version_number')).toHaveLength(2);
+}, 120_000);
+
+it('one scrub at a time: a start while one runs is a 409 naming it (its byte budget is per run), and starts nothing; once it ended, a start is taken', async () => {
+  // A scrub whose run is held: started on a task queue no worker polls.
+  const id = await insertScrub(ctx.db, { dryRun: false, samplePercent: 25, trigger: 'schedule', actor: TEST_ADMIN });
+  const held = await ctx.temporal.client.workflow.start('scrubWorkflow', {
+    workflowId: scrubWorkflowId(id),
+    taskQueue: `nobody-polls-${uuidv7()}`,
+    args: [{ scrubId: id, actor: TEST_ADMIN }],
+  });
+  try {
+    for (const json of [{}, { dry_run: true }]) {
+      const refused = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json });
+      expectProblem(refused, 409);
+      expect(refused.body.detail).toContain(id);
+    }
+    expect(await ctx.db('scrubs').pluck('id')).toEqual([id]);
+  } finally {
+    await held.terminate('test over');
+  }
+  const taken = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { dry_run: true }, headers: { Prefer: 'wait=60' } });
+  expect(taken.status).toBe(200);
+  expect((await call(`${ctx.baseUrl}/api/v2/scrubs/${id}`)).body).toMatchObject({ status: 'failed' });
 }, 120_000);
