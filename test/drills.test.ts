@@ -4,7 +4,7 @@
  * empty after both (and a killed drill's scratch is removed by the next); only admins may start or read drills, bad input is 400; /health is degraded while no
  * backup was proven restorable within twice the drill period, and not on a fresh deployment.
  */
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
 import { bytesOf } from './support/assets';
 import { resetAll, runBackup } from './support/backups';
@@ -170,3 +170,17 @@ it('a drill of a backup that holds no asset (a deployment with none yet) passes:
   const health = await call(`${ctx.baseUrl}/health`);
   expect({ status: health.status, body: health.body }).toMatchObject({ status: 200, body: { status: 'ok', restore_drills: { status: 'ok' } } });
 });
+
+it('a drill of a backup whose manifest is gone, or cut short, fails at once saying so (no retries of what no retry fixes)', async () => {
+  await addAsset(ctx.baseUrl, bytesOf(900), { name: 'lost.bin' });
+  for (const [what, damage] of [
+    ['missing', (key: string) => ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: key }))],
+    ['shorter', (key: string) => ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: key, Body: '{"type":"header"}\n' }))],
+  ] as const) {
+    const backup = await runBackup(ctx);
+    await damage(backup.manifest_key!);
+    const res = await call(drills(), { method: 'POST', json: { backup_id: backup.id }, headers: { Prefer: 'wait=20' } });
+    expect({ what, status: res.status }).toEqual({ what, status: 200 });
+    expect(res.body).toMatchObject({ status: 'failed', error: expect.stringMatching(new RegExp(`manifest.*${what}`)) });
+  }
+}, 120_000);
