@@ -160,9 +160,6 @@ export async function commitRestoredAsset(db: Knex, input: CommitInput, audit: A
     if (input.hadRow && !live) return { done: false, reason: 'vanished' };
     const claimed = await claimsInTheWay(trx, input);
     if (claimed.length) return { done: false, reason: 'claimed', versionIds: claimed };
-    // Each of these objects was hashed at its key by this attempt: a damage mark a scrub left goes, or
-    // the remedy its version-damaged problem names would leave its content refused.
-    for (const v of input.versions) await markVersionRepaired(trx, v.id);
     if (mode === 'missing' && live && !live.is_deleted) {
       // Its rows stay as they are: only the objects they had lost came back.
       if (!input.repaired?.length) return { done: false, reason: 'live' };
@@ -191,9 +188,12 @@ async function claimsInTheWay(trx: Knex.Transaction, input: CommitInput): Promis
   return inTheWay;
 }
 
-/** The asset's item and audit row: the last writes of its commit. */
+/** The versions' damage marks cleared, then the asset's item and audit row: the last writes of its commit. */
 async function recordRestored(trx: Knex.Transaction, input: CommitInput, audit: AuditWriter, versionsInserted: number): Promise<CommitOutcome> {
   const { restoreId, backupId, asset } = input;
+  // Each of these objects was hashed at its key by this attempt: a damage mark a scrub left goes, or
+  // the remedy its version-damaged problem names would leave its content refused.
+  for (const v of input.versions) await markVersionRepaired(trx, v.id);
   await recordItem(trx, restoreId, asset.id, { status: 'restored', ...input.item, versions: versionsInserted });
   await audit(trx, {
     actor: runActorOf(input.job),
