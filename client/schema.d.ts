@@ -1944,7 +1944,8 @@ export interface components {
          *         "incomplete_multipart": 0,
          *         "checksum_mismatch": 1,
          *         "backup_blob_damaged": 0,
-         *         "backup_blob_missing": 0
+         *         "backup_blob_missing": 0,
+         *         "backup_manifest_unreadable": 0
          *       },
          *       "findings": 3,
          *       "repaired": 3,
@@ -1967,6 +1968,7 @@ export interface components {
             counts: {
                 backup_blob_damaged: number;
                 backup_blob_missing: number;
+                backup_manifest_unreadable: number;
                 checksum_mismatch: number;
                 incomplete_multipart: number;
                 missing_object: number;
@@ -2002,10 +2004,10 @@ export interface components {
             /** Format: date-time */
             found_at: string;
             /** @enum {string} */
-            kind: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+            kind: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing" | "backup_manifest_unreadable";
             /** @description what the scrub did about it; null in a dry run */
             outcome: ("repaired" | "unrepairable") | null;
-            /** @description what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs) */
+            /** @description what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs), a backup id (backup_manifest_unreadable) */
             subject: string;
         };
         ScrubFindingPage: {
@@ -14513,6 +14515,7 @@ export interface operations {
                         counts: {
                             backup_blob_damaged: number;
                             backup_blob_missing: number;
+                            backup_manifest_unreadable: number;
                             checksum_mismatch: number;
                             incomplete_multipart: number;
                             missing_object: number;
@@ -14574,6 +14577,7 @@ export interface operations {
                         counts: {
                             backup_blob_damaged: number;
                             backup_blob_missing: number;
+                            backup_manifest_unreadable: number;
                             checksum_mismatch: number;
                             incomplete_multipart: number;
                             missing_object: number;
@@ -15137,7 +15141,7 @@ export interface operations {
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
                 /** @description those of this kind only */
-                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing" | "backup_manifest_unreadable";
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
             };
@@ -15276,7 +15280,7 @@ export interface operations {
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
                 /** @description those of this kind only */
-                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing" | "backup_manifest_unreadable";
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
             };

@@ -442,3 +442,17 @@ it('one scrub at a time: a start while one runs is a 409 naming it (its byte bud
   expect(taken.status).toBe(200);
   expect((await call(`${ctx.baseUrl}/api/v2/scrubs/${id}`)).body).toMatchObject({ status: 'failed' });
 }, 120_000);
+
+it("a retained backup's manifest gone or cut short is a finding (backup_manifest_unreadable), not a scrub retried until it fails", async () => {
+  await upload(1200);
+  const gone = await runBackup(ctx);
+  const short = await runBackup(ctx);
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: gone.manifest_key! }));
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: short.manifest_key!, Body: '{"type":"header"}\n' }));
+  const res = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { dry_run: true }, headers: { Prefer: 'wait=30' } });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ status: 'completed', counts: { ...NONE, backup_manifest_unreadable: 2 } });
+  const findings = (await call(`${ctx.baseUrl}/api/v2/scrubs/${res.body.id}/findings?kind=backup_manifest_unreadable`)).body.items;
+  expect(findings.map((f: any) => f.subject).sort()).toEqual([gone.id, short.id].sort());
+  expect(findings.map((f: any) => f.detail).join(' ')).toMatch(/missing.*shorter|shorter.*missing/);
+}, 120_000);

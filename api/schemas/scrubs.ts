@@ -16,7 +16,15 @@ export const createScrubBody = z
   })
   .strict();
 
-const findingKind = z.enum(['orphan_object', 'missing_object', 'incomplete_multipart', 'checksum_mismatch', 'backup_blob_damaged', 'backup_blob_missing']);
+const findingKind = z.enum([
+  'orphan_object',
+  'missing_object',
+  'incomplete_multipart',
+  'checksum_mismatch',
+  'backup_blob_damaged',
+  'backup_blob_missing',
+  'backup_manifest_unreadable',
+]);
 
 export const listFindingsQuery = z.object({ ...pageQuery, kind: findingKind.optional().describe('those of this kind only') }).strict();
 
@@ -26,7 +34,7 @@ export const findingAnswer = z
     subject: z
       .string()
       .describe(
-        'what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs)',
+        'what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs), a backup id (backup_manifest_unreadable)',
       ),
     outcome: z.enum(['repaired', 'unrepairable']).nullable().describe('what the scrub did about it; null in a dry run'),
     detail: z.string().nullable(),
@@ -57,6 +65,7 @@ export const scrubAnswer = z
         checksum_mismatch: count,
         backup_blob_damaged: count,
         backup_blob_missing: count,
+        backup_manifest_unreadable: count,
       })
       .strict()
       .describe('findings per kind (in a dry run: what it would have acted on)'),
@@ -83,7 +92,15 @@ export const scrubAnswer = z
         trigger: 'schedule',
         actor: 'system',
         phase: 'done',
-        counts: { orphan_object: 1, missing_object: 1, incomplete_multipart: 0, checksum_mismatch: 1, backup_blob_damaged: 0, backup_blob_missing: 0 },
+        counts: {
+          orphan_object: 1,
+          missing_object: 1,
+          incomplete_multipart: 0,
+          checksum_mismatch: 1,
+          backup_blob_damaged: 0,
+          backup_blob_missing: 0,
+          backup_manifest_unreadable: 0,
+        },
         findings: 3,
         repaired: 3,
         unrepairable: 0,
