@@ -40,6 +40,21 @@ async function permanent<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * A read of the backup's manifest: one gone from the backup store, or shorter than its row says (S3's
+ * 416 to a range past its end), is a manifest no retry brings back: the drill fails at once, saying so.
+ */
+async function manifestRead<T>(key: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await permanent(work);
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const what = isNotFound(err) ? 'missing from the backup store' : status === 416 ? 'shorter than its backup says' : undefined;
+    if (what) throw ApplicationFailure.create({ type: DrillFailure.manifestCorrupt, message: `the backup's manifest ${key} is ${what}`, nonRetryable: true });
+    throw err;
+  }
+}
+
 export function createDrillActivities(deps: ActivityDeps) {
   return {
     createScheduledDrill: (drillId: string) => createScheduledDrill(deps, drillId),
@@ -75,7 +90,7 @@ async function beginRestoreDrill(deps: ActivityDeps, drillId: string): Promise<{
   if (row.status !== 'pending') return { status: row.status, backupId: row.backup_id, assetsTotal: row.assets_total };
   const backup = (await permanent(() => drillableBackup(db, row.backup_id))) as BackupRow | undefined;
   if (!backup) throw ApplicationFailure.create({ type: DrillFailure.noBackup, message: 'there is no completed backup to drill', nonRetryable: true });
-  const sample = await permanent(() =>
+  const sample = await manifestRead(backup.manifest_key!, () =>
     sampleManifest(
       s3,
       manifestOf(deps, backup),

@@ -1,13 +1,15 @@
 /** storage scrub: start a scrub of the store (admins), optionally a dry run or of a given share, and with --wait follow it to its counts. */
 import { Command, InvalidArgumentError } from 'commander';
+import { MIN_SAMPLE_PERCENT } from '../lib/platform/config';
 import { bytes, contextOf, example, unwrap } from './context';
 import { ended, follow } from './runs';
 
-/** `5%`, `5` or `12.5%`: a share over 0 and at most 100. */
+/** `5%`, `5` or `12.5%`: a share of at least MIN_SAMPLE_PERCENT (what the scrub row holds) and at most 100. */
 export function sharePercent(value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(value);
   const n = m ? Number(m[1]) : NaN;
-  if (!(n > 0 && n <= 100)) throw new InvalidArgumentError(`expected a share over 0% and at most 100%, such as 5%, got "${value}"`);
+  if (!(n >= MIN_SAMPLE_PERCENT && n <= 100))
+    throw new InvalidArgumentError(`expected a share of at least ${MIN_SAMPLE_PERCENT}% and at most 100%, such as 5%, got "${value}"`);
   return n;
 }
 

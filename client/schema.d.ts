@@ -488,7 +488,7 @@ export interface paths {
         put?: never;
         /**
          * Restore assets to a point in time (pointInTimeRestoreWorkflow, restore-{id}); a dry run unless the body says dry_run: false
-         * @description Each asset the filter matches (every filter given must hold; soft-deleted assets too) goes back to the bytes it had at as_of, from: `version`, the kept version that was current at as_of; else `backup`, its current version in the newest completed backup whose snapshot is at or before as_of; `unchanged` when its content already is that content (nothing written); `skipped` (with the reason) when it did not exist at as_of, was deleted then, is being deleted for good, or neither source reaches back. A restore writes a new current version, a copy checked by its SHA-256 with the events, quota and audit row of any upload: it is itself undoable, the history kept. An asset soft-deleted after as_of is brought back. Bytes and content type are restored; name, tags, metadata, grants and owner are kept as they are (versions record none of them). A dry run (the default) lists the same per asset and writes nothing.
+         * @description Each asset the filter matches (every filter given must hold; soft-deleted assets too) goes back to the bytes it had at as_of, from: `version`, the kept version that was current at as_of (unless a scrub marked it damaged); else `backup`, its current version in the newest completed backup whose snapshot is at or before as_of; `unchanged` when its content already is that content and is not marked damaged (nothing written); `skipped` (with the reason) when it did not exist at as_of, was deleted then, is being deleted for good, or neither source reaches back. A restore writes a new current version, a copy checked by its SHA-256 with the events, quota and audit row of any upload: it is itself undoable, the history kept. An asset soft-deleted after as_of is brought back. Bytes and content type are restored; name, tags, metadata, grants and owner are kept as they are (versions record none of them). A dry run (the default) lists the same per asset and writes nothing.
          */
         post: operations["postRestores"];
         delete?: never;
@@ -544,7 +544,7 @@ export interface paths {
         /** Scrubs, newest first */
         get: operations["getScrubs"];
         put?: never;
-        /** Scrub the store (scrubWorkflow, scrub-{id}): reconcile the asset bucket with the catalog, repair from backups, check the backup bucket */
+        /** Scrub the store (scrubWorkflow, scrub-{id}), one at a time: reconcile the asset bucket with the catalog, repair from backups, check the backup bucket */
         post: operations["postScrubs"];
         delete?: never;
         options?: never;
@@ -1944,7 +1944,8 @@ export interface components {
          *         "incomplete_multipart": 0,
          *         "checksum_mismatch": 1,
          *         "backup_blob_damaged": 0,
-         *         "backup_blob_missing": 0
+         *         "backup_blob_missing": 0,
+         *         "backup_manifest_unreadable": 0
          *       },
          *       "findings": 3,
          *       "repaired": 3,
@@ -1967,6 +1968,7 @@ export interface components {
             counts: {
                 backup_blob_damaged: number;
                 backup_blob_missing: number;
+                backup_manifest_unreadable: number;
                 checksum_mismatch: number;
                 incomplete_multipart: number;
                 missing_object: number;
@@ -2002,10 +2004,10 @@ export interface components {
             /** Format: date-time */
             found_at: string;
             /** @enum {string} */
-            kind: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+            kind: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing" | "backup_manifest_unreadable";
             /** @description what the scrub did about it; null in a dry run */
             outcome: ("repaired" | "unrepairable") | null;
-            /** @description what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs) */
+            /** @description what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs), a backup id (backup_manifest_unreadable) */
             subject: string;
         };
         ScrubFindingPage: {
@@ -6328,7 +6330,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["NotFoundProblem"];
                 };
             };
-            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
+            /** @description the version is damaged (a scrub found its bytes wrong and no backup held them): nothing is copied; or the copy conflicted */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6340,7 +6342,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ConflictProblem"];
+                    "application/problem+json": components["schemas"]["VersionDamagedProblem"] | components["schemas"]["ConflictProblem"];
                 };
             };
             /** @description If-Match is stale: nothing was done; read the resource again */
@@ -14513,6 +14515,7 @@ export interface operations {
                         counts: {
                             backup_blob_damaged: number;
                             backup_blob_missing: number;
+                            backup_manifest_unreadable: number;
                             checksum_mismatch: number;
                             incomplete_multipart: number;
                             missing_object: number;
@@ -14574,6 +14577,7 @@ export interface operations {
                         counts: {
                             backup_blob_damaged: number;
                             backup_blob_missing: number;
+                            backup_manifest_unreadable: number;
                             checksum_mismatch: number;
                             incomplete_multipart: number;
                             missing_object: number;
@@ -14651,7 +14655,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ForbiddenProblem"];
                 };
             };
-            /** @description a request under the same Idempotency-Key still runs: send it again after Retry-After */
+            /** @description another scrub is running (one at a time: its byte budget is per run): the detail names it */
             409: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -15137,7 +15141,7 @@ export interface operations {
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
                 /** @description those of this kind only */
-                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing" | "backup_manifest_unreadable";
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
             };
@@ -15276,7 +15280,7 @@ export interface operations {
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
                 /** @description those of this kind only */
-                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing";
+                kind?: "orphan_object" | "missing_object" | "incomplete_multipart" | "checksum_mismatch" | "backup_blob_damaged" | "backup_blob_missing" | "backup_manifest_unreadable";
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
             };

@@ -324,3 +324,25 @@ describe('one UUID schema for requests and answers', () => {
     expect((done.failed_assets as Array<{ asset_id: string }>).map((f) => f.asset_id).sort()).toEqual(ids.map((id) => id.toLowerCase()).sort());
   });
 });
+
+describe('the scrub, drill and restore routes of issue 28', () => {
+  it('a sample_percent over 0 that the scrub row cannot hold (below 0.001) is a 400 at sample_percent, and starts no scrub', async () => {
+    for (const share of [0.0001, 0.0004, 1e-300, Number.MIN_VALUE]) {
+      expectFieldError(await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { sample_percent: share, dry_run: true } }), 'sample_percent');
+    }
+    expect((await call(`${ctx.baseUrl}/api/v2/scrubs`)).body.items).toEqual([]);
+    expect(doc.paths['/api/v2/scrubs'].post.requestBody.content['application/json'].schema.properties.sample_percent).toMatchObject({ minimum: 0.001 });
+  });
+
+  it("a cursor whose position holds a NUL (no list hands one out) is a 400 at cursor, a scrub's findings' and the assets' by name alike", async () => {
+    const started = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { dry_run: true } });
+    expect(started.status).toBe(202);
+    const legacy = (position: object) => Buffer.from(JSON.stringify(position)).toString('base64url');
+    const findings = `${ctx.baseUrl}/api/v2/scrubs/${started.body.id}/findings`;
+    expectFieldError(await call(`${findings}?cursor=${legacy({ kind: 'orphan_object\u0000', subject: 'x' })}`), 'cursor');
+    expectFieldError(await call(`${findings}?cursor=${legacy({ kind: 'orphan_object', subject: 'a\u0000b' })}`), 'cursor');
+    const byName = { s: 'name', k: 'a\u0000', id: '01900000-0000-7000-8000-000000000001' };
+    expectFieldError(await call(`${ctx.baseUrl}/api/v2/assets?sort=name&cursor=${legacy(byName)}`), 'cursor');
+    await awaitJob(ctx, `/api/v2/scrubs/${started.body.id}`);
+  });
+});

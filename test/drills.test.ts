@@ -4,7 +4,7 @@
  * empty after both (and a killed drill's scratch is removed by the next); only admins may start or read drills, bad input is 400; /health is degraded while no
  * backup was proven restorable within twice the drill period, and not on a fresh deployment.
  */
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
 import { bytesOf } from './support/assets';
 import { resetAll, runBackup } from './support/backups';
@@ -156,3 +156,31 @@ it('the schedule drills the newest completed backup, acting for the system, and 
   expect((await call(`${drills()}/${ran.drillId}`)).body).toMatchObject({ status: 'passed', trigger: 'schedule', backup_id: newest.id });
   expect((await call(`${ctx.baseUrl}/api/v2/backups/${newest.id}`)).body).toMatchObject({ verified_by_drill: ran.drillId });
 });
+
+it('a drill of a backup that holds no asset (a deployment with none yet) passes: /health is not degraded for an empty catalog', async () => {
+  const backup = await runBackup(ctx);
+  expect(backup).toMatchObject({ status: 'completed' });
+  await ctx
+    .db('backup_jobs')
+    .where({ id: backup.id })
+    .update({ completed_at: new Date(Date.now() - 3 * 86_400_000) });
+  const started = await call(drills(), { method: 'POST', json: { backup_id: backup.id } });
+  expect(started.status).toBe(202);
+  expect(await awaitDrill(started.body.id)).toMatchObject({ status: 'passed', assets_total: 0, failures: [], error: null });
+  const health = await call(`${ctx.baseUrl}/health`);
+  expect({ status: health.status, body: health.body }).toMatchObject({ status: 200, body: { status: 'ok', restore_drills: { status: 'ok' } } });
+});
+
+it('a drill of a backup whose manifest is gone, or cut short, fails at once saying so (no retries of what no retry fixes)', async () => {
+  await addAsset(ctx.baseUrl, bytesOf(900), { name: 'lost.bin' });
+  for (const [what, damage] of [
+    ['missing', (key: string) => ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: key }))],
+    ['shorter', (key: string) => ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: key, Body: '{"type":"header"}\n' }))],
+  ] as const) {
+    const backup = await runBackup(ctx);
+    await damage(backup.manifest_key!);
+    const res = await call(drills(), { method: 'POST', json: { backup_id: backup.id }, headers: { Prefer: 'wait=20' } });
+    expect({ what, status: res.status }).toEqual({ what, status: 200 });
+    expect(res.body).toMatchObject({ status: 'failed', error: expect.stringMatching(new RegExp(`manifest.*${what}`)) });
+  }
+}, 120_000);

@@ -270,6 +270,26 @@ describe('what does not reach back, who may, and bad input', () => {
     recordHistories(histories);
   });
 
+  it('a damaged version is no source and not "unchanged": the asset is restored from the backup that holds its bytes', async () => {
+    const bytes = bytesOf(680);
+    const id = await upload(bytes);
+    const backup = await runBackup(ctx);
+    const asOf = await now();
+    // What a scrub leaves when no backup answered it: the object's bytes wrong, the version marked damaged.
+    const version = await ctx.db('asset_versions').where({ asset_id: id }).first();
+    await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: version.object_key, Body: bytesOf(679) }));
+    await ctx.db('asset_versions').where({ id: version.id }).update({ damaged_at: new Date(), damage: 'its bytes hash wrong' });
+    expectProblem(await call(`${ctx.baseUrl}/api/v2/assets/${id}/content`), 409);
+
+    const dry = await restore({ as_of: asOf, asset_ids: [id] });
+    expect(dry.items).toEqual([
+      expect.objectContaining({ asset_id: id, status: 'planned', source: 'backup', source_backup_id: backup.id, sha256: sha256(bytes) }),
+    ]);
+    const real = await restore({ as_of: asOf, asset_ids: [id], dry_run: false });
+    expect(real).toMatchObject({ status: 'completed', items: [expect.objectContaining({ status: 'restored', source: 'backup' })] });
+    expect(await contentSha(id)).toBe(sha256(bytes));
+  });
+
   it('passes over a backup whose manifest is corrupt for an older one that holds the asset', async () => {
     const first = bytesOf(640);
     const id = await upload(first);

@@ -14,14 +14,15 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
-import { startScrub } from '../lib/scrub/scrubs';
+import { insertScrub, startScrub } from '../lib/scrub/scrubs';
+import { scrubWorkflowId } from '../workflows/scrub/definitions';
 import { pruneEndedRows } from '../lib/lifecycle/tableRetention';
 import { uuidv7 } from '../lib/platform/ids';
 import { bytesOf, download, sha256 } from './support/assets';
 import { TEST_ADMIN, adminToken, tokenFor } from './support/auth';
 import { cliEnv, storage } from './support/cli';
 import { backupClientOf, objectBytes, resetAll, runBackup, seedCatalog, settled } from './support/backups';
-import { addAsset } from './support/catalog';
+import { addAsset, addVersion } from './support/catalog';
 import { useTestService } from './support/context';
 import { call, expectProblem } from './support/http';
 import { envFor, spawnService, waitUntil } from './support/processes';
@@ -374,3 +375,84 @@ describe('with a grace period of an hour', () => {
     expect(await graceful.s3.send(new HeadObjectCommand({ Bucket: graceful.config.s3.bucket, Key: key }))).toMatchObject({ ContentLength: 64 });
   }, 120_000);
 });
+
+it("a damaged version's own remedy works: a restore of a backup that holds its bytes (overwrite, or missing for a lost object) serves them again", async () => {
+  const flippedOne = await upload(2600);
+  const lostOne = await upload(2700);
+  const backup = await runBackup(ctx);
+  expect(backup.status).toBe('completed');
+  // The backup's blobs are unreadable while the scrub runs (an outage of the offsite copy, say): nothing to repair from.
+  const blobs = [flippedOne, lostOne].map((u) => ({ key: blobKeyFor(sha256(u.bytes)), bytes: u.bytes }));
+  for (const b of blobs) await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: b.key }));
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: flippedOne.key, Body: flipped(flippedOne.bytes) }));
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: lostOne.key }));
+  const found = await scrub({ sample_percent: 100 });
+  expect(found).toMatchObject({ counts: { checksum_mismatch: 1, missing_object: 1 }, unrepairable: expect.any(Number) });
+  for (const u of [flippedOne, lostOne]) expectProblem(await call(`${ctx.baseUrl}/api/v2/assets/${u.id}/content`), 409);
+
+  // The blobs are back; the admin does what the 409 says: restores the assets from that backup.
+  for (const b of blobs) await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: b.key, Body: b.bytes }));
+  for (const [u, mode] of [
+    [flippedOne, 'overwrite'],
+    [lostOne, 'missing'],
+  ] as const) {
+    const started = await call(`${ctx.baseUrl}/api/v2/backups/${backup.id}/restore`, { method: 'POST', json: { asset_ids: [u.id], mode, dry_run: false } });
+    expect(started.status).toBe(202);
+    await settled(ctx, started.body.workflow_id);
+    expect((await call(`${ctx.baseUrl}/api/v2/restores/${started.body.id}`)).body).toMatchObject({ status: 'completed', progress: { assets_restored: 1 } });
+    const content = await download(`${ctx.baseUrl}/api/v2/assets/${u.id}/content`);
+    expect({ mode, status: content.status, sha256: sha256(content.body) }).toEqual({ mode, status: 200, sha256: sha256(u.bytes) });
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${u.id}/versions/${u.versionId}`)).body).toMatchObject({ damaged_at: null, damage: null });
+  }
+}, 300_000);
+
+it('a version marked damaged is not copied into a new version: its restore is a 409 version-damaged at once, opening no upload', async () => {
+  const first = await upload(2800);
+  expect((await addVersion(ctx.baseUrl, first.id, bytesOf(2900))).status).toBe(201);
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: first.key, Body: flipped(first.bytes) }));
+  expect(await scrub({ sample_percent: 100 })).toMatchObject({ counts: { checksum_mismatch: 1 }, unrepairable: 1 });
+  const sessions = await ctx.db('upload_sessions').count('* as n');
+
+  const res = await call(`${ctx.baseUrl}/api/v2/assets/${first.id}/versions/${first.versionId}/restore`, { method: 'POST' });
+  expectProblem(res, 409);
+  expect(res.body).toMatchObject({ type: '/problems/version-damaged', version_id: first.versionId });
+  expect(await ctx.db('upload_sessions').count('* as n')).toEqual(sessions);
+  expect(await ctx.db('asset_versions').where({ asset_id: first.id }).pluck('version_number')).toHaveLength(2);
+}, 120_000);
+
+it('one scrub at a time: a start while one runs is a 409 naming it (its byte budget is per run), and starts nothing; once it ended, a start is taken', async () => {
+  // A scrub whose run is held: started on a task queue no worker polls.
+  const id = await insertScrub(ctx.db, { dryRun: false, samplePercent: 25, trigger: 'schedule', actor: TEST_ADMIN });
+  const held = await ctx.temporal.client.workflow.start('scrubWorkflow', {
+    workflowId: scrubWorkflowId(id),
+    taskQueue: `nobody-polls-${uuidv7()}`,
+    args: [{ scrubId: id, actor: TEST_ADMIN }],
+  });
+  try {
+    for (const json of [{}, { dry_run: true }]) {
+      const refused = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json });
+      expectProblem(refused, 409);
+      expect(refused.body.detail).toContain(id);
+    }
+    expect(await ctx.db('scrubs').pluck('id')).toEqual([id]);
+  } finally {
+    await held.terminate('test over');
+  }
+  const taken = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { dry_run: true }, headers: { Prefer: 'wait=60' } });
+  expect(taken.status).toBe(200);
+  expect((await call(`${ctx.baseUrl}/api/v2/scrubs/${id}`)).body).toMatchObject({ status: 'failed' });
+}, 120_000);
+
+it("a retained backup's manifest gone or cut short is a finding (backup_manifest_unreadable), not a scrub retried until it fails", async () => {
+  await upload(1200);
+  const gone = await runBackup(ctx);
+  const short = await runBackup(ctx);
+  await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: gone.manifest_key! }));
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: short.manifest_key!, Body: '{"type":"header"}\n' }));
+  const res = await call(`${ctx.baseUrl}/api/v2/scrubs`, { method: 'POST', json: { dry_run: true }, headers: { Prefer: 'wait=30' } });
+  expect(res.status).toBe(200);
+  expect(res.body).toMatchObject({ status: 'completed', counts: { ...NONE, backup_manifest_unreadable: 2 } });
+  const findings = (await call(`${ctx.baseUrl}/api/v2/scrubs/${res.body.id}/findings?kind=backup_manifest_unreadable`)).body.items;
+  expect(findings.map((f: any) => f.subject).sort()).toEqual([gone.id, short.id].sort());
+  expect(findings.map((f: any) => f.detail).join(' ')).toMatch(/missing.*shorter|shorter.*missing/);
+}, 120_000);

@@ -2,16 +2,17 @@
  * The backup bucket: its blobs hashed against their address (a share of them per run, like the
  * versions' sample: backup_blob_damaged), then the blobs that the retained backups' manifests name
  * looked up (backup_blob_missing). Either is repaired from a live object that hashes right; else it is
- * recorded damaged (backup_blob_checks) and unrepairable.
+ * recorded damaged (backup_blob_checks) and unrepairable. A manifest that cannot be read (gone, cut
+ * short, corrupt) is a finding of its own (backup_manifest_unreadable), not a step retried until the scrub fails.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { BLOB_PREFIX, blobKeyFor } from '../../lib/backups/catalog';
-import { readManifestLines, type BlobLine } from '../../lib/backups/manifest';
+import { ManifestCorruptError, readManifestLines, type BlobLine } from '../../lib/backups/manifest';
 import { recordBlobDamaged, recordBlobVerified } from '../../lib/backups/store';
 import { hashWithin, restoreBlob } from '../../lib/scrub/repair';
 import { countCompletedScrubs, retainedBackups } from '../../lib/scrub/store';
 import { mapLimit } from '../../lib/platform/concurrency';
-import { headObject } from '../../lib/platform/storedObjects';
+import { headObject, isNotFound } from '../../lib/platform/storedObjects';
 import { acted, audit, found, overBudget, type Step } from './step';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -103,8 +104,33 @@ export async function scrubManifests(step: Step): Promise<boolean> {
   }
 }
 
+type RetainedBackup = { id: string; manifest_key: string; manifest_size_bytes: number; blobs_offset: number };
+
+/** One manifest's blobs looked up; one that cannot be read is found unreadable (no retry reads it), and done with. */
+async function scrubManifest(step: Step, backup: RetainedBackup): Promise<boolean> {
+  try {
+    return await scrubManifestBlobs(step, backup);
+  } catch (err) {
+    const why = unreadableBecause(err);
+    if (!why) throw err;
+    const kind = 'backup_manifest_unreadable';
+    await found(step, kind, backup.id, `the manifest ${backup.manifest_key} ${why}: the blobs it names cannot be looked up`);
+    step.deps.logger.warn('scrub finding', { scrub_id: step.row.id, kind, backup_id: backup.id, why });
+    if (!step.row.dry_run) await acted(step, kind, backup.id, 'unrepairable');
+    return true;
+  }
+}
+
+function unreadableBecause(err: unknown): string | undefined {
+  if (err instanceof ManifestCorruptError) return `is corrupt (${err.message})`;
+  if (isNotFound(err)) return 'is missing from the backup bucket';
+  // S3's answer to a range past the end: the object is shorter than the backup's row says.
+  if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) return 'is shorter than its backup says';
+  return undefined;
+}
+
 /** One manifest's blob lines from the cursor's offset, a page of HEADs at a time; true at its end line. */
-async function scrubManifest(step: Step, backup: { id: string; manifest_key: string; manifest_size_bytes: number; blobs_offset: number }): Promise<boolean> {
+async function scrubManifestBlobs(step: Step, backup: RetainedBackup): Promise<boolean> {
   const manifest = { bucket: step.deps.config.s3.backupBucket, key: backup.manifest_key, sizeBytes: backup.manifest_size_bytes };
   let batch: Array<{ line: BlobLine; end: number }> = [];
   const flush = async () => {

@@ -21,8 +21,8 @@ const FILTERS = ['asset_ids', 'owner_id', 'tag', 'group'] as const;
 
 const DESCRIPTION = [
   'Each asset the filter matches (every filter given must hold; soft-deleted assets too) goes back to the bytes it had at as_of, from:',
-  '`version`, the kept version that was current at as_of; else `backup`, its current version in the newest completed backup whose snapshot is at or before as_of;',
-  '`unchanged` when its content already is that content (nothing written); `skipped` (with the reason) when it did not exist at as_of, was deleted then, is being deleted for good, or neither source reaches back.',
+  '`version`, the kept version that was current at as_of (unless a scrub marked it damaged); else `backup`, its current version in the newest completed backup whose snapshot is at or before as_of;',
+  '`unchanged` when its content already is that content and is not marked damaged (nothing written); `skipped` (with the reason) when it did not exist at as_of, was deleted then, is being deleted for good, or neither source reaches back.',
   'A restore writes a new current version, a copy checked by its SHA-256 with the events, quota and audit row of any upload: it is itself undoable, the history kept.',
   'An asset soft-deleted after as_of is brought back. Bytes and content type are restored; name, tags, metadata, grants and owner are kept as they are (versions record none of them).',
   'A dry run (the default) lists the same per asset and writes nothing.',

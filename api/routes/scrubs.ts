@@ -17,7 +17,8 @@ const create = defineRoute(
     access: 'admin',
     path: '/api/v2/scrubs',
     tag: 'scrubs',
-    summary: 'Scrub the store (scrubWorkflow, scrub-{id}): reconcile the asset bucket with the catalog, repair from backups, check the backup bucket',
+    summary:
+      'Scrub the store (scrubWorkflow, scrub-{id}), one at a time: reconcile the asset bucket with the catalog, repair from backups, check the backup bucket',
     preconditions: 'create',
     headers: PREFER_HEADER,
     body: { schema: createScrubBody },
@@ -29,6 +30,7 @@ const create = defineRoute(
         links: [{ resource: '/api/v2/scrubs/:id', parameters: { id: '$response.body#/id' } }],
         headers: { ...ACCEPTED_HEADERS, ...PREFERENCE_APPLIED_HEADER },
       },
+      409: problem('another scrub is running (one at a time: its byte budget is per run): the detail names it'),
     },
   },
   (deps) => async (req, res) => {

@@ -12,6 +12,7 @@ import { sessionAccessOf } from '../access/sessionAccess';
 import { answerCommitted, newOrResumedUpload, sendUploadAccepted, uploadWaitOf } from '../http/accepted';
 import { applyPreference, type PreferredWait } from '../http/operations';
 import { contentHandler } from '../http/contentRoute';
+import { refuseDamaged } from '../../lib/scrub/damage';
 import { storedContentOf } from '../http/download';
 import { listQueryOf, pageAnswer } from '../http/lists';
 import { ifMatchOf } from '../http/preconditions';
@@ -169,6 +170,10 @@ const restore = defineRoute(
         headers: { ...r.locationHeader('the version'), ...PREFERENCE_APPLIED_HEADER },
       },
       202: r.uploadAcceptedAnswer,
+      409: r.problemAnswer('the version is damaged (a scrub found its bytes wrong and no backup held them): nothing is copied; or the copy conflicted', [
+        'version-damaged',
+        'conflict',
+      ]),
       507: r.overQuotaAnswer,
     },
   },
@@ -180,6 +185,8 @@ const restore = defineRoute(
       const actor = actorOf(res);
       const asset = await assetFor(deps.assetCache, actor, id, 'own');
       const source = await getVersion(deps.db, id, versionId);
+      // Its bytes are known wrong: the copy's hash would fail only after an upload was opened for it.
+      await refuseDamaged(deps.db, source.object_key);
       const ifMatch = ifMatchOf(req);
       const made = newUploadInput(
         deps.config,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { createdFilters, jobStatusFilter, pageQuery, uuid } from './common';
+import { MIN_SAMPLE_PERCENT } from '../../lib/platform/config';
 
 /** POST /scrubs: both optional; no body at all is a scrub that repairs, of the configured share. */
 export const createScrubBody = z
@@ -7,14 +8,23 @@ export const createScrubBody = z
     dry_run: z.boolean().default(false).describe('true: count what it finds, change nothing (no removal, no repair, no mark)'),
     sample_percent: z
       .number({ error: 'sample_percent must be a number over 0 and at most 100' })
-      .gt(0, 'sample_percent must be over 0')
+      // The scrub row keeps three decimals (numeric(6,3)): a smaller share would be stored as 0.
+      .min(MIN_SAMPLE_PERCENT, `sample_percent must be at least ${MIN_SAMPLE_PERCENT}`)
       .max(100, 'sample_percent must be at most 100')
       .optional()
       .describe('the share of objects re-read and hashed (those verified longest ago first); STORAGE_SCRUB_SAMPLE_PERCENT unless given'),
   })
   .strict();
 
-const findingKind = z.enum(['orphan_object', 'missing_object', 'incomplete_multipart', 'checksum_mismatch', 'backup_blob_damaged', 'backup_blob_missing']);
+const findingKind = z.enum([
+  'orphan_object',
+  'missing_object',
+  'incomplete_multipart',
+  'checksum_mismatch',
+  'backup_blob_damaged',
+  'backup_blob_missing',
+  'backup_manifest_unreadable',
+]);
 
 export const listFindingsQuery = z.object({ ...pageQuery, kind: findingKind.optional().describe('those of this kind only') }).strict();
 
@@ -24,7 +34,7 @@ export const findingAnswer = z
     subject: z
       .string()
       .describe(
-        'what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs)',
+        'what it concerns: a version id (missing_object, checksum_mismatch), an object key (orphan_object), "key upload-id" (incomplete_multipart), a SHA-256 (backup blobs), a backup id (backup_manifest_unreadable)',
       ),
     outcome: z.enum(['repaired', 'unrepairable']).nullable().describe('what the scrub did about it; null in a dry run'),
     detail: z.string().nullable(),
@@ -55,6 +65,7 @@ export const scrubAnswer = z
         checksum_mismatch: count,
         backup_blob_damaged: count,
         backup_blob_missing: count,
+        backup_manifest_unreadable: count,
       })
       .strict()
       .describe('findings per kind (in a dry run: what it would have acted on)'),
@@ -81,7 +92,15 @@ export const scrubAnswer = z
         trigger: 'schedule',
         actor: 'system',
         phase: 'done',
-        counts: { orphan_object: 1, missing_object: 1, incomplete_multipart: 0, checksum_mismatch: 1, backup_blob_damaged: 0, backup_blob_missing: 0 },
+        counts: {
+          orphan_object: 1,
+          missing_object: 1,
+          incomplete_multipart: 0,
+          checksum_mismatch: 1,
+          backup_blob_damaged: 0,
+          backup_blob_missing: 0,
+          backup_manifest_unreadable: 0,
+        },
         findings: 3,
         repaired: 3,
         unrepairable: 0,

@@ -2,10 +2,10 @@
  * Restores to a point in time (issue 28, POST /api/v2/restores): each asset a filter matches goes back
  * to the bytes it had at `as_of`. Where they come from, in order (`planAssets`):
  *
- * 1. `version`: the kept version that was current at `as_of` (lib/assets/store/pointInTime.ts);
+ * 1. `version`: the kept version that was current at `as_of`, unless a scrub marked it damaged (lib/assets/store/pointInTime.ts);
  * 2. `backup`: else the asset's current version in the newest completed backup whose snapshot is at or
  *    before `as_of` (lib/backups/pointInTimeBackups.ts);
- * 3. `unchanged`: the asset's current content already is that content (same SHA-256): nothing written;
+ * 3. `unchanged`: the asset's current content already is that content (same SHA-256, not marked damaged): nothing written;
  * 4. `skipped`, with the reason: the asset did not exist at `as_of`, was deleted then, is being deleted
  *    for good, or neither source reaches back.
  * A version or backup source becomes a new current version of the asset through the upload machinery
@@ -111,7 +111,8 @@ function refusal(asset: AssetNow, asOf: Date): string | undefined {
 function fromSource(asset: AssetNow, source: { version: KeptVersion } | { hit: BackupHit }): Plan {
   const undelete = asset.is_deleted;
   const sha256 = 'version' in source ? source.version.checksum_sha256 : source.hit.version.checksum_sha256;
-  if (sha256 === asset.checksum_sha256) {
+  // A damaged current version holds other bytes than its SHA-256 says: it is not that content.
+  if (sha256 === asset.checksum_sha256 && !asset.current_damaged) {
     return 'version' in source
       ? { source: 'unchanged', sha256, versionId: source.version.id, backupId: null, undelete }
       : { source: 'unchanged', sha256, versionId: source.hit.version.id, backupId: source.hit.backupId, undelete };

@@ -28,6 +28,7 @@ import { SYSTEM_OWNER } from '../auth/actor';
 import type { JobRow, RestoreMode } from './jobRows';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import type { AssetLine, VersionLine } from './manifest';
+import { markVersionRepaired } from '../scrub/store';
 import { recordEvent } from '../events/outbox';
 import {
   assetPurgingSince,
@@ -204,9 +205,13 @@ async function objectsLostUnderLock(trx: Knex.Transaction, input: CommitInput): 
   return input.objectsMissing(keys);
 }
 
-/** The asset's item and audit row: the last writes of its commit. */
+
+/** The versions' damage marks cleared, then the asset's item and audit row: the last writes of its commit. */
 async function recordRestored(trx: Knex.Transaction, input: CommitInput, audit: AuditWriter, versionsInserted: number): Promise<CommitOutcome> {
   const { restoreId, backupId, asset } = input;
+  // Each of these objects was hashed at its key by this attempt: a damage mark a scrub left goes, or
+  // the remedy its version-damaged problem names would leave its content refused.
+  for (const v of input.versions) await markVersionRepaired(trx, v.id);
   await recordItem(trx, restoreId, asset.id, { status: 'restored', ...input.item, versions: versionsInserted });
   await audit(trx, {
     actor: runActorOf(input.job),

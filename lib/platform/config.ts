@@ -51,6 +51,9 @@ const MIN_SECRET_BYTES = 32;
 // What scripts/bootstrap.sh gives the local SeaweedFS: production refuses them.
 const DEV_S3_CREDENTIALS = { accessKeyId: 'storage-dev', secretAccessKey: 'storage-dev-secret' };
 
+/** The smallest share a scrub samples: its row keeps three decimals (numeric(6,3)), so a smaller one would be stored as 0. */
+export const MIN_SAMPLE_PERCENT = 0.001;
+
 /** Every STORAGE_* variable the service reads, with its default. README.md lists the same set. */
 export const configSchema = z.object({
   STORAGE_SERVICE_NAME: z.string().min(1).default('storage-service'),
@@ -108,7 +111,7 @@ export const configSchema = z.object({
   STORAGE_SCRUB_CRON: cron.default('0 4 * * 0'),
   STORAGE_SCRUB_SCHEDULE_ID: z.string().optional(),
   STORAGE_SCRUB_GRACE_HOURS: z.coerce.number().nonnegative().default(24),
-  STORAGE_SCRUB_SAMPLE_PERCENT: z.coerce.number().gt(0).max(100).default(25),
+  STORAGE_SCRUB_SAMPLE_PERCENT: z.coerce.number().min(MIN_SAMPLE_PERCENT).max(100).default(25),
   STORAGE_SCRUB_MAX_BYTES_PER_SECOND: positiveInt.default(64 * MiB),
   // Unset: STORAGE_UPLOAD_EXPIRY_HOURS.
   STORAGE_SCRUB_MULTIPART_AGE_HOURS: z.coerce.number().nonnegative().optional(),
@@ -253,7 +256,14 @@ export interface Config {
   /** `enabled: false` only for measuring what the audit rows cost (refused in staging and production). */
   audit: { enabled: boolean; retentionDays: number };
   /** Ages past which the lifecycle sweep deletes ended rows (lib/lifecycle/tableRetention.ts). */
-  tableRetention: { uploadSessionDays: number; outboxDays: number; lifecycleRunDays: number; backupJobDays: number; restoreDrillDays: number; scrubDays: number };
+  tableRetention: {
+    uploadSessionDays: number;
+    outboxDays: number;
+    lifecycleRunDays: number;
+    backupJobDays: number;
+    restoreDrillDays: number;
+    scrubDays: number;
+  };
   healthTimeoutMs: number;
   /** `parkAfterAttempts`: an event the hub refuses (4xx) at this attempt is parked (activities/events.ts). */
   events: { retryMaxSeconds: number; parkAfterAttempts: number };

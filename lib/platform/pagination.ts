@@ -40,6 +40,14 @@ function positionText(cursor: string): Buffer | undefined {
   return checkOf(json).equals(bytes.subarray(1, 1 + CHECK_BYTES)) ? json : undefined;
 }
 
+/**
+ * PostgreSQL text holds no NUL, so no handed-out position has one; a forged one (the first form has
+ * no check) would reach a query as a string the database refuses, a 500 instead of this 400.
+ */
+function holdsNul(position: object): boolean {
+  return Object.values(position).some((v) => typeof v === 'string' && v.includes('\u0000'));
+}
+
 /** The position `cursor` holds; `name` is the query parameter it came in (a 400 names it). */
 export function decodeCursor<T extends Record<string, unknown>>(
   cursor: string | undefined,
@@ -54,7 +62,7 @@ export function decodeCursor<T extends Record<string, unknown>>(
   } catch {
     position = undefined;
   }
-  if (!position || typeof position !== 'object' || Array.isArray(position) || !check(position as Record<string, unknown>)) {
+  if (!position || typeof position !== 'object' || Array.isArray(position) || holdsNul(position) || !check(position as Record<string, unknown>)) {
     throw new ValidationError(`invalid query: ${name} is not one this list handed out: pass a next_cursor as it was given`, [
       { path: name, message: 'invalid cursor: pass a next_cursor as it was given' },
     ]);

@@ -7,7 +7,7 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import type { Knex } from 'knex';
 import { ENDED_WITHOUT_RECORDING } from '../backups/abandonedJobs';
 import { actorRef, type ActorRef } from '../auth/actor';
-import { NotFoundError } from '../platform/errors';
+import { ConflictError, NotFoundError } from '../platform/errors';
 import { UUID_PATTERN, uuidv7 } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { runSearchAttributes, type WorkflowAccess } from '../platform/temporal';
@@ -92,12 +92,28 @@ export async function getScrub(db: Knex, id: string): Promise<ScrubRow> {
   return row;
 }
 
-/** Writes the scrub's row (pending), then starts scrub-{id} acting for `actor`; a start that fails fails the row. */
+/**
+ * Refuses (409) while another scrub runs: its byte budget is per run, so two at once would read the
+ * store twice as fast as STORAGE_SCRUB_MAX_BYTES_PER_SECOND allows, and act on the same findings. Each
+ * row that says it runs is read through readScrub, which fails one whose run is gone. Two starts at the
+ * same instant may both pass: a check, not a lock (the schedule's own starts skip an overlap).
+ */
+async function refuseWhileRunning(wa: WorkflowAccess): Promise<void> {
+  const rows = [...(await listScrubRows(wa.db, { limit: 5, status: 'running' })), ...(await listScrubRows(wa.db, { limit: 5, status: 'pending' }))];
+  for (const row of rows) {
+    const now = await readScrub(wa, row.id);
+    if (now.status === 'pending' || now.status === 'running')
+      throw new ConflictError(`scrub ${row.id} is running: one scrub at a time (follow /api/v2/operations/${row.workflow_id})`);
+  }
+}
+
+/** Writes the scrub's row (pending), then starts scrub-{id} acting for `actor`; a start that fails fails the row. 409 while one runs. */
 export async function startScrub(
   wa: WorkflowAccess,
   actor: ActorRef,
   opts: { dryRun: boolean; samplePercent: number; tuning?: ScrubTuning },
 ): Promise<ScrubRow> {
+  await refuseWhileRunning(wa);
   const id = await insertScrub(wa.db, { dryRun: opts.dryRun, samplePercent: opts.samplePercent, trigger: 'api', actor });
   try {
     await wa.client.workflow.start<typeof scrubWorkflow>('scrubWorkflow', {

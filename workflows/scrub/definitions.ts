@@ -23,6 +23,8 @@ export const FINDING_KINDS = [
   'checksum_mismatch',
   'backup_blob_damaged',
   'backup_blob_missing',
+  // A retained backup whose manifest is gone or cannot be read: its blobs cannot be looked up (subject: the backup id).
+  'backup_manifest_unreadable',
 ] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
 
@@ -35,6 +37,7 @@ export const NO_FINDINGS: FindingCounts = {
   checksum_mismatch: 0,
   backup_blob_damaged: 0,
   backup_blob_missing: 0,
+  backup_manifest_unreadable: 0,
 };
 
 /** What a scrub has done so far: its row's figures, carried by the run and saved after each step. */

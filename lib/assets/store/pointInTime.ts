@@ -7,7 +7,8 @@
  * The version current at a moment T is the one created at or before T and not superseded until after
  * T (`superseded_at` is when a version stopped being current: lib/assets/store.ts). Its row gone
  * (pruned, deleted, expired), the versions no longer reach back to T; one whose deletion has claimed
- * it (`deleting_since`) is as good as gone.
+ * it (`deleting_since`) is as good as gone, and so is one a scrub marked damaged (`damaged_at`: its
+ * bytes are wrong, a copy of them would fail its hash).
  */
 import type { Knex } from 'knex';
 
@@ -48,12 +49,18 @@ export interface AssetNow {
   deleted_at: Date | null;
   purging_since: Date | null;
   created_at: Date;
+  /** Its current version is marked damaged by a scrub: its content is not what its SHA-256 says. */
+  current_damaged: boolean;
 }
 
 export async function assetNow(db: Knex, assetId: string): Promise<AssetNow | undefined> {
-  return db('assets')
-    .where({ id: assetId })
-    .first('id', 'name', 'owner_id', 'checksum_sha256', 'current_version_id', 'is_deleted', 'deleted_at', 'purging_since', 'created_at');
+  return db('assets as a')
+    .leftJoin('asset_versions as v', 'v.id', 'a.current_version_id')
+    .where('a.id', assetId)
+    .first(
+      ...['id', 'name', 'owner_id', 'checksum_sha256', 'current_version_id', 'is_deleted', 'deleted_at', 'purging_since', 'created_at'].map((c) => `a.${c}`),
+      db.raw('v.damaged_at IS NOT NULL AS current_damaged'),
+    );
 }
 
 export interface KeptVersion {
@@ -73,6 +80,7 @@ export async function versionCurrentAt(db: Knex, assetId: string, asOf: Date): P
     .where('created_at', '<=', asOf)
     .where((q) => q.whereNull('superseded_at').orWhere('superseded_at', '>', asOf))
     .whereNull('deleting_since')
+    .whereNull('damaged_at')
     .orderBy('version_number', 'desc')
     .first('id', 'version_number', 'object_key', 'size_bytes', 'content_type', 'checksum_sha256', 'created_at');
   return row && { ...row, size_bytes: Number(row.size_bytes) };
