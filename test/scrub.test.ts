@@ -363,6 +363,18 @@ it('a blob a retained backup names that is missing is put back from a live objec
   );
 }, 120_000);
 
+it("a drill's scratch is the drills' own: the scrub takes no object under drills/ for an orphan, however old", async () => {
+  const key = `drills/${uuidv7()}/assets/${uuidv7()}/${uuidv7()}`;
+  await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.bucket, Key: key, Body: bytesOf(64) }));
+  try {
+    const done = await scrub({ sample_percent: 100 });
+    expect(done.counts.orphan_object).toBe(0);
+    expect(await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.config.s3.bucket, Key: key }))).toMatchObject({ ContentLength: 64 });
+  } finally {
+    await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.config.s3.bucket, Key: key }));
+  }
+}, 120_000);
+
 describe('with a grace period of an hour', () => {
   const graceful = useTestService({ STORAGE_SCRUB_GRACE_HOURS: '1' });
 

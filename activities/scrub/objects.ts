@@ -12,6 +12,7 @@ import { keysOfSessionsInProgress } from '../../lib/uploads/store';
 import { abortMultipartUpload, listIncompleteUploads } from '../../lib/platform/multipart';
 import { headObject } from '../../lib/platform/storedObjects';
 import { UUID_PATTERN } from '../../lib/platform/ids';
+import { DRILL_SCRATCH_ROOT } from '../../workflows/drills/definitions';
 import { pausePoint } from '../../lib/assets/pausePoints';
 import { acted, audit, found, onVersionFinding, overBudget, type Step } from './step';
 
@@ -41,7 +42,8 @@ export async function scrubObjects(step: Step): Promise<boolean> {
 /** Objects no version names: those past the grace period and no session's are orphans. */
 async function onUnowned(step: Step, objects: ListedObject[]): Promise<void> {
   const graceMs = step.deps.config.scrub.graceHours * HOUR_MS;
-  const old = objects.filter((o) => o.lastModified.getTime() <= Date.now() - graceMs);
+  // A drill's scratch is its own: the drills remove what they and their crashed attempts left (lib/drills/scratch.ts).
+  const old = objects.filter((o) => o.lastModified.getTime() <= Date.now() - graceMs && !o.key.startsWith(DRILL_SCRATCH_ROOT));
   if (old.length === 0) return;
   const sessions = new Set(
     await keysOfSessionsInProgress(

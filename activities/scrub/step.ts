@@ -39,7 +39,8 @@ export interface Step {
 
 /** Records a finding (once per scrub: a retried step finds again what its lost attempt found); its count moves. */
 export async function found(step: Step, kind: FindingKind, subject: string, detail: string | null = null): Promise<void> {
-  if (await insertFinding(step.deps.db, step.row.id, kind, subject, detail)) step.tally.counts = { ...step.tally.counts, [kind]: step.tally.counts[kind] + 1 };
+  if (await insertFinding(step.deps.db, step.row.id, kind, subject, detail))
+    step.tally.counts = { ...step.tally.counts, [kind]: (step.tally.counts[kind] ?? 0) + 1 };
 }
 
 /** What the scrub did about a finding. */

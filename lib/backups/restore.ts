@@ -205,7 +205,6 @@ async function objectsLostUnderLock(trx: Knex.Transaction, input: CommitInput): 
   return input.objectsMissing(keys);
 }
 
-
 /** The versions' damage marks cleared, then the asset's item and audit row: the last writes of its commit. */
 async function recordRestored(trx: Knex.Transaction, input: CommitInput, audit: AuditWriter, versionsInserted: number): Promise<CommitOutcome> {
   const { restoreId, backupId, asset } = input;

@@ -54,6 +54,9 @@ export function restoreDrillWorkflowId(drillId: string): string {
 export const restoreDrillOperation = 'restore-drill';
 
 /** Where a drill restores its sample in the asset bucket: never a live key (those begin with `assets/`). */
+/** Every drill's scratch lies under this prefix of the asset bucket: the drills own it, not the scrub. */
+export const DRILL_SCRATCH_ROOT = 'drills/';
+
 export function drillScratchPrefix(drillId: string): string {
-  return `drills/${drillId}/`;
+  return `${DRILL_SCRATCH_ROOT}${drillId}/`;
 }
