@@ -92,7 +92,12 @@ it('a worker whose schedule id names another queue leaves that schedule alone, w
     expect(await ensureSchedules(connection, ownerConfig)).toEqual({ lifecycle: 'created', backup: 'created', restoreDrill: 'created', scrub: 'created' });
     const logger = recordingLogger();
     // The scrub schedule's id is derived from each queue here: each keeps its own.
-    expect(await ensureSchedules(connection, other, { logger })).toEqual({ lifecycle: 'foreign', backup: 'foreign', restoreDrill: 'foreign', scrub: 'created' });
+    expect(await ensureSchedules(connection, other, { logger })).toEqual({
+      lifecycle: 'foreign',
+      backup: 'foreign',
+      restoreDrill: 'foreign',
+      scrub: 'created',
+    });
     expect(await describeAction(lifecycleId)).toMatchObject({ taskQueue: owner });
     expect(await describeAction(backupId)).toMatchObject({ taskQueue: owner });
     expect(logger.warnings.map((w) => [w.msg, w.fields?.schedule_id, w.fields?.schedule_task_queue])).toEqual([

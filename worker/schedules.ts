@@ -265,7 +265,12 @@ export async function ensureSchedules(
   connection: ConnectionLike,
   config: Config,
   opts: { logger?: Logger; lifecycleScheduleId?: string; backupScheduleId?: string; restoreDrillScheduleId?: string; scrubScheduleId?: string } = {},
-): Promise<{ lifecycle: ScheduleChange; backup: ScheduleChange | 'deleted' | 'absent'; restoreDrill: ScheduleChange | 'deleted' | 'absent'; scrub: ScheduleChange }> {
+): Promise<{
+  lifecycle: ScheduleChange;
+  backup: ScheduleChange | 'deleted' | 'absent';
+  restoreDrill: ScheduleChange | 'deleted' | 'absent';
+  scrub: ScheduleChange;
+}> {
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const lifecycle = await ensureLifecycleSchedule(client, {
     cron: config.lifecycle.cron,

@@ -361,7 +361,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.STORAGE_CACHE === 'on' && !e.STORAGE_REDIS_URL) problems.push('STORAGE_CACHE: on needs STORAGE_REDIS_URL');
   // The scrub takes every object of the asset bucket that no version names for an orphan: backups there would go.
   if (e.STORAGE_BACKUP_BUCKET_NAME === e.STORAGE_S3_BUCKET_NAME)
-    problems.push('STORAGE_BACKUP_BUCKET_NAME: must differ from STORAGE_S3_BUCKET_NAME (a backup beside the assets is no backup, and the scrub would remove it)');
+    problems.push(
+      'STORAGE_BACKUP_BUCKET_NAME: must differ from STORAGE_S3_BUCKET_NAME (a backup beside the assets is no backup, and the scrub would remove it)',
+    );
   if (problems.length) throw new ConfigError(problems);
   return { ...infrastructureOf(e), ...featuresOf(e), auth: auth.config, ...accessOf(e) };
 }
