@@ -14,7 +14,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { blobKeyFor } from '../lib/backups/catalog';
-import { insertScrub, startScrub } from '../lib/scrub/scrubs';
+import { insertScrub } from '../lib/scrub/scrubs';
+import { startScrub } from '../lib/scrub/scrubRuns';
 import { scrubWorkflowId } from '../workflows/scrub/definitions';
 import { pruneEndedRows } from '../lib/lifecycle/tableRetention';
 import { uuidv7 } from '../lib/platform/ids';

@@ -1,5 +1,6 @@
 /** Scrubs (start one, list, read with live figures): admins only. */
-import { listFindings, listScrubs, readScrub, startScrub, toScrubJson } from '../../lib/scrub/scrubs';
+import { listFindings, listScrubs, toScrubJson } from '../../lib/scrub/scrubs';
+import { readScrub, startScrub } from '../../lib/scrub/scrubRuns';
 import { listQueryOf, pageAnswer } from '../http/lists';
 import { answerStart } from '../http/operations';
 import { defineRoute } from '../http/route';
