@@ -658,6 +658,9 @@ describe('versions', () => {
       checksum_sha256: sha256(file),
       is_current: true,
       created_at: expect.any(String),
+      // Only a scrub that finds its bytes gone or wrong, and no backup holding them, marks a version damaged.
+      damaged_at: null,
+      damage: null,
     });
     expect(res.headers.get('location')).toBe(`/api/v2/assets/${other.id}/versions/${res.body.id}`);
     const events = await outboxEvents(ctx, other.id);

@@ -90,6 +90,8 @@ const tableCounts = async () => ({
   runs: await count('lifecycle_runs'),
   jobs: await count('backup_jobs'),
   quotas: await count('owner_quotas'),
+  scrubs: await count('scrubs'),
+  drills: await count('restore_drills'),
 });
 
 /** One request of an operation, with the If-Match the test gives it, and what it must leave as it was. */
@@ -207,6 +209,15 @@ const ATTEMPTS: Record<string, () => Promise<Attempt[]>> = {
     expect(backup.status).toBe(202);
     return [{ label: 'a restore', send: (h) => call(api(`/backups/${backup.body.id}/restore`), { method: 'POST', json: {}, headers: h }), state: tableCounts }];
   },
+  'post /api/v2/restores': async () => {
+    const { id } = await assetWithStaleEtag();
+    const body = { as_of: new Date().toISOString(), asset_ids: [id] };
+    return [{ label: 'a restore to a point in time', send: (h) => call(api('/restores'), { method: 'POST', json: body, headers: h }), state: tableCounts }];
+  },
+  'post /api/v2/restore-drills': async () => [
+    { label: 'a drill', send: (h) => call(api('/restore-drills'), { method: 'POST', json: {}, headers: h }), state: tableCounts },
+  ],
+  'post /api/v2/scrubs': async () => [{ label: 'a scrub', send: (h) => call(api('/scrubs'), { method: 'POST', json: {}, headers: h }), state: tableCounts }],
   'post /api/v2/policies': async () => [
     { label: 'a policy', send: (h) => call(api('/policies'), { method: 'POST', json: policyBody(unique('new')), headers: h }), state: tableCounts },
   ],
