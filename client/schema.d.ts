@@ -13382,7 +13382,7 @@ export interface operations {
                     owner_id?: string;
                     /** @description the assets carrying this tag (as they are tagged now: tags are not versioned) */
                     tag?: string & (unknown & unknown & unknown);
-                };
+                } | unknown | unknown | unknown | unknown;
             };
         };
         responses: {

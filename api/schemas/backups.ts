@@ -44,7 +44,9 @@ export const pointInTimeBody = z
       .default(true)
       .describe('true unless said: the restore lists, asset by asset, what it would do and from which source, and writes nothing'),
   })
-  .strict();
+  .strict()
+  // At least one filter (the route refuses a body with none): stated so that a client, and a generator, can know it.
+  .meta({ anyOf: ['asset_ids', 'owner_id', 'tag', 'group'].map((name) => ({ required: [name] })) });
 
 /** POST /backups/import takes no parameters: no body, or an empty object. */
 export const importBody = z.object({}).strict();
