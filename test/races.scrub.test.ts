@@ -110,23 +110,14 @@ it('a scrub holding the key removes the orphan first: the restore waiting to com
 });
 
 it('an orphan the scrub is about to remove, restored from a backup meanwhile, keeps its object', async () => {
-  const bytes = bytesOf(4000);
-  const created = await addAsset(ctx.baseUrl, bytes, { name: 'race/scrub-orphan.bin' });
-  expect(created.status).toBe(201);
-  const assetId: string = created.body.id;
-  const { object_key: key } = await ctx.db('asset_versions').where({ asset_id: assetId }).first('object_key');
-  const backup = await runBackup(ctx);
-  expect(backup.status).toBe('completed');
-  // The catalog loses the asset; its object stays behind: an orphan.
-  await ctx.db('assets').where({ id: assetId }).del();
-  expect(await headObject(ctx.s3, { bucket: ctx.config.s3.bucket, key })).toBeDefined();
+  const { bytes, assetId, key, backupId } = await orphanedAsset();
 
   const hold = holdAt('orphan-checked', [key]);
   let location: string | undefined;
   try {
     location = await startScrubOverHttp();
     await hold.reached;
-    const restore = await runRestore(ctx, backup.id, { mode: 'missing' });
+    const restore = await runRestore(ctx, backupId, { mode: 'missing' });
     expect(restore.status).toBe('completed');
     expect((await ctx.db('asset_versions').where({ asset_id: assetId })).length).toBe(1);
   } finally {

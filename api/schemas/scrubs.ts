@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { createdFilters, jobStatusFilter, pageQuery, uuid } from './common';
 import { MIN_SAMPLE_PERCENT } from '../../lib/platform/config';
+import { FINDING_KINDS } from '../../workflows/scrub/definitions';
 
 /** POST /scrubs: both optional; no body at all is a scrub that repairs, of the configured share. */
 export const createScrubBody = z
@@ -16,15 +17,7 @@ export const createScrubBody = z
   })
   .strict();
 
-const findingKind = z.enum([
-  'orphan_object',
-  'missing_object',
-  'incomplete_multipart',
-  'checksum_mismatch',
-  'backup_blob_damaged',
-  'backup_blob_missing',
-  'backup_manifest_unreadable',
-]);
+const findingKind = z.enum(FINDING_KINDS);
 
 export const listFindingsQuery = z.object({ ...pageQuery, kind: findingKind.optional().describe('those of this kind only') }).strict();
 
