@@ -160,6 +160,9 @@ it('one scrub repairs a missing and a flipped object from a backup, removes an o
   );
   expect(actions.sort()).toEqual(
     [
+      // Who started each (the dry run, then this one): the request's own row (api/middleware/auditTrail.ts).
+      'scrub.start',
+      'scrub.start',
       'scrub.complete',
       'scrub.complete',
       `scrub.version_repaired ${gone.versionId}`,
