@@ -1,4 +1,4 @@
-import { ApplicationFailure, continueAsNew, executeChild, patched, proxyActivities, setHandler, sleep, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, executeChild, patched, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type { BackupActivities } from '../../activities/backups/backup';
 import {
   BackupFailure,
@@ -19,27 +19,10 @@ import { messageOf, withFailureHandler } from '../shared/failures';
 import { storageActor, storageOperation } from '../shared/searchAttributes';
 import { uuidv7Now } from '../shared/uuidv7';
 import { SYSTEM_ACTOR_REF } from '../shared/actor';
+import { boundedSteps } from '../shared/stepBounds';
 
-// Bounded like the upload run's steps (README, "Retry bounds"): 30 attempts are about 13 minutes of
-// backoff, enough to ride out a restart of the database or a store. A step still failing then fails
-// the run (its row says failed; a scheduled backup tries again within its window).
-const backupRetry: ActivityOptions['retry'] = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 30,
-  nonRetryableErrorTypes: Object.values(BackupFailure),
-};
-
-/** The catalog steps' bounds, which the restore's share. */
-export const backupCatalogSteps = { startToCloseTimeout: '2 minutes', scheduleToCloseTimeout: '30 minutes', retry: backupRetry } as const;
-/** The streaming steps' bounds, which the restore's share. */
-export const backupStreamingSteps = {
-  startToCloseTimeout: '2 hours',
-  scheduleToCloseTimeout: '6 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: backupRetry,
-} as const;
+/** The bounds of the backup's steps (workflows/shared/stepBounds.ts), which the restore's share. */
+export const { catalog: backupCatalogSteps, streaming: backupStreamingSteps } = boundedSteps(Object.values(BackupFailure));
 
 const catalog = proxyActivities<BackupActivities>(backupCatalogSteps);
 // The manifest and the copy steps stream; the heartbeat tells a stuck step from a slow one. A copy

@@ -1,4 +1,4 @@
-import { ApplicationFailure, continueAsNew, executeChild, proxyActivities, setHandler, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { DrillActivities } from '../../activities/drills';
 import { DrillFailure, drillStatusQuery, restoreDrillOperation, restoreDrillWorkflowId, type DrillInput, type DrillState } from './definitions';
 import { continueAsNewDue } from '../shared/continueAsNew';
@@ -6,18 +6,11 @@ import { messageOf, withFailureHandler } from '../shared/failures';
 import { storageActor, storageOperation } from '../shared/searchAttributes';
 import { uuidv7Now } from '../shared/uuidv7';
 import { SYSTEM_ACTOR_REF } from '../shared/actor';
+import { boundedSteps } from '../shared/stepBounds';
 
-// Bounded like the backup's steps: about 13 minutes of backoff rides out a restart of the database or a store.
-const retry: ActivityOptions['retry'] = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 30,
-  nonRetryableErrorTypes: Object.values(DrillFailure),
-};
-
-const catalog = proxyActivities<DrillActivities>({ startToCloseTimeout: '2 minutes', scheduleToCloseTimeout: '30 minutes', retry });
-const steps = proxyActivities<DrillActivities>({ startToCloseTimeout: '2 hours', scheduleToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
+const bounds = boundedSteps(Object.values(DrillFailure));
+const catalog = proxyActivities<DrillActivities>(bounds.catalog);
+const steps = proxyActivities<DrillActivities>(bounds.streaming);
 
 /**
  * restore-drill-{drill_id}: begins the drill (its backup, its sample), checks the sampled assets a step

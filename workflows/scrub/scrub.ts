@@ -1,4 +1,4 @@
-import { continueAsNew, executeChild, proxyActivities, setHandler, type ActivityOptions } from '@temporalio/workflow';
+import { continueAsNew, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { ScrubActivities } from '../../activities/scrub/scrub';
 import { EMPTY_TALLY, ScrubFailure, scrubOperation, scrubStatusQuery, scrubWorkflowId, type ScrubInput, type ScrubState, type ScrubTally } from './definitions';
 import { continueAsNewDue } from '../shared/continueAsNew';
@@ -6,20 +6,11 @@ import { messageOf, withFailureHandler } from '../shared/failures';
 import { storageActor, storageOperation } from '../shared/searchAttributes';
 import { uuidv7Now } from '../shared/uuidv7';
 import { SYSTEM_ACTOR_REF } from '../shared/actor';
+import { boundedSteps } from '../shared/stepBounds';
 
-// Bounded like the backup's steps (README, "Retry bounds"): about 13 minutes of backoff rides out a
-// restart of the database or a store; past it the run fails and its row says why.
-const retry: ActivityOptions['retry'] = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 30,
-  nonRetryableErrorTypes: Object.values(ScrubFailure),
-};
-
-const catalog = proxyActivities<ScrubActivities>({ startToCloseTimeout: '2 minutes', scheduleToCloseTimeout: '30 minutes', retry });
-// A step returns after its budget (~10 s) but one large object may take its time: the heartbeat tells a stuck step from a slow one.
-const steps = proxyActivities<ScrubActivities>({ startToCloseTimeout: '2 hours', scheduleToCloseTimeout: '6 hours', heartbeatTimeout: '30 seconds', retry });
+const bounds = boundedSteps(Object.values(ScrubFailure));
+const catalog = proxyActivities<ScrubActivities>(bounds.catalog);
+const steps = proxyActivities<ScrubActivities>(bounds.streaming);
 
 /**
  * scrub-{scrub_id}: the asset bucket reconciled with the catalog, incomplete uploads aborted, a sample
