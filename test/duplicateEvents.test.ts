@@ -99,7 +99,8 @@ async function ingestedThenForgotten() {
   const content = served;
   const event = requested(`evt-dup-${uuidv7()}`);
   const first = await post(event);
-  expect(first.status).toBe(202);
+  // The whole answer, so a refusal shows its problem's detail.
+  expect(first).toMatchObject({ status: 202 });
   const state = await outcomeIfRunning(first.body.workflow_id);
   expect(state?.status).toBe('completed');
   await forgetRun(first.body.workflow_id);

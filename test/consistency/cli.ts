@@ -13,7 +13,7 @@ if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`--seconds/--minu
 if (values.seed !== undefined && !/^\d+$/.test(values.seed)) throw new Error(`--seed must be a non-negative integer, not ${values.seed}`);
 
 const root = path.resolve(__dirname, '..', '..');
-const jest = spawnSync('npx', ['jest', '--selectProjects', 'integration', '--maxWorkers=1', '--runTestsByPath', 'test/consistency.test.ts'], {
+const jest = spawnSync('npx', ['jest', '--selectProjects', 'load', '--maxWorkers=1', '--runTestsByPath', 'test/consistency.test.ts'], {
   cwd: root,
   stdio: 'inherit',
   env: {
