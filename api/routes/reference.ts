@@ -1,4 +1,4 @@
-/** The OpenAPI document (built by api/app.ts from the route list) and its rendering; Swagger UI's own files are served beside (docsAssets). */
+/** The OpenAPI document (built by api/app.ts from the route list), its rendering, and `/`, which leads there; Swagger UI's own files are served beside (docsAssets). */
 import express, { type RequestHandler } from 'express';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
 import { defineRoute } from '../http/route';
@@ -41,7 +41,27 @@ const docs = defineRoute(
   },
 );
 
-export const REFERENCE_ROUTES = [document, docs];
+// The service has no web console of its own: a browser opened at the API's address lands on its reference.
+const root = defineRoute(
+  {
+    method: 'get',
+    path: '/',
+    access: 'anyone',
+    tag: 'operations',
+    summary: 'The rendered reference (/docs)',
+    responses: {
+      302: {
+        description: 'to /docs, the OpenAPI document rendered',
+        headers: { Location: { required: true, description: '/docs', schema: { type: 'string', const: '/docs' } } },
+      },
+    },
+  },
+  () => (_req, res) => {
+    res.status(302).setHeader('Location', '/docs').end();
+  },
+);
+
+export const REFERENCE_ROUTES = [root, document, docs];
 
 /** Swagger UI's scripts and styles, as public as the page that loads them (api/middleware/routeAccess.ts). */
 export function docsAssets(): [string, RequestHandler] {
