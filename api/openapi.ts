@@ -34,7 +34,7 @@ export function documentLimitsOf(config: Pick<Config, 'uploads' | 'ingest' | 'me
 type Json = Record<string, unknown>;
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
-// draft-ietf-httpapi-ratelimit-headers, structured-field form (README, "Rate limits").
+// draft-ietf-httpapi-ratelimit-headers, structured-field form (docs/security.md, "Rate limits").
 const RATE_LIMIT_HEADERS = {
   'RateLimit-Policy': {
     required: true,
@@ -70,7 +70,7 @@ const REQUEST_ID_PARAMETER = {
 };
 
 /** RFC 9745: an answer to a request that used something deprecated. */
-// Every change but tus's takes one (api/middleware/idempotency.ts; README, "Idempotent requests").
+// Every change but tus's takes one (api/middleware/idempotency.ts; docs/api.md, "Idempotent requests").
 const IDEMPOTENCY_KEY_HEADER: Record<string, HeaderDoc> = {
   [IDEMPOTENCY_KEY]: {
     description:

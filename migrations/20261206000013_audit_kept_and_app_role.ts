@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 
 /**
  * Issue 23: the audit log can be neither erased nor rewritten by the service, and the service runs as a
- * role that could not do it anyway (README, "The database roles").
+ * role that could not do it anyway (docs/security.md, "The database roles").
  *
  * - DELETE on audit_log is refused, to every role, unless it comes from storage_prune_audit_log(): a
  *   SECURITY DEFINER function, run as the migrating role, that removes only rows older than the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Security scanning (README, "Security scanning"): a high or critical advisory against a package the
+# Security scanning (docs/security.md, "Security scanning"): a high or critical advisory against a package the
 # service ships fails. A registry that refuses the advisory query itself (some mirrors and proxies
 # answer it 405) cannot tell either way: that is said loudly, and fails only with STORAGE_AUDIT_REQUIRED=1.
 set -uo pipefail

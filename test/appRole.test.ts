@@ -1,5 +1,5 @@
 /**
- * The service as production runs it (README, "The database roles"): the API and the worker connect as
+ * The service as production runs it (docs/security.md, "The database roles"): the API and the worker connect as
  * a login role that is a member of storage_app and owns nothing. Uploads, reads, a deletion, a backup
  * and its restore, and a sweep with the audit log's retention work as before; that role can neither
  * erase nor rewrite the audit log, nor turn its triggers off. Production refuses to start as a role

@@ -2,7 +2,7 @@
  * A real browser: headless Chromium (Debian's, installed by scripts/bootstrap.sh) loads a page from
  * another origin than the API's, so CORS is real. The page uploads a 12 MiB PNG the test generates
  * with tus-js-client's browser build and a bearer token, then shows the asset back through a
- * signed URL in an <img>; and again with Uppy and @uppy/tus, as the README shows them.
+ * signed URL in an <img>; and again with Uppy and @uppy/tus, as docs/api.md shows them.
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -97,7 +97,7 @@ const PAGE = `<!doctype html>
       upload.start();
     });
   };
-  // The README's Uppy snippet, given the same file.
+  // The Uppy snippet of docs/api.md, given the same file.
   window.uploadWithUppy = async (api, token) => {
     const blob = await (await fetch('/portrait.png')).blob();
     const uppy = new Uppy().use(UppyTus, {
@@ -184,7 +184,7 @@ it('uploads a 12 MiB PNG from a page of another origin with tus-js-client, and s
   expect(width).toBe(WIDTH);
 }, 120_000);
 
-it('uploads the same PNG with Uppy and @uppy/tus, as the README shows them', async () => {
+it('uploads the same PNG with Uppy and @uppy/tus, as docs/api.md shows them', async () => {
   const token = await tokenFor({ sub: 'alice' });
   const tab = await browser.newPage();
   await tab.goto(pageOrigin);

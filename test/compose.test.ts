@@ -55,7 +55,7 @@ describe('docker-compose.yml', () => {
     expect(new URL(loadConfig(compose.services.setup.environment).database.migrationUrl).username).toBe(compose.services.postgres.environment.POSTGRES_USER);
   });
 
-  it('publishes the ports the README and the defaults name', () => {
+  it('publishes the ports docs/operations.md and the defaults name', () => {
     const ports = (name: string) => compose.services[name].ports as string[];
     expect(ports('api')).toContain('8005:8005');
     expect(ports('temporal')).toContain('7233:7233');

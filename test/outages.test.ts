@@ -1,7 +1,7 @@
 /**
  * A dependency that stops answering (S3 refusing or hanging, Temporal cut off) is an outage, not a
  * bug: the API answers 503 problem+json with Retry-After, naming the dependency, promptly enough for a
- * client to come back (README, "Retry bounds"), and changes nothing. The typed client retries a 503;
+ * client to come back (docs/operations.md, "Retry bounds"), and changes nothing. The typed client retries a 503;
  * it never retried the 500 these were before.
  */
 import type { Server } from 'node:http';

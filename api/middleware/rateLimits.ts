@@ -1,5 +1,5 @@
 /**
- * Rate limits (README, "Rate limits"). They run before the access rules, so that a refused token is
+ * Rate limits (docs/security.md, "Rate limits"). They run before the access rules, so that a refused token is
  * limited too: a request with a valid bearer token spends its actor's budgets (an admin's or a
  * service's are larger), any other its client address's. Reads (GET, HEAD) and writes have request
  * budgets of their own, content bytes a third, spent by the bytes that actually cross, whatever the

@@ -1,5 +1,5 @@
 /**
- * The audit log (README, "Audit log"): one row per change, per admin or service read of someone
+ * The audit log (docs/security.md, "Audit log"): one row per change, per admin or service read of someone
  * else's content, and per workflow commit; refusals, of reads too, folded to a count per minute. Rows
  * are only ever added (triggers refuse every other update, and every DELETE but retention's).
  */

@@ -54,7 +54,7 @@ const DEV_S3_CREDENTIALS = { accessKeyId: 'storage-dev', secretAccessKey: 'stora
 /** The smallest share a scrub samples: its row keeps three decimals (numeric(6,3)), so a smaller one would be stored as 0. */
 export const MIN_SAMPLE_PERCENT = 0.001;
 
-/** Every STORAGE_* variable the service reads, with its default. README.md lists the same set. */
+/** Every STORAGE_* variable the service reads, with its default. docs/configuration.md lists the same set. */
 export const configSchema = z.object({
   STORAGE_SERVICE_NAME: z.string().min(1).default('storage-service'),
   STORAGE_PORT: z.coerce.number().int().min(1).max(65535).default(8005),
@@ -322,7 +322,7 @@ export interface UploadStreamLimits {
   total: number;
 }
 
-/** How callers prove who they are (README, "Security"). */
+/** How callers prove who they are (docs/security.md, "Security"). */
 export interface AuthConfig {
   mode: 'jwt' | 'off';
   /** Exactly one key source in `jwt` mode. */

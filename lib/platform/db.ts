@@ -58,7 +58,7 @@ export class PrivilegedRoleError extends Error {
   constructor(reason: string) {
     super(
       `refused: the database role ${reason}, so it could erase or rewrite the audit log. Run the API and the worker as a login ` +
-        'role of storage_app (README, "The database roles"), or set STORAGE_DATABASE_ALLOW_PRIVILEGED_ROLE=true to run as it anyway.',
+        'role of storage_app (docs/security.md, "The database roles"), or set STORAGE_DATABASE_ALLOW_PRIVILEGED_ROLE=true to run as it anyway.',
     );
     this.name = 'PrivilegedRoleError';
   }

@@ -29,7 +29,7 @@ export interface S3ClientOptions {
 /**
  * The API's bound on a silent store (S3ClientOptions.answerWithinMs): a request answers 503 after
  * about this long rather than hanging with it. The worker's client has none: its activities have
- * their own timeouts and retries (README, "Retry bounds").
+ * their own timeouts and retries (docs/operations.md, "Retry bounds").
  */
 export const API_S3_ANSWER_WITHIN_MS = 5_000;
 

@@ -49,7 +49,7 @@ export interface TemporalHandle {
 
 /**
  * How long a call keeps retrying a Temporal that cannot be reached (UNAVAILABLE): a request that needs
- * Temporal during an outage is answered 503 within about this (README, "Retry bounds"), rather than
+ * Temporal during an outage is answered 503 within about this (docs/operations.md, "Retry bounds"), rather than
  * after the SDK's 20 s. A restart of the server takes about as long.
  */
 export const TEMPORAL_RETRY_BUDGET_MS = 3_000;

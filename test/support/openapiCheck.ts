@@ -17,7 +17,7 @@ type Operation = { responses: Record<string, Response> };
 
 /**
  * Headers of the transport or of every path, not of an operation: framing and dates (Node's), Vary and
- * CORS's (api/middleware/cors.ts, the README says which; they follow the Origin, not the operation).
+ * CORS's (api/middleware/cors.ts, docs/api.md says which; they follow the Origin, not the operation).
  */
 const IGNORED_HEADERS = [/^content-type$/, /^content-length$/, /^date$/, /^connection$/, /^keep-alive$/, /^transfer-encoding$/, /^vary$/, /^access-control-/];
 

@@ -220,10 +220,10 @@ describe('database roles', () => {
   });
 });
 
-describe('README', () => {
+describe('docs/configuration.md', () => {
   it('lists every STORAGE_* variable lib/platform/config.ts reads, and no other', () => {
-    const readme = require('node:fs').readFileSync(path.join(ROOT, 'README.md'), 'utf8') as string;
-    const documented = [...readme.matchAll(/^\| `(STORAGE_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
+    const reference = require('node:fs').readFileSync(path.join(ROOT, 'docs', 'configuration.md'), 'utf8') as string;
+    const documented = [...reference.matchAll(/^\| `(STORAGE_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]).sort();
     const { configSchema } = require('../../lib/platform/config') as typeof import('../../lib/platform/config');
     expect(documented).toEqual(Object.keys(configSchema.shape).sort());
   });

@@ -4,7 +4,7 @@ import { DeletionFailure, type DeleteAssetInput, type DeleteAssetResult } from '
 import { signalUploadAbort } from '../uploads/abort';
 
 // Every step heartbeats while it runs (activities/assets.ts), so a worker that dies mid-step is noticed
-// within the heartbeat timeout, not the step's whole 2 minutes. Retries are bounded (README, "Retry
+// within the heartbeat timeout, not the step's whole 2 minutes. Retries are bounded (docs/operations.md, "Retry
 // bounds"): about a minute of backoff, 10 minutes in all. A step still failing then fails the run; the
 // asset stays hidden and purging (reads 404, restores refused), and a later DELETE ?permanent=true or a
 // lifecycle sweep whose purge_deleted rule covers it starts its deletion again (each step is idempotent).

@@ -22,7 +22,7 @@ import { signalUploadAbort } from '../uploads/abort';
 import { uuidv7Now } from '../shared/uuidv7';
 import { SYSTEM_ACTOR_REF, type ActorRef } from '../shared/actor';
 
-// 30 attempts are about 13 minutes of backoff (README, "Retry bounds"): a step still failing then
+// 30 attempts are about 13 minutes of backoff (docs/operations.md, "Retry bounds"): a step still failing then
 // fails the run (its row says failed), and the next run takes what it left.
 const retry: ActivityOptions['retry'] = {
   initialInterval: '1s',

@@ -1,7 +1,7 @@
 import type { ActivityOptions } from '@temporalio/workflow';
 
 /**
- * The bounds of a long job's steps (README, "Retry bounds"): 30 attempts are about 13 minutes of backoff,
+ * The bounds of a long job's steps (docs/operations.md, "Retry bounds"): 30 attempts are about 13 minutes of backoff,
  * enough to ride out a restart of the database or a store; a step still failing then fails the run,
  * whose row says why. `catalog` steps are short; `streaming` steps return after their budget but one
  * large object may take its time, and their heartbeat tells a stuck step from a slow one.

@@ -30,7 +30,7 @@ import {
   type UploadWorkflow,
 } from './definitions';
 
-// Every step's retries are bounded, in attempts and in time (README, "Retry bounds"): a step that
+// Every step's retries are bounded, in attempts and in time (docs/operations.md, "Retry bounds"): a step that
 // still fails past them fails the run (failRun), which removes the session's bytes and releases its
 // reservation. 30 attempts are about 13 minutes of backoff, enough to ride out a restart of the database or the store.
 const retry: ActivityOptions['retry'] = {
