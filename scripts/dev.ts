@@ -8,12 +8,13 @@
  * the round-robin proxy (scripts/roundRobinProxy.ts) on the API's port, and N workers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ROLES } from '../lib/auth/actor';
-import { mintDevToken } from '../lib/auth/devTokens';
 import { configWithDevSecrets } from './devSecrets';
 import { setUp } from './setup';
 import { startRoundRobinProxy, type RoundRobinProxy } from './roundRobinProxy';
 import { API_NODE_FLAGS, devStackOptions, freePorts, ROOT, startLocalStack, waitFor, type ManagedProcess } from './stack';
+
+/** How a terminal beside this one gets a token, as the README's quick start says it. */
+const TOKEN_LINE = 'export TOKEN=$(npm run -s token -- --sub alice)';
 
 function say(line: string) {
   process.stdout.write(`[start] ${line}\n`);
@@ -176,10 +177,10 @@ async function main() {
   say(`S3            ${config.s3.endpoint} (bucket ${config.s3.bucket})`);
   if (config.redisUrl) say(`Redis         ${config.redisUrl} (cache and rate-limit budgets)`);
   if (usesDevSecret) {
-    const token = await mintDevToken(config.auth, { sub: 'dev-admin', roles: [ROLES.admin] });
-    say(`admin token   ${token}`);
-    say(`try           curl -H "Authorization: Bearer ${token}" ${api}/api/v2/assets`);
-    say('more tokens   npm run token -- --sub alice --group campaign-42 [--role storage:admin]');
+    // The README's quick start begins with this line, as printed here (test/quickstart.test.ts).
+    say(`token         ${TOKEN_LINE}`);
+    say(`try           curl -H "Authorization: Bearer $TOKEN" ${api}/api/v2/assets`);
+    say('more tokens   npm run -s token -- --sub bob --group campaign-42 [--role storage:admin]');
   }
   say('A worker or an API that dies is started again; Ctrl-C stops everything this command started.');
 }

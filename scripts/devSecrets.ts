@@ -1,6 +1,7 @@
 /**
  * The development secrets `npm start` and `npm run token` use when none is configured: an HS256
- * secret for tokens and a URL signing key, made once under .data/ (never committed) and kept, so
+ * secret for tokens and a URL signing key, made once in npm start's data folder (.data/, or
+ * STORAGE_DEV_DATA_DIR: a second stack's tokens are its own; never committed) and kept, so
  * tokens minted earlier still verify after a restart. Only in development: other environments
  * configure their own (and staging and production refuse the HS256 secret).
  */
@@ -8,9 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfigOrExit, type Config } from '../lib/platform/config';
-import { ROOT } from './stack';
-
-export const DEV_SECRETS_FILE = path.join(ROOT, '.data', 'dev-secrets.json');
+import { devStackOptions } from './stack';
 
 interface DevSecrets {
   jwtSecret: string;
@@ -18,10 +17,11 @@ interface DevSecrets {
 }
 
 function readOrMake(): DevSecrets {
-  if (fs.existsSync(DEV_SECRETS_FILE)) return JSON.parse(fs.readFileSync(DEV_SECRETS_FILE, 'utf8')) as DevSecrets;
+  const file = path.join(devStackOptions().dataDir, 'dev-secrets.json');
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as DevSecrets;
   const secrets = { jwtSecret: randomBytes(32).toString('base64url'), urlSigningKey: randomBytes(32).toString('base64url') };
-  fs.mkdirSync(path.dirname(DEV_SECRETS_FILE), { recursive: true });
-  fs.writeFileSync(DEV_SECRETS_FILE, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
 }
 
