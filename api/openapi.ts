@@ -251,7 +251,8 @@ export function operationIdOf(route: Pick<RouteDeclaration, 'method' | 'path'>):
     .split(/[/.]|\\:/)
     .filter(Boolean)
     .map((segment) => (segment.startsWith(':') ? `By${capitalize(FORMER_NAMES[segment.slice(1)] ?? segment.slice(1))}` : capitalize(segment)));
-  return route.method + words.join('');
+  // `/` has no segment to be named by: `getRoot`, not a bare `get`.
+  return route.method + (words.join('') || 'Root');
 }
 
 function capitalize(word: string): string {
