@@ -7,12 +7,12 @@
  * its resume), and starts nothing for the rest. pull downloads what is missing or different (through
  * `storage download`, so a file that differs locally is replaced only with --force).
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { components } from '../client/schema';
 import { downloadCommand } from './download';
-import { bytes, CliError, contextOf, EXIT, example, exitCodeOf, list, messageOf, unwrap, type Ctx, type GlobalOptions } from './context';
+import { bytes, CliError, contextOf, EXIT, example, exitCodeOf, list, messageOf, positiveInt, unwrap, type Ctx, type GlobalOptions } from './context';
 import { localNameOf } from './fileNames';
 import { sha256OfFile } from './files';
 import { uploadCommand, type UploadSummary } from './upload';
@@ -162,8 +162,9 @@ function syncCommand(): Command {
     .option('--tag <tag>', 'only assets with this tag, and new ones get it (repeatable, or comma-separated)', list)
     .option('--delete', 'soft-delete the assets whose file is gone (storage restore undoes it)')
     .option('--dry-run', 'print the plan, change nothing')
+    .addOption(new Option('--limit-rate <MiB/s>', "cap a chunked upload's send rate (as upload's)").argParser(positiveInt))
     .addHelpText('after', example('storage sync handouts/ --tag campaign-42 --delete --dry-run'))
-    .action(async (folder: string, opts: FolderOptions & { delete?: boolean }, command: Command) => {
+    .action(async (folder: string, opts: FolderOptions & { delete?: boolean; limitRate?: number }, command: Command) => {
       const ctx = contextOf(command);
       const prefix = prefixOf(folder, opts.prefix);
       const tags = opts.tag ?? [];
@@ -182,6 +183,7 @@ function syncCommand(): Command {
               const args = [
                 step.file!,
                 ...(step.asset_id ? [`--asset=${step.asset_id}`] : [`--name=${step.name}`, ...(tags.length ? [`--tags=${tags.join(',')}`] : [])]),
+                ...(opts.limitRate ? [`--limit-rate=${opts.limitRate}`] : []),
               ];
               const summary = (await run(uploadCommand(innerContext(ctx, summaries)), args, summaries)) as UploadSummary;
               sent += summary.bytes_sent;

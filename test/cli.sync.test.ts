@@ -11,12 +11,14 @@ import { unwrap, type StorageClient } from '../client';
 import { apiClient } from './support/api';
 import { bytesOf, sha256 } from './support/assets';
 import { tokenFor } from './support/auth';
-import { cliEnv, storage, type CliEnv } from './support/cli';
+import { cliEnv, startCli, storage, type CliEnv } from './support/cli';
 import { useTestService } from './support/context';
+import { waitUntil } from './support/processes';
 import { uuidv7 } from '../lib/platform/ids';
 
 const ctx = useTestService();
 const TAG = 'campaign-42';
+const MIB = 1024 * 1024;
 let env: CliEnv;
 let api: StorageClient;
 let root: string;
@@ -176,4 +178,34 @@ test('sync refuses --delete with an empty --prefix and no --tag (it would take i
   expect((await storage(env, ['sync', path.join(root, 'nowhere')])).code).toBe(2);
   expect((await storage(env, ['sync', '--help'])).stdout).toMatch(/Example:\n {2}\$ storage sync /);
   expect((await storage(env, ['pull', '--help'])).stdout).toMatch(/Example:\n {2}\$ storage pull /);
+});
+
+test("a sync interrupted with SIGINT resumes when run again, as upload does: only the big file's missing parts are sent", async () => {
+  const atlas = path.join(root, 'atlas');
+  fs.mkdirSync(atlas);
+  const bytes = bytesOf(40 * MIB);
+  fs.writeFileSync(path.join(atlas, 'world.bin'), bytes);
+  // 8 MiB/s: the chunked upload takes about 5 s, long enough to interrupt it after its first part.
+  const first = startCli(env, ['sync', atlas, '--limit-rate', '8', '--json']);
+  const states = path.join(env.cache, 'storage-cli', 'uploads');
+  const uploadId = await waitUntil('a part received', async () => {
+    const [state] = fs.existsSync(states) ? fs.readdirSync(states) : [];
+    if (!state?.endsWith('.json')) return undefined;
+    const { upload_id } = JSON.parse(fs.readFileSync(path.join(states, state), 'utf8'));
+    const session = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: upload_id } } }));
+    return session.parts_received.length > 0 && (upload_id as string);
+  });
+  first.child.kill('SIGINT');
+  const interrupted = await first.done;
+  expect(interrupted.code).toBe(130);
+  expect(interrupted.stderr).toContain('run the same command again to resume');
+  const before = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: uploadId } } }));
+  expect(before.bytes_received).toBeGreaterThan(0);
+
+  const second = await storage(env, ['sync', atlas, '--json']);
+  expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(second.json()).toMatchObject({ counts: { new: 1 }, bytes_sent: 40 * MIB - before.bytes_received });
+  const [asset] = (await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: 'atlas/' } } }))).items;
+  expect(asset).toMatchObject({ name: 'atlas/world.bin', checksum_sha256: sha256(bytes), version_count: 1 });
+  expect(await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: uploadId } } }))).toMatchObject({ status: 'completed' });
 });
