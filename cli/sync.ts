@@ -25,9 +25,11 @@ interface FolderOptions {
   dryRun?: boolean;
 }
 
-/** One line of the plan: what is done (or would be) for one file or asset. */
+const ACTIONS = ['new', 'changed', 'unchanged', 'delete', 'refused', 'failed'] as const;
+
+/** One line of the plan: what is done (or would be) for one file or asset; `failed` replaces what was planned when it failed. */
 interface Step {
-  action: 'new' | 'changed' | 'unchanged' | 'delete' | 'refused';
+  action: (typeof ACTIONS)[number];
   name: string;
   file: string | null;
   asset_id: string | null;
@@ -104,27 +106,36 @@ async function run(command: Command, args: string[], summaries: unknown[]): Prom
   return summaries.pop();
 }
 
-function describe(step: Step): string {
-  const what = step.action === 'delete' ? 'deleted' : step.action;
-  const size = step.action === 'delete' || step.action === 'refused' ? '' : ` (${bytes(step.size_bytes)})`;
+/** Runs `step` (unless a dry run); a step that fails is marked so, the others go on. */
+async function attempt(step: Step, failures: Map<Step, unknown>, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (err) {
+    failures.set(step, err);
+    step.action = 'failed';
+    step.reason = messageOf(err);
+  }
+}
+
+function lineOf(step: Step, dryRun: boolean): string {
+  const what = step.action === 'delete' && !dryRun ? 'deleted' : step.action;
+  const size = step.action === 'new' || step.action === 'changed' ? ` (${bytes(step.size_bytes)})` : '';
   return `${what.padEnd(9)} ${step.name}${step.asset_id ? ` ${step.asset_id}` : ''}${size}${step.reason ? `: ${step.reason}` : ''}`;
 }
 
-/** Prints the plan (or what was done), and fails when a step was refused or failed. */
-function report(ctx: Ctx, steps: Step[], extra: Record<string, unknown>, failures: { step: Step; err: unknown }[]): void {
-  const counts = Object.fromEntries(['new', 'changed', 'unchanged', 'delete', 'refused'].map((a) => [a, steps.filter((s) => s.action === a).length]));
-  if (ctx.json) ctx.printJson({ ...extra, counts, steps, failed: failures.map(({ step, err }) => ({ name: step.name, error: messageOf(err) })) });
+/** Prints the plan (or what was done), and fails when a step failed (with its exit code) or was refused (2). */
+function report(ctx: Ctx, steps: Step[], extra: { dry_run: boolean; bytes_sent?: number; bytes_received?: number }, failures: Map<Step, unknown>): void {
+  const counts = Object.fromEntries(ACTIONS.map((a) => [a, steps.filter((s) => s.action === a).length])) as Record<Step['action'], number>;
+  if (ctx.json) ctx.printJson({ ...extra, counts, steps });
   else {
-    for (const step of steps) if (step.action !== 'unchanged') ctx.say(describe(step));
-    ctx.say(
-      `${extra.dry_run ? 'would be: ' : ''}${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged` +
-        `${counts.delete ? `, ${counts.delete} deleted` : ''}${counts.refused ? `, ${counts.refused} refused` : ''}` +
-        `${'bytes_sent' in extra ? `; ${bytes(extra.bytes_sent as number)} sent` : ''}${'bytes_received' in extra ? `; ${bytes(extra.bytes_received as number)} received` : ''}`,
-    );
+    for (const step of steps) if (step.action !== 'unchanged') ctx.say(lineOf(step, extra.dry_run));
+    const others = (['delete', 'refused', 'failed'] as const).filter((a) => counts[a]).map((a) => `, ${counts[a]} ${a === 'delete' ? 'deleted' : a}`);
+    const moved = extra.bytes_sent !== undefined ? `${bytes(extra.bytes_sent)} sent` : `${bytes(extra.bytes_received ?? 0)} received`;
+    ctx.say(`${extra.dry_run ? 'would be: ' : ''}${counts.new} new, ${counts.changed} changed, ${counts.unchanged} unchanged${others.join('')}; ${moved}`);
   }
-  for (const { step, err } of failures) ctx.warn(`storage: ${step.name}: ${messageOf(err)}`);
+  const [failed] = failures;
+  if (failed) throw new CliError(`${failures.size} failed: ${failed[0].name}: ${failed[0].reason}`, exitCodeOf(failed[1]));
   const refused = steps.find((s) => s.action === 'refused');
-  if (failures.length) throw new CliError(`${failures.length} of the steps failed`, exitCodeOf(failures[0].err));
   if (refused) throw new CliError(`${counts.refused} refused: ${refused.name}: ${refused.reason}`, EXIT.usage);
 }
 
@@ -173,30 +184,28 @@ function syncCommand(): Command {
         throw new CliError('--delete with an empty --prefix needs a --tag: it would delete all your other assets', EXIT.usage);
       const owner = subjectOf(command);
       const steps = await planSync(folder, await assetsOf(ctx, owner, prefix, tags), prefix, Boolean(opts.delete));
-      const failures: { step: Step; err: unknown }[] = [];
+      const failures = new Map<Step, unknown>();
       let sent = 0;
-      if (!opts.dryRun) {
-        for (const step of steps) {
-          try {
-            if (step.action === 'new' || step.action === 'changed') {
-              const summaries: unknown[] = [];
-              const args = [
-                step.file!,
-                ...(step.asset_id ? [`--asset=${step.asset_id}`] : [`--name=${step.name}`, ...(tags.length ? [`--tags=${tags.join(',')}`] : [])]),
-                ...(opts.limitRate ? [`--limit-rate=${opts.limitRate}`] : []),
-              ];
-              const summary = (await run(uploadCommand(innerContext(ctx, summaries)), args, summaries)) as UploadSummary;
-              sent += summary.bytes_sent;
-              step.asset_id = summary.asset.id;
-            } else if (step.action === 'delete') {
-              await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id: step.asset_id! } } }));
-            }
-          } catch (err) {
-            failures.push({ step, err });
-          }
+      for (const step of opts.dryRun ? [] : steps) {
+        if (step.action === 'new' || step.action === 'changed') {
+          await attempt(step, failures, async () => {
+            const summaries: unknown[] = [];
+            const args = [
+              step.file!,
+              ...(step.asset_id ? [`--asset=${step.asset_id}`] : [`--name=${step.name}`, ...(tags.length ? [`--tags=${tags.join(',')}`] : [])]),
+              ...(opts.limitRate ? [`--limit-rate=${opts.limitRate}`] : []),
+            ];
+            const summary = (await run(uploadCommand(innerContext(ctx, summaries)), args, summaries)) as UploadSummary;
+            sent += summary.bytes_sent;
+            step.asset_id = summary.asset.id;
+          });
+        } else if (step.action === 'delete') {
+          await attempt(step, failures, async () => {
+            await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id: step.asset_id! } } }));
+          });
         }
       }
-      report(ctx, steps, { folder, prefix, tags, dry_run: Boolean(opts.dryRun), bytes_sent: sent }, failures);
+      report(ctx, steps, { dry_run: Boolean(opts.dryRun), bytes_sent: sent }, failures);
     });
 }
 
@@ -247,23 +256,19 @@ function pullCommand(): Command {
       const prefix = prefixOf(folder, opts.prefix);
       const owner = subjectOf(command);
       const steps = await planPull(folder, await assetsOf(ctx, owner, prefix, opts.tag ?? []), prefix, Boolean(opts.force));
-      const failures: { step: Step; err: unknown }[] = [];
+      const failures = new Map<Step, unknown>();
       let received = 0;
-      if (!opts.dryRun) {
-        for (const step of steps) {
-          if (step.action !== 'new' && step.action !== 'changed') continue;
-          try {
-            fs.mkdirSync(path.dirname(step.file!), { recursive: true });
-            const summaries: unknown[] = [];
-            const args = [step.asset_id!, `--output=${step.file}`, ...(step.action === 'changed' ? ['--force'] : [])];
-            const summary = (await run(downloadCommand(innerContext(ctx, summaries)), args, summaries)) as { size_bytes: number; resumed_from: number };
-            received += summary.size_bytes - summary.resumed_from;
-          } catch (err) {
-            failures.push({ step, err });
-          }
-        }
+      for (const step of opts.dryRun ? [] : steps) {
+        if (step.action !== 'new' && step.action !== 'changed') continue;
+        await attempt(step, failures, async () => {
+          fs.mkdirSync(path.dirname(step.file!), { recursive: true });
+          const summaries: unknown[] = [];
+          const args = [step.asset_id!, `--output=${step.file}`, ...(step.action === 'changed' ? ['--force'] : [])];
+          const summary = (await run(downloadCommand(innerContext(ctx, summaries)), args, summaries)) as { size_bytes: number; resumed_from: number };
+          received += summary.size_bytes - summary.resumed_from;
+        });
       }
-      report(ctx, steps, { folder, prefix, tags: opts.tag ?? [], dry_run: Boolean(opts.dryRun), bytes_received: received }, failures);
+      report(ctx, steps, { dry_run: Boolean(opts.dryRun), bytes_received: received }, failures);
     });
 }
 

@@ -88,7 +88,7 @@ describe('a folder of 50 handouts', () => {
   test('the first sync uploads each file as an asset named handouts/<path>, tagged; the second sends 0 bytes and starts no upload', async () => {
     const before = await snapshot();
     const first = await sync();
-    expect(first.counts).toEqual({ new: 50, changed: 0, unchanged: 0, delete: 0, refused: 0 });
+    expect(first.counts).toEqual({ new: 50, changed: 0, unchanged: 0, delete: 0, refused: 0, failed: 0 });
     // 1 KiB + 2 KiB + … + 50 KiB
     const total = 1275 * 1024;
     expect(first.bytes_sent).toBe(total);
@@ -99,7 +99,7 @@ describe('a folder of 50 handouts', () => {
     expect(Object.values(afterFirst.assets).every((a) => a.versions === 1 && a.tags.includes(TAG))).toBe(true);
 
     const second = await sync();
-    expect(second).toMatchObject({ counts: { new: 0, changed: 0, unchanged: 50, delete: 0, refused: 0 }, bytes_sent: 0 });
+    expect(second).toMatchObject({ counts: { new: 0, changed: 0, unchanged: 50, delete: 0, refused: 0, failed: 0 }, bytes_sent: 0 });
     expect(await snapshot()).toEqual(afterFirst);
   });
 
@@ -107,7 +107,7 @@ describe('a folder of 50 handouts', () => {
     const before = await snapshot();
     const changed: Record<string, Buffer> = { 'handout-7.bin': write('handout-7.bin', 3000), 'maps/map-10.bin': write('maps/map-10.bin', 5000) };
     const third = await sync();
-    expect(third).toMatchObject({ counts: { new: 0, changed: 2, unchanged: 48, delete: 0, refused: 0 }, bytes_sent: 8000 });
+    expect(third).toMatchObject({ counts: { new: 0, changed: 2, unchanged: 48, delete: 0, refused: 0, failed: 0 }, bytes_sent: 8000 });
     const after = await snapshot();
     expect(after.bytes - before.bytes).toBe(8000);
     expect(after.sessions - before.sessions).toBe(2);
@@ -124,7 +124,7 @@ describe('a folder of 50 handouts', () => {
     write('handout-2.bin', 4096);
     const before = await snapshot();
     const plan = await sync('--delete', '--dry-run');
-    expect(plan.counts).toEqual({ new: 1, changed: 1, unchanged: 48, delete: 1, refused: 0 });
+    expect(plan.counts).toEqual({ new: 1, changed: 1, unchanged: 48, delete: 1, refused: 0, failed: 0 });
     expect(plan.steps.filter((s: { action: string }) => s.action !== 'unchanged').map((s: { action: string; name: string }) => [s.action, s.name])).toEqual([
       ['changed', 'handouts/handout-2.bin'],
       ['new', 'handouts/handout-51.bin'],
@@ -133,7 +133,7 @@ describe('a folder of 50 handouts', () => {
     expect(plan).toMatchObject({ dry_run: true, bytes_sent: 0 });
     const human = await storage(env, ['sync', folder, '--tag', TAG, '--delete', '--dry-run']);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^deleted +handouts\/handout-1\.bin /m);
+    expect(human.stdout).toMatch(/^delete +handouts\/handout-1\.bin /m);
     expect(human.stdout).toMatch(/would be: 1 new, 1 changed, 48 unchanged, 1 deleted; 0 B sent/);
     expect(await snapshot()).toEqual(before);
   });
@@ -141,7 +141,7 @@ describe('a folder of 50 handouts', () => {
   test('--delete soft-deletes the asset of a removed file (restorable), and uploads the rest of the plan', async () => {
     const gone = (await assets())['handouts/handout-1.bin'].id;
     const done = await sync('--delete');
-    expect(done.counts).toEqual({ new: 1, changed: 1, unchanged: 48, delete: 1, refused: 0 });
+    expect(done.counts).toEqual({ new: 1, changed: 1, unchanged: 48, delete: 1, refused: 0, failed: 0 });
     const after = await assets();
     expect(after['handouts/handout-1.bin']).toBeUndefined();
     expect(Object.keys(after)).toHaveLength(50);
@@ -153,7 +153,7 @@ describe('a folder of 50 handouts', () => {
     const copy = path.join(root, 'copy');
     const pulled = await storage(env, ['pull', copy, '--prefix', 'handouts/', '--tag', TAG, '--json']);
     expect({ code: pulled.code, stderr: pulled.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(pulled.json().counts).toEqual({ new: 50, changed: 0, unchanged: 0, delete: 0, refused: 0 });
+    expect(pulled.json().counts).toEqual({ new: 50, changed: 0, unchanged: 0, delete: 0, refused: 0, failed: 0 });
     expect(filesOf(copy)).toEqual(filesOf(folder));
 
     const again = await storage(env, ['pull', copy, '--prefix', 'handouts/', '--json']);
@@ -208,4 +208,26 @@ test("a sync interrupted with SIGINT resumes when run again, as upload does: onl
   const [asset] = (await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: 'atlas/' } } }))).items;
   expect(asset).toMatchObject({ name: 'atlas/world.bin', checksum_sha256: sha256(bytes), version_count: 1 });
   expect(await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id: uploadId } } }))).toMatchObject({ status: 'completed' });
+});
+
+test('a file the server refuses is marked failed and the others go on; the sync exits as upload does for it', async () => {
+  const odd = path.join(root, 'odd');
+  fs.mkdirSync(odd);
+  fs.writeFileSync(path.join(odd, 'fine.txt'), 'a fine handout');
+  // A zero-width space disguises a name: the service refuses it (400).
+  const refusedName = path.join(odd, 'zero\u200bwidth.txt');
+  fs.writeFileSync(refusedName, 'a handout with a disguised name');
+  const alone = await storage(env, ['upload', refusedName, '--name', 'odd/zero\u200bwidth.txt']);
+  expect(alone.code).not.toBe(0);
+  const run = await storage(env, ['sync', odd, '--json']);
+  expect(run.code).toBe(alone.code);
+  const summary = run.json();
+  expect(summary.counts).toMatchObject({ new: 1, failed: 1 });
+  expect(summary.steps.find((s: { action: string }) => s.action === 'failed')).toMatchObject({
+    name: 'odd/zero\u200bwidth.txt',
+    reason: expect.stringMatching(/400/),
+  });
+  expect(run.stderr).toMatch(/^storage: 1 failed: odd\/zero/m);
+  const listed = await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: 'odd/' } } }));
+  expect(listed.items.map((a) => a.name)).toEqual(['odd/fine.txt']);
 });
