@@ -8,7 +8,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 
-/** The build's metafile names the sources it read: one edited since (or gone) makes it stale. */
+/** The build's metafile names the sources it read: one edited since (or gone) makes it stale. The build puts the file in place with a rename, so it is never read half-written. */
 function compiledIsCurrent() {
   try {
     const built = fs.statSync(path.join(root, 'dist', 'storage.js')).mtimeMs;
