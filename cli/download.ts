@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { problemOf } from '../client';
-import { bytes, CliError, contextOf, example, unwrap } from './context';
+import { bytes, CliError, contextOf, example, unwrap, type Ctx } from './context';
 import { localNameOf, printable } from './fileNames';
 import { sha256OfFile } from './files';
 import { progressOf } from './progress';
@@ -47,7 +47,8 @@ function publish(part: string, output: string, force: boolean): void {
   fs.rmSync(part);
 }
 
-export function downloadCommand(): Command {
+/** `ctxOf`: `storage pull` runs this command per file, with a context that keeps its --json for itself. */
+export function downloadCommand(ctxOf: (command: Command) => Ctx = contextOf): Command {
   return new Command('download')
     .description("download an asset's bytes, resuming a partial download, checking the SHA-256")
     .argument('<id>', 'the asset id')
@@ -56,7 +57,7 @@ export function downloadCommand(): Command {
     .option('--force', 'replace the file if it is there')
     .addHelpText('after', example('storage download 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 -o portrait.png'))
     .action(async (id: string, opts: { version?: string; output?: string; force?: boolean }, command: Command) => {
-      const ctx = contextOf(command);
+      const ctx = ctxOf(command);
       const asset = await unwrap(ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id } } }));
       const versionId = opts.version ?? asset.current_version_id;
       if (!versionId) throw new CliError(`asset ${id} has no content yet`);

@@ -8,6 +8,7 @@ import { DEFAULT_API_URL, EXIT, exitCodeOf, example, messageOf } from './context
 import { downloadCommand } from './download';
 import { printable } from './fileNames';
 import { eventsCommand } from './events';
+import { folderCommands } from './sync';
 import { runCommands } from './runs';
 import { scrubCommand } from './scrub';
 import { tokenCommand } from './token';
@@ -23,6 +24,7 @@ function program(): Command {
     .addHelpText('after', example('STORAGE_TOKEN=$(storage token --sub alice) storage upload maps/dungeon.png --tags maps'));
   for (const command of [uploadCommand(), downloadCommand(), ...assetCommands(), ...runCommands(), scrubCommand(), eventsCommand(), tokenCommand()])
     root.addCommand(command);
+  folderCommands().forEach((command) => root.addCommand(command));
   // Usage errors exit 2 (commander's default is 1), in every subcommand.
   const exitOverride = (c: Command) => {
     c.exitOverride();

@@ -1,6 +1,6 @@
 /** storage scrub: start a scrub of the store (admins), optionally a dry run or of a given share, and with --wait follow it to its counts. */
 import { Command, InvalidArgumentError } from 'commander';
-import { MIN_SAMPLE_PERCENT } from '../lib/platform/config';
+import { MIN_SAMPLE_PERCENT } from '../lib/platform/scrubSample';
 import { bytes, contextOf, example, unwrap } from './context';
 import { ended, follow } from './runs';
 

@@ -1,8 +1,6 @@
 /** `storage token`: a development token, as `npm run token` mints it (scripts/token.ts), for `npm start`. */
 import { Command, Option } from 'commander';
 import { ROLES } from '../lib/auth/actor';
-import { mintDevToken } from '../lib/auth/devTokens';
-import { configWithDevSecrets } from '../scripts/devSecrets';
 import { CliError, contextOf, example, list, positiveInt } from './context';
 
 export function tokenCommand(): Command {
@@ -15,6 +13,8 @@ export function tokenCommand(): Command {
     .addHelpText('after', example('export STORAGE_TOKEN=$(storage token --sub alice --group campaign-42)'))
     .action(async (opts: { sub: string; group: string[]; role: string[]; expiresIn: number }, command: Command) => {
       const ctx = contextOf(command);
+      // Loaded here, not at the top: they bring the service's configuration (zod) and Temporal's client, which every other command would wait for at its start.
+      const [{ configWithDevSecrets }, { mintDevToken }] = await Promise.all([import('../scripts/devSecrets'), import('../lib/auth/devTokens')]);
       const { config, usesDevSecret } = configWithDevSecrets();
       if (!usesDevSecret)
         throw new CliError('tokens are minted here only with the development secret (STORAGE_AUTH_JWT_SECRET); this configuration verifies another key');

@@ -199,7 +199,8 @@ async function openSession(ctx: Ctx, file: string, size: number, checksum: strin
   );
 }
 
-export function uploadCommand(): Command {
+/** `ctxOf`: `storage sync` runs this command per file, with a context that keeps its --json for itself. */
+export function uploadCommand(ctxOf: (command: Command) => Ctx = contextOf): Command {
   return new Command('upload')
     .description('upload files: simple below --threshold, chunked (4 parts in flight, resumable) above it')
     .argument('<file...>', 'the files to upload')
@@ -212,7 +213,7 @@ export function uploadCommand(): Command {
     .addOption(new Option('--limit-rate <MiB/s>', "cap the parts' send rate").argParser(positiveInt))
     .addHelpText('after', example('storage upload maps/dungeon.png --tags maps,campaign-42 --metadata campaign=42'))
     .action(async (files: string[], raw: Omit<UploadOptions, 'limitRate'> & { limitRate?: number }, command: Command) => {
-      const ctx = contextOf(command);
+      const ctx = ctxOf(command);
       if (files.length > 1 && (raw.name || raw.asset)) command.error('--name and --asset take one file', { exitCode: 2 });
       const opts: UploadOptions = { ...raw, threshold: raw.threshold * MIB, limitRate: raw.limitRate && raw.limitRate * MIB };
       const stats = files.map((file) => {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { createdFilters, jobStatusFilter, pageQuery, uuid } from './common';
-import { MIN_SAMPLE_PERCENT } from '../../lib/platform/config';
+import { MIN_SAMPLE_PERCENT } from '../../lib/platform/scrubSample';
 import { FINDING_KINDS } from '../../workflows/scrub/definitions';
 
 /** POST /scrubs: both optional; no body at all is a scrub that repairs, of the configured share. */

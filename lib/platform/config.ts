@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MIN_SAMPLE_PERCENT } from './scrubSample';
 
 const MiB = 1024 * 1024;
 
@@ -50,9 +51,6 @@ const MIN_SECRET_BYTES = 32;
 
 // What scripts/bootstrap.sh gives the local SeaweedFS: production refuses them.
 const DEV_S3_CREDENTIALS = { accessKeyId: 'storage-dev', secretAccessKey: 'storage-dev-secret' };
-
-/** The smallest share a scrub samples: its row keeps three decimals (numeric(6,3)), so a smaller one would be stored as 0. */
-export const MIN_SAMPLE_PERCENT = 0.001;
 
 /** Every STORAGE_* variable the service reads, with its default. docs/configuration.md lists the same set. */
 export const configSchema = z.object({
