@@ -2,7 +2,8 @@
 import { Command, Option } from 'commander';
 import { printable } from './fileNames';
 import type { StorageClient } from '../client';
-import { bytes, contextOf, duration, example, list, positiveInt, table, unwrap } from './context';
+import { bytes, CliError, contextOf, duration, example, EXIT, list, counted, positiveInt, table, unwrap } from './context';
+import { confirm } from './confirm';
 import { pointInTimeRestore, withPointInTimeOptions, type PointInTimeOptions } from './pointInTime';
 
 const idArg = (c: Command) => c.argument('<id>', 'the asset id');
@@ -49,7 +50,7 @@ export function assetCommands(): Command[] {
         a.tags.join(','),
         a.is_deleted ? 'deleted' : a.updated_at,
       ]);
-      if (rows.length) ctx.say(table(rows, ['ID', 'NAME', 'SIZE', 'TYPE', 'VERSIONS', 'TAGS', 'UPDATED']));
+      if (rows.length) ctx.say(table(rows, ['ID', 'NAME', 'SIZE', 'TYPE', 'VERSIONS', 'TAGS', 'UPDATED'], [1, 3, 5]));
       if (page.next_cursor) ctx.warn(`more: storage ls --cursor ${page.next_cursor}`);
     });
 
@@ -74,14 +75,22 @@ export function assetCommands(): Command[] {
       const page = await unwrap(ctx.client.GET('/api/v2/assets/{id}/versions', { params: { path: { id }, query: { limit: opts.limit } } }));
       if (ctx.json) return ctx.printJson(page);
       const rows = page.items.map((v) => [String(v.version_number), v.id, bytes(v.size_bytes), v.is_current ? 'current' : '', v.checksum_sha256, v.created_at]);
-      ctx.say(table(rows, ['#', 'ID', 'SIZE', '', 'SHA-256', 'CREATED']));
+      ctx.say(table(rows, ['#', 'ID', 'SIZE', '', 'SHA-256', 'CREATED'], [4]));
     });
 
   const rm = idArg(new Command('rm').description('delete an asset (soft: restore undoes it)'))
-    .option('--permanent', "delete every version's bytes and rows, for good")
-    .addHelpText('after', example('storage rm 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --permanent'))
-    .action(async (id: string, opts: { permanent?: boolean }, command: Command) => {
+    .option('--permanent', "delete every version's bytes and rows, for good (asks first on a terminal)")
+    .option('--yes', 'with --permanent: do not ask (needed when stdin is no terminal, as in a script)')
+    .addHelpText('after', example('storage rm 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69'))
+    .action(async (id: string, opts: { permanent?: boolean; yes?: boolean }, command: Command) => {
       const ctx = contextOf(command);
+      if (opts.permanent && !opts.yes) {
+        // A script has no one to answer: it says --yes, or nothing is deleted.
+        if (!process.stdin.isTTY) throw new CliError('rm --permanent cannot be undone: give --yes to confirm it when stdin is no terminal', EXIT.usage);
+        const asset = await unwrap(ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id }, query: { include_deleted: 'true' } } }));
+        const what = `${counted(asset.version_count, 'version')}, ${bytes(asset.size_bytes)}`;
+        if (!(await confirm(printable(`Delete ${id} (${asset.name}: ${what}) for good? It cannot be undone.`, /$^/)))) throw new CliError(`${id} not deleted`);
+      }
       const answer = await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id }, query: opts.permanent ? { permanent: 'true' } : {} } }));
       const workflowId = answer && typeof answer === 'object' && 'workflow_id' in answer ? answer.workflow_id : null;
       if (ctx.json) return ctx.printJson({ id, deleted: opts.permanent ? 'permanent' : 'soft', workflow_id: workflowId });

@@ -3,10 +3,27 @@
  * STORAGE_TOKEN), --json, the exit codes, and where progress goes (stderr, only on a terminal).
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { createStorageClient, Denied, NotFound, retryingSend, StorageProblem, unwrap, type StorageClient } from '../client';
+import { createStorageClient, retryingSend, StorageProblem, unwrap, type StorageClient } from '../client';
 import { printable } from './fileNames';
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4 } as const;
+/** The exit codes of every command (`storage --help` shows EXIT_CODES_HELP). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, denied: 4, unavailable: 5 } as const;
+
+export const EXIT_CODES_HELP = `Exit codes (every command):
+  0  ok
+  1  the operation failed (a run that failed, a checksum mismatch, a conflict, a server error)
+  2  bad usage or bad input: refused here, or by the server (400, 413, 415, 422)
+  3  not found (404)
+  4  not allowed (401, 403)
+  5  the service unavailable or over a limit after the retries (503, 429, 507, no connection)
+`;
+
+// The answers of the server that say what the request itself is wrong, too large or of a refused type.
+const BAD_INPUT = new Set([400, 413, 415, 422]);
+// Answers that another try later could change: the client has retried 429 and 503 already.
+const UNAVAILABLE = new Set([429, 503, 507]);
+// A server that cannot be reached at all is as unavailable as one answering 503.
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8005';
 
@@ -66,9 +83,23 @@ export { unwrap };
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof NotFound) return EXIT.notFound;
-  if (err instanceof Denied) return EXIT.denied;
+  if (err instanceof StorageProblem) {
+    if (BAD_INPUT.has(err.status)) return EXIT.usage;
+    if (err.status === 404) return EXIT.notFound;
+    if (err.status === 401 || err.status === 403) return EXIT.denied;
+    if (UNAVAILABLE.has(err.status)) return EXIT.unavailable;
+    return EXIT.failed;
+  }
+  if (err instanceof Error && UNREACHABLE.has(codeOf(err.cause))) return EXIT.unavailable;
   return EXIT.failed;
+}
+
+/** The system error code of fetch's cause (an AggregateError when every address of a host refused). */
+function codeOf(cause: unknown): string {
+  if (!(cause instanceof Error)) return '';
+  const code = (cause as NodeJS.ErrnoException).code;
+  if (code) return code;
+  return cause instanceof AggregateError ? codeOf(cause.errors[0]) : '';
 }
 
 export function messageOf(err: unknown): string {
@@ -109,6 +140,11 @@ export function duration(value: string): number {
   return Number(match[1]) * UNITS[match[2] || 's'];
 }
 
+/** `1 object`, `2 objects`: a count with its noun in agreement. */
+export function counted(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}
+
 /** `12.3 MiB` */
 export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -121,14 +157,29 @@ export function bytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-/** Columns padded in a terminal; tab-separated otherwise, for cut and awk. */
-export function table(rows: string[][], header: string[]): string {
+// A column cut to fit keeps at least this much of itself (or its header).
+const MIN_COLUMN = 8;
+
+/**
+ * Columns padded in a terminal, within its width: what is too wide is cut with an ellipsis, the
+ * widest of the `shrinkable` columns first (a row that wraps reads as two). Off a terminal,
+ * tab-separated and whole, for cut and awk.
+ */
+export function table(rows: string[][], header: string[], shrinkable: number[] = []): string {
   // A cell is one line: a name holding a tab or a line feed must not make a row of its own.
   const cells = rows.map((r) => r.map((cell) => printable(cell, /$^/)));
   if (!process.stdout.isTTY) return cells.map((r) => r.join('\t')).join('\n');
   const all = [header, ...cells];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+  const floor = (i: number) => Math.max(header[i].length, MIN_COLUMN);
+  let over = widths.reduce((sum, w) => sum + w, 2 * (widths.length - 1)) - (process.stdout.columns || 120);
+  for (; over > 0; over--) {
+    const widest = shrinkable.filter((i) => widths[i] > floor(i)).sort((x, y) => widths[y] - widths[x])[0];
+    if (widest === undefined) break;
+    widths[widest]--;
+  }
+  const fit = (cell: string, width: number) => (cell.length > width ? `${cell.slice(0, width - 1)}…` : cell);
+  return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? fit(cell, widths[i]) : fit(cell, widths[i]).padEnd(widths[i]))).join('  ')).join('\n');
 }
 
 export function example(text: string): string {

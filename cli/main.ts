@@ -1,10 +1,10 @@
 /**
- * The `storage` command: the Storage Service from a terminal. Exit codes: 0 ok, 1 failed, 2 bad
- * usage, 3 not found, 4 denied.
+ * The `storage` command: the Storage Service from a terminal. Its exit codes are one table for every
+ * command (EXIT in cli/context.ts, shown by `storage --help`).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { assetCommands } from './assets';
-import { DEFAULT_API_URL, EXIT, exitCodeOf, example, messageOf } from './context';
+import { DEFAULT_API_URL, EXIT, EXIT_CODES_HELP, exitCodeOf, example, messageOf } from './context';
 import { downloadCommand } from './download';
 import { printable } from './fileNames';
 import { eventsCommand } from './events';
@@ -21,7 +21,8 @@ function program(): Command {
     .addOption(new Option('--token <jwt>', 'the bearer token (storage token mints one for development)').env('STORAGE_TOKEN'))
     .option('--json', "print the API's JSON, for scripts")
     .showHelpAfterError('(storage --help, or storage <command> --help, shows the usage and an example)')
-    .addHelpText('after', example('STORAGE_TOKEN=$(storage token --sub alice) storage upload maps/dungeon.png --tags maps'));
+    .addHelpText('after', example('STORAGE_TOKEN=$(storage token --sub alice) storage upload maps/dungeon.png --tags maps'))
+    .addHelpText('after', EXIT_CODES_HELP);
   for (const command of [uploadCommand(), downloadCommand(), ...assetCommands(), ...runCommands(), scrubCommand(), eventsCommand(), tokenCommand()])
     root.addCommand(command);
   folderCommands().forEach((command) => root.addCommand(command));

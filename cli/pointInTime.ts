@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { followOperation } from '../client';
-import { CliError, contextOf, example, table, unwrap, type Ctx } from './context';
+import { CliError, contextOf, counted, example, table, unwrap, type Ctx } from './context';
 
 export interface PointInTimeOptions {
   asOf: string;
@@ -62,7 +62,7 @@ function say(ctx: Ctx, run: { id: string; scope?: unknown; items?: Item[]; items
   ctx.say(
     `restore ${run.id} ${run.status}: ${s.version ?? 0} from versions, ${s.backup ?? 0} from backups, ${s.unchanged ?? 0} unchanged, ${s.skipped ?? 0} skipped`,
   );
-  if (run.items_next) ctx.say(`the first ${run.items?.length ?? 0} assets; the rest: GET ${run.items_next}`);
+  if (run.items_next) ctx.say(`the first ${counted(run.items?.length ?? 0, 'asset')}; the rest: GET ${run.items_next}`);
 }
 
 interface Item {

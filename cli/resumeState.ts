@@ -1,8 +1,13 @@
 /**
- * Where an interrupted chunked upload is remembered: one small JSON file per (server, file, size,
- * mtime, target asset) under $XDG_CACHE_HOME/storage-cli/uploads (or ~/.cache), written when the
- * session opens and removed when it completes. Run again on the same file, the upload resumes. It
- * holds the session's id, the file's SHA-256 and size: never the token.
+ * Where an interrupted transfer is remembered, one small JSON file each under
+ * $XDG_CACHE_HOME/storage-cli (or ~/.cache):
+ * - a chunked upload, per (server, file, size, mtime, target asset), under uploads/: written when the
+ *   session opens and removed when it completes; it holds the session's id, the file's SHA-256 and size;
+ * - a download, per part file, under downloads/: written before its `<target>.part` is
+ *   created and removed once the part is verified and in place. It names the asset, version and ETag
+ *   the part holds bytes of: a part is resumed only by a download of those, and a part without one is
+ *   not the CLI's to write over.
+ * Run again, the transfer resumes. Never the token.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,9 +20,17 @@ export interface UploadState {
   size_bytes: number;
 }
 
-export function cacheDir(): string {
+export interface DownloadState {
+  asset_id: string;
+  version_id: string;
+  /** The version's content ETag (its quoted SHA-256), sent as If-Range when the part is resumed. */
+  etag: string;
+  size_bytes: number;
+}
+
+export function cacheDir(kind: 'uploads' | 'downloads' = 'uploads'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'storage-cli', 'uploads');
+  return path.join(base, 'storage-cli', kind);
 }
 
 export function stateFileOf(api: string, file: string, stat: fs.Stats, assetId: string | undefined): string {
@@ -28,16 +41,22 @@ export function stateFileOf(api: string, file: string, stat: fs.Stats, assetId: 
   return path.join(cacheDir(), `${key}.json`);
 }
 
-export function readState(file: string): UploadState | undefined {
+/** Of the part alone, not the server: the asset, version and ETag it holds say whose bytes they are. */
+export function downloadStateFileOf(part: string): string {
+  const key = createHash('sha256').update(path.resolve(part)).digest('hex').slice(0, 32);
+  return path.join(cacheDir('downloads'), `${key}.json`);
+}
+
+export function readState<T = UploadState>(file: string): T | undefined {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as UploadState;
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   } catch {
     return undefined;
   }
 }
 
 /** Readable by its user alone (0600 in a 0700 folder): other users of the machine learn nothing of what is uploaded. */
-export function writeState(file: string, state: UploadState): void {
+export function writeState(file: string, state: UploadState | DownloadState): void {
   const dir = path.dirname(file);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.chmodSync(dir, 0o700);

@@ -1,7 +1,7 @@
 /** backup create / ls / import, restore-backup, lifecycle run: start a run, and with --wait follow its operation live. */
 import { Command, Option } from 'commander';
 import { cancelOperation, followOperation, operationIdOf, type Operation } from '../client';
-import { bytes, CliError, contextOf, example, list, table, unwrap, type Ctx } from './context';
+import { bytes, CliError, contextOf, counted, example, list, table, unwrap, type Ctx } from './context';
 import { progressOf } from './progress';
 
 interface Live {
@@ -75,7 +75,7 @@ export function runCommands(): Command[] {
         ctx,
         'backup',
         run,
-        `backup ${run.id} ${run.status}${run.status === 'completed' ? `: ${p.objects_done} objects, ${bytes(p.bytes_done)} (${bytes(p.bytes_copied)} copied)` : ''}`,
+        `backup ${run.id} ${run.status}${run.status === 'completed' ? `: ${counted(p.objects_done, 'object')}, ${bytes(p.bytes_done)} (${bytes(p.bytes_copied)} copied)` : ''}`,
       );
     });
   backup
@@ -108,11 +108,10 @@ export function runCommands(): Command[] {
       const result = await unwrap(ctx.client.POST('/api/v2/backups/import', { body: {} }));
       if (ctx.json) ctx.printJson(result);
       for (const b of result.imported)
-        ctx.say(`imported ${b.id} ${b.label ?? ''} (${b.counts?.assets ?? 0} assets, ${bytes(b.counts?.bytes ?? 0)}, completed ${b.completed_at})`);
+        ctx.say(`imported ${b.id} ${b.label ?? ''} (${counted(b.counts?.assets ?? 0, 'asset')}, ${bytes(b.counts?.bytes ?? 0)}, completed ${b.completed_at})`);
       for (const r of result.refused) ctx.warn(`refused ${r.backup_id}: ${r.error}`);
       ctx.say(`${result.imported.length} imported, ${result.known.length} known already, ${result.refused.length} refused`);
-      if (result.refused.length)
-        throw new CliError(`${result.refused.length} manifest${result.refused.length > 1 ? 's' : ''} of the backup bucket could not be imported`);
+      if (result.refused.length) throw new CliError(`${counted(result.refused.length, 'manifest')} of the backup bucket could not be imported`);
     });
 
   const restoreBackup = new Command('restore-backup')
@@ -149,7 +148,7 @@ export function runCommands(): Command[] {
         ctx,
         'restore',
         run,
-        `restore ${run.id} ${run.status}: ${p.assets_restored} restored, ${p.assets_skipped} skipped, ${p.assets_failed} failed of ${p.assets_total} (${p.versions_restored} version rows and ${p.objects_copied} objects written back)`,
+        `restore ${run.id} ${run.status}: ${p.assets_restored} restored, ${p.assets_skipped} skipped, ${p.assets_failed} failed of ${p.assets_total} (${counted(p.versions_restored, 'version row')} and ${counted(p.objects_copied, 'object')} written back)`,
       );
     });
 
@@ -236,7 +235,7 @@ function drillCommand(): Command {
       for (const f of drill.failures) ctx.warn(`asset ${f.asset_id}${f.version_id ? ` version ${f.version_id}` : ''}: ${f.reason}`);
       if (drill.status === 'failed') throw new CliError(`restore drill ${drill.id} of backup ${drill.backup_id} failed: ${drill.error ?? 'no reason given'}`);
       ctx.say(
-        `restore drill ${drill.id} of backup ${drill.backup_id} ${drill.status}: ${drill.assets_checked}/${drill.assets_total} assets, ${bytes(drill.bytes_checked)} checked`,
+        `restore drill ${drill.id} of backup ${drill.backup_id} ${drill.status}: ${drill.assets_checked}/${counted(drill.assets_total, 'asset')}, ${bytes(drill.bytes_checked)} checked`,
       );
     });
 }

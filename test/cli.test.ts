@@ -100,26 +100,6 @@ test('an upload interrupted with SIGINT resumes when run again: only the missing
   expect(fs.readdirSync(path.join(env.cache, 'storage-cli', 'uploads'))).toEqual([]);
 });
 
-test('a download resumes its partial download with Range, and a partial download of other bytes fails the SHA-256 check (exit 1, part removed)', async () => {
-  const { file, bytes } = fileOf('small.bin', 3 * MIB);
-  const { asset } = await upload([file]);
-  const out = path.join(dir, 'small.out');
-  const part = `${out}.${sha256(bytes).slice(0, 16)}.part`;
-  fs.writeFileSync(part, bytes.subarray(0, MIB));
-  const resumed = await storage(env, ['download', asset.id, '-o', out, '--json']);
-  expect(resumed.code).toBe(0);
-  expect(resumed.json()).toMatchObject({ resumed_from: MIB, verified: true });
-  expect(fs.readFileSync(out).equals(bytes)).toBe(true);
-  expect(fs.existsSync(part)).toBe(false);
-
-  fs.writeFileSync(part, bytesOf(MIB));
-  const corrupt = await storage(env, ['download', asset.id, '-o', out, '--force']);
-  expect(corrupt.code).toBe(1);
-  expect(corrupt.stderr).toMatch(/SHA-256 .* differs/);
-  expect(fs.existsSync(part)).toBe(false);
-  expect(fs.readFileSync(out).equals(bytes)).toBe(true);
-});
-
 test('a simple upload holds its file in memory once at most (a copy kept for a retry held it twice), and --threshold is capped at 64 MiB', async () => {
   /** The bin's peak resident memory, in MiB, as /usr/bin/time measures it. */
   const peakOf = async (file: string) => {
@@ -243,7 +223,7 @@ test('backup create --wait, then restore-backup of one asset with --wait brings 
   expect(backup.json().progress.bytes_done).toBeGreaterThanOrEqual(2 * MIB);
   expect((await storage(env, ['backup', 'ls', '--json'])).json().items.map((b: any) => b.id)).toContain(backup.json().id);
 
-  expect((await storage(env, ['rm', asset.id, '--permanent'])).code).toBe(0);
+  expect((await storage(env, ['rm', asset.id, '--permanent', '--yes'])).code).toBe(0);
   await waitUntil('the asset gone', () =>
     unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: asset.id }, query: { include_deleted: 'true' } } })).then(
       () => false,
@@ -264,7 +244,7 @@ test('drill --wait restores a sample of the newest backup and passes; backup ls 
   expect(backup.status).toBe('completed');
   const drill = await storage(env, ['drill', '--backup', backup.id, '--wait']);
   expect({ code: drill.code, stderr: drill.stderr }).toEqual({ code: 0, stderr: '' });
-  expect(drill.stdout).toMatch(new RegExp(`restore drill \\S+ of backup ${backup.id} passed: (\\d+)/\\1 assets`));
+  expect(drill.stdout).toMatch(new RegExp(`restore drill \\S+ of backup ${backup.id} passed: (\\d+)/\\1 assets?`));
   const listed = await storage(env, ['backup', 'ls']);
   expect(listed.stdout.split('\n').find((l) => l.startsWith(backup.id))).toMatch(/\d{4}-\d\d-\d\dT\S+Z\s*$/);
 });
@@ -383,6 +363,179 @@ test('storage --help and each command --help show an example', async () => {
       example: true,
     });
   }
+});
+
+describe('exit codes: one table for every command', () => {
+  test('storage --help shows the table', async () => {
+    const run = await storage(env, ['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Exit codes (every command):');
+    for (const code of [0, 1, 2, 3, 4, 5]) expect(run.stdout).toMatch(new RegExp(`\\n  ${code}  \\S`));
+  });
+
+  test('bad input is 2 whether the CLI or the server refuses it', async () => {
+    const local = await storage(env, ['url', '0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69', '--expires', 'banana']);
+    expect({ code: local.code, stderr: local.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('banana') });
+    const refused = await storage(env, ['ls', '--created-after', 'banana']);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^storage: 400 /) });
+  });
+
+  test("each answer of the server gives its code, 429 and 503 after the client's retries; a server that cannot be reached is 5", async () => {
+    let status = 0;
+    let requests = 0;
+    // A front answering every request with `status`, and a Retry-After of 0 so that retries take no time.
+    const front = http.createServer((req, res) => {
+      requests++;
+      req.resume();
+      res
+        .writeHead(status, { 'content-type': 'application/problem+json', 'retry-after': '0' })
+        .end(JSON.stringify({ status, title: http.STATUS_CODES[status], detail: 'from the front' }));
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const frontEnv = { ...env, api: `http://127.0.0.1:${(front.address() as AddressInfo).port}` };
+    try {
+      const expected: Record<number, number> = { 400: 2, 413: 2, 415: 2, 422: 2, 404: 3, 401: 4, 403: 4, 429: 5, 503: 5, 507: 5, 409: 1, 500: 1, 502: 1 };
+      for (const [answer, code] of Object.entries(expected)) {
+        status = Number(answer);
+        requests = 0;
+        const run = await storage(frontEnv, ['info', '0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69']);
+        expect({ status, code: run.code, stderr: run.stderr }).toEqual({ status, code, stderr: expect.stringContaining(`storage: ${status} `) });
+        // 429 and 503 were tried again (1 + 5 retries) before the CLI gave up.
+        expect({ status, requests }).toEqual({ status, requests: status === 429 || status === 503 ? 6 : 1 });
+      }
+    } finally {
+      front.closeAllConnections();
+      await new Promise((resolve) => front.close(resolve));
+    }
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = await storage({ ...env, api: `http://127.0.0.1:${port}` }, ['ls']);
+    expect({ code: unreachable.code, stderr: unreachable.stderr }).toEqual({ code: 5, stderr: expect.stringContaining('ECONNREFUSED') });
+  });
+});
+
+describe('rm --permanent', () => {
+  test('without a terminal it needs --yes: refused (exit 2) and the asset intact; with --yes it deletes', async () => {
+    const { file, bytes } = fileOf('keep-me.bin', 1000);
+    const { asset } = await upload([file]);
+    const refused = await storage(env, ['rm', asset.id, '--permanent']);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: expect.stringContaining('give --yes') });
+    expect(await unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: asset.id } } }))).toMatchObject({ is_deleted: false, version_count: 1 });
+    const content = await fetch(`${ctx.baseUrl}/api/v2/assets/${asset.id}/content`, { headers: { authorization: `Bearer ${env.token}` } });
+    expect(sha256(Buffer.from(await content.arrayBuffer()))).toBe(sha256(bytes));
+
+    const yes = await storage(env, ['rm', asset.id, '--permanent', '--yes']);
+    expect({ code: yes.code, stderr: yes.stderr }).toEqual({ code: 0, stderr: '' });
+    await waitUntil('the asset gone for good', () =>
+      unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: asset.id }, query: { include_deleted: 'true' } } })).then(
+        () => false,
+        (err) => err instanceof NotFound,
+      ),
+    );
+  });
+
+  test('its --help example is a soft delete', async () => {
+    const help = await storage(env, ['rm', '--help']);
+    expect(help.stdout).toMatch(/Example:\n {2}\$ storage rm \S+\n/);
+    expect(help.stdout).toContain('--yes');
+  });
+});
+
+describe('in a terminal of 120 columns (tmux)', () => {
+  const socket = `storage-cli-tty-${process.pid}`;
+  const tmux = (...args: string[]) => promisify(execFile)('tmux', ['-L', socket, ...args]);
+  let sessions = 0;
+  afterAll(async () => {
+    await tmux('kill-server').catch(() => undefined);
+  });
+
+  /** Runs `storage <args>` in a new terminal 120 columns wide; answers its session's name. */
+  async function inTerminal(args: string[]): Promise<string> {
+    const name = `s${++sessions}`;
+    const vars = Object.entries(envOf(env)).filter(([k]) => ['STORAGE_API_URL', 'STORAGE_TOKEN', 'XDG_CACHE_HOME'].includes(k));
+    const command = [process.execPath, STORAGE_BIN, ...args].map((a) => `'${a}'`).join(' ');
+    await tmux(
+      'new-session',
+      '-d',
+      '-s',
+      name,
+      '-x',
+      '120',
+      '-y',
+      '30',
+      ...vars.flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      `${command}; echo "exit $?"; sleep 120`,
+    );
+    return name;
+  }
+
+  /** The lines the command printed, once it exited with `code`. */
+  const printed = (name: string, code: number) =>
+    waitUntil(
+      `storage to exit ${code}`,
+      async () => {
+        const lines = (await tmux('capture-pane', '-p', '-t', name)).stdout.split('\n');
+        const end = lines.indexOf(`exit ${code}`);
+        return end >= 0 && lines.slice(0, end);
+      },
+      30_000,
+      100,
+    );
+
+  test('rm --permanent asks y/N: "n" keeps the asset (exit 1), "y" deletes it', async () => {
+    const { asset } = await upload([fileOf('asked.bin', 1000).file]);
+    const no = await inTerminal(['rm', asset.id, '--permanent']);
+    await waitUntil('the question', async () => (await tmux('capture-pane', '-p', '-t', no)).stdout.includes('It cannot be undone. [y/N]'), 30_000, 100);
+    await tmux('send-keys', '-t', no, 'n', 'Enter');
+    expect((await printed(no, 1)).join('\n')).toMatch(/asked\.bin: 1 version, 1000 B\) for good\? It cannot be undone\. \[y\/N\] n\nstorage: \S+ not deleted$/);
+    expect(await unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: asset.id } } }))).toMatchObject({ is_deleted: false });
+
+    const yes = await inTerminal(['rm', asset.id, '--permanent']);
+    await waitUntil('the question', async () => (await tmux('capture-pane', '-p', '-t', yes)).stdout.includes('[y/N]'), 30_000, 100);
+    await tmux('send-keys', '-t', yes, 'y', 'Enter');
+    expect((await printed(yes, 0)).join('\n')).toContain(`${asset.id} deleted for good`);
+    await waitUntil('the asset gone for good', () =>
+      unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: asset.id }, query: { include_deleted: 'true' } } })).then(
+        () => false,
+        (err) => err instanceof NotFound,
+      ),
+    );
+  });
+
+  test('ls fits a long name in 120 columns, cut with an ellipsis; one line per asset', async () => {
+    const name = `a-very-long-handout-name-${'x'.repeat(120)}.pdf`;
+    const { asset } = await upload([fileOf('long.pdf', 1000).file, '--name', name, '--tags', 'handouts,campaign-42,session-zero']);
+    const lines = await printed(await inTerminal(['ls', '--name-prefix', 'a-very-long-handout-name-']), 0);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+SIZE\s+TYPE\s+VERSIONS\s+TAGS\s+UPDATED$/);
+    expect(lines[1]).toMatch(new RegExp(`^${asset.id}  a-very-\\S*…\\s+1000 B\\s+\\S+\\s+1\\s+\\S+\\s+${asset.updated_at.replace(/\./g, '\\.')}$`));
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(120);
+  });
+
+  test('versions: the header stands over its columns, within 120 columns', async () => {
+    const { asset } = await upload([fileOf('aligned.bin', 1000).file]);
+    await upload([fileOf('aligned-2.bin', 20_000).file, '--asset', asset.id]);
+    const versions = (await storage(env, ['versions', asset.id, '--json'])).json().items;
+    const [header, ...rows] = await printed(await inTerminal(['versions', asset.id]), 0);
+    expect(rows).toHaveLength(2);
+    for (const [i, row] of rows.entries()) {
+      const v = versions[i];
+      expect(row.length).toBeLessThanOrEqual(120);
+      expect(row.indexOf(v.id)).toBe(header.indexOf('ID'));
+      expect(row.indexOf(v.checksum_sha256.slice(0, 12))).toBe(header.indexOf('SHA-256'));
+      expect(row.indexOf(v.created_at)).toBe(header.indexOf('CREATED'));
+    }
+    expect(rows[0]).toMatch(/^2 +\S+ +19\.5 KiB +current /);
+  });
+});
+
+test('npm run -s token -- --help shows its usage and an example (exit 0); an unknown option, the usage (exit 64)', async () => {
+  const run = (...args: string[]) => promisify(execFile)('npm', ['run', '-s', 'token', '--', ...args], { cwd: path.join(__dirname, '..') });
+  const help = await run('--help');
+  expect(help.stdout).toMatch(/usage: npm run token -- --sub <subject>[^]*Example:\n {2}\$ .*npm run -s token -- --sub /);
+  await expect(run('--frobnicate')).rejects.toMatchObject({ code: 64, stderr: expect.stringContaining('usage: npm run token') });
 });
 
 describe('progress', () => {

@@ -14,6 +14,8 @@ export interface CliRun {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
+  /** stdout as the bytes it was, for `download -o -`. */
+  stdoutBytes: Buffer;
   stderr: string;
   /** stdout parsed, for --json runs. */
   json(): any;
@@ -37,13 +39,17 @@ export function envOf(env: CliEnv): NodeJS.ProcessEnv {
 /** Starts `storage <args>`; `done` settles when it exits. */
 export function startCli(env: CliEnv, args: string[], cwd?: string): { child: ChildProcess; done: Promise<CliRun> } {
   const child = spawn(process.execPath, [STORAGE_BIN, ...args], { env: envOf(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
+  const chunks: Buffer[] = [];
   let stderr = '';
-  child.stdout!.on('data', (c) => (stdout += c));
+  child.stdout!.on('data', (c: Buffer) => chunks.push(c));
   child.stderr!.on('data', (c) => (stderr += c));
   const done = new Promise<CliRun>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, json: () => JSON.parse(stdout) }));
+    child.on('close', (code, signal) => {
+      const stdoutBytes = Buffer.concat(chunks);
+      const stdout = stdoutBytes.toString('utf8');
+      resolve({ code, signal, stdout, stdoutBytes, stderr, json: () => JSON.parse(stdout) });
+    });
   });
   return { child, done };
 }
