@@ -38,8 +38,9 @@ interface Step {
   reason?: string;
 }
 
-// The part file `storage download` (so pull) writes beside its target until the bytes are verified.
-const DOWNLOAD_PART = /\.[0-9a-f]{16}\.part$/;
+// The part file `storage download` (so pull) writes beside its target until the bytes are verified,
+// `<file>.part`: a file of the folder named so is taken for one, and not synced.
+const DOWNLOAD_PART = /\.part$/;
 
 function prefixOf(folder: string, prefix: string | undefined): string {
   return prefix ?? `${path.basename(path.resolve(folder))}/`;
