@@ -6,19 +6,41 @@
  * attachment. And the CLI sends the type of the file's extension.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { UploadState } from '../workflows/uploads/definitions';
 import { postForm } from './support/assets';
 import { adminToken, bearer } from './support/auth';
 import { addAsset, addVersion, footprintOf, objectKeys, settled, uniqueMarker } from './support/catalog';
 import { completeUpload, createUpload, putAllParts } from './support/chunked';
 import { cliEnv, storage, type CliEnv } from './support/cli';
 import { useTestService } from './support/context';
+import { assetRequested, postEvent } from './support/events';
 import { call, expectProblem, type JsonAnswer } from './support/http';
 import { waitUntil } from './support/processes';
 import { htmlBytes, jpegBytes, pdfBytes, pngBytes, svgBytes } from './support/sampleFiles';
 
-const ctx = useTestService();
+// The sources of the events' uploads: served untyped, as many file servers do.
+const SOURCES: Record<string, () => Buffer> = { '/portrait': pngBytes, '/photo': jpegBytes };
+let sources: http.Server;
+beforeAll(async () => {
+  sources = http.createServer((req, res) => {
+    const bytes = SOURCES[req.url!];
+    if (bytes) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes());
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => sources.listen(0, '127.0.0.1', resolve));
+});
+afterAll(() => {
+  sources?.closeAllConnections();
+  sources?.close();
+});
+const sourceUrl = (p: string) => `http://127.0.0.1:${(sources.address() as AddressInfo).port}${p}`;
+
+// Read once the source server listens.
+const ctx = useTestService(() => ({ STORAGE_INGEST_ALLOWED_HOSTS: new URL(sourceUrl('/')).host }));
 
 const upload = (file: Buffer, fields: Record<string, string>, fileType = 'application/octet-stream', filename = 'file.bin') =>
   postForm(`${ctx.baseUrl}/api/v2/assets/upload`, file, fields, filename, fileType);
@@ -169,6 +191,29 @@ describe('a tus upload', () => {
     expect(await expectRefused(res, 'image/png', 'image/jpeg')).toBe(res.id);
     expect(await catalogAndBucket()).toEqual(before);
     await expectNothingKept(res.id);
+  });
+});
+
+describe('an upload by URL (service.asset.requested)', () => {
+  async function ingest(data: Record<string, unknown>) {
+    const res = await postEvent(ctx.baseUrl, assetRequested(data));
+    expect(res.status).toBe(202);
+    const state = (await ctx.temporal.client.workflow.getHandle(res.body.workflow_id).result()) as UploadState;
+    return { state, uploadId: res.body.workflow_id.replace(/^upload-/, '') };
+  }
+
+  it('without a content_type is stored as what its bytes are', async () => {
+    const { state } = await ingest({ source_url: sourceUrl('/portrait'), name: 'fetched portrait' });
+    expect(state.status).toBe('completed');
+    expect((await call(`${ctx.baseUrl}/api/v2/assets/${state.result!.assetId}`)).body.content_type).toBe('image/png');
+  });
+
+  it('declared image/png with the bytes of a JPEG ends failed, naming both, with nothing kept', async () => {
+    const before = await catalogAndBucket();
+    const { state, uploadId } = await ingest({ source_url: sourceUrl('/photo'), name: 'fetched fake.png', content_type: 'image/png' });
+    expect(state).toMatchObject({ status: 'failed', error: expect.stringContaining('image/png was declared, but the bytes are image/jpeg') });
+    expect(await catalogAndBucket()).toEqual(before);
+    await expectNothingKept(uploadId);
   });
 });
 

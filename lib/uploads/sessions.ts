@@ -260,7 +260,8 @@ async function commitInTransaction(
         (etag) => `asset ${assetId} has changed since the If-Match this version was sent with: its ETag is ${etag}; no version was made`,
       );
     }
-    session = { ...session, content_type: storedTypeOf(session, asset, verified.sniffed) };
+    // A version of an asset gone meanwhile is refused as that below, whatever its bytes are.
+    if (newAsset || asset) session = { ...session, content_type: storedTypeOf(session, asset, verified.sniffed) };
     const versionNumber = await nextVersionNumber(trx, session, { assetId, newAsset, asset }, audit);
     if (typeof versionNumber !== 'number') return versionNumber;
     await writeVersion(trx, session, { assetId, newAsset, versionNumber }, verified);
