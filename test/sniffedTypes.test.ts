@@ -130,6 +130,18 @@ describe('a new version without a type', () => {
   });
 });
 
+it('a restore copies a version with the type it was stored with: never refused for its bytes, which were stored once', async () => {
+  const asset = (await addAsset(ctx.baseUrl, jpegBytes(), { name: 'old.png', content_type: 'image/jpeg' })).body;
+  // As stored before types were read from the bytes.
+  await ctx.db('asset_versions').where({ asset_id: asset.id }).update({ content_type: 'image/png' });
+  const restored = await settled(
+    ctx.baseUrl,
+    await call(`${ctx.baseUrl}/api/v2/assets/${asset.id}/versions/${asset.current_version_id}/restore`, { method: 'POST' }),
+    'version',
+  );
+  expect(restored.body).toMatchObject({ version_number: 2, content_type: 'image/png' });
+});
+
 describe('a chunked upload', () => {
   async function chunked(file: Buffer, body: Record<string, unknown>): Promise<JsonAnswer> {
     const session = await createUpload(ctx.baseUrl, { name: 'chunked', size_bytes: file.length, part_size_bytes: 5 * 1024 * 1024, ...body });
