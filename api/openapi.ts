@@ -172,6 +172,7 @@ const PROBLEM_EXAMPLE_FIELDS: Partial<Record<ProblemKindName, Json>> = {
     damaged_at: '2026-12-07T04:10:00.000Z',
   },
   'rate-limited': { policy: 'writes' },
+  'content-type-mismatch': { declared_type: 'image/png', detected_type: 'image/jpeg' },
   'quota-exceeded': { owner_id: 'alice', quota: 'bytes', requested: 1048576, usage: 1073000000, limit: 1073741824 },
   validation: { errors: [{ path: 'body.name', message: 'must not be empty' }] },
 };

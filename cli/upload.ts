@@ -4,6 +4,7 @@
  * remembered (cli/resumeState.ts): run again on the same file, only the missing parts are sent.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import mime from 'mime-types';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -62,6 +63,15 @@ function pacer(rate: number | undefined): (n: number) => Promise<void> {
   };
 }
 
+/**
+ * The type a file is sent with: --content-type, else its extension's; application/octet-stream for an
+ * extension nobody registered, which has the server read the type from the bytes (and a new version
+ * keep its asset's type).
+ */
+function contentTypeOf(file: string, given: string | undefined): string {
+  return given ?? (mime.lookup(file) || 'application/octet-stream');
+}
+
 /** Follows the operation of an upload answered 202 (its Location, operation_url) to its end; answers the asset it made. */
 async function waitForUpload(ctx: Ctx, accepted: { upload_id: string; operation_url: string }): Promise<string> {
   const op = await followOperation(ctx.client, accepted.operation_url);
@@ -88,14 +98,15 @@ function formOf(blob: Blob, filename: string) {
 async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: string, opts: UploadOptions, bar: Bar): Promise<UploadSummary> {
   const filename = path.basename(file);
   // Backed by the file. Node's fetch still holds about one copy of a body it sends, so --threshold is capped.
-  const blob = await fs.openAsBlob(file, opts.contentType ? { type: opts.contentType } : {});
+  const contentType = contentTypeOf(file, opts.contentType);
+  const blob = await fs.openAsBlob(file, { type: contentType });
   const fields = {
     // The document types the file as a string (format: binary); formOf sends the bytes in its place.
     file: filename,
     // A new version keeps the asset's name unless --name gives one.
     name: opts.name ?? (opts.asset ? undefined : filename),
     checksum_sha256: checksum,
-    content_type: opts.contentType,
+    content_type: contentType,
     tags: opts.tags?.length ? opts.tags : undefined,
     metadata: opts.metadata,
   };
@@ -190,7 +201,7 @@ async function openSession(ctx: Ctx, file: string, size: number, checksum: strin
         name,
         size_bytes: size,
         checksum_sha256: checksum,
-        ...(opts.contentType ? { content_type: opts.contentType } : {}),
+        content_type: contentTypeOf(file, opts.contentType),
         ...(opts.asset ? { asset_id: opts.asset } : {}),
         ...(opts.tags?.length ? { tags: opts.tags } : {}),
         ...(opts.metadata ? { metadata: opts.metadata } : {}),
@@ -205,7 +216,7 @@ export function uploadCommand(ctxOf: (command: Command) => Ctx = contextOf): Com
     .description('upload files: simple below --threshold, chunked (4 parts in flight, resumable) above it')
     .argument('<file...>', 'the files to upload')
     .option('--name <name>', "the asset's name (default: the file's name; one file only)")
-    .option('--content-type <type>', 'the content type (default: what the server decides)')
+    .option('--content-type <type>', "the content type (default: the file extension's; for an unknown one, the server reads it from the bytes)")
     .option('--tags <tags>', 'tags, comma-separated or repeated', list)
     .option('--metadata <key=value>', 'a metadata entry, repeatable', keyValue)
     .option('--asset <id>', 'upload as a new version of this asset (one file only)')

@@ -1179,6 +1179,41 @@ export interface components {
             upload_id?: string;
         };
         /**
+         * content-type-mismatch (415)
+         * @description The upload declared an image type its bytes contradict (image/png for a JPEG, image/* for a PDF, an archive or a program): `declared_type` and `detected_type` name both. Nothing was stored: send it again with the type of its bytes, or without one (the server then reads it from the bytes). An upload it ended is named in `upload_id`. Its page: /problems/content-type-mismatch.
+         * @example {
+         *       "type": "/problems/content-type-mismatch",
+         *       "title": "Unsupported Media Type",
+         *       "status": 415,
+         *       "detail": "a content-type-mismatch problem, in words",
+         *       "instance": "/api/v2/assets/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10",
+         *       "errors": [],
+         *       "declared_type": "image/png",
+         *       "detected_type": "image/jpeg"
+         *     }
+         */
+        ContentTypeMismatchProblem: {
+            /** @description the content type the upload was sent with */
+            declared_type: string;
+            /** @description this occurrence, in words */
+            detail: string;
+            /** @description what the first bytes of the file are */
+            detected_type: string;
+            /** @description the fields at fault, each by its path */
+            errors: {
+                message: string;
+                path: string;
+            }[];
+            /** @description the request's path */
+            instance?: string;
+            status: number;
+            title: string;
+            /** @constant */
+            type: "/problems/content-type-mismatch";
+            /** @description the upload session it concerns: GET /api/v2/uploads/{upload_id} says how it ended */
+            upload_id?: string;
+        };
+        /**
          * forbidden (403)
          * @description The token verifies but may not do this: not the owner, no grant that allows it, or a role the operation needs. An upload whose access was revoked meanwhile names it in `upload_id`. Sending it again with the same token fails again. Its page: /problems/forbidden.
          * @example {
@@ -1586,7 +1621,7 @@ export interface components {
             type: "/problems/precondition-required";
         };
         /** @description A problem of any type: one of those this API answers, or another (RFC 9457) a client should read by its status. */
-        Problem: components["schemas"]["ValidationProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ForbiddenProblem"] | components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["NotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["ConflictProblem"] | components["schemas"]["MissingPartsProblem"] | components["schemas"]["VersionDamagedProblem"] | components["schemas"]["GoneProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["PreconditionFailedProblem"] | components["schemas"]["PreconditionRequiredProblem"] | components["schemas"]["TusVersionUnsupportedProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["RangeNotSatisfiableProblem"] | components["schemas"]["UnprocessableProblem"] | components["schemas"]["LockedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["ChecksumMismatchProblem"] | components["schemas"]["InternalProblem"] | components["schemas"]["NotImplementedProblem"] | components["schemas"]["UnavailableProblem"] | components["schemas"]["QuotaExceededProblem"] | components["schemas"]["ProblemDetails"];
+        Problem: components["schemas"]["ValidationProblem"] | components["schemas"]["UnauthorizedProblem"] | components["schemas"]["ForbiddenProblem"] | components["schemas"]["SignedUrlRefusedProblem"] | components["schemas"]["NotFoundProblem"] | components["schemas"]["MethodNotAllowedProblem"] | components["schemas"]["ConflictProblem"] | components["schemas"]["MissingPartsProblem"] | components["schemas"]["VersionDamagedProblem"] | components["schemas"]["GoneProblem"] | components["schemas"]["RequestTimeoutProblem"] | components["schemas"]["PreconditionFailedProblem"] | components["schemas"]["PreconditionRequiredProblem"] | components["schemas"]["TusVersionUnsupportedProblem"] | components["schemas"]["PayloadTooLargeProblem"] | components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["ContentTypeMismatchProblem"] | components["schemas"]["RangeNotSatisfiableProblem"] | components["schemas"]["UnprocessableProblem"] | components["schemas"]["LockedProblem"] | components["schemas"]["HeadersTooLargeProblem"] | components["schemas"]["RateLimitedProblem"] | components["schemas"]["ChecksumMismatchProblem"] | components["schemas"]["InternalProblem"] | components["schemas"]["NotImplementedProblem"] | components["schemas"]["UnavailableProblem"] | components["schemas"]["QuotaExceededProblem"] | components["schemas"]["ProblemDetails"];
         ProblemDetails: {
             /** @description this occurrence, in words */
             detail: string;
@@ -5458,6 +5493,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
+            /** @description not multipart; or an image type the bytes contradict (declared_type and detected_type name both): nothing was stored */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["ContentTypeMismatchProblem"];
+                };
+            };
             /** @description the Idempotency-Key was sent before with another request */
             422: {
                 headers: {
@@ -6767,7 +6815,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description not multipart */
+            /** @description not multipart; or an image type the bytes contradict (declared_type and detected_type name both): nothing was stored */
             415: {
                 headers: {
                     "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
@@ -6777,7 +6825,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["ContentTypeMismatchProblem"];
                 };
             };
             /** @description checksum mismatch */
@@ -16610,6 +16658,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
+            /** @description an image type the bytes contradict (declared_type and detected_type name both): nothing was stored */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ContentTypeMismatchProblem"];
+                };
+            };
             /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
@@ -16882,6 +16943,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["GoneProblem"];
+                };
+            };
+            /** @description an image type the bytes contradict (declared_type and detected_type name both): nothing was stored */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ContentTypeMismatchProblem"];
                 };
             };
             /** @description over a rate limit: send it again after Retry-After */
@@ -17228,6 +17302,19 @@ export interface operations {
                     "application/problem+json": components["schemas"]["TusVersionUnsupportedProblem"];
                 };
             };
+            /** @description an image type the bytes contradict (declared_type and detected_type name both): nothing was stored */
+            415: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "Tus-Resumable": components["headers"]["Tus-Resumable"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ContentTypeMismatchProblem"];
+                };
+            };
             /** @description over a rate limit: send it again after Retry-After */
             429: {
                 headers: {
@@ -17437,7 +17524,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["PayloadTooLargeProblem"];
                 };
             };
-            /** @description the body is not application/offset+octet-stream */
+            /** @description the body is not application/offset+octet-stream; or an image type the bytes contradict (declared_type and detected_type name both): nothing was stored */
             415: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -17447,7 +17534,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"];
+                    "application/problem+json": components["schemas"]["UnsupportedMediaTypeProblem"] | components["schemas"]["ContentTypeMismatchProblem"];
                 };
             };
             /** @description the upload lost its lock while the body streamed: send HEAD, then try again */
@@ -18559,6 +18646,19 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["PreconditionFailedProblem"];
+                };
+            };
+            /** @description an image type the bytes contradict (declared_type and detected_type name both): nothing was stored */
+            415: {
+                headers: {
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ContentTypeMismatchProblem"];
                 };
             };
             /** @description checksum mismatch */

@@ -9,12 +9,14 @@ import {
   UploadMadeBeforeError,
   commitUploadedVersion,
   type CommittedVersion,
+  type SniffedBytes,
   getUploadSession,
   insertUploadSession,
   markSessionCompleting,
 } from '../../lib/uploads/sessions';
 import { findUploadSession, sessionProgressOf } from '../../lib/uploads/store';
-import { NotFoundError, QuotaExceededError, StaleRevisionError } from '../../lib/platform/errors';
+import { ContentTypeMismatchError, NotFoundError, QuotaExceededError, StaleRevisionError } from '../../lib/platform/errors';
+import { SNIFF_BYTES, detectedTypeOf } from '../../lib/uploads/contentType';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { deleteUploadSession, setSessionEnded, setSessionS3UploadId } from '../../lib/uploads/store';
@@ -23,7 +25,7 @@ import { objectKeyFor } from '../../lib/assets/keys';
 import { findTusUpload } from '../../lib/uploads/store';
 import { digestOf, multipartEtag } from '../../lib/uploads/sha256Stream';
 import { listStoredParts, openMultipartUpload, partsToResend } from '../../lib/platform/multipart';
-import { copyObject as copyStoredObject, hashObject, headObject, isNotFound, withTicker } from '../../lib/platform/storedObjects';
+import { copyObject as copyStoredObject, hashObject, headObject, isNotFound, readFirstBytes, withTicker } from '../../lib/platform/storedObjects';
 import { UploadFailure, type DiscardOutcome, type SessionProgress, type UploadDetails, type UploadInput } from '../../workflows/uploads/definitions';
 import type { ActivityDeps } from '../deps';
 import { auditWriterOf, runActorOf, type AuditWriter } from '../../lib/audit/log';
@@ -241,7 +243,8 @@ async function verifyObject(
 }
 
 /**
- * Commits the verified bytes as the session's version; then no multipart upload at its key is the
+ * Commits the verified bytes as the session's version, its type decided by what its first bytes are
+ * (sniffedBytesOf); then no multipart upload at its key is the
  * session's (the one it completed is no longer open), and any still open there is aborted (abortUploadsAt),
  * unless none was ever begun there (`multipart` false: a staged object the API put in one request).
  */
@@ -257,10 +260,30 @@ async function commitVersion(
   { uploadId, ifMatch, ...verified }: { uploadId: string; sizeBytes: number; checksumSha256: string; ifMatch?: string },
   { multipart }: { multipart: boolean },
 ): Promise<CommittedVersion> {
-  const committed = await commitUploadedVersion(db, uploadId, verified, config.versions.max, audit, ifMatch).catch(failIfFinal);
+  const sniffed = await sniffedBytesOf({ db, s3, bucket }, uploadId, verified.sizeBytes);
+  const committed = await commitUploadedVersion(db, uploadId, { ...verified, sniffed }, config.versions.max, audit, ifMatch).catch(failIfFinal);
   if (multipart) await abortUploadsAt(s3, bucket, objectKeyFor(committed.assetId, committed.versionId));
   await assetCache?.invalidate([committed.assetId]);
   return committed;
+}
+
+/**
+ * What the verified object's first bytes are, read with one ranged GET, for its commit to decide its
+ * type (lib/uploads/contentType.ts): every kind of upload is committed here, so all agree. A copy is
+ * never refused for them: a restore brings back bytes that were stored once. A session committed
+ * already (a retried commit) needs no read: its commit answers what it made.
+ */
+async function sniffedBytesOf(
+  { db, s3, bucket }: Pick<UploadDeps, 'db' | 's3' | 'bucket'>,
+  uploadId: string,
+  sizeBytes: number,
+): Promise<SniffedBytes | undefined> {
+  const row = await findUploadSession(db, uploadId);
+  if (!row || row.status === 'completed') return undefined;
+  const head = await readFirstBytes(s3, { bucket, key: row.object_key, sizeBytes }, SNIFF_BYTES).catch((err: unknown) =>
+    isNotFound(err) ? missingObject(db, uploadId, `the object ${row.object_key} is not in the store`) : Promise.reject(err),
+  );
+  return { detected: await detectedTypeOf(head), refuses: row.kind !== 'copy' };
 }
 
 const MULTIPART_CHECKSUM = /-\d+$/;
@@ -431,7 +454,7 @@ function missingNumbers(parts: Array<{ partNumber: number }>, count: number): nu
   return Array.from({ length: count }, (_, i) => i + 1).filter((n) => !stored.has(n));
 }
 
-/** An asset deleted under an upload is final, and so are a quota passed and access revoked: no retry changes them. */
+/** An asset deleted under an upload is final, and so are a quota passed, access revoked and bytes of another type than declared: no retry changes them. */
 function failIfFinal(err: unknown): never {
   if (err instanceof AssetGoneError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.assetGone);
   // The session's row went with its asset's (a permanent deletion) while the run finished it.
@@ -439,6 +462,9 @@ function failIfFinal(err: unknown): never {
   if (err instanceof AccessRevokedError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.accessRevoked);
   if (err instanceof StaleRevisionError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.staleRevision);
   if (err instanceof QuotaExceededError) throw quotaFailure(err);
+  if (err instanceof ContentTypeMismatchError) {
+    throw ApplicationFailure.create({ type: UploadFailure.contentTypeMismatch, message: err.message, details: [err.facts], nonRetryable: true });
+  }
   // An event's upload run again after its version was made: it ends without touching the version's bytes.
   if (err instanceof UploadMadeBeforeError) throw ApplicationFailure.nonRetryable(err.message, UploadFailure.notOpen);
   throw err;

@@ -25,6 +25,7 @@ import { UUID_PATTERN } from '../../lib/platform/ids';
 import { CANCELLED } from '../../workflows/shared/failures';
 import { StorageActorAttribute } from '../../lib/platform/temporal';
 import { abortUploadSession, readUploadSession } from '../../lib/uploads/uploadRuns';
+import { refusedTypesIn } from '../../lib/uploads/contentType';
 import { assetFor } from '../access/assetLookup';
 import { sessionAccessOf } from '../access/sessionAccess';
 import type { AppDeps } from '../deps';
@@ -233,11 +234,12 @@ async function uploadOperation(deps: Deps, actor: Actor, id: string, uploadId: s
   const { row, state } = await readUploadSession(deps.uploads, uploadId);
   const raw = state?.status ?? row.status;
   const status = UPLOAD_STATUS[raw] ?? 'running';
+  const failure = state?.error ?? row.error ?? `upload ${uploadId} failed`;
   const error =
     status === 'failed'
       ? raw === 'expired'
         ? problemOf('gone', row.error ?? `upload ${uploadId} expired before it was completed`)
-        : problemOf('unprocessable', state?.error ?? row.error ?? `upload ${uploadId} failed`)
+        : problemOf(refusedTypesIn(failure) ? 'content-type-mismatch' : 'unprocessable', failure)
       : status === 'cancelled'
         ? problemOf('conflict', row.error ?? `upload ${uploadId} was aborted`)
         : null;

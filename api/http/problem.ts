@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import {
   ChecksumMismatchError,
   ConflictError,
+  ContentTypeMismatchError,
   DependencyUnavailableError,
   DomainError,
   GoneError,
@@ -62,6 +63,7 @@ const PROBLEMS: ProblemOf<DomainError>[] = [
   problem({ type: StaleRevisionError, kind: 'precondition-failed', status: 412, title: 'Precondition Failed' }),
   problem({ type: PreconditionRequiredError, kind: 'precondition-required', status: 428, title: 'Precondition Required' }),
   problem({ type: PayloadTooLargeError, kind: 'payload-too-large', status: 413, title: 'Payload Too Large' }),
+  problem({ type: ContentTypeMismatchError, kind: 'content-type-mismatch', status: 415, title: 'Unsupported Media Type' }),
   problem({ type: UnsupportedMediaTypeError, kind: 'unsupported-media-type', status: 415, title: 'Unsupported Media Type' }),
   problem({
     type: RangeNotSatisfiableError,

@@ -124,6 +124,18 @@ const KINDS = {
     title: 'Unsupported Media Type',
     description: 'The body is not of the media type the operation takes (JSON, multipart/form-data, application/offset+octet-stream): see its requestBody.',
   },
+  'content-type-mismatch': {
+    status: 415,
+    title: 'Unsupported Media Type',
+    description:
+      'The upload declared an image type its bytes contradict (image/png for a JPEG, image/* for a PDF, an archive or a program): `declared_type` and `detected_type` name both. ' +
+      'Nothing was stored: send it again with the type of its bytes, or without one (the server then reads it from the bytes). An upload it ended is named in `upload_id`.',
+    fields: {
+      declared_type: z.string().describe('the content type the upload was sent with'),
+      detected_type: z.string().describe('what the first bytes of the file are'),
+      upload_id: uploadId.optional(),
+    },
+  },
   'range-not-satisfiable': {
     status: 416,
     title: 'Range Not Satisfiable',

@@ -59,7 +59,7 @@ const upload = defineRoute(
       },
       202: r.uploadAcceptedAnswer,
       413: r.problemAnswer('over STORAGE_MAX_UPLOAD_SIZE'),
-      415: r.problemAnswer('not multipart'),
+      415: r.contentTypeMismatchAnswer('not multipart'),
       422: r.problemAnswer('checksum mismatch'),
       507: r.overQuotaAnswer,
     },

@@ -35,7 +35,7 @@ import { sessionAccessOf } from '../access/sessionAccess';
 import { defineRoute, type RouteDeps } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { idParams, parse } from '../schemas/common';
-import { problemAnswer } from '../schemas/responses';
+import { contentTypeMismatchAnswer, problemAnswer } from '../schemas/responses';
 import { OFFSET_OCTET_STREAM, TUS_PATH, TUS_VERSION, creationHeaders, parseUploadMetadata, patchHeaders, tusHeaders, tusStatusAnswer } from '../schemas/tus';
 import { appendBody, checkBodyLength, notOpen, type TusStore } from '../uploads/tusAppend';
 
@@ -169,6 +169,7 @@ const create = defineRoute(
     responses: {
       201: { description: 'created: Location is the upload', headers: tusHeaders(['Location', 'Tus-Resumable', 'Upload-Offset', 'Upload-Expires']) },
       404: problemAnswer('asset_id (Upload-Metadata) names no asset the caller may read'),
+      415: contentTypeMismatchAnswer(),
       ...refusals,
     },
   },
@@ -244,7 +245,7 @@ const head = defineRoute(
     summary: "tus: the upload's offset (finishing it if its last PATCH was stored but not finished)",
     params: idParams,
     headers: tusHeaders(['Tus-Resumable']),
-    responses: { 200: { description: 'Upload-Offset, Upload-Length', headers: offsetHeaders }, ...gone, 412: refusals[412] },
+    responses: { 200: { description: 'Upload-Offset, Upload-Length', headers: offsetHeaders }, ...gone, 412: refusals[412], 415: contentTypeMismatchAnswer() },
   },
   status,
 );
@@ -257,7 +258,7 @@ const read = defineRoute(
     tag: 'uploads',
     summary: "HEAD's headers, with them as JSON",
     params: idParams,
-    responses: { 200: { description: 'the offset', schema: tusStatusAnswer, headers: offsetHeaders }, ...gone },
+    responses: { 200: { description: 'the offset', schema: tusStatusAnswer, headers: offsetHeaders }, ...gone, 415: contentTypeMismatchAnswer() },
   },
   status,
 );
@@ -278,7 +279,7 @@ const patch = defineRoute(
       204: { description: 'stored: Upload-Offset is the new offset', headers: tusHeaders(['Tus-Resumable', 'Upload-Offset', 'Upload-Expires']) },
       409: problemAnswer('Upload-Offset is not the offset, or the upload has all its bytes'),
       ...gone,
-      415: problemAnswer(`the body is not ${OFFSET_OCTET_STREAM}`),
+      415: contentTypeMismatchAnswer(`the body is not ${OFFSET_OCTET_STREAM}`),
       423: problemAnswer('the upload lost its lock while the body streamed: send HEAD, then try again'),
       ...refusals,
     },

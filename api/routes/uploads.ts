@@ -268,6 +268,7 @@ const complete = defineRoute(
       ...sessionRefused,
       409: r.problemAnswer('parts missing (missing_parts) or session not open', ['missing-parts', 'conflict']),
       412: r.problemAnswer("a new version's If-Match (sent when the session opened) no longer holds: the asset changed since, and no version was made"),
+      415: r.contentTypeMismatchAnswer(),
       422: r.problemAnswer('checksum mismatch'),
     },
   },

@@ -93,6 +93,7 @@ const upload = defineRoute(
       202: r.uploadAcceptedAnswer,
       403: r.problemAnswer('read only, or made so while the file streamed (the upload is refused)'),
       404: r.problemAnswer('unknown, or no longer readable by the caller, even while the file streamed'),
+      415: r.contentTypeMismatchAnswer('not multipart'),
       507: r.overQuotaAnswer,
     },
   },

@@ -65,6 +65,14 @@ export const problemAnswer = (description: string, problems?: ProblemKindName[])
   ...(problems ? { problems } : {}),
 });
 
+const CONTRADICTED_TYPE = 'an image type the bytes contradict (declared_type and detected_type name both): nothing was stored';
+
+/** An upload's 415: its bytes contradict the image type it declared (lib/uploads/contentType.ts); `refusedBody`, when its body's own media type may be refused too. */
+export const contentTypeMismatchAnswer = (refusedBody?: string): Answer =>
+  refusedBody
+    ? problemAnswer(`${refusedBody}; or ${CONTRADICTED_TYPE}`, ['unsupported-media-type', 'content-type-mismatch'])
+    : problemAnswer(CONTRADICTED_TYPE, ['content-type-mismatch']);
+
 /** The revision an answer's resource is at, for If-Match and If-None-Match. */
 export const etagHeader: Answer['headers'] = {
   ETag: {

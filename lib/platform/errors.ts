@@ -59,6 +59,16 @@ export class QuotaExceededError extends DomainError {}
 
 export class UnsupportedMediaTypeError extends DomainError {}
 
+/**
+ * Bytes that contradict the image type they were declared with (lib/uploads/contentType.ts): the
+ * facts name both types, and the upload the refusal ended when there was one.
+ */
+export class ContentTypeMismatchError extends UnsupportedMediaTypeError {
+  constructor(detail: string, facts: { declared_type: string; detected_type: string; upload_id?: string }) {
+    super(detail, facts);
+  }
+}
+
 /** A byte range that selects nothing of a `sizeBytes`-long object. */
 export class RangeNotSatisfiableError extends DomainError {
   constructor(

@@ -1,7 +1,7 @@
 /**
  * Work on stored objects shared by uploads, backups and restores: look an object up, copy it
  * server-side between buckets (CopyObject, or UploadPartCopy by parts for large objects, resumable),
- * hash an object as it streams, delete keys in bulk. Nothing here holds an object's bytes beyond one chunk.
+ * hash an object as it streams, read its first bytes, delete keys in bulk. Nothing here holds an object's bytes beyond one chunk.
  */
 import {
   CompleteMultipartUploadCommand,
@@ -172,6 +172,13 @@ export async function hashObject(
     }
   }
   return { sha256: hash.digest('hex'), sizeBytes, contentType: object.ContentType };
+}
+
+/** The object's first `n` bytes (fewer when it is shorter), in one ranged GET; none of an empty object, which has no range to ask for. */
+export async function readFirstBytes(s3: S3Client, ref: ObjectRef & { sizeBytes: number }, n: number): Promise<Buffer> {
+  if (ref.sizeBytes === 0) return Buffer.alloc(0);
+  const object = await s3.send(new GetObjectCommand({ Bucket: ref.bucket, Key: ref.key, Range: `bytes=0-${n - 1}` }));
+  return Buffer.from(await object.Body!.transformToByteArray());
 }
 
 const DELETE_OBJECTS_MAX = 1000;

@@ -5,7 +5,8 @@ import type { Config } from '../platform/config';
 import { UUID_PATTERN } from '../platform/ids';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { sessionDeadline } from './progress';
-import { NotFoundError } from '../platform/errors';
+import { ContentTypeMismatchError, NotFoundError } from '../platform/errors';
+import { decideContentType, refusalMessage } from './contentType';
 import { ensureIfMatch } from '../platform/etags';
 import { assetEtag } from '../assets/assets';
 import { recordEvent } from '../events/outbox';
@@ -200,6 +201,9 @@ export class AssetGoneError extends Error {
  * meanwhile, the session ends failed and AccessRevokedError is thrown once that is committed. So is
  * a new version's `ifMatch` compared again there: one that no longer names the asset's ETag (another
  * version or change came after the session opened) writes nothing (StaleRevisionError).
+ * The version's type is decided there too, from what its first bytes are (`verified.sniffed`, read by
+ * the caller: lib/uploads/contentType.ts), with the asset's type under the same lock; a declared image
+ * type its bytes contradict writes nothing (ContentTypeMismatchError).
  * Committing the same upload again returns what the first commit made.
  */
 export async function commitUploadedVersion(
@@ -215,13 +219,19 @@ export async function commitUploadedVersion(
   return outcome;
 }
 
-type VerifiedBytes = { sizeBytes: number; checksumSha256: string };
+type VerifiedBytes = { sizeBytes: number; checksumSha256: string; sniffed?: SniffedBytes };
+
+/** What the committed object's first bytes are, and whether a declared image type they contradict is refused. */
+export interface SniffedBytes {
+  detected: string | undefined;
+  refuses: boolean;
+}
 
 /** The asset a session's version joins: `asset` is its row, locked, unless the session makes it (or it is gone). */
 interface VersionTarget {
   assetId: string;
   newAsset: boolean;
-  asset: { id: string; owner_id: string; last_version_number: number } | undefined;
+  asset: { id: string; owner_id: string; last_version_number: number; content_type: string } | undefined;
 }
 
 async function commitInTransaction(
@@ -238,8 +248,9 @@ async function commitInTransaction(
   const newAsset = opened.asset_id === null;
   // The asset's row before the session's: the lock order of lib/uploads/store.ts.
   const asset = newAsset ? undefined : await lockLiveAsset(trx, assetId);
-  const session = await lockSession(trx, uploadId);
-  if (!session) throw new NotFoundError(`upload ${uploadId} not found`);
+  const locked = await lockSession(trx, uploadId);
+  if (!locked) throw new NotFoundError(`upload ${uploadId} not found`);
+  let session = locked;
   if (session.status !== 'completed') {
     // A new version's If-Match, compared when its session opened, holds still as it is written: else nothing is (412).
     if (asset) {
@@ -249,6 +260,8 @@ async function commitInTransaction(
         (etag) => `asset ${assetId} has changed since the If-Match this version was sent with: its ETag is ${etag}; no version was made`,
       );
     }
+    // A version of an asset gone meanwhile is refused as that below, whatever its bytes are.
+    if (newAsset || asset) session = { ...session, content_type: storedTypeOf(session, asset, verified.sniffed) };
     const versionNumber = await nextVersionNumber(trx, session, { assetId, newAsset, asset }, audit);
     if (typeof versionNumber !== 'number') return versionNumber;
     await writeVersion(trx, session, { assetId, newAsset, versionNumber }, verified);
@@ -256,6 +269,15 @@ async function commitInTransaction(
   }
   const count = await countVersionRows(trx, assetId);
   return { assetId, versionId: session.version_id, versionsBeyondMax: Math.max(0, count - maxVersions) };
+}
+
+/** The type the session's version is stored with: as declared unless its first bytes were read (lib/uploads/contentType.ts). */
+function storedTypeOf(session: UploadSessionRow, asset: VersionTarget['asset'], sniffed: SniffedBytes | undefined): string {
+  if (!sniffed) return session.content_type;
+  const decided = decideContentType({ declared: session.content_type, current: asset?.content_type, ...sniffed });
+  if ('contentType' in decided) return decided.contentType;
+  const { declared, detected } = decided.refused;
+  throw new ContentTypeMismatchError(refusalMessage(decided.refused), { declared_type: declared, detected_type: detected, upload_id: session.id });
 }
 
 /**
@@ -315,7 +337,7 @@ async function writeVersion(
     tags: !newAsset && session.tags !== null ? session.tags : undefined,
   });
   if (!newAsset && session.metadata !== null) await replaceMetadata(trx, assetId, session.metadata);
-  await markSessionCompleted(trx, session.id, { versionNumber, ...verified });
+  await markSessionCompleted(trx, session.id, { versionNumber, ...verified, contentType: session.content_type });
 }
 
 /** The commit's events (the asset's creation, when it made one, and the version's) and its audit row. */

@@ -114,10 +114,11 @@ export async function shareLockSession(db: Knex | Knex.Transaction, id: string):
 export async function markSessionCompleted(
   db: Knex | Knex.Transaction,
   id: string,
-  version: { versionNumber: number; sizeBytes: number; checksumSha256: string },
+  version: { versionNumber: number; sizeBytes: number; checksumSha256: string; contentType: string },
 ): Promise<void> {
   await db('upload_sessions').where({ id }).update({
     status: 'completed',
+    content_type: version.contentType,
     version_number: version.versionNumber,
     size_bytes: version.sizeBytes,
     checksum_sha256: version.checksumSha256,

@@ -26,11 +26,13 @@ import { AccessRevokedError } from './sessionAccess';
 import type { UploadSessionRow } from './sessionRow';
 import { AssetGoneError, getUploadSession, insertUploadSession, uploadWorkflowId } from './sessions';
 import { findUploadSession } from './store';
+import { refusedTypesIn } from './contentType';
 import type { QuotaDefaults } from '../quotas/quotas';
 import { waitAtMost } from '../platform/concurrency';
 import { uuidv7 } from '../platform/ids';
 import {
   ConflictError,
+  ContentTypeMismatchError,
   MissingPartsError,
   DomainError,
   NotFoundError,
@@ -262,9 +264,16 @@ async function settledOutcome(uc: UploadClient, uploadId: string, err: unknown):
   const row = await findUploadSession(uc.db, uploadId);
   if (!row) throw new NotFoundError(`upload ${uploadId} not found`);
   if (row.status === 'completed') return { done: true, result: { assetId: row.result_asset_id, versionId: row.version_id } };
-  if (row.status === 'failed') throw new UnprocessableError(row.error ?? 'upload failed', { upload_id: uploadId });
+  if (row.status === 'failed') throw failedSessionError(row.error, uploadId);
   if (row.status === 'aborted' || row.status === 'expired') throw new ConflictError(`upload ${uploadId} is ${row.status}`);
   throw err;
+}
+
+/** A failed session's error, as the failure that ended it was answered: 415 for its content type (read back from its message), else 422. */
+function failedSessionError(error: string | null, uploadId: string): DomainError {
+  const refused = refusedTypesIn(error);
+  if (refused) return new ContentTypeMismatchError(error!, { declared_type: refused.declared, detected_type: refused.detected, upload_id: uploadId });
+  return new UnprocessableError(error ?? 'upload failed', { upload_id: uploadId });
 }
 
 function toDomainError(err: unknown, uploadId: string): unknown {
@@ -292,6 +301,10 @@ function toDomainError(err: unknown, uploadId: string): unknown {
       return new ConflictError(failure.message);
     case UploadFailure.tooManyUpdates:
       return new ConflictError(failure.message, { upload_id: uploadId });
+    case UploadFailure.contentTypeMismatch: {
+      const types = failure.details?.[0] as { declared_type: string; detected_type: string };
+      return new ContentTypeMismatchError(failure.message, { ...types, upload_id: uploadId });
+    }
     case UploadFailure.quotaExceeded:
       return new QuotaExceededError(failure.message, failure.details?.[0] as ErrorFacts);
     default:

@@ -215,6 +215,8 @@ export const UploadFailure = {
   accessRevoked: 'AccessRevoked',
   /** A new version's If-Match no longer names its asset's ETag: no session was opened, or no version made (412). */
   staleRevision: 'StaleRevision',
+  /** A declared image type the bytes contradict (lib/uploads/contentType.ts); details[0] names both types (415). */
+  contentTypeMismatch: 'ContentTypeMismatch',
   /** The run took as many updates as it takes (UpdateBound): the session is as it was, ask its status. */
   tooManyUpdates: 'TooManyUpdates',
   /** Any other failure a step ends with. */
