@@ -4,14 +4,20 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { assetCommands } from './assets';
+import { auditCommand } from './audit';
 import { DEFAULT_API_URL, EXIT, exitCodeOf, example, messageOf } from './context';
 import { downloadCommand } from './download';
 import { printable } from './fileNames';
 import { eventsCommand } from './events';
+import { grantCommands } from './grants';
+import { manageCommands } from './manage';
+import { policiesCommand } from './policies';
 import { runCommands } from './runs';
 import { scrubCommand } from './scrub';
 import { tokenCommand } from './token';
 import { uploadCommand } from './upload';
+import { uploadsCommand } from './uploads';
+import { usageCommands } from './usage';
 
 function program(): Command {
   const root = new Command('storage')
@@ -21,7 +27,21 @@ function program(): Command {
     .option('--json', "print the API's JSON, for scripts")
     .showHelpAfterError('(storage --help, or storage <command> --help, shows the usage and an example)')
     .addHelpText('after', example('STORAGE_TOKEN=$(storage token --sub alice) storage upload maps/dungeon.png --tags maps'));
-  for (const command of [uploadCommand(), downloadCommand(), ...assetCommands(), ...runCommands(), scrubCommand(), eventsCommand(), tokenCommand()])
+  for (const command of [
+    uploadCommand(),
+    downloadCommand(),
+    ...assetCommands(),
+    ...manageCommands(),
+    ...grantCommands(),
+    uploadsCommand(),
+    ...usageCommands(),
+    policiesCommand(),
+    ...runCommands(),
+    scrubCommand(),
+    eventsCommand(),
+    auditCommand(),
+    tokenCommand(),
+  ])
     root.addCommand(command);
   // Usage errors exit 2 (commander's default is 1), in every subcommand.
   const exitOverride = (c: Command) => {
