@@ -8437,10 +8437,16 @@ export interface operations {
                  * @description deprecated: use cursor
                  */
                 after?: string;
+                /** @description only events whose time is after this */
+                created_after?: string;
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
+                /** @description the newest `last` events after the cursor, still oldest first, instead of the oldest `limit`: next_cursor is then the end of the feed (last=1 finds where to follow from now on) */
+                last?: number;
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
+                /** @description only this subject's events (an asset's id, for its events) */
+                subject?: string;
             };
             header?: {
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
@@ -8882,10 +8888,16 @@ export interface operations {
                  * @description deprecated: use cursor
                  */
                 after?: string;
+                /** @description only events whose time is after this */
+                created_after?: string;
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
+                /** @description the newest `last` events after the cursor, still oldest first, instead of the oldest `limit`: next_cursor is then the end of the feed (last=1 finds where to follow from now on) */
+                last?: number;
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
+                /** @description only this subject's events (an asset's id, for its events) */
+                subject?: string;
             };
             header?: {
                 /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
