@@ -4,9 +4,9 @@ import { bytes, contextOf, example, unwrap } from './context';
 
 const limit = (n: number | null, unit: (n: number) => string = String) => (n === null ? 'unlimited' : unit(n));
 
-/** A limit to set: a whole number, or `default` (null: the service's default limit). */
-function limitValue(value: string): number | null {
-  if (value === 'default') return null;
+/** A limit to set: a whole number, or `default` (the service's default limit). */
+function limitValue(value: string): number | 'default' {
+  if (value === 'default') return value;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number or "default", got "${value}"`);
   return n;
@@ -37,7 +37,7 @@ export function usageCommands(): Command[] {
     .option('--bytes <n>', 'the bytes they may store ("default": the service default)', limitValue)
     .option('--assets <n>', 'the assets they may have ("default": the service default)', limitValue)
     .addHelpText('after', example('storage quota alice --bytes 10737418240'))
-    .action(async (owner: string, opts: { bytes?: number | null; assets?: number | null }, command: Command) => {
+    .action(async (owner: string, opts: { bytes?: number | 'default'; assets?: number | 'default' }, command: Command) => {
       const ctx = contextOf(command);
       const q =
         opts.bytes === undefined && opts.assets === undefined
@@ -46,7 +46,8 @@ export function usageCommands(): Command[] {
               ctx.client.PATCH('/api/v2/quotas/{owner_id}', {
                 params: { path: { owner_id: owner } },
                 headers: { 'Content-Type': 'application/merge-patch+json' },
-                body: { bytes: opts.bytes, assets: opts.assets },
+                // In a merge patch a null goes back to the default.
+                body: { bytes: opts.bytes === 'default' ? null : opts.bytes, assets: opts.assets === 'default' ? null : opts.assets },
               }),
             );
       if (ctx.json) return ctx.printJson(q);
