@@ -10,7 +10,10 @@ import { bytesOf, postForm, sha256, uploadAsset } from './support/assets';
 import { adminToken, tokenFor } from './support/auth';
 import { cliEnv, startCli, storage, type CliEnv } from './support/cli';
 import { useTestService } from './support/context';
+import { call } from './support/http';
+import { seedAssets } from './support/lifecycle';
 import { waitUntil } from './support/processes';
+import { uuidv7 } from '../lib/platform/ids';
 
 const ctx = useTestService();
 let env: CliEnv;
@@ -257,4 +260,65 @@ test('events tail --follow waits out an API it cannot reach (backoff), then prin
     await follower.done;
     await new Promise((resolve) => (proxy ? proxy.close(resolve) : resolve(undefined)));
   }
+});
+
+test('lifecycle run --dry-run --wait lists each version and asset it would remove; the API pages them; nothing is removed', async () => {
+  const [map, gone, stale] = await seedAssets(ctx, [
+    { name: 'dry/map.png', noncurrentDaysAgo: [40, 40] },
+    { name: 'dry/gone.png', deletedDaysAgo: 40 },
+    { name: 'dry/stale.png', updatedDaysAgo: 40 },
+  ]);
+  const policy = await unwrap(
+    api.POST('/api/v2/policies', {
+      body: {
+        name: 'dry',
+        filter: { name_prefix: 'dry/' },
+        rules: [
+          { action: 'expire_noncurrent_versions', noncurrent_days: 30 },
+          { action: 'purge_deleted', days: 30 },
+          { action: 'expire_assets', days: 30 },
+        ],
+      },
+    }),
+  );
+  const run = await ok(['lifecycle', 'run', '--policy', policy.id, '--dry-run', '--wait', '--json']);
+  const size = (asset: typeof map) => asset.versions.reduce((sum, v) => sum + v.sizeBytes, 0);
+  const expected = [
+    { action: 'purge_asset', asset_id: gone.id, version_id: null, upload_id: null, size_bytes: size(gone) },
+    { action: 'expire_asset', asset_id: stale.id, version_id: null, upload_id: null, size_bytes: null },
+    ...map.versions
+      .filter((v) => !v.current)
+      .map((v) => ({ action: 'expire_version', asset_id: map.id, version_id: v.id, upload_id: null, size_bytes: v.sizeBytes })),
+  ];
+  expect(run.json()).toMatchObject({
+    status: 'completed',
+    dry_run: true,
+    counts: { versions_expired: 2, assets_expired: 1, assets_purged: 1 },
+    items: expected,
+  });
+
+  // The API answers them too, a page at a time.
+  const runId = run.json().id;
+  const paged: unknown[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await unwrap(api.GET('/api/v2/lifecycle/runs/{id}/items', { params: { path: { id: runId }, query: { limit: 1, cursor } } }));
+    expect(page.items.length).toBeLessThanOrEqual(1);
+    paged.push(...page.items);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  expect(paged).toEqual(expected);
+  expect((await call(`${ctx.baseUrl}/api/v2/lifecycle/runs/${uuidv7()}/items`)).status).toBe(404);
+  expect((await call(`${ctx.baseUrl}/api/v2/lifecycle/runs/${runId}/items`, { as: await tokenFor({ sub: 'player' }) })).status).toBe(403);
+
+  const human = await ok(['lifecycle', 'items', runId]);
+  expect(human.stdout.trim().split('\n')).toEqual([
+    `purge_asset\t${gone.id}\t\t${size(gone)} B`,
+    `expire_asset\t${stale.id}\t\t`,
+    ...expected.slice(2).map((i) => `expire_version\t${map.id}\t${i.version_id}\t${i.size_bytes} B`),
+  ]);
+  // A dry run: everything is where it was.
+  expect((await read(map.id)).version_count).toBe(3);
+  expect(await read(stale.id)).toMatchObject({ is_deleted: false });
+  expect((await unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: gone.id }, query: { include_deleted: 'true' } } }))).is_deleted).toBe(true);
 });
