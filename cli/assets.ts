@@ -1,10 +1,10 @@
-/** The commands over assets: ls, info, versions, rm, restore, share, url. */
+/** The commands over assets: ls, info, versions (and versions restore), rm, restore, url. */
 import { Command, Option } from 'commander';
 import { printable } from './fileNames';
-import type { StorageClient } from '../client';
 import { bytes, CliError, contextOf, duration, example, EXIT, list, counted, positiveInt, table, unwrap } from './context';
 import { confirm } from './confirm';
 import { pointInTimeRestore, withPointInTimeOptions, type PointInTimeOptions } from './pointInTime';
+import { versionRestoreCommand } from './versionRestore';
 
 const idArg = (c: Command) => c.argument('<id>', 'the asset id');
 
@@ -76,7 +76,8 @@ export function assetCommands(): Command[] {
       if (ctx.json) return ctx.printJson(page);
       const rows = page.items.map((v) => [String(v.version_number), v.id, bytes(v.size_bytes), v.is_current ? 'current' : '', v.checksum_sha256, v.created_at]);
       ctx.say(table(rows, ['#', 'ID', 'SIZE', '', 'SHA-256', 'CREATED'], [4]));
-    });
+    })
+    .addCommand(versionRestoreCommand());
 
   const rm = idArg(new Command('rm').description('delete an asset (soft: restore undoes it)'))
     .option('--permanent', "delete every version's bytes and rows, for good (asks first on a terminal)")
@@ -114,20 +115,6 @@ export function assetCommands(): Command[] {
       ctx.say(`${asset.id} restored (${asset.name})`);
     });
 
-  const share = idArg(new Command('share').description('grant a group (or a user) read or write access, keeping the other grants'))
-    .option('--group <name>', "a group of the tokens' groups claim")
-    .option('--user <sub>', "a user's subject")
-    .addOption(new Option('--access <level>', 'what they may do').choices(['read', 'write']).default('read'))
-    .addHelpText('after', example('storage share 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --group campaign-42 --access read'))
-    .action(async (id: string, opts: { group?: string; user?: string; access: 'read' | 'write' }, command: Command) => {
-      if (Boolean(opts.group) === Boolean(opts.user)) command.error('give one of --group or --user', { exitCode: 2 });
-      const ctx = contextOf(command);
-      const subject = opts.group ? `group:${opts.group}` : `user:${opts.user}`;
-      const answer = await shareOnce(ctx.client, id, { subject, access: opts.access });
-      if (ctx.json) return ctx.printJson(answer);
-      ctx.say(answer.grants.map((g) => `${g.subject}: ${g.access}`).join('\n'));
-    });
-
   const url = idArg(new Command('url').description("a signed URL of the asset's content, for a browser or curl, no token needed"))
     .option('--expires <duration>', 'how long it works: 90s, 15m, 1h, 7d', duration, 3600)
     .option('--version <versionId>', 'a version other than the current one')
@@ -146,25 +133,5 @@ export function assetCommands(): Command[] {
       ctx.say(absolute);
     });
 
-  return [ls, info, versions, rm, restore, share, url];
-}
-
-// A few writers changing the same asset at once; past that, the user is told rather than kept waiting.
-const SHARE_ATTEMPTS = 5;
-
-/**
- * The asset's grants with `grant` added (or its access changed), written back under If-Match with
- * the ETag they were read with: a change made in between (a revocation, above all) is read again and
- * kept, never written over.
- */
-async function shareOnce(client: StorageClient, id: string, grant: { subject: string; access: 'read' | 'write' }) {
-  for (let attempt = 1; ; attempt++) {
-    const read = await client.GET('/api/v2/assets/{id}', { params: { path: { id } } });
-    const asset = await unwrap(Promise.resolve(read));
-    const etag = read.response.headers.get('etag');
-    if (!etag) throw new Error(`the server answered asset ${id} without an ETag: its grants cannot be changed safely`);
-    const grants = [...asset.grants.filter((g) => g.subject !== grant.subject), grant];
-    const written = await client.PUT('/api/v2/assets/{id}/grants', { params: { path: { id } }, headers: { 'If-Match': etag }, body: grants });
-    if (written.response.status !== 412 || attempt === SHARE_ATTEMPTS) return unwrap(Promise.resolve(written));
-  }
+  return [ls, info, versions, rm, restore, url];
 }

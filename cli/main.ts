@@ -4,15 +4,21 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { assetCommands } from './assets';
+import { auditCommand } from './audit';
 import { DEFAULT_API_URL, EXIT, EXIT_CODES_HELP, exitCodeOf, example, messageOf } from './context';
 import { downloadCommand } from './download';
 import { printable } from './fileNames';
 import { eventsCommand } from './events';
+import { grantCommands } from './grants';
+import { manageCommands } from './manage';
+import { policiesCommand } from './policies';
 import { folderCommands } from './sync';
 import { runCommands } from './runs';
 import { scrubCommand } from './scrub';
 import { tokenCommand } from './token';
 import { uploadCommand } from './upload';
+import { uploadsCommand } from './uploads';
+import { usageCommands } from './usage';
 
 function program(): Command {
   const root = new Command('storage')
@@ -23,9 +29,23 @@ function program(): Command {
     .showHelpAfterError('(storage --help, or storage <command> --help, shows the usage and an example)')
     .addHelpText('after', example('STORAGE_TOKEN=$(storage token --sub alice) storage upload maps/dungeon.png --tags maps'))
     .addHelpText('after', EXIT_CODES_HELP);
-  for (const command of [uploadCommand(), downloadCommand(), ...assetCommands(), ...runCommands(), scrubCommand(), eventsCommand(), tokenCommand()])
+  for (const command of [
+    uploadCommand(),
+    downloadCommand(),
+    ...folderCommands(),
+    ...assetCommands(),
+    ...manageCommands(),
+    ...grantCommands(),
+    uploadsCommand(),
+    ...usageCommands(),
+    policiesCommand(),
+    ...runCommands(),
+    scrubCommand(),
+    eventsCommand(),
+    auditCommand(),
+    tokenCommand(),
+  ])
     root.addCommand(command);
-  folderCommands().forEach((command) => root.addCommand(command));
   // Usage errors exit 2 (commander's default is 1), in every subcommand.
   const exitOverride = (c: Command) => {
     c.exitOverride();

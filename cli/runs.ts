@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { cancelOperation, followOperation, operationIdOf, type Operation } from '../client';
 import { bytes, CliError, contextOf, counted, example, list, table, unwrap, type Ctx } from './context';
+import { lifecycleItemsCommand, runItemsOf, sayRunItems } from './lifecycleItems';
 import { progressOf } from './progress';
 
 interface Live {
@@ -157,8 +158,8 @@ export function runCommands(): Command[] {
     .command('run')
     .description('run the policies now (one with --policy), and print what it did or would do')
     .option('--policy <id>', 'only this policy')
-    .option('--dry-run', 'count, change nothing')
-    .option('--wait', 'wait for the counts')
+    .option('--dry-run', 'count and list what it would remove, change nothing')
+    .option('--wait', 'wait for the counts (and, in a dry run, the list)')
     .addHelpText('after', example('storage lifecycle run --policy 0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69 --dry-run --wait'))
     .action(async (opts: { policy?: string; dryRun?: boolean; wait?: boolean }, command: Command) => {
       const ctx = contextOf(command);
@@ -168,7 +169,9 @@ export function runCommands(): Command[] {
         const id = started.id;
         run = await follow(ctx, 'lifecycle', started.operation_url, () => unwrap(ctx.client.GET('/api/v2/lifecycle/runs/{id}', { params: { path: { id } } })));
       }
-      if (ctx.json) ctx.printJson(run);
+      // A dry run followed to its end lists what it would remove, not only how much.
+      const items = opts.wait && run.dry_run && run.status === 'completed' ? await runItemsOf(ctx, run.id) : undefined;
+      if (ctx.json) ctx.printJson(items ? { ...run, items } : run);
       const c = run.counts;
       ended(
         ctx,
@@ -176,7 +179,10 @@ export function runCommands(): Command[] {
         run,
         `lifecycle run ${run.id} ${run.status}${run.dry_run ? ' (dry run)' : ''}: versions_expired=${c.versions_expired} assets_expired=${c.assets_expired} assets_purged=${c.assets_purged} uploads_aborted=${c.uploads_aborted} bytes_freed=${c.bytes_freed}`,
       );
+      if (items) sayRunItems(ctx, items);
     });
+
+  lifecycle.addCommand(lifecycleItemsCommand());
 
   const operation = new Command('operation')
     .description('an asynchronous piece of work (upload-…, backup-…, restore-…, lifecycle-…, delete-asset-…, scrub-…): read, follow or cancel it')

@@ -70,6 +70,43 @@ describe('the event feed', () => {
     expect(after.items.map((e) => e.subject)).toEqual(['slow-subject', 'fast-subject']);
   });
 
+  it('subject and created_after narrow the feed; last answers its newest events, oldest first, and the position at its end', async () => {
+    const subject = uuidv7();
+    for (const n of [1, 2, 3]) await ctx.db.transaction((trx) => recordEvent(trx, 'storage.asset.updated', subject, { n }));
+    await ctx.db.transaction((trx) => recordEvent(trx, 'storage.asset.updated', uuidv7(), { n: 4 }));
+    // The first is an hour old: created_after half an hour ago leaves it out.
+    await ctx
+      .db('outbox_events')
+      .where({ subject })
+      .whereRaw("data->>'n' = '1'")
+      .update({ time: ctx.db.raw("time - interval '1 hour'") });
+    const get = async (query: string) => {
+      const res = await call(`${ctx.baseUrl}/api/v2/events?${query}`);
+      expect(res.status).toBe(200);
+      return res.body as { items: Array<{ subject: string; data: { n: number } }>; next_cursor: string | null };
+    };
+    const all = await waitUntil('the 3 events settled', async () => {
+      const page = await get(`subject=${subject}`);
+      return page.items.length === 3 && page;
+    });
+    expect(all.items.map((e) => [e.subject, e.data.n])).toEqual([1, 2, 3].map((n) => [subject, n]));
+    const newest = await get(`subject=${subject}&last=2`);
+    expect(newest.items.map((e) => e.data.n)).toEqual([2, 3]);
+    expect(newest.next_cursor).toBe(all.next_cursor);
+    expect((await get(`subject=${subject}&last=2&cursor=${newest.next_cursor}`)).items).toEqual([]);
+    const recent = await get(`subject=${subject}&created_after=${encodeURIComponent(new Date(Date.now() - 1_800_000).toISOString())}`);
+    expect(recent.items.map((e) => e.data.n)).toEqual([2, 3]);
+    // The whole feed's end: its newest event is the other subject's.
+    const end = await waitUntil('the 4th event settled', async () => {
+      const page = await get('last=1');
+      return page.items[0]?.data.n === 4 && page;
+    });
+    expect((await get(`cursor=${end.next_cursor}`)).items).toEqual([]);
+    for (const bad of ['last=0', 'last=1001', 'created_after=yesterday', 'subject=']) {
+      expect({ bad, status: (await call(`${ctx.baseUrl}/api/v2/events?${bad}`)).status }).toEqual({ bad, status: 400 });
+    }
+  });
+
   it('400 for a cursor it did not hand out and for a limit under 1; a limit over 1000 is lowered to it', async () => {
     expect((await call(`${ctx.baseUrl}/api/v2/events?after=bogus`)).status).toBe(400);
     expect((await call(`${ctx.baseUrl}/api/v2/events?cursor=bogus`)).status).toBe(400);

@@ -11,6 +11,7 @@ const TABLES = [
   'lifecycle_policies',
   'policy_rules',
   'lifecycle_runs',
+  'lifecycle_run_items',
   'backup_jobs',
   'backup_handoffs',
   'restore_items',

@@ -68,7 +68,10 @@ it('links each creating operation to the operations that take the id it answers'
   const restoreLinks = ['/api/v2/restores/{id} getRestoresById', '/api/v2/restores/{id}/items getRestoresByIdItems'];
   expect(linked('/api/v2/backups/{id}/restore', 'post', '202')).toEqual(restoreLinks);
   expect(linked('/api/v2/restores', 'post', '202')).toEqual(restoreLinks);
-  expect(linked('/api/v2/lifecycle/runs', 'post', '202')).toEqual(['/api/v2/lifecycle/runs/{id} getLifecycleRunsById']);
+  expect(linked('/api/v2/lifecycle/runs', 'post', '202')).toEqual([
+    '/api/v2/lifecycle/runs/{id} getLifecycleRunsById',
+    '/api/v2/lifecycle/runs/{id}/items getLifecycleRunsByIdItems',
+  ]);
 });
 
 it("serves a page for each problem type to anyone, and a problem's type is the path of its page", async () => {

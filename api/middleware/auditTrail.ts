@@ -97,6 +97,7 @@ export const READ_ACTIONS: Record<string, string> = {
   'GET /api/v2/policies/:id': 'policy.read',
   'GET /api/v2/lifecycle/runs': 'lifecycle.list',
   'GET /api/v2/lifecycle/runs/:id': 'lifecycle.read',
+  'GET /api/v2/lifecycle/runs/:id/items': 'lifecycle.items',
   'GET /api/v2/usage': 'usage.read',
   'GET /api/v2/quotas/:owner_id': 'quota.read',
   'GET /api/v2/audit': 'audit.list',

@@ -9,12 +9,28 @@ import { listQueryOf, pageAnswer } from '../http/lists';
 import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { SUBSCRIBED_TYPES, incomingEventFor } from '../schemas/events';
-import { deprecatedName, pageQuery, parse } from '../schemas/common';
+import { createdFilters, deprecatedName, MAX_PAGE_LIMIT, pageQuery, parse, singleLine } from '../schemas/common';
 import { operationFieldsOf, setAccepted } from '../http/operations';
 import { ACCEPTED_HEADERS } from '../schemas/operations';
 import * as r from '../schemas/responses';
 
-const feedQuery = z.object({ ...pageQuery, after: deprecatedName(pageQuery.cursor, 'cursor') }).strict();
+const feedQuery = z
+  .object({
+    ...pageQuery,
+    after: deprecatedName(pageQuery.cursor, 'cursor'),
+    subject: singleLine(256).min(1, 'must not be empty').optional().describe("only this subject's events (an asset's id, for its events)"),
+    created_after: createdFilters.created_after.describe('only events whose time is after this'),
+    last: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_PAGE_LIMIT)
+      .optional()
+      .describe(
+        'the newest `last` events after the cursor, still oldest first, instead of the oldest `limit`: next_cursor is then the end of the feed (last=1 finds where to follow from now on)',
+      ),
+  })
+  .strict();
 
 const feed = defineRoute(
   {

@@ -1,4 +1,6 @@
-/** Lifecycle runs (admins): start one now (all policies or one, optionally dry), list them, read one. */
+/** Lifecycle runs (admins): start one now (all policies or one, optionally dry), list them, read one, and what a dry one would remove. */
+import { listRunItems } from '../../lib/lifecycle/runItems';
+import { getRun } from '../../lib/lifecycle/runRows';
 import { listRuns, toRunJson } from '../../lib/lifecycle/sweep';
 import { readLifecycleRun, startLifecycleRun } from '../../lib/lifecycle/sweepRuns';
 import { listQueryOf, pageAnswer } from '../http/lists';
@@ -7,7 +9,7 @@ import { defineRoute } from '../http/route';
 import { actorOf } from '../middleware/authentication';
 import { idParams, parse } from '../schemas/common';
 import { ACCEPTED_HEADERS, PREFERENCE_APPLIED_HEADER, PREFER_HEADER, operationFields } from '../schemas/operations';
-import { listRunsQuery, runAnswer, startRunBody } from '../schemas/policies';
+import { listRunsQuery, runAnswer, runItemAnswer, runItemsQuery, startRunBody } from '../schemas/policies';
 import { problemAnswer as problem } from '../schemas/responses';
 
 const runStarted = runAnswer.extend(operationFields);
@@ -73,4 +75,24 @@ const read = defineRoute(
   },
 );
 
-export const LIFECYCLE_ROUTES = [start, list, read];
+const items = defineRoute(
+  {
+    method: 'get',
+    access: 'admin',
+    path: '/api/v2/lifecycle/runs/:id/items',
+    tag: 'lifecycle',
+    summary:
+      'What a dry run would remove, in the order it found them (as the run goes on, so far): versions, assets, upload sessions; a real run has none (its removals are in the audit log)',
+    params: idParams,
+    query: runItemsQuery,
+    responses: { 200: pageAnswer(runItemAnswer), 404: problem('unknown run') },
+  },
+  (deps) => async (req, res) => {
+    const { id } = parse(idParams, req.params, 'path');
+    const q = listQueryOf(runItemsQuery, req, res);
+    await getRun(deps.db, id);
+    res.json(await listRunItems(deps.db, id, q));
+  },
+);
+
+export const LIFECYCLE_ROUTES = [start, list, read, items];

@@ -164,3 +164,32 @@ export const runAnswer = z
       },
     ],
   });
+
+export const runItemsQuery = z.object(pageQuery).strict();
+
+/** GET /lifecycle/runs/{id}/items: one thing a dry run would remove (lib/lifecycle/runItems.ts). */
+export const runItemAnswer = z
+  .object({
+    action: z
+      .enum(['abort_upload', 'purge_asset', 'expire_asset', 'expire_version'])
+      .describe(
+        'abort_upload: end an upload session; purge_asset: delete a soft-deleted asset for good; expire_asset: soft-delete it; expire_version: delete a noncurrent version',
+      ),
+    asset_id: uuid.nullable().describe("the asset, or the version's asset; null for an upload session"),
+    version_id: uuid.nullable().describe('expire_version: the version'),
+    upload_id: uuid.nullable().describe('abort_upload: the session'),
+    size_bytes: count.nullable().describe('the bytes it would free (a version; an asset to purge: all its versions); null when not known'),
+  })
+  .strict()
+  .meta({
+    id: 'RunItem',
+    examples: [
+      {
+        action: 'expire_version',
+        asset_id: '0190c6d2-5a00-7a11-8b22-3c4d5e6f7081',
+        version_id: '0190c6d2-5a01-7a11-8b22-3c4d5e6f7082',
+        upload_id: null,
+        size_bytes: 1048576,
+      },
+    ],
+  });

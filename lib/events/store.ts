@@ -72,13 +72,25 @@ export async function insertOutboxEvent(
 // ---------------------------------------------------------------------------------------------
 // The feed (GET /events)
 
+export interface FeedFilter {
+  /** Only the events of this subject. */
+  subject?: string;
+  /** Only events whose time is after this. */
+  timeAfter?: Date;
+  /** The newest `limit` events after `after` rather than the oldest (still answered oldest first). */
+  newest?: boolean;
+}
+
 /** Settled events in (txid, sequence) order after the position `after` ({ t: txid, s: sequence }). */
-export async function selectSettledEvents(db: Knex, after: { t: string; s: number } | undefined, limit: number): Promise<OutboxRow[]> {
+export async function selectSettledEvents(db: Knex, after: { t: string; s: number } | undefined, limit: number, filter: FeedFilter = {}): Promise<OutboxRow[]> {
   const query = db('outbox_events as e')
     .select('e.sequence', 'e.id', 'e.type', 'e.source', 'e.subject', 'e.time', 'e.data', db.raw('e.txid::text AS txid'))
     .whereRaw(SETTLED);
   if (after) query.whereRaw('(e.txid, e.sequence) > (?::xid8, ?)', [after.t, after.s]);
-  return (await query.orderByRaw('e.txid, e.sequence').limit(limit)) as OutboxRow[];
+  if (filter.subject !== undefined) query.where('e.subject', filter.subject);
+  if (filter.timeAfter) query.where('e.time', '>', filter.timeAfter);
+  const rows = (await query.orderByRaw(filter.newest ? 'e.txid DESC, e.sequence DESC' : 'e.txid, e.sequence').limit(limit)) as OutboxRow[];
+  return filter.newest ? rows.reverse() : rows;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { softDeleteLiveAssets } from '../assets/store';
 import { recordEvent } from '../events/outbox';
 import { sweepEntries, type BatchOutcome } from './batchOutcome';
 import { expireCandidates, type TimeCursor } from './candidates';
+import { insertRunItems } from './store';
 import { commitBatch, lockRun, startedRun } from './runRows';
 import { nextPhase, type LifecycleRunRow } from './runs';
 
@@ -36,6 +37,12 @@ export async function expireAssetsBatch(db: Knex, runId: string, audit: AuditWri
       await commitBatch(trx, run, { cursor: null, phaseDone: true });
       return { phase: nextPhase(run.phase), processed: 0 };
     }
+    if (run.dry_run)
+      await insertRunItems(
+        trx,
+        run.id,
+        rows.map((r) => ({ action: 'expire_asset', item_id: r.id, asset_id: r.id, size_bytes: null })),
+      );
     const expired = run.dry_run
       ? rows.length
       : await softDeleteExpired(

@@ -1,5 +1,6 @@
 /**
- * The store of lifecycle policies and runs: the only code that runs SQL against lifecycle_policies, policy_rules and lifecycle_runs.
+ * The store of lifecycle policies and runs: the only code that runs SQL against lifecycle_policies, policy_rules, lifecycle_runs
+ * and lifecycle_run_items.
  *
  * Invariants:
  * - A policy is live while is_deleted is false; a deleted one keeps its row (runs refer to it) and frees
@@ -21,11 +22,19 @@
  *   phase), adding its counts in the same update, so a retried batch never counts twice. `phase` goes
  *   uploads → purge → assets → versions → done; status pending → running → completed | failed, and a
  *   completed run is never failed afterwards.
+ * - lifecycle_run_items (issue 29) holds what a dry run would remove, item by item; only a dry run has
+ *   items (a real run's removals are in the audit log). An item is written by the batch that found it,
+ *   in the phase's order (`seq`, the list's order): an expired version or asset in the transaction that
+ *   records its batch under the run's row lock, a session to abort or an asset to purge as its batch is
+ *   handed to the workflow. A batch picked again (a retried activity) finds the same items, and
+ *   (run_id, action, item_id) is unique: each is recorded once. Items never change; they go with their
+ *   run's row (ON DELETE CASCADE, as table retention removes ended runs).
  *
  * Lock order: the run's start lock (an advisory lock on its id, lockRunStart) first, then the run's
  * row (FOR UPDATE), then what its batch changes, in the asset's order
  * (asset rows → their version rows → owner_usage, through the usage triggers) and the outbox and audit
- * rows last. Version expiry locks the versions' asset rows in id order (deleteVersionRows); expire_assets
+ * rows last; a dry run's items after its run's row, or under no lock at all (the workflow's batches), and
+ * nothing after them. Version expiry locks the versions' asset rows in id order (deleteVersionRows); expire_assets
  * locks its candidate assets in the order it walks them, (updated_at, id), not by id. Policy writers
  * take the policy row (FOR UPDATE, or the UPDATE that changes it), then its rules, then the audit row.
  *
@@ -331,4 +340,31 @@ export async function deleteEndedRunsBefore(db: Knex, before: Date, limit: numbe
     .orderBy('id')
     .limit(limit);
   return db('lifecycle_runs').whereIn('id', ended).delete();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A dry run's items
+
+export interface RunItemRow {
+  action: 'abort_upload' | 'purge_asset' | 'expire_asset' | 'expire_version';
+  /** The session, asset or version the action is about. */
+  item_id: string;
+  /** A version's asset; for an asset, the asset itself. */
+  asset_id: string | null;
+  size_bytes: number | null;
+}
+
+export async function insertRunItems(db: Knex | Knex.Transaction, runId: string, items: RunItemRow[]): Promise<void> {
+  if (!items.length) return;
+  await db('lifecycle_run_items')
+    .insert(items.map((item) => ({ run_id: runId, ...item })))
+    .onConflict(['run_id', 'action', 'item_id'])
+    .ignore();
+}
+
+/** The run's items after position `afterSeq`, in the order they were found. */
+export async function selectRunItems(db: Knex, runId: string, afterSeq: string | null, limit: number): Promise<Array<RunItemRow & { seq: string }>> {
+  const query = db('lifecycle_run_items').select('seq', 'action', 'item_id', 'asset_id', 'size_bytes').where({ run_id: runId });
+  if (afterSeq !== null) query.where('seq', '>', afterSeq);
+  return (await query.orderBy('seq').limit(limit)) as Array<RunItemRow & { seq: string }>;
 }

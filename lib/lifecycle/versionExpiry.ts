@@ -6,6 +6,7 @@ import { claimVersionsForDeletion } from '../assets/versions';
 import { pausePoint } from '../assets/pausePoints';
 import { sweepEntries, type BatchOutcome } from './batchOutcome';
 import { versionCandidates, versionCandidatesQuery, type VersionCandidate, type VersionCursor } from './candidates';
+import { insertRunItems } from './store';
 import { commitBatch, getRun, lockRun, startedRun } from './runRows';
 import { nextPhase, type LifecycleRunRow } from './runs';
 
@@ -36,7 +37,13 @@ async function commitVersionBatch(db: Knex, run: LifecycleRunRow, batch: Version
       cursor,
       counts: { versions_expired: removed.length, bytes_freed: removed.reduce((sum, v) => sum + v.size_bytes, 0) },
     });
-    if (!run.dry_run) {
+    if (run.dry_run) {
+      await insertRunItems(
+        trx,
+        run.id,
+        removed.map((v) => ({ action: 'expire_version', item_id: v.id, asset_id: v.asset_id, size_bytes: v.size_bytes })),
+      );
+    } else {
       await audit(
         trx,
         sweepEntries(
