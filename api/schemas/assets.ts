@@ -69,26 +69,30 @@ export const assetPatchBody = z
 
 export const deleteAssetQuery = z.object({ permanent: booleanParam.optional() }).strict();
 
+/**
+ * An optional form field sent empty is one not sent, as a browser's form sends an input left blank
+ * (and Swagger UI's "Try it out" each optional field: api/routes/reference.ts).
+ */
+const unlessEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
 /** The text fields of an upload form (multipart), checked once the whole form has been read. */
 export const uploadFormFields = z
   .object({
-    name: assetName.optional(),
-    content_type: contentType.optional(),
-    metadata: z
-      .string()
-      .transform((text, ctx) => {
+    name: unlessEmpty(assetName),
+    content_type: unlessEmpty(contentType),
+    metadata: unlessEmpty(
+      z.string().transform((text, ctx) => {
         try {
           return JSON.parse(text) as unknown;
         } catch {
           ctx.addIssue({ code: 'custom', message: 'must be a JSON object of strings' });
           return z.NEVER;
         }
-      })
-      .pipe(metadataObject)
-      .optional(),
+      }),
+    ).pipe(metadataObject.optional()),
     tags: tagList.optional(),
-    checksum_sha256: sha256Hex.optional(),
-    owner_id: ownerId.optional(),
+    checksum_sha256: unlessEmpty(sha256Hex),
+    owner_id: unlessEmpty(ownerId),
   })
   .strict();
 
