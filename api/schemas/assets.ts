@@ -14,11 +14,13 @@ import {
   sha256Hex,
   tagFilter,
   tagList,
+  TIME_EXAMPLE,
 } from './common';
 
 /** A query parameter given once or repeated (`?tag=a&tag=b`). */
 const repeatedTag = z
   .union([z.string(), z.array(z.string())])
+  .meta({ examples: ['portrait'] })
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .pipe(z.array(tagFilter));
 
@@ -30,10 +32,12 @@ export const listAssetsQuery = z
     tag: repeatedTag.optional(),
     created_after: z.iso
       .datetime({ offset: true })
+      .meta({ examples: [TIME_EXAMPLE] })
       .transform((v) => new Date(v))
       .optional(),
     created_before: z.iso
       .datetime({ offset: true })
+      .meta({ examples: [TIME_EXAMPLE] })
       .transform((v) => new Date(v))
       .optional(),
     include_deleted: booleanParam.optional(),
@@ -61,6 +65,7 @@ export const assetPatchBody = z
       .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096).nullable())
       .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys')
       .nullable()
+      .meta({ examples: [{ campaign: 'Curse of Strahd', draft: null }] })
       .optional()
       .describe("merged into the asset's: a key given replaces its value, a null removes it; null: no metadata"),
     tags: tagList.nullable().optional().describe('replaces every tag; null: none'),
@@ -118,7 +123,11 @@ const uploadForm = z
     name: assetName.optional().describe("default: the file's name"),
     content_type: contentType.optional(),
     metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
-    tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
+    tags: z
+      .array(singleLine(128))
+      .meta({ examples: [['portrait', 'npc']] })
+      .optional()
+      .describe('repeated, or comma-separated'),
     checksum_sha256: sha256Hex.optional(),
     owner_id: ownerId.optional().describe('services and admins: the user a new asset is made for (default: the caller)'),
   })
