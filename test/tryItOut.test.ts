@@ -11,6 +11,7 @@ import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { tokenFor } from './support/auth';
 import { startTestService, type TestContext } from './support/context';
+import { postForm } from './support/assets';
 import { call } from './support/http';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -117,3 +118,32 @@ it('uploads with a name and metadata typed in: Swagger UI sends the metadata as 
   expect(JSON.parse(answer.body)).toMatchObject({ name: 'level1.txt', owner_id: 'alice', checksum_sha256: map.sha256, metadata: { campaign: 'Heist' } });
   await tab.close();
 }, 120_000);
+
+it('takes a blank optional field as one not sent, as a browser form sends it: a new version keeps its asset name, tags and metadata', async () => {
+  const made = await postForm(`${ctx.baseUrl}/api/v2/assets/upload`, Buffer.from('v1'), { name: 'npc.txt', tags: 'npc', metadata: '{"campaign":"Heist"}' });
+  expect(made.status).toBe(201);
+  const blank = { name: '', content_type: '', metadata: '', tags: '', checksum_sha256: '' };
+  const version = await postForm(`${ctx.baseUrl}/api/v2/assets/${made.body.id}/versions`, Buffer.from('v2'), blank, 'other.txt');
+  expect(version.status).toBe(201);
+  const asset = await call(`${ctx.baseUrl}/api/v2/assets/${made.body.id}`);
+  expect(asset.body).toMatchObject({ name: 'npc.txt', tags: ['npc'], metadata: { campaign: 'Heist' }, version_count: 2 });
+  // owner_id blank on a new asset is the caller, not a refusal.
+  const mine = await postForm(`${ctx.baseUrl}/api/v2/assets/upload`, Buffer.from('v1'), { ...blank, owner_id: '' }, 'mine.txt');
+  expect(mine.status).toBe(201);
+  expect(mine.body).toMatchObject({ name: 'mine.txt', owner_id: 'test-admin', tags: [], metadata: {} });
+});
+
+it('reads a JSON field sent as a file part (as Swagger UI sends metadata) as the field, and refuses one over a field size', async () => {
+  const form = (metadata: string) => {
+    const body = new FormData();
+    body.append('metadata', new Blob([metadata], { type: 'application/json' }));
+    body.append('file', new Blob(['a handout']), 'handout.txt');
+    return body;
+  };
+  const made = await call(`${ctx.baseUrl}/api/v2/assets/upload`, { method: 'POST', body: form('{"campaign":"Heist"}') });
+  expect(made.status).toBe(201);
+  expect(made.body.metadata).toEqual({ campaign: 'Heist' });
+  const tooLarge = await call(`${ctx.baseUrl}/api/v2/assets/upload`, { method: 'POST', body: form(JSON.stringify({ notes: 'x'.repeat(70 * 1024) })) });
+  expect(tooLarge.status).toBe(400);
+  expect(tooLarge.body.errors).toEqual([{ path: 'metadata', message: 'must be at most 65536 bytes' }]);
+});

@@ -65,10 +65,10 @@ export async function* readForm(req: Request, stop: AbortSignal): AsyncGenerator
   };
 
   form.on('field', (name, value) => arrive({ type: 'field', name, value }));
-  // busboy fails a file stream before its reader may have come (the body ends inside it, and the
-  // reader starts only once the upload's session is open): its reader finds it failed (stream.errored).
   // The JSON fields still being read: the form ends after them.
   let jsonFields: Promise<unknown> = Promise.resolve();
+  // busboy fails a file stream before its reader may have come (the body ends inside it, and the
+  // reader starts only once the upload's session is open): its reader finds it failed (stream.errored).
   form.on('file', (name, stream, info) => {
     if (name === 'file' && !file && !end) {
       file = handled(stream);

@@ -95,7 +95,8 @@ export const uploadFormFields = z
         }
       }),
     ).pipe(metadataObject.optional()),
-    tags: tagList.optional(),
+    // Blank tags fields come as no tags (api/uploads/simpleUpload.ts splits them): as if not sent, so a new version keeps its asset's.
+    tags: z.preprocess((tags) => (Array.isArray(tags) && tags.length === 0 ? undefined : tags), tagList.optional()),
     checksum_sha256: unlessEmpty(sha256Hex),
     owner_id: unlessEmpty(ownerId),
   })
