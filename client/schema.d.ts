@@ -991,6 +991,7 @@ export interface components {
             deleted_at: string | null;
             /** @description all of them for the owner, a service or an admin; a grantee sees only those that name them or one of their groups */
             grants: components["schemas"]["Grant"][];
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             is_deleted: boolean;
             metadata: {
@@ -1027,11 +1028,17 @@ export interface components {
             /** @description the requests the row stands for: its request_id, or a folded row's first 100 (count says how many there were) */
             request_ids: string[];
             subjects: {
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 asset_id?: string;
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 backup_id?: string;
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 policy_id?: string;
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 restore_id?: string;
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 upload_id?: string;
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 version_id?: string;
             };
             user_agent: string | null;
@@ -1083,6 +1090,7 @@ export interface components {
             created_at: string;
             error: string | null;
             expires_at: string | null;
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             label: string | null;
             manifest_key: string | null;
@@ -1553,28 +1561,42 @@ export interface components {
             description: string;
             enabled: boolean;
             filter: {
+                /** @example image/* */
                 content_type?: string & (unknown & unknown);
+                /** @example maps/ */
                 name_prefix?: string;
+                /**
+                 * @example [
+                 *       "portrait",
+                 *       "npc"
+                 *     ]
+                 */
                 tags?: (string & (unknown & unknown & unknown))[];
             };
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             name: string;
             rules: ({
                 /** @constant */
                 action: "expire_noncurrent_versions";
+                /** @example 2 */
                 keep_latest?: number;
+                /** @example 30 */
                 noncurrent_days: number;
             } | {
                 /** @constant */
                 action: "expire_assets";
+                /** @example 30 */
                 days: number;
             } | {
                 /** @constant */
                 action: "purge_deleted";
+                /** @example 30 */
                 days: number;
             } | {
                 /** @constant */
                 action: "abort_incomplete_uploads";
+                /** @example 30 */
                 days: number;
             })[];
             /** Format: date-time */
@@ -1822,6 +1844,7 @@ export interface components {
             dry_run: boolean;
             error: string | null;
             failed_assets?: {
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 asset_id: string;
                 error: string;
             }[];
@@ -1832,6 +1855,7 @@ export interface components {
                 owner_id?: string;
                 tag?: string;
             };
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
             items?: components["schemas"]["RestoreItem"][];
@@ -1901,10 +1925,12 @@ export interface components {
             error: string | null;
             /** @description what did not restore, asset by asset (the first 100) */
             failures: {
+                /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                 asset_id: string;
                 reason: string;
                 version_id: string | null;
             }[];
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             started_at: string | null;
             /** @enum {string} */
@@ -1918,6 +1944,7 @@ export interface components {
             next_cursor: string | null;
         };
         RestoreItem: {
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             asset_id: string;
             reason: string | null;
             /** @description the SHA-256 of the bytes it had at as_of */
@@ -1984,6 +2011,7 @@ export interface components {
             created_at: string;
             dry_run: boolean;
             error: string | null;
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             /** @enum {string} */
             phase: "uploads" | "purge" | "assets" | "versions" | "done";
@@ -2079,6 +2107,7 @@ export interface components {
             error: string | null;
             /** @description the sum of counts */
             findings: number;
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             objects_listed: number;
             /**
@@ -2302,6 +2331,7 @@ export interface components {
             /** @description /api/v2/operations/{operation_id}, as Location says */
             operation_url: string;
             status_url: string;
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             upload_id: string;
         };
         /**
@@ -2336,6 +2366,7 @@ export interface components {
              * @description while open, when the session ends unless a part arrives first: the earlier of its expiry and its last progress plus STORAGE_RESUMABLE_STALL_SECONDS (a sliding deadline)
              */
             expires_at: string;
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             name: string;
             part_count: number | null;
@@ -2425,6 +2456,7 @@ export interface components {
          *     }
          */
         Version: {
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             asset_id: string;
             checksum_sha256: string;
             content_type: string;
@@ -2434,6 +2466,7 @@ export interface components {
             damage: string | null;
             /** @description null normally; set when a scrub found its bytes missing or wrong and no backup held them: its content then answers version-damaged (409) */
             damaged_at: string | null;
+            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
             id: string;
             is_current: boolean;
             size_bytes: number;
@@ -3068,11 +3101,25 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
+                    /** @example image/png */
                     content_type?: string & (unknown & unknown);
+                    /**
+                     * @example {
+                     *       "campaign": "Curse of Strahd",
+                     *       "character": "Ireena"
+                     *     }
+                     */
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @example portrait.png */
                     name?: string & (unknown & unknown);
+                    /**
+                     * @example [
+                     *       "portrait",
+                     *       "npc"
+                     *     ]
+                     */
                     tags?: (string & (unknown & unknown & unknown))[];
                 };
             };
@@ -3628,11 +3675,19 @@ export interface operations {
         requestBody: {
             content: {
                 "application/merge-patch+json": {
+                    /** @example image/png */
                     content_type?: string & (unknown & unknown);
-                    /** @description merged into the asset's: a key given replaces its value, a null removes it; null: no metadata */
+                    /**
+                     * @description merged into the asset's: a key given replaces its value, a null removes it; null: no metadata
+                     * @example {
+                     *       "campaign": "Curse of Strahd",
+                     *       "draft": null
+                     *     }
+                     */
                     metadata?: {
                         [key: string]: string | null;
                     } | null;
+                    /** @example portrait.png */
                     name?: string & (unknown & unknown);
                     /** @description replaces every tag; null: none */
                     tags?: (string & (unknown & unknown & unknown))[] | null;
@@ -4479,6 +4534,7 @@ export interface operations {
                 "application/json": {
                     /** @enum {string} */
                     access: "read" | "write";
+                    /** @example group:players */
                     subject: string & (unknown & unknown);
                 }[];
             };
@@ -5016,9 +5072,13 @@ export interface operations {
                     /**
                      * @description seconds
                      * @default 3600
+                     * @example 600
                      */
                     expires_in?: number;
-                    /** @description pin the URL to this version; default: whichever is current when it is used */
+                    /**
+                     * @description pin the URL to this version; default: whichever is current when it is used
+                     * @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10
+                     */
                     version_id?: string;
                 };
             };
@@ -5392,17 +5452,34 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
+                    /** @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 */
                     checksum_sha256?: string;
+                    /** @example image/png */
                     content_type?: string & (unknown & unknown);
                     /** Format: binary */
                     file: string;
-                    /** @description a JSON object of strings, in a field of its own */
+                    /**
+                     * @description a JSON object of strings, in a field of its own
+                     * @example {
+                     *       "campaign": "Curse of Strahd",
+                     *       "character": "Ireena"
+                     *     }
+                     */
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description default: the file's name */
+                    /**
+                     * @description default: the file's name
+                     * @example portrait.png
+                     */
                     name?: string & (unknown & unknown);
-                    /** @description repeated, or comma-separated */
+                    /**
+                     * @description repeated, or comma-separated
+                     * @example [
+                     *       "portrait",
+                     *       "npc"
+                     *     ]
+                     */
                     tags?: string[];
                 };
             };
@@ -6723,19 +6800,39 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
+                    /** @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 */
                     checksum_sha256?: string;
+                    /** @example image/png */
                     content_type?: string & (unknown & unknown);
                     /** Format: binary */
                     file: string;
-                    /** @description a JSON object of strings, in a field of its own */
+                    /**
+                     * @description a JSON object of strings, in a field of its own
+                     * @example {
+                     *       "campaign": "Curse of Strahd",
+                     *       "character": "Ireena"
+                     *     }
+                     */
                     metadata?: {
                         [key: string]: string;
                     };
-                    /** @description default: the file's name */
+                    /**
+                     * @description default: the file's name
+                     * @example portrait.png
+                     */
                     name?: string & (unknown & unknown);
-                    /** @description services and admins: the user a new asset is made for (default: the caller) */
+                    /**
+                     * @description services and admins: the user a new asset is made for (default: the caller)
+                     * @example alice
+                     */
                     owner_id?: string;
-                    /** @description repeated, or comma-separated */
+                    /**
+                     * @description repeated, or comma-separated
+                     * @example [
+                     *       "portrait",
+                     *       "npc"
+                     *     ]
+                     */
                     tags?: string[];
                 };
             };
@@ -7438,9 +7535,15 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
+                    /**
+                     * @example [
+                     *       "0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10"
+                     *     ]
+                     */
                     asset_ids?: string[];
                     /** @default false */
                     include_all_versions?: boolean;
+                    /** @example before the winter campaign */
                     label?: string;
                 };
             };
@@ -7471,6 +7574,7 @@ export interface operations {
                         created_at: string;
                         error: string | null;
                         expires_at: string | null;
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         label: string | null;
                         manifest_key: string | null;
@@ -7535,6 +7639,7 @@ export interface operations {
                         created_at: string;
                         error: string | null;
                         expires_at: string | null;
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         label: string | null;
                         manifest_key: string | null;
@@ -8127,6 +8232,11 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
+                    /**
+                     * @example [
+                     *       "0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10"
+                     *     ]
+                     */
                     asset_ids?: string[];
                     /**
                      * @description true unless said: the restore then counts what it would restore (progress.assets_total) and writes no asset
@@ -8170,6 +8280,7 @@ export interface operations {
                         dry_run: boolean;
                         error: string | null;
                         failed_assets?: {
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             asset_id: string;
                             error: string;
                         }[];
@@ -8180,6 +8291,7 @@ export interface operations {
                             owner_id?: string;
                             tag?: string;
                         };
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
                         items?: components["schemas"]["RestoreItem"][];
@@ -8250,6 +8362,7 @@ export interface operations {
                         dry_run: boolean;
                         error: string | null;
                         failed_assets?: {
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             asset_id: string;
                             error: string;
                         }[];
@@ -8260,6 +8373,7 @@ export interface operations {
                             owner_id?: string;
                             tag?: string;
                         };
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
                         items?: components["schemas"]["RestoreItem"][];
@@ -8516,6 +8630,7 @@ export interface operations {
                         known: string[];
                         /** @description manifests not registered, and why: no summary (the backup never completed), or not what the summary records */
                         refused: {
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             backup_id: string;
                             error: string;
                             manifest_key: string;
@@ -8871,51 +8986,84 @@ export interface operations {
             content: {
                 "application/cloudevents+json": {
                     data: {
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         asset_id?: string;
+                        /** @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 */
                         checksum_sha256?: string;
+                        /** @example image/png */
                         content_type?: string & (unknown & unknown);
+                        /** @example portrait.png */
                         name: string & (unknown & unknown);
+                        /** @example alice */
                         owner_id?: string;
                         source_url: string & (unknown & unknown);
                     };
+                    /** @example application/json */
                     datacontenttype?: string;
+                    /** @example 6f1c2a9e-3b7d-4c1a-9e2f-0a1b2c3d4e5f */
                     id: string;
+                    /** @example /character-creator */
                     source: string;
                     /** @constant */
                     specversion: "1.0";
+                    /** @example portrait.png */
                     subject?: string;
-                    /** Format: date-time */
+                    /**
+                     * Format: date-time
+                     * @example 2026-12-01T18:00:00Z
+                     */
                     time?: string;
                     /** @constant */
                     type: "service.asset.requested";
                 } | {
                     /** @default {} */
                     data?: {
+                        /**
+                         * @example [
+                         *       "0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10"
+                         *     ]
+                         */
                         asset_ids?: string[];
                         include_all_versions?: boolean;
+                        /** @example before the winter campaign */
                         label?: string;
                     };
+                    /** @example application/json */
                     datacontenttype?: string;
+                    /** @example 6f1c2a9e-3b7d-4c1a-9e2f-0a1b2c3d4e5f */
                     id: string;
+                    /** @example /character-creator */
                     source: string;
                     /** @constant */
                     specversion: "1.0";
+                    /** @example portrait.png */
                     subject?: string;
-                    /** Format: date-time */
+                    /**
+                     * Format: date-time
+                     * @example 2026-12-01T18:00:00Z
+                     */
                     time?: string;
                     /** @constant */
                     type: "service.backup.requested";
                 } | {
                     data: {
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         policy_id: string;
                     };
+                    /** @example application/json */
                     datacontenttype?: string;
+                    /** @example 6f1c2a9e-3b7d-4c1a-9e2f-0a1b2c3d4e5f */
                     id: string;
+                    /** @example /character-creator */
                     source: string;
                     /** @constant */
                     specversion: "1.0";
+                    /** @example portrait.png */
                     subject?: string;
-                    /** Format: date-time */
+                    /**
+                     * Format: date-time
+                     * @example 2026-12-01T18:00:00Z
+                     */
                     time?: string;
                     /** @constant */
                     type: "service.policy.updated";
@@ -9441,6 +9589,7 @@ export interface operations {
                      * @default true
                      */
                     dry_run?: boolean;
+                    /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                     policy_id?: string;
                 };
             };
@@ -9474,6 +9623,7 @@ export interface operations {
                         created_at: string;
                         dry_run: boolean;
                         error: string | null;
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description the operation to follow (GET operation_url) */
                         operation_id: string;
@@ -9524,6 +9674,7 @@ export interface operations {
                         created_at: string;
                         dry_run: boolean;
                         error: string | null;
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description the operation to follow (GET operation_url) */
                         operation_id: string;
@@ -10956,33 +11107,50 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @default  */
+                    /**
+                     * @default
+                     * @example keep the two latest versions of drafts for 30 days
+                     */
                     description?: string;
                     /** @default true */
                     enabled?: boolean;
                     /** @default {} */
                     filter?: {
+                        /** @example image/* */
                         content_type?: string & (unknown & unknown);
+                        /** @example maps/ */
                         name_prefix?: string;
+                        /**
+                         * @example [
+                         *       "portrait",
+                         *       "npc"
+                         *     ]
+                         */
                         tags?: (string & (unknown & unknown & unknown))[];
                     };
+                    /** @example old drafts */
                     name: string;
                     rules: ({
                         /** @constant */
                         action: "expire_noncurrent_versions";
+                        /** @example 2 */
                         keep_latest?: number;
+                        /** @example 30 */
                         noncurrent_days: number;
                     } | {
                         /** @constant */
                         action: "expire_assets";
+                        /** @example 30 */
                         days: number;
                     } | {
                         /** @constant */
                         action: "purge_deleted";
+                        /** @example 30 */
                         days: number;
                     } | {
                         /** @constant */
                         action: "abort_incomplete_uploads";
+                        /** @example 30 */
                         days: number;
                     })[];
                 };
@@ -11444,33 +11612,50 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @default  */
+                    /**
+                     * @default
+                     * @example keep the two latest versions of drafts for 30 days
+                     */
                     description?: string;
                     /** @default true */
                     enabled?: boolean;
                     /** @default {} */
                     filter?: {
+                        /** @example image/* */
                         content_type?: string & (unknown & unknown);
+                        /** @example maps/ */
                         name_prefix?: string;
+                        /**
+                         * @example [
+                         *       "portrait",
+                         *       "npc"
+                         *     ]
+                         */
                         tags?: (string & (unknown & unknown & unknown))[];
                     };
+                    /** @example old drafts */
                     name: string;
                     rules: ({
                         /** @constant */
                         action: "expire_noncurrent_versions";
+                        /** @example 2 */
                         keep_latest?: number;
+                        /** @example 30 */
                         noncurrent_days: number;
                     } | {
                         /** @constant */
                         action: "expire_assets";
+                        /** @example 30 */
                         days: number;
                     } | {
                         /** @constant */
                         action: "purge_deleted";
+                        /** @example 30 */
                         days: number;
                     } | {
                         /** @constant */
                         action: "abort_incomplete_uploads";
+                        /** @example 30 */
                         days: number;
                     })[];
                 };
@@ -12009,24 +12194,30 @@ export interface operations {
                         name_prefix?: string | null;
                         tags?: (string & (unknown & unknown & unknown))[] | null;
                     } | null;
+                    /** @example old drafts */
                     name?: string;
                     /** @description replaces every rule */
                     rules?: ({
                         /** @constant */
                         action: "expire_noncurrent_versions";
+                        /** @example 2 */
                         keep_latest?: number;
+                        /** @example 30 */
                         noncurrent_days: number;
                     } | {
                         /** @constant */
                         action: "expire_assets";
+                        /** @example 30 */
                         days: number;
                     } | {
                         /** @constant */
                         action: "purge_deleted";
+                        /** @example 30 */
                         days: number;
                     } | {
                         /** @constant */
                         action: "abort_incomplete_uploads";
+                        /** @example 30 */
                         days: number;
                     })[];
                 };
@@ -13112,7 +13303,10 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": {
-                    /** @description the backup to drill; absent: the newest completed, kept backup */
+                    /**
+                     * @description the backup to drill; absent: the newest completed, kept backup
+                     * @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10
+                     */
                     backup_id?: string;
                 };
             };
@@ -13144,10 +13338,12 @@ export interface operations {
                         error: string | null;
                         /** @description what did not restore, asset by asset (the first 100) */
                         failures: {
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             asset_id: string;
                             reason: string;
                             version_id: string | null;
                         }[];
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description the operation to follow (GET operation_url) */
                         operation_id: string;
@@ -13192,10 +13388,12 @@ export interface operations {
                         error: string | null;
                         /** @description what did not restore, asset by asset (the first 100) */
                         failures: {
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             asset_id: string;
                             reason: string;
                             version_id: string | null;
                         }[];
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description the operation to follow (GET operation_url) */
                         operation_id: string;
@@ -13895,20 +14093,35 @@ export interface operations {
                     /**
                      * Format: date-time
                      * @description the moment each asset goes back to: RFC 3339, not in the future
+                     * @example 2026-12-01T18:00:00Z
                      */
                     as_of: string;
-                    /** @description these assets */
+                    /**
+                     * @description these assets
+                     * @example [
+                     *       "0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10"
+                     *     ]
+                     */
                     asset_ids?: string[];
                     /**
                      * @description true unless said: the restore lists, asset by asset, what it would do and from which source, and writes nothing
                      * @default true
                      */
                     dry_run?: boolean;
-                    /** @description the assets a grant gives to group:<group> (a campaign) */
+                    /**
+                     * @description the assets a grant gives to group:<group> (a campaign)
+                     * @example strahd-players
+                     */
                     group?: string;
-                    /** @description the assets of this owner */
+                    /**
+                     * @description the assets of this owner
+                     * @example alice
+                     */
                     owner_id?: string;
-                    /** @description the assets carrying this tag (as they are tagged now: tags are not versioned) */
+                    /**
+                     * @description the assets carrying this tag (as they are tagged now: tags are not versioned)
+                     * @example portrait
+                     */
                     tag?: string & (unknown & unknown & unknown);
                 } | unknown | unknown | unknown | unknown;
             };
@@ -13942,6 +14155,7 @@ export interface operations {
                         dry_run: boolean;
                         error: string | null;
                         failed_assets?: {
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             asset_id: string;
                             error: string;
                         }[];
@@ -13952,6 +14166,7 @@ export interface operations {
                             owner_id?: string;
                             tag?: string;
                         };
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
                         items?: components["schemas"]["RestoreItem"][];
@@ -14022,6 +14237,7 @@ export interface operations {
                         dry_run: boolean;
                         error: string | null;
                         failed_assets?: {
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             asset_id: string;
                             error: string;
                         }[];
@@ -14032,6 +14248,7 @@ export interface operations {
                             owner_id?: string;
                             tag?: string;
                         };
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         /** @description a restore to a point in time: asset by asset, the first 100 by asset id (one restore read alone) */
                         items?: components["schemas"]["RestoreItem"][];
@@ -15016,7 +15233,10 @@ export interface operations {
                      * @default false
                      */
                     dry_run?: boolean;
-                    /** @description the share of objects re-read and hashed (those verified longest ago first); STORAGE_SCRUB_SAMPLE_PERCENT unless given */
+                    /**
+                     * @description the share of objects re-read and hashed (those verified longest ago first); STORAGE_SCRUB_SAMPLE_PERCENT unless given
+                     * @example 25
+                     */
                     sample_percent?: number;
                 };
             };
@@ -15055,6 +15275,7 @@ export interface operations {
                         error: string | null;
                         /** @description the sum of counts */
                         findings: number;
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         objects_listed: number;
                         /** @description the operation to follow (GET operation_url) */
@@ -15117,6 +15338,7 @@ export interface operations {
                         error: string | null;
                         /** @description the sum of counts */
                         findings: number;
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         id: string;
                         objects_listed: number;
                         /** @description the operation to follow (GET operation_url) */
@@ -17188,6 +17410,7 @@ export interface operations {
                         status: "open" | "completing" | "completed";
                         /** @description the session, as /api/v2/uploads/{id} reports it */
                         status_url: string;
+                        /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                         upload_id: string;
                     };
                 };
@@ -18081,17 +18304,38 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                     asset_id?: string;
+                    /** @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 */
                     checksum_sha256?: string;
+                    /** @example image/png */
                     content_type?: string & (unknown & unknown);
+                    /**
+                     * @example {
+                     *       "campaign": "Curse of Strahd",
+                     *       "character": "Ireena"
+                     *     }
+                     */
                     metadata?: {
                         [key: string]: string;
                     };
+                    /** @example portrait.png */
                     name: string & (unknown & unknown);
+                    /** @example alice */
                     owner_id?: string;
-                    /** @default 8388608 */
+                    /**
+                     * @default 8388608
+                     * @example 16777216
+                     */
                     part_size_bytes?: number;
+                    /** @example 73400320 */
                     size_bytes: number;
+                    /**
+                     * @example [
+                     *       "portrait",
+                     *       "npc"
+                     *     ]
+                     */
                     tags?: (string & (unknown & unknown & unknown))[];
                 };
             };
@@ -19815,6 +20059,7 @@ export interface operations {
                             reason?: string;
                             /** @enum {string} */
                             status: "ok" | "refused";
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             sweep_id: string;
                             unknown_backups: string[];
                         };
@@ -19906,6 +20151,7 @@ export interface operations {
                             reason?: string;
                             /** @enum {string} */
                             status: "ok" | "refused";
+                            /** @example 0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10 */
                             sweep_id: string;
                             unknown_backups: string[];
                         };

@@ -55,7 +55,13 @@ ${problemKindNames.map((name) => `<li><a href="${problemTypeOf(name)}"><code>${e
 </ul>`,
 );
 
-const kindParams = z.object({ kind: z.string().max(64).describe('a problem kind, as its type URI ends') });
+const kindParams = z.object({
+  kind: z
+    .string()
+    .max(64)
+    .meta({ examples: ['validation'] })
+    .describe('a problem kind, as its type URI ends'),
+});
 
 const list = defineRoute(
   {

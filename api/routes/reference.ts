@@ -9,7 +9,19 @@ const DOCS_PAGE = `<!doctype html>
 <head><meta charset="utf-8"><title>Storage Service API</title><link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
 <body><div id="reference"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#reference' });</script>
+<script>
+// "Try it out" starts a form's optional fields blank, as a browser's form does, and sends them blank
+// (the server takes a blank optional field as one not sent): Swagger UI would fill each with its example
+// or a value made up from its pattern, and send that, an owner_id other than the caller's being a 403.
+// It marks a request body's form fields with dispatchInitialValue; false dispatches an empty value.
+const optionalFieldsStartBlank = () => ({
+  wrapComponents: {
+    JsonSchemaForm: (Original, system) => (props) =>
+      system.React.createElement(Original, props.dispatchInitialValue && !props.required ? { ...props, dispatchInitialValue: false } : props),
+  },
+});
+window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#reference', plugins: [optionalFieldsStartBlank] });
+</script>
 </body>
 </html>`;
 

@@ -187,7 +187,7 @@ const part = defineRoute(
     headers: {
       'X-Checksum-SHA256': {
         description: "the part's SHA-256, lowercase hex: a part that does not match is 422 and not kept",
-        schema: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        schema: { type: 'string', pattern: '^[0-9a-f]{64}$', examples: ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'] },
       },
     },
     body: { schema: z.string().meta({ format: 'binary' }), content: 'application/octet-stream', optional: true },

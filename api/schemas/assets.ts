@@ -14,11 +14,13 @@ import {
   sha256Hex,
   tagFilter,
   tagList,
+  TIME_EXAMPLE,
 } from './common';
 
 /** A query parameter given once or repeated (`?tag=a&tag=b`). */
 const repeatedTag = z
   .union([z.string(), z.array(z.string())])
+  .meta({ examples: ['portrait'] })
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .pipe(z.array(tagFilter));
 
@@ -30,10 +32,12 @@ export const listAssetsQuery = z
     tag: repeatedTag.optional(),
     created_after: z.iso
       .datetime({ offset: true })
+      .meta({ examples: [TIME_EXAMPLE] })
       .transform((v) => new Date(v))
       .optional(),
     created_before: z.iso
       .datetime({ offset: true })
+      .meta({ examples: [TIME_EXAMPLE] })
       .transform((v) => new Date(v))
       .optional(),
     include_deleted: booleanParam.optional(),
@@ -61,6 +65,7 @@ export const assetPatchBody = z
       .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096).nullable())
       .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys')
       .nullable()
+      .meta({ examples: [{ campaign: 'Curse of Strahd', draft: null }] })
       .optional()
       .describe("merged into the asset's: a key given replaces its value, a null removes it; null: no metadata"),
     tags: tagList.nullable().optional().describe('replaces every tag; null: none'),
@@ -69,26 +74,31 @@ export const assetPatchBody = z
 
 export const deleteAssetQuery = z.object({ permanent: booleanParam.optional() }).strict();
 
+/**
+ * An optional form field sent empty is one not sent, as a browser's form sends an input left blank
+ * (and Swagger UI's "Try it out" each optional field: api/routes/reference.ts).
+ */
+const unlessEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
 /** The text fields of an upload form (multipart), checked once the whole form has been read. */
 export const uploadFormFields = z
   .object({
-    name: assetName.optional(),
-    content_type: contentType.optional(),
-    metadata: z
-      .string()
-      .transform((text, ctx) => {
+    name: unlessEmpty(assetName),
+    content_type: unlessEmpty(contentType),
+    metadata: unlessEmpty(
+      z.string().transform((text, ctx) => {
         try {
           return JSON.parse(text) as unknown;
         } catch {
           ctx.addIssue({ code: 'custom', message: 'must be a JSON object of strings' });
           return z.NEVER;
         }
-      })
-      .pipe(metadataObject)
-      .optional(),
-    tags: tagList.optional(),
-    checksum_sha256: sha256Hex.optional(),
-    owner_id: ownerId.optional(),
+      }),
+    ).pipe(metadataObject.optional()),
+    // Blank tags fields come as no tags (api/uploads/simpleUpload.ts splits them): as if not sent, so a new version keeps its asset's.
+    tags: z.preprocess((tags) => (Array.isArray(tags) && tags.length === 0 ? undefined : tags), tagList.optional()),
+    checksum_sha256: unlessEmpty(sha256Hex),
+    owner_id: unlessEmpty(ownerId),
   })
   .strict();
 
@@ -114,7 +124,11 @@ const uploadForm = z
     name: assetName.optional().describe("default: the file's name"),
     content_type: contentType.optional(),
     metadata: metadataObject.optional().describe('a JSON object of strings, in a field of its own'),
-    tags: z.array(singleLine(128)).optional().describe('repeated, or comma-separated'),
+    tags: z
+      .array(singleLine(128))
+      .meta({ examples: [['portrait', 'npc']] })
+      .optional()
+      .describe('repeated, or comma-separated'),
     checksum_sha256: sha256Hex.optional(),
     owner_id: ownerId.optional().describe('services and admins: the user a new asset is made for (default: the caller)'),
   })

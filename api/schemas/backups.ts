@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { backupLabel, createdFilters, jobStatusFilter, ownerId, pageQuery, singleLine, tag, uuid } from './common';
+import { TIME_EXAMPLE, backupLabel, createdFilters, jobStatusFilter, ownerId, pageQuery, singleLine, tag, uuid } from './common';
 
 const assetIdList = z
   .array(uuid)
   .min(1, 'give at least one asset id, or leave asset_ids out for every asset')
   .max(1000, 'at most 1000 asset ids')
   .refine((ids) => new Set(ids).size === ids.length, 'asset ids must not repeat')
-  .meta({ uniqueItems: true });
+  .meta({ uniqueItems: true, examples: [['0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10']] });
 
 /** POST /backups: every field optional; no body at all is a backup of every asset's current version. */
 export const createBackupBody = z
@@ -34,11 +34,16 @@ export const pointInTimeBody = z
   .object({
     as_of: z.iso
       .datetime({ offset: true, error: 'must be an RFC 3339 time with its offset, such as 2026-12-07T14:00:00Z' })
+      .meta({ examples: [TIME_EXAMPLE] })
       .describe('the moment each asset goes back to: RFC 3339, not in the future'),
     asset_ids: assetIdList.optional().describe('these assets'),
     owner_id: ownerId.optional().describe('the assets of this owner'),
     tag: tag.optional().describe('the assets carrying this tag (as they are tagged now: tags are not versioned)'),
-    group: singleLine(255).min(1, 'must not be empty').optional().describe('the assets a grant gives to group:<group> (a campaign)'),
+    group: singleLine(255)
+      .min(1, 'must not be empty')
+      .meta({ examples: ['strahd-players'] })
+      .optional()
+      .describe('the assets a grant gives to group:<group> (a campaign)'),
     dry_run: z
       .boolean()
       .default(true)

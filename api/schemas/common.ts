@@ -4,8 +4,15 @@ import { UUID_PATTERN } from '../../lib/platform/ids';
 import { MEDIA_TYPE, MEDIA_TYPE_MESSAGE, MEDIA_TYPE_NAME } from '../../lib/platform/mediaTypes';
 
 // Lowercased: ids name workflows (`backup-{id}`, `upload-{id}`), and those names are case-sensitive.
-export const uuid = z.string().regex(UUID_PATTERN, 'must be a UUID').toLowerCase();
-export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256 (64 characters)');
+export const uuid = z
+  .string()
+  .regex(UUID_PATTERN, 'must be a UUID')
+  .toLowerCase()
+  .meta({ examples: ['0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10'] });
+export const sha256Hex = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256 (64 characters)')
+  .meta({ examples: ['9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'] });
 
 /*
  * The one rule for text a client sends that is stored or sent on. PostgreSQL refuses NUL in text, and
@@ -78,36 +85,57 @@ const labelOf = (max: number) =>
   });
 
 /** Names are stored as given and never used as a path. */
-export const assetName = labelOf(1024).min(1, 'must not be empty');
+export const assetName = labelOf(1024)
+  .min(1, 'must not be empty')
+  .meta({ examples: ['portrait.png'] });
 
-export const backupLabel = singleLine(256).min(1, 'must not be empty');
+export const backupLabel = singleLine(256)
+  .min(1, 'must not be empty')
+  .meta({ examples: ['before the winter campaign'] });
 
 /** A prefix matched against stored names. */
-export const namePrefix = singleLine(1024).min(1, 'must not be empty');
+export const namePrefix = singleLine(1024)
+  .min(1, 'must not be empty')
+  .meta({ examples: ['maps/'] });
 
 /** A content type a client gives (lib/platform/mediaTypes.ts). */
-export const contentType = singleLine(255).regex(MEDIA_TYPE, MEDIA_TYPE_MESSAGE);
+export const contentType = singleLine(255)
+  .regex(MEDIA_TYPE, MEDIA_TYPE_MESSAGE)
+  .meta({ examples: ['image/png'] });
 
 /** A content type to match: a media type without parameters, or `type/*`. */
-export const contentTypeFilter = singleLine(255).regex(new RegExp(`^${MEDIA_TYPE_NAME}/(${MEDIA_TYPE_NAME}|\\*)$`), 'must be a media type, or type/*');
+export const contentTypeFilter = singleLine(255)
+  .regex(new RegExp(`^${MEDIA_TYPE_NAME}/(${MEDIA_TYPE_NAME}|\\*)$`), 'must be a media type, or type/*')
+  .meta({ examples: ['image/*'] });
 
 export const metadataObject = z
   .record(singleLine(256).min(1, 'keys must not be empty'), multiLine(4096))
-  .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys');
+  .refine((m) => Object.keys(m).length <= 64, 'at most 64 keys')
+  .meta({ examples: [{ campaign: 'Curse of Strahd', character: 'Ireena' }] });
 
 const tagRule = (text: z.ZodString) => text.min(1, 'must not be empty').regex(/^[^,\s][^,]*$/, 'tags must not start with a space or contain commas');
-export const tag = tagRule(labelOf(128));
-export const tagList = z.array(tag).max(64);
+export const tag = tagRule(labelOf(128)).meta({ examples: ['portrait'] });
+export const tagList = z
+  .array(tag)
+  .max(64)
+  .meta({ examples: [['portrait', 'npc']] });
 /** A tag to match: any tag, so that one stored before the label rule can still be found. */
-export const tagFilter = tagRule(singleLine(128));
+export const tagFilter = tagRule(singleLine(128)).meta({ examples: ['portrait'] });
 
 /** A user, as a token's `sub` names them (at most 255 characters, lib/auth/tokens.ts). */
-export const ownerId = singleLine(255).min(1, 'must not be empty');
+export const ownerId = singleLine(255)
+  .min(1, 'must not be empty')
+  .meta({ examples: ['alice'] });
 
 /** Whom a grant is for: `user:<sub>` or `group:<name>`. */
-export const grantSubject = singleLine(262).regex(/^(user|group):./, 'must be user:<sub> or group:<name>');
+export const grantSubject = singleLine(262)
+  .regex(/^(user|group):./, 'must be user:<sub> or group:<name>')
+  .meta({ examples: ['group:players'] });
 
-export const booleanParam = z.enum(['true', 'false']).transform((v) => v === 'true');
+export const booleanParam = z
+  .enum(['true', 'false'])
+  .meta({ examples: ['true'] })
+  .transform((v) => v === 'true');
 
 /** The content routes' one query parameter (api/http/contentRedirect.ts); others are ignored, as before it. */
 export const redirectQuery = z.object({
@@ -129,20 +157,28 @@ export const MAX_PAGE_LIMIT = 1000;
 export const cursorParam = z
   .string()
   .max(1024, 'invalid cursor: pass a next_cursor as it was given')
-  .regex(/^[A-Za-z0-9_-]*$/, 'invalid cursor: pass a next_cursor as it was given');
+  .regex(/^[A-Za-z0-9_-]*$/, 'invalid cursor: pass a next_cursor as it was given')
+  .meta({ examples: ['eyJhZnRlciI6IjAxOTBjNmQyIn0'] });
 
 export const pageQuery = {
   limit: z.coerce
     .number()
     .int()
     .min(1)
+    .meta({ examples: [50] })
     .default(50)
     .transform((n) => Math.min(n, MAX_PAGE_LIMIT))
     .describe(`items a page: over ${MAX_PAGE_LIMIT} is lowered to ${MAX_PAGE_LIMIT}, and the answer then carries Limit-Applied`),
   cursor: cursorParam.optional().describe('the next page: a next_cursor as it was given'),
 };
 
-const createdTime = z.iso.datetime({ offset: true }).transform((v) => new Date(v));
+/** A time as the document's examples give one. */
+export const TIME_EXAMPLE = '2026-12-01T18:00:00Z';
+
+const createdTime = z.iso
+  .datetime({ offset: true })
+  .meta({ examples: [TIME_EXAMPLE] })
+  .transform((v) => new Date(v));
 
 /** The time filters of a list of things that have a created_at: each excludes the time itself, as the assets' always have. */
 export const createdFilters = {
@@ -151,7 +187,11 @@ export const createdFilters = {
 };
 
 /** The status filter of a list of jobs (backups, restores, lifecycle runs): their status as the list shows it. */
-export const jobStatusFilter = z.enum(['pending', 'running', 'completed', 'failed']).optional().describe('those of this status only');
+export const jobStatusFilter = z
+  .enum(['pending', 'running', 'completed', 'failed'])
+  .meta({ examples: ['completed'] })
+  .optional()
+  .describe('those of this status only');
 
 /** A name a list still takes for one that replaced it: marked deprecated in the document (its successor named). */
 export const deprecatedName = <T extends z.ZodType>(schema: T, successor: string, note = '') =>

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { sourceUrlPattern, sourceUrlProblem } from '../../lib/uploads/sourceRules';
-import { assetName, backupLabel, contentType, ownerId, sha256Hex, singleLine, uuid } from './common';
+import { TIME_EXAMPLE, assetName, backupLabel, contentType, ownerId, sha256Hex, singleLine, uuid } from './common';
+
+const sourceUrlExample = (allowedHosts: string[]) => {
+  const host = allowedHosts[0];
+  return host && new RegExp(sourceUrlPattern(allowedHosts)).test(`https://${host}/portraits/ireena.png`)
+    ? { examples: [`https://${host}/portraits/ireena.png`] }
+    : {};
+};
 
 const assetRequestedData = (allowedHosts: string[]) =>
   z
@@ -11,7 +18,9 @@ const assetRequestedData = (allowedHosts: string[]) =>
           error: (issue) =>
             sourceUrlProblem(String(issue.input), allowedHosts) ??
             'must be an http(s) URL on a host and port of STORAGE_INGEST_ALLOWED_HOSTS, without credentials or white space',
-        }),
+        })
+        // A URL on the first allowed host; with none allowed no URL is valid, and none is given.
+        .meta(sourceUrlExample(allowedHosts)),
       name: assetName,
       content_type: contentType.optional(),
       checksum_sha256: sha256Hex.optional(),
@@ -23,7 +32,12 @@ const assetRequestedData = (allowedHosts: string[]) =>
 const backupRequestedData = z
   .object({
     label: backupLabel.optional(),
-    asset_ids: z.array(uuid).min(1).max(1000).optional(),
+    asset_ids: z
+      .array(uuid)
+      .min(1)
+      .max(1000)
+      .meta({ examples: [['0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10']] })
+      .optional(),
     include_all_versions: z.boolean().optional(),
   })
   .strict();
@@ -33,11 +47,23 @@ const policyUpdatedData = z.object({ policy_id: uuid }).strict();
 /** CloudEvents 1.0, structured mode: the envelope every incoming event must have. */
 const envelope = {
   specversion: z.literal('1.0'),
-  id: singleLine(256).min(1, 'must not be empty'),
-  source: singleLine(1024).min(1, 'must not be empty'),
-  subject: singleLine(1024).optional(),
-  time: z.iso.datetime({ offset: true }).optional(),
-  datacontenttype: z.string().optional(),
+  id: singleLine(256)
+    .min(1, 'must not be empty')
+    .meta({ examples: ['6f1c2a9e-3b7d-4c1a-9e2f-0a1b2c3d4e5f'] }),
+  source: singleLine(1024)
+    .min(1, 'must not be empty')
+    .meta({ examples: ['/character-creator'] }),
+  subject: singleLine(1024)
+    .meta({ examples: ['portrait.png'] })
+    .optional(),
+  time: z.iso
+    .datetime({ offset: true })
+    .meta({ examples: [TIME_EXAMPLE] })
+    .optional(),
+  datacontenttype: z
+    .string()
+    .meta({ examples: ['application/json'] })
+    .optional(),
 };
 
 /**

@@ -14,6 +14,7 @@ export const operationParams = z.object({
   id: z
     .string()
     .max(200)
+    .meta({ examples: ['upload-0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10'] })
     .describe(
       "the workflow id of the work: upload-{id}, backup-{id}, restore-{id}, restore-drill-{id}, lifecycle-{id}, delete-asset-{asset_id}, scrub-{id}; anything else, or another's, is 404",
     ),

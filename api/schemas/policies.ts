@@ -7,7 +7,8 @@ const days = z
   .number({ error: required('must be a whole number of days') })
   .int('must be a whole number of days')
   .min(1, 'must be at least 1 day')
-  .max(36_500, 'must be at most 36500 days');
+  .max(36_500, 'must be at most 36500 days')
+  .meta({ examples: [30] });
 
 /** One rule per action, each with its own parameters and nothing else. */
 export const policyRule = z.discriminatedUnion(
@@ -22,6 +23,7 @@ export const policyRule = z.discriminatedUnion(
           .int('must be a whole number')
           .min(0, 'must be 0 or more')
           .max(10_000)
+          .meta({ examples: [2] })
           .optional(),
       })
       .strict(),
@@ -45,11 +47,16 @@ export const policyFilter = z
   })
   .strict();
 
+const policyName = singleLine(256)
+  .min(1, 'must not be empty')
+  .meta({ examples: ['old drafts'] });
+const policyDescription = multiLine(4096).meta({ examples: ['keep the two latest versions of drafts for 30 days'] });
+
 /** POST and PUT (a full replace): what is left out takes its default. */
 export const policyBody = z
   .object({
-    name: singleLine(256).min(1, 'must not be empty'),
-    description: multiLine(4096).default(''),
+    name: policyName,
+    description: policyDescription.default(''),
     enabled: z.boolean().default(true),
     filter: policyFilter.default({}),
     rules: z.array(policyRule).min(1, 'a policy needs at least one rule').max(50, 'at most 50 rules'),
@@ -62,8 +69,8 @@ export const policyBody = z
  */
 export const policyPatchBody = z
   .object({
-    name: singleLine(256).min(1, 'must not be empty').optional(),
-    description: multiLine(4096).nullable().optional().describe("null: ''"),
+    name: policyName.optional(),
+    description: policyDescription.nullable().optional().describe("null: ''"),
     enabled: z.boolean().optional(),
     filter: z
       .object({

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { ownerId } from './common';
 
-const limit = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const limit = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .meta({ examples: [1073741824] });
 
 /** PUT /quotas/{owner_id}: the owner's limits; null or absent keeps the default (STORAGE_QUOTA_*_PER_OWNER). */
 export const quotaOverrideBody = z

@@ -93,11 +93,17 @@ export const contentRequestHeaders = {
     description: 'one `bytes=first-last`, `first-` or `-suffix` range: 206 with it, 416 past the end; several ranges, or anything else, get the whole content',
     schema: { type: 'string', examples: ['bytes=0-1023'] },
   },
-  'If-Range': { description: 'an ETag: Range applies only while the content still has it (else the whole content)', schema: { type: 'string' } },
-  'If-None-Match': { description: 'ETags of copies the client holds: 304 when it still has one of them', schema: { type: 'string' } },
+  'If-Range': {
+    description: 'an ETag: Range applies only while the content still has it (else the whole content)',
+    schema: { type: 'string', examples: ['"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"'] },
+  },
+  'If-None-Match': {
+    description: 'ETags of copies the client holds: 304 when it still has one of them',
+    schema: { type: 'string', examples: ['"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"'] },
+  },
   'If-Modified-Since': {
     description: 'an HTTP date: 304 when the content did not change since (If-None-Match wins when both come)',
-    schema: { type: 'string' },
+    schema: { type: 'string', examples: ['Tue, 01 Dec 2026 18:00:00 GMT'] },
   },
 };
 

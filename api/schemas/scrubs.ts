@@ -12,6 +12,7 @@ export const createScrubBody = z
       // The scrub row keeps three decimals (numeric(6,3)): a smaller share would be stored as 0.
       .min(MIN_SAMPLE_PERCENT, `sample_percent must be at least ${MIN_SAMPLE_PERCENT}`)
       .max(100, 'sample_percent must be at most 100')
+      .meta({ examples: [25] })
       .optional()
       .describe('the share of objects re-read and hashed (those verified longest ago first); STORAGE_SCRUB_SAMPLE_PERCENT unless given'),
   })

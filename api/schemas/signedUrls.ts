@@ -10,7 +10,14 @@ export const MAX_EXPIRES_IN_SECONDS = 604_800;
 export const signUrlBody = z
   .object({
     version_id: uuid.optional().describe('pin the URL to this version; default: whichever is current when it is used'),
-    expires_in: z.number().int().min(1).max(MAX_EXPIRES_IN_SECONDS).default(3600).describe('seconds'),
+    expires_in: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_EXPIRES_IN_SECONDS)
+      .meta({ examples: [600] })
+      .default(3600)
+      .describe('seconds'),
     download: z
       .union([z.literal(true), assetName])
       .optional()
@@ -25,11 +32,22 @@ export const signUrlBody = z
  * the signed routes refuse it as they refuse a bad signature (403), not as a bad request.
  */
 export const signedQuery = z.object({
-  expires: z.string().regex(/^\d{1,12}$/, 'must be Unix seconds'),
+  expires: z
+    .string()
+    .regex(/^\d{1,12}$/, 'must be Unix seconds')
+    .meta({ examples: ['1796684400'] }),
   disposition: z.enum(['inline', 'attachment']),
-  filename: singleLine(1024).min(1).optional(),
-  by: singleLine(300).min(1),
-  sig: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256'),
+  filename: singleLine(1024)
+    .min(1)
+    .meta({ examples: ['portrait.png'] })
+    .optional(),
+  by: singleLine(300)
+    .min(1)
+    .meta({ examples: ['alice'] }),
+  sig: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url HMAC-SHA256')
+    .meta({ examples: ['n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg'] }),
 });
 
 // `redirect` is not signed: how the bytes travel is the client's choice, not part of the grant.

@@ -95,30 +95,32 @@ export function parseUploadMetadata(header: string | undefined): UploadMetadata 
 // The headers and answers as the OpenAPI document states them (api/routes/tus.ts).
 
 const header = (description: string, schema: Record<string, unknown>, required = true) => ({ required, description, schema });
-const bytes = { type: 'string', pattern: '^\\d{1,15}$' };
+const bytes = (example: string) => ({ type: 'string', pattern: '^\\d{1,15}$', examples: [example] });
 
 const TUS_HEADERS = {
   'Tus-Resumable': header('the protocol version: 1.0.0 alone is served (412 otherwise)', { type: 'string', const: TUS_VERSION }),
-  'Upload-Length': header("the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served)", bytes),
-  'Upload-Offset': header("the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise)", bytes),
+  'Upload-Length': header("the upload's size in bytes, fixed at creation (Upload-Defer-Length is not served)", bytes('73400320')),
+  'Upload-Offset': header("the offset the body starts at: the upload's offset, as HEAD reports it (409 otherwise)", bytes('8388608')),
   'Upload-Metadata': header(
     'comma-separated `key base64(value)` pairs: filename (required), filetype, asset_id (a new version of that asset), checksum_sha256 (hex, of the whole file), metadata (a JSON object of strings), tags (a JSON array of strings); other keys are kept for HEAD',
-    { type: 'string' },
+    // filename portrait.png, filetype image/png
+    { type: 'string', examples: ['filename cG9ydHJhaXQucG5n,filetype aW1hZ2UvcG5n'] },
   ),
   'Upload-Checksum': header('`sha256 <base64 of the SHA-256 of the body>`: a body that does not match is 460 and none of it is kept', {
     type: 'string',
     pattern: '^sha256 [A-Za-z0-9+/]{43}=$',
+    examples: ['sha256 n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg='],
   }),
   'Upload-Expires': header(
     'when an upload left unfinished is deleted (RFC 9110 date): while open, the earlier of its expiry and its last PATCH plus STORAGE_RESUMABLE_STALL_SECONDS',
-    { type: 'string' },
+    { type: 'string', examples: ['Tue, 01 Dec 2026 19:00:00 GMT'] },
   ),
   'Tus-Version': header('the protocol versions served', { type: 'string', const: TUS_VERSION }),
-  'Tus-Max-Size': header('the largest Upload-Length taken (STORAGE_MAX_UPLOAD_SIZE)', bytes),
+  'Tus-Max-Size': header('the largest Upload-Length taken (STORAGE_MAX_UPLOAD_SIZE)', bytes('5368709120')),
   'Tus-Extension': header('the extensions served', { type: 'string', const: TUS_EXTENSIONS.join(',') }),
   'Tus-Checksum-Algorithm': header('the checksum algorithms of Upload-Checksum', { type: 'string', const: TUS_CHECKSUM_ALGORITHMS.join(',') }),
-  Location: header('the upload, for HEAD, PATCH and DELETE', { type: 'string' }),
-  Allow: header('the methods of the path', { type: 'string' }),
+  Location: header('the upload, for HEAD, PATCH and DELETE', { type: 'string', examples: [`${TUS_PATH}/0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10`] }),
+  Allow: header('the methods of the path', { type: 'string', examples: ['OPTIONS, POST'] }),
   'Cache-Control': header('no-store: an offset is stale at once', { type: 'string', const: 'no-store' }),
 };
 

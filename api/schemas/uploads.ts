@@ -6,7 +6,11 @@ export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
 export const MAX_PARTS = 10_000;
 
-const sizeBytes = z.number().int().nonnegative();
+const sizeBytes = z
+  .number()
+  .int()
+  .nonnegative()
+  .meta({ examples: [73400320] });
 
 export const createUploadBody = z
   .object({
@@ -20,6 +24,7 @@ export const createUploadBody = z
       .int()
       .min(MIN_PART_SIZE, `must be at least ${MIN_PART_SIZE} bytes (5 MiB)`)
       .max(MAX_PART_SIZE, `must be at most ${MAX_PART_SIZE} bytes (5 GiB)`)
+      .meta({ examples: [16 * MiB] })
       .default(8 * MiB),
     metadata: metadataObject.optional(),
     tags: tagList.optional(),
@@ -55,6 +60,7 @@ export const partParams = z.object({
     .int('must be a whole number')
     .min(1, 'part numbers start at 1')
     .max(MAX_PARTS, `must be at most ${MAX_PARTS}`)
+    .meta({ examples: [1] })
     .describe(`1 to the session's part_count (at most ${MAX_PARTS})`),
 });
 

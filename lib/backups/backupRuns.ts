@@ -74,7 +74,7 @@ export async function startBackup(bc: BackupClient, actor: ActorRef, opts: Start
   });
   await startJobWorkflow(bc, id, 'backup', () =>
     bc.client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
-      ...jobWorkflowOptions(bc, backupWorkflowId(id), backupOperation, actor),
+      ...jobWorkflowOptions(bc, backupWorkflowId(id), backupOperation, actor, soleAssetOf(opts.assetIds)),
       args: [{ backupId: id, tuning: opts.tuning, actor: actorRef(actor) }],
     }),
   );
@@ -94,19 +94,25 @@ export async function startRestore(bc: BackupClient, actor: ActorRef, backupId: 
   const id = await insertRestore(bc.db, { backupId, mode: opts.mode ?? 'missing', assetIds: opts.assetIds, dryRun: opts.dryRun ?? false, actor });
   await startJobWorkflow(bc, id, 'restore', () =>
     bc.client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
-      ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation, actor),
+      ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation, actor, soleAssetOf(opts.assetIds)),
       args: [{ restoreId: id, tuning: opts.tuning, actor: actorRef(actor) }],
     }),
   );
   return getRestore(bc.db, id);
 }
 
-export function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: string, actor: ActorRef) {
+/** The asset a job names when it names exactly one: its run then carries AssetId, so it is among that asset's runs. */
+export function soleAssetOf(assetIds: readonly string[] | undefined): string | undefined {
+  const ids = new Set(assetIds);
+  return ids.size === 1 ? [...ids][0] : undefined;
+}
+
+export function jobWorkflowOptions(bc: BackupClient, workflowId: string, operation: string, actor: ActorRef, assetId?: string) {
   return {
     workflowId,
     taskQueue: bc.taskQueue,
     workflowIdConflictPolicy: 'USE_EXISTING' as const,
-    typedSearchAttributes: runSearchAttributes({ operation, actor }),
+    typedSearchAttributes: runSearchAttributes({ operation, actor, assetId }),
   };
 }
 

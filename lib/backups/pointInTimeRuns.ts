@@ -4,7 +4,7 @@ import { restoreOperation, restoreWorkflowId } from '../../workflows/backups/def
 import { actorRef, type ActorRef } from '../auth/actor';
 import { getRestore } from './catalog';
 import type { JobRow } from './jobRows';
-import { jobWorkflowOptions, startJobWorkflow, type BackupClient } from './backupRuns';
+import { jobWorkflowOptions, soleAssetOf, startJobWorkflow, type BackupClient } from './backupRuns';
 import { insertPointInTimeRestore, type AssetFilter } from './pointInTime';
 
 export interface StartPointInTimeOptions {
@@ -19,7 +19,7 @@ export async function startPointInTimeRestore(bc: BackupClient, actor: ActorRef,
   const id = await insertPointInTimeRestore(bc.db, { asOf: opts.asOf, filter: opts.filter, dryRun: opts.dryRun, actor });
   await startJobWorkflow(bc, id, 'restore', () =>
     bc.client.workflow.start<typeof pointInTimeRestoreWorkflow>('pointInTimeRestoreWorkflow', {
-      ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation, actor),
+      ...jobWorkflowOptions(bc, restoreWorkflowId(id), restoreOperation, actor, soleAssetOf(opts.filter.asset_ids)),
       args: [{ restoreId: id, actor: actorRef(actor), ...(opts.historyLimit ? { historyLimit: opts.historyLimit } : {}) }],
     }),
   );
