@@ -18,7 +18,11 @@ const feedQuery = z
   .object({
     ...pageQuery,
     after: deprecatedName(pageQuery.cursor, 'cursor'),
-    subject: singleLine(256).min(1, 'must not be empty').optional().describe("only this subject's events (an asset's id, for its events)"),
+    subject: singleLine(256)
+      .min(1, 'must not be empty')
+      .optional()
+      .describe("only this subject's events (an asset's id, for its events)")
+      .meta({ examples: ['0190c6d2-7c3e-7d41-8a55-2f0e6b1c9a10'] }),
     created_after: createdFilters.created_after.describe('only events whose time is after this'),
     last: z.coerce
       .number()
@@ -28,7 +32,8 @@ const feedQuery = z
       .optional()
       .describe(
         'the newest `last` events after the cursor, still oldest first, instead of the oldest `limit`: next_cursor is then the end of the feed (last=1 finds where to follow from now on)',
-      ),
+      )
+      .meta({ examples: [20] }),
   })
   .strict();
 
