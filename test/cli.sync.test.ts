@@ -171,6 +171,25 @@ describe('a folder of 50 handouts', () => {
     expect(forced.json().counts).toMatchObject({ changed: 1, unchanged: 49 });
     expect(filesOf(copy)).toEqual(filesOf(folder));
   });
+
+  test('pull writes nothing through a link in the folder (sync does not follow one either): those files are refused, exit 2', async () => {
+    const copy = path.join(root, 'linked');
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(copy);
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(copy, 'maps'));
+    const pulled = await storage(env, ['pull', copy, '--prefix', 'handouts/', '--tag', TAG, '--json']);
+    expect(pulled.code).toBe(2);
+    const refused = pulled.json().steps.filter((s: { action: string }) => s.action === 'refused');
+    expect(refused.map((s: { name: string }) => s.name).sort()).toEqual(
+      Object.keys(asNames(filesOf(path.join(folder, 'maps'))))
+        .map((n) => n.replace('handouts/', 'handouts/maps/'))
+        .sort(),
+    );
+    expect(refused[0].reason).toMatch(/maps is a link/);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(Object.keys(filesOf(copy)).some((rel) => rel.startsWith('maps/'))).toBe(false);
+  });
 });
 
 test('sync refuses --delete with an empty --prefix and no --tag (it would take in every asset of the caller), and a missing folder: exit 2', async () => {
