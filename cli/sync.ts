@@ -159,7 +159,10 @@ async function planSync(folder: string, byName: Map<string, Asset[]>, prefix: st
   }
   if (del) {
     for (const [name, assets] of byName) {
-      if (files.has(name.slice(prefix.length))) continue;
+      const rel = name.slice(prefix.length);
+      if (files.has(rel)) continue;
+      // A file sync leaves out (hidden, a .part, behind a link) is not gone: its asset stays.
+      if (fs.lstatSync(path.join(folder, ...rel.split('/')), { throwIfNoEntry: false })) continue;
       for (const a of assets) steps.push({ action: 'delete', name, file: null, asset_id: a.id, size_bytes: a.size_bytes, checksum_sha256: a.checksum_sha256 });
     }
   }
