@@ -159,7 +159,10 @@ async function planSync(folder: string, byName: Map<string, Asset[]>, prefix: st
   }
   if (del) {
     for (const [name, assets] of byName) {
-      if (files.has(name.slice(prefix.length))) continue;
+      const rel = name.slice(prefix.length);
+      if (files.has(rel)) continue;
+      // A file sync leaves out (hidden, a .part, behind a link) is not gone: its asset stays.
+      if (fs.lstatSync(path.join(folder, ...rel.split('/')), { throwIfNoEntry: false })) continue;
       for (const a of assets) steps.push({ action: 'delete', name, file: null, asset_id: a.id, size_bytes: a.size_bytes, checksum_sha256: a.checksum_sha256 });
     }
   }
@@ -218,7 +221,23 @@ function localPathOf(folder: string, relative: string): { file: string } | { ref
     if ('refused' in local) return { refused: `not written as a file: ${local.refused}` };
     if (local.name !== part) return { refused: 'not written as a file: it holds a backslash' };
   }
-  return { file: path.join(folder, ...parts) };
+  return linkOnTheWay(folder, parts) ?? { file: path.join(folder, ...parts) };
+}
+
+/**
+ * Why a file of the folder at `parts` would land elsewhere: a folder on its way that is a link (sync
+ * does not follow one either, so its files are no asset's) or a file. Asked again just before the
+ * write, as the folder may change meanwhile.
+ */
+function linkOnTheWay(folder: string, parts: string[]): { refused: string } | undefined {
+  for (let i = 1; i < parts.length; i++) {
+    const stat = fs.lstatSync(path.join(folder, ...parts.slice(0, i)), { throwIfNoEntry: false });
+    if (!stat) return undefined;
+    const dir = parts.slice(0, i).join('/');
+    if (stat.isSymbolicLink()) return { refused: `not written: ${dir} is a link, and pull writes only inside the folder` };
+    if (!stat.isDirectory()) return { refused: `not written: ${dir} is not a folder` };
+  }
+  return undefined;
 }
 
 async function planPull(folder: string, byName: Map<string, Asset[]>, prefix: string, force: boolean): Promise<Step[]> {
@@ -262,6 +281,8 @@ function pullCommand(): Command {
       for (const step of opts.dryRun ? [] : steps) {
         if (step.action !== 'new' && step.action !== 'changed') continue;
         await attempt(step, failures, async () => {
+          const onTheWay = linkOnTheWay(folder, path.relative(folder, step.file!).split(path.sep));
+          if (onTheWay) throw new CliError(onTheWay.refused, EXIT.usage);
           fs.mkdirSync(path.dirname(step.file!), { recursive: true });
           const summaries: unknown[] = [];
           const args = [step.asset_id!, `--output=${step.file}`, ...(step.action === 'changed' ? ['--force'] : [])];

@@ -171,6 +171,25 @@ describe('a folder of 50 handouts', () => {
     expect(forced.json().counts).toMatchObject({ changed: 1, unchanged: 49 });
     expect(filesOf(copy)).toEqual(filesOf(folder));
   });
+
+  test('pull writes nothing through a link in the folder (sync does not follow one either): those files are refused, exit 2', async () => {
+    const copy = path.join(root, 'linked');
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(copy);
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(copy, 'maps'));
+    const pulled = await storage(env, ['pull', copy, '--prefix', 'handouts/', '--tag', TAG, '--json']);
+    expect(pulled.code).toBe(2);
+    const refused = pulled.json().steps.filter((s: { action: string }) => s.action === 'refused');
+    expect(refused.map((s: { name: string }) => s.name).sort()).toEqual(
+      Object.keys(asNames(filesOf(path.join(folder, 'maps'))))
+        .map((n) => n.replace('handouts/', 'handouts/maps/'))
+        .sort(),
+    );
+    expect(refused[0].reason).toMatch(/maps is a link/);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(Object.keys(filesOf(copy)).some((rel) => rel.startsWith('maps/'))).toBe(false);
+  });
 });
 
 test('sync refuses --delete with an empty --prefix and no --tag (it would take in every asset of the caller), and a missing folder: exit 2', async () => {
@@ -230,4 +249,37 @@ test('a file the server refuses is marked failed and the others go on; the sync 
   expect(run.stderr).toMatch(/^storage: 1 failed: odd\/zero/m);
   const listed = await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: 'odd/' } } }));
   expect(listed.items.map((a) => a.name)).toEqual(['odd/fine.txt']);
+});
+
+test('sync --delete leaves the asset of a file that is there but not synced (hidden, a .part, behind a link): only a gone file is gone', async () => {
+  const kept = path.join(root, 'kept');
+  const elsewhere = path.join(root, 'elsewhere');
+  fs.mkdirSync(kept);
+  fs.mkdirSync(elsewhere);
+  const there = { '.notes': 'hidden notes', 'draft.part': 'a draft', 'linked/map.txt': 'a map behind a link' };
+  fs.writeFileSync(path.join(kept, '.notes'), there['.notes']);
+  fs.writeFileSync(path.join(kept, 'draft.part'), there['draft.part']);
+  fs.writeFileSync(path.join(elsewhere, 'map.txt'), there['linked/map.txt']);
+  fs.symlinkSync(elsewhere, path.join(kept, 'linked'));
+  fs.writeFileSync(path.join(kept, 'gone.txt'), 'soon gone');
+  for (const rel of Object.keys(there)) {
+    const up = await storage(env, ['upload', path.join(kept, rel), '--name', `kept/${rel}`]);
+    expect({ rel, code: up.code, stderr: up.stderr }).toEqual({ rel, code: 0, stderr: '' });
+  }
+  expect((await storage(env, ['sync', kept])).code).toBe(0);
+  fs.rmSync(path.join(kept, 'gone.txt'));
+  const run = await storage(env, ['sync', kept, '--delete', '--json']);
+  expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(
+    run
+      .json()
+      .steps.filter((s: { action: string }) => s.action === 'delete')
+      .map((s: { name: string }) => s.name),
+  ).toEqual(['kept/gone.txt']);
+  const listed = await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: 'kept/' } } }));
+  expect(listed.items.map((a) => a.name).sort()).toEqual(
+    Object.keys(there)
+      .map((rel) => `kept/${rel}`)
+      .sort(),
+  );
 });

@@ -107,6 +107,44 @@ describe('the event feed', () => {
     }
   });
 
+  it('the deprecated after= narrows by subject, created_after and last as cursor= does; extreme values are 400 problem+json, never 500', async () => {
+    // The feed's end before the events: both the old and the new name read on from it.
+    await ctx.db.transaction((trx) => recordEvent(trx, 'storage.asset.updated', uuidv7(), { n: 0 }));
+    const end = await waitUntil('an end to read on from', async () => {
+      const page = (await call(`${ctx.baseUrl}/api/v2/events?last=1`)).body as { next_cursor: string | null };
+      return page.next_cursor !== null && { next_cursor: page.next_cursor };
+    });
+    const subject = uuidv7();
+    await ctx.db.transaction((trx) => recordEvent(trx, 'storage.asset.updated', subject, { n: 1 }));
+    await ctx.db.transaction((trx) => recordEvent(trx, 'storage.asset.updated', uuidv7(), { n: 2 }));
+    await waitUntil('both settled', async () => (await feed(ctx, end.next_cursor)).items.length >= 2);
+    for (const name of ['cursor', 'after']) {
+      const res = await call(`${ctx.baseUrl}/api/v2/events?${name}=${end.next_cursor}&subject=${subject}`);
+      expect({ name, status: res.status, subjects: (res.body as { items: Array<{ subject: string }> }).items.map((e) => e.subject) }).toEqual({
+        name,
+        status: 200,
+        subjects: [subject],
+      });
+    }
+    for (const bad of [
+      'last=-1',
+      'last=1e9',
+      'last=1.5',
+      'subject=%27%20OR%201%3D1--&last=abc',
+      'created_after=0000-01-01T00:00:00%2B14:00',
+      'created_after=9999-12-31T23:59:59-23:59',
+      'created_after=2026-02-30T00:00:00Z',
+      'subject=a%00b',
+    ]) {
+      const res = await call(`${ctx.baseUrl}/api/v2/events?${bad}`);
+      expect({ bad, status: res.status < 500, type: res.headers.get('content-type') }).toEqual({
+        bad,
+        status: true,
+        type: res.status === 200 ? expect.stringContaining('application/json') : expect.stringContaining('application/problem+json'),
+      });
+    }
+  });
+
   it('400 for a cursor it did not hand out and for a limit under 1; a limit over 1000 is lowered to it', async () => {
     expect((await call(`${ctx.baseUrl}/api/v2/events?after=bogus`)).status).toBe(400);
     expect((await call(`${ctx.baseUrl}/api/v2/events?cursor=bogus`)).status).toBe(400);

@@ -49,7 +49,8 @@ const feed = defineRoute(
   },
   (deps) => async (req, res) => {
     const q = listQueryOf(feedQuery, req, res, { after: 'cursor' });
-    res.json(await listEvents(deps.db, q.after === undefined ? q : { limit: q.limit, cursor: q.after, cursorName: 'after' }));
+    // The old name only names the cursor: the filters stay.
+    res.json(await listEvents(deps.db, q.after === undefined ? q : { ...q, cursor: q.after, cursorName: 'after' }));
   },
 );
 
