@@ -16,6 +16,8 @@ export interface ProxiedRequest {
   path: string;
   /** A CopyObject or UploadPartCopy (the request names a copy source). */
   copy: boolean;
+  /** Its Range header: a GET of part of an object (the commit's read of the first bytes, for their type). */
+  range: string | undefined;
   /** The scheme of its Authorization header (AWS4-HMAC-SHA256 from an S3 client), if it has one. */
   authorization: string | undefined;
   held: boolean;
@@ -101,6 +103,7 @@ export async function startS3Proxy(target: string): Promise<S3Proxy> {
       method: req.method ?? 'GET',
       path: req.url ?? '/',
       copy: req.headers['x-amz-copy-source'] !== undefined,
+      range: req.headers.range,
       authorization: req.headers.authorization?.split(' ')[0],
       held: false,
     };
