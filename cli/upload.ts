@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { followOperation } from '../client';
 import { mapLimit } from '../lib/platform/concurrency';
-import { bytes, contextOf, CliError, example, keyValue, list, positiveInt, unwrap, type Ctx } from './context';
+import { bytes, contextOf, CliError, EXIT, example, keyValue, list, positiveInt, unwrap, type Ctx } from './context';
 import { readRange, sha256OfFile } from './files';
 import { progressOf, type Bar } from './progress';
 import { clearState, readState, stateFileOf, writeState } from './resumeState';
@@ -233,7 +233,8 @@ export function uploadCommand(ctxOf: (command: Command) => Ctx = contextOf): Com
           if (!stat.isFile()) throw new Error('not a file');
           return stat;
         } catch (err) {
-          throw new CliError(`${file}: ${(err as Error).message}`);
+          // A file that is not there is bad local input, as a bad option is.
+          throw new CliError(`${file}: ${(err as Error).message}`, EXIT.usage);
         }
       });
       const progress = progressOf(ctx.interactive);

@@ -329,7 +329,7 @@ test('events tail --follow prints an event that happens while it follows, from t
   await follower.done;
 });
 
-test('exit codes: 3 for a missing asset, 4 for a denied request or no token, 2 for bad usage', async () => {
+test('exit codes: 3 for a missing asset, 4 for a denied request or no token, 2 for bad usage or a file that is not there', async () => {
   const missing = await storage(env, ['info', '0193a5c2-7a4e-7cc1-9b2e-3f1d2c4b5a69']);
   expect(missing.code).toBe(3);
   expect(missing.stderr).toMatch(/^storage: 404 /);
@@ -340,7 +340,7 @@ test('exit codes: 3 for a missing asset, 4 for a denied request or no token, 2 f
     const run = await storage(env, args);
     expect({ args, code: run.code }).toEqual({ args, code: 2 });
   }
-  expect((await storage(env, ['upload', path.join(dir, 'no-such-file')])).code).toBe(1);
+  expect((await storage(env, ['upload', path.join(dir, 'no-such-file')])).code).toBe(2);
 });
 
 test('storage --help and each command --help show an example', async () => {
