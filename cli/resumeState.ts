@@ -6,7 +6,8 @@
  * - a download, per part file, under downloads/: written before its `<target>.part` is
  *   created and removed once the part is verified and in place. It names the asset, version and ETag
  *   the part holds bytes of: a part is resumed only by a download of those, and a part without one is
- *   not the CLI's to write over.
+ *   not the CLI's to write over;
+ * - a lock per download's part and per synced folder (cli/runLock.ts), held while the run is.
  * Run again, the transfer resumes. Never the token.
  */
 import { createHash } from 'node:crypto';
@@ -28,7 +29,7 @@ export interface DownloadState {
   size_bytes: number;
 }
 
-export function cacheDir(kind: 'uploads' | 'downloads' = 'uploads'): string {
+export function cacheDir(kind: 'uploads' | 'downloads' | 'syncs' = 'uploads'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'storage-cli', kind);
 }
@@ -45,6 +46,12 @@ export function stateFileOf(api: string, file: string, stat: fs.Stats, assetId: 
 export function downloadStateFileOf(part: string): string {
   const key = createHash('sha256').update(path.resolve(part)).digest('hex').slice(0, 32);
   return path.join(cacheDir('downloads'), `${key}.json`);
+}
+
+/** The lock a sync of `folder` holds while it runs (cli/runLock.ts): of the folder alone, whatever server it goes to. */
+export function syncLockFileOf(folder: string): string {
+  const key = createHash('sha256').update(path.resolve(folder)).digest('hex').slice(0, 32);
+  return path.join(cacheDir('syncs'), `${key}.lock`);
 }
 
 export function readState<T = UploadState>(file: string): T | undefined {

@@ -15,6 +15,8 @@ import { downloadCommand } from './download';
 import { bytes, CliError, contextOf, EXIT, example, exitCodeOf, list, messageOf, positiveInt, unwrap, type Ctx, type GlobalOptions } from './context';
 import { localNameOf } from './fileNames';
 import { sha256OfFile } from './files';
+import { syncLockFileOf } from './resumeState';
+import { takeRunLock } from './runLock';
 import { uploadCommand, type UploadSummary } from './upload';
 
 type Asset = components['schemas']['Asset'];
@@ -184,29 +186,35 @@ function syncCommand(): Command {
       if (opts.delete && !prefix && !tags.length)
         throw new CliError('--delete with an empty --prefix needs a --tag: it would delete all your other assets', EXIT.usage);
       const owner = subjectOf(command);
-      const steps = await planSync(folder, await assetsOf(ctx, owner, prefix, tags), prefix, Boolean(opts.delete));
-      const failures = new Map<Step, unknown>();
-      let sent = 0;
-      for (const step of opts.dryRun ? [] : steps) {
-        if (step.action === 'new' || step.action === 'changed') {
-          await attempt(step, failures, async () => {
-            const summaries: unknown[] = [];
-            const args = [
-              step.file!,
-              ...(step.asset_id ? [`--asset=${step.asset_id}`] : [`--name=${step.name}`, ...(tags.length ? [`--tags=${tags.join(',')}`] : [])]),
-              ...(opts.limitRate ? [`--limit-rate=${opts.limitRate}`] : []),
-            ];
-            const summary = (await run(uploadCommand(innerContext(ctx, summaries)), args, summaries)) as UploadSummary;
-            sent += summary.bytes_sent;
-            step.asset_id = summary.asset.id;
-          });
-        } else if (step.action === 'delete') {
-          await attempt(step, failures, async () => {
-            await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id: step.asset_id! } } }));
-          });
+      // Another sync of the folder would plan the first's new files as new too (two assets of one name), or resume its upload under it.
+      const release = opts.dryRun ? () => undefined : takeRunLock(syncLockFileOf(folder), `sync of ${folder}`);
+      try {
+        const steps = await planSync(folder, await assetsOf(ctx, owner, prefix, tags), prefix, Boolean(opts.delete));
+        const failures = new Map<Step, unknown>();
+        let sent = 0;
+        for (const step of opts.dryRun ? [] : steps) {
+          if (step.action === 'new' || step.action === 'changed') {
+            await attempt(step, failures, async () => {
+              const summaries: unknown[] = [];
+              const args = [
+                step.file!,
+                ...(step.asset_id ? [`--asset=${step.asset_id}`] : [`--name=${step.name}`, ...(tags.length ? [`--tags=${tags.join(',')}`] : [])]),
+                ...(opts.limitRate ? [`--limit-rate=${opts.limitRate}`] : []),
+              ];
+              const summary = (await run(uploadCommand(innerContext(ctx, summaries)), args, summaries)) as UploadSummary;
+              sent += summary.bytes_sent;
+              step.asset_id = summary.asset.id;
+            });
+          } else if (step.action === 'delete') {
+            await attempt(step, failures, async () => {
+              await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id: step.asset_id! } } }));
+            });
+          }
         }
+        report(ctx, steps, { dry_run: Boolean(opts.dryRun), bytes_sent: sent }, failures);
+      } finally {
+        release();
       }
-      report(ctx, steps, { dry_run: Boolean(opts.dryRun), bytes_sent: sent }, failures);
     });
 }
 

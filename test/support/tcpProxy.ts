@@ -5,14 +5,16 @@ import net from 'node:net';
  * `stall()` keeps connections open but passes no bytes (a hung server), `down()` resets every
  * connection and refuses new ones (a dead server), `downOnRequest(pattern)` goes down when a client
  * sends a request whose first bytes match (a server that dies at a chosen step), `cutAfter(n)`
- * goes down once the server has sent `n` more bytes (a server that dies mid-answer), `up()`
- * restores normal service.
+ * goes down once the server has sent `n` more bytes (a server that dies mid-answer), `hold()` stops
+ * reading the server's answers, which lose nothing and go on at `up()` (a client held mid-transfer),
+ * `up()` restores normal service.
  */
 export interface TcpProxy {
   port: number;
   /** Connections refused while down: each is one attempt the client made. */
   readonly refused: number;
   stall(): void;
+  hold(): void;
   down(): void;
   downOnRequest(pattern: RegExp): void;
   cutAfter(bytes: number): void;
@@ -88,6 +90,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     stall: () => {
       mode = 'stall';
     },
+    hold: () => {
+      for (const { server } of pairs) server.pause();
+    },
     down: goDown,
     downOnRequest: (pattern) => {
       trigger = pattern;
@@ -96,6 +101,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       budget = bytes;
     },
     up: () => {
+      for (const { server } of pairs) server.resume();
       trigger = undefined;
       budget = undefined;
       mode = 'up';

@@ -1,0 +1,85 @@
+/**
+ * Two `storage` runs on one target at once, on the real bin, each interleaving made on purpose: the
+ * first is held mid-transfer (a stalled proxy, a paced upload) until the second has run.
+ * - Two downloads of one file: the second must not write into the first's part (its bytes would land in
+ *   the file once the other published it).
+ * - Two syncs of one folder: the second must not plan the first's new files as new too (two assets of
+ *   one name, which every later sync refuses).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { unwrap } from '../client';
+import { apiClient } from './support/api';
+import { bytesOf, sha256 } from './support/assets';
+import { tokenFor } from './support/auth';
+import { cliEnv, startCli, storage, type CliEnv } from './support/cli';
+import { useTestService } from './support/context';
+import { waitUntil } from './support/processes';
+import { startTcpProxy } from './support/tcpProxy';
+import { uuidv7 } from '../lib/platform/ids';
+
+const MIB = 1024 * 1024;
+const ctx = useTestService();
+let env: CliEnv;
+let token: string;
+
+jest.setTimeout(180_000);
+
+beforeAll(async () => {
+  token = await tokenFor({ sub: `races-${uuidv7()}` });
+  env = cliEnv(ctx.baseUrl, token);
+});
+
+function folder(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'storage-cli-races-'));
+}
+
+test('a download of a file another download of it is writing is refused (exit 1): the file the first publishes is its bytes alone', async () => {
+  const bytes = bytesOf(8 * MIB);
+  const source = path.join(folder(), 'source.bin');
+  fs.writeFileSync(source, bytes);
+  const up = await storage(env, ['upload', source, '--name', 'atlas.bin', '--json']);
+  expect({ code: up.code, stderr: up.stderr }).toEqual({ code: 0, stderr: '' });
+  const id: string = up.json().asset.id;
+
+  const cwd = folder();
+  const part = path.join(cwd, 'atlas.bin.part');
+  const proxy = await startTcpProxy(Number(new URL(ctx.baseUrl).port));
+  try {
+    // The first is held once it has written some of its part, and passes nothing until the second has run.
+    const first = startCli({ ...env, api: `http://127.0.0.1:${proxy.port}` }, ['download', id], cwd);
+    await waitUntil('the first download writing its part', async () => (fs.statSync(part, { throwIfNoEntry: false })?.size ?? 0) > 0);
+    proxy.hold();
+    const second = await storage(env, ['download', id], cwd);
+    proxy.up();
+    const done = await first.done;
+    expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('another download') });
+    expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
+  } finally {
+    await proxy.close();
+  }
+  expect(fs.readdirSync(cwd)).toEqual(['atlas.bin']);
+  expect(sha256(fs.readFileSync(path.join(cwd, 'atlas.bin')))).toBe(sha256(bytes));
+});
+
+test('a sync of a folder another sync of it is running is refused (exit 1): each file is one asset', async () => {
+  const api = await apiClient(ctx.baseUrl, token);
+  const dir = path.join(folder(), 'handouts');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'world.bin'), bytesOf(24 * MIB));
+  // 4 MiB/s: the first's chunked upload takes seconds, and its asset is made only when it completes.
+  const first = startCli(env, ['sync', dir, '--limit-rate', '4', '--json']);
+  const states = path.join(env.cache, 'storage-cli', 'uploads');
+  await waitUntil('the first sync uploading', async () => fs.existsSync(states) && fs.readdirSync(states).some((f) => f.endsWith('.json')));
+  const second = await storage(env, ['sync', dir, '--json']);
+  const done = await first.done;
+  expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
+  expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('another sync') });
+
+  const listed = await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: 'handouts/' } } }));
+  expect(listed.items.map((a) => a.name)).toEqual(['handouts/world.bin']);
+  const third = await storage(env, ['sync', dir, '--json']);
+  expect({ code: third.code, stderr: third.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(third.json().counts).toMatchObject({ unchanged: 1 });
+});
