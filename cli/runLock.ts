@@ -23,7 +23,13 @@ export function takeRunLock(file: string, what: string): () => void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => fs.rmSync(file, { force: true });
+      const release = () => {
+        process.removeListener('exit', release);
+        fs.rmSync(file, { force: true });
+      };
+      // An interrupted run (Ctrl-C, which ends it with process.exit) lets go too, lest its pid be another's by its next run.
+      process.once('exit', release);
+      return release;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }

@@ -5,6 +5,7 @@
  *   the file once the other published it).
  * - Two syncs of one folder: the second must not plan the first's new files as new too (two assets of
  *   one name, which every later sync refuses).
+ * - A run killed mid-transfer leaves its lock: the next run takes it over.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -61,6 +62,33 @@ test('a download of a file another download of it is writing is refused (exit 1)
   }
   expect(fs.readdirSync(cwd)).toEqual(['atlas.bin']);
   expect(sha256(fs.readFileSync(path.join(cwd, 'atlas.bin')))).toBe(sha256(bytes));
+});
+
+test('the lock of a download killed mid-transfer (kill -9) is taken over by the next: it resumes the part', async () => {
+  const bytes = bytesOf(8 * MIB);
+  const source = path.join(folder(), 'source.bin');
+  fs.writeFileSync(source, bytes);
+  const up = await storage(env, ['upload', source, '--name', 'killed.bin', '--json']);
+  const id: string = up.json().asset.id;
+  const cwd = folder();
+  const part = path.join(cwd, 'killed.bin.part');
+  const proxy = await startTcpProxy(Number(new URL(ctx.baseUrl).port));
+  try {
+    const first = startCli({ ...env, api: `http://127.0.0.1:${proxy.port}` }, ['download', id], cwd);
+    await waitUntil('the first download writing its part', async () => (fs.statSync(part, { throwIfNoEntry: false })?.size ?? 0) > 0);
+    proxy.hold();
+    first.child.kill('SIGKILL');
+    expect((await first.done).signal).toBe('SIGKILL');
+  } finally {
+    await proxy.close();
+  }
+  const locks = path.join(env.cache, 'storage-cli', 'downloads');
+  expect(fs.readdirSync(locks).filter((f) => f.endsWith('.lock'))).toHaveLength(1);
+  const again = await storage(env, ['download', id, '--json'], cwd);
+  expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(again.json().resumed_from).toBeGreaterThan(0);
+  expect(sha256(fs.readFileSync(path.join(cwd, 'killed.bin')))).toBe(sha256(bytes));
+  expect(fs.readdirSync(locks).filter((f) => f.endsWith('.lock'))).toEqual([]);
 });
 
 test('a sync of a folder another sync of it is running is refused (exit 1): each file is one asset', async () => {
