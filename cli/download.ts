@@ -21,7 +21,7 @@ import { bytes, CliError, contextOf, counted, example, EXIT, unwrap, type Ctx } 
 import { localNameOf, printable } from './fileNames';
 import { sha256OfFile } from './files';
 import { progressOf, type Bar } from './progress';
-import { clearState, downloadStateFileOf, readState, writeState, type DownloadState } from './resumeState';
+import { clearState, downloadStateFileOf, readState, transferLockFileOf, writeState, type DownloadState } from './resumeState';
 import { takeRunLock } from './runLock';
 
 /** Where to write: -o as given (into it, when it is a folder), else the asset's name if it is a safe one. */
@@ -149,7 +149,7 @@ export function downloadCommand(ctxOf: (command: Command) => Ctx = contextOf): C
       const part = `${output}.part`;
       const stateFile = downloadStateFileOf(part);
       // Another download of this file would write into the same part, and its bytes reach the file the first publishes.
-      const release = takeRunLock(`${stateFile}.lock`, `download to ${output}`);
+      const release = takeRunLock(transferLockFileOf(stateFile), `download to ${output}`);
       try {
         const wanted: DownloadState = { asset_id: id, version_id: versionId, etag: `"${version.checksum_sha256}"`, size_bytes: version.size_bytes };
         const saved = readState<DownloadState>(stateFile);

@@ -1,8 +1,9 @@
 /**
- * One run at a time on one target (a download's part, a sync's folder): a lock file beside the
- * target's resume state (cli/resumeState.ts), made with O_EXCL and naming its process. A second run
- * would write into the first's part, or upload the first's new files again (two assets of one
- * name): it is refused instead. A lock whose process is gone (a crash, kill -9) is taken over.
+ * One run at a time on one target (a download's part, a chunked upload's file, a sync's folder): a
+ * lock file in the CLI's cache (cli/resumeState.ts), made with O_EXCL and naming its process. A
+ * second run would write into the first's part, resume the first's upload session under it, or
+ * upload the first's new files again (two assets of one name): it is refused instead. A lock whose
+ * process is gone (a crash, kill -9) is taken over.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -13,7 +13,8 @@ import { mapLimit } from '../lib/platform/concurrency';
 import { bytes, contextOf, CliError, example, keyValue, list, positiveInt, unwrap, type Ctx } from './context';
 import { readRange, sha256OfFile } from './files';
 import { progressOf, type Bar } from './progress';
-import { clearState, readState, stateFileOf, writeState } from './resumeState';
+import { clearState, readState, stateFileOf, transferLockFileOf, writeState } from './resumeState';
+import { takeRunLock } from './runLock';
 
 export const PARTS_IN_FLIGHT = 4;
 const MIB = 1024 * 1024;
@@ -141,6 +142,25 @@ async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: stri
 
 async function chunkedUpload(ctx: Ctx, file: string, stat: fs.Stats, checksum: string, opts: UploadOptions, bar: Bar, total: Bar): Promise<UploadSummary> {
   const stateFile = stateFileOf(ctx.api, file, stat, opts.asset);
+  // Another upload of the file would resume this one's session under it, and one of them end refused (409).
+  const release = takeRunLock(transferLockFileOf(stateFile), `upload of ${file}`);
+  try {
+    return await sendChunked(ctx, file, stat, checksum, opts, bar, total, stateFile);
+  } finally {
+    release();
+  }
+}
+
+async function sendChunked(
+  ctx: Ctx,
+  file: string,
+  stat: fs.Stats,
+  checksum: string,
+  opts: UploadOptions,
+  bar: Bar,
+  total: Bar,
+  stateFile: string,
+): Promise<UploadSummary> {
   const saved = readState(stateFile);
   let session = undefined as Awaited<ReturnType<typeof openSession>> | undefined;
   let resumed = false;

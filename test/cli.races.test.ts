@@ -5,6 +5,7 @@
  *   the file once the other published it).
  * - Two syncs of one folder: the second must not plan the first's new files as new too (two assets of
  *   one name, which every later sync refuses).
+ * - Two chunked uploads of one file: the second must not resume the first's session under it.
  * - A run killed mid-transfer leaves its lock: the next run takes it over.
  */
 import fs from 'node:fs';
@@ -82,7 +83,7 @@ test('the lock of a download killed mid-transfer (kill -9) is taken over by the 
   } finally {
     await proxy.close();
   }
-  const locks = path.join(env.cache, 'storage-cli', 'downloads');
+  const locks = path.join(env.cache, 'storage-cli', 'locks');
   expect(fs.readdirSync(locks).filter((f) => f.endsWith('.lock'))).toHaveLength(1);
   const again = await storage(env, ['download', id, '--json'], cwd);
   expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: '' });
@@ -110,4 +111,20 @@ test('a sync of a folder another sync of it is running is refused (exit 1): each
   const third = await storage(env, ['sync', dir, '--json']);
   expect({ code: third.code, stderr: third.stderr }).toEqual({ code: 0, stderr: '' });
   expect(third.json().counts).toMatchObject({ unchanged: 1 });
+});
+
+test('a chunked upload of a file another upload of it is sending is refused (exit 1): the first completes its session alone', async () => {
+  const api = await apiClient(ctx.baseUrl, token);
+  const file = path.join(folder(), 'world.bin');
+  fs.writeFileSync(file, bytesOf(24 * MIB));
+  const name = `uploads-${uuidv7()}.bin`;
+  const first = startCli(env, ['upload', file, '--name', name, '--limit-rate', '4', '--json']);
+  const states = path.join(env.cache, 'storage-cli', 'uploads');
+  await waitUntil('the first upload sending', async () => fs.existsSync(states) && fs.readdirSync(states).some((f) => f.endsWith('.json')));
+  const second = await storage(env, ['upload', file, '--name', name, '--json']);
+  const done = await first.done;
+  expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('another upload') });
+  expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
+  const listed = await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: name } } }));
+  expect(listed.items.map((a) => a.name)).toEqual([name]);
 });
