@@ -49,10 +49,10 @@ test('a download of a file another download of it is writing is refused (exit 1)
   const part = path.join(cwd, 'atlas.bin.part');
   const proxy = await startTcpProxy(Number(new URL(ctx.baseUrl).port));
   try {
-    // The first is held once it has written some of its part, and passes nothing until the second has run.
+    // The first is held once it has received 1 MiB, and gets no more until the second has run.
+    proxy.holdAfter(MIB);
     const first = startCli({ ...env, api: `http://127.0.0.1:${proxy.port}` }, ['download', id], cwd);
     await waitUntil('the first download writing its part', async () => (fs.statSync(part, { throwIfNoEntry: false })?.size ?? 0) > 0);
-    proxy.hold();
     const second = await storage(env, ['download', id], cwd);
     proxy.up();
     const done = await first.done;
@@ -75,9 +75,9 @@ test('the lock of a download killed mid-transfer (kill -9) is taken over by the 
   const part = path.join(cwd, 'killed.bin.part');
   const proxy = await startTcpProxy(Number(new URL(ctx.baseUrl).port));
   try {
+    proxy.holdAfter(MIB);
     const first = startCli({ ...env, api: `http://127.0.0.1:${proxy.port}` }, ['download', id], cwd);
     await waitUntil('the first download writing its part', async () => (fs.statSync(part, { throwIfNoEntry: false })?.size ?? 0) > 0);
-    proxy.hold();
     first.child.kill('SIGKILL');
     expect((await first.done).signal).toBe('SIGKILL');
   } finally {
@@ -127,4 +127,33 @@ test('a chunked upload of a file another upload of it is sending is refused (exi
   expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
   const listed = await unwrap(api.GET('/api/v2/assets', { params: { query: { name_prefix: name } } }));
   expect(listed.items.map((a) => a.name)).toEqual([name]);
+});
+
+test("a sync does not put a changed file over a version another writer made since it compared them: that file fails (412), the writer's version stays current", async () => {
+  const api = await apiClient(ctx.baseUrl, token);
+  const dir = path.join(folder(), 'notes');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'b-notes.txt'), 'first notes\n');
+  const synced = await storage(env, ['sync', dir, '--json']);
+  expect({ code: synced.code, stderr: synced.stderr }).toEqual({ code: 0, stderr: '' });
+  const noteId: string = synced.json().steps[0].asset_id;
+
+  // The sync uploads a-big.bin (paced) first, then b-notes.txt: the other writer comes in between.
+  fs.writeFileSync(path.join(dir, 'a-big.bin'), bytesOf(24 * MIB));
+  fs.writeFileSync(path.join(dir, 'b-notes.txt'), 'notes changed here\n');
+  const sync = startCli(env, ['sync', dir, '--limit-rate', '4', '--json']);
+  const states = path.join(env.cache, 'storage-cli', 'uploads');
+  await waitUntil('the sync uploading a-big.bin', async () => fs.existsSync(states) && fs.readdirSync(states).some((f) => f.endsWith('.json')));
+  const other = path.join(folder(), 'b-notes.txt');
+  fs.writeFileSync(other, 'notes changed by another writer\n');
+  const written = await storage(env, ['upload', other, '--asset', noteId, '--json']);
+  expect({ code: written.code, stderr: written.stderr }).toEqual({ code: 0, stderr: '' });
+  const done = await sync.done;
+
+  const steps = done.json().steps as Array<{ name: string; action: string; reason?: string }>;
+  expect(steps.find((s) => s.name === 'notes/a-big.bin')).toMatchObject({ action: 'new' });
+  expect(steps.find((s) => s.name === 'notes/b-notes.txt')).toMatchObject({ action: 'failed', reason: expect.stringMatching(/412/) });
+  expect(done.code).toBe(1);
+  const note = await unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: noteId } } }));
+  expect(note).toMatchObject({ version_count: 2, checksum_sha256: sha256(fs.readFileSync(other)) });
 });
