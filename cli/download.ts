@@ -21,7 +21,8 @@ import { bytes, CliError, contextOf, counted, example, EXIT, unwrap, type Ctx } 
 import { localNameOf, printable } from './fileNames';
 import { sha256OfFile } from './files';
 import { progressOf, type Bar } from './progress';
-import { clearState, downloadStateFileOf, readState, writeState, type DownloadState } from './resumeState';
+import { clearState, downloadStateFileOf, readState, transferLockFileOf, writeState, type DownloadState } from './resumeState';
+import { takeRunLock } from './runLock';
 
 /** Where to write: -o as given (into it, when it is a folder), else the asset's name if it is a safe one. */
 function outputOf(assetName: string, output: string | undefined): string {
@@ -147,53 +148,59 @@ export function downloadCommand(ctxOf: (command: Command) => Ctx = contextOf): C
 
       const part = `${output}.part`;
       const stateFile = downloadStateFileOf(part);
-      const wanted: DownloadState = { asset_id: id, version_id: versionId, etag: `"${version.checksum_sha256}"`, size_bytes: version.size_bytes };
-      const saved = readState<DownloadState>(stateFile);
-      const partStat = fs.lstatSync(part, { throwIfNoEntry: false });
-      let start = 0;
-      if (partStat) {
-        if (!partStat.isFile()) throw new CliError(`${part} is not a regular file; remove it first`, EXIT.usage);
-        if (!saved && !opts.force) throw new CliError(`${part} is there, and no download left it; remove it, or --force replaces it`, EXIT.usage);
-        const same = saved && (['asset_id', 'version_id', 'etag', 'size_bytes'] as const).every((k) => saved[k] === wanted[k]);
-        if (same && partStat.size <= version.size_bytes) start = partStat.size;
-        else if (saved) ctx.warn(`storage: ${part} holds bytes of another version (or of bytes since replaced); downloading anew`);
-      }
-      // Written before the part is: a part on disk always has the state that makes it the CLI's own.
-      writeState(stateFile, wanted);
-
-      const progress = progressOf(ctx.interactive);
-      const bar = progress.bar(path.basename(output), version.size_bytes);
+      // Another download of this file would write into the same part, and its bytes reach the file the first publishes.
+      const release = takeRunLock(transferLockFileOf(stateFile), `download to ${output}`);
       try {
-        if (start < version.size_bytes) {
-          const response = await contentOf(ctx, id, version, start, wanted.etag);
-          // A 200 to a Range request (If-Range no longer holds): the whole body, so the part is written anew.
-          if (response.status !== 206) start = 0;
-          bar.update(start);
-          const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_TRUNC, O_NOFOLLOW } = fs.constants;
-          // Never through a link left under the part's name; never over a part that appeared since it was looked at.
-          const mode = start > 0 ? O_APPEND : partStat ? O_TRUNC : O_CREAT | O_EXCL;
-          const fd = fs.openSync(part, O_WRONLY | O_NOFOLLOW | mode);
-          await pipeline(Readable.fromWeb(response.body as ReadableStream), guard(version, start, bar), fs.createWriteStream('', { fd }));
-        } else {
-          bar.update(start);
+        const wanted: DownloadState = { asset_id: id, version_id: versionId, etag: `"${version.checksum_sha256}"`, size_bytes: version.size_bytes };
+        const saved = readState<DownloadState>(stateFile);
+        const partStat = fs.lstatSync(part, { throwIfNoEntry: false });
+        let start = 0;
+        if (partStat) {
+          if (!partStat.isFile()) throw new CliError(`${part} is not a regular file; remove it first`, EXIT.usage);
+          if (!saved && !opts.force) throw new CliError(`${part} is there, and no download left it; remove it, or --force replaces it`, EXIT.usage);
+          const same = saved && (['asset_id', 'version_id', 'etag', 'size_bytes'] as const).every((k) => saved[k] === wanted[k]);
+          if (same && partStat.size <= version.size_bytes) start = partStat.size;
+          else if (saved) ctx.warn(`storage: ${part} holds bytes of another version (or of bytes since replaced); downloading anew`);
         }
-      } finally {
-        progress.stop();
-      }
-      summary.resumed_from = start;
-      summary.checksum_sha256 = await sha256OfFile(part);
-      summary.verified = summary.checksum_sha256 === version.checksum_sha256;
-      if (!summary.verified) {
-        fs.rmSync(part, { force: true });
+        // Written before the part is: a part on disk always has the state that makes it the CLI's own.
+        writeState(stateFile, wanted);
+
+        const progress = progressOf(ctx.interactive);
+        const bar = progress.bar(path.basename(output), version.size_bytes);
+        try {
+          if (start < version.size_bytes) {
+            const response = await contentOf(ctx, id, version, start, wanted.etag);
+            // A 200 to a Range request (If-Range no longer holds): the whole body, so the part is written anew.
+            if (response.status !== 206) start = 0;
+            bar.update(start);
+            const { O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_TRUNC, O_NOFOLLOW } = fs.constants;
+            // Never through a link left under the part's name; never over a part that appeared since it was looked at.
+            const mode = start > 0 ? O_APPEND : partStat ? O_TRUNC : O_CREAT | O_EXCL;
+            const fd = fs.openSync(part, O_WRONLY | O_NOFOLLOW | mode);
+            await pipeline(Readable.fromWeb(response.body as ReadableStream), guard(version, start, bar), fs.createWriteStream('', { fd }));
+          } else {
+            bar.update(start);
+          }
+        } finally {
+          progress.stop();
+        }
+        summary.resumed_from = start;
+        summary.checksum_sha256 = await sha256OfFile(part);
+        summary.verified = summary.checksum_sha256 === version.checksum_sha256;
+        if (!summary.verified) {
+          fs.rmSync(part, { force: true });
+          clearState(stateFile);
+          if (ctx.json) ctx.printJson(summary);
+          throw new CliError(
+            `${output}: the download's SHA-256 ${summary.checksum_sha256} differs from the version's ${version.checksum_sha256}; it was removed`,
+          );
+        }
+        publish(part, output, Boolean(opts.force));
         clearState(stateFile);
-        if (ctx.json) ctx.printJson(summary);
-        throw new CliError(
-          `${output}: the download's SHA-256 ${summary.checksum_sha256} differs from the version's ${version.checksum_sha256}; it was removed`,
-        );
+        if (ctx.json) return ctx.printJson(summary);
+        ctx.say(`${output} (${bytes(version.size_bytes)}${start > 0 ? `, resumed at ${bytes(start)}` : ''}), SHA-256 verified`);
+      } finally {
+        release();
       }
-      publish(part, output, Boolean(opts.force));
-      clearState(stateFile);
-      if (ctx.json) return ctx.printJson(summary);
-      ctx.say(`${output} (${bytes(version.size_bytes)}${start > 0 ? `, resumed at ${bytes(start)}` : ''}), SHA-256 verified`);
     });
 }

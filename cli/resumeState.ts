@@ -6,7 +6,9 @@
  * - a download, per part file, under downloads/: written before its `<target>.part` is
  *   created and removed once the part is verified and in place. It names the asset, version and ETag
  *   the part holds bytes of: a part is resumed only by a download of those, and a part without one is
- *   not the CLI's to write over.
+ *   not the CLI's to write over;
+ * - under locks/, a lock per download's part, per chunked upload's state and per synced folder
+ *   (cli/runLock.ts), held while the run is.
  * Run again, the transfer resumes. Never the token.
  */
 import { createHash } from 'node:crypto';
@@ -28,7 +30,7 @@ export interface DownloadState {
   size_bytes: number;
 }
 
-export function cacheDir(kind: 'uploads' | 'downloads' = 'uploads'): string {
+export function cacheDir(kind: 'uploads' | 'downloads' | 'locks' = 'uploads'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'storage-cli', kind);
 }
@@ -45,6 +47,17 @@ export function stateFileOf(api: string, file: string, stat: fs.Stats, assetId: 
 export function downloadStateFileOf(part: string): string {
   const key = createHash('sha256').update(path.resolve(part)).digest('hex').slice(0, 32);
   return path.join(cacheDir('downloads'), `${key}.json`);
+}
+
+/** The lock a sync of `folder` holds while it runs (cli/runLock.ts): of the folder alone, whatever server it goes to. */
+export function syncLockFileOf(folder: string): string {
+  const key = createHash('sha256').update(path.resolve(folder)).digest('hex').slice(0, 32);
+  return path.join(cacheDir('locks'), `sync-${key}.lock`);
+}
+
+/** The lock a transfer holds while it writes `stateFile` (cli/runLock.ts): apart from the states, which are read as a folder of them. */
+export function transferLockFileOf(stateFile: string): string {
+  return path.join(cacheDir('locks'), `${path.basename(path.dirname(stateFile))}-${path.basename(stateFile, '.json')}.lock`);
 }
 
 export function readState<T = UploadState>(file: string): T | undefined {

@@ -15,6 +15,8 @@ import { downloadCommand } from './download';
 import { bytes, CliError, contextOf, EXIT, example, exitCodeOf, list, messageOf, positiveInt, unwrap, type Ctx, type GlobalOptions } from './context';
 import { localNameOf } from './fileNames';
 import { sha256OfFile } from './files';
+import { syncLockFileOf } from './resumeState';
+import { takeRunLock } from './runLock';
 import { uploadCommand, type UploadSummary } from './upload';
 
 type Asset = components['schemas']['Asset'];
@@ -36,6 +38,8 @@ interface Step {
   size_bytes: number;
   checksum_sha256: string | null;
   reason?: string;
+  /** A changed file's asset's ETag when they were compared: its version is made only while that holds (If-Match). */
+  if_match?: string;
 }
 
 // The part file `storage download` (so pull) writes beside its target until the bytes are verified,
@@ -140,7 +144,14 @@ function report(ctx: Ctx, steps: Step[], extra: { dry_run: boolean; bytes_sent?:
   if (refused) throw new CliError(`${counts.refused} refused: ${refused.name}: ${refused.reason}`, EXIT.usage);
 }
 
-async function planSync(folder: string, byName: Map<string, Asset[]>, prefix: string, del: boolean): Promise<Step[]> {
+/** The asset as it is now, and its ETag: what a changed file is compared with and uploaded over, under If-Match. */
+async function currentOf(ctx: Ctx, id: string): Promise<{ asset: Asset; etag: string | undefined }> {
+  const answer = ctx.client.GET('/api/v2/assets/{id}', { params: { path: { id } } });
+  const asset = await unwrap(answer);
+  return { asset, etag: (await answer).response.headers.get('etag') ?? undefined };
+}
+
+async function planSync(ctx: Ctx, folder: string, byName: Map<string, Asset[]>, prefix: string, del: boolean): Promise<Step[]> {
   const files = filesOf(folder);
   const steps: Step[] = [];
   for (const [rel, file] of files) {
@@ -152,9 +163,12 @@ async function planSync(folder: string, byName: Map<string, Asset[]>, prefix: st
     if (assets.length > 1)
       steps.push({ ...base, action: 'refused', asset_id: null, reason: `${assets.length} assets have this name; rename or delete all but one` });
     else if (!assets.length) steps.push({ ...base, action: 'new', asset_id: null });
+    else if (assets[0].checksum_sha256 === checksum && assets[0].size_bytes === size) steps.push({ ...base, action: 'unchanged', asset_id: assets[0].id });
     else {
-      const same = assets[0].checksum_sha256 === checksum && assets[0].size_bytes === size;
-      steps.push({ ...base, action: same ? 'unchanged' : 'changed', asset_id: assets[0].id });
+      // Compared again with the asset as its ETag names it: a version another writer makes after this is not replaced unseen.
+      const { asset, etag } = await currentOf(ctx, assets[0].id);
+      const same = asset.checksum_sha256 === checksum && asset.size_bytes === size;
+      steps.push({ ...base, action: same ? 'unchanged' : 'changed', asset_id: asset.id, ...(same || !etag ? {} : { if_match: etag }) });
     }
   }
   if (del) {
@@ -187,29 +201,37 @@ function syncCommand(): Command {
       if (opts.delete && !prefix && !tags.length)
         throw new CliError('--delete with an empty --prefix needs a --tag: it would delete all your other assets', EXIT.usage);
       const owner = subjectOf(command);
-      const steps = await planSync(folder, await assetsOf(ctx, owner, prefix, tags), prefix, Boolean(opts.delete));
-      const failures = new Map<Step, unknown>();
-      let sent = 0;
-      for (const step of opts.dryRun ? [] : steps) {
-        if (step.action === 'new' || step.action === 'changed') {
-          await attempt(step, failures, async () => {
-            const summaries: unknown[] = [];
-            const args = [
-              step.file!,
-              ...(step.asset_id ? [`--asset=${step.asset_id}`] : [`--name=${step.name}`, ...(tags.length ? [`--tags=${tags.join(',')}`] : [])]),
-              ...(opts.limitRate ? [`--limit-rate=${opts.limitRate}`] : []),
-            ];
-            const summary = (await run(uploadCommand(innerContext(ctx, summaries)), args, summaries)) as UploadSummary;
-            sent += summary.bytes_sent;
-            step.asset_id = summary.asset.id;
-          });
-        } else if (step.action === 'delete') {
-          await attempt(step, failures, async () => {
-            await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id: step.asset_id! } } }));
-          });
+      // Another sync of the folder would plan the first's new files as new too (two assets of one name), or resume its upload under it.
+      const release = opts.dryRun ? () => undefined : takeRunLock(syncLockFileOf(folder), `sync of ${folder}`);
+      try {
+        const steps = await planSync(ctx, folder, await assetsOf(ctx, owner, prefix, tags), prefix, Boolean(opts.delete));
+        const failures = new Map<Step, unknown>();
+        let sent = 0;
+        for (const step of opts.dryRun ? [] : steps) {
+          if (step.action === 'new' || step.action === 'changed') {
+            await attempt(step, failures, async () => {
+              const summaries: unknown[] = [];
+              const args = [
+                step.file!,
+                ...(step.asset_id
+                  ? [`--asset=${step.asset_id}`, ...(step.if_match ? [`--if-match=${step.if_match}`] : [])]
+                  : [`--name=${step.name}`, ...(tags.length ? [`--tags=${tags.join(',')}`] : [])]),
+                ...(opts.limitRate ? [`--limit-rate=${opts.limitRate}`] : []),
+              ];
+              const summary = (await run(uploadCommand(innerContext(ctx, summaries)), args, summaries)) as UploadSummary;
+              sent += summary.bytes_sent;
+              step.asset_id = summary.asset.id;
+            });
+          } else if (step.action === 'delete') {
+            await attempt(step, failures, async () => {
+              await unwrap(ctx.client.DELETE('/api/v2/assets/{id}', { params: { path: { id: step.asset_id! } } }));
+            });
+          }
         }
+        report(ctx, steps, { dry_run: Boolean(opts.dryRun), bytes_sent: sent }, failures);
+      } finally {
+        release();
       }
-      report(ctx, steps, { dry_run: Boolean(opts.dryRun), bytes_sent: sent }, failures);
     });
 }
 

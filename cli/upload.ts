@@ -13,7 +13,8 @@ import { mapLimit } from '../lib/platform/concurrency';
 import { bytes, contextOf, CliError, EXIT, example, keyValue, list, positiveInt, unwrap, type Ctx } from './context';
 import { readRange, sha256OfFile } from './files';
 import { progressOf, type Bar } from './progress';
-import { clearState, readState, stateFileOf, writeState } from './resumeState';
+import { clearState, readState, stateFileOf, transferLockFileOf, writeState } from './resumeState';
+import { takeRunLock } from './runLock';
 
 export const PARTS_IN_FLIGHT = 4;
 const MIB = 1024 * 1024;
@@ -32,6 +33,8 @@ interface UploadOptions {
   tags?: string[];
   metadata?: Record<string, string>;
   asset?: string;
+  /** With `asset`: the version is made only while the asset's ETag is still this one (else 412). */
+  ifMatch?: string;
   threshold: number;
   limitRate?: number;
 }
@@ -122,7 +125,9 @@ async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: stri
   let version: unknown = null;
   let accepted: { upload_id: string; operation_url: string } | undefined;
   if (opts.asset) {
-    const answer = await unwrap(ctx.client.POST('/api/v2/assets/{id}/versions', { params: { path: { id: opts.asset } }, body: fields, bodySerializer, fetch }));
+    const answer = await unwrap(
+      ctx.client.POST('/api/v2/assets/{id}/versions', { params: { path: { id: opts.asset } }, headers: ifMatchOf(opts), body: fields, bodySerializer, fetch }),
+    );
     if ('upload_id' in answer) accepted = answer;
     else version = answer;
     asset = await getAsset(ctx, opts.asset);
@@ -141,6 +146,25 @@ async function simpleUpload(ctx: Ctx, file: string, size: number, checksum: stri
 
 async function chunkedUpload(ctx: Ctx, file: string, stat: fs.Stats, checksum: string, opts: UploadOptions, bar: Bar, total: Bar): Promise<UploadSummary> {
   const stateFile = stateFileOf(ctx.api, file, stat, opts.asset);
+  // Another upload of the file would resume this one's session under it, and one of them end refused (409).
+  const release = takeRunLock(transferLockFileOf(stateFile), `upload of ${file}`);
+  try {
+    return await sendChunked(ctx, file, stat, checksum, opts, bar, total, stateFile);
+  } finally {
+    release();
+  }
+}
+
+async function sendChunked(
+  ctx: Ctx,
+  file: string,
+  stat: fs.Stats,
+  checksum: string,
+  opts: UploadOptions,
+  bar: Bar,
+  total: Bar,
+  stateFile: string,
+): Promise<UploadSummary> {
   const saved = readState(stateFile);
   let session = undefined as Awaited<ReturnType<typeof openSession>> | undefined;
   let resumed = false;
@@ -206,8 +230,13 @@ async function openSession(ctx: Ctx, file: string, size: number, checksum: strin
         ...(opts.tags?.length ? { tags: opts.tags } : {}),
         ...(opts.metadata ? { metadata: opts.metadata } : {}),
       },
+      headers: ifMatchOf(opts),
     }),
   );
+}
+
+function ifMatchOf(opts: UploadOptions): Record<string, string> {
+  return opts.asset && opts.ifMatch ? { 'if-match': opts.ifMatch } : {};
 }
 
 /** `ctxOf`: `storage sync` runs this command per file, with a context that keeps its --json for itself. */
@@ -220,6 +249,7 @@ export function uploadCommand(ctxOf: (command: Command) => Ctx = contextOf): Com
     .option('--tags <tags>', 'tags, comma-separated or repeated', list)
     .option('--metadata <key=value>', 'a metadata entry, repeatable', keyValue)
     .option('--asset <id>', 'upload as a new version of this asset (one file only)')
+    .option('--if-match <etag>', "with --asset: make the version only while the asset's ETag is still this one (else 412, nothing made)")
     .addOption(new Option('--threshold <MiB>', `files of this size and above go chunked (at most ${MAX_THRESHOLD_MIB})`).argParser(thresholdOf).default(16))
     .addOption(new Option('--limit-rate <MiB/s>', "cap the parts' send rate").argParser(positiveInt))
     .addHelpText('after', example('storage upload maps/dungeon.png --tags maps,campaign-42 --metadata campaign=42'))

@@ -133,6 +133,9 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
     await ctx.db('upload_parts').insert({ upload_id: sessions.old[0].id, part_number: 1, size_bytes: 10, etag: '"e"' });
     await ctx.db.batchInsert('outbox_events', [...events.delivered, events.parked, events.recent, events.undelivered], 500);
     await ctx.db('lifecycle_runs').insert(Object.values(runs));
+    // A dry run's items (issue 29) go with their run.
+    const itemOf = (runId: string) => ({ run_id: runId, action: 'expire_asset', item_id: uuidv7(), asset_id: null, size_bytes: null });
+    await ctx.db('lifecycle_run_items').insert([itemOf(runs.old.id), itemOf(runs.failed.id), itemOf(runs.recent.id)]);
     await ctx.db('backup_jobs').insert([removedBackup, keptBackup, removedButRestored, removedManifestPending]);
     await ctx.db('backup_jobs').insert(Object.values(restores));
     await ctx.db('restore_items').insert({ restore_id: restores.old.id, asset_id: uuidv7(), status: 'restored' });
@@ -161,6 +164,7 @@ it('the sweep deletes ended rows past their retention, in batches, and keeps eve
 
     const runIds = await ids('lifecycle_runs');
     expect(runIds).toEqual(new Set([runs.recent.id, runs.running.id, sweep.id]));
+    expect(await ctx.db('lifecycle_run_items').whereIn('run_id', [runs.old.id, runs.failed.id, runs.recent.id]).pluck('run_id')).toEqual([runs.recent.id]);
 
     const jobIds = await ids('backup_jobs');
     expect(jobIds).toEqual(new Set([keptBackup.id, removedButRestored.id, removedManifestPending.id, restores.recent.id, restores.running.id]));

@@ -262,6 +262,7 @@ async function commitVersion(
 ): Promise<CommittedVersion> {
   const sniffed = await sniffedBytesOf({ db, s3, bucket }, uploadId, verified.sizeBytes);
   const committed = await commitUploadedVersion(db, uploadId, { ...verified, sniffed }, config.versions.max, audit, ifMatch).catch(failIfFinal);
+  await pausePoint('version-committed', [uploadId, committed.assetId]);
   if (multipart) await abortUploadsAt(s3, bucket, objectKeyFor(committed.assetId, committed.versionId));
   await assetCache?.invalidate([committed.assetId]);
   return committed;
@@ -283,7 +284,9 @@ async function sniffedBytesOf(
   const head = await readFirstBytes(s3, { bucket, key: row.object_key, sizeBytes }, SNIFF_BYTES).catch((err: unknown) =>
     isNotFound(err) ? missingObject(db, uploadId, `the object ${row.object_key} is not in the store`) : Promise.reject(err),
   );
-  return { detected: await detectedTypeOf(head), refuses: row.kind !== 'copy' };
+  const detected = await detectedTypeOf(head);
+  await pausePoint('type-sniffed', row.asset_id ? [uploadId, row.asset_id] : [uploadId]);
+  return { detected, refuses: row.kind !== 'copy' };
 }
 
 const MULTIPART_CHECKSUM = /-\d+$/;

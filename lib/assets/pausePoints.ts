@@ -16,9 +16,20 @@
  *   the repair.
  * - `point-in-time-planned`: a restore to a point in time has planned an asset's copy upload (its
  *   source chosen, its bytes not yet written), before its workflow starts that upload (subject: the asset).
+ * - `type-sniffed`: an upload's commit has read its object's first bytes, before its transaction
+ *   decides its type (subjects: the upload, and the asset it is a version of); `version-committed`: the
+ *   commit's transaction is committed, before its activity completes (the upload and its asset).
  */
 export type PausePoint =
-  'versions-picked' | 'versions-claimed' | 'orphan-checked' | 'orphan-locked' | 'version-repairing' | 'version-copied' | 'point-in-time-planned';
+  | 'versions-picked'
+  | 'versions-claimed'
+  | 'orphan-checked'
+  | 'orphan-locked'
+  | 'version-repairing'
+  | 'version-copied'
+  | 'point-in-time-planned'
+  | 'type-sniffed'
+  | 'version-committed';
 
 type Hold = (subjects: string[]) => Promise<void>;
 

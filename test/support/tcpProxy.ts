@@ -5,14 +5,16 @@ import net from 'node:net';
  * `stall()` keeps connections open but passes no bytes (a hung server), `down()` resets every
  * connection and refuses new ones (a dead server), `downOnRequest(pattern)` goes down when a client
  * sends a request whose first bytes match (a server that dies at a chosen step), `cutAfter(n)`
- * goes down once the server has sent `n` more bytes (a server that dies mid-answer), `up()`
- * restores normal service.
+ * goes down once the server has sent `n` more bytes (a server that dies mid-answer), `holdAfter(n)`
+ * passes `n` more bytes of the server's and then holds the rest, which lose nothing and go on at
+ * `up()` (a client held mid-transfer), `up()` restores normal service.
  */
 export interface TcpProxy {
   port: number;
   /** Connections refused while down: each is one attempt the client made. */
   readonly refused: number;
   stall(): void;
+  holdAfter(bytes: number): void;
   down(): void;
   downOnRequest(pattern: RegExp): void;
   cutAfter(bytes: number): void;
@@ -24,8 +26,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   let mode: 'up' | 'stall' | 'down' = 'up';
   let refused = 0;
   let trigger: RegExp | undefined;
-  // Bytes the server may still send before the proxy goes down.
+  // Bytes the server may still send before the proxy goes down (or holds the rest, `holding`).
   let budget: number | undefined;
+  let holding = false;
+  const held: Array<{ server: net.Socket; client: net.Socket; rest: Buffer }> = [];
   const pairs = new Set<{ client: net.Socket; server: net.Socket }>();
 
   const proxy = net.createServer((client) => {
@@ -57,6 +61,13 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       }
       const last = chunk.subarray(0, budget);
       budget = undefined;
+      if (holding) {
+        client.write(last);
+        server.pause();
+        held.push({ server, client, rest: chunk.subarray(last.length) });
+        mode = 'stall';
+        return;
+      }
       // Nothing more passes; what was written is flushed before the reset.
       mode = 'stall';
       client.write(last, goDown);
@@ -88,6 +99,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     stall: () => {
       mode = 'stall';
     },
+    holdAfter: (bytes) => {
+      budget = bytes;
+      holding = true;
+    },
     down: goDown,
     downOnRequest: (pattern) => {
       trigger = pattern;
@@ -98,7 +113,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     up: () => {
       trigger = undefined;
       budget = undefined;
+      holding = false;
       mode = 'up';
+      for (const { server, client, rest } of held.splice(0)) {
+        client.write(rest);
+        server.resume();
+      }
     },
     close: async () => {
       for (const { client, server } of pairs) {
