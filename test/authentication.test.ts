@@ -179,7 +179,14 @@ describe('roles', () => {
     }
     // The runs an admin started (a backup, a scrub...) write their rows and events as they end: the
     // next case counts rows, so they end here, whatever their outcome.
-    await Promise.all(started.map((id) => ctx.temporal.client.workflow.getHandle(id).result().catch(() => undefined)));
+    await Promise.all(
+      started.map((id) =>
+        ctx.temporal.client.workflow
+          .getHandle(id)
+          .result()
+          .catch(() => undefined),
+      ),
+    );
   });
 
   it('service routes: 403 for a user, changing nothing; a service and an admin pass', async () => {
