@@ -1,6 +1,6 @@
 /**
  * Two `storage` runs on one target at once, on the real bin, each interleaving made on purpose: the
- * first is held mid-transfer (a stalled proxy, a paced upload) until the second has run.
+ * first is held mid-transfer (a held proxy, or the process stopped with SIGSTOP) until the second has run.
  * - Two downloads of one file: the second must not write into the first's part (its bytes would land in
  *   the file once the other published it).
  * - Two syncs of one folder: the second must not plan the first's new files as new too (two assets of
@@ -8,6 +8,7 @@
  * - Two chunked uploads of one file: the second must not resume the first's session under it.
  * - A run killed mid-transfer leaves its lock: the next run takes it over.
  */
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,19 @@ beforeAll(async () => {
 
 function folder(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'storage-cli-races-'));
+}
+
+/**
+ * Runs `during` with `child` stopped (SIGSTOP) and continues it after: a pause point for a process,
+ * so what runs in between needs no time window of the first's (a stopped process is alive, and holds its lock).
+ */
+async function whileStopped<T>(child: ChildProcess, during: () => Promise<T>): Promise<T> {
+  child.kill('SIGSTOP');
+  try {
+    return await during();
+  } finally {
+    child.kill('SIGCONT');
+  }
 }
 
 test('a download of a file another download of it is writing is refused (exit 1): the file the first publishes is its bytes alone', async () => {
@@ -101,7 +115,8 @@ test('a sync of a folder another sync of it is running is refused (exit 1): each
   const first = startCli(env, ['sync', dir, '--limit-rate', '4', '--json']);
   const states = path.join(env.cache, 'storage-cli', 'uploads');
   await waitUntil('the first sync uploading', async () => fs.existsSync(states) && fs.readdirSync(states).some((f) => f.endsWith('.json')));
-  const second = await storage(env, ['sync', dir, '--json']);
+  // Stopped while it holds the folder: the second runs whole inside the first's run, however slow its start.
+  const second = await whileStopped(first.child, () => storage(env, ['sync', dir, '--json']));
   const done = await first.done;
   expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
   expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('another sync') });
@@ -121,7 +136,7 @@ test('a chunked upload of a file another upload of it is sending is refused (exi
   const first = startCli(env, ['upload', file, '--name', name, '--limit-rate', '4', '--json']);
   const states = path.join(env.cache, 'storage-cli', 'uploads');
   await waitUntil('the first upload sending', async () => fs.existsSync(states) && fs.readdirSync(states).some((f) => f.endsWith('.json')));
-  const second = await storage(env, ['upload', file, '--name', name, '--json']);
+  const second = await whileStopped(first.child, () => storage(env, ['upload', file, '--name', name, '--json']));
   const done = await first.done;
   expect({ code: second.code, stderr: second.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('another upload') });
   expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
@@ -146,7 +161,7 @@ test("a sync does not put a changed file over a version another writer made sinc
   await waitUntil('the sync uploading a-big.bin', async () => fs.existsSync(states) && fs.readdirSync(states).some((f) => f.endsWith('.json')));
   const other = path.join(folder(), 'b-notes.txt');
   fs.writeFileSync(other, 'notes changed by another writer\n');
-  const written = await storage(env, ['upload', other, '--asset', noteId, '--json']);
+  const written = await whileStopped(sync.child, () => storage(env, ['upload', other, '--asset', noteId, '--json']));
   expect({ code: written.code, stderr: written.stderr }).toEqual({ code: 0, stderr: '' });
   const done = await sync.done;
 
