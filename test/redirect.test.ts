@@ -12,7 +12,8 @@ import path from 'node:path';
 import { bytesOf, sha256 } from './support/assets';
 import { adminToken, bearer, tokenFor } from './support/auth';
 import { addAsset, uniqueMarker } from './support/catalog';
-import { cliEnv, storage } from './support/cli';
+import { cliEnv, storage, type CliEnv } from './support/cli';
+import { downloadStateFileOf, writeState } from '../cli/resumeState';
 import { useTestService, serveWith } from './support/context';
 import { call, expectProblem } from './support/http';
 import { startS3Proxy } from './support/s3Proxy';
@@ -40,6 +41,18 @@ async function follow(url: string, headers: Record<string, string> = {}, token?:
 function filenameStarOf(header: string | null): string | undefined {
   const match = /filename\*=UTF-8''([^;]+)/i.exec(header ?? '');
   return match ? decodeURIComponent(match[1]) : undefined;
+}
+
+/** `write` with the CLI's cache where `env` puts it (XDG_CACHE_HOME), as the bin sees it. */
+function inCache(env: CliEnv, write: () => void): void {
+  const before = process.env.XDG_CACHE_HOME;
+  process.env.XDG_CACHE_HOME = env.cache;
+  try {
+    write();
+  } finally {
+    if (before === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = before;
+  }
 }
 
 describe('?redirect=true', () => {
@@ -240,9 +253,13 @@ describe('STORAGE_DOWNLOAD_REDIRECT_MIN_BYTES', () => {
       expect(fresh.json()).toMatchObject({ resumed_from: 0, verified: true });
       expect(await redirectedBySize()).toBe(before + 1);
 
-      // As a download cut short leaves it: its first bytes in the part file beside the name.
+      // As a download cut short leaves it: its first bytes in the part file beside the name, and the
+      // resume state (in the CLI's cache) that says whose bytes they are.
       fs.rmSync(out);
-      fs.writeFileSync(`${out}.${sha256(largeFile).slice(0, 16)}.part`, largeFile.subarray(0, 1000));
+      const part = `${out}.part`;
+      fs.writeFileSync(part, largeFile.subarray(0, 1000));
+      const state = { asset_id: large.id, version_id: fresh.json().version_id, etag: `"${sha256(largeFile)}"`, size_bytes: largeFile.length };
+      inCache(env, () => writeState(downloadStateFileOf(part), state));
       const resumed = await storage(env, ['download', large.id, '-o', out, '--json']);
       expect(resumed.json()).toMatchObject({ resumed_from: 1000, verified: true });
       expect(fs.readFileSync(out).equals(largeFile)).toBe(true);
