@@ -16,7 +16,7 @@ import {
 } from '../../lib/uploads/sessions';
 import { findUploadSession, sessionProgressOf } from '../../lib/uploads/store';
 import { ContentTypeMismatchError, NotFoundError, QuotaExceededError, StaleRevisionError } from '../../lib/platform/errors';
-import { SNIFF_BYTES, detectedTypeOf } from '../../lib/uploads/contentType';
+import { SNIFF_BYTES, detectedTypeOf, typeDependsOnBytes } from '../../lib/uploads/contentType';
 import { AccessRevokedError } from '../../lib/uploads/sessionAccess';
 import type { UploadSessionRow } from '../../lib/uploads/sessionRow';
 import { deleteUploadSession, setSessionEnded, setSessionS3UploadId } from '../../lib/uploads/store';
@@ -272,7 +272,7 @@ async function commitVersion(
  * What the verified object's first bytes are, read with one ranged GET, for its commit to decide its
  * type (lib/uploads/contentType.ts): every kind of upload is committed here, so all agree. A copy is
  * never refused for them: a restore brings back bytes that were stored once. A session committed
- * already (a retried commit) needs no read: its commit answers what it made.
+ * already (a retried commit), or one whose declared type the bytes cannot change, needs no read.
  */
 async function sniffedBytesOf(
   { db, s3, bucket }: Pick<UploadDeps, 'db' | 's3' | 'bucket'>,
@@ -281,12 +281,15 @@ async function sniffedBytesOf(
 ): Promise<SniffedBytes | undefined> {
   const row = await findUploadSession(db, uploadId);
   if (!row || row.status === 'completed') return undefined;
+  const refuses = row.kind !== 'copy';
+  // A declared type the bytes cannot change (a PDF sent as application/pdf) costs no read of the store.
+  if (!typeDependsOnBytes({ declared: row.content_type, refuses })) return undefined;
   const head = await readFirstBytes(s3, { bucket, key: row.object_key, sizeBytes }, SNIFF_BYTES).catch((err: unknown) =>
     isNotFound(err) ? missingObject(db, uploadId, `the object ${row.object_key} is not in the store`) : Promise.reject(err),
   );
   const detected = await detectedTypeOf(head);
   await pausePoint('type-sniffed', row.asset_id ? [uploadId, row.asset_id] : [uploadId]);
-  return { detected, refuses: row.kind !== 'copy' };
+  return { detected, refuses };
 }
 
 const MULTIPART_CHECKSUM = /-\d+$/;

@@ -105,13 +105,24 @@ export interface TypeFacts {
 
 export type TypeDecision = { contentType: string } | { refused: { declared: string; detected: string } };
 
+/**
+ * Whether decideContentType reads `detected` for an upload declared so: only an undeclared type takes
+ * what the bytes are, and only a declared image type may be refused for them. Any other is stored as
+ * declared, and its commit need not read the object.
+ */
+export function typeDependsOnBytes({ declared, refuses }: Pick<TypeFacts, 'declared' | 'refuses'>): boolean {
+  return isUndeclared(declared) || isRefusableImage(declared, refuses);
+}
+
+const isRefusableImage = (declared: string, refuses: boolean) => refuses && essenceOf(declared)?.startsWith('image/') === true;
+
 /** The type a version is stored with, or its refusal (see the module's comment). */
 export function decideContentType({ declared, detected, current, refuses }: TypeFacts): TypeDecision {
   if (isUndeclared(declared)) {
     if (current !== undefined && !isUndeclared(current) && (detected === undefined || agrees(current, detected))) return { contentType: current };
     return { contentType: detected ?? declared };
   }
-  if (refuses && detected !== undefined && essenceOf(declared)?.startsWith('image/') && !agrees(declared, detected)) {
+  if (detected !== undefined && isRefusableImage(declared, refuses) && !agrees(declared, detected)) {
     return { refused: { declared, detected } };
   }
   return { contentType: declared };

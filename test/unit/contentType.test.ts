@@ -1,6 +1,6 @@
 import { mimeTypes } from 'file-type/core';
 import { presentationOf } from '../../api/http/contentPresentation';
-import { agrees, decideContentType, detectedTypeOf, refusalMessage, refusedTypesIn } from '../../lib/uploads/contentType';
+import { agrees, decideContentType, detectedTypeOf, refusalMessage, refusedTypesIn, typeDependsOnBytes } from '../../lib/uploads/contentType';
 import { mulberry32 } from '../support/mulberry32';
 import { htmlBytes, jpegBytes, pdfBytes, pngBytes, svgBytes } from '../support/sampleFiles';
 
@@ -93,4 +93,24 @@ it('no type sniffing can give is served inline unless it is a raster image, audi
   for (const mime of mimeTypes) {
     if (presentationOf(mime).disposition === 'inline') expect(mime).toMatch(/^(image\/(png|jpeg|gif|webp|avif|bmp)|audio\/[a-z0-9.+-]+|video\/[a-z0-9.+-]+)$/);
   }
+});
+
+test('a commit skips the read only where the bytes could not change the decision', () => {
+  const declaredTypes = ['application/pdf', 'text/plain', 'image/png', 'image/svg+xml', 'application/octet-stream', 'video/mp4'];
+  const detectedTypes = [undefined, 'image/png', 'image/jpeg', 'application/pdf', 'application/zip'];
+  for (const declared of declaredTypes)
+    for (const refuses of [true, false]) {
+      if (typeDependsOnBytes({ declared, refuses })) continue;
+      for (const detected of detectedTypes)
+        for (const current of [undefined, 'text/plain', 'image/png'])
+          expect({ declared, refuses, detected, current, decided: decideContentType({ declared, detected, current, refuses }) }).toEqual({
+            declared,
+            refuses,
+            detected,
+            current,
+            decided: { contentType: declared },
+          });
+    }
+  expect(typeDependsOnBytes({ declared: 'image/png', refuses: true })).toBe(true);
+  expect(typeDependsOnBytes({ declared: 'application/octet-stream', refuses: false })).toBe(true);
 });
