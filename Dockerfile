@@ -11,8 +11,10 @@ COPY activities ./activities
 COPY worker ./worker
 COPY migrations ./migrations
 COPY scripts ./scripts
+COPY client ./client
+COPY console ./console
 COPY tsconfig.build.json ./
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev
+RUN npx tsc -p tsconfig.build.json && node --import tsx scripts/buildConsole.ts && npm prune --omit=dev
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production

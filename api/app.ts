@@ -32,6 +32,7 @@ import { tusProtocol } from './middleware/tusProtocol';
 import { buildOpenApiDocument, documentLimitsOf } from './openapi';
 import type { Drain } from './http/drain';
 import { OPERATIONS, ROUTES } from './routes';
+import { consoleAssets } from './routes/console';
 import { docsAssets } from './routes/reference';
 
 /** The HTTP app, and what its process waits for once it stops answering (api/server.ts). */
@@ -58,6 +59,7 @@ export function buildApp(base: BaseDeps, drain?: Drain): App {
   app.use(audit);
   app.use(routeAccess(deps.config, OPERATIONS));
   app.use(...docsAssets());
+  app.use(consoleAssets(deps.config));
   const routeDeps = { ...deps, drain, document: buildOpenApiDocument(documentLimitsOf(deps.config), OPERATIONS) };
   app.use(routerOf(OPERATIONS, routeDeps, (route) => [preconditions(deps.config, route), idempotency(deps, route)]));
 

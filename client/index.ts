@@ -4,7 +4,6 @@
  * Idempotency-Key per change (kept across its retries, so that the server carries it out once), retries
  * (client/retry.ts), and `unwrap` turning a problem+json answer into a StorageProblem.
  */
-import { randomUUID } from 'node:crypto';
 import createClient, { type Client } from 'openapi-fetch';
 import { problemOf } from './problems';
 import { retryingFetch, type RetryOptions } from './retry';
@@ -31,10 +30,10 @@ export function createStorageClient(opts: StorageClientOptions): StorageClient {
   client.use({
     onRequest({ request, schemaPath }) {
       if (opts.token && !request.headers.has('authorization')) request.headers.set('authorization', `Bearer ${opts.token}`);
-      if (!request.headers.has('x-request-id')) request.headers.set('x-request-id', randomUUID());
+      if (!request.headers.has('x-request-id')) request.headers.set('x-request-id', globalThis.crypto.randomUUID());
       // One per call, the logical operation: its retries send the same one.
       if (CHANGES.has(request.method) && !TAKES_NO_KEY.test(schemaPath) && !request.headers.has('idempotency-key')) {
-        request.headers.set('idempotency-key', `"${randomUUID()}"`);
+        request.headers.set('idempotency-key', `"${globalThis.crypto.randomUUID()}"`);
       }
       return request;
     },

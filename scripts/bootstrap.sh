@@ -39,3 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The web console (console/src) as the API serves it (dist/console): built every time, in under a second,
+# so that a pulled or edited source is never served stale.
+node --import tsx scripts/buildConsole.ts

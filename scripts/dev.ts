@@ -8,6 +8,8 @@
  * the round-robin proxy (scripts/roundRobinProxy.ts) on the API's port, and N workers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { ROLES } from '../lib/auth/actor';
+import { mintDevToken } from '../lib/auth/devTokens';
 import { configWithDevSecrets } from './devSecrets';
 import { setUp } from './setup';
 import { startRoundRobinProxy, type RoundRobinProxy } from './roundRobinProxy';
@@ -120,8 +122,10 @@ async function main() {
   process.env.STORAGE_S3_SSE ??= 'AES256';
   // The cache and the shared rate-limit budgets, as in production (an empty value: none).
   process.env.STORAGE_REDIS_URL ??= 'redis://127.0.0.1:6379';
-  const { config, usesDevSecret } = configWithDevSecrets();
   const stack = devStackOptions();
+  // The console links each run to its page in the Temporal UI this command starts.
+  process.env.STORAGE_TEMPORAL_UI_URL ??= `http://127.0.0.1:${stack.temporalUiPort}`;
+  const { config, usesDevSecret } = configWithDevSecrets();
   childGraceMs = config.http.drainMs + config.http.graceMs + 15_000;
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(0));
   // A fault of this process must still stop what it started. (Once stopping, a terminal that was
@@ -170,6 +174,15 @@ async function main() {
   );
 
   say('ready');
+  if (usesDevSecret) {
+    // A fresh token in the fragment, which the browser never sends: the console takes it and clears the address bar.
+    const token = await mintDevToken(config.auth, { sub: 'alice', expiresIn: 8 * 3600 });
+    say(`console       ${api}/console#token=${token}  (signed in as alice for 8 hours)`);
+    const adminToken = await mintDevToken(config.auth, { sub: 'admin', roles: [ROLES.admin], expiresIn: 8 * 3600 });
+    say(`as an admin   ${api}/console#token=${adminToken}`);
+  } else {
+    say(`console       ${api}/console  (sign in with a token from your Auth Service)`);
+  }
   say(`API           ${api}/api/v2`);
   say(`health        ${api}/health`);
   say(`OpenAPI       ${api}/openapi.json  (rendered: ${api}/docs)`);

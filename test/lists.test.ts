@@ -344,3 +344,41 @@ describe('the version path parameter is {version_id}', () => {
     expect((await settled(ctx.baseUrl, restored, 'version')).body).toMatchObject({ asset_id: asset.id, version_number: 2 });
   });
 });
+
+describe("the asset list filters by owner and shows the trash (the console's filters)", () => {
+  it('owner_id narrows to one owner among what the caller may read; only_deleted lists soft-deleted assets only', async () => {
+    const mine = await newAsset('owner-filter-mine.bin');
+    const gone = await newAsset('owner-filter-gone.bin');
+    const other = (
+      await settled(ctx.baseUrl, await uploadAsset(ctx.baseUrl, bytesOf(16), { name: 'owner-filter-other.bin', owner_id: 'lists-owner-other' }), 'asset')
+    ).body;
+    const mineTag = ['owner-filter', 'trash'];
+    for (const id of [mine.id, gone.id, other.id]) {
+      expect(
+        (
+          await call(url(`/assets/${id}`), {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/merge-patch+json' },
+            body: JSON.stringify({ tags: mineTag }),
+          })
+        ).status,
+      ).toBe(200);
+    }
+    expect((await call(url(`/assets/${gone.id}`), { method: 'DELETE' })).status).toBe(204);
+    const listed = async (query: string, as?: string) => {
+      const res = await call(url(`/assets?tag=owner-filter&${query}`), as ? { as } : {});
+      expect(res.status).toBe(200);
+      return ids(res).sort();
+    };
+    const owner = (await call(url(`/assets/${mine.id}`))).body.owner_id as string;
+    expect(await listed(`owner_id=${owner}`)).toEqual([mine.id].sort());
+    expect(await listed('owner_id=lists-owner-other')).toEqual([other.id]);
+    expect(await listed(`owner_id=${owner}&only_deleted=true`)).toEqual([gone.id]);
+    expect(await listed('only_deleted=true&include_deleted=false')).toEqual([gone.id]);
+    expect(await listed(`owner_id=${owner}&include_deleted=true`)).toEqual([mine.id, gone.id].sort());
+    // A caller who may read none of another owner's assets finds none by naming the owner: a filter, never a widening.
+    expect(await listed(`owner_id=${owner}`, as.bob)).toEqual([]);
+    expect(await listed(`owner_id=${owner}&only_deleted=true`, as.bob)).toEqual([]);
+    await expectProblem(await call(url('/assets?only_deleted=maybe')), 400);
+  });
+});

@@ -18,12 +18,12 @@ it('serves the document as OpenAPI 3.1 and renders it at /docs with assets of it
   expect(html).not.toMatch(/https?:\/\//);
 });
 
-it('sends a browser at the root to /docs (there is no web console), without a token', async () => {
+it('sends a browser at the root to the web console, without a token', async () => {
   const res = await fetch(`${ctx.baseUrl}/`, { redirect: 'manual' });
   expect(res.status).toBe(302);
-  expect(res.headers.get('location')).toBe('/docs');
+  expect(res.headers.get('location')).toBe('/console');
   const followed = await fetch(`${ctx.baseUrl}/`);
-  expect({ status: followed.status, path: new URL(followed.url).pathname }).toEqual({ status: 200, path: '/docs' });
+  expect({ status: followed.status, path: new URL(followed.url).pathname }).toEqual({ status: 200, path: '/console' });
 });
 
 it('links each creating operation to the operations that take the id it answers', async () => {

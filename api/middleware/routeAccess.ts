@@ -29,8 +29,9 @@ export function routeAccess(config: Pick<Config, 'auth' | 'metricsAccess'>, rout
     // Fewest parameters first: a literal path is matched before a parameter that would take its segment.
     .sort((a, b) => a.params - b.params);
   return (req, res, next) => {
-    // The rendered reference's own scripts and styles, as public as the page that loads them.
-    if (req.path.startsWith('/docs/')) return next();
+    // The rendered reference's and the console's own scripts and styles, and the console's in-browser
+    // paths: as public as the pages that load them (the console signs in within the page).
+    if (req.path.startsWith('/docs/') || req.path.startsWith('/console/')) return next();
     const ruleOf = (method: string) => rules.find((r) => r.method === method && r.pattern.test(req.path));
     // A HEAD follows its GET's rule, unless the route declares a HEAD of its own.
     const rule = ruleOf(req.method) ?? (req.method === 'HEAD' ? ruleOf('GET') : undefined);

@@ -6,6 +6,7 @@ import { isProtocolMethod, type Route } from '../http/route';
 import { ASSET_ROUTES } from './assets';
 import { AUDIT_ROUTES } from './audit';
 import { BACKUP_ROUTES } from './backups';
+import { CONSOLE_ROUTES } from './console';
 import { DRILL_ROUTES } from './drills';
 import { EVENT_ROUTES } from './events';
 import { HEALTH_ROUTES } from './health';
@@ -27,6 +28,7 @@ export const OPERATIONS: Route[] = [
   ...HEALTH_ROUTES,
   ...METRICS_ROUTES,
   ...REFERENCE_ROUTES,
+  ...CONSOLE_ROUTES,
   ...PROBLEM_ROUTES,
   ...ASSET_ROUTES,
   ...VERSION_ROUTES,

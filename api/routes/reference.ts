@@ -1,4 +1,4 @@
-/** The OpenAPI document (built by api/app.ts from the route list), its rendering, and `/`, which leads there; Swagger UI's own files are served beside (docsAssets). */
+/** The OpenAPI document (built by api/app.ts from the route list), its rendering, and `/`, which leads to the console; Swagger UI's own files are served beside (docsAssets). */
 import express, { type RequestHandler } from 'express';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
 import { defineRoute } from '../http/route';
@@ -53,23 +53,23 @@ const docs = defineRoute(
   },
 );
 
-// The service has no web console of its own: a browser opened at the API's address lands on its reference.
+// A browser opened at the API's address lands on its web console (api/routes/console.ts).
 const root = defineRoute(
   {
     method: 'get',
     path: '/',
     access: 'anyone',
     tag: 'operations',
-    summary: 'The rendered reference (/docs)',
+    summary: 'The web console (/console)',
     responses: {
       302: {
-        description: 'to /docs, the OpenAPI document rendered',
-        headers: { Location: { required: true, description: '/docs', schema: { type: 'string', const: '/docs' } } },
+        description: 'to /console, the web console',
+        headers: { Location: { required: true, description: '/console', schema: { type: 'string', const: '/console' } } },
       },
     },
   },
   () => (_req, res) => {
-    res.status(302).setHeader('Location', '/docs').end();
+    res.status(302).setHeader('Location', '/console').end();
   },
 );
 

@@ -40,7 +40,9 @@ export const listAssetsQuery = z
       .meta({ examples: [TIME_EXAMPLE] })
       .transform((v) => new Date(v))
       .optional(),
-    include_deleted: booleanParam.optional(),
+    owner_id: ownerId.optional().describe("those of this owner only, among those the caller may read (an admin's: anyone's)"),
+    include_deleted: booleanParam.optional().describe('soft-deleted assets too'),
+    only_deleted: booleanParam.optional().describe('soft-deleted assets only (the trash); include_deleted is then moot'),
     sort: z.enum(['created_at', '-created_at', 'name']).default('-created_at'),
   })
   .strict();

@@ -36,6 +36,10 @@ export interface AssetListQuery {
   created_after?: Date;
   created_before?: Date;
   include_deleted?: boolean;
+  /** The trash: soft-deleted assets only. */
+  only_deleted?: boolean;
+  /** Those of this owner (among those the caller may read). */
+  owner_id?: string;
   sort: AssetSort;
 }
 

@@ -161,7 +161,9 @@ export async function selectAssetPage(
   cursor: { k: string; id: string } | undefined,
 ): Promise<Array<AssetRow & { cursor_created_at: string }>> {
   const query = selectAssets(db).select(db.raw(`${exactTimeSql('a.created_at')} AS cursor_created_at`));
-  if (!q.include_deleted) query.where('a.is_deleted', false);
+  if (q.only_deleted) query.where('a.is_deleted', true);
+  else if (!q.include_deleted) query.where('a.is_deleted', false);
+  if (q.owner_id !== undefined) query.where('a.owner_id', q.owner_id);
   query.where(readable);
   query.where(assetFilterSql(db, { name_prefix: q.name_prefix, content_type: q.content_type, tags: q.tag }));
   // The bounds compare created_at as the API shows it, to the millisecond (the column holds

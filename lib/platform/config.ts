@@ -154,6 +154,8 @@ export const configSchema = z.object({
   // Unset: admin in production (the metrics name the owners storing most), open elsewhere.
   STORAGE_METRICS_ACCESS: z.enum(['open', 'admin']).optional(),
   STORAGE_URL_SIGNING_KEYS: commaList.pipe(z.array(z.string().min(MIN_SECRET_BYTES, `each key must be at least ${MIN_SECRET_BYTES} characters`))),
+  // The console's links to a run's page (/console): unset, it shows a run's workflow id without a link.
+  STORAGE_TEMPORAL_UI_URL: optionalUrl,
   STORAGE_CORS_ORIGINS: commaList.pipe(
     z.array(
       z
@@ -274,6 +276,8 @@ export interface Config {
   /** HMAC keys for signed content URLs: the first signs, every one verifies (so keys can rotate). */
   urlSigningKeys: string[];
   cors: { origins: string[] };
+  /** The web console (api/routes/console.ts): where a run's page is in the Temporal UI. */
+  console: { temporalUiUrl: string | null };
   rateLimits: RateLimitConfig;
   /** Downloads answered with a 307 to a presigned GET of the store (api/contentRedirect.ts). */
   downloadRedirects: { minBytes: number | null; ttlSeconds: number };
@@ -473,6 +477,7 @@ function accessOf(e: ConfigEnv) {
     metricsAccess: e.STORAGE_METRICS_ACCESS ?? (e.STORAGE_ENVIRONMENT === 'production' ? 'admin' : 'open'),
     urlSigningKeys: e.STORAGE_URL_SIGNING_KEYS,
     cors: { origins: e.STORAGE_CORS_ORIGINS },
+    console: { temporalUiUrl: e.STORAGE_TEMPORAL_UI_URL?.replace(/\/+$/, '') ?? null },
     requireIfMatch: e.STORAGE_REQUIRE_IF_MATCH === 'on',
     rateLimits: {
       enabled: e.STORAGE_RATE_LIMITS === 'on',
