@@ -106,6 +106,42 @@ describe('an admin', () => {
     await waitForTextIn(tab, 'section[aria-labelledby="restores-heading"] tbody', restores.body.items[0].id);
   }, 60_000);
 
+  it('restores for real once the dry run is confirmed', async () => {
+    await tab.locator('::-p-aria([name="I have read the dry run and want to restore"][role="checkbox"])').click();
+    await tab.locator('::-p-aria([name="Restore now"][role="button"])').click();
+    await waitForText(tab, 'Restored 1 asset(s), skipped 0.');
+    const restores = await call(`${ctx.baseUrl}/api/v2/restores?backup_id=${backupId}`);
+    expect(restores.body.items.map((r: { dry_run: boolean; status: string }) => [r.dry_run, r.status])).toEqual([
+      [false, 'completed'],
+      [true, 'completed'],
+    ]);
+  }, 60_000);
+
+  it('runs a restore drill of the newest backup and shows it passed, its run linked', async () => {
+    await openNav(tab, 'Restore drills', 'Restore drills');
+    await tab.locator('::-p-aria([name="Start drill"][role="button"])').click();
+    const result = await waitForTextIn(tab, 'main section[aria-label^="Drill"] [role="status"]', 'passed');
+    expect(result).toContain('Checked 1 of 1 sampled asset(s)');
+    const drills = await call(`${ctx.baseUrl}/api/v2/restore-drills`);
+    expect(drills.body.items[0]).toMatchObject({ status: 'passed', backup_id: backupId });
+    expect(await tab.$eval(`main section[aria-label^="Drill"] a[href^="${TEMPORAL_UI}"]`, (a) => a.getAttribute('href'))).toBe(
+      `${TEMPORAL_UI}/namespaces/default/workflows/restore-drill-${drills.body.items[0].id}`,
+    );
+  }, 60_000);
+
+  it('runs a dry scrub and shows its figures and findings, its run linked', async () => {
+    await openNav(tab, 'Scrubs', 'Scrubs');
+    await tab.locator('::-p-aria([name="Dry run (count what it finds, change nothing)"][role="checkbox"])').click();
+    await tab.locator('::-p-aria([name="Start scrub"][role="button"])').click();
+    await waitForTextIn(tab, 'main section[aria-label^="Scrub"] [role="status"]', 'completed');
+    const scrubs = await call(`${ctx.baseUrl}/api/v2/scrubs`);
+    expect(scrubs.body.items[0]).toMatchObject({ status: 'completed', dry_run: true });
+    await waitForText(tab, `${scrubs.body.items[0].findings} finding(s)`);
+    expect(await tab.$eval(`main section[aria-label^="Scrub"] a[href^="${TEMPORAL_UI}"]`, (a) => a.getAttribute('href'))).toBe(
+      `${TEMPORAL_UI}/namespaces/default/workflows/scrub-${scrubs.body.items[0].id}`,
+    );
+  }, 60_000);
+
   it("creates a lifecycle policy, then shows a dry run's items", async () => {
     // A noncurrent version, a day old, for the policy to find.
     const asset = await uploadAsset(ctx.baseUrl, Buffer.from('first draft'), { name: 'draft.txt', content_type: 'text/plain', tags: 'draft' });
@@ -118,6 +154,14 @@ describe('an admin', () => {
       .update({ superseded_at: new Date(Date.now() - 3 * 86_400_000) });
 
     await openNav(tab, 'Lifecycle', 'Lifecycle');
+    // Bad input is the API's problem, and creates nothing.
+    await tab.locator('::-p-aria([name="Name"][role="textbox"])').fill('never');
+    await tab.locator('::-p-aria(Days after a version stops being current)').fill('0');
+    await tab.locator('::-p-aria([name="Create policy"][role="button"])').click();
+    const refused = await waitForTextIn(tab, 'main [role="alert"]', 'The policy was not created');
+    expect(refused).toContain('rules[0].noncurrent_days: must be at least 1 day');
+    expect((await call(`${ctx.baseUrl}/api/v2/policies`)).body.items).toEqual([]);
+
     await tab.locator('::-p-aria([name="Name"][role="textbox"])').fill('old drafts');
     await tab.locator('::-p-aria([name="Action"][role="combobox"])').fill('expire_noncurrent_versions');
     await tab.locator('::-p-aria(Days after a version stops being current)').fill('1');

@@ -50,6 +50,7 @@ export function AuditView() {
       <form
         class="filters"
         aria-label="Audit log filters"
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
           setApplied({ ...draft });

@@ -23,7 +23,7 @@ export function BackupView(props: { params: Record<string, string> }) {
   const b = backup.data;
   return (
     <section>
-      <h1 tabIndex={-1}>Backup {b?.label ?? ''}</h1>
+      <h1 tabIndex={-1}>Backup {b ? (b.label ?? b.id) : ''}</h1>
       <p>
         <Link to="/admin/backups">All backups</Link>
       </p>
@@ -84,7 +84,7 @@ export function BackupView(props: { params: Record<string, string> }) {
               </>
             )}
           </dl>
-          {b.status === 'completed' && !b.removed_at && <RestorePanel backupId={b.id} onStarted={() => setRestores((n) => n + 1)} />}
+          {b.status === 'completed' && !b.removed_at && <RestorePanel backupId={b.id} onChange={() => setRestores((n) => n + 1)} />}
           <RestoresList backupId={b.id} reloadKey={restores} />
         </>
       )}

@@ -73,7 +73,7 @@ function NewPolicy(props: { onCreated(): void }) {
     }
   };
   return (
-    <form onSubmit={create} aria-labelledby="new-policy">
+    <form onSubmit={create} aria-labelledby="new-policy" noValidate>
       <h3 id="new-policy">New policy</h3>
       <label for="policy-name">Name</label>
       <input id="policy-name" value={name} onInput={(e) => setName(e.currentTarget.value)} />

@@ -97,7 +97,7 @@ function OwnerQuota(props: { ownerId: string }) {
               />
             </>
           )}
-          <form onSubmit={save} aria-label={`Set the quota of ${props.ownerId}`}>
+          <form onSubmit={save} aria-label={`Set the quota of ${props.ownerId}`} noValidate>
             <p class="muted">Leave a limit empty for the default.</p>
             <label for="quota-bytes">Bytes limit</label>
             <input id="quota-bytes" type="number" inputMode="numeric" min={0} value={bytes} onInput={(e) => setBytes(e.currentTarget.value)} />

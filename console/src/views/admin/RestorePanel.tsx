@@ -11,7 +11,7 @@ import { RestoreRun } from './RestoreRun';
 
 type Mode = 'missing' | 'overwrite';
 
-export function RestorePanel(props: { backupId: string; onStarted(): void }) {
+export function RestorePanel(props: { backupId: string; onChange(): void }) {
   const { api } = useConsole();
   const [mode, setMode] = useState<Mode>('missing');
   const [assetIds, setAssetIds] = useState('');
@@ -38,7 +38,7 @@ export function RestorePanel(props: { backupId: string; onStarted(): void }) {
         setConfirmed(false);
         setReal(null);
       } else setReal(restore.id);
-      props.onStarted();
+      props.onChange();
     } catch (e) {
       setError(e);
     } finally {
@@ -69,7 +69,17 @@ export function RestorePanel(props: { backupId: string; onStarted(): void }) {
         </div>
       </form>
       {error !== null && <ProblemNotice error={error} title="The restore was not started" />}
-      {plan && <RestoreRun id={plan.id} heading="Dry run: what the restore would do" onEnd={(r) => setPlanDone(r.status === 'completed')} key={plan.id} />}
+      {plan && (
+        <RestoreRun
+          id={plan.id}
+          heading="Dry run: what the restore would do"
+          onEnd={(r) => {
+            setPlanDone(r.status === 'completed');
+            props.onChange();
+          }}
+          key={plan.id}
+        />
+      )}
       {plan && planDone && !real && (
         <div class="notice notice-warning">
           <p>
@@ -86,7 +96,7 @@ export function RestorePanel(props: { backupId: string; onStarted(): void }) {
           </div>
         </div>
       )}
-      {real && <RestoreRun id={real} heading="The restore" key={real} />}
+      {real && <RestoreRun id={real} heading="The restore" onEnd={props.onChange} key={real} />}
     </section>
   );
 }

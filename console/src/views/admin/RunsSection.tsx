@@ -134,6 +134,7 @@ export function RunsSection(props: { policies: Policy[] }) {
         }}
       />
       {shown && <RunDetail id={shown} key={shown} onEnd={runs.reload} />}
+      <h3>All runs</h3>
       {runs.error !== undefined && <ProblemNotice error={runs.error} />}
       {runs.data && runs.data.items.length === 0 && <p class="muted">No runs yet.</p>}
       {runs.data && runs.data.items.length > 0 && (

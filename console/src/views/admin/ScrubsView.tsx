@@ -132,7 +132,7 @@ export function ScrubsView() {
   return (
     <section>
       <h1 tabIndex={-1}>Scrubs</h1>
-      <form onSubmit={start} aria-labelledby="start-scrub">
+      <form onSubmit={start} aria-labelledby="start-scrub" noValidate>
         <h2 id="start-scrub">Start a scrub</h2>
         <p class="muted">Reconciles the asset bucket with the catalog, repairs from backups, checks the backup bucket. One runs at a time.</p>
         <label for="scrub-sample">Share of objects to re-read, in % (optional)</label>
