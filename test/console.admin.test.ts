@@ -7,43 +7,44 @@
  *
  * Controls are found by their accessible names (`::-p-aria`), which also proves they are labelled.
  */
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { tokenFor } from './support/auth';
 import { postForm, uploadAsset } from './support/assets';
+import { cspViolations, expectAccessible, horizontalOverflow, launchBrowser, openConsole, screenshot, type ConsoleWidth } from './support/consoleBrowser';
 import { useTestService } from './support/context';
 import { call } from './support/http';
+import type { PageDocument, PageLocation } from './support/pageGlobals';
 
-const CHROMIUM = '/usr/bin/chromium';
+declare const document: PageDocument, location: PageLocation;
+
 const TEMPORAL_UI = 'http://127.0.0.1:8233';
 
 const ctx = useTestService({ STORAGE_TEMPORAL_UI_URL: TEMPORAL_UI });
 let browser: Browser;
 
 beforeAll(async () => {
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  browser = await launchBrowser();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
 });
 
-/** A tab signed in as `sub` (through the fragment link `npm start` prints), on the console's first page. */
-async function signedIn(sub: string, roles: string[]): Promise<Page> {
-  const token = await tokenFor({ sub, roles });
-  const tab = await browser.newPage();
-  await tab.setViewport({ width: 1280, height: 900 });
-  await tab.goto(`${ctx.baseUrl}/console#token=${token}`);
-  await tab.locator('::-p-aria(Sign out)').wait();
-  return tab;
+/** A tab signed in as `sub` through the fragment link `npm start` prints. */
+async function signedIn(sub: string, roles: string[], opts: { path?: string; width?: ConsoleWidth } = {}): Promise<Page> {
+  return openConsole(browser, ctx.baseUrl, await tokenFor({ sub, roles }), opts);
 }
 
-// The page's side of a wait, typed here without the DOM library (the suite compiles without it).
-type PageElement = { textContent: string | null };
-type PageGlobals = { document: { querySelectorAll(selector: string): ArrayLike<PageElement> } };
+/** The view as it is now is accessible (axe-core), broke no CSP rule, and is kept as a screenshot. */
+async function checkView(tab: Page, name: string): Promise<void> {
+  expect(await cspViolations(tab)).toEqual([]);
+  await expectAccessible(tab, name);
+  await screenshot(tab, `admin-${name}`);
+}
 
 /** Waits until an element of `selector` has a text that includes `text`; answers that text. */
 async function waitForTextIn(tab: Page, selector: string, text: string, timeout = 60_000): Promise<string> {
   const found = await tab.waitForFunction(
-    (sel, t) => Array.from((globalThis as unknown as PageGlobals).document.querySelectorAll(sel)).find((el) => el.textContent?.includes(t))?.textContent,
+    (sel, t) => Array.from(document.querySelectorAll(sel)).find((el) => el.textContent?.includes(t))?.textContent,
     { timeout },
     selector,
     text,
@@ -55,7 +56,7 @@ const waitForText = (tab: Page, text: string, timeout?: number) => waitForTextIn
 
 async function openNav(tab: Page, label: string, heading: string): Promise<void> {
   await tab.locator(`::-p-aria([name="${label}"][role="link"])`).click();
-  await tab.waitForFunction((h) => (globalThis as unknown as PageGlobals).document.querySelectorAll('main h1')[0]?.textContent === h, {}, heading);
+  await tab.waitForFunction((h) => document.querySelectorAll('main h1')[0]?.textContent === h, {}, heading);
 }
 
 describe('an admin', () => {
@@ -79,16 +80,17 @@ describe('an admin', () => {
 
   it('starts a backup and sees it complete on its page, its run linked to the Temporal UI', async () => {
     await openNav(tab, 'Backups', 'Backups');
+    await tab.waitForNetworkIdle();
+    await checkView(tab, 'backups');
     await tab.locator('::-p-aria(Label)').fill('from the console');
     await tab.locator('::-p-aria([name="Start backup"][role="button"])').click();
-    await tab.waitForFunction(() =>
-      /\/console\/admin\/backups\/[0-9a-f-]{36}$/.test((globalThis as unknown as { location: { pathname: string } }).location.pathname),
-    );
+    await tab.waitForFunction(() => /\/console\/admin\/backups\/[0-9a-f-]{36}$/.test(location.pathname));
     backupId = tab.url().split('/').pop()!;
     await waitForTextIn(tab, 'main [role="status"]', 'completed');
     const api = await call(`${ctx.baseUrl}/api/v2/backups/${backupId}`);
     expect(api.body).toMatchObject({ status: 'completed', label: 'from the console' });
 
+    await checkView(tab, 'backup');
     const href = await tab.$eval(`main a[href^="${TEMPORAL_UI}"]`, (a) => a.getAttribute('href'));
     expect(href).toBe(`${TEMPORAL_UI}/namespaces/default/workflows/backup-${backupId}`);
   }, 90_000);
@@ -101,6 +103,7 @@ describe('an admin', () => {
     await tab.locator('::-p-aria([name="Restore now"][role="button"])').wait();
     expect(await tab.$eval('::-p-aria([name="Restore now"][role="button"])', (b) => (b as unknown as { disabled: boolean }).disabled)).toBe(true);
 
+    await checkView(tab, 'restore-dry-run');
     const restores = await call(`${ctx.baseUrl}/api/v2/restores?backup_id=${backupId}`);
     expect(restores.body.items).toEqual([expect.objectContaining({ dry_run: true, mode: 'overwrite', status: 'completed' })]);
     await waitForTextIn(tab, 'section[aria-labelledby="restores-heading"] tbody', restores.body.items[0].id);
@@ -122,6 +125,7 @@ describe('an admin', () => {
     await tab.locator('::-p-aria([name="Start drill"][role="button"])').click();
     const result = await waitForTextIn(tab, 'main section[aria-label^="Drill"] [role="status"]', 'passed');
     expect(result).toContain('Checked 1 of 1 sampled asset(s)');
+    await checkView(tab, 'drills');
     const drills = await call(`${ctx.baseUrl}/api/v2/restore-drills`);
     expect(drills.body.items[0]).toMatchObject({ status: 'passed', backup_id: backupId });
     expect(await tab.$eval(`main section[aria-label^="Drill"] a[href^="${TEMPORAL_UI}"]`, (a) => a.getAttribute('href'))).toBe(
@@ -134,6 +138,7 @@ describe('an admin', () => {
     await tab.locator('::-p-aria([name="Dry run (count what it finds, change nothing)"][role="checkbox"])').click();
     await tab.locator('::-p-aria([name="Start scrub"][role="button"])').click();
     await waitForTextIn(tab, 'main section[aria-label^="Scrub"] [role="status"]', 'completed');
+    await checkView(tab, 'scrubs');
     const scrubs = await call(`${ctx.baseUrl}/api/v2/scrubs`);
     expect(scrubs.body.items[0]).toMatchObject({ status: 'completed', dry_run: true });
     await waitForText(tab, `${scrubs.body.items[0].findings} finding(s)`);
@@ -179,6 +184,7 @@ describe('an admin', () => {
     const noncurrent = await ctx.db('asset_versions').where({ asset_id: asset.body.id }).whereNotNull('superseded_at').first();
     const items = await waitForTextIn(tab, 'main table', noncurrent.id);
     expect(items).toContain('delete the version');
+    await checkView(tab, 'lifecycle');
   }, 90_000);
 
   it("filters the audit log to the backup's start", async () => {
@@ -187,6 +193,7 @@ describe('an admin', () => {
     await tab.locator('::-p-aria(Subject id)').fill(backupId);
     await tab.locator('::-p-aria([name="Apply filters"][role="button"])').click();
     await waitForTextIn(tab, 'main [role="status"]', 'Showing 1 row(s).');
+    await checkView(tab, 'audit');
     const rows = await tab.$$eval('main tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('th, td')].map((c) => c.textContent)));
     expect(rows).toEqual([[expect.any(String), 'console-admin', 'backup.create', `backup ${backupId}`, '202', '1', expect.any(String), expect.any(String)]]);
   });
@@ -200,6 +207,7 @@ describe('an admin', () => {
     await tab.locator('::-p-aria([name="Save quota"][role="button"])').click();
     const text = await waitForText(tab, 'Quota of strahd saved.');
     expect(text).toContain('1.0 MiB (1048576 bytes)');
+    await checkView(tab, 'quotas');
 
     const quota = await call(`${ctx.baseUrl}/api/v2/quotas/strahd`);
     expect(quota.body).toMatchObject({ owner_id: 'strahd', bytes: 1048576, assets: null });
@@ -210,6 +218,23 @@ describe('an admin', () => {
     await tab.locator('::-p-aria(Bytes limit)').wait();
     expect(await tab.$eval('#quota-bytes', (input) => (input as unknown as { value: string }).value)).toBe('1048576');
   });
+});
+
+describe('an admin at 390 px', () => {
+  it('sees every admin view without sideways scrolling, and accessible', async () => {
+    const backups = await call(`${ctx.baseUrl}/api/v2/backups`);
+    const views = ['/admin/backups', '/admin/lifecycle', '/admin/scrubs', '/admin/drills', '/admin/audit', '/admin/quotas'];
+    if (backups.body.items[0]) views.push(`/admin/backups/${backups.body.items[0].id}`);
+    expect(views).toHaveLength(7);
+    for (const path of views) {
+      const tab = await signedIn('console-admin', ['storage:admin'], { path, width: 390 });
+      await tab.waitForNetworkIdle();
+      const overflow = await horizontalOverflow(tab);
+      expect({ path, scrollWidth: overflow.scrollWidth }).toEqual({ path, scrollWidth: overflow.innerWidth });
+      await checkView(tab, `390${path.replace(/\/[0-9a-f-]{36}$/, '-one').replace(/\//g, '-')}`);
+      await tab.close();
+    }
+  }, 120_000);
 });
 
 describe('a user who is not an admin', () => {
@@ -226,6 +251,7 @@ describe('a user who is not an admin', () => {
     expect(alert).toContain(refused.body.title);
     expect(alert).toContain(refused.body.detail);
     expect(await tab.$eval('main h1', (h) => h.textContent)).toBe('Backups');
+    await checkView(tab, 'forbidden');
     await tab.close();
   }, 60_000);
 });

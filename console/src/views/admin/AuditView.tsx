@@ -5,6 +5,7 @@ import { formatTime } from '../../components/format';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 
 const FIELDS = [
@@ -92,7 +93,7 @@ export function AuditView() {
         {rows.loading ? 'Loading…' : rows.data ? `Showing ${rows.data.items.length} row(s)${rows.data.next_cursor ? ', more on the next page' : ''}.` : ''}
       </p>
       {rows.data && (
-        <div class="table-scroll">
+        <TableScroll label="The audit log, newest first">
           <table>
             <caption class="visually-hidden">The audit log, newest first</caption>
             <thead>
@@ -134,7 +135,7 @@ export function AuditView() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager at={at} nextCursor={rows.data?.next_cursor} label="audit log" />
     </section>

@@ -9,6 +9,7 @@ import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
 import { navigate } from '../../router';
 import { idsOf } from './ids';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 import { RestoresList } from './RestoresList';
 import { Status } from './Status';
@@ -91,7 +92,7 @@ export function BackupsView() {
       </div>
       {list.error !== undefined && <ProblemNotice error={list.error} />}
       {list.data && (
-        <div class="table-scroll">
+        <TableScroll label="Backups, newest first">
           <table>
             <caption class="visually-hidden">Backups, newest first</caption>
             <thead>
@@ -134,7 +135,7 @@ export function BackupsView() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager at={at} nextCursor={list.data?.next_cursor} label="backups" />
       <RestoresList />

@@ -7,6 +7,7 @@ import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 import { isFinal, usePolled } from './polling';
 import { Status } from './Status';
@@ -113,7 +114,7 @@ export function DrillsView() {
       {drills.error !== undefined && <ProblemNotice error={drills.error} />}
       {drills.data && drills.data.items.length === 0 && <p class="muted">No drills yet.</p>}
       {drills.data && drills.data.items.length > 0 && (
-        <div class="table-scroll">
+        <TableScroll label="Restore drills, newest first">
           <table>
             <caption class="visually-hidden">Restore drills, newest first</caption>
             <thead>
@@ -143,7 +144,7 @@ export function DrillsView() {
                     <RunLink workflowId={d.workflow_id} />
                   </td>
                   <td>
-                    <button type="button" onClick={() => setShown(d.id)} aria-label={`Result of drill ${d.id}`} aria-pressed={shown === d.id}>
+                    <button type="button" onClick={() => setShown(d.id)} aria-label={`Show drill ${d.id}`} aria-pressed={shown === d.id}>
                       Show
                     </button>
                   </td>
@@ -151,7 +152,7 @@ export function DrillsView() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager at={at} nextCursor={drills.data?.next_cursor} label="drills" />
     </section>

@@ -4,6 +4,7 @@ import { unwrap, type components } from '../../api';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import type { Resource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, type Cursor } from './paging';
 
 type Policy = components['schemas']['Policy'];
@@ -140,7 +141,7 @@ export function PoliciesSection(props: { policies: Resource<{ items: Policy[]; n
       {error !== null && <ProblemNotice error={error} title="The policy was not deleted" />}
       {policies.data && policies.data.items.length === 0 && <p class="muted">No policies: the global settings alone apply.</p>}
       {policies.data && policies.data.items.length > 0 && (
-        <div class="table-scroll">
+        <TableScroll label="Lifecycle policies, oldest first">
           <table>
             <caption class="visually-hidden">Lifecycle policies, oldest first</caption>
             <thead>
@@ -162,7 +163,7 @@ export function PoliciesSection(props: { policies: Resource<{ items: Policy[]; n
                   <td>
                     {confirming === p.id ? (
                       <span class="actions">
-                        <button type="button" class="danger" onClick={() => void remove(p)} aria-label={`Confirm deleting policy ${p.name}`}>
+                        <button type="button" class="danger" onClick={() => void remove(p)} aria-label={`Confirm delete of policy ${p.name}`}>
                           Confirm delete
                         </button>
                         <button type="button" onClick={() => setConfirming(null)}>
@@ -179,7 +180,7 @@ export function PoliciesSection(props: { policies: Resource<{ items: Policy[]; n
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager at={at} nextCursor={policies.data?.next_cursor} label="policies" />
       <NewPolicy onCreated={policies.reload} />

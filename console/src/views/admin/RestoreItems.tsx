@@ -5,6 +5,7 @@ import { Link } from '../../components/Link';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 
 export function RestoreItems(props: { restoreId: string }) {
@@ -20,7 +21,7 @@ export function RestoreItems(props: { restoreId: string }) {
   if (items.data.items.length === 0) return <p class="muted">No asset listed one by one: the counts above say what it covers.</p>;
   return (
     <>
-      <div class="table-scroll">
+      <TableScroll label="The restore's assets">
         <table>
           <caption class="visually-hidden">The restore's assets</caption>
           <thead>
@@ -48,7 +49,7 @@ export function RestoreItems(props: { restoreId: string }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       <Pager at={at} nextCursor={items.data.next_cursor} label="restore assets" />
     </>
   );

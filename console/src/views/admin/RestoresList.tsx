@@ -7,6 +7,7 @@ import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 import { RestoreItems } from './RestoreItems';
 import { Status } from './Status';
@@ -25,7 +26,7 @@ export function RestoresList(props: { backupId?: string; reloadKey?: unknown }) 
       {list.error !== undefined && <ProblemNotice error={list.error} />}
       {list.data && list.data.items.length === 0 && <p class="muted">No restores.</p>}
       {list.data && list.data.items.length > 0 && (
-        <div class="table-scroll">
+        <TableScroll label="Restores, newest first">
           <table>
             <caption class="visually-hidden">Restores, newest first</caption>
             <thead>
@@ -64,7 +65,7 @@ export function RestoresList(props: { backupId?: string; reloadKey?: unknown }) 
                       type="button"
                       aria-expanded={open === r.id}
                       onClick={() => setOpen(open === r.id ? null : r.id)}
-                      aria-label={`Assets of restore ${r.id}`}
+                      aria-label={`${open === r.id ? 'Hide' : 'Show'} the assets of restore ${r.id}`}
                     >
                       {open === r.id ? 'Hide' : 'Show'}
                     </button>
@@ -73,7 +74,7 @@ export function RestoresList(props: { backupId?: string; reloadKey?: unknown }) 
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       {open && (
         <section aria-label={`Assets of restore ${open}`}>

@@ -4,6 +4,7 @@ import { formatBytes } from '../../components/format';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 
 const ACTION_TEXT = {
@@ -26,7 +27,7 @@ export function RunItems(props: { runId: string; reloadKey?: unknown }) {
   if (items.data.items.length === 0) return <p class="muted">Nothing to remove.</p>;
   return (
     <>
-      <div class="table-scroll">
+      <TableScroll label="What the dry run would remove">
         <table>
           <caption class="visually-hidden">What the dry run would remove</caption>
           <thead>
@@ -50,7 +51,7 @@ export function RunItems(props: { runId: string; reloadKey?: unknown }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       <Pager at={at} nextCursor={items.data.next_cursor} label="items" />
     </>
   );

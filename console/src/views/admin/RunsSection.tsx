@@ -6,6 +6,7 @@ import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 import { isFinal, usePolled } from './polling';
 import { RunItems } from './RunItems';
@@ -138,7 +139,7 @@ export function RunsSection(props: { policies: Policy[] }) {
       {runs.error !== undefined && <ProblemNotice error={runs.error} />}
       {runs.data && runs.data.items.length === 0 && <p class="muted">No runs yet.</p>}
       {runs.data && runs.data.items.length > 0 && (
-        <div class="table-scroll">
+        <TableScroll label="Lifecycle runs, newest first">
           <table>
             <caption class="visually-hidden">Lifecycle runs, newest first</caption>
             <thead>
@@ -170,7 +171,7 @@ export function RunsSection(props: { policies: Policy[] }) {
                     <RunLink workflowId={r.workflow_id} />
                   </td>
                   <td>
-                    <button type="button" onClick={() => setShown(r.id)} aria-label={`Details of run ${r.id}`} aria-pressed={shown === r.id}>
+                    <button type="button" onClick={() => setShown(r.id)} aria-label={`Show run ${r.id}`} aria-pressed={shown === r.id}>
                       Show
                     </button>
                   </td>
@@ -178,7 +179,7 @@ export function RunsSection(props: { policies: Policy[] }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager at={at} nextCursor={runs.data?.next_cursor} label="runs" />
     </section>

@@ -7,6 +7,7 @@ import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
+import { TableScroll } from './TableScroll';
 import { Pager, useCursor } from './paging';
 import { isFinal, usePolled } from './polling';
 import { Status } from './Status';
@@ -24,7 +25,7 @@ function Findings(props: { scrubId: string; status: string }) {
   if (findings.data.items.length === 0) return <p class="muted">No findings.</p>;
   return (
     <>
-      <div class="table-scroll">
+      <TableScroll label="The scrub's findings">
         <table>
           <caption class="visually-hidden">The scrub's findings</caption>
           <thead>
@@ -50,7 +51,7 @@ function Findings(props: { scrubId: string; status: string }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       <Pager at={at} nextCursor={findings.data.next_cursor} label="findings" />
     </>
   );
@@ -161,7 +162,7 @@ export function ScrubsView() {
       {scrubs.error !== undefined && <ProblemNotice error={scrubs.error} />}
       {scrubs.data && scrubs.data.items.length === 0 && <p class="muted">No scrubs yet.</p>}
       {scrubs.data && scrubs.data.items.length > 0 && (
-        <div class="table-scroll">
+        <TableScroll label="Scrubs, newest first">
           <table>
             <caption class="visually-hidden">Scrubs, newest first</caption>
             <thead>
@@ -191,7 +192,7 @@ export function ScrubsView() {
                     <RunLink workflowId={s.workflow_id} />
                   </td>
                   <td>
-                    <button type="button" onClick={() => setShown(s.id)} aria-label={`Findings of scrub ${s.id}`} aria-pressed={shown === s.id}>
+                    <button type="button" onClick={() => setShown(s.id)} aria-label={`Show scrub ${s.id}`} aria-pressed={shown === s.id}>
                       Show
                     </button>
                   </td>
@@ -199,7 +200,7 @@ export function ScrubsView() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <Pager at={at} nextCursor={scrubs.data?.next_cursor} label="scrubs" />
     </section>
