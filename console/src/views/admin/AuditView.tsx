@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { unwrap } from '../../api';
 import { formatTime } from '../../components/format';
+import { Link } from '../../components/Link';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
@@ -15,6 +16,20 @@ const FIELDS = [
   { name: 'outcome', label: 'Outcome', hint: '403, or completed' },
   { name: 'request_id', label: 'Request or run id', hint: '' },
 ] as const;
+
+// The subjects that have a page in the console link to it.
+const PAGES: Record<string, (id: string) => string> = { backup_id: (id) => `/admin/backups/${id}`, asset_id: (id) => `/assets/${id}` };
+
+function SubjectLink(props: { kind: string; id: string }) {
+  const page = PAGES[props.kind];
+  return page ? (
+    <Link to={page(props.id)}>
+      <code>{props.id}</code>
+    </Link>
+  ) : (
+    <code>{props.id}</code>
+  );
+}
 
 type Filters = Partial<Record<(typeof FIELDS)[number]['name'] | 'created_after' | 'created_before', string>>;
 
@@ -123,7 +138,7 @@ export function AuditView() {
                   <td>
                     {Object.entries(row.subjects).map(([kind, id]) => (
                       <div key={kind}>
-                        {kind.replace(/_id$/, '')} <code>{id}</code>
+                        {kind.replace(/_id$/, '')} <SubjectLink kind={kind} id={id} />
                       </div>
                     ))}
                   </td>
