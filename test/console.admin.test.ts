@@ -1,9 +1,11 @@
 /**
- * The console's admin views in Chromium (headless, Debian's, as test/browser.test.ts runs it), against
- * the test service and its worker: an admin starts a backup and sees it complete, its run linked to
- * the Temporal UI; a restore's dry run shows its plan; a lifecycle policy, then a dry run's items; the
- * audit log filtered to the backup's start; an owner's quota set and shown back. A user who is not an
- * admin sees no admin navigation, and an admin page shows the API's 403, not a blank page.
+ * The console's admin views in Chromium (test/support/consoleBrowser.ts), against the test service and
+ * its worker: an admin starts a backup and sees it complete, its run linked to the Temporal UI; a
+ * restore's dry run shows its plan, then the confirmed restore runs; a restore drill and a dry scrub show
+ * their results; a lifecycle policy (bad input first: the API's problem, nothing created), then a dry
+ * run's items; the audit log filtered to the backup's start; an owner's quota set and shown back. Every
+ * view passes axe-core and the CSP, and fits 390 px. A user who is not an admin sees no admin
+ * navigation, and an admin page shows the API's 403, not a blank page.
  *
  * Controls are found by their accessible names (`::-p-aria`), which also proves they are labelled.
  */
