@@ -59,11 +59,13 @@ export function AssetList() {
           Per page
         </label>
         <select id="asset-page-size" value={String(q.limit)} onChange={(e) => go({ limit: Number(e.currentTarget.value), cursor: '' })}>
-          {PAGE_SIZES.map((n) => (
-            <option key={n} value={String(n)}>
-              {n}
-            </option>
-          ))}
+          {[...new Set<number>([...PAGE_SIZES, q.limit])]
+            .sort((a, b) => a - b)
+            .map((n) => (
+              <option key={n} value={String(n)}>
+                {n}
+              </option>
+            ))}
         </select>
       </div>
       {page.error !== undefined && <ProblemNotice error={page.error} title="The list could not be loaded" />}

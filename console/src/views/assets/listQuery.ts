@@ -6,6 +6,8 @@ import { navigate } from '../../router';
 
 export type ListView = 'grid' | 'table';
 export const PAGE_SIZES = [50, 200, 1000] as const;
+/** The API's largest page (api/schemas/common.ts MAX_PAGE_LIMIT). */
+const MAX_LIMIT = 1000;
 
 export interface ListQuery {
   name: string;
@@ -25,7 +27,8 @@ export function listQueryOf(query: URLSearchParams): ListQuery {
     type: query.get('type') ?? '',
     owner: query.get('owner') ?? '',
     view: query.get('view') === 'table' ? 'table' : 'grid',
-    limit: (PAGE_SIZES as readonly number[]).includes(limit) ? limit : PAGE_SIZES[0],
+    // The select offers PAGE_SIZES; an address may ask for any size the API takes.
+    limit: Number.isInteger(limit) && limit >= 1 && limit <= MAX_LIMIT ? limit : PAGE_SIZES[0],
     cursor: query.get('cursor') ?? '',
   };
 }
