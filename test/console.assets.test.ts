@@ -3,12 +3,16 @@
  * thumbnails and table; an asset's page editing its details, restoring a version, making a signed link,
  * sharing and revoking, and deleting. What the page did is checked over HTTP, as another client sees it.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { tokenFor } from './support/auth';
 import { addAsset, addVersion, uniqueMarker } from './support/catalog';
 import { useTestService } from './support/context';
 import { call } from './support/http';
-import { pngBytes } from './support/sampleFiles';
+import { waitUntil } from './support/processes';
+import { pdfBytes, pngBytes } from './support/sampleFiles';
 
 // What the functions evaluated in the page use of its DOM (the suite compiles without the DOM library).
 interface PageElement {
@@ -66,9 +70,13 @@ afterAll(async () => {
 });
 
 /** A tab signed in through the fragment, as the link `npm start` prints does, on `path` once its view is drawn. */
-async function openConsole(token: string, path = '/', opts: { context?: { newPage(): Promise<Page> }; beforeLoad?(page: Page): Promise<void> } = {}) {
+async function openConsole(
+  token: string,
+  path = '/',
+  opts: { context?: { newPage(): Promise<Page> }; beforeLoad?(page: Page): Promise<void>; width?: number } = {},
+) {
   const page = await (opts.context ?? browser).newPage();
-  await page.setViewport({ width: 1280, height: 1200 });
+  await page.setViewport({ width: opts.width ?? 1280, height: opts.width === 390 ? 844 : 1200 });
   await opts.beforeLoad?.(page);
   await page.goto(`${ctx.baseUrl}/console${path === '/' ? '' : path}#token=${encodeURIComponent(token)}`);
   await page.waitForSelector('main h1');
@@ -272,6 +280,18 @@ it('restores an older version as the current one, whose bytes a download then gi
   expect(await content.text()).toBe('first draft\n');
   const versions = await call(`${ctx.baseUrl}/api/v2/assets/${notes.id}/versions`, { as: alice });
   expect(versions.body.items[0]).toMatchObject({ version_number: 3, is_current: true, checksum_sha256: hash });
+
+  // A version's Download: its signed URL, opened as a download (the browser saves it under the asset's name).
+  const folder = mkdtempSync(path.join(tmpdir(), 'console-download-'));
+  try {
+    const cdp = await page.createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: folder });
+    await button(page, 'Download version 2').click();
+    const saved = path.join(folder, notes.name);
+    await waitUntil('the download to be saved', async () => existsSync(saved) && readFileSync(saved, 'utf8') === 'second draft\n', 20_000, 100);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
   await page.close();
 }, 60_000);
 
@@ -328,4 +348,35 @@ it('deletes an asset (to the trash) after a confirmation, and goes back to the l
   expect((await call(`${ctx.baseUrl}/api/v2/assets/${target.id}`, { as: alice })).status).toBe(404);
   expect((await call(`${ctx.baseUrl}/api/v2/assets/${target.id}?include_deleted=true`, { as: alice })).body.is_deleted).toBe(true);
   await page.close();
+}, 60_000);
+
+it('previews a PDF in a frame of its bytes read with the token (the API serves PDF as an attachment only)', async () => {
+  const name = `${marker}-handout.pdf`;
+  const made = await addAsset(ctx.baseUrl, pdfBytes(), { name, content_type: 'application/pdf', owner_id: `${marker}-alice` }, name);
+  const cspReports: string[] = [];
+  const page = await openConsole(alice, `/assets/${made.body.id}`, {
+    beforeLoad: async (tab) => void tab.on('console', (message) => /Content.Security.Policy/i.test(message.text()) && cspReports.push(message.text())),
+  });
+  const frame = await page.waitForSelector(`iframe.preview-frame[title="Preview of ${name}"]`);
+  expect(await frame!.evaluate((f) => f.getAttribute('src'))).toMatch(/^blob:/);
+  // The frame holds a PDF document (the browser's viewer), not a download, and the page's CSP allowed it.
+  const content = await frame!.contentFrame();
+  await page.waitForFunction((f: { contentDocument: { contentType: string } | null }) => f.contentDocument?.contentType === 'application/pdf', {}, frame!);
+  expect(await content.evaluate(() => location.href)).toMatch(/^blob:/);
+  expect(cspReports).toEqual([]);
+  await page.close();
+}, 60_000);
+
+it('fits a phone: at 390 px wide neither the list nor an asset page overflows sideways', async () => {
+  for (const where of ['/?view=table', '/', `/assets/${notes.id}`]) {
+    const page = await openConsole(alice, where, { width: 390 });
+    if (where.startsWith('/assets/')) await page.waitForSelector('main section[aria-labelledby="asset-versions"] tbody tr');
+    else await listedNames(page);
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+      scrollWidth: (document as unknown as { documentElement: { scrollWidth: number } }).documentElement.scrollWidth,
+      innerWidth: (globalThis as unknown as { innerWidth: number }).innerWidth,
+    }));
+    expect({ where, scrollWidth }).toEqual({ where, scrollWidth: innerWidth });
+    await page.close();
+  }
 }, 60_000);

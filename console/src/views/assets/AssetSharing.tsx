@@ -70,6 +70,7 @@ export function AssetSharing(props: { loaded: LoadedAsset; onChanged(): void; on
                     <button
                       type="button"
                       class="danger"
+                      aria-label={`Revoke ${grant.subject}`}
                       disabled={busy}
                       onClick={() =>
                         void put(
@@ -78,7 +79,7 @@ export function AssetSharing(props: { loaded: LoadedAsset; onChanged(): void; on
                         )
                       }
                     >
-                      Revoke<span class="visually-hidden"> {grant.subject}</span>
+                      Revoke
                     </button>
                   </td>
                 </tr>

@@ -3,6 +3,9 @@
  * version, as an attachment: signed on click, so the table costs one request); and the restore of an
  * older one as the new current version. A restore that outlasts the API's wait answers 202 with an
  * operation, followed here until it is done.
+ *
+ * The buttons name their version in aria-label, not in visually hidden text: an absolutely placed span
+ * escapes .table-scroll's clipping and would widen the page on a phone.
  */
 import { useState } from 'preact/hooks';
 import { followOperation } from '../../../../client/operations';
@@ -105,12 +108,12 @@ export function AssetVersions(props: { loaded: LoadedAsset; mayRestore: boolean;
                 <td>{formatTime(version.created_at)}</td>
                 <td>
                   <div class="actions">
-                    <button type="button" onClick={() => void download(version)}>
-                      Download<span class="visually-hidden"> version {version.version_number}</span>
+                    <button type="button" aria-label={`Download version ${version.version_number}`} onClick={() => void download(version)}>
+                      Download
                     </button>
                     {props.mayRestore && !version.is_current && (
-                      <button type="button" disabled={busy} onClick={() => void restore(version)}>
-                        Restore<span class="visually-hidden"> version {version.version_number}</span>
+                      <button type="button" aria-label={`Restore version ${version.version_number}`} disabled={busy} onClick={() => void restore(version)}>
+                        Restore
                       </button>
                     )}
                   </div>
