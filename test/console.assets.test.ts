@@ -6,29 +6,34 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { tokenFor } from './support/auth';
 import { addAsset, addVersion, uniqueMarker } from './support/catalog';
 import { useTestService } from './support/context';
+import {
+  consoleRendered,
+  cspViolations,
+  expectAccessible,
+  horizontalOverflow,
+  launchBrowser,
+  openConsole as openTab,
+  screenshot,
+  setWidth,
+  watchCsp,
+  type ConsoleWidth,
+} from './support/consoleBrowser';
 import { call } from './support/http';
+import type { PageDocument, PageElement } from './support/pageGlobals';
 import { waitUntil } from './support/processes';
 import { pdfBytes, pngBytes } from './support/sampleFiles';
 
-// What the functions evaluated in the page use of its DOM (the suite compiles without the DOM library).
-interface PageElement {
-  textContent: string | null;
-  getAttribute(name: string): string | null;
-}
+// The page's DOM, as the functions evaluated there use it (test/support/pageGlobals.ts).
 interface PageImage extends PageElement {
   alt: string;
   complete: boolean;
   naturalWidth: number;
 }
-declare const document: {
-  querySelector(selector: string): PageElement | null;
-  querySelectorAll(selector: string): Iterable<PageElement> & { length: number };
-  images: Iterable<PageImage>;
-};
+declare const document: PageDocument & { images: ArrayLike<PageImage> };
 declare const location: { href: string; pathname: string };
 
 // No wait for an upload's commit: every upload and restore answers 202, and the console follows the restore's operation.
@@ -45,7 +50,7 @@ let notes: { id: string; name: string };
 const png = (size: number) => pngBytes(size);
 
 beforeAll(async () => {
-  browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  browser = await launchBrowser();
   alice = await tokenFor({ sub: `${marker}-alice` });
   bob = await tokenFor({ sub: `${marker}-bob` });
   // Seeded by the admin for alice, over HTTP, as any client would.
@@ -69,17 +74,22 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/** A tab signed in through the fragment, as the link `npm start` prints does, on `path` once its view is drawn. */
+/**
+ * A console tab signed in as `token` on `path` (the harness's), its CSP violations watched; `beforeLoad`
+ * runs before the navigation (to hold requests from the first one on).
+ */
 async function openConsole(
   token: string,
   path = '/',
-  opts: { context?: { newPage(): Promise<Page> }; beforeLoad?(page: Page): Promise<void>; width?: number } = {},
-) {
+  opts: { context?: { newPage(): Promise<Page> }; beforeLoad?(page: Page): Promise<void>; width?: ConsoleWidth } = {},
+): Promise<Page> {
+  if (!opts.beforeLoad) return openTab(browser, ctx.baseUrl, token, { path, context: opts.context, width: opts.width });
   const page = await (opts.context ?? browser).newPage();
-  await page.setViewport({ width: opts.width ?? 1280, height: opts.width === 390 ? 844 : 1200 });
-  await opts.beforeLoad?.(page);
+  await setWidth(page, opts.width ?? 1280);
+  await watchCsp(page);
+  await opts.beforeLoad(page);
   await page.goto(`${ctx.baseUrl}/console${path === '/' ? '' : path}#token=${encodeURIComponent(token)}`);
-  await page.waitForSelector('main h1');
+  await consoleRendered(page);
   return page;
 }
 
@@ -96,7 +106,7 @@ async function waitForNames(page: Page, expected: string[]): Promise<void> {
   await page.waitForFunction(
     (want: string[]) => {
       if (!document.querySelector('main [role="status"]')?.textContent?.includes('on this page')) return false;
-      const names = [...document.querySelectorAll('main .card strong, main table th[scope="row"] a')].map((e) => e.textContent ?? '');
+      const names = Array.from(document.querySelectorAll('main .card strong, main table th[scope="row"] a')).map((e) => e.textContent ?? '');
       return JSON.stringify(names.sort()) === JSON.stringify([...want].sort());
     },
     {},
@@ -129,7 +139,7 @@ it('lists the seeded assets in a grid whose image thumbnails load through signed
   await page.waitForFunction(
     (names: string[]) =>
       names.every((name) => {
-        const img = [...document.images].find((i) => i.alt === `Preview of ${name}`);
+        const img = Array.from(document.images).find((i) => i.alt === `Preview of ${name}`);
         return img?.complete && img.naturalWidth > 0;
       }),
     {},
@@ -142,6 +152,9 @@ it('lists the seeded assets in a grid whose image thumbnails load through signed
   // A text file shows its type, not an image.
   const card = await page.$$eval('main .card', (cards) => cards.map((c) => c.textContent ?? '').find((t) => t.includes('notes.txt')));
   expect(card).toContain('text/plain');
+  expect(await cspViolations(page)).toEqual([]);
+  await expectAccessible(page, 'asset list (grid)');
+  await screenshot(page, 'assets-grid');
   await page.close();
 }, 60_000);
 
@@ -218,6 +231,8 @@ it('shows a table, kept across a reload, of up to 1000 a page, without a request
   );
   expect(await page.$eval('#asset-page-size', (s) => (s as unknown as { value: string }).value)).toBe('1000');
   expect(signings).toEqual([]);
+  await expectAccessible(page, 'asset list (table)');
+  await screenshot(page, 'assets-table');
   await page.close();
 }, 60_000);
 
@@ -225,15 +240,18 @@ it("edits an asset's tags and metadata in place, and says so when it changed sin
   const target = images[0];
   const page = await openConsole(alice, `/assets/${target.id}`);
   expect(await page.$eval('main h1', (h) => h.textContent)).toBe(target.name);
-  await page.waitForFunction((name: string) => [...document.images].some((i) => i.alt === `Preview of ${name}` && i.naturalWidth > 0), {}, target.name);
+  await page.waitForFunction((name: string) => Array.from(document.images).some((i) => i.alt === `Preview of ${name}` && i.naturalWidth > 0), {}, target.name);
 
+  await expectAccessible(page, 'asset page');
+  await screenshot(page, 'asset-page');
   await button(page, 'Edit details').click();
+  await expectAccessible(page, 'asset page (editing its details)');
   await field(page, 'Tags (separated by commas)').fill('gallery, dungeon');
   await button(page, 'Add metadata field').click();
   await page.locator('#meta-key-0').fill('campaign');
   await page.locator('#meta-value-0').fill('Curse of Strahd');
   await button(page, 'Save details').click();
-  await page.waitForFunction(() => [...document.querySelectorAll('main .tag')].some((t) => t.textContent === 'dungeon'));
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('main .tag')).some((t) => t.textContent === 'dungeon'));
   const saved = await call(`${ctx.baseUrl}/api/v2/assets/${target.id}`, { as: alice });
   expect(saved.body).toMatchObject({ tags: ['gallery', 'dungeon'], metadata: { campaign: 'Curse of Strahd' } });
 
@@ -247,7 +265,9 @@ it("edits an asset's tags and metadata in place, and says so when it changed sin
   expect(theirs.status).toBe(200);
   await field(page, 'Tags (separated by commas)').fill('mine');
   await button(page, 'Save details').click();
-  await page.waitForFunction(() => [...document.querySelectorAll('main [role="alert"]')].some((a) => a.textContent?.includes('changed since you loaded it')));
+  await page.waitForFunction(() =>
+    Array.from(document.querySelectorAll('main [role="alert"]')).some((a) => a.textContent?.includes('changed since you loaded it')),
+  );
   await page.waitForFunction(() => document.querySelector('main')?.textContent?.includes('Tomb of Annihilation'));
   const after = await call(`${ctx.baseUrl}/api/v2/assets/${target.id}`, { as: alice });
   expect(after.body.tags).toEqual(['gallery', 'dungeon']);
@@ -256,7 +276,7 @@ it("edits an asset's tags and metadata in place, and says so when it changed sin
   await button(page, 'Edit details').click();
   await field(page, 'Tags (separated by commas)').fill(' gallery, a\u202eb');
   await button(page, 'Save details').click();
-  await page.waitForFunction(() => [...document.querySelectorAll('main [role="alert"]')].some((a) => a.textContent?.includes('Not saved')));
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('main [role="alert"]')).some((a) => a.textContent?.includes('Not saved')));
   expect((await call(`${ctx.baseUrl}/api/v2/assets/${target.id}`, { as: alice })).body.tags).toEqual(['gallery', 'dungeon']);
   await page.close();
 }, 60_000);
@@ -318,6 +338,7 @@ it('shares an asset with another user, who then sees it in their list, until it 
   await field(page, 'User (their sub)').fill(`${marker}-bob`);
   await button(page, 'Share').click();
   await page.waitForSelector(`::-p-aria([name="Revoke user:${marker}-bob"][role="button"])`);
+  await expectAccessible(page, 'asset page (shared)');
   expect((await call(`${ctx.baseUrl}/api/v2/assets/${target.id}/grants`, { as: alice })).body.grants).toEqual([
     { subject: `user:${marker}-bob`, access: 'read' },
   ]);
@@ -353,17 +374,14 @@ it('deletes an asset (to the trash) after a confirmation, and goes back to the l
 it('previews a PDF in a frame of its bytes read with the token (the API serves PDF as an attachment only)', async () => {
   const name = `${marker}-handout.pdf`;
   const made = await addAsset(ctx.baseUrl, pdfBytes(), { name, content_type: 'application/pdf', owner_id: `${marker}-alice` }, name);
-  const cspReports: string[] = [];
-  const page = await openConsole(alice, `/assets/${made.body.id}`, {
-    beforeLoad: async (tab) => void tab.on('console', (message) => /Content.Security.Policy/i.test(message.text()) && cspReports.push(message.text())),
-  });
+  const page = await openConsole(alice, `/assets/${made.body.id}`);
   const frame = await page.waitForSelector(`iframe.preview-frame[title="Preview of ${name}"]`);
   expect(await frame!.evaluate((f) => f.getAttribute('src'))).toMatch(/^blob:/);
   // The frame holds a PDF document (the browser's viewer), not a download, and the page's CSP allowed it.
   const content = await frame!.contentFrame();
   await page.waitForFunction((f: { contentDocument: { contentType: string } | null }) => f.contentDocument?.contentType === 'application/pdf', {}, frame!);
   expect(await content.evaluate(() => location.href)).toMatch(/^blob:/);
-  expect(cspReports).toEqual([]);
+  expect(await cspViolations(page)).toEqual([]);
   await page.close();
 }, 60_000);
 
@@ -372,11 +390,9 @@ it('fits a phone: at 390 px wide neither the list nor an asset page overflows si
     const page = await openConsole(alice, where, { width: 390 });
     if (where.startsWith('/assets/')) await page.waitForSelector('main section[aria-labelledby="asset-versions"] tbody tr');
     else await listedNames(page);
-    const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-      scrollWidth: (document as unknown as { documentElement: { scrollWidth: number } }).documentElement.scrollWidth,
-      innerWidth: (globalThis as unknown as { innerWidth: number }).innerWidth,
-    }));
+    const { scrollWidth, innerWidth } = await horizontalOverflow(page);
     expect({ where, scrollWidth }).toEqual({ where, scrollWidth: innerWidth });
+    await expectAccessible(page, `${where} at 390 px`);
     await page.close();
   }
 }, 60_000);
