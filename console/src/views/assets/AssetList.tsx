@@ -80,14 +80,14 @@ export function AssetList() {
         ) : (
           <AssetGrid assets={items} />
         ))}
-      <nav class="actions" aria-label="Pages">
+      <div class="actions" role="group" aria-label="Pages">
         <button type="button" disabled={!q.cursor} onClick={() => go({ cursor: '' })}>
           First page
         </button>
         <button type="button" disabled={!page.data?.next_cursor} onClick={() => go({ cursor: page.data?.next_cursor ?? '' })}>
           Next page
         </button>
-      </nav>
+      </div>
     </section>
   );
 }

@@ -53,7 +53,7 @@ export function AssetSharing(props: { loaded: LoadedAsset; onChanged(): void; on
         <p>Only its owner ({asset.owner_id}) and admins can see this asset.</p>
       ) : (
         <div class="table-scroll">
-          <table>
+          <table class="row-heads">
             <thead>
               <tr>
                 <th scope="col">Shared with</th>

@@ -13,7 +13,7 @@ const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle
 export function AssetTable(props: { assets: Asset[]; showOwner: boolean }) {
   return (
     <div class="table-scroll">
-      <table class="asset-table">
+      <table class="asset-table row-heads">
         <caption class="visually-hidden">Assets</caption>
         <thead>
           <tr>

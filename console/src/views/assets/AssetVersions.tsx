@@ -80,7 +80,7 @@ export function AssetVersions(props: { loaded: LoadedAsset; mayRestore: boolean;
         {said}
       </p>
       <div class="table-scroll">
-        <table>
+        <table class="row-heads">
           <thead>
             <tr>
               <th scope="col">Version</th>
