@@ -185,6 +185,24 @@ it('narrows the list by tag, content type and name, keeps the filters in the add
   await page.close();
 }, 60_000);
 
+it("gives an admin an owner filter, which narrows the list to that owner's assets; the list is at /assets too", async () => {
+  const admin = await tokenFor({ sub: `${marker}-admin`, roles: ['storage:admin'] });
+  const owned = await call(`${ctx.baseUrl}/api/v2/assets?owner_id=${marker}-alice&limit=1000`);
+  const page = await openConsole(admin, '/assets');
+  await field(page, 'Owner').fill(`${marker}-alice`);
+  await button(page, 'Search').click();
+  await waitForNames(
+    page,
+    owned.body.items.map((a: { name: string }) => a.name),
+  );
+  expect(new URL(page.url()).pathname).toBe('/console/assets');
+  expect(new URL(page.url()).searchParams.get('owner')).toBe(`${marker}-alice`);
+  await field(page, 'Owner').fill(`${marker}-nobody`);
+  await button(page, 'Search').click();
+  await waitForNames(page, []);
+  await page.close();
+}, 60_000);
+
 it('pages with the cursor: Next page and First page, the page size in the address', async () => {
   const pages: string[][] = [];
   let cursor: string | undefined;
