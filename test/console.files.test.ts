@@ -6,7 +6,7 @@
  * claims is checked over HTTP.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import puppeteer, { type Browser, type ElementHandle, type HTTPRequest, type Page } from 'puppeteer-core';
@@ -270,5 +270,23 @@ it('shows usage against the quota, with meters', async () => {
   ]);
   expect(await bodyText(page)).toContain('1 of 10 assets, 9 left');
   expect((await call(`${ctx.baseUrl}/api/v2/usage`, { as: token })).body).toMatchObject({ bytes_stored: MiB, assets: 1 });
+  expect(errors).toEqual([]);
+}, 60_000);
+
+it("uploads a folder chosen with the folder picker: each file under its own name, its folder kept in the asset's metadata", async () => {
+  const { page, token, errors } = await signedIn('frank');
+  await openUpload(page);
+  const root = path.join(dir, 'campaign');
+  mkdirSync(path.join(root, 'maps'), { recursive: true });
+  writeFileSync(path.join(root, 'maps', 'cave.txt'), 'a cave\n');
+  writeFileSync(path.join(root, 'intro.txt'), 'the intro\n');
+  const picker = (await page.$('input[type=file][aria-label="Folder to upload"]')) as ElementHandle<any>;
+  expect(await picker.evaluate((input: any) => input.webkitdirectory)).toBe(true);
+  await picker.uploadFile(root);
+  await button(page, 'Upload 2 files').click();
+  const cave = await assetLinkedFor(page, 'campaign/maps/cave.txt');
+  const intro = await assetLinkedFor(page, 'campaign/intro.txt');
+  expect((await call(`${ctx.baseUrl}/api/v2/assets/${cave}`, { as: token })).body).toMatchObject({ name: 'cave.txt', metadata: { folder: 'campaign/maps' } });
+  expect((await call(`${ctx.baseUrl}/api/v2/assets/${intro}`, { as: token })).body).toMatchObject({ name: 'intro.txt', metadata: { folder: 'campaign' } });
   expect(errors).toEqual([]);
 }, 60_000);
