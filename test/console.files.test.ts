@@ -9,13 +9,13 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import puppeteer, { type Browser, type ElementHandle, type HTTPRequest, type Page } from 'puppeteer-core';
+import type { Browser, ElementHandle, HTTPRequest, Page } from 'puppeteer-core';
 import { tokenFor } from './support/auth';
 import { uploadAsset } from './support/assets';
+import { cspViolations, dropFiles, expectAccessible, horizontalOverflow, launchBrowser, openConsole, screenshot, setWidth } from './support/consoleBrowser';
 import { useTestService } from './support/context';
 import { call } from './support/http';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -28,7 +28,7 @@ afterAll(async () => {
 const ctx = useTestService();
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'console-files-'));
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  browser = await launchBrowser();
 }, 60_000);
 
 interface DiskFile {
@@ -47,15 +47,12 @@ function fileOnDisk(name: string, size: number): DiskFile {
   return { path: file, name, size, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-/** A tab signed in as `sub` (the token in the fragment, as `npm start`'s link carries it), failing the test on a page error. */
+/** A console tab signed in as `sub` (the token in the fragment, as `npm start`'s link carries it), with the page's errors collected. */
 async function signedIn(sub: string): Promise<{ page: Page; token: string; errors: string[] }> {
   const token = await tokenFor({ sub });
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1280, height: 900 });
+  const page = await openConsole(browser, ctx.baseUrl, token);
   const errors: string[] = [];
   page.on('pageerror', (err) => errors.push(String(err)));
-  await page.goto(`${ctx.baseUrl}/console#token=${token}`);
-  await page.locator('::-p-text(Signed in as)').wait();
   return { page, token, errors };
 }
 
@@ -64,33 +61,13 @@ async function openUpload(page: Page): Promise<void> {
   await page.locator('::-p-aria([name="Upload"][role="heading"])').wait();
 }
 
-/**
- * Drops files from disk on the drop zone: they go into a file input of the test's (the only way to
- * hand a page real files), then into a DataTransfer carried by dragenter, dragover and drop.
- */
-async function drop(page: Page, files: DiskFile[]): Promise<void> {
-  const source = (await page.evaluateHandle(() => {
-    const { document } = globalThis as any;
-    const input = document.createElement('input');
-    input.type = 'file';
-    input.multiple = true;
-    input.id = 'test-drop-source';
-    document.body.append(input);
-    return input;
-  })) as ElementHandle<any>;
-  await source.uploadFile(...files.map((f) => f.path));
-  await page.evaluate(() => {
-    // The page's own DOM (this project's TypeScript knows none).
-    const dom = globalThis as any;
-    const input = dom.document.getElementById('test-drop-source');
-    const transfer = new dom.DataTransfer();
-    for (const file of Array.from(input.files)) transfer.items.add(file);
-    const zone = dom.document.querySelector('[role="group"][aria-label="Drop zone"]');
-    for (const type of ['dragenter', 'dragover', 'drop'])
-      zone.dispatchEvent(new dom.DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
-    input.remove();
-  });
-}
+const DROP_ZONE = '[role="group"][aria-label="Drop zone"]';
+const drop = (page: Page, files: DiskFile[]) =>
+  dropFiles(
+    page,
+    DROP_ZONE,
+    files.map((f) => f.path),
+  );
 
 const button = (page: Page, name: string) => page.locator(`::-p-aria([name="${name}"][role="button"])`);
 
@@ -290,3 +267,49 @@ it("uploads a folder chosen with the folder picker: each file under its own name
   expect((await call(`${ctx.baseUrl}/api/v2/assets/${intro}`, { as: token })).body).toMatchObject({ name: 'intro.txt', metadata: { folder: 'campaign' } });
   expect(errors).toEqual([]);
 }, 60_000);
+
+it('upload, trash and usage pass axe-core at 1280 and 390 px, nothing overflows sideways, and the CSP refuses nothing', async () => {
+  await call(`${ctx.baseUrl}/api/v2/quotas/gina`, { method: 'PUT', json: { bytes: 200 * KiB, assets: 5 } });
+  const { page, token, errors } = await signedIn('gina');
+  const trashed = await uploadAsset(
+    ctx.baseUrl,
+    Buffer.from('old notes\n'),
+    { owner_id: 'gina', name: 'old notes.txt', content_type: 'text/plain' },
+    'old notes.txt',
+  );
+  expect((await call(`${ctx.baseUrl}/api/v2/assets/${trashed.body.id}`, { method: 'DELETE', as: token })).status).toBe(204);
+
+  const check = async (view: string) => {
+    for (const width of [1280, 390] as const) {
+      await setWidth(page, width);
+      await expectAccessible(page, view);
+      const { scrollWidth, innerWidth } = await horizontalOverflow(page);
+      expect({ view, width, scrollWidth }).toEqual({ view, width, scrollWidth: innerWidth });
+      await screenshot(page, `files-${view}-${width}`);
+    }
+  };
+  // Upload, with a file queued over the quota, one refused by the server, and one uploaded.
+  await openUpload(page);
+  await drop(page, [fileOnDisk('fits.txt', 10 * KiB), fileOnDisk('too-large.bin', 300 * KiB)]);
+  await page.locator('::-p-text(These files would pass your quota)').wait();
+  await check('upload-queued');
+  await button(page, 'Upload 2 files').click();
+  await page.locator('::-p-text(too-large.bin was not uploaded)').wait();
+  await assetLinkedFor(page, 'fits.txt');
+  await check('upload-done');
+
+  await page.locator('::-p-aria([name="Trash"][role="link"])').click();
+  await button(page, 'Delete permanently: old notes.txt').click();
+  await check('trash');
+
+  await page.locator('::-p-aria([name="Usage"][role="link"])').click();
+  await page.locator('::-p-text(of 200 KiB used)').wait();
+  await check('usage');
+
+  await page.goto(`${ctx.baseUrl}/console/upload?asset=${trashed.body.id}`);
+  await page.locator('::-p-aria([name="Upload a new version"][role="heading"])').wait();
+  await check('upload-version');
+
+  expect(await cspViolations(page)).toEqual([]);
+  expect(errors).toEqual([]);
+}, 120_000);
