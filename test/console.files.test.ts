@@ -105,7 +105,7 @@ it('uploads three dropped files through tus, with their progress, and links each
   expect(errors).toEqual([]);
 }, 120_000);
 
-it('pauses an upload while its bytes are on the way, and resumes it to the end', async () => {
+it('pauses an upload while its bytes are on the way, keeps it while the user is on another page, and resumes it to the end', async () => {
   const { page, token, errors } = await signedIn('alice');
   await openUpload(page);
   const big = fileOnDisk('paused.bin', 3 * MiB);
@@ -130,6 +130,10 @@ it('pauses an upload while its bytes are on the way, and resumes it to the end',
   const open = await call(`${ctx.baseUrl}/api/v2/tus/${uploadId}`, { as: token });
   expect(open.body).toMatchObject({ status: 'open', offset_bytes: 0, size_bytes: big.size });
 
+  // The queue outlives the page: away to the trash and back, the paused file is still there.
+  await page.locator('::-p-aria([name="Trash"][role="link"])').click();
+  await page.locator('::-p-aria([name="Trash"][role="heading"])').wait();
+  await openUpload(page);
   hold = false;
   await button(page, `Resume ${big.name}`).click();
   const assetId = await assetLinkedFor(page, big.name);

@@ -28,11 +28,11 @@ function overQuota(usage: Usage | undefined, bytes: number, assets: number): str
 }
 
 export function UploadView() {
-  const { api, session, signOut } = useConsole();
+  const { api, session, settings, signOut } = useConsole();
   const assetId = useLocation().query.get('asset');
   const usage = useResource(() => unwrap(api.GET('/api/v2/usage')), []);
   const target = useResource(async () => (assetId ? unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: assetId } } })) : null), [assetId]);
-  const queue = useUploadQueue({ api, session, assetId, keepName: target.data?.name, signOut, onSettled: usage.reload });
+  const queue = useUploadQueue({ api, session, settings, assetId, keepName: target.data?.name, signOut, onSettled: usage.reload });
   const [refused, setRefused] = useState<string[]>([]);
   const [over, setOver] = useState(false);
   const filesInput = useRef<HTMLInputElement>(null);

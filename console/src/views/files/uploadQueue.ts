@@ -5,9 +5,10 @@
  */
 import Uppy, { type UppyFile } from '@uppy/core';
 import Tus from '@uppy/tus';
-import { useEffect, useMemo, useReducer, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useReducer } from 'preact/hooks';
 import { bearerOf, StorageProblem, unwrap, type Api } from '../../api';
-import type { Session } from '../../session';
+import { storedSession, type Session } from '../../session';
+import type { ConsoleSettings } from '../../settings';
 import type { PickedFile } from './droppedFiles';
 
 type Meta = { name: string; type: string; relativePath?: string; asset_id?: string; metadata?: string };
@@ -60,87 +61,149 @@ async function assetOfUpload(api: Api, uploadUrl: string): Promise<Outcome> {
   return { state: 'slow', statusUrl: `/api/v2/uploads/${id}` };
 }
 
+/** What a queue's handlers call: the view's, while it is shown (none while the user is on another page). */
+interface QueueHooks {
+  api: Api;
+  signOut(reason?: string): void;
+  onSettled(): void;
+}
+
 /**
- * A queue for this session (and, in version mode, this asset): Uppy's state for the files and their
- * progress, ours for each file's outcome. `onSettled` runs when an upload ends, either way.
+ * One queue: Uppy's state for the files and their progress, ours for each file's outcome. It outlives
+ * the upload page (module state, one per user and target): leaving the page would otherwise destroy
+ * Uppy, which terminates the uploads under way; they go on, and are there on coming back.
+ */
+interface Queue {
+  uppy: Uppy<Meta, Body>;
+  /** The token its uploads are sent with. */
+  token: string;
+  outcomes: Record<string, Outcome>;
+  hooks: QueueHooks;
+  listeners: Set<() => void>;
+}
+
+const queues = new Map<string, Queue>();
+
+function createQueue(key: string, session: Session, assetId: string | null, hooks: QueueHooks): Queue {
+  // A refusal is read as it arrives: by the time Uppy reports the error it has aborted the request, and its answer is gone.
+  const refusals = new Map<string, StorageProblem>();
+  const fileOf = new WeakMap<object, string>();
+  const uppy = new Uppy<Meta, Body>({
+    // The id is part of each file's fingerprint, kept to resume after a reload: one per user and target.
+    id: key,
+    autoProceed: false,
+    restrictions: { maxNumberOfFiles: assetId ? 1 : null },
+  }).use(Tus<Meta, Body>, {
+    endpoint: `${location.origin}/api/v2/tus`,
+    headers: bearerOf(session),
+    chunkSize: CHUNK_SIZE,
+    retryDelays: RETRY_DELAYS,
+    limit: 3,
+    // A finished upload's fingerprint is dropped, or the same file chosen again would "resume" into it and make nothing.
+    removeFingerprintOnSuccess: true,
+    // Each file's meta (add) is sent: name and type become filename and filetype, asset_id makes a
+    // version, metadata keeps the folder; relativePath tells two files of one name apart.
+    allowedMetaFields: true,
+    onBeforeRequest: (req, file) => {
+      fileOf.set(req, file.id);
+      refusals.delete(file.id);
+    },
+    onAfterResponse: (req, res) => {
+      const id = fileOf.get(req);
+      const status = res.getStatus();
+      if (id && status >= 400) refusals.set(id, problemOfAnswer(status, res.getBody(), res.getHeader('X-Request-Id')));
+    },
+    onShouldRetry: (err, _attempt, _options, next) => {
+      const status = err.originalResponse?.getStatus();
+      if (status !== undefined && status >= 500 && !PASSING_5XX.has(status)) return false;
+      return next(err);
+    },
+  });
+  const queue: Queue = { uppy, token: session.token, outcomes: {}, hooks, listeners: new Set() };
+  const changed = () => queue.listeners.forEach((listener) => listener());
+  const setOutcome = (id: string, outcome: Outcome | null) => {
+    const { [id]: _old, ...rest } = queue.outcomes;
+    queue.outcomes = outcome ? { ...rest, [id]: outcome } : rest;
+    changed();
+  };
+  const settle = (id: string, outcome: Outcome) => {
+    setOutcome(id, outcome);
+    if (outcome.state !== 'finishing') queue.hooks.onSettled();
+  };
+  uppy.on('state-update', changed);
+  uppy.on('upload-success', (file, response) => {
+    if (!file || !response.uploadURL) return;
+    settle(file.id, { state: 'finishing' });
+    assetOfUpload(queue.hooks.api, response.uploadURL).then(
+      (outcome) => settle(file.id, outcome),
+      (problem: unknown) => settle(file.id, { state: 'failed', problem }),
+    );
+  });
+  uppy.on('upload-error', (file, error) => {
+    if (!file) return;
+    const problem = refusals.get(file.id) ?? problemOfTus(error);
+    if (problem instanceof StorageProblem && problem.status === 401)
+      queue.hooks.signOut('The API refused your token (401): it expired or was revoked. Sign in again.');
+    settle(file.id, { state: 'failed', problem });
+  });
+  uppy.on('upload-retry', (file) => file && setOutcome(file.id, null));
+  uppy.on('file-removed', (file) => setOutcome(file.id, null));
+  return queue;
+}
+
+/** Ends a queue: its uploads under way are terminated (tus DELETE). */
+function endQueue(key: string, queue: Queue): void {
+  queues.delete(key);
+  queue.uppy.destroy();
+}
+
+/** Whether any queue has an upload under way: closing the tab then asks first. */
+function uploading(): boolean {
+  return [...queues.values()].some((q) => q.uppy.getFiles().some((f) => f.progress.uploadStarted && !f.progress.uploadComplete && !f.error && !f.isPaused));
+}
+
+window.addEventListener('beforeunload', (event) => {
+  if (uploading()) event.preventDefault();
+});
+
+/**
+ * The queue of this session (and, in version mode, this asset), drawn again as it changes. `onSettled`
+ * runs when an upload ends, either way.
  */
 export function useUploadQueue(opts: {
   api: Api;
   session: Session;
+  settings: ConsoleSettings;
   assetId: string | null;
   /** A version's asset keeps this name (a version's filename would rename it). */
   keepName?: string;
   signOut(reason?: string): void;
   onSettled(): void;
 }) {
-  const { api, session, assetId } = opts;
-  const [outcomes, setOutcomes] = useState<Record<string, Outcome>>({});
+  const { session, assetId } = opts;
+  const key = `console-${session.sub}${assetId ? `-version-${assetId}` : ''}`;
+  const queue = useMemo(() => {
+    // Another sign-in's queues end: their token is not this tab's any more.
+    for (const [other, q] of queues) if (q.token !== session.token) endQueue(other, q);
+    let found = queues.get(key);
+    if (!found) queues.set(key, (found = createQueue(key, session, assetId, opts)));
+    return found;
+  }, [key, session.token]);
+  queue.hooks = { api: opts.api, signOut: opts.signOut, onSettled: opts.onSettled };
   const [, rerender] = useReducer((n: number) => n + 1, 0);
-  // The handlers are installed once per queue: they read the page's latest callbacks through this.
-  const latest = useRef(opts);
-  latest.current = opts;
-  // A refusal is read as it arrives: by the time Uppy reports the error it has aborted the request, and its answer is gone.
-  const refusals = useMemo(() => ({ byFile: new Map<string, StorageProblem>(), fileOf: new WeakMap<object, string>() }), []);
-  const uppy = useMemo(
-    () =>
-      // The id is part of each file's fingerprint, kept to resume after a reload: one per user and target.
-      new Uppy<Meta, Body>({
-        id: `console-${session.sub}${assetId ? `-version-${assetId}` : ''}`,
-        autoProceed: false,
-        restrictions: { maxNumberOfFiles: assetId ? 1 : null },
-      }).use(Tus<Meta, Body>, {
-        endpoint: `${location.origin}/api/v2/tus`,
-        headers: bearerOf(session),
-        chunkSize: CHUNK_SIZE,
-        retryDelays: RETRY_DELAYS,
-        limit: 3,
-        // A finished upload's fingerprint is dropped, or the same file chosen again would "resume" into it and make nothing.
-        removeFingerprintOnSuccess: true,
-        // Each file's meta (add) is sent: name and type become filename and filetype, asset_id makes a
-        // version, metadata keeps the folder; relativePath tells two files of one name apart.
-        allowedMetaFields: true,
-        onBeforeRequest: (req, file) => {
-          refusals.fileOf.set(req, file.id);
-          refusals.byFile.delete(file.id);
-        },
-        onAfterResponse: (req, res) => {
-          const id = refusals.fileOf.get(req);
-          const status = res.getStatus();
-          if (id && status >= 400) refusals.byFile.set(id, problemOfAnswer(status, res.getBody(), res.getHeader('X-Request-Id')));
-        },
-        onShouldRetry: (err, _attempt, _options, next) => {
-          const status = err.originalResponse?.getStatus();
-          if (status !== undefined && status >= 500 && !PASSING_5XX.has(status)) return false;
-          return next(err);
-        },
-      }),
-    [session, assetId],
-  );
   useEffect(() => {
-    const settle = (id: string, outcome: Outcome) => {
-      setOutcomes((all) => ({ ...all, [id]: outcome }));
-      if (outcome.state !== 'finishing') latest.current.onSettled();
+    const listener = () => rerender(undefined);
+    queue.listeners.add(listener);
+    return () => {
+      queue.listeners.delete(listener);
+      // Away from the page, an ending upload has no view to refresh.
+      queue.hooks = { ...queue.hooks, onSettled: () => undefined };
+      // Signed out (the console unmounted this view as it forgot the session): the uploads end with it.
+      setTimeout(() => {
+        if (!storedSession(opts.settings)) for (const [key, q] of queues) endQueue(key, q);
+      });
     };
-    uppy.on('state-update', () => rerender(undefined));
-    uppy.on('upload-success', (file, response) => {
-      if (!file || !response.uploadURL) return;
-      settle(file.id, { state: 'finishing' });
-      assetOfUpload(api, response.uploadURL).then(
-        (outcome) => settle(file.id, outcome),
-        (problem: unknown) => settle(file.id, { state: 'failed', problem }),
-      );
-    });
-    uppy.on('upload-error', (file, error) => {
-      if (!file) return;
-      const problem = refusals.byFile.get(file.id) ?? problemOfTus(error);
-      if (problem instanceof StorageProblem && problem.status === 401)
-        latest.current.signOut('The API refused your token (401): it expired or was revoked. Sign in again.');
-      settle(file.id, { state: 'failed', problem });
-    });
-    uppy.on('upload-retry', (file) => file && setOutcomes(({ [file.id]: _gone, ...rest }) => rest));
-    uppy.on('file-removed', (file) => setOutcomes(({ [file.id]: _gone, ...rest }) => rest));
-    return () => uppy.destroy();
-  }, [uppy]);
+  }, [queue]);
 
   /** Adds files to the queue; answers why any could not be (already queued, one file only for a version). */
   const add = (picked: PickedFile[]): string[] => {
@@ -151,8 +214,8 @@ export function useUploadQueue(opts: {
       if (assetId) meta.asset_id = assetId;
       else if (folder) meta.metadata = JSON.stringify({ folder });
       try {
-        const id = uppy.addFile({ name: file.name, type: file.type, data: file, source: 'console', meta });
-        if (assetId && opts.keepName) uppy.setFileMeta(id, { ...meta, name: opts.keepName });
+        const id = queue.uppy.addFile({ name: file.name, type: file.type, data: file, source: 'console', meta });
+        if (assetId && opts.keepName) queue.uppy.setFileMeta(id, { ...meta, name: opts.keepName });
       } catch (err) {
         refused.push(err instanceof Error ? err.message : String(err));
       }
@@ -160,5 +223,5 @@ export function useUploadQueue(opts: {
     return refused;
   };
 
-  return { uppy, files: uppy.getFiles(), outcomes, add };
+  return { uppy: queue.uppy, files: queue.uppy.getFiles(), outcomes: queue.outcomes, add };
 }
