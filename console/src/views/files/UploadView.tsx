@@ -32,7 +32,7 @@ export function UploadView() {
   const assetId = useLocation().query.get('asset');
   const usage = useResource(() => unwrap(api.GET('/api/v2/usage')), []);
   const target = useResource(async () => (assetId ? unwrap(api.GET('/api/v2/assets/{id}', { params: { path: { id: assetId } } })) : null), [assetId]);
-  const queue = useUploadQueue({ api, session, settings, assetId, keepName: target.data?.name, signOut, onSettled: usage.reload });
+  const queue = useUploadQueue({ api, session, settings, assetId, signOut, onSettled: usage.reload });
   const [refused, setRefused] = useState<string[]>([]);
   const [over, setOver] = useState(false);
   const filesInput = useRef<HTMLInputElement>(null);
@@ -67,6 +67,11 @@ export function UploadView() {
         assetId ? 0 : queued.length,
       )
     : null;
+  const start = () => {
+    // A version's filename would rename its asset: the version is sent under the asset's own name.
+    if (assetId && target.data) for (const f of queued) uppy.setFileMeta(f.id, { ...f.meta, name: target.data.name });
+    uppy.upload().catch(() => undefined);
+  };
   const total = files.reduce((sum, f) => sum + (f.size ?? 0), 0);
   const sent = files.reduce((sum, f) => sum + (f.progress.uploadComplete ? (f.size ?? 0) : Number(f.progress.bytesUploaded || 0)), 0);
   const finished = files.filter((f) => queue.outcomes[f.id]?.state === 'done').length;
@@ -140,7 +145,7 @@ export function UploadView() {
       )}
 
       <div class="actions">
-        <button type="button" class="primary" disabled={queued.length === 0} onClick={() => void uppy.upload().catch(() => undefined)}>
+        <button type="button" class="primary" disabled={queued.length === 0 || (assetId !== null && !target.data)} onClick={start}>
           {queued.length > 0 ? `Upload ${queued.length} file${queued.length === 1 ? '' : 's'}` : 'Upload'}
         </button>
         <button type="button" disabled={running.length === 0 || running.every((f) => f.isPaused)} onClick={() => uppy.pauseAll()}>

@@ -175,8 +175,6 @@ export function useUploadQueue(opts: {
   session: Session;
   settings: ConsoleSettings;
   assetId: string | null;
-  /** A version's asset keeps this name (a version's filename would rename it). */
-  keepName?: string;
   signOut(reason?: string): void;
   onSettled(): void;
 }) {
@@ -214,8 +212,7 @@ export function useUploadQueue(opts: {
       if (assetId) meta.asset_id = assetId;
       else if (folder) meta.metadata = JSON.stringify({ folder });
       try {
-        const id = queue.uppy.addFile({ name: file.name, type: file.type, data: file, source: 'console', meta });
-        if (assetId && opts.keepName) queue.uppy.setFileMeta(id, { ...meta, name: opts.keepName });
+        queue.uppy.addFile({ name: file.name, type: file.type, data: file, source: 'console', meta });
       } catch (err) {
         refused.push(err instanceof Error ? err.message : String(err));
       }
