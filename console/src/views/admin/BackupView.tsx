@@ -6,20 +6,16 @@ import { Link } from '../../components/Link';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
 import { useConsole } from '../../context';
-import { isFinal, usePolled } from './polling';
+import { useFollowedRun } from './polling';
+import { RunStatus } from './RunStatus';
 import { RestorePanel } from './RestorePanel';
 import { RestoresList } from './RestoresList';
-import { Status } from './Status';
 
 export function BackupView(props: { params: Record<string, string> }) {
   const { api } = useConsole();
   const { id } = props.params;
   const [restores, setRestores] = useState(0);
-  const backup = usePolled(
-    async (signal) => unwrap(api.GET('/api/v2/backups/{id}', { params: { path: { id } }, signal })),
-    (b) => isFinal(b.status),
-    [id],
-  );
+  const backup = useFollowedRun(async (signal) => unwrap(api.GET('/api/v2/backups/{id}', { params: { path: { id } }, signal })), id);
   const b = backup.data;
   return (
     <section>
@@ -30,13 +26,9 @@ export function BackupView(props: { params: Record<string, string> }) {
       {backup.error !== undefined && <ProblemNotice error={backup.error} />}
       {b && (
         <>
-          <div role="status" aria-live="polite">
-            <p>
-              <Status status={b.status} /> {b.status === 'completed' && `Completed ${formatTime(b.completed_at)}.`}
-              {b.error && ` ${b.error}`}
-              {backup.gaveUp && ' Still running: reload the page to follow it.'}
-            </p>
-          </div>
+          <RunStatus status={b.status} gaveUp={backup.gaveUp} error={b.error}>
+            {b.status === 'completed' && `Completed ${formatTime(b.completed_at)}.`}
+          </RunStatus>
           <label for="backup-progress-objects">
             Objects: {b.progress.objects_done} of {b.progress.objects_total}
           </label>

@@ -3,14 +3,14 @@ import { useState } from 'preact/hooks';
 import { unwrap } from '../../api';
 import { formatBytes, formatTime } from '../../components/format';
 import { Link } from '../../components/Link';
+import { Pager, useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
 import { navigate } from '../../router';
 import { idsOf } from './ids';
-import { TableScroll } from './TableScroll';
-import { Pager, useCursor } from './paging';
 import { RestoresList } from './RestoresList';
 import { Status } from './Status';
 

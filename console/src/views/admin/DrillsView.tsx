@@ -3,25 +3,22 @@ import { useState } from 'preact/hooks';
 import { unwrap } from '../../api';
 import { formatBytes, formatTime } from '../../components/format';
 import { Link } from '../../components/Link';
+import { Pager, useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { TableScroll } from './TableScroll';
-import { Pager, useCursor } from './paging';
-import { isFinal, usePolled } from './polling';
+import { useFollowedRun } from './polling';
+import { RunFacts, RunStatus } from './RunStatus';
 import { Status } from './Status';
 
 function DrillResult(props: { id: string; onEnd(): void }) {
   const { api } = useConsole();
-  const drill = usePolled(
+  const drill = useFollowedRun(
     async (signal) => unwrap(api.GET('/api/v2/restore-drills/{id}', { params: { path: { id: props.id } }, signal })),
-    (d) => {
-      const final = isFinal(d.status);
-      if (final) props.onEnd();
-      return final;
-    },
-    [props.id],
+    props.id,
+    props.onEnd,
   );
   const d = drill.data;
   return (
@@ -32,21 +29,15 @@ function DrillResult(props: { id: string; onEnd(): void }) {
       {drill.error !== undefined && <ProblemNotice error={drill.error} />}
       {d && (
         <>
-          <p role="status">
-            <Status status={d.status} /> Checked {d.assets_checked} of {d.assets_total} sampled asset(s), {formatBytes(d.bytes_checked)}.
-            {drill.gaveUp && ' Still running: reload the page to follow it.'}
-            {d.error && ` ${d.error}`}
-          </p>
-          <dl class="facts">
-            <dt>Run</dt>
-            <dd>
-              <RunLink workflowId={d.workflow_id} />
-            </dd>
+          <RunStatus status={d.status} gaveUp={drill.gaveUp} error={d.error}>
+            Checked {d.assets_checked} of {d.assets_total} sampled asset(s), {formatBytes(d.bytes_checked)}.
+          </RunStatus>
+          <RunFacts workflowId={d.workflow_id}>
             <dt>Backup</dt>
             <dd>{d.backup_id ? <Link to={`/admin/backups/${d.backup_id}`}>{d.backup_id}</Link> : '—'}</dd>
             <dt>Completed</dt>
             <dd>{formatTime(d.completed_at)}</dd>
-          </dl>
+          </RunFacts>
           {d.failures.length > 0 && (
             <>
               <h3>What did not restore</h3>

@@ -1,8 +1,8 @@
 /** Lifecycle: the policies and the runs that apply them (a run's policy is picked from the same list). */
 import { unwrap } from '../../api';
+import { useCursor } from '../../components/paging';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { useCursor } from './paging';
 import { PoliciesSection } from './PoliciesSection';
 import { RunsSection } from './RunsSection';
 

@@ -1,11 +1,11 @@
 /** Lifecycle policies: the list, a new one with its rule (an action and its days), and deleting one. */
 import { useState } from 'preact/hooks';
 import { unwrap, type components } from '../../api';
+import { Pager, type Cursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
+import { TableScroll } from '../../components/TableScroll';
 import type { Resource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { TableScroll } from './TableScroll';
-import { Pager, type Cursor } from './paging';
 
 type Policy = components['schemas']['Policy'];
 type Rule = Policy['rules'][number];

@@ -2,11 +2,11 @@
 import { unwrap } from '../../api';
 import { shortHash } from '../../components/format';
 import { Link } from '../../components/Link';
+import { Pager, useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { TableScroll } from './TableScroll';
-import { Pager, useCursor } from './paging';
 
 export function RestoreItems(props: { restoreId: string }) {
   const { api } = useConsole();

@@ -2,25 +2,16 @@
 import { unwrap, type components } from '../../api';
 import { formatBytes } from '../../components/format';
 import { ProblemNotice } from '../../components/ProblemNotice';
-import { RunLink } from '../../components/RunLink';
 import { useConsole } from '../../context';
-import { isFinal, usePolled } from './polling';
+import { isFinal, useFollowedRun } from './polling';
+import { RunFacts, RunStatus } from './RunStatus';
 import { RestoreItems } from './RestoreItems';
-import { Status } from './Status';
 
 type Restore = components['schemas']['Restore'];
 
 export function RestoreRun(props: { id: string; heading: string; onEnd?: (restore: Restore) => void }) {
   const { api } = useConsole();
-  const run = usePolled(
-    async (signal) => unwrap(api.GET('/api/v2/restores/{id}', { params: { path: { id: props.id } }, signal })),
-    (r) => {
-      const final = isFinal(r.status);
-      if (final) props.onEnd?.(r);
-      return final;
-    },
-    [props.id],
-  );
+  const run = useFollowedRun(async (signal) => unwrap(api.GET('/api/v2/restores/{id}', { params: { path: { id: props.id } }, signal })), props.id, props.onEnd);
   const r = run.data;
   return (
     <section aria-label={props.heading}>
@@ -28,19 +19,14 @@ export function RestoreRun(props: { id: string; heading: string; onEnd?: (restor
       {run.error !== undefined && <ProblemNotice error={run.error} />}
       {r && (
         <>
-          <p role="status">
-            <Status status={r.status} /> {r.dry_run ? 'Dry run: nothing is written.' : ''}{' '}
+          <RunStatus status={r.status} gaveUp={run.gaveUp}>
+            {r.dry_run ? 'Dry run: nothing is written.' : ''}{' '}
             {r.status === 'completed' &&
               (r.dry_run
                 ? `The restore would go over ${r.progress.assets_total} asset(s) of the backup in ${r.mode} mode${r.mode === 'missing' ? ', writing only what the catalog lacks' : ''}.`
                 : `Restored ${r.progress.assets_restored} asset(s), skipped ${r.progress.assets_skipped}.`)}
-            {run.gaveUp && ' Still running: reload the page to follow it.'}
-          </p>
-          <dl class="facts">
-            <dt>Run</dt>
-            <dd>
-              <RunLink workflowId={r.workflow_id} />
-            </dd>
+          </RunStatus>
+          <RunFacts workflowId={r.workflow_id}>
             <dt>Assets</dt>
             <dd>
               {r.progress.assets_done} of {r.progress.assets_total} ({r.progress.assets_restored} restored, {r.progress.assets_skipped} skipped,{' '}
@@ -56,7 +42,7 @@ export function RestoreRun(props: { id: string; heading: string; onEnd?: (restor
                 <dd>{r.error}</dd>
               </>
             )}
-          </dl>
+          </RunFacts>
           {r.failed_assets && r.failed_assets.length > 0 && (
             <>
               <h4>{r.dry_run ? 'What the backup lacks' : 'Not restored'}</h4>

@@ -3,12 +3,12 @@ import { useState } from 'preact/hooks';
 import { unwrap } from '../../api';
 import { formatTime } from '../../components/format';
 import { Link } from '../../components/Link';
+import { Pager, useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { TableScroll } from './TableScroll';
-import { Pager, useCursor } from './paging';
 import { RestoreItems } from './RestoreItems';
 import { Status } from './Status';
 

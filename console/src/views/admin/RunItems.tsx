@@ -1,11 +1,11 @@
 /** What a lifecycle dry run would remove, in the order it found them, a page at a time. */
 import { unwrap } from '../../api';
 import { formatBytes } from '../../components/format';
+import { Pager, useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { TableScroll } from './TableScroll';
-import { Pager, useCursor } from './paging';
 
 const ACTION_TEXT = {
   abort_upload: 'abort the upload',

@@ -2,13 +2,14 @@
 import { useState } from 'preact/hooks';
 import { unwrap, type components } from '../../api';
 import { formatBytes, formatTime } from '../../components/format';
+import { Pager, useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { TableScroll } from './TableScroll';
-import { Pager, useCursor } from './paging';
-import { isFinal, usePolled } from './polling';
+import { useFollowedRun } from './polling';
+import { RunFacts, RunStatus } from './RunStatus';
 import { RunItems } from './RunItems';
 import { Status } from './Status';
 
@@ -16,14 +17,10 @@ type Policy = components['schemas']['Policy'];
 
 function RunDetail(props: { id: string; onEnd(): void }) {
   const { api } = useConsole();
-  const run = usePolled(
+  const run = useFollowedRun(
     async (signal) => unwrap(api.GET('/api/v2/lifecycle/runs/{id}', { params: { path: { id: props.id } }, signal })),
-    (r) => {
-      const final = isFinal(r.status);
-      if (final) props.onEnd();
-      return final;
-    },
-    [props.id],
+    props.id,
+    props.onEnd,
   );
   const r = run.data;
   return (
@@ -34,16 +31,10 @@ function RunDetail(props: { id: string; onEnd(): void }) {
       {run.error !== undefined && <ProblemNotice error={run.error} />}
       {r && (
         <>
-          <p role="status">
-            <Status status={r.status} /> {r.dry_run ? 'Dry run: nothing removed; the counts are what it would do.' : ''} Phase {r.phase}.
-            {run.gaveUp && ' Still running: reload the page to follow it.'}
-            {r.error && ` ${r.error}`}
-          </p>
-          <dl class="facts">
-            <dt>Run</dt>
-            <dd>
-              <RunLink workflowId={r.workflow_id} />
-            </dd>
+          <RunStatus status={r.status} gaveUp={run.gaveUp} error={r.error}>
+            {r.dry_run ? 'Dry run: nothing removed; the counts are what it would do.' : ''} Phase {r.phase}.
+          </RunStatus>
+          <RunFacts workflowId={r.workflow_id}>
             <dt>Versions expired</dt>
             <dd>{r.counts.versions_expired}</dd>
             <dt>Assets expired</dt>
@@ -54,7 +45,7 @@ function RunDetail(props: { id: string; onEnd(): void }) {
             <dd>{r.counts.uploads_aborted}</dd>
             <dt>Bytes freed</dt>
             <dd>{formatBytes(r.counts.bytes_freed)}</dd>
-          </dl>
+          </RunFacts>
           {r.dry_run ? (
             <>
               <h4>What it would remove</h4>

@@ -3,13 +3,14 @@ import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { unwrap } from '../../api';
 import { formatBytes, formatTime } from '../../components/format';
+import { Pager, useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
 import { RunLink } from '../../components/RunLink';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
-import { TableScroll } from './TableScroll';
-import { Pager, useCursor } from './paging';
-import { isFinal, usePolled } from './polling';
+import { useFollowedRun } from './polling';
+import { RunFacts, RunStatus } from './RunStatus';
 import { Status } from './Status';
 
 function Findings(props: { scrubId: string; status: string }) {
@@ -59,15 +60,7 @@ function Findings(props: { scrubId: string; status: string }) {
 
 function ScrubDetail(props: { id: string; onEnd(): void }) {
   const { api } = useConsole();
-  const scrub = usePolled(
-    async (signal) => unwrap(api.GET('/api/v2/scrubs/{id}', { params: { path: { id: props.id } }, signal })),
-    (s) => {
-      const final = isFinal(s.status);
-      if (final) props.onEnd();
-      return final;
-    },
-    [props.id],
-  );
+  const scrub = useFollowedRun(async (signal) => unwrap(api.GET('/api/v2/scrubs/{id}', { params: { path: { id: props.id } }, signal })), props.id, props.onEnd);
   const s = scrub.data;
   return (
     <section aria-label={`Scrub ${props.id}`}>
@@ -77,17 +70,11 @@ function ScrubDetail(props: { id: string; onEnd(): void }) {
       {scrub.error !== undefined && <ProblemNotice error={scrub.error} />}
       {s && (
         <>
-          <p role="status">
-            <Status status={s.status} /> Phase {s.phase}. {s.findings} finding(s): {s.repaired} repaired, {s.unrepairable} unrepairable.
+          <RunStatus status={s.status} gaveUp={scrub.gaveUp} error={s.error}>
+            Phase {s.phase}. {s.findings} finding(s): {s.repaired} repaired, {s.unrepairable} unrepairable.
             {s.dry_run && ' Dry run: nothing changed.'}
-            {scrub.gaveUp && ' Still running: reload the page to follow it.'}
-            {s.error && ` ${s.error}`}
-          </p>
-          <dl class="facts">
-            <dt>Run</dt>
-            <dd>
-              <RunLink workflowId={s.workflow_id} />
-            </dd>
+          </RunStatus>
+          <RunFacts workflowId={s.workflow_id}>
             <dt>Sample</dt>
             <dd>{s.sample_percent} % of the objects re-read</dd>
             <dt>Listed</dt>
@@ -100,7 +87,7 @@ function ScrubDetail(props: { id: string; onEnd(): void }) {
                 <dd>{n}</dd>
               </Fragment>
             ))}
-          </dl>
+          </RunFacts>
           <h3>Findings</h3>
           <Findings scrubId={s.id} status={s.status} />
         </>

@@ -1,6 +1,6 @@
 /**
  * Following a run without a framework: read it, and again after `intervalMs`, until `done` says it is
- * final, `maxTries` readings were made, or the signal aborts (the view is gone). usePolled (polling.ts)
+ * final, `maxTries` readings were made, or the signal aborts (the view is gone). useFollowedRun (polling.ts)
  * is this inside a view; it is here apart so that it can be tested without a page.
  */
 

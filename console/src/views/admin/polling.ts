@@ -2,43 +2,42 @@
  * The admin views' one way of following a run (a backup, a restore, a lifecycle run, a scrub, a drill):
  * read it again until its status is final, a bounded number of times, and never after the view is gone.
  */
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { pollUntil, type PollOptions } from './poll';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { isFinal, pollUntil } from './poll';
 
-export { isFinal, type PollOptions } from './poll';
+export { isFinal } from './poll';
 
-export interface Polled<T> {
+export interface FollowedRun<T> {
   data: T | undefined;
   error: unknown;
-  /** true while it is read again. */
-  polling: boolean;
   /** The tries ran out before the status became final. */
   gaveUp: boolean;
-  /** Reads it again from the start (after a change made here). */
-  restart(): void;
 }
 
 /**
- * Reads `load` now and again until `done` says its answer is final or `maxTries` readings were made;
- * stops when a key changes or the view unmounts. An error stops it too (shown, not retried forever).
+ * Reads the run `id` now and again until its status is final or the tries ran out; stops when the id
+ * changes or the view unmounts. An error stops it too (shown, not retried forever). `onEnd` hears of
+ * the final reading once, so that a list showing the run can be read again.
  */
-export function usePolled<T>(load: (signal: AbortSignal) => Promise<T>, done: (data: T) => boolean, keys: unknown[], opts: PollOptions = {}): Polled<T> {
-  const [state, setState] = useState<{ data?: T; error?: unknown; polling: boolean; gaveUp: boolean }>({ polling: true, gaveUp: false });
-  const [generation, setGeneration] = useState(0);
-  const latest = useRef({ load, done });
-  latest.current = { load, done };
+export function useFollowedRun<T extends { status: string }>(load: (signal: AbortSignal) => Promise<T>, id: string, onEnd?: (run: T) => void): FollowedRun<T> {
+  const [state, setState] = useState<FollowedRun<T>>({ data: undefined, error: undefined, gaveUp: false });
+  const latest = useRef({ load, onEnd });
+  latest.current = { load, onEnd };
   useEffect(() => {
     const controller = new AbortController();
     const { signal } = controller;
-    setState((s) => ({ ...s, error: undefined, polling: true, gaveUp: false }));
+    setState((s) => ({ ...s, error: undefined, gaveUp: false }));
     pollUntil(
       (s) => latest.current.load(s),
-      (data) => latest.current.done(data),
+      (run) => {
+        const final = isFinal(run.status);
+        if (final) latest.current.onEnd?.(run);
+        return final;
+      },
       signal,
-      { ...opts, onUpdate: (data, { final, gaveUp }) => setState({ data, polling: !final && !gaveUp, gaveUp }) },
-    ).catch((error: unknown) => signal.aborted || setState((s) => ({ ...s, error, polling: false })));
+      { onUpdate: (data, { gaveUp }) => setState({ data, error: undefined, gaveUp }) },
+    ).catch((error: unknown) => signal.aborted || setState((s) => ({ ...s, error })));
     return () => controller.abort();
-  }, [...keys, generation, opts.intervalMs, opts.maxTries]);
-  const restart = useCallback(() => setGeneration((g) => g + 1), []);
-  return { data: state.data, error: state.error, polling: state.polling, gaveUp: state.gaveUp, restart };
+  }, [id]);
+  return state;
 }

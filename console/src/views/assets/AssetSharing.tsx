@@ -5,6 +5,7 @@
 import { useState } from 'preact/hooks';
 import { unwrap } from '../../api';
 import { ProblemNotice } from '../../components/ProblemNotice';
+import { TableScroll } from '../../components/TableScroll';
 import { useConsole } from '../../context';
 import { isStale, type LoadedAsset } from './assetState';
 
@@ -52,7 +53,7 @@ export function AssetSharing(props: { loaded: LoadedAsset; onChanged(): void; on
       {asset.grants.length === 0 ? (
         <p>Only its owner ({asset.owner_id}) and admins can see this asset.</p>
       ) : (
-        <div class="table-scroll">
+        <TableScroll label="Who it is shared with">
           <table class="row-heads">
             <thead>
               <tr>
@@ -86,7 +87,7 @@ export function AssetSharing(props: { loaded: LoadedAsset; onChanged(): void; on
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <form class="filters" onSubmit={add} aria-label="Share">
         <div>

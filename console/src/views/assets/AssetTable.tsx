@@ -3,8 +3,9 @@
  * date formatter for all the rows (making one per cell is most of the cost of a large table).
  */
 import type { components } from '../../api';
-import { Link } from '../../components/Link';
 import { formatBytes } from '../../components/format';
+import { Link } from '../../components/Link';
+import { TableScroll } from '../../components/TableScroll';
 
 type Asset = components['schemas']['Asset'];
 
@@ -12,7 +13,7 @@ const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle
 
 export function AssetTable(props: { assets: Asset[]; showOwner: boolean }) {
   return (
-    <div class="table-scroll">
+    <TableScroll label="Assets">
       <table class="asset-table row-heads">
         <caption class="visually-hidden">Assets</caption>
         <thead>
@@ -42,6 +43,6 @@ export function AssetTable(props: { assets: Asset[]; showOwner: boolean }) {
           ))}
         </tbody>
       </table>
-    </div>
+    </TableScroll>
   );
 }

@@ -7,7 +7,9 @@ import { followOperation } from '../../../../client';
 import { StorageProblem, unwrap, type Api, type components } from '../../api';
 import { formatBytes, formatTime } from '../../components/format';
 import { Link } from '../../components/Link';
+import { useCursor } from '../../components/paging';
 import { ProblemNotice } from '../../components/ProblemNotice';
+import { TableScroll } from '../../components/TableScroll';
 import { useResource } from '../../components/useResource';
 import { useConsole } from '../../context';
 
@@ -91,9 +93,8 @@ function ConfirmDelete(props: { asset: Asset; onDone(message: string): void; onC
 
 export function TrashView() {
   const { api, session } = useConsole();
-  // The cursors of the pages shown so far: the last is the page on screen.
-  const [cursors, setCursors] = useState<Array<string | undefined>>([undefined]);
-  const cursor = cursors[cursors.length - 1];
+  const at = useCursor();
+  const { cursor } = at;
   const page = useResource(
     () =>
       unwrap(
@@ -144,9 +145,9 @@ export function TrashView() {
       {error !== undefined && <ProblemNotice error={error} />}
       {page.error !== undefined && <ProblemNotice error={page.error} title="The trash cannot be read" />}
       {page.loading && !page.data && <p role="status">Loading…</p>}
-      {page.data && items.length === 0 && <p>{cursors.length > 1 ? 'No more deleted assets.' : 'The trash is empty.'}</p>}
+      {page.data && items.length === 0 && <p>{at.page > 1 ? 'No more deleted assets.' : 'The trash is empty.'}</p>}
       {items.length > 0 && (
-        <div class="table-scroll">
+        <TableScroll label="Deleted assets">
           <table>
             <caption class="visually-hidden">Deleted assets</caption>
             <thead>
@@ -179,14 +180,14 @@ export function TrashView() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       {confirming && <ConfirmDelete key={confirming.id} asset={confirming} onDone={deleted} onCancel={() => setConfirming(null)} />}
       <div class="actions">
-        <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+        <button type="button" disabled={at.page === 1} onClick={at.previous}>
           Previous page
         </button>
-        <button type="button" disabled={!page.data?.next_cursor} onClick={() => setCursors((c) => [...c, page.data!.next_cursor!])}>
+        <button type="button" disabled={!page.data?.next_cursor} onClick={() => at.next(page.data!.next_cursor!)}>
           Next page
         </button>
       </div>

@@ -1,6 +1,6 @@
 /**
- * Cursor paging of the admin lists: the API hands out next_cursor only, so the cursors of the pages
- * seen are kept to go back.
+ * Cursor paging of a list: the API hands out next_cursor only, so the cursors of the pages seen are
+ * kept to go back.
  */
 import { useState } from 'preact/hooks';
 
