@@ -12,6 +12,12 @@ import './styles.css';
 
 const settings = readSettings();
 
+// An embedding application posts its token when the frame has loaded, which can be before Root's
+// effects run: the console listens from the start, and a token that came early waits for Root.
+let earlyToken: string | null = null;
+let takeToken: ((token: string) => void) | null = null;
+listenForEmbeddingToken(settings, (token) => (takeToken ? takeToken(token) : (earlyToken = token)));
+
 function initialState(): { session: Session | null; reason: string | null } {
   const handed = takeTokenFromFragment();
   if (handed !== null) {
@@ -33,15 +39,16 @@ function Root() {
     forgetSession();
     setState({ session: null, reason: reason ?? null });
   }, []);
-  useEffect(
-    () =>
-      listenForEmbeddingToken(settings, (token) => {
-        const session = sessionOf(token, settings, 'embedding');
-        if (typeof session === 'string') setState({ session: null, reason: `The token the embedding application handed over cannot be used. ${session}` });
-        else signIn(session);
-      }),
-    [signIn],
-  );
+  useEffect(() => {
+    takeToken = (token) => {
+      const session = sessionOf(token, settings, 'embedding');
+      if (typeof session === 'string') setState({ session: null, reason: `The token the embedding application handed over cannot be used. ${session}` });
+      else signIn(session);
+    };
+    if (earlyToken !== null) takeToken(earlyToken);
+    earlyToken = null;
+    return () => void (takeToken = null);
+  }, [signIn]);
   if (!state.session) return <SignIn settings={settings} reason={state.reason} onSession={signIn} />;
   return <Console settings={settings} session={state.session} signOut={signOut} key={state.session.token} />;
 }
