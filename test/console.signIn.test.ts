@@ -161,6 +161,20 @@ it('brings the user back to the sign-in page with a reason when the API refuses 
   await expectAccessible(page, 'sign-in after a 401');
 });
 
+it('says why on reload when the token the tab kept has expired since', async () => {
+  const expiresIn = 3;
+  const token = await tokenFor({ sub: 'alice', expiresIn });
+  const expiresAt = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp * 1000;
+  const page = await open(token, { path: '/no-such-page' });
+  expect(await signedInAs(page)).toBe('alice');
+  await page.waitForFunction((at: number) => Date.now() >= at, { polling: 100, timeout: (expiresIn + 5) * 1000 }, expiresAt);
+  await page.reload();
+  await page.waitForSelector('main h1');
+  expect(await heading(page)).toBe(SIGN_IN);
+  expect(await page.$eval('main [role="alert"]', (el) => el.textContent ?? '')).toMatch(/session ended: That token expired/);
+  expect(await storedToken(page)).toBeNull();
+});
+
 it('signs out: the session storage is cleared, and a reload stays signed out', async () => {
   const page = await open(await tokenFor({ sub: 'alice' }));
   expect(await signedInAs(page)).toBe('alice');

@@ -26,7 +26,9 @@ function initialState(): { session: Session | null; reason: string | null } {
     keepSession(session);
     return { session, reason: null };
   }
-  return { session: storedSession(settings), reason: null };
+  const kept = storedSession(settings);
+  if (typeof kept === 'string') return { session: null, reason: `Your session ended: ${kept} Sign in again.` };
+  return { session: kept, reason: null };
 }
 
 function Root() {

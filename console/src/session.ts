@@ -55,13 +55,15 @@ export function sessionOf(token: string, settings: ConsoleSettings, source: Sess
   return { token: trimmed, sub: claims.sub, roles, groups: strings(claims[settings.groupsClaim]), expiresAt, isAdmin: roles.includes('storage:admin'), source };
 }
 
-export function storedSession(settings: ConsoleSettings): Session | null {
+/** The session this tab kept; a string says why the kept token no longer serves (it expired), and it is forgotten. */
+export function storedSession(settings: ConsoleSettings): Session | string | null {
   const stored = sessionStorage.getItem(STORAGE_KEY);
   if (!stored) return null;
   try {
     const { token, source } = JSON.parse(stored) as { token: string; source: Session['source'] };
     const session = sessionOf(token, settings, source);
-    return typeof session === 'string' ? null : session;
+    if (typeof session === 'string') forgetSession();
+    return session;
   } catch {
     return null;
   }
