@@ -5,7 +5,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { Console } from './app';
-import { forgetSession, keepSession, listenForEmbeddingToken, sessionOf, storedSession, takeTokenFromFragment, type Session } from './session';
+import { forgetSession, keepSession, keptSession, listenForEmbeddingToken, sessionOf, takeTokenFromFragment, type Session } from './session';
 import { readSettings } from './settings';
 import { SignIn } from './views/SignIn';
 import './styles.css';
@@ -26,9 +26,10 @@ function initialState(): { session: Session | null; reason: string | null } {
     keepSession(session);
     return { session, reason: null };
   }
-  const kept = storedSession(settings);
-  if (typeof kept === 'string') return { session: null, reason: `Your session ended: ${kept} Sign in again.` };
-  return { session: kept, reason: null };
+  const kept = keptSession(settings);
+  if (typeof kept !== 'string') return { session: kept, reason: null };
+  forgetSession();
+  return { session: null, reason: `Your session ended: ${kept} Sign in again.` };
 }
 
 function Root() {
