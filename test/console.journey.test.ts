@@ -115,7 +115,7 @@ const go = async (page: Page, navLabel: string, headingName = navLabel) => {
 async function checkView(page: Page, name: string): Promise<void> {
   await expectAccessible(page, name);
   expect(await cspViolations(page)).toEqual([]);
-  await screenshot(page, `journey-${name}`);
+  await screenshot(page, `console-${name}`);
 }
 
 interface TusExchange {
@@ -227,7 +227,7 @@ describe('the console, walked through', () => {
         .setTimeout(120_000)
         .waitHandle()
         .catch(async (err: unknown) => {
-          await screenshot(page, 'journey-upload-stuck');
+          await screenshot(page, 'console-upload-stuck');
           throw new Error(`${String(err)}; the page says: ${await page.$eval('main', (m) => m.textContent)}; tus: ${JSON.stringify(tus.slice(-8))}`);
         });
       assetIds[file.name] = (await open.evaluate((a) => a.getAttribute('href') ?? '')).split('/').pop()!;
@@ -253,7 +253,8 @@ describe('the console, walked through', () => {
         `Preview of ${file.name}`,
       );
     }
-    await checkView(page, 'assets-grid');
+    // docs/images/console-assets.png, in the README.
+    await checkView(page, 'assets');
     await page.locator('::-p-aria([name="Table"][role="button"])').click();
     await page.waitForSelector('main table tbody tr');
     expect(await page.$$eval('main table tbody tr', (rows) => rows.length)).toBe(3);
@@ -267,7 +268,7 @@ describe('the console, walked through', () => {
     await page.locator('::-p-aria([name="User (their sub)"][role="textbox"])').fill('bob');
     await page.locator('form[aria-label="Share"] ::-p-aria([name="Share"][role="button"])').click();
     await page.waitForFunction(() => /bob/.test(document.querySelector('section[aria-labelledby="asset-sharing"] table')?.textContent ?? ''));
-    await checkView(page, 'asset');
+    await checkView(page, 'asset-shared');
 
     const bobs = await browser.createBrowserContext();
     contexts.push(bobs);
@@ -295,7 +296,8 @@ describe('the console, walked through', () => {
     await page.locator('::-p-text(Version 1 restored as the current version)').setTimeout(30_000).wait();
     const three = await call(`${ctx.baseUrl}/api/v2/assets/${portraitId}`, { as: alice.token });
     expect(three.body).toMatchObject({ version_count: 3, checksum_sha256: files.portrait.sha256 });
-    await checkView(page, 'asset-versions');
+    // docs/images/console-asset.png, in the README.
+    await checkView(page, 'asset');
 
     // The current version (3, the restored one) downloaded as a user does: a file in the download folder.
     const saved = await downloadOf(page, () => page.locator('::-p-aria([name="Download version 3"][role="button"])').click());
