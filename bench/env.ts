@@ -168,6 +168,9 @@ function buildService(say: (line: string) => void): void {
     throw new Error(`the build into ${DIST} failed:\n${out.stdout}${out.stderr}`);
   }
   if (out.status !== 0) say(`tsc reported errors; running what it emitted:\n${out.stdout.split('\n').slice(0, 10).join('\n')}`);
+  // The web console's bundle (npm run build:console), beside the build as the Dockerfile has it: the API serves dist/console.
+  const consoleBundle = path.join(ROOT, 'dist', 'console');
+  if (fs.existsSync(consoleBundle)) fs.cpSync(consoleBundle, path.join(DIST, 'console'), { recursive: true });
 }
 
 /** `entry` is a .ts file run under tsx, or a .js file run as is. */

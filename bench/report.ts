@@ -82,6 +82,24 @@ function cells(row: RowResult): { service: string; baseline: string; ratio: stri
         ratio,
       };
     }
+    case 18:
+      // Sizes: the ratio is the console's over the API reference's (lower is better).
+      return {
+        service: `${fmt(m.gzip_kib.service.median)} KiB gzip, ${fmt(m.brotli_kib.service.median)} KiB brotli (${fmt(m.raw_kib.service.median)} KiB uncompressed)`,
+        baseline: `/docs: ${fmt(m.gzip_kib.baseline!.median)} KiB gzip, ${fmt(m.brotli_kib.baseline!.median)} KiB brotli (${fmt(m.raw_kib.baseline!.median)} KiB)`,
+        ratio: `${ratio} (gzip, console ÷ /docs; lower is better)`,
+      };
+    case 19: {
+      // Times: the ratio is the console's over the static table's (lower is better).
+      const small = Object.keys(m).find((k) => /^console_\d+_rows_ms$/.test(k));
+      return {
+        service:
+          `${fmt(m.rows_ms.service.median, 0)} ms to the last row (next frame ${fmt(m.next_frame_ms.service.median, 0)} ms; its GET /api/v2/assets ${fmt(m.api_list_ms.service.median, 0)} ms)` +
+          (small ? `; ${small.split('_')[1]} rows: ${fmt(m[small].service.median, 0)} ms` : ''),
+        baseline: `static table: ${fmt(m.rows_ms.baseline!.median, 0)} ms (next frame ${fmt(m.next_frame_ms.baseline!.median, 0)} ms)`,
+        ratio: `${ratio} (console ÷ static table; lower is better)`,
+      };
+    }
     default: {
       const [name] = Object.keys(m);
       return {

@@ -10,7 +10,9 @@
  *            14, the mixed load of 1,000 clients and the same through two replicas: --rows 13,14; and 15,
  *            the recovery of 1,000 assets and 1 GB from the backup bucket alone, only when named; and 16,
  *            a burst of 1,000 concurrent 64 KiB uploads from one service, only when named: --rows 16;
- *            17, the scrub of 10,000 objects against a bare ListObjectsV2 + GetObject pass, runs first),
+ *            17, the scrub of 10,000 objects against a bare ListObjectsV2 + GetObject pass, runs first;
+ *            18 and 19, the web console's first load and its table of 1,000 assets in Chromium, only
+ *            when named: --rows 18,19),
  *            --out FILE, --report FILE (prints the tables of a saved run, runs nothing),
  *            --log-level LEVEL (the API's and worker's, default info),
  *            --compiled / --tsx (the API and the worker run from a tsc build, as in production, or
@@ -29,6 +31,7 @@ import { rowSmallContent } from './cacheRows';
 import { rowRecovery } from './recoveryRows';
 import { rowScrub } from './scrubRows';
 import { rowBurst } from './burstRows';
+import { rowConsoleRender, rowConsoleSize } from './console';
 import { rowCliDownload, rowCliUpload } from './cliRows';
 import { mixedSettingsFor, rowMixedLoad, rowReplicas } from './mixedRows';
 import { CpuWindow } from './cpu';
@@ -124,7 +127,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   // The targets are about the service as it ships (compiled); quick mode only checks the harness.
   opts.compiled = (runner ?? (opts.quick ? 'tsx' : 'compiled')) === 'compiled';
   if (opts.rounds !== undefined && (!Number.isInteger(opts.rounds) || opts.rounds < 1 || opts.rounds > 50)) throw new Error('--rounds must be 1..50');
-  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 17)) throw new Error('--rows takes numbers 1..17');
+  if (opts.rows.some((r) => !Number.isInteger(r) || r < 1 || r > 19)) throw new Error('--rows takes numbers 1..19');
   if (opts.profile.some((p) => !['api', 'worker', 'minimal'].includes(p))) throw new Error('--profile takes api, worker, minimal');
   return opts;
 }
@@ -227,6 +230,8 @@ export async function runBench(opts: BenchOptions): Promise<{ report: BenchRepor
     await attempt(14, 'mixed load through 2 replicas, rolling restarts and a worker SIGKILL', () => rowReplicas(ctx, mixedSettingsFor(opts.quick)));
     await attempt(15, 'recovery from the backup bucket alone', () => rowRecovery(ctx));
     await attempt(16, 'a burst of concurrent 64 KiB uploads from one service', () => rowBurst(ctx));
+    await attempt(18, "the console's first load", () => rowConsoleSize(ctx));
+    await attempt(19, "the console's table of 1,000 assets", () => rowConsoleRender(ctx));
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

@@ -35,11 +35,15 @@ let browser: Browser;
 /** The embedding application (its origin is in STORAGE_CORS_ORIGINS), and another site (not in it). */
 let embedding: { server: Server; origin: string };
 let stranger: { server: Server; origin: string };
+/** The token the embedding application's /on-load page posts. */
+let handedOnLoad = '';
 const pages: Page[] = [];
 
-async function serve(html: () => string): Promise<{ server: Server; origin: string }> {
+/** A site of its own origin: `pages` answers its paths' HTML. */
+async function serve(pages: Record<string, () => string>): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
-    if (req.url === '/') res.setHeader('Content-Type', 'text/html').end(html());
+    const page = pages[req.url ?? ''];
+    if (page) res.setHeader('Content-Type', 'text/html').end(page());
     else res.writeHead(404).end();
   });
   server.listen(0, '127.0.0.1');
@@ -49,12 +53,19 @@ async function serve(html: () => string): Promise<{ server: Server; origin: stri
 
 beforeAll(async () => {
   // The application that embeds the console: its frame, and a frame of another site beside it.
-  embedding = await serve(
-    () => `<!doctype html><html lang="en"><meta charset="utf-8"><title>Embedding application</title>
+  embedding = await serve({
+    '/': () => `<!doctype html><html lang="en"><meta charset="utf-8"><title>Embedding application</title>
 <iframe id="console" title="Storage console" src="${ctx.baseUrl}/console" width="1000" height="600"></iframe>
 <iframe id="stranger" title="Another site" src="${stranger.origin}/"></iframe></html>`,
-  );
-  stranger = await serve(() => '<!doctype html><html lang="en"><meta charset="utf-8"><title>Another site</title></html>');
+    // As an application would write it: the token posted once, when the frame has loaded.
+    '/on-load': () => `<!doctype html><html lang="en"><meta charset="utf-8"><title>Embedding application</title>
+<iframe id="console" title="Storage console" src="${ctx.baseUrl}/console" width="1000" height="600"></iframe>
+<script>
+document.getElementById('console').addEventListener('load', (event) =>
+  event.target.contentWindow.postMessage({ type: '${EMBEDDING_MESSAGE}', token: ${JSON.stringify(handedOnLoad)} }, ${JSON.stringify(ctx.baseUrl)}));
+</script></html>`,
+  });
+  stranger = await serve({ '/': () => '<!doctype html><html lang="en"><meta charset="utf-8"><title>Another site</title></html>' });
   // No clock tolerance: a token that expires in 3 s is refused by the API 3 s later, not 30 s later.
   ctx = await startTestService({ STORAGE_CORS_ORIGINS: embedding.origin, STORAGE_AUTH_CLOCK_TOLERANCE_SECONDS: '0' });
   browser = await launchBrowser();
@@ -150,6 +161,20 @@ it('brings the user back to the sign-in page with a reason when the API refuses 
   await expectAccessible(page, 'sign-in after a 401');
 });
 
+it('says why on reload when the token the tab kept has expired since', async () => {
+  const expiresIn = 3;
+  const token = await tokenFor({ sub: 'alice', expiresIn });
+  const expiresAt = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).exp * 1000;
+  const page = await open(token, { path: '/no-such-page' });
+  expect(await signedInAs(page)).toBe('alice');
+  await page.waitForFunction((at: number) => Date.now() >= at, { polling: 100, timeout: (expiresIn + 5) * 1000 }, expiresAt);
+  await page.reload();
+  await page.waitForSelector('main h1');
+  expect(await heading(page)).toBe(SIGN_IN);
+  expect(await page.$eval('main [role="alert"]', (el) => el.textContent ?? '')).toMatch(/session ended: That token expired/);
+  expect(await storedToken(page)).toBeNull();
+});
+
 it('signs out: the session storage is cleared, and a reload stays signed out', async () => {
   const page = await open(await tokenFor({ sub: 'alice' }));
   expect(await signedInAs(page)).toBe('alice');
@@ -215,6 +240,16 @@ describe('an embedding application', () => {
     expect(await storedToken(frame)).toContain(token);
     expect(frame.url()).toBe(`${ctx.baseUrl}/console`);
     expect(await cspViolations(page)).toEqual([]);
+  });
+
+  it("signs in with a token posted once, on the frame's load event (before the console has drawn itself)", async () => {
+    handedOnLoad = await tokenFor({ sub: 'carol' });
+    const page = await browser.newPage();
+    pages.push(page);
+    await page.goto(`${embedding.origin}/on-load`);
+    const frame = await (await page.waitForSelector('iframe#console'))!.contentFrame();
+    expect(await signedInAs(frame)).toBe('carol');
+    expect(await storedToken(frame)).toContain(handedOnLoad);
   });
 
   it('ignores a token posted from an origin the API does not trust', async () => {

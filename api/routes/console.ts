@@ -54,6 +54,7 @@ function pageOf(config: PageConfig): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Storage console</title>
 <meta name="storage-console" content="${escapeAttribute(JSON.stringify(settings))}">
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/static/app.css">
 <script type="module" src="/console/static/app.js"></script>
 </head>

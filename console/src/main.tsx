@@ -5,12 +5,18 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { Console } from './app';
-import { forgetSession, keepSession, listenForEmbeddingToken, sessionOf, storedSession, takeTokenFromFragment, type Session } from './session';
+import { forgetSession, keepSession, keptSession, listenForEmbeddingToken, sessionOf, takeTokenFromFragment, type Session } from './session';
 import { readSettings } from './settings';
 import { SignIn } from './views/SignIn';
 import './styles.css';
 
 const settings = readSettings();
+
+// An embedding application posts its token when the frame has loaded, which can be before Root's
+// effects run: the console listens from the start, and a token that came early waits for Root.
+let earlyToken: string | null = null;
+let takeToken: ((token: string) => void) | null = null;
+listenForEmbeddingToken(settings, (token) => (takeToken ? takeToken(token) : (earlyToken = token)));
 
 function initialState(): { session: Session | null; reason: string | null } {
   const handed = takeTokenFromFragment();
@@ -20,7 +26,10 @@ function initialState(): { session: Session | null; reason: string | null } {
     keepSession(session);
     return { session, reason: null };
   }
-  return { session: storedSession(settings), reason: null };
+  const kept = keptSession(settings);
+  if (typeof kept !== 'string') return { session: kept, reason: null };
+  forgetSession();
+  return { session: null, reason: `Your session ended: ${kept} Sign in again.` };
 }
 
 function Root() {
@@ -33,15 +42,16 @@ function Root() {
     forgetSession();
     setState({ session: null, reason: reason ?? null });
   }, []);
-  useEffect(
-    () =>
-      listenForEmbeddingToken(settings, (token) => {
-        const session = sessionOf(token, settings, 'embedding');
-        if (typeof session === 'string') setState({ session: null, reason: `The token the embedding application handed over cannot be used. ${session}` });
-        else signIn(session);
-      }),
-    [signIn],
-  );
+  useEffect(() => {
+    takeToken = (token) => {
+      const session = sessionOf(token, settings, 'embedding');
+      if (typeof session === 'string') setState({ session: null, reason: `The token the embedding application handed over cannot be used. ${session}` });
+      else signIn(session);
+    };
+    if (earlyToken !== null) takeToken(earlyToken);
+    earlyToken = null;
+    return () => void (takeToken = null);
+  }, [signIn]);
   if (!state.session) return <SignIn settings={settings} reason={state.reason} onSession={signIn} />;
   return <Console settings={settings} session={state.session} signOut={signOut} key={state.session.token} />;
 }

@@ -55,13 +55,19 @@ export function sessionOf(token: string, settings: ConsoleSettings, source: Sess
   return { token: trimmed, sub: claims.sub, roles, groups: strings(claims[settings.groupsClaim]), expiresAt, isAdmin: roles.includes('storage:admin'), source };
 }
 
+/** The session this tab kept, if its token still serves. */
 export function storedSession(settings: ConsoleSettings): Session | null {
+  const kept = keptSession(settings);
+  return typeof kept === 'string' ? null : kept;
+}
+
+/** The session this tab kept; a string says why its token no longer serves (it expired since). */
+export function keptSession(settings: ConsoleSettings): Session | string | null {
   const stored = sessionStorage.getItem(STORAGE_KEY);
   if (!stored) return null;
   try {
     const { token, source } = JSON.parse(stored) as { token: string; source: Session['source'] };
-    const session = sessionOf(token, settings, source);
-    return typeof session === 'string' ? null : session;
+    return sessionOf(token, settings, source);
   } catch {
     return null;
   }
