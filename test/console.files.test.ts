@@ -144,6 +144,29 @@ it('pauses an upload while its bytes are on the way, keeps it while the user is 
   expect(errors).toEqual([]);
 }, 120_000);
 
+it('keeps a stored upload a success when asking for its asset fails at the network (connections dropped after the last PATCH)', async () => {
+  const { page, token, errors } = await signedIn('alice');
+  await openUpload(page);
+  const file = fileOnDisk('dropped-poll.bin', 64 * KiB);
+  // The first two GETs of the upload's status fail as a dropped connection does (the client tries a GET
+  // once more on its own); the ones after go through.
+  let dropped = 0;
+  await page.setRequestInterception(true);
+  page.on('request', (request) => {
+    if (request.method() === 'GET' && /\/api\/v2\/uploads\/[0-9a-f-]{36}$/.test(request.url()) && dropped < 3) {
+      dropped++;
+      void request.abort('connectionreset').catch(() => undefined);
+    } else void request.continue().catch(() => undefined);
+  });
+  await drop(page, [file]);
+  await button(page, 'Upload 1 file').click();
+  const assetId = await assetLinkedFor(page, file.name);
+  expect(dropped).toBe(3);
+  const asset = await call(`${ctx.baseUrl}/api/v2/assets/${assetId}`, { as: token });
+  expect(asset.body).toMatchObject({ name: file.name, size_bytes: file.size, checksum_sha256: file.sha256 });
+  expect(errors).toEqual([]);
+}, 120_000);
+
 it('uploads a file as a new version of an asset (?asset=<id>), and the asset keeps its name', async () => {
   const { page, token, errors } = await signedIn('alice');
   const first = await uploadAsset(

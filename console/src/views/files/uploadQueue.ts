@@ -51,7 +51,15 @@ function problemOfTus(error: unknown): Error {
 async function assetOfUpload(api: Api, uploadUrl: string): Promise<Outcome> {
   const id = uploadUrl.replace(/\/+$/, '').split('/').pop()!;
   for (let poll = 0; poll < FINISH_POLLS; poll++) {
-    const upload = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id } } }));
+    const upload = await unwrap(api.GET('/api/v2/uploads/{id}', { params: { path: { id } } })).catch((error: unknown) => {
+      // The bytes are stored: a dropped connection or an outage while asking is a poll lost, not a failed upload.
+      if (error instanceof StorageProblem && error.status < 500) throw error;
+      return null;
+    });
+    if (upload === null) {
+      await delay(2000);
+      continue;
+    }
     if (upload.status === 'completed' && upload.asset_id) return { state: 'done', assetId: upload.asset_id };
     if (upload.status !== 'open' && upload.status !== 'completing') {
       return { state: 'failed', problem: new Error(`The upload ${upload.status}${upload.error ? `: ${upload.error}` : ''}`) };
