@@ -7,13 +7,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The rendered reference (/docs) */
+        /** The web console (/console) */
         get: operations["getRoot"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
-        /** The rendered reference (/docs) (headers only) */
+        /** The web console (/console) (headers only) */
         head: operations["headRoot"];
         patch?: never;
         trace?: never;
@@ -803,6 +803,30 @@ export interface paths {
         options?: never;
         /** What an owner stores and has reserved, and their quota: the caller's own, or (admins) any owner's (headers only) */
         head: operations["headUsage"];
+        patch?: never;
+        trace?: never;
+    };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The web console
+         * @description A page for people: browse, preview, upload and share assets, and for admins the backups, lifecycle runs, scrubs, drills, audit log and quotas. It signs in with a bearer token kept in the tab (session storage); every path under /console is the same page.
+         */
+        get: operations["getConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        /**
+         * The web console (headers only)
+         * @description A page for people: browse, preview, upload and share assets, and for admins the backups, lifecycle runs, scrubs, drills, audit log and quotas. It signs in with a bearer token kept in the tab (session storage); every path under /console is the same page.
+         */
+        head: operations["headConsole"];
         patch?: never;
         trace?: never;
     };
@@ -2451,6 +2475,7 @@ export interface components {
          *       "checksum_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
          *       "is_current": true,
          *       "created_at": "2026-12-07T14:00:00.000Z",
+         *       "uploaded_by": "alice",
          *       "damaged_at": null,
          *       "damage": null
          *     }
@@ -2470,6 +2495,8 @@ export interface components {
             id: string;
             is_current: boolean;
             size_bytes: number;
+            /** @description who uploaded it (their sub); null: not known (a version made before this was recorded) */
+            uploaded_by: string | null;
             version_number: number;
         };
         /**
@@ -2554,11 +2581,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description to /docs, the OpenAPI document rendered */
+            /** @description to /console, the web console */
             302: {
                 headers: {
-                    /** @description /docs */
-                    Location: "/docs";
+                    /** @description /console */
+                    Location: "/console";
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2632,11 +2659,11 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description to /docs, the OpenAPI document rendered */
+            /** @description to /console, the web console */
             302: {
                 headers: {
-                    /** @description /docs */
-                    Location: "/docs";
+                    /** @description /console */
+                    Location: "/console";
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -2698,10 +2725,15 @@ export interface operations {
                 created_before?: string;
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
+                /** @description soft-deleted assets too */
                 include_deleted?: "true" | "false";
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
                 name_prefix?: string;
+                /** @description soft-deleted assets only (the trash); include_deleted is then moot */
+                only_deleted?: "true" | "false";
+                /** @description those of this owner only, among those the caller may read (an admin's: anyone's) */
+                owner_id?: string;
                 sort?: "created_at" | "-created_at" | "name";
                 tag?: string | string[];
             };
@@ -2828,10 +2860,15 @@ export interface operations {
                 created_before?: string;
                 /** @description the next page: a next_cursor as it was given */
                 cursor?: string;
+                /** @description soft-deleted assets too */
                 include_deleted?: "true" | "false";
                 /** @description items a page: over 1000 is lowered to 1000, and the answer then carries Limit-Applied */
                 limit?: number;
                 name_prefix?: string;
+                /** @description soft-deleted assets only (the trash); include_deleted is then moot */
+                only_deleted?: "true" | "false";
+                /** @description those of this owner only, among those the caller may read (an admin's: anyone's) */
+                owner_id?: string;
                 sort?: "created_at" | "-created_at" | "name";
                 tag?: string | string[];
             };
@@ -19830,6 +19867,152 @@ export interface operations {
             };
             /** @description another owner's usage, asked by someone not an admin */
             403: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getConsole: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description over a rate limit: send it again after Retry-After */
+            429: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until the budget is whole again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["RateLimitedProblem"];
+                };
+            };
+            /** @description the server failed to carry out the request; it has been logged */
+            500: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["InternalProblem"];
+                };
+            };
+            /** @description a dependency cannot be reached, or the service is overloaded: try again after Retry-After */
+            503: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    /** @description seconds until it is worth trying again */
+                    "Retry-After": number;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["UnavailableProblem"];
+                };
+            };
+            /** @description any other problem */
+            default: {
+                headers: {
+                    RateLimit: components["headers"]["RateLimit"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    headConsole: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description an id of your own for the request (kept across its retries): the answer carries it back, and the logs and audit trail name it. One of 1 to 128 letters, digits, `_`, `.`, `:` and `-` is kept; another is not refused but replaced by a new UUID. */
+                "X-Request-Id"?: components["parameters"]["X-Request-Id"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];

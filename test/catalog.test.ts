@@ -10,7 +10,20 @@ import type { ActivityDeps } from '../activities/deps';
 import type { UploadInput } from '../workflows/uploads/definitions';
 import { waitUntil } from './support/processes';
 import { bytesOf, download, sha256 } from './support/assets';
-import { addAsset, addVersion, listAll, listPage, listUrl, objectKeys, outboxEvents, postVersion, settledSession, uniqueMarker } from './support/catalog';
+import {
+  addAsset,
+  addVersion,
+  listAll,
+  listPage,
+  listUrl,
+  objectKeys,
+  outboxEvents,
+  postVersion,
+  settled,
+  settledSession,
+  uniqueMarker,
+} from './support/catalog';
+import { tokenFor } from './support/auth';
 import { PART, createUpload, getUpload, openMultipartKeys, putPart } from './support/chunked';
 import { useTestService } from './support/context';
 import { call, expectProblem } from './support/http';
@@ -658,6 +671,8 @@ describe('versions', () => {
       checksum_sha256: sha256(file),
       is_current: true,
       created_at: expect.any(String),
+      // The default caller of these tests is the test admin: it uploaded the version.
+      uploaded_by: 'test-admin',
       // Only a scrub that finds its bytes gone or wrong, and no backup holding them, marks a version damaged.
       damaged_at: null,
       damage: null,
@@ -756,6 +771,51 @@ describe('versions', () => {
 
     const types = (await outboxEvents(ctx, asset.id)).map((e) => e.type);
     expect(types).toEqual(['storage.asset.created', ...Array(4).fill('storage.version.created')]);
+  });
+
+  it("each version says who uploaded it: its owner's, a grantee's, and a restore's of whoever restored it", async () => {
+    const as = {
+      alice: await tokenFor({ sub: 'alice' }),
+      bob: await tokenFor({ sub: 'bob' }),
+      root: await tokenFor({ sub: 'root', roles: ['storage:admin'] }),
+    };
+    const form = (file: Buffer, name: string) => {
+      const body = new FormData();
+      body.append('name', name);
+      body.append('file', new Blob([file]), 'file.bin');
+      return body;
+    };
+    const name = uniqueMarker('ver-uploaders');
+    const first = bytesOf(30);
+    const made = await settled(
+      ctx.baseUrl,
+      await call(`${ctx.baseUrl}/api/v2/assets/upload`, { method: 'POST', body: form(first, name), as: as.alice }),
+      'asset',
+    );
+    const mine = made.body as { id: string; current_version_id: string };
+    const granted = await call(assetUrl(mine.id, '/grants'), { method: 'PUT', json: [{ subject: 'user:bob', access: 'write' }], as: as.alice });
+    expect(granted.status).toBe(200);
+    const bobs = await settled(
+      ctx.baseUrl,
+      await call(assetUrl(mine.id, '/versions'), { method: 'POST', body: form(bytesOf(40), name), as: as.bob }),
+      'version',
+    );
+    expect(bobs.body).toMatchObject({ version_number: 2, uploaded_by: 'bob' });
+    // An admin restores alice's first version: the copy is the admin's upload, its bytes alice's.
+    const restored = await settled(
+      ctx.baseUrl,
+      await call(assetUrl(mine.id, `/versions/${mine.current_version_id}/restore`), { method: 'POST', as: as.root }),
+      'version',
+    );
+    expect(restored.body).toMatchObject({ version_number: 3, uploaded_by: 'root', checksum_sha256: sha256(first) });
+
+    const list = await call(assetUrl(mine.id, '/versions'), { as: as.alice });
+    expect(list.body.items.map((v: any) => [v.version_number, v.uploaded_by])).toEqual([
+      [3, 'root'],
+      [2, 'bob'],
+      [1, 'alice'],
+    ]);
+    expect((await call(assetUrl(mine.id, `/versions/${mine.current_version_id}`), { as: as.bob })).body).toMatchObject({ uploaded_by: 'alice' });
   });
 
   it("a new version sent without a name keeps the asset's name (not the file part's filename)", async () => {

@@ -299,6 +299,16 @@ it("edits an asset's tags and metadata in place, and says so when it changed sin
   await page.close();
 }, 60_000);
 
+/** The versions table's "Uploaded by" cells, newest version first. */
+async function uploadersShown(page: Awaited<ReturnType<typeof openConsole>>): Promise<string[]> {
+  return page.$eval('main section[aria-labelledby="asset-versions"] table', (element) => {
+    const table = element as unknown as PageElement;
+    const heads = Array.from(table.querySelectorAll('thead th')).map((th) => th.textContent?.trim());
+    const column = heads.indexOf('Uploaded by');
+    return Array.from(table.querySelectorAll('tbody tr')).map((tr) => tr.querySelectorAll('th, td')[column]?.textContent?.trim() ?? `no column ${column}`);
+  });
+}
+
 it('restores an older version as the current one, whose bytes a download then gives', async () => {
   const page = await openConsole(alice, `/assets/${notes.id}`);
   // The text preview: the current version's bytes, read with the token.
@@ -307,6 +317,8 @@ it('restores an older version as the current one, whose bytes a download then gi
   expect(rows).toBe(2);
   const hash = await page.$eval('main section[aria-labelledby="asset-versions"] tbody tr:last-child code', (c) => c.getAttribute('title'));
   expect(hash).toMatch(/^[0-9a-f]{64}$/);
+  // Who uploaded each version: the admin who seeded both for alice.
+  expect(await uploadersShown(page)).toEqual(['test-admin', 'test-admin']);
 
   const restoreAnswers: number[] = [];
   page.on('response', (response) => response.url().endsWith('/restore') && restoreAnswers.push(response.status()));
@@ -318,6 +330,9 @@ it('restores an older version as the current one, whose bytes a download then gi
   expect(await content.text()).toBe('first draft\n');
   const versions = await call(`${ctx.baseUrl}/api/v2/assets/${notes.id}/versions`, { as: alice });
   expect(versions.body.items[0]).toMatchObject({ version_number: 3, is_current: true, checksum_sha256: hash });
+  // The restored version is alice's upload: she restored it.
+  await page.waitForFunction(() => document.querySelectorAll('main section[aria-labelledby="asset-versions"] tbody tr').length === 3);
+  expect(await uploadersShown(page)).toEqual([`${marker}-alice`, 'test-admin', 'test-admin']);
 
   // A version's Download: its signed URL, opened as a download (the browser saves it under the asset's name).
   const folder = mkdtempSync(path.join(tmpdir(), 'console-download-'));

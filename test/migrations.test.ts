@@ -104,6 +104,49 @@ describe('migrations', () => {
     expect(await db('asset_metadata').where({ asset_id: assetId }).count({ n: '*' })).toEqual([{ n: 0 }]);
   });
 
+  it("041 fills each version's uploaded_by from the session that made it: its actor's sub, else its owner; NULL with no session", async () => {
+    const migration = { ...migrationConfig(), name: '20261208000041_version_uploaders.ts' };
+    await db.migrate.down(migration);
+    expect(await db('information_schema.columns').where({ table_name: 'asset_versions', column_name: 'uploaded_by' }).first()).toBeUndefined();
+
+    const assetId = '01900000-0000-7000-8000-000000000041';
+    await db('assets').insert({ id: assetId, name: 'map.png', content_type: 'image/png' });
+    const session = (id: string, fields: Record<string, unknown>) => ({
+      id,
+      kind: 'simple',
+      status: 'completed',
+      name: 'map.png',
+      content_type: 'image/png',
+      size_bytes: 1,
+      object_key: `k-${id}`,
+      workflow_id: `upload-${id}`,
+      ...fields,
+    });
+    const [byActor, byOwner, gone] = [uuidv7(), uuidv7(), uuidv7()];
+    await db('upload_sessions').insert([
+      session(byActor, { owner_id: 'alice', actor: JSON.stringify({ sub: 'bob', roles: [] }) }),
+      session(byOwner, { owner_id: 'alice', actor: null }),
+    ]);
+    const version = (n: number, uploadId: string | null) => ({
+      id: uuidv7(),
+      asset_id: assetId,
+      version_number: n,
+      object_key: `v${n}`,
+      size_bytes: 1,
+      content_type: 'image/png',
+      checksum_sha256: 'a'.repeat(64),
+      upload_id: uploadId,
+    });
+    const versions = [version(1, byActor), version(2, byOwner), version(3, gone), version(4, null)];
+    await db('asset_versions').insert(versions);
+
+    await db.migrate.up(migration);
+    const uploaders = await db('asset_versions').where({ asset_id: assetId }).orderBy('version_number').pluck('uploaded_by');
+    expect(uploaders).toEqual(['bob', 'alice', null, null]);
+    await db('assets').where({ id: assetId }).delete();
+    await db('upload_sessions').whereIn('id', [byActor, byOwner]).delete();
+  });
+
   it('grant the service’s role the catalog’s rows, and on the audit log only reading, adding and folding', async () => {
     const has = async (sql: string, ...args: string[]) => (await db.raw(`SELECT ${sql} AS ok`, args)).rows[0].ok as boolean;
     for (const table of TABLES.filter((t) => t !== 'audit_log' && t !== 'audit_retention')) {

@@ -150,7 +150,11 @@ describe('retention after the catalog is lost', () => {
 describe('import', () => {
   it('registers what it can check: a manifest without its summary, or not of the SHA-256 its summary records, is refused and named; one written by older code is found by scanning', async () => {
     const [a, b] = await seedCatalog(ctx, 2, { versions: 2 });
+    await ctx.db('asset_versions').whereIn('asset_id', [a.id, b.id]).update({ uploaded_by: 'alice' });
     const current = await runBackup(ctx, { includeAllVersions: true, label: 'current' });
+    // Its version lines say who uploaded each; the older code's hold no uploaded_by.
+    const currentVersions = (await manifestLines(ctx, manifestKeyFor(current.id))).filter((l) => l.type === 'version');
+    expect(currentVersions.map((l) => l.uploaded_by)).toEqual(['alice', 'alice', 'alice', 'alice']);
     const older = await runBackup(ctx, { includeAllVersions: true, label: 'older code' });
     await writtenByOlderCode(older.id);
     const damaged = await runBackup(ctx, { label: 'damaged' });
@@ -193,6 +197,8 @@ describe('import', () => {
     const restore = await runRestore(ctx, older.id);
     expect(restore).toMatchObject({ status: 'completed', progress: { assets_restored: 2 } });
     expect(await ctx.db('asset_versions').whereIn('asset_id', [a.id, b.id]).count({ n: '*' })).toEqual([{ n: 4 }]);
+    // Its manifest said nothing of who uploaded them: not known.
+    expect(await ctx.db('asset_versions').whereIn('asset_id', [a.id, b.id]).pluck('uploaded_by')).toEqual([null, null, null, null]);
   }, 180_000);
 });
 
@@ -342,7 +348,8 @@ describe('access', () => {
 
 /**
  * Rewrites a backup's manifest and summary as the code before issue 24 wrote them: no revision in
- * the asset lines, no record lines, and a summary without offsets, times or progress.
+ * the asset lines, no uploaded_by in the version lines, no record lines, and a summary without
+ * offsets, times or progress.
  */
 async function writtenByOlderCode(backupId: string): Promise<void> {
   const lines = await manifestLines(ctx, manifestKeyFor(backupId));
@@ -352,7 +359,9 @@ async function writtenByOlderCode(backupId: string): Promise<void> {
       if (l.type === 'header') return { ...l, format: 'storage-backup/1' };
       if (l.type === 'end') return Object.fromEntries(['type', 'assets', 'versions', 'blobs', 'bytes', 'version_bytes'].map((k) => [k, l[k]]));
       const { revision: _revision, ...rest } = l;
-      return l.type === 'asset' ? rest : l;
+      if (l.type === 'asset') return rest;
+      const { uploaded_by: _uploadedBy, ...version } = l;
+      return version;
     });
   const body = Buffer.from(kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
   await ctx.s3.send(new PutObjectCommand({ Bucket: ctx.config.s3.backupBucket, Key: manifestKeyFor(backupId), Body: body }));

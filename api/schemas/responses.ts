@@ -168,6 +168,7 @@ export const version = z
     checksum_sha256: sha256,
     is_current: z.boolean(),
     created_at: timestamp,
+    uploaded_by: z.string().nullable().describe('who uploaded it (their sub); null: not known (a version made before this was recorded)'),
     damaged_at: timestamp
       .nullable()
       .describe('null normally; set when a scrub found its bytes missing or wrong and no backup held them: its content then answers version-damaged (409)'),
@@ -186,6 +187,7 @@ export const version = z
         checksum_sha256: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
         is_current: true,
         created_at: '2026-12-07T14:00:00.000Z',
+        uploaded_by: 'alice',
         damaged_at: null,
         damage: null,
       },

@@ -52,6 +52,8 @@ export interface VersionRow {
   content_type: string;
   checksum_sha256: string;
   upload_id: string | null;
+  /** Who uploaded it (the sub of the caller whose upload made it); null: not known (made before this was recorded). */
+  uploaded_by: string | null;
   created_at: Date;
   superseded_at: Date | null;
 }

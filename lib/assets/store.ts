@@ -26,6 +26,10 @@
  *   lock, on a version still noncurrent (markNoncurrentVersionsDeleting), and deletes the object
  *   only after that commit: a version made current again before it keeps its object (issue 26).
  *   `upload_id` is UNIQUE: committing an upload again finds its version.
+ * - asset_versions.uploaded_by: the sub of the caller whose upload made the version (the session's
+ *   actor, else its owner: lib/uploads/sessions.ts writeVersion), written with the row and never
+ *   changed; a backup restore writes the backup's (NULL from a manifest written before it was
+ *   recorded). NULL: not known (a version made before migration 041, whose session was gone by then).
  * - asset_metadata holds one value per key; asset_grants one access per subject (`user:<sub>` or
  *   `group:<name>`, `read` or `write`). Both are written only as a whole replace (replaceMetadata,
  *   writeGrants), under the asset's row lock, and go with the asset (ON DELETE CASCADE).
@@ -702,6 +706,7 @@ export async function manifestVersionsOf<T>(trx: Knex.Transaction, assetIds: str
       'v.content_type',
       'v.checksum_sha256',
       'v.upload_id',
+      'v.uploaded_by',
       trx.raw(`${exactTimeSql('v.created_at')} AS created_at`),
       trx.raw(`${exactTimeSql('v.superseded_at')} AS superseded_at`),
     )

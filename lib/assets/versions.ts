@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { NotFoundError } from '../platform/errors';
 import { decodeCursor, pageOf, type Page } from '../platform/pagination';
 import { findCompletedSessionOfVersion } from '../uploads/store';
+import { uploaderOf } from '../uploads/sessionRow';
 import {
   deleteVersionRows,
   findVersion,
@@ -24,6 +25,8 @@ export interface VersionJson {
   checksum_sha256: string;
   is_current: boolean;
   created_at: string;
+  /** Who uploaded it (their sub); null: not known (a version made before this was recorded). */
+  uploaded_by: string | null;
   /** Set when a scrub found its bytes wrong and could not repair them (lib/scrub/); its content is then refused. */
   damaged_at: string | null;
   damage: string | null;
@@ -41,6 +44,7 @@ export function toVersionJson(row: VersionRow & { damaged_at?: Date | null; dama
     // The current version is the one that has not been superseded.
     is_current: row.superseded_at === null,
     created_at: row.created_at.toISOString(),
+    uploaded_by: row.uploaded_by ?? null,
     damaged_at: row.damaged_at ? row.damaged_at.toISOString() : null,
     damage: row.damaged_at ? (row.damage ?? null) : null,
   };
@@ -108,6 +112,7 @@ export async function committedVersion(db: Knex, assetId: string, versionId: str
     is_current: false,
     // The session was completed in the transaction that made the version.
     created_at: session.updated_at.toISOString(),
+    uploaded_by: uploaderOf(session),
     // Its row is gone: nothing is known of its bytes since.
     damaged_at: null,
     damage: null,

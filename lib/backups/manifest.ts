@@ -6,6 +6,7 @@
  *   {"type":"header", "format", "backup_id", "snapshot_at", "scope"}
  *   {"type":"asset", ...every column of the asset, "metadata", "grants"}   one per asset, by id,
  *   {"type":"version", ...every column of the version}                      each followed by its versions
+ *                                                                           (uploaded_by absent in older ones)
  *   {"type":"record", "table", "row"}                                       policies, quotas, history, audit
  *                                                                           log (lib/backups/records.ts), in a
  *                                                                           backup of every asset only
@@ -48,7 +49,8 @@ export interface HeaderLine {
 export type AssetLine = { type: 'asset' } & DatesAsText<Omit<AssetRow, 'revision' | 'owner_id' | 'grants'>> &
   Partial<Pick<AssetRow, 'revision' | 'owner_id' | 'grants'>>;
 
-export type VersionLine = { type: 'version' } & DatesAsText<VersionRow>;
+/** Manifests written before versions recorded their uploader hold no uploaded_by: those restore with none (NULL). */
+export type VersionLine = { type: 'version' } & DatesAsText<Omit<VersionRow, 'uploaded_by'>> & Partial<Pick<VersionRow, 'uploaded_by'>>;
 
 export interface BlobLine {
   type: 'blob';

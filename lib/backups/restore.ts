@@ -280,6 +280,8 @@ function versionRowOf(assetId: string, v: VersionLine) {
     content_type: v.content_type,
     checksum_sha256: v.checksum_sha256,
     upload_id: v.upload_id,
+    // A manifest written before versions recorded it holds none: not known.
+    uploaded_by: v.uploaded_by ?? null,
     created_at: v.created_at,
     superseded_at: v.superseded_at,
   };

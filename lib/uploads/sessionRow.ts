@@ -44,3 +44,8 @@ export interface UploadSessionRow {
 export function endedWithoutCommit(session: Pick<UploadSessionRow, 'status'> | undefined): boolean {
   return !session || session.status === 'aborted' || session.status === 'expired' || session.status === 'failed';
 }
+
+/** Who uploads the session's version (its `uploaded_by`): the sub its run acts for, else its owner; null when it recorded neither. */
+export function uploaderOf(session: Pick<UploadSessionRow, 'actor' | 'owner_id'>): string | null {
+  return session.actor?.sub ?? session.owner_id ?? null;
+}

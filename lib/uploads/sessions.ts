@@ -15,7 +15,7 @@ import { SYSTEM_OWNER, actorRef, actsForAnyOwner, type Actor } from '../auth/act
 import { ensureWithinQuota, type QuotaDefaults } from '../quotas/quotas';
 import { runActorOf, type AuditWriter } from '../audit/log';
 import { AccessRevokedError, refuseRevokedCommit, refuseRevokedOpen } from './sessionAccess';
-import type { UploadSessionRow } from './sessionRow';
+import { uploaderOf, type UploadSessionRow } from './sessionRow';
 import {
   findUploadSession,
   insertUploadSessionRow,
@@ -326,6 +326,7 @@ async function writeVersion(
     content_type: session.content_type,
     checksum_sha256: verified.checksumSha256,
     upload_id: session.id,
+    uploaded_by: uploaderOf(session),
   });
   await recordCurrentVersion(trx, assetId, {
     versionId: session.version_id,

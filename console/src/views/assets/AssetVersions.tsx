@@ -1,5 +1,6 @@
 /**
- * An asset's versions, newest first: size, SHA-256, when; a download of each (a signed URL of that
+ * An asset's versions, newest first: size, SHA-256, when and by whom (its uploader's sub; "unknown" for
+ * a version made before the service recorded it); a download of each (a signed URL of that
  * version, as an attachment: signed on click, so the table costs one request); and the restore of an
  * older one as the new current version. A restore that outlasts the API's wait answers 202 with an
  * operation, followed here until it is done.
@@ -89,6 +90,7 @@ export function AssetVersions(props: { loaded: LoadedAsset; mayRestore: boolean;
               </th>
               <th scope="col">SHA-256</th>
               <th scope="col">Uploaded</th>
+              <th scope="col">Uploaded by</th>
               <th scope="col">Actions</th>
             </tr>
           </thead>
@@ -106,6 +108,7 @@ export function AssetVersions(props: { loaded: LoadedAsset; mayRestore: boolean;
                   <CopyButton text={version.checksum_sha256} label={`Copy SHA-256 of version ${version.version_number}`} />
                 </td>
                 <td>{formatTime(version.created_at)}</td>
+                <td>{version.uploaded_by ?? <span class="muted">unknown</span>}</td>
                 <td>
                   <div class="actions">
                     <button type="button" aria-label={`Download version ${version.version_number}`} onClick={() => void download(version)}>
