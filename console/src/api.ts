@@ -5,7 +5,7 @@
 import { createStorageClient, type StorageClient } from '../../client';
 import type { Session } from './session';
 
-export { StorageProblem, unwrap } from '../../client';
+export { followOperation, StorageProblem, unwrap } from '../../client';
 export type { components } from '../../client';
 export type Api = StorageClient;
 

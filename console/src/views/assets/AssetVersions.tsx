@@ -5,11 +5,12 @@
  * older one as the new current version. A restore that outlasts the API's wait answers 202 with an
  * operation, followed here until it is done.
  *
- * The buttons name their version in aria-label, not in visually hidden text: an absolutely placed span
- * escapes .table-scroll's clipping and would widen the page on a phone.
+ * The buttons name their version in aria-label, not in visually hidden text, which would be read as
+ * part of a crowded row.
  */
 import { useState } from 'preact/hooks';
-import { followOperation } from '../../../../client/operations';
+import { TableScroll } from '../../components/TableScroll';
+import { followOperation } from '../../api';
 import { unwrap } from '../../api';
 import { CopyButton } from '../../components/CopyButton';
 import { formatBytes, formatTime, shortHash } from '../../components/format';
@@ -80,7 +81,7 @@ export function AssetVersions(props: { loaded: LoadedAsset; mayRestore: boolean;
       <p role="status" class="muted">
         {said}
       </p>
-      <div class="table-scroll">
+      <TableScroll label="Versions">
         <table class="row-heads">
           <thead>
             <tr>
@@ -125,7 +126,7 @@ export function AssetVersions(props: { loaded: LoadedAsset; mayRestore: boolean;
             ))}
           </tbody>
         </table>
-      </div>
+      </TableScroll>
       {versions.data?.next_cursor && <p class="muted">The 100 newest versions are shown.</p>}
     </section>
   );

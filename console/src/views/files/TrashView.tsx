@@ -3,7 +3,7 @@
  * typed back. Both send the ETag read just before (If-Match), so what changes is the asset the user saw.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { followOperation } from '../../../../client';
+import { followOperation } from '../../api';
 import { StorageProblem, unwrap, type Api, type components } from '../../api';
 import { formatBytes, formatTime } from '../../components/format';
 import { Link } from '../../components/Link';
