@@ -117,8 +117,11 @@ export function ScrubsView() {
   const [sample, setSample] = useState('');
   const [error, setError] = useState<unknown>(null);
   const scrubs = useResource(async (signal) => unwrap(api.GET('/api/v2/scrubs', { params: { query: { cursor: at.cursor, limit: 25 } }, signal })), [at.cursor]);
+  // A second click while a start is in flight would be a second start (each call has its own Idempotency-Key).
+  const [busy, setBusy] = useState(false);
   const start = async (event: Event) => {
     event.preventDefault();
+    setBusy(true);
     setError(null);
     try {
       const body = { dry_run: dryRun, sample_percent: sample.trim() === '' ? undefined : Number(sample) };
@@ -128,6 +131,8 @@ export function ScrubsView() {
       scrubs.reload();
     } catch (e) {
       setError(e);
+    } finally {
+      setBusy(false);
     }
   };
   return (
@@ -151,7 +156,7 @@ export function ScrubsView() {
           <input type="checkbox" checked={dryRun} onChange={(e) => setDryRun(e.currentTarget.checked)} /> Dry run (count what it finds, change nothing)
         </label>
         <div class="actions">
-          <button type="submit" class="primary">
+          <button type="submit" class="primary" disabled={busy}>
             Start scrub
           </button>
         </div>
