@@ -4,7 +4,8 @@
  * one change. Outcomes are checked over HTTP.
  */
 import type { Browser, Page } from 'puppeteer-core';
-import { tokenFor } from './support/auth';
+import { TEST_ADMIN, tokenFor } from './support/auth';
+import { uploadAsset } from './support/assets';
 import { launchBrowser, openConsole } from './support/consoleBrowser';
 import { useTestService } from './support/context';
 import { call } from './support/http';
@@ -90,4 +91,26 @@ it('starts one drill on a double click of Start drill', async () => {
   await answered;
   await tab.waitForFunction(() => document.querySelector('main form button[type="submit"]:not([disabled])'));
   expect(posts).toHaveLength(1);
+}, 60_000);
+
+it('keeps a grant made elsewhere when sharing from a page loaded before it (If-Match)', async () => {
+  const asset = await uploadAsset(ctx.baseUrl, Buffer.from('a handout'), { name: 'handout.txt', content_type: 'text/plain' });
+  expect(asset.status).toBe(201);
+  const page = await openConsole(browser, ctx.baseUrl, await tokenFor({ sub: TEST_ADMIN.sub, roles: TEST_ADMIN.roles }), { path: `/assets/${asset.body.id}` });
+  await page.waitForSelector('::-p-aria([name="Share"][role="button"])');
+  // Another tab shares it meanwhile.
+  const current = await call(`${ctx.baseUrl}/api/v2/assets/${asset.body.id}`);
+  const elsewhere = await call(`${ctx.baseUrl}/api/v2/assets/${asset.body.id}/grants`, {
+    method: 'PUT',
+    headers: { 'if-match': current.headers.get('etag')! },
+    json: [{ subject: 'user:other-tab', access: 'read' }],
+  });
+  expect(elsewhere.status).toBeLessThan(300);
+  await page.locator('::-p-aria([name="User (their sub)"][role="textbox"])').fill('this-tab');
+  await page.locator('::-p-aria([name="Share"][role="button"])').click();
+  // The stale page is told, reloads, and shows the grant made elsewhere; nothing is overwritten.
+  await page.waitForFunction(() => document.querySelector('main')?.textContent?.includes('user:other-tab'), { timeout: 30_000 });
+  const grants = (await call(`${ctx.baseUrl}/api/v2/assets/${asset.body.id}`)).body.grants.map((g: { subject: string }) => g.subject);
+  expect(grants).toEqual(['user:other-tab']);
+  await page.close();
 }, 60_000);
