@@ -73,8 +73,11 @@ export function DrillsView() {
     async (signal) => unwrap(api.GET('/api/v2/restore-drills', { params: { query: { cursor: at.cursor, limit: 25 } }, signal })),
     [at.cursor],
   );
+  // A second click while a start is in flight would be a second start (each call has its own Idempotency-Key).
+  const [busy, setBusy] = useState(false);
   const start = async (event: Event) => {
     event.preventDefault();
+    setBusy(true);
     setError(null);
     try {
       const drill = await unwrap(api.POST('/api/v2/restore-drills', { body: { backup_id: backupId.trim() || undefined } }));
@@ -83,6 +86,8 @@ export function DrillsView() {
       drills.reload();
     } catch (e) {
       setError(e);
+    } finally {
+      setBusy(false);
     }
   };
   return (
@@ -94,7 +99,7 @@ export function DrillsView() {
         <label for="drill-backup">Backup id (optional: the newest completed backup)</label>
         <input id="drill-backup" value={backupId} onInput={(e) => setBackupId(e.currentTarget.value)} />
         <div class="actions">
-          <button type="submit" class="primary">
+          <button type="submit" class="primary" disabled={busy}>
             Start drill
           </button>
         </div>

@@ -49,8 +49,11 @@ function NewPolicy(props: { onCreated(): void }) {
   const [enabled, setEnabled] = useState(true);
   const [error, setError] = useState<unknown>(null);
   const [said, setSaid] = useState('');
+  // Each call carries a new Idempotency-Key: a second click while one is in flight would be a second create.
+  const [busy, setBusy] = useState(false);
   const create = async (event: Event) => {
     event.preventDefault();
+    setBusy(true);
     setError(null);
     setSaid('');
     const n = numberOf(days) as number;
@@ -71,6 +74,8 @@ function NewPolicy(props: { onCreated(): void }) {
       props.onCreated();
     } catch (e) {
       setError(e);
+    } finally {
+      setBusy(false);
     }
   };
   return (
@@ -109,7 +114,7 @@ function NewPolicy(props: { onCreated(): void }) {
         <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.currentTarget.checked)} /> Enabled
       </label>
       <div class="actions">
-        <button type="submit" class="primary">
+        <button type="submit" class="primary" disabled={busy}>
           Create policy
         </button>
       </div>

@@ -104,8 +104,11 @@ export function ScrubsView() {
   const [sample, setSample] = useState('');
   const [error, setError] = useState<unknown>(null);
   const scrubs = useResource(async (signal) => unwrap(api.GET('/api/v2/scrubs', { params: { query: { cursor: at.cursor, limit: 25 } }, signal })), [at.cursor]);
+  // A second click while a start is in flight would be a second start (each call has its own Idempotency-Key).
+  const [busy, setBusy] = useState(false);
   const start = async (event: Event) => {
     event.preventDefault();
+    setBusy(true);
     setError(null);
     try {
       const body = { dry_run: dryRun, sample_percent: sample.trim() === '' ? undefined : Number(sample) };
@@ -115,6 +118,8 @@ export function ScrubsView() {
       scrubs.reload();
     } catch (e) {
       setError(e);
+    } finally {
+      setBusy(false);
     }
   };
   return (
@@ -138,7 +143,7 @@ export function ScrubsView() {
           <input type="checkbox" checked={dryRun} onChange={(e) => setDryRun(e.currentTarget.checked)} /> Dry run (count what it finds, change nothing)
         </label>
         <div class="actions">
-          <button type="submit" class="primary">
+          <button type="submit" class="primary" disabled={busy}>
             Start scrub
           </button>
         </div>
