@@ -87,3 +87,8 @@ it('takes no other method: a POST to a console path changes nothing and is refus
   const signedIn = await call(`${ctx.baseUrl}/console`, { method: 'POST' });
   expect(signedIn.status).toBe(405);
 });
+
+it('answers a console path whose escapes do not decode with a 400 problem, not a 500 (no token needed to reach it)', async () => {
+  const res = await page('/console/assets/%E0%A4%A');
+  expect({ status: res.status, type: res.headers.get('content-type') }).toEqual({ status: 400, type: expect.stringMatching(/^application\/problem\+json/) });
+});

@@ -204,6 +204,11 @@ export function problemHandler(logger: Logger, opts: { drainLimitBytes: number }
       sendProblem(res, 400, 'Bad Request', `malformed JSON body: ${parserError.message}`);
       return;
     }
+    // The router's: a path parameter whose escapes do not decode (`/console/assets/%E0%A4%A`), the caller's mistake.
+    if (err instanceof URIError && parserError.status === 400) {
+      sendProblem(res, 400, 'Bad Request', err.message);
+      return;
+    }
     if (parserError.expose && typeof parserError.status === 'number' && parserError.status >= 400 && parserError.status < 500) {
       sendProblem(res, parserError.status, 'Bad Request', parserError.message);
       return;
